@@ -1,0 +1,181 @@
+//! The chain, as a sector manager sees it: reads, randomness, and messages.
+//!
+//! Split into two role traits as ref-fvm splits its externs: a
+//! [`ChainClient`] reads state and randomness; a [`MessageSender`] sends
+//! miner-actor messages (through a full node's mpool or venus-messager) and
+//! reports where they are. A devnet implements both.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ChainError;
+use crate::stage::Proof;
+use crate::types::commitment::{CommD, CommR};
+use crate::types::ids::{ActorId, ChainEpoch, SectorNumber};
+use crate::types::proof::SealProof;
+use crate::types::randomness::{DomainSeparationTag, Randomness};
+
+/// Which randomness chain to draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RandomnessSource {
+    /// Block tickets (`StateGetRandomnessFromTickets`).
+    Tickets,
+    /// The drand beacon (`StateGetRandomnessFromBeacon`).
+    Beacon,
+}
+
+/// Network constants a sector manager needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkParams {
+    /// Epochs between the ticket epoch and head when drawing a ticket
+    /// (`SealRandomnessLookback`, 900 on mainnet).
+    pub seal_randomness_lookback: ChainEpoch,
+    /// Epochs between a pre-commit landing and its seed
+    /// (`PreCommitChallengeDelay`, 150 on mainnet).
+    pub pre_commit_challenge_delay: ChainEpoch,
+    /// The oldest ticket a pre-commit may use, in epochs before head
+    /// (`MaxPreCommitRandomnessLookback`).
+    pub max_pre_commit_randomness_lookback: ChainEpoch,
+    /// Seconds per epoch.
+    pub block_delay_secs: u64,
+}
+
+/// A pre-commit as the chain holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnChainPreCommit {
+    /// The pre-commit parameters.
+    pub info: PreCommitParams,
+    /// The epoch it landed.
+    pub pre_commit_epoch: ChainEpoch,
+}
+
+/// A proven sector as the chain holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnChainSector {
+    /// The sector number.
+    pub number: SectorNumber,
+    /// Its proof type.
+    pub seal_proof: SealProof,
+    /// Its replica commitment.
+    pub sealed_cid: CommR,
+    /// The epoch it was activated.
+    pub activation: ChainEpoch,
+}
+
+/// One sector in a `PreCommitSectorBatch2` message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreCommitParams {
+    /// The sector.
+    pub sector_number: SectorNumber,
+    /// Its proof type.
+    pub seal_proof: SealProof,
+    /// CommR.
+    pub sealed_cid: CommR,
+    /// CommD.
+    pub unsealed_cid: CommD,
+    /// The epoch of the ticket the replica was sealed with.
+    pub seal_rand_epoch: ChainEpoch,
+    /// Deals the sector holds.
+    pub deal_ids: Vec<u64>,
+    /// Requested expiration epoch.
+    pub expiration: ChainEpoch,
+}
+
+/// One sector in a `ProveCommitSectors3` message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProveCommitParams {
+    /// The sector.
+    pub sector_number: SectorNumber,
+    /// Its proof (absent when the message carries an aggregate).
+    pub proof: Proof,
+}
+
+/// A call on a miner actor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MinerCall {
+    /// Method 28.
+    PreCommitSectorBatch2(Vec<PreCommitParams>),
+    /// Method 34, one proof per sector.
+    ProveCommitSectors3(Vec<ProveCommitParams>),
+}
+
+/// A message to a miner actor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerMessage {
+    /// The miner actor.
+    pub miner: ActorId,
+    /// What to call.
+    pub call: MinerCall,
+}
+
+/// Identifies a sent message (a CID for a full node, a uid for
+/// venus-messager).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(pub String);
+
+/// Where a sent message is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageState {
+    /// Sent, not yet in a block.
+    Pending,
+    /// Executed at `epoch`.
+    Landed {
+        /// The epoch of the tipset that executed it.
+        epoch: ChainEpoch,
+        /// 0 for success.
+        exit_code: i64,
+        /// Why it failed, when it did.
+        error: Option<String>,
+    },
+    /// The chain does not know it.
+    NotFound,
+}
+
+/// Reads chain state and randomness.
+///
+/// Implementations: the embedded devnet; a Lotus / Venus full node.
+#[async_trait]
+pub trait ChainClient: Send + Sync + std::fmt::Debug {
+    /// The current head epoch.
+    async fn head(&self) -> Result<ChainEpoch, ChainError>;
+
+    /// The network's sealing constants.
+    async fn network(&self) -> Result<NetworkParams, ChainError>;
+
+    /// Draws 32 bytes of randomness from `source` at `epoch` for `tag` and
+    /// `entropy`. Randomness of an epoch after head is an error.
+    async fn randomness(
+        &self,
+        source: RandomnessSource,
+        tag: DomainSeparationTag,
+        epoch: ChainEpoch,
+        entropy: &[u8],
+    ) -> Result<Randomness, ChainError>;
+
+    /// The pre-commit of a sector, if the chain holds one.
+    async fn pre_commit(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<OnChainPreCommit>, ChainError>;
+
+    /// The proven sector, if the chain holds it.
+    async fn sector(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<OnChainSector>, ChainError>;
+}
+
+/// Sends messages to miner actors. The manager holds no keys: signing is
+/// the node's or the messager's.
+#[async_trait]
+pub trait MessageSender: Send + Sync + std::fmt::Debug {
+    /// Sends `msg`, returning its id.
+    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError>;
+
+    /// Where the message is.
+    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
+}

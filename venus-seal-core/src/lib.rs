@@ -1,0 +1,59 @@
+//! venus-seal-core: the domain types, traits and sealing engine of
+//! venus-seal, a framework for Filecoin sealing clusters.
+//!
+//! This crate depends on no proving library: it builds in seconds, and
+//! everything here can be tested with fake executors. Real executors
+//! (filecoin-proofs-api), parameter management and piece stores live in
+//! `venus-seal-backends`; the chain side (devnet, Lotus client, the sector
+//! manager) in `venus-seal-chain`.
+//!
+//! # Design rationale
+//!
+//! * **One executor trait, one type per stage.** Every stage is a serde type
+//!   ([`stage`]) that names its output; [`Executor<S>`] runs any of them. The
+//!   same local, external-process and remote executors and the same
+//!   decorators serve every stage.
+//! * **Errors carry a level.** [`FailureLevel`] (Temporary, Permanent,
+//!   Critical, Abort) is decided where the cause is known; the engine reacts
+//!   by level through the [`RetryPolicy`].
+//! * **Every step is durable.** A [`SectorRecord`] holds a sector's state
+//!   and every stage output the next steps need; the [`Sealer`] saves it to
+//!   a [`SectorStore`] after each transition of the [`sector`] table.
+//! * **The chain is behind traits.** The worker sees only a
+//!   [`SectorManager`]; the manager sees a [`ChainClient`] and a
+//!   [`MessageSender`].
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod chain;
+pub mod error;
+pub mod executor;
+pub mod manager;
+pub mod piece_store;
+pub mod retry;
+pub mod sealer;
+pub mod sector;
+pub mod stage;
+pub mod store;
+pub mod types;
+
+mod serde_bytes_b64;
+mod serde_duration;
+
+pub use chain::{ChainClient, MessageSender, NetworkParams, RandomnessSource};
+pub use error::{
+    ChainError, Failure, FailureLevel, Leveled, ManagerError, ParseError, PieceStoreError,
+    StageError,
+};
+pub use executor::{DynExecutor, Executor};
+pub use manager::SectorManager;
+pub use piece_store::{MemoryPieceStore, PieceReader, PieceStore};
+pub use retry::{RetryDecision, RetryPolicy, RetryState};
+pub use sealer::{Sealer, SealerConfig, StageExecutors, StepReport};
+pub use sector::{Event, SectorRecord, SectorState};
+pub use serde_duration::{format_duration, parse_duration};
+pub use store::{MemorySectorStore, SectorStore, StoreError};
+pub use types::commitment::{CommD, CommR, PieceCid};
+pub use types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
+pub use types::piece::{PaddedPieceSize, PieceInfo};
+pub use types::proof::{SealProof, SectorSize};
+pub use types::randomness::{DomainSeparationTag, Randomness, Seed, Ticket};

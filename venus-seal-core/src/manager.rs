@@ -1,0 +1,227 @@
+//! The worker-facing sector manager: what a worker asks of the chain side.
+//!
+//! The methods and field names follow damocles' `Venus.*` worker API, so the
+//! in-process manager, the JSON-RPC client and the service share one trait.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Failure, ManagerError};
+use crate::stage::Proof;
+use crate::types::commitment::{CommD, CommR};
+use crate::types::ids::{ActorId, SectorId};
+use crate::types::piece::PieceInfo;
+use crate::types::proof::SealProof;
+use crate::types::randomness::{Seed, Ticket};
+
+/// What sectors a worker can take.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllocateSpec {
+    /// Only these miners (empty: any).
+    pub allowed_miners: Vec<ActorId>,
+    /// Only these proof types (empty: any).
+    pub allowed_proof_types: Vec<SealProof>,
+}
+
+/// A sector number the manager handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllocatedSector {
+    /// The sector.
+    #[serde(rename = "ID")]
+    pub id: SectorId,
+    /// Its proof type.
+    pub proof_type: SealProof,
+}
+
+/// A deal placed in a sector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DealInfo {
+    /// The deal id on chain (0 for pieces without a chain deal).
+    #[serde(rename = "ID")]
+    pub id: u64,
+    /// The piece.
+    pub piece: PieceInfo,
+}
+
+/// What deals a sector can take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AcquireDealsSpec {
+    /// At most this many deals.
+    pub max_deals: Option<usize>,
+    /// Only if at least this many bytes would be used.
+    pub min_used_space: Option<u64>,
+}
+
+/// The result of a pre-commit as the worker reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreCommitOnChainInfo {
+    /// CommR.
+    pub comm_r: CommR,
+    /// CommD.
+    pub comm_d: CommD,
+    /// The ticket used.
+    pub ticket: Ticket,
+    /// The deals in the sector.
+    pub deals: Vec<u64>,
+}
+
+/// How the manager took a submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum SubmitResult {
+    /// Taken.
+    Accepted = 1,
+    /// Already taken with the same content.
+    DuplicateSubmit = 2,
+    /// Already taken with different content.
+    MismatchedSubmission = 3,
+    /// Refused.
+    Rejected = 4,
+    /// Files the submission needs are missing.
+    FilesMissed = 5,
+}
+
+/// The manager's answer to a submission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubmitResponse {
+    /// The result.
+    pub res: SubmitResult,
+    /// Why, when not accepted.
+    pub desc: Option<String>,
+}
+
+/// Where a submitted message stands on chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum OnChainState {
+    /// Queued in the manager (e.g. waiting for a batch).
+    Pending = 1,
+    /// Sent, not yet executed.
+    Packed = 2,
+    /// Executed successfully.
+    Landed = 3,
+    /// The chain does not know it.
+    NotFound = 4,
+    /// Failed; may be resubmitted.
+    Failed = 5,
+    /// Failed for good.
+    PermFailed = 6,
+    /// The sector must be aborted.
+    ShouldAbort = 7,
+}
+
+/// The manager's answer to a state poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PollStateResponse {
+    /// The state.
+    pub state: OnChainState,
+    /// Detail, e.g. why it failed.
+    pub desc: Option<String>,
+}
+
+/// The answer to `WaitSeed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitSeedResponse {
+    /// The seed is not drawable yet.
+    pub should_wait: bool,
+    /// How long to wait before asking again.
+    #[serde(with = "crate::serde_duration")]
+    pub delay: Duration,
+    /// The seed, once drawable.
+    pub seed: Option<Seed>,
+}
+
+/// A worker's report of a sector's state change or failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StateReport {
+    /// The worker instance.
+    pub worker: String,
+    /// The previous state.
+    pub prev: String,
+    /// The new state.
+    pub next: String,
+    /// A failure, if the change is one.
+    pub failure: Option<Failure>,
+}
+
+/// The manager's side of sealing, as a worker calls it.
+///
+/// Implementations: the in-process manager over a [`ChainClient`]
+/// (venus-seal-chain) and the JSON-RPC client of the manager service.
+///
+/// [`ChainClient`]: crate::ChainClient
+#[async_trait]
+pub trait SectorManager: Send + Sync + std::fmt::Debug {
+    /// Hands out a new sector number, or `None` when no miner matches.
+    async fn allocate_sector(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<AllocatedSector>, ManagerError>;
+
+    /// Deals to place in the sector (empty: a CC sector).
+    async fn acquire_deals(
+        &self,
+        sector: SectorId,
+        spec: AcquireDealsSpec,
+    ) -> Result<Vec<DealInfo>, ManagerError>;
+
+    /// The sealing ticket. Asking again returns the same ticket.
+    async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ManagerError>;
+
+    /// Queues the pre-commit for sending. `reset` replaces an earlier,
+    /// different submission.
+    async fn submit_pre_commit(
+        &self,
+        sector: AllocatedSector,
+        info: PreCommitOnChainInfo,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError>;
+
+    /// Where the pre-commit is.
+    async fn poll_pre_commit_state(
+        &self,
+        sector: SectorId,
+    ) -> Result<PollStateResponse, ManagerError>;
+
+    /// The worker has persisted the sector's files at `instance`.
+    async fn submit_persisted(
+        &self,
+        sector: SectorId,
+        instance: String,
+    ) -> Result<bool, ManagerError>;
+
+    /// The interactive seed, or how long to wait for it.
+    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError>;
+
+    /// Queues the proof for sending; the manager verifies it first.
+    async fn submit_proof(
+        &self,
+        sector: SectorId,
+        proof: Proof,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError>;
+
+    /// Where the prove-commit is.
+    async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ManagerError>;
+
+    /// A state change or failure, for the manager's records.
+    async fn report_state(&self, sector: SectorId, report: StateReport)
+        -> Result<(), ManagerError>;
+
+    /// The sector is sealed, proven and its files are in their final place.
+    async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError>;
+
+    /// The worker gave the sector up.
+    async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError>;
+}

@@ -1,0 +1,599 @@
+//! Drives one sector through every sealing step.
+//!
+//! The [`Sealer`] looks at a [`SectorRecord`]'s state, performs the one step
+//! that state calls for (a manager call or a stage on its executor), applies
+//! the resulting event through the transition table and saves the record
+//! before going on. Failures are handled by level through the
+//! [`RetryPolicy`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Failure, FailureLevel, Leveled, ManagerError, StageError};
+use crate::executor::DynExecutor;
+use crate::manager::{
+    AcquireDealsSpec, AllocateSpec, OnChainState, PollStateResponse, PreCommitOnChainInfo,
+    SectorManager, StateReport, SubmitResult,
+};
+use crate::piece_store::PieceStore;
+use crate::retry::{RetryDecision, RetryPolicy};
+use crate::sector::{Event, SectorRecord, SectorState};
+use crate::stage::{AddPieces, Pc1, Pc2, PieceSource, SectorPaths, TreeD, C1, C2};
+use crate::store::SectorStore;
+
+/// The executor of every sealing stage.
+#[derive(Clone, Debug)]
+pub struct StageExecutors {
+    /// add_pieces
+    pub add_pieces: DynExecutor<AddPieces>,
+    /// tree_d
+    pub tree_d: DynExecutor<TreeD>,
+    /// pc1
+    pub pc1: DynExecutor<Pc1>,
+    /// pc2
+    pub pc2: DynExecutor<Pc2>,
+    /// c1
+    pub c1: DynExecutor<C1>,
+    /// c2
+    pub c2: DynExecutor<C2>,
+}
+
+/// How a [`Sealer`] behaves.
+#[derive(Clone, Debug)]
+pub struct SealerConfig {
+    /// This worker's name, reported to the manager.
+    pub instance: String,
+    /// What sectors to ask for.
+    pub allocate: AllocateSpec,
+    /// What deals to ask for.
+    pub deals: AcquireDealsSpec,
+    /// Retry policy for Temporary failures.
+    pub retry: RetryPolicy,
+    /// How often to poll the manager while a message is on its way.
+    pub poll_interval: Duration,
+}
+
+impl Default for SealerConfig {
+    fn default() -> Self {
+        Self {
+            instance: "worker".into(),
+            allocate: AllocateSpec::default(),
+            deals: AcquireDealsSpec::default(),
+            retry: RetryPolicy::default(),
+            poll_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one completed step took.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    /// The state reached.
+    pub state: SectorState,
+    /// Time spent in the step, waiting included.
+    pub elapsed: Duration,
+}
+
+enum Outcome {
+    Done(Event),
+    Wait(Duration),
+}
+
+/// Seals sectors: one record at a time per call to [`Sealer::run`]; call it
+/// concurrently for many sectors.
+#[derive(Clone, Debug)]
+pub struct Sealer {
+    manager: Arc<dyn SectorManager>,
+    pieces: Arc<dyn PieceStore>,
+    executors: StageExecutors,
+    store: Arc<dyn SectorStore>,
+    config: SealerConfig,
+}
+
+/// The marker written before PC2 rewrites the sealed file in place.
+const PC2_MARKER: &str = ".pc2-started";
+
+impl Sealer {
+    /// Builds a sealer.
+    pub fn new(
+        manager: Arc<dyn SectorManager>,
+        pieces: Arc<dyn PieceStore>,
+        executors: StageExecutors,
+        store: Arc<dyn SectorStore>,
+        config: SealerConfig,
+    ) -> Self {
+        Self {
+            manager,
+            pieces,
+            executors,
+            store,
+            config,
+        }
+    }
+
+    /// Runs `record` until it is finished, parked or aborted. Its files
+    /// live under `dir`. `on_step` hears of every completed step.
+    ///
+    /// Returns the failure that parked or aborted the sector.
+    pub async fn run(
+        &self,
+        record: &mut SectorRecord,
+        dir: &Path,
+        on_step: &mut (dyn FnMut(&SectorRecord, &StepReport) + Send),
+    ) -> Result<(), Failure> {
+        let paths = SectorPaths::under(dir);
+        let mut started = Instant::now();
+        while !record.state.is_terminal() {
+            if record.paused {
+                return Err(record.failure.clone().unwrap_or_else(|| {
+                    Failure::new(FailureLevel::Permanent, "paused by operator")
+                }));
+            }
+            let outcome = self.step(record, dir, &paths).await;
+            match outcome {
+                Ok(Outcome::Done(event)) => {
+                    let prev = record.state;
+                    record
+                        .apply(event)
+                        .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
+                    self.save(record).await?;
+                    let report = StepReport {
+                        state: record.state,
+                        elapsed: started.elapsed(),
+                    };
+                    tracing::info!(
+                        job = record.job,
+                        sector = ?record.sector.map(|s| s.id.to_string()),
+                        from = %prev,
+                        to = %record.state,
+                        elapsed = ?report.elapsed,
+                        "step done"
+                    );
+                    on_step(record, &report);
+                    started = Instant::now();
+                }
+                Ok(Outcome::Wait(delay)) => tokio::time::sleep(delay).await,
+                Err(failure) => self.on_failure(record, dir, failure).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &SectorRecord) -> Result<(), Failure> {
+        self.store
+            .save(record)
+            .await
+            .map_err(|e| Failure::from_error(&e))
+    }
+
+    async fn on_failure(
+        &self,
+        record: &mut SectorRecord,
+        dir: &Path,
+        failure: Failure,
+    ) -> Result<(), Failure> {
+        let decision = self.config.retry.decide(&mut record.retry, failure.level);
+        tracing::warn!(job = record.job, state = %record.state, error = %failure, ?decision, "step failed");
+        match decision {
+            RetryDecision::RetryAfter(delay) => {
+                record.failure = Some(failure);
+                self.save(record).await?;
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            RetryDecision::Park(level) => {
+                let failure = if level == failure.level {
+                    failure
+                } else {
+                    Failure::new(
+                        level,
+                        format!(
+                            "{} (still failing after {} retries)",
+                            failure.message, self.config.retry.max_retries
+                        ),
+                    )
+                };
+                record.failure = Some(failure.clone());
+                record.paused = true;
+                self.save(record).await?;
+                self.report(record, Some(failure.clone())).await;
+                Err(failure)
+            }
+            RetryDecision::Abort => {
+                if let Some(sector) = record.sector {
+                    if let Err(e) = self
+                        .manager
+                        .report_aborted(sector.id, failure.message.clone())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not report the abort to the manager");
+                    }
+                }
+                if let Err(e) = tokio::fs::remove_dir_all(dir).await {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(dir = %dir.display(), error = %e, "could not clean an aborted sector");
+                    }
+                }
+                record
+                    .apply(Event::Aborted(failure.message.clone()))
+                    .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
+                record.failure = Some(failure.clone());
+                self.save(record).await?;
+                Err(failure)
+            }
+        }
+    }
+
+    async fn report(&self, record: &SectorRecord, failure: Option<Failure>) {
+        let Some(sector) = record.sector else { return };
+        let report = StateReport {
+            worker: self.config.instance.clone(),
+            prev: record.state.to_string(),
+            next: record.state.to_string(),
+            failure,
+        };
+        if let Err(e) = self.manager.report_state(sector.id, report).await {
+            tracing::debug!(error = %e, "state report not delivered");
+        }
+    }
+
+    async fn step(
+        &self,
+        rec: &SectorRecord,
+        dir: &Path,
+        paths: &SectorPaths,
+    ) -> Result<Outcome, Failure> {
+        let fail = |e: &dyn Leveled| Failure::from_error(e);
+        let missing = |what: &str| {
+            Failure::new(
+                FailureLevel::Critical,
+                format!("sector record in state {} lacks its {what}", rec.state),
+            )
+        };
+        let sector = rec.sector;
+        let id = sector.map(|s| s.id);
+        let proof = sector.map(|s| s.proof_type);
+        match rec.state {
+            SectorState::Empty => {
+                let allocated = self
+                    .manager
+                    .allocate_sector(self.config.allocate.clone())
+                    .await
+                    .map_err(|e| fail(&e))?;
+                match allocated {
+                    Some(s) => Ok(Outcome::Done(Event::Allocated(s))),
+                    None => Ok(Outcome::Wait(self.config.poll_interval)),
+                }
+            }
+            SectorState::Allocated => {
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let deals = self
+                    .manager
+                    .acquire_deals(id, self.config.deals)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                Ok(Outcome::Done(Event::DealsAcquired(deals)))
+            }
+            SectorState::DealsAcquired => {
+                let proof = proof.ok_or_else(|| missing("proof type"))?;
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let total: u64 = rec.deals.iter().map(|d| d.piece.size.0).sum();
+                if total > proof.sector_size().0 {
+                    return Err(Failure::new(
+                        FailureLevel::Abort,
+                        format!(
+                            "deals need {total} bytes but a {} sector holds {}",
+                            proof.sector_size(),
+                            proof.sector_size().0
+                        ),
+                    ));
+                }
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| fail(&StageError::io(format!("creating {}", dir.display()), e)))?;
+                let mut sources = Vec::with_capacity(rec.deals.len());
+                for deal in &rec.deals {
+                    let path = dir.join(format!("piece-{}", deal.piece.cid));
+                    let unpadded_size = self.fetch_piece(deal, &path).await?;
+                    if unpadded_size > deal.piece.size.unpadded() {
+                        return Err(Failure::new(
+                            FailureLevel::Abort,
+                            format!(
+                                "piece {} has {unpadded_size} bytes, more than its size {} allows",
+                                deal.piece.cid, deal.piece.size.0
+                            ),
+                        ));
+                    }
+                    sources.push(PieceSource::File {
+                        path,
+                        unpadded_size,
+                        expected: Some(deal.piece),
+                    });
+                }
+                let task = AddPieces {
+                    proof,
+                    sector: id,
+                    pieces: sources,
+                    staged: paths.staged.clone(),
+                };
+                let pieces = self
+                    .executors
+                    .add_pieces
+                    .execute(task)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                for deal in &rec.deals {
+                    let _ =
+                        tokio::fs::remove_file(dir.join(format!("piece-{}", deal.piece.cid))).await;
+                }
+                Ok(Outcome::Done(Event::PiecesAdded(pieces)))
+            }
+            SectorState::PiecesAdded => {
+                let proof = proof.ok_or_else(|| missing("proof type"))?;
+                let task = TreeD {
+                    proof,
+                    staged: paths.staged.clone(),
+                    cache: paths.cache.clone(),
+                    pieces: rec.pieces.clone(),
+                };
+                let out = self
+                    .executors
+                    .tree_d
+                    .execute(task)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                Ok(Outcome::Done(Event::TreeDBuilt(out.comm_d)))
+            }
+            SectorState::TreeDBuilt => {
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let ticket = self.manager.assign_ticket(id).await.map_err(|e| fail(&e))?;
+                Ok(Outcome::Done(Event::TicketAssigned(ticket)))
+            }
+            SectorState::TicketAssigned => {
+                let task = Pc1 {
+                    proof: proof.ok_or_else(|| missing("proof type"))?,
+                    sector: id.ok_or_else(|| missing("sector id"))?,
+                    paths: paths.clone(),
+                    ticket: rec.ticket.ok_or_else(|| missing("ticket"))?,
+                    pieces: rec.pieces.clone(),
+                };
+                let out = self
+                    .executors
+                    .pc1
+                    .execute(task)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                Ok(Outcome::Done(Event::Pc1Done(out)))
+            }
+            SectorState::PC1Done => {
+                self.prepare_pc2(paths).await.map_err(|e| fail(&e))?;
+                let task = Pc2 {
+                    proof: proof.ok_or_else(|| missing("proof type"))?,
+                    sector: id.ok_or_else(|| missing("sector id"))?,
+                    paths: paths.clone(),
+                    pc1_output: rec
+                        .pc1_output
+                        .clone()
+                        .ok_or_else(|| missing("PC1 output"))?,
+                };
+                let out = self
+                    .executors
+                    .pc2
+                    .execute(task)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                let _ = tokio::fs::remove_file(paths.cache.join(PC2_MARKER)).await;
+                Ok(Outcome::Done(Event::Pc2Done(out)))
+            }
+            SectorState::PC2Done => {
+                let sector = sector.ok_or_else(|| missing("sector"))?;
+                let pc2 = rec.pc2_output.ok_or_else(|| missing("PC2 output"))?;
+                let info = PreCommitOnChainInfo {
+                    comm_r: pc2.comm_r,
+                    comm_d: pc2.comm_d,
+                    ticket: rec.ticket.ok_or_else(|| missing("ticket"))?,
+                    deals: rec.deals.iter().map(|d| d.id).collect(),
+                };
+                let resp = self
+                    .manager
+                    .submit_pre_commit(sector, info, false)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                submitted(resp.res, resp.desc, "pre-commit")?;
+                Ok(Outcome::Done(Event::PreCommitSubmitted))
+            }
+            SectorState::PreCommitSubmitted => {
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let resp = self
+                    .manager
+                    .poll_pre_commit_state(id)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                self.landed(resp, "pre-commit", Event::PreCommitLanded)
+            }
+            SectorState::PreCommitLanded => {
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let instance = format!("{}:{}", self.config.instance, dir.display());
+                let ok = self
+                    .manager
+                    .submit_persisted(id, instance.clone())
+                    .await
+                    .map_err(|e| fail(&e))?;
+                if !ok {
+                    return Err(fail(&ManagerError::Rejected(format!(
+                        "manager refused persisted files at {instance}"
+                    ))));
+                }
+                Ok(Outcome::Done(Event::Persisted(instance)))
+            }
+            SectorState::Persisted => {
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let resp = self.manager.wait_seed(id).await.map_err(|e| fail(&e))?;
+                match (resp.should_wait, resp.seed) {
+                    (false, Some(seed)) => Ok(Outcome::Done(Event::SeedAssigned(seed))),
+                    _ => Ok(Outcome::Wait(resp.delay.max(Duration::from_millis(10)))),
+                }
+            }
+            SectorState::SeedAssigned => {
+                let task = C1 {
+                    proof: proof.ok_or_else(|| missing("proof type"))?,
+                    sector: id.ok_or_else(|| missing("sector id"))?,
+                    paths: paths.clone(),
+                    ticket: rec.ticket.ok_or_else(|| missing("ticket"))?,
+                    seed: rec.seed.ok_or_else(|| missing("seed"))?,
+                    pc2_output: rec.pc2_output.ok_or_else(|| missing("PC2 output"))?,
+                    pieces: rec.pieces.clone(),
+                };
+                let out = self
+                    .executors
+                    .c1
+                    .execute(task)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                Ok(Outcome::Done(Event::C1Done(out)))
+            }
+            SectorState::C1Done => {
+                let task = C2 {
+                    proof: proof.ok_or_else(|| missing("proof type"))?,
+                    sector: id.ok_or_else(|| missing("sector id"))?,
+                    c1_output: rec.c1_output.clone().ok_or_else(|| missing("C1 output"))?,
+                };
+                let out = self
+                    .executors
+                    .c2
+                    .execute(task)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                Ok(Outcome::Done(Event::C2Done(out)))
+            }
+            SectorState::C2Done => {
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let proof = rec.proof.clone().ok_or_else(|| missing("proof"))?;
+                let resp = self
+                    .manager
+                    .submit_proof(id, proof, false)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                submitted(resp.res, resp.desc, "proof")?;
+                Ok(Outcome::Done(Event::ProofSubmitted))
+            }
+            SectorState::ProofSubmitted => {
+                let id = id.ok_or_else(|| missing("sector id"))?;
+                let resp = self
+                    .manager
+                    .poll_proof_state(id)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                let outcome = self.landed(resp, "prove-commit", Event::Finished)?;
+                if matches!(outcome, Outcome::Done(_)) {
+                    self.manager
+                        .report_finalized(id)
+                        .await
+                        .map_err(|e| fail(&e))?;
+                }
+                Ok(outcome)
+            }
+            SectorState::Finished | SectorState::Aborted => {
+                unreachable!("the run loop stops at terminal states")
+            }
+        }
+    }
+
+    fn landed(
+        &self,
+        resp: PollStateResponse,
+        what: &str,
+        event: Event,
+    ) -> Result<Outcome, Failure> {
+        let desc = resp.desc.unwrap_or_default();
+        match resp.state {
+            OnChainState::Landed => Ok(Outcome::Done(event)),
+            OnChainState::Pending | OnChainState::Packed => {
+                Ok(Outcome::Wait(self.config.poll_interval))
+            }
+            OnChainState::NotFound | OnChainState::Failed => Err(Failure::new(
+                FailureLevel::Temporary,
+                format!("{what} not on chain yet ({:?}): {desc}", resp.state),
+            )),
+            OnChainState::PermFailed => Err(Failure::new(
+                FailureLevel::Permanent,
+                format!("{what} failed on chain: {desc}"),
+            )),
+            OnChainState::ShouldAbort => Err(Failure::new(
+                FailureLevel::Abort,
+                format!("manager says to abort after the {what}: {desc}"),
+            )),
+        }
+    }
+
+    /// PC2 rewrites the sealed file in place: if an earlier PC2 started,
+    /// restore the sealed file from the staged copy first (damocles #837).
+    async fn prepare_pc2(&self, paths: &SectorPaths) -> Result<(), StageError> {
+        let marker = paths.cache.join(PC2_MARKER);
+        if tokio::fs::try_exists(&marker).await.unwrap_or(false) {
+            tracing::warn!(sealed = %paths.sealed.display(), "an earlier PC2 was interrupted: restoring the sealed file from the staged copy");
+            tokio::fs::copy(&paths.staged, &paths.sealed)
+                .await
+                .map_err(|e| {
+                    StageError::io(
+                        format!(
+                            "restoring {} from {}",
+                            paths.sealed.display(),
+                            paths.staged.display()
+                        ),
+                        e,
+                    )
+                })?;
+        }
+        tokio::fs::create_dir_all(&paths.cache)
+            .await
+            .map_err(|e| StageError::io(format!("creating {}", paths.cache.display()), e))?;
+        tokio::fs::write(&marker, b"")
+            .await
+            .map_err(|e| StageError::io(format!("writing {}", marker.display()), e))
+    }
+
+    async fn fetch_piece(
+        &self,
+        deal: &crate::manager::DealInfo,
+        path: &PathBuf,
+    ) -> Result<u64, Failure> {
+        let mut reader = self
+            .pieces
+            .get(&deal.piece.cid)
+            .await
+            .map_err(|e| Failure::from_error(&e))?;
+        let io = |what: &str, e: std::io::Error| {
+            Failure::from_error(&StageError::io(format!("{what} {}", path.display()), e))
+        };
+        let mut file = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| io("creating", e))?;
+        let written = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| {
+            Failure::new(
+                FailureLevel::Temporary,
+                format!("fetching piece {}: {e}", deal.piece.cid),
+            )
+        })?;
+        file.flush().await.map_err(|e| io("writing", e))?;
+        Ok(written)
+    }
+}
+
+fn submitted(res: SubmitResult, desc: Option<String>, what: &str) -> Result<(), Failure> {
+    let desc = desc.unwrap_or_default();
+    match res {
+        SubmitResult::Accepted | SubmitResult::DuplicateSubmit => Ok(()),
+        SubmitResult::MismatchedSubmission | SubmitResult::Rejected => Err(Failure::new(
+            FailureLevel::Abort,
+            format!("manager rejected the {what} ({res:?}): {desc}"),
+        )),
+        SubmitResult::FilesMissed => Err(Failure::new(
+            FailureLevel::Permanent,
+            format!("manager says files are missing for the {what}: {desc}"),
+        )),
+    }
+}

@@ -1,0 +1,28 @@
+//! Stages: one serde type per unit of sealing work, each naming its output.
+//!
+//! A stage is the task sent to an [`Executor`](crate::Executor). The same
+//! types travel to external processors and remote services, so they are
+//! plain data: paths, ids, commitments, and [`Opaque`] outputs of earlier
+//! stages that the engine never looks inside.
+
+mod opaque;
+mod sealing;
+
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use opaque::Opaque;
+pub use sealing::{
+    AddPieces, Pc1, Pc2, Pc2Output, PieceSource, Proof, SectorPaths, TreeD, TreeDOutput, C1, C2,
+};
+
+/// A unit of work an [`Executor`](crate::Executor) runs.
+pub trait Stage: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static {
+    /// The stage's name in config, logs, metrics and the ext protocol
+    /// (`add_pieces`, `tree_d`, `pc1`, `pc2`, `c1`, `c2`).
+    const NAME: &'static str;
+    /// What the stage produces.
+    type Output: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static;
+}
