@@ -35,6 +35,7 @@ pub mod sector;
 pub mod stage;
 pub mod store;
 pub mod types;
+pub mod verify;
 
 mod serde_bytes_b64;
 mod serde_duration;
@@ -57,3 +58,4 @@ pub use types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 pub use types::piece::{PaddedPieceSize, PieceInfo};
 pub use types::proof::{SealProof, SectorSize};
 pub use types::randomness::{DomainSeparationTag, Randomness, Seed, Ticket};
+pub use verify::{SealVerifier, SealVerifyInfo, VerifyError};

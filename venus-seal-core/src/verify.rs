@@ -1,0 +1,48 @@
+//! Proof verification, as the chain and the manager need it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FailureLevel, Leveled};
+use crate::types::commitment::{CommD, CommR};
+use crate::types::ids::SectorId;
+use crate::types::proof::SealProof;
+use crate::types::randomness::Randomness;
+
+/// Everything a seal proof is checked against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealVerifyInfo {
+    /// The proof type.
+    pub proof_type: SealProof,
+    /// The sector (its miner is the prover).
+    pub sector: SectorId,
+    /// CommR.
+    pub comm_r: CommR,
+    /// CommD.
+    pub comm_d: CommD,
+    /// The ticket randomness.
+    pub ticket: Randomness,
+    /// The seed randomness.
+    pub seed: Randomness,
+    /// The proof bytes.
+    pub proof: Vec<u8>,
+}
+
+/// Verification could not run (as opposed to a proof that is invalid,
+/// which is `Ok(false)`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot verify: {0}")]
+pub struct VerifyError(pub String);
+
+impl Leveled for VerifyError {
+    fn level(&self) -> FailureLevel {
+        FailureLevel::Permanent
+    }
+}
+
+/// Checks seal proofs. Implemented on filecoin-proofs-api by
+/// `venus_seal_backends::LocalSealVerifier`.
+pub trait SealVerifier: Send + Sync + std::fmt::Debug {
+    /// `Ok(true)` if the proof is valid for the info, `Ok(false)` if not.
+    /// Blocking: call from a blocking thread for large sectors.
+    fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError>;
+}
