@@ -1,1 +1,14 @@
-//! placeholder
+//! venus-seal-backends: real implementations of the venus-seal core
+//! traits.
+//!
+//! * [`LocalExecutor`]: every sealing stage on filecoin-proofs-api (CPU;
+//!   GPU with the `cuda` / `opencl` features).
+//! * [`LocalSealVerifier`]: seal proof verification.
+//! * [`params`]: the Groth16 parameter cache: production files checked
+//!   against `parameters.json`, test sizes generated offline.
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod local;
+mod proof_type;
+
+pub use local::{piece_commitment, LocalExecutor, LocalSealVerifier};

@@ -1,0 +1,123 @@
+//! Stages run in this process on filecoin-proofs-api.
+//!
+//! CPU by default; build with the `cuda` or `opencl` feature for GPU tree
+//! building and C2. Every call runs on a blocking thread.
+
+mod pieces;
+mod seal;
+mod tree_d;
+mod verifier;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use venus_seal_core::stage::{
+    AddPieces, Opaque, Pc1, Pc2, Pc2Output, Proof, TreeD, TreeDOutput, C1, C2,
+};
+use venus_seal_core::{Executor, PieceInfo, StageError};
+
+pub use pieces::piece_commitment;
+pub use verifier::LocalSealVerifier;
+
+/// Runs every sealing stage locally with filecoin-proofs-api.
+///
+/// ```no_run
+/// use venus_seal_backends::LocalExecutor;
+/// use venus_seal_core::{DynExecutor, stage::Pc1};
+/// let local = std::sync::Arc::new(LocalExecutor::new());
+/// let pc1: DynExecutor<Pc1> = local.clone();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LocalExecutor {}
+
+impl LocalExecutor {
+    /// An executor that finds parameters wherever filecoin-proofs looks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Runs blocking proving work off the async runtime; a panic inside the
+/// proving library becomes a Permanent computation error.
+async fn blocking<T, F>(stage: &'static str, f: F) -> Result<T, StageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StageError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StageError::Computation(format!("{stage} panicked: {e}")))?
+}
+
+fn computation(stage: &str, e: anyhow::Error) -> StageError {
+    StageError::Computation(format!("{stage}: {e:#}"))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, o: &Opaque) -> Result<T, StageError> {
+    o.decode()
+        .map_err(|e| StageError::Computation(format!("corrupt {what}: {e}")))
+}
+
+fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<Opaque, StageError> {
+    Opaque::encode(v).map_err(|e| StageError::Computation(format!("cannot encode {what}: {e}")))
+}
+
+fn require_file(path: &PathBuf, what: &str) -> Result<(), StageError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(StageError::Missing(format!(
+            "{what} {} is not a file",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StageError::Missing(format!(
+            "{what} {} does not exist",
+            path.display()
+        ))),
+        Err(e) => Err(StageError::io(
+            format!("reading {what} {}", path.display()),
+            e,
+        )),
+    }
+}
+
+#[async_trait]
+impl Executor<AddPieces> for LocalExecutor {
+    async fn execute(&self, task: AddPieces) -> Result<Vec<PieceInfo>, StageError> {
+        blocking("add_pieces", move || pieces::add_pieces(&task)).await
+    }
+}
+
+#[async_trait]
+impl Executor<TreeD> for LocalExecutor {
+    async fn execute(&self, task: TreeD) -> Result<TreeDOutput, StageError> {
+        blocking("tree_d", move || tree_d::tree_d(&task)).await
+    }
+}
+
+#[async_trait]
+impl Executor<Pc1> for LocalExecutor {
+    async fn execute(&self, task: Pc1) -> Result<Opaque, StageError> {
+        blocking("pc1", move || seal::pc1(&task)).await
+    }
+}
+
+#[async_trait]
+impl Executor<Pc2> for LocalExecutor {
+    async fn execute(&self, task: Pc2) -> Result<Pc2Output, StageError> {
+        blocking("pc2", move || seal::pc2(&task)).await
+    }
+}
+
+#[async_trait]
+impl Executor<C1> for LocalExecutor {
+    async fn execute(&self, task: C1) -> Result<Opaque, StageError> {
+        blocking("c1", move || seal::c1(&task)).await
+    }
+}
+
+#[async_trait]
+impl Executor<C2> for LocalExecutor {
+    async fn execute(&self, task: C2) -> Result<Proof, StageError> {
+        blocking("c2", move || seal::c2(&task)).await
+    }
+}
