@@ -25,6 +25,8 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod chain;
+#[cfg(feature = "testing")]
+pub mod conformance;
 pub mod error;
 pub mod executor;
 pub mod manager;
@@ -52,6 +54,8 @@ pub use retry::{RetryDecision, RetryPolicy, RetryState};
 pub use sealer::{Sealer, SealerConfig, StageExecutors, StepReport};
 pub use sector::{Event, SectorRecord, SectorState};
 pub use serde_duration::{format_duration, parse_duration};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteSectorStore;
 pub use store::{MemorySectorStore, SectorStore, StoreError};
 pub use types::commitment::{CommD, CommR, PieceCid};
 pub use types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};

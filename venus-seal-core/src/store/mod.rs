@@ -8,6 +8,11 @@ use async_trait::async_trait;
 use crate::error::{FailureLevel, Leveled};
 use crate::sector::SectorRecord;
 
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteSectorStore;
+
 /// A failure of the local state store. Always Critical: the worker cannot
 /// make progress durable.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +34,9 @@ pub trait SectorStore: Send + Sync + std::fmt::Debug {
     /// Inserts or replaces the record of `record.job`.
     async fn save(&self, record: &SectorRecord) -> Result<(), StoreError>;
 
-    /// Every stored record, by job id.
+    /// Every stored record, by job id. A record that cannot be read back
+    /// comes back parked with a Critical failure naming the problem, so one
+    /// corrupt row never hides the others.
     async fn load_all(&self) -> Result<Vec<SectorRecord>, StoreError>;
 }
 
@@ -57,5 +64,15 @@ impl SectorStore for MemorySectorStore {
             .values()
             .cloned()
             .collect())
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_conforms() {
+        crate::conformance::sector_store(&MemorySectorStore::default()).await;
     }
 }
