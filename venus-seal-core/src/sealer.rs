@@ -21,7 +21,7 @@ use crate::manager::{
 use crate::piece_store::PieceStore;
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::sector::{Event, SectorRecord, SectorState};
-use crate::stage::{AddPieces, Pc1, Pc2, PieceSource, SectorPaths, TreeD, C1, C2};
+use crate::stage::{AddPieces, Finalize, Pc1, Pc2, PieceSource, SectorPaths, TreeD, C1, C2};
 use crate::store::SectorStore;
 
 /// The executor of every sealing stage.
@@ -39,6 +39,8 @@ pub struct StageExecutors {
     pub c1: DynExecutor<C1>,
     /// c2
     pub c2: DynExecutor<C2>,
+    /// finalize: copy sealed files to persistent storage
+    pub finalize: DynExecutor<Finalize>,
 }
 
 /// How a [`Sealer`] behaves.
@@ -415,19 +417,30 @@ impl Sealer {
                 self.landed(resp, "pre-commit", Event::PreCommitLanded)
             }
             SectorState::PreCommitLanded => {
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let instance = format!("{}:{}", self.config.instance, dir.display());
+                let sector = sector.ok_or_else(|| missing("sector"))?;
+                let task = Finalize {
+                    proof: sector.proof_type,
+                    sector: sector.id,
+                    paths: paths.clone(),
+                };
+                let out = self
+                    .executors
+                    .finalize
+                    .execute(task)
+                    .await
+                    .map_err(|e| fail(&e))?;
                 let ok = self
                     .manager
-                    .submit_persisted(id, instance.clone())
+                    .submit_persisted(sector.id, out.instance.clone())
                     .await
                     .map_err(|e| fail(&e))?;
                 if !ok {
                     return Err(fail(&ManagerError::Rejected(format!(
-                        "manager refused persisted files at {instance}"
+                        "manager refused the persisted files at {}",
+                        out.instance
                     ))));
                 }
-                Ok(Outcome::Done(Event::Persisted(instance)))
+                Ok(Outcome::Done(Event::Persisted(out)))
             }
             SectorState::Persisted => {
                 let id = id.ok_or_else(|| missing("sector id"))?;

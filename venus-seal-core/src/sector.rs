@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Failure, ParseError};
 use crate::manager::{AllocatedSector, DealInfo};
 use crate::retry::RetryState;
-use crate::stage::{Opaque, Pc2Output, Proof};
+use crate::stage::{FinalizeOutput, Opaque, Pc2Output, Proof};
 use crate::types::commitment::CommD;
 use crate::types::piece::PieceInfo;
 use crate::types::randomness::{Seed, Ticket};
@@ -108,8 +108,8 @@ pub enum Event {
     PreCommitSubmitted,
     /// The pre-commit landed on chain.
     PreCommitLanded,
-    /// The sealed files are persisted at this instance.
-    Persisted(String),
+    /// The sealed files are persisted.
+    Persisted(FinalizeOutput),
     /// The seed is drawn.
     SeedAssigned(Seed),
     /// C1 finished.
@@ -237,7 +237,7 @@ pub struct SectorRecord {
     /// The PC2 output.
     pub pc2_output: Option<Pc2Output>,
     /// Where the files were persisted.
-    pub persisted_at: Option<String>,
+    pub persisted: Option<FinalizeOutput>,
     /// The seed.
     pub seed: Option<Seed>,
     /// The C1 output.
@@ -267,7 +267,7 @@ impl SectorRecord {
             ticket: None,
             pc1_output: None,
             pc2_output: None,
-            persisted_at: None,
+            persisted: None,
             seed: None,
             c1_output: None,
             proof: None,
@@ -293,7 +293,7 @@ impl SectorRecord {
             Event::TicketAssigned(t) => self.ticket = Some(t),
             Event::Pc1Done(o) => self.pc1_output = Some(o),
             Event::Pc2Done(o) => self.pc2_output = Some(o),
-            Event::Persisted(at) => self.persisted_at = Some(at),
+            Event::Persisted(at) => self.persisted = Some(at),
             Event::SeedAssigned(s) => self.seed = Some(s),
             Event::C1Done(o) => self.c1_output = Some(o),
             Event::C2Done(p) => self.proof = Some(p),

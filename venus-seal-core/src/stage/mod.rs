@@ -5,6 +5,7 @@
 //! plain data: paths, ids, commitments, and [`Opaque`] outputs of earlier
 //! stages that the engine never looks inside.
 
+mod finalize;
 mod opaque;
 mod sealing;
 
@@ -13,6 +14,7 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use finalize::{Finalize, FinalizeOutput, KeepInPlace};
 pub use opaque::Opaque;
 pub use sealing::{
     AddPieces, Pc1, Pc2, Pc2Output, PieceSource, Proof, SectorPaths, TreeD, TreeDOutput, C1, C2,

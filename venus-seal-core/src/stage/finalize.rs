@@ -1,0 +1,70 @@
+//! finalize: copy what proving needs to persistent storage.
+
+use serde::{Deserialize, Serialize};
+
+use super::{SectorPaths, Stage};
+use crate::types::ids::SectorId;
+use crate::types::proof::SealProof;
+
+/// Copies the sealed file and the cache files a proof needs (`p_aux`,
+/// `t_aux`, `sc-02-data-tree-r-last*.dat`) from the sealing location to a
+/// persistent store, and verifies the copy. The sealing location is cleaned
+/// once the sector is finished (C1 still reads it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finalize {
+    /// The sector's proof type.
+    pub proof: SealProof,
+    /// The sector.
+    pub sector: SectorId,
+    /// Its files in the sealing location.
+    pub paths: SectorPaths,
+}
+
+/// Where [`Finalize`] put the files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalizeOutput {
+    /// The persistent store's name (reported to the manager as the
+    /// instance holding the sector).
+    pub instance: String,
+    /// Whether the sealing location may be removed once the sector is
+    /// finished (false when the files were left in place).
+    pub clean_sealing_location: bool,
+}
+
+impl Stage for Finalize {
+    const NAME: &'static str = "finalize";
+    type Output = FinalizeOutput;
+}
+
+/// A finalizer that leaves the files where they were sealed: for
+/// all-in-one deployments whose sealing location is also their store. It
+/// checks that the files a proof needs are there.
+#[derive(Clone, Debug)]
+pub struct KeepInPlace {
+    /// The name reported as the instance holding the files.
+    pub instance: String,
+}
+
+#[async_trait::async_trait]
+impl crate::Executor<Finalize> for KeepInPlace {
+    async fn execute(&self, task: Finalize) -> Result<FinalizeOutput, crate::StageError> {
+        let needed = [
+            task.paths.sealed.clone(),
+            task.paths.cache.join("p_aux"),
+            task.paths.cache.join("t_aux"),
+        ];
+        for path in needed {
+            if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                return Err(crate::StageError::Missing(format!(
+                    "{} of sector {} is gone",
+                    path.display(),
+                    task.sector
+                )));
+            }
+        }
+        Ok(FinalizeOutput {
+            instance: self.instance.clone(),
+            clean_sealing_location: false,
+        })
+    }
+}
