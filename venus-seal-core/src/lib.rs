@@ -25,8 +25,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod chain;
-#[cfg(feature = "testing")]
-pub mod conformance;
+pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod manager;
@@ -36,6 +35,8 @@ pub mod sealer;
 pub mod sector;
 pub mod stage;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 pub mod verify;
 
@@ -43,6 +44,7 @@ mod serde_bytes_b64;
 mod serde_duration;
 
 pub use chain::{ChainClient, MessageSender, NetworkParams, RandomnessSource};
+pub use engine::{Engine, EngineHandle, Location, SectorSummary};
 pub use error::{
     ChainError, Failure, FailureLevel, Leveled, ManagerError, ParseError, PieceStoreError,
     StageError,

@@ -88,7 +88,7 @@ enum Outcome {
 /// concurrently for many sectors.
 #[derive(Clone, Debug)]
 pub struct Sealer {
-    manager: Arc<dyn SectorManager>,
+    pub(crate) manager: Arc<dyn SectorManager>,
     pieces: Arc<dyn PieceStore>,
     executors: StageExecutors,
     store: Arc<dyn SectorStore>,
@@ -164,7 +164,13 @@ impl Sealer {
         Ok(())
     }
 
-    async fn save(&self, record: &SectorRecord) -> Result<(), Failure> {
+    async fn save(&self, record: &mut SectorRecord) -> Result<(), Failure> {
+        record.updated_at = Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        );
         self.store
             .save(record)
             .await
@@ -205,26 +211,34 @@ impl Sealer {
                 Err(failure)
             }
             RetryDecision::Abort => {
-                if let Some(sector) = record.sector {
-                    if let Err(e) = self
-                        .manager
-                        .report_aborted(sector.id, failure.message.clone())
-                        .await
-                    {
-                        tracing::warn!(error = %e, "could not report the abort to the manager");
-                    }
-                }
-                if let Err(e) = tokio::fs::remove_dir_all(dir).await {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(dir = %dir.display(), error = %e, "could not clean an aborted sector");
-                    }
-                }
+                self.abort(record, dir, &failure.message).await;
                 record
                     .apply(Event::Aborted(failure.message.clone()))
                     .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
                 record.failure = Some(failure.clone());
                 self.save(record).await?;
                 Err(failure)
+            }
+        }
+    }
+
+    /// Gives a sector up outside the state machine's own flow: reports it
+    /// aborted to the manager (if it was allocated) and removes its files.
+    /// The caller records the `Aborted` state.
+    pub async fn abort(&self, record: &SectorRecord, dir: &Path, reason: &str) {
+        tracing::warn!(job = record.job, state = %record.state, reason, "aborting sector");
+        if let Some(sector) = record.sector {
+            if let Err(e) = self
+                .manager
+                .report_aborted(sector.id, reason.to_string())
+                .await
+            {
+                tracing::warn!(error = %e, "could not report the abort to the manager");
+            }
+        }
+        if let Err(e) = tokio::fs::remove_dir_all(dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not clean an aborted sector");
             }
         }
     }

@@ -252,6 +252,12 @@ pub struct SectorRecord {
     pub retry: RetryState,
     /// Parked by a failure or an operator: the engine leaves it alone.
     pub paused: bool,
+    /// The job's directory in its sealing location.
+    #[serde(default)]
+    pub location: Option<std::path::PathBuf>,
+    /// Unix seconds of the last change.
+    #[serde(default)]
+    pub updated_at: Option<u64>,
 }
 
 impl SectorRecord {
@@ -275,6 +281,8 @@ impl SectorRecord {
             failure: None,
             retry: RetryState::default(),
             paused: false,
+            location: None,
+            updated_at: None,
         }
     }
 

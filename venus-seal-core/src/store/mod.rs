@@ -73,6 +73,6 @@ mod tests {
 
     #[tokio::test]
     async fn memory_store_conforms() {
-        crate::conformance::sector_store(&MemorySectorStore::default()).await;
+        crate::testing::conformance::sector_store(&MemorySectorStore::default()).await;
     }
 }

@@ -124,7 +124,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("worker.db");
         let store = SqliteSectorStore::open(&path).await.unwrap();
-        crate::conformance::sector_store(&store).await;
+        crate::testing::conformance::sector_store(&store).await;
         let before = store.load_all().await.unwrap();
         drop(store);
         let store = SqliteSectorStore::open(&path).await.unwrap();

@@ -1,0 +1,209 @@
+//! Compute limits: per-stage concurrency, named shared locks, staggered
+//! starts — applied as a decorator around any executor.
+//!
+//! Limits are held only while a stage runs: a sector that waits on the
+//! chain or for its seed holds no permit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::error::StageError;
+use crate::executor::Executor;
+use crate::stage::Stage;
+
+/// How one stage is limited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StageLimit {
+    /// At most this many tasks of the stage at once (`None`: unlimited).
+    pub concurrent: Option<usize>,
+    /// Named locks the stage holds while it runs (e.g. `gpu`, shared by
+    /// pc2 and c2).
+    pub locks: Vec<String>,
+    /// At least this long between two starts of the stage.
+    pub stagger: Option<Duration>,
+}
+
+struct Gate {
+    semaphore: Arc<Semaphore>,
+    capacity: usize,
+    running: AtomicUsize,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Gate({}/{})",
+            self.running.load(Ordering::Relaxed),
+            self.capacity
+        )
+    }
+}
+
+impl Gate {
+    fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            semaphore: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            running: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// One gate held: released on drop.
+struct Held {
+    gate: Arc<Gate>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.gate.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn hold(gate: &Arc<Gate>) -> Held {
+    let permit = gate
+        .semaphore
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("limit semaphores are never closed");
+    gate.running.fetch_add(1, Ordering::Relaxed);
+    Held {
+        gate: gate.clone(),
+        _permit: permit,
+    }
+}
+
+/// Occupancy of one limit, for metrics and `list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occupancy {
+    /// `stage:<name>` or `lock:<name>`.
+    pub name: String,
+    /// Held now.
+    pub in_use: usize,
+    /// The limit.
+    pub capacity: usize,
+}
+
+/// The limits of one worker: build once, then [`wrap`](Limits::wrap)
+/// every stage's executor.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use venus_seal_core::engine::limits::{Limits, StageLimit};
+/// let mut stages = BTreeMap::new();
+/// stages.insert("pc2".to_string(), StageLimit { concurrent: Some(1), locks: vec!["gpu".into()], stagger: None });
+/// stages.insert("c2".to_string(), StageLimit { concurrent: Some(1), locks: vec!["gpu".into()], stagger: None });
+/// let limits = Limits::new(stages, BTreeMap::new());
+/// assert_eq!(limits.occupancy().len(), 3); // two stages, one lock
+/// ```
+#[derive(Debug)]
+pub struct Limits {
+    stages: HashMap<String, Arc<Gate>>,
+    locks: BTreeMap<String, Arc<Gate>>,
+    stage_locks: HashMap<String, Vec<String>>,
+    stagger: HashMap<String, (Duration, Mutex<Option<Instant>>)>,
+}
+
+impl Limits {
+    /// Builds the limits. `locks` gives each named lock's capacity (default
+    /// 1 for a lock a stage names but `locks` does not list).
+    pub fn new(stages: BTreeMap<String, StageLimit>, locks: BTreeMap<String, usize>) -> Arc<Self> {
+        let mut lock_gates: BTreeMap<String, Arc<Gate>> = locks
+            .into_iter()
+            .map(|(name, n)| (name, Gate::new(n.max(1))))
+            .collect();
+        let mut gates = HashMap::new();
+        let mut stage_locks = HashMap::new();
+        let mut stagger = HashMap::new();
+        for (stage, limit) in stages {
+            if let Some(n) = limit.concurrent {
+                gates.insert(stage.clone(), Gate::new(n.max(1)));
+            }
+            let mut names = limit.locks.clone();
+            names.sort();
+            names.dedup();
+            for name in &names {
+                lock_gates
+                    .entry(name.clone())
+                    .or_insert_with(|| Gate::new(1));
+            }
+            stage_locks.insert(stage.clone(), names);
+            if let Some(d) = limit.stagger {
+                stagger.insert(stage, (d, Mutex::new(None)));
+            }
+        }
+        Arc::new(Self {
+            stages: gates,
+            locks: lock_gates,
+            stage_locks,
+            stagger,
+        })
+    }
+
+    /// Wraps `inner` so that its tasks obey the limits of stage `S`.
+    pub fn wrap<S: Stage, E: Executor<S> + 'static>(self: &Arc<Self>, inner: E) -> Limited<E> {
+        Limited {
+            inner,
+            limits: self.clone(),
+        }
+    }
+
+    /// How full each limit is now.
+    pub fn occupancy(&self) -> Vec<Occupancy> {
+        let stages = self.stages.iter().map(|(n, g)| (format!("stage:{n}"), g));
+        let locks = self.locks.iter().map(|(n, g)| (format!("lock:{n}"), g));
+        let mut out: Vec<_> = stages
+            .chain(locks)
+            .map(|(name, g)| Occupancy {
+                name,
+                in_use: g.running.load(Ordering::Relaxed),
+                capacity: g.capacity,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    async fn enter(&self, stage: &str) -> Vec<Held> {
+        let mut held = Vec::new();
+        if let Some(gate) = self.stages.get(stage) {
+            held.push(hold(gate).await);
+        }
+        // Locks in name order, so two stages never wait on each other.
+        for name in self.stage_locks.get(stage).into_iter().flatten() {
+            held.push(hold(&self.locks[name]).await);
+        }
+        if let Some((gap, last)) = self.stagger.get(stage) {
+            let mut last = last.lock().await;
+            if let Some(prev) = *last {
+                tokio::time::sleep_until(prev + *gap).await;
+            }
+            *last = Some(Instant::now());
+        }
+        held
+    }
+}
+
+/// An executor limited by [`Limits`]; itself an executor.
+#[derive(Debug)]
+pub struct Limited<E> {
+    inner: E,
+    limits: Arc<Limits>,
+}
+
+#[async_trait]
+impl<S: Stage, E: Executor<S>> Executor<S> for Limited<E> {
+    async fn execute(&self, task: S) -> Result<S::Output, StageError> {
+        let _held = self.limits.enter(S::NAME).await;
+        self.inner.execute(task).await
+    }
+}

@@ -1,0 +1,324 @@
+//! Engine tests on fake executors and a fake manager, on tokio's paused
+//! clock: a 75-minute seed wait takes no real time.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::limits::{Limits, StageLimit};
+use super::*;
+use crate::sealer::{SealerConfig, StageExecutors};
+use crate::testing::{fake_stage_executors, FakeManager, FakeStages};
+use crate::{FailureLevel, MemoryPieceStore, MemorySectorStore, RetryPolicy, StageError};
+
+fn limited(execs: StageExecutors, limits: &Arc<Limits>) -> StageExecutors {
+    StageExecutors {
+        add_pieces: Arc::new(limits.wrap(execs.add_pieces)),
+        tree_d: Arc::new(limits.wrap(execs.tree_d)),
+        pc1: Arc::new(limits.wrap(execs.pc1)),
+        pc2: Arc::new(limits.wrap(execs.pc2)),
+        c1: Arc::new(limits.wrap(execs.c1)),
+        c2: Arc::new(limits.wrap(execs.c2)),
+        finalize: Arc::new(limits.wrap(execs.finalize)),
+    }
+}
+
+struct Rig {
+    engine: Engine,
+    fakes: FakeStages,
+    manager: Arc<FakeManager>,
+    limits: Arc<Limits>,
+    store: Arc<dyn SectorStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn rig(
+    limits: BTreeMap<String, StageLimit>,
+    slots: usize,
+    manager: FakeManager,
+    store: Option<Arc<dyn SectorStore>>,
+) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let (execs, fakes) = fake_stage_executors();
+    for (stage, latency) in [("pc1", 60), ("pc2", 10), ("c2", 15)] {
+        let d = Duration::from_secs(latency * 60);
+        match stage {
+            "pc1" => fakes.pc1.set_latency(d),
+            "pc2" => fakes.pc2.set_latency(d),
+            _ => fakes.c2.set_latency(d),
+        }
+    }
+    let limits = Limits::new(limits, BTreeMap::new());
+    let manager = Arc::new(manager);
+    let store: Arc<dyn SectorStore> =
+        store.unwrap_or_else(|| Arc::new(MemorySectorStore::default()));
+    let sealer = Sealer::new(
+        manager.clone(),
+        Arc::new(MemoryPieceStore::default()),
+        limited(execs, &limits),
+        store.clone(),
+        SealerConfig {
+            poll_interval: Duration::from_secs(30),
+            retry: RetryPolicy {
+                recover_interval: Duration::from_secs(60),
+                max_retries: 3,
+            },
+            ..SealerConfig::default()
+        },
+    );
+    let engine = Engine::new(
+        sealer,
+        store.clone(),
+        vec![Location {
+            path: dir.path().to_path_buf(),
+            slots,
+        }],
+    );
+    Rig {
+        engine,
+        fakes,
+        manager,
+        limits,
+        store,
+        _dir: dir,
+    }
+}
+
+fn limit(concurrent: usize, locks: &[&str]) -> StageLimit {
+    StageLimit {
+        concurrent: Some(concurrent),
+        locks: locks.iter().map(|s| s.to_string()).collect(),
+        stagger: None,
+    }
+}
+
+fn never() -> impl std::future::Future<Output = ()> {
+    std::future::pending()
+}
+
+#[tokio::test(start_paused = true)]
+async fn limits_hold_and_every_sector_finishes() {
+    let mut limits = BTreeMap::new();
+    limits.insert("pc1".to_string(), limit(2, &[]));
+    limits.insert("pc2".to_string(), limit(1, &["gpu"]));
+    limits.insert("c2".to_string(), limit(1, &["gpu"]));
+    let r = rig(limits, 4, FakeManager::default(), None);
+
+    // pc2 and c2 share the gpu lock: neither may run while the other does.
+    let overlap = Arc::new(AtomicBool::new(false));
+    let (pc2, c2, flag) = (r.fakes.pc2.clone(), r.fakes.c2.clone(), overlap.clone());
+    let watcher = tokio::spawn(async move {
+        loop {
+            if pc2.running() > 0 && c2.running() > 0 {
+                flag.store(true, Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    r.engine.with_max_sectors(8).run(never()).await.unwrap();
+    watcher.abort();
+
+    assert_eq!(r.manager.finalized(), (1..=8).collect::<Vec<_>>());
+    assert_eq!(r.fakes.pc1.calls(), 8);
+    assert_eq!(r.fakes.pc1.max_running(), 2, "pc1 = 2");
+    assert_eq!(r.fakes.pc2.max_running(), 1, "pc2 = 1");
+    assert_eq!(r.fakes.c2.max_running(), 1, "c2 = 1");
+    assert!(
+        !overlap.load(Ordering::SeqCst),
+        "pc2 and c2 overlapped on the gpu lock"
+    );
+    assert!(r.limits.occupancy().iter().all(|o| o.in_use == 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sector_waiting_for_its_seed_holds_no_compute_slot() {
+    let mut limits = BTreeMap::new();
+    limits.insert("pc1".to_string(), limit(1, &[]));
+    limits.insert("c1".to_string(), limit(1, &[]));
+    let r = rig(limits, 3, FakeManager::default(), None);
+    let handle = r.engine.handle();
+    let store = r.store.clone();
+    let engine = tokio::spawn(r.engine.with_max_sectors(3).run(never()));
+
+    // Seeds come 75 minutes after landing; three pc1 of 60 minutes run one
+    // at a time. If a sector waiting for its seed held the pc1 slot, the
+    // third would not get past pc1 before the first seed.
+    tokio::time::sleep(Duration::from_secs(3 * 60 * 60 + 100)).await;
+    let list = handle.list().await.unwrap();
+    let states: Vec<_> = list.iter().map(|s| s.state).collect();
+    assert_eq!(list.len(), 3, "{states:?}");
+    assert!(
+        list.iter().all(|s| s.state >= SectorState::PC1Done),
+        "every sector got through pc1 while others waited: {states:?}"
+    );
+    assert!(r
+        .limits
+        .occupancy()
+        .iter()
+        .filter(|o| o.name == "stage:c1")
+        .all(|o| o.in_use <= 1));
+    engine.await.unwrap().unwrap();
+    assert_eq!(r.manager.finalized().len(), 3);
+    assert!(store
+        .load_all()
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.state == SectorState::Finished));
+}
+
+#[tokio::test(start_paused = true)]
+async fn temporary_escalates_and_parks_only_that_sector_then_operator_resumes() {
+    let r = rig(BTreeMap::new(), 2, FakeManager::default(), None);
+    // Sector 1's C2 keeps failing: 1 attempt + 3 retries, then parked.
+    r.fakes.c2.fail_if(|t| {
+        (t.sector.number.0 == 1).then(|| StageError::Unavailable("c2 service down".into()))
+    });
+    let handle = r.engine.handle();
+    let engine = tokio::spawn(r.engine.with_max_sectors(2).run(never()));
+    tokio::time::sleep(Duration::from_secs(6 * 60 * 60)).await;
+
+    let list = handle.list().await.unwrap();
+    let parked: Vec<_> = list.iter().filter(|s| s.paused).collect();
+    assert_eq!(parked.len(), 1, "{list:?}");
+    let parked = parked[0].clone();
+    assert_eq!(parked.level, Some(FailureLevel::Permanent));
+    assert!(
+        parked.last_error.as_deref().unwrap().contains("3 retries"),
+        "{parked:?}"
+    );
+    assert_eq!(parked.state, SectorState::C1Done);
+    assert_eq!(r.manager.finalized().len(), 1, "the other sector finished");
+    assert_eq!(r.fakes.c2.calls(), 5, "4 failed tries + the other sector's");
+
+    r.fakes.c2.clear_failures();
+    handle.resume(parked.job, None).await.unwrap();
+    engine.await.unwrap().unwrap();
+    assert_eq!(r.manager.finalized().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_reports_cleans_and_starts_a_new_sector() {
+    let r = rig(BTreeMap::new(), 1, FakeManager::default(), None);
+    r.fakes
+        .pc2
+        .fail_next(StageError::InvalidTask("pieces do not fit".into()));
+    r.engine.with_max_sectors(2).run(never()).await.unwrap();
+    let aborted = r.manager.aborted();
+    assert_eq!(aborted.len(), 1);
+    assert!(aborted[0].1.contains("pieces do not fit"));
+    assert_eq!(
+        r.manager.finalized(),
+        vec![2],
+        "the slot went on with a new sector"
+    );
+    let records = r.store.load_all().await.unwrap();
+    assert_eq!(records[0].state, SectorState::Aborted);
+    assert!(
+        !records[0].location.as_ref().unwrap().exists(),
+        "files removed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn operator_pauses_resumes_to_a_state_and_aborts() {
+    let r = rig(BTreeMap::new(), 2, FakeManager::default(), None);
+    let handle = r.engine.handle();
+    let engine = tokio::spawn(r.engine.with_max_sectors(2).run(never()));
+    tokio::time::sleep(Duration::from_secs(30 * 60)).await; // both in pc1
+
+    handle.pause(1).await.unwrap();
+    handle.abort(2, "bad disk".into()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(10 * 60 * 60)).await;
+    let list = handle.list().await.unwrap();
+    assert!(list[0].paused && list[0].last_error.as_deref() == Some("paused by operator"));
+    assert_eq!(
+        list[0].state,
+        SectorState::TicketAssigned,
+        "pause abandons pc1"
+    );
+    assert_eq!(list[1].state, SectorState::Aborted);
+    assert!(matches!(
+        handle.pause(2).await,
+        Err(ControlError::Refused { .. })
+    ));
+    assert!(matches!(
+        handle.pause(99).await,
+        Err(ControlError::UnknownJob(99))
+    ));
+
+    let pc1_calls = r.fakes.pc1.calls();
+    handle
+        .resume(1, Some(SectorState::TicketAssigned))
+        .await
+        .unwrap();
+    engine.await.unwrap().unwrap();
+    assert_eq!(
+        r.fakes.pc1.calls(),
+        pc1_calls + 1,
+        "pc1 re-ran once after resume"
+    );
+    assert_eq!(r.manager.finalized(), vec![1]);
+    assert_eq!(r.manager.aborted()[0].1, "aborted by operator: bad disk");
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_resumes_at_the_last_durable_state_without_recomputing() {
+    // The same store across both runs (SQLite's own durability is tested
+    // with the store; tokio's paused clock and sqlx's pool timeouts do not
+    // mix).
+    let store: Arc<dyn SectorStore> = Arc::new(MemorySectorStore::default());
+    let manager = Arc::new(FakeManager::default());
+    let mut r = rig(
+        BTreeMap::new(),
+        2,
+        FakeManager::default(),
+        Some(store.clone()),
+    );
+    // Share one manager across both runs, as a real manager outlives a worker.
+    r.engine.sealer.manager = manager.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(r.engine.with_max_sectors(2).run(async {
+        let _ = stop_rx.await;
+    }));
+    // Past pc2 (70 min), waiting for the seed.
+    tokio::time::sleep(Duration::from_secs(100 * 60)).await;
+    stop_tx.send(()).unwrap();
+    engine.await.unwrap().unwrap();
+    let before = r.store.load_all().await.unwrap();
+    assert!(
+        before.iter().all(|r| r.state == SectorState::Persisted),
+        "{:?}",
+        before.iter().map(|r| r.state).collect::<Vec<_>>()
+    );
+    assert_eq!(r.fakes.pc1.calls(), 2);
+    assert_eq!(manager.tickets_drawn(), 2);
+
+    // A new worker: new executors, same store and directory.
+    let (execs, fakes) = fake_stage_executors();
+    let sealer = Sealer::new(
+        manager.clone(),
+        Arc::new(MemoryPieceStore::default()),
+        execs,
+        store.clone(),
+        SealerConfig::default(),
+    );
+    let location = Location {
+        path: r._dir.path().to_path_buf(),
+        slots: 2,
+    };
+    Engine::new(sealer, store.clone(), vec![location])
+        .with_max_sectors(0)
+        .run(never())
+        .await
+        .unwrap();
+    assert_eq!(
+        fakes.pc1.calls() + fakes.pc2.calls(),
+        0,
+        "nothing before the seed is computed again"
+    );
+    assert_eq!(fakes.c2.calls(), 2);
+    assert_eq!(manager.tickets_drawn(), 2, "tickets reused");
+    assert_eq!(manager.finalized(), vec![1, 2]);
+}

@@ -1,0 +1,291 @@
+//! An in-memory sector manager with knobs, on tokio's clock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::fake_executor::fake_proof;
+use crate::error::ManagerError;
+use crate::manager::*;
+use crate::stage::Proof;
+use crate::types::randomness::{Randomness, Seed, Ticket};
+use crate::{ActorId, SealProof, SectorId, SectorNumber};
+
+#[derive(Debug, Default)]
+struct Sector {
+    ticket: Option<Ticket>,
+    pre_commit: Option<(PreCommitOnChainInfo, Instant)>,
+    proof: Option<Proof>,
+    finalized: bool,
+    aborted: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next: u64,
+    sectors: HashMap<SectorNumber, Sector>,
+    fail_calls: usize,
+    tickets_drawn: usize,
+}
+
+/// A fake [`SectorManager`] for miner `f01000` sealing 2KiB sectors:
+/// pre-commits land `pre_commit_delay` after submission, the seed is ready
+/// `seed_delay` later, proofs are checked against what the fake executors
+/// make. `fail_next(n)` makes the next `n` calls fail as unreachable.
+#[derive(Debug)]
+pub struct FakeManager {
+    state: Mutex<State>,
+    /// Time from pre-commit submission to landing.
+    pub pre_commit_delay: Duration,
+    /// Time from landing to the seed.
+    pub seed_delay: Duration,
+    /// Stop allocating after this many sectors.
+    pub max_sectors: Option<u64>,
+}
+
+impl Default for FakeManager {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            pre_commit_delay: Duration::from_secs(30),
+            seed_delay: Duration::from_secs(75 * 60),
+            max_sectors: None,
+        }
+    }
+}
+
+const MINER: ActorId = ActorId(1000);
+
+impl FakeManager {
+    /// The next `n` calls fail with a transport error (Temporary).
+    pub fn fail_next(&self, n: usize) {
+        self.state.lock().unwrap().fail_calls = n;
+    }
+
+    /// How many distinct tickets were drawn.
+    pub fn tickets_drawn(&self) -> usize {
+        self.state.lock().unwrap().tickets_drawn
+    }
+
+    /// Sector numbers reported finalized.
+    pub fn finalized(&self) -> Vec<u64> {
+        let st = self.state.lock().unwrap();
+        let mut v: Vec<_> = st
+            .sectors
+            .iter()
+            .filter(|(_, s)| s.finalized)
+            .map(|(n, _)| n.0)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Sector numbers reported aborted, with the reason.
+    pub fn aborted(&self) -> Vec<(u64, String)> {
+        let st = self.state.lock().unwrap();
+        let mut v: Vec<_> = st
+            .sectors
+            .iter()
+            .filter_map(|(n, s)| s.aborted.clone().map(|r| (n.0, r)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, ManagerError>,
+    ) -> Result<T, ManagerError> {
+        let mut st = self.state.lock().unwrap();
+        if st.fail_calls > 0 {
+            st.fail_calls -= 1;
+            return Err(ManagerError::Transport(
+                "fake manager: connection refused".into(),
+            ));
+        }
+        f(&mut st)
+    }
+
+    fn sector(st: &mut State, id: SectorId) -> Result<&mut Sector, ManagerError> {
+        st.sectors
+            .get_mut(&id.number)
+            .ok_or_else(|| ManagerError::Rejected(format!("unknown sector {id}")))
+    }
+
+    fn seed_at(&self, landed: Instant) -> Instant {
+        landed + self.pre_commit_delay + self.seed_delay
+    }
+}
+
+fn seed_for(id: SectorId) -> Seed {
+    Seed {
+        seed: Randomness([id.number.0 as u8; 32]),
+        epoch: 200,
+    }
+}
+
+#[async_trait]
+impl SectorManager for FakeManager {
+    async fn allocate_sector(
+        &self,
+        _spec: AllocateSpec,
+    ) -> Result<Option<AllocatedSector>, ManagerError> {
+        self.with(|st| {
+            if self.max_sectors.is_some_and(|m| st.next >= m) {
+                return Ok(None);
+            }
+            st.next += 1;
+            let number = SectorNumber(st.next);
+            st.sectors.insert(number, Sector::default());
+            Ok(Some(AllocatedSector {
+                id: SectorId::new(MINER, number),
+                proof_type: SealProof::StackedDrg2KiBV1_1,
+            }))
+        })
+    }
+
+    async fn acquire_deals(
+        &self,
+        _: SectorId,
+        _: AcquireDealsSpec,
+    ) -> Result<Vec<DealInfo>, ManagerError> {
+        self.with(|_| Ok(vec![]))
+    }
+
+    async fn assign_ticket(&self, id: SectorId) -> Result<Ticket, ManagerError> {
+        self.with(|st| {
+            let fresh = Self::sector(st, id)?.ticket.is_none();
+            if fresh {
+                st.tickets_drawn += 1;
+            }
+            let s = Self::sector(st, id)?;
+            Ok(*s.ticket.get_or_insert(Ticket {
+                ticket: Randomness([7; 32]),
+                epoch: 100,
+            }))
+        })
+    }
+
+    async fn submit_pre_commit(
+        &self,
+        sector: AllocatedSector,
+        info: PreCommitOnChainInfo,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        self.with(|st| {
+            let s = Self::sector(st, sector.id)?;
+            let res = match &s.pre_commit {
+                Some((prev, _)) if *prev == info => SubmitResult::DuplicateSubmit,
+                Some(_) if !reset => SubmitResult::MismatchedSubmission,
+                _ => {
+                    s.pre_commit = Some((info, Instant::now()));
+                    SubmitResult::Accepted
+                }
+            };
+            Ok(SubmitResponse { res, desc: None })
+        })
+    }
+
+    async fn poll_pre_commit_state(&self, id: SectorId) -> Result<PollStateResponse, ManagerError> {
+        self.with(|st| {
+            let s = Self::sector(st, id)?;
+            let state = match &s.pre_commit {
+                None => OnChainState::NotFound,
+                Some((_, at)) if at.elapsed() >= self.pre_commit_delay => OnChainState::Landed,
+                Some(_) => OnChainState::Packed,
+            };
+            Ok(PollStateResponse { state, desc: None })
+        })
+    }
+
+    async fn submit_persisted(
+        &self,
+        id: SectorId,
+        _instance: String,
+    ) -> Result<bool, ManagerError> {
+        self.with(|st| Self::sector(st, id).map(|_| true))
+    }
+
+    async fn wait_seed(&self, id: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+        self.with(|st| {
+            let s = Self::sector(st, id)?;
+            let Some((_, at)) = &s.pre_commit else {
+                return Err(ManagerError::Rejected(format!("{id} has no pre-commit")));
+            };
+            let ready = self.seed_at(*at);
+            let now = Instant::now();
+            if now < ready {
+                return Ok(WaitSeedResponse {
+                    should_wait: true,
+                    delay: ready - now,
+                    seed: None,
+                });
+            }
+            Ok(WaitSeedResponse {
+                should_wait: false,
+                delay: Duration::ZERO,
+                seed: Some(seed_for(id)),
+            })
+        })
+    }
+
+    async fn submit_proof(
+        &self,
+        id: SectorId,
+        proof: Proof,
+        _reset: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        self.with(|st| {
+            let s = Self::sector(st, id)?;
+            let comm_r = s
+                .pre_commit
+                .as_ref()
+                .map(|(i, _)| i.comm_r)
+                .ok_or_else(|| ManagerError::Rejected(format!("{id} has no pre-commit")))?;
+            if proof != fake_proof(comm_r, seed_for(id).seed.0) {
+                return Ok(SubmitResponse {
+                    res: SubmitResult::Rejected,
+                    desc: Some("proof does not verify".into()),
+                });
+            }
+            s.proof = Some(proof);
+            Ok(SubmitResponse {
+                res: SubmitResult::Accepted,
+                desc: None,
+            })
+        })
+    }
+
+    async fn poll_proof_state(&self, id: SectorId) -> Result<PollStateResponse, ManagerError> {
+        self.with(|st| {
+            let s = Self::sector(st, id)?;
+            let state = if s.proof.is_some() {
+                OnChainState::Landed
+            } else {
+                OnChainState::NotFound
+            };
+            Ok(PollStateResponse { state, desc: None })
+        })
+    }
+
+    async fn report_state(&self, id: SectorId, _report: StateReport) -> Result<(), ManagerError> {
+        self.with(|st| Self::sector(st, id).map(|_| ()))
+    }
+
+    async fn report_finalized(&self, id: SectorId) -> Result<(), ManagerError> {
+        self.with(|st| {
+            Self::sector(st, id)?.finalized = true;
+            Ok(())
+        })
+    }
+
+    async fn report_aborted(&self, id: SectorId, reason: String) -> Result<(), ManagerError> {
+        self.with(|st| {
+            Self::sector(st, id)?.aborted = Some(reason);
+            Ok(())
+        })
+    }
+}
