@@ -33,6 +33,8 @@ pub mod piece_store;
 pub mod retry;
 pub mod sealer;
 pub mod sector;
+#[cfg(test)]
+mod sector_props;
 pub mod stage;
 pub mod store;
 #[cfg(feature = "testing")]
