@@ -9,6 +9,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod local;
+pub mod params;
 mod proof_type;
 
 pub use local::{piece_commitment, LocalExecutor, LocalSealVerifier};

@@ -10,6 +10,8 @@ mod verifier;
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use venus_seal_core::stage::{
     AddPieces, Opaque, Pc1, Pc2, Pc2Output, Proof, TreeD, TreeDOutput, C1, C2,
@@ -18,6 +20,8 @@ use venus_seal_core::{Executor, PieceInfo, StageError};
 
 pub use pieces::piece_commitment;
 pub use verifier::LocalSealVerifier;
+
+use crate::params::{ParamStatus, ParameterCache};
 
 /// Runs every sealing stage locally with filecoin-proofs-api.
 ///
@@ -28,12 +32,39 @@ pub use verifier::LocalSealVerifier;
 /// let pc1: DynExecutor<Pc1> = local.clone();
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct LocalExecutor {}
+pub struct LocalExecutor {
+    params: Option<Arc<ParameterCache>>,
+}
 
 impl LocalExecutor {
     /// An executor that finds parameters wherever filecoin-proofs looks.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An executor that checks `cache` holds the proof type's parameters
+    /// before C2, so a missing file is reported by name (Permanent) instead
+    /// of failing deep inside the prover.
+    pub fn with_parameters(cache: Arc<ParameterCache>) -> Self {
+        Self {
+            params: Some(cache),
+        }
+    }
+}
+
+/// Fails with [`StageError::Missing`] unless the parameters of `proof` are
+/// in `cache`.
+fn require_parameters(
+    cache: &ParameterCache,
+    proof: venus_seal_core::SealProof,
+) -> Result<(), StageError> {
+    match cache.check_seal(proof) {
+        Ok(ParamStatus::Missing) => Err(StageError::Missing(format!(
+            "Groth16 parameters for {proof} are not in {}",
+            cache.dir().display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(StageError::Missing(e.to_string())),
     }
 }
 
@@ -118,6 +149,10 @@ impl Executor<C1> for LocalExecutor {
 #[async_trait]
 impl Executor<C2> for LocalExecutor {
     async fn execute(&self, task: C2) -> Result<Proof, StageError> {
+        if let Some(params) = self.params.clone() {
+            let proof = task.proof;
+            blocking("c2", move || require_parameters(&params, proof)).await?;
+        }
         blocking("c2", move || seal::c2(&task)).await
     }
 }

@@ -1,0 +1,175 @@
+//! File digests as parameters.json records them, cached per process, and
+//! the marker venus-seal writes next to parameters it generated.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use storage_proofs_core::parameter_cache::LockedFile;
+
+/// The suffix of the marker file written next to a generated `.params`.
+pub(super) const MARKER_SUFFIX: &str = ".generated-by-venus-seal";
+
+/// What identifies one version of a file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Fingerprint {
+    /// Length in bytes.
+    pub len: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 if unknown).
+    pub mtime_ns: u128,
+}
+
+impl Fingerprint {
+    pub(super) fn of(path: &Path) -> io::Result<Self> {
+        let meta = fs::metadata(path)?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Ok(Fingerprint {
+            len: meta.len(),
+            mtime_ns,
+        })
+    }
+}
+
+type DigestCache = Mutex<HashMap<PathBuf, (Fingerprint, String)>>;
+
+fn digest_cache() -> &'static DigestCache {
+    static CACHE: OnceLock<DigestCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The digest parameters.json records for `path`: blake2b-512 of the whole
+/// file, hex, first 32 characters (as storage-proofs-core's
+/// `verify_production_entry` computes it).
+///
+/// The file is streamed under a shared lock (so a file another process is
+/// still writing is waited for) and the result is remembered for this
+/// process as long as the file's length and modification time stay the
+/// same: a 50 GB file is hashed once.
+pub(super) fn production_digest(path: &Path) -> io::Result<String> {
+    let before = Fingerprint::of(path)?;
+    if let Some((fp, digest)) = digest_cache()
+        .lock()
+        .expect("digest cache poisoned")
+        .get(path)
+    {
+        if *fp == before {
+            return Ok(digest.clone());
+        }
+    }
+
+    let started = std::time::Instant::now();
+    tracing::info!(path = %path.display(), bytes = before.len, "hashing parameter file");
+    let mut file = LockedFile::open_shared_read(path)?;
+    let mut state = blake2b_simd::Params::new().to_state();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        state.update(&buf[..n]);
+    }
+    drop(file);
+    let digest = state.finalize().to_hex()[..32].to_string();
+    tracing::info!(
+        path = %path.display(),
+        digest = %digest,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "hashed parameter file"
+    );
+
+    // Fingerprint after hashing: if a writer finished in between, the next
+    // call hashes again.
+    let after = Fingerprint::of(path)?;
+    digest_cache()
+        .lock()
+        .expect("digest cache poisoned")
+        .insert(path.to_path_buf(), (after, digest.clone()));
+    Ok(digest)
+}
+
+/// The marker file for the `.params` file `params`.
+pub(super) fn marker_path(params: &Path) -> PathBuf {
+    let mut name = params.as_os_str().to_os_string();
+    name.push(MARKER_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The contents of a marker file (JSON).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Marker {
+    /// A human-readable warning.
+    pub warning: String,
+    /// The proof the parameters are for.
+    pub proof: String,
+    /// The storage-proofs cache identifier.
+    pub cache_id: String,
+    /// When the marker was written (seconds since the Unix epoch).
+    pub generated_at_unix: u64,
+    /// The `.params` file as it was when the marker was written.
+    pub params: Fingerprint,
+    /// The `.vk` file as it was when the marker was written.
+    pub vk: Fingerprint,
+}
+
+/// Reads the marker for `params`: `None` if there is none, `Some(None)`
+/// if there is one that cannot be parsed (it still marks the files as
+/// generated; only the fast path that skips hashing is lost).
+pub(super) fn read_marker(params: &Path) -> io::Result<Option<Option<Marker>>> {
+    match fs::read(marker_path(params)) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).ok())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the marker for freshly generated `params` / `vk` files
+/// (atomically: a temporary file renamed into place).
+pub(super) fn write_marker(
+    params: &Path,
+    vk: &Path,
+    proof: &str,
+    cache_id: &str,
+) -> io::Result<PathBuf> {
+    let marker = Marker {
+        warning: "These Groth16 parameters were generated by venus-seal from random numbers: \
+                  they are NOT the Filecoin trusted-setup parameters. Proofs made with them are \
+                  only valid for tests and devnets that use the same files."
+            .to_string(),
+        proof: proof.to_string(),
+        cache_id: cache_id.to_string(),
+        generated_at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        params: Fingerprint::of(params)?,
+        vk: Fingerprint::of(vk)?,
+    };
+    let path = marker_path(params);
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let json = serde_json::to_vec_pretty(&marker).map_err(io::Error::other)?;
+    fs::write(&tmp, json)?;
+    fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Opens (creating it if needed) and exclusively locks `path`; the lock
+/// is released when the returned value is dropped. Used to serialise
+/// generation between processes.
+pub(super) fn lock_exclusive(path: &Path) -> io::Result<LockedFile> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    LockedFile::open_exclusive_read(path)
+}
