@@ -10,6 +10,7 @@
 
 mod local;
 pub mod params;
+pub mod persist;
 mod proof_type;
 
 pub use local::{piece_commitment, LocalExecutor, LocalSealVerifier};

@@ -1,1 +1,48 @@
-//! placeholder
+//! venus-seal-chain: the chain side of venus-seal.
+//!
+//! * [`DevnetChain`]: an embedded, in-process devnet implementing both
+//!   [`ChainClient`] and [`MessageSender`]. Its epochs advance on a clock
+//!   (or by hand, for tests), its randomness is deterministic per seed, and
+//!   its miner actors accept `PreCommitSectorBatch2` and
+//!   `ProveCommitSectors3`, verifying every proof with a [`SealVerifier`]
+//!   against randomness the chain draws itself.
+//! * [`LocalSectorManager`]: the [`SectorManager`] a worker talks to,
+//!   in-process, over any [`ChainClient`] + [`MessageSender`]: sector number
+//!   allocation, the deal queue, tickets, seeds, and pre-commit /
+//!   prove-commit submission.
+//! * [`testing`]: a fake [`SealVerifier`] whose "proofs" are hashes, for
+//!   fast tests of everything above without Groth16 parameters.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use venus_seal_chain::{testing::FakeSealVerifier, DevnetChain, DevnetConfig, DevnetMiner};
+//! use venus_seal_core::{ActorId, ChainClient, SealProof};
+//!
+//! # tokio_test_block_on(async {
+//! let config = DevnetConfig::with_miners(vec![DevnetMiner {
+//!     id: ActorId(1000),
+//!     allowed_proofs: vec![SealProof::StackedDrg2KiBV1_1],
+//! }]);
+//! let chain = DevnetChain::new(config, Arc::new(FakeSealVerifier));
+//! let head = chain.head().await.unwrap();
+//! assert_eq!(chain.advance(3).await, head + 3);
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+//!
+//! [`ChainClient`]: venus_seal_core::ChainClient
+//! [`MessageSender`]: venus_seal_core::MessageSender
+//! [`SealVerifier`]: venus_seal_core::SealVerifier
+//! [`SectorManager`]: venus_seal_core::SectorManager
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod devnet;
+pub mod manager;
+pub mod testing;
+
+pub use devnet::{
+    draw_randomness, ClockError, DevnetChain, DevnetConfig, DevnetMiner, DEVNET_NETWORK,
+};
+pub use manager::{LocalSectorManager, ManagedMiner, ManagerConfig, SectorStatus, Submitted};

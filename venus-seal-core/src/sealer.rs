@@ -93,6 +93,7 @@ pub struct Sealer {
     executors: StageExecutors,
     store: Arc<dyn SectorStore>,
     config: SealerConfig,
+    metrics: Option<Arc<crate::engine::metrics::EngineMetrics>>,
 }
 
 /// The marker written before PC2 rewrites the sealed file in place.
@@ -113,7 +114,19 @@ impl Sealer {
             executors,
             store,
             config,
+            metrics: None,
         }
+    }
+
+    /// Records state transitions and failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::engine::metrics::EngineMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics this sealer records into, if any.
+    pub fn metrics(&self) -> Option<&Arc<crate::engine::metrics::EngineMetrics>> {
+        self.metrics.as_ref()
     }
 
     /// Runs `record` until it is finished, parked or aborted. Its files
@@ -142,6 +155,9 @@ impl Sealer {
                         .apply(event)
                         .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
                     self.save(record).await?;
+                    if let Some(m) = &self.metrics {
+                        m.transition(Some(prev), record.state);
+                    }
                     let report = StepReport {
                         state: record.state,
                         elapsed: started.elapsed(),
@@ -184,6 +200,9 @@ impl Sealer {
         failure: Failure,
     ) -> Result<(), Failure> {
         let decision = self.config.retry.decide(&mut record.retry, failure.level);
+        if let Some(m) = &self.metrics {
+            m.failure(failure.level);
+        }
         tracing::warn!(job = record.job, state = %record.state, error = %failure, ?decision, "step failed");
         match decision {
             RetryDecision::RetryAfter(delay) => {
@@ -212,9 +231,13 @@ impl Sealer {
             }
             RetryDecision::Abort => {
                 self.abort(record, dir, &failure.message).await;
+                let prev = record.state;
                 record
                     .apply(Event::Aborted(failure.message.clone()))
                     .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
+                if let Some(m) = &self.metrics {
+                    m.transition(Some(prev), record.state);
+                }
                 record.failure = Some(failure.clone());
                 self.save(record).await?;
                 Err(failure)

@@ -9,6 +9,7 @@
 //! slot until the operator resumes or aborts it.
 
 pub mod limits;
+pub mod metrics;
 #[cfg(all(test, feature = "testing"))]
 mod tests;
 
@@ -231,6 +232,12 @@ impl Engine {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), StoreError> {
         let records = self.store.load_all().await?;
+        if let Some(m) = self.sealer.metrics() {
+            m.slots(self.locations.iter().map(|l| l.slots).sum());
+            for r in &records {
+                m.transition(None, r.state);
+            }
+        }
         let next_job = records.iter().map(|r| r.job).max().unwrap_or(0) + 1;
         let mut resumable: HashMap<PathBuf, Vec<SectorRecord>> = HashMap::new();
         for rec in records.into_iter().filter(|r| !r.state.is_terminal()) {
@@ -315,6 +322,9 @@ impl Shared {
         rec.location = Some(location.join(format!("job-{job}")));
         rec.updated_at = Some(now_secs());
         self.store.save(&rec).await?;
+        if let Some(m) = self.sealer.metrics() {
+            m.transition(None, rec.state);
+        }
         Ok(Some(rec))
     }
 }
@@ -339,11 +349,18 @@ async fn slot_loop(
             .unwrap_or_else(|| location.join(format!("job-{}", rec.job)));
         let (tx, mut rx) = mpsc::channel(4);
         shared.slots.lock().await.insert(rec.job, tx);
+        let metrics = shared.sealer.metrics().cloned();
+        if let Some(m) = &metrics {
+            m.slot_busy(true);
+        }
         let span = tracing::info_span!("sector", job = rec.job);
-        let _enter = span.enter();
-        drop(_enter);
-        run_job(&shared, &mut rec, &dir, &mut rx).await?;
+        let result =
+            tracing::Instrument::instrument(run_job(&shared, &mut rec, &dir, &mut rx), span).await;
+        if let Some(m) = &metrics {
+            m.slot_busy(false);
+        }
         shared.slots.lock().await.remove(&rec.job);
+        result?;
     }
 }
 
@@ -419,6 +436,7 @@ async fn apply_command(
             saved?;
         }
         Command::Resume(state, reply) => {
+            let prev = rec.state;
             if let Some(state) = state {
                 if state.is_terminal() {
                     let _ = reply.send(Err(ControlError::Refused {
@@ -429,6 +447,9 @@ async fn apply_command(
                 }
                 tracing::warn!(job = rec.job, from = %rec.state, to = %state, "operator moves the sector");
                 rec.state = state;
+            }
+            if let Some(m) = shared.sealer.metrics() {
+                m.transition(Some(prev), rec.state);
             }
             rec.paused = false;
             rec.failure = None;
@@ -441,7 +462,12 @@ async fn apply_command(
         Command::Abort(reason, reply) => {
             let reason = format!("aborted by operator: {reason}");
             shared.sealer.abort(rec, dir, &reason).await;
-            let _ = rec.apply(Event::Aborted(reason.clone()));
+            let prev = rec.state;
+            if rec.apply(Event::Aborted(reason.clone())).is_ok() {
+                if let Some(m) = shared.sealer.metrics() {
+                    m.transition(Some(prev), rec.state);
+                }
+            }
             rec.failure = Some(Failure::new(FailureLevel::Abort, reason));
             rec.updated_at = Some(now_secs());
             let saved = shared.store.save(rec).await;

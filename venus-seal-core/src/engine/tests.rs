@@ -322,3 +322,27 @@ async fn restart_resumes_at_the_last_durable_state_without_recomputing() {
     assert_eq!(manager.tickets_drawn(), 2, "tickets reused");
     assert_eq!(manager.finalized(), vec![1, 2]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn metrics_count_states_failures_and_stage_times() {
+    let metrics = super::metrics::EngineMetrics::new();
+    let mut r = rig(BTreeMap::new(), 2, FakeManager::default(), None);
+    r.engine.sealer = r.engine.sealer.clone().with_metrics(metrics.clone());
+    metrics.watch_limits(r.limits.clone());
+    r.fakes.c2.fail_next(StageError::Unavailable("blip".into()));
+    r.engine.with_max_sectors(2).run(never()).await.unwrap();
+    let text = metrics.render();
+    assert!(
+        text.contains("venus_seal_sectors{state=\"Finished\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("venus_seal_sectors{state=\"PC1Done\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("venus_seal_failures_total{level=\"temporary\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("venus_seal_slots 2"), "{text}");
+}

@@ -1,0 +1,408 @@
+//! The devnet's miner actor: the checks of builtin-actors' miner for
+//! `PreCommitSectorBatch2` and `ProveCommitSectors3`, in miniature.
+//!
+//! Execution is split in two so that proofs are verified outside the
+//! chain's lock: [`MinerActor::plan`] checks a message against the state and
+//! says what it would change (and which proofs must verify);
+//! [`MinerActor::apply`] makes the change once the proofs did.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use venus_seal_core::chain::{
+    MinerCall, OnChainPreCommit, OnChainSector, PreCommitParams, ProveCommitParams,
+};
+use venus_seal_core::{
+    ActorId, ChainEpoch, DomainSeparationTag, NetworkParams, RandomnessSource, SealProof,
+    SealVerifyInfo, SectorId, SectorNumber,
+};
+
+use super::randomness::draw_randomness;
+
+/// builtin-actors `USR_ILLEGAL_ARGUMENT`.
+pub(crate) const EXIT_ILLEGAL_ARGUMENT: i64 = 16;
+/// builtin-actors `USR_NOT_FOUND`.
+pub(crate) const EXIT_NOT_FOUND: i64 = 17;
+/// builtin-actors `USR_FORBIDDEN`.
+pub(crate) const EXIT_FORBIDDEN: i64 = 18;
+
+/// Why one sector of a message fails.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ActorError {
+    /// The parameters are wrong (exit code 16).
+    #[error("{0}")]
+    IllegalArgument(String),
+    /// The sector the message refers to does not exist (exit code 17).
+    #[error("{0}")]
+    NotFound(String),
+    /// The message is valid but not allowed now (exit code 18).
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl ActorError {
+    /// The exit code the message ends with.
+    pub(crate) fn exit_code(&self) -> i64 {
+        match self {
+            ActorError::IllegalArgument(_) => EXIT_ILLEGAL_ARGUMENT,
+            ActorError::NotFound(_) => EXIT_NOT_FOUND,
+            ActorError::Forbidden(_) => EXIT_FORBIDDEN,
+        }
+    }
+}
+
+/// A failed message: every sector that failed, and why. One failing sector
+/// fails the whole batch, as the actor does.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{method} failed: {}", join(.failures))]
+pub(crate) struct MessageFailure {
+    /// The method name.
+    pub(crate) method: &'static str,
+    /// One entry per failing sector (at least one).
+    pub(crate) failures: Vec<ActorError>,
+}
+
+fn join(failures: &[ActorError]) -> String {
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl MessageFailure {
+    fn single(method: &'static str, error: ActorError) -> Self {
+        Self {
+            method,
+            failures: vec![error],
+        }
+    }
+
+    /// A message to an actor that does not exist.
+    pub(crate) fn unknown_receiver(miner: ActorId) -> Self {
+        Self::single(
+            "send",
+            ActorError::NotFound(format!("no miner actor {miner} on this devnet")),
+        )
+    }
+
+    /// The exit code: the first failure's.
+    pub(crate) fn exit_code(&self) -> i64 {
+        self.failures
+            .first()
+            .map_or(EXIT_ILLEGAL_ARGUMENT, ActorError::exit_code)
+    }
+}
+
+const PRE_COMMIT: &str = "PreCommitSectorBatch2";
+const PROVE_COMMIT: &str = "ProveCommitSectors3";
+
+/// A proof the chain must verify before a prove-commit applies.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingProof {
+    /// What the verifier checks.
+    pub(crate) info: SealVerifyInfo,
+    /// The ticket's epoch, for the error message.
+    pub(crate) ticket_epoch: ChainEpoch,
+    /// The seed's epoch, for the error message.
+    pub(crate) seed_epoch: ChainEpoch,
+    /// The sector as it will be stored once proven.
+    pub(crate) sector: OnChainSector,
+}
+
+/// What a valid message changes.
+#[derive(Clone, Debug)]
+pub(crate) enum Plan {
+    /// Store these pre-commits.
+    PreCommit(Vec<OnChainPreCommit>),
+    /// Verify these proofs, then move the sectors to proven.
+    ProveCommit(Vec<PendingProof>),
+}
+
+/// What the execution of a message needs to know of the chain.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExecContext<'a> {
+    /// The epoch executing the message.
+    pub(crate) epoch: ChainEpoch,
+    /// The network constants.
+    pub(crate) network: &'a NetworkParams,
+    /// The devnet's randomness seed.
+    pub(crate) seed: &'a [u8; 32],
+}
+
+/// A miner actor's state.
+#[derive(Clone, Debug)]
+pub(crate) struct MinerActor {
+    id: ActorId,
+    allowed_proofs: Vec<SealProof>,
+    pub(crate) pre_commits: BTreeMap<SectorNumber, OnChainPreCommit>,
+    pub(crate) sectors: BTreeMap<SectorNumber, OnChainSector>,
+}
+
+impl MinerActor {
+    /// A miner with no sectors.
+    pub(crate) fn new(id: ActorId, allowed_proofs: Vec<SealProof>) -> Self {
+        Self {
+            id,
+            allowed_proofs,
+            pre_commits: BTreeMap::new(),
+            sectors: BTreeMap::new(),
+        }
+    }
+
+    /// Adds proof types (a miner listed twice in the config).
+    pub(crate) fn allow(&mut self, proofs: &[SealProof]) {
+        if self.allowed_proofs.is_empty() || proofs.is_empty() {
+            self.allowed_proofs.clear();
+            return;
+        }
+        for p in proofs {
+            if !self.allowed_proofs.contains(p) {
+                self.allowed_proofs.push(*p);
+            }
+        }
+    }
+
+    /// Checks `call` against the state at `ctx.epoch`.
+    pub(crate) fn plan(
+        &self,
+        call: &MinerCall,
+        ctx: ExecContext<'_>,
+    ) -> Result<Plan, MessageFailure> {
+        match call {
+            MinerCall::PreCommitSectorBatch2(batch) => self.plan_pre_commit(batch, ctx),
+            MinerCall::ProveCommitSectors3(batch) => self.plan_prove_commit(batch, ctx),
+            other => Err(MessageFailure::single(
+                "unsupported method",
+                ActorError::IllegalArgument(format!("the devnet does not implement {other:?}")),
+            )),
+        }
+    }
+
+    fn plan_pre_commit(
+        &self,
+        batch: &[PreCommitParams],
+        ctx: ExecContext<'_>,
+    ) -> Result<Plan, MessageFailure> {
+        if batch.is_empty() {
+            return Err(MessageFailure::single(
+                PRE_COMMIT,
+                ActorError::IllegalArgument("batch is empty".into()),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut failures = Vec::new();
+        let mut planned = Vec::with_capacity(batch.len());
+        for params in batch {
+            match self.check_pre_commit(params, ctx, &mut seen) {
+                Ok(()) => planned.push(OnChainPreCommit {
+                    info: params.clone(),
+                    pre_commit_epoch: ctx.epoch,
+                }),
+                Err(e) => failures.push(e),
+            }
+        }
+        if failures.is_empty() {
+            Ok(Plan::PreCommit(planned))
+        } else {
+            Err(MessageFailure {
+                method: PRE_COMMIT,
+                failures,
+            })
+        }
+    }
+
+    fn check_pre_commit(
+        &self,
+        p: &PreCommitParams,
+        ctx: ExecContext<'_>,
+        seen: &mut BTreeSet<SectorNumber>,
+    ) -> Result<(), ActorError> {
+        let n = p.sector_number;
+        if !seen.insert(n) {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n} appears twice in the batch"
+            )));
+        }
+        if self.pre_commits.contains_key(&n) {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n} already pre-committed"
+            )));
+        }
+        if self.sectors.contains_key(&n) {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n} already pre-committed and proven"
+            )));
+        }
+        if !self.allowed_proofs.is_empty() && !self.allowed_proofs.contains(&p.seal_proof) {
+            let allowed: Vec<_> = self.allowed_proofs.iter().map(|p| p.name()).collect();
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n}: proof type {} is not allowed for miner {} (allowed: {})",
+                p.seal_proof,
+                self.id,
+                allowed.join(", ")
+            )));
+        }
+        if p.seal_rand_epoch >= ctx.epoch {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n}: seal randomness epoch {} must be before the current epoch {}",
+                p.seal_rand_epoch, ctx.epoch
+            )));
+        }
+        let oldest = ctx.epoch - ctx.network.max_pre_commit_randomness_lookback;
+        if p.seal_rand_epoch < oldest {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n}: seal randomness epoch {} is too old: at epoch {} the oldest allowed is {oldest}",
+                p.seal_rand_epoch, ctx.epoch
+            )));
+        }
+        if p.expiration <= ctx.epoch {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n}: expiration {} is not after the current epoch {}",
+                p.expiration, ctx.epoch
+            )));
+        }
+        Ok(())
+    }
+
+    fn plan_prove_commit(
+        &self,
+        batch: &[ProveCommitParams],
+        ctx: ExecContext<'_>,
+    ) -> Result<Plan, MessageFailure> {
+        if batch.is_empty() {
+            return Err(MessageFailure::single(
+                PROVE_COMMIT,
+                ActorError::IllegalArgument("batch is empty".into()),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut failures = Vec::new();
+        let mut planned = Vec::with_capacity(batch.len());
+        for params in batch {
+            match self.check_prove_commit(params, ctx, &mut seen) {
+                Ok(pending) => planned.push(pending),
+                Err(e) => failures.push(e),
+            }
+        }
+        if failures.is_empty() {
+            Ok(Plan::ProveCommit(planned))
+        } else {
+            Err(MessageFailure {
+                method: PROVE_COMMIT,
+                failures,
+            })
+        }
+    }
+
+    fn check_prove_commit(
+        &self,
+        p: &ProveCommitParams,
+        ctx: ExecContext<'_>,
+        seen: &mut BTreeSet<SectorNumber>,
+    ) -> Result<PendingProof, ActorError> {
+        let n = p.sector_number;
+        if !seen.insert(n) {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n} appears twice in the batch"
+            )));
+        }
+        let Some(pc) = self.pre_commits.get(&n) else {
+            return Err(ActorError::NotFound(if self.sectors.contains_key(&n) {
+                format!("sector {n} is already proven")
+            } else {
+                format!("sector {n} has no pre-commit")
+            }));
+        };
+        // As builtin-actors: the proof must land strictly after the seed
+        // epoch (`curr_epoch <= interactive_epoch` is "too early").
+        let seed_epoch = pc.pre_commit_epoch + ctx.network.pre_commit_challenge_delay;
+        if ctx.epoch <= seed_epoch {
+            return Err(ActorError::Forbidden(format!(
+                "sector {n}: prove-commit too early: seed epoch {seed_epoch} not reached \
+                 (current epoch {}; a proof must land after the seed epoch)",
+                ctx.epoch
+            )));
+        }
+        let entropy = self.id.address_cbor();
+        let ticket_epoch = pc.info.seal_rand_epoch;
+        let ticket = draw_randomness(
+            ctx.seed,
+            RandomnessSource::Tickets,
+            DomainSeparationTag::SealRandomness,
+            ticket_epoch,
+            &entropy,
+        );
+        let seed = draw_randomness(
+            ctx.seed,
+            RandomnessSource::Beacon,
+            DomainSeparationTag::InteractiveSealChallengeSeed,
+            seed_epoch,
+            &entropy,
+        );
+        Ok(PendingProof {
+            info: SealVerifyInfo {
+                proof_type: pc.info.seal_proof,
+                sector: SectorId::new(self.id, n),
+                comm_r: pc.info.sealed_cid,
+                comm_d: pc.info.unsealed_cid,
+                ticket,
+                seed,
+                proof: p.proof.proof.clone(),
+            },
+            ticket_epoch,
+            seed_epoch,
+            sector: OnChainSector {
+                number: n,
+                seal_proof: pc.info.seal_proof,
+                sealed_cid: pc.info.sealed_cid,
+                activation: ctx.epoch,
+            },
+        })
+    }
+
+    /// Applies a plan whose proofs (if any) verified.
+    pub(crate) fn apply(&mut self, plan: Plan) {
+        match plan {
+            Plan::PreCommit(pcs) => {
+                for pc in pcs {
+                    self.pre_commits.insert(pc.info.sector_number, pc);
+                }
+            }
+            Plan::ProveCommit(proofs) => {
+                for p in proofs {
+                    self.pre_commits.remove(&p.sector.number);
+                    self.sectors.insert(p.sector.number, p.sector);
+                }
+            }
+        }
+    }
+}
+
+/// The failure of a prove-commit whose proofs did not all verify.
+pub(crate) fn proof_failures(
+    proofs: &[PendingProof],
+    results: &[Result<bool, String>],
+) -> Option<MessageFailure> {
+    let failures: Vec<ActorError> = proofs
+        .iter()
+        .zip(results)
+        .filter_map(|(p, r)| {
+            let n = p.sector.number;
+            match r {
+                Ok(true) => None,
+                Ok(false) => Some(ActorError::IllegalArgument(format!(
+                    "proof for sector {n} does not verify against the ticket drawn at epoch {} \
+                     and the seed at epoch {}",
+                    p.ticket_epoch, p.seed_epoch
+                ))),
+                Err(e) => Some(ActorError::IllegalArgument(format!(
+                    "proof for sector {n} could not be verified: {e}"
+                ))),
+            }
+        })
+        .collect();
+    (!failures.is_empty()).then_some(MessageFailure {
+        method: PROVE_COMMIT,
+        failures,
+    })
+}

@@ -1,0 +1,69 @@
+//! Devnet configuration.
+
+use std::time::Duration;
+
+use venus_seal_core::{ActorId, ChainEpoch, NetworkParams, SealProof};
+
+/// Network constants for a fast devnet: a 5-epoch ticket lookback, a
+/// 10-epoch challenge delay (Lotus' devnet builds use 10 too) and mainnet's
+/// maximum ticket age (one day + 900 epochs).
+pub const DEVNET_NETWORK: NetworkParams = NetworkParams {
+    seal_randomness_lookback: 5,
+    pre_commit_challenge_delay: 10,
+    max_pre_commit_randomness_lookback: 2880 + 900,
+    block_delay_secs: 1,
+};
+
+/// A miner actor that exists on the devnet from genesis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevnetMiner {
+    /// The actor id.
+    pub id: ActorId,
+    /// The seal proofs the miner may pre-commit sectors with (empty: any).
+    pub allowed_proofs: Vec<SealProof>,
+}
+
+/// How a [`DevnetChain`](super::DevnetChain) behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevnetConfig {
+    /// Time between epochs when the clock runs
+    /// ([`DevnetChain::start_clock`](super::DevnetChain::start_clock)).
+    /// `None`: a manual clock, advanced only by
+    /// [`DevnetChain::advance`](super::DevnetChain::advance).
+    pub block_time: Option<Duration>,
+    /// The constants [`ChainClient::network`](venus_seal_core::ChainClient::network)
+    /// reports and the miner actors enforce. Keep `block_delay_secs`
+    /// consistent with `block_time` (0 for sub-second block times).
+    pub network: NetworkParams,
+    /// The head epoch at start. Keep it above the ticket lookback so that
+    /// `head - seal_randomness_lookback` is a valid epoch.
+    pub genesis_epoch: ChainEpoch,
+    /// The miner actors.
+    pub miners: Vec<DevnetMiner>,
+    /// Seeds all chain randomness: two devnets with the same seed draw the
+    /// same randomness.
+    pub seed: [u8; 32],
+}
+
+impl DevnetConfig {
+    /// A manual-clock devnet at epoch 1000 with [`DEVNET_NETWORK`], a zero
+    /// seed, and these miners.
+    pub fn with_miners(miners: Vec<DevnetMiner>) -> Self {
+        Self {
+            miners,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for DevnetConfig {
+    fn default() -> Self {
+        Self {
+            block_time: None,
+            network: DEVNET_NETWORK,
+            genesis_epoch: 1000,
+            miners: Vec::new(),
+            seed: [0; 32],
+        }
+    }
+}

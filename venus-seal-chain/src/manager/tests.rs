@@ -1,0 +1,526 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use venus_seal_core::chain::{MinerCall, MinerMessage, PreCommitParams};
+use venus_seal_core::manager::{
+    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, OnChainState, PreCommitOnChainInfo,
+    StateReport, SubmitResult,
+};
+use venus_seal_core::stage::Proof;
+use venus_seal_core::{
+    ActorId, ChainClient, CommD, CommR, DomainSeparationTag, ManagerError, MessageSender,
+    PaddedPieceSize, PieceInfo, RandomnessSource, SealProof, SealVerifyInfo, SectorId,
+    SectorManager, SectorNumber, Ticket,
+};
+
+use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
+use crate::testing::FakeSealVerifier;
+use crate::{DevnetChain, DevnetConfig, DevnetMiner};
+
+const M1: ActorId = ActorId(1000);
+const M2: ActorId = ActorId(2000);
+const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
+const P8M: SealProof = SealProof::StackedDrg8MiBV1_1;
+
+fn setup() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
+    let chain = DevnetChain::new(
+        DevnetConfig::with_miners(vec![
+            DevnetMiner {
+                id: M1,
+                allowed_proofs: vec![P2K],
+            },
+            DevnetMiner {
+                id: M2,
+                allowed_proofs: vec![P8M],
+            },
+        ]),
+        Arc::new(FakeSealVerifier),
+    );
+    let manager = LocalSectorManager::new(
+        ManagerConfig::new(vec![
+            ManagedMiner { id: M1, proof: P2K },
+            ManagedMiner { id: M2, proof: P8M },
+        ]),
+        chain.clone(),
+        chain.clone(),
+        Arc::new(FakeSealVerifier),
+    );
+    (chain, Arc::new(manager))
+}
+
+fn spec(miners: &[ActorId], proofs: &[SealProof]) -> AllocateSpec {
+    AllocateSpec {
+        allowed_miners: miners.to_vec(),
+        allowed_proof_types: proofs.to_vec(),
+    }
+}
+
+async fn allocate(m: &LocalSectorManager) -> AllocatedSector {
+    m.allocate_sector(spec(&[M1], &[])).await.unwrap().unwrap()
+}
+
+fn info(ticket: Ticket) -> PreCommitOnChainInfo {
+    PreCommitOnChainInfo {
+        comm_r: CommR([0xaa; 32]),
+        comm_d: CommD([0xdd; 32]),
+        ticket,
+        deals: vec![],
+    }
+}
+
+fn good_proof(sector: AllocatedSector, info: &PreCommitOnChainInfo, seed: [u8; 32]) -> Proof {
+    FakeSealVerifier::proof_for(&SealVerifyInfo {
+        proof_type: sector.proof_type,
+        sector: sector.id,
+        comm_r: info.comm_r,
+        comm_d: info.comm_d,
+        ticket: info.ticket.ticket,
+        seed: venus_seal_core::Randomness(seed),
+        proof: vec![],
+    })
+}
+
+fn assert_rejected(result: Result<impl std::fmt::Debug, ManagerError>, needle: &str) {
+    match result {
+        Err(ManagerError::Rejected(msg)) => assert!(msg.contains(needle), "{msg}"),
+        other => panic!("expected a rejection containing {needle:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn allocation_has_no_gaps_and_no_reuse_under_concurrency() {
+    let (_chain, m) = setup();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let m = m.clone();
+            tokio::spawn(async move { allocate(&m).await })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert_eq!((s.id.miner, s.proof_type), (M1, P2K));
+        assert!(
+            numbers.insert(s.id.number.0),
+            "{} handed out twice",
+            s.id.number
+        );
+    }
+    assert_eq!(numbers, (1..=50).collect());
+
+    // Numbers are per miner; the spec picks the miner.
+    let s = m.allocate_sector(spec(&[], &[P8M])).await.unwrap().unwrap();
+    assert_eq!(
+        (s.id, s.proof_type),
+        (SectorId::new(M2, SectorNumber(1)), P8M)
+    );
+    let s = m
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.id, SectorId::new(M1, SectorNumber(51)));
+    assert_eq!(m.allocate_sector(spec(&[M2], &[P2K])).await.unwrap(), None);
+    assert_eq!(
+        m.allocate_sector(spec(&[ActorId(9)], &[])).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_ticket_is_drawn_once_at_head_minus_lookback() {
+    let (chain, m) = setup();
+    let s = allocate(&m).await;
+    let head = chain.current_epoch();
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    assert_eq!(ticket.epoch, head - 5);
+    assert_eq!(
+        ticket.ticket,
+        chain
+            .draw(
+                RandomnessSource::Tickets,
+                DomainSeparationTag::SealRandomness,
+                head - 5,
+                &M1.address_cbor()
+            )
+            .unwrap()
+    );
+    chain.advance(3).await;
+    assert_eq!(m.assign_ticket(s.id).await.unwrap(), ticket);
+    let other = m.assign_ticket(allocate(&m).await.id).await.unwrap();
+    assert_eq!(other.epoch, head - 2);
+}
+
+#[tokio::test]
+async fn unknown_sectors_are_rejected() {
+    let (_chain, m) = setup();
+    let id = SectorId::new(M1, SectorNumber(77));
+    let sector = AllocatedSector {
+        id,
+        proof_type: P2K,
+    };
+    let ticket = Ticket {
+        ticket: venus_seal_core::Randomness([0; 32]),
+        epoch: 990,
+    };
+    assert_rejected(m.assign_ticket(id).await, "unknown sector s-t01000-77");
+    assert_rejected(
+        m.acquire_deals(id, AcquireDealsSpec::default()).await,
+        "unknown sector",
+    );
+    assert_rejected(
+        m.submit_pre_commit(sector, info(ticket), false).await,
+        "unknown sector",
+    );
+    assert_rejected(m.poll_pre_commit_state(id).await, "unknown sector");
+    assert_rejected(m.submit_persisted(id, "w1".into()).await, "unknown sector");
+    assert_rejected(m.wait_seed(id).await, "unknown sector");
+    assert_rejected(
+        m.submit_proof(id, Proof { proof: vec![] }, false).await,
+        "unknown sector",
+    );
+    assert_rejected(m.poll_proof_state(id).await, "unknown sector");
+    assert_rejected(m.report_finalized(id).await, "unknown sector");
+    assert_rejected(m.report_aborted(id, "x".into()).await, "unknown sector");
+
+    // Known, but nothing submitted yet.
+    let s = allocate(&m).await;
+    assert_rejected(
+        m.poll_pre_commit_state(s.id).await,
+        "no pre-commit was submitted",
+    );
+    assert_rejected(m.wait_seed(s.id).await, "no pre-commit on chain");
+}
+
+#[tokio::test]
+async fn a_sector_goes_from_allocation_to_a_landed_proof() {
+    let (chain, m) = setup();
+    let s = allocate(&m).await;
+    assert_eq!(
+        m.acquire_deals(s.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    let info = info(ticket);
+
+    let r = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    assert_eq!(
+        m.submit_pre_commit(s, info.clone(), false)
+            .await
+            .unwrap()
+            .res,
+        SubmitResult::DuplicateSubmit
+    );
+    assert_eq!(
+        m.poll_pre_commit_state(s.id).await.unwrap().state,
+        OnChainState::Packed
+    );
+    assert_eq!(chain.pending_messages(), 1);
+
+    let landed_at = chain.advance(1).await;
+    assert_eq!(
+        m.poll_pre_commit_state(s.id).await.unwrap().state,
+        OnChainState::Landed
+    );
+    let pc = chain.pre_commit(M1, s.id.number).await.unwrap().unwrap();
+    assert_eq!(pc.pre_commit_epoch, landed_at);
+    assert_eq!(pc.info.seal_rand_epoch, ticket.epoch);
+    assert_eq!(
+        pc.info.expiration,
+        landed_at - 1 + ManagerConfig::DEFAULT_EXPIRATION_EPOCHS
+    );
+    assert!(m.submit_persisted(s.id, "worker-1".into()).await.unwrap());
+
+    let wait = m.wait_seed(s.id).await.unwrap();
+    assert!(wait.should_wait && wait.seed.is_none());
+    assert_eq!(wait.delay, Duration::from_secs(10), "10 epochs of 1 s");
+    chain.advance(9).await;
+    assert_eq!(
+        m.wait_seed(s.id).await.unwrap().delay,
+        Duration::from_secs(1)
+    );
+    chain.advance(1).await;
+    let wait = m.wait_seed(s.id).await.unwrap();
+    assert!(!wait.should_wait);
+    let seed = wait.seed.unwrap();
+    assert_eq!(seed.epoch, landed_at + 10);
+    assert_eq!(
+        seed.seed,
+        chain
+            .draw(
+                RandomnessSource::Beacon,
+                DomainSeparationTag::InteractiveSealChallengeSeed,
+                seed.epoch,
+                &M1.address_cbor()
+            )
+            .unwrap()
+    );
+
+    let proof = good_proof(s, &info, seed.seed.0);
+    let r = m.submit_proof(s.id, proof.clone(), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    assert_eq!(
+        m.submit_proof(s.id, proof.clone(), false)
+            .await
+            .unwrap()
+            .res,
+        SubmitResult::DuplicateSubmit
+    );
+    assert_eq!(
+        m.poll_proof_state(s.id).await.unwrap().state,
+        OnChainState::Packed
+    );
+    chain.advance(1).await;
+    let polled = m.poll_proof_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+    let on_chain = chain.sector(M1, s.id.number).await.unwrap().unwrap();
+    assert_eq!(on_chain.sealed_cid, info.comm_r);
+
+    m.report_state(
+        s.id,
+        StateReport {
+            worker: "worker-1".into(),
+            prev: "ProofSubmitted".into(),
+            next: "Finished".into(),
+            failure: None,
+        },
+    )
+    .await
+    .unwrap();
+    m.report_finalized(s.id).await.unwrap();
+    let status = m.sector_status(s.id).unwrap();
+    assert!(status.finalized);
+    assert_eq!(status.persisted_at.as_deref(), Some("worker-1"));
+    assert_eq!(status.last_report.unwrap().next, "Finished");
+    assert_eq!(status.seed, Some(seed));
+}
+
+/// A sector pre-committed through the manager, with head at its seed epoch.
+async fn at_seed(
+    chain: &DevnetChain,
+    m: &LocalSectorManager,
+) -> (AllocatedSector, PreCommitOnChainInfo, [u8; 32]) {
+    let s = allocate(m).await;
+    let info = info(m.assign_ticket(s.id).await.unwrap());
+    assert_eq!(
+        m.submit_pre_commit(s, info.clone(), false)
+            .await
+            .unwrap()
+            .res,
+        SubmitResult::Accepted
+    );
+    chain.advance(11).await;
+    let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
+    (s, info, seed.seed.0)
+}
+
+#[tokio::test]
+async fn a_bad_proof_is_rejected_and_nothing_is_sent() {
+    let (chain, m) = setup();
+    let (s, info, seed) = at_seed(&chain, &m).await;
+    let mut wrong_seed = seed;
+    wrong_seed[0] ^= 1;
+    for bad in [
+        Proof {
+            proof: vec![0; 192],
+        },
+        good_proof(s, &info, wrong_seed),
+    ] {
+        let r = m.submit_proof(s.id, bad, false).await.unwrap();
+        assert_eq!(r.res, SubmitResult::Rejected);
+        assert!(r.desc.unwrap().contains("proof does not verify"));
+    }
+    assert_eq!(chain.pending_messages(), 0);
+    assert_eq!(m.sector_status(s.id).unwrap().proof, None);
+    assert_rejected(m.poll_proof_state(s.id).await, "no proof was submitted");
+    // The good one still goes through afterwards.
+    let r = m
+        .submit_proof(s.id, good_proof(s, &info, seed), false)
+        .await
+        .unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted);
+}
+
+#[tokio::test]
+async fn a_ticket_that_is_not_the_chains_is_rejected() {
+    let (chain, m) = setup();
+    let s = allocate(&m).await;
+    let mut ticket = m.assign_ticket(s.id).await.unwrap();
+    ticket.ticket.0[0] ^= 1;
+    let r = m.submit_pre_commit(s, info(ticket), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Rejected);
+    assert!(r.desc.unwrap().contains("ticket mismatch"));
+
+    let future = Ticket {
+        ticket: ticket.ticket,
+        epoch: chain.current_epoch() + 1,
+    };
+    let r = m.submit_pre_commit(s, info(future), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Rejected);
+    assert!(r.desc.unwrap().contains("ticket mismatch"));
+    assert_eq!(chain.pending_messages(), 0);
+    assert_eq!(m.sector_status(s.id).unwrap().pre_commit, None);
+
+    let wrong_type = AllocatedSector {
+        id: s.id,
+        proof_type: P8M,
+    };
+    let real = m.assign_ticket(s.id).await.unwrap();
+    let r = m
+        .submit_pre_commit(wrong_type, info(real), false)
+        .await
+        .unwrap();
+    assert_eq!(r.res, SubmitResult::Rejected);
+}
+
+#[tokio::test]
+async fn a_different_pre_commit_needs_reset() {
+    let (chain, m) = setup();
+    let s = allocate(&m).await;
+    let first = info(m.assign_ticket(s.id).await.unwrap());
+    assert_eq!(
+        m.submit_pre_commit(s, first.clone(), false)
+            .await
+            .unwrap()
+            .res,
+        SubmitResult::Accepted
+    );
+    let mut second = first.clone();
+    second.comm_r = CommR([0xbb; 32]);
+    let r = m.submit_pre_commit(s, second.clone(), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::MismatchedSubmission);
+    assert!(r.desc.unwrap().contains("reset"));
+    assert_eq!(chain.pending_messages(), 1);
+    assert_eq!(
+        m.submit_pre_commit(s, second, true).await.unwrap().res,
+        SubmitResult::Accepted
+    );
+    assert_eq!(chain.pending_messages(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_pre_commit_is_perm_failed_with_the_chains_reason() {
+    let (chain, m) = setup();
+    let s = allocate(&m).await;
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    // Someone else pre-commits the same number first.
+    chain
+        .send(MinerMessage {
+            miner: M1,
+            call: MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
+                sector_number: s.id.number,
+                seal_proof: P2K,
+                sealed_cid: CommR([1; 32]),
+                unsealed_cid: CommD([2; 32]),
+                seal_rand_epoch: ticket.epoch,
+                deal_ids: vec![],
+                expiration: 100_000,
+            }]),
+        })
+        .await
+        .unwrap();
+    let info = info(ticket);
+    assert_eq!(
+        m.submit_pre_commit(s, info.clone(), false)
+            .await
+            .unwrap()
+            .res,
+        SubmitResult::Accepted
+    );
+    chain.advance(1).await;
+    let polled = m.poll_pre_commit_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::PermFailed);
+    assert!(polled
+        .desc
+        .unwrap()
+        .contains("sector 1 already pre-committed"));
+
+    // Resubmitting the same content is a duplicate, unless reset asks to
+    // send it again after the failure.
+    assert_eq!(
+        m.submit_pre_commit(s, info.clone(), false)
+            .await
+            .unwrap()
+            .res,
+        SubmitResult::DuplicateSubmit
+    );
+    assert_eq!(
+        m.submit_pre_commit(s, info, true).await.unwrap().res,
+        SubmitResult::Accepted
+    );
+    assert_eq!(chain.pending_messages(), 1);
+}
+
+fn deal(id: u64, size: u64) -> DealInfo {
+    DealInfo {
+        id,
+        piece: PieceInfo {
+            size: PaddedPieceSize(size),
+            cid: CommD([id as u8; 32]),
+        },
+    }
+}
+
+#[tokio::test]
+async fn deals_fill_sectors_of_their_miner() {
+    let (_chain, m) = setup();
+    m.add_deal(Some(M2), deal(1, 1024));
+    m.add_deal(None, deal(2, 1024));
+    m.add_deal(Some(M1), deal(3, 2048));
+    m.add_deal(Some(M1), deal(4, 1024));
+    m.add_deal(None, deal(5, 512));
+
+    let a = allocate(&m).await;
+    let got = m
+        .acquire_deals(a.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![deal(2, 1024), deal(4, 1024)],
+        "fills 2 KiB in queue order"
+    );
+    assert_eq!(
+        m.acquire_deals(a.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        got,
+        "asking again"
+    );
+
+    let b = allocate(&m).await;
+    let spec = AcquireDealsSpec {
+        max_deals: None,
+        min_used_space: Some(4096),
+    };
+    assert_eq!(
+        m.acquire_deals(b.id, spec).await.unwrap(),
+        vec![],
+        "too little to fill"
+    );
+    let c = allocate(&m).await;
+    let spec = AcquireDealsSpec {
+        max_deals: Some(1),
+        min_used_space: None,
+    };
+    assert_eq!(
+        m.acquire_deals(c.id, spec).await.unwrap(),
+        vec![deal(3, 2048)]
+    );
+    assert_eq!(m.queued_deals(), 2);
+
+    // An aborted sector gives its deals back.
+    m.report_aborted(a.id, "pc1 failed".into()).await.unwrap();
+    assert_eq!(m.queued_deals(), 4);
+    assert_rejected(m.assign_ticket(a.id).await, "aborted");
+    let d = allocate(&m).await;
+    let got = m
+        .acquire_deals(d.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    assert_eq!(got, vec![deal(2, 1024), deal(4, 1024)]);
+}

@@ -1,0 +1,125 @@
+//! Serving the admin API behind token auth.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
+use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::RpcModule;
+use venus_seal_core::engine::ControlError;
+use venus_seal_core::SectorState;
+
+use super::{admin_permissions, methods, AdminApi};
+use crate::auth::{BearerAuthLayer, PermissionLayer};
+use crate::{codes, Permission, RpcError, Secret};
+
+/// Serves `module` on `addr` behind [`BearerAuthLayer`] and a
+/// [`PermissionLayer`] enforcing `permissions`; returns the bound address
+/// (useful with port 0) and the handle that stops the server.
+pub async fn serve_with_auth<C: Send + Sync + 'static>(
+    addr: SocketAddr,
+    module: RpcModule<C>,
+    secret: Secret,
+    permissions: HashMap<&'static str, Permission>,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    let server = Server::builder()
+        .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer::new(secret)))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(PermissionLayer::new(permissions)))
+        .build(addr)
+        .await
+        .map_err(|source| RpcError::Bind { addr, source })?;
+    let local = server
+        .local_addr()
+        .map_err(|source| RpcError::Bind { addr, source })?;
+    let handle = server.start(module);
+    tracing::info!(addr = %local, "JSON-RPC server listening");
+    Ok((local, handle))
+}
+
+/// Serves the admin API of `api` on `addr` (`127.0.0.1:0` for any free
+/// port), refusing calls whose token `secret` does not verify or allow.
+pub async fn serve_admin(
+    addr: SocketAddr,
+    api: Arc<dyn AdminApi>,
+    secret: Secret,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    serve_with_auth(addr, admin_module(api)?, secret, admin_permissions()).await
+}
+
+/// The admin methods as a jsonrpsee module (without auth: serve it with
+/// [`serve_with_auth`] or merge it into a module that is).
+pub fn admin_module(api: Arc<dyn AdminApi>) -> Result<RpcModule<Arc<dyn AdminApi>>, RpcError> {
+    let mut module = RpcModule::new(api);
+    let reg = |e: jsonrpsee::core::RegisterMethodError| RpcError::Register(e.to_string());
+    module
+        .register_async_method(methods::LIST, |_, api, _| async move {
+            api.list().await.map_err(control_error)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::PAUSE, |params, api, _| async move {
+            let (job,): (u64,) = parse(&params, "[job]")?;
+            api.pause(job).await.map_err(control_error)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::RESUME, |params, api, _| async move {
+            let (job, state) = resume_params(&params)?;
+            api.resume(job, state).await.map_err(control_error)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::ABORT, |params, api, _| async move {
+            let (job, reason): (u64, String) = parse(&params, "[job, reason]")?;
+            api.abort(job, reason).await.map_err(control_error)
+        })
+        .map_err(reg)?;
+    Ok(module)
+}
+
+fn invalid_params(message: String) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(codes::INVALID_PARAMS, message, None::<()>)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    params: &Params<'_>,
+    expected: &str,
+) -> Result<T, ErrorObjectOwned> {
+    params
+        .parse()
+        .map_err(|e| invalid_params(format!("expected params {expected}: {}", e.message())))
+}
+
+fn resume_params(params: &Params<'_>) -> Result<(u64, Option<SectorState>), ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    let job: u64 = seq.next().map_err(|e| {
+        invalid_params(format!(
+            "expected params [job, state or null]: {}",
+            e.message()
+        ))
+    })?;
+    let state: Option<String> = seq.optional_next().map_err(|e| {
+        invalid_params(format!(
+            "expected params [job, state or null]: {}",
+            e.message()
+        ))
+    })?;
+    let state = state
+        .map(|s| s.parse::<SectorState>())
+        .transpose()
+        .map_err(|e| invalid_params(e.to_string()))?;
+    Ok((job, state))
+}
+
+fn control_error(e: ControlError) -> ErrorObjectOwned {
+    let code = match &e {
+        ControlError::UnknownJob(_) => codes::UNKNOWN_JOB,
+        ControlError::Refused { .. } => codes::REFUSED,
+        ControlError::ShuttingDown => codes::SHUTTING_DOWN,
+        ControlError::Store(_) => codes::STORE_FAILED,
+        _ => codes::INTERNAL,
+    };
+    ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
+}
