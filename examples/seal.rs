@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,venus_seal_backends=info,venus_seal_chain=info".into()),
+                .unwrap_or_else(|_| "warn,venus_seal_backends::params=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -1,0 +1,267 @@
+//! End-to-end with real proofs: a 2KiB sector holding a deal piece is
+//! sealed through every stage by the sealer, on the local executor, against
+//! the devnet, which verifies the proof for real; a tampered proof is
+//! rejected by the manager and by the chain, with reasons.
+//!
+//! The first run generates the 2KiB parameters (about 10 minutes on 2
+//! cores) into the parameter cache; later runs reuse them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
+use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
+use venus_seal::chain::{
+    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
+    DEVNET_NETWORK,
+};
+use venus_seal::core::chain::{MessageState, MinerCall, MinerMessage, ProveCommitParams};
+use venus_seal::core::manager::*;
+use venus_seal::core::stage::{KeepInPlace, Proof};
+use venus_seal::core::{
+    ActorId, ChainClient, ManagerError, MemoryPieceStore, MemorySectorStore, MessageSender,
+    NetworkParams, SealProof, SealVerifier, SealVerifyInfo, Sealer, SealerConfig, SectorId,
+    SectorManager, SectorRecord, SectorState, StageExecutors,
+};
+
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+const MINER: ActorId = ActorId(1000);
+
+/// What the tampering decorator saw.
+#[derive(Debug, Default)]
+struct Seen {
+    manager_answer: Option<SubmitResponse>,
+    chain_answer: Option<MessageState>,
+}
+
+/// A manager decorator that, before passing the genuine proof on, submits
+/// a tampered copy to the manager and straight to the chain.
+#[derive(Debug)]
+struct TamperFirst {
+    inner: Arc<LocalSectorManager>,
+    chain: Arc<DevnetChain>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[async_trait]
+impl SectorManager for TamperFirst {
+    async fn allocate_sector(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<AllocatedSector>, ManagerError> {
+        self.inner.allocate_sector(spec).await
+    }
+    async fn acquire_deals(
+        &self,
+        s: SectorId,
+        spec: AcquireDealsSpec,
+    ) -> Result<Vec<DealInfo>, ManagerError> {
+        self.inner.acquire_deals(s, spec).await
+    }
+    async fn assign_ticket(&self, s: SectorId) -> Result<venus_seal::core::Ticket, ManagerError> {
+        self.inner.assign_ticket(s).await
+    }
+    async fn submit_pre_commit(
+        &self,
+        s: AllocatedSector,
+        i: PreCommitOnChainInfo,
+        r: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        self.inner.submit_pre_commit(s, i, r).await
+    }
+    async fn poll_pre_commit_state(&self, s: SectorId) -> Result<PollStateResponse, ManagerError> {
+        self.inner.poll_pre_commit_state(s).await
+    }
+    async fn submit_persisted(&self, s: SectorId, i: String) -> Result<bool, ManagerError> {
+        self.inner.submit_persisted(s, i).await
+    }
+    async fn wait_seed(&self, s: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+        self.inner.wait_seed(s).await
+    }
+    async fn submit_proof(
+        &self,
+        s: SectorId,
+        proof: Proof,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        let mut tampered = proof.clone();
+        tampered.proof[17] ^= 0x40;
+        let manager_answer = self.inner.submit_proof(s, tampered.clone(), false).await?;
+        let id = self
+            .chain
+            .send(MinerMessage {
+                miner: s.miner,
+                call: MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+                    sector_number: s.number,
+                    proof: tampered,
+                }]),
+            })
+            .await
+            .unwrap();
+        let chain_answer = loop {
+            match self.chain.state(&id).await.unwrap() {
+                MessageState::Pending => tokio::time::sleep(Duration::from_millis(20)).await,
+                other => break other,
+            }
+        };
+        *self.seen.lock().unwrap() = Seen {
+            manager_answer: Some(manager_answer),
+            chain_answer: Some(chain_answer),
+        };
+        self.inner.submit_proof(s, proof, reset).await
+    }
+    async fn poll_proof_state(&self, s: SectorId) -> Result<PollStateResponse, ManagerError> {
+        self.inner.poll_proof_state(s).await
+    }
+    async fn report_state(&self, s: SectorId, r: StateReport) -> Result<(), ManagerError> {
+        self.inner.report_state(s, r).await
+    }
+    async fn report_finalized(&self, s: SectorId) -> Result<(), ManagerError> {
+        self.inner.report_finalized(s).await
+    }
+    async fn report_aborted(&self, s: SectorId, r: String) -> Result<(), ManagerError> {
+        self.inner.report_aborted(s, r).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
+    let params = Arc::new(ParameterCache::from_env());
+    params.activate().unwrap();
+    let p = params.clone();
+    tokio::task::spawn_blocking(move || p.ensure_seal(PROOF, GenerationPolicy::TestSizes))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+    let chain = DevnetChain::new(
+        DevnetConfig {
+            block_time: Some(Duration::from_millis(50)),
+            network: NetworkParams {
+                block_delay_secs: 0,
+                ..DEVNET_NETWORK
+            },
+            miners: vec![DevnetMiner {
+                id: MINER,
+                allowed_proofs: vec![PROOF],
+            }],
+            ..DevnetConfig::default()
+        },
+        verifier.clone(),
+    );
+    chain.start_clock().unwrap();
+    let inner = Arc::new(LocalSectorManager::new(
+        ManagerConfig::new(vec![ManagedMiner {
+            id: MINER,
+            proof: PROOF,
+        }]),
+        chain.clone(),
+        chain.clone(),
+        verifier.clone(),
+    ));
+    let data: Vec<u8> = (0..1500u32).map(|i| (i * 31 % 256) as u8).collect();
+    let piece = piece_commitment(PROOF, &data[..], data.len() as u64).unwrap();
+    let pieces = Arc::new(MemoryPieceStore::default());
+    pieces.insert(piece.cid, data);
+    inner.add_deal(Some(MINER), DealInfo { id: 1, piece });
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let manager = Arc::new(TamperFirst {
+        inner,
+        chain: chain.clone(),
+        seen: seen.clone(),
+    });
+    let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
+    let executors = StageExecutors {
+        add_pieces: local.clone(),
+        tree_d: local.clone(),
+        pc1: local.clone(),
+        pc2: local.clone(),
+        c1: local.clone(),
+        c2: local,
+        finalize: Arc::new(KeepInPlace {
+            instance: "e2e".into(),
+        }),
+    };
+    let sealer = Sealer::new(
+        manager,
+        pieces,
+        executors,
+        Arc::new(MemorySectorStore::default()),
+        SealerConfig {
+            poll_interval: Duration::from_millis(50),
+            ..SealerConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut record = SectorRecord::new(1);
+    let mut states = Vec::new();
+    sealer
+        .run(&mut record, dir.path(), &mut |r, _| states.push(r.state))
+        .await
+        .unwrap();
+
+    assert_eq!(record.state, SectorState::Finished);
+    assert_eq!(states.len(), 15, "every durable step, in order: {states:?}");
+    assert_eq!(
+        record.pieces[0], piece,
+        "the deal is the sector's first piece"
+    );
+    let sector = record.sector.unwrap().id;
+    let on_chain = chain
+        .sector(MINER, sector.number)
+        .await
+        .unwrap()
+        .expect("proven on the devnet");
+    let pc2 = record.pc2_output.unwrap();
+    assert_eq!(on_chain.sealed_cid, pc2.comm_r);
+    assert!(pc2.comm_r.to_string().starts_with("bagboea4b5abc"));
+    assert!(pc2.comm_d.to_string().starts_with("baga6ea4seaq"));
+
+    // The genuine proof verifies; the tampered one was refused twice.
+    let seen = seen.lock().unwrap();
+    let answer = seen.manager_answer.clone().unwrap();
+    assert_eq!(answer.res, SubmitResult::Rejected);
+    assert!(answer.desc.unwrap_or_default().contains("does not verify"));
+    match seen.chain_answer.clone().unwrap() {
+        MessageState::Landed {
+            exit_code, error, ..
+        } => {
+            assert_ne!(exit_code, 0);
+            let error = error.unwrap();
+            assert!(
+                error.contains("does not verify") && error.contains("ticket drawn at epoch"),
+                "{error}"
+            );
+        }
+        other => panic!("the tampered prove-commit should have failed on chain: {other:?}"),
+    }
+
+    let ticket = chain.draw(
+        venus_seal::core::RandomnessSource::Tickets,
+        venus_seal::core::DomainSeparationTag::SealRandomness,
+        record.ticket.unwrap().epoch,
+        &MINER.address_cbor(),
+    );
+    let info = SealVerifyInfo {
+        proof_type: PROOF,
+        sector,
+        comm_r: pc2.comm_r,
+        comm_d: pc2.comm_d,
+        ticket: ticket.unwrap(),
+        seed: record.seed.unwrap().seed,
+        proof: record.proof.clone().unwrap().proof,
+    };
+    assert!(
+        verifier.verify_seal(&info).unwrap(),
+        "the genuine proof verifies"
+    );
+    let mut bad = info.clone();
+    bad.seed.0[0] ^= 1;
+    assert!(
+        !verifier.verify_seal(&bad).unwrap(),
+        "a wrong seed does not"
+    );
+}
