@@ -10,8 +10,11 @@
 //!   Groth16 parameter management.
 //! * [`chain`] (`venus-seal-chain`): the embedded devnet and the sector
 //!   manager.
+//! * [`rpc`] (`venus-seal-rpc`): JWT permissions (the Lotus ladder) and the
+//!   JSON-RPC APIs (the worker's admin API).
 #![warn(missing_docs)]
 
 pub use venus_seal_backends as backends;
 pub use venus_seal_chain as chain;
 pub use venus_seal_core as core;
+pub use venus_seal_rpc as rpc;

@@ -40,9 +40,12 @@
 
 pub mod devnet;
 pub mod manager;
+mod persist;
 pub mod testing;
 
 pub use devnet::{
-    draw_randomness, ClockError, DevnetChain, DevnetConfig, DevnetMiner, DEVNET_NETWORK,
+    draw_randomness, ClockError, DevnetChain, DevnetConfig, DevnetError, DevnetMiner,
+    DEVNET_NETWORK,
 };
 pub use manager::{LocalSectorManager, ManagedMiner, ManagerConfig, SectorStatus, Submitted};
+pub use persist::StateFileError;

@@ -543,6 +543,16 @@ impl Sealer {
                         .report_finalized(id)
                         .await
                         .map_err(|e| fail(&e))?;
+                    // The replica lives in the persistent store now.
+                    if rec
+                        .persisted
+                        .as_ref()
+                        .is_some_and(|p| p.clean_sealing_location)
+                    {
+                        if let Err(e) = tokio::fs::remove_dir_all(dir).await {
+                            tracing::warn!(dir = %dir.display(), error = %e, "could not clean the sealing location");
+                        }
+                    }
                 }
                 Ok(outcome)
             }

@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use venus_seal_core::chain::{
     MinerCall, OnChainPreCommit, OnChainSector, PreCommitParams, ProveCommitParams,
 };
@@ -130,11 +132,13 @@ pub(crate) struct ExecContext<'a> {
 }
 
 /// A miner actor's state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct MinerActor {
-    id: ActorId,
-    allowed_proofs: Vec<SealProof>,
+    pub(crate) id: ActorId,
+    pub(crate) allowed_proofs: Vec<SealProof>,
+    #[serde(with = "crate::persist::pairs")]
     pub(crate) pre_commits: BTreeMap<SectorNumber, OnChainPreCommit>,
+    #[serde(with = "crate::persist::pairs")]
     pub(crate) sectors: BTreeMap<SectorNumber, OnChainSector>,
 }
 

@@ -1,5 +1,6 @@
 //! Devnet configuration.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use venus_seal_core::{ActorId, ChainEpoch, NetworkParams, SealProof};
@@ -43,6 +44,10 @@ pub struct DevnetConfig {
     /// Seeds all chain randomness: two devnets with the same seed draw the
     /// same randomness.
     pub seed: [u8; 32],
+    /// Where the chain saves its state after every change, to survive a
+    /// crash (`None`: memory only). Open such a devnet with
+    /// [`DevnetChain::open`](super::DevnetChain::open).
+    pub state_file: Option<PathBuf>,
 }
 
 impl DevnetConfig {
@@ -64,6 +69,7 @@ impl Default for DevnetConfig {
             genesis_epoch: 1000,
             miners: Vec::new(),
             seed: [0; 32],
+            state_file: None,
         }
     }
 }

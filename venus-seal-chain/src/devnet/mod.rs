@@ -10,22 +10,30 @@
 //!   `ProveCommitSectors3` with the actor's checks; a prove-commit is
 //!   verified with the [`SealVerifier`] against the ticket and seed the
 //!   chain draws itself.
+//! * With [`DevnetConfig::state_file`] set, the chain survives a crash:
+//!   every message sent and every epoch produced is saved to the file
+//!   before it is acknowledged or visible, and [`DevnetChain::open`] picks
+//!   up where the file left off.
 
 mod actor;
 mod clock;
 mod config;
+mod persist;
+#[cfg(test)]
+mod persist_tests;
 mod randomness;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{btree_map, BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use venus_seal_core::chain::{
     MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit, OnChainSector,
 };
@@ -37,24 +45,21 @@ use venus_seal_core::{
 use actor::{proof_failures, ExecContext, MessageFailure, MinerActor, Plan};
 pub use clock::ClockError;
 pub use config::{DevnetConfig, DevnetMiner, DEVNET_NETWORK};
+use persist::ChainState;
 pub use randomness::draw_randomness;
 
-/// The mutable chain: head, message pool, receipts and actors.
-#[derive(Debug)]
-struct ChainState {
-    head: ChainEpoch,
-    next_message: u64,
-    /// Sent, not yet executed, in sending order.
-    pending: VecDeque<(MessageId, MinerMessage)>,
-    /// Every message sent: `Pending` until executed.
-    messages: HashMap<MessageId, MessageState>,
-    miners: BTreeMap<ActorId, MinerActor>,
-}
+pub use crate::persist::StateFileError;
+
+/// Why [`DevnetChain::open`] failed: its state file could not be read, is
+/// corrupt, or belongs to a devnet with another seed.
+pub type DevnetError = StateFileError;
 
 /// An in-memory Filecoin devnet implementing [`ChainClient`] and
-/// [`MessageSender`]. Build it with [`DevnetChain::new`]; share the `Arc`.
+/// [`MessageSender`]. Build it with [`DevnetChain::new`] (in memory) or
+/// [`DevnetChain::open`] (with a state file); share the `Arc`.
 pub struct DevnetChain {
     block_time: Option<Duration>,
+    state_file: Option<PathBuf>,
     network: NetworkParams,
     seed: [u8; 32],
     verifier: Arc<dyn SealVerifier>,
@@ -73,6 +78,7 @@ impl fmt::Debug for DevnetChain {
             .field("miners", &st.miners.keys().collect::<Vec<_>>())
             .field("block_time", &self.block_time)
             .field("network", &self.network)
+            .field("state_file", &self.state_file)
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +88,34 @@ impl DevnetChain {
     /// `verifier`. The clock does not run until
     /// [`start_clock`](Self::start_clock). A miner listed twice gets the
     /// union of its allowed proofs.
+    ///
+    /// Meant for in-memory devnets (`state_file: None`); with a state file,
+    /// use [`open`](Self::open), which reports a bad file as an error.
+    ///
+    /// # Panics
+    ///
+    /// If `config.state_file` is set and cannot be loaded or written (see
+    /// [`open`](Self::open)). Never without a state file.
     pub fn new(config: DevnetConfig, verifier: Arc<dyn SealVerifier>) -> Arc<Self> {
+        Self::open(config, verifier).unwrap_or_else(|e| panic!("cannot open the devnet: {e}"))
+    }
+
+    /// Builds a devnet as [`new`](Self::new) does, restoring it from
+    /// `config.state_file` when that file exists: head epoch, message
+    /// counter, pending messages, message results, and every miner's
+    /// pre-commits and proven sectors. Without the file the devnet starts
+    /// at genesis and creates it.
+    ///
+    /// The seed, network, block time and miners' allowed proofs come from
+    /// `config`; a miner in the file but not in `config` is kept (it cannot
+    /// disappear from a chain). A file written with another
+    /// [`seed`](DevnetConfig::seed) is refused
+    /// ([`StateFileError::SeedMismatch`]), as is a file that does not parse
+    /// ([`StateFileError::Corrupt`], naming the file).
+    pub fn open(
+        config: DevnetConfig,
+        verifier: Arc<dyn SealVerifier>,
+    ) -> Result<Arc<Self>, DevnetError> {
         let mut miners: BTreeMap<ActorId, MinerActor> = BTreeMap::new();
         for m in &config.miners {
             miners
@@ -90,27 +123,57 @@ impl DevnetChain {
                 .and_modify(|actor| actor.allow(&m.allowed_proofs))
                 .or_insert_with(|| MinerActor::new(m.id, m.allowed_proofs.clone()));
         }
+        let mut state = ChainState {
+            head: config.genesis_epoch,
+            next_message: 0,
+            pending: VecDeque::new(),
+            messages: HashMap::new(),
+            miners,
+        };
+        if let Some(path) = &config.state_file {
+            match persist::load(path, &config.seed)? {
+                Some(saved) => {
+                    restore(&mut state, saved);
+                    info!(
+                        file = %path.display(),
+                        head = state.head,
+                        pending = state.pending.len(),
+                        "devnet state restored"
+                    );
+                }
+                None => persist::save(path, &config.seed, &state)?,
+            }
+        }
         info!(
-            genesis = config.genesis_epoch,
-            miners = ?miners.keys().collect::<Vec<_>>(),
+            head = state.head,
+            miners = ?state.miners.keys().collect::<Vec<_>>(),
             block_time = ?config.block_time,
+            state_file = ?config.state_file,
             "devnet created"
         );
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             block_time: config.block_time,
+            state_file: config.state_file,
             network: config.network,
             seed: config.seed,
             verifier,
-            state: Mutex::new(ChainState {
-                head: config.genesis_epoch,
-                next_message: 0,
-                pending: VecDeque::new(),
-                messages: HashMap::new(),
-                miners,
-            }),
+            state: Mutex::new(state),
             producer: tokio::sync::Mutex::new(()),
             clock: Mutex::new(None),
-        })
+        }))
+    }
+
+    /// The state file the chain saves to, if any.
+    pub fn state_file(&self) -> Option<&std::path::Path> {
+        self.state_file.as_deref()
+    }
+
+    /// Saves `st` to the state file, if there is one.
+    fn save(&self, st: &ChainState) -> Result<(), StateFileError> {
+        match &self.state_file {
+            Some(path) => persist::save(path, &self.seed, st),
+            None => Ok(()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, ChainState> {
@@ -158,50 +221,94 @@ impl DevnetChain {
 
     /// Produces `epochs` new epochs, executing the pending messages at the
     /// first of them, and returns the new head. Safe to call while the
-    /// clock runs: epoch production is serialised.
+    /// clock runs: epoch production is serialised. Stops early (the head
+    /// tells how far it got) if the state file cannot be written.
     pub async fn advance(&self, epochs: u64) -> ChainEpoch {
         let _producer = self.producer.lock().await;
         for _ in 0..epochs {
-            self.produce_epoch().await;
+            if !self.produce_epoch().await {
+                break;
+            }
         }
         self.current_epoch()
     }
 
-    /// One epoch: the head moves, then the messages pending at that moment
-    /// execute at the new epoch. A message leaves the pool only with its
-    /// result recorded, so a cancelled advance loses nothing.
-    async fn produce_epoch(&self) {
-        let (epoch, count) = {
-            let mut st = self.lock();
-            st.head += 1;
-            (st.head, st.pending.len())
+    /// One epoch: the messages pending at its start execute at the new
+    /// epoch on copies of the actors they touch; then the new head, the
+    /// actors and the results are saved and become visible together. A
+    /// cancelled or unsaved epoch changes nothing. Returns whether the
+    /// epoch was produced.
+    async fn produce_epoch(&self) -> bool {
+        let (epoch, batch) = {
+            let st = self.lock();
+            (st.head + 1, st.pending.iter().cloned().collect::<Vec<_>>())
         };
-        debug!(epoch, messages = count, "devnet epoch");
-        for _ in 0..count {
-            self.execute_next(epoch).await;
+        debug!(epoch, messages = batch.len(), "devnet epoch");
+        let mut touched = BTreeMap::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for (id, msg) in batch {
+            let state = self.execute(epoch, &id, &msg, &mut touched).await;
+            results.push((id, state));
         }
+        self.commit_epoch(epoch, touched, results)
     }
 
-    /// Executes the oldest pending message at `epoch`.
-    async fn execute_next(&self, epoch: ChainEpoch) {
+    /// Publishes a produced epoch once it is saved; on a save failure puts
+    /// everything back as it was.
+    fn commit_epoch(
+        &self,
+        epoch: ChainEpoch,
+        touched: BTreeMap<ActorId, MinerActor>,
+        results: Vec<(MessageId, MessageState)>,
+    ) -> bool {
+        let mut st = self.lock();
+        let old_head = st.head;
+        st.head = epoch;
+        // Only the producer removes messages: the batch is still in front.
+        let executed: Vec<_> = st.pending.drain(..results.len()).collect();
+        let replaced: Vec<_> = touched
+            .into_iter()
+            .filter_map(|(id, actor)| st.miners.insert(id, actor).map(|old| (id, old)))
+            .collect();
+        for (id, state) in results {
+            st.messages.insert(id, state);
+        }
+        let Err(e) = self.save(&st) else {
+            return true;
+        };
+        error!(epoch, error = %e, "cannot save the devnet state: the epoch is not produced");
+        st.head = old_head;
+        for (id, msg) in executed.into_iter().rev() {
+            st.messages.insert(id.clone(), MessageState::Pending);
+            st.pending.push_front((id, msg));
+        }
+        st.miners.extend(replaced);
+        false
+    }
+
+    /// Executes `msg` at `epoch` on `touched`, the epoch's copies of the
+    /// actors (taken from the chain on first use), and returns its result.
+    async fn execute(
+        &self,
+        epoch: ChainEpoch,
+        id: &MessageId,
+        msg: &MinerMessage,
+        touched: &mut BTreeMap<ActorId, MinerActor>,
+    ) -> MessageState {
         let ctx = ExecContext {
             epoch,
             network: &self.network,
             seed: &self.seed,
         };
-        // Only the producer (holding `producer`) changes actor state, so
-        // the plan stays valid while the lock is released to verify.
-        let (id, msg, planned) = {
-            let st = self.lock();
-            let Some((id, msg)) = st.pending.front().cloned() else {
-                return;
-            };
-            // `send` refuses unknown miners and miners never go away.
-            let planned = match st.miners.get(&msg.miner) {
-                Some(actor) => actor.plan(&msg.call, ctx),
-                None => Err(MessageFailure::unknown_receiver(msg.miner)),
-            };
-            (id, msg, planned)
+        if let btree_map::Entry::Vacant(slot) = touched.entry(msg.miner) {
+            if let Some(actor) = self.lock().miners.get(&msg.miner) {
+                slot.insert(actor.clone());
+            }
+        }
+        // `send` refuses unknown miners and miners never go away.
+        let planned = match touched.get(&msg.miner) {
+            Some(actor) => actor.plan(&msg.call, ctx),
+            None => Err(MessageFailure::unknown_receiver(msg.miner)),
         };
         let outcome = match planned {
             Ok(Plan::ProveCommit(proofs)) => {
@@ -214,11 +321,9 @@ impl DevnetChain {
             other => other,
         };
 
-        let mut st = self.lock();
-        st.pending.pop_front();
-        let state = match outcome {
+        match outcome {
             Ok(plan) => {
-                if let Some(actor) = st.miners.get_mut(&msg.miner) {
+                if let Some(actor) = touched.get_mut(&msg.miner) {
                     actor.apply(plan);
                 }
                 info!(message = %id.0, miner = %msg.miner, epoch, call = call_name(&msg.call), "message executed");
@@ -228,9 +333,8 @@ impl DevnetChain {
                     error: None,
                 }
             }
-            Err(failure) => landed_failure(&id, &msg, epoch, &failure),
-        };
-        st.messages.insert(id, state);
+            Err(failure) => landed_failure(id, msg, epoch, &failure),
+        }
     }
 
     /// Verifies every proof on a blocking thread.
@@ -247,6 +351,26 @@ impl DevnetChain {
         match tokio::task::spawn_blocking(verify).await {
             Ok(results) => results,
             Err(e) => vec![Err(format!("verifier panicked: {e}")); n],
+        }
+    }
+}
+
+/// Puts the saved chain into `state`, which holds the configured miners.
+fn restore(state: &mut ChainState, saved: ChainState) {
+    state.head = saved.head;
+    state.next_message = saved.next_message;
+    state.pending = saved.pending;
+    state.messages = saved.messages;
+    for (id, actor) in saved.miners {
+        match state.miners.get_mut(&id) {
+            Some(configured) => {
+                configured.pre_commits = actor.pre_commits;
+                configured.sectors = actor.sectors;
+            }
+            None => {
+                warn!(miner = %id, "miner of the state file is not configured: kept as saved");
+                state.miners.insert(id, actor);
+            }
         }
     }
 }
@@ -327,19 +451,32 @@ fn unknown_miner(miner: ActorId) -> ChainError {
 
 #[async_trait]
 impl MessageSender for DevnetChain {
-    /// Queues the message for the next epoch. A message to a miner the
-    /// devnet does not have is refused at once, as a full node's mpool
-    /// refuses a message to a missing actor.
+    /// Queues the message for the next epoch (saved to the state file, if
+    /// any, before the id is returned). A message to a miner the devnet
+    /// does not have is refused at once, as a full node's mpool refuses a
+    /// message to a missing actor. A state file that cannot be written is
+    /// [`ChainError::Transport`] and the message is not queued.
     async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
         let mut st = self.lock();
         if !st.miners.contains_key(&msg.miner) {
             return Err(unknown_miner(msg.miner));
         }
         let id = MessageId(format!("devnet-msg-{}", st.next_message));
+        let call = call_name(&msg.call);
+        let miner = msg.miner;
         st.next_message += 1;
-        debug!(message = %id.0, miner = %msg.miner, call = call_name(&msg.call), "message queued");
         st.messages.insert(id.clone(), MessageState::Pending);
         st.pending.push_back((id.clone(), msg));
+        if let Err(e) = self.save(&st) {
+            st.pending.pop_back();
+            st.messages.remove(&id);
+            st.next_message -= 1;
+            return Err(ChainError::Transport(format!(
+                "the devnet cannot record message {}: {e}",
+                id.0
+            )));
+        }
+        debug!(message = %id.0, %miner, call, "message queued");
         Ok(id)
     }
 

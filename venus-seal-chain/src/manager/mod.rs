@@ -5,10 +5,16 @@
 //! reuse, hands out queued deals, draws tickets and seeds from the chain,
 //! checks pre-commits and proofs before sending them (one sector per
 //! message for now; batching and aggregation come later), and reports where
-//! each message stands. Its state lives in memory: the persistent,
-//! networked manager service builds on it.
+//! each message stands. Its state lives in memory and, with
+//! [`ManagerConfig::state_file`] set, in a file saved after every change,
+//! so that a restarted process ([`LocalSectorManager::open`]) goes on where
+//! the last one stopped: sector numbers are never reused, tickets and seeds
+//! stay the same, and submitted messages are polled by their saved ids.
 
 mod config;
+mod persist;
+#[cfg(test)]
+mod restart_tests;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -18,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use venus_seal_core::chain::{
     MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams, ProveCommitParams,
 };
@@ -36,6 +42,8 @@ use venus_seal_core::{
 pub use config::{ManagedMiner, ManagerConfig};
 use state::{decide, Decision, ManagerState};
 pub use state::{SectorStatus, Submitted};
+
+use crate::persist::StateFileError;
 
 /// Which of a sector's two submissions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,30 +103,87 @@ impl LocalSectorManager {
     /// A manager for `config.miners`, reading `chain`, sending through
     /// `sender` and checking proofs with `verifier` (a devnet is both
     /// `chain` and `sender`).
+    ///
+    /// Meant for in-memory managers (`state_file: None`); with a state
+    /// file, use [`open`](Self::open), which reports a bad file as an error.
+    ///
+    /// # Panics
+    ///
+    /// If `config.state_file` is set and cannot be loaded or written (see
+    /// [`open`](Self::open)). Never without a state file.
     pub fn new(
         config: ManagerConfig,
         chain: Arc<dyn ChainClient>,
         sender: Arc<dyn MessageSender>,
         verifier: Arc<dyn SealVerifier>,
     ) -> Self {
-        Self {
+        Self::open(config, chain, sender, verifier)
+            .unwrap_or_else(|e| panic!("cannot open the sector manager: {e}"))
+    }
+
+    /// A manager as [`new`](Self::new) builds it, restoring its state from
+    /// `config.state_file` when that file exists (and creating it
+    /// otherwise): sector numbers, sectors with their deals, tickets,
+    /// submissions and their message ids, seeds and marks, and the deal
+    /// queue. A submission that was being sent when the last process died
+    /// (no message id saved) is forgotten: the worker submits it again.
+    /// A file that does not parse is [`StateFileError::Corrupt`], naming
+    /// the file.
+    pub fn open(
+        config: ManagerConfig,
+        chain: Arc<dyn ChainClient>,
+        sender: Arc<dyn MessageSender>,
+        verifier: Arc<dyn SealVerifier>,
+    ) -> Result<Self, StateFileError> {
+        let mut state = ManagerState::default();
+        if let Some(path) = &config.state_file {
+            match persist::load(path)? {
+                Some(saved) => {
+                    state = saved;
+                    info!(
+                        file = %path.display(),
+                        sectors = state.sectors.len(),
+                        queued_deals = state.queued_deals(),
+                        "sector manager state restored"
+                    );
+                }
+                None => persist::save(path, &state)?,
+            }
+        }
+        Ok(Self {
             config,
             chain,
             sender,
             verifier,
-            state: Mutex::new(ManagerState::default()),
-        }
+            state: Mutex::new(state),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, ManagerState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Saves `st` to the state file, if there is one.
+    fn save(&self, st: &ManagerState) -> Result<(), ManagerError> {
+        match &self.config.state_file {
+            Some(path) => persist::save(path, st).map_err(|e| {
+                error!(error = %e, "cannot save the sector manager state");
+                ManagerError::Internal(e.to_string())
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Queues a deal for `miner` (`None`: for any miner);
-    /// [`acquire_deals`](SectorManager::acquire_deals) hands it out.
+    /// [`acquire_deals`](SectorManager::acquire_deals) hands it out. With a
+    /// state file, the queue is saved; a failure to save is logged (the
+    /// deal stays queued in memory and is saved with the next change).
     pub fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) {
         debug!(?miner, deal = deal.id, "deal queued");
-        self.lock().queue_deal(miner, deal);
+        let mut st = self.lock();
+        st.queue_deal(miner, deal);
+        // `save` logs the error.
+        let _ = self.save(&st);
     }
 
     /// The number of deals waiting for a sector.
@@ -131,15 +196,55 @@ impl LocalSectorManager {
         self.lock().sectors.get(&sector).cloned()
     }
 
+    /// Runs `f` on a sector's record, then saves the state if `save`;
+    /// unknown sectors are rejected.
+    fn sector_op<R>(
+        &self,
+        sector: SectorId,
+        save: bool,
+        f: impl FnOnce(&mut SectorStatus) -> R,
+    ) -> Result<R, ManagerError> {
+        let mut st = self.lock();
+        let rec = st.sectors.get_mut(&sector).ok_or_else(|| unknown(sector))?;
+        let out = f(rec);
+        if save {
+            self.save(&st)?;
+        }
+        Ok(out)
+    }
+
     /// Runs `f` on a sector's record; unknown sectors are rejected.
     fn with_sector<R>(
         &self,
         sector: SectorId,
         f: impl FnOnce(&mut SectorStatus) -> R,
     ) -> Result<R, ManagerError> {
-        let mut st = self.lock();
-        let rec = st.sectors.get_mut(&sector).ok_or_else(|| unknown(sector))?;
-        Ok(f(rec))
+        self.sector_op(sector, false, f)
+    }
+
+    /// [`with_sector`](Self::with_sector), saving the change.
+    fn update_sector<R>(
+        &self,
+        sector: SectorId,
+        f: impl FnOnce(&mut SectorStatus) -> R,
+    ) -> Result<R, ManagerError> {
+        self.sector_op(sector, true, f)
+    }
+
+    /// Runs `f` on a sector that is known and not aborted, then saves the
+    /// state if `save`.
+    fn live_sector_op<R>(
+        &self,
+        sector: SectorId,
+        save: bool,
+        f: impl FnOnce(&mut SectorStatus) -> R,
+    ) -> Result<R, ManagerError> {
+        self.sector_op(sector, save, |rec| match &rec.aborted {
+            Some(reason) => Err(ManagerError::Rejected(format!(
+                "sector {sector} was aborted: {reason}"
+            ))),
+            None => Ok(f(rec)),
+        })?
     }
 
     /// A sector that is known and not aborted.
@@ -148,12 +253,16 @@ impl LocalSectorManager {
         sector: SectorId,
         f: impl FnOnce(&mut SectorStatus) -> R,
     ) -> Result<R, ManagerError> {
-        self.with_sector(sector, |rec| match &rec.aborted {
-            Some(reason) => Err(ManagerError::Rejected(format!(
-                "sector {sector} was aborted: {reason}"
-            ))),
-            None => Ok(f(rec)),
-        })?
+        self.live_sector_op(sector, false, f)
+    }
+
+    /// [`with_live_sector`](Self::with_live_sector), saving the change.
+    fn update_live_sector<R>(
+        &self,
+        sector: SectorId,
+        f: impl FnOnce(&mut SectorStatus) -> R,
+    ) -> Result<R, ManagerError> {
+        self.live_sector_op(sector, true, f)
     }
 
     async fn network(&self) -> Result<NetworkParams, ManagerError> {
@@ -271,7 +380,7 @@ impl LocalSectorManager {
         match sent {
             Ok(id) => {
                 info!(%sector, message = %id.0, "{} sent", kind.name());
-                self.with_sector(sector, |rec| {
+                self.update_sector(sector, |rec| {
                     let held = slot(rec);
                     if ours(held) {
                         if let Some(s) = held.as_mut() {
@@ -283,7 +392,7 @@ impl LocalSectorManager {
             }
             Err(e) => {
                 warn!(%sector, error = %e, "sending the {} failed", kind.name());
-                self.with_sector(sector, |rec| {
+                self.update_sector(sector, |rec| {
                     let held = slot(rec);
                     if ours(held) {
                         *held = previous;
@@ -378,7 +487,7 @@ impl LocalSectorManager {
             seed: randomness,
             epoch: seed_epoch,
         };
-        Ok(Ok(self.with_live_sector(sector, |rec| {
+        Ok(Ok(self.update_live_sector(sector, |rec| {
             *rec.seed.get_or_insert(seed)
         })?))
     }
@@ -411,6 +520,7 @@ impl SectorManager for LocalSectorManager {
         let id = SectorId::new(miner.id, venus_seal_core::SectorNumber(*next));
         *next += 1;
         st.sectors.insert(id, SectorStatus::new(miner.proof));
+        self.save(&st)?;
         info!(sector = %id, proof = %miner.proof, "sector allocated");
         Ok(Some(AllocatedSector {
             id,
@@ -442,6 +552,7 @@ impl SectorManager for LocalSectorManager {
         if let Some(rec) = st.sectors.get_mut(&sector) {
             rec.deals = Some(deals.clone());
         }
+        self.save(&st)?;
         info!(%sector, deals = deals.len(), "deals acquired");
         Ok(deals)
     }
@@ -466,7 +577,7 @@ impl SectorManager for LocalSectorManager {
             epoch,
         };
         // A concurrent call may have stored one first: everyone gets that.
-        let ticket = self.with_live_sector(sector, |rec| *rec.ticket.get_or_insert(ticket))?;
+        let ticket = self.update_live_sector(sector, |rec| *rec.ticket.get_or_insert(ticket))?;
         info!(%sector, epoch = ticket.epoch, "ticket assigned");
         Ok(ticket)
     }
@@ -569,7 +680,7 @@ impl SectorManager for LocalSectorManager {
         instance: String,
     ) -> Result<bool, ManagerError> {
         info!(%sector, %instance, "sector persisted");
-        self.with_live_sector(sector, |rec| rec.persisted_at = Some(instance))?;
+        self.update_live_sector(sector, |rec| rec.persisted_at = Some(instance))?;
         Ok(true)
     }
 
@@ -686,12 +797,12 @@ impl SectorManager for LocalSectorManager {
                 "worker reports a state change"
             ),
         }
-        self.with_sector(sector, |rec| rec.last_report = Some(report))
+        self.update_sector(sector, |rec| rec.last_report = Some(report))
     }
 
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
         info!(%sector, "sector finalized");
-        self.with_sector(sector, |rec| rec.finalized = true)
+        self.update_sector(sector, |rec| rec.finalized = true)
     }
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
@@ -710,6 +821,6 @@ impl SectorManager for LocalSectorManager {
             info!(%sector, deals = requeue.len(), "deals of an aborted sector requeued");
             st.requeue_deals(sector.miner, requeue);
         }
-        Ok(())
+        self.save(&st)
     }
 }

@@ -2,13 +2,15 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 use venus_seal_core::chain::MessageId;
 use venus_seal_core::manager::{AcquireDealsSpec, DealInfo, PreCommitOnChainInfo, StateReport};
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{ActorId, SealProof, SectorId, SectorSize, Seed, Ticket};
 
 /// A submission the manager took, and the message that carries it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submitted<T> {
     /// What the worker submitted.
     pub content: T,
@@ -18,7 +20,7 @@ pub struct Submitted<T> {
 
 /// The manager's record of one sector (see
 /// [`LocalSectorManager::sector_status`](super::LocalSectorManager::sector_status)).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SectorStatus {
     /// The proof type it was allocated with.
@@ -92,19 +94,21 @@ pub(crate) fn decide<T: PartialEq>(
 }
 
 /// A deal waiting for a sector.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct QueuedDeal {
     miner: Option<ActorId>,
     deal: DealInfo,
 }
 
 /// Everything the manager holds, behind one lock (never held across an
-/// await).
-#[derive(Debug, Default)]
+/// await); what its state file holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct ManagerState {
     /// The next sector number per miner.
+    #[serde(with = "crate::persist::pairs")]
     pub(crate) next_number: HashMap<ActorId, u64>,
     /// Every allocated sector.
+    #[serde(with = "crate::persist::pairs")]
     pub(crate) sectors: HashMap<SectorId, SectorStatus>,
     deals: VecDeque<QueuedDeal>,
 }

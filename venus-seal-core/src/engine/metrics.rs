@@ -197,7 +197,8 @@ pub struct Metered<E> {
 impl<S: Stage, E: Executor<S>> Executor<S> for Metered<E> {
     async fn execute(&self, task: S) -> Result<S::Output, StageError> {
         let start = Instant::now();
-        let result = self.inner.execute(task).await;
+        let span = tracing::info_span!("stage", stage = S::NAME);
+        let result = tracing::Instrument::instrument(self.inner.execute(task), span).await;
         self.metrics
             .stage(S::NAME, result.is_ok(), start.elapsed().as_secs_f64());
         if let Err(e) = &result {

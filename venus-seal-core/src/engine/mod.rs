@@ -211,8 +211,9 @@ impl Engine {
         }
     }
 
-    /// Starts at most `n` new sectors in all (resumed ones not counted),
-    /// then lets the slots drain.
+    /// Starts new sectors only while the store holds fewer than `n` (every
+    /// sector it ever ran counts, across restarts), then lets the slots
+    /// drain and returns.
     pub fn with_max_sectors(mut self, n: u64) -> Self {
         self.max_sectors = Some(n);
         self
@@ -239,6 +240,9 @@ impl Engine {
             }
         }
         let next_job = records.iter().map(|r| r.job).max().unwrap_or(0) + 1;
+        // Sectors the store already holds count against max_sectors, so a
+        // restarted worker does not start its quota over.
+        let started = records.len() as u64;
         let mut resumable: HashMap<PathBuf, Vec<SectorRecord>> = HashMap::new();
         for rec in records.into_iter().filter(|r| !r.state.is_terminal()) {
             let location = rec
@@ -267,7 +271,7 @@ impl Engine {
             sealer: self.sealer,
             store: self.store,
             next_job: Mutex::new(next_job),
-            started: Mutex::new(0),
+            started: Mutex::new(started),
             max_sectors: self.max_sectors,
             slots: self.handle.slots.clone(),
         });

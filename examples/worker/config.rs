@@ -1,0 +1,270 @@
+//! The worker's TOML configuration: every key documented in
+//! `examples/worker.toml`; unknown keys and bad values are refused with the
+//! key's name.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use venus_seal::core::{parse_duration, ActorId, SealProof};
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    String::deserialize(d)?
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub worker: WorkerSection,
+    pub admin: AdminSection,
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
+    pub manager: ManagerSection,
+    #[serde(default)]
+    pub retry: RetrySection,
+    pub sealing: Vec<SealingSection>,
+    #[serde(default)]
+    pub persist: Vec<PersistSection>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, usize>,
+    #[serde(default)]
+    pub locks: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub stagger: BTreeMap<String, String>,
+    #[serde(default)]
+    pub testing: TestingSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSection {
+    pub name: String,
+    pub state_db: PathBuf,
+    #[serde(default)]
+    pub max_sectors: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: SocketAddr,
+    pub secret_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum ManagerSection {
+    /// An in-process devnet and sector manager (all-in-one).
+    EmbeddedDevnet {
+        #[serde(deserialize_with = "parsed")]
+        miner: ActorId,
+        #[serde(deserialize_with = "parsed")]
+        proof: SealProof,
+        #[serde(deserialize_with = "duration")]
+        block_time: Duration,
+        #[serde(default = "default_challenge_delay")]
+        pre_commit_challenge_delay: i64,
+        state_dir: PathBuf,
+    },
+}
+
+fn default_challenge_delay() -> i64 {
+    10
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    #[serde(deserialize_with = "duration", default = "default_recover")]
+    pub recover_interval: Duration,
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    #[serde(deserialize_with = "duration", default = "default_poll")]
+    pub poll_interval: Duration,
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        Self {
+            recover_interval: default_recover(),
+            max_retries: default_retries(),
+            poll_interval: default_poll(),
+        }
+    }
+}
+
+fn default_recover() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_retries() -> u32 {
+    5
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealingSection {
+    pub path: PathBuf,
+    pub slots: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersistSection {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub reserved_bytes: u64,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// Test hooks: never set in production.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingSection {
+    /// Stages to hang before running (after writing `<marker_dir>/before-<stage>`).
+    #[serde(default)]
+    pub pause_before: Vec<String>,
+    /// Stages to hang after running, before returning their output.
+    #[serde(default)]
+    pub pause_after: Vec<String>,
+    pub marker_dir: Option<PathBuf>,
+    /// Append `<stage>` to this file each time a stage starts.
+    pub stage_log: Option<PathBuf>,
+}
+
+pub const STAGES: &[&str] = &["add_pieces", "tree_d", "pc1", "pc2", "c1", "c2", "finalize"];
+
+impl Config {
+    /// Reads and checks the file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Value checks the types cannot express.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.sealing.is_empty() {
+            bail!("[[sealing]]: at least one sealing location is needed");
+        }
+        for (i, s) in self.sealing.iter().enumerate() {
+            if s.slots == 0 {
+                bail!(
+                    "sealing[{i}].slots must be > 0 (location {})",
+                    s.path.display()
+                );
+            }
+        }
+        for (stage, n) in &self.limits {
+            check_stage("limits", stage)?;
+            if *n == 0 {
+                bail!("limits.{stage} must be > 0");
+            }
+        }
+        for (lock, stages) in &self.locks {
+            for stage in stages {
+                check_stage(&format!("locks.{lock}"), stage)?;
+            }
+        }
+        for (stage, d) in &self.stagger {
+            check_stage("stagger", stage)?;
+            parse_duration(d).with_context(|| format!("stagger.{stage}"))?;
+        }
+        for stage in self
+            .testing
+            .pause_before
+            .iter()
+            .chain(&self.testing.pause_after)
+        {
+            check_stage("testing", stage)?;
+        }
+        if self.worker.name.trim().is_empty() {
+            bail!("worker.name must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Checks the config against this machine: paths exist (created when
+    /// missing) and are writable, with room for the slots.
+    pub fn check_machine(&self) -> anyhow::Result<()> {
+        for (i, s) in self.sealing.iter().enumerate() {
+            writable(&s.path).with_context(|| format!("sealing[{i}].path"))?;
+            let ManagerSection::EmbeddedDevnet { proof, .. } = &self.manager;
+            // A sector needs its staged and sealed files plus the cache:
+            // about 12x the sector size with every layer kept.
+            let need = proof.sector_size().0.saturating_mul(12) * s.slots as u64;
+            let free = fs_free(&s.path)?;
+            if free < need {
+                bail!(
+                    "sealing[{i}].path {}: {} free, {} slots of {} need about {need} bytes",
+                    s.path.display(),
+                    free,
+                    s.slots,
+                    proof.sector_size()
+                );
+            }
+        }
+        for (i, p) in self.persist.iter().enumerate() {
+            writable(&p.path).with_context(|| format!("persist[{i}].path"))?;
+        }
+        if let Some(dir) = self.worker.state_db.parent() {
+            writable(dir).context("worker.state_db")?;
+        }
+        Ok(())
+    }
+}
+
+fn check_stage(section: &str, stage: &str) -> anyhow::Result<()> {
+    if !STAGES.contains(&stage) {
+        bail!(
+            "{section}: unknown stage {stage:?} (stages: {})",
+            STAGES.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn writable(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let probe = dir.join(".venus-seal-write-probe");
+    std::fs::write(&probe, b"ok").with_context(|| format!("{} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+fn fs_free(dir: &Path) -> anyhow::Result<u64> {
+    fs4::available_space(dir).with_context(|| format!("free space of {}", dir.display()))
+}

@@ -1,0 +1,409 @@
+//! Reference deployment of a sealing worker.
+//!
+//! ```text
+//! cargo run --release --example worker -- run --config examples/worker.toml
+//! cargo run --release --example worker -- list --config examples/worker.toml
+//! cargo run --release --example worker -- pause 3 --config examples/worker.toml
+//! cargo run --release --example worker -- resume 3 --state PC1Done --config examples/worker.toml
+//! cargo run --release --example worker -- abort 3 --reason "bad disk" --config examples/worker.toml
+//! cargo run --release --example worker -- token --perm read --config examples/worker.toml
+//! ```
+//!
+//! `run` seals sectors continuously: it resumes every unfinished sector at
+//! its last durable state (SQLite), fills the storage slots of each sealing
+//! location, limits each stage as configured, copies finished replicas to
+//! the persistent stores, serves the admin JSON-RPC (JWT, admin permission
+//! to steer) and Prometheus metrics, and stops cleanly on SIGTERM/SIGINT.
+//! The operator subcommands talk to a running worker over the admin API.
+
+mod config;
+mod hooks;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
+use venus_seal::backends::persist::{LocalPersistStore, PersistStores};
+use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
+use venus_seal::chain::{
+    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
+    DEVNET_NETWORK,
+};
+use venus_seal::core::engine::limits::{Limits, StageLimit};
+use venus_seal::core::engine::metrics::EngineMetrics;
+use venus_seal::core::stage::{Finalize, KeepInPlace, Stage};
+use venus_seal::core::{
+    parse_duration, DynExecutor, Engine, Executor, Location, MemoryPieceStore, NetworkParams,
+    RetryPolicy, Sealer, SealerConfig, SectorManager, SectorState, SqliteSectorStore,
+    StageExecutors,
+};
+use venus_seal::rpc::{serve_admin, AdminClient, Permission, Secret};
+
+use config::{Config, ManagerSection};
+
+/// A venus-seal sealing worker.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the worker until SIGTERM/SIGINT.
+    Run {
+        /// The worker's TOML config (see examples/worker.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// List sectors: job, sector, state, stage, level, last error, since.
+    List(ApiArgs),
+    /// Park a sector (a running stage is abandoned and re-run on resume).
+    Pause {
+        /// The job id (from `list`).
+        job: u64,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Un-park a sector, optionally moving it to a state first.
+    Resume {
+        /// The job id.
+        job: u64,
+        /// Move the sector to this state (e.g. PC1Done) before resuming.
+        #[arg(long)]
+        state: Option<SectorState>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Give a sector up: the manager is told, its files are removed, its
+    /// slot takes a new sector.
+    Abort {
+        /// The job id.
+        job: u64,
+        /// Why (reported to the manager).
+        #[arg(long, default_value = "operator request")]
+        reason: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print a JWT for the admin API, signed with the worker's secret.
+    Token {
+        /// The worker's config (for the secret file).
+        #[arg(long)]
+        config: PathBuf,
+        /// read, write, sign or admin.
+        #[arg(long, default_value = "admin")]
+        perm: Permission,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ApiArgs {
+    /// The worker's admin API, e.g. http://127.0.0.1:17890. Default: from --config.
+    #[arg(long)]
+    api: Option<String>,
+    /// A JWT (or set VENUS_SEAL_TOKEN). Default: an admin token made from
+    /// the secret file named in --config.
+    #[arg(long, env = "VENUS_SEAL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The worker's config, to find the API address and secret.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl ApiArgs {
+    fn client(&self) -> anyhow::Result<AdminClient> {
+        let config = self.config.as_deref().map(Config::load).transpose()?;
+        let api = match (&self.api, &config) {
+            (Some(api), _) => api.clone(),
+            (None, Some(c)) => format!("http://{}", c.admin.listen),
+            (None, None) => bail!("give --api URL or --config FILE"),
+        };
+        let token = match (&self.token, &config) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(c)) => Some(
+                Secret::load_or_create(&c.admin.secret_file)
+                    .context("admin.secret_file")?
+                    .token(Permission::Admin, Some("worker-cli")),
+            ),
+            (None, None) => None,
+        };
+        Ok(AdminClient::new(api, token.as_deref())?)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,storage_proofs_core=warn,storage_proofs_porep=warn,filecoin_proofs=warn,bellperson=warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Run { config } => run(Config::load(&config)?).await,
+        Command::List(api) => {
+            let list = api.client()?.list().await?;
+            println!(
+                "{:>5}  {:<16} {:<20} {:<16} {:<9} {:>10}  LAST ERROR",
+                "JOB", "SECTOR", "STATE", "STAGE", "LEVEL", "SINCE"
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            for s in list {
+                let since = s
+                    .since
+                    .map(|t| format!("{}s ago", now.saturating_sub(t)))
+                    .unwrap_or_default();
+                let state = if s.paused {
+                    format!("{} (paused)", s.state)
+                } else {
+                    s.state.to_string()
+                };
+                println!(
+                    "{:>5}  {:<16} {:<20} {:<16} {:<9} {:>10}  {}",
+                    s.job,
+                    s.sector.unwrap_or_else(|| "-".into()),
+                    state,
+                    s.stage.unwrap_or_else(|| "-".into()),
+                    s.level.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+                    since,
+                    s.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Pause { job, api } => {
+            api.client()?.pause(job).await?;
+            println!("job {job} paused");
+            Ok(())
+        }
+        Command::Resume { job, state, api } => {
+            api.client()?.resume(job, state).await?;
+            println!("job {job} resumed");
+            Ok(())
+        }
+        Command::Abort { job, reason, api } => {
+            api.client()?.abort(job, &reason).await?;
+            println!("job {job} aborted");
+            Ok(())
+        }
+        Command::Token { config, perm } => {
+            let config = Config::load(&config)?;
+            let secret =
+                Secret::load_or_create(&config.admin.secret_file).context("admin.secret_file")?;
+            println!("{}", secret.token(perm, Some("worker-cli")));
+            Ok(())
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    config.check_machine()?;
+    let config = Arc::new(config);
+    let ManagerSection::EmbeddedDevnet {
+        miner,
+        proof,
+        block_time,
+        pre_commit_challenge_delay,
+        state_dir,
+    } = &config.manager;
+
+    let params = Arc::new(ParameterCache::from_env());
+    params.activate().context("parameter cache")?;
+    let p = params.clone();
+    let proof_type = *proof;
+    tokio::task::spawn_blocking(move || p.ensure_seal(proof_type, GenerationPolicy::TestSizes))
+        .await?
+        .with_context(|| format!("parameters for {proof}"))?;
+
+    // The chain side: an embedded devnet and the in-process manager, both
+    // durable under state_dir so a restarted worker finds its sectors.
+    let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("manager.state_dir {}", state_dir.display()))?;
+    let chain = DevnetChain::open(
+        DevnetConfig {
+            block_time: Some(*block_time),
+            network: NetworkParams {
+                block_delay_secs: 0,
+                pre_commit_challenge_delay: *pre_commit_challenge_delay,
+                ..DEVNET_NETWORK
+            },
+            miners: vec![DevnetMiner {
+                id: *miner,
+                allowed_proofs: vec![*proof],
+            }],
+            state_file: Some(state_dir.join("devnet.json")),
+            ..DevnetConfig::default()
+        },
+        verifier.clone(),
+    )?;
+    chain.start_clock()?;
+    let mut manager_config = ManagerConfig::new(vec![ManagedMiner {
+        id: *miner,
+        proof: *proof,
+    }]);
+    manager_config.state_file = Some(state_dir.join("manager.json"));
+    let manager: Arc<dyn SectorManager> = Arc::new(LocalSectorManager::open(
+        manager_config,
+        chain.clone(),
+        chain.clone(),
+        verifier,
+    )?);
+
+    // Executors: local proving, test hooks, metrics, then limits outermost
+    // (a stage waiting for a permit is not timed).
+    let metrics = EngineMetrics::new();
+    let limits = build_limits(&config)?;
+    metrics.watch_limits(limits.clone());
+    let hooks = Arc::new(config.testing.clone());
+    let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
+    let finalize: DynExecutor<Finalize> = if config.persist.is_empty() {
+        Arc::new(KeepInPlace {
+            instance: config.worker.name.clone(),
+        })
+    } else {
+        let mut stores = PersistStores::new();
+        for p in &config.persist {
+            let store = LocalPersistStore::new(p.name.clone(), p.path.clone())
+                .with_reserved_bytes(p.reserved_bytes);
+            stores.push(Arc::new(store), p.weight);
+        }
+        Arc::new(stores)
+    };
+    fn wrap<S: Stage, E: Executor<S> + 'static>(
+        inner: E,
+        hooks: &Arc<config::TestingSection>,
+        metrics: &Arc<EngineMetrics>,
+        limits: &Arc<Limits>,
+    ) -> DynExecutor<S> {
+        let hooked = hooks::Hooked {
+            inner,
+            hooks: hooks.clone(),
+        };
+        Arc::new(limits.wrap(metrics.wrap(hooked)))
+    }
+    let executors = StageExecutors {
+        add_pieces: wrap(local.clone(), &hooks, &metrics, &limits),
+        tree_d: wrap(local.clone(), &hooks, &metrics, &limits),
+        pc1: wrap(local.clone(), &hooks, &metrics, &limits),
+        pc2: wrap(local.clone(), &hooks, &metrics, &limits),
+        c1: wrap(local.clone(), &hooks, &metrics, &limits),
+        c2: wrap(local.clone(), &hooks, &metrics, &limits),
+        finalize: wrap(finalize, &hooks, &metrics, &limits),
+    };
+
+    let store = Arc::new(
+        SqliteSectorStore::open(&config.worker.state_db)
+            .await
+            .context("worker.state_db")?,
+    );
+    let sealer = Sealer::new(
+        manager,
+        Arc::new(MemoryPieceStore::default()),
+        executors,
+        store.clone(),
+        SealerConfig {
+            instance: config.worker.name.clone(),
+            retry: RetryPolicy {
+                recover_interval: config.retry.recover_interval,
+                max_retries: config.retry.max_retries,
+            },
+            poll_interval: config.retry.poll_interval,
+            ..SealerConfig::default()
+        },
+    )
+    .with_metrics(metrics.clone());
+    let locations = config
+        .sealing
+        .iter()
+        .map(|s| Location {
+            path: s.path.clone(),
+            slots: s.slots,
+        })
+        .collect();
+    let mut engine = Engine::new(sealer, store, locations);
+    if config.worker.max_sectors > 0 {
+        engine = engine.with_max_sectors(config.worker.max_sectors);
+    }
+
+    let secret = Secret::load_or_create(&config.admin.secret_file).context("admin.secret_file")?;
+    let (admin_addr, admin) =
+        serve_admin(config.admin.listen, Arc::new(engine.handle()), secret).await?;
+    tracing::info!(%admin_addr, "admin API listening");
+    let metrics_server = match &config.metrics {
+        Some(m) => Some(serve_metrics(m.listen, metrics.clone()).await?),
+        None => None,
+    };
+
+    tracing::info!(worker = %config.worker.name, "worker running");
+    engine.run(shutdown_signal()).await?;
+    tracing::info!("worker stopped");
+    let _ = admin.stop();
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
+    chain.stop_clock();
+    Ok(())
+}
+
+fn build_limits(config: &Config) -> anyhow::Result<Arc<Limits>> {
+    let mut stages: BTreeMap<String, StageLimit> = BTreeMap::new();
+    for (stage, n) in &config.limits {
+        stages.entry(stage.clone()).or_default().concurrent = Some(*n);
+    }
+    for (lock, users) in &config.locks {
+        for stage in users {
+            stages
+                .entry(stage.clone())
+                .or_default()
+                .locks
+                .push(lock.clone());
+        }
+    }
+    for (stage, gap) in &config.stagger {
+        stages.entry(stage.clone()).or_default().stagger =
+            Some(parse_duration(gap).with_context(|| format!("stagger.{stage}"))?);
+    }
+    Ok(Limits::new(stages, BTreeMap::new()))
+}
+
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    metrics: Arc<EngineMetrics>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move { metrics.render() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("metrics.listen {addr}"))?;
+    tracing::info!(%addr, "metrics at /metrics");
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    }))
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("signal received: stopping (sectors resume where they are on restart)");
+}

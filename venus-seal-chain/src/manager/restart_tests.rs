@@ -1,0 +1,172 @@
+//! The devnet and the manager restarted from their state files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use venus_seal_core::manager::{
+    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, OnChainState, PreCommitOnChainInfo,
+    SubmitResult,
+};
+use venus_seal_core::{
+    ActorId, ChainClient, CommD, CommR, PaddedPieceSize, PieceInfo, SealProof, SealVerifyInfo,
+    SectorManager, SectorNumber,
+};
+
+use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
+use crate::testing::FakeSealVerifier;
+use crate::{DevnetChain, DevnetConfig, DevnetMiner, StateFileError};
+
+const M1: ActorId = ActorId(1000);
+const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+/// A devnet and a manager saving to `dir`.
+fn open(dir: &Path) -> (Arc<DevnetChain>, LocalSectorManager) {
+    let chain = DevnetChain::open(
+        DevnetConfig {
+            state_file: Some(dir.join("devnet.json")),
+            ..DevnetConfig::with_miners(vec![DevnetMiner {
+                id: M1,
+                allowed_proofs: vec![P2K],
+            }])
+        },
+        Arc::new(FakeSealVerifier),
+    )
+    .unwrap();
+    let manager = LocalSectorManager::open(
+        ManagerConfig::new(vec![ManagedMiner { id: M1, proof: P2K }])
+            .with_state_file(dir.join("manager.json")),
+        chain.clone(),
+        chain.clone(),
+        Arc::new(FakeSealVerifier),
+    )
+    .unwrap();
+    (chain, manager)
+}
+
+async fn allocate(m: &LocalSectorManager) -> AllocatedSector {
+    m.allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn deal(id: u64) -> DealInfo {
+    DealInfo {
+        id,
+        piece: PieceInfo {
+            size: PaddedPieceSize(1024),
+            cid: CommD([id as u8; 32]),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_sector_survives_a_restart_of_devnet_and_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, m) = open(dir.path());
+    m.add_deal(Some(M1), deal(1));
+    m.add_deal(Some(M1), deal(2));
+    let s = allocate(&m).await;
+    assert_eq!(s.id.number, SectorNumber(1));
+    let deals = m
+        .acquire_deals(
+            s.id,
+            AcquireDealsSpec {
+                max_deals: Some(1),
+                min_used_space: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(deals, vec![deal(1)]);
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    let info = PreCommitOnChainInfo {
+        comm_r: CommR([0xaa; 32]),
+        comm_d: CommD([0xdd; 32]),
+        ticket,
+        deals: vec![],
+    };
+    let resp = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
+    assert_eq!(resp.res, SubmitResult::Accepted, "{resp:?}");
+    chain.advance(1).await;
+    let polled = m.poll_pre_commit_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+    assert!(m.submit_persisted(s.id, "store-1".into()).await.unwrap());
+    let head = chain.current_epoch();
+    drop((chain, m));
+
+    // The process dies; a new one opens the same files.
+    let (chain, m) = open(dir.path());
+    assert_eq!(chain.current_epoch(), head, "the chain does not jump back");
+    assert_eq!(allocate(&m).await.id.number, SectorNumber(2), "no reuse");
+    assert_eq!(m.queued_deals(), 1);
+    assert_eq!(
+        m.acquire_deals(s.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        vec![deal(1)]
+    );
+    assert_eq!(m.assign_ticket(s.id).await.unwrap(), ticket);
+    let resp = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
+    assert_eq!(resp.res, SubmitResult::DuplicateSubmit);
+    let polled = m.poll_pre_commit_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+    let status = m.sector_status(s.id).unwrap();
+    assert_eq!(status.persisted_at.as_deref(), Some("store-1"));
+
+    let wait = m.wait_seed(s.id).await.unwrap();
+    assert!(wait.should_wait && wait.seed.is_none(), "{wait:?}");
+    chain.advance(10).await;
+    let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
+    let proof = FakeSealVerifier::proof_for(&SealVerifyInfo {
+        proof_type: P2K,
+        sector: s.id,
+        comm_r: info.comm_r,
+        comm_d: info.comm_d,
+        ticket: ticket.ticket,
+        seed: seed.seed,
+        proof: vec![],
+    });
+    let resp = m.submit_proof(s.id, proof.clone(), false).await.unwrap();
+    assert_eq!(resp.res, SubmitResult::Accepted, "{resp:?}");
+    drop((chain, m));
+
+    // Another crash with the proof pending on chain.
+    let (chain, m) = open(dir.path());
+    assert_eq!(m.wait_seed(s.id).await.unwrap().seed, Some(seed));
+    let polled = m.poll_proof_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Packed, "{polled:?}");
+    chain.advance(1).await;
+    let polled = m.poll_proof_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+    m.report_finalized(s.id).await.unwrap();
+    drop((chain, m));
+
+    let (chain, m) = open(dir.path());
+    let sector = chain.sector(M1, s.id.number).await.unwrap().unwrap();
+    assert_eq!(sector.sealed_cid, info.comm_r);
+    let status = m.sector_status(s.id).unwrap();
+    assert!(status.finalized);
+    assert_eq!(status.proof.unwrap().content, proof);
+    assert_eq!(allocate(&m).await.id.number, SectorNumber(3));
+}
+
+#[test]
+fn a_corrupt_manager_state_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.json");
+    std::fs::write(&path, "{\"format\": 1, \"state\": [").unwrap();
+    let chain = DevnetChain::new(DevnetConfig::default(), Arc::new(FakeSealVerifier));
+    let err = LocalSectorManager::open(
+        ManagerConfig::new(vec![]).with_state_file(&path),
+        chain.clone(),
+        chain,
+        Arc::new(FakeSealVerifier),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StateFileError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}
