@@ -268,3 +268,77 @@ fn writable(dir: &Path) -> anyhow::Result<()> {
 fn fs_free(dir: &Path) -> anyhow::Result<u64> {
     fs4::available_space(dir).with_context(|| format!("free space of {}", dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn example() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/worker.toml"))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = parse(&example()).unwrap();
+        assert_eq!(c.limits["pc1"], 4);
+        assert_eq!(c.locks["gpu"], vec!["pc2", "c2"]);
+        assert_eq!(c.sealing[0].slots, 2);
+        assert_eq!(c.retry.recover_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let text = example().replace("max_sectors = 0", "max_sectors = 0\nmax_sector = 3");
+        let err = format!("{:#}", parse(&text).unwrap_err());
+        assert!(err.contains("max_sector"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (
+                "recover_interval = \"60s\"",
+                "recover_interval = \"sixty\"",
+                "duration",
+            ),
+            ("pc1 = 4", "pc1 = 0", "limits.pc1"),
+            ("pc1 = 4", "pc9 = 4", "pc9"),
+            ("slots = 2", "slots = 0", "sealing[0].slots"),
+            ("miner = \"f01000\"", "miner = \"f3abc\"", "f3abc"),
+            (
+                "proof = \"StackedDrg2KiBV1_1\"",
+                "proof = \"StackedDrg3KiB\"",
+                "StackedDrg3KiB",
+            ),
+            (
+                "gpu = [\"pc2\", \"c2\"]",
+                "gpu = [\"pc2\", \"gpu\"]",
+                "locks.gpu",
+            ),
+        ];
+        for (from, to, needle) in cases {
+            let text = example().replace(from, to);
+            assert_ne!(text, example(), "{from}");
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            assert!(err.contains(needle), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unwritable_path_is_named() {
+        let mut c = parse(&example()).unwrap();
+        c.sealing[0].path = PathBuf::from("/proc/venus-seal-cannot-write");
+        let err = format!("{:#}", c.check_machine().unwrap_err());
+        assert!(
+            err.contains("sealing[0].path") && err.contains("/proc/venus-seal-cannot-write"),
+            "{err}"
+        );
+    }
+}

@@ -346,3 +346,37 @@ async fn metrics_count_states_failures_and_stage_times() {
     );
     assert!(text.contains("venus_seal_slots 2"), "{text}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_disk_parks_that_sector_critical_and_others_finish() {
+    let r = rig(BTreeMap::new(), 2, FakeManager::default(), None);
+    r.fakes.pc1.fail_if(|t| {
+        (t.sector.number.0 == 1).then(|| {
+            StageError::io(
+                "writing layer 3",
+                std::io::Error::other("No space left on device"),
+            )
+        })
+    });
+    let handle = r.engine.handle();
+    let engine = tokio::spawn(r.engine.with_max_sectors(2).run(never()));
+    tokio::time::sleep(Duration::from_secs(6 * 60 * 60)).await;
+    let list = handle.list().await.unwrap();
+    let parked = list
+        .iter()
+        .find(|s| s.sector.as_deref() == Some("s-t01000-1"))
+        .unwrap();
+    assert!(parked.paused);
+    assert_eq!(parked.level, Some(FailureLevel::Critical));
+    assert!(
+        parked
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("No space left"),
+        "{parked:?}"
+    );
+    assert_eq!(r.fakes.pc1.calls(), 2, "Critical is not retried");
+    assert_eq!(r.manager.finalized(), vec![2], "the other sector finished");
+    engine.abort();
+}
