@@ -226,9 +226,9 @@ async fn main() -> anyhow::Result<()> {
             },
             _ = &mut shutdown => {
                 eprintln!("signal received: stopping {} unfinished sector(s)", jobs.len());
-                jobs.abort_all();
-                failed += jobs.len();
-                break;
+                // A stage on a blocking thread (C2) would hold the runtime
+                // open until it finishes: leave now, nothing here is durable.
+                std::process::exit(130);
             }
         }
     }

@@ -88,6 +88,27 @@ pub enum ManagerSection {
         pre_commit_challenge_delay: i64,
         state_dir: PathBuf,
     },
+    /// A sector manager service (examples/sector-manager) over JSON-RPC.
+    Remote {
+        /// e.g. http://127.0.0.1:1789
+        url: String,
+        /// A file holding a JWT with write permission.
+        token_file: PathBuf,
+        /// The proof type this worker seals (for its parameters).
+        #[serde(deserialize_with = "parsed")]
+        proof: SealProof,
+    },
+}
+
+impl ManagerSection {
+    /// The seal proof type the worker needs parameters for.
+    pub fn proof(&self) -> SealProof {
+        match self {
+            ManagerSection::EmbeddedDevnet { proof, .. } | ManagerSection::Remote { proof, .. } => {
+                *proof
+            }
+        }
+    }
 }
 
 fn default_challenge_delay() -> i64 {
@@ -136,7 +157,13 @@ pub struct SealingSection {
 #[serde(deny_unknown_fields)]
 pub struct PersistSection {
     pub name: String,
-    pub path: PathBuf,
+    /// A local directory (or a mounted share)…
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// …or an object store URL (`file:///…`, `memory:///`, `s3://bucket/prefix`
+    /// with the backends' `s3` feature).
+    #[serde(default)]
+    pub url: Option<String>,
     #[serde(default)]
     pub reserved_bytes: u64,
     #[serde(default = "default_weight")]
@@ -211,6 +238,15 @@ impl Config {
         {
             check_stage("testing", stage)?;
         }
+        for (i, p) in self.persist.iter().enumerate() {
+            match (&p.path, &p.url) {
+                (Some(_), None) => {}
+                (None, Some(url)) => {
+                    url::Url::parse(url).with_context(|| format!("persist[{i}].url {url:?}"))?;
+                }
+                _ => bail!("persist[{i}] ({}): give exactly one of path or url", p.name),
+            }
+        }
         if self.worker.name.trim().is_empty() {
             bail!("worker.name must not be empty");
         }
@@ -222,7 +258,7 @@ impl Config {
     pub fn check_machine(&self) -> anyhow::Result<()> {
         for (i, s) in self.sealing.iter().enumerate() {
             writable(&s.path).with_context(|| format!("sealing[{i}].path"))?;
-            let ManagerSection::EmbeddedDevnet { proof, .. } = &self.manager;
+            let proof = self.manager.proof();
             // A sector needs its staged and sealed files plus the cache:
             // about 12x the sector size with every layer kept.
             let need = proof.sector_size().0.saturating_mul(12) * s.slots as u64;
@@ -238,7 +274,9 @@ impl Config {
             }
         }
         for (i, p) in self.persist.iter().enumerate() {
-            writable(&p.path).with_context(|| format!("persist[{i}].path"))?;
+            if let Some(path) = &p.path {
+                writable(path).with_context(|| format!("persist[{i}].path"))?;
+            }
         }
         if let Some(dir) = self.worker.state_db.parent() {
             writable(dir).context("worker.state_db")?;
@@ -329,6 +367,44 @@ mod tests {
             let err = format!("{:#}", parse(&text).unwrap_err());
             assert!(err.contains(needle), "{to}: {err}");
         }
+    }
+
+    #[test]
+    fn a_store_needs_exactly_one_of_path_or_url() {
+        let both = example().replace(
+            "path = \"./data/store/0\"",
+            "path = \"./data/store/0\"\nurl = \"file:///tmp/x\"",
+        );
+        let err = format!("{:#}", parse(&both).unwrap_err());
+        assert!(
+            err.contains("persist[0]") && err.contains("exactly one"),
+            "{err}"
+        );
+        let url = example().replace("path = \"./data/store/0\"", "url = \"memory:///\"");
+        assert!(parse(&url).unwrap().persist[0].url.is_some());
+        let bad = example().replace("path = \"./data/store/0\"", "url = \"not a url\"");
+        let err = format!("{:#}", parse(&bad).unwrap_err());
+        assert!(err.contains("persist[0].url"), "{err}");
+    }
+
+    #[test]
+    fn a_remote_manager_parses() {
+        let text = example().replace(
+            "kind = \"embedded-devnet\"",
+            "kind = \"remote\"\nurl = \"http://127.0.0.1:1789\"\ntoken_file = \"t\"",
+        );
+        // The devnet-only keys are refused for a remote manager.
+        let err = format!("{:#}", parse(&text).unwrap_err());
+        assert!(err.contains("unknown field"), "{err}");
+        let start = text.find("kind = \"remote\"").unwrap();
+        let end = text.find("[retry]").unwrap();
+        let remote = format!(
+            "{}kind = \"remote\"\nurl = \"http://127.0.0.1:1789\"\ntoken_file = \"t\"\nproof = \"StackedDrg2KiBV1_1\"\n\n{}",
+            &text[..start],
+            &text[end..]
+        );
+        let c = parse(&remote).unwrap();
+        assert!(matches!(c.manager, ManagerSection::Remote { .. }));
     }
 
     #[test]

@@ -26,7 +26,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
-use venus_seal::backends::persist::{LocalPersistStore, PersistStores};
+use venus_seal::backends::persist::{
+    LocalPersistStore, ObjectPersistStore, PersistStore, PersistStores,
+};
 use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
@@ -40,7 +42,7 @@ use venus_seal::core::{
     RetryPolicy, Sealer, SealerConfig, SectorManager, SectorState, SqliteSectorStore,
     StageExecutors,
 };
-use venus_seal::rpc::{serve_admin, AdminClient, Permission, Secret};
+use venus_seal::rpc::{serve_admin, AdminClient, ManagerClient, Permission, Secret};
 
 use config::{Config, ManagerSection};
 
@@ -208,56 +210,65 @@ async fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     config.check_machine()?;
     let config = Arc::new(config);
-    let ManagerSection::EmbeddedDevnet {
-        miner,
-        proof,
-        block_time,
-        pre_commit_challenge_delay,
-        state_dir,
-    } = &config.manager;
-
+    let proof = config.manager.proof();
     let params = Arc::new(ParameterCache::from_env());
     params.activate().context("parameter cache")?;
     let p = params.clone();
-    let proof_type = *proof;
-    tokio::task::spawn_blocking(move || p.ensure_seal(proof_type, GenerationPolicy::TestSizes))
+    tokio::task::spawn_blocking(move || p.ensure_seal(proof, GenerationPolicy::TestSizes))
         .await?
         .with_context(|| format!("parameters for {proof}"))?;
 
-    // The chain side: an embedded devnet and the in-process manager, both
-    // durable under state_dir so a restarted worker finds its sectors.
-    let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("manager.state_dir {}", state_dir.display()))?;
-    let chain = DevnetChain::open(
-        DevnetConfig {
-            block_time: Some(*block_time),
-            network: NetworkParams {
-                block_delay_secs: 0,
-                pre_commit_challenge_delay: *pre_commit_challenge_delay,
-                ..DEVNET_NETWORK
-            },
-            miners: vec![DevnetMiner {
+    let (manager, chain): (Arc<dyn SectorManager>, Option<Arc<DevnetChain>>) = match &config.manager
+    {
+        ManagerSection::EmbeddedDevnet {
+            miner,
+            proof,
+            block_time,
+            pre_commit_challenge_delay,
+            state_dir,
+        } => {
+            // An embedded devnet and the in-process manager, both durable
+            // under state_dir so a restarted worker finds its sectors.
+            let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+            std::fs::create_dir_all(state_dir)
+                .with_context(|| format!("manager.state_dir {}", state_dir.display()))?;
+            let chain = DevnetChain::open(
+                DevnetConfig {
+                    block_time: Some(*block_time),
+                    network: NetworkParams {
+                        block_delay_secs: 0,
+                        pre_commit_challenge_delay: *pre_commit_challenge_delay,
+                        ..DEVNET_NETWORK
+                    },
+                    miners: vec![DevnetMiner {
+                        id: *miner,
+                        allowed_proofs: vec![*proof],
+                    }],
+                    state_file: Some(state_dir.join("devnet.json")),
+                    ..DevnetConfig::default()
+                },
+                verifier.clone(),
+            )?;
+            chain.start_clock()?;
+            let manager_config = ManagerConfig::new(vec![ManagedMiner {
                 id: *miner,
-                allowed_proofs: vec![*proof],
-            }],
-            state_file: Some(state_dir.join("devnet.json")),
-            ..DevnetConfig::default()
-        },
-        verifier.clone(),
-    )?;
-    chain.start_clock()?;
-    let mut manager_config = ManagerConfig::new(vec![ManagedMiner {
-        id: *miner,
-        proof: *proof,
-    }]);
-    manager_config.state_file = Some(state_dir.join("manager.json"));
-    let manager: Arc<dyn SectorManager> = Arc::new(LocalSectorManager::open(
-        manager_config,
-        chain.clone(),
-        chain.clone(),
-        verifier,
-    )?);
+                proof: *proof,
+            }])
+            .with_state_file(state_dir.join("manager.json"));
+            let manager =
+                LocalSectorManager::open(manager_config, chain.clone(), chain.clone(), verifier)?;
+            (Arc::new(manager), Some(chain))
+        }
+        ManagerSection::Remote {
+            url, token_file, ..
+        } => {
+            let token = std::fs::read_to_string(token_file)
+                .with_context(|| format!("manager.token_file {}", token_file.display()))?;
+            let client = ManagerClient::new(url.clone(), Some(token.trim()))?;
+            tracing::info!(%url, "sector manager: remote");
+            (Arc::new(client), None)
+        }
+    };
 
     // Executors: local proving, test hooks, metrics, then limits outermost
     // (a stage waiting for a permit is not timed).
@@ -273,9 +284,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         let mut stores = PersistStores::new();
         for p in &config.persist {
-            let store = LocalPersistStore::new(p.name.clone(), p.path.clone())
-                .with_reserved_bytes(p.reserved_bytes);
-            stores.push(Arc::new(store), p.weight);
+            let store: Arc<dyn PersistStore> = match (&p.path, &p.url) {
+                (Some(path), _) => Arc::new(
+                    LocalPersistStore::new(p.name.clone(), path.clone())
+                        .with_reserved_bytes(p.reserved_bytes),
+                ),
+                (None, Some(url)) => {
+                    let parsed =
+                        url::Url::parse(url).with_context(|| format!("persist url {url}"))?;
+                    let (store, prefix) = object_store::parse_url(&parsed)
+                        .with_context(|| format!("persist url {url}"))?;
+                    Arc::new(ObjectPersistStore::new(
+                        p.name.clone(),
+                        Arc::from(store),
+                        prefix,
+                    ))
+                }
+                (None, None) => bail!("persist {}: no path or url", p.name),
+            };
+            stores.push(store, p.weight);
         }
         Arc::new(stores)
     };
@@ -351,8 +378,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(server) = metrics_server {
         server.abort();
     }
-    chain.stop_clock();
-    Ok(())
+    if let Some(chain) = chain {
+        chain.stop_clock();
+    }
+    // A stage running on a blocking thread (a C2 takes minutes) would hold
+    // the runtime open: its result is not needed, the sector re-runs it
+    // from its durable state on restart.
+    std::process::exit(0)
 }
 
 fn build_limits(config: &Config) -> anyhow::Result<Arc<Limits>> {

@@ -46,3 +46,7 @@ pub use admin::{serve_admin, AdminApi, AdminClient};
 pub use auth::{AuthError, Caller, Permission, Secret, SecretError};
 pub use client::{http_client, ClientError};
 pub use error::RpcError;
+
+pub mod manager;
+
+pub use manager::{manager_module, serve_manager, ManagerClient, WorkerInfo};

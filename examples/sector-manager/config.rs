@@ -1,0 +1,150 @@
+//! The sector manager's TOML configuration: every key documented in
+//! `examples/sector-manager.toml`; unknown keys and bad values are refused
+//! with the key's name.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use venus_seal::core::{parse_duration, ActorId, SealProof};
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    String::deserialize(d)?
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The worker-facing JSON-RPC server.
+    pub rpc: RpcSection,
+    /// The chain the manager sends to.
+    pub chain: ChainSection,
+    /// The miner actors served, in allocation preference order.
+    pub miners: Vec<MinerSection>,
+}
+
+/// `[rpc]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcSection {
+    /// Where the worker API listens.
+    pub listen: SocketAddr,
+    /// The HS256 secret tokens are signed with (created if missing).
+    pub secret_file: PathBuf,
+}
+
+/// `[chain]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum ChainSection {
+    /// An in-process devnet whose clock runs every `block_time`.
+    EmbeddedDevnet {
+        /// Time between epochs.
+        #[serde(deserialize_with = "duration")]
+        block_time: Duration,
+        /// Epochs between a pre-commit landing and its seed.
+        #[serde(default = "default_challenge_delay")]
+        pre_commit_challenge_delay: i64,
+        /// Where the devnet and manager state files live.
+        state_dir: PathBuf,
+    },
+}
+
+fn default_challenge_delay() -> i64 {
+    10
+}
+
+/// `[[miners]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinerSection {
+    /// The miner actor, e.g. `f01000`.
+    #[serde(deserialize_with = "parsed")]
+    pub id: ActorId,
+    /// The seal proof of its new sectors, e.g. `StackedDrg2KiBV1_1`.
+    #[serde(deserialize_with = "parsed")]
+    pub proof: SealProof,
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("config {}", path.display()))
+    }
+
+    /// Parses and checks a config's text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let config: Config = toml::from_str(text)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.miners.is_empty() {
+            bail!("no [[miners]]: the manager needs at least one miner actor to serve");
+        }
+        let mut seen = BTreeSet::new();
+        for m in &self.miners {
+            if !seen.insert(m.id) {
+                bail!("miner {} is listed twice in [[miners]]", m.id);
+            }
+        }
+        let ChainSection::EmbeddedDevnet {
+            block_time,
+            pre_commit_challenge_delay,
+            ..
+        } = &self.chain;
+        if block_time.is_zero() {
+            bail!("chain.block_time must be above zero");
+        }
+        if *pre_commit_challenge_delay < 1 {
+            bail!("chain.pre_commit_challenge_delay must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../sector-manager.toml");
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.miners.len(), 2);
+        assert_eq!(config.miners[0].id, ActorId(1000));
+        assert_eq!(config.miners[0].proof, SealProof::StackedDrg2KiBV1_1);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let text = include_str!("../sector-manager.toml");
+        let err = Config::parse(&text.replace("[rpc]", "[rpc]\nlisten_port = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_port"), "{err}");
+        let err = Config::parse(&text.replace("\"f01000\"", "\"x1000\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x1000"), "{err}");
+    }
+}

@@ -1,0 +1,228 @@
+//! Calling a sector manager's worker API: [`ManagerClient`] implements
+//! [`SectorManager`] over JSON-RPC.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::params::ArrayParams;
+use jsonrpsee::http_client::HttpClient;
+use jsonrpsee::rpc_params;
+use serde::de::DeserializeOwned;
+use venus_seal_core::manager::{
+    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
+    PreCommitOnChainInfo, StateReport, SubmitResponse, WaitSeedResponse,
+};
+use venus_seal_core::stage::Proof;
+use venus_seal_core::{ManagerError, SealProof, SectorId, SectorManager, Ticket};
+
+use super::{manager_error_from_rpc, methods, WorkerInfo};
+use crate::{http_client, ClientError};
+
+/// A remote sector manager, as a [`SectorManager`]: a worker uses it
+/// exactly as it uses the in-process manager.
+///
+/// Errors keep their [level](venus_seal_core::FailureLevel): a manager that
+/// does not answer is [`ManagerError::Transport`] (Temporary), a refused
+/// token [`ManagerError::Unauthorized`] (Critical), and the manager's own
+/// errors come back as the variant it raised (see
+/// [`codes`](super::codes)).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use venus_seal_core::manager::AllocateSpec;
+/// use venus_seal_core::SectorManager;
+/// use venus_seal_rpc::ManagerClient;
+///
+/// let manager = ManagerClient::new("http://127.0.0.1:1789", Some("eyJhbGci…"))?;
+/// if let Some(sector) = manager.allocate_sector(AllocateSpec::default()).await? {
+///     let ticket = manager.assign_ticket(sector.id).await?;
+///     println!("{} ticket at {}", sector.id, ticket.epoch);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ManagerClient {
+    url: String,
+    client: HttpClient,
+    /// Proof types of the sectors seen allocated or submitted, sent with
+    /// `Venus.WaitSeed` as damocles does.
+    proofs: Mutex<HashMap<SectorId, SealProof>>,
+}
+
+impl ManagerClient {
+    /// A client of the manager at `url` (`http://host:port`), sending
+    /// `token` (a JWT with `write`) as a bearer token when given. Fails
+    /// only on a URL or token that cannot be used at all.
+    pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
+        let url = url.into();
+        let client = http_client(&url, token)?;
+        Ok(Self {
+            url,
+            client,
+            proofs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The manager's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Tells the manager the worker is alive (`Venus.WorkerPing`, read).
+    pub async fn worker_ping(&self, info: &WorkerInfo) -> Result<(), ManagerError> {
+        self.call(methods::WORKER_PING, rpc_params![info]).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        params: ArrayParams,
+    ) -> Result<T, ManagerError> {
+        self.client
+            .request(method, params)
+            .await
+            .map_err(|e| to_manager_error(ClientError::from_rpc(&self.url, method, e)))
+    }
+
+    fn remember(&self, sector: &AllocatedSector) {
+        self.proofs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sector.id, sector.proof_type);
+    }
+
+    fn forget(&self, sector: SectorId) {
+        self.proofs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&sector);
+    }
+}
+
+/// The [`ManagerError`] a failed call stands for.
+fn to_manager_error(e: ClientError) -> ManagerError {
+    match e {
+        ClientError::Unreachable { .. } => ManagerError::Transport(e.to_string()),
+        ClientError::Unauthenticated { .. } | ClientError::PermissionDenied { .. } => {
+            ManagerError::Unauthorized(e.to_string())
+        }
+        ClientError::Failed { code, message, .. } => manager_error_from_rpc(code, message),
+        ClientError::Protocol { .. } | ClientError::Config(_) => {
+            ManagerError::Internal(e.to_string())
+        }
+    }
+}
+
+#[async_trait]
+impl SectorManager for ManagerClient {
+    async fn allocate_sector(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<AllocatedSector>, ManagerError> {
+        let sector: Option<AllocatedSector> = self
+            .call(methods::ALLOCATE_SECTOR, rpc_params![spec])
+            .await?;
+        if let Some(sector) = &sector {
+            self.remember(sector);
+        }
+        Ok(sector)
+    }
+
+    async fn acquire_deals(
+        &self,
+        sector: SectorId,
+        spec: AcquireDealsSpec,
+    ) -> Result<Vec<DealInfo>, ManagerError> {
+        self.call(methods::ACQUIRE_DEALS, rpc_params![sector, spec])
+            .await
+    }
+
+    async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ManagerError> {
+        self.call(methods::ASSIGN_TICKET, rpc_params![sector]).await
+    }
+
+    async fn submit_pre_commit(
+        &self,
+        sector: AllocatedSector,
+        info: PreCommitOnChainInfo,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        self.remember(&sector);
+        self.call(methods::SUBMIT_PRE_COMMIT, rpc_params![sector, info, reset])
+            .await
+    }
+
+    async fn poll_pre_commit_state(
+        &self,
+        sector: SectorId,
+    ) -> Result<PollStateResponse, ManagerError> {
+        self.call(methods::POLL_PRE_COMMIT_STATE, rpc_params![sector])
+            .await
+    }
+
+    async fn submit_persisted(
+        &self,
+        sector: SectorId,
+        instance: String,
+    ) -> Result<bool, ManagerError> {
+        self.call(
+            methods::SUBMIT_PERSISTED_EX,
+            rpc_params![sector, instance, false],
+        )
+        .await
+    }
+
+    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+        let proof = self
+            .proofs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&sector)
+            .copied();
+        let params = match proof {
+            Some(proof) => rpc_params![sector, proof],
+            None => rpc_params![sector],
+        };
+        self.call(methods::WAIT_SEED, params).await
+    }
+
+    async fn submit_proof(
+        &self,
+        sector: SectorId,
+        proof: Proof,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        self.call(methods::SUBMIT_PROOF, rpc_params![sector, proof, reset])
+            .await
+    }
+
+    async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ManagerError> {
+        self.call(methods::POLL_PROOF_STATE, rpc_params![sector])
+            .await
+    }
+
+    async fn report_state(
+        &self,
+        sector: SectorId,
+        report: StateReport,
+    ) -> Result<(), ManagerError> {
+        self.call(methods::REPORT_STATE, rpc_params![sector, report])
+            .await
+    }
+
+    async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
+        self.call::<()>(methods::REPORT_FINALIZED, rpc_params![sector])
+            .await?;
+        self.forget(sector);
+        Ok(())
+    }
+
+    async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+        self.call::<()>(methods::REPORT_ABORTED, rpc_params![sector, reason])
+            .await?;
+        self.forget(sector);
+        Ok(())
+    }
+}

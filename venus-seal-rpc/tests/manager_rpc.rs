@@ -1,0 +1,523 @@
+//! The worker ↔ sector manager JSON-RPC API end to end: a
+//! `LocalSectorManager` over a manual-clock devnet with fake proofs, served
+//! behind token auth and called through `ManagerClient`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jsonrpsee::server::ServerHandle;
+use venus_seal_chain::testing::FakeSealVerifier;
+use venus_seal_chain::{
+    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
+};
+use venus_seal_core::manager::{
+    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, OnChainState, PollStateResponse,
+    PreCommitOnChainInfo, StateReport, SubmitResponse, SubmitResult, WaitSeedResponse,
+};
+use venus_seal_core::stage::Proof;
+use venus_seal_core::{
+    ActorId, CommD, CommR, FailureLevel, Leveled, ManagerError, SealProof, SealVerifyInfo,
+    SectorId, SectorManager, SectorNumber, Ticket,
+};
+use venus_seal_rpc::manager::{codes, manager_error_from_rpc, manager_error_to_rpc, methods};
+use venus_seal_rpc::{serve_manager, ManagerClient, Permission, Secret, WorkerInfo};
+
+const MINER: ActorId = ActorId(1000);
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+fn devnet_and_manager() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
+    let chain = DevnetChain::new(
+        DevnetConfig::with_miners(vec![DevnetMiner {
+            id: MINER,
+            allowed_proofs: vec![PROOF],
+        }]),
+        Arc::new(FakeSealVerifier),
+    );
+    let manager = LocalSectorManager::new(
+        ManagerConfig::new(vec![ManagedMiner {
+            id: MINER,
+            proof: PROOF,
+        }]),
+        chain.clone(),
+        chain.clone(),
+        Arc::new(FakeSealVerifier),
+    );
+    (chain, Arc::new(manager))
+}
+
+/// A served manager over its own devnet.
+struct Served {
+    chain: Arc<DevnetChain>,
+    manager: Arc<LocalSectorManager>,
+    url: String,
+    secret: Secret,
+    handle: ServerHandle,
+}
+
+impl Served {
+    async fn start() -> Self {
+        let (chain, manager) = devnet_and_manager();
+        let secret = Secret::generate();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (addr, handle) = serve_manager(addr, manager.clone(), secret.clone())
+            .await
+            .unwrap();
+        Self {
+            chain,
+            manager,
+            url: format!("http://{addr}"),
+            secret,
+            handle,
+        }
+    }
+
+    fn client(&self, perm: Permission) -> ManagerClient {
+        let token = self.secret.token(perm, Some("worker-1"));
+        ManagerClient::new(&self.url, Some(&token)).unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.handle.stop();
+    }
+}
+
+fn info(ticket: Ticket) -> PreCommitOnChainInfo {
+    PreCommitOnChainInfo {
+        comm_r: CommR([0xaa; 32]),
+        comm_d: CommD([0xdd; 32]),
+        ticket,
+        deals: vec![],
+    }
+}
+
+fn good_proof(
+    sector: AllocatedSector,
+    info: &PreCommitOnChainInfo,
+    seed: venus_seal_core::Randomness,
+) -> Proof {
+    FakeSealVerifier::proof_for(&SealVerifyInfo {
+        proof_type: sector.proof_type,
+        sector: sector.id,
+        comm_r: info.comm_r,
+        comm_d: info.comm_d,
+        ticket: info.ticket.ticket,
+        seed,
+        proof: vec![],
+    })
+}
+
+/// Everything a worker sees while sealing one sector.
+#[derive(Debug, PartialEq)]
+struct Transcript {
+    allocated: AllocatedSector,
+    deals: Vec<DealInfo>,
+    ticket: Ticket,
+    pre_commit: SubmitResponse,
+    duplicate: SubmitResponse,
+    pre_commit_sent: PollStateResponse,
+    pre_commit_landed: PollStateResponse,
+    persisted: bool,
+    seed_early: WaitSeedResponse,
+    seed: WaitSeedResponse,
+    proof: SubmitResponse,
+    proof_landed: PollStateResponse,
+}
+
+/// Seals one sector through `manager`, advancing `chain` by hand.
+async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcript {
+    let allocated = manager
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .expect("a sector");
+    let deals = manager
+        .acquire_deals(allocated.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    let ticket = manager.assign_ticket(allocated.id).await.unwrap();
+    assert_eq!(manager.assign_ticket(allocated.id).await.unwrap(), ticket);
+    let pc = info(ticket);
+    let pre_commit = manager
+        .submit_pre_commit(allocated, pc.clone(), false)
+        .await
+        .unwrap();
+    let duplicate = manager
+        .submit_pre_commit(allocated, pc.clone(), false)
+        .await
+        .unwrap();
+    let pre_commit_sent = manager.poll_pre_commit_state(allocated.id).await.unwrap();
+    chain.advance(1).await;
+    let pre_commit_landed = manager.poll_pre_commit_state(allocated.id).await.unwrap();
+    let persisted = manager
+        .submit_persisted(allocated.id, "store-1".into())
+        .await
+        .unwrap();
+    let seed_early = manager.wait_seed(allocated.id).await.unwrap();
+    chain
+        .advance(DevnetConfig::default().network.pre_commit_challenge_delay as u64 + 1)
+        .await;
+    let seed = manager.wait_seed(allocated.id).await.unwrap();
+    let drawn = seed.seed.expect("the seed is drawable");
+    let proof = manager
+        .submit_proof(allocated.id, good_proof(allocated, &pc, drawn.seed), false)
+        .await
+        .unwrap();
+    chain.advance(1).await;
+    let proof_landed = manager.poll_proof_state(allocated.id).await.unwrap();
+    manager
+        .report_state(
+            allocated.id,
+            StateReport {
+                worker: "worker-1".into(),
+                prev: "C2Done".into(),
+                next: "ProofSubmitted".into(),
+                failure: None,
+            },
+        )
+        .await
+        .unwrap();
+    manager.report_finalized(allocated.id).await.unwrap();
+    Transcript {
+        allocated,
+        deals,
+        ticket,
+        pre_commit,
+        duplicate,
+        pre_commit_sent,
+        pre_commit_landed,
+        persisted,
+        seed_early,
+        seed,
+        proof,
+        proof_landed,
+    }
+}
+
+#[tokio::test]
+async fn a_sector_seals_over_rpc_exactly_as_in_process() {
+    let served = Served::start().await;
+    let client = served.client(Permission::Write);
+    let remote = seal_one(&client, &served.chain).await;
+
+    assert_eq!(
+        remote.allocated,
+        AllocatedSector {
+            id: SectorId::new(MINER, SectorNumber(1)),
+            proof_type: PROOF,
+        }
+    );
+    assert_eq!(remote.pre_commit.res, SubmitResult::Accepted);
+    assert_eq!(remote.duplicate.res, SubmitResult::DuplicateSubmit);
+    assert_eq!(remote.pre_commit_landed.state, OnChainState::Landed);
+    assert!(remote.persisted);
+    assert!(remote.seed_early.should_wait && remote.seed_early.seed.is_none());
+    assert!(!remote.seed.should_wait);
+    assert_eq!(
+        remote.proof.res,
+        SubmitResult::Accepted,
+        "{:?}",
+        remote.proof
+    );
+    assert_eq!(remote.proof_landed.state, OnChainState::Landed);
+    let status = served.manager.sector_status(remote.allocated.id).unwrap();
+    assert!(status.finalized);
+    assert_eq!(status.persisted_at.as_deref(), Some("store-1"));
+    assert_eq!(
+        status.last_report.map(|r| r.next),
+        Some("ProofSubmitted".to_string())
+    );
+
+    // The same steps on an identical devnet, in process: same answers.
+    let (chain, local) = devnet_and_manager();
+    let in_process = seal_one(local.as_ref(), &chain).await;
+    assert_eq!(remote, in_process);
+}
+
+#[tokio::test]
+async fn worker_ping_needs_only_read() {
+    let served = Served::start().await;
+    let info = WorkerInfo {
+        name: "worker-1".into(),
+        ..WorkerInfo::default()
+    };
+    served
+        .client(Permission::Read)
+        .worker_ping(&info)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn read_token_cannot_allocate() {
+    let served = Served::start().await;
+    let err = served
+        .client(Permission::Read)
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap_err();
+    match &err {
+        ManagerError::Unauthorized(msg) => assert!(
+            msg.contains("Venus.AllocateSector needs write, token allows read"),
+            "{msg}"
+        ),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert_eq!(err.level(), FailureLevel::Critical);
+    // Nothing was allocated.
+    assert!(served
+        .manager
+        .sector_status(SectorId::new(MINER, SectorNumber(1)))
+        .is_none());
+}
+
+#[tokio::test]
+async fn missing_and_forged_tokens_are_refused() {
+    let served = Served::start().await;
+    let anonymous = ManagerClient::new(&served.url, None).unwrap();
+    match anonymous.allocate_sector(AllocateSpec::default()).await {
+        Err(ManagerError::Unauthorized(msg)) => assert!(msg.contains("missing token"), "{msg}"),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    let forged = Secret::generate().token(Permission::Admin, None);
+    let forged = ManagerClient::new(&served.url, Some(&forged)).unwrap();
+    match forged
+        .assign_ticket(SectorId::new(MINER, SectorNumber(1)))
+        .await
+    {
+        Err(ManagerError::Unauthorized(msg)) => {
+            assert!(msg.contains("invalid token"), "{msg}");
+            assert!(msg.contains("signature"), "{msg}");
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    // WorkerPing needs a token too.
+    assert!(matches!(
+        anonymous.worker_ping(&WorkerInfo::default()).await,
+        Err(ManagerError::Unauthorized(_))
+    ));
+}
+
+#[tokio::test]
+async fn garbage_body_is_a_parse_error_and_the_server_keeps_serving() {
+    let served = Served::start().await;
+    let token = served.secret.token(Permission::Write, None);
+    let auth = format!("Bearer {token}");
+    let answer = raw_post(&served.url, Some(&auth), "{not json at all").await;
+    assert_eq!(answer["error"]["code"], -32700, "{answer}");
+
+    // Wrong params: invalid params naming the method.
+    let answer = raw_post(
+        &served.url,
+        Some(&auth),
+        r#"{"jsonrpc":"2.0","id":1,"method":"Venus.AssignTicket","params":["seven"]}"#,
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Venus.AssignTicket"), "{message}");
+    assert!(message.contains("invalid type"), "{message}");
+
+    // Still serving, PascalCase on the wire.
+    let answer = raw_post(
+        &served.url,
+        Some(&auth),
+        r#"{"jsonrpc":"2.0","id":2,"method":"Venus.AllocateSector","params":[{"AllowedMiners":[],"AllowedProofTypes":[]}]}"#,
+    )
+    .await;
+    assert_eq!(answer["result"]["ID"]["Number"], 1, "{answer}");
+    assert_eq!(answer["result"]["ID"]["Miner"], 1000, "{answer}");
+}
+
+#[tokio::test]
+async fn unknown_sector_is_rejected_at_abort_level() {
+    let served = Served::start().await;
+    let client = served.client(Permission::Write);
+    let err = client
+        .assign_ticket(SectorId::new(MINER, SectorNumber(42)))
+        .await
+        .unwrap_err();
+    match &err {
+        ManagerError::Rejected(msg) => assert!(msg.contains("unknown sector"), "{msg}"),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(err.level(), FailureLevel::Abort);
+    // The in-process manager says exactly the same.
+    let local = served
+        .manager
+        .assign_ticket(SectorId::new(MINER, SectorNumber(42)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), local.to_string());
+}
+
+#[tokio::test]
+async fn mismatched_resubmission_and_bad_proof_are_answered_not_sent() {
+    let served = Served::start().await;
+    let client = served.client(Permission::Write);
+    let sector = client
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let ticket = client.assign_ticket(sector.id).await.unwrap();
+    let pc = info(ticket);
+    let first = client
+        .submit_pre_commit(sector, pc.clone(), false)
+        .await
+        .unwrap();
+    assert_eq!(first.res, SubmitResult::Accepted);
+    let other = PreCommitOnChainInfo {
+        comm_r: CommR([0xbb; 32]),
+        ..pc.clone()
+    };
+    let again = client
+        .submit_pre_commit(sector, other, false)
+        .await
+        .unwrap();
+    assert_eq!(again.res, SubmitResult::MismatchedSubmission, "{again:?}");
+
+    served.chain.advance(1).await;
+    served.chain.advance(11).await;
+    let seed = client.wait_seed(sector.id).await.unwrap();
+    assert!(seed.seed.is_some(), "{seed:?}");
+    let pending = served.chain.pending_messages();
+    let bad = client
+        .submit_proof(
+            sector.id,
+            Proof {
+                proof: vec![7; 192],
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad.res, SubmitResult::Rejected);
+    let desc = bad.desc.unwrap_or_default();
+    assert!(desc.contains("does not verify"), "{desc}");
+    assert_eq!(served.chain.pending_messages(), pending, "nothing sent");
+    assert!(served
+        .manager
+        .sector_status(sector.id)
+        .unwrap()
+        .proof
+        .is_none());
+}
+
+#[tokio::test]
+async fn aborted_sector_is_rejected_afterwards() {
+    let served = Served::start().await;
+    let client = served.client(Permission::Write);
+    let sector = client
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    client
+        .report_aborted(sector.id, "disk failed".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        served
+            .manager
+            .sector_status(sector.id)
+            .unwrap()
+            .aborted
+            .as_deref(),
+        Some("disk failed")
+    );
+    assert!(matches!(
+        client.assign_ticket(sector.id).await,
+        Err(ManagerError::Rejected(_))
+    ));
+}
+
+#[tokio::test]
+async fn unreachable_manager_is_a_temporary_transport_error() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = Secret::generate().token(Permission::Write, None);
+    let client = ManagerClient::new(format!("http://127.0.0.1:{port}"), Some(&token)).unwrap();
+    let err = client
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap_err();
+    match &err {
+        ManagerError::Transport(msg) => assert!(msg.contains("connection refused"), "{msg}"),
+        other => panic!("expected Transport, got {other:?}"),
+    }
+    assert_eq!(err.level(), FailureLevel::Temporary);
+}
+
+#[test]
+fn every_manager_error_round_trips_through_its_code() {
+    let errors = [
+        ManagerError::Rejected("r".into()),
+        ManagerError::Internal("i".into()),
+        ManagerError::Unauthorized("u".into()),
+        ManagerError::Transport("t".into()),
+    ];
+    for e in errors {
+        let obj = manager_error_to_rpc(e.clone());
+        let back = manager_error_from_rpc(obj.code(), obj.message().to_string());
+        assert_eq!(back.to_string(), e.to_string());
+        assert_eq!(back.level(), e.level());
+    }
+    assert_eq!(
+        manager_error_to_rpc(ManagerError::Rejected("x".into())).code(),
+        codes::REJECTED
+    );
+    // Codes the manager does not use are Temporary, never Abort.
+    assert_eq!(
+        manager_error_from_rpc(-32601, "no such method".into()).level(),
+        FailureLevel::Temporary
+    );
+    assert_eq!(methods::WRITE.len(), 12);
+}
+
+/// Posts `body` with an optional raw Authorization header; returns the
+/// parsed JSON answer (a minimal HTTP/1.1 client over a TCP stream).
+async fn raw_post(url: &str, auth: Option<&str>, body: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, payload) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{e}: {payload}"))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        s = &rest[size + 2..];
+    }
+}
