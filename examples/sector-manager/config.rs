@@ -9,23 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use venus_seal::core::{parse_duration, ActorId, SealProof};
-
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
-fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    String::deserialize(d)?
-        .parse()
-        .map_err(serde::de::Error::custom)
-}
+use venus_seal::core::{ActorId, SealProof};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -56,7 +40,7 @@ pub enum ChainSection {
     /// An in-process devnet whose clock runs every `block_time`.
     EmbeddedDevnet {
         /// Time between epochs.
-        #[serde(deserialize_with = "duration")]
+        #[serde(with = "venus_seal::core::serde_duration")]
         block_time: Duration,
         /// Epochs between a pre-commit landing and its seed.
         #[serde(default = "default_challenge_delay")]
@@ -75,10 +59,8 @@ fn default_challenge_delay() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct MinerSection {
     /// The miner actor, e.g. `f01000`.
-    #[serde(deserialize_with = "parsed")]
     pub id: ActorId,
     /// The seal proof of its new sectors, e.g. `StackedDrg2KiBV1_1`.
-    #[serde(deserialize_with = "parsed")]
     pub proof: SealProof,
 }
 

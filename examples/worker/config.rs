@@ -11,22 +11,6 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use venus_seal::core::{parse_duration, ActorId, SealProof};
 
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
-fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    String::deserialize(d)?
-        .parse()
-        .map_err(serde::de::Error::custom)
-}
-
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,11 +62,9 @@ pub struct MetricsSection {
 pub enum ManagerSection {
     /// An in-process devnet and sector manager (all-in-one).
     EmbeddedDevnet {
-        #[serde(deserialize_with = "parsed")]
         miner: ActorId,
-        #[serde(deserialize_with = "parsed")]
         proof: SealProof,
-        #[serde(deserialize_with = "duration")]
+        #[serde(with = "venus_seal::core::serde_duration")]
         block_time: Duration,
         #[serde(default = "default_challenge_delay")]
         pre_commit_challenge_delay: i64,
@@ -95,7 +77,6 @@ pub enum ManagerSection {
         /// A file holding a JWT with write permission.
         token_file: PathBuf,
         /// The proof type this worker seals (for its parameters).
-        #[serde(deserialize_with = "parsed")]
         proof: SealProof,
     },
 }
@@ -118,11 +99,11 @@ fn default_challenge_delay() -> i64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySection {
-    #[serde(deserialize_with = "duration", default = "default_recover")]
+    #[serde(with = "venus_seal::core::serde_duration", default = "default_recover")]
     pub recover_interval: Duration,
     #[serde(default = "default_retries")]
     pub max_retries: u32,
-    #[serde(deserialize_with = "duration", default = "default_poll")]
+    #[serde(with = "venus_seal::core::serde_duration", default = "default_poll")]
     pub poll_interval: Duration,
 }
 

@@ -43,7 +43,7 @@ pub mod types;
 pub mod verify;
 
 mod serde_bytes_b64;
-mod serde_duration;
+pub mod serde_duration;
 
 pub use chain::{ChainClient, MessageSender, NetworkParams, RandomnessSource};
 pub use engine::{Engine, EngineHandle, Location, SectorSummary};

@@ -1,4 +1,6 @@
 //! Durations in config and JSON as humane strings: `"60s"`, `"500ms"`, `"5m"`, `"1h"`.
+//!
+//! Use it on a field with `#[serde(with = "venus_seal_core::serde_duration")]`.
 
 use std::time::Duration;
 
@@ -38,11 +40,13 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+/// Writes a duration as [`format_duration`] does.
+pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_duration(*d))
 }
 
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// Reads a duration as [`parse_duration`] does.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     parse_duration(&s).map_err(serde::de::Error::custom)
 }

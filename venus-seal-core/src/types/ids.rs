@@ -19,9 +19,26 @@ pub type ChainEpoch = i64;
 /// assert_eq!(miner.0, 1000);
 /// assert_eq!(miner.to_string(), "f01000");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct ActorId(pub u64);
+
+/// Reads the number (as damocles sends it) or an address string
+/// (`"f01000"`, as config files and Lotus write it).
+impl<'de> Deserialize<'de> for ActorId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Id(u64),
+            Address(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Id(id) => Ok(ActorId(id)),
+            Repr::Address(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
 
 impl ActorId {
     /// The 32-byte prover id that proofs bind a replica to: the actor id as
@@ -139,6 +156,23 @@ mod tests {
         assert_eq!("77".parse::<ActorId>().unwrap(), ActorId(77));
         let err = "f3abc".parse::<ActorId>().unwrap_err().to_string();
         assert!(err.contains("f3abc"), "{err}");
+    }
+
+    #[test]
+    fn actor_id_reads_numbers_and_addresses() {
+        assert_eq!(
+            serde_json::from_str::<ActorId>("1000").unwrap(),
+            ActorId(1000)
+        );
+        assert_eq!(
+            serde_json::from_str::<ActorId>("\"f01000\"").unwrap(),
+            ActorId(1000)
+        );
+        let err = serde_json::from_str::<ActorId>("\"f3xyz\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("f3xyz"), "{err}");
+        assert_eq!(serde_json::to_string(&ActorId(7)).unwrap(), "7");
     }
 
     #[test]
