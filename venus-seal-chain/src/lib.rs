@@ -49,3 +49,7 @@ pub use devnet::{
 };
 pub use manager::{LocalSectorManager, ManagedMiner, ManagerConfig, SectorStatus, Submitted};
 pub use persist::StateFileError;
+pub mod lotus;
+pub mod messager;
+pub use lotus::{LotusClient, MAINNET_NETWORK};
+pub use messager::{MessagerClient, SendSpec};

@@ -1,0 +1,236 @@
+//! [`MessagerClient`]: a [`MessageSender`] over venus-messager (`/rpc/v0`,
+//! namespace `Message`).
+//!
+//! Messages are pushed with `Message.PushMessageWithId` under a uid derived
+//! deterministically from the [`MinerMessage`] ([`message_uid`]), so a
+//! manager that crashes after sending and sends again pushes the same uid
+//! and the messager keeps one message.
+
+use async_trait::async_trait;
+use jsonrpsee::http_client::HttpClient;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use venus_seal_core::chain::{MessageId, MessageState, MinerMessage};
+use venus_seal_core::error::ChainError;
+use venus_seal_core::MessageSender;
+
+use crate::lotus::{build_message, call, http_client, MessageJson, ReceiptJson};
+
+/// The namespace of the uids [`message_uid`] derives (a fixed, random v4
+/// UUID: changing it would change every uid).
+pub const UID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f0e_7c2a_53d1_4b8e_9a41_2d7c_8e5b_13f0);
+
+/// The uid under which `msg` is pushed: a UUID v5 of the miner id, the
+/// method number and the CBOR parameters. Identical messages get identical
+/// uids, so a resend is idempotent.
+pub fn message_uid(msg: &MinerMessage) -> Result<String, ChainError> {
+    let (method, params) = crate::lotus::params::encode_call(&msg.call)?;
+    let mut name = Vec::with_capacity(16 + params.len());
+    name.extend_from_slice(&msg.miner.0.to_be_bytes());
+    name.extend_from_slice(&method.to_be_bytes());
+    name.extend_from_slice(&params);
+    Ok(uuid::Uuid::new_v5(&UID_NAMESPACE, &name).to_string())
+}
+
+/// venus-messager's `SendSpec`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendSpec {
+    /// Epoch after which the messager gives up (0: never).
+    pub expire_epoch: i64,
+    /// Gas limit multiplier (0: the messager's default).
+    pub gas_over_estimation: f64,
+    /// Maximum total fee, attoFIL decimal ("0": default).
+    pub max_fee: String,
+    /// Gas premium multiplier (0: default).
+    pub gas_over_premium: f64,
+}
+
+impl Default for SendSpec {
+    fn default() -> Self {
+        SendSpec {
+            expire_epoch: 0,
+            gas_over_estimation: 0.0,
+            max_fee: "0".into(),
+            gas_over_premium: 0.0,
+        }
+    }
+}
+
+/// venus-messager message states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum MessagerState {
+    /// 0
+    UnKnown = 0,
+    /// 1: not yet given gas and nonce.
+    UnFillMsg = 1,
+    /// 2: filled and pushed to the mpool.
+    FillMsg = 2,
+    /// 3: executed on chain.
+    OnChainMsg = 3,
+    /// 4: failed (estimation or execution).
+    FailedMsg = 4,
+    /// 5: its nonce was taken by another message.
+    NonceConflictMsg = 5,
+}
+
+impl MessagerState {
+    /// The state with number `n`, if known.
+    pub fn from_i64(n: i64) -> Option<Self> {
+        Some(match n {
+            0 => Self::UnKnown,
+            1 => Self::UnFillMsg,
+            2 => Self::FillMsg,
+            3 => Self::OnChainMsg,
+            4 => Self::FailedMsg,
+            5 => Self::NonceConflictMsg,
+            _ => return None,
+        })
+    }
+}
+
+/// The parts of venus-messager's message record this client reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagerMessage {
+    /// The uid.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Execution epoch (0 before landing).
+    #[serde(rename = "Height", default)]
+    pub height: i64,
+    /// The receipt, once executed.
+    #[serde(rename = "Receipt", default)]
+    pub receipt: Option<ReceiptJson>,
+    /// The state number ([`MessagerState`]).
+    #[serde(rename = "State")]
+    pub state: i64,
+    /// The messager's error text for a failed message, if any.
+    #[serde(rename = "ErrorMsg", default)]
+    pub error_msg: Option<String>,
+}
+
+impl MessagerMessage {
+    /// The [`MessageState`] this record stands for.
+    pub fn message_state(&self) -> MessageState {
+        match MessagerState::from_i64(self.state) {
+            Some(MessagerState::OnChainMsg) => {
+                let exit_code = self.receipt.as_ref().map_or(0, |r| r.exit_code);
+                MessageState::Landed {
+                    epoch: self.height,
+                    exit_code,
+                    error: (exit_code != 0)
+                        .then(|| format!("message exited with code {exit_code}")),
+                }
+            }
+            Some(MessagerState::FailedMsg) => {
+                let exit_code = self
+                    .receipt
+                    .as_ref()
+                    .map(|r| r.exit_code)
+                    .filter(|c| *c != 0)
+                    .unwrap_or(-1);
+                MessageState::Landed {
+                    epoch: self.height,
+                    exit_code,
+                    error: Some(
+                        self.error_msg
+                            .clone()
+                            .filter(|e| !e.is_empty())
+                            .unwrap_or_else(|| "venus-messager marked the message failed".into()),
+                    ),
+                }
+            }
+            _ => MessageState::Pending,
+        }
+    }
+}
+
+/// A venus-messager client sending miner messages from `from`.
+#[derive(Debug, Clone)]
+pub struct MessagerClient {
+    client: HttpClient,
+    url: String,
+    from: String,
+    spec: SendSpec,
+}
+
+impl MessagerClient {
+    /// A client of the messager at `url` (`/rpc/v0` is appended unless
+    /// present) with its JWT and the sending address.
+    pub fn new(url: &str, token: Option<String>, from: String) -> Result<Self, ChainError> {
+        let trimmed = url.trim_end_matches('/');
+        let url = if trimmed.ends_with("/rpc/v0") {
+            trimmed.to_string()
+        } else {
+            format!("{trimmed}/rpc/v0")
+        };
+        Ok(MessagerClient {
+            client: http_client(&url, token.as_deref())?,
+            url,
+            from,
+            spec: SendSpec::default(),
+        })
+    }
+
+    /// Sets the send spec used for every message.
+    pub fn with_send_spec(mut self, spec: SendSpec) -> Self {
+        self.spec = spec;
+        self
+    }
+
+    /// The full RPC endpoint URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `Message.PushMessageWithId [id, msg, spec]` → the uid.
+    pub async fn push_message_with_id(
+        &self,
+        id: &str,
+        msg: &MessageJson,
+        spec: &SendSpec,
+    ) -> Result<String, ChainError> {
+        call(
+            &self.client,
+            "Message.PushMessageWithId",
+            vec![json!(id), json!(msg), json!(spec)],
+        )
+        .await
+    }
+
+    /// `Message.GetMessageByUid [id]`; `None` when the messager does not
+    /// know the uid (`null` or a "not found" error).
+    pub async fn get_message_by_uid(
+        &self,
+        id: &str,
+    ) -> Result<Option<MessagerMessage>, ChainError> {
+        match call(&self.client, "Message.GetMessageByUid", vec![json!(id)]).await {
+            Ok(m) => Ok(m),
+            Err(ChainError::Rejected(e)) if e.to_ascii_lowercase().contains("not found") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageSender for MessagerClient {
+    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        let uid = message_uid(&msg)?;
+        let message = build_message(&self.from, &msg)?;
+        let returned = self
+            .push_message_with_id(&uid, &message, &self.spec)
+            .await?;
+        Ok(MessageId(if returned.is_empty() { uid } else { returned }))
+    }
+
+    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
+        Ok(match self.get_message_by_uid(&id.0).await? {
+            None => MessageState::NotFound,
+            Some(m) => m.message_state(),
+        })
+    }
+}

@@ -1,0 +1,589 @@
+//! LotusClient against a local fake JSON-RPC server answering with the
+//! example responses of Lotus' published API documentation
+//! (documentation/en/api-methods-v1-stable.md).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use venus_seal_chain::lotus::params::{pre_commit_batch2_params, prove_commit_sectors3_params};
+use venus_seal_chain::lotus::{zero_comm_d, CidJson, LotusClient};
+use venus_seal_core::chain::{
+    MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams, ProveCommitParams,
+};
+use venus_seal_core::error::ChainError;
+use venus_seal_core::stage::Proof;
+use venus_seal_core::{
+    ActorId, ChainClient, CommD, CommR, DomainSeparationTag, MessageSender, RandomnessSource,
+    SealProof, SectorNumber,
+};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const TOKEN: &str = "secret-token";
+
+/// One canned answer: a result, or a JSON-RPC error (code, message).
+type Reply = Result<Value, (i64, String)>;
+
+/// (Authorization header, request body) of one call.
+type Seen = (Option<String>, Value);
+
+#[derive(Clone, Default)]
+struct Fake {
+    replies: Arc<Mutex<HashMap<String, VecDeque<Reply>>>>,
+    /// (Authorization header, request body) of every call.
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Answer every request with this HTTP status instead.
+    status: Option<u16>,
+}
+
+impl Fake {
+    fn reply(&self, method: &str, r: Reply) {
+        self.replies
+            .lock()
+            .unwrap()
+            .entry(method.to_string())
+            .or_default()
+            .push_back(r);
+    }
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn handle(State(fake): State<Fake>, headers: HeaderMap, Json(req): Json<Value>) -> Response {
+    if let Some(s) = fake.status {
+        return StatusCode::from_u16(s).unwrap().into_response();
+    }
+    let auth = headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_string());
+    fake.seen.lock().unwrap().push((auth, req.clone()));
+    let method = req["method"].as_str().unwrap_or_default().to_string();
+    let reply = fake
+        .replies
+        .lock()
+        .unwrap()
+        .get_mut(&method)
+        .and_then(|q| q.pop_front())
+        .unwrap_or_else(|| Err((-32601, format!("method '{method}' not found"))));
+    let body = match reply {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": req["id"], "result": result}),
+        Err((code, message)) => {
+            json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": code, "message": message}})
+        }
+    };
+    Json(body).into_response()
+}
+
+async fn serve(fake: Fake) -> String {
+    let app = Router::new()
+        .route("/rpc/v1", post(handle))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn client(fake: &Fake) -> LotusClient {
+    let url = serve(fake.clone()).await;
+    LotusClient::new(&url, Some(TOKEN.into()), "f3worker".into()).unwrap()
+}
+
+fn comm_r(b: u8) -> CommR {
+    CommR([b; 32])
+}
+
+fn comm_d(b: u8) -> CommD {
+    let mut x = [b; 32];
+    x[31] &= 0x3f;
+    CommD(x)
+}
+
+/// ChainHead, as documented: two block CIDs, height 0 (the `Blocks`
+/// array of full headers is elided: the client does not read it).
+#[tokio::test]
+async fn chain_head_documented_example() {
+    let fake = Fake::default();
+    fake.reply(
+        "Filecoin.ChainHead",
+        Ok(json!({
+          "Cids": [
+            {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"},
+            {"/": "bafy2bzacebp3shtrn43k7g3unredz7fxn4gj533d3o43tqn2p2ipxxhrvchve"}
+          ],
+          "Blocks": [],
+          "Height": 0
+        })),
+    );
+    fake.reply(
+        "Filecoin.ChainHead",
+        Ok(json!({"Cids": null, "Blocks": null, "Height": 4242})),
+    );
+    let c = client(&fake).await;
+    let head = c.chain_head().await.unwrap();
+    assert_eq!(head.height, 0);
+    assert_eq!(
+        head.cids[1].root,
+        "bafy2bzacebp3shtrn43k7g3unredz7fxn4gj533d3o43tqn2p2ipxxhrvchve"
+    );
+    assert_eq!(c.head().await.unwrap(), 4242);
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 2);
+    for (auth, req) in seen {
+        assert_eq!(auth.as_deref(), Some("Bearer secret-token"));
+        assert_eq!(req["method"], "Filecoin.ChainHead");
+        assert_eq!(req["jsonrpc"], "2.0");
+        assert_eq!(req["params"], json!([]));
+    }
+}
+
+/// The documented randomness answer "Bw==" is one byte: rejected with a
+/// clear error; a 32-byte answer is accepted.
+#[tokio::test]
+async fn randomness_rejects_documented_one_byte_example_and_accepts_32() {
+    let fake = Fake::default();
+    fake.reply("Filecoin.StateGetRandomnessFromTickets", Ok(json!("Bw==")));
+    let good: Vec<u8> = (0u8..32).collect();
+    fake.reply(
+        "Filecoin.StateGetRandomnessFromTickets",
+        Ok(json!(B64.encode(&good))),
+    );
+    fake.reply(
+        "Filecoin.StateGetRandomnessFromBeacon",
+        Ok(json!(B64.encode(&good))),
+    );
+    let c = client(&fake).await;
+    let entropy = [0x42u8, 0x00, 0xe8, 0x07]; // CBOR of an f01000 address
+    let err = c
+        .randomness(
+            RandomnessSource::Tickets,
+            DomainSeparationTag::SealRandomness,
+            10101,
+            &entropy,
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        ChainError::InvalidResponse(m) => {
+            assert!(m.contains("1 bytes, expected 32"), "{m}")
+        }
+        other => panic!("expected InvalidResponse, got {other:?}"),
+    }
+    let r = c
+        .randomness(
+            RandomnessSource::Tickets,
+            DomainSeparationTag::SealRandomness,
+            10101,
+            &entropy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.0.to_vec(), good);
+    let r = c
+        .randomness(
+            RandomnessSource::Beacon,
+            DomainSeparationTag::InteractiveSealChallengeSeed,
+            20202,
+            &entropy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.0.to_vec(), good);
+
+    let seen = fake.seen();
+    assert_eq!(
+        seen[0].1["method"],
+        "Filecoin.StateGetRandomnessFromTickets"
+    );
+    assert_eq!(seen[0].1["params"], json!([5, 10101, "QgDoBw==", []]));
+    assert_eq!(seen[2].1["method"], "Filecoin.StateGetRandomnessFromBeacon");
+    assert_eq!(seen[2].1["params"], json!([6, 20202, "QgDoBw==", []]));
+}
+
+/// StateSectorPreCommitInfo: the documented example decodes through the
+/// typed helper; its placeholder SealedCID (a dag-cbor CID) is not a CommR,
+/// which the trait reports; a realistic answer and `null` map correctly.
+#[tokio::test]
+async fn sector_pre_commit_info() {
+    let doc = json!({
+      "Info": {
+        "SealProof": 8,
+        "SectorNumber": 9,
+        "SealedCID": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"},
+        "SealRandEpoch": 10101,
+        "DealIDs": [5432],
+        "Expiration": 10101,
+        "UnsealedCid": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}
+      },
+      "PreCommitDeposit": "0",
+      "PreCommitEpoch": 10101
+    });
+    let fake = Fake::default();
+    fake.reply("Filecoin.StateSectorPreCommitInfo", Ok(doc.clone()));
+    fake.reply("Filecoin.StateSectorPreCommitInfo", Ok(doc));
+    let real = json!({
+      "Info": {
+        "SealProof": 8,
+        "SectorNumber": 9,
+        "SealedCID": {"/": comm_r(7).to_cid().to_string()},
+        "SealRandEpoch": 10101,
+        "DealIDs": null,
+        "Expiration": 20202,
+        "UnsealedCid": null
+      },
+      "PreCommitDeposit": "123456789012345678901234",
+      "PreCommitEpoch": 10150
+    });
+    fake.reply("Filecoin.StateSectorPreCommitInfo", Ok(real));
+    fake.reply("Filecoin.StateSectorPreCommitInfo", Ok(Value::Null));
+    let c = client(&fake).await;
+
+    let typed = c
+        .state_sector_pre_commit_info(ActorId(1000), SectorNumber(9), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(typed.info.deal_ids, vec![5432]);
+    assert_eq!(typed.pre_commit_epoch, 10101);
+    assert_eq!(typed.pre_commit_deposit, "0");
+
+    let err = c
+        .pre_commit(ActorId(1000), SectorNumber(9))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChainError::InvalidResponse(_)), "{err:?}");
+
+    let pc = c
+        .pre_commit(ActorId(1000), SectorNumber(9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pc.pre_commit_epoch, 10150);
+    assert_eq!(pc.info.seal_proof, SealProof::from_id(8).unwrap());
+    assert_eq!(pc.info.sealed_cid, comm_r(7));
+    assert_eq!(pc.info.expiration, 20202);
+    assert!(pc.info.deal_ids.is_empty());
+    assert_eq!(pc.info.unsealed_cid, zero_comm_d(pc.info.seal_proof));
+
+    assert_eq!(
+        c.pre_commit(ActorId(1000), SectorNumber(9)).await.unwrap(),
+        None
+    );
+
+    for (_, req) in fake.seen() {
+        assert_eq!(req["method"], "Filecoin.StateSectorPreCommitInfo");
+        assert_eq!(req["params"], json!(["f01000", 9, []]));
+    }
+}
+
+/// The zero CommD of a 2KiB sector matches the published value.
+#[test]
+fn zero_comm_d_2kib() {
+    let expected: CommD = "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy"
+        .parse()
+        .unwrap();
+    let p2k = SealProof::ALL
+        .iter()
+        .copied()
+        .find(|p| p.sector_size().0 == 2048)
+        .unwrap();
+    assert_eq!(zero_comm_d(p2k), expected);
+}
+
+fn pre_commit_params() -> Vec<PreCommitParams> {
+    vec![PreCommitParams {
+        sector_number: SectorNumber(9),
+        seal_proof: SealProof::from_id(8).unwrap(),
+        sealed_cid: comm_r(1),
+        unsealed_cid: comm_d(2),
+        seal_rand_epoch: 10101,
+        deal_ids: vec![5432],
+        expiration: 20202,
+    }]
+}
+
+/// CBOR of PreCommitSectorBatchParams2 (actor types) equals an encoding of
+/// plain tuples in builtin-actors' field order: `[[seal_proof,
+/// sector_number, sealed_cid, seal_rand_epoch, deal_ids, expiration,
+/// unsealed_cid]]` (CompactCommD is a transparent Option<Cid>: Some(cid)
+/// encodes as the CID).
+#[test]
+fn pre_commit_cbor_matches_tuple_encoding() {
+    let p = &pre_commit_params()[0];
+    let actor = fvm_ipld_encoding::to_vec(&pre_commit_batch2_params(&pre_commit_params())).unwrap();
+    let independent = fvm_ipld_encoding::to_vec(&(vec![(
+        8i64,
+        9u64,
+        p.sealed_cid.to_cid(),
+        10101i64,
+        vec![5432u64],
+        20202i64,
+        p.unsealed_cid.to_cid(),
+    )],))
+    .unwrap();
+    assert_eq!(actor, independent);
+    // outer 1-field struct, 1-element list, 7-field SectorPreCommitInfo
+    assert_eq!(&actor[..3], &[0x81, 0x81, 0x87]);
+}
+
+/// ProveCommitSectors3Params for sector 1 with proof [1, 2], hand-encoded:
+/// 86 (6 fields) | 81 82 01 80 (one manifest: sector 1, no pieces) |
+/// 81 42 01 02 (one proof, 2 bytes) | 40 (empty aggregate) | f6 (no
+/// aggregate type) | f5 f5 (require activation / notification success).
+#[test]
+fn prove_commit_cbor_hand_vector() {
+    let params = prove_commit_sectors3_params(&[ProveCommitParams {
+        sector_number: SectorNumber(1),
+        proof: Proof { proof: vec![1, 2] },
+    }]);
+    let bytes = fvm_ipld_encoding::to_vec(&params).unwrap();
+    assert_eq!(hex::encode(bytes), "86818201808142010240f6f5f5");
+}
+
+/// MpoolPushMessage with the documented answer: the message CID is the id;
+/// the request carries the message fields and CBOR params.
+#[tokio::test]
+async fn send_pushes_message_and_state_searches() {
+    let fake = Fake::default();
+    fake.reply(
+        "Filecoin.MpoolPushMessage",
+        Ok(json!({
+          "Message": {
+            "Version": 42,
+            "To": "f01234",
+            "From": "f01234",
+            "Nonce": 42,
+            "Value": "0",
+            "GasLimit": 9,
+            "GasFeeCap": "0",
+            "GasPremium": "0",
+            "Method": 1,
+            "Params": "Ynl0ZSBhcnJheQ==",
+            "CID": {"/": "bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s"}
+          },
+          "Signature": {"Type": 2, "Data": "Ynl0ZSBhcnJheQ=="},
+          "CID": {"/": "bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s"}
+        })),
+    );
+    // StateSearchMsg, documented v1 example.
+    fake.reply(
+        "Filecoin.StateSearchMsg",
+        Ok(json!({
+          "Message": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"},
+          "Receipt": {
+            "ExitCode": 0,
+            "Return": "Ynl0ZSBhcnJheQ==",
+            "GasUsed": 9,
+            "EventsRoot": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}
+          },
+          "ReturnDec": {},
+          "TipSet": [
+            {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"},
+            {"/": "bafy2bzacebp3shtrn43k7g3unredz7fxn4gj533d3o43tqn2p2ipxxhrvchve"}
+          ],
+          "Height": 10101
+        })),
+    );
+    fake.reply("Filecoin.StateSearchMsg", Ok(Value::Null));
+    fake.reply(
+        "Filecoin.StateSearchMsg",
+        Ok(json!({"Receipt": {"ExitCode": 16, "Return": null, "GasUsed": 1}, "Height": 7})),
+    );
+    let c = client(&fake).await.with_max_fee("5000000000000000000");
+    let msg = MinerMessage {
+        miner: ActorId(1000),
+        call: MinerCall::PreCommitSectorBatch2(pre_commit_params()),
+    };
+    let id = c.send(msg.clone()).await.unwrap();
+    assert_eq!(
+        id,
+        MessageId("bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s".into())
+    );
+    assert_eq!(
+        c.state(&id).await.unwrap(),
+        MessageState::Landed {
+            epoch: 10101,
+            exit_code: 0,
+            error: None
+        }
+    );
+    assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
+    match c.state(&id).await.unwrap() {
+        MessageState::Landed {
+            epoch: 7,
+            exit_code: 16,
+            error: Some(e),
+        } => {
+            assert!(e.contains("16"))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let seen = fake.seen();
+    let push = &seen[0].1;
+    assert_eq!(seen[0].0.as_deref(), Some("Bearer secret-token"));
+    assert_eq!(push["method"], "Filecoin.MpoolPushMessage");
+    let m = &push["params"][0];
+    assert_eq!(m["To"], "f01000");
+    assert_eq!(m["From"], "f3worker");
+    assert_eq!(m["Method"], 28);
+    assert_eq!(m["Value"], "0");
+    assert_eq!(m["GasFeeCap"], "0");
+    assert_eq!(m["GasPremium"], "0");
+    assert_eq!(m["GasLimit"], 0);
+    assert_eq!(m["Nonce"], 0);
+    assert_eq!(m["Version"], 0);
+    let cbor = B64.decode(m["Params"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        cbor,
+        fvm_ipld_encoding::to_vec(&pre_commit_batch2_params(&pre_commit_params())).unwrap()
+    );
+    let spec = &push["params"][1];
+    assert_eq!(spec["MaxFee"], "5000000000000000000");
+    assert_eq!(
+        spec["MsgUuid"],
+        json!(venus_seal_chain::messager::message_uid(&msg).unwrap())
+    );
+    for (_, req) in &seen[1..] {
+        assert_eq!(req["method"], "Filecoin.StateSearchMsg");
+        assert_eq!(
+            req["params"],
+            json!([[], {"/": "bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s"}, -1, true])
+        );
+    }
+}
+
+/// ProveCommitSectors3 goes out as method 34.
+#[tokio::test]
+async fn send_prove_commit_method_34() {
+    let fake = Fake::default();
+    fake.reply(
+        "Filecoin.MpoolPushMessage",
+        Ok(json!({"Message": {}, "CID": {"/": "bafyx"}})),
+    );
+    let c = client(&fake).await;
+    let call = MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+        sector_number: SectorNumber(1),
+        proof: Proof { proof: vec![1, 2] },
+    }]);
+    c.send(MinerMessage {
+        miner: ActorId(1000),
+        call,
+    })
+    .await
+    .unwrap();
+    let m = &fake.seen()[0].1["params"][0];
+    assert_eq!(m["Method"], 34);
+    assert_eq!(
+        hex::encode(B64.decode(m["Params"].as_str().unwrap()).unwrap()),
+        "86818201808142010240f6f5f5"
+    );
+}
+
+/// HTTP 401 → Unauthorized; a permission error → Unauthorized; any other
+/// node error → Rejected; a malformed answer → InvalidResponse; nothing
+/// listening → Transport.
+#[tokio::test]
+async fn error_mapping() {
+    let fake = Fake {
+        status: Some(401),
+        ..Fake::default()
+    };
+    let c = client(&fake).await;
+    assert!(matches!(c.head().await, Err(ChainError::Unauthorized(_))));
+
+    let fake = Fake::default();
+    fake.reply(
+        "Filecoin.ChainHead",
+        Err((
+            1,
+            "missing permission to invoke 'ChainHead' (need 'read')".into(),
+        )),
+    );
+    fake.reply(
+        "Filecoin.ChainHead",
+        Err((1, "cannot draw randomness from the future".into())),
+    );
+    fake.reply("Filecoin.ChainHead", Ok(json!({"Height": "not a number"})));
+    let c = client(&fake).await;
+    assert!(matches!(c.head().await, Err(ChainError::Unauthorized(_))));
+    assert!(matches!(c.head().await, Err(ChainError::Rejected(_))));
+    assert!(matches!(
+        c.head().await,
+        Err(ChainError::InvalidResponse(_))
+    ));
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let c = LotusClient::new(&format!("http://{addr}"), None, "f01".into()).unwrap();
+    assert!(matches!(c.head().await, Err(ChainError::Transport(_))));
+    assert_eq!(c.url(), format!("http://{addr}/rpc/v1"));
+}
+
+/// Typed helpers send the documented parameter shapes.
+#[tokio::test]
+async fn helper_param_shapes() {
+    let fake = Fake::default();
+    fake.reply(
+        "Filecoin.ChainGetTipSetByHeight",
+        Ok(json!({"Cids": [], "Height": 5})),
+    );
+    fake.reply("Filecoin.StateNetworkVersion", Ok(json!(21)));
+    fake.reply("Filecoin.StateMinerInitialPledgeForSector", Ok(json!("0")));
+    fake.reply(
+        "Filecoin.StateMinerPreCommitDepositForPower",
+        Ok(json!("0")),
+    );
+    fake.reply(
+        "Filecoin.StateMinerProvingDeadline",
+        Ok(
+            json!({"CurrentEpoch": 10101, "PeriodStart": 10101, "Index": 42, "Open": 10101,
+                  "Close": 10101, "Challenge": 10101, "FaultCutoff": 10101,
+                  "WPoStPeriodDeadlines": 42, "WPoStProvingPeriod": 10101,
+                  "WPoStChallengeWindow": 10101, "WPoStChallengeLookback": 10101,
+                  "FaultDeclarationCutoff": 10101}),
+        ),
+    );
+    let c = client(&fake).await;
+    let tsk = vec![CidJson::new(
+        "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4",
+    )];
+    assert_eq!(
+        c.chain_get_tipset_by_height(5, &tsk).await.unwrap().height,
+        5
+    );
+    assert_eq!(c.state_network_version(&[]).await.unwrap(), 21);
+    c.state_miner_initial_pledge_for_sector(540 * 2880, 34359738368, 0, &[])
+        .await
+        .unwrap();
+    c.state_miner_pre_commit_deposit_for_power(ActorId(1000), &pre_commit_params()[0], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        c.state_miner_proving_deadline(ActorId(1000), &[])
+            .await
+            .unwrap()
+            .index,
+        42
+    );
+    let seen = fake.seen();
+    assert_eq!(
+        seen[0].1["params"],
+        json!([5, [{"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}]])
+    );
+    assert_eq!(seen[1].1["params"], json!([[]]));
+    assert_eq!(seen[2].1["params"], json!([1555200, 34359738368u64, 0, []]));
+    let info = &seen[3].1["params"][1];
+    assert_eq!(seen[3].1["params"][0], "f01000");
+    assert_eq!(info["SealProof"], 8);
+    assert_eq!(info["SealedCID"]["/"], comm_r(1).to_cid().to_string());
+    assert_eq!(seen[4].1["params"], json!(["f01000", []]));
+}

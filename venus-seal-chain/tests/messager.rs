@@ -1,0 +1,233 @@
+//! MessagerClient against a local fake venus-messager (`/rpc/v0`,
+//! namespace `Message`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use venus_seal_chain::lotus::params::pre_commit_batch2_params;
+use venus_seal_chain::messager::{message_uid, MessagerClient, SendSpec};
+use venus_seal_core::chain::{
+    MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams, ProveCommitParams,
+};
+use venus_seal_core::error::ChainError;
+use venus_seal_core::stage::Proof;
+use venus_seal_core::{ActorId, CommD, CommR, MessageSender, SealProof, SectorNumber};
+
+type Reply = Result<Value, (i64, String)>;
+
+/// (Authorization header, request body) of one call.
+type Seen = (Option<String>, Value);
+
+#[derive(Clone, Default)]
+struct Fake {
+    replies: Arc<Mutex<HashMap<String, VecDeque<Reply>>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Fake {
+    fn reply(&self, method: &str, r: Reply) {
+        self.replies
+            .lock()
+            .unwrap()
+            .entry(method.to_string())
+            .or_default()
+            .push_back(r);
+    }
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn handle(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(req): Json<Value>,
+) -> Json<Value> {
+    let auth = headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_string());
+    fake.seen.lock().unwrap().push((auth, req.clone()));
+    let method = req["method"].as_str().unwrap_or_default().to_string();
+    let reply = fake
+        .replies
+        .lock()
+        .unwrap()
+        .get_mut(&method)
+        .and_then(|q| q.pop_front())
+        .unwrap_or_else(|| Err((-32601, format!("method '{method}' not found"))));
+    Json(match reply {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": req["id"], "result": result}),
+        Err((code, message)) => {
+            json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": code, "message": message}})
+        }
+    })
+}
+
+async fn client(fake: &Fake) -> MessagerClient {
+    let app = Router::new()
+        .route("/rpc/v0", post(handle))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    MessagerClient::new(
+        &format!("http://{addr}"),
+        Some("jwt".into()),
+        "f3worker".into(),
+    )
+    .unwrap()
+}
+
+fn pre_commit(n: u64) -> MinerMessage {
+    MinerMessage {
+        miner: ActorId(1000),
+        call: MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
+            sector_number: SectorNumber(n),
+            seal_proof: SealProof::from_id(8).unwrap(),
+            sealed_cid: CommR([1; 32]),
+            unsealed_cid: CommD([2; 32]),
+            seal_rand_epoch: 10101,
+            deal_ids: vec![],
+            expiration: 20202,
+        }]),
+    }
+}
+
+#[test]
+fn uid_is_deterministic_uuid_v5() {
+    let a = message_uid(&pre_commit(1)).unwrap();
+    assert_eq!(a, message_uid(&pre_commit(1)).unwrap());
+    assert_ne!(a, message_uid(&pre_commit(2)).unwrap());
+    let other_call = MinerMessage {
+        miner: ActorId(1000),
+        call: MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+            sector_number: SectorNumber(1),
+            proof: Proof { proof: vec![] },
+        }]),
+    };
+    assert_ne!(a, message_uid(&other_call).unwrap());
+    let u = uuid::Uuid::parse_str(&a).unwrap();
+    assert_eq!(u.get_version_num(), 5);
+}
+
+#[tokio::test]
+async fn push_message_with_id_is_idempotent_and_shaped() {
+    let fake = Fake::default();
+    let msg = pre_commit(9);
+    let uid = message_uid(&msg).unwrap();
+    fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
+    fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
+    let c = client(&fake).await.with_send_spec(SendSpec {
+        expire_epoch: 0,
+        gas_over_estimation: 1.25,
+        max_fee: "1000".into(),
+        gas_over_premium: 0.0,
+    });
+    let id1 = c.send(msg.clone()).await.unwrap();
+    let id2 = c.send(msg.clone()).await.unwrap();
+    assert_eq!(id1, MessageId(uid.clone()));
+    assert_eq!(id1, id2);
+
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].1["params"], seen[1].1["params"],
+        "a resend is identical"
+    );
+    let (auth, req) = &seen[0];
+    assert_eq!(auth.as_deref(), Some("Bearer jwt"));
+    assert_eq!(req["method"], "Message.PushMessageWithId");
+    let p = &req["params"];
+    assert_eq!(p[0], json!(uid));
+    assert_eq!(p[1]["To"], "f01000");
+    assert_eq!(p[1]["From"], "f3worker");
+    assert_eq!(p[1]["Method"], 28);
+    assert_eq!(p[1]["Value"], "0");
+    use base64::Engine as _;
+    let cbor = base64::engine::general_purpose::STANDARD
+        .decode(p[1]["Params"].as_str().unwrap())
+        .unwrap();
+    let MinerCall::PreCommitSectorBatch2(sectors) = &msg.call else {
+        unreachable!()
+    };
+    assert_eq!(
+        cbor,
+        fvm_ipld_encoding::to_vec(&pre_commit_batch2_params(sectors)).unwrap()
+    );
+    assert_eq!(
+        p[2],
+        json!({"expireEpoch": 0, "gasOverEstimation": 1.25, "maxFee": "1000", "gasOverPremium": 0.0})
+    );
+}
+
+#[tokio::test]
+async fn get_message_by_uid_states() {
+    let fake = Fake::default();
+    let m = "Message.GetMessageByUid";
+    fake.reply(
+        m,
+        Ok(json!({"ID": "u1", "Height": 10101, "State": 3,
+                  "Receipt": {"ExitCode": 0, "Return": null, "GasUsed": 9}})),
+    );
+    fake.reply(
+        m,
+        Ok(json!({"ID": "u1", "Height": 10102, "State": 3,
+                  "Receipt": {"ExitCode": 16, "Return": null, "GasUsed": 9}})),
+    );
+    fake.reply(
+        m,
+        Ok(json!({"ID": "u1", "Height": 0, "State": 4, "Receipt": null,
+                  "ErrorMsg": "gas estimate: actor not found"})),
+    );
+    fake.reply(m, Ok(json!({"ID": "u1", "State": 2})));
+    fake.reply(m, Ok(json!({"ID": "u1", "State": 1})));
+    fake.reply(m, Ok(json!({"ID": "u1", "State": 5})));
+    fake.reply(m, Ok(Value::Null));
+    fake.reply(m, Err((1, "record not found".into())));
+    fake.reply(m, Err((1, "database is locked".into())));
+    let c = client(&fake).await;
+    let id = MessageId("u1".into());
+    assert_eq!(
+        c.state(&id).await.unwrap(),
+        MessageState::Landed {
+            epoch: 10101,
+            exit_code: 0,
+            error: None
+        }
+    );
+    match c.state(&id).await.unwrap() {
+        MessageState::Landed {
+            epoch: 10102,
+            exit_code: 16,
+            error: Some(_),
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    match c.state(&id).await.unwrap() {
+        MessageState::Landed {
+            exit_code,
+            error: Some(e),
+            ..
+        } => {
+            assert_ne!(exit_code, 0);
+            assert!(e.contains("actor not found"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
+    assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
+    assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
+    assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
+    assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
+    assert!(matches!(c.state(&id).await, Err(ChainError::Rejected(_))));
+    for (_, req) in fake.seen() {
+        assert_eq!(req["method"], m);
+        assert_eq!(req["params"], json!(["u1"]));
+    }
+    assert!(c.url().ends_with("/rpc/v0"));
+}
