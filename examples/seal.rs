@@ -159,17 +159,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
-    let executors = StageExecutors {
-        add_pieces: local.clone(),
-        tree_d: local.clone(),
-        pc1: local.clone(),
-        pc2: local.clone(),
-        c1: local.clone(),
-        c2: local,
-        finalize: Arc::new(KeepInPlace {
+    let executors = StageExecutors::uniform(
+        local,
+        Arc::new(KeepInPlace {
             instance: "seal-example".into(),
         }),
-    };
+    );
     let sealer = Sealer::new(
         manager,
         pieces,

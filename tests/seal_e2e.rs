@@ -174,17 +174,12 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         seen: seen.clone(),
     });
     let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
-    let executors = StageExecutors {
-        add_pieces: local.clone(),
-        tree_d: local.clone(),
-        pc1: local.clone(),
-        pc2: local.clone(),
-        c1: local.clone(),
-        c2: local,
-        finalize: Arc::new(KeepInPlace {
+    let executors = StageExecutors::uniform(
+        local,
+        Arc::new(KeepInPlace {
             instance: "e2e".into(),
         }),
-    };
+    );
     let sealer = Sealer::new(
         manager,
         pieces,

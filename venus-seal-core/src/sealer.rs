@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{Failure, FailureLevel, Leveled, ManagerError, StageError};
-use crate::executor::DynExecutor;
+use crate::executor::{DynExecutor, Executor};
 use crate::manager::{
     AcquireDealsSpec, AllocateSpec, OnChainState, PollStateResponse, PreCommitOnChainInfo,
     SectorManager, StateReport, SubmitResult,
@@ -41,6 +41,32 @@ pub struct StageExecutors {
     pub c2: DynExecutor<C2>,
     /// finalize: copy sealed files to persistent storage
     pub finalize: DynExecutor<Finalize>,
+}
+
+impl StageExecutors {
+    /// Every sealing stage on one executor (such as a local executor that
+    /// implements them all), with `finalize` for the copy to persistent
+    /// storage.
+    pub fn uniform<E>(executor: Arc<E>, finalize: DynExecutor<Finalize>) -> Self
+    where
+        E: Executor<AddPieces>
+            + Executor<TreeD>
+            + Executor<Pc1>
+            + Executor<Pc2>
+            + Executor<C1>
+            + Executor<C2>
+            + 'static,
+    {
+        Self {
+            add_pieces: executor.clone(),
+            tree_d: executor.clone(),
+            pc1: executor.clone(),
+            pc2: executor.clone(),
+            c1: executor.clone(),
+            c2: executor,
+            finalize,
+        }
+    }
 }
 
 /// How a [`Sealer`] behaves.
