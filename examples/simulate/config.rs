@@ -1,0 +1,258 @@
+//! The simulator's TOML configuration: every key is documented in
+//! `examples/simulate.toml`; unknown keys and bad values are refused with
+//! the key's name.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// One simulated minute.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// A sealing stage the simulator times, in the order a sector runs them.
+/// WaitSeed comes between [`SimStage::Pc2`] and [`SimStage::C1`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimStage {
+    /// add_pieces
+    AddPieces,
+    /// tree_d
+    TreeD,
+    /// pc1
+    Pc1,
+    /// pc2
+    Pc2,
+    /// c1
+    C1,
+    /// c2
+    C2,
+}
+
+impl SimStage {
+    /// Every stage, in sealing order.
+    pub const ALL: [SimStage; 6] = [
+        SimStage::AddPieces,
+        SimStage::TreeD,
+        SimStage::Pc1,
+        SimStage::Pc2,
+        SimStage::C1,
+        SimStage::C2,
+    ];
+
+    /// The stages before WaitSeed.
+    pub const BEFORE_SEED: [SimStage; 4] = [
+        SimStage::AddPieces,
+        SimStage::TreeD,
+        SimStage::Pc1,
+        SimStage::Pc2,
+    ];
+
+    /// The stages after WaitSeed.
+    pub const AFTER_SEED: [SimStage; 2] = [SimStage::C1, SimStage::C2];
+
+    /// The stage's name, as in `venus_seal::core::stage::Stage::NAME` and
+    /// the `[stages]` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimStage::AddPieces => "add_pieces",
+            SimStage::TreeD => "tree_d",
+            SimStage::Pc1 => "pc1",
+            SimStage::Pc2 => "pc2",
+            SimStage::C1 => "c1",
+            SimStage::C2 => "c2",
+        }
+    }
+}
+
+/// One stage: how long a task takes and what it holds while it runs.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// Minutes one task takes (0: instantaneous).
+    #[serde(default)]
+    pub minutes: u64,
+    /// At most this many tasks at once; absent: unlimited.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Named locks (from `[locks]`) the stage holds while it runs.
+    #[serde(default)]
+    pub locks: Vec<String>,
+}
+
+impl StageSpec {
+    /// How long one task takes.
+    pub fn duration(&self) -> Duration {
+        MINUTE * self.minutes as u32
+    }
+
+    /// Whether a sector has to pass through this stage at all in the
+    /// simulation: it takes time or it is gated.
+    pub fn is_modelled(&self) -> bool {
+        self.minutes > 0 || self.limit.is_some() || !self.locks.is_empty()
+    }
+}
+
+/// The `[stages]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stages {
+    /// add_pieces
+    #[serde(default)]
+    pub add_pieces: StageSpec,
+    /// tree_d
+    #[serde(default)]
+    pub tree_d: StageSpec,
+    /// pc1
+    #[serde(default)]
+    pub pc1: StageSpec,
+    /// pc2
+    #[serde(default)]
+    pub pc2: StageSpec,
+    /// c1
+    #[serde(default)]
+    pub c1: StageSpec,
+    /// c2
+    #[serde(default)]
+    pub c2: StageSpec,
+}
+
+impl Stages {
+    /// The spec of `stage`.
+    pub fn get(&self, stage: SimStage) -> &StageSpec {
+        match stage {
+            SimStage::AddPieces => &self.add_pieces,
+            SimStage::TreeD => &self.tree_d,
+            SimStage::Pc1 => &self.pc1,
+            SimStage::Pc2 => &self.pc2,
+            SimStage::C1 => &self.c1,
+            SimStage::C2 => &self.c2,
+        }
+    }
+}
+
+/// The `[threads]` table: knobs of the thread-per-sector model only.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadsSection {
+    /// Minutes a sealing thread takes, after its sector finished, before it
+    /// starts the next one. sealcalc frees a thread at the end of the
+    /// minute its C2 finishes, so its next sector starts a minute later: 1
+    /// reproduces sealcalc.
+    #[serde(default)]
+    pub restart: u64,
+}
+
+impl Default for ThreadsSection {
+    fn default() -> Self {
+        Self { restart: 1 }
+    }
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Simulated minutes.
+    pub minutes: u64,
+    /// Storage slots of the engine, and sealing threads of the
+    /// thread-per-sector model: how many sectors are in flight at once.
+    pub slots: usize,
+    /// Minutes from the pre-commit (right after pc2) to the seed.
+    pub wait_seed: u64,
+    /// Minutes left out of the steady-state rate (the pipeline filling up);
+    /// absent: one sector's unloaded latency (every stage plus WaitSeed).
+    #[serde(default)]
+    pub warmup: Option<u64>,
+    /// "finished by minute N" rows of the report.
+    #[serde(default)]
+    pub checkpoints: Vec<u64>,
+    /// Minutes between two rows of `--timeline`.
+    #[serde(default = "default_timeline_step")]
+    pub timeline_step: u64,
+    /// The stages.
+    pub stages: Stages,
+    /// Named locks shared by stages, and their capacity.
+    #[serde(default)]
+    pub locks: BTreeMap<String, usize>,
+    /// Knobs of the thread-per-sector model.
+    #[serde(default)]
+    pub threads: ThreadsSection,
+}
+
+fn default_timeline_step() -> u64 {
+    60
+}
+
+impl SimConfig {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses and checks a configuration.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let cfg: Self = toml::from_str(text)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.minutes == 0 {
+            bail!("`minutes` must be at least 1");
+        }
+        if self.slots == 0 {
+            bail!("`slots` must be at least 1");
+        }
+        if self.timeline_step == 0 {
+            bail!("`timeline_step` must be at least 1");
+        }
+        for (name, &capacity) in &self.locks {
+            if capacity == 0 {
+                bail!("`locks.{name}` must be at least 1");
+            }
+        }
+        for stage in SimStage::ALL {
+            let spec = self.stages.get(stage);
+            if spec.limit == Some(0) {
+                bail!("`stages.{}.limit` must be at least 1", stage.name());
+            }
+            for lock in &spec.locks {
+                if !self.locks.contains_key(lock) {
+                    bail!(
+                        "`stages.{}.locks` names `{lock}`, which `[locks]` does not define",
+                        stage.name()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The simulated span.
+    pub fn horizon(&self) -> Duration {
+        MINUTE * self.minutes as u32
+    }
+
+    /// How long the pre-commit waits for its seed.
+    pub fn wait_seed_duration(&self) -> Duration {
+        MINUTE * self.wait_seed as u32
+    }
+
+    /// One sector's unloaded latency in minutes: every stage plus WaitSeed.
+    pub fn sector_minutes(&self) -> u64 {
+        SimStage::ALL
+            .iter()
+            .map(|&s| self.stages.get(s).minutes)
+            .sum::<u64>()
+            + self.wait_seed
+    }
+
+    /// The warm-up left out of the steady-state rate.
+    pub fn warmup_minutes(&self) -> u64 {
+        self.warmup.unwrap_or_else(|| self.sector_minutes())
+    }
+}
