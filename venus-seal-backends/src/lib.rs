@@ -8,6 +8,7 @@
 //!   against `parameters.json`, test sizes generated offline.
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod ext;
 mod local;
 pub mod params;
 pub mod persist;

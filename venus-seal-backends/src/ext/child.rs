@@ -1,0 +1,406 @@
+//! One child process: start, handshake, and the supervisor that reads its
+//! answers and decides when it has failed.
+//!
+//! A child fails once, for the first of: it exits, it closes its stdout,
+//! it prints a line that is not a response, reading its stdout fails, or
+//! the task side declares it hung (task timeout) or unwritable. Failing
+//! answers every task in flight with the reason and kills the child; the
+//! processor starts a new one for the next task.
+
+use std::collections::HashMap;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::{mpsc, oneshot};
+
+use super::wire::{ready_line, truncate};
+
+/// How long a child's stdout may stay open after it exited (answers
+/// already written are still delivered), and how long an EOF on stdout
+/// waits for the exit status.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// How much of a bad line is quoted in errors and logs.
+const QUOTE: usize = 200;
+
+/// What a task waiting on the child gets.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The child answered.
+    Answer {
+        err_msg: Option<String>,
+        output: Option<Box<RawValue>>,
+    },
+    /// The child failed before answering: the reason.
+    Failed(String),
+}
+
+/// A response whose output is kept as raw JSON until the task side
+/// deserializes it (so a corrupt output fails that task alone).
+#[derive(Deserialize)]
+struct RawResponse {
+    id: u64,
+    err_msg: Option<String>,
+    output: Option<Box<RawValue>>,
+}
+
+/// Called once when a started child fails: `(label, reason, tasks in
+/// flight that failed with it)`.
+pub(crate) type OnFail = Box<dyn Fn(&str, &str, usize) + Send + Sync>;
+
+/// State shared by the handle (task side) and the supervisor.
+struct Shared {
+    label: String,
+    pending: Mutex<Pending>,
+    on_fail: OnFail,
+}
+
+#[derive(Default)]
+struct Pending {
+    waiters: HashMap<u64, oneshot::Sender<Outcome>>,
+    failed: Option<String>,
+}
+
+impl Shared {
+    /// Fails the child with `reason` unless it already failed; answers
+    /// every waiter. Returns whether this call decided the failure.
+    fn fail(&self, reason: &str) -> bool {
+        let waiters = {
+            let mut pending = self.pending.lock().unwrap();
+            if pending.failed.is_some() {
+                return false;
+            }
+            pending.failed = Some(reason.to_string());
+            std::mem::take(&mut pending.waiters)
+        };
+        let in_flight = waiters.len();
+        for (_, tx) in waiters {
+            let _ = tx.send(Outcome::Failed(reason.to_string()));
+        }
+        (self.on_fail)(&self.label, reason, in_flight);
+        true
+    }
+
+    fn is_failed(&self) -> bool {
+        self.pending.lock().unwrap().failed.is_some()
+    }
+
+    /// Hands an answer to its waiter; false if no task waits for `id`.
+    fn deliver(&self, id: u64, err_msg: Option<String>, output: Option<Box<RawValue>>) -> bool {
+        let tx = self.pending.lock().unwrap().waiters.remove(&id);
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(Outcome::Answer { err_msg, output });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The task side of a running child. Dropping the last handle kills the
+/// child.
+pub(crate) struct ChildHandle {
+    pid: Option<u32>,
+    /// `ext processor {name} (pid {pid})`, for errors.
+    label: String,
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    shared: Arc<Shared>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl std::fmt::Debug for ChildHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+impl ChildHandle {
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        self.shared.is_failed()
+    }
+
+    /// Waits for the answer to `id`; `Err(reason)` if the child already
+    /// failed.
+    pub(crate) fn register(&self, id: u64) -> Result<oneshot::Receiver<Outcome>, String> {
+        let mut pending = self.shared.pending.lock().unwrap();
+        if let Some(reason) = &pending.failed {
+            return Err(reason.clone());
+        }
+        let (tx, rx) = oneshot::channel();
+        pending.waiters.insert(id, tx);
+        Ok(rx)
+    }
+
+    /// Stops waiting for `id` (its task was cancelled).
+    pub(crate) fn unregister(&self, id: u64) {
+        self.shared.pending.lock().unwrap().waiters.remove(&id);
+    }
+
+    /// Writes one request line (a newline is appended).
+    pub(crate) async fn send(&self, line: &str) -> std::io::Result<()> {
+        let mut stdin = self.stdin.lock().await;
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        stdin.write_all(&bytes).await?;
+        stdin.flush().await
+    }
+
+    /// Declares the child failed (hung, unwritable): answers every task in
+    /// flight with `reason` and kills it. No-op if it already failed.
+    pub(crate) fn fail(&self, reason: &str) {
+        self.shared.fail(reason);
+        if let Some(kill) = self.kill.lock().unwrap().take() {
+            let _ = kill.send(());
+        }
+    }
+}
+
+/// What [`spawn`] needs to know about the processor.
+pub(crate) struct SpawnSpec<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) stage: &'static str,
+    pub(crate) command: tokio::process::Command,
+    pub(crate) command_line: String,
+    pub(crate) ready_timeout: Duration,
+    /// Called once when a started child fails.
+    pub(crate) on_fail: OnFail,
+}
+
+/// Starts a child and waits for its ready line. `Err` says why it could
+/// not be started (the child, if any, is killed).
+pub(crate) async fn spawn(spec: SpawnSpec<'_>) -> Result<Arc<ChildHandle>, String> {
+    let SpawnSpec {
+        name,
+        stage,
+        mut command,
+        command_line,
+        ready_timeout,
+        on_fail,
+    } = spec;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start `{command_line}`: {e}"))?;
+    let pid = child.id();
+    let label = match pid {
+        Some(pid) => format!("ext processor {name} (pid {pid})"),
+        None => format!("ext processor {name}"),
+    };
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(format!("{label}: the child's stdio was not piped"));
+    };
+    tokio::spawn(forward_stderr(name.to_string(), pid, stderr));
+
+    let mut stdout = BufReader::new(stdout);
+    let ready = ready_line(stage);
+    match tokio::time::timeout(ready_timeout, wait_ready(&mut stdout, &ready, name)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            let status = exit_status(&mut child).await;
+            return Err(format!("{label} {why} ({status})"));
+        }
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(format!(
+                "{label} did not print {ready:?} within {}; killed it",
+                venus_seal_core::format_duration(ready_timeout)
+            ));
+        }
+    }
+    tracing::info!(processor = name, pid, "ext processor ready");
+
+    let shared = Arc::new(Shared {
+        label: label.clone(),
+        pending: Mutex::new(Pending::default()),
+        on_fail,
+    });
+    let (kill_tx, kill_rx) = oneshot::channel();
+    let (lines_tx, lines_rx) = mpsc::channel(64);
+    tokio::spawn(read_lines(stdout, lines_tx));
+    tokio::spawn(supervise(
+        child,
+        lines_rx,
+        kill_rx,
+        shared.clone(),
+        label.clone(),
+    ));
+    Ok(Arc::new(ChildHandle {
+        pid,
+        label,
+        stdin: tokio::sync::Mutex::new(stdin),
+        shared,
+        kill: Mutex::new(Some(kill_tx)),
+    }))
+}
+
+/// Reads stdout until the ready line; other lines before it are logged and
+/// skipped (as damocles does). `Err` if stdout closes or fails first.
+async fn wait_ready(
+    stdout: &mut BufReader<ChildStdout>,
+    ready: &str,
+    name: &str,
+) -> Result<(), String> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match stdout.read_until(b'\n', &mut line).await {
+            Ok(0) => return Err("closed its stdout before it was ready".into()),
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                if text.trim() == ready {
+                    return Ok(());
+                }
+                tracing::warn!(
+                    processor = name,
+                    line = %truncate(&text, QUOTE),
+                    "ext processor printed a line before its ready line; skipped"
+                );
+            }
+            Err(e) => return Err(format!("could not be read before it was ready: {e}")),
+        }
+    }
+}
+
+/// The exit status of a child that closed its stdout, if it exits soon.
+async fn exit_status(child: &mut Child) -> String {
+    match tokio::time::timeout(EXIT_GRACE, child.wait()).await {
+        Ok(Ok(status)) => describe_exit(status),
+        Ok(Err(e)) => format!("exit status unknown: {e}"),
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            "still running, killed".into()
+        }
+    }
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    format!("exited, {status}")
+}
+
+/// Each stderr line into tracing, under the processor's name.
+async fn forward_stderr(name: String, pid: Option<u32>, stderr: tokio::process::ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "venus_seal_backends::ext::child", processor = %name, pid, "{line}");
+    }
+}
+
+type Line = std::io::Result<String>;
+
+/// stdout lines onto a channel (cancel-safe to select on); the channel
+/// closes at EOF.
+async fn read_lines(mut stdout: BufReader<ChildStdout>, tx: mpsc::Sender<Line>) {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match stdout.read_until(b'\n', &mut buf).await {
+            Ok(0) => return,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf).into_owned();
+                if tx.send(Ok(line)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Delivers answers until the child fails, then fails it and kills it.
+async fn supervise(
+    mut child: Child,
+    mut lines: mpsc::Receiver<Line>,
+    mut kill: oneshot::Receiver<()>,
+    shared: Arc<Shared>,
+    label: String,
+) {
+    let mut exited: Option<ExitStatus> = None;
+    let drain_deadline = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drain_deadline);
+    let reason = loop {
+        tokio::select! {
+            biased;
+            // Failed by the task side, or every handle dropped.
+            _ = &mut kill => break None,
+            line = lines.recv() => match line {
+                Some(Ok(line)) => {
+                    if let Err(reason) = handle_line(&shared, &label, &line) {
+                        break Some(reason);
+                    }
+                }
+                Some(Err(e)) => break Some(format!("reading its stdout failed: {e}")),
+                None => break Some(match exited {
+                    Some(status) => describe_exit(status),
+                    None => match tokio::time::timeout(EXIT_GRACE, child.wait()).await {
+                        Ok(Ok(status)) => describe_exit(status),
+                        _ => "closed its stdout".to_string(),
+                    },
+                }),
+            },
+            status = child.wait(), if exited.is_none() => match status {
+                Ok(status) => {
+                    // Answers written before the exit may still be in the
+                    // pipe: read on for a moment.
+                    exited = Some(status);
+                    drain_deadline
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + EXIT_GRACE);
+                }
+                Err(e) => break Some(format!("waiting for it failed: {e}")),
+            },
+            _ = &mut drain_deadline, if exited.is_some() => {
+                break Some(describe_exit(exited.expect("checked")));
+            }
+        }
+    };
+    if let Some(reason) = reason {
+        shared.fail(&reason);
+    }
+    if exited.is_none() {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
+
+/// One stdout line after the ready line: an answer is delivered, a blank
+/// line skipped, anything else fails the child.
+fn handle_line(shared: &Shared, label: &str, line: &str) -> Result<(), String> {
+    if line.trim().is_empty() {
+        return Ok(());
+    }
+    let response: RawResponse = serde_json::from_str(line).map_err(|e| {
+        format!(
+            "printed a line that is not a response ({e}): {:?}",
+            truncate(line, QUOTE)
+        )
+    })?;
+    if !shared.deliver(response.id, response.err_msg, response.output) {
+        tracing::warn!(
+            processor = label,
+            id = response.id,
+            "ext processor answered a task id nobody waits for (cancelled or unknown); ignored"
+        );
+    }
+    Ok(())
+}

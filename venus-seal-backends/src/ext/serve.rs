@@ -1,0 +1,153 @@
+//! The child side: any `Executor<S>` as an ext-processor main loop.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use venus_seal_core::stage::Stage;
+use venus_seal_core::{Executor, Failure, FailureLevel};
+
+use super::wire::{ready_line, truncate, Request, Response};
+
+/// Serves `executor` over the ext protocol on `input` / `output`: prints
+/// the ready line, then runs every request line as its own tokio task (so
+/// several run at once) and writes each response as it completes, through
+/// one writer.
+///
+/// * A failed task is answered with `err_msg` = `[level] message`
+///   ([`Failure`]'s display), which [`ExtProcessorExecutor`](super::ExtProcessorExecutor)
+///   reads back at the same level; a panic in the executor is a Permanent
+///   failure.
+/// * A request line that does not parse is answered with a Permanent
+///   `err_msg` if its `id` can be read, else logged (tracing) and skipped.
+/// * When `input` ends (the parent closed the pipe), the tasks in flight
+///   finish, their responses are written, and this returns `Ok`.
+///
+/// Logs go to tracing only: stdout belongs to the protocol, so a binary
+/// must send its tracing output to stderr.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// use venus_seal_core::stage::Pc1;
+/// let local = venus_seal_backends::LocalExecutor::new();
+/// venus_seal_backends::ext::serve::<Pc1, _>(local, tokio::io::stdin(), tokio::io::stdout()).await
+/// # }
+/// ```
+pub async fn serve<S, E>(
+    executor: E,
+    input: impl AsyncRead + Unpin + Send,
+    mut output: impl AsyncWrite + Unpin + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: Stage,
+    E: Executor<S> + 'static,
+{
+    let executor = Arc::new(executor);
+    output
+        .write_all(format!("{}\n", ready_line(S::NAME)).as_bytes())
+        .await?;
+    output.flush().await?;
+    tracing::info!(stage = S::NAME, "ext processor ready");
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::spawn(async move {
+        while let Some(mut line) = rx.recv().await {
+            line.push('\n');
+            output.write_all(line.as_bytes()).await?;
+            output.flush().await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+
+    let mut tasks = JoinSet::new();
+    let mut input = BufReader::new(input);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf).await? == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf);
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Request<S>>(&line) {
+            Ok(Request { id, task }) => {
+                let executor = executor.clone();
+                let tx = tx.clone();
+                tasks.spawn(async move {
+                    let _ = tx.send(run_one::<S, E>(executor, id, task).await);
+                });
+            }
+            Err(e) => match id_of(&line) {
+                Some(id) => {
+                    tracing::warn!(id, error = %e, "malformed request");
+                    let failure = Failure::new(
+                        FailureLevel::Permanent,
+                        format!("malformed {} request: {e}", S::NAME),
+                    );
+                    let _ = tx.send(to_line(&Response::<S::Output>::failed(id, &failure)));
+                }
+                None => tracing::error!(
+                    error = %e,
+                    line = %truncate(&line, 200),
+                    "malformed request without an id; skipped"
+                ),
+            },
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    tracing::info!("input closed: finishing the tasks in flight");
+    while tasks.join_next().await.is_some() {}
+    drop(tx);
+    writer.await.map_err(std::io::Error::other)?
+}
+
+/// Serves `executor` on this process's stdin and stdout ([`serve`]).
+pub async fn serve_stdio<S, E>(executor: E) -> std::io::Result<()>
+where
+    S: Stage,
+    E: Executor<S> + 'static,
+{
+    serve::<S, E>(executor, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// Runs one task and renders its response line. The executor runs in its
+/// own task so that a panic becomes a Permanent answer, not a lost one.
+async fn run_one<S: Stage, E: Executor<S> + 'static>(executor: Arc<E>, id: u64, task: S) -> String {
+    let result = tokio::spawn(async move { executor.execute(task).await }).await;
+    let response = match result {
+        Ok(Ok(output)) => Response::ok(id, output),
+        Ok(Err(e)) => Response::failed(id, &Failure::from_error(&e)),
+        Err(join) => Response::failed(
+            id,
+            &Failure::new(
+                FailureLevel::Permanent,
+                format!("the {} executor panicked: {join}", S::NAME),
+            ),
+        ),
+    };
+    tracing::debug!(id, ok = response.err_msg.is_none(), "task done");
+    to_line(&response)
+}
+
+fn to_line<O: serde::Serialize>(response: &Response<O>) -> String {
+    serde_json::to_string(response).unwrap_or_else(|e| {
+        let failure = Failure::new(
+            FailureLevel::Permanent,
+            format!("cannot serialize the output: {e}"),
+        );
+        serde_json::to_string(&Response::<()>::failed(response.id, &failure))
+            .expect("an error response always serializes")
+    })
+}
+
+/// The `id` of a request line that does not parse as a whole.
+fn id_of(line: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: u64,
+    }
+    serde_json::from_str::<Id>(line).ok().map(|r| r.id)
+}

@@ -1,0 +1,119 @@
+//! The wire format: damocles' ext-processor envelope.
+//!
+//! * The child's first stdout line is [`ready_line`]`(stage)`:
+//!   `{stage} processor ready`.
+//! * Requests on the child's stdin, one JSON object per line:
+//!   `{"id": u64, "task": T}` ([`Request`]).
+//! * Responses on the child's stdout, one per line, in any order:
+//!   `{"id": u64, "err_msg": string|null, "output": O|null}` ([`Response`]).
+//! * stderr is the child's log.
+//!
+//! The envelope's field names are damocles' (`vc-processors`,
+//! `core::ext::{Request, Response}`). The task and output bodies are this
+//! project's stage types ([`venus_seal_core::stage`]), not damocles' own
+//! task structs: a processor built for damocles speaks the same envelope
+//! but needs an adapter for the bodies.
+//!
+//! # Error levels over the wire
+//!
+//! `err_msg` is free text in damocles. [`serve`](super::serve) writes it as
+//! [`Failure`]'s display, `[level] message` (`[permanent] computation
+//! failed: …`), so a child built on this crate keeps the level its executor
+//! decided; [`level_of_err_msg`] reads it back. Any other text (a damocles
+//! child's error) is Temporary: the engine retries it and escalates to
+//! Permanent after `max_retries`.
+
+use serde::{Deserialize, Serialize};
+use venus_seal_core::{Failure, FailureLevel};
+
+/// The line a child prints on stdout once it accepts requests:
+/// `"{stage} processor ready"` (no newline).
+///
+/// ```
+/// assert_eq!(venus_seal_backends::ext::ready_line("pc1"), "pc1 processor ready");
+/// ```
+pub fn ready_line(stage: &str) -> String {
+    format!("{stage} processor ready")
+}
+
+/// A request written to the child's stdin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request<T> {
+    /// Chosen by the parent; the response carries it back.
+    pub id: u64,
+    /// The stage's task.
+    pub task: T,
+}
+
+/// A response read from the child's stdout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response<O> {
+    /// The id of the request answered.
+    pub id: u64,
+    /// Why the task failed; `null` on success.
+    pub err_msg: Option<String>,
+    /// The stage's output; `null` on failure.
+    pub output: Option<O>,
+}
+
+impl<O> Response<O> {
+    /// A successful answer.
+    pub fn ok(id: u64, output: O) -> Self {
+        Self {
+            id,
+            err_msg: None,
+            output: Some(output),
+        }
+    }
+
+    /// A failed answer carrying `failure` as `[level] message`.
+    pub fn failed(id: u64, failure: &Failure) -> Self {
+        Self {
+            id,
+            err_msg: Some(failure.to_string()),
+            output: None,
+        }
+    }
+}
+
+/// The level an `err_msg` carries, and the message without its prefix.
+///
+/// `[temporary] `, `[permanent] `, `[critical] ` and `[abort] ` prefixes (as
+/// [`Failure`] displays itself) give that level; any other text is
+/// Temporary.
+///
+/// ```
+/// use venus_seal_backends::ext::level_of_err_msg;
+/// use venus_seal_core::FailureLevel;
+/// assert_eq!(level_of_err_msg("[permanent] bad proof"), (FailureLevel::Permanent, "bad proof"));
+/// assert_eq!(level_of_err_msg("oops"), (FailureLevel::Temporary, "oops"));
+/// ```
+pub fn level_of_err_msg(err_msg: &str) -> (FailureLevel, &str) {
+    const LEVELS: [FailureLevel; 4] = [
+        FailureLevel::Temporary,
+        FailureLevel::Permanent,
+        FailureLevel::Critical,
+        FailureLevel::Abort,
+    ];
+    for level in LEVELS {
+        let prefix = format!("[{level}] ");
+        if let Some(rest) = err_msg.strip_prefix(prefix.as_str()) {
+            return (level, rest);
+        }
+    }
+    (FailureLevel::Temporary, err_msg)
+}
+
+/// `line` cut to at most `max` bytes (on a character boundary), with `…`
+/// appended when cut. For quoting a child's output in errors and logs.
+pub(crate) fn truncate(line: &str, max: usize) -> String {
+    let line = line.trim_end_matches(['\n', '\r']);
+    if line.len() <= max {
+        return line.to_string();
+    }
+    let mut end = max;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &line[..end])
+}
