@@ -130,15 +130,12 @@ async fn main() -> anyhow::Result<()> {
         verifier.clone(),
     );
     chain.start_clock().context("starting the devnet clock")?;
-    let manager = Arc::new(LocalSectorManager::new(
-        ManagerConfig::new(vec![ManagedMiner {
-            id: args.miner,
-            proof: PROOF,
-        }]),
+    let manager = LocalSectorManager::in_memory(
+        ManagerConfig::new(vec![ManagedMiner::new(args.miner, PROOF)]),
         chain.clone(),
         chain.clone(),
         verifier,
-    ));
+    );
     let pieces = Arc::new(MemoryPieceStore::default());
     let data_sectors = args.sectors / 2;
     for n in 0..data_sectors {
@@ -149,13 +146,15 @@ async fn main() -> anyhow::Result<()> {
         }
         let info = piece_commitment(PROOF, &bytes[..], bytes.len() as u64)?;
         pieces.insert(info.cid, bytes);
-        manager.add_deal(
-            Some(args.miner),
-            DealInfo {
-                id: n + 1,
-                piece: info,
-            },
-        );
+        manager
+            .add_deal(
+                Some(args.miner),
+                DealInfo {
+                    id: n + 1,
+                    piece: info,
+                },
+            )
+            .await?;
     }
 
     let local = Arc::new(LocalExecutor::with_parameters(params.clone()));

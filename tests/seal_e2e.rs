@@ -152,20 +152,20 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         verifier.clone(),
     );
     chain.start_clock().unwrap();
-    let inner = Arc::new(LocalSectorManager::new(
-        ManagerConfig::new(vec![ManagedMiner {
-            id: MINER,
-            proof: PROOF,
-        }]),
+    let inner = LocalSectorManager::in_memory(
+        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
         chain.clone(),
         chain.clone(),
         verifier.clone(),
-    ));
+    );
     let data: Vec<u8> = (0..1500u32).map(|i| (i * 31 % 256) as u8).collect();
     let piece = piece_commitment(PROOF, &data[..], data.len() as u64).unwrap();
     let pieces = Arc::new(MemoryPieceStore::default());
     pieces.insert(piece.cid, data);
-    inner.add_deal(Some(MINER), DealInfo { id: 1, piece });
+    inner
+        .add_deal(Some(MINER), DealInfo { id: 1, piece })
+        .await
+        .unwrap();
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let manager = Arc::new(TamperFirst {

@@ -19,8 +19,49 @@ pub struct Config {
     pub rpc: RpcSection,
     /// The chain the manager sends to.
     pub chain: ChainSection,
+    /// Where the manager keeps its state (default: SQLite under the
+    /// chain's state_dir).
+    #[serde(default)]
+    pub store: Option<StoreSection>,
     /// The miner actors served, in allocation preference order.
     pub miners: Vec<MinerSection>,
+}
+
+/// `[store]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum StoreSection {
+    /// One manager process: a SQLite file.
+    Sqlite {
+        /// The database file (created if missing).
+        path: PathBuf,
+    },
+    /// Several manager processes sharing one state.
+    Postgres {
+        /// `postgres://USER:PASSWORD@HOST:PORT/DB`.
+        url: String,
+    },
+}
+
+/// `[miners.pre_commit_batch]` and `[miners.prove_commit_batch]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSection {
+    /// Send once this many wait.
+    pub threshold: usize,
+    /// Send once the oldest waited this long.
+    #[serde(with = "venus_seal::core::serde_duration")]
+    pub max_wait: Duration,
+}
+
+/// `[miners.numbers]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumbersSection {
+    /// The first sector number.
+    pub start: u64,
+    /// The last sector number.
+    pub end: u64,
 }
 
 /// `[rpc]`.
@@ -62,6 +103,23 @@ pub struct MinerSection {
     pub id: ActorId,
     /// The seal proof of its new sectors, e.g. `StackedDrg2KiBV1_1`.
     pub proof: SealProof,
+    /// The sector numbers it may use (default: all).
+    #[serde(default)]
+    pub numbers: Option<NumbersSection>,
+    /// Pre-commit batching (default: send each at once).
+    #[serde(default)]
+    pub pre_commit_batch: Option<BatchSection>,
+    /// Prove-commit batching (default: send each at once).
+    #[serde(default)]
+    pub prove_commit_batch: Option<BatchSection>,
+    /// Aggregate a proof batch of at least this many sectors (at least 4;
+    /// 0: never aggregate). Default 4.
+    #[serde(default = "default_aggregate_from")]
+    pub aggregate_from: usize,
+}
+
+fn default_aggregate_from() -> usize {
+    4
 }
 
 impl Config {
@@ -87,6 +145,30 @@ impl Config {
         for m in &self.miners {
             if !seen.insert(m.id) {
                 bail!("miner {} is listed twice in [[miners]]", m.id);
+            }
+            if let Some(n) = m.numbers {
+                venus_seal::chain::manager::NumberRange::new(n.start, n.end)
+                    .map_err(|e| anyhow::anyhow!("miners.numbers of {}: {e}", m.id))?;
+            }
+            for (name, b) in [
+                ("pre_commit_batch", m.pre_commit_batch),
+                ("prove_commit_batch", m.prove_commit_batch),
+            ] {
+                if b.is_some_and(|b| b.threshold == 0) {
+                    bail!("miners.{name}.threshold of {} must be at least 1", m.id);
+                }
+            }
+            if (1..4).contains(&m.aggregate_from) {
+                bail!(
+                    "miners.aggregate_from of {} is {}: the actors aggregate at least 4 proofs (0 turns aggregation off)",
+                    m.id,
+                    m.aggregate_from
+                );
+            }
+        }
+        if let Some(StoreSection::Postgres { url }) = &self.store {
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                bail!("store.url must start with postgres:// (got {url:?})");
             }
         }
         let ChainSection::EmbeddedDevnet {
@@ -128,5 +210,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("x1000"), "{err}");
+        let err = Config::parse(&text.replace("aggregate_from = 4", "aggregate_from = 2"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 4"), "{err}");
+        let err = Config::parse(&text.replace("start = 1", "start = 10_000_000"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("miners.numbers of f01000"), "{err}");
+        let err = Config::parse(&text.replace("threshold = 4", "threshold = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("threshold of f01000"), "{err}");
+    }
+
+    #[test]
+    fn a_postgres_store_is_read() {
+        let text = include_str!("../sector-manager.toml").replace(
+            "kind = \"sqlite\"\npath = \"./data/manager/manager.db\"",
+            "kind = \"postgres\"\nurl = \"postgres://m@db/vs\"",
+        );
+        let config = Config::parse(&text).unwrap();
+        assert!(
+            matches!(&config.store, Some(StoreSection::Postgres { url }) if url == "postgres://m@db/vs"),
+            "{:?}",
+            config.store
+        );
     }
 }

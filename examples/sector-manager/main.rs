@@ -22,6 +22,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
 use venus_seal::backends::LocalSealVerifier;
+use venus_seal::chain::manager::{BatchPolicy, ManagerStore, NumberRange, SqlManagerStore};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     DEVNET_NETWORK,
@@ -29,7 +30,7 @@ use venus_seal::chain::{
 use venus_seal::core::{NetworkParams, SealProof, SectorManager};
 use venus_seal::rpc::{serve_manager, Permission, Secret};
 
-use config::{ChainSection, Config};
+use config::{BatchSection, ChainSection, Config, StoreSection};
 
 /// A venus-seal sector manager: allocates sector numbers, draws tickets
 /// and seeds, and sends pre-commits and proofs for the workers that call
@@ -140,22 +141,45 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .context("opening the devnet")?;
     chain.start_clock()?;
+    let batch = |b: Option<BatchSection>| {
+        b.map_or(BatchPolicy::IMMEDIATE, |b| {
+            BatchPolicy::batched(b.threshold, b.max_wait)
+        })
+    };
     let miners = config
         .miners
         .iter()
-        .map(|m| ManagedMiner {
-            id: m.id,
-            proof: m.proof,
+        .map(|m| {
+            let mut miner = ManagedMiner::new(m.id, m.proof)
+                .with_batching(batch(m.pre_commit_batch), batch(m.prove_commit_batch))
+                .with_aggregation((m.aggregate_from > 0).then_some(m.aggregate_from));
+            if let Some(n) = m.numbers {
+                // Checked when the config was loaded.
+                if let Ok(range) = NumberRange::new(n.start, n.end) {
+                    miner = miner.with_numbers(range);
+                }
+            }
+            miner
         })
         .collect();
-    let manager: Arc<dyn SectorManager> = Arc::new(
-        LocalSectorManager::open(
-            ManagerConfig::new(miners).with_state_file(state_dir.join("manager.json")),
-            chain.clone(),
-            chain.clone(),
-            verifier,
-        )
-        .context("opening the sector manager")?,
+    let store: Arc<dyn ManagerStore> = match &config.store {
+        None => Arc::new(SqlManagerStore::open_sqlite(state_dir.join("manager.db")).await?),
+        Some(StoreSection::Sqlite { path }) => Arc::new(
+            SqlManagerStore::open_sqlite(path)
+                .await
+                .with_context(|| format!("store.path {}", path.display()))?,
+        ),
+        Some(StoreSection::Postgres { url }) => {
+            Arc::new(SqlManagerStore::connect(url).await.context("store.url")?)
+        }
+    };
+    tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
+    let manager: Arc<dyn SectorManager> = LocalSectorManager::new(
+        ManagerConfig::new(miners),
+        store,
+        chain.clone(),
+        chain.clone(),
+        verifier,
     );
 
     let secret = Secret::load_or_create(&config.rpc.secret_file).context("rpc.secret_file")?;

@@ -32,7 +32,7 @@ use venus_seal::backends::persist::{
 use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
-    DEVNET_NETWORK,
+    SqlManagerStore, DEVNET_NETWORK,
 };
 use venus_seal::core::engine::limits::{Limits, StageLimit};
 use venus_seal::core::engine::metrics::EngineMetrics;
@@ -250,14 +250,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 verifier.clone(),
             )?;
             chain.start_clock()?;
-            let manager_config = ManagerConfig::new(vec![ManagedMiner {
-                id: *miner,
-                proof: *proof,
-            }])
-            .with_state_file(state_dir.join("manager.json"));
-            let manager =
-                LocalSectorManager::open(manager_config, chain.clone(), chain.clone(), verifier)?;
-            (Arc::new(manager), Some(chain))
+            let manager_config = ManagerConfig::new(vec![ManagedMiner::new(*miner, *proof)]);
+            let store = SqlManagerStore::open_sqlite(state_dir.join("manager.db")).await?;
+            let manager = LocalSectorManager::new(
+                manager_config,
+                Arc::new(store),
+                chain.clone(),
+                chain.clone(),
+                verifier,
+            );
+            (manager, Some(chain))
         }
         ManagerSection::Remote {
             url, token_file, ..

@@ -47,7 +47,10 @@ pub use devnet::{
     draw_randomness, ClockError, DevnetChain, DevnetConfig, DevnetError, DevnetMiner,
     DEVNET_NETWORK,
 };
-pub use manager::{LocalSectorManager, ManagedMiner, ManagerConfig, SectorStatus, Submitted};
+pub use manager::{
+    BatchPolicy, LocalSectorManager, ManagedMiner, ManagerConfig, ManagerStore, MemoryManagerStore,
+    NumberRange, SectorStatus, SqlManagerStore, Submitted,
+};
 pub use persist::StateFileError;
 pub mod lotus;
 pub mod messager;

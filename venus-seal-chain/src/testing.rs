@@ -32,8 +32,44 @@ impl FakeSealVerifier {
     }
 }
 
+impl FakeSealVerifier {
+    /// The one aggregate this verifier accepts for `infos`: a hash of
+    /// their [`proof_for`](Self::proof_for) proofs, in order.
+    pub fn aggregate_for(infos: &[SealVerifyInfo]) -> Vec<u8> {
+        let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
+        state.update(b"venus-seal fake aggregate");
+        for info in infos {
+            state.update(&Self::proof_for(info).proof);
+        }
+        state.finalize().as_bytes().to_vec()
+    }
+}
+
 impl SealVerifier for FakeSealVerifier {
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
         Ok(Self::proof_for(info).proof == info.proof)
+    }
+
+    /// Refuses unless every proof verifies, as the real aggregation fails
+    /// on bad proofs' public inputs only at verification time.
+    fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError> {
+        if infos.is_empty() {
+            return Err(VerifyError("nothing to aggregate".into()));
+        }
+        if let Some(bad) = infos.iter().find(|i| Self::proof_for(i).proof != i.proof) {
+            return Err(VerifyError(format!(
+                "the proof of sector {} does not verify",
+                bad.sector
+            )));
+        }
+        Ok(Self::aggregate_for(infos))
+    }
+
+    fn verify_aggregate_seal(
+        &self,
+        infos: &[SealVerifyInfo],
+        aggregate: &[u8],
+    ) -> Result<bool, VerifyError> {
+        Ok(Self::aggregate_for(infos) == aggregate)
     }
 }

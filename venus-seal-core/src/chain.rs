@@ -98,6 +98,17 @@ pub enum MinerCall {
     PreCommitSectorBatch2(Vec<PreCommitParams>),
     /// Method 34, one proof per sector.
     ProveCommitSectors3(Vec<ProveCommitParams>),
+    /// Method 34 with one aggregate proof (SnarkPackV2) for all sectors.
+    ProveCommitAggregate(AggregateProveCommit),
+}
+
+/// A `ProveCommitSectors3` message carrying one aggregate proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateProveCommit {
+    /// The sectors, in ascending order (as the actors require).
+    pub sectors: Vec<SectorNumber>,
+    /// The aggregate of their proofs, in that order.
+    pub aggregate_proof: Vec<u8>,
 }
 
 /// A message to a miner actor.

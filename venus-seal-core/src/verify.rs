@@ -45,4 +45,29 @@ pub trait SealVerifier: Send + Sync + std::fmt::Debug {
     /// `Ok(true)` if the proof is valid for the info, `Ok(false)` if not.
     /// Blocking: call from a blocking thread for large sectors.
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError>;
+
+    /// Aggregates the proofs of `infos` (one proof type, ascending sector
+    /// numbers) into one SnarkPackV2 proof. Blocking. The default refuses:
+    /// a verifier that cannot aggregate makes the manager send proofs one
+    /// by one.
+    fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError> {
+        let _ = infos;
+        Err(VerifyError(format!(
+            "{self:?} cannot aggregate seal proofs"
+        )))
+    }
+
+    /// Checks an aggregate made by
+    /// [`aggregate_seal_proofs`](Self::aggregate_seal_proofs) against
+    /// `infos` (their `proof` fields are ignored). Blocking.
+    fn verify_aggregate_seal(
+        &self,
+        infos: &[SealVerifyInfo],
+        aggregate: &[u8],
+    ) -> Result<bool, VerifyError> {
+        let _ = (infos, aggregate);
+        Err(VerifyError(format!(
+            "{self:?} cannot verify aggregate seal proofs"
+        )))
+    }
 }

@@ -33,16 +33,13 @@ fn devnet_and_manager() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
         }]),
         Arc::new(FakeSealVerifier),
     );
-    let manager = LocalSectorManager::new(
-        ManagerConfig::new(vec![ManagedMiner {
-            id: MINER,
-            proof: PROOF,
-        }]),
+    let manager = LocalSectorManager::in_memory(
+        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
         chain.clone(),
         chain.clone(),
         Arc::new(FakeSealVerifier),
     );
-    (chain, Arc::new(manager))
+    (chain, manager)
 }
 
 /// A served manager over its own devnet.
@@ -221,7 +218,12 @@ async fn a_sector_seals_over_rpc_exactly_as_in_process() {
         remote.proof
     );
     assert_eq!(remote.proof_landed.state, OnChainState::Landed);
-    let status = served.manager.sector_status(remote.allocated.id).unwrap();
+    let status = served
+        .manager
+        .sector_status(remote.allocated.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.finalized);
     assert_eq!(status.persisted_at.as_deref(), Some("store-1"));
     assert_eq!(
@@ -269,6 +271,8 @@ async fn read_token_cannot_allocate() {
     assert!(served
         .manager
         .sector_status(SectorId::new(MINER, SectorNumber(1)))
+        .await
+        .unwrap()
         .is_none());
 }
 
@@ -400,6 +404,8 @@ async fn mismatched_resubmission_and_bad_proof_are_answered_not_sent() {
     assert!(served
         .manager
         .sector_status(sector.id)
+        .await
+        .unwrap()
         .unwrap()
         .proof
         .is_none());
@@ -422,6 +428,8 @@ async fn aborted_sector_is_rejected_afterwards() {
         served
             .manager
             .sector_status(sector.id)
+            .await
+            .unwrap()
             .unwrap()
             .aborted
             .as_deref(),

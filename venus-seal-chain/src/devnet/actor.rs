@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use venus_seal_core::chain::{
-    MinerCall, OnChainPreCommit, OnChainSector, PreCommitParams, ProveCommitParams,
+    AggregateProveCommit, MinerCall, OnChainPreCommit, OnChainSector, PreCommitParams,
+    ProveCommitParams,
 };
 use venus_seal_core::{
     ActorId, ChainEpoch, DomainSeparationTag, NetworkParams, RandomnessSource, SealProof,
@@ -72,7 +73,7 @@ fn join(failures: &[ActorError]) -> String {
 }
 
 impl MessageFailure {
-    fn single(method: &'static str, error: ActorError) -> Self {
+    pub(crate) fn single(method: &'static str, error: ActorError) -> Self {
         Self {
             method,
             failures: vec![error],
@@ -118,7 +119,14 @@ pub(crate) enum Plan {
     PreCommit(Vec<OnChainPreCommit>),
     /// Verify these proofs, then move the sectors to proven.
     ProveCommit(Vec<PendingProof>),
+    /// Verify this aggregate of the sectors' proofs, then move them to
+    /// proven.
+    ProveCommitAggregate(Vec<PendingProof>, Vec<u8>),
 }
+
+/// The fewest sectors an aggregate may prove (the actors'
+/// `MIN_AGGREGATED_SECTORS` of the policy this devnet follows).
+pub(crate) const MIN_AGGREGATED_SECTORS: usize = 4;
 
 /// What the execution of a message needs to know of the chain.
 #[derive(Clone, Copy, Debug)]
@@ -175,6 +183,7 @@ impl MinerActor {
         match call {
             MinerCall::PreCommitSectorBatch2(batch) => self.plan_pre_commit(batch, ctx),
             MinerCall::ProveCommitSectors3(batch) => self.plan_prove_commit(batch, ctx),
+            MinerCall::ProveCommitAggregate(agg) => self.plan_prove_aggregate(agg, ctx),
             other => Err(MessageFailure::single(
                 "unsupported method",
                 ActorError::IllegalArgument(format!("the devnet does not implement {other:?}")),
@@ -298,6 +307,45 @@ impl MinerActor {
         }
     }
 
+    fn plan_prove_aggregate(
+        &self,
+        agg: &AggregateProveCommit,
+        ctx: ExecContext<'_>,
+    ) -> Result<Plan, MessageFailure> {
+        if agg.sectors.len() < MIN_AGGREGATED_SECTORS {
+            return Err(MessageFailure::single(
+                PROVE_COMMIT,
+                ActorError::IllegalArgument(format!(
+                    "an aggregate must prove at least {MIN_AGGREGATED_SECTORS} sectors, not {}",
+                    agg.sectors.len()
+                )),
+            ));
+        }
+        if agg.sectors.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(MessageFailure::single(
+                PROVE_COMMIT,
+                ActorError::IllegalArgument(
+                    "the sectors of an aggregate must be in ascending order".into(),
+                ),
+            ));
+        }
+        let batch: Vec<ProveCommitParams> = agg
+            .sectors
+            .iter()
+            .map(|&n| ProveCommitParams {
+                sector_number: n,
+                proof: venus_seal_core::stage::Proof { proof: Vec::new() },
+            })
+            .collect();
+        match self.plan_prove_commit(&batch, ctx)? {
+            Plan::ProveCommit(proofs) => Ok(Plan::ProveCommitAggregate(
+                proofs,
+                agg.aggregate_proof.clone(),
+            )),
+            other => Ok(other),
+        }
+    }
+
     fn check_prove_commit(
         &self,
         p: &ProveCommitParams,
@@ -372,7 +420,7 @@ impl MinerActor {
                     self.pre_commits.insert(pc.info.sector_number, pc);
                 }
             }
-            Plan::ProveCommit(proofs) => {
+            Plan::ProveCommit(proofs) | Plan::ProveCommitAggregate(proofs, _) => {
                 for p in proofs {
                     self.pre_commits.remove(&p.sector.number);
                     self.sectors.insert(p.sector.number, p.sector);

@@ -318,6 +318,24 @@ impl DevnetChain {
                     None => Ok(Plan::ProveCommit(proofs)),
                 }
             }
+            Ok(Plan::ProveCommitAggregate(proofs, aggregate)) => {
+                match self.verify_aggregate(&proofs, aggregate.clone()).await {
+                    Ok(true) => Ok(Plan::ProveCommitAggregate(proofs, aggregate)),
+                    Ok(false) => Err(MessageFailure::single(
+                        "ProveCommitSectors3",
+                        actor::ActorError::IllegalArgument(format!(
+                            "the aggregate proof of {} sectors does not verify",
+                            proofs.len()
+                        )),
+                    )),
+                    Err(e) => Err(MessageFailure::single(
+                        "ProveCommitSectors3",
+                        actor::ActorError::IllegalArgument(format!(
+                            "the aggregate proof could not be verified: {e}"
+                        )),
+                    )),
+                }
+            }
             other => other,
         };
 
@@ -335,6 +353,20 @@ impl DevnetChain {
             }
             Err(failure) => landed_failure(id, msg, epoch, &failure),
         }
+    }
+
+    /// Verifies an aggregate proof on a blocking thread.
+    async fn verify_aggregate(
+        &self,
+        proofs: &[actor::PendingProof],
+        aggregate: Vec<u8>,
+    ) -> Result<bool, String> {
+        let verifier = Arc::clone(&self.verifier);
+        let infos: Vec<_> = proofs.iter().map(|p| p.info.clone()).collect();
+        tokio::task::spawn_blocking(move || verifier.verify_aggregate_seal(&infos, &aggregate))
+            .await
+            .map_err(|e| format!("verifier panicked: {e}"))?
+            .map_err(|e| e.to_string())
     }
 
     /// Verifies every proof on a blocking thread.
@@ -379,6 +411,7 @@ fn call_name(call: &MinerCall) -> &'static str {
     match call {
         MinerCall::PreCommitSectorBatch2(_) => "PreCommitSectorBatch2",
         MinerCall::ProveCommitSectors3(_) => "ProveCommitSectors3",
+        MinerCall::ProveCommitAggregate(_) => "ProveCommitSectors3 (aggregate)",
         _ => "other",
     }
 }

@@ -6,8 +6,8 @@ use fil_actor_miner_state::v17::{
     SectorPreCommitInfo,
 };
 use fvm_ipld_encoding::RawBytes;
-use fvm_shared::sector::RegisteredSealProof;
-use venus_seal_core::chain::{MinerCall, PreCommitParams, ProveCommitParams};
+use fvm_shared::sector::{RegisteredAggregateProof, RegisteredSealProof};
+use venus_seal_core::chain::{AggregateProveCommit, MinerCall, PreCommitParams, ProveCommitParams};
 use venus_seal_core::error::ChainError;
 
 /// Miner actor method `PreCommitSectorBatch2`.
@@ -56,6 +56,26 @@ pub fn prove_commit_sectors3_params(sectors: &[ProveCommitParams]) -> ProveCommi
     }
 }
 
+/// The actor-typed `ProveCommitSectors3` parameters of an aggregate: no
+/// per-sector proofs, one SnarkPackV2 aggregate proof.
+pub fn prove_commit_aggregate_params(agg: &AggregateProveCommit) -> ProveCommitSectors3Params {
+    ProveCommitSectors3Params {
+        sector_activations: agg
+            .sectors
+            .iter()
+            .map(|n| SectorActivationManifest {
+                sector_number: n.0,
+                pieces: Vec::new(),
+            })
+            .collect(),
+        sector_proofs: Vec::new(),
+        aggregate_proof: RawBytes::new(agg.aggregate_proof.clone()),
+        aggregate_proof_type: Some(RegisteredAggregateProof::SnarkPackV2),
+        require_activation_success: true,
+        require_notification_success: true,
+    }
+}
+
 /// The miner-actor method number and CBOR parameters of `call`.
 pub fn encode_call(call: &MinerCall) -> Result<(u64, Vec<u8>), ChainError> {
     let encoded = match call {
@@ -67,6 +87,11 @@ pub fn encode_call(call: &MinerCall) -> Result<(u64, Vec<u8>), ChainError> {
             METHOD_PROVE_COMMIT_SECTORS3,
             fvm_ipld_encoding::to_vec(&prove_commit_sectors3_params(sectors)),
         ),
+        MinerCall::ProveCommitAggregate(agg) => (
+            METHOD_PROVE_COMMIT_SECTORS3,
+            fvm_ipld_encoding::to_vec(&prove_commit_aggregate_params(agg)),
+        ),
+        #[allow(unreachable_patterns)]
         other => {
             return Err(ChainError::Rejected(format!(
                 "miner call {other:?} is not supported by this client"

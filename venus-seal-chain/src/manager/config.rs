@@ -1,16 +1,118 @@
 //! Manager configuration.
 
-use std::path::PathBuf;
+use std::time::Duration;
 
 use venus_seal_core::{ActorId, ChainEpoch, SealProof};
 
+use super::store::NumberRange;
+
+/// When queued submissions of one miner go out in one message.
+///
+/// A batch is sent as soon as `threshold` submissions wait, or when the
+/// oldest has waited `max_wait`, whichever comes first; at most
+/// `max_batch` go in one message. `threshold: 1` sends every submission
+/// at once (no batching).
+///
+/// ```
+/// use std::time::Duration;
+/// use venus_seal_chain::manager::BatchPolicy;
+/// let p = BatchPolicy::batched(8, Duration::from_secs(3600));
+/// assert_eq!((p.threshold, p.max_batch), (8, 256));
+/// assert_eq!(BatchPolicy::default().threshold, 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPolicy {
+    /// Send once this many wait.
+    pub threshold: usize,
+    /// Send once the oldest waited this long.
+    pub max_wait: Duration,
+    /// At most this many per message.
+    pub max_batch: usize,
+}
+
+impl BatchPolicy {
+    /// The actors' limit on sectors per pre-commit batch.
+    pub const MAX_BATCH: usize = 256;
+
+    /// Every submission at once.
+    pub const IMMEDIATE: BatchPolicy = BatchPolicy {
+        threshold: 1,
+        max_wait: Duration::ZERO,
+        max_batch: Self::MAX_BATCH,
+    };
+
+    /// Batches of `threshold`, or fewer after `max_wait`.
+    pub fn batched(threshold: usize, max_wait: Duration) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            max_wait,
+            max_batch: Self::MAX_BATCH.max(threshold),
+        }
+    }
+}
+
+impl Default for BatchPolicy {
+    fn default() -> Self {
+        Self::IMMEDIATE
+    }
+}
+
 /// A miner actor the manager allocates sectors for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ManagedMiner {
     /// The actor.
     pub id: ActorId,
     /// The seal proof of its new sectors.
     pub proof: SealProof,
+    /// The sector numbers it may use.
+    pub numbers: NumberRange,
+    /// How its pre-commits are batched (`PreCommitSectorBatch2`).
+    pub pre_commit: BatchPolicy,
+    /// How its proofs are batched (`ProveCommitSectors3`).
+    pub prove_commit: BatchPolicy,
+    /// A proof batch of at least this many sectors is sent as one
+    /// aggregate proof (SnarkPackV2), verified before sending; `None`:
+    /// never aggregate. The actors accept aggregates from 4 sectors.
+    pub aggregate_from: Option<usize>,
+}
+
+impl ManagedMiner {
+    /// The smallest aggregate the actors accept.
+    pub const MIN_AGGREGATE: usize = 4;
+
+    /// `id` sealing `proof`, every number, no batching, aggregating from
+    /// 4 proofs when a batch ever holds that many.
+    pub fn new(id: ActorId, proof: SealProof) -> Self {
+        Self {
+            id,
+            proof,
+            numbers: NumberRange::ALL,
+            pre_commit: BatchPolicy::IMMEDIATE,
+            prove_commit: BatchPolicy::IMMEDIATE,
+            aggregate_from: Some(Self::MIN_AGGREGATE),
+        }
+    }
+
+    /// The same miner, allocating from `numbers`.
+    pub fn with_numbers(mut self, numbers: NumberRange) -> Self {
+        self.numbers = numbers;
+        self
+    }
+
+    /// The same miner, with these batching policies.
+    pub fn with_batching(mut self, pre_commit: BatchPolicy, prove_commit: BatchPolicy) -> Self {
+        self.pre_commit = pre_commit;
+        self.prove_commit = prove_commit;
+        self
+    }
+
+    /// The same miner, aggregating proof batches from `from` sectors
+    /// (`None`: never; values below 4 are raised to 4).
+    pub fn with_aggregation(mut self, from: Option<usize>) -> Self {
+        self.aggregate_from = from.map(|n| n.max(Self::MIN_AGGREGATE));
+        self
+    }
 }
 
 /// What a [`LocalSectorManager`](super::LocalSectorManager) serves.
@@ -20,10 +122,6 @@ pub struct ManagerConfig {
     pub miners: Vec<ManagedMiner>,
     /// Pre-commits request expiration at head + this many epochs.
     pub expiration_epochs: ChainEpoch,
-    /// Where the manager saves its state after every change, to survive a
-    /// crash (`None`: memory only). Open such a manager with
-    /// [`LocalSectorManager::open`](super::LocalSectorManager::open).
-    pub state_file: Option<PathBuf>,
 }
 
 impl ManagerConfig {
@@ -31,18 +129,16 @@ impl ManagerConfig {
     /// minimum sector lifetime.
     pub const DEFAULT_EXPIRATION_EPOCHS: ChainEpoch = 540 * 2880;
 
-    /// Serves `miners` with the default expiration, in memory only.
+    /// Serves `miners` with the default expiration.
     pub fn new(miners: Vec<ManagedMiner>) -> Self {
         Self {
             miners,
             expiration_epochs: Self::DEFAULT_EXPIRATION_EPOCHS,
-            state_file: None,
         }
     }
 
-    /// The same config, saving the manager's state to `path`.
-    pub fn with_state_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.state_file = Some(path.into());
-        self
+    /// The miner `id`, if served.
+    pub fn miner(&self, id: ActorId) -> Option<&ManagedMiner> {
+        self.miners.iter().find(|m| m.id == id)
     }
 }

@@ -1,35 +1,45 @@
-//! An in-process sector manager over a chain client and a message sender.
+//! The sector manager over a chain client, a message sender and a state
+//! store.
 //!
-//! [`LocalSectorManager`] implements the worker-facing
-//! [`SectorManager`]: it allocates sector numbers per miner without gaps or
-//! reuse, hands out queued deals, draws tickets and seeds from the chain,
-//! checks pre-commits and proofs before sending them (one sector per
-//! message for now; batching and aggregation come later), and reports where
-//! each message stands. Its state lives in memory and, with
-//! [`ManagerConfig::state_file`] set, in a file saved after every change,
-//! so that a restarted process ([`LocalSectorManager::open`]) goes on where
-//! the last one stopped: sector numbers are never reused, tickets and seeds
-//! stay the same, and submitted messages are polled by their saved ids.
+//! [`LocalSectorManager`] implements the worker-facing [`SectorManager`]:
+//! it allocates sector numbers per miner from the miner's range without
+//! gaps or reuse, hands out queued deals, draws tickets and seeds from the
+//! chain as Lotus does, checks pre-commits and proofs before taking them,
+//! sends them in batches by each miner's [`BatchPolicy`] (proofs
+//! aggregated from [`ManagedMiner::aggregate_from`] sectors, the aggregate
+//! verified before sending), reports where each message stands, sends a
+//! message that failed on chain again, and tells the worker to abort
+//! where the chain leaves no way forward (a ticket or pre-commit that
+//! expired).
+//!
+//! All state lives in a [`ManagerStore`]: SQLite by default, PostgreSQL
+//! for several manager processes sharing one state, memory for tests. A
+//! restarted manager goes on where the last one stopped: numbers are never
+//! reused, tickets and seeds stay the same, queued submissions are sent,
+//! sent ones are polled by their saved message ids, and one found on
+//! chain without a saved id (the process died between sending and saving)
+//! is recognised rather than sent twice.
 
+mod batch;
 mod config;
-mod persist;
 #[cfg(test)]
 mod restart_tests;
 mod state;
+mod store;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use tracing::{debug, error, info, warn};
-use venus_seal_core::chain::{
-    MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams, ProveCommitParams,
-};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 use venus_seal_core::manager::{
-    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, OnChainState, PollStateResponse,
+    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
     PreCommitOnChainInfo, StateReport, SubmitResponse, SubmitResult, WaitSeedResponse,
 };
 use venus_seal_core::stage::Proof;
@@ -39,14 +49,15 @@ use venus_seal_core::{
     Ticket,
 };
 
-pub use config::{ManagedMiner, ManagerConfig};
-use state::{decide, Decision, ManagerState};
+pub use config::{BatchPolicy, ManagedMiner, ManagerConfig};
+use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};
-
-use crate::persist::StateFileError;
+pub use store::{
+    ManagerStore, MemoryManagerStore, NumberRange, SqlManagerStore, StoreError, Versioned,
+};
 
 /// Which of a sector's two submissions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Kind {
     PreCommit,
     Proof,
@@ -61,24 +72,43 @@ impl Kind {
     }
 }
 
-/// The in-process [`SectorManager`].
+/// The in-memory side of batching: when each queued submission was first
+/// seen, and when a failed send may be tried again.
+#[derive(Debug, Default)]
+struct BatchTimes {
+    first_seen: HashMap<(SectorId, Kind), Instant>,
+    retry_after: HashMap<(SectorId, Kind), Instant>,
+}
+
+/// The [`SectorManager`] of a sealing cluster (see the [module
+/// docs](self)).
 pub struct LocalSectorManager {
     config: ManagerConfig,
+    store: Arc<dyn ManagerStore>,
     chain: Arc<dyn ChainClient>,
     sender: Arc<dyn MessageSender>,
     verifier: Arc<dyn SealVerifier>,
-    state: Mutex<ManagerState>,
+    times: Mutex<BatchTimes>,
+    /// One batch run at a time in this process.
+    sending: tokio::sync::Mutex<()>,
+    /// Wakes the batch timer (a new submission, or the manager dropped).
+    wake: Arc<Notify>,
 }
 
 impl fmt::Debug for LocalSectorManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.lock();
         f.debug_struct("LocalSectorManager")
             .field("miners", &self.config.miners)
-            .field("sectors", &st.sectors.len())
-            .field("queued_deals", &st.queued_deals())
+            .field("store", &self.store)
             .field("chain", &self.chain)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LocalSectorManager {
+    fn drop(&mut self) {
+        // Lets the batch timer see that the manager is gone.
+        self.wake.notify_one();
     }
 }
 
@@ -99,170 +129,164 @@ fn unknown(sector: SectorId) -> ManagerError {
     ))
 }
 
+fn aborted(sector: SectorId, reason: &str) -> ManagerError {
+    ManagerError::Rejected(format!("sector {sector} was aborted: {reason}"))
+}
+
+/// Seconds since the Unix epoch (for claims shared between processes).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn pre_commit_slot(rec: &mut SectorStatus) -> &mut Option<Submitted<PreCommitOnChainInfo>> {
+    &mut rec.pre_commit
+}
+
+fn proof_slot(rec: &mut SectorStatus) -> &mut Option<Submitted<Proof>> {
+    &mut rec.proof
+}
+
 impl LocalSectorManager {
-    /// A manager for `config.miners`, reading `chain`, sending through
-    /// `sender` and checking proofs with `verifier` (a devnet is both
-    /// `chain` and `sender`).
+    /// A manager for `config.miners` keeping its state in `store`, reading
+    /// `chain`, sending through `sender` and checking proofs with
+    /// `verifier` (a devnet is both `chain` and `sender`).
     ///
-    /// Meant for in-memory managers (`state_file: None`); with a state
-    /// file, use [`open`](Self::open), which reports a bad file as an error.
+    /// Spawns the batch timer on the current tokio runtime; it stops when
+    /// the manager is dropped. Submissions a previous process queued are
+    /// sent by it.
     ///
     /// # Panics
     ///
-    /// If `config.state_file` is set and cannot be loaded or written (see
-    /// [`open`](Self::open)). Never without a state file.
+    /// Outside a tokio runtime.
     pub fn new(
         config: ManagerConfig,
+        store: Arc<dyn ManagerStore>,
         chain: Arc<dyn ChainClient>,
         sender: Arc<dyn MessageSender>,
         verifier: Arc<dyn SealVerifier>,
-    ) -> Self {
-        Self::open(config, chain, sender, verifier)
-            .unwrap_or_else(|e| panic!("cannot open the sector manager: {e}"))
-    }
-
-    /// A manager as [`new`](Self::new) builds it, restoring its state from
-    /// `config.state_file` when that file exists (and creating it
-    /// otherwise): sector numbers, sectors with their deals, tickets,
-    /// submissions and their message ids, seeds and marks, and the deal
-    /// queue. A submission that was being sent when the last process died
-    /// (no message id saved) is forgotten: the worker submits it again.
-    /// A file that does not parse is [`StateFileError::Corrupt`], naming
-    /// the file.
-    pub fn open(
-        config: ManagerConfig,
-        chain: Arc<dyn ChainClient>,
-        sender: Arc<dyn MessageSender>,
-        verifier: Arc<dyn SealVerifier>,
-    ) -> Result<Self, StateFileError> {
-        let mut state = ManagerState::default();
-        if let Some(path) = &config.state_file {
-            match persist::load(path)? {
-                Some(saved) => {
-                    state = saved;
-                    info!(
-                        file = %path.display(),
-                        sectors = state.sectors.len(),
-                        queued_deals = state.queued_deals(),
-                        "sector manager state restored"
-                    );
-                }
-                None => persist::save(path, &state)?,
-            }
-        }
-        Ok(Self {
+    ) -> Arc<Self> {
+        let manager = Arc::new(Self {
             config,
+            store,
             chain,
             sender,
             verifier,
-            state: Mutex::new(state),
-        })
+            times: Mutex::new(BatchTimes::default()),
+            sending: tokio::sync::Mutex::new(()),
+            wake: Arc::new(Notify::new()),
+        });
+        tokio::spawn(batch::run_timer(
+            Arc::downgrade(&manager),
+            Arc::clone(&manager.wake),
+        ));
+        manager
     }
 
-    fn lock(&self) -> MutexGuard<'_, ManagerState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A manager whose state is in memory only (tests, throwaway devnets).
+    pub fn in_memory(
+        config: ManagerConfig,
+        chain: Arc<dyn ChainClient>,
+        sender: Arc<dyn MessageSender>,
+        verifier: Arc<dyn SealVerifier>,
+    ) -> Arc<Self> {
+        Self::new(
+            config,
+            Arc::new(MemoryManagerStore::new()),
+            chain,
+            sender,
+            verifier,
+        )
     }
 
-    /// Saves `st` to the state file, if there is one.
-    fn save(&self, st: &ManagerState) -> Result<(), ManagerError> {
-        match &self.config.state_file {
-            Some(path) => persist::save(path, st).map_err(|e| {
-                error!(error = %e, "cannot save the sector manager state");
-                ManagerError::Internal(e.to_string())
-            }),
-            None => Ok(()),
-        }
+    /// The store the manager keeps its state in.
+    pub fn store(&self) -> &Arc<dyn ManagerStore> {
+        &self.store
+    }
+
+    fn times(&self) -> MutexGuard<'_, BatchTimes> {
+        self.times.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queues a deal for `miner` (`None`: for any miner);
-    /// [`acquire_deals`](SectorManager::acquire_deals) hands it out. With a
-    /// state file, the queue is saved; a failure to save is logged (the
-    /// deal stays queued in memory and is saved with the next change).
-    pub fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) {
+    /// [`acquire_deals`](SectorManager::acquire_deals) hands it out.
+    pub async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), StoreError> {
         debug!(?miner, deal = deal.id, "deal queued");
-        let mut st = self.lock();
-        st.queue_deal(miner, deal);
-        // `save` logs the error.
-        let _ = self.save(&st);
+        self.store.queue_deal(miner, &deal).await
     }
 
     /// The number of deals waiting for a sector.
-    pub fn queued_deals(&self) -> usize {
-        self.lock().queued_deals()
+    pub async fn queued_deals(&self) -> Result<u64, StoreError> {
+        self.store.queued_deals().await
     }
 
     /// What the manager holds for a sector, if it allocated it.
-    pub fn sector_status(&self, sector: SectorId) -> Option<SectorStatus> {
-        self.lock().sectors.get(&sector).cloned()
-    }
-
-    /// Runs `f` on a sector's record, then saves the state if `save`;
-    /// unknown sectors are rejected.
-    fn sector_op<R>(
+    pub async fn sector_status(
         &self,
         sector: SectorId,
-        save: bool,
-        f: impl FnOnce(&mut SectorStatus) -> R,
-    ) -> Result<R, ManagerError> {
-        let mut st = self.lock();
-        let rec = st.sectors.get_mut(&sector).ok_or_else(|| unknown(sector))?;
-        let out = f(rec);
-        if save {
-            self.save(&st)?;
+    ) -> Result<Option<SectorStatus>, StoreError> {
+        Ok(self.store.load(sector).await?.map(|v| v.value))
+    }
+
+    /// Reads a sector's record; unknown sectors are rejected.
+    async fn read(&self, sector: SectorId) -> Result<SectorStatus, ManagerError> {
+        Ok(self
+            .store
+            .load(sector)
+            .await?
+            .ok_or_else(|| unknown(sector))?
+            .value)
+    }
+
+    /// A sector's record if it is known and not aborted.
+    async fn read_live(&self, sector: SectorId) -> Result<SectorStatus, ManagerError> {
+        let rec = self.read(sector).await?;
+        match &rec.aborted {
+            Some(reason) => Err(aborted(sector, reason)),
+            None => Ok(rec),
         }
-        Ok(out)
     }
 
-    /// Runs `f` on a sector's record; unknown sectors are rejected.
-    fn with_sector<R>(
+    /// Runs `f` on a sector's record and stores the result if it changed,
+    /// compare-and-swap: when another writer (a concurrent call, another
+    /// manager process) changed the record first, `f` runs again on the
+    /// new one. Unknown sectors are rejected.
+    async fn modify<R>(
         &self,
         sector: SectorId,
-        f: impl FnOnce(&mut SectorStatus) -> R,
+        mut f: impl FnMut(&mut SectorStatus) -> Result<R, ManagerError>,
     ) -> Result<R, ManagerError> {
-        self.sector_op(sector, false, f)
+        const ATTEMPTS: usize = 64;
+        for _ in 0..ATTEMPTS {
+            let held = self
+                .store
+                .load(sector)
+                .await?
+                .ok_or_else(|| unknown(sector))?;
+            let mut value = held.value.clone();
+            let out = f(&mut value)?;
+            if value == held.value || self.store.update(sector, &value, held.version).await? {
+                return Ok(out);
+            }
+            debug!(%sector, "sector record changed meanwhile: trying again");
+        }
+        Err(ManagerError::Internal(format!(
+            "sector {sector}: {ATTEMPTS} concurrent updates in a row; giving up this call"
+        )))
     }
 
-    /// [`with_sector`](Self::with_sector), saving the change.
-    fn update_sector<R>(
+    /// [`modify`](Self::modify) on a sector that is not aborted.
+    async fn modify_live<R>(
         &self,
         sector: SectorId,
-        f: impl FnOnce(&mut SectorStatus) -> R,
+        mut f: impl FnMut(&mut SectorStatus) -> Result<R, ManagerError>,
     ) -> Result<R, ManagerError> {
-        self.sector_op(sector, true, f)
-    }
-
-    /// Runs `f` on a sector that is known and not aborted, then saves the
-    /// state if `save`.
-    fn live_sector_op<R>(
-        &self,
-        sector: SectorId,
-        save: bool,
-        f: impl FnOnce(&mut SectorStatus) -> R,
-    ) -> Result<R, ManagerError> {
-        self.sector_op(sector, save, |rec| match &rec.aborted {
-            Some(reason) => Err(ManagerError::Rejected(format!(
-                "sector {sector} was aborted: {reason}"
-            ))),
-            None => Ok(f(rec)),
-        })?
-    }
-
-    /// A sector that is known and not aborted.
-    fn with_live_sector<R>(
-        &self,
-        sector: SectorId,
-        f: impl FnOnce(&mut SectorStatus) -> R,
-    ) -> Result<R, ManagerError> {
-        self.live_sector_op(sector, false, f)
-    }
-
-    /// [`with_live_sector`](Self::with_live_sector), saving the change.
-    fn update_live_sector<R>(
-        &self,
-        sector: SectorId,
-        f: impl FnOnce(&mut SectorStatus) -> R,
-    ) -> Result<R, ManagerError> {
-        self.live_sector_op(sector, true, f)
+        self.modify(sector, |rec| match &rec.aborted {
+            Some(reason) => Err(aborted(sector, reason)),
+            None => f(rec),
+        })
+        .await
     }
 
     async fn network(&self) -> Result<NetworkParams, ManagerError> {
@@ -281,14 +305,6 @@ impl LocalSectorManager {
             .await
     }
 
-    /// Whether `id` landed with a non-zero exit code.
-    async fn failed_on_chain(&self, id: &MessageId) -> Result<bool, ManagerError> {
-        Ok(matches!(
-            self.sender.state(id).await?,
-            MessageState::Landed { exit_code, .. } if exit_code != 0
-        ))
-    }
-
     /// First look at a submission: `Ok(None)` to go on (with the failed
     /// message it may replace), `Ok(Some(response))` to answer at once.
     async fn precheck<T: PartialEq>(
@@ -298,8 +314,10 @@ impl LocalSectorManager {
         content: &T,
         reset: bool,
         slot: fn(&mut SectorStatus) -> &mut Option<Submitted<T>>,
-    ) -> Result<Result<Option<MessageId>, SubmitResponse>, ManagerError> {
-        let decision = self.with_live_sector(sector, |rec| decide(slot(rec), content, reset))?;
+    ) -> Result<Result<Option<venus_seal_core::chain::MessageId>, SubmitResponse>, ManagerError>
+    {
+        let mut rec = self.read_live(sector).await?;
+        let decision = decide(slot(&mut rec), content, reset);
         Ok(match decision {
             Decision::Send => Ok(None),
             Decision::Duplicate => Err(response(SubmitResult::DuplicateSubmit, None)),
@@ -311,7 +329,11 @@ impl LocalSectorManager {
                 )),
             )),
             Decision::ResendIfFailed(id) => {
-                if self.failed_on_chain(&id).await? {
+                let failed = matches!(
+                    self.sender.state(&id).await?,
+                    venus_seal_core::chain::MessageState::Landed { exit_code, .. } if exit_code != 0
+                );
+                if failed {
                     Ok(Some(id))
                 } else {
                     Err(response(SubmitResult::DuplicateSubmit, None))
@@ -320,138 +342,52 @@ impl LocalSectorManager {
         })
     }
 
-    /// Reserves the slot for `content` (checking again: another call may
-    /// have won meanwhile) and returns what it replaced.
-    fn reserve<T: PartialEq + Clone>(
+    /// Queues `content` in its slot (checking again: another call may have
+    /// won meanwhile), then runs the batcher so that a batch this
+    /// submission completes goes out now.
+    async fn enqueue<T: PartialEq + Clone>(
         &self,
         sector: SectorId,
+        kind: Kind,
         content: &T,
         reset: bool,
-        replaces: Option<&MessageId>,
-        slot: fn(&mut SectorStatus) -> &mut Option<Submitted<T>>,
-    ) -> Result<Result<Option<Submitted<T>>, SubmitResponse>, ManagerError> {
-        self.with_live_sector(sector, |rec| {
-            let held = slot(rec);
-            let go = match decide(held, content, reset) {
-                Decision::Send => true,
-                Decision::ResendIfFailed(id) => Some(&id) == replaces,
-                Decision::Duplicate => false,
-                Decision::Mismatch => {
-                    return Err(response(
-                        SubmitResult::MismatchedSubmission,
-                        Some(format!(
-                            "a different submission for sector {sector} won a race"
-                        )),
-                    ))
-                }
-            };
-            if !go {
-                return Err(response(SubmitResult::DuplicateSubmit, None));
-            }
-            Ok(held.replace(Submitted {
-                content: content.clone(),
-                message: None,
-            }))
-        })
-    }
-
-    /// Sends `call` for a reserved submission and records its message, or
-    /// restores what the reservation replaced.
-    async fn send_reserved<T: PartialEq>(
-        &self,
-        sector: SectorId,
-        kind: Kind,
-        content: &T,
-        previous: Option<Submitted<T>>,
-        call: MinerCall,
+        replaces: Option<&venus_seal_core::chain::MessageId>,
         slot: fn(&mut SectorStatus) -> &mut Option<Submitted<T>>,
     ) -> Result<SubmitResponse, ManagerError> {
-        let sent = self
-            .sender
-            .send(MinerMessage {
-                miner: sector.miner,
-                call,
+        let queued = self
+            .modify_live(sector, |rec| {
+                let held = slot(rec);
+                let go = match decide(held, content, reset) {
+                    Decision::Send => true,
+                    Decision::ResendIfFailed(id) => Some(&id) == replaces,
+                    Decision::Duplicate => false,
+                    Decision::Mismatch => {
+                        return Ok(Err(response(
+                            SubmitResult::MismatchedSubmission,
+                            Some(format!(
+                                "a different submission for sector {sector} won a race"
+                            )),
+                        )))
+                    }
+                };
+                if !go {
+                    return Ok(Err(response(SubmitResult::DuplicateSubmit, None)));
+                }
+                *held = Some(Submitted::queued(content.clone()));
+                Ok(Ok(()))
             })
-            .await;
-        let ours = |held: &Option<Submitted<T>>| {
-            held.as_ref()
-                .is_some_and(|s| s.message.is_none() && s.content == *content)
-        };
-        match sent {
-            Ok(id) => {
-                info!(%sector, message = %id.0, "{} sent", kind.name());
-                self.update_sector(sector, |rec| {
-                    let held = slot(rec);
-                    if ours(held) {
-                        if let Some(s) = held.as_mut() {
-                            s.message = Some(id);
-                        }
-                    }
-                })?;
-                Ok(response(SubmitResult::Accepted, None))
-            }
-            Err(e) => {
-                warn!(%sector, error = %e, "sending the {} failed", kind.name());
-                self.update_sector(sector, |rec| {
-                    let held = slot(rec);
-                    if ours(held) {
-                        *held = previous;
-                    }
-                })?;
-                Err(e.into())
-            }
+            .await?;
+        if let Err(answer) = queued {
+            return Ok(answer);
         }
-    }
-
-    /// Polls the message of a submission.
-    async fn poll(
-        &self,
-        sector: SectorId,
-        kind: Kind,
-        message: Option<Option<MessageId>>,
-    ) -> Result<PollStateResponse, ManagerError> {
-        let Some(message) = message else {
-            return Err(ManagerError::Rejected(format!(
-                "no {} was submitted for sector {sector}",
-                kind.name()
-            )));
-        };
-        let Some(id) = message else {
-            return Ok(PollStateResponse {
-                state: OnChainState::Pending,
-                desc: Some("queued in the manager".into()),
-            });
-        };
-        let (state, desc) = match self.sender.state(&id).await? {
-            MessageState::Pending => (OnChainState::Packed, None),
-            MessageState::Landed {
-                exit_code: 0,
-                epoch,
-                ..
-            } => (
-                OnChainState::Landed,
-                Some(format!("landed at epoch {epoch}")),
-            ),
-            MessageState::Landed {
-                exit_code,
-                error,
-                epoch,
-            } => (
-                OnChainState::PermFailed,
-                Some(error.unwrap_or_else(|| {
-                    format!(
-                        "message {} failed at epoch {epoch} with exit code {exit_code}",
-                        id.0
-                    )
-                })),
-            ),
-            MessageState::NotFound => (
-                OnChainState::NotFound,
-                Some(format!("the chain does not know message {}", id.0)),
-            ),
-        };
-        debug!(%sector, message = %id.0, ?state, "{} polled", kind.name());
-        Ok(PollStateResponse { state, desc })
+        info!(%sector, "{} queued", kind.name());
+        self.times().retry_after.remove(&(sector, kind));
+        if let Err(e) = self.send_due().await {
+            // The submission is stored: the batch timer tries again.
+            warn!(%sector, error = %e, "sending due batches failed");
+        }
+        self.wake.notify_one();
+        Ok(response(SubmitResult::Accepted, None))
     }
 
     /// The seed of a pre-committed sector: `Ok(Err(epoch))` while head is
@@ -460,7 +396,7 @@ impl LocalSectorManager {
         &self,
         sector: SectorId,
     ) -> Result<Result<Seed, (ChainEpoch, ChainEpoch)>, ManagerError> {
-        if let Some(seed) = self.with_live_sector(sector, |rec| rec.seed)? {
+        if let Some(seed) = self.read_live(sector).await?.seed {
             return Ok(Ok(seed));
         }
         let network = self.network().await?;
@@ -487,18 +423,10 @@ impl LocalSectorManager {
             seed: randomness,
             epoch: seed_epoch,
         };
-        Ok(Ok(self.update_live_sector(sector, |rec| {
-            *rec.seed.get_or_insert(seed)
-        })?))
+        self.modify_live(sector, |rec| Ok(*rec.seed.get_or_insert(seed)))
+            .await
+            .map(Ok)
     }
-}
-
-fn pre_commit_slot(rec: &mut SectorStatus) -> &mut Option<Submitted<PreCommitOnChainInfo>> {
-    &mut rec.pre_commit
-}
-
-fn proof_slot(rec: &mut SectorStatus) -> &mut Option<Submitted<Proof>> {
-    &mut rec.proof
 }
 
 #[async_trait]
@@ -507,25 +435,38 @@ impl SectorManager for LocalSectorManager {
         &self,
         spec: AllocateSpec,
     ) -> Result<Option<AllocatedSector>, ManagerError> {
-        let Some(miner) = self.config.miners.iter().find(|m| {
+        let candidates = self.config.miners.iter().filter(|m| {
             (spec.allowed_miners.is_empty() || spec.allowed_miners.contains(&m.id))
                 && (spec.allowed_proof_types.is_empty()
                     || spec.allowed_proof_types.contains(&m.proof))
-        }) else {
-            debug!(?spec, "no miner matches the allocation spec");
-            return Ok(None);
-        };
-        let mut st = self.lock();
-        let next = st.next_number.entry(miner.id).or_insert(1);
-        let id = SectorId::new(miner.id, venus_seal_core::SectorNumber(*next));
-        *next += 1;
-        st.sectors.insert(id, SectorStatus::new(miner.proof));
-        self.save(&st)?;
-        info!(sector = %id, proof = %miner.proof, "sector allocated");
-        Ok(Some(AllocatedSector {
-            id,
-            proof_type: miner.proof,
-        }))
+        });
+        for miner in candidates {
+            let status = SectorStatus::new(miner.proof);
+            match self
+                .store
+                .allocate(miner.id, miner.numbers, &status)
+                .await?
+            {
+                Some(number) => {
+                    let id = SectorId::new(miner.id, number);
+                    info!(sector = %id, proof = %miner.proof, "sector allocated");
+                    return Ok(Some(AllocatedSector {
+                        id,
+                        proof_type: miner.proof,
+                    }));
+                }
+                None => warn!(
+                    miner = %miner.id,
+                    range = ?miner.numbers,
+                    "the miner's sector number range is used up"
+                ),
+            }
+        }
+        debug!(
+            ?spec,
+            "no miner matches the allocation spec or has numbers left"
+        );
+        Ok(None)
     }
 
     async fn acquire_deals(
@@ -533,32 +474,45 @@ impl SectorManager for LocalSectorManager {
         sector: SectorId,
         spec: AcquireDealsSpec,
     ) -> Result<Vec<DealInfo>, ManagerError> {
-        let mut st = self.lock();
-        let proof_type = match st.sectors.get(&sector) {
-            None => return Err(unknown(sector)),
-            Some(rec) if rec.aborted.is_some() => {
-                return Err(ManagerError::Rejected(format!(
-                    "sector {sector} was aborted"
-                )))
-            }
-            Some(rec) => {
-                if let Some(deals) = &rec.deals {
-                    return Ok(deals.clone());
-                }
-                rec.proof_type
-            }
-        };
-        let deals = st.take_deals(sector.miner, proof_type.sector_size(), spec);
-        if let Some(rec) = st.sectors.get_mut(&sector) {
-            rec.deals = Some(deals.clone());
+        let rec = self.read_live(sector).await?;
+        if let Some(deals) = rec.deals {
+            return Ok(deals);
         }
-        self.save(&st)?;
-        info!(%sector, deals = deals.len(), "deals acquired");
-        Ok(deals)
+        let deals = self
+            .store
+            .take_deals(sector.miner, rec.proof_type.sector_size(), spec)
+            .await?;
+        let taken = deals.clone();
+        let kept = self
+            .modify_live(sector, |rec| {
+                Ok(match &rec.deals {
+                    // A concurrent call got there first: ours go back.
+                    Some(theirs) => Err(theirs.clone()),
+                    None => {
+                        rec.deals = Some(taken.clone());
+                        Ok(())
+                    }
+                })
+            })
+            .await;
+        match kept {
+            Ok(Ok(())) => {
+                info!(%sector, deals = deals.len(), "deals acquired");
+                Ok(deals)
+            }
+            Ok(Err(theirs)) => {
+                self.store.requeue_deals(sector.miner, &deals).await?;
+                Ok(theirs)
+            }
+            Err(e) => {
+                self.store.requeue_deals(sector.miner, &deals).await?;
+                Err(e)
+            }
+        }
     }
 
     async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ManagerError> {
-        if let Some(ticket) = self.with_live_sector(sector, |rec| rec.ticket)? {
+        if let Some(ticket) = self.read_live(sector).await?.ticket {
             return Ok(ticket);
         }
         let network = self.network().await?;
@@ -577,7 +531,9 @@ impl SectorManager for LocalSectorManager {
             epoch,
         };
         // A concurrent call may have stored one first: everyone gets that.
-        let ticket = self.update_live_sector(sector, |rec| *rec.ticket.get_or_insert(ticket))?;
+        let ticket = self
+            .modify_live(sector, |rec| Ok(*rec.ticket.get_or_insert(ticket)))
+            .await?;
         info!(%sector, epoch = ticket.epoch, "ticket assigned");
         Ok(ticket)
     }
@@ -589,7 +545,7 @@ impl SectorManager for LocalSectorManager {
         reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
         let id = sector.id;
-        let proof_type = self.with_live_sector(id, |rec| rec.proof_type)?;
+        let proof_type = self.read_live(id).await?.proof_type;
         if proof_type != sector.proof_type {
             return Ok(rejected(format!(
                 "sector {id} was allocated as {proof_type}, not {}",
@@ -639,26 +595,12 @@ impl SectorManager for LocalSectorManager {
             }
             Err(e) => return Err(e.into()),
         }
-
-        let previous = match self.reserve(id, &info, reset, replaces.as_ref(), pre_commit_slot)? {
-            Ok(previous) => previous,
-            Err(answer) => return Ok(answer),
-        };
-        let params = PreCommitParams {
-            sector_number: id.number,
-            seal_proof: proof_type,
-            sealed_cid: info.comm_r,
-            unsealed_cid: info.comm_d,
-            seal_rand_epoch: ticket.epoch,
-            deal_ids: info.deals.clone(),
-            expiration: head + self.config.expiration_epochs,
-        };
-        self.send_reserved(
+        self.enqueue(
             id,
             Kind::PreCommit,
             &info,
-            previous,
-            MinerCall::PreCommitSectorBatch2(vec![params]),
+            reset,
+            replaces.as_ref(),
             pre_commit_slot,
         )
         .await
@@ -668,10 +610,7 @@ impl SectorManager for LocalSectorManager {
         &self,
         sector: SectorId,
     ) -> Result<PollStateResponse, ManagerError> {
-        let message = self.with_sector(sector, |rec| {
-            rec.pre_commit.as_ref().map(|s| s.message.clone())
-        })?;
-        self.poll(sector, Kind::PreCommit, message).await
+        self.poll(sector, Kind::PreCommit).await
     }
 
     async fn submit_persisted(
@@ -680,7 +619,11 @@ impl SectorManager for LocalSectorManager {
         instance: String,
     ) -> Result<bool, ManagerError> {
         info!(%sector, %instance, "sector persisted");
-        self.update_live_sector(sector, |rec| rec.persisted_at = Some(instance))?;
+        self.modify_live(sector, |rec| {
+            rec.persisted_at = Some(instance.clone());
+            Ok(())
+        })
+        .await?;
         Ok(true)
     }
 
@@ -725,13 +668,8 @@ impl SectorManager for LocalSectorManager {
             Ok(replaces) => replaces,
             Err(answer) => return Ok(answer),
         };
-        let (proof_type, pre_commit) = self.with_live_sector(sector, |rec| {
-            (
-                rec.proof_type,
-                rec.pre_commit.as_ref().map(|s| s.content.clone()),
-            )
-        })?;
-        let Some(pre_commit) = pre_commit else {
+        let rec = self.read_live(sector).await?;
+        let Some(pre_commit) = rec.pre_commit.map(|s| s.content) else {
             return Ok(rejected(format!("sector {sector} has no pre-commit")));
         };
         let seed = match self.seed(sector).await? {
@@ -743,7 +681,7 @@ impl SectorManager for LocalSectorManager {
             }
         };
         let info = SealVerifyInfo {
-            proof_type,
+            proof_type: rec.proof_type,
             sector,
             comm_r: pre_commit.comm_r,
             comm_d: pre_commit.comm_d,
@@ -763,23 +701,19 @@ impl SectorManager for LocalSectorManager {
                 pre_commit.ticket.epoch, seed.epoch
             )));
         }
-
-        let previous = match self.reserve(sector, &proof, reset, replaces.as_ref(), proof_slot)? {
-            Ok(previous) => previous,
-            Err(answer) => return Ok(answer),
-        };
-        let call = MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
-            sector_number: sector.number,
-            proof: proof.clone(),
-        }]);
-        self.send_reserved(sector, Kind::Proof, &proof, previous, call, proof_slot)
-            .await
+        self.enqueue(
+            sector,
+            Kind::Proof,
+            &proof,
+            reset,
+            replaces.as_ref(),
+            proof_slot,
+        )
+        .await
     }
 
     async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ManagerError> {
-        let message =
-            self.with_sector(sector, |rec| rec.proof.as_ref().map(|s| s.message.clone()))?;
-        self.poll(sector, Kind::Proof, message).await
+        self.poll(sector, Kind::Proof).await
     }
 
     async fn report_state(
@@ -797,30 +731,40 @@ impl SectorManager for LocalSectorManager {
                 "worker reports a state change"
             ),
         }
-        self.update_sector(sector, |rec| rec.last_report = Some(report))
+        self.modify(sector, |rec| {
+            rec.last_report = Some(report.clone());
+            Ok(())
+        })
+        .await
     }
 
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
         info!(%sector, "sector finalized");
-        self.update_sector(sector, |rec| rec.finalized = true)
+        self.modify(sector, |rec| {
+            rec.finalized = true;
+            Ok(())
+        })
+        .await
     }
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
         warn!(%sector, %reason, "sector aborted by its worker");
-        let mut st = self.lock();
-        let rec = st.sectors.get_mut(&sector).ok_or_else(|| unknown(sector))?;
-        rec.aborted = Some(reason);
         // Deals of a sector that never sent a pre-commit go back to the
         // queue for another sector.
-        let requeue = if rec.pre_commit.is_none() {
-            rec.deals.take().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let requeue = self
+            .modify(sector, |rec| {
+                rec.aborted = Some(reason.clone());
+                Ok(if rec.pre_commit.is_none() {
+                    rec.deals.take().unwrap_or_default()
+                } else {
+                    Vec::new()
+                })
+            })
+            .await?;
         if !requeue.is_empty() {
             info!(%sector, deals = requeue.len(), "deals of an aborted sector requeued");
-            st.requeue_deals(sector.miner, requeue);
+            self.store.requeue_deals(sector.miner, &requeue).await?;
         }
-        self.save(&st)
+        Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! The devnet and the manager restarted from their state files.
+//! The devnet and the manager restarted from their state (the devnet's
+//! state file, the manager's SQLite store).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,15 +13,15 @@ use venus_seal_core::{
     SectorManager, SectorNumber,
 };
 
-use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
+use super::{LocalSectorManager, ManagedMiner, ManagerConfig, SqlManagerStore};
 use crate::testing::FakeSealVerifier;
-use crate::{DevnetChain, DevnetConfig, DevnetMiner, StateFileError};
+use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const M1: ActorId = ActorId(1000);
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
 
 /// A devnet and a manager saving to `dir`.
-fn open(dir: &Path) -> (Arc<DevnetChain>, LocalSectorManager) {
+async fn open(dir: &Path) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
     let chain = DevnetChain::open(
         DevnetConfig {
             state_file: Some(dir.join("devnet.json")),
@@ -32,14 +33,16 @@ fn open(dir: &Path) -> (Arc<DevnetChain>, LocalSectorManager) {
         Arc::new(FakeSealVerifier),
     )
     .unwrap();
-    let manager = LocalSectorManager::open(
-        ManagerConfig::new(vec![ManagedMiner { id: M1, proof: P2K }])
-            .with_state_file(dir.join("manager.json")),
+    let store = SqlManagerStore::open_sqlite(dir.join("manager.db"))
+        .await
+        .unwrap();
+    let manager = LocalSectorManager::new(
+        ManagerConfig::new(vec![ManagedMiner::new(M1, P2K)]),
+        Arc::new(store),
         chain.clone(),
         chain.clone(),
         Arc::new(FakeSealVerifier),
-    )
-    .unwrap();
+    );
     (chain, manager)
 }
 
@@ -63,9 +66,9 @@ fn deal(id: u64) -> DealInfo {
 #[tokio::test]
 async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     let dir = tempfile::tempdir().unwrap();
-    let (chain, m) = open(dir.path());
-    m.add_deal(Some(M1), deal(1));
-    m.add_deal(Some(M1), deal(2));
+    let (chain, m) = open(dir.path()).await;
+    m.add_deal(Some(M1), deal(1)).await.unwrap();
+    m.add_deal(Some(M1), deal(2)).await.unwrap();
     let s = allocate(&m).await;
     assert_eq!(s.id.number, SectorNumber(1));
     let deals = m
@@ -96,10 +99,10 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     drop((chain, m));
 
     // The process dies; a new one opens the same files.
-    let (chain, m) = open(dir.path());
+    let (chain, m) = open(dir.path()).await;
     assert_eq!(chain.current_epoch(), head, "the chain does not jump back");
     assert_eq!(allocate(&m).await.id.number, SectorNumber(2), "no reuse");
-    assert_eq!(m.queued_deals(), 1);
+    assert_eq!(m.queued_deals().await.unwrap(), 1);
     assert_eq!(
         m.acquire_deals(s.id, AcquireDealsSpec::default())
             .await
@@ -111,7 +114,7 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     assert_eq!(resp.res, SubmitResult::DuplicateSubmit);
     let polled = m.poll_pre_commit_state(s.id).await.unwrap();
     assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
-    let status = m.sector_status(s.id).unwrap();
+    let status = m.sector_status(s.id).await.unwrap().unwrap();
     assert_eq!(status.persisted_at.as_deref(), Some("store-1"));
 
     let wait = m.wait_seed(s.id).await.unwrap();
@@ -132,7 +135,7 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     drop((chain, m));
 
     // Another crash with the proof pending on chain.
-    let (chain, m) = open(dir.path());
+    let (chain, m) = open(dir.path()).await;
     assert_eq!(m.wait_seed(s.id).await.unwrap().seed, Some(seed));
     let polled = m.poll_proof_state(s.id).await.unwrap();
     assert_eq!(polled.state, OnChainState::Packed, "{polled:?}");
@@ -142,31 +145,11 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     m.report_finalized(s.id).await.unwrap();
     drop((chain, m));
 
-    let (chain, m) = open(dir.path());
+    let (chain, m) = open(dir.path()).await;
     let sector = chain.sector(M1, s.id.number).await.unwrap().unwrap();
     assert_eq!(sector.sealed_cid, info.comm_r);
-    let status = m.sector_status(s.id).unwrap();
+    let status = m.sector_status(s.id).await.unwrap().unwrap();
     assert!(status.finalized);
     assert_eq!(status.proof.unwrap().content, proof);
     assert_eq!(allocate(&m).await.id.number, SectorNumber(3));
-}
-
-#[test]
-fn a_corrupt_manager_state_file_is_an_error_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("manager.json");
-    std::fs::write(&path, "{\"format\": 1, \"state\": [").unwrap();
-    let chain = DevnetChain::new(DevnetConfig::default(), Arc::new(FakeSealVerifier));
-    let err = LocalSectorManager::open(
-        ManagerConfig::new(vec![]).with_state_file(&path),
-        chain.clone(),
-        chain,
-        Arc::new(FakeSealVerifier),
-    )
-    .unwrap_err();
-    assert!(matches!(err, StateFileError::Corrupt { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
 }

@@ -1,21 +1,78 @@
-//! What the manager remembers of each sector, and its deal queue.
-
-use std::collections::{HashMap, VecDeque};
+//! What the manager remembers of each sector.
 
 use serde::{Deserialize, Serialize};
 
 use venus_seal_core::chain::MessageId;
-use venus_seal_core::manager::{AcquireDealsSpec, DealInfo, PreCommitOnChainInfo, StateReport};
+use venus_seal_core::manager::{DealInfo, PreCommitOnChainInfo, StateReport};
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{ActorId, SealProof, SectorId, SectorSize, Seed, Ticket};
+use venus_seal_core::{SealProof, Seed, Ticket};
 
 /// A submission the manager took, and the message that carries it.
+///
+/// A submission is *queued* until a batch carries it: no message, not
+/// failed, not found on chain. A batcher claims it (`sending_since`) while
+/// it sends; a claim older than [`Submitted::STALE_CLAIM_SECS`] belongs to
+/// a batcher that died and is taken over.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Submitted<T> {
     /// What the worker submitted.
     pub content: T,
-    /// The message sent for it (`None` while it is being sent).
+    /// The message that carries it (`None` while queued).
     pub message: Option<MessageId>,
+    /// A batcher has been sending it since this time (Unix seconds).
+    #[serde(default)]
+    pub sending_since: Option<u64>,
+    /// Why the last attempt to send it failed.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Sending failed for good (the node refused the message): the worker
+    /// sees `PermFailed` and may resubmit with `reset`.
+    #[serde(default)]
+    pub failed: bool,
+    /// It was found on chain without a recorded message (sent by a manager
+    /// that crashed before saving the message id).
+    #[serde(default)]
+    pub found_on_chain: bool,
+    /// How many times the manager queued it again after its message
+    /// failed on chain.
+    #[serde(default)]
+    pub resends: u32,
+}
+
+impl<T> Submitted<T> {
+    /// A claim older than this many seconds is taken over.
+    pub const STALE_CLAIM_SECS: u64 = 300;
+
+    /// A message that failed on chain is sent again at most this many
+    /// times before the worker is told.
+    pub const MAX_RESENDS: u32 = 3;
+
+    /// A new submission, queued for the next batch.
+    pub fn queued(content: T) -> Self {
+        Self {
+            content,
+            message: None,
+            sending_since: None,
+            last_error: None,
+            failed: false,
+            found_on_chain: false,
+            resends: 0,
+        }
+    }
+
+    /// Waiting for a batch (claimed or not).
+    pub fn is_queued(&self) -> bool {
+        self.message.is_none() && !self.failed && !self.found_on_chain
+    }
+
+    /// Queued and not claimed by a live batcher at `now` (Unix seconds).
+    pub fn is_claimable(&self, now: u64) -> bool {
+        self.is_queued()
+            && self
+                .sending_since
+                .is_none_or(|t| now.saturating_sub(t) >= Self::STALE_CLAIM_SECS)
+    }
 }
 
 /// The manager's record of one sector (see
@@ -46,7 +103,8 @@ pub struct SectorStatus {
 }
 
 impl SectorStatus {
-    pub(crate) fn new(proof_type: SealProof) -> Self {
+    /// A freshly allocated sector of `proof_type`.
+    pub fn new(proof_type: SealProof) -> Self {
         Self {
             proof_type,
             deals: None,
@@ -59,6 +117,12 @@ impl SectorStatus {
             finalized: false,
             aborted: None,
         }
+    }
+
+    /// Whether a pre-commit or a proof waits for a batch.
+    pub fn has_queued_submission(&self) -> bool {
+        self.pre_commit.as_ref().is_some_and(Submitted::is_queued)
+            || self.proof.as_ref().is_some_and(Submitted::is_queued)
     }
 }
 
@@ -86,89 +150,10 @@ pub(crate) fn decide<T: PartialEq>(
         None => Decision::Send,
         Some(s) if s.content == *content => match (&s.message, reset) {
             (Some(id), true) => Decision::ResendIfFailed(id.clone()),
+            (None, true) if s.failed => Decision::Send,
             _ => Decision::Duplicate,
         },
         Some(_) if reset => Decision::Send,
         Some(_) => Decision::Mismatch,
-    }
-}
-
-/// A deal waiting for a sector.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct QueuedDeal {
-    miner: Option<ActorId>,
-    deal: DealInfo,
-}
-
-/// Everything the manager holds, behind one lock (never held across an
-/// await); what its state file holds.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(crate) struct ManagerState {
-    /// The next sector number per miner.
-    #[serde(with = "crate::persist::pairs")]
-    pub(crate) next_number: HashMap<ActorId, u64>,
-    /// Every allocated sector.
-    #[serde(with = "crate::persist::pairs")]
-    pub(crate) sectors: HashMap<SectorId, SectorStatus>,
-    deals: VecDeque<QueuedDeal>,
-}
-
-impl ManagerState {
-    /// Queues a deal for `miner` (`None`: any miner).
-    pub(crate) fn queue_deal(&mut self, miner: Option<ActorId>, deal: DealInfo) {
-        self.deals.push_back(QueuedDeal { miner, deal });
-    }
-
-    /// Puts deals back at the head of the queue, in their order.
-    pub(crate) fn requeue_deals(&mut self, miner: ActorId, deals: Vec<DealInfo>) {
-        for deal in deals.into_iter().rev() {
-            self.deals.push_front(QueuedDeal {
-                miner: Some(miner),
-                deal,
-            });
-        }
-    }
-
-    /// The number of queued deals.
-    pub(crate) fn queued_deals(&self) -> usize {
-        self.deals.len()
-    }
-
-    /// Takes, in queue order, the deals for `miner` that fit in `size`
-    /// (padded sizes), at most `spec.max_deals`; none unless they use at
-    /// least `spec.min_used_space` bytes.
-    pub(crate) fn take_deals(
-        &mut self,
-        miner: ActorId,
-        size: SectorSize,
-        spec: AcquireDealsSpec,
-    ) -> Vec<DealInfo> {
-        let max = spec.max_deals.unwrap_or(usize::MAX);
-        let mut used = 0u64;
-        let mut picked = Vec::new();
-        for (i, q) in self.deals.iter().enumerate() {
-            if picked.len() >= max {
-                break;
-            }
-            if q.miner.is_some_and(|m| m != miner) {
-                continue;
-            }
-            let piece = q.deal.piece.size.0;
-            if used.saturating_add(piece) <= size.0 {
-                used += piece;
-                picked.push(i);
-            }
-        }
-        if picked.is_empty() || used < spec.min_used_space.unwrap_or(0) {
-            return Vec::new();
-        }
-        // Remove from the back so earlier indexes stay valid.
-        let mut deals: Vec<DealInfo> = picked
-            .iter()
-            .rev()
-            .filter_map(|&i| self.deals.remove(i).map(|q| q.deal))
-            .collect();
-        deals.reverse();
-        deals
     }
 }

@@ -37,16 +37,13 @@ fn setup() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
         ]),
         Arc::new(FakeSealVerifier),
     );
-    let manager = LocalSectorManager::new(
-        ManagerConfig::new(vec![
-            ManagedMiner { id: M1, proof: P2K },
-            ManagedMiner { id: M2, proof: P8M },
-        ]),
+    let manager = LocalSectorManager::in_memory(
+        ManagerConfig::new(vec![ManagedMiner::new(M1, P2K), ManagedMiner::new(M2, P8M)]),
         chain.clone(),
         chain.clone(),
         Arc::new(FakeSealVerifier),
     );
-    (chain, Arc::new(manager))
+    (chain, manager)
 }
 
 fn spec(miners: &[ActorId], proofs: &[SealProof]) -> AllocateSpec {
@@ -292,7 +289,7 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     .await
     .unwrap();
     m.report_finalized(s.id).await.unwrap();
-    let status = m.sector_status(s.id).unwrap();
+    let status = m.sector_status(s.id).await.unwrap().unwrap();
     assert!(status.finalized);
     assert_eq!(status.persisted_at.as_deref(), Some("worker-1"));
     assert_eq!(status.last_report.unwrap().next, "Finished");
@@ -335,7 +332,7 @@ async fn a_bad_proof_is_rejected_and_nothing_is_sent() {
         assert!(r.desc.unwrap().contains("proof does not verify"));
     }
     assert_eq!(chain.pending_messages(), 0);
-    assert_eq!(m.sector_status(s.id).unwrap().proof, None);
+    assert_eq!(m.sector_status(s.id).await.unwrap().unwrap().proof, None);
     assert_rejected(m.poll_proof_state(s.id).await, "no proof was submitted");
     // The good one still goes through afterwards.
     let r = m
@@ -363,7 +360,10 @@ async fn a_ticket_that_is_not_the_chains_is_rejected() {
     assert_eq!(r.res, SubmitResult::Rejected);
     assert!(r.desc.unwrap().contains("ticket mismatch"));
     assert_eq!(chain.pending_messages(), 0);
-    assert_eq!(m.sector_status(s.id).unwrap().pre_commit, None);
+    assert_eq!(
+        m.sector_status(s.id).await.unwrap().unwrap().pre_commit,
+        None
+    );
 
     let wrong_type = AllocatedSector {
         id: s.id,
@@ -403,7 +403,7 @@ async fn a_different_pre_commit_needs_reset() {
 }
 
 #[tokio::test]
-async fn a_failed_pre_commit_is_perm_failed_with_the_chains_reason() {
+async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
     let (chain, m) = setup();
     let s = allocate(&m).await;
     let ticket = m.assign_ticket(s.id).await.unwrap();
@@ -433,11 +433,10 @@ async fn a_failed_pre_commit_is_perm_failed_with_the_chains_reason() {
     );
     chain.advance(1).await;
     let polled = m.poll_pre_commit_state(s.id).await.unwrap();
-    assert_eq!(polled.state, OnChainState::PermFailed);
-    assert!(polled
-        .desc
-        .unwrap()
-        .contains("sector 1 already pre-committed"));
+    assert_eq!(polled.state, OnChainState::ShouldAbort, "{polled:?}");
+    let desc = polled.desc.unwrap();
+    assert!(desc.contains("sector 1 already pre-committed"), "{desc}");
+    assert!(desc.contains("a different replica"), "{desc}");
 
     // Resubmitting the same content is a duplicate, unless reset asks to
     // send it again after the failure.
@@ -468,11 +467,11 @@ fn deal(id: u64, size: u64) -> DealInfo {
 #[tokio::test]
 async fn deals_fill_sectors_of_their_miner() {
     let (_chain, m) = setup();
-    m.add_deal(Some(M2), deal(1, 1024));
-    m.add_deal(None, deal(2, 1024));
-    m.add_deal(Some(M1), deal(3, 2048));
-    m.add_deal(Some(M1), deal(4, 1024));
-    m.add_deal(None, deal(5, 512));
+    m.add_deal(Some(M2), deal(1, 1024)).await.unwrap();
+    m.add_deal(None, deal(2, 1024)).await.unwrap();
+    m.add_deal(Some(M1), deal(3, 2048)).await.unwrap();
+    m.add_deal(Some(M1), deal(4, 1024)).await.unwrap();
+    m.add_deal(None, deal(5, 512)).await.unwrap();
 
     let a = allocate(&m).await;
     let got = m
@@ -511,11 +510,11 @@ async fn deals_fill_sectors_of_their_miner() {
         m.acquire_deals(c.id, spec).await.unwrap(),
         vec![deal(3, 2048)]
     );
-    assert_eq!(m.queued_deals(), 2);
+    assert_eq!(m.queued_deals().await.unwrap(), 2);
 
     // An aborted sector gives its deals back.
     m.report_aborted(a.id, "pc1 failed".into()).await.unwrap();
-    assert_eq!(m.queued_deals(), 4);
+    assert_eq!(m.queued_deals().await.unwrap(), 4);
     assert_rejected(m.assign_ticket(a.id).await, "aborted");
     let d = allocate(&m).await;
     let got = m

@@ -1,0 +1,369 @@
+//! The tests every [`ManagerStore`] passes, run on memory, SQLite and
+//! PostgreSQL (when `VENUS_SEAL_TEST_POSTGRES` names a server; `.ci/run`
+//! starts one and sets it, with `VENUS_SEAL_REQUIRE_POSTGRES=1` so that a
+//! missing server fails the run instead of skipping).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
+use venus_seal_core::{
+    ActorId, CommD, PaddedPieceSize, PieceInfo, SealProof, SectorId, SectorNumber, SectorSize,
+};
+
+use super::{ManagerStore, NumberRange, SqlManagerStore};
+use crate::manager::SectorStatus;
+
+const M1: ActorId = ActorId(1000);
+const M2: ActorId = ActorId(1001);
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+fn status() -> SectorStatus {
+    SectorStatus::new(PROOF)
+}
+
+pub(crate) fn deal(id: u64, size: u64) -> DealInfo {
+    DealInfo {
+        id,
+        piece: PieceInfo {
+            size: PaddedPieceSize(size),
+            cid: CommD([id as u8; 32]),
+        },
+    }
+}
+
+/// Allocation: from the range start, without gaps, per miner, refusing
+/// past the range end; a raised start skips ahead.
+pub(crate) async fn allocation(store: &dyn ManagerStore) {
+    let r = NumberRange::new(1, 3).unwrap();
+    for want in 1..=3 {
+        let n = store.allocate(M1, r, &status()).await.unwrap();
+        assert_eq!(n, Some(SectorNumber(want)));
+    }
+    assert_eq!(store.allocate(M1, r, &status()).await.unwrap(), None);
+    // Another miner has its own sequence, from its own start.
+    let r2 = NumberRange::new(100, 200).unwrap();
+    assert_eq!(
+        store.allocate(M2, r2, &status()).await.unwrap(),
+        Some(SectorNumber(100))
+    );
+    // Raising the start skips ahead; widening the end continues.
+    let wider = NumberRange::new(1, 10).unwrap();
+    assert_eq!(
+        store.allocate(M1, wider, &status()).await.unwrap(),
+        Some(SectorNumber(4))
+    );
+    let raised = NumberRange::new(50, 60).unwrap();
+    assert_eq!(
+        store.allocate(M1, raised, &status()).await.unwrap(),
+        Some(SectorNumber(50))
+    );
+    // Lowering it again never reuses a number.
+    assert_eq!(
+        store.allocate(M1, wider, &status()).await.unwrap(),
+        None,
+        "51 is past the end of 1..=10"
+    );
+    assert_eq!(store.sector_count().await.unwrap(), 6);
+    let held = store
+        .load(SectorId::new(M1, SectorNumber(2)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.version, 1);
+    assert_eq!(held.value, status());
+    assert!(store
+        .load(SectorId::new(M1, SectorNumber(5)))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Many concurrent allocations: every number once, no gap.
+pub(crate) async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..8 {
+                let n = store
+                    .allocate(M1, NumberRange::ALL, &status())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                got.push(n.0);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let set: BTreeSet<u64> = all.iter().copied().collect();
+    assert_eq!(set.len(), all.len(), "a number was handed out twice");
+    assert_eq!(set, (1..=128).collect(), "numbers with a gap");
+}
+
+/// Compare-and-swap updates and the queue of submissions.
+pub(crate) async fn versioned_updates(store: &dyn ManagerStore) {
+    let n = store
+        .allocate(M1, NumberRange::ALL, &status())
+        .await
+        .unwrap()
+        .unwrap();
+    let id = SectorId::new(M1, n);
+    let mut s = status();
+    s.persisted_at = Some("store-a".into());
+    assert!(store.update(id, &s, 1).await.unwrap());
+    assert!(
+        !store.update(id, &status(), 1).await.unwrap(),
+        "stale version"
+    );
+    let held = store.load(id).await.unwrap().unwrap();
+    assert_eq!(
+        (held.version, held.value.persisted_at.as_deref()),
+        (2, Some("store-a"))
+    );
+    let unknown = SectorId::new(M1, SectorNumber(999));
+    assert!(!store.update(unknown, &s, 1).await.unwrap());
+
+    assert!(store.queued().await.unwrap().is_empty());
+    s.proof = Some(crate::manager::Submitted::queued(
+        venus_seal_core::stage::Proof {
+            proof: vec![1, 2, 3],
+        },
+    ));
+    assert!(s.has_queued_submission());
+    assert!(store.update(id, &s, 2).await.unwrap());
+    let queued = store.queued().await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].0, id);
+    assert_eq!(queued[0].1.version, 3);
+    if let Some(p) = s.proof.as_mut() {
+        p.message = Some(venus_seal_core::chain::MessageId("m1".into()));
+    }
+    assert!(store.update(id, &s, 3).await.unwrap());
+    assert!(store.queued().await.unwrap().is_empty());
+}
+
+/// The deal queue: order, miner restrictions, fit, requeue at the head.
+pub(crate) async fn deals(store: &dyn ManagerStore) {
+    let size = SectorSize(2048);
+    let spec = AcquireDealsSpec::default();
+    store.queue_deal(None, &deal(1, 1024)).await.unwrap();
+    store.queue_deal(Some(M2), &deal(2, 512)).await.unwrap();
+    store.queue_deal(None, &deal(3, 2048)).await.unwrap();
+    store.queue_deal(None, &deal(4, 512)).await.unwrap();
+    assert_eq!(store.queued_deals().await.unwrap(), 4);
+
+    let got = store.take_deals(M1, size, spec).await.unwrap();
+    assert_eq!(got.iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 4]);
+    store.requeue_deals(M1, &got).await.unwrap();
+    let again = store.take_deals(M2, size, spec).await.unwrap();
+    assert!(
+        again.is_empty() || again[0].id != 1,
+        "requeued deals are M1's"
+    );
+    if !again.is_empty() {
+        store.requeue_deals(M2, &again).await.unwrap();
+    }
+    let got = store.take_deals(M1, size, spec).await.unwrap();
+    assert_eq!(got.iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 4]);
+
+    let min = AcquireDealsSpec {
+        max_deals: None,
+        min_used_space: Some(2048),
+    };
+    assert!(store
+        .take_deals(M1, size, min)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.id == 3));
+    assert_eq!(store.take_deals(M2, size, spec).await.unwrap().len(), 1);
+    assert_eq!(store.queued_deals().await.unwrap(), 0);
+}
+
+/// Two concurrent takers never get the same deal.
+pub(crate) async fn concurrent_deals(store: Arc<dyn ManagerStore>) {
+    for id in 0..40 {
+        store.queue_deal(None, &deal(id, 1024)).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let deals = store
+                    .take_deals(ActorId(1000 + t % 2), SectorSize(2048), Default::default())
+                    .await
+                    .unwrap();
+                if deals.is_empty() {
+                    return got;
+                }
+                got.extend(deals.into_iter().map(|d| d.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let set: BTreeSet<u64> = all.iter().copied().collect();
+    assert_eq!(set.len(), all.len(), "a deal was handed out twice");
+    assert_eq!(set, (0..40).collect());
+}
+
+/// Runs the whole suite on stores made by `make` (a fresh, empty store per
+/// call).
+pub(crate) async fn run_all<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn ManagerStore>>,
+{
+    allocation(&*make().await).await;
+    concurrent_allocation(make().await).await;
+    versioned_updates(&*make().await).await;
+    deals(&*make().await).await;
+    concurrent_deals(make().await).await;
+}
+
+/// A fresh, empty PostgreSQL database from `VENUS_SEAL_TEST_POSTGRES` (a
+/// server URL whose user may create databases), or `None` to skip, unless
+/// `VENUS_SEAL_REQUIRE_POSTGRES=1`.
+pub(crate) async fn fresh_postgres() -> Option<String> {
+    let Ok(server) = std::env::var("VENUS_SEAL_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("VENUS_SEAL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "VENUS_SEAL_REQUIRE_POSTGRES=1 but VENUS_SEAL_TEST_POSTGRES is not set"
+        );
+        eprintln!("VENUS_SEAL_TEST_POSTGRES is not set: PostgreSQL tests skipped");
+        return None;
+    };
+    Some(create_postgres_database(&server).await)
+}
+
+/// Creates a database with a random name on the server at `server` (a
+/// `postgres://…/db` URL) and returns its URL.
+pub(crate) async fn create_postgres_database(server: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("vs_test_{}", rand_suffix());
+    let mut conn = sqlx::AnyConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at VENUS_SEAL_TEST_POSTGRES: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = match server.rfind('/') {
+        Some(i) if i > server.find("://").map_or(0, |s| s + 2) => &server[..i],
+        _ => server,
+    };
+    format!("{base}/{name}")
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_passes_the_suite() {
+    run_all(|| async { Arc::new(super::MemoryManagerStore::new()) as Arc<dyn ManagerStore> }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = std::sync::atomic::AtomicU32::new(0);
+    let dir_path = dir.path().to_path_buf();
+    run_all(|| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = dir_path.join(format!("m{n}.db"));
+        async move {
+            Arc::new(SqlManagerStore::open_sqlite(path).await.unwrap()) as Arc<dyn ManagerStore>
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_passes_the_suite() {
+    let Some(_) = fresh_postgres().await else {
+        return;
+    };
+    run_all(|| async {
+        let url = fresh_postgres().await.unwrap();
+        Arc::new(SqlManagerStore::connect(&url).await.unwrap()) as Arc<dyn ManagerStore>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_store_continues_numbers_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.db");
+    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
+    for _ in 0..3 {
+        store
+            .allocate(M1, NumberRange::ALL, &status())
+            .await
+            .unwrap();
+    }
+    store.queue_deal(None, &deal(7, 1024)).await.unwrap();
+    drop(store);
+    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
+    assert_eq!(
+        store
+            .allocate(M1, NumberRange::ALL, &status())
+            .await
+            .unwrap(),
+        Some(SectorNumber(4))
+    );
+    assert_eq!(store.queued_deals().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_an_error_naming_the_sector() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.db");
+    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
+    store
+        .allocate(M1, NumberRange::ALL, &status())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE manager_sectors SET record = '{\"proof_type\": ' WHERE number = 1")
+        .execute(&store.pool_for_tests())
+        .await
+        .unwrap();
+    let err = store
+        .load(SectorId::new(M1, SectorNumber(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("corrupt record for sector"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("s-t01000-1"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_store_url_is_refused_clearly() {
+    let err = SqlManagerStore::connect("mysql://x/y").await.unwrap_err();
+    assert!(
+        err.to_string().contains("unsupported manager store URL"),
+        "{err}"
+    );
+    let err = SqlManagerStore::connect("postgres://nobody:pw@127.0.0.1:1/none")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nobody:***@"), "{err}");
+    assert!(!err.to_string().contains("pw@"), "{err}");
+}
