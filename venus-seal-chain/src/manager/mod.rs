@@ -21,6 +21,8 @@
 //! is recognised rather than sent twice.
 
 mod batch;
+#[cfg(test)]
+mod batch_tests;
 mod config;
 #[cfg(test)]
 mod restart_tests;

@@ -1,0 +1,432 @@
+//! Batching, aggregation, resends and aborts, on a manual devnet and
+//! tokio's paused clock (the batch timer's waits take no real time).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use venus_seal_core::chain::{MessageId, MessageState, MinerCall, MinerMessage};
+use venus_seal_core::manager::{
+    AllocateSpec, AllocatedSector, OnChainState, PreCommitOnChainInfo, SubmitResult,
+};
+use venus_seal_core::{
+    ActorId, ChainClient, ChainError, CommD, CommR, MessageSender, SealProof, SealVerifier,
+    SealVerifyInfo, SectorManager, VerifyError,
+};
+
+use super::{BatchPolicy, LocalSectorManager, ManagedMiner, ManagerConfig};
+use crate::testing::FakeSealVerifier;
+use crate::{DevnetChain, DevnetConfig, DevnetMiner};
+
+const M1: ActorId = ActorId(1000);
+const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+/// Records every message and can fail sends or report a message failed.
+#[derive(Debug)]
+struct Recorder {
+    chain: Arc<DevnetChain>,
+    sent: Mutex<Vec<MinerMessage>>,
+    fail_sends: AtomicUsize,
+    /// Sends the next message nowhere and reports it failed on chain.
+    drop_next: AtomicUsize,
+    dropped: Mutex<Vec<MessageId>>,
+}
+
+impl Recorder {
+    fn new(chain: Arc<DevnetChain>) -> Arc<Self> {
+        Arc::new(Self {
+            chain,
+            sent: Mutex::new(Vec::new()),
+            fail_sends: AtomicUsize::new(0),
+            drop_next: AtomicUsize::new(0),
+            dropped: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn calls(&self) -> Vec<MinerCall> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.call.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl MessageSender for Recorder {
+    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        if self
+            .fail_sends
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(ChainError::Transport("node unreachable".into()));
+        }
+        self.sent.lock().unwrap().push(msg.clone());
+        if self
+            .drop_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let id = MessageId(format!("dropped-{}", self.dropped.lock().unwrap().len()));
+            self.dropped.lock().unwrap().push(id.clone());
+            return Ok(id);
+        }
+        self.chain.send(msg).await
+    }
+
+    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
+        if self.dropped.lock().unwrap().contains(id) {
+            return Ok(MessageState::Landed {
+                epoch: 1,
+                exit_code: 19,
+                error: Some("out of gas".into()),
+            });
+        }
+        self.chain.state(id).await
+    }
+}
+
+/// Counts aggregations and can make every aggregate fail to verify.
+#[derive(Debug, Default)]
+struct CountingVerifier {
+    aggregates: AtomicUsize,
+    refuse_aggregates: bool,
+}
+
+impl SealVerifier for CountingVerifier {
+    fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
+        FakeSealVerifier.verify_seal(info)
+    }
+    fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError> {
+        self.aggregates.fetch_add(1, Ordering::SeqCst);
+        FakeSealVerifier.aggregate_seal_proofs(infos)
+    }
+    fn verify_aggregate_seal(
+        &self,
+        infos: &[SealVerifyInfo],
+        aggregate: &[u8],
+    ) -> Result<bool, VerifyError> {
+        Ok(!self.refuse_aggregates && FakeSealVerifier.verify_aggregate_seal(infos, aggregate)?)
+    }
+}
+
+struct Setup {
+    chain: Arc<DevnetChain>,
+    sender: Arc<Recorder>,
+    verifier: Arc<CountingVerifier>,
+    m: Arc<LocalSectorManager>,
+}
+
+fn setup(miner: ManagedMiner, verifier: CountingVerifier) -> Setup {
+    let chain = DevnetChain::new(
+        DevnetConfig::with_miners(vec![DevnetMiner {
+            id: M1,
+            allowed_proofs: vec![P2K],
+        }]),
+        Arc::new(FakeSealVerifier),
+    );
+    let sender = Recorder::new(chain.clone());
+    let verifier = Arc::new(verifier);
+    let m = LocalSectorManager::in_memory(
+        ManagerConfig::new(vec![miner]),
+        chain.clone(),
+        sender.clone(),
+        verifier.clone(),
+    );
+    Setup {
+        chain,
+        sender,
+        verifier,
+        m,
+    }
+}
+
+fn info(n: u8, ticket: venus_seal_core::Ticket) -> PreCommitOnChainInfo {
+    PreCommitOnChainInfo {
+        comm_r: CommR([n; 32]),
+        comm_d: CommD([0xdd; 32]),
+        ticket,
+        deals: vec![],
+    }
+}
+
+async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo) {
+    let sector =
+        s.m.allocate_sector(AllocateSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+    let info = info(n, s.m.assign_ticket(sector.id).await.unwrap());
+    let r =
+        s.m.submit_pre_commit(sector, info.clone(), false)
+            .await
+            .unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    (sector, info)
+}
+
+async fn prove(s: &Setup, sector: AllocatedSector, info: &PreCommitOnChainInfo) {
+    let seed = s.m.wait_seed(sector.id).await.unwrap().seed.unwrap();
+    let proof = FakeSealVerifier::proof_for(&SealVerifyInfo {
+        proof_type: P2K,
+        sector: sector.id,
+        comm_r: info.comm_r,
+        comm_d: info.comm_d,
+        ticket: info.ticket.ticket,
+        seed: seed.seed,
+        proof: vec![],
+    });
+    let r = s.m.submit_proof(sector.id, proof, false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+}
+
+async fn state(s: &Setup, sector: AllocatedSector, proof: bool) -> OnChainState {
+    let polled = if proof {
+        s.m.poll_proof_state(sector.id).await
+    } else {
+        s.m.poll_pre_commit_state(sector.id).await
+    };
+    polled.unwrap().state
+}
+
+fn batched(threshold: usize, wait_secs: u64) -> BatchPolicy {
+    BatchPolicy::batched(threshold, Duration::from_secs(wait_secs))
+}
+
+#[tokio::test(start_paused = true)]
+async fn pre_commits_wait_for_the_threshold_then_go_in_one_message() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(batched(3, 3600), BatchPolicy::IMMEDIATE),
+        CountingVerifier::default(),
+    );
+    let (a, _) = pre_commit(&s, 1).await;
+    let (b, _) = pre_commit(&s, 2).await;
+    assert!(s.sender.calls().is_empty(), "2 of 3: nothing sent");
+    assert_eq!(state(&s, a, false).await, OnChainState::Pending);
+    let (c, _) = pre_commit(&s, 3).await;
+    let calls = s.sender.calls();
+    assert_eq!(calls.len(), 1);
+    let MinerCall::PreCommitSectorBatch2(batch) = &calls[0] else {
+        panic!("{calls:?}")
+    };
+    let numbers: Vec<u64> = batch.iter().map(|p| p.sector_number.0).collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    s.chain.advance(1).await;
+    for sector in [a, b, c] {
+        assert_eq!(state(&s, sector, false).await, OnChainState::Landed);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partial_batch_goes_out_after_max_wait() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(batched(10, 60), BatchPolicy::IMMEDIATE),
+        CountingVerifier::default(),
+    );
+    let (a, _) = pre_commit(&s, 1).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let (b, _) = pre_commit(&s, 2).await;
+    tokio::time::sleep(Duration::from_secs(29)).await;
+    assert!(s.sender.calls().is_empty(), "59 s: not due yet");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = s.sender.calls();
+    assert_eq!(calls.len(), 1, "the timer sent the batch at 60 s");
+    assert!(matches!(&calls[0], MinerCall::PreCommitSectorBatch2(b) if b.len() == 2));
+    s.chain.advance(1).await;
+    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+    assert_eq!(state(&s, b, false).await, OnChainState::Landed);
+}
+
+/// Pre-commits `n` sectors, lands them and reaches their seed epoch.
+async fn at_seed(s: &Setup, n: u8) -> Vec<(AllocatedSector, PreCommitOnChainInfo)> {
+    let mut sectors = Vec::new();
+    for i in 0..n {
+        sectors.push(pre_commit(s, i + 1).await);
+    }
+    s.chain.advance(11).await;
+    sectors
+}
+
+#[tokio::test(start_paused = true)]
+async fn four_proofs_go_out_as_one_verified_aggregate_and_land() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(BatchPolicy::IMMEDIATE, batched(4, 3600)),
+        CountingVerifier::default(),
+    );
+    let sectors = at_seed(&s, 4).await;
+    for (sector, info) in &sectors {
+        prove(&s, *sector, info).await;
+    }
+    let calls = s.sender.calls();
+    let Some(MinerCall::ProveCommitAggregate(agg)) = calls.last() else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(
+        agg.sectors.iter().map(|n| n.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(s.verifier.aggregates.load(Ordering::SeqCst), 1);
+    s.chain.advance(1).await;
+    for (sector, _) in &sectors {
+        assert_eq!(state(&s, *sector, true).await, OnChainState::Landed);
+        assert!(s
+            .chain
+            .sector(M1, sector.id.number)
+            .await
+            .unwrap()
+            .is_some());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_aggregate_that_does_not_verify_is_never_sent() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(BatchPolicy::IMMEDIATE, batched(4, 3600)),
+        CountingVerifier {
+            refuse_aggregates: true,
+            ..Default::default()
+        },
+    );
+    let sectors = at_seed(&s, 4).await;
+    for (sector, info) in &sectors {
+        prove(&s, *sector, info).await;
+    }
+    let calls = s.sender.calls();
+    assert!(
+        matches!(calls.last(), Some(MinerCall::ProveCommitSectors3(p)) if p.len() == 4),
+        "single proofs instead: {calls:?}"
+    );
+    s.chain.advance(1).await;
+    for (sector, _) in &sectors {
+        assert_eq!(state(&s, *sector, true).await, OnChainState::Landed);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fewer_proofs_than_the_aggregate_minimum_go_one_per_sector() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(BatchPolicy::IMMEDIATE, batched(8, 60)),
+        CountingVerifier::default(),
+    );
+    let sectors = at_seed(&s, 3).await;
+    for (sector, info) in &sectors {
+        prove(&s, *sector, info).await;
+    }
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let calls = s.sender.calls();
+    assert!(
+        matches!(calls.last(), Some(MinerCall::ProveCommitSectors3(p)) if p.len() == 3),
+        "{calls:?}"
+    );
+    assert_eq!(s.verifier.aggregates.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_node_keeps_the_submission_queued_and_it_is_sent_later() {
+    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    s.sender.fail_sends.store(1, Ordering::SeqCst);
+    let (a, _) = pre_commit(&s, 1).await;
+    let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Pending);
+    assert!(polled.desc.unwrap().contains("node unreachable"));
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(s.sender.calls().len(), 1, "retried by the timer");
+    s.chain.advance(1).await;
+    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_that_fails_on_chain_is_sent_again() {
+    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    s.sender.drop_next.store(1, Ordering::SeqCst);
+    let (a, _) = pre_commit(&s, 1).await;
+    let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Pending, "{polled:?}");
+    assert!(polled.desc.unwrap().contains("resend 1 of 3"));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(s.sender.calls().len(), 2, "sent again");
+    s.chain.advance(1).await;
+    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+    assert_eq!(
+        s.m.sector_status(a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .pre_commit
+            .unwrap()
+            .resends,
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ticket_that_expires_in_the_queue_means_abort() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(batched(10, 3600), BatchPolicy::IMMEDIATE),
+        CountingVerifier::default(),
+    );
+    let (a, _) = pre_commit(&s, 1).await;
+    // The devnet's max pre-commit randomness lookback is 3780 epochs.
+    s.chain.advance(3800).await;
+    tokio::time::sleep(Duration::from_secs(3601)).await;
+    assert!(s.sender.calls().is_empty(), "an expired ticket is not sent");
+    let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::ShouldAbort, "{polled:?}");
+    assert!(polled.desc.unwrap().contains("ticket expired"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pre_commit_sent_by_a_crashed_manager_is_found_on_chain_not_sent_twice() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(batched(10, 60), BatchPolicy::IMMEDIATE),
+        CountingVerifier::default(),
+    );
+    let (a, info) = pre_commit(&s, 1).await;
+    // What a process that died after sending, before saving the id, left
+    // on chain.
+    s.chain
+        .send(MinerMessage {
+            miner: M1,
+            call: MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
+                sector_number: a.id.number,
+                seal_proof: P2K,
+                sealed_cid: info.comm_r,
+                unsealed_cid: info.comm_d,
+                seal_rand_epoch: info.ticket.epoch,
+                deal_ids: vec![],
+                expiration: 1_000_000,
+            }]),
+        })
+        .await
+        .unwrap();
+    s.chain.advance(1).await;
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert!(s.sender.calls().is_empty(), "not sent again");
+    let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn sector_numbers_stay_in_the_miners_range() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_numbers(super::NumberRange::new(500, 501).unwrap()),
+        CountingVerifier::default(),
+    );
+    let spec = AllocateSpec::default();
+    let got: Vec<u64> = [
+        s.m.allocate_sector(spec.clone()).await.unwrap(),
+        s.m.allocate_sector(spec.clone()).await.unwrap(),
+    ]
+    .into_iter()
+    .map(|a| a.unwrap().id.number.0)
+    .collect();
+    assert_eq!(got, vec![500, 501]);
+    assert_eq!(
+        s.m.allocate_sector(spec).await.unwrap(),
+        None,
+        "range used up"
+    );
+}
