@@ -259,4 +259,24 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         !verifier.verify_seal(&bad).unwrap(),
         "a wrong seed does not"
     );
+
+    // Aggregation (SnarkPackV2) of real proofs: the manager aggregates
+    // prove-commit batches from 4 sectors and verifies the aggregate before
+    // sending. Four copies of the one real proof exercise the real SRS,
+    // aggregation and verification; a wrong seed fails the aggregate.
+    params
+        .ensure_aggregation(PROOF, GenerationPolicy::TestSizes)
+        .unwrap();
+    let batch = vec![info.clone(); 4];
+    let aggregate = verifier.aggregate_seal_proofs(&batch).unwrap();
+    assert!(
+        verifier.verify_aggregate_seal(&batch, &aggregate).unwrap(),
+        "the aggregate of genuine proofs verifies"
+    );
+    let mut wrong = batch.clone();
+    wrong[2].seed.0[0] ^= 1;
+    assert!(
+        !verifier.verify_aggregate_seal(&wrong, &aggregate).unwrap(),
+        "an aggregate checked against a wrong seed does not"
+    );
 }

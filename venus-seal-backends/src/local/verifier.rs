@@ -1,6 +1,10 @@
 //! Seal verification on filecoin-proofs-api.
 
-use filecoin_proofs_api::seal::verify_seal;
+use filecoin_proofs_api::seal::{
+    aggregate_seal_commit_proofs, get_seal_inputs, verify_aggregate_seal_commit_proofs,
+    verify_seal, SealCommitPhase2Output,
+};
+use filecoin_proofs_api::RegisteredAggregationProof;
 use venus_seal_core::{SealVerifier, SealVerifyInfo, VerifyError};
 
 use std::sync::Arc;
@@ -62,4 +66,80 @@ impl SealVerifier for LocalSealVerifier {
             }
         }
     }
+
+    /// SnarkPackV2 over `infos` (ascending sector numbers, one proof type).
+    /// Needs the SRS file in the parameter cache (see
+    /// [`ParameterCache::ensure_aggregation`]).
+    fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError> {
+        let proof_type = same_proof_type(infos)?;
+        let comm_rs: Vec<[u8; 32]> = infos.iter().map(|i| i.comm_r.0).collect();
+        let seeds: Vec<[u8; 32]> = infos.iter().map(|i| i.seed.0).collect();
+        let outputs: Vec<SealCommitPhase2Output> = infos
+            .iter()
+            .map(|i| SealCommitPhase2Output {
+                proof: i.proof.clone(),
+            })
+            .collect();
+        aggregate_seal_commit_proofs(
+            to_api(proof_type),
+            RegisteredAggregationProof::SnarkPackV2,
+            &comm_rs,
+            &seeds,
+            &outputs,
+        )
+        .map_err(|e| VerifyError(format!("aggregating {} seal proofs: {e:#}", infos.len())))
+    }
+
+    fn verify_aggregate_seal(
+        &self,
+        infos: &[SealVerifyInfo],
+        aggregate: &[u8],
+    ) -> Result<bool, VerifyError> {
+        let proof_type = same_proof_type(infos)?;
+        let mut inputs = Vec::new();
+        for info in infos {
+            let (prover_id, sector_id) = ids(info.sector.miner, info.sector.number);
+            let sector_inputs = get_seal_inputs(
+                to_api(proof_type),
+                info.comm_r.0,
+                info.comm_d.0,
+                prover_id,
+                sector_id,
+                info.ticket.0,
+                info.seed.0,
+            )
+            .map_err(|e| VerifyError(format!("public inputs of {}: {e:#}", info.sector)))?;
+            inputs.extend(sector_inputs);
+        }
+        let comm_rs: Vec<[u8; 32]> = infos.iter().map(|i| i.comm_r.0).collect();
+        let seeds: Vec<[u8; 32]> = infos.iter().map(|i| i.seed.0).collect();
+        match verify_aggregate_seal_commit_proofs(
+            to_api(proof_type),
+            RegisteredAggregationProof::SnarkPackV2,
+            aggregate.to_vec(),
+            &comm_rs,
+            &seeds,
+            inputs,
+        ) {
+            Ok(valid) => Ok(valid),
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "aggregate rejected by the verifier");
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The one proof type of `infos`.
+fn same_proof_type(infos: &[SealVerifyInfo]) -> Result<venus_seal_core::SealProof, VerifyError> {
+    let first = infos
+        .first()
+        .ok_or_else(|| VerifyError("no proofs to aggregate".into()))?
+        .proof_type;
+    if infos.iter().any(|i| i.proof_type != first) {
+        return Err(VerifyError(
+            "an aggregate covers one seal proof type only".into(),
+        ));
+    }
+    Ok(first)
 }

@@ -152,3 +152,28 @@ pub(super) fn generate_post(
     }
     with_tree!(u64::from(config.sector_size), run(config, todo, rng))
 }
+
+/// Writes a random ("fake") SnarkPack SRS for aggregating up to `proofs`
+/// proofs into storage-proofs-core's cache (the shared
+/// `v28-fil-inner-product-v1.srs` file), as storage-proofs does for its
+/// own tests when given an rng.
+pub(super) fn generate_srs(
+    config: &PoRepConfig,
+    proofs: usize,
+    rng: &mut ChaCha20Rng,
+) -> Result<anyhow::Result<()>, u64> {
+    fn run<Tree: 'static + MerkleTreeTrait>(
+        config: &PoRepConfig,
+        proofs: usize,
+        rng: &mut ChaCha20Rng,
+    ) -> anyhow::Result<()> {
+        let pp = public_params::<Tree>(config)?;
+        <PoRepCompound<Tree> as CompoundProof<PoRepScheme<'_, Tree>, _>>::srs_key(
+            Some(&mut *rng),
+            &pp,
+            proofs,
+        )?;
+        Ok(())
+    }
+    with_tree!(u64::from(config.sector_size), run(config, proofs, rng))
+}
