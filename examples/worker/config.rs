@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use venus_seal::backends::ext::{ExtConfigError, ExtProcessorConfig, ExtProcessorExecutor};
+use venus_seal::core::engine::limits::StageLimit;
+use venus_seal::core::stage::{AddPieces, Pc1, Pc2, Stage, TreeD, C1, C2};
 use venus_seal::core::{parse_duration, ActorId, SealProof};
 
 /// The whole file.
@@ -32,7 +35,92 @@ pub struct Config {
     #[serde(default)]
     pub stagger: BTreeMap<String, String>,
     #[serde(default)]
+    pub processors: ProcessorsSection,
+    #[serde(default)]
     pub testing: TestingSection,
+}
+
+/// `[[processors.<stage>]]`: stages whose tasks go to external processors
+/// (child processes speaking the ext protocol) instead of the local
+/// executor. A stage with no entry runs locally; finalize (persistence) is
+/// not a key, so it is refused like any unknown key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorsSection {
+    #[serde(default)]
+    pub add_pieces: Vec<ExtProcessorConfig>,
+    #[serde(default)]
+    pub tree_d: Vec<ExtProcessorConfig>,
+    #[serde(default)]
+    pub pc1: Vec<ExtProcessorConfig>,
+    #[serde(default)]
+    pub pc2: Vec<ExtProcessorConfig>,
+    #[serde(default)]
+    pub c1: Vec<ExtProcessorConfig>,
+    #[serde(default)]
+    pub c2: Vec<ExtProcessorConfig>,
+}
+
+impl ProcessorsSection {
+    /// Every stage with its processors (empty: the stage runs locally), in
+    /// sealing order.
+    pub fn by_stage(&self) -> [(&'static str, &[ExtProcessorConfig]); 6] {
+        [
+            (AddPieces::NAME, &self.add_pieces),
+            (TreeD::NAME, &self.tree_d),
+            (Pc1::NAME, &self.pc1),
+            (Pc2::NAME, &self.pc2),
+            (C1::NAME, &self.c1),
+            (C2::NAME, &self.c2),
+        ]
+    }
+
+    /// Checks every processor: its locks are declared in `[locks]`, and
+    /// its config can be built (cpuset syntax, `concurrent` > 0). Whether
+    /// `taskset` is installed is the machine's business, checked when the
+    /// worker starts the processors.
+    fn validate(&self, declared: &BTreeMap<String, Vec<String>>) -> anyhow::Result<()> {
+        check_processors::<AddPieces>(&self.add_pieces, declared)?;
+        check_processors::<TreeD>(&self.tree_d, declared)?;
+        check_processors::<Pc1>(&self.pc1, declared)?;
+        check_processors::<Pc2>(&self.pc2, declared)?;
+        check_processors::<C1>(&self.c1, declared)?;
+        check_processors::<C2>(&self.c2, declared)
+    }
+}
+
+fn check_processors<S: Stage>(
+    configs: &[ExtProcessorConfig],
+    declared: &BTreeMap<String, Vec<String>>,
+) -> anyhow::Result<()> {
+    for (i, config) in configs.iter().enumerate() {
+        let key = format!("processors.{}[{i}]", S::NAME);
+        for lock in &config.locks {
+            if !declared.contains_key(lock) {
+                let known: Vec<&str> = declared.keys().map(String::as_str).collect();
+                bail!(
+                    "{key}.locks: lock {lock:?} is not declared in [locks] (declared: {}); \
+                     add `{lock} = []` there (or list the stages sharing it)",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+        }
+        match ExtProcessorExecutor::<S>::new(config.clone()) {
+            Ok(_) | Err(ExtConfigError::TasksetMissing { .. }) => {}
+            Err(e @ ExtConfigError::InvalidCpuset { .. }) => {
+                return Err(anyhow::Error::new(e).context(format!("{key}.cpuset")))
+            }
+            Err(e @ ExtConfigError::ZeroConcurrent { .. }) => {
+                return Err(anyhow::Error::new(e).context(format!("{key}.concurrent")))
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(key)),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,7 +166,21 @@ pub enum ManagerSection {
         token_file: PathBuf,
         /// The proof type this worker seals (for its parameters).
         proof: SealProof,
+        /// Only seal for these miner actors (empty: any the manager
+        /// serves).
+        #[serde(default)]
+        miners: Vec<venus_seal::core::ActorId>,
     },
+}
+
+impl ManagerSection {
+    /// The miners this worker asks sectors for (empty: any).
+    pub fn allowed_miners(&self) -> Vec<venus_seal::core::ActorId> {
+        match self {
+            ManagerSection::Remote { miners, .. } => miners.clone(),
+            ManagerSection::EmbeddedDevnet { .. } => Vec::new(),
+        }
+    }
 }
 
 impl ManagerSection {
@@ -211,6 +313,7 @@ impl Config {
             check_stage("stagger", stage)?;
             parse_duration(d).with_context(|| format!("stagger.{stage}"))?;
         }
+        self.processors.validate(&self.locks)?;
         for stage in self
             .testing
             .pause_before
@@ -232,6 +335,39 @@ impl Config {
             bail!("worker.name must not be empty");
         }
         Ok(())
+    }
+
+    /// Each stage's limit for the engine's `Limits`: `[limits]`,
+    /// `[stagger]`, the `[locks]` naming the stage, and the locks of the
+    /// stage's `[[processors.<stage>]]` (held by the whole stage, since the
+    /// engine limits stages, whichever processor runs the task).
+    pub fn stage_limits(&self) -> anyhow::Result<BTreeMap<String, StageLimit>> {
+        let mut stages: BTreeMap<String, StageLimit> = BTreeMap::new();
+        for (stage, n) in &self.limits {
+            stages.entry(stage.clone()).or_default().concurrent = Some(*n);
+        }
+        for (lock, users) in &self.locks {
+            for stage in users {
+                stages
+                    .entry(stage.clone())
+                    .or_default()
+                    .locks
+                    .push(lock.clone());
+            }
+        }
+        for (stage, processors) in self.processors.by_stage() {
+            for lock in processors.iter().flat_map(|p| &p.locks) {
+                let limit = stages.entry(stage.to_string()).or_default();
+                if !limit.locks.contains(lock) {
+                    limit.locks.push(lock.clone());
+                }
+            }
+        }
+        for (stage, gap) in &self.stagger {
+            stages.entry(stage.clone()).or_default().stagger =
+                Some(parse_duration(gap).with_context(|| format!("stagger.{stage}"))?);
+        }
+        Ok(stages)
     }
 
     /// Checks the config against this machine: paths exist (created when
@@ -348,6 +484,127 @@ mod tests {
             let err = format!("{:#}", parse(&text).unwrap_err());
             assert!(err.contains(needle), "{to}: {err}");
         }
+    }
+
+    /// The example with its commented-out `[[processors.*]]` block enabled.
+    fn example_with_processors() -> String {
+        let text = example();
+        let start = text.find("# [[processors.pc1]]").unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        let block: Vec<&str> = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+            .collect();
+        format!("{}{}{}", &text[..start], block.join("\n"), &text[end..])
+    }
+
+    #[test]
+    fn the_documented_processors_parse() {
+        assert!(parse(&example()).unwrap().processors.pc1.is_empty());
+        let c = parse(&example_with_processors()).unwrap();
+        let pc1 = &c.processors.pc1;
+        assert_eq!(pc1.len(), 2);
+        assert_eq!(pc1[0].name.as_deref(), Some("pc1-0"));
+        assert_eq!(pc1[0].args, vec!["pc1"]);
+        assert_eq!(pc1[0].concurrent, Some(2));
+        assert_eq!(pc1[0].cpuset.as_deref(), Some("0-7"));
+        assert_eq!(pc1[0].envs["RUST_LOG"], "info");
+        assert_eq!(pc1[0].task_timeout, Some(Duration::from_secs(4 * 3600)));
+        assert_eq!(pc1[1].cpuset.as_deref(), Some("8-15"));
+        assert_eq!(c.processors.c2[0].locks, vec!["gpu"]);
+        assert_eq!(c.processors.c2[0].ready_timeout, Duration::from_secs(120));
+        assert!(c.processors.c2[0].auto_restart && c.processors.c2[0].inherit_envs);
+        let stages: Vec<_> = c
+            .processors
+            .by_stage()
+            .into_iter()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(stages, vec!["pc1", "c2"]);
+    }
+
+    #[test]
+    fn bad_processors_are_refused_by_key() {
+        let cases = [
+            // An unknown key of a processor.
+            (
+                "concurrent = 2\ncpuset = \"0-7\"",
+                "concurent = 2\ncpuset = \"0-7\"",
+                "concurent",
+            ),
+            // Finalize is persistence, not a processor stage.
+            ("[[processors.c2]]", "[[processors.finalize]]", "finalize"),
+            (
+                "cpuset = \"0-7\"",
+                "cpuset = \"7-0\"",
+                "processors.pc1[0].cpuset",
+            ),
+            (
+                "cpuset = \"8-15\"",
+                "cpuset = \"8-x\"",
+                "processors.pc1[1].cpuset",
+            ),
+            (
+                "concurrent = 2\ncpuset = \"0-7\"",
+                "concurrent = 0\ncpuset = \"0-7\"",
+                "processors.pc1[0].concurrent",
+            ),
+            (
+                "locks = [\"gpu\"]\nready",
+                "locks = [\"gpux\"]\nready",
+                "processors.c2[0].locks",
+            ),
+            ("ready_timeout = \"2m\"", "ready_timeout = \"soon\"", "soon"),
+        ];
+        for (from, to, needle) in cases {
+            let text = example_with_processors().replace(from, to);
+            assert_ne!(text, example_with_processors(), "{from}");
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            assert!(err.contains(needle), "{to}: {err}");
+        }
+        // The bad cpuset's value and the undeclared lock's name are quoted.
+        let text = example_with_processors().replace("cpuset = \"0-7\"", "cpuset = \"7-0\"");
+        let err = format!("{:#}", parse(&text).unwrap_err());
+        assert!(err.contains("7-0"), "{err}");
+        let text = example_with_processors()
+            .replace("locks = [\"gpu\"]\nready", "locks = [\"gpux\"]\nready");
+        let err = format!("{:#}", parse(&text).unwrap_err());
+        assert!(err.contains("\"gpux\" is not declared in [locks]"), "{err}");
+    }
+
+    #[test]
+    fn a_processor_lock_declared_without_stages_is_accepted() {
+        let text = example_with_processors()
+            .replace("locks = [\"gpu\"]\nready", "locks = [\"nvme\"]\nready")
+            .replace(
+                "gpu = [\"pc2\", \"c2\"]",
+                "gpu = [\"pc2\", \"c2\"]\nnvme = []",
+            );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.processors.c2[0].locks, vec!["nvme"]);
+    }
+
+    #[test]
+    fn processor_locks_join_their_stage_limit() {
+        let text = example_with_processors()
+            .replace(
+                "concurrent = 2\ncpuset = \"8-15\"",
+                "concurrent = 2\ncpuset = \"8-15\"\nlocks = [\"nvme\"]",
+            )
+            .replace("gpu = [\"pc2\", \"c2\"]", "gpu = [\"pc2\"]\nnvme = []");
+        let limits = parse(&text).unwrap().stage_limits().unwrap();
+        // pc1: one of its two processors names nvme; the stage holds it.
+        assert_eq!(limits["pc1"].locks, vec!["nvme"]);
+        assert_eq!(limits["pc1"].concurrent, Some(4));
+        assert_eq!(limits["pc1"].stagger, Some(Duration::ZERO));
+        // c2: gpu from its processor, shared with pc2 from [locks].
+        assert_eq!(limits["c2"].locks, vec!["gpu"]);
+        assert_eq!(limits["pc2"].locks, vec!["gpu"]);
+        // Without processors, only [locks] counts.
+        let limits = parse(&example()).unwrap().stage_limits().unwrap();
+        assert_eq!(limits["c2"].locks, vec!["gpu"]);
+        assert!(!limits.contains_key("pc1") || limits["pc1"].locks.is_empty());
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! The operator subcommands talk to a running worker over the admin API.
 
 mod config;
+mod executors;
 mod hooks;
 
 use std::collections::BTreeMap;
@@ -26,21 +27,16 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
-use venus_seal::backends::persist::{
-    LocalPersistStore, ObjectPersistStore, PersistStore, PersistStores,
-};
 use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     SqlManagerStore, DEVNET_NETWORK,
 };
-use venus_seal::core::engine::limits::{Limits, StageLimit};
+use venus_seal::core::engine::limits::Limits;
 use venus_seal::core::engine::metrics::EngineMetrics;
-use venus_seal::core::stage::{Finalize, KeepInPlace, Stage};
 use venus_seal::core::{
-    parse_duration, DynExecutor, Engine, Executor, Location, MemoryPieceStore, NetworkParams,
-    RetryPolicy, Sealer, SealerConfig, SectorManager, SectorState, SqliteSectorStore,
-    StageExecutors,
+    Engine, Location, MemoryPieceStore, NetworkParams, RetryPolicy, Sealer, SealerConfig,
+    SectorManager, SectorState, SqliteSectorStore,
 };
 use venus_seal::rpc::{serve_admin, AdminClient, ManagerClient, Permission, Secret};
 
@@ -272,63 +268,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
 
-    // Executors: local proving, test hooks, metrics, then limits outermost
-    // (a stage waiting for a permit is not timed).
+    // Executors: local proving or the stage's ext processors, test hooks,
+    // metrics, then limits outermost (a stage waiting for a permit is not
+    // timed).
     let metrics = EngineMetrics::new();
     let limits = build_limits(&config)?;
     metrics.watch_limits(limits.clone());
-    let hooks = Arc::new(config.testing.clone());
+    let decorators = executors::Decorators {
+        hooks: Arc::new(config.testing.clone()),
+        metrics: metrics.clone(),
+        limits,
+    };
     let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
-    let finalize: DynExecutor<Finalize> = if config.persist.is_empty() {
-        Arc::new(KeepInPlace {
-            instance: config.worker.name.clone(),
-        })
-    } else {
-        let mut stores = PersistStores::new();
-        for p in &config.persist {
-            let store: Arc<dyn PersistStore> = match (&p.path, &p.url) {
-                (Some(path), _) => Arc::new(
-                    LocalPersistStore::new(p.name.clone(), path.clone())
-                        .with_reserved_bytes(p.reserved_bytes),
-                ),
-                (None, Some(url)) => {
-                    let parsed =
-                        url::Url::parse(url).with_context(|| format!("persist url {url}"))?;
-                    let (store, prefix) = object_store::parse_url(&parsed)
-                        .with_context(|| format!("persist url {url}"))?;
-                    Arc::new(ObjectPersistStore::new(
-                        p.name.clone(),
-                        Arc::from(store),
-                        prefix,
-                    ))
-                }
-                (None, None) => bail!("persist {}: no path or url", p.name),
-            };
-            stores.push(store, p.weight);
-        }
-        Arc::new(stores)
-    };
-    fn wrap<S: Stage, E: Executor<S> + 'static>(
-        inner: E,
-        hooks: &Arc<config::TestingSection>,
-        metrics: &Arc<EngineMetrics>,
-        limits: &Arc<Limits>,
-    ) -> DynExecutor<S> {
-        let hooked = hooks::Hooked {
-            inner,
-            hooks: hooks.clone(),
-        };
-        Arc::new(limits.wrap(metrics.wrap(hooked)))
+    let (executors, ext_processors) = executors::build(&config, local, &decorators)?;
+    if !ext_processors.is_empty() {
+        ext_processors.start().await?;
+        tracing::info!("ext processors ready");
     }
-    let executors = StageExecutors {
-        add_pieces: wrap(local.clone(), &hooks, &metrics, &limits),
-        tree_d: wrap(local.clone(), &hooks, &metrics, &limits),
-        pc1: wrap(local.clone(), &hooks, &metrics, &limits),
-        pc2: wrap(local.clone(), &hooks, &metrics, &limits),
-        c1: wrap(local.clone(), &hooks, &metrics, &limits),
-        c2: wrap(local.clone(), &hooks, &metrics, &limits),
-        finalize: wrap(finalize, &hooks, &metrics, &limits),
-    };
 
     let store = Arc::new(
         SqliteSectorStore::open(&config.worker.state_db)
@@ -347,6 +303,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 max_retries: config.retry.max_retries,
             },
             poll_interval: config.retry.poll_interval,
+            allocate: venus_seal::core::manager::AllocateSpec {
+                allowed_miners: config.manager.allowed_miners(),
+                allowed_proof_types: vec![config.manager.proof()],
+            },
             ..SealerConfig::default()
         },
     )
@@ -375,6 +335,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     tracing::info!(worker = %config.worker.name, "worker running");
     engine.run(shutdown_signal()).await?;
+    // The engine has dropped its executors: kill the ext processors'
+    // children before exiting (exit skips destructors).
+    ext_processors.stop().await;
     tracing::info!("worker stopped");
     let _ = admin.stop();
     if let Some(server) = metrics_server {
@@ -390,24 +353,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 fn build_limits(config: &Config) -> anyhow::Result<Arc<Limits>> {
-    let mut stages: BTreeMap<String, StageLimit> = BTreeMap::new();
-    for (stage, n) in &config.limits {
-        stages.entry(stage.clone()).or_default().concurrent = Some(*n);
-    }
-    for (lock, users) in &config.locks {
-        for stage in users {
-            stages
-                .entry(stage.clone())
-                .or_default()
-                .locks
-                .push(lock.clone());
-        }
-    }
-    for (stage, gap) in &config.stagger {
-        stages.entry(stage.clone()).or_default().stagger =
-            Some(parse_duration(gap).with_context(|| format!("stagger.{stage}"))?);
-    }
-    Ok(Limits::new(stages, BTreeMap::new()))
+    Ok(Limits::new(config.stage_limits()?, BTreeMap::new()))
 }
 
 async fn serve_metrics(
