@@ -1,4 +1,5 @@
-//! Test helpers: a fake [`SealVerifier`] whose proofs are hashes.
+//! Test helpers: a fake [`SealVerifier`] whose proofs are hashes, and a
+//! fresh PostgreSQL database per test.
 //!
 //! It lets the devnet, the manager and anything built on them be tested in
 //! milliseconds, without Groth16 parameters. It proves nothing: never use
@@ -72,4 +73,41 @@ impl SealVerifier for FakeSealVerifier {
     ) -> Result<bool, VerifyError> {
         Ok(Self::aggregate_for(infos) == aggregate)
     }
+}
+
+/// Creates a database with a unique name on the PostgreSQL server at
+/// `server` (a `postgres://USER@HOST:PORT/DB` URL whose user may create
+/// databases) and returns its URL: one fresh database per test.
+///
+/// # Panics
+///
+/// If the server cannot be reached or refuses: this is a test helper.
+pub async fn create_postgres_database(server: &str) -> String {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    sqlx::any::install_default_drivers();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!(
+        "vs_test_{:x}_{:x}_{}",
+        nanos,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut conn = sqlx::AnyConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {server}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+    let _ = conn.close().await;
+    let base = match server.rfind('/') {
+        Some(i) if i > server.find("://").map_or(0, |s| s + 2) => &server[..i],
+        _ => server,
+    };
+    format!("{base}/{name}")
 }

@@ -243,35 +243,7 @@ pub(crate) async fn fresh_postgres() -> Option<String> {
         eprintln!("VENUS_SEAL_TEST_POSTGRES is not set: PostgreSQL tests skipped");
         return None;
     };
-    Some(create_postgres_database(&server).await)
-}
-
-/// Creates a database with a random name on the server at `server` (a
-/// `postgres://…/db` URL) and returns its URL.
-pub(crate) async fn create_postgres_database(server: &str) -> String {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let name = format!("vs_test_{}", rand_suffix());
-    let mut conn = sqlx::AnyConnection::connect(server)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at VENUS_SEAL_TEST_POSTGRES: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = match server.rfind('/') {
-        Some(i) if i > server.find("://").map_or(0, |s| s + 2) => &server[..i],
-        _ => server,
-    };
-    format!("{base}/{name}")
-}
-
-fn rand_suffix() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{:x}{:x}", nanos, std::process::id())
+    Some(crate::testing::create_postgres_database(&server).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

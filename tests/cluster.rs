@@ -1,0 +1,349 @@
+//! The cluster as processes: one sector-manager process (embedded devnet,
+//! two miner actors, its state in SQLite or PostgreSQL) and two worker
+//! processes, each sealing a real 2KiB sector for its own miner over
+//! authenticated JSON-RPC. The manager is SIGKILLed while the workers are
+//! sealing and started again; the workers ride it out (Temporary errors,
+//! retried) and both sectors are proven on the devnet.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use venus_seal::backends::params::ParameterCache;
+use venus_seal::backends::LocalSealVerifier;
+use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner};
+use venus_seal::core::{ActorId, ChainClient, SealProof, SectorNumber};
+
+const MINERS: [ActorId; 2] = [ActorId(1000), ActorId(1001)];
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+/// Builds the two examples in this test's profile and returns their paths.
+fn binaries() -> (PathBuf, PathBuf) {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "build",
+        "--example",
+        "worker",
+        "--example",
+        "sector-manager",
+    ])
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().unwrap().success(), "building the examples");
+    let examples = profile_dir.join("examples");
+    (examples.join("worker"), examples.join("sector-manager"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tail(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn log_file(path: &Path) -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap(),
+    )
+}
+
+struct Cluster {
+    worker_bin: PathBuf,
+    manager_bin: PathBuf,
+    dir: tempfile::TempDir,
+    rpc_port: u16,
+}
+
+impl Cluster {
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn write_manager_config(&self, store: &str) -> PathBuf {
+        let d = self.dir.path().display();
+        let text = format!(
+            r#"
+[rpc]
+listen = "127.0.0.1:{port}"
+secret_file = "{d}/manager/rpc.secret"
+
+[chain]
+kind = "embedded-devnet"
+block_time = "100ms"
+pre_commit_challenge_delay = 30
+state_dir = "{d}/manager"
+
+{store}
+
+[[miners]]
+id = "f01000"
+proof = "StackedDrg2KiBV1_1"
+numbers = {{ start = 1, end = 100 }}
+
+[[miners]]
+id = "f01001"
+proof = "StackedDrg2KiBV1_1"
+numbers = {{ start = 1001, end = 1100 }}
+[miners.pre_commit_batch]
+threshold = 2
+max_wait = "2s"
+"#,
+            port = self.rpc_port
+        );
+        let text = text.replace("STATE", &format!("{d}/manager"));
+        let path = self.path("manager.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn start_manager(&self, config: &Path) -> Child {
+        let child = Command::new(&self.manager_bin)
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(log_file(&self.path("manager.log")))
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.rpc_port).parse().unwrap();
+        let start = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the manager never listened:\n{}",
+                tail(&self.path("manager.log"))
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child
+    }
+
+    fn worker_token(&self, config: &Path) -> PathBuf {
+        let out = Command::new(&self.manager_bin)
+            .args([
+                "token",
+                "--perm",
+                "write",
+                "--name",
+                "cluster-test",
+                "--config",
+            ])
+            .arg(config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = self.path("worker.token");
+        std::fs::write(&path, &out.stdout).unwrap();
+        path
+    }
+
+    fn start_worker(&self, n: usize, miner: ActorId, token: &Path) -> Child {
+        let d = self.dir.path().join(format!("w{n}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let d = d.display();
+        let text = format!(
+            r#"
+[worker]
+name = "worker-{n}"
+state_db = "{d}/state.db"
+max_sectors = 1
+
+[admin]
+listen = "127.0.0.1:{admin}"
+secret_file = "{d}/admin.secret"
+
+[manager]
+kind = "remote"
+url = "http://127.0.0.1:{rpc}"
+token_file = "{token}"
+proof = "StackedDrg2KiBV1_1"
+miners = ["{miner}"]
+
+[retry]
+recover_interval = "1s"
+max_retries = 60
+poll_interval = "200ms"
+
+[[sealing]]
+path = "{d}/sealing"
+slots = 1
+
+[[persist]]
+name = "store-{n}"
+path = "{d}/store"
+"#,
+            admin = free_port(),
+            rpc = self.rpc_port,
+            token = token.display(),
+        );
+        let config = self.path(&format!("worker-{n}.toml"));
+        std::fs::write(&config, text).unwrap();
+        Command::new(&self.worker_bin)
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log_file(&self.path(&format!("worker-{n}.log"))))
+            .spawn()
+            .unwrap()
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- manager\n{}\n--- worker 0\n{}\n--- worker 1\n{}",
+            tail(&self.path("manager.log")),
+            tail(&self.path("worker-0.log")),
+            tail(&self.path("worker-1.log")),
+        )
+    }
+}
+
+/// Runs the whole scenario with the manager's `[store]` section `store`.
+async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
+    let (worker_bin, manager_bin) = binaries();
+    let cluster = Cluster {
+        worker_bin,
+        manager_bin,
+        dir: tempfile::tempdir().unwrap(),
+        rpc_port: free_port(),
+    };
+    let config = cluster.write_manager_config(store);
+    let mut manager = cluster.start_manager(&config);
+    let token = cluster.worker_token(&config);
+    let mut workers: Vec<Child> = MINERS
+        .iter()
+        .enumerate()
+        .map(|(n, miner)| cluster.start_worker(n, *miner, &token))
+        .collect();
+
+    // Both workers hold a ticket: they are sealing. Kill the manager hard.
+    let start = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(cluster.path("manager.log")).unwrap_or_default();
+        if log.matches("ticket assigned").count() >= 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the workers never got tickets:\n{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    manager.kill().unwrap(); // SIGKILL: no chance to save anything more
+    manager.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut manager = cluster.start_manager(&config);
+
+    // Both workers finish their one sector and exit 0.
+    let start = Instant::now();
+    let mut done = [false, false];
+    while done.iter().any(|d| !d) {
+        for (n, w) in workers.iter_mut().enumerate() {
+            if let Some(status) = w.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "worker {n} failed ({status}):\n{}",
+                    cluster.logs()
+                );
+                done[n] = true;
+            }
+        }
+        if let Some(status) = manager.try_wait().unwrap() {
+            panic!("the manager exited ({status}):\n{}", cluster.logs());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "the sectors never finished:\n{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = std::fs::read_to_string(cluster.path("manager.log")).unwrap();
+    assert!(
+        log.contains("manager state opened") && log.matches("manager state opened").count() == 2,
+        "the manager ran twice:\n{}",
+        cluster.logs()
+    );
+    // SIGTERM: a clean stop that saves the devnet.
+    let pid = manager.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = manager.wait().unwrap();
+    assert!(status.success(), "the manager's SIGTERM exit: {status}");
+
+    // The devnet the manager ran holds both sectors, proven, one per
+    // miner, numbered from each miner's range.
+    let params = Arc::new(ParameterCache::from_env());
+    let chain = DevnetChain::open(
+        DevnetConfig {
+            state_file: Some(cluster.path("manager/devnet.json")),
+            ..DevnetConfig::with_miners(
+                MINERS
+                    .iter()
+                    .map(|id| DevnetMiner {
+                        id: *id,
+                        allowed_proofs: vec![PROOF],
+                    })
+                    .collect(),
+            )
+        },
+        Arc::new(LocalSealVerifier::with_parameters(params)),
+    )
+    .unwrap();
+    for (miner, first) in MINERS.iter().zip([1, 1001]) {
+        let sector = chain.sector(*miner, SectorNumber(first)).await.unwrap();
+        assert!(
+            sector.is_some(),
+            "miner {miner} sector {first} is not proven:\n{}",
+            cluster.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_on_sqlite_survives_a_manager_restart() {
+    two_workers_one_manager_survive_a_manager_restart(
+        "[store]\nkind = \"sqlite\"\npath = \"STATE/manager.db\"",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_on_postgres_survives_a_manager_restart() {
+    let Ok(server) = std::env::var("VENUS_SEAL_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("VENUS_SEAL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "VENUS_SEAL_REQUIRE_POSTGRES=1 but VENUS_SEAL_TEST_POSTGRES is not set"
+        );
+        eprintln!("VENUS_SEAL_TEST_POSTGRES is not set: the PostgreSQL cluster test is skipped");
+        return;
+    };
+    let url = venus_seal::chain::testing::create_postgres_database(&server).await;
+    two_workers_one_manager_survive_a_manager_restart(&format!(
+        "[store]\nkind = \"postgres\"\nurl = \"{url}\""
+    ))
+    .await;
+}
