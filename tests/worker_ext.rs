@@ -1,0 +1,277 @@
+//! The worker sending stages to external processors: a real worker process
+//! (examples/worker) with `[[processors.pc1]]` and `[[processors.c1]]`
+//! running examples/ext-processor children seals one 2KiB sector with real
+//! proofs to Finished, and the children's own log lines (forwarded through
+//! the worker's log) show that they answered those tasks. A processor that
+//! cannot become ready stops the worker at start-up, named.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use venus_seal::core::{SectorState, SectorStore, SqliteSectorStore};
+
+/// Builds the worker and ext-processor examples with this test's profile
+/// and returns their paths (examples have no `CARGO_BIN_EXE_*`).
+fn example_binaries() -> (PathBuf, PathBuf) {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--example", "worker", "--example", "ext-processor"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().unwrap().success(), "building the examples");
+    let examples = profile_dir.join("examples");
+    (examples.join("worker"), examples.join("ext-processor"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Rig {
+    worker: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn new(worker: PathBuf) -> Self {
+        Self {
+            worker,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// A worker config sealing one sector on an embedded devnet, with
+    /// `processors` appended.
+    fn write_config(&self, processors: &str) -> PathBuf {
+        let d = self.dir.path().display();
+        let text = format!(
+            r#"
+[worker]
+name = "ext-test"
+state_db = "{d}/state.db"
+max_sectors = 1
+
+[admin]
+listen = "127.0.0.1:{port}"
+secret_file = "{d}/admin.secret"
+
+[manager]
+kind = "embedded-devnet"
+miner = "f01000"
+proof = "StackedDrg2KiBV1_1"
+block_time = "100ms"
+pre_commit_challenge_delay = 10
+state_dir = "{d}/devnet"
+
+[retry]
+recover_interval = "1s"
+max_retries = 3
+poll_interval = "100ms"
+
+[[sealing]]
+path = "{d}/sealing"
+slots = 1
+
+[limits]
+pc2 = 1
+c2 = 1
+
+[locks]
+gpu = ["pc2", "c2"]
+
+[testing]
+stage_log = "{d}/stages.log"
+
+{processors}
+"#,
+            port = free_port()
+        );
+        let path = self.path("worker.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn start(&self, processors: &str) -> Child {
+        let config = self.write_config(processors);
+        Command::new(&self.worker)
+            .args(["run", "--config"])
+            .arg(&config)
+            // Plain log lines, so the test can read fields.
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.path("worker.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("worker.log")).unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn stage_count(&self, stage: &str) -> usize {
+        std::fs::read_to_string(self.path("stages.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == stage)
+            .count()
+    }
+
+    fn wait(&self, child: &mut Child, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "worker did not exit within {timeout:?}:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The log lines of processor `name`, as the worker logged them.
+fn lines_of<'a>(log: &'a str, name: &str) -> Vec<&'a str> {
+    let field = format!("processor={name}");
+    log.lines()
+        .filter(|l| l.split_whitespace().any(|w| w == field))
+        .collect()
+}
+
+/// The pid in a `pid=N` field of `line`.
+fn pid_in(line: &str) -> Option<u32> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("pid="))
+        .and_then(|p| p.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pc1_and_c1_on_ext_processors_seal_a_sector_to_finished() {
+    let (worker, ext) = example_binaries();
+    let rig = Rig::new(worker);
+    // The children log each answered task at debug ("task done id=N
+    // ok=true"); the worker forwards their stderr under their names.
+    let processors = format!(
+        r#"
+[[processors.pc1]]
+name = "pc1-ext"
+bin = "{ext}"
+args = ["pc1"]
+concurrent = 1
+locks = ["gpu"]
+envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
+ready_timeout = "30s"
+task_timeout = "5m"
+
+[[processors.c1]]
+name = "c1-ext"
+bin = "{ext}"
+args = ["c1"]
+envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
+"#,
+        ext = ext.display()
+    );
+    let started = Instant::now();
+    let mut child = rig.start(&processors);
+    // max_sectors = 1: the worker exits once the sector is finished.
+    let status = rig.wait(&mut child, Duration::from_secs(600));
+    let took = started.elapsed();
+    assert!(status.success(), "worker failed:\n{}", rig.log_tail());
+    eprintln!("sealed one 2KiB sector with pc1 and c1 on ext processors in {took:?}");
+
+    let store = SqliteSectorStore::open(rig.path("state.db")).await.unwrap();
+    let records = store.load_all().await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].state, SectorState::Finished, "{:?}", records[0]);
+    assert_eq!(rig.stage_count("pc1"), 1);
+    assert_eq!(rig.stage_count("c1"), 1);
+
+    let log = rig.log();
+    for (name, stage) in [("pc1-ext", "pc1"), ("c1-ext", "c1")] {
+        let lines = lines_of(&log, name);
+        // Started before sealing: the child's own "ready" log line,
+        // forwarded from its stderr with its pid.
+        let ready = lines
+            .iter()
+            .find(|l| l.contains("ext processor ready") && pid_in(l).is_some())
+            .unwrap_or_else(|| panic!("{name} never became ready:\n{}", rig.log_tail()));
+        let pid = pid_in(ready).unwrap();
+        // The child itself answered the stage's task, successfully: this
+        // line comes from its stderr, so a stage run locally cannot fake it.
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("task done") && l.contains("ok=true")),
+            "{name} never answered a {stage} task:\n{}",
+            lines.join("\n")
+        );
+        // One child, never restarted, and gone after the worker exited.
+        assert!(
+            !lines.iter().any(|l| l.contains("restarting")),
+            "{}",
+            lines.join("\n")
+        );
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "{name} (pid {pid}) outlived the worker"
+        );
+    }
+    // Stages without processors ran here: no child answered them.
+    assert!(lines_of(&log, "pc2:ext-processor#0").is_empty());
+    assert!(
+        log.contains("stage runs on ext processors"),
+        "{}",
+        rig.log_tail()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_that_never_becomes_ready_stops_the_worker_by_name() {
+    let (worker, _) = example_binaries();
+    let rig = Rig::new(worker);
+    let processors = r#"
+[[processors.pc2]]
+name = "broken-pc2"
+bin = "/bin/sh"
+args = ["-c", "echo not the ready line; echo dying >&2; exit 3"]
+ready_timeout = "10s"
+"#;
+    let mut child = rig.start(processors);
+    let status = rig.wait(&mut child, Duration::from_secs(120));
+    assert!(!status.success(), "{}", rig.log_tail());
+    let log = rig.log();
+    assert!(
+        log.contains("processors.pc2[0]: ext processor broken-pc2 could not become ready"),
+        "{}",
+        rig.log_tail()
+    );
+    assert!(log.contains("exit status: 3"), "{}", rig.log_tail());
+    // Nothing was sealed.
+    assert_eq!(rig.stage_count("add_pieces"), 0, "{}", rig.log_tail());
+}
