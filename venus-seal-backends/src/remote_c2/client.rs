@@ -1,0 +1,313 @@
+//! [`RemoteC2Executor`]: the worker side of the remote C2 service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use venus_seal_core::stage::{Proof, C2};
+use venus_seal_core::{Executor, FailureLevel, SealVerifier, SealVerifyInfo, StageError};
+
+use super::api::{task_id, ErrorBody, TaskError, TaskState, TaskStatus, SUBMIT_PATH};
+use super::c1::verify_info_from_c1_output;
+
+/// Reads what a proof of a task is verified against (CommR, CommD,
+/// ticket, seed); the `proof` field of the answer is ignored.
+pub type VerifyInfoFn = dyn Fn(&C2) -> Result<SealVerifyInfo, String> + Send + Sync;
+
+/// Timing of a [`RemoteC2Executor`].
+#[derive(Clone, Debug)]
+pub struct RemoteC2Config {
+    /// The first wait between two polls of a task's state. Default 500 ms.
+    pub poll_initial: Duration,
+    /// Polls back off (doubling) up to this wait. Default 15 s.
+    pub poll_max: Duration,
+    /// The limit for one HTTP request (a submission uploads the C1
+    /// output). Default 120 s.
+    pub request_timeout: Duration,
+    /// Failed polls in a row (service unreachable) tolerated before the
+    /// stage fails with a Temporary error. Default 5.
+    pub max_poll_errors: u32,
+}
+
+impl Default for RemoteC2Config {
+    fn default() -> Self {
+        Self {
+            poll_initial: Duration::from_millis(500),
+            poll_max: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(120),
+            max_poll_errors: 5,
+        }
+    }
+}
+
+/// Runs C2 on a remote [`C2Service`](super::C2Service): submits the task,
+/// polls its state with backoff, fetches the proof and verifies it with a
+/// [`SealVerifier`] before returning it.
+///
+/// **Restarts.** The executor keeps no state. The service names a task by
+/// (miner, sector number, digest of the C1 output) ([`task_id`]) and a
+/// submission of known work returns the existing task, so a worker that
+/// restarts mid-C2 and runs the stage again finds the same task, still
+/// running or already done, and its proof: nothing is proven twice. A task
+/// that failed is queued again by the resubmission (the engine retries).
+///
+/// **Verification.** The core [`C2`] task carries no commitments or
+/// randomness; by default they are read from the C1 output as
+/// filecoin-proofs writes it ([`verify_info_from_c1_output`]). Another
+/// prover format sets its own reader with
+/// [`with_verify_info`](Self::with_verify_info).
+///
+/// **Errors.** Service unreachable, 5xx, a lost task → Temporary; token
+/// refused (401/403) → Critical; the task refused (400, 413) or a proof
+/// that does not verify → Permanent; a task that failed on the service →
+/// the level the service reported.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use venus_seal_backends::remote_c2::RemoteC2Executor;
+/// use venus_seal_backends::LocalSealVerifier;
+/// use venus_seal_core::{DynExecutor, stage::C2};
+/// let c2: DynExecutor<C2> = Arc::new(RemoteC2Executor::new(
+///     "http://c2.example:3456",
+///     "eyJhbGciOi…",
+///     Arc::new(LocalSealVerifier::default()),
+/// ));
+/// ```
+#[derive(Clone)]
+pub struct RemoteC2Executor {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    verifier: Arc<dyn SealVerifier>,
+    verify_info: Arc<VerifyInfoFn>,
+    config: RemoteC2Config,
+}
+
+impl std::fmt::Debug for RemoteC2Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteC2Executor")
+            .field("url", &self.base)
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(what: impl std::fmt::Display) -> StageError {
+    StageError::Unavailable(what.to_string())
+}
+
+fn refused(what: String) -> StageError {
+    StageError::io(
+        what,
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, "token refused"),
+    )
+}
+
+/// The stage error for a task the service reports failed, at its level.
+fn failed(id: &str, e: TaskError) -> StageError {
+    let msg = format!("C2 task {id} failed on the service: {}", e.message);
+    match e.level {
+        FailureLevel::Temporary => StageError::Unavailable(msg),
+        FailureLevel::Critical => StageError::io(msg, std::io::Error::other("on the C2 service")),
+        FailureLevel::Abort => StageError::InvalidTask(msg),
+        _ => StageError::Computation(msg),
+    }
+}
+
+impl RemoteC2Executor {
+    /// An executor for the service at `url` (`http://host:port`), sending
+    /// `token` (a JWT with write permission, from the service's `token`
+    /// command) and verifying proofs with `verifier`.
+    pub fn new(url: &str, token: &str, verifier: Arc<dyn SealVerifier>) -> Self {
+        let config = RemoteC2Config::default();
+        Self {
+            http: client(&config),
+            base: url.trim_end_matches('/').to_string(),
+            token: token.trim().to_string(),
+            verifier,
+            verify_info: Arc::new(verify_info_from_c1_output),
+            config,
+        }
+    }
+
+    /// Reads the verification info of a task with `f` instead of from a
+    /// filecoin-proofs C1 output.
+    pub fn with_verify_info(
+        mut self,
+        f: impl Fn(&C2) -> Result<SealVerifyInfo, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.verify_info = Arc::new(f);
+        self
+    }
+
+    /// Sets the polling and timeout knobs.
+    pub fn with_config(mut self, config: RemoteC2Config) -> Self {
+        self.http = client(&config);
+        self.config = config;
+        self
+    }
+
+    /// Submits `task` (idempotent) and returns its status on the service.
+    pub async fn submit(&self, task: &C2) -> Result<TaskStatus, StageError> {
+        let body = serde_json::to_vec(task)
+            .map_err(|e| StageError::InvalidTask(format!("cannot encode the C2 task: {e}")))?;
+        self.submit_bytes(body).await
+    }
+
+    async fn submit_bytes(&self, body: Vec<u8>) -> Result<TaskStatus, StageError> {
+        let resp = self
+            .http
+            .post(format!("{}{SUBMIT_PATH}", self.base))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        self.answer(resp, "submit")
+            .await?
+            .ok_or_else(|| unavailable(format!("C2 service at {} has no {SUBMIT_PATH}", self.base)))
+    }
+
+    /// The task's status; `None` if the service does not know it.
+    pub async fn status(&self, id: &str) -> Result<Option<TaskStatus>, StageError> {
+        let resp = self
+            .http
+            .get(format!("{}{SUBMIT_PATH}/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await;
+        self.answer(resp, "poll").await
+    }
+
+    /// The proof of a task that is done (unverified).
+    pub async fn fetch_proof(&self, id: &str) -> Result<Proof, StageError> {
+        let resp = self
+            .http
+            .get(format!("{}{SUBMIT_PATH}/{id}/proof", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await;
+        self.answer(resp, "fetch the proof")
+            .await?
+            .ok_or_else(|| unavailable(format!("C2 task {id} vanished from the service")))
+    }
+
+    /// Classifies an HTTP answer; `Ok(None)` for 404.
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        resp: Result<reqwest::Response, reqwest::Error>,
+        what: &str,
+    ) -> Result<Option<T>, StageError> {
+        let resp = resp.map_err(|e| {
+            unavailable(format!(
+                "C2 service at {} unreachable ({what}): {e}",
+                self.base
+            ))
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return resp.json::<T>().await.map(Some).map_err(|e| {
+                unavailable(format!(
+                    "C2 service at {}: bad answer ({what}): {e}",
+                    self.base
+                ))
+            });
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let reason = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => body.error,
+            Err(_) => text.chars().take(300).collect(),
+        };
+        let msg = format!("C2 service at {} ({what}): {status}: {reason}", self.base);
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => refused(msg),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => {
+                unavailable(msg)
+            }
+            s if s.is_client_error() => StageError::Computation(msg),
+            _ => unavailable(msg),
+        })
+    }
+
+    /// Submits and polls until the task is done or failed.
+    async fn prove(&self, task: &C2) -> Result<Proof, StageError> {
+        let body = serde_json::to_vec(task)
+            .map_err(|e| StageError::InvalidTask(format!("cannot encode the C2 task: {e}")))?;
+        'submit: loop {
+            let mut status = self.submit_bytes(body.clone()).await?;
+            let id = status.id.clone();
+            tracing::debug!(task = %id, expected = %task_id(task), state = %status.state, "C2 submitted");
+            let mut delay = self.config.poll_initial;
+            let mut errors = 0;
+            loop {
+                match status.state {
+                    TaskState::Done => return self.fetch_proof(&id).await,
+                    TaskState::Failed => {
+                        let e = status.error.unwrap_or(TaskError {
+                            level: FailureLevel::Permanent,
+                            message: "no reason given".into(),
+                        });
+                        return Err(failed(&id, e));
+                    }
+                    TaskState::Queued | TaskState::Running => {}
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(self.config.poll_max);
+                match self.status(&id).await {
+                    Ok(Some(s)) => {
+                        errors = 0;
+                        status = s;
+                    }
+                    Ok(None) => {
+                        tracing::warn!(task = %id, "C2 service lost the task; submitting it again");
+                        continue 'submit;
+                    }
+                    Err(e)
+                        if matches!(e, StageError::Unavailable(_))
+                            && errors < self.config.max_poll_errors =>
+                    {
+                        errors += 1;
+                        tracing::warn!(task = %id, error = %e, "polling the C2 service failed; retrying");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+fn client(config: &RemoteC2Config) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(config.request_timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Executor<C2> for RemoteC2Executor {
+    async fn execute(&self, task: C2) -> Result<Proof, StageError> {
+        let mut info = (self.verify_info)(&task)
+            .map_err(|e| StageError::Computation(format!("corrupt C1 output: {e}")))?;
+        let proof = self.prove(&task).await?;
+        info.proof = proof.proof.clone();
+        let verifier = self.verifier.clone();
+        let sector = task.sector;
+        let valid = tokio::task::spawn_blocking(move || verifier.verify_seal(&info))
+            .await
+            .map_err(|e| StageError::Computation(format!("proof verification panicked: {e}")))?
+            .map_err(|e| StageError::Missing(format!("cannot verify the remote C2 proof: {e}")))?;
+        if !valid {
+            return Err(StageError::Computation(format!(
+                "the C2 service at {} returned a proof of {sector} that does not verify",
+                self.base
+            )));
+        }
+        Ok(proof)
+    }
+}

@@ -1,0 +1,38 @@
+//! Remote C2: an HTTP service that proves C2 for many workers, and the
+//! executor that workers use to call it.
+//!
+//! * [`C2Service`]: an axum router (`POST /v1/c2`, `GET /v1/c2/{id}`,
+//!   `GET /v1/c2/{id}/proof`, bearer JWTs in the Lotus format of
+//!   venus-seal-rpc) over a persistent queue ([`C2TaskStore`]: SQLite, or
+//!   PostgreSQL shared by several service nodes), proven by any
+//!   [`Executor<C2>`](venus_seal_core::Executor) (production:
+//!   [`LocalExecutor`](crate::LocalExecutor) on a GPU machine).
+//! * [`RemoteC2Executor`]: an `Executor<C2>` that submits, polls, fetches
+//!   and verifies.
+//!
+//! # Design rationale
+//!
+//! A C2 takes minutes on a GPU and the GPU is the cluster's scarcest
+//! resource, so the service queues work durably and shares it between
+//! nodes rather than holding a connection per proof. Submission is
+//! idempotent per (miner, sector, digest of the C1 output): the task id is
+//! derived from them ([`task_id`]), so neither side needs to remember
+//! anything across a restart. A node that dies mid-proof leaves a running
+//! task whose heartbeat goes stale; another node (or the same one on
+//! restart, at once) takes it over.
+
+mod api;
+mod c1;
+mod client;
+mod prover;
+mod service;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use api::{c1_digest, task_id, ErrorBody, TaskError, TaskState, TaskStatus, SUBMIT_PATH};
+pub use c1::{check_c1_output, verify_info_from_c1_output};
+pub use client::{RemoteC2Config, RemoteC2Executor, VerifyInfoFn};
+pub use service::{C1Check, C2Service, C2ServiceConfig, Provers};
+pub use store::{C2TaskStore, QueueError};

@@ -1,0 +1,407 @@
+//! The persistent task queue: one table on SQLite or PostgreSQL through
+//! sqlx's `Any` driver (`$n` placeholders work on both).
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor as _, Row};
+use venus_seal_core::stage::{Opaque, C2};
+use venus_seal_core::{ActorId, FailureLevel, SealProof, SectorId, SectorNumber};
+
+use super::api::{c1_digest, id_of, TaskError, TaskState, TaskStatus};
+
+/// The queue's database failed or holds something it cannot read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("C2 task store: {0}")]
+pub struct QueueError(pub String);
+
+fn db(e: sqlx::Error) -> QueueError {
+    QueueError(e.to_string())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS c2_tasks (
+    id TEXT PRIMARY KEY,
+    miner BIGINT NOT NULL,
+    number BIGINT NOT NULL,
+    digest TEXT NOT NULL,
+    proof_type TEXT NOT NULL,
+    c1_output TEXT NOT NULL,
+    state TEXT NOT NULL,
+    claimed_by TEXT,
+    claimed_at BIGINT,
+    attempts BIGINT NOT NULL,
+    proof TEXT,
+    error_level TEXT,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+)";
+
+const INDEX: &str = "CREATE INDEX IF NOT EXISTS c2_tasks_state ON c2_tasks (state, created_at)";
+
+/// The tasks of the C2 service, in SQLite (one service node; the default)
+/// or PostgreSQL (several nodes sharing one queue).
+///
+/// A prover claims a task with one atomic `UPDATE … WHERE id = (SELECT …
+/// LIMIT 1)` (on PostgreSQL the subselect is `FOR UPDATE SKIP LOCKED`), so
+/// two nodes never take the same task; a running task whose heartbeat
+/// (`claimed_at`) is older than the stale limit is claimable again, which
+/// is how a crashed node's work is taken over. Times are the nodes' own
+/// clocks (Unix milliseconds): keep them in sync (NTP) well within the
+/// stale limit.
+#[derive(Clone)]
+pub struct C2TaskStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl fmt::Debug for C2TaskStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("C2TaskStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task a prover claimed.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    pub id: String,
+    pub task: C2,
+    pub attempts: u32,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn level_name(level: FailureLevel) -> &'static str {
+    match level {
+        FailureLevel::Temporary => "Temporary",
+        FailureLevel::Permanent => "Permanent",
+        FailureLevel::Critical => "Critical",
+        FailureLevel::Abort => "Abort",
+    }
+}
+
+fn level_of(name: &str) -> FailureLevel {
+    match name {
+        "Temporary" => FailureLevel::Temporary,
+        "Critical" => FailureLevel::Critical,
+        "Abort" => FailureLevel::Abort,
+        _ => FailureLevel::Permanent,
+    }
+}
+
+impl C2TaskStore {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, QueueError> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| QueueError(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `url` (`sqlite://PATH?mode=rwc` or
+    /// `postgres://USER:PASSWORD@HOST/DB`) and creates the table if needed.
+    pub async fn connect(url: &str) -> Result<Self, QueueError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(QueueError(
+                "unsupported C2 queue URL: use sqlite://PATH or postgres://…".into(),
+            ));
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| QueueError(format!("cannot open the C2 queue: {e}")))?;
+        let store = Self { pool, backend };
+        let mut tx = store.pool.begin().await.map_err(db)?;
+        if backend == Backend::Postgres {
+            // Two nodes starting at once must not race on CREATE TABLE.
+            sqlx::query("SELECT pg_advisory_xact_lock(7351151)")
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        sqlx::query(SCHEMA).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query(INDEX).execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(store)
+    }
+
+    /// Adds `task` unless the same (miner, sector, C1 digest) is known; a
+    /// known task that failed is queued again (its submitter is retrying).
+    /// Returns its status.
+    pub(crate) async fn submit(&self, task: &C2) -> Result<TaskStatus, QueueError> {
+        let digest = c1_digest(task.c1_output.as_json());
+        let id = id_of(task.sector, &digest);
+        let now = now_ms();
+        // Requeue a failed task first, then insert: the other order would
+        // requeue a new task that a prover claimed and failed in between.
+        sqlx::query(
+            "UPDATE c2_tasks SET state = 'queued', error = NULL, error_level = NULL,
+                claimed_by = NULL, claimed_at = NULL, updated_at = $2
+             WHERE id = $1 AND state = 'failed'",
+        )
+        .bind(&id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO c2_tasks (id, miner, number, digest, proof_type, c1_output, state,
+                attempts, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $7)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(i64_of(task.sector.miner.0))
+        .bind(i64_of(task.sector.number.0))
+        .bind(&digest)
+        .bind(task.proof.to_string())
+        .bind(task.c1_output.as_json())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        self.status(&id)
+            .await?
+            .ok_or_else(|| QueueError(format!("task {id} vanished after its insertion")))
+    }
+
+    /// The task's status, `None` if unknown.
+    pub(crate) async fn status(&self, id: &str) -> Result<Option<TaskStatus>, QueueError> {
+        let row = sqlx::query(
+            "SELECT id, miner, number, state, attempts, claimed_by, error_level, error
+             FROM c2_tasks WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| decode_status(&r)).transpose()
+    }
+
+    /// The proof of a task that is done: `Ok(None)` if unknown, `Err`
+    /// with its state if not done.
+    pub(crate) async fn proof(
+        &self,
+        id: &str,
+    ) -> Result<Option<Result<Vec<u8>, TaskState>>, QueueError> {
+        let row = sqlx::query("SELECT state, proof FROM c2_tasks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let state: String = row.try_get("state").map_err(db)?;
+        let state: TaskState = state.parse().map_err(QueueError)?;
+        if state != TaskState::Done {
+            return Ok(Some(Err(state)));
+        }
+        let proof: Option<String> = row.try_get("proof").map_err(db)?;
+        let proof = hex::decode(proof.unwrap_or_default())
+            .map_err(|e| QueueError(format!("task {id}: stored proof is not hex: {e}")))?;
+        Ok(Some(Ok(proof)))
+    }
+
+    /// Claims the oldest queued task, or a running one whose heartbeat is
+    /// older than `stale_after`, for `node`.
+    pub(crate) async fn claim(
+        &self,
+        node: &str,
+        stale_after: Duration,
+    ) -> Result<Option<Claimed>, QueueError> {
+        let now = now_ms();
+        let stale = now - i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX / 2);
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE c2_tasks SET state = 'running', claimed_by = $1, claimed_at = $2,
+                attempts = attempts + 1, updated_at = $2
+             WHERE id = (SELECT id FROM c2_tasks
+                         WHERE state = 'queued' OR (state = 'running' AND claimed_at < $3)
+                         ORDER BY created_at, id LIMIT 1 {lock})
+               AND (state = 'queued' OR (state = 'running' AND claimed_at < $3))
+             RETURNING id, miner, number, proof_type, c1_output, attempts"
+        );
+        let row = sqlx::query(&sql)
+            .bind(node)
+            .bind(now)
+            .bind(stale)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get("id").map_err(db)?;
+        let corrupt = |what: &str, e: String| QueueError(format!("task {id}: bad {what}: {e}"));
+        let proof: String = row.try_get("proof_type").map_err(db)?;
+        let proof: SealProof = proof
+            .parse()
+            .map_err(|e| corrupt("proof type", format!("{e}")))?;
+        let c1: String = row.try_get("c1_output").map_err(db)?;
+        let c1_output = Opaque::from_json(c1).map_err(|e| corrupt("C1 output", e.to_string()))?;
+        let attempts: i64 = row.try_get("attempts").map_err(db)?;
+        Ok(Some(Claimed {
+            task: C2 {
+                proof,
+                sector: sector_of(&row)?,
+                c1_output,
+            },
+            id,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        }))
+    }
+
+    /// Refreshes the claim's heartbeat; `false` if `node` lost the task
+    /// (taken over after a stale heartbeat, or resubmitted after failing).
+    pub(crate) async fn heartbeat(&self, id: &str, node: &str) -> Result<bool, QueueError> {
+        let done = sqlx::query(
+            "UPDATE c2_tasks SET claimed_at = $3
+             WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(node)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the outcome of `node`'s claim; `false` if the claim was
+    /// lost meanwhile (the outcome is dropped).
+    pub(crate) async fn finish(
+        &self,
+        id: &str,
+        node: &str,
+        outcome: Result<&[u8], &TaskError>,
+    ) -> Result<bool, QueueError> {
+        let (state, proof, level, error) = match outcome {
+            Ok(proof) => (TaskState::Done, Some(hex::encode(proof)), None, None),
+            Err(e) => (
+                TaskState::Failed,
+                None,
+                Some(level_name(e.level)),
+                Some(e.message.clone()),
+            ),
+        };
+        let done = sqlx::query(
+            "UPDATE c2_tasks SET state = $3, proof = $4, error_level = $5, error = $6,
+                updated_at = $7
+             WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(node)
+        .bind(state.as_db())
+        .bind(proof)
+        .bind(level)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts the running tasks of `node` back in the queue (at start after
+    /// a crash, or at shutdown for another node to take them at once).
+    /// Returns how many.
+    pub(crate) async fn release_node(&self, node: &str) -> Result<u64, QueueError> {
+        let done = sqlx::query(
+            "UPDATE c2_tasks SET state = 'queued', claimed_by = NULL, claimed_at = NULL,
+                updated_at = $2
+             WHERE claimed_by = $1 AND state = 'running'",
+        )
+        .bind(node)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    /// Counts the tasks in each state (for logs and tests).
+    pub async fn counts(&self) -> Result<Vec<(TaskState, u64)>, QueueError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM c2_tasks GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state").map_err(db)?;
+                let n: i64 = r.try_get("n").map_err(db)?;
+                Ok((state.parse().map_err(QueueError)?, n.max(0) as u64))
+            })
+            .collect()
+    }
+}
+
+fn sector_of(row: &AnyRow) -> Result<SectorId, QueueError> {
+    let miner: i64 = row.try_get("miner").map_err(db)?;
+    let number: i64 = row.try_get("number").map_err(db)?;
+    Ok(SectorId::new(
+        ActorId(miner.max(0) as u64),
+        SectorNumber(number.max(0) as u64),
+    ))
+}
+
+fn decode_status(row: &AnyRow) -> Result<TaskStatus, QueueError> {
+    let id: String = row.try_get("id").map_err(db)?;
+    let state: String = row.try_get("state").map_err(db)?;
+    let attempts: i64 = row.try_get("attempts").map_err(db)?;
+    let claimed_by: Option<String> = row.try_get("claimed_by").map_err(db)?;
+    let level: Option<String> = row.try_get("error_level").map_err(db)?;
+    let error: Option<String> = row.try_get("error").map_err(db)?;
+    let state: TaskState = state.parse().map_err(QueueError)?;
+    Ok(TaskStatus {
+        sector: sector_of(row)?,
+        id,
+        state,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        claimed_by,
+        error: match state {
+            TaskState::Failed => Some(TaskError {
+                level: level_of(level.as_deref().unwrap_or("Permanent")),
+                message: error.unwrap_or_default(),
+            }),
+            _ => None,
+        },
+    })
+}
