@@ -10,8 +10,9 @@ use venus_seal_core::{FailureLevel, SectorId};
 
 /// Submits a task: the body of `POST /v1/c2` is the core [`C2`] task as
 /// JSON (`{"proof": "StackedDrg32GiBV1_1", "sector": {"Miner": 1000,
-/// "Number": 7}, "c1_output": {…}}`), uncompressed (a `Content-Encoding` other than
-/// `identity` is refused with 415).
+/// "Number": 7}, "c1_output": {…}}`), plain or with `Content-Encoding: zstd` (other
+/// encodings are refused with 415; the size limit applies after
+/// decompression).
 pub const SUBMIT_PATH: &str = "/v1/c2";
 
 /// Where a task is.

@@ -29,6 +29,9 @@ pub struct RemoteC2Config {
     /// Failed polls in a row (service unreachable) tolerated before the
     /// stage fails with a Temporary error. Default 5.
     pub max_poll_errors: u32,
+    /// Sends submissions with `Content-Encoding: zstd` (level 3; a C1
+    /// output shrinks several times). Default true.
+    pub compress: bool,
 }
 
 impl Default for RemoteC2Config {
@@ -38,6 +41,7 @@ impl Default for RemoteC2Config {
             poll_max: Duration::from_secs(15),
             request_timeout: Duration::from_secs(120),
             max_poll_errors: 5,
+            compress: true,
         }
     }
 }
@@ -157,14 +161,21 @@ impl RemoteC2Executor {
     }
 
     async fn submit_bytes(&self, body: Vec<u8>) -> Result<TaskStatus, StageError> {
-        let resp = self
+        let mut req = self
             .http
             .post(format!("{}{SUBMIT_PATH}", self.base))
             .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        let body = if self.config.compress {
+            req = req.header(reqwest::header::CONTENT_ENCODING, "zstd");
+            tokio::task::spawn_blocking(move || zstd::bulk::compress(&body, 3))
+                .await
+                .map_err(|e| StageError::Computation(format!("zstd panicked: {e}")))?
+                .map_err(|e| StageError::io("compressing the C2 task", e))?
+        } else {
+            body
+        };
+        let resp = req.body(body).send().await;
         self.answer(resp, "submit")
             .await?
             .ok_or_else(|| unavailable(format!("C2 service at {} has no {SUBMIT_PATH}", self.base)))

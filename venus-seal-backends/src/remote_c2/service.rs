@@ -300,16 +300,17 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("identity") => {}
+    let zstd = match encoding.as_deref() {
+        None | Some("identity") => false,
+        Some("zstd") => true,
         Some(other) => {
             return Err(refusal(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "bad_request",
-                format!("unsupported Content-Encoding {other:?}: send the JSON uncompressed"),
+                format!("unsupported Content-Encoding {other:?}: send zstd or identity"),
             ))
         }
-    }
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -331,6 +332,31 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
             return Err(too_large("exceeds"));
         }
         out.extend_from_slice(&chunk);
+    }
+    if zstd {
+        return unzstd(&out, limit).map_err(|e| match e {
+            None => too_large("exceeds (decompressed)"),
+            Some(e) => refusal(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the zstd request body does not decompress: {e}"),
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Decompresses at most `limit` bytes: `Err(None)` if there are more.
+fn unzstd(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Option<std::io::Error>> {
+    use std::io::Read;
+    let decoder = zstd::stream::read::Decoder::new(compressed).map_err(Some)?;
+    let mut out = Vec::new();
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(Some)?;
+    if out.len() > limit {
+        return Err(None);
     }
     Ok(out)
 }
