@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use venus_seal_core::{ActorId, CommD, CommR, SealProof};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(c) = s.parse::<CommD>() {
         assert_eq!(c.to_string().parse::<CommD>().unwrap(), c);
     }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use venus_seal_core::stage::{AddPieces, C1, C2, Pc1, Pc2};
+use venus_seal_core::stage::{AddPieces, Pc1, Pc2, C1, C2};
 use venus_seal_core::SectorRecord;
 
 fuzz_target!(|data: &[u8]| {
