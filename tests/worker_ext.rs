@@ -1,8 +1,9 @@
 //! The worker sending stages to external processors: a real worker process
 //! (examples/worker) with `[[processors.pc1]]` and `[[processors.c1]]`
-//! running examples/ext-processor children seals one 2KiB sector with real
-//! proofs to Finished, and the children's own log lines (forwarded through
-//! the worker's log) show that they answered those tasks. A processor that
+//! running examples/ext-processor children, and `[c2_service]` pointing at
+//! an examples/c2-service process, seals one 2KiB sector with real proofs
+//! to Finished; the children's own log lines (forwarded through the
+//! worker's log) and the service's log show that they ran those stages. A processor that
 //! cannot become ready stops the worker at start-up, named.
 
 use std::path::{Path, PathBuf};
@@ -17,8 +18,16 @@ fn example_binaries() -> (PathBuf, PathBuf) {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--example", "worker", "--example", "ext-processor"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args([
+        "build",
+        "--example",
+        "worker",
+        "--example",
+        "ext-processor",
+        "--example",
+        "c2-service",
+    ])
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
     if profile_dir.ends_with("release") {
         cmd.arg("--release");
     }
@@ -172,9 +181,10 @@ fn pid_in(line: &str) -> Option<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pc1_and_c1_on_ext_processors_seal_a_sector_to_finished() {
+async fn pc1_and_c1_on_ext_processors_and_c2_on_the_remote_service_seal_a_sector() {
     let (worker, ext) = example_binaries();
     let rig = Rig::new(worker);
+    let (mut c2_service, c2_section) = start_c2_service(&rig, &ext.with_file_name("c2-service"));
     // The children log each answered task at debug ("task done id=N
     // ok=true"); the worker forwards their stderr under their names.
     let processors = format!(
@@ -194,6 +204,8 @@ name = "c1-ext"
 bin = "{ext}"
 args = ["c1"]
 envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
+
+{c2_section}
 "#,
         ext = ext.display()
     );
@@ -249,6 +261,90 @@ envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
         "{}",
         rig.log_tail()
     );
+
+    // C2 ran on the service (its own log says so), not here, and the
+    // worker accepted the proof only after verifying it; the devnet then
+    // verified it again (the sector is Finished).
+    assert!(
+        log.contains("c2 goes to the remote C2 service"),
+        "{}",
+        rig.log_tail()
+    );
+    let service_log = std::fs::read_to_string(rig.path("c2-service.log")).unwrap();
+    assert!(
+        service_log.contains("C2 started") && service_log.contains("C2 done"),
+        "the service never proved:\n{service_log}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &c2_service.id().to_string()])
+        .status();
+    let status = c2_service.wait().unwrap();
+    assert!(status.success(), "the C2 service's SIGTERM exit: {status}");
+}
+
+/// Starts a C2 service (SQLite queue) in the rig's directory and returns it
+/// with the worker's `[c2_service]` section pointing at it.
+fn start_c2_service(rig: &Rig, bin: &Path) -> (Child, String) {
+    let d = rig.dir.path().display();
+    let port = free_port();
+    let config = rig.path("c2-service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+listen = "127.0.0.1:{port}"
+secret_file = "{d}/c2/secret"
+node_id = "c2-test"
+provers = 1
+
+[queue]
+kind = "sqlite"
+path = "{d}/c2/queue.db"
+
+[params]
+proofs = ["StackedDrg2KiBV1_1"]
+generate_test_sizes = true
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(rig.path("c2")).unwrap();
+    let out = Command::new(bin)
+        .args(["token", "--perm", "write", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(rig.path("c2.token"), &out.stdout).unwrap();
+    let child = Command::new(bin)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(rig.path("c2-service.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the C2 service never listened:\n{}",
+            std::fs::read_to_string(rig.path("c2-service.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let section =
+        format!("[c2_service]\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = \"{d}/c2.token\"\n");
+    (child, section)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

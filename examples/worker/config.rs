@@ -36,8 +36,21 @@ pub struct Config {
     pub stagger: BTreeMap<String, String>,
     #[serde(default)]
     pub processors: ProcessorsSection,
+    /// `[c2_service]`: C2 on a remote C2 service instead of locally.
+    #[serde(default)]
+    pub c2_service: Option<C2ServiceSection>,
     #[serde(default)]
     pub testing: TestingSection,
+}
+
+/// `[c2_service]`: send C2 to a remote C2 service (examples/c2-service).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct C2ServiceSection {
+    /// e.g. `http://gpu-host:3456`.
+    pub url: String,
+    /// A file holding a JWT with write permission for the service.
+    pub token_file: PathBuf,
 }
 
 /// `[[processors.<stage>]]`: stages whose tasks go to external processors

@@ -13,11 +13,12 @@ use venus_seal::backends::ext::{ExtProcessorConfig, ExtProcessorPool};
 use venus_seal::backends::persist::{
     LocalPersistStore, ObjectPersistStore, PersistStore, PersistStores,
 };
+use venus_seal::backends::remote_c2::RemoteC2Executor;
 use venus_seal::backends::LocalExecutor;
 use venus_seal::core::engine::limits::Limits;
 use venus_seal::core::engine::metrics::EngineMetrics;
 use venus_seal::core::stage::{Finalize, KeepInPlace, Stage};
-use venus_seal::core::{DynExecutor, Executor, StageExecutors};
+use venus_seal::core::{DynExecutor, Executor, SealVerifier, StageExecutors};
 
 use crate::config::{Config, TestingSection};
 use crate::hooks::Hooked;
@@ -45,17 +46,28 @@ impl Decorators {
 pub fn build(
     config: &Config,
     local: Arc<LocalExecutor>,
+    verifier: Arc<dyn SealVerifier>,
     decorators: &Decorators,
 ) -> anyhow::Result<(StageExecutors, ExtProcessors)> {
     let mut ext = ExtProcessors::default();
     let p = &config.processors;
+    let c2 = match &config.c2_service {
+        Some(service) => {
+            let token = std::fs::read_to_string(&service.token_file).with_context(|| {
+                format!("c2_service.token_file {}", service.token_file.display())
+            })?;
+            tracing::info!(url = %service.url, "c2 goes to the remote C2 service");
+            decorators.wrap(RemoteC2Executor::new(&service.url, token.trim(), verifier))
+        }
+        None => stage(&p.c2, &local, decorators, &mut ext)?,
+    };
     let executors = StageExecutors {
         add_pieces: stage(&p.add_pieces, &local, decorators, &mut ext)?,
         tree_d: stage(&p.tree_d, &local, decorators, &mut ext)?,
         pc1: stage(&p.pc1, &local, decorators, &mut ext)?,
         pc2: stage(&p.pc2, &local, decorators, &mut ext)?,
         c1: stage(&p.c1, &local, decorators, &mut ext)?,
-        c2: stage(&p.c2, &local, decorators, &mut ext)?,
+        c2,
         finalize: decorators.wrap(finalize(config)?),
     };
     Ok((executors, ext))

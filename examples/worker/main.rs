@@ -280,7 +280,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         limits,
     };
     let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
-    let (executors, ext_processors) = executors::build(&config, local, &decorators)?;
+    let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+    let (executors, ext_processors) = executors::build(&config, local, verifier, &decorators)?;
     if !ext_processors.is_empty() {
         ext_processors.start().await?;
         tracing::info!("ext processors ready");
