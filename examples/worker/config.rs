@@ -300,6 +300,17 @@ impl Config {
 
     /// Value checks the types cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(c2) = &self.c2_service {
+            if !c2.url.starts_with("http://") && !c2.url.starts_with("https://") {
+                bail!(
+                    "c2_service.url must start with http:// or https:// (got {:?})",
+                    c2.url
+                );
+            }
+            if !self.processors.c2.is_empty() {
+                bail!("c2 goes either to [c2_service] or to [[processors.c2]], not both");
+            }
+        }
         if self.sealing.is_empty() {
             bail!("[[sealing]]: at least one sealing location is needed");
         }
@@ -459,6 +470,40 @@ mod tests {
         assert_eq!(c.locks["gpu"], vec!["pc2", "c2"]);
         assert_eq!(c.sealing[0].slots, 2);
         assert_eq!(c.retry.recover_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_c2_service_is_read_and_checked() {
+        let with = |section: &str| format!("{}\n{section}", example());
+        let c = parse(&with(
+            "[c2_service]\nurl = \"http://gpu:3456\"\ntoken_file = \"c2.token\"",
+        ))
+        .unwrap();
+        assert_eq!(c.c2_service.unwrap().url, "http://gpu:3456");
+        let err = format!(
+            "{:#}",
+            parse(&with(
+                "[c2_service]\nurl = \"gpu:3456\"\ntoken_file = \"t\""
+            ))
+            .unwrap_err()
+        );
+        assert!(err.contains("c2_service.url"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&with(
+                "[c2_service]\nurl = \"http://gpu\"\ntoken_file = \"t\"\n[[processors.c2]]\nbin = \"x\""
+            ))
+            .unwrap_err()
+        );
+        assert!(err.contains("not both"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&with(
+                "[c2_service]\nurl = \"http://gpu\"\ntokenfile = \"t\""
+            ))
+            .unwrap_err()
+        );
+        assert!(err.contains("tokenfile"), "{err}");
     }
 
     #[test]
