@@ -13,7 +13,7 @@ pub mod ext;
 mod local;
 pub mod params;
 pub mod persist;
-pub mod remote_c2;
 mod proof_type;
+pub mod remote_c2;
 
 pub use local::{piece_commitment, LocalExecutor, LocalSealVerifier};
