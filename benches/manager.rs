@@ -18,6 +18,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use venus_seal::chain::{
     ManagerStore, SqlManagerStore,
 };
 use venus_seal::core::manager::{AllocateSpec, StateReport};
-use venus_seal::core::{ActorId, SealProof, SectorId, SectorManager};
+use venus_seal::core::{ActorId, ManagerError, SealProof, SectorId, SectorManager};
 use venus_seal::rpc::{serve_manager, ManagerClient, Permission, Secret};
 
 const MINER: ActorId = ActorId(1000);
@@ -100,10 +101,8 @@ impl Setup {
         };
         let mut sectors = Vec::with_capacity(n);
         for c in &clients {
-            let sector = c
-                .allocate_sector(AllocateSpec::default())
+            let sector = retrying(|| c.allocate_sector(AllocateSpec::default()))
                 .await
-                .unwrap()
                 .expect("the miner takes sectors");
             sectors.push(sector.id);
         }
@@ -130,11 +129,33 @@ impl Drop for OnDrop {
 
 type Call = fn(Arc<dyn SectorManager>, SectorId) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// Calls refused with HTTP 429 and retried, since the last report.
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `call` until the server takes it. jsonrpsee's server takes at most
+/// 100 connections by default and answers more with HTTP 429, which
+/// `ManagerClient` reports as a Temporary `Internal` error: a worker
+/// retries it, and so does the bench (counted in [`REFUSED`]).
+async fn retrying<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ManagerError>>,
+{
+    loop {
+        match call().await {
+            Err(ManagerError::Internal(m)) if m.contains("HTTP status 429") => {
+                REFUSED.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 fn allocate(m: Arc<dyn SectorManager>, _: SectorId) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
-        m.allocate_sector(AllocateSpec::default())
+        retrying(|| m.allocate_sector(AllocateSpec::default()))
             .await
-            .unwrap()
             .expect("the miner takes sectors");
     })
 }
@@ -147,7 +168,7 @@ fn report(m: Arc<dyn SectorManager>, id: SectorId) -> Pin<Box<dyn Future<Output 
             next: "Pc2Done".into(),
             failure: None,
         };
-        m.report_state(id, report).await.unwrap();
+        retrying(|| m.report_state(id, report.clone())).await;
     })
 }
 
@@ -194,6 +215,14 @@ fn bench_setup(c: &mut Criterion, rt: &tokio::runtime::Runtime, setup: &Setup) {
             );
         }
         group.finish();
+        let refused = REFUSED.swap(0, Ordering::Relaxed);
+        if refused > 0 {
+            eprintln!(
+                "manager {op}/{}: {refused} calls refused with HTTP 429 (over the server's \
+                 connection limit) and retried",
+                setup.name
+            );
+        }
     }
 }
 
