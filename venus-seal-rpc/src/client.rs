@@ -136,6 +136,10 @@ fn transport_error(url: &str, err: &(dyn StdError + Send + Sync + 'static)) -> C
         Some(TransportError::Rejected { status_code: 403 }) => ClientError::PermissionDenied {
             message: format!("{url} answered HTTP 403 Forbidden: the token allows too little"),
         },
+        Some(TransportError::Rejected { status_code: 429 }) => ClientError::Unreachable {
+            url: url.to_string(),
+            reason: "HTTP 429 Too Many Requests: the server is at its connection limit".into(),
+        },
         Some(TransportError::Rejected { status_code }) => ClientError::Protocol {
             url: url.to_string(),
             message: format!("HTTP status {status_code} (is the URL path right?)"),

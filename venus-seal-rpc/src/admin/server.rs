@@ -15,6 +15,9 @@ use super::{admin_permissions, methods, AdminApi};
 use crate::auth::{BearerAuthLayer, PermissionLayer};
 use crate::{codes, Permission, RpcError, Secret};
 
+/// Concurrent connections a server accepts before answering HTTP 429.
+pub const MAX_CONNECTIONS: u32 = 4096;
+
 /// Serves `module` on `addr` behind [`BearerAuthLayer`] and a
 /// [`PermissionLayer`] enforcing `permissions`; returns the bound address
 /// (useful with port 0) and the handle that stops the server.
@@ -25,6 +28,13 @@ pub async fn serve_with_auth<C: Send + Sync + 'static>(
     permissions: HashMap<&'static str, Permission>,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
     let server = Server::builder()
+        // jsonrpsee's default (100) refuses a busy cluster's workers with
+        // HTTP 429; a connection costs little.
+        .set_config(
+            jsonrpsee::server::ServerConfig::builder()
+                .max_connections(MAX_CONNECTIONS)
+                .build(),
+        )
         .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer::new(secret)))
         .set_rpc_middleware(RpcServiceBuilder::new().layer(PermissionLayer::new(permissions)))
         .build(addr)
