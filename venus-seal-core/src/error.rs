@@ -93,9 +93,16 @@ pub struct ParseError {
 impl ParseError {
     /// `what` names the kind of value, `input` is what was given.
     pub fn new(what: &'static str, input: &str, reason: &str) -> Self {
+        // Keep at most 128 bytes of the input, cut on a character
+        // boundary (found by fuzzing: `truncate(128)` panicked inside a
+        // multi-byte character).
         let mut input = input.to_string();
         if input.len() > 128 {
-            input.truncate(128);
+            let mut end = 128;
+            while !input.is_char_boundary(end) {
+                end -= 1;
+            }
+            input.truncate(end);
             input.push('…');
         }
         Self {
@@ -262,6 +269,22 @@ impl Leveled for PieceStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression for the `commitment_cid` fuzz crash: a long input with a
+    /// multi-byte character across byte 128.
+    #[test]
+    fn parse_error_truncates_long_input_on_a_char_boundary() {
+        let input = format!("{}\u{4af}tail{}", "8".repeat(127), "x".repeat(200));
+        let e = ParseError::new("CommD", &input, "not a CID");
+        let shown = e.to_string();
+        assert!(shown.contains(&"8".repeat(127)), "{shown}");
+        assert!(shown.contains('…'), "{shown}");
+        assert!(!shown.contains("tail"), "{shown}");
+        // The crash input itself: parsing it must fail, not panic.
+        let crash = format!("Rq{}\u{4af}{}", "8".repeat(126), "8".repeat(300));
+        assert!(crash.parse::<crate::CommD>().is_err());
+        assert!(crash.parse::<crate::CommR>().is_err());
+    }
 
     #[test]
     fn levels_are_decided_by_variant() {
