@@ -13,7 +13,9 @@ pub mod ext;
 mod local;
 pub mod params;
 pub mod persist;
+pub mod pieces;
 mod proof_type;
+pub mod proving;
 pub mod remote_c2;
 
 pub use local::{piece_commitment, LocalExecutor, LocalSealVerifier};

@@ -30,6 +30,7 @@ pub mod error;
 pub mod executor;
 pub mod manager;
 pub mod piece_store;
+pub mod proving;
 pub mod retry;
 pub mod sealer;
 pub mod sector;

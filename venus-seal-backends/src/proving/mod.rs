@@ -1,0 +1,2 @@
+//! Proving on filecoin-proofs-api: WindowPoSt, WinningPoSt, snap-up and
+//! unsealing.
