@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release --example ext-processor -- pc1
 //! cargo run --release --example ext-processor -- c2 --params /var/tmp/filecoin-proof-parameters
+//! # for a damocles worker (damocles' task bodies):
+//! cargo run --release --example ext-processor -- c2 --format damocles
 //! ```
 //!
 //! A worker starts it as a child (`ExtProcessorConfig { bin, args: ["pc1"],
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use venus_seal::backends::ext::serve_stdio;
+use venus_seal::backends::ext::{serve_stdio, serve_stdio_damocles};
 use venus_seal::backends::params::ParameterCache;
 use venus_seal::backends::LocalExecutor;
 use venus_seal::core::stage::{AddPieces, Pc1, Pc2, TreeD, C1, C2};
@@ -39,6 +41,22 @@ struct Args {
     /// ~/.cache/filecoin-proof-parameters.
     #[arg(long)]
     params: Option<PathBuf>,
+
+    /// The task and output bodies: `native` (this project's stage types,
+    /// what a venus-seal worker sends by default) or `damocles` (damocles'
+    /// `vc-processors` task structs, so a damocles worker can use this
+    /// processor; pc1 and c2 only).
+    #[arg(long, value_enum, default_value_t = Format::Native)]
+    format: Format,
+}
+
+/// The body format (see `venus_seal_backends::ext::BodyFormat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// This project's stage types.
+    Native,
+    /// damocles' task structs.
+    Damocles,
 }
 
 /// The stages the local executor runs.
@@ -81,6 +99,17 @@ async fn main() -> anyhow::Result<()> {
     });
     params.activate().context("parameter cache")?;
     let local = LocalExecutor::with_parameters(params);
+    if args.format == Format::Damocles {
+        return match args.stage {
+            StageName::Pc1 => serve_stdio_damocles::<Pc1, _>(local).await,
+            StageName::C2 => serve_stdio_damocles::<C2, _>(local).await,
+            other => anyhow::bail!(
+                "--format damocles serves pc1 and c2 only: damocles' {other:?} task lacks what \
+                 this project's task needs"
+            ),
+        }
+        .context("serving the ext protocol (damocles bodies)");
+    }
     match args.stage {
         StageName::AddPieces => serve_stdio::<AddPieces, _>(local).await,
         StageName::TreeD => serve_stdio::<TreeD, _>(local).await,

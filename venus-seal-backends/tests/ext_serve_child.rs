@@ -6,10 +6,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use venus_seal_backends::ext::{serve_stdio, ExtProcessorConfig, ExtProcessorExecutor};
-use venus_seal_core::stage::{TreeD, TreeDOutput};
+use venus_seal_backends::ext::{
+    serve_stdio, serve_stdio_damocles, BodyFormat, ExtProcessorConfig, ExtProcessorExecutor,
+};
+use venus_seal_core::stage::{Opaque, Proof, TreeD, TreeDOutput, C2};
 use venus_seal_core::testing::FakeExecutor;
-use venus_seal_core::{CommD, Executor, FailureLevel, Leveled, SealProof, StageError};
+use venus_seal_core::{
+    ActorId, CommD, Executor, FailureLevel, Leveled, SealProof, SectorId, SectorNumber, StageError,
+};
 
 /// Set in the child's environment.
 const CHILD_ENV: &str = "VENUS_SEAL_EXT_TEST_CHILD";
@@ -49,25 +53,65 @@ fn child_entry() {
     std::process::exit(if result.is_ok() { 0 } else { 1 });
 }
 
-#[tokio::test]
-async fn executor_and_serve_loop_over_a_real_child() {
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+/// The damocles child: serves c2 with damocles' bodies. The proof is the
+/// miner and sector number; sector 13 fails Permanent.
+#[test]
+fn damocles_child_entry() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let fake = FakeExecutor::new(|t: &C2| Proof {
+        proof: vec![(t.sector.miner.0 % 256) as u8, t.sector.number.0 as u8],
+    });
+    fake.fail_if(|t: &C2| {
+        (t.sector.number.0 == 13).then(|| StageError::Computation("unlucky".into()))
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let result = runtime.block_on(serve_stdio_damocles::<C2, _>(fake));
+    std::process::exit(if result.is_ok() { 0 } else { 1 });
+}
+
+/// This test binary as a child running the test `entry`.
+fn self_child(entry: &str) -> ExtProcessorConfig {
     let mut cfg = ExtProcessorConfig::new(std::env::current_exe().unwrap());
     cfg.name = Some("self".into());
     // Quiet, so the harness prints only whole lines ("running 1 test")
     // before the test runs: skipped as lines before the ready line.
-    cfg.args = [
-        "child_entry",
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ]
-    .map(String::from)
-    .to_vec();
+    cfg.args = [entry, "--exact", "--nocapture", "--test-threads=1", "-q"]
+        .map(String::from)
+        .to_vec();
     cfg.envs.insert(CHILD_ENV.into(), "1".into());
     cfg.ready_timeout = Duration::from_secs(10);
-    let p = ExtProcessorExecutor::<TreeD>::new(cfg).unwrap();
+    cfg
+}
+
+/// Both translations across a process boundary: the parent writes damocles'
+/// C2 bodies, the child reads them as this project's C2 and answers with
+/// damocles' `{"proof": [...]}`.
+#[tokio::test]
+async fn damocles_bodies_over_a_real_child() {
+    let mut cfg = self_child("damocles_child_entry");
+    cfg.format = BodyFormat::Damocles;
+    let p = ExtProcessorExecutor::<C2>::new(cfg).unwrap();
+    let c2 = |number| C2 {
+        proof: SealProof::StackedDrg2KiBV1_1,
+        sector: SectorId::new(ActorId(1000), SectorNumber(number)),
+        c1_output: Opaque::from_json(r#"{"registered_proof":"StackedDrg2KiBV1_1"}"#.into())
+            .unwrap(),
+    };
+    let (a, b, bad) = tokio::join!(p.execute(c2(7)), p.execute(c2(8)), p.execute(c2(13)));
+    assert_eq!(a.unwrap().proof, vec![(1000 % 256) as u8, 7]);
+    assert_eq!(b.unwrap().proof, vec![(1000 % 256) as u8, 8]);
+    let bad = bad.unwrap_err();
+    assert_eq!(bad.level(), FailureLevel::Permanent, "{bad}");
+    assert!(bad.to_string().contains("unlucky"), "{bad}");
+    assert_eq!(p.starts(), 1);
+}
+
+#[tokio::test]
+async fn executor_and_serve_loop_over_a_real_child() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let p = ExtProcessorExecutor::<TreeD>::new(self_child("child_entry")).unwrap();
 
     let (a, b, bad, gone) = tokio::join!(
         p.execute(tree_d("a")),

@@ -81,6 +81,12 @@ pub struct ExtProcessorConfig {
     /// without the preference.
     #[serde(default)]
     pub numa_preferred: Option<u32>,
+    /// How task and output bodies are written: `native` (this project's
+    /// stage types, the default) or `damocles` (damocles' `vc-processors`
+    /// task structs, for processors built for damocles; tree_d, pc1, pc2
+    /// and c2). See [`BodyFormat`](super::BodyFormat).
+    #[serde(default)]
+    pub format: super::BodyFormat,
 }
 
 impl ExtProcessorConfig {
@@ -101,6 +107,7 @@ impl ExtProcessorConfig {
             auto_restart: true,
             cpuset: None,
             numa_preferred: None,
+            format: super::BodyFormat::Native,
         }
     }
 }

@@ -36,6 +36,17 @@ pub enum ExtConfigError {
         /// The processor.
         processor: String,
     },
+    /// `format = "damocles"` on a stage damocles has no body for.
+    #[error(
+        "ext processor {processor}: format \"damocles\" is not available for stage {stage} \
+         (damocles bodies exist for tree_d, pc1, pc2 and c2); use format \"native\""
+    )]
+    FormatUnsupported {
+        /// The processor.
+        processor: String,
+        /// The stage.
+        stage: &'static str,
+    },
     /// A pool needs at least one processor.
     #[error("no ext processor configured for stage {stage}")]
     NoProcessors {

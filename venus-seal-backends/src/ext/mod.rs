@@ -37,9 +37,11 @@
 //! # Design rationale
 //!
 //! * **Compatibility.** The envelope is damocles' (`vc-processors`,
-//!   `core::ext`), so a processor speaking it plugs in; the task and output
-//!   bodies are this project's stage types (damocles' processors need an
-//!   adapter for those).
+//!   `core::ext`). The bodies are this project's stage types by default;
+//!   with `format = "damocles"` ([`BodyFormat`]) they are damocles' own task
+//!   structs, so a processor built for damocles runs tree_d, pc1, pc2 or c2
+//!   unchanged, and [`serve_damocles`] makes a child a damocles worker can
+//!   drive for pc1 and c2 ([`damocles`] lists the fields).
 //! * **A failing child fails only its own tasks.** Every way a child can
 //!   go wrong — exit, hang past `task_timeout`, closed stdout, a line that
 //!   is not a response — fails the tasks in flight on it with a Temporary
@@ -56,18 +58,20 @@
 mod child;
 mod command;
 mod config;
+pub mod damocles;
 mod error;
 mod pool;
 mod processor;
-mod serve;
+pub(crate) mod serve;
 mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::ExtProcessorConfig;
+pub use damocles::BodyFormat;
 pub use error::ExtConfigError;
 pub use pool::ExtProcessorPool;
 pub use processor::ExtProcessorExecutor;
-pub use serve::{serve, serve_stdio};
+pub use serve::{serve, serve_damocles, serve_stdio, serve_stdio_damocles};
 pub use wire::{level_of_err_msg, ready_line, Request, Response};

@@ -12,6 +12,7 @@ use venus_seal_core::{format_duration, Executor, FailureLevel, StageError};
 use super::child::{self, ChildHandle, Outcome, SpawnSpec};
 use super::command::{find_on_path, Launch};
 use super::config::ExtProcessorConfig;
+use super::damocles::{self, BodyFormat};
 use super::error::ExtConfigError;
 use super::wire::{level_of_err_msg, Request};
 
@@ -116,6 +117,12 @@ impl<S: Stage> ExtProcessorExecutor<S> {
         });
         if config.concurrent == Some(0) {
             return Err(ExtConfigError::ZeroConcurrent { processor: name });
+        }
+        if config.format == BodyFormat::Damocles && !damocles::parent_supports::<S>() {
+            return Err(ExtConfigError::FormatUnsupported {
+                processor: name,
+                stage: S::NAME,
+            });
         }
         let launch = Launch::build(&name, &config, find)?;
         Ok(Self {
@@ -226,11 +233,15 @@ impl<S: Stage> ExtProcessorExecutor<S> {
                     output,
                 } => {
                     let json = output.as_ref().map(|o| o.get()).unwrap_or("null");
-                    serde_json::from_str(json).map_err(|e| {
+                    let parsed = match self.inner.config.format {
+                        BodyFormat::Native => serde_json::from_str(json).map_err(|e| e.to_string()),
+                        BodyFormat::Damocles => damocles::output_from_damocles(&task, json),
+                    };
+                    parsed.map_err(|e| {
                         StageError::Computation(format!(
                             "corrupt {} output from ext processor {} (task {id}): {e}",
                             S::NAME,
-                            self.inner.name
+                            self.inner.name,
                         ))
                     })
                 }
@@ -298,7 +309,14 @@ impl Inner {
         task: &S,
         mut rx: tokio::sync::oneshot::Receiver<Outcome>,
     ) -> Result<Outcome, StageError> {
-        let line = serde_json::to_string(&Request { id, task }).map_err(|e| {
+        let line = match self.config.format {
+            BodyFormat::Native => serde_json::to_string(&Request { id, task }),
+            BodyFormat::Damocles => serde_json::to_string(&Request {
+                id,
+                task: damocles::task_to_damocles(task)?,
+            }),
+        }
+        .map_err(|e| {
             StageError::Computation(format!("cannot serialize the {} task: {e}", S::NAME))
         })?;
         // The timeout covers the write too: a child that stops reading its

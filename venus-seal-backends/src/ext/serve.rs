@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 use venus_seal_core::stage::Stage;
 use venus_seal_core::{Executor, Failure, FailureLevel};
 
+use super::damocles::{self, BodyFormat};
 use super::wire::{ready_line, truncate, Request, Response};
 
 /// Serves `executor` over the ext protocol on `input` / `output`: prints
@@ -36,6 +37,53 @@ use super::wire::{ready_line, truncate, Request, Response};
 /// ```
 pub async fn serve<S, E>(
     executor: E,
+    input: impl AsyncRead + Unpin + Send,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: Stage,
+    E: Executor<S> + 'static,
+{
+    serve_with::<S, E>(executor, BodyFormat::Native, input, output).await
+}
+
+/// [`serve`] speaking damocles' task and output bodies
+/// ([`damocles`](super::damocles)), so that a damocles worker can use this
+/// child as its ext processor. Available for pc1 and c2 (damocles' tasks of
+/// the other stages lack what this project's tasks need); any other stage
+/// is refused with `InvalidInput` before the ready line.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// use venus_seal_core::stage::C2;
+/// let local = venus_seal_backends::LocalExecutor::new();
+/// venus_seal_backends::ext::serve_damocles::<C2, _>(local, tokio::io::stdin(), tokio::io::stdout()).await
+/// # }
+/// ```
+pub async fn serve_damocles<S, E>(
+    executor: E,
+    input: impl AsyncRead + Unpin + Send,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: Stage,
+    E: Executor<S> + 'static,
+{
+    if !damocles::child_supports::<S>() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "damocles bodies cannot be served for stage {} (pc1 and c2 can)",
+                S::NAME
+            ),
+        ));
+    }
+    serve_with::<S, E>(executor, BodyFormat::Damocles, input, output).await
+}
+
+async fn serve_with<S, E>(
+    executor: E,
+    format: BodyFormat,
     input: impl AsyncRead + Unpin + Send,
     mut output: impl AsyncWrite + Unpin + Send + 'static,
 ) -> std::io::Result<()>
@@ -72,12 +120,12 @@ where
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Request<S>>(&line) {
+        match parse_request::<S>(&line, format) {
             Ok(Request { id, task }) => {
                 let executor = executor.clone();
                 let tx = tx.clone();
                 tasks.spawn(async move {
-                    let _ = tx.send(run_one::<S, E>(executor, id, task).await);
+                    let _ = tx.send(run_one::<S, E>(executor, format, id, task).await);
                 });
             }
             Err(e) => match id_of(&line) {
@@ -104,6 +152,33 @@ where
     writer.await.map_err(std::io::Error::other)?
 }
 
+/// A request line in `format`.
+pub(crate) fn parse_request<S: Stage>(
+    line: &str,
+    format: BodyFormat,
+) -> Result<Request<S>, String> {
+    match format {
+        BodyFormat::Native => serde_json::from_str(line).map_err(|e| e.to_string()),
+        BodyFormat::Damocles => {
+            let raw: Request<Box<serde_json::value::RawValue>> =
+                serde_json::from_str(line).map_err(|e| e.to_string())?;
+            let task = damocles::task_from_damocles::<S>(raw.task.get())
+                .map_err(|e| format!("not a damocles {} task: {e}", S::NAME))?;
+            Ok(Request { id: raw.id, task })
+        }
+    }
+}
+
+/// Serves `executor` with damocles' bodies on this process's stdin and
+/// stdout ([`serve_damocles`]).
+pub async fn serve_stdio_damocles<S, E>(executor: E) -> std::io::Result<()>
+where
+    S: Stage,
+    E: Executor<S> + 'static,
+{
+    serve_damocles::<S, E>(executor, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
 /// Serves `executor` on this process's stdin and stdout ([`serve`]).
 pub async fn serve_stdio<S, E>(executor: E) -> std::io::Result<()>
 where
@@ -115,10 +190,27 @@ where
 
 /// Runs one task and renders its response line. The executor runs in its
 /// own task so that a panic becomes a Permanent answer, not a lost one.
-async fn run_one<S: Stage, E: Executor<S> + 'static>(executor: Arc<E>, id: u64, task: S) -> String {
+async fn run_one<S: Stage, E: Executor<S> + 'static>(
+    executor: Arc<E>,
+    format: BodyFormat,
+    id: u64,
+    task: S,
+) -> String {
     let result = tokio::spawn(async move { executor.execute(task).await }).await;
     let response = match result {
-        Ok(Ok(output)) => Response::ok(id, output),
+        Ok(Ok(output)) => match format {
+            BodyFormat::Native => return to_line(&Response::ok(id, output)),
+            BodyFormat::Damocles => match damocles::output_to_damocles::<S>(&output) {
+                Ok(body) => Response::ok(id, body),
+                Err(e) => Response::failed(
+                    id,
+                    &Failure::new(
+                        FailureLevel::Permanent,
+                        format!("cannot write the output as damocles': {e}"),
+                    ),
+                ),
+            },
+        },
         Ok(Err(e)) => Response::failed(id, &Failure::from_error(&e)),
         Err(join) => Response::failed(
             id,

@@ -20,7 +20,7 @@ use super::*;
 
 // ---- wire format ----
 
-fn pc1_task() -> Pc1 {
+pub(crate) fn pc1_task() -> Pc1 {
     Pc1 {
         proof: SealProof::StackedDrg2KiBV1_1,
         sector: SectorId::new(ActorId(1000), SectorNumber(7)),
