@@ -5,8 +5,11 @@
 //! milliseconds, without Groth16 parameters. It proves nothing: never use
 //! it outside tests and demos.
 
+use venus_seal_core::proving::{
+    PoStProof, PoStSector, ReplicaUpdateVerifyInfo, WindowPoStVerifyInfo, WinningPoStVerifyInfo,
+};
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{SealVerifier, SealVerifyInfo, VerifyError};
+use venus_seal_core::{ActorId, Randomness, SealVerifier, SealVerifyInfo, VerifyError};
 
 /// Accepts a proof iff its bytes are [`FakeSealVerifier::proof_for`] the
 /// info: a blake2b-256 hash of everything the proof is checked against
@@ -72,6 +75,79 @@ impl SealVerifier for FakeSealVerifier {
         aggregate: &[u8],
     ) -> Result<bool, VerifyError> {
         Ok(Self::aggregate_for(infos) == aggregate)
+    }
+
+    fn verify_window_post(&self, info: &WindowPoStVerifyInfo) -> Result<bool, VerifyError> {
+        if info.sectors.is_empty() {
+            return Ok(info.proofs.is_empty());
+        }
+        Ok(info.proofs
+            == [Self::post_proof_for(
+                info.miner,
+                &info.randomness,
+                &info.sectors,
+            )])
+    }
+
+    /// The first `min(2, eligible)` indices from the randomness.
+    fn winning_post_challenge(
+        &self,
+        _seal_proof: venus_seal_core::SealProof,
+        _miner: ActorId,
+        randomness: &Randomness,
+        eligible: u64,
+    ) -> Result<Vec<u64>, VerifyError> {
+        if eligible == 0 {
+            return Err(VerifyError("no eligible sectors".into()));
+        }
+        Ok(vec![u64::from(randomness.0[0]) % eligible])
+    }
+
+    fn verify_winning_post(&self, info: &WinningPoStVerifyInfo) -> Result<bool, VerifyError> {
+        Ok(info.proofs
+            == [Self::post_proof_for(
+                info.miner,
+                &info.randomness,
+                &info.sectors,
+            )])
+    }
+
+    fn verify_replica_update(&self, info: &ReplicaUpdateVerifyInfo) -> Result<bool, VerifyError> {
+        Ok(info.proof == Self::update_proof_for(info))
+    }
+}
+
+impl FakeSealVerifier {
+    /// The one PoSt proof this verifier accepts: a hash of the miner, the
+    /// randomness and the sectors (number and CommR), in order.
+    pub fn post_proof_for(
+        miner: ActorId,
+        randomness: &Randomness,
+        sectors: &[PoStSector],
+    ) -> PoStProof {
+        let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
+        state.update(b"venus-seal fake post");
+        state.update(&miner.0.to_be_bytes());
+        state.update(&randomness.0);
+        for s in sectors {
+            state.update(&s.number.0.to_be_bytes());
+            state.update(&s.comm_r.0);
+        }
+        PoStProof {
+            post_proof: 10,
+            proof: state.finalize().as_bytes().to_vec(),
+        }
+    }
+
+    /// The one update proof this verifier accepts for `info` (its `proof`
+    /// field is ignored).
+    pub fn update_proof_for(info: &ReplicaUpdateVerifyInfo) -> Vec<u8> {
+        let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
+        state.update(b"venus-seal fake update");
+        state.update(&info.comm_r_old.0);
+        state.update(&info.comm_r_new.0);
+        state.update(&info.comm_d_new.0);
+        state.finalize().as_bytes().to_vec()
     }
 }
 

@@ -9,9 +9,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ChainError;
+use crate::proving::PoStProof;
 use crate::stage::Proof;
 use crate::types::commitment::{CommD, CommR};
 use crate::types::ids::{ActorId, ChainEpoch, SectorNumber};
+use crate::types::piece::PieceInfo;
 use crate::types::proof::SealProof;
 use crate::types::randomness::{DomainSeparationTag, Randomness};
 
@@ -100,6 +102,106 @@ pub enum MinerCall {
     ProveCommitSectors3(Vec<ProveCommitParams>),
     /// Method 34 with one aggregate proof (SnarkPackV2) for all sectors.
     ProveCommitAggregate(AggregateProveCommit),
+    /// Method 5: a WindowPoSt for partitions of the current deadline.
+    SubmitWindowedPoSt(WindowPoStSubmission),
+    /// Method 10: sectors declared faulty.
+    DeclareFaults(Vec<SectorsDeclaration>),
+    /// Method 11: faulty sectors declared recovered (proven again at their
+    /// next deadline).
+    DeclareFaultsRecovered(Vec<SectorsDeclaration>),
+    /// Method 35: snap-up proofs, one per sector.
+    ProveReplicaUpdates3(Vec<ReplicaUpdateParams>),
+}
+
+/// The `SubmitWindowedPoSt` parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowPoStSubmission {
+    /// The deadline index (the deadline open now).
+    pub deadline: u64,
+    /// The partitions proven.
+    pub partitions: Vec<PoStPartition>,
+    /// One proof per PoSt proof type (empty when every sector is skipped).
+    pub proofs: Vec<PoStProof>,
+    /// The epoch the proof commits to (before the current epoch).
+    pub chain_commit_epoch: ChainEpoch,
+    /// Ticket randomness at `chain_commit_epoch` (tag `PoStChainCommit`,
+    /// no entropy).
+    pub chain_commit_rand: Randomness,
+}
+
+/// One partition of a [`WindowPoStSubmission`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoStPartition {
+    /// The partition index within the deadline.
+    pub index: u64,
+    /// Sectors left out of the proof (they become faulty).
+    pub skipped: Vec<SectorNumber>,
+}
+
+/// Sectors of one partition, declared faulty or recovered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorsDeclaration {
+    /// The deadline index.
+    pub deadline: u64,
+    /// The partition index.
+    pub partition: u64,
+    /// The sectors.
+    pub sectors: Vec<SectorNumber>,
+}
+
+/// One sector of a `ProveReplicaUpdates3` message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaUpdateParams {
+    /// The sector (proven, CC).
+    pub sector_number: SectorNumber,
+    /// Its deadline.
+    pub deadline: u64,
+    /// Its partition.
+    pub partition: u64,
+    /// The updated CommR.
+    pub new_sealed_cid: CommR,
+    /// The new data's CommD (implied by `pieces` on mainnet; checked
+    /// against them by the verifier here).
+    pub new_unsealed_cid: CommD,
+    /// The pieces of the new data, in order.
+    pub pieces: Vec<PieceInfo>,
+    /// The update proof.
+    pub proof: Vec<u8>,
+}
+
+/// A miner's current proving deadline (`StateMinerProvingDeadline`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineInfo {
+    /// The epoch this was computed at.
+    pub current_epoch: ChainEpoch,
+    /// The first epoch of the current proving period.
+    pub period_start: ChainEpoch,
+    /// The deadline open now.
+    pub index: u64,
+    /// Its first epoch.
+    pub open: ChainEpoch,
+    /// The first epoch after it.
+    pub close: ChainEpoch,
+    /// The epoch its challenge randomness is drawn at.
+    pub challenge: ChainEpoch,
+    /// After this epoch faults of this deadline can no longer be declared.
+    pub fault_cutoff: ChainEpoch,
+    /// Deadlines per proving period.
+    pub deadlines: u64,
+}
+
+/// One partition of a deadline (`StateMinerPartitions`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionInfo {
+    /// Every sector of the partition (ascending).
+    pub sectors: Vec<SectorNumber>,
+    /// The faulty ones.
+    pub faulty: Vec<SectorNumber>,
+    /// The faulty ones declared recovered.
+    pub recovering: Vec<SectorNumber>,
+    /// The sectors the chain expects proven at the next deadline: all
+    /// but the faulty ones that are not recovering.
+    pub active: Vec<SectorNumber>,
 }
 
 /// A `ProveCommitSectors3` message carrying one aggregate proof.
@@ -178,6 +280,26 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
         miner: ActorId,
         number: SectorNumber,
     ) -> Result<Option<OnChainSector>, ChainError>;
+
+    /// The miner's current proving deadline. The default refuses: a
+    /// client that does not follow deadlines cannot schedule WindowPoSt.
+    async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "{self:?} does not report proving deadlines (miner {miner})"
+        )))
+    }
+
+    /// The partitions of deadline `deadline` of `miner`. The default
+    /// refuses.
+    async fn deadline_partitions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<PartitionInfo>, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "{self:?} does not report partitions (miner {miner}, deadline {deadline})"
+        )))
+    }
 }
 
 /// Sends messages to miner actors. The manager holds no keys: signing is

@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::PieceStoreError;
 use crate::types::commitment::PieceCid;
@@ -16,14 +16,61 @@ pub type PieceReader = Pin<Box<dyn AsyncRead + Send>>;
 /// Fetches pieces by their PieceCID.
 ///
 /// Implementations: [`MemoryPieceStore`] (always compiled, for tests and
-/// doctests); local directories, HTTP and object stores in
-/// venus-seal-backends.
+/// doctests); local directories, HTTP and object stores, and a decorator
+/// that verifies the bytes against the PieceCID while they stream, in
+/// venus-seal-backends (`pieces`).
+///
+/// Only [`get`](Self::get) is required. [`size`](Self::size) and
+/// [`get_range`](Self::get_range) have defaults that are never wrong, only
+/// slow (they read the piece through `get`); stores that can answer them
+/// directly override them. Wrappers must forward all three.
 #[async_trait]
 pub trait PieceStore: Send + Sync + std::fmt::Debug {
     /// Opens the piece for reading. The caller checks its bytes against the
     /// commitment while writing them into a sector.
     async fn get(&self, cid: &PieceCid) -> Result<PieceReader, PieceStoreError>;
+
+    /// The piece's length in bytes, as stored (unpadded). Default: reads
+    /// the whole piece through [`get`](Self::get) and counts.
+    async fn size(&self, cid: &PieceCid) -> Result<u64, PieceStoreError> {
+        let mut reader = self.get(cid).await?;
+        Ok(tokio::io::copy(&mut reader, &mut tokio::io::sink()).await?)
+    }
+
+    /// Opens the piece at byte `offset` (an offset at or past its end reads
+    /// nothing). Default: [`get`](Self::get), skipping `offset` bytes.
+    async fn get_range(&self, cid: &PieceCid, offset: u64) -> Result<PieceReader, PieceStoreError> {
+        let mut reader = self.get(cid).await?;
+        tokio::io::copy(&mut (&mut reader).take(offset), &mut tokio::io::sink()).await?;
+        Ok(reader)
+    }
 }
+
+macro_rules! forward_piece_store {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: PieceStore + ?Sized> PieceStore for $ty {
+            async fn get(&self, cid: &PieceCid) -> Result<PieceReader, PieceStoreError> {
+                (**self).get(cid).await
+            }
+            async fn size(&self, cid: &PieceCid) -> Result<u64, PieceStoreError> {
+                (**self).size(cid).await
+            }
+            async fn get_range(
+                &self,
+                cid: &PieceCid,
+                offset: u64,
+            ) -> Result<PieceReader, PieceStoreError> {
+                (**self).get_range(cid, offset).await
+            }
+        }
+    };
+}
+
+forward_piece_store!(Arc<T>);
+forward_piece_store!(Box<T>);
+
+fn _assert_dyn(_: Arc<dyn PieceStore>) {}
 
 /// Pieces held in memory.
 ///
@@ -62,16 +109,30 @@ impl MemoryPieceStore {
     }
 }
 
-#[async_trait]
-impl PieceStore for MemoryPieceStore {
-    async fn get(&self, cid: &PieceCid) -> Result<PieceReader, PieceStoreError> {
-        let data = self
-            .pieces
+impl MemoryPieceStore {
+    fn bytes(&self, cid: &PieceCid) -> Result<bytes_arc::Bytes, PieceStoreError> {
+        self.pieces
             .read()
             .expect("piece map poisoned")
             .get(cid)
             .cloned()
-            .ok_or_else(|| PieceStoreError::NotFound(cid.to_string()))?;
-        Ok(Box::pin(std::io::Cursor::new(data)))
+            .ok_or_else(|| PieceStoreError::NotFound(cid.to_string()))
+    }
+}
+
+#[async_trait]
+impl PieceStore for MemoryPieceStore {
+    async fn get(&self, cid: &PieceCid) -> Result<PieceReader, PieceStoreError> {
+        Ok(Box::pin(std::io::Cursor::new(self.bytes(cid)?)))
+    }
+
+    async fn size(&self, cid: &PieceCid) -> Result<u64, PieceStoreError> {
+        Ok(self.bytes(cid)?.len() as u64)
+    }
+
+    async fn get_range(&self, cid: &PieceCid, offset: u64) -> Result<PieceReader, PieceStoreError> {
+        let mut cursor = std::io::Cursor::new(self.bytes(cid)?);
+        cursor.set_position(offset);
+        Ok(Box::pin(cursor))
     }
 }

@@ -1,2 +1,452 @@
 //! Proving sealed sectors: WindowPoSt, WinningPoSt, snap-up (empty sector
 //! update) and unsealing, as traits the manager and workers share.
+//!
+//! * [`PoStProver`] proves a partition of a deadline (WindowPoSt) or the
+//!   sectors a WinningPoSt challenges. It checks each sector's files first:
+//!   a sector whose replica or cache is missing or corrupt is **skipped**
+//!   and reported in [`WindowPoStOutput::skipped`] with the reason, never a
+//!   failed proof of the whole partition (the chain then records it
+//!   faulty).
+//! * [`compute_proof`] is the `ComputeProof` call venus-miner makes on a
+//!   sealer for a WinningPoSt: sector infos in, PoSt proofs out, the files
+//!   found by a [`SectorLocator`].
+//! * [`SnapUpProver`] encodes deal data into a sealed CC sector and proves
+//!   the update; [`Unsealer`] reads a piece's original bytes back out.
+//! * Verification lives on [`SealVerifier`](crate::SealVerifier), whose
+//!   PoSt and update methods take the `*VerifyInfo` types of this module.
+//!
+//! No proving crate here: `venus_seal_backends::proving` implements these
+//! traits on filecoin-proofs-api.
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FailureLevel, Leveled};
+use crate::types::commitment::{CommD, CommR};
+use crate::types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
+use crate::types::piece::PieceInfo;
+use crate::types::proof::SealProof;
+use crate::types::randomness::Randomness;
+
+/// Where a sealed sector's files are.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SectorFiles {
+    /// The sealed replica (`sealed/s-t0<miner>-<n>`).
+    pub sealed: PathBuf,
+    /// The cache directory (`p_aux`, `t_aux`, `sc-02-data-tree-r-last*`).
+    pub cache: PathBuf,
+}
+
+/// A sector as a PoSt verifier knows it: what the chain holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PoStSector {
+    /// The sector number.
+    pub number: SectorNumber,
+    /// Its seal proof (which fixes the PoSt proof of its size).
+    pub seal_proof: SealProof,
+    /// Its replica commitment (the updated one after a snap-up).
+    pub comm_r: CommR,
+}
+
+/// A sector to prove: its chain view and its files.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProvingSector {
+    /// What the chain holds of it.
+    pub sector: PoStSector,
+    /// Where its replica and cache are.
+    pub files: SectorFiles,
+}
+
+/// A PoSt proof as the chain carries it (`PoStProof`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PoStProof {
+    /// The chain's `RegisteredPoStProof` number (e.g. 10 for
+    /// `StackedDrgWindow2KiBV1_1`, 15 for `StackedDrgWindow2KiBV1_2`,
+    /// 0 for `StackedDrgWinning2KiBV1`).
+    pub post_proof: i64,
+    /// The Groth16 proof bytes (192 per partition).
+    #[serde(with = "crate::serde_bytes_b64")]
+    pub proof: Vec<u8>,
+}
+
+/// Which Proof-of-Spacetime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PoStKind {
+    /// WindowPoSt: every sector of a deadline, every proving period.
+    Window,
+    /// WinningPoSt: the sectors a block's election challenges.
+    Winning,
+}
+
+/// One WindowPoSt job: the sectors of one partition of one deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowPoStRequest {
+    /// The miner (its prover id binds the proof).
+    pub miner: ActorId,
+    /// The deadline index.
+    pub deadline: u64,
+    /// The partition index within the deadline.
+    pub partition: u64,
+    /// The challenge randomness (`WindowedPoStChallengeSeed` from the
+    /// beacon at the deadline's challenge epoch, CBOR of the miner as
+    /// entropy).
+    pub randomness: Randomness,
+    /// The sectors to prove (one seal proof type).
+    pub sectors: Vec<ProvingSector>,
+}
+
+/// A sector left out of a proof, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SkippedSector {
+    /// The sector.
+    pub number: SectorNumber,
+    /// What is wrong with its files, for the operator.
+    pub reason: String,
+}
+
+/// The result of a WindowPoSt job.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowPoStOutput {
+    /// The proofs (one per PoSt proof type; empty when every sector was
+    /// skipped).
+    pub proofs: Vec<PoStProof>,
+    /// The sectors proven, ascending.
+    pub proven: Vec<SectorNumber>,
+    /// The sectors left out as faulty, with reasons.
+    pub skipped: Vec<SkippedSector>,
+}
+
+/// One WinningPoSt job: the challenged sectors of an elected miner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinningPoStRequest {
+    /// The miner.
+    pub miner: ActorId,
+    /// The challenge randomness (`WinningPoStChallengeSeed`).
+    pub randomness: Randomness,
+    /// The challenged sectors, in challenge order (see
+    /// [`PoStProver::winning_post_challenge`]).
+    pub sectors: Vec<ProvingSector>,
+}
+
+/// Everything a WindowPoSt is checked against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowPoStVerifyInfo {
+    /// The miner.
+    pub miner: ActorId,
+    /// The challenge randomness.
+    pub randomness: Randomness,
+    /// The sectors the proof covers (the partition less the skipped ones).
+    pub sectors: Vec<PoStSector>,
+    /// The proofs.
+    pub proofs: Vec<PoStProof>,
+}
+
+/// Everything a WinningPoSt is checked against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinningPoStVerifyInfo {
+    /// The miner.
+    pub miner: ActorId,
+    /// The challenge randomness.
+    pub randomness: Randomness,
+    /// The challenged sectors, in challenge order.
+    pub sectors: Vec<PoStSector>,
+    /// The proofs.
+    pub proofs: Vec<PoStProof>,
+}
+
+/// A snap-up (empty sector update): deal data encoded into a sealed CC
+/// sector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapEncodeRequest {
+    /// The sector.
+    pub sector: SectorId,
+    /// Its seal proof (fixes the update proof).
+    pub seal_proof: SealProof,
+    /// The CC sector as sealed (its replica is the "sector key").
+    pub sector_key: SectorFiles,
+    /// Where the updated replica and its cache go (the cache directory is
+    /// created).
+    pub update: SectorFiles,
+    /// The staged (unsealed, padded) deal data, a full sector.
+    pub staged_data: PathBuf,
+    /// The pieces in the staged data, in order.
+    pub pieces: Vec<PieceInfo>,
+}
+
+/// What encoding produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapEncodeOutput {
+    /// The new replica commitment.
+    pub comm_r_new: CommR,
+    /// The commitment of the new data.
+    pub comm_d_new: CommD,
+}
+
+/// Proving a snap-up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapProveRequest {
+    /// The encoding that was done.
+    pub encode: SnapEncodeRequest,
+    /// Its output.
+    pub encoded: SnapEncodeOutput,
+    /// The CC sector's replica commitment.
+    pub comm_r_old: CommR,
+}
+
+/// Everything an update proof is checked against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaUpdateVerifyInfo {
+    /// The sector's seal proof (fixes the update proof).
+    pub seal_proof: SealProof,
+    /// The CC sector's replica commitment.
+    pub comm_r_old: CommR,
+    /// The updated replica commitment.
+    pub comm_r_new: CommR,
+    /// The new data's commitment.
+    pub comm_d_new: CommD,
+    /// The proof bytes.
+    #[serde(with = "crate::serde_bytes_b64")]
+    pub proof: Vec<u8>,
+}
+
+/// Reading a range of a sector's original data back out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsealRequest {
+    /// The sector.
+    pub sector: SectorId,
+    /// Its seal proof.
+    pub seal_proof: SealProof,
+    /// Its sealed replica and cache (the cache needs `p_aux`).
+    pub files: SectorFiles,
+    /// Its data commitment.
+    pub comm_d: CommD,
+    /// The ticket it was sealed with.
+    pub ticket: Randomness,
+    /// Where the range starts, in unpadded bytes from the start of the
+    /// sector (a piece at padded offset `o` starts at `o / 128 * 127`).
+    pub offset: u64,
+    /// How many unpadded bytes to read.
+    pub len: u64,
+}
+
+impl UnsealRequest {
+    /// The unpadded range of the `index`-th of `pieces` (as laid out in
+    /// the sector, in order, without padding pieces between them): the
+    /// offset and length to read a piece back. `None` if out of range.
+    pub fn piece_range(pieces: &[PieceInfo], index: usize) -> Option<(u64, u64)> {
+        let piece = pieces.get(index)?;
+        let padded_offset: u64 = pieces[..index].iter().map(|p| p.size.0).sum();
+        Some((padded_offset / 128 * 127, piece.size.unpadded()))
+    }
+}
+
+/// A proving failure. Each variant says how the caller must react
+/// (see [`Leveled`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvingError {
+    /// The request is wrong (no sectors, mixed proof types, a range past
+    /// the sector). Level: Permanent.
+    #[error("invalid proving request: {0}")]
+    InvalidRequest(String),
+    /// Groth16 parameters are missing or unusable. Level: Critical (the
+    /// environment needs fixing).
+    #[error("proving parameters unavailable: {0}")]
+    Parameters(String),
+    /// A local file could not be read or written. Level: Critical.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proof computation failed. Level: Permanent.
+    #[error("{what} failed: {message}")]
+    Proof {
+        /// The computation, e.g. `WindowPoSt of t01000 deadline 0 partition 0`.
+        what: String,
+        /// The library's error, with its causes.
+        message: String,
+    },
+    /// A remote prover could not be reached. Level: Temporary.
+    #[error("prover unreachable: {0}")]
+    Unavailable(String),
+}
+
+impl Leveled for ProvingError {
+    fn level(&self) -> FailureLevel {
+        match self {
+            ProvingError::InvalidRequest(_) | ProvingError::Proof { .. } => FailureLevel::Permanent,
+            ProvingError::Parameters(_) | ProvingError::Io { .. } => FailureLevel::Critical,
+            ProvingError::Unavailable(_) => FailureLevel::Temporary,
+        }
+    }
+}
+
+/// Generates WindowPoSt and WinningPoSt proofs.
+///
+/// Implemented on filecoin-proofs-api by
+/// `venus_seal_backends::proving::LocalPoStProver`; a remote prover (a
+/// worker the manager hands WindowPoSt to) implements it too, so the
+/// scheduler holds an `Arc<dyn PoStProver>`.
+#[async_trait]
+pub trait PoStProver: Send + Sync + fmt::Debug {
+    /// Checks each sector's files and returns those that cannot be proven,
+    /// with the reason (missing replica or cache, wrong size, a vanilla
+    /// proof that fails). Never fails as a whole for a bad sector.
+    async fn check_provable(
+        &self,
+        miner: ActorId,
+        sectors: &[ProvingSector],
+    ) -> Result<Vec<SkippedSector>, ProvingError>;
+
+    /// Proves one partition: checks the files, skips the faulty sectors
+    /// (reported in the output) and proves the rest.
+    async fn generate_window_post(
+        &self,
+        request: &WindowPoStRequest,
+    ) -> Result<WindowPoStOutput, ProvingError>;
+
+    /// The indices (into the miner's `eligible` sectors, in the chain's
+    /// order) a WinningPoSt with `randomness` challenges.
+    async fn winning_post_challenge(
+        &self,
+        seal_proof: SealProof,
+        miner: ActorId,
+        randomness: &Randomness,
+        eligible: u64,
+    ) -> Result<Vec<u64>, ProvingError>;
+
+    /// Proves the challenged sectors of a WinningPoSt. Any unprovable
+    /// sector fails the proof (a block cannot skip sectors).
+    async fn generate_winning_post(
+        &self,
+        request: &WinningPoStRequest,
+    ) -> Result<Vec<PoStProof>, ProvingError>;
+}
+
+/// Finds a sealed sector's files (a worker's or a storage pool's index).
+pub trait SectorLocator: Send + Sync + fmt::Debug {
+    /// The files of `sector`, or `None` if this store does not hold it.
+    fn locate(&self, sector: SectorId) -> Option<SectorFiles>;
+}
+
+/// A `ComputeProof` request as venus-miner sends it to a sealer: the
+/// miner's eligible sectors and the election's randomness.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputeProofRequest {
+    /// The miner.
+    pub miner: ActorId,
+    /// The sectors the challenge picks from, in the chain's order.
+    pub sectors: Vec<PoStSector>,
+    /// The WinningPoSt randomness.
+    pub randomness: Randomness,
+    /// The epoch of the block being mined (for logs).
+    pub epoch: ChainEpoch,
+}
+
+/// Answers venus-miner's `ComputeProof`: picks the challenged sectors,
+/// locates their files and generates the WinningPoSt.
+pub async fn compute_proof(
+    prover: &dyn PoStProver,
+    locator: &dyn SectorLocator,
+    request: &ComputeProofRequest,
+) -> Result<Vec<PoStProof>, ProvingError> {
+    let first = request.sectors.first().ok_or_else(|| {
+        ProvingError::InvalidRequest(format!(
+            "ComputeProof for {} at epoch {}: no sectors",
+            request.miner, request.epoch
+        ))
+    })?;
+    let indices = prover
+        .winning_post_challenge(
+            first.seal_proof,
+            request.miner,
+            &request.randomness,
+            request.sectors.len() as u64,
+        )
+        .await?;
+    let mut sectors = Vec::with_capacity(indices.len());
+    for i in indices {
+        let sector = *request.sectors.get(i as usize).ok_or_else(|| {
+            ProvingError::InvalidRequest(format!(
+                "challenge index {i} is past the {} sectors",
+                request.sectors.len()
+            ))
+        })?;
+        let id = SectorId::new(request.miner, sector.number);
+        let files = locator.locate(id).ok_or_else(|| {
+            ProvingError::InvalidRequest(format!("challenged sector {id} is not stored here"))
+        })?;
+        sectors.push(ProvingSector { sector, files });
+    }
+    prover
+        .generate_winning_post(&WinningPoStRequest {
+            miner: request.miner,
+            randomness: request.randomness,
+            sectors,
+        })
+        .await
+}
+
+/// Encodes deal data into CC sectors and proves the update (snap-up).
+/// Blocking: call from a blocking thread.
+pub trait SnapUpProver: Send + Sync + fmt::Debug {
+    /// Encodes `request.staged_data` into the sector key, writing the
+    /// updated replica and cache.
+    fn snap_encode(&self, request: &SnapEncodeRequest) -> Result<SnapEncodeOutput, ProvingError>;
+
+    /// Proves an encoding (the proof `ProveReplicaUpdates` carries).
+    fn snap_prove(&self, request: &SnapProveRequest) -> Result<Vec<u8>, ProvingError>;
+}
+
+/// Reads original data back out of sealed sectors. Blocking: call from a
+/// blocking thread.
+pub trait Unsealer: Send + Sync + fmt::Debug {
+    /// Writes the `request.len` unpadded bytes at `request.offset` to
+    /// `out`; returns how many were written.
+    fn unseal(&self, request: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::piece::PaddedPieceSize;
+
+    #[test]
+    fn piece_ranges_are_unpadded_offsets() {
+        let p = |size| PieceInfo {
+            size: PaddedPieceSize(size),
+            cid: CommD([0; 32]),
+        };
+        let pieces = [p(512), p(256), p(1024)];
+        assert_eq!(UnsealRequest::piece_range(&pieces, 0), Some((0, 508)));
+        assert_eq!(UnsealRequest::piece_range(&pieces, 1), Some((508, 254)));
+        assert_eq!(UnsealRequest::piece_range(&pieces, 2), Some((762, 1016)));
+        assert_eq!(UnsealRequest::piece_range(&pieces, 3), None);
+    }
+
+    #[test]
+    fn levels_follow_the_cause() {
+        assert_eq!(
+            ProvingError::Unavailable("x".into()).level(),
+            FailureLevel::Temporary
+        );
+        assert_eq!(
+            ProvingError::Parameters("x".into()).level(),
+            FailureLevel::Critical
+        );
+        assert_eq!(
+            ProvingError::InvalidRequest("x".into()).level(),
+            FailureLevel::Permanent
+        );
+    }
+
+    fn _assert_dyn(_: std::sync::Arc<dyn PoStProver>, _: &dyn SnapUpProver, _: &dyn Unsealer) {}
+}

@@ -659,10 +659,18 @@ impl Sealer {
             .await
             .map_err(|e| io("creating", e))?;
         let written = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| {
-            Failure::new(
-                FailureLevel::Temporary,
-                format!("fetching piece {}: {e}", deal.piece.cid),
-            )
+            // A store that fails mid-stream says why (a piece whose bytes do
+            // not match its PieceCID is Abort): keep its level.
+            match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<crate::error::PieceStoreError>())
+            {
+                Some(cause) => Failure::from_error(cause),
+                None => Failure::new(
+                    FailureLevel::Temporary,
+                    format!("fetching piece {}: {e}", deal.piece.cid),
+                ),
+            }
         })?;
         file.flush().await.map_err(|e| io("writing", e))?;
         Ok(written)

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FailureLevel, Leveled};
+use crate::proving::{ReplicaUpdateVerifyInfo, WindowPoStVerifyInfo, WinningPoStVerifyInfo};
 use crate::types::commitment::{CommD, CommR};
+use crate::types::ids::ActorId;
 use crate::types::ids::SectorId;
 use crate::types::proof::SealProof;
 use crate::types::randomness::Randomness;
@@ -68,6 +70,43 @@ pub trait SealVerifier: Send + Sync + std::fmt::Debug {
         let _ = (infos, aggregate);
         Err(VerifyError(format!(
             "{self:?} cannot verify aggregate seal proofs"
+        )))
+    }
+
+    /// Checks a WindowPoSt. Blocking. The default refuses (a verifier
+    /// that only checks seal proofs).
+    fn verify_window_post(&self, info: &WindowPoStVerifyInfo) -> Result<bool, VerifyError> {
+        let _ = info;
+        Err(VerifyError(format!("{self:?} cannot verify WindowPoSt")))
+    }
+
+    /// The indices (into `eligible` sectors) a WinningPoSt with
+    /// `randomness` challenges for `miner`. Blocking. The default refuses.
+    fn winning_post_challenge(
+        &self,
+        seal_proof: SealProof,
+        miner: ActorId,
+        randomness: &Randomness,
+        eligible: u64,
+    ) -> Result<Vec<u64>, VerifyError> {
+        let _ = (seal_proof, miner, randomness, eligible);
+        Err(VerifyError(format!(
+            "{self:?} cannot draw WinningPoSt challenges"
+        )))
+    }
+
+    /// Checks a WinningPoSt. Blocking. The default refuses.
+    fn verify_winning_post(&self, info: &WinningPoStVerifyInfo) -> Result<bool, VerifyError> {
+        let _ = info;
+        Err(VerifyError(format!("{self:?} cannot verify WinningPoSt")))
+    }
+
+    /// Checks a snap-up (empty sector update) proof. Blocking. The
+    /// default refuses.
+    fn verify_replica_update(&self, info: &ReplicaUpdateVerifyInfo) -> Result<bool, VerifyError> {
+        let _ = info;
+        Err(VerifyError(format!(
+            "{self:?} cannot verify replica update proofs"
         )))
     }
 }

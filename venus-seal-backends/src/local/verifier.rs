@@ -5,12 +5,16 @@ use filecoin_proofs_api::seal::{
     verify_seal, SealCommitPhase2Output,
 };
 use filecoin_proofs_api::RegisteredAggregationProof;
-use venus_seal_core::{SealVerifier, SealVerifyInfo, VerifyError};
+use venus_seal_core::proving::{
+    ReplicaUpdateVerifyInfo, WindowPoStVerifyInfo, WinningPoStVerifyInfo,
+};
+use venus_seal_core::{ActorId, Randomness, SealProof, SealVerifier, SealVerifyInfo, VerifyError};
 
 use std::sync::Arc;
 
 use crate::params::ParameterCache;
 use crate::proof_type::{ids, to_api};
+use crate::proving;
 
 /// Verifies seal proofs with filecoin-proofs-api (needs the proof type's
 /// verifying key in the parameter cache).
@@ -127,6 +131,29 @@ impl SealVerifier for LocalSealVerifier {
                 Ok(false)
             }
         }
+    }
+
+    fn verify_window_post(&self, info: &WindowPoStVerifyInfo) -> Result<bool, VerifyError> {
+        proving::verify_window_post(info)
+    }
+
+    fn winning_post_challenge(
+        &self,
+        seal_proof: SealProof,
+        miner: ActorId,
+        randomness: &Randomness,
+        eligible: u64,
+    ) -> Result<Vec<u64>, VerifyError> {
+        proving::winning_challenge(seal_proof, miner, randomness, eligible)
+            .map_err(|e| VerifyError(format!("WinningPoSt challenge of {miner}: {e:#}")))
+    }
+
+    fn verify_winning_post(&self, info: &WinningPoStVerifyInfo) -> Result<bool, VerifyError> {
+        proving::verify_winning_post(info)
+    }
+
+    fn verify_replica_update(&self, info: &ReplicaUpdateVerifyInfo) -> Result<bool, VerifyError> {
+        proving::verify_replica_update(info)
     }
 }
 

@@ -19,6 +19,8 @@ use venus_seal_core::{
     SealVerifyInfo, SectorId, SectorNumber,
 };
 
+use super::config::ProvingPolicy;
+use super::proving::{PendingPoSt, PendingUpdate, ProvingState};
 use super::randomness::draw_randomness;
 
 /// builtin-actors `USR_ILLEGAL_ARGUMENT`.
@@ -122,6 +124,14 @@ pub(crate) enum Plan {
     /// Verify this aggregate of the sectors' proofs, then move them to
     /// proven.
     ProveCommitAggregate(Vec<PendingProof>, Vec<u8>),
+    /// Verify this WindowPoSt, then record it.
+    WindowPoSt(PendingPoSt),
+    /// Mark these sectors faulty.
+    Faults(Vec<SectorNumber>),
+    /// Mark these faulty sectors recovering.
+    Recoveries(Vec<SectorNumber>),
+    /// Verify these update proofs, then replace the sectors' CommR.
+    ReplicaUpdates(Vec<PendingUpdate>),
 }
 
 /// The fewest sectors an aggregate may prove (the actors'
@@ -137,6 +147,8 @@ pub(crate) struct ExecContext<'a> {
     pub(crate) network: &'a NetworkParams,
     /// The devnet's randomness seed.
     pub(crate) seed: &'a [u8; 32],
+    /// Proving periods and deadlines.
+    pub(crate) proving: &'a ProvingPolicy,
 }
 
 /// A miner actor's state.
@@ -148,6 +160,10 @@ pub(crate) struct MinerActor {
     pub(crate) pre_commits: BTreeMap<SectorNumber, OnChainPreCommit>,
     #[serde(with = "crate::persist::pairs")]
     pub(crate) sectors: BTreeMap<SectorNumber, OnChainSector>,
+    /// Deadlines, partitions, faults (absent in state files written
+    /// before WindowPoSt: empty).
+    #[serde(default)]
+    pub(crate) proving: ProvingState,
 }
 
 impl MinerActor {
@@ -158,6 +174,7 @@ impl MinerActor {
             allowed_proofs,
             pre_commits: BTreeMap::new(),
             sectors: BTreeMap::new(),
+            proving: ProvingState::default(),
         }
     }
 
@@ -184,6 +201,10 @@ impl MinerActor {
             MinerCall::PreCommitSectorBatch2(batch) => self.plan_pre_commit(batch, ctx),
             MinerCall::ProveCommitSectors3(batch) => self.plan_prove_commit(batch, ctx),
             MinerCall::ProveCommitAggregate(agg) => self.plan_prove_aggregate(agg, ctx),
+            MinerCall::SubmitWindowedPoSt(sub) => self.plan_window_post(sub, ctx),
+            MinerCall::DeclareFaults(d) => self.plan_declarations(d, false),
+            MinerCall::DeclareFaultsRecovered(d) => self.plan_declarations(d, true),
+            MinerCall::ProveReplicaUpdates3(u) => self.plan_replica_updates(u),
             other => Err(MessageFailure::single(
                 "unsupported method",
                 ActorError::IllegalArgument(format!("the devnet does not implement {other:?}")),
@@ -413,7 +434,7 @@ impl MinerActor {
     }
 
     /// Applies a plan whose proofs (if any) verified.
-    pub(crate) fn apply(&mut self, plan: Plan) {
+    pub(crate) fn apply(&mut self, plan: Plan, proving: &ProvingPolicy) {
         match plan {
             Plan::PreCommit(pcs) => {
                 for pc in pcs {
@@ -423,9 +444,26 @@ impl MinerActor {
             Plan::ProveCommit(proofs) | Plan::ProveCommitAggregate(proofs, _) => {
                 for p in proofs {
                     self.pre_commits.remove(&p.sector.number);
-                    self.sectors.insert(p.sector.number, p.sector);
+                    self.activate(p.sector, proving);
                 }
             }
+            Plan::WindowPoSt(post) => self.apply_post(post),
+            Plan::Faults(sectors) => {
+                for n in sectors {
+                    self.proving.faults.insert(n);
+                    self.proving.recovering.remove(&n);
+                }
+            }
+            Plan::Recoveries(sectors) => self.proving.recovering.extend(sectors),
+            Plan::ReplicaUpdates(updates) => self.apply_updates(updates),
+        }
+    }
+
+    /// Adds a proven sector and assigns it a deadline and partition.
+    pub(crate) fn activate(&mut self, sector: OnChainSector, proving: &ProvingPolicy) {
+        let n = sector.number;
+        if self.sectors.insert(n, sector).is_none() {
+            self.proving.assign(n, proving);
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use venus_seal_core::{ActorId, ChainEpoch, NetworkParams, SealProof};
 
 /// Network constants for a fast devnet: a 5-epoch ticket lookback, a
@@ -13,6 +15,37 @@ pub const DEVNET_NETWORK: NetworkParams = NetworkParams {
     pre_commit_challenge_delay: 10,
     max_pre_commit_randomness_lookback: 2880 + 900,
     block_delay_secs: 1,
+};
+
+/// How the devnet's miners prove their sectors: a small proving period
+/// cut into deadlines, as the actors' 2880 epochs / 48 deadlines in
+/// miniature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvingPolicy {
+    /// Epochs per proving period (`WPoStProvingPeriod`, 2880 on mainnet).
+    pub period: ChainEpoch,
+    /// Deadlines per period (48 on mainnet); must divide `period`.
+    pub deadlines: u64,
+    /// A deadline's challenge is drawn this many epochs before it opens
+    /// (`WPoStChallengeLookback`, 20 on mainnet).
+    pub challenge_lookback: ChainEpoch,
+    /// Faults for a deadline may be declared until this many epochs before
+    /// it opens (`FaultDeclarationCutoff`, 70 on mainnet).
+    pub fault_declaration_cutoff: ChainEpoch,
+    /// Sectors per partition (2349 for 2KiB on mainnet; the 2KiB
+    /// WindowPoSt circuit proves 2 per SNARK partition either way).
+    pub partition_sectors: u64,
+}
+
+/// The devnet's default proving: 40-epoch periods of 4 deadlines of 10
+/// epochs, challenges 2 epochs before a deadline opens, 4 sectors per
+/// partition.
+pub const DEVNET_PROVING: ProvingPolicy = ProvingPolicy {
+    period: 40,
+    deadlines: 4,
+    challenge_lookback: 2,
+    fault_declaration_cutoff: 3,
+    partition_sectors: 4,
 };
 
 /// A miner actor that exists on the devnet from genesis.
@@ -48,6 +81,8 @@ pub struct DevnetConfig {
     /// crash (`None`: memory only). Open such a devnet with
     /// [`DevnetChain::open`](super::DevnetChain::open).
     pub state_file: Option<PathBuf>,
+    /// Proving periods and deadlines (WindowPoSt).
+    pub proving: ProvingPolicy,
 }
 
 impl DevnetConfig {
@@ -70,6 +105,7 @@ impl Default for DevnetConfig {
             miners: Vec::new(),
             seed: [0; 32],
             state_file: None,
+            proving: DEVNET_PROVING,
         }
     }
 }

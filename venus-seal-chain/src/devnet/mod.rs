@@ -18,12 +18,17 @@
 mod actor;
 mod clock;
 mod config;
+mod deadlines;
 mod persist;
 #[cfg(test)]
 mod persist_tests;
+mod proving;
+#[cfg(test)]
+mod proving_tests;
 mod randomness;
 #[cfg(test)]
 mod tests;
+mod winning;
 
 use std::collections::{btree_map, BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -35,7 +40,8 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 use venus_seal_core::chain::{
-    MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit, OnChainSector,
+    DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
+    OnChainSector, PartitionInfo,
 };
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, MessageSender,
@@ -44,9 +50,11 @@ use venus_seal_core::{
 
 use actor::{proof_failures, ExecContext, MessageFailure, MinerActor, Plan};
 pub use clock::ClockError;
-pub use config::{DevnetConfig, DevnetMiner, DEVNET_NETWORK};
+pub use config::{DevnetConfig, DevnetMiner, ProvingPolicy, DEVNET_NETWORK, DEVNET_PROVING};
 use persist::ChainState;
+use proving::{PendingPoSt, PendingUpdate};
 pub use randomness::draw_randomness;
+pub use winning::WinningPoStElection;
 
 pub use crate::persist::StateFileError;
 
@@ -61,6 +69,7 @@ pub struct DevnetChain {
     block_time: Option<Duration>,
     state_file: Option<PathBuf>,
     network: NetworkParams,
+    proving: ProvingPolicy,
     seed: [u8; 32],
     verifier: Arc<dyn SealVerifier>,
     state: Mutex<ChainState>,
@@ -155,6 +164,7 @@ impl DevnetChain {
             block_time: config.block_time,
             state_file: config.state_file,
             network: config.network,
+            proving: config.proving,
             seed: config.seed,
             verifier,
             state: Mutex::new(state),
@@ -250,6 +260,7 @@ impl DevnetChain {
             let state = self.execute(epoch, &id, &msg, &mut touched).await;
             results.push((id, state));
         }
+        self.deadline_cron(epoch, &mut touched);
         self.commit_epoch(epoch, touched, results)
     }
 
@@ -286,6 +297,26 @@ impl DevnetChain {
         false
     }
 
+    /// The end-of-deadline check of every miner at `epoch` (on the epoch's
+    /// copies of the actors).
+    fn deadline_cron(&self, epoch: ChainEpoch, touched: &mut BTreeMap<ActorId, MinerActor>) {
+        let ids: Vec<ActorId> = self.lock().miners.keys().copied().collect();
+        for id in ids {
+            let mut actor = match touched.get(&id) {
+                Some(a) => a.clone(),
+                None => match self.lock().miners.get(&id) {
+                    Some(a) => a.clone(),
+                    None => continue,
+                },
+            };
+            let marked = actor.deadline_cron(epoch, &self.proving);
+            if !marked.is_empty() {
+                warn!(miner = %id, epoch, sectors = ?marked, "WindowPoSt missed: sectors faulty");
+                touched.insert(id, actor);
+            }
+        }
+    }
+
     /// Executes `msg` at `epoch` on `touched`, the epoch's copies of the
     /// actors (taken from the chain on first use), and returns its result.
     async fn execute(
@@ -299,6 +330,7 @@ impl DevnetChain {
             epoch,
             network: &self.network,
             seed: &self.seed,
+            proving: &self.proving,
         };
         if let btree_map::Entry::Vacant(slot) = touched.entry(msg.miner) {
             if let Some(actor) = self.lock().miners.get(&msg.miner) {
@@ -336,13 +368,15 @@ impl DevnetChain {
                     )),
                 }
             }
+            Ok(Plan::WindowPoSt(post)) => self.verify_post(post).await,
+            Ok(Plan::ReplicaUpdates(updates)) => self.verify_updates(updates).await,
             other => other,
         };
 
         match outcome {
             Ok(plan) => {
                 if let Some(actor) = touched.get_mut(&msg.miner) {
-                    actor.apply(plan);
+                    actor.apply(plan, &self.proving);
                 }
                 info!(message = %id.0, miner = %msg.miner, epoch, call = call_name(&msg.call), "message executed");
                 MessageState::Landed {
@@ -353,6 +387,120 @@ impl DevnetChain {
             }
             Err(failure) => landed_failure(id, msg, epoch, &failure),
         }
+    }
+
+    /// Verifies a WindowPoSt on a blocking thread (nothing to verify when
+    /// every sector was skipped and no proof sent).
+    async fn verify_post(&self, post: PendingPoSt) -> Result<Plan, MessageFailure> {
+        let method = "SubmitWindowedPoSt";
+        if post.info.sectors.is_empty() && post.info.proofs.is_empty() {
+            return Ok(Plan::WindowPoSt(post));
+        }
+        let verifier = Arc::clone(&self.verifier);
+        let info = post.info.clone();
+        let result = tokio::task::spawn_blocking(move || verifier.verify_window_post(&info))
+            .await
+            .map_err(|e| format!("verifier panicked: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let sectors: Vec<u64> = post.info.sectors.iter().map(|s| s.number.0).collect();
+        match result {
+            Ok(true) => Ok(Plan::WindowPoSt(post)),
+            Ok(false) => Err(MessageFailure::single(
+                method,
+                actor::ActorError::IllegalArgument(format!(
+                    "the WindowPoSt of deadline {} partitions {:?} (sectors {sectors:?}) does not verify",
+                    post.deadline, post.partitions
+                )),
+            )),
+            Err(e) => Err(MessageFailure::single(
+                method,
+                actor::ActorError::IllegalArgument(format!(
+                    "the WindowPoSt could not be verified: {e}"
+                )),
+            )),
+        }
+    }
+
+    /// Verifies snap-up proofs on a blocking thread.
+    async fn verify_updates(&self, updates: Vec<PendingUpdate>) -> Result<Plan, MessageFailure> {
+        let verifier = Arc::clone(&self.verifier);
+        let infos: Vec<_> = updates.iter().map(|u| u.info.clone()).collect();
+        let results = tokio::task::spawn_blocking(move || {
+            infos
+                .iter()
+                .map(|i| verifier.verify_replica_update(i).map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| vec![Err(format!("verifier panicked: {e}")); updates.len()]);
+        let failures: Vec<_> = updates
+            .iter()
+            .zip(results)
+            .filter_map(|(u, r)| match r {
+                Ok(true) => None,
+                Ok(false) => Some(actor::ActorError::IllegalArgument(format!(
+                    "update proof for sector {} does not verify",
+                    u.number
+                ))),
+                Err(e) => Some(actor::ActorError::IllegalArgument(format!(
+                    "update proof for sector {} could not be verified: {e}",
+                    u.number
+                ))),
+            })
+            .collect();
+        if failures.is_empty() {
+            Ok(Plan::ReplicaUpdates(updates))
+        } else {
+            Err(MessageFailure {
+                method: "ProveReplicaUpdates3",
+                failures,
+            })
+        }
+    }
+
+    /// Adds a sector to `miner` as proven at the head epoch **without a
+    /// PoRep**, assigning it a deadline and partition as a prove-commit
+    /// would: for tests and demos that seal without C2 (WindowPoSt,
+    /// WinningPoSt and unsealing need only the PC2 outputs). Saved to the
+    /// state file like any change.
+    pub fn activate_sector_without_proof(
+        &self,
+        miner: ActorId,
+        sector: OnChainSector,
+    ) -> Result<(), ChainError> {
+        let mut st = self.lock();
+        let head = st.head;
+        let actor = st
+            .miners
+            .get_mut(&miner)
+            .ok_or_else(|| unknown_miner(miner))?;
+        if actor.sectors.contains_key(&sector.number) {
+            return Err(ChainError::Rejected(format!(
+                "sector {} of {miner} is already proven",
+                sector.number
+            )));
+        }
+        actor.activate(
+            OnChainSector {
+                activation: head,
+                ..sector
+            },
+            &self.proving,
+        );
+        self.save(&st)
+            .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))
+    }
+
+    /// The proving policy.
+    pub fn proving_policy(&self) -> ProvingPolicy {
+        self.proving
+    }
+
+    /// The faulty sectors of `miner`, ascending.
+    pub fn faults(&self, miner: ActorId) -> Result<Vec<SectorNumber>, ChainError> {
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        Ok(actor.proving.faults.iter().copied().collect())
     }
 
     /// Verifies an aggregate proof on a blocking thread.
@@ -412,6 +560,10 @@ fn call_name(call: &MinerCall) -> &'static str {
         MinerCall::PreCommitSectorBatch2(_) => "PreCommitSectorBatch2",
         MinerCall::ProveCommitSectors3(_) => "ProveCommitSectors3",
         MinerCall::ProveCommitAggregate(_) => "ProveCommitSectors3 (aggregate)",
+        MinerCall::SubmitWindowedPoSt(_) => "SubmitWindowedPoSt",
+        MinerCall::DeclareFaults(_) => "DeclareFaults",
+        MinerCall::DeclareFaultsRecovered(_) => "DeclareFaultsRecovered",
+        MinerCall::ProveReplicaUpdates3(_) => "ProveReplicaUpdates3",
         _ => "other",
     }
 }
@@ -475,6 +627,30 @@ impl ChainClient for DevnetChain {
         let st = self.lock();
         let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
         Ok(actor.sectors.get(&number).cloned())
+    }
+
+    async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
+        let st = self.lock();
+        if !st.miners.contains_key(&miner) {
+            return Err(unknown_miner(miner));
+        }
+        Ok(self.proving.deadline_at(miner, st.head))
+    }
+
+    async fn deadline_partitions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<PartitionInfo>, ChainError> {
+        if deadline >= self.proving.deadlines {
+            return Err(ChainError::Rejected(format!(
+                "deadline {deadline} does not exist: the devnet has {} per period",
+                self.proving.deadlines
+            )));
+        }
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        Ok(actor.proving.partitions(deadline))
     }
 }
 

@@ -1,0 +1,211 @@
+//! [`PieceStoreConfig`]: a piece store chosen in a binary's config file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use venus_seal_core::PieceStore;
+
+use super::{HttpPieceStore, LocalPieceStore, ObjectPieceStore, VerifyingPieceStore};
+
+/// Which piece store to use, as a `[pieces]` config section reads it
+/// (`kind = "local" | "http" | "object"`; unknown keys refused).
+///
+/// ```
+/// use venus_seal_backends::pieces::PieceStoreConfig;
+/// let c: PieceStoreConfig = serde_json::from_str(
+///     r#"{"kind": "http", "url": "http://manager:1790", "token_file": "piece.token"}"#,
+/// ).unwrap();
+/// c.check().unwrap();
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum PieceStoreConfig {
+    /// Files `<cid>` or `<cid>.car` in these directories, searched in
+    /// order.
+    Local {
+        /// At least one directory.
+        dirs: Vec<PathBuf>,
+    },
+    /// `GET <url>/piece/<cid>`, e.g. the sector manager's piece proxy.
+    Http {
+        /// `http://` or `https://` base URL.
+        url: String,
+        /// A file holding the bearer token (JWT) to send, if the server
+        /// needs one (the manager's proxy needs `read`).
+        #[serde(default)]
+        token_file: Option<PathBuf>,
+        /// Resumes of a dropped stream without progress (default 5).
+        #[serde(default)]
+        resumes: Option<u32>,
+    },
+    /// An object store: `s3://bucket/prefix` (backends feature `s3`;
+    /// settings from `AWS_*` environment variables), `file:///dir`,
+    /// `memory:///`. Objects `<prefix>/<cid>` or `<prefix>/<cid>.car`.
+    Object {
+        /// The store's URL.
+        url: String,
+    },
+}
+
+/// A [`PieceStoreConfig`] that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PieceConfigError {
+    /// `dirs` is empty.
+    #[error("dirs: give at least one directory holding pieces")]
+    NoDirs,
+    /// `url` does not parse or has the wrong scheme.
+    #[error("url {url:?}: {reason}")]
+    BadUrl {
+        /// The URL as written (an HTTP URL's password is not shown).
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `token_file` cannot be read, or is empty.
+    #[error("token_file {}: {reason}", path.display())]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl PieceStoreConfig {
+    /// Checks what can be checked without touching the machine or the
+    /// network.
+    pub fn check(&self) -> Result<(), PieceConfigError> {
+        match self {
+            PieceStoreConfig::Local { dirs } if dirs.is_empty() => Err(PieceConfigError::NoDirs),
+            PieceStoreConfig::Local { .. } => Ok(()),
+            PieceStoreConfig::Http { url, .. } => http_url(url).map(drop),
+            PieceStoreConfig::Object { url } => object_url(url).map(drop),
+        }
+    }
+
+    /// Builds the store (reading `token_file`), not verified.
+    pub fn build(&self) -> Result<Arc<dyn PieceStore>, PieceConfigError> {
+        self.check()?;
+        Ok(match self {
+            PieceStoreConfig::Local { dirs } => Arc::new(LocalPieceStore::new(dirs.clone())),
+            PieceStoreConfig::Http {
+                url,
+                token_file,
+                resumes,
+            } => {
+                let mut store = HttpPieceStore::new(http_url(url)?);
+                if let Some(path) = token_file {
+                    let bad = |reason: String| PieceConfigError::TokenFile {
+                        path: path.clone(),
+                        reason,
+                    };
+                    let token = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+                    if token.trim().is_empty() {
+                        return Err(bad("the file is empty".into()));
+                    }
+                    store = store.with_token(token.trim());
+                }
+                if let Some(n) = resumes {
+                    store = store.with_resumes(*n, std::time::Duration::from_millis(500));
+                }
+                Arc::new(store)
+            }
+            PieceStoreConfig::Object { url } => Arc::new(ObjectPieceStore::from_url(url).map_err(
+                |e| PieceConfigError::BadUrl {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                },
+            )?),
+        })
+    }
+
+    /// Builds the store wrapped in a [`VerifyingPieceStore`]: what a
+    /// worker uses.
+    pub fn build_verified(&self) -> Result<Arc<dyn PieceStore>, PieceConfigError> {
+        Ok(Arc::new(VerifyingPieceStore::new(self.build()?)))
+    }
+}
+
+fn parse_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
+    reqwest::Url::parse(url).map_err(|e| PieceConfigError::BadUrl {
+        url: url.to_string(),
+        reason: format!("not a URL: {e}"),
+    })
+}
+
+fn http_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
+    let parsed = parse_url(url)?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(PieceConfigError::BadUrl {
+            url: super::http::redact(&parsed),
+            reason: "an HTTP piece store needs an http:// or https:// URL".into(),
+        });
+    }
+    Ok(parsed)
+}
+
+fn object_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
+    let parsed = parse_url(url)?;
+    if !matches!(parsed.scheme(), "s3" | "s3a" | "file" | "memory") {
+        return Err(PieceConfigError::BadUrl {
+            url: url.to_string(),
+            reason: "an object store URL starts with s3://, file:// or memory://".into(),
+        });
+    }
+    if parsed.scheme().starts_with("s3") && !cfg!(feature = "s3") {
+        return Err(PieceConfigError::BadUrl {
+            url: url.to_string(),
+            reason: "S3 needs venus-seal-backends built with the `s3` feature".into(),
+        });
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<PieceStoreConfig, String> {
+        let c: PieceStoreConfig = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        c.check().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn bad_configs_name_what_is_wrong() {
+        for (json, needle) in [
+            (r#"{"kind": "local", "dirs": []}"#, "dirs"),
+            (r#"{"kind": "local", "dir": ["/x"]}"#, "dir"),
+            (r#"{"kind": "ftp", "url": "x"}"#, "ftp"),
+            (r#"{"kind": "http", "url": "manager:1790"}"#, "http://"),
+            (r#"{"kind": "http", "url": "not a url"}"#, "not a URL"),
+            (r#"{"kind": "object", "url": "http://x/y"}"#, "s3://"),
+        ] {
+            let err = parse(json).unwrap_err();
+            assert!(err.contains(needle), "{json}: {err}");
+        }
+        parse(r#"{"kind": "object", "url": "memory:///"}"#).unwrap();
+        parse(r#"{"kind": "local", "dirs": ["/a", "/b"]}"#).unwrap();
+    }
+
+    #[test]
+    fn a_missing_or_empty_token_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let c = PieceStoreConfig::Http {
+            url: "http://127.0.0.1:1".into(),
+            token_file: Some(path.clone()),
+            resumes: None,
+        };
+        let err = c.build().unwrap_err().to_string();
+        assert!(
+            err.contains("token_file") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        std::fs::write(&path, "\n").unwrap();
+        let err = c.build().unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+    }
+}

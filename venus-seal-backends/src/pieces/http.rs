@@ -1,0 +1,336 @@
+//! [`HttpPieceStore`]: pieces from an HTTP server (`GET <base>/piece/<cid>`),
+//! such as the manager's piece proxy or a Boost/Lotus market node.
+
+use std::io;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
+use reqwest::{Response, StatusCode, Url};
+use tokio::sync::mpsc;
+use venus_seal_core::{PieceCid, PieceReader, PieceStore, PieceStoreError};
+
+use super::reader::{channel, Chunk};
+
+/// How often a stream that dropped mid-piece is resumed by default.
+pub const DEFAULT_RESUMES: u32 = 5;
+
+/// Pieces at `GET <base>/piece/<cid>` on an HTTP server.
+///
+/// * **Auth**: an optional bearer token (`Authorization: Bearer <jwt>`),
+///   e.g. a `read` token of the sector manager whose piece proxy it
+///   fetches from. A 401 or 403 is [`PieceStoreError::Io`] with kind
+///   `PermissionDenied` (Critical: the sector parks until an operator
+///   fixes the token), naming the URL and the server's reason.
+/// * **Redirects** are followed (up to 10). The token is not sent to
+///   another host (reqwest drops `Authorization` across origins), so a
+///   redirect to a pre-signed URL works and leaks nothing.
+/// * **Resuming**: a connection that drops mid-piece is reopened with
+///   `Range: bytes=<offset>-` from the byte reached, at most
+///   [`with_resumes`](Self::with_resumes) times in a row without
+///   progress; a server that ignores the range (answers 200) has the
+///   bytes already delivered skipped.
+/// * **Errors**: 404 is [`PieceStoreError::NotFound`]; 5xx, other
+///   statuses and connection failures are [`PieceStoreError::Transport`]
+///   (Temporary). Messages name the URL with any password or query
+///   redacted.
+#[derive(Clone)]
+pub struct HttpPieceStore {
+    base: Url,
+    token: Option<String>,
+    client: reqwest::Client,
+    resumes: u32,
+    resume_delay: Duration,
+}
+
+impl std::fmt::Debug for HttpPieceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpPieceStore")
+            .field("base", &redact(&self.base))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("resumes", &self.resumes)
+            .finish()
+    }
+}
+
+/// `url` as it may be logged: no password, no query values.
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("<redacted>"));
+    }
+    if shown.query().is_some() {
+        shown.set_query(Some("<redacted>"));
+    }
+    shown.to_string()
+}
+
+impl HttpPieceStore {
+    /// A store fetching `<base>/piece/<cid>` (`base` may carry a path
+    /// prefix: `http://host/market` fetches `http://host/market/piece/<cid>`).
+    pub fn new(base: Url) -> Self {
+        let mut base = base;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Self {
+            base,
+            token: None,
+            client: reqwest::Client::new(),
+            resumes: DEFAULT_RESUMES,
+            resume_delay: Duration::from_millis(500),
+        }
+    }
+
+    /// Sends `token` as `Authorization: Bearer <token>`.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into().trim().to_string());
+        self
+    }
+
+    /// Resumes a dropped stream at most `resumes` times in a row without
+    /// progress (default [`DEFAULT_RESUMES`]), waiting `delay` times the
+    /// attempt number before each.
+    pub fn with_resumes(mut self, resumes: u32, delay: Duration) -> Self {
+        self.resumes = resumes;
+        self.resume_delay = delay;
+        self
+    }
+
+    /// Uses `client` (timeouts, proxies, TLS roots) instead of a default one.
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The URL of a piece.
+    pub fn piece_url(&self, cid: &PieceCid) -> Url {
+        self.base
+            .join(&format!("piece/{cid}"))
+            .expect("a CID is a valid path segment")
+    }
+
+    fn transport(url: &Url, what: impl std::fmt::Display) -> PieceStoreError {
+        PieceStoreError::Transport(format!("{}: {what}", redact(url)))
+    }
+
+    /// Sends `method` for the piece, from `offset` when above 0, and
+    /// classifies a refusal.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        cid: &PieceCid,
+        offset: u64,
+    ) -> Result<Response, PieceStoreError> {
+        let url = self.piece_url(cid);
+        let mut req = self.client.request(method.clone(), url.clone());
+        if offset > 0 {
+            req = req.header(RANGE, format!("bytes={offset}-"));
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Self::transport(&url, format!("{method} failed: {}", e.without_url())))?;
+        let status = resp.status();
+        if status.is_success() || (offset > 0 && status == StatusCode::RANGE_NOT_SATISFIABLE) {
+            return Ok(resp);
+        }
+        let reason = resp.text().await.unwrap_or_default();
+        let reason = reason.trim().chars().take(300).collect::<String>();
+        Err(match status {
+            StatusCode::NOT_FOUND => {
+                PieceStoreError::NotFound(format!("{cid} (404 from {})", redact(&url)))
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                PieceStoreError::Io(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "piece store {} refused {} ({status}): {reason}{}",
+                        redact(&url),
+                        if self.token.is_some() {
+                            "the token"
+                        } else {
+                            "a request without a token"
+                        },
+                        if self.token.is_some() {
+                            ""
+                        } else {
+                            " (configure a token)"
+                        }
+                    ),
+                ))
+            }
+            _ => Self::transport(&url, format!("{method} answered {status}: {reason}")),
+        })
+    }
+
+    /// Opens the piece at `offset`: the response and how many of its first
+    /// bytes to skip (a server ignoring `Range` sends all of them), or
+    /// `None` when the piece ends before `offset` (416).
+    async fn open(
+        &self,
+        cid: &PieceCid,
+        offset: u64,
+    ) -> Result<Option<(Response, u64)>, PieceStoreError> {
+        let resp = self.request(reqwest::Method::GET, cid, offset).await?;
+        if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(None);
+        }
+        if offset == 0 || resp.status() == StatusCode::OK {
+            return Ok(Some((resp, offset)));
+        }
+        // 206: the range must start where we asked.
+        let start = resp
+            .headers()
+            .get(CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes "))
+            .and_then(|v| v.split('-').next())
+            .and_then(|v| v.parse::<u64>().ok());
+        match start {
+            Some(start) if start == offset => Ok(Some((resp, 0))),
+            other => Err(Self::transport(
+                &self.piece_url(cid),
+                format!("asked for bytes from {offset}, got a range starting at {other:?}"),
+            )),
+        }
+    }
+}
+
+fn content_length(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+#[async_trait]
+impl PieceStore for HttpPieceStore {
+    async fn get(&self, cid: &PieceCid) -> Result<PieceReader, PieceStoreError> {
+        self.get_range(cid, 0).await
+    }
+
+    async fn size(&self, cid: &PieceCid) -> Result<u64, PieceStoreError> {
+        let resp = self.request(reqwest::Method::HEAD, cid, 0).await?;
+        if let Some(len) = content_length(&resp) {
+            return Ok(len);
+        }
+        let Some((resp, _)) = self.open(cid, 0).await? else {
+            return Ok(0);
+        };
+        match content_length(&resp) {
+            Some(len) => Ok(len),
+            None => {
+                let mut reader = self.stream(cid, resp, 0, 0);
+                Ok(tokio::io::copy(&mut reader, &mut tokio::io::sink()).await?)
+            }
+        }
+    }
+
+    async fn get_range(&self, cid: &PieceCid, offset: u64) -> Result<PieceReader, PieceStoreError> {
+        match self.open(cid, offset).await? {
+            Some((resp, skip)) => Ok(self.stream(cid, resp, offset, skip)),
+            // Nothing from `offset` on: the piece is shorter.
+            None => Ok(Box::pin(tokio::io::empty())),
+        }
+    }
+}
+
+impl HttpPieceStore {
+    fn stream(&self, cid: &PieceCid, resp: Response, offset: u64, skip: u64) -> PieceReader {
+        let (tx, reader) = channel();
+        let end = content_length(&resp).map(|len| offset - skip + len);
+        tokio::spawn(self.clone().pump(*cid, resp, offset, skip, end, tx));
+        Box::pin(reader)
+    }
+
+    /// Forwards the body, resuming by range when the connection drops.
+    /// `end` is where the piece ends when the server said so.
+    async fn pump(
+        self,
+        cid: PieceCid,
+        mut resp: Response,
+        mut offset: u64,
+        mut skip: u64,
+        end: Option<u64>,
+        tx: mpsc::Sender<Chunk>,
+    ) {
+        let mut failures = 0u32;
+        loop {
+            let why = match resp.chunk().await {
+                Ok(Some(mut bytes)) => {
+                    let dropped = skip.min(bytes.len() as u64);
+                    skip -= dropped;
+                    bytes::Buf::advance(&mut bytes, dropped as usize);
+                    if bytes.is_empty() {
+                        continue;
+                    }
+                    offset += bytes.len() as u64;
+                    failures = 0;
+                    if tx.send(Ok(Some(bytes))).await.is_err() {
+                        return; // the reader went away
+                    }
+                    continue;
+                }
+                Ok(None) if end.is_none_or(|end| offset >= end) => {
+                    let _ = tx.send(Ok(None)).await;
+                    return;
+                }
+                Ok(None) => "the body ended early".to_string(),
+                Err(e) => e.without_url().to_string(),
+            };
+            match self.reopen(&cid, offset, why, &mut failures).await {
+                Ok((r, s)) => {
+                    resp = r;
+                    skip = s;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(io::Error::other(e))).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reopens the piece at `offset` after the stream failed with `why`,
+    /// waiting longer each time; gives up after `resumes` attempts without
+    /// progress, or at once on an answer that is not a transport failure.
+    async fn reopen(
+        &self,
+        cid: &PieceCid,
+        offset: u64,
+        mut why: String,
+        failures: &mut u32,
+    ) -> Result<(Response, u64), PieceStoreError> {
+        let url = self.piece_url(cid);
+        loop {
+            *failures += 1;
+            if *failures > self.resumes {
+                return Err(Self::transport(
+                    &url,
+                    format!(
+                        "connection lost at byte {offset} of piece {cid} ({why}); gave up after {} resumes",
+                        self.resumes
+                    ),
+                ));
+            }
+            tracing::warn!(url = %redact(&url), offset, attempt = *failures, error = %why, "piece stream dropped: resuming by range");
+            tokio::time::sleep(self.resume_delay * *failures).await;
+            match self.open(cid, offset).await {
+                Ok(Some(opened)) => return Ok(opened),
+                Ok(None) => {
+                    return Err(Self::transport(
+                        &url,
+                        format!("the server now says piece {cid} ends before byte {offset}"),
+                    ))
+                }
+                Err(PieceStoreError::Transport(e)) => why = e,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Snap-up (empty sector update) on filecoin-proofs-api: encode deal data
+//! into a sealed CC sector, prove and verify the update.
+
+use filecoin_proofs_api::update::{
+    empty_sector_update_encode_into, generate_empty_sector_update_proof,
+    verify_empty_sector_update_proof,
+};
+use venus_seal_core::proving::{
+    ProvingError, ReplicaUpdateVerifyInfo, SnapEncodeOutput, SnapEncodeRequest, SnapProveRequest,
+};
+use venus_seal_core::{CommD, CommR, VerifyError};
+
+use super::proof_ids::update_proof;
+use crate::proof_type::piece_to_api;
+
+/// Encodes the staged data into the sector key (blocking).
+pub(crate) fn encode(req: &SnapEncodeRequest) -> Result<SnapEncodeOutput, ProvingError> {
+    std::fs::create_dir_all(&req.update.cache).map_err(|source| ProvingError::Io {
+        path: req.update.cache.clone(),
+        source,
+    })?;
+    let pieces: Vec<_> = req.pieces.iter().map(piece_to_api).collect();
+    let out = empty_sector_update_encode_into(
+        update_proof(req.seal_proof),
+        &req.update.sealed,
+        &req.update.cache,
+        &req.sector_key.sealed,
+        &req.sector_key.cache,
+        &req.staged_data,
+        &pieces,
+    )
+    .map_err(|e| ProvingError::Proof {
+        what: format!("snap-up encoding of {}", req.sector),
+        message: format!("{e:#}"),
+    })?;
+    Ok(SnapEncodeOutput {
+        comm_r_new: CommR(out.comm_r_new),
+        comm_d_new: CommD(out.comm_d_new),
+    })
+}
+
+/// Proves an encoding (blocking).
+pub(crate) fn prove(req: &SnapProveRequest) -> Result<Vec<u8>, ProvingError> {
+    let e = &req.encode;
+    let proof = generate_empty_sector_update_proof(
+        update_proof(e.seal_proof),
+        req.comm_r_old.0,
+        req.encoded.comm_r_new.0,
+        req.encoded.comm_d_new.0,
+        &e.sector_key.sealed,
+        &e.sector_key.cache,
+        &e.update.sealed,
+        &e.update.cache,
+    )
+    .map_err(|err| ProvingError::Proof {
+        what: format!("snap-up proof of {}", e.sector),
+        message: format!("{err:#}"),
+    })?;
+    Ok(proof.0)
+}
+
+/// Checks an update proof (blocking); a malformed proof is `Ok(false)`, a
+/// missing verifying key an error.
+pub(crate) fn verify(info: &ReplicaUpdateVerifyInfo) -> Result<bool, VerifyError> {
+    let proof_type = update_proof(info.seal_proof);
+    let vk = proof_type
+        .cache_verifying_key_path()
+        .map_err(|e| VerifyError(format!("{proof_type:?} verifying key path: {e:#}")))?;
+    if !vk.exists() {
+        return Err(VerifyError(format!(
+            "the {proof_type:?} verifying key is missing: {}",
+            vk.display()
+        )));
+    }
+    match verify_empty_sector_update_proof(
+        proof_type,
+        &info.proof,
+        info.comm_r_old.0,
+        info.comm_r_new.0,
+        info.comm_d_new.0,
+    ) {
+        Ok(valid) => Ok(valid),
+        Err(e) => {
+            tracing::debug!(error = %format!("{e:#}"), "update proof rejected by the verifier");
+            Ok(false)
+        }
+    }
+}
