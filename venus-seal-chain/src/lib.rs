@@ -45,11 +45,12 @@ pub mod testing;
 
 pub use devnet::{
     draw_randomness, ClockError, DevnetChain, DevnetConfig, DevnetError, DevnetMiner,
-    DEVNET_NETWORK,
+    ProvingPolicy, WinningPoStElection, DEVNET_NETWORK, DEVNET_PROVING,
 };
 pub use manager::{
     BatchPolicy, LocalSectorManager, ManagedMiner, ManagerConfig, ManagerStore, MemoryManagerStore,
-    NumberRange, SectorStatus, SqlManagerStore, Submitted,
+    NumberRange, PoStRound, PoStScheduleError, SectorStatus, SqlManagerStore, Submitted,
+    WindowPoStScheduler,
 };
 pub use persist::StateFileError;
 pub mod lotus;

@@ -5,11 +5,19 @@
 //! milliseconds, without Groth16 parameters. It proves nothing: never use
 //! it outside tests and demos.
 
+use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
 use venus_seal_core::proving::{
-    PoStProof, PoStSector, ReplicaUpdateVerifyInfo, WindowPoStVerifyInfo, WinningPoStVerifyInfo,
+    PoStProof, PoStProver, PoStSector, ProvingError, ProvingSector, ReplicaUpdateVerifyInfo,
+    SkippedSector, WindowPoStOutput, WindowPoStRequest, WindowPoStVerifyInfo, WinningPoStRequest,
+    WinningPoStVerifyInfo,
 };
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{ActorId, Randomness, SealVerifier, SealVerifyInfo, VerifyError};
+use venus_seal_core::{
+    ActorId, Randomness, SealProof, SealVerifier, SealVerifyInfo, SectorNumber, VerifyError,
+};
 
 /// Accepts a proof iff its bytes are [`FakeSealVerifier::proof_for`] the
 /// info: a blake2b-256 hash of everything the proof is checked against
@@ -92,7 +100,7 @@ impl SealVerifier for FakeSealVerifier {
     /// The first `min(2, eligible)` indices from the randomness.
     fn winning_post_challenge(
         &self,
-        _seal_proof: venus_seal_core::SealProof,
+        _seal_proof: SealProof,
         _miner: ActorId,
         randomness: &Randomness,
         eligible: u64,
@@ -186,4 +194,117 @@ pub async fn create_postgres_database(server: &str) -> String {
         _ => server,
     };
     format!("{base}/{name}")
+}
+
+/// A [`PoStProver`] whose proofs are the ones [`FakeSealVerifier`]
+/// accepts; sectors marked faulty are skipped (WindowPoSt) or fail the
+/// proof (WinningPoSt), as missing files would.
+#[derive(Debug, Default)]
+pub struct FakePoStProver {
+    faulty: Mutex<BTreeSet<SectorNumber>>,
+    calls: Mutex<usize>,
+}
+
+impl FakePoStProver {
+    /// Marks `number` faulty (its files "missing") or healthy again.
+    pub fn set_faulty(&self, number: SectorNumber, faulty: bool) {
+        let mut set = self.faulty.lock().unwrap_or_else(PoisonError::into_inner);
+        if faulty {
+            set.insert(number);
+        } else {
+            set.remove(&number);
+        }
+    }
+
+    /// How many WindowPoSt jobs it ran.
+    pub fn window_posts(&self) -> usize {
+        *self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_faulty(&self, number: SectorNumber) -> bool {
+        self.faulty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&number)
+    }
+}
+
+#[async_trait]
+impl PoStProver for FakePoStProver {
+    async fn check_provable(
+        &self,
+        _miner: ActorId,
+        sectors: &[ProvingSector],
+    ) -> Result<Vec<SkippedSector>, ProvingError> {
+        Ok(sectors
+            .iter()
+            .filter(|s| self.is_faulty(s.sector.number))
+            .map(|s| SkippedSector {
+                number: s.sector.number,
+                reason: "marked faulty".into(),
+            })
+            .collect())
+    }
+
+    async fn generate_window_post(
+        &self,
+        request: &WindowPoStRequest,
+    ) -> Result<WindowPoStOutput, ProvingError> {
+        *self.calls.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        let skipped = self.check_provable(request.miner, &request.sectors).await?;
+        let mut proven: Vec<PoStSector> = request
+            .sectors
+            .iter()
+            .map(|s| s.sector)
+            .filter(|s| !self.is_faulty(s.number))
+            .collect();
+        proven.sort_by_key(|s| s.number);
+        Ok(WindowPoStOutput {
+            proofs: if proven.is_empty() {
+                Vec::new()
+            } else {
+                vec![FakeSealVerifier::post_proof_for(
+                    request.miner,
+                    &request.randomness,
+                    &proven,
+                )]
+            },
+            proven: proven.iter().map(|s| s.number).collect(),
+            skipped,
+        })
+    }
+
+    async fn winning_post_challenge(
+        &self,
+        seal_proof: SealProof,
+        miner: ActorId,
+        randomness: &Randomness,
+        eligible: u64,
+    ) -> Result<Vec<u64>, ProvingError> {
+        FakeSealVerifier
+            .winning_post_challenge(seal_proof, miner, randomness, eligible)
+            .map_err(|e| ProvingError::InvalidRequest(e.to_string()))
+    }
+
+    async fn generate_winning_post(
+        &self,
+        request: &WinningPoStRequest,
+    ) -> Result<Vec<PoStProof>, ProvingError> {
+        if let Some(s) = request
+            .sectors
+            .iter()
+            .find(|s| self.is_faulty(s.sector.number))
+        {
+            return Err(ProvingError::Proof {
+                what: "fake WinningPoSt".into(),
+                message: format!("sector {} is faulty", s.sector.number),
+            });
+        }
+        let sectors: Vec<PoStSector> = request.sectors.iter().map(|s| s.sector).collect();
+        Ok(vec![FakeSealVerifier::post_proof_for(
+            request.miner,
+            &request.randomness,
+            &sectors,
+        )])
+    }
 }

@@ -285,7 +285,7 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
     /// client that does not follow deadlines cannot schedule WindowPoSt.
     async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
         Err(ChainError::Rejected(format!(
-            "{self:?} does not report proving deadlines (miner {miner})"
+            "this chain client does not report proving deadlines (miner {miner})"
         )))
     }
 
@@ -297,7 +297,7 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
         deadline: u64,
     ) -> Result<Vec<PartitionInfo>, ChainError> {
         Err(ChainError::Rejected(format!(
-            "{self:?} does not report partitions (miner {miner}, deadline {deadline})"
+            "this chain client does not report partitions (miner {miner}, deadline {deadline})"
         )))
     }
 }

@@ -337,6 +337,33 @@ pub trait SectorLocator: Send + Sync + fmt::Debug {
     fn locate(&self, sector: SectorId) -> Option<SectorFiles>;
 }
 
+/// Sectors laid out as the worker seals them: `<root>/<sector id>/sealed`
+/// and `<root>/<sector id>/cache` (see
+/// [`SectorPaths::under`](crate::stage::SectorPaths::under)). Every
+/// sector is "located"; missing files are found by the prover's check and
+/// reported as a skip reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectorDirs {
+    /// The directory holding one directory per sector.
+    pub root: PathBuf,
+}
+
+impl SectorLocator for SectorDirs {
+    fn locate(&self, sector: SectorId) -> Option<SectorFiles> {
+        let dir = self.root.join(sector.to_string());
+        Some(SectorFiles {
+            sealed: dir.join("sealed"),
+            cache: dir.join("cache"),
+        })
+    }
+}
+
+impl SectorLocator for std::collections::BTreeMap<SectorId, SectorFiles> {
+    fn locate(&self, sector: SectorId) -> Option<SectorFiles> {
+        self.get(&sector).cloned()
+    }
+}
+
 /// A `ComputeProof` request as venus-miner sends it to a sealer: the
 /// miner's eligible sectors and the election's randomness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,9 @@ mod batch;
 #[cfg(test)]
 mod batch_tests;
 mod config;
+mod post;
+#[cfg(test)]
+mod post_tests;
 #[cfg(test)]
 mod restart_tests;
 mod state;
@@ -52,6 +55,7 @@ use venus_seal_core::{
 };
 
 pub use config::{BatchPolicy, ManagedMiner, ManagerConfig};
+pub use post::{PartitionPoSt, PoStRound, PoStScheduleError, WindowPoStScheduler};
 use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};
 pub use store::{

@@ -1,0 +1,286 @@
+//! Proving with real proofs on 2KiB sectors: three sectors are sealed
+//! through PC2 (no C2: proving needs only the replica and its cache) and
+//! put on the devnet as proven; the WindowPoSt scheduler proves their
+//! deadline with `LocalProver` and the devnet verifies it; with one
+//! sector's tree-r-last deleted the next proof still lands and that sector
+//! is faulty; the elected miner's WinningPoSt (through `compute_proof`)
+//! verifies; unsealing returns the deal piece byte for byte.
+//!
+//! Uses the 2KiB WindowPoSt and WinningPoSt parameters (generated into the
+//! parameter cache on first use: about 6 s and 30 s on 2 cores).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use venus_seal::backends::params::{GenerationPolicy, ParameterCache, PoStKind};
+use venus_seal::backends::proving::LocalProver;
+use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
+use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner, PoStRound, WindowPoStScheduler};
+use venus_seal::core::chain::{MessageState, OnChainSector};
+use venus_seal::core::proving::{
+    compute_proof, ComputeProofRequest, SectorDirs, SectorLocator, UnsealRequest, Unsealer,
+};
+use venus_seal::core::stage::{AddPieces, Pc1, Pc2, PieceSource, SectorPaths, TreeD};
+use venus_seal::core::{
+    ActorId, CommD, Executor, MessageSender, PieceInfo, Randomness, SealProof, SectorId,
+    SectorNumber, Ticket,
+};
+
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+const MINER: ActorId = ActorId(1000);
+
+/// A sealed sector's facts for unsealing.
+struct Sealed {
+    comm_d: CommD,
+    ticket: Randomness,
+    pieces: Vec<PieceInfo>,
+}
+
+/// Seals sector `n` through PC2 under `root/<sector id>/`, with `piece`
+/// (a file and its info) or as CC.
+async fn seal(root: &Path, n: u64, piece: Option<(&Path, u64, PieceInfo)>) -> (Sealed, [u8; 32]) {
+    let exec = LocalExecutor::new();
+    let sector = SectorId::new(MINER, SectorNumber(n));
+    let paths = SectorPaths::under(root.join(sector.to_string()));
+    std::fs::create_dir_all(&paths.cache).unwrap();
+    let sources = piece
+        .map(|(path, len, info)| PieceSource::File {
+            path: path.to_path_buf(),
+            unpadded_size: len,
+            expected: Some(info),
+        })
+        .into_iter()
+        .collect();
+    let pieces = exec
+        .execute(AddPieces {
+            proof: PROOF,
+            sector,
+            pieces: sources,
+            staged: paths.staged.clone(),
+        })
+        .await
+        .unwrap();
+    let tree_d = exec
+        .execute(TreeD {
+            proof: PROOF,
+            staged: paths.staged.clone(),
+            cache: paths.cache.clone(),
+            pieces: pieces.clone(),
+        })
+        .await
+        .unwrap();
+    let ticket = Randomness([n as u8; 32]);
+    let pc1 = exec
+        .execute(Pc1 {
+            proof: PROOF,
+            sector,
+            paths: paths.clone(),
+            ticket: Ticket { ticket, epoch: 0 },
+            pieces: pieces.clone(),
+        })
+        .await
+        .unwrap();
+    let pc2 = exec
+        .execute(Pc2 {
+            proof: PROOF,
+            sector,
+            paths,
+            pc1_output: pc1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pc2.comm_d, tree_d.comm_d);
+    (
+        Sealed {
+            comm_d: pc2.comm_d,
+            ticket,
+            pieces,
+        },
+        pc2.comm_r.0,
+    )
+}
+
+/// Advances the devnet an epoch at a time, ticking the scheduler, until it
+/// submits a round; then lets the message land and checks it succeeded.
+async fn next_round(chain: &DevnetChain, scheduler: &WindowPoStScheduler) -> PoStRound {
+    let period = chain.proving_policy().period;
+    for _ in 0..2 * period {
+        let mut rounds = scheduler.tick().await.unwrap();
+        if let Some(round) = rounds.pop() {
+            chain.advance(1).await;
+            for p in &round.partitions {
+                match chain.state(&p.message).await.unwrap() {
+                    MessageState::Landed {
+                        exit_code: 0,
+                        error: None,
+                        ..
+                    } => {}
+                    other => panic!("WindowPoSt message did not land: {other:?}"),
+                }
+            }
+            return round;
+        }
+        chain.advance(1).await;
+    }
+    panic!("no WindowPoSt round within two periods");
+}
+
+fn ensure_post_params() -> Arc<ParameterCache> {
+    let params = Arc::new(ParameterCache::from_env());
+    params.activate().unwrap();
+    for kind in [PoStKind::Window, PoStKind::Winning] {
+        params
+            .ensure_post(PROOF, kind, GenerationPolicy::TestSizes)
+            .unwrap();
+    }
+    params
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
+    let params = tokio::task::spawn_blocking(ensure_post_params)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root: PathBuf = dir.path().join("sectors");
+
+    // A deal piece for sector 1; sectors 2 and 3 are CC.
+    let data: Vec<u8> = (0..1500u32).map(|i| (i * 31 % 251) as u8).collect();
+    let piece_file = dir.path().join("piece");
+    std::fs::write(&piece_file, &data).unwrap();
+    let piece = piece_commitment(PROOF, &data[..], data.len() as u64).unwrap();
+
+    let chain = DevnetChain::new(
+        DevnetConfig::with_miners(vec![DevnetMiner {
+            id: MINER,
+            allowed_proofs: vec![PROOF],
+        }]),
+        Arc::new(LocalSealVerifier::with_parameters(params)),
+    );
+    let started = Instant::now();
+    let mut sealed = Vec::new();
+    for n in 1..=3u64 {
+        let piece = (n == 1).then_some((piece_file.as_path(), data.len() as u64, piece));
+        let (s, comm_r) = seal(&root, n, piece).await;
+        chain
+            .activate_sector_without_proof(
+                MINER,
+                OnChainSector {
+                    number: SectorNumber(n),
+                    seal_proof: PROOF,
+                    sealed_cid: venus_seal::core::CommR(comm_r),
+                    activation: 0,
+                },
+            )
+            .unwrap();
+        sealed.push(s);
+    }
+    eprintln!("sealed 3 sectors through PC2 in {:?}", started.elapsed());
+
+    // Unseal: the piece comes back byte for byte, its padding as zeros.
+    let locator = SectorDirs { root: root.clone() };
+    let one = &sealed[0];
+    let (offset, len) = UnsealRequest::piece_range(&one.pieces, 0).unwrap();
+    let request = UnsealRequest {
+        sector: SectorId::new(MINER, SectorNumber(1)),
+        seal_proof: PROOF,
+        files: locator
+            .locate(SectorId::new(MINER, SectorNumber(1)))
+            .unwrap(),
+        comm_d: one.comm_d,
+        ticket: one.ticket,
+        offset,
+        len,
+    };
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let written = LocalProver.unseal(&request, &mut out).unwrap();
+    eprintln!("unsealed {written} bytes in {:?}", started.elapsed());
+    assert_eq!(written, len);
+    assert_eq!(&out[..data.len()], &data[..]);
+    assert!(out[data.len()..].iter().all(|b| *b == 0));
+    let mut exact = Vec::new();
+    LocalProver
+        .unseal(
+            &UnsealRequest {
+                len: data.len() as u64,
+                ..request.clone()
+            },
+            &mut exact,
+        )
+        .unwrap();
+    assert_eq!(exact, data);
+
+    // WindowPoSt over the three sectors, verified by the devnet.
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        Arc::new(LocalProver),
+        Arc::new(locator.clone()),
+        vec![MINER],
+    );
+    let started = Instant::now();
+    let round = next_round(&chain, &scheduler).await;
+    eprintln!(
+        "WindowPoSt of 3 sectors generated, submitted and verified in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(round.partitions.len(), 1);
+    assert_eq!(
+        round.partitions[0].proven,
+        vec![SectorNumber(1), SectorNumber(2), SectorNumber(3)]
+    );
+    assert!(round.partitions[0].skipped.is_empty());
+    assert!(chain.faults(MINER).unwrap().is_empty());
+
+    // Sector 2 loses its tree-r-last: the next proof skips it and lands.
+    let cache2 = locator
+        .locate(SectorId::new(MINER, SectorNumber(2)))
+        .unwrap()
+        .cache;
+    std::fs::remove_file(cache2.join("sc-02-data-tree-r-last.dat")).unwrap();
+    let round = next_round(&chain, &scheduler).await;
+    let partition = &round.partitions[0];
+    assert_eq!(partition.proven, vec![SectorNumber(1), SectorNumber(3)]);
+    assert_eq!(partition.skipped.len(), 1);
+    assert_eq!(partition.skipped[0].number, SectorNumber(2));
+    assert!(
+        partition.skipped[0].reason.contains("tree-r-last"),
+        "{}",
+        partition.skipped[0].reason
+    );
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(2)]);
+
+    // WinningPoSt for the elected miner, as venus-miner asks for it.
+    let epoch = chain.current_epoch();
+    let election = chain.winning_election(epoch).unwrap().unwrap();
+    assert_eq!(election.miner, MINER);
+    let numbers: Vec<_> = election.sectors.iter().map(|s| s.number).collect();
+    assert_eq!(numbers, vec![SectorNumber(1), SectorNumber(3)]);
+    let started = Instant::now();
+    let proofs = compute_proof(
+        &LocalProver,
+        &locator,
+        &ComputeProofRequest {
+            miner: MINER,
+            sectors: election.sectors.clone(),
+            randomness: election.randomness,
+            epoch,
+        },
+    )
+    .await
+    .unwrap();
+    eprintln!("WinningPoSt generated in {:?}", started.elapsed());
+    let mut tampered = proofs.clone();
+    tampered[0].proof[5] ^= 0x10;
+    let err = chain
+        .submit_winning_post(epoch, MINER, tampered)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+    chain
+        .submit_winning_post(epoch, MINER, proofs)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,348 @@
+//! The WindowPoSt scheduler: follows each miner's proving deadlines on the
+//! chain, proves every partition of the open deadline through a
+//! [`PoStProver`] and submits `SubmitWindowedPoSt`, one message per
+//! partition.
+//!
+//! Sectors whose files are missing or corrupt are skipped by the prover
+//! (never a failed partition) and listed as skipped in the message, which
+//! makes the chain record them faulty; the next period proves them again
+//! and, on the devnet, a sector proven again recovers. The prover is a
+//! trait object: the manager proves in process with
+//! `venus_seal_backends::proving::LocalProver`, or hands the job to a
+//! worker through a remote implementation.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use venus_seal_core::chain::{
+    DeadlineInfo, MessageId, MinerCall, MinerMessage, PoStPartition, WindowPoStSubmission,
+};
+use venus_seal_core::proving::{
+    PoStProver, PoStSector, ProvingError, ProvingSector, SectorLocator, SkippedSector,
+    WindowPoStRequest,
+};
+use venus_seal_core::{
+    ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, FailureLevel, Leveled,
+    MessageSender, RandomnessSource, SectorId, SectorNumber,
+};
+
+/// Why a WindowPoSt round failed (the partitions not submitted are tried
+/// again at the next tick while the deadline is open).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoStScheduleError {
+    /// The chain could not be read or the message not sent.
+    #[error("WindowPoSt of {miner}: {source}")]
+    Chain {
+        /// The miner.
+        miner: ActorId,
+        /// The chain's error.
+        #[source]
+        source: ChainError,
+    },
+    /// The prover failed (parameters missing, the proof computation
+    /// failed) — never because of a faulty sector.
+    #[error("WindowPoSt of {miner} deadline {deadline} partition {partition}: {source}")]
+    Proving {
+        /// The miner.
+        miner: ActorId,
+        /// The deadline.
+        deadline: u64,
+        /// The partition.
+        partition: u64,
+        /// The prover's error.
+        #[source]
+        source: ProvingError,
+    },
+}
+
+impl Leveled for PoStScheduleError {
+    fn level(&self) -> FailureLevel {
+        match self {
+            PoStScheduleError::Chain { source, .. } => source.level(),
+            PoStScheduleError::Proving { source, .. } => source.level(),
+        }
+    }
+}
+
+/// What was submitted for one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionPoSt {
+    /// The partition index.
+    pub index: u64,
+    /// The sectors proven.
+    pub proven: Vec<SectorNumber>,
+    /// The sectors skipped as faulty, with reasons.
+    pub skipped: Vec<SkippedSector>,
+    /// The `SubmitWindowedPoSt` message.
+    pub message: MessageId,
+}
+
+/// One deadline's WindowPoSt of one miner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoStRound {
+    /// The miner.
+    pub miner: ActorId,
+    /// The deadline proven.
+    pub deadline: DeadlineInfo,
+    /// The partitions submitted at this tick.
+    pub partitions: Vec<PartitionPoSt>,
+}
+
+/// The partitions of a deadline already submitted in a period.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Submitted {
+    period_start: ChainEpoch,
+    deadline: u64,
+    partitions: BTreeSet<u64>,
+}
+
+/// Proves the open deadline of each miner, once per period; see the
+/// module docs.
+pub struct WindowPoStScheduler {
+    chain: Arc<dyn ChainClient>,
+    sender: Arc<dyn MessageSender>,
+    prover: Arc<dyn PoStProver>,
+    locator: Arc<dyn SectorLocator>,
+    miners: Vec<ActorId>,
+    submitted: Mutex<HashMap<ActorId, Submitted>>,
+}
+
+impl fmt::Debug for WindowPoStScheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowPoStScheduler")
+            .field("miners", &self.miners)
+            .field("prover", &self.prover)
+            .field("locator", &self.locator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WindowPoStScheduler {
+    /// A scheduler for `miners`, reading deadlines from `chain`, finding
+    /// sector files with `locator`, proving with `prover` and sending
+    /// through `sender`.
+    pub fn new(
+        chain: Arc<dyn ChainClient>,
+        sender: Arc<dyn MessageSender>,
+        prover: Arc<dyn PoStProver>,
+        locator: Arc<dyn SectorLocator>,
+        miners: Vec<ActorId>,
+    ) -> Self {
+        Self {
+            chain,
+            sender,
+            prover,
+            locator,
+            miners,
+            submitted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Proves what is due for every miner now. A miner whose round fails
+    /// does not stop the others; the first error is returned after all
+    /// were tried, and the failed partitions are tried again next tick.
+    pub async fn tick(&self) -> Result<Vec<PoStRound>, PoStScheduleError> {
+        let mut rounds = Vec::new();
+        let mut first_error = None;
+        for miner in &self.miners {
+            match self.prove_open_deadline(*miner).await {
+                Ok(Some(round)) => rounds.push(round),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(%miner, level = %e.level(), error = %e, "WindowPoSt round failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if rounds.is_empty() => Err(e),
+            _ => Ok(rounds),
+        }
+    }
+
+    /// Runs [`tick`](Self::tick) every `interval` until the handle is
+    /// aborted.
+    pub fn spawn(self: Arc<Self>, interval: Duration) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                // Errors are logged by tick; the next tick retries.
+                let _ = self.tick().await;
+                tokio::time::sleep(interval).await;
+            }
+        })
+    }
+
+    /// Proves the partitions of `miner`'s open deadline not yet submitted
+    /// this period. `None` when there is nothing to do.
+    pub async fn prove_open_deadline(
+        &self,
+        miner: ActorId,
+    ) -> Result<Option<PoStRound>, PoStScheduleError> {
+        let chain_err = |source| PoStScheduleError::Chain { miner, source };
+        let dl = self
+            .chain
+            .proving_deadline(miner)
+            .await
+            .map_err(chain_err)?;
+        // The message executes at the next epoch: it must still be open.
+        if dl.current_epoch + 1 >= dl.close || dl.current_epoch < dl.challenge {
+            return Ok(None);
+        }
+        let done = self.done(miner, &dl);
+        let partitions = self
+            .chain
+            .deadline_partitions(miner, dl.index)
+            .await
+            .map_err(chain_err)?;
+        let todo: Vec<_> = partitions
+            .into_iter()
+            .enumerate()
+            .filter(|(i, p)| !done.contains(&(*i as u64)) && !p.sectors.is_empty())
+            .collect();
+        if todo.is_empty() {
+            return Ok(None);
+        }
+        let randomness = self
+            .chain
+            .randomness(
+                RandomnessSource::Beacon,
+                DomainSeparationTag::WindowedPoStChallengeSeed,
+                dl.challenge,
+                &miner.address_cbor(),
+            )
+            .await
+            .map_err(chain_err)?;
+        let commit_epoch = dl.current_epoch;
+        let commit_rand = self
+            .chain
+            .randomness(
+                RandomnessSource::Tickets,
+                DomainSeparationTag::PoStChainCommit,
+                commit_epoch,
+                &[],
+            )
+            .await
+            .map_err(chain_err)?;
+
+        let mut round = PoStRound {
+            miner,
+            deadline: dl,
+            partitions: Vec::new(),
+        };
+        for (index, partition) in todo {
+            let index = index as u64;
+            let (sectors, mut skipped) = self.proving_sectors(miner, &partition.sectors).await?;
+            let output = self
+                .prover
+                .generate_window_post(&WindowPoStRequest {
+                    miner,
+                    deadline: dl.index,
+                    partition: index,
+                    randomness,
+                    sectors,
+                })
+                .await
+                .map_err(|source| PoStScheduleError::Proving {
+                    miner,
+                    deadline: dl.index,
+                    partition: index,
+                    source,
+                })?;
+            skipped.extend(output.skipped);
+            skipped.sort_by_key(|s| s.number);
+            let call = MinerCall::SubmitWindowedPoSt(WindowPoStSubmission {
+                deadline: dl.index,
+                partitions: vec![PoStPartition {
+                    index,
+                    skipped: skipped.iter().map(|s| s.number).collect(),
+                }],
+                proofs: output.proofs,
+                chain_commit_epoch: commit_epoch,
+                chain_commit_rand: commit_rand,
+            });
+            let message = self
+                .sender
+                .send(MinerMessage { miner, call })
+                .await
+                .map_err(chain_err)?;
+            info!(%miner, deadline = dl.index, partition = index, proven = output.proven.len(),
+                  skipped = ?skipped, message = %message.0, "WindowPoSt submitted");
+            self.mark(miner, &dl, index);
+            round.partitions.push(PartitionPoSt {
+                index,
+                proven: output.proven,
+                skipped,
+                message,
+            });
+        }
+        Ok(Some(round))
+    }
+
+    /// The chain view and files of `numbers`; a sector the chain or the
+    /// locator does not know is skipped with the reason.
+    async fn proving_sectors(
+        &self,
+        miner: ActorId,
+        numbers: &[SectorNumber],
+    ) -> Result<(Vec<ProvingSector>, Vec<SkippedSector>), PoStScheduleError> {
+        let mut sectors = Vec::with_capacity(numbers.len());
+        let mut skipped = Vec::new();
+        for n in numbers {
+            let on_chain = self
+                .chain
+                .sector(miner, *n)
+                .await
+                .map_err(|source| PoStScheduleError::Chain { miner, source })?;
+            let id = SectorId::new(miner, *n);
+            let (Some(s), Some(files)) = (on_chain, self.locator.locate(id)) else {
+                skipped.push(SkippedSector {
+                    number: *n,
+                    reason: format!("{id} is not on chain or its files are not located"),
+                });
+                continue;
+            };
+            sectors.push(ProvingSector {
+                sector: PoStSector {
+                    number: s.number,
+                    seal_proof: s.seal_proof,
+                    comm_r: s.sealed_cid,
+                },
+                files,
+            });
+        }
+        Ok((sectors, skipped))
+    }
+
+    fn done(&self, miner: ActorId, dl: &DeadlineInfo) -> BTreeSet<u64> {
+        let submitted = self
+            .submitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        submitted
+            .get(&miner)
+            .filter(|s| s.period_start == dl.period_start && s.deadline == dl.index)
+            .map(|s| s.partitions.clone())
+            .unwrap_or_default()
+    }
+
+    fn mark(&self, miner: ActorId, dl: &DeadlineInfo, partition: u64) {
+        let mut submitted = self
+            .submitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = submitted.entry(miner).or_default();
+        if entry.period_start != dl.period_start || entry.deadline != dl.index {
+            *entry = Submitted {
+                period_start: dl.period_start,
+                deadline: dl.index,
+                partitions: BTreeSet::new(),
+            };
+        }
+        entry.partitions.insert(partition);
+    }
+}

@@ -1,0 +1,176 @@
+//! The WindowPoSt scheduler against the devnet, with the fake prover and
+//! verifier.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use venus_seal_core::chain::{MessageState, OnChainSector};
+use venus_seal_core::proving::{SectorDirs, SectorFiles, SectorLocator};
+use venus_seal_core::{
+    ActorId, ChainClient, CommR, MessageSender, SealProof, SectorId, SectorNumber,
+};
+
+use super::WindowPoStScheduler;
+use crate::devnet::{DevnetChain, DevnetConfig, DevnetMiner};
+use crate::testing::{FakePoStProver, FakeSealVerifier};
+
+const MINER: ActorId = ActorId(1000);
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStProver>, WindowPoStScheduler) {
+    let chain = DevnetChain::new(
+        DevnetConfig::with_miners(vec![DevnetMiner {
+            id: MINER,
+            allowed_proofs: vec![PROOF],
+        }]),
+        Arc::new(FakeSealVerifier),
+    );
+    for n in 1..=sectors {
+        chain
+            .activate_sector_without_proof(
+                MINER,
+                OnChainSector {
+                    number: SectorNumber(n),
+                    seal_proof: PROOF,
+                    sealed_cid: CommR([n as u8; 32]),
+                    activation: 0,
+                },
+            )
+            .unwrap();
+    }
+    let prover = Arc::new(FakePoStProver::default());
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        prover.clone(),
+        Arc::new(SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![MINER],
+    );
+    (chain, prover, scheduler)
+}
+
+/// Ticks the scheduler at every epoch for `epochs` epochs; returns the
+/// number of partitions submitted and checks every message landed.
+async fn run(chain: &DevnetChain, scheduler: &WindowPoStScheduler, epochs: u64) -> usize {
+    let mut messages = Vec::new();
+    for _ in 0..epochs {
+        for round in scheduler.tick().await.unwrap() {
+            messages.extend(round.partitions.into_iter().map(|p| p.message));
+        }
+        chain.advance(1).await;
+    }
+    for m in &messages {
+        match chain.state(m).await.unwrap() {
+            MessageState::Landed { exit_code: 0, .. } => {}
+            other => panic!("{m:?}: {other:?}"),
+        }
+    }
+    messages.len()
+}
+
+#[tokio::test]
+async fn every_deadline_is_proven_once_per_period_and_nothing_turns_faulty() {
+    let (chain, prover, scheduler) = setup(6);
+    let period = chain.proving_policy().period as u64;
+    // Sectors 1-4 in deadline 0, 5-6 in deadline 1: two partitions a period.
+    let submitted = run(&chain, &scheduler, 2 * period + 1).await;
+    assert!((4..=6).contains(&submitted), "{submitted}");
+    assert_eq!(prover.window_posts(), submitted);
+    assert!(chain.faults(MINER).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_sector_with_bad_files_is_skipped_faulty_then_recovers() {
+    let (chain, prover, scheduler) = setup(3);
+    let period = chain.proving_policy().period as u64;
+    prover.set_faulty(SectorNumber(2), true);
+    run(&chain, &scheduler, period + 1).await;
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(2)]);
+    let parts = chain.deadline_partitions(MINER, 0).await.unwrap();
+    assert_eq!(parts[0].faulty, vec![SectorNumber(2)]);
+
+    prover.set_faulty(SectorNumber(2), false);
+    run(&chain, &scheduler, period + 1).await;
+    assert!(chain.faults(MINER).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_sector_the_locator_does_not_know_is_skipped() {
+    let (chain, _prover, _) = setup(2);
+    let known: BTreeMap<SectorId, SectorFiles> = [(
+        SectorId::new(MINER, SectorNumber(1)),
+        SectorFiles {
+            sealed: "s".into(),
+            cache: "c".into(),
+        },
+    )]
+    .into();
+    assert!(known
+        .locate(SectorId::new(MINER, SectorNumber(2)))
+        .is_none());
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        Arc::new(FakePoStProver::default()),
+        Arc::new(known),
+        vec![MINER],
+    );
+    let period = chain.proving_policy().period as u64;
+    run(&chain, &scheduler, period + 1).await;
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(2)]);
+}
+
+#[tokio::test]
+async fn a_chain_without_deadlines_is_an_error_naming_the_miner() {
+    #[derive(Debug)]
+    struct NoDeadlines(Arc<DevnetChain>);
+    #[async_trait::async_trait]
+    impl ChainClient for NoDeadlines {
+        async fn head(&self) -> Result<i64, venus_seal_core::ChainError> {
+            self.0.head().await
+        }
+        async fn network(
+            &self,
+        ) -> Result<venus_seal_core::NetworkParams, venus_seal_core::ChainError> {
+            self.0.network().await
+        }
+        async fn randomness(
+            &self,
+            s: venus_seal_core::RandomnessSource,
+            t: venus_seal_core::DomainSeparationTag,
+            e: i64,
+            en: &[u8],
+        ) -> Result<venus_seal_core::Randomness, venus_seal_core::ChainError> {
+            self.0.randomness(s, t, e, en).await
+        }
+        async fn pre_commit(
+            &self,
+            m: ActorId,
+            n: SectorNumber,
+        ) -> Result<Option<venus_seal_core::chain::OnChainPreCommit>, venus_seal_core::ChainError>
+        {
+            self.0.pre_commit(m, n).await
+        }
+        async fn sector(
+            &self,
+            m: ActorId,
+            n: SectorNumber,
+        ) -> Result<Option<OnChainSector>, venus_seal_core::ChainError> {
+            self.0.sector(m, n).await
+        }
+    }
+    let (chain, _, _) = setup(1);
+    let sender: Arc<dyn MessageSender> = chain.clone();
+    let scheduler = WindowPoStScheduler::new(
+        Arc::new(NoDeadlines(chain)),
+        sender,
+        Arc::new(FakePoStProver::default()),
+        Arc::new(SectorDirs { root: "/x".into() }),
+        vec![MINER],
+    );
+    let err = scheduler.tick().await.unwrap_err();
+    assert!(err.to_string().contains("f01000"), "{err}");
+    assert!(err.to_string().contains("proving deadlines"), "{err}");
+}
