@@ -154,6 +154,8 @@ pub struct SectorsDeclaration {
 pub struct ReplicaUpdateParams {
     /// The sector (proven, CC).
     pub sector_number: SectorNumber,
+    /// Its seal proof (fixes the update proof type).
+    pub seal_proof: SealProof,
     /// Its deadline.
     pub deadline: u64,
     /// Its partition.

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use filecoin_proofs::{PoRepConfig, PoStConfig};
+use filecoin_proofs_api::RegisteredUpdateProof;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -240,6 +241,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ParamError + '_ {
 enum Circuit {
     PoRep(PoRepConfig),
     PoSt(PoStConfig, PoStKind),
+    /// The empty-sector-update (snap-up) circuit of a sector size.
+    Update(RegisteredUpdateProof),
 }
 
 struct Target {
@@ -272,10 +275,20 @@ impl Target {
         })
     }
 
+    fn update(proof: SealProof) -> Self {
+        let api = crate::proving::update_proof_of(proof);
+        Target {
+            circuit: Circuit::Update(api),
+            label: format!("{} empty sector update ({api:?})", proof.sector_size()),
+            size: proof.sector_size(),
+        }
+    }
+
     fn cache_id(&self) -> Result<String, ParamError> {
         let id = match &self.circuit {
             Circuit::PoRep(c) => shapes::porep_cache_id(c),
             Circuit::PoSt(c, _) => shapes::post_cache_id(c),
+            Circuit::Update(u) => Ok(u.circuit_identifier()),
         };
         self.flatten(id)?.map_err(|e| ParamError::Proofs {
             proof: self.label.clone(),
@@ -299,8 +312,10 @@ impl Target {
             (Circuit::PoRep(_), true) => "about 10 minutes on 2 cores",
             (Circuit::PoSt(_, PoStKind::Winning), true) => "about 30 s on 2 cores",
             (Circuit::PoSt(_, PoStKind::Window), true) => "about 6 s on 2 cores",
+            (Circuit::Update(_), true) => "about a minute on 2 cores",
             (Circuit::PoRep(_), false) => "several times the 2KiB PoRep's 10 minutes",
             (Circuit::PoSt(..), false) => "a few minutes",
+            (Circuit::Update(_), false) => "several minutes",
         }
     }
 }
@@ -460,6 +475,31 @@ impl ParameterCache {
         policy: GenerationPolicy,
     ) -> Result<ParamStatus, ParamError> {
         self.ensure(&Target::post(proof, kind)?, policy)
+    }
+
+    /// The files of the empty-sector-update (snap-up) circuit for sectors
+    /// of `proof`'s size.
+    pub fn update_files(&self, proof: SealProof) -> Result<ParameterFiles, ParamError> {
+        self.files(&Target::update(proof))
+    }
+
+    /// The state of the empty-sector-update parameter files for `proof`'s
+    /// sector size (see [`ParameterCache::check_seal`]).
+    pub fn check_update(&self, proof: SealProof) -> Result<ParamStatus, ParamError> {
+        let target = Target::update(proof);
+        self.status(&self.files(&target)?, &target)
+    }
+
+    /// Like [`ParameterCache::ensure_seal`] for the empty-sector-update
+    /// (snap-up) circuit of `proof`'s sector size. Generation is not
+    /// available yet (it needs storage-proofs-update as a dependency):
+    /// missing files are an error that says so.
+    pub fn ensure_update(
+        &self,
+        proof: SealProof,
+        policy: GenerationPolicy,
+    ) -> Result<ParamStatus, ParamError> {
+        self.ensure(&Target::update(proof), policy)
     }
 
     fn files(&self, target: &Target) -> Result<ParameterFiles, ParamError> {
@@ -729,6 +769,12 @@ impl ParameterCache {
         let result = match &target.circuit {
             Circuit::PoRep(c) => shapes::generate_porep(c, todo, &mut rng),
             Circuit::PoSt(c, _) => shapes::generate_post(c, todo, &mut rng),
+            Circuit::Update(_) => Ok(Err(anyhow::anyhow!(
+                "venus-seal-backends cannot generate empty-sector-update parameters yet: that \
+                 needs the storage-proofs-update crate as a direct dependency \
+                 (EmptySectorUpdateCompound::groth_params with an rng); generate them with \
+                 rust-fil-proofs' paramcache or copy them into the cache"
+            ))),
         };
         spinner.finish_and_clear();
         let elapsed = started.elapsed();

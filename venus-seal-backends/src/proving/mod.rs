@@ -31,6 +31,7 @@ use venus_seal_core::proving::{
 };
 use venus_seal_core::{ActorId, Randomness, SealProof};
 
+pub(crate) use proof_ids::update_proof as update_proof_of;
 pub(crate) use snap::verify as verify_replica_update;
 pub(crate) use window::verify as verify_window_post;
 pub(crate) use winning::{challenge as winning_challenge, verify as verify_winning_post};

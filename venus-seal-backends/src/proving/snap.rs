@@ -19,6 +19,28 @@ pub(crate) fn encode(req: &SnapEncodeRequest) -> Result<SnapEncodeOutput, Provin
         path: req.update.cache.clone(),
         source,
     })?;
+    let size = req.seal_proof.sector_size().0;
+    let staged = std::fs::metadata(&req.staged_data).map_err(|source| ProvingError::Io {
+        path: req.staged_data.clone(),
+        source,
+    })?;
+    if staged.len() < size {
+        return Err(ProvingError::InvalidRequest(format!(
+            "snap-up of {}: staged data {} holds {} bytes, not a whole {size}-byte sector \
+             (fill it with zero pieces)",
+            req.sector,
+            req.staged_data.display(),
+            staged.len()
+        )));
+    }
+    // The updated replica is written in place: a sector-sized file.
+    let io = |source| ProvingError::Io {
+        path: req.update.sealed.clone(),
+        source,
+    };
+    std::fs::File::create(&req.update.sealed)
+        .and_then(|f| f.set_len(size))
+        .map_err(io)?;
     let pieces: Vec<_> = req.pieces.iter().map(piece_to_api).collect();
     let out = empty_sector_update_encode_into(
         update_proof(req.seal_proof),

@@ -491,6 +491,20 @@ impl DevnetChain {
             .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))
     }
 
+    /// Sends `msg`, produces the next epoch and returns the message's
+    /// result: a script or test on a manual clock runs a message in one
+    /// call. (With the clock running, other epochs may pass too.)
+    pub async fn send_and_execute(&self, msg: MinerMessage) -> Result<MessageState, ChainError> {
+        let id = self.send(msg).await?;
+        loop {
+            self.advance(1).await;
+            match self.state(&id).await? {
+                MessageState::Pending => continue,
+                done => return Ok(done),
+            }
+        }
+    }
+
     /// The proving policy.
     pub fn proving_policy(&self) -> ProvingPolicy {
         self.proving

@@ -324,6 +324,11 @@ impl MinerActor {
             };
             let problem = if !seen.insert(n) {
                 Some(format!("sector {n} appears twice"))
+            } else if u.seal_proof != sector.seal_proof {
+                Some(format!(
+                    "sector {n} was sealed with {}, not {}",
+                    sector.seal_proof, u.seal_proof
+                ))
             } else if self.proving.location(n) != Some((u.deadline, u.partition)) {
                 Some(format!(
                     "sector {n} is not in deadline {} partition {} (it is in {:?})",

@@ -9,8 +9,8 @@ use venus_seal_core::chain::{
 };
 use venus_seal_core::proving::{PoStSector, ReplicaUpdateVerifyInfo};
 use venus_seal_core::{
-    ActorId, ChainClient, CommD, CommR, DomainSeparationTag, MessageSender, RandomnessSource,
-    SealProof, SectorNumber,
+    ActorId, ChainClient, CommD, CommR, DomainSeparationTag, RandomnessSource, SealProof,
+    SectorNumber,
 };
 
 use super::{DevnetChain, DevnetConfig, DevnetMiner};
@@ -119,12 +119,8 @@ fn submission(
 }
 
 async fn run(chain: &DevnetChain, call: MinerCall) -> (i64, Option<String>) {
-    let id = chain
-        .send(MinerMessage { miner: MINER, call })
-        .await
-        .unwrap();
-    chain.advance(1).await;
-    match chain.state(&id).await.unwrap() {
+    let msg = MinerMessage { miner: MINER, call };
+    match chain.send_and_execute(msg).await.unwrap() {
         MessageState::Landed {
             exit_code, error, ..
         } => (exit_code, error),
@@ -303,6 +299,7 @@ async fn a_snap_up_update_replaces_the_sealed_cid_once() {
     with_sectors(&chain, MINER, 1..=2);
     let update = |proof: Vec<u8>| ReplicaUpdateParams {
         sector_number: SectorNumber(2),
+        seal_proof: PROOF,
         deadline: 0,
         partition: 0,
         new_sealed_cid: CommR([0xee; 32]),

@@ -7,6 +7,7 @@
 //! with the published builtin-actor types (see [`params`]).
 
 pub mod params;
+pub mod post_params;
 pub mod types;
 
 use std::time::Duration;

@@ -10,6 +10,8 @@ use fvm_shared::sector::{RegisteredAggregateProof, RegisteredSealProof};
 use venus_seal_core::chain::{AggregateProveCommit, MinerCall, PreCommitParams, ProveCommitParams};
 use venus_seal_core::error::ChainError;
 
+use super::post_params;
+
 /// Miner actor method `PreCommitSectorBatch2`.
 pub const METHOD_PRE_COMMIT_SECTOR_BATCH2: u64 = 28;
 /// Miner actor method `ProveCommitSectors3`.
@@ -90,6 +92,22 @@ pub fn encode_call(call: &MinerCall) -> Result<(u64, Vec<u8>), ChainError> {
         MinerCall::ProveCommitAggregate(agg) => (
             METHOD_PROVE_COMMIT_SECTORS3,
             fvm_ipld_encoding::to_vec(&prove_commit_aggregate_params(agg)),
+        ),
+        MinerCall::SubmitWindowedPoSt(sub) => (
+            post_params::METHOD_SUBMIT_WINDOWED_POST,
+            fvm_ipld_encoding::to_vec(&post_params::submit_windowed_post_params(sub)),
+        ),
+        MinerCall::DeclareFaults(d) => (
+            post_params::METHOD_DECLARE_FAULTS,
+            fvm_ipld_encoding::to_vec(&post_params::declare_faults_params(d)),
+        ),
+        MinerCall::DeclareFaultsRecovered(d) => (
+            post_params::METHOD_DECLARE_FAULTS_RECOVERED,
+            fvm_ipld_encoding::to_vec(&post_params::declare_recovered_params(d)),
+        ),
+        MinerCall::ProveReplicaUpdates3(u) => (
+            post_params::METHOD_PROVE_REPLICA_UPDATES3,
+            fvm_ipld_encoding::to_vec(&post_params::prove_replica_updates3_params(u)?),
         ),
         #[allow(unreachable_patterns)]
         other => {
