@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use venus_seal::backends::pieces::PieceStoreConfig;
 use venus_seal::core::{ActorId, SealProof};
 
 /// The whole file.
@@ -25,6 +26,19 @@ pub struct Config {
     pub store: Option<StoreSection>,
     /// The miner actors served, in allocation preference order.
     pub miners: Vec<MinerSection>,
+    /// The piece proxy (optional): workers fetch deal pieces from it.
+    #[serde(default)]
+    pub pieces: Option<PiecesSection>,
+}
+
+/// `[pieces]`: the piece proxy, serving `store` at `GET /piece/<cid>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiecesSection {
+    /// Where the proxy listens.
+    pub listen: SocketAddr,
+    /// `[pieces.store]`: where the pieces are.
+    pub store: PieceStoreConfig,
 }
 
 /// `[store]`.
@@ -166,6 +180,15 @@ impl Config {
                 );
             }
         }
+        if let Some(p) = &self.pieces {
+            p.store.check().context("pieces.store")?;
+            if p.listen == self.rpc.listen {
+                bail!(
+                    "pieces.listen {} is rpc.listen too: give the piece proxy its own address",
+                    p.listen
+                );
+            }
+        }
         if let Some(StoreSection::Postgres { url }) = &self.store {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
                 bail!("store.url must start with postgres:// (got {url:?})");
@@ -222,6 +245,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("threshold of f01000"), "{err}");
+    }
+
+    #[test]
+    fn the_piece_proxy_is_read_and_checked() {
+        let text = include_str!("../sector-manager.toml");
+        let config = Config::parse(text).unwrap();
+        let pieces = config.pieces.expect("the example has [pieces]");
+        assert_eq!(pieces.listen.port(), 1790);
+        assert_eq!(
+            pieces.store,
+            PieceStoreConfig::Local {
+                dirs: vec!["./data/pieces".into()]
+            }
+        );
+        let object = text.replace(
+            "kind = \"local\"\ndirs = [\"./data/pieces\"]",
+            "kind = \"object\"\nurl = \"file:///srv/pieces\"",
+        );
+        assert!(matches!(
+            Config::parse(&object).unwrap().pieces.unwrap().store,
+            PieceStoreConfig::Object { .. }
+        ));
+        for (from, to, needle) in [
+            (
+                "dirs = [\"./data/pieces\"]",
+                "dirs = []",
+                "pieces.store: dirs",
+            ),
+            ("dirs = [\"./data/pieces\"]", "dir = [\"x\"]", "dir"),
+            ("kind = \"local\"\ndirs", "kind = \"ftp\"\ndirs", "ftp"),
+            (
+                "kind = \"local\"\ndirs = [\"./data/pieces\"]",
+                "kind = \"object\"\nurl = \"http://x\"",
+                "s3://",
+            ),
+            (
+                "listen = \"127.0.0.1:1790\"",
+                "listen = \"127.0.0.1:1789\"",
+                "its own address",
+            ),
+        ] {
+            let bad = text.replace(from, to);
+            assert_ne!(bad, text, "{from}");
+            let err = format!("{:#}", Config::parse(&bad).unwrap_err());
+            assert!(err.contains(needle), "{to}: {err}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release --example sector-manager -- run --config examples/sector-manager.toml
 //! cargo run --release --example sector-manager -- token --perm write --config examples/sector-manager.toml
+//! cargo run --release --example sector-manager -- deals add --piece-cid baga6ea4seaq… --size 512 --deal-id 7 --miner f01000 --config examples/sector-manager.toml
+//! cargo run --release --example sector-manager -- deals list --config examples/sector-manager.toml
 //! ```
 //!
 //! `run` opens the embedded devnet and the sector manager (both durable
@@ -11,25 +13,40 @@
 //! miner's proof type are in the parameter cache (random test parameters
 //! are generated for 2KiB/8MiB), serves the worker API (`Venus.*`, JWT:
 //! write for worker methods, read for `Venus.WorkerPing`) and stops
-//! cleanly on SIGTERM/SIGINT. `token` prints a JWT for the workers.
+//! cleanly on SIGTERM/SIGINT; beside the worker API it serves the
+//! operators' deal intake (`Venus.Admin.AddDeal`, admin) and, with
+//! `[pieces]`, the piece proxy workers fetch deal pieces from. `token`
+//! prints a JWT for the workers; `deals add|list` queue deal pieces for
+//! `Venus.AcquireDeals` and show the queue.
 
+#[path = "../worker/api_args.rs"]
+mod api_args;
 mod config;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use clap::{Parser, Subcommand};
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
+use venus_seal::backends::pieces::piece_router;
 use venus_seal::backends::LocalSealVerifier;
 use venus_seal::chain::manager::{BatchPolicy, ManagerStore, NumberRange, SqlManagerStore};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     DEVNET_NETWORK,
 };
-use venus_seal::core::{NetworkParams, SealProof, SectorManager};
-use venus_seal::rpc::{serve_manager, Permission, Secret};
+use venus_seal::core::manager::DealInfo;
+use venus_seal::core::{
+    ActorId, NetworkParams, PaddedPieceSize, PieceCid, PieceInfo, SealProof, SectorManager,
+};
+use venus_seal::rpc::deals::{
+    serve_manager_with_deals, DealClient, DealQueueApi, DealQueueError, DealQueueStatus,
+};
+use venus_seal::rpc::{Permission, Secret};
 
+use api_args::ApiArgs;
 use config::{BatchSection, ChainSection, Config, StoreSection};
 
 /// A venus-seal sector manager: allocates sector numbers, draws tickets
@@ -63,6 +80,100 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Queue deal pieces for the workers, or show the queue.
+    Deals {
+        #[command(subcommand)]
+        command: DealsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DealsCommand {
+    /// Queue a deal piece: the next sector of the miner that has room
+    /// takes it (Venus.AcquireDeals); its worker fetches the piece from
+    /// its piece store and checks it against the PieceCID.
+    Add {
+        /// The piece's commitment (baga6ea4seaq…).
+        #[arg(long)]
+        piece_cid: PieceCid,
+        /// The padded piece size in bytes: a power of two, at least 128
+        /// (e.g. 512 for up to 508 bytes of data).
+        #[arg(long)]
+        size: u64,
+        /// The deal id on chain (0 for a piece without a chain deal).
+        #[arg(long, default_value_t = 0)]
+        deal_id: u64,
+        /// The miner actor whose sector takes it, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// How many deals wait for a sector.
+    List(ApiArgs),
+}
+
+fn deal_client(api: &ApiArgs) -> anyhow::Result<DealClient> {
+    let (url, token) = api.endpoint(
+        |path| {
+            let c = Config::load(path)?;
+            Ok((c.rpc.listen, c.rpc.secret_file, "rpc.secret_file"))
+        },
+        "sector-manager-cli",
+    )?;
+    Ok(DealClient::new(url, token.as_deref())?)
+}
+
+/// The deal queue of the manager, for the deal methods: refuses deals
+/// that no sector of the named miner can hold.
+#[derive(Debug)]
+struct DealQueue {
+    manager: Arc<LocalSectorManager>,
+    miners: Vec<(ActorId, SealProof)>,
+}
+
+#[async_trait]
+impl DealQueueApi for DealQueue {
+    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), DealQueueError> {
+        let fits = |proof: &SealProof| deal.piece.size.0 <= proof.sector_size().0;
+        match miner {
+            Some(m) => match self.miners.iter().find(|(id, _)| *id == m) {
+                None => {
+                    return Err(DealQueueError::Invalid(format!(
+                        "miner {m} is not served by this manager"
+                    )))
+                }
+                Some((_, proof)) if !fits(proof) => {
+                    return Err(DealQueueError::Invalid(format!(
+                        "a {}-byte piece does not fit the {} sectors of {m}",
+                        deal.piece.size.0,
+                        proof.sector_size()
+                    )))
+                }
+                Some(_) => {}
+            },
+            None if !self.miners.iter().any(|(_, p)| fits(p)) => {
+                return Err(DealQueueError::Invalid(format!(
+                    "a {}-byte piece fits no miner's sectors",
+                    deal.piece.size.0
+                )))
+            }
+            None => {}
+        }
+        self.manager
+            .add_deal(miner, deal)
+            .await
+            .map_err(|e| DealQueueError::Internal(e.to_string()))
+    }
+
+    async fn status(&self) -> Result<DealQueueStatus, DealQueueError> {
+        let queued = self
+            .manager
+            .queued_deals()
+            .await
+            .map_err(|e| DealQueueError::Internal(e.to_string()))?;
+        Ok(DealQueueStatus { queued })
+    }
 }
 
 #[tokio::main]
@@ -85,6 +196,33 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 secret.token(perm, Some(name.as_deref().unwrap_or("sector-manager-cli")))
             );
+            Ok(())
+        }
+        Command::Deals {
+            command:
+                DealsCommand::Add {
+                    piece_cid,
+                    size,
+                    deal_id,
+                    miner,
+                    api,
+                },
+        } => {
+            let piece = PieceInfo {
+                size: PaddedPieceSize(size),
+                cid: piece_cid,
+            };
+            deal_client(&api)?
+                .add_deal(Some(miner), DealInfo { id: deal_id, piece })
+                .await?;
+            println!("deal {deal_id} queued for {miner}: piece {piece_cid} ({size} bytes padded)");
+            Ok(())
+        }
+        Command::Deals {
+            command: DealsCommand::List(api),
+        } => {
+            let status = deal_client(&api)?.status().await?;
+            println!("{} deals wait for a sector", status.queued);
             Ok(())
         }
     }
@@ -174,16 +312,38 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
-    let manager: Arc<dyn SectorManager> = LocalSectorManager::new(
+    let local = LocalSectorManager::new(
         ManagerConfig::new(miners),
         store,
         chain.clone(),
         chain.clone(),
         verifier,
     );
+    let deals = Arc::new(DealQueue {
+        manager: local.clone(),
+        miners: config.miners.iter().map(|m| (m.id, m.proof)).collect(),
+    });
+    let manager: Arc<dyn SectorManager> = local;
 
     let secret = Secret::load_or_create(&config.rpc.secret_file).context("rpc.secret_file")?;
-    let (addr, server) = serve_manager(config.rpc.listen, manager, secret).await?;
+    let proxy = match &config.pieces {
+        Some(p) => {
+            let store = p.store.build().context("pieces.store")?;
+            let listener = tokio::net::TcpListener::bind(p.listen)
+                .await
+                .with_context(|| format!("pieces.listen {}", p.listen))?;
+            tracing::info!(addr = %p.listen, store = ?store, "piece proxy serving GET /piece/<cid>");
+            let app = piece_router(store, secret.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "piece proxy stopped");
+                }
+            }))
+        }
+        None => None,
+    };
+    let (addr, server) =
+        serve_manager_with_deals(config.rpc.listen, manager, deals, secret).await?;
     tracing::info!(
         %addr,
         head = chain.current_epoch(),
@@ -199,6 +359,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let _ = server.stop();
     server.stopped().await;
+    if let Some(proxy) = proxy {
+        proxy.abort();
+    }
     chain.stop_clock();
     tracing::info!(head = chain.current_epoch(), "sector manager stopped");
     Ok(())

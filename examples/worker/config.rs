@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use venus_seal::backends::ext::{ExtConfigError, ExtProcessorConfig, ExtProcessorExecutor};
+use venus_seal::backends::pieces::PieceStoreConfig;
 use venus_seal::core::engine::limits::StageLimit;
 use venus_seal::core::stage::{AddPieces, Pc1, Pc2, Stage, TreeD, C1, C2};
 use venus_seal::core::{parse_duration, ActorId, SealProof};
@@ -36,6 +37,10 @@ pub struct Config {
     pub stagger: BTreeMap<String, String>,
     #[serde(default)]
     pub processors: ProcessorsSection,
+    /// `[pieces]`: where deal pieces come from (none: sectors that get
+    /// deals park with the piece not found).
+    #[serde(default)]
+    pub pieces: Option<PieceStoreConfig>,
     /// `[c2_service]`: C2 on a remote C2 service instead of locally.
     #[serde(default)]
     pub c2_service: Option<C2ServiceSection>,
@@ -310,6 +315,9 @@ impl Config {
             if !self.processors.c2.is_empty() {
                 bail!("c2 goes either to [c2_service] or to [[processors.c2]], not both");
             }
+        }
+        if let Some(pieces) = &self.pieces {
+            pieces.check().context("pieces")?;
         }
         if self.sealing.is_empty() {
             bail!("[[sealing]]: at least one sealing location is needed");
@@ -701,6 +709,45 @@ mod tests {
         );
         let c = parse(&remote).unwrap();
         assert!(matches!(c.manager, ManagerSection::Remote { .. }));
+    }
+
+    #[test]
+    fn every_piece_store_kind_is_read_and_checked() {
+        let c = parse(&example()).unwrap();
+        assert_eq!(
+            c.pieces,
+            Some(PieceStoreConfig::Local {
+                dirs: vec!["./data/pieces".into()]
+            })
+        );
+        let local = "kind = \"local\"\ndirs = [\"./data/pieces\"]";
+        let with = |section: &str| example().replace(local, section);
+        let http = parse(&with(
+            "kind = \"http\"\nurl = \"http://127.0.0.1:1790\"\ntoken_file = \"./data/worker/manager.token\"",
+        ))
+        .unwrap();
+        assert!(matches!(
+            http.pieces,
+            Some(PieceStoreConfig::Http { ref url, token_file: Some(_), .. }) if url == "http://127.0.0.1:1790"
+        ));
+        let object = parse(&with("kind = \"object\"\nurl = \"file:///srv/pieces\"")).unwrap();
+        assert!(matches!(
+            object.pieces,
+            Some(PieceStoreConfig::Object { .. })
+        ));
+        for (section, needle) in [
+            ("kind = \"local\"\ndirs = []", "pieces: dirs"),
+            ("kind = \"http\"\nurl = \"127.0.0.1:1790\"", "http://"),
+            (
+                "kind = \"http\"\nurl = \"http://m\"\ntoken = \"x\"",
+                "token",
+            ),
+            ("kind = \"object\"\nurl = \"ftp://x\"", "s3://"),
+            ("kind = \"nfs\"\ndirs = []", "nfs"),
+        ] {
+            let err = format!("{:#}", parse(&with(section)).unwrap_err());
+            assert!(err.contains(needle), "{section}: {err}");
+        }
     }
 
     #[test]

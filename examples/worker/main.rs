@@ -16,6 +16,7 @@
 //! to steer) and Prometheus metrics, and stops cleanly on SIGTERM/SIGINT.
 //! The operator subcommands talk to a running worker over the admin API.
 
+mod api_args;
 mod config;
 mod executors;
 mod hooks;
@@ -24,9 +25,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
+use venus_seal::backends::pieces::VerifyingPieceStore;
 use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
@@ -35,11 +37,12 @@ use venus_seal::chain::{
 use venus_seal::core::engine::limits::Limits;
 use venus_seal::core::engine::metrics::EngineMetrics;
 use venus_seal::core::{
-    Engine, Location, MemoryPieceStore, NetworkParams, RetryPolicy, Sealer, SealerConfig,
-    SectorManager, SectorState, SqliteSectorStore,
+    Engine, Location, MemoryPieceStore, NetworkParams, PieceStore, RetryPolicy, Sealer,
+    SealerConfig, SectorManager, SectorState, SqliteSectorStore,
 };
 use venus_seal::rpc::{serve_admin, AdminClient, ManagerClient, Permission, Secret};
 
+use api_args::ApiArgs;
 use config::{Config, ManagerSection};
 
 /// A venus-seal sealing worker.
@@ -99,39 +102,15 @@ enum Command {
     },
 }
 
-#[derive(clap::Args, Debug)]
-struct ApiArgs {
-    /// The worker's admin API, e.g. http://127.0.0.1:17890. Default: from --config.
-    #[arg(long)]
-    api: Option<String>,
-    /// A JWT (or set VENUS_SEAL_TOKEN). Default: an admin token made from
-    /// the secret file named in --config.
-    #[arg(long, env = "VENUS_SEAL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// The worker's config, to find the API address and secret.
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
-
-impl ApiArgs {
-    fn client(&self) -> anyhow::Result<AdminClient> {
-        let config = self.config.as_deref().map(Config::load).transpose()?;
-        let api = match (&self.api, &config) {
-            (Some(api), _) => api.clone(),
-            (None, Some(c)) => format!("http://{}", c.admin.listen),
-            (None, None) => bail!("give --api URL or --config FILE"),
-        };
-        let token = match (&self.token, &config) {
-            (Some(t), _) => Some(t.clone()),
-            (None, Some(c)) => Some(
-                Secret::load_or_create(&c.admin.secret_file)
-                    .context("admin.secret_file")?
-                    .token(Permission::Admin, Some("worker-cli")),
-            ),
-            (None, None) => None,
-        };
-        Ok(AdminClient::new(api, token.as_deref())?)
-    }
+fn admin_client(api: &ApiArgs) -> anyhow::Result<AdminClient> {
+    let (url, token) = api.endpoint(
+        |path| {
+            let c = Config::load(path)?;
+            Ok((c.admin.listen, c.admin.secret_file, "admin.secret_file"))
+        },
+        "worker-cli",
+    )?;
+    Ok(AdminClient::new(url, token.as_deref())?)
 }
 
 #[tokio::main]
@@ -147,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config } => run(Config::load(&config)?).await,
         Command::List(api) => {
-            let list = api.client()?.list().await?;
+            let list = admin_client(&api)?.list().await?;
             println!(
                 "{:>5}  {:<16} {:<20} {:<16} {:<9} {:>10}  LAST ERROR",
                 "JOB", "SECTOR", "STATE", "STAGE", "LEVEL", "SINCE"
@@ -179,17 +158,17 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pause { job, api } => {
-            api.client()?.pause(job).await?;
+            admin_client(&api)?.pause(job).await?;
             println!("job {job} paused");
             Ok(())
         }
         Command::Resume { job, state, api } => {
-            api.client()?.resume(job, state).await?;
+            admin_client(&api)?.resume(job, state).await?;
             println!("job {job} resumed");
             Ok(())
         }
         Command::Abort { job, reason, api } => {
-            api.client()?.abort(job, &reason).await?;
+            admin_client(&api)?.abort(job, &reason).await?;
             println!("job {job} aborted");
             Ok(())
         }
@@ -292,9 +271,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .await
             .context("worker.state_db")?,
     );
+    // Deal pieces, always verified against their PieceCID as they stream.
+    let pieces: Arc<dyn PieceStore> = match &config.pieces {
+        Some(p) => p.build_verified().context("[pieces]")?,
+        None => {
+            tracing::warn!(
+                "no [pieces] in the config: a sector that gets deals will park (piece not found)"
+            );
+            Arc::new(VerifyingPieceStore::new(MemoryPieceStore::default()))
+        }
+    };
+    tracing::info!(store = ?pieces, "piece store");
     let sealer = Sealer::new(
         manager,
-        Arc::new(MemoryPieceStore::default()),
+        pieces,
         executors,
         store.clone(),
         SealerConfig {

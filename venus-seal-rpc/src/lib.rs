@@ -8,6 +8,11 @@
 //! * [`admin`]: the worker's operator API (`Venus.Admin.List`, `Pause`,
 //!   `Resume`, `Abort`) behind the small [`AdminApi`] trait, served by
 //!   [`serve_admin`] and called through [`AdminClient`].
+//! * [`deals`]: the sector manager's deal intake (`Venus.Admin.AddDeal`,
+//!   `Venus.Admin.DealQueue`) behind the small [`deals::DealQueueApi`]
+//!   trait, served beside the worker API by
+//!   [`deals::serve_manager_with_deals`] and called through
+//!   [`deals::DealClient`].
 //! * [`client`]: an authenticated jsonrpsee [`HttpClient`](jsonrpsee::http_client::HttpClient)
 //!   and the [`ClientError`] that tells "unreachable" from "refused" from
 //!   "the command failed".
@@ -40,6 +45,7 @@ pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod codes;
+pub mod deals;
 mod error;
 
 pub use admin::{serve_admin, AdminApi, AdminClient};

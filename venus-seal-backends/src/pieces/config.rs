@@ -128,32 +128,36 @@ impl PieceStoreConfig {
     }
 }
 
-fn parse_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
-    reqwest::Url::parse(url).map_err(|e| PieceConfigError::BadUrl {
+/// `url` parsed, with one of `schemes` (`want` says which in words).
+fn parse_url(url: &str, schemes: &[&str], want: &str) -> Result<reqwest::Url, PieceConfigError> {
+    let bad = |reason: String| PieceConfigError::BadUrl {
         url: url.to_string(),
-        reason: format!("not a URL: {e}"),
-    })
-}
-
-fn http_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
-    let parsed = parse_url(url)?;
-    if !matches!(parsed.scheme(), "http" | "https") {
+        reason,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("not a URL ({e}): {want}")))?;
+    if !schemes.contains(&parsed.scheme()) {
         return Err(PieceConfigError::BadUrl {
             url: super::http::redact(&parsed),
-            reason: "an HTTP piece store needs an http:// or https:// URL".into(),
+            reason: want.to_string(),
         });
     }
     Ok(parsed)
 }
 
+pub(super) fn http_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
+    parse_url(
+        url,
+        &["http", "https"],
+        "an HTTP piece store needs an http:// or https:// URL",
+    )
+}
+
 fn object_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
-    let parsed = parse_url(url)?;
-    if !matches!(parsed.scheme(), "s3" | "s3a" | "file" | "memory") {
-        return Err(PieceConfigError::BadUrl {
-            url: url.to_string(),
-            reason: "an object store URL starts with s3://, file:// or memory://".into(),
-        });
-    }
+    let parsed = parse_url(
+        url,
+        &["s3", "s3a", "file", "memory"],
+        "an object store URL starts with s3://, file:// or memory://",
+    )?;
     if parsed.scheme().starts_with("s3") && !cfg!(feature = "s3") {
         return Err(PieceConfigError::BadUrl {
             url: url.to_string(),

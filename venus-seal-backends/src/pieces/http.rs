@@ -83,6 +83,18 @@ impl HttpPieceStore {
         }
     }
 
+    /// A store fetching from `base`, which must be an `http://` or
+    /// `https://` URL.
+    ///
+    /// ```
+    /// use venus_seal_backends::pieces::HttpPieceStore;
+    /// assert!(HttpPieceStore::parse("http://manager:1790").is_ok());
+    /// assert!(HttpPieceStore::parse("manager:1790").is_err());
+    /// ```
+    pub fn parse(base: &str) -> Result<Self, super::PieceConfigError> {
+        Ok(Self::new(super::config::http_url(base)?))
+    }
+
     /// Sends `token` as `Authorization: Bearer <token>`.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into().trim().to_string());

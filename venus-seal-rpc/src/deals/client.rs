@@ -1,0 +1,63 @@
+//! Calling a sector manager's deal methods.
+
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::http_client::HttpClient;
+use jsonrpsee::rpc_params;
+use venus_seal_core::manager::DealInfo;
+use venus_seal_core::ActorId;
+
+use super::{methods, DealQueueStatus};
+use crate::{http_client, ClientError};
+
+/// A client of a sector manager's deal methods.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), venus_seal_rpc::ClientError> {
+/// use venus_seal_core::manager::DealInfo;
+/// use venus_seal_core::{ActorId, PaddedPieceSize, PieceInfo};
+/// use venus_seal_rpc::deals::DealClient;
+///
+/// let client = DealClient::new("http://127.0.0.1:1789", Some("eyJhbGci…"))?;
+/// let piece = PieceInfo {
+///     size: PaddedPieceSize(512),
+///     cid: "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy".parse().unwrap(),
+/// };
+/// client.add_deal(Some(ActorId(1000)), DealInfo { id: 7, piece }).await?;
+/// println!("{} deals wait", client.status().await?.queued);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct DealClient {
+    url: String,
+    client: HttpClient,
+}
+
+impl DealClient {
+    /// A client of the manager at `url` (`http://host:port`), sending
+    /// `token` as a bearer token when given (admin to add, read to look).
+    pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
+        let url = url.into();
+        let client = http_client(&url, token)?;
+        Ok(Self { url, client })
+    }
+
+    /// Queues `deal` for `miner` (`None`: any) (`Venus.Admin.AddDeal`).
+    pub async fn add_deal(
+        &self,
+        miner: Option<ActorId>,
+        deal: DealInfo,
+    ) -> Result<(), ClientError> {
+        self.client
+            .request::<(), _>(methods::ADD_DEAL, rpc_params![deal, miner])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::ADD_DEAL, e))
+    }
+
+    /// How the queue stands (`Venus.Admin.DealQueue`).
+    pub async fn status(&self) -> Result<DealQueueStatus, ClientError> {
+        self.client
+            .request(methods::DEAL_QUEUE, rpc_params![])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::DEAL_QUEUE, e))
+    }
+}

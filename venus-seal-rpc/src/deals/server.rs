@@ -1,0 +1,82 @@
+//! Serving the deal methods, alone or beside the worker API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jsonrpsee::server::ServerHandle;
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::RpcModule;
+use venus_seal_core::manager::DealInfo;
+use venus_seal_core::{ActorId, SectorManager};
+
+use super::{deal_permissions, methods, DealQueueApi, DealQueueError};
+use crate::admin::serve_with_auth;
+use crate::manager::{manager_module, manager_permissions};
+use crate::{codes, RpcError, Secret};
+
+fn to_rpc(e: DealQueueError) -> ErrorObjectOwned {
+    let code = match &e {
+        DealQueueError::Invalid(_) => codes::INVALID_PARAMS,
+        _ => codes::INTERNAL,
+    };
+    ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
+}
+
+fn invalid(message: String) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(codes::INVALID_PARAMS, message, None::<()>)
+}
+
+/// The deal methods as a jsonrpsee module (without auth: serve it with
+/// [`serve_manager_with_deals`] or [`serve_with_auth`]). A piece size
+/// that is not a padded piece size (a power of two, at least 128) is
+/// refused here, before `api` sees it.
+pub fn deals_module(
+    api: Arc<dyn DealQueueApi>,
+) -> Result<RpcModule<Arc<dyn DealQueueApi>>, RpcError> {
+    let mut module = RpcModule::new(api);
+    let reg = |e: jsonrpsee::core::RegisterMethodError| RpcError::Register(e.to_string());
+    module
+        .register_async_method(methods::ADD_DEAL, |params, api, _| async move {
+            let expected = "expected params [deal, miner or null]";
+            let mut seq = params.sequence();
+            let deal: DealInfo = seq
+                .next()
+                .map_err(|e| invalid(format!("{expected}: {}", e.message())))?;
+            let miner: Option<ActorId> = seq
+                .optional_next()
+                .map_err(|e| invalid(format!("{expected}: {}", e.message())))?;
+            deal.piece.size.validate().map_err(|e| {
+                invalid(format!(
+                    "deal {} (piece {}): {e}",
+                    deal.id, deal.piece.cid
+                ))
+            })?;
+            tracing::info!(deal = deal.id, piece = %deal.piece.cid, size = deal.piece.size.0, ?miner, "deal queued by an operator");
+            api.add_deal(miner, deal).await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::DEAL_QUEUE, |_, api, _| async move {
+            api.status().await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    Ok(module)
+}
+
+/// Serves the worker API of `manager` (as
+/// [`serve_manager`](crate::serve_manager) does) and the deal methods of
+/// `deals` on one address, behind token auth.
+pub async fn serve_manager_with_deals(
+    addr: SocketAddr,
+    manager: Arc<dyn SectorManager>,
+    deals: Arc<dyn DealQueueApi>,
+    secret: Secret,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    let mut module = manager_module(manager)?;
+    module
+        .merge(deals_module(deals)?)
+        .map_err(|e| RpcError::Register(e.to_string()))?;
+    let mut permissions = manager_permissions();
+    permissions.extend(deal_permissions());
+    serve_with_auth(addr, module, secret, permissions).await
+}

@@ -1,0 +1,98 @@
+//! The deal methods over a real server: queued deals arrive, sizes and
+//! permissions are checked.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use venus_seal_core::manager::DealInfo;
+use venus_seal_core::testing::FakeManager;
+use venus_seal_core::{ActorId, PaddedPieceSize, PieceInfo};
+
+use super::*;
+use crate::{ClientError, Secret};
+
+#[derive(Default)]
+struct Queue(Mutex<Vec<(Option<ActorId>, DealInfo)>>);
+
+#[async_trait]
+impl DealQueueApi for Queue {
+    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), DealQueueError> {
+        if miner == Some(ActorId(9)) {
+            return Err(DealQueueError::Invalid(
+                "miner f09 is not served here".into(),
+            ));
+        }
+        self.0.lock().unwrap().push((miner, deal));
+        Ok(())
+    }
+    async fn status(&self) -> Result<DealQueueStatus, DealQueueError> {
+        Ok(DealQueueStatus {
+            queued: self.0.lock().unwrap().len() as u64,
+        })
+    }
+}
+
+fn deal(size: u64) -> DealInfo {
+    DealInfo {
+        id: 7,
+        piece: PieceInfo {
+            size: PaddedPieceSize(size),
+            cid: "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy"
+                .parse()
+                .unwrap(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn operators_queue_deals_beside_the_worker_api() {
+    let queue = Arc::new(Queue::default());
+    let secret = Secret::generate();
+    let (addr, handle) = serve_manager_with_deals(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(FakeManager::default()),
+        queue.clone(),
+        secret.clone(),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{addr}");
+    let admin = DealClient::new(&url, Some(&secret.token(Permission::Admin, None))).unwrap();
+    admin
+        .add_deal(Some(ActorId(1000)), deal(512))
+        .await
+        .unwrap();
+    admin.add_deal(None, deal(2048)).await.unwrap();
+    assert_eq!(admin.status().await.unwrap().queued, 2);
+    assert_eq!(queue.0.lock().unwrap()[0], (Some(ActorId(1000)), deal(512)));
+    assert_eq!(queue.0.lock().unwrap()[1].0, None);
+
+    // Not a padded piece size: refused, saying so.
+    match admin.add_deal(None, deal(508)).await {
+        Err(ClientError::Failed { code, message, .. }) => {
+            assert_eq!(code, crate::codes::INVALID_PARAMS);
+            assert!(message.contains("508"), "{message}");
+        }
+        other => panic!("want invalid params, got {other:?}"),
+    }
+    // The queue's own refusal reaches the caller.
+    match admin.add_deal(Some(ActorId(9)), deal(512)).await {
+        Err(ClientError::Failed { message, .. }) => assert!(message.contains("f09"), "{message}"),
+        other => panic!("want the queue's refusal, got {other:?}"),
+    }
+    // read may look, not add; no token may do neither.
+    let reader = DealClient::new(&url, Some(&secret.token(Permission::Read, None))).unwrap();
+    assert_eq!(reader.status().await.unwrap().queued, 2);
+    match reader.add_deal(None, deal(512)).await {
+        Err(ClientError::PermissionDenied { message }) => {
+            assert!(message.contains("admin"), "{message}")
+        }
+        other => panic!("want permission denied, got {other:?}"),
+    }
+    let anonymous = DealClient::new(&url, None).unwrap();
+    assert!(matches!(
+        anonymous.status().await,
+        Err(ClientError::Unauthenticated { .. })
+    ));
+    let _ = handle.stop();
+}
