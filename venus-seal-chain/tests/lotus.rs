@@ -587,3 +587,60 @@ async fn helper_param_shapes() {
     assert_eq!(info["SealedCID"]["/"], comm_r(1).to_cid().to_string());
     assert_eq!(seen[4].1["params"], json!(["f01000", []]));
 }
+
+/// The WindowPoSt scheduler's chain queries: the proving deadline and the
+/// partitions, with Lotus' run-length bitfields decoded.
+#[tokio::test]
+async fn proving_deadline_and_partitions_through_the_chain_client() {
+    let fake = Fake::default();
+    fake.reply(
+        "Filecoin.StateMinerProvingDeadline",
+        Ok(
+            json!({"CurrentEpoch": 105, "PeriodStart": 60, "Index": 3, "Open": 100,
+                  "Close": 160, "Challenge": 80, "FaultCutoff": 30,
+                  "WPoStPeriodDeadlines": 48}),
+        ),
+    );
+    // Sectors {1, 2, 3, 7}; 2 and 7 faulty, 2 recovering.
+    fake.reply(
+        "Filecoin.StateMinerPartitions",
+        Ok(json!([{
+            "AllSectors": [1, 3, 3, 1],
+            "FaultySectors": [2, 1, 4, 1],
+            "RecoveringSectors": [2, 1],
+            "LiveSectors": [1, 3, 3, 1],
+            "ActiveSectors": [1, 1, 1, 1],
+        }])),
+    );
+    let c = client(&fake).await;
+    let dl = ChainClient::proving_deadline(&c, ActorId(1000))
+        .await
+        .unwrap();
+    assert_eq!(
+        (dl.index, dl.open, dl.challenge, dl.deadlines),
+        (3, 100, 80, 48)
+    );
+    let parts = ChainClient::deadline_partitions(&c, ActorId(1000), 3)
+        .await
+        .unwrap();
+    let n = |v: &[u64]| v.iter().map(|x| SectorNumber(*x)).collect::<Vec<_>>();
+    assert_eq!(parts[0].sectors, n(&[1, 2, 3, 7]));
+    assert_eq!(parts[0].faulty, n(&[2, 7]));
+    assert_eq!(parts[0].recovering, n(&[2]));
+    assert_eq!(parts[0].active, n(&[1, 2, 3]));
+    let seen = fake.seen();
+    assert_eq!(seen[1].1["params"], json!(["f01000", 3, []]));
+
+    // A hostile bitfield is an invalid answer, not an allocation.
+    fake.reply(
+        "Filecoin.StateMinerPartitions",
+        Ok(json!([{
+            "AllSectors": [0, u64::MAX], "FaultySectors": [], "RecoveringSectors": [],
+            "LiveSectors": [0, u64::MAX], "ActiveSectors": [],
+        }])),
+    );
+    let err = ChainClient::deadline_partitions(&c, ActorId(1000), 3)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("more than"), "{err}");
+}

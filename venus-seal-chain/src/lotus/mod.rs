@@ -23,7 +23,8 @@ use jsonrpsee::http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuild
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use venus_seal_core::chain::{
-    MessageId, MessageState, MinerMessage, OnChainPreCommit, OnChainSector, PreCommitParams,
+    DeadlineInfo, MessageId, MessageState, MinerMessage, OnChainPreCommit, OnChainSector,
+    PartitionInfo, PreCommitParams,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
@@ -32,9 +33,9 @@ use venus_seal_core::{
 };
 
 pub use types::{
-    CidJson, DeadlineInfoJson, MessageJson, MessageSendSpec, MinerInfoJson, MsgLookupJson,
-    ReceiptJson, SectorOnChainInfoJson, SectorPreCommitInfoJson, SectorPreCommitOnChainInfoJson,
-    SignedMessageJson, TipSet, TipSetKey,
+    BitFieldJson, CidJson, DeadlineInfoJson, MessageJson, MessageSendSpec, MinerInfoJson,
+    MsgLookupJson, PartitionJson, ReceiptJson, SectorOnChainInfoJson, SectorPreCommitInfoJson,
+    SectorPreCommitOnChainInfoJson, SignedMessageJson, TipSet, TipSetKey,
 };
 
 /// Mainnet sealing constants: lookback 900, challenge delay 150, maximum
@@ -435,6 +436,20 @@ impl LotusClient {
         .await
     }
 
+    /// `Filecoin.StateMinerPartitions [addr, dlIdx, tsk]`.
+    pub async fn state_miner_partitions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+        tsk: &[CidJson],
+    ) -> Result<Vec<PartitionJson>, ChainError> {
+        self.call(
+            "Filecoin.StateMinerPartitions",
+            vec![json!(actor_address(miner)), json!(deadline), json!(tsk)],
+        )
+        .await
+    }
+
     /// `Filecoin.MpoolPushMessage [msg, spec]`: the node signs and pushes.
     pub async fn mpool_push_message(
         &self,
@@ -575,6 +590,56 @@ impl ChainClient for LotusClient {
             sealed_cid: parse_comm_r(M, s.sealed_cid.as_ref())?,
             activation: s.activation,
         }))
+    }
+
+    async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
+        let d = self.state_miner_proving_deadline(miner, &[]).await?;
+        Ok(DeadlineInfo {
+            current_epoch: d.current_epoch,
+            period_start: d.period_start,
+            index: d.index,
+            open: d.open,
+            close: d.close,
+            challenge: d.challenge,
+            fault_cutoff: d.fault_cutoff,
+            deadlines: d.period_deadlines,
+        })
+    }
+
+    async fn deadline_partitions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<PartitionInfo>, ChainError> {
+        const M: &str = "Filecoin.StateMinerPartitions";
+        // A partition holds at most 2349 sectors (2KiB and 8MiB proofs).
+        const LIMIT: usize = 2349;
+        let bits = |b: &BitFieldJson| -> Result<Vec<SectorNumber>, ChainError> {
+            b.bits(LIMIT)
+                .map(|v| v.into_iter().map(SectorNumber).collect())
+                .map_err(|e| ChainError::InvalidResponse(format!("{M}: {e}")))
+        };
+        self.state_miner_partitions(miner, deadline, &[])
+            .await?
+            .iter()
+            .map(|p| {
+                // Terminated sectors stay in AllSectors; prove the live ones.
+                let faulty = bits(&p.faulty_sectors)?;
+                let recovering = bits(&p.recovering_sectors)?;
+                let live = bits(&p.live_sectors)?;
+                let active = live
+                    .iter()
+                    .filter(|n| !faulty.contains(n) || recovering.contains(n))
+                    .copied()
+                    .collect();
+                Ok(PartitionInfo {
+                    sectors: live,
+                    faulty,
+                    recovering,
+                    active,
+                })
+            })
+            .collect()
     }
 }
 

@@ -105,6 +105,58 @@ pub struct DeadlineInfoJson {
     pub challenge: i64,
     /// Fault declaration cutoff.
     pub fault_cutoff: i64,
+    /// Deadlines per proving period (48 on mainnet; absent from older
+    /// nodes' answers).
+    #[serde(rename = "WPoStPeriodDeadlines", default = "mainnet_deadlines")]
+    pub period_deadlines: u64,
+}
+
+fn mainnet_deadlines() -> u64 {
+    48
+}
+
+/// A bitfield as Lotus writes it in JSON: run lengths, alternating, the
+/// first run unset (`[1, 3]` is `{1, 2, 3}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BitFieldJson(pub Vec<u64>);
+
+impl BitFieldJson {
+    /// The set bits, ascending (at most `limit` of them, to survive a
+    /// hostile answer).
+    pub fn bits(&self, limit: usize) -> Result<Vec<u64>, String> {
+        let mut out = Vec::new();
+        let mut at: u64 = 0;
+        for (i, run) in self.0.iter().enumerate() {
+            let end = at
+                .checked_add(*run)
+                .ok_or_else(|| "bitfield runs overflow".to_string())?;
+            if i % 2 == 1 {
+                if out.len() as u64 + run > limit as u64 {
+                    return Err(format!("bitfield holds more than {limit} bits"));
+                }
+                out.extend(at..end);
+            }
+            at = end;
+        }
+        Ok(out)
+    }
+}
+
+/// One partition of `StateMinerPartitions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartitionJson {
+    /// Every sector.
+    pub all_sectors: BitFieldJson,
+    /// Faulty sectors.
+    pub faulty_sectors: BitFieldJson,
+    /// Faulty sectors declared recovered.
+    pub recovering_sectors: BitFieldJson,
+    /// Sectors not terminated.
+    pub live_sectors: BitFieldJson,
+    /// Live sectors not faulty.
+    pub active_sectors: BitFieldJson,
 }
 
 /// The parts of `StateMinerInfo` this client reads.
