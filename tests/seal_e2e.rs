@@ -1,7 +1,12 @@
-//! End-to-end with real proofs: a 2KiB sector holding a deal piece is
-//! sealed through every stage by the sealer, on the local executor, against
-//! the devnet, which verifies the proof for real; a tampered proof is
-//! rejected by the manager and by the chain, with reasons.
+//! End-to-end with real proofs: a 2KiB sector holding two deal pieces of
+//! different sizes (256 and 512 padded bytes: an alignment gap and a
+//! filler) is sealed through every stage by the sealer, on the local
+//! executor, against the devnet, which verifies the proof for real; the
+//! pieces come from a directory through the manager's piece proxy, an
+//! HTTP piece store and the verifying decorator. A tampered proof is
+//! rejected by the manager and by the chain, with reasons. A fast test
+//! (fake executors) aborts a sector whose deal piece's bytes do not match
+//! its PieceCID.
 //!
 //! The first run generates the 2KiB parameters (about 10 minutes on 2
 //! cores) into the parameter cache; later runs reuse them.
@@ -11,6 +16,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
+use venus_seal::backends::pieces::{
+    piece_router, HttpPieceStore, LocalPieceStore, VerifyingPieceStore,
+};
 use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
@@ -20,10 +28,11 @@ use venus_seal::core::chain::{MessageState, MinerCall, MinerMessage, ProveCommit
 use venus_seal::core::manager::*;
 use venus_seal::core::stage::{KeepInPlace, Proof};
 use venus_seal::core::{
-    ActorId, ChainClient, ManagerError, MemoryPieceStore, MemorySectorStore, MessageSender,
-    NetworkParams, SealProof, SealVerifier, SealVerifyInfo, Sealer, SealerConfig, SectorId,
-    SectorManager, SectorRecord, SectorState, StageExecutors,
+    ActorId, ChainClient, FailureLevel, ManagerError, MemorySectorStore, MessageSender,
+    NetworkParams, PieceInfo, PieceStore, SealProof, SealVerifier, SealVerifyInfo, Sealer,
+    SealerConfig, SectorId, SectorManager, SectorRecord, SectorState, StageExecutors,
 };
+use venus_seal::rpc::{Permission, Secret};
 
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 const MINER: ActorId = ActorId(1000);
@@ -136,36 +145,20 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         .unwrap();
 
     let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
-    let chain = DevnetChain::new(
-        DevnetConfig {
-            block_time: Some(Duration::from_millis(50)),
-            network: NetworkParams {
-                block_delay_secs: 0,
-                ..DEVNET_NETWORK
-            },
-            miners: vec![DevnetMiner {
-                id: MINER,
-                allowed_proofs: vec![PROOF],
-            }],
-            ..DevnetConfig::default()
-        },
-        verifier.clone(),
-    );
-    chain.start_clock().unwrap();
-    let inner = LocalSectorManager::in_memory(
-        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
-        chain.clone(),
-        chain.clone(),
-        verifier.clone(),
-    );
-    let data: Vec<u8> = (0..1500u32).map(|i| (i * 31 % 256) as u8).collect();
-    let piece = piece_commitment(PROOF, &data[..], data.len() as u64).unwrap();
-    let pieces = Arc::new(MemoryPieceStore::default());
-    pieces.insert(piece.cid, data);
-    inner
-        .add_deal(Some(MINER), DealInfo { id: 1, piece })
-        .await
-        .unwrap();
+    let (chain, inner) = devnet_manager(verifier.clone());
+    // Two deals: 254 bytes (a 256-byte piece) first, then 508 bytes (512),
+    // so the second is aligned after a 256-byte gap and a 1024-byte filler
+    // completes the sector. Their bytes sit in a directory behind the
+    // manager's piece proxy; the sealer fetches them over HTTP, verified.
+    let (piece_dir, pieces) = proxied_store(&[(254, 3), (508, 5)]).await;
+    let (small, big) = (piece_dir.pieces[0], piece_dir.pieces[1]);
+    assert_eq!((small.size.0, big.size.0), (256, 512));
+    for (id, piece) in [(1, small), (2, big)] {
+        inner
+            .add_deal(Some(MINER), DealInfo { id, piece })
+            .await
+            .unwrap();
+    }
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let manager = Arc::new(TamperFirst {
@@ -180,16 +173,7 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
             instance: "e2e".into(),
         }),
     );
-    let sealer = Sealer::new(
-        manager,
-        pieces,
-        executors,
-        Arc::new(MemorySectorStore::default()),
-        SealerConfig {
-            poll_interval: Duration::from_millis(50),
-            ..SealerConfig::default()
-        },
-    );
+    let sealer = sealer(manager, pieces, executors);
     let dir = tempfile::tempdir().unwrap();
     let mut record = SectorRecord::new(1);
     let mut states = Vec::new();
@@ -201,8 +185,20 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
     assert_eq!(record.state, SectorState::Finished);
     assert_eq!(states.len(), 15, "every durable step, in order: {states:?}");
     assert_eq!(
-        record.pieces[0], piece,
-        "the deal is the sector's first piece"
+        record.pieces[..2],
+        [small, big],
+        "the deals are the sector's first pieces, in queue order"
+    );
+    let fillers: u64 = record.pieces[2..].iter().map(|p| p.size.0).sum();
+    assert_eq!(
+        256 + 256 + 512 + fillers,
+        2048,
+        "piece, alignment gap, piece and fillers fill the sector: {:?}",
+        record.pieces
+    );
+    assert_eq!(
+        record.deals.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [1, 2]
     );
     let sector = record.sector.unwrap().id;
     let on_chain = chain
@@ -279,4 +275,138 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         !verifier.verify_aggregate_seal(&wrong, &aggregate).unwrap(),
         "an aggregate checked against a wrong seed does not"
     );
+}
+
+/// A devnet with miner f01000 (its clock running) and an in-memory
+/// manager for it.
+fn devnet_manager(verifier: Arc<LocalSealVerifier>) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
+    let chain = DevnetChain::new(
+        DevnetConfig {
+            block_time: Some(Duration::from_millis(50)),
+            network: NetworkParams {
+                block_delay_secs: 0,
+                ..DEVNET_NETWORK
+            },
+            miners: vec![DevnetMiner {
+                id: MINER,
+                allowed_proofs: vec![PROOF],
+            }],
+            ..DevnetConfig::default()
+        },
+        verifier.clone(),
+    );
+    chain.start_clock().unwrap();
+    let manager = LocalSectorManager::in_memory(
+        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
+        chain.clone(),
+        chain.clone(),
+        verifier,
+    );
+    (chain, manager)
+}
+
+/// A sealer polling every 50 ms, its records in memory.
+fn sealer(
+    manager: Arc<dyn SectorManager>,
+    pieces: Arc<dyn PieceStore>,
+    executors: StageExecutors,
+) -> Sealer {
+    Sealer::new(
+        manager,
+        pieces,
+        executors,
+        Arc::new(MemorySectorStore::default()),
+        SealerConfig {
+            poll_interval: Duration::from_millis(50),
+            ..SealerConfig::default()
+        },
+    )
+}
+
+/// Deal pieces in a directory, served by the piece proxy.
+struct PieceDir {
+    pieces: Vec<PieceInfo>,
+    _dir: tempfile::TempDir,
+}
+
+/// Writes a piece of each `(length, seed)` into a directory (as
+/// `<cid>.car`), serves it through the piece proxy, and returns the
+/// pieces and a verified HTTP piece store fetching from the proxy with a
+/// read token.
+async fn proxied_store(specs: &[(usize, u8)]) -> (PieceDir, Arc<dyn PieceStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let pieces = specs
+        .iter()
+        .map(|&(len, seed)| {
+            let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect();
+            let piece = piece_commitment(PROOF, &data[..], len as u64).unwrap();
+            std::fs::write(dir.path().join(format!("{}.car", piece.cid)), &data).unwrap();
+            piece
+        })
+        .collect();
+    let secret = Secret::generate();
+    let app = piece_router(Arc::new(LocalPieceStore::new([dir.path()])), secret.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = HttpPieceStore::parse(&format!("http://{addr}"))
+        .unwrap()
+        .with_token(secret.token(Permission::Read, Some("e2e-worker")));
+    (
+        PieceDir { pieces, _dir: dir },
+        Arc::new(VerifyingPieceStore::new(http)),
+    )
+}
+
+/// A deal whose piece's bytes are not the piece its PieceCID names: the
+/// verifying store fails the fetch, the sector is aborted (not retried,
+/// not parked) with a reason naming the CID and what the bytes commit
+/// to, and add_pieces never runs. Fake executors: no proofs, fast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_whose_bytes_do_not_match_its_piece_cid_aborts_the_sector() {
+    // Never asked to verify: no parameters needed.
+    let verifier = Arc::new(LocalSealVerifier::with_parameters(Arc::new(
+        ParameterCache::from_env(),
+    )));
+    let (_chain, manager) = devnet_manager(verifier);
+    let (piece_dir, pieces) = proxied_store(&[(508, 5)]).await;
+    let claimed = piece_dir.pieces[0];
+    // The file under the piece's name holds other bytes of the same length.
+    let path = piece_dir._dir.path().join(format!("{}.car", claimed.cid));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let actual = piece_commitment(PROOF, &bytes[..], bytes.len() as u64).unwrap();
+    manager
+        .add_deal(
+            Some(MINER),
+            DealInfo {
+                id: 9,
+                piece: claimed,
+            },
+        )
+        .await
+        .unwrap();
+
+    let (executors, fakes) = venus_seal::core::testing::fake_stage_executors();
+    let sealer = sealer(manager.clone(), pieces, executors);
+    let dir = tempfile::tempdir().unwrap();
+    let mut record = SectorRecord::new(1);
+    let failure = sealer
+        .run(&mut record, dir.path(), &mut |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(failure.level, FailureLevel::Abort, "{failure}");
+    assert_eq!(record.state, SectorState::Aborted);
+    for needle in [
+        claimed.cid.to_string(),
+        actual.cid.to_string(),
+        "have PieceCID".to_string(),
+    ] {
+        assert!(
+            failure.message.contains(&needle),
+            "{needle} not in {failure}"
+        );
+    }
+    assert_eq!(fakes.add_pieces.calls(), 0, "add_pieces never ran");
 }
