@@ -1,12 +1,13 @@
 //! [`PieceStoreConfig`]: a piece store chosen in a binary's config file.
 
+//!
+//! This file needs only serde, thiserror and url (the fuzz targets compile
+//! it on its own); building the stores is in `build.rs`.
+
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::Deserialize;
-use venus_seal_core::PieceStore;
-
-use super::{HttpPieceStore, LocalPieceStore, ObjectPieceStore, VerifyingPieceStore};
+use url::Url;
 
 /// Which piece store to use, as a `[pieces]` config section reads it
 /// (`kind = "local" | "http" | "object"`; unknown keys refused).
@@ -84,67 +85,37 @@ impl PieceStoreConfig {
             PieceStoreConfig::Object { url } => object_url(url).map(drop),
         }
     }
+}
 
-    /// Builds the store (reading `token_file`), not verified.
-    pub fn build(&self) -> Result<Arc<dyn PieceStore>, PieceConfigError> {
-        self.check()?;
-        Ok(match self {
-            PieceStoreConfig::Local { dirs } => Arc::new(LocalPieceStore::new(dirs.clone())),
-            PieceStoreConfig::Http {
-                url,
-                token_file,
-                resumes,
-            } => {
-                let mut store = HttpPieceStore::new(http_url(url)?);
-                if let Some(path) = token_file {
-                    let bad = |reason: String| PieceConfigError::TokenFile {
-                        path: path.clone(),
-                        reason,
-                    };
-                    let token = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-                    if token.trim().is_empty() {
-                        return Err(bad("the file is empty".into()));
-                    }
-                    store = store.with_token(token.trim());
-                }
-                if let Some(n) = resumes {
-                    store = store.with_resumes(*n, std::time::Duration::from_millis(500));
-                }
-                Arc::new(store)
-            }
-            PieceStoreConfig::Object { url } => Arc::new(ObjectPieceStore::from_url(url).map_err(
-                |e| PieceConfigError::BadUrl {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                },
-            )?),
-        })
+/// `url` as it may be logged: no password, no query values.
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("<redacted>"));
     }
-
-    /// Builds the store wrapped in a [`VerifyingPieceStore`]: what a
-    /// worker uses.
-    pub fn build_verified(&self) -> Result<Arc<dyn PieceStore>, PieceConfigError> {
-        Ok(Arc::new(VerifyingPieceStore::new(self.build()?)))
+    if shown.query().is_some() {
+        shown.set_query(Some("<redacted>"));
     }
+    shown.to_string()
 }
 
 /// `url` parsed, with one of `schemes` (`want` says which in words).
-fn parse_url(url: &str, schemes: &[&str], want: &str) -> Result<reqwest::Url, PieceConfigError> {
+fn parse_url(url: &str, schemes: &[&str], want: &str) -> Result<Url, PieceConfigError> {
     let bad = |reason: String| PieceConfigError::BadUrl {
         url: url.to_string(),
         reason,
     };
-    let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("not a URL ({e}): {want}")))?;
+    let parsed = Url::parse(url).map_err(|e| bad(format!("not a URL ({e}): {want}")))?;
     if !schemes.contains(&parsed.scheme()) {
         return Err(PieceConfigError::BadUrl {
-            url: super::http::redact(&parsed),
+            url: redact(&parsed),
             reason: want.to_string(),
         });
     }
     Ok(parsed)
 }
 
-pub(super) fn http_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
+pub(crate) fn http_url(url: &str) -> Result<Url, PieceConfigError> {
     parse_url(
         url,
         &["http", "https"],
@@ -152,7 +123,7 @@ pub(super) fn http_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
     )
 }
 
-fn object_url(url: &str) -> Result<reqwest::Url, PieceConfigError> {
+fn object_url(url: &str) -> Result<Url, PieceConfigError> {
     let parsed = parse_url(
         url,
         &["s3", "s3a", "file", "memory"],

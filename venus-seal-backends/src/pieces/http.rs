@@ -10,6 +10,7 @@ use reqwest::{Response, StatusCode, Url};
 use tokio::sync::mpsc;
 use venus_seal_core::{PieceCid, PieceReader, PieceStore, PieceStoreError};
 
+use super::config::redact;
 use super::reader::{channel, Chunk};
 
 /// How often a stream that dropped mid-piece is resumed by default.
@@ -51,18 +52,6 @@ impl std::fmt::Debug for HttpPieceStore {
             .field("resumes", &self.resumes)
             .finish()
     }
-}
-
-/// `url` as it may be logged: no password, no query values.
-pub fn redact(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("<redacted>"));
-    }
-    if shown.query().is_some() {
-        shown.set_query(Some("<redacted>"));
-    }
-    shown.to_string()
 }
 
 impl HttpPieceStore {

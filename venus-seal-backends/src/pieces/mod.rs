@@ -30,6 +30,7 @@
 //! still cannot put a wrong piece into a sector; the decorator makes the
 //! failure early, cheap and clear.
 
+mod build;
 mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
@@ -40,8 +41,8 @@ mod proxy;
 mod reader;
 mod verify;
 
-pub use config::{PieceConfigError, PieceStoreConfig};
-pub use http::{redact, HttpPieceStore, DEFAULT_RESUMES};
+pub use config::{redact, PieceConfigError, PieceStoreConfig};
+pub use http::{HttpPieceStore, DEFAULT_RESUMES};
 pub use local::LocalPieceStore;
 pub use object::ObjectPieceStore;
 pub use proxy::{piece_router, PIECE_PERMISSION};
