@@ -33,7 +33,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use filecoin_proofs::{PoRepConfig, PoStConfig};
-use filecoin_proofs_api::RegisteredUpdateProof;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -242,7 +241,7 @@ enum Circuit {
     PoRep(PoRepConfig),
     PoSt(PoStConfig, PoStKind),
     /// The empty-sector-update (snap-up) circuit of a sector size.
-    Update(RegisteredUpdateProof),
+    Update,
 }
 
 struct Target {
@@ -278,7 +277,7 @@ impl Target {
     fn update(proof: SealProof) -> Self {
         let api = crate::proving::update_proof_of(proof);
         Target {
-            circuit: Circuit::Update(api),
+            circuit: Circuit::Update,
             label: format!("{} empty sector update ({api:?})", proof.sector_size()),
             size: proof.sector_size(),
         }
@@ -288,7 +287,7 @@ impl Target {
         let id = match &self.circuit {
             Circuit::PoRep(c) => shapes::porep_cache_id(c),
             Circuit::PoSt(c, _) => shapes::post_cache_id(c),
-            Circuit::Update(u) => Ok(u.circuit_identifier()),
+            Circuit::Update => Ok(update_cache_id(self.size.0)),
         };
         self.flatten(id)?.map_err(|e| ParamError::Proofs {
             proof: self.label.clone(),
@@ -312,12 +311,42 @@ impl Target {
             (Circuit::PoRep(_), true) => "about 10 minutes on 2 cores",
             (Circuit::PoSt(_, PoStKind::Winning), true) => "about 30 s on 2 cores",
             (Circuit::PoSt(_, PoStKind::Window), true) => "about 6 s on 2 cores",
-            (Circuit::Update(_), true) => "about a minute on 2 cores",
+            (Circuit::Update, true) => "about a minute on 2 cores",
             (Circuit::PoRep(_), false) => "several times the 2KiB PoRep's 10 minutes",
             (Circuit::PoSt(..), false) => "a few minutes",
-            (Circuit::Update(_), false) => "several minutes",
+            (Circuit::Update, false) => "several minutes",
         }
     }
+}
+
+/// The storage-proofs cache identifier of the empty-sector-update circuit
+/// for `sector_size`-byte sectors, e.g.
+/// `empty-sector-update-merkletree-poseidon_hasher-8-0-0-<sha256>`.
+///
+/// filecoin-proofs-api's `RegisteredUpdateProof::circuit_identifier` (and
+/// `cache_params_path`) answer with the PoRep circuit's, so the identifier
+/// is taken from parameters.json, which lists the update circuit of every
+/// sector size (the identifier hashes only the sector's node count).
+pub(crate) fn update_cache_id(sector_size: u64) -> anyhow::Result<String> {
+    const PREFIX: &str = "v28-empty-sector-update-";
+    PARAMETERS
+        .iter()
+        .find(|(name, data)| {
+            name.starts_with(PREFIX) && name.ends_with(".params") && data.sector_size == sector_size
+        })
+        .map(|(name, _)| name["v28-".len()..name.len() - ".params".len()].to_string())
+        .ok_or_else(|| {
+            anyhow::anyhow!("parameters.json lists no empty-sector-update circuit for {sector_size}-byte sectors")
+        })
+}
+
+/// The `.params` and `.vk` paths of the empty-sector-update circuit for
+/// `sector_size`-byte sectors in storage-proofs-core's active parameter
+/// directory.
+pub(crate) fn active_update_files(sector_size: u64) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let id = update_cache_id(sector_size)?;
+    let dir = PathBuf::from(&storage_proofs_core::settings::SETTINGS.parameter_cache);
+    Ok((dir.join(parameter_id(&id)), dir.join(verifying_key_id(&id))))
 }
 
 /// The directory holding Groth16 parameters.
@@ -500,6 +529,31 @@ impl ParameterCache {
         policy: GenerationPolicy,
     ) -> Result<ParamStatus, ParamError> {
         self.ensure(&Target::update(proof), policy)
+    }
+
+    /// Records that the empty-sector-update parameter files of `proof`'s
+    /// size in this cache are random test parameters generated outside
+    /// venus-seal (e.g. by rust-fil-proofs' paramcache), by writing the
+    /// venus-seal marker beside them, so that
+    /// [`check_update`](Self::check_update) reports them
+    /// [`ParamStatus::Generated`] rather than corrupt. Test sizes only.
+    pub fn mark_update_generated(&self, proof: SealProof) -> Result<PathBuf, ParamError> {
+        let target = Target::update(proof);
+        let files = self.files(&target)?;
+        if !Self::generation_allowed(target.size) {
+            return Err(self.missing_error(
+                &files,
+                &target,
+                "; only test-size parameters can be marked as generated",
+            ));
+        }
+        for path in [&files.params, &files.vk] {
+            if !path.try_exists().map_err(io_err(path))? {
+                return Err(self.missing_error(&files, &target, ""));
+            }
+        }
+        digest::write_marker(&files.params, &files.vk, &target.label, &files.cache_id)
+            .map_err(io_err(&files.marker()))
     }
 
     fn files(&self, target: &Target) -> Result<ParameterFiles, ParamError> {
@@ -769,7 +823,7 @@ impl ParameterCache {
         let result = match &target.circuit {
             Circuit::PoRep(c) => shapes::generate_porep(c, todo, &mut rng),
             Circuit::PoSt(c, _) => shapes::generate_post(c, todo, &mut rng),
-            Circuit::Update(_) => Ok(Err(anyhow::anyhow!(
+            Circuit::Update => Ok(Err(anyhow::anyhow!(
                 "venus-seal-backends cannot generate empty-sector-update parameters yet: that \
                  needs the storage-proofs-update crate as a direct dependency \
                  (EmptySectorUpdateCompound::groth_params with an rng); generate them with \
@@ -824,5 +878,34 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    #[test]
+    fn the_update_circuit_has_its_own_cache_id_per_size() {
+        let id = update_cache_id(2048).unwrap();
+        assert_eq!(
+            id,
+            "empty-sector-update-merkletree-poseidon_hasher-8-0-0-\
+             fb9e095bebdd77511c0269b967b4d87ba8b8a525edaa0e165de23ba454510194"
+        );
+        let cache = ParameterCache::new("/params");
+        let files = cache.update_files(SealProof::StackedDrg2KiBV1_1).unwrap();
+        assert_eq!(files.cache_id, id);
+        assert_ne!(
+            files.cache_id,
+            cache
+                .seal_files(SealProof::StackedDrg2KiBV1_1)
+                .unwrap()
+                .cache_id
+        );
+        for size in [8u64 << 20, 512 << 20, 32 << 30, 64 << 30] {
+            assert!(update_cache_id(size).is_ok(), "{size}");
+        }
+        assert!(update_cache_id(4096).is_err());
     }
 }

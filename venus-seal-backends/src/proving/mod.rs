@@ -153,9 +153,9 @@ impl SnapUpProver for LocalProver {
 
     fn snap_prove(&self, request: &SnapProveRequest) -> Result<Vec<u8>, ProvingError> {
         let proof_type = proof_ids::update_proof(request.encode.seal_proof);
-        let path = proof_type
-            .cache_params_path()
-            .map_err(|e| ProvingError::Parameters(format!("{proof_type:?}: {e:#}")))?;
+        let (path, _) =
+            crate::params::active_update_files(request.encode.seal_proof.sector_size().0)
+                .map_err(|e| ProvingError::Parameters(format!("{proof_type:?}: {e:#}")))?;
         if !path.exists() {
             return Err(ProvingError::Parameters(format!(
                 "the {proof_type:?} (empty sector update) parameters are missing: {}",

@@ -85,8 +85,7 @@ pub(crate) fn prove(req: &SnapProveRequest) -> Result<Vec<u8>, ProvingError> {
 /// missing verifying key an error.
 pub(crate) fn verify(info: &ReplicaUpdateVerifyInfo) -> Result<bool, VerifyError> {
     let proof_type = update_proof(info.seal_proof);
-    let vk = proof_type
-        .cache_verifying_key_path()
+    let (_, vk) = crate::params::active_update_files(info.seal_proof.sector_size().0)
         .map_err(|e| VerifyError(format!("{proof_type:?} verifying key path: {e:#}")))?;
     if !vk.exists() {
         return Err(VerifyError(format!(

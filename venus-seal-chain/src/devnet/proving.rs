@@ -3,10 +3,13 @@
 //! `ProveReplicaUpdates3`, and the end-of-deadline check that marks the
 //! sectors of an unproven partition faulty.
 //!
-//! Where the devnet is simpler than builtin-actors: a faulty sector that a
-//! WindowPoSt proves (does not skip) recovers, with or without a prior
-//! `DeclareFaultsRecovered`; there are no fees, penalties or power; a snap
-//! update's pieces are recorded, its CommD is taken from the message.
+//! As in builtin-actors, a WindowPoSt proves a partition's active sectors
+//! (not faulty, or faulty and declared recovered) less the ones it skips;
+//! a skipped sector becomes faulty, a recovering one that is proven
+//! recovers. Where the devnet is simpler: recoveries and faults may be
+//! declared at any time (no fault cutoff), there are no fees, penalties or
+//! power, and a snap update's pieces are recorded with the CommD the
+//! message gives.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -214,10 +217,14 @@ impl MinerActor {
                 )));
             }
             skipped.extend(part.skipped.iter().copied());
+            // As the actor: the proof covers the active sectors (not
+            // faulty, or faulty and declared recovered) less the skipped.
+            let st = &self.proving;
             proven.extend(
                 state
                     .sectors
                     .iter()
+                    .filter(|n| !st.faults.contains(n) || st.recovering.contains(n))
                     .filter(|n| !part.skipped.contains(n))
                     .copied(),
             );

@@ -166,10 +166,33 @@ async fn a_window_post_lands_and_a_skipped_sector_is_faulty_until_proven_again()
     assert_eq!(code, 16, "{error:?}");
     assert!(error.unwrap().contains("already proven"));
 
-    // Next period: all three proven, sector 2 recovers.
-    chain
-        .advance(chain.proving_policy().period as u64 - 12)
-        .await;
+    // Next period: a faulty sector is not part of the proof...
+    let period = chain.proving_policy().period as u64;
+    chain.advance(period - 12).await;
+    let dl = open_deadline(&chain, 0).await;
+    let sub = submission(&chain, &dl, &[1, 2, 3], &[]);
+    let (code, error) = run(&chain, MinerCall::SubmitWindowedPoSt(sub)).await;
+    assert_eq!(code, 16);
+    assert!(error.unwrap().contains("does not verify"));
+    let dl = chain.proving_deadline(MINER).await.unwrap();
+    let sub = submission(&chain, &dl, &[1, 3], &[]);
+    assert_eq!(
+        run(&chain, MinerCall::SubmitWindowedPoSt(sub)).await,
+        (0, None)
+    );
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(2)]);
+
+    // ...until it is declared recovered; proven again, it recovers.
+    let decl = vec![SectorsDeclaration {
+        deadline: 0,
+        partition: 0,
+        sectors: vec![SectorNumber(2)],
+    }];
+    assert_eq!(
+        run(&chain, MinerCall::DeclareFaultsRecovered(decl)).await,
+        (0, None)
+    );
+    chain.advance(period - 14).await;
     let dl = open_deadline(&chain, 0).await;
     let sub = submission(&chain, &dl, &[1, 2, 3], &[]);
     assert_eq!(

@@ -3,10 +3,13 @@
 //! [`PoStProver`] and submits `SubmitWindowedPoSt`, one message per
 //! partition.
 //!
-//! Sectors whose files are missing or corrupt are skipped by the prover
-//! (never a failed partition) and listed as skipped in the message, which
-//! makes the chain record them faulty; the next period proves them again
-//! and, on the devnet, a sector proven again recovers. The prover is a
+//! Only the active sectors of a partition are proven (as the actor
+//! expects). Sectors whose files are missing or corrupt are skipped by the
+//! prover (never a failed partition) and listed as skipped in the message,
+//! which makes the chain record them faulty. Each tick also checks the
+//! faulty sectors of the deadline two ahead (whose fault cutoff has not
+//! passed, as Lotus does) and declares recovered those whose files pass
+//! the check again; proven at their next deadline, they recover. The prover is a
 //! trait object: the manager proves in process with
 //! `venus_seal_backends::proving::LocalProver`, or hands the job to a
 //! worker through a remote implementation.
@@ -19,7 +22,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use venus_seal_core::chain::{
-    DeadlineInfo, MessageId, MinerCall, MinerMessage, PoStPartition, WindowPoStSubmission,
+    DeadlineInfo, MessageId, MinerCall, MinerMessage, PoStPartition, SectorsDeclaration,
+    WindowPoStSubmission,
 };
 use venus_seal_core::proving::{
     PoStProver, PoStSector, ProvingError, ProvingSector, SectorLocator, SkippedSector,
@@ -110,6 +114,8 @@ pub struct WindowPoStScheduler {
     locator: Arc<dyn SectorLocator>,
     miners: Vec<ActorId>,
     submitted: Mutex<HashMap<ActorId, Submitted>>,
+    /// (period start, open deadline) of each miner's last recovery check.
+    declared: Mutex<HashMap<ActorId, (ChainEpoch, u64)>>,
 }
 
 impl fmt::Debug for WindowPoStScheduler {
@@ -140,6 +146,7 @@ impl WindowPoStScheduler {
             locator,
             miners,
             submitted: Mutex::new(HashMap::new()),
+            declared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -157,6 +164,10 @@ impl WindowPoStScheduler {
                     warn!(%miner, level = %e.level(), error = %e, "WindowPoSt round failed");
                     first_error.get_or_insert(e);
                 }
+            }
+            if let Err(e) = self.declare_recoveries(*miner).await {
+                warn!(%miner, level = %e.level(), error = %e, "declaring recoveries failed");
+                first_error.get_or_insert(e);
             }
         }
         match first_error {
@@ -184,11 +195,7 @@ impl WindowPoStScheduler {
         miner: ActorId,
     ) -> Result<Option<PoStRound>, PoStScheduleError> {
         let chain_err = |source| PoStScheduleError::Chain { miner, source };
-        let dl = self
-            .chain
-            .proving_deadline(miner)
-            .await
-            .map_err(chain_err)?;
+        let dl = self.deadline(miner).await?;
         // The message executes at the next epoch: it must still be open.
         if dl.current_epoch + 1 >= dl.close || dl.current_epoch < dl.challenge {
             return Ok(None);
@@ -202,7 +209,7 @@ impl WindowPoStScheduler {
         let todo: Vec<_> = partitions
             .into_iter()
             .enumerate()
-            .filter(|(i, p)| !done.contains(&(*i as u64)) && !p.sectors.is_empty())
+            .filter(|(i, p)| !done.contains(&(*i as u64)) && !p.active.is_empty())
             .collect();
         if todo.is_empty() {
             return Ok(None);
@@ -236,7 +243,7 @@ impl WindowPoStScheduler {
         };
         for (index, partition) in todo {
             let index = index as u64;
-            let (sectors, mut skipped) = self.proving_sectors(miner, &partition.sectors).await?;
+            let (sectors, mut skipped) = self.proving_sectors(miner, &partition.active).await?;
             let output = self
                 .prover
                 .generate_window_post(&WindowPoStRequest {
@@ -281,6 +288,89 @@ impl WindowPoStScheduler {
             });
         }
         Ok(Some(round))
+    }
+
+    async fn deadline(&self, miner: ActorId) -> Result<DeadlineInfo, PoStScheduleError> {
+        self.chain
+            .proving_deadline(miner)
+            .await
+            .map_err(|source| PoStScheduleError::Chain { miner, source })
+    }
+
+    /// Declares recovered the faulty sectors of `miner`'s deadline two
+    /// after the open one (whose fault cutoff has not passed, as Lotus
+    /// does) whose files pass the prover's check, once per deadline and
+    /// period. Returns the `DeclareFaultsRecovered` message, if one was
+    /// sent.
+    pub async fn declare_recoveries(
+        &self,
+        miner: ActorId,
+    ) -> Result<Option<MessageId>, PoStScheduleError> {
+        let chain_err = |source| PoStScheduleError::Chain { miner, source };
+        let dl = self.deadline(miner).await?;
+        let key = (dl.period_start, dl.index);
+        if self.lock_declared().get(&miner) == Some(&key) {
+            return Ok(None);
+        }
+        let target = (dl.index + 2) % dl.deadlines.max(1);
+        let partitions = self
+            .chain
+            .deadline_partitions(miner, target)
+            .await
+            .map_err(chain_err)?;
+        let mut declarations = Vec::new();
+        for (index, p) in partitions.iter().enumerate() {
+            let faulty: Vec<_> = p
+                .faulty
+                .iter()
+                .filter(|n| !p.recovering.contains(n))
+                .copied()
+                .collect();
+            if faulty.is_empty() {
+                continue;
+            }
+            let (sectors, _) = self.proving_sectors(miner, &faulty).await?;
+            let bad = self
+                .prover
+                .check_provable(miner, &sectors)
+                .await
+                .map_err(|source| PoStScheduleError::Proving {
+                    miner,
+                    deadline: target,
+                    partition: index as u64,
+                    source,
+                })?;
+            let healthy: Vec<_> = sectors
+                .iter()
+                .map(|s| s.sector.number)
+                .filter(|n| !bad.iter().any(|b| b.number == *n))
+                .collect();
+            if !healthy.is_empty() {
+                declarations.push(SectorsDeclaration {
+                    deadline: target,
+                    partition: index as u64,
+                    sectors: healthy,
+                });
+            }
+        }
+        let message = if declarations.is_empty() {
+            None
+        } else {
+            let call = MinerCall::DeclareFaultsRecovered(declarations.clone());
+            let id = self
+                .sender
+                .send(MinerMessage { miner, call })
+                .await
+                .map_err(chain_err)?;
+            info!(%miner, deadline = target, ?declarations, message = %id.0, "recoveries declared");
+            Some(id)
+        };
+        self.lock_declared().insert(miner, key);
+        Ok(message)
+    }
+
+    fn lock_declared(&self) -> std::sync::MutexGuard<'_, HashMap<ActorId, (ChainEpoch, u64)>> {
+        self.declared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The chain view and files of `numbers`; a sector the chain or the
