@@ -24,8 +24,8 @@ use venus_seal::core::chain::{
     MessageState, MinerCall, MinerMessage, OnChainSector, ReplicaUpdateParams,
 };
 use venus_seal::core::proving::{
-    compute_proof, ComputeProofRequest, SectorDirs, SectorFiles, SectorLocator, SnapEncodeRequest,
-    SnapProveRequest, SnapUpProver, UnsealRequest, Unsealer,
+    compute_proof, unseal_to_file, ComputeProofRequest, SectorDirs, SectorFiles, SectorLocator,
+    SnapEncodeRequest, SnapProveRequest, SnapUpProver, UnsealRequest, Unsealer,
 };
 use venus_seal::core::stage::{AddPieces, Pc1, Pc2, PieceSource, SectorPaths, TreeD};
 use venus_seal::core::{
@@ -112,8 +112,18 @@ async fn seal(root: &Path, n: u64, piece: Option<(&Path, u64, PieceInfo)>) -> (S
 async fn next_round(chain: &DevnetChain, scheduler: &WindowPoStScheduler) -> PoStRound {
     let period = chain.proving_policy().period;
     for _ in 0..2 * period {
+        let started = Instant::now();
         let mut rounds = scheduler.tick().await.unwrap();
         if let Some(round) = rounds.pop() {
+            eprintln!(
+                "WindowPoSt round (check files, prove {} sectors, send): {:?}",
+                round
+                    .partitions
+                    .iter()
+                    .map(|p| p.proven.len())
+                    .sum::<usize>(),
+                started.elapsed()
+            );
             chain.advance(1).await;
             for p in &round.partitions {
                 match chain.state(&p.message).await.unwrap() {
@@ -200,17 +210,14 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     assert_eq!(written, len);
     assert_eq!(&out[..data.len()], &data[..]);
     assert!(out[data.len()..].iter().all(|b| *b == 0));
-    let mut exact = Vec::new();
-    LocalProver
-        .unseal(
-            &UnsealRequest {
-                len: data.len() as u64,
-                ..request.clone()
-            },
-            &mut exact,
-        )
-        .unwrap();
-    assert_eq!(exact, data);
+    // Exactly the piece's bytes, into a file.
+    let target = dir.path().join("unsealed-piece");
+    let exact = UnsealRequest {
+        len: data.len() as u64,
+        ..request.clone()
+    };
+    unseal_to_file(&LocalProver, &exact, &target).unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), data);
 
     // WindowPoSt over the three sectors, verified by the devnet.
     let scheduler = WindowPoStScheduler::new(

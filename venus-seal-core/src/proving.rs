@@ -441,6 +441,39 @@ pub trait Unsealer: Send + Sync + fmt::Debug {
     fn unseal(&self, request: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError>;
 }
 
+/// Unseals `request` into the file `path`: written to `<path>.part`,
+/// synced, then renamed, so that `path` never holds a partial piece.
+/// Blocking. Returns the bytes written.
+pub fn unseal_to_file(
+    unsealer: &dyn Unsealer,
+    request: &UnsealRequest,
+    path: &std::path::Path,
+) -> Result<u64, ProvingError> {
+    let mut part = path.as_os_str().to_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| ProvingError::Io { path, source }
+    };
+    let file = std::fs::File::create(&part).map_err(io(&part))?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = match unsealer.unseal(request, &mut out) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    let file = out.into_inner().map_err(|e| ProvingError::Io {
+        path: part.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io(&part))?;
+    std::fs::rename(&part, path).map_err(io(path))?;
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +506,57 @@ mod tests {
             ProvingError::InvalidRequest("x".into()).level(),
             FailureLevel::Permanent
         );
+    }
+
+    #[derive(Debug)]
+    struct Pattern(Option<&'static str>);
+
+    impl Unsealer for Pattern {
+        fn unseal(&self, r: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError> {
+            if let Some(m) = self.0 {
+                out.write_all(b"partial").unwrap();
+                return Err(ProvingError::InvalidRequest(m.into()));
+            }
+            let bytes: Vec<u8> = (r.offset..r.offset + r.len).map(|i| i as u8).collect();
+            out.write_all(&bytes).map_err(|source| ProvingError::Io {
+                path: "out".into(),
+                source,
+            })?;
+            Ok(r.len)
+        }
+    }
+
+    fn request() -> UnsealRequest {
+        UnsealRequest {
+            sector: SectorId::new(ActorId(1000), SectorNumber(1)),
+            seal_proof: SealProof::StackedDrg2KiBV1_1,
+            files: SectorFiles {
+                sealed: "s".into(),
+                cache: "c".into(),
+            },
+            comm_d: CommD([0; 32]),
+            ticket: Randomness([0; 32]),
+            offset: 10,
+            len: 300,
+        }
+    }
+
+    #[test]
+    fn unsealing_to_a_file_never_leaves_a_partial_file() {
+        let dir = std::env::temp_dir().join(format!("venus-unseal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("piece");
+        let n = unseal_to_file(&Pattern(None), &request(), &path).unwrap();
+        assert_eq!(n, 300);
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got[0], 10);
+        assert_eq!(got.len(), 300);
+        let failed = dir.join("failed");
+        let err = unseal_to_file(&Pattern(Some("bad range")), &request(), &failed).unwrap_err();
+        assert!(err.to_string().contains("bad range"));
+        assert!(!failed.exists());
+        assert!(!dir.join("failed.part").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn _assert_dyn(_: std::sync::Arc<dyn PoStProver>, _: &dyn SnapUpProver, _: &dyn Unsealer) {}
