@@ -11,6 +11,8 @@
 //! * [`backends::ext`]: the ext-processor config, executor and wire format,
 //!   compiled from venus-seal-backends' own files (they depend only on core,
 //!   serde and tokio), so the targets check the real code;
+//! * [`backends::pieces`]: the `[pieces]` config section, from
+//!   venus-seal-backends' own `pieces/config.rs`;
 //! * [`chain::manager::NumberRange`]: a copy of the chain crate's range check
 //!   (the one item of that crate the manager config calls).
 //!
@@ -29,17 +31,54 @@ mod command;
 mod config;
 #[path = "../../venus-seal-backends/src/ext/error.rs"]
 mod error;
+#[path = "../../venus-seal-backends/src/ext/format.rs"]
+mod format;
+// config.rs names it as `super::BodyFormat`, as in its real `ext` module.
+use format::BodyFormat;
 #[path = "../../venus-seal-backends/src/ext/processor.rs"]
 mod processor;
 #[path = "../../venus-seal-backends/src/ext/wire.rs"]
 mod wire;
+// venus-seal-backends/src/pieces/config.rs: the `[pieces]` sections of both
+// example configs (it needs only serde, thiserror and url).
+#[path = "../../venus-seal-backends/src/pieces/config.rs"]
+mod piece_config;
+
+/// `venus_seal_backends::ext::damocles` translates bodies with
+/// filecoin-proofs-api's types, which this crate leaves out: here a
+/// processor with `format = "damocles"` is built and checked like the real
+/// one, and a task sent through it fails saying why. The config targets
+/// never run tasks.
+mod damocles {
+    pub use crate::format::BodyFormat;
+    use venus_seal_core::stage::Stage;
+    use venus_seal_core::StageError;
+
+    const LEFT_OUT: &str = "damocles bodies are not compiled into the fuzz build";
+
+    pub(crate) fn task_to_damocles<S: Stage>(
+        _: &S,
+    ) -> Result<Box<serde_json::value::RawValue>, StageError> {
+        Err(StageError::InvalidTask(LEFT_OUT.into()))
+    }
+
+    pub(crate) fn output_from_damocles<S: Stage>(_: &S, _: &str) -> Result<S::Output, String> {
+        Err(LEFT_OUT.into())
+    }
+}
 
 /// What the config modules use of `venus_seal::backends`.
 pub mod backends {
+    /// `venus_seal_backends::pieces`, reduced to the config section.
+    pub mod pieces {
+        pub use crate::piece_config::*;
+    }
+
     /// `venus_seal_backends::ext`, minus the pool and the server.
     pub mod ext {
         pub use crate::config::ExtProcessorConfig;
         pub use crate::error::ExtConfigError;
+        pub use crate::format::BodyFormat;
         pub use crate::processor::ExtProcessorExecutor;
         pub use crate::wire::{level_of_err_msg, ready_line, Request, Response};
     }

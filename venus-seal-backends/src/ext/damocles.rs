@@ -43,25 +43,7 @@ use venus_seal_core::{
 
 use crate::proof_type::{piece_from_api, piece_to_api, to_api};
 
-/// How the task and output bodies inside the ext envelope are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BodyFormat {
-    /// This project's stage types ([`venus_seal_core::stage`]).
-    #[default]
-    Native,
-    /// damocles' `vc-processors` task structs (tree_d, pc1, pc2 and c2).
-    Damocles,
-}
-
-impl std::fmt::Display for BodyFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BodyFormat::Native => "native",
-            BodyFormat::Damocles => "damocles",
-        })
-    }
-}
+pub use super::format::BodyFormat;
 
 /// damocles' `TreeD` task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,17 +99,6 @@ pub struct DamoclesC2 {
     pub sector_id: ApiSectorId,
     /// The miner actor id.
     pub miner_id: u64,
-}
-
-/// Whether the parent can translate stage `S` into damocles' bodies.
-pub(crate) fn parent_supports<S: Stage>() -> bool {
-    [
-        TypeId::of::<TreeD>(),
-        TypeId::of::<Pc1>(),
-        TypeId::of::<Pc2>(),
-        TypeId::of::<C2>(),
-    ]
-    .contains(&TypeId::of::<S>())
 }
 
 /// Whether a child can read stage `S`'s task from damocles' body.

@@ -60,6 +60,7 @@ mod command;
 mod config;
 pub mod damocles;
 mod error;
+mod format;
 mod pool;
 mod processor;
 pub(crate) mod serve;

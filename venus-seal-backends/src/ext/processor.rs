@@ -118,7 +118,7 @@ impl<S: Stage> ExtProcessorExecutor<S> {
         if config.concurrent == Some(0) {
             return Err(ExtConfigError::ZeroConcurrent { processor: name });
         }
-        if config.format == BodyFormat::Damocles && !damocles::parent_supports::<S>() {
+        if !config.format.carries::<S>() {
             return Err(ExtConfigError::FormatUnsupported {
                 processor: name,
                 stage: S::NAME,

@@ -22,6 +22,7 @@
 //! restart, at once) takes it over.
 
 mod api;
+mod body;
 mod c1;
 mod client;
 mod prover;

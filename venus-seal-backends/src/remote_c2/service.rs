@@ -18,6 +18,7 @@ use venus_seal_core::{DynExecutor, Executor};
 use venus_seal_rpc::auth::{authenticate, Permission, Secret};
 
 use super::api::{valid_id, ErrorBody, TaskState, SUBMIT_PATH};
+use super::body::{parse_task, unzstd};
 use super::prover::{prover_loop, ProverCtx};
 use super::store::{C2TaskStore, QueueError};
 
@@ -346,21 +347,6 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     Ok(out)
 }
 
-/// Decompresses at most `limit` bytes: `Err(None)` if there are more.
-fn unzstd(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Option<std::io::Error>> {
-    use std::io::Read;
-    let decoder = zstd::stream::read::Decoder::new(compressed).map_err(Some)?;
-    let mut out = Vec::new();
-    decoder
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(Some)?;
-    if out.len() > limit {
-        return Err(None);
-    }
-    Ok(out)
-}
-
 async fn submit(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
     if let Err(refused) = authorize(&inner, &headers, Permission::Write) {
         return refused.into_response();
@@ -371,12 +357,7 @@ async fn submit(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body)
     };
     let check = inner.check.clone();
     let parsed = tokio::task::spawn_blocking(move || {
-        let task: C2 = serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "malformed C2 task: {e} (expected {{\"proof\": \"StackedDrg…\", \"sector\": \
-                 {{\"Miner\": …, \"Number\": …}}, \"c1_output\": {{…}}}})"
-            )
-        })?;
+        let task = parse_task(&bytes)?;
         if let Some(check) = check {
             check(&task).map_err(|e| format!("corrupt C1 output: {e}"))?;
         }
