@@ -150,6 +150,31 @@ impl Default for ThreadsSection {
     }
 }
 
+/// Where the engine's sector gives its storage slot back.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleasePoint {
+    /// At the end, like a sealing thread (the default).
+    #[default]
+    End,
+    /// On reaching Persisted: WaitSeed, C1 and C2 run outside the slot
+    /// (synthetic PoRep, or C1 reading the persisted copy).
+    Persisted,
+}
+
+/// The `[engine]` table: knobs of the engine model only.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// Where a sector gives its slot back (`"end"` or `"persisted"`).
+    #[serde(default)]
+    pub release_slot_at: ReleasePoint,
+    /// With `release_slot_at = "persisted"`: the most sectors in flight at
+    /// once, in slots or past Persisted (default: twice `slots`).
+    #[serde(default)]
+    pub in_flight: Option<usize>,
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,6 +204,9 @@ pub struct SimConfig {
     /// Knobs of the thread-per-sector model.
     #[serde(default)]
     pub threads: ThreadsSection,
+    /// Knobs of the engine model.
+    #[serde(default)]
+    pub engine: EngineSection,
 }
 
 fn default_timeline_step() -> u64 {
@@ -209,6 +237,17 @@ impl SimConfig {
         }
         if self.timeline_step == 0 {
             bail!("`timeline_step` must be at least 1");
+        }
+        if let Some(n) = self.engine.in_flight {
+            if self.engine.release_slot_at == ReleasePoint::End {
+                bail!("`engine.in_flight` needs `engine.release_slot_at = \"persisted\"`");
+            }
+            if n < self.slots {
+                bail!(
+                    "`engine.in_flight` ({n}) must be at least `slots` ({})",
+                    self.slots
+                );
+            }
         }
         for (name, &capacity) in &self.locks {
             if capacity == 0 {
@@ -249,6 +288,24 @@ impl SimConfig {
             .map(|&s| self.stages.get(s).minutes)
             .sum::<u64>()
             + self.wait_seed
+    }
+
+    /// Minutes a storage slot holds one sector, unloaded: the whole
+    /// latency, or the stages before WaitSeed when the slot is given back
+    /// at Persisted.
+    pub fn slot_minutes(&self) -> u64 {
+        match self.engine.release_slot_at {
+            ReleasePoint::End => self.sector_minutes(),
+            ReleasePoint::Persisted => SimStage::BEFORE_SEED
+                .iter()
+                .map(|&s| self.stages.get(s).minutes)
+                .sum(),
+        }
+    }
+
+    /// The engine's in-flight limit with slot release.
+    pub fn in_flight(&self) -> usize {
+        self.engine.in_flight.unwrap_or(2 * self.slots)
     }
 
     /// The warm-up left out of the steady-state rate.

@@ -26,11 +26,11 @@ use venus_seal::core::stage::{Proof, Stage};
 use venus_seal::core::testing::{fake_stage_executors, FakeManager};
 use venus_seal::core::{
     Engine, Executor, Location, ManagerError, MemoryPieceStore, MemorySectorStore, Sealer,
-    SealerConfig, SectorId, SectorManager, SectorRecord, SectorStore, StageError, StageExecutors,
-    StoreError, Ticket,
+    SealerConfig, SectorId, SectorManager, SectorRecord, SectorState, SectorStore, StageError,
+    StageExecutors, StoreError, Ticket,
 };
 
-use crate::config::{SimConfig, SimStage};
+use crate::config::{ReleasePoint, SimConfig, SimStage};
 use crate::report::ModelRun;
 use crate::trace::{on_paused_clock, Activity, Recorder, Token, Trace, PAST_HORIZON};
 
@@ -104,7 +104,11 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
         path: dir.path().to_path_buf(),
         slots: cfg.slots,
     };
-    Engine::new(sealer, store.clone(), vec![location])
+    let mut engine = Engine::new(sealer, store.clone(), vec![location]);
+    if cfg.engine.release_slot_at == ReleasePoint::Persisted {
+        engine = engine.with_slot_release(SectorState::Persisted, cfg.in_flight());
+    }
+    engine
         .run(tokio::time::sleep(cfg.horizon() + PAST_HORIZON))
         .await?;
     Ok(EngineRun {

@@ -80,7 +80,9 @@ pub struct SealerConfig {
     pub deals: AcquireDealsSpec,
     /// Retry policy for Temporary failures.
     pub retry: RetryPolicy,
-    /// How often to poll the manager while a message is on its way.
+    /// How often to poll the manager while a message is on its way, and
+    /// the longest wait between two seed queries (the manager's estimate
+    /// of the wait is only a hint).
     pub poll_interval: Duration,
 }
 
@@ -510,7 +512,15 @@ impl Sealer {
                 let resp = self.manager.wait_seed(id).await.map_err(|e| fail(&e))?;
                 match (resp.should_wait, resp.seed) {
                     (false, Some(seed)) => Ok(Outcome::Done(Event::SeedAssigned(seed))),
-                    _ => Ok(Outcome::Wait(resp.delay.max(Duration::from_millis(10)))),
+                    // The manager's delay is an estimate from its idea of
+                    // the block time (a devnet's sub-second epochs read as
+                    // 100 ms each; real epochs vary): wait at most one
+                    // poll interval before asking again.
+                    _ => Ok(Outcome::Wait(
+                        resp.delay
+                            .min(self.config.poll_interval)
+                            .max(Duration::from_millis(1)),
+                    )),
                 }
             }
             SectorState::SeedAssigned => {

@@ -2,11 +2,18 @@
 //! per sealing location and by compute limits per stage, each job durable
 //! and resumed after a crash, and every job steerable by an operator.
 //!
-//! Each slot of each location runs one sector job at a time: it resumes a
-//! stored record or starts a new one, drives it with the [`Sealer`], and
-//! when the sector finishes or is aborted starts the next. A parked sector
-//! (Permanent or Critical failure, or paused by the operator) keeps its
-//! slot until the operator resumes or aborts it.
+//! Each slot of each location holds one sector at a time: the engine
+//! resumes stored records or starts new ones, drives each with the
+//! [`Sealer`], and when a sector finishes or is aborted starts the next. A
+//! parked sector (Permanent or Critical failure, or paused by the
+//! operator) keeps its slot until the operator resumes or aborts it.
+//!
+//! By default a sector holds its slot to the end, like a damocles sealing
+//! thread. With [`Engine::with_slot_release`] it gives the slot back when
+//! it reaches a state from which it needs no local sealing data (for
+//! example `Persisted` with synthetic PoRep, or with a C1 executor that
+//! reads the persisted copy), and waits for its seed, C1 and C2 outside
+//! the slot, so the slot starts the next sector hours earlier.
 
 pub mod limits;
 pub mod metrics;
@@ -19,7 +26,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::error::{Failure, FailureLevel};
@@ -177,6 +184,24 @@ pub struct Engine {
     /// Start no new sector once this many have finished (tests, one-shot
     /// runs); `None`: seal forever.
     max_sectors: Option<u64>,
+    /// When sectors give their slot back before finishing.
+    release: Option<SlotRelease>,
+}
+
+/// When a sector gives its storage slot back before it finishes (see
+/// [`Engine::with_slot_release`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotRelease {
+    /// The first state in which the sector no longer needs its slot.
+    pub at: SectorState,
+    /// The most sectors a location holds at once, in slots or past `at`.
+    pub in_flight: usize,
+}
+
+/// Whether `state` is at or past `point` in sealing order.
+fn reached(state: SectorState, point: SectorState) -> bool {
+    let index = |s| SectorState::ALL.iter().position(|x| *x == s);
+    index(state) >= index(point)
 }
 
 fn now_secs() -> u64 {
@@ -192,6 +217,7 @@ struct Shared {
     next_job: Mutex<u64>,
     started: Mutex<u64>,
     max_sectors: Option<u64>,
+    release: Option<SlotRelease>,
     slots: Arc<Mutex<HashMap<u64, mpsc::Sender<Command>>>>,
 }
 
@@ -208,7 +234,27 @@ impl Engine {
             locations,
             handle,
             max_sectors: None,
+            release: None,
         }
+    }
+
+    /// Sectors give their slot back on reaching `at` and go on outside it;
+    /// a location then holds at most `in_flight` sectors at once (its slots
+    /// plus those past `at`; at least its slot count). Use it when the
+    /// stages from `at` on need no local sealing data: `Persisted` with
+    /// synthetic PoRep (C1 reads the synthetic proofs kept in the persisted
+    /// cache) or with a C1 executor reading the persisted copy. A sector an
+    /// operator moves back before `at` takes a slot again.
+    ///
+    /// ```
+    /// # fn f(engine: venus_seal_core::Engine) -> venus_seal_core::Engine {
+    /// use venus_seal_core::SectorState;
+    /// engine.with_slot_release(SectorState::Persisted, 36)
+    /// # }
+    /// ```
+    pub fn with_slot_release(mut self, at: SectorState, in_flight: usize) -> Self {
+        self.release = Some(SlotRelease { at, in_flight });
+        self
     }
 
     /// Starts new sectors only while the store holds fewer than `n` (every
@@ -273,20 +319,16 @@ impl Engine {
             next_job: Mutex::new(next_job),
             started: Mutex::new(started),
             max_sectors: self.max_sectors,
+            release: self.release,
             slots: self.handle.slots.clone(),
         });
         let mut tasks = JoinSet::new();
         for location in &self.locations {
-            let mut queue = resumable.remove(&location.path).unwrap_or_default();
-            if queue.len() > location.slots {
-                tracing::warn!(location = %location.path.display(), sectors = queue.len(), slots = location.slots, "more unfinished sectors than slots: the extra ones wait for a free slot");
+            let queue = resumable.remove(&location.path).unwrap_or_default();
+            if queue.len() > shared.in_flight(location.slots) {
+                tracing::warn!(location = %location.path.display(), sectors = queue.len(), slots = location.slots, "more unfinished sectors than the location holds: the extra ones wait");
             }
-            let per_slot = queue.len().div_ceil(location.slots.max(1));
-            for _ in 0..location.slots {
-                let take = per_slot.min(queue.len());
-                let mine: Vec<_> = queue.drain(..take).collect();
-                tasks.spawn(slot_loop(shared.clone(), location.path.clone(), mine));
-            }
+            tasks.spawn(location_loop(shared.clone(), location.clone(), queue));
         }
         tokio::pin!(shutdown);
         loop {
@@ -311,6 +353,19 @@ impl Engine {
 }
 
 impl Shared {
+    /// The most sectors a location with `slots` slots holds at once.
+    fn in_flight(&self, slots: usize) -> usize {
+        match self.release {
+            Some(r) => r.in_flight.max(slots),
+            None => slots,
+        }
+    }
+
+    /// Whether a sector in `state` needs no slot.
+    fn released(&self, state: SectorState) -> bool {
+        self.release.is_some_and(|r| reached(state, r.at))
+    }
+
     async fn new_record(&self, location: &Path) -> Result<Option<SectorRecord>, StoreError> {
         {
             let mut started = self.started.lock().await;
@@ -333,39 +388,144 @@ impl Shared {
     }
 }
 
-/// One storage slot: runs its sectors one after another.
-async fn slot_loop(
+/// Waits for `permits` while watching `jobs`: a job that ended with a
+/// store error ends the location.
+async fn acquire(
+    permits: &Arc<Semaphore>,
+    jobs: &mut JoinSet<Result<(), StoreError>>,
+) -> Result<OwnedSemaphorePermit, StoreError> {
+    loop {
+        tokio::select! {
+            permit = permits.clone().acquire_owned() => {
+                return Ok(permit.expect("the engine never closes its semaphores"));
+            }
+            Some(joined) = jobs.join_next() => {
+                if let Ok(Err(e)) = joined {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// One location: starts sectors while it has room (a free slot, and fewer
+/// than its in-flight limit), resumed ones first.
+async fn location_loop(
     shared: Arc<Shared>,
-    location: PathBuf,
+    location: Location,
     mut resumed: Vec<SectorRecord>,
 ) -> Result<(), StoreError> {
+    let slots = Arc::new(Semaphore::new(location.slots));
+    let in_flight = Arc::new(Semaphore::new(shared.in_flight(location.slots)));
+    // Sectors past the release point need no slot: resume them first (the
+    // queue pops from its end).
+    resumed.sort_by_key(|r| shared.released(r.state));
+    let mut jobs = JoinSet::new();
     loop {
-        let mut rec = match resumed.pop() {
-            Some(r) => r,
-            None => match shared.new_record(&location).await? {
-                Some(r) => r,
-                None => return Ok(()),
-            },
+        let flight = acquire(&in_flight, &mut jobs).await?;
+        let (rec, slot) = match resumed.pop() {
+            Some(rec) => (rec, None),
+            None => {
+                let slot = acquire(&slots, &mut jobs).await?;
+                match shared.new_record(&location.path).await? {
+                    Some(rec) => (rec, Some(slot)),
+                    None => break,
+                }
+            }
         };
-        let dir = rec
-            .location
-            .clone()
-            .unwrap_or_else(|| location.join(format!("job-{}", rec.job)));
-        let (tx, mut rx) = mpsc::channel(4);
-        shared.slots.lock().await.insert(rec.job, tx);
-        let metrics = shared.sealer.metrics().cloned();
-        if let Some(m) = &metrics {
-            m.slot_busy(true);
+        let hold = SlotHold {
+            slots: slots.clone(),
+            permit: None,
+            metrics: shared.sealer.metrics().cloned(),
         }
-        let span = tracing::info_span!("sector", job = rec.job);
-        let result =
-            tracing::Instrument::instrument(run_job(&shared, &mut rec, &dir, &mut rx), span).await;
-        if let Some(m) = &metrics {
-            m.slot_busy(false);
-        }
-        shared.slots.lock().await.remove(&rec.job);
-        result?;
+        .with(slot);
+        jobs.spawn(job_task(
+            shared.clone(),
+            location.path.clone(),
+            rec,
+            flight,
+            hold,
+        ));
     }
+    while let Some(joined) = jobs.join_next().await {
+        if let Ok(Err(e)) = joined {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// A job's storage slot, when it holds one.
+struct SlotHold {
+    slots: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+    metrics: Option<Arc<metrics::EngineMetrics>>,
+}
+
+impl SlotHold {
+    fn with(mut self, permit: Option<OwnedSemaphorePermit>) -> Self {
+        if permit.is_some() {
+            if let Some(m) = &self.metrics {
+                m.slot_busy(true);
+            }
+        }
+        self.permit = permit;
+        self
+    }
+
+    /// Takes a slot for a sector in `state` that needs one and has none.
+    async fn take_if_needed(&mut self, shared: &Shared, state: SectorState) {
+        if self.permit.is_none() && !shared.released(state) && !state.is_terminal() {
+            let permit = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the engine never closes its semaphores");
+            if let Some(m) = &self.metrics {
+                m.slot_busy(true);
+            }
+            self.permit = Some(permit);
+        }
+    }
+
+    /// Gives the slot back.
+    fn release(&mut self) {
+        if self.permit.take().is_some() {
+            if let Some(m) = &self.metrics {
+                m.slot_busy(false);
+            }
+        }
+    }
+}
+
+impl Drop for SlotHold {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// One sector job, holding an in-flight place and (until it is released)
+/// a slot.
+async fn job_task(
+    shared: Arc<Shared>,
+    location: PathBuf,
+    mut rec: SectorRecord,
+    _flight: OwnedSemaphorePermit,
+    mut hold: SlotHold,
+) -> Result<(), StoreError> {
+    let dir = rec
+        .location
+        .clone()
+        .unwrap_or_else(|| location.join(format!("job-{}", rec.job)));
+    let (tx, mut rx) = mpsc::channel(4);
+    shared.slots.lock().await.insert(rec.job, tx);
+    let span = tracing::info_span!("sector", job = rec.job);
+    let result =
+        tracing::Instrument::instrument(run_job(&shared, &mut rec, &dir, &mut rx, &mut hold), span)
+            .await;
+    shared.slots.lock().await.remove(&rec.job);
+    result
 }
 
 /// Runs one job until it is finished or aborted, serving operator commands.
@@ -374,13 +534,23 @@ async fn run_job(
     rec: &mut SectorRecord,
     dir: &Path,
     rx: &mut mpsc::Receiver<Command>,
+    hold: &mut SlotHold,
 ) -> Result<(), StoreError> {
     loop {
         if rec.state.is_terminal() {
             return Ok(());
         }
+        if shared.released(rec.state) {
+            hold.release();
+        } else {
+            hold.take_if_needed(shared, rec.state).await;
+        }
         if !rec.paused {
-            let mut on_step = |_: &SectorRecord, _: &crate::sealer::StepReport| {};
+            let mut on_step = |r: &SectorRecord, _: &crate::sealer::StepReport| {
+                if shared.released(r.state) {
+                    hold.release();
+                }
+            };
             let (result, command) = {
                 let run = shared.sealer.run(rec, dir, &mut on_step);
                 tokio::pin!(run);

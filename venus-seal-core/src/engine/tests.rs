@@ -380,3 +380,75 @@ async fn a_broken_disk_parks_that_sector_critical_and_others_finish() {
     assert_eq!(r.manager.finalized(), vec![2], "the other sector finished");
     engine.abort();
 }
+
+/// One slot, pc1 60 min, pc2 10, seed 75, c2 15: a sector that holds its
+/// slot to the end runs pc1 for 60 of every 160 minutes; one that gives it
+/// back at Persisted lets the next sector's pc1 start while it waits for
+/// its seed. The in-flight limit caps the sectors outside slots.
+#[tokio::test(start_paused = true)]
+async fn a_sector_past_the_release_point_frees_its_slot() {
+    async fn run(release: bool) -> (Duration, usize, Vec<u64>) {
+        let r = rig(BTreeMap::new(), 1, FakeManager::default(), None);
+        let mut engine = r.engine.with_max_sectors(4);
+        if release {
+            engine = engine.with_slot_release(SectorState::Persisted, 2);
+        }
+        let started = tokio::time::Instant::now();
+        engine.run(never()).await.unwrap();
+        (
+            started.elapsed(),
+            r.fakes.pc1.max_running() + r.fakes.c2.max_running(),
+            r.manager.finalized(),
+        )
+    }
+    let (held, held_overlap, held_done) = run(false).await;
+    let (released, released_overlap, released_done) = run(true).await;
+    assert_eq!(held_done, vec![1, 2, 3, 4]);
+    assert_eq!(released_done, vec![1, 2, 3, 4]);
+    // Holding: the four sectors run one after another (4 × 160 min).
+    assert!(held >= Duration::from_secs(4 * 160 * 60), "{held:?}");
+    assert_eq!(held_overlap, 2, "pc1 and c2 each ran alone");
+    // Released: pc1 of the next sector overlaps the last one's seed wait,
+    // and at most 2 sectors are ever in flight.
+    assert!(
+        released < Duration::from_secs(3 * 160 * 60),
+        "{released:?} is not faster than {held:?}"
+    );
+    assert_eq!(released_overlap, 2);
+}
+
+/// With release, a location never holds more than `in_flight` sectors, and
+/// never more than its slots before the release point.
+#[tokio::test(start_paused = true)]
+async fn slot_release_respects_slots_and_in_flight() {
+    let r = rig(BTreeMap::new(), 2, FakeManager::default(), None);
+    let store = r.store.clone();
+    let watcher = tokio::spawn(async move {
+        let (mut max_all, mut max_slotted) = (0, 0);
+        loop {
+            let records = store.load_all().await.unwrap();
+            let live: Vec<_> = records.iter().filter(|r| !r.state.is_terminal()).collect();
+            let slotted = live
+                .iter()
+                .filter(|r| !reached(r.state, SectorState::Persisted))
+                .count();
+            max_all = max_all.max(live.len());
+            max_slotted = max_slotted.max(slotted);
+            if records.len() == 10 && live.is_empty() {
+                return (max_all, max_slotted);
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    });
+    r.engine
+        .with_max_sectors(10)
+        .with_slot_release(SectorState::Persisted, 5)
+        .run(never())
+        .await
+        .unwrap();
+    let (max_all, max_slotted) = watcher.await.unwrap();
+    assert_eq!(r.manager.finalized().len(), 10);
+    assert!(max_slotted <= 2, "{max_slotted} sectors held slots");
+    assert!(max_all <= 5, "{max_all} sectors in flight");
+    assert!(max_all > 2, "nothing ran outside the slots");
+}
