@@ -560,6 +560,7 @@ fn restore(state: &mut ChainState, saved: ChainState) {
             Some(configured) => {
                 configured.pre_commits = actor.pre_commits;
                 configured.sectors = actor.sectors;
+                configured.proving = actor.proving;
             }
             None => {
                 warn!(miner = %id, "miner of the state file is not configured: kept as saved");

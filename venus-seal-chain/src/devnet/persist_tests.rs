@@ -192,3 +192,67 @@ async fn an_unwritable_state_file_refuses_messages_and_epochs() {
     assert_eq!(id.0, "devnet-msg-0");
     assert_eq!(chain.advance(1).await, head + 1);
 }
+
+#[tokio::test]
+async fn deadlines_faults_and_updates_survive_a_restart() {
+    use venus_seal_core::chain::{OnChainSector, SectorsDeclaration};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.json");
+    let chain = open(&path);
+    for n in 1..=5 {
+        chain
+            .activate_sector_without_proof(
+                MINER,
+                OnChainSector {
+                    number: SectorNumber(n),
+                    seal_proof: PROOF,
+                    sealed_cid: CommR([n as u8; 32]),
+                    activation: 0,
+                },
+            )
+            .unwrap();
+    }
+    let faults = MinerCall::DeclareFaults(vec![SectorsDeclaration {
+        deadline: 0,
+        partition: 0,
+        sectors: vec![SectorNumber(2)],
+    }]);
+    let state = chain
+        .send_and_execute(MinerMessage {
+            miner: MINER,
+            call: faults,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(state, MessageState::Landed { exit_code: 0, .. }));
+    let before = (
+        chain.deadline_partitions(MINER, 0).await.unwrap(),
+        chain.deadline_partitions(MINER, 1).await.unwrap(),
+    );
+    drop(chain);
+
+    let chain = open(&path);
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(2)]);
+    let after = (
+        chain.deadline_partitions(MINER, 0).await.unwrap(),
+        chain.deadline_partitions(MINER, 1).await.unwrap(),
+    );
+    assert_eq!(after, before);
+    assert_eq!(after.1[0].sectors, vec![SectorNumber(5)]);
+    // The next sector continues the assignment where it stopped.
+    chain
+        .activate_sector_without_proof(
+            MINER,
+            OnChainSector {
+                number: SectorNumber(6),
+                seal_proof: PROOF,
+                sealed_cid: CommR([6; 32]),
+                activation: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        chain.deadline_partitions(MINER, 1).await.unwrap()[0].sectors,
+        vec![SectorNumber(5), SectorNumber(6)]
+    );
+}
