@@ -308,3 +308,27 @@ impl PoStProver for FakePoStProver {
         )])
     }
 }
+
+/// Puts sectors `numbers` of `miner` on `chain` as proven 2KiB sectors
+/// (CommR `[n; 32]`) without a PoRep, as
+/// [`DevnetChain::activate_sector_without_proof`](crate::DevnetChain::activate_sector_without_proof)
+/// does. Panics if the devnet refuses one.
+pub fn activate_fake_sectors(
+    chain: &crate::DevnetChain,
+    miner: ActorId,
+    numbers: impl IntoIterator<Item = u64>,
+) {
+    for n in numbers {
+        chain
+            .activate_sector_without_proof(
+                miner,
+                venus_seal_core::chain::OnChainSector {
+                    number: SectorNumber(n),
+                    seal_proof: SealProof::StackedDrg2KiBV1_1,
+                    sealed_cid: venus_seal_core::CommR([n as u8; 32]),
+                    activation: 0,
+                },
+            )
+            .unwrap_or_else(|e| panic!("sector {n} of {miner}: {e}"));
+    }
+}

@@ -195,23 +195,11 @@ async fn an_unwritable_state_file_refuses_messages_and_epochs() {
 
 #[tokio::test]
 async fn deadlines_faults_and_updates_survive_a_restart() {
-    use venus_seal_core::chain::{OnChainSector, SectorsDeclaration};
+    use venus_seal_core::chain::SectorsDeclaration;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("devnet.json");
     let chain = open(&path);
-    for n in 1..=5 {
-        chain
-            .activate_sector_without_proof(
-                MINER,
-                OnChainSector {
-                    number: SectorNumber(n),
-                    seal_proof: PROOF,
-                    sealed_cid: CommR([n as u8; 32]),
-                    activation: 0,
-                },
-            )
-            .unwrap();
-    }
+    crate::testing::activate_fake_sectors(&chain, MINER, 1..=5);
     let faults = MinerCall::DeclareFaults(vec![SectorsDeclaration {
         deadline: 0,
         partition: 0,
@@ -240,17 +228,7 @@ async fn deadlines_faults_and_updates_survive_a_restart() {
     assert_eq!(after, before);
     assert_eq!(after.1[0].sectors, vec![SectorNumber(5)]);
     // The next sector continues the assignment where it stopped.
-    chain
-        .activate_sector_without_proof(
-            MINER,
-            OnChainSector {
-                number: SectorNumber(6),
-                seal_proof: PROOF,
-                sealed_cid: CommR([6; 32]),
-                activation: 0,
-            },
-        )
-        .unwrap();
+    crate::testing::activate_fake_sectors(&chain, MINER, [6]);
     assert_eq!(
         chain.deadline_partitions(MINER, 1).await.unwrap()[0].sectors,
         vec![SectorNumber(5), SectorNumber(6)]

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use venus_seal_core::chain::{
-    DeadlineInfo, MessageState, MinerCall, MinerMessage, OnChainSector, PoStPartition,
-    ReplicaUpdateParams, SectorsDeclaration, WindowPoStSubmission,
+    DeadlineInfo, MessageState, MinerCall, MinerMessage, PoStPartition, ReplicaUpdateParams,
+    SectorsDeclaration, WindowPoStSubmission,
 };
 use venus_seal_core::proving::{PoStSector, ReplicaUpdateVerifyInfo};
 use venus_seal_core::{
@@ -31,21 +31,8 @@ fn chain() -> Arc<DevnetChain> {
     )
 }
 
-fn sector(n: u64) -> OnChainSector {
-    OnChainSector {
-        number: SectorNumber(n),
-        seal_proof: PROOF,
-        sealed_cid: CommR([n as u8; 32]),
-        activation: 0,
-    }
-}
-
 fn with_sectors(chain: &DevnetChain, miner: ActorId, numbers: impl IntoIterator<Item = u64>) {
-    for n in numbers {
-        chain
-            .activate_sector_without_proof(miner, sector(n))
-            .unwrap();
-    }
+    crate::testing::activate_fake_sectors(chain, miner, numbers);
 }
 
 /// Advances until `deadline` of MINER is open with room for a message to

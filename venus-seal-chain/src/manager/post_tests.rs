@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use venus_seal_core::chain::{MessageState, OnChainSector};
 use venus_seal_core::proving::{SectorDirs, SectorFiles, SectorLocator};
-use venus_seal_core::{
-    ActorId, ChainClient, CommR, MessageSender, SealProof, SectorId, SectorNumber,
-};
+use venus_seal_core::{ActorId, ChainClient, MessageSender, SealProof, SectorId, SectorNumber};
 
 use super::WindowPoStScheduler;
 use crate::devnet::{DevnetChain, DevnetConfig, DevnetMiner};
@@ -25,19 +23,7 @@ fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStProver>, WindowPoStSche
         }]),
         Arc::new(FakeSealVerifier),
     );
-    for n in 1..=sectors {
-        chain
-            .activate_sector_without_proof(
-                MINER,
-                OnChainSector {
-                    number: SectorNumber(n),
-                    seal_proof: PROOF,
-                    sealed_cid: CommR([n as u8; 32]),
-                    activation: 0,
-                },
-            )
-            .unwrap();
-    }
+    crate::testing::activate_fake_sectors(&chain, MINER, 1..=sectors);
     let prover = Arc::new(FakePoStProver::default());
     let scheduler = WindowPoStScheduler::new(
         chain.clone(),
