@@ -67,5 +67,62 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine);
+/// Every slot busy with `n` sectors in flight: the 1,000-sector memory
+/// configuration (`examples/simulate/memory-1000.toml`: no stage limit
+/// binds, 600 simulated minutes, every sector finishes) with `n` slots.
+fn in_flight(n: usize) -> SimConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/simulate/memory-1000.toml");
+    let mut cfg = SimConfig::load(&path).expect("examples/simulate/memory-1000.toml");
+    cfg.slots = n;
+    for stage in config::SimStage::ALL {
+        let spec = cfg.stages.get(stage).clone();
+        if spec.limit.is_some() {
+            *stage_mut(&mut cfg, stage) = config::StageSpec {
+                limit: Some(n),
+                ..spec
+            };
+        }
+    }
+    cfg
+}
+
+fn stage_mut(cfg: &mut SimConfig, stage: config::SimStage) -> &mut config::StageSpec {
+    use config::SimStage::*;
+    match stage {
+        AddPieces => &mut cfg.stages.add_pieces,
+        TreeD => &mut cfg.stages.tree_d,
+        Pc1 => &mut cfg.stages.pc1,
+        Pc2 => &mut cfg.stages.pc2,
+        C1 => &mut cfg.stages.c1,
+        C2 => &mut cfg.stages.c2,
+    }
+}
+
+/// Wall time per transition with 100, 1,000 and 10,000 sectors in flight:
+/// the engine's per-transition cost should not grow with the sectors it
+/// holds.
+fn scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulate/in flight");
+    // One whole run per sample (a 10,000-sector run takes seconds).
+    group.sampling_mode(criterion::SamplingMode::Flat);
+    group.sample_size(10);
+    for n in [100, 1_000, 10_000] {
+        let cfg = in_flight(n);
+        group.bench_function(format!("{n}: wall time per sector transition"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut transitions = 0;
+                for _ in 0..iters {
+                    let run = engine_model::simulate(&cfg).expect("an engine run");
+                    transitions += run.transitions.expect("the engine counts transitions");
+                    total += run.wall;
+                }
+                total * iters as u32 / transitions as u32
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engine, scaling);
 criterion_main!(benches);
