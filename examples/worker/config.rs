@@ -13,7 +13,7 @@ use venus_seal::backends::ext::{ExtConfigError, ExtProcessorConfig, ExtProcessor
 use venus_seal::backends::pieces::PieceStoreConfig;
 use venus_seal::core::engine::limits::StageLimit;
 use venus_seal::core::stage::{AddPieces, Pc1, Pc2, Stage, TreeD, C1, C2};
-use venus_seal::core::{parse_duration, ActorId, SealProof};
+use venus_seal::core::{parse_duration, ActorId, SealProof, SectorState};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -148,6 +148,13 @@ pub struct WorkerSection {
     pub state_db: PathBuf,
     #[serde(default)]
     pub max_sectors: u64,
+    /// The state at which a sector gives its storage slot back (Persisted
+    /// or later); absent: it keeps the slot to the end.
+    #[serde(default)]
+    pub release_slot_at: Option<SectorState>,
+    /// With `release_slot_at`: the most sectors a location holds at once.
+    #[serde(default)]
+    pub in_flight: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,6 +328,24 @@ impl Config {
         }
         if self.sealing.is_empty() {
             bail!("[[sealing]]: at least one sealing location is needed");
+        }
+        if let Some(at) = self.worker.release_slot_at {
+            let index = |s| SectorState::ALL.iter().position(|x| *x == s);
+            if index(at) < index(SectorState::Persisted) || at.is_terminal() {
+                bail!(
+                    "worker.release_slot_at = {at:?}: a sector can give its slot back at \
+                     Persisted or later, not before its sealed files are persisted"
+                );
+            }
+        }
+        if let Some(n) = self.worker.in_flight {
+            if self.worker.release_slot_at.is_none() {
+                bail!("worker.in_flight needs worker.release_slot_at");
+            }
+            let most = self.sealing.iter().map(|s| s.slots).max().unwrap_or(0);
+            if n < most {
+                bail!("worker.in_flight ({n}) must be at least every location's slots ({most})");
+            }
         }
         for (i, s) in self.sealing.iter().enumerate() {
             if s.slots == 0 {
@@ -512,6 +537,22 @@ mod tests {
             .unwrap_err()
         );
         assert!(err.contains("tokenfile"), "{err}");
+    }
+
+    #[test]
+    fn slot_release_is_checked() {
+        let with = |extra: &str| {
+            parse(&example().replace("max_sectors = 0", &format!("max_sectors = 0\n{extra}")))
+        };
+        let c = with("release_slot_at = \"Persisted\"\nin_flight = 8").unwrap();
+        assert_eq!(c.worker.release_slot_at, Some(SectorState::Persisted));
+        assert_eq!(c.worker.in_flight, Some(8));
+        let err = |extra: &str| format!("{:#}", with(extra).unwrap_err());
+        assert!(err("release_slot_at = \"PC2Done\"").contains("Persisted or later"));
+        assert!(err("release_slot_at = \"Finished\"").contains("Persisted or later"));
+        assert!(err("in_flight = 8").contains("needs worker.release_slot_at"));
+        assert!(err("release_slot_at = \"Persisted\"\nin_flight = 1").contains("at least"));
+        assert!(err("release_slot_at = \"Later\"").contains("Later"));
     }
 
     #[test]

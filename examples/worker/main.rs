@@ -314,6 +314,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if config.worker.max_sectors > 0 {
         engine = engine.with_max_sectors(config.worker.max_sectors);
     }
+    if let Some(at) = config.worker.release_slot_at {
+        let most = config.sealing.iter().map(|s| s.slots).max().unwrap_or(1);
+        let in_flight = config.worker.in_flight.unwrap_or(2 * most);
+        tracing::info!(%at, in_flight, "sectors give their slot back at {at}");
+        engine = engine.with_slot_release(at, in_flight);
+    }
 
     let secret = Secret::load_or_create(&config.admin.secret_file).context("admin.secret_file")?;
     let (admin_addr, admin) =
