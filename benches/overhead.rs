@@ -37,15 +37,12 @@ use filecoin_proofs_api::{RegisteredSealProof, SectorId, UnpaddedBytesAmount};
 use rand::RngCore;
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
 use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
-use venus_seal::chain::{
-    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
-    DEVNET_NETWORK,
-};
+use venus_seal::chain::testing::single_miner_devnet;
 use venus_seal::core::stage::{KeepInPlace, Proof, C2};
 use venus_seal::core::testing::FakeExecutor;
 use venus_seal::core::{
-    ActorId, MemoryPieceStore, MemorySectorStore, NetworkParams, SealProof, SealVerifier,
-    SealVerifyInfo, Sealer, SealerConfig, SectorRecord, SectorState, StageExecutors, VerifyError,
+    ActorId, MemoryPieceStore, MemorySectorStore, SealProof, SealVerifier, SealVerifyInfo, Sealer,
+    SealerConfig, SectorRecord, SectorState, StageExecutors, VerifyError,
 };
 
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
@@ -135,28 +132,7 @@ async fn seal_through_the_stack(params: Arc<ParameterCache>, dir: &std::path::Pa
     } else {
         Arc::new(AcceptStandIn)
     };
-    let chain = DevnetChain::new(
-        DevnetConfig {
-            block_time: Some(BLOCK_TIME),
-            network: NetworkParams {
-                block_delay_secs: 0,
-                ..DEVNET_NETWORK
-            },
-            miners: vec![DevnetMiner {
-                id: MINER,
-                allowed_proofs: vec![PROOF],
-            }],
-            ..DevnetConfig::default()
-        },
-        verifier.clone(),
-    );
-    chain.start_clock().unwrap();
-    let manager = LocalSectorManager::in_memory(
-        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
-        chain.clone(),
-        chain.clone(),
-        verifier,
-    );
+    let (_chain, manager) = single_miner_devnet(MINER, PROOF, BLOCK_TIME, verifier);
     let mut executors = StageExecutors::uniform(
         Arc::new(LocalExecutor::with_parameters(params)),
         Arc::new(KeepInPlace {

@@ -20,17 +20,15 @@ use venus_seal::backends::pieces::{
     piece_router, HttpPieceStore, LocalPieceStore, VerifyingPieceStore,
 };
 use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
-use venus_seal::chain::{
-    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
-    DEVNET_NETWORK,
-};
+use venus_seal::chain::testing::single_miner_devnet;
+use venus_seal::chain::{DevnetChain, LocalSectorManager};
 use venus_seal::core::chain::{MessageState, MinerCall, MinerMessage, ProveCommitParams};
 use venus_seal::core::manager::*;
 use venus_seal::core::stage::{KeepInPlace, Proof};
 use venus_seal::core::{
-    ActorId, ChainClient, FailureLevel, ManagerError, MemorySectorStore, MessageSender,
-    NetworkParams, PieceInfo, PieceStore, SealProof, SealVerifier, SealVerifyInfo, Sealer,
-    SealerConfig, SectorId, SectorManager, SectorRecord, SectorState, StageExecutors,
+    ActorId, ChainClient, FailureLevel, ManagerError, MemorySectorStore, MessageSender, PieceInfo,
+    PieceStore, SealProof, SealVerifier, SealVerifyInfo, Sealer, SealerConfig, SectorId,
+    SectorManager, SectorRecord, SectorState, StageExecutors,
 };
 use venus_seal::rpc::{Permission, Secret};
 
@@ -280,29 +278,7 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
 /// A devnet with miner f01000 (its clock running) and an in-memory
 /// manager for it.
 fn devnet_manager(verifier: Arc<LocalSealVerifier>) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
-    let chain = DevnetChain::new(
-        DevnetConfig {
-            block_time: Some(Duration::from_millis(50)),
-            network: NetworkParams {
-                block_delay_secs: 0,
-                ..DEVNET_NETWORK
-            },
-            miners: vec![DevnetMiner {
-                id: MINER,
-                allowed_proofs: vec![PROOF],
-            }],
-            ..DevnetConfig::default()
-        },
-        verifier.clone(),
-    );
-    chain.start_clock().unwrap();
-    let manager = LocalSectorManager::in_memory(
-        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
-        chain.clone(),
-        chain.clone(),
-        verifier,
-    );
-    (chain, manager)
+    single_miner_devnet(MINER, PROOF, Duration::from_millis(50), verifier)
 }
 
 /// A sealer polling every 50 ms, its records in memory.

@@ -332,3 +332,40 @@ pub fn activate_fake_sectors(
             .unwrap_or_else(|e| panic!("sector {n} of {miner}: {e}"));
     }
 }
+
+/// A devnet with one miner allowed `proof`, its clock running every
+/// `block_time` (sub-second, so `block_delay_secs` is 0), and an in-memory
+/// sector manager for it: the setup of the end-to-end tests and benches.
+pub fn single_miner_devnet(
+    miner: ActorId,
+    proof: SealProof,
+    block_time: std::time::Duration,
+    verifier: std::sync::Arc<dyn SealVerifier>,
+) -> (
+    std::sync::Arc<crate::DevnetChain>,
+    std::sync::Arc<crate::LocalSectorManager>,
+) {
+    let chain = crate::DevnetChain::new(
+        crate::DevnetConfig {
+            block_time: Some(block_time),
+            network: venus_seal_core::NetworkParams {
+                block_delay_secs: 0,
+                ..crate::DEVNET_NETWORK
+            },
+            miners: vec![crate::DevnetMiner {
+                id: miner,
+                allowed_proofs: vec![proof],
+            }],
+            ..crate::DevnetConfig::default()
+        },
+        verifier.clone(),
+    );
+    chain.start_clock().expect("starting the devnet clock");
+    let manager = crate::LocalSectorManager::in_memory(
+        crate::ManagerConfig::new(vec![crate::ManagedMiner::new(miner, proof)]),
+        chain.clone(),
+        chain.clone(),
+        verifier,
+    );
+    (chain, manager)
+}
