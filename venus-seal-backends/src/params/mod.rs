@@ -9,7 +9,8 @@
 //!   downloads; [`ParameterCache::check_seal`] verifies their blake2b
 //!   digests against filecoin-proofs' `parameters.json`;
 //! * test sizes (2KiB, 8MiB) can instead be generated offline from random
-//!   numbers ([`ParameterCache::ensure_seal`] with
+//!   numbers ([`ParameterCache::ensure_seal`], [`ParameterCache::ensure_post`]
+//!   and [`ParameterCache::ensure_update`] with
 //!   [`GenerationPolicy::TestSizes`]), the way rust-fil-proofs' paramcache
 //!   does. Such parameters are **not** the trusted-setup ones: proofs made
 //!   with them verify only against the same files, so they are for tests
@@ -311,10 +312,10 @@ impl Target {
             (Circuit::PoRep(_), true) => "about 10 minutes on 2 cores",
             (Circuit::PoSt(_, PoStKind::Winning), true) => "about 30 s on 2 cores",
             (Circuit::PoSt(_, PoStKind::Window), true) => "about 6 s on 2 cores",
-            (Circuit::Update, true) => "about a minute on 2 cores",
+            (Circuit::Update, true) => "about 20 minutes on 2 cores",
             (Circuit::PoRep(_), false) => "several times the 2KiB PoRep's 10 minutes",
             (Circuit::PoSt(..), false) => "a few minutes",
-            (Circuit::Update, false) => "several minutes",
+            (Circuit::Update, false) => "several times the 2KiB update's 20 minutes",
         }
     }
 }
@@ -520,9 +521,12 @@ impl ParameterCache {
     }
 
     /// Like [`ParameterCache::ensure_seal`] for the empty-sector-update
-    /// (snap-up) circuit of `proof`'s sector size. Generation is not
-    /// available yet (it needs storage-proofs-update as a dependency):
-    /// missing files are an error that says so.
+    /// (snap-up) circuit of `proof`'s sector size: with
+    /// [`GenerationPolicy::TestSizes`] missing 2KiB or 8MiB files are
+    /// generated (2KiB: about 20 minutes on 2 cores, a 650 MB `.params`
+    /// file), under the names parameters.json lists for the update
+    /// circuit (not filecoin-proofs-api's `cache_params_path`, which names
+    /// the PoRep files).
     pub fn ensure_update(
         &self,
         proof: SealProof,
@@ -715,6 +719,16 @@ impl ParameterCache {
 
     fn ensure(&self, target: &Target, policy: GenerationPolicy) -> Result<ParamStatus, ParamError> {
         self.activate()?;
+        self.ensure_active(target, policy)
+    }
+
+    /// [`Self::ensure`] once the cache is storage-proofs-core's (which
+    /// generation writes into).
+    fn ensure_active(
+        &self,
+        target: &Target,
+        policy: GenerationPolicy,
+    ) -> Result<ParamStatus, ParamError> {
         let files = self.files(target)?;
         let first = self.status(&files, target);
         match first {
@@ -823,12 +837,7 @@ impl ParameterCache {
         let result = match &target.circuit {
             Circuit::PoRep(c) => shapes::generate_porep(c, todo, &mut rng),
             Circuit::PoSt(c, _) => shapes::generate_post(c, todo, &mut rng),
-            Circuit::Update => Ok(Err(anyhow::anyhow!(
-                "venus-seal-backends cannot generate empty-sector-update parameters yet: that \
-                 needs the storage-proofs-update crate as a direct dependency \
-                 (EmptySectorUpdateCompound::groth_params with an rng); generate them with \
-                 rust-fil-proofs' paramcache or copy them into the cache"
-            ))),
+            Circuit::Update => shapes::generate_update(target.size.0, todo, &mut rng),
         };
         spinner.finish_and_clear();
         let elapsed = started.elapsed();
@@ -907,5 +916,71 @@ mod update_tests {
             assert!(update_cache_id(size).is_ok(), "{size}");
         }
         assert!(update_cache_id(4096).is_err());
+    }
+
+    #[test]
+    fn generation_writes_the_files_parameters_json_names() {
+        for size in [2u64 << 10, 8 << 20, 512 << 20, 32 << 30, 64 << 30] {
+            assert_eq!(
+                shapes::update_circuit_cache_id(size).unwrap(),
+                update_cache_id(size).unwrap(),
+                "{size}"
+            );
+        }
+    }
+
+    /// `ensure_active` is `ensure_update` without `activate` (which would
+    /// pin this test process's storage-proofs-core parameter directory);
+    /// nothing here reaches generation.
+    #[test]
+    fn ensure_update_keeps_present_files_and_refuses_what_it_may_not_generate() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ParameterCache::new(dir.path());
+        let small = SealProof::StackedDrg2KiBV1_1;
+        let files = cache.update_files(small).unwrap();
+        assert_eq!(cache.check_update(small).unwrap(), ParamStatus::Missing);
+        let err = cache
+            .ensure_active(&Target::update(small), GenerationPolicy::Never)
+            .unwrap_err();
+        assert!(matches!(err, ParamError::Missing { .. }), "{err}");
+        assert!(
+            err.to_string().contains("GenerationPolicy::TestSizes"),
+            "{err}"
+        );
+
+        // Present (here: stand-in) files marked as generated are used as
+        // they are, whatever the policy.
+        fs::write(&files.params, b"stand-in params").unwrap();
+        fs::write(&files.vk, b"stand-in vk").unwrap();
+        cache.mark_update_generated(small).unwrap();
+        for policy in [GenerationPolicy::Never, GenerationPolicy::TestSizes] {
+            assert_eq!(
+                cache.ensure_active(&Target::update(small), policy).unwrap(),
+                ParamStatus::Generated
+            );
+        }
+        assert_eq!(fs::read(&files.params).unwrap(), b"stand-in params");
+        assert_eq!(cache.check_update(small).unwrap(), ParamStatus::Generated);
+
+        // 512MiB is a production size: never generated, even when allowed
+        // for test sizes, and the error says how to fetch the files.
+        let big = SealProof::StackedDrg512MiBV1_1;
+        let err = cache
+            .ensure_active(&Target::update(big), GenerationPolicy::TestSizes)
+            .unwrap_err();
+        let ParamError::Missing { path, .. } = &err else {
+            panic!("expected Missing, got {err}");
+        };
+        assert_eq!(path, &cache.update_files(big).unwrap().params);
+        let msg = err.to_string();
+        assert!(msg.contains("512MiB empty sector update"), "{msg}");
+        assert!(msg.contains("lotus fetch-params 512MiB"), "{msg}");
+        assert!(msg.contains("never generated"), "{msg}");
+        assert!(cache.mark_update_generated(big).is_err());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "nothing else written"
+        );
     }
 }

@@ -16,6 +16,11 @@ use storage_proofs_core::merkle::MerkleTreeTrait;
 use storage_proofs_core::parameter_cache::CacheableParameters;
 use storage_proofs_porep::stacked::{StackedCircuit, StackedCompound, StackedDrg};
 use storage_proofs_post::fallback::{FallbackPoSt, FallbackPoStCircuit, FallbackPoStCompound};
+use storage_proofs_update::constants::TreeRHasher;
+use storage_proofs_update::{
+    EmptySectorUpdate, EmptySectorUpdateCircuit, EmptySectorUpdateCompound,
+    PublicParams as UpdatePublicParams,
+};
 
 /// Calls `$f::<Tree>($args)` with the tree shape of sector size `$size`
 /// (like filecoin-proofs' `with_shape!`, restricted to the registered
@@ -151,6 +156,61 @@ pub(super) fn generate_post(
         Ok(())
     }
     with_tree!(u64::from(config.sector_size), run(config, todo, rng))
+}
+
+/// The storage-proofs cache identifier the empty-sector-update circuit of
+/// `sector_size`-byte sectors is generated under, computed as
+/// filecoin-proofs' `get_empty_sector_update_params` does (to check
+/// against the identifier parameters.json lists).
+#[cfg(test)]
+pub(super) fn update_circuit_cache_id(sector_size: u64) -> Result<String, u64> {
+    fn id<Tree: 'static + MerkleTreeTrait<Hasher = TreeRHasher>>(sector_size: u64) -> String {
+        let pp = UpdatePublicParams::from_sector_size(sector_size);
+        <EmptySectorUpdateCompound<Tree> as CacheableParameters<
+            EmptySectorUpdateCircuit<Tree>,
+            _,
+        >>::cache_identifier(&pp)
+    }
+    with_tree!(sector_size, id(sector_size))
+}
+
+/// Generates the missing empty-sector-update (snap-up) files of
+/// `sector_size`-byte sectors (see [`generate_porep`]), with the public
+/// parameters filecoin-proofs proves and verifies with.
+pub(super) fn generate_update(
+    sector_size: u64,
+    todo: Todo,
+    rng: &mut ChaCha20Rng,
+) -> Result<anyhow::Result<()>, u64> {
+    type Compound<Tree> = EmptySectorUpdateCompound<Tree>;
+    fn run<Tree: 'static + MerkleTreeTrait<Hasher = TreeRHasher>>(
+        sector_size: u64,
+        todo: Todo,
+        rng: &mut ChaCha20Rng,
+    ) -> anyhow::Result<()> {
+        let pp = UpdatePublicParams::from_sector_size(sector_size);
+        if todo.params {
+            <Compound<Tree> as CompoundProof<
+                EmptySectorUpdate<Tree>,
+                EmptySectorUpdateCircuit<Tree>,
+            >>::groth_params(Some(&mut *rng), &pp)?;
+        }
+        if todo.vk {
+            <Compound<Tree> as CompoundProof<
+                EmptySectorUpdate<Tree>,
+                EmptySectorUpdateCircuit<Tree>,
+            >>::verifying_key(Some(&mut *rng), &pp)?;
+        }
+        let circuit = <Compound<Tree> as CompoundProof<
+            EmptySectorUpdate<Tree>,
+            EmptySectorUpdateCircuit<Tree>,
+        >>::blank_circuit(&pp);
+        <Compound<Tree> as CacheableParameters<EmptySectorUpdateCircuit<Tree>, _>>::get_param_metadata(
+            circuit, &pp,
+        )?;
+        Ok(())
+    }
+    with_tree!(sector_size, run(sector_size, todo, rng))
 }
 
 /// Writes a random ("fake") SnarkPack SRS for aggregating up to `proofs`
