@@ -5,7 +5,8 @@
 //! sector's tree-r-last deleted the next proof still lands and that sector
 //! is faulty (declared recovered and proven again once the file is back);
 //! the elected miner's WinningPoSt (through `compute_proof`)
-//! verifies; unsealing returns the deal piece byte for byte. Snap-up:
+//! verifies; unsealing returns the deal piece byte for byte (into memory,
+//! a file and an HTTP upload to a local server). Snap-up:
 //! deal data is encoded into a CC sector; its proof verifies on the devnet
 //! and the upgraded sector is then proven by WindowPoSt from its new
 //! replica (ignored by default: its first run generates the update
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use venus_seal::backends::params::{GenerationPolicy, ParamStatus, ParameterCache, PoStKind};
-use venus_seal::backends::proving::LocalProver;
+use venus_seal::backends::proving::{unseal_to_http, HttpDestination, LocalProver};
 use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner, PoStRound, WindowPoStScheduler};
 use venus_seal::core::chain::{
@@ -144,6 +145,26 @@ async fn next_round(chain: &DevnetChain, scheduler: &WindowPoStScheduler) -> PoS
     panic!("no WindowPoSt round within two periods");
 }
 
+/// A server storing the body of one `PUT /piece`: its URL and the body.
+async fn upload_server() -> (String, Arc<std::sync::Mutex<Option<Vec<u8>>>>) {
+    type Body = Arc<std::sync::Mutex<Option<Vec<u8>>>>;
+    async fn store(
+        axum::extract::State(body): axum::extract::State<Body>,
+        bytes: axum::body::Bytes,
+    ) -> axum::http::StatusCode {
+        *body.lock().unwrap() = Some(bytes.to_vec());
+        axum::http::StatusCode::CREATED
+    }
+    let body = Body::default();
+    let app = axum::Router::new()
+        .route("/piece", axum::routing::put(store))
+        .with_state(body.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/piece", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, body)
+}
+
 fn ensure_post_params() -> Arc<ParameterCache> {
     let params = Arc::new(ParameterCache::from_env());
     params.activate().unwrap();
@@ -220,6 +241,14 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     };
     unseal_to_file(&LocalProver, &exact, &target).unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), data);
+    // And PUT to an HTTP server.
+    let (url, uploaded) = upload_server().await;
+    let destination = HttpDestination::parse(&url).unwrap();
+    let sent = unseal_to_http(Arc::new(LocalProver), &exact, &destination)
+        .await
+        .unwrap();
+    assert_eq!(sent, data.len() as u64);
+    assert_eq!(uploaded.lock().unwrap().as_deref(), Some(&data[..]));
 
     // WindowPoSt over the three sectors, verified by the devnet.
     let scheduler = WindowPoStScheduler::new(

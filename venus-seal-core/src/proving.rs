@@ -277,6 +277,20 @@ pub enum ProvingError {
     /// A remote prover could not be reached. Level: Temporary.
     #[error("prover unreachable: {0}")]
     Unavailable(String),
+    /// Sending proven or unsealed data to its destination (e.g. an HTTP
+    /// upload) failed. Level: Temporary when the destination could not
+    /// be reached or may recover (no status, 408, 429, 5xx); Critical when
+    /// it refused our credentials (401, 403: the token needs fixing);
+    /// Permanent for any other refusal.
+    #[error("uploading to {url} failed: {message}")]
+    Upload {
+        /// The destination, with any password or query redacted.
+        url: String,
+        /// The HTTP status it answered, if it answered.
+        status: Option<u16>,
+        /// What went wrong, with the destination's reason.
+        message: String,
+    },
 }
 
 impl Leveled for ProvingError {
@@ -285,6 +299,11 @@ impl Leveled for ProvingError {
             ProvingError::InvalidRequest(_) | ProvingError::Proof { .. } => FailureLevel::Permanent,
             ProvingError::Parameters(_) | ProvingError::Io { .. } => FailureLevel::Critical,
             ProvingError::Unavailable(_) => FailureLevel::Temporary,
+            ProvingError::Upload { status, .. } => match status {
+                None | Some(408 | 429 | 500..) => FailureLevel::Temporary,
+                Some(401 | 403) => FailureLevel::Critical,
+                Some(_) => FailureLevel::Permanent,
+            },
         }
     }
 }
@@ -443,7 +462,8 @@ pub trait Unsealer: Send + Sync + fmt::Debug {
 
 /// Unseals `request` into the file `path`: written to `<path>.part`,
 /// synced, then renamed, so that `path` never holds a partial piece.
-/// Blocking. Returns the bytes written.
+/// Blocking. Returns the bytes written. (For an HTTP destination see
+/// `venus_seal_backends::proving::unseal_to_http`.)
 pub fn unseal_to_file(
     unsealer: &dyn Unsealer,
     request: &UnsealRequest,
@@ -474,8 +494,63 @@ pub fn unseal_to_file(
     Ok(written)
 }
 
+/// A fake [`Unsealer`] and a request for it, for tests of what consumes
+/// unsealed bytes (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod fake {
+    use super::*;
+
+    /// Writes byte `i as u8` for each unpadded offset `i` of the range
+    /// (see [`pattern`]); with `fail` set, writes the first half and then
+    /// fails with [`ProvingError::InvalidRequest`] carrying that message.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct PatternUnsealer {
+        /// The failure to report after half the bytes, if any.
+        pub fail: Option<&'static str>,
+    }
+
+    /// The bytes [`PatternUnsealer`] writes for `len` bytes at `offset`.
+    pub fn pattern(offset: u64, len: u64) -> Vec<u8> {
+        (offset..offset + len).map(|i| i as u8).collect()
+    }
+
+    impl Unsealer for PatternUnsealer {
+        fn unseal(&self, r: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError> {
+            let bytes = pattern(r.offset, r.len);
+            let io = |source| ProvingError::Io {
+                path: "<unseal output>".into(),
+                source,
+            };
+            if let Some(message) = self.fail {
+                out.write_all(&bytes[..bytes.len() / 2]).map_err(io)?;
+                return Err(ProvingError::InvalidRequest(message.into()));
+            }
+            out.write_all(&bytes).map_err(io)?;
+            Ok(r.len)
+        }
+    }
+
+    /// A request for `len` bytes at offset 10 of sector 1 of t01000 (2KiB;
+    /// the files do not exist).
+    pub fn unseal_request(len: u64) -> UnsealRequest {
+        UnsealRequest {
+            sector: SectorId::new(ActorId(1000), SectorNumber(1)),
+            seal_proof: SealProof::StackedDrg2KiBV1_1,
+            files: SectorFiles {
+                sealed: "s".into(),
+                cache: "c".into(),
+            },
+            comm_d: CommD([0; 32]),
+            ticket: Randomness([0; 32]),
+            offset: 10,
+            len,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fake::{unseal_request, PatternUnsealer};
     use super::*;
     use crate::types::piece::PaddedPieceSize;
 
@@ -506,38 +581,20 @@ mod tests {
             ProvingError::InvalidRequest("x".into()).level(),
             FailureLevel::Permanent
         );
-    }
-
-    #[derive(Debug)]
-    struct Pattern(Option<&'static str>);
-
-    impl Unsealer for Pattern {
-        fn unseal(&self, r: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError> {
-            if let Some(m) = self.0 {
-                out.write_all(b"partial").unwrap();
-                return Err(ProvingError::InvalidRequest(m.into()));
-            }
-            let bytes: Vec<u8> = (r.offset..r.offset + r.len).map(|i| i as u8).collect();
-            out.write_all(&bytes).map_err(|source| ProvingError::Io {
-                path: "out".into(),
-                source,
-            })?;
-            Ok(r.len)
-        }
-    }
-
-    fn request() -> UnsealRequest {
-        UnsealRequest {
-            sector: SectorId::new(ActorId(1000), SectorNumber(1)),
-            seal_proof: SealProof::StackedDrg2KiBV1_1,
-            files: SectorFiles {
-                sealed: "s".into(),
-                cache: "c".into(),
-            },
-            comm_d: CommD([0; 32]),
-            ticket: Randomness([0; 32]),
-            offset: 10,
-            len: 300,
+        let upload = |status| ProvingError::Upload {
+            url: "http://h/p".into(),
+            status,
+            message: "x".into(),
+        };
+        for (status, level) in [
+            (None, FailureLevel::Temporary),
+            (Some(503), FailureLevel::Temporary),
+            (Some(429), FailureLevel::Temporary),
+            (Some(401), FailureLevel::Critical),
+            (Some(403), FailureLevel::Critical),
+            (Some(413), FailureLevel::Permanent),
+        ] {
+            assert_eq!(upload(status).level(), level, "{status:?}");
         }
     }
 
@@ -546,13 +603,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("venus-unseal-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("piece");
-        let n = unseal_to_file(&Pattern(None), &request(), &path).unwrap();
+        let n = unseal_to_file(&PatternUnsealer::default(), &unseal_request(300), &path).unwrap();
         assert_eq!(n, 300);
         let got = std::fs::read(&path).unwrap();
         assert_eq!(got[0], 10);
         assert_eq!(got.len(), 300);
         let failed = dir.join("failed");
-        let err = unseal_to_file(&Pattern(Some("bad range")), &request(), &failed).unwrap_err();
+        let err = unseal_to_file(
+            &PatternUnsealer {
+                fail: Some("bad range"),
+            },
+            &unseal_request(300),
+            &failed,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("bad range"));
         assert!(!failed.exists());
         assert!(!dir.join("failed.part").exists());

@@ -12,11 +12,16 @@
 //! Lotus' `CheckProvable`); a sector that fails, or that filecoin-proofs
 //! reports faulty while proving (`FaultySectors`), is skipped with its
 //! reason and the rest are proven.
+//!
+//! Unsealed pieces go to a file with the core's
+//! [`unseal_to_file`](venus_seal_core::proving::unseal_to_file) or to an
+//! HTTP server with [`unseal_to_http`].
 
 mod check;
 mod proof_ids;
 mod snap;
 mod unseal;
+mod upload;
 pub(crate) mod window;
 pub(crate) mod winning;
 
@@ -30,6 +35,8 @@ use venus_seal_core::proving::{
     WindowPoStRequest, WinningPoStRequest,
 };
 use venus_seal_core::{ActorId, Randomness, SealProof};
+
+pub use upload::{unseal_to_http, HttpDestination, UploadMethod, DEFAULT_MEMORY_LIMIT};
 
 pub(crate) use proof_ids::update_proof as update_proof_of;
 pub(crate) use snap::verify as verify_replica_update;
@@ -158,7 +165,8 @@ impl SnapUpProver for LocalProver {
                 .map_err(|e| ProvingError::Parameters(format!("{proof_type:?}: {e:#}")))?;
         if !path.exists() {
             return Err(ProvingError::Parameters(format!(
-                "the {proof_type:?} (empty sector update) parameters are missing: {}",
+                "the {proof_type:?} (empty sector update) parameters are missing: {} (fetch \
+                 them, or generate test ones with ParameterCache::ensure_update)",
                 path.display()
             )));
         }
