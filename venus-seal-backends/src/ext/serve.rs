@@ -199,7 +199,12 @@ async fn run_one<S: Stage, E: Executor<S> + 'static>(
     let result = tokio::spawn(async move { executor.execute(task).await }).await;
     let response = match result {
         Ok(Ok(output)) => match format {
-            BodyFormat::Native => return to_line(&Response::ok(id, output)),
+            BodyFormat::Native => {
+                // The output goes out as it is (no detour through a JSON
+                // value: a C1 output is large).
+                tracing::debug!(id, ok = true, "task done");
+                return to_line(&Response::ok(id, output));
+            }
             BodyFormat::Damocles => match damocles::output_to_damocles::<S>(&output) {
                 Ok(body) => Response::ok(id, body),
                 Err(e) => Response::failed(
