@@ -3,7 +3,9 @@
 //! processes, each sealing a real 2KiB sector for its own miner over
 //! authenticated JSON-RPC. The manager is SIGKILLed while the workers are
 //! sealing and started again; the workers ride it out (Temporary errors,
-//! retried) and both sectors are proven on the devnet.
+//! retried) and both sectors are proven on the devnet; the manager then
+//! proves them by WindowPoSt in their deadlines from the store the workers
+//! persisted them to, and the devnet records no fault.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -54,6 +56,25 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
+/// `text` without terminal colour codes (the examples' logs have them).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ … letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn log_file(path: &Path) -> Stdio {
     Stdio::from(
         std::fs::OpenOptions::new()
@@ -88,9 +109,15 @@ secret_file = "{d}/manager/rpc.secret"
 kind = "embedded-devnet"
 block_time = "100ms"
 pre_commit_challenge_delay = 30
+# 20 s deadlines: a 2KiB WindowPoSt takes seconds on a loaded machine.
+proving_period = 800
+proving_deadlines = 4
 state_dir = "{d}/manager"
 
 {store}
+
+[proving]
+stores = ["{d}/w0/store", "{d}/w1/store"]
 
 [[miners]]
 id = "f01000"
@@ -278,6 +305,29 @@ async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The manager proves both sectors in their deadlines from the stores
+    // the workers persisted them to (an 800-epoch proving period: 80 s).
+    let start = Instant::now();
+    loop {
+        let log =
+            strip_ansi(&std::fs::read_to_string(cluster.path("manager.log")).unwrap_or_default());
+        let proven = |miner: &str| {
+            log.lines().any(|l| {
+                l.contains("WindowPoSt submitted")
+                    && l.contains(&format!("miner={miner}"))
+                    && l.contains("proven=1")
+            })
+        };
+        if proven("f01000") && proven("f01001") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "the sectors were never proven by WindowPoSt:\n{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let log = std::fs::read_to_string(cluster.path("manager.log")).unwrap();
     assert!(
         log.contains("manager state opened") && log.matches("manager state opened").count() == 2,
@@ -318,6 +368,13 @@ async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
         assert!(
             sector.is_some(),
             "miner {miner} sector {first} is not proven:\n{}",
+            cluster.logs()
+        );
+        // Its WindowPoSt landed: no fault recorded.
+        assert_eq!(
+            chain.faults(*miner).unwrap(),
+            vec![],
+            "miner {miner} has faults:\n{}",
             cluster.logs()
         );
     }

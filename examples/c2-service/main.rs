@@ -17,6 +17,9 @@
 
 mod config;
 
+#[path = "../common/logging.rs"]
+mod logging;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -62,14 +65,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,storage_proofs_core=warn,storage_proofs_porep=warn,filecoin_proofs=warn,bellperson=warn".into()
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init("");
     match cli.command {
         Command::Run { config } => {
             run(Config::load(&config)?).await?;

@@ -29,6 +29,34 @@ pub struct Config {
     /// The piece proxy (optional): workers fetch deal pieces from it.
     #[serde(default)]
     pub pieces: Option<PiecesSection>,
+    /// WindowPoSt of the sectors the workers persisted (optional).
+    #[serde(default)]
+    pub proving: Option<ProvingSection>,
+}
+
+/// `[proving]`: the manager proves its miners' sectors in their deadlines
+/// from the workers' persistent stores.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvingSection {
+    /// The workers' `[[persist]]` directories as this host mounts them.
+    pub stores: Vec<PathBuf>,
+    /// How often the deadlines are looked at (default: every epoch).
+    #[serde(default, with = "opt_duration")]
+    pub interval: Option<Duration>,
+}
+
+/// `Option<Duration>` written as `"30s"`.
+mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| venus_seal::core::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// `[pieces]`: the piece proxy, serving `store` at `GET /piece/<cid>`.
@@ -100,6 +128,12 @@ pub enum ChainSection {
         /// Epochs between a pre-commit landing and its seed.
         #[serde(default = "default_challenge_delay")]
         pre_commit_challenge_delay: i64,
+        /// Epochs per WindowPoSt proving period (default 40).
+        #[serde(default = "default_proving_period")]
+        proving_period: i64,
+        /// Deadlines per proving period; must divide it (default 4).
+        #[serde(default = "default_proving_deadlines")]
+        proving_deadlines: u64,
         /// Where the devnet and manager state files live.
         state_dir: PathBuf,
     },
@@ -107,6 +141,17 @@ pub enum ChainSection {
 
 fn default_challenge_delay() -> i64 {
     10
+}
+
+/// `venus_seal::chain::DEVNET_PROVING.period` (spelled out: the fuzz
+/// targets compile this file without the chain crate; a test checks it).
+fn default_proving_period() -> i64 {
+    40
+}
+
+/// `venus_seal::chain::DEVNET_PROVING.deadlines`.
+fn default_proving_deadlines() -> u64 {
+    4
 }
 
 /// `[[miners]]`.
@@ -189,6 +234,14 @@ impl Config {
                 );
             }
         }
+        if let Some(p) = &self.proving {
+            if p.stores.is_empty() {
+                bail!("proving.stores is empty: list the workers' [[persist]] directories");
+            }
+            if p.interval.is_some_and(|i| i.is_zero()) {
+                bail!("proving.interval must be more than 0");
+            }
+        }
         if let Some(StoreSection::Postgres { url }) = &self.store {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
                 bail!("store.url must start with postgres:// (got {url:?})");
@@ -197,8 +250,19 @@ impl Config {
         let ChainSection::EmbeddedDevnet {
             block_time,
             pre_commit_challenge_delay,
+            proving_period,
+            proving_deadlines,
             ..
         } = &self.chain;
+        if *proving_period < 1
+            || *proving_deadlines == 0
+            || *proving_period as u64 % proving_deadlines != 0
+        {
+            bail!(
+                "chain.proving_period ({proving_period}) must be a positive multiple of \
+                 chain.proving_deadlines ({proving_deadlines})"
+            );
+        }
         if block_time.is_zero() {
             bail!("chain.block_time must be above zero");
         }
@@ -220,6 +284,42 @@ mod tests {
         assert_eq!(config.miners.len(), 2);
         assert_eq!(config.miners[0].id, ActorId(1000));
         assert_eq!(config.miners[0].proof, SealProof::StackedDrg2KiBV1_1);
+        let proving = config.proving.unwrap();
+        assert_eq!(proving.stores, vec![PathBuf::from("./data/store/0")]);
+        assert_eq!(proving.interval, None);
+    }
+
+    #[test]
+    fn proving_defaults_are_the_devnets() {
+        assert_eq!(
+            (default_proving_period(), default_proving_deadlines()),
+            (
+                venus_seal::chain::DEVNET_PROVING.period,
+                venus_seal::chain::DEVNET_PROVING.deadlines
+            )
+        );
+        let example = include_str!("../sector-manager.toml");
+        let bad = example.replace("proving_deadlines = 4", "proving_deadlines = 7");
+        let err = format!("{:#}", Config::parse(&bad).unwrap_err());
+        assert!(err.contains("chain.proving_period (120)"), "{err}");
+    }
+
+    #[test]
+    fn proving_is_checked() {
+        let example = include_str!("../sector-manager.toml");
+        let with = |section: &str| {
+            Config::parse(&example.replace("[proving]\nstores = [\"./data/store/0\"]", section))
+        };
+        let c = with("[proving]\nstores = [\"/mnt/a\", \"/mnt/b\"]\ninterval = \"30s\"").unwrap();
+        let p = c.proving.unwrap();
+        assert_eq!(p.stores.len(), 2);
+        assert_eq!(p.interval, Some(Duration::from_secs(30)));
+        let err = |section: &str| format!("{:#}", with(section).unwrap_err());
+        assert!(err("[proving]\nstores = []").contains("proving.stores is empty"));
+        assert!(err("[proving]\nstores = [\"/a\"]\ninterval = \"0s\"").contains("proving.interval"));
+        assert!(err("[proving]\nstores = [\"/a\"]\ninterval = \"soon\"").contains("soon"));
+        assert!(err("[proving]\nstore = [\"/a\"]").contains("store"));
+        assert!(with("").unwrap().proving.is_none());
     }
 
     #[test]

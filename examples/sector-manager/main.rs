@@ -23,19 +23,24 @@
 mod api_args;
 mod config;
 
+#[path = "../common/logging.rs"]
+mod logging;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use clap::{Parser, Subcommand};
-use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
+use venus_seal::backends::params::{GenerationPolicy, ParameterCache, PoStKind};
+use venus_seal::backends::persist::PersistedSectors;
 use venus_seal::backends::pieces::piece_router;
+use venus_seal::backends::proving::LocalProver;
 use venus_seal::backends::LocalSealVerifier;
 use venus_seal::chain::manager::{BatchPolicy, ManagerStore, NumberRange, SqlManagerStore};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
-    DEVNET_NETWORK,
+    ProvingPolicy, WindowPoStScheduler, DEVNET_NETWORK, DEVNET_PROVING,
 };
 use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{
@@ -179,13 +184,7 @@ impl DealQueueApi for DealQueue {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,storage_proofs_core=warn,storage_proofs_porep=warn,filecoin_proofs=warn,bellperson=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init("");
     match cli.command {
         Command::Run { config } => run(Config::load(&config)?).await,
         Command::Token { config, perm, name } => {
@@ -232,6 +231,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let ChainSection::EmbeddedDevnet {
         block_time,
         pre_commit_challenge_delay,
+        proving_period,
+        proving_deadlines,
         state_dir,
     } = &config.chain;
 
@@ -250,6 +251,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || p.ensure_seal(proof, GenerationPolicy::TestSizes))
             .await?
             .with_context(|| format!("parameters for {proof}"))?;
+    }
+    if config.proving.is_some() {
+        for m in &config.miners {
+            let (p, proof) = (params.clone(), m.proof);
+            tokio::task::spawn_blocking(move || {
+                p.ensure_post(proof, PoStKind::Window, GenerationPolicy::TestSizes)
+            })
+            .await?
+            .with_context(|| format!("WindowPoSt parameters for {proof}"))?;
+        }
     }
     let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
 
@@ -273,6 +284,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 })
                 .collect(),
             state_file: Some(state_dir.join("devnet.json")),
+            proving: ProvingPolicy {
+                period: *proving_period,
+                deadlines: *proving_deadlines,
+                ..DEVNET_PROVING
+            },
             ..DevnetConfig::default()
         },
         verifier.clone(),
@@ -342,6 +358,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let post = config.proving.as_ref().map(|p| {
+        let scheduler = Arc::new(WindowPoStScheduler::new(
+            chain.clone(),
+            chain.clone(),
+            Arc::new(LocalProver::new()),
+            Arc::new(PersistedSectors::new(p.stores.clone())),
+            config.miners.iter().map(|m| m.id).collect(),
+        ));
+        let interval = p.interval.unwrap_or(*block_time);
+        tracing::info!(stores = ?p.stores, ?interval, "WindowPoSt scheduler proving the miners' deadlines");
+        scheduler.spawn(interval)
+    });
     let (addr, server) =
         serve_manager_with_deals(config.rpc.listen, manager, deals, secret).await?;
     tracing::info!(
@@ -361,6 +389,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     server.stopped().await;
     if let Some(proxy) = proxy {
         proxy.abort();
+    }
+    if let Some(post) = post {
+        post.abort();
     }
     chain.stop_clock();
     tracing::info!(head = chain.current_epoch(), "sector manager stopped");

@@ -21,6 +21,9 @@ mod config;
 mod executors;
 mod hooks;
 
+#[path = "../common/logging.rs"]
+mod logging;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -116,13 +119,7 @@ fn admin_client(api: &ApiArgs) -> anyhow::Result<AdminClient> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,storage_proofs_core=warn,storage_proofs_porep=warn,filecoin_proofs=warn,bellperson=warn,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(",sqlx=warn");
     match cli.command {
         Command::Run { config } => run(Config::load(&config)?).await,
         Command::List(api) => {

@@ -39,11 +39,13 @@ pub mod conformance;
 mod digest;
 mod files;
 mod local;
+mod locate;
 mod object;
 mod stores;
 
 pub use files::{collect_sector_files, SectorFile};
 pub use local::LocalPersistStore;
+pub use locate::PersistedSectors;
 pub use object::{ObjectPersistStore, DEFAULT_PART_SIZE};
 pub use stores::PersistStores;
 

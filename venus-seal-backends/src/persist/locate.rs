@@ -1,0 +1,84 @@
+//! [`PersistedSectors`]: finds finished sectors in local persistent stores,
+//! for proving them.
+
+use std::path::PathBuf;
+
+use venus_seal_core::proving::{SectorFiles, SectorLocator};
+use venus_seal_core::SectorId;
+
+use super::{cache_prefix, sealed_key};
+
+/// Sectors in directories laid out as the finalize stage writes a
+/// [`LocalPersistStore`](super::LocalPersistStore): `<root>/sealed/<sector>`
+/// and `<root>/cache/<sector>/`. Give it the workers' `[[persist]]` paths
+/// as this host mounts them; a WindowPoSt scheduler then proves what the
+/// workers persisted.
+///
+/// A sector is located in the first root that holds its sealed file. One
+/// found in none is located in the first root anyway, so that the
+/// prover's file check names the file that is missing (the sector is
+/// skipped and declared faulty, and recovers once its files are back).
+///
+/// ```
+/// use venus_seal_backends::persist::PersistedSectors;
+/// use venus_seal_core::proving::SectorLocator;
+/// use venus_seal_core::{ActorId, SectorId, SectorNumber};
+/// let stores = PersistedSectors::new(vec!["/mnt/store0".into()]);
+/// let files = stores.locate(SectorId::new(ActorId(1000), SectorNumber(7))).unwrap();
+/// assert_eq!(files.sealed, std::path::Path::new("/mnt/store0/sealed/s-t01000-7"));
+/// assert_eq!(files.cache, std::path::Path::new("/mnt/store0/cache/s-t01000-7"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistedSectors {
+    roots: Vec<PathBuf>,
+}
+
+impl PersistedSectors {
+    /// Sectors under these store directories, searched in order.
+    pub fn new(roots: Vec<PathBuf>) -> Self {
+        Self { roots }
+    }
+
+    fn files_in(root: &std::path::Path, sector: &SectorId) -> SectorFiles {
+        SectorFiles {
+            sealed: root.join(sealed_key(sector)),
+            cache: root.join(cache_prefix(sector)),
+        }
+    }
+}
+
+impl SectorLocator for PersistedSectors {
+    fn locate(&self, sector: SectorId) -> Option<SectorFiles> {
+        self.roots
+            .iter()
+            .map(|root| Self::files_in(root, &sector))
+            .find(|files| files.sealed.is_file())
+            .or_else(|| self.roots.first().map(|root| Self::files_in(root, &sector)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use venus_seal_core::{ActorId, SectorNumber};
+
+    use super::*;
+
+    #[test]
+    fn finds_the_store_holding_the_sealed_file() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let id = SectorId::new(ActorId(1000), SectorNumber(3));
+        std::fs::create_dir_all(b.path().join("sealed")).unwrap();
+        std::fs::write(b.path().join("sealed/s-t01000-3"), b"replica").unwrap();
+        let stores = PersistedSectors::new(vec![a.path().into(), b.path().into()]);
+        let files = stores.locate(id).unwrap();
+        assert_eq!(files.sealed, b.path().join("sealed/s-t01000-3"));
+        assert_eq!(files.cache, b.path().join("cache/s-t01000-3"));
+        // In no store: the first one's paths, for the check to report.
+        let other = SectorId::new(ActorId(1000), SectorNumber(4));
+        assert_eq!(
+            stores.locate(other).unwrap().sealed,
+            a.path().join("sealed/s-t01000-4")
+        );
+        assert_eq!(PersistedSectors::new(vec![]).locate(id), None);
+    }
+}
