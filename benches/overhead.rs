@@ -178,7 +178,20 @@ fn overhead(c: &mut Criterion) {
     let params = params();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     // Total time and seals, per side, over every sample.
-    let totals: Arc<Mutex<[(Duration, u64); 2]>> = Arc::default();
+    let totals: Mutex<[(Duration, u64); 2]> = Mutex::default();
+    // Runs `iters` seals with `seal` and adds them to `side`'s total.
+    let timed = |side: usize, iters: u64, seal: &mut dyn FnMut(u64, &std::path::Path)| {
+        let start = Instant::now();
+        for n in 0..iters {
+            let dir = tempfile::tempdir().unwrap();
+            seal(n, dir.path());
+        }
+        let spent = start.elapsed();
+        let mut t = totals.lock().unwrap();
+        t[side].0 += spent;
+        t[side].1 += iters;
+        spent
+    };
     let mut group = c.benchmark_group("seal 2KiB");
     // One seal per sample, 10 samples (criterion's minimum): the default
     // linear sampling would run 1 + 2 + … + 10 seals.
@@ -187,34 +200,18 @@ fn overhead(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(1));
     group.measurement_time(Duration::from_secs(1));
 
-    let m = totals.clone();
     group.bench_function("filecoin-proofs-api directly", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            for n in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                seal_directly(dir.path(), n + 1, with_c2());
-            }
-            let spent = start.elapsed();
-            let mut t = m.lock().unwrap();
-            t[0].0 += spent;
-            t[0].1 += iters;
-            spent
+            timed(0, iters, &mut |n, dir| {
+                seal_directly(dir, n + 1, with_c2());
+            })
         })
     });
-    let m = totals.clone();
     group.bench_function("engine + manager + devnet", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                runtime.block_on(seal_through_the_stack(params.clone(), dir.path()));
-            }
-            let spent = start.elapsed();
-            let mut t = m.lock().unwrap();
-            t[1].0 += spent;
-            t[1].1 += iters;
-            spent
+            timed(1, iters, &mut |_, dir| {
+                runtime.block_on(seal_through_the_stack(params.clone(), dir))
+            })
         })
     });
     group.finish();

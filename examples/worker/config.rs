@@ -330,8 +330,8 @@ impl Config {
             bail!("[[sealing]]: at least one sealing location is needed");
         }
         if let Some(at) = self.worker.release_slot_at {
-            let index = |s| SectorState::ALL.iter().position(|x| *x == s);
-            if index(at) < index(SectorState::Persisted) || at.is_terminal() {
+            // States compare in sealing order.
+            if at < SectorState::Persisted || at.is_terminal() {
                 bail!(
                     "worker.release_slot_at = {at:?}: a sector can give its slot back at \
                      Persisted or later, not before its sealed files are persisted"

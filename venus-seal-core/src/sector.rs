@@ -17,7 +17,8 @@ use crate::types::randomness::{Seed, Ticket};
 macro_rules! states {
     ($($state:ident),* $(,)?) => {
         /// Where a sector is in sealing. Each state is durable: everything
-        /// the next step needs is in the [`SectorRecord`].
+        /// the next step needs is in the [`SectorRecord`]. States compare
+        /// in sealing order (`Aborted` last).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum SectorState { $(
             #[doc = concat!("`", stringify!($state), "`")]

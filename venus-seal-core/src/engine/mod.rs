@@ -198,12 +198,6 @@ pub struct SlotRelease {
     pub in_flight: usize,
 }
 
-/// Whether `state` is at or past `point` in sealing order.
-fn reached(state: SectorState, point: SectorState) -> bool {
-    let index = |s| SectorState::ALL.iter().position(|x| *x == s);
-    index(state) >= index(point)
-}
-
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -363,7 +357,8 @@ impl Shared {
 
     /// Whether a sector in `state` needs no slot.
     fn released(&self, state: SectorState) -> bool {
-        self.release.is_some_and(|r| reached(state, r.at))
+        // States compare in sealing order (`SectorState`'s derived `Ord`).
+        self.release.is_some_and(|r| state >= r.at)
     }
 
     async fn new_record(&self, location: &Path) -> Result<Option<SectorRecord>, StoreError> {

@@ -430,7 +430,7 @@ async fn slot_release_respects_slots_and_in_flight() {
             let live: Vec<_> = records.iter().filter(|r| !r.state.is_terminal()).collect();
             let slotted = live
                 .iter()
-                .filter(|r| !reached(r.state, SectorState::Persisted))
+                .filter(|r| r.state < SectorState::Persisted)
                 .count();
             max_all = max_all.max(live.len());
             max_slotted = max_slotted.max(slotted);
