@@ -42,21 +42,8 @@ pub struct ProvingSection {
     /// The workers' `[[persist]]` directories as this host mounts them.
     pub stores: Vec<PathBuf>,
     /// How often the deadlines are looked at (default: every epoch).
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, with = "venus_seal::core::serde_duration::option")]
     pub interval: Option<Duration>,
-}
-
-/// `Option<Duration>` written as `"30s"`.
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| venus_seal::core::parse_duration(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 /// `[pieces]`: the piece proxy, serving `store` at `GET /piece/<cid>`.

@@ -65,7 +65,7 @@ pub struct ExtProcessorConfig {
     /// the child (waiting for a `concurrent` slot or for the child to start
     /// is not counted) means the child hangs: it is killed and every task
     /// in flight on it fails Temporary (default: no limit).
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, with = "venus_seal_core::serde_duration::option")]
     pub task_timeout: Option<Duration>,
     /// Whether a failed child is replaced (on the next task) or the
     /// processor is marked dead (default true).
@@ -118,26 +118,6 @@ fn yes() -> bool {
 
 fn default_ready_timeout() -> Duration {
     Duration::from_secs(60)
-}
-
-/// `Option<Duration>` as [`venus_seal_core::serde_duration`] writes it.
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => venus_seal_core::serde_duration::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| venus_seal_core::parse_duration(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 /// Checks a `taskset -c` CPU list: comma-separated CPU numbers and
