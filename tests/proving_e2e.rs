@@ -497,7 +497,7 @@ async fn snap_up_proof_verifies_on_the_devnet() {
 /// Sends `call` from MINER, produces an epoch, returns the exit code and
 /// error.
 async fn execute(chain: &DevnetChain, call: MinerCall) -> (i64, Option<String>) {
-    let msg = MinerMessage { miner: MINER, call };
+    let msg = MinerMessage::new(MINER, call);
     match chain.send_and_execute(msg).await.unwrap() {
         MessageState::Landed {
             exit_code, error, ..

@@ -97,13 +97,13 @@ impl SectorManager for TamperFirst {
         let manager_answer = self.inner.submit_proof(s, tampered.clone(), false).await?;
         let id = self
             .chain
-            .send(MinerMessage {
-                miner: s.miner,
-                call: MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+            .send(MinerMessage::new(
+                s.miner,
+                MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
                     sector_number: s.number,
                     proof: tampered,
                 }]),
-            })
+            ))
             .await
             .unwrap();
         let chain_answer = loop {

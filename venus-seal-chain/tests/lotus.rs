@@ -15,13 +15,14 @@ use serde_json::{json, Value};
 use venus_seal_chain::lotus::params::{pre_commit_batch2_params, prove_commit_sectors3_params};
 use venus_seal_chain::lotus::{zero_comm_d, CidJson, LotusClient};
 use venus_seal_core::chain::{
-    MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams, ProveCommitParams,
+    AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams,
+    ProveCommitParams,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
     ActorId, ChainClient, CommD, CommR, DomainSeparationTag, MessageSender, RandomnessSource,
-    SealProof, SectorNumber,
+    SealProof, SectorNumber, TokenAmount,
 };
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -397,10 +398,10 @@ async fn send_pushes_message_and_state_searches() {
         Ok(json!({"Receipt": {"ExitCode": 16, "Return": null, "GasUsed": 1}, "Height": 7})),
     );
     let c = client(&fake).await.with_max_fee("5000000000000000000");
-    let msg = MinerMessage {
-        miner: ActorId(1000),
-        call: MinerCall::PreCommitSectorBatch2(pre_commit_params()),
-    };
+    let msg = MinerMessage::new(
+        ActorId(1000),
+        MinerCall::PreCommitSectorBatch2(pre_commit_params()),
+    );
     let id = c.send(msg.clone()).await.unwrap();
     assert_eq!(
         id,
@@ -473,12 +474,9 @@ async fn send_prove_commit_method_34() {
         sector_number: SectorNumber(1),
         proof: Proof { proof: vec![1, 2] },
     }]);
-    c.send(MinerMessage {
-        miner: ActorId(1000),
-        call,
-    })
-    .await
-    .unwrap();
+    c.send(MinerMessage::new(ActorId(1000), call))
+        .await
+        .unwrap();
     let m = &fake.seen()[0].1["params"][0];
     assert_eq!(m["Method"], 34);
     assert_eq!(
@@ -643,4 +641,141 @@ async fn proving_deadline_and_partitions_through_the_chain_client() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("more than"), "{err}");
+}
+
+/// Collateral as Lotus' sealing pipeline computes it, every query at the
+/// head's tipset: a pre-commit batch carries the sum of the sectors'
+/// deposits; a proof carries each sector's pledge for the rest of its
+/// pre-committed life less the deposit it paid (never below zero); the
+/// value rides on the pushed message.
+#[tokio::test]
+async fn collateral_is_the_deposits_then_the_pledges_less_the_deposits() {
+    const TIPSET: &str = "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4";
+    let head = json!({"Cids": [{"/": TIPSET}], "Blocks": [], "Height": 10000});
+    let pre_commit_info = |number: u64, expiration: i64, deposit: &str| {
+        json!({
+          "Info": {"SealProof": 5, "SectorNumber": number,
+                   "SealedCID": {"/": comm_r(7).to_cid().to_string()},
+                   "SealRandEpoch": 9000, "DealIDs": null, "Expiration": expiration,
+                   "UnsealedCid": null},
+          "PreCommitDeposit": deposit,
+          "PreCommitEpoch": 9100
+        })
+    };
+    let fake = Fake::default();
+    fake.reply("Filecoin.ChainHead", Ok(head.clone()));
+    fake.reply(
+        "Filecoin.StateMinerPreCommitDepositForPower",
+        Ok(json!("1500000000000000000")),
+    );
+    fake.reply(
+        "Filecoin.StateMinerPreCommitDepositForPower",
+        Ok(json!("2500000000000000000")),
+    );
+    fake.reply("Filecoin.ChainHead", Ok(head.clone()));
+    fake.reply(
+        "Filecoin.StateSectorPreCommitInfo",
+        Ok(pre_commit_info(9, 20202, "300")),
+    );
+    fake.reply(
+        "Filecoin.StateMinerInitialPledgeForSector",
+        Ok(json!("1000")),
+    );
+    fake.reply(
+        "Filecoin.StateSectorPreCommitInfo",
+        Ok(pre_commit_info(10, 30000, "5000")),
+    );
+    fake.reply(
+        "Filecoin.StateMinerInitialPledgeForSector",
+        Ok(json!("1000")),
+    );
+    fake.reply(
+        "Filecoin.MpoolPushMessage",
+        Ok(json!({"Message": {}, "CID": {"/": "bafyx"}})),
+    );
+    let c = client(&fake).await;
+
+    let mut two = pre_commit_params();
+    two.push(PreCommitParams {
+        sector_number: SectorNumber(10),
+        ..two[0].clone()
+    });
+    let deposits = c
+        .collateral(ActorId(1000), &MinerCall::PreCommitSectorBatch2(two))
+        .await
+        .unwrap();
+    assert_eq!(deposits, TokenAmount(4_000_000_000_000_000_000));
+
+    let proofs = MinerCall::ProveCommitAggregate(AggregateProveCommit {
+        sectors: vec![SectorNumber(9), SectorNumber(10)],
+        aggregate_proof: vec![1],
+    });
+    let pledges = c.collateral(ActorId(1000), &proofs).await.unwrap();
+    assert_eq!(pledges, TokenAmount(700), "1000 − 300, and 1000 − 5000 → 0");
+    c.send(MinerMessage::new(ActorId(1000), proofs).with_value(pledges))
+        .await
+        .unwrap();
+
+    let seen: Vec<Value> = fake.seen().into_iter().map(|(_, r)| r).collect();
+    let at_head = json!([{"/": TIPSET}]);
+    assert_eq!(
+        seen[1]["method"],
+        "Filecoin.StateMinerPreCommitDepositForPower"
+    );
+    assert_eq!(seen[1]["params"][2], at_head);
+    assert_eq!(seen[2]["params"][1]["SectorNumber"], 10);
+    assert_eq!(seen[4]["params"], json!(["f01000", 9, at_head]));
+    // 2KiB (proof 5 = StackedDrg2KiBV1_1): 20202 − 10000 epochs left.
+    assert_eq!(seen[5]["params"], json!([10202, 2048, 0, at_head]));
+    assert_eq!(seen[7]["params"], json!([20000, 2048, 0, at_head]));
+    let pushed = &seen[8]["params"][0];
+    assert_eq!(pushed["Value"], "700");
+    assert_eq!(pushed["Method"], 34);
+    // Other calls carry nothing and ask nothing.
+    assert_eq!(
+        c.collateral(ActorId(1000), &MinerCall::DeclareFaults(vec![]))
+            .await
+            .unwrap(),
+        TokenAmount::ZERO
+    );
+}
+
+/// A node answering an amount that is not one, or no pre-commit for a
+/// sector to prove: named errors, not a zero collateral.
+#[tokio::test]
+async fn collateral_from_a_confused_node_is_an_error() {
+    let fake = Fake::default();
+    let head = json!({"Cids": [], "Blocks": [], "Height": 10});
+    fake.reply("Filecoin.ChainHead", Ok(head.clone()));
+    fake.reply(
+        "Filecoin.StateMinerPreCommitDepositForPower",
+        Ok(json!("-5")),
+    );
+    fake.reply("Filecoin.ChainHead", Ok(head));
+    fake.reply("Filecoin.StateSectorPreCommitInfo", Ok(Value::Null));
+    let c = client(&fake).await;
+    let err = c
+        .collateral(
+            ActorId(1000),
+            &MinerCall::PreCommitSectorBatch2(pre_commit_params()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChainError::InvalidResponse(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("StateMinerPreCommitDepositForPower"),
+        "{err}"
+    );
+    let err = c
+        .collateral(
+            ActorId(1000),
+            &MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+                sector_number: SectorNumber(3),
+                proof: Proof { proof: vec![1] },
+            }]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no pre-commit on chain"), "{err}");
 }

@@ -16,7 +16,7 @@ use venus_seal_core::chain::{
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{ActorId, CommD, CommR, MessageSender, SealProof, SectorNumber};
+use venus_seal_core::{ActorId, CommD, CommR, MessageSender, SealProof, SectorNumber, TokenAmount};
 
 type Reply = Result<Value, (i64, String)>;
 
@@ -84,9 +84,9 @@ async fn client(fake: &Fake) -> MessagerClient {
 }
 
 fn pre_commit(n: u64) -> MinerMessage {
-    MinerMessage {
-        miner: ActorId(1000),
-        call: MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
+    MinerMessage::new(
+        ActorId(1000),
+        MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
             sector_number: SectorNumber(n),
             seal_proof: SealProof::from_id(8).unwrap(),
             sealed_cid: CommR([1; 32]),
@@ -95,7 +95,7 @@ fn pre_commit(n: u64) -> MinerMessage {
             deal_ids: vec![],
             expiration: 20202,
         }]),
-    }
+    )
 }
 
 #[test]
@@ -103,13 +103,13 @@ fn uid_is_deterministic_uuid_v5() {
     let a = message_uid(&pre_commit(1)).unwrap();
     assert_eq!(a, message_uid(&pre_commit(1)).unwrap());
     assert_ne!(a, message_uid(&pre_commit(2)).unwrap());
-    let other_call = MinerMessage {
-        miner: ActorId(1000),
-        call: MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+    let other_call = MinerMessage::new(
+        ActorId(1000),
+        MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
             sector_number: SectorNumber(1),
             proof: Proof { proof: vec![] },
         }]),
-    };
+    );
     assert_ne!(a, message_uid(&other_call).unwrap());
     let u = uuid::Uuid::parse_str(&a).unwrap();
     assert_eq!(u.get_version_num(), 5);
@@ -230,4 +230,50 @@ async fn get_message_by_uid_states() {
         assert_eq!(req["params"], json!(["u1"]));
     }
     assert!(c.url().ends_with("/rpc/v0"));
+}
+
+/// `Message.WaitMessage [uid, confidence]` returns the landed record; a
+/// messager that does not know the uid is a named error.
+#[tokio::test]
+async fn wait_message_returns_the_landed_record() {
+    let fake = Fake::default();
+    let m = "Message.WaitMessage";
+    fake.reply(
+        m,
+        Ok(json!({"ID": "u7", "Height": 20000, "State": 3,
+                  "Receipt": {"ExitCode": 0, "Return": null, "GasUsed": 9}})),
+    );
+    fake.reply(m, Err((1, "record not found".into())));
+    let c = client(&fake).await;
+    let landed = c.wait_message("u7", 5).await.unwrap();
+    assert_eq!(landed.id, "u7");
+    assert_eq!(
+        landed.message_state(),
+        MessageState::Landed {
+            epoch: 20000,
+            exit_code: 0,
+            error: None
+        }
+    );
+    let err = c.wait_message("u8", 5).await.unwrap_err();
+    assert!(err.to_string().contains("record not found"), "{err}");
+    let seen = fake.seen();
+    assert_eq!(seen[0].0.as_deref(), Some("Bearer jwt"));
+    assert_eq!(seen[0].1["method"], m);
+    assert_eq!(seen[0].1["params"], json!(["u7", 5]));
+    assert_eq!(seen[1].1["params"], json!(["u8", 5]));
+}
+
+/// A message carrying collateral sends it as `Value`; the uid ignores the
+/// value (a resend whose deposit moved with the chain stays one message).
+#[tokio::test]
+async fn value_rides_on_the_pushed_message_and_not_in_the_uid() {
+    let fake = Fake::default();
+    let msg = pre_commit(4).with_value(TokenAmount(1234));
+    let uid = message_uid(&msg).unwrap();
+    assert_eq!(uid, message_uid(&pre_commit(4)).unwrap());
+    fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
+    let c = client(&fake).await;
+    c.send(msg).await.unwrap();
+    assert_eq!(fake.seen()[0].1["params"][1]["Value"], "1234");
 }

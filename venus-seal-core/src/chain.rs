@@ -16,6 +16,7 @@ use crate::types::ids::{ActorId, ChainEpoch, SectorNumber};
 use crate::types::piece::PieceInfo;
 use crate::types::proof::SealProof;
 use crate::types::randomness::{DomainSeparationTag, Randomness};
+use crate::types::token::TokenAmount;
 
 /// Which randomness chain to draw from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -222,6 +223,28 @@ pub struct MinerMessage {
     pub miner: ActorId,
     /// What to call.
     pub call: MinerCall,
+    /// The FIL the message carries to the actor: pre-commit deposits or
+    /// initial pledges ([`ChainClient::collateral`]); zero when the miner
+    /// pays from its own available balance.
+    #[serde(default)]
+    pub value: TokenAmount,
+}
+
+impl MinerMessage {
+    /// A message calling `call` on `miner`, carrying no value.
+    pub fn new(miner: ActorId, call: MinerCall) -> Self {
+        MinerMessage {
+            miner,
+            call,
+            value: TokenAmount::ZERO,
+        }
+    }
+
+    /// The same message carrying `value`.
+    pub fn with_value(mut self, value: TokenAmount) -> Self {
+        self.value = value;
+        self
+    }
 }
 
 /// Identifies a sent message (a CID for a full node, a uid for
@@ -301,6 +324,21 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
         Err(ChainError::Rejected(format!(
             "this chain client does not report partitions (miner {miner}, deadline {deadline})"
         )))
+    }
+
+    /// The FIL a message calling `call` on `miner` should carry, as Lotus
+    /// computes it: for `PreCommitSectorBatch2`, the sum of the sectors'
+    /// pre-commit deposits; for a prove-commit (batched or aggregated), the
+    /// sum of their initial pledges less the deposits they already paid;
+    /// zero for anything else. The default is zero, for a chain without
+    /// balances (the embedded devnet).
+    async fn collateral(
+        &self,
+        miner: ActorId,
+        call: &MinerCall,
+    ) -> Result<TokenAmount, ChainError> {
+        let _ = (miner, call);
+        Ok(TokenAmount::ZERO)
     }
 }
 

@@ -67,4 +67,5 @@ pub use types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 pub use types::piece::{PaddedPieceSize, PieceInfo};
 pub use types::proof::{SealProof, SectorSize};
 pub use types::randomness::{DomainSeparationTag, Randomness, Seed, Ticket};
+pub use types::token::TokenAmount;
 pub use verify::{SealVerifier, SealVerifyInfo, VerifyError};

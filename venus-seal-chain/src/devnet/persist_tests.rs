@@ -30,9 +30,9 @@ fn open(path: &Path) -> Arc<DevnetChain> {
 }
 
 fn pre_commit(n: u64, seal_rand_epoch: i64) -> MinerMessage {
-    MinerMessage {
-        miner: MINER,
-        call: MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
+    MinerMessage::new(
+        MINER,
+        MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
             sector_number: SectorNumber(n),
             seal_proof: PROOF,
             sealed_cid: CommR([n as u8; 32]),
@@ -41,7 +41,7 @@ fn pre_commit(n: u64, seal_rand_epoch: i64) -> MinerMessage {
             deal_ids: vec![],
             expiration: 1_000_000,
         }]),
-    }
+    )
 }
 
 #[tokio::test]
@@ -206,10 +206,7 @@ async fn deadlines_faults_and_updates_survive_a_restart() {
         sectors: vec![SectorNumber(2)],
     }]);
     let state = chain
-        .send_and_execute(MinerMessage {
-            miner: MINER,
-            call: faults,
-        })
+        .send_and_execute(MinerMessage::new(MINER, faults))
         .await
         .unwrap();
     assert!(matches!(state, MessageState::Landed { exit_code: 0, .. }));

@@ -106,7 +106,7 @@ fn submission(
 }
 
 async fn run(chain: &DevnetChain, call: MinerCall) -> (i64, Option<String>) {
-    let msg = MinerMessage { miner: MINER, call };
+    let msg = MinerMessage::new(MINER, call);
     match chain.send_and_execute(msg).await.unwrap() {
         MessageState::Landed {
             exit_code, error, ..

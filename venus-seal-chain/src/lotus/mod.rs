@@ -23,13 +23,13 @@ use jsonrpsee::http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuild
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use venus_seal_core::chain::{
-    DeadlineInfo, MessageId, MessageState, MinerMessage, OnChainPreCommit, OnChainSector,
-    PartitionInfo, PreCommitParams,
+    DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
+    OnChainSector, PartitionInfo, PreCommitParams,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, CommD, CommR, DomainSeparationTag, MessageSender,
-    NetworkParams, Randomness, RandomnessSource, SealProof, SectorNumber,
+    NetworkParams, Randomness, RandomnessSource, SealProof, SectorNumber, TokenAmount,
 };
 
 pub use types::{
@@ -163,6 +163,19 @@ fn parse_comm_r(method: &str, c: Option<&CidJson>) -> Result<CommR, ChainError> 
     let c = c.ok_or_else(|| ChainError::InvalidResponse(format!("{method}: SealedCID is null")))?;
     CommR::from_cid(&parse_cid(method, c)?)
         .map_err(|e| ChainError::InvalidResponse(format!("{method}: SealedCID: {e}")))
+}
+
+/// An attoFIL amount the node returned.
+fn parse_amount(method: &str, s: &str) -> Result<TokenAmount, ChainError> {
+    s.parse()
+        .map_err(|e| ChainError::InvalidResponse(format!("{method}: {e}")))
+}
+
+/// `total` plus the amount `s` the node returned.
+fn add_amount(method: &str, total: TokenAmount, s: &str) -> Result<TokenAmount, ChainError> {
+    total
+        .checked_add(parse_amount(method, s)?)
+        .ok_or_else(|| ChainError::InvalidResponse(format!("{method}: amounts overflow: {s}")))
 }
 
 fn parse_proof(method: &str, id: i64) -> Result<SealProof, ChainError> {
@@ -490,14 +503,70 @@ impl LotusClient {
         .await
     }
 
+    /// The sum of the pre-commit deposits of `sectors`
+    /// (`StateMinerPreCommitDepositForPower` each, at one tipset).
+    pub async fn pre_commit_deposits(
+        &self,
+        miner: ActorId,
+        sectors: &[PreCommitParams],
+        tsk: &[CidJson],
+    ) -> Result<TokenAmount, ChainError> {
+        const M: &str = "Filecoin.StateMinerPreCommitDepositForPower";
+        let mut total = TokenAmount::ZERO;
+        for sector in sectors {
+            let deposit = self
+                .state_miner_pre_commit_deposit_for_power(miner, sector, tsk)
+                .await?;
+            total = add_amount(M, total, &deposit)?;
+        }
+        Ok(total)
+    }
+
+    /// What proving `sectors` costs beyond their deposits, as Lotus
+    /// computes it: per sector, `StateMinerInitialPledgeForSector` for the
+    /// rest of its pre-committed life (expiration − head), less the
+    /// pre-commit deposit it paid, never below zero. Sectors are counted
+    /// with no verified space: verified deals carry no separate pledge
+    /// here.
+    pub async fn prove_commit_pledges(
+        &self,
+        miner: ActorId,
+        sectors: &[SectorNumber],
+    ) -> Result<TokenAmount, ChainError> {
+        const M: &str = "Filecoin.StateMinerInitialPledgeForSector";
+        let head = self.chain_head().await?;
+        let tsk = head.cids.as_slice();
+        let mut total = TokenAmount::ZERO;
+        for &number in sectors {
+            let Some(pc) = self
+                .state_sector_pre_commit_info(miner, number, tsk)
+                .await?
+            else {
+                return Err(ChainError::Rejected(format!(
+                    "sector {miner}-{number} has no pre-commit on chain: no pledge to compute"
+                )));
+            };
+            let proof = parse_proof(M, pc.info.seal_proof)?;
+            let duration = pc.info.expiration - head.height;
+            let pledge = self
+                .state_miner_initial_pledge_for_sector(duration, proof.sector_size().0, 0, tsk)
+                .await?;
+            let pledge = parse_amount(M, &pledge)?;
+            let deposit =
+                parse_amount("Filecoin.StateSectorPreCommitInfo", &pc.pre_commit_deposit)?;
+            total = add_amount(M, total, &pledge.saturating_sub(deposit).to_string())?;
+        }
+        Ok(total)
+    }
+
     /// The unsigned message carrying `msg` from this client's address.
     pub fn build_message(&self, msg: &MinerMessage) -> Result<MessageJson, ChainError> {
         build_message(&self.from, msg)
     }
 }
 
-/// The unsigned message for `msg` sent by `from`: value 0, gas and nonce
-/// left for the node to fill, params CBOR then base64.
+/// The unsigned message for `msg` sent by `from`: `msg.value`, gas and
+/// nonce left for the node to fill, params CBOR then base64.
 pub fn build_message(from: &str, msg: &MinerMessage) -> Result<MessageJson, ChainError> {
     let (method, bytes) = params::encode_call(&msg.call)?;
     Ok(MessageJson {
@@ -505,7 +574,7 @@ pub fn build_message(from: &str, msg: &MinerMessage) -> Result<MessageJson, Chai
         to: actor_address(msg.miner),
         from: from.to_string(),
         nonce: 0,
-        value: "0".into(),
+        value: msg.value.to_string(),
         gas_limit: 0,
         gas_fee_cap: "0".into(),
         gas_premium: "0".into(),
@@ -604,6 +673,27 @@ impl ChainClient for LotusClient {
             fault_cutoff: d.fault_cutoff,
             deadlines: d.period_deadlines,
         })
+    }
+
+    async fn collateral(
+        &self,
+        miner: ActorId,
+        call: &MinerCall,
+    ) -> Result<TokenAmount, ChainError> {
+        match call {
+            MinerCall::PreCommitSectorBatch2(sectors) => {
+                let head = self.chain_head().await?;
+                self.pre_commit_deposits(miner, sectors, &head.cids).await
+            }
+            MinerCall::ProveCommitSectors3(sectors) => {
+                let numbers: Vec<SectorNumber> = sectors.iter().map(|s| s.sector_number).collect();
+                self.prove_commit_pledges(miner, &numbers).await
+            }
+            MinerCall::ProveCommitAggregate(agg) => {
+                self.prove_commit_pledges(miner, &agg.sectors).await
+            }
+            _ => Ok(TokenAmount::ZERO),
+        }
     }
 
     async fn deadline_partitions(

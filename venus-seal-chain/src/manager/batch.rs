@@ -18,9 +18,11 @@ use venus_seal_core::chain::{
 };
 use venus_seal_core::manager::{OnChainState, PollStateResponse};
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{ActorId, FailureLevel, Leveled, ManagerError, SealVerifyInfo, SectorId};
+use venus_seal_core::{
+    ActorId, FailureLevel, Leveled, ManagerError, SealVerifyInfo, SectorId, TokenAmount,
+};
 
-use super::{unix_now, BatchPolicy, Kind, LocalSectorManager, SectorStatus};
+use super::{unix_now, BatchPolicy, Collateral, Kind, LocalSectorManager, SectorStatus};
 
 /// After a send fails for a passing reason, wait this long.
 const RETRY_DELAY: Duration = Duration::from_secs(10);
@@ -273,9 +275,24 @@ impl LocalSectorManager {
             MinerCall::ProveCommitAggregate(_) => "aggregated",
             _ => "batched",
         };
-        match self.sender.send(MinerMessage { miner, call }).await {
+        // Deposits and pledges, unless the actor pays them itself. A node
+        // that cannot say what they are is retried like an unreachable one.
+        let value = match self.config.miner(miner).map(|m| m.collateral) {
+            Some(Collateral::MinerBalance) => TokenAmount::ZERO,
+            _ => match self.chain.collateral(miner, &call).await {
+                Ok(value) => value,
+                Err(e) => {
+                    let why = format!("cannot compute the collateral of the {}: {e}", kind.name());
+                    warn!(%miner, sectors = count, error = %e, "{why}");
+                    self.release(kind, &to_send, unix, &why, false).await;
+                    return;
+                }
+            },
+        };
+        let msg = MinerMessage::new(miner, call).with_value(value);
+        match self.sender.send(msg).await {
             Ok(message) => {
-                info!(%miner, sectors = count, message = %message.0, "{} {shape} and sent", kind.name());
+                info!(%miner, sectors = count, message = %message.0, collateral = %value, "{} {shape} and sent", kind.name());
                 for (id, _) in &to_send {
                     self.settle(*id, kind, unix, Settle::Sent(message.clone()))
                         .await;

@@ -6,16 +6,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use venus_seal_core::chain::{MessageId, MessageState, MinerCall, MinerMessage};
+use venus_seal_core::chain::{
+    MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit, OnChainSector,
+};
 use venus_seal_core::manager::{
     AllocateSpec, AllocatedSector, OnChainState, PreCommitOnChainInfo, SubmitResult,
 };
 use venus_seal_core::{
-    ActorId, ChainClient, ChainError, CommD, CommR, MessageSender, SealProof, SealVerifier,
-    SealVerifyInfo, SectorManager, VerifyError,
+    ActorId, ChainClient, ChainEpoch, ChainError, CommD, CommR, DomainSeparationTag, MessageSender,
+    NetworkParams, Randomness, RandomnessSource, SealProof, SealVerifier, SealVerifyInfo,
+    SectorManager, SectorNumber, TokenAmount, VerifyError,
 };
 
-use super::{BatchPolicy, LocalSectorManager, ManagedMiner, ManagerConfig};
+use super::{BatchPolicy, Collateral, LocalSectorManager, ManagedMiner, ManagerConfig};
 use crate::testing::FakeSealVerifier;
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
@@ -120,7 +123,75 @@ struct Setup {
     m: Arc<LocalSectorManager>,
 }
 
+/// The devnet with prices: 10 attoFIL of deposit per pre-committed
+/// sector, 100 of pledge beyond it per proven one; the next `fail`
+/// collateral questions find the node unreachable.
+#[derive(Debug)]
+struct Priced {
+    chain: Arc<DevnetChain>,
+    fail: AtomicUsize,
+}
+
+#[async_trait]
+impl ChainClient for Priced {
+    async fn head(&self) -> Result<ChainEpoch, ChainError> {
+        self.chain.head().await
+    }
+    async fn network(&self) -> Result<NetworkParams, ChainError> {
+        self.chain.network().await
+    }
+    async fn randomness(
+        &self,
+        source: RandomnessSource,
+        tag: DomainSeparationTag,
+        epoch: ChainEpoch,
+        entropy: &[u8],
+    ) -> Result<Randomness, ChainError> {
+        self.chain.randomness(source, tag, epoch, entropy).await
+    }
+    async fn pre_commit(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<OnChainPreCommit>, ChainError> {
+        self.chain.pre_commit(miner, number).await
+    }
+    async fn sector(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<OnChainSector>, ChainError> {
+        self.chain.sector(miner, number).await
+    }
+    async fn collateral(
+        &self,
+        _miner: ActorId,
+        call: &MinerCall,
+    ) -> Result<TokenAmount, ChainError> {
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(ChainError::Transport("node unreachable".into()));
+        }
+        let sectors = match call {
+            MinerCall::PreCommitSectorBatch2(s) => 10 * s.len(),
+            MinerCall::ProveCommitSectors3(s) => 100 * s.len(),
+            MinerCall::ProveCommitAggregate(a) => 100 * a.sectors.len(),
+            _ => 0,
+        };
+        Ok(TokenAmount(sectors as u128))
+    }
+}
+
 fn setup(miner: ManagedMiner, verifier: CountingVerifier) -> Setup {
+    setup_on(miner, verifier, None)
+}
+
+/// [`setup`] with the manager reading `priced` (over the same devnet)
+/// instead of the devnet itself.
+fn setup_on(miner: ManagedMiner, verifier: CountingVerifier, fail: Option<usize>) -> Setup {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
             id: M1,
@@ -130,9 +201,16 @@ fn setup(miner: ManagedMiner, verifier: CountingVerifier) -> Setup {
     );
     let sender = Recorder::new(chain.clone());
     let verifier = Arc::new(verifier);
+    let reader: Arc<dyn ChainClient> = match fail {
+        None => chain.clone(),
+        Some(fail) => Arc::new(Priced {
+            chain: chain.clone(),
+            fail: AtomicUsize::new(fail),
+        }),
+    };
     let m = LocalSectorManager::in_memory(
         ManagerConfig::new(vec![miner]),
-        chain.clone(),
+        reader,
         sender.clone(),
         verifier.clone(),
     );
@@ -388,9 +466,9 @@ async fn a_pre_commit_sent_by_a_crashed_manager_is_found_on_chain_not_sent_twice
     // What a process that died after sending, before saving the id, left
     // on chain.
     s.chain
-        .send(MinerMessage {
-            miner: M1,
-            call: MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
+        .send(MinerMessage::new(
+            M1,
+            MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
                 sector_number: a.id.number,
                 seal_proof: P2K,
                 sealed_cid: info.comm_r,
@@ -399,7 +477,7 @@ async fn a_pre_commit_sent_by_a_crashed_manager_is_found_on_chain_not_sent_twice
                 deal_ids: vec![],
                 expiration: 1_000_000,
             }]),
-        })
+        ))
         .await
         .unwrap();
     s.chain.advance(1).await;
@@ -429,4 +507,68 @@ async fn sector_numbers_stay_in_the_miners_range() {
         None,
         "range used up"
     );
+}
+
+fn values(s: &Setup) -> Vec<u128> {
+    s.sender
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.value.0)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_carry_the_collateral_the_chain_asks() {
+    let s = setup_on(
+        ManagedMiner::new(M1, P2K).with_batching(batched(2, 3600), batched(2, 3600)),
+        CountingVerifier::default(),
+        Some(0),
+    );
+    let sectors = at_seed(&s, 2).await;
+    for (sector, info) in &sectors {
+        prove(&s, *sector, info).await;
+    }
+    // One pre-commit batch of 2 (2 deposits), one proof batch of 2.
+    assert_eq!(values(&s), vec![20, 200]);
+    s.chain.advance(1).await;
+    for (sector, _) in &sectors {
+        assert_eq!(state(&s, *sector, true).await, OnChainState::Landed);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_miner_balance_collateral_messages_carry_nothing() {
+    let s = setup_on(
+        ManagedMiner::new(M1, P2K).with_collateral(Collateral::MinerBalance),
+        CountingVerifier::default(),
+        Some(0),
+    );
+    let sectors = at_seed(&s, 1).await;
+    prove(&s, sectors[0].0, &sectors[0].1).await;
+    assert_eq!(values(&s), vec![0, 0]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_that_cannot_price_a_batch_leaves_it_queued_until_it_can() {
+    let s = setup_on(
+        ManagedMiner::new(M1, P2K),
+        CountingVerifier::default(),
+        Some(1),
+    );
+    let (a, _) = pre_commit(&s, 1).await;
+    assert!(s.sender.calls().is_empty(), "not sent without its deposit");
+    let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Pending);
+    let desc = polled.desc.unwrap();
+    assert!(desc.contains("cannot compute the collateral"), "{desc}");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(
+        values(&s),
+        vec![10],
+        "retried by the timer, deposit attached"
+    );
+    s.chain.advance(1).await;
+    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
 }

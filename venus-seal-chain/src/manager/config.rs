@@ -57,6 +57,24 @@ impl Default for BatchPolicy {
     }
 }
 
+/// Who pays a miner's pre-commit deposits and initial pledges.
+///
+/// Lotus' `CollateralFromMinerBalance`: with [`Collateral::Message`] (the
+/// default, as in Lotus) each message carries what
+/// [`ChainClient::collateral`](venus_seal_core::ChainClient::collateral)
+/// computes, paid by the sending address; with
+/// [`Collateral::MinerBalance`] messages carry nothing and the actor pays
+/// from its available balance, which must cover it or the message fails
+/// on chain (and is resent, then the sector aborted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Collateral {
+    /// The message carries the deposit / pledge.
+    #[default]
+    Message,
+    /// The miner actor's available balance pays.
+    MinerBalance,
+}
+
 /// A miner actor the manager allocates sectors for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -75,6 +93,8 @@ pub struct ManagedMiner {
     /// aggregate proof (SnarkPackV2), verified before sending; `None`:
     /// never aggregate. The actors accept aggregates from 4 sectors.
     pub aggregate_from: Option<usize>,
+    /// Who pays deposits and pledges.
+    pub collateral: Collateral,
 }
 
 impl ManagedMiner {
@@ -91,6 +111,7 @@ impl ManagedMiner {
             pre_commit: BatchPolicy::IMMEDIATE,
             prove_commit: BatchPolicy::IMMEDIATE,
             aggregate_from: Some(Self::MIN_AGGREGATE),
+            collateral: Collateral::Message,
         }
     }
 
@@ -111,6 +132,12 @@ impl ManagedMiner {
     /// (`None`: never; values below 4 are raised to 4).
     pub fn with_aggregation(mut self, from: Option<usize>) -> Self {
         self.aggregate_from = from.map(|n| n.max(Self::MIN_AGGREGATE));
+        self
+    }
+
+    /// The same miner, paying collateral as `collateral` says.
+    pub fn with_collateral(mut self, collateral: Collateral) -> Self {
+        self.collateral = collateral;
         self
     }
 }

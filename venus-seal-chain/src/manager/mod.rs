@@ -54,7 +54,7 @@ use venus_seal_core::{
     Ticket,
 };
 
-pub use config::{BatchPolicy, ManagedMiner, ManagerConfig};
+pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig};
 pub use post::{PartitionPoSt, PoStRound, PoStScheduleError, WindowPoStScheduler};
 use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};

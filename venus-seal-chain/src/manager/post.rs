@@ -274,7 +274,7 @@ impl WindowPoStScheduler {
             });
             let message = self
                 .sender
-                .send(MinerMessage { miner, call })
+                .send(MinerMessage::new(miner, call))
                 .await
                 .map_err(chain_err)?;
             info!(%miner, deadline = dl.index, partition = index, proven = output.proven.len(),
@@ -359,7 +359,7 @@ impl WindowPoStScheduler {
             let call = MinerCall::DeclareFaultsRecovered(declarations.clone());
             let id = self
                 .sender
-                .send(MinerMessage { miner, call })
+                .send(MinerMessage::new(miner, call))
                 .await
                 .map_err(chain_err)?;
             info!(%miner, deadline = target, ?declarations, message = %id.0, "recoveries declared");

@@ -409,9 +409,9 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
     let ticket = m.assign_ticket(s.id).await.unwrap();
     // Someone else pre-commits the same number first.
     chain
-        .send(MinerMessage {
-            miner: M1,
-            call: MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
+        .send(MinerMessage::new(
+            M1,
+            MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
                 sector_number: s.id.number,
                 seal_proof: P2K,
                 sealed_cid: CommR([1; 32]),
@@ -420,7 +420,7 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
                 deal_ids: vec![],
                 expiration: 100_000,
             }]),
-        })
+        ))
         .await
         .unwrap();
     let info = info(ticket);

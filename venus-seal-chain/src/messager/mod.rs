@@ -214,6 +214,25 @@ impl MessagerClient {
             Err(e) => Err(e),
         }
     }
+
+    /// `Message.WaitMessage [id, confidence]`: the messager answers once
+    /// the message has executed and `confidence` epochs were built on it,
+    /// with its record ([`MessagerMessage::message_state`] says how it
+    /// ended). A wait longer than the client's request timeout comes back
+    /// as [`ChainError::Transport`]: ask again. The manager itself polls
+    /// ([`MessageSender::state`]) and never blocks on this.
+    pub async fn wait_message(
+        &self,
+        id: &str,
+        confidence: u64,
+    ) -> Result<MessagerMessage, ChainError> {
+        call(
+            &self.client,
+            "Message.WaitMessage",
+            vec![json!(id), json!(confidence)],
+        )
+        .await
+    }
 }
 
 #[async_trait]

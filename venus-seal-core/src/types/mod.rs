@@ -5,3 +5,4 @@ pub mod ids;
 pub mod piece;
 pub mod proof;
 pub mod randomness;
+pub mod token;
