@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use venus_seal::backends::pieces::PieceStoreConfig;
-use venus_seal::core::{ActorId, SealProof};
+use venus_seal::core::{ActorId, SealProof, TokenAmount};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -124,6 +124,99 @@ pub enum ChainSection {
         /// Where the devnet and manager state files live.
         state_dir: PathBuf,
     },
+    /// A Lotus or Venus full node's JSON-RPC v1 API; messages go through
+    /// its mpool (signed by the node's wallet) or through venus-messager.
+    Lotus {
+        /// The node's API, e.g. `http://127.0.0.1:1234` (`/rpc/v1` is
+        /// appended unless present).
+        url: String,
+        /// A file holding the node's API token (`lotus auth create-token
+        /// --perm sign`): read for chain state, sign for
+        /// `MpoolPushMessage`.
+        token_file: PathBuf,
+        /// The address messages are sent from and paid by: the miners'
+        /// worker or a control address held by the node's (or the
+        /// messager's) wallet.
+        from: String,
+        /// The most a message may spend on gas, attoFIL (default: the
+        /// node's own limit).
+        #[serde(default)]
+        max_fee: Option<TokenAmount>,
+        /// The network's sealing constants (default: mainnet's, which
+        /// calibnet shares).
+        #[serde(default)]
+        network: NetworkSection,
+        /// Send through venus-messager instead of the node's mpool.
+        #[serde(default)]
+        messager: Option<MessagerSection>,
+        /// Where the manager's SQLite database lives when `[store]` is
+        /// left out.
+        state_dir: PathBuf,
+    },
+}
+
+impl ChainSection {
+    /// Where the manager's default SQLite database lives.
+    pub fn state_dir(&self) -> &Path {
+        match self {
+            ChainSection::EmbeddedDevnet { state_dir, .. }
+            | ChainSection::Lotus { state_dir, .. } => state_dir,
+        }
+    }
+}
+
+/// `[chain.network]`: the sealing constants of the network a Lotus node
+/// follows. Every key is optional; the defaults are mainnet's (and
+/// calibnet's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// Epochs between a ticket and head (`SealRandomnessLookback`).
+    pub seal_randomness_lookback: i64,
+    /// Epochs between a pre-commit landing and its seed
+    /// (`PreCommitChallengeDelay`).
+    pub pre_commit_challenge_delay: i64,
+    /// The oldest ticket a pre-commit may use, in epochs before head
+    /// (`MaxPreCommitRandomnessLookback`).
+    pub max_pre_commit_randomness_lookback: i64,
+    /// Seconds per epoch.
+    pub block_delay_secs: u64,
+}
+
+/// `venus_seal::chain::MAINNET_NETWORK`, spelled out: the fuzz targets
+/// compile this file without the chain crate; a test checks it.
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            seal_randomness_lookback: 900,
+            pre_commit_challenge_delay: 150,
+            max_pre_commit_randomness_lookback: 2880 + 900,
+            block_delay_secs: 30,
+        }
+    }
+}
+
+impl NetworkSection {
+    /// These constants as the chain crate takes them.
+    pub fn params(&self) -> venus_seal::core::NetworkParams {
+        venus_seal::core::NetworkParams {
+            seal_randomness_lookback: self.seal_randomness_lookback,
+            pre_commit_challenge_delay: self.pre_commit_challenge_delay,
+            max_pre_commit_randomness_lookback: self.max_pre_commit_randomness_lookback,
+            block_delay_secs: self.block_delay_secs,
+        }
+    }
+}
+
+/// `[chain.messager]`: venus-messager sends the messages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagerSection {
+    /// The messager's API, e.g. `http://127.0.0.1:39812` (`/rpc/v0` is
+    /// appended unless present).
+    pub url: String,
+    /// A file holding the messager's token.
+    pub token_file: PathBuf,
 }
 
 fn default_challenge_delay() -> i64 {
@@ -162,6 +255,29 @@ pub struct MinerSection {
     /// 0: never aggregate). Default 4.
     #[serde(default = "default_aggregate_from")]
     pub aggregate_from: usize,
+    /// Who pays pre-commit deposits and initial pledges (default: the
+    /// messages carry them).
+    #[serde(default)]
+    pub collateral: CollateralSection,
+}
+
+/// `miners.collateral`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CollateralSection {
+    /// Each message carries its deposits / pledges, paid by `chain.from`.
+    #[default]
+    Message,
+    /// The miner actor pays from its available balance.
+    MinerBalance,
+}
+
+/// An `http(s)://` URL, or an error naming `key`.
+fn check_url(key: &str, url: &str) -> anyhow::Result<()> {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        bail!("{key} must be an http:// or https:// URL (got {url:?})");
+    }
+    Ok(())
 }
 
 fn default_aggregate_from() -> usize {
@@ -234,27 +350,64 @@ impl Config {
                 bail!("store.url must start with postgres:// (got {url:?})");
             }
         }
-        let ChainSection::EmbeddedDevnet {
-            block_time,
-            pre_commit_challenge_delay,
-            proving_period,
-            proving_deadlines,
-            ..
-        } = &self.chain;
-        if *proving_period < 1
-            || *proving_deadlines == 0
-            || *proving_period as u64 % proving_deadlines != 0
-        {
-            bail!(
-                "chain.proving_period ({proving_period}) must be a positive multiple of \
-                 chain.proving_deadlines ({proving_deadlines})"
-            );
-        }
-        if block_time.is_zero() {
-            bail!("chain.block_time must be above zero");
-        }
-        if *pre_commit_challenge_delay < 1 {
-            bail!("chain.pre_commit_challenge_delay must be at least 1");
+        self.chain.check()
+    }
+}
+
+impl ChainSection {
+    fn check(&self) -> anyhow::Result<()> {
+        match self {
+            ChainSection::EmbeddedDevnet {
+                block_time,
+                pre_commit_challenge_delay,
+                proving_period,
+                proving_deadlines,
+                ..
+            } => {
+                if *proving_period < 1
+                    || *proving_deadlines == 0
+                    || *proving_period as u64 % proving_deadlines != 0
+                {
+                    bail!(
+                        "chain.proving_period ({proving_period}) must be a positive multiple of \
+                         chain.proving_deadlines ({proving_deadlines})"
+                    );
+                }
+                if block_time.is_zero() {
+                    bail!("chain.block_time must be above zero");
+                }
+                if *pre_commit_challenge_delay < 1 {
+                    bail!("chain.pre_commit_challenge_delay must be at least 1");
+                }
+            }
+            ChainSection::Lotus {
+                url,
+                network: n,
+                messager,
+                from,
+                ..
+            } => {
+                check_url("chain.url", url)?;
+                if let Some(m) = messager {
+                    check_url("chain.messager.url", &m.url)?;
+                }
+                if !(from.starts_with('f') || from.starts_with('t')) || from.len() < 3 {
+                    bail!(
+                        "chain.from must be a Filecoin address such as f3… or t1… (got {from:?})"
+                    );
+                }
+                if n.seal_randomness_lookback < 0
+                    || n.pre_commit_challenge_delay < 1
+                    || n.max_pre_commit_randomness_lookback <= n.seal_randomness_lookback
+                    || n.block_delay_secs == 0
+                {
+                    bail!(
+                        "chain.network {n:?}: the lookbacks must be non-negative with the \
+                         maximum above seal_randomness_lookback; the challenge delay and the \
+                         block delay at least 1"
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -392,5 +545,123 @@ mod tests {
             "{:?}",
             config.store
         );
+    }
+
+    /// The example's `[chain]` replaced by the commented-out Lotus one.
+    fn lotus_example() -> String {
+        let text = include_str!("../sector-manager.toml");
+        let start = text.find("[chain]\n").unwrap();
+        let end = text.find("\n[store]").unwrap();
+        let lotus: String = text[start..end]
+            .lines()
+            .skip_while(|l| !l.starts_with("#   [chain]"))
+            .take_while(|l| l.starts_with('#'))
+            .filter_map(|l| l.strip_prefix("#   "))
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        format!("{}{lotus}\n{}", &text[..start], &text[end..])
+    }
+
+    #[test]
+    fn the_documented_lotus_chain_parses() {
+        let config = Config::parse(&lotus_example()).unwrap();
+        let ChainSection::Lotus {
+            url,
+            from,
+            max_fee,
+            network,
+            messager,
+            ..
+        } = &config.chain
+        else {
+            panic!("{:?}", config.chain)
+        };
+        assert_eq!(url, "http://127.0.0.1:1234");
+        assert_eq!(from, "f3...");
+        assert_eq!(*max_fee, Some(TokenAmount(500_000_000_000_000_000)));
+        assert_eq!(network.pre_commit_challenge_delay, 10);
+        assert_eq!(network.block_delay_secs, 4);
+        assert_eq!(
+            network.seal_randomness_lookback, 900,
+            "defaults fill the rest"
+        );
+        assert_eq!(messager.as_ref().unwrap().url, "http://127.0.0.1:39812");
+        assert_eq!(
+            config.chain.state_dir(),
+            Path::new("/var/lib/venus-seal/manager")
+        );
+        assert_eq!(config.miners[0].collateral, CollateralSection::Message);
+    }
+
+    #[test]
+    fn the_network_defaults_are_mainnets() {
+        assert_eq!(
+            NetworkSection::default().params(),
+            venus_seal::chain::MAINNET_NETWORK
+        );
+    }
+
+    #[test]
+    fn a_bad_lotus_chain_is_named() {
+        let text = lotus_example();
+        for (from, to, needle) in [
+            (
+                "url = \"http://127.0.0.1:1234\"",
+                "url = \"127.0.0.1:1234\"",
+                "chain.url",
+            ),
+            ("from = \"f3...\"", "from = \"worker\"", "chain.from"),
+            (
+                "max_fee = \"500000000000000000\"",
+                "max_fee = \"0.5\"",
+                "token amount",
+            ),
+            (
+                "max_fee = \"500000000000000000\"",
+                "max_fee = 5",
+                "expected a string",
+            ),
+            (
+                "pre_commit_challenge_delay = 10",
+                "pre_commit_challenge_delay = 0",
+                "chain.network",
+            ),
+            (
+                "block_delay_secs = 4",
+                "block_delay_secs = 0",
+                "chain.network",
+            ),
+            ("block_delay_secs = 4", "block_delay = 4", "block_delay"),
+            (
+                "url = \"http://127.0.0.1:39812\"",
+                "url = \"ws://m\"",
+                "chain.messager.url",
+            ),
+            (
+                "token_file = \"/var/lib/venus-seal/lotus.token\"\n",
+                "",
+                "token_file",
+            ),
+            ("kind = \"lotus\"", "kind = \"filecoin\"", "filecoin"),
+        ] {
+            let bad = text.replace(from, to);
+            assert_ne!(bad, text, "{from}");
+            let err = format!("{:#}", Config::parse(&bad).unwrap_err());
+            assert!(err.contains(needle), "{to}: {err}");
+        }
+        let text = include_str!("../sector-manager.toml");
+        let miner_balance =
+            text.replace("collateral = \"message\"", "collateral = \"miner-balance\"");
+        assert_eq!(
+            Config::parse(&miner_balance).unwrap().miners[0].collateral,
+            CollateralSection::MinerBalance
+        );
+        let err = format!(
+            "{:#}",
+            Config::parse(&text.replace("collateral = \"message\"", "collateral = \"owner\""))
+                .unwrap_err()
+        );
+        assert!(err.contains("owner"), "{err}");
     }
 }

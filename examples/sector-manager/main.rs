@@ -8,10 +8,13 @@
 //! cargo run --release --example sector-manager -- deals list --config examples/sector-manager.toml
 //! ```
 //!
-//! `run` opens the embedded devnet and the sector manager (both durable
-//! under `chain.state_dir`), makes sure the Groth16 parameters of every
-//! miner's proof type are in the parameter cache (random test parameters
-//! are generated for 2KiB/8MiB), serves the worker API (`Venus.*`, JWT:
+//! `run` makes sure the Groth16 parameters of every miner's proof type are
+//! in the parameter cache (random test parameters are generated for
+//! 2KiB/8MiB; larger ones must have been fetched), opens the chain (the
+//! embedded devnet, durable under `chain.state_dir`, or a Lotus / Venus
+//! full node, checked at start: it answers and knows every miner, whose
+//! sector size matches its proof; messages through its mpool or
+//! venus-messager) and the manager's state, serves the worker API (`Venus.*`, JWT:
 //! write for worker methods, read for `Venus.WorkerPing`) and stops
 //! cleanly on SIGTERM/SIGINT; beside the worker API it serves the
 //! operators' deal intake (`Venus.Admin.AddDeal`, admin) and, with
@@ -25,9 +28,12 @@ mod config;
 
 #[path = "../common/logging.rs"]
 mod logging;
+#[path = "../common/token.rs"]
+mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -37,14 +43,18 @@ use venus_seal::backends::persist::PersistedSectors;
 use venus_seal::backends::pieces::piece_router;
 use venus_seal::backends::proving::LocalProver;
 use venus_seal::backends::LocalSealVerifier;
-use venus_seal::chain::manager::{BatchPolicy, ManagerStore, NumberRange, SqlManagerStore};
+use venus_seal::chain::manager::{
+    BatchPolicy, Collateral, ManagerStore, NumberRange, SqlManagerStore,
+};
+use venus_seal::chain::messager::{MessagerClient, SendSpec};
 use venus_seal::chain::{
-    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
-    ProvingPolicy, WindowPoStScheduler, DEVNET_NETWORK, DEVNET_PROVING,
+    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, LotusClient, ManagedMiner,
+    ManagerConfig, ProvingPolicy, WindowPoStScheduler, DEVNET_PROVING,
 };
 use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{
-    ActorId, NetworkParams, PaddedPieceSize, PieceCid, PieceInfo, SealProof, SectorManager,
+    ActorId, ChainClient, MessageSender, PaddedPieceSize, PieceCid, PieceInfo, SealProof,
+    SectorManager,
 };
 use venus_seal::rpc::deals::{
     serve_manager_with_deals, DealClient, DealQueueApi, DealQueueError, DealQueueStatus,
@@ -52,7 +62,7 @@ use venus_seal::rpc::deals::{
 use venus_seal::rpc::{Permission, Secret};
 
 use api_args::ApiArgs;
-use config::{BatchSection, ChainSection, Config, StoreSection};
+use config::{BatchSection, ChainSection, CollateralSection, Config, StoreSection};
 
 /// A venus-seal sector manager: allocates sector numbers, draws tickets
 /// and seeds, and sends pre-commits and proofs for the workers that call
@@ -227,14 +237,135 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The chain the manager reads and sends to.
+struct Chain {
+    reader: Arc<dyn ChainClient>,
+    sender: Arc<dyn MessageSender>,
+    /// The embedded devnet, whose clock runs while the manager does.
+    devnet: Option<Arc<DevnetChain>>,
+    /// One epoch: how often the WindowPoSt scheduler looks by default.
+    epoch: Duration,
+}
+
+/// Opens `[chain]`: the embedded devnet (durable under its state_dir, the
+/// clock started), or a full node checked before anything is served: it
+/// answers, knows every miner, and each miner's sector size is its proof's.
+async fn open_chain(config: &Config, verifier: Arc<LocalSealVerifier>) -> anyhow::Result<Chain> {
+    match &config.chain {
+        ChainSection::EmbeddedDevnet {
+            block_time,
+            pre_commit_challenge_delay,
+            proving_period,
+            proving_deadlines,
+            state_dir,
+        } => {
+            let chain = DevnetChain::open(
+                DevnetConfig {
+                    miners: config
+                        .miners
+                        .iter()
+                        .map(|m| DevnetMiner {
+                            id: m.id,
+                            allowed_proofs: vec![m.proof],
+                        })
+                        .collect(),
+                    proving: ProvingPolicy {
+                        period: *proving_period,
+                        deadlines: *proving_deadlines,
+                        ..DEVNET_PROVING
+                    },
+                    ..DevnetConfig::clocked(
+                        *block_time,
+                        *pre_commit_challenge_delay,
+                        state_dir.join("devnet.json"),
+                    )
+                },
+                verifier,
+            )
+            .context("opening the devnet")?;
+            chain.start_clock()?;
+            Ok(Chain {
+                reader: chain.clone(),
+                sender: chain.clone(),
+                devnet: Some(chain),
+                epoch: *block_time,
+            })
+        }
+        ChainSection::Lotus {
+            url,
+            token_file,
+            from,
+            max_fee,
+            network,
+            messager,
+            ..
+        } => {
+            let token = token::read_token("chain.token_file", token_file)?;
+            let mut lotus = LotusClient::new(url, Some(token), from.clone())
+                .context("chain.url")?
+                .with_network(network.params());
+            if let Some(fee) = max_fee {
+                lotus = lotus.with_max_fee(fee.to_string());
+            }
+            let head = lotus
+                .chain_head()
+                .await
+                .with_context(|| format!("chain.url {url}: ChainHead"))?;
+            let version = lotus
+                .state_network_version(&head.cids)
+                .await
+                .with_context(|| format!("chain.url {url}: StateNetworkVersion"))?;
+            for m in &config.miners {
+                let info = lotus
+                    .state_miner_info(m.id, &head.cids)
+                    .await
+                    .with_context(|| format!("miner {}: StateMinerInfo", m.id))?;
+                if info.sector_size != m.proof.sector_size().0 {
+                    anyhow::bail!(
+                        "miner {} has {}-byte sectors on chain, but its proof {} seals {}-byte sectors",
+                        m.id,
+                        info.sector_size,
+                        m.proof,
+                        m.proof.sector_size().0
+                    );
+                }
+                tracing::info!(
+                    miner = %m.id,
+                    owner = %info.owner,
+                    worker = %info.worker,
+                    control = ?info.control_addresses,
+                    "miner found on chain ({from} must be its worker or a control address)"
+                );
+            }
+            tracing::info!(%url, head = head.height, network_version = version, %from, "full node reached");
+            let lotus = Arc::new(lotus);
+            let sender: Arc<dyn MessageSender> = match messager {
+                None => lotus.clone(),
+                Some(m) => {
+                    let token = token::read_token("chain.messager.token_file", &m.token_file)?;
+                    let spec = SendSpec {
+                        max_fee: max_fee.unwrap_or_default().to_string(),
+                        ..SendSpec::default()
+                    };
+                    let client = MessagerClient::new(&m.url, Some(token), from.clone())
+                        .context("chain.messager.url")?
+                        .with_send_spec(spec);
+                    tracing::info!(url = %client.url(), "messages go through venus-messager");
+                    Arc::new(client)
+                }
+            };
+            Ok(Chain {
+                reader: lotus,
+                sender,
+                devnet: None,
+                epoch: Duration::from_secs(network.block_delay_secs),
+            })
+        }
+    }
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
-    let ChainSection::EmbeddedDevnet {
-        block_time,
-        pre_commit_challenge_delay,
-        proving_period,
-        proving_deadlines,
-        state_dir,
-    } = &config.chain;
+    let state_dir = config.chain.state_dir();
 
     // Parameters first: the verifier needs those of every proof served.
     let params = Arc::new(ParameterCache::from_env());
@@ -264,37 +395,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
 
-    // The chain and the manager, both durable under state_dir.
+    // The chain, then the manager's state (durable under state_dir unless
+    // [store] says otherwise).
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("chain.state_dir {}", state_dir.display()))?;
-    let chain = DevnetChain::open(
-        DevnetConfig {
-            block_time: Some(*block_time),
-            network: NetworkParams {
-                block_delay_secs: 0,
-                pre_commit_challenge_delay: *pre_commit_challenge_delay,
-                ..DEVNET_NETWORK
-            },
-            miners: config
-                .miners
-                .iter()
-                .map(|m| DevnetMiner {
-                    id: m.id,
-                    allowed_proofs: vec![m.proof],
-                })
-                .collect(),
-            state_file: Some(state_dir.join("devnet.json")),
-            proving: ProvingPolicy {
-                period: *proving_period,
-                deadlines: *proving_deadlines,
-                ..DEVNET_PROVING
-            },
-            ..DevnetConfig::default()
-        },
-        verifier.clone(),
-    )
-    .context("opening the devnet")?;
-    chain.start_clock()?;
+    let chain = open_chain(&config, verifier.clone()).await?;
     let batch = |b: Option<BatchSection>| {
         b.map_or(BatchPolicy::IMMEDIATE, |b| {
             BatchPolicy::batched(b.threshold, b.max_wait)
@@ -306,7 +411,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map(|m| {
             let mut miner = ManagedMiner::new(m.id, m.proof)
                 .with_batching(batch(m.pre_commit_batch), batch(m.prove_commit_batch))
-                .with_aggregation((m.aggregate_from > 0).then_some(m.aggregate_from));
+                .with_aggregation((m.aggregate_from > 0).then_some(m.aggregate_from))
+                .with_collateral(match m.collateral {
+                    CollateralSection::Message => Collateral::Message,
+                    CollateralSection::MinerBalance => Collateral::MinerBalance,
+                });
             if let Some(n) = m.numbers {
                 // Checked when the config was loaded.
                 if let Ok(range) = NumberRange::new(n.start, n.end) {
@@ -331,8 +440,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let local = LocalSectorManager::new(
         ManagerConfig::new(miners),
         store,
-        chain.clone(),
-        chain.clone(),
+        chain.reader.clone(),
+        chain.sender.clone(),
         verifier,
     );
     let deals = Arc::new(DealQueue {
@@ -360,13 +469,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let post = config.proving.as_ref().map(|p| {
         let scheduler = Arc::new(WindowPoStScheduler::new(
-            chain.clone(),
-            chain.clone(),
+            chain.reader.clone(),
+            chain.sender.clone(),
             Arc::new(LocalProver::new()),
             Arc::new(PersistedSectors::new(p.stores.clone())),
             config.miners.iter().map(|m| m.id).collect(),
         ));
-        let interval = p.interval.unwrap_or(*block_time);
+        let interval = p.interval.unwrap_or(chain.epoch);
         tracing::info!(stores = ?p.stores, ?interval, "WindowPoSt scheduler proving the miners' deadlines");
         scheduler.spawn(interval)
     });
@@ -374,7 +483,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         serve_manager_with_deals(config.rpc.listen, manager, deals, secret).await?;
     tracing::info!(
         %addr,
-        head = chain.current_epoch(),
+        head = chain.reader.head().await.ok(),
         miners = ?config.miners.iter().map(|m| m.id.to_string()).collect::<Vec<_>>(),
         "sector manager serving the worker API (get a worker token with `token --perm write`)"
     );
@@ -393,8 +502,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(post) = post {
         post.abort();
     }
-    chain.stop_clock();
-    tracing::info!(head = chain.current_epoch(), "sector manager stopped");
+    if let Some(devnet) = &chain.devnet {
+        devnet.stop_clock();
+    }
+    tracing::info!(
+        head = chain.reader.head().await.ok(),
+        "sector manager stopped"
+    );
     Ok(())
 }
 

@@ -53,11 +53,9 @@ pub fn build(
     let p = &config.processors;
     let c2 = match &config.c2_service {
         Some(service) => {
-            let token = std::fs::read_to_string(&service.token_file).with_context(|| {
-                format!("c2_service.token_file {}", service.token_file.display())
-            })?;
+            let token = crate::token::read_token("c2_service.token_file", &service.token_file)?;
             tracing::info!(url = %service.url, "c2 goes to the remote C2 service");
-            decorators.wrap(RemoteC2Executor::new(&service.url, token.trim(), verifier))
+            decorators.wrap(RemoteC2Executor::new(&service.url, &token, verifier))
         }
         None => stage(&p.c2, &local, decorators, &mut ext)?,
     };

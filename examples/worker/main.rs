@@ -23,6 +23,8 @@ mod hooks;
 
 #[path = "../common/logging.rs"]
 mod logging;
+#[path = "../common/token.rs"]
+mod token;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,13 +37,13 @@ use venus_seal::backends::pieces::VerifyingPieceStore;
 use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
-    SqlManagerStore, DEVNET_NETWORK,
+    SqlManagerStore,
 };
 use venus_seal::core::engine::limits::Limits;
 use venus_seal::core::engine::metrics::EngineMetrics;
 use venus_seal::core::{
-    Engine, Location, MemoryPieceStore, NetworkParams, PieceStore, RetryPolicy, Sealer,
-    SealerConfig, SectorManager, SectorState, SqliteSectorStore,
+    Engine, Location, MemoryPieceStore, PieceStore, RetryPolicy, Sealer, SealerConfig,
+    SectorManager, SectorState, SqliteSectorStore,
 };
 use venus_seal::rpc::{serve_admin, AdminClient, ManagerClient, Permission, Secret};
 
@@ -206,18 +208,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("manager.state_dir {}", state_dir.display()))?;
             let chain = DevnetChain::open(
                 DevnetConfig {
-                    block_time: Some(*block_time),
-                    network: NetworkParams {
-                        block_delay_secs: 0,
-                        pre_commit_challenge_delay: *pre_commit_challenge_delay,
-                        ..DEVNET_NETWORK
-                    },
                     miners: vec![DevnetMiner {
                         id: *miner,
                         allowed_proofs: vec![*proof],
                     }],
-                    state_file: Some(state_dir.join("devnet.json")),
-                    ..DevnetConfig::default()
+                    ..DevnetConfig::clocked(
+                        *block_time,
+                        *pre_commit_challenge_delay,
+                        state_dir.join("devnet.json"),
+                    )
                 },
                 verifier.clone(),
             )?;
@@ -236,9 +235,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ManagerSection::Remote {
             url, token_file, ..
         } => {
-            let token = std::fs::read_to_string(token_file)
-                .with_context(|| format!("manager.token_file {}", token_file.display()))?;
-            let client = ManagerClient::new(url.clone(), Some(token.trim()))?;
+            let token = token::read_token("manager.token_file", token_file)?;
+            let client = ManagerClient::new(url.clone(), Some(&token))?;
             tracing::info!(%url, "sector manager: remote");
             (Arc::new(client), None)
         }

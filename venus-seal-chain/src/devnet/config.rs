@@ -94,6 +94,40 @@ impl DevnetConfig {
             ..Self::default()
         }
     }
+
+    /// A devnet whose clock runs every `block_time`, with seeds
+    /// `pre_commit_challenge_delay` epochs after a pre-commit, saving its
+    /// state to `state_file` (open it with
+    /// [`DevnetChain::open`](super::DevnetChain::open)); the reference
+    /// deployments' devnet. `network.block_delay_secs` is rounded down to
+    /// whole seconds (0 below one second).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use venus_seal_chain::{DevnetConfig, DevnetMiner};
+    /// let c = DevnetConfig {
+    ///     miners: vec![],
+    ///     ..DevnetConfig::clocked(Duration::from_millis(500), 10, "devnet.json".into())
+    /// };
+    /// assert_eq!(c.network.block_delay_secs, 0);
+    /// assert_eq!(c.network.pre_commit_challenge_delay, 10);
+    /// ```
+    pub fn clocked(
+        block_time: Duration,
+        pre_commit_challenge_delay: ChainEpoch,
+        state_file: PathBuf,
+    ) -> Self {
+        Self {
+            block_time: Some(block_time),
+            network: NetworkParams {
+                block_delay_secs: block_time.as_secs(),
+                pre_commit_challenge_delay,
+                ..DEVNET_NETWORK
+            },
+            state_file: Some(state_file),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for DevnetConfig {
