@@ -18,72 +18,11 @@ use venus_seal::backends::LocalSealVerifier;
 use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner};
 use venus_seal::core::{ActorId, ChainClient, SealProof, SectorNumber};
 
+mod support;
+use support::{example_binaries, free_port, log_file, strip_ansi, tail};
+
 const MINERS: [ActorId; 2] = [ActorId(1000), ActorId(1001)];
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
-
-/// Builds the two examples in this test's profile and returns their paths.
-fn binaries() -> (PathBuf, PathBuf) {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--example",
-        "worker",
-        "--example",
-        "sector-manager",
-    ])
-    .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().unwrap().success(), "building the examples");
-    let examples = profile_dir.join("examples");
-    (examples.join("worker"), examples.join("sector-manager"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tail(path: &Path) -> String {
-    let log = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// `text` without terminal colour codes (the examples' logs have them).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ … letter
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn log_file(path: &Path) -> Stdio {
-    Stdio::from(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap(),
-    )
-}
 
 struct Cluster {
     worker_bin: PathBuf,
@@ -246,7 +185,8 @@ path = "{d}/store"
 
 /// Runs the whole scenario with the manager's `[store]` section `store`.
 async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
-    let (worker_bin, manager_bin) = binaries();
+    let examples = example_binaries(&["worker", "sector-manager"]);
+    let (worker_bin, manager_bin) = (examples.join("worker"), examples.join("sector-manager"));
     let cluster = Cluster {
         worker_bin,
         manager_bin,

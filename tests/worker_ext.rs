@@ -12,36 +12,14 @@ use std::time::{Duration, Instant};
 
 use venus_seal::core::{SectorState, SectorStore, SqliteSectorStore};
 
-/// Builds the worker and ext-processor examples with this test's profile
-/// and returns their paths (examples have no `CARGO_BIN_EXE_*`).
-fn example_binaries() -> (PathBuf, PathBuf) {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--example",
-        "worker",
-        "--example",
-        "ext-processor",
-        "--example",
-        "c2-service",
-    ])
-    .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().unwrap().success(), "building the examples");
-    let examples = profile_dir.join("examples");
-    (examples.join("worker"), examples.join("ext-processor"))
-}
+mod support;
+use support::free_port;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The worker and ext-processor binaries (the c2-service is built beside
+/// them).
+fn example_binaries() -> (PathBuf, PathBuf) {
+    let examples = support::example_binaries(&["worker", "ext-processor", "c2-service"]);
+    (examples.join("worker"), examples.join("ext-processor"))
 }
 
 struct Rig {

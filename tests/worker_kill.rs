@@ -18,29 +18,8 @@ use venus_seal::core::{
 };
 use venus_seal::rpc::{AdminClient, Permission, Secret};
 
-fn worker_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--example", "worker"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "building the worker example"
-    );
-    profile_dir.join("examples").join("worker")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 struct Rig {
     bin: PathBuf,
@@ -187,7 +166,7 @@ async fn state_of_job_1(rig: &Rig) -> SectorState {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_survives_sigkill_at_every_stage_and_the_sector_verifies() {
     let rig = Rig {
-        bin: worker_binary(),
+        bin: support::example_binaries(&["worker"]).join("worker"),
         dir: tempfile::tempdir().unwrap(),
         port: free_port(),
     };
