@@ -36,6 +36,8 @@ pub mod sealer;
 pub mod sector;
 #[cfg(test)]
 mod sector_props;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod stage;
 pub mod store;
 #[cfg(feature = "testing")]

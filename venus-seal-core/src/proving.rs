@@ -73,13 +73,29 @@ pub struct PoStProof {
     pub proof: Vec<u8>,
 }
 
-/// Which Proof-of-Spacetime.
+/// Which Proof-of-Spacetime (and which parameters prove it).
+///
+/// ```
+/// use venus_seal_core::proving::PoStKind;
+/// assert_eq!(PoStKind::Window.to_string(), "WindowPoSt");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PoStKind {
-    /// WindowPoSt: every sector of a deadline, every proving period.
+    /// WindowPoSt: every sector of a deadline, every proving period (the
+    /// `StackedDrgWindow…V1_2` proofs).
     Window,
-    /// WinningPoSt: the sectors a block's election challenges.
+    /// WinningPoSt: the sectors a block's election challenges (the
+    /// `StackedDrgWinning…V1` proofs).
     Winning,
+}
+
+impl std::fmt::Display for PoStKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PoStKind::Window => "WindowPoSt",
+            PoStKind::Winning => "WinningPoSt",
+        })
+    }
 }
 
 /// One WindowPoSt job: the sectors of one partition of one deadline.

@@ -27,7 +27,6 @@
 
 use std::env;
 use std::ffi::OsString;
-use std::fmt;
 use std::fs;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -63,23 +62,8 @@ pub const FALLBACK_DIR: &str = "/var/tmp/filecoin-proof-parameters";
 /// The largest sector size whose parameters may be generated (8MiB).
 pub const MAX_GENERATED_SECTOR_SIZE: u64 = 8 << 20;
 
-/// Which Proof-of-Spacetime circuit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PoStKind {
-    /// WindowPoSt (the `StackedDrgWindow…V1_2` proofs).
-    Window,
-    /// WinningPoSt (the `StackedDrgWinning…V1` proofs).
-    Winning,
-}
-
-impl fmt::Display for PoStKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PoStKind::Window => "WindowPoSt",
-            PoStKind::Winning => "WinningPoSt",
-        })
-    }
-}
+/// Which Proof-of-Spacetime circuit: the core's kind.
+pub use venus_seal_core::proving::PoStKind;
 
 /// Whether [`ParameterCache::ensure_seal`] / [`ParameterCache::ensure_post`]
 /// may generate missing parameters.

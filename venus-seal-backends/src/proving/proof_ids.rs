@@ -5,14 +5,10 @@ use filecoin_proofs_api::{RegisteredPoStProof, RegisteredUpdateProof};
 use venus_seal_core::proving::{PoStKind, ProvingError};
 use venus_seal_core::{Randomness, SealProof};
 
-use crate::params::{proof_map, PoStKind as ParamKind};
+use crate::params::proof_map;
 
 /// The filecoin-proofs-api PoSt proof of `kind` for sectors of `seal`.
 pub(crate) fn post_proof(seal: SealProof, kind: PoStKind) -> RegisteredPoStProof {
-    let kind = match kind {
-        PoStKind::Window => ParamKind::Window,
-        PoStKind::Winning => ParamKind::Winning,
-    };
     // Every registered seal proof has both PoSt proofs of its size
     // (tested in params::proof_map).
     proof_map::post_proof(proof_map::to_api(seal), kind)

@@ -5,8 +5,9 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor as _, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+use venus_seal_core::sql::{self as shared_sql, SqlBackend as Backend};
 use venus_seal_core::stage::{Opaque, C2};
 use venus_seal_core::{ActorId, FailureLevel, SealProof, SectorId, SectorNumber};
 
@@ -19,12 +20,6 @@ pub struct QueueError(pub String);
 
 fn db(e: sqlx::Error) -> QueueError {
     QueueError(e.to_string())
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS c2_tasks (
@@ -110,57 +105,20 @@ fn level_of(name: &str) -> FailureLevel {
 impl C2TaskStore {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, QueueError> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| QueueError(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+        let url = shared_sql::sqlite_url(path.as_ref()).map_err(|e| QueueError(e.0))?;
+        Self::connect(&url).await
     }
 
     /// Connects to `url` (`sqlite://PATH?mode=rwc` or
     /// `postgres://USER:PASSWORD@HOST/DB`) and creates the table if needed.
     pub async fn connect(url: &str) -> Result<Self, QueueError> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(QueueError(
-                "unsupported C2 queue URL: use sqlite://PATH or postgres://…".into(),
-            ));
-        };
-        let mut options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(30));
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options
-            .connect(url)
+        let (pool, backend) = shared_sql::open_pool(url, "the C2 queue", 8)
             .await
-            .map_err(|e| QueueError(format!("cannot open the C2 queue: {e}")))?;
-        let store = Self { pool, backend };
-        let mut tx = store.pool.begin().await.map_err(db)?;
-        if backend == Backend::Postgres {
-            // Two nodes starting at once must not race on CREATE TABLE.
-            sqlx::query("SELECT pg_advisory_xact_lock(7351151)")
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        sqlx::query(SCHEMA).execute(&mut *tx).await.map_err(db)?;
-        sqlx::query(INDEX).execute(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(store)
+            .map_err(|e| QueueError(e.0))?;
+        shared_sql::create_schema(&pool, backend, 7351151, &[SCHEMA, INDEX])
+            .await
+            .map_err(db)?;
+        Ok(Self { pool, backend })
     }
 
     /// Adds `task` unless the same (miner, sector, C1 digest) is known; a

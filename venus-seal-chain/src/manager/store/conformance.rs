@@ -330,7 +330,7 @@ async fn a_corrupt_record_is_an_error_naming_the_sector() {
 async fn a_bad_store_url_is_refused_clearly() {
     let err = SqlManagerStore::connect("mysql://x/y").await.unwrap_err();
     assert!(
-        err.to_string().contains("unsupported manager store URL"),
+        err.to_string().contains("unsupported URL") && err.to_string().contains("manager store"),
         "{err}"
     );
     let err = SqlManagerStore::connect("postgres://nobody:pw@127.0.0.1:1/none")

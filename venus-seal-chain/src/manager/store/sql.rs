@@ -4,11 +4,10 @@
 
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 use tokio::sync::Mutex;
 
 use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
@@ -21,12 +20,11 @@ fn db(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-/// The database behind a [`SqlManagerStore`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
+fn open_error(e: shared_sql::SqlOpenError) -> StoreError {
+    StoreError::Database(e.0)
 }
+
+use venus_seal_core::sql::{self as shared_sql, redact, SqlBackend as Backend};
 
 /// The [`ManagerStore`] on SQLite (one manager process; the default) or
 /// PostgreSQL (several manager processes sharing one state).
@@ -60,25 +58,6 @@ impl fmt::Debug for SqlManagerStore {
             .field("backend", &self.backend)
             .field("url", &redact(&self.url))
             .finish_non_exhaustive()
-    }
-}
-
-/// `url` without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -117,58 +96,17 @@ const DEALS_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS manager_deals (
 impl SqlManagerStore {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Database(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+        let url = shared_sql::sqlite_url(path.as_ref()).map_err(open_error)?;
+        Self::connect(&url).await
     }
 
     /// Connects to `url`: `sqlite://PATH?mode=rwc` or
     /// `postgres://USER:PASSWORD@HOST/DB`, and creates the tables if they
     /// do not exist.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::Database(format!(
-                "unsupported manager store URL {:?}: use sqlite://PATH or postgres://…",
-                redact(url)
-            )));
-        };
-        let mut options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30));
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    Ok(())
-                })
-            });
-        }
-        let cannot = |e: sqlx::Error| {
-            StoreError::Database(format!(
-                "cannot open the manager store {}: {e}",
-                redact(url)
-            ))
-        };
-        // One direct connection first: a wrong URL or a server that is down
-        // fails at once with the driver's reason, not after the pool's
-        // acquire timeout.
-        {
-            use sqlx::Connection;
-            let conn = sqlx::AnyConnection::connect(url).await.map_err(cannot)?;
-            conn.close().await.map_err(cannot)?;
-        }
-        let pool = options.connect(url).await.map_err(cannot)?;
+        let (pool, backend) = shared_sql::open_pool(url, "the manager store", 16)
+            .await
+            .map_err(open_error)?;
         let store = Self {
             pool,
             backend,
@@ -180,23 +118,14 @@ impl SqlManagerStore {
     }
 
     async fn create_schema(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        if self.backend == Backend::Postgres {
-            // Two managers starting at once must not race on CREATE TABLE.
-            sqlx::query("SELECT pg_advisory_xact_lock(7351150)")
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        for stmt in SCHEMA {
-            sqlx::query(stmt).execute(&mut *tx).await.map_err(db)?;
-        }
         let deals = match self.backend {
             Backend::Sqlite => DEALS_SQLITE,
             Backend::Postgres => DEALS_POSTGRES,
         };
-        sqlx::query(deals).execute(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)
+        let statements: Vec<&str> = SCHEMA.iter().copied().chain([deals]).collect();
+        shared_sql::create_schema(&self.pool, self.backend, 7351150, &statements)
+            .await
+            .map_err(db)
     }
 
     /// The pool, for tests that tamper with the database.
@@ -452,20 +381,5 @@ impl ManagerStore for SqlManagerStore {
             .await
             .map_err(db)?;
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn urls_are_logged_without_their_password() {
-        assert_eq!(
-            redact("postgres://manager:secret@db:5432/vs"),
-            "postgres://manager:***@db:5432/vs"
-        );
-        assert_eq!(redact("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
-        assert_eq!(redact("postgres://db/vs"), "postgres://db/vs");
     }
 }

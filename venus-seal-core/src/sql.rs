@@ -1,0 +1,209 @@
+//! Opening the SQL databases that several processes may share (the sector
+//! manager's state, the remote C2 queue): one sqlx `Any` pool on SQLite or
+//! PostgreSQL, chosen by the URL, with the same settings and checks for
+//! every store built on it.
+//!
+//! Feature `sql`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor as _};
+
+/// The database behind a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlBackend {
+    /// `sqlite://PATH`: one process.
+    Sqlite,
+    /// `postgres://…`: several processes sharing one state.
+    Postgres,
+}
+
+impl SqlBackend {
+    /// The backend `url` names, if any.
+    ///
+    /// ```
+    /// use venus_seal_core::sql::SqlBackend;
+    /// assert_eq!(SqlBackend::of_url("sqlite://m.db"), Some(SqlBackend::Sqlite));
+    /// assert_eq!(SqlBackend::of_url("postgresql://db/x"), Some(SqlBackend::Postgres));
+    /// assert_eq!(SqlBackend::of_url("mysql://db/x"), None);
+    /// ```
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(SqlBackend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(SqlBackend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a database could not be opened; the text names the database (as
+/// the caller called it), the URL without its password, and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SqlOpenError(pub String);
+
+/// `url` with its password replaced by `***`.
+///
+/// ```
+/// use venus_seal_core::sql::redact;
+/// assert_eq!(redact("postgres://m:secret@db/vs"), "postgres://m:***@db/vs");
+/// assert_eq!(redact("sqlite:///var/m.db"), "sqlite:///var/m.db");
+/// assert_eq!(redact("postgres://db/vs"), "postgres://db/vs");
+/// ```
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The `sqlite://PATH?mode=rwc` URL of the database file `path`, its
+/// directory created if missing.
+pub fn sqlite_url(path: &Path) -> Result<String, SqlOpenError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SqlOpenError(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(format!("sqlite://{}?mode=rwc", path.display()))
+}
+
+/// A pool on `url` (`sqlite://…` or `postgres://…`) for the database
+/// `what` ("the manager store", "the C2 queue"), and its backend.
+///
+/// SQLite runs in WAL mode with a 10 s busy timeout and full syncs, at most
+/// 4 connections; PostgreSQL gets up to `pg_connections`. One direct
+/// connection is made first, so a wrong URL or a server that is down fails
+/// at once with the driver's reason rather than after the pool's 30 s
+/// acquire timeout.
+pub async fn open_pool(
+    url: &str,
+    what: &str,
+    pg_connections: u32,
+) -> Result<(AnyPool, SqlBackend), SqlOpenError> {
+    sqlx::any::install_default_drivers();
+    let backend = SqlBackend::of_url(url).ok_or_else(|| {
+        SqlOpenError(format!(
+            "unsupported URL {:?} for {what}: use sqlite://PATH or postgres://…",
+            redact(url)
+        ))
+    })?;
+    let mut options = AnyPoolOptions::new()
+        .max_connections(match backend {
+            SqlBackend::Sqlite => 4,
+            SqlBackend::Postgres => pg_connections.max(1),
+        })
+        .acquire_timeout(Duration::from_secs(30));
+    if backend == SqlBackend::Sqlite {
+        options = options.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                Ok(())
+            })
+        });
+    }
+    let cannot = |e: sqlx::Error| SqlOpenError(format!("cannot open {what} {}: {e}", redact(url)));
+    {
+        use sqlx::Connection;
+        let conn = sqlx::AnyConnection::connect(url).await.map_err(cannot)?;
+        conn.close().await.map_err(cannot)?;
+    }
+    let pool = options.connect(url).await.map_err(cannot)?;
+    Ok((pool, backend))
+}
+
+/// Runs `statements` (`CREATE TABLE IF NOT EXISTS …`) in one transaction;
+/// on PostgreSQL under the advisory lock `lock`, so that two processes
+/// starting at once do not race on creating the same tables.
+pub async fn create_schema(
+    pool: &AnyPool,
+    backend: SqlBackend,
+    lock: i64,
+    statements: &[&str],
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if backend == SqlBackend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for stmt in statements {
+        sqlx::query(stmt).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_pool_is_opened_with_its_directory_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url(&dir.path().join("a/b/x.db")).unwrap();
+        let (pool, backend) = open_pool(&url, "the test store", 2).await.unwrap();
+        assert_eq!(backend, SqlBackend::Sqlite);
+        create_schema(
+            &pool,
+            backend,
+            1,
+            &["CREATE TABLE IF NOT EXISTS t (x BIGINT)"],
+        )
+        .await
+        .unwrap();
+        // Twice is fine.
+        create_schema(
+            &pool,
+            backend,
+            1,
+            &["CREATE TABLE IF NOT EXISTS t (x BIGINT)"],
+        )
+        .await
+        .unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn bad_urls_are_named_without_their_password() {
+        let e = open_pool("mysql://u:pw@db/x", "the test store", 2)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the test store") && e.contains("u:***@db"),
+            "{e}"
+        );
+        assert!(!e.contains("pw"), "{e}");
+        // Nothing listens on port 1: the driver's reason, at once.
+        let e = open_pool("postgres://u:pw@127.0.0.1:1/x", "the test store", 2)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot open the test store postgres://u:***@"),
+            "{e}"
+        );
+        assert!(!e.contains(":pw@"), "{e}");
+    }
+}
