@@ -20,6 +20,7 @@ use venus_seal_core::chain::{
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::stage::Proof;
+use venus_seal_core::Leveled as _;
 use venus_seal_core::{
     ActorId, ChainClient, CommD, CommR, DomainSeparationTag, MessageSender, RandomnessSource,
     SealProof, SectorNumber, TokenAmount,
@@ -510,6 +511,15 @@ async fn error_mapping() {
         Err((1, "cannot draw randomness from the future".into())),
     );
     fake.reply("Filecoin.ChainHead", Ok(json!({"Height": "not a number"})));
+    // A node busy or between connections (Lotus' and chain-co's words):
+    // asked again, not a verdict.
+    for busy in [
+        "handler: context deadline exceeded",
+        "no available node for api ChainHead",
+        "dial tcp 10.0.0.2:1234: connect: connection refused",
+    ] {
+        fake.reply("Filecoin.ChainHead", Err((1, busy.into())));
+    }
     let c = client(&fake).await;
     assert!(matches!(c.head().await, Err(ChainError::Unauthorized(_))));
     assert!(matches!(c.head().await, Err(ChainError::Rejected(_))));
@@ -517,6 +527,15 @@ async fn error_mapping() {
         c.head().await,
         Err(ChainError::InvalidResponse(_))
     ));
+    for _ in 0..3 {
+        match c.head().await {
+            Err(e @ ChainError::Transport(_)) => {
+                assert_eq!(e.level(), venus_seal_core::FailureLevel::Temporary);
+                assert!(e.to_string().contains("busy or unavailable"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

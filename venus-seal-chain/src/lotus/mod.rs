@@ -71,10 +71,35 @@ pub(crate) fn http_client(url: &str, token: Option<&str>) -> Result<HttpClient, 
         .map_err(|e| ChainError::Transport(format!("cannot use the URL {url:?}: {e}")))
 }
 
+/// What a node (or the proxy in front of it: venus chain-co, sophon
+/// gateway) answers when it is busy, catching up or between connections
+/// rather than refusing the call: worth asking again, not a verdict.
+const TRANSIENT_NODE_ERRORS: &[&str] = &[
+    "context deadline exceeded",
+    "context canceled",
+    "i/o timeout",
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "unexpected eof",
+    "websocket connection closed",
+    "too many requests",
+    "rate limit",
+    "temporarily unavailable",
+    "service unavailable",
+    "bad gateway",
+    "no available node",
+    "no healthy node",
+    "not synced",
+    "still syncing",
+    "database is locked",
+];
+
 /// Maps a jsonrpsee error of `method` to a [`ChainError`]: HTTP 401/403 and
 /// permission errors → `Unauthorized`, unreachable or timed out →
-/// `Transport`, undecodable → `InvalidResponse`, any other error the node
-/// returned → `Rejected`.
+/// `Transport`, undecodable → `InvalidResponse`; an error the node returned
+/// → `Transport` when it says the node is busy or between connections
+/// ([`TRANSIENT_NODE_ERRORS`]: asked again), else `Rejected`.
 pub(crate) fn map_rpc_error(method: &str, e: RpcError) -> ChainError {
     match e {
         RpcError::Call(obj) => {
@@ -86,6 +111,11 @@ pub(crate) fn map_rpc_error(method: &str, e: RpcError) -> ChainError {
                 || lower.contains("token")
             {
                 ChainError::Unauthorized(format!("{method}: {msg}"))
+            } else if TRANSIENT_NODE_ERRORS.iter().any(|t| lower.contains(t)) {
+                ChainError::Transport(format!(
+                    "{method}: the node is busy or unavailable (code {}): {msg}",
+                    obj.code()
+                ))
             } else {
                 ChainError::Rejected(format!("{method} failed (code {}): {msg}", obj.code()))
             }
