@@ -102,6 +102,7 @@ impl SectorManager for TamperFirst {
                 MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
                     sector_number: s.number,
                     proof: tampered,
+                    pieces: Vec::new(),
                 }]),
             ))
             .await

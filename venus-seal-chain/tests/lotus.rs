@@ -12,7 +12,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use venus_seal_chain::lotus::params::{pre_commit_batch2_params, prove_commit_sectors3_params};
+use venus_seal_chain::lotus::params::{
+    pre_commit_batch2_params, prove_commit_aggregate_params, prove_commit_sectors3_params,
+};
 use venus_seal_chain::lotus::{zero_comm_d, CidJson, LotusClient};
 use venus_seal_core::chain::{
     AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams,
@@ -315,17 +317,20 @@ fn pre_commit_params() -> Vec<PreCommitParams> {
 /// plain tuples in builtin-actors' field order: `[[seal_proof,
 /// sector_number, sealed_cid, seal_rand_epoch, deal_ids, expiration,
 /// unsealed_cid]]` (CompactCommD is a transparent Option<Cid>: Some(cid)
-/// encodes as the CID).
+/// encodes as the CID). The deal ids stay off the pre-commit: the
+/// ProveCommitSectors3 path refuses pre-committed deals and activates them
+/// from the proof's piece manifests.
 #[test]
 fn pre_commit_cbor_matches_tuple_encoding() {
     let p = &pre_commit_params()[0];
+    assert_eq!(p.deal_ids, vec![5432], "the sector holds a deal");
     let actor = fvm_ipld_encoding::to_vec(&pre_commit_batch2_params(&pre_commit_params())).unwrap();
     let independent = fvm_ipld_encoding::to_vec(&(vec![(
         8i64,
         9u64,
         p.sealed_cid.to_cid(),
         10101i64,
-        vec![5432u64],
+        Vec::<u64>::new(),
         20202i64,
         p.unsealed_cid.to_cid(),
     )],))
@@ -333,6 +338,99 @@ fn pre_commit_cbor_matches_tuple_encoding() {
     assert_eq!(actor, independent);
     // outer 1-field struct, 1-element list, 7-field SectorPreCommitInfo
     assert_eq!(&actor[..3], &[0x81, 0x81, 0x87]);
+}
+
+/// A committed-capacity sector (the zero CommD of its size) is
+/// pre-committed without a CommD (CBOR null), as the actors compare it
+/// with the empty CommD of a proof without pieces.
+#[test]
+fn a_cc_pre_commit_carries_no_comm_d() {
+    let mut p = pre_commit_params();
+    p[0].unsealed_cid = zero_comm_d(p[0].seal_proof);
+    p[0].deal_ids.clear();
+    let bytes = fvm_ipld_encoding::to_vec(&pre_commit_batch2_params(&p)).unwrap();
+    assert_eq!(bytes.last(), Some(&0xf6), "unsealed_cid is null");
+    let independent = fvm_ipld_encoding::to_vec(&(vec![(
+        8i64,
+        9u64,
+        p[0].sealed_cid.to_cid(),
+        10101i64,
+        Vec::<u64>::new(),
+        20202i64,
+        Option::<cid::Cid>::None,
+    )],))
+    .unwrap();
+    assert_eq!(bytes, independent);
+}
+
+/// A deal sector's proof activates its pieces: one manifest entry per
+/// piece `[cid, size, verified_allocation_key, notify]`; a chain deal
+/// notifies the market actor f05 with the CBOR deal id; a piece without a
+/// chain deal notifies no one.
+#[test]
+fn prove_commit_manifests_activate_the_deal_pieces() {
+    use venus_seal_core::manager::DealInfo;
+    use venus_seal_core::{PaddedPieceSize, PieceInfo};
+    let piece = |b: u8, size: u64| PieceInfo {
+        size: PaddedPieceSize(size),
+        cid: comm_d(b),
+    };
+    let pieces = vec![
+        DealInfo {
+            id: 7,
+            piece: piece(3, 512),
+        },
+        DealInfo {
+            id: 0,
+            piece: piece(4, 256),
+        },
+    ];
+    let params = prove_commit_sectors3_params(&[ProveCommitParams {
+        sector_number: SectorNumber(1),
+        proof: Proof { proof: vec![1, 2] },
+        pieces: pieces.clone(),
+    }]);
+    let bytes = fvm_ipld_encoding::to_vec(&params).unwrap();
+    let f05 = fvm_shared::address::Address::new_id(5);
+    let deal_7 = fvm_ipld_encoding::RawBytes::new(vec![0x07]);
+    let independent = fvm_ipld_encoding::to_vec(&(
+        vec![(
+            1u64,
+            (
+                (
+                    pieces[0].piece.cid.to_cid(),
+                    512u64,
+                    Option::<()>::None,
+                    vec![(f05, deal_7)],
+                ),
+                (
+                    pieces[1].piece.cid.to_cid(),
+                    256u64,
+                    Option::<()>::None,
+                    Vec::<(fvm_shared::address::Address, fvm_ipld_encoding::RawBytes)>::new(),
+                ),
+            ),
+        )],
+        vec![fvm_ipld_encoding::RawBytes::new(vec![1, 2])],
+        fvm_ipld_encoding::RawBytes::default(),
+        Option::<()>::None,
+        true,
+        true,
+    ))
+    .unwrap();
+    assert_eq!(hex::encode(&bytes), hex::encode(&independent));
+    // The notification: [address f05 = bytes 00 05, payload = bytes(CBOR 7)].
+    assert!(hex::encode(&bytes).contains("824200054107"));
+
+    // The same pieces ride on an aggregate.
+    let agg = prove_commit_aggregate_params(&AggregateProveCommit {
+        sectors: vec![SectorNumber(1), SectorNumber(2)],
+        aggregate_proof: vec![9],
+        pieces: vec![pieces, Vec::new()],
+    });
+    assert_eq!(agg.sector_activations[0].pieces.len(), 2);
+    assert_eq!(agg.sector_activations[0].pieces[0].notify.len(), 1);
+    assert!(agg.sector_activations[1].pieces.is_empty());
 }
 
 /// ProveCommitSectors3Params for sector 1 with proof [1, 2], hand-encoded:
@@ -344,6 +442,7 @@ fn prove_commit_cbor_hand_vector() {
     let params = prove_commit_sectors3_params(&[ProveCommitParams {
         sector_number: SectorNumber(1),
         proof: Proof { proof: vec![1, 2] },
+        pieces: Vec::new(),
     }]);
     let bytes = fvm_ipld_encoding::to_vec(&params).unwrap();
     assert_eq!(hex::encode(bytes), "86818201808142010240f6f5f5");
@@ -474,6 +573,7 @@ async fn send_prove_commit_method_34() {
     let call = MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
         sector_number: SectorNumber(1),
         proof: Proof { proof: vec![1, 2] },
+        pieces: Vec::new(),
     }]);
     c.send(MinerMessage::new(ActorId(1000), call))
         .await
@@ -728,6 +828,7 @@ async fn collateral_is_the_deposits_then_the_pledges_less_the_deposits() {
     let proofs = MinerCall::ProveCommitAggregate(AggregateProveCommit {
         sectors: vec![SectorNumber(9), SectorNumber(10)],
         aggregate_proof: vec![1],
+        pieces: Vec::new(),
     });
     let pledges = c.collateral(ActorId(1000), &proofs).await.unwrap();
     assert_eq!(pledges, TokenAmount(700), "1000 − 300, and 1000 − 5000 → 0");
@@ -792,6 +893,7 @@ async fn collateral_from_a_confused_node_is_an_error() {
             &MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
                 sector_number: SectorNumber(3),
                 proof: Proof { proof: vec![1] },
+                pieces: Vec::new(),
             }]),
         )
         .await

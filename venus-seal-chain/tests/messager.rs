@@ -108,6 +108,7 @@ fn uid_is_deterministic_uuid_v5() {
         MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
             sector_number: SectorNumber(1),
             proof: Proof { proof: vec![] },
+            pieces: Vec::new(),
         }]),
     );
     assert_ne!(a, message_uid(&other_call).unwrap());

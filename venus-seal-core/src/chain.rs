@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ChainError;
+use crate::manager::DealInfo;
 use crate::proving::PoStProof;
 use crate::stage::Proof;
 use crate::types::commitment::{CommD, CommR};
@@ -91,6 +92,11 @@ pub struct ProveCommitParams {
     pub sector_number: SectorNumber,
     /// Its proof (absent when the message carries an aggregate).
     pub proof: Proof,
+    /// The deal pieces the sector holds, in sector order, activated with
+    /// it (`ProveCommitSectors3`'s piece manifests; a chain deal id
+    /// notifies the market actor). Empty for a committed-capacity sector.
+    #[serde(default)]
+    pub pieces: Vec<DealInfo>,
 }
 
 /// A call on a miner actor.
@@ -214,6 +220,10 @@ pub struct AggregateProveCommit {
     pub sectors: Vec<SectorNumber>,
     /// The aggregate of their proofs, in that order.
     pub aggregate_proof: Vec<u8>,
+    /// Each sector's deal pieces (see [`ProveCommitParams::pieces`]), in
+    /// the order of `sectors`; empty when none holds deals.
+    #[serde(default)]
+    pub pieces: Vec<Vec<DealInfo>>,
 }
 
 /// A message to a miner actor.

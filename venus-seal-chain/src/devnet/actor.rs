@@ -356,6 +356,7 @@ impl MinerActor {
             .map(|&n| ProveCommitParams {
                 sector_number: n,
                 proof: venus_seal_core::stage::Proof { proof: Vec::new() },
+                pieces: Vec::new(),
             })
             .collect();
         match self.plan_prove_commit(&batch, ctx)? {

@@ -107,6 +107,7 @@ fn prove(n: u64, proof: Proof) -> MinerCall {
     MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
         sector_number: SectorNumber(n),
         proof,
+        pieces: Vec::new(),
     }])
 }
 
@@ -365,10 +366,12 @@ async fn a_good_proof_makes_the_sector_proven() {
             ProveCommitParams {
                 sector_number: SectorNumber(1),
                 proof: good.clone(),
+                pieces: Vec::new(),
             },
             ProveCommitParams {
                 sector_number: SectorNumber(2),
                 proof: Proof { proof: vec![9] },
+                pieces: Vec::new(),
             },
         ]),
     )

@@ -393,21 +393,25 @@ impl LotusClient {
     }
 
     /// `Filecoin.StateMinerPreCommitDepositForPower [addr, info, tsk]`:
-    /// the deposit for pre-committing `info`, attoFIL as a decimal string.
+    /// the deposit for pre-committing `info` as
+    /// [`params::sector_pre_commit_info`] sends it, attoFIL as a decimal
+    /// string.
     pub async fn state_miner_pre_commit_deposit_for_power(
         &self,
         miner: ActorId,
         info: &PreCommitParams,
         tsk: &[CidJson],
     ) -> Result<String, ChainError> {
+        // As the message will carry it: no deal ids, no CommD for CC.
+        let sent = params::sector_pre_commit_info(info);
         let info = json!({
             "SealProof": info.seal_proof.id(),
             "SectorNumber": info.sector_number.0,
             "SealedCID": CidJson::new(info.sealed_cid.to_cid().to_string()),
             "SealRandEpoch": info.seal_rand_epoch,
-            "DealIDs": info.deal_ids,
+            "DealIDs": sent.deal_ids,
             "Expiration": info.expiration,
-            "UnsealedCid": CidJson::new(info.unsealed_cid.to_cid().to_string()),
+            "UnsealedCid": sent.unsealed_cid.0.map(|c| CidJson::new(c.to_string())),
         });
         self.call(
             "Filecoin.StateMinerPreCommitDepositForPower",

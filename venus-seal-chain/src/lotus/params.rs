@@ -2,13 +2,16 @@
 //! builtin-actor types (`fil_actor_miner_state`, the v17 miner types).
 
 use fil_actor_miner_state::v17::{
-    CompactCommD, PreCommitSectorBatchParams2, ProveCommitSectors3Params, SectorActivationManifest,
-    SectorPreCommitInfo,
+    CompactCommD, DataActivationNotification, PieceActivationManifest, PreCommitSectorBatchParams2,
+    ProveCommitSectors3Params, SectorActivationManifest, SectorPreCommitInfo,
 };
 use fvm_ipld_encoding::RawBytes;
+use fvm_shared::address::Address;
+use fvm_shared::piece::PaddedPieceSize;
 use fvm_shared::sector::{RegisteredAggregateProof, RegisteredSealProof};
 use venus_seal_core::chain::{AggregateProveCommit, MinerCall, PreCommitParams, ProveCommitParams};
 use venus_seal_core::error::ChainError;
+use venus_seal_core::manager::DealInfo;
 
 use super::post_params;
 
@@ -17,34 +20,76 @@ pub const METHOD_PRE_COMMIT_SECTOR_BATCH2: u64 = 28;
 /// Miner actor method `ProveCommitSectors3`.
 pub const METHOD_PROVE_COMMIT_SECTORS3: u64 = 34;
 
-/// The actor-typed `PreCommitSectorBatch2` parameters of `sectors`.
-pub fn pre_commit_batch2_params(sectors: &[PreCommitParams]) -> PreCommitSectorBatchParams2 {
-    PreCommitSectorBatchParams2 {
-        sectors: sectors
-            .iter()
-            .map(|s| SectorPreCommitInfo {
-                seal_proof: RegisteredSealProof::from(s.seal_proof.id()),
-                sector_number: s.sector_number.0,
-                sealed_cid: s.sealed_cid.to_cid(),
-                seal_rand_epoch: s.seal_rand_epoch,
-                deal_ids: s.deal_ids.clone(),
-                expiration: s.expiration,
-                unsealed_cid: CompactCommD::new(Some(s.unsealed_cid.to_cid())),
-            })
-            .collect(),
+/// The market actor (`f05`), notified of the deals a sector activates.
+pub const MARKET_ACTOR: u64 = 5;
+
+/// One sector as `PreCommitSectorBatch2` carries it to the chain, the way
+/// the `ProveCommitSectors3` path needs it (the actors refuse pre-committed
+/// deals there: "new onboarding entry point does not allow pre-committed
+/// deals"):
+///
+/// * no deal ids: deals are activated by the proof's piece manifests;
+/// * the CommD for a sector with data, none for a committed-capacity
+///   sector (zero CommD): the actors compare it with the CommD computed
+///   from the manifests, which is empty without pieces.
+pub fn sector_pre_commit_info(s: &PreCommitParams) -> SectorPreCommitInfo {
+    let unsealed_cid = if s.unsealed_cid == super::zero_comm_d(s.seal_proof) {
+        CompactCommD::empty()
+    } else {
+        CompactCommD::of(s.unsealed_cid.to_cid())
+    };
+    SectorPreCommitInfo {
+        seal_proof: RegisteredSealProof::from(s.seal_proof.id()),
+        sector_number: s.sector_number.0,
+        sealed_cid: s.sealed_cid.to_cid(),
+        seal_rand_epoch: s.seal_rand_epoch,
+        deal_ids: Vec::new(),
+        expiration: s.expiration,
+        unsealed_cid,
     }
 }
 
+/// The actor-typed `PreCommitSectorBatch2` parameters of `sectors` (see
+/// [`sector_pre_commit_info`]).
+pub fn pre_commit_batch2_params(sectors: &[PreCommitParams]) -> PreCommitSectorBatchParams2 {
+    PreCommitSectorBatchParams2 {
+        sectors: sectors.iter().map(sector_pre_commit_info).collect(),
+    }
+}
+
+/// The piece manifests activating `pieces` (in sector order): each piece
+/// by its commitment and padded size; a piece of a chain deal notifies the
+/// market actor with the CBOR deal id, which activates the deal (what
+/// Lotus sends on this path). Verified allocations are not claimed.
+pub fn piece_manifests(pieces: &[DealInfo]) -> Vec<PieceActivationManifest> {
+    pieces
+        .iter()
+        .map(|deal| PieceActivationManifest {
+            cid: deal.piece.cid.to_cid(),
+            size: PaddedPieceSize(deal.piece.size.0),
+            verified_allocation_key: None,
+            notify: if deal.id == 0 {
+                Vec::new()
+            } else {
+                vec![DataActivationNotification {
+                    address: Address::new_id(MARKET_ACTOR),
+                    payload: RawBytes::serialize(deal.id).expect("a u64 always encodes as CBOR"),
+                }]
+            },
+        })
+        .collect()
+}
+
 /// The actor-typed `ProveCommitSectors3` parameters of `sectors`: one proof
-/// per sector, no aggregate, no piece manifests (CC or legacy-deal
-/// sectors), activation and notification success required.
+/// per sector, no aggregate, each sector's pieces as its manifest,
+/// activation and notification success required.
 pub fn prove_commit_sectors3_params(sectors: &[ProveCommitParams]) -> ProveCommitSectors3Params {
     ProveCommitSectors3Params {
         sector_activations: sectors
             .iter()
             .map(|s| SectorActivationManifest {
                 sector_number: s.sector_number.0,
-                pieces: Vec::new(),
+                pieces: piece_manifests(&s.pieces),
             })
             .collect(),
         sector_proofs: sectors
@@ -59,15 +104,21 @@ pub fn prove_commit_sectors3_params(sectors: &[ProveCommitParams]) -> ProveCommi
 }
 
 /// The actor-typed `ProveCommitSectors3` parameters of an aggregate: no
-/// per-sector proofs, one SnarkPackV2 aggregate proof.
+/// per-sector proofs, one SnarkPackV2 aggregate proof, each sector's
+/// pieces as its manifest.
 pub fn prove_commit_aggregate_params(agg: &AggregateProveCommit) -> ProveCommitSectors3Params {
     ProveCommitSectors3Params {
         sector_activations: agg
             .sectors
             .iter()
-            .map(|n| SectorActivationManifest {
+            .enumerate()
+            .map(|(i, n)| SectorActivationManifest {
                 sector_number: n.0,
-                pieces: Vec::new(),
+                pieces: agg
+                    .pieces
+                    .get(i)
+                    .map(|p| piece_manifests(p))
+                    .unwrap_or_default(),
             })
             .collect(),
         sector_proofs: Vec::new(),

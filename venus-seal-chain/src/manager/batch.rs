@@ -16,7 +16,7 @@ use venus_seal_core::chain::{
     AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams,
     ProveCommitParams,
 };
-use venus_seal_core::manager::{OnChainState, PollStateResponse};
+use venus_seal_core::manager::{DealInfo, OnChainState, PollStateResponse};
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
     ActorId, FailureLevel, Leveled, ManagerError, SealVerifyInfo, SectorId, TokenAmount,
@@ -326,6 +326,14 @@ impl LocalSectorManager {
                 })
             })
             .collect();
+        // The deals each sector took, activated with it.
+        let pieces_of = |sector: SectorId| -> Vec<DealInfo> {
+            batch
+                .iter()
+                .find(|(id, _)| *id == sector)
+                .and_then(|(_, rec)| rec.deals.clone())
+                .unwrap_or_default()
+        };
         let aggregate_from = self.config.miner(miner).and_then(|m| m.aggregate_from);
         let same_type = infos.windows(2).all(|w| w[0].proof_type == w[1].proof_type);
         if aggregate_from.is_some_and(|n| infos.len() >= n)
@@ -345,6 +353,7 @@ impl LocalSectorManager {
                     return MinerCall::ProveCommitAggregate(AggregateProveCommit {
                         sectors: infos.iter().map(|i| i.sector.number).collect(),
                         aggregate_proof,
+                        pieces: infos.iter().map(|i| pieces_of(i.sector)).collect(),
                     })
                 }
                 Ok(Ok((_, false))) => {
@@ -363,6 +372,7 @@ impl LocalSectorManager {
                 .into_iter()
                 .map(|i| ProveCommitParams {
                     sector_number: i.sector.number,
+                    pieces: pieces_of(i.sector),
                     proof: Proof { proof: i.proof },
                 })
                 .collect(),

@@ -572,3 +572,61 @@ async fn a_node_that_cannot_price_a_batch_leaves_it_queued_until_it_can() {
     s.chain.advance(1).await;
     assert_eq!(state(&s, a, false).await, OnChainState::Landed);
 }
+
+/// The deals a sector took ride on its proof (and on an aggregate), so a
+/// chain activates them with the sector.
+#[tokio::test(start_paused = true)]
+async fn proofs_carry_the_deals_their_sectors_took() {
+    use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
+    use venus_seal_core::{PaddedPieceSize, PieceInfo};
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(BatchPolicy::IMMEDIATE, batched(4, 3600)),
+        CountingVerifier::default(),
+    );
+    let deal = DealInfo {
+        id: 42,
+        piece: PieceInfo {
+            size: PaddedPieceSize(512),
+            cid: CommD([0x0d; 32]),
+        },
+    };
+    s.m.add_deal(Some(M1), deal.clone()).await.unwrap();
+    let mut sectors = Vec::new();
+    for i in 0..4u8 {
+        let sector =
+            s.m.allocate_sector(AllocateSpec::default())
+                .await
+                .unwrap()
+                .unwrap();
+        let deals =
+            s.m.acquire_deals(sector.id, AcquireDealsSpec::default())
+                .await
+                .unwrap();
+        assert_eq!(
+            deals.len(),
+            usize::from(i == 0),
+            "the one deal goes to the first"
+        );
+        let info = PreCommitOnChainInfo {
+            deals: deals.iter().map(|d| d.id).collect(),
+            ..info(i + 1, s.m.assign_ticket(sector.id).await.unwrap())
+        };
+        let r =
+            s.m.submit_pre_commit(sector, info.clone(), false)
+                .await
+                .unwrap();
+        assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+        sectors.push((sector, info));
+    }
+    s.chain.advance(11).await;
+    for (sector, info) in &sectors {
+        prove(&s, *sector, info).await;
+    }
+    let calls = s.sender.calls();
+    let MinerCall::ProveCommitAggregate(agg) = calls.last().unwrap() else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(agg.pieces.len(), 4);
+    assert_eq!(agg.pieces[0], vec![deal]);
+    assert!(agg.pieces[1..].iter().all(Vec::is_empty));
+}
