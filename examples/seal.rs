@@ -25,7 +25,7 @@ use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
 use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
-    DEVNET_NETWORK,
+    ProvingPolicy, DEVNET_NETWORK, DEVNET_PROVING,
 };
 use venus_seal::core::manager::DealInfo;
 use venus_seal::core::stage::KeepInPlace;
@@ -125,6 +125,14 @@ async fn main() -> anyhow::Result<()> {
                 id: args.miner,
                 allowed_proofs: vec![PROOF],
             }],
+            // This example seals; WindowPoSt is the sector-manager's
+            // `[proving]`. Proving periods far longer than a run, so no
+            // deadline passes unproven (and no sector turns faulty).
+            proving: ProvingPolicy {
+                period: 288_000,
+                deadlines: 48,
+                ..DEVNET_PROVING
+            },
             ..DevnetConfig::default()
         },
         verifier.clone(),
