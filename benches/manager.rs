@@ -28,7 +28,7 @@ use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     ManagerStore, SqlManagerStore,
 };
-use venus_seal::core::manager::{AllocateSpec, StateReport};
+use venus_seal::core::manager::{AllocateSpec, SectorStateChange, StateReport, WorkerIdentifier};
 use venus_seal::core::{ActorId, ManagerError, SealProof, SectorId, SectorManager};
 use venus_seal::rpc::{serve_manager, ManagerClient, Permission, Secret};
 
@@ -163,9 +163,15 @@ fn allocate(m: Arc<dyn SectorManager>, _: SectorId) -> Pin<Box<dyn Future<Output
 fn report(m: Arc<dyn SectorManager>, id: SectorId) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         let report = StateReport {
-            worker: "bench".into(),
-            prev: "Pc1Done".into(),
-            next: "Pc2Done".into(),
+            worker: WorkerIdentifier {
+                instance: "bench".into(),
+                location: "/bench".into(),
+            },
+            state_change: SectorStateChange {
+                prev: "PC1Done".into(),
+                next: "PC2Done".into(),
+                event: None,
+            },
             failure: None,
         };
         retrying(|| m.report_state(id, report.clone())).await;

@@ -101,25 +101,14 @@ max_wait = "2s"
     }
 
     fn worker_token(&self, config: &Path) -> PathBuf {
-        let out = Command::new(&self.manager_bin)
-            .args([
-                "token",
-                "--perm",
-                "write",
-                "--name",
-                "cluster-test",
-                "--config",
-            ])
-            .arg(config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let token = support::output_of(
+            Command::new(&self.manager_bin)
+                .args(["token", "--perm", "write", "--name", "cluster-test"])
+                .arg("--config")
+                .arg(config),
         );
         let path = self.path("worker.token");
-        std::fs::write(&path, &out.stdout).unwrap();
+        std::fs::write(&path, token).unwrap();
         path
     }
 

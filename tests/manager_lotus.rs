@@ -6,7 +6,8 @@
 //! entropy), and sends a pre-commit carrying its deposit through the
 //! node's mpool or through the messager, with their own tokens. A miner
 //! whose sector size on chain is not its proof's, and a node that does not
-//! answer, stop it at start, saying why. SIGTERM stops it cleanly.
+//! answer, stop it at start, saying why. `sectors abort` reaches the
+//! sector's worker at its next poll. SIGTERM stops it cleanly.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,12 +20,12 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use venus_seal::core::manager::{AllocateSpec, PreCommitOnChainInfo, SubmitResult};
-use venus_seal::core::{ActorId, CommD, CommR, SectorManager};
+use venus_seal::core::manager::{AllocateSpec, OnChainState, PreCommitOnChainInfo, SubmitResult};
+use venus_seal::core::{ActorId, CommD, CommR, SectorId, SectorManager, SectorNumber};
 use venus_seal::rpc::ManagerClient;
 
 mod support;
-use support::{example_binaries, free_port, log_file, strip_ansi, tail};
+use support::{example_binaries, free_port, log_file, output_of, strip_ansi, tail};
 
 const TIPSET: &str = "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4";
 const MESSAGE_CID: &str = "bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s";
@@ -216,17 +217,11 @@ proof = "StackedDrg2KiBV1_1"
     }
 
     fn client(&self, config: &Path) -> ManagerClient {
-        let out = Command::new(&self.bin)
-            .args(["token", "--perm", "write", "--config"])
-            .arg(config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let token = output_of(
+            Command::new(&self.bin)
+                .args(["token", "--perm", "write", "--config"])
+                .arg(config),
         );
-        let token = String::from_utf8(out.stdout).unwrap();
         ManagerClient::new(
             format!("http://127.0.0.1:{}", self.port),
             Some(token.trim()),
@@ -333,6 +328,22 @@ async fn on_a_full_node_tickets_are_the_nodes_and_pre_commits_carry_their_deposi
         "priced at the head"
     );
     assert!(node.seen("Message.PushMessageWithId").is_empty());
+
+    // An operator gives the sector up from the command line: its worker
+    // hears it at its next poll.
+    output_of(
+        Command::new(&m.bin)
+            .args(["sectors", "abort", "--miner", "f01000", "--number", "1"])
+            .args(["--reason", "disk replaced", "--config"])
+            .arg(&config),
+    );
+    let polled = m
+        .client(&config)
+        .poll_pre_commit_state(SectorId::new(ActorId(1000), SectorNumber(1)))
+        .await
+        .unwrap();
+    assert_eq!(polled.state, OnChainState::ShouldAbort);
+    assert!(polled.desc.unwrap().contains("disk replaced"));
 
     let status = m.terminate(child);
     assert!(status.success(), "{status}:\n{}", m.log());

@@ -122,7 +122,11 @@ impl SectorManager for TamperFirst {
     async fn poll_proof_state(&self, s: SectorId) -> Result<PollStateResponse, ManagerError> {
         self.inner.poll_proof_state(s).await
     }
-    async fn report_state(&self, s: SectorId, r: StateReport) -> Result<(), ManagerError> {
+    async fn report_state(
+        &self,
+        s: SectorId,
+        r: StateReport,
+    ) -> Result<ReportStateResponse, ManagerError> {
         self.inner.report_state(s, r).await
     }
     async fn report_finalized(&self, s: SectorId) -> Result<(), ManagerError> {

@@ -288,17 +288,12 @@ generate_test_sizes = true
     )
     .unwrap();
     std::fs::create_dir_all(rig.path("c2")).unwrap();
-    let out = Command::new(bin)
-        .args(["token", "--perm", "write", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let token = support::output_of(
+        Command::new(bin)
+            .args(["token", "--perm", "write", "--config"])
+            .arg(&config),
     );
-    std::fs::write(rig.path("c2.token"), &out.stdout).unwrap();
+    std::fs::write(rig.path("c2.token"), token).unwrap();
     let child = Command::new(bin)
         .args(["run", "--config"])
         .arg(&config)

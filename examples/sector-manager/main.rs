@@ -6,6 +6,7 @@
 //! cargo run --release --example sector-manager -- token --perm write --config examples/sector-manager.toml
 //! cargo run --release --example sector-manager -- deals add --piece-cid baga6ea4seaq… --size 512 --deal-id 7 --miner f01000 --config examples/sector-manager.toml
 //! cargo run --release --example sector-manager -- deals list --config examples/sector-manager.toml
+//! cargo run --release --example sector-manager -- sectors abort --miner f01000 --number 7 --reason "disk replaced" --config examples/sector-manager.toml
 //! ```
 //!
 //! `run` makes sure the Groth16 parameters of every miner's proof type are
@@ -20,7 +21,9 @@
 //! operators' deal intake (`Venus.Admin.AddDeal`, admin) and, with
 //! `[pieces]`, the piece proxy workers fetch deal pieces from. `token`
 //! prints a JWT for the workers; `deals add|list` queue deal pieces for
-//! `Venus.AcquireDeals` and show the queue.
+//! `Venus.AcquireDeals` and show the queue; `sectors abort` gives a sector
+//! up (`Venus.Admin.AbortSector`): its worker aborts it at its next state
+//! report or poll.
 
 #[path = "../worker/api_args.rs"]
 mod api_args;
@@ -53,11 +56,11 @@ use venus_seal::chain::{
 };
 use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{
-    ActorId, ChainClient, MessageSender, PaddedPieceSize, PieceCid, PieceInfo, SealProof,
-    SectorManager,
+    ActorId, ChainClient, ManagerError, MessageSender, PaddedPieceSize, PieceCid, PieceInfo,
+    SealProof, SectorId, SectorManager, SectorNumber,
 };
-use venus_seal::rpc::deals::{
-    serve_manager_with_deals, DealClient, DealQueueApi, DealQueueError, DealQueueStatus,
+use venus_seal::rpc::manager_admin::{
+    serve_manager_with_admin, AdminError, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
 };
 use venus_seal::rpc::{Permission, Secret};
 
@@ -100,6 +103,31 @@ enum Command {
         #[command(subcommand)]
         command: DealsCommand,
     },
+    /// Act on the sectors the manager allocated.
+    Sectors {
+        #[command(subcommand)]
+        command: SectorsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SectorsCommand {
+    /// Give a sector up: its worker aborts it (and frees its slot) at its
+    /// next state report or poll. A sector proven on chain or finalized
+    /// cannot be aborted.
+    Abort {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        /// Why, for the worker's records and logs.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,7 +156,7 @@ enum DealsCommand {
     List(ApiArgs),
 }
 
-fn deal_client(api: &ApiArgs) -> anyhow::Result<DealClient> {
+fn admin_client(api: &ApiArgs) -> anyhow::Result<ManagerAdminClient> {
     let (url, token) = api.endpoint(
         |path| {
             let c = Config::load(path)?;
@@ -136,30 +164,30 @@ fn deal_client(api: &ApiArgs) -> anyhow::Result<DealClient> {
         },
         "sector-manager-cli",
     )?;
-    Ok(DealClient::new(url, token.as_deref())?)
+    Ok(ManagerAdminClient::new(url, token.as_deref())?)
 }
 
-/// The deal queue of the manager, for the deal methods: refuses deals
-/// that no sector of the named miner can hold.
+/// The manager's operator methods: the deal queue (refusing deals that
+/// no sector of the named miner can hold) and sector aborts.
 #[derive(Debug)]
-struct DealQueue {
+struct Admin {
     manager: Arc<LocalSectorManager>,
     miners: Vec<(ActorId, SealProof)>,
 }
 
 #[async_trait]
-impl DealQueueApi for DealQueue {
-    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), DealQueueError> {
+impl ManagerAdminApi for Admin {
+    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), AdminError> {
         let fits = |proof: &SealProof| deal.piece.size.0 <= proof.sector_size().0;
         match miner {
             Some(m) => match self.miners.iter().find(|(id, _)| *id == m) {
                 None => {
-                    return Err(DealQueueError::Invalid(format!(
+                    return Err(AdminError::Invalid(format!(
                         "miner {m} is not served by this manager"
                     )))
                 }
                 Some((_, proof)) if !fits(proof) => {
-                    return Err(DealQueueError::Invalid(format!(
+                    return Err(AdminError::Invalid(format!(
                         "a {}-byte piece does not fit the {} sectors of {m}",
                         deal.piece.size.0,
                         proof.sector_size()
@@ -168,7 +196,7 @@ impl DealQueueApi for DealQueue {
                 Some(_) => {}
             },
             None if !self.miners.iter().any(|(_, p)| fits(p)) => {
-                return Err(DealQueueError::Invalid(format!(
+                return Err(AdminError::Invalid(format!(
                     "a {}-byte piece fits no miner's sectors",
                     deal.piece.size.0
                 )))
@@ -178,16 +206,26 @@ impl DealQueueApi for DealQueue {
         self.manager
             .add_deal(miner, deal)
             .await
-            .map_err(|e| DealQueueError::Internal(e.to_string()))
+            .map_err(|e| AdminError::Internal(e.to_string()))
     }
 
-    async fn status(&self) -> Result<DealQueueStatus, DealQueueError> {
+    async fn status(&self) -> Result<DealQueueStatus, AdminError> {
         let queued = self
             .manager
             .queued_deals()
             .await
-            .map_err(|e| DealQueueError::Internal(e.to_string()))?;
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
         Ok(DealQueueStatus { queued })
+    }
+
+    async fn abort_sector(&self, sector: SectorId, reason: String) -> Result<(), AdminError> {
+        self.manager
+            .request_abort(sector, reason)
+            .await
+            .map_err(|e| match e {
+                ManagerError::Rejected(why) => AdminError::Invalid(why),
+                other => AdminError::Internal(other.to_string()),
+            })
     }
 }
 
@@ -221,16 +259,30 @@ async fn main() -> anyhow::Result<()> {
                 size: PaddedPieceSize(size),
                 cid: piece_cid,
             };
-            deal_client(&api)?
+            admin_client(&api)?
                 .add_deal(Some(miner), DealInfo { id: deal_id, piece })
                 .await?;
             println!("deal {deal_id} queued for {miner}: piece {piece_cid} ({size} bytes padded)");
             Ok(())
         }
+        Command::Sectors {
+            command:
+                SectorsCommand::Abort {
+                    miner,
+                    number,
+                    reason,
+                    api,
+                },
+        } => {
+            let sector = SectorId::new(miner, SectorNumber(number));
+            admin_client(&api)?.abort_sector(sector, &reason).await?;
+            println!("{sector}: abort requested ({reason}); its worker gives it up at its next report or poll");
+            Ok(())
+        }
         Command::Deals {
             command: DealsCommand::List(api),
         } => {
-            let status = deal_client(&api)?.status().await?;
+            let status = admin_client(&api)?.status().await?;
             println!("{} deals wait for a sector", status.queued);
             Ok(())
         }
@@ -444,7 +496,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         chain.sender.clone(),
         verifier,
     );
-    let deals = Arc::new(DealQueue {
+    let admin = Arc::new(Admin {
         manager: local.clone(),
         miners: config.miners.iter().map(|m| (m.id, m.proof)).collect(),
     });
@@ -480,7 +532,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         scheduler.spawn(interval)
     });
     let (addr, server) =
-        serve_manager_with_deals(config.rpc.listen, manager, deals, secret).await?;
+        serve_manager_with_admin(config.rpc.listen, manager, admin, secret).await?;
     tracing::info!(
         %addr,
         head = chain.reader.head().await.ok(),

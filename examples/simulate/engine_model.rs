@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use venus_seal::core::engine::limits::{Limits, StageLimit};
 use venus_seal::core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
-    PreCommitOnChainInfo, StateReport, SubmitResponse, SubmitResult, WaitSeedResponse,
+    PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, SubmitResult,
+    WaitSeedResponse,
 };
 use venus_seal::core::stage::{Proof, Stage};
 use venus_seal::core::testing::{fake_stage_executors, FakeManager};
@@ -281,7 +282,7 @@ impl SectorManager for Watched {
         &self,
         sector: SectorId,
         report: StateReport,
-    ) -> Result<(), ManagerError> {
+    ) -> Result<ReportStateResponse, ManagerError> {
         self.inner.report_state(sector, report).await
     }
 

@@ -80,7 +80,11 @@ impl SectorManager for Refuses {
     async fn poll_proof_state(&self, _: SectorId) -> Result<PollStateResponse, ManagerError> {
         refused()
     }
-    async fn report_state(&self, _: SectorId, _: StateReport) -> Result<(), ManagerError> {
+    async fn report_state(
+        &self,
+        _: SectorId,
+        _: StateReport,
+    ) -> Result<ReportStateResponse, ManagerError> {
         refused()
     }
     async fn report_finalized(&self, _: SectorId) -> Result<(), ManagerError> {
@@ -162,6 +166,7 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<SubmitResponse>(data);
     round_trip::<PollStateResponse>(data);
     round_trip::<WaitSeedResponse>(data);
+    round_trip::<ReportStateResponse>(data);
 
     // One call through the server.
     let Some((&pick, params)) = data.split_first() else {

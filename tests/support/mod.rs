@@ -72,3 +72,16 @@ pub fn log_file(path: &Path) -> Stdio {
             .unwrap(),
     )
 }
+
+/// Runs `cmd` to completion; its stdout. Panics with its stderr when it
+/// fails.
+pub fn output_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

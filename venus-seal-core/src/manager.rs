@@ -141,18 +141,72 @@ pub struct WaitSeedResponse {
     pub seed: Option<Seed>,
 }
 
-/// A worker's report of a sector's state change or failure.
+/// A worker's report of a sector's state change or failure, shaped as
+/// damocles' `ReportState` request:
+/// `{"Worker": {"Instance", "Location"}, "StateChange": {"Prev", "Next",
+/// "Event"}, "Failure": {"Level", "Desc"} | null}`.
+///
+/// ```
+/// use venus_seal_core::manager::{SectorStateChange, StateReport, WorkerIdentifier};
+/// let report = StateReport {
+///     worker: WorkerIdentifier { instance: "worker-1".into(), location: "/mnt/nvme0".into() },
+///     state_change: SectorStateChange {
+///         prev: "PC1Done".into(),
+///         next: "PC1Done".into(),
+///         event: Some("Park".into()),
+///     },
+///     failure: None,
+/// };
+/// let json = serde_json::to_value(&report).unwrap();
+/// assert_eq!(json["Worker"]["Instance"], "worker-1");
+/// assert_eq!(json["StateChange"]["Event"], "Park");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StateReport {
-    /// The worker instance.
-    pub worker: String,
-    /// The previous state.
-    pub prev: String,
-    /// The new state.
-    pub next: String,
+    /// Which worker, and where the sector is.
+    pub worker: WorkerIdentifier,
+    /// The change.
+    pub state_change: SectorStateChange,
     /// A failure, if the change is one.
     pub failure: Option<Failure>,
+}
+
+/// A worker instance and the location (sealing path) a sector is in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WorkerIdentifier {
+    /// The worker's name.
+    pub instance: String,
+    /// Where the sector's files are.
+    pub location: String,
+}
+
+/// A sector's state change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorStateChange {
+    /// The state before.
+    pub prev: String,
+    /// The state after (the same when the sector stays where it is, e.g.
+    /// parked).
+    pub next: String,
+    /// What happened, if an event caused it.
+    #[serde(default)]
+    pub event: Option<String>,
+}
+
+/// The manager's answer to a [`StateReport`] (damocles'
+/// `{"Finalized", "AbortReason"}`): whether it holds the sector finalized,
+/// and a reason when it wants the worker to give the sector up.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReportStateResponse {
+    /// The manager has the sector finalized.
+    pub finalized: bool,
+    /// Abort the sector, for this reason.
+    #[serde(default)]
+    pub abort_reason: Option<String>,
 }
 
 /// The manager's side of sealing, as a worker calls it.
@@ -215,9 +269,13 @@ pub trait SectorManager: Send + Sync + std::fmt::Debug {
     /// Where the prove-commit is.
     async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ManagerError>;
 
-    /// A state change or failure, for the manager's records.
-    async fn report_state(&self, sector: SectorId, report: StateReport)
-        -> Result<(), ManagerError>;
+    /// A state change or failure, for the manager's records; the answer
+    /// may ask the worker to abort the sector.
+    async fn report_state(
+        &self,
+        sector: SectorId,
+        report: StateReport,
+    ) -> Result<ReportStateResponse, ManagerError>;
 
     /// The sector is sealed, proven and its files are in their final place.
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError>;

@@ -16,7 +16,8 @@ use crate::error::{Failure, FailureLevel, Leveled, ManagerError, StageError};
 use crate::executor::{DynExecutor, Executor};
 use crate::manager::{
     AcquireDealsSpec, AllocateSpec, OnChainState, PollStateResponse, PreCommitOnChainInfo,
-    SectorManager, StateReport, SubmitResult,
+    ReportStateResponse, SectorManager, SectorStateChange, StateReport, SubmitResult,
+    WorkerIdentifier,
 };
 use crate::piece_store::PieceStore;
 use crate::retry::{RetryDecision, RetryPolicy};
@@ -254,23 +255,40 @@ impl Sealer {
                 record.failure = Some(failure.clone());
                 record.paused = true;
                 self.save(record).await?;
-                self.report(record, Some(failure.clone())).await;
-                Err(failure)
-            }
-            RetryDecision::Abort => {
-                self.abort(record, dir, &failure.message).await;
-                let prev = record.state;
-                record
-                    .apply(Event::Aborted(failure.message.clone()))
-                    .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
-                if let Some(m) = &self.metrics {
-                    m.transition(Some(prev), record.state);
+                // The manager may want the parked sector given up.
+                let answer = self.report(record, dir, Some(failure.clone())).await;
+                if let Some(reason) = answer.and_then(|a| a.abort_reason) {
+                    record.paused = false;
+                    let failure = Failure::new(
+                        FailureLevel::Abort,
+                        format!("the sector manager asked to abort the sector: {reason}"),
+                    );
+                    return self.abort_recorded(record, dir, failure).await;
                 }
-                record.failure = Some(failure.clone());
-                self.save(record).await?;
                 Err(failure)
             }
+            RetryDecision::Abort => self.abort_recorded(record, dir, failure).await,
         }
+    }
+
+    /// Aborts the sector for `failure` and records it `Aborted`.
+    async fn abort_recorded(
+        &self,
+        record: &mut SectorRecord,
+        dir: &Path,
+        failure: Failure,
+    ) -> Result<(), Failure> {
+        self.abort(record, dir, &failure.message).await;
+        let prev = record.state;
+        record
+            .apply(Event::Aborted(failure.message.clone()))
+            .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
+        if let Some(m) = &self.metrics {
+            m.transition(Some(prev), record.state);
+        }
+        record.failure = Some(failure.clone());
+        self.save(record).await?;
+        Err(failure)
     }
 
     /// Gives a sector up outside the state machine's own flow: reports it
@@ -294,16 +312,33 @@ impl Sealer {
         }
     }
 
-    async fn report(&self, record: &SectorRecord, failure: Option<Failure>) {
-        let Some(sector) = record.sector else { return };
+    /// Reports the sector parked in its state (with `failure`) to the
+    /// manager; its answer, if it got through.
+    async fn report(
+        &self,
+        record: &SectorRecord,
+        dir: &Path,
+        failure: Option<Failure>,
+    ) -> Option<ReportStateResponse> {
+        let sector = record.sector?;
         let report = StateReport {
-            worker: self.config.instance.clone(),
-            prev: record.state.to_string(),
-            next: record.state.to_string(),
+            worker: WorkerIdentifier {
+                instance: self.config.instance.clone(),
+                location: dir.display().to_string(),
+            },
+            state_change: SectorStateChange {
+                prev: record.state.to_string(),
+                next: record.state.to_string(),
+                event: Some("Park".into()),
+            },
             failure,
         };
-        if let Err(e) = self.manager.report_state(sector.id, report).await {
-            tracing::debug!(error = %e, "state report not delivered");
+        match self.manager.report_state(sector.id, report).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                tracing::debug!(error = %e, "state report not delivered");
+                None
+            }
         }
     }
 

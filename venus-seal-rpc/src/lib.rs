@@ -8,11 +8,12 @@
 //! * [`admin`]: the worker's operator API (`Venus.Admin.List`, `Pause`,
 //!   `Resume`, `Abort`) behind the small [`AdminApi`] trait, served by
 //!   [`serve_admin`] and called through [`AdminClient`].
-//! * [`deals`]: the sector manager's deal intake (`Venus.Admin.AddDeal`,
-//!   `Venus.Admin.DealQueue`) behind the small [`deals::DealQueueApi`]
-//!   trait, served beside the worker API by
-//!   [`deals::serve_manager_with_deals`] and called through
-//!   [`deals::DealClient`].
+//! * [`manager_admin`]: the sector manager's operator methods: deal intake
+//!   (`Venus.Admin.AddDeal`, `Venus.Admin.DealQueue`) and sector aborts
+//!   (`Venus.Admin.AbortSector`) behind the small
+//!   [`manager_admin::ManagerAdminApi`] trait, served beside the worker API by
+//!   [`manager_admin::serve_manager_with_admin`] and called through
+//!   [`manager_admin::ManagerAdminClient`].
 //! * [`client`]: an authenticated jsonrpsee [`HttpClient`](jsonrpsee::http_client::HttpClient)
 //!   and the [`ClientError`] that tells "unreachable" from "refused" from
 //!   "the command failed".
@@ -45,8 +46,8 @@ pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod codes;
-pub mod deals;
 mod error;
+pub mod manager_admin;
 
 pub use admin::{serve_admin, AdminApi, AdminClient};
 pub use auth::{AuthError, Caller, Permission, Secret, SecretError};

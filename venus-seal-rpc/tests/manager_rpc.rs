@@ -12,7 +12,8 @@ use venus_seal_chain::{
 };
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, OnChainState, PollStateResponse,
-    PreCommitOnChainInfo, StateReport, SubmitResponse, SubmitResult, WaitSeedResponse,
+    PreCommitOnChainInfo, ReportStateResponse, SectorStateChange, StateReport, SubmitResponse,
+    SubmitResult, WaitSeedResponse, WorkerIdentifier,
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
@@ -163,18 +164,25 @@ async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcrip
         .unwrap();
     chain.advance(1).await;
     let proof_landed = manager.poll_proof_state(allocated.id).await.unwrap();
-    manager
+    let answer = manager
         .report_state(
             allocated.id,
             StateReport {
-                worker: "worker-1".into(),
-                prev: "C2Done".into(),
-                next: "ProofSubmitted".into(),
+                worker: WorkerIdentifier {
+                    instance: "worker-1".into(),
+                    location: "/mnt/nvme0/job-1".into(),
+                },
+                state_change: SectorStateChange {
+                    prev: "C2Done".into(),
+                    next: "ProofSubmitted".into(),
+                    event: Some("ProofSubmitted".into()),
+                },
                 failure: None,
             },
         )
         .await
         .unwrap();
+    assert_eq!(answer, ReportStateResponse::default(), "go on");
     manager.report_finalized(allocated.id).await.unwrap();
     Transcript {
         allocated,
@@ -227,7 +235,7 @@ async fn a_sector_seals_over_rpc_exactly_as_in_process() {
     assert!(status.finalized);
     assert_eq!(status.persisted_at.as_deref(), Some("store-1"));
     assert_eq!(
-        status.last_report.map(|r| r.next),
+        status.last_report.map(|r| r.state_change.next),
         Some("ProofSubmitted".to_string())
     );
 
@@ -602,4 +610,70 @@ async fn many_workers_allocating_at_once_get_every_number_once_and_a_restart_con
         .unwrap();
     assert_eq!(next.id.number, SectorNumber(129), "the sequence continues");
     handle.stop().unwrap();
+}
+
+/// An operator's abort at the manager reaches the worker: its state report
+/// is answered with the reason (as damocles answers `ReportState`, whose
+/// request and answer shapes a damocles worker sends and reads), its polls
+/// with ShouldAbort; a proven sector cannot be aborted.
+#[tokio::test]
+async fn an_abort_requested_at_the_manager_answers_the_workers_report_and_polls() {
+    let served = Served::start().await;
+    let client = served.client(Permission::Write);
+    let allocated = client
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let ticket = client.assign_ticket(allocated.id).await.unwrap();
+    let pc = info(ticket);
+    client
+        .submit_pre_commit(allocated, pc, false)
+        .await
+        .unwrap();
+    served
+        .manager
+        .request_abort(allocated.id, "bad disk at the worker".into())
+        .await
+        .unwrap();
+
+    // The body a damocles worker sends, field for field.
+    let token = served.secret.token(Permission::Write, Some("damocles"));
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "Venus.ReportState",
+        "params": [
+            {"Miner": allocated.id.miner.0, "Number": allocated.id.number.0},
+            {"Worker": {"Instance": "damocles-1", "Location": "/mnt/nvme0"},
+             "StateChange": {"Prev": "PC2Done", "Next": "PC2Done", "Event": "Park"},
+             "Failure": {"Level": "Permanent", "Desc": "pc2 failed"}}
+        ]
+    });
+    let auth = format!("Bearer {token}");
+    let answer = raw_post(&served.url, Some(&auth), &body.to_string()).await;
+    assert_eq!(
+        answer["result"],
+        serde_json::json!({"Finalized": false, "AbortReason": "bad disk at the worker"}),
+        "{answer}"
+    );
+    let polled = client.poll_pre_commit_state(allocated.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::ShouldAbort);
+    assert!(polled.desc.unwrap().contains("bad disk at the worker"));
+    let status = served
+        .manager
+        .sector_status(allocated.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let report = status.last_report.unwrap();
+    assert_eq!(report.worker.instance, "damocles-1");
+    assert_eq!(report.failure.unwrap().message, "pc2 failed");
+
+    // A proven sector is past aborting.
+    let proven = seal_one(served.manager.as_ref(), &served.chain).await;
+    let err = served
+        .manager
+        .request_abort(proven.allocated.id, "too late".into())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("proven on chain"), "{err}");
 }

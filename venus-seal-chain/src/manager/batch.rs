@@ -461,6 +461,12 @@ impl LocalSectorManager {
         kind: Kind,
     ) -> Result<PollStateResponse, ManagerError> {
         let mut rec = self.read(sector).await?;
+        if let Some(reason) = &rec.abort_requested {
+            return Ok(PollStateResponse {
+                state: OnChainState::ShouldAbort,
+                desc: Some(format!("the operator aborted the sector: {reason}")),
+            });
+        }
         let Some((message, failed, found, last_error, resends)) = with_slot!(rec, kind, |s| (
             s.message.clone(),
             s.failed,

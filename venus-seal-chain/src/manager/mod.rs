@@ -45,7 +45,8 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
-    PreCommitOnChainInfo, StateReport, SubmitResponse, SubmitResult, WaitSeedResponse,
+    PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, SubmitResult,
+    WaitSeedResponse,
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
@@ -233,6 +234,44 @@ impl LocalSectorManager {
         sector: SectorId,
     ) -> Result<Option<SectorStatus>, StoreError> {
         Ok(self.store.load(sector).await?.map(|v| v.value))
+    }
+
+    /// Asks the worker sealing `sector` to give it up, for `reason`: its
+    /// next state report is answered with the reason and its next poll
+    /// with `ShouldAbort` (damocles' manager-side abort). A sector already
+    /// on chain, finalized or aborted is refused.
+    pub async fn request_abort(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<(), ManagerError> {
+        if self
+            .chain
+            .sector(sector.miner, sector.number)
+            .await?
+            .is_some()
+        {
+            return Err(ManagerError::Rejected(format!(
+                "sector {sector} is proven on chain: it cannot be aborted"
+            )));
+        }
+        self.modify(sector, |rec| {
+            if rec.finalized {
+                return Err(ManagerError::Rejected(format!(
+                    "sector {sector} is finalized: it cannot be aborted"
+                )));
+            }
+            if let Some(why) = &rec.aborted {
+                return Err(ManagerError::Rejected(format!(
+                    "sector {sector} was already aborted by its worker: {why}"
+                )));
+            }
+            rec.abort_requested = Some(reason.clone());
+            Ok(())
+        })
+        .await?;
+        warn!(%sector, %reason, "abort requested: the worker gives the sector up at its next report or poll");
+        Ok(())
     }
 
     /// Reads a sector's record; unknown sectors are rejected.
@@ -726,20 +765,26 @@ impl SectorManager for LocalSectorManager {
         &self,
         sector: SectorId,
         report: StateReport,
-    ) -> Result<(), ManagerError> {
+    ) -> Result<ReportStateResponse, ManagerError> {
+        let (worker, change) = (&report.worker, &report.state_change);
         match &report.failure {
             Some(failure) => warn!(
-                %sector, worker = %report.worker, prev = %report.prev, next = %report.next,
+                %sector, worker = %worker.instance, location = %worker.location,
+                prev = %change.prev, next = %change.next, event = ?change.event,
                 %failure, "worker reports a failure"
             ),
             None => info!(
-                %sector, worker = %report.worker, prev = %report.prev, next = %report.next,
+                %sector, worker = %worker.instance, location = %worker.location,
+                prev = %change.prev, next = %change.next, event = ?change.event,
                 "worker reports a state change"
             ),
         }
         self.modify(sector, |rec| {
             rec.last_report = Some(report.clone());
-            Ok(())
+            Ok(ReportStateResponse {
+                finalized: rec.finalized,
+                abort_reason: rec.abort_requested.clone(),
+            })
         })
         .await
     }

@@ -100,6 +100,10 @@ pub struct SectorStatus {
     pub finalized: bool,
     /// The worker gave the sector up, for this reason.
     pub aborted: Option<String>,
+    /// The operator asked the worker to give the sector up, for this
+    /// reason (answered to its next state report or poll).
+    #[serde(default)]
+    pub abort_requested: Option<String>,
 }
 
 impl SectorStatus {
@@ -116,6 +120,7 @@ impl SectorStatus {
             last_report: None,
             finalized: false,
             aborted: None,
+            abort_requested: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use venus_seal_core::chain::{MinerCall, MinerMessage, PreCommitParams};
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, OnChainState, PreCommitOnChainInfo,
-    StateReport, SubmitResult,
+    SectorStateChange, StateReport, SubmitResult, WorkerIdentifier,
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
@@ -277,22 +277,30 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     let on_chain = chain.sector(M1, s.id.number).await.unwrap().unwrap();
     assert_eq!(on_chain.sealed_cid, info.comm_r);
 
-    m.report_state(
-        s.id,
-        StateReport {
-            worker: "worker-1".into(),
-            prev: "ProofSubmitted".into(),
-            next: "Finished".into(),
-            failure: None,
-        },
-    )
-    .await
-    .unwrap();
+    let answer = m
+        .report_state(
+            s.id,
+            StateReport {
+                worker: WorkerIdentifier {
+                    instance: "worker-1".into(),
+                    location: "/sealing/job-1".into(),
+                },
+                state_change: SectorStateChange {
+                    prev: "ProofSubmitted".into(),
+                    next: "Finished".into(),
+                    event: None,
+                },
+                failure: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.abort_reason, None);
     m.report_finalized(s.id).await.unwrap();
     let status = m.sector_status(s.id).await.unwrap().unwrap();
     assert!(status.finalized);
     assert_eq!(status.persisted_at.as_deref(), Some("worker-1"));
-    assert_eq!(status.last_report.unwrap().next, "Finished");
+    assert_eq!(status.last_report.unwrap().state_change.next, "Finished");
     assert_eq!(status.seed, Some(seed));
 }
 

@@ -198,6 +198,43 @@ async fn temporary_escalates_and_parks_only_that_sector_then_operator_resumes() 
     assert_eq!(r.manager.finalized().len(), 2);
 }
 
+/// A parked sector is reported to the manager as damocles reports it
+/// (worker instance and location, the state it stays in, event "Park", the
+/// failure); the manager's answer may give it up: then it is aborted,
+/// cleaned, and the slot seals a new sector.
+#[tokio::test(start_paused = true)]
+async fn a_parked_sector_is_reported_and_the_managers_abort_reason_aborts_it() {
+    let manager = FakeManager::default();
+    manager.abort_on_report("operator gave up sector 1");
+    let r = rig(BTreeMap::new(), 1, manager, None);
+    r.fakes
+        .c2
+        .fail_if(|t| (t.sector.number.0 == 1).then(|| StageError::Unavailable("gpu lost".into())));
+    r.engine.with_max_sectors(2).run(never()).await.unwrap();
+
+    let reports = r.manager.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let (id, report) = &reports[0];
+    assert_eq!(id.number.0, 1);
+    assert_eq!(report.state_change.prev, "C1Done");
+    assert_eq!(report.state_change.next, "C1Done");
+    assert_eq!(report.state_change.event.as_deref(), Some("Park"));
+    assert!(!report.worker.location.is_empty());
+    let failure = report.failure.as_ref().unwrap();
+    assert!(failure.message.contains("gpu lost"), "{failure:?}");
+
+    let aborted = r.manager.aborted();
+    assert_eq!(aborted.len(), 1, "{aborted:?}");
+    assert!(
+        aborted[0].1.contains("operator gave up sector 1"),
+        "{aborted:?}"
+    );
+    assert_eq!(r.manager.finalized(), vec![2], "the slot went on");
+    let records = r.store.load_all().await.unwrap();
+    assert_eq!(records[0].state, SectorState::Aborted);
+    assert!(!records[0].paused);
+}
+
 #[tokio::test(start_paused = true)]
 async fn abort_reports_cleans_and_starts_a_new_sector() {
     let r = rig(BTreeMap::new(), 1, FakeManager::default(), None);

@@ -29,6 +29,10 @@ struct State {
     sectors: HashMap<SectorNumber, Sector>,
     fail_calls: usize,
     tickets_drawn: usize,
+    /// Every state report, in order.
+    reports: Vec<(SectorId, StateReport)>,
+    /// Answer state reports with this abort reason.
+    abort_on_report: Option<String>,
 }
 
 /// A fake [`SectorManager`] for miner `f01000` sealing 2KiB sectors:
@@ -81,6 +85,17 @@ impl FakeManager {
             .collect();
         v.sort();
         v
+    }
+
+    /// Answers every later state report asking to abort the sector, for
+    /// `reason` (as a manager whose operator gave it up would).
+    pub fn abort_on_report(&self, reason: impl Into<String>) {
+        self.state.lock().unwrap().abort_on_report = Some(reason.into());
+    }
+
+    /// The state reports received, in order.
+    pub fn reports(&self) -> Vec<(SectorId, StateReport)> {
+        self.state.lock().unwrap().reports.clone()
     }
 
     /// Sector numbers reported aborted, with the reason.
@@ -271,8 +286,19 @@ impl SectorManager for FakeManager {
         })
     }
 
-    async fn report_state(&self, id: SectorId, _report: StateReport) -> Result<(), ManagerError> {
-        self.with(|st| Self::sector(st, id).map(|_| ()))
+    async fn report_state(
+        &self,
+        id: SectorId,
+        report: StateReport,
+    ) -> Result<ReportStateResponse, ManagerError> {
+        self.with(|st| {
+            let finalized = Self::sector(st, id)?.finalized;
+            st.reports.push((id, report));
+            Ok(ReportStateResponse {
+                finalized,
+                abort_reason: st.abort_on_report.clone(),
+            })
+        })
     }
 
     async fn report_finalized(&self, id: SectorId) -> Result<(), ManagerError> {

@@ -12,7 +12,7 @@ use jsonrpsee::rpc_params;
 use serde::de::DeserializeOwned;
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
-    PreCommitOnChainInfo, StateReport, SubmitResponse, WaitSeedResponse,
+    PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, WaitSeedResponse,
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{ManagerError, SealProof, SectorId, SectorManager, Ticket};
@@ -207,7 +207,7 @@ impl SectorManager for ManagerClient {
         &self,
         sector: SectorId,
         report: StateReport,
-    ) -> Result<(), ManagerError> {
+    ) -> Result<ReportStateResponse, ManagerError> {
         self.call(methods::REPORT_STATE, rpc_params![sector, report])
             .await
     }

@@ -17,7 +17,7 @@
 //! | `Venus.WaitSeed` | `[SectorId, proof_type?]` | `WaitSeedResponse` | write |
 //! | `Venus.SubmitProof` | `[SectorId, Proof, reset]` | `SubmitResponse` | write |
 //! | `Venus.PollProofState` | `[SectorId]` | `PollStateResponse` | write |
-//! | `Venus.ReportState` | `[SectorId, StateReport]` | `null` | write |
+//! | `Venus.ReportState` | `[SectorId, StateReport]` | `ReportStateResponse` (`{Finalized, AbortReason}`) | write |
 //! | `Venus.ReportFinalized` | `[SectorId]` | `null` | write |
 //! | `Venus.ReportAborted` | `[SectorId, reason]` | `null` | write |
 //! | `Venus.WorkerPing` | `[WorkerInfo]` | `null` | read |

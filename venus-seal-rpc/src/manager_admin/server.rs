@@ -7,16 +7,16 @@ use jsonrpsee::server::ServerHandle;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, SectorManager};
+use venus_seal_core::{ActorId, SectorId, SectorManager};
 
-use super::{deal_permissions, methods, DealQueueApi, DealQueueError};
+use super::{admin_permissions, methods, AdminError, ManagerAdminApi};
 use crate::admin::serve_with_auth;
 use crate::manager::{manager_module, manager_permissions};
 use crate::{codes, RpcError, Secret};
 
-fn to_rpc(e: DealQueueError) -> ErrorObjectOwned {
+fn to_rpc(e: AdminError) -> ErrorObjectOwned {
     let code = match &e {
-        DealQueueError::Invalid(_) => codes::INVALID_PARAMS,
+        AdminError::Invalid(_) => codes::INVALID_PARAMS,
         _ => codes::INTERNAL,
     };
     ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
@@ -27,12 +27,12 @@ fn invalid(message: String) -> ErrorObjectOwned {
 }
 
 /// The deal methods as a jsonrpsee module (without auth: serve it with
-/// [`serve_manager_with_deals`] or [`serve_with_auth`]). A piece size
+/// [`serve_manager_with_admin`] or [`serve_with_auth`]). A piece size
 /// that is not a padded piece size (a power of two, at least 128) is
 /// refused here, before `api` sees it.
-pub fn deals_module(
-    api: Arc<dyn DealQueueApi>,
-) -> Result<RpcModule<Arc<dyn DealQueueApi>>, RpcError> {
+pub fn manager_admin_module(
+    api: Arc<dyn ManagerAdminApi>,
+) -> Result<RpcModule<Arc<dyn ManagerAdminApi>>, RpcError> {
     let mut module = RpcModule::new(api);
     let reg = |e: jsonrpsee::core::RegisterMethodError| RpcError::Register(e.to_string());
     module
@@ -60,23 +60,35 @@ pub fn deals_module(
             api.status().await.map_err(to_rpc)
         })
         .map_err(reg)?;
+    module
+        .register_async_method(methods::ABORT_SECTOR, |params, api, _| async move {
+            let (sector, reason): (SectorId, String) = params.parse().map_err(|e| {
+                invalid(format!("expected params [sector, reason]: {}", e.message()))
+            })?;
+            if reason.trim().is_empty() {
+                return Err(invalid(format!("aborting {sector} needs a reason")));
+            }
+            tracing::warn!(%sector, %reason, "sector abort requested by an operator");
+            api.abort_sector(sector, reason).await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
     Ok(module)
 }
 
 /// Serves the worker API of `manager` (as
 /// [`serve_manager`](crate::serve_manager) does) and the deal methods of
 /// `deals` on one address, behind token auth.
-pub async fn serve_manager_with_deals(
+pub async fn serve_manager_with_admin(
     addr: SocketAddr,
     manager: Arc<dyn SectorManager>,
-    deals: Arc<dyn DealQueueApi>,
+    deals: Arc<dyn ManagerAdminApi>,
     secret: Secret,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
     let mut module = manager_module(manager)?;
     module
-        .merge(deals_module(deals)?)
+        .merge(manager_admin_module(deals)?)
         .map_err(|e| RpcError::Register(e.to_string()))?;
     let mut permissions = manager_permissions();
-    permissions.extend(deal_permissions());
+    permissions.extend(admin_permissions());
     serve_with_auth(addr, module, secret, permissions).await
 }

@@ -1,10 +1,16 @@
-//! The sector manager's deal intake: operators queue deal pieces that
-//! `Venus.AcquireDeals` then hands to workers.
+//! The sector manager's operator methods: operators queue deal pieces that
+//! `Venus.AcquireDeals` then hands to workers, and give sectors up.
 //!
 //! | method | params | result | needs |
 //! | --- | --- | --- | --- |
 //! | `Venus.Admin.AddDeal` | `[DealInfo, miner or null]` | `null` | admin |
 //! | `Venus.Admin.DealQueue` | `[]` | `DealQueueStatus` | read |
+//! | `Venus.Admin.AbortSector` | `[SectorId, reason]` | `null` | admin |
+//!
+//! An aborted sector's worker learns it from the answer to its next
+//! `Venus.ReportState` (`AbortReason`) or poll (`ShouldAbort`), and gives
+//! the sector up; a sector proven on chain or finalized cannot be aborted
+//! (invalid params, saying why).
 //!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
 //! as [`venus_seal_core::manager::DealInfo`] serializes it; `miner`
@@ -23,12 +29,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::ActorId;
+use venus_seal_core::{ActorId, SectorId};
 
 use crate::Permission;
 
-pub use client::DealClient;
-pub use server::{deals_module, serve_manager_with_deals};
+pub use client::ManagerAdminClient;
+pub use server::{manager_admin_module, serve_manager_with_admin};
 
 /// The method names.
 pub mod methods {
@@ -36,13 +42,16 @@ pub mod methods {
     pub const ADD_DEAL: &str = "Venus.Admin.AddDeal";
     /// `Venus.Admin.DealQueue` (read).
     pub const DEAL_QUEUE: &str = "Venus.Admin.DealQueue";
+    /// `Venus.Admin.AbortSector` (admin).
+    pub const ABORT_SECTOR: &str = "Venus.Admin.AbortSector";
 }
 
 /// The permission each deal method needs.
-pub fn deal_permissions() -> HashMap<&'static str, Permission> {
+pub fn admin_permissions() -> HashMap<&'static str, Permission> {
     HashMap::from([
         (methods::ADD_DEAL, Permission::Admin),
         (methods::DEAL_QUEUE, Permission::Read),
+        (methods::ABORT_SECTOR, Permission::Admin),
     ])
 }
 
@@ -54,28 +63,31 @@ pub struct DealQueueStatus {
     pub queued: u64,
 }
 
-/// Why a deal was not queued.
+/// Why an operator method was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum DealQueueError {
-    /// The deal cannot go into any sector of the manager: the message
-    /// says why (answered as invalid params).
+pub enum AdminError {
+    /// The deal cannot go into any sector of the manager, or the sector
+    /// cannot be aborted: the message says why (answered as invalid
+    /// params).
     #[error("{0}")]
     Invalid(String),
     /// The manager's state store failed.
-    #[error("the deal queue failed: {0}")]
+    #[error("the manager failed: {0}")]
     Internal(String),
 }
 
-/// The deal queue the methods serve: implemented by a binary over its
-/// sector manager (venus-seal-chain's `LocalSectorManager::add_deal`);
-/// tests serve a fake.
+/// What the operator methods act on: implemented by a binary over its
+/// sector manager (venus-seal-chain's `LocalSectorManager::add_deal` and
+/// `request_abort`); tests serve a fake.
 #[async_trait]
-pub trait DealQueueApi: Send + Sync + 'static {
+pub trait ManagerAdminApi: Send + Sync + 'static {
     /// Appends `deal` to the queue, for `miner` (`None`: any miner).
-    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), DealQueueError>;
+    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), AdminError>;
     /// How the queue stands.
-    async fn status(&self) -> Result<DealQueueStatus, DealQueueError>;
+    async fn status(&self) -> Result<DealQueueStatus, AdminError>;
+    /// Asks the worker sealing `sector` to give it up, for `reason`.
+    async fn abort_sector(&self, sector: SectorId, reason: String) -> Result<(), AdminError>;
 }
 
-fn _assert_dyn(_: std::sync::Arc<dyn DealQueueApi>) {}
+fn _assert_dyn(_: std::sync::Arc<dyn ManagerAdminApi>) {}

@@ -1,23 +1,23 @@
-//! Calling a sector manager's deal methods.
+//! Calling a sector manager's operator methods.
 
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::ActorId;
+use venus_seal_core::{ActorId, SectorId};
 
 use super::{methods, DealQueueStatus};
 use crate::{http_client, ClientError};
 
-/// A client of a sector manager's deal methods.
+/// A client of a sector manager's operator methods.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), venus_seal_rpc::ClientError> {
 /// use venus_seal_core::manager::DealInfo;
 /// use venus_seal_core::{ActorId, PaddedPieceSize, PieceInfo};
-/// use venus_seal_rpc::deals::DealClient;
+/// use venus_seal_rpc::manager_admin::ManagerAdminClient;
 ///
-/// let client = DealClient::new("http://127.0.0.1:1789", Some("eyJhbGci…"))?;
+/// let client = ManagerAdminClient::new("http://127.0.0.1:1789", Some("eyJhbGci…"))?;
 /// let piece = PieceInfo {
 ///     size: PaddedPieceSize(512),
 ///     cid: "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy".parse().unwrap(),
@@ -27,12 +27,12 @@ use crate::{http_client, ClientError};
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct DealClient {
+pub struct ManagerAdminClient {
     url: String,
     client: HttpClient,
 }
 
-impl DealClient {
+impl ManagerAdminClient {
     /// A client of the manager at `url` (`http://host:port`), sending
     /// `token` as a bearer token when given (admin to add, read to look).
     pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
@@ -59,5 +59,14 @@ impl DealClient {
             .request(methods::DEAL_QUEUE, rpc_params![])
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::DEAL_QUEUE, e))
+    }
+
+    /// Asks the worker sealing `sector` to give it up
+    /// (`Venus.Admin.AbortSector`).
+    pub async fn abort_sector(&self, sector: SectorId, reason: &str) -> Result<(), ClientError> {
+        self.client
+            .request::<(), _>(methods::ABORT_SECTOR, rpc_params![sector, reason])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::ABORT_SECTOR, e))
     }
 }

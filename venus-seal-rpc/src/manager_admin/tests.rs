@@ -1,0 +1,155 @@
+//! The operator methods over a real server: queued deals arrive, sizes and
+//! permissions are checked; sector aborts arrive with their reason.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use venus_seal_core::manager::DealInfo;
+use venus_seal_core::testing::FakeManager;
+use venus_seal_core::{ActorId, PaddedPieceSize, PieceInfo, SectorId, SectorNumber};
+
+use super::*;
+use crate::{ClientError, Secret};
+
+#[derive(Default)]
+struct Queue(
+    Mutex<Vec<(Option<ActorId>, DealInfo)>>,
+    Mutex<Vec<(SectorId, String)>>,
+);
+
+#[async_trait]
+impl ManagerAdminApi for Queue {
+    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), AdminError> {
+        if miner == Some(ActorId(9)) {
+            return Err(AdminError::Invalid("miner f09 is not served here".into()));
+        }
+        self.0.lock().unwrap().push((miner, deal));
+        Ok(())
+    }
+    async fn status(&self) -> Result<DealQueueStatus, AdminError> {
+        Ok(DealQueueStatus {
+            queued: self.0.lock().unwrap().len() as u64,
+        })
+    }
+    async fn abort_sector(&self, sector: SectorId, reason: String) -> Result<(), AdminError> {
+        if sector.number.0 == 99 {
+            return Err(AdminError::Invalid(format!(
+                "sector {sector} is proven on chain: it cannot be aborted"
+            )));
+        }
+        self.1.lock().unwrap().push((sector, reason));
+        Ok(())
+    }
+}
+
+/// A fake manager and a [`Queue`] served behind auth: the queue, the
+/// secret, the URL and the server handle.
+async fn serve() -> (Arc<Queue>, Secret, String, jsonrpsee::server::ServerHandle) {
+    let queue = Arc::new(Queue::default());
+    let secret = Secret::generate();
+    let (addr, handle) = serve_manager_with_admin(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(FakeManager::default()),
+        queue.clone(),
+        secret.clone(),
+    )
+    .await
+    .unwrap();
+    (queue, secret, format!("http://{addr}"), handle)
+}
+
+fn deal(size: u64) -> DealInfo {
+    DealInfo {
+        id: 7,
+        piece: PieceInfo {
+            size: PaddedPieceSize(size),
+            cid: "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy"
+                .parse()
+                .unwrap(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn operators_queue_deals_beside_the_worker_api() {
+    let (queue, secret, url, handle) = serve().await;
+    let admin =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Admin, None))).unwrap();
+    admin
+        .add_deal(Some(ActorId(1000)), deal(512))
+        .await
+        .unwrap();
+    admin.add_deal(None, deal(2048)).await.unwrap();
+    assert_eq!(admin.status().await.unwrap().queued, 2);
+    assert_eq!(queue.0.lock().unwrap()[0], (Some(ActorId(1000)), deal(512)));
+    assert_eq!(queue.0.lock().unwrap()[1].0, None);
+
+    // Not a padded piece size: refused, saying so.
+    match admin.add_deal(None, deal(508)).await {
+        Err(ClientError::Failed { code, message, .. }) => {
+            assert_eq!(code, crate::codes::INVALID_PARAMS);
+            assert!(message.contains("508"), "{message}");
+        }
+        other => panic!("want invalid params, got {other:?}"),
+    }
+    // The queue's own refusal reaches the caller.
+    match admin.add_deal(Some(ActorId(9)), deal(512)).await {
+        Err(ClientError::Failed { message, .. }) => assert!(message.contains("f09"), "{message}"),
+        other => panic!("want the queue's refusal, got {other:?}"),
+    }
+    // read may look, not add; no token may do neither.
+    let reader =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Read, None))).unwrap();
+    assert_eq!(reader.status().await.unwrap().queued, 2);
+    match reader.add_deal(None, deal(512)).await {
+        Err(ClientError::PermissionDenied { message }) => {
+            assert!(message.contains("admin"), "{message}")
+        }
+        other => panic!("want permission denied, got {other:?}"),
+    }
+    let anonymous = ManagerAdminClient::new(&url, None).unwrap();
+    assert!(matches!(
+        anonymous.status().await,
+        Err(ClientError::Unauthenticated { .. })
+    ));
+    let _ = handle.stop();
+}
+
+#[tokio::test]
+async fn operators_abort_sectors_with_a_reason_and_admin_rights() {
+    let (queue, secret, url, handle) = serve().await;
+    let admin =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Admin, None))).unwrap();
+    let sector = SectorId::new(ActorId(1000), SectorNumber(7));
+    admin.abort_sector(sector, "bad disk").await.unwrap();
+    assert_eq!(
+        queue.1.lock().unwrap().clone(),
+        vec![(sector, "bad disk".to_string())]
+    );
+    // No reason, or the manager's refusal: invalid params saying why.
+    for (sector, reason, needle) in [
+        (sector, " ", "needs a reason"),
+        (
+            SectorId::new(ActorId(1000), SectorNumber(99)),
+            "late",
+            "proven on chain",
+        ),
+    ] {
+        match admin.abort_sector(sector, reason).await {
+            Err(ClientError::Failed { code, message, .. }) => {
+                assert_eq!(code, crate::codes::INVALID_PARAMS);
+                assert!(message.contains(needle), "{message}");
+            }
+            other => panic!("want invalid params, got {other:?}"),
+        }
+    }
+    // A worker's write token may not abort.
+    let worker =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Write, None))).unwrap();
+    assert!(matches!(
+        worker.abort_sector(sector, "x").await,
+        Err(ClientError::PermissionDenied { .. })
+    ));
+    assert_eq!(queue.1.lock().unwrap().len(), 1);
+    let _ = handle.stop();
+}
