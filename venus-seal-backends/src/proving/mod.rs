@@ -1,11 +1,9 @@
 //! Proving on filecoin-proofs-api: WindowPoSt, WinningPoSt, snap-up and
 //! unsealing.
 //!
-//! [`LocalProver`] implements the core's
-//! [`PoStProver`](venus_seal_core::proving::PoStProver),
-//! [`SnapUpProver`](venus_seal_core::proving::SnapUpProver) and
-//! [`Unsealer`](venus_seal_core::proving::Unsealer); the verifying side is
-//! on [`LocalSealVerifier`](crate::LocalSealVerifier).
+//! [`LocalProver`] implements the core's [`PoStProver`], [`SnapUpProver`]
+//! and [`Unsealer`]; the verifying side is on
+//! [`LocalSealVerifier`](crate::LocalSealVerifier).
 //!
 //! Before a WindowPoSt each sector's files are checked (replica size,
 //! `p_aux`, tree-r-last, and a vanilla proof over random challenges, as

@@ -109,7 +109,17 @@ impl From<StoreError> for ManagerError {
     }
 }
 
-/// The sector manager's durable state (see the [module docs](self)).
+/// The sector manager's durable state: per miner, the next sector number;
+/// per sector, a [`SectorStatus`](crate::manager::SectorStatus) with a
+/// version for compare-and-swap updates; and the deal queue. Every
+/// operation that must not race (allocating a number, taking deals) is one
+/// atomic store operation, so several manager processes may share one
+/// store ([`SqlManagerStore`] on PostgreSQL) and still never hand out a
+/// number or a deal twice.
+///
+/// * [`MemoryManagerStore`]: in memory, for tests and throwaway devnets;
+/// * [`SqlManagerStore`] on SQLite: the default, one manager process;
+/// * [`SqlManagerStore`] on PostgreSQL: several manager processes.
 #[async_trait]
 pub trait ManagerStore: Send + Sync + fmt::Debug {
     /// Takes the next unused number of `miner` within `range` (continuing
