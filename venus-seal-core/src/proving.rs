@@ -327,9 +327,9 @@ impl Leveled for ProvingError {
 /// Generates WindowPoSt and WinningPoSt proofs.
 ///
 /// Implemented on filecoin-proofs-api by
-/// `venus_seal_backends::proving::LocalPoStProver`; a remote prover (a
-/// worker the manager hands WindowPoSt to) implements it too, so the
-/// scheduler holds an `Arc<dyn PoStProver>`.
+/// `venus_seal_backends::proving::LocalProver`. The scheduler holds an
+/// `Arc<dyn PoStProver>`, so a prover that hands the job elsewhere (a
+/// worker holding the sectors) plugs in the same way.
 #[async_trait]
 pub trait PoStProver: Send + Sync + fmt::Debug {
     /// Checks each sector's files and returns those that cannot be proven,

@@ -11,8 +11,9 @@
 //! passed, as Lotus does) and declares recovered those whose files pass
 //! the check again; proven at their next deadline, they recover. The prover is a
 //! trait object: the manager proves in process with
-//! `venus_seal_backends::proving::LocalProver`, or hands the job to a
-//! worker through a remote implementation.
+//! `venus_seal_backends::proving::LocalProver` over the stores where the
+//! sectors are (mounted on the manager's host). A prover that hands the
+//! job to a worker would implement the same trait; none ships yet.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
