@@ -312,6 +312,25 @@ impl Sealer {
         }
     }
 
+    /// How often a parked sector is reported to the manager again (the
+    /// retry policy's recover interval).
+    pub(crate) fn parked_recheck_interval(&self) -> std::time::Duration {
+        self.config.retry.recover_interval
+    }
+
+    /// Reports a parked sector again (with its recorded failure); the
+    /// manager's reason when it wants the sector given up. `None` for a
+    /// sector without a number yet, or when the manager is unreachable.
+    pub(crate) async fn manager_abort_reason(
+        &self,
+        record: &SectorRecord,
+        dir: &Path,
+    ) -> Option<String> {
+        self.report(record, dir, record.failure.clone())
+            .await
+            .and_then(|answer| answer.abort_reason)
+    }
+
     /// Reports the sector parked in its state (with `failure`) to the
     /// manager; its answer, if it got through.
     async fn report(

@@ -766,8 +766,24 @@ impl SectorManager for LocalSectorManager {
         sector: SectorId,
         report: StateReport,
     ) -> Result<ReportStateResponse, ManagerError> {
+        let (answer, repeated) = self
+            .modify(sector, |rec| {
+                let repeated = rec.last_report.as_ref() == Some(&report);
+                rec.last_report = Some(report.clone());
+                let answer = ReportStateResponse {
+                    finalized: rec.finalized,
+                    abort_reason: rec.abort_requested.clone(),
+                };
+                Ok((answer, repeated))
+            })
+            .await?;
         let (worker, change) = (&report.worker, &report.state_change);
         match &report.failure {
+            // A parked sector is reported again every recover interval.
+            _ if repeated => debug!(
+                %sector, worker = %worker.instance, state = %change.next,
+                "worker reports the sector still parked"
+            ),
             Some(failure) => warn!(
                 %sector, worker = %worker.instance, location = %worker.location,
                 prev = %change.prev, next = %change.next, event = ?change.event,
@@ -779,14 +795,7 @@ impl SectorManager for LocalSectorManager {
                 "worker reports a state change"
             ),
         }
-        self.modify(sector, |rec| {
-            rec.last_report = Some(report.clone());
-            Ok(ReportStateResponse {
-                finalized: rec.finalized,
-                abort_reason: rec.abort_requested.clone(),
-            })
-        })
-        .await
+        Ok(answer)
     }
 
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {

@@ -6,7 +6,9 @@
 //! resumes stored records or starts new ones, drives each with the
 //! [`Sealer`], and when a sector finishes or is aborted starts the next. A
 //! parked sector (Permanent or Critical failure, or paused by the
-//! operator) keeps its slot until the operator resumes or aborts it.
+//! operator) keeps its slot until the operator resumes or aborts it, or the
+//! sector manager asks to abort it (a parked sector is reported to the
+//! manager again every recover interval).
 //!
 //! By default a sector holds its slot to the end, like a damocles sealing
 //! thread. With [`Engine::with_slot_release`] it gives the slot back when
@@ -582,9 +584,21 @@ async fn run_job(
             }
             continue;
         }
-        match rx.recv().await {
-            Some(cmd) => apply_command(shared, rec, dir, cmd).await?,
-            None => return Ok(()),
+        // Parked: wait for the operator, and ask the manager again every
+        // recover interval whether it wants the sector given up (an abort
+        // requested at the manager after the sector parked).
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => apply_command(shared, rec, dir, cmd).await?,
+                None => return Ok(()),
+            },
+            _ = tokio::time::sleep(shared.sealer.parked_recheck_interval()) => {
+                if let Some(reason) = shared.sealer.manager_abort_reason(rec, dir).await {
+                    tracing::warn!(job = rec.job, %reason, "the sector manager asks to abort the parked sector");
+                    let reason = format!("the sector manager asked to abort the sector: {reason}");
+                    abort_job(shared, rec, dir, reason).await?;
+                }
+            }
         }
     }
 }
@@ -629,20 +643,31 @@ async fn apply_command(
             saved?;
         }
         Command::Abort(reason, reply) => {
-            let reason = format!("aborted by operator: {reason}");
-            shared.sealer.abort(rec, dir, &reason).await;
-            let prev = rec.state;
-            if rec.apply(Event::Aborted(reason.clone())).is_ok() {
-                if let Some(m) = shared.sealer.metrics() {
-                    m.transition(Some(prev), rec.state);
-                }
-            }
-            rec.failure = Some(Failure::new(FailureLevel::Abort, reason));
-            rec.updated_at = Some(now_secs());
-            let saved = shared.store.save(rec).await;
+            let saved = abort_job(shared, rec, dir, format!("aborted by operator: {reason}")).await;
             let _ = reply.send(Ok(()));
             saved?;
         }
     }
     Ok(())
+}
+
+/// Gives the sector up for `reason`: reports it aborted, removes its
+/// files, records it `Aborted`.
+async fn abort_job(
+    shared: &Shared,
+    rec: &mut SectorRecord,
+    dir: &Path,
+    reason: String,
+) -> Result<(), StoreError> {
+    shared.sealer.abort(rec, dir, &reason).await;
+    let prev = rec.state;
+    if rec.apply(Event::Aborted(reason.clone())).is_ok() {
+        if let Some(m) = shared.sealer.metrics() {
+            m.transition(Some(prev), rec.state);
+        }
+    }
+    rec.paused = false;
+    rec.failure = Some(Failure::new(FailureLevel::Abort, reason));
+    rec.updated_at = Some(now_secs());
+    shared.store.save(rec).await
 }

@@ -235,6 +235,39 @@ async fn a_parked_sector_is_reported_and_the_managers_abort_reason_aborts_it() {
     assert!(!records[0].paused);
 }
 
+/// An abort the manager's operator asks for after the sector parked
+/// reaches it too: a parked sector is reported again every recover
+/// interval, and the answer's abort reason gives it up.
+#[tokio::test(start_paused = true)]
+async fn a_manager_abort_requested_after_parking_reaches_the_parked_sector() {
+    let r = rig(BTreeMap::new(), 1, FakeManager::default(), None);
+    r.fakes
+        .c2
+        .fail_if(|t| (t.sector.number.0 == 1).then(|| StageError::Unavailable("gpu lost".into())));
+    let handle = r.engine.handle();
+    let engine = tokio::spawn(r.engine.with_max_sectors(2).run(never()));
+    tokio::time::sleep(Duration::from_secs(6 * 60 * 60)).await;
+    let list = handle.list().await.unwrap();
+    assert!(list.iter().any(|s| s.paused), "{list:?}");
+    let reports = r.manager.reports().len();
+    assert!(
+        reports >= 2,
+        "reported at parking and again since: {reports}"
+    );
+    assert!(r.manager.aborted().is_empty());
+
+    r.manager.abort_on_report("operator gave up sector 1");
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    engine.await.unwrap().unwrap();
+    let aborted = r.manager.aborted();
+    assert_eq!(aborted.len(), 1, "{aborted:?}");
+    assert!(aborted[0].1.contains("operator gave up sector 1"));
+    assert_eq!(r.manager.finalized(), vec![2], "the slot went on");
+    let records = r.store.load_all().await.unwrap();
+    assert_eq!(records[0].state, SectorState::Aborted);
+    assert!(!records[0].paused);
+}
+
 #[tokio::test(start_paused = true)]
 async fn abort_reports_cleans_and_starts_a_new_sector() {
     let r = rig(BTreeMap::new(), 1, FakeManager::default(), None);
