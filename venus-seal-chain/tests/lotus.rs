@@ -900,3 +900,29 @@ async fn collateral_from_a_confused_node_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("no pre-commit on chain"), "{err}");
 }
+
+/// StateMinerDeadlines with the documented answer (`PostSubmissions` as
+/// run lengths `[5, 1]`: partition 5): what the WindowPoSt scheduler asks
+/// after a restart; a deadline the node does not list is a named error.
+#[tokio::test]
+async fn post_submissions_come_from_state_miner_deadlines() {
+    let fake = Fake::default();
+    let doc = json!([{"PostSubmissions": [5, 1], "DisputableProofCount": 42}]);
+    fake.reply("Filecoin.StateMinerDeadlines", Ok(doc.clone()));
+    fake.reply("Filecoin.StateMinerDeadlines", Ok(doc));
+    let c = client(&fake).await;
+    assert_eq!(
+        c.deadline_post_submissions(ActorId(1000), 0).await.unwrap(),
+        vec![5]
+    );
+    let err = c
+        .deadline_post_submissions(ActorId(1000), 3)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChainError::InvalidResponse(_)), "{err:?}");
+    assert!(err.to_string().contains("no deadline 3"), "{err}");
+    for (_, req) in fake.seen() {
+        assert_eq!(req["method"], "Filecoin.StateMinerDeadlines");
+        assert_eq!(req["params"], json!(["f01000", []]));
+    }
+}

@@ -336,6 +336,21 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
         )))
     }
 
+    /// The partitions of `miner`'s deadline `deadline` whose WindowPoSt
+    /// the chain accepted in the deadline's current challenge window
+    /// (`StateMinerDeadlines`' `PostSubmissions`; the actors clear it when
+    /// the window closes). The WindowPoSt scheduler reads it so that a
+    /// restarted manager does not prove a partition twice. The default
+    /// reports none.
+    async fn deadline_post_submissions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<u64>, ChainError> {
+        let _ = (miner, deadline);
+        Ok(Vec::new())
+    }
+
     /// The FIL a message calling `call` on `miner` should carry, as Lotus
     /// computes it: for `PreCommitSectorBatch2`, the sum of the sectors'
     /// pre-commit deposits; for a prove-commit (batched or aggregated), the

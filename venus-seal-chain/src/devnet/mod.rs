@@ -667,6 +667,26 @@ impl ChainClient for DevnetChain {
         let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
         Ok(actor.proving.partitions(deadline))
     }
+
+    async fn deadline_post_submissions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<u64>, ChainError> {
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        let open = self.proving.deadline_at(miner, st.head);
+        if open.index != deadline {
+            return Ok(Vec::new());
+        }
+        Ok(actor
+            .proving
+            .posts
+            .get(&deadline)
+            .filter(|p| p.period_start == open.period_start)
+            .map(|p| p.partitions.iter().copied().collect())
+            .unwrap_or_default())
+    }
 }
 
 fn unknown_miner(miner: ActorId) -> ChainError {

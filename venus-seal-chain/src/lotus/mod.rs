@@ -33,9 +33,9 @@ use venus_seal_core::{
 };
 
 pub use types::{
-    BitFieldJson, CidJson, DeadlineInfoJson, MessageJson, MessageSendSpec, MinerInfoJson,
-    MsgLookupJson, PartitionJson, ReceiptJson, SectorOnChainInfoJson, SectorPreCommitInfoJson,
-    SectorPreCommitOnChainInfoJson, SignedMessageJson, TipSet, TipSetKey,
+    BitFieldJson, CidJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec,
+    MinerInfoJson, MsgLookupJson, PartitionJson, ReceiptJson, SectorOnChainInfoJson,
+    SectorPreCommitInfoJson, SectorPreCommitOnChainInfoJson, SignedMessageJson, TipSet, TipSetKey,
 };
 
 /// Mainnet sealing constants: lookback 900, challenge delay 150, maximum
@@ -497,6 +497,20 @@ impl LotusClient {
         .await
     }
 
+    /// `Filecoin.StateMinerDeadlines [addr, tsk]`: every deadline of the
+    /// miner, in index order.
+    pub async fn state_miner_deadlines(
+        &self,
+        miner: ActorId,
+        tsk: &[CidJson],
+    ) -> Result<Vec<DeadlineJson>, ChainError> {
+        self.call(
+            "Filecoin.StateMinerDeadlines",
+            vec![json!(actor_address(miner)), json!(tsk)],
+        )
+        .await
+    }
+
     /// `Filecoin.MpoolPushMessage [msg, spec]`: the node signs and pushes.
     pub async fn mpool_push_message(
         &self,
@@ -707,6 +721,26 @@ impl ChainClient for LotusClient {
             fault_cutoff: d.fault_cutoff,
             deadlines: d.period_deadlines,
         })
+    }
+
+    async fn deadline_post_submissions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<u64>, ChainError> {
+        const M: &str = "Filecoin.StateMinerDeadlines";
+        let deadlines = self.state_miner_deadlines(miner, &[]).await?;
+        let Some(d) = deadlines.get(deadline as usize) else {
+            return Err(ChainError::InvalidResponse(format!(
+                "{M}: {} deadlines, no deadline {deadline}",
+                deadlines.len()
+            )));
+        };
+        // No deadline holds more partitions than a period's sectors allow;
+        // 10,000 bounds a hostile answer.
+        d.post_submissions
+            .bits(10_000)
+            .map_err(|e| ChainError::InvalidResponse(format!("{M}: {e}")))
     }
 
     async fn collateral(

@@ -143,6 +143,17 @@ impl BitFieldJson {
     }
 }
 
+/// One deadline of `StateMinerDeadlines`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadlineJson {
+    /// The partitions proven in the deadline's current challenge window.
+    pub post_submissions: BitFieldJson,
+    /// Optimistically accepted proofs that may still be disputed.
+    #[serde(default)]
+    pub disputable_proof_count: u64,
+}
+
 /// One partition of `StateMinerPartitions`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

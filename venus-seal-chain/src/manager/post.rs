@@ -201,7 +201,15 @@ impl WindowPoStScheduler {
         if dl.current_epoch + 1 >= dl.close || dl.current_epoch < dl.challenge {
             return Ok(None);
         }
-        let done = self.done(miner, &dl);
+        // What this process sent, and what the chain already accepted
+        // (another process, or this one before a restart).
+        let mut done = self.done(miner, &dl);
+        done.extend(
+            self.chain
+                .deadline_post_submissions(miner, dl.index)
+                .await
+                .map_err(chain_err)?,
+        );
         let partitions = self
             .chain
             .deadline_partitions(miner, dl.index)

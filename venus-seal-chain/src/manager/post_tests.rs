@@ -160,3 +160,48 @@ async fn a_chain_without_deadlines_is_an_error_naming_the_miner() {
     assert!(err.to_string().contains("f01000"), "{err}");
     assert!(err.to_string().contains("proving deadlines"), "{err}");
 }
+
+/// A restarted manager (a new scheduler, nothing in memory) asks the chain
+/// which partitions of the open deadline are already proven and proves
+/// none of them again.
+#[tokio::test]
+async fn a_restarted_scheduler_does_not_prove_a_partition_the_chain_holds() {
+    let (chain, prover, scheduler) = setup(4);
+    // Tick until deadline 0's partition is proven and landed.
+    let mut proven_at = None;
+    for _ in 0..chain.proving_policy().period {
+        if !scheduler.tick().await.unwrap().is_empty() {
+            chain.advance(1).await;
+            proven_at = Some(chain.head().await.unwrap());
+            break;
+        }
+        chain.advance(1).await;
+    }
+    proven_at.expect("deadline 0 was proven");
+    let dl = chain.proving_deadline(MINER).await.unwrap();
+    assert_eq!(
+        chain
+            .deadline_post_submissions(MINER, dl.index)
+            .await
+            .unwrap(),
+        vec![0],
+        "the chain holds partition 0 of the open deadline"
+    );
+    assert!(chain
+        .deadline_post_submissions(MINER, (dl.index + 1) % dl.deadlines)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let restarted = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        prover.clone(),
+        Arc::new(SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![MINER],
+    );
+    assert!(restarted.tick().await.unwrap().is_empty(), "nothing to do");
+    assert_eq!(prover.window_posts(), 1, "proven once");
+}
