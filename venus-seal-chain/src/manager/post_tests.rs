@@ -25,7 +25,13 @@ fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStProver>, WindowPoStSche
     );
     crate::testing::activate_fake_sectors(&chain, MINER, 1..=sectors);
     let prover = Arc::new(FakePoStProver::default());
-    let scheduler = WindowPoStScheduler::new(
+    let scheduler = scheduler_on(&chain, &prover);
+    (chain, prover, scheduler)
+}
+
+/// A scheduler for [`MINER`] on `chain`, proving with `prover`.
+fn scheduler_on(chain: &Arc<DevnetChain>, prover: &Arc<FakePoStProver>) -> WindowPoStScheduler {
+    WindowPoStScheduler::new(
         chain.clone(),
         chain.clone(),
         prover.clone(),
@@ -33,8 +39,7 @@ fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStProver>, WindowPoStSche
             root: "/nowhere".into(),
         }),
         vec![MINER],
-    );
-    (chain, prover, scheduler)
+    )
 }
 
 /// Ticks the scheduler at every epoch for `epochs` epochs; returns the
@@ -193,15 +198,7 @@ async fn a_restarted_scheduler_does_not_prove_a_partition_the_chain_holds() {
         .unwrap()
         .is_empty());
 
-    let restarted = WindowPoStScheduler::new(
-        chain.clone(),
-        chain.clone(),
-        prover.clone(),
-        Arc::new(SectorDirs {
-            root: "/nowhere".into(),
-        }),
-        vec![MINER],
-    );
+    let restarted = scheduler_on(&chain, &prover);
     assert!(restarted.tick().await.unwrap().is_empty(), "nothing to do");
     assert_eq!(prover.window_posts(), 1, "proven once");
 }
