@@ -387,6 +387,15 @@ impl MinerActor {
                 format!("sector {n} has no pre-commit")
             }));
         };
+        // As builtin-actors' ProveCommitSectors3 (`allow_deals = false`):
+        // deals are activated from the piece manifests, never pre-committed.
+        if !pc.info.deal_ids.is_empty() {
+            return Err(ActorError::IllegalArgument(format!(
+                "sector {n} was pre-committed with deals {:?}: ProveCommitSectors3 does not \
+                 allow pre-committed deals (activate them with piece manifests)",
+                pc.info.deal_ids
+            )));
+        }
         // As builtin-actors: the proof must land strictly after the seed
         // epoch (`curr_epoch <= interactive_epoch` is "too early").
         let seed_epoch = pc.pre_commit_epoch + ctx.network.pre_commit_challenge_delay;

@@ -312,6 +312,39 @@ async fn a_prove_commit_before_the_seed_epoch_is_rejected() {
         .is_some());
 }
 
+/// As builtin-actors' ProveCommitSectors3: a sector pre-committed with
+/// deal ids cannot be proven on that path (its deals belong in the piece
+/// manifests), even with a good proof.
+#[tokio::test]
+async fn a_sector_pre_committed_with_deals_cannot_be_proven() {
+    let c = chain();
+    let ticket_epoch = c.current_epoch() - c.network.seal_randomness_lookback;
+    let id = send(
+        &c,
+        MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
+            deal_ids: vec![7],
+            ..params(1, ticket_epoch)
+        }]),
+    )
+    .await;
+    c.advance(1).await;
+    assert_eq!(landed(&c, &id).await, (0, None));
+    let pc = c.pre_commit(MINER, SectorNumber(1)).await.unwrap().unwrap();
+    let seed_epoch = seed_epoch(&c, &pc);
+    c.advance(10).await;
+    let proof = proof_with(&c, &pc, pc.info.seal_rand_epoch, seed_epoch);
+    let id = send(&c, prove(1, proof)).await;
+    c.advance(1).await;
+    let (code, error) = landed(&c, &id).await;
+    assert_ne!(code, 0);
+    let error = error.unwrap();
+    assert!(
+        error.contains("does not allow pre-committed deals"),
+        "{error}"
+    );
+    assert_eq!(c.sector(MINER, SectorNumber(1)).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn a_bad_proof_is_rejected_naming_the_ticket_and_seed_epochs() {
     let c = chain();

@@ -262,7 +262,10 @@ impl LocalSectorManager {
                             sealed_cid: pc.comm_r,
                             unsealed_cid: pc.comm_d,
                             seal_rand_epoch: pc.ticket.epoch,
-                            deal_ids: pc.deals.clone(),
+                            // Deals are activated by the proof's piece
+                            // manifests: ProveCommitSectors3 refuses
+                            // pre-committed deals.
+                            deal_ids: Vec::new(),
                             expiration: head + self.config.expiration_epochs,
                         })
                     })

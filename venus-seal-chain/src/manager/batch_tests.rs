@@ -623,6 +623,14 @@ async fn proofs_carry_the_deals_their_sectors_took() {
         prove(&s, *sector, info).await;
     }
     let calls = s.sender.calls();
+    for call in &calls {
+        if let MinerCall::PreCommitSectorBatch2(batch) = call {
+            assert!(
+                batch.iter().all(|p| p.deal_ids.is_empty()),
+                "deals ride on the proof, not the pre-commit: {batch:?}"
+            );
+        }
+    }
     let MinerCall::ProveCommitAggregate(agg) = calls.last().unwrap() else {
         panic!("{calls:?}")
     };
