@@ -23,7 +23,7 @@ use crate::piece_store::PieceStore;
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::sector::{Event, SectorRecord, SectorState};
 use crate::stage::{AddPieces, Finalize, Pc1, Pc2, PieceSource, SectorPaths, TreeD, C1, C2};
-use crate::store::SectorStore;
+use crate::store::{SectorStore, StoreError};
 
 /// The executor of every sealing stage.
 #[derive(Clone, Debug)]
@@ -210,16 +210,20 @@ impl Sealer {
     }
 
     async fn save(&self, record: &mut SectorRecord) -> Result<(), Failure> {
+        self.stamp_and_store(record)
+            .await
+            .map_err(|e| Failure::from_error(&e))
+    }
+
+    /// Stamps `record` with the time and saves it.
+    async fn stamp_and_store(&self, record: &mut SectorRecord) -> Result<(), StoreError> {
         record.updated_at = Some(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default(),
         );
-        self.store
-            .save(record)
-            .await
-            .map_err(|e| Failure::from_error(&e))
+        self.store.save(record).await
     }
 
     async fn on_failure(
@@ -258,37 +262,57 @@ impl Sealer {
                 // The manager may want the parked sector given up.
                 let answer = self.report(record, dir, Some(failure.clone())).await;
                 if let Some(reason) = answer.and_then(|a| a.abort_reason) {
-                    record.paused = false;
                     let failure = Failure::new(
                         FailureLevel::Abort,
                         format!("the sector manager asked to abort the sector: {reason}"),
                     );
-                    return self.abort_recorded(record, dir, failure).await;
+                    return self.abort_with(record, dir, failure).await;
                 }
                 Err(failure)
             }
-            RetryDecision::Abort => self.abort_recorded(record, dir, failure).await,
+            RetryDecision::Abort => self.abort_with(record, dir, failure).await,
         }
     }
 
-    /// Aborts the sector for `failure` and records it `Aborted`.
-    async fn abort_recorded(
+    /// Aborts and records the sector for `failure`, which the run then
+    /// ends with.
+    async fn abort_with(
         &self,
         record: &mut SectorRecord,
         dir: &Path,
         failure: Failure,
     ) -> Result<(), Failure> {
+        self.abort_and_record(record, dir, failure.clone())
+            .await
+            .map_err(|e| Failure::from_error(&e))?;
+        Err(failure)
+    }
+
+    /// Gives the sector up for `failure` and records it: reports it aborted
+    /// to the manager, removes its files, and saves it `Aborted`, no longer
+    /// paused, with `failure` as its last failure. Serves the retry
+    /// policy's aborts, the manager's and the operator's.
+    pub(crate) async fn abort_and_record(
+        &self,
+        record: &mut SectorRecord,
+        dir: &Path,
+        failure: Failure,
+    ) -> Result<(), StoreError> {
         self.abort(record, dir, &failure.message).await;
         let prev = record.state;
-        record
-            .apply(Event::Aborted(failure.message.clone()))
-            .map_err(|e| Failure::new(FailureLevel::Critical, e.to_string()))?;
-        if let Some(m) = &self.metrics {
-            m.transition(Some(prev), record.state);
+        match record.apply(Event::Aborted(failure.message.clone())) {
+            Ok(_) => {
+                if let Some(m) = &self.metrics {
+                    m.transition(Some(prev), record.state);
+                }
+            }
+            // Only a finished or aborted sector refuses it; callers hold
+            // live ones.
+            Err(e) => tracing::warn!(job = record.job, error = %e, "cannot record the abort"),
         }
-        record.failure = Some(failure.clone());
-        self.save(record).await?;
-        Err(failure)
+        record.paused = false;
+        record.failure = Some(failure);
+        self.stamp_and_store(record).await
     }
 
     /// Gives a sector up outside the state machine's own flow: reports it

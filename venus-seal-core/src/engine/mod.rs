@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Failure, FailureLevel};
 use crate::sealer::Sealer;
-use crate::sector::{Event, SectorRecord, SectorState};
+use crate::sector::{SectorRecord, SectorState};
 use crate::store::{SectorStore, StoreError};
 
 /// A sealing location: a directory and how many sectors it holds at once.
@@ -651,23 +651,13 @@ async fn apply_command(
     Ok(())
 }
 
-/// Gives the sector up for `reason`: reports it aborted, removes its
-/// files, records it `Aborted`.
+/// Gives the sector up for `reason` (see [`Sealer::abort_and_record`]).
 async fn abort_job(
     shared: &Shared,
     rec: &mut SectorRecord,
     dir: &Path,
     reason: String,
 ) -> Result<(), StoreError> {
-    shared.sealer.abort(rec, dir, &reason).await;
-    let prev = rec.state;
-    if rec.apply(Event::Aborted(reason.clone())).is_ok() {
-        if let Some(m) = shared.sealer.metrics() {
-            m.transition(Some(prev), rec.state);
-        }
-    }
-    rec.paused = false;
-    rec.failure = Some(Failure::new(FailureLevel::Abort, reason));
-    rec.updated_at = Some(now_secs());
-    shared.store.save(rec).await
+    let failure = Failure::new(FailureLevel::Abort, reason);
+    shared.sealer.abort_and_record(rec, dir, failure).await
 }
