@@ -102,16 +102,21 @@ async fn handle(
     })
 }
 
-/// Serves `node`; its URL.
-async fn serve(node: FakeNode) -> String {
+/// A fake node whose miner has `sector_size`-byte sectors, served; it
+/// and its URL.
+async fn serve(sector_size: u64) -> (FakeNode, String) {
+    let node = FakeNode {
+        sector_size,
+        seen: Arc::default(),
+    };
     let app = Router::new()
         .route("/rpc/v1", post(handle))
         .route("/rpc/v0", post(handle))
-        .with_state(node);
+        .with_state(node.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    (node, format!("http://{addr}"))
 }
 
 struct Manager {
@@ -288,11 +293,7 @@ async fn wait_for_call(node: &FakeNode, method: &str, manager: &Manager) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_full_node_tickets_are_the_nodes_and_pre_commits_carry_their_deposit() {
-    let node = FakeNode {
-        sector_size: 2048,
-        seen: Arc::default(),
-    };
-    let url = serve(node.clone()).await;
+    let (node, url) = serve(2048).await;
     let m = Manager::new();
     let config = m.config(&url, "");
     let mut child = m.start(&config);
@@ -352,11 +353,7 @@ async fn on_a_full_node_tickets_are_the_nodes_and_pre_commits_carry_their_deposi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_messager_the_messages_go_there_with_its_token() {
-    let node = FakeNode {
-        sector_size: 2048,
-        seen: Arc::default(),
-    };
-    let url = serve(node.clone()).await;
+    let (node, url) = serve(2048).await;
     let m = Manager::new();
     let d = m.dir.path().display();
     let config = m.config(
@@ -382,11 +379,7 @@ async fn with_a_messager_the_messages_go_there_with_its_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_of_another_sector_size_stops_the_manager_at_start() {
-    let node = FakeNode {
-        sector_size: 34359738368,
-        seen: Arc::default(),
-    };
-    let url = serve(node.clone()).await;
+    let (_node, url) = serve(34359738368).await;
     let m = Manager::new();
     let config = m.config(&url, "");
     let mut child = m.start(&config);
