@@ -1,7 +1,7 @@
 //! venus-seal: a library-first framework for Filecoin sealing clusters.
 //!
-//! This umbrella crate re-exports the three crates an SP stack embeds and
-//! holds the reference deployments (`examples/`) and benchmarks:
+//! This umbrella crate re-exports the crates an SP stack embeds and holds
+//! what turns them into running deployments:
 //!
 //! * [`core`] (`venus-seal-core`): domain types, the `Executor<S>` trait,
 //!   error levels, the sector state machine and the sealer. No proving
@@ -12,9 +12,21 @@
 //!   manager.
 //! * [`rpc`] (`venus-seal-rpc`): JWT permissions (the Lotus ladder) and the
 //!   JSON-RPC APIs (the worker's admin API).
-#![warn(missing_docs)]
+//! * [`runtime`]: logging, tokens, the stop signal and the metrics endpoint
+//!   that every deployment shares.
+//!
+//! # Design rationale
+//!
+//! Deployment assembly (config schemas, the builders that turn a config
+//! into a running service) lives here, in the one crate that depends on all
+//! the others, rather than in any of them: the core stays free of
+//! backends, the backends free of the chain side, and an SP that embeds
+//! only the manager or only the ext protocol depends on those crates alone.
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub use venus_seal_backends as backends;
 pub use venus_seal_chain as chain;
 pub use venus_seal_core as core;
 pub use venus_seal_rpc as rpc;
+
+pub mod runtime;

@@ -1,0 +1,17 @@
+//! What every deployment shares, whichever service it runs: logging, the
+//! bearer tokens it sends to other services, the stop signal, and the
+//! Prometheus endpoint.
+//!
+//! The reference binaries (`src/bin/*`, `examples/*`) call these so that they
+//! all log the same way and stop the same way; an SP's own binary can call
+//! them too, or install its own subscriber and signal handling instead.
+
+mod logging;
+mod metrics;
+mod signal;
+mod token;
+
+pub use logging::init_logging;
+pub use metrics::serve_metrics;
+pub use signal::shutdown_signal;
+pub use token::read_token;
