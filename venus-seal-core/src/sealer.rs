@@ -5,24 +5,30 @@
 //! the resulting event through the transition table and saves the record
 //! before going on. Failures are handled by level through the
 //! [`RetryPolicy`].
+//!
+//! Reading order: this file holds the run loop and what happens on a
+//! failure (retry, park, abort); `sealer/steps.rs` holds one method per
+//! state, in the order a sector goes through them, with a table of state,
+//! step and event; `sealer/files.rs` what the steps do on disk themselves
+//! (fetching pieces, the PC2 restart marker).
 
-use std::path::{Path, PathBuf};
+mod files;
+mod steps;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
-
-use crate::error::{Failure, FailureLevel, Leveled, ManagerError, StageError};
+use crate::error::{Failure, FailureLevel};
 use crate::executor::{DynExecutor, Executor};
 use crate::manager::{
-    AcquireDealsSpec, AllocateSpec, OnChainState, PollStateResponse, PreCommitOnChainInfo,
-    ReportStateResponse, SectorManager, SectorStateChange, StateReport, SubmitResult,
-    WorkerIdentifier,
+    AcquireDealsSpec, AllocateSpec, ReportStateResponse, SectorManager, SectorStateChange,
+    StateReport, WorkerIdentifier,
 };
 use crate::piece_store::PieceStore;
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::sector::{Event, SectorRecord, SectorState};
-use crate::stage::{AddPieces, Finalize, Pc1, Pc2, PieceSource, SectorPaths, TreeD, C1, C2};
+use crate::stage::{AddPieces, Finalize, Pc1, Pc2, SectorPaths, TreeD, C1, C2};
 use crate::store::{SectorStore, StoreError};
 
 /// The executor of every sealing stage.
@@ -108,8 +114,11 @@ pub struct StepReport {
     pub elapsed: Duration,
 }
 
+/// What a step ended with.
 enum Outcome {
+    /// The event to apply.
     Done(Event),
+    /// Nothing yet: ask again after this long.
     Wait(Duration),
 }
 
@@ -124,9 +133,6 @@ pub struct Sealer {
     config: SealerConfig,
     metrics: Option<Arc<crate::engine::metrics::EngineMetrics>>,
 }
-
-/// The marker written before PC2 rewrites the sealed file in place.
-const PC2_MARKER: &str = ".pc2-started";
 
 impl Sealer {
     /// Builds a sealer.
@@ -383,399 +389,5 @@ impl Sealer {
                 None
             }
         }
-    }
-
-    async fn step(
-        &self,
-        rec: &SectorRecord,
-        dir: &Path,
-        paths: &SectorPaths,
-    ) -> Result<Outcome, Failure> {
-        let fail = |e: &dyn Leveled| Failure::from_error(e);
-        let missing = |what: &str| {
-            Failure::new(
-                FailureLevel::Critical,
-                format!("sector record in state {} lacks its {what}", rec.state),
-            )
-        };
-        let sector = rec.sector;
-        let id = sector.map(|s| s.id);
-        let proof = sector.map(|s| s.proof_type);
-        match rec.state {
-            SectorState::Empty => {
-                let allocated = self
-                    .manager
-                    .allocate_sector(self.config.allocate.clone())
-                    .await
-                    .map_err(|e| fail(&e))?;
-                match allocated {
-                    Some(s) => Ok(Outcome::Done(Event::Allocated(s))),
-                    None => Ok(Outcome::Wait(self.config.poll_interval)),
-                }
-            }
-            SectorState::Allocated => {
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let deals = self
-                    .manager
-                    .acquire_deals(id, self.config.deals)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                Ok(Outcome::Done(Event::DealsAcquired(deals)))
-            }
-            SectorState::DealsAcquired => {
-                let proof = proof.ok_or_else(|| missing("proof type"))?;
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let total: u64 = rec.deals.iter().map(|d| d.piece.size.0).sum();
-                if total > proof.sector_size().0 {
-                    return Err(Failure::new(
-                        FailureLevel::Abort,
-                        format!(
-                            "deals need {total} bytes but a {} sector holds {}",
-                            proof.sector_size(),
-                            proof.sector_size().0
-                        ),
-                    ));
-                }
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| fail(&StageError::io(format!("creating {}", dir.display()), e)))?;
-                let mut sources = Vec::with_capacity(rec.deals.len());
-                for deal in &rec.deals {
-                    let path = dir.join(format!("piece-{}", deal.piece.cid));
-                    let unpadded_size = self.fetch_piece(deal, &path).await?;
-                    if unpadded_size > deal.piece.size.unpadded() {
-                        return Err(Failure::new(
-                            FailureLevel::Abort,
-                            format!(
-                                "piece {} has {unpadded_size} bytes, more than its size {} allows",
-                                deal.piece.cid, deal.piece.size.0
-                            ),
-                        ));
-                    }
-                    sources.push(PieceSource::File {
-                        path,
-                        unpadded_size,
-                        expected: Some(deal.piece),
-                    });
-                }
-                let task = AddPieces {
-                    proof,
-                    sector: id,
-                    pieces: sources,
-                    staged: paths.staged.clone(),
-                };
-                let pieces = self
-                    .executors
-                    .add_pieces
-                    .execute(task)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                for deal in &rec.deals {
-                    let _ =
-                        tokio::fs::remove_file(dir.join(format!("piece-{}", deal.piece.cid))).await;
-                }
-                Ok(Outcome::Done(Event::PiecesAdded(pieces)))
-            }
-            SectorState::PiecesAdded => {
-                let proof = proof.ok_or_else(|| missing("proof type"))?;
-                let task = TreeD {
-                    proof,
-                    staged: paths.staged.clone(),
-                    cache: paths.cache.clone(),
-                    pieces: rec.pieces.clone(),
-                };
-                let out = self
-                    .executors
-                    .tree_d
-                    .execute(task)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                Ok(Outcome::Done(Event::TreeDBuilt(out.comm_d)))
-            }
-            SectorState::TreeDBuilt => {
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let ticket = self.manager.assign_ticket(id).await.map_err(|e| fail(&e))?;
-                Ok(Outcome::Done(Event::TicketAssigned(ticket)))
-            }
-            SectorState::TicketAssigned => {
-                let task = Pc1 {
-                    proof: proof.ok_or_else(|| missing("proof type"))?,
-                    sector: id.ok_or_else(|| missing("sector id"))?,
-                    paths: paths.clone(),
-                    ticket: rec.ticket.ok_or_else(|| missing("ticket"))?,
-                    pieces: rec.pieces.clone(),
-                };
-                let out = self
-                    .executors
-                    .pc1
-                    .execute(task)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                Ok(Outcome::Done(Event::Pc1Done(out)))
-            }
-            SectorState::PC1Done => {
-                self.prepare_pc2(paths).await.map_err(|e| fail(&e))?;
-                let task = Pc2 {
-                    proof: proof.ok_or_else(|| missing("proof type"))?,
-                    sector: id.ok_or_else(|| missing("sector id"))?,
-                    paths: paths.clone(),
-                    pc1_output: rec
-                        .pc1_output
-                        .clone()
-                        .ok_or_else(|| missing("PC1 output"))?,
-                };
-                let out = self
-                    .executors
-                    .pc2
-                    .execute(task)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                let _ = tokio::fs::remove_file(paths.cache.join(PC2_MARKER)).await;
-                Ok(Outcome::Done(Event::Pc2Done(out)))
-            }
-            SectorState::PC2Done => {
-                let sector = sector.ok_or_else(|| missing("sector"))?;
-                let pc2 = rec.pc2_output.ok_or_else(|| missing("PC2 output"))?;
-                let info = PreCommitOnChainInfo {
-                    comm_r: pc2.comm_r,
-                    comm_d: pc2.comm_d,
-                    ticket: rec.ticket.ok_or_else(|| missing("ticket"))?,
-                    deals: rec.deals.iter().map(|d| d.id).collect(),
-                };
-                let resp = self
-                    .manager
-                    .submit_pre_commit(sector, info, false)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                submitted(resp.res, resp.desc, "pre-commit")?;
-                Ok(Outcome::Done(Event::PreCommitSubmitted))
-            }
-            SectorState::PreCommitSubmitted => {
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let resp = self
-                    .manager
-                    .poll_pre_commit_state(id)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                self.landed(resp, "pre-commit", Event::PreCommitLanded)
-            }
-            SectorState::PreCommitLanded => {
-                let sector = sector.ok_or_else(|| missing("sector"))?;
-                let task = Finalize {
-                    proof: sector.proof_type,
-                    sector: sector.id,
-                    paths: paths.clone(),
-                };
-                let out = self
-                    .executors
-                    .finalize
-                    .execute(task)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                let ok = self
-                    .manager
-                    .submit_persisted(sector.id, out.instance.clone())
-                    .await
-                    .map_err(|e| fail(&e))?;
-                if !ok {
-                    return Err(fail(&ManagerError::Rejected(format!(
-                        "manager refused the persisted files at {}",
-                        out.instance
-                    ))));
-                }
-                Ok(Outcome::Done(Event::Persisted(out)))
-            }
-            SectorState::Persisted => {
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let resp = self.manager.wait_seed(id).await.map_err(|e| fail(&e))?;
-                match (resp.should_wait, resp.seed) {
-                    (false, Some(seed)) => Ok(Outcome::Done(Event::SeedAssigned(seed))),
-                    // The manager's delay is an estimate from its idea of
-                    // the block time (a devnet's sub-second epochs read as
-                    // 100 ms each; real epochs vary): wait at most one
-                    // poll interval before asking again.
-                    _ => Ok(Outcome::Wait(
-                        resp.delay
-                            .min(self.config.poll_interval)
-                            .max(Duration::from_millis(1)),
-                    )),
-                }
-            }
-            SectorState::SeedAssigned => {
-                let task = C1 {
-                    proof: proof.ok_or_else(|| missing("proof type"))?,
-                    sector: id.ok_or_else(|| missing("sector id"))?,
-                    paths: paths.clone(),
-                    ticket: rec.ticket.ok_or_else(|| missing("ticket"))?,
-                    seed: rec.seed.ok_or_else(|| missing("seed"))?,
-                    pc2_output: rec.pc2_output.ok_or_else(|| missing("PC2 output"))?,
-                    pieces: rec.pieces.clone(),
-                };
-                let out = self
-                    .executors
-                    .c1
-                    .execute(task)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                Ok(Outcome::Done(Event::C1Done(out)))
-            }
-            SectorState::C1Done => {
-                let task = C2 {
-                    proof: proof.ok_or_else(|| missing("proof type"))?,
-                    sector: id.ok_or_else(|| missing("sector id"))?,
-                    c1_output: rec.c1_output.clone().ok_or_else(|| missing("C1 output"))?,
-                };
-                let out = self
-                    .executors
-                    .c2
-                    .execute(task)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                Ok(Outcome::Done(Event::C2Done(out)))
-            }
-            SectorState::C2Done => {
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let proof = rec.proof.clone().ok_or_else(|| missing("proof"))?;
-                let resp = self
-                    .manager
-                    .submit_proof(id, proof, false)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                submitted(resp.res, resp.desc, "proof")?;
-                Ok(Outcome::Done(Event::ProofSubmitted))
-            }
-            SectorState::ProofSubmitted => {
-                let id = id.ok_or_else(|| missing("sector id"))?;
-                let resp = self
-                    .manager
-                    .poll_proof_state(id)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                let outcome = self.landed(resp, "prove-commit", Event::Finished)?;
-                if matches!(outcome, Outcome::Done(_)) {
-                    self.manager
-                        .report_finalized(id)
-                        .await
-                        .map_err(|e| fail(&e))?;
-                    // The replica lives in the persistent store now.
-                    if rec
-                        .persisted
-                        .as_ref()
-                        .is_some_and(|p| p.clean_sealing_location)
-                    {
-                        if let Err(e) = tokio::fs::remove_dir_all(dir).await {
-                            tracing::warn!(dir = %dir.display(), error = %e, "could not clean the sealing location");
-                        }
-                    }
-                }
-                Ok(outcome)
-            }
-            SectorState::Finished | SectorState::Aborted => {
-                unreachable!("the run loop stops at terminal states")
-            }
-        }
-    }
-
-    fn landed(
-        &self,
-        resp: PollStateResponse,
-        what: &str,
-        event: Event,
-    ) -> Result<Outcome, Failure> {
-        let desc = resp.desc.unwrap_or_default();
-        match resp.state {
-            OnChainState::Landed => Ok(Outcome::Done(event)),
-            OnChainState::Pending | OnChainState::Packed => {
-                Ok(Outcome::Wait(self.config.poll_interval))
-            }
-            OnChainState::NotFound | OnChainState::Failed => Err(Failure::new(
-                FailureLevel::Temporary,
-                format!("{what} not on chain yet ({:?}): {desc}", resp.state),
-            )),
-            OnChainState::PermFailed => Err(Failure::new(
-                FailureLevel::Permanent,
-                format!("{what} failed on chain: {desc}"),
-            )),
-            OnChainState::ShouldAbort => Err(Failure::new(
-                FailureLevel::Abort,
-                format!("manager says to abort after the {what}: {desc}"),
-            )),
-        }
-    }
-
-    /// PC2 rewrites the sealed file in place: if an earlier PC2 started,
-    /// restore the sealed file from the staged copy first (damocles #837).
-    async fn prepare_pc2(&self, paths: &SectorPaths) -> Result<(), StageError> {
-        let marker = paths.cache.join(PC2_MARKER);
-        if tokio::fs::try_exists(&marker).await.unwrap_or(false) {
-            tracing::warn!(sealed = %paths.sealed.display(), "an earlier PC2 was interrupted: restoring the sealed file from the staged copy");
-            tokio::fs::copy(&paths.staged, &paths.sealed)
-                .await
-                .map_err(|e| {
-                    StageError::io(
-                        format!(
-                            "restoring {} from {}",
-                            paths.sealed.display(),
-                            paths.staged.display()
-                        ),
-                        e,
-                    )
-                })?;
-        }
-        tokio::fs::create_dir_all(&paths.cache)
-            .await
-            .map_err(|e| StageError::io(format!("creating {}", paths.cache.display()), e))?;
-        tokio::fs::write(&marker, b"")
-            .await
-            .map_err(|e| StageError::io(format!("writing {}", marker.display()), e))
-    }
-
-    async fn fetch_piece(
-        &self,
-        deal: &crate::manager::DealInfo,
-        path: &PathBuf,
-    ) -> Result<u64, Failure> {
-        let mut reader = self
-            .pieces
-            .get(&deal.piece.cid)
-            .await
-            .map_err(|e| Failure::from_error(&e))?;
-        let io = |what: &str, e: std::io::Error| {
-            Failure::from_error(&StageError::io(format!("{what} {}", path.display()), e))
-        };
-        let mut file = tokio::fs::File::create(path)
-            .await
-            .map_err(|e| io("creating", e))?;
-        let written = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| {
-            // A store that fails mid-stream says why (a piece whose bytes do
-            // not match its PieceCID is Abort): keep its level.
-            match e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<crate::error::PieceStoreError>())
-            {
-                Some(cause) => Failure::from_error(cause),
-                None => Failure::new(
-                    FailureLevel::Temporary,
-                    format!("fetching piece {}: {e}", deal.piece.cid),
-                ),
-            }
-        })?;
-        file.flush().await.map_err(|e| io("writing", e))?;
-        Ok(written)
-    }
-}
-
-fn submitted(res: SubmitResult, desc: Option<String>, what: &str) -> Result<(), Failure> {
-    let desc = desc.unwrap_or_default();
-    match res {
-        SubmitResult::Accepted | SubmitResult::DuplicateSubmit => Ok(()),
-        SubmitResult::MismatchedSubmission | SubmitResult::Rejected => Err(Failure::new(
-            FailureLevel::Abort,
-            format!("manager rejected the {what} ({res:?}): {desc}"),
-        )),
-        SubmitResult::FilesMissed => Err(Failure::new(
-            FailureLevel::Permanent,
-            format!("manager says files are missing for the {what}: {desc}"),
-        )),
     }
 }
