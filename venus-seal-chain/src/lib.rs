@@ -39,6 +39,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod devnet;
+mod jsonrpc;
 pub mod manager;
 mod persist;
 pub mod testing;

@@ -7,31 +7,15 @@
 //! and the messager keeps one message.
 
 use async_trait::async_trait;
-use jsonrpsee::http_client::HttpClient;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use venus_seal_core::chain::{MessageId, MessageState, MinerMessage};
 use venus_seal_core::error::ChainError;
 use venus_seal_core::MessageSender;
 
-use crate::lotus::{build_message, call, http_client, MessageJson, ReceiptJson};
-
-/// The namespace of the uids [`message_uid`] derives (a fixed, random v4
-/// UUID: changing it would change every uid).
-pub const UID_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6f0e_7c2a_53d1_4b8e_9a41_2d7c_8e5b_13f0);
-
-/// The uid under which `msg` is pushed: a UUID v5 of the miner id, the
-/// method number and the CBOR parameters. Identical messages get identical
-/// uids, so a resend is idempotent.
-pub fn message_uid(msg: &MinerMessage) -> Result<String, ChainError> {
-    let (method, params) = crate::lotus::params::encode_call(&msg.call)?;
-    let mut name = Vec::with_capacity(16 + params.len());
-    name.extend_from_slice(&msg.miner.0.to_be_bytes());
-    name.extend_from_slice(&method.to_be_bytes());
-    name.extend_from_slice(&params);
-    Ok(uuid::Uuid::new_v5(&UID_NAMESPACE, &name).to_string())
-}
+use crate::jsonrpc::JsonRpcClient;
+use crate::lotus::{build_message, MessageJson, ReceiptJson};
+pub use crate::lotus::{message_uid, UID_NAMESPACE};
 
 /// venus-messager's `SendSpec`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -150,8 +134,7 @@ impl MessagerMessage {
 /// A venus-messager client sending miner messages from `from`.
 #[derive(Debug, Clone)]
 pub struct MessagerClient {
-    client: HttpClient,
-    url: String,
+    rpc: JsonRpcClient,
     from: String,
     spec: SendSpec,
 }
@@ -167,8 +150,7 @@ impl MessagerClient {
             format!("{trimmed}/rpc/v0")
         };
         Ok(MessagerClient {
-            client: http_client(&url, token.as_deref())?,
-            url,
+            rpc: JsonRpcClient::new(url, token.as_deref())?,
             from,
             spec: SendSpec::default(),
         })
@@ -182,7 +164,7 @@ impl MessagerClient {
 
     /// The full RPC endpoint URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.rpc.url()
     }
 
     /// `Message.PushMessageWithId [id, msg, spec]` → the uid.
@@ -192,12 +174,12 @@ impl MessagerClient {
         msg: &MessageJson,
         spec: &SendSpec,
     ) -> Result<String, ChainError> {
-        call(
-            &self.client,
-            "Message.PushMessageWithId",
-            vec![json!(id), json!(msg), json!(spec)],
-        )
-        .await
+        self.rpc
+            .call(
+                "Message.PushMessageWithId",
+                vec![json!(id), json!(msg), json!(spec)],
+            )
+            .await
     }
 
     /// `Message.GetMessageByUid [id]`; `None` when the messager does not
@@ -206,7 +188,11 @@ impl MessagerClient {
         &self,
         id: &str,
     ) -> Result<Option<MessagerMessage>, ChainError> {
-        match call(&self.client, "Message.GetMessageByUid", vec![json!(id)]).await {
+        match self
+            .rpc
+            .call("Message.GetMessageByUid", vec![json!(id)])
+            .await
+        {
             Ok(m) => Ok(m),
             Err(ChainError::Rejected(e)) if e.to_ascii_lowercase().contains("not found") => {
                 Ok(None)
@@ -226,12 +212,9 @@ impl MessagerClient {
         id: &str,
         confidence: u64,
     ) -> Result<MessagerMessage, ChainError> {
-        call(
-            &self.client,
-            "Message.WaitMessage",
-            vec![json!(id), json!(confidence)],
-        )
-        .await
+        self.rpc
+            .call("Message.WaitMessage", vec![json!(id), json!(confidence)])
+            .await
     }
 }
 

@@ -1,0 +1,69 @@
+//! What a message must carry, as Lotus computes it: the pre-commit
+//! deposits of a batch and the pledge of proving sectors, each priced at one
+//! tipset.
+
+use venus_seal_core::chain::PreCommitParams;
+use venus_seal_core::error::ChainError;
+use venus_seal_core::{ActorId, SectorNumber, TokenAmount};
+
+use super::convert::{add_amount, parse_amount, parse_proof};
+use super::types::CidJson;
+use super::LotusClient;
+
+impl LotusClient {
+    /// The sum of the pre-commit deposits of `sectors`
+    /// (`StateMinerPreCommitDepositForPower` each, at one tipset).
+    pub async fn pre_commit_deposits(
+        &self,
+        miner: ActorId,
+        sectors: &[PreCommitParams],
+        tsk: &[CidJson],
+    ) -> Result<TokenAmount, ChainError> {
+        const M: &str = "Filecoin.StateMinerPreCommitDepositForPower";
+        let mut total = TokenAmount::ZERO;
+        for sector in sectors {
+            let deposit = self
+                .state_miner_pre_commit_deposit_for_power(miner, sector, tsk)
+                .await?;
+            total = add_amount(M, total, &deposit)?;
+        }
+        Ok(total)
+    }
+
+    /// What proving `sectors` costs beyond their deposits, as Lotus
+    /// computes it: per sector, `StateMinerInitialPledgeForSector` for the
+    /// rest of its pre-committed life (expiration − head), less the
+    /// pre-commit deposit it paid, never below zero. Sectors are counted
+    /// with no verified space: verified deals carry no separate pledge
+    /// here.
+    pub async fn prove_commit_pledges(
+        &self,
+        miner: ActorId,
+        sectors: &[SectorNumber],
+    ) -> Result<TokenAmount, ChainError> {
+        const M: &str = "Filecoin.StateMinerInitialPledgeForSector";
+        let head = self.chain_head().await?;
+        let tsk = head.cids.as_slice();
+        let mut total = TokenAmount::ZERO;
+        for &number in sectors {
+            let Some(pc) = self
+                .state_sector_pre_commit_info(miner, number, tsk)
+                .await?
+            else {
+                return Err(ChainError::Rejected(format!(
+                    "sector {miner}-{number} has no pre-commit on chain: no pledge to compute"
+                )));
+            };
+            let proof = parse_proof(M, pc.info.seal_proof)?;
+            let duration = pc.info.expiration - head.height;
+            let pledge = self
+                .state_miner_initial_pledge_for_sector(duration, proof.sector_size().0, 0, tsk)
+                .await?;
+            let pledge = parse_amount(M, &pledge)?;
+            let deposit =
+                parse_amount("Filecoin.StateSectorPreCommitInfo", &pc.pre_commit_deposit)?;
+            total = add_amount(M, total, &pledge.saturating_sub(deposit).to_string())?;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,217 @@
+//! [`LotusClient`] as the core's [`ChainClient`] and [`MessageSender`],
+//! on its typed helpers: the node's answers read into core types.
+
+use async_trait::async_trait;
+use venus_seal_core::chain::{
+    DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
+    OnChainSector, PartitionInfo, PreCommitParams,
+};
+use venus_seal_core::error::ChainError;
+use venus_seal_core::{
+    ActorId, ChainClient, ChainEpoch, CommD, DomainSeparationTag, MessageSender, NetworkParams,
+    Randomness, RandomnessSource, SectorNumber, TokenAmount,
+};
+
+use super::convert::{parse_cid, parse_comm_r, parse_proof, zero_comm_d};
+use super::message::message_uid;
+use super::types::{BitFieldJson, CidJson, MessageSendSpec};
+use super::LotusClient;
+
+#[async_trait]
+impl ChainClient for LotusClient {
+    async fn head(&self) -> Result<ChainEpoch, ChainError> {
+        Ok(self.chain_head().await?.height)
+    }
+
+    async fn network(&self) -> Result<NetworkParams, ChainError> {
+        Ok(self.network)
+    }
+
+    async fn randomness(
+        &self,
+        source: RandomnessSource,
+        tag: DomainSeparationTag,
+        epoch: ChainEpoch,
+        entropy: &[u8],
+    ) -> Result<Randomness, ChainError> {
+        match source {
+            RandomnessSource::Tickets => {
+                self.state_get_randomness_from_tickets(tag, epoch, entropy, &[])
+                    .await
+            }
+            RandomnessSource::Beacon => {
+                self.state_get_randomness_from_beacon(tag, epoch, entropy, &[])
+                    .await
+            }
+        }
+    }
+
+    async fn pre_commit(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<OnChainPreCommit>, ChainError> {
+        const M: &str = "Filecoin.StateSectorPreCommitInfo";
+        let Some(pc) = self
+            .state_sector_pre_commit_info(miner, number, &[])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let seal_proof = parse_proof(M, pc.info.seal_proof)?;
+        let unsealed_cid = match &pc.info.unsealed_cid {
+            Some(c) => CommD::from_cid(&parse_cid(M, c)?)
+                .map_err(|e| ChainError::InvalidResponse(format!("{M}: UnsealedCid: {e}")))?,
+            None => zero_comm_d(seal_proof),
+        };
+        Ok(Some(OnChainPreCommit {
+            info: PreCommitParams {
+                sector_number: SectorNumber(pc.info.sector_number),
+                seal_proof,
+                sealed_cid: parse_comm_r(M, pc.info.sealed_cid.as_ref())?,
+                unsealed_cid,
+                seal_rand_epoch: pc.info.seal_rand_epoch,
+                deal_ids: pc.info.deal_ids,
+                expiration: pc.info.expiration,
+            },
+            pre_commit_epoch: pc.pre_commit_epoch,
+        }))
+    }
+
+    async fn sector(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<OnChainSector>, ChainError> {
+        const M: &str = "Filecoin.StateSectorGetInfo";
+        let Some(s) = self.state_sector_get_info(miner, number, &[]).await? else {
+            return Ok(None);
+        };
+        Ok(Some(OnChainSector {
+            number: SectorNumber(s.sector_number),
+            seal_proof: parse_proof(M, s.seal_proof)?,
+            sealed_cid: parse_comm_r(M, s.sealed_cid.as_ref())?,
+            activation: s.activation,
+        }))
+    }
+
+    async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
+        let d = self.state_miner_proving_deadline(miner, &[]).await?;
+        Ok(DeadlineInfo {
+            current_epoch: d.current_epoch,
+            period_start: d.period_start,
+            index: d.index,
+            open: d.open,
+            close: d.close,
+            challenge: d.challenge,
+            fault_cutoff: d.fault_cutoff,
+            deadlines: d.period_deadlines,
+        })
+    }
+
+    async fn deadline_post_submissions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<u64>, ChainError> {
+        const M: &str = "Filecoin.StateMinerDeadlines";
+        let deadlines = self.state_miner_deadlines(miner, &[]).await?;
+        let Some(d) = deadlines.get(deadline as usize) else {
+            return Err(ChainError::InvalidResponse(format!(
+                "{M}: {} deadlines, no deadline {deadline}",
+                deadlines.len()
+            )));
+        };
+        // No deadline holds more partitions than a period's sectors allow;
+        // 10,000 bounds a hostile answer.
+        d.post_submissions
+            .bits(10_000)
+            .map_err(|e| ChainError::InvalidResponse(format!("{M}: {e}")))
+    }
+
+    async fn collateral(
+        &self,
+        miner: ActorId,
+        call: &MinerCall,
+    ) -> Result<TokenAmount, ChainError> {
+        match call {
+            MinerCall::PreCommitSectorBatch2(sectors) => {
+                let head = self.chain_head().await?;
+                self.pre_commit_deposits(miner, sectors, &head.cids).await
+            }
+            MinerCall::ProveCommitSectors3(sectors) => {
+                let numbers: Vec<SectorNumber> = sectors.iter().map(|s| s.sector_number).collect();
+                self.prove_commit_pledges(miner, &numbers).await
+            }
+            MinerCall::ProveCommitAggregate(agg) => {
+                self.prove_commit_pledges(miner, &agg.sectors).await
+            }
+            _ => Ok(TokenAmount::ZERO),
+        }
+    }
+
+    async fn deadline_partitions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<PartitionInfo>, ChainError> {
+        const M: &str = "Filecoin.StateMinerPartitions";
+        // A partition holds at most 2349 sectors (2KiB and 8MiB proofs).
+        const LIMIT: usize = 2349;
+        let bits = |b: &BitFieldJson| -> Result<Vec<SectorNumber>, ChainError> {
+            b.bits(LIMIT)
+                .map(|v| v.into_iter().map(SectorNumber).collect())
+                .map_err(|e| ChainError::InvalidResponse(format!("{M}: {e}")))
+        };
+        self.state_miner_partitions(miner, deadline, &[])
+            .await?
+            .iter()
+            .map(|p| {
+                // Terminated sectors stay in AllSectors; prove the live ones.
+                let faulty = bits(&p.faulty_sectors)?;
+                let recovering = bits(&p.recovering_sectors)?;
+                let live = bits(&p.live_sectors)?;
+                let active = live
+                    .iter()
+                    .filter(|n| !faulty.contains(n) || recovering.contains(n))
+                    .copied()
+                    .collect();
+                Ok(PartitionInfo {
+                    sectors: live,
+                    faulty,
+                    recovering,
+                    active,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl MessageSender for LotusClient {
+    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        let message = self.build_message(&msg)?;
+        let spec = MessageSendSpec {
+            max_fee: self.max_fee.clone(),
+            msg_uuid: Some(message_uid(&msg)?),
+            maximize_fee_cap: false,
+        };
+        let signed = self.mpool_push_message(&message, &spec).await?;
+        Ok(MessageId(signed.cid.root))
+    }
+
+    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
+        let lookup = self
+            .state_search_msg(&[], &CidJson::new(id.0.clone()))
+            .await?;
+        Ok(match lookup {
+            None => MessageState::Pending,
+            Some(l) => MessageState::Landed {
+                epoch: l.height,
+                exit_code: l.receipt.exit_code,
+                error: (l.receipt.exit_code != 0)
+                    .then(|| format!("message exited with code {}", l.receipt.exit_code)),
+            },
+        })
+    }
+}
