@@ -1,7 +1,18 @@
-//! Conversions between core types and filecoin-proofs-api types.
+//! Conversions between core types and filecoin-proofs-api types: the one
+//! map from a core [`SealProof`] to the API's seal, PoSt and update proofs
+//! (the executors, the provers and the parameter cache all read it), and
+//! pieces and sector ids as filecoin-proofs takes them.
 
-use filecoin_proofs_api::{PaddedBytesAmount, RegisteredSealProof, UnpaddedBytesAmount};
+use filecoin_proofs_api::{
+    PaddedBytesAmount, RegisteredPoStProof, RegisteredSealProof, RegisteredUpdateProof,
+    UnpaddedBytesAmount,
+};
+use venus_seal_core::proving::PoStKind;
 use venus_seal_core::{ActorId, CommD, PaddedPieceSize, PieceInfo, SealProof, SectorNumber};
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
 
 /// The filecoin-proofs-api seal proof for a core [`SealProof`].
 pub(crate) fn to_api(proof: SealProof) -> RegisteredSealProof {
@@ -42,6 +53,40 @@ pub(crate) fn to_api(proof: SealProof) -> RegisteredSealProof {
     }
 }
 
+/// The filecoin-proofs-api PoSt proof of `kind` for sectors of `seal`.
+///
+/// WindowPoSt uses the current `…V1_2` types (the ones Lotus uses since
+/// network version 19); WinningPoSt has only `…V1`. Every seal proof has
+/// both (tested below).
+pub(crate) fn post_proof(seal: SealProof, kind: PoStKind) -> RegisteredPoStProof {
+    use RegisteredPoStProof as P;
+    match (kind, seal.sector_size().0) {
+        (PoStKind::Window, s) if s == 2 * KIB => P::StackedDrgWindow2KiBV1_2,
+        (PoStKind::Window, s) if s == 8 * MIB => P::StackedDrgWindow8MiBV1_2,
+        (PoStKind::Window, s) if s == 512 * MIB => P::StackedDrgWindow512MiBV1_2,
+        (PoStKind::Window, s) if s == 32 * GIB => P::StackedDrgWindow32GiBV1_2,
+        (PoStKind::Window, s) if s == 64 * GIB => P::StackedDrgWindow64GiBV1_2,
+        (PoStKind::Winning, s) if s == 2 * KIB => P::StackedDrgWinning2KiBV1,
+        (PoStKind::Winning, s) if s == 8 * MIB => P::StackedDrgWinning8MiBV1,
+        (PoStKind::Winning, s) if s == 512 * MIB => P::StackedDrgWinning512MiBV1,
+        (PoStKind::Winning, s) if s == 32 * GIB => P::StackedDrgWinning32GiBV1,
+        (PoStKind::Winning, s) if s == 64 * GIB => P::StackedDrgWinning64GiBV1,
+        _ => unreachable!("{seal} has no PoSt proof"),
+    }
+}
+
+/// The filecoin-proofs-api update (snap deals) proof of sectors of `seal`.
+pub(crate) fn update_proof(seal: SealProof) -> RegisteredUpdateProof {
+    use RegisteredUpdateProof as U;
+    match seal.sector_size().0 {
+        s if s == 2 * KIB => U::StackedDrg2KiBV1,
+        s if s == 8 * MIB => U::StackedDrg8MiBV1,
+        s if s == 512 * MIB => U::StackedDrg512MiBV1,
+        s if s == 32 * GIB => U::StackedDrg32GiBV1,
+        _ => U::StackedDrg64GiBV1,
+    }
+}
+
 /// A core piece as filecoin-proofs sees it (unpadded size).
 pub(crate) fn piece_to_api(piece: &PieceInfo) -> filecoin_proofs_api::PieceInfo {
     filecoin_proofs_api::PieceInfo {
@@ -78,6 +123,29 @@ mod tests {
         for p in SealProof::ALL {
             let api = to_api(*p);
             assert_eq!(u64::from(api.sector_size()), p.sector_size().0, "{p}");
+        }
+    }
+
+    #[test]
+    fn every_seal_proof_has_both_post_proofs_of_its_size() {
+        for p in SealProof::ALL {
+            let seal = to_api(*p);
+            for kind in [PoStKind::Window, PoStKind::Winning] {
+                let post = post_proof(*p, kind);
+                assert_eq!(post.sector_size(), seal.sector_size(), "{p} {kind}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_seal_proof_has_an_update_proof_of_its_size() {
+        for p in SealProof::ALL {
+            let update = update_proof(*p);
+            assert_eq!(
+                u64::from(update.sector_size()),
+                p.sector_size().0,
+                "{p} {update:?}"
+            );
         }
     }
 }

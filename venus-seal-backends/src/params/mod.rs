@@ -42,9 +42,9 @@ use storage_proofs_core::parameter_cache::{
 use venus_seal_core::{SealProof, SectorSize};
 
 mod digest;
-pub(crate) mod proof_map;
 mod shapes;
 
+use crate::proof_type::{post_proof, to_api, update_proof};
 use digest::Fingerprint;
 
 /// The environment variable storage-proofs-core (and Lotus) read the
@@ -237,7 +237,7 @@ struct Target {
 
 impl Target {
     fn seal(proof: SealProof) -> Self {
-        let api = proof_map::to_api(proof);
+        let api = to_api(proof);
         Target {
             circuit: Circuit::PoRep(api.as_v1_config()),
             label: format!("{} PoRep ({proof})", proof.sector_size()),
@@ -245,22 +245,17 @@ impl Target {
         }
     }
 
-    fn post(proof: SealProof, kind: PoStKind) -> Result<Self, ParamError> {
-        let api = proof_map::post_proof(proof_map::to_api(proof), kind).ok_or_else(|| {
-            ParamError::UnsupportedSectorSize {
-                proof: proof.to_string(),
-                size: proof.sector_size().0,
-            }
-        })?;
-        Ok(Target {
+    fn post(proof: SealProof, kind: PoStKind) -> Self {
+        let api = post_proof(proof, kind);
+        Target {
             circuit: Circuit::PoSt(api.as_v1_config(), kind),
             label: format!("{} {kind} ({api:?})", proof.sector_size()),
             size: proof.sector_size(),
-        })
+        }
     }
 
     fn update(proof: SealProof) -> Self {
-        let api = crate::proving::update_proof_of(proof);
+        let api = update_proof(proof);
         Target {
             circuit: Circuit::Update,
             label: format!("{} empty sector update ({api:?})", proof.sector_size()),
@@ -443,7 +438,7 @@ impl ParameterCache {
         proof: SealProof,
         kind: PoStKind,
     ) -> Result<ParameterFiles, ParamError> {
-        self.files(&Target::post(proof, kind)?)
+        self.files(&Target::post(proof, kind))
     }
 
     /// The state of `proof`'s PoRep parameter files. Never generates or
@@ -456,7 +451,7 @@ impl ParameterCache {
     /// The state of the `kind` PoSt parameter files for `proof`'s sector size
     /// (see [`ParameterCache::check_seal`]).
     pub fn check_post(&self, proof: SealProof, kind: PoStKind) -> Result<ParamStatus, ParamError> {
-        let target = Target::post(proof, kind)?;
+        let target = Target::post(proof, kind);
         self.status(&self.files(&target)?, &target)
     }
 
@@ -488,7 +483,7 @@ impl ParameterCache {
         kind: PoStKind,
         policy: GenerationPolicy,
     ) -> Result<ParamStatus, ParamError> {
-        self.ensure(&Target::post(proof, kind)?, policy)
+        self.ensure(&Target::post(proof, kind), policy)
     }
 
     /// The files of the empty-sector-update (snap-up) circuit for sectors
@@ -679,7 +674,7 @@ impl ParameterCache {
                 dir: self.dir.clone(),
                 message: format!("seeding the random number generator: {e}"),
             })?;
-        let config = proof_map::to_api(proof).as_v1_config();
+        let config = to_api(proof).as_v1_config();
         let result = shapes::generate_srs(&config, Self::TEST_SRS_PROOFS, &mut rng);
         let generation = |message: String| ParamError::Generation {
             proof: label.clone(),

@@ -34,9 +34,10 @@ use venus_seal_core::proving::{
 };
 use venus_seal_core::{ActorId, Randomness, SealProof};
 
+use crate::proof_type::{post_proof, update_proof};
+
 pub use upload::{unseal_to_http, HttpDestination, UploadMethod, DEFAULT_MEMORY_LIMIT};
 
-pub(crate) use proof_ids::update_proof as update_proof_of;
 pub(crate) use snap::verify as verify_replica_update;
 pub(crate) use window::verify as verify_window_post;
 pub(crate) use winning::{challenge as winning_challenge, verify as verify_winning_post};
@@ -59,7 +60,7 @@ fn require_post_params(
     seal: SealProof,
     kind: PoStKind,
 ) -> Result<RegisteredPoStProof, ProvingError> {
-    let post = proof_ids::post_proof(seal, kind);
+    let post = post_proof(seal, kind);
     let path = post
         .cache_params_path()
         .map_err(|e| ProvingError::Parameters(format!("{post:?}: {e:#}")))?;
@@ -96,7 +97,7 @@ impl PoStProver for LocalProver {
             Ok(sectors
                 .iter()
                 .filter_map(|s| {
-                    let post = proof_ids::post_proof(s.sector.seal_proof, PoStKind::Window);
+                    let post = post_proof(s.sector.seal_proof, PoStKind::Window);
                     check::check_sector(miner, s, post)
                         .err()
                         .map(|reason| SkippedSector {
@@ -157,7 +158,7 @@ impl SnapUpProver for LocalProver {
     }
 
     fn snap_prove(&self, request: &SnapProveRequest) -> Result<Vec<u8>, ProvingError> {
-        let proof_type = proof_ids::update_proof(request.encode.seal_proof);
+        let proof_type = update_proof(request.encode.seal_proof);
         let (path, _) =
             crate::params::active_update_files(request.encode.seal_proof.sector_size().0)
                 .map_err(|e| ProvingError::Parameters(format!("{proof_type:?}: {e:#}")))?;

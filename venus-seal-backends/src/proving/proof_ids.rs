@@ -1,19 +1,12 @@
-//! PoSt and update proof types: filecoin-proofs-api's, the chain's numbers,
-//! and the randomness both sides feed them.
+//! PoSt proof types as the chain numbers them, and the randomness both
+//! sides feed them. The map from seal proofs to the API's PoSt and update
+//! proofs is `crate::proof_type`.
 
-use filecoin_proofs_api::{RegisteredPoStProof, RegisteredUpdateProof};
+use filecoin_proofs_api::RegisteredPoStProof;
 use venus_seal_core::proving::{PoStKind, ProvingError};
 use venus_seal_core::{Randomness, SealProof};
 
-use crate::params::proof_map;
-
-/// The filecoin-proofs-api PoSt proof of `kind` for sectors of `seal`.
-pub(crate) fn post_proof(seal: SealProof, kind: PoStKind) -> RegisteredPoStProof {
-    // Every registered seal proof has both PoSt proofs of its size
-    // (tested in params::proof_map).
-    proof_map::post_proof(proof_map::to_api(seal), kind)
-        .unwrap_or_else(|| unreachable!("{seal} has no PoSt proof"))
-}
+use crate::proof_type::post_proof;
 
 const SIZES: [u64; 5] = [2 << 10, 8 << 20, 512 << 20, 32 << 30, 64 << 30];
 
@@ -45,18 +38,6 @@ pub(crate) fn from_chain_id(
             "PoSt proof type {id} does not match {kind:?}PoSt for {seal} sectors (expected {})",
             chain_id(expected)
         )))
-    }
-}
-
-/// The update proof of sectors of `seal`.
-pub(crate) fn update_proof(seal: SealProof) -> RegisteredUpdateProof {
-    use RegisteredUpdateProof as U;
-    match seal.sector_size().0 {
-        s if s == SIZES[0] => U::StackedDrg2KiBV1,
-        s if s == SIZES[1] => U::StackedDrg8MiBV1,
-        s if s == SIZES[2] => U::StackedDrg512MiBV1,
-        s if s == SIZES[3] => U::StackedDrg32GiBV1,
-        _ => U::StackedDrg64GiBV1,
     }
 }
 

@@ -10,8 +10,7 @@ use venus_seal_core::proving::{
 };
 use venus_seal_core::{CommD, CommR, VerifyError};
 
-use super::proof_ids::update_proof;
-use crate::proof_type::piece_to_api;
+use crate::proof_type::{piece_to_api, update_proof};
 
 /// Encodes the staged data into the sector key (blocking).
 pub(crate) fn encode(req: &SnapEncodeRequest) -> Result<SnapEncodeOutput, ProvingError> {

@@ -13,7 +13,8 @@ use venus_seal_core::proving::{
 use venus_seal_core::{SealProof, SectorNumber, VerifyError};
 
 use super::check::{check_sector, public_replicas, replica};
-use super::proof_ids::{chain_id, from_chain_id, post_proof, post_randomness};
+use super::proof_ids::{chain_id, from_chain_id, post_randomness};
+use crate::proof_type::post_proof;
 
 /// The one seal proof of `sectors`, or `None` when there are none.
 pub(crate) fn one_seal_proof(

@@ -12,8 +12,9 @@ use venus_seal_core::proving::{
 use venus_seal_core::{ActorId, Randomness, SealProof, VerifyError};
 
 use super::check::{check_sector, public_replicas, replica};
-use super::proof_ids::{chain_id, from_chain_id, post_proof, post_randomness};
+use super::proof_ids::{chain_id, from_chain_id, post_randomness};
 use super::window::one_seal_proof;
+use crate::proof_type::post_proof;
 
 /// The challenged indices into `eligible` sectors (blocking).
 pub(crate) fn challenge(
