@@ -32,6 +32,8 @@ pub mod manager;
 pub mod piece_store;
 pub mod proving;
 pub mod retry;
+#[cfg(any(feature = "sqlite", feature = "sql"))]
+pub mod schema;
 pub mod sealer;
 pub mod sector;
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Opening the SQL databases that several processes may share (the sector
 //! manager's state, the remote C2 queue): one sqlx `Any` pool on SQLite or
 //! PostgreSQL, chosen by the URL, with the same settings and checks for
-//! every store built on it.
+//! every store built on it, and the versioned migrations of its schema
+//! ([`migrate`]).
 //!
 //! Feature `sql`.
 
@@ -9,7 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor as _};
+
+use crate::schema::SchemaError;
 
 /// The database behind a URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,26 +132,26 @@ pub async fn open_pool(
     Ok((pool, backend))
 }
 
-/// Runs `statements` (`CREATE TABLE IF NOT EXISTS …`) in one transaction;
-/// on PostgreSQL under the advisory lock `lock`, so that two processes
-/// starting at once do not race on creating the same tables.
-pub async fn create_schema(
-    pool: &AnyPool,
-    backend: SqlBackend,
-    lock: i64,
-    statements: &[&str],
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    if backend == SqlBackend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock)
-            .execute(&mut *tx)
-            .await?;
+/// Brings the schema of `what` at `url` to the latest version of
+/// `migrator` (see [`crate::schema`]), on a connection of its own that is
+/// closed after, so that PostgreSQL's migration lock, held by that
+/// session, is released even when a migration fails.
+pub async fn migrate(url: &str, what: &str, migrator: Migrator) -> Result<(), SchemaError> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let place = redact(url);
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .map_err(|e| SchemaError::Migrate {
+            store: what.to_string(),
+            place: place.clone(),
+            source: e.into(),
+        })?;
+    let result = crate::schema::migrate(&mut conn, migrator, what, &place).await;
+    if let Err(e) = conn.close().await {
+        tracing::warn!(store = what, error = %e, "closing the migration connection");
     }
-    for stmt in statements {
-        sqlx::query(stmt).execute(&mut *tx).await?;
-    }
-    tx.commit().await
+    result.map(drop)
 }
 
 #[cfg(test)]
@@ -160,16 +164,38 @@ mod tests {
         let url = sqlite_url(&dir.path().join("a/b/x.db")).unwrap();
         let (pool, backend) = open_pool(&url, "the test store", 2).await.unwrap();
         assert_eq!(backend, SqlBackend::Sqlite);
+        let migrations = dir.path().join("migrations");
+        std::fs::create_dir(&migrations).unwrap();
+        std::fs::write(migrations.join("9001_t.sql"), "CREATE TABLE t (x BIGINT);").unwrap();
         for _ in 0..2 {
             // Twice is fine: a restarted process finds its tables.
-            let table = ["CREATE TABLE IF NOT EXISTS t (x BIGINT)"];
-            create_schema(&pool, backend, 1, &table).await.unwrap();
+            let migrator = Migrator::new(migrations.as_path()).await.unwrap();
+            migrate(&url, "the test store", migrator).await.unwrap();
         }
+        sqlx::query("INSERT INTO t (x) VALUES (1)")
+            .execute(&pool)
+            .await
+            .unwrap();
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&pool)
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn a_migration_that_cannot_connect_names_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = migrate(
+            "postgres://u:pw@127.0.0.1:1/x",
+            "the test store",
+            Migrator::new(dir.path()).await.unwrap(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("the test store at postgres://u:***@"), "{e}");
+        assert!(!e.contains(":pw@"), "{e}");
     }
 
     #[tokio::test]

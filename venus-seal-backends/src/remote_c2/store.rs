@@ -22,26 +22,6 @@ fn db(e: sqlx::Error) -> QueueError {
     QueueError(e.to_string())
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS c2_tasks (
-    id TEXT PRIMARY KEY,
-    miner BIGINT NOT NULL,
-    number BIGINT NOT NULL,
-    digest TEXT NOT NULL,
-    proof_type TEXT NOT NULL,
-    c1_output TEXT NOT NULL,
-    state TEXT NOT NULL,
-    claimed_by TEXT,
-    claimed_at BIGINT,
-    attempts BIGINT NOT NULL,
-    proof TEXT,
-    error_level TEXT,
-    error TEXT,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
-)";
-
-const INDEX: &str = "CREATE INDEX IF NOT EXISTS c2_tasks_state ON c2_tasks (state, created_at)";
-
 /// The tasks of the C2 service, in SQLite (one service node; the default)
 /// or PostgreSQL (several nodes sharing one queue).
 ///
@@ -110,14 +90,22 @@ impl C2TaskStore {
     }
 
     /// Connects to `url` (`sqlite://PATH?mode=rwc` or
-    /// `postgres://USER:PASSWORD@HOST/DB`) and creates the table if needed.
+    /// `postgres://USER:PASSWORD@HOST/DB`) and brings the schema up to date
+    /// (`migrations/c2_queue/{sqlite,postgres}`, versions 3001…): created
+    /// if new, upgraded in place if written by an earlier release, refused
+    /// if written by a later one.
     pub async fn connect(url: &str) -> Result<Self, QueueError> {
-        let (pool, backend) = shared_sql::open_pool(url, "the C2 queue", 8)
+        const WHAT: &str = "the C2 queue";
+        let (pool, backend) = shared_sql::open_pool(url, WHAT, 8)
             .await
             .map_err(|e| QueueError(e.0))?;
-        shared_sql::create_schema(&pool, backend, 7351151, &[SCHEMA, INDEX])
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/c2_queue/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/c2_queue/postgres"),
+        };
+        shared_sql::migrate(url, WHAT, migrator)
             .await
-            .map_err(db)?;
+            .map_err(|e| QueueError(e.to_string()))?;
         Ok(Self { pool, backend })
     }
 
@@ -363,3 +351,7 @@ fn decode_status(row: &AnyRow) -> Result<TaskStatus, QueueError> {
         },
     })
 }
+
+#[cfg(test)]
+#[path = "store_upgrade.rs"]
+mod upgrade;

@@ -625,7 +625,7 @@ fn filecoin_proofs_c1_outputs_are_read_without_their_vanilla_proofs() {
 }
 
 /// A fresh database on the server in `VENUS_SEAL_TEST_POSTGRES`.
-async fn postgres() -> Option<String> {
+pub(super) async fn postgres() -> Option<String> {
     let Ok(server) = std::env::var("VENUS_SEAL_TEST_POSTGRES") else {
         if std::env::var("VENUS_SEAL_REQUIRE_POSTGRES").as_deref() == Ok("1") {
             panic!("VENUS_SEAL_REQUIRE_POSTGRES=1 but VENUS_SEAL_TEST_POSTGRES is not set");

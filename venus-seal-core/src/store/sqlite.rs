@@ -33,7 +33,9 @@ fn err(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteSectorStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, and brings its
+    /// schema up to date (`migrations/worker`): a database of an earlier
+    /// release is upgraded in place, one of a later release refused.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
@@ -47,17 +49,20 @@ impl SqliteSectorStore {
             .connect_with(options)
             .await
             .map_err(|e| err(&format!("opening {}", path.display()), e))?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS sectors (
-                job INTEGER PRIMARY KEY,
-                state TEXT NOT NULL,
-                record TEXT NOT NULL,
-                updated_at INTEGER NOT NULL
-            )",
+        // SQLite has no migration lock; the database belongs to this worker.
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| err(&format!("opening {}", path.display()), e))?;
+        crate::schema::migrate(
+            &mut *conn,
+            sqlx::migrate!("./migrations/worker"),
+            "the worker's sector store",
+            &path.display().to_string(),
         )
-        .execute(&pool)
         .await
-        .map_err(|e| err(&format!("creating tables in {}", path.display()), e))?;
+        .map_err(|e| StoreError(e.to_string()))?;
+        drop(conn);
         Ok(Self { pool })
     }
 }
@@ -164,3 +169,7 @@ mod tests {
         assert!(err.to_string().contains("/proc/no/such/dir/w.db"), "{err}");
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+#[path = "sqlite_upgrade.rs"]
+mod upgrade;

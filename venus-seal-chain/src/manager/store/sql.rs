@@ -61,38 +61,6 @@ impl fmt::Debug for SqlManagerStore {
     }
 }
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS manager_numbers (
-        miner BIGINT PRIMARY KEY,
-        next_number BIGINT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS manager_sectors (
-        miner BIGINT NOT NULL,
-        number BIGINT NOT NULL,
-        version BIGINT NOT NULL,
-        queued BIGINT NOT NULL,
-        record TEXT NOT NULL,
-        PRIMARY KEY (miner, number)
-    )",
-    "CREATE INDEX IF NOT EXISTS manager_sectors_queued ON manager_sectors (queued)",
-];
-
-const DEALS_SQLITE: &str = "CREATE TABLE IF NOT EXISTS manager_deals (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    position BIGINT NOT NULL,
-    miner BIGINT,
-    size BIGINT NOT NULL,
-    deal TEXT NOT NULL
-)";
-
-const DEALS_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS manager_deals (
-    id BIGSERIAL PRIMARY KEY,
-    position BIGINT NOT NULL,
-    miner BIGINT,
-    size BIGINT NOT NULL,
-    deal TEXT NOT NULL
-)";
-
 impl SqlManagerStore {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -101,31 +69,30 @@ impl SqlManagerStore {
     }
 
     /// Connects to `url`: `sqlite://PATH?mode=rwc` or
-    /// `postgres://USER:PASSWORD@HOST/DB`, and creates the tables if they
-    /// do not exist.
+    /// `postgres://USER:PASSWORD@HOST/DB`, and brings the schema up to
+    /// date (`migrations/manager/{sqlite,postgres}`, versions 2001…): the
+    /// tables are created in a new database, a database of an earlier
+    /// release is upgraded in place, one of a later release is refused.
+    /// Several managers starting at once on one PostgreSQL database
+    /// migrate it once (under sqlx's migration lock).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let (pool, backend) = shared_sql::open_pool(url, "the manager store", 16)
+        const WHAT: &str = "the manager store";
+        let (pool, backend) = shared_sql::open_pool(url, WHAT, 16)
             .await
             .map_err(open_error)?;
-        let store = Self {
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/manager/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/manager/postgres"),
+        };
+        shared_sql::migrate(url, WHAT, migrator)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(Self {
             pool,
             backend,
             url: url.to_string(),
             write: Mutex::new(()),
-        };
-        store.create_schema().await?;
-        Ok(store)
-    }
-
-    async fn create_schema(&self) -> Result<(), StoreError> {
-        let deals = match self.backend {
-            Backend::Sqlite => DEALS_SQLITE,
-            Backend::Postgres => DEALS_POSTGRES,
-        };
-        let statements: Vec<&str> = SCHEMA.iter().copied().chain([deals]).collect();
-        shared_sql::create_schema(&self.pool, self.backend, 7351150, &statements)
-            .await
-            .map_err(db)
+        })
     }
 
     /// The pool, for tests that tamper with the database.
@@ -383,3 +350,7 @@ impl ManagerStore for SqlManagerStore {
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
     }
 }
+
+#[cfg(test)]
+#[path = "sql_upgrade.rs"]
+mod upgrade;

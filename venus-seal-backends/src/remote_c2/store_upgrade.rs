@@ -1,0 +1,219 @@
+//! A C2 queue written by an earlier release opens, is upgraded in place
+//! and gives back every task in its state; `tests/fixtures/README.md` says
+//! how the fixtures were made.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::remote_c2::tests::postgres;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+const PROOF: [u8; 192] = [0xcd; 192];
+
+fn task(miner: u64, number: u64) -> C2 {
+    let c1 = serde_json::json!({"sector": number, "vanilla_proofs": [[number]]});
+    C2 {
+        proof: SealProof::StackedDrg2KiBV1_1,
+        sector: SectorId::new(ActorId(miner), SectorNumber(number)),
+        c1_output: Opaque::encode(&c1).unwrap(),
+    }
+}
+
+/// The fixture's tasks in submission order, and the status each is left
+/// in: done, failed, running on a node, queued.
+fn fixture_tasks() -> Vec<(C2, TaskStatus)> {
+    let status = |t: &C2, state, claimed_by: Option<&str>, error| TaskStatus {
+        id: id_of(t.sector, &c1_digest(t.c1_output.as_json())),
+        sector: t.sector,
+        state,
+        attempts: u32::from(claimed_by.is_some()),
+        claimed_by: claimed_by.map(String::from),
+        error,
+    };
+    let failure = TaskError {
+        level: FailureLevel::Permanent,
+        message: "c2: bad C1 output".into(),
+    };
+    let tasks = [task(1000, 1), task(1000, 2), task(1001, 3), task(1001, 4)];
+    let statuses = [
+        status(&tasks[0], TaskState::Done, Some("node-a"), None),
+        status(&tasks[1], TaskState::Failed, Some("node-a"), Some(failure)),
+        status(&tasks[2], TaskState::Running, Some("node-b"), None),
+        status(&tasks[3], TaskState::Queued, None, None),
+    ];
+    tasks.into_iter().zip(statuses).collect()
+}
+
+/// Fills `store` (fresh) with the fixture's tasks.
+async fn fill(store: &C2TaskStore) {
+    let tasks = fixture_tasks();
+    for (task, _) in &tasks {
+        store.submit(task).await.unwrap();
+        // Distinct creation times: claims take the oldest first.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stale = Duration::from_secs(3600);
+    let done = store.claim("node-a", stale).await.unwrap().unwrap();
+    assert!(store.finish(&done.id, "node-a", Ok(&PROOF)).await.unwrap());
+    let failed = store.claim("node-a", stale).await.unwrap().unwrap();
+    let error = tasks[1].1.error.clone().unwrap();
+    assert!(store
+        .finish(&failed.id, "node-a", Err(&error))
+        .await
+        .unwrap());
+    store.claim("node-b", stale).await.unwrap().unwrap();
+}
+
+/// Asserts that `store` holds the fixture's tasks, whole.
+pub(super) async fn assert_holds_the_fixture(store: &C2TaskStore) {
+    let tasks = fixture_tasks();
+    for (_, want) in &tasks {
+        assert_eq!(store.status(&want.id).await.unwrap().as_ref(), Some(want));
+    }
+    let done = &tasks[0].1.id;
+    assert_eq!(store.proof(done).await.unwrap(), Some(Ok(PROOF.to_vec())));
+    let queued = &tasks[3];
+    assert_eq!(
+        store.proof(&queued.1.id).await.unwrap(),
+        Some(Err(TaskState::Queued))
+    );
+    let mut counts = store.counts().await.unwrap();
+    counts.sort_by_key(|(state, _)| state.as_db());
+    assert_eq!(
+        counts,
+        vec![
+            (TaskState::Done, 1),
+            (TaskState::Failed, 1),
+            (TaskState::Queued, 1),
+            (TaskState::Running, 1)
+        ]
+    );
+    // The queue goes on: the queued task is claimed, as it was submitted.
+    let claimed = store
+        .claim("node-c", Duration::from_secs(3600))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, queued.1.id);
+    assert_eq!(claimed.task.sector, queued.0.sector);
+    assert_eq!(
+        claimed.task.c1_output.as_json(),
+        queued.0.c1_output.as_json()
+    );
+}
+
+/// Writes the SQLite fixture. It was run once, at commit 8e445b8 (the
+/// last release without versioned migrations): running it today would
+/// write a database of today's schema, which is not what it is for.
+#[tokio::test]
+#[ignore = "writes tests/fixtures/c2-queue-8e445b8.db; run once with the old release"]
+async fn write_the_sqlite_fixture() {
+    let path = fixtures().join("c2-queue-8e445b8.db");
+    let _ = std::fs::remove_file(&path);
+    let store = C2TaskStore::open_sqlite(&path).await.unwrap();
+    fill(&store).await;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    sqlx::query("VACUUM").execute(&store.pool).await.unwrap();
+    store.pool.close().await;
+}
+
+/// Fills a fresh PostgreSQL database for the PostgreSQL fixture (a
+/// `pg_dump --inserts` of it, see the README) and prints its URL.
+#[tokio::test]
+#[ignore = "fills a PostgreSQL database to dump as a fixture"]
+async fn write_the_postgres_fixture() {
+    let url = postgres().await.expect("VENUS_SEAL_TEST_POSTGRES");
+    let store = C2TaskStore::connect(&url).await.unwrap();
+    fill(&store).await;
+    store.pool.close().await;
+    println!("FIXTURE_DATABASE {url}");
+}
+
+const NEWER: &str = "INSERT INTO _sqlx_migrations
+    (version, description, success, checksum, execution_time)
+    VALUES (3002, 'from a later release', TRUE, X'00', 0)";
+
+async fn versions(store: &C2TaskStore) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c2.db");
+    std::fs::copy(fixtures().join("c2-queue-8e445b8.db"), &path).unwrap();
+    for _ in 0..2 {
+        // The second opening finds it up to date and changes nothing.
+        let store = C2TaskStore::open_sqlite(&path).await.unwrap();
+        assert_eq!(store.counts().await.unwrap().len(), 4);
+        assert_eq!(versions(&store).await, [3001]);
+        store.pool.close().await;
+    }
+    let store = C2TaskStore::open_sqlite(&path).await.unwrap();
+    assert_holds_the_fixture(&store).await;
+
+    sqlx::query(NEWER).execute(&store.pool).await.unwrap();
+    store.pool.close().await;
+    let err = C2TaskStore::open_sqlite(&path)
+        .await
+        .unwrap_err()
+        .to_string();
+    for part in ["the C2 queue", "c2.db", "newer release", "3002", "3001"] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
+    let Some(url) = postgres().await else { return };
+    {
+        use sqlx::Connection;
+        let dump =
+            std::fs::read_to_string(fixtures().join("c2-queue-8e445b8.postgres.sql")).unwrap();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(&dump).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+    for _ in 0..2 {
+        let store = C2TaskStore::connect(&url).await.unwrap();
+        assert_eq!(store.counts().await.unwrap().len(), 4);
+        store.pool.close().await;
+    }
+    let store = C2TaskStore::connect(&url).await.unwrap();
+    assert_holds_the_fixture(&store).await;
+    assert_eq!(versions(&store).await, [3001]);
+    sqlx::query(&NEWER.replace("X'00'", "'\\x00'::bytea"))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.pool.close().await;
+    let err = C2TaskStore::connect(&url).await.unwrap_err().to_string();
+    for part in ["the C2 queue", "newer release", "3002", "3001"] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+}
+
+/// The C2 queue and another store (here a stand-in with the manager
+/// store's first version) share one database, each with its own versions.
+#[tokio::test]
+async fn the_queue_shares_a_database_with_another_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let store = C2TaskStore::open_sqlite(&path).await.unwrap();
+    sqlx::query(&NEWER.replace("3002", "2001"))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.pool.close().await;
+    let store = C2TaskStore::open_sqlite(&path).await.unwrap();
+    assert_eq!(versions(&store).await, [2001, 3001]);
+}

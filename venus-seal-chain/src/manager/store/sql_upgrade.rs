@@ -1,0 +1,296 @@
+//! A manager database written by an earlier release opens, is upgraded in
+//! place and gives back every sector, number sequence and queued deal;
+//! `tests/fixtures/README.md` says how the fixtures were made.
+
+use std::path::{Path, PathBuf};
+
+use venus_seal_core::chain::MessageId;
+use venus_seal_core::manager::{
+    PreCommitOnChainInfo, SectorStateChange, StateReport, WorkerIdentifier,
+};
+use venus_seal_core::stage::Proof;
+use venus_seal_core::{CommD, CommR, Randomness, SealProof, Seed, Ticket};
+
+use super::*;
+use crate::manager::store::conformance::{deal, fresh_postgres};
+use crate::manager::Submitted;
+
+const M1: ActorId = ActorId(1000);
+const M2: ActorId = ActorId(1001);
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn ticket() -> Ticket {
+    Ticket {
+        ticket: Randomness([7; 32]),
+        epoch: 99,
+    }
+}
+
+fn pre_commit() -> PreCommitOnChainInfo {
+    PreCommitOnChainInfo {
+        comm_r: CommR([2; 32]),
+        comm_d: CommD([1; 32]),
+        ticket: ticket(),
+        deals: vec![],
+    }
+}
+
+/// A sector's life in the fixture: the status it was allocated with, then
+/// each status it was updated to (so its version is their count).
+struct Life {
+    miner: ActorId,
+    range: NumberRange,
+    statuses: Vec<SectorStatus>,
+}
+
+/// The sectors in the fixture, in allocation order: two miners, each with
+/// sectors at several steps (deals taken, pre-commit queued, pre-commit
+/// sent and proof queued, finished, aborted).
+fn lives() -> Vec<Life> {
+    let fresh = SectorStatus::new(SealProof::StackedDrg2KiBV1_1);
+    let mut with_deals = fresh.clone();
+    with_deals.deals = Some(vec![deal(11, 1024)]);
+    with_deals.ticket = Some(ticket());
+    let mut pre_committing = with_deals.clone();
+    pre_committing.pre_commit = Some(Submitted::queued(pre_commit()));
+    let mut proving = pre_committing.clone();
+    let mut sent = Submitted::queued(pre_commit());
+    sent.message = Some(MessageId("bafy-precommit".into()));
+    proving.pre_commit = Some(sent);
+    proving.persisted_at = Some("store-a".into());
+    proving.seed = Some(Seed {
+        seed: Randomness([9; 32]),
+        epoch: 250,
+    });
+    proving.proof = Some(Submitted::queued(Proof {
+        proof: vec![0xab; 192],
+    }));
+    proving.last_report = Some(StateReport {
+        worker: WorkerIdentifier {
+            instance: "worker-a".into(),
+            location: "/var/sealing/job-3".into(),
+        },
+        state_change: SectorStateChange {
+            prev: "C1Done".into(),
+            next: "C2Done".into(),
+            event: Some("C2".into()),
+        },
+        failure: None,
+    });
+    let mut finished = proving.clone();
+    let mut proof_sent = Submitted::queued(Proof {
+        proof: vec![0xab; 192],
+    });
+    proof_sent.message = Some(MessageId("bafy-prove".into()));
+    finished.proof = Some(proof_sent);
+    finished.finalized = true;
+    let mut aborted = fresh.clone();
+    aborted.aborted = Some("worker: disk full".into());
+    aborted.abort_requested = Some("operator".into());
+
+    let low = NumberRange::ALL;
+    let high = NumberRange::new(100, 200).unwrap();
+    let life = |miner, range, statuses: &[&SectorStatus]| Life {
+        miner,
+        range,
+        statuses: statuses.iter().map(|s| (*s).clone()).collect(),
+    };
+    vec![
+        life(M1, low, &[&fresh, &with_deals]),
+        life(M1, low, &[&fresh, &with_deals, &pre_committing]),
+        life(M1, low, &[&fresh, &with_deals, &pre_committing, &proving]),
+        life(M2, high, &[&fresh, &proving, &finished]),
+        life(M2, high, &[&fresh, &aborted]),
+        life(M2, high, &[&fresh]),
+    ]
+}
+
+/// The deals queued in the fixture: (only for this miner, deal).
+fn queued_deals() -> Vec<(Option<ActorId>, DealInfo)> {
+    vec![
+        (None, deal(7, 1024)),
+        (Some(M2), deal(8, 2048)),
+        (Some(M1), deal(9, 512)),
+    ]
+}
+
+/// Fills `store` (fresh) with the fixture's content.
+async fn fill(store: &SqlManagerStore) {
+    for life in lives() {
+        let number = store
+            .allocate(life.miner, life.range, &life.statuses[0])
+            .await
+            .unwrap()
+            .unwrap();
+        let id = SectorId::new(life.miner, number);
+        for (version, status) in life.statuses.iter().enumerate().skip(1) {
+            assert!(store.update(id, status, version as u64).await.unwrap());
+        }
+    }
+    for (miner, deal) in queued_deals() {
+        store.queue_deal(miner, &deal).await.unwrap();
+    }
+}
+
+/// Asserts that `store` holds the fixture's content, whole.
+pub(super) async fn assert_holds_the_fixture(store: &SqlManagerStore) {
+    let mut next = std::collections::BTreeMap::new();
+    let mut queued = Vec::new();
+    for life in lives() {
+        let number = next.entry(life.miner).or_insert(life.range.start);
+        let id = SectorId::new(life.miner, SectorNumber(*number));
+        *number += 1;
+        let want = Versioned {
+            value: life.statuses.last().unwrap().clone(),
+            version: life.statuses.len() as u64,
+        };
+        if want.value.has_queued_submission() {
+            queued.push((id, want.clone()));
+        }
+        assert_eq!(store.load(id).await.unwrap(), Some(want), "sector {id}");
+    }
+    assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
+    assert_eq!(store.queued().await.unwrap(), queued);
+    assert_eq!(store.queued_deals().await.unwrap(), 3);
+    // Number sequences and the deal queue go on where they were.
+    for (miner, range) in [
+        (M1, NumberRange::ALL),
+        (M2, NumberRange::new(100, 200).unwrap()),
+    ] {
+        let status = SectorStatus::new(SealProof::StackedDrg2KiBV1_1);
+        let got = store.allocate(miner, range, &status).await.unwrap();
+        assert_eq!(got, Some(SectorNumber(next[&miner])), "miner {miner}");
+    }
+    let take = |miner| store.take_deals(miner, SectorSize(2048), Default::default());
+    let ids = |deals: Vec<DealInfo>| deals.iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(ids(take(M1).await.unwrap()), vec![7, 9]);
+    assert_eq!(ids(take(M2).await.unwrap()), vec![8]);
+}
+
+/// Writes the SQLite fixture. It was run once, at commit 8e445b8 (the
+/// last release without versioned migrations): running it today would
+/// write a database of today's schema, which is not what it is for.
+#[tokio::test]
+#[ignore = "writes tests/fixtures/manager-8e445b8.db; run once with the old release"]
+async fn write_the_sqlite_fixture() {
+    let path = fixtures().join("manager-8e445b8.db");
+    let _ = std::fs::remove_file(&path);
+    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
+    fill(&store).await;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    sqlx::query("VACUUM").execute(&store.pool).await.unwrap();
+    store.pool.close().await;
+}
+
+/// Fills a fresh PostgreSQL database for the PostgreSQL fixture (a
+/// `pg_dump --inserts` of it, see the README) and prints its URL.
+#[tokio::test]
+#[ignore = "fills a PostgreSQL database to dump as a fixture"]
+async fn write_the_postgres_fixture() {
+    let url = fresh_postgres().await.expect("VENUS_SEAL_TEST_POSTGRES");
+    let store = SqlManagerStore::connect(&url).await.unwrap();
+    fill(&store).await;
+    store.pool.close().await;
+    println!("FIXTURE_DATABASE {url}");
+}
+
+const NEWER: &str = "INSERT INTO _sqlx_migrations
+    (version, description, success, checksum, execution_time)
+    VALUES (2002, 'from a later release', TRUE, X'00', 0)";
+
+#[tokio::test]
+async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.db");
+    std::fs::copy(fixtures().join("manager-8e445b8.db"), &path).unwrap();
+    for _ in 0..2 {
+        // The second opening finds it up to date and changes nothing.
+        let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
+        assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
+        store.pool.close().await;
+    }
+    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
+    assert_holds_the_fixture(&store).await;
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, [2001]);
+
+    // A later release's migration: this release refuses the database.
+    sqlx::query(NEWER).execute(&store.pool).await.unwrap();
+    store.pool.close().await;
+    let err = SqlManagerStore::open_sqlite(&path)
+        .await
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "the manager store",
+        "manager.db",
+        "newer release",
+        "2002",
+        "2001",
+    ] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_database_of_the_release_before_migrations_keeps_everything() {
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
+    {
+        use sqlx::Connection;
+        let dump =
+            std::fs::read_to_string(fixtures().join("manager-8e445b8.postgres.sql")).unwrap();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(&dump).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+    for _ in 0..2 {
+        let store = SqlManagerStore::connect(&url).await.unwrap();
+        assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
+        store.pool.close().await;
+    }
+    let store = SqlManagerStore::connect(&url).await.unwrap();
+    assert_holds_the_fixture(&store).await;
+    sqlx::query(&NEWER.replace("X'00'", "'\\x00'::bytea"))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.pool.close().await;
+    let err = SqlManagerStore::connect(&url)
+        .await
+        .unwrap_err()
+        .to_string();
+    for part in ["the manager store", "newer release", "2002", "2001"] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn managers_starting_at_once_on_a_new_postgres_database_migrate_it_once() {
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
+    let opens = (0..6).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { SqlManagerStore::connect(&url).await.unwrap() })
+    });
+    for open in opens.collect::<Vec<_>>() {
+        open.await.unwrap();
+    }
+    let store = SqlManagerStore::connect(&url).await.unwrap();
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, [2001]);
+}
