@@ -66,7 +66,7 @@ fn a_piece_has_the_commitment_filecoin_proofs_gives_it() {
     assert_eq!(piece.cid.to_string(), KNOWN_1000);
 }
 
-const KNOWN_1000: &str = "TODO";
+const KNOWN_1000: &str = "baga6ea4seaqfi5zfyxcfuaqiimyzsuogqjrsdpplhebzuxzp3zcf2m7vodx22cy";
 
 #[test]
 fn short_data_and_oversized_pieces_are_invalid_tasks() {
