@@ -1,7 +1,6 @@
-//! The remote C2 service's submission bodies
-//! (venus-seal-backends/src/remote_c2/body.rs and api.rs, compiled from
-//! their own files): what a worker, or anyone holding a write token, can
-//! POST to `/v1/c2`.
+//! The remote C2 service's submission bodies (venus-seal-backends'
+//! `remote_c2`, through its `fuzzing` feature): what a worker, or anyone
+//! holding a write token, can POST to `/v1/c2`.
 //!
 //! * The first input byte picks plain JSON (even) or a zstd body (odd);
 //!   decompression stops at a limit and never panics.
@@ -10,13 +9,9 @@
 //!   same id.
 #![no_main]
 
-#[path = "../../venus-seal-backends/src/remote_c2/api.rs"]
-#[allow(dead_code)]
-mod api;
-#[path = "../../venus-seal-backends/src/remote_c2/body.rs"]
-mod body;
-
 use libfuzzer_sys::fuzz_target;
+use venus_seal_backends::remote_c2::fuzzing as body;
+use venus_seal_backends::remote_c2::task_id;
 use venus_seal_core::stage::C2;
 
 /// A small limit, so that zstd bombs are cut short quickly.
@@ -40,8 +35,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(task) = body::parse_task(&bytes) else {
         return;
     };
-    let id = api::task_id(&task);
-    assert!(api::valid_id(&id), "task id {id:?} is not valid");
+    let id = task_id(&task);
+    assert!(body::valid_id(&id), "task id {id:?} is not valid");
     let again: C2 = serde_json::from_slice(&serde_json::to_vec(&task).unwrap()).unwrap();
-    assert_eq!(api::task_id(&again), id);
+    assert_eq!(task_id(&again), id);
 });

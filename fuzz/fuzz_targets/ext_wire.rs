@@ -1,6 +1,5 @@
 //! The ext-processor protocol: request lines a child reads and response
-//! lines the parent reads (venus-seal-backends/src/ext/wire.rs, compiled
-//! from its own file through the `venus_seal` stand-in).
+//! lines the parent reads (venus-seal-backends' `ext` wire format).
 //!
 //! * `{"id", "task"}` for every stage and `{"id", "err_msg", "output"}`
 //!   for every stage's output round-trip through JSON; the bare

@@ -148,4 +148,14 @@ mod tests {
             );
         }
     }
+
+    /// remote_c2 reads a C1 output's proof type by name, without
+    /// filecoin-proofs-api: serde must write the core's names.
+    #[test]
+    fn serde_writes_the_core_names() {
+        for p in SealProof::ALL {
+            let json = serde_json::to_value(to_api(*p)).unwrap();
+            assert_eq!(json, serde_json::json!(p.name()), "{p}");
+        }
+    }
 }

@@ -6,14 +6,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use venus_seal_backends::ext::{
-    serve_stdio, serve_stdio_damocles, BodyFormat, ExtProcessorConfig, ExtProcessorExecutor,
-};
-use venus_seal_core::stage::{Opaque, Proof, TreeD, TreeDOutput, C2};
+use venus_seal_backends::ext::{serve_stdio, ExtProcessorConfig, ExtProcessorExecutor};
+// damocles' bodies: the `proofs` feature.
+#[cfg(feature = "proofs")]
+use venus_seal_backends::ext::{serve_stdio_damocles, BodyFormat};
+#[cfg(feature = "proofs")]
+use venus_seal_core::stage::{Opaque, Proof, C2};
+use venus_seal_core::stage::{TreeD, TreeDOutput};
 use venus_seal_core::testing::FakeExecutor;
-use venus_seal_core::{
-    ActorId, CommD, Executor, FailureLevel, Leveled, SealProof, SectorId, SectorNumber, StageError,
-};
+#[cfg(feature = "proofs")]
+use venus_seal_core::{ActorId, SectorId, SectorNumber};
+use venus_seal_core::{CommD, Executor, FailureLevel, Leveled, SealProof, StageError};
 
 /// Set in the child's environment.
 const CHILD_ENV: &str = "VENUS_SEAL_EXT_TEST_CHILD";
@@ -55,6 +58,7 @@ fn child_entry() {
 
 /// The damocles child: serves c2 with damocles' bodies. The proof is the
 /// miner and sector number; sector 13 fails Permanent.
+#[cfg(feature = "proofs")]
 #[test]
 fn damocles_child_entry() {
     if std::env::var_os(CHILD_ENV).is_none() {
@@ -88,6 +92,7 @@ fn self_child(entry: &str) -> ExtProcessorConfig {
 /// Both translations across a process boundary: the parent writes damocles'
 /// C2 bodies, the child reads them as this project's C2 and answers with
 /// damocles' `{"proof": [...]}`.
+#[cfg(feature = "proofs")]
 #[tokio::test]
 async fn damocles_bodies_over_a_real_child() {
     let mut cfg = self_child("damocles_child_entry");

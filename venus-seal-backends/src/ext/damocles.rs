@@ -101,9 +101,17 @@ pub struct DamoclesC2 {
     pub miner_id: u64,
 }
 
-/// Whether a child can read stage `S`'s task from damocles' body.
-pub(crate) fn child_supports<S: Stage>() -> bool {
-    [TypeId::of::<Pc1>(), TypeId::of::<C2>()].contains(&TypeId::of::<S>())
+/// Whether a child can read stage `S`'s task from damocles' body; the
+/// error says why not.
+pub(crate) fn child_check<S: Stage>() -> Result<(), String> {
+    if [TypeId::of::<Pc1>(), TypeId::of::<C2>()].contains(&TypeId::of::<S>()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "damocles bodies cannot be served for stage {} (pc1 and c2 can)",
+            S::NAME
+        ))
+    }
 }
 
 fn invalid(stage: &str, what: impl std::fmt::Display) -> StageError {
@@ -114,7 +122,7 @@ fn invalid(stage: &str, what: impl std::fmt::Display) -> StageError {
 
 /// A raw JSON body: fields stay in declaration order (damocles' order) and
 /// the opaque PC1/C1 outputs inside are copied, not re-parsed.
-type Body = Box<serde_json::value::RawValue>;
+pub(crate) type Body = Box<serde_json::value::RawValue>;
 
 fn json<T: Serialize>(stage: &str, value: &T) -> Result<Body, StageError> {
     serde_json::value::to_raw_value(value)

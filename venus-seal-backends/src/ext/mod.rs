@@ -41,7 +41,11 @@
 //!   with `format = "damocles"` ([`BodyFormat`]) they are damocles' own task
 //!   structs, so a processor built for damocles runs tree_d, pc1, pc2 or c2
 //!   unchanged, and [`serve_damocles`] makes a child a damocles worker can
-//!   drive for pc1 and c2 ([`damocles`] lists the fields).
+//!   drive for pc1 and c2 ([`damocles`] lists the fields). damocles'
+//!   bodies are filecoin-proofs-api types: without the `proofs` feature
+//!   such a processor refuses its tasks (Permanent, naming the feature)
+//!   and `serve_damocles` refuses to start; the native format needs no
+//!   proving crate.
 //! * **A failing child fails only its own tasks.** Every way a child can
 //!   go wrong — exit, hang past `task_timeout`, closed stdout, a line that
 //!   is not a response — fails the tasks in flight on it with a Temporary
@@ -58,6 +62,10 @@
 mod child;
 mod command;
 mod config;
+#[cfg(feature = "proofs")]
+pub mod damocles;
+#[cfg(not(feature = "proofs"))]
+#[path = "damocles_off.rs"]
 pub mod damocles;
 mod error;
 mod format;
@@ -70,8 +78,8 @@ mod wire;
 mod tests;
 
 pub use config::ExtProcessorConfig;
-pub use damocles::BodyFormat;
 pub use error::ExtConfigError;
+pub use format::BodyFormat;
 pub use pool::ExtProcessorPool;
 pub use processor::ExtProcessorExecutor;
 pub use serve::{serve, serve_damocles, serve_stdio, serve_stdio_damocles};

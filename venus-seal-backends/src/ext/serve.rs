@@ -29,11 +29,12 @@ use super::wire::{ready_line, truncate, Request, Response};
 /// must send its tracing output to stderr.
 ///
 /// ```no_run
-/// # async fn f() -> std::io::Result<()> {
-/// use venus_seal_core::stage::Pc1;
-/// let local = venus_seal_backends::LocalExecutor::new();
-/// venus_seal_backends::ext::serve::<Pc1, _>(local, tokio::io::stdin(), tokio::io::stdout()).await
-/// # }
+/// use venus_seal_core::{stage::Pc1, Executor};
+/// // `pc1`: `venus_seal_backends::LocalExecutor` (feature `proofs`), or
+/// // any other executor.
+/// async fn child(pc1: impl Executor<Pc1> + 'static) -> std::io::Result<()> {
+///     venus_seal_backends::ext::serve::<Pc1, _>(pc1, tokio::io::stdin(), tokio::io::stdout()).await
+/// }
 /// ```
 pub async fn serve<S, E>(
     executor: E,
@@ -53,12 +54,14 @@ where
 /// the other stages lack what this project's tasks need); any other stage
 /// is refused with `InvalidInput` before the ready line.
 ///
+/// Without the `proofs` feature (damocles' bodies are filecoin-proofs-api
+/// types) every stage is refused so.
+///
 /// ```no_run
-/// # async fn f() -> std::io::Result<()> {
-/// use venus_seal_core::stage::C2;
-/// let local = venus_seal_backends::LocalExecutor::new();
-/// venus_seal_backends::ext::serve_damocles::<C2, _>(local, tokio::io::stdin(), tokio::io::stdout()).await
-/// # }
+/// use venus_seal_core::{stage::C2, Executor};
+/// async fn child(c2: impl Executor<C2> + 'static) -> std::io::Result<()> {
+///     venus_seal_backends::ext::serve_damocles::<C2, _>(c2, tokio::io::stdin(), tokio::io::stdout()).await
+/// }
 /// ```
 pub async fn serve_damocles<S, E>(
     executor: E,
@@ -69,15 +72,8 @@ where
     S: Stage,
     E: Executor<S> + 'static,
 {
-    if !damocles::child_supports::<S>() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "damocles bodies cannot be served for stage {} (pc1 and c2 can)",
-                S::NAME
-            ),
-        ));
-    }
+    damocles::child_check::<S>()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     serve_with::<S, E>(executor, BodyFormat::Damocles, input, output).await
 }
 

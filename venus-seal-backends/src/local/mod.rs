@@ -18,7 +18,6 @@ use venus_seal_core::stage::{
 };
 use venus_seal_core::{Executor, PieceInfo, StageError};
 
-pub use pieces::piece_commitment;
 pub use verifier::LocalSealVerifier;
 
 use crate::params::{ParamStatus, ParameterCache};

@@ -1,57 +1,19 @@
 //! add_pieces: write pieces into the staged file with fr32 padding,
-//! alignment and zero fillers, computing each piece's commitment.
+//! alignment and zero fillers, computing each piece's commitment
+//! (a piece's commitment alone is [`crate::piece_commitment`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
 
-use filecoin_proofs_api::seal::{add_piece, generate_piece_commitment};
+use filecoin_proofs_api::seal::add_piece;
 use filecoin_proofs_api::UnpaddedBytesAmount;
 use venus_seal_core::stage::{AddPieces, PieceSource};
 use venus_seal_core::{PaddedPieceSize, PieceInfo, SealProof, StageError};
 
 use super::computation;
+use crate::pieces::check_fits;
 use crate::proof_type::{piece_from_api, to_api};
-
-/// The commitment (PieceCID) of `unpadded_size` bytes from `data`, zero
-/// padded to the smallest piece that holds them, as a deal client computes
-/// it.
-///
-/// ```no_run
-/// use venus_seal_core::SealProof;
-/// let data = vec![7u8; 1000];
-/// let piece = venus_seal_backends::piece_commitment(
-///     SealProof::StackedDrg2KiBV1_1, &data[..], data.len() as u64).unwrap();
-/// assert_eq!(piece.size.0, 1024);
-/// ```
-pub fn piece_commitment<R: Read>(
-    proof: SealProof,
-    data: R,
-    unpadded_size: u64,
-) -> Result<PieceInfo, StageError> {
-    let size = PaddedPieceSize::for_unpadded(unpadded_size);
-    check_fits(proof, size, "piece")?;
-    let reader = data
-        .take(unpadded_size)
-        .chain(io::repeat(0).take(size.unpadded() - unpadded_size));
-    let info =
-        generate_piece_commitment(to_api(proof), reader, UnpaddedBytesAmount(size.unpadded()))
-            .map_err(|e| computation("piece commitment", e))?;
-    Ok(piece_from_api(&info))
-}
-
-fn check_fits(proof: SealProof, size: PaddedPieceSize, what: &str) -> Result<(), StageError> {
-    size.validate()
-        .map_err(|e| StageError::InvalidTask(e.to_string()))?;
-    if size.0 > proof.sector_size().0 {
-        return Err(StageError::InvalidTask(format!(
-            "{what} of {} padded bytes is larger than the {} sector",
-            size.0,
-            proof.sector_size()
-        )));
-    }
-    Ok(())
-}
 
 /// Zero pieces filling `unpadded` remaining bytes, smallest first, as
 /// Lotus' `fillersFromRem` does.

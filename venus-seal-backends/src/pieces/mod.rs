@@ -17,6 +17,8 @@
 //!   over HTTP (`GET /piece/<cid>`, ranges, JWT), so that an
 //!   [`HttpPieceStore`] pointed at the manager works.
 //! * [`PieceStoreConfig`]: the `[pieces]` section binaries read.
+//! * [`piece_commitment`]: a piece's PieceCID, in plain Rust (no proving
+//!   crate), as the verifier and deal clients compute it.
 //! * `conformance` (feature `testing`): the suite every store passes.
 //!
 //! # Design rationale
@@ -31,6 +33,7 @@
 //! failure early, cheap and clear.
 
 mod build;
+mod commitment;
 mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
@@ -41,6 +44,10 @@ mod proxy;
 mod reader;
 mod verify;
 
+// local add_pieces checks its pieces the same way.
+#[cfg(feature = "proofs")]
+pub(crate) use commitment::check_fits;
+pub use commitment::piece_commitment;
 pub use config::{redact, PieceConfigError, PieceStoreConfig};
 pub use http::{HttpPieceStore, DEFAULT_RESUMES};
 pub use local::LocalPieceStore;

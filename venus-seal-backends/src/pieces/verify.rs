@@ -5,16 +5,15 @@ use std::io::{self, Read};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use filecoin_proofs::pieces::{piece_hash, zero_padding};
-use filecoin_proofs::{PaddedBytesAmount, UnpaddedBytesAmount};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use venus_seal_core::{
     PaddedPieceSize, PieceCid, PieceInfo, PieceReader, PieceStore, PieceStoreError, SealProof,
 };
 
+use super::commitment::{parent, zero_commitment};
+use super::piece_commitment;
 use super::reader::{channel, Chunk};
-use crate::piece_commitment;
 
 /// The largest piece there is: a whole 64 GiB sector.
 const LARGEST: SealProof = SealProof::StackedDrg64GiBV1_1;
@@ -171,6 +170,7 @@ async fn pump(cid: PieceCid, size: u64, mut reader: PieceReader, tx: mpsc::Sende
 fn check(expected: &PieceCid, size: u64, computed: &PieceInfo) -> Result<(), PieceStoreError> {
     let mut comm = computed.cid.0;
     let mut padded = computed.size.0;
+    let mut zeros = zero_commitment(padded);
     loop {
         if comm == expected.0 {
             return Ok(());
@@ -178,10 +178,8 @@ fn check(expected: &PieceCid, size: u64, computed: &PieceInfo) -> Result<(), Pie
         if padded >= LARGEST.sector_size().0 {
             break;
         }
-        let zeros = zero_padding(UnpaddedBytesAmount::from(PaddedBytesAmount(padded)))
-            .map_err(|e| PieceStoreError::BadPiece(format!("zero commitment: {e}")))?;
-        let next = piece_hash(&comm, &zeros.commitment);
-        comm.copy_from_slice(next.as_ref());
+        comm = parent(&comm, &zeros);
+        zeros = parent(&zeros, &zeros);
         padded *= 2;
     }
     Err(PieceStoreError::BadPiece(format!(

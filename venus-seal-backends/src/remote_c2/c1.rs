@@ -1,19 +1,19 @@
 //! What the service and the client read from a filecoin-proofs C1 output
 //! (`SealCommitPhase1Output`) without decoding its vanilla proofs.
 
-use filecoin_proofs_api::RegisteredSealProof;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use venus_seal_core::stage::C2;
 use venus_seal_core::{CommD, CommR, Randomness, SealVerifyInfo};
 
-use crate::proof_type::to_api;
-
 /// The fields of `SealCommitPhase1Output` besides its vanilla proofs,
-/// which are skipped (but must be present).
+/// which are skipped (but must be present). The proof type is read by its
+/// filecoin-proofs-api name (serde writes `RegisteredSealProof` so), which
+/// is also [`SealProof::name`](venus_seal_core::SealProof::name): no
+/// proving crate is needed to read it.
 #[derive(Deserialize)]
 struct C1Header {
-    registered_proof: RegisteredSealProof,
+    registered_proof: String,
     #[allow(dead_code)]
     vanilla_proofs: IgnoredAny,
     comm_r: [u8; 32],
@@ -27,9 +27,9 @@ fn header(task: &C2) -> Result<C1Header, String> {
         .c1_output
         .decode()
         .map_err(|e| format!("not a filecoin-proofs SealCommitPhase1Output: {e}"))?;
-    if header.registered_proof != to_api(task.proof) {
+    if header.registered_proof != task.proof.name() {
         return Err(format!(
-            "made for {:?}, the task says {}",
+            "made for {}, the task says {}",
             header.registered_proof, task.proof
         ));
     }

@@ -71,13 +71,16 @@ impl Default for RemoteC2Config {
 /// ```no_run
 /// use std::sync::Arc;
 /// use venus_seal_backends::remote_c2::RemoteC2Executor;
-/// use venus_seal_backends::LocalSealVerifier;
-/// use venus_seal_core::{DynExecutor, stage::C2};
-/// let c2: DynExecutor<C2> = Arc::new(RemoteC2Executor::new(
-///     "http://c2.example:3456",
-///     "eyJhbGciOi…",
-///     Arc::new(LocalSealVerifier::default()),
-/// ));
+/// use venus_seal_core::{DynExecutor, SealVerifier, stage::C2};
+/// // `verifier`: in production `venus_seal_backends::LocalSealVerifier`
+/// // (feature `proofs`); the client itself needs no proving crate.
+/// fn remote_c2(verifier: Arc<dyn SealVerifier>) -> DynExecutor<C2> {
+///     Arc::new(RemoteC2Executor::new(
+///         "http://c2.example:3456",
+///         "eyJhbGciOi…",
+///         verifier,
+///     ))
+/// }
 /// ```
 #[derive(Clone)]
 pub struct RemoteC2Executor {

@@ -37,3 +37,27 @@ pub use c1::{check_c1_output, verify_info_from_c1_output};
 pub use client::{RemoteC2Config, RemoteC2Executor, VerifyInfoFn};
 pub use service::{C1Check, C2Service, C2ServiceConfig, Provers};
 pub use store::{C2TaskStore, QueueError};
+
+/// What the service does with a submission body before HTTP, for the fuzz
+/// target `c2_body` (feature `fuzzing`; not a stable API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use venus_seal_core::stage::C2;
+
+    /// Decompresses at most `limit` bytes of a zstd body: `Err(None)` if
+    /// there are more.
+    pub fn unzstd(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Option<std::io::Error>> {
+        super::body::unzstd(compressed, limit)
+    }
+
+    /// The C2 task a submission body holds, or what is wrong with it.
+    pub fn parse_task(bytes: &[u8]) -> Result<C2, String> {
+        super::body::parse_task(bytes)
+    }
+
+    /// Whether `id` is a well-formed task id (what reaches SQL and logs).
+    pub fn valid_id(id: &str) -> bool {
+        super::api::valid_id(id)
+    }
+}

@@ -78,16 +78,16 @@ struct Inner {
 /// carries `Authorization: Bearer <JWT>` signed with the service's
 /// [`Secret`] (the Lotus token format of venus-seal-rpc). Tasks live in a
 /// [`C2TaskStore`]; `provers` loops prove them on any [`Executor<C2>`]
-/// (production: [`LocalExecutor`](crate::LocalExecutor)).
+/// (production: [`LocalExecutor`](crate::LocalExecutor), feature `proofs`;
+/// the service itself needs no proving crate).
 ///
 /// ```no_run
 /// use venus_seal_backends::remote_c2::{C2Service, C2ServiceConfig, C2TaskStore};
-/// use venus_seal_backends::LocalExecutor;
+/// use venus_seal_core::{stage::C2, Executor};
 /// use venus_seal_rpc::auth::Secret;
-/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn f(prover: impl Executor<C2> + 'static) -> Result<(), Box<dyn std::error::Error>> {
 /// let store = C2TaskStore::open_sqlite("/var/lib/venus-seal/c2.db").await?;
-/// let service = C2Service::new(store, LocalExecutor::new(), Secret::generate(),
-///     C2ServiceConfig::default());
+/// let service = C2Service::new(store, prover, Secret::generate(), C2ServiceConfig::default());
 /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3456").await?;
 /// service.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 /// # Ok(()) }
