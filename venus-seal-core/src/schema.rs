@@ -140,6 +140,52 @@ async fn migrate_locked<C: Migrate>(
     Ok(ours.into_iter().filter(|v| !before.contains(v)).collect())
 }
 
+/// What the stores' upgrade tests share: marking a database as written by
+/// a later release, compacting a SQLite fixture, loading a PostgreSQL one.
+#[cfg(feature = "testing")]
+pub mod testing {
+    /// Records version `$1` (checksum `$2`, any bytes) as applied, as a
+    /// later release's migration would.
+    pub const RECORD_A_LATER_VERSION: &str = "INSERT INTO _sqlx_migrations
+        (version, description, success, checksum, execution_time)
+        VALUES ($1, 'from a later release', TRUE, $2, 0)";
+
+    /// Folds a SQLite fixture's write-ahead log into the file and compacts
+    /// it, before it is committed.
+    pub const COMPACT_SQLITE: &str = "PRAGMA wal_checkpoint(TRUNCATE); VACUUM";
+
+    /// Asserts that the error text `err` names each of `parts`.
+    pub fn assert_names(err: &str, parts: &[&str]) {
+        for part in parts {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+    }
+
+    /// Runs the SQL file at `path` (a `pg_dump --inserts` fixture) on the
+    /// database at `url`.
+    #[cfg(feature = "sql")]
+    pub async fn load_dump(url: &str, path: &std::path::Path) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let dump = std::fs::read_to_string(path).unwrap();
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(&dump).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+
+    /// Marks the database behind `pool` as written by a later release,
+    /// whose migration `version` this release does not know.
+    #[cfg(feature = "sql")]
+    pub async fn record_a_later_version(pool: &sqlx::AnyPool, version: i64) {
+        sqlx::query(RECORD_A_LATER_VERSION)
+            .bind(version)
+            .bind(vec![0_u8])
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use std::path::PathBuf;

@@ -4,6 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use venus_seal_core::schema::testing::{
+    assert_names, load_dump, record_a_later_version, COMPACT_SQLITE,
+};
+
 use super::*;
 use crate::remote_c2::tests::postgres;
 
@@ -115,11 +119,10 @@ async fn write_the_sqlite_fixture() {
     let _ = std::fs::remove_file(&path);
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
     fill(&store).await;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+    sqlx::raw_sql(COMPACT_SQLITE)
         .execute(&store.pool)
         .await
         .unwrap();
-    sqlx::query("VACUUM").execute(&store.pool).await.unwrap();
     store.pool.close().await;
 }
 
@@ -134,10 +137,6 @@ async fn write_the_postgres_fixture() {
     store.pool.close().await;
     println!("FIXTURE_DATABASE {url}");
 }
-
-const NEWER: &str = "INSERT INTO _sqlx_migrations
-    (version, description, success, checksum, execution_time)
-    VALUES (3002, 'from a later release', TRUE, X'00', 0)";
 
 async fn versions(store: &C2TaskStore) -> Vec<i64> {
     sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
@@ -161,28 +160,22 @@ async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
     assert_holds_the_fixture(&store).await;
 
-    sqlx::query(NEWER).execute(&store.pool).await.unwrap();
+    record_a_later_version(&store.pool, 3002).await;
     store.pool.close().await;
     let err = C2TaskStore::open_sqlite(&path)
         .await
         .unwrap_err()
         .to_string();
-    for part in ["the C2 queue", "c2.db", "newer release", "3002", "3001"] {
-        assert!(err.contains(part), "{part:?} in {err}");
-    }
+    assert_names(
+        &err,
+        &["the C2 queue", "c2.db", "newer release", "3002", "3001"],
+    );
 }
 
 #[tokio::test]
 async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
     let Some(url) = postgres().await else { return };
-    {
-        use sqlx::Connection;
-        let dump =
-            std::fs::read_to_string(fixtures().join("c2-queue-8e445b8.postgres.sql")).unwrap();
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql(&dump).execute(&mut conn).await.unwrap();
-        conn.close().await.unwrap();
-    }
+    load_dump(&url, &fixtures().join("c2-queue-8e445b8.postgres.sql")).await;
     for _ in 0..2 {
         let store = C2TaskStore::connect(&url).await.unwrap();
         assert_eq!(store.counts().await.unwrap().len(), 4);
@@ -191,15 +184,10 @@ async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
     let store = C2TaskStore::connect(&url).await.unwrap();
     assert_holds_the_fixture(&store).await;
     assert_eq!(versions(&store).await, [3001]);
-    sqlx::query(&NEWER.replace("X'00'", "'\\x00'::bytea"))
-        .execute(&store.pool)
-        .await
-        .unwrap();
+    record_a_later_version(&store.pool, 3002).await;
     store.pool.close().await;
     let err = C2TaskStore::connect(&url).await.unwrap_err().to_string();
-    for part in ["the C2 queue", "newer release", "3002", "3001"] {
-        assert!(err.contains(part), "{part:?} in {err}");
-    }
+    assert_names(&err, &["the C2 queue", "newer release", "3002", "3001"]);
 }
 
 /// The C2 queue and another store (here a stand-in with the manager
@@ -209,10 +197,7 @@ async fn the_queue_shares_a_database_with_another_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.db");
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
-    sqlx::query(&NEWER.replace("3002", "2001"))
-        .execute(&store.pool)
-        .await
-        .unwrap();
+    record_a_later_version(&store.pool, 2001).await;
     store.pool.close().await;
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
     assert_eq!(versions(&store).await, [2001, 3001]);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::manager::{AllocatedSector, DealInfo};
+use crate::schema::testing::{assert_names, COMPACT_SQLITE, RECORD_A_LATER_VERSION};
 use crate::stage::{FinalizeOutput, Opaque, Pc2Output, Proof};
 use crate::{
     ActorId, CommD, CommR, PaddedPieceSize, PieceInfo, Randomness, SealProof, SectorId,
@@ -107,11 +108,10 @@ async fn write_the_fixture() {
     for record in fixture_records() {
         store.save(&record).await.unwrap();
     }
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+    sqlx::raw_sql(COMPACT_SQLITE)
         .execute(&store.pool)
         .await
         .unwrap();
-    sqlx::query("VACUUM").execute(&store.pool).await.unwrap();
     store.pool.close().await;
     let store = SqliteSectorStore::open(&path).await.unwrap();
     assert_eq!(store.load_all().await.unwrap(), fixture_records());
@@ -157,25 +157,23 @@ async fn a_database_of_a_newer_release_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = copy_of_the_fixture(dir.path());
     let store = SqliteSectorStore::open(&path).await.unwrap();
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (1002, 'from a later release', TRUE, X'00', 0)",
-    )
-    .execute(&store.pool)
-    .await
-    .unwrap();
+    sqlx::query(RECORD_A_LATER_VERSION)
+        .bind(1002_i64)
+        .bind(vec![0_u8])
+        .execute(&store.pool)
+        .await
+        .unwrap();
     store.pool.close().await;
     let err = SqliteSectorStore::open(&path)
         .await
         .unwrap_err()
         .to_string();
-    for part in [
+    let parts = [
         "the worker's sector store",
         "worker.db",
         "newer release",
         "1002",
         "1001",
-    ] {
-        assert!(err.contains(part), "{part:?} in {err}");
-    }
+    ];
+    assert_names(&err, &parts);
 }

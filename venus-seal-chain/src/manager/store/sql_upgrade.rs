@@ -11,6 +11,10 @@ use venus_seal_core::manager::{
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{CommD, CommR, Randomness, SealProof, Seed, Ticket};
 
+use venus_seal_core::schema::testing::{
+    assert_names, load_dump, record_a_later_version, COMPACT_SQLITE,
+};
+
 use super::*;
 use crate::manager::store::conformance::{deal, fresh_postgres};
 use crate::manager::Submitted;
@@ -180,11 +184,10 @@ async fn write_the_sqlite_fixture() {
     let _ = std::fs::remove_file(&path);
     let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
     fill(&store).await;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+    sqlx::raw_sql(COMPACT_SQLITE)
         .execute(&store.pool)
         .await
         .unwrap();
-    sqlx::query("VACUUM").execute(&store.pool).await.unwrap();
     store.pool.close().await;
 }
 
@@ -199,10 +202,6 @@ async fn write_the_postgres_fixture() {
     store.pool.close().await;
     println!("FIXTURE_DATABASE {url}");
 }
-
-const NEWER: &str = "INSERT INTO _sqlx_migrations
-    (version, description, success, checksum, execution_time)
-    VALUES (2002, 'from a later release', TRUE, X'00', 0)";
 
 #[tokio::test]
 async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
@@ -224,21 +223,22 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
     assert_eq!(versions, [2001]);
 
     // A later release's migration: this release refuses the database.
-    sqlx::query(NEWER).execute(&store.pool).await.unwrap();
+    record_a_later_version(&store.pool, 2002).await;
     store.pool.close().await;
     let err = SqlManagerStore::open_sqlite(&path)
         .await
         .unwrap_err()
         .to_string();
-    for part in [
-        "the manager store",
-        "manager.db",
-        "newer release",
-        "2002",
-        "2001",
-    ] {
-        assert!(err.contains(part), "{part:?} in {err}");
-    }
+    assert_names(
+        &err,
+        &[
+            "the manager store",
+            "manager.db",
+            "newer release",
+            "2002",
+            "2001",
+        ],
+    );
 }
 
 #[tokio::test]
@@ -246,14 +246,7 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
     let Some(url) = fresh_postgres().await else {
         return;
     };
-    {
-        use sqlx::Connection;
-        let dump =
-            std::fs::read_to_string(fixtures().join("manager-8e445b8.postgres.sql")).unwrap();
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql(&dump).execute(&mut conn).await.unwrap();
-        conn.close().await.unwrap();
-    }
+    load_dump(&url, &fixtures().join("manager-8e445b8.postgres.sql")).await;
     for _ in 0..2 {
         let store = SqlManagerStore::connect(&url).await.unwrap();
         assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
@@ -261,18 +254,16 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
     }
     let store = SqlManagerStore::connect(&url).await.unwrap();
     assert_holds_the_fixture(&store).await;
-    sqlx::query(&NEWER.replace("X'00'", "'\\x00'::bytea"))
-        .execute(&store.pool)
-        .await
-        .unwrap();
+    record_a_later_version(&store.pool, 2002).await;
     store.pool.close().await;
     let err = SqlManagerStore::connect(&url)
         .await
         .unwrap_err()
         .to_string();
-    for part in ["the manager store", "newer release", "2002", "2001"] {
-        assert!(err.contains(part), "{part:?} in {err}");
-    }
+    assert_names(
+        &err,
+        &["the manager store", "newer release", "2002", "2001"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
