@@ -1,7 +1,8 @@
 //! Proving with real proofs on 2KiB sectors: three sectors are sealed
 //! through PC2 (no C2: proving needs only the replica and its cache) and
 //! put on the devnet as proven; the WindowPoSt scheduler proves their
-//! deadline with `LocalProver` and the devnet verifies it; with one
+//! deadline with the `window_post` stage on `LocalExecutor` and the
+//! devnet verifies it; with one
 //! sector's tree-r-last deleted the next proof still lands and that sector
 //! is faulty (declared recovered and proven again once the file is back);
 //! the elected miner's WinningPoSt (through `compute_proof`)
@@ -20,17 +21,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use venus_seal::backends::params::{GenerationPolicy, ParamStatus, ParameterCache, PoStKind};
-use venus_seal::backends::proving::{unseal_to_http, HttpDestination, LocalProver};
+use venus_seal::backends::proving::{unseal_to_http, HttpDestination};
 use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
-use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner, PoStRound, WindowPoStScheduler};
+use venus_seal::chain::{
+    DevnetChain, DevnetConfig, DevnetMiner, PoStExecutors, PoStRound, WindowPoStScheduler,
+};
 use venus_seal::core::chain::{
     MessageState, MinerCall, MinerMessage, OnChainSector, ReplicaUpdateParams,
 };
 use venus_seal::core::proving::{
     compute_proof, unseal_to_file, ComputeProofRequest, SectorDirs, SectorFiles, SectorLocator,
-    SnapEncodeRequest, SnapProveRequest, SnapUpProver, UnsealRequest, Unsealer,
+    UnsealRequest,
 };
-use venus_seal::core::stage::{AddPieces, Pc1, Pc2, PieceSource, SectorPaths, TreeD};
+use venus_seal::core::stage::{
+    AddPieces, Pc1, Pc2, PieceSource, SectorPaths, SnapEncode, SnapProve, TreeD, Unseal,
+};
 use venus_seal::core::{
     ActorId, ChainClient, CommD, Executor, MessageSender, PieceInfo, Randomness, SealProof,
     SectorId, SectorNumber, Ticket,
@@ -227,9 +232,18 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
         len,
     };
     let started = Instant::now();
-    let mut out = Vec::new();
-    let written = LocalProver.unseal(&request, &mut out).unwrap();
+    let local = Arc::new(LocalExecutor::new());
+    let unsealed = dir.path().join("unsealed-range");
+    let written = local
+        .execute(Unseal {
+            request: request.clone(),
+            output: unsealed.clone(),
+        })
+        .await
+        .unwrap();
     eprintln!("unsealed {written} bytes in {:?}", started.elapsed());
+    let out = std::fs::read(&unsealed).unwrap();
+    assert_eq!(out.len() as u64, len);
     assert_eq!(written, len);
     assert_eq!(&out[..data.len()], &data[..]);
     assert!(out[data.len()..].iter().all(|b| *b == 0));
@@ -239,14 +253,12 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
         len: data.len() as u64,
         ..request.clone()
     };
-    unseal_to_file(&LocalProver, &exact, &target).unwrap();
+    unseal_to_file(&*local, &exact, &target).await.unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), data);
     // And PUT to an HTTP server.
     let (url, uploaded) = upload_server().await;
     let destination = HttpDestination::parse(&url).unwrap();
-    let sent = unseal_to_http(Arc::new(LocalProver), &exact, &destination)
-        .await
-        .unwrap();
+    let sent = unseal_to_http(&*local, &exact, &destination).await.unwrap();
     assert_eq!(sent, data.len() as u64);
     assert_eq!(uploaded.lock().unwrap().as_deref(), Some(&data[..]));
 
@@ -254,7 +266,7 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     let scheduler = WindowPoStScheduler::new(
         chain.clone(),
         chain.clone(),
-        Arc::new(LocalProver),
+        PoStExecutors::of(local.clone()),
         Arc::new(locator.clone()),
         vec![MINER],
     );
@@ -300,7 +312,8 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     assert_eq!(numbers, vec![SectorNumber(1), SectorNumber(3)]);
     let started = Instant::now();
     let proofs = compute_proof(
-        &LocalProver,
+        &LocalSealVerifier::default(),
+        &*local,
         &locator,
         &ComputeProofRequest {
             miner: MINER,
@@ -340,7 +353,7 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
 async fn cc_sector_and_staged_deal(
     chain: &DevnetChain,
     dir: &Path,
-) -> (SnapEncodeRequest, venus_seal::core::CommR) {
+) -> (SnapEncode, venus_seal::core::CommR) {
     let root = dir.join("sectors");
     let (_, comm_r) = seal(&root, 10, None).await;
     let number = SectorNumber(10);
@@ -375,7 +388,7 @@ async fn cc_sector_and_staged_deal(
         .await
         .unwrap();
     let locator = SectorDirs { root };
-    let request = SnapEncodeRequest {
+    let request = SnapEncode {
         sector,
         seal_proof: PROOF,
         sector_key: locator.locate(sector).unwrap(),
@@ -407,7 +420,8 @@ async fn snap_up_encodes_deal_data_into_a_cc_sector() {
     let dir = tempfile::tempdir().unwrap();
     let (request, comm_r_old) = cc_sector_and_staged_deal(&chain, dir.path()).await;
     let started = Instant::now();
-    let encoded = LocalProver.snap_encode(&request).unwrap();
+    let local = LocalExecutor::new();
+    let encoded = local.execute(request.clone()).await.unwrap();
     eprintln!("snap-up encoding took {:?}", started.elapsed());
     assert_ne!(encoded.comm_r_new, comm_r_old);
     assert_eq!(
@@ -416,7 +430,7 @@ async fn snap_up_encodes_deal_data_into_a_cc_sector() {
     );
     // Encoding the same data again gives the same commitments.
     std::fs::remove_dir_all(dir.path().join("update")).unwrap();
-    assert_eq!(LocalProver.snap_encode(&request).unwrap(), encoded);
+    assert_eq!(local.execute(request).await.unwrap(), encoded);
 }
 
 /// Needs the 2KiB empty-sector-update parameters: on first run
@@ -444,15 +458,18 @@ async fn snap_up_proof_verifies_on_the_devnet() {
     let chain = devnet(params);
     let dir = tempfile::tempdir().unwrap();
     let (request, comm_r_old) = cc_sector_and_staged_deal(&chain, dir.path()).await;
-    let encoded = LocalProver.snap_encode(&request).unwrap();
+    let local = Arc::new(LocalExecutor::new());
+    let encoded = local.execute(request.clone()).await.unwrap();
     let started = Instant::now();
-    let proof = LocalProver
-        .snap_prove(&SnapProveRequest {
+    let proof = local
+        .execute(SnapProve {
             encode: request.clone(),
             encoded,
             comm_r_old,
         })
-        .unwrap();
+        .await
+        .unwrap()
+        .proof;
     eprintln!("snap-up proof generated in {:?}", started.elapsed());
     let update = |proof: Vec<u8>| {
         MinerCall::ProveReplicaUpdates3(vec![ReplicaUpdateParams {
@@ -485,7 +502,7 @@ async fn snap_up_proof_verifies_on_the_devnet() {
     let scheduler = WindowPoStScheduler::new(
         chain.clone(),
         chain.clone(),
-        Arc::new(LocalProver),
+        PoStExecutors::of(local),
         Arc::new(locator),
         vec![MINER],
     );

@@ -44,15 +44,14 @@ use clap::{Parser, Subcommand};
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache, PoStKind};
 use venus_seal::backends::persist::PersistedSectors;
 use venus_seal::backends::pieces::piece_router;
-use venus_seal::backends::proving::LocalProver;
-use venus_seal::backends::LocalSealVerifier;
+use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
 use venus_seal::chain::manager::{
     BatchPolicy, Collateral, ManagerStore, NumberRange, SqlManagerStore,
 };
 use venus_seal::chain::messager::{MessagerClient, SendSpec};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, LotusClient, ManagedMiner,
-    ManagerConfig, ProvingPolicy, WindowPoStScheduler, DEVNET_PROVING,
+    ManagerConfig, PoStExecutors, ProvingPolicy, WindowPoStScheduler, DEVNET_PROVING,
 };
 use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{
@@ -523,7 +522,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let scheduler = Arc::new(WindowPoStScheduler::new(
             chain.reader.clone(),
             chain.sender.clone(),
-            Arc::new(LocalProver::new()),
+            PoStExecutors::of(Arc::new(LocalExecutor::new())),
             Arc::new(PersistedSectors::new(p.stores.clone())),
             config.miners.iter().map(|m| m.id).collect(),
         ));

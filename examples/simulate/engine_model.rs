@@ -68,6 +68,7 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
                     concurrent: spec.limit,
                     locks: spec.locks.clone(),
                     stagger: None,
+                    priority: 0,
                 };
                 (s.name().to_string(), limit)
             })

@@ -50,8 +50,8 @@ pub use devnet::{
 };
 pub use manager::{
     BatchPolicy, LocalSectorManager, ManagedMiner, ManagerConfig, ManagerStore, MemoryManagerStore,
-    NumberRange, PoStRound, PoStScheduleError, SectorStatus, SqlManagerStore, Submitted,
-    WindowPoStScheduler,
+    NumberRange, PoStExecutors, PoStRound, PoStScheduleError, SectorStatus, SqlManagerStore,
+    Submitted, WindowPoStScheduler,
 };
 pub use persist::StateFileError;
 pub mod lotus;

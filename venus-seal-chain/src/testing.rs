@@ -1,5 +1,6 @@
-//! Test helpers: a fake [`SealVerifier`] whose proofs are hashes, and a
-//! fresh PostgreSQL database per test.
+//! Test helpers: a fake [`SealVerifier`] whose proofs are hashes, fake
+//! PoSt executors whose proofs it accepts, and a fresh PostgreSQL database
+//! per test.
 //!
 //! It lets the devnet, the manager and anything built on them be tested in
 //! milliseconds, without Groth16 parameters. It proves nothing: never use
@@ -10,13 +11,13 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use venus_seal_core::proving::{
-    PoStProof, PoStProver, PoStSector, ProvingError, ProvingSector, ReplicaUpdateVerifyInfo,
-    SkippedSector, WindowPoStOutput, WindowPoStRequest, WindowPoStVerifyInfo, WinningPoStRequest,
-    WinningPoStVerifyInfo,
+    PoStProof, PoStSector, ProvingSector, ReplicaUpdateVerifyInfo, SkippedSector, WindowPoStOutput,
+    WindowPoStVerifyInfo, WinningPoStVerifyInfo,
 };
-use venus_seal_core::stage::Proof;
+use venus_seal_core::stage::{CheckProvable, Proof, WindowPoSt, WinningPoSt};
 use venus_seal_core::{
-    ActorId, Randomness, SealProof, SealVerifier, SealVerifyInfo, SectorNumber, VerifyError,
+    ActorId, Executor, Randomness, SealProof, SealVerifier, SealVerifyInfo, SectorNumber,
+    StageError, VerifyError,
 };
 
 /// Accepts a proof iff its bytes are [`FakeSealVerifier::proof_for`] the
@@ -196,16 +197,17 @@ pub async fn create_postgres_database(server: &str) -> String {
     format!("{base}/{name}")
 }
 
-/// A [`PoStProver`] whose proofs are the ones [`FakeSealVerifier`]
-/// accepts; sectors marked faulty are skipped (WindowPoSt) or fail the
-/// proof (WinningPoSt), as missing files would.
+/// Executors of the PoSt stages ([`WindowPoSt`], [`CheckProvable`],
+/// [`WinningPoSt`]) whose proofs are the ones [`FakeSealVerifier`]
+/// accepts; sectors marked faulty are skipped (WindowPoSt), reported
+/// (check) or fail the proof (WinningPoSt), as missing files would.
 #[derive(Debug, Default)]
-pub struct FakePoStProver {
+pub struct FakePoStExecutor {
     faulty: Mutex<BTreeSet<SectorNumber>>,
     calls: Mutex<usize>,
 }
 
-impl FakePoStProver {
+impl FakePoStExecutor {
     /// Marks `number` faulty (its files "missing") or healthy again.
     pub fn set_faulty(&self, number: SectorNumber, faulty: bool) {
         let mut set = self.faulty.lock().unwrap_or_else(PoisonError::into_inner);
@@ -227,32 +229,32 @@ impl FakePoStProver {
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&number)
     }
-}
 
-#[async_trait]
-impl PoStProver for FakePoStProver {
-    async fn check_provable(
-        &self,
-        _miner: ActorId,
-        sectors: &[ProvingSector],
-    ) -> Result<Vec<SkippedSector>, ProvingError> {
-        Ok(sectors
+    fn check(&self, sectors: &[ProvingSector]) -> Vec<SkippedSector> {
+        sectors
             .iter()
             .filter(|s| self.is_faulty(s.sector.number))
             .map(|s| SkippedSector {
                 number: s.sector.number,
                 reason: "marked faulty".into(),
             })
-            .collect())
+            .collect()
     }
+}
 
-    async fn generate_window_post(
-        &self,
-        request: &WindowPoStRequest,
-    ) -> Result<WindowPoStOutput, ProvingError> {
+#[async_trait]
+impl Executor<CheckProvable> for FakePoStExecutor {
+    async fn execute(&self, task: CheckProvable) -> Result<Vec<SkippedSector>, StageError> {
+        Ok(self.check(&task.sectors))
+    }
+}
+
+#[async_trait]
+impl Executor<WindowPoSt> for FakePoStExecutor {
+    async fn execute(&self, task: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
         *self.calls.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        let skipped = self.check_provable(request.miner, &request.sectors).await?;
-        let mut proven: Vec<PoStSector> = request
+        let skipped = self.check(&task.sectors);
+        let mut proven: Vec<PoStSector> = task
             .sectors
             .iter()
             .map(|s| s.sector)
@@ -264,8 +266,8 @@ impl PoStProver for FakePoStProver {
                 Vec::new()
             } else {
                 vec![FakeSealVerifier::post_proof_for(
-                    request.miner,
-                    &request.randomness,
+                    task.miner,
+                    &task.randomness,
                     &proven,
                 )]
             },
@@ -273,37 +275,25 @@ impl PoStProver for FakePoStProver {
             skipped,
         })
     }
+}
 
-    async fn winning_post_challenge(
-        &self,
-        seal_proof: SealProof,
-        miner: ActorId,
-        randomness: &Randomness,
-        eligible: u64,
-    ) -> Result<Vec<u64>, ProvingError> {
-        FakeSealVerifier
-            .winning_post_challenge(seal_proof, miner, randomness, eligible)
-            .map_err(|e| ProvingError::InvalidRequest(e.to_string()))
-    }
-
-    async fn generate_winning_post(
-        &self,
-        request: &WinningPoStRequest,
-    ) -> Result<Vec<PoStProof>, ProvingError> {
-        if let Some(s) = request
+#[async_trait]
+impl Executor<WinningPoSt> for FakePoStExecutor {
+    async fn execute(&self, task: WinningPoSt) -> Result<Vec<PoStProof>, StageError> {
+        if let Some(s) = task
             .sectors
             .iter()
             .find(|s| self.is_faulty(s.sector.number))
         {
-            return Err(ProvingError::Proof {
-                what: "fake WinningPoSt".into(),
-                message: format!("sector {} is faulty", s.sector.number),
-            });
+            return Err(StageError::Computation(format!(
+                "fake WinningPoSt: sector {} is faulty",
+                s.sector.number
+            )));
         }
-        let sectors: Vec<PoStSector> = request.sectors.iter().map(|s| s.sector).collect();
+        let sectors: Vec<PoStSector> = task.sectors.iter().map(|s| s.sector).collect();
         Ok(vec![FakeSealVerifier::post_proof_for(
-            request.miner,
-            &request.randomness,
+            task.miner,
+            &task.randomness,
             &sectors,
         )])
     }

@@ -1,36 +1,42 @@
 //! Proving sealed sectors: WindowPoSt, WinningPoSt, snap-up (empty sector
-//! update) and unsealing, as traits the manager and workers share.
+//! update) and unsealing.
 //!
-//! * [`PoStProver`] proves a partition of a deadline (WindowPoSt) or the
-//!   sectors a WinningPoSt challenges. It checks each sector's files first:
-//!   a sector whose replica or cache is missing or corrupt is **skipped**
-//!   and reported in [`WindowPoStOutput::skipped`] with the reason, never a
-//!   failed proof of the whole partition (the chain then records it
-//!   faulty).
-//! * [`compute_proof`] is the `ComputeProof` call venus-miner makes on a
+//! The work itself is a set of stages (`WindowPoSt`, `WinningPoSt`,
+//! `CheckProvable`, `SnapEncode`, `SnapProve`, `Unseal` in
+//! [`stage`](crate::stage)) run through [`Executor`] like the sealing
+//! stages, so the same local, ext-processor and decorated executors
+//! (limits, shared locks, metrics) serve them. This module holds what they
+//! share and what is built on them:
+//!
+//! * the sectors, files, proofs and outputs the stages carry; a WindowPoSt
+//!   executor checks each sector's files first: a sector whose replica or
+//!   cache is missing or corrupt is **skipped** and reported in
+//!   [`WindowPoStOutput::skipped`] with the reason, never a failed proof
+//!   of the whole partition (the chain then records it faulty);
+//! * [`compute_proof`], the `ComputeProof` call venus-miner makes on a
 //!   sealer for a WinningPoSt: sector infos in, PoSt proofs out, the files
-//!   found by a [`SectorLocator`].
-//! * [`SnapUpProver`] encodes deal data into a sealed CC sector and proves
-//!   the update; [`Unsealer`] reads a piece's original bytes back out.
-//! * Verification lives on [`SealVerifier`](crate::SealVerifier), whose
-//!   PoSt and update methods take the `*VerifyInfo` types of this module.
+//!   found by a [`SectorLocator`];
+//! * [`unseal_to_file`], which puts an unsealed range in place atomically;
+//! * the `*VerifyInfo` types that
+//!   [`SealVerifier`](crate::SealVerifier)'s PoSt and update methods take.
 //!
-//! No proving crate here: `venus_seal_backends::proving` implements these
-//! traits on filecoin-proofs-api.
+//! No proving crate here: `venus_seal_backends::LocalExecutor` runs these
+//! stages on filecoin-proofs-api.
 
 use std::fmt;
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{FailureLevel, Leveled};
+use crate::error::{FailureLevel, Leveled, StageError};
+use crate::executor::Executor;
+use crate::stage::{Unseal, WinningPoSt};
 use crate::types::commitment::{CommD, CommR};
 use crate::types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 use crate::types::piece::PieceInfo;
 use crate::types::proof::SealProof;
 use crate::types::randomness::Randomness;
+use crate::verify::SealVerifier;
 
 /// Where a sealed sector's files are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,23 +104,6 @@ impl std::fmt::Display for PoStKind {
     }
 }
 
-/// One WindowPoSt job: the sectors of one partition of one deadline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowPoStRequest {
-    /// The miner (its prover id binds the proof).
-    pub miner: ActorId,
-    /// The deadline index.
-    pub deadline: u64,
-    /// The partition index within the deadline.
-    pub partition: u64,
-    /// The challenge randomness (`WindowedPoStChallengeSeed` from the
-    /// beacon at the deadline's challenge epoch, CBOR of the miner as
-    /// entropy).
-    pub randomness: Randomness,
-    /// The sectors to prove (one seal proof type).
-    pub sectors: Vec<ProvingSector>,
-}
-
 /// A sector left out of a proof, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SkippedSector {
@@ -134,18 +123,6 @@ pub struct WindowPoStOutput {
     pub proven: Vec<SectorNumber>,
     /// The sectors left out as faulty, with reasons.
     pub skipped: Vec<SkippedSector>,
-}
-
-/// One WinningPoSt job: the challenged sectors of an elected miner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WinningPoStRequest {
-    /// The miner.
-    pub miner: ActorId,
-    /// The challenge randomness (`WinningPoStChallengeSeed`).
-    pub randomness: Randomness,
-    /// The challenged sectors, in challenge order (see
-    /// [`PoStProver::winning_post_challenge`]).
-    pub sectors: Vec<ProvingSector>,
 }
 
 /// Everything a WindowPoSt is checked against.
@@ -174,25 +151,6 @@ pub struct WinningPoStVerifyInfo {
     pub proofs: Vec<PoStProof>,
 }
 
-/// A snap-up (empty sector update): deal data encoded into a sealed CC
-/// sector.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapEncodeRequest {
-    /// The sector.
-    pub sector: SectorId,
-    /// Its seal proof (fixes the update proof).
-    pub seal_proof: SealProof,
-    /// The CC sector as sealed (its replica is the "sector key").
-    pub sector_key: SectorFiles,
-    /// Where the updated replica and its cache go (the cache directory is
-    /// created).
-    pub update: SectorFiles,
-    /// The staged (unsealed, padded) deal data, a full sector.
-    pub staged_data: PathBuf,
-    /// The pieces in the staged data, in order.
-    pub pieces: Vec<PieceInfo>,
-}
-
 /// What encoding produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapEncodeOutput {
@@ -200,17 +158,6 @@ pub struct SnapEncodeOutput {
     pub comm_r_new: CommR,
     /// The commitment of the new data.
     pub comm_d_new: CommD,
-}
-
-/// Proving a snap-up.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapProveRequest {
-    /// The encoding that was done.
-    pub encode: SnapEncodeRequest,
-    /// Its output.
-    pub encoded: SnapEncodeOutput,
-    /// The CC sector's replica commitment.
-    pub comm_r_old: CommR,
 }
 
 /// Everything an update proof is checked against.
@@ -307,6 +254,9 @@ pub enum ProvingError {
         /// What went wrong, with the destination's reason.
         message: String,
     },
+    /// The executor of a proving stage failed. Level: the executor's.
+    #[error(transparent)]
+    Stage(#[from] StageError),
 }
 
 impl Leveled for ProvingError {
@@ -320,50 +270,36 @@ impl Leveled for ProvingError {
                 Some(401 | 403) => FailureLevel::Critical,
                 Some(_) => FailureLevel::Permanent,
             },
+            ProvingError::Stage(e) => e.level(),
         }
     }
 }
 
-/// Generates WindowPoSt and WinningPoSt proofs.
-///
-/// Implemented on filecoin-proofs-api by
-/// `venus_seal_backends::proving::LocalProver`. The scheduler holds an
-/// `Arc<dyn PoStProver>`, so a prover that hands the job elsewhere (a
-/// worker holding the sectors) plugs in the same way.
-#[async_trait]
-pub trait PoStProver: Send + Sync + fmt::Debug {
-    /// Checks each sector's files and returns those that cannot be proven,
-    /// with the reason (missing replica or cache, wrong size, a vanilla
-    /// proof that fails). Never fails as a whole for a bad sector.
-    async fn check_provable(
-        &self,
-        miner: ActorId,
-        sectors: &[ProvingSector],
-    ) -> Result<Vec<SkippedSector>, ProvingError>;
-
-    /// Proves one partition: checks the files, skips the faulty sectors
-    /// (reported in the output) and proves the rest.
-    async fn generate_window_post(
-        &self,
-        request: &WindowPoStRequest,
-    ) -> Result<WindowPoStOutput, ProvingError>;
-
-    /// The indices (into the miner's `eligible` sectors, in the chain's
-    /// order) a WinningPoSt with `randomness` challenges.
-    async fn winning_post_challenge(
-        &self,
-        seal_proof: SealProof,
-        miner: ActorId,
-        randomness: &Randomness,
-        eligible: u64,
-    ) -> Result<Vec<u64>, ProvingError>;
-
-    /// Proves the challenged sectors of a WinningPoSt. Any unprovable
-    /// sector fails the proof (a block cannot skip sectors).
-    async fn generate_winning_post(
-        &self,
-        request: &WinningPoStRequest,
-    ) -> Result<Vec<PoStProof>, ProvingError>;
+/// How a proving executor reports a [`ProvingError`]: the variant whose
+/// level the engine reacts to the same way, except that a wrong request
+/// is [`StageError::InvalidTask`] (retrying cannot help) and missing
+/// parameters are [`StageError::Missing`], as the sealing stages report
+/// them.
+impl From<ProvingError> for StageError {
+    fn from(e: ProvingError) -> Self {
+        match e {
+            ProvingError::InvalidRequest(m) => StageError::InvalidTask(m),
+            ProvingError::Parameters(m) => {
+                StageError::Missing(format!("proving parameters unavailable: {m}"))
+            }
+            ProvingError::Io { path, source } => StageError::io(path.display().to_string(), source),
+            ProvingError::Unavailable(m) => StageError::Unavailable(m),
+            ProvingError::Stage(e) => e,
+            e @ ProvingError::Upload { .. } => match e.level() {
+                FailureLevel::Temporary => StageError::Unavailable(e.to_string()),
+                FailureLevel::Critical => {
+                    StageError::io("uploading", std::io::Error::other(e.to_string()))
+                }
+                _ => StageError::Computation(e.to_string()),
+            },
+            e @ ProvingError::Proof { .. } => StageError::Computation(e.to_string()),
+        }
+    }
 }
 
 /// Finds a sealed sector's files (a worker's or a storage pool's index).
@@ -413,10 +349,13 @@ pub struct ComputeProofRequest {
     pub epoch: ChainEpoch,
 }
 
-/// Answers venus-miner's `ComputeProof`: picks the challenged sectors,
-/// locates their files and generates the WinningPoSt.
+/// Answers venus-miner's `ComputeProof`: draws the challenged sectors
+/// with `challenger` (the chain's rule, the one the verifier checks
+/// against), locates their files and runs the [`WinningPoSt`] stage on
+/// `prover`.
 pub async fn compute_proof(
-    prover: &dyn PoStProver,
+    challenger: &dyn SealVerifier,
+    prover: &dyn Executor<WinningPoSt>,
     locator: &dyn SectorLocator,
     request: &ComputeProofRequest,
 ) -> Result<Vec<PoStProof>, ProvingError> {
@@ -426,14 +365,17 @@ pub async fn compute_proof(
             request.miner, request.epoch
         ))
     })?;
-    let indices = prover
+    let indices = challenger
         .winning_post_challenge(
             first.seal_proof,
             request.miner,
             &request.randomness,
             request.sectors.len() as u64,
         )
-        .await?;
+        .map_err(|e| ProvingError::Proof {
+            what: format!("WinningPoSt challenge of {}", request.miner),
+            message: e.to_string(),
+        })?;
     let mut sectors = Vec::with_capacity(indices.len());
     for i in indices {
         let sector = *request.sectors.get(i as usize).ok_or_else(|| {
@@ -448,77 +390,68 @@ pub async fn compute_proof(
         })?;
         sectors.push(ProvingSector { sector, files });
     }
-    prover
-        .generate_winning_post(&WinningPoStRequest {
+    Ok(prover
+        .execute(WinningPoSt {
             miner: request.miner,
             randomness: request.randomness,
             sectors,
         })
-        .await
+        .await?)
 }
 
-/// Encodes deal data into CC sectors and proves the update (snap-up).
-/// Blocking: call from a blocking thread.
-pub trait SnapUpProver: Send + Sync + fmt::Debug {
-    /// Encodes `request.staged_data` into the sector key, writing the
-    /// updated replica and cache.
-    fn snap_encode(&self, request: &SnapEncodeRequest) -> Result<SnapEncodeOutput, ProvingError>;
-
-    /// Proves an encoding (the proof `ProveReplicaUpdates` carries).
-    fn snap_prove(&self, request: &SnapProveRequest) -> Result<Vec<u8>, ProvingError>;
-}
-
-/// Reads original data back out of sealed sectors. Blocking: call from a
-/// blocking thread.
-pub trait Unsealer: Send + Sync + fmt::Debug {
-    /// Writes the `request.len` unpadded bytes at `request.offset` to
-    /// `out`; returns how many were written.
-    fn unseal(&self, request: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError>;
-}
-
-/// Unseals `request` into the file `path`: written to `<path>.part`,
-/// synced, then renamed, so that `path` never holds a partial piece.
-/// Blocking. Returns the bytes written. (For an HTTP destination see
-/// `venus_seal_backends::proving::unseal_to_http`.)
-pub fn unseal_to_file(
-    unsealer: &dyn Unsealer,
-    request: &UnsealRequest,
-    path: &std::path::Path,
-) -> Result<u64, ProvingError> {
+/// `<path>.part`: where a file is written before it is renamed into place.
+fn part_path(path: &Path) -> PathBuf {
     let mut part = path.as_os_str().to_os_string();
     part.push(".part");
-    let part = PathBuf::from(part);
-    let io = |path: &std::path::Path| {
+    PathBuf::from(part)
+}
+
+/// Unseals `request` into the file `path` with the [`Unseal`] stage on
+/// `unsealer`: written to `<path>.part`, synced, then renamed, so that
+/// `path` never holds a partial piece. Returns the bytes written. (For an
+/// HTTP destination see `venus_seal_backends::proving::unseal_to_http`.)
+pub async fn unseal_to_file(
+    unsealer: &dyn Executor<Unseal>,
+    request: &UnsealRequest,
+    path: &Path,
+) -> Result<u64, ProvingError> {
+    let part = part_path(path);
+    let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ProvingError::Io { path, source }
     };
-    let file = std::fs::File::create(&part).map_err(io(&part))?;
-    let mut out = std::io::BufWriter::new(file);
-    let written = match unsealer.unseal(request, &mut out) {
+    let task = Unseal {
+        request: request.clone(),
+        output: part.clone(),
+    };
+    let written = match unsealer.execute(task).await {
         Ok(n) => n,
         Err(e) => {
             let _ = std::fs::remove_file(&part);
-            return Err(e);
+            return Err(e.into());
         }
     };
-    let file = out.into_inner().map_err(|e| ProvingError::Io {
-        path: part.clone(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io(&part))?;
+    let synced = std::fs::File::open(&part).and_then(|f| f.sync_all());
+    if let Err(source) = synced {
+        let _ = std::fs::remove_file(&part);
+        return Err(io(&part)(source));
+    }
     std::fs::rename(&part, path).map_err(io(path))?;
     Ok(written)
 }
 
-/// A fake [`Unsealer`] and a request for it, for tests of what consumes
-/// unsealed bytes (feature `testing`).
+/// A fake [`Unseal`] executor and a request for it, for tests of what
+/// consumes unsealed bytes (feature `testing`).
 #[cfg(feature = "testing")]
 pub mod fake {
+    use async_trait::async_trait;
+
     use super::*;
 
     /// Writes byte `i as u8` for each unpadded offset `i` of the range
-    /// (see [`pattern`]); with `fail` set, writes the first half and then
-    /// fails with [`ProvingError::InvalidRequest`] carrying that message.
+    /// (see [`pattern`]) to the task's output file; with `fail` set,
+    /// writes the first half and then fails with
+    /// [`StageError::InvalidTask`] carrying that message.
     #[derive(Clone, Copy, Debug, Default)]
     pub struct PatternUnsealer {
         /// The failure to report after half the bytes, if any.
@@ -530,18 +463,17 @@ pub mod fake {
         (offset..offset + len).map(|i| i as u8).collect()
     }
 
-    impl Unsealer for PatternUnsealer {
-        fn unseal(&self, r: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError> {
+    #[async_trait]
+    impl Executor<Unseal> for PatternUnsealer {
+        async fn execute(&self, task: Unseal) -> Result<u64, StageError> {
+            let r = &task.request;
             let bytes = pattern(r.offset, r.len);
-            let io = |source| ProvingError::Io {
-                path: "<unseal output>".into(),
-                source,
-            };
+            let io = |source| StageError::io(format!("writing {}", task.output.display()), source);
             if let Some(message) = self.fail {
-                out.write_all(&bytes[..bytes.len() / 2]).map_err(io)?;
-                return Err(ProvingError::InvalidRequest(message.into()));
+                std::fs::write(&task.output, &bytes[..bytes.len() / 2]).map_err(io)?;
+                return Err(StageError::InvalidTask(message.into()));
             }
-            out.write_all(&bytes).map_err(io)?;
+            std::fs::write(&task.output, &bytes).map_err(io)?;
             Ok(r.len)
         }
     }
@@ -568,6 +500,7 @@ pub mod fake {
 mod tests {
     use super::fake::{unseal_request, PatternUnsealer};
     use super::*;
+    use crate::stage::{CheckProvable, SnapEncode, SnapProve, WindowPoSt};
     use crate::types::piece::PaddedPieceSize;
 
     #[test]
@@ -597,6 +530,10 @@ mod tests {
             ProvingError::InvalidRequest("x".into()).level(),
             FailureLevel::Permanent
         );
+        assert_eq!(
+            ProvingError::Stage(StageError::Unavailable("x".into())).level(),
+            FailureLevel::Temporary
+        );
         let upload = |status| ProvingError::Upload {
             url: "http://h/p".into(),
             status,
@@ -614,12 +551,55 @@ mod tests {
         }
     }
 
+    /// An executor reports a proving failure at the level the engine
+    /// reacts to in the same way, and keeps the message.
     #[test]
-    fn unsealing_to_a_file_never_leaves_a_partial_file() {
+    fn proving_errors_become_stage_errors_keeping_the_message() {
+        let cases = [
+            (
+                ProvingError::Proof {
+                    what: "WindowPoSt of f01000".into(),
+                    message: "bad tree".into(),
+                },
+                FailureLevel::Permanent,
+            ),
+            (
+                ProvingError::Unavailable("gone".into()),
+                FailureLevel::Temporary,
+            ),
+            (
+                ProvingError::Io {
+                    path: "/x/sealed".into(),
+                    source: std::io::Error::other("disk"),
+                },
+                FailureLevel::Critical,
+            ),
+            (
+                ProvingError::Parameters("no vk".into()),
+                FailureLevel::Permanent,
+            ),
+            (
+                ProvingError::InvalidRequest("empty".into()),
+                FailureLevel::Abort,
+            ),
+        ];
+        for (e, level) in cases {
+            let shown = e.to_string();
+            let stage = StageError::from(e);
+            assert_eq!(stage.level(), level, "{stage}");
+            let tail = shown.rsplit(": ").next().unwrap();
+            assert!(stage.to_string().contains(tail), "{stage} / {shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unsealing_to_a_file_never_leaves_a_partial_file() {
         let dir = std::env::temp_dir().join(format!("venus-unseal-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("piece");
-        let n = unseal_to_file(&PatternUnsealer::default(), &unseal_request(300), &path).unwrap();
+        let n = unseal_to_file(&PatternUnsealer::default(), &unseal_request(300), &path)
+            .await
+            .unwrap();
         assert_eq!(n, 300);
         let got = std::fs::read(&path).unwrap();
         assert_eq!(got[0], 10);
@@ -632,6 +612,7 @@ mod tests {
             &unseal_request(300),
             &failed,
         )
+        .await
         .unwrap_err();
         assert!(err.to_string().contains("bad range"));
         assert!(!failed.exists());
@@ -639,5 +620,13 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn _assert_dyn(_: std::sync::Arc<dyn PoStProver>, _: &dyn SnapUpProver, _: &dyn Unsealer) {}
+    fn _assert_dyn(
+        _: crate::DynExecutor<WindowPoSt>,
+        _: crate::DynExecutor<WinningPoSt>,
+        _: crate::DynExecutor<CheckProvable>,
+        _: crate::DynExecutor<SnapEncode>,
+        _: crate::DynExecutor<SnapProve>,
+        _: crate::DynExecutor<Unseal>,
+    ) {
+    }
 }

@@ -82,5 +82,7 @@ pub use error::ExtConfigError;
 pub use format::BodyFormat;
 pub use pool::ExtProcessorPool;
 pub use processor::ExtProcessorExecutor;
-pub use serve::{serve, serve_damocles, serve_stdio, serve_stdio_damocles};
+pub use serve::{
+    serve, serve_damocles, serve_named, serve_stdio, serve_stdio_damocles, SERVED_STAGES,
+};
 pub use wire::{level_of_err_msg, ready_line, Request, Response};

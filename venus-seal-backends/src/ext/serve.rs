@@ -5,7 +5,10 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use venus_seal_core::stage::Stage;
+use venus_seal_core::stage::{
+    AddPieces, CheckProvable, Pc1, Pc2, SnapEncode, SnapProve, Stage, TreeD, Unseal, WindowPoSt,
+    WinningPoSt, C1, C2,
+};
 use venus_seal_core::{Executor, Failure, FailureLevel};
 
 use super::damocles::{self, BodyFormat};
@@ -75,6 +78,94 @@ where
     damocles::child_check::<S>()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     serve_with::<S, E>(executor, BodyFormat::Damocles, input, output).await
+}
+
+/// The stages [`serve_named`] serves: the sealing stages a worker sends
+/// to processors and the proving stages, by their ext-protocol names
+/// (damocles' processor stage names, plus `check_provable`).
+pub const SERVED_STAGES: [&str; 12] = [
+    AddPieces::NAME,
+    TreeD::NAME,
+    Pc1::NAME,
+    Pc2::NAME,
+    C1::NAME,
+    C2::NAME,
+    WindowPoSt::NAME,
+    WinningPoSt::NAME,
+    CheckProvable::NAME,
+    SnapEncode::NAME,
+    SnapProve::NAME,
+    Unseal::NAME,
+];
+
+/// Serves the stage named `stage` (one of [`SERVED_STAGES`]) with
+/// `executor`, which runs all of them (as `LocalExecutor` does), in
+/// `format` on `input` / `output`: what an ext-processor binary runs
+/// after parsing its arguments, without a list of stages of its own. An unknown name, or damocles bodies for a stage they cannot
+/// carry, is `InvalidInput` before the ready line.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// use venus_seal_backends::ext::{serve_named, BodyFormat};
+/// let local = venus_seal_backends::LocalExecutor::new();
+/// serve_named("window_post", local, BodyFormat::Native, tokio::io::stdin(), tokio::io::stdout()).await
+/// # }
+/// ```
+pub async fn serve_named<E>(
+    stage: &str,
+    executor: E,
+    format: BodyFormat,
+    input: impl AsyncRead + Unpin + Send,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+) -> std::io::Result<()>
+where
+    E: Executor<AddPieces>
+        + Executor<TreeD>
+        + Executor<Pc1>
+        + Executor<Pc2>
+        + Executor<C1>
+        + Executor<C2>
+        + Executor<WindowPoSt>
+        + Executor<WinningPoSt>
+        + Executor<CheckProvable>
+        + Executor<SnapEncode>
+        + Executor<SnapProve>
+        + Executor<Unseal>
+        + 'static,
+{
+    async fn one<S: Stage, E: Executor<S> + 'static>(
+        executor: E,
+        format: BodyFormat,
+        input: impl AsyncRead + Unpin + Send,
+        output: impl AsyncWrite + Unpin + Send + 'static,
+    ) -> std::io::Result<()> {
+        match format {
+            BodyFormat::Native => serve::<S, E>(executor, input, output).await,
+            BodyFormat::Damocles => serve_damocles::<S, E>(executor, input, output).await,
+        }
+    }
+    let (e, f, i, o) = (executor, format, input, output);
+    match stage {
+        AddPieces::NAME => one::<AddPieces, E>(e, f, i, o).await,
+        TreeD::NAME => one::<TreeD, E>(e, f, i, o).await,
+        Pc1::NAME => one::<Pc1, E>(e, f, i, o).await,
+        Pc2::NAME => one::<Pc2, E>(e, f, i, o).await,
+        C1::NAME => one::<C1, E>(e, f, i, o).await,
+        C2::NAME => one::<C2, E>(e, f, i, o).await,
+        WindowPoSt::NAME => one::<WindowPoSt, E>(e, f, i, o).await,
+        WinningPoSt::NAME => one::<WinningPoSt, E>(e, f, i, o).await,
+        CheckProvable::NAME => one::<CheckProvable, E>(e, f, i, o).await,
+        SnapEncode::NAME => one::<SnapEncode, E>(e, f, i, o).await,
+        SnapProve::NAME => one::<SnapProve, E>(e, f, i, o).await,
+        Unseal::NAME => one::<Unseal, E>(e, f, i, o).await,
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "no stage named {other:?} (one of {})",
+                SERVED_STAGES.join(", ")
+            ),
+        )),
+    }
 }
 
 async fn serve_with<S, E>(
@@ -244,3 +335,7 @@ fn id_of(line: &str) -> Option<u64> {
     }
     serde_json::from_str::<Id>(line).ok().map(|r| r.id)
 }
+
+#[cfg(test)]
+#[path = "serve_tests.rs"]
+mod tests;

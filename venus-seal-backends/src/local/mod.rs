@@ -22,7 +22,9 @@ pub use verifier::LocalSealVerifier;
 
 use crate::params::{ParamStatus, ParameterCache};
 
-/// Runs every sealing stage locally with filecoin-proofs-api.
+/// Runs every sealing stage locally with filecoin-proofs-api, and the
+/// proving stages (window_post, winning_post, check_provable, snap_encode,
+/// snap_prove, unseal; see [`crate::proving`]).
 ///
 /// ```no_run
 /// use venus_seal_backends::LocalExecutor;

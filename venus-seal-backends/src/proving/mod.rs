@@ -1,8 +1,9 @@
 //! Proving on filecoin-proofs-api: WindowPoSt, WinningPoSt, snap-up and
 //! unsealing.
 //!
-//! [`LocalProver`] implements the core's [`PoStProver`], [`SnapUpProver`]
-//! and [`Unsealer`]; the verifying side is on
+//! [`LocalExecutor`] runs the core's proving stages (`window_post`,
+//! `winning_post`, `check_provable`, `snap_encode`, `snap_prove`,
+//! `unseal`) as it runs the sealing ones; the verifying side is on
 //! [`LocalSealVerifier`](crate::LocalSealVerifier).
 //!
 //! Before a WindowPoSt each sector's files are checked (replica size,
@@ -13,7 +14,7 @@
 //!
 //! Unsealed pieces go to a file with the core's
 //! [`unseal_to_file`](venus_seal_core::proving::unseal_to_file) or to an
-//! HTTP server with [`unseal_to_http`].
+//! HTTP server with [`unseal_to_http`], through any `Executor<Unseal>`.
 
 mod check;
 mod proof_ids;
@@ -27,12 +28,13 @@ use std::io::Write;
 
 use async_trait::async_trait;
 use filecoin_proofs_api::RegisteredPoStProof;
-use venus_seal_core::proving::{
-    PoStKind, PoStProof, PoStProver, ProvingError, ProvingSector, SkippedSector, SnapEncodeOutput,
-    SnapEncodeRequest, SnapProveRequest, SnapUpProver, UnsealRequest, Unsealer, WindowPoStOutput,
-    WindowPoStRequest, WinningPoStRequest,
+use venus_seal_core::proving::{PoStKind, PoStProof, ProvingError, SkippedSector};
+use venus_seal_core::stage::{
+    CheckProvable, Proof, SnapEncode, SnapProve, Stage, Unseal, WindowPoSt, WinningPoSt,
 };
-use venus_seal_core::{ActorId, Randomness, SealProof};
+use venus_seal_core::{Executor, SealProof, StageError};
+
+use crate::LocalExecutor;
 
 use crate::proof_type::{post_proof, update_proof};
 
@@ -41,20 +43,6 @@ pub use upload::{unseal_to_http, HttpDestination, UploadMethod, DEFAULT_MEMORY_L
 pub(crate) use snap::verify as verify_replica_update;
 pub(crate) use window::verify as verify_window_post;
 pub(crate) use winning::{challenge as winning_challenge, verify as verify_winning_post};
-
-/// Proves with filecoin-proofs-api on this machine's CPU (or GPU with the
-/// `cuda` / `opencl` features). The Groth16 parameters must be in the
-/// active parameter cache (see [`crate::params::ParameterCache`]); a
-/// missing file is [`ProvingError::Parameters`], never a faulty sector.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LocalProver;
-
-impl LocalProver {
-    /// A prover.
-    pub fn new() -> Self {
-        Self
-    }
-}
 
 fn require_post_params(
     seal: SealProof,
@@ -74,31 +62,62 @@ fn require_post_params(
     Ok(post)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ProvingError> + Send + 'static,
-) -> Result<T, ProvingError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ProvingError::Proof {
-            what: "a proving task".into(),
-            message: format!("panicked: {e}"),
-        })?
+fn require_update_params(seal: SealProof) -> Result<(), ProvingError> {
+    let proof_type = update_proof(seal);
+    let (path, _) = crate::params::active_update_files(seal.sector_size().0)
+        .map_err(|e| ProvingError::Parameters(format!("{proof_type:?}: {e:#}")))?;
+    if !path.exists() {
+        return Err(ProvingError::Parameters(format!(
+            "the {proof_type:?} (empty sector update) parameters are missing: {} (fetch \
+             them, or generate test ones with ParameterCache::ensure_update)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
+/// Runs blocking proving work off the async runtime; a panic inside the
+/// proving library becomes a Permanent computation error.
+async fn blocking<T: Send + 'static>(
+    stage: &'static str,
+    f: impl FnOnce() -> Result<T, ProvingError> + Send + 'static,
+) -> Result<T, StageError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(StageError::from),
+        Err(e) => Err(StageError::Computation(format!("{stage} panicked: {e}"))),
+    }
+}
+
+/// Proves one partition: checks the files, skips the faulty sectors
+/// (reported in the output) and proves the rest. The Groth16 parameters
+/// must be in the active parameter cache (see
+/// [`crate::params::ParameterCache`]); a missing file is
+/// [`StageError::Missing`], never a faulty sector.
 #[async_trait]
-impl PoStProver for LocalProver {
-    async fn check_provable(
+impl Executor<WindowPoSt> for LocalExecutor {
+    async fn execute(
         &self,
-        miner: ActorId,
-        sectors: &[ProvingSector],
-    ) -> Result<Vec<SkippedSector>, ProvingError> {
-        let sectors = sectors.to_vec();
-        blocking(move || {
-            Ok(sectors
+        task: WindowPoSt,
+    ) -> Result<venus_seal_core::proving::WindowPoStOutput, StageError> {
+        if let Some(s) = task.sectors.first() {
+            require_post_params(s.sector.seal_proof, PoStKind::Window)?;
+        }
+        blocking(WindowPoSt::NAME, move || window::window_post(&task)).await
+    }
+}
+
+/// Checks each sector's files and draws a vanilla proof from them (as
+/// Lotus' `CheckProvable`).
+#[async_trait]
+impl Executor<CheckProvable> for LocalExecutor {
+    async fn execute(&self, task: CheckProvable) -> Result<Vec<SkippedSector>, StageError> {
+        blocking(CheckProvable::NAME, move || {
+            Ok(task
+                .sectors
                 .iter()
                 .filter_map(|s| {
                     let post = post_proof(s.sector.seal_proof, PoStKind::Window);
-                    check::check_sector(miner, s, post)
+                    check::check_sector(task.miner, s, post)
                         .err()
                         .map(|reason| SkippedSector {
                             number: s.sector.number,
@@ -109,72 +128,62 @@ impl PoStProver for LocalProver {
         })
         .await
     }
+}
 
-    async fn generate_window_post(
-        &self,
-        request: &WindowPoStRequest,
-    ) -> Result<WindowPoStOutput, ProvingError> {
-        if let Some(s) = request.sectors.first() {
-            require_post_params(s.sector.seal_proof, PoStKind::Window)?;
+/// Proves the challenged sectors of a WinningPoSt; any unprovable sector
+/// fails the proof.
+#[async_trait]
+impl Executor<WinningPoSt> for LocalExecutor {
+    async fn execute(&self, task: WinningPoSt) -> Result<Vec<PoStProof>, StageError> {
+        if let Some(s) = task.sectors.first() {
+            require_post_params(s.sector.seal_proof, PoStKind::Winning)?;
         }
-        let request = request.clone();
-        blocking(move || window::window_post(&request)).await
+        blocking(WinningPoSt::NAME, move || winning::winning_post(&task)).await
     }
+}
 
-    async fn winning_post_challenge(
+/// Encodes the staged data into the sector key, writing the updated
+/// replica and cache.
+#[async_trait]
+impl Executor<SnapEncode> for LocalExecutor {
+    async fn execute(
         &self,
-        seal_proof: SealProof,
-        miner: ActorId,
-        randomness: &Randomness,
-        eligible: u64,
-    ) -> Result<Vec<u64>, ProvingError> {
-        let randomness = *randomness;
-        blocking(move || {
-            winning::challenge(seal_proof, miner, &randomness, eligible).map_err(|e| {
-                ProvingError::Proof {
-                    what: format!("WinningPoSt challenge of {miner}"),
-                    message: format!("{e:#}"),
-                }
-            })
+        task: SnapEncode,
+    ) -> Result<venus_seal_core::proving::SnapEncodeOutput, StageError> {
+        blocking(SnapEncode::NAME, move || snap::encode(&task)).await
+    }
+}
+
+/// Proves an encoding (the proof `ProveReplicaUpdates` carries).
+#[async_trait]
+impl Executor<SnapProve> for LocalExecutor {
+    async fn execute(&self, task: SnapProve) -> Result<Proof, StageError> {
+        require_update_params(task.encode.seal_proof)?;
+        blocking(SnapProve::NAME, move || {
+            snap::prove(&task).map(|proof| Proof { proof })
         })
         .await
     }
-
-    async fn generate_winning_post(
-        &self,
-        request: &WinningPoStRequest,
-    ) -> Result<Vec<PoStProof>, ProvingError> {
-        if let Some(s) = request.sectors.first() {
-            require_post_params(s.sector.seal_proof, PoStKind::Winning)?;
-        }
-        let request = request.clone();
-        blocking(move || winning::winning_post(&request)).await
-    }
 }
 
-impl SnapUpProver for LocalProver {
-    fn snap_encode(&self, request: &SnapEncodeRequest) -> Result<SnapEncodeOutput, ProvingError> {
-        snap::encode(request)
-    }
-
-    fn snap_prove(&self, request: &SnapProveRequest) -> Result<Vec<u8>, ProvingError> {
-        let proof_type = update_proof(request.encode.seal_proof);
-        let (path, _) =
-            crate::params::active_update_files(request.encode.seal_proof.sector_size().0)
-                .map_err(|e| ProvingError::Parameters(format!("{proof_type:?}: {e:#}")))?;
-        if !path.exists() {
-            return Err(ProvingError::Parameters(format!(
-                "the {proof_type:?} (empty sector update) parameters are missing: {} (fetch \
-                 them, or generate test ones with ParameterCache::ensure_update)",
-                path.display()
-            )));
-        }
-        snap::prove(request)
-    }
-}
-
-impl Unsealer for LocalProver {
-    fn unseal(&self, request: &UnsealRequest, out: &mut dyn Write) -> Result<u64, ProvingError> {
-        unseal::unseal(request, out)
+/// Writes the range to the task's output file (created or truncated),
+/// synced before it answers.
+#[async_trait]
+impl Executor<Unseal> for LocalExecutor {
+    async fn execute(&self, task: Unseal) -> Result<u64, StageError> {
+        blocking(Unseal::NAME, move || {
+            let io = |source| ProvingError::Io {
+                path: task.output.clone(),
+                source,
+            };
+            let file = std::fs::File::create(&task.output).map_err(io)?;
+            let mut out = std::io::BufWriter::new(file);
+            let written = unseal::unseal(&task.request, &mut out)?;
+            out.flush().map_err(io)?;
+            let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+            Ok(written)
+        })
+        .await
     }
 }

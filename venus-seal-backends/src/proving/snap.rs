@@ -5,15 +5,14 @@ use filecoin_proofs_api::update::{
     empty_sector_update_encode_into, generate_empty_sector_update_proof,
     verify_empty_sector_update_proof,
 };
-use venus_seal_core::proving::{
-    ProvingError, ReplicaUpdateVerifyInfo, SnapEncodeOutput, SnapEncodeRequest, SnapProveRequest,
-};
+use venus_seal_core::proving::{ProvingError, ReplicaUpdateVerifyInfo, SnapEncodeOutput};
+use venus_seal_core::stage::{SnapEncode, SnapProve};
 use venus_seal_core::{CommD, CommR, VerifyError};
 
 use crate::proof_type::{piece_to_api, update_proof};
 
 /// Encodes the staged data into the sector key (blocking).
-pub(crate) fn encode(req: &SnapEncodeRequest) -> Result<SnapEncodeOutput, ProvingError> {
+pub(crate) fn encode(req: &SnapEncode) -> Result<SnapEncodeOutput, ProvingError> {
     std::fs::create_dir_all(&req.update.cache).map_err(|source| ProvingError::Io {
         path: req.update.cache.clone(),
         source,
@@ -61,7 +60,7 @@ pub(crate) fn encode(req: &SnapEncodeRequest) -> Result<SnapEncodeOutput, Provin
 }
 
 /// Proves an encoding (blocking).
-pub(crate) fn prove(req: &SnapProveRequest) -> Result<Vec<u8>, ProvingError> {
+pub(crate) fn prove(req: &SnapProve) -> Result<Vec<u8>, ProvingError> {
     let e = &req.encode;
     let proof = generate_empty_sector_update_proof(
         update_proof(e.seal_proof),

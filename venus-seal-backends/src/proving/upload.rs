@@ -2,18 +2,19 @@
 //! of its sealed sector and `PUT`s (or `POST`s) it to a URL.
 
 use std::fmt;
-use std::io::{BufWriter, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Body, Method, StatusCode, Url};
-use venus_seal_core::proving::{ProvingError, UnsealRequest, Unsealer};
+use venus_seal_core::proving::{ProvingError, UnsealRequest};
+use venus_seal_core::stage::Unseal;
+use venus_seal_core::Executor;
 
 use crate::pieces::redact;
 
-/// Pieces up to this many bytes are unsealed into memory before the
-/// upload by default; larger ones into a temporary file.
+/// Pieces up to this many bytes are read into memory before the upload
+/// by default; larger ones are streamed from the temporary file.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 16 << 20;
 
 /// The HTTP method an [`HttpDestination`] uploads with.
@@ -115,16 +116,18 @@ impl HttpDestination {
         self
     }
 
-    /// Holds pieces of up to `bytes` in memory (default
-    /// [`DEFAULT_MEMORY_LIMIT`]); larger ones go to a temporary file.
+    /// Reads pieces of up to `bytes` into memory before the upload
+    /// (default [`DEFAULT_MEMORY_LIMIT`]); larger ones are streamed from
+    /// the temporary file the executor wrote.
     pub fn with_memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = bytes;
         self
     }
 
     /// Creates the temporary files in `dir` (default: the system's
-    /// temporary directory). They are unlinked at once and vanish when
-    /// the upload ends, even if the process dies.
+    /// temporary directory). Each is unlinked once the unseal executor
+    /// has written it and vanishes when the upload ends, even if the
+    /// process dies then.
     pub fn with_spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool_dir = Some(dir.into());
         self
@@ -150,34 +153,22 @@ enum Spool {
     File(std::fs::File, u64),
 }
 
-/// Unseals `request` (blocking, on a blocking thread) into memory or a
-/// temporary file, then uploads the bytes to `destination`. Nothing is
-/// sent unless the whole range was unsealed, so the destination never
-/// receives a partial piece from a failed unseal. Returns the bytes
-/// uploaded.
+/// Unseals `request` with the [`Unseal`] stage on `unsealer` into a
+/// temporary file, then uploads the bytes to `destination` (read into
+/// memory first when they fit its memory limit). Nothing is sent unless
+/// the whole range was unsealed, so the destination never receives a
+/// partial piece from a failed unseal. Returns the bytes uploaded.
 ///
-/// Errors: the unsealer's own; [`ProvingError::Io`] for the temporary
-/// file; [`ProvingError::Upload`] naming the (redacted) URL and the
-/// status when the destination cannot be reached or does not answer 2xx
-/// (its level says whether to retry).
+/// Errors: the executor's own ([`ProvingError::Stage`]);
+/// [`ProvingError::Io`] for the temporary file; [`ProvingError::Upload`]
+/// naming the (redacted) URL and the status when the destination cannot
+/// be reached or does not answer 2xx (its level says whether to retry).
 pub async fn unseal_to_http(
-    unsealer: Arc<dyn Unsealer>,
+    unsealer: &dyn Executor<Unseal>,
     request: &UnsealRequest,
     destination: &HttpDestination,
 ) -> Result<u64, ProvingError> {
-    let req = request.clone();
-    let in_memory = request.len <= destination.memory_limit;
-    let spool_dir = destination
-        .spool_dir
-        .clone()
-        .unwrap_or_else(std::env::temp_dir);
-    let spool = tokio::task::spawn_blocking(move || spool(&*unsealer, &req, in_memory, spool_dir))
-        .await
-        .map_err(|e| ProvingError::Proof {
-            what: format!("unseal {} for upload", request.sector),
-            message: format!("panicked: {e}"),
-        })??;
-
+    let spool = spool(unsealer, request, destination).await?;
     let (len, body) = match spool {
         Spool::Memory(bytes) => (bytes.len() as u64, Body::from(bytes)),
         Spool::File(file, len) => (len, Body::from(tokio::fs::File::from_std(file))),
@@ -223,27 +214,58 @@ pub async fn unseal_to_http(
     ))
 }
 
-/// Unseals `req` into memory or an anonymous file in `dir`.
-fn spool(
-    unsealer: &dyn Unsealer,
-    req: &UnsealRequest,
-    in_memory: bool,
-    dir: PathBuf,
+/// Unseals `request` into a temporary file in the destination's spool
+/// directory (the executor needs a path); the name is unlinked as soon as
+/// the executor is done, so the bytes vanish when the upload ends, even if
+/// the process dies. Small ranges are read into memory.
+async fn spool(
+    unsealer: &dyn Executor<Unseal>,
+    request: &UnsealRequest,
+    destination: &HttpDestination,
 ) -> Result<Spool, ProvingError> {
-    if in_memory {
-        let mut bytes = Vec::with_capacity(req.len as usize);
-        unsealer.unseal(req, &mut bytes)?;
-        return Ok(Spool::Memory(bytes));
-    }
+    let dir = destination
+        .spool_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
     let io = |source| ProvingError::Io {
         path: dir.clone(),
         source,
     };
-    let file = tempfile::tempfile_in(&dir).map_err(io)?;
-    let mut out = BufWriter::new(file);
-    unsealer.unseal(req, &mut out)?;
-    let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
-    let len = file.stream_position().map_err(io)?;
+    let named = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    unsealer
+        .execute(Unseal {
+            request: request.clone(),
+            output: named.path().to_path_buf(),
+        })
+        .await?;
+    let limit = destination.memory_limit;
+    tokio::task::spawn_blocking(move || read_back(named, limit, &dir))
+        .await
+        .map_err(|e| ProvingError::Proof {
+            what: format!("reading the unsealed range of {} back", request.sector),
+            message: format!("panicked: {e}"),
+        })?
+}
+
+/// Opens what the executor wrote and drops its name; reads it into memory
+/// when it is at most `limit` bytes.
+fn read_back(
+    named: tempfile::NamedTempFile,
+    limit: u64,
+    dir: &std::path::Path,
+) -> Result<Spool, ProvingError> {
+    let io = |source| ProvingError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut file = named.reopen().map_err(io)?;
+    drop(named);
+    let len = file.metadata().map_err(io)?.len();
+    if len <= limit {
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes).map_err(io)?;
+        return Ok(Spool::Memory(bytes));
+    }
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     Ok(Spool::File(file, len))
 }

@@ -7,9 +7,9 @@ use filecoin_proofs_api::post::{generate_window_post, verify_window_post};
 use filecoin_proofs_api::{SectorId as ApiSectorId, StorageProofsError};
 use tracing::{info, warn};
 use venus_seal_core::proving::{
-    PoStKind, PoStProof, ProvingError, SkippedSector, WindowPoStOutput, WindowPoStRequest,
-    WindowPoStVerifyInfo,
+    PoStKind, PoStProof, ProvingError, SkippedSector, WindowPoStOutput, WindowPoStVerifyInfo,
 };
+use venus_seal_core::stage::WindowPoSt;
 use venus_seal_core::{SealProof, SectorNumber, VerifyError};
 
 use super::check::{check_sector, public_replicas, replica};
@@ -32,7 +32,7 @@ pub(crate) fn one_seal_proof(
 }
 
 /// Proves one partition (blocking).
-pub(crate) fn window_post(req: &WindowPoStRequest) -> Result<WindowPoStOutput, ProvingError> {
+pub(crate) fn window_post(req: &WindowPoSt) -> Result<WindowPoStOutput, ProvingError> {
     let what = format!(
         "WindowPoSt of {} deadline {} partition {}",
         req.miner, req.deadline, req.partition

@@ -6,9 +6,8 @@ use filecoin_proofs_api::post::{
     generate_winning_post, generate_winning_post_sector_challenge, verify_winning_post,
 };
 use filecoin_proofs_api::SectorId as ApiSectorId;
-use venus_seal_core::proving::{
-    PoStKind, PoStProof, ProvingError, WinningPoStRequest, WinningPoStVerifyInfo,
-};
+use venus_seal_core::proving::{PoStKind, PoStProof, ProvingError, WinningPoStVerifyInfo};
+use venus_seal_core::stage::WinningPoSt;
 use venus_seal_core::{ActorId, Randomness, SealProof, VerifyError};
 
 use super::check::{check_sector, public_replicas, replica};
@@ -33,7 +32,7 @@ pub(crate) fn challenge(
 
 /// Proves the challenged sectors (blocking). A sector whose files fail
 /// the check fails the proof, naming it.
-pub(crate) fn winning_post(req: &WinningPoStRequest) -> Result<Vec<PoStProof>, ProvingError> {
+pub(crate) fn winning_post(req: &WinningPoSt) -> Result<Vec<PoStProof>, ProvingError> {
     let what = format!("WinningPoSt of {}", req.miner);
     let seal = one_seal_proof(req.sectors.iter().map(|s| s.sector.seal_proof))
         .map_err(ProvingError::InvalidRequest)?

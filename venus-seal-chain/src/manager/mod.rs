@@ -56,7 +56,7 @@ use venus_seal_core::{
 };
 
 pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig};
-pub use post::{PartitionPoSt, PoStRound, PoStScheduleError, WindowPoStScheduler};
+pub use post::{PartitionPoSt, PoStExecutors, PoStRound, PoStScheduleError, WindowPoStScheduler};
 use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};
 pub use store::{

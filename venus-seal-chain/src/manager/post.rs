@@ -1,7 +1,7 @@
 //! The WindowPoSt scheduler: follows each miner's proving deadlines on the
-//! chain, proves every partition of the open deadline through a
-//! [`PoStProver`] and submits `SubmitWindowedPoSt`, one message per
-//! partition.
+//! chain, proves every partition of the open deadline with the
+//! [`WindowPoSt`] stage on an executor and submits `SubmitWindowedPoSt`,
+//! one message per partition.
 //!
 //! Only the active sectors of a partition are proven (as the actor
 //! expects). Sectors whose files are missing or corrupt are skipped by the
@@ -9,11 +9,15 @@
 //! which makes the chain record them faulty. Each tick also checks the
 //! faulty sectors of the deadline two ahead (whose fault cutoff has not
 //! passed, as Lotus does) and declares recovered those whose files pass
-//! the check again; proven at their next deadline, they recover. The prover is a
-//! trait object: the manager proves in process with
-//! `venus_seal_backends::proving::LocalProver` over the stores where the
-//! sectors are (mounted on the manager's host). A prover that hands the
-//! job to a worker would implement the same trait; none ships yet.
+//! the check ([`CheckProvable`]) again; proven at their next deadline,
+//! they recover.
+//!
+//! Both steps are stages run through [`Executor`]s ([`PoStExecutors`]),
+//! so whatever runs a sealing stage runs them: the manager proves in
+//! process with `venus_seal_backends::LocalExecutor` over the stores
+//! where the sectors are (mounted on the manager's host), an ext
+//! processor (`window_post`) can take the job, and the `Limits` and
+//! metrics decorators wrap either.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -26,13 +30,11 @@ use venus_seal_core::chain::{
     DeadlineInfo, MessageId, MinerCall, MinerMessage, PoStPartition, SectorsDeclaration,
     WindowPoStSubmission,
 };
-use venus_seal_core::proving::{
-    PoStProver, PoStSector, ProvingError, ProvingSector, SectorLocator, SkippedSector,
-    WindowPoStRequest,
-};
+use venus_seal_core::proving::{PoStSector, ProvingSector, SectorLocator, SkippedSector};
+use venus_seal_core::stage::{CheckProvable, WindowPoSt};
 use venus_seal_core::{
-    ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, FailureLevel, Leveled,
-    MessageSender, RandomnessSource, SectorId, SectorNumber,
+    ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, DynExecutor, Executor,
+    FailureLevel, Leveled, MessageSender, RandomnessSource, SectorId, SectorNumber, StageError,
 };
 
 /// Why a WindowPoSt round failed (the partitions not submitted are tried
@@ -49,8 +51,8 @@ pub enum PoStScheduleError {
         #[source]
         source: ChainError,
     },
-    /// The prover failed (parameters missing, the proof computation
-    /// failed) — never because of a faulty sector.
+    /// The executor failed (parameters missing, the proof computation
+    /// failed, an ext processor gone) — never because of a faulty sector.
     #[error("WindowPoSt of {miner} deadline {deadline} partition {partition}: {source}")]
     Proving {
         /// The miner.
@@ -59,9 +61,9 @@ pub enum PoStScheduleError {
         deadline: u64,
         /// The partition.
         partition: u64,
-        /// The prover's error.
+        /// The executor's error.
         #[source]
-        source: ProvingError,
+        source: StageError,
     },
 }
 
@@ -106,12 +108,41 @@ struct Submitted {
     partitions: BTreeSet<u64>,
 }
 
+/// The executors the scheduler runs its stages on.
+#[derive(Clone, Debug)]
+pub struct PoStExecutors {
+    /// Proves a partition.
+    pub window_post: DynExecutor<WindowPoSt>,
+    /// Checks faulty sectors' files before declaring them recovered.
+    pub check: DynExecutor<CheckProvable>,
+}
+
+impl PoStExecutors {
+    /// Both stages on one executor (e.g. `venus_seal_backends::LocalExecutor`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use venus_seal_chain::PoStExecutors;
+    /// # use venus_seal_chain::testing::FakePoStExecutor;
+    /// let executors = PoStExecutors::of(Arc::new(FakePoStExecutor::default()));
+    /// ```
+    pub fn of<E>(executor: Arc<E>) -> Self
+    where
+        E: Executor<WindowPoSt> + Executor<CheckProvable> + 'static,
+    {
+        Self {
+            window_post: executor.clone(),
+            check: executor,
+        }
+    }
+}
+
 /// Proves the open deadline of each miner, once per period; see the
 /// module docs.
 pub struct WindowPoStScheduler {
     chain: Arc<dyn ChainClient>,
     sender: Arc<dyn MessageSender>,
-    prover: Arc<dyn PoStProver>,
+    executors: PoStExecutors,
     locator: Arc<dyn SectorLocator>,
     miners: Vec<ActorId>,
     submitted: Mutex<HashMap<ActorId, Submitted>>,
@@ -123,7 +154,7 @@ impl fmt::Debug for WindowPoStScheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WindowPoStScheduler")
             .field("miners", &self.miners)
-            .field("prover", &self.prover)
+            .field("executors", &self.executors)
             .field("locator", &self.locator)
             .finish_non_exhaustive()
     }
@@ -131,19 +162,19 @@ impl fmt::Debug for WindowPoStScheduler {
 
 impl WindowPoStScheduler {
     /// A scheduler for `miners`, reading deadlines from `chain`, finding
-    /// sector files with `locator`, proving with `prover` and sending
-    /// through `sender`.
+    /// sector files with `locator`, proving and checking on `executors`
+    /// and sending through `sender`.
     pub fn new(
         chain: Arc<dyn ChainClient>,
         sender: Arc<dyn MessageSender>,
-        prover: Arc<dyn PoStProver>,
+        executors: PoStExecutors,
         locator: Arc<dyn SectorLocator>,
         miners: Vec<ActorId>,
     ) -> Self {
         Self {
             chain,
             sender,
-            prover,
+            executors,
             locator,
             miners,
             submitted: Mutex::new(HashMap::new()),
@@ -254,8 +285,9 @@ impl WindowPoStScheduler {
             let index = index as u64;
             let (sectors, mut skipped) = self.proving_sectors(miner, &partition.active).await?;
             let output = self
-                .prover
-                .generate_window_post(&WindowPoStRequest {
+                .executors
+                .window_post
+                .execute(WindowPoSt {
                     miner,
                     deadline: dl.index,
                     partition: index,
@@ -308,7 +340,7 @@ impl WindowPoStScheduler {
 
     /// Declares recovered the faulty sectors of `miner`'s deadline two
     /// after the open one (whose fault cutoff has not passed, as Lotus
-    /// does) whose files pass the prover's check, once per deadline and
+    /// does) whose files pass the [`CheckProvable`] stage, once per deadline and
     /// period. Returns the `DeclareFaultsRecovered` message, if one was
     /// sent.
     pub async fn declare_recoveries(
@@ -340,8 +372,12 @@ impl WindowPoStScheduler {
             }
             let (sectors, _) = self.proving_sectors(miner, &faulty).await?;
             let bad = self
-                .prover
-                .check_provable(miner, &sectors)
+                .executors
+                .check
+                .execute(CheckProvable {
+                    miner,
+                    sectors: sectors.clone(),
+                })
                 .await
                 .map_err(|source| PoStScheduleError::Proving {
                     miner,

@@ -5,17 +5,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use venus_seal_core::chain::{MessageState, OnChainSector};
-use venus_seal_core::proving::{SectorDirs, SectorFiles, SectorLocator};
-use venus_seal_core::{ActorId, ChainClient, MessageSender, SealProof, SectorId, SectorNumber};
+use venus_seal_core::engine::limits::{Limits, StageLimit};
+use venus_seal_core::proving::{SectorDirs, SectorFiles, SectorLocator, WindowPoStOutput};
+use venus_seal_core::stage::WindowPoSt;
+use venus_seal_core::{
+    ActorId, ChainClient, Executor, FailureLevel, Leveled, MessageSender, SealProof, SectorId,
+    SectorNumber, StageError,
+};
 
-use super::WindowPoStScheduler;
+use super::{PoStExecutors, PoStScheduleError, WindowPoStScheduler};
 use crate::devnet::{DevnetChain, DevnetConfig, DevnetMiner};
-use crate::testing::{FakePoStProver, FakeSealVerifier};
+use crate::testing::{FakePoStExecutor, FakeSealVerifier};
 
 const MINER: ActorId = ActorId(1000);
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 
-fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStProver>, WindowPoStScheduler) {
+fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStExecutor>, WindowPoStScheduler) {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
             id: MINER,
@@ -24,17 +29,17 @@ fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStProver>, WindowPoStSche
         Arc::new(FakeSealVerifier),
     );
     crate::testing::activate_fake_sectors(&chain, MINER, 1..=sectors);
-    let prover = Arc::new(FakePoStProver::default());
+    let prover = Arc::new(FakePoStExecutor::default());
     let scheduler = scheduler_on(&chain, &prover);
     (chain, prover, scheduler)
 }
 
 /// A scheduler for [`MINER`] on `chain`, proving with `prover`.
-fn scheduler_on(chain: &Arc<DevnetChain>, prover: &Arc<FakePoStProver>) -> WindowPoStScheduler {
+fn scheduler_on(chain: &Arc<DevnetChain>, prover: &Arc<FakePoStExecutor>) -> WindowPoStScheduler {
     WindowPoStScheduler::new(
         chain.clone(),
         chain.clone(),
-        prover.clone(),
+        PoStExecutors::of(prover.clone()),
         Arc::new(SectorDirs {
             root: "/nowhere".into(),
         }),
@@ -104,7 +109,7 @@ async fn a_sector_the_locator_does_not_know_is_skipped() {
     let scheduler = WindowPoStScheduler::new(
         chain.clone(),
         chain.clone(),
-        Arc::new(FakePoStProver::default()),
+        PoStExecutors::of(Arc::new(FakePoStExecutor::default())),
         Arc::new(known),
         vec![MINER],
     );
@@ -157,7 +162,7 @@ async fn a_chain_without_deadlines_is_an_error_naming_the_miner() {
     let scheduler = WindowPoStScheduler::new(
         Arc::new(NoDeadlines(chain)),
         sender,
-        Arc::new(FakePoStProver::default()),
+        PoStExecutors::of(Arc::new(FakePoStExecutor::default())),
         Arc::new(SectorDirs { root: "/x".into() }),
         vec![MINER],
     );
@@ -201,4 +206,81 @@ async fn a_restarted_scheduler_does_not_prove_a_partition_the_chain_holds() {
     let restarted = scheduler_on(&chain, &prover);
     assert!(restarted.tick().await.unwrap().is_empty(), "nothing to do");
     assert_eq!(prover.window_posts(), 1, "proven once");
+}
+
+/// Fails its first WindowPoSt as a vanished ext processor would
+/// (Temporary), then proves with the fake.
+#[derive(Debug)]
+struct FailsOnce {
+    inner: Arc<FakePoStExecutor>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Executor<WindowPoSt> for FailsOnce {
+    async fn execute(&self, task: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StageError::Unavailable("ext processor gone".into()));
+        }
+        self.inner.execute(task).await
+    }
+}
+
+/// The scheduler holds executors, so decorators wrap them (here the
+/// worker's `Limits`, window_post first on the `gpu` lock); an executor's
+/// failure is a round error at the executor's level, and the partition is
+/// proven at a later tick while the deadline is open.
+#[tokio::test]
+async fn a_failed_window_post_is_retried_through_a_limited_executor() {
+    let (chain, prover, _) = setup(2);
+    let limits = Limits::new(
+        [(
+            "window_post".to_string(),
+            StageLimit {
+                concurrent: Some(1),
+                locks: vec!["gpu".into()],
+                priority: 1,
+                ..StageLimit::default()
+            },
+        )]
+        .into(),
+        BTreeMap::new(),
+    );
+    let flaky = FailsOnce {
+        inner: prover.clone(),
+        failed: false.into(),
+    };
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        PoStExecutors {
+            window_post: Arc::new(limits.wrap::<WindowPoSt, _>(flaky)),
+            check: prover.clone(),
+        },
+        Arc::new(SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![MINER],
+    );
+    let mut errors = Vec::new();
+    let mut submitted = 0;
+    for _ in 0..chain.proving_policy().period {
+        match scheduler.tick().await {
+            Ok(rounds) => submitted += rounds.len(),
+            Err(e) => errors.push(e),
+        }
+        chain.advance(1).await;
+    }
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        matches!(errors[0], PoStScheduleError::Proving { partition: 0, .. }),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(errors[0].level(), FailureLevel::Temporary);
+    assert!(errors[0].to_string().contains("ext processor gone"));
+    assert_eq!(submitted, 1);
+    assert_eq!(prover.window_posts(), 1);
+    assert!(chain.faults(MINER).unwrap().is_empty());
+    assert!(limits.occupancy().iter().all(|o| o.in_use == 0));
 }

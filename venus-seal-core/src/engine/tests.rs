@@ -90,6 +90,7 @@ fn limit(concurrent: usize, locks: &[&str]) -> StageLimit {
         concurrent: Some(concurrent),
         locks: locks.iter().map(|s| s.to_string()).collect(),
         stagger: None,
+        priority: 0,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Stages: one serde type per unit of sealing work, each naming its output.
+//! Stages: one serde type per unit of sealing or proving work, each naming
+//! its output.
 //!
 //! A stage is the task sent to an [`Executor`](crate::Executor). The same
 //! types travel to external processors and remote services, so they are
@@ -7,6 +8,7 @@
 
 mod finalize;
 mod opaque;
+mod proving;
 mod sealing;
 
 use std::fmt::Debug;
@@ -16,6 +18,7 @@ use serde::Serialize;
 
 pub use finalize::{Finalize, FinalizeOutput, KeepInPlace};
 pub use opaque::Opaque;
+pub use proving::{CheckProvable, SnapEncode, SnapProve, Unseal, WindowPoSt, WinningPoSt};
 pub use sealing::{
     AddPieces, Pc1, Pc2, Pc2Output, PieceSource, Proof, SectorPaths, TreeD, TreeDOutput, C1, C2,
 };
@@ -23,7 +26,9 @@ pub use sealing::{
 /// A unit of work an [`Executor`](crate::Executor) runs.
 pub trait Stage: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static {
     /// The stage's name in config, logs, metrics and the ext protocol
-    /// (`add_pieces`, `tree_d`, `pc1`, `pc2`, `c1`, `c2`).
+    /// (`add_pieces`, `tree_d`, `pc1`, `pc2`, `c1`, `c2`, `finalize`;
+    /// proving: `window_post`, `winning_post`, `check_provable`,
+    /// `snap_encode`, `snap_prove`, `unseal`).
     const NAME: &'static str;
     /// What the stage produces.
     type Output: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static;

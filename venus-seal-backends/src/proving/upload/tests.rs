@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method as HttpMethod, StatusCode as HttpStatus};
 use axum::routing::put;
 use axum::Router;
 use venus_seal_core::proving::fake::{pattern, unseal_request, PatternUnsealer};
-use venus_seal_core::{FailureLevel, Leveled};
+use venus_seal_core::{DynExecutor, FailureLevel, Leveled};
 
 use super::*;
 
@@ -51,7 +51,7 @@ async fn server() -> (Url, Received) {
     (base, received)
 }
 
-fn fake() -> Arc<dyn Unsealer> {
+fn fake() -> DynExecutor<Unseal> {
     Arc::new(PatternUnsealer::default())
 }
 
@@ -67,13 +67,13 @@ async fn the_unsealed_bytes_arrive_from_memory_or_a_spool_file() {
         .with_memory_limit(100)
         .with_spool_dir(spool.path());
     assert_eq!(
-        unseal_to_http(fake(), &unseal_request(300), &in_memory)
+        unseal_to_http(&*fake(), &unseal_request(300), &in_memory)
             .await
             .unwrap(),
         300
     );
     assert_eq!(
-        unseal_to_http(fake(), &unseal_request(5000), &spooled)
+        unseal_to_http(&*fake(), &unseal_request(5000), &spooled)
             .await
             .unwrap(),
         5000
@@ -104,7 +104,7 @@ async fn a_server_error_names_the_redacted_url_and_the_status() {
     let shown = redact(&url);
     assert!(shown.starts_with(&format!("{base}broken?")), "{shown}");
     let destination = HttpDestination::new(url).with_token("secret");
-    let err = unseal_to_http(fake(), &unseal_request(300), &destination)
+    let err = unseal_to_http(&*fake(), &unseal_request(300), &destination)
         .await
         .unwrap_err();
     let ProvingError::Upload { url, status, .. } = &err else {
@@ -131,7 +131,7 @@ async fn a_missing_or_refused_token_is_critical_and_says_so() {
     let (base, received) = server().await;
     let url = base.join("upload").unwrap();
     let err = unseal_to_http(
-        fake(),
+        &*fake(),
         &unseal_request(300),
         &HttpDestination::new(url.clone()),
     )
@@ -155,7 +155,7 @@ async fn a_missing_or_refused_token_is_critical_and_says_so() {
     assert!(msg.contains("bad or missing token"), "{msg}");
 
     let wrong = HttpDestination::new(url).with_token("guess");
-    let err = unseal_to_http(fake(), &unseal_request(300), &wrong)
+    let err = unseal_to_http(&*fake(), &unseal_request(300), &wrong)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("the token was refused"), "{err}");
@@ -167,12 +167,12 @@ async fn a_missing_or_refused_token_is_critical_and_says_so() {
 async fn a_failed_unseal_sends_nothing_and_an_unreachable_server_is_temporary() {
     let (base, received) = server().await;
     let destination = HttpDestination::new(base.join("upload").unwrap()).with_token("secret");
-    let failing: Arc<dyn Unsealer> = Arc::new(PatternUnsealer {
+    let failing: DynExecutor<Unseal> = Arc::new(PatternUnsealer {
         fail: Some("bad range"),
     });
     for limit in [u64::MAX, 0] {
         let destination = destination.clone().with_memory_limit(limit);
-        let err = unseal_to_http(failing.clone(), &unseal_request(300), &destination)
+        let err = unseal_to_http(&*failing, &unseal_request(300), &destination)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("bad range"), "{err}");
@@ -185,7 +185,7 @@ async fn a_failed_unseal_sends_nothing_and_an_unreachable_server_is_temporary() 
         .unwrap()
         .port();
     let gone = HttpDestination::parse(&format!("http://127.0.0.1:{port}/upload")).unwrap();
-    let err = unseal_to_http(fake(), &unseal_request(300), &gone)
+    let err = unseal_to_http(&*fake(), &unseal_request(300), &gone)
         .await
         .unwrap_err();
     assert!(
