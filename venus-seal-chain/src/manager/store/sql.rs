@@ -13,15 +13,15 @@ use tokio::sync::Mutex;
 use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
 use venus_seal_core::{ActorId, SectorId, SectorNumber, SectorSize};
 
-use super::{pick_deals, ManagerStore, NumberRange, StoreError, Versioned};
+use super::{pick_deals, ManagerStore, ManagerStoreError, NumberRange, Versioned};
 use crate::manager::SectorStatus;
 
-fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+fn db(e: sqlx::Error) -> ManagerStoreError {
+    ManagerStoreError::Database(e.to_string())
 }
 
-fn open_error(e: shared_sql::SqlOpenError) -> StoreError {
-    StoreError::Database(e.0)
+fn open_error(e: shared_sql::SqlOpenError) -> ManagerStoreError {
+    ManagerStoreError::Database(e.0)
 }
 
 use venus_seal_core::sql::{self as shared_sql, redact, SqlBackend as Backend};
@@ -95,7 +95,7 @@ const DEALS_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS manager_deals (
 
 impl SqlManagerStore {
     /// Opens (creating if needed) the SQLite database at `path`.
-    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, ManagerStoreError> {
         let url = shared_sql::sqlite_url(path.as_ref()).map_err(open_error)?;
         Self::connect(&url).await
     }
@@ -103,7 +103,7 @@ impl SqlManagerStore {
     /// Connects to `url`: `sqlite://PATH?mode=rwc` or
     /// `postgres://USER:PASSWORD@HOST/DB`, and creates the tables if they
     /// do not exist.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str) -> Result<Self, ManagerStoreError> {
         let (pool, backend) = shared_sql::open_pool(url, "the manager store", 16)
             .await
             .map_err(open_error)?;
@@ -117,7 +117,7 @@ impl SqlManagerStore {
         Ok(store)
     }
 
-    async fn create_schema(&self) -> Result<(), StoreError> {
+    async fn create_schema(&self) -> Result<(), ManagerStoreError> {
         let deals = match self.backend {
             Backend::Sqlite => DEALS_SQLITE,
             Backend::Postgres => DEALS_POSTGRES,
@@ -148,20 +148,20 @@ fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn encode(sector: SectorId, status: &SectorStatus) -> Result<String, StoreError> {
-    serde_json::to_string(status).map_err(|e| StoreError::Corrupt {
+fn encode(sector: SectorId, status: &SectorStatus) -> Result<String, ManagerStoreError> {
+    serde_json::to_string(status).map_err(|e| ManagerStoreError::Corrupt {
         what: format!("sector {sector}"),
         reason: e.to_string(),
     })
 }
 
-fn decode_sector(row: &AnyRow) -> Result<(SectorId, Versioned<SectorStatus>), StoreError> {
+fn decode_sector(row: &AnyRow) -> Result<(SectorId, Versioned<SectorStatus>), ManagerStoreError> {
     let miner: i64 = row.try_get("miner").map_err(db)?;
     let number: i64 = row.try_get("number").map_err(db)?;
     let version: i64 = row.try_get("version").map_err(db)?;
     let record: String = row.try_get("record").map_err(db)?;
     let id = SectorId::new(ActorId(miner as u64), SectorNumber(number as u64));
-    let value = serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
+    let value = serde_json::from_str(&record).map_err(|e| ManagerStoreError::Corrupt {
         what: format!("sector {id}"),
         reason: e.to_string(),
     })?;
@@ -181,7 +181,7 @@ impl ManagerStore for SqlManagerStore {
         miner: ActorId,
         range: NumberRange,
         status: &SectorStatus,
-    ) -> Result<Option<SectorNumber>, StoreError> {
+    ) -> Result<Option<SectorNumber>, ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let (m, start, end) = (i64_of(miner.0), i64_of(range.start), i64_of(range.end));
@@ -227,7 +227,10 @@ impl ManagerStore for SqlManagerStore {
         Ok(Some(SectorNumber(taken as u64)))
     }
 
-    async fn load(&self, sector: SectorId) -> Result<Option<Versioned<SectorStatus>>, StoreError> {
+    async fn load(
+        &self,
+        sector: SectorId,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
         let row = sqlx::query(
             "SELECT miner, number, version, record FROM manager_sectors
              WHERE miner = $1 AND number = $2",
@@ -245,7 +248,7 @@ impl ManagerStore for SqlManagerStore {
         sector: SectorId,
         status: &SectorStatus,
         version: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, ManagerStoreError> {
         let _w = self.writer().await;
         let done = sqlx::query(
             "UPDATE manager_sectors SET record = $1, queued = $2, version = version + 1
@@ -262,7 +265,7 @@ impl ManagerStore for SqlManagerStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, StoreError> {
+    async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
         let rows = sqlx::query(
             "SELECT miner, number, version, record FROM manager_sectors
              WHERE queued = 1 ORDER BY miner, number",
@@ -273,7 +276,7 @@ impl ManagerStore for SqlManagerStore {
         rows.iter().map(decode_sector).collect()
     }
 
-    async fn sector_count(&self) -> Result<u64, StoreError> {
+    async fn sector_count(&self) -> Result<u64, ManagerStoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM manager_sectors")
             .fetch_one(&self.pool)
             .await
@@ -281,9 +284,13 @@ impl ManagerStore for SqlManagerStore {
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
     }
 
-    async fn queue_deal(&self, miner: Option<ActorId>, deal: &DealInfo) -> Result<(), StoreError> {
+    async fn queue_deal(
+        &self,
+        miner: Option<ActorId>,
+        deal: &DealInfo,
+    ) -> Result<(), ManagerStoreError> {
         let _w = self.writer().await;
-        let json = serde_json::to_string(deal).map_err(|e| StoreError::Corrupt {
+        let json = serde_json::to_string(deal).map_err(|e| ManagerStoreError::Corrupt {
             what: format!("deal {}", deal.id),
             reason: e.to_string(),
         })?;
@@ -305,7 +312,7 @@ impl ManagerStore for SqlManagerStore {
         miner: ActorId,
         size: SectorSize,
         spec: AcquireDealsSpec,
-    ) -> Result<Vec<DealInfo>, StoreError> {
+    ) -> Result<Vec<DealInfo>, ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let lock = match self.backend {
@@ -332,10 +339,11 @@ impl ManagerStore for SqlManagerStore {
         let mut deals = Vec::with_capacity(picked.len());
         for i in picked {
             let (id, _, _, json) = &queue[i];
-            let deal: DealInfo = serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-                what: format!("queued deal row {id}"),
-                reason: e.to_string(),
-            })?;
+            let deal: DealInfo =
+                serde_json::from_str(json).map_err(|e| ManagerStoreError::Corrupt {
+                    what: format!("queued deal row {id}"),
+                    reason: e.to_string(),
+                })?;
             sqlx::query("DELETE FROM manager_deals WHERE id = $1")
                 .bind(*id)
                 .execute(&mut *tx)
@@ -347,7 +355,11 @@ impl ManagerStore for SqlManagerStore {
         Ok(deals)
     }
 
-    async fn requeue_deals(&self, miner: ActorId, deals: &[DealInfo]) -> Result<(), StoreError> {
+    async fn requeue_deals(
+        &self,
+        miner: ActorId,
+        deals: &[DealInfo],
+    ) -> Result<(), ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let row = sqlx::query("SELECT COALESCE(MIN(position), 0) AS low FROM manager_deals")
@@ -357,7 +369,7 @@ impl ManagerStore for SqlManagerStore {
         let low: i64 = row.try_get("low").map_err(db)?;
         let count = deals.len() as i64;
         for (i, deal) in deals.iter().enumerate() {
-            let json = serde_json::to_string(deal).map_err(|e| StoreError::Corrupt {
+            let json = serde_json::to_string(deal).map_err(|e| ManagerStoreError::Corrupt {
                 what: format!("deal {}", deal.id),
                 reason: e.to_string(),
             })?;
@@ -375,7 +387,7 @@ impl ManagerStore for SqlManagerStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn queued_deals(&self) -> Result<u64, StoreError> {
+    async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM manager_deals")
             .fetch_one(&self.pool)
             .await
