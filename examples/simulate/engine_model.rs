@@ -27,8 +27,8 @@ use venus_seal::core::stage::{Proof, Stage};
 use venus_seal::core::testing::{fake_stage_executors, FakeManager};
 use venus_seal::core::{
     Engine, Executor, Location, ManagerError, MemoryPieceStore, MemorySectorStore, Sealer,
-    SealerConfig, SectorId, SectorManager, SectorRecord, SectorState, SectorStore, StageError,
-    StageExecutors, StoreError, Ticket,
+    SealerConfig, SectorId, SectorManager, SectorRecord, SectorState, SectorStore,
+    SectorStoreError, StageError, StageExecutors, Ticket,
 };
 
 use crate::config::{ReleasePoint, SimConfig, SimStage};
@@ -166,12 +166,12 @@ pub struct Counted {
 
 #[async_trait]
 impl SectorStore for Counted {
-    async fn save(&self, record: &SectorRecord) -> Result<(), StoreError> {
+    async fn save(&self, record: &SectorRecord) -> Result<(), SectorStoreError> {
         self.saves.fetch_add(1, Ordering::Relaxed);
         self.inner.save(record).await
     }
 
-    async fn load_all(&self) -> Result<Vec<SectorRecord>, StoreError> {
+    async fn load_all(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
         self.inner.load_all().await
     }
 }

@@ -1,15 +1,13 @@
-//! Persistent stores: the conformance suite on every backend, and
-//! `PersistStores` as the finalize executor.
+//! `PersistStores` as the finalize executor (the conformance suite runs
+//! on every persist store from `tests/conformance.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use rand::RngCore;
-use venus_seal_backends::persist::conformance::conformance;
 use venus_seal_backends::persist::{
     cache_key, sealed_key, LocalPersistStore, ObjectPersistStore, PersistStore, PersistStores,
 };
@@ -61,32 +59,6 @@ async fn fetch(store: &dyn PersistStore, key: &str) -> Result<Vec<u8>, StageErro
     let dst = dir.path().join("fetched");
     store.get_file(key, &dst).await?;
     Ok(std::fs::read(dst).unwrap())
-}
-
-#[tokio::test]
-async fn local_store_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = LocalPersistStore::new("local", dir.path());
-    conformance(&store).await;
-    conformance(&(Arc::new(store.clone()) as Arc<dyn PersistStore>)).await;
-    conformance(&(Box::new(store) as Box<dyn PersistStore>)).await;
-}
-
-#[tokio::test]
-async fn object_store_in_memory_conforms() {
-    let mem = Arc::new(InMemory::new());
-    conformance(&ObjectPersistStore::new("mem", mem.clone(), "".into())).await;
-    // Small parts: many parts per file, several in flight.
-    let store = ObjectPersistStore::new("mem", mem, "persist/a".into()).with_part_size(1 << 20);
-    conformance(&(Arc::new(store) as Arc<dyn PersistStore>)).await;
-}
-
-#[tokio::test]
-async fn object_store_local_fs_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-    conformance(&ObjectPersistStore::new("fs", fs.clone(), "".into())).await;
-    conformance(&ObjectPersistStore::new("fs", fs, "bucket".into()).with_part_size(3 << 20)).await;
 }
 
 #[tokio::test]

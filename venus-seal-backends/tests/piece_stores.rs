@@ -19,7 +19,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use tokio::io::AsyncReadExt;
-use venus_seal_backends::pieces::conformance::{conformance, TestPieces};
+use venus_seal_backends::pieces::conformance::{conformance, put_to, test_pieces, TestPieces};
 use venus_seal_backends::pieces::{
     piece_router, HttpPieceStore, LocalPieceStore, ObjectPieceStore, VerifyingPieceStore,
 };
@@ -47,7 +47,7 @@ async fn read(store: &dyn PieceStore, cid: &PieceCid) -> Result<Vec<u8>, PieceSt
 
 #[tokio::test]
 async fn memory_store_conforms() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let store = MemoryPieceStore::default();
     for (cid, data) in pieces.good.iter().chain([&pieces.bad]) {
         store.insert(*cid, data.clone());
@@ -57,7 +57,7 @@ async fn memory_store_conforms() {
 
 #[tokio::test]
 async fn local_store_conforms() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     pieces.write_to_dir(b.path());
     // The first directory is searched first and holds nothing.
@@ -70,7 +70,7 @@ async fn local_store_conforms() {
 #[tokio::test]
 async fn local_store_names_the_directories_it_searched() {
     let dir = tempfile::tempdir().unwrap();
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let err = LocalPieceStore::new([dir.path()])
         .get(&pieces.missing)
         .await
@@ -83,19 +83,19 @@ async fn local_store_names_the_directories_it_searched() {
 
 #[tokio::test]
 async fn object_store_in_memory_conforms() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let mem = Arc::new(InMemory::new());
     let prefix = ObjectPath::from("deals/pieces");
-    pieces.put_to(&*mem, &prefix).await;
+    put_to(&pieces, &*mem, &prefix).await;
     conformance(Arc::new(ObjectPieceStore::new(mem, prefix)), &pieces).await;
 }
 
 #[tokio::test]
 async fn object_store_on_local_files_conforms() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let dir = tempfile::tempdir().unwrap();
     let fs = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-    pieces.put_to(&*fs, &ObjectPath::from("p")).await;
+    put_to(&pieces, &*fs, &ObjectPath::from("p")).await;
     conformance(
         Arc::new(ObjectPieceStore::new(fs, ObjectPath::from("p"))),
         &pieces,
@@ -117,7 +117,7 @@ async fn proxy(pieces: &TestPieces) -> (SocketAddr, Secret, tempfile::TempDir) {
 
 #[tokio::test]
 async fn http_store_through_the_piece_proxy_conforms() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let (addr, secret, _dir) = proxy(&pieces).await;
     let store =
         HttpPieceStore::new(url(addr, "/")).with_token(secret.token(Permission::Read, None));
@@ -126,7 +126,7 @@ async fn http_store_through_the_piece_proxy_conforms() {
 
 #[tokio::test]
 async fn http_store_follows_redirects() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let dir = tempfile::tempdir().unwrap();
     pieces.write_to_dir(dir.path());
     let secret = Secret::generate();
@@ -148,7 +148,7 @@ async fn http_store_follows_redirects() {
 
 #[tokio::test]
 async fn http_store_explains_a_missing_or_bad_token() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let (addr, secret, _dir) = proxy(&pieces).await;
     let (cid, _) = &pieces.good[0];
     let expect_refusal = |result: Result<Vec<u8>, PieceStoreError>, needles: &[&str]| {
@@ -191,7 +191,7 @@ async fn http_store_reports_an_unreachable_server_as_transport() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let store = HttpPieceStore::new(url(addr, "/"));
-    let err = read(&store, &TestPieces::new().missing).await.unwrap_err();
+    let err = read(&store, &test_pieces().missing).await.unwrap_err();
     assert!(matches!(err, PieceStoreError::Transport(_)), "{err}");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
@@ -277,7 +277,7 @@ async fn flaky_server(data: Vec<u8>, plan: &[usize]) -> (SocketAddr, Flaky) {
 
 #[tokio::test]
 async fn http_store_resumes_a_dropped_connection_by_range() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let (cid, data) = pieces.good.last().unwrap().clone();
     assert!(data.len() > 3 * 20_000);
     // Three requests in a row are cut after 20,000 bytes each.
@@ -309,7 +309,7 @@ async fn http_store_resumes_a_dropped_connection_by_range() {
 
 #[tokio::test]
 async fn http_store_gives_up_after_bounded_resumes() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let (cid, data) = pieces.good.last().unwrap().clone();
     // 1000 bytes, then no progress at all.
     let (addr, flaky) = flaky_server(data, &[1000, 0, 0, 0, 0, 0]).await;
@@ -341,7 +341,7 @@ async fn http_store_gives_up_after_bounded_resumes() {
 
 #[tokio::test]
 async fn the_proxy_serves_ranges_and_head() {
-    let pieces = TestPieces::new();
+    let pieces = test_pieces();
     let (addr, secret, _dir) = proxy(&pieces).await;
     let (cid, data) = &pieces.good[3];
     let client = reqwest::Client::new();

@@ -1,6 +1,6 @@
-//! Test helpers: a fake [`SealVerifier`] whose proofs are hashes, fake
-//! PoSt executors whose proofs it accepts, and a fresh PostgreSQL database
-//! per test.
+//! Test helpers: a fake [`SealVerifier`] whose proofs are hashes (the
+//! core's, re-exported), fake PoSt executors whose proofs it accepts, and
+//! a fresh PostgreSQL database per test.
 //!
 //! It lets the devnet, the manager and anything built on them be tested in
 //! milliseconds, without Groth16 parameters. It proves nothing: never use
@@ -11,153 +11,26 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use venus_seal_core::proving::{
-    PoStProof, PoStSector, ProvingSector, ReplicaUpdateVerifyInfo, SkippedSector, WindowPoStOutput,
-    WindowPoStVerifyInfo, WinningPoStVerifyInfo,
+    PoStProof, PoStSector, ProvingSector, SkippedSector, WindowPoStOutput,
 };
-use venus_seal_core::stage::{CheckProvable, Proof, WindowPoSt, WinningPoSt};
-use venus_seal_core::{
-    ActorId, Executor, Randomness, SealProof, SealVerifier, SealVerifyInfo, SectorNumber,
-    StageError, VerifyError,
-};
+use venus_seal_core::stage::{CheckProvable, WindowPoSt, WinningPoSt};
+use venus_seal_core::{ActorId, Executor, SealProof, SealVerifier, SectorNumber, StageError};
 
-/// Accepts a proof iff its bytes are [`FakeSealVerifier::proof_for`] the
-/// info: a blake2b-256 hash of everything the proof is checked against
-/// (proof type, sector, CommR, CommD, ticket, seed).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FakeSealVerifier;
+pub use venus_seal_core::testing::FakeSealVerifier;
 
-impl FakeSealVerifier {
-    /// The one proof this verifier accepts for `info` (its `proof` field is
-    /// ignored).
-    pub fn proof_for(info: &SealVerifyInfo) -> Proof {
-        let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
-        state.update(b"venus-seal fake seal proof");
-        state.update(&info.proof_type.id().to_be_bytes());
-        state.update(&info.sector.miner.0.to_be_bytes());
-        state.update(&info.sector.number.0.to_be_bytes());
-        state.update(&info.comm_r.0);
-        state.update(&info.comm_d.0);
-        state.update(&info.ticket.0);
-        state.update(&info.seed.0);
-        Proof {
-            proof: state.finalize().as_bytes().to_vec(),
-        }
-    }
-}
-
-impl FakeSealVerifier {
-    /// The one aggregate this verifier accepts for `infos`: a hash of
-    /// their [`proof_for`](Self::proof_for) proofs, in order.
-    pub fn aggregate_for(infos: &[SealVerifyInfo]) -> Vec<u8> {
-        let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
-        state.update(b"venus-seal fake aggregate");
-        for info in infos {
-            state.update(&Self::proof_for(info).proof);
-        }
-        state.finalize().as_bytes().to_vec()
-    }
-}
-
-impl SealVerifier for FakeSealVerifier {
-    fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
-        Ok(Self::proof_for(info).proof == info.proof)
-    }
-
-    /// Refuses unless every proof verifies, as the real aggregation fails
-    /// on bad proofs' public inputs only at verification time.
-    fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError> {
-        if infos.is_empty() {
-            return Err(VerifyError("nothing to aggregate".into()));
-        }
-        if let Some(bad) = infos.iter().find(|i| Self::proof_for(i).proof != i.proof) {
-            return Err(VerifyError(format!(
-                "the proof of sector {} does not verify",
-                bad.sector
-            )));
-        }
-        Ok(Self::aggregate_for(infos))
-    }
-
-    fn verify_aggregate_seal(
-        &self,
-        infos: &[SealVerifyInfo],
-        aggregate: &[u8],
-    ) -> Result<bool, VerifyError> {
-        Ok(Self::aggregate_for(infos) == aggregate)
-    }
-
-    fn verify_window_post(&self, info: &WindowPoStVerifyInfo) -> Result<bool, VerifyError> {
-        if info.sectors.is_empty() {
-            return Ok(info.proofs.is_empty());
-        }
-        Ok(info.proofs
-            == [Self::post_proof_for(
-                info.miner,
-                &info.randomness,
-                &info.sectors,
-            )])
-    }
-
-    /// The first `min(2, eligible)` indices from the randomness.
-    fn winning_post_challenge(
-        &self,
-        _seal_proof: SealProof,
-        _miner: ActorId,
-        randomness: &Randomness,
-        eligible: u64,
-    ) -> Result<Vec<u64>, VerifyError> {
-        if eligible == 0 {
-            return Err(VerifyError("no eligible sectors".into()));
-        }
-        Ok(vec![u64::from(randomness.0[0]) % eligible])
-    }
-
-    fn verify_winning_post(&self, info: &WinningPoStVerifyInfo) -> Result<bool, VerifyError> {
-        Ok(info.proofs
-            == [Self::post_proof_for(
-                info.miner,
-                &info.randomness,
-                &info.sectors,
-            )])
-    }
-
-    fn verify_replica_update(&self, info: &ReplicaUpdateVerifyInfo) -> Result<bool, VerifyError> {
-        Ok(info.proof == Self::update_proof_for(info))
-    }
-}
-
-impl FakeSealVerifier {
-    /// The one PoSt proof this verifier accepts: a hash of the miner, the
-    /// randomness and the sectors (number and CommR), in order.
-    pub fn post_proof_for(
-        miner: ActorId,
-        randomness: &Randomness,
-        sectors: &[PoStSector],
-    ) -> PoStProof {
-        let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
-        state.update(b"venus-seal fake post");
-        state.update(&miner.0.to_be_bytes());
-        state.update(&randomness.0);
-        for s in sectors {
-            state.update(&s.number.0.to_be_bytes());
-            state.update(&s.comm_r.0);
-        }
-        PoStProof {
-            post_proof: 10,
-            proof: state.finalize().as_bytes().to_vec(),
-        }
-    }
-
-    /// The one update proof this verifier accepts for `info` (its `proof`
-    /// field is ignored).
-    pub fn update_proof_for(info: &ReplicaUpdateVerifyInfo) -> Vec<u8> {
-        let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
-        state.update(b"venus-seal fake update");
-        state.update(&info.comm_r_old.0);
-        state.update(&info.comm_r_new.0);
-        state.update(&info.comm_d_new.0);
-        state.finalize().as_bytes().to_vec()
-    }
+/// A fresh, empty PostgreSQL database from `VENUS_SEAL_TEST_POSTGRES` (a
+/// server URL whose user may create databases), or `None` to skip, unless
+/// `VENUS_SEAL_REQUIRE_POSTGRES=1`, which makes a missing server fail.
+pub async fn fresh_postgres() -> Option<String> {
+    let Ok(server) = std::env::var("VENUS_SEAL_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("VENUS_SEAL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "VENUS_SEAL_REQUIRE_POSTGRES=1 but VENUS_SEAL_TEST_POSTGRES is not set"
+        );
+        eprintln!("VENUS_SEAL_TEST_POSTGRES is not set: PostgreSQL tests skipped");
+        return None;
+    };
+    Some(create_postgres_database(&server).await)
 }
 
 /// Creates a database with a unique name on the PostgreSQL server at

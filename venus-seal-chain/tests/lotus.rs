@@ -926,3 +926,103 @@ async fn post_submissions_come_from_state_miner_deadlines() {
         assert_eq!(req["params"], json!(["f01000", []]));
     }
 }
+
+/// Queues the node's answers to one run of the core's `ChainClient` and
+/// `MessageSender` suites, in the order the suites document.
+fn script_suites(fake: &Fake) {
+    let head = json!({"Cids": [{"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}],
+                      "Blocks": [], "Height": 105});
+    let r = |b: u8| json!(B64.encode([b; 32]));
+    fake.reply("Filecoin.ChainHead", Ok(head.clone()));
+    for answer in [Ok(r(1)), Ok(r(1)), Ok(r(2))] {
+        fake.reply("Filecoin.StateGetRandomnessFromTickets", answer);
+    }
+    fake.reply(
+        "Filecoin.StateGetRandomnessFromTickets",
+        Err((1, "requested epoch is in the future".into())),
+    );
+    fake.reply("Filecoin.StateSectorPreCommitInfo", Ok(Value::Null));
+    fake.reply("Filecoin.StateSectorGetInfo", Ok(Value::Null));
+    fake.reply(
+        "Filecoin.StateMinerProvingDeadline",
+        Ok(
+            json!({"CurrentEpoch": 105, "PeriodStart": 60, "Index": 3, "Open": 100,
+                  "Close": 160, "Challenge": 80, "FaultCutoff": 30,
+                  "WPoStPeriodDeadlines": 48}),
+        ),
+    );
+    fake.reply(
+        "Filecoin.StateMinerPartitions",
+        Ok(json!([{
+            "AllSectors": [1, 3, 3, 1],
+            "FaultySectors": [2, 1, 4, 1],
+            "RecoveringSectors": [2, 1],
+            "LiveSectors": [1, 3, 3, 1],
+            "ActiveSectors": [1, 1, 1, 1],
+        }])),
+    );
+    let deadline = json!({"PostSubmissions": [0, 1], "DisputableProofCount": 0});
+    fake.reply(
+        "Filecoin.StateMinerDeadlines",
+        Ok(Value::Array(vec![deadline; 4])),
+    );
+    fake.reply("Filecoin.ChainHead", Ok(head));
+    fake.reply(
+        "Filecoin.StateMinerPreCommitDepositForPower",
+        Ok(json!("1500000000000000000")),
+    );
+    fake.reply(
+        "Filecoin.MpoolPushMessage",
+        Ok(json!({"Message": {}, "CID": {"/": "bafy-sent"}})),
+    );
+    fake.reply("Filecoin.StateSearchMsg", Ok(Value::Null));
+    fake.reply("Filecoin.StateSearchMsg", Ok(Value::Null));
+}
+
+/// The core's `ChainClient` and `MessageSender` suites against the fake
+/// node, on the client itself, as `Arc<dyn>` and as `Box<dyn>`.
+#[tokio::test]
+async fn lotus_client_passes_the_chain_client_and_message_sender_suites() {
+    use venus_seal_core::testing::conformance::chain_client::{
+        chain_client, Capabilities, ChainCase,
+    };
+    use venus_seal_core::testing::conformance::message_sender::{self, sample_message};
+    let case = ChainCase {
+        miner: ActorId(1000),
+        proof: SealProof::StackedDrg2KiBV1_1,
+        unused_sector: SectorNumber(77),
+    };
+    let caps = Capabilities {
+        deadlines: true,
+        balances: true,
+    };
+    let run = |c: Arc<LotusClient>, fake: Fake| {
+        let case = case.clone();
+        async move {
+            script_suites(&fake);
+            let (chain, sender): (Box<dyn ChainClient>, Arc<dyn MessageSender>) =
+                (Box::new(c.clone()), c);
+            chain_client(&chain, &case, caps).await;
+            message_sender::message_sender(
+                &sender,
+                sample_message(ActorId(1000)),
+                MessageId("bafy-never-sent".into()),
+                message_sender::Capabilities::default(),
+            )
+            .await;
+            assert!(fake.replies.lock().unwrap().values().all(|q| q.is_empty()));
+        }
+    };
+    let fake = Fake::default();
+    let c = Arc::new(client(&fake).await);
+    script_suites(&fake);
+    chain_client(&*c, &case, caps).await;
+    message_sender::message_sender(
+        &*c,
+        sample_message(ActorId(1000)),
+        MessageId("bafy-never-sent".into()),
+        message_sender::Capabilities::default(),
+    )
+    .await;
+    run(c, fake).await;
+}

@@ -279,3 +279,40 @@ async fn value_rides_on_the_pushed_message_and_not_in_the_uid() {
     c.send(msg).await.unwrap();
     assert_eq!(fake.seen()[0].1["params"][1]["Value"], "1234");
 }
+
+/// The core's `MessageSender` suite against the fake messager (which
+/// deduplicates by uid), on the client itself, as `Arc<dyn>` and as
+/// `Box<dyn>`.
+#[tokio::test]
+async fn messager_client_passes_the_message_sender_suite() {
+    use venus_seal_core::testing::conformance::message_sender::{
+        message_sender, sample_message, Capabilities,
+    };
+    let fake = Fake::default();
+    let c = std::sync::Arc::new(client(&fake).await);
+    let msg = sample_message(ActorId(1000));
+    let uid = message_uid(&msg).unwrap();
+    let caps = Capabilities { deduplicates: true };
+    let senders: [Box<dyn MessageSender>; 3] = [
+        Box::new(c.clone()),
+        Box::new(c.clone() as std::sync::Arc<dyn MessageSender>),
+        Box::new(Box::new(c) as Box<dyn MessageSender>),
+    ];
+    for sender in senders {
+        // Pushing the same uid twice gives that uid; the message is
+        // pending (state 1: unfilled), one never sent is unknown.
+        fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
+        fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
+        fake.reply(
+            "Message.GetMessageByUid",
+            Ok(json!({"ID": uid, "State": 1})),
+        );
+        fake.reply(
+            "Message.GetMessageByUid",
+            Err((1, "record not found".into())),
+        );
+        let never = MessageId("00000000-0000-5000-8000-000000000000".into());
+        message_sender(&sender, msg.clone(), never, caps).await;
+        assert!(fake.replies.lock().unwrap().values().all(|q| q.is_empty()));
+    }
+}

@@ -340,30 +340,61 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
     /// the chain accepted in the deadline's current challenge window
     /// (`StateMinerDeadlines`' `PostSubmissions`; the actors clear it when
     /// the window closes). The WindowPoSt scheduler reads it so that a
-    /// restarted manager does not prove a partition twice. The default
-    /// reports none.
+    /// restarted manager does not prove a partition twice. Required: an
+    /// empty answer from a client that does not know would make a
+    /// restarted manager prove (and pay for) partitions twice.
     async fn deadline_post_submissions(
         &self,
         miner: ActorId,
         deadline: u64,
-    ) -> Result<Vec<u64>, ChainError> {
-        let _ = (miner, deadline);
-        Ok(Vec::new())
-    }
+    ) -> Result<Vec<u64>, ChainError>;
 
     /// The FIL a message calling `call` on `miner` should carry, as Lotus
     /// computes it: for `PreCommitSectorBatch2`, the sum of the sectors'
     /// pre-commit deposits; for a prove-commit (batched or aggregated), the
     /// sum of their initial pledges less the deposits they already paid;
-    /// zero for anything else. The default is zero, for a chain without
-    /// balances (the embedded devnet).
-    async fn collateral(
-        &self,
-        miner: ActorId,
-        call: &MinerCall,
-    ) -> Result<TokenAmount, ChainError> {
-        let _ = (miner, call);
-        Ok(TokenAmount::ZERO)
+    /// zero for anything else. Required: a chain without balances (the
+    /// embedded devnet) answers zero itself, while a zero from a client
+    /// that does not compute it would make every message on a real chain
+    /// fail for want of funds.
+    async fn collateral(&self, miner: ActorId, call: &MinerCall)
+        -> Result<TokenAmount, ChainError>;
+}
+
+crate::forward::forward_impls! {
+    impl[] ChainClient {
+        async fn head(&self) -> Result<ChainEpoch, ChainError>;
+        async fn network(&self) -> Result<NetworkParams, ChainError>;
+        async fn randomness(
+            &self,
+            source: RandomnessSource,
+            tag: DomainSeparationTag,
+            epoch: ChainEpoch,
+            entropy: &[u8],
+        ) -> Result<Randomness, ChainError>;
+        async fn pre_commit(
+            &self,
+            miner: ActorId,
+            number: SectorNumber,
+        ) -> Result<Option<OnChainPreCommit>, ChainError>;
+        async fn sector(
+            &self,
+            miner: ActorId,
+            number: SectorNumber,
+        ) -> Result<Option<OnChainSector>, ChainError>;
+        async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError>;
+        async fn deadline_partitions(
+            &self,
+            miner: ActorId,
+            deadline: u64,
+        ) -> Result<Vec<PartitionInfo>, ChainError>;
+        async fn deadline_post_submissions(
+            &self,
+            miner: ActorId,
+            deadline: u64,
+        ) -> Result<Vec<u64>, ChainError>;
+        async fn collateral(&self, miner: ActorId, call: &MinerCall)
+            -> Result<TokenAmount, ChainError>;
     }
 }
 
@@ -376,4 +407,11 @@ pub trait MessageSender: Send + Sync + std::fmt::Debug {
 
     /// Where the message is.
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
+}
+
+crate::forward::forward_impls! {
+    impl[] MessageSender {
+        async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError>;
+        async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
+    }
 }

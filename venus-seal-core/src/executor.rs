@@ -36,17 +36,9 @@ pub trait Executor<S: Stage>: Send + Sync + std::fmt::Debug {
     async fn execute(&self, task: S) -> Result<S::Output, StageError>;
 }
 
-#[async_trait]
-impl<S: Stage, E: Executor<S> + ?Sized> Executor<S> for Arc<E> {
-    async fn execute(&self, task: S) -> Result<S::Output, StageError> {
-        (**self).execute(task).await
-    }
-}
-
-#[async_trait]
-impl<S: Stage, E: Executor<S> + ?Sized> Executor<S> for Box<E> {
-    async fn execute(&self, task: S) -> Result<S::Output, StageError> {
-        (**self).execute(task).await
+crate::forward::forward_impls! {
+    impl[S: Stage,] Executor<S> {
+        async fn execute(&self, task: S) -> Result<S::Output, StageError>;
     }
 }
 

@@ -28,7 +28,10 @@ pub mod chain;
 pub mod engine;
 pub mod error;
 pub mod executor;
+mod forward;
 pub mod manager;
+pub mod manager_store;
+pub mod persist_store;
 pub mod piece_store;
 pub mod proving;
 pub mod retry;
@@ -58,6 +61,8 @@ pub use error::{
 };
 pub use executor::{DynExecutor, Executor};
 pub use manager::SectorManager;
+pub use manager_store::{ManagerStore, ManagerStoreError};
+pub use persist_store::PersistStore;
 pub use piece_store::{MemoryPieceStore, PieceReader, PieceStore};
 pub use retry::{RetryDecision, RetryPolicy, RetryState};
 pub use sealer::{Sealer, SealerConfig, StageExecutors, StepReport};
@@ -65,7 +70,7 @@ pub use sector::{Event, SectorRecord, SectorState};
 pub use serde_duration::{format_duration, parse_duration};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteSectorStore;
-pub use store::{MemorySectorStore, SectorStore, StoreError};
+pub use store::{MemorySectorStore, SectorStore, SectorStoreError};
 pub use types::commitment::{CommD, CommR, PieceCid};
 pub use types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 pub use types::piece::{PaddedPieceSize, PieceInfo};

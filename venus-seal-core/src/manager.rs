@@ -283,3 +283,33 @@ pub trait SectorManager: Send + Sync + std::fmt::Debug {
     /// The worker gave the sector up.
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError>;
 }
+
+crate::forward::forward_impls! {
+    impl[] SectorManager {
+        async fn allocate_sector(&self, spec: AllocateSpec)
+            -> Result<Option<AllocatedSector>, ManagerError>;
+        async fn acquire_deals(&self, sector: SectorId, spec: AcquireDealsSpec)
+            -> Result<Vec<DealInfo>, ManagerError>;
+        async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ManagerError>;
+        async fn submit_pre_commit(
+            &self,
+            sector: AllocatedSector,
+            info: PreCommitOnChainInfo,
+            reset: bool,
+        ) -> Result<SubmitResponse, ManagerError>;
+        async fn poll_pre_commit_state(&self, sector: SectorId)
+            -> Result<PollStateResponse, ManagerError>;
+        async fn submit_persisted(&self, sector: SectorId, instance: String)
+            -> Result<bool, ManagerError>;
+        async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError>;
+        async fn submit_proof(&self, sector: SectorId, proof: Proof, reset: bool)
+            -> Result<SubmitResponse, ManagerError>;
+        async fn poll_proof_state(&self, sector: SectorId)
+            -> Result<PollStateResponse, ManagerError>;
+        async fn report_state(&self, sector: SectorId, report: StateReport)
+            -> Result<ReportStateResponse, ManagerError>;
+        async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError>;
+        async fn report_aborted(&self, sector: SectorId, reason: String)
+            -> Result<(), ManagerError>;
+    }
+}

@@ -46,29 +46,13 @@ pub trait PieceStore: Send + Sync + std::fmt::Debug {
     }
 }
 
-macro_rules! forward_piece_store {
-    ($ty:ty) => {
-        #[async_trait]
-        impl<T: PieceStore + ?Sized> PieceStore for $ty {
-            async fn get(&self, cid: &PieceCid) -> Result<PieceReader, PieceStoreError> {
-                (**self).get(cid).await
-            }
-            async fn size(&self, cid: &PieceCid) -> Result<u64, PieceStoreError> {
-                (**self).size(cid).await
-            }
-            async fn get_range(
-                &self,
-                cid: &PieceCid,
-                offset: u64,
-            ) -> Result<PieceReader, PieceStoreError> {
-                (**self).get_range(cid, offset).await
-            }
-        }
-    };
+crate::forward::forward_impls! {
+    impl[] PieceStore {
+        async fn get(&self, cid: &PieceCid) -> Result<PieceReader, PieceStoreError>;
+        async fn size(&self, cid: &PieceCid) -> Result<u64, PieceStoreError>;
+        async fn get_range(&self, cid: &PieceCid, offset: u64) -> Result<PieceReader, PieceStoreError>;
+    }
 }
-
-forward_piece_store!(Arc<T>);
-forward_piece_store!(Box<T>);
 
 fn _assert_dyn(_: Arc<dyn PieceStore>) {}
 

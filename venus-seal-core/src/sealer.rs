@@ -29,7 +29,7 @@ use crate::piece_store::PieceStore;
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::sector::{Event, SectorRecord, SectorState};
 use crate::stage::{AddPieces, Finalize, Pc1, Pc2, SectorPaths, TreeD, C1, C2};
-use crate::store::{SectorStore, StoreError};
+use crate::store::{SectorStore, SectorStoreError};
 
 /// The executor of every sealing stage.
 #[derive(Clone, Debug)]
@@ -222,7 +222,7 @@ impl Sealer {
     }
 
     /// Stamps `record` with the time and saves it.
-    async fn stamp_and_store(&self, record: &mut SectorRecord) -> Result<(), StoreError> {
+    async fn stamp_and_store(&self, record: &mut SectorRecord) -> Result<(), SectorStoreError> {
         record.updated_at = Some(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -303,7 +303,7 @@ impl Sealer {
         record: &mut SectorRecord,
         dir: &Path,
         failure: Failure,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), SectorStoreError> {
         self.abort(record, dir, &failure.message).await;
         let prev = record.state;
         match record.apply(Event::Aborted(failure.message.clone())) {

@@ -110,3 +110,23 @@ pub trait SealVerifier: Send + Sync + std::fmt::Debug {
         )))
     }
 }
+
+crate::forward::forward_impls! {
+    impl[] SealVerifier {
+        fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError>;
+        fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError>;
+        fn verify_aggregate_seal(&self, infos: &[SealVerifyInfo], aggregate: &[u8])
+            -> Result<bool, VerifyError>;
+        fn verify_window_post(&self, info: &WindowPoStVerifyInfo) -> Result<bool, VerifyError>;
+        fn winning_post_challenge(
+            &self,
+            seal_proof: SealProof,
+            miner: ActorId,
+            randomness: &Randomness,
+            eligible: u64,
+        ) -> Result<Vec<u64>, VerifyError>;
+        fn verify_winning_post(&self, info: &WinningPoStVerifyInfo) -> Result<bool, VerifyError>;
+        fn verify_replica_update(&self, info: &ReplicaUpdateVerifyInfo)
+            -> Result<bool, VerifyError>;
+    }
+}

@@ -677,3 +677,35 @@ async fn an_abort_requested_at_the_manager_answers_the_workers_report_and_polls(
         .unwrap_err();
     assert!(err.to_string().contains("proven on chain"), "{err}");
 }
+
+/// The core's `SectorManager` suite through the JSON-RPC client (itself,
+/// as `Arc<dyn>` and as `Box<dyn>`), each over a fresh served manager.
+#[tokio::test]
+async fn manager_client_passes_the_sector_manager_suite() {
+    use venus_seal_core::testing::conformance::sector_manager::{
+        sector_manager, SectorManagerCase,
+    };
+    let case = |chain: Arc<DevnetChain>| SectorManagerCase {
+        allocate: AllocateSpec {
+            allowed_miners: vec![MINER],
+            allowed_proof_types: vec![PROOF],
+        },
+        prove: Box::new(FakeSealVerifier::proof_for),
+        tick: Box::new(move || {
+            let chain = chain.clone();
+            Box::pin(async move {
+                chain.advance(1).await;
+            })
+        }),
+        max_ticks: 50,
+    };
+    let served = Served::start().await;
+    let client = served.client(Permission::Write);
+    sector_manager(&client, &case(served.chain.clone())).await;
+    let served = Served::start().await;
+    let client: Arc<dyn SectorManager> = Arc::new(served.client(Permission::Write));
+    sector_manager(&client, &case(served.chain.clone())).await;
+    let served = Served::start().await;
+    let client: Box<dyn SectorManager> = Box::new(served.client(Permission::Write));
+    sector_manager(&client, &case(served.chain.clone())).await;
+}

@@ -45,7 +45,7 @@ use venus_seal_core::chain::{
 };
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, MessageSender,
-    NetworkParams, Randomness, RandomnessSource, SealVerifier, SectorNumber,
+    NetworkParams, Randomness, RandomnessSource, SealVerifier, SectorNumber, TokenAmount,
 };
 
 use actor::{proof_failures, ExecContext, MessageFailure, MinerActor, Plan};
@@ -686,6 +686,16 @@ impl ChainClient for DevnetChain {
             .filter(|p| p.period_start == open.period_start)
             .map(|p| p.partitions.iter().copied().collect())
             .unwrap_or_default())
+    }
+
+    /// Zero: the devnet keeps no balances, so no message carries
+    /// deposits or pledges.
+    async fn collateral(
+        &self,
+        _miner: ActorId,
+        _call: &MinerCall,
+    ) -> Result<TokenAmount, ChainError> {
+        Ok(TokenAmount::ZERO)
     }
 }
 

@@ -163,6 +163,13 @@ impl ChainClient for Priced {
     ) -> Result<Option<OnChainSector>, ChainError> {
         self.chain.sector(miner, number).await
     }
+    async fn deadline_post_submissions(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<Vec<u64>, ChainError> {
+        self.chain.deadline_post_submissions(miner, deadline).await
+    }
     async fn collateral(
         &self,
         _miner: ActorId,

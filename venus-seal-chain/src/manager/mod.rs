@@ -60,7 +60,7 @@ pub use post::{PartitionPoSt, PoStExecutors, PoStRound, PoStScheduleError, Windo
 use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};
 pub use store::{
-    ManagerStore, MemoryManagerStore, NumberRange, SqlManagerStore, StoreError, Versioned,
+    ManagerStore, ManagerStoreError, MemoryManagerStore, NumberRange, SqlManagerStore, Versioned,
 };
 
 /// Which of a sector's two submissions.
@@ -218,13 +218,17 @@ impl LocalSectorManager {
 
     /// Queues a deal for `miner` (`None`: for any miner);
     /// [`acquire_deals`](SectorManager::acquire_deals) hands it out.
-    pub async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), StoreError> {
+    pub async fn add_deal(
+        &self,
+        miner: Option<ActorId>,
+        deal: DealInfo,
+    ) -> Result<(), ManagerStoreError> {
         debug!(?miner, deal = deal.id, "deal queued");
         self.store.queue_deal(miner, &deal).await
     }
 
     /// The number of deals waiting for a sector.
-    pub async fn queued_deals(&self) -> Result<u64, StoreError> {
+    pub async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
         self.store.queued_deals().await
     }
 
@@ -232,7 +236,7 @@ impl LocalSectorManager {
     pub async fn sector_status(
         &self,
         sector: SectorId,
-    ) -> Result<Option<SectorStatus>, StoreError> {
+    ) -> Result<Option<SectorStatus>, ManagerStoreError> {
         Ok(self.store.load(sector).await?.map(|v| v.value))
     }
 

@@ -156,6 +156,20 @@ async fn a_chain_without_deadlines_is_an_error_naming_the_miner() {
         ) -> Result<Option<OnChainSector>, venus_seal_core::ChainError> {
             self.0.sector(m, n).await
         }
+        async fn deadline_post_submissions(
+            &self,
+            m: ActorId,
+            d: u64,
+        ) -> Result<Vec<u64>, venus_seal_core::ChainError> {
+            self.0.deadline_post_submissions(m, d).await
+        }
+        async fn collateral(
+            &self,
+            m: ActorId,
+            call: &venus_seal_core::chain::MinerCall,
+        ) -> Result<venus_seal_core::TokenAmount, venus_seal_core::ChainError> {
+            self.0.collateral(m, call).await
+        }
     }
     let (chain, _, _) = setup(1);
     let sender: Arc<dyn MessageSender> = chain.clone();

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use crate::error::{Failure, FailureLevel};
 use crate::sealer::Sealer;
 use crate::sector::{SectorRecord, SectorState};
-use crate::store::{SectorStore, StoreError};
+use crate::store::{SectorStore, SectorStoreError};
 
 /// A sealing location: a directory and how many sectors it holds at once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +101,7 @@ pub enum ControlError {
     },
     /// The state store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] SectorStoreError),
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
@@ -273,7 +273,7 @@ impl Engine {
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), SectorStoreError> {
         let records = self.store.load_all().await?;
         if let Some(m) = self.sealer.metrics() {
             m.slots(self.locations.iter().map(|l| l.slots).sum());
@@ -363,7 +363,7 @@ impl Shared {
         self.release.is_some_and(|r| state >= r.at)
     }
 
-    async fn new_record(&self, location: &Path) -> Result<Option<SectorRecord>, StoreError> {
+    async fn new_record(&self, location: &Path) -> Result<Option<SectorRecord>, SectorStoreError> {
         {
             let mut started = self.started.lock().await;
             if self.max_sectors.is_some_and(|max| *started >= max) {
@@ -389,8 +389,8 @@ impl Shared {
 /// store error ends the location.
 async fn acquire(
     permits: &Arc<Semaphore>,
-    jobs: &mut JoinSet<Result<(), StoreError>>,
-) -> Result<OwnedSemaphorePermit, StoreError> {
+    jobs: &mut JoinSet<Result<(), SectorStoreError>>,
+) -> Result<OwnedSemaphorePermit, SectorStoreError> {
     loop {
         tokio::select! {
             permit = permits.clone().acquire_owned() => {
@@ -411,7 +411,7 @@ async fn location_loop(
     shared: Arc<Shared>,
     location: Location,
     mut resumed: Vec<SectorRecord>,
-) -> Result<(), StoreError> {
+) -> Result<(), SectorStoreError> {
     let slots = Arc::new(Semaphore::new(location.slots));
     let in_flight = Arc::new(Semaphore::new(shared.in_flight(location.slots)));
     // Sectors past the release point need no slot: resume them first (the
@@ -510,7 +510,7 @@ async fn job_task(
     mut rec: SectorRecord,
     _flight: OwnedSemaphorePermit,
     mut hold: SlotHold,
-) -> Result<(), StoreError> {
+) -> Result<(), SectorStoreError> {
     let dir = rec
         .location
         .clone()
@@ -532,7 +532,7 @@ async fn run_job(
     dir: &Path,
     rx: &mut mpsc::Receiver<Command>,
     hold: &mut SlotHold,
-) -> Result<(), StoreError> {
+) -> Result<(), SectorStoreError> {
     loop {
         if rec.state.is_terminal() {
             return Ok(());
@@ -608,7 +608,7 @@ async fn apply_command(
     rec: &mut SectorRecord,
     dir: &Path,
     cmd: Command,
-) -> Result<(), StoreError> {
+) -> Result<(), SectorStoreError> {
     match cmd {
         Command::Pause(reply) => {
             rec.paused = true;
@@ -657,7 +657,7 @@ async fn abort_job(
     rec: &mut SectorRecord,
     dir: &Path,
     reason: String,
-) -> Result<(), StoreError> {
+) -> Result<(), SectorStoreError> {
     let failure = Failure::new(FailureLevel::Abort, reason);
     shared.sealer.abort_and_record(rec, dir, failure).await
 }

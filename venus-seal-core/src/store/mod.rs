@@ -17,9 +17,9 @@ pub use sqlite::SqliteSectorStore;
 /// make progress durable.
 #[derive(Debug, thiserror::Error)]
 #[error("sector state store: {0}")]
-pub struct StoreError(pub String);
+pub struct SectorStoreError(pub String);
 
-impl Leveled for StoreError {
+impl Leveled for SectorStoreError {
     fn level(&self) -> FailureLevel {
         FailureLevel::Critical
     }
@@ -32,12 +32,19 @@ impl Leveled for StoreError {
 #[async_trait]
 pub trait SectorStore: Send + Sync + std::fmt::Debug {
     /// Inserts or replaces the record of `record.job`.
-    async fn save(&self, record: &SectorRecord) -> Result<(), StoreError>;
+    async fn save(&self, record: &SectorRecord) -> Result<(), SectorStoreError>;
 
     /// Every stored record, by job id. A record that cannot be read back
     /// comes back parked with a Critical failure naming the problem, so one
     /// corrupt row never hides the others.
-    async fn load_all(&self) -> Result<Vec<SectorRecord>, StoreError>;
+    async fn load_all(&self) -> Result<Vec<SectorRecord>, SectorStoreError>;
+}
+
+crate::forward::forward_impls! {
+    impl[] SectorStore {
+        async fn save(&self, record: &SectorRecord) -> Result<(), SectorStoreError>;
+        async fn load_all(&self) -> Result<Vec<SectorRecord>, SectorStoreError>;
+    }
 }
 
 /// Records in memory: for tests and single-shot tools; lost on exit.
@@ -48,7 +55,7 @@ pub struct MemorySectorStore {
 
 #[async_trait]
 impl SectorStore for MemorySectorStore {
-    async fn save(&self, record: &SectorRecord) -> Result<(), StoreError> {
+    async fn save(&self, record: &SectorRecord) -> Result<(), SectorStoreError> {
         self.records
             .lock()
             .expect("store poisoned")
@@ -56,7 +63,7 @@ impl SectorStore for MemorySectorStore {
         Ok(())
     }
 
-    async fn load_all(&self) -> Result<Vec<SectorRecord>, StoreError> {
+    async fn load_all(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
         Ok(self
             .records
             .lock()

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{SectorStore, StoreError};
+use super::{SectorStore, SectorStoreError};
 use crate::error::{Failure, FailureLevel};
 use crate::sector::{SectorRecord, SectorState};
 
@@ -16,7 +16,7 @@ use crate::sector::{SectorRecord, SectorState};
 /// kept, through `kill -9` and power loss.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), venus_seal_core::StoreError> {
+/// # async fn demo() -> Result<(), venus_seal_core::SectorStoreError> {
 /// use venus_seal_core::{SectorRecord, SectorStore, SqliteSectorStore};
 /// let store = SqliteSectorStore::open("/var/lib/venus-seal/worker.db").await?;
 /// store.save(&SectorRecord::new(1)).await?;
@@ -28,15 +28,15 @@ pub struct SqliteSectorStore {
     pool: SqlitePool,
 }
 
-fn err(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("{what}: {e}"))
+fn err(what: &str, e: impl std::fmt::Display) -> SectorStoreError {
+    SectorStoreError(format!("{what}: {e}"))
 }
 
 impl SqliteSectorStore {
     /// Opens (creating if needed) the database at `path`, and brings its
     /// schema up to date (`migrations/worker`): a database of an earlier
     /// release is upgraded in place, one of a later release refused.
-    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, SectorStoreError> {
         let path = path.as_ref();
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .map_err(|e| err(&format!("database path {}", path.display()), e))?
@@ -61,7 +61,7 @@ impl SqliteSectorStore {
             &path.display().to_string(),
         )
         .await
-        .map_err(|e| StoreError(e.to_string()))?;
+        .map_err(|e| SectorStoreError(e.to_string()))?;
         drop(conn);
         Ok(Self { pool })
     }
@@ -69,7 +69,7 @@ impl SqliteSectorStore {
 
 #[async_trait]
 impl SectorStore for SqliteSectorStore {
-    async fn save(&self, record: &SectorRecord) -> Result<(), StoreError> {
+    async fn save(&self, record: &SectorRecord) -> Result<(), SectorStoreError> {
         let json = serde_json::to_string(record).map_err(|e| err("encoding record", e))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -89,7 +89,7 @@ impl SectorStore for SqliteSectorStore {
         Ok(())
     }
 
-    async fn load_all(&self) -> Result<Vec<SectorRecord>, StoreError> {
+    async fn load_all(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
         let rows = sqlx::query("SELECT job, state, record FROM sectors ORDER BY job")
             .fetch_all(&self.pool)
             .await

@@ -11,18 +11,23 @@ use crate::error::StageError;
 use crate::executor::Executor;
 use crate::sealer::StageExecutors;
 use crate::stage::{
-    AddPieces, Finalize, FinalizeOutput, Opaque, Pc1, Pc2, Pc2Output, Proof, Stage, TreeD,
-    TreeDOutput, C1, C2,
+    AddPieces, Finalize, FinalizeOutput, Opaque, Pc1, Pc2, Pc2Output, Stage, TreeD, TreeDOutput,
+    C1, C2,
 };
 use crate::types::commitment::{CommD, CommR};
 use crate::types::piece::{PaddedPieceSize, PieceInfo};
+use crate::types::randomness::{Randomness, Ticket};
+use crate::verify::SealVerifyInfo;
 
-type OutputFn<S> = dyn Fn(&S) -> <S as Stage>::Output + Send + Sync;
+use super::FakeSealVerifier;
+
+type OutputFn<S> = dyn Fn(&S) -> Result<<S as Stage>::Output, StageError> + Send + Sync;
 type FailFn<S> = dyn Fn(&S) -> Option<StageError> + Send + Sync;
 
 /// A fake executor of stage `S`: answers with `output(task)` after
 /// `latency`, unless a scripted failure is queued; counts calls and the
-/// most tasks it saw running at once.
+/// most tasks it saw running at once. It passes the
+/// [executor suite](super::conformance::executor) like a real one.
 pub struct FakeExecutor<S: Stage> {
     output: Box<OutputFn<S>>,
     latency: Mutex<Duration>,
@@ -42,6 +47,14 @@ impl<S: Stage> std::fmt::Debug for FakeExecutor<S> {
 impl<S: Stage> FakeExecutor<S> {
     /// A fake answering `output(task)`.
     pub fn new(output: impl Fn(&S) -> S::Output + Send + Sync + 'static) -> Arc<Self> {
+        Self::fallible(move |task| Ok(output(task)))
+    }
+
+    /// A fake answering `output(task)`, which may refuse the task as a
+    /// real executor would (a corrupt output of an earlier stage).
+    pub fn fallible(
+        output: impl Fn(&S) -> Result<S::Output, StageError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
         Arc::new(Self {
             output: Box::new(output),
             latency: Mutex::new(Duration::ZERO),
@@ -116,7 +129,7 @@ impl<S: Stage> Executor<S> for FakeExecutor<S> {
         if let Some(err) = self.fail_if.lock().unwrap().as_ref().and_then(|f| f(&task)) {
             return Err(err);
         }
-        Ok((self.output)(&task))
+        (self.output)(&task)
     }
 }
 
@@ -140,8 +153,11 @@ pub struct FakeStages {
 }
 
 /// Fake executors for every stage, answering plausible outputs derived
-/// from the task (CommR from the sector id, the proof from CommR and the
-/// seed) so a [`FakeManager`](super::FakeManager) can check them.
+/// from the task (CommR from the sector id; the proof is the one
+/// [`FakeSealVerifier`] accepts for the sector, its commitments, ticket and
+/// seed) so that a [`FakeManager`](super::FakeManager) and a devnet with a
+/// `FakeSealVerifier` accept what they seal. Each refuses a corrupt output
+/// of the stage before it as a real executor does (Permanent).
 pub fn fake_stage_executors() -> (StageExecutors, FakeStages) {
     let zero = PieceInfo {
         size: PaddedPieceSize(2048),
@@ -152,15 +168,28 @@ pub fn fake_stage_executors() -> (StageExecutors, FakeStages) {
         tree_d: FakeExecutor::new(|_: &TreeD| TreeDOutput {
             comm_d: CommD([0; 32]),
         }),
-        pc1: FakeExecutor::new(|t: &Pc1| Opaque::encode(&t.ticket).unwrap()),
-        pc2: FakeExecutor::new(|t: &Pc2| Pc2Output {
-            comm_r: fake_comm_r(t.sector),
-            comm_d: CommD([0; 32]),
+        pc1: FakeExecutor::fallible(|t: &Pc1| encode("pc1", &t.ticket)),
+        pc2: FakeExecutor::fallible(|t: &Pc2| {
+            let _ticket: Ticket = decode("pc1", &t.pc1_output)?;
+            Ok(Pc2Output {
+                comm_r: fake_comm_r(t.sector),
+                comm_d: CommD([0; 32]),
+            })
         }),
-        c1: FakeExecutor::new(|t: &C1| Opaque::encode(&(t.pc2_output.comm_r, t.seed)).unwrap()),
-        c2: FakeExecutor::new(|t: &C2| {
-            let (comm_r, seed): (CommR, crate::Seed) = t.c1_output.decode().unwrap();
-            fake_proof(comm_r, seed.seed.0)
+        c1: FakeExecutor::fallible(|t: &C1| {
+            encode(
+                "c1",
+                &FakeC1 {
+                    comm_r: t.pc2_output.comm_r,
+                    comm_d: t.pc2_output.comm_d,
+                    ticket: t.ticket.ticket,
+                    seed: t.seed.seed,
+                },
+            )
+        }),
+        c2: FakeExecutor::fallible(|t: &C2| {
+            let info = fake_c2_verify_info(t).map_err(StageError::Computation)?;
+            Ok(FakeSealVerifier::proof_for(&info))
         }),
         finalize: FakeExecutor::new(|_: &Finalize| FinalizeOutput {
             instance: "fake-store".into(),
@@ -179,17 +208,52 @@ pub fn fake_stage_executors() -> (StageExecutors, FakeStages) {
     (executors, fakes)
 }
 
+/// What the fake C1 hands the fake C2: everything the proof is checked
+/// against.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FakeC1 {
+    comm_r: CommR,
+    comm_d: CommD,
+    ticket: Randomness,
+    seed: Randomness,
+}
+
+/// What the proof of a C2 task prepared by the fake C1 is checked against
+/// (its `proof` left empty), read from the fake C1 output; an error for any
+/// other C1 output. A remote C2 client verifying fake proofs reads its
+/// verification info with this.
+pub fn fake_c2_verify_info(task: &C2) -> Result<SealVerifyInfo, String> {
+    let c1: FakeC1 = task
+        .c1_output
+        .decode()
+        .map_err(|e| format!("corrupt c1 output: {e}"))?;
+    Ok(SealVerifyInfo {
+        proof_type: task.proof,
+        sector: task.sector,
+        comm_r: c1.comm_r,
+        comm_d: c1.comm_d,
+        ticket: c1.ticket,
+        seed: c1.seed,
+        proof: Vec::new(),
+    })
+}
+
+fn encode<T: serde::Serialize>(stage: &str, value: &T) -> Result<Opaque, StageError> {
+    Opaque::encode(value).map_err(|e| {
+        StageError::Computation(format!("fake {stage}: cannot encode its output: {e}"))
+    })
+}
+
+fn decode<T: serde::de::DeserializeOwned>(stage: &str, value: &Opaque) -> Result<T, StageError> {
+    value
+        .decode()
+        .map_err(|e| StageError::Computation(format!("corrupt {stage} output: {e}")))
+}
+
 /// The CommR the fake pc2 gives a sector.
 pub(crate) fn fake_comm_r(sector: crate::SectorId) -> CommR {
     let mut r = [0u8; 32];
     r[..8].copy_from_slice(&sector.miner.0.to_le_bytes());
     r[8..16].copy_from_slice(&sector.number.0.to_le_bytes());
     CommR(r)
-}
-
-/// The proof the fake c2 gives: CommR then the seed.
-pub(crate) fn fake_proof(comm_r: CommR, seed: [u8; 32]) -> Proof {
-    let mut proof = comm_r.0.to_vec();
-    proof.extend_from_slice(&seed);
-    Proof { proof }
 }

@@ -7,11 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::fake_executor::fake_proof;
+use super::FakeSealVerifier;
 use crate::error::ManagerError;
 use crate::manager::*;
 use crate::stage::Proof;
 use crate::types::randomness::{Randomness, Seed, Ticket};
+use crate::verify::{SealVerifier, SealVerifyInfo};
 use crate::{ActorId, SealProof, SectorId, SectorNumber};
 
 #[derive(Debug, Default)]
@@ -37,8 +38,8 @@ struct State {
 
 /// A fake [`SectorManager`] for miner `f01000` sealing 2KiB sectors:
 /// pre-commits land `pre_commit_delay` after submission, the seed is ready
-/// `seed_delay` later, proofs are checked against what the fake executors
-/// make. `fail_next(n)` makes the next `n` calls fail as unreachable.
+/// `seed_delay` later, proofs are checked by [`FakeSealVerifier`] (which
+/// accepts what the fake executors make). `fail_next(n)` makes the next `n` calls fail as unreachable.
 #[derive(Debug)]
 pub struct FakeManager {
     state: Mutex<State>,
@@ -255,12 +256,27 @@ impl SectorManager for FakeManager {
     ) -> Result<SubmitResponse, ManagerError> {
         self.with(|st| {
             let s = Self::sector(st, id)?;
-            let comm_r = s
+            let pre_commit = s
                 .pre_commit
                 .as_ref()
-                .map(|(i, _)| i.comm_r)
+                .map(|(i, _)| i)
                 .ok_or_else(|| ManagerError::Rejected(format!("{id} has no pre-commit")))?;
-            if proof != fake_proof(comm_r, seed_for(id).seed.0) {
+            let info = SealVerifyInfo {
+                proof_type: SealProof::StackedDrg2KiBV1_1,
+                sector: id,
+                comm_r: pre_commit.comm_r,
+                comm_d: pre_commit.comm_d,
+                ticket: pre_commit.ticket.ticket,
+                seed: seed_for(id).seed,
+                proof: proof.proof.clone(),
+            };
+            if s.proof.as_ref() == Some(&proof) {
+                return Ok(SubmitResponse {
+                    res: SubmitResult::DuplicateSubmit,
+                    desc: None,
+                });
+            }
+            if !FakeSealVerifier.verify_seal(&info).unwrap_or(false) {
                 return Ok(SubmitResponse {
                     res: SubmitResult::Rejected,
                     desc: Some("proof does not verify".into()),

@@ -1,10 +1,17 @@
 //! Test kit: conformance suites and fake backends with knobs that force
 //! edge paths (latency, failures of each level), for this crate's tests and
 //! for outside implementors (`features = ["testing"]`).
+//!
+//! The fakes form one family that agree with each other: the proof the
+//! fake C2 makes is the one [`FakeSealVerifier`] accepts, and
+//! [`FakeManager`] checks submitted proofs with that verifier, as does a
+//! devnet built with it.
 
 pub mod conformance;
 mod fake_executor;
 mod fake_manager;
+mod fake_verifier;
 
-pub use fake_executor::{fake_stage_executors, FakeExecutor, FakeStages};
+pub use fake_executor::{fake_c2_verify_info, fake_stage_executors, FakeExecutor, FakeStages};
 pub use fake_manager::FakeManager;
+pub use fake_verifier::FakeSealVerifier;

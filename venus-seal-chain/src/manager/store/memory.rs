@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
 use venus_seal_core::{ActorId, SectorId, SectorNumber, SectorSize};
 
-use super::{pick_deals, ManagerStore, NumberRange, StoreError, Versioned};
+use super::{pick_deals, ManagerStore, ManagerStoreError, NumberRange, Versioned};
 use crate::manager::SectorStatus;
 
 #[derive(Debug, Default)]
@@ -51,7 +51,7 @@ impl ManagerStore for MemoryManagerStore {
         miner: ActorId,
         range: NumberRange,
         status: &SectorStatus,
-    ) -> Result<Option<SectorNumber>, StoreError> {
+    ) -> Result<Option<SectorNumber>, ManagerStoreError> {
         let mut inner = self.lock();
         let next = inner.next.entry(miner).or_insert(range.start);
         let number = (*next).max(range.start);
@@ -70,7 +70,10 @@ impl ManagerStore for MemoryManagerStore {
         Ok(Some(SectorNumber(number)))
     }
 
-    async fn load(&self, sector: SectorId) -> Result<Option<Versioned<SectorStatus>>, StoreError> {
+    async fn load(
+        &self,
+        sector: SectorId,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
         Ok(self.lock().sectors.get(&sector).cloned())
     }
 
@@ -79,7 +82,7 @@ impl ManagerStore for MemoryManagerStore {
         sector: SectorId,
         status: &SectorStatus,
         version: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, ManagerStoreError> {
         let mut inner = self.lock();
         match inner.sectors.get_mut(&sector) {
             Some(held) if held.version == version => {
@@ -91,7 +94,7 @@ impl ManagerStore for MemoryManagerStore {
         }
     }
 
-    async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, StoreError> {
+    async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
         Ok(self
             .lock()
             .sectors
@@ -101,11 +104,15 @@ impl ManagerStore for MemoryManagerStore {
             .collect())
     }
 
-    async fn sector_count(&self) -> Result<u64, StoreError> {
+    async fn sector_count(&self) -> Result<u64, ManagerStoreError> {
         Ok(self.lock().sectors.len() as u64)
     }
 
-    async fn queue_deal(&self, miner: Option<ActorId>, deal: &DealInfo) -> Result<(), StoreError> {
+    async fn queue_deal(
+        &self,
+        miner: Option<ActorId>,
+        deal: &DealInfo,
+    ) -> Result<(), ManagerStoreError> {
         self.lock().deals.push_back((miner, deal.clone()));
         Ok(())
     }
@@ -115,7 +122,7 @@ impl ManagerStore for MemoryManagerStore {
         miner: ActorId,
         size: SectorSize,
         spec: AcquireDealsSpec,
-    ) -> Result<Vec<DealInfo>, StoreError> {
+    ) -> Result<Vec<DealInfo>, ManagerStoreError> {
         let mut inner = self.lock();
         let picked = pick_deals(
             inner.deals.iter().map(|(m, d)| (*m, d.piece.size.0)),
@@ -133,7 +140,11 @@ impl ManagerStore for MemoryManagerStore {
         Ok(deals)
     }
 
-    async fn requeue_deals(&self, miner: ActorId, deals: &[DealInfo]) -> Result<(), StoreError> {
+    async fn requeue_deals(
+        &self,
+        miner: ActorId,
+        deals: &[DealInfo],
+    ) -> Result<(), ManagerStoreError> {
         let mut inner = self.lock();
         for deal in deals.iter().rev() {
             inner.deals.push_front((Some(miner), deal.clone()));
@@ -141,7 +152,7 @@ impl ManagerStore for MemoryManagerStore {
         Ok(())
     }
 
-    async fn queued_deals(&self) -> Result<u64, StoreError> {
+    async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
         Ok(self.lock().deals.len() as u64)
     }
 }

@@ -13,15 +13,15 @@ use tokio::sync::Mutex;
 use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
 use venus_seal_core::{ActorId, SectorId, SectorNumber, SectorSize};
 
-use super::{pick_deals, ManagerStore, NumberRange, StoreError, Versioned};
+use super::{pick_deals, ManagerStore, ManagerStoreError, NumberRange, Versioned};
 use crate::manager::SectorStatus;
 
-fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+fn db(e: sqlx::Error) -> ManagerStoreError {
+    ManagerStoreError::Database(e.to_string())
 }
 
-fn open_error(e: shared_sql::SqlOpenError) -> StoreError {
-    StoreError::Database(e.0)
+fn open_error(e: shared_sql::SqlOpenError) -> ManagerStoreError {
+    ManagerStoreError::Database(e.0)
 }
 
 use venus_seal_core::sql::{self as shared_sql, redact, SqlBackend as Backend};
@@ -63,7 +63,7 @@ impl fmt::Debug for SqlManagerStore {
 
 impl SqlManagerStore {
     /// Opens (creating if needed) the SQLite database at `path`.
-    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self, ManagerStoreError> {
         let url = shared_sql::sqlite_url(path.as_ref()).map_err(open_error)?;
         Self::connect(&url).await
     }
@@ -75,7 +75,7 @@ impl SqlManagerStore {
     /// release is upgraded in place, one of a later release is refused.
     /// Several managers starting at once on one PostgreSQL database
     /// migrate it once (under sqlx's migration lock).
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str) -> Result<Self, ManagerStoreError> {
         const WHAT: &str = "the manager store";
         let (pool, backend) = shared_sql::open_pool(url, WHAT, 16)
             .await
@@ -86,7 +86,7 @@ impl SqlManagerStore {
         };
         shared_sql::migrate(url, WHAT, migrator)
             .await
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+            .map_err(|e| ManagerStoreError::Database(e.to_string()))?;
         Ok(Self {
             pool,
             backend,
@@ -115,20 +115,20 @@ fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn encode(sector: SectorId, status: &SectorStatus) -> Result<String, StoreError> {
-    serde_json::to_string(status).map_err(|e| StoreError::Corrupt {
+fn encode(sector: SectorId, status: &SectorStatus) -> Result<String, ManagerStoreError> {
+    serde_json::to_string(status).map_err(|e| ManagerStoreError::Corrupt {
         what: format!("sector {sector}"),
         reason: e.to_string(),
     })
 }
 
-fn decode_sector(row: &AnyRow) -> Result<(SectorId, Versioned<SectorStatus>), StoreError> {
+fn decode_sector(row: &AnyRow) -> Result<(SectorId, Versioned<SectorStatus>), ManagerStoreError> {
     let miner: i64 = row.try_get("miner").map_err(db)?;
     let number: i64 = row.try_get("number").map_err(db)?;
     let version: i64 = row.try_get("version").map_err(db)?;
     let record: String = row.try_get("record").map_err(db)?;
     let id = SectorId::new(ActorId(miner as u64), SectorNumber(number as u64));
-    let value = serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
+    let value = serde_json::from_str(&record).map_err(|e| ManagerStoreError::Corrupt {
         what: format!("sector {id}"),
         reason: e.to_string(),
     })?;
@@ -148,7 +148,7 @@ impl ManagerStore for SqlManagerStore {
         miner: ActorId,
         range: NumberRange,
         status: &SectorStatus,
-    ) -> Result<Option<SectorNumber>, StoreError> {
+    ) -> Result<Option<SectorNumber>, ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let (m, start, end) = (i64_of(miner.0), i64_of(range.start), i64_of(range.end));
@@ -194,7 +194,10 @@ impl ManagerStore for SqlManagerStore {
         Ok(Some(SectorNumber(taken as u64)))
     }
 
-    async fn load(&self, sector: SectorId) -> Result<Option<Versioned<SectorStatus>>, StoreError> {
+    async fn load(
+        &self,
+        sector: SectorId,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
         let row = sqlx::query(
             "SELECT miner, number, version, record FROM manager_sectors
              WHERE miner = $1 AND number = $2",
@@ -212,7 +215,7 @@ impl ManagerStore for SqlManagerStore {
         sector: SectorId,
         status: &SectorStatus,
         version: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, ManagerStoreError> {
         let _w = self.writer().await;
         let done = sqlx::query(
             "UPDATE manager_sectors SET record = $1, queued = $2, version = version + 1
@@ -229,7 +232,7 @@ impl ManagerStore for SqlManagerStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, StoreError> {
+    async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
         let rows = sqlx::query(
             "SELECT miner, number, version, record FROM manager_sectors
              WHERE queued = 1 ORDER BY miner, number",
@@ -240,7 +243,7 @@ impl ManagerStore for SqlManagerStore {
         rows.iter().map(decode_sector).collect()
     }
 
-    async fn sector_count(&self) -> Result<u64, StoreError> {
+    async fn sector_count(&self) -> Result<u64, ManagerStoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM manager_sectors")
             .fetch_one(&self.pool)
             .await
@@ -248,9 +251,13 @@ impl ManagerStore for SqlManagerStore {
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
     }
 
-    async fn queue_deal(&self, miner: Option<ActorId>, deal: &DealInfo) -> Result<(), StoreError> {
+    async fn queue_deal(
+        &self,
+        miner: Option<ActorId>,
+        deal: &DealInfo,
+    ) -> Result<(), ManagerStoreError> {
         let _w = self.writer().await;
-        let json = serde_json::to_string(deal).map_err(|e| StoreError::Corrupt {
+        let json = serde_json::to_string(deal).map_err(|e| ManagerStoreError::Corrupt {
             what: format!("deal {}", deal.id),
             reason: e.to_string(),
         })?;
@@ -272,7 +279,7 @@ impl ManagerStore for SqlManagerStore {
         miner: ActorId,
         size: SectorSize,
         spec: AcquireDealsSpec,
-    ) -> Result<Vec<DealInfo>, StoreError> {
+    ) -> Result<Vec<DealInfo>, ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let lock = match self.backend {
@@ -299,10 +306,11 @@ impl ManagerStore for SqlManagerStore {
         let mut deals = Vec::with_capacity(picked.len());
         for i in picked {
             let (id, _, _, json) = &queue[i];
-            let deal: DealInfo = serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-                what: format!("queued deal row {id}"),
-                reason: e.to_string(),
-            })?;
+            let deal: DealInfo =
+                serde_json::from_str(json).map_err(|e| ManagerStoreError::Corrupt {
+                    what: format!("queued deal row {id}"),
+                    reason: e.to_string(),
+                })?;
             sqlx::query("DELETE FROM manager_deals WHERE id = $1")
                 .bind(*id)
                 .execute(&mut *tx)
@@ -314,7 +322,11 @@ impl ManagerStore for SqlManagerStore {
         Ok(deals)
     }
 
-    async fn requeue_deals(&self, miner: ActorId, deals: &[DealInfo]) -> Result<(), StoreError> {
+    async fn requeue_deals(
+        &self,
+        miner: ActorId,
+        deals: &[DealInfo],
+    ) -> Result<(), ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let row = sqlx::query("SELECT COALESCE(MIN(position), 0) AS low FROM manager_deals")
@@ -324,7 +336,7 @@ impl ManagerStore for SqlManagerStore {
         let low: i64 = row.try_get("low").map_err(db)?;
         let count = deals.len() as i64;
         for (i, deal) in deals.iter().enumerate() {
-            let json = serde_json::to_string(deal).map_err(|e| StoreError::Corrupt {
+            let json = serde_json::to_string(deal).map_err(|e| ManagerStoreError::Corrupt {
                 what: format!("deal {}", deal.id),
                 reason: e.to_string(),
             })?;
@@ -342,7 +354,7 @@ impl ManagerStore for SqlManagerStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn queued_deals(&self) -> Result<u64, StoreError> {
+    async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM manager_deals")
             .fetch_one(&self.pool)
             .await

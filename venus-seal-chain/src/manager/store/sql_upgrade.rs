@@ -16,8 +16,9 @@ use venus_seal_core::schema::testing::{
 };
 
 use super::*;
-use crate::manager::store::conformance::{deal, fresh_postgres};
 use crate::manager::Submitted;
+use crate::testing::fresh_postgres;
+use venus_seal_core::testing::conformance::manager_store::deal;
 
 const M1: ActorId = ActorId(1000);
 const M2: ActorId = ActorId(1001);

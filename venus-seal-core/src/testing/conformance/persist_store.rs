@@ -1,44 +1,25 @@
-//! The conformance suite every [`PersistStore`] passes (feature `testing`).
+//! The [`PersistStore`] suite: put (empty, small, larger than one upload
+//! part), read back, overwrite, delete segment-wise, and errors of the
+//! documented kinds (a missing source or key is `Missing`, a malformed key
+//! `InvalidTask`).
 //!
 //! Run it from each backend's tests, and through `Arc<dyn PersistStore>`
-//! and `Box<dyn PersistStore>` for wrappers. It works in a namespace of its
-//! own (`conformance-<random>/…`), removed at the end, so it may run
-//! against a shared store.
+//! and `Box<dyn PersistStore>`. It works in a namespace of its own
+//! (`conformance-<random>/…`), removed at the end, so it may run against a
+//! shared store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rand::RngCore;
-use venus_seal_core::StageError;
+use super::scratch::{fresh_u64, Scratch};
+use crate::error::StageError;
+use crate::persist_store::PersistStore;
 
-use super::PersistStore;
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "venus-seal-persist-conformance-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("creating a scratch directory");
-        Self(dir)
-    }
-
-    fn write_random(&self, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
-        let mut bytes = vec![0u8; len];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let path = self.0.join(name);
-        std::fs::write(&path, &bytes).expect("writing a scratch file");
-        (path, bytes)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// What a store under test can do, where stores legitimately differ.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Capabilities {
+    /// [`PersistStore::available`] reports a number (a directory); when
+    /// false it may report `None` (an object store).
+    pub reports_free_space: bool,
 }
 
 async fn read_back(store: &dyn PersistStore, key: &str, scratch: &Path) -> Vec<u8> {
@@ -62,18 +43,21 @@ async fn assert_missing(store: &dyn PersistStore, key: &str, scratch: &Path) {
 
 /// Puts, reads back, overwrites and deletes files in `store`, panicking
 /// on the first deviation from the [`PersistStore`] contract.
-pub async fn conformance(store: &dyn PersistStore) {
+pub async fn persist_store(store: &dyn PersistStore, caps: Capabilities) {
     let name = store.name().to_string();
-    let scratch = Scratch::new();
-    let ns = format!("conformance-{:016x}", rand::random::<u64>());
+    let scratch = Scratch::new("persist");
+    let ns = format!("conformance-{:016x}", fresh_u64());
     let sealed = format!("{ns}/sealed/s-t01000-7");
     let p_aux = format!("{ns}/cache/s-t01000-7/p_aux");
     let neighbour = format!("{ns}/cache/s-t01000-70/p_aux");
 
-    store
+    let free = store
         .available()
         .await
         .unwrap_or_else(|e| panic!("{name}: available() failed: {e}"));
+    if caps.reports_free_space {
+        assert!(free.is_some(), "{name}: available() reports no free space");
+    }
 
     // Empty, small, and larger than one upload part (8 MiB by default).
     let (empty, _) = scratch.write_random("empty", 0);
@@ -89,7 +73,7 @@ pub async fn conformance(store: &dyn PersistStore) {
             .await
             .unwrap_or_else(|e| panic!("{name}: put_file({key}) failed: {e}"));
         assert!(
-            read_back(store, key, &scratch.0).await == *bytes,
+            read_back(store, key, scratch.path()).await == *bytes,
             "{name}: {key} reads back different bytes"
         );
     }
@@ -100,7 +84,7 @@ pub async fn conformance(store: &dyn PersistStore) {
         .await
         .unwrap_or_else(|e| panic!("{name}: overwriting {sealed} failed: {e}"));
     assert!(
-        read_back(store, &sealed, &scratch.0).await == small_bytes,
+        read_back(store, &sealed, scratch.path()).await == small_bytes,
         "{name}: overwritten {sealed} reads back different bytes"
     );
 
@@ -110,16 +94,16 @@ pub async fn conformance(store: &dyn PersistStore) {
         .delete_prefix(&cache)
         .await
         .unwrap_or_else(|e| panic!("{name}: delete_prefix({cache}) failed: {e}"));
-    assert_missing(store, &p_aux, &scratch.0).await;
+    assert_missing(store, &p_aux, scratch.path()).await;
     assert!(
-        read_back(store, &neighbour, &scratch.0).await == small_bytes,
+        read_back(store, &neighbour, scratch.path()).await == small_bytes,
         "{name}: delete_prefix({cache}) touched {neighbour}"
     );
     store
         .delete_prefix(&sealed)
         .await
         .unwrap_or_else(|e| panic!("{name}: delete_prefix({sealed}) failed: {e}"));
-    assert_missing(store, &sealed, &scratch.0).await;
+    assert_missing(store, &sealed, scratch.path()).await;
     store
         .delete_prefix(&sealed)
         .await
@@ -127,13 +111,13 @@ pub async fn conformance(store: &dyn PersistStore) {
 
     // Errors are classified.
     match store
-        .put_file(&sealed, &scratch.0.join("no-such-file"))
+        .put_file(&sealed, &scratch.path().join("no-such-file"))
         .await
     {
         Err(StageError::Missing(msg)) => assert!(msg.contains("no-such-file"), "{name}: {msg}"),
         other => panic!("{name}: put_file of a missing source: want Missing, got {other:?}"),
     }
-    assert_missing(store, &sealed, &scratch.0).await;
+    assert_missing(store, &sealed, scratch.path()).await;
     for bad in ["", "/abs", "a//b", "a/../b", "."] {
         match store.put_file(bad, &small).await {
             Err(StageError::InvalidTask(_)) => {}
@@ -145,5 +129,5 @@ pub async fn conformance(store: &dyn PersistStore) {
         .delete_prefix(&ns)
         .await
         .unwrap_or_else(|e| panic!("{name}: delete_prefix({ns}) failed: {e}"));
-    assert_missing(store, &neighbour, &scratch.0).await;
+    assert_missing(store, &neighbour, scratch.path()).await;
 }

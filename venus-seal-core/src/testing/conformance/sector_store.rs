@@ -1,6 +1,5 @@
-//! Conformance suites: every backend of a core trait runs the same checks
-//! from its own tests (`features = ["testing"]`), as do outside
-//! implementors.
+//! The [`SectorStore`] suite: save, replace, load back in job order, and
+//! every field survives the round trip.
 
 use crate::sector::{Event, SectorRecord, SectorState};
 use crate::store::SectorStore;

@@ -1,18 +1,16 @@
-//! The tests every [`ManagerStore`] passes, run on memory, SQLite and
-//! PostgreSQL (when `VENUS_SEAL_TEST_POSTGRES` names a server; `.ci/run`
-//! starts one and sets it, with `VENUS_SEAL_REQUIRE_POSTGRES=1` so that a
-//! missing server fails the run instead of skipping).
+//! The [`ManagerStore`] suite: number allocation (no gap, no reuse, per
+//! miner, concurrent), compare-and-swap updates, the submission queue and
+//! the deal queue (order, miner restrictions, fit, requeue, concurrent
+//! takers). [`manager_store`] runs every part, each on a fresh store.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
-use venus_seal_core::{
+use crate::manager::{AcquireDealsSpec, DealInfo};
+use crate::manager_store::{ManagerStore, NumberRange, SectorStatus, Submitted};
+use crate::{
     ActorId, CommD, PaddedPieceSize, PieceInfo, SealProof, SectorId, SectorNumber, SectorSize,
 };
-
-use super::{ManagerStore, NumberRange, SqlManagerStore};
-use crate::manager::SectorStatus;
 
 const M1: ActorId = ActorId(1000);
 const M2: ActorId = ActorId(1001);
@@ -22,7 +20,8 @@ fn status() -> SectorStatus {
     SectorStatus::new(PROOF)
 }
 
-pub(crate) fn deal(id: u64, size: u64) -> DealInfo {
+/// A deal of `size` padded bytes whose piece CID is `[id; 32]`.
+pub fn deal(id: u64, size: u64) -> DealInfo {
     DealInfo {
         id,
         piece: PieceInfo {
@@ -34,7 +33,7 @@ pub(crate) fn deal(id: u64, size: u64) -> DealInfo {
 
 /// Allocation: from the range start, without gaps, per miner, refusing
 /// past the range end; a raised start skips ahead.
-pub(crate) async fn allocation(store: &dyn ManagerStore) {
+pub async fn allocation(store: &dyn ManagerStore) {
     let r = NumberRange::new(1, 3).unwrap();
     for want in 1..=3 {
         let n = store.allocate(M1, r, &status()).await.unwrap();
@@ -80,7 +79,7 @@ pub(crate) async fn allocation(store: &dyn ManagerStore) {
 }
 
 /// Many concurrent allocations: every number once, no gap.
-pub(crate) async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
+pub async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = Arc::clone(&store);
@@ -107,7 +106,7 @@ pub(crate) async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
 }
 
 /// Compare-and-swap updates and the queue of submissions.
-pub(crate) async fn versioned_updates(store: &dyn ManagerStore) {
+pub async fn versioned_updates(store: &dyn ManagerStore) {
     let n = store
         .allocate(M1, NumberRange::ALL, &status())
         .await
@@ -130,11 +129,9 @@ pub(crate) async fn versioned_updates(store: &dyn ManagerStore) {
     assert!(!store.update(unknown, &s, 1).await.unwrap());
 
     assert!(store.queued().await.unwrap().is_empty());
-    s.proof = Some(crate::manager::Submitted::queued(
-        venus_seal_core::stage::Proof {
-            proof: vec![1, 2, 3],
-        },
-    ));
+    s.proof = Some(Submitted::queued(crate::stage::Proof {
+        proof: vec![1, 2, 3],
+    }));
     assert!(s.has_queued_submission());
     assert!(store.update(id, &s, 2).await.unwrap());
     let queued = store.queued().await.unwrap();
@@ -142,14 +139,14 @@ pub(crate) async fn versioned_updates(store: &dyn ManagerStore) {
     assert_eq!(queued[0].0, id);
     assert_eq!(queued[0].1.version, 3);
     if let Some(p) = s.proof.as_mut() {
-        p.message = Some(venus_seal_core::chain::MessageId("m1".into()));
+        p.message = Some(crate::chain::MessageId("m1".into()));
     }
     assert!(store.update(id, &s, 3).await.unwrap());
     assert!(store.queued().await.unwrap().is_empty());
 }
 
 /// The deal queue: order, miner restrictions, fit, requeue at the head.
-pub(crate) async fn deals(store: &dyn ManagerStore) {
+pub async fn deals(store: &dyn ManagerStore) {
     let size = SectorSize(2048);
     let spec = AcquireDealsSpec::default();
     store.queue_deal(None, &deal(1, 1024)).await.unwrap();
@@ -187,7 +184,7 @@ pub(crate) async fn deals(store: &dyn ManagerStore) {
 }
 
 /// Two concurrent takers never get the same deal.
-pub(crate) async fn concurrent_deals(store: Arc<dyn ManagerStore>) {
+pub async fn concurrent_deals(store: Arc<dyn ManagerStore>) {
     for id in 0..40 {
         store.queue_deal(None, &deal(id, 1024)).await.unwrap();
     }
@@ -218,8 +215,9 @@ pub(crate) async fn concurrent_deals(store: Arc<dyn ManagerStore>) {
 }
 
 /// Runs the whole suite on stores made by `make` (a fresh, empty store per
-/// call).
-pub(crate) async fn run_all<F, Fut>(make: F)
+/// call; the concurrent parts need a multi-threaded runtime to mean
+/// anything: `#[tokio::test(flavor = "multi_thread")]`).
+pub async fn manager_store<F, Fut>(make: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Arc<dyn ManagerStore>>,
@@ -229,113 +227,4 @@ where
     versioned_updates(&*make().await).await;
     deals(&*make().await).await;
     concurrent_deals(make().await).await;
-}
-
-/// A fresh, empty PostgreSQL database from `VENUS_SEAL_TEST_POSTGRES` (a
-/// server URL whose user may create databases), or `None` to skip, unless
-/// `VENUS_SEAL_REQUIRE_POSTGRES=1`.
-pub(crate) async fn fresh_postgres() -> Option<String> {
-    let Ok(server) = std::env::var("VENUS_SEAL_TEST_POSTGRES") else {
-        assert!(
-            std::env::var("VENUS_SEAL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "VENUS_SEAL_REQUIRE_POSTGRES=1 but VENUS_SEAL_TEST_POSTGRES is not set"
-        );
-        eprintln!("VENUS_SEAL_TEST_POSTGRES is not set: PostgreSQL tests skipped");
-        return None;
-    };
-    Some(crate::testing::create_postgres_database(&server).await)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn memory_store_passes_the_suite() {
-    run_all(|| async { Arc::new(super::MemoryManagerStore::new()) as Arc<dyn ManagerStore> }).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_store_passes_the_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let counter = std::sync::atomic::AtomicU32::new(0);
-    let dir_path = dir.path().to_path_buf();
-    run_all(|| {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let path = dir_path.join(format!("m{n}.db"));
-        async move {
-            Arc::new(SqlManagerStore::open_sqlite(path).await.unwrap()) as Arc<dyn ManagerStore>
-        }
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_store_passes_the_suite() {
-    let Some(_) = fresh_postgres().await else {
-        return;
-    };
-    run_all(|| async {
-        let url = fresh_postgres().await.unwrap();
-        Arc::new(SqlManagerStore::connect(&url).await.unwrap()) as Arc<dyn ManagerStore>
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn sqlite_store_continues_numbers_after_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("manager.db");
-    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
-    for _ in 0..3 {
-        store
-            .allocate(M1, NumberRange::ALL, &status())
-            .await
-            .unwrap();
-    }
-    store.queue_deal(None, &deal(7, 1024)).await.unwrap();
-    drop(store);
-    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
-    assert_eq!(
-        store
-            .allocate(M1, NumberRange::ALL, &status())
-            .await
-            .unwrap(),
-        Some(SectorNumber(4))
-    );
-    assert_eq!(store.queued_deals().await.unwrap(), 1);
-}
-
-#[tokio::test]
-async fn a_corrupt_record_is_an_error_naming_the_sector() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("manager.db");
-    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
-    store
-        .allocate(M1, NumberRange::ALL, &status())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE manager_sectors SET record = '{\"proof_type\": ' WHERE number = 1")
-        .execute(&store.pool_for_tests())
-        .await
-        .unwrap();
-    let err = store
-        .load(SectorId::new(M1, SectorNumber(1)))
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("corrupt record for sector"),
-        "{err}"
-    );
-    assert!(err.to_string().contains("s-t01000-1"), "{err}");
-}
-
-#[tokio::test]
-async fn a_bad_store_url_is_refused_clearly() {
-    let err = SqlManagerStore::connect("mysql://x/y").await.unwrap_err();
-    assert!(
-        err.to_string().contains("unsupported URL") && err.to_string().contains("manager store"),
-        "{err}"
-    );
-    let err = SqlManagerStore::connect("postgres://nobody:pw@127.0.0.1:1/none")
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("nobody:***@"), "{err}");
-    assert!(!err.to_string().contains("pw@"), "{err}");
 }

@@ -1,0 +1,248 @@
+//! Every implementation in venus-seal-backends runs its trait's
+//! conformance suite (`venus_seal_core::testing::conformance`), directly
+//! and through `Arc<dyn …>` / `Box<dyn …>`:
+//!
+//! * `LocalExecutor`: add_pieces, tree_d, pc1, pc2 and c1 of a 2KiB sector
+//!   (milliseconds, no Groth16 parameters). C2 and `LocalSealVerifier`
+//!   need the parameters (about ten minutes to generate here): they run in
+//!   `local_c2_and_verifier_pass_their_suites`, ignored by default.
+//! * `ExtProcessorExecutor`: the same stages with this test binary as the
+//!   child, serving a `LocalExecutor` over the ext protocol (levels cross
+//!   the process boundary).
+//! * `RemoteC2Executor` against a `C2Service` proving with the core's fake
+//!   C2 and verifying with the fake verifier.
+//! * Persist stores: local directory, object store in memory and on local
+//!   files. (Piece stores run their suite in `tests/piece_stores.rs`.)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use venus_seal_backends::ext::{serve_stdio, ExtProcessorConfig, ExtProcessorExecutor};
+use venus_seal_backends::persist::{LocalPersistStore, ObjectPersistStore, PersistStore};
+use venus_seal_backends::remote_c2::{
+    C2Service, C2ServiceConfig, C2TaskStore, RemoteC2Config, RemoteC2Executor,
+};
+use venus_seal_backends::LocalExecutor;
+use venus_seal_core::sealer::StageExecutors;
+use venus_seal_core::stage::{AddPieces, KeepInPlace, Pc1, Pc2, Stage, TreeD, C1};
+use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
+use venus_seal_core::testing::conformance::persist_store::{self, persist_store};
+use venus_seal_core::testing::conformance::sealing::{sealing_cases, SealingCases};
+use venus_seal_core::testing::{fake_c2_verify_info, fake_stage_executors, FakeSealVerifier};
+use venus_seal_core::{DynExecutor, Executor, SealProof};
+use venus_seal_rpc::auth::{Permission, Secret};
+
+const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+/// The suite on `exec`, as `&dyn`, as `Arc<dyn>` and as `Box<dyn>`.
+async fn all_ways<S: Stage>(exec: DynExecutor<S>, case: &StageCase<S>, caps: Capabilities) {
+    executor(&*exec, case, caps).await;
+    executor(&exec, case, caps).await;
+    let boxed: Box<dyn Executor<S>> = Box::new(exec);
+    executor(&boxed, case, caps).await;
+}
+
+/// The local executor for every sealing stage (finalize keeps files in
+/// place: it is not under test here).
+fn local() -> StageExecutors {
+    let keep = KeepInPlace {
+        instance: "local".into(),
+    };
+    StageExecutors::uniform(Arc::new(LocalExecutor::new()), Arc::new(keep))
+}
+
+/// add_pieces to c1 on `execs`, with the file checks, inputs made by the
+/// local executor.
+async fn fast_sealing_stages(execs: &StageExecutors, cases: &SealingCases) {
+    let caps = Capabilities::default();
+    all_ways(execs.add_pieces.clone(), &cases.add_pieces, caps).await;
+    all_ways(execs.tree_d.clone(), &cases.tree_d, caps).await;
+    all_ways(execs.pc1.clone(), &cases.pc1, caps).await;
+    all_ways(execs.pc2.clone(), &cases.pc2, caps).await;
+    all_ways(execs.c1.clone(), &cases.c1, caps).await;
+}
+
+#[tokio::test]
+async fn local_executor_passes_the_suite_for_the_stages_without_parameters() {
+    let execs = local();
+    let cases = sealing_cases(&execs, P2K).with_file_checks();
+    fast_sealing_stages(&execs, &cases).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the 2KiB Groth16 parameters (about ten minutes to generate)"]
+async fn local_c2_and_verifier_pass_their_suites() {
+    use venus_seal_core::testing::conformance::verifier::{self, seal_verifier, VerifierCase};
+    let execs = local();
+    let cases = sealing_cases(&execs, P2K);
+    let caps = Capabilities {
+        randomised_output: true,
+    };
+    all_ways(execs.c2.clone(), &cases.c2, caps).await;
+    let dir = tempfile::tempdir().unwrap();
+    let task = cases.c2.task(dir.path()).await;
+    let mut info = venus_seal_backends::remote_c2::verify_info_from_c1_output(&task).unwrap();
+    info.proof = execs.c2.execute(task).await.unwrap().proof;
+    let case = VerifierCase {
+        seals: vec![info],
+        window_post: None,
+    };
+    let verifier = venus_seal_backends::LocalSealVerifier::default();
+    seal_verifier(&verifier, &case, verifier::Capabilities::default());
+}
+
+// ---- ext processor: this binary as the child --------------------------
+
+/// Set in the child's environment: the stage to serve.
+const CHILD_ENV: &str = "VENUS_SEAL_CONFORMANCE_CHILD";
+
+/// The child: serves the stage named by `CHILD_ENV` with a local
+/// executor on stdin/stdout until stdin closes.
+#[test]
+fn child_entry() {
+    let Some(stage) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let local = LocalExecutor::new();
+    let result = runtime.block_on(async move {
+        match stage.to_str() {
+            Some(AddPieces::NAME) => serve_stdio::<AddPieces, _>(local).await,
+            Some(TreeD::NAME) => serve_stdio::<TreeD, _>(local).await,
+            Some(Pc1::NAME) => serve_stdio::<Pc1, _>(local).await,
+            Some(Pc2::NAME) => serve_stdio::<Pc2, _>(local).await,
+            Some(C1::NAME) => serve_stdio::<C1, _>(local).await,
+            other => panic!("no stage {other:?}"),
+        }
+    });
+    // Exit before the test harness prints anything more on stdout.
+    std::process::exit(if result.is_ok() { 0 } else { 1 });
+}
+
+/// An ext-processor executor of `S` running this binary's `child_entry`.
+fn ext<S: Stage>() -> DynExecutor<S> {
+    let mut cfg = ExtProcessorConfig::new(std::env::current_exe().unwrap());
+    cfg.name = Some(format!("self-{}", S::NAME));
+    cfg.args = [
+        "child_entry",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ]
+    .map(String::from)
+    .to_vec();
+    cfg.envs.insert(CHILD_ENV.into(), S::NAME.into());
+    cfg.ready_timeout = Duration::from_secs(10);
+    Arc::new(ExtProcessorExecutor::<S>::new(cfg).unwrap())
+}
+
+#[tokio::test]
+async fn ext_processor_executors_pass_the_suite_over_a_local_child() {
+    let mut execs = local();
+    // Inputs are prepared locally; the stage under test runs in the child.
+    let cases = sealing_cases(&execs, P2K).with_file_checks();
+    execs.add_pieces = ext();
+    execs.tree_d = ext();
+    execs.pc1 = ext();
+    execs.pc2 = ext();
+    execs.c1 = ext();
+    fast_sealing_stages(&execs, &cases).await;
+}
+
+// ---- remote C2 ----------------------------------------------------------
+
+#[tokio::test]
+async fn remote_c2_executor_passes_the_suite_against_a_fake_prover() {
+    let (fakes, _) = fake_stage_executors();
+    let dir = tempfile::tempdir().unwrap();
+    let store = C2TaskStore::open_sqlite(dir.path().join("c2.db"))
+        .await
+        .unwrap();
+    let secret = Secret::generate();
+    let config = C2ServiceConfig {
+        node_id: "conformance".into(),
+        provers: 2,
+        max_body_bytes: 64 << 10,
+        heartbeat_interval: Duration::from_millis(100),
+        stale_after: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(20),
+    };
+    let service = C2Service::new(store, fakes.c2.clone(), secret.clone(), config)
+        .with_c1_check(|t| fake_c2_verify_info(t).map(drop));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let router = service.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let _provers = service.start_provers().await.unwrap();
+
+    let token = secret.token(Permission::Write, Some("conformance"));
+    let client = RemoteC2Executor::new(
+        &format!("http://{addr}"),
+        &token,
+        Arc::new(FakeSealVerifier),
+    )
+    .with_verify_info(fake_c2_verify_info)
+    .with_config(RemoteC2Config {
+        poll_initial: Duration::from_millis(10),
+        poll_max: Duration::from_millis(50),
+        request_timeout: Duration::from_secs(10),
+        max_poll_errors: 2,
+        compress: true,
+    });
+    let cases = sealing_cases(&fakes, P2K);
+    all_ways(Arc::new(client), &cases.c2, Capabilities::default()).await;
+    server.abort();
+}
+
+// ---- persist stores -----------------------------------------------------
+
+const DIRECTORY: persist_store::Capabilities = persist_store::Capabilities {
+    reports_free_space: true,
+};
+const OBJECTS: persist_store::Capabilities = persist_store::Capabilities {
+    reports_free_space: false,
+};
+
+#[tokio::test]
+async fn local_persist_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalPersistStore::new("local", dir.path());
+    persist_store(&store, DIRECTORY).await;
+    persist_store(
+        &(Arc::new(store.clone()) as Arc<dyn PersistStore>),
+        DIRECTORY,
+    )
+    .await;
+    persist_store(&(Box::new(store) as Box<dyn PersistStore>), DIRECTORY).await;
+}
+
+#[tokio::test]
+async fn object_persist_store_in_memory_passes_the_suite() {
+    let mem = Arc::new(InMemory::new());
+    persist_store(
+        &ObjectPersistStore::new("mem", mem.clone(), "".into()),
+        OBJECTS,
+    )
+    .await;
+    // Small parts: many parts per file, several in flight.
+    let store = ObjectPersistStore::new("mem", mem, "persist/a".into()).with_part_size(1 << 20);
+    persist_store(&(Arc::new(store.clone()) as Arc<dyn PersistStore>), OBJECTS).await;
+    persist_store(&(Box::new(store) as Box<dyn PersistStore>), OBJECTS).await;
+}
+
+#[tokio::test]
+async fn object_persist_store_on_local_files_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    persist_store(
+        &ObjectPersistStore::new("fs", fs.clone(), "".into()),
+        OBJECTS,
+    )
+    .await;
+    let store = ObjectPersistStore::new("fs", fs, "bucket".into()).with_part_size(3 << 20);
+    persist_store(&store, OBJECTS).await;
+}

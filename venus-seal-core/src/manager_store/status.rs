@@ -1,0 +1,133 @@
+//! What the sector manager remembers of each sector.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::MessageId;
+use crate::manager::{DealInfo, PreCommitOnChainInfo, StateReport};
+use crate::stage::Proof;
+use crate::types::proof::SealProof;
+use crate::types::randomness::{Seed, Ticket};
+
+/// A submission the manager took, and the message that carries it.
+///
+/// A submission is *queued* until a batch carries it: no message, not
+/// failed, not found on chain. A batcher claims it (`sending_since`) while
+/// it sends; a claim older than [`Submitted::STALE_CLAIM_SECS`] belongs to
+/// a batcher that died and is taken over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Submitted<T> {
+    /// What the worker submitted.
+    pub content: T,
+    /// The message that carries it (`None` while queued).
+    pub message: Option<MessageId>,
+    /// A batcher has been sending it since this time (Unix seconds).
+    #[serde(default)]
+    pub sending_since: Option<u64>,
+    /// Why the last attempt to send it failed.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Sending failed for good (the node refused the message): the worker
+    /// sees `PermFailed` and may resubmit with `reset`.
+    #[serde(default)]
+    pub failed: bool,
+    /// It was found on chain without a recorded message (sent by a manager
+    /// that crashed before saving the message id).
+    #[serde(default)]
+    pub found_on_chain: bool,
+    /// How many times the manager queued it again after its message
+    /// failed on chain.
+    #[serde(default)]
+    pub resends: u32,
+}
+
+impl<T> Submitted<T> {
+    /// A claim older than this many seconds is taken over.
+    pub const STALE_CLAIM_SECS: u64 = 300;
+
+    /// A message that failed on chain is sent again at most this many
+    /// times before the worker is told.
+    pub const MAX_RESENDS: u32 = 3;
+
+    /// A new submission, queued for the next batch.
+    pub fn queued(content: T) -> Self {
+        Self {
+            content,
+            message: None,
+            sending_since: None,
+            last_error: None,
+            failed: false,
+            found_on_chain: false,
+            resends: 0,
+        }
+    }
+
+    /// Waiting for a batch (claimed or not).
+    pub fn is_queued(&self) -> bool {
+        self.message.is_none() && !self.failed && !self.found_on_chain
+    }
+
+    /// Queued and not claimed by a live batcher at `now` (Unix seconds).
+    pub fn is_claimable(&self, now: u64) -> bool {
+        self.is_queued()
+            && self
+                .sending_since
+                .is_none_or(|t| now.saturating_sub(t) >= Self::STALE_CLAIM_SECS)
+    }
+}
+
+/// The manager's record of one sector (venus-seal-chain's
+/// `LocalSectorManager::sector_status` reports it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SectorStatus {
+    /// The proof type it was allocated with.
+    pub proof_type: SealProof,
+    /// The deals handed to it (`None`: not asked yet).
+    pub deals: Option<Vec<DealInfo>>,
+    /// The ticket handed out.
+    pub ticket: Option<Ticket>,
+    /// The pre-commit taken.
+    pub pre_commit: Option<Submitted<PreCommitOnChainInfo>>,
+    /// Where the worker persisted the sector.
+    pub persisted_at: Option<String>,
+    /// The seed handed out.
+    pub seed: Option<Seed>,
+    /// The proof taken.
+    pub proof: Option<Submitted<Proof>>,
+    /// The worker's last state report.
+    pub last_report: Option<StateReport>,
+    /// The worker reported the sector finalized.
+    pub finalized: bool,
+    /// The worker gave the sector up, for this reason.
+    pub aborted: Option<String>,
+    /// The operator asked the worker to give the sector up, for this
+    /// reason (answered to its next state report or poll).
+    #[serde(default)]
+    pub abort_requested: Option<String>,
+}
+
+impl SectorStatus {
+    /// A freshly allocated sector of `proof_type`.
+    pub fn new(proof_type: SealProof) -> Self {
+        Self {
+            proof_type,
+            deals: None,
+            ticket: None,
+            pre_commit: None,
+            persisted_at: None,
+            seed: None,
+            proof: None,
+            last_report: None,
+            finalized: false,
+            aborted: None,
+            abort_requested: None,
+        }
+    }
+
+    /// Whether a pre-commit or a proof waits for a batch.
+    pub fn has_queued_submission(&self) -> bool {
+        self.pre_commit.as_ref().is_some_and(Submitted::is_queued)
+            || self.proof.as_ref().is_some_and(Submitted::is_queued)
+    }
+}
