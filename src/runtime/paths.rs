@@ -16,18 +16,23 @@ pub fn config_folder(path: &Path) -> anyhow::Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from("/")))
 }
 
-/// Joins `path` to `base` when it is relative; an absolute path is left
-/// as it is.
+/// Joins `path` to `base` when it is relative (without its `./`, so
+/// messages show `/etc/venus-seal/data`, not `/etc/venus-seal/./data`);
+/// an absolute path is left as it is.
 ///
 /// ```
 /// use std::path::{Path, PathBuf};
-/// let mut db = PathBuf::from("data/state.db");
+/// let mut db = PathBuf::from("./data/state.db");
 /// venus_seal::runtime::resolve_relative(Path::new("/etc/venus-seal"), &mut db);
-/// assert_eq!(db, Path::new("/etc/venus-seal/data/state.db"));
+/// assert_eq!(db.display().to_string(), "/etc/venus-seal/data/state.db");
 /// ```
 pub fn resolve_relative(base: &Path, path: &mut PathBuf) {
     if path.is_relative() {
-        *path = base.join(&*path);
+        let relative: PathBuf = path
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect();
+        *path = base.join(relative);
     }
 }
 
