@@ -28,7 +28,10 @@ fn fails_naming(cmd: &mut Command, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{cmd:?} succeeded:\n{stderr}");
     for needle in needles {
-        assert!(stderr.contains(needle), "{cmd:?}: no {needle:?} in\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{cmd:?}: no {needle:?} in\n{stderr}"
+        );
     }
     assert!(out.stdout.is_empty(), "{cmd:?} printed a token");
 }
@@ -70,6 +73,9 @@ fn read_only_commands_create_no_file() {
     left.sort();
     assert_eq!(
         left,
-        vec![c2_toml.display().to_string(), worker_toml.display().to_string()]
+        vec![
+            c2_toml.display().to_string(),
+            worker_toml.display().to_string()
+        ]
     );
 }
