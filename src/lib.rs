@@ -12,8 +12,18 @@
 //!   manager.
 //! * [`rpc`] (`venus-seal-rpc`): JWT permissions (the Lotus ladder) and the
 //!   JSON-RPC APIs (the worker's admin API).
-//! * [`runtime`]: logging, tokens, the stop signal and the metrics endpoint
-//!   that every deployment shares.
+//! * [`runtime`]: logging, tokens, the stop signal, the metrics endpoint
+//!   and operator-command arguments that every deployment shares.
+//! * [`worker`]: the sealing worker's config ([`worker::WorkerConfig`]) and
+//!   builder ([`worker::Worker`], the `venus-seal-worker` binary).
+//! * [`c2_service`]: the remote C2 service node's config and builder
+//!   ([`c2_service::C2Node`], the `venus-seal-c2-service` binary).
+//! * [`all_in_one`]: devnet, manager and sealer in one process (the `seal`
+//!   example).
+//!
+//! The builders prove, so they need the `proofs` feature (on by default);
+//! the config schemas do not, so a tool that only reads configs (the fuzz
+//! targets) builds without the proving crates.
 //!
 //! # Design rationale
 //!
@@ -30,3 +40,8 @@ pub use venus_seal_core as core;
 pub use venus_seal_rpc as rpc;
 
 pub mod runtime;
+
+#[cfg(feature = "proofs")]
+pub mod all_in_one;
+pub mod c2_service;
+pub mod worker;

@@ -174,8 +174,8 @@ path = "{d}/store"
 
 /// Runs the whole scenario with the manager's `[store]` section `store`.
 async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
-    let examples = example_binaries(&["worker", "sector-manager"]);
-    let (worker_bin, manager_bin) = (examples.join("worker"), examples.join("sector-manager"));
+    let worker_bin = support::worker_bin();
+    let manager_bin = example_binaries(&["sector-manager"]).join("sector-manager");
     let cluster = Cluster {
         worker_bin,
         manager_bin,

@@ -1,7 +1,7 @@
 //! The worker sending stages to external processors: a real worker process
-//! (examples/worker) with `[[processors.pc1]]` and `[[processors.c1]]`
-//! running examples/ext-processor children, and `[c2_service]` pointing at
-//! an examples/c2-service process, seals one 2KiB sector with real proofs
+//! (venus-seal-worker) with `[[processors.pc1]]` and `[[processors.c1]]`
+//! running venus-seal-ext-processor children, and `[c2_service]` pointing at
+//! a venus-seal-c2-service process, seals one 2KiB sector with real proofs
 //! to Finished; the children's own log lines (forwarded through the
 //! worker's log) and the service's log show that they ran those stages. A processor that
 //! cannot become ready stops the worker at start-up, named.
@@ -14,13 +14,6 @@ use venus_seal::core::{SectorState, SectorStore, SqliteSectorStore};
 
 mod support;
 use support::free_port;
-
-/// The worker and ext-processor binaries (the c2-service is built beside
-/// them).
-fn example_binaries() -> (PathBuf, PathBuf) {
-    let examples = support::example_binaries(&["worker", "ext-processor", "c2-service"]);
-    (examples.join("worker"), examples.join("ext-processor"))
-}
 
 struct Rig {
     worker: PathBuf,
@@ -160,9 +153,9 @@ fn pid_in(line: &str) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pc1_and_c1_on_ext_processors_and_c2_on_the_remote_service_seal_a_sector() {
-    let (worker, ext) = example_binaries();
-    let rig = Rig::new(worker);
-    let (mut c2_service, c2_section) = start_c2_service(&rig, &ext.with_file_name("c2-service"));
+    let ext = support::ext_processor_bin();
+    let rig = Rig::new(support::worker_bin());
+    let (mut c2_service, c2_section) = start_c2_service(&rig, &support::c2_service_bin());
     // The children log each answered task at debug ("task done id=N
     // ok=true"); the worker forwards their stderr under their names.
     let processors = format!(
@@ -233,7 +226,7 @@ envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
         );
     }
     // Stages without processors ran here: no child answered them.
-    assert!(lines_of(&log, "pc2:ext-processor#0").is_empty());
+    assert!(lines_of(&log, "pc2:venus-seal-ext-processor#0").is_empty());
     assert!(
         log.contains("stage runs on ext processors"),
         "{}",
@@ -288,12 +281,6 @@ generate_test_sizes = true
     )
     .unwrap();
     std::fs::create_dir_all(rig.path("c2")).unwrap();
-    let token = support::output_of(
-        Command::new(bin)
-            .args(["token", "--perm", "write", "--config"])
-            .arg(&config),
-    );
-    std::fs::write(rig.path("c2.token"), token).unwrap();
     let child = Command::new(bin)
         .args(["run", "--config"])
         .arg(&config)
@@ -315,6 +302,13 @@ generate_test_sizes = true
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // `token` only reads the secret, which `run` created.
+    let token = support::output_of(
+        Command::new(bin)
+            .args(["token", "--perm", "write", "--config"])
+            .arg(&config),
+    );
+    std::fs::write(rig.path("c2.token"), token).unwrap();
     let section =
         format!("[c2_service]\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = \"{d}/c2.token\"\n");
     (child, section)
@@ -322,8 +316,7 @@ generate_test_sizes = true
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_processor_that_never_becomes_ready_stops_the_worker_by_name() {
-    let (worker, _) = example_binaries();
-    let rig = Rig::new(worker);
+    let rig = Rig::new(support::worker_bin());
     let processors = r#"
 [[processors.pc2]]
 name = "broken-pc2"

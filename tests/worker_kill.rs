@@ -1,4 +1,4 @@
-//! Kill tests: a real worker process (examples/worker) sealing a real 2KiB
+//! Kill tests: a real worker process (venus-seal-worker) sealing a real 2KiB
 //! sector is SIGKILLed at several points, restarted each time, and the
 //! sector still finishes with a proof the devnet verifies. Each point is
 //! reached deterministically: the worker's test hooks write a marker file
@@ -166,7 +166,7 @@ async fn state_of_job_1(rig: &Rig) -> SectorState {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_survives_sigkill_at_every_stage_and_the_sector_verifies() {
     let rig = Rig {
-        bin: support::example_binaries(&["worker"]).join("worker"),
+        bin: support::worker_bin(),
         dir: tempfile::tempdir().unwrap(),
         port: free_port(),
     };

@@ -1,5 +1,5 @@
-//! What the process-level tests share: building the example binaries,
-//! free ports, and reading the processes' logs.
+//! What the process-level tests share: the binaries under test, free
+//! ports, and reading the processes' logs.
 //!
 //! Each test file includes it with `mod support;` and uses what it needs.
 #![allow(dead_code)]
@@ -7,8 +7,29 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The worker binary (`src/bin/venus-seal-worker.rs`), built by cargo for
+/// this test.
+pub fn worker_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_venus-seal-worker"))
+}
+
+/// The remote C2 service binary (`src/bin/venus-seal-c2-service.rs`).
+pub fn c2_service_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_venus-seal-c2-service"))
+}
+
+/// The ext processor binary (`src/bin/venus-seal-ext-processor.rs`).
+pub fn ext_processor_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_venus-seal-ext-processor"))
+}
+
+// The sector-manager binary: `manager_bin()` goes here once it is a
+// `[[bin]]` target too.
+
 /// Builds `examples` with this test's profile and returns the directory
-/// their binaries are in (examples have no `CARGO_BIN_EXE_*`).
+/// their binaries are in (examples have no `CARGO_BIN_EXE_*`). Only the
+/// sector-manager example still needs it; remove it when that is a
+/// `[[bin]]`.
 pub fn example_binaries(examples: &[&str]) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();

@@ -8,7 +8,7 @@
 //!   `Executor<S>`, so the engine's decorators (limits, named locks) wrap
 //!   them like any executor.
 //! * Child side: [`serve`] / [`serve_stdio`] turn any `Executor<S>` into an
-//!   ext processor's main loop (`examples/ext-processor.rs` serves
+//!   ext processor's main loop (`src/bin/venus-seal-ext-processor.rs` serves
 //!   [`LocalExecutor`](crate::LocalExecutor) this way).
 //! * The wire format ([`Request`], [`Response`], [`ready_line`]): the
 //!   child's first stdout line is `{stage} processor ready`; requests

@@ -28,12 +28,11 @@
 use std::env;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use filecoin_proofs::{PoRepConfig, PoStConfig};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use storage_proofs_core::parameter_cache::{
@@ -42,10 +41,12 @@ use storage_proofs_core::parameter_cache::{
 use venus_seal_core::{SealProof, SectorSize};
 
 mod digest;
+mod progress;
 mod shapes;
 
 use crate::proof_type::{post_proof, to_api, update_proof};
 use digest::Fingerprint;
+use progress::{minutes, Ticker, PROGRESS_INTERVAL};
 
 /// The environment variable storage-proofs-core (and Lotus) read the
 /// parameter directory from.
@@ -741,7 +742,20 @@ impl ParameterCache {
         let mut lock_path = files.params.as_os_str().to_os_string();
         lock_path.push(".venus-seal.lock");
         let lock_path = PathBuf::from(lock_path);
-        let lock = digest::lock_exclusive(&lock_path).map_err(io_err(&lock_path))?;
+        let lock = {
+            let label = target.label.clone();
+            let waiting_on = lock_path.clone();
+            // Silent unless another process holds the lock for a while.
+            let _ticker = Ticker::start(PROGRESS_INTERVAL, move |elapsed| {
+                tracing::info!(
+                    proof = %label,
+                    lock = %waiting_on.display(),
+                    "waiting {} for another process generating the {label} parameters",
+                    minutes(elapsed)
+                )
+            });
+            digest::lock_exclusive(&lock_path).map_err(io_err(&lock_path))?
+        };
         match self.status(&files, target)? {
             ParamStatus::Missing => {}
             done => return Ok(done),
@@ -794,18 +808,33 @@ impl ParameterCache {
              proofs made with them are for tests and devnets only",
             target.label
         );
-        let message = if todo.params {
+        let doing = if todo.params {
             format!(
-                "generating {} parameters ({})",
+                "generating random {} parameters into {}",
                 target.label,
-                target.generation_estimate()
+                files.params.display()
             )
         } else {
-            format!("deriving the {} verifying key", target.label)
+            format!(
+                "deriving the {} verifying key into {}",
+                target.label,
+                files.vk.display()
+            )
         };
-        let spinner = spinner(message);
+        let expected = target.generation_estimate();
         let started = Instant::now();
-        tracing::info!(proof = %target.label, params = %files.params.display(), "generation started");
+        tracing::info!(proof = %target.label, "{doing}: started (expected {expected})");
+        let ticker = {
+            let label = target.label.clone();
+            Ticker::start(PROGRESS_INTERVAL, move |elapsed| {
+                tracing::info!(
+                    proof = %label,
+                    elapsed_s = elapsed.as_secs(),
+                    "{doing}: {} elapsed (expected {expected})",
+                    minutes(elapsed)
+                )
+            })
+        };
 
         let mut rng =
             ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| ParamError::Generation {
@@ -818,7 +847,7 @@ impl ParameterCache {
             Circuit::PoSt(c, _) => shapes::generate_post(c, todo, &mut rng),
             Circuit::Update => shapes::generate_update(target.size.0, todo, &mut rng),
         };
-        spinner.finish_and_clear();
+        drop(ticker);
         let elapsed = started.elapsed();
         target
             .flatten(result)?
@@ -838,23 +867,6 @@ impl ParameterCache {
         );
         Ok(())
     }
-}
-
-/// A spinner with elapsed time on stderr, hidden when stderr is not a
-/// terminal.
-fn spinner(message: String) -> ProgressBar {
-    let target = if io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(None, target);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]") {
-        bar.set_style(style);
-    }
-    bar.set_message(message);
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 /// Whether two directory names denote the same directory (trailing

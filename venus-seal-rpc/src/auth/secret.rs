@@ -35,6 +35,14 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
+    /// There is no file: the service that owns the secret creates it when
+    /// it first starts ([`Secret::load_or_create`]); a command that only
+    /// reads ([`Secret::load`]) never does.
+    #[error("the token secret {} does not exist: start the service once to create it, or check the path", path.display())]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
     /// Creating the file or its directory failed.
     #[error("cannot create the token secret {}: {source}", path.display())]
     Create {
@@ -84,6 +92,25 @@ impl Secret {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(path),
+            Err(source) => Err(SecretError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Reads the secret stored at `path` (one line of hex) and never
+    /// creates anything: a missing file is [`SecretError::Missing`], naming
+    /// it. For commands that only read (printing a token, calling an API),
+    /// which must not leave a fresh secret that the running service does
+    /// not know.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, SecretError> {
+        let path = path.as_ref();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SecretError::Missing {
+                path: path.to_path_buf(),
+            }),
             Err(source) => Err(SecretError::Read {
                 path: path.to_path_buf(),
                 source,
@@ -158,3 +185,20 @@ fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_never_creates_and_reads_what_load_or_create_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/admin.secret");
+        let e = Secret::load(&path).unwrap_err();
+        assert!(matches!(e, SecretError::Missing { .. }), "{e}");
+        assert!(e.to_string().contains("sub/admin.secret"), "{e}");
+        assert!(!dir.path().join("sub").exists(), "load created a folder");
+        let made = Secret::load_or_create(&path).unwrap();
+        assert_eq!(Secret::load(&path).unwrap(), made);
+    }
+}

@@ -5,16 +5,18 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::core::stage::Stage;
+use crate::core::{Executor, StageError};
 use async_trait::async_trait;
-use venus_seal::core::stage::Stage;
-use venus_seal::core::{Executor, StageError};
 
-use crate::config::TestingSection;
+use super::config::TestingSection;
 
 /// Wraps an executor with the configured pause points.
 #[derive(Debug)]
 pub struct Hooked<E> {
+    /// The executor that does the work.
     pub inner: E,
+    /// Where to pause (none set: it only passes tasks through).
     pub hooks: Arc<TestingSection>,
 }
 

@@ -7,26 +7,30 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use tokio::task::JoinSet;
-use venus_seal::backends::ext::{ExtProcessorConfig, ExtProcessorPool};
-use venus_seal::backends::persist::{
+use crate::backends::ext::{ExtProcessorConfig, ExtProcessorPool};
+use crate::backends::persist::{
     LocalPersistStore, ObjectPersistStore, PersistStore, PersistStores,
 };
-use venus_seal::backends::remote_c2::RemoteC2Executor;
-use venus_seal::backends::LocalExecutor;
-use venus_seal::core::engine::limits::Limits;
-use venus_seal::core::engine::metrics::EngineMetrics;
-use venus_seal::core::stage::{Finalize, KeepInPlace, Stage};
-use venus_seal::core::{DynExecutor, Executor, SealVerifier, StageExecutors};
+use crate::backends::remote_c2::RemoteC2Executor;
+use crate::backends::LocalExecutor;
+use crate::core::engine::limits::Limits;
+use crate::core::engine::metrics::EngineMetrics;
+use crate::core::stage::{Finalize, KeepInPlace, Stage};
+use crate::core::{DynExecutor, Executor, SealVerifier, StageExecutors};
+use anyhow::{bail, Context};
+use tokio::task::JoinSet;
 
-use crate::config::{Config, TestingSection};
-use crate::hooks::Hooked;
+use super::config::{TestingSection, WorkerConfig};
+use super::hooks::Hooked;
 
 /// The decorators every stage's executor is wrapped in.
+#[derive(Debug)]
 pub struct Decorators {
+    /// The `[testing]` pause points.
     pub hooks: Arc<TestingSection>,
+    /// Per-stage durations and outcomes.
     pub metrics: Arc<EngineMetrics>,
+    /// The stage limits, locks and staggers.
     pub limits: Arc<Limits>,
 }
 
@@ -44,7 +48,7 @@ impl Decorators {
 /// Builds every stage's executor; starts nothing. The ext processors are
 /// returned too, for [`ExtProcessors::start`] and [`ExtProcessors::stop`].
 pub fn build(
-    config: &Config,
+    config: &WorkerConfig,
     local: Arc<LocalExecutor>,
     verifier: Arc<dyn SealVerifier>,
     decorators: &Decorators,
@@ -53,7 +57,7 @@ pub fn build(
     let p = &config.processors;
     let c2 = match &config.c2_service {
         Some(service) => {
-            let token = crate::token::read_token("c2_service.token_file", &service.token_file)?;
+            let token = crate::runtime::read_token("c2_service.token_file", &service.token_file)?;
             tracing::info!(url = %service.url, "c2 goes to the remote C2 service");
             decorators.wrap(RemoteC2Executor::new(&service.url, &token, verifier))
         }
@@ -100,7 +104,7 @@ where
 }
 
 /// Finalize: copy to the `[[persist]]` stores, or keep the files in place.
-fn finalize(config: &Config) -> anyhow::Result<DynExecutor<Finalize>> {
+fn finalize(config: &WorkerConfig) -> anyhow::Result<DynExecutor<Finalize>> {
     if config.persist.is_empty() {
         return Ok(Arc::new(KeepInPlace {
             instance: config.worker.name.clone(),

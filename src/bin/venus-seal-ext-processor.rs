@@ -2,15 +2,16 @@
 //! (damocles' wire format) with the local filecoin-proofs-api executor.
 //!
 //! ```text
-//! cargo run --release --example ext-processor -- pc1
-//! cargo run --release --example ext-processor -- c2 --params /var/tmp/filecoin-proof-parameters
+//! cargo run --release --bin venus-seal-ext-processor -- pc1
+//! cargo run --release --bin venus-seal-ext-processor -- c2 --params /var/tmp/filecoin-proof-parameters
 //! # for a damocles worker (damocles' task bodies):
-//! cargo run --release --example ext-processor -- c2 --format damocles
+//! cargo run --release --bin venus-seal-ext-processor -- c2 --format damocles
 //! ```
 //!
 //! A worker starts it as a child (`ExtProcessorConfig { bin, args: ["pc1"],
 //! .. }`): stdout carries the protocol (the ready line, then one JSON
-//! response per line), stdin the requests, stderr the logs (`RUST_LOG`).
+//! response per line), stdin the requests, stderr the logs (`RUST_LOG`,
+//! through [`venus_seal::runtime::init_logging`] like every binary here).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use venus_seal::backends::ext::{serve_stdio, serve_stdio_damocles};
 use venus_seal::backends::params::ParameterCache;
 use venus_seal::backends::LocalExecutor;
 use venus_seal::core::stage::{AddPieces, Pc1, Pc2, TreeD, C1, C2};
+use venus_seal::runtime::init_logging;
 
 /// Serve one sealing stage as an external processor (damocles ext protocol).
 ///
@@ -85,13 +87,8 @@ enum StageName {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    // Logs on stderr only: stdout carries the protocol.
+    init_logging("");
 
     let params = Arc::new(match args.params {
         Some(dir) => ParameterCache::new(dir),

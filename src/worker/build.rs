@@ -1,0 +1,282 @@
+//! [`Worker`]: a [`WorkerConfig`] assembled into a running worker.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::config::{ManagerSection, WorkerConfig};
+use super::executors::{self, Decorators, ExtProcessors};
+use crate::backends::params::{GenerationPolicy, ParameterCache};
+use crate::backends::pieces::VerifyingPieceStore;
+use crate::backends::{LocalExecutor, LocalSealVerifier};
+use crate::chain::{
+    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
+    SqlManagerStore,
+};
+use crate::core::engine::limits::Limits;
+use crate::core::engine::metrics::EngineMetrics;
+use crate::core::manager::AllocateSpec;
+use crate::core::{
+    Engine, Location, MemoryPieceStore, PieceStore, RetryPolicy, Sealer, SealerConfig,
+    SectorManager, SqliteSectorStore,
+};
+use crate::rpc::{serve_admin, ManagerClient, Secret};
+
+/// A worker built from its config and serving its admin API: call
+/// [`Worker::run`] to seal until the shutdown future resolves.
+///
+/// ```no_run
+/// # async fn demo() -> anyhow::Result<()> {
+/// use venus_seal::worker::{Worker, WorkerConfig};
+///
+/// let config = WorkerConfig::load("examples/worker.toml".as_ref())?;
+/// let worker = Worker::build(config).await?;
+/// println!("admin API on {}", worker.admin_addr());
+/// worker.run(venus_seal::runtime::shutdown_signal()).await?;
+/// # Ok(()) }
+/// ```
+pub struct Worker {
+    name: String,
+    engine: Engine,
+    admin_addr: SocketAddr,
+    stop_admin: Box<dyn FnOnce() + Send>,
+    metrics_server: Option<tokio::task::JoinHandle<()>>,
+    ext_processors: ExtProcessors,
+    chain: Option<Arc<DevnetChain>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("name", &self.name)
+            .field("admin_addr", &self.admin_addr)
+            .field("ext_processors", &self.ext_processors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// Checks the machine (folders writable, room for the slots), makes
+    /// sure the Groth16 parameters are there (random ones generated for
+    /// 2KiB/8MiB, logging progress), connects or starts the sector manager,
+    /// builds every stage's executor and starts the ext processors, opens
+    /// the state database, creates the admin secret if missing, and serves
+    /// the admin API and metrics. Seals nothing yet.
+    pub async fn build(config: WorkerConfig) -> anyhow::Result<Self> {
+        config.check_machine()?;
+        let params = Arc::new(ParameterCache::from_env());
+        params.activate().context("parameter cache")?;
+        let proof = config.manager.proof();
+        let p = params.clone();
+        tokio::task::spawn_blocking(move || p.ensure_seal(proof, GenerationPolicy::TestSizes))
+            .await?
+            .with_context(|| format!("parameters for {proof}"))?;
+
+        let (manager, chain) = sector_manager(&config, &params).await?;
+        // Executors: local proving or the stage's ext processors, test
+        // hooks, metrics, then limits outermost (a stage waiting for a
+        // permit is not timed).
+        let metrics = EngineMetrics::new();
+        let limits = Limits::new(config.stage_limits()?, BTreeMap::new());
+        metrics.watch_limits(limits.clone());
+        let decorators = Decorators {
+            hooks: Arc::new(config.testing.clone()),
+            metrics: metrics.clone(),
+            limits,
+        };
+        let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
+        let verifier = Arc::new(LocalSealVerifier::with_parameters(params));
+        let (stage_executors, ext_processors) =
+            executors::build(&config, local, verifier, &decorators)?;
+        if !ext_processors.is_empty() {
+            ext_processors.start().await?;
+            tracing::info!("ext processors ready");
+        }
+
+        let store = Arc::new(
+            SqliteSectorStore::open(&config.worker.state_db)
+                .await
+                .context("worker.state_db")?,
+        );
+        let sealer = Sealer::new(
+            manager,
+            piece_store(&config)?,
+            stage_executors,
+            store.clone(),
+            sealer_config(&config),
+        )
+        .with_metrics(metrics.clone());
+        let engine = engine(&config, sealer, store);
+
+        let secret =
+            Secret::load_or_create(&config.admin.secret_file).context("admin.secret_file")?;
+        let (admin_addr, admin) =
+            serve_admin(config.admin.listen, Arc::new(engine.handle()), secret)
+                .await
+                .with_context(|| format!("admin.listen {}", config.admin.listen))?;
+        tracing::info!(%admin_addr, "admin API listening");
+        let metrics_server = match &config.metrics {
+            Some(m) => {
+                let metrics = metrics.clone();
+                let render = move || metrics.render();
+                Some(
+                    crate::runtime::serve_metrics("metrics.listen", m.listen, render)
+                        .await?
+                        .1,
+                )
+            }
+            None => None,
+        };
+        Ok(Self {
+            name: config.worker.name.clone(),
+            engine,
+            admin_addr,
+            stop_admin: Box::new(move || {
+                let _ = admin.stop();
+            }),
+            metrics_server,
+            ext_processors,
+            chain,
+        })
+    }
+
+    /// Where the admin API listens (the port chosen when the config asked
+    /// for port 0).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Seals until `shutdown` resolves (or, with `worker.max_sectors`,
+    /// until every sector is done), then stops the ext processors' children,
+    /// the admin API, the metrics server and the devnet clock.
+    ///
+    /// A stage still running on a blocking thread (a C2 takes minutes)
+    /// keeps the tokio runtime from shutting down: a binary exits the
+    /// process once this returns; the sector re-runs the stage from its
+    /// durable state on restart.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tracing::info!(worker = %self.name, "worker running");
+        self.engine.run(shutdown).await?;
+        // The engine has dropped its executors: kill the ext processors'
+        // children before the process exits (exit skips destructors).
+        self.ext_processors.stop().await;
+        tracing::info!("worker stopped");
+        (self.stop_admin)();
+        if let Some(server) = self.metrics_server {
+            server.abort();
+        }
+        if let Some(chain) = self.chain {
+            chain.stop_clock();
+        }
+        Ok(())
+    }
+}
+
+/// The sector manager: an embedded devnet and in-process manager, durable
+/// under `state_dir`, or a remote manager service.
+async fn sector_manager(
+    config: &WorkerConfig,
+    params: &Arc<ParameterCache>,
+) -> anyhow::Result<(Arc<dyn SectorManager>, Option<Arc<DevnetChain>>)> {
+    match &config.manager {
+        ManagerSection::EmbeddedDevnet {
+            miner,
+            proof,
+            block_time,
+            pre_commit_challenge_delay,
+            state_dir,
+        } => {
+            let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+            std::fs::create_dir_all(state_dir)
+                .with_context(|| format!("manager.state_dir {}", state_dir.display()))?;
+            let chain = DevnetChain::open(
+                DevnetConfig {
+                    miners: vec![DevnetMiner {
+                        id: *miner,
+                        allowed_proofs: vec![*proof],
+                    }],
+                    ..DevnetConfig::clocked(
+                        *block_time,
+                        *pre_commit_challenge_delay,
+                        state_dir.join("devnet.json"),
+                    )
+                },
+                verifier.clone(),
+            )?;
+            chain.start_clock()?;
+            let store = SqlManagerStore::open_sqlite(state_dir.join("manager.db")).await?;
+            let manager = LocalSectorManager::new(
+                ManagerConfig::new(vec![ManagedMiner::new(*miner, *proof)]),
+                Arc::new(store),
+                chain.clone(),
+                chain.clone(),
+                verifier,
+            );
+            Ok((manager, Some(chain)))
+        }
+        ManagerSection::Remote {
+            url, token_file, ..
+        } => {
+            let token = crate::runtime::read_token("manager.token_file", token_file)?;
+            let client = ManagerClient::new(url.clone(), Some(&token))?;
+            tracing::info!(%url, "sector manager: remote");
+            Ok((Arc::new(client), None))
+        }
+    }
+}
+
+/// Deal pieces, always verified against their PieceCID as they stream.
+fn piece_store(config: &WorkerConfig) -> anyhow::Result<Arc<dyn PieceStore>> {
+    let pieces: Arc<dyn PieceStore> = match &config.pieces {
+        Some(p) => p.build_verified().context("[pieces]")?,
+        None => {
+            tracing::warn!(
+                "no [pieces] in the config: a sector that gets deals will park (piece not found)"
+            );
+            Arc::new(VerifyingPieceStore::new(MemoryPieceStore::default()))
+        }
+    };
+    tracing::info!(store = ?pieces, "piece store");
+    Ok(pieces)
+}
+
+fn sealer_config(config: &WorkerConfig) -> SealerConfig {
+    SealerConfig {
+        instance: config.worker.name.clone(),
+        retry: RetryPolicy {
+            recover_interval: config.retry.recover_interval,
+            max_retries: config.retry.max_retries,
+        },
+        poll_interval: config.retry.poll_interval,
+        allocate: AllocateSpec {
+            allowed_miners: config.manager.allowed_miners(),
+            allowed_proof_types: vec![config.manager.proof()],
+        },
+        ..SealerConfig::default()
+    }
+}
+
+fn engine(config: &WorkerConfig, sealer: Sealer, store: Arc<SqliteSectorStore>) -> Engine {
+    let locations = config
+        .sealing
+        .iter()
+        .map(|s| Location {
+            path: s.path.clone(),
+            slots: s.slots,
+        })
+        .collect();
+    let mut engine = Engine::new(sealer, store, locations);
+    if config.worker.max_sectors > 0 {
+        engine = engine.with_max_sectors(config.worker.max_sectors);
+    }
+    if let Some(at) = config.worker.release_slot_at {
+        let most = config.sealing.iter().map(|s| s.slots).max().unwrap_or(1);
+        let in_flight = config.worker.in_flight.unwrap_or(2 * most);
+        tracing::info!(%at, in_flight, "sectors give their slot back at {at}");
+        engine = engine.with_slot_release(at, in_flight);
+    }
+    engine
+}
