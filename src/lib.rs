@@ -14,6 +14,12 @@
 //!   JSON-RPC APIs (the worker's admin API).
 //! * [`runtime`]: logging, tokens, the stop signal and the metrics endpoint
 //!   that every deployment shares.
+//! * [`sector_manager`]: the sector manager deployment: its config schema,
+//!   the Lotus start-up checks, the admin API and the builder
+//!   (`ManagerService`) that `venus-seal-sector-manager` runs.
+//! * `simulate` (feature `simulate`): the cluster simulator, the engine
+//!   against a thread-per-sector model on tokio's paused clock, which
+//!   `examples/simulate.rs` and `benches/simulate.rs` both call.
 //!
 //! # Design rationale
 //!
@@ -30,3 +36,11 @@ pub use venus_seal_core as core;
 pub use venus_seal_rpc as rpc;
 
 pub mod runtime;
+
+// The config schemas name this crate `venus_seal::…` so that the fuzz
+// targets can compile them by `#[path]` against a light stand-in.
+extern crate self as venus_seal;
+
+pub mod sector_manager;
+#[cfg(feature = "simulate")]
+pub mod simulate;

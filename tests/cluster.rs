@@ -174,11 +174,10 @@ path = "{d}/store"
 
 /// Runs the whole scenario with the manager's `[store]` section `store`.
 async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
-    let examples = example_binaries(&["worker", "sector-manager"]);
-    let (worker_bin, manager_bin) = (examples.join("worker"), examples.join("sector-manager"));
+    let worker_bin = example_binaries(&["worker"]).join("worker");
     let cluster = Cluster {
         worker_bin,
-        manager_bin,
+        manager_bin: support::manager_bin(),
         dir: tempfile::tempdir().unwrap(),
         rpc_port: free_port(),
     };

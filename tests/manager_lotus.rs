@@ -25,7 +25,7 @@ use venus_seal::core::{ActorId, CommD, CommR, SectorId, SectorManager, SectorNum
 use venus_seal::rpc::ManagerClient;
 
 mod support;
-use support::{example_binaries, free_port, log_file, output_of, strip_ansi, tail};
+use support::{free_port, log_file, manager_bin, output_of, strip_ansi, tail};
 
 const TIPSET: &str = "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4";
 const MESSAGE_CID: &str = "bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s";
@@ -128,7 +128,7 @@ struct Manager {
 impl Manager {
     fn new() -> Self {
         Self {
-            bin: example_binaries(&["sector-manager"]).join("sector-manager"),
+            bin: manager_bin(),
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
         }

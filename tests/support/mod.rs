@@ -7,6 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod manager;
+#[allow(unused_imports)] // not every test file starts the manager
+pub use manager::*;
+
 /// Builds `examples` with this test's profile and returns the directory
 /// their binaries are in (examples have no `CARGO_BIN_EXE_*`).
 pub fn example_binaries(examples: &[&str]) -> PathBuf {
