@@ -21,13 +21,13 @@ use venus_seal::core::{ActorId, SealProof, TokenAmount};
 /// from.
 ///
 /// [`SectorManagerConfig::load`] reads a file and resolves its relative
-/// paths against the file's folder; [`SectorManagerSectorManagerConfig::parse`] checks a
+/// paths against the file's folder; [`SectorManagerConfig::parse`] checks a
 /// text and leaves paths as written.
 ///
 /// ```
 /// use venus_seal::sector_manager::SectorManagerConfig;
 ///
-/// let config = SectorManagerSectorManagerConfig::parse(
+/// let config = SectorManagerConfig::parse(
 ///     r#"
 ///     [rpc]
 ///     listen = "127.0.0.1:1789"
