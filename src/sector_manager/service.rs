@@ -53,8 +53,8 @@ impl ManagerService {
     }
 
     /// Checks prove-commits (and the devnet's proofs) with `verifier`
-    /// instead of the proving crates' `LocalSealVerifier`; no Groth16
-    /// parameters are then looked for on its behalf.
+    /// instead of the proving crates' `LocalSealVerifier`. With a prover
+    /// too, or no `[proving]`, no Groth16 parameters are looked for.
     pub fn with_verifier(mut self, verifier: Arc<dyn SealVerifier>) -> Self {
         self.verifier = Some(verifier);
         self
