@@ -7,28 +7,16 @@
 //! included.
 //!
 //! `cargo bench --bench simulate`; CI runs it in quick mode
-//! (`cargo bench --bench simulate -- --quick`). The simulator itself:
+//! (`cargo bench --bench simulate -- --quick`). The simulator itself
+//! (`venus_seal::simulate`, which this bench calls as the example does):
 //! `cargo run --release --example simulate`.
-
-#[allow(dead_code)]
-#[path = "../examples/simulate/config.rs"]
-mod config;
-#[allow(dead_code)]
-#[path = "../examples/simulate/engine_model.rs"]
-mod engine_model;
-#[allow(dead_code)]
-#[path = "../examples/simulate/report.rs"]
-mod report;
-#[allow(dead_code)]
-#[path = "../examples/simulate/trace.rs"]
-mod trace;
 
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-
-use config::SimConfig;
+use venus_seal::simulate::config::{SimConfig, SimStage};
+use venus_seal::simulate::engine_model;
 
 /// Simulated minutes per iteration: sealcalc's published horizon.
 const MINUTES: u64 = 1740;
@@ -74,28 +62,13 @@ fn in_flight(n: usize) -> SimConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/simulate/memory-1000.toml");
     let mut cfg = SimConfig::load(&path).expect("examples/simulate/memory-1000.toml");
     cfg.slots = n;
-    for stage in config::SimStage::ALL {
-        let spec = cfg.stages.get(stage).clone();
+    for stage in SimStage::ALL {
+        let spec = cfg.stages.get_mut(stage);
         if spec.limit.is_some() {
-            *stage_mut(&mut cfg, stage) = config::StageSpec {
-                limit: Some(n),
-                ..spec
-            };
+            spec.limit = Some(n);
         }
     }
     cfg
-}
-
-fn stage_mut(cfg: &mut SimConfig, stage: config::SimStage) -> &mut config::StageSpec {
-    use config::SimStage::*;
-    match stage {
-        AddPieces => &mut cfg.stages.add_pieces,
-        TreeD => &mut cfg.stages.tree_d,
-        Pc1 => &mut cfg.stages.pc1,
-        Pc2 => &mut cfg.stages.pc2,
-        C1 => &mut cfg.stages.c1,
-        C2 => &mut cfg.stages.c2,
-    }
 }
 
 /// Wall time per transition with 100, 1,000 and 10,000 sectors in flight:

@@ -24,6 +24,12 @@
 //! The builders prove, so they need the `proofs` feature (on by default);
 //! the config schemas do not, so a tool that only reads configs (the fuzz
 //! targets) builds without the proving crates.
+//! * [`sector_manager`]: the sector manager deployment: its config schema,
+//!   the Lotus start-up checks, the admin API and the builder
+//!   (`ManagerService`) that `venus-seal-sector-manager` runs.
+//! * `simulate` (feature `simulate`): the cluster simulator, the engine
+//!   against a thread-per-sector model on tokio's paused clock, which
+//!   `examples/simulate.rs` and `benches/simulate.rs` both call.
 //!
 //! # Design rationale
 //!
@@ -45,3 +51,10 @@ pub mod runtime;
 pub mod all_in_one;
 pub mod c2_service;
 pub mod worker;
+// The config schemas name this crate `venus_seal::…` so that the fuzz
+// targets can compile them by `#[path]` against a light stand-in.
+extern crate self as venus_seal;
+
+pub mod sector_manager;
+#[cfg(feature = "simulate")]
+pub mod simulate;

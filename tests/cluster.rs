@@ -19,7 +19,7 @@ use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner};
 use venus_seal::core::{ActorId, ChainClient, SealProof, SectorNumber};
 
 mod support;
-use support::{example_binaries, free_port, log_file, strip_ansi, tail};
+use support::{free_port, log_file, strip_ansi, tail};
 
 const MINERS: [ActorId; 2] = [ActorId(1000), ActorId(1001)];
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
@@ -175,10 +175,9 @@ path = "{d}/store"
 /// Runs the whole scenario with the manager's `[store]` section `store`.
 async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
     let worker_bin = support::worker_bin();
-    let manager_bin = example_binaries(&["sector-manager"]).join("sector-manager");
     let cluster = Cluster {
         worker_bin,
-        manager_bin,
+        manager_bin: support::manager_bin(),
         dir: tempfile::tempdir().unwrap(),
         rpc_port: free_port(),
     };

@@ -25,7 +25,7 @@ use venus_seal::core::{ActorId, CommD, CommR, SectorId, SectorManager, SectorNum
 use venus_seal::rpc::ManagerClient;
 
 mod support;
-use support::{example_binaries, free_port, log_file, output_of, strip_ansi, tail};
+use support::{free_port, log_file, manager_bin, output_of, strip_ansi, tail};
 
 const TIPSET: &str = "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4";
 const MESSAGE_CID: &str = "bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s";
@@ -128,7 +128,7 @@ struct Manager {
 impl Manager {
     fn new() -> Self {
         Self {
-            bin: example_binaries(&["sector-manager"]).join("sector-manager"),
+            bin: manager_bin(),
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
         }
@@ -414,4 +414,57 @@ async fn a_node_that_does_not_answer_stops_the_manager_at_start() {
     let mut child = m.start(&config_path);
     assert!(!m.wait_exit(&mut child).success());
     assert!(m.log().contains("chain.token_file"), "{}", m.log());
+}
+
+/// `token` and `deals list` only read: run from another folder with a
+/// config whose paths are relative (to the config's folder), they create
+/// no secret and no state anywhere, and say the secret is missing; once
+/// the manager's secret exists beside the config, `token` signs with it.
+#[test]
+fn reading_commands_from_another_folder_create_nothing() {
+    let m = Manager::new();
+    let absolute = std::fs::read_to_string(m.config("http://127.0.0.1:1", "")).unwrap();
+    let relative = absolute.replace(&format!("{}/", m.dir.path().display()), "");
+    assert_ne!(absolute, relative);
+    let config = m.path("manager.toml");
+    std::fs::write(&config, relative).unwrap();
+    let listing = |dir: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(m.dir.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    for args in [&["token", "--config"][..], &["deals", "list", "--config"]] {
+        let out = Command::new(&m.bin)
+            .args(args)
+            .arg(&config)
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("rpc.secret_file") && stderr.contains("does not exist"),
+            "{args:?}: {stderr}"
+        );
+        assert!(listing(elsewhere.path()).is_empty(), "{args:?} wrote here");
+        assert_eq!(listing(m.dir.path()), before, "{args:?} wrote there");
+    }
+
+    let secret = venus_seal::rpc::Secret::load_or_create(m.path("rpc.secret")).unwrap();
+    let token = output_of(
+        Command::new(&m.bin)
+            .args(["token", "--perm", "write", "--config"])
+            .arg(&config)
+            .current_dir(elsewhere.path()),
+    );
+    assert_eq!(
+        secret.verify(token.trim()).unwrap(),
+        venus_seal::rpc::Permission::Write
+    );
+    assert!(listing(elsewhere.path()).is_empty());
 }

@@ -1,11 +1,11 @@
-//! The sector manager's TOML config (examples/sector-manager/config.rs,
+//! The sector manager's TOML config (src/sector_manager/config.rs,
 //! compiled from its own file against the `venus_seal` stand-in): any text
 //! is accepted or refused with an error, never a panic, and the same
 //! document reformatted (other quoting, table layout, key order) parses to
 //! the same config or fails the same way.
 #![no_main]
 
-#[path = "../../examples/sector-manager/config.rs"]
+#[path = "../../src/sector_manager/config.rs"]
 #[allow(dead_code)]
 mod config;
 
@@ -16,12 +16,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let first = config::Config::parse(text);
+    let first = config::SectorManagerConfig::parse(text);
     let Some(reformatted) = toml_reformatted(text) else {
         assert!(first.is_err(), "not TOML, yet a config: {text:?}");
         return;
     };
-    let again = config::Config::parse(&reformatted);
+    let again = config::SectorManagerConfig::parse(&reformatted);
     match (&first, &again) {
         (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
         (Err(_), Err(_)) => {}

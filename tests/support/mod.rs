@@ -23,30 +23,9 @@ pub fn ext_processor_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_venus-seal-ext-processor"))
 }
 
-// The sector-manager binary: `manager_bin()` goes here once it is a
-// `[[bin]]` target too.
-
-/// Builds `examples` with this test's profile and returns the directory
-/// their binaries are in (examples have no `CARGO_BIN_EXE_*`). Only the
-/// sector-manager example still needs it; remove it when that is a
-/// `[[bin]]`.
-pub fn example_binaries(examples: &[&str]) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("build").current_dir(env!("CARGO_MANIFEST_DIR"));
-    for example in examples {
-        cmd.args(["--example", example]);
-    }
-    if profile_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "building the examples {examples:?}"
-    );
-    profile_dir.join("examples")
-}
+mod manager;
+#[allow(unused_imports)] // not every test file starts the manager
+pub use manager::*;
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {

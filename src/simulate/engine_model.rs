@@ -17,23 +17,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use venus_seal::core::engine::limits::{Limits, StageLimit};
-use venus_seal::core::manager::{
+use venus_seal_core::engine::limits::{Limits, StageLimit};
+use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, SubmitResult,
     WaitSeedResponse,
 };
-use venus_seal::core::stage::{Proof, Stage};
-use venus_seal::core::testing::{fake_stage_executors, FakeManager};
-use venus_seal::core::{
+use venus_seal_core::stage::{Proof, Stage};
+use venus_seal_core::testing::{fake_stage_executors, FakeManager};
+use venus_seal_core::{
     Engine, Executor, Location, ManagerError, MemoryPieceStore, MemorySectorStore, Sealer,
     SealerConfig, SectorId, SectorManager, SectorRecord, SectorState, SectorStore,
     SectorStoreError, StageError, StageExecutors, Ticket,
 };
 
-use crate::config::{ReleasePoint, SimConfig, SimStage};
-use crate::report::ModelRun;
-use crate::trace::{on_paused_clock, Activity, Recorder, Token, Trace, PAST_HORIZON};
+use crate::simulate::config::{ReleasePoint, SimConfig, SimStage};
+use crate::simulate::report::ModelRun;
+use crate::simulate::trace::{on_paused_clock, Activity, Recorder, Token, Trace, PAST_HORIZON};
 
 /// What an engine run leaves.
 #[derive(Debug)]

@@ -33,9 +33,9 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::config::{SimConfig, SimStage, MINUTE};
-use crate::report::ModelRun;
-use crate::trace::{on_paused_clock, Activity, Recorder, Token, Trace, PAST_HORIZON};
+use crate::simulate::config::{SimConfig, SimStage, MINUTE};
+use crate::simulate::report::ModelRun;
+use crate::simulate::trace::{on_paused_clock, Activity, Recorder, Token, Trace, PAST_HORIZON};
 
 /// The compute limits: one semaphore per limited stage and per named lock,
 /// taken in the order the engine's `Limits` takes them (stage, then locks

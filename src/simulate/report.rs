@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::{SimConfig, SimStage, MINUTE};
-use crate::trace::{Activity, Trace};
+use crate::simulate::config::{SimConfig, SimStage, MINUTE};
+use crate::simulate::trace::{Activity, Trace};
 
 /// Something every sector holds for a while, and how many can hold it.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::config::{SimConfig, SimStage, MINUTE};
-use crate::report::{self, Sample};
-use crate::trace::Activity;
-use crate::{engine_model, thread_model};
+use crate::simulate::config::{SimConfig, SimStage, MINUTE};
+use crate::simulate::report::{self, Sample};
+use crate::simulate::trace::Activity;
+use crate::simulate::{engine_model, thread_model};
 
 fn config(name: &str) -> SimConfig {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name);
@@ -218,7 +218,7 @@ fn the_thread_model_matches_sealcalc_every_minute() {
     assert_eq!(minute_loop(&cfg, 1740).last().unwrap().finished, 42);
 }
 
-fn max_running(trace: &crate::trace::Trace, activity: Activity) -> usize {
+fn max_running(trace: &crate::simulate::trace::Trace, activity: Activity) -> usize {
     trace
         .intervals
         .get(&activity)
@@ -360,7 +360,7 @@ fn a_30_hour_engine_run_takes_seconds() {
 
 /// The configuration file: defaults, and refusals naming the key.
 mod config_file {
-    use crate::config::{SimConfig, StageSpec};
+    use crate::simulate::config::{SimConfig, StageSpec};
 
     const MINIMAL: &str =
         "minutes = 100\nslots = 2\nwait_seed = 10\n[stages]\npc1 = { minutes = 5, limit = 1 }\n";
@@ -397,8 +397,8 @@ mod config_file {
 mod trace_spans {
     use std::time::Duration;
 
-    use crate::config::{SimStage, MINUTE};
-    use crate::trace::{Activity, Recorder};
+    use crate::simulate::config::{SimStage, MINUTE};
+    use crate::simulate::trace::{Activity, Recorder};
 
     #[tokio::test(start_paused = true)]
     async fn spans_counts_and_rates() {

@@ -130,6 +130,18 @@ impl Stages {
             SimStage::C2 => &self.c2,
         }
     }
+
+    /// The spec of `stage`, to change.
+    pub fn get_mut(&mut self, stage: SimStage) -> &mut StageSpec {
+        match stage {
+            SimStage::AddPieces => &mut self.add_pieces,
+            SimStage::TreeD => &mut self.tree_d,
+            SimStage::Pc1 => &mut self.pc1,
+            SimStage::Pc2 => &mut self.pc2,
+            SimStage::C1 => &mut self.c1,
+            SimStage::C2 => &mut self.c2,
+        }
+    }
 }
 
 /// The `[threads]` table: knobs of the thread-per-sector model only.

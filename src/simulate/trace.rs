@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::{SimStage, MINUTE};
+use crate::simulate::config::{SimStage, MINUTE};
 
 /// How far past the horizon a model runs, so that whatever is due at the
 /// horizon itself has happened when the trace is taken.

@@ -1,6 +1,11 @@
 //! The sector manager's TOML configuration: every key documented in
 //! `examples/sector-manager.toml`; unknown keys and bad values are refused
 //! with the key's name.
+//!
+//! This file names only `venus_seal::core`, `venus_seal::backends::pieces`
+//! and `venus_seal::chain::manager::NumberRange`, and no proving crate: the
+//! fuzz target `manager_config` compiles it by `#[path]` against its
+//! stand-in `venus_seal`.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -12,10 +17,39 @@ use serde::Deserialize;
 use venus_seal::backends::pieces::PieceStoreConfig;
 use venus_seal::core::{ActorId, SealProof, TokenAmount};
 
-/// The whole file.
+/// The whole file: what [`super::ManagerService`] builds a sector manager
+/// from.
+///
+/// [`SectorManagerConfig::load`] reads a file and resolves its relative
+/// paths against the file's folder; [`SectorManagerConfig::parse`] checks a
+/// text and leaves paths as written.
+///
+/// ```
+/// use venus_seal::sector_manager::SectorManagerConfig;
+///
+/// let config = SectorManagerConfig::parse(
+///     r#"
+///     [rpc]
+///     listen = "127.0.0.1:1789"
+///     secret_file = "rpc.secret"
+///
+///     [chain]
+///     kind = "embedded-devnet"
+///     block_time = "1s"
+///     state_dir = "state"
+///
+///     [[miners]]
+///     id = "f01000"
+///     proof = "StackedDrg2KiBV1_1"
+///     "#,
+/// )
+/// .unwrap();
+/// assert_eq!(config.miners[0].aggregate_from, 4, "the documented default");
+/// assert!(config.store.is_none(), "SQLite under chain.state_dir");
+/// ```
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct SectorManagerConfig {
     /// The worker-facing JSON-RPC server.
     pub rpc: RpcSection,
     /// The chain the manager sends to.
@@ -284,19 +318,72 @@ fn default_aggregate_from() -> usize {
     4
 }
 
-impl Config {
-    /// Reads and checks `path`.
+impl SectorManagerConfig {
+    /// Reads and checks `path`; every relative path in it (state_dir,
+    /// token and secret files, the store, piece and proving directories)
+    /// is then taken from the folder `path` is in, not from the current
+    /// directory. Reads nothing else and creates nothing.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("config {}", path.display()))
+        let mut config =
+            Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        config.resolve_paths(folder);
+        Ok(config)
     }
 
-    /// Parses and checks a config's text.
+    /// Parses and checks a config's text; paths stay as written.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let config: Config = toml::from_str(text)?;
+        let config: SectorManagerConfig = toml::from_str(text)?;
         config.check()?;
         Ok(config)
+    }
+
+    /// Makes every relative path of the config relative to `folder`
+    /// (what [`SectorManagerConfig::load`] does with the config file's
+    /// folder). Absolute paths and URLs stay as they are.
+    pub fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = folder.join(&*p);
+            }
+        };
+        resolve(&mut self.rpc.secret_file);
+        match &mut self.chain {
+            ChainSection::EmbeddedDevnet { state_dir, .. } => resolve(state_dir),
+            ChainSection::Lotus {
+                token_file,
+                messager,
+                state_dir,
+                ..
+            } => {
+                resolve(token_file);
+                resolve(state_dir);
+                if let Some(m) = messager {
+                    resolve(&mut m.token_file);
+                }
+            }
+        }
+        if let Some(StoreSection::Sqlite { path }) = &mut self.store {
+            resolve(path);
+        }
+        if let Some(p) = &mut self.pieces {
+            match &mut p.store {
+                PieceStoreConfig::Local { dirs } => dirs.iter_mut().for_each(resolve),
+                PieceStoreConfig::Http {
+                    token_file: Some(token_file),
+                    ..
+                } => resolve(token_file),
+                _ => {}
+            }
+        }
+        if let Some(p) = &mut self.proving {
+            p.stores.iter_mut().for_each(resolve);
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -419,14 +506,76 @@ mod tests {
 
     #[test]
     fn the_shipped_example_parses() {
-        let text = include_str!("../sector-manager.toml");
-        let config = Config::parse(text).unwrap();
+        let text = include_str!("../../examples/sector-manager.toml");
+        let config = SectorManagerConfig::parse(text).unwrap();
         assert_eq!(config.miners.len(), 2);
         assert_eq!(config.miners[0].id, ActorId(1000));
         assert_eq!(config.miners[0].proof, SealProof::StackedDrg2KiBV1_1);
         let proving = config.proving.unwrap();
         assert_eq!(proving.stores, vec![PathBuf::from("./data/store/0")]);
         assert_eq!(proving.interval, None);
+    }
+
+    #[test]
+    fn relative_paths_are_the_config_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("etc");
+        std::fs::create_dir(&folder).unwrap();
+        let path = folder.join("manager.toml");
+        std::fs::write(&path, include_str!("../../examples/sector-manager.toml")).unwrap();
+        let config = SectorManagerConfig::load(&path).unwrap();
+        assert_eq!(
+            config.rpc.secret_file,
+            folder.join("./data/manager/rpc.secret")
+        );
+        assert_eq!(config.chain.state_dir(), folder.join("./data/manager"));
+        assert!(
+            matches!(&config.store, Some(StoreSection::Sqlite { path }) if *path == folder.join("./data/manager/manager.db")),
+            "{:?}",
+            config.store
+        );
+        assert_eq!(
+            config.pieces.unwrap().store,
+            PieceStoreConfig::Local {
+                dirs: vec![folder.join("./data/pieces")]
+            }
+        );
+        assert_eq!(
+            config.proving.unwrap().stores,
+            vec![folder.join("./data/store/0")]
+        );
+        let entries: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
+        assert_eq!(entries.len(), 1, "loading created nothing");
+
+        // The Lotus chain's token files too; absolute paths stay.
+        let lotus = lotus_example().replace(
+            "token_file = \"/var/lib/venus-seal/lotus.token\"",
+            "token_file = \"lotus.token\"",
+        );
+        std::fs::write(&path, lotus).unwrap();
+        let config = SectorManagerConfig::load(&path).unwrap();
+        let ChainSection::Lotus {
+            token_file,
+            messager,
+            state_dir,
+            ..
+        } = &config.chain
+        else {
+            panic!("{:?}", config.chain)
+        };
+        assert_eq!(*token_file, folder.join("lotus.token"));
+        assert_eq!(*state_dir, Path::new("/var/lib/venus-seal/manager"));
+        let messager = messager.as_ref().unwrap();
+        assert!(messager.token_file.is_absolute(), "{messager:?}");
+
+        // A config named without a folder: paths stay relative to `.`.
+        let mut config =
+            SectorManagerConfig::parse(include_str!("../../examples/sector-manager.toml")).unwrap();
+        config.resolve_paths(Path::new("."));
+        assert_eq!(
+            config.rpc.secret_file,
+            Path::new("./data/manager/rpc.secret")
+        );
     }
 
     #[test]
@@ -438,17 +587,19 @@ mod tests {
                 venus_seal::chain::DEVNET_PROVING.deadlines
             )
         );
-        let example = include_str!("../sector-manager.toml");
+        let example = include_str!("../../examples/sector-manager.toml");
         let bad = example.replace("proving_deadlines = 4", "proving_deadlines = 7");
-        let err = format!("{:#}", Config::parse(&bad).unwrap_err());
+        let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
         assert!(err.contains("chain.proving_period (120)"), "{err}");
     }
 
     #[test]
     fn proving_is_checked() {
-        let example = include_str!("../sector-manager.toml");
+        let example = include_str!("../../examples/sector-manager.toml");
         let with = |section: &str| {
-            Config::parse(&example.replace("[proving]\nstores = [\"./data/store/0\"]", section))
+            SectorManagerConfig::parse(
+                &example.replace("[proving]\nstores = [\"./data/store/0\"]", section),
+            )
         };
         let c = with("[proving]\nstores = [\"/mnt/a\", \"/mnt/b\"]\ninterval = \"30s\"").unwrap();
         let p = c.proving.unwrap();
@@ -464,24 +615,25 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
-        let text = include_str!("../sector-manager.toml");
-        let err = Config::parse(&text.replace("[rpc]", "[rpc]\nlisten_port = 1"))
+        let text = include_str!("../../examples/sector-manager.toml");
+        let err = SectorManagerConfig::parse(&text.replace("[rpc]", "[rpc]\nlisten_port = 1"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen_port"), "{err}");
-        let err = Config::parse(&text.replace("\"f01000\"", "\"x1000\""))
+        let err = SectorManagerConfig::parse(&text.replace("\"f01000\"", "\"x1000\""))
             .unwrap_err()
             .to_string();
         assert!(err.contains("x1000"), "{err}");
-        let err = Config::parse(&text.replace("aggregate_from = 4", "aggregate_from = 2"))
-            .unwrap_err()
-            .to_string();
+        let err =
+            SectorManagerConfig::parse(&text.replace("aggregate_from = 4", "aggregate_from = 2"))
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("at least 4"), "{err}");
-        let err = Config::parse(&text.replace("start = 1", "start = 10_000_000"))
+        let err = SectorManagerConfig::parse(&text.replace("start = 1", "start = 10_000_000"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("miners.numbers of f01000"), "{err}");
-        let err = Config::parse(&text.replace("threshold = 4", "threshold = 0"))
+        let err = SectorManagerConfig::parse(&text.replace("threshold = 4", "threshold = 0"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("threshold of f01000"), "{err}");
@@ -489,8 +641,8 @@ mod tests {
 
     #[test]
     fn the_piece_proxy_is_read_and_checked() {
-        let text = include_str!("../sector-manager.toml");
-        let config = Config::parse(text).unwrap();
+        let text = include_str!("../../examples/sector-manager.toml");
+        let config = SectorManagerConfig::parse(text).unwrap();
         let pieces = config.pieces.expect("the example has [pieces]");
         assert_eq!(pieces.listen.port(), 1790);
         assert_eq!(
@@ -504,7 +656,11 @@ mod tests {
             "kind = \"object\"\nurl = \"file:///srv/pieces\"",
         );
         assert!(matches!(
-            Config::parse(&object).unwrap().pieces.unwrap().store,
+            SectorManagerConfig::parse(&object)
+                .unwrap()
+                .pieces
+                .unwrap()
+                .store,
             PieceStoreConfig::Object { .. }
         ));
         for (from, to, needle) in [
@@ -528,18 +684,18 @@ mod tests {
         ] {
             let bad = text.replace(from, to);
             assert_ne!(bad, text, "{from}");
-            let err = format!("{:#}", Config::parse(&bad).unwrap_err());
+            let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
             assert!(err.contains(needle), "{to}: {err}");
         }
     }
 
     #[test]
     fn a_postgres_store_is_read() {
-        let text = include_str!("../sector-manager.toml").replace(
+        let text = include_str!("../../examples/sector-manager.toml").replace(
             "kind = \"sqlite\"\npath = \"./data/manager/manager.db\"",
             "kind = \"postgres\"\nurl = \"postgres://m@db/vs\"",
         );
-        let config = Config::parse(&text).unwrap();
+        let config = SectorManagerConfig::parse(&text).unwrap();
         assert!(
             matches!(&config.store, Some(StoreSection::Postgres { url }) if url == "postgres://m@db/vs"),
             "{:?}",
@@ -549,7 +705,7 @@ mod tests {
 
     /// The example's `[chain]` replaced by the commented-out Lotus one.
     fn lotus_example() -> String {
-        let text = include_str!("../sector-manager.toml");
+        let text = include_str!("../../examples/sector-manager.toml");
         let start = text.find("[chain]\n").unwrap();
         let end = text.find("\n[store]").unwrap();
         let lotus: String = text[start..end]
@@ -565,7 +721,7 @@ mod tests {
 
     #[test]
     fn the_documented_lotus_chain_parses() {
-        let config = Config::parse(&lotus_example()).unwrap();
+        let config = SectorManagerConfig::parse(&lotus_example()).unwrap();
         let ChainSection::Lotus {
             url,
             from,
@@ -647,20 +803,22 @@ mod tests {
         ] {
             let bad = text.replace(from, to);
             assert_ne!(bad, text, "{from}");
-            let err = format!("{:#}", Config::parse(&bad).unwrap_err());
+            let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
             assert!(err.contains(needle), "{to}: {err}");
         }
-        let text = include_str!("../sector-manager.toml");
+        let text = include_str!("../../examples/sector-manager.toml");
         let miner_balance =
             text.replace("collateral = \"message\"", "collateral = \"miner-balance\"");
         assert_eq!(
-            Config::parse(&miner_balance).unwrap().miners[0].collateral,
+            SectorManagerConfig::parse(&miner_balance).unwrap().miners[0].collateral,
             CollateralSection::MinerBalance
         );
         let err = format!(
             "{:#}",
-            Config::parse(&text.replace("collateral = \"message\"", "collateral = \"owner\""))
-                .unwrap_err()
+            SectorManagerConfig::parse(
+                &text.replace("collateral = \"message\"", "collateral = \"owner\"")
+            )
+            .unwrap_err()
         );
         assert!(err.contains("owner"), "{err}");
     }

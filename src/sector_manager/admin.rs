@@ -1,0 +1,187 @@
+//! The operators' side: the admin API the manager serves beside the worker
+//! API, and what the operator commands call to reach it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use venus_seal_chain::LocalSectorManager;
+use venus_seal_core::manager::DealInfo;
+use venus_seal_core::{ActorId, ManagerError, SealProof, SectorId};
+use venus_seal_rpc::manager_admin::{
+    AdminError, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
+};
+use venus_seal_rpc::Permission;
+
+use super::secret::read_secret;
+use super::SectorManagerConfig;
+
+/// The manager's operator methods (`Venus.Admin.*`): the deal queue,
+/// refusing deals that no sector of the named miner can hold, and sector
+/// aborts.
+#[derive(Debug)]
+pub struct ManagerAdmin {
+    manager: Arc<LocalSectorManager>,
+    miners: Vec<(ActorId, SealProof)>,
+}
+
+impl ManagerAdmin {
+    /// The admin API of `manager`, which serves `miners` (each with the
+    /// proof its new sectors are sealed with).
+    pub fn new(manager: Arc<LocalSectorManager>, miners: Vec<(ActorId, SealProof)>) -> Self {
+        Self { manager, miners }
+    }
+
+    /// Why `deal` cannot be queued for `miner` (any miner when `None`), if
+    /// it cannot.
+    fn refusal(&self, miner: Option<ActorId>, deal: &DealInfo) -> Option<String> {
+        let size = deal.piece.size.0;
+        let fits = |proof: &SealProof| size <= proof.sector_size().0;
+        match miner {
+            Some(m) => match self.miners.iter().find(|(id, _)| *id == m) {
+                None => Some(format!("miner {m} is not served by this manager")),
+                Some((_, proof)) if !fits(proof) => Some(format!(
+                    "a {size}-byte piece does not fit the {} sectors of {m}",
+                    proof.sector_size()
+                )),
+                Some(_) => None,
+            },
+            None if !self.miners.iter().any(|(_, p)| fits(p)) => {
+                Some(format!("a {size}-byte piece fits no miner's sectors"))
+            }
+            None => None,
+        }
+    }
+}
+
+#[async_trait]
+impl ManagerAdminApi for ManagerAdmin {
+    async fn add_deal(&self, miner: Option<ActorId>, deal: DealInfo) -> Result<(), AdminError> {
+        if let Some(why) = self.refusal(miner, &deal) {
+            return Err(AdminError::Invalid(why));
+        }
+        self.manager
+            .add_deal(miner, deal)
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))
+    }
+
+    async fn status(&self) -> Result<DealQueueStatus, AdminError> {
+        let queued = self
+            .manager
+            .queued_deals()
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        Ok(DealQueueStatus { queued })
+    }
+
+    async fn abort_sector(&self, sector: SectorId, reason: String) -> Result<(), AdminError> {
+        self.manager
+            .request_abort(sector, reason)
+            .await
+            .map_err(|e| match e {
+                ManagerError::Rejected(why) => AdminError::Invalid(why),
+                other => AdminError::Internal(other.to_string()),
+            })
+    }
+}
+
+/// A client of a running manager's admin API: at `api` (default: the
+/// `rpc.listen` of the config at `config`) with `token` (default: an admin
+/// token signed with the config's `rpc.secret_file`, recorded as made by
+/// `name`). Reads the config and the secret; creates nothing, so a missing
+/// secret is an error.
+pub fn admin_client(
+    api: Option<&str>,
+    token: Option<&str>,
+    config: Option<&Path>,
+    name: &str,
+) -> anyhow::Result<ManagerAdminClient> {
+    let config = config.map(SectorManagerConfig::load).transpose()?;
+    let url = match (api, &config) {
+        (Some(api), _) => api.to_string(),
+        (None, Some(c)) => format!("http://{}", c.rpc.listen),
+        (None, None) => anyhow::bail!("give --api URL or --config FILE"),
+    };
+    let token = match (token, &config) {
+        (Some(t), _) => Some(t.to_string()),
+        (None, Some(c)) => Some(
+            read_secret("rpc.secret_file", &c.rpc.secret_file)?
+                .token(Permission::Admin, Some(name)),
+        ),
+        (None, None) => None,
+    };
+    Ok(ManagerAdminClient::new(url, token.as_deref())?)
+}
+
+/// A JWT with permission `perm` for the manager's API, signed with the
+/// config's `rpc.secret_file` and recorded as made for `name`. Creates
+/// nothing: the secret must exist (the manager makes it at its first
+/// start).
+pub fn worker_token(
+    config: &SectorManagerConfig,
+    perm: Permission,
+    name: &str,
+) -> anyhow::Result<String> {
+    Ok(read_secret("rpc.secret_file", &config.rpc.secret_file)?.token(perm, Some(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("manager.toml");
+        std::fs::write(
+            &path,
+            "[rpc]\nlisten = \"127.0.0.1:1789\"\nsecret_file = \"secret/rpc.secret\"\n\
+             [chain]\nkind = \"embedded-devnet\"\nblock_time = \"1s\"\nstate_dir = \"state\"\n\
+             [[miners]]\nid = \"f01000\"\nproof = \"StackedDrg2KiBV1_1\"\n",
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn reading_commands_create_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = config_in(dir.path());
+        let config = SectorManagerConfig::load(&path).unwrap();
+        let e = format!(
+            "{:#}",
+            worker_token(&config, Permission::Write, "w").unwrap_err()
+        );
+        assert!(
+            e.contains("rpc.secret_file") && e.contains("does not exist"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            admin_client(None, None, Some(&path), "cli").unwrap_err()
+        );
+        assert!(e.contains("does not exist"), "{e}");
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(entries.len(), 1, "only the config: no secret, no state");
+        for relative in ["secret", "state"] {
+            assert!(
+                !Path::new(relative).exists(),
+                "{relative} made in the current directory"
+            );
+        }
+
+        // With the secret the manager made (beside the config, not in the
+        // current directory), both work.
+        let secret =
+            venus_seal_rpc::Secret::load_or_create(dir.path().join("secret/rpc.secret")).unwrap();
+        let token = worker_token(&config, Permission::Write, "w").unwrap();
+        let caller = secret.verify_caller(&token).unwrap();
+        assert_eq!(caller.permission, Permission::Write);
+        assert_eq!(caller.name.as_deref(), Some("w"));
+        admin_client(None, None, Some(&path), "cli").unwrap();
+        admin_client(Some("http://127.0.0.1:1"), Some("t"), None, "cli").unwrap();
+        let e = admin_client(None, None, None, "cli")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--api"), "{e}");
+    }
+}

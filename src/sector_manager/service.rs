@@ -1,0 +1,318 @@
+//! The builder: a [`SectorManagerConfig`] in, a serving manager out.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jsonrpsee::server::ServerHandle;
+use tokio::task::JoinHandle;
+use venus_seal_backends::persist::PersistedSectors;
+use venus_seal_backends::pieces::piece_router;
+use venus_seal_chain::manager::{
+    BatchPolicy, Collateral, ManagerStore, NumberRange, SqlManagerStore,
+};
+use venus_seal_chain::{
+    LocalSectorManager, ManagedMiner, ManagerConfig, PoStExecutors, WindowPoStScheduler,
+};
+use venus_seal_core::{SealVerifier, SectorManager};
+use venus_seal_rpc::manager_admin::serve_manager_with_admin;
+use venus_seal_rpc::Secret;
+
+use super::config::{BatchSection, CollateralSection, MinerSection, StoreSection};
+use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
+
+/// Builds a sector manager from its config.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use venus_seal::sector_manager::{ManagerService, SectorManagerConfig};
+///
+/// # async fn serve() -> anyhow::Result<()> {
+/// let config = SectorManagerConfig::load(Path::new("examples/sector-manager.toml"))?;
+/// let manager = ManagerService::new(config).build().await?;
+/// println!("workers call http://{}", manager.addr());
+/// manager.run(venus_seal::runtime::shutdown_signal()).await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ManagerService {
+    config: SectorManagerConfig,
+    verifier: Option<Arc<dyn SealVerifier>>,
+    prover: Option<PoStExecutors>,
+}
+
+impl ManagerService {
+    /// A manager as `config` describes it, with the proving crates'
+    /// verifier and WindowPoSt prover unless others are given.
+    pub fn new(config: SectorManagerConfig) -> Self {
+        Self {
+            config,
+            verifier: None,
+            prover: None,
+        }
+    }
+
+    /// Checks prove-commits (and the devnet's proofs) with `verifier`
+    /// instead of the proving crates' `LocalSealVerifier`. With a prover
+    /// too, or no `[proving]`, no Groth16 parameters are looked for.
+    pub fn with_verifier(mut self, verifier: Arc<dyn SealVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Proves WindowPoSt (`[proving]`) on `prover`'s executors (an ext
+    /// processor, a limited or metered executor, your own) instead of the
+    /// proving crates' `LocalExecutor`.
+    pub fn with_prover(mut self, prover: PoStExecutors) -> Self {
+        self.prover = Some(prover);
+        self
+    }
+
+    /// The config it builds from.
+    pub fn config(&self) -> &SectorManagerConfig {
+        &self.config
+    }
+
+    /// Makes sure of the parameters, opens the chain and the manager's
+    /// state, and starts serving: the worker and admin API on
+    /// `rpc.listen`, the piece proxy (`[pieces]`) and the WindowPoSt
+    /// scheduler (`[proving]`). Creates `chain.state_dir` and
+    /// `rpc.secret_file` if missing. Every error names the config key or
+    /// miner at fault.
+    pub async fn build(self) -> anyhow::Result<RunningManager> {
+        let (verifier, prover) = self.proofs().await?;
+        let config = self.config;
+        let state_dir = config.chain.state_dir();
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("chain.state_dir {}", state_dir.display()))?;
+        let chain = open_chain(&config, verifier.clone()).await?;
+        let built = serve(&config, &chain, verifier, prover).await;
+        if let (Err(_), Some(devnet)) = (&built, &chain.devnet) {
+            devnet.stop_clock();
+        }
+        built
+    }
+
+    /// The verifier, and the prover when `[proving]` asks for one: those
+    /// given, else the proving crates'.
+    async fn proofs(&self) -> anyhow::Result<(Arc<dyn SealVerifier>, Option<PoStExecutors>)> {
+        let needs_prover = self.config.proving.is_some();
+        match (&self.verifier, &self.prover) {
+            (Some(v), p) if !needs_prover || p.is_some() => Ok((v.clone(), p.clone())),
+            #[cfg(feature = "proofs")]
+            (verifier, prover) => {
+                let (local_verifier, local_prover) =
+                    super::params::local_proofs(&self.config).await?;
+                Ok((
+                    verifier.clone().unwrap_or(local_verifier),
+                    prover.clone().or(local_prover),
+                ))
+            }
+            #[cfg(not(feature = "proofs"))]
+            _ => anyhow::bail!(
+                "built without the `proofs` feature: give ManagerService::with_verifier{} a \
+                 seal verifier",
+                if needs_prover {
+                    " and with_prover (for [proving])"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// The manager's state store: `[store]`, or SQLite under the chain's
+/// state_dir.
+async fn open_store(config: &SectorManagerConfig) -> anyhow::Result<Arc<dyn ManagerStore>> {
+    Ok(match &config.store {
+        None => {
+            let path = config.chain.state_dir().join("manager.db");
+            Arc::new(
+                SqlManagerStore::open_sqlite(&path)
+                    .await
+                    .with_context(|| format!("chain.state_dir {}", path.display()))?,
+            )
+        }
+        Some(StoreSection::Sqlite { path }) => Arc::new(
+            SqlManagerStore::open_sqlite(path)
+                .await
+                .with_context(|| format!("store.path {}", path.display()))?,
+        ),
+        Some(StoreSection::Postgres { url }) => {
+            Arc::new(SqlManagerStore::connect(url).await.context("store.url")?)
+        }
+    })
+}
+
+/// One `[[miners]]` entry as the manager takes it.
+fn managed_miner(m: &MinerSection) -> ManagedMiner {
+    let batch = |b: Option<BatchSection>| {
+        b.map_or(BatchPolicy::IMMEDIATE, |b| {
+            BatchPolicy::batched(b.threshold, b.max_wait)
+        })
+    };
+    let mut miner = ManagedMiner::new(m.id, m.proof)
+        .with_batching(batch(m.pre_commit_batch), batch(m.prove_commit_batch))
+        .with_aggregation((m.aggregate_from > 0).then_some(m.aggregate_from))
+        .with_collateral(match m.collateral {
+            CollateralSection::Message => Collateral::Message,
+            CollateralSection::MinerBalance => Collateral::MinerBalance,
+        });
+    if let Some(n) = m.numbers {
+        // Checked when the config was loaded.
+        if let Ok(range) = NumberRange::new(n.start, n.end) {
+            miner = miner.with_numbers(range);
+        }
+    }
+    miner
+}
+
+/// Everything after the chain: the state, the manager, and what it serves.
+async fn serve(
+    config: &SectorManagerConfig,
+    chain: &OpenChain,
+    verifier: Arc<dyn SealVerifier>,
+    prover: Option<PoStExecutors>,
+) -> anyhow::Result<RunningManager> {
+    let store = open_store(config).await?;
+    tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
+    let local = LocalSectorManager::new(
+        ManagerConfig::new(config.miners.iter().map(managed_miner).collect()),
+        store,
+        chain.reader.clone(),
+        chain.sender.clone(),
+        verifier,
+    );
+    let miners = config.miners.iter().map(|m| (m.id, m.proof)).collect();
+    let admin = Arc::new(ManagerAdmin::new(local.clone(), miners));
+    let secret = Secret::load_or_create(&config.rpc.secret_file).context("rpc.secret_file")?;
+
+    let proxy = match &config.pieces {
+        Some(p) => {
+            let store = p.store.build().context("pieces.store")?;
+            let listener = tokio::net::TcpListener::bind(p.listen)
+                .await
+                .with_context(|| format!("pieces.listen {}", p.listen))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, store = ?store, "piece proxy serving GET /piece/<cid>");
+            let app = piece_router(store, secret.clone());
+            let task = tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "piece proxy stopped");
+                }
+            });
+            Some((addr, task))
+        }
+        None => None,
+    };
+    let post = match (&config.proving, prover) {
+        (Some(p), Some(prover)) => {
+            let scheduler = Arc::new(WindowPoStScheduler::new(
+                chain.reader.clone(),
+                chain.sender.clone(),
+                prover,
+                Arc::new(PersistedSectors::new(p.stores.clone())),
+                config.miners.iter().map(|m| m.id).collect(),
+            ));
+            let interval = p.interval.unwrap_or(chain.epoch);
+            tracing::info!(stores = ?p.stores, ?interval, "WindowPoSt scheduler proving the miners' deadlines");
+            Some(scheduler.spawn(interval))
+        }
+        _ => None,
+    };
+    let manager: Arc<dyn SectorManager> = local.clone();
+    let served = serve_manager_with_admin(config.rpc.listen, manager, admin, secret).await;
+    let (addr, server) = match served {
+        Ok(served) => served,
+        Err(e) => {
+            proxy.iter().for_each(|(_, task)| task.abort());
+            post.iter().for_each(JoinHandle::abort);
+            return Err(e).with_context(|| format!("rpc.listen {}", config.rpc.listen));
+        }
+    };
+    tracing::info!(
+        %addr,
+        head = chain.reader.head().await.ok(),
+        miners = ?config.miners.iter().map(|m| m.id.to_string()).collect::<Vec<_>>(),
+        "sector manager serving the worker API (get a worker token with `token --perm write`)"
+    );
+    Ok(RunningManager {
+        addr,
+        pieces_addr: proxy.as_ref().map(|(addr, _)| *addr),
+        manager: local,
+        chain: chain.clone(),
+        server,
+        proxy: proxy.map(|(_, task)| task),
+        post,
+    })
+}
+
+/// A manager serving workers, from [`ManagerService::build`].
+#[derive(Debug)]
+pub struct RunningManager {
+    addr: SocketAddr,
+    pieces_addr: Option<SocketAddr>,
+    manager: Arc<LocalSectorManager>,
+    chain: OpenChain,
+    server: ServerHandle,
+    proxy: Option<JoinHandle<()>>,
+    post: Option<JoinHandle<()>>,
+}
+
+impl RunningManager {
+    /// Where the worker and admin API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where the piece proxy listens, with `[pieces]`.
+    pub fn pieces_addr(&self) -> Option<SocketAddr> {
+        self.pieces_addr
+    }
+
+    /// The manager itself, to call in-process.
+    pub fn manager(&self) -> &Arc<LocalSectorManager> {
+        &self.manager
+    }
+
+    /// The chain it reads and sends to.
+    pub fn chain(&self) -> &OpenChain {
+        &self.chain
+    }
+
+    /// Serves until `shutdown` resolves (for instance
+    /// [`crate::runtime::shutdown_signal`]), then stops everything. An
+    /// error if the JSON-RPC server stopped on its own first.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let stopped_early = tokio::select! {
+            _ = shutdown => false,
+            _ = self.server.clone().stopped() => true,
+        };
+        self.stop().await;
+        anyhow::ensure!(!stopped_early, "the JSON-RPC server stopped unexpectedly");
+        Ok(())
+    }
+
+    /// Stops serving: the API (waiting for it), the piece proxy, the
+    /// WindowPoSt scheduler and the devnet's clock. The state is saved
+    /// after every change, so nothing is lost.
+    pub async fn stop(self) {
+        let _ = self.server.stop();
+        self.server.stopped().await;
+        if let Some(proxy) = self.proxy {
+            proxy.abort();
+        }
+        if let Some(post) = self.post {
+            post.abort();
+        }
+        if let Some(devnet) = &self.chain.devnet {
+            devnet.stop_clock();
+        }
+        tracing::info!(
+            head = self.chain.reader.head().await.ok(),
+            "sector manager stopped"
+        );
+    }
+}
