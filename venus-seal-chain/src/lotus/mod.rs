@@ -4,7 +4,8 @@
 //! Every method the client uses has a typed helper (`chain_head`,
 //! `state_sector_pre_commit_info`, `mpool_push_message`, …); the trait
 //! implementations are built on them. Message parameters are CBOR-encoded
-//! with the published builtin-actor types (see [`params`]).
+//! with our copies of the builtin-actor types (see [`params`] and
+//! [`actor_types`]).
 //!
 //! Reading order: `client.rs` (the client and its typed helpers),
 //! `traits.rs` (the core traits on them), `collateral.rs` (deposits and
@@ -16,6 +17,7 @@
 //! [`ChainClient`]: venus_seal_core::ChainClient
 //! [`MessageSender`]: venus_seal_core::MessageSender
 
+pub mod actor_types;
 mod client;
 mod collateral;
 mod convert;

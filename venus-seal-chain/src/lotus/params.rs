@@ -1,7 +1,7 @@
-//! CBOR parameters of miner-actor messages, encoded with the published
-//! builtin-actor types (`fil_actor_miner_state`, the v17 miner types).
+//! CBOR parameters of miner-actor messages, encoded with our own copies of
+//! the builtin-actor v17 miner types ([`actor_types`](super::actor_types)).
 
-use fil_actor_miner_state::v17::{
+use super::actor_types::{
     CompactCommD, DataActivationNotification, PieceActivationManifest, PreCommitSectorBatchParams2,
     ProveCommitSectors3Params, SectorActivationManifest, SectorPreCommitInfo,
 };

@@ -1,8 +1,9 @@
 //! CBOR parameters of the proving methods of the miner actor
 //! (`SubmitWindowedPoSt`, `DeclareFaults`, `DeclareFaultsRecovered`,
-//! `ProveReplicaUpdates3`), with the builtin-actor v17 types.
+//! `ProveReplicaUpdates3`), with our own copies of the builtin-actor v17
+//! types ([`actor_types`](super::actor_types)).
 
-use fil_actor_miner_state::v17::{
+use super::actor_types::{
     DeclareFaultsParams, DeclareFaultsRecoveredParams, FaultDeclaration, PieceActivationManifest,
     PoStPartition as ActorPartition, ProveReplicaUpdates3Params, RecoveryDeclaration,
     SectorUpdateManifest, SubmitWindowedPoStParams,

@@ -1,0 +1,430 @@
+//! Our miner-actor wire types (`lotus::actor_types`) against the published
+//! builtin-actor types (`fil_actor_miner_state` 27.2, v17, a
+//! dev-dependency only): for every type, a value and its field-by-field
+//! copy in the published type encode to the same CBOR bytes, and each
+//! side decodes the other's bytes back to the same value. The copies are
+//! struct literals, so a field the published type gains or loses fails to
+//! compile here.
+
+use std::fmt::Debug;
+
+use cid::Cid;
+use fil_actor_miner_state::v17 as published;
+use fvm_ipld_bitfield::BitField;
+use fvm_ipld_encoding::RawBytes;
+use fvm_shared::address::Address;
+use fvm_shared::commcid::{data_commitment_v1_to_cid, replica_commitment_v1_to_cid};
+use fvm_shared::piece::PaddedPieceSize;
+use fvm_shared::randomness::Randomness;
+use fvm_shared::sector::{
+    PoStProof, RegisteredAggregateProof, RegisteredPoStProof, RegisteredSealProof,
+    RegisteredUpdateProof,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use venus_seal_chain::lotus::actor_types as ours;
+
+/// Same bytes, and each side decodes the other's: `ours` back to equal,
+/// `theirs` back to the same bytes (not every published type is
+/// `PartialEq`).
+fn assert_same_wire<O, P>(ours: &O, theirs: &P)
+where
+    O: Serialize + DeserializeOwned + PartialEq + Debug,
+    P: Serialize + DeserializeOwned,
+{
+    let ours_bytes = fvm_ipld_encoding::to_vec(ours).unwrap();
+    let their_bytes = fvm_ipld_encoding::to_vec(theirs).unwrap();
+    assert_eq!(
+        hex::encode(&ours_bytes),
+        hex::encode(&their_bytes),
+        "{ours:?}"
+    );
+    let decoded: O = fvm_ipld_encoding::from_slice(&their_bytes).unwrap();
+    assert_eq!(&decoded, ours);
+    let decoded: P = fvm_ipld_encoding::from_slice(&ours_bytes).unwrap();
+    assert_eq!(fvm_ipld_encoding::to_vec(&decoded).unwrap(), their_bytes);
+}
+
+fn comm_d(b: u8) -> Cid {
+    data_commitment_v1_to_cid(&[b; 32]).unwrap()
+}
+
+fn comm_r(b: u8) -> Cid {
+    replica_commitment_v1_to_cid(&[b; 32]).unwrap()
+}
+
+fn bits(sectors: &[u64]) -> BitField {
+    BitField::try_from_bits(sectors.iter().copied()).unwrap()
+}
+
+// Field-by-field copies into the published types.
+
+fn commd(c: &ours::CompactCommD) -> published::CompactCommD {
+    published::CompactCommD(c.0)
+}
+
+fn pre_commit_info(s: &ours::SectorPreCommitInfo) -> published::SectorPreCommitInfo {
+    published::SectorPreCommitInfo {
+        seal_proof: s.seal_proof,
+        sector_number: s.sector_number,
+        sealed_cid: s.sealed_cid,
+        seal_rand_epoch: s.seal_rand_epoch,
+        deal_ids: s.deal_ids.clone(),
+        expiration: s.expiration,
+        unsealed_cid: commd(&s.unsealed_cid),
+    }
+}
+
+fn piece(p: &ours::PieceActivationManifest) -> published::PieceActivationManifest {
+    published::PieceActivationManifest {
+        cid: p.cid,
+        size: p.size,
+        verified_allocation_key: p.verified_allocation_key.as_ref().map(|k| {
+            published::VerifiedAllocationKey {
+                client: k.client,
+                id: k.id,
+            }
+        }),
+        notify: p
+            .notify
+            .iter()
+            .map(|n| published::DataActivationNotification {
+                address: n.address,
+                payload: n.payload.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn activation(s: &ours::SectorActivationManifest) -> published::SectorActivationManifest {
+    published::SectorActivationManifest {
+        sector_number: s.sector_number,
+        pieces: s.pieces.iter().map(piece).collect(),
+    }
+}
+
+fn prove_commit(p: &ours::ProveCommitSectors3Params) -> published::ProveCommitSectors3Params {
+    published::ProveCommitSectors3Params {
+        sector_activations: p.sector_activations.iter().map(activation).collect(),
+        sector_proofs: p.sector_proofs.clone(),
+        aggregate_proof: p.aggregate_proof.clone(),
+        aggregate_proof_type: p.aggregate_proof_type,
+        require_activation_success: p.require_activation_success,
+        require_notification_success: p.require_notification_success,
+    }
+}
+
+fn partition(p: &ours::PoStPartition) -> published::PoStPartition {
+    published::PoStPartition {
+        index: p.index,
+        skipped: p.skipped.clone(),
+    }
+}
+
+fn window_post(p: &ours::SubmitWindowedPoStParams) -> published::SubmitWindowedPoStParams {
+    published::SubmitWindowedPoStParams {
+        deadline: p.deadline,
+        partitions: p.partitions.iter().map(partition).collect(),
+        proofs: p.proofs.clone(),
+        chain_commit_epoch: p.chain_commit_epoch,
+        chain_commit_rand: p.chain_commit_rand.clone(),
+    }
+}
+
+fn fault(f: &ours::FaultDeclaration) -> published::FaultDeclaration {
+    published::FaultDeclaration {
+        deadline: f.deadline,
+        partition: f.partition,
+        sectors: f.sectors.clone(),
+    }
+}
+
+fn recovery(r: &ours::RecoveryDeclaration) -> published::RecoveryDeclaration {
+    published::RecoveryDeclaration {
+        deadline: r.deadline,
+        partition: r.partition,
+        sectors: r.sectors.clone(),
+    }
+}
+
+fn update(u: &ours::SectorUpdateManifest) -> published::SectorUpdateManifest {
+    published::SectorUpdateManifest {
+        sector: u.sector,
+        deadline: u.deadline,
+        partition: u.partition,
+        new_sealed_cid: u.new_sealed_cid,
+        pieces: u.pieces.iter().map(piece).collect(),
+    }
+}
+
+fn replica_updates(p: &ours::ProveReplicaUpdates3Params) -> published::ProveReplicaUpdates3Params {
+    published::ProveReplicaUpdates3Params {
+        sector_updates: p.sector_updates.iter().map(update).collect(),
+        sector_proofs: p.sector_proofs.clone(),
+        aggregate_proof: p.aggregate_proof.clone(),
+        update_proofs_type: p.update_proofs_type,
+        aggregate_proof_type: p.aggregate_proof_type,
+        require_activation_success: p.require_activation_success,
+        require_notification_success: p.require_notification_success,
+    }
+}
+
+// Sample values: every optional field both ways, lists empty and not.
+
+fn pieces() -> Vec<ours::PieceActivationManifest> {
+    vec![
+        ours::PieceActivationManifest {
+            cid: comm_d(3),
+            size: PaddedPieceSize(512),
+            verified_allocation_key: Some(ours::VerifiedAllocationKey {
+                client: 1001,
+                id: 77,
+            }),
+            notify: vec![
+                ours::DataActivationNotification {
+                    address: Address::new_id(5),
+                    payload: RawBytes::serialize(7u64).unwrap(),
+                },
+                ours::DataActivationNotification {
+                    address: Address::new_id(6),
+                    payload: RawBytes::default(),
+                },
+            ],
+        },
+        ours::PieceActivationManifest {
+            cid: comm_d(4),
+            size: PaddedPieceSize(256),
+            verified_allocation_key: None,
+            notify: Vec::new(),
+        },
+    ]
+}
+
+fn pre_commits() -> Vec<ours::SectorPreCommitInfo> {
+    vec![
+        ours::SectorPreCommitInfo {
+            seal_proof: RegisteredSealProof::StackedDRG32GiBV1P1,
+            sector_number: 9,
+            sealed_cid: comm_r(1),
+            seal_rand_epoch: 10101,
+            deal_ids: vec![5432, 1],
+            expiration: 20202,
+            unsealed_cid: ours::CompactCommD::of(comm_d(2)),
+        },
+        ours::SectorPreCommitInfo {
+            seal_proof: RegisteredSealProof::StackedDRG2KiBV1P1_Feat_SyntheticPoRep,
+            sector_number: u64::MAX,
+            sealed_cid: comm_r(5),
+            seal_rand_epoch: -1,
+            deal_ids: Vec::new(),
+            expiration: 1,
+            unsealed_cid: ours::CompactCommD::empty(),
+        },
+    ]
+}
+
+#[test]
+fn compact_comm_d_is_a_transparent_option() {
+    for c in [
+        ours::CompactCommD::empty(),
+        ours::CompactCommD::of(comm_d(2)),
+    ] {
+        assert_same_wire(&c, &commd(&c));
+    }
+    // None is CBOR null, not an empty array.
+    assert_eq!(
+        fvm_ipld_encoding::to_vec(&ours::CompactCommD::empty()).unwrap(),
+        [0xf6]
+    );
+}
+
+#[test]
+fn pre_commit_batch2_matches_the_published_types() {
+    for s in pre_commits() {
+        assert_same_wire(&s, &pre_commit_info(&s));
+    }
+    for sectors in [pre_commits(), Vec::new()] {
+        let ours = ours::PreCommitSectorBatchParams2 { sectors };
+        let theirs = published::PreCommitSectorBatchParams2 {
+            sectors: ours.sectors.iter().map(pre_commit_info).collect(),
+        };
+        assert_same_wire(&ours, &theirs);
+    }
+}
+
+#[test]
+fn prove_commit_sectors3_matches_the_published_types() {
+    for p in pieces() {
+        assert_same_wire(&p, &piece(&p));
+        for n in &p.notify {
+            let theirs = published::DataActivationNotification {
+                address: n.address,
+                payload: n.payload.clone(),
+            };
+            assert_same_wire(n, &theirs);
+        }
+        if let Some(k) = &p.verified_allocation_key {
+            let theirs = published::VerifiedAllocationKey {
+                client: k.client,
+                id: k.id,
+            };
+            assert_same_wire(k, &theirs);
+        }
+    }
+    let activations = vec![
+        ours::SectorActivationManifest {
+            sector_number: 1,
+            pieces: pieces(),
+        },
+        ours::SectorActivationManifest {
+            sector_number: 2,
+            pieces: Vec::new(),
+        },
+    ];
+    for a in &activations {
+        assert_same_wire(a, &activation(a));
+    }
+    let per_sector = ours::ProveCommitSectors3Params {
+        sector_activations: activations.clone(),
+        sector_proofs: vec![RawBytes::new(vec![1, 2]), RawBytes::new(vec![9; 192])],
+        aggregate_proof: RawBytes::default(),
+        aggregate_proof_type: None,
+        require_activation_success: true,
+        require_notification_success: false,
+    };
+    let aggregate = ours::ProveCommitSectors3Params {
+        sector_activations: activations,
+        sector_proofs: Vec::new(),
+        aggregate_proof: RawBytes::new(vec![7; 300]),
+        aggregate_proof_type: Some(RegisteredAggregateProof::SnarkPackV2),
+        require_activation_success: false,
+        require_notification_success: true,
+    };
+    for p in [per_sector, aggregate] {
+        assert_same_wire(&p, &prove_commit(&p));
+    }
+}
+
+#[test]
+fn window_post_matches_the_published_types() {
+    let partitions = vec![
+        ours::PoStPartition {
+            index: 1,
+            skipped: bits(&[5, 9, 10, 11]),
+        },
+        ours::PoStPartition {
+            index: 2,
+            skipped: BitField::new(),
+        },
+    ];
+    for p in &partitions {
+        assert_same_wire(p, &partition(p));
+    }
+    let post = ours::SubmitWindowedPoStParams {
+        deadline: 47,
+        partitions,
+        proofs: vec![PoStProof {
+            post_proof: RegisteredPoStProof::StackedDRGWindow32GiBV1P1,
+            proof_bytes: vec![3; 192],
+        }],
+        chain_commit_epoch: 1234,
+        chain_commit_rand: Randomness(vec![8; 32]),
+    };
+    assert_same_wire(&post, &window_post(&post));
+    let empty = ours::SubmitWindowedPoStParams {
+        deadline: 0,
+        partitions: Vec::new(),
+        proofs: Vec::new(),
+        chain_commit_epoch: 0,
+        chain_commit_rand: Randomness::default(),
+    };
+    assert_same_wire(&empty, &window_post(&empty));
+}
+
+#[test]
+fn fault_declarations_match_the_published_types() {
+    let faults = vec![
+        ours::FaultDeclaration {
+            deadline: 3,
+            partition: 0,
+            sectors: bits(&[1, 2, 1000]),
+        },
+        ours::FaultDeclaration {
+            deadline: 4,
+            partition: 7,
+            sectors: BitField::new(),
+        },
+    ];
+    for f in &faults {
+        assert_same_wire(f, &fault(f));
+    }
+    let recoveries: Vec<_> = faults
+        .iter()
+        .map(|f| ours::RecoveryDeclaration {
+            deadline: f.deadline,
+            partition: f.partition,
+            sectors: f.sectors.clone(),
+        })
+        .collect();
+    for r in &recoveries {
+        assert_same_wire(r, &recovery(r));
+    }
+    for faults in [faults, Vec::new()] {
+        let ours = ours::DeclareFaultsParams { faults };
+        let theirs = published::DeclareFaultsParams {
+            faults: ours.faults.iter().map(fault).collect(),
+        };
+        assert_same_wire(&ours, &theirs);
+    }
+    for recoveries in [recoveries, Vec::new()] {
+        let ours = ours::DeclareFaultsRecoveredParams { recoveries };
+        let theirs = published::DeclareFaultsRecoveredParams {
+            recoveries: ours.recoveries.iter().map(recovery).collect(),
+        };
+        assert_same_wire(&ours, &theirs);
+    }
+}
+
+#[test]
+fn prove_replica_updates3_matches_the_published_types() {
+    let updates = vec![
+        ours::SectorUpdateManifest {
+            sector: 4,
+            deadline: 12,
+            partition: 1,
+            new_sealed_cid: comm_r(6),
+            pieces: pieces(),
+        },
+        ours::SectorUpdateManifest {
+            sector: 5,
+            deadline: 0,
+            partition: 0,
+            new_sealed_cid: comm_r(7),
+            pieces: Vec::new(),
+        },
+    ];
+    for u in &updates {
+        assert_same_wire(u, &update(u));
+    }
+    let per_sector = ours::ProveReplicaUpdates3Params {
+        sector_updates: updates.clone(),
+        sector_proofs: vec![RawBytes::new(vec![9; 192]), RawBytes::new(vec![1])],
+        aggregate_proof: RawBytes::default(),
+        update_proofs_type: RegisteredUpdateProof::StackedDRG32GiBV1,
+        aggregate_proof_type: None,
+        require_activation_success: true,
+        require_notification_success: true,
+    };
+    let aggregate = ours::ProveReplicaUpdates3Params {
+        sector_updates: updates,
+        sector_proofs: Vec::new(),
+        aggregate_proof: RawBytes::new(vec![4; 10]),
+        update_proofs_type: RegisteredUpdateProof::StackedDRG2KiBV1,
+        aggregate_proof_type: Some(RegisteredAggregateProof::SnarkPackV2),
+        require_activation_success: false,
+        require_notification_success: false,
+    };
+    for p in [per_sector, aggregate] {
+        assert_same_wire(&p, &replica_updates(&p));
+    }
+}
