@@ -50,11 +50,7 @@ pub mod runtime;
 #[cfg(feature = "proofs")]
 pub mod all_in_one;
 pub mod c2_service;
-pub mod worker;
-// The config schemas name this crate `venus_seal::…` so that the fuzz
-// targets can compile them by `#[path]` against a light stand-in.
-extern crate self as venus_seal;
-
 pub mod sector_manager;
 #[cfg(feature = "simulate")]
 pub mod simulate;
+pub mod worker;

@@ -10,8 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
-use venus_seal::backends::ext::{level_of_err_msg, Request, Response};
-use venus_seal::check::json_round_trip as round_trip;
+use venus_seal_backends::ext::{level_of_err_msg, Request, Response};
+use venus_seal_fuzz::check::json_round_trip as round_trip;
 use venus_seal_core::stage::{AddPieces, Pc1, Pc2, Stage, TreeD, C1, C2};
 use venus_seal_core::{Failure, FailureLevel};
 

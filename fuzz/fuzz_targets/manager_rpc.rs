@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
-use venus_seal::check::json_round_trip_eq as round_trip;
+use venus_seal_fuzz::check::json_round_trip_eq as round_trip;
 use venus_seal_core::manager::*;
 use venus_seal_core::stage::Proof;
 use venus_seal_core::types::randomness::Ticket;

@@ -1,20 +1,17 @@
-//! The worker's TOML config (examples/worker/config.rs, compiled from its
-//! own file against the `venus_seal` stand-in, whose ext-processor module
-//! is venus-seal-backends' own): any text is accepted or refused with an
-//! error, never a panic — parsing, `validate` and `stage_limits` — and
-//! the same document reformatted parses to the same config or fails the
-//! same way. (`check_machine`, which creates directories, is left out.)
+//! The worker's TOML config (`venus_seal::worker::WorkerConfig`, the real
+//! schema from the umbrella crate built without proofs): any text is
+//! accepted or refused with an error, never a panic — parsing, `validate`
+//! and `stage_limits` — and the same document reformatted parses to the
+//! same config or fails the same way. (`check_machine`, which creates
+//! directories, and `load`, which reads a file, are left out.)
 #![no_main]
 
-#[path = "../../examples/worker/config.rs"]
-#[allow(dead_code)]
-mod config;
-
 use libfuzzer_sys::fuzz_target;
-use venus_seal::check::toml_reformatted;
+use venus_seal::worker::WorkerConfig;
+use venus_seal_fuzz::check::toml_reformatted;
 
-fn parse(text: &str) -> anyhow::Result<config::Config> {
-    let config: config::Config = toml::from_str(text)?;
+fn parse(text: &str) -> anyhow::Result<WorkerConfig> {
+    let config: WorkerConfig = toml::from_str(text)?;
     config.validate()?;
     config.stage_limits()?;
     Ok(config)

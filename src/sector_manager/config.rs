@@ -2,8 +2,8 @@
 //! `examples/sector-manager.toml`; unknown keys and bad values are refused
 //! with the key's name.
 //!
-//! This file names only `venus_seal::core`, `venus_seal::backends::pieces`
-//! and `venus_seal::chain::manager::NumberRange`, and no proving crate: the
+//! This file names only `crate::core`, `crate::backends::pieces`
+//! and `crate::chain::manager::NumberRange`, and no proving crate: the
 //! fuzz target `manager_config` compiles it by `#[path]` against its
 //! stand-in `venus_seal`.
 
@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::backends::pieces::PieceStoreConfig;
+use crate::core::{ActorId, SealProof, TokenAmount};
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use venus_seal::backends::pieces::PieceStoreConfig;
-use venus_seal::core::{ActorId, SealProof, TokenAmount};
 
 /// The whole file: what [`super::ManagerService`] builds a sector manager
 /// from.
@@ -25,7 +25,7 @@ use venus_seal::core::{ActorId, SealProof, TokenAmount};
 /// text and leaves paths as written.
 ///
 /// ```
-/// use venus_seal::sector_manager::SectorManagerConfig;
+/// use crate::sector_manager::SectorManagerConfig;
 ///
 /// let config = SectorManagerConfig::parse(
 ///     r#"
@@ -76,7 +76,7 @@ pub struct ProvingSection {
     /// The workers' `[[persist]]` directories as this host mounts them.
     pub stores: Vec<PathBuf>,
     /// How often the deadlines are looked at (default: every epoch).
-    #[serde(default, with = "venus_seal::core::serde_duration::option")]
+    #[serde(default, with = "crate::core::serde_duration::option")]
     pub interval: Option<Duration>,
 }
 
@@ -113,7 +113,7 @@ pub struct BatchSection {
     /// Send once this many wait.
     pub threshold: usize,
     /// Send once the oldest waited this long.
-    #[serde(with = "venus_seal::core::serde_duration")]
+    #[serde(with = "crate::core::serde_duration")]
     pub max_wait: Duration,
 }
 
@@ -144,7 +144,7 @@ pub enum ChainSection {
     /// An in-process devnet whose clock runs every `block_time`.
     EmbeddedDevnet {
         /// Time between epochs.
-        #[serde(with = "venus_seal::core::serde_duration")]
+        #[serde(with = "crate::core::serde_duration")]
         block_time: Duration,
         /// Epochs between a pre-commit landing and its seed.
         #[serde(default = "default_challenge_delay")]
@@ -217,7 +217,7 @@ pub struct NetworkSection {
     pub block_delay_secs: u64,
 }
 
-/// `venus_seal::chain::MAINNET_NETWORK`, spelled out: the fuzz targets
+/// `crate::chain::MAINNET_NETWORK`, spelled out: the fuzz targets
 /// compile this file without the chain crate; a test checks it.
 impl Default for NetworkSection {
     fn default() -> Self {
@@ -232,8 +232,8 @@ impl Default for NetworkSection {
 
 impl NetworkSection {
     /// These constants as the chain crate takes them.
-    pub fn params(&self) -> venus_seal::core::NetworkParams {
-        venus_seal::core::NetworkParams {
+    pub fn params(&self) -> crate::core::NetworkParams {
+        crate::core::NetworkParams {
             seal_randomness_lookback: self.seal_randomness_lookback,
             pre_commit_challenge_delay: self.pre_commit_challenge_delay,
             max_pre_commit_randomness_lookback: self.max_pre_commit_randomness_lookback,
@@ -257,13 +257,13 @@ fn default_challenge_delay() -> i64 {
     10
 }
 
-/// `venus_seal::chain::DEVNET_PROVING.period` (spelled out: the fuzz
+/// `crate::chain::DEVNET_PROVING.period` (spelled out: the fuzz
 /// targets compile this file without the chain crate; a test checks it).
 fn default_proving_period() -> i64 {
     40
 }
 
-/// `venus_seal::chain::DEVNET_PROVING.deadlines`.
+/// `crate::chain::DEVNET_PROVING.deadlines`.
 fn default_proving_deadlines() -> u64 {
     4
 }
@@ -396,7 +396,7 @@ impl SectorManagerConfig {
                 bail!("miner {} is listed twice in [[miners]]", m.id);
             }
             if let Some(n) = m.numbers {
-                venus_seal::chain::manager::NumberRange::new(n.start, n.end)
+                crate::chain::manager::NumberRange::new(n.start, n.end)
                     .map_err(|e| anyhow::anyhow!("miners.numbers of {}: {e}", m.id))?;
             }
             for (name, b) in [
@@ -583,8 +583,8 @@ mod tests {
         assert_eq!(
             (default_proving_period(), default_proving_deadlines()),
             (
-                venus_seal::chain::DEVNET_PROVING.period,
-                venus_seal::chain::DEVNET_PROVING.deadlines
+                crate::chain::DEVNET_PROVING.period,
+                crate::chain::DEVNET_PROVING.deadlines
             )
         );
         let example = include_str!("../../examples/sector-manager.toml");
@@ -754,7 +754,7 @@ mod tests {
     fn the_network_defaults_are_mainnets() {
         assert_eq!(
             NetworkSection::default().params(),
-            venus_seal::chain::MAINNET_NETWORK
+            crate::chain::MAINNET_NETWORK
         );
     }
 
