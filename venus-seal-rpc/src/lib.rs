@@ -4,8 +4,9 @@
 //! * [`auth`]: the permission ladder ([`Permission`]: read < write < sign <
 //!   admin), the HS256 [`Secret`] that signs and verifies Lotus-compatible
 //!   tokens (`{"Allow": ["read", "write", …]}`), and the two server layers
-//!   that enforce them on a jsonrpsee server.
-//! * [`admin`]: the worker's operator API (`Venus.Admin.List`, `Pause`,
+//!   that enforce them on a jsonrpsee server ([`auth::serve_with_auth`]
+//!   serves any module behind them).
+//! * [`worker_admin`]: the worker's operator API (`Venus.Admin.List`, `Pause`,
 //!   `Resume`, `Abort`) behind the small [`AdminApi`] trait, served by
 //!   [`serve_admin`] and called through [`AdminClient`].
 //! * [`manager_admin`]: the sector manager's operator methods: deal intake
@@ -42,17 +43,17 @@
 //!   tests serve a fake.
 #![warn(missing_docs, missing_debug_implementations)]
 
-pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod codes;
 mod error;
 pub mod manager_admin;
+pub mod worker_admin;
 
-pub use admin::{serve_admin, AdminApi, AdminClient};
 pub use auth::{AuthError, Caller, Permission, Secret, SecretError};
 pub use client::{http_client, ClientError};
 pub use error::RpcError;
+pub use worker_admin::{serve_admin, AdminApi, AdminClient};
 
 pub mod manager;
 

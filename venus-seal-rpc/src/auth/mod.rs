@@ -9,6 +9,7 @@
 //! On a server, [`BearerAuthLayer`] (HTTP) verifies the `Authorization:
 //! Bearer <jwt>` header and [`PermissionLayer`] (JSON-RPC) refuses every
 //! call the token does not allow; see [`crate::codes`] for the error codes.
+//! [`serve_with_auth`] serves any module behind both.
 //!
 //! ```
 //! use venus_seal_rpc::{Permission, Secret};
@@ -22,10 +23,12 @@ mod http_layer;
 mod permission;
 mod rpc_layer;
 mod secret;
+mod server;
 mod token;
 
 pub use http_layer::{authenticate, AuthOutcome, BearerAuth, BearerAuthLayer};
 pub use permission::{Permission, UnknownPermission};
 pub use rpc_layer::{PermissionCheck, PermissionLayer};
 pub use secret::{Secret, SecretError, SECRET_LEN};
+pub use server::{serve_with_auth, MAX_CONNECTIONS};
 pub use token::{AuthError, Caller};

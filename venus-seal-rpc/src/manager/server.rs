@@ -14,7 +14,7 @@ use venus_seal_core::stage::Proof;
 use venus_seal_core::{SealProof, SectorId, SectorManager};
 
 use super::{manager_error_to_rpc, manager_permissions, methods, WorkerInfo};
-use crate::admin::serve_with_auth;
+use crate::auth::serve_with_auth;
 use crate::{RpcError, Secret};
 
 /// The module [`manager_module`] builds: its context is the manager.

@@ -10,7 +10,7 @@ use venus_seal_core::manager::DealInfo;
 use venus_seal_core::{ActorId, SectorId, SectorManager};
 
 use super::{admin_permissions, methods, AdminError, ManagerAdminApi};
-use crate::admin::serve_with_auth;
+use crate::auth::serve_with_auth;
 use crate::manager::{manager_module, manager_permissions};
 use crate::{codes, RpcError, Secret};
 

@@ -24,7 +24,7 @@ use venus_seal_core::{EngineHandle, SectorState, SectorSummary};
 use crate::Permission;
 
 pub use client::AdminClient;
-pub use server::{admin_module, serve_admin, serve_with_auth};
+pub use server::{admin_module, serve_admin};
 
 /// The method names.
 pub mod methods {

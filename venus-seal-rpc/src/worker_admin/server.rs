@@ -1,52 +1,17 @@
 //! Serving the admin API behind token auth.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
-use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::server::ServerHandle;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use venus_seal_core::engine::ControlError;
 use venus_seal_core::SectorState;
 
 use super::{admin_permissions, methods, AdminApi};
-use crate::auth::{BearerAuthLayer, PermissionLayer};
-use crate::{codes, Permission, RpcError, Secret};
-
-/// Concurrent connections a server accepts before answering HTTP 429.
-pub const MAX_CONNECTIONS: u32 = 4096;
-
-/// Serves `module` on `addr` behind [`BearerAuthLayer`] and a
-/// [`PermissionLayer`] enforcing `permissions`; returns the bound address
-/// (useful with port 0) and the handle that stops the server.
-pub async fn serve_with_auth<C: Send + Sync + 'static>(
-    addr: SocketAddr,
-    module: RpcModule<C>,
-    secret: Secret,
-    permissions: HashMap<&'static str, Permission>,
-) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    let server = Server::builder()
-        // jsonrpsee's default (100) refuses a busy cluster's workers with
-        // HTTP 429; a connection costs little.
-        .set_config(
-            jsonrpsee::server::ServerConfig::builder()
-                .max_connections(MAX_CONNECTIONS)
-                .build(),
-        )
-        .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer::new(secret)))
-        .set_rpc_middleware(RpcServiceBuilder::new().layer(PermissionLayer::new(permissions)))
-        .build(addr)
-        .await
-        .map_err(|source| RpcError::Bind { addr, source })?;
-    let local = server
-        .local_addr()
-        .map_err(|source| RpcError::Bind { addr, source })?;
-    let handle = server.start(module);
-    tracing::info!(addr = %local, "JSON-RPC server listening");
-    Ok((local, handle))
-}
+use crate::auth::serve_with_auth;
+use crate::{codes, RpcError, Secret};
 
 /// Serves the admin API of `api` on `addr` (`127.0.0.1:0` for any free
 /// port), refusing calls whose token `secret` does not verify or allow.
