@@ -12,7 +12,7 @@
 //! Each benchmark's "iteration" is one call, so criterion's `thrpt` is
 //! calls per second across all clients. The manager is a
 //! `LocalSectorManager` over a devnet with fake proofs
-//! (`FakeSealVerifier`): the figures measure the manager, its store and the
+//! (`FakeProofVerifier`): the figures measure the manager, its store and the
 //! RPC stack, not a chain.
 
 use std::future::Future;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use venus_seal::chain::testing::{create_postgres_database, FakeSealVerifier};
+use venus_seal::chain::testing::{create_postgres_database, FakeProofVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     ManagerStore, SqlManagerStore,
@@ -45,14 +45,14 @@ fn manager(store: Arc<dyn ManagerStore>) -> Arc<LocalSectorManager> {
             id: MINER,
             allowed_proofs: vec![PROOF],
         }]),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     LocalSectorManager::new(
         ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
         store,
         chain.clone(),
         chain,
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     )
 }
 

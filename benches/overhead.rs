@@ -37,12 +37,12 @@ use filecoin_proofs_api::seal::{
 use filecoin_proofs_api::{RegisteredSealProof, SectorId, UnpaddedBytesAmount};
 use rand::RngCore;
 use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
-use venus_seal::backends::{LocalExecutor, LocalSealVerifier};
+use venus_seal::backends::{LocalExecutor, LocalProofVerifier};
 use venus_seal::chain::testing::single_miner_devnet;
 use venus_seal::core::stage::{KeepInPlace, Proof, C2};
 use venus_seal::core::testing::FakeExecutor;
 use venus_seal::core::{
-    ActorId, MemoryPieceStore, MemorySectorStore, SealProof, SealVerifier, SealVerifyInfo, Sealer,
+    ActorId, MemoryPieceStore, MemorySectorStore, ProofVerifier, SealProof, SealVerifyInfo, Sealer,
     SealerConfig, SectorRecord, SectorState, StageExecutors, VerifyError,
 };
 
@@ -60,7 +60,7 @@ fn with_c2() -> bool {
 #[derive(Debug)]
 struct AcceptStandIn;
 
-impl SealVerifier for AcceptStandIn {
+impl ProofVerifier for AcceptStandIn {
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
         Ok(info.proof == STAND_IN)
     }
@@ -133,8 +133,8 @@ fn seal_directly(dir: &std::path::Path, number: u64, prove: bool) -> Option<Dura
 
 /// The same seal through the sealer, a manager and the devnet.
 async fn seal_through_the_stack(params: Arc<ParameterCache>, dir: &std::path::Path) {
-    let verifier: Arc<dyn SealVerifier> = if with_c2() {
-        Arc::new(LocalSealVerifier::with_parameters(params.clone()))
+    let verifier: Arc<dyn ProofVerifier> = if with_c2() {
+        Arc::new(LocalProofVerifier::with_parameters(params.clone()))
     } else {
         Arc::new(AcceptStandIn)
     };

@@ -27,8 +27,8 @@ use venus_seal::backends::remote_c2::{
 use venus_seal::core::stage::{Opaque, Proof, C2};
 use venus_seal::core::testing::FakeExecutor;
 use venus_seal::core::{
-    ActorId, CommD, CommR, Executor, Randomness, SealProof, SealVerifier, SealVerifyInfo, SectorId,
-    SectorNumber, VerifyError,
+    ActorId, CommD, CommR, Executor, ProofVerifier, Randomness, SealProof, SealVerifyInfo,
+    SectorId, SectorNumber, VerifyError,
 };
 use venus_seal::rpc::auth::{Permission, Secret};
 
@@ -67,7 +67,7 @@ fn prover() -> Arc<FakeExecutor<C2>> {
 #[derive(Debug)]
 struct AcceptAll;
 
-impl SealVerifier for AcceptAll {
+impl ProofVerifier for AcceptAll {
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
         Ok(info.proof.len() == 192)
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use venus_seal::backends::params::ParameterCache;
-use venus_seal::backends::LocalSealVerifier;
+use venus_seal::backends::LocalProofVerifier;
 use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner};
 use venus_seal::core::{ActorId, ChainClient, SealProof, SectorNumber};
 
@@ -288,7 +288,7 @@ async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
                     .collect(),
             )
         },
-        Arc::new(LocalSealVerifier::with_parameters(params)),
+        Arc::new(LocalProofVerifier::with_parameters(params)),
     )
     .unwrap();
     for (miner, first) in MINERS.iter().zip([1, 1001]) {

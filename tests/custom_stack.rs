@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use venus_seal::chain::testing::FakeSealVerifier;
+use venus_seal::chain::testing::FakeProofVerifier;
 use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager};
 use venus_seal::chain::{ManagedMiner, ManagerConfig};
 use venus_seal::core::chain::{DeadlineInfo, MinerCall, OnChainPreCommit, OnChainSector};
@@ -116,7 +116,7 @@ impl ChainClient for CountingChain {
 
 /// The composition: library calls only (under 50 lines).
 fn custom_stack(vendor_c2: Arc<VendorC2>) -> (Sealer, Arc<CountingChain>, Arc<DevnetChain>) {
-    let verifier = Arc::new(FakeSealVerifier);
+    let verifier = Arc::new(FakeProofVerifier);
     let devnet = DevnetChain::new(
         DevnetConfig {
             block_time: Some(Duration::from_millis(20)),

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use venus_seal::backends::params::{GenerationPolicy, ParamStatus, ParameterCache, PoStKind};
 use venus_seal::backends::proving::{unseal_to_http, HttpDestination};
-use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
+use venus_seal::backends::{piece_commitment, LocalExecutor, LocalProofVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, PoStExecutors, PoStRound, WindowPoStScheduler,
 };
@@ -312,7 +312,7 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     assert_eq!(numbers, vec![SectorNumber(1), SectorNumber(3)]);
     let started = Instant::now();
     let proofs = compute_proof(
-        &LocalSealVerifier::default(),
+        &LocalProofVerifier::default(),
         &*local,
         &locator,
         &ComputeProofRequest {
@@ -408,7 +408,7 @@ fn devnet(params: Arc<ParameterCache>) -> Arc<DevnetChain> {
             id: MINER,
             allowed_proofs: vec![PROOF],
         }]),
-        Arc::new(LocalSealVerifier::with_parameters(params)),
+        Arc::new(LocalProofVerifier::with_parameters(params)),
     )
 }
 

@@ -19,7 +19,7 @@ use venus_seal::backends::params::{GenerationPolicy, ParameterCache};
 use venus_seal::backends::pieces::{
     piece_router, HttpPieceStore, LocalPieceStore, VerifyingPieceStore,
 };
-use venus_seal::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
+use venus_seal::backends::{piece_commitment, LocalExecutor, LocalProofVerifier};
 use venus_seal::chain::testing::single_miner_devnet;
 use venus_seal::chain::{DevnetChain, LocalSectorManager};
 use venus_seal::core::chain::{MessageState, MinerCall, MinerMessage, ProveCommitParams};
@@ -27,7 +27,7 @@ use venus_seal::core::manager::*;
 use venus_seal::core::stage::{KeepInPlace, Proof};
 use venus_seal::core::{
     ActorId, ChainClient, FailureLevel, ManagerError, MemorySectorStore, MessageSender, PieceInfo,
-    PieceStore, SealProof, SealVerifier, SealVerifyInfo, Sealer, SealerConfig, SectorId,
+    PieceStore, ProofVerifier, SealProof, SealVerifyInfo, Sealer, SealerConfig, SectorId,
     SectorManager, SectorRecord, SectorState, StageExecutors,
 };
 use venus_seal::rpc::{Permission, Secret};
@@ -147,7 +147,7 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         .unwrap()
         .unwrap();
 
-    let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+    let verifier = Arc::new(LocalProofVerifier::with_parameters(params.clone()));
     let (chain, inner) = devnet_manager(verifier.clone());
     // Two deals: 254 bytes (a 256-byte piece) first, then 508 bytes (512),
     // so the second is aligned after a 256-byte gap and a 1024-byte filler
@@ -282,7 +282,9 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
 
 /// A devnet with miner f01000 (its clock running) and an in-memory
 /// manager for it.
-fn devnet_manager(verifier: Arc<LocalSealVerifier>) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
+fn devnet_manager(
+    verifier: Arc<LocalProofVerifier>,
+) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
     single_miner_devnet(MINER, PROOF, Duration::from_millis(50), verifier)
 }
 
@@ -346,7 +348,7 @@ async fn proxied_store(specs: &[(usize, u8)]) -> (PieceDir, Arc<dyn PieceStore>)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deal_whose_bytes_do_not_match_its_piece_cid_aborts_the_sector() {
     // Never asked to verify: no parameters needed.
-    let verifier = Arc::new(LocalSealVerifier::with_parameters(Arc::new(
+    let verifier = Arc::new(LocalProofVerifier::with_parameters(Arc::new(
         ParameterCache::from_env(),
     )));
     let (_chain, manager) = devnet_manager(verifier);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use venus_seal::backends::params::ParameterCache;
-use venus_seal::backends::LocalSealVerifier;
+use venus_seal::backends::LocalProofVerifier;
 use venus_seal::chain::{DevnetChain, DevnetConfig, DevnetMiner};
 use venus_seal::core::{
     ActorId, ChainClient, SealProof, SectorNumber, SectorState, SectorStore, SqliteSectorStore,
@@ -186,7 +186,7 @@ async fn worker_survives_sigkill_at_every_stage_and_the_sector_verifies() {
     );
 
     // 3. After PC2: pre-committed, about to copy to the persistent store.
-    kill_at_marker(&rig, r#"pause_before = ["finalize"]"#, "before-finalize");
+    kill_at_marker(&rig, r#"pause_before = ["persist"]"#, "before-persist");
     assert_eq!(state_of_job_1(&rig).await, SectorState::PreCommitLanded);
 
     // 4. Waiting for the seed, seen through the admin API (which also
@@ -263,7 +263,7 @@ async fn worker_survives_sigkill_at_every_stage_and_the_sector_verifies() {
             state_file: Some(rig.path("devnet/devnet.json")),
             ..DevnetConfig::default()
         },
-        Arc::new(LocalSealVerifier::with_parameters(params)),
+        Arc::new(LocalProofVerifier::with_parameters(params)),
     )
     .unwrap();
     let sector = chain.sector(ActorId(1000), SectorNumber(1)).await.unwrap();

@@ -20,7 +20,7 @@ use anyhow::Context;
 use rand::RngCore;
 
 use crate::backends::params::{GenerationPolicy, ParameterCache};
-use crate::backends::{piece_commitment, LocalExecutor, LocalSealVerifier};
+use crate::backends::{piece_commitment, LocalExecutor, LocalProofVerifier};
 use crate::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     ProvingPolicy, DEVNET_NETWORK, DEVNET_PROVING,
@@ -123,7 +123,7 @@ impl AllInOne {
                 .with_context(|| format!("reading the piece file {}", path.display()))?,
             None => random_bytes(2000),
         };
-        let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+        let verifier = Arc::new(LocalProofVerifier::with_parameters(params.clone()));
         let chain = DevnetChain::new(devnet_config(&config), verifier.clone());
         chain.start_clock().context("starting the devnet clock")?;
         let manager = LocalSectorManager::in_memory(

@@ -9,7 +9,7 @@ use venus_seal_chain::messager::{MessagerClient, SendSpec};
 use venus_seal_chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LotusClient, ProvingPolicy, DEVNET_PROVING,
 };
-use venus_seal_core::{ChainClient, MessageSender, SealVerifier};
+use venus_seal_core::{ChainClient, MessageSender, ProofVerifier};
 
 use super::config::{ChainSection, SectorManagerConfig};
 use super::preflight::check_node;
@@ -36,7 +36,7 @@ pub struct OpenChain {
 /// missing one is an error naming its key.
 pub async fn open_chain(
     config: &SectorManagerConfig,
-    verifier: Arc<dyn SealVerifier>,
+    verifier: Arc<dyn ProofVerifier>,
 ) -> anyhow::Result<OpenChain> {
     match &config.chain {
         ChainSection::EmbeddedDevnet {

@@ -19,7 +19,7 @@
 //! ([`open_chain`], [`ManagerAdmin`]) and assemble them differently.
 //!
 //! The default seal verifier, the parameter checks and the WindowPoSt
-//! executors are the proving crates' (`LocalSealVerifier`, `LocalExecutor`),
+//! executors are the proving crates' (`LocalProofVerifier`, `LocalExecutor`),
 //! behind this crate's `proofs` feature (on by default). Without it, give
 //! [`ManagerService::with_verifier`] (and, with `[proving]`,
 //! [`ManagerService::with_prover`]) implementations of your own.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use venus_seal_backends::params::{GenerationPolicy, ParameterCache, PoStKind};
-use venus_seal_backends::{LocalExecutor, LocalSealVerifier};
+use venus_seal_backends::{LocalExecutor, LocalProofVerifier};
 use venus_seal_chain::PoStExecutors;
-use venus_seal_core::{SealProof, SealVerifier};
+use venus_seal_core::{ProofVerifier, SealProof};
 
 use super::SectorManagerConfig;
 
@@ -17,7 +17,7 @@ use super::SectorManagerConfig;
 /// generated for 2KiB/8MiB; larger ones must have been fetched).
 pub(crate) async fn local_proofs(
     config: &SectorManagerConfig,
-) -> anyhow::Result<(Arc<dyn SealVerifier>, Option<PoStExecutors>)> {
+) -> anyhow::Result<(Arc<dyn ProofVerifier>, Option<PoStExecutors>)> {
     let params = Arc::new(ParameterCache::from_env());
     params.activate().context("parameter cache")?;
     let mut proofs: Vec<SealProof> = Vec::new();
@@ -47,6 +47,6 @@ pub(crate) async fn local_proofs(
             Some(PoStExecutors::of(Arc::new(LocalExecutor::new())))
         }
     };
-    let verifier: Arc<dyn SealVerifier> = Arc::new(LocalSealVerifier::with_parameters(params));
+    let verifier: Arc<dyn ProofVerifier> = Arc::new(LocalProofVerifier::with_parameters(params));
     Ok((verifier, prover))
 }

@@ -15,7 +15,7 @@ use venus_seal_chain::manager::{
 use venus_seal_chain::{
     LocalSectorManager, ManagedMiner, ManagerConfig, PoStExecutors, WindowPoStScheduler,
 };
-use venus_seal_core::{SealVerifier, SectorManager};
+use venus_seal_core::{ProofVerifier, SectorManager};
 use venus_seal_rpc::manager_admin::serve_manager_with_admin;
 use venus_seal_rpc::Secret;
 
@@ -38,7 +38,7 @@ use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
 #[derive(Debug)]
 pub struct ManagerService {
     config: SectorManagerConfig,
-    verifier: Option<Arc<dyn SealVerifier>>,
+    verifier: Option<Arc<dyn ProofVerifier>>,
     prover: Option<PoStExecutors>,
 }
 
@@ -54,9 +54,9 @@ impl ManagerService {
     }
 
     /// Checks prove-commits (and the devnet's proofs) with `verifier`
-    /// instead of the proving crates' `LocalSealVerifier`. With a prover
+    /// instead of the proving crates' `LocalProofVerifier`. With a prover
     /// too, or no `[proving]`, no Groth16 parameters are looked for.
-    pub fn with_verifier(mut self, verifier: Arc<dyn SealVerifier>) -> Self {
+    pub fn with_verifier(mut self, verifier: Arc<dyn ProofVerifier>) -> Self {
         self.verifier = Some(verifier);
         self
     }
@@ -96,7 +96,7 @@ impl ManagerService {
 
     /// The verifier, and the prover when `[proving]` asks for one: those
     /// given, else the proving crates'.
-    async fn proofs(&self) -> anyhow::Result<(Arc<dyn SealVerifier>, Option<PoStExecutors>)> {
+    async fn proofs(&self) -> anyhow::Result<(Arc<dyn ProofVerifier>, Option<PoStExecutors>)> {
         let needs_prover = self.config.proving.is_some();
         match (&self.verifier, &self.prover) {
             (Some(v), p) if !needs_prover || p.is_some() => Ok((v.clone(), p.clone())),
@@ -173,7 +173,7 @@ fn managed_miner(m: &MinerSection) -> ManagedMiner {
 async fn serve(
     config: &SectorManagerConfig,
     chain: &OpenChain,
-    verifier: Arc<dyn SealVerifier>,
+    verifier: Arc<dyn ProofVerifier>,
     prover: Option<PoStExecutors>,
 ) -> anyhow::Result<RunningManager> {
     let store = open_store(config).await?;

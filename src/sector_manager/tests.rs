@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use venus_seal_chain::testing::FakeSealVerifier;
+use venus_seal_chain::testing::FakeProofVerifier;
 use venus_seal_core::manager::{AllocateSpec, DealInfo};
 use venus_seal_core::{ActorId, PaddedPieceSize, PieceInfo, SectorId, SectorManager, SectorNumber};
 use venus_seal_rpc::Permission;
@@ -37,7 +37,7 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
 
     let config = SectorManagerConfig::load(&path).unwrap();
     let manager = ManagerService::new(config)
-        .with_verifier(Arc::new(FakeSealVerifier))
+        .with_verifier(Arc::new(FakeProofVerifier))
         .build()
         .await
         .unwrap();

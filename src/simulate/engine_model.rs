@@ -83,7 +83,7 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
         pc2: Arc::new(limits.wrap(timed(SimStage::Pc2).around(fakes.pc2))),
         c1: Arc::new(limits.wrap(timed(SimStage::C1).around(fakes.c1))),
         c2: Arc::new(limits.wrap(timed(SimStage::C2).around(fakes.c2))),
-        finalize: fakes.finalize,
+        persist: fakes.persist,
     };
 
     let mut manager = FakeManager::default();

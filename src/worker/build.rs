@@ -11,7 +11,7 @@ use super::config::{ManagerSection, WorkerConfig};
 use super::executors::{self, Decorators, ExtProcessors};
 use crate::backends::params::{GenerationPolicy, ParameterCache};
 use crate::backends::pieces::VerifyingPieceStore;
-use crate::backends::{LocalExecutor, LocalSealVerifier};
+use crate::backends::{LocalExecutor, LocalProofVerifier};
 use crate::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     SqlManagerStore,
@@ -88,7 +88,7 @@ impl Worker {
             limits,
         };
         let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
-        let verifier = Arc::new(LocalSealVerifier::with_parameters(params));
+        let verifier = Arc::new(LocalProofVerifier::with_parameters(params));
         let (stage_executors, ext_processors) =
             executors::build(&config, local, verifier, &decorators)?;
         if !ext_processors.is_empty() {
@@ -189,7 +189,7 @@ async fn sector_manager(
             pre_commit_challenge_delay,
             state_dir,
         } => {
-            let verifier = Arc::new(LocalSealVerifier::with_parameters(params.clone()));
+            let verifier = Arc::new(LocalProofVerifier::with_parameters(params.clone()));
             std::fs::create_dir_all(state_dir)
                 .with_context(|| format!("manager.state_dir {}", state_dir.display()))?;
             let chain = DevnetChain::open(

@@ -1,6 +1,6 @@
 //! The worker's executors, one per stage: the local executor, or the
 //! stage's `[[processors.<stage>]]` as an [`ExtProcessorPool`]; persistence
-//! (finalize) on the `[[persist]]` stores. Each is wrapped in the test
+//! (persist) on the `[[persist]]` stores. Each is wrapped in the test
 //! hooks, metrics and limits, limits outermost (a stage waiting for a
 //! permit is not timed).
 
@@ -15,8 +15,8 @@ use crate::backends::remote_c2::RemoteC2Executor;
 use crate::backends::LocalExecutor;
 use crate::core::engine::limits::Limits;
 use crate::core::engine::metrics::EngineMetrics;
-use crate::core::stage::{Finalize, KeepInPlace, Stage};
-use crate::core::{DynExecutor, Executor, SealVerifier, StageExecutors};
+use crate::core::stage::{KeepInPlace, Persist, Stage};
+use crate::core::{DynExecutor, Executor, ProofVerifier, StageExecutors};
 use anyhow::{bail, Context};
 use tokio::task::JoinSet;
 
@@ -50,7 +50,7 @@ impl Decorators {
 pub fn build(
     config: &WorkerConfig,
     local: Arc<LocalExecutor>,
-    verifier: Arc<dyn SealVerifier>,
+    verifier: Arc<dyn ProofVerifier>,
     decorators: &Decorators,
 ) -> anyhow::Result<(StageExecutors, ExtProcessors)> {
     let mut ext = ExtProcessors::default();
@@ -70,7 +70,7 @@ pub fn build(
         pc2: stage(&p.pc2, &local, decorators, &mut ext)?,
         c1: stage(&p.c1, &local, decorators, &mut ext)?,
         c2,
-        finalize: decorators.wrap(finalize(config)?),
+        persist: decorators.wrap(persist(config)?),
     };
     Ok((executors, ext))
 }
@@ -103,8 +103,8 @@ where
     Ok(decorators.wrap(pool))
 }
 
-/// Finalize: copy to the `[[persist]]` stores, or keep the files in place.
-fn finalize(config: &WorkerConfig) -> anyhow::Result<DynExecutor<Finalize>> {
+/// Persist: copy to the `[[persist]]` stores, or keep the files in place.
+fn persist(config: &WorkerConfig) -> anyhow::Result<DynExecutor<Persist>> {
     if config.persist.is_empty() {
         return Ok(Arc::new(KeepInPlace {
             instance: config.worker.name.clone(),

@@ -3,7 +3,7 @@
 //!
 //! * [`LocalExecutor`]: every sealing stage on filecoin-proofs-api (CPU;
 //!   GPU with the `cuda` / `opencl` features).
-//! * [`LocalSealVerifier`]: seal proof verification.
+//! * [`LocalProofVerifier`]: seal proof verification.
 //! * [`proving`]: WindowPoSt, WinningPoSt, snap-up and unsealing
 //!   (`LocalProver`).
 //! * [`params`]: the Groth16 parameter cache: production files checked
@@ -26,7 +26,7 @@
 //!
 //! | module | without `proofs` |
 //! |---|---|
-//! | [`LocalExecutor`], [`LocalSealVerifier`], `proving`, `params` | absent |
+//! | [`LocalExecutor`], [`LocalProofVerifier`], `proving`, `params` | absent |
 //! | [`ext`] | both sides, native bodies; `format = "damocles"` refuses its tasks (Permanent) and `serve_damocles` refuses to start, naming the feature |
 //! | [`pieces`] | everything, [`VerifyingPieceStore`](pieces::VerifyingPieceStore) and [`piece_commitment`] included (plain Rust SHA-256) |
 //! | [`persist`] | everything |
@@ -53,5 +53,5 @@ pub mod proving;
 pub mod remote_c2;
 
 #[cfg(feature = "proofs")]
-pub use local::{LocalExecutor, LocalSealVerifier};
+pub use local::{LocalExecutor, LocalProofVerifier};
 pub use pieces::piece_commitment;

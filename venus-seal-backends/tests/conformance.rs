@@ -3,7 +3,7 @@
 //! and through `Arc<dyn …>` / `Box<dyn …>`:
 //!
 //! * `LocalExecutor`: add_pieces, tree_d, pc1, pc2 and c1 of a 2KiB sector
-//!   (milliseconds, no Groth16 parameters). C2 and `LocalSealVerifier`
+//!   (milliseconds, no Groth16 parameters). C2 and `LocalProofVerifier`
 //!   need the parameters (about ten minutes to generate here): they run in
 //!   `local_c2_and_verifier_pass_their_suites`, ignored by default.
 //! * `ExtProcessorExecutor`: the same stages with this test binary as the
@@ -31,7 +31,7 @@ use venus_seal_core::stage::{AddPieces, KeepInPlace, Pc1, Pc2, Stage, TreeD, C1}
 use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
 use venus_seal_core::testing::conformance::persist_store::{self, persist_store};
 use venus_seal_core::testing::conformance::sealing::{sealing_cases, SealingCases};
-use venus_seal_core::testing::{fake_c2_verify_info, fake_stage_executors, FakeSealVerifier};
+use venus_seal_core::testing::{fake_c2_verify_info, fake_stage_executors, FakeProofVerifier};
 use venus_seal_core::{DynExecutor, Executor, SealProof};
 use venus_seal_rpc::auth::{Permission, Secret};
 
@@ -45,7 +45,7 @@ async fn all_ways<S: Stage>(exec: DynExecutor<S>, case: &StageCase<S>, caps: Cap
     executor(&boxed, case, caps).await;
 }
 
-/// The local executor for every sealing stage (finalize keeps files in
+/// The local executor for every sealing stage (persist keeps files in
 /// place: it is not under test here).
 fn local() -> StageExecutors {
     let keep = KeepInPlace {
@@ -75,7 +75,7 @@ async fn local_executor_passes_the_suite_for_the_stages_without_parameters() {
 #[tokio::test]
 #[ignore = "needs the 2KiB Groth16 parameters (about ten minutes to generate)"]
 async fn local_c2_and_verifier_pass_their_suites() {
-    use venus_seal_core::testing::conformance::verifier::{self, seal_verifier, VerifierCase};
+    use venus_seal_core::testing::conformance::verifier::{self, proof_verifier, VerifierCase};
     let execs = local();
     let cases = sealing_cases(&execs, P2K);
     let caps = Capabilities {
@@ -90,8 +90,8 @@ async fn local_c2_and_verifier_pass_their_suites() {
         seals: vec![info],
         window_post: None,
     };
-    let verifier = venus_seal_backends::LocalSealVerifier::default();
-    seal_verifier(&verifier, &case, verifier::Capabilities::default());
+    let verifier = venus_seal_backends::LocalProofVerifier::default();
+    proof_verifier(&verifier, &case, verifier::Capabilities::default());
 }
 
 // ---- ext processor: this binary as the child --------------------------
@@ -183,7 +183,7 @@ async fn remote_c2_executor_passes_the_suite_against_a_fake_prover() {
     let client = RemoteC2Executor::new(
         &format!("http://{addr}"),
         &token,
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     )
     .with_verify_info(fake_c2_verify_info)
     .with_config(RemoteC2Config {

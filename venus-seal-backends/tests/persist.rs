@@ -1,4 +1,4 @@
-//! `PersistStores` as the finalize executor (the conformance suite runs
+//! `PersistStores` as the persist executor (the conformance suite runs
 //! on every persist store from `tests/conformance.rs`).
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use rand::RngCore;
 use venus_seal_backends::persist::{
     cache_key, sealed_key, LocalPersistStore, ObjectPersistStore, PersistStore, PersistStores,
 };
-use venus_seal_core::stage::{Finalize, SectorPaths};
+use venus_seal_core::stage::{Persist, SectorPaths};
 use venus_seal_core::{
     ActorId, Executor, FailureLevel, Leveled, SealProof, SectorId, SectorNumber, StageError,
 };
@@ -29,8 +29,8 @@ fn random_file(path: &Path, len: usize) -> Vec<u8> {
 }
 
 /// A fake sealed sector: sealed file, p_aux, t_aux, two tree-r-last
-/// files, and a layer file finalize must not copy.
-fn fake_sector(dir: &Path) -> (Finalize, Vec<(String, Vec<u8>)>) {
+/// files, and a layer file persist must not copy.
+fn fake_sector(dir: &Path) -> (Persist, Vec<(String, Vec<u8>)>) {
     let paths = SectorPaths::under(dir);
     let id = sector();
     let mut expected = vec![(sealed_key(&id), random_file(&paths.sealed, 96 * 1024))];
@@ -46,7 +46,7 @@ fn fake_sector(dir: &Path) -> (Finalize, Vec<(String, Vec<u8>)>) {
         ));
     }
     random_file(&paths.cache.join("sc-02-data-layer-1.dat"), 2048);
-    let task = Finalize {
+    let task = Persist {
         proof: SealProof::StackedDrg2KiBV1_1,
         sector: id,
         paths,
@@ -62,7 +62,7 @@ async fn fetch(store: &dyn PersistStore, key: &str) -> Result<Vec<u8>, StageErro
 }
 
 #[tokio::test]
-async fn finalize_picks_the_store_with_room_and_verifies() {
+async fn persist_picks_the_store_with_room_and_verifies() {
     let sealing = tempfile::tempdir().unwrap();
     let (task, expected) = fake_sector(sealing.path());
     let (full_dir, roomy_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -101,7 +101,7 @@ async fn finalize_picks_the_store_with_room_and_verifies() {
 }
 
 #[tokio::test]
-async fn finalize_prefers_most_free_and_honours_weight_zero() {
+async fn persist_prefers_most_free_and_honours_weight_zero() {
     let sealing = tempfile::tempdir().unwrap();
     let (task, _) = fake_sector(sealing.path());
     let dir = tempfile::tempdir().unwrap();
@@ -139,7 +139,7 @@ async fn finalize_prefers_most_free_and_honours_weight_zero() {
 }
 
 #[tokio::test]
-async fn finalize_without_t_aux_is_missing() {
+async fn persist_without_t_aux_is_missing() {
     let sealing = tempfile::tempdir().unwrap();
     let (task, _) = fake_sector(sealing.path());
     std::fs::remove_file(task.paths.cache.join("t_aux")).unwrap();
@@ -155,7 +155,7 @@ async fn finalize_without_t_aux_is_missing() {
 }
 
 #[tokio::test]
-async fn finalize_without_tree_r_last_is_missing() {
+async fn persist_without_tree_r_last_is_missing() {
     let sealing = tempfile::tempdir().unwrap();
     let (task, _) = fake_sector(sealing.path());
     for n in 0..2 {
@@ -173,7 +173,7 @@ async fn finalize_without_tree_r_last_is_missing() {
 }
 
 #[tokio::test]
-async fn finalize_with_no_room_is_unavailable_listing_the_stores() {
+async fn persist_with_no_room_is_unavailable_listing_the_stores() {
     let sealing = tempfile::tempdir().unwrap();
     let (task, _) = fake_sector(sealing.path());
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -229,7 +229,7 @@ impl<S: PersistStore> PersistStore for FailingPut<S> {
 }
 
 #[tokio::test]
-async fn finalize_failing_midway_removes_the_partial_copy() {
+async fn persist_failing_midway_removes_the_partial_copy() {
     let sealing = tempfile::tempdir().unwrap();
     let (task, expected) = fake_sector(sealing.path());
     for (inner, label) in [

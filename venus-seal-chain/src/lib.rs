@@ -4,18 +4,18 @@
 //!   [`ChainClient`] and [`MessageSender`]. Its epochs advance on a clock
 //!   (or by hand, for tests), its randomness is deterministic per seed, and
 //!   its miner actors accept `PreCommitSectorBatch2` and
-//!   `ProveCommitSectors3`, verifying every proof with a [`SealVerifier`]
+//!   `ProveCommitSectors3`, verifying every proof with a [`ProofVerifier`]
 //!   against randomness the chain draws itself.
 //! * [`LocalSectorManager`]: the [`SectorManager`] a worker talks to,
 //!   in-process, over any [`ChainClient`] + [`MessageSender`]: sector number
 //!   allocation, the deal queue, tickets, seeds, and pre-commit /
 //!   prove-commit submission.
-//! * [`testing`]: a fake [`SealVerifier`] whose "proofs" are hashes, for
+//! * [`testing`]: a fake [`ProofVerifier`] whose "proofs" are hashes, for
 //!   fast tests of everything above without Groth16 parameters.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use venus_seal_chain::{testing::FakeSealVerifier, DevnetChain, DevnetConfig, DevnetMiner};
+//! use venus_seal_chain::{testing::FakeProofVerifier, DevnetChain, DevnetConfig, DevnetMiner};
 //! use venus_seal_core::{ActorId, ChainClient, SealProof};
 //!
 //! # tokio_test_block_on(async {
@@ -23,7 +23,7 @@
 //!     id: ActorId(1000),
 //!     allowed_proofs: vec![SealProof::StackedDrg2KiBV1_1],
 //! }]);
-//! let chain = DevnetChain::new(config, Arc::new(FakeSealVerifier));
+//! let chain = DevnetChain::new(config, Arc::new(FakeProofVerifier));
 //! let head = chain.head().await.unwrap();
 //! assert_eq!(chain.advance(3).await, head + 3);
 //! # });
@@ -34,7 +34,7 @@
 //!
 //! [`ChainClient`]: venus_seal_core::ChainClient
 //! [`MessageSender`]: venus_seal_core::MessageSender
-//! [`SealVerifier`]: venus_seal_core::SealVerifier
+//! [`ProofVerifier`]: venus_seal_core::ProofVerifier
 //! [`SectorManager`]: venus_seal_core::SectorManager
 #![warn(missing_docs, missing_debug_implementations)]
 

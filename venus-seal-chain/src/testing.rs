@@ -1,4 +1,4 @@
-//! Test helpers: a fake [`SealVerifier`] whose proofs are hashes (the
+//! Test helpers: a fake [`ProofVerifier`] whose proofs are hashes (the
 //! core's, re-exported), fake PoSt executors whose proofs it accepts, and
 //! a fresh PostgreSQL database per test.
 //!
@@ -14,9 +14,9 @@ use venus_seal_core::proving::{
     PoStProof, PoStSector, ProvingSector, SkippedSector, WindowPoStOutput,
 };
 use venus_seal_core::stage::{CheckProvable, WindowPoSt, WinningPoSt};
-use venus_seal_core::{ActorId, Executor, SealProof, SealVerifier, SectorNumber, StageError};
+use venus_seal_core::{ActorId, Executor, ProofVerifier, SealProof, SectorNumber, StageError};
 
-pub use venus_seal_core::testing::FakeSealVerifier;
+pub use venus_seal_core::testing::FakeProofVerifier;
 
 /// A fresh, empty PostgreSQL database from `VENUS_SEAL_TEST_POSTGRES` (a
 /// server URL whose user may create databases), or `None` to skip, unless
@@ -71,7 +71,7 @@ pub async fn create_postgres_database(server: &str) -> String {
 }
 
 /// Executors of the PoSt stages ([`WindowPoSt`], [`CheckProvable`],
-/// [`WinningPoSt`]) whose proofs are the ones [`FakeSealVerifier`]
+/// [`WinningPoSt`]) whose proofs are the ones [`FakeProofVerifier`]
 /// accepts; sectors marked faulty are skipped (WindowPoSt), reported
 /// (check) or fail the proof (WinningPoSt), as missing files would.
 #[derive(Debug, Default)]
@@ -138,7 +138,7 @@ impl Executor<WindowPoSt> for FakePoStExecutor {
             proofs: if proven.is_empty() {
                 Vec::new()
             } else {
-                vec![FakeSealVerifier::post_proof_for(
+                vec![FakeProofVerifier::post_proof_for(
                     task.miner,
                     &task.randomness,
                     &proven,
@@ -164,7 +164,7 @@ impl Executor<WinningPoSt> for FakePoStExecutor {
             )));
         }
         let sectors: Vec<PoStSector> = task.sectors.iter().map(|s| s.sector).collect();
-        Ok(vec![FakeSealVerifier::post_proof_for(
+        Ok(vec![FakeProofVerifier::post_proof_for(
             task.miner,
             &task.randomness,
             &sectors,
@@ -203,7 +203,7 @@ pub fn single_miner_devnet(
     miner: ActorId,
     proof: SealProof,
     block_time: std::time::Duration,
-    verifier: std::sync::Arc<dyn SealVerifier>,
+    verifier: std::sync::Arc<dyn ProofVerifier>,
 ) -> (
     std::sync::Arc<crate::DevnetChain>,
     std::sync::Arc<crate::LocalSectorManager>,

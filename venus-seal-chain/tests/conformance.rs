@@ -11,7 +11,7 @@ use std::sync::Arc;
 use venus_seal_chain::manager::{
     LocalSectorManager, ManagedMiner, ManagerConfig, MemoryManagerStore, SqlManagerStore,
 };
-use venus_seal_chain::testing::{fresh_postgres, FakeSealVerifier};
+use venus_seal_chain::testing::{fresh_postgres, FakeProofVerifier};
 use venus_seal_chain::{DevnetChain, DevnetConfig, DevnetMiner};
 use venus_seal_core::chain::MessageId;
 use venus_seal_core::manager::AllocateSpec;
@@ -32,7 +32,7 @@ fn devnet() -> Arc<DevnetChain> {
             id: MINER,
             allowed_proofs: vec![P2K],
         }]),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     )
 }
 
@@ -84,14 +84,14 @@ fn manager() -> (Arc<LocalSectorManager>, SectorManagerCase) {
         ManagerConfig::new(vec![ManagedMiner::new(MINER, P2K)]),
         chain.clone(),
         chain.clone(),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     let case = SectorManagerCase {
         allocate: AllocateSpec {
             allowed_miners: vec![MINER],
             allowed_proof_types: vec![P2K],
         },
-        prove: Box::new(FakeSealVerifier::proof_for),
+        prove: Box::new(FakeProofVerifier::proof_for),
         tick: Box::new(move || {
             let chain = chain.clone();
             Box::pin(async move {

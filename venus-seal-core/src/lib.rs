@@ -77,4 +77,4 @@ pub use types::piece::{PaddedPieceSize, PieceInfo};
 pub use types::proof::{SealProof, SectorSize};
 pub use types::randomness::{DomainSeparationTag, Randomness, Seed, Ticket};
 pub use types::token::TokenAmount;
-pub use verify::{SealVerifier, SealVerifyInfo, VerifyError};
+pub use verify::{ProofVerifier, SealVerifyInfo, VerifyError};

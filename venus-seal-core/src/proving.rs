@@ -18,7 +18,7 @@
 //!   found by a [`SectorLocator`];
 //! * [`unseal_to_file`], which puts an unsealed range in place atomically;
 //! * the `*VerifyInfo` types that
-//!   [`SealVerifier`](crate::SealVerifier)'s PoSt and update methods take.
+//!   [`ProofVerifier`](crate::ProofVerifier)'s PoSt and update methods take.
 //!
 //! No proving crate here: `venus_seal_backends::LocalExecutor` runs these
 //! stages on filecoin-proofs-api.
@@ -36,7 +36,7 @@ use crate::types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 use crate::types::piece::PieceInfo;
 use crate::types::proof::SealProof;
 use crate::types::randomness::Randomness;
-use crate::verify::SealVerifier;
+use crate::verify::ProofVerifier;
 
 /// Where a sealed sector's files are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -354,7 +354,7 @@ pub struct ComputeProofRequest {
 /// against), locates their files and runs the [`WinningPoSt`] stage on
 /// `prover`.
 pub async fn compute_proof(
-    challenger: &dyn SealVerifier,
+    challenger: &dyn ProofVerifier,
     prover: &dyn Executor<WinningPoSt>,
     locator: &dyn SectorLocator,
     request: &ComputeProofRequest,

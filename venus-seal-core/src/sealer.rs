@@ -28,7 +28,7 @@ use crate::manager::{
 use crate::piece_store::PieceStore;
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::sector::{Event, SectorRecord, SectorState};
-use crate::stage::{AddPieces, Finalize, Pc1, Pc2, SectorPaths, TreeD, C1, C2};
+use crate::stage::{AddPieces, Pc1, Pc2, Persist, SectorPaths, TreeD, C1, C2};
 use crate::store::{SectorStore, SectorStoreError};
 
 /// The executor of every sealing stage.
@@ -46,15 +46,15 @@ pub struct StageExecutors {
     pub c1: DynExecutor<C1>,
     /// c2
     pub c2: DynExecutor<C2>,
-    /// finalize: copy sealed files to persistent storage
-    pub finalize: DynExecutor<Finalize>,
+    /// persist: copy sealed files to persistent storage
+    pub persist: DynExecutor<Persist>,
 }
 
 impl StageExecutors {
     /// Every sealing stage on one executor (such as a local executor that
-    /// implements them all), with `finalize` for the copy to persistent
+    /// implements them all), with `persist` for the copy to persistent
     /// storage.
-    pub fn uniform<E>(executor: Arc<E>, finalize: DynExecutor<Finalize>) -> Self
+    pub fn uniform<E>(executor: Arc<E>, persist: DynExecutor<Persist>) -> Self
     where
         E: Executor<AddPieces>
             + Executor<TreeD>
@@ -71,7 +71,7 @@ impl StageExecutors {
             pc2: executor.clone(),
             c1: executor.clone(),
             c2: executor,
-            finalize,
+            persist,
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Failure, ParseError};
 use crate::manager::{AllocatedSector, DealInfo};
 use crate::retry::RetryState;
-use crate::stage::{FinalizeOutput, Opaque, Pc2Output, Proof};
+use crate::stage::{Opaque, Pc2Output, PersistOutput, Proof};
 use crate::types::commitment::CommD;
 use crate::types::piece::PieceInfo;
 use crate::types::randomness::{Seed, Ticket};
@@ -110,7 +110,7 @@ pub enum Event {
     /// The pre-commit landed on chain.
     PreCommitLanded,
     /// The sealed files are persisted.
-    Persisted(FinalizeOutput),
+    Persisted(PersistOutput),
     /// The seed is drawn.
     SeedAssigned(Seed),
     /// C1 finished.
@@ -238,7 +238,7 @@ pub struct SectorRecord {
     /// The PC2 output.
     pub pc2_output: Option<Pc2Output>,
     /// Where the files were persisted.
-    pub persisted: Option<FinalizeOutput>,
+    pub persisted: Option<PersistOutput>,
     /// The seed.
     pub seed: Option<Seed>,
     /// The C1 output.

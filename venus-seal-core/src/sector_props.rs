@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use crate::manager::AllocatedSector;
 use crate::retry::{RetryDecision, RetryPolicy, RetryState};
 use crate::sector::{Event, EventKind, SectorRecord, SectorState, TRANSITIONS};
-use crate::stage::{FinalizeOutput, Opaque, Pc2Output, Proof};
+use crate::stage::{Opaque, Pc2Output, PersistOutput, Proof};
 use crate::{
     ActorId, CommD, CommR, FailureLevel, Randomness, SealProof, SectorId, SectorNumber, Seed,
     Ticket,
@@ -32,7 +32,7 @@ fn event(kind: u8) -> Event {
         }),
         7 => Event::PreCommitSubmitted,
         8 => Event::PreCommitLanded,
-        9 => Event::Persisted(FinalizeOutput {
+        9 => Event::Persisted(PersistOutput {
             instance: "s".into(),
             clean_sealing_location: true,
         }),

@@ -41,9 +41,14 @@ impl Leveled for VerifyError {
     }
 }
 
-/// Checks seal proofs. Implemented on filecoin-proofs-api by
-/// `venus_seal_backends::LocalSealVerifier`.
-pub trait SealVerifier: Send + Sync + std::fmt::Debug {
+/// Verifies every proof the chain checks (seal proofs, their aggregates,
+/// WindowPoSt, WinningPoSt and replica updates), aggregates seal proofs,
+/// and draws WinningPoSt challenges: whatever the chain side must compute
+/// about a proof without proving. Named for all of that (it was
+/// `SealVerifier`, which also aggregated and verified PoSt). Implemented on
+/// filecoin-proofs-api by `venus_seal_backends::LocalProofVerifier`; the
+/// testing feature's `FakeProofVerifier` accepts exactly the fake proofs.
+pub trait ProofVerifier: Send + Sync + std::fmt::Debug {
     /// `Ok(true)` if the proof is valid for the info, `Ok(false)` if not.
     /// Blocking: call from a blocking thread for large sectors.
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError>;
@@ -112,7 +117,7 @@ pub trait SealVerifier: Send + Sync + std::fmt::Debug {
 }
 
 crate::forward::forward_impls! {
-    impl[] SealVerifier {
+    impl[] ProofVerifier {
         fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError>;
         fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError>;
         fn verify_aggregate_seal(&self, infos: &[SealVerifyInfo], aggregate: &[u8])

@@ -15,11 +15,11 @@ use venus_seal_core::testing::conformance::piece_store::{piece_store, TestPieces
 use venus_seal_core::testing::conformance::sealing::sealing_cases;
 use venus_seal_core::testing::conformance::sector_manager::{sector_manager, SectorManagerCase};
 use venus_seal_core::testing::conformance::sector_store;
-use venus_seal_core::testing::conformance::verifier::{self, seal_verifier, VerifierCase};
-use venus_seal_core::testing::{fake_stage_executors, FakeManager, FakeSealVerifier};
+use venus_seal_core::testing::conformance::verifier::{self, proof_verifier, VerifierCase};
+use venus_seal_core::testing::{fake_stage_executors, FakeManager, FakeProofVerifier};
 use venus_seal_core::{
     ActorId, CommD, CommR, DynExecutor, Executor, MemoryPieceStore, MemorySectorStore, PieceStore,
-    Randomness, SealProof, SealVerifier, SealVerifyInfo, SectorId, SectorManager, SectorNumber,
+    ProofVerifier, Randomness, SealProof, SealVerifyInfo, SectorId, SectorManager, SectorNumber,
     SectorStore, SqliteSectorStore,
 };
 
@@ -81,7 +81,7 @@ async fn the_fake_c2_proof_is_one_the_fake_verifier_accepts() {
         seed: serde_json::from_value(decoded["seed"].clone()).unwrap(),
         proof: proof.proof,
     };
-    assert!(FakeSealVerifier.verify_seal(&info).unwrap());
+    assert!(FakeProofVerifier.verify_seal(&info).unwrap());
 }
 
 #[tokio::test]
@@ -122,7 +122,7 @@ fn seal_info(number: u64) -> SealVerifyInfo {
         seed: Randomness([5; 32]),
         proof: vec![],
     };
-    info.proof = FakeSealVerifier::proof_for(&info).proof;
+    info.proof = FakeProofVerifier::proof_for(&info).proof;
     info
 }
 
@@ -142,7 +142,7 @@ fn fake_verifier_passes_the_suite() {
         window_post: Some(WindowPoStVerifyInfo {
             miner,
             randomness,
-            proofs: vec![FakeSealVerifier::post_proof_for(
+            proofs: vec![FakeProofVerifier::post_proof_for(
                 miner,
                 &randomness,
                 &sectors,
@@ -154,14 +154,14 @@ fn fake_verifier_passes_the_suite() {
         aggregation: true,
         window_post: true,
     };
-    seal_verifier(&FakeSealVerifier, &case, caps);
-    seal_verifier(
-        &(Arc::new(FakeSealVerifier) as Arc<dyn SealVerifier>),
+    proof_verifier(&FakeProofVerifier, &case, caps);
+    proof_verifier(
+        &(Arc::new(FakeProofVerifier) as Arc<dyn ProofVerifier>),
         &case,
         caps,
     );
-    seal_verifier(
-        &(Box::new(FakeSealVerifier) as Box<dyn SealVerifier>),
+    proof_verifier(
+        &(Box::new(FakeProofVerifier) as Box<dyn ProofVerifier>),
         &case,
         caps,
     );
@@ -170,7 +170,7 @@ fn fake_verifier_passes_the_suite() {
 fn fake_manager_case() -> SectorManagerCase {
     SectorManagerCase {
         allocate: AllocateSpec::default(),
-        prove: Box::new(FakeSealVerifier::proof_for),
+        prove: Box::new(FakeProofVerifier::proof_for),
         tick: Box::new(|| Box::pin(tokio::time::advance(Duration::from_secs(60)))),
         max_ticks: 200,
     }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jsonrpsee::server::ServerHandle;
-use venus_seal_chain::testing::FakeSealVerifier;
+use venus_seal_chain::testing::FakeProofVerifier;
 use venus_seal_chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
 };
@@ -32,13 +32,13 @@ fn devnet_and_manager() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
             id: MINER,
             allowed_proofs: vec![PROOF],
         }]),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     let manager = LocalSectorManager::in_memory(
         ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
         chain.clone(),
         chain.clone(),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     (chain, manager)
 }
@@ -95,7 +95,7 @@ fn good_proof(
     info: &PreCommitOnChainInfo,
     seed: venus_seal_core::Randomness,
 ) -> Proof {
-    FakeSealVerifier::proof_for(&SealVerifyInfo {
+    FakeProofVerifier::proof_for(&SealVerifyInfo {
         proof_type: sector.proof_type,
         sector: sector.id,
         comm_r: info.comm_r,
@@ -552,7 +552,7 @@ async fn serve_on_sqlite(
         Arc::new(store),
         chain.clone(),
         chain,
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     let secret = Secret::generate();
     let (addr, handle) = serve_manager("127.0.0.1:0".parse().unwrap(), manager, secret.clone())
@@ -690,7 +690,7 @@ async fn manager_client_passes_the_sector_manager_suite() {
             allowed_miners: vec![MINER],
             allowed_proof_types: vec![PROOF],
         },
-        prove: Box::new(FakeSealVerifier::proof_for),
+        prove: Box::new(FakeProofVerifier::proof_for),
         tick: Box::new(move || {
             let chain = chain.clone();
             Box::pin(async move {

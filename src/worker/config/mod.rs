@@ -110,7 +110,7 @@ pub struct C2ServiceSection {
 
 /// `[[processors.<stage>]]`: stages whose tasks go to external processors
 /// (child processes speaking the ext protocol) instead of the local
-/// executor. A stage with no entry runs locally; finalize (persistence) is
+/// executor. A stage with no entry runs locally; persist (persistence) is
 /// not a key, so it is refused like any unknown key.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -386,7 +386,7 @@ pub struct TestingSection {
 
 /// The stage names `[limits]`, `[locks]`, `[stagger]` and `[testing]`
 /// accept.
-pub const STAGES: &[&str] = &["add_pieces", "tree_d", "pc1", "pc2", "c1", "c2", "finalize"];
+pub const STAGES: &[&str] = &["add_pieces", "tree_d", "pc1", "pc2", "c1", "c2", "persist"];
 
 impl WorkerConfig {
     /// Reads and checks the file at `path`, and resolves its relative

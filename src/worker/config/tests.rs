@@ -156,8 +156,8 @@ fn bad_processors_are_refused_by_key() {
             "concurent = 2\ncpuset = \"0-7\"",
             "concurent",
         ),
-        // Finalize is persistence, not a processor stage.
-        ("[[processors.c2]]", "[[processors.finalize]]", "finalize"),
+        // Persist is persistence, not a processor stage.
+        ("[[processors.c2]]", "[[processors.persist]]", "persist"),
         (
             "cpuset = \"0-7\"",
             "cpuset = \"7-0\"",

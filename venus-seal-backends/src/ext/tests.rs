@@ -185,11 +185,12 @@ fn config_defaults_and_refusals() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("cpu_set"), "{err}");
-    let err =
-        serde_json::from_str::<ExtProcessorConfig>(r#"{"bin": "p", "task_timeout": "5 min"}"#)
-            .unwrap_err()
-            .to_string();
-    assert!(err.contains("5 min"), "{err}");
+    let err = serde_json::from_str::<ExtProcessorConfig>(
+        r#"{"bin": "p", "task_timeout": "5 fortnights"}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("5 fortnights"), "{err}");
 }
 
 #[test]

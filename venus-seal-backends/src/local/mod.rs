@@ -18,7 +18,7 @@ use venus_seal_core::stage::{
 };
 use venus_seal_core::{Executor, PieceInfo, StageError};
 
-pub use verifier::LocalSealVerifier;
+pub use verifier::LocalProofVerifier;
 
 use crate::params::{ParamStatus, ParameterCache};
 

@@ -8,7 +8,7 @@ use filecoin_proofs_api::RegisteredAggregationProof;
 use venus_seal_core::proving::{
     ReplicaUpdateVerifyInfo, WindowPoStVerifyInfo, WinningPoStVerifyInfo,
 };
-use venus_seal_core::{ActorId, Randomness, SealProof, SealVerifier, SealVerifyInfo, VerifyError};
+use venus_seal_core::{ActorId, ProofVerifier, Randomness, SealProof, SealVerifyInfo, VerifyError};
 
 use std::sync::Arc;
 
@@ -23,11 +23,11 @@ use crate::proving;
 /// verifying key is there, so a missing key is an error rather than a
 /// proof that "does not verify".
 #[derive(Debug, Clone, Default)]
-pub struct LocalSealVerifier {
+pub struct LocalProofVerifier {
     params: Option<Arc<ParameterCache>>,
 }
 
-impl LocalSealVerifier {
+impl LocalProofVerifier {
     /// A verifier that checks `cache` holds the verifying key first.
     pub fn with_parameters(cache: Arc<ParameterCache>) -> Self {
         Self {
@@ -36,7 +36,7 @@ impl LocalSealVerifier {
     }
 }
 
-impl SealVerifier for LocalSealVerifier {
+impl ProofVerifier for LocalProofVerifier {
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
         if let Some(params) = &self.params {
             let files = params

@@ -1,4 +1,4 @@
-//! The files of a sector that finalize persists.
+//! The files of a sector that persist persists.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ async fn size_of(sector: &SectorId, path: &Path) -> Result<u64, StageError> {
     }
 }
 
-/// Lists what finalize copies: the sealed file, `p_aux`, `t_aux` and the
+/// Lists what persist copies: the sealed file, `p_aux`, `t_aux` and the
 /// `sc-02-data-tree-r-last*.dat` files, sealed file first. Any of them
 /// missing (or no tree-r-last at all) is [`StageError::Missing`] naming
 /// the file.

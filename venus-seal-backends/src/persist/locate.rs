@@ -8,7 +8,7 @@ use venus_seal_core::SectorId;
 
 use super::{cache_prefix, sealed_key};
 
-/// Sectors in directories laid out as the finalize stage writes a
+/// Sectors in directories laid out as the persist stage writes a
 /// [`LocalPersistStore`](super::LocalPersistStore): `<root>/sealed/<sector>`
 /// and `<root>/cache/<sector>/`. Give it the workers' `[[persist]]` paths
 /// as this host mounts them; a WindowPoSt scheduler then proves what the

@@ -1,4 +1,4 @@
-//! Persistent sector stores: where [`Finalize`](venus_seal_core::stage::Finalize)
+//! Persistent sector stores: where [`Persist`](venus_seal_core::stage::Persist)
 //! copies a sealed sector so that it can be proven for its whole life.
 //!
 //! * [`PersistStore`]: one store (a local or mounted directory, an object
@@ -8,7 +8,7 @@
 //! * [`ObjectPersistStore`]: any [`object_store::ObjectStore`] (in memory,
 //!   local files, and S3 with the `s3` feature); streamed multipart
 //!   uploads, so a 32 GiB sealed file is never held in memory.
-//! * [`PersistStores`]: the `Executor<Finalize>` that picks a store with
+//! * [`PersistStores`]: the `Executor<Persist>` that picks a store with
 //!   room, copies the sector's files there and verifies them.
 //! * The trait and [`check_key`] live in
 //!   [`venus_seal_core::persist_store`] (re-exported here); the suite every

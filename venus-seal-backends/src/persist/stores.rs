@@ -1,4 +1,4 @@
-//! [`PersistStores`]: finalize onto one of several persistent stores.
+//! [`PersistStores`]: persist onto one of several persistent stores.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use rand::Rng;
 use tracing::{info, warn};
-use venus_seal_core::stage::{Finalize, FinalizeOutput};
+use venus_seal_core::stage::{Persist, PersistOutput};
 use venus_seal_core::{Executor, StageError};
 
 use super::files::{collect_sector_files, SectorFile};
@@ -19,7 +19,7 @@ struct Entry {
     weight: u32,
 }
 
-/// The [`Executor<Finalize>`] that copies a sector onto one of several
+/// The [`Executor<Persist>`] that copies a sector onto one of several
 /// [`PersistStore`]s.
 ///
 /// For each task it lists the sector's files ([`collect_sector_files`]),
@@ -140,8 +140,8 @@ async fn copy_all(store: &dyn PersistStore, files: &[SectorFile]) -> Result<(), 
 }
 
 #[async_trait]
-impl Executor<Finalize> for PersistStores {
-    async fn execute(&self, task: Finalize) -> Result<FinalizeOutput, StageError> {
+impl Executor<Persist> for PersistStores {
+    async fn execute(&self, task: Persist) -> Result<PersistOutput, StageError> {
         let sector = task.sector;
         let files = collect_sector_files(&sector, &task.paths).await?;
         let total: u64 = files.iter().map(|f| f.size).sum();
@@ -159,7 +159,7 @@ impl Executor<Finalize> for PersistStores {
             return Err(e);
         }
         info!(%sector, store = store.name(), bytes = total, elapsed = ?started.elapsed(), "sector persisted");
-        Ok(FinalizeOutput {
+        Ok(PersistOutput {
             instance: store.name().to_string(),
             clean_sealing_location: true,
         })

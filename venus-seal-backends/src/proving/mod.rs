@@ -4,7 +4,7 @@
 //! [`LocalExecutor`] runs the core's proving stages (`window_post`,
 //! `winning_post`, `check_provable`, `snap_encode`, `snap_prove`,
 //! `unseal`) as it runs the sealing ones; the verifying side is on
-//! [`LocalSealVerifier`](crate::LocalSealVerifier).
+//! [`LocalProofVerifier`](crate::LocalProofVerifier).
 //!
 //! Before a WindowPoSt each sector's files are checked (replica size,
 //! `p_aux`, tree-r-last, and a vanilla proof over random challenges, as

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use venus_seal_core::stage::{Proof, C2};
-use venus_seal_core::{Executor, FailureLevel, SealVerifier, SealVerifyInfo, StageError};
+use venus_seal_core::{Executor, FailureLevel, ProofVerifier, SealVerifyInfo, StageError};
 
 use super::api::{task_id, ErrorBody, TaskError, TaskState, TaskStatus, SUBMIT_PATH};
 use super::c1::verify_info_from_c1_output;
@@ -48,7 +48,7 @@ impl Default for RemoteC2Config {
 
 /// Runs C2 on a remote [`C2Service`](super::C2Service): submits the task,
 /// polls its state with backoff, fetches the proof and verifies it with a
-/// [`SealVerifier`] before returning it.
+/// [`ProofVerifier`] before returning it.
 ///
 /// **Restarts.** The executor keeps no state. The service names a task by
 /// (miner, sector number, digest of the C1 output) ([`task_id`]) and a
@@ -71,10 +71,10 @@ impl Default for RemoteC2Config {
 /// ```no_run
 /// use std::sync::Arc;
 /// use venus_seal_backends::remote_c2::RemoteC2Executor;
-/// use venus_seal_core::{DynExecutor, SealVerifier, stage::C2};
-/// // `verifier`: in production `venus_seal_backends::LocalSealVerifier`
+/// use venus_seal_core::{DynExecutor, ProofVerifier, stage::C2};
+/// // `verifier`: in production `venus_seal_backends::LocalProofVerifier`
 /// // (feature `proofs`); the client itself needs no proving crate.
-/// fn remote_c2(verifier: Arc<dyn SealVerifier>) -> DynExecutor<C2> {
+/// fn remote_c2(verifier: Arc<dyn ProofVerifier>) -> DynExecutor<C2> {
 ///     Arc::new(RemoteC2Executor::new(
 ///         "http://c2.example:3456",
 ///         "eyJhbGciOi…",
@@ -87,7 +87,7 @@ pub struct RemoteC2Executor {
     http: reqwest::Client,
     base: String,
     token: String,
-    verifier: Arc<dyn SealVerifier>,
+    verifier: Arc<dyn ProofVerifier>,
     verify_info: Arc<VerifyInfoFn>,
     config: RemoteC2Config,
 }
@@ -127,7 +127,7 @@ impl RemoteC2Executor {
     /// An executor for the service at `url` (`http://host:port`), sending
     /// `token` (a JWT with write permission, from the service's `token`
     /// command) and verifying proofs with `verifier`.
-    pub fn new(url: &str, token: &str, verifier: Arc<dyn SealVerifier>) -> Self {
+    pub fn new(url: &str, token: &str, verifier: Arc<dyn ProofVerifier>) -> Self {
         let config = RemoteC2Config::default();
         Self {
             http: client(&config),

@@ -96,8 +96,10 @@ pub(super) async fn assert_holds_the_fixture(store: &C2TaskStore) {
         ]
     );
     // The queue goes on: the queued task is claimed, as it was submitted.
+    // (The fixture's running task has an old heartbeat: a stale_after
+    // shorter than the fixture's age would hand that one out instead.)
     let claimed = store
-        .claim("node-c", Duration::from_secs(3600))
+        .claim("node-c", Duration::from_secs(100 * 365 * 24 * 3600))
         .await
         .unwrap()
         .unwrap();

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use venus_seal_core::stage::{Opaque, Proof, C2};
 use venus_seal_core::testing::FakeExecutor;
 use venus_seal_core::{
-    ActorId, CommD, CommR, Executor, FailureLevel, Leveled, Randomness, SealProof, SealVerifier,
+    ActorId, CommD, CommR, Executor, FailureLevel, Leveled, ProofVerifier, Randomness, SealProof,
     SealVerifyInfo, SectorId, SectorNumber, StageError, VerifyError,
 };
 use venus_seal_rpc::auth::{Permission, Secret};
@@ -75,7 +75,7 @@ struct FakeVerifier {
     refuse: AtomicBool,
 }
 
-impl SealVerifier for FakeVerifier {
+impl ProofVerifier for FakeVerifier {
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
         Ok(!self.refuse.load(Ordering::SeqCst) && info.proof == info.comm_r.0)
     }

@@ -8,7 +8,7 @@
 //!   ([`draw_randomness`]); randomness of a future epoch is refused.
 //! * Each configured miner actor accepts `PreCommitSectorBatch2` and
 //!   `ProveCommitSectors3` with the actor's checks; a prove-commit is
-//!   verified with the [`SealVerifier`] against the ticket and seed the
+//!   verified with the [`ProofVerifier`] against the ticket and seed the
 //!   chain draws itself.
 //! * With [`DevnetConfig::state_file`] set, the chain survives a crash:
 //!   every message sent and every epoch produced is saved to the file
@@ -45,7 +45,7 @@ use venus_seal_core::chain::{
 };
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, MessageSender,
-    NetworkParams, Randomness, RandomnessSource, SealVerifier, SectorNumber, TokenAmount,
+    NetworkParams, ProofVerifier, Randomness, RandomnessSource, SectorNumber, TokenAmount,
 };
 
 use actor::{proof_failures, ExecContext, MessageFailure, MinerActor, Plan};
@@ -71,7 +71,7 @@ pub struct DevnetChain {
     network: NetworkParams,
     proving: ProvingPolicy,
     seed: [u8; 32],
-    verifier: Arc<dyn SealVerifier>,
+    verifier: Arc<dyn ProofVerifier>,
     state: Mutex<ChainState>,
     /// Serialises epoch production (manual advances and the clock).
     producer: tokio::sync::Mutex<()>,
@@ -105,7 +105,7 @@ impl DevnetChain {
     ///
     /// If `config.state_file` is set and cannot be loaded or written (see
     /// [`open`](Self::open)). Never without a state file.
-    pub fn new(config: DevnetConfig, verifier: Arc<dyn SealVerifier>) -> Arc<Self> {
+    pub fn new(config: DevnetConfig, verifier: Arc<dyn ProofVerifier>) -> Arc<Self> {
         Self::open(config, verifier).unwrap_or_else(|e| panic!("cannot open the devnet: {e}"))
     }
 
@@ -123,7 +123,7 @@ impl DevnetChain {
     /// ([`StateFileError::Corrupt`], naming the file).
     pub fn open(
         config: DevnetConfig,
-        verifier: Arc<dyn SealVerifier>,
+        verifier: Arc<dyn ProofVerifier>,
     ) -> Result<Arc<Self>, DevnetError> {
         let mut miners: BTreeMap<ActorId, MinerActor> = BTreeMap::new();
         for m in &config.miners {

@@ -8,7 +8,7 @@ use venus_seal_core::chain::{MessageState, MinerCall, MinerMessage, PreCommitPar
 use venus_seal_core::{ActorId, ChainClient, CommD, CommR, MessageSender, SealProof, SectorNumber};
 
 use super::{DevnetChain, DevnetConfig, DevnetMiner};
-use crate::testing::FakeSealVerifier;
+use crate::testing::FakeProofVerifier;
 use crate::StateFileError;
 
 const MINER: ActorId = ActorId(1000);
@@ -26,7 +26,7 @@ fn config(path: &Path, seed: u8) -> DevnetConfig {
 }
 
 fn open(path: &Path) -> Arc<DevnetChain> {
-    DevnetChain::open(config(path, 7), Arc::new(FakeSealVerifier)).unwrap()
+    DevnetChain::open(config(path, 7), Arc::new(FakeProofVerifier)).unwrap()
 }
 
 fn pre_commit(n: u64, seal_rand_epoch: i64) -> MinerMessage {
@@ -116,7 +116,7 @@ async fn a_clocked_devnet_continues_from_the_saved_head() {
                 block_time: Some(Duration::from_millis(10)),
                 ..config(path, 7)
             },
-            Arc::new(FakeSealVerifier),
+            Arc::new(FakeProofVerifier),
         )
         .unwrap()
     };
@@ -144,7 +144,7 @@ fn a_state_file_of_another_seed_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("devnet.json");
     drop(open(&path));
-    let err = DevnetChain::open(config(&path, 8), Arc::new(FakeSealVerifier)).unwrap_err();
+    let err = DevnetChain::open(config(&path, 8), Arc::new(FakeProofVerifier)).unwrap_err();
     assert!(
         matches!(err, StateFileError::SeedMismatch { .. }),
         "{err:?}"
@@ -163,7 +163,7 @@ fn a_corrupt_state_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("devnet.json");
     std::fs::write(&path, "{\"format\": 1, \"seed\": \"07\"").unwrap();
-    let err = DevnetChain::open(config(&path, 7), Arc::new(FakeSealVerifier)).unwrap_err();
+    let err = DevnetChain::open(config(&path, 7), Arc::new(FakeProofVerifier)).unwrap_err();
     assert!(matches!(err, StateFileError::Corrupt { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -171,7 +171,7 @@ fn a_corrupt_state_file_is_an_error_naming_it() {
         "{text}"
     );
     std::fs::write(&path, "{\"format\": 99}").unwrap();
-    let err = DevnetChain::open(config(&path, 7), Arc::new(FakeSealVerifier)).unwrap_err();
+    let err = DevnetChain::open(config(&path, 7), Arc::new(FakeProofVerifier)).unwrap_err();
     assert!(err.to_string().contains("devnet.json"), "{err}");
 }
 

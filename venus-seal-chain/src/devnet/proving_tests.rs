@@ -14,7 +14,7 @@ use venus_seal_core::{
 };
 
 use super::{DevnetChain, DevnetConfig, DevnetMiner};
-use crate::testing::FakeSealVerifier;
+use crate::testing::FakeProofVerifier;
 
 const MINER: ActorId = ActorId(1000);
 const OTHER: ActorId = ActorId(1001);
@@ -27,7 +27,7 @@ fn chain() -> Arc<DevnetChain> {
     };
     DevnetChain::new(
         DevnetConfig::with_miners(vec![miner(MINER), miner(OTHER)]),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     )
 }
 
@@ -87,7 +87,7 @@ fn submission(
         proofs: if proven.is_empty() {
             vec![]
         } else {
-            vec![FakeSealVerifier::post_proof_for(
+            vec![FakeProofVerifier::post_proof_for(
                 MINER,
                 &randomness,
                 &post_sectors(proven),
@@ -280,7 +280,7 @@ async fn the_elected_miner_wins_with_a_valid_winning_post() {
         MINER
     };
     let index = usize::from(election.randomness.0[0]) % 3;
-    let proof = FakeSealVerifier::post_proof_for(
+    let proof = FakeProofVerifier::post_proof_for(
         election.miner,
         &election.randomness,
         &election.sectors[index..=index],
@@ -317,7 +317,7 @@ async fn a_snap_up_update_replaces_the_sealed_cid_once() {
         pieces: vec![],
         proof,
     };
-    let good = FakeSealVerifier::update_proof_for(&ReplicaUpdateVerifyInfo {
+    let good = FakeProofVerifier::update_proof_for(&ReplicaUpdateVerifyInfo {
         seal_proof: PROOF,
         comm_r_old: CommR([2; 32]),
         comm_r_new: CommR([0xee; 32]),

@@ -12,7 +12,7 @@ use venus_seal_core::{
 };
 
 use super::{ClockError, DevnetChain, DevnetConfig, DevnetMiner};
-use crate::testing::FakeSealVerifier;
+use crate::testing::FakeProofVerifier;
 
 const MINER: ActorId = ActorId(1000);
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
@@ -32,7 +32,7 @@ fn config(seed: u8) -> DevnetConfig {
 }
 
 fn chain() -> Arc<DevnetChain> {
-    DevnetChain::new(config(7), Arc::new(FakeSealVerifier))
+    DevnetChain::new(config(7), Arc::new(FakeProofVerifier))
 }
 
 fn params(n: u64, seal_rand_epoch: i64) -> PreCommitParams {
@@ -86,7 +86,7 @@ fn proof_with(
     seed_epoch: i64,
 ) -> Proof {
     let entropy = MINER.address_cbor();
-    FakeSealVerifier::proof_for(&SealVerifyInfo {
+    FakeProofVerifier::proof_for(&SealVerifyInfo {
         proof_type: pc.info.seal_proof,
         sector: SectorId::new(MINER, pc.info.sector_number),
         comm_r: pc.info.sealed_cid,
@@ -129,7 +129,7 @@ async fn randomness_is_deterministic_per_seed() {
             b.randomness(source, tag, epoch, entropy).await.unwrap()
         );
     }
-    let other = DevnetChain::new(config(8), Arc::new(FakeSealVerifier));
+    let other = DevnetChain::new(config(8), Arc::new(FakeProofVerifier));
     assert_ne!(
         a.draw(TICKETS, SEAL, 990, b"x").unwrap(),
         other.draw(TICKETS, SEAL, 990, b"x").unwrap(),
@@ -461,7 +461,7 @@ async fn the_clock_advances_the_head() {
             block_time: Some(Duration::from_millis(20)),
             ..config(1)
         },
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     let start = c.current_epoch();
     c.start_clock().unwrap();
@@ -494,7 +494,7 @@ fn the_clock_needs_a_runtime() {
             block_time: Some(Duration::from_millis(20)),
             ..config(1)
         },
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     assert_eq!(c.start_clock(), Err(ClockError::NoRuntime));
 }

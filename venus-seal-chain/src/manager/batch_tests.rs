@@ -14,12 +14,12 @@ use venus_seal_core::manager::{
 };
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, CommD, CommR, DomainSeparationTag, MessageSender,
-    NetworkParams, Randomness, RandomnessSource, SealProof, SealVerifier, SealVerifyInfo,
+    NetworkParams, ProofVerifier, Randomness, RandomnessSource, SealProof, SealVerifyInfo,
     SectorManager, SectorNumber, TokenAmount, VerifyError,
 };
 
 use super::{BatchPolicy, Collateral, LocalSectorManager, ManagedMiner, ManagerConfig};
-use crate::testing::FakeSealVerifier;
+use crate::testing::FakeProofVerifier;
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const M1: ActorId = ActorId(1000);
@@ -99,20 +99,20 @@ struct CountingVerifier {
     refuse_aggregates: bool,
 }
 
-impl SealVerifier for CountingVerifier {
+impl ProofVerifier for CountingVerifier {
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
-        FakeSealVerifier.verify_seal(info)
+        FakeProofVerifier.verify_seal(info)
     }
     fn aggregate_seal_proofs(&self, infos: &[SealVerifyInfo]) -> Result<Vec<u8>, VerifyError> {
         self.aggregates.fetch_add(1, Ordering::SeqCst);
-        FakeSealVerifier.aggregate_seal_proofs(infos)
+        FakeProofVerifier.aggregate_seal_proofs(infos)
     }
     fn verify_aggregate_seal(
         &self,
         infos: &[SealVerifyInfo],
         aggregate: &[u8],
     ) -> Result<bool, VerifyError> {
-        Ok(!self.refuse_aggregates && FakeSealVerifier.verify_aggregate_seal(infos, aggregate)?)
+        Ok(!self.refuse_aggregates && FakeProofVerifier.verify_aggregate_seal(infos, aggregate)?)
     }
 }
 
@@ -204,7 +204,7 @@ fn setup_on(miner: ManagedMiner, verifier: CountingVerifier, fail: Option<usize>
             id: M1,
             allowed_proofs: vec![P2K],
         }]),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     let sender = Recorder::new(chain.clone());
     let verifier = Arc::new(verifier);
@@ -255,7 +255,7 @@ async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo)
 
 async fn prove(s: &Setup, sector: AllocatedSector, info: &PreCommitOnChainInfo) {
     let seed = s.m.wait_seed(sector.id).await.unwrap().seed.unwrap();
-    let proof = FakeSealVerifier::proof_for(&SealVerifyInfo {
+    let proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
         proof_type: P2K,
         sector: sector.id,
         comm_r: info.comm_r,

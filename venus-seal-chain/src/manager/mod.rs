@@ -51,7 +51,7 @@ use venus_seal_core::manager::{
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, ManagerError, MessageSender,
-    NetworkParams, RandomnessSource, SealVerifier, SealVerifyInfo, SectorId, SectorManager, Seed,
+    NetworkParams, ProofVerifier, RandomnessSource, SealVerifyInfo, SectorId, SectorManager, Seed,
     Ticket,
 };
 
@@ -94,7 +94,7 @@ pub struct LocalSectorManager {
     store: Arc<dyn ManagerStore>,
     chain: Arc<dyn ChainClient>,
     sender: Arc<dyn MessageSender>,
-    verifier: Arc<dyn SealVerifier>,
+    verifier: Arc<dyn ProofVerifier>,
     times: Mutex<BatchTimes>,
     /// One batch run at a time in this process.
     sending: tokio::sync::Mutex<()>,
@@ -172,7 +172,7 @@ impl LocalSectorManager {
         store: Arc<dyn ManagerStore>,
         chain: Arc<dyn ChainClient>,
         sender: Arc<dyn MessageSender>,
-        verifier: Arc<dyn SealVerifier>,
+        verifier: Arc<dyn ProofVerifier>,
     ) -> Arc<Self> {
         let manager = Arc::new(Self {
             config,
@@ -196,7 +196,7 @@ impl LocalSectorManager {
         config: ManagerConfig,
         chain: Arc<dyn ChainClient>,
         sender: Arc<dyn MessageSender>,
-        verifier: Arc<dyn SealVerifier>,
+        verifier: Arc<dyn ProofVerifier>,
     ) -> Arc<Self> {
         Self::new(
             config,

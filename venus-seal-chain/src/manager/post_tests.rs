@@ -15,7 +15,7 @@ use venus_seal_core::{
 
 use super::{PoStExecutors, PoStScheduleError, WindowPoStScheduler};
 use crate::devnet::{DevnetChain, DevnetConfig, DevnetMiner};
-use crate::testing::{FakePoStExecutor, FakeSealVerifier};
+use crate::testing::{FakePoStExecutor, FakeProofVerifier};
 
 const MINER: ActorId = ActorId(1000);
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
@@ -26,7 +26,7 @@ fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStExecutor>, WindowPoStSc
             id: MINER,
             allowed_proofs: vec![PROOF],
         }]),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     crate::testing::activate_fake_sectors(&chain, MINER, 1..=sectors);
     let prover = Arc::new(FakePoStExecutor::default());

@@ -14,7 +14,7 @@ use venus_seal_core::{
 };
 
 use super::{LocalSectorManager, ManagedMiner, ManagerConfig, SqlManagerStore};
-use crate::testing::FakeSealVerifier;
+use crate::testing::FakeProofVerifier;
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const M1: ActorId = ActorId(1000);
@@ -30,7 +30,7 @@ async fn open(dir: &Path) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
                 allowed_proofs: vec![P2K],
             }])
         },
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     )
     .unwrap();
     let store = SqlManagerStore::open_sqlite(dir.join("manager.db"))
@@ -41,7 +41,7 @@ async fn open(dir: &Path) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
         Arc::new(store),
         chain.clone(),
         chain.clone(),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     (chain, manager)
 }
@@ -121,7 +121,7 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     assert!(wait.should_wait && wait.seed.is_none(), "{wait:?}");
     chain.advance(10).await;
     let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
-    let proof = FakeSealVerifier::proof_for(&SealVerifyInfo {
+    let proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
         proof_type: P2K,
         sector: s.id,
         comm_r: info.comm_r,

@@ -15,7 +15,7 @@ use venus_seal_core::{
 };
 
 use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
-use crate::testing::FakeSealVerifier;
+use crate::testing::FakeProofVerifier;
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const M1: ActorId = ActorId(1000);
@@ -35,13 +35,13 @@ fn setup() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
                 allowed_proofs: vec![P8M],
             },
         ]),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     let manager = LocalSectorManager::in_memory(
         ManagerConfig::new(vec![ManagedMiner::new(M1, P2K), ManagedMiner::new(M2, P8M)]),
         chain.clone(),
         chain.clone(),
-        Arc::new(FakeSealVerifier),
+        Arc::new(FakeProofVerifier),
     );
     (chain, manager)
 }
@@ -67,7 +67,7 @@ fn info(ticket: Ticket) -> PreCommitOnChainInfo {
 }
 
 fn good_proof(sector: AllocatedSector, info: &PreCommitOnChainInfo, seed: [u8; 32]) -> Proof {
-    FakeSealVerifier::proof_for(&SealVerifyInfo {
+    FakeProofVerifier::proof_for(&SealVerifyInfo {
         proof_type: sector.proof_type,
         sector: sector.id,
         comm_r: info.comm_r,

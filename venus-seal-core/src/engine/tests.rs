@@ -20,7 +20,7 @@ fn limited(execs: StageExecutors, limits: &Arc<Limits>) -> StageExecutors {
         pc2: Arc::new(limits.wrap(execs.pc2)),
         c1: Arc::new(limits.wrap(execs.c1)),
         c2: Arc::new(limits.wrap(execs.c2)),
-        finalize: Arc::new(limits.wrap(execs.finalize)),
+        persist: Arc::new(limits.wrap(execs.persist)),
     }
 }
 

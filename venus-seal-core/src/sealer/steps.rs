@@ -18,7 +18,7 @@
 //! | `PC1Done`            | `pc2`               | `Pc2Done`            |
 //! | `PC2Done`            | `submit_pre_commit` | `PreCommitSubmitted` |
 //! | `PreCommitSubmitted` | `poll_pre_commit`   | `PreCommitLanded`    |
-//! | `PreCommitLanded`    | `finalize`          | `Persisted`          |
+//! | `PreCommitLanded`    | `persist`          | `Persisted`          |
 //! | `Persisted`          | `wait_seed`         | `SeedAssigned`       |
 //! | `SeedAssigned`       | `c1`                | `C1Done`             |
 //! | `C1Done`             | `c2`                | `C2Done`             |
@@ -32,7 +32,7 @@ use super::{Outcome, Sealer};
 use crate::error::{Failure, FailureLevel, Leveled, ManagerError};
 use crate::manager::{OnChainState, PollStateResponse, PreCommitOnChainInfo, SubmitResult};
 use crate::sector::{Event, SectorRecord, SectorState};
-use crate::stage::{AddPieces, Finalize, Pc1, Pc2, SectorPaths, TreeD, C1, C2};
+use crate::stage::{AddPieces, Pc1, Pc2, Persist, SectorPaths, TreeD, C1, C2};
 use crate::types::ids::SectorId;
 use crate::types::proof::SealProof;
 
@@ -55,7 +55,7 @@ impl Sealer {
             SectorState::PC1Done => self.pc2(rec, paths).await,
             SectorState::PC2Done => self.submit_pre_commit(rec).await,
             SectorState::PreCommitSubmitted => self.poll_pre_commit(rec).await,
-            SectorState::PreCommitLanded => self.finalize(rec, paths).await,
+            SectorState::PreCommitLanded => self.persist(rec, paths).await,
             SectorState::Persisted => self.wait_seed(rec).await,
             SectorState::SeedAssigned => self.c1(rec, paths).await,
             SectorState::C1Done => self.c2(rec).await,
@@ -213,14 +213,14 @@ impl Sealer {
 
     /// `PreCommitLanded`: copies the sealed files to persistent storage
     /// and tells the manager where they are.
-    async fn finalize(&self, rec: &SectorRecord, paths: &SectorPaths) -> Result<Outcome, Failure> {
+    async fn persist(&self, rec: &SectorRecord, paths: &SectorPaths) -> Result<Outcome, Failure> {
         let sector = need(rec, rec.sector, "sector")?;
-        let task = Finalize {
+        let task = Persist {
             proof: sector.proof_type,
             sector: sector.id,
             paths: paths.clone(),
         };
-        let out = self.executors.finalize.execute(task).await.map_err(fail)?;
+        let out = self.executors.persist.execute(task).await.map_err(fail)?;
         let ok = self
             .manager
             .submit_persisted(sector.id, out.instance.clone())

@@ -6,8 +6,8 @@
 //! plain data: paths, ids, commitments, and [`Opaque`] outputs of earlier
 //! stages that the engine never looks inside.
 
-mod finalize;
 mod opaque;
+mod persist;
 mod proving;
 mod sealing;
 
@@ -16,8 +16,8 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use finalize::{Finalize, FinalizeOutput, KeepInPlace};
 pub use opaque::Opaque;
+pub use persist::{KeepInPlace, Persist, PersistOutput};
 pub use proving::{CheckProvable, SnapEncode, SnapProve, Unseal, WindowPoSt, WinningPoSt};
 pub use sealing::{
     AddPieces, Pc1, Pc2, Pc2Output, PieceSource, Proof, SectorPaths, TreeD, TreeDOutput, C1, C2,
@@ -26,7 +26,7 @@ pub use sealing::{
 /// A unit of work an [`Executor`](crate::Executor) runs.
 pub trait Stage: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static {
     /// The stage's name in config, logs, metrics and the ext protocol
-    /// (`add_pieces`, `tree_d`, `pc1`, `pc2`, `c1`, `c2`, `finalize`;
+    /// (`add_pieces`, `tree_d`, `pc1`, `pc2`, `c1`, `c2`, `persist`;
     /// proving: `window_post`, `winning_post`, `check_provable`,
     /// `snap_encode`, `snap_prove`, `unseal`).
     const NAME: &'static str;

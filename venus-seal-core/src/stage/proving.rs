@@ -59,7 +59,7 @@ pub struct WinningPoSt {
     /// The challenge randomness (`WinningPoStChallengeSeed`).
     pub randomness: Randomness,
     /// The challenged sectors, in challenge order (see
-    /// [`SealVerifier::winning_post_challenge`](crate::SealVerifier::winning_post_challenge)).
+    /// [`ProofVerifier::winning_post_challenge`](crate::ProofVerifier::winning_post_challenge)).
     pub sectors: Vec<ProvingSector>,
 }
 

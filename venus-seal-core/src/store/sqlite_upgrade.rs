@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::manager::{AllocatedSector, DealInfo};
 use crate::schema::testing::{assert_names, COMPACT_SQLITE, RECORD_A_LATER_VERSION};
-use crate::stage::{FinalizeOutput, Opaque, Pc2Output, Proof};
+use crate::stage::{Opaque, Pc2Output, PersistOutput, Proof};
 use crate::{
     ActorId, CommD, CommR, PaddedPieceSize, PieceInfo, Randomness, SealProof, SectorId,
     SectorNumber, Seed, Ticket,
@@ -72,7 +72,7 @@ pub(super) fn fixture_records() -> Vec<SectorRecord> {
     finished.job = 4;
     finished.state = SectorState::Finished;
     finished.sector = Some(allocated(9));
-    finished.persisted = Some(FinalizeOutput {
+    finished.persisted = Some(PersistOutput {
         instance: "store-a".into(),
         clean_sealing_location: true,
     });

@@ -11,15 +11,15 @@ use crate::error::StageError;
 use crate::executor::Executor;
 use crate::sealer::StageExecutors;
 use crate::stage::{
-    AddPieces, Finalize, FinalizeOutput, Opaque, Pc1, Pc2, Pc2Output, Stage, TreeD, TreeDOutput,
-    C1, C2,
+    AddPieces, Opaque, Pc1, Pc2, Pc2Output, Persist, PersistOutput, Stage, TreeD, TreeDOutput, C1,
+    C2,
 };
 use crate::types::commitment::{CommD, CommR};
 use crate::types::piece::{PaddedPieceSize, PieceInfo};
 use crate::types::randomness::{Randomness, Ticket};
 use crate::verify::SealVerifyInfo;
 
-use super::FakeSealVerifier;
+use super::FakeProofVerifier;
 
 type OutputFn<S> = dyn Fn(&S) -> Result<<S as Stage>::Output, StageError> + Send + Sync;
 type FailFn<S> = dyn Fn(&S) -> Option<StageError> + Send + Sync;
@@ -148,15 +148,15 @@ pub struct FakeStages {
     pub c1: Arc<FakeExecutor<C1>>,
     /// c2
     pub c2: Arc<FakeExecutor<C2>>,
-    /// finalize
-    pub finalize: Arc<FakeExecutor<Finalize>>,
+    /// persist
+    pub persist: Arc<FakeExecutor<Persist>>,
 }
 
 /// Fake executors for every stage, answering plausible outputs derived
 /// from the task (CommR from the sector id; the proof is the one
-/// [`FakeSealVerifier`] accepts for the sector, its commitments, ticket and
+/// [`FakeProofVerifier`] accepts for the sector, its commitments, ticket and
 /// seed) so that a [`FakeManager`](super::FakeManager) and a devnet with a
-/// `FakeSealVerifier` accept what they seal. Each refuses a corrupt output
+/// `FakeProofVerifier` accept what they seal. Each refuses a corrupt output
 /// of the stage before it as a real executor does (Permanent).
 pub fn fake_stage_executors() -> (StageExecutors, FakeStages) {
     let zero = PieceInfo {
@@ -189,9 +189,9 @@ pub fn fake_stage_executors() -> (StageExecutors, FakeStages) {
         }),
         c2: FakeExecutor::fallible(|t: &C2| {
             let info = fake_c2_verify_info(t).map_err(StageError::Computation)?;
-            Ok(FakeSealVerifier::proof_for(&info))
+            Ok(FakeProofVerifier::proof_for(&info))
         }),
-        finalize: FakeExecutor::new(|_: &Finalize| FinalizeOutput {
+        persist: FakeExecutor::new(|_: &Persist| PersistOutput {
             instance: "fake-store".into(),
             clean_sealing_location: false,
         }),
@@ -203,7 +203,7 @@ pub fn fake_stage_executors() -> (StageExecutors, FakeStages) {
         pc2: fakes.pc2.clone(),
         c1: fakes.c1.clone(),
         c2: fakes.c2.clone(),
-        finalize: fakes.finalize.clone(),
+        persist: fakes.persist.clone(),
     };
     (executors, fakes)
 }

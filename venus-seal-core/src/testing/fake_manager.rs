@@ -7,12 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::FakeSealVerifier;
+use super::FakeProofVerifier;
 use crate::error::ManagerError;
 use crate::manager::*;
 use crate::stage::Proof;
 use crate::types::randomness::{Randomness, Seed, Ticket};
-use crate::verify::{SealVerifier, SealVerifyInfo};
+use crate::verify::{ProofVerifier, SealVerifyInfo};
 use crate::{ActorId, SealProof, SectorId, SectorNumber};
 
 #[derive(Debug, Default)]
@@ -38,7 +38,7 @@ struct State {
 
 /// A fake [`SectorManager`] for miner `f01000` sealing 2KiB sectors:
 /// pre-commits land `pre_commit_delay` after submission, the seed is ready
-/// `seed_delay` later, proofs are checked by [`FakeSealVerifier`] (which
+/// `seed_delay` later, proofs are checked by [`FakeProofVerifier`] (which
 /// accepts what the fake executors make). `fail_next(n)` makes the next `n` calls fail as unreachable.
 #[derive(Debug)]
 pub struct FakeManager {
@@ -276,7 +276,7 @@ impl SectorManager for FakeManager {
                     desc: None,
                 });
             }
-            if !FakeSealVerifier.verify_seal(&info).unwrap_or(false) {
+            if !FakeProofVerifier.verify_seal(&info).unwrap_or(false) {
                 return Ok(SubmitResponse {
                     res: SubmitResult::Rejected,
                     desc: Some("proof does not verify".into()),

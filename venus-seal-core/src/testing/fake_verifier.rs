@@ -1,4 +1,4 @@
-//! A fake [`SealVerifier`] whose proofs are hashes: the one the core's
+//! A fake [`ProofVerifier`] whose proofs are hashes: the one the core's
 //! fake executors, the fake manager, the devnet's tests and the PoSt fakes
 //! all agree on. It proves nothing: never use it outside tests and demos.
 
@@ -9,15 +9,15 @@ use crate::stage::Proof;
 use crate::types::ids::ActorId;
 use crate::types::proof::SealProof;
 use crate::types::randomness::Randomness;
-use crate::verify::{SealVerifier, SealVerifyInfo, VerifyError};
+use crate::verify::{ProofVerifier, SealVerifyInfo, VerifyError};
 
-/// Accepts a proof iff its bytes are [`FakeSealVerifier::proof_for`] the
+/// Accepts a proof iff its bytes are [`FakeProofVerifier::proof_for`] the
 /// info: a blake2b-256 hash of everything the proof is checked against
 /// (proof type, sector, CommR, CommD, ticket, seed).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct FakeSealVerifier;
+pub struct FakeProofVerifier;
 
-impl FakeSealVerifier {
+impl FakeProofVerifier {
     /// The one proof this verifier accepts for `info` (its `proof` field is
     /// ignored).
     pub fn proof_for(info: &SealVerifyInfo) -> Proof {
@@ -36,7 +36,7 @@ impl FakeSealVerifier {
     }
 }
 
-impl FakeSealVerifier {
+impl FakeProofVerifier {
     /// The one aggregate this verifier accepts for `infos`: a hash of
     /// their [`proof_for`](Self::proof_for) proofs, in order.
     pub fn aggregate_for(infos: &[SealVerifyInfo]) -> Vec<u8> {
@@ -49,7 +49,7 @@ impl FakeSealVerifier {
     }
 }
 
-impl SealVerifier for FakeSealVerifier {
+impl ProofVerifier for FakeProofVerifier {
     fn verify_seal(&self, info: &SealVerifyInfo) -> Result<bool, VerifyError> {
         Ok(Self::proof_for(info).proof == info.proof)
     }
@@ -117,7 +117,7 @@ impl SealVerifier for FakeSealVerifier {
     }
 }
 
-impl FakeSealVerifier {
+impl FakeProofVerifier {
     /// The one PoSt proof this verifier accepts: a hash of the miner, the
     /// randomness and the sectors (number and CommR), in order.
     pub fn post_proof_for(

@@ -3,7 +3,7 @@
 //! for outside implementors (`features = ["testing"]`).
 //!
 //! The fakes form one family that agree with each other: the proof the
-//! fake C2 makes is the one [`FakeSealVerifier`] accepts, and
+//! fake C2 makes is the one [`FakeProofVerifier`] accepts, and
 //! [`FakeManager`] checks submitted proofs with that verifier, as does a
 //! devnet built with it.
 
@@ -14,4 +14,4 @@ mod fake_verifier;
 
 pub use fake_executor::{fake_c2_verify_info, fake_stage_executors, FakeExecutor, FakeStages};
 pub use fake_manager::FakeManager;
-pub use fake_verifier::FakeSealVerifier;
+pub use fake_verifier::FakeProofVerifier;

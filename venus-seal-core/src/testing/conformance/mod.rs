@@ -19,7 +19,7 @@
 //! | [`ChainClient`](crate::ChainClient) | [`chain_client::chain_client`] |
 //! | [`MessageSender`](crate::MessageSender) | [`message_sender::message_sender`] |
 //! | [`SectorManager`](crate::SectorManager) | [`sector_manager::sector_manager`] |
-//! | [`SealVerifier`](crate::SealVerifier) | [`verifier::seal_verifier`] |
+//! | [`ProofVerifier`](crate::ProofVerifier) | [`verifier::proof_verifier`] |
 
 pub mod chain_client;
 pub mod executor;
@@ -41,4 +41,4 @@ pub use persist_store::persist_store;
 pub use piece_store::piece_store;
 pub use sector_manager::sector_manager;
 pub use sector_store::sector_store;
-pub use verifier::seal_verifier;
+pub use verifier::proof_verifier;

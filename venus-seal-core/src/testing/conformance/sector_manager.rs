@@ -30,7 +30,7 @@ pub struct SectorManagerCase {
     /// What to allocate (a miner and proof type the manager serves).
     pub allocate: AllocateSpec,
     /// The valid proof for a sector (for managers built with the fake
-    /// verifier: [`FakeSealVerifier::proof_for`](crate::testing::FakeSealVerifier::proof_for)).
+    /// verifier: [`FakeProofVerifier::proof_for`](crate::testing::FakeProofVerifier::proof_for)).
     pub prove: Box<ProveFn>,
     /// Lets time pass: one epoch, or a step of the fake's clock.
     pub tick: Box<TickFn>,

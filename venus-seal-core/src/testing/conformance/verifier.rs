@@ -1,11 +1,11 @@
-//! The [`SealVerifier`] suite: a valid proof verifies, the same proof
+//! The [`ProofVerifier`] suite: a valid proof verifies, the same proof
 //! against any changed public input (CommR, CommD, ticket, seed, sector)
 //! does not, damaged proof bytes never verify; aggregation and PoSt checks
 //! where the case asks for them (a verifier that does not offer them
 //! refuses by the trait's defaults).
 //!
 //! The caller brings valid proofs ([`VerifierCase`]): for
-//! [`FakeSealVerifier`](crate::testing::FakeSealVerifier) they are its
+//! [`FakeProofVerifier`](crate::testing::FakeProofVerifier) they are its
 //! `proof_for` hashes; for a real verifier they come from a real C2 (which
 //! needs Groth16 parameters, so that run belongs with the slow tests).
 
@@ -14,7 +14,7 @@ use crate::proving::WindowPoStVerifyInfo;
 use crate::types::commitment::{CommD, CommR};
 use crate::types::ids::{SectorId, SectorNumber};
 use crate::types::randomness::Randomness;
-use crate::verify::{SealVerifier, SealVerifyInfo};
+use crate::verify::{ProofVerifier, SealVerifyInfo};
 
 /// Valid proofs to check a verifier with.
 #[derive(Clone, Debug)]
@@ -62,7 +62,7 @@ fn tampered(info: &SealVerifyInfo) -> Vec<(&'static str, SealVerifyInfo)> {
 }
 
 /// Runs the suite on `verifier`; see the [module docs](self).
-pub fn seal_verifier(verifier: &dyn SealVerifier, case: &VerifierCase, caps: Capabilities) {
+pub fn proof_verifier(verifier: &dyn ProofVerifier, case: &VerifierCase, caps: Capabilities) {
     let name = format!("{verifier:?}");
     assert!(!case.seals.is_empty(), "the case holds no seal proof");
     for info in &case.seals {
@@ -114,7 +114,7 @@ pub fn seal_verifier(verifier: &dyn SealVerifier, case: &VerifierCase, caps: Cap
     }
 }
 
-fn aggregation(name: &str, verifier: &dyn SealVerifier, seals: &[SealVerifyInfo]) {
+fn aggregation(name: &str, verifier: &dyn ProofVerifier, seals: &[SealVerifyInfo]) {
     assert!(
         seals.len() >= 2,
         "{name}: the aggregation check needs two proofs"

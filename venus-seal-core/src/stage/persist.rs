@@ -1,4 +1,4 @@
-//! finalize: copy what proving needs to persistent storage.
+//! persist: copy what proving needs to persistent storage.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +11,7 @@ use crate::types::proof::SealProof;
 /// persistent store, and verifies the copy. The sealing location is cleaned
 /// once the sector is finished (C1 still reads it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finalize {
+pub struct Persist {
     /// The sector's proof type.
     pub proof: SealProof,
     /// The sector.
@@ -20,9 +20,9 @@ pub struct Finalize {
     pub paths: SectorPaths,
 }
 
-/// Where [`Finalize`] put the files.
+/// Where [`Persist`] put the files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FinalizeOutput {
+pub struct PersistOutput {
     /// The persistent store's name (reported to the manager as the
     /// instance holding the sector).
     pub instance: String,
@@ -31,12 +31,12 @@ pub struct FinalizeOutput {
     pub clean_sealing_location: bool,
 }
 
-impl Stage for Finalize {
-    const NAME: &'static str = "finalize";
-    type Output = FinalizeOutput;
+impl Stage for Persist {
+    const NAME: &'static str = "persist";
+    type Output = PersistOutput;
 }
 
-/// A finalizer that leaves the files where they were sealed: for
+/// A persister that leaves the files where they were sealed: for
 /// all-in-one deployments whose sealing location is also their store. It
 /// checks that the files a proof needs are there.
 #[derive(Clone, Debug)]
@@ -46,8 +46,8 @@ pub struct KeepInPlace {
 }
 
 #[async_trait::async_trait]
-impl crate::Executor<Finalize> for KeepInPlace {
-    async fn execute(&self, task: Finalize) -> Result<FinalizeOutput, crate::StageError> {
+impl crate::Executor<Persist> for KeepInPlace {
+    async fn execute(&self, task: Persist) -> Result<PersistOutput, crate::StageError> {
         let needed = [
             task.paths.sealed.clone(),
             task.paths.cache.join("p_aux"),
@@ -62,7 +62,7 @@ impl crate::Executor<Finalize> for KeepInPlace {
                 )));
             }
         }
-        Ok(FinalizeOutput {
+        Ok(PersistOutput {
             instance: self.instance.clone(),
             clean_sealing_location: false,
         })
