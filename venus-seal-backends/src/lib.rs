@@ -3,9 +3,11 @@
 //!
 //! * [`LocalExecutor`]: every sealing stage on filecoin-proofs-api (CPU;
 //!   GPU with the `cuda` / `opencl` features).
-//! * [`LocalProofVerifier`]: seal proof verification.
-//! * [`proving`]: WindowPoSt, WinningPoSt, snap-up and unsealing
-//!   (`LocalProver`).
+//! * [`LocalProofVerifier`]: verification of every proof (seal, aggregate,
+//!   WindowPoSt, WinningPoSt, replica update) and seal aggregation.
+//! * [`proving`]: the proving stages (WindowPoSt, WinningPoSt, the sector
+//!   file check, snap encode and prove, unseal) on [`LocalExecutor`], and
+//!   `unseal_to_http`.
 //! * [`params`]: the Groth16 parameter cache: production files checked
 //!   against `parameters.json`, test sizes generated offline.
 //! * [`ext`]: external processors (the parent's executors and the child's
@@ -14,6 +16,18 @@
 //!   [`piece_commitment`].
 //! * [`persist`]: persistent stores for finished replicas.
 //! * [`remote_c2`]: the remote C2 service and its client executor.
+//!
+//! # Design rationale
+//!
+//! * **Implementations only.** Every trait lives in venus-seal-core; this
+//!   crate implements them, and each implementation runs the core's
+//!   conformance suite for its trait (`tests/conformance.rs`).
+//! * **One executor, every stage.** [`LocalExecutor`] implements
+//!   `Executor<S>` for every sealing and proving stage, so decorators,
+//!   ext processors and limits treat proving like sealing.
+//! * **Proving is optional.** What needs filecoin-proofs is behind one
+//!   feature (below), so an SP that only needs the ext protocol, the stores
+//!   or the C2 service front compiles no bellperson.
 //!
 //! # Features: builds as light as the need
 //!

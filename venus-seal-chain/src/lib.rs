@@ -10,8 +10,30 @@
 //!   in-process, over any [`ChainClient`] + [`MessageSender`]: sector number
 //!   allocation, the deal queue, tickets, seeds, and pre-commit /
 //!   prove-commit submission.
-//! * [`testing`]: a fake [`ProofVerifier`] whose "proofs" are hashes, for
-//!   fast tests of everything above without Groth16 parameters.
+//! * [`testing`]: the core's fake [`ProofVerifier`] (its "proofs" are
+//!   hashes), fake PoSt executors that agree with it, a devnet-and-manager
+//!   pair for tests, and fresh PostgreSQL databases per test.
+//!
+//! Modules: [`devnet`] (the embedded chain), [`manager`] (the sector
+//! manager, its batching, its WindowPoSt scheduler and its stores),
+//! [`lotus`] (the Lotus / Venus full-node client and the miner messages'
+//! CBOR, with our own copies of the v17 actor types), [`messager`]
+//! (venus-messager as the message sender), `jsonrpc` (the transport both
+//! share), `persist` (where sectors' files are), [`testing`].
+//!
+//! # Design rationale
+//!
+//! * **The chain is two traits.** The manager reads through a
+//!   [`ChainClient`] and sends through a [`MessageSender`]; the devnet, a
+//!   Lotus node and venus-messager are interchangeable behind them, and
+//!   each runs the core's conformance suite.
+//! * **A real devnet, not a mock.** The devnet verifies proofs with a real
+//!   [`ProofVerifier`] and keeps deadlines, so end-to-end tests prove what
+//!   a chain would accept.
+//! * **No proving crate.** Miner messages are encoded with this crate's own
+//!   tuple types, proven byte-identical to the published actor crate in
+//!   `tests/actor_types.rs`, so an SP running only the manager compiles no
+//!   bellperson.
 //!
 //! ```
 //! use std::sync::Arc;

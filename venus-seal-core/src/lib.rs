@@ -7,6 +7,30 @@
 //! `venus-seal-backends`; the chain side (devnet, Lotus client, the sector
 //! manager) in `venus-seal-chain`.
 //!
+//! # Modules
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`types`] | ids, proof types, commitments, randomness, pieces, token amounts |
+//! | [`stage`] | one serde type per stage (sealing, persist, proving) |
+//! | [`executor`] | [`Executor<S>`], the one seam every stage runs through |
+//! | [`error`] | the four failure levels and each trait family's errors |
+//! | [`retry`] | the retry policy that reacts to levels |
+//! | [`sector`] | the sector state machine (one transition table) and [`SectorRecord`] |
+//! | [`sealer`] | the [`Sealer`]: one method per state, saving after each step |
+//! | [`engine`] | storage slots, limits / locks / priorities, metrics, operator control |
+//! | [`store`] | [`SectorStore`] (memory, SQLite) |
+//! | [`piece_store`] | [`PieceStore`] |
+//! | [`persist_store`] | `PersistStore`, where finished replicas go |
+//! | [`manager`] | [`SectorManager`], the worker's view of the manager, and its wire types |
+//! | [`manager_store`] | `ManagerStore`, the manager's durable state |
+//! | [`chain`] | [`ChainClient`], [`MessageSender`] and the chain's data |
+//! | [`verify`] | [`ProofVerifier`]: every proof the chain checks |
+//! | [`proving`] | `SectorLocator`, `compute_proof`, unsealing helpers |
+//! | `schema`, `sql` (features `sqlite` / `sql`) | versioned migrations, shared pool opening |
+//! | [`serde_duration`] | durations in configs and on the wire |
+//! | `testing` (feature `testing`) | fakes that agree, and one conformance suite per trait |
+//!
 //! # Design rationale
 //!
 //! * **One executor trait, one type per stage.** Every stage is a serde type

@@ -18,7 +18,7 @@
 //!   found by a [`SectorLocator`];
 //! * [`unseal_to_file`], which puts an unsealed range in place atomically;
 //! * the `*VerifyInfo` types that
-//!   [`ProofVerifier`](crate::ProofVerifier)'s PoSt and update methods take.
+//!   [`ProofVerifier`]'s PoSt and update methods take.
 //!
 //! No proving crate here: `venus_seal_backends::LocalExecutor` runs these
 //! stages on filecoin-proofs-api.

@@ -15,6 +15,11 @@
 //!   [`manager_admin::ManagerAdminApi`] trait, served beside the worker API by
 //!   [`manager_admin::serve_manager_with_admin`] and called through
 //!   [`manager_admin::ManagerAdminClient`].
+//! * [`manager`]: the worker-facing sector manager API (`Venus.*`, as
+//!   damocles names it): [`serve_manager`] and [`ManagerClient`], which
+//!   implements `SectorManager` so a worker uses a remote manager through
+//!   the same trait.
+//! * [`codes`]: the JSON-RPC error codes every server here answers with.
 //! * [`client`]: an authenticated jsonrpsee [`HttpClient`](jsonrpsee::http_client::HttpClient)
 //!   and the [`ClientError`] that tells "unreachable" from "refused" from
 //!   "the command failed".

@@ -27,7 +27,7 @@ type FailFn<S> = dyn Fn(&S) -> Option<StageError> + Send + Sync;
 /// A fake executor of stage `S`: answers with `output(task)` after
 /// `latency`, unless a scripted failure is queued; counts calls and the
 /// most tasks it saw running at once. It passes the
-/// [executor suite](super::conformance::executor) like a real one.
+/// [executor suite](super::conformance::executor()) like a real one.
 pub struct FakeExecutor<S: Stage> {
     output: Box<OutputFn<S>>,
     latency: Mutex<Duration>,
