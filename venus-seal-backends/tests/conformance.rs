@@ -3,36 +3,55 @@
 //! and through `Arc<dyn …>` / `Box<dyn …>`:
 //!
 //! * `LocalExecutor`: add_pieces, tree_d, pc1, pc2 and c1 of a 2KiB sector
-//!   (milliseconds, no Groth16 parameters). C2 and `LocalProofVerifier`
-//!   need the parameters (about ten minutes to generate here): they run in
-//!   `local_c2_and_verifier_pass_their_suites`, ignored by default.
-//! * `ExtProcessorExecutor`: the same stages with this test binary as the
-//!   child, serving a `LocalExecutor` over the ext protocol (levels cross
-//!   the process boundary).
+//!   (milliseconds, no Groth16 parameters). Its C2 suite (six C2s) is in
+//!   `local_c2_passes_the_suite`, ignored by default.
+//! * `LocalProofVerifier`: one real seal proof (one C2) and one real
+//!   WindowPoSt; with the proving suite below, it needs the 2KiB PoRep,
+//!   WindowPoSt and WinningPoSt Groth16 parameters in the parameter cache
+//!   (`FIL_PROOFS_PARAMETER_CACHE`, else `~/.cache/filecoin-proof-parameters`;
+//!   the PoSt ones are generated at test sizes when missing).
+//! * `LocalExecutor` for the proving stages: window_post, winning_post,
+//!   check_provable, unseal and snap_encode over 2KiB sectors it seals
+//!   (the WindowPoSt and WinningPoSt Groth16 parameters must be in the
+//!   parameter cache; snap_prove is left out: it needs the
+//!   empty-sector-update parameters), and `post_contract` with
+//!   `LocalProofVerifier` checking the proofs.
+//! * `ExtProcessorExecutor`: the same sealing stages, and window_post,
+//!   with this test binary as the child, serving a `LocalExecutor` over
+//!   the ext protocol (levels cross the process boundary).
 //! * `RemoteC2Executor` against a `C2Service` proving with the core's fake
 //!   C2 and verifying with the fake verifier.
 //! * Persist stores: local directory, object store in memory and on local
 //!   files. (Piece stores run their suite in `tests/piece_stores.rs`.)
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use venus_seal_backends::ext::{serve_stdio, ExtProcessorConfig, ExtProcessorExecutor};
+use venus_seal_backends::params::{GenerationPolicy, ParameterCache, PoStKind};
 use venus_seal_backends::persist::{LocalPersistStore, ObjectPersistStore, PersistStore};
 use venus_seal_backends::remote_c2::{
     C2Service, C2ServiceConfig, C2TaskStore, RemoteC2Config, RemoteC2Executor,
 };
-use venus_seal_backends::LocalExecutor;
+use venus_seal_backends::{LocalExecutor, LocalProofVerifier};
+use venus_seal_core::proving::WindowPoStVerifyInfo;
 use venus_seal_core::sealer::StageExecutors;
-use venus_seal_core::stage::{AddPieces, KeepInPlace, Pc1, Pc2, Stage, TreeD, C1};
+use venus_seal_core::stage::{
+    AddPieces, CheckProvable, KeepInPlace, Pc1, Pc2, SnapEncode, Stage, TreeD, Unseal, WindowPoSt,
+    WinningPoSt, C1,
+};
 use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
 use venus_seal_core::testing::conformance::persist_store::{self, persist_store};
+use venus_seal_core::testing::conformance::proving::{
+    post_contract, proving_cases, snap_encode_case, Provers, SectorFixture,
+};
 use venus_seal_core::testing::conformance::sealing::{sealing_cases, SealingCases};
+use venus_seal_core::testing::conformance::verifier::{self, proof_verifier, VerifierCase};
 use venus_seal_core::testing::{fake_c2_verify_info, fake_stage_executors, FakeProofVerifier};
-use venus_seal_core::{DynExecutor, Executor, SealProof};
+use venus_seal_core::{DynExecutor, Executor, ProofVerifier, Randomness, SealProof};
 use venus_seal_rpc::auth::{Permission, Secret};
 
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
@@ -73,25 +92,109 @@ async fn local_executor_passes_the_suite_for_the_stages_without_parameters() {
 }
 
 #[tokio::test]
-#[ignore = "needs the 2KiB Groth16 parameters (about ten minutes to generate)"]
-async fn local_c2_and_verifier_pass_their_suites() {
-    use venus_seal_core::testing::conformance::verifier::{self, proof_verifier, VerifierCase};
+#[ignore = "six 2KiB C2s (each about 20 s on 2 cores): run with --ignored"]
+async fn local_c2_passes_the_suite() {
+    tokio::task::spawn_blocking(post_params).await.unwrap();
     let execs = local();
     let cases = sealing_cases(&execs, P2K);
-    let caps = Capabilities {
-        randomised_output: true,
-    };
-    all_ways(execs.c2.clone(), &cases.c2, caps).await;
+    all_ways(execs.c2.clone(), &cases.c2, PROOFS).await;
+}
+
+#[tokio::test]
+async fn local_seal_verifier_passes_the_suite() {
+    let params = tokio::task::spawn_blocking(post_params).await.unwrap();
+    let execs = local();
     let dir = tempfile::tempdir().unwrap();
-    let task = cases.c2.task(dir.path()).await;
-    let mut info = venus_seal_backends::remote_c2::verify_info_from_c1_output(&task).unwrap();
-    info.proof = execs.c2.execute(task).await.unwrap().proof;
+    // One real seal proof (one C2)…
+    let task = sealing_cases(&execs, P2K).c2.task(dir.path()).await;
+    let mut seal = venus_seal_backends::remote_c2::verify_info_from_c1_output(&task).unwrap();
+    seal.proof = execs.c2.execute(task).await.unwrap().proof;
+    // …and one real WindowPoSt, of a sector sealed alongside.
+    let sector = SectorFixture::sealed_by(&execs, P2K)
+        .seal(&dir.path().join("post"))
+        .await;
+    let randomness = Randomness([9; 32]);
+    let post = Executor::<WindowPoSt>::execute(
+        &LocalExecutor::new(),
+        WindowPoSt {
+            miner: sector.id.miner,
+            deadline: 0,
+            partition: 0,
+            randomness,
+            sectors: vec![sector.proving()],
+        },
+    )
+    .await
+    .unwrap();
     let case = VerifierCase {
-        seals: vec![info],
-        window_post: None,
+        seals: vec![seal],
+        window_post: Some(WindowPoStVerifyInfo {
+            miner: sector.id.miner,
+            randomness,
+            sectors: vec![sector.post_sector()],
+            proofs: post.proofs,
+        }),
     };
-    let verifier = venus_seal_backends::LocalProofVerifier::default();
-    proof_verifier(&verifier, &case, verifier::Capabilities::default());
+    let caps = verifier::Capabilities {
+        aggregation: false,
+        window_post: true,
+    };
+    let local = LocalProofVerifier::with_parameters(params);
+    proof_verifier(&local, &case, caps);
+    proof_verifier(
+        &(Arc::new(local.clone()) as Arc<dyn ProofVerifier>),
+        &case,
+        caps,
+    );
+    proof_verifier(&(Box::new(local) as Box<dyn ProofVerifier>), &case, caps);
+}
+
+/// Groth16 proofs are randomised: a re-run proves again, differently.
+const PROOFS: Capabilities = Capabilities {
+    randomised_output: true,
+};
+
+/// The active parameter cache, with the 2KiB WindowPoSt and WinningPoSt
+/// parameters (generated at test sizes if missing: about 40 s), set in
+/// the environment before any child starts.
+fn post_params() -> Arc<ParameterCache> {
+    static PARAMS: OnceLock<Arc<ParameterCache>> = OnceLock::new();
+    PARAMS
+        .get_or_init(|| {
+            let params = Arc::new(ParameterCache::from_env());
+            params.activate().unwrap();
+            for kind in [PoStKind::Window, PoStKind::Winning] {
+                params
+                    .ensure_post(P2K, kind, GenerationPolicy::TestSizes)
+                    .unwrap();
+            }
+            params
+        })
+        .clone()
+}
+
+#[tokio::test]
+async fn local_executor_passes_the_proving_suite() {
+    let params = tokio::task::spawn_blocking(post_params).await.unwrap();
+    let local = Arc::new(LocalExecutor::new());
+    let fixture = SectorFixture::sealed_by(&self::local(), P2K);
+    let cases = proving_cases(&fixture);
+    let caps = Capabilities::default();
+    all_ways::<WindowPoSt>(local.clone(), &cases.window_post, PROOFS).await;
+    // A 2KiB WinningPoSt takes seconds (window_post above covers the
+    // `Arc<dyn>` / `Box<dyn>` forwarding): once, directly.
+    executor::<WinningPoSt>(&*local, &cases.winning_post, PROOFS).await;
+    all_ways::<CheckProvable>(local.clone(), &cases.check_provable, caps).await;
+    all_ways::<Unseal>(local.clone(), &cases.unseal, caps).await;
+    all_ways::<SnapEncode>(local.clone(), &snap_encode_case(&fixture), caps).await;
+    let provers = Provers {
+        window_post: &*local,
+        winning_post: &*local,
+        check_provable: &*local,
+        unseal: &*local,
+        verifier: &LocalProofVerifier::with_parameters(params),
+    };
+    post_contract(provers, &fixture).await;
 }
 
 // ---- ext processor: this binary as the child --------------------------
@@ -115,6 +218,7 @@ fn child_entry() {
             Some(Pc1::NAME) => serve_stdio::<Pc1, _>(local).await,
             Some(Pc2::NAME) => serve_stdio::<Pc2, _>(local).await,
             Some(C1::NAME) => serve_stdio::<C1, _>(local).await,
+            Some(WindowPoSt::NAME) => serve_stdio::<WindowPoSt, _>(local).await,
             other => panic!("no stage {other:?}"),
         }
     });
@@ -151,6 +255,14 @@ async fn ext_processor_executors_pass_the_suite_over_a_local_child() {
     execs.pc2 = ext();
     execs.c1 = ext();
     fast_sealing_stages(&execs, &cases).await;
+}
+
+#[tokio::test]
+async fn ext_processor_window_post_passes_the_suite_over_a_local_child() {
+    tokio::task::spawn_blocking(post_params).await.unwrap();
+    // Sectors are sealed locally; the WindowPoSt runs in the child.
+    let cases = proving_cases(&SectorFixture::sealed_by(&local(), P2K));
+    all_ways(ext::<WindowPoSt>(), &cases.window_post, PROOFS).await;
 }
 
 // ---- remote C2 ----------------------------------------------------------

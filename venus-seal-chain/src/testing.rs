@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use venus_seal_core::proving::{
     PoStProof, PoStSector, ProvingSector, SkippedSector, WindowPoStOutput,
 };
-use venus_seal_core::stage::{CheckProvable, WindowPoSt, WinningPoSt};
+use venus_seal_core::stage::{CheckProvable, Unseal, WindowPoSt, WinningPoSt};
 use venus_seal_core::{ActorId, Executor, ProofVerifier, SealProof, SectorNumber, StageError};
 
 pub use venus_seal_core::testing::FakeProofVerifier;
@@ -73,7 +73,12 @@ pub async fn create_postgres_database(server: &str) -> String {
 /// Executors of the PoSt stages ([`WindowPoSt`], [`CheckProvable`],
 /// [`WinningPoSt`]) whose proofs are the ones [`FakeProofVerifier`]
 /// accepts; sectors marked faulty are skipped (WindowPoSt), reported
-/// (check) or fail the proof (WinningPoSt), as missing files would.
+/// (check) or fail the proof (WinningPoSt), as missing files would. It
+/// proves the sectors the core's fake sealing executors "seal"
+/// (`venus_seal_core::testing::fake_stage_executors`), reading no files,
+/// and unseals them ([`Unseal`]) as the committed-capacity sectors they
+/// are: zeros. It passes the proving stages' conformance cases
+/// (`venus_seal_core::testing::conformance::proving`).
 #[derive(Debug, Default)]
 pub struct FakePoStExecutor {
     faulty: Mutex<BTreeSet<SectorNumber>>,
@@ -169,6 +174,34 @@ impl Executor<WinningPoSt> for FakePoStExecutor {
             &task.randomness,
             &sectors,
         )])
+    }
+}
+
+/// Writes zeros (a committed-capacity sector's data) for the range; a
+/// range past the sector is `InvalidTask` (Abort), as the real unseal
+/// refuses it; a faulty sector is `Missing` (Permanent).
+#[async_trait]
+impl Executor<Unseal> for FakePoStExecutor {
+    async fn execute(&self, task: Unseal) -> Result<u64, StageError> {
+        let r = &task.request;
+        let capacity = r.seal_proof.sector_size().unpadded();
+        if r.len == 0 || r.offset.checked_add(r.len).is_none_or(|end| end > capacity) {
+            return Err(StageError::InvalidTask(format!(
+                "fake unseal {}: range {}+{} is empty or past the sector's {capacity} bytes",
+                r.sector, r.offset, r.len
+            )));
+        }
+        if self.is_faulty(r.sector.number) {
+            return Err(StageError::Missing(format!(
+                "fake unseal: sector {} is faulty",
+                r.sector
+            )));
+        }
+        let len = usize::try_from(r.len)
+            .map_err(|_| StageError::InvalidTask(format!("range of {} bytes", r.len)))?;
+        std::fs::write(&task.output, vec![0u8; len])
+            .map_err(|e| StageError::io(task.output.display().to_string(), e))?;
+        Ok(r.len)
     }
 }
 

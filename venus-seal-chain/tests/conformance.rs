@@ -3,7 +3,8 @@
 //! `Arc<dyn …>` / `Box<dyn …>`: the devnet as a `ChainClient` and a
 //! `MessageSender`, the `LocalSectorManager` over it, and the manager
 //! stores (memory, SQLite, and PostgreSQL when `VENUS_SEAL_TEST_POSTGRES`
-//! names a server). The Lotus client and the messager client run theirs
+//! names a server), and the `FakePoStExecutor` for the proving stages
+//! over sectors the core's fake executors seal. The Lotus client and the messager client run theirs
 //! against the fake nodes of `tests/lotus.rs` and `tests/messager.rs`.
 
 use std::sync::Arc;
@@ -11,16 +12,23 @@ use std::sync::Arc;
 use venus_seal_chain::manager::{
     LocalSectorManager, ManagedMiner, ManagerConfig, MemoryManagerStore, SqlManagerStore,
 };
-use venus_seal_chain::testing::{fresh_postgres, FakeProofVerifier};
+use venus_seal_chain::testing::{fresh_postgres, FakePoStExecutor, FakeProofVerifier};
 use venus_seal_chain::{DevnetChain, DevnetConfig, DevnetMiner};
 use venus_seal_core::chain::MessageId;
 use venus_seal_core::manager::AllocateSpec;
+use venus_seal_core::stage::{CheckProvable, Stage, Unseal, WindowPoSt, WinningPoSt};
 use venus_seal_core::testing::conformance::chain_client::{self, chain_client, ChainCase};
+use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
 use venus_seal_core::testing::conformance::manager_store;
 use venus_seal_core::testing::conformance::message_sender::{self, message_sender, sample_message};
+use venus_seal_core::testing::conformance::proving::{
+    post_contract, proving_cases, Provers, SectorFixture,
+};
 use venus_seal_core::testing::conformance::sector_manager::{sector_manager, SectorManagerCase};
+use venus_seal_core::testing::fake_stage_executors;
 use venus_seal_core::{
-    ActorId, ChainClient, ManagerStore, MessageSender, SealProof, SectorManager, SectorNumber,
+    ActorId, ChainClient, DynExecutor, Executor, ManagerStore, MessageSender, SealProof,
+    SectorManager, SectorNumber,
 };
 
 const MINER: ActorId = ActorId(1000);
@@ -149,4 +157,38 @@ async fn postgres_manager_store_passes_the_suite() {
         Arc::new(SqlManagerStore::connect(&url).await.unwrap()) as Arc<dyn ManagerStore>
     })
     .await;
+}
+
+// ---- proving stages -------------------------------------------------------
+
+/// The suite on `exec`, as `&dyn`, as `Arc<dyn>` and as `Box<dyn>`.
+async fn all_ways<S: Stage>(exec: DynExecutor<S>, case: &StageCase<S>) {
+    let caps = Capabilities::default();
+    executor(&*exec, case, caps).await;
+    executor(&exec, case, caps).await;
+    let boxed: Box<dyn Executor<S>> = Box::new(exec);
+    executor(&boxed, case, caps).await;
+}
+
+#[tokio::test]
+async fn fake_post_executor_passes_the_proving_suite() {
+    let post = Arc::new(FakePoStExecutor::default());
+    let (seal, _) = fake_stage_executors();
+    // The fake reads no files: an unprovable sector is one marked faulty.
+    let marks = post.clone();
+    let fixture = SectorFixture::sealed_by(&seal, P2K)
+        .breaking_with(move |s| marks.set_faulty(s.sector.number, true));
+    let cases = proving_cases(&fixture);
+    all_ways::<WindowPoSt>(post.clone(), &cases.window_post).await;
+    all_ways::<WinningPoSt>(post.clone(), &cases.winning_post).await;
+    all_ways::<CheckProvable>(post.clone(), &cases.check_provable).await;
+    all_ways::<Unseal>(post.clone(), &cases.unseal).await;
+    let provers = Provers {
+        window_post: &*post,
+        winning_post: &*post,
+        check_provable: &*post,
+        unseal: &*post,
+        verifier: &FakeProofVerifier,
+    };
+    post_contract(provers, &fixture).await;
 }

@@ -11,7 +11,7 @@
 //!
 //! | trait | suite |
 //! |---|---|
-//! | [`Executor<S>`](crate::Executor) | [`executor::executor`] with a [`executor::StageCase`] per stage ([`sealing::sealing_cases`]) |
+//! | [`Executor<S>`](crate::Executor) | [`executor::executor`] with a [`executor::StageCase`] per stage ([`sealing::sealing_cases`], [`proving::proving_cases`] and [`proving::post_contract`]) |
 //! | [`PieceStore`](crate::PieceStore) | [`piece_store::piece_store`], [`piece_store::verifying_piece_store`] |
 //! | [`SectorStore`](crate::SectorStore) | [`sector_store::sector_store`] |
 //! | [`ManagerStore`](crate::manager_store::ManagerStore) | [`manager_store::manager_store`] |
@@ -27,6 +27,7 @@ pub mod manager_store;
 pub mod message_sender;
 pub mod persist_store;
 pub mod piece_store;
+pub mod proving;
 mod scratch;
 pub mod sealing;
 pub mod sector_manager;
