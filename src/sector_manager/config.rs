@@ -25,7 +25,7 @@ use serde::Deserialize;
 /// text and leaves paths as written.
 ///
 /// ```
-/// use crate::sector_manager::SectorManagerConfig;
+/// use venus_seal::sector_manager::SectorManagerConfig;
 ///
 /// let config = SectorManagerConfig::parse(
 ///     r#"

@@ -101,7 +101,7 @@ async fn local_c2_passes_the_suite() {
 }
 
 #[tokio::test]
-async fn local_seal_verifier_passes_the_suite() {
+async fn local_proof_verifier_passes_the_suite() {
     let params = tokio::task::spawn_blocking(post_params).await.unwrap();
     let execs = local();
     let dir = tempfile::tempdir().unwrap();
