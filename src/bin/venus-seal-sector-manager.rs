@@ -9,11 +9,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorId, SectorNumber};
 use venus_seal::rpc::Permission;
-use venus_seal::runtime::{init_logging, shutdown_signal};
+use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs};
 use venus_seal::sector_manager::{admin_client, worker_token, ManagerService, SectorManagerConfig};
 
 /// A venus-seal sector manager: allocates sector numbers, draws tickets
@@ -64,7 +64,7 @@ enum Sectors {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        api: Api,
+        api: ApiArgs,
     },
 }
 
@@ -87,33 +87,16 @@ enum Deals {
         #[arg(long)]
         miner: ActorId,
         #[command(flatten)]
-        api: Api,
+        api: ApiArgs,
     },
     /// How many deals wait for a sector.
-    List(Api),
-}
-
-#[derive(Args, Debug)]
-struct Api {
-    /// The manager's API, e.g. http://127.0.0.1:1789. Default: from --config.
-    #[arg(long)]
-    api: Option<String>,
-    /// A JWT (or set VENUS_SEAL_TOKEN). Default: an admin token made from
-    /// the secret file named in --config.
-    #[arg(long, env = "VENUS_SEAL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// The manager's config, to find the API address and secret.
-    #[arg(long)]
-    config: Option<PathBuf>,
+    List(ApiArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_logging("");
-    let client = |api: Api| {
-        let (url, token, config) = (api.api.as_deref(), api.token.as_deref(), api.config);
-        admin_client(url, token, config.as_deref(), "sector-manager-cli")
-    };
+    let client = |api: ApiArgs| admin_client(&api, "sector-manager-cli");
     match Cli::parse() {
         Cli::Run { config } => {
             let manager = ManagerService::new(SectorManagerConfig::load(&config)?);

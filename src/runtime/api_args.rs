@@ -58,6 +58,11 @@ impl ApiArgs {
 }
 
 impl ApiArgs {
+    /// The arguments `--api`, `--token` and `--config` would give.
+    pub fn new(api: Option<String>, token: Option<String>, config: Option<PathBuf>) -> Self {
+        Self { api, token, config }
+    }
+
     /// Arguments naming the server's config file only (as `--config`).
     pub fn with_config(config: impl Into<PathBuf>) -> Self {
         Self {

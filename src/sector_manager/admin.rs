@@ -1,7 +1,6 @@
 //! The operators' side: the admin API the manager serves beside the worker
 //! API, and what the operator commands call to reach it.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,6 +14,7 @@ use venus_seal_rpc::Permission;
 
 use super::secret::read_secret;
 use super::SectorManagerConfig;
+use crate::runtime::ApiArgs;
 
 /// The manager's operator methods (`Venus.Admin.*`): the deal queue,
 /// refusing deals that no sector of the named miner can hold, and sector
@@ -86,31 +86,19 @@ impl ManagerAdminApi for ManagerAdmin {
     }
 }
 
-/// A client of a running manager's admin API: at `api` (default: the
-/// `rpc.listen` of the config at `config`) with `token` (default: an admin
-/// token signed with the config's `rpc.secret_file`, recorded as made by
-/// `name`). Reads the config and the secret; creates nothing, so a missing
-/// secret is an error.
-pub fn admin_client(
-    api: Option<&str>,
-    token: Option<&str>,
-    config: Option<&Path>,
-    name: &str,
-) -> anyhow::Result<ManagerAdminClient> {
-    let config = config.map(SectorManagerConfig::load).transpose()?;
-    let url = match (api, &config) {
-        (Some(api), _) => api.to_string(),
-        (None, Some(c)) => format!("http://{}", c.rpc.listen),
-        (None, None) => anyhow::bail!("give --api URL or --config FILE"),
-    };
-    let token = match (token, &config) {
-        (Some(t), _) => Some(t.to_string()),
-        (None, Some(c)) => Some(
-            read_secret("rpc.secret_file", &c.rpc.secret_file)?
-                .token(Permission::Admin, Some(name)),
-        ),
-        (None, None) => None,
-    };
+/// A client of a running manager's admin API, where `args` says
+/// ([`ApiArgs::endpoint`]): at `--api` (default: the `rpc.listen` of the
+/// `--config` file) with `--token` (default: an admin token signed with the
+/// config's `rpc.secret_file`, recorded as made by `name`). Reads the config
+/// and the secret; creates nothing, so a missing secret is an error.
+pub fn admin_client(args: &ApiArgs, name: &str) -> anyhow::Result<ManagerAdminClient> {
+    let (url, token) = args.endpoint(
+        |path| {
+            let c = SectorManagerConfig::load(path)?;
+            Ok((c.rpc.listen, c.rpc.secret_file, "rpc.secret_file"))
+        },
+        name,
+    )?;
     Ok(ManagerAdminClient::new(url, token.as_deref())?)
 }
 
@@ -129,6 +117,7 @@ pub fn worker_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn config_in(dir: &Path) -> std::path::PathBuf {
         let path = dir.join("manager.toml");
@@ -157,7 +146,7 @@ mod tests {
         );
         let e = format!(
             "{:#}",
-            admin_client(None, None, Some(&path), "cli").unwrap_err()
+            admin_client(&ApiArgs::with_config(&path), "cli").unwrap_err()
         );
         assert!(e.contains("does not exist"), "{e}");
         let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -177,9 +166,13 @@ mod tests {
         let caller = secret.verify_caller(&token).unwrap();
         assert_eq!(caller.permission, Permission::Write);
         assert_eq!(caller.name.as_deref(), Some("w"));
-        admin_client(None, None, Some(&path), "cli").unwrap();
-        admin_client(Some("http://127.0.0.1:1"), Some("t"), None, "cli").unwrap();
-        let e = admin_client(None, None, None, "cli")
+        admin_client(&ApiArgs::with_config(&path), "cli").unwrap();
+        admin_client(
+            &ApiArgs::new(Some("http://127.0.0.1:1".into()), Some("t".into()), None),
+            "cli",
+        )
+        .unwrap();
+        let e = admin_client(&ApiArgs::default(), "cli")
             .unwrap_err()
             .to_string();
         assert!(e.contains("--api"), "{e}");

@@ -11,6 +11,7 @@ use venus_seal_core::{ActorId, PaddedPieceSize, PieceInfo, SectorId, SectorManag
 use venus_seal_rpc::Permission;
 
 use super::{admin_client, worker_token, ManagerService, SectorManagerConfig};
+use crate::runtime::ApiArgs;
 
 const CONFIG: &str = r#"
 [rpc]
@@ -52,7 +53,11 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
 
     // The operators' calls, with the admin token `--config` makes.
     let url = format!("http://{}", manager.addr());
-    let admin = admin_client(Some(&url), None, Some(&path), "test").unwrap();
+    let admin = admin_client(
+        &ApiArgs::new(Some(url.clone()), None, Some(path.clone())),
+        "test",
+    )
+    .unwrap();
     assert_eq!(admin.status().await.unwrap().queued, 0);
     let piece = PieceInfo {
         size: PaddedPieceSize(512),
