@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use venus_seal_core::{FailureLevel, RetryPolicy};
 
 /// One simulated minute.
 pub const MINUTE: Duration = Duration::from_secs(60);
@@ -187,6 +188,212 @@ pub struct EngineSection {
     pub in_flight: Option<usize>,
 }
 
+/// The chance that one run of a stage fails, by failure level (each in
+/// [0, 1], together at most 1). A failing run fails at the end of its time
+/// (the work is spent), with an error of that level.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LevelRates {
+    /// Retried every `recover_interval`, escalated to Permanent after
+    /// `max_retries` retries.
+    #[serde(default)]
+    pub temporary: f64,
+    /// The sector parks until the operator resumes it.
+    #[serde(default)]
+    pub permanent: f64,
+    /// The sector parks until the operator resumes it (the environment
+    /// failed).
+    #[serde(default)]
+    pub critical: f64,
+    /// The sector is given up; its slot (thread) starts a new one.
+    #[serde(default)]
+    pub abort: f64,
+}
+
+impl LevelRates {
+    /// The rates with their level, in the order a draw tests them.
+    pub fn by_level(&self) -> [(FailureLevel, f64); 4] {
+        [
+            (FailureLevel::Temporary, self.temporary),
+            (FailureLevel::Permanent, self.permanent),
+            (FailureLevel::Critical, self.critical),
+            (FailureLevel::Abort, self.abort),
+        ]
+    }
+
+    /// The chance that a run fails at all.
+    pub fn total(&self) -> f64 {
+        self.by_level().iter().map(|(_, r)| r).sum()
+    }
+}
+
+/// The `[failures.stages]` table: failure rates per stage.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageRates {
+    /// add_pieces
+    #[serde(default)]
+    pub add_pieces: LevelRates,
+    /// tree_d
+    #[serde(default)]
+    pub tree_d: LevelRates,
+    /// pc1
+    #[serde(default)]
+    pub pc1: LevelRates,
+    /// pc2
+    #[serde(default)]
+    pub pc2: LevelRates,
+    /// c1
+    #[serde(default)]
+    pub c1: LevelRates,
+    /// c2
+    #[serde(default)]
+    pub c2: LevelRates,
+}
+
+impl StageRates {
+    /// The rates of `stage`.
+    pub fn get(&self, stage: SimStage) -> &LevelRates {
+        match stage {
+            SimStage::AddPieces => &self.add_pieces,
+            SimStage::TreeD => &self.tree_d,
+            SimStage::Pc1 => &self.pc1,
+            SimStage::Pc2 => &self.pc2,
+            SimStage::C1 => &self.c1,
+            SimStage::C2 => &self.c2,
+        }
+    }
+}
+
+/// The `[failures.crashes]` table: the worker process dies (kill -9 or a
+/// power cut) and comes back `downtime` minutes later.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CrashSection {
+    /// Minutes at which the worker crashes.
+    #[serde(default)]
+    pub at: Vec<u64>,
+    /// Also crashes at random, this many a day on average (seeded).
+    #[serde(default)]
+    pub per_day: f64,
+    /// Minutes from a crash until the worker runs again.
+    #[serde(default)]
+    pub downtime: u64,
+}
+
+/// A window in which the sector manager is down: submissions (pre-commit
+/// and proof) fail Temporary.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    /// The minute it starts.
+    pub at: u64,
+    /// How long it lasts, in minutes.
+    pub minutes: u64,
+}
+
+/// The `[failures]` table: what goes wrong, the same in both models.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FailuresSection {
+    /// Seed of every random draw (stage failures, random crashes): a seed
+    /// gives the same run every time.
+    #[serde(default)]
+    pub seed: u64,
+    /// Minutes between two rounds of the operator, who resumes every
+    /// parked sector (thread) each round, in both models alike.
+    #[serde(default = "default_operator_every")]
+    pub operator_every: u64,
+    /// Minutes between retries of a Temporary failure (damocles' and the
+    /// engine's `recover_interval`, default 1).
+    #[serde(default = "default_recover_interval")]
+    pub recover_interval: u64,
+    /// Retries of a Temporary failure before it is escalated to Permanent
+    /// (default 5).
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// Failure rates per stage and level.
+    #[serde(default)]
+    pub stages: StageRates,
+    /// Worker crashes.
+    #[serde(default)]
+    pub crashes: CrashSection,
+    /// Windows in which the sector manager is down.
+    #[serde(default)]
+    pub manager_outages: Vec<Outage>,
+}
+
+fn default_operator_every() -> u64 {
+    480
+}
+
+fn default_recover_interval() -> u64 {
+    1
+}
+
+fn default_max_retries() -> u32 {
+    5
+}
+
+impl FailuresSection {
+    fn check(&self, stages: &Stages) -> anyhow::Result<()> {
+        if self.operator_every == 0 {
+            bail!("`failures.operator_every` must be at least 1");
+        }
+        for stage in SimStage::ALL {
+            let rates = self.stages.get(stage);
+            for (level, rate) in rates.by_level() {
+                if !(0.0..=1.0).contains(&rate) {
+                    bail!(
+                        "`failures.stages.{}.{level}` must be in [0, 1], not {rate}",
+                        stage.name()
+                    );
+                }
+            }
+            if rates.total() > 1.0 {
+                bail!(
+                    "`failures.stages.{}`: the rates add up to {}, more than 1",
+                    stage.name(),
+                    rates.total()
+                );
+            }
+            if rates.total() > 0.0 && !stages.get(stage).is_modelled() {
+                bail!(
+                    "`failures.stages.{0}` sets failure rates, but `stages.{0}` takes no time \
+                     and has no limit: the thread model skips it",
+                    stage.name()
+                );
+            }
+        }
+        let per_day = self.crashes.per_day;
+        if !per_day.is_finite() || per_day < 0.0 {
+            bail!("`failures.crashes.per_day` must be a number at least 0, not {per_day}");
+        }
+        for (i, outage) in self.manager_outages.iter().enumerate() {
+            if outage.minutes == 0 {
+                bail!("`failures.manager_outages[{i}].minutes` must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the manager is down at `t` (from the start of the run).
+    pub fn manager_down(&self, t: Duration) -> bool {
+        self.manager_outages.iter().any(|o| {
+            let start = MINUTE * o.at as u32;
+            start <= t && t < start + MINUTE * o.minutes as u32
+        })
+    }
+
+    /// The retry policy both models follow.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            recover_interval: MINUTE * self.recover_interval as u32,
+            max_retries: self.max_retries,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +426,9 @@ pub struct SimConfig {
     /// Knobs of the engine model.
     #[serde(default)]
     pub engine: EngineSection,
+    /// Failures injected into both models; absent: none.
+    #[serde(default)]
+    pub failures: Option<FailuresSection>,
 }
 
 fn default_timeline_step() -> u64 {
@@ -260,6 +470,9 @@ impl SimConfig {
                     self.slots
                 );
             }
+        }
+        if let Some(f) = &self.failures {
+            f.check(&self.stages)?;
         }
         for (name, &capacity) in &self.locks {
             if capacity == 0 {

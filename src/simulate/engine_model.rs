@@ -17,21 +17,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::oneshot;
 use venus_seal_core::engine::limits::{Limits, StageLimit};
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, SubmitResult,
     WaitSeedResponse,
 };
-use venus_seal_core::stage::{Proof, Stage};
+use venus_seal_core::stage::{AddPieces, Proof, Stage};
 use venus_seal_core::testing::{fake_stage_executors, FakeManager};
+use venus_seal_core::types::piece::PieceInfo;
 use venus_seal_core::{
-    Engine, Executor, Location, ManagerError, MemoryPieceStore, MemorySectorStore, Sealer,
-    SealerConfig, SectorId, SectorManager, SectorRecord, SectorState, SectorStore,
-    SectorStoreError, StageError, StageExecutors, Ticket,
+    Engine, EngineHandle, Executor, FailureLevel, Location, ManagerError, MemoryPieceStore,
+    MemorySectorStore, Sealer, SealerConfig, SectorId, SectorManager, SectorRecord, SectorState,
+    SectorStore, SectorStoreError, StageError, StageExecutors, Ticket,
 };
 
 use crate::simulate::config::{ReleasePoint, SimConfig, SimStage};
+use crate::simulate::faults::{stage_error, FaultLog, Faults, StageRun};
 use crate::simulate::report::ModelRun;
 use crate::simulate::trace::{on_paused_clock, Activity, Recorder, Token, Trace, PAST_HORIZON};
 
@@ -42,24 +45,12 @@ pub struct EngineRun {
     pub trace: Trace,
     /// Durable sector transitions: records the engine saved to its store.
     pub transitions: u64,
+    /// What was injected (`[failures]`).
+    pub faults: FaultLog,
 }
 
-/// Runs the engine for `cfg.minutes` of tokio time (pause the clock first)
-/// and returns what happened.
-pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
-    let rec = Recorder::new();
-    let dir = tempfile::tempdir()?;
-    let (_, fakes) = fake_stage_executors();
-    fakes
-        .add_pieces
-        .set_latency(cfg.stages.add_pieces.duration());
-    fakes.tree_d.set_latency(cfg.stages.tree_d.duration());
-    fakes.pc1.set_latency(cfg.stages.pc1.duration());
-    fakes.pc2.set_latency(cfg.stages.pc2.duration());
-    fakes.c1.set_latency(cfg.stages.c1.duration());
-    fakes.c2.set_latency(cfg.stages.c2.duration());
-
-    let limits = Limits::new(
+fn limits(cfg: &SimConfig) -> Arc<Limits> {
+    Limits::new(
         SimStage::ALL
             .into_iter()
             .map(|s| {
@@ -74,17 +65,32 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
             })
             .collect(),
         cfg.locks.clone(),
-    );
-    let timed = |stage| Timed::new(stage, rec.clone());
-    let executors = StageExecutors {
-        add_pieces: Arc::new(limits.wrap(timed(SimStage::AddPieces).around(fakes.add_pieces))),
-        tree_d: Arc::new(limits.wrap(timed(SimStage::TreeD).around(fakes.tree_d))),
-        pc1: Arc::new(limits.wrap(timed(SimStage::Pc1).around(fakes.pc1))),
-        pc2: Arc::new(limits.wrap(timed(SimStage::Pc2).around(fakes.pc2))),
-        c1: Arc::new(limits.wrap(timed(SimStage::C1).around(fakes.c1))),
-        c2: Arc::new(limits.wrap(timed(SimStage::C2).around(fakes.c2))),
-        persist: fakes.persist,
-    };
+    )
+}
+
+/// Runs the engine for `cfg.minutes` of tokio time (pause the clock first)
+/// and returns what happened.
+///
+/// With `[failures]`: stage runs fail as the plan draws; the fake manager
+/// refuses submissions during its outages; at each crash the worker
+/// process dies (the engine is dropped, with every stage it was running)
+/// and `downtime` later a new engine, with new limits, starts from the
+/// same store, which outlives the process as a disk does; and every
+/// `operator_every` minutes the operator resumes each parked sector
+/// through the engine's handle.
+pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
+    let rec = Recorder::new();
+    let faults = Arc::new(Faults::new(cfg));
+    let dir = tempfile::tempdir()?;
+    let (_, fakes) = fake_stage_executors();
+    fakes
+        .add_pieces
+        .set_latency(cfg.stages.add_pieces.duration());
+    fakes.tree_d.set_latency(cfg.stages.tree_d.duration());
+    fakes.pc1.set_latency(cfg.stages.pc1.duration());
+    fakes.pc2.set_latency(cfg.stages.pc2.duration());
+    fakes.c1.set_latency(cfg.stages.c1.duration());
+    fakes.c2.set_latency(cfg.stages.c2.duration());
 
     let mut manager = FakeManager::default();
     manager.pre_commit_delay = Duration::ZERO;
@@ -93,47 +99,117 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
         inner: manager,
         rec: rec.clone(),
         open: Mutex::default(),
+        faults: faults.clone(),
     });
     let store = Arc::new(Counted::default());
-    let sealer = Sealer::new(
-        manager,
-        Arc::new(MemoryPieceStore::default()),
-        executors,
-        store.clone(),
-        SealerConfig::default(),
-    );
+    let pieces = Arc::new(MemoryPieceStore::default());
+    let sealer_config = SealerConfig {
+        retry: faults.retry_policy(),
+        ..SealerConfig::default()
+    };
     let location = Location {
         path: dir.path().to_path_buf(),
         slots: cfg.slots,
     };
-    let mut engine = Engine::new(sealer, store.clone(), vec![location]);
-    if cfg.engine.release_slot_at == ReleasePoint::Persisted {
-        engine = engine.with_slot_release(SectorState::Persisted, cfg.in_flight());
+    let end = cfg.horizon() + PAST_HORIZON;
+    loop {
+        // One life of the worker process: new limits and a new engine over
+        // the same store, manager and (simulated) hardware.
+        let limits = limits(cfg);
+        let timed = |stage| Timed::new(stage, rec.clone(), faults.clone());
+        let executors =
+            StageExecutors {
+                add_pieces: Arc::new(limits.wrap(
+                    timed(SimStage::AddPieces).around(WritesStaged(fakes.add_pieces.clone())),
+                )),
+                tree_d: Arc::new(limits.wrap(timed(SimStage::TreeD).around(fakes.tree_d.clone()))),
+                pc1: Arc::new(limits.wrap(timed(SimStage::Pc1).around(fakes.pc1.clone()))),
+                pc2: Arc::new(limits.wrap(timed(SimStage::Pc2).around(fakes.pc2.clone()))),
+                c1: Arc::new(limits.wrap(timed(SimStage::C1).around(fakes.c1.clone()))),
+                c2: Arc::new(limits.wrap(timed(SimStage::C2).around(fakes.c2.clone()))),
+                persist: fakes.persist.clone(),
+            };
+        let sealer = Sealer::new(
+            manager.clone(),
+            pieces.clone(),
+            executors,
+            store.clone(),
+            sealer_config.clone(),
+        );
+        let mut engine = Engine::new(sealer, store.clone(), vec![location.clone()]);
+        if cfg.engine.release_slot_at == ReleasePoint::Persisted {
+            engine = engine.with_slot_release(SectorState::Persisted, cfg.in_flight());
+        }
+        let handle = engine.handle();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = tokio::spawn(engine.run(async move {
+            let _ = stopped.await;
+        }));
+        let crash = faults.next_crash(rec.now()).filter(|&c| c < end);
+        let until = crash.unwrap_or(end);
+        while let Some(round) = faults.next_operator_round(rec.now()).filter(|&r| r < until) {
+            tokio::time::sleep(round - rec.now()).await;
+            operator_round(&store, &handle, &manager).await?;
+        }
+        tokio::time::sleep(until.saturating_sub(rec.now())).await;
+        let _ = stop.send(());
+        running.await??;
+        if crash.is_none() {
+            break;
+        }
+        faults.crashed();
+        tokio::time::sleep(faults.downtime()).await;
     }
-    engine
-        .run(tokio::time::sleep(cfg.horizon() + PAST_HORIZON))
-        .await?;
     Ok(EngineRun {
         trace: rec.trace(cfg.horizon()),
         transitions: store.saves.load(Ordering::Relaxed),
+        faults: faults.log(),
     })
 }
 
-/// Records when each task of one stage runs.
+/// The operator's round: every parked sector is resumed where it stopped
+/// (`sector-manager`'s `resume`, through the engine's handle).
+async fn operator_round(
+    store: &Counted,
+    handle: &EngineHandle,
+    manager: &Watched,
+) -> anyhow::Result<()> {
+    for record in store.load_all().await? {
+        if !record.paused || record.state.is_terminal() {
+            continue;
+        }
+        // A sector whose job is not running yet (the engine is starting)
+        // waits for the next round.
+        if handle.resume(record.job, None).await.is_ok() {
+            if let Some(sector) = record.sector {
+                manager.end(Activity::Parked, sector.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records when each task of one stage runs (a task cut by a crash
+/// included), and fails a task that ran its time when the failure plan
+/// draws a failure for it, with the error a real executor gives at that
+/// level.
 #[derive(Debug)]
 pub struct Timed<E> {
     inner: E,
     stage: SimStage,
     rec: Arc<Recorder>,
+    faults: Arc<Faults>,
 }
 
 impl Timed<()> {
-    /// A recorder of `stage`'s tasks into `rec`, to wrap an executor with.
-    pub fn new(stage: SimStage, rec: Arc<Recorder>) -> Self {
+    /// A recorder of `stage`'s tasks into `rec`, failing them as `faults`
+    /// draws, to wrap an executor with.
+    pub fn new(stage: SimStage, rec: Arc<Recorder>, faults: Arc<Faults>) -> Self {
         Self {
             inner: (),
             stage,
             rec,
+            faults,
         }
     }
 
@@ -143,6 +219,7 @@ impl Timed<()> {
             inner,
             stage: self.stage,
             rec: self.rec,
+            faults: self.faults,
         }
     }
 }
@@ -150,10 +227,33 @@ impl Timed<()> {
 #[async_trait]
 impl<S: Stage, E: Executor<S>> Executor<S> for Timed<E> {
     async fn execute(&self, task: S) -> Result<S::Output, StageError> {
-        let token = self.rec.begin(Activity::Stage(self.stage));
+        let run = StageRun::begin(&self.rec, &self.faults, self.stage);
         let out = self.inner.execute(task).await;
-        self.rec.end(token);
-        out
+        run.end();
+        let out = out?;
+        match self.faults.draw(self.stage) {
+            Some(level) => Err(stage_error(self.stage, level)),
+            None => Ok(out),
+        }
+    }
+}
+
+/// The fake add_pieces, writing the staged file as a real one does (empty
+/// here): the sealer restores the sealed file from it before it runs PC2
+/// again after a failed or interrupted PC2, and parks the sector Critical
+/// when it is missing.
+#[derive(Debug)]
+pub struct WritesStaged<E>(pub E);
+
+#[async_trait]
+impl<E: Executor<AddPieces>> Executor<AddPieces> for WritesStaged<E> {
+    async fn execute(&self, task: AddPieces) -> Result<Vec<PieceInfo>, StageError> {
+        let staged = task.staged.clone();
+        let out = self.0.execute(task).await?;
+        tokio::fs::write(&staged, b"")
+            .await
+            .map_err(|e| StageError::io(format!("writing {}", staged.display()), e))?;
+        Ok(out)
     }
 }
 
@@ -183,6 +283,7 @@ pub struct Watched {
     inner: FakeManager,
     rec: Arc<Recorder>,
     open: Mutex<HashMap<(Activity, u64), Token>>,
+    faults: Arc<Faults>,
 }
 
 impl Watched {
@@ -202,6 +303,31 @@ impl Watched {
         if let Some(token) = token {
             self.rec.end(token);
         }
+    }
+
+    /// The sector was given up: whatever it was doing ends, and it ends
+    /// abandoned, not finished.
+    fn abandon(&self, sector: SectorId) {
+        self.end(Activity::Seed, sector);
+        self.end(Activity::Parked, sector);
+        let token = self
+            .open
+            .lock()
+            .unwrap()
+            .remove(&(Activity::Sector, sector.number.0));
+        if let Some(token) = token {
+            self.rec.abandon(token);
+        }
+    }
+
+    /// A submission during a manager outage: refused as unreachable.
+    fn refuse(&self, what: &str) -> Result<(), ManagerError> {
+        if self.faults.refuse_submission(self.rec.now()) {
+            return Err(ManagerError::Transport(format!(
+                "{what}: the sector manager is down (simulated outage)"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -236,6 +362,7 @@ impl SectorManager for Watched {
         info: PreCommitOnChainInfo,
         reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
+        self.refuse("pre-commit")?;
         let resp = self.inner.submit_pre_commit(sector, info, reset).await?;
         if resp.res == SubmitResult::Accepted {
             self.begin(Activity::Seed, sector.id);
@@ -272,6 +399,7 @@ impl SectorManager for Watched {
         proof: Proof,
         reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
+        self.refuse("proof")?;
         self.inner.submit_proof(sector, proof, reset).await
     }
 
@@ -284,6 +412,15 @@ impl SectorManager for Watched {
         sector: SectorId,
         report: StateReport,
     ) -> Result<ReportStateResponse, ManagerError> {
+        // The sealer reports a sector it parks (and again while it stays
+        // parked): it waits for the operator from the first report.
+        let parked = report
+            .failure
+            .as_ref()
+            .is_some_and(|f| matches!(f.level, FailureLevel::Permanent | FailureLevel::Critical));
+        if parked {
+            self.begin(Activity::Parked, sector);
+        }
         self.inner.report_state(sector, report).await
     }
 
@@ -294,7 +431,9 @@ impl SectorManager for Watched {
     }
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
-        self.inner.report_aborted(sector, reason).await
+        self.inner.report_aborted(sector, reason).await?;
+        self.abandon(sector);
+        Ok(())
     }
 }
 
@@ -307,5 +446,6 @@ pub fn simulate(cfg: &SimConfig) -> anyhow::Result<ModelRun> {
         trace: run.trace,
         wall,
         transitions: Some(run.transitions),
+        faults: cfg.failures.is_some().then_some(run.faults),
     })
 }

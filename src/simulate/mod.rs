@@ -46,6 +46,7 @@
 
 pub mod config;
 pub mod engine_model;
+pub mod faults;
 pub mod report;
 pub mod thread_model;
 pub mod trace;
@@ -122,6 +123,10 @@ pub fn full_report(
         report::bound_table(cfg),
         report::comparison_table(cfg, runs)
     );
+    if let Some(table) = report::failure_table(cfg, runs) {
+        out.push_str(&table);
+        out.push('\n');
+    }
     if let Some(step) = timeline_step {
         for run in runs {
             let samples = report::timeline(cfg, &run.trace, step, cfg.minutes);

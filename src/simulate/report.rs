@@ -3,7 +3,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::simulate::config::{SimConfig, SimStage, MINUTE};
+use venus_seal_core::FailureLevel;
+
+use crate::simulate::config::{FailuresSection, SimConfig, SimStage, MINUTE};
+use crate::simulate::faults::FaultLog;
 use crate::simulate::trace::{Activity, Trace};
 
 /// Something every sector holds for a while, and how many can hold it.
@@ -87,6 +90,8 @@ pub struct ModelRun {
     pub wall: Duration,
     /// Durable sector transitions (engine only).
     pub transitions: Option<u64>,
+    /// What was injected, with `[failures]`.
+    pub faults: Option<FaultLog>,
 }
 
 impl ModelRun {
@@ -226,6 +231,11 @@ pub fn comparison_table(cfg: &SimConfig, runs: &[ModelRun]) -> String {
         );
     }
 
+    columns(runs, rows)
+}
+
+/// Rows of values, one column per run, headed by the runs' names.
+fn columns(runs: &[ModelRun], rows: Vec<(String, Vec<String>)>) -> String {
     let label_width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let col_width = runs
         .iter()
@@ -248,6 +258,104 @@ pub fn comparison_table(cfg: &SimConfig, runs: &[ModelRun]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// What each model's run had injected and how each failure ended, side
+/// by side; `None` without `[failures]`.
+pub fn failure_table(cfg: &SimConfig, runs: &[ModelRun]) -> Option<String> {
+    let plan = cfg.failures.as_ref()?;
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |label: &str, f: &dyn Fn(&ModelRun, &FaultLog) -> String| {
+        let values = runs
+            .iter()
+            .map(|r| r.faults.as_ref().map_or("-".into(), |log| f(r, log)))
+            .collect();
+        rows.push((label.to_string(), values));
+    };
+    row("stage runs that ran their time", &|_, l| {
+        l.runs.values().sum::<u64>().to_string()
+    });
+    for level in [
+        FailureLevel::Temporary,
+        FailureLevel::Permanent,
+        FailureLevel::Critical,
+        FailureLevel::Abort,
+    ] {
+        row(&format!("  failed {level}"), &|_, l| {
+            l.injected_at(level).to_string()
+        });
+    }
+    row("submissions refused, manager down", &|_, l| {
+        l.refused_submissions.to_string()
+    });
+    row("worker crashes", &|_, l| l.crashes.to_string());
+    row("  stage runs cut by a crash", &|_, l| {
+        l.cut_runs.to_string()
+    });
+    row("  stage hours lost to crashes", &|_, l| {
+        format!("{:.1}", l.cut_time.as_secs_f64() / 3600.0)
+    });
+    row("parked, waiting for the operator", &|r, _| {
+        let (closed, open) = r.trace.closed_and_open(Activity::Parked);
+        (closed + open).to_string()
+    });
+    row("  resumed by the operator", &|r, _| {
+        r.trace.closed_and_open(Activity::Parked).0.to_string()
+    });
+    row("  still parked at the end", &|r, _| {
+        r.trace.closed_and_open(Activity::Parked).1.to_string()
+    });
+    row("mean sectors parked", &|r, _| {
+        format!("{:.2}", r.trace.utilisation(Activity::Parked, 1))
+    });
+    row("sectors aborted (slot/thread starts anew)", &|r, _| {
+        r.trace.abandoned.len().to_string()
+    });
+    row("sectors finished", &|r, _| {
+        r.trace.finished.len().to_string()
+    });
+    row("sectors/day, whole run", &|r, _| {
+        format!("{:.2}", r.trace.whole_rate())
+    });
+    let outages: Vec<String> = plan
+        .manager_outages
+        .iter()
+        .map(|o| format!("{} min from minute {}", o.minutes, o.at))
+        .collect();
+    let mut s = format!(
+        "Failures (seed {}): the operator resumes parked sectors every {} min; \
+         Temporary retried every {} min, {} times; crashes: {} (down {} min each); \
+         manager outages: {}\n",
+        plan.seed,
+        plan.operator_every,
+        plan.recover_interval,
+        plan.max_retries,
+        crash_summary(plan),
+        plan.crashes.downtime,
+        if outages.is_empty() {
+            "none".into()
+        } else {
+            outages.join(", ")
+        },
+    );
+    s.push_str(&columns(runs, rows));
+    Some(s)
+}
+
+fn crash_summary(plan: &FailuresSection) -> String {
+    let mut parts = Vec::new();
+    if !plan.crashes.at.is_empty() {
+        let at: Vec<String> = plan.crashes.at.iter().map(u64::to_string).collect();
+        parts.push(format!("at minutes {}", at.join(", ")));
+    }
+    if plan.crashes.per_day > 0.0 {
+        parts.push(format!("{} a day at random", plan.crashes.per_day));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" and ")
+    }
 }
 
 /// One sample of a run, in sealcalc's columns.

@@ -32,8 +32,10 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use venus_seal_core::{FailureLevel, RetryDecision, RetryPolicy, RetryState};
 
 use crate::simulate::config::{SimConfig, SimStage, MINUTE};
+use crate::simulate::faults::{FaultLog, Faults, StageRun};
 use crate::simulate::report::ModelRun;
 use crate::simulate::trace::{on_paused_clock, Activity, Recorder, Token, Trace, PAST_HORIZON};
 
@@ -79,39 +81,142 @@ impl Gates {
     }
 }
 
+/// What every sealing thread of one run shares.
+#[derive(Debug)]
+struct Ctx {
+    cfg: SimConfig,
+    gates: Gates,
+    rec: Arc<Recorder>,
+    faults: Faults,
+    policy: RetryPolicy,
+}
+
+/// What a sealing thread does for its sector, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// A modelled stage.
+    Stage(SimStage),
+    /// The pre-commit goes to the manager; WaitSeed starts when it is
+    /// accepted.
+    SubmitPreCommit,
+    /// Waiting for the seed.
+    WaitSeed,
+    /// The proof goes to the manager.
+    SubmitProof,
+}
+
+fn steps(cfg: &SimConfig) -> Vec<Step> {
+    let modelled = |stages: &[SimStage]| -> Vec<Step> {
+        stages
+            .iter()
+            .filter(|&&s| cfg.stages.get(s).is_modelled())
+            .map(|&s| Step::Stage(s))
+            .collect()
+    };
+    let mut out = modelled(&SimStage::BEFORE_SEED);
+    out.extend([Step::SubmitPreCommit, Step::WaitSeed]);
+    out.extend(modelled(&SimStage::AFTER_SEED));
+    out.push(Step::SubmitProof);
+    out
+}
+
+/// Why a step did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fail {
+    /// The worker crashed and is back: run the step again.
+    Crash,
+    /// The step failed at this level.
+    Level(FailureLevel),
+}
+
+/// The durable part of a thread's sector (damocles keeps it in the
+/// sealing store's meta database and reloads it when the worker restarts:
+/// `damocles-worker/src/sealing/sealing_thread/planner/common/task.rs`,
+/// `Task::build`), so a crash costs only the step in progress.
+#[derive(Debug, Default)]
+struct Sector {
+    /// Running (holding its thread) since its first stage started.
+    running: Option<Token>,
+    /// Waiting for its seed since its pre-commit was accepted, and when it
+    /// comes.
+    seed: Option<(Token, Duration)>,
+}
+
 /// Runs the thread model for `cfg.minutes` of tokio time (pause the clock
-/// first) and returns what happened.
-pub async fn run(cfg: &SimConfig) -> Trace {
-    let cfg = Arc::new(cfg.clone());
-    let gates = Arc::new(Gates::new(&cfg));
+/// first) and returns what happened and what was injected.
+///
+/// With `[failures]`, a thread follows damocles' failure handling
+/// (`damocles-worker/src/sealing/failure.rs`): a Temporary failure is
+/// retried every `recover_interval` up to `max_retries` times, then it is
+/// Permanent; a Permanent or Critical failure blocks the thread until the
+/// operator's next round resumes it, which re-runs the failed step; an
+/// Abort gives the sector up and the thread starts a new one. A crash
+/// stops every thread; `downtime` later each re-runs the step it was in.
+pub async fn run(cfg: &SimConfig) -> (Trace, FaultLog) {
     let rec = Recorder::new();
+    let faults = Faults::new(cfg);
+    let ctx = Arc::new(Ctx {
+        cfg: cfg.clone(),
+        gates: Gates::new(cfg),
+        rec: rec.clone(),
+        policy: faults.retry_policy(),
+        faults,
+    });
     let mut threads = JoinSet::new();
     for _ in 0..cfg.slots {
-        threads.spawn(sealing_thread(cfg.clone(), gates.clone(), rec.clone()));
+        threads.spawn(sealing_thread(ctx.clone()));
     }
     tokio::time::sleep(cfg.horizon() + PAST_HORIZON).await;
+    for &crash in ctx.faults.crashes() {
+        if crash < cfg.horizon() + PAST_HORIZON {
+            ctx.faults.crashed();
+        }
+    }
     threads.abort_all();
     while threads.join_next().await.is_some() {}
-    rec.trace(cfg.horizon())
+    (rec.trace(cfg.horizon()), ctx.faults.log())
 }
 
 /// One sealing thread: one sector after another, forever.
-async fn sealing_thread(cfg: Arc<SimConfig>, gates: Arc<Gates>, rec: Arc<Recorder>) {
-    let restart = MINUTE * cfg.threads.restart as u32;
+async fn sealing_thread(ctx: Arc<Ctx>) {
+    let restart = MINUTE * ctx.cfg.threads.restart as u32;
+    let steps = steps(&ctx.cfg);
     loop {
-        let mut sector = None;
-        for stage in SimStage::BEFORE_SEED {
-            run_stage(&cfg, &gates, &rec, stage, &mut sector).await;
+        let mut sector = Sector::default();
+        let mut retry = RetryState::default();
+        let mut aborted = false;
+        let mut i = 0;
+        while i < steps.len() {
+            match run_step(&ctx, steps[i], &mut sector).await {
+                Ok(()) => {
+                    i += 1;
+                    retry = RetryState::default();
+                }
+                Err(Fail::Crash) => {}
+                Err(Fail::Level(level)) => match ctx.policy.decide(&mut retry, level) {
+                    RetryDecision::RetryAfter(delay) => {
+                        let _ = or_crash(&ctx, tokio::time::sleep(delay)).await;
+                    }
+                    RetryDecision::Park(_) => {
+                        parked(&ctx).await;
+                        retry = RetryState::default();
+                    }
+                    RetryDecision::Abort => {
+                        aborted = true;
+                        break;
+                    }
+                },
+            }
         }
-        sector.get_or_insert_with(|| rec.begin(Activity::Sector));
-        let seed = rec.begin(Activity::Seed);
-        tokio::time::sleep(cfg.wait_seed_duration()).await;
-        rec.end(seed);
-        for stage in SimStage::AFTER_SEED {
-            run_stage(&cfg, &gates, &rec, stage, &mut sector).await;
+        if let Some((seed, _)) = sector.seed.take() {
+            ctx.rec.end(seed);
         }
-        if let Some(sector) = sector {
-            rec.end(sector);
+        if let Some(running) = sector.running.take() {
+            if aborted {
+                ctx.rec.abandon(running);
+            } else {
+                ctx.rec.end(running);
+            }
         }
         if !restart.is_zero() {
             tokio::time::sleep(restart).await;
@@ -119,37 +224,102 @@ async fn sealing_thread(cfg: Arc<SimConfig>, gates: Arc<Gates>, rec: Arc<Recorde
     }
 }
 
+/// Runs `fut` unless the worker crashes first; then waits until the worker
+/// is back and answers `None`.
+async fn or_crash<F: std::future::Future>(ctx: &Ctx, fut: F) -> Option<F::Output> {
+    let now = ctx.rec.now();
+    let Some(crash) = ctx.faults.next_crash(now) else {
+        return Some(fut.await);
+    };
+    tokio::select! {
+        biased;
+        out = fut => Some(out),
+        _ = tokio::time::sleep(crash - now) => {
+            tokio::time::sleep(ctx.faults.downtime()).await;
+            None
+        }
+    }
+}
+
+/// Blocks the thread until the operator's next round resumes it.
+async fn parked(ctx: &Ctx) {
+    let token = ctx.rec.begin(Activity::Parked);
+    match ctx.faults.next_operator_round(ctx.rec.now()) {
+        Some(round) => tokio::time::sleep(round - ctx.rec.now()).await,
+        // Nothing parks without a failure plan, which has an operator.
+        None => std::future::pending().await,
+    }
+    ctx.rec.end(token);
+}
+
+async fn run_step(ctx: &Ctx, step: Step, sector: &mut Sector) -> Result<(), Fail> {
+    match step {
+        Step::Stage(stage) => run_stage(ctx, stage, &mut sector.running).await,
+        Step::SubmitPreCommit => {
+            sector
+                .running
+                .get_or_insert_with(|| ctx.rec.begin(Activity::Sector));
+            if ctx.faults.refuse_submission(ctx.rec.now()) {
+                return Err(Fail::Level(FailureLevel::Temporary));
+            }
+            let seed_at = ctx.rec.now() + ctx.cfg.wait_seed_duration();
+            sector.seed = Some((ctx.rec.begin(Activity::Seed), seed_at));
+            Ok(())
+        }
+        Step::WaitSeed => {
+            let Some((_, seed_at)) = &sector.seed else {
+                unreachable!("WaitSeed follows an accepted pre-commit");
+            };
+            let wait = seed_at.saturating_sub(ctx.rec.now());
+            or_crash(ctx, tokio::time::sleep(wait))
+                .await
+                .ok_or(Fail::Crash)?;
+            if let Some((seed, _)) = sector.seed.take() {
+                ctx.rec.end(seed);
+            }
+            Ok(())
+        }
+        Step::SubmitProof => {
+            if ctx.faults.refuse_submission(ctx.rec.now()) {
+                return Err(Fail::Level(FailureLevel::Temporary));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Runs one stage of a sector: waits for its slot and locks, then for its
-/// time. The sector (and its thread) counts as running from the start of
-/// its first modelled stage, as sealcalc counts it.
-async fn run_stage(
-    cfg: &SimConfig,
-    gates: &Gates,
-    rec: &Recorder,
-    stage: SimStage,
-    sector: &mut Option<Token>,
-) {
-    let spec = cfg.stages.get(stage);
-    if !spec.is_modelled() {
-        return;
+/// time, then draws whether it failed. The sector (and its thread) counts
+/// as running from the start of its first modelled stage, as sealcalc
+/// counts it.
+async fn run_stage(ctx: &Ctx, stage: SimStage, running: &mut Option<Token>) -> Result<(), Fail> {
+    let spec = ctx.cfg.stages.get(stage);
+    let run = async {
+        let _held = ctx.gates.enter(&ctx.cfg, stage).await;
+        running.get_or_insert_with(|| ctx.rec.begin(Activity::Sector));
+        let task = StageRun::begin(&ctx.rec, &ctx.faults, stage);
+        let d: Duration = spec.duration();
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+        task.end();
+        ctx.faults.draw(stage)
+    };
+    match or_crash(ctx, run).await {
+        None => Err(Fail::Crash),
+        Some(Some(level)) => Err(Fail::Level(level)),
+        Some(None) => Ok(()),
     }
-    let _held = gates.enter(cfg, stage).await;
-    sector.get_or_insert_with(|| rec.begin(Activity::Sector));
-    let task = rec.begin(Activity::Stage(stage));
-    let d: Duration = spec.duration();
-    if !d.is_zero() {
-        tokio::time::sleep(d).await;
-    }
-    rec.end(task);
 }
 
 /// Runs the thread model on a fresh paused clock, for the report.
 pub fn simulate(cfg: &SimConfig) -> ModelRun {
-    let (trace, wall) = on_paused_clock(run(cfg));
+    let ((trace, faults), wall) = on_paused_clock(run(cfg));
     ModelRun {
         name: "thread-per-sector",
         trace,
         wall,
         transitions: None,
+        faults: cfg.failures.is_some().then_some(faults),
     }
 }

@@ -22,8 +22,11 @@ pub enum Activity {
     /// Waiting for the seed.
     Seed,
     /// A sector holding its storage slot (engine) or sealing thread
-    /// (thread model), from start to finish.
+    /// (thread model), from start to finish (or to its abort).
     Sector,
+    /// A sector parked (Permanent or Critical) until the operator resumes
+    /// it.
+    Parked,
 }
 
 /// A span of simulated time, from the start of the run.
@@ -57,6 +60,7 @@ struct State {
     open: HashMap<u64, (Activity, Duration)>,
     intervals: BTreeMap<Activity, Vec<Interval>>,
     finished: Vec<Duration>,
+    abandoned: Vec<Duration>,
 }
 
 /// Records activities on tokio's clock, from the instant it was made.
@@ -107,6 +111,23 @@ impl Recorder {
         }
     }
 
+    /// The activity of `token` ends now without finishing: a sector given
+    /// up (aborted) is recorded as abandoned, not finished.
+    pub fn abandon(&self, token: Token) {
+        let now = self.now();
+        let mut st = self.state.lock().unwrap();
+        if let Some((activity, start)) = st.open.remove(&token.0) {
+            st.intervals.entry(activity).or_default().push(Interval {
+                start,
+                end: now,
+                open: false,
+            });
+            if activity == Activity::Sector {
+                st.abandoned.push(now);
+            }
+        }
+    }
+
     /// The trace of the run up to `horizon` (run the model a little past
     /// it, so that everything due at the horizon has happened): what began
     /// later is left out, what was still going on ends there, open, and
@@ -148,9 +169,17 @@ impl Recorder {
             .filter(|&t| t <= horizon)
             .collect();
         finished.sort();
+        let mut abandoned: Vec<_> = st
+            .abandoned
+            .iter()
+            .copied()
+            .filter(|&t| t <= horizon)
+            .collect();
+        abandoned.sort();
         Trace {
             intervals,
             finished,
+            abandoned,
             horizon,
         }
     }
@@ -163,6 +192,8 @@ pub struct Trace {
     pub intervals: BTreeMap<Activity, Vec<Interval>>,
     /// When each sector finished, in order.
     pub finished: Vec<Duration>,
+    /// When each aborted sector was given up, in order.
+    pub abandoned: Vec<Duration>,
     /// How long the run lasted.
     pub horizon: Duration,
 }
@@ -186,6 +217,13 @@ impl Trace {
     /// How many `activity` spans cover instant `t`.
     pub fn running_at(&self, activity: Activity, t: Duration) -> usize {
         self.spans(activity).iter().filter(|i| i.covers(t)).count()
+    }
+
+    /// How many `activity` spans ended by the horizon, and how many were
+    /// still open there.
+    pub fn closed_and_open(&self, activity: Activity) -> (usize, usize) {
+        let open = self.spans(activity).iter().filter(|i| i.open).count();
+        (self.spans(activity).len() - open, open)
     }
 
     /// Sectors finished at or before `t`.
