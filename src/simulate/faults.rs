@@ -55,6 +55,8 @@ impl FaultLog {
 #[derive(Debug)]
 pub struct Faults {
     plan: Option<FailuresSection>,
+    /// The stages both models run (the thread model skips the others).
+    modelled: Vec<SimStage>,
     crashes: Vec<Duration>,
     downtime: Duration,
     streams: Mutex<BTreeMap<SimStage, ChaCha8Rng>>,
@@ -79,6 +81,10 @@ impl Faults {
             .as_ref()
             .map_or(Duration::ZERO, |p| MINUTE * p.crashes.downtime as u32);
         Self {
+            modelled: SimStage::ALL
+                .into_iter()
+                .filter(|&s| cfg.stages.get(s).is_modelled())
+                .collect(),
             crashes: crash_times(cfg),
             downtime,
             plan,
@@ -101,9 +107,13 @@ impl Faults {
     }
 
     /// A run of `stage` finished its time: whether it fails, and with which
-    /// level.
+    /// level. Stages that take no time and have no limit (which the thread
+    /// model skips) never fail and are not counted.
     pub fn draw(&self, stage: SimStage) -> Option<FailureLevel> {
         let plan = self.plan.as_ref()?;
+        if !self.modelled.contains(&stage) {
+            return None;
+        }
         let rates = plan.stages.get(stage);
         let u: f64 = self
             .streams
@@ -174,8 +184,12 @@ impl Faults {
         self.log.lock().unwrap().crashes += 1;
     }
 
-    /// Records a run of `stage` cut short by a crash after `done`.
-    pub fn cut(&self, done: Duration) {
+    /// Records a run cut short after `done` at `now`, when a crash cut it
+    /// (not the end of the run).
+    pub fn cut(&self, now: Duration, done: Duration) {
+        if !self.crashes.contains(&now) {
+            return;
+        }
         let mut log = self.log.lock().unwrap();
         log.cut_runs += 1;
         log.cut_time += done;
@@ -269,7 +283,8 @@ impl Drop for StageRun<'_> {
     fn drop(&mut self) {
         if let Some(token) = self.token.take() {
             self.rec.end(token);
-            self.faults.cut(self.rec.now() - self.started);
+            let now = self.rec.now();
+            self.faults.cut(now, now - self.started);
         }
     }
 }

@@ -435,3 +435,265 @@ mod trace_spans {
         assert!((trace.steady_rate(10) - 0.0).abs() < 1e-9);
     }
 }
+
+/// `[failures]`: what is injected, reproducibly, and what each model
+/// makes of it.
+mod failures {
+    use std::time::Duration;
+
+    use venus_seal_core::{Failure, FailureLevel};
+
+    use super::slot_bound;
+    use crate::simulate::config::{SimConfig, SimStage, MINUTE};
+    use crate::simulate::faults::stage_error;
+    use crate::simulate::report::ModelRun;
+    use crate::simulate::trace::Activity;
+    use crate::simulate::{engine_model, thread_model};
+
+    /// A small fast machine (many stage runs in few minutes) with every
+    /// level injected into every timed stage.
+    fn busy_machine(extra: &str) -> SimConfig {
+        SimConfig::parse(&format!(
+            "minutes = 300\nslots = 16\nwait_seed = 2\n\
+             [stages]\n\
+             tree_d = {{ minutes = 1, limit = 4 }}\n\
+             pc1 = {{ minutes = 4, limit = 8 }}\n\
+             pc2 = {{ minutes = 1, limit = 4 }}\n\
+             c2 = {{ minutes = 1, limit = 4 }}\n\
+             [failures]\nseed = 11\noperator_every = 30\n\
+             [failures.stages]\n\
+             tree_d = {{ temporary = 0.1, abort = 0.03 }}\n\
+             pc1 = {{ temporary = 0.1, permanent = 0.05, critical = 0.02 }}\n\
+             pc2 = {{ permanent = 0.05, critical = 0.05, abort = 0.03 }}\n\
+             c2 = {{ temporary = 0.2, permanent = 0.1 }}\n\
+             {extra}"
+        ))
+        .unwrap()
+    }
+
+    fn both(cfg: &SimConfig) -> [ModelRun; 2] {
+        [
+            thread_model::simulate(cfg),
+            engine_model::simulate(cfg).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn each_injected_error_has_its_level() {
+        for level in [
+            FailureLevel::Temporary,
+            FailureLevel::Permanent,
+            FailureLevel::Critical,
+            FailureLevel::Abort,
+        ] {
+            let err = stage_error(SimStage::Pc1, level);
+            assert_eq!(Failure::from_error(&err).level, level, "{err}");
+        }
+    }
+
+    /// Counts per stage and level match the configured rates, and every
+    /// injected failure had its effect: each Permanent or Critical one
+    /// parked a sector until the operator came, each Abort gave a sector
+    /// up.
+    #[test]
+    fn failures_are_injected_at_their_rates_and_take_effect() {
+        let cfg = busy_machine("");
+        let plan = cfg.failures.clone().unwrap();
+        for run in both(&cfg) {
+            let log = run.faults.as_ref().unwrap();
+            let name = run.name;
+            for stage in [SimStage::TreeD, SimStage::Pc1, SimStage::Pc2, SimStage::C2] {
+                let n = log.runs[&stage] as f64;
+                assert!(n >= 150.0, "{name}: only {n} {} runs", stage.name());
+                for (level, rate) in plan.stages.get(stage).by_level() {
+                    let got = log.injected.get(&(stage, level)).copied().unwrap_or(0) as f64;
+                    let sigma = (n * rate * (1.0 - rate)).sqrt();
+                    assert!(
+                        (got - n * rate).abs() <= 4.0 * sigma + 1.0,
+                        "{name}: {} {level}: {got} of {n} runs at rate {rate}",
+                        stage.name()
+                    );
+                    if rate > 0.0 {
+                        assert!(got > 0.0, "{name}: no {level} failure of {}", stage.name());
+                    }
+                }
+            }
+            let parks =
+                log.injected_at(FailureLevel::Permanent) + log.injected_at(FailureLevel::Critical);
+            let (resumed, still) = run.trace.closed_and_open(Activity::Parked);
+            assert_eq!(
+                (resumed + still) as u64,
+                parks,
+                "{name}: every Permanent or Critical failure parks its sector once"
+            );
+            assert!(
+                resumed > 0 && still <= cfg.slots,
+                "{name}: {resumed} resumed, {still} parked"
+            );
+            assert_eq!(
+                run.trace.abandoned.len() as u64,
+                log.injected_at(FailureLevel::Abort),
+                "{name}: every Abort gives its sector up"
+            );
+            assert!(run.trace.finished.len() > 100, "{name}: the rest goes on");
+        }
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_run_and_another_seed_another() {
+        let cfg = busy_machine(
+            "[failures.crashes]\nat = [100]\nper_day = 12\ndowntime = 3\n\
+             [[failures.manager_outages]]\nat = 150\nminutes = 20\n",
+        );
+        let [t1, e1] = both(&cfg);
+        let [t2, e2] = both(&cfg);
+        for (a, b) in [(&t1, &t2), (&e1, &e2)] {
+            assert_eq!(a.faults, b.faults, "{}", a.name);
+            assert_eq!(a.trace.finished, b.trace.finished, "{}", a.name);
+            assert_eq!(a.trace.abandoned, b.trace.abandoned, "{}", a.name);
+            let log = a.faults.as_ref().unwrap();
+            assert!(log.crashes >= 2, "{}: {} crashes", a.name, log.crashes);
+            assert!(log.cut_runs > 0, "{}: no stage run cut by a crash", a.name);
+            assert!(
+                log.refused_submissions > 0,
+                "{}: the outage refused nothing",
+                a.name
+            );
+        }
+        let mut other = cfg.clone();
+        other.failures.as_mut().unwrap().seed = 12;
+        let [t3, e3] = both(&other);
+        assert_ne!(t1.faults, t3.faults);
+        assert_ne!(e1.faults, e3.faults);
+    }
+
+    /// One sector on an empty machine (32GiB times): it finishes at minute
+    /// 448 (tree_d 10, pc1 320, pc2 25, seed 75, c2 18). A crash costs
+    /// only the stage in flight and the downtime: PC1's 320 minutes are
+    /// not sealed again, and a crash while it waits for its seed costs
+    /// nothing (the seed comes when it comes).
+    #[test]
+    fn a_crash_costs_only_the_stage_in_flight() {
+        let base = "minutes = 700\nslots = 1\nwait_seed = 75\n\
+                    [threads]\nrestart = 0\n\
+                    [stages]\ntree_d = { minutes = 10 }\npc1 = { minutes = 320 }\n\
+                    pc2 = { minutes = 25 }\nc2 = { minutes = 18 }\n";
+        // (crash at, finished at, pc1 runs, pc2 runs, cut runs, minutes cut)
+        let cases = [
+            (None, 448, 1, 1, 0, 0),
+            // In PC2 (330..355), 10 minutes in, down 5: PC2 again 345..370.
+            (Some(340), 463, 1, 2, 1, 10),
+            // In WaitSeed (355..430): nothing to redo.
+            (Some(400), 448, 1, 1, 0, 0),
+            // In PC1 (10..330), 90 minutes in: PC1 again 105..425.
+            (Some(100), 543, 2, 1, 1, 90),
+        ];
+        for (crash, finished, pc1, pc2, cut, cut_minutes) in cases {
+            let failures = match crash {
+                Some(at) => format!("[failures]\n[failures.crashes]\nat = [{at}]\ndowntime = 5\n"),
+                None => String::new(),
+            };
+            let cfg = SimConfig::parse(&format!("{base}{failures}")).unwrap();
+            for run in both(&cfg) {
+                let what = format!("{}, crash at {crash:?}", run.name);
+                assert_eq!(
+                    run.trace.finished.first(),
+                    Some(&(MINUTE * finished)),
+                    "{what}"
+                );
+                // Runs for the first sector (the thread model starts a
+                // second one when it is done).
+                let runs = |stage| {
+                    run.trace
+                        .intervals
+                        .get(&Activity::Stage(stage))
+                        .map_or(0, |spans| {
+                            spans.iter().filter(|i| i.start < MINUTE * finished).count()
+                        })
+                };
+                assert_eq!(runs(SimStage::Pc1), pc1, "{what}: pc1 runs");
+                assert_eq!(runs(SimStage::Pc2), pc2, "{what}: pc2 runs");
+                if let Some(log) = &run.faults {
+                    assert_eq!(log.crashes, 1, "{what}");
+                    assert_eq!(log.cut_runs, cut, "{what}");
+                    assert_eq!(log.cut_time, MINUTE * cut_minutes, "{what}");
+                }
+            }
+        }
+    }
+
+    /// Permanent failures in C2 and an operator who comes once a day, on
+    /// the storage-bound machine: a damocles thread blocks, holding its
+    /// sealing storage, until the operator comes; the engine's sector
+    /// parks past Persisted, outside its slot, which seals the next
+    /// sector meanwhile. The engine loses little of its rate; the thread
+    /// model loses much more.
+    #[test]
+    fn with_a_slow_operator_the_engine_keeps_sealing_where_threads_block() {
+        let mut cfg = slot_bound();
+        cfg.minutes = 6 * 1440;
+        let [t0, e0] = both(&cfg);
+        cfg.failures = SimConfig::parse(
+            "minutes = 1\nslots = 1\nwait_seed = 0\n[stages]\nc2 = { minutes = 1 }\n\
+             [failures]\nseed = 3\noperator_every = 1440\n\
+             [failures.stages]\nc2 = { permanent = 0.2 }\n",
+        )
+        .unwrap()
+        .failures;
+        let [t1, e1] = both(&cfg);
+        let (t, e) = (t1.trace.finished.len(), e1.trace.finished.len());
+        let loss = |before: &ModelRun, after: &ModelRun| {
+            1.0 - after.trace.finished.len() as f64 / before.trace.finished.len() as f64
+        };
+        let (tl, el) = (loss(&t0, &t1), loss(&e0, &e1));
+        let table = crate::simulate::report::failure_table(&cfg, &[t1, e1]).unwrap();
+        assert!(e > t, "engine {e}, threads {t}\n{table}");
+        assert!(el < 0.10, "the engine lost {:.1}%\n{table}", 100.0 * el);
+        assert!(
+            tl > 2.0 * el + 0.05,
+            "threads lost {:.1}%, the engine {:.1}%\n{table}",
+            100.0 * tl,
+            100.0 * el
+        );
+    }
+
+    #[test]
+    fn bad_failure_keys_are_named() {
+        let base = "minutes = 100\nslots = 2\nwait_seed = 10\n\
+                    [stages]\npc1 = { minutes = 5, limit = 1 }\n[failures]\n";
+        let err = |extra: &str| {
+            format!(
+                "{:#}",
+                SimConfig::parse(&format!("{base}{extra}")).unwrap_err()
+            )
+        };
+        let ok = |extra: &str| SimConfig::parse(&format!("{base}{extra}")).unwrap();
+        assert!(err("[failures.stages]\npc1 = { permanent = 1.5 }\n")
+            .contains("failures.stages.pc1.permanent"));
+        assert!(err("[failures.stages]\npc1 = { temporary = -0.1 }\n")
+            .contains("failures.stages.pc1.temporary"));
+        assert!(
+            err("[failures.stages]\npc1 = { temporary = 0.6, abort = 0.6 }\n")
+                .contains("failures.stages.pc1")
+        );
+        assert!(err("[failures.stages]\nc2 = { abort = 0.1 }\n").contains("stages.c2"));
+        assert!(err("[failures.stages]\npc1 = { fatal = 0.1 }\n").contains("fatal"));
+        assert!(err("[failures.stages]\npc3 = { abort = 0.1 }\n").contains("pc3"));
+        assert!(err("operator_every = 0\n").contains("failures.operator_every"));
+        assert!(err("[failures.crashes]\nper_day = -1\n").contains("failures.crashes.per_day"));
+        assert!(err("[[failures.manager_outages]]\nat = 5\nminutes = 0\n")
+            .contains("failures.manager_outages[0].minutes"));
+        let cfg = ok("");
+        let plan = cfg.failures.unwrap();
+        assert_eq!(
+            (plan.operator_every, plan.recover_interval, plan.max_retries),
+            (480, 1, 5)
+        );
+        let cfg = ok("[[failures.manager_outages]]\nat = 5\nminutes = 10\n");
+        let plan = cfg.failures.unwrap();
+        assert!(!plan.manager_down(MINUTE * 4));
+        assert!(plan.manager_down(MINUTE * 5));
+        assert!(plan.manager_down(MINUTE * 15 - Duration::from_secs(1)));
+        assert!(!plan.manager_down(MINUTE * 15));
+    }
+}
