@@ -6,11 +6,13 @@
 //! cargo run --release --example simulate
 //! cargo run --release --example simulate -- --config examples/simulate/anchor-32gib.toml
 //! cargo run --release --example simulate -- --minutes 1740 --timeline
+//! cargo run --release --example simulate -- --config examples/simulate-faults.toml
 //! ```
 //!
 //! `examples/simulate.toml` (damocles' sealcalc example) documents every
-//! key; `examples/simulate/` holds the other configurations the README
-//! quotes.
+//! key; `examples/simulate-faults.toml` documents `[failures]` (failures
+//! injected into both models); `examples/simulate/` holds the other
+//! configurations the README quotes.
 
 use std::path::PathBuf;
 

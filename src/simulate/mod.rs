@@ -29,6 +29,15 @@
 //! of C2 (C1 still reads the sealing location), and compute limits are held
 //! only while a stage runs in both.
 //!
+//! With `[failures]` ([`faults`]; `examples/simulate-faults.toml`
+//! documents the keys) both models get the same failures: stage runs that
+//! fail at a rate per stage and level, worker crashes (the engine is
+//! dropped and a new one starts from the same store; a sealing thread
+//! re-runs the step it was in, as damocles reloads its sector from its
+//! sealing store), manager outages that refuse submissions, and an
+//! operator who resumes parked sectors every `operator_every` minutes.
+//! The report then adds what was injected and how each failure ended.
+//!
 //! `cargo run --release --example simulate` prints [`run`]'s report;
 //! `benches/simulate.rs` times [`engine_model::simulate`].
 //!
