@@ -49,6 +49,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod chain;
+pub mod durable;
 pub mod engine;
 pub mod error;
 pub mod executor;

@@ -10,15 +10,19 @@
 //! failure (retry, park, abort); `sealer/steps.rs` holds one method per
 //! state, in the order a sector goes through them, with a table of state,
 //! step and event; `sealer/files.rs` what the steps do on disk themselves
-//! (fetching pieces, the PC2 restart marker).
+//! (fetching pieces, the PC2 restart marker, making stage outputs durable
+//! before the record that depends on them is saved).
 
 mod files;
 mod steps;
+#[cfg(all(test, feature = "testing"))]
+mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::durable::{OsSync, Syncer};
 use crate::error::{Failure, FailureLevel};
 use crate::executor::{DynExecutor, Executor};
 use crate::manager::{
@@ -132,6 +136,7 @@ pub struct Sealer {
     store: Arc<dyn SectorStore>,
     config: SealerConfig,
     metrics: Option<Arc<crate::engine::metrics::EngineMetrics>>,
+    syncer: Arc<dyn Syncer>,
 }
 
 impl Sealer {
@@ -150,7 +155,15 @@ impl Sealer {
             store,
             config,
             metrics: None,
+            syncer: Arc::new(OsSync),
         }
+    }
+
+    /// Flushes stage outputs through `syncer` instead of the operating
+    /// system's [`OsSync`] (tests record the order of syncs and saves).
+    pub fn with_syncer(mut self, syncer: Arc<dyn Syncer>) -> Self {
+        self.syncer = syncer;
+        self
     }
 
     /// Records state transitions and failures in `metrics`.

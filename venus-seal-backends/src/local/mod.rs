@@ -2,17 +2,23 @@
 //!
 //! CPU by default; build with the `cuda` or `opencl` feature for GPU tree
 //! building and C2. Every call runs on a blocking thread.
+//!
+//! A stage that writes the sector's files (add_pieces, tree_d, pc1, pc2)
+//! makes them durable before it returns: each output file or directory
+//! tree is fsynced, and the directory that names it
+//! ([`venus_seal_core::durable`]), so a caller that records the stage done
+//! never records files a power cut can take back.
 
 mod pieces;
 mod seal;
 mod tree_d;
 mod verifier;
 
-use std::path::PathBuf;
-
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use venus_seal_core::durable::{sync_tree_with, OsSync, Syncer};
 use venus_seal_core::stage::{
     AddPieces, Opaque, Pc1, Pc2, Pc2Output, Proof, TreeD, TreeDOutput, C1, C2,
 };
@@ -32,9 +38,19 @@ use crate::params::{ParamStatus, ParameterCache};
 /// let local = std::sync::Arc::new(LocalExecutor::new());
 /// let pc1: DynExecutor<Pc1> = local.clone();
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LocalExecutor {
     params: Option<Arc<ParameterCache>>,
+    syncer: Arc<dyn Syncer>,
+}
+
+impl Default for LocalExecutor {
+    fn default() -> Self {
+        Self {
+            params: None,
+            syncer: Arc::new(OsSync),
+        }
+    }
 }
 
 impl LocalExecutor {
@@ -49,8 +65,26 @@ impl LocalExecutor {
     pub fn with_parameters(cache: Arc<ParameterCache>) -> Self {
         Self {
             params: Some(cache),
+            ..Self::default()
         }
     }
+
+    /// Flushes stage outputs through `syncer` instead of the operating
+    /// system's [`OsSync`] (tests record what is synced).
+    pub fn with_syncer(mut self, syncer: Arc<dyn Syncer>) -> Self {
+        self.syncer = syncer;
+        self
+    }
+}
+
+/// Makes each of `outputs` (a file, or a directory and all it holds)
+/// durable with the directory that names it, before `stage` returns.
+fn make_durable(syncer: &dyn Syncer, stage: &str, outputs: &[&Path]) -> Result<(), StageError> {
+    for path in outputs {
+        sync_tree_with(syncer, path)
+            .map_err(|e| StageError::io(format!("{stage}: syncing {}", path.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Fails with [`StageError::Missing`] unless the parameters of `proof` are
@@ -115,28 +149,32 @@ fn require_file(path: &PathBuf, what: &str) -> Result<(), StageError> {
 #[async_trait]
 impl Executor<AddPieces> for LocalExecutor {
     async fn execute(&self, task: AddPieces) -> Result<Vec<PieceInfo>, StageError> {
-        blocking("add_pieces", move || pieces::add_pieces(&task)).await
+        let syncer = self.syncer.clone();
+        blocking("add_pieces", move || pieces::add_pieces(&task, &*syncer)).await
     }
 }
 
 #[async_trait]
 impl Executor<TreeD> for LocalExecutor {
     async fn execute(&self, task: TreeD) -> Result<TreeDOutput, StageError> {
-        blocking("tree_d", move || tree_d::tree_d(&task)).await
+        let syncer = self.syncer.clone();
+        blocking("tree_d", move || tree_d::tree_d(&task, &*syncer)).await
     }
 }
 
 #[async_trait]
 impl Executor<Pc1> for LocalExecutor {
     async fn execute(&self, task: Pc1) -> Result<Opaque, StageError> {
-        blocking("pc1", move || seal::pc1(&task)).await
+        let syncer = self.syncer.clone();
+        blocking("pc1", move || seal::pc1(&task, &*syncer)).await
     }
 }
 
 #[async_trait]
 impl Executor<Pc2> for LocalExecutor {
     async fn execute(&self, task: Pc2) -> Result<Pc2Output, StageError> {
-        blocking("pc2", move || seal::pc2(&task)).await
+        let syncer = self.syncer.clone();
+        blocking("pc2", move || seal::pc2(&task, &*syncer)).await
     }
 }
 
@@ -157,3 +195,6 @@ impl Executor<C2> for LocalExecutor {
         blocking("c2", move || seal::c2(&task)).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,10 +8,11 @@ use std::path::Path;
 
 use filecoin_proofs_api::seal::add_piece;
 use filecoin_proofs_api::UnpaddedBytesAmount;
+use venus_seal_core::durable::Syncer;
 use venus_seal_core::stage::{AddPieces, PieceSource};
 use venus_seal_core::{PaddedPieceSize, PieceInfo, SealProof, StageError};
 
-use super::computation;
+use super::{computation, make_durable};
 use crate::pieces::check_fits;
 use crate::proof_type::{piece_from_api, to_api};
 
@@ -64,7 +65,10 @@ impl Staged {
     }
 }
 
-pub(super) fn add_pieces(task: &AddPieces) -> Result<Vec<PieceInfo>, StageError> {
+pub(super) fn add_pieces(
+    task: &AddPieces,
+    syncer: &dyn Syncer,
+) -> Result<Vec<PieceInfo>, StageError> {
     if let Some(dir) = task.staged.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| StageError::io(format!("creating {}", dir.display()), e))?;
@@ -106,10 +110,9 @@ pub(super) fn add_pieces(task: &AddPieces) -> Result<Vec<PieceInfo>, StageError>
     for size in fillers(task.proof.sector_size().unpadded() - staged.written) {
         out.push(staged.write_zeros(size)?);
     }
-    staged
-        .file
-        .sync_all()
-        .map_err(|e| StageError::io(format!("syncing {}", task.staged.display()), e))?;
+    drop(staged);
+    // The staged file and the directory that names it.
+    make_durable(syncer, "add_pieces", &[&task.staged])?;
     Ok(out)
 }
 

@@ -6,16 +6,17 @@ use filecoin_proofs_api::seal::{
     seal_commit_phase1, seal_commit_phase2, seal_pre_commit_phase1, seal_pre_commit_phase2,
     SealCommitPhase1Output, SealPreCommitPhase1Output, SealPreCommitPhase2Output,
 };
+use venus_seal_core::durable::Syncer;
 use venus_seal_core::stage::{Opaque, Pc1, Pc2, Pc2Output, Proof, C1, C2};
 use venus_seal_core::{CommD, CommR, StageError};
 
-use super::{computation, decode, encode, require_file};
+use super::{computation, decode, encode, make_durable, require_file};
 use crate::proof_type::{ids, piece_to_api, to_api};
 
 /// Files in the cache directory that C1 (and WindowPoSt) need after PC2.
 const CACHE_FILES_FOR_COMMIT: &[&str] = &["p_aux", "t_aux"];
 
-pub(super) fn pc1(task: &Pc1) -> Result<Opaque, StageError> {
+pub(super) fn pc1(task: &Pc1, syncer: &dyn Syncer) -> Result<Opaque, StageError> {
     require_file(&task.paths.staged, "staged file")?;
     let cache = &task.paths.cache;
     // A PC1 that was interrupted leaves partial layers: start clean. Keep
@@ -50,10 +51,12 @@ pub(super) fn pc1(task: &Pc1) -> Result<Opaque, StageError> {
         &pieces,
     )
     .map_err(|e| computation("pc1", e))?;
+    // The sealed copy of the staged file and the layers.
+    make_durable(syncer, "pc1", &[&task.paths.sealed, cache])?;
     encode("PC1 output", &out)
 }
 
-pub(super) fn pc2(task: &Pc2) -> Result<Pc2Output, StageError> {
+pub(super) fn pc2(task: &Pc2, syncer: &dyn Syncer) -> Result<Pc2Output, StageError> {
     require_file(&task.paths.sealed, "sealed file")?;
     let pc1: SealPreCommitPhase1Output = decode("PC1 output", &task.pc1_output)?;
     if pc1.registered_proof != to_api(task.proof) {
@@ -64,6 +67,8 @@ pub(super) fn pc2(task: &Pc2) -> Result<Pc2Output, StageError> {
     }
     let out = seal_pre_commit_phase2(pc1, &task.paths.cache, &task.paths.sealed)
         .map_err(|e| computation("pc2", e))?;
+    // The replica, encoded in place, and the trees and aux files.
+    make_durable(syncer, "pc2", &[&task.paths.sealed, &task.paths.cache])?;
     Ok(Pc2Output {
         comm_r: CommR(out.comm_r),
         comm_d: CommD(out.comm_d),

@@ -11,13 +11,14 @@ use storage_proofs_core::merkle::{
     create_base_merkle_tree, BinaryMerkleTree, MerkleTreeTrait as _,
 };
 use storage_proofs_core::util::NODE_SIZE;
+use venus_seal_core::durable::Syncer;
 use venus_seal_core::stage::{TreeD, TreeDOutput};
 use venus_seal_core::{CommD, StageError};
 
-use super::computation;
+use super::{computation, make_durable};
 use crate::proof_type::{piece_to_api, to_api};
 
-pub(super) fn tree_d(task: &TreeD) -> Result<TreeDOutput, StageError> {
+pub(super) fn tree_d(task: &TreeD, syncer: &dyn Syncer) -> Result<TreeDOutput, StageError> {
     super::require_file(&task.staged, "staged file")?;
     let sector_size = task.proof.sector_size().0;
     let file = File::open(&task.staged)
@@ -62,5 +63,7 @@ pub(super) fn tree_d(task: &TreeD) -> Result<TreeDOutput, StageError> {
             CommD(expected)
         )));
     }
+    drop(tree);
+    make_durable(syncer, "tree_d", &[&task.cache])?;
     Ok(TreeDOutput { comm_d })
 }

@@ -1,19 +1,36 @@
 //! What the steps do on the sector's disk themselves, around the stage
 //! executors: the deals' pieces fetched next to the sector before
-//! add_pieces, and the marker that makes an interrupted PC2 safe to run
-//! again.
+//! add_pieces, the marker that makes a re-run of PC2 safe, and the fsyncs
+//! that make a stage's outputs durable before the record that depends on
+//! them is saved.
+//!
+//! # The PC2 marker
+//!
+//! PC1 leaves the sealed file a copy of the staged file; PC2 encodes it in
+//! place. Once PC2 has started, the sealed file no longer holds what PC2
+//! needs: running PC2 again over it seals the replica twice. So before PC2
+//! the sealer writes (and syncs) a marker in the cache directory, and
+//! before any PC2 it finds a marker, it restores the sealed file from the
+//! staged copy. The marker stays as long as the sealed file holds PC2's
+//! output, whole or partial: it outlives the `PC2Done` save (a crash between
+//! PC2's end and that save re-runs PC2) and every later state, so an
+//! operator's `resume --state PC1Done` after a finished PC2 restores the
+//! sealed file too. It goes with the cache directory: a PC1 that starts
+//! over (the local executor empties the cache and copies the staged file
+//! again), an abort, or the clean-up of the sealing location.
 
 use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
 use super::Sealer;
+use crate::durable::sync_tree_with;
 use crate::error::{Failure, FailureLevel, PieceStoreError, StageError};
 use crate::manager::DealInfo;
 use crate::stage::{PieceSource, SectorPaths};
 
 /// The marker written before PC2 rewrites the sealed file in place.
-const PC2_MARKER: &str = ".pc2-started";
+pub(super) const PC2_MARKER: &str = ".pc2-started";
 
 /// Where the piece of `deal` is fetched to, under the sector's `dir`.
 fn piece_path(dir: &Path, deal: &DealInfo) -> PathBuf {
@@ -26,11 +43,6 @@ pub(super) async fn remove_pieces(deals: &[DealInfo], dir: &Path) {
     for deal in deals {
         let _ = tokio::fs::remove_file(piece_path(dir, deal)).await;
     }
-}
-
-/// Removes the marker [`Sealer::prepare_pc2`] wrote, PC2 having finished.
-pub(super) async fn pc2_finished(paths: &SectorPaths) {
-    let _ = tokio::fs::remove_file(paths.cache.join(PC2_MARKER)).await;
 }
 
 impl Sealer {
@@ -67,31 +79,96 @@ impl Sealer {
         Ok(sources)
     }
 
-    /// PC2 rewrites the sealed file in place: if an earlier PC2 started,
-    /// restore the sealed file from the staged copy first (damocles #837).
+    /// PC2 rewrites the sealed file in place: if an earlier PC2 started
+    /// (interrupted, or finished and the sector moved back to `PC1Done`),
+    /// restore the sealed file from the staged copy first (damocles #837);
+    /// then write the marker and make it durable before PC2 touches the
+    /// sealed file (see the [module docs](self)).
     pub(super) async fn prepare_pc2(&self, paths: &SectorPaths) -> Result<(), StageError> {
         let marker = paths.cache.join(PC2_MARKER);
-        if tokio::fs::try_exists(&marker).await.unwrap_or(false) {
-            tracing::warn!(sealed = %paths.sealed.display(), "an earlier PC2 was interrupted: restoring the sealed file from the staged copy");
+        let io_err = |what: String| move |e| StageError::io(what, e);
+        let started = tokio::fs::try_exists(&marker)
+            .await
+            .map_err(io_err(format!("looking for {}", marker.display())))?;
+        if started {
+            tracing::warn!(sealed = %paths.sealed.display(), "an earlier PC2 rewrote the sealed file: restoring it from the staged copy");
+            let staged = tokio::fs::try_exists(&paths.staged)
+                .await
+                .map_err(io_err(format!("looking for {}", paths.staged.display())))?;
+            if !staged {
+                return Err(StageError::Missing(format!(
+                    "an earlier PC2 rewrote the sealed file {} in place and the staged copy {} \
+                     it is restored from is gone: PC2 cannot run again",
+                    paths.sealed.display(),
+                    paths.staged.display()
+                )));
+            }
             tokio::fs::copy(&paths.staged, &paths.sealed)
                 .await
-                .map_err(|e| {
-                    StageError::io(
-                        format!(
-                            "restoring {} from {}",
-                            paths.sealed.display(),
-                            paths.staged.display()
-                        ),
-                        e,
-                    )
-                })?;
+                .map_err(io_err(format!(
+                    "restoring {} from {}",
+                    paths.sealed.display(),
+                    paths.staged.display()
+                )))?;
         }
         tokio::fs::create_dir_all(&paths.cache)
             .await
-            .map_err(|e| StageError::io(format!("creating {}", paths.cache.display()), e))?;
+            .map_err(io_err(format!("creating {}", paths.cache.display())))?;
         tokio::fs::write(&marker, b"")
             .await
-            .map_err(|e| StageError::io(format!("writing {}", marker.display()), e))
+            .map_err(io_err(format!("writing {}", marker.display())))?;
+        // The marker must be on disk before PC2's first write to the sealed
+        // file can be.
+        let syncer = self.syncer.clone();
+        let cache_parent = paths.cache.parent().map(Path::to_path_buf);
+        let what = format!("syncing {}", marker.display());
+        tokio::task::spawn_blocking(move || {
+            sync_tree_with(&*syncer, &marker)?;
+            match cache_parent {
+                Some(dir) if !dir.as_os_str().is_empty() => syncer.sync_dir(&dir),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| StageError::Computation(format!("{what} panicked: {e}")))?
+        .map_err(io_err(what))
+    }
+
+    /// Makes a stage's outputs durable before the record that depends on
+    /// them is saved: each of `outputs` (a file, or a directory and all it
+    /// holds) and the directory naming it, then each of `dirs` (directories
+    /// whose entries the stage changed). See [`crate::durable`].
+    ///
+    /// An output the stage did not leave on this machine's disk is skipped:
+    /// an executor may keep its files elsewhere, and the stage that reads
+    /// them checks they are there.
+    pub(super) async fn make_durable(
+        &self,
+        outputs: &[&Path],
+        dirs: &[&Path],
+    ) -> Result<(), Failure> {
+        let syncer = self.syncer.clone();
+        let outputs: Vec<PathBuf> = outputs.iter().map(|p| p.to_path_buf()).collect();
+        let dirs: Vec<PathBuf> = dirs.iter().map(|p| p.to_path_buf()).collect();
+        tokio::task::spawn_blocking(move || {
+            let skip_missing = |path: &Path, r: std::io::Result<()>| match r {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.exists() => {
+                    tracing::debug!(path = %path.display(), "no such output on this disk: not synced");
+                    Ok(())
+                }
+                r => r.map_err(|e| StageError::io(format!("syncing {}", path.display()), e)),
+            };
+            for path in &outputs {
+                skip_missing(path, sync_tree_with(&*syncer, path))?;
+            }
+            for dir in &dirs {
+                skip_missing(dir, syncer.sync_dir(dir))?;
+            }
+            Ok::<(), StageError>(())
+        })
+        .await
+        .map_err(|e| Failure::new(FailureLevel::Critical, format!("syncing stage outputs panicked: {e}")))?
+        .map_err(|e| Failure::from_error(&e))
     }
 
     /// Copies the piece of `deal` from the piece store to `path`; the

@@ -5,7 +5,9 @@
 //! contradicts its state), calls the manager or a stage executor, and
 //! answers the event to apply ([`Outcome::Done`]) or how long to wait
 //! before asking again ([`Outcome::Wait`]). No step changes the record: the
-//! run loop applies the event and saves it.
+//! run loop applies the event and saves it. A step whose stage leaves
+//! files makes them durable before it answers, so they are on disk before
+//! the record that says they hold its output.
 //!
 //! | state                | step                | event                |
 //! |----------------------|---------------------|----------------------|
@@ -129,6 +131,10 @@ impl Sealer {
             .await
             .map_err(fail)?;
         super::files::remove_pieces(&rec.deals, dir).await;
+        // The staged file and its directory, and the sector's directory in
+        // its location (created with the first piece).
+        let location: Vec<&Path> = dir.parent().into_iter().collect();
+        self.make_durable(&[&paths.staged], &location).await?;
         Ok(Outcome::Done(Event::PiecesAdded(pieces)))
     }
 
@@ -146,6 +152,7 @@ impl Sealer {
             pieces: rec.pieces.clone(),
         };
         let out = self.executors.tree_d.execute(task).await.map_err(fail)?;
+        self.make_durable(&[&paths.cache], &[]).await?;
         Ok(Outcome::Done(Event::TreeDBuilt(out.comm_d)))
     }
 
@@ -166,11 +173,14 @@ impl Sealer {
             pieces: rec.pieces.clone(),
         };
         let out = self.executors.pc1.execute(task).await.map_err(fail)?;
+        self.make_durable(&[&paths.sealed, &paths.cache], &[])
+            .await?;
         Ok(Outcome::Done(Event::Pc1Done(out)))
     }
 
     /// `PC1Done`: PC2, which rewrites the sealed file in place (see
-    /// [`prepare_pc2`](Sealer::prepare_pc2)).
+    /// [`prepare_pc2`](Sealer::prepare_pc2)). The marker it leaves stays:
+    /// the sealed file holds PC2's output from now on.
     async fn pc2(&self, rec: &SectorRecord, paths: &SectorPaths) -> Result<Outcome, Failure> {
         self.prepare_pc2(paths).await.map_err(fail)?;
         let task = Pc2 {
@@ -180,7 +190,8 @@ impl Sealer {
             pc1_output: need(rec, rec.pc1_output.clone(), "PC1 output")?,
         };
         let out = self.executors.pc2.execute(task).await.map_err(fail)?;
-        super::files::pc2_finished(paths).await;
+        self.make_durable(&[&paths.sealed, &paths.cache], &[])
+            .await?;
         Ok(Outcome::Done(Event::Pc2Done(out)))
     }
 
