@@ -2,7 +2,15 @@
 //! starts — applied as a decorator around any executor.
 //!
 //! Limits are held only while a stage runs: a sector that waits on the
-//! chain or for its seed holds no permit.
+//! chain or for its seed holds no permit. They are held until the stage's
+//! work has really ended, not merely until its caller stopped waiting: a
+//! task whose caller goes away (the sector is paused or aborted, the
+//! worker shuts down) runs on in its own tokio task that owns its
+//! permits, told through [`caller_gone`](crate::executor::caller_gone) so
+//! that an executor that can stop its work (kill a child process) does,
+//! and the permits pass on only once it returns. A stage on a blocking
+//! thread or in a child can therefore never share a GPU lock with the
+//! next one.
 
 mod gate;
 #[cfg(test)]
@@ -18,7 +26,7 @@ use tokio::time::Instant;
 
 use self::gate::{Gate, Held};
 use crate::error::StageError;
-use crate::executor::Executor;
+use crate::executor::{Caller, Executor};
 use crate::stage::Stage;
 
 /// How one stage is limited.
@@ -118,7 +126,7 @@ impl Limits {
     /// Wraps `inner` so that its tasks obey the limits of stage `S`.
     pub fn wrap<S: Stage, E: Executor<S> + 'static>(self: &Arc<Self>, inner: E) -> Limited<E> {
         Limited {
-            inner,
+            inner: Arc::new(inner),
             limits: self.clone(),
         }
     }
@@ -162,16 +170,63 @@ impl Limits {
 }
 
 /// An executor limited by [`Limits`]; itself an executor.
+///
+/// Each task runs in a tokio task of its own that holds the stage's
+/// permits and locks (and counts in the sector's
+/// [`SectorWork`](super::work::SectorWork)) until the inner executor
+/// returns, even if the caller's future is dropped first; the inner
+/// executor then sees [`caller_gone`](crate::executor::caller_gone). A
+/// task that panics releases them and fails Permanent, naming the stage
+/// and the panic.
 #[derive(Debug)]
 pub struct Limited<E> {
-    inner: E,
+    inner: Arc<E>,
     limits: Arc<Limits>,
 }
 
 #[async_trait]
-impl<S: Stage, E: Executor<S>> Executor<S> for Limited<E> {
+impl<S: Stage, E: Executor<S> + 'static> Executor<S> for Limited<E> {
     async fn execute(&self, task: S) -> Result<S::Output, StageError> {
-        let _held = self.limits.enter(S::NAME).await;
-        self.inner.execute(task).await
+        // Waiting for permits is cancel-safe: nothing runs yet.
+        let held = self.limits.enter(S::NAME).await;
+        let counted = super::work::SectorWork::current().map(|w| w.enter());
+        let caller = Caller::new();
+        let inner = self.inner.clone();
+        let run = caller.watch(async move { inner.execute(task).await });
+        let work = tokio::spawn(async move {
+            let result = run.await;
+            // Released only now that the work has ended.
+            drop((held, counted));
+            result
+        });
+        let result = work.await;
+        drop(caller);
+        match result {
+            Ok(result) => result,
+            Err(e) => Err(StageError::Computation(format!(
+                "the {} stage panicked: {}",
+                S::NAME,
+                panic_message(e)
+            ))),
+        }
+    }
+}
+
+/// What a task that did not finish left: its panic message.
+pub(crate) fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload_message(payload.as_ref()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A panic payload as text.
+pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
     }
 }

@@ -17,10 +17,16 @@
 //! reads the persisted copy), and waits for its seed, C1 and C2 outside
 //! the slot, so the slot starts the next sector hours earlier.
 
+#[cfg(all(test, feature = "testing"))]
+mod cancel_tests;
+#[cfg(all(test, feature = "testing"))]
+mod chaos_tests;
 pub mod limits;
 pub mod metrics;
 #[cfg(all(test, feature = "testing"))]
 mod tests;
+mod unwind;
+pub mod work;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +41,11 @@ use crate::error::{Failure, FailureLevel};
 use crate::sealer::Sealer;
 use crate::sector::{SectorRecord, SectorState};
 use crate::store::{SectorStore, SectorStoreError};
+use work::SectorWork;
+
+/// How long a shutdown waits for stages whose sector's run was dropped but
+/// whose work (a blocking thread, a child) still runs.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A sealing location: a directory and how many sectors it holds at once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +226,8 @@ struct Shared {
     max_sectors: Option<u64>,
     release: Option<SlotRelease>,
     slots: Arc<Mutex<HashMap<u64, mpsc::Sender<Command>>>>,
+    /// Each job's stage work, which may outlive its dropped run.
+    work: std::sync::Mutex<HashMap<u64, Arc<SectorWork>>>,
 }
 
 impl Engine {
@@ -317,6 +330,7 @@ impl Engine {
             max_sectors: self.max_sectors,
             release: self.release,
             slots: self.handle.slots.clone(),
+            work: Default::default(),
         });
         let mut tasks = JoinSet::new();
         for location in &self.locations {
@@ -341,6 +355,7 @@ impl Engine {
                     tracing::info!("shutting down: unfinished sectors resume at their last durable state on restart");
                     tasks.abort_all();
                     while tasks.join_next().await.is_some() {}
+                    shared.stages_ended(SHUTDOWN_GRACE).await;
                     return Ok(());
                 }
             }
@@ -349,6 +364,38 @@ impl Engine {
 }
 
 impl Shared {
+    /// The stage work of `job`.
+    fn work(&self, job: u64) -> Arc<SectorWork> {
+        let mut work = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        work.entry(job).or_default().clone()
+    }
+
+    /// Waits (up to `grace`) until no stage of any job runs, so that a
+    /// stage whose run was dropped does not outlive the engine unseen.
+    async fn stages_ended(&self, grace: std::time::Duration) {
+        let works: Vec<(u64, Arc<SectorWork>)> = {
+            let work = self.work.lock().unwrap_or_else(|e| e.into_inner());
+            work.iter().map(|(j, w)| (*j, w.clone())).collect()
+        };
+        let running: Vec<u64> = works
+            .iter()
+            .filter(|(_, w)| w.running() > 0)
+            .map(|(j, _)| *j)
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        tracing::info!(jobs = ?running, "waiting for the stages still running to end");
+        let all = async {
+            for (_, w) in &works {
+                w.idle().await;
+            }
+        };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(jobs = ?running, grace = ?grace, "stages still running at shutdown; they end with the process");
+        }
+    }
+
     /// The most sectors a location with `slots` slots holds at once.
     fn in_flight(&self, slots: usize) -> usize {
         match self.release {
@@ -542,6 +589,24 @@ async fn run_job(
         } else {
             hold.take_if_needed(shared, rec.state).await;
         }
+        let work = shared.work(rec.job);
+        if !rec.paused && work.running() > 0 {
+            // A stage of the run dropped by the last command still runs
+            // (a blocking thread, a child): never start another one of
+            // this sector beside it.
+            tracing::info!(
+                job = rec.job,
+                "waiting for the sector's abandoned stage to end"
+            );
+            tokio::select! {
+                _ = work.idle() => {}
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => apply_command(shared, rec, dir, cmd).await?,
+                    None => return Ok(()),
+                },
+            }
+            continue;
+        }
         if !rec.paused {
             let mut on_step = |r: &SectorRecord, _: &crate::sealer::StepReport| {
                 if shared.released(r.state) {
@@ -549,12 +614,28 @@ async fn run_job(
                 }
             };
             let (result, command) = {
-                let run = shared.sealer.run(rec, dir, &mut on_step);
+                let run =
+                    unwind::catch_panic(work.scope(shared.sealer.run(rec, dir, &mut on_step)));
                 tokio::pin!(run);
                 tokio::select! {
                     result = &mut run => (Some(result), None),
                     cmd = rx.recv() => (None, cmd),
                 }
+            };
+            let result = match result {
+                Some(Err(panic)) => {
+                    tracing::error!(job = rec.job, state = %rec.state, %panic, "the sector's run panicked: parked");
+                    // What the panic left in memory is not trusted: park
+                    // the sector from its durable record.
+                    reload(shared, rec).await?;
+                    rec.paused = false;
+                    Some(Err(Failure::new(
+                        FailureLevel::Permanent,
+                        format!("the sector's run panicked in {}: {panic}", rec.state),
+                    )))
+                }
+                Some(Ok(result)) => Some(result),
+                None => None,
             };
             if let Some(Err(failure)) = result {
                 tracing::warn!(job = rec.job, state = %rec.state, %failure, "sector parked");
@@ -570,16 +651,7 @@ async fn run_job(
             }
             if let Some(cmd) = command {
                 // The run was abandoned mid-step: continue from what is durable.
-                let job = rec.job;
-                if let Some(stored) = shared
-                    .store
-                    .load_all()
-                    .await?
-                    .into_iter()
-                    .find(|r| r.job == job)
-                {
-                    *rec = stored;
-                }
+                reload(shared, rec).await?;
                 apply_command(shared, rec, dir, cmd).await?;
             }
             continue;
@@ -601,6 +673,21 @@ async fn run_job(
             }
         }
     }
+}
+
+/// Replaces `rec` with its durable record (if the store has it).
+async fn reload(shared: &Shared, rec: &mut SectorRecord) -> Result<(), SectorStoreError> {
+    let job = rec.job;
+    if let Some(stored) = shared
+        .store
+        .load_all()
+        .await?
+        .into_iter()
+        .find(|r| r.job == job)
+    {
+        *rec = stored;
+    }
+    Ok(())
 }
 
 async fn apply_command(
@@ -658,6 +745,14 @@ async fn abort_job(
     dir: &Path,
     reason: String,
 ) -> Result<(), SectorStoreError> {
+    let work = shared.work(rec.job);
+    if work.running() > 0 {
+        tracing::info!(
+            job = rec.job,
+            "abort waits for the sector's running stage to end before removing its files"
+        );
+        work.idle().await;
+    }
     let failure = Failure::new(FailureLevel::Abort, reason);
     shared.sealer.abort_and_record(rec, dir, failure).await
 }

@@ -257,3 +257,108 @@ pub(crate) fn fake_comm_r(sector: crate::SectorId) -> CommR {
     r[8..16].copy_from_slice(&sector.number.0.to_le_bytes());
     CommR(r)
 }
+
+/// Counts what runs at once under each key (`stage:pc2`, `lock:gpu`,
+/// `sector:job-3`, as the caller names them) and the most ever seen, so a
+/// test can check that limits held and that no sector ran two stages at
+/// once.
+#[derive(Debug, Default)]
+pub struct Census {
+    counts: Mutex<std::collections::BTreeMap<String, (usize, usize)>>,
+}
+
+impl Census {
+    /// Counts one task running under each of `keys`.
+    pub fn enter(&self, keys: &[String]) {
+        let mut counts = self.counts.lock().unwrap();
+        for key in keys {
+            let (now, max) = counts.entry(key.clone()).or_default();
+            *now += 1;
+            *max = (*max).max(*now);
+        }
+    }
+
+    /// The task counted by [`enter`](Self::enter) with `keys` ended.
+    pub fn exit(&self, keys: &[String]) {
+        let mut counts = self.counts.lock().unwrap();
+        for key in keys {
+            let (now, _) = counts.get_mut(key).expect("exit after enter");
+            *now -= 1;
+        }
+    }
+
+    /// Tasks running under `key` now.
+    pub fn now(&self, key: &str) -> usize {
+        self.counts.lock().unwrap().get(key).map_or(0, |c| c.0)
+    }
+
+    /// The most tasks seen running at once under each key.
+    pub fn maxima(&self) -> std::collections::BTreeMap<String, usize> {
+        let counts = self.counts.lock().unwrap();
+        counts
+            .iter()
+            .map(|(k, (_, max))| (k.clone(), *max))
+            .collect()
+    }
+
+    /// Tasks running now, summed over every key.
+    pub fn running(&self) -> usize {
+        self.counts.lock().unwrap().values().map(|c| c.0).sum()
+    }
+}
+
+type KeysFn<S> = dyn Fn(&S) -> Vec<String> + Send + Sync;
+type WorkFn<S> = dyn Fn(&S) -> Duration + Send + Sync;
+
+/// A fake whose work runs on a blocking thread, as the local executor's
+/// proofs do: dropping its future leaves the work running to its end. The
+/// work is counted in a [`Census`] under the keys `keys(task)` names while
+/// it runs (`work(task)` of real time); the answer then comes from
+/// `inner`.
+pub struct BlockingFake<S: Stage> {
+    inner: Arc<FakeExecutor<S>>,
+    census: Arc<Census>,
+    keys: Box<KeysFn<S>>,
+    work: Box<WorkFn<S>>,
+}
+
+impl<S: Stage> std::fmt::Debug for BlockingFake<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlockingFake<{}>", S::NAME)
+    }
+}
+
+impl<S: Stage> BlockingFake<S> {
+    /// `inner`'s answers after `work(task)` on a blocking thread, counted
+    /// in `census` under `keys(task)`.
+    pub fn new(
+        inner: Arc<FakeExecutor<S>>,
+        census: Arc<Census>,
+        keys: impl Fn(&S) -> Vec<String> + Send + Sync + 'static,
+        work: impl Fn(&S) -> Duration + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            census,
+            keys: Box::new(keys),
+            work: Box::new(work),
+        })
+    }
+}
+
+#[async_trait]
+impl<S: Stage> Executor<S> for BlockingFake<S> {
+    async fn execute(&self, task: S) -> Result<S::Output, StageError> {
+        let keys = (self.keys)(&task);
+        let work = (self.work)(&task);
+        let census = self.census.clone();
+        tokio::task::spawn_blocking(move || {
+            census.enter(&keys);
+            std::thread::sleep(work);
+            census.exit(&keys);
+        })
+        .await
+        .map_err(|e| StageError::Computation(format!("fake {} work failed: {e}", S::NAME)))?;
+        self.inner.execute(task).await
+    }
+}

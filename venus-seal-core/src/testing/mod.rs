@@ -12,6 +12,8 @@ mod fake_executor;
 mod fake_manager;
 mod fake_verifier;
 
-pub use fake_executor::{fake_c2_verify_info, fake_stage_executors, FakeExecutor, FakeStages};
+pub use fake_executor::{
+    fake_c2_verify_info, fake_stage_executors, BlockingFake, Census, FakeExecutor, FakeStages,
+};
 pub use fake_manager::FakeManager;
 pub use fake_verifier::FakeProofVerifier;
