@@ -108,7 +108,7 @@ async fn a_node_error_reaches_the_worker_as_a_temporary_chain_error() {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let (addr, handle) = serve_manager(addr, manager, secret.clone()).await.unwrap();
         let token = secret.token(Permission::Write, Some("worker-1"));
-        let client = ManagerClient::new(&format!("http://{addr}"), Some(&token)).unwrap();
+        let client = ManagerClient::new(format!("http://{addr}"), Some(&token)).unwrap();
 
         let sector = client
             .allocate_sector(AllocateSpec::default())

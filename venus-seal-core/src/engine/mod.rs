@@ -20,6 +20,8 @@
 pub mod limits;
 pub mod metrics;
 #[cfg(all(test, feature = "testing"))]
+mod node_error_tests;
+#[cfg(all(test, feature = "testing"))]
 mod tests;
 
 use std::collections::HashMap;
