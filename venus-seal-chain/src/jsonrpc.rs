@@ -82,53 +82,90 @@ impl ToRpcParams for PositionalParams {
     }
 }
 
-/// What a node (or the proxy in front of it: venus chain-co, sophon
-/// gateway) answers when it is busy, catching up or between connections
-/// rather than refusing the call: worth asking again, not a verdict.
-const TRANSIENT_NODE_ERRORS: &[&str] = &[
-    "context deadline exceeded",
-    "context canceled",
-    "i/o timeout",
-    "connection refused",
-    "connection reset",
-    "broken pipe",
-    "unexpected eof",
-    "websocket connection closed",
-    "too many requests",
-    "rate limit",
-    "temporarily unavailable",
-    "service unavailable",
-    "bad gateway",
-    "no available node",
-    "no healthy node",
-    "not synced",
-    "still syncing",
-    "database is locked",
-];
+/// JSON-RPC error codes as the Filecoin nodes' RPC library,
+/// filecoin-project/go-jsonrpc, answers them (Lotus, Venus, venus-messager
+/// and the sophon proxies all serve through it). Read at go-jsonrpc
+/// `handler.go` (commit 0a8dfdac294f5160c07f95be2cbeb54d9dcd603a),
+/// `server.go` (06d31b204dd4746611ac5ad089fd975dfd17f545) and `errors.go`
+/// (42824392a6b5e8af3f6e22966705a92305325d84); Lotus' registered codes at
+/// lotus `api/api_errors.go` (082b7caab52bbc14befc378946934662ef8fef8a).
+pub(crate) mod code {
+    /// Any error a method's handler returned (`createError`'s default):
+    /// "not enough funds", "actor not found" on older nodes, "handler:
+    /// context deadline exceeded", go-jsonrpc/auth's "missing permission
+    /// to invoke …": the code says nothing more.
+    pub const HANDLER_ERROR: i32 = 1;
+    /// A handler that panicked ("fatal error calling …") or a response
+    /// that could not be encoded.
+    pub const HANDLER_PANIC: i32 = 0;
+    /// The first code a server may register for its own error types
+    /// (`jsonrpc.FirstUserCode`); Lotus registers out-of-gas (2), actor not
+    /// found (3), F3 states (4–10) and execution reverted (11).
+    pub const FIRST_USER_CODE: i32 = 2;
+    /// The request (or a parameter) does not decode; go-jsonrpc also uses
+    /// it for a parameter its decoder refuses.
+    pub const PARSE_ERROR: i32 = -32700;
+    /// Not a JSON-RPC request (an empty body).
+    pub const INVALID_REQUEST: i32 = -32600;
+    /// The node has no such method (or not in this mode).
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    /// The wrong number of parameters.
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// Internal JSON-RPC error (servers other than go-jsonrpc).
+    pub const INTERNAL_ERROR: i32 = -32603;
+}
 
-/// Maps a jsonrpsee error of `method` to a [`ChainError`]: HTTP 401/403 and
-/// permission errors → `Unauthorized`, unreachable or timed out →
-/// `Transport`, undecodable → `InvalidResponse`; an error the node returned
-/// → `Transport` when it says the node is busy or between connections
-/// ([`TRANSIENT_NODE_ERRORS`]: asked again), else `Rejected`.
-fn map_rpc_error(method: &str, e: RpcError) -> ChainError {
+/// The one refusal go-jsonrpc sends with the generic code: the token is
+/// valid but lacks the method's permission. go-jsonrpc `auth/auth.go`
+/// (commit 21d3666b3376bbba694b60af50468c8463a32d77), `PermissionedProxy`:
+/// `missing permission to invoke '%s' (need '%s')`; venus' own proxy uses
+/// the same words. A bad or missing token is an HTTP 401 instead (go-jsonrpc
+/// `auth/handler.go`).
+const MISSING_PERMISSION: &str = "missing permission to invoke ";
+
+/// Maps a jsonrpsee error of `method` to a [`ChainError`], by HTTP status
+/// and JSON-RPC error code, never by the message's words (but for the fixed
+/// [`MISSING_PERMISSION`] prefix go-jsonrpc gives no code of its own):
+///
+/// | what came back | [`ChainError`] | level |
+/// | --- | --- | --- |
+/// | HTTP 401 / 403, code 1 starting `missing permission to invoke` | `Unauthorized` | Critical |
+/// | code -32601, -32602, -32600, -32700 (the request can never succeed as sent) | `Rejected` | Permanent |
+/// | code 1 (any handler error), 0 (a handler panic), -32603, a registered code (≥ 2), any other code | `Node` | Temporary |
+/// | any other HTTP status, no connection, timed out | `Transport` | Temporary |
+/// | an answer that does not decode | `InvalidResponse` | Temporary |
+///
+/// A node's error is never a sector's death: the manager answers workers
+/// with a Temporary error for each of these (see
+/// [`ManagerError::Chain`](venus_seal_core::ManagerError::Chain)).
+pub(crate) fn map_rpc_error(method: &str, e: RpcError) -> ChainError {
     match e {
         RpcError::Call(obj) => {
-            let msg = obj.message().to_string();
-            let lower = msg.to_ascii_lowercase();
-            if lower.contains("permission")
-                || lower.contains("unauthorized")
-                || lower.contains("jwt")
-                || lower.contains("token")
-            {
-                ChainError::Unauthorized(format!("{method}: {msg}"))
-            } else if TRANSIENT_NODE_ERRORS.iter().any(|t| lower.contains(t)) {
-                ChainError::Transport(format!(
-                    "{method}: the node is busy or unavailable (code {}): {msg}",
-                    obj.code()
-                ))
-            } else {
-                ChainError::Rejected(format!("{method} failed (code {}): {msg}", obj.code()))
+            let code = obj.code();
+            let msg = obj.message();
+            match code {
+                code::HANDLER_ERROR if msg.starts_with(MISSING_PERMISSION) => {
+                    ChainError::Unauthorized(format!("{method}: {msg}"))
+                }
+                code::METHOD_NOT_FOUND => ChainError::Rejected(format!(
+                    "{method}: the node has no such method (code {code}; is it a Lotus / Venus node of a supported API version?): {msg}"
+                )),
+                code::INVALID_PARAMS | code::INVALID_REQUEST | code::PARSE_ERROR => {
+                    ChainError::Rejected(format!(
+                        "{method}: the node cannot decode the request (code {code}): {msg}"
+                    ))
+                }
+                code::HANDLER_ERROR => ChainError::Node(format!("{method}: {msg}")),
+                code::HANDLER_PANIC => {
+                    ChainError::Node(format!("{method}: the node's handler crashed: {msg}"))
+                }
+                code::INTERNAL_ERROR => {
+                    ChainError::Node(format!("{method}: internal error of the node: {msg}"))
+                }
+                code if code >= code::FIRST_USER_CODE => {
+                    ChainError::Node(format!("{method}: node error code {code}: {msg}"))
+                }
+                code => ChainError::Node(format!("{method}: error code {code}: {msg}")),
             }
         }
         RpcError::Transport(err) => {
@@ -151,3 +188,7 @@ fn map_rpc_error(method: &str, e: RpcError) -> ChainError {
         other => ChainError::InvalidResponse(format!("{method}: {other}")),
     }
 }
+
+#[cfg(test)]
+#[path = "jsonrpc_tests.rs"]
+mod tests;

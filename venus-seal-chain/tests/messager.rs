@@ -226,7 +226,7 @@ async fn get_message_by_uid_states() {
     assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
     assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
     // A locked messager database is asked again (Temporary).
-    assert!(matches!(c.state(&id).await, Err(ChainError::Transport(_))));
+    assert!(matches!(c.state(&id).await, Err(ChainError::Node(_))));
     for (_, req) in fake.seen() {
         assert_eq!(req["method"], m);
         assert_eq!(req["params"], json!(["u1"]));

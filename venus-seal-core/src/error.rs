@@ -166,11 +166,21 @@ impl Leveled for StageError {
 }
 
 /// An error from a [`ChainClient`](crate::ChainClient) or
-/// [`MessageSender`](crate::MessageSender).
+/// [`MessageSender`](crate::MessageSender): what the node (Lotus, Venus,
+/// venus-messager) or the way to it did, classified where the cause is
+/// known (by HTTP status and JSON-RPC error code, never by the message's
+/// words).
+///
+/// Whatever its level, a chain error never gives a sector up by itself:
+/// the sector manager answers a worker with [`ManagerError::Chain`]
+/// (Temporary) for every one of them. Only the manager's own reading of
+/// the chain's state (a pre-commit that expired, a ticket too old, a
+/// sector number taken by another replica) aborts a sector.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
-    /// The node could not be reached or timed out. Level: Temporary.
+    /// The node could not be reached, timed out or answered with an HTTP
+    /// error status (a proxy or the node failing). Level: Temporary.
     #[error("chain node unreachable: {0}")]
     Transport(String),
     /// The node answered something malformed (wrong randomness length, bad
@@ -181,8 +191,19 @@ pub enum ChainError {
     /// Critical: the deployment is misconfigured.
     #[error("chain node refused the request: {0}")]
     Unauthorized(String),
-    /// The request is invalid for the chain's state (e.g. randomness from the
-    /// future). Level: Permanent.
+    /// The node answered the call with an error of its own: its handler
+    /// failed for a reason in the node's state (not synced, a lookup that
+    /// failed, a message its mpool refused, an actor it does not have
+    /// yet). The node does not say whether asking again helps (go-jsonrpc's
+    /// code 1 carries any error a handler returns), so it is asked again.
+    /// Level: Temporary; the caller's retry policy escalates it.
+    #[error("chain node failed the request: {0}")]
+    Node(String),
+    /// The request can never succeed as sent: the node has no such method
+    /// or cannot decode its parameters (JSON-RPC -32601, -32602, -32600,
+    /// -32700), or the client refuses to build it (a value it cannot
+    /// encode, a method it does not implement), or it asks for what the
+    /// chain cannot give (randomness after head). Level: Permanent.
     #[error("chain rejected the request: {0}")]
     Rejected(String),
 }
@@ -190,7 +211,9 @@ pub enum ChainError {
 impl Leveled for ChainError {
     fn level(&self) -> FailureLevel {
         match self {
-            ChainError::Transport(_) | ChainError::InvalidResponse(_) => FailureLevel::Temporary,
+            ChainError::Transport(_) | ChainError::InvalidResponse(_) | ChainError::Node(_) => {
+                FailureLevel::Temporary
+            }
             ChainError::Unauthorized(_) => FailureLevel::Critical,
             ChainError::Rejected(_) => FailureLevel::Permanent,
         }
@@ -204,15 +227,22 @@ pub enum ManagerError {
     /// The manager could not be reached. Level: Temporary.
     #[error("sector manager unreachable: {0}")]
     Transport(String),
-    /// The manager failed internally or its chain is unreachable. Level:
-    /// Temporary.
+    /// The manager failed internally (its state store, a panicked check).
+    /// Level: Temporary.
     #[error("sector manager failed: {0}")]
     Internal(String),
+    /// The manager's chain node or messager failed a call it needed (any
+    /// [`ChainError`], whatever its own level): the sector is not at fault.
+    /// Level: Temporary: the worker retries and its retry policy escalates
+    /// to Permanent (the sector parks with its files), never to Abort.
+    #[error("sector manager's chain call failed: {0}")]
+    Chain(String),
     /// The manager refused the worker's token. Level: Critical.
     #[error("sector manager refused the request: {0}")]
     Unauthorized(String),
-    /// The manager does not know the sector or rejects the submission:
-    /// the sector must be given up. Level: Abort.
+    /// The manager's own decision that the sector must be given up: it does
+    /// not know the sector, the sector was aborted, or the chain's state
+    /// leaves no way forward. Never made from a node's error. Level: Abort.
     #[error("sector manager rejected the sector: {0}")]
     Rejected(String),
 }
@@ -220,20 +250,20 @@ pub enum ManagerError {
 impl Leveled for ManagerError {
     fn level(&self) -> FailureLevel {
         match self {
-            ManagerError::Transport(_) | ManagerError::Internal(_) => FailureLevel::Temporary,
+            ManagerError::Transport(_) | ManagerError::Internal(_) | ManagerError::Chain(_) => {
+                FailureLevel::Temporary
+            }
             ManagerError::Unauthorized(_) => FailureLevel::Critical,
             ManagerError::Rejected(_) => FailureLevel::Abort,
         }
     }
 }
 
+/// Every chain error is [`ManagerError::Chain`] (Temporary): an error from
+/// the node is never a reason to give a sector up.
 impl From<ChainError> for ManagerError {
     fn from(e: ChainError) -> Self {
-        match e.level() {
-            FailureLevel::Temporary => ManagerError::Internal(e.to_string()),
-            FailureLevel::Critical => ManagerError::Internal(e.to_string()),
-            _ => ManagerError::Rejected(e.to_string()),
-        }
+        ManagerError::Chain(format!("[{}] {e}", e.level()))
     }
 }
 
@@ -316,6 +346,34 @@ mod tests {
             PieceStoreError::BadPiece("x".into()).level(),
             FailureLevel::Abort
         );
+    }
+
+    /// Issue 13 item 1: no error from the node, of any variant, reaches a
+    /// worker as an abort (which would delete a pre-committed sector).
+    #[test]
+    fn a_chain_error_of_any_level_is_temporary_for_the_worker() {
+        let text = "some text nobody anticipated";
+        let all = [
+            (ChainError::Transport(text.into()), FailureLevel::Temporary),
+            (
+                ChainError::InvalidResponse(text.into()),
+                FailureLevel::Temporary,
+            ),
+            (
+                ChainError::Unauthorized(text.into()),
+                FailureLevel::Critical,
+            ),
+            (ChainError::Node(text.into()), FailureLevel::Temporary),
+            (ChainError::Rejected(text.into()), FailureLevel::Permanent),
+        ];
+        for (e, level) in all {
+            assert_eq!(e.level(), level, "{e}");
+            let m = ManagerError::from(e.clone());
+            assert!(matches!(m, ManagerError::Chain(_)), "{e} became {m:?}");
+            assert_eq!(m.level(), FailureLevel::Temporary, "{e} became {m:?}");
+            assert!(m.to_string().contains(text), "{m}");
+            assert!(m.to_string().contains(&level.to_string()), "{m}");
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ mod batch;
 #[cfg(test)]
 mod batch_tests;
 mod config;
+#[cfg(test)]
+mod node_fault_tests;
 mod post;
 #[cfg(test)]
 mod post_tests;
@@ -620,6 +622,14 @@ impl SectorManager for LocalSectorManager {
                 ticket.epoch
             )));
         }
+        // Decided here from head, not from the node's refusal to draw
+        // (any error from the node is Temporary: see `ManagerError::Chain`).
+        if ticket.epoch > head || ticket.epoch < 0 {
+            return Ok(rejected(format!(
+                "ticket mismatch: its epoch {} has no chain randomness at head {head}",
+                ticket.epoch
+            )));
+        }
         match self
             .draw(
                 RandomnessSource::Tickets,
@@ -633,12 +643,6 @@ impl SectorManager for LocalSectorManager {
             Ok(_) => {
                 return Ok(rejected(format!(
                     "ticket mismatch: the sector was sealed with a ticket that is not the chain's randomness at epoch {}",
-                    ticket.epoch
-                )))
-            }
-            Err(ChainError::Rejected(why)) => {
-                return Ok(rejected(format!(
-                    "ticket mismatch: no chain randomness at epoch {}: {why}",
                     ticket.epoch
                 )))
             }

@@ -194,9 +194,7 @@ impl MessagerClient {
             .await
         {
             Ok(m) => Ok(m),
-            Err(ChainError::Rejected(e)) if e.to_ascii_lowercase().contains("not found") => {
-                Ok(None)
-            }
+            Err(ChainError::Node(e)) if e.to_ascii_lowercase().contains("not found") => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -24,6 +24,8 @@ mod chaos_tests;
 pub mod limits;
 pub mod metrics;
 #[cfg(all(test, feature = "testing"))]
+mod node_error_tests;
+#[cfg(all(test, feature = "testing"))]
 mod tests;
 mod unwind;
 pub mod work;

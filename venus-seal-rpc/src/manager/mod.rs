@@ -41,6 +41,7 @@
 //! | [`codes::INTERNAL`] (-32021) | `Internal` | Temporary |
 //! | [`codes::UNAUTHORIZED`] (-32022) | `Unauthorized` | Critical |
 //! | [`codes::UNAVAILABLE`] (-32023) | `Transport` | Temporary |
+//! | [`codes::CHAIN`] (-32024) | `Chain` (the manager's node failed) | Temporary |
 //! | [`crate::codes::INVALID_TOKEN`] (-32002), [`crate::codes::PERMISSION_DENIED`] (-32001) | `Unauthorized` | Critical |
 //! | -32602 invalid params, -32601 unknown method, -32700 parse error, other codes | `Internal` (naming the code) | Temporary |
 //!
@@ -129,6 +130,11 @@ pub mod codes {
     /// [`ManagerError::Transport`](venus_seal_core::ManagerError::Transport):
     /// the manager could not reach something it needs. Temporary level.
     pub const UNAVAILABLE: i32 = -32023;
+    /// [`ManagerError::Chain`](venus_seal_core::ManagerError::Chain): the
+    /// manager's chain node or messager failed a call. Temporary level,
+    /// whatever the node said: a node's error never aborts a sector. A
+    /// client that predates this code reads it as `Internal` (Temporary).
+    pub const CHAIN: i32 = -32024;
 }
 
 /// The permission each manager method needs: `write` for every worker
@@ -150,6 +156,7 @@ pub fn manager_error_to_rpc(e: ManagerError) -> ErrorObjectOwned {
         ManagerError::Internal(m) => (codes::INTERNAL, m),
         ManagerError::Unauthorized(m) => (codes::UNAUTHORIZED, m),
         ManagerError::Transport(m) => (codes::UNAVAILABLE, m),
+        ManagerError::Chain(m) => (codes::CHAIN, m),
         other => (codes::INTERNAL, other.to_string()),
     };
     ErrorObjectOwned::owned(code, message, None::<()>)
@@ -157,7 +164,8 @@ pub fn manager_error_to_rpc(e: ManagerError) -> ErrorObjectOwned {
 
 /// The [`ManagerError`] a JSON-RPC error `code` with `message` stands for:
 /// the inverse of [`manager_error_to_rpc`]; auth refusals are
-/// `Unauthorized`, any other code `Internal`.
+/// `Unauthorized`, any other code `Internal` (Temporary): only
+/// [`codes::REJECTED`] is ever an abort.
 pub fn manager_error_from_rpc(code: i32, message: String) -> ManagerError {
     match code {
         codes::REJECTED => ManagerError::Rejected(message),
@@ -166,6 +174,7 @@ pub fn manager_error_from_rpc(code: i32, message: String) -> ManagerError {
             ManagerError::Unauthorized(message)
         }
         codes::UNAVAILABLE => ManagerError::Transport(message),
+        codes::CHAIN => ManagerError::Chain(message),
         other => ManagerError::Internal(format!("JSON-RPC error {other}: {message}")),
     }
 }
