@@ -447,14 +447,24 @@ impl LocalSectorManager {
         &self,
         sector: SectorId,
     ) -> Result<Result<Seed, (ChainEpoch, ChainEpoch)>, ManagerError> {
-        if let Some(seed) = self.read_live(sector).await?.seed {
+        let rec = self.read_live(sector).await?;
+        if let Some(seed) = rec.seed {
             return Ok(Ok(seed));
+        }
+        if rec.pre_commit.is_none() {
+            return Err(ManagerError::Rejected(format!(
+                "no pre-commit was submitted for sector {sector}: it has no seed"
+            )));
         }
         let network = self.network().await?;
         let pc = self.chain.pre_commit(sector.miner, sector.number).await?;
+        // No pre-commit in the node's state is not a verdict: the node may
+        // be behind the chain (or a proxy switched nodes). The worker asks
+        // again and, if it never appears, parks the sector for an operator;
+        // only the manager's own reading of chain state aborts a sector.
         let Some(pc) = pc else {
-            return Err(ManagerError::Rejected(format!(
-                "sector {sector} has no pre-commit on chain"
+            return Err(ManagerError::Chain(format!(
+                "the node reports no pre-commit for sector {sector} (behind the chain, or the pre-commit expired): asking again"
             )));
         };
         let seed_epoch = pc.pre_commit_epoch + network.pre_commit_challenge_delay;

@@ -187,7 +187,7 @@ async fn unknown_sectors_are_rejected() {
         m.poll_pre_commit_state(s.id).await,
         "no pre-commit was submitted",
     );
-    assert_rejected(m.wait_seed(s.id).await, "no pre-commit on chain");
+    assert_rejected(m.wait_seed(s.id).await, "no pre-commit was submitted");
 }
 
 #[tokio::test]
@@ -217,6 +217,18 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
         OnChainState::Packed
     );
     assert_eq!(chain.pending_messages(), 1);
+    // Submitted but not yet in the node's state: asked again, never an
+    // abort (the node may be behind the chain).
+    match m.wait_seed(s.id).await {
+        Err(e @ ManagerError::Chain(_)) => {
+            assert_eq!(
+                venus_seal_core::Leveled::level(&e),
+                venus_seal_core::FailureLevel::Temporary,
+                "{e}"
+            )
+        }
+        other => panic!("expected a Temporary chain error, got {other:?}"),
+    }
 
     let landed_at = chain.advance(1).await;
     assert_eq!(
