@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::backends::remote_c2::C2ServiceConfig;
+use crate::backends::remote_c2::{C2ServiceConfig, QueueLimits};
 use crate::core::SealProof;
 use crate::runtime::{config_folder, resolve_relative as resolve};
 use anyhow::Context;
@@ -68,6 +68,14 @@ pub struct ServiceSection {
     /// 1s).
     #[serde(default = "poll", with = "crate::core::serde_duration")]
     pub poll_interval: Duration,
+    /// Done and failed tasks are deleted this long after they finished
+    /// (default 7d; at least 10m: workers fetch their proofs first).
+    #[serde(default = "retention", with = "crate::core::serde_duration")]
+    pub retention: Duration,
+    /// A task claimed this many times without an outcome (it crashes or
+    /// stalls every prover) fails, Permanent (default 5; at least 1).
+    #[serde(default = "max_attempts")]
+    pub max_attempts: u32,
 }
 
 fn one() -> usize {
@@ -84,6 +92,12 @@ fn stale() -> Duration {
 }
 fn poll() -> Duration {
     Duration::from_secs(1)
+}
+fn retention() -> Duration {
+    QueueLimits::default().retention
+}
+fn max_attempts() -> u32 {
+    QueueLimits::default().max_attempts
 }
 
 /// `[queue]`.
@@ -159,6 +173,15 @@ impl C2NodeConfig {
             s.stale_after,
             s.heartbeat_interval
         );
+        anyhow::ensure!(
+            s.max_attempts >= 1,
+            "service.max_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            s.retention >= Duration::from_secs(600),
+            "service.retention ({:?}) must be at least 10m: workers fetch their proofs after the task finishes",
+            s.retention
+        );
         Ok(config)
     }
 
@@ -172,6 +195,10 @@ impl C2NodeConfig {
             heartbeat_interval: s.heartbeat_interval,
             stale_after: s.stale_after,
             poll_interval: s.poll_interval,
+            limits: QueueLimits {
+                max_attempts: s.max_attempts,
+                retention: s.retention,
+            },
         }
     }
 }
@@ -192,6 +219,9 @@ mod tests {
     fn the_documented_example_parses_and_bad_values_name_their_key() {
         let c = C2NodeConfig::parse(&example()).unwrap();
         assert_eq!(c.service.node_id, "c2-node-1");
+        let limits = c.service_config().limits;
+        assert_eq!(limits.max_attempts, 5);
+        assert_eq!(limits.retention, Duration::from_secs(7 * 24 * 3600));
         assert!(c.params.generate_test_sizes);
         for (from, to, needle) in [
             ("provers = 1", "provers = 0", "service.provers"),
@@ -206,6 +236,16 @@ mod tests {
                 "service.node_id",
             ),
             ("provers = 1", "prover = 1", "prover"),
+            (
+                "max_attempts = 5",
+                "max_attempts = 0",
+                "service.max_attempts",
+            ),
+            (
+                "retention = \"7d\"",
+                "retention = \"1m\"",
+                "service.retention",
+            ),
         ] {
             let text = example().replace(from, to);
             assert_ne!(text, example(), "{from}");

@@ -282,6 +282,7 @@ async fn remote_c2_executor_passes_the_suite_against_a_fake_prover() {
         heartbeat_interval: Duration::from_millis(100),
         stale_after: Duration::from_secs(30),
         poll_interval: Duration::from_millis(20),
+        ..C2ServiceConfig::default()
     };
     let service = C2Service::new(store, fakes.c2.clone(), secret.clone(), config)
         .with_c1_check(|t| fake_c2_verify_info(t).map(drop));

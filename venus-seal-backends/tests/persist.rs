@@ -331,3 +331,132 @@ async fn full_disk_is_critical_io_and_leaves_no_partial_file() {
     assert_eq!(err.level(), FailureLevel::Temporary, "{err}");
     assert!(err.to_string().contains("tiny: "), "{err}");
 }
+
+/// A store reporting a fixed free space (the space a copy takes shows in
+/// the filesystem only as it is written) whose puts wait for `gate`.
+#[derive(Debug)]
+struct GatedStore {
+    inner: LocalPersistStore,
+    free: u64,
+    gate: Arc<tokio::sync::Semaphore>,
+    entered: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl PersistStore for GatedStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn available(&self) -> Result<Option<u64>, StageError> {
+        Ok(Some(self.free))
+    }
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StageError> {
+        self.entered.notify_one();
+        drop(self.gate.acquire().await.unwrap());
+        self.inner.put_file(key, src).await
+    }
+    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), StageError> {
+        self.inner.get_file(key, dst).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError> {
+        self.inner.delete_prefix(prefix).await
+    }
+}
+
+fn sector_size(task: &Persist) -> u64 {
+    let files = [
+        "p_aux",
+        "t_aux",
+        "sc-02-data-tree-r-last-0.dat",
+        "sc-02-data-tree-r-last-1.dat",
+    ];
+    std::fs::metadata(&task.paths.sealed).unwrap().len()
+        + files
+            .iter()
+            .map(|f| std::fs::metadata(task.paths.cache.join(f)).unwrap().len())
+            .sum::<u64>()
+}
+
+#[tokio::test]
+async fn a_second_copy_that_would_not_fit_beside_one_in_progress_is_refused() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first, _) = fake_sector(one.path());
+    let (mut second, _) = fake_sector(two.path());
+    second.sector = SectorId::new(ActorId(1000), SectorNumber(8));
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(tokio::sync::Notify::new());
+    // Room for one sector and a half.
+    let free = sector_size(&first) * 3 / 2;
+    let store = Arc::new(GatedStore {
+        inner: LocalPersistStore::new("half-full", dir.path()),
+        free,
+        gate: gate.clone(),
+        entered: entered.clone(),
+    });
+    let stores = PersistStores::new().with_store(store);
+
+    let copying = tokio::spawn({
+        let stores = stores.clone();
+        async move { stores.execute(first).await }
+    });
+    entered.notified().await;
+    // The first copy is in progress: the second would not fit beside it.
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stores.execute(second.clone()),
+    )
+    .await
+    .expect("the second copy must be refused, not started");
+    let err = refused.unwrap_err();
+    assert!(matches!(err, StageError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.level(), FailureLevel::Temporary);
+    let msg = err.to_string();
+    assert!(msg.contains("reserved by copies in progress"), "{msg}");
+
+    // Once the first copy is done its reservation is released.
+    gate.add_permits(1000);
+    assert_eq!(copying.await.unwrap().unwrap().instance, "half-full");
+    assert_eq!(stores.execute(second).await.unwrap().instance, "half-full");
+}
+
+#[tokio::test]
+async fn leftover_temporary_copies_are_removed_when_the_store_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let write = |rel: &str, modified: Option<std::time::SystemTime>| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(4096).unwrap();
+        if let Some(t) = modified {
+            file.set_modified(t).unwrap();
+        }
+        path
+    };
+    let leftovers = [
+        write("sealed/.s-t01000-7.partial-0123456789abcdef", Some(old)),
+        write(
+            "cache/s-t01000-7/.p_aux.partial-fedcba9876543210",
+            Some(old),
+        ),
+    ];
+    let kept = [
+        // Being written by another worker sharing the directory.
+        write("sealed/.s-t01000-9.partial-00000000000000ff", None),
+        // Not temporary copies.
+        write("sealed/s-t01000-8", Some(old)),
+        write("cache/s-t01000-8/.p_aux.partial-notahexsuffix!", Some(old)),
+    ];
+    let store = LocalPersistStore::new("restarted", dir.path());
+    // Its first use at start-up (the executor asks for free space).
+    store.available().await.unwrap();
+    for path in &leftovers {
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+    for path in &kept {
+        assert!(path.exists(), "{} removed", path.display());
+    }
+    // On demand, with no age limit, the live one goes too.
+    assert_eq!(store.remove_partials(std::time::Duration::ZERO).unwrap(), 1);
+}

@@ -3,6 +3,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use tracing::{debug, info};
@@ -20,6 +22,12 @@ use super::{check_key, PersistStore};
 /// A full disk or another write failure is [`StageError::Io`] (Critical)
 /// naming the file; a missing `dir` (an unmounted share) is
 /// [`StageError::Unavailable`].
+///
+/// Temporary copies left behind by a crash (`.<file>.partial-<hex>`) are
+/// removed when the store is first used (its first `available` or
+/// `put_file`), once they are [`STALE_PARTIAL_AGE`] old: a temporary copy
+/// written to more recently may belong to another worker sharing the
+/// directory. [`remove_partials`](Self::remove_partials) does it on demand.
 #[derive(Clone, Debug)]
 pub struct LocalPersistStore {
     /// The store's name (the instance reported to the manager).
@@ -29,6 +37,23 @@ pub struct LocalPersistStore {
     /// Bytes to keep free: [`PersistStore::available`] reports the
     /// filesystem's free space less this.
     pub reserved_bytes: u64,
+    /// Whether the leftovers were swept (shared by clones).
+    swept: Arc<Once>,
+}
+
+/// A temporary copy not written to for this long is a leftover of a
+/// crashed copy (a live copy writes continuously).
+pub const STALE_PARTIAL_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// Whether `name` is a temporary copy: `.<file>.partial-<16 hex digits>`.
+fn is_partial(name: &str) -> bool {
+    let Some((head, suffix)) = name.rsplit_once(".partial-") else {
+        return false;
+    };
+    head.len() > 1
+        && head.starts_with('.')
+        && suffix.len() == 16
+        && suffix.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl LocalPersistStore {
@@ -38,7 +63,65 @@ impl LocalPersistStore {
             name: name.into(),
             dir: dir.into(),
             reserved_bytes: 0,
+            swept: Arc::new(Once::new()),
         }
+    }
+
+    /// Removes the temporary copies under the store's directory that were
+    /// last written more than `older_than` ago (leftovers of copies
+    /// interrupted by a crash); returns how many. Blocking.
+    pub fn remove_partials(&self, older_than: Duration) -> Result<u64, StageError> {
+        let now = SystemTime::now();
+        let mut removed = 0;
+        let mut dirs = vec![self.dir.clone()];
+        while let Some(dir) = dirs.pop() {
+            let ctx =
+                |e| StageError::io(format!("store {}: listing {}", self.name, dir.display()), e);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(ctx(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(ctx)?;
+                let kind = entry.file_type().map_err(ctx)?;
+                if kind.is_dir() {
+                    dirs.push(entry.path());
+                    continue;
+                }
+                if !kind.is_file() || !is_partial(&entry.file_name().to_string_lossy()) {
+                    continue;
+                }
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| now.duration_since(t).unwrap_or_default())
+                    .map_err(ctx)?;
+                if age < older_than {
+                    continue;
+                }
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(|e| {
+                    StageError::io(
+                        format!("store {}: removing {}", self.name, path.display()),
+                        e,
+                    )
+                })?;
+                info!(store = %self.name, path = %path.display(), ?age, "removed a leftover temporary copy");
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Sweeps the leftovers once per store (see the type's docs); a failed
+    /// sweep is logged, not fatal: the copies still work.
+    fn sweep_once(&self) {
+        self.swept.call_once(|| {
+            if let Err(e) = self.remove_partials(STALE_PARTIAL_AGE) {
+                tracing::warn!(store = %self.name, error = %e, "cannot remove leftover temporary copies");
+            }
+        });
     }
 
     /// Keeps `bytes` free on the filesystem.
@@ -93,6 +176,7 @@ impl PersistStore for LocalPersistStore {
         let store = self.clone();
         blocking(move || {
             store.check_dir()?;
+            store.sweep_once();
             let free = fs4::available_space(&store.dir).map_err(|e| {
                 StageError::io(
                     format!(
@@ -114,6 +198,7 @@ impl PersistStore for LocalPersistStore {
         let started = std::time::Instant::now();
         let len = blocking(move || {
             store.check_dir()?;
+            store.sweep_once();
             copy_verified(&store.name, &src, &dest)
         })
         .await?;
@@ -175,7 +260,8 @@ fn remove_all(store: &str, path: &Path) -> Result<(), StageError> {
     Ok(())
 }
 
-/// Copies `src` to `dest` through a temporary file, verifying the copy;
+/// Copies `src` to `dest` through a temporary file (named as
+/// [`is_partial`] recognises), verifying the copy;
 /// returns its length. The temporary file is removed on failure.
 fn copy_verified(store: &str, src: &Path, dest: &Path) -> Result<u64, StageError> {
     let parent = dest.parent().expect("a key has at least one segment");

@@ -39,7 +39,7 @@ mod object;
 mod stores;
 
 pub use files::{collect_sector_files, SectorFile};
-pub use local::LocalPersistStore;
+pub use local::{LocalPersistStore, STALE_PARTIAL_AGE};
 pub use locate::PersistedSectors;
 pub use object::{ObjectPersistStore, DEFAULT_PART_SIZE};
 pub use stores::PersistStores;

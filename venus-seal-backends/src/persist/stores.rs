@@ -1,7 +1,8 @@
 //! [`PersistStores`]: persist onto one of several persistent stores.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -37,9 +38,62 @@ struct Entry {
 /// No candidate is [`StageError::Unavailable`] (Temporary: an operator
 /// can free space). A copy failing midway deletes what was copied and
 /// returns the error. Running a task again overwrites its files.
+///
+/// Reservations: a copy in progress reserves its size on its store until
+/// it ends, and picking counts a store's free space less what is reserved
+/// on it, one pick at a time; so two sectors persisted at once never both
+/// pass the free-space check of a store with room for one. Reservations
+/// are shared by clones, per process (other processes writing to the same
+/// store are not seen until their files take the space).
 #[derive(Clone, Debug, Default)]
 pub struct PersistStores {
     stores: Vec<Entry>,
+    reservations: Arc<Reservations>,
+}
+
+/// Bytes reserved by copies in progress, per store.
+#[derive(Debug, Default)]
+struct Reservations {
+    /// Held across a whole pick, so that checking and reserving are one
+    /// step.
+    picking: tokio::sync::Mutex<()>,
+    /// Bytes reserved, by store (the address of its `Arc`).
+    bytes: Mutex<HashMap<usize, u64>>,
+}
+
+impl Reservations {
+    fn reserved(&self, key: usize) -> u64 {
+        let bytes = self.bytes.lock().expect("reservations poisoned");
+        bytes.get(&key).copied().unwrap_or(0)
+    }
+}
+
+/// Space reserved on a store for one copy; released when dropped.
+#[derive(Debug)]
+struct Reservation {
+    reservations: Arc<Reservations>,
+    key: usize,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut bytes = self
+            .reservations
+            .bytes
+            .lock()
+            .expect("reservations poisoned");
+        if let Some(reserved) = bytes.get_mut(&self.key) {
+            *reserved = reserved.saturating_sub(self.bytes);
+            if *reserved == 0 {
+                bytes.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn key_of(store: &Arc<dyn PersistStore>) -> usize {
+    Arc::as_ptr(store) as *const () as usize
 }
 
 impl PersistStores {
@@ -69,8 +123,38 @@ impl PersistStores {
         self.stores.iter().map(|e| &e.store)
     }
 
-    /// Picks a store with `needed` bytes free; see the type's docs.
+    /// Picks a store with `needed` bytes free besides what copies in
+    /// progress reserved; see the type's docs.
     pub async fn pick(&self, needed: u64) -> Result<Arc<dyn PersistStore>, StageError> {
+        let _one_at_a_time = self.reservations.picking.lock().await;
+        self.pick_unlocked(needed).await
+    }
+
+    /// Picks a store as [`pick`](Self::pick) does and reserves `needed`
+    /// bytes on it until the reservation is dropped.
+    async fn pick_and_reserve(
+        &self,
+        needed: u64,
+    ) -> Result<(Arc<dyn PersistStore>, Reservation), StageError> {
+        let _one_at_a_time = self.reservations.picking.lock().await;
+        let store = self.pick_unlocked(needed).await?;
+        let key = key_of(&store);
+        *self
+            .reservations
+            .bytes
+            .lock()
+            .expect("reservations poisoned")
+            .entry(key)
+            .or_default() += needed;
+        let reservation = Reservation {
+            reservations: self.reservations.clone(),
+            key,
+            bytes: needed,
+        };
+        Ok((store, reservation))
+    }
+
+    async fn pick_unlocked(&self, needed: u64) -> Result<Arc<dyn PersistStore>, StageError> {
         let mut candidates: Vec<(&Entry, Option<u64>)> = Vec::new();
         let mut report = String::new();
         for entry in &self.stores {
@@ -80,11 +164,17 @@ impl PersistStores {
             }
             match entry.store.available().await {
                 Ok(free) => {
+                    let reserved = self.reservations.reserved(key_of(&entry.store));
                     match free {
+                        Some(free) if reserved > 0 => write!(
+                            report,
+                            "{name}: {free} free ({reserved} reserved by copies in progress)"
+                        ),
                         Some(free) => write!(report, "{name}: {free} free"),
                         None => write!(report, "{name}: unbounded"),
                     }
                     .expect("writing to a String");
+                    let free = free.map(|free| free.saturating_sub(reserved));
                     if entry.weight > 0 && free.is_none_or(|free| free >= needed) {
                         candidates.push((entry, free));
                     } else if entry.weight == 0 {
@@ -145,7 +235,7 @@ impl Executor<Persist> for PersistStores {
         let sector = task.sector;
         let files = collect_sector_files(&sector, &task.paths).await?;
         let total: u64 = files.iter().map(|f| f.size).sum();
-        let store = self.pick(total).await?;
+        let (store, _reservation) = self.pick_and_reserve(total).await?;
         let started = Instant::now();
         info!(%sector, store = store.name(), files = files.len(), bytes = total, "persisting sector");
 

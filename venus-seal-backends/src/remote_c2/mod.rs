@@ -36,7 +36,7 @@ pub use api::{c1_digest, task_id, ErrorBody, TaskError, TaskState, TaskStatus, S
 pub use c1::{check_c1_output, verify_info_from_c1_output};
 pub use client::{RemoteC2Config, RemoteC2Executor, VerifyInfoFn};
 pub use service::{C1Check, C2Service, C2ServiceConfig, Provers};
-pub use store::{C2TaskStore, QueueError};
+pub use store::{C2TaskStore, QueueError, QueueLimits};
 
 /// What the service does with a submission body before HTTP, for the fuzz
 /// target `c2_body` (feature `fuzzing`; not a stable API).

@@ -20,7 +20,7 @@ use venus_seal_rpc::auth::{authenticate, Permission, Secret};
 use super::api::{valid_id, ErrorBody, TaskState, SUBMIT_PATH};
 use super::body::{parse_task, unzstd};
 use super::prover::{prover_loop, ProverCtx};
-use super::store::{C2TaskStore, QueueError};
+use super::store::{prune_loop, C2TaskStore, QueueError, QueueLimits};
 
 /// Checks a submitted task before it is queued (typically that the C1
 /// output decodes for its proof type); the message of an `Err` goes back
@@ -48,6 +48,9 @@ pub struct C2ServiceConfig {
     /// How often an idle prover looks for work queued by other nodes.
     /// Default 1 s.
     pub poll_interval: Duration,
+    /// The attempts cap and the retention of finished tasks; they apply
+    /// to the service's store. Default [`QueueLimits::default`].
+    pub limits: QueueLimits,
 }
 
 impl Default for C2ServiceConfig {
@@ -59,6 +62,7 @@ impl Default for C2ServiceConfig {
             heartbeat_interval: Duration::from_secs(10),
             stale_after: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+            limits: QueueLimits::default(),
         }
     }
 }
@@ -142,7 +146,7 @@ impl C2Service {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: store.with_limits(config.limits),
                 executor: Arc::new(executor),
                 secret,
                 config,
@@ -202,6 +206,8 @@ impl C2Service {
         for index in 0..inner.config.provers.max(1) {
             tasks.spawn(prover_loop(ctx.clone(), index, stopped.clone()));
         }
+        let every = inner.config.limits.prune_interval();
+        tasks.spawn(prune_loop(inner.store.clone(), every, stopped.clone()));
         Ok(Provers {
             tasks,
             stop,

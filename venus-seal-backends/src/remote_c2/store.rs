@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyRow;
@@ -32,17 +33,58 @@ fn db(e: sqlx::Error) -> QueueError {
 /// is how a crashed node's work is taken over. Times are the nodes' own
 /// clocks (Unix milliseconds): keep them in sync (NTP) well within the
 /// stale limit.
+///
+/// Growth is bounded ([`QueueLimits`]): a task claimed `max_attempts` times
+/// without an outcome (it crashes or stalls every prover it runs on) ends
+/// failed, Permanent, instead of being claimed again; a done task's C1
+/// output is dropped with its outcome; finished tasks are deleted
+/// `retention` after they finished ([`prune`](Self::prune)).
 #[derive(Clone)]
 pub struct C2TaskStore {
     pool: AnyPool,
     backend: Backend,
+    limits: QueueLimits,
+    clock: Clock,
 }
+
+/// The queue's clock: Unix milliseconds (replaced in tests).
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 impl fmt::Debug for C2TaskStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("C2TaskStore")
             .field("backend", &self.backend)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
+    }
+}
+
+/// How much a [`C2TaskStore`] keeps and retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// A task claimed this many times without an outcome is failed,
+    /// Permanent, rather than claimed again (each claim that ends in a
+    /// crash, a lost heartbeat or a restart counts). At least 1. Default 5.
+    pub max_attempts: u32,
+    /// Done and failed tasks are deleted this long after they finished; a
+    /// worker asking later resubmits. Default 7 days.
+    pub retention: Duration,
+}
+
+impl QueueLimits {
+    /// How often a service prunes: a tenth of the retention, between 1 s
+    /// and 1 h.
+    pub fn prune_interval(&self) -> Duration {
+        (self.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+    }
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }
 
@@ -58,6 +100,10 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn ms_of(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 fn i64_of(n: u64) -> i64 {
@@ -106,7 +152,71 @@ impl C2TaskStore {
         shared_sql::migrate(url, WHAT, migrator)
             .await
             .map_err(|e| QueueError(e.to_string()))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            limits: QueueLimits::default(),
+            clock: Arc::new(now_ms),
+        })
+    }
+
+    /// The same queue, keeping to `limits`.
+    pub fn with_limits(mut self, limits: QueueLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits the queue keeps to.
+    pub fn limits(&self) -> QueueLimits {
+        self.limits
+    }
+
+    /// The same queue, reading the time from `clock` (Unix milliseconds).
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Deletes the done and failed tasks that finished more than
+    /// `retention` ago ([`QueueLimits::retention`]); returns how many.
+    pub async fn prune(&self) -> Result<u64, QueueError> {
+        let cutoff = self.now().saturating_sub(ms_of(self.limits.retention));
+        let done = sqlx::query(
+            "DELETE FROM c2_tasks WHERE state IN ('done', 'failed') AND updated_at < $1",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    /// Fails, Permanent, the claimable tasks that were claimed
+    /// `max_attempts` times already; returns how many.
+    async fn fail_exhausted(&self, now: i64, stale: i64) -> Result<u64, QueueError> {
+        let max = self.limits.max_attempts.max(1);
+        let done = sqlx::query(
+            "UPDATE c2_tasks SET state = 'failed', error_level = 'Permanent', error = $1,
+                updated_at = $2
+             WHERE attempts >= $3
+               AND (state = 'queued' OR (state = 'running' AND claimed_at < $4))",
+        )
+        .bind(format!(
+            "claimed {max} times without an outcome: the task crashes or stalls every \
+             prover it runs on (max_attempts = {max})"
+        ))
+        .bind(now)
+        .bind(i64::from(max))
+        .bind(stale)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
     }
 
     /// Adds `task` unless the same (miner, sector, C1 digest) is known; a
@@ -115,12 +225,13 @@ impl C2TaskStore {
     pub(crate) async fn submit(&self, task: &C2) -> Result<TaskStatus, QueueError> {
         let digest = c1_digest(task.c1_output.as_json());
         let id = id_of(task.sector, &digest);
-        let now = now_ms();
+        let now = self.now();
         // Requeue a failed task first, then insert: the other order would
         // requeue a new task that a prover claimed and failed in between.
+        // The submitter's retry gets a fresh budget of attempts.
         sqlx::query(
             "UPDATE c2_tasks SET state = 'queued', error = NULL, error_level = NULL,
-                claimed_by = NULL, claimed_at = NULL, updated_at = $2
+                claimed_by = NULL, claimed_at = NULL, attempts = 0, updated_at = $2
              WHERE id = $1 AND state = 'failed'",
         )
         .bind(&id)
@@ -192,8 +303,16 @@ impl C2TaskStore {
         node: &str,
         stale_after: Duration,
     ) -> Result<Option<Claimed>, QueueError> {
-        let now = now_ms();
-        let stale = now - i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX / 2);
+        let now = self.now();
+        let stale = now - ms_of(stale_after);
+        let failed = self.fail_exhausted(now, stale).await?;
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                max_attempts = self.limits.max_attempts,
+                "C2 tasks failed after too many attempts"
+            );
+        }
         let lock = match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -202,15 +321,18 @@ impl C2TaskStore {
             "UPDATE c2_tasks SET state = 'running', claimed_by = $1, claimed_at = $2,
                 attempts = attempts + 1, updated_at = $2
              WHERE id = (SELECT id FROM c2_tasks
-                         WHERE state = 'queued' OR (state = 'running' AND claimed_at < $3)
+                         WHERE (state = 'queued' OR (state = 'running' AND claimed_at < $3))
+                           AND attempts < $4
                          ORDER BY created_at, id LIMIT 1 {lock})
                AND (state = 'queued' OR (state = 'running' AND claimed_at < $3))
+               AND attempts < $4
              RETURNING id, miner, number, proof_type, c1_output, attempts"
         );
         let row = sqlx::query(&sql)
             .bind(node)
             .bind(now)
             .bind(stale)
+            .bind(i64::from(self.limits.max_attempts.max(1)))
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
@@ -244,7 +366,7 @@ impl C2TaskStore {
         )
         .bind(id)
         .bind(node)
-        .bind(now_ms())
+        .bind(self.now())
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -252,7 +374,9 @@ impl C2TaskStore {
     }
 
     /// Records the outcome of `node`'s claim; `false` if the claim was
-    /// lost meanwhile (the outcome is dropped).
+    /// lost meanwhile (the outcome is dropped). A done task's C1 output is
+    /// dropped: nothing reads it again (a failed one keeps it, to be
+    /// requeued by a resubmission).
     pub(crate) async fn finish(
         &self,
         id: &str,
@@ -270,7 +394,8 @@ impl C2TaskStore {
         };
         let done = sqlx::query(
             "UPDATE c2_tasks SET state = $3, proof = $4, error_level = $5, error = $6,
-                updated_at = $7
+                updated_at = $7,
+                c1_output = CASE WHEN $3 = 'done' THEN '' ELSE c1_output END
              WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
         )
         .bind(id)
@@ -279,7 +404,7 @@ impl C2TaskStore {
         .bind(proof)
         .bind(level)
         .bind(error)
-        .bind(now_ms())
+        .bind(self.now())
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -296,7 +421,7 @@ impl C2TaskStore {
              WHERE claimed_by = $1 AND state = 'running'",
         )
         .bind(node)
-        .bind(now_ms())
+        .bind(self.now())
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -352,6 +477,32 @@ fn decode_status(row: &AnyRow) -> Result<TaskStatus, QueueError> {
     })
 }
 
+/// Prunes `store` every `every` (and once at once) until `stop` turns
+/// true; a failing prune is logged and tried again next time.
+pub(crate) async fn prune_loop(
+    store: C2TaskStore,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match store.prune().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(pruned = n, retention = ?store.limits.retention, "pruned finished C2 tasks")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot prune finished C2 tasks; retrying later"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "store_upgrade.rs"]
 mod upgrade;
+
+#[cfg(test)]
+#[path = "store_limits.rs"]
+mod limits;

@@ -156,13 +156,13 @@ async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
         // The second opening finds it up to date and changes nothing.
         let store = C2TaskStore::open_sqlite(&path).await.unwrap();
         assert_eq!(store.counts().await.unwrap().len(), 4);
-        assert_eq!(versions(&store).await, [3001]);
+        assert_eq!(versions(&store).await, [3001, 3002]);
         store.pool.close().await;
     }
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
     assert_holds_the_fixture(&store).await;
 
-    record_a_later_version(&store.pool, 3002).await;
+    record_a_later_version(&store.pool, 3003).await;
     store.pool.close().await;
     let err = C2TaskStore::open_sqlite(&path)
         .await
@@ -170,7 +170,7 @@ async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
         .to_string();
     assert_names(
         &err,
-        &["the C2 queue", "c2.db", "newer release", "3002", "3001"],
+        &["the C2 queue", "c2.db", "newer release", "3003", "3002"],
     );
 }
 
@@ -185,11 +185,11 @@ async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
     }
     let store = C2TaskStore::connect(&url).await.unwrap();
     assert_holds_the_fixture(&store).await;
-    assert_eq!(versions(&store).await, [3001]);
-    record_a_later_version(&store.pool, 3002).await;
+    assert_eq!(versions(&store).await, [3001, 3002]);
+    record_a_later_version(&store.pool, 3003).await;
     store.pool.close().await;
     let err = C2TaskStore::connect(&url).await.unwrap_err().to_string();
-    assert_names(&err, &["the C2 queue", "newer release", "3002", "3001"]);
+    assert_names(&err, &["the C2 queue", "newer release", "3003", "3002"]);
 }
 
 /// The C2 queue and another store (here a stand-in with the manager
@@ -202,5 +202,5 @@ async fn the_queue_shares_a_database_with_another_store() {
     record_a_later_version(&store.pool, 2001).await;
     store.pool.close().await;
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
-    assert_eq!(versions(&store).await, [2001, 3001]);
+    assert_eq!(versions(&store).await, [2001, 3001, 3002]);
 }

@@ -89,6 +89,7 @@ fn config(node: &str) -> C2ServiceConfig {
         heartbeat_interval: Duration::from_millis(100),
         stale_after: Duration::from_secs(30),
         poll_interval: Duration::from_millis(50),
+        ..C2ServiceConfig::default()
     }
 }
 

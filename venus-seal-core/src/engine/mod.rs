@@ -139,9 +139,11 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Every sector the worker knows, finished ones included.
     pub async fn list(&self) -> Result<Vec<SectorSummary>, ControlError> {
+        // `list` reads no large stage output: the listing stays small
+        // however many sectors the worker ran.
         Ok(self
             .store
-            .load_all()
+            .list()
             .await?
             .iter()
             .map(SectorSummary::from)
@@ -155,7 +157,7 @@ impl EngineHandle {
     ) -> Result<(), ControlError> {
         let tx = self.slots.lock().await.get(&job).cloned();
         let Some(tx) = tx else {
-            return match self.store.load_all().await?.iter().find(|r| r.job == job) {
+            return match self.store.load(job).await? {
                 Some(r) => Err(ControlError::Refused {
                     job,
                     reason: format!("it is {} and no longer runs", r.state),
@@ -289,17 +291,19 @@ impl Engine {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), SectorStoreError> {
-        let records = self.store.load_all().await?;
+        // Only unfinished records are loaded; finished ones are counted.
+        let records = self.store.load_unfinished().await?;
+        let counts = self.store.job_counts().await?;
         if let Some(m) = self.sealer.metrics() {
             m.slots(self.locations.iter().map(|l| l.slots).sum());
-            for r in &records {
-                m.transition(None, r.state);
+            for (state, n) in &counts.by_state {
+                (0..*n).for_each(|_| m.transition(None, *state));
             }
         }
-        let next_job = records.iter().map(|r| r.job).max().unwrap_or(0) + 1;
+        let next_job = counts.last_job.unwrap_or(0) + 1;
         // Sectors the store already holds count against max_sectors, so a
         // restarted worker does not start its quota over.
-        let started = records.len() as u64;
+        let started = counts.total();
         let mut resumable: HashMap<PathBuf, Vec<SectorRecord>> = HashMap::new();
         for rec in records.into_iter().filter(|r| !r.state.is_terminal()) {
             let location = rec
@@ -680,13 +684,7 @@ async fn run_job(
 /// Replaces `rec` with its durable record (if the store has it).
 async fn reload(shared: &Shared, rec: &mut SectorRecord) -> Result<(), SectorStoreError> {
     let job = rec.job;
-    if let Some(stored) = shared
-        .store
-        .load_all()
-        .await?
-        .into_iter()
-        .find(|r| r.job == job)
-    {
+    if let Some(stored) = shared.store.load(job).await? {
         *rec = stored;
     }
     Ok(())

@@ -4,16 +4,24 @@ use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
-use super::{SectorStore, SectorStoreError};
-use crate::error::{Failure, FailureLevel};
+use super::sqlite_rows::{self as rows, err};
+use super::{JobCounts, LargeOutputs, SectorStore, SectorStoreError};
 use crate::sector::{SectorRecord, SectorState};
 
 /// Sector records in SQLite: one row per job, the record as JSON beside its
 /// state, written with `synchronous = FULL` so a record saved is a record
 /// kept, through `kill -9` and power loss.
+///
+/// Large stage outputs live in a table of their own (`sector_outputs`),
+/// so a row stays small and listing reads none of them; a record saved
+/// finished or aborted moves to `sectors_archive` and its large outputs
+/// are deleted, so start-up reads only the sectors it resumes (see the
+/// [module docs](super)). Each save is one transaction.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), venus_seal_core::SectorStoreError> {
@@ -26,10 +34,6 @@ use crate::sector::{SectorRecord, SectorState};
 #[derive(Debug, Clone)]
 pub struct SqliteSectorStore {
     pool: SqlitePool,
-}
-
-fn err(what: &str, e: impl std::fmt::Display) -> SectorStoreError {
-    SectorStoreError(format!("{what}: {e}"))
 }
 
 impl SqliteSectorStore {
@@ -67,62 +71,221 @@ impl SqliteSectorStore {
     }
 }
 
-#[async_trait]
-impl SectorStore for SqliteSectorStore {
-    async fn save(&self, record: &SectorRecord) -> Result<(), SectorStoreError> {
-        let json = serde_json::to_string(record).map_err(|e| err("encoding record", e))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
+/// Active rows without any large output they still hold inline (rows
+/// written before outputs moved out of the row).
+const LIGHT_RECORD: &str = "CASE WHEN json_valid(record)
+     THEN json_remove(record, '$.pc1_output', '$.c1_output') ELSE record END";
+
+impl SqliteSectorStore {
+    async fn rows(&self, sql: &str, what: &str) -> Result<Vec<SqliteRow>, SectorStoreError> {
+        sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| err(what, e))
+    }
+
+    /// Decodes `rows` and attaches the large outputs `outputs_sql` selects.
+    async fn with_outputs(
+        &self,
+        rows: Vec<SqliteRow>,
+        outputs_sql: &str,
+        job: Option<u64>,
+    ) -> Result<Vec<SectorRecord>, SectorStoreError> {
+        let mut query = sqlx::query(outputs_sql);
+        if let Some(job) = job {
+            query = query.bind(job as i64);
+        }
+        let outputs = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| err("loading stage outputs", e))?;
+        let mut outputs = rows::outputs(outputs)?;
+        rows.iter()
+            .map(|row| {
+                let mut rec = rows::decode(row)?;
+                rows::attach(&mut rec, &mut outputs);
+                Ok(rec)
+            })
+            .collect()
+    }
+
+    /// Moves a terminal record to the archive, dropping its large outputs.
+    async fn archive(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        record: &SectorRecord,
+        json: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let job = record.job as i64;
+        sqlx::query("DELETE FROM sector_outputs WHERE job = ?1")
+            .bind(job)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM sectors WHERE job = ?1")
+            .bind(job)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sectors_archive (job, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(job) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
+        )
+        .bind(job)
+        .bind(record.state.name())
+        .bind(json)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Saves an unfinished record: its row without large outputs, each
+    /// large output in `sector_outputs` (rewritten only when it changed).
+    async fn save_active(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        record: &SectorRecord,
+        json: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let job = record.job as i64;
+        sqlx::query("DELETE FROM sectors_archive WHERE job = ?1")
+            .bind(job)
+            .execute(&mut **tx)
+            .await?;
         sqlx::query(
             "INSERT INTO sectors (job, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(job) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
         )
-        .bind(record.job as i64)
+        .bind(job)
         .bind(record.state.name())
         .bind(json)
         .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| err(&format!("saving job {}", record.job), e))?;
+        .execute(&mut **tx)
+        .await?;
+        for (name, output) in LargeOutputs::of(record) {
+            match output {
+                Some(value) => {
+                    sqlx::query(
+                        "INSERT INTO sector_outputs (job, name, data) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(job, name) DO UPDATE SET data = excluded.data
+                     WHERE data IS NOT excluded.data",
+                    )
+                    .bind(job)
+                    .bind(name)
+                    .bind(value.as_json().as_bytes())
+                    .execute(&mut **tx)
+                    .await?
+                }
+                None => {
+                    sqlx::query("DELETE FROM sector_outputs WHERE job = ?1 AND name = ?2")
+                        .bind(job)
+                        .bind(name)
+                        .execute(&mut **tx)
+                        .await?
+                }
+            };
+        }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SectorStore for SqliteSectorStore {
+    async fn save(&self, record: &SectorRecord) -> Result<(), SectorStoreError> {
+        let what = format!("saving job {}", record.job);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        // The row never holds large outputs; clone before stripping
+        // rather than re-encode the record field by field.
+        let mut row = record.clone();
+        LargeOutputs::strip(&mut row);
+        let json = serde_json::to_string(&row).map_err(|e| err(&what, e))?;
+        drop(row);
+        let mut tx = self.pool.begin().await.map_err(|e| err(&what, e))?;
+        if record.state.is_terminal() {
+            Self::archive(&mut tx, record, &json, now).await
+        } else {
+            Self::save_active(&mut tx, record, &json, now).await
+        }
+        .map_err(|e| err(&what, e))?;
+        tx.commit().await.map_err(|e| err(&what, e))
     }
 
     async fn load_all(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
-        let rows = sqlx::query("SELECT job, state, record FROM sectors ORDER BY job")
-            .fetch_all(&self.pool)
+        let rows = self
+            .rows(
+                "SELECT job, state, record FROM sectors
+                 UNION ALL SELECT job, state, record FROM sectors_archive ORDER BY job",
+                "loading sectors",
+            )
+            .await?;
+        self.with_outputs(rows, "SELECT job, name, data FROM sector_outputs", None)
             .await
-            .map_err(|e| err("loading sectors", e))?;
-        let mut out = Vec::with_capacity(rows.len());
+    }
+
+    async fn load(&self, job: u64) -> Result<Option<SectorRecord>, SectorStoreError> {
+        let rows = sqlx::query(
+            "SELECT job, state, record FROM sectors WHERE job = ?1
+             UNION ALL SELECT job, state, record FROM sectors_archive WHERE job = ?1",
+        )
+        .bind(job as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| err(&format!("loading job {job}"), e))?;
+        let sql = "SELECT job, name, data FROM sector_outputs WHERE job = ?1";
+        Ok(self.with_outputs(rows, sql, Some(job)).await?.pop())
+    }
+
+    async fn load_unfinished(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
+        let rows = self
+            .rows(
+                "SELECT job, state, record FROM sectors ORDER BY job",
+                "loading unfinished sectors",
+            )
+            .await?;
+        self.with_outputs(rows, "SELECT job, name, data FROM sector_outputs", None)
+            .await
+    }
+
+    async fn list(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
+        let sql = format!(
+            "SELECT job, state, {LIGHT_RECORD} AS record FROM sectors
+             UNION ALL SELECT job, state, record FROM sectors_archive ORDER BY job"
+        );
+        let rows = self.rows(&sql, "listing sectors").await?;
+        rows.iter().map(rows::decode).collect()
+    }
+
+    async fn job_counts(&self) -> Result<JobCounts, SectorStoreError> {
+        let rows = self
+            .rows(
+                "SELECT state, COUNT(*) AS n, MAX(job) AS last FROM (
+                     SELECT job, state FROM sectors
+                     UNION ALL SELECT job, state FROM sectors_archive)
+                 GROUP BY state",
+                "counting sectors",
+            )
+            .await?;
+        let mut counts = JobCounts::default();
         for row in rows {
-            let job: i64 = row.try_get("job").map_err(|e| err("reading job", e))?;
             let state: String = row.try_get("state").map_err(|e| err("reading state", e))?;
-            let json: String = row
-                .try_get("record")
-                .map_err(|e| err("reading record", e))?;
-            out.push(match serde_json::from_str::<SectorRecord>(&json) {
-                Ok(rec) => rec,
-                Err(e) => {
-                    let mut rec = SectorRecord::new(job as u64);
-                    rec.state = state.parse().unwrap_or(SectorState::Empty);
-                    rec.paused = true;
-                    rec.failure = Some(Failure::new(
-                        FailureLevel::Critical,
-                        format!("persisted record of job {job} (state {state}) is corrupt: {e}"),
-                    ));
-                    tracing::error!(job, state, error = %e, "corrupt sector record");
-                    rec
-                }
-            });
+            let n: i64 = row.try_get("n").map_err(|e| err("reading a count", e))?;
+            let last: i64 = row.try_get("last").map_err(|e| err("reading a job", e))?;
+            let state = state
+                .parse::<SectorState>()
+                .map_err(|e| err("counting sectors", e))?;
+            *counts.by_state.entry(state).or_default() += n.max(0) as u64;
+            counts.last_job = counts.last_job.max(Some(last.max(0) as u64));
         }
-        Ok(out)
+        Ok(counts)
     }
 }
 
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
+    use crate::error::FailureLevel;
 
     #[tokio::test]
     async fn sqlite_store_conforms_and_survives_reopen() {
@@ -159,6 +322,104 @@ mod tests {
             failure.message.contains("job 2") && failure.message.contains("corrupt"),
             "{failure}"
         );
+    }
+
+    async fn scalar(store: &SqliteSectorStore, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Bounded growth, as stored: a C1 output lives outside the row and is
+    /// deleted once the proof lands; the finished record is archived.
+    #[tokio::test]
+    async fn large_outputs_live_outside_the_row_and_go_once_the_proof_lands() {
+        use crate::sector::Event;
+        use crate::stage::{Opaque, Proof};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteSectorStore::open(dir.path().join("w.db"))
+            .await
+            .unwrap();
+        let mut rec = SectorRecord::new(1);
+        rec.state = SectorState::C1Done;
+        rec.c1_output = Some(Opaque::encode(&"c".repeat(1 << 20)).unwrap());
+        store.save(&rec).await.unwrap();
+        let row = "SELECT LENGTH(record) FROM sectors WHERE job = 1";
+        assert!(
+            scalar(&store, row).await < 4096,
+            "the row holds no C1 output"
+        );
+        let blobs = "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM sector_outputs";
+        assert!(scalar(&store, blobs).await > 1 << 20);
+        assert_eq!(store.load(1).await.unwrap().unwrap(), rec);
+
+        rec.apply(Event::C2Done(Proof {
+            proof: vec![1; 192],
+        }))
+        .unwrap();
+        rec.apply(Event::ProofSubmitted).unwrap();
+        rec.apply(Event::Finished).unwrap();
+        store.save(&rec).await.unwrap();
+        assert_eq!(scalar(&store, blobs).await, 0, "the C1 output is deleted");
+        assert_eq!(scalar(&store, "SELECT COUNT(*) FROM sectors").await, 0);
+        let archived = "SELECT LENGTH(record) FROM sectors_archive WHERE job = 1";
+        assert!(scalar(&store, archived).await < 4096);
+        let listed = store.list().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].state, SectorState::Finished);
+        assert!(listed[0].c1_output.is_none() && listed[0].proof.is_some());
+    }
+
+    /// A row of an earlier release holding its C1 output inline: loading it
+    /// to resume keeps the output, listing leaves it out.
+    #[tokio::test]
+    async fn an_inline_output_of_an_old_row_loads_and_is_not_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteSectorStore::open(dir.path().join("w.db"))
+            .await
+            .unwrap();
+        let mut rec = SectorRecord::new(1);
+        rec.state = SectorState::C1Done;
+        rec.c1_output = Some(crate::stage::Opaque::encode(&vec![7u8; 64]).unwrap());
+        sqlx::query(
+            "INSERT INTO sectors (job, state, record, updated_at) VALUES (1, 'C1Done', ?1, 0)",
+        )
+        .bind(serde_json::to_string(&rec).unwrap())
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(store.load_unfinished().await.unwrap(), [rec.clone()]);
+        let listed = store.list().await.unwrap();
+        assert!(listed[0].c1_output.is_none(), "{:?}", listed[0]);
+        // The next save moves it out of the row.
+        store.save(&rec).await.unwrap();
+        let row = "SELECT LENGTH(record) FROM sectors WHERE job = 1";
+        let blobs = "SELECT COUNT(*) FROM sector_outputs WHERE job = 1";
+        assert!(scalar(&store, row).await < 1024);
+        assert_eq!(scalar(&store, blobs).await, 1);
+        assert_eq!(store.load(1).await.unwrap().unwrap(), rec);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_stage_output_parks_its_sector_critical() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteSectorStore::open(dir.path().join("w.db"))
+            .await
+            .unwrap();
+        let mut rec = SectorRecord::new(1);
+        rec.state = SectorState::C1Done;
+        rec.c1_output = Some(crate::stage::Opaque::encode(&vec![7u8; 64]).unwrap());
+        store.save(&rec).await.unwrap();
+        sqlx::query("UPDATE sector_outputs SET data = X'7b2263' WHERE job = 1")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let loaded = store.load(1).await.unwrap().unwrap();
+        assert!(loaded.paused && loaded.c1_output.is_none());
+        let failure = loaded.failure.unwrap();
+        assert_eq!(failure.level, FailureLevel::Critical);
+        assert!(failure.message.contains("c1_output of job 1"), "{failure}");
     }
 
     #[tokio::test]

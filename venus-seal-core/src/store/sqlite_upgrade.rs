@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::error::{Failure, FailureLevel};
 use crate::manager::{AllocatedSector, DealInfo};
 use crate::schema::testing::{assert_names, COMPACT_SQLITE, RECORD_A_LATER_VERSION};
 use crate::stage::{Opaque, Pc2Output, PersistOutput, Proof};
@@ -132,6 +133,12 @@ async fn applied_versions(store: &SqliteSectorStore) -> Vec<i64> {
         .unwrap()
 }
 
+/// The fixture's records as an upgraded store gives them back: finished
+/// and aborted ones archived without their large outputs (1002).
+fn upgraded_records() -> Vec<SectorRecord> {
+    fixture_records().iter().map(LargeOutputs::kept).collect()
+}
+
 #[tokio::test]
 async fn a_database_of_the_release_before_migrations_keeps_every_sector() {
     let dir = tempfile::tempdir().unwrap();
@@ -139,17 +146,37 @@ async fn a_database_of_the_release_before_migrations_keeps_every_sector() {
     for _ in 0..2 {
         // The second opening finds it up to date and changes nothing.
         let store = SqliteSectorStore::open(&path).await.unwrap();
-        assert_eq!(store.load_all().await.unwrap(), fixture_records());
-        assert_eq!(applied_versions(&store).await, [1001]);
+        assert_eq!(store.load_all().await.unwrap(), upgraded_records());
+        assert_eq!(applied_versions(&store).await, [1001, 1002]);
         store.pool.close().await;
     }
     let store = SqliteSectorStore::open(&path).await.unwrap();
     let mut next = SectorRecord::new(6);
     next.state = SectorState::Allocated;
     store.save(&next).await.unwrap();
-    let mut want = fixture_records();
+    let mut want = upgraded_records();
     want.push(next);
     assert_eq!(store.load_all().await.unwrap(), want);
+    // The finished sector of the old release lost its C1 output; the one
+    // waiting on chain kept its PC1 output, inline in its old row.
+    assert!(want[3].c1_output.is_none() && want[3].proof.is_some());
+    assert!(want[2].pc1_output.is_some());
+    let unfinished: Vec<u64> = store
+        .load_unfinished()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.job)
+        .collect();
+    assert_eq!(unfinished, [1, 2, 3, 6]);
+    let archived: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sectors_archive")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        archived, 2,
+        "the finished and the aborted sector are archived"
+    );
 }
 
 #[tokio::test]
@@ -158,7 +185,7 @@ async fn a_database_of_a_newer_release_is_refused() {
     let path = copy_of_the_fixture(dir.path());
     let store = SqliteSectorStore::open(&path).await.unwrap();
     sqlx::query(RECORD_A_LATER_VERSION)
-        .bind(1002_i64)
+        .bind(1003_i64)
         .bind(vec![0_u8])
         .execute(&store.pool)
         .await
@@ -172,8 +199,8 @@ async fn a_database_of_a_newer_release_is_refused() {
         "the worker's sector store",
         "worker.db",
         "newer release",
+        "1003",
         "1002",
-        "1001",
     ];
     assert_names(&err, &parts);
 }
