@@ -6,6 +6,7 @@
 //! [`BatchPolicy`]: super::BatchPolicy
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -115,6 +116,9 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
             let Some(m) = manager.upgrade() else {
                 return;
             };
+            if m.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             match m.send_due().await {
                 Ok(next) => next,
                 Err(e) => {
@@ -136,6 +140,26 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
 }
 
 impl LocalSectorManager {
+    /// Stops sending (for a SIGTERM): no new batch starts, and the batch
+    /// in flight, if any, is waited for up to `grace`. Returns whether it
+    /// finished. One that did not is handed back safely: its claims lapse
+    /// and its attempt uid is saved, so the next manager recovers that
+    /// attempt instead of sending a second message.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        match tokio::time::timeout(grace, self.sending.lock()).await {
+            Ok(_idle) => true,
+            Err(_) => {
+                warn!(
+                    ?grace,
+                    "a batch was still being sent at shutdown: the next start recovers it"
+                );
+                false
+            }
+        }
+    }
+
     fn policy(&self, miner: ActorId, kind: Kind) -> BatchPolicy {
         match (self.config.miner(miner), kind) {
             (Some(m), Kind::PreCommit) => m.pre_commit,
@@ -151,6 +175,9 @@ impl LocalSectorManager {
     /// paused tokio clock drive it directly.
     pub async fn send_due(&self) -> Result<Option<Instant>, ManagerError> {
         let _one = self.sending.lock().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         let now = Instant::now();
         let unix = unix_now();
         let queued = self.store.queued().await?;

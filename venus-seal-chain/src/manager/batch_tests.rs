@@ -40,6 +40,8 @@ struct Recorder {
     /// Refuses (as a node's gas estimation does) any message carrying
     /// this sector number.
     refuse_sector: Mutex<Option<u64>>,
+    /// Each push takes this long.
+    latency: Mutex<Duration>,
 }
 
 impl Recorder {
@@ -52,6 +54,7 @@ impl Recorder {
             dropped: Mutex::new(Vec::new()),
             uids: Mutex::new(Default::default()),
             refuse_sector: Mutex::new(None),
+            latency: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -71,6 +74,8 @@ impl MessageSender for Recorder {
         if let Some(id) = self.uids.lock().unwrap().get(uid) {
             return Ok(id.clone());
         }
+        let latency = *self.latency.lock().unwrap();
+        tokio::time::sleep(latency).await;
         if self
             .fail_sends
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -829,4 +834,34 @@ async fn a_submission_is_sent_by_the_timer_not_inside_the_call() {
     assert!(s.sender.calls().is_empty(), "sent inside the worker's call");
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(s.sender.calls().len(), 1, "the timer sent it");
+}
+
+/// Item 4: shutdown waits for the batch in flight (its message id is
+/// recorded) and no batch starts afterwards.
+#[tokio::test(start_paused = true)]
+async fn shutdown_finishes_the_batch_in_flight_and_starts_no_other() {
+    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    *s.sender.latency.lock().unwrap() = Duration::from_secs(5);
+    let sector =
+        s.m.allocate_sector(AllocateSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+    let info1 = info(1, s.m.assign_ticket(sector.id).await.unwrap());
+    s.m.submit_pre_commit(sector, info1, false).await.unwrap();
+    // The timer starts the push (5 s long); shutdown comes meanwhile.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(s.m.shutdown(Duration::from_secs(30)).await, "finished");
+    let rec = s.m.sector_status(sector.id).await.unwrap().unwrap();
+    assert!(rec.pre_commit.unwrap().message.is_some(), "its id recorded");
+    let other =
+        s.m.allocate_sector(AllocateSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+    let info2 = info(2, s.m.assign_ticket(other.id).await.unwrap());
+    s.m.submit_pre_commit(other, info2, false).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    s.m.send_due().await.unwrap();
+    assert_eq!(s.sender.calls().len(), 1, "nothing sent after shutdown");
 }

@@ -101,6 +101,8 @@ pub struct LocalSectorManager {
     times: Mutex<BatchTimes>,
     /// One batch run at a time in this process.
     sending: tokio::sync::Mutex<()>,
+    /// [`shutdown`](Self::shutdown) was called: no new batch starts.
+    stopping: std::sync::atomic::AtomicBool,
     /// Wakes the batch timer (a new submission, or the manager dropped).
     wake: Arc<Notify>,
 }
@@ -185,6 +187,7 @@ impl LocalSectorManager {
             verifier,
             times: Mutex::new(BatchTimes::default()),
             sending: tokio::sync::Mutex::new(()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
         });
         tokio::spawn(batch::run_timer(
