@@ -147,9 +147,7 @@ impl ManagedMiner {
 /// A push that fails (node unreachable, wallet empty, fee cap too low) is
 /// tried again after `retry_delay`, doubling after each failure in a row
 /// up to `max_retry_delay`, until it goes out or the ticket or pre-commit
-/// expires (then the worker is told to abort, with the reason). A message
-/// still pending `stuck_epochs` after it was sent is replaced by the
-/// sender with a higher fee, within the sender's `max_fee`.
+/// expires (then the worker is told to abort, with the reason).
 ///
 /// ```
 /// use std::time::Duration;
@@ -165,9 +163,6 @@ pub struct ResendPolicy {
     pub first_retry: Duration,
     /// The longest wait between pushes.
     pub max_retry: Duration,
-    /// A message pending this many epochs after it was sent is replaced
-    /// (0: never).
-    pub stuck_epochs: ChainEpoch,
 }
 
 impl ResendPolicy {
@@ -180,13 +175,11 @@ impl ResendPolicy {
 }
 
 impl Default for ResendPolicy {
-    /// 10 s, doubling up to 10 minutes; a message pending 20 epochs (10
-    /// minutes on mainnet) is replaced.
+    /// 10 s, doubling up to 10 minutes.
     fn default() -> Self {
         Self {
             first_retry: Duration::from_secs(10),
             max_retry: Duration::from_secs(600),
-            stuck_epochs: 20,
         }
     }
 }
