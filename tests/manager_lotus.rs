@@ -64,7 +64,17 @@ impl FakeNode {
             "Filecoin.MpoolPushMessage" => json!({"Message": params[0], "CID": {"/": MESSAGE_CID}}),
             "Filecoin.StateSearchMsg" => Value::Null,
             "Message.PushMessageWithId" => params[0].clone(),
-            "Message.GetMessageByUid" => json!({"ID": params[0], "State": 2}),
+            // Like venus-messager: a uid is known once pushed under it.
+            "Message.GetMessageByUid" => {
+                let pushed = self
+                    .seen("Message.PushMessageWithId")
+                    .iter()
+                    .any(|(_, _, p)| p[0] == params[0]);
+                if !pushed {
+                    return Err("record not found".into());
+                }
+                json!({"ID": params[0], "State": 2})
+            }
             other => return Err(format!("method '{other}' not found")),
         })
     }

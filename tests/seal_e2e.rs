@@ -97,14 +97,17 @@ impl SectorManager for TamperFirst {
         let manager_answer = self.inner.submit_proof(s, tampered.clone(), false).await?;
         let id = self
             .chain
-            .send(MinerMessage::new(
-                s.miner,
-                MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
-                    sector_number: s.number,
-                    proof: tampered,
-                    pieces: Vec::new(),
-                }]),
-            ))
+            .send(
+                &venus_seal_chain::lotus::new_send_uid(),
+                MinerMessage::new(
+                    s.miner,
+                    MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+                        sector_number: s.number,
+                        proof: tampered,
+                        pieces: Vec::new(),
+                    }]),
+                ),
+            )
             .await
             .unwrap();
         let chain_answer = loop {

@@ -295,12 +295,18 @@ impl RunningManager {
         Ok(())
     }
 
-    /// Stops serving: the API (waiting for it), the piece proxy, the
-    /// WindowPoSt scheduler and the devnet's clock. The state is saved
-    /// after every change, so nothing is lost.
+    /// How long [`stop`](Self::stop) waits for a batch being sent.
+    pub const SEND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// Stops serving: the API (waiting for it), the batch sender (the
+    /// batch in flight finishes within [`SEND_GRACE`](Self::SEND_GRACE),
+    /// or is recovered under its saved attempt uid by the next start), the
+    /// piece proxy, the WindowPoSt scheduler and the devnet's clock. The
+    /// state is saved after every change, so nothing is lost.
     pub async fn stop(self) {
         let _ = self.server.stop();
         self.server.stopped().await;
+        self.manager.shutdown(Self::SEND_GRACE).await;
         if let Some(proxy) = self.proxy {
             proxy.abort();
         }

@@ -103,6 +103,8 @@ fn manager() -> (Arc<LocalSectorManager>, SectorManagerCase) {
         tick: Box::new(move || {
             let chain = chain.clone();
             Box::pin(async move {
+                // The manager's batch timer sends queued submissions.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 chain.advance(1).await;
             })
         }),

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use venus_seal_chain::lotus::params::{
     pre_commit_batch2_params, prove_commit_aggregate_params, prove_commit_sectors3_params,
 };
-use venus_seal_chain::lotus::{zero_comm_d, CidJson, LotusClient};
+use venus_seal_chain::lotus::{new_send_uid, zero_comm_d, CidJson, LotusClient};
 use venus_seal_core::chain::{
     AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams,
     ProveCommitParams,
@@ -502,7 +502,8 @@ async fn send_pushes_message_and_state_searches() {
         ActorId(1000),
         MinerCall::PreCommitSectorBatch2(pre_commit_params()),
     );
-    let id = c.send(msg.clone()).await.unwrap();
+    let uid = new_send_uid();
+    let id = c.send(&uid, msg.clone()).await.unwrap();
     assert_eq!(
         id,
         MessageId("bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s".into())
@@ -550,7 +551,8 @@ async fn send_pushes_message_and_state_searches() {
     assert_eq!(spec["MaxFee"], "5000000000000000000");
     assert_eq!(
         spec["MsgUuid"],
-        json!(venus_seal_chain::messager::message_uid(&msg).unwrap())
+        json!(uid.0),
+        "the attempt's uid is the MsgUuid"
     );
     for (_, req) in &seen[1..] {
         assert_eq!(req["method"], "Filecoin.StateSearchMsg");
@@ -575,7 +577,7 @@ async fn send_prove_commit_method_34() {
         proof: Proof { proof: vec![1, 2] },
         pieces: Vec::new(),
     }]);
-    c.send(MinerMessage::new(ActorId(1000), call))
+    c.send(&new_send_uid(), MinerMessage::new(ActorId(1000), call))
         .await
         .unwrap();
     let m = &fake.seen()[0].1["params"][0];
@@ -836,9 +838,12 @@ async fn collateral_is_the_deposits_then_the_pledges_less_the_deposits() {
     });
     let pledges = c.collateral(ActorId(1000), &proofs).await.unwrap();
     assert_eq!(pledges, TokenAmount(700), "1000 − 300, and 1000 − 5000 → 0");
-    c.send(MinerMessage::new(ActorId(1000), proofs).with_value(pledges))
-        .await
-        .unwrap();
+    c.send(
+        &new_send_uid(),
+        MinerMessage::new(ActorId(1000), proofs).with_value(pledges),
+    )
+    .await
+    .unwrap();
 
     let seen: Vec<Value> = fake.seen().into_iter().map(|(_, r)| r).collect();
     let at_head = json!([{"/": TIPSET}]);
@@ -975,10 +980,14 @@ fn script_suites(fake: &Fake) {
         "Filecoin.StateMinerPreCommitDepositForPower",
         Ok(json!("1500000000000000000")),
     );
-    fake.reply(
-        "Filecoin.MpoolPushMessage",
-        Ok(json!({"Message": {}, "CID": {"/": "bafy-sent"}})),
-    );
+    // The first attempt, its state, the same attempt again (Lotus
+    // answers a known MsgUuid with its message), a second attempt.
+    for cid in ["bafy-sent", "bafy-sent", "bafy-second"] {
+        fake.reply(
+            "Filecoin.MpoolPushMessage",
+            Ok(json!({"Message": {}, "CID": {"/": cid}})),
+        );
+    }
     fake.reply("Filecoin.StateSearchMsg", Ok(Value::Null));
     fake.reply("Filecoin.StateSearchMsg", Ok(Value::Null));
 }

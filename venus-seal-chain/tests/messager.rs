@@ -10,12 +10,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use venus_seal_chain::lotus::params::pre_commit_batch2_params;
-use venus_seal_chain::messager::{message_uid, MessagerClient, SendSpec};
-use venus_seal_core::chain::{
-    MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams, ProveCommitParams,
-};
+use venus_seal_chain::lotus::{derived_send_uid, new_send_uid};
+use venus_seal_chain::messager::{MessagerClient, SendSpec};
+use venus_seal_core::chain::{MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams};
 use venus_seal_core::error::ChainError;
-use venus_seal_core::stage::Proof;
 use venus_seal_core::{ActorId, CommD, CommR, MessageSender, SealProof, SectorNumber, TokenAmount};
 
 type Reply = Result<Value, (i64, String)>;
@@ -99,48 +97,94 @@ fn pre_commit(n: u64) -> MinerMessage {
 }
 
 #[test]
-fn uid_is_deterministic_uuid_v5() {
-    let a = message_uid(&pre_commit(1)).unwrap();
-    assert_eq!(a, message_uid(&pre_commit(1)).unwrap());
-    assert_ne!(a, message_uid(&pre_commit(2)).unwrap());
-    let other_call = MinerMessage::new(
-        ActorId(1000),
-        MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
-            sector_number: SectorNumber(1),
-            proof: Proof { proof: vec![] },
-            pieces: Vec::new(),
-        }]),
+fn attempt_uids_are_uuids_new_per_attempt_and_stable_when_derived() {
+    let a = new_send_uid();
+    assert_ne!(a, new_send_uid(), "every attempt gets its own uid");
+    assert_eq!(uuid::Uuid::parse_str(&a.0).unwrap().get_version_num(), 4);
+    let name = "DeclareFaultsRecovered miner f01000 period 5000 deadline 3 partition 0 attempt 1";
+    let d = derived_send_uid(name);
+    assert_eq!(d, derived_send_uid(name), "a restart recovers its attempt");
+    assert_ne!(d, derived_send_uid(&name.replace("5000", "8000")));
+    assert_eq!(uuid::Uuid::parse_str(&d.0).unwrap().get_version_num(), 5);
+}
+
+/// venus-messager inserts under the id without looking first (a duplicate
+/// fails on the primary key): the client looks the uid up before pushing
+/// and, when the push is refused, again; a held message is the answer.
+#[tokio::test]
+async fn a_duplicate_uid_insert_error_means_the_messager_already_has_it() {
+    let fake = Fake::default();
+    let uid = new_send_uid();
+    let found = json!({"ID": uid.0, "State": 1});
+    fake.reply(
+        "Message.GetMessageByUid",
+        Err((1, "record not found".into())),
     );
-    assert_ne!(a, message_uid(&other_call).unwrap());
-    let u = uuid::Uuid::parse_str(&a).unwrap();
-    assert_eq!(u.get_version_num(), 5);
+    fake.reply(
+        "Message.PushMessageWithId",
+        Err((1, "UNIQUE constraint failed: messages.id".into())),
+    );
+    fake.reply("Message.GetMessageByUid", Ok(found));
+    // A refusal with nothing held under the uid is the push's error.
+    fake.reply(
+        "Message.GetMessageByUid",
+        Err((1, "record not found".into())),
+    );
+    fake.reply(
+        "Message.PushMessageWithId",
+        Err((1, "address(f3worker) is forbidden".into())),
+    );
+    fake.reply(
+        "Message.GetMessageByUid",
+        Err((1, "record not found".into())),
+    );
+    let c = client(&fake).await;
+    assert_eq!(
+        c.send(&uid, pre_commit(1)).await.unwrap(),
+        MessageId(uid.0.clone())
+    );
+    let other = new_send_uid();
+    let err = c.send(&other, pre_commit(1)).await.unwrap_err();
+    assert!(err.to_string().contains("forbidden"), "{err}");
 }
 
 #[tokio::test]
 async fn push_message_with_id_is_idempotent_and_shaped() {
     let fake = Fake::default();
     let msg = pre_commit(9);
-    let uid = message_uid(&msg).unwrap();
+    let uid = new_send_uid();
+    fake.reply(
+        "Message.GetMessageByUid",
+        Err((1, "record not found".into())),
+    );
     fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
-    fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
+    fake.reply(
+        "Message.GetMessageByUid",
+        Ok(json!({"ID": uid, "State": 2})),
+    );
     let c = client(&fake).await.with_send_spec(SendSpec {
         expire_epoch: 0,
         gas_over_estimation: 1.25,
         max_fee: "1000".into(),
         gas_over_premium: 0.0,
     });
-    let id1 = c.send(msg.clone()).await.unwrap();
-    let id2 = c.send(msg.clone()).await.unwrap();
-    assert_eq!(id1, MessageId(uid.clone()));
+    let id1 = c.send(&uid, msg.clone()).await.unwrap();
+    let id2 = c.send(&uid, msg.clone()).await.unwrap();
+    assert_eq!(id1, MessageId(uid.0.clone()));
     assert_eq!(id1, id2);
 
+    // Looked up, pushed once; the recovered attempt is only looked up.
     let seen = fake.seen();
-    assert_eq!(seen.len(), 2);
+    let methods: Vec<_> = seen.iter().map(|(_, r)| r["method"].clone()).collect();
     assert_eq!(
-        seen[0].1["params"], seen[1].1["params"],
-        "a resend is identical"
+        methods,
+        vec![
+            json!("Message.GetMessageByUid"),
+            json!("Message.PushMessageWithId"),
+            json!("Message.GetMessageByUid")
+        ]
     );
-    let (auth, req) = &seen[0];
+    let (auth, req) = &seen[1];
     assert_eq!(auth.as_deref(), Some("Bearer jwt"));
     assert_eq!(req["method"], "Message.PushMessageWithId");
     let p = &req["params"];
@@ -266,18 +310,17 @@ async fn wait_message_returns_the_landed_record() {
     assert_eq!(seen[1].1["params"], json!(["u8", 5]));
 }
 
-/// A message carrying collateral sends it as `Value`; the uid ignores the
-/// value (a resend whose deposit moved with the chain stays one message).
+/// A message carrying collateral sends it as `Value`.
 #[tokio::test]
-async fn value_rides_on_the_pushed_message_and_not_in_the_uid() {
+async fn value_rides_on_the_pushed_message() {
     let fake = Fake::default();
     let msg = pre_commit(4).with_value(TokenAmount(1234));
-    let uid = message_uid(&msg).unwrap();
-    assert_eq!(uid, message_uid(&pre_commit(4)).unwrap());
+    let uid = new_send_uid();
+    fake.reply("Message.GetMessageByUid", Ok(Value::Null));
     fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
     let c = client(&fake).await;
-    c.send(msg).await.unwrap();
-    assert_eq!(fake.seen()[0].1["params"][1]["Value"], "1234");
+    c.send(&uid, msg).await.unwrap();
+    assert_eq!(fake.seen()[1].1["params"][1]["Value"], "1234");
 }
 
 /// The core's `MessageSender` suite against the fake messager (which
@@ -286,31 +329,31 @@ async fn value_rides_on_the_pushed_message_and_not_in_the_uid() {
 #[tokio::test]
 async fn messager_client_passes_the_message_sender_suite() {
     use venus_seal_core::testing::conformance::message_sender::{
-        message_sender, sample_message, Capabilities,
+        message_sender, sample_message, Capabilities, FIRST_UID, SECOND_UID,
     };
     let fake = Fake::default();
     let c = std::sync::Arc::new(client(&fake).await);
     let msg = sample_message(ActorId(1000));
-    let uid = message_uid(&msg).unwrap();
-    let caps = Capabilities { deduplicates: true };
+    let caps = Capabilities::default();
     let senders: [Box<dyn MessageSender>; 3] = [
         Box::new(c.clone()),
         Box::new(c.clone() as std::sync::Arc<dyn MessageSender>),
         Box::new(Box::new(c) as Box<dyn MessageSender>),
     ];
+    let (first, second) = (FIRST_UID, SECOND_UID);
+    let not_found = || Err((1, "record not found".into()));
     for sender in senders {
-        // Pushing the same uid twice gives that uid; the message is
-        // pending (state 1: unfilled), one never sent is unknown.
-        fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
-        fake.reply("Message.PushMessageWithId", Ok(json!(uid)));
-        fake.reply(
-            "Message.GetMessageByUid",
-            Ok(json!({"ID": uid, "State": 1})),
-        );
-        fake.reply(
-            "Message.GetMessageByUid",
-            Err((1, "record not found".into())),
-        );
+        // First attempt: unknown, pushed; pending (state 1: unfilled);
+        // the same attempt again is found and not pushed; the second
+        // attempt is pushed; one never sent is unknown.
+        let m = "Message.GetMessageByUid";
+        fake.reply(m, not_found());
+        fake.reply("Message.PushMessageWithId", Ok(json!(first)));
+        fake.reply(m, Ok(json!({"ID": first, "State": 1})));
+        fake.reply(m, Ok(json!({"ID": first, "State": 1})));
+        fake.reply(m, not_found());
+        fake.reply("Message.PushMessageWithId", Ok(json!(second)));
+        fake.reply(m, not_found());
         let never = MessageId("00000000-0000-5000-8000-000000000000".into());
         message_sender(&sender, msg.clone(), never, caps).await;
         assert!(fake.replies.lock().unwrap().values().all(|q| q.is_empty()));

@@ -398,12 +398,36 @@ crate::forward::forward_impls! {
     }
 }
 
+/// The identity of one attempt to send a message: a UUID in its hyphenated
+/// form (Lotus' `MessageSendSpec.MsgUuid`, venus-messager's message id).
+///
+/// The caller makes a new one for every attempt (the first send, a resend
+/// after the message failed on chain, a resend for a later period), saves
+/// it before the push, and reuses it only to recover that same attempt
+/// (after a crash, or a push whose answer was lost): the sender then
+/// returns the message it already took under it instead of sending a
+/// second one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SendUid(pub String);
+
+impl std::fmt::Display for SendUid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Sends messages to miner actors. The manager holds no keys: signing is
 /// the node's or the messager's.
 #[async_trait]
 pub trait MessageSender: Send + Sync + std::fmt::Debug {
-    /// Sends `msg`, returning its id.
-    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError>;
+    /// Sends `msg` as the attempt `uid`, returning its id. When the sender
+    /// already took a message under `uid` it returns that message's id and
+    /// sends nothing, whatever `msg` is now (Lotus answers a known
+    /// `MsgUuid` with the message signed under it; venus-messager keeps
+    /// one message per id). A new `uid` always sends a new message, even
+    /// with the very same content.
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError>;
 
     /// Where the message is.
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
@@ -411,7 +435,7 @@ pub trait MessageSender: Send + Sync + std::fmt::Debug {
 
 crate::forward::forward_impls! {
     impl[] MessageSender {
-        async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError>;
+        async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError>;
         async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
     }
 }

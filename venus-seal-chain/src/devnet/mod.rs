@@ -41,7 +41,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 use venus_seal_core::chain::{
     DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
-    OnChainSector, PartitionInfo,
+    OnChainSector, PartitionInfo, SendUid,
 };
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, MessageSender,
@@ -137,6 +137,7 @@ impl DevnetChain {
             next_message: 0,
             pending: VecDeque::new(),
             messages: HashMap::new(),
+            uids: HashMap::new(),
             miners,
         };
         if let Some(path) = &config.state_file {
@@ -495,7 +496,7 @@ impl DevnetChain {
     /// result: a script or test on a manual clock runs a message in one
     /// call. (With the clock running, other epochs may pass too.)
     pub async fn send_and_execute(&self, msg: MinerMessage) -> Result<MessageState, ChainError> {
-        let id = self.send(msg).await?;
+        let id = self.send(&crate::lotus::new_send_uid(), msg).await?;
         loop {
             self.advance(1).await;
             match self.state(&id).await? {
@@ -555,6 +556,7 @@ fn restore(state: &mut ChainState, saved: ChainState) {
     state.next_message = saved.next_message;
     state.pending = saved.pending;
     state.messages = saved.messages;
+    state.uids = saved.uids;
     for (id, actor) in saved.miners {
         match state.miners.get_mut(&id) {
             Some(configured) => {
@@ -706,12 +708,18 @@ fn unknown_miner(miner: ActorId) -> ChainError {
 #[async_trait]
 impl MessageSender for DevnetChain {
     /// Queues the message for the next epoch (saved to the state file, if
-    /// any, before the id is returned). A message to a miner the devnet
-    /// does not have is refused at once, as a full node's mpool refuses a
-    /// message to a missing actor. A state file that cannot be written is
+    /// any, before the id is returned). A `uid` already sent under answers
+    /// with that message and queues nothing, as Lotus does with a known
+    /// `MsgUuid`. A message to a miner the devnet does not have is refused
+    /// at once, as a full node's mpool refuses a message to a missing
+    /// actor. A state file that cannot be written is
     /// [`ChainError::Transport`] and the message is not queued.
-    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
         let mut st = self.lock();
+        if let Some(id) = st.uids.get(uid) {
+            debug!(message = %id.0, %uid, "attempt already sent: its message is the answer");
+            return Ok(id.clone());
+        }
         if !st.miners.contains_key(&msg.miner) {
             return Err(unknown_miner(msg.miner));
         }
@@ -720,10 +728,12 @@ impl MessageSender for DevnetChain {
         let miner = msg.miner;
         st.next_message += 1;
         st.messages.insert(id.clone(), MessageState::Pending);
+        st.uids.insert(uid.clone(), id.clone());
         st.pending.push_back((id.clone(), msg));
         if let Err(e) = self.save(&st) {
             st.pending.pop_back();
             st.messages.remove(&id);
+            st.uids.remove(uid);
             st.next_message -= 1;
             return Err(ChainError::Transport(format!(
                 "the devnet cannot record message {}: {e}",

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use venus_seal_core::chain::{MessageId, MessageState, MinerMessage};
+use venus_seal_core::chain::{MessageId, MessageState, MinerMessage, SendUid};
 use venus_seal_core::{ActorId, ChainEpoch, Randomness};
 
 use super::actor::MinerActor;
@@ -24,6 +24,10 @@ pub(super) struct ChainState {
     /// Every message sent: `Pending` until executed.
     #[serde(with = "persist::pairs")]
     pub(super) messages: HashMap<MessageId, MessageState>,
+    /// The message sent under each attempt uid (one per uid, as Lotus
+    /// keeps one per `MsgUuid`).
+    #[serde(default, with = "persist::pairs")]
+    pub(super) uids: HashMap<SendUid, MessageId>,
     #[serde(with = "persist::pairs")]
     pub(super) miners: BTreeMap<ActorId, MinerActor>,
 }

@@ -51,9 +51,15 @@ async fn messages_results_and_head_survive_a_restart() {
     let chain = open(&path);
     assert!(path.exists(), "the file is created at once");
     let t = chain.current_epoch() - 5;
-    let landed = chain.send(pre_commit(1, t)).await.unwrap();
+    let landed = chain
+        .send(&crate::lotus::new_send_uid(), pre_commit(1, t))
+        .await
+        .unwrap();
     chain.advance(1).await;
-    let pending = chain.send(pre_commit(2, t)).await.unwrap();
+    let pending = chain
+        .send(&crate::lotus::new_send_uid(), pre_commit(2, t))
+        .await
+        .unwrap();
     let head = chain.current_epoch();
     let landed_state = chain.state(&landed).await.unwrap();
     let randomness = chain
@@ -85,7 +91,10 @@ async fn messages_results_and_head_survive_a_restart() {
         randomness
     );
     // The counter goes on: no message id is reused.
-    let next = chain.send(pre_commit(3, t)).await.unwrap();
+    let next = chain
+        .send(&crate::lotus::new_send_uid(), pre_commit(3, t))
+        .await
+        .unwrap();
     assert_ne!(next, pending);
     assert_ne!(next, landed);
     chain.advance(1).await;
@@ -183,12 +192,18 @@ async fn an_unwritable_state_file_refuses_messages_and_epochs() {
     let head = chain.current_epoch();
     // A directory where the temporary file would go makes every save fail.
     std::fs::create_dir(dir.path().join(".devnet.json.tmp")).unwrap();
-    let err = chain.send(pre_commit(1, head - 5)).await.unwrap_err();
+    let err = chain
+        .send(&crate::lotus::new_send_uid(), pre_commit(1, head - 5))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("devnet.json"), "{err}");
     assert_eq!(chain.pending_messages(), 0);
     assert_eq!(chain.advance(3).await, head, "no epoch without a save");
     std::fs::remove_dir(dir.path().join(".devnet.json.tmp")).unwrap();
-    let id = chain.send(pre_commit(1, head - 5)).await.unwrap();
+    let id = chain
+        .send(&crate::lotus::new_send_uid(), pre_commit(1, head - 5))
+        .await
+        .unwrap();
     assert_eq!(id.0, "devnet-msg-0");
     assert_eq!(chain.advance(1).await, head + 1);
 }

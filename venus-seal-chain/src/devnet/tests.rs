@@ -48,7 +48,13 @@ fn params(n: u64, seal_rand_epoch: i64) -> PreCommitParams {
 }
 
 async fn send(chain: &DevnetChain, call: MinerCall) -> MessageId {
-    chain.send(MinerMessage::new(MINER, call)).await.unwrap()
+    chain
+        .send(
+            &crate::lotus::new_send_uid(),
+            MinerMessage::new(MINER, call),
+        )
+        .await
+        .unwrap()
 }
 
 async fn landed(chain: &DevnetChain, id: &MessageId) -> (i64, Option<String>) {
@@ -444,10 +450,13 @@ async fn a_good_proof_makes_the_sector_proven() {
 async fn messages_to_unknown_miners_are_refused() {
     let c = chain();
     let err = c
-        .send(MinerMessage::new(
-            ActorId(4242),
-            MinerCall::PreCommitSectorBatch2(vec![params(1, 990)]),
-        ))
+        .send(
+            &crate::lotus::new_send_uid(),
+            MinerMessage::new(
+                ActorId(4242),
+                MinerCall::PreCommitSectorBatch2(vec![params(1, 990)]),
+            ),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("f04242"), "{err}");

@@ -1,12 +1,13 @@
 //! Miner messages as the node and venus-messager take them: the unsigned
-//! message ([`build_message`]) and the uid that makes sending it again
-//! idempotent ([`message_uid`]). [`LotusClient`](super::LotusClient) sends
-//! the uid as `MsgUuid`, [`MessagerClient`](crate::MessagerClient) pushes
-//! under it.
+//! message ([`build_message`]) and attempt uids ([`new_send_uid`],
+//! [`derived_send_uid`]). [`LotusClient`](super::LotusClient) sends the
+//! uid as `MsgUuid`, [`MessagerClient`](crate::MessagerClient) pushes
+//! under it: one message per uid, so a recovered attempt is not sent
+//! twice and a new attempt always goes out.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use venus_seal_core::chain::MinerMessage;
+use venus_seal_core::chain::{MinerMessage, SendUid};
 use venus_seal_core::error::ChainError;
 
 use super::convert::actor_address;
@@ -31,19 +32,23 @@ pub fn build_message(from: &str, msg: &MinerMessage) -> Result<MessageJson, Chai
     })
 }
 
-/// The namespace of the uids [`message_uid`] derives (a fixed, random v4
-/// UUID: changing it would change every uid).
+/// The namespace of the uids [`derived_send_uid`] derives (a fixed,
+/// random v4 UUID: changing it would change every derived uid).
 pub const UID_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6f0e_7c2a_53d1_4b8e_9a41_2d7c_8e5b_13f0);
 
-/// The uid under which `msg` is pushed: a UUID v5 of the miner id, the
-/// method number and the CBOR parameters. Identical messages get identical
-/// uids, so a resend is idempotent.
-pub fn message_uid(msg: &MinerMessage) -> Result<String, ChainError> {
-    let (method, params) = params::encode_call(&msg.call)?;
-    let mut name = Vec::with_capacity(16 + params.len());
-    name.extend_from_slice(&msg.miner.0.to_be_bytes());
-    name.extend_from_slice(&method.to_be_bytes());
-    name.extend_from_slice(&params);
-    Ok(uuid::Uuid::new_v5(&UID_NAMESPACE, &name).to_string())
+/// A fresh attempt uid (a random v4 UUID): every push attempt the manager
+/// saves before sending gets one.
+pub fn new_send_uid() -> SendUid {
+    SendUid(uuid::Uuid::new_v4().to_string())
+}
+
+/// The uid of the attempt that `name` identifies (a UUID v5 of it): for a
+/// sender that keeps no record of its attempts but can name them
+/// uniquely, e.g. "WindowPoSt of miner 1000, period 5000, deadline 3,
+/// partition 0, attempt 1". The same name always gives the same uid, so
+/// a restarted process recovers its attempt; a new attempt needs a new
+/// name.
+pub fn derived_send_uid(name: &str) -> SendUid {
+    SendUid(uuid::Uuid::new_v5(&UID_NAMESPACE, name.as_bytes()).to_string())
 }

@@ -10,7 +10,7 @@
 //! Reading order: `client.rs` (the client and its typed helpers),
 //! `traits.rs` (the core traits on them), `collateral.rs` (deposits and
 //! pledges as Lotus computes them), `convert.rs` (answers into core types),
-//! `message.rs` (the unsigned message and its uid, shared with
+//! `message.rs` (the unsigned message and attempt uids, shared with
 //! [`MessagerClient`](crate::MessagerClient)). The HTTP transport is
 //! `crate::jsonrpc`, shared with the messager too.
 //!
@@ -32,7 +32,7 @@ use venus_seal_core::NetworkParams;
 pub use crate::jsonrpc::REQUEST_TIMEOUT;
 pub use client::LotusClient;
 pub use convert::{actor_address, decode_randomness, zero_comm_d};
-pub use message::{build_message, message_uid, UID_NAMESPACE};
+pub use message::{build_message, derived_send_uid, new_send_uid, UID_NAMESPACE};
 pub use types::{
     BitFieldJson, CidJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec,
     MinerInfoJson, MsgLookupJson, PartitionJson, ReceiptJson, SectorOnChainInfoJson,

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use venus_seal_core::chain::{
     DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
-    OnChainSector, PartitionInfo, PreCommitParams,
+    OnChainSector, PartitionInfo, PreCommitParams, SendUid,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
@@ -13,7 +13,6 @@ use venus_seal_core::{
 };
 
 use super::convert::{parse_cid, parse_comm_r, parse_proof, zero_comm_d};
-use super::message::message_uid;
 use super::types::{BitFieldJson, CidJson, MessageSendSpec};
 use super::LotusClient;
 
@@ -189,11 +188,17 @@ impl ChainClient for LotusClient {
 
 #[async_trait]
 impl MessageSender for LotusClient {
-    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
+    /// `Filecoin.MpoolPushMessage` with `uid` as `MsgUuid`: Lotus answers
+    /// a uuid it already signed a message under with that message and
+    /// pushes nothing (node/impl/full/mpool.go `MpoolPushMessage`, lotus
+    /// commit 3d1bc96aaee3346a0f03a88f60a2e2afd7d5cf85), and stores the
+    /// uuid only once the push succeeded, so a refused push may be tried
+    /// again under the same uid.
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
         let message = self.build_message(&msg)?;
         let spec = MessageSendSpec {
             max_fee: self.max_fee.clone(),
-            msg_uuid: Some(message_uid(&msg)?),
+            msg_uuid: Some(uid.0.clone()),
             maximize_fee_cap: false,
         };
         let signed = self.mpool_push_message(&message, &spec).await?;

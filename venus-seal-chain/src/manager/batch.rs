@@ -6,6 +6,7 @@
 //! [`BatchPolicy`]: super::BatchPolicy
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,17 +15,21 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use venus_seal_core::chain::{
     AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams,
-    ProveCommitParams,
+    ProveCommitParams, SendUid,
 };
 use venus_seal_core::manager::{DealInfo, OnChainState, PollStateResponse};
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
-    ActorId, FailureLevel, Leveled, ManagerError, SealVerifyInfo, SectorId, TokenAmount,
+    ActorId, ChainEpoch, FailureLevel, Leveled, ManagerError, SealVerifyInfo, SectorId, TokenAmount,
 };
 
-use super::{unix_now, BatchPolicy, Collateral, Kind, LocalSectorManager, SectorStatus};
+use super::{
+    unix_now, BatchPolicy, BatchTimes, Collateral, Kind, LocalSectorManager, ResendPolicy,
+    SectorStatus, Submitted,
+};
+use crate::lotus::new_send_uid;
 
-/// After a send fails for a passing reason, wait this long.
+/// After the batch timer cannot read the queue, wait this long.
 const RETRY_DELAY: Duration = Duration::from_secs(10);
 
 /// While another process holds a claim, look again this often (its claim
@@ -44,12 +49,59 @@ macro_rules! with_slot {
 
 /// What became of a claimed submission.
 enum Settle {
-    /// This message carries it.
-    Sent(MessageId),
-    /// Sending failed (`permanent`: for good).
-    Failed { error: String, permanent: bool },
+    /// This message carries it, recorded at head `epoch`.
+    Sent {
+        message: MessageId,
+        epoch: ChainEpoch,
+    },
+    /// Sending failed (`permanent`: for good, the chain leaves no way
+    /// forward; `keep_attempt`: the push may have been taken, so the next
+    /// try recovers the same attempt uid).
+    Failed {
+        error: String,
+        permanent: bool,
+        keep_attempt: bool,
+    },
     /// The chain already holds it.
     FoundOnChain,
+}
+
+/// How a push of one group ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pushed {
+    /// A message carries the whole group.
+    Sent,
+    /// Some of the group went out, some did not.
+    Partly,
+    /// Nothing went out.
+    Refused,
+}
+
+/// (queued, claimable at `unix`, the uid of its unfinished attempt).
+fn look<T>(s: &Submitted<T>, unix: u64) -> (bool, bool, Option<SendUid>) {
+    (
+        s.is_queued(),
+        s.is_claimable(unix),
+        s.unfinished_attempt().map(|a| a.uid.clone()),
+    )
+}
+
+impl BatchTimes {
+    /// A push of `id`'s `kind` failed: it waits before the next, longer
+    /// after each failure in a row.
+    fn retry_later(&mut self, id: SectorId, kind: Kind, policy: &ResendPolicy) {
+        let n = self.failures.entry((id, kind)).or_default();
+        let delay = policy.retry_delay(*n);
+        *n = n.saturating_add(1);
+        self.retry_after.insert((id, kind), Instant::now() + delay);
+    }
+
+    /// `id`'s `kind` went out: its failures are forgotten.
+    fn forget_failures(&mut self, id: SectorId, kind: Kind) {
+        self.failures.remove(&(id, kind));
+        self.solo.remove(&(id, kind));
+        self.retry_after.remove(&(id, kind));
+    }
 }
 
 fn earliest(next: &mut Option<Instant>, at: Instant) {
@@ -64,6 +116,9 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
             let Some(m) = manager.upgrade() else {
                 return;
             };
+            if m.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             match m.send_due().await {
                 Ok(next) => next,
                 Err(e) => {
@@ -85,6 +140,26 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
 }
 
 impl LocalSectorManager {
+    /// Stops sending (for a SIGTERM): no new batch starts, and the batch
+    /// in flight, if any, is waited for up to `grace`. Returns whether it
+    /// finished. One that did not is handed back safely: its claims lapse
+    /// and its attempt uid is saved, so the next manager recovers that
+    /// attempt instead of sending a second message.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        match tokio::time::timeout(grace, self.sending.lock()).await {
+            Ok(_idle) => true,
+            Err(_) => {
+                warn!(
+                    ?grace,
+                    "a batch was still being sent at shutdown: the next start recovers it"
+                );
+                false
+            }
+        }
+    }
+
     fn policy(&self, miner: ActorId, kind: Kind) -> BatchPolicy {
         match (self.config.miner(miner), kind) {
             (Some(m), Kind::PreCommit) => m.pre_commit,
@@ -100,10 +175,16 @@ impl LocalSectorManager {
     /// paused tokio clock drive it directly.
     pub async fn send_due(&self) -> Result<Option<Instant>, ManagerError> {
         let _one = self.sending.lock().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         let now = Instant::now();
         let unix = unix_now();
         let queued = self.store.queued().await?;
         let mut groups: BTreeMap<(ActorId, Kind), Vec<SectorId>> = BTreeMap::new();
+        // Attempts pushed by a batcher that died or lost the answer: each
+        // goes out again under its uid, with exactly its own sectors.
+        let mut recover: BTreeMap<SendUid, (ActorId, Kind, Vec<SectorId>)> = BTreeMap::new();
         let mut next = None;
         {
             let mut times = self.times();
@@ -113,32 +194,51 @@ impl LocalSectorManager {
                 let slots = [
                     (
                         Kind::PreCommit,
-                        rec.pre_commit
-                            .as_ref()
-                            .map(|s| (s.is_queued(), s.is_claimable(unix))),
+                        rec.pre_commit.as_ref().map(|s| look(s, unix)),
                     ),
-                    (
-                        Kind::Proof,
-                        rec.proof
-                            .as_ref()
-                            .map(|s| (s.is_queued(), s.is_claimable(unix))),
-                    ),
+                    (Kind::Proof, rec.proof.as_ref().map(|s| look(s, unix))),
                 ];
                 for (kind, st) in slots {
                     match st {
-                        Some((true, true)) => {
+                        Some((true, true, Some(uid))) => {
+                            live.insert((*id, kind));
+                            recover
+                                .entry(uid)
+                                .or_insert_with(|| (id.miner, kind, Vec::new()))
+                                .2
+                                .push(*id);
+                        }
+                        Some((true, true, None)) => {
                             live.insert((*id, kind));
                             times.first_seen.entry((*id, kind)).or_insert(now);
                             groups.entry((id.miner, kind)).or_default().push(*id);
                         }
                         // Another batcher is sending it.
-                        Some((true, false)) => earliest(&mut next, now + CLAIM_CHECK),
+                        Some((true, false, _)) => earliest(&mut next, now + CLAIM_CHECK),
                         _ => {}
                     }
                 }
             }
             times.first_seen.retain(|k, _| live.contains(k));
             times.retry_after.retain(|k, _| live.contains(k));
+            times.failures.retain(|k, _| live.contains(k));
+            times.solo.retain(|k| live.contains(k));
+        }
+        for (uid, (miner, kind, ids)) in recover {
+            let waiting = {
+                let times = self.times();
+                ids.iter()
+                    .filter_map(|id| times.retry_after.get(&(*id, kind)).copied())
+                    .max()
+                    .filter(|at| *at > now)
+            };
+            match waiting {
+                Some(at) => earliest(&mut next, at),
+                None => {
+                    info!(%miner, kind = kind.name(), %uid, sectors = ids.len(), "recovering an attempt whose message was not recorded");
+                    self.send_batch(miner, kind, &ids, Some(uid)).await;
+                }
+            }
         }
         for ((miner, kind), ids) in groups {
             let policy = self.policy(miner, kind);
@@ -167,28 +267,56 @@ impl LocalSectorManager {
                 earliest(&mut next, deadline);
                 continue;
             }
-            for chunk in ready.chunks(policy.max_batch.max(1)) {
-                self.send_batch(miner, kind, chunk).await;
+            // Sectors the node refused alone go alone, so that they do not
+            // hold the others back.
+            let (solo, batch): (Vec<_>, Vec<_>) = {
+                let times = self.times();
+                ready
+                    .into_iter()
+                    .partition(|id| times.solo.contains(&(*id, kind)))
+            };
+            for chunk in batch.chunks(policy.max_batch.max(1)) {
+                self.send_batch(miner, kind, chunk, None).await;
+            }
+            for id in solo {
+                self.send_batch(miner, kind, &[id], None).await;
             }
         }
         Ok(next)
     }
 
-    /// Claims, checks and sends one batch; what happens to each sector is
-    /// recorded in its status.
-    async fn send_batch(&self, miner: ActorId, kind: Kind, ids: &[SectorId]) {
+    /// Claims, checks and sends one batch (`recover`: the unfinished
+    /// attempt of exactly these sectors, pushed again under its uid); what
+    /// happens to each sector is recorded in its status. A sector whose
+    /// worker or operator gave it up is never sent.
+    async fn send_batch(
+        &self,
+        miner: ActorId,
+        kind: Kind,
+        ids: &[SectorId],
+        recover: Option<SendUid>,
+    ) {
         let unix = unix_now();
         let mut claimed: Vec<(SectorId, SectorStatus)> = Vec::with_capacity(ids.len());
         for &id in ids {
             let claim = self
                 .modify(id, |rec| {
-                    let gone = rec.aborted.is_some();
+                    let gone = rec
+                        .aborted
+                        .as_ref()
+                        .map(|why| format!("the sector was aborted by its worker: {why}"))
+                        .or_else(|| {
+                            rec.abort_requested
+                                .as_ref()
+                                .map(|why| format!("the operator aborted the sector: {why}"))
+                        });
                     let took = with_slot!(rec, kind, |s| {
-                        if !s.is_claimable(unix) {
+                        let ours = s.unfinished_attempt().map(|a| &a.uid) == recover.as_ref();
+                        if !s.is_claimable(unix) || !ours {
                             false
-                        } else if gone {
+                        } else if let Some(why) = &gone {
                             s.failed = true;
-                            s.last_error = Some("the sector was aborted".into());
+                            s.last_error = Some(format!("not sent: {why}"));
                             false
                         } else {
                             s.sending_since = Some(unix);
@@ -209,10 +337,11 @@ impl LocalSectorManager {
         if claimed.is_empty() {
             return;
         }
+        let keep = recover.is_some();
         let (head, network) = match (self.chain.head().await, self.chain.network().await) {
             (Ok(h), Ok(n)) => (h, n),
             (Err(e), _) | (_, Err(e)) => {
-                self.release(kind, &claimed, unix, &e.to_string(), false)
+                self.release(kind, &claimed, unix, &e.to_string(), keep)
                     .await;
                 return;
             }
@@ -228,7 +357,7 @@ impl LocalSectorManager {
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    self.release(kind, &[(id, rec)], unix, &e.to_string(), false)
+                    self.release(kind, &[(id, rec)], unix, &e.to_string(), keep)
                         .await;
                     continue;
                 }
@@ -240,7 +369,7 @@ impl LocalSectorManager {
                         "ticket expired while queued: its epoch {} is older than {oldest} at head {head}",
                         pc.content.ticket.epoch
                     );
-                    self.release(kind, &[(id, rec)], unix, &why, true).await;
+                    self.give_up(id, kind, unix, &why).await;
                     continue;
                 }
             }
@@ -249,10 +378,29 @@ impl LocalSectorManager {
         if to_send.is_empty() {
             return;
         }
+        self.push_group(miner, kind, to_send, head, unix, recover)
+            .await;
+    }
 
+    /// Pushes `group` (claimed at `unix`) as one message under a new
+    /// attempt uid saved first, or under `recover`. A group the node
+    /// refuses is split in halves, each pushed as its own attempt, so that
+    /// one sector the node will not take does not hold the others back;
+    /// a lone refused sector is tried again later (sent alone), until its
+    /// ticket or pre-commit expires.
+    async fn push_group(
+        &self,
+        miner: ActorId,
+        kind: Kind,
+        group: Vec<(SectorId, SectorStatus)>,
+        head: ChainEpoch,
+        unix: u64,
+        recover: Option<SendUid>,
+    ) -> Pushed {
+        let count = group.len();
         let call = match kind {
             Kind::PreCommit => MinerCall::PreCommitSectorBatch2(
-                to_send
+                group
                     .iter()
                     .filter_map(|(id, rec)| {
                         let pc = &rec.pre_commit.as_ref()?.content;
@@ -271,13 +419,13 @@ impl LocalSectorManager {
                     })
                     .collect(),
             ),
-            Kind::Proof => self.proof_call(miner, &to_send).await,
+            Kind::Proof => self.proof_call(miner, &group).await,
         };
-        let count = to_send.len();
         let shape = match &call {
             MinerCall::ProveCommitAggregate(_) => "aggregated",
             _ => "batched",
         };
+        let keep = recover.is_some();
         // Deposits and pledges, unless the actor pays them itself. A node
         // that cannot say what they are is retried like an unreachable one.
         let value = match self.config.miner(miner).map(|m| m.collateral) {
@@ -287,27 +435,139 @@ impl LocalSectorManager {
                 Err(e) => {
                     let why = format!("cannot compute the collateral of the {}: {e}", kind.name());
                     warn!(%miner, sectors = count, error = %e, "{why}");
-                    self.release(kind, &to_send, unix, &why, false).await;
-                    return;
+                    self.release(kind, &group, unix, &why, keep).await;
+                    return Pushed::Refused;
                 }
             },
         };
-        let msg = MinerMessage::new(miner, call).with_value(value);
-        match self.sender.send(msg).await {
-            Ok(message) => {
-                info!(%miner, sectors = count, message = %message.0, collateral = %value, "{} {shape} and sent", kind.name());
-                for (id, _) in &to_send {
-                    self.settle(*id, kind, unix, Settle::Sent(message.clone()))
-                        .await;
+        // The attempt's uid is saved on every sector before the push: a
+        // manager that dies during it recovers this attempt, not a new one.
+        let uid = match recover {
+            Some(uid) => uid,
+            None => {
+                let uid = new_send_uid();
+                for (id, _) in &group {
+                    if let Err(e) = self.begin_attempt(*id, kind, unix, &uid).await {
+                        let why = format!("cannot save the attempt before sending: {e}");
+                        warn!(sector = %id, error = %e, "{why}");
+                        self.release(kind, &group, unix, &why, false).await;
+                        return Pushed::Refused;
+                    }
                 }
+                uid
             }
-            Err(e) => {
-                let permanent = matches!(e.level(), FailureLevel::Permanent | FailureLevel::Abort);
-                warn!(%miner, sectors = count, error = %e, permanent, "sending the {} batch failed", kind.name());
-                self.release(kind, &to_send, unix, &e.to_string(), permanent)
-                    .await;
+        };
+        let msg = MinerMessage::new(miner, call).with_value(value);
+        let error = match self.sender.send(&uid, msg).await {
+            Ok(message) => {
+                info!(%miner, sectors = count, message = %message.0, %uid, collateral = %value, "{} {shape} and sent", kind.name());
+                for (id, _) in &group {
+                    let sent = Settle::Sent {
+                        message: message.clone(),
+                        epoch: head,
+                    };
+                    self.settle(*id, kind, unix, sent).await;
+                    self.times().forget_failures(*id, kind);
+                }
+                return Pushed::Sent;
+            }
+            Err(e) => e,
+        };
+        let refused = matches!(error.level(), FailureLevel::Permanent | FailureLevel::Abort);
+        warn!(%miner, sectors = count, error = %error, %uid, refused, "sending the {} batch failed", kind.name());
+        if !refused {
+            // Unreachable, or the answer was lost: the node may hold the
+            // push, so the next try recovers this attempt.
+            self.release(kind, &group, unix, &error.to_string(), true)
+                .await;
+            return Pushed::Refused;
+        }
+        // The node refused the message and holds nothing under its uid.
+        if count == 1 {
+            self.times().solo.insert((group[0].0, kind));
+            self.release(kind, &group, unix, &error.to_string(), false)
+                .await;
+            return Pushed::Refused;
+        }
+        for (id, _) in &group {
+            if let Err(e) = self.end_attempt(*id, kind, unix, &uid).await {
+                warn!(sector = %id, error = %e, "cannot clear a refused attempt");
             }
         }
+        let mut left = group;
+        let right = left.split_off(count / 2);
+        info!(%miner, sectors = count, "the node refused the batch: sending each half on its own");
+        let a = Box::pin(self.push_group(miner, kind, left, head, unix, None)).await;
+        let b = Box::pin(self.push_group(miner, kind, right, head, unix, None)).await;
+        match (a, b) {
+            (Pushed::Sent, Pushed::Sent) => Pushed::Sent,
+            (Pushed::Refused, Pushed::Refused) => Pushed::Refused,
+            _ => Pushed::Partly,
+        }
+    }
+
+    /// Saves a new attempt `uid` on a sector this batcher claimed at
+    /// `unix`.
+    async fn begin_attempt(
+        &self,
+        id: SectorId,
+        kind: Kind,
+        unix: u64,
+        uid: &SendUid,
+    ) -> Result<(), ManagerError> {
+        let saved = self
+            .modify(id, |rec| {
+                Ok(with_slot!(rec, kind, |s| {
+                    let ours = s.sending_since == Some(unix) && s.message.is_none();
+                    if ours {
+                        s.begin_attempt(uid.clone());
+                    }
+                    ours
+                })
+                .unwrap_or(false))
+            })
+            .await?;
+        if saved {
+            Ok(())
+        } else {
+            Err(ManagerError::Internal(format!(
+                "the {} of sector {id} was taken over by another batcher",
+                kind.name()
+            )))
+        }
+    }
+
+    /// Forgets the attempt `uid` of a sector this batcher claimed at
+    /// `unix` (the node refused it: nothing was sent under it).
+    async fn end_attempt(
+        &self,
+        id: SectorId,
+        kind: Kind,
+        unix: u64,
+        uid: &SendUid,
+    ) -> Result<(), ManagerError> {
+        self.modify(id, |rec| {
+            with_slot!(rec, kind, |s| {
+                if s.sending_since == Some(unix) && s.attempt.as_ref().map(|a| &a.uid) == Some(uid)
+                {
+                    s.attempt = None;
+                }
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// Marks a claimed submission failed for good because the chain
+    /// leaves no way forward (the poll then says `ShouldAbort`, with why).
+    async fn give_up(&self, id: SectorId, kind: Kind, unix: u64, why: &str) {
+        warn!(sector = %id, reason = why, "the {} cannot be sent any more", kind.name());
+        let outcome = Settle::Failed {
+            error: why.to_string(),
+            permanent: true,
+            keep_attempt: false,
+        };
+        self.settle(id, kind, unix, outcome).await;
     }
 
     /// The prove-commit call for `batch` (ascending sector numbers): one
@@ -411,13 +671,21 @@ impl LocalSectorManager {
                     if s.sending_since == Some(unix) && s.message.is_none() {
                         s.sending_since = None;
                         match &outcome {
-                            Settle::Sent(m) => {
-                                s.message = Some(m.clone());
+                            Settle::Sent { message, epoch } => {
+                                s.message = Some(message.clone());
+                                s.sent_epoch = Some(*epoch);
                                 s.last_error = None;
                             }
-                            Settle::Failed { error, permanent } => {
+                            Settle::Failed {
+                                error,
+                                permanent,
+                                keep_attempt,
+                            } => {
                                 s.last_error = Some(error.clone());
                                 s.failed = *permanent;
+                                if !keep_attempt {
+                                    s.attempt = None;
+                                }
                             }
                             Settle::FoundOnChain => s.found_on_chain = true,
                         }
@@ -431,27 +699,26 @@ impl LocalSectorManager {
         }
     }
 
-    /// Gives claimed submissions back to the queue after a failure
-    /// (`permanent`: marks them failed, the worker is told).
+    /// Gives claimed submissions back to the queue after a failure, to be
+    /// tried again after a delay that grows with each failure in a row
+    /// (`keep_attempt`: the push may have been taken, so the next try
+    /// recovers the same attempt uid).
     async fn release(
         &self,
         kind: Kind,
         batch: &[(SectorId, SectorStatus)],
         unix: u64,
         error: &str,
-        permanent: bool,
+        keep_attempt: bool,
     ) {
         for (id, _) in batch {
             let outcome = Settle::Failed {
                 error: error.to_string(),
-                permanent,
+                permanent: false,
+                keep_attempt,
             };
             self.settle(*id, kind, unix, outcome).await;
-            if !permanent {
-                self.times()
-                    .retry_after
-                    .insert((*id, kind), Instant::now() + RETRY_DELAY);
-            }
+            self.times().retry_later(*id, kind, &self.config.resend);
         }
     }
 
@@ -580,6 +847,10 @@ impl LocalSectorManager {
                     if s.message.as_ref() == Some(failed) {
                         s.message = None;
                         s.sending_since = None;
+                        // A new attempt, with a new uid: under the old one
+                        // the node answers with the failed message.
+                        s.attempt = None;
+                        s.sent_epoch = None;
                         s.resends += 1;
                         s.last_error = Some(why.to_string());
                         true

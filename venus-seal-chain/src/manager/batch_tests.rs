@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use venus_seal_core::chain::{
-    MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit, OnChainSector,
+    MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit, OnChainSector, SendUid,
 };
 use venus_seal_core::manager::{
     AllocateSpec, AllocatedSector, OnChainState, PreCommitOnChainInfo, SubmitResult,
@@ -26,6 +26,7 @@ const M1: ActorId = ActorId(1000);
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
 
 /// Records every message and can fail sends or report a message failed.
+/// Like Lotus, it answers a uid it already took with that message.
 #[derive(Debug)]
 struct Recorder {
     chain: Arc<DevnetChain>,
@@ -34,6 +35,13 @@ struct Recorder {
     /// Sends the next message nowhere and reports it failed on chain.
     drop_next: AtomicUsize,
     dropped: Mutex<Vec<MessageId>>,
+    /// The message taken under each uid.
+    uids: Mutex<std::collections::HashMap<SendUid, MessageId>>,
+    /// Refuses (as a node's gas estimation does) any message carrying
+    /// this sector number.
+    refuse_sector: Mutex<Option<u64>>,
+    /// Each push takes this long.
+    latency: Mutex<Duration>,
 }
 
 impl Recorder {
@@ -44,6 +52,9 @@ impl Recorder {
             fail_sends: AtomicUsize::new(0),
             drop_next: AtomicUsize::new(0),
             dropped: Mutex::new(Vec::new()),
+            uids: Mutex::new(Default::default()),
+            refuse_sector: Mutex::new(None),
+            latency: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -59,7 +70,12 @@ impl Recorder {
 
 #[async_trait]
 impl MessageSender for Recorder {
-    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        if let Some(id) = self.uids.lock().unwrap().get(uid) {
+            return Ok(id.clone());
+        }
+        let latency = *self.latency.lock().unwrap();
+        tokio::time::sleep(latency).await;
         if self
             .fail_sends
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -67,17 +83,29 @@ impl MessageSender for Recorder {
         {
             return Err(ChainError::Transport("node unreachable".into()));
         }
+        if let (Some(bad), MinerCall::PreCommitSectorBatch2(pcs)) =
+            (*self.refuse_sector.lock().unwrap(), &msg.call)
+        {
+            if pcs.iter().any(|p| p.sector_number.0 == bad) {
+                return Err(ChainError::Rejected(format!(
+                    "GasEstimateMessageGas error: sector {bad}: invalid CommD"
+                )));
+            }
+        }
         self.sent.lock().unwrap().push(msg.clone());
-        if self
+        let id = if self
             .drop_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
             let id = MessageId(format!("dropped-{}", self.dropped.lock().unwrap().len()));
             self.dropped.lock().unwrap().push(id.clone());
-            return Ok(id);
-        }
-        self.chain.send(msg).await
+            id
+        } else {
+            self.chain.send(uid, msg).await?
+        };
+        self.uids.lock().unwrap().insert(uid.clone(), id.clone());
+        Ok(id)
     }
 
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
@@ -250,6 +278,8 @@ async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo)
             .await
             .unwrap();
     assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    // Batches go out from the timer, not inside the call.
+    s.m.send_due().await.unwrap();
     (sector, info)
 }
 
@@ -266,6 +296,8 @@ async fn prove(s: &Setup, sector: AllocatedSector, info: &PreCommitOnChainInfo) 
     });
     let r = s.m.submit_proof(sector.id, proof, false).await.unwrap();
     assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    // Batches go out from the timer, not inside the call.
+    s.m.send_due().await.unwrap();
 }
 
 async fn state(s: &Setup, sector: AllocatedSector, proof: bool) -> OnChainState {
@@ -473,18 +505,21 @@ async fn a_pre_commit_sent_by_a_crashed_manager_is_found_on_chain_not_sent_twice
     // What a process that died after sending, before saving the id, left
     // on chain.
     s.chain
-        .send(MinerMessage::new(
-            M1,
-            MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
-                sector_number: a.id.number,
-                seal_proof: P2K,
-                sealed_cid: info.comm_r,
-                unsealed_cid: info.comm_d,
-                seal_rand_epoch: info.ticket.epoch,
-                deal_ids: vec![],
-                expiration: 1_000_000,
-            }]),
-        ))
+        .send(
+            &crate::lotus::new_send_uid(),
+            MinerMessage::new(
+                M1,
+                MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
+                    sector_number: a.id.number,
+                    seal_proof: P2K,
+                    sealed_cid: info.comm_r,
+                    unsealed_cid: info.comm_d,
+                    seal_rand_epoch: info.ticket.epoch,
+                    deal_ids: vec![],
+                    expiration: 1_000_000,
+                }]),
+            ),
+        )
         .await
         .unwrap();
     s.chain.advance(1).await;
@@ -623,6 +658,8 @@ async fn proofs_carry_the_deals_their_sectors_took() {
                 .await
                 .unwrap();
         assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+        // Batches go out from the timer, not inside the call.
+        s.m.send_due().await.unwrap();
         sectors.push((sector, info));
     }
     s.chain.advance(11).await;
@@ -644,4 +681,187 @@ async fn proofs_carry_the_deals_their_sectors_took() {
     assert_eq!(agg.pieces.len(), 4);
     assert_eq!(agg.pieces[0], vec![deal]);
     assert!(agg.pieces[1..].iter().all(Vec::is_empty));
+}
+
+/// Item 2: a crash between the push and saving the message id leaves the
+/// attempt's uid saved; the next batcher pushes under that uid, the
+/// sender answers with the message it already took, and exactly one
+/// message exists.
+#[tokio::test(start_paused = true)]
+async fn an_attempt_pushed_before_a_crash_is_recovered_under_its_uid_not_sent_twice() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(batched(10, 60), BatchPolicy::IMMEDIATE),
+        CountingVerifier::default(),
+    );
+    let (a, info) = pre_commit(&s, 1).await;
+    // What a batcher that died after the push left: the attempt saved,
+    // the message taken by the node, no message id recorded.
+    let uid = crate::lotus::new_send_uid();
+    let pushed = s
+        .sender
+        .send(
+            &uid,
+            MinerMessage::new(
+                M1,
+                MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
+                    sector_number: a.id.number,
+                    seal_proof: P2K,
+                    sealed_cid: info.comm_r,
+                    unsealed_cid: info.comm_d,
+                    seal_rand_epoch: info.ticket.epoch,
+                    deal_ids: vec![],
+                    expiration: 1_000_000,
+                }]),
+            ),
+        )
+        .await
+        .unwrap();
+    s.m.modify(a.id, |rec| {
+        let pc = rec.pre_commit.as_mut().unwrap();
+        pc.begin_attempt(uid.clone());
+        pc.sending_since = Some(0);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    s.m.send_due().await.unwrap();
+    let rec = s.m.sector_status(a.id).await.unwrap().unwrap();
+    let pc = rec.pre_commit.unwrap();
+    assert_eq!(pc.message, Some(pushed), "the recovered attempt's message");
+    assert_eq!(pc.attempts, 1, "no new attempt");
+    assert_eq!(s.sender.calls().len(), 1, "one message for one attempt");
+    assert_eq!(s.chain.pending_messages(), 1);
+    s.chain.advance(1).await;
+    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+}
+
+/// Item 2: every attempt has its own uid; a resend after a failure on
+/// chain is a new attempt (under the old uid the sender would answer with
+/// the failed message and nothing would go out).
+#[tokio::test(start_paused = true)]
+async fn each_attempt_has_its_own_saved_uid() {
+    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    s.sender.drop_next.store(1, Ordering::SeqCst);
+    let (a, _) = pre_commit(&s, 1).await;
+    let first = s.m.sector_status(a.id).await.unwrap().unwrap();
+    let first = first.pre_commit.unwrap().attempt.unwrap();
+    assert_eq!(first.number, 1);
+    s.m.poll_pre_commit_state(a.id).await.unwrap();
+    s.m.send_due().await.unwrap();
+    let second = s.m.sector_status(a.id).await.unwrap().unwrap();
+    let second = second.pre_commit.unwrap().attempt.unwrap();
+    assert_eq!(second.number, 2);
+    assert_ne!(first.uid, second.uid);
+    assert_eq!(s.sender.uids.lock().unwrap().len(), 2);
+}
+
+/// Item 4: a sector whose abort the operator asked for is not put in a
+/// batch; the others go out.
+#[tokio::test(start_paused = true)]
+async fn a_sector_whose_abort_was_requested_is_never_sent() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(batched(2, 3600), BatchPolicy::IMMEDIATE),
+        CountingVerifier::default(),
+    );
+    let (a, _) = pre_commit(&s, 1).await;
+    s.m.request_abort(a.id, "bad disk".into()).await.unwrap();
+    let (b, _) = pre_commit(&s, 2).await;
+    let calls = s.sender.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let MinerCall::PreCommitSectorBatch2(batch) = &calls[0] else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].sector_number, b.id.number);
+    let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::ShouldAbort, "{polled:?}");
+}
+
+/// Item 4: the node refuses a batch because of one sector; the others go
+/// out in their own attempts, the refused one stays queued (never failed
+/// for good) and goes out alone once the node takes it.
+#[tokio::test(start_paused = true)]
+async fn one_sector_the_node_refuses_does_not_hold_the_batch_back() {
+    let s = setup(
+        ManagedMiner::new(M1, P2K).with_batching(batched(4, 3600), BatchPolicy::IMMEDIATE),
+        CountingVerifier::default(),
+    );
+    *s.sender.refuse_sector.lock().unwrap() = Some(3);
+    let mut sectors = Vec::new();
+    for n in 1..=4 {
+        sectors.push(pre_commit(&s, n).await.0);
+    }
+    let sent: Vec<u64> = s
+        .sender
+        .calls()
+        .iter()
+        .flat_map(|c| match c {
+            MinerCall::PreCommitSectorBatch2(b) => b.iter().map(|p| p.sector_number.0).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(sent, vec![1, 2, 4], "every sector but the refused one");
+    let polled = s.m.poll_pre_commit_state(sectors[2].id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Pending, "{polled:?}");
+    assert!(polled.desc.unwrap().contains("invalid CommD"));
+    // The node takes it later: it goes out alone, without operator action.
+    *s.sender.refuse_sector.lock().unwrap() = None;
+    tokio::time::sleep(Duration::from_secs(3601)).await;
+    s.m.send_due().await.unwrap();
+    let last = s.sender.calls().pop().unwrap();
+    assert!(
+        matches!(&last, MinerCall::PreCommitSectorBatch2(b) if b.len() == 1 && b[0].sector_number.0 == 3),
+        "{last:?}"
+    );
+    s.chain.advance(1).await;
+    for sector in sectors {
+        assert_eq!(state(&s, sector, false).await, OnChainState::Landed);
+    }
+}
+
+/// Item 4: a worker's submit call only queues; the batch timer sends.
+#[tokio::test(start_paused = true)]
+async fn a_submission_is_sent_by_the_timer_not_inside_the_call() {
+    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    let sector =
+        s.m.allocate_sector(AllocateSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+    let info = info(1, s.m.assign_ticket(sector.id).await.unwrap());
+    let r = s.m.submit_pre_commit(sector, info, false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted);
+    assert!(s.sender.calls().is_empty(), "sent inside the worker's call");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(s.sender.calls().len(), 1, "the timer sent it");
+}
+
+/// Item 4: shutdown waits for the batch in flight (its message id is
+/// recorded) and no batch starts afterwards.
+#[tokio::test(start_paused = true)]
+async fn shutdown_finishes_the_batch_in_flight_and_starts_no_other() {
+    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    *s.sender.latency.lock().unwrap() = Duration::from_secs(5);
+    let sector =
+        s.m.allocate_sector(AllocateSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+    let info1 = info(1, s.m.assign_ticket(sector.id).await.unwrap());
+    s.m.submit_pre_commit(sector, info1, false).await.unwrap();
+    // The timer starts the push (5 s long); shutdown comes meanwhile.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(s.m.shutdown(Duration::from_secs(30)).await, "finished");
+    let rec = s.m.sector_status(sector.id).await.unwrap().unwrap();
+    assert!(rec.pre_commit.unwrap().message.is_some(), "its id recorded");
+    let other =
+        s.m.allocate_sector(AllocateSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+    let info2 = info(2, s.m.assign_ticket(other.id).await.unwrap());
+    s.m.submit_pre_commit(other, info2, false).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    s.m.send_due().await.unwrap();
+    assert_eq!(s.sender.calls().len(), 1, "nothing sent after shutdown");
 }

@@ -142,6 +142,48 @@ impl ManagedMiner {
     }
 }
 
+/// How the manager sends again what did not go out or did not land.
+///
+/// A push that fails (node unreachable, wallet empty, fee cap too low) is
+/// tried again after `retry_delay`, doubling after each failure in a row
+/// up to `max_retry_delay`, until it goes out or the ticket or pre-commit
+/// expires (then the worker is told to abort, with the reason).
+///
+/// ```
+/// use std::time::Duration;
+/// use venus_seal_chain::manager::ResendPolicy;
+/// let p = ResendPolicy::default();
+/// assert_eq!(p.retry_delay(0), Duration::from_secs(10));
+/// assert_eq!(p.retry_delay(1), Duration::from_secs(20));
+/// assert_eq!(p.retry_delay(30), Duration::from_secs(600));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResendPolicy {
+    /// The wait after the first failed push.
+    pub first_retry: Duration,
+    /// The longest wait between pushes.
+    pub max_retry: Duration,
+}
+
+impl ResendPolicy {
+    /// The wait after `failures` failed pushes in a row (0: the first).
+    pub fn retry_delay(&self, failures: u32) -> Duration {
+        self.first_retry
+            .saturating_mul(1 << failures.min(16))
+            .min(self.max_retry.max(self.first_retry))
+    }
+}
+
+impl Default for ResendPolicy {
+    /// 10 s, doubling up to 10 minutes.
+    fn default() -> Self {
+        Self {
+            first_retry: Duration::from_secs(10),
+            max_retry: Duration::from_secs(600),
+        }
+    }
+}
+
 /// What a [`LocalSectorManager`](super::LocalSectorManager) serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManagerConfig {
@@ -149,6 +191,8 @@ pub struct ManagerConfig {
     pub miners: Vec<ManagedMiner>,
     /// Pre-commits request expiration at head + this many epochs.
     pub expiration_epochs: ChainEpoch,
+    /// How failed pushes and stuck messages are sent again.
+    pub resend: ResendPolicy,
 }
 
 impl ManagerConfig {
@@ -161,6 +205,7 @@ impl ManagerConfig {
         Self {
             miners,
             expiration_epochs: Self::DEFAULT_EXPIRATION_EPOCHS,
+            resend: ResendPolicy::default(),
         }
     }
 

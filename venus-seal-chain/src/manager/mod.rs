@@ -57,7 +57,7 @@ use venus_seal_core::{
     Ticket,
 };
 
-pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig};
+pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
 pub use post::{PartitionPoSt, PoStExecutors, PoStRound, PoStScheduleError, WindowPoStScheduler};
 use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};
@@ -82,11 +82,14 @@ impl Kind {
 }
 
 /// The in-memory side of batching: when each queued submission was first
-/// seen, and when a failed send may be tried again.
+/// seen, when a failed send may be tried again, how many failed in a row,
+/// and which ones the node refused alone (sent on their own).
 #[derive(Debug, Default)]
 struct BatchTimes {
     first_seen: HashMap<(SectorId, Kind), Instant>,
     retry_after: HashMap<(SectorId, Kind), Instant>,
+    failures: HashMap<(SectorId, Kind), u32>,
+    solo: std::collections::HashSet<(SectorId, Kind)>,
 }
 
 /// The [`SectorManager`] of a sealing cluster (see the [module
@@ -100,6 +103,8 @@ pub struct LocalSectorManager {
     times: Mutex<BatchTimes>,
     /// One batch run at a time in this process.
     sending: tokio::sync::Mutex<()>,
+    /// [`shutdown`](Self::shutdown) was called: no new batch starts.
+    stopping: std::sync::atomic::AtomicBool,
     /// Wakes the batch timer (a new submission, or the manager dropped).
     wake: Arc<Notify>,
 }
@@ -184,6 +189,7 @@ impl LocalSectorManager {
             verifier,
             times: Mutex::new(BatchTimes::default()),
             sending: tokio::sync::Mutex::new(()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
         });
         tokio::spawn(batch::run_timer(
@@ -394,8 +400,9 @@ impl LocalSectorManager {
     }
 
     /// Queues `content` in its slot (checking again: another call may have
-    /// won meanwhile), then runs the batcher so that a batch this
-    /// submission completes goes out now.
+    /// won meanwhile) and wakes the batch timer, which sends a batch this
+    /// submission completes. Nothing is sent inside the worker's call: a
+    /// slow or hung node never holds a worker's RPC.
     async fn enqueue<T: PartialEq + Clone>(
         &self,
         sector: SectorId,
@@ -433,10 +440,6 @@ impl LocalSectorManager {
         }
         info!(%sector, "{} queued", kind.name());
         self.times().retry_after.remove(&(sector, kind));
-        if let Err(e) = self.send_due().await {
-            // The submission is stored: the batch timer tries again.
-            warn!(%sector, error = %e, "sending due batches failed");
-        }
         self.wake.notify_one();
         Ok(response(SubmitResult::Accepted, None))
     }

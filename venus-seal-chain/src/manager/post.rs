@@ -24,10 +24,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::lotus::derived_send_uid;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use venus_seal_core::chain::{
-    DeadlineInfo, MessageId, MinerCall, MinerMessage, PoStPartition, SectorsDeclaration,
+    DeadlineInfo, MessageId, MinerCall, MinerMessage, PoStPartition, SectorsDeclaration, SendUid,
     WindowPoStSubmission,
 };
 use venus_seal_core::proving::{PoStSector, ProvingSector, SectorLocator, SkippedSector};
@@ -313,9 +314,10 @@ impl WindowPoStScheduler {
                 chain_commit_epoch: commit_epoch,
                 chain_commit_rand: commit_rand,
             });
+            let uid = post_uid("SubmitWindowedPoSt", miner, &dl, dl.index, index, 1);
             let message = self
                 .sender
-                .send(MinerMessage::new(miner, call))
+                .send(&uid, MinerMessage::new(miner, call))
                 .await
                 .map_err(chain_err)?;
             info!(%miner, deadline = dl.index, partition = index, proven = output.proven.len(),
@@ -402,9 +404,10 @@ impl WindowPoStScheduler {
             None
         } else {
             let call = MinerCall::DeclareFaultsRecovered(declarations.clone());
+            let uid = post_uid("DeclareFaultsRecovered", miner, &dl, target, 0, 1);
             let id = self
                 .sender
-                .send(MinerMessage::new(miner, call))
+                .send(&uid, MinerMessage::new(miner, call))
                 .await
                 .map_err(chain_err)?;
             info!(%miner, deadline = target, ?declarations, message = %id.0, "recoveries declared");
@@ -480,4 +483,23 @@ impl WindowPoStScheduler {
         }
         entry.partitions.insert(partition);
     }
+}
+
+/// The uid of attempt `attempt` (from 1) of a `method` message of `miner`
+/// for `deadline` / `partition` in the proving period of `dl`: a
+/// restarted manager recovers the attempt it already pushed (the sender
+/// answers with that message), while the same declaration in a later
+/// period, or a new attempt after a failure on chain, is a new message.
+fn post_uid(
+    method: &str,
+    miner: ActorId,
+    dl: &DeadlineInfo,
+    deadline: u64,
+    partition: u64,
+    attempt: u32,
+) -> SendUid {
+    derived_send_uid(&format!(
+        "{method} miner {miner} period {} deadline {deadline} partition {partition} attempt {attempt}",
+        dl.period_start
+    ))
 }

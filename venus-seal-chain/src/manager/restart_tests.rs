@@ -91,6 +91,8 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     };
     let resp = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
     assert_eq!(resp.res, SubmitResult::Accepted, "{resp:?}");
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     chain.advance(1).await;
     let polled = m.poll_pre_commit_state(s.id).await.unwrap();
     assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
@@ -132,6 +134,8 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     });
     let resp = m.submit_proof(s.id, proof.clone(), false).await.unwrap();
     assert_eq!(resp.res, SubmitResult::Accepted, "{resp:?}");
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     drop((chain, m));
 
     // Another crash with the proof pending on chain.

@@ -205,6 +205,8 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
 
     let r = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
     assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     assert_eq!(
         m.submit_pre_commit(s, info.clone(), false)
             .await
@@ -272,6 +274,8 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     let proof = good_proof(s, &info, seed.seed.0);
     let r = m.submit_proof(s.id, proof.clone(), false).await.unwrap();
     assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     assert_eq!(
         m.submit_proof(s.id, proof.clone(), false)
             .await
@@ -330,6 +334,8 @@ async fn at_seed(
             .res,
         SubmitResult::Accepted
     );
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     chain.advance(11).await;
     let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
     (s, info, seed.seed.0)
@@ -360,6 +366,8 @@ async fn a_bad_proof_is_rejected_and_nothing_is_sent() {
         .await
         .unwrap();
     assert_eq!(r.res, SubmitResult::Accepted);
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
 }
 
 #[tokio::test]
@@ -409,6 +417,8 @@ async fn a_different_pre_commit_needs_reset() {
             .res,
         SubmitResult::Accepted
     );
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     let mut second = first.clone();
     second.comm_r = CommR([0xbb; 32]);
     let r = m.submit_pre_commit(s, second.clone(), false).await.unwrap();
@@ -419,6 +429,8 @@ async fn a_different_pre_commit_needs_reset() {
         m.submit_pre_commit(s, second, true).await.unwrap().res,
         SubmitResult::Accepted
     );
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     assert_eq!(chain.pending_messages(), 2);
 }
 
@@ -429,18 +441,21 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
     let ticket = m.assign_ticket(s.id).await.unwrap();
     // Someone else pre-commits the same number first.
     chain
-        .send(MinerMessage::new(
-            M1,
-            MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
-                sector_number: s.id.number,
-                seal_proof: P2K,
-                sealed_cid: CommR([1; 32]),
-                unsealed_cid: CommD([2; 32]),
-                seal_rand_epoch: ticket.epoch,
-                deal_ids: vec![],
-                expiration: 100_000,
-            }]),
-        ))
+        .send(
+            &crate::lotus::new_send_uid(),
+            MinerMessage::new(
+                M1,
+                MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
+                    sector_number: s.id.number,
+                    seal_proof: P2K,
+                    sealed_cid: CommR([1; 32]),
+                    unsealed_cid: CommD([2; 32]),
+                    seal_rand_epoch: ticket.epoch,
+                    deal_ids: vec![],
+                    expiration: 100_000,
+                }]),
+            ),
+        )
         .await
         .unwrap();
     let info = info(ticket);
@@ -451,6 +466,8 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
             .res,
         SubmitResult::Accepted
     );
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     chain.advance(1).await;
     let polled = m.poll_pre_commit_state(s.id).await.unwrap();
     assert_eq!(polled.state, OnChainState::ShouldAbort, "{polled:?}");
@@ -471,6 +488,8 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
         m.submit_pre_commit(s, info, true).await.unwrap().res,
         SubmitResult::Accepted
     );
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
     assert_eq!(chain.pending_messages(), 1);
 }
 

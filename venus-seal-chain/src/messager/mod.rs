@@ -1,21 +1,26 @@
 //! [`MessagerClient`]: a [`MessageSender`] over venus-messager (`/rpc/v0`,
 //! namespace `Message`).
 //!
-//! Messages are pushed with `Message.PushMessageWithId` under a uid derived
-//! deterministically from the [`MinerMessage`] ([`message_uid`]), so a
-//! manager that crashes after sending and sends again pushes the same uid
-//! and the messager keeps one message.
+//! Messages are pushed with `Message.PushMessageWithId` under the attempt
+//! uid the caller chose ([`SendUid`]). venus-messager inserts the message
+//! without looking for the id first (service/message_service.go
+//! `PushMessageWithId` → models/sqlite/message.go `CreateMessage`, a plain
+//! insert: a known id fails on the primary key; sophon-messager commits
+//! fb23f3079303af3f17afdfcbbdb3ec7df9d495a5 and
+//! 418f5d509ca9504ff94de28284a527623176a039), so the client asks
+//! `Message.GetMessageByUid` first and, when a push is refused, again: a
+//! message the messager holds under the uid is the attempt already sent,
+//! never an error.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use venus_seal_core::chain::{MessageId, MessageState, MinerMessage};
+use venus_seal_core::chain::{MessageId, MessageState, MinerMessage, SendUid};
 use venus_seal_core::error::ChainError;
 use venus_seal_core::MessageSender;
 
 use crate::jsonrpc::JsonRpcClient;
 use crate::lotus::{build_message, MessageJson, ReceiptJson};
-pub use crate::lotus::{message_uid, UID_NAMESPACE};
 
 /// venus-messager's `SendSpec`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -218,13 +223,29 @@ impl MessagerClient {
 
 #[async_trait]
 impl MessageSender for MessagerClient {
-    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
-        let uid = message_uid(&msg)?;
+    /// Pushes `msg` under `uid` unless the messager already holds a
+    /// message under it. A refused push (venus-messager's duplicate-id
+    /// insert error among others) is looked up once more: a message held
+    /// under `uid` is the answer, anything else the push's error.
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        if self.get_message_by_uid(&uid.0).await?.is_some() {
+            return Ok(MessageId(uid.0.clone()));
+        }
         let message = build_message(&self.from, &msg)?;
-        let returned = self
-            .push_message_with_id(&uid, &message, &self.spec)
-            .await?;
-        Ok(MessageId(if returned.is_empty() { uid } else { returned }))
+        match self
+            .push_message_with_id(&uid.0, &message, &self.spec)
+            .await
+        {
+            Ok(returned) => Ok(MessageId(if returned.is_empty() {
+                uid.0.clone()
+            } else {
+                returned
+            })),
+            Err(refused) => match self.get_message_by_uid(&uid.0).await {
+                Ok(Some(_)) => Ok(MessageId(uid.0.clone())),
+                _ => Err(refused),
+            },
+        }
     }
 
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {

@@ -19,7 +19,7 @@ use crate::manager::{AcquireDealsSpec, DealInfo};
 use crate::types::ids::{ActorId, SectorId, SectorNumber};
 use crate::types::proof::SectorSize;
 
-pub use status::{SectorStatus, Submitted};
+pub use status::{SectorStatus, SendAttempt, Submitted};
 
 /// A value and the version it was read at; an update names the version it
 /// replaces and fails if another writer got there first.

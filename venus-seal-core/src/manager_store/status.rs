@@ -2,18 +2,33 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::MessageId;
+use crate::chain::{MessageId, SendUid};
 use crate::manager::{DealInfo, PreCommitOnChainInfo, StateReport};
 use crate::stage::Proof;
+use crate::types::ids::ChainEpoch;
 use crate::types::proof::SealProof;
 use crate::types::randomness::{Seed, Ticket};
+
+/// One attempt to send a submission: the uid it is pushed under, saved
+/// before the push so that a manager that died during the push recovers
+/// that same attempt (the node or messager answers with the message it
+/// already took) instead of sending a second message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendAttempt {
+    /// The uid of the push (shared by every sector of the batch).
+    pub uid: SendUid,
+    /// Which attempt of this submission it is (1 for the first).
+    pub number: u32,
+}
 
 /// A submission the manager took, and the message that carries it.
 ///
 /// A submission is *queued* until a batch carries it: no message, not
 /// failed, not found on chain. A batcher claims it (`sending_since`) while
 /// it sends; a claim older than [`Submitted::STALE_CLAIM_SECS`] belongs to
-/// a batcher that died and is taken over.
+/// a batcher that died and is taken over. A queued submission with an
+/// [`attempt`](Self::attempt) may already be on its way: it is sent again
+/// only under that uid, with the other sectors of that attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Submitted<T> {
@@ -39,6 +54,17 @@ pub struct Submitted<T> {
     /// failed on chain.
     #[serde(default)]
     pub resends: u32,
+    /// The current attempt: being pushed (no `message` yet) or the one
+    /// that sent `message`.
+    #[serde(default)]
+    pub attempt: Option<SendAttempt>,
+    /// How many attempts were made (each with its own uid).
+    #[serde(default)]
+    pub attempts: u32,
+    /// The head when `message` was recorded (a message pending for too
+    /// many epochs after it is replaced with a higher fee).
+    #[serde(default)]
+    pub sent_epoch: Option<ChainEpoch>,
 }
 
 impl<T> Submitted<T> {
@@ -59,7 +85,26 @@ impl<T> Submitted<T> {
             failed: false,
             found_on_chain: false,
             resends: 0,
+            attempt: None,
+            attempts: 0,
+            sent_epoch: None,
         }
+    }
+
+    /// The attempt pushed (or being pushed) without a recorded message:
+    /// a batcher died or lost the push's answer. It is recovered under
+    /// the same uid.
+    pub fn unfinished_attempt(&self) -> Option<&SendAttempt> {
+        self.attempt.as_ref().filter(|_| self.is_queued())
+    }
+
+    /// Starts a new attempt under `uid` (saved before the push).
+    pub fn begin_attempt(&mut self, uid: SendUid) {
+        self.attempts += 1;
+        self.attempt = Some(SendAttempt {
+            uid,
+            number: self.attempts,
+        });
     }
 
     /// Waiting for a batch (claimed or not).
