@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use venus_seal_core::chain::{
     DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, NetworkParams,
-    OnChainPreCommit, OnChainSector, PartitionInfo,
+    OnChainPreCommit, OnChainSector, PartitionInfo, SendUid,
 };
 use venus_seal_core::manager::{
     AllocateSpec, AllocatedSector, OnChainState, PollStateResponse, PreCommitOnChainInfo,
@@ -158,9 +158,9 @@ impl ChainClient for Faulty {
 
 #[async_trait]
 impl MessageSender for Faulty {
-    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
         self.check("send")?;
-        self.chain.send(msg).await
+        self.chain.send(uid, msg).await
     }
 
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
