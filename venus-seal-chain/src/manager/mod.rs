@@ -884,7 +884,15 @@ impl SectorManager for LocalSectorManager {
             }
             // The abort and the deals' release are one store transaction.
             rec.deals = None;
-            let activation = self.deal_activation().await?;
+            // Without the chain, every deal goes back to the queue: the
+            // next hand-out checks their start epochs again.
+            let activation = match self.deal_activation().await {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(%sector, error = %e, "cannot read the chain head: the deals are requeued unchecked");
+                    DealActivation::NEVER_EXPIRES
+                }
+            };
             let Some(released) = self
                 .store
                 .release_deals(sector, &rec, held.version, activation)
