@@ -62,7 +62,8 @@ pub use post::{PartitionPoSt, PoStExecutors, PoStRound, PoStScheduleError, Windo
 use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};
 pub use store::{
-    ManagerStore, ManagerStoreError, MemoryManagerStore, NumberRange, SqlManagerStore, Versioned,
+    DealActivation, ExpiredDeal, ManagerStore, ManagerStoreError, MemoryManagerStore, NumberRange,
+    ReleasedDeals, SqlManagerStore, Versioned,
 };
 
 /// Which of a sector's two submissions.
@@ -225,19 +226,83 @@ impl LocalSectorManager {
     }
 
     /// Queues a deal for `miner` (`None`: for any miner);
-    /// [`acquire_deals`](SectorManager::acquire_deals) hands it out.
+    /// [`acquire_deals`](SectorManager::acquire_deals) hands it out. The
+    /// deal never expires; see
+    /// [`add_deal_starting`](Self::add_deal_starting).
     pub async fn add_deal(
         &self,
         miner: Option<ActorId>,
         deal: DealInfo,
     ) -> Result<(), ManagerStoreError> {
         debug!(?miner, deal = deal.id, "deal queued");
-        self.store.queue_deal(miner, &deal).await
+        self.store.queue_deal(miner, &deal, None).await
+    }
+
+    /// Queues a deal that must be activated (its sector proven) by
+    /// `start_epoch`: once no sector sealed from the current head can land
+    /// by then, it is marked expired ([`expired_deals`](Self::expired_deals))
+    /// instead of being handed out or requeued.
+    pub async fn add_deal_starting(
+        &self,
+        miner: Option<ActorId>,
+        deal: DealInfo,
+        start_epoch: ChainEpoch,
+    ) -> Result<(), ManagerStoreError> {
+        debug!(?miner, deal = deal.id, start_epoch, "deal queued");
+        self.store.queue_deal(miner, &deal, Some(start_epoch)).await
     }
 
     /// The number of deals waiting for a sector.
     pub async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
         self.store.queued_deals().await
+    }
+
+    /// The deals no sector can activate any more, each with why.
+    pub async fn expired_deals(&self) -> Result<Vec<ExpiredDeal>, ManagerStoreError> {
+        self.store.expired_deals().await
+    }
+
+    /// From which epoch a sector sealed from now could activate a deal:
+    /// its proof lands no earlier than the pre-commit challenge delay
+    /// after the head (sealing time not counted: a deal is dropped only
+    /// when no sector could make it).
+    async fn deal_activation(&self) -> Result<DealActivation, ManagerError> {
+        let network = self.network().await?;
+        let head = self.chain.head().await?;
+        Ok(DealActivation {
+            head,
+            earliest: head + network.pre_commit_challenge_delay,
+        })
+    }
+
+    /// Whether the deals of `rec`, being aborted, may go to another
+    /// sector: not once its proof may have landed (that activates them).
+    async fn deals_releasable(
+        &self,
+        sector: SectorId,
+        rec: &SectorStatus,
+    ) -> Result<bool, ManagerError> {
+        let Some(proof) = &rec.proof else {
+            return Ok(true);
+        };
+        if self
+            .chain
+            .sector(sector.miner, sector.number)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        Ok(match &proof.message {
+            Some(id) => matches!(
+                self.sender.state(id).await?,
+                venus_seal_core::chain::MessageState::Landed { exit_code, .. } if exit_code != 0
+            ),
+            // Refused by the node for good, or queued and claimed by no
+            // batcher: the abort is written at this record's version, so
+            // no batch claims it afterwards.
+            None => proof.failed || proof.is_claimable(unix_now()),
+        })
     }
 
     /// What the manager holds for a sector, if it allocated it.
@@ -542,37 +607,21 @@ impl SectorManager for LocalSectorManager {
         if let Some(deals) = rec.deals {
             return Ok(deals);
         }
-        let deals = self
+        // Taken from the queue and recorded on the sector in one store
+        // transaction: a crash in between cannot lose them.
+        let activation = self.deal_activation().await?;
+        let held = self
             .store
-            .take_deals(sector.miner, rec.proof_type.sector_size(), spec)
-            .await?;
-        let taken = deals.clone();
-        let kept = self
-            .modify_live(sector, |rec| {
-                Ok(match &rec.deals {
-                    // A concurrent call got there first: ours go back.
-                    Some(theirs) => Err(theirs.clone()),
-                    None => {
-                        rec.deals = Some(taken.clone());
-                        Ok(())
-                    }
-                })
-            })
-            .await;
-        match kept {
-            Ok(Ok(())) => {
-                info!(%sector, deals = deals.len(), "deals acquired");
-                Ok(deals)
-            }
-            Ok(Err(theirs)) => {
-                self.store.requeue_deals(sector.miner, &deals).await?;
-                Ok(theirs)
-            }
-            Err(e) => {
-                self.store.requeue_deals(sector.miner, &deals).await?;
-                Err(e)
-            }
+            .assign_deals(sector, rec.proof_type.sector_size(), spec, activation)
+            .await?
+            .ok_or_else(|| unknown(sector))?
+            .value;
+        if let Some(reason) = &held.aborted {
+            return Err(aborted(sector, reason));
         }
+        let deals = held.deals.unwrap_or_default();
+        info!(%sector, deals = deals.len(), "deals acquired");
+        Ok(deals)
     }
 
     async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ManagerError> {
@@ -830,22 +879,57 @@ impl SectorManager for LocalSectorManager {
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
         warn!(%sector, %reason, "sector aborted by its worker");
-        // Deals of a sector that never sent a pre-commit go back to the
-        // queue for another sector.
-        let requeue = self
-            .modify(sector, |rec| {
-                rec.aborted = Some(reason.clone());
-                Ok(if rec.pre_commit.is_none() {
-                    rec.deals.take().unwrap_or_default()
-                } else {
-                    Vec::new()
-                })
-            })
-            .await?;
-        if !requeue.is_empty() {
-            info!(%sector, deals = requeue.len(), "deals of an aborted sector requeued");
-            self.store.requeue_deals(sector.miner, &requeue).await?;
+        const ATTEMPTS: usize = 64;
+        for _ in 0..ATTEMPTS {
+            let held = self
+                .store
+                .load(sector)
+                .await?
+                .ok_or_else(|| unknown(sector))?;
+            let mut rec = held.value.clone();
+            rec.aborted = Some(reason.clone());
+            let release = rec.deals.as_ref().is_some_and(|d| !d.is_empty())
+                && self.deals_releasable(sector, &held.value).await?;
+            if !release {
+                if rec.deals.as_ref().is_some_and(|d| !d.is_empty()) {
+                    warn!(%sector, "the deals stay with the aborted sector: its proof may land and activate them");
+                }
+                if rec == held.value || self.store.update(sector, &rec, held.version).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            // The abort and the deals' release are one store transaction.
+            rec.deals = None;
+            // Without the chain, every deal goes back to the queue: the
+            // next hand-out checks their start epochs again.
+            let activation = match self.deal_activation().await {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(%sector, error = %e, "cannot read the chain head: the deals are requeued unchecked");
+                    DealActivation::NEVER_EXPIRES
+                }
+            };
+            let Some(released) = self
+                .store
+                .release_deals(sector, &rec, held.version, activation)
+                .await?
+            else {
+                debug!(%sector, "sector record changed meanwhile: trying again");
+                continue;
+            };
+            if !released.requeued.is_empty() {
+                info!(%sector, deals = ?released.requeued.iter().map(|d| d.id).collect::<Vec<_>>(),
+                      "deals of an aborted sector requeued");
+            }
+            for expired in &released.expired {
+                warn!(%sector, deal = expired.deal.id, reason = %expired.reason,
+                      "a deal of an aborted sector can no longer be activated: marked expired");
+            }
+            return Ok(());
         }
-        Ok(())
+        Err(ManagerError::Internal(format!(
+            "sector {sector}: {ATTEMPTS} concurrent updates in a row; giving up this call"
+        )))
     }
 }

@@ -3,6 +3,12 @@
 //! [`WindowPoSt`] stage on an executor and submits `SubmitWindowedPoSt`,
 //! one message per partition.
 //!
+//! A partition whose message lands with a non-zero exit code, or is
+//! dropped from the message pool, is proven and sent again at the next
+//! tick while its deadline is still open (the message must execute
+//! before the deadline closes); after that the chain records its sectors
+//! faulty and the recovery path below takes over.
+//!
 //! Only the active sectors of a partition are proven (as the actor
 //! expects). Sectors whose files are missing or corrupt are skipped by the
 //! prover (never a failed partition) and listed as skipped in the message,
@@ -19,7 +25,7 @@
 //! processor (`window_post`) can take the job, and the `Limits` and
 //! metrics decorators wrap either.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -28,8 +34,8 @@ use crate::lotus::derived_send_uid;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use venus_seal_core::chain::{
-    DeadlineInfo, MessageId, MinerCall, MinerMessage, PoStPartition, SectorsDeclaration, SendUid,
-    WindowPoStSubmission,
+    DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, PoStPartition,
+    SectorsDeclaration, SendUid, WindowPoStSubmission,
 };
 use venus_seal_core::proving::{PoStSector, ProvingSector, SectorLocator, SkippedSector};
 use venus_seal_core::stage::{CheckProvable, WindowPoSt};
@@ -101,12 +107,18 @@ pub struct PoStRound {
     pub partitions: Vec<PartitionPoSt>,
 }
 
-/// The partitions of a deadline already submitted in a period.
+/// The partitions of a deadline this process submitted in a period, with
+/// their messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Submitted {
     period_start: ChainEpoch,
     deadline: u64,
-    partitions: BTreeSet<u64>,
+    partitions: BTreeMap<u64, MessageId>,
+    /// How many messages of each partition failed on chain or were
+    /// dropped in this deadline: the next send is attempt `failed + 1`,
+    /// under a uid of its own (the same uid would get the failed message
+    /// back from the node).
+    failed: BTreeMap<u64, u32>,
 }
 
 /// The executors the scheduler runs its stages on.
@@ -233,8 +245,11 @@ impl WindowPoStScheduler {
         if dl.current_epoch + 1 >= dl.close || dl.current_epoch < dl.challenge {
             return Ok(None);
         }
-        // What this process sent, and what the chain already accepted
-        // (another process, or this one before a restart).
+        // What this process sent (less what failed on chain or was
+        // dropped: proven and sent again while the deadline is open), and
+        // what the chain already accepted (another process, or this one
+        // before a restart).
+        self.forget_failed(miner, &dl).await;
         let mut done = self.done(miner, &dl);
         done.extend(
             self.chain
@@ -314,7 +329,8 @@ impl WindowPoStScheduler {
                 chain_commit_epoch: commit_epoch,
                 chain_commit_rand: commit_rand,
             });
-            let uid = post_uid("SubmitWindowedPoSt", miner, &dl, dl.index, index, 1);
+            let attempt = self.failed_attempts(miner, &dl, index) + 1;
+            let uid = post_uid("SubmitWindowedPoSt", miner, &dl, dl.index, index, attempt);
             let message = self
                 .sender
                 .send(&uid, MinerMessage::new(miner, call))
@@ -322,7 +338,7 @@ impl WindowPoStScheduler {
                 .map_err(chain_err)?;
             info!(%miner, deadline = dl.index, partition = index, proven = output.proven.len(),
                   skipped = ?skipped, message = %message.0, "WindowPoSt submitted");
-            self.mark(miner, &dl, index);
+            self.mark(miner, &dl, index, &message);
             round.partitions.push(PartitionPoSt {
                 index,
                 proven: output.proven,
@@ -456,32 +472,82 @@ impl WindowPoStScheduler {
         Ok((sectors, skipped))
     }
 
-    fn done(&self, miner: ActorId, dl: &DeadlineInfo) -> BTreeSet<u64> {
-        let submitted = self
-            .submitted
+    fn lock_submitted(&self) -> std::sync::MutexGuard<'_, HashMap<ActorId, Submitted>> {
+        self.submitted
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        submitted
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The partitions of `dl` this process sent, with their messages.
+    fn sent(&self, miner: ActorId, dl: &DeadlineInfo) -> BTreeMap<u64, MessageId> {
+        self.lock_submitted()
             .get(&miner)
             .filter(|s| s.period_start == dl.period_start && s.deadline == dl.index)
             .map(|s| s.partitions.clone())
             .unwrap_or_default()
     }
 
-    fn mark(&self, miner: ActorId, dl: &DeadlineInfo, partition: u64) {
-        let mut submitted = self
-            .submitted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+    /// How many messages of `partition` failed in the deadline `dl`.
+    fn failed_attempts(&self, miner: ActorId, dl: &DeadlineInfo, partition: u64) -> u32 {
+        self.lock_submitted()
+            .get(&miner)
+            .filter(|s| s.period_start == dl.period_start && s.deadline == dl.index)
+            .and_then(|s| s.failed.get(&partition).copied())
+            .unwrap_or(0)
+    }
+
+    fn done(&self, miner: ActorId, dl: &DeadlineInfo) -> BTreeSet<u64> {
+        self.sent(miner, dl).into_keys().collect()
+    }
+
+    fn mark(&self, miner: ActorId, dl: &DeadlineInfo, partition: u64, message: &MessageId) {
+        let mut submitted = self.lock_submitted();
         let entry = submitted.entry(miner).or_default();
         if entry.period_start != dl.period_start || entry.deadline != dl.index {
             *entry = Submitted {
                 period_start: dl.period_start,
                 deadline: dl.index,
-                partitions: BTreeSet::new(),
+                partitions: BTreeMap::new(),
+                failed: BTreeMap::new(),
             };
         }
-        entry.partitions.insert(partition);
+        entry.partitions.insert(partition, message.clone());
+    }
+
+    /// Forgets the partitions of the open deadline `dl` whose message
+    /// landed with a non-zero exit code or is no longer known to the node
+    /// (dropped from the message pool), so that they are proven and sent
+    /// again while the deadline is open. A message whose state cannot be
+    /// read is assumed to stand (asked again next tick).
+    async fn forget_failed(&self, miner: ActorId, dl: &DeadlineInfo) {
+        for (partition, message) in self.sent(miner, dl) {
+            let why = match self.sender.state(&message).await {
+                Ok(MessageState::Landed {
+                    exit_code, error, ..
+                }) if exit_code != 0 => format!(
+                    "it failed on chain with exit code {exit_code}: {}",
+                    error.as_deref().unwrap_or("no reason given")
+                ),
+                Ok(MessageState::NotFound) => {
+                    "the node no longer knows it (dropped from the message pool)".to_string()
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    warn!(%miner, deadline = dl.index, partition, message = %message.0, error = %e,
+                          "cannot read the state of a WindowPoSt message; assuming it stands");
+                    continue;
+                }
+            };
+            warn!(%miner, deadline = dl.index, partition, message = %message.0, reason = %why,
+                  "WindowPoSt message did not land: proving the partition again while its deadline is open");
+            let mut submitted = self.lock_submitted();
+            if let Some(entry) = submitted.get_mut(&miner) {
+                if entry.partitions.get(&partition) == Some(&message) {
+                    entry.partitions.remove(&partition);
+                    *entry.failed.entry(partition).or_default() += 1;
+                }
+            }
+        }
     }
 }
 

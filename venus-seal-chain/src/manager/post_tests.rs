@@ -298,3 +298,193 @@ async fn a_failed_window_post_is_retried_through_a_limited_executor() {
     assert!(chain.faults(MINER).unwrap().is_empty());
     assert!(limits.occupancy().iter().all(|o| o.in_use == 0));
 }
+
+/// How [`FlakySender`] makes a WindowPoSt miss the chain.
+#[derive(Clone, Copy, Debug)]
+enum Miss {
+    /// It lands with exit code 16 (the actor refused the proof).
+    FailsOnChain,
+    /// The node drops it from the message pool: no longer known.
+    Dropped,
+}
+
+/// Sends through the devnet, except that its first `SubmitWindowedPoSt`
+/// never reaches the chain: it either "lands" failed or is dropped, as
+/// [`Miss`] says. Records every WindowPoSt sent (deadline, commit epoch).
+/// Like Lotus on `MsgUuid`, a uid it already took answers with the message
+/// taken under it, so a resend must come under a new attempt's uid.
+#[derive(Debug)]
+struct FlakySender {
+    chain: Arc<DevnetChain>,
+    miss: Miss,
+    missed: std::sync::Mutex<Option<venus_seal_core::chain::MessageId>>,
+    taken: std::sync::Mutex<
+        std::collections::HashMap<
+            venus_seal_core::chain::SendUid,
+            venus_seal_core::chain::MessageId,
+        >,
+    >,
+    posts: std::sync::Mutex<Vec<(u64, i64)>>,
+}
+
+impl FlakySender {
+    fn new(chain: &Arc<DevnetChain>, miss: Miss) -> Arc<Self> {
+        Arc::new(Self {
+            chain: chain.clone(),
+            miss,
+            missed: std::sync::Mutex::new(None),
+            taken: std::sync::Mutex::new(std::collections::HashMap::new()),
+            posts: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn posts(&self) -> Vec<(u64, i64)> {
+        self.posts.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl MessageSender for FlakySender {
+    async fn send(
+        &self,
+        uid: &venus_seal_core::chain::SendUid,
+        msg: venus_seal_core::chain::MinerMessage,
+    ) -> Result<venus_seal_core::chain::MessageId, venus_seal_core::ChainError> {
+        if let Some(id) = self.taken.lock().unwrap().get(uid) {
+            return Ok(id.clone());
+        }
+        if let venus_seal_core::chain::MinerCall::SubmitWindowedPoSt(post) = &msg.call {
+            self.posts
+                .lock()
+                .unwrap()
+                .push((post.deadline, post.chain_commit_epoch));
+            let mut missed = self.missed.lock().unwrap();
+            if missed.is_none() {
+                let id = venus_seal_core::chain::MessageId("bafy-missed-post".into());
+                *missed = Some(id.clone());
+                self.taken.lock().unwrap().insert(uid.clone(), id.clone());
+                return Ok(id);
+            }
+        }
+        let id = self.chain.send(uid, msg).await?;
+        self.taken.lock().unwrap().insert(uid.clone(), id.clone());
+        Ok(id)
+    }
+
+    async fn state(
+        &self,
+        id: &venus_seal_core::chain::MessageId,
+    ) -> Result<MessageState, venus_seal_core::ChainError> {
+        if self.missed.lock().unwrap().as_ref() == Some(id) {
+            return Ok(match self.miss {
+                Miss::FailsOnChain => MessageState::Landed {
+                    epoch: self.chain.current_epoch(),
+                    exit_code: 16,
+                    error: Some("invalid PoSt".into()),
+                },
+                Miss::Dropped => MessageState::NotFound,
+            });
+        }
+        self.chain.state(id).await
+    }
+}
+
+/// A scheduler for [`MINER`] on `chain` sending through `sender`.
+fn scheduler_sending(
+    chain: &Arc<DevnetChain>,
+    prover: &Arc<FakePoStExecutor>,
+    sender: &Arc<FlakySender>,
+) -> WindowPoStScheduler {
+    WindowPoStScheduler::new(
+        chain.clone(),
+        sender.clone(),
+        PoStExecutors::of(prover.clone()),
+        Arc::new(SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![MINER],
+    )
+}
+
+/// The first WindowPoSt misses the chain (`miss`); ticking every epoch
+/// for a period, the scheduler proves and sends the partition again
+/// before its deadline closes, and no sector turns faulty.
+async fn a_missed_window_post_is_resent_within_its_deadline(miss: Miss) {
+    let (chain, prover, _) = setup(4);
+    let sender = FlakySender::new(&chain, miss);
+    let scheduler = scheduler_sending(&chain, &prover, &sender);
+    let period = chain.proving_policy().period as u64;
+    let mut first = None;
+    for _ in 0..period {
+        for round in scheduler.tick().await.unwrap() {
+            first.get_or_insert(round.deadline);
+        }
+        chain.advance(1).await;
+    }
+    let dl = first.expect("deadline 0 was proven");
+    let posts = sender.posts();
+    assert_eq!(posts.len(), 2, "sent, missed, sent again: {posts:?}");
+    for (deadline, commit) in &posts {
+        assert_eq!(*deadline, dl.index);
+        assert!(
+            (dl.challenge..dl.close).contains(commit),
+            "{commit} in {dl:?}"
+        );
+    }
+    assert!(posts[0].1 < posts[1].1, "resent at a later tick");
+    assert_eq!(prover.window_posts(), 2, "proven again for the resend");
+    assert!(
+        chain.faults(MINER).unwrap().is_empty(),
+        "the resent proof landed before the deadline closed"
+    );
+}
+
+#[tokio::test]
+async fn a_window_post_that_fails_on_chain_is_resent_within_its_deadline() {
+    a_missed_window_post_is_resent_within_its_deadline(Miss::FailsOnChain).await;
+}
+
+#[tokio::test]
+async fn a_window_post_dropped_from_the_mpool_is_resent_within_its_deadline() {
+    a_missed_window_post_is_resent_within_its_deadline(Miss::Dropped).await;
+}
+
+/// A WindowPoSt that failed on chain is not sent again once its deadline
+/// has closed (the chain would refuse it): the scheduler only proves the
+/// open deadline; the chain's fault handling and the recovery path take
+/// over.
+#[tokio::test]
+async fn a_failed_window_post_is_not_resent_after_its_deadline_closes() {
+    let (chain, prover, _) = setup(4);
+    let sender = FlakySender::new(&chain, Miss::FailsOnChain);
+    let scheduler = scheduler_sending(&chain, &prover, &sender);
+    let period = chain.proving_policy().period as u64;
+    let mut first = None;
+    for _ in 0..period {
+        if let Some(round) = scheduler.tick().await.unwrap().into_iter().next() {
+            first = Some(round.deadline);
+            break;
+        }
+        chain.advance(1).await;
+    }
+    let dl = first.expect("deadline 0 was proven");
+    // The manager is busy (or down) until the deadline has closed.
+    let head = chain.head().await.unwrap();
+    chain.advance((dl.close - head) as u64).await;
+    for _ in 0..(dl.close - dl.open) {
+        scheduler.tick().await.unwrap();
+        chain.advance(1).await;
+    }
+    assert!(
+        chain.head().await.unwrap() < dl.open + period as i64,
+        "deadline {} has not opened again",
+        dl.index
+    );
+    let posts = sender.posts();
+    assert_eq!(
+        posts,
+        vec![(dl.index, dl.current_epoch)],
+        "sent once, never again after the close"
+    );
+    assert_eq!(prover.window_posts(), 1, "never proven again");
+}

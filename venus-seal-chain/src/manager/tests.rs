@@ -14,7 +14,10 @@ use venus_seal_core::{
     SectorManager, SectorNumber, Ticket,
 };
 
-use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
+use super::{
+    DealActivation, ExpiredDeal, LocalSectorManager, ManagedMiner, ManagerConfig, ManagerStore,
+    ManagerStoreError, MemoryManagerStore, NumberRange, ReleasedDeals, SectorStatus, Versioned,
+};
 use crate::testing::FakeProofVerifier;
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
@@ -561,4 +564,346 @@ async fn deals_fill_sectors_of_their_miner() {
         .await
         .unwrap();
     assert_eq!(got, vec![deal(2, 1024), deal(4, 1024)]);
+}
+
+/// A store that dies after a number of calls, as a manager killed at that
+/// point would leave it: every later call fails and changes nothing.
+#[derive(Debug)]
+struct CrashingStore {
+    inner: Arc<dyn ManagerStore>,
+    calls_left: std::sync::atomic::AtomicUsize,
+}
+
+impl CrashingStore {
+    fn after(inner: &Arc<dyn ManagerStore>, calls: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::clone(inner),
+            calls_left: calls.into(),
+        })
+    }
+
+    fn call(&self) -> Result<(), ManagerStoreError> {
+        use std::sync::atomic::Ordering;
+        self.calls_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| ManagerStoreError::Database("the manager crashed".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl ManagerStore for CrashingStore {
+    async fn allocate(
+        &self,
+        miner: ActorId,
+        range: NumberRange,
+        status: &SectorStatus,
+    ) -> Result<Option<SectorNumber>, ManagerStoreError> {
+        self.call()?;
+        self.inner.allocate(miner, range, status).await
+    }
+    async fn load(
+        &self,
+        sector: SectorId,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
+        self.call()?;
+        self.inner.load(sector).await
+    }
+    async fn update(
+        &self,
+        sector: SectorId,
+        status: &SectorStatus,
+        version: u64,
+    ) -> Result<bool, ManagerStoreError> {
+        self.call()?;
+        self.inner.update(sector, status, version).await
+    }
+    async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
+        self.call()?;
+        self.inner.queued().await
+    }
+    async fn sector_count(&self) -> Result<u64, ManagerStoreError> {
+        self.call()?;
+        self.inner.sector_count().await
+    }
+    async fn queue_deal(
+        &self,
+        miner: Option<ActorId>,
+        deal: &DealInfo,
+        start_epoch: Option<i64>,
+    ) -> Result<(), ManagerStoreError> {
+        self.call()?;
+        self.inner.queue_deal(miner, deal, start_epoch).await
+    }
+    async fn assign_deals(
+        &self,
+        sector: SectorId,
+        size: venus_seal_core::SectorSize,
+        spec: AcquireDealsSpec,
+        activation: DealActivation,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
+        self.call()?;
+        self.inner
+            .assign_deals(sector, size, spec, activation)
+            .await
+    }
+    async fn release_deals(
+        &self,
+        sector: SectorId,
+        status: &SectorStatus,
+        version: u64,
+        activation: DealActivation,
+    ) -> Result<Option<ReleasedDeals>, ManagerStoreError> {
+        self.call()?;
+        self.inner
+            .release_deals(sector, status, version, activation)
+            .await
+    }
+    async fn expired_deals(&self) -> Result<Vec<ExpiredDeal>, ManagerStoreError> {
+        self.call()?;
+        self.inner.expired_deals().await
+    }
+    async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
+        self.call()?;
+        self.inner.queued_deals().await
+    }
+}
+
+/// Every deal is queued or on exactly one of `sectors`: none lost, none
+/// twice.
+async fn assert_every_deal_accounted(
+    store: &dyn ManagerStore,
+    sectors: &[SectorId],
+    all: u64,
+    when: &str,
+) {
+    let mut on_sectors = Vec::new();
+    for s in sectors {
+        let held = store.load(*s).await.unwrap().unwrap().value;
+        on_sectors.extend(held.deals.unwrap_or_default().into_iter().map(|d| d.id));
+    }
+    let unique: BTreeSet<u64> = on_sectors.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        on_sectors.len(),
+        "{when}: a deal on two sectors"
+    );
+    let queued = store.queued_deals().await.unwrap();
+    assert_eq!(
+        queued + on_sectors.len() as u64,
+        all,
+        "{when}: {queued} queued and {on_sectors:?} on sectors, of {all} deals"
+    );
+}
+
+/// The manager dies at every store call of `acquire_deals` and of
+/// `report_aborted` in turn (the store refuses everything after that
+/// call, as a killed process makes no more); a manager restarted on the
+/// same store and asked again finds every deal queued or on the sector,
+/// never taken and forgotten. Before deals were taken and recorded in one
+/// transaction, dying after the take and before the record lost them.
+#[tokio::test]
+async fn a_manager_killed_while_handing_out_or_giving_back_deals_loses_none() {
+    for crash_at in 0..6 {
+        let (chain, _) = setup();
+        let durable: Arc<dyn ManagerStore> = Arc::new(MemoryManagerStore::new());
+        let manager_on = |store: Arc<dyn ManagerStore>| {
+            LocalSectorManager::new(
+                ManagerConfig::new(vec![ManagedMiner::new(M1, P2K)]),
+                store,
+                chain.clone(),
+                chain.clone(),
+                Arc::new(FakeProofVerifier),
+            )
+        };
+        let before = manager_on(Arc::clone(&durable));
+        for id in 1..=3 {
+            before.add_deal(None, deal(id, 1024)).await.unwrap();
+        }
+        let s = allocate(&before).await.id;
+        drop(before);
+
+        let dying = manager_on(CrashingStore::after(&durable, crash_at));
+        let _ = dying.acquire_deals(s, AcquireDealsSpec::default()).await;
+        drop(dying);
+        let when = format!("killed at store call {crash_at} of acquire_deals");
+        assert_every_deal_accounted(&*durable, &[s], 3, &when).await;
+
+        let restarted = manager_on(Arc::clone(&durable));
+        let got = restarted
+            .acquire_deals(s, AcquireDealsSpec::default())
+            .await
+            .unwrap();
+        assert_eq!(got, vec![deal(1, 1024), deal(2, 1024)], "{when}");
+        drop(restarted);
+
+        let dying = manager_on(CrashingStore::after(&durable, crash_at));
+        let _ = dying.report_aborted(s, "pc1 failed".into()).await;
+        drop(dying);
+        let when = format!("killed at store call {crash_at} of report_aborted");
+        assert_every_deal_accounted(&*durable, &[s], 3, &when).await;
+
+        let restarted = manager_on(Arc::clone(&durable));
+        restarted
+            .report_aborted(s, "pc1 failed".into())
+            .await
+            .unwrap();
+        assert_eq!(restarted.queued_deals().await.unwrap(), 3, "{when}");
+        let next = allocate(&restarted).await.id;
+        assert_eq!(
+            restarted
+                .acquire_deals(next, AcquireDealsSpec::default())
+                .await
+                .unwrap(),
+            vec![deal(1, 1024), deal(2, 1024)],
+            "{when}: the next sector gets them"
+        );
+    }
+}
+
+/// Pre-commits `s` (its deals already acquired) and lands the message.
+async fn pre_commit_landed(chain: &DevnetChain, m: &LocalSectorManager, s: AllocatedSector) {
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    let r = m.submit_pre_commit(s, info(ticket), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    m.send_due().await.unwrap();
+    chain.advance(1).await;
+    assert_eq!(
+        m.poll_pre_commit_state(s.id).await.unwrap().state,
+        OnChainState::Landed
+    );
+}
+
+/// A sector aborted after its pre-commit landed (its proof never sent)
+/// gives its deals back as one aborted before: the next sector gets them.
+#[tokio::test]
+async fn an_aborted_sectors_deals_go_to_the_next_sector_also_after_pre_commit() {
+    let (chain, m) = setup();
+    m.add_deal(None, deal(1, 1024)).await.unwrap();
+    m.add_deal(None, deal(2, 1024)).await.unwrap();
+    m.add_deal(None, deal(3, 1024)).await.unwrap();
+    let a = allocate(&m).await;
+    let deals = m
+        .acquire_deals(a.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    assert_eq!(deals, vec![deal(1, 1024), deal(2, 1024)]);
+    pre_commit_landed(&chain, &m, a).await;
+    m.report_aborted(a.id, "pc2 output lost".into())
+        .await
+        .unwrap();
+    assert_eq!(m.queued_deals().await.unwrap(), 3);
+    assert_eq!(m.sector_status(a.id).await.unwrap().unwrap().deals, None);
+
+    let b = allocate(&m).await;
+    assert_eq!(
+        m.acquire_deals(b.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        deals,
+        "in their old place, ahead of deal 3"
+    );
+    // And before a pre-commit, as always.
+    m.report_aborted(b.id, "pc1 failed".into()).await.unwrap();
+    let c = allocate(&m).await;
+    assert_eq!(
+        m.acquire_deals(c.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        deals
+    );
+    assert!(m.expired_deals().await.unwrap().is_empty());
+}
+
+/// Once a proof was sent (it may land and activate them), an aborted
+/// sector keeps its deals: handing them to another sector would make
+/// that one's proof fail.
+#[tokio::test]
+async fn a_sector_whose_proof_was_sent_keeps_its_deals_when_aborted() {
+    let (chain, m) = setup();
+    m.add_deal(None, deal(1, 1024)).await.unwrap();
+    let s = allocate(&m).await;
+    m.acquire_deals(s.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    let info = info(m.assign_ticket(s.id).await.unwrap());
+    m.submit_pre_commit(s, info.clone(), false).await.unwrap();
+    m.send_due().await.unwrap();
+    chain.advance(11).await;
+    let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
+    let r = m
+        .submit_proof(s.id, good_proof(s, &info, seed.seed.0), false)
+        .await
+        .unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    m.send_due().await.unwrap();
+    assert_eq!(chain.pending_messages(), 1, "the proof is sent");
+    m.report_aborted(s.id, "worker gave up".into())
+        .await
+        .unwrap();
+    assert_eq!(m.queued_deals().await.unwrap(), 0);
+    assert_eq!(
+        m.sector_status(s.id).await.unwrap().unwrap().deals,
+        Some(vec![deal(1, 1024)])
+    );
+}
+
+/// A deal no sector can activate any more (its start epoch is before the
+/// earliest a new sector's proof can land) is not requeued when its
+/// sector aborts, nor handed out from the queue: it is marked expired
+/// with the reason.
+#[tokio::test]
+async fn a_deal_that_can_no_longer_be_activated_is_marked_expired_with_the_reason() {
+    let (chain, m) = setup();
+    let head = chain.head().await.unwrap();
+    let delay = chain.network().await.unwrap().pre_commit_challenge_delay;
+    m.add_deal_starting(None, deal(1, 1024), head + delay + 5)
+        .await
+        .unwrap();
+    m.add_deal(None, deal(2, 1024)).await.unwrap();
+    let a = allocate(&m).await;
+    assert_eq!(
+        m.acquire_deals(a.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        vec![deal(1, 1024), deal(2, 1024)],
+        "still in time when handed out"
+    );
+    let now = chain.advance(6).await;
+    m.report_aborted(a.id, "pc1 failed".into()).await.unwrap();
+    assert_eq!(m.queued_deals().await.unwrap(), 1, "deal 2 only");
+    let expired = m.expired_deals().await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].deal, deal(1, 1024));
+    assert_eq!(expired[0].start_epoch, Some(head + delay + 5));
+    let start = (head + delay + 5).to_string();
+    let earliest = (now + delay).to_string();
+    for part in [start.as_str(), earliest.as_str(), "earliest"] {
+        assert!(expired[0].reason.contains(part), "{}", expired[0].reason);
+    }
+    let b = allocate(&m).await;
+    assert_eq!(
+        m.acquire_deals(b.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        vec![deal(2, 1024)]
+    );
+
+    // One that expires while queued is never handed out.
+    m.add_deal_starting(None, deal(3, 1024), now + delay - 1)
+        .await
+        .unwrap();
+    let c = allocate(&m).await;
+    assert_eq!(
+        m.acquire_deals(c.id, AcquireDealsSpec::default())
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let expired = m.expired_deals().await.unwrap();
+    assert_eq!(
+        expired.iter().map(|e| e.deal.id).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    assert_eq!(m.queued_deals().await.unwrap(), 0);
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ManagerError;
 use crate::manager::{AcquireDealsSpec, DealInfo};
-use crate::types::ids::{ActorId, SectorId, SectorNumber};
+use crate::types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 use crate::types::proof::SectorSize;
 
 pub use status::{SectorStatus, SendAttempt, Submitted};
@@ -76,6 +76,68 @@ impl Default for NumberRange {
     fn default() -> Self {
         Self::ALL
     }
+}
+
+/// From which epoch a sector sealed from now could activate a deal: a
+/// deal starting before [`earliest`](Self::earliest) can no longer be
+/// activated and is marked expired rather than handed out or requeued.
+///
+/// ```
+/// use venus_seal_core::manager_store::DealActivation;
+/// let at = DealActivation { head: 1000, earliest: 1150 };
+/// assert!(at.expired(Some(1149)).is_some());
+/// assert!(at.expired(Some(1150)).is_none());
+/// assert!(at.expired(None).is_none(), "a deal without a start never expires");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DealActivation {
+    /// The chain head the estimate was made at.
+    pub head: ChainEpoch,
+    /// The earliest epoch a new sector's proof can land (and activate its
+    /// deals): the head plus the pre-commit challenge delay.
+    pub earliest: ChainEpoch,
+}
+
+impl DealActivation {
+    /// Every deal is still valid (tests, and chains without deal terms).
+    pub const NEVER_EXPIRES: DealActivation = DealActivation {
+        head: ChainEpoch::MIN,
+        earliest: ChainEpoch::MIN,
+    };
+
+    /// Why a deal starting at `start_epoch` can no longer be activated,
+    /// or `None` while it can.
+    pub fn expired(&self, start_epoch: Option<ChainEpoch>) -> Option<String> {
+        let start = start_epoch?;
+        (start < self.earliest).then(|| {
+            format!(
+                "its start epoch {start} is before epoch {}, the earliest a sector sealed from head {} can activate it",
+                self.earliest, self.head
+            )
+        })
+    }
+}
+
+/// A deal marked expired: no sector can activate it any more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiredDeal {
+    /// The deal.
+    pub deal: DealInfo,
+    /// The miner it was queued for (`None`: any).
+    pub miner: Option<ActorId>,
+    /// Its start epoch.
+    pub start_epoch: Option<ChainEpoch>,
+    /// Why it was marked expired.
+    pub reason: String,
+}
+
+/// What [`ManagerStore::release_deals`] did with a sector's deals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReleasedDeals {
+    /// Back in the queue, for the next sector.
+    pub requeued: Vec<DealInfo>,
+    /// Marked expired instead.
+    pub expired: Vec<ExpiredDeal>,
 }
 
 /// A [`ManagerStore`] operation failed. Reported to workers as
@@ -151,32 +213,62 @@ pub trait ManagerStore: Send + Sync + fmt::Debug {
     async fn sector_count(&self) -> Result<u64, ManagerStoreError>;
 
     /// Appends a deal to the queue, for `miner` (`None`: any miner).
+    /// `start_epoch`: the deal's start epoch, after which no sector can
+    /// activate it (`None`: it never expires).
     async fn queue_deal(
         &self,
         miner: Option<ActorId>,
         deal: &DealInfo,
+        start_epoch: Option<ChainEpoch>,
     ) -> Result<(), ManagerStoreError>;
 
-    /// Removes and returns, in queue order, the deals for `miner` that fit
-    /// in `size` (padded piece sizes), at most `spec.max_deals`; none
-    /// unless they use at least `spec.min_used_space` bytes. Atomic: two
-    /// concurrent calls never get the same deal.
-    async fn take_deals(
+    /// Hands deals to `sector` and records them on it, in one
+    /// transaction: if the sector holds no deals yet and is not aborted,
+    /// takes from the queue, in queue order, the deals for its miner that
+    /// fit in `size` (padded piece sizes), at most `spec.max_deals`, none
+    /// unless they use at least `spec.min_used_space` bytes, and stores
+    /// them as the sector's [`SectorStatus::deals`] (its version + 1). A
+    /// crash or a cancelled call leaves either both done or neither.
+    ///
+    /// Queued deals whose start epoch is before `activation.earliest`
+    /// are marked expired ([`ManagerStore::expired_deals`]) instead of
+    /// handed out.
+    ///
+    /// Returns the sector's record after the call: unchanged when it
+    /// already held deals or is aborted; `None` for an unknown sector.
+    /// Two concurrent calls never hand out one deal twice, and two calls
+    /// for one sector both get the deals the first one recorded.
+    async fn assign_deals(
         &self,
-        miner: ActorId,
+        sector: SectorId,
         size: SectorSize,
         spec: AcquireDealsSpec,
-    ) -> Result<Vec<DealInfo>, ManagerStoreError>;
+        activation: DealActivation,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError>;
 
-    /// Puts deals back at the head of the queue, in their order, for
-    /// `miner`.
-    async fn requeue_deals(
+    /// Replaces a sector's status if it is still at `version` (as
+    /// [`update`](ManagerStore::update)) and, in the same transaction,
+    /// releases the deals handed to it: each goes back to the queue at
+    /// its old place, or, when its start epoch is before
+    /// `activation.earliest`, is marked expired with the reason. Deals
+    /// the record holds that the queue never saw assigned (a record of an
+    /// earlier release) go back to the head of the queue.
+    ///
+    /// `Ok(None)` when another writer changed the sector first (nothing
+    /// is released then).
+    async fn release_deals(
         &self,
-        miner: ActorId,
-        deals: &[DealInfo],
-    ) -> Result<(), ManagerStoreError>;
+        sector: SectorId,
+        status: &SectorStatus,
+        version: u64,
+        activation: DealActivation,
+    ) -> Result<Option<ReleasedDeals>, ManagerStoreError>;
 
-    /// The number of queued deals.
+    /// The deals marked expired, in queue order, each with why.
+    async fn expired_deals(&self) -> Result<Vec<ExpiredDeal>, ManagerStoreError>;
+
+    /// The number of queued deals (neither handed to a sector nor
+    /// expired).
     async fn queued_deals(&self) -> Result<u64, ManagerStoreError>;
 }
 
@@ -195,12 +287,27 @@ crate::forward::forward_impls! {
         async fn queued(&self)
             -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError>;
         async fn sector_count(&self) -> Result<u64, ManagerStoreError>;
-        async fn queue_deal(&self, miner: Option<ActorId>, deal: &DealInfo)
-            -> Result<(), ManagerStoreError>;
-        async fn take_deals(&self, miner: ActorId, size: SectorSize, spec: AcquireDealsSpec)
-            -> Result<Vec<DealInfo>, ManagerStoreError>;
-        async fn requeue_deals(&self, miner: ActorId, deals: &[DealInfo])
-            -> Result<(), ManagerStoreError>;
+        async fn queue_deal(
+            &self,
+            miner: Option<ActorId>,
+            deal: &DealInfo,
+            start_epoch: Option<ChainEpoch>,
+        ) -> Result<(), ManagerStoreError>;
+        async fn assign_deals(
+            &self,
+            sector: SectorId,
+            size: SectorSize,
+            spec: AcquireDealsSpec,
+            activation: DealActivation,
+        ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError>;
+        async fn release_deals(
+            &self,
+            sector: SectorId,
+            status: &SectorStatus,
+            version: u64,
+            activation: DealActivation,
+        ) -> Result<Option<ReleasedDeals>, ManagerStoreError>;
+        async fn expired_deals(&self) -> Result<Vec<ExpiredDeal>, ManagerStoreError>;
         async fn queued_deals(&self) -> Result<u64, ManagerStoreError>;
     }
 }

@@ -1,21 +1,51 @@
 //! The in-memory [`ManagerStore`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
 use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
-use venus_seal_core::{ActorId, SectorId, SectorNumber, SectorSize};
+use venus_seal_core::manager_store::{DealActivation, ExpiredDeal, ReleasedDeals};
+use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber, SectorSize};
 
 use super::{pick_deals, ManagerStore, ManagerStoreError, NumberRange, Versioned};
 use crate::manager::SectorStatus;
+
+/// One deal in the ledger (as a row of the SQL store's `manager_deals`).
+#[derive(Debug)]
+struct DealRow {
+    position: i64,
+    miner: Option<ActorId>,
+    deal: DealInfo,
+    start_epoch: Option<ChainEpoch>,
+    sector: Option<SectorId>,
+    expired: Option<String>,
+}
+
+impl DealRow {
+    fn is_queued(&self) -> bool {
+        self.sector.is_none() && self.expired.is_none()
+    }
+
+    fn expire(&mut self, reason: String) -> ExpiredDeal {
+        self.expired = Some(reason.clone());
+        ExpiredDeal {
+            deal: self.deal.clone(),
+            miner: self.miner,
+            start_epoch: self.start_epoch,
+            reason,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Inner {
     next: HashMap<ActorId, u64>,
     sectors: BTreeMap<SectorId, Versioned<SectorStatus>>,
-    deals: VecDeque<(Option<ActorId>, DealInfo)>,
+    /// Ordered by position (new deals go last, deals of an earlier
+    /// release's sector first).
+    deals: Vec<DealRow>,
 }
 
 /// A [`ManagerStore`] in memory: lost when the process ends. For tests and
@@ -112,47 +142,137 @@ impl ManagerStore for MemoryManagerStore {
         &self,
         miner: Option<ActorId>,
         deal: &DealInfo,
+        start_epoch: Option<ChainEpoch>,
     ) -> Result<(), ManagerStoreError> {
-        self.lock().deals.push_back((miner, deal.clone()));
+        let mut inner = self.lock();
+        let position = inner.deals.iter().map(|r| r.position).max().unwrap_or(0) + 1;
+        inner.deals.push(DealRow {
+            position,
+            miner,
+            deal: deal.clone(),
+            start_epoch,
+            sector: None,
+            expired: None,
+        });
         Ok(())
     }
 
-    async fn take_deals(
+    async fn assign_deals(
         &self,
-        miner: ActorId,
+        sector: SectorId,
         size: SectorSize,
         spec: AcquireDealsSpec,
-    ) -> Result<Vec<DealInfo>, ManagerStoreError> {
-        let mut inner = self.lock();
+        activation: DealActivation,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(held) = inner.sectors.get_mut(&sector) else {
+            return Ok(None);
+        };
+        if held.value.deals.is_some() || held.value.aborted.is_some() {
+            return Ok(Some(held.clone()));
+        }
+        for row in inner.deals.iter_mut().filter(|r| r.is_queued()) {
+            if let Some(why) = activation.expired(row.start_epoch) {
+                row.expire(why);
+            }
+        }
+        let queued: Vec<usize> = (0..inner.deals.len())
+            .filter(|&i| inner.deals[i].is_queued())
+            .collect();
         let picked = pick_deals(
-            inner.deals.iter().map(|(m, d)| (*m, d.piece.size.0)),
-            miner,
+            queued
+                .iter()
+                .map(|&i| (inner.deals[i].miner, inner.deals[i].deal.piece.size.0)),
+            sector.miner,
             size,
             spec,
         );
-        // Remove from the back so that earlier indexes stay valid.
-        let mut deals: Vec<DealInfo> = picked
-            .iter()
-            .rev()
-            .filter_map(|&i| inner.deals.remove(i).map(|(_, d)| d))
-            .collect();
-        deals.reverse();
-        Ok(deals)
+        let mut deals = Vec::with_capacity(picked.len());
+        for p in picked {
+            let row = &mut inner.deals[queued[p]];
+            row.sector = Some(sector);
+            deals.push(row.deal.clone());
+        }
+        held.value.deals = Some(deals);
+        held.version += 1;
+        Ok(Some(held.clone()))
     }
 
-    async fn requeue_deals(
+    async fn release_deals(
         &self,
-        miner: ActorId,
-        deals: &[DealInfo],
-    ) -> Result<(), ManagerStoreError> {
-        let mut inner = self.lock();
-        for deal in deals.iter().rev() {
-            inner.deals.push_front((Some(miner), deal.clone()));
+        sector: SectorId,
+        status: &SectorStatus,
+        version: u64,
+        activation: DealActivation,
+    ) -> Result<Option<ReleasedDeals>, ManagerStoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(held) = inner.sectors.get_mut(&sector) else {
+            return Ok(None);
+        };
+        if held.version != version {
+            return Ok(None);
         }
-        Ok(())
+        let recorded = held.value.deals.clone().unwrap_or_default();
+        held.value = status.clone();
+        held.version += 1;
+        let mut released = ReleasedDeals::default();
+        let mut found = false;
+        for row in inner.deals.iter_mut() {
+            if row.sector != Some(sector) || row.expired.is_some() {
+                continue;
+            }
+            found = true;
+            match activation.expired(row.start_epoch) {
+                Some(why) => released.expired.push(row.expire(why)),
+                None => {
+                    row.sector = None;
+                    released.requeued.push(row.deal.clone());
+                }
+            }
+        }
+        if !found && !recorded.is_empty() {
+            // Handed out by an earlier release, which deleted the rows:
+            // back to the head of the queue, for the sector's miner.
+            let low = inner.deals.iter().map(|r| r.position).min().unwrap_or(0);
+            let count = recorded.len() as i64;
+            let mut moved: Vec<DealRow> = recorded
+                .iter()
+                .enumerate()
+                .map(|(i, deal)| DealRow {
+                    position: low - count + i as i64,
+                    miner: Some(sector.miner),
+                    deal: deal.clone(),
+                    start_epoch: None,
+                    sector: None,
+                    expired: None,
+                })
+                .collect();
+            released.requeued.extend(recorded);
+            moved.append(&mut inner.deals);
+            inner.deals = moved;
+        }
+        Ok(Some(released))
+    }
+
+    async fn expired_deals(&self) -> Result<Vec<ExpiredDeal>, ManagerStoreError> {
+        Ok(self
+            .lock()
+            .deals
+            .iter()
+            .filter_map(|row| {
+                Some(ExpiredDeal {
+                    deal: row.deal.clone(),
+                    miner: row.miner,
+                    start_epoch: row.start_epoch,
+                    reason: row.expired.clone()?,
+                })
+            })
+            .collect())
     }
 
     async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
-        Ok(self.lock().deals.len() as u64)
+        Ok(self.lock().deals.iter().filter(|r| r.is_queued()).count() as u64)
     }
 }

@@ -26,7 +26,10 @@ use venus_seal_core::{ActorId, SectorSize};
 
 pub use memory::MemoryManagerStore;
 pub use sql::SqlManagerStore;
-pub use venus_seal_core::manager_store::{ManagerStore, ManagerStoreError, NumberRange, Versioned};
+pub use venus_seal_core::manager_store::{
+    DealActivation, ExpiredDeal, ManagerStore, ManagerStoreError, NumberRange, ReleasedDeals,
+    Versioned,
+};
 
 /// Which deals of `queue` (in order: miner restriction, padded size) fit
 /// `miner`, `size` and `spec`; their indexes, or none.

@@ -11,7 +11,8 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::Mutex;
 
 use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
-use venus_seal_core::{ActorId, SectorId, SectorNumber, SectorSize};
+use venus_seal_core::manager_store::{DealActivation, ExpiredDeal, ReleasedDeals};
+use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber, SectorSize};
 
 use super::{pick_deals, ManagerStore, ManagerStoreError, NumberRange, Versioned};
 use crate::manager::SectorStatus;
@@ -101,6 +102,60 @@ impl SqlManagerStore {
         self.pool.clone()
     }
 
+    /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer).
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// A sector's status inside `tx`, its row locked until the commit on
+    /// PostgreSQL.
+    async fn load_for_update(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        sector: SectorId,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT miner, number, version, record FROM manager_sectors
+             WHERE miner = $1 AND number = $2{lock}"
+        ))
+        .bind(i64_of(sector.miner.0))
+        .bind(i64_of(sector.number.0))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
+        row.map(|r| decode_sector(&r).map(|(_, v)| v)).transpose()
+    }
+
+    /// The compare-and-swap of [`ManagerStore::update`] inside `tx`.
+    async fn write_status(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        sector: SectorId,
+        status: &SectorStatus,
+        version: u64,
+    ) -> Result<bool, ManagerStoreError> {
+        let done = sqlx::query(
+            "UPDATE manager_sectors SET record = $1, queued = $2, version = version + 1
+             WHERE miner = $3 AND number = $4 AND version = $5",
+        )
+        .bind(encode(sector, status)?)
+        .bind(i64::from(status.has_queued_submission()))
+        .bind(i64_of(sector.miner.0))
+        .bind(i64_of(sector.number.0))
+        .bind(i64_of(version))
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Serializes writers on SQLite; a no-op guard on PostgreSQL.
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
@@ -120,6 +175,43 @@ fn encode(sector: SectorId, status: &SectorStatus) -> Result<String, ManagerStor
         what: format!("sector {sector}"),
         reason: e.to_string(),
     })
+}
+
+fn encode_deal(deal: &DealInfo) -> Result<String, ManagerStoreError> {
+    serde_json::to_string(deal).map_err(|e| ManagerStoreError::Corrupt {
+        what: format!("deal {}", deal.id),
+        reason: e.to_string(),
+    })
+}
+
+/// A row of `manager_deals`, decoded.
+struct QueuedRow {
+    id: i64,
+    miner: Option<ActorId>,
+    size: u64,
+    deal: DealInfo,
+    start_epoch: Option<ChainEpoch>,
+}
+
+impl QueuedRow {
+    fn decode(row: &AnyRow) -> Result<Self, ManagerStoreError> {
+        let id: i64 = row.try_get("id").map_err(db)?;
+        let miner: Option<i64> = row.try_get("miner").map_err(db)?;
+        let size: i64 = row.try_get("size").map_err(db)?;
+        let json: String = row.try_get("deal").map_err(db)?;
+        let start_epoch: Option<i64> = row.try_get("start_epoch").map_err(db)?;
+        let deal = serde_json::from_str(&json).map_err(|e| ManagerStoreError::Corrupt {
+            what: format!("deal row {id}"),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            id,
+            miner: miner.map(|m| ActorId(m as u64)),
+            size: size as u64,
+            deal,
+            start_epoch,
+        })
+    }
 }
 
 fn decode_sector(row: &AnyRow) -> Result<(SectorId, Versioned<SectorStatus>), ManagerStoreError> {
@@ -217,19 +309,10 @@ impl ManagerStore for SqlManagerStore {
         version: u64,
     ) -> Result<bool, ManagerStoreError> {
         let _w = self.writer().await;
-        let done = sqlx::query(
-            "UPDATE manager_sectors SET record = $1, queued = $2, version = version + 1
-             WHERE miner = $3 AND number = $4 AND version = $5",
-        )
-        .bind(encode(sector, status)?)
-        .bind(i64::from(status.has_queued_submission()))
-        .bind(i64_of(sector.miner.0))
-        .bind(i64_of(sector.number.0))
-        .bind(i64_of(version))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let done = self.write_status(&mut tx, sector, status, version).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(done)
     }
 
     async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
@@ -255,110 +338,217 @@ impl ManagerStore for SqlManagerStore {
         &self,
         miner: Option<ActorId>,
         deal: &DealInfo,
+        start_epoch: Option<ChainEpoch>,
     ) -> Result<(), ManagerStoreError> {
         let _w = self.writer().await;
-        let json = serde_json::to_string(deal).map_err(|e| ManagerStoreError::Corrupt {
-            what: format!("deal {}", deal.id),
-            reason: e.to_string(),
-        })?;
         sqlx::query(
-            "INSERT INTO manager_deals (position, miner, size, deal)
-             VALUES ((SELECT COALESCE(MAX(position), 0) + 1 FROM manager_deals), $1, $2, $3)",
+            "INSERT INTO manager_deals (position, miner, size, deal, start_epoch)
+             VALUES ((SELECT COALESCE(MAX(position), 0) + 1 FROM manager_deals), $1, $2, $3, $4)",
         )
         .bind(miner.map(|m| i64_of(m.0)))
         .bind(i64_of(deal.piece.size.0))
-        .bind(json)
+        .bind(encode_deal(deal)?)
+        .bind(start_epoch)
         .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(())
     }
 
-    async fn take_deals(
+    async fn assign_deals(
         &self,
-        miner: ActorId,
+        sector: SectorId,
         size: SectorSize,
         spec: AcquireDealsSpec,
-    ) -> Result<Vec<DealInfo>, ManagerStoreError> {
+        activation: DealActivation,
+    ) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
+        // The sector's row stays locked until the commit (PostgreSQL):
+        // a concurrent call for the same sector waits and then finds the
+        // deals recorded.
+        let Some(mut held) = self.load_for_update(&mut tx, sector).await? else {
+            return Ok(None);
         };
+        if held.value.deals.is_some() || held.value.aborted.is_some() {
+            return Ok(Some(held));
+        }
         let rows = sqlx::query(&format!(
-            "SELECT id, miner, size, deal FROM manager_deals
-             WHERE miner IS NULL OR miner = $1 ORDER BY position, id{lock}"
+            "SELECT id, miner, size, deal, start_epoch FROM manager_deals
+             WHERE (miner IS NULL OR miner = $1)
+               AND sector_number IS NULL AND expired IS NULL
+             ORDER BY position, id{}",
+            self.skip_locked()
         ))
-        .bind(i64_of(miner.0))
+        .bind(i64_of(sector.miner.0))
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
         let mut queue = Vec::with_capacity(rows.len());
         for row in &rows {
-            let id: i64 = row.try_get("id").map_err(db)?;
-            let only: Option<i64> = row.try_get("miner").map_err(db)?;
-            let piece: i64 = row.try_get("size").map_err(db)?;
-            let deal: String = row.try_get("deal").map_err(db)?;
-            queue.push((id, only.map(|m| ActorId(m as u64)), piece as u64, deal));
+            let queued = QueuedRow::decode(row)?;
+            match activation.expired(queued.start_epoch) {
+                Some(why) => {
+                    sqlx::query("UPDATE manager_deals SET expired = $1 WHERE id = $2")
+                        .bind(why)
+                        .bind(queued.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                None => queue.push(queued),
+            }
         }
-        let picked = pick_deals(queue.iter().map(|q| (q.1, q.2)), miner, size, spec);
+        let picked = pick_deals(
+            queue.iter().map(|q| (q.miner, q.size)),
+            sector.miner,
+            size,
+            spec,
+        );
         let mut deals = Vec::with_capacity(picked.len());
         for i in picked {
-            let (id, _, _, json) = &queue[i];
-            let deal: DealInfo =
-                serde_json::from_str(json).map_err(|e| ManagerStoreError::Corrupt {
-                    what: format!("queued deal row {id}"),
-                    reason: e.to_string(),
-                })?;
-            sqlx::query("DELETE FROM manager_deals WHERE id = $1")
-                .bind(*id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            deals.push(deal);
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(deals)
-    }
-
-    async fn requeue_deals(
-        &self,
-        miner: ActorId,
-        deals: &[DealInfo],
-    ) -> Result<(), ManagerStoreError> {
-        let _w = self.writer().await;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let row = sqlx::query("SELECT COALESCE(MIN(position), 0) AS low FROM manager_deals")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        let low: i64 = row.try_get("low").map_err(db)?;
-        let count = deals.len() as i64;
-        for (i, deal) in deals.iter().enumerate() {
-            let json = serde_json::to_string(deal).map_err(|e| ManagerStoreError::Corrupt {
-                what: format!("deal {}", deal.id),
-                reason: e.to_string(),
-            })?;
+            let queued = &queue[i];
             sqlx::query(
-                "INSERT INTO manager_deals (position, miner, size, deal) VALUES ($1, $2, $3, $4)",
+                "UPDATE manager_deals SET sector_miner = $1, sector_number = $2 WHERE id = $3",
             )
-            .bind(low - count + i as i64)
-            .bind(i64_of(miner.0))
-            .bind(i64_of(deal.piece.size.0))
-            .bind(json)
+            .bind(i64_of(sector.miner.0))
+            .bind(i64_of(sector.number.0))
+            .bind(queued.id)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            deals.push(queued.deal.clone());
         }
-        tx.commit().await.map_err(db)
+        held.value.deals = Some(deals);
+        if !self
+            .write_status(&mut tx, sector, &held.value, held.version)
+            .await?
+        {
+            // The row is locked (PostgreSQL) or writers are serialized
+            // (SQLite): only a writer outside this store can get here.
+            return Err(ManagerStoreError::Database(format!(
+                "sector {sector} changed while its deals were being recorded; nothing was taken"
+            )));
+        }
+        tx.commit().await.map_err(db)?;
+        held.version += 1;
+        Ok(Some(held))
+    }
+
+    async fn release_deals(
+        &self,
+        sector: SectorId,
+        status: &SectorStatus,
+        version: u64,
+        activation: DealActivation,
+    ) -> Result<Option<ReleasedDeals>, ManagerStoreError> {
+        let _w = self.writer().await;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let Some(held) = self.load_for_update(&mut tx, sector).await? else {
+            return Ok(None);
+        };
+        if held.version != version || !self.write_status(&mut tx, sector, status, version).await? {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT id, miner, size, deal, start_epoch FROM manager_deals
+             WHERE sector_miner = $1 AND sector_number = $2 AND expired IS NULL
+             ORDER BY position, id",
+        )
+        .bind(i64_of(sector.miner.0))
+        .bind(i64_of(sector.number.0))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut released = ReleasedDeals::default();
+        for row in &rows {
+            let queued = QueuedRow::decode(row)?;
+            match activation.expired(queued.start_epoch) {
+                Some(why) => {
+                    sqlx::query("UPDATE manager_deals SET expired = $1 WHERE id = $2")
+                        .bind(&why)
+                        .bind(queued.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    released.expired.push(ExpiredDeal {
+                        deal: queued.deal,
+                        miner: queued.miner,
+                        start_epoch: queued.start_epoch,
+                        reason: why,
+                    });
+                }
+                None => {
+                    sqlx::query(
+                        "UPDATE manager_deals SET sector_miner = NULL, sector_number = NULL
+                         WHERE id = $1",
+                    )
+                    .bind(queued.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    released.requeued.push(queued.deal);
+                }
+            }
+        }
+        let recorded = held.value.deals.unwrap_or_default();
+        if rows.is_empty() && !recorded.is_empty() {
+            // Handed out by an earlier release, which deleted the rows:
+            // back to the head of the queue, for the sector's miner.
+            let row = sqlx::query("SELECT COALESCE(MIN(position), 0) AS low FROM manager_deals")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            let low: i64 = row.try_get("low").map_err(db)?;
+            let count = recorded.len() as i64;
+            for (i, deal) in recorded.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO manager_deals (position, miner, size, deal)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(low - count + i as i64)
+                .bind(i64_of(sector.miner.0))
+                .bind(i64_of(deal.piece.size.0))
+                .bind(encode_deal(deal)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            released.requeued.extend(recorded);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Some(released))
+    }
+
+    async fn expired_deals(&self) -> Result<Vec<ExpiredDeal>, ManagerStoreError> {
+        let rows = sqlx::query(
+            "SELECT id, miner, size, deal, start_epoch, expired FROM manager_deals
+             WHERE expired IS NOT NULL ORDER BY position, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let queued = QueuedRow::decode(row)?;
+                Ok(ExpiredDeal {
+                    deal: queued.deal,
+                    miner: queued.miner,
+                    start_epoch: queued.start_epoch,
+                    reason: row.try_get("expired").map_err(db)?,
+                })
+            })
+            .collect()
     }
 
     async fn queued_deals(&self) -> Result<u64, ManagerStoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM manager_deals")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM manager_deals
+             WHERE sector_number IS NULL AND expired IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
     }
 }

@@ -8,6 +8,7 @@ use venus_seal_core::chain::MessageId;
 use venus_seal_core::manager::{
     PreCommitOnChainInfo, SectorStateChange, StateReport, WorkerIdentifier,
 };
+use venus_seal_core::manager_store::DealActivation;
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{CommD, CommR, Randomness, SealProof, Seed, Ticket};
 
@@ -136,7 +137,7 @@ async fn fill(store: &SqlManagerStore) {
         }
     }
     for (miner, deal) in queued_deals() {
-        store.queue_deal(miner, &deal).await.unwrap();
+        store.queue_deal(miner, &deal, None).await.unwrap();
     }
 }
 
@@ -161,6 +162,7 @@ pub(super) async fn assert_holds_the_fixture(store: &SqlManagerStore) {
     assert_eq!(store.queued().await.unwrap(), queued);
     assert_eq!(store.queued_deals().await.unwrap(), 3);
     // Number sequences and the deal queue go on where they were.
+    let mut fresh = Vec::new();
     for (miner, range) in [
         (M1, NumberRange::ALL),
         (M2, NumberRange::new(100, 200).unwrap()),
@@ -168,11 +170,40 @@ pub(super) async fn assert_holds_the_fixture(store: &SqlManagerStore) {
         let status = SectorStatus::new(SealProof::StackedDrg2KiBV1_1);
         let got = store.allocate(miner, range, &status).await.unwrap();
         assert_eq!(got, Some(SectorNumber(next[&miner])), "miner {miner}");
+        fresh.push(SectorId::new(miner, got.unwrap()));
     }
-    let take = |miner| store.take_deals(miner, SectorSize(2048), Default::default());
-    let ids = |deals: Vec<DealInfo>| deals.iter().map(|d| d.id).collect::<Vec<_>>();
-    assert_eq!(ids(take(M1).await.unwrap()), vec![7, 9]);
-    assert_eq!(ids(take(M2).await.unwrap()), vec![8]);
+    let ids = |deals: &[DealInfo]| deals.iter().map(|d| d.id).collect::<Vec<_>>();
+    let assign = |sector| {
+        store.assign_deals(
+            sector,
+            SectorSize(2048),
+            Default::default(),
+            DealActivation::NEVER_EXPIRES,
+        )
+    };
+    for (sector, want) in fresh.into_iter().zip([vec![7, 9], vec![8]]) {
+        let held = assign(sector).await.unwrap().unwrap();
+        assert_eq!(ids(held.value.deals.as_deref().unwrap()), want);
+    }
+    // The old release deleted the deals it handed out: aborting the
+    // sector that holds one puts it back in the queue all the same.
+    let with_deals = SectorId::new(M1, SectorNumber(1));
+    let held = store.load(with_deals).await.unwrap().unwrap();
+    let mut aborted = held.value.clone();
+    aborted.aborted = Some("worker gave up".into());
+    aborted.deals = None;
+    let released = store
+        .release_deals(
+            with_deals,
+            &aborted,
+            held.version,
+            DealActivation::NEVER_EXPIRES,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ids(&released.requeued), vec![11]);
+    assert_eq!(store.queued_deals().await.unwrap(), 1);
 }
 
 /// Writes the SQLite fixture. It was run once, at commit 8e445b8 (the
@@ -221,10 +252,10 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
         .fetch_all(&store.pool)
         .await
         .unwrap();
-    assert_eq!(versions, [2001]);
+    assert_eq!(versions, [2001, 2002]);
 
     // A later release's migration: this release refuses the database.
-    record_a_later_version(&store.pool, 2002).await;
+    record_a_later_version(&store.pool, 2003).await;
     store.pool.close().await;
     let err = SqlManagerStore::open_sqlite(&path)
         .await
@@ -236,8 +267,8 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
             "the manager store",
             "manager.db",
             "newer release",
+            "2003",
             "2002",
-            "2001",
         ],
     );
 }
@@ -255,7 +286,7 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
     }
     let store = SqlManagerStore::connect(&url).await.unwrap();
     assert_holds_the_fixture(&store).await;
-    record_a_later_version(&store.pool, 2002).await;
+    record_a_later_version(&store.pool, 2003).await;
     store.pool.close().await;
     let err = SqlManagerStore::connect(&url)
         .await
@@ -263,7 +294,7 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
         .to_string();
     assert_names(
         &err,
-        &["the manager store", "newer release", "2002", "2001"],
+        &["the manager store", "newer release", "2003", "2002"],
     );
 }
 
@@ -284,5 +315,5 @@ async fn managers_starting_at_once_on_a_new_postgres_database_migrate_it_once() 
         .fetch_all(&store.pool)
         .await
         .unwrap();
-    assert_eq!(versions, [2001]);
+    assert_eq!(versions, [2001, 2002]);
 }

@@ -26,7 +26,7 @@ async fn sqlite_store_continues_numbers_after_a_reopen() {
             .await
             .unwrap();
     }
-    store.queue_deal(None, &deal(7, 1024)).await.unwrap();
+    store.queue_deal(None, &deal(7, 1024), None).await.unwrap();
     drop(store);
     let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
     assert_eq!(
