@@ -54,6 +54,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod ext;
+mod http_body;
 #[cfg(feature = "proofs")]
 mod local;
 #[cfg(feature = "proofs")]
