@@ -57,6 +57,7 @@ pub mod ext;
 mod http_body;
 #[cfg(feature = "proofs")]
 mod local;
+mod no_space;
 #[cfg(feature = "proofs")]
 pub mod params;
 pub mod persist;

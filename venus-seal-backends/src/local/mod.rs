@@ -81,7 +81,15 @@ where
         .map_err(|e| StageError::Computation(format!("{stage} panicked: {e}")))?
 }
 
+/// A failure of the proving library in `stage`: Permanent, except that
+/// a full disk anywhere in the error's causes (writing a layer, the tree,
+/// the sealed file) is Critical ([`crate::no_space`]).
 fn computation(stage: &str, e: anyhow::Error) -> StageError {
+    if e.chain()
+        .any(|cause| crate::no_space::no_space_in(cause).is_some())
+    {
+        return StageError::io(stage, crate::no_space::storage_full(format!("{e:#}")));
+    }
     StageError::Computation(format!("{stage}: {e:#}"))
 }
 
@@ -155,5 +163,26 @@ impl Executor<C2> for LocalExecutor {
             blocking("c2", move || require_parameters(&params, proof)).await?;
         }
         blocking("c2", move || seal::c2(&task)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use venus_seal_core::{FailureLevel, Leveled};
+
+    use super::*;
+
+    #[test]
+    fn a_full_disk_inside_the_proving_library_is_critical() {
+        let full = anyhow::Error::from(std::io::Error::from_raw_os_error(28))
+            .context("failed to write layer 3")
+            .context("pc1 failed");
+        let err = computation("pc1", full);
+        assert_eq!(err.level(), FailureLevel::Critical, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("pc1") && text.contains("layer 3"), "{text}");
+
+        let wrong = anyhow::anyhow!("invalid ticket").context("pc1 failed");
+        assert_eq!(computation("pc1", wrong).level(), FailureLevel::Permanent);
     }
 }
