@@ -79,3 +79,81 @@ fn read_only_commands_create_no_file() {
         ]
     );
 }
+
+/// Mode bits of `path`.
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `token --ttl 24h --out FILE` on the worker and the manager: the file is
+/// private (also when it existed world-readable) and the token expires in
+/// a day. Servers refuse it afterwards (`venus-seal-rpc`'s token tests).
+#[cfg(unix)]
+#[test]
+fn token_ttl_and_out_write_an_expiring_token_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    use venus_seal::rpc::{Permission, Secret};
+
+    let configs = tempfile::tempdir().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases = [
+        (
+            support::worker_bin(),
+            "worker.toml",
+            "data/worker/admin.secret",
+            "read",
+            "worker-cli",
+        ),
+        (
+            support::manager_bin(),
+            "sector-manager.toml",
+            "data/manager/rpc.secret",
+            "write",
+            "sector-manager-cli",
+        ),
+    ];
+    for (bin, toml, secret_path, perm, name) in cases {
+        let config = configs.path().join(toml);
+        std::fs::copy(manifest.join("examples").join(toml), &config).unwrap();
+        let secret = Secret::load_or_create(configs.path().join(secret_path)).unwrap();
+        let out = configs.path().join(format!("{toml}.token"));
+        std::fs::write(&out, "an old token\n").unwrap();
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let unix = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        let before = unix();
+        let run = Command::new(&bin)
+            .args(["token", "--perm", perm, "--ttl", "24h", "--out"])
+            .arg(&out)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{bin:?}: {stderr}");
+        assert!(run.stdout.is_empty(), "{bin:?} printed the token too");
+        assert_eq!(mode(&out), 0o600, "{bin:?}: mode {:o}", mode(&out));
+
+        let after = unix();
+        let token = std::fs::read_to_string(&out).unwrap();
+        let token = token.trim();
+        let perm = perm.parse::<Permission>().unwrap();
+        assert_eq!(secret.verify(token).unwrap(), perm);
+        // Signed with exp = the time it ran + 24h.
+        let expires_in_a_day = (before..=after).any(|t| {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t + 86400);
+            token == secret.token_until(perm, Some(name), at)
+        });
+        assert!(
+            expires_in_a_day,
+            "{bin:?}: the token's exp is not now + 24h"
+        );
+    }
+}

@@ -9,12 +9,13 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorId, SectorNumber};
-use venus_seal::rpc::Permission;
-use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs};
-use venus_seal::sector_manager::{admin_client, worker_token, ManagerService, SectorManagerConfig};
+use venus_seal::rpc::{Permission, Secret};
+use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs, TokenOutput};
+use venus_seal::sector_manager::{admin_client, ManagerService, SectorManagerConfig};
 
 /// A venus-seal sector manager: allocates sector numbers, draws tickets
 /// and seeds, and sends pre-commits and proofs for the workers that call
@@ -40,6 +41,8 @@ enum Cli {
         /// A name recorded in the token (e.g. the worker's).
         #[arg(long, default_value = "sector-manager-cli")]
         name: String,
+        #[command(flatten)]
+        output: TokenOutput,
     },
     /// Queue deal pieces for the workers, or show the queue.
     #[command(subcommand)]
@@ -102,10 +105,17 @@ async fn main() -> anyhow::Result<()> {
             let manager = ManagerService::new(SectorManagerConfig::load(&config)?);
             manager.build().await?.run(shutdown_signal()).await
         }
-        Cli::Token { config, perm, name } => {
+        Cli::Token {
+            config,
+            perm,
+            name,
+            output,
+        } => {
             let config = SectorManagerConfig::load(&config)?;
-            println!("{}", worker_token(&config, perm, &name)?);
-            Ok(())
+            let path = &config.rpc.secret_file;
+            let secret = Secret::load(path)
+                .with_context(|| format!("rpc.secret_file {}", path.display()))?;
+            output.emit(&output.sign(&secret, perm, &name))
         }
         Cli::Deals(Deals::Add {
             piece_cid,

@@ -7,6 +7,7 @@
 //! cargo run --release --bin venus-seal-worker -- resume 3 --state PC1Done --config examples/worker.toml
 //! cargo run --release --bin venus-seal-worker -- abort 3 --reason "bad disk" --config examples/worker.toml
 //! cargo run --release --bin venus-seal-worker -- token --perm read --config examples/worker.toml
+//! cargo run --release --bin venus-seal-worker -- token --perm read --ttl 24h --out ops.token --config examples/worker.toml
 //! ```
 //!
 //! `run` seals sectors continuously ([`venus_seal::worker::Worker`]): it
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use venus_seal::core::SectorState;
 use venus_seal::rpc::Permission;
-use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs};
+use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs, TokenOutput};
 use venus_seal::worker::{admin, Worker, WorkerConfig};
 
 /// A venus-seal sealing worker.
@@ -78,6 +79,8 @@ enum Command {
         /// read, write, sign or admin.
         #[arg(long, default_value = "admin")]
         perm: Permission,
+        #[command(flatten)]
+        output: TokenOutput,
     },
 }
 
@@ -112,7 +115,11 @@ async fn main() -> anyhow::Result<()> {
             admin::client(&api)?.abort(job, &reason).await?;
             println!("job {job} aborted");
         }
-        Command::Token { config, perm } => println!("{}", admin::token(&config, perm)?),
+        Command::Token {
+            config,
+            perm,
+            output,
+        } => output.emit(&admin::token(&config, perm, &output)?)?,
     }
     Ok(())
 }

@@ -19,4 +19,4 @@ pub use logging::init_logging;
 pub use metrics::serve_metrics;
 pub use paths::{config_folder, resolve_relative};
 pub use signal::shutdown_signal;
-pub use token::read_token;
+pub use token::{read_token, write_token, TokenOutput};

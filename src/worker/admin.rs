@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::WorkerConfig;
 use crate::core::SectorSummary;
 use crate::rpc::{AdminClient, Permission, Secret};
-use crate::runtime::ApiArgs;
+use crate::runtime::{ApiArgs, TokenOutput};
 
 /// A client of the admin API that `api` names (`--api`/`--token`, or the
 /// listen address and secret of the worker's `--config`). Creates no file.
@@ -33,12 +33,13 @@ pub fn client(api: &ApiArgs) -> anyhow::Result<AdminClient> {
 }
 
 /// A JWT with `perm` for the admin API of the worker configured at
-/// `config`, signed with its secret. A missing secret file (the worker
-/// never ran) is an error naming it; nothing is created.
-pub fn token(config: &Path, perm: Permission) -> anyhow::Result<String> {
+/// `config`, signed with its secret, expiring as `output` says
+/// (`--ttl`). A missing secret file (the worker never ran) is an error
+/// naming it; nothing is created.
+pub fn token(config: &Path, perm: Permission, output: &TokenOutput) -> anyhow::Result<String> {
     let config = WorkerConfig::load(config)?;
     let secret = Secret::load(&config.admin.secret_file).context("admin.secret_file")?;
-    Ok(secret.token(perm, Some("worker-cli")))
+    Ok(output.sign(&secret, perm, "worker-cli"))
 }
 
 /// The sectors as a table: job, sector, state (paused or not), stage,
@@ -108,7 +109,10 @@ mod tests {
                 .unwrap();
         let config = dir.path().join("worker.toml");
         std::fs::write(&config, text).unwrap();
-        let e = format!("{:#}", token(&config, Permission::Read).unwrap_err());
+        let e = format!(
+            "{:#}",
+            token(&config, Permission::Read, &TokenOutput::default()).unwrap_err()
+        );
         assert!(
             e.contains("admin.secret_file") && e.contains("does not exist"),
             "{e}"
@@ -120,7 +124,7 @@ mod tests {
         // Once the worker created its secret (next to its config), both work.
         let secret = dir.path().join("data/worker/admin.secret");
         let made = Secret::load_or_create(&secret).unwrap();
-        let jwt = token(&config, Permission::Read).unwrap();
+        let jwt = token(&config, Permission::Read, &TokenOutput::default()).unwrap();
         assert!(made.verify(&jwt).is_ok());
         client(&ApiArgs::with_config(&config)).unwrap();
     }

@@ -54,8 +54,10 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod ext;
+mod http_body;
 #[cfg(feature = "proofs")]
 mod local;
+mod no_space;
 #[cfg(feature = "proofs")]
 pub mod params;
 pub mod persist;

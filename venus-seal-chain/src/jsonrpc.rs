@@ -18,6 +18,10 @@ use venus_seal_core::error::ChainError;
 /// How long one call may take before the node counts as unreachable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+#[cfg(test)]
+#[path = "jsonrpc_timeout_tests.rs"]
+mod timeout_tests;
+
 /// A JSON-RPC endpoint: its URL and an HTTP client sending `Authorization:
 /// Bearer <token>` when a token is given.
 #[derive(Debug, Clone)]
@@ -31,6 +35,16 @@ impl JsonRpcClient {
     /// `http://127.0.0.1:1234/rpc/v1`). A token that cannot be a header is
     /// `Unauthorized`, a URL jsonrpsee refuses `Transport`.
     pub(crate) fn new(url: String, token: Option<&str>) -> Result<Self, ChainError> {
+        Self::with_timeout(url, token, REQUEST_TIMEOUT)
+    }
+
+    /// [`new`](Self::new) with calls limited to `timeout` instead of
+    /// [`REQUEST_TIMEOUT`].
+    pub(crate) fn with_timeout(
+        url: String,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, ChainError> {
         let mut headers = HeaderMap::new();
         if let Some(token) = token {
             let mut value =
@@ -44,7 +58,7 @@ impl JsonRpcClient {
         }
         let http = HttpClientBuilder::default()
             .set_headers(headers)
-            .request_timeout(REQUEST_TIMEOUT)
+            .request_timeout(timeout)
             .build(&url)
             .map_err(|e| ChainError::Transport(format!("cannot use the URL {url:?}: {e}")))?;
         Ok(JsonRpcClient { http, url })

@@ -42,10 +42,25 @@ impl Default for RetryPolicy {
 
 /// The retry count of one step; persisted with the sector so a restart does
 /// not grant fresh retries.
+///
+/// It counts Temporary failures *in a row*: any success ends the run,
+/// including a poll that answered "not yet" (the seed is not drawn, the
+/// message is not on chain). A sector waits days in such steps; failures
+/// days apart, each followed by good answers, must not add up to
+/// `max_retries` and park it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryState {
     /// Temporary failures retried so far for the current step.
     pub retries: u32,
+}
+
+impl RetryState {
+    /// Records a success (a finished step, or a wait step that answered):
+    /// the next failure starts a new count. Returns whether a count was
+    /// reset, i.e. whether the state changed and is worth saving.
+    pub fn succeeded(&mut self) -> bool {
+        std::mem::take(&mut self.retries) > 0
+    }
 }
 
 /// What to do after a failure.
@@ -90,7 +105,7 @@ impl RetryPolicy {
         loop {
             match op().await {
                 Ok(v) => {
-                    *state = RetryState::default();
+                    state.succeeded();
                     return Ok(v);
                 }
                 Err(e) => {
@@ -208,6 +223,20 @@ mod tests {
             .unwrap();
         assert_eq!(v, 7);
         assert_eq!(state, RetryState::default());
+    }
+
+    #[test]
+    fn a_success_between_failures_starts_a_new_count() {
+        let policy = policy(2);
+        let mut s = RetryState::default();
+        for _ in 0..10 {
+            assert_eq!(
+                policy.decide(&mut s, FailureLevel::Temporary),
+                RetryDecision::RetryAfter(Duration::from_secs(60))
+            );
+            assert!(s.succeeded(), "a count was running");
+            assert!(!s.succeeded(), "nothing left to reset");
+        }
     }
 
     #[test]

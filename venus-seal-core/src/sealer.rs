@@ -221,7 +221,15 @@ impl Sealer {
                     on_step(record, &report);
                     started = Instant::now();
                 }
-                Ok(Outcome::Wait(delay)) => tokio::time::sleep(delay).await,
+                Ok(Outcome::Wait(delay)) => {
+                    // The poll answered: earlier failures of this wait are
+                    // over (see `RetryState`).
+                    if record.retry.succeeded() {
+                        record.failure = None;
+                        self.save(record).await?;
+                    }
+                    tokio::time::sleep(delay).await
+                }
                 Err(failure) => self.on_failure(record, dir, failure).await?,
             }
         }

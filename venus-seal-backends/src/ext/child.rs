@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,6 +27,17 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 /// How much of a bad line is quoted in errors and logs.
 const QUOTE: usize = 200;
+
+/// The longest stdout line read once the child is ready: one response. The
+/// largest real output, a 32 GiB sector's C1 output as JSON, is tens of
+/// MiB; a line past this fails the child (its bytes are not kept) instead
+/// of growing the worker's memory with whatever a broken child prints.
+pub(crate) const MAX_RESPONSE_LINE: usize = 256 << 20;
+
+/// The longest log line kept: a stderr line, or a stdout line before the
+/// ready line. The rest of a longer line is skipped, not buffered, and the
+/// line is logged cut, saying so.
+pub(crate) const MAX_LOG_LINE: usize = 64 << 10;
 
 /// What a task waiting on the child gets.
 #[derive(Debug)]
@@ -233,7 +244,7 @@ pub(crate) async fn spawn(spec: SpawnSpec<'_>) -> Result<Arc<ChildHandle>, Strin
     });
     let (kill_tx, kill_rx) = oneshot::channel();
     let (lines_tx, lines_rx) = mpsc::channel(64);
-    tokio::spawn(read_lines(stdout, lines_tx));
+    tokio::spawn(read_lines(stdout, lines_tx, MAX_RESPONSE_LINE));
     tokio::spawn(supervise(
         child,
         lines_rx,
@@ -260,9 +271,9 @@ async fn wait_ready(
     let mut line = Vec::new();
     loop {
         line.clear();
-        match stdout.read_until(b'\n', &mut line).await {
-            Ok(0) => return Err("closed its stdout before it was ready".into()),
-            Ok(_) => {
+        match read_line_limited(stdout, &mut line, MAX_LOG_LINE, Overflow::Skip).await {
+            Ok(Read::Eof) => return Err("closed its stdout before it was ready".into()),
+            Ok(read) => {
                 let text = String::from_utf8_lossy(&line);
                 if text.trim() == ready {
                     return Ok(());
@@ -270,6 +281,7 @@ async fn wait_ready(
                 tracing::warn!(
                     processor = name,
                     line = %truncate(&text, QUOTE),
+                    cut = matches!(read, Read::Cut),
                     "ext processor printed a line before its ready line; skipped"
                 );
             }
@@ -295,29 +307,120 @@ fn describe_exit(status: ExitStatus) -> String {
     format!("exited, {status}")
 }
 
-/// Each stderr line into tracing, under the processor's name.
+/// Each stderr line into tracing, under the processor's name; a line
+/// longer than [`MAX_LOG_LINE`] is logged cut, the rest skipped unread
+/// into memory.
 async fn forward_stderr(name: String, pid: Option<u32>, stderr: tokio::process::ChildStderr) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "venus_seal_backends::ext::child", processor = %name, pid, "{line}");
+    let mut stderr = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let cut = match read_line_limited(&mut stderr, &mut buf, MAX_LOG_LINE, Overflow::Skip).await
+        {
+            Ok(Read::Eof) | Err(_) => return,
+            Ok(Read::Line) => "",
+            Ok(Read::Cut) => " […line cut: longer than 64 KiB]",
+        };
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end_matches(['\n', '\r']);
+        tracing::info!(target: "venus_seal_backends::ext::child", processor = %name, pid, "{line}{cut}");
+    }
+}
+
+/// What [`read_line_limited`] read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// A whole line (or the last bytes before EOF), in the buffer.
+    Line,
+    /// The first `max` bytes of a longer line are in the buffer. With
+    /// [`Overflow::Skip`] the rest of the line was read and dropped; with
+    /// [`Overflow::Stop`] nothing more was read.
+    Cut,
+    /// End of input: nothing was read.
+    Eof,
+}
+
+/// What [`read_line_limited`] does with a line longer than its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Read and drop the rest of the line (a log line: go on logging).
+    Skip,
+    /// Stop at the limit (a response: the child is failed, nothing more is
+    /// worth reading, and a child that never prints a newline must not
+    /// keep us reading).
+    Stop,
+}
+
+/// Reads one line (through its `\n`) into `buf`, holding at most `max`
+/// bytes of it, so that a child printing a gigabyte without a newline
+/// costs `max` bytes of memory, not a gigabyte. A longer line is
+/// [`Read::Cut`]; `overflow` says what happens to its rest.
+pub(crate) async fn read_line_limited<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+    overflow: Overflow,
+) -> std::io::Result<Read> {
+    let mut cut = false;
+    let mut any = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(match (any, cut) {
+                (false, _) => Read::Eof,
+                (true, true) => Read::Cut,
+                (true, false) => Read::Line,
+            });
+        }
+        any = true;
+        let (used, end) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let keep = used.min(max.saturating_sub(buf.len()));
+        buf.extend_from_slice(&available[..keep]);
+        if keep < used {
+            cut = true;
+            if overflow == Overflow::Stop {
+                reader.consume(keep);
+                return Ok(Read::Cut);
+            }
+        }
+        reader.consume(used);
+        if end {
+            return Ok(if cut { Read::Cut } else { Read::Line });
+        }
     }
 }
 
 type Line = std::io::Result<String>;
 
 /// stdout lines onto a channel (cancel-safe to select on); the channel
-/// closes at EOF.
-async fn read_lines(mut stdout: BufReader<ChildStdout>, tx: mpsc::Sender<Line>) {
+/// closes at EOF. A line longer than `max` is an error (`InvalidData`,
+/// naming the limit) and ends the reading: the child is failed for it.
+async fn read_lines<R: AsyncBufRead + Unpin>(mut stdout: R, tx: mpsc::Sender<Line>, max: usize) {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match stdout.read_until(b'\n', &mut buf).await {
-            Ok(0) => return,
-            Ok(_) => {
+        match read_line_limited(&mut stdout, &mut buf, max, Overflow::Stop).await {
+            Ok(Read::Eof) => return,
+            Ok(Read::Line) => {
                 let line = String::from_utf8_lossy(&buf).into_owned();
                 if tx.send(Ok(line)).await.is_err() {
                     return;
                 }
+            }
+            Ok(Read::Cut) => {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "it printed a line longer than {max} bytes (starting {:?}); \
+                         a response must fit in one line of at most that",
+                        truncate(&String::from_utf8_lossy(&buf), QUOTE)
+                    ),
+                );
+                let _ = tx.send(Err(e)).await;
+                return;
             }
             Err(e) => {
                 let _ = tx.send(Err(e)).await;
@@ -403,4 +506,70 @@ fn handle_line(shared: &Shared, label: &str, line: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// A gigabyte without a newline, as a child that lost its mind prints
+    /// it: the reader fails the child after `max` bytes, having held no
+    /// more, and reads no further.
+    #[tokio::test]
+    async fn a_gigabyte_line_fails_after_the_limit_without_reading_it() {
+        let endless = tokio::io::repeat(b'x').take(1 << 30);
+        let mut reader = BufReader::new(endless);
+        let (tx, mut rx) = mpsc::channel(4);
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            read_lines(&mut reader, tx, 1 << 20),
+        )
+        .await
+        .expect("the reader stops at the limit");
+        let err = rx.recv().await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(
+            err.to_string().contains("longer than 1048576 bytes"),
+            "{err}"
+        );
+        assert!(rx.recv().await.is_none(), "nothing after the error");
+        assert!(
+            reader.into_inner().limit() > (1 << 30) - (2 << 20),
+            "the rest of the line was left unread"
+        );
+    }
+
+    #[tokio::test]
+    async fn long_log_lines_are_cut_and_the_next_line_read() {
+        let mut input = vec![b'y'; 100_000];
+        input.extend_from_slice(b"\nnext\n");
+        let mut reader = BufReader::new(&input[..]);
+        let mut buf = Vec::new();
+        let read = read_line_limited(&mut reader, &mut buf, 1000, Overflow::Skip)
+            .await
+            .unwrap();
+        assert_eq!((read, buf.len()), (Read::Cut, 1000));
+        buf.clear();
+        let read = read_line_limited(&mut reader, &mut buf, 1000, Overflow::Skip)
+            .await
+            .unwrap();
+        assert_eq!((read, &buf[..]), (Read::Line, &b"next\n"[..]));
+        buf.clear();
+        let read = read_line_limited(&mut reader, &mut buf, 1000, Overflow::Skip)
+            .await
+            .unwrap();
+        assert_eq!(read, Read::Eof);
+    }
+
+    #[tokio::test]
+    async fn responses_within_the_limit_pass_whole() {
+        let input = b"{\"id\":1}\nlast without newline";
+        let (tx, mut rx) = mpsc::channel(4);
+        read_lines(&input[..], tx, 64).await;
+        assert_eq!(rx.recv().await.unwrap().unwrap(), "{\"id\":1}\n");
+        assert_eq!(rx.recv().await.unwrap().unwrap(), "last without newline");
+        assert!(rx.recv().await.is_none());
+    }
 }

@@ -131,12 +131,11 @@ fn ready_line_is_damocles() {
 }
 
 #[test]
-fn every_level_survives_err_msg() {
+fn every_level_but_abort_survives_err_msg() {
     for level in [
         FailureLevel::Temporary,
         FailureLevel::Permanent,
         FailureLevel::Critical,
-        FailureLevel::Abort,
     ] {
         let response = Response::<()>::failed(1, &Failure::new(level, "why"));
         assert_eq!(
@@ -144,6 +143,13 @@ fn every_level_survives_err_msg() {
             (level, "why")
         );
     }
+    // A child cannot make the worker delete a sector: Permanent, and the
+    // message still says what it asked for.
+    let response = Response::<()>::failed(1, &Failure::new(FailureLevel::Abort, "why"));
+    assert_eq!(
+        level_of_err_msg(response.err_msg.as_deref().unwrap()),
+        (FailureLevel::Permanent, "[abort] why")
+    );
     assert_eq!(
         level_of_err_msg("[bogus] x"),
         (FailureLevel::Temporary, "[bogus] x")

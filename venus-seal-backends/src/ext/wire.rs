@@ -19,9 +19,10 @@
 //! `err_msg` is free text in damocles. [`serve`](super::serve) writes it as
 //! [`Failure`]'s display, `[level] message` (`[permanent] computation
 //! failed: …`), so a child built on this crate keeps the level its executor
-//! decided; [`level_of_err_msg`] reads it back. Any other text (a damocles
-//! child's error) is Temporary: the engine retries it and escalates to
-//! Permanent after `max_retries`.
+//! decided; [`level_of_err_msg`] reads it back, capping `[abort]` at
+//! Permanent (a child may park a sector, never delete it). Any other text
+//! (a damocles child's error) is Temporary: the engine retries it and
+//! escalates to Permanent after `max_retries`.
 
 use serde::{Deserialize, Serialize};
 use venus_seal_core::{Failure, FailureLevel};
@@ -78,28 +79,43 @@ impl<O> Response<O> {
 
 /// The level an `err_msg` carries, and the message without its prefix.
 ///
-/// `[temporary] `, `[permanent] `, `[critical] ` and `[abort] ` prefixes (as
+/// `[temporary] `, `[permanent] ` and `[critical] ` prefixes (as
 /// [`Failure`] displays itself) give that level; any other text is
 /// Temporary.
+///
+/// `[abort] ` is **capped at Permanent**, and the message keeps its
+/// `[abort] ` prefix so the operator sees what the child asked for. An
+/// abort deletes the sector's files, and after pre-commit burns its
+/// deposit; that decision belongs to the worker and the manager, which
+/// know the sector's state on chain. A child is another program (often
+/// another vendor's, possibly broken or compromised) answering over a
+/// pipe: it may park a sector, never delete it. An operator who agrees
+/// aborts the parked sector with one command.
 ///
 /// ```
 /// use venus_seal_backends::ext::level_of_err_msg;
 /// use venus_seal_core::FailureLevel;
 /// assert_eq!(level_of_err_msg("[permanent] bad proof"), (FailureLevel::Permanent, "bad proof"));
 /// assert_eq!(level_of_err_msg("oops"), (FailureLevel::Temporary, "oops"));
+/// assert_eq!(
+///     level_of_err_msg("[abort] sector too big"),
+///     (FailureLevel::Permanent, "[abort] sector too big")
+/// );
 /// ```
 pub fn level_of_err_msg(err_msg: &str) -> (FailureLevel, &str) {
-    const LEVELS: [FailureLevel; 4] = [
+    const LEVELS: [FailureLevel; 3] = [
         FailureLevel::Temporary,
         FailureLevel::Permanent,
         FailureLevel::Critical,
-        FailureLevel::Abort,
     ];
     for level in LEVELS {
         let prefix = format!("[{level}] ");
         if let Some(rest) = err_msg.strip_prefix(prefix.as_str()) {
             return (level, rest);
         }
+    }
+    if err_msg.starts_with(&format!("[{}] ", FailureLevel::Abort)) {
+        return (FailureLevel::Permanent, err_msg);
     }
     (FailureLevel::Temporary, err_msg)
 }

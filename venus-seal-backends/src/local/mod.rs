@@ -115,7 +115,15 @@ where
         .map_err(|e| StageError::Computation(format!("{stage} panicked: {e}")))?
 }
 
+/// A failure of the proving library in `stage`: Permanent, except that
+/// a full disk anywhere in the error's causes (writing a layer, the tree,
+/// the sealed file) is Critical ([`crate::no_space`]).
 fn computation(stage: &str, e: anyhow::Error) -> StageError {
+    if e.chain()
+        .any(|cause| crate::no_space::no_space_in(cause).is_some())
+    {
+        return StageError::io(stage, crate::no_space::storage_full(format!("{e:#}")));
+    }
     StageError::Computation(format!("{stage}: {e:#}"))
 }
 

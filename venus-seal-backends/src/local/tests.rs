@@ -106,3 +106,24 @@ async fn local_add_pieces_and_tree_d_sync_their_files_and_directories() {
         "the cache directory after its files, then the sector directory: {synced:?}"
     );
 }
+
+/// A full disk inside the proving library is Critical, not Permanent.
+mod no_space {
+    use venus_seal_core::{FailureLevel, Leveled};
+
+    use super::super::computation;
+
+    #[test]
+    fn a_full_disk_inside_the_proving_library_is_critical() {
+        let full = anyhow::Error::from(std::io::Error::from_raw_os_error(28))
+            .context("failed to write layer 3")
+            .context("pc1 failed");
+        let err = computation("pc1", full);
+        assert_eq!(err.level(), FailureLevel::Critical, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("pc1") && text.contains("layer 3"), "{text}");
+
+        let wrong = anyhow::anyhow!("invalid ticket").context("pc1 failed");
+        assert_eq!(computation("pc1", wrong).level(), FailureLevel::Permanent);
+    }
+}

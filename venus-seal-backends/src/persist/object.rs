@@ -92,6 +92,19 @@ impl ObjectPersistStore {
         StageError::Unavailable(format!("store {}: {what} {location}: {e}", self.name))
     }
 
+    /// A failed store call: Critical when the store's disk is full (a
+    /// local file system store: retrying does not free space), else
+    /// [`unavailable`](Self::unavailable).
+    fn failed(&self, what: &str, location: &ObjectPath, e: object_store::Error) -> StageError {
+        match crate::no_space::no_space_in(&e) {
+            Some(_) => StageError::io(
+                format!("store {}: {what} {location}", self.name),
+                crate::no_space::storage_full(e.to_string()),
+            ),
+            None => self.unavailable(what, location, e),
+        }
+    }
+
     /// Uploads `src`, returning its digest as read.
     async fn upload(
         &self,
@@ -116,14 +129,14 @@ impl ObjectPersistStore {
             self.store
                 .put(location, PutPayload::from(buf))
                 .await
-                .map_err(|e| self.unavailable("uploading", location, e))?;
+                .map_err(|e| self.failed("uploading", location, e))?;
             return Ok(hasher.finish());
         }
         let upload = self
             .store
             .put_multipart(location)
             .await
-            .map_err(|e| self.unavailable("starting upload of", location, e))?;
+            .map_err(|e| self.failed("starting upload of", location, e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
         loop {
             let chunk = match read_chunk(&mut file, self.part_size).await {
@@ -139,14 +152,14 @@ impl ObjectPersistStore {
             hasher.update(&chunk);
             if let Err(e) = writer.wait_for_capacity(MAX_CONCURRENT_PARTS).await {
                 let _ = writer.abort().await;
-                return Err(self.unavailable("uploading", location, e));
+                return Err(self.failed("uploading", location, e));
             }
             writer.put(Bytes::from(chunk));
         }
         writer
             .finish()
             .await
-            .map_err(|e| self.unavailable("completing upload of", location, e))?;
+            .map_err(|e| self.failed("completing upload of", location, e))?;
         Ok(hasher.finish())
     }
 }
@@ -184,7 +197,7 @@ impl PersistStore for ObjectPersistStore {
             .store
             .head(&location)
             .await
-            .map_err(|e| self.unavailable("checking", &location, e))?;
+            .map_err(|e| self.failed("checking", &location, e))?;
         if meta.size != expected.len {
             return Err(self.unavailable(
                 "verifying",
@@ -196,13 +209,13 @@ impl PersistStore for ObjectPersistStore {
             .store
             .get(&location)
             .await
-            .map_err(|e| self.unavailable("re-reading", &location, e))?
+            .map_err(|e| self.failed("re-reading", &location, e))?
             .into_stream();
         let mut hasher = Hasher::new();
         while let Some(bytes) = stream
             .try_next()
             .await
-            .map_err(|e| self.unavailable("re-reading", &location, e))?
+            .map_err(|e| self.failed("re-reading", &location, e))?
         {
             hasher.update(&bytes);
         }
@@ -228,7 +241,7 @@ impl PersistStore for ObjectPersistStore {
                     self.name
                 )))
             }
-            Err(e) => return Err(self.unavailable("reading", &location, e)),
+            Err(e) => return Err(self.failed("reading", &location, e)),
         };
         let write_err = |e| StageError::io(format!("writing {}", dst.display()), e);
         let mut out = tokio::fs::File::create(dst).await.map_err(write_err)?;
@@ -236,7 +249,7 @@ impl PersistStore for ObjectPersistStore {
         while let Some(bytes) = stream
             .try_next()
             .await
-            .map_err(|e| self.unavailable("reading", &location, e))?
+            .map_err(|e| self.failed("reading", &location, e))?
         {
             out.write_all(&bytes).await.map_err(write_err)?;
         }
@@ -254,9 +267,9 @@ impl PersistStore for ObjectPersistStore {
         // not found.
         match self.store.head(&location).await {
             Ok(_) => ignore_missing(self.store.delete(&location).await)
-                .map_err(|e| self.unavailable("deleting", &location, e))?,
+                .map_err(|e| self.failed("deleting", &location, e))?,
             Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(self.unavailable("checking", &location, e)),
+            Err(e) => return Err(self.failed("checking", &location, e)),
         }
         // `list` yields what lies below the prefix, not the prefix itself.
         let listed: object_store::Result<Vec<object_store::ObjectMeta>> =
@@ -264,7 +277,7 @@ impl PersistStore for ObjectPersistStore {
         let below: Vec<ObjectPath> = match listed {
             Ok(metas) => metas.into_iter().map(|m| m.location).collect(),
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(self.unavailable("listing", &location, e)),
+            Err(e) => return Err(self.failed("listing", &location, e)),
         };
         if below.is_empty() {
             return Ok(());
@@ -274,10 +287,40 @@ impl PersistStore for ObjectPersistStore {
             .delete_stream(futures_util::stream::iter(below.into_iter().map(Ok)).boxed());
         while let Some(result) = deleted.next().await {
             if let Err(e) = result {
-                ignore_missing(Err(e))
-                    .map_err(|e| self.unavailable("deleting below", &location, e))?;
+                ignore_missing(Err(e)).map_err(|e| self.failed("deleting below", &location, e))?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use venus_seal_core::{FailureLevel, Leveled};
+
+    use super::*;
+
+    #[test]
+    fn a_full_disk_under_the_store_is_critical_other_failures_temporary() {
+        let store = ObjectPersistStore::new(
+            "nas",
+            Arc::new(object_store::memory::InMemory::new()),
+            ObjectPath::from("sealed"),
+        );
+        let location = ObjectPath::from("sealed/s-t01000-1");
+        let full = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from_raw_os_error(28)),
+        };
+        let err = store.failed("uploading", &location, full);
+        assert_eq!(err.level(), FailureLevel::Critical, "{err}");
+        assert!(err.to_string().contains("nas"), "{err}");
+
+        let down = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        };
+        let err = store.failed("uploading", &location, down);
+        assert_eq!(err.level(), FailureLevel::Temporary, "{err}");
     }
 }

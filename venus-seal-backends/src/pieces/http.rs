@@ -16,6 +16,15 @@ use super::reader::{channel, Chunk};
 /// How often a stream that dropped mid-piece is resumed by default.
 pub const DEFAULT_RESUMES: u32 = 5;
 
+/// How long connecting to the server may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the server may stay silent by default, waiting for its answer
+/// or between two reads of the body: a server that stalls mid-piece fails
+/// the read (and the stream is resumed by range) instead of holding the
+/// sector forever. A whole piece may take as long as it needs.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Pieces at `GET <base>/piece/<cid>` on an HTTP server.
 ///
 /// * **Auth**: an optional bearer token (`Authorization: Bearer <jwt>`),
@@ -31,10 +40,15 @@ pub const DEFAULT_RESUMES: u32 = 5;
 ///   [`with_resumes`](Self::with_resumes) times in a row without
 ///   progress; a server that ignores the range (answers 200) has the
 ///   bytes already delivered skipped.
+/// * **Timeouts**: connecting may take [`DEFAULT_CONNECT_TIMEOUT`] and the
+///   server may stay silent [`DEFAULT_READ_TIMEOUT`] (waiting for its
+///   answer, or mid-body) before the request fails; a stalled body is
+///   resumed like a dropped one. See [`with_timeouts`](Self::with_timeouts).
 /// * **Errors**: 404 is [`PieceStoreError::NotFound`]; 5xx, other
-///   statuses and connection failures are [`PieceStoreError::Transport`]
-///   (Temporary). Messages name the URL with any password or query
-///   redacted.
+///   statuses, connection failures and timeouts are
+///   [`PieceStoreError::Transport`] (Temporary), naming the piece. Messages
+///   name the URL with any password or query redacted, and quote at most
+///   4 KiB of an error answer's body.
 #[derive(Clone)]
 pub struct HttpPieceStore {
     base: Url,
@@ -66,7 +80,7 @@ impl HttpPieceStore {
         Self {
             base,
             token: None,
-            client: reqwest::Client::new(),
+            client: client(DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
             resumes: DEFAULT_RESUMES,
             resume_delay: Duration::from_millis(500),
         }
@@ -99,7 +113,18 @@ impl HttpPieceStore {
         self
     }
 
-    /// Uses `client` (timeouts, proxies, TLS roots) instead of a default one.
+    /// Fails a request whose connection takes longer than `connect`, or
+    /// whose server stays silent longer than `read` (before answering or
+    /// between two reads of the body). Replaces the client (see
+    /// [`with_client`](Self::with_client)).
+    pub fn with_timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.client = client(connect, read);
+        self
+    }
+
+    /// Uses `client` (timeouts, proxies, TLS roots) instead of a default
+    /// one. Give it a connect and a read timeout: without them a stalled
+    /// server holds the sector forever.
     pub fn with_client(mut self, client: reqwest::Client) -> Self {
         self.client = client;
         self
@@ -132,16 +157,17 @@ impl HttpPieceStore {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Self::transport(&url, format!("{method} failed: {}", e.without_url())))?;
+        let resp = req.send().await.map_err(|e| {
+            Self::transport(
+                &url,
+                format!("{method} of piece {cid} failed: {}", describe(e)),
+            )
+        })?;
         let status = resp.status();
         if status.is_success() || (offset > 0 && status == StatusCode::RANGE_NOT_SATISFIABLE) {
             return Ok(resp);
         }
-        let reason = resp.text().await.unwrap_or_default();
-        let reason = reason.trim().chars().take(300).collect::<String>();
+        let reason = crate::http_body::error_text(resp).await;
         Err(match status {
             StatusCode::NOT_FOUND => {
                 PieceStoreError::NotFound(format!("{cid} (404 from {})", redact(&url)))
@@ -200,6 +226,31 @@ impl HttpPieceStore {
             )),
         }
     }
+}
+
+/// A client that gives up on a connection after `connect` and on a
+/// silent server after `read`.
+fn client(connect: Duration, read: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(connect)
+        .read_timeout(read)
+        .build()
+        // What `reqwest::Client::new()` does too: only a TLS backend that
+        // cannot start fails here.
+        .expect("the HTTP client (TLS backend) cannot be initialized")
+}
+
+/// A reqwest error with its causes (`error decoding response body:
+/// operation timed out`), without the URL (the caller names it redacted).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 fn content_length(resp: &Response) -> Option<u64> {
@@ -282,7 +333,7 @@ impl HttpPieceStore {
                     return;
                 }
                 Ok(None) => "the body ended early".to_string(),
-                Err(e) => e.without_url().to_string(),
+                Err(e) => describe(e),
             };
             match self.reopen(&cid, offset, why, &mut failures).await {
                 Ok((r, s)) => {
@@ -333,5 +384,106 @@ impl HttpPieceStore {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use venus_seal_core::CommD;
+
+    use super::*;
+
+    /// A server answering every connection with `head` and then nothing,
+    /// holding the connection open.
+    async fn stalling_server(head: &'static [u8]) -> Url {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = conn.read(&mut request).await;
+                    let _ = conn.write_all(head).await;
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    drop(conn);
+                });
+            }
+        });
+        Url::parse(&format!("http://{addr}/")).unwrap()
+    }
+
+    fn cid() -> PieceCid {
+        CommD([3; 32])
+    }
+
+    /// The store, its read timeout short, one resume.
+    fn store(url: Url) -> HttpPieceStore {
+        HttpPieceStore::new(url)
+            .with_timeouts(Duration::from_secs(2), Duration::from_millis(300))
+            .with_resumes(1, Duration::from_millis(10))
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_mid_piece_fails_naming_the_piece() {
+        let url =
+            stalling_server(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789").await;
+        let started = Instant::now();
+        let mut reader = store(url).get(&cid()).await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), reader.read_to_end(&mut got))
+            .await
+            .expect("a stalled body must fail, not hang");
+        let err = read.unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(got, b"0123456789");
+        assert!(err.contains(&format!("piece {}", cid())), "{err}");
+        assert!(err.contains("at byte 10"), "{err}");
+        assert!(err.contains("timed out"), "{err}");
+        assert!(err.contains("gave up after 1 resumes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_a_transport_error() {
+        let url = stalling_server(b"").await;
+        let err = tokio::time::timeout(Duration::from_secs(20), store(url).size(&cid()))
+            .await
+            .expect("a silent server must fail, not hang")
+            .unwrap_err();
+        assert!(matches!(err, PieceStoreError::Transport(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("of piece {}", cid())), "{text}");
+        assert!(text.contains("timed out"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_error_body_is_cut_not_buffered() {
+        let url = stalling_server(Box::leak(
+            format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: {}\r\n\r\n{}",
+                1u64 << 30,
+                "e".repeat(64 << 10)
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+        ))
+        .await;
+        // No read timeout: only the limit ends the read.
+        let store = HttpPieceStore::new(url)
+            .with_timeouts(Duration::from_secs(2), Duration::from_secs(3600));
+        let err = tokio::time::timeout(Duration::from_secs(20), store.get(&cid()))
+            .await
+            .expect("the error body is read only up to its limit")
+            .err()
+            .expect("a 503 is an error");
+        let text = err.to_string();
+        assert!(matches!(err, PieceStoreError::Transport(_)), "{text}");
+        assert!(text.contains("503"), "{text}");
+        assert!(text.contains("truncated at 4096 bytes"), "{text}");
+        assert!(text.len() < 5000, "{} bytes quoted", text.len());
     }
 }

@@ -9,8 +9,14 @@ use serde::de::DeserializeOwned;
 use venus_seal_core::stage::{Proof, C2};
 use venus_seal_core::{Executor, FailureLevel, ProofVerifier, SealVerifyInfo, StageError};
 
+use crate::http_body::{error_text, read_limited};
+
 use super::api::{task_id, ErrorBody, TaskError, TaskState, TaskStatus, SUBMIT_PATH};
 use super::c1::verify_info_from_c1_output;
+
+/// The largest successful answer read (a task status or a proof: a few
+/// KiB); a larger one is a bad answer, not a reason to buffer it.
+const ANSWER_LIMIT: usize = 16 << 20;
 
 /// Reads what a proof of a task is verified against (CommR, CommD,
 /// ticket, seed); the `proof` field of the answer is ignored.
@@ -66,7 +72,8 @@ impl Default for RemoteC2Config {
 /// **Errors.** Service unreachable, 5xx, a lost task → Temporary; token
 /// refused (401/403) → Critical; the task refused (400, 413) or a proof
 /// that does not verify → Permanent; a task that failed on the service →
-/// the level the service reported.
+/// the level the service reported, Abort capped at Permanent (a remote
+/// process may park a sector, never have it deleted).
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -112,13 +119,20 @@ fn refused(what: String) -> StageError {
     )
 }
 
-/// The stage error for a task the service reports failed, at its level.
+/// The stage error for a task the service reports failed, at its level,
+/// except that Abort is capped at Permanent: an abort deletes the sector
+/// (after pre-commit it also burns the deposit), a decision for the
+/// worker and the manager, which know its state on chain. A remote
+/// service, another host answering over the network, may park a sector
+/// but never have it deleted; the operator aborts it if they agree.
 fn failed(id: &str, e: TaskError) -> StageError {
     let msg = format!("C2 task {id} failed on the service: {}", e.message);
     match e.level {
         FailureLevel::Temporary => StageError::Unavailable(msg),
         FailureLevel::Critical => StageError::io(msg, std::io::Error::other("on the C2 service")),
-        FailureLevel::Abort => StageError::InvalidTask(msg),
+        FailureLevel::Abort => StageError::Computation(format!(
+            "{msg} (the service asked to abort the sector; parked instead: abort it by hand if you agree)"
+        )),
         _ => StageError::Computation(msg),
     }
 }
@@ -222,20 +236,30 @@ impl RemoteC2Executor {
         })?;
         let status = resp.status();
         if status.is_success() {
-            return resp.json::<T>().await.map(Some).map_err(|e| {
+            let mut resp = resp;
+            let bad = |e: String| {
                 unavailable(format!(
                     "C2 service at {}: bad answer ({what}): {e}",
                     self.base
                 ))
-            });
+            };
+            let (body, truncated) = read_limited(&mut resp, ANSWER_LIMIT)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            if truncated {
+                return Err(bad(format!("the answer is over {ANSWER_LIMIT} bytes")));
+            }
+            return serde_json::from_slice::<T>(&body)
+                .map(Some)
+                .map_err(|e| bad(e.to_string()));
         }
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let text = resp.text().await.unwrap_or_default();
+        let text = error_text(resp).await;
         let reason = match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => body.error,
-            Err(_) => text.chars().take(300).collect(),
+            Err(_) => text,
         };
         let msg = format!("C2 service at {} ({what}): {status}: {reason}", self.base);
         Err(match status {
@@ -325,3 +349,7 @@ impl Executor<C2> for RemoteC2Executor {
         Ok(proof)
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -31,4 +31,4 @@ pub use permission::{Permission, UnknownPermission};
 pub use rpc_layer::{PermissionCheck, PermissionLayer};
 pub use secret::{Secret, SecretError, SECRET_LEN};
 pub use server::{serve_with_auth, MAX_CONNECTIONS};
-pub use token::{AuthError, Caller};
+pub use token::{AuthError, Caller, EXPIRY_LEEWAY};
