@@ -487,16 +487,23 @@ fn every_manager_error_round_trips_through_its_code() {
         assert_eq!(back.to_string(), e.to_string());
         assert_eq!(back.level(), e.level());
     }
+    // damocles' "sector state not found", on which its workers abort.
     assert_eq!(
         manager_error_to_rpc(ManagerError::Rejected("x".into())).code(),
-        codes::REJECTED
+        11001
+    );
+    // What older venus-seal managers sent is still read as Rejected.
+    assert_eq!(
+        manager_error_from_rpc(codes::LEGACY_REJECTED, "x".into()).level(),
+        FailureLevel::Abort
     );
     // Codes the manager does not use are Temporary, never Abort.
     assert_eq!(
         manager_error_from_rpc(-32601, "no such method".into()).level(),
         FailureLevel::Temporary
     );
-    assert_eq!(methods::WRITE.len(), 12);
+    assert_eq!(methods::WRITE.len(), 13);
+    assert_eq!(methods::READ.len(), 2);
 }
 
 /// A manager on the SQLite store at `db` over `chain`, served; its URL,
@@ -613,7 +620,12 @@ async fn an_abort_requested_at_the_manager_answers_the_workers_report_and_polls(
     let answer = raw_post(&served.url, Some(&auth), &body.to_string()).await;
     assert_eq!(
         answer["result"],
-        serde_json::json!({"Finalized": false, "AbortReason": "bad disk at the worker"}),
+        // damocles acts on AbortReason only with Finalized: true.
+        serde_json::json!({
+            "Id": {"Miner": allocated.id.miner.0, "Number": allocated.id.number.0},
+            "Finalized": true,
+            "AbortReason": "bad disk at the worker",
+        }),
         "{answer}"
     );
     let polled = client.poll_pre_commit_state(allocated.id).await.unwrap();

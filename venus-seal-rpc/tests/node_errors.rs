@@ -12,7 +12,7 @@ use venus_seal_chain::testing::FakeProofVerifier;
 use venus_seal_chain::{LocalSectorManager, ManagedMiner, ManagerConfig};
 use venus_seal_core::chain::{
     MessageId, MessageState, MinerCall, MinerMessage, NetworkParams, OnChainPreCommit,
-    OnChainSector,
+    OnChainSector, SendUid,
 };
 use venus_seal_core::manager::AllocateSpec;
 use venus_seal_core::{
@@ -71,7 +71,7 @@ impl ChainClient for FailingNode {
 
 #[async_trait]
 impl MessageSender for FailingNode {
-    async fn send(&self, _: MinerMessage) -> Result<MessageId, ChainError> {
+    async fn send(&self, _: &SendUid, _: MinerMessage) -> Result<MessageId, ChainError> {
         Err(self.0.clone())
     }
     async fn state(&self, _: &MessageId) -> Result<MessageState, ChainError> {
@@ -135,7 +135,8 @@ async fn a_node_error_reaches_the_worker_as_a_temporary_chain_error() {
 }
 
 /// The code: `Chain` round-trips with its level; nothing but
-/// [`codes::REJECTED`] is ever an abort.
+/// [`codes::REJECTED`] (damocles' 11001) and our older release's
+/// [`codes::LEGACY_REJECTED`] are ever an abort.
 #[test]
 fn the_chain_code_round_trips_and_only_rejected_aborts() {
     let e = ManagerError::Chain(WORDS.into());
@@ -147,11 +148,11 @@ fn the_chain_code_round_trips_and_only_rejected_aborts() {
         "{back:?}"
     );
     assert_eq!(back.level(), FailureLevel::Temporary);
-    for code in (-32768..=-32000).chain(-100..=100) {
+    for code in (-32768..=-32000).chain(-100..=100).chain(10_990..=11_010) {
         let level = manager_error_from_rpc(code, WORDS.into()).level();
         assert_eq!(
             level == FailureLevel::Abort,
-            code == codes::REJECTED,
+            code == codes::REJECTED || code == codes::LEGACY_REJECTED,
             "code {code}: {level}"
         );
     }

@@ -1,6 +1,6 @@
 //! The JSON-RPC layer: refuses each call the caller's token does not allow.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -15,7 +15,10 @@ use crate::codes;
 /// A [`tower::Layer`] for a jsonrpsee server's RPC middleware
 /// (`set_rpc_middleware(RpcServiceBuilder::new().layer(..))`) that checks
 /// every call, batch entries included, against a method → permission
-/// table. Methods missing from the table need [`Permission::Admin`].
+/// table. Methods missing from the table need [`Permission::Admin`];
+/// with [`PermissionLayer::served`], a method the server does not serve
+/// at all passes with any valid token, so the server answers it with
+/// -32601 (method not found) rather than a permission refusal.
 ///
 /// It reads the [`AuthOutcome`] that [`BearerAuthLayer`](super::BearerAuthLayer)
 /// stored; without that layer every call is refused as
@@ -26,6 +29,7 @@ use crate::codes;
 #[derive(Clone, Debug)]
 pub struct PermissionLayer {
     table: Arc<HashMap<&'static str, Permission>>,
+    served: Option<Arc<HashSet<&'static str>>>,
 }
 
 impl PermissionLayer {
@@ -33,7 +37,15 @@ impl PermissionLayer {
     pub fn new(table: HashMap<&'static str, Permission>) -> Self {
         Self {
             table: Arc::new(table),
+            served: None,
         }
+    }
+
+    /// Lets a call to a method outside `served` (the module's method
+    /// names) through with any valid token, to be answered -32601.
+    pub fn served(mut self, served: impl IntoIterator<Item = &'static str>) -> Self {
+        self.served = Some(Arc::new(served.into_iter().collect()));
+        self
     }
 }
 
@@ -44,6 +56,7 @@ impl<S> tower::Layer<S> for PermissionLayer {
         PermissionCheck {
             inner,
             table: self.table.clone(),
+            served: self.served.clone(),
         }
     }
 }
@@ -53,12 +66,19 @@ impl<S> tower::Layer<S> for PermissionLayer {
 pub struct PermissionCheck<S> {
     inner: S,
     table: Arc<HashMap<&'static str, Permission>>,
+    served: Option<Arc<HashSet<&'static str>>>,
 }
 
 impl<S> PermissionCheck<S> {
     fn check(&self, req: &Request<'_>) -> Result<(), ErrorObjectOwned> {
         let method = req.method_name();
-        let needed = self.table.get(method).copied().unwrap_or(Permission::Admin);
+        let unknown = self.served.as_ref().is_some_and(|s| !s.contains(method));
+        let needed = match self.table.get(method) {
+            Some(p) => *p,
+            // Any valid token: the server answers "method not found".
+            None if unknown => Permission::Read,
+            None => Permission::Admin,
+        };
         match req.extensions().get::<AuthOutcome>() {
             Some(AuthOutcome(Ok(caller))) if caller.permission >= needed => Ok(()),
             Some(AuthOutcome(Ok(caller))) => {

@@ -14,7 +14,8 @@ use crate::RpcError;
 pub const MAX_CONNECTIONS: u32 = 4096;
 
 /// Serves `module` on `addr` behind [`BearerAuthLayer`] and a
-/// [`PermissionLayer`] enforcing `permissions`; returns the bound address
+/// [`PermissionLayer`] enforcing `permissions` (a method `module` does not
+/// serve is -32601 for any valid token); returns the bound address
 /// (useful with port 0) and the handle that stops the server.
 pub async fn serve_with_auth<C: Send + Sync + 'static>(
     addr: SocketAddr,
@@ -31,7 +32,10 @@ pub async fn serve_with_auth<C: Send + Sync + 'static>(
                 .build(),
         )
         .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer::new(secret)))
-        .set_rpc_middleware(RpcServiceBuilder::new().layer(PermissionLayer::new(permissions)))
+        .set_rpc_middleware(
+            RpcServiceBuilder::new()
+                .layer(PermissionLayer::new(permissions).served(module.method_names())),
+        )
         .build(addr)
         .await
         .map_err(|source| RpcError::Bind { addr, source })?;

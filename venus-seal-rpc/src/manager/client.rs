@@ -1,5 +1,7 @@
 //! Calling a sector manager's worker API: [`ManagerClient`] implements
-//! [`SectorManager`] over JSON-RPC.
+//! [`SectorManager`] over JSON-RPC, in damocles' wire shapes
+//! ([`super::wire`]), so it talks to our manager and to a Go
+//! damocles-manager alike.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -10,6 +12,7 @@ use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
 use serde::de::DeserializeOwned;
+use serde::de::IgnoredAny;
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, WaitSeedResponse,
@@ -17,6 +20,7 @@ use venus_seal_core::manager::{
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{ManagerError, SealProof, SectorId, SectorManager, Ticket};
 
+use super::wire::{self, UnknownValue};
 use super::{manager_error_from_rpc, methods, WorkerInfo};
 use crate::{http_client, ClientError};
 
@@ -72,7 +76,35 @@ impl ManagerClient {
 
     /// Tells the manager the worker is alive (`Venus.WorkerPing`, read).
     pub async fn worker_ping(&self, info: &WorkerInfo) -> Result<(), ManagerError> {
-        self.call(methods::WORKER_PING, rpc_params![info]).await
+        self.call::<IgnoredAny>(methods::WORKER_PING, rpc_params![info])
+            .await
+            .map(drop)
+    }
+
+    /// `Venus.StoreBasicInfo`: what the manager knows of the persist
+    /// store `name` (`None`: nothing).
+    pub async fn store_basic_info(
+        &self,
+        name: &str,
+    ) -> Result<Option<wire::StoreBasicInfo>, ManagerError> {
+        self.call(methods::STORE_BASIC_INFO, rpc_params![name])
+            .await
+    }
+
+    /// `Venus.StoreReserveSpace`: a persist store among `candidates`
+    /// (empty: any) with `size` bytes reserved for `sector` (`None`: no
+    /// room).
+    pub async fn store_reserve_space(
+        &self,
+        sector: SectorId,
+        size: u64,
+        candidates: &[String],
+    ) -> Result<Option<wire::StoreBasicInfo>, ManagerError> {
+        self.call(
+            methods::STORE_RESERVE_SPACE,
+            rpc_params![sector, size, candidates],
+        )
+        .await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -101,6 +133,11 @@ impl ManagerClient {
     }
 }
 
+/// An answer that parsed but holds a value damocles does not define.
+fn bad_answer(method: &str, e: UnknownValue) -> ManagerError {
+    ManagerError::Internal(format!("{method}: the manager answered {e}"))
+}
+
 /// The [`ManagerError`] a failed call stands for.
 fn to_manager_error(e: ClientError) -> ManagerError {
     match e {
@@ -121,8 +158,10 @@ impl SectorManager for ManagerClient {
         &self,
         spec: AllocateSpec,
     ) -> Result<Option<AllocatedSector>, ManagerError> {
+        // damocles' newer `AllocateSector(spec, niporep)`: never NI-PoRep here.
+        let spec = wire::AllocateSectorSpec::from(&spec);
         let sector: Option<AllocatedSector> = self
-            .call(methods::ALLOCATE_SECTOR, rpc_params![spec])
+            .call(methods::ALLOCATE_SECTOR, rpc_params![spec, false])
             .await?;
         if let Some(sector) = &sector {
             self.remember(sector);
@@ -135,12 +174,22 @@ impl SectorManager for ManagerClient {
         sector: SectorId,
         spec: AcquireDealsSpec,
     ) -> Result<Vec<DealInfo>, ManagerError> {
-        self.call(methods::ACQUIRE_DEALS, rpc_params![sector, spec])
-            .await
+        // `DealsV2` or the Go manager's `Deals`; `null` is none.
+        let deals: Option<Vec<wire::AnyDeal>> = self
+            .call(methods::ACQUIRE_DEALS, rpc_params![sector, spec])
+            .await?;
+        Ok(deals
+            .unwrap_or_default()
+            .into_iter()
+            .map(DealInfo::from)
+            .collect())
     }
 
     async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ManagerError> {
-        self.call(methods::ASSIGN_TICKET, rpc_params![sector]).await
+        let ticket: wire::Ticket = self
+            .call(methods::ASSIGN_TICKET, rpc_params![sector])
+            .await?;
+        Ok(ticket.into())
     }
 
     async fn submit_pre_commit(
@@ -150,16 +199,25 @@ impl SectorManager for ManagerClient {
         reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
         self.remember(&sector);
-        self.call(methods::SUBMIT_PRE_COMMIT, rpc_params![sector, info, reset])
-            .await
+        let info = wire::PreCommitOnChainInfo::from(&info);
+        let answer: wire::SubmitResp = self
+            .call(methods::SUBMIT_PRE_COMMIT, rpc_params![sector, info, reset])
+            .await?;
+        answer
+            .try_into()
+            .map_err(|e| bad_answer(methods::SUBMIT_PRE_COMMIT, e))
     }
 
     async fn poll_pre_commit_state(
         &self,
         sector: SectorId,
     ) -> Result<PollStateResponse, ManagerError> {
-        self.call(methods::POLL_PRE_COMMIT_STATE, rpc_params![sector])
-            .await
+        let answer: wire::PollStateResp = self
+            .call(methods::POLL_PRE_COMMIT_STATE, rpc_params![sector])
+            .await?;
+        answer
+            .try_into()
+            .map_err(|e| bad_answer(methods::POLL_PRE_COMMIT_STATE, e))
     }
 
     async fn submit_persisted(
@@ -185,7 +243,8 @@ impl SectorManager for ManagerClient {
             Some(proof) => rpc_params![sector, proof],
             None => rpc_params![sector],
         };
-        self.call(methods::WAIT_SEED, params).await
+        let answer: wire::WaitSeedResp = self.call(methods::WAIT_SEED, params).await?;
+        Ok(answer.into())
     }
 
     async fn submit_proof(
@@ -194,13 +253,21 @@ impl SectorManager for ManagerClient {
         proof: Proof,
         reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
-        self.call(methods::SUBMIT_PROOF, rpc_params![sector, proof, reset])
-            .await
+        let answer: wire::SubmitResp = self
+            .call(methods::SUBMIT_PROOF, rpc_params![sector, proof, reset])
+            .await?;
+        answer
+            .try_into()
+            .map_err(|e| bad_answer(methods::SUBMIT_PROOF, e))
     }
 
     async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ManagerError> {
-        self.call(methods::POLL_PROOF_STATE, rpc_params![sector])
-            .await
+        let answer: wire::PollStateResp = self
+            .call(methods::POLL_PROOF_STATE, rpc_params![sector])
+            .await?;
+        answer
+            .try_into()
+            .map_err(|e| bad_answer(methods::POLL_PROOF_STATE, e))
     }
 
     async fn report_state(
@@ -208,19 +275,24 @@ impl SectorManager for ManagerClient {
         sector: SectorId,
         report: StateReport,
     ) -> Result<ReportStateResponse, ManagerError> {
-        self.call(methods::REPORT_STATE, rpc_params![sector, report])
-            .await
+        let report = wire::ReportStateReq::from(&report);
+        // The Go manager's answer is a pointer: `null` asks for nothing.
+        let answer: Option<wire::SectorState> = self
+            .call(methods::REPORT_STATE, rpc_params![sector, report])
+            .await?;
+        Ok(answer.map(wire::SectorState::into_core).unwrap_or_default())
     }
 
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
-        self.call::<()>(methods::REPORT_FINALIZED, rpc_params![sector])
+        // `null` from either manager; anything else is not read either.
+        self.call::<IgnoredAny>(methods::REPORT_FINALIZED, rpc_params![sector])
             .await?;
         self.forget(sector);
         Ok(())
     }
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
-        self.call::<()>(methods::REPORT_ABORTED, rpc_params![sector, reason])
+        self.call::<IgnoredAny>(methods::REPORT_ABORTED, rpc_params![sector, reason])
             .await?;
         self.forget(sector);
         Ok(())

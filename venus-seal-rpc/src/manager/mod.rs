@@ -4,29 +4,50 @@
 //! over HTTP, so a worker uses the in-process manager or a remote one
 //! through the same trait.
 //!
-//! Params are positional and fields PascalCase, as in damocles:
+//! Params are positional and fields PascalCase, in damocles' own wire
+//! shapes ([`wire`], read from damocles-worker's `src/rpc/sealer/mod.rs`
+//! and damocles-manager's `core/types.go`; golden fixtures under
+//! `tests/fixtures/damocles/`). Our own types keep CIDs and hex for
+//! configs, logs and CLIs; only the wire speaks damocles' encoding.
 //!
 //! | method | params | result | needs |
 //! | --- | --- | --- | --- |
-//! | `Venus.AllocateSector` | `[AllocateSpec]` | `AllocatedSector` or `null` | write |
-//! | `Venus.AcquireDeals` | `[SectorId, AcquireDealsSpec]` | `[DealInfo]` | write |
-//! | `Venus.AssignTicket` | `[SectorId]` | `Ticket` | write |
-//! | `Venus.SubmitPreCommit` | `[AllocatedSector, PreCommitOnChainInfo, reset]` | `SubmitResponse` | write |
-//! | `Venus.PollPreCommitState` | `[SectorId]` | `PollStateResponse` | write |
-//! | `Venus.SubmitPersistedEx` | `[SectorId, instance, is_upgrade]` | `bool` | write |
-//! | `Venus.WaitSeed` | `[SectorId, proof_type?]` | `WaitSeedResponse` | write |
-//! | `Venus.SubmitProof` | `[SectorId, Proof, reset]` | `SubmitResponse` | write |
-//! | `Venus.PollProofState` | `[SectorId]` | `PollStateResponse` | write |
-//! | `Venus.ReportState` | `[SectorId, StateReport]` | `ReportStateResponse` (`{Finalized, AbortReason}`) | write |
-//! | `Venus.ReportFinalized` | `[SectorId]` | `null` | write |
-//! | `Venus.ReportAborted` | `[SectorId, reason]` | `null` | write |
+//! | `Venus.AllocateSector` | `[AllocateSectorSpec]` or `[AllocateSectorSpec, niporep]` | `AllocatedSector` or `null` | write |
+//! | `Venus.AcquireDeals` | `[SectorID, AcquireDealsSpec]` | `DealsV2` (`[{Piece: {Size, PieceCID}, DealInfo: {DealID, AllocationID, PayloadSize, IsBuiltinMarket}}]`) or `null` | write |
+//! | `Venus.AssignTicket` | `[SectorID]` | `Ticket` (`{Ticket: base64, Epoch}`) | write |
+//! | `Venus.SubmitPreCommit` | `[AllocatedSector, {CommR: [32 numbers], CommD: [32 numbers], Ticket, Deals?}, reset]` | `{Res: number, Desc}` | write |
+//! | `Venus.PollPreCommitState` | `[SectorID]` | `{State: number, Desc}` | write |
+//! | `Venus.SubmitPersistedEx` | `[SectorID, instance, is_upgrade]` | `bool` | write |
+//! | `Venus.WaitSeed` | `[SectorID]` or `[SectorID, proof_type]` | `{ShouldWait, Delay: seconds, Seed: {Seed: base64, Epoch} or null}` | write |
+//! | `Venus.SubmitProof` | `[SectorID, {Proof: base64}, reset]` | `{Res: number, Desc}` | write |
+//! | `Venus.PollProofState` | `[SectorID]` | `{State: number, Desc}` | write |
+//! | `Venus.ReportState` | `[SectorID, {Worker, StateChange: {Prev, Next, Event}, Failure: {Level, Desc} or null}]` | `{Id, Finalized, AbortReason}` | write |
+//! | `Venus.ReportFinalized` | `[SectorID]` | `null` | write |
+//! | `Venus.ReportAborted` | `[SectorID, reason]` | `null` | write |
 //! | `Venus.WorkerPing` | `[WorkerInfo]` | `null` | read |
+//! | `Venus.StoreBasicInfo` | `[instance_name]` | `StoreBasicInfo` (`{Name, Path, Strict, ReadOnly, Weight, Meta}`) or `null` | read |
+//! | `Venus.StoreReserveSpace` | `[SectorID, size, candidates]` | `StoreBasicInfo` or `null` | write |
 //!
-//! `SubmitPersistedEx`'s `is_upgrade` is accepted and ignored (no snap-up
-//! yet); `WaitSeed`'s proof type is optional and ignored (the manager knows
-//! each sector's proof type). A submission the manager refuses is a normal
-//! answer ([`SubmitResponse`] with [`SubmitResult::Rejected`] and a reason),
-//! not an error.
+//! Numbers: `SubmitResult` 1 Accepted, 2 DuplicateSubmit, 3
+//! MismatchedSubmission, 4 Rejected, 5 FilesMissed; `OnChainState` 1
+//! Pending, 2 Packed, 3 Landed, 4 NotFound, 5 Failed, 6 PermFailed, 7
+//! ShouldAbort (the Go manager's 0, "unknown", is refused by the client).
+//! `WaitSeed.Delay` is rounded up to whole seconds and is at least 1
+//! while `ShouldWait`. `ReportState` answers an abort request with
+//! `Finalized: true` and the reason (a damocles worker acts on
+//! `AbortReason` only then); the client reads a reason only with
+//! `Finalized: true`, and `""` as none.
+//!
+//! `AllocateSector`'s `niporep: true` restricts the spec to non-interactive
+//! PoRep proof types. `SubmitPersistedEx`'s `is_upgrade` is accepted and
+//! ignored (no snap-up yet); `WaitSeed`'s proof type is optional and
+//! ignored (the manager knows each sector's proof type);
+//! `SubmitPreCommit`'s `Deals` (older workers) is optional: the manager
+//! takes a sector's deals from its own record. The store methods answer
+//! from the [`PersistStores`] the server was given
+//! ([`manager_module_with_stores`]; none by default). A submission the
+//! manager refuses is a normal answer (`Res: 4` and a reason), not an
+//! error. An unknown method is -32601 for any valid token.
 //!
 //! # Errors
 //!
@@ -37,13 +58,17 @@
 //!
 //! | code | [`ManagerError`] | level |
 //! | --- | --- | --- |
-//! | [`codes::REJECTED`] (-32020) | `Rejected` | Abort |
+//! | [`codes::REJECTED`] (11001, damocles' `APIErrCodeSectorStateNotFound`) | `Rejected` (unknown or aborted sector, refused request) | Abort |
+//! | [`codes::LEGACY_REJECTED`] (-32020, read only) | `Rejected` | Abort |
 //! | [`codes::INTERNAL`] (-32021) | `Internal` | Temporary |
 //! | [`codes::UNAUTHORIZED`] (-32022) | `Unauthorized` | Critical |
 //! | [`codes::UNAVAILABLE`] (-32023) | `Transport` | Temporary |
 //! | [`codes::CHAIN`] (-32024) | `Chain` (the manager's node failed) | Temporary |
 //! | [`crate::codes::INVALID_TOKEN`] (-32002), [`crate::codes::PERMISSION_DENIED`] (-32001) | `Unauthorized` | Critical |
-//! | -32602 invalid params, -32601 unknown method, -32700 parse error, other codes | `Internal` (naming the code) | Temporary |
+//! | -32602 invalid params, -32601 unknown method, -32700 parse error, other codes (a Go manager's generic 1 included) | `Internal` (naming the code) | Temporary |
+//!
+//! A damocles worker aborts a sector on 11001 and retries on any other
+//! code, as our worker does with `Rejected` and the rest.
 //!
 //! On the client, a manager that does not answer (connection refused,
 //! timeout) is [`ManagerError::Transport`] (Temporary: the worker retries);
@@ -51,11 +76,11 @@
 //! not parse is [`ManagerError::Internal`].
 //!
 //! [`SectorManager`]: venus_seal_core::SectorManager
-//! [`SubmitResponse`]: venus_seal_core::manager::SubmitResponse
-//! [`SubmitResult::Rejected`]: venus_seal_core::manager::SubmitResult::Rejected
 
 mod client;
 mod server;
+pub mod stores;
+pub mod wire;
 
 use std::collections::HashMap;
 
@@ -66,7 +91,11 @@ use venus_seal_core::ManagerError;
 use crate::Permission;
 
 pub use client::ManagerClient;
-pub use server::{manager_module, serve_manager, ManagerModule};
+pub use server::{
+    manager_module, manager_module_with_stores, serve_manager, serve_manager_with_stores,
+    ManagerContext, ManagerModule,
+};
+pub use stores::{PersistStoreEntry, PersistStores};
 
 /// The method names, as damocles names them.
 pub mod methods {
@@ -96,9 +125,13 @@ pub mod methods {
     pub const REPORT_ABORTED: &str = "Venus.ReportAborted";
     /// `Venus.WorkerPing` (read).
     pub const WORKER_PING: &str = "Venus.WorkerPing";
+    /// `Venus.StoreBasicInfo` (read).
+    pub const STORE_BASIC_INFO: &str = "Venus.StoreBasicInfo";
+    /// `Venus.StoreReserveSpace` (write).
+    pub const STORE_RESERVE_SPACE: &str = "Venus.StoreReserveSpace";
 
     /// Every method that needs `write`.
-    pub const WRITE: [&str; 12] = [
+    pub const WRITE: [&str; 13] = [
         ALLOCATE_SECTOR,
         ACQUIRE_DEALS,
         ASSIGN_TICKET,
@@ -111,7 +144,11 @@ pub mod methods {
         REPORT_STATE,
         REPORT_FINALIZED,
         REPORT_ABORTED,
+        STORE_RESERVE_SPACE,
     ];
+
+    /// Every method that needs only `read`.
+    pub const READ: [&str; 2] = [WORKER_PING, STORE_BASIC_INFO];
 }
 
 /// The JSON-RPC error codes that carry a [`ManagerError`] (in the
@@ -119,8 +156,14 @@ pub mod methods {
 pub mod codes {
     /// [`ManagerError::Rejected`](venus_seal_core::ManagerError::Rejected):
     /// unknown sector, aborted sector, refused request. Abort level: the
-    /// worker gives the sector up.
-    pub const REJECTED: i32 = -32020;
+    /// worker gives the sector up. It is damocles'
+    /// `APIErrCodeSectorStateNotFound` (damocles-manager
+    /// `core/api_error_codes.go`), the one code on which a damocles worker
+    /// aborts a sector (any other code it retries).
+    pub const REJECTED: i32 = 11001;
+    /// What venus-seal managers before damocles' codes sent for
+    /// `Rejected`; still read as `Rejected`, never sent.
+    pub const LEGACY_REJECTED: i32 = -32020;
     /// [`ManagerError::Internal`](venus_seal_core::ManagerError::Internal):
     /// the manager failed (its state file, its chain). Temporary level.
     pub const INTERNAL: i32 = -32021;
@@ -138,14 +181,11 @@ pub mod codes {
 }
 
 /// The permission each manager method needs: `write` for every worker
-/// method, `read` for `Venus.WorkerPing`.
+/// method, `read` for `Venus.WorkerPing` and `Venus.StoreBasicInfo`.
 pub fn manager_permissions() -> HashMap<&'static str, Permission> {
-    let mut table: HashMap<&'static str, Permission> = methods::WRITE
-        .iter()
-        .map(|m| (*m, Permission::Write))
-        .collect();
-    table.insert(methods::WORKER_PING, Permission::Read);
-    table
+    let write = methods::WRITE.iter().map(|m| (*m, Permission::Write));
+    let read = methods::READ.iter().map(|m| (*m, Permission::Read));
+    write.chain(read).collect()
 }
 
 /// The JSON-RPC error a [`ManagerError`] is answered with (see the
@@ -163,12 +203,13 @@ pub fn manager_error_to_rpc(e: ManagerError) -> ErrorObjectOwned {
 }
 
 /// The [`ManagerError`] a JSON-RPC error `code` with `message` stands for:
-/// the inverse of [`manager_error_to_rpc`]; auth refusals are
+/// the inverse of [`manager_error_to_rpc`] (which also reads
+/// [`codes::LEGACY_REJECTED`] as `Rejected`); auth refusals are
 /// `Unauthorized`, any other code `Internal` (Temporary): only
-/// [`codes::REJECTED`] is ever an abort.
+/// [`codes::REJECTED`] and its legacy code are ever an abort.
 pub fn manager_error_from_rpc(code: i32, message: String) -> ManagerError {
     match code {
-        codes::REJECTED => ManagerError::Rejected(message),
+        codes::REJECTED | codes::LEGACY_REJECTED => ManagerError::Rejected(message),
         codes::INTERNAL => ManagerError::Internal(message),
         codes::UNAUTHORIZED | crate::codes::INVALID_TOKEN | crate::codes::PERMISSION_DENIED => {
             ManagerError::Unauthorized(message)

@@ -1,4 +1,5 @@
-//! Serving a [`SectorManager`] behind token auth.
+//! Serving a [`SectorManager`] behind token auth, in damocles' wire shapes
+//! (see [`super::wire`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,29 +8,57 @@ use jsonrpsee::server::ServerHandle;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use serde::de::DeserializeOwned;
-use venus_seal_core::manager::{
-    AcquireDealsSpec, AllocateSpec, AllocatedSector, PreCommitOnChainInfo, StateReport,
-};
+use venus_seal_core::manager::{AcquireDealsSpec, AllocatedSector};
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{SealProof, SectorId, SectorManager};
 
+use super::stores::PersistStores;
+use super::wire;
 use super::{manager_error_to_rpc, manager_permissions, methods, WorkerInfo};
 use crate::auth::serve_with_auth;
 use crate::{RpcError, Secret};
 
-/// The module [`manager_module`] builds: its context is the manager.
-pub type ManagerModule = RpcModule<Arc<dyn SectorManager>>;
+/// What the worker API's methods run against: the manager, and its view
+/// of the persist stores.
+#[derive(Clone, Debug)]
+pub struct ManagerContext {
+    /// The manager.
+    pub api: Arc<dyn SectorManager>,
+    /// The persist stores `StoreBasicInfo` and `StoreReserveSpace` answer
+    /// from.
+    pub stores: PersistStores,
+}
+
+/// The module [`manager_module`] builds.
+pub type ManagerModule = RpcModule<ManagerContext>;
 
 /// Serves the worker API of `api` on `addr` (`127.0.0.1:0` for any free
 /// port) behind token auth ([`manager_permissions`](super::manager_permissions):
-/// write for worker methods, read for `Venus.WorkerPing`); returns the
+/// write for worker methods, read for `Venus.WorkerPing` and
+/// `Venus.StoreBasicInfo`), with no persist stores known; returns the
 /// bound address and the handle that stops the server.
 pub async fn serve_manager(
     addr: SocketAddr,
     api: Arc<dyn SectorManager>,
     secret: Secret,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    serve_with_auth(addr, manager_module(api)?, secret, manager_permissions()).await
+    serve_manager_with_stores(addr, api, PersistStores::default(), secret).await
+}
+
+/// [`serve_manager`], answering the store methods from `stores`.
+pub async fn serve_manager_with_stores(
+    addr: SocketAddr,
+    api: Arc<dyn SectorManager>,
+    stores: PersistStores,
+    secret: Secret,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    serve_with_auth(
+        addr,
+        manager_module_with_stores(api, stores)?,
+        secret,
+        manager_permissions(),
+    )
+    .await
 }
 
 fn invalid_params(method: &str, expected: &str, e: &ErrorObjectOwned) -> ErrorObjectOwned {
@@ -56,58 +85,87 @@ fn parse<T: DeserializeOwned>(
         .map_err(|e| invalid_params(method, expected, &e))
 }
 
+fn reg(e: impl std::fmt::Display) -> RpcError {
+    RpcError::Register(e.to_string())
+}
+
 /// Registers `$method` as an async method: parses the params as `$ty`
-/// (a tuple), then runs `$body` with the manager as `$api`.
+/// (a tuple), runs `$body` with the manager as `$api`, and answers what
+/// `$wire` makes of its result.
 macro_rules! method {
-    ($module:ident, $method:expr, $expected:expr, |$api:ident, $pat:tt: $ty:ty| $body:expr) => {
+    ($module:ident, $method:expr, $expected:expr, |$api:ident, $pat:tt: $ty:ty| $body:expr, $wire:expr) => {
         $module
             .register_async_method($method, |params, ctx, _| async move {
                 let $pat: $ty = parse(&params, $method, $expected)?;
-                let $api: &dyn SectorManager = &**ctx;
-                $body.await.map_err(manager_error_to_rpc)
+                let $api: &dyn SectorManager = &*ctx.api;
+                $body.await.map($wire).map_err(manager_error_to_rpc)
             })
-            .map_err(|e| RpcError::Register(e.to_string()))?;
+            .map_err(reg)?;
     };
 }
 
 /// The worker API of `api` as a jsonrpsee module (without auth: serve it
-/// with [`serve_manager`] or merge it into a module that is). A
-/// [`ManagerError`](venus_seal_core::ManagerError) is answered with its
-/// code from [`super::codes`]; params that do not parse with
-/// -32602 naming the method and the expected params.
+/// with [`serve_manager`] or merge it into a module that is), with no
+/// persist stores known.
 pub fn manager_module(api: Arc<dyn SectorManager>) -> Result<ManagerModule, RpcError> {
-    let mut module = RpcModule::new(api);
-    method!(module, methods::ALLOCATE_SECTOR, "[spec]", |api,
-                                                         (spec,): (
-        AllocateSpec,
-    )| {
-        api.allocate_sector(spec)
-    });
+    manager_module_with_stores(api, PersistStores::default())
+}
+
+/// The worker API of `api`, answering the store methods from `stores`.
+/// Requests and answers are in damocles' shapes ([`super::wire`]); a
+/// [`ManagerError`] is answered with its code from [`super::codes`];
+/// params that do not parse with -32602 naming the method and the
+/// expected params.
+pub fn manager_module_with_stores(
+    api: Arc<dyn SectorManager>,
+    stores: PersistStores,
+) -> Result<ManagerModule, RpcError> {
+    let mut module = RpcModule::new(ManagerContext { api, stores });
+    module
+        .register_async_method(methods::ALLOCATE_SECTOR, |params, ctx, _| async move {
+            let expected = "[spec] or [spec, niporep]";
+            let bad = |e: ErrorObjectOwned| invalid_params(methods::ALLOCATE_SECTOR, expected, &e);
+            let mut seq = params.sequence();
+            let spec: wire::AllocateSectorSpec = seq.next().map_err(bad)?;
+            let niporep: Option<bool> = seq.optional_next().map_err(bad)?;
+            ctx.api
+                .allocate_sector(wire::allocate_spec(spec, niporep.unwrap_or(false)))
+                .await
+                .map_err(manager_error_to_rpc)
+        })
+        .map_err(reg)?;
     method!(
         module,
         methods::ACQUIRE_DEALS,
         "[sector, spec]",
-        |api, (id, spec): (SectorId, AcquireDealsSpec)| api.acquire_deals(id, spec)
+        |api, (id, spec): (SectorId, AcquireDealsSpec)| api.acquire_deals(id, spec),
+        |deals| (!deals.is_empty()).then(|| deals
+            .iter()
+            .map(wire::SectorPiece::from)
+            .collect::<Vec<_>>())
     );
-    method!(module, methods::ASSIGN_TICKET, "[sector]", |api,
-                                                         (id,): (
-        SectorId,
-    )| {
-        api.assign_ticket(id)
-    });
+    method!(
+        module,
+        methods::ASSIGN_TICKET,
+        "[sector]",
+        |api, (id,): (SectorId,)| api.assign_ticket(id),
+        wire::Ticket::from
+    );
     method!(
         module,
         methods::SUBMIT_PRE_COMMIT,
         "[sector, info, reset]",
-        |api, (sector, info, reset): (AllocatedSector, PreCommitOnChainInfo, bool)| {
-            api.submit_pre_commit(sector, info, reset)
-        }
+        |api, (sector, info, reset): (AllocatedSector, wire::PreCommitOnChainInfo, bool)| {
+            api.submit_pre_commit(sector, info.into(), reset)
+        },
+        |r| wire::SubmitResp::from(&r)
     );
     method!(
         module,
         methods::POLL_PRE_COMMIT_STATE,
         "[sector]",
-        |api, (id,): (SectorId,)| api.poll_pre_commit_state(id)
+        |api, (id,): (SectorId,)| api.poll_pre_commit_state(id),
+        |r| wire::PollStateResp::from(&r)
     );
     module
         .register_async_method(methods::SUBMIT_PERSISTED_EX, |params, ctx, _| async move {
@@ -119,52 +177,77 @@ pub fn manager_module(api: Arc<dyn SectorManager>) -> Result<ManagerModule, RpcE
             let instance: String = seq.next().map_err(bad)?;
             // Snap-up is not served yet: the flag is accepted and ignored.
             let _is_upgrade: Option<bool> = seq.optional_next().map_err(bad)?;
-            ctx.submit_persisted(id, instance)
+            ctx.api
+                .submit_persisted(id, instance)
                 .await
                 .map_err(manager_error_to_rpc)
         })
-        .map_err(|e| RpcError::Register(e.to_string()))?;
+        .map_err(reg)?;
     module
         .register_async_method(methods::WAIT_SEED, |params, ctx, _| async move {
             let mut seq = params.sequence();
             let bad = |e: ErrorObjectOwned| {
-                invalid_params(methods::WAIT_SEED, "[sector, proof_type]", &e)
+                invalid_params(methods::WAIT_SEED, "[sector] or [sector, proof_type]", &e)
             };
             let id: SectorId = seq.next().map_err(bad)?;
             // The manager knows the sector's proof type: this one is only
             // checked to parse.
             let _proof: Option<SealProof> = seq.optional_next().map_err(bad)?;
-            ctx.wait_seed(id).await.map_err(manager_error_to_rpc)
+            ctx.api
+                .wait_seed(id)
+                .await
+                .map(|r| wire::WaitSeedResp::from(&r))
+                .map_err(manager_error_to_rpc)
         })
-        .map_err(|e| RpcError::Register(e.to_string()))?;
+        .map_err(reg)?;
     method!(
         module,
         methods::SUBMIT_PROOF,
         "[sector, proof, reset]",
-        |api, (id, proof, reset): (SectorId, Proof, bool)| api.submit_proof(id, proof, reset)
+        |api, (id, proof, reset): (SectorId, Proof, bool)| api.submit_proof(id, proof, reset),
+        |r| wire::SubmitResp::from(&r)
     );
-    method!(module, methods::POLL_PROOF_STATE, "[sector]", |api,
-                                                            (id,): (
-        SectorId,
-    )| api
-        .poll_proof_state(id));
     method!(
         module,
-        methods::REPORT_STATE,
-        "[sector, report]",
-        |api, (id, report): (SectorId, StateReport)| api.report_state(id, report)
+        methods::POLL_PROOF_STATE,
+        "[sector]",
+        |api, (id,): (SectorId,)| api.poll_proof_state(id),
+        |r| wire::PollStateResp::from(&r)
     );
-    method!(module, methods::REPORT_FINALIZED, "[sector]", |api,
-                                                            (id,): (
-        SectorId,
-    )| api
-        .report_finalized(id));
-    method!(
-        module,
-        methods::REPORT_ABORTED,
-        "[sector, reason]",
-        |api, (id, reason): (SectorId, String)| api.report_aborted(id, reason)
-    );
+    module
+        .register_async_method(methods::REPORT_STATE, |params, ctx, _| async move {
+            let (id, report): (SectorId, wire::ReportStateReq) =
+                parse(&params, methods::REPORT_STATE, "[sector, report]")?;
+            ctx.api
+                .report_state(id, report.into())
+                .await
+                .map(|r| wire::SectorState::from_core(id, &r))
+                .map_err(manager_error_to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::REPORT_FINALIZED, |params, ctx, _| async move {
+            let (id,): (SectorId,) = parse(&params, methods::REPORT_FINALIZED, "[sector]")?;
+            ctx.api
+                .report_finalized(id)
+                .await
+                .map_err(manager_error_to_rpc)?;
+            ctx.stores.release(id);
+            Ok::<_, ErrorObjectOwned>(())
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::REPORT_ABORTED, |params, ctx, _| async move {
+            let (id, reason): (SectorId, String) =
+                parse(&params, methods::REPORT_ABORTED, "[sector, reason]")?;
+            ctx.api
+                .report_aborted(id, reason)
+                .await
+                .map_err(manager_error_to_rpc)?;
+            ctx.stores.release(id);
+            Ok::<_, ErrorObjectOwned>(())
+        })
+        .map_err(reg)?;
     module
         .register_method(methods::WORKER_PING, |params, _, _| {
             let (info,): (WorkerInfo,) = parse(&params, methods::WORKER_PING, "[info]")?;
@@ -183,6 +266,33 @@ pub fn manager_module(api: Arc<dyn SectorManager>) -> Result<ManagerModule, RpcE
             );
             Ok::<(), ErrorObjectOwned>(())
         })
-        .map_err(|e| RpcError::Register(e.to_string()))?;
+        .map_err(reg)?;
+    module
+        .register_method(methods::STORE_BASIC_INFO, |params, ctx, _| {
+            let (name,): (String,) =
+                parse(&params, methods::STORE_BASIC_INFO, "[instance_name]")?;
+            let info = ctx.stores.basic_info(&name);
+            if info.is_none() {
+                tracing::warn!(store = %name, "a worker asked for a persist store this manager does not know");
+            }
+            Ok::<_, ErrorObjectOwned>(info)
+        })
+        .map_err(reg)?;
+    module
+        .register_method(methods::STORE_RESERVE_SPACE, |params, ctx, _| {
+            let (id, size, candidates): (SectorId, u64, Option<Vec<String>>) = parse(
+                &params,
+                methods::STORE_RESERVE_SPACE,
+                "[sector, size, candidates]",
+            )?;
+            let candidates = candidates.unwrap_or_default();
+            let chosen = ctx.stores.reserve(id, size, &candidates);
+            match &chosen {
+                Some(store) => tracing::info!(sector = %id, size, store = %store.name, "persist space reserved"),
+                None => tracing::warn!(sector = %id, size, ?candidates, "no persist store has room"),
+            }
+            Ok::<_, ErrorObjectOwned>(chosen)
+        })
+        .map_err(reg)?;
     Ok(module)
 }

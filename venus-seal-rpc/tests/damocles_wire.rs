@@ -1,0 +1,612 @@
+//! Golden fixtures of damocles' worker ↔ manager wire
+//! (`tests/fixtures/damocles/`, built from damocles' own type definitions;
+//! see its README for the upstream files and commits).
+//!
+//! * Our server: every damocles request fixture is posted over HTTP with a
+//!   token, and the answer is compared field by field with the fixture's
+//!   `worker_response` (JSON types; base64 of 32 bytes where the fixture
+//!   has one; numbers where damocles has numbers).
+//! * Our client: a fake damocles-manager (axum) answers every
+//!   `manager_responses` entry and the `worker_response`; the client must
+//!   read each into the values the fixture holds, and send params of the
+//!   fixture request's shape.
+//!
+//! The fixtures, not our types, are the reference on both sides.
+
+mod support;
+use support::raw_post;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use venus_seal_core::manager::{
+    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
+    PreCommitOnChainInfo, ReportStateResponse, SectorStateChange, StateReport, SubmitResponse,
+    WaitSeedResponse, WorkerIdentifier,
+};
+use venus_seal_core::stage::Proof;
+use venus_seal_core::testing::FakeManager;
+use venus_seal_core::{
+    ActorId, CommD, CommR, Failure, FailureLevel, Leveled, ManagerError, PaddedPieceSize,
+    PieceInfo, Randomness, SealProof, SectorId, SectorManager, SectorNumber, Ticket,
+};
+use venus_seal_rpc::manager::{serve_manager_with_stores, PersistStoreEntry, PersistStores};
+use venus_seal_rpc::{ManagerClient, Permission, Secret, WorkerInfo};
+
+const METHODS: [&str; 15] = [
+    "AllocateSector",
+    "AcquireDeals",
+    "AssignTicket",
+    "SubmitPreCommit",
+    "PollPreCommitState",
+    "SubmitPersistedEx",
+    "WaitSeed",
+    "SubmitProof",
+    "PollProofState",
+    "ReportState",
+    "WorkerPing",
+    "StoreBasicInfo",
+    "StoreReserveSpace",
+    "ReportFinalized",
+    "ReportAborted",
+];
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/damocles")
+}
+
+fn fixture(name: &str) -> Value {
+    let path = fixtures_dir().join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// `Some(n)` when `s` is standard base64 of `n` bytes and 44 characters
+/// long (the 32-byte randomness fields).
+fn b64_32(s: &str) -> Option<Vec<u8>> {
+    (s.len() == 44)
+        .then(|| STANDARD.decode(s).ok())
+        .flatten()
+        .filter(|b| b.len() == 32)
+}
+
+/// Checks `actual` has the shape of `expected` (a fixture value): the same
+/// JSON types, field by field; `null` in the fixture allows anything (an
+/// `Option`); a 44-character base64 string of 32 bytes must be one too; a
+/// list's elements each have the shape of the fixture's first. Fields the
+/// fixture lacks are allowed (damocles' serde and Go's json ignore them).
+fn assert_shape(at: &str, actual: &Value, expected: &Value) {
+    match (expected, actual) {
+        (Value::Null, _) => {}
+        (Value::Bool(_), Value::Bool(_)) => {}
+        (Value::Number(e), Value::Number(a)) => {
+            if e.is_u64() || e.is_i64() {
+                assert!(
+                    a.is_u64() || a.is_i64(),
+                    "{at}: expected an integer, got {a}"
+                );
+            }
+        }
+        (Value::String(e), Value::String(a)) => {
+            if b64_32(e).is_some() {
+                assert!(
+                    b64_32(a).is_some(),
+                    "{at}: expected 32 bytes of base64 (like {e:?}), got {a:?}"
+                );
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if let Some(first) = e.first() {
+                for (i, item) in a.iter().enumerate() {
+                    assert_shape(&format!("{at}[{i}]"), item, first);
+                }
+            }
+        }
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, value) in e {
+                let got = a
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{at}: field {key:?} missing from {actual}"));
+                assert_shape(&format!("{at}.{key}"), got, value);
+            }
+        }
+        _ => panic!("{at}: expected the shape of {expected}, got {actual}"),
+    }
+}
+
+/// Params are tuples: the same length, compared position by position.
+fn assert_params(at: &str, actual: &Value, expected: &Value) {
+    let (a, e) = (actual.as_array().unwrap(), expected.as_array().unwrap());
+    assert_eq!(
+        a.len(),
+        e.len(),
+        "{at}: params {actual} vs fixture {expected}"
+    );
+    for (i, (a, e)) in a.iter().zip(e).enumerate() {
+        assert_shape(&format!("{at}[{i}]"), a, e);
+    }
+}
+
+fn sector() -> SectorId {
+    SectorId::new(ActorId(1000), SectorNumber(1))
+}
+
+/// The piece of the AcquireDeals fixture (deal 7, 2 KiB).
+fn fixture_deal() -> DealInfo {
+    let f = fixture("AcquireDeals");
+    let piece = &f["worker_response"][0]["Piece"];
+    DealInfo {
+        id: 7,
+        piece: PieceInfo {
+            size: PaddedPieceSize(piece["Size"].as_u64().unwrap()),
+            cid: piece["PieceCID"]["/"].as_str().unwrap().parse().unwrap(),
+        },
+    }
+}
+
+/// The core's fake manager, seeds at once, handing out one deal.
+#[derive(Debug)]
+struct WithDeal(FakeManager);
+
+#[async_trait]
+impl SectorManager for WithDeal {
+    async fn allocate_sector(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<AllocatedSector>, ManagerError> {
+        self.0.allocate_sector(spec).await
+    }
+    async fn acquire_deals(
+        &self,
+        sector: SectorId,
+        spec: AcquireDealsSpec,
+    ) -> Result<Vec<DealInfo>, ManagerError> {
+        self.0.acquire_deals(sector, spec).await?;
+        Ok(vec![fixture_deal()])
+    }
+    async fn assign_ticket(&self, sector: SectorId) -> Result<Ticket, ManagerError> {
+        self.0.assign_ticket(sector).await
+    }
+    async fn submit_pre_commit(
+        &self,
+        sector: AllocatedSector,
+        info: PreCommitOnChainInfo,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        self.0.submit_pre_commit(sector, info, reset).await
+    }
+    async fn poll_pre_commit_state(
+        &self,
+        sector: SectorId,
+    ) -> Result<PollStateResponse, ManagerError> {
+        self.0.poll_pre_commit_state(sector).await
+    }
+    async fn submit_persisted(&self, sector: SectorId, i: String) -> Result<bool, ManagerError> {
+        self.0.submit_persisted(sector, i).await
+    }
+    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+        self.0.wait_seed(sector).await
+    }
+    async fn submit_proof(
+        &self,
+        sector: SectorId,
+        proof: Proof,
+        reset: bool,
+    ) -> Result<SubmitResponse, ManagerError> {
+        self.0.submit_proof(sector, proof, reset).await
+    }
+    async fn poll_proof_state(&self, sector: SectorId) -> Result<PollStateResponse, ManagerError> {
+        self.0.poll_proof_state(sector).await
+    }
+    async fn report_state(
+        &self,
+        sector: SectorId,
+        report: StateReport,
+    ) -> Result<ReportStateResponse, ManagerError> {
+        self.0.report_state(sector, report).await
+    }
+    async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
+        self.0.report_finalized(sector).await
+    }
+    async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+        self.0.report_aborted(sector, reason).await
+    }
+}
+
+struct Served {
+    url: String,
+    auth: String,
+    fake: Arc<WithDeal>,
+    _handle: jsonrpsee::server::ServerHandle,
+}
+
+async fn serve() -> Served {
+    let mut manager = FakeManager::default();
+    manager.pre_commit_delay = Duration::ZERO;
+    manager.seed_delay = Duration::ZERO;
+    let fake = Arc::new(WithDeal(manager));
+    let stores = PersistStores::with_free_space(
+        vec![PersistStoreEntry::new("store-0", "/mnt/store0")],
+        Arc::new(|_: &Path| Ok(1 << 40)),
+    );
+    let secret = Secret::generate();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (addr, handle) = serve_manager_with_stores(addr, fake.clone(), stores, secret.clone())
+        .await
+        .unwrap();
+    Served {
+        url: format!("http://{addr}"),
+        auth: format!(
+            "Bearer {}",
+            secret.token(Permission::Write, Some("damocles"))
+        ),
+        fake,
+        _handle: handle,
+    }
+}
+
+async fn call(s: &Served, method: &str, params: &Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    raw_post(&s.url, Some(&s.auth), &body.to_string()).await
+}
+
+#[tokio::test]
+async fn server_accepts_every_damocles_request_and_answers_in_damocles_shapes() {
+    let s = serve().await;
+    for name in METHODS {
+        let f = fixture(name);
+        let method = f["method"].as_str().unwrap();
+        if name == "ReportState" {
+            // The manager wants the sector given up: the fixture's answer.
+            s.fake.0.abort_on_report("given up by the operator");
+        }
+        for request in f["requests"].as_array().unwrap() {
+            let from = request["from"].as_str().unwrap();
+            let answer = call(&s, method, &request["params"]).await;
+            assert!(
+                answer.get("error").is_none(),
+                "{method} ({from}) refused: {answer}"
+            );
+            let result = &answer["result"];
+            assert_shape(&format!("{method} ({from})"), result, &f["worker_response"]);
+            if name == "ReportState" {
+                assert_eq!(result["Finalized"], true, "{result}");
+                assert_eq!(result["AbortReason"], "given up by the operator");
+                assert_eq!(result["Id"], json!({"Miner": 1000, "Number": 1}));
+            }
+        }
+    }
+    // The state report reached the manager with damocles' failure level.
+    let reports = s.fake.0.reports();
+    let (_, first) = &reports[0];
+    assert_eq!(first.state_change.event.as_deref(), Some("Some(Retry)"));
+    assert_eq!(
+        first.failure.as_ref().map(|f| f.level),
+        Some(FailureLevel::Temporary)
+    );
+    assert_eq!(
+        reports[1].1.state_change.event, None,
+        "\"None\" is no event"
+    );
+}
+
+#[tokio::test]
+async fn server_answers_unknown_sector_with_11001_and_unknown_method_with_32601() {
+    let s = serve().await;
+    let f = fixture("SectorStateNotFound");
+    let code = f["manager_error"]["code"].as_i64().unwrap();
+    let answer = call(&s, "Venus.AssignTicket", &f["unknown_sector"]["params"]).await;
+    assert_eq!(answer["error"]["code"], code, "{answer}");
+    let answer = call(
+        &s,
+        "Venus.SubmitPersisted",
+        &json!([{"Miner": 1000, "Number": 1}, "x"]),
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+    // Without a token, an unknown method is still refused as unauthenticated.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "Venus.Nope", "params": []});
+    let answer = raw_post(&s.url, None, &body.to_string()).await;
+    assert_eq!(
+        answer["error"]["code"],
+        venus_seal_rpc::codes::INVALID_TOKEN
+    );
+}
+
+#[tokio::test]
+async fn server_refuses_our_old_hex_ticket_and_cid_commitments() {
+    // What the server took before: CIDs for CommR/CommD and a hex ticket.
+    // damocles never sends these; the fixture's shape is what parses.
+    let s = serve().await;
+    call(&s, "Venus.AllocateSector", &json!([{}, false])).await;
+    let f = fixture("SubmitPreCommit");
+    let mut params = f["requests"][0]["params"].clone();
+    params[1]["Ticket"]["Ticket"] = json!(hex::encode([1u8; 32]));
+    let answer = call(&s, "Venus.SubmitPreCommit", &params).await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+}
+
+/// What the fake damocles-manager answers a method with.
+#[derive(Clone)]
+enum Answer {
+    Result(Value),
+    Error(Value),
+}
+
+#[derive(Clone, Default)]
+struct FakeDamocles {
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+/// One JSON-RPC call, as go-jsonrpc answers it (the workspace's axum has
+/// no `json` feature: the body is read and written as text).
+async fn handle(
+    State(fake): State<FakeDamocles>,
+    body: String,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let request: Value = serde_json::from_str(&body).unwrap();
+    let method = request["method"].as_str().unwrap().to_string();
+    fake.requests
+        .lock()
+        .unwrap()
+        .push((method.clone(), request["params"].clone()));
+    let answer = fake.answers.lock().unwrap().get(&method).cloned();
+    let id = request["id"].clone();
+    let response = match answer {
+        Some(Answer::Result(r)) => json!({"jsonrpc": "2.0", "id": id, "result": r}),
+        Some(Answer::Error(e)) => json!({"jsonrpc": "2.0", "id": id, "error": e}),
+        None => json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": -32601, "message": format!("method '{method}' not found")}}),
+    };
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        response.to_string(),
+    )
+}
+
+async fn fake_damocles() -> (String, FakeDamocles) {
+    let fake = FakeDamocles::default();
+    let app = axum::Router::new()
+        .fallback(axum::routing::post(handle))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/rpc/v0"), fake)
+}
+
+fn b64(v: &Value) -> Vec<u8> {
+    STANDARD.decode(v.as_str().unwrap()).unwrap()
+}
+
+fn desc(v: &Value) -> Option<String> {
+    v["Desc"].as_str().map(str::to_string)
+}
+
+/// Calls `name` through the client, the fake answering `answer`; checks
+/// what the client read against the fixture value.
+async fn client_reads(client: &ManagerClient, name: &str, r: &Value) {
+    let id = sector();
+    let allocated = AllocatedSector {
+        id,
+        proof_type: SealProof::StackedDrg2KiBV1_1,
+    };
+    match name {
+        "AllocateSector" => {
+            let spec = AllocateSpec {
+                allowed_miners: vec![ActorId(1000)],
+                allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+            };
+            let got = client.allocate_sector(spec).await.unwrap();
+            match got {
+                None => assert!(r.is_null()),
+                Some(s) => {
+                    assert_eq!(s.id.miner.0, r["ID"]["Miner"].as_u64().unwrap());
+                    assert_eq!(s.id.number.0, r["ID"]["Number"].as_u64().unwrap());
+                    assert_eq!(s.proof_type.id(), r["ProofType"].as_i64().unwrap());
+                }
+            }
+        }
+        "AcquireDeals" => {
+            let spec = AcquireDealsSpec {
+                max_deals: Some(3),
+                min_used_space: None,
+            };
+            let got = client.acquire_deals(id, spec).await.unwrap();
+            let want = r.as_array().cloned().unwrap_or_default();
+            assert_eq!(got.len(), want.len(), "{r}");
+            for (deal, w) in got.iter().zip(&want) {
+                let (deal_id, cid) = match w.get("DealInfo") {
+                    Some(info) => (&info["DealID"], &w["Piece"]["PieceCID"]["/"]),
+                    None => (&w["ID"], &w["Piece"]["Cid"]["/"]),
+                };
+                assert_eq!(deal.id, deal_id.as_u64().unwrap());
+                assert_eq!(deal.piece.cid.to_string(), cid.as_str().unwrap());
+                assert_eq!(deal.piece.size.0, w["Piece"]["Size"].as_u64().unwrap());
+            }
+        }
+        "AssignTicket" => {
+            let t = client.assign_ticket(id).await.unwrap();
+            assert_eq!(t.ticket.0.to_vec(), b64(&r["Ticket"]));
+            assert_eq!(t.epoch, r["Epoch"].as_i64().unwrap());
+        }
+        "SubmitPreCommit" => {
+            let info = PreCommitOnChainInfo {
+                comm_r: CommR(std::array::from_fn(|i| i as u8 + 1)),
+                comm_d: CommD(std::array::from_fn(|i| i as u8 + 101)),
+                ticket: Ticket {
+                    ticket: Randomness(std::array::from_fn(|i| i as u8 + 1)),
+                    epoch: 100,
+                },
+                deals: vec![7],
+            };
+            let got = client
+                .submit_pre_commit(allocated, info, false)
+                .await
+                .unwrap();
+            assert_eq!(got.res as u64, r["Res"].as_u64().unwrap());
+            assert_eq!(got.desc, desc(r));
+        }
+        "PollPreCommitState" | "PollProofState" => {
+            let got = if name == "PollPreCommitState" {
+                client.poll_pre_commit_state(id).await
+            } else {
+                client.poll_proof_state(id).await
+            }
+            .unwrap();
+            assert_eq!(got.state as u64, r["State"].as_u64().unwrap());
+            assert_eq!(got.desc, desc(r));
+        }
+        "SubmitPersistedEx" => {
+            let got = client.submit_persisted(id, "store-0".into()).await.unwrap();
+            assert_eq!(Value::Bool(got), *r);
+        }
+        "WaitSeed" => {
+            let got = client.wait_seed(id).await.unwrap();
+            assert_eq!(Value::Bool(got.should_wait), r["ShouldWait"]);
+            assert_eq!(got.delay, Duration::from_secs(r["Delay"].as_u64().unwrap()));
+            match got.seed {
+                None => assert!(r["Seed"].is_null()),
+                Some(seed) => {
+                    assert_eq!(seed.seed.0.to_vec(), b64(&r["Seed"]["Seed"]));
+                    assert_eq!(seed.epoch, r["Seed"]["Epoch"].as_i64().unwrap());
+                }
+            }
+        }
+        "SubmitProof" => {
+            let proof = Proof {
+                proof: (0..192).collect(),
+            };
+            let got = client.submit_proof(id, proof, false).await.unwrap();
+            assert_eq!(got.res as u64, r["Res"].as_u64().unwrap());
+            assert_eq!(got.desc, desc(r));
+        }
+        "ReportState" => {
+            let report = StateReport {
+                worker: WorkerIdentifier {
+                    instance: "worker-1".into(),
+                    location: "/mnt/nvme0/0".into(),
+                },
+                state_change: SectorStateChange {
+                    prev: "PC1Done".into(),
+                    next: "PC1Done".into(),
+                    event: Some("Some(Retry)".into()),
+                },
+                failure: Some(Failure::new(
+                    FailureLevel::Temporary,
+                    "rpc error: connection refused",
+                )),
+            };
+            let got = client.report_state(id, report).await.unwrap();
+            let finalized = r["Finalized"].as_bool().unwrap();
+            let reason = r["AbortReason"]
+                .as_str()
+                .filter(|s| finalized && !s.is_empty());
+            assert_eq!(got.finalized, finalized, "{r}");
+            assert_eq!(got.abort_reason.as_deref(), reason, "{r}");
+        }
+        "ReportFinalized" => client.report_finalized(id).await.unwrap(),
+        "ReportAborted" => client
+            .report_aborted(id, "ticket expired".into())
+            .await
+            .unwrap(),
+        "WorkerPing" => {
+            let info = WorkerInfo {
+                name: "worker-1".into(),
+                dest: "10.0.0.2:17890".into(),
+                version: "v0.13.1".into(),
+                ..WorkerInfo::default()
+            };
+            client.worker_ping(&info).await.unwrap();
+        }
+        "StoreBasicInfo" | "StoreReserveSpace" => {
+            let got = if name == "StoreBasicInfo" {
+                client.store_basic_info("store-0").await
+            } else {
+                client
+                    .store_reserve_space(id, 4096, &["store-0".to_string()])
+                    .await
+            }
+            .unwrap();
+            match got {
+                None => assert!(r.is_null()),
+                Some(info) => {
+                    assert_eq!(info.name, r["Name"].as_str().unwrap());
+                    assert_eq!(info.path, r["Path"].as_str().unwrap());
+                }
+            }
+        }
+        other => panic!("no client call for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn client_reads_damocles_manager_answers_and_sends_damocles_params() {
+    let (url, fake) = fake_damocles().await;
+    // A damocles-manager serves /rpc/v0 without auth.
+    let client = ManagerClient::new(&url, None).unwrap();
+    for name in METHODS {
+        let f = fixture(name);
+        let method = f["method"].as_str().unwrap().to_string();
+        let mut answers = f["manager_responses"].as_array().unwrap().clone();
+        answers.push(f["worker_response"].clone());
+        for answer in &answers {
+            fake.answers
+                .lock()
+                .unwrap()
+                .insert(method.clone(), Answer::Result(answer.clone()));
+            client_reads(&client, name, answer).await;
+            let (sent, params) = fake.requests.lock().unwrap().pop().unwrap();
+            assert_eq!(sent, method);
+            assert_params(&method, &params, &f["requests"][0]["params"]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_reads_11001_as_an_abort() {
+    let (url, fake) = fake_damocles().await;
+    let client = ManagerClient::new(&url, None).unwrap();
+    let f = fixture("SectorStateNotFound");
+    fake.answers.lock().unwrap().insert(
+        "Venus.AssignTicket".into(),
+        Answer::Error(f["manager_error"].clone()),
+    );
+    let err = client.assign_ticket(sector()).await.unwrap_err();
+    assert!(matches!(err, ManagerError::Rejected(_)), "{err:?}");
+    assert_eq!(err.level(), FailureLevel::Abort);
+    assert!(err.to_string().contains("sector state not found"), "{err}");
+    // Any other code (go-jsonrpc's generic 1) is temporary, as in damocles.
+    fake.answers.lock().unwrap().insert(
+        "Venus.AssignTicket".into(),
+        Answer::Error(json!({"code": 1, "message": "chain unreachable"})),
+    );
+    let err = client.assign_ticket(sector()).await.unwrap_err();
+    assert_eq!(err.level(), FailureLevel::Temporary, "{err:?}");
+}
+
+#[test]
+fn every_fixture_names_its_upstream_sources() {
+    let readme = std::fs::read_to_string(fixtures_dir().join("README.md")).unwrap();
+    for name in METHODS.iter().chain(&["SectorStateNotFound"]) {
+        let f = fixture(name);
+        for source in f["sources"].as_object().unwrap().values() {
+            let (path, commit) = source.as_str().unwrap().split_once('@').unwrap();
+            assert_eq!(commit.len(), 40, "{name}: {source}");
+            assert!(
+                readme.contains(path) && readme.contains(commit),
+                "{name}: {source} not in README"
+            );
+        }
+    }
+}
