@@ -7,6 +7,7 @@ use support::raw_post;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jsonrpsee::server::ServerHandle;
 use venus_seal_chain::testing::FakeProofVerifier;
@@ -126,6 +127,23 @@ struct Transcript {
     proof_landed: PollStateResponse,
 }
 
+/// Polls until the submission is in a message (the batch timer sends it
+/// in the background), at most 10 s.
+async fn until_packed<F, Fut>(mut poll: F) -> PollStateResponse
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<PollStateResponse, ManagerError>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        let state = poll().await.unwrap();
+        if state.state != OnChainState::Pending || start.elapsed() > Duration::from_secs(10) {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Seals one sector through `manager`, advancing `chain` by hand.
 async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcript {
     let allocated = manager
@@ -148,7 +166,9 @@ async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcrip
         .submit_pre_commit(allocated, pc.clone(), false)
         .await
         .unwrap();
-    let pre_commit_sent = manager.poll_pre_commit_state(allocated.id).await.unwrap();
+    // The manager's batch timer sends it in the background, never inside
+    // the call: poll as a worker does until it is packed in a message.
+    let pre_commit_sent = until_packed(|| manager.poll_pre_commit_state(allocated.id)).await;
     chain.advance(1).await;
     let pre_commit_landed = manager.poll_pre_commit_state(allocated.id).await.unwrap();
     let persisted = manager
@@ -165,6 +185,7 @@ async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcrip
         .submit_proof(allocated.id, good_proof(allocated, &pc, drawn.seed), false)
         .await
         .unwrap();
+    until_packed(|| manager.poll_proof_state(allocated.id)).await;
     chain.advance(1).await;
     let proof_landed = manager.poll_proof_state(allocated.id).await.unwrap();
     let answer = manager
