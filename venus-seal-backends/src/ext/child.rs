@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::wire::{ready_line, truncate};
 
@@ -75,6 +75,24 @@ struct Shared {
 struct Pending {
     waiters: HashMap<u64, oneshot::Sender<Outcome>>,
     failed: Option<String>,
+    /// What tasks whose callers went away keep (their permits) until the
+    /// child answers them or has exited: see [`ChildHandle::abandon`].
+    abandoned: HashMap<u64, Keep>,
+    /// The child process has exited and was reaped.
+    exited: bool,
+}
+
+/// What an abandoned task keeps alive (its permits, its in-flight count).
+pub(crate) type Keep = Box<dyn Send>;
+
+/// What [`ChildHandle::kill_if_alone`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum KillIfAlone {
+    /// The task was the only one in flight: the child is being killed.
+    Killed,
+    /// Other tasks share the child, or the task was already answered or
+    /// failed: nothing was done.
+    NotAlone,
 }
 
 impl Shared {
@@ -109,8 +127,25 @@ impl Shared {
                 let _ = tx.send(Outcome::Answer { err_msg, output });
                 true
             }
-            None => false,
+            None => self.release_abandoned(id),
         }
+    }
+
+    /// The child answered abandoned task `id`: releases what it kept.
+    /// False if no task was abandoned under `id`.
+    fn release_abandoned(&self, id: u64) -> bool {
+        let kept = self.pending.lock().unwrap().abandoned.remove(&id);
+        kept.is_some()
+    }
+
+    /// The child was reaped: releases what every abandoned task kept.
+    fn reaped(&self) {
+        let kept = {
+            let mut pending = self.pending.lock().unwrap();
+            pending.exited = true;
+            std::mem::take(&mut pending.abandoned)
+        };
+        drop(kept);
     }
 }
 
@@ -123,6 +158,8 @@ pub(crate) struct ChildHandle {
     stdin: tokio::sync::Mutex<ChildStdin>,
     shared: Arc<Shared>,
     kill: Mutex<Option<oneshot::Sender<()>>>,
+    /// Turns true once the child process has exited and was reaped.
+    exited: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for ChildHandle {
@@ -175,9 +212,64 @@ impl ChildHandle {
     /// flight with `reason` and kills it. No-op if it already failed.
     pub(crate) fn fail(&self, reason: &str) {
         self.shared.fail(reason);
+        self.send_kill();
+    }
+
+    fn send_kill(&self) {
         if let Some(kill) = self.kill.lock().unwrap().take() {
             let _ = kill.send(());
         }
+    }
+
+    /// Kills the child if task `id` is the only one in flight on it (its
+    /// caller went away, so nothing on the child is wanted any more): the
+    /// child counts as failed with `reason` from now on (no new task gets
+    /// on it, the next one starts a new child), but this is no failure of
+    /// the processor (`on_fail` is not called: a processor without
+    /// `auto_restart` stays alive). Tasks the child was still working on
+    /// for callers already gone are released when it has exited. Does
+    /// nothing if other tasks wait on the child or `id` was already
+    /// answered or failed.
+    pub(crate) fn kill_if_alone(&self, id: u64, reason: &str) -> KillIfAlone {
+        {
+            let mut pending = self.shared.pending.lock().unwrap();
+            let alone = pending.failed.is_none()
+                && pending.waiters.len() == 1
+                && pending.waiters.contains_key(&id);
+            if !alone {
+                return KillIfAlone::NotAlone;
+            }
+            pending.failed = Some(reason.to_string());
+            pending.waiters.clear();
+        }
+        self.send_kill();
+        KillIfAlone::Killed
+    }
+
+    /// Stops waiting for `id` (its caller went away) but keeps `keep`
+    /// (its permits) until the child has answered `id` or has exited, so
+    /// that the work the child still does for it stays counted. `keep` is
+    /// dropped at once if the child already answered `id` or has exited.
+    pub(crate) fn abandon(&self, id: u64, keep: Keep) {
+        let dropped = {
+            let mut pending = self.shared.pending.lock().unwrap();
+            let still_working = !pending.exited
+                && (pending.waiters.remove(&id).is_some() || pending.failed.is_some());
+            if still_working {
+                pending.abandoned.insert(id, keep);
+                None
+            } else {
+                Some(keep)
+            }
+        };
+        drop(dropped);
+    }
+
+    /// Resolves once the child process has exited and was reaped.
+    pub(crate) async fn exited(&self) {
+        let mut exited = self.exited.clone();
+        // An error means the supervisor is gone, and with it the child.
+        let _ = exited.wait_for(|e| *e).await;
     }
 }
 
@@ -244,13 +336,12 @@ pub(crate) async fn spawn(spec: SpawnSpec<'_>) -> Result<Arc<ChildHandle>, Strin
     });
     let (kill_tx, kill_rx) = oneshot::channel();
     let (lines_tx, lines_rx) = mpsc::channel(64);
+    let (exited_tx, exited_rx) = watch::channel(false);
     tokio::spawn(read_lines(stdout, lines_tx, MAX_RESPONSE_LINE));
-    tokio::spawn(supervise(
-        child,
-        lines_rx,
-        kill_rx,
+    tokio::spawn(supervise_then_reap(
+        supervise(child, lines_rx, kill_rx, shared.clone(), label.clone()),
         shared.clone(),
-        label.clone(),
+        exited_tx,
     ));
     Ok(Arc::new(ChildHandle {
         pid,
@@ -258,6 +349,7 @@ pub(crate) async fn spawn(spec: SpawnSpec<'_>) -> Result<Arc<ChildHandle>, Strin
         stdin: tokio::sync::Mutex::new(stdin),
         shared,
         kill: Mutex::new(Some(kill_tx)),
+        exited: exited_rx,
     }))
 }
 
@@ -428,6 +520,18 @@ async fn read_lines<R: AsyncBufRead + Unpin>(mut stdout: R, tx: mpsc::Sender<Lin
             }
         }
     }
+}
+
+/// Runs `supervise` (which returns once the child was reaped), then
+/// releases the abandoned tasks and tells [`ChildHandle::exited`].
+async fn supervise_then_reap(
+    supervise: impl std::future::Future<Output = ()>,
+    shared: Arc<Shared>,
+    exited: watch::Sender<bool>,
+) {
+    supervise.await;
+    shared.reaped();
+    let _ = exited.send(true);
 }
 
 /// Delivers answers until the child fails, then fails it and kills it.

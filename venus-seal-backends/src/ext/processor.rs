@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use venus_seal_core::executor::caller_gone;
 use venus_seal_core::stage::Stage;
 use venus_seal_core::{format_duration, Executor, FailureLevel, StageError};
 
-use super::child::{self, ChildHandle, Outcome, SpawnSpec};
+use super::child::{self, ChildHandle, KillIfAlone, Outcome, SpawnSpec};
 use super::command::{find_on_path, Launch};
 use super::config::ExtProcessorConfig;
 use super::damocles::{self, BodyFormat};
@@ -39,6 +40,18 @@ use super::wire::{level_of_err_msg, Request};
 ///   [`serve`](super::serve) writes it; see [`level_of_err_msg`]), else
 ///   Temporary, since a child's free-text error cannot be classified here.
 ///
+/// **Cancellation.** A task whose caller goes away
+/// ([`caller_gone`], as under the engine's `Limited`) while it is the only
+/// one on the child kills the child and returns only once the child has
+/// exited, so that whoever holds the stage's limits holds them until the
+/// work has really stopped; the next task starts a new child (this is no
+/// failure: a processor without `auto_restart` stays alive). If other
+/// tasks share the child, the cancelled one waits for its answer as if
+/// nothing happened. A task whose future is dropped outright keeps its
+/// [`concurrent`](ExtProcessorConfig::concurrent) slot and its in-flight
+/// count until the child answers it or has exited. A task whose child
+/// failed returns once the child has exited.
+///
 /// Dropping the executor kills the child.
 pub struct ExtProcessorExecutor<S: Stage> {
     inner: Arc<Inner>,
@@ -60,7 +73,7 @@ struct Inner {
     stage: &'static str,
     config: ExtProcessorConfig,
     launch: Launch,
-    permits: Option<Semaphore>,
+    permits: Option<Arc<Semaphore>>,
     in_flight: AtomicUsize,
     next_id: AtomicU64,
     starts: AtomicU64,
@@ -77,15 +90,35 @@ impl Drop for InFlight {
     }
 }
 
-/// Stops waiting for a task's answer if its future is dropped.
+/// What a task holds while the child may be working on it: its
+/// `concurrent` permit and its in-flight count.
+struct Held {
+    _permit: Option<OwnedSemaphorePermit>,
+    _in_flight: InFlight,
+}
+
+/// A task registered on a child. If its future is dropped before the
+/// outcome came, the child keeps the task's [`Held`] until it answers the
+/// task or has exited ([`ChildHandle::abandon`]).
 struct Waiting<'a> {
     child: &'a ChildHandle,
     id: u64,
+    held: Option<Held>,
+}
+
+impl Waiting<'_> {
+    /// The outcome came: nothing is left to abandon.
+    fn done(mut self) -> Held {
+        self.held.take().expect("taken once")
+    }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.child.unregister(self.id);
+        match self.held.take() {
+            Some(held) => self.child.abandon(self.id, Box::new(held)),
+            None => self.child.unregister(self.id),
+        }
     }
 }
 
@@ -127,7 +160,7 @@ impl<S: Stage> ExtProcessorExecutor<S> {
         let launch = Launch::build(&name, &config, find)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                permits: config.concurrent.map(Semaphore::new),
+                permits: config.concurrent.map(|n| Arc::new(Semaphore::new(n))),
                 name,
                 stage: S::NAME,
                 launch,
@@ -198,15 +231,20 @@ impl<S: Stage> ExtProcessorExecutor<S> {
     }
 
     /// Runs one task already counted by `entered`.
-    pub(crate) async fn run(&self, task: S, _entered: InFlight) -> Result<S::Output, StageError> {
-        let _permit = match &self.inner.permits {
+    pub(crate) async fn run(&self, task: S, entered: InFlight) -> Result<S::Output, StageError> {
+        let permit = match &self.inner.permits {
             Some(permits) => Some(
                 permits
-                    .acquire()
+                    .clone()
+                    .acquire_owned()
                     .await
                     .expect("the semaphore is never closed"),
             ),
             None => None,
+        };
+        let held = Held {
+            _permit: permit,
+            _in_flight: entered,
         };
         // A child that failed after we picked it but before our request was
         // written never saw the task: try once more on its replacement.
@@ -215,14 +253,31 @@ impl<S: Stage> ExtProcessorExecutor<S> {
             attempts += 1;
             let child = self.inner.child().await?;
             let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
+            let line = self.inner.request_line(id, &task)?;
             let rx = match child.register(id) {
                 Ok(rx) => rx,
                 Err(_) if attempts < 2 => continue,
                 Err(reason) => return Err(self.inner.child_failed(&child, &reason, id)),
             };
-            let waiting = Waiting { child: &child, id };
-            let outcome = self.inner.exchange(&child, id, &task, rx).await?;
-            drop(waiting);
+            let waiting = Waiting {
+                child: &child,
+                id,
+                held: Some(held),
+            };
+            let outcome = self.inner.exchange_or_cancel(&child, id, &line, rx).await;
+            // Held until the child has finished with the task: answered
+            // it, or (when it failed or was killed) exited; if this future
+            // is dropped while it waits, the child keeps them until then.
+            if !matches!(outcome, Some(Outcome::Answer { .. })) {
+                child.exited().await;
+            }
+            let _held = waiting.done();
+            let Some(outcome) = outcome else {
+                return Err(StageError::Unavailable(format!(
+                    "{}: task {id} was cancelled (its caller went away); the child was killed and has exited",
+                    child.label()
+                )));
+            };
             return match outcome {
                 Outcome::Failed(reason) => Err(self.inner.child_failed(&child, &reason, id)),
                 Outcome::Answer {
@@ -300,29 +355,49 @@ impl Inner {
         }
     }
 
-    /// Writes the request and waits for its outcome (failing the child if
-    /// the write fails or the task times out).
-    async fn exchange<S: Stage>(
+    /// [`exchange`](Self::exchange), unless the caller goes away first
+    /// and the task is alone on the child: then the child is being killed
+    /// and the answer is `None` (the caller waits for the exit).
+    async fn exchange_or_cancel(
         &self,
         child: &ChildHandle,
         id: u64,
-        task: &S,
-        mut rx: tokio::sync::oneshot::Receiver<Outcome>,
-    ) -> Result<Outcome, StageError> {
-        let line = match self.config.format {
-            BodyFormat::Native => serde_json::to_string(&Request { id, task }),
-            BodyFormat::Damocles => serde_json::to_string(&Request {
-                id,
-                task: damocles::task_to_damocles(task)?,
-            }),
+        line: &str,
+        rx: tokio::sync::oneshot::Receiver<Outcome>,
+    ) -> Option<Outcome> {
+        let exchange = self.exchange(child, id, line, rx);
+        tokio::pin!(exchange);
+        tokio::select! {
+            biased;
+            outcome = &mut exchange => return Some(outcome),
+            _ = caller_gone() => {}
         }
-        .map_err(|e| {
-            StageError::Computation(format!("cannot serialize the {} task: {e}", S::NAME))
-        })?;
+        let reason = format!("was killed: the caller of task {id} went away");
+        match child.kill_if_alone(id, &reason) {
+            KillIfAlone::Killed => {
+                tracing::info!(processor = %self.name, task = id, "the caller of the only task on the ext processor went away; killing its child");
+                None
+            }
+            // Others share the child (or the outcome is already there):
+            // the task runs on, and the caller's limits stay held until
+            // it ends.
+            KillIfAlone::NotAlone => Some(exchange.await),
+        }
+    }
+
+    /// Writes the request and waits for its outcome (failing the child if
+    /// the write fails or the task times out).
+    async fn exchange(
+        &self,
+        child: &ChildHandle,
+        id: u64,
+        line: &str,
+        mut rx: tokio::sync::oneshot::Receiver<Outcome>,
+    ) -> Outcome {
         // The timeout covers the write too: a child that stops reading its
         // stdin hangs just the same.
         let exchange = async {
-            if let Err(e) = child.send(&line).await {
+            if let Err(e) = child.send(line).await {
                 child.fail(&format!("could not be written to (task {id}): {e}"));
             }
             (&mut rx).await
@@ -343,7 +418,19 @@ impl Inner {
             }
             None => exchange.await,
         };
-        Ok(outcome.unwrap_or_else(|_| Outcome::Failed("went away".into())))
+        outcome.unwrap_or_else(|_| Outcome::Failed("went away".into()))
+    }
+
+    /// The request line of task `id`.
+    fn request_line<S: Stage>(&self, id: u64, task: &S) -> Result<String, StageError> {
+        match self.config.format {
+            BodyFormat::Native => serde_json::to_string(&Request { id, task }),
+            BodyFormat::Damocles => serde_json::to_string(&Request {
+                id,
+                task: damocles::task_to_damocles(task)?,
+            }),
+        }
+        .map_err(|e| StageError::Computation(format!("cannot serialize the {} task: {e}", S::NAME)))
     }
 
     /// The error of a task whose child failed.

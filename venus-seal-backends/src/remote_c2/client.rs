@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
+use venus_seal_core::executor::caller_gone;
 use venus_seal_core::stage::{Proof, C2};
 use venus_seal_core::{Executor, FailureLevel, ProofVerifier, SealVerifyInfo, StageError};
 
@@ -62,6 +63,18 @@ impl Default for RemoteC2Config {
 /// restarts mid-C2 and runs the stage again finds the same task, still
 /// running or already done, and its proof: nothing is proven twice. A task
 /// that failed is queued again by the resubmission (the engine retries).
+///
+/// **Cancellation.** When the engine gives the stage up (the sector is
+/// paused or aborted, the worker shuts down: see
+/// [`caller_gone`]), the executor cancels the task on the service
+/// (`DELETE /v1/c2/{id}`, best effort, within [`CANCEL_TIMEOUT`]) and
+/// returns at once, so the worker's `c2` permit is released then. That is
+/// safe because the permit only counts C2s proven on the worker's own
+/// machine: the service proves on its own GPUs, which its prover slots
+/// guard (a run it gives up keeps its slot until the proof has really
+/// stopped), and a remote C2 never held the worker's GPU. A service run
+/// on the worker's own machine is still guarded by those slots, not by
+/// the worker's permit.
 ///
 /// **Verification.** The core [`C2`] task carries no commitments or
 /// randomness; by default they are read from the C1 output as
@@ -209,6 +222,20 @@ impl RemoteC2Executor {
         self.answer(resp, "poll").await
     }
 
+    /// Cancels the task on the service (it fails Temporary; a
+    /// resubmission queues it again): its status afterwards, `None` if the
+    /// service does not know it.
+    pub async fn cancel(&self, id: &str) -> Result<Option<TaskStatus>, StageError> {
+        let resp = self
+            .http
+            .delete(format!("{}{SUBMIT_PATH}/{id}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(CANCEL_TIMEOUT.min(self.config.request_timeout))
+            .send()
+            .await;
+        self.answer(resp, "cancel").await
+    }
+
     /// The proof of a task that is done (unverified).
     pub async fn fetch_proof(&self, id: &str) -> Result<Proof, StageError> {
         let resp = self
@@ -319,6 +346,9 @@ impl RemoteC2Executor {
     }
 }
 
+/// The longest a cancellation waits for the service.
+pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn client(config: &RemoteC2Config) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(config.request_timeout)
@@ -332,7 +362,21 @@ impl Executor<C2> for RemoteC2Executor {
     async fn execute(&self, task: C2) -> Result<Proof, StageError> {
         let mut info = (self.verify_info)(&task)
             .map_err(|e| StageError::Computation(format!("corrupt C1 output: {e}")))?;
-        let proof = self.prove(&task).await?;
+        let proof = tokio::select! {
+            biased;
+            proof = self.prove(&task) => proof?,
+            _ = caller_gone() => {
+                let id = task_id(&task);
+                match self.cancel(&id).await {
+                    Ok(_) => tracing::info!(task = %id, "C2 given up by the worker; cancelled on the service"),
+                    Err(e) => tracing::warn!(task = %id, error = %e, "C2 given up by the worker; could not cancel it on the service"),
+                }
+                return Err(unavailable(format!(
+                    "C2 task {id} on {} was given up: the stage's caller went away",
+                    self.base
+                )));
+            }
+        };
         info.proof = proof.proof.clone();
         let verifier = self.verifier.clone();
         let sector = task.sector;

@@ -2,7 +2,7 @@
 //! executor that workers use to call it.
 //!
 //! * [`C2Service`]: an axum router (`POST /v1/c2`, `GET /v1/c2/{id}`,
-//!   `GET /v1/c2/{id}/proof`, bearer JWTs in the Lotus format of
+//!   `DELETE /v1/c2/{id}`, `GET /v1/c2/{id}/proof`, bearer JWTs in the Lotus format of
 //!   venus-seal-rpc) over a persistent queue ([`C2TaskStore`]: SQLite, or
 //!   PostgreSQL shared by several service nodes), proven by any
 //!   [`Executor<C2>`](venus_seal_core::Executor) (production:
@@ -30,11 +30,13 @@ mod service;
 mod store;
 
 #[cfg(test)]
+mod cancel_tests;
+#[cfg(test)]
 mod tests;
 
 pub use api::{c1_digest, task_id, ErrorBody, TaskError, TaskState, TaskStatus, SUBMIT_PATH};
 pub use c1::{check_c1_output, verify_info_from_c1_output};
-pub use client::{RemoteC2Config, RemoteC2Executor, VerifyInfoFn};
+pub use client::{RemoteC2Config, RemoteC2Executor, VerifyInfoFn, CANCEL_TIMEOUT};
 pub use service::{C1Check, C2Service, C2ServiceConfig, Provers};
 pub use store::{C2TaskStore, QueueError, QueueLimits};
 

@@ -1,20 +1,96 @@
 //! The provers: loops that claim tasks from the queue and run them on the
 //! service's executor, heartbeating while they run.
+//!
+//! A run that is given up (its claim was lost after a stale heartbeat, the
+//! task was cancelled, the provers stop) may go on: a proof on a blocking
+//! thread cannot be interrupted. Each run therefore executes in a tokio
+//! task of its own that holds one of the node's prover slots ([`NodeRuns`])
+//! until the executor returns, and the executor sees
+//! [`caller_gone`](venus_seal_core::executor::caller_gone) so that one that
+//! can stop early does. A prover claims a task only with a free slot, and
+//! never claims a task whose earlier run still goes on on this node: the
+//! node never proves more than `provers` tasks at once, nor one task twice.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use venus_seal_core::executor::Caller;
 use venus_seal_core::stage::C2;
 use venus_seal_core::{DynExecutor, Leveled};
 
 use super::api::TaskError;
 use super::store::{C2TaskStore, Claimed};
 
+/// The runs going on on this node (shared by every prover loop a service
+/// starts, also across [`start_provers`](super::C2Service::start_provers)
+/// calls): a slot per prover, held by each run until its executor has
+/// returned, and the ids of the tasks they run.
+pub(crate) struct NodeRuns {
+    slots: Arc<Semaphore>,
+    running: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl NodeRuns {
+    /// Room for `provers` runs at once.
+    pub(crate) fn new(provers: usize) -> Arc<Self> {
+        Arc::new(Self {
+            slots: Arc::new(Semaphore::new(provers.max(1))),
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The tasks whose runs go on on this node now.
+    fn running_ids(&self) -> Vec<String> {
+        self.running.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Tells the run of task `id` on this node, if any, that the task was
+    /// cancelled (its prover then gives it up at once rather than at its
+    /// next heartbeat).
+    pub(crate) fn cancel(&self, id: &str) {
+        if let Some(cancelled) = self.running.lock().unwrap().get(id) {
+            cancelled.notify_one();
+        }
+    }
+}
+
+/// One run on this node: its slot and its entry in [`NodeRuns`], until
+/// dropped (when the executor has returned).
+struct Run {
+    runs: Arc<NodeRuns>,
+    id: String,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Run {
+    fn start(runs: &Arc<NodeRuns>, id: &str, slot: OwnedSemaphorePermit) -> (Self, Arc<Notify>) {
+        let cancelled = Arc::new(Notify::new());
+        runs.running
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), cancelled.clone());
+        let run = Self {
+            runs: runs.clone(),
+            id: id.to_string(),
+            _slot: slot,
+        };
+        (run, cancelled)
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.runs.running.lock().unwrap().remove(&self.id);
+    }
+}
+
 /// What one prover loop needs.
 pub(crate) struct ProverCtx {
     pub store: C2TaskStore,
     pub executor: DynExecutor<C2>,
+    pub runs: Arc<NodeRuns>,
     pub node: String,
     pub stale_after: Duration,
     pub heartbeat: Duration,
@@ -25,8 +101,9 @@ pub(crate) struct ProverCtx {
 /// Claims and proves tasks until `stop` turns true (or the task running
 /// this future is aborted, as in a crash). A stop never interrupts a
 /// database statement (a cancelled statement may still run, and claim a
-/// task after the node released its tasks); it drops a running proof,
-/// whose task the caller then requeues.
+/// task after the node released its tasks); it gives up a running proof
+/// (which keeps its slot until it really ends), whose task the caller then
+/// requeues.
 pub(crate) async fn prover_loop(
     ctx: Arc<ProverCtx>,
     index: usize,
@@ -36,9 +113,17 @@ pub(crate) async fn prover_loop(
         if *stop.borrow() {
             return;
         }
-        match ctx.store.claim(&ctx.node, ctx.stale_after).await {
-            Ok(Some(claimed)) => prove(&ctx, index, claimed, &mut stop).await,
+        // A slot first: a run given up may still hold one.
+        let slot = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            slot = ctx.runs.slots.clone().acquire_owned() => slot.expect("the slots are never closed"),
+        };
+        let mine = ctx.runs.running_ids();
+        match ctx.store.claim(&ctx.node, ctx.stale_after, &mine).await {
+            Ok(Some(claimed)) => prove(&ctx, index, claimed, slot, &mut stop).await,
             Ok(None) => {
+                drop(slot);
                 // A submission on this node wakes us at once; other nodes'
                 // submissions and stale claims are found by polling.
                 tokio::select! {
@@ -47,6 +132,7 @@ pub(crate) async fn prover_loop(
                 }
             }
             Err(e) => {
+                drop(slot);
                 tracing::warn!(prover = index, error = %e, "cannot claim a C2 task; retrying");
                 tokio::select! {
                     _ = stop.changed() => return,
@@ -57,36 +143,64 @@ pub(crate) async fn prover_loop(
     }
 }
 
-async fn prove(ctx: &ProverCtx, index: usize, claimed: Claimed, stop: &mut watch::Receiver<bool>) {
+/// Runs a claimed task in a task of its own that holds `slot` until the
+/// executor returns; heartbeats meanwhile. Gives the run up (the executor
+/// sees its caller gone, the slot stays held until it returns) when the
+/// claim is lost, the task is cancelled or the provers stop.
+async fn prove(
+    ctx: &ProverCtx,
+    index: usize,
+    claimed: Claimed,
+    slot: OwnedSemaphorePermit,
+    stop: &mut watch::Receiver<bool>,
+) {
     let Claimed { id, task, attempts } = claimed;
     let sector = task.sector;
     tracing::info!(prover = index, task = %id, %sector, attempt = attempts, "C2 started");
     let started = std::time::Instant::now();
-    let run = ctx.executor.execute(task);
-    tokio::pin!(run);
+    let (held, cancelled) = Run::start(&ctx.runs, &id, slot);
+    let caller = Caller::new();
+    let executor = ctx.executor.clone();
+    let run = caller.watch(async move { executor.execute(task).await });
+    let mut run = tokio::spawn(async move {
+        let out = run.await;
+        drop(held);
+        out
+    });
     let mut beat = tokio::time::interval(ctx.heartbeat);
     beat.tick().await;
     let outcome = loop {
         tokio::select! {
             out = &mut run => break out,
             _ = stop.changed() => {
-                tracing::info!(task = %id, "C2 interrupted by the shutdown");
+                tracing::info!(task = %id, "C2 given up for the shutdown; its slot stays taken until the run ends");
+                return;
+            }
+            _ = cancelled.notified() => {
+                tracing::info!(task = %id, "C2 task was cancelled; giving up this run");
                 return;
             }
             _ = beat.tick() => match ctx.store.heartbeat(&id, &ctx.node).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    tracing::warn!(task = %id, "C2 task was taken over by another node; dropping this run");
+                    tracing::warn!(task = %id, "C2 task was taken over or cancelled; giving up this run (its slot stays taken until it ends)");
                     return;
                 }
                 Err(e) => tracing::warn!(task = %id, error = %e, "C2 heartbeat failed"),
             },
         }
     };
-    let outcome = outcome.map_err(|e| TaskError {
-        level: e.level(),
-        message: e.to_string(),
-    });
+    drop(caller);
+    let outcome = match outcome {
+        Ok(outcome) => outcome.map_err(|e| TaskError {
+            level: e.level(),
+            message: e.to_string(),
+        }),
+        Err(e) => Err(TaskError {
+            level: venus_seal_core::FailureLevel::Permanent,
+            message: format!("the C2 prover panicked: {}", panic_text(e)),
+        }),
+    };
     match &outcome {
         Ok(proof) => tracing::info!(
             task = %id, %sector, elapsed = ?started.elapsed(), bytes = proof.proof.len(), "C2 done"
@@ -113,5 +227,19 @@ async fn prove(ctx: &ProverCtx, index: usize, claimed: Claimed, stop: &mut watch
                 tokio::time::sleep(ctx.poll).await;
             }
         }
+    }
+}
+
+/// What a run that did not finish left: its panic message.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => match payload.downcast::<String>() {
+            Ok(s) => *s,
+            Err(payload) => match payload.downcast::<&str>() {
+                Ok(s) => s.to_string(),
+                Err(_) => "a panic without a message".into(),
+            },
+        },
+        Err(e) => e.to_string(),
     }
 }

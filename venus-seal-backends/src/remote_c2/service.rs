@@ -19,7 +19,7 @@ use venus_seal_rpc::auth::{authenticate, Permission, Secret};
 
 use super::api::{valid_id, ErrorBody, TaskState, SUBMIT_PATH};
 use super::body::{parse_task, unzstd};
-use super::prover::{prover_loop, ProverCtx};
+use super::prover::{prover_loop, NodeRuns, ProverCtx};
 use super::store::{prune_loop, C2TaskStore, QueueError, QueueLimits};
 
 /// Checks a submitted task before it is queued (typically that the C1
@@ -74,11 +74,14 @@ struct Inner {
     config: C2ServiceConfig,
     wake: Arc<Notify>,
     check: Option<Arc<C1Check>>,
+    /// The runs on this node, across `start_provers` calls.
+    runs: Arc<NodeRuns>,
 }
 
-/// A remote C2 service node: `POST /v1/c2` queues a task (write
-/// permission), `GET /v1/c2/{id}` tells its state and `GET
-/// /v1/c2/{id}/proof` gives its proof (read permission); every request
+/// A remote C2 service node: `POST /v1/c2` queues a task and `DELETE
+/// /v1/c2/{id}` cancels it (write permission), `GET /v1/c2/{id}` tells its
+/// state and `GET /v1/c2/{id}/proof` gives its proof (read permission);
+/// every request
 /// carries `Authorization: Bearer <JWT>` signed with the service's
 /// [`Secret`] (the Lotus token format of venus-seal-rpc). Tasks live in a
 /// [`C2TaskStore`]; `provers` loops prove them on any [`Executor<C2>`]
@@ -127,7 +130,9 @@ impl Provers {
     /// database statement) and requeues the tasks they were running, so
     /// another node (or this one after a restart) proves them. A blocking
     /// proof already running in a thread cannot be interrupted: its result
-    /// is dropped.
+    /// is dropped, and it keeps its prover slot until it ends (provers
+    /// started again by this service wait for it and never claim its task
+    /// meanwhile).
     pub async fn stop(mut self) -> Result<u64, QueueError> {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
@@ -149,9 +154,10 @@ impl C2Service {
                 store: store.with_limits(config.limits),
                 executor: Arc::new(executor),
                 secret,
-                config,
                 wake: Arc::new(Notify::new()),
                 check: None,
+                runs: NodeRuns::new(config.provers),
+                config,
             }),
         }
     }
@@ -179,7 +185,7 @@ impl C2Service {
     pub fn router(&self) -> Router {
         Router::new()
             .route(SUBMIT_PATH, post(submit))
-            .route("/v1/c2/{id}", get(status))
+            .route("/v1/c2/{id}", get(status).delete(cancel))
             .route("/v1/c2/{id}/proof", get(proof))
             .with_state(self.inner.clone())
     }
@@ -195,6 +201,7 @@ impl C2Service {
         let ctx = Arc::new(ProverCtx {
             store: inner.store.clone(),
             executor: inner.executor.clone(),
+            runs: inner.runs.clone(),
             node: inner.config.node_id.clone(),
             stale_after: inner.config.stale_after,
             heartbeat: inner.config.heartbeat_interval,
@@ -424,6 +431,32 @@ async fn status(
     }
     match inner.store.status(&id).await {
         Ok(Some(status)) => Json(status).into_response(),
+        Ok(None) => unknown(&id),
+        Err(e) => internal(e),
+    }
+}
+
+async fn cancel(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = authorize(&inner, &headers, Permission::Write) {
+        return refused.into_response();
+    }
+    if let Some(bad) = bad_id(&id) {
+        return bad;
+    }
+    match inner.store.cancel(&id).await {
+        Ok(Some(status)) => {
+            // A run on this node gives the task up at once; one on another
+            // node at its next heartbeat.
+            if status.state == TaskState::Failed {
+                inner.runs.cancel(&id);
+            }
+            tracing::info!(task = %id, state = %status.state, "C2 task cancelled by its submitter");
+            Json(status).into_response()
+        }
         Ok(None) => unknown(&id),
         Err(e) => internal(e),
     }

@@ -297,11 +297,13 @@ impl C2TaskStore {
     }
 
     /// Claims the oldest queued task, or a running one whose heartbeat is
-    /// older than `stale_after`, for `node`.
+    /// older than `stale_after`, for `node`; never one of `busy` (tasks
+    /// whose earlier run still goes on on this node).
     pub(crate) async fn claim(
         &self,
         node: &str,
         stale_after: Duration,
+        busy: &[String],
     ) -> Result<Option<Claimed>, QueueError> {
         let now = self.now();
         let stale = now - ms_of(stale_after);
@@ -317,25 +319,28 @@ impl C2TaskStore {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
+        let not_busy = not_in(busy.len(), 5);
         let sql = format!(
             "UPDATE c2_tasks SET state = 'running', claimed_by = $1, claimed_at = $2,
                 attempts = attempts + 1, updated_at = $2
              WHERE id = (SELECT id FROM c2_tasks
                          WHERE (state = 'queued' OR (state = 'running' AND claimed_at < $3))
                            AND attempts < $4
+                           {not_busy}
                          ORDER BY created_at, id LIMIT 1 {lock})
                AND (state = 'queued' OR (state = 'running' AND claimed_at < $3))
                AND attempts < $4
              RETURNING id, miner, number, proof_type, c1_output, attempts"
         );
-        let row = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(node)
             .bind(now)
             .bind(stale)
-            .bind(i64::from(self.limits.max_attempts.max(1)))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+            .bind(i64::from(self.limits.max_attempts.max(1)));
+        for id in busy {
+            query = query.bind(id);
+        }
+        let row = query.fetch_optional(&self.pool).await.map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get("id").map_err(db)?;
         let corrupt = |what: &str, e: String| QueueError(format!("task {id}: bad {what}: {e}"));
@@ -411,6 +416,32 @@ impl C2TaskStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Cancels a queued or running task: it fails Temporary saying that
+    /// its submitter cancelled it (a resubmission queues it again; the
+    /// prover running it loses its claim at its next heartbeat). A task
+    /// done or failed is left as it is. Returns its status, `None` if
+    /// unknown.
+    pub(crate) async fn cancel(&self, id: &str) -> Result<Option<TaskStatus>, QueueError> {
+        sqlx::query(
+            "UPDATE c2_tasks SET state = 'failed', error_level = $2, error = $3, updated_at = $4
+             WHERE id = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(level_name(FailureLevel::Temporary))
+        .bind(CANCELLED)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        self.status(id).await
+    }
+
+    /// Closes the connections, waiting for the statements in flight.
+    #[cfg(test)]
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Puts the running tasks of `node` back in the queue (at start after
     /// a crash, or at shutdown for another node to take them at once).
     /// Returns how many.
@@ -442,6 +473,18 @@ impl C2TaskStore {
             })
             .collect()
     }
+}
+
+/// The error of a task its submitter cancelled.
+pub(crate) const CANCELLED: &str = "cancelled by its submitter (the worker gave the C2 up)";
+
+/// `AND id NOT IN ($first, …)` for `n` ids, or nothing for none.
+fn not_in(n: usize, first: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let params: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!("AND id NOT IN ({})", params.join(", "))
 }
 
 fn sector_of(row: &AnyRow) -> Result<SectorId, QueueError> {

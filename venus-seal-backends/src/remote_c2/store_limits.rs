@@ -75,16 +75,16 @@ async fn finished_tasks_are_pruned_after_the_retention_period_and_no_others() {
             clock.advance(1);
         }
         let stale = Duration::from_secs(3600);
-        let c = store.claim("n", stale).await.unwrap().unwrap();
+        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
         assert!(store.finish(&c.id, "n", Ok(&[1; 192])).await.unwrap());
         clock.advance(HOUR);
-        let c = store.claim("n", stale).await.unwrap().unwrap();
+        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
         let error = TaskError {
             level: FailureLevel::Permanent,
             message: "bad".into(),
         };
         assert!(store.finish(&c.id, "n", Err(&error)).await.unwrap());
-        store.claim("n", stale).await.unwrap().unwrap();
+        store.claim("n", stale, &[]).await.unwrap().unwrap();
 
         // Within the retention period nothing goes.
         clock.advance(23 * HOUR - 1);
@@ -126,13 +126,17 @@ async fn a_task_that_crashes_every_prover_ends_permanent() {
             // Each prover claims it and dies without an outcome; another
             // node takes it over once the heartbeat is stale.
             let node = format!("node-{attempt}");
-            let claimed = store.claim(&node, stale_after).await.unwrap();
+            let claimed = store.claim(&node, stale_after, &[]).await.unwrap();
             let claimed = claimed.unwrap_or_else(|| panic!("attempt {attempt} not claimed"));
             assert_eq!(claimed.attempts, attempt);
             clock.advance(61_000);
         }
         assert!(
-            store.claim("node-4", stale_after).await.unwrap().is_none(),
+            store
+                .claim("node-4", stale_after, &[])
+                .await
+                .unwrap()
+                .is_none(),
             "a task claimed max_attempts times is not claimed again"
         );
         let status = state_of(&store, &poison).await.unwrap();
@@ -147,7 +151,11 @@ async fn a_task_that_crashes_every_prover_ends_permanent() {
         // The worker's resubmission gets a fresh budget.
         let again = store.submit(&poison).await.unwrap();
         assert_eq!((again.state, again.attempts), (TaskState::Queued, 0));
-        let claimed = store.claim("node-5", stale_after).await.unwrap().unwrap();
+        let claimed = store
+            .claim("node-5", stale_after, &[])
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(claimed.attempts, 1);
     }
 }
@@ -161,9 +169,9 @@ async fn a_done_task_drops_its_c1_output_and_a_failed_one_keeps_it() {
         tokio::time::sleep(Duration::from_millis(2)).await;
         store.submit(&failed).await.unwrap();
         let stale = Duration::from_secs(3600);
-        let c = store.claim("n", stale).await.unwrap().unwrap();
+        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
         assert!(store.finish(&c.id, "n", Ok(&[1; 192])).await.unwrap());
-        let c = store.claim("n", stale).await.unwrap().unwrap();
+        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
         let error = TaskError {
             level: FailureLevel::Temporary,
             message: "gpu busy".into(),
@@ -193,7 +201,7 @@ async fn a_done_task_drops_its_c1_output_and_a_failed_one_keeps_it() {
         assert_eq!(store.proof(&id).await.unwrap(), Some(Ok(vec![1; 192])));
         // The failed task, resubmitted, is proven from its kept C1 output.
         store.submit(&failed).await.unwrap();
-        let c = store.claim("n", stale).await.unwrap().unwrap();
+        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
         assert_eq!(c.task.c1_output.as_json(), failed.c1_output.as_json());
     }
 }

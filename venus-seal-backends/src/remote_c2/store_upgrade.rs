@@ -60,15 +60,15 @@ async fn fill(store: &C2TaskStore) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let stale = Duration::from_secs(3600);
-    let done = store.claim("node-a", stale).await.unwrap().unwrap();
+    let done = store.claim("node-a", stale, &[]).await.unwrap().unwrap();
     assert!(store.finish(&done.id, "node-a", Ok(&PROOF)).await.unwrap());
-    let failed = store.claim("node-a", stale).await.unwrap().unwrap();
+    let failed = store.claim("node-a", stale, &[]).await.unwrap().unwrap();
     let error = tasks[1].1.error.clone().unwrap();
     assert!(store
         .finish(&failed.id, "node-a", Err(&error))
         .await
         .unwrap());
-    store.claim("node-b", stale).await.unwrap().unwrap();
+    store.claim("node-b", stale, &[]).await.unwrap().unwrap();
 }
 
 /// Asserts that `store` holds the fixture's tasks, whole.
@@ -99,7 +99,7 @@ pub(super) async fn assert_holds_the_fixture(store: &C2TaskStore) {
     // (The fixture's running task has an old heartbeat: a stale_after
     // shorter than the fixture's age would hand that one out instead.)
     let claimed = store
-        .claim("node-c", Duration::from_secs(100 * 365 * 24 * 3600))
+        .claim("node-c", Duration::from_secs(100 * 365 * 24 * 3600), &[])
         .await
         .unwrap()
         .unwrap();
