@@ -8,12 +8,18 @@
 //! devnet built with it.
 
 pub mod conformance;
+mod crash;
 mod fake_executor;
 mod fake_manager;
 mod fake_verifier;
+mod file_stages;
 
+pub use crash::{
+    crashing_executors, CrashPoint, CrashSwitch, CrashingExecutor, CrashingManager, CrashingStore,
+};
 pub use fake_executor::{
     fake_c2_verify_info, fake_stage_executors, BlockingFake, Census, FakeExecutor, FakeStages,
 };
 pub use fake_manager::FakeManager;
 pub use fake_verifier::FakeProofVerifier;
+pub use file_stages::{file_writing_stages, persisted_sealed, REPLICA_DATA, STAGED_DATA};
