@@ -19,7 +19,7 @@
 //! | pc2 | `pc1out, cache_dir, sealed_file` | `SealPreCommitPhase2Output` | yes | refused: no sector |
 //! | c2 | `c1out, prover_id, sector_id, miner_id` | `SealCommitPhase2Output` | yes | yes |
 //! | snap_encode | `registered_proof, new_replica_path, new_cache_path, sector_path, sector_cache_path, staged_data_path, piece_infos` | `{comm_r_new, comm_r_last_new, comm_d_new}` | yes | refused: no sector, no seal proof |
-//! | snap_prove | `registered_proof, vannilla_proofs, comm_r_old, comm_r_new, comm_d_new` | proof bytes | no: vanilla proofs | refused: no files |
+//! | snap_prove | `registered_proof, vannilla_proofs, comm_r_old, comm_r_new, comm_d_new` | proof bytes | yes: vanilla proofs made here | refused: no files |
 //! | window_post | `miner_id, proof_type, replicas[{sector_id, comm_r, cache_dir, sealed_file}], seed` | `{proofs, faults}` | yes | refused: no deadline, partition, seal proof |
 //! | winning_post | as window_post | `{proofs}` | yes | refused: no seal proof |
 //! | unseal | `registered_proof, prover_id, sector_id, comm_d, ticket, cache_dir, sealed_file, unsealed_output, offset, num_bytes` | bytes written | yes | yes |
@@ -32,7 +32,9 @@
 //! tree_d's CommD is this project's own computation from the task's pieces
 //! (damocles' TreeD answers only `true`; a revision that answers the
 //! CommD is accepted when it matches), pc2's proof type is compared with
-//! the sector's, add_pieces' commitments with the expected ones, and the
+//! the sector's, add_pieces' commitments with the expected ones, the
+//! vanilla partition proofs of snap_prove are made by the parent from the
+//! task's files (as damocles' worker makes them), and the
 //! PoSt proofs are labelled with the sectors' PoSt proof type. A damocles
 //! child reports a WindowPoSt with faulty sectors as `faults` and no
 //! proofs at all: the parent's output then skips the faulty sectors and
@@ -72,9 +74,9 @@ pub use super::format::BodyFormat;
 #[path = "damocles_proving.rs"]
 mod proving;
 pub use proving::{
-    DamoclesPoStReplica, DamoclesSnapEncode, DamoclesSnapEncodeOutput, DamoclesSnapProve,
-    DamoclesUnseal, DamoclesWindowPoSt, DamoclesWindowPoStOutput, DamoclesWinningPoSt,
-    DamoclesWinningPoStOutput, PoStProofB64,
+    snap_prove_to_damocles, snap_vanilla_proofs, DamoclesPoStReplica, DamoclesSnapEncode,
+    DamoclesSnapEncodeOutput, DamoclesSnapProve, DamoclesUnseal, DamoclesWindowPoSt,
+    DamoclesWindowPoStOutput, DamoclesWinningPoSt, DamoclesWinningPoStOutput, PoStProofB64,
 };
 
 /// Where damocles' piece bytes come from (`vc-processors` `PieceFile`).
@@ -261,6 +263,10 @@ pub(crate) fn task_to_damocles<S: Stage>(task: &S) -> Result<Body, StageError> {
     }
     if let Some(t) = any.downcast_ref::<C2>() {
         return json(S::NAME, &c2_to_damocles(t));
+    }
+    if let Some(t) = any.downcast_ref::<SnapProve>() {
+        let vanilla = proving::snap_vanilla_proofs(t).map_err(StageError::Computation)?;
+        return json(S::NAME, &proving::snap_prove_to_damocles(t, vanilla));
     }
     if let Some(body) = proving::task_to_damocles(any) {
         return json(S::NAME, &body.map_err(|e| invalid(S::NAME, e))?);

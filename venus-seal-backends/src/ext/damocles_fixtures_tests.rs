@@ -23,7 +23,8 @@ use venus_seal_core::{
 };
 
 use super::*;
-use crate::ext::{ExtConfigError, ExtProcessorConfig, ExtProcessorExecutor};
+use crate::ext::{ExtProcessorConfig, ExtProcessorExecutor};
+use venus_seal_core::Leveled;
 
 const DIR: &str = "/seal/s-t01000-7";
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
@@ -342,25 +343,41 @@ fn snap_encode() {
     child_refuses::<SnapEncode>("names no sector and no seal proof");
 }
 
-/// damocles' snap_prove carries vanilla proofs: the parent refuses the
-/// format when built, the child refuses the task; the body is still read.
+fn snap_prove_task() -> SnapProve {
+    SnapProve {
+        encode: snap_encode_task(),
+        encoded: SnapEncodeOutput {
+            comm_r_new: CommR([10; 32]),
+            comm_d_new: CommD([5; 32]),
+        },
+        comm_r_old: CommR([3; 32]),
+    }
+}
+
+/// damocles' snap_prove carries the vanilla partition proofs: the parent
+/// makes them from the task's files (here the fixture's stand-ins), the
+/// child refuses the task (it names no files to prove).
 #[test]
-fn snap_prove_is_refused_both_ways() {
+fn snap_prove() {
+    let task = snap_prove_task();
+    let body = snap_prove_to_damocles(&task, vec![vec![1, 2, 3], vec![4, 5]]);
+    assert_is_fixture(&serde_json::to_string(&body).unwrap(), "snap_prove.task");
+    let out = output_from_damocles(&task, &fixture("snap_prove.output")).unwrap();
+    assert_eq!(out.proof, [7, 7, 7]);
     assert_struct_matches::<DamoclesSnapProve>("snap_prove.task");
-    let out: Vec<u8> = serde_json::from_str(&fixture("snap_prove.output")).unwrap();
-    assert_eq!(out, [7, 7, 7]);
     child_refuses::<SnapProve>("carries vanilla proofs");
-    let mut cfg = ExtProcessorConfig::new("/bin/true");
-    cfg.format = BodyFormat::Damocles;
-    let e = ExtProcessorExecutor::<SnapProve>::new(cfg).unwrap_err();
+}
+
+/// Without the replicas there are no vanilla proofs: the task is not sent
+/// and the error names what could not be made, Permanent as the local
+/// prover's own proof failure (`ProvingError::Proof`).
+#[tokio::test(flavor = "multi_thread")]
+async fn snap_prove_without_its_files_is_not_sent() {
+    let e = task_to_damocles(&snap_prove_task()).unwrap_err();
+    assert_eq!(e.level(), venus_seal_core::FailureLevel::Permanent, "{e}");
     assert!(
-        matches!(
-            e,
-            ExtConfigError::FormatUnsupported {
-                stage: "snap_prove",
-                ..
-            }
-        ),
+        e.to_string()
+            .contains("cannot make the vanilla partition proofs of"),
         "{e}"
     );
 }
@@ -508,6 +525,7 @@ fn damocles_format_builds_for_every_stage_with_a_body() {
     builds::<Pc2>();
     builds::<C2>();
     builds::<SnapEncode>();
+    builds::<SnapProve>();
     builds::<WindowPoSt>();
     builds::<WinningPoSt>();
     builds::<Unseal>();

@@ -17,7 +17,7 @@ use venus_seal_core::proving::{
     PoStKind, PoStProof, ProvingSector, SectorFiles, SkippedSector, SnapEncodeOutput,
     UnsealRequest, WindowPoStOutput,
 };
-use venus_seal_core::stage::{SnapEncode, Unseal, WindowPoSt, WinningPoSt};
+use venus_seal_core::stage::{Proof, SnapEncode, SnapProve, Unseal, WindowPoSt, WinningPoSt};
 use venus_seal_core::{CommD, CommR, Randomness, SealProof, SectorId, SectorNumber};
 
 use super::{from_api, miner_of_prover_id};
@@ -211,6 +211,11 @@ pub(super) fn output_from_damocles(
     fn parse<'a, T: Deserialize<'a>>(s: &'a str) -> Result<T, String> {
         serde_json::from_str(s).map_err(|e| e.to_string())
     }
+    if task.is::<SnapProve>() {
+        return Some(
+            parse::<Vec<u8>>(output).map(|proof| Box::new(Proof { proof }) as Box<dyn Any>),
+        );
+    }
     if task.is::<SnapEncode>() {
         return Some(parse::<DamoclesSnapEncodeOutput>(output).map(|o| {
             Box::new(SnapEncodeOutput {
@@ -250,6 +255,54 @@ pub fn snap_encode_to_damocles(t: &SnapEncode) -> DamoclesSnapEncode {
         staged_data_path: t.staged_data.clone(),
         piece_infos: t.pieces.iter().map(piece_to_api).collect(),
     }
+}
+
+/// This project's snap_prove task as damocles', with `vanilla_proofs`
+/// (the partition proofs of the task's files).
+pub fn snap_prove_to_damocles(t: &SnapProve, vanilla_proofs: Vec<Vec<u8>>) -> DamoclesSnapProve {
+    DamoclesSnapProve {
+        registered_proof: update_proof(t.encode.seal_proof),
+        vannilla_proofs: vanilla_proofs,
+        comm_r_old: t.comm_r_old.0,
+        comm_r_new: t.encoded.comm_r_new.0,
+        comm_d_new: t.encoded.comm_d_new.0,
+    }
+}
+
+/// The vanilla partition proofs of a snap-up, from the sector key and the
+/// updated replica named in `t`, as damocles' worker makes them before it
+/// sends its snap_prove task. Reads the replicas: off the async threads
+/// where the runtime allows it.
+pub fn snap_vanilla_proofs(t: &SnapProve) -> Result<Vec<Vec<u8>>, String> {
+    let e = &t.encode;
+    let generate = || {
+        filecoin_proofs_api::update::generate_partition_proofs(
+            update_proof(e.seal_proof),
+            t.comm_r_old.0,
+            t.encoded.comm_r_new.0,
+            t.encoded.comm_d_new.0,
+            &e.sector_key.sealed,
+            &e.sector_key.cache,
+            &e.update.sealed,
+            &e.update.cache,
+        )
+    };
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let proofs = if multi_thread {
+        tokio::task::block_in_place(generate)
+    } else {
+        generate()
+    };
+    proofs
+        .map(|p| p.into_iter().map(|p| p.0).collect())
+        .map_err(|err| {
+            format!(
+                "cannot make the vanilla partition proofs of {} that damocles' snap_prove \
+                 carries: {err:#}",
+                e.sector
+            )
+        })
 }
 
 /// The one seal proof of `sectors`; the error names the mix.

@@ -39,8 +39,7 @@ pub enum ExtConfigError {
     /// `format = "damocles"` on a stage damocles has no body for.
     #[error(
         "ext processor {processor}: format \"damocles\" is not available for stage {stage} \
-         (damocles has no body for c1, check_provable or persist, and its snap_prove body \
-         carries vanilla proofs a parent does not make); use format \"native\""
+         (damocles has no body for c1, check_provable or persist); use format \"native\""
     )]
     FormatUnsupported {
         /// The processor.

@@ -6,7 +6,7 @@ use std::any::TypeId;
 
 use serde::{Deserialize, Serialize};
 use venus_seal_core::stage::{
-    AddPieces, Pc1, Pc2, SnapEncode, Stage, TreeD, Unseal, WindowPoSt, WinningPoSt, C2,
+    AddPieces, Pc1, Pc2, SnapEncode, SnapProve, Stage, TreeD, Unseal, WindowPoSt, WinningPoSt, C2,
 };
 
 /// How the task and output bodies inside the ext envelope are written.
@@ -17,7 +17,8 @@ pub enum BodyFormat {
     #[default]
     Native,
     /// damocles' `vc-processors` task structs (add_pieces, tree_d, pc1,
-    /// pc2, c2, snap_encode, window_post, winning_post and unseal).
+    /// pc2, c2, snap_encode, snap_prove, window_post, winning_post and
+    /// unseal).
     Damocles,
 }
 
@@ -31,9 +32,8 @@ impl std::fmt::Display for BodyFormat {
 }
 
 impl BodyFormat {
-    /// Whether a parent can send stage `S`'s tasks in this format. damocles
-    /// has no body for c1, check_provable or persist; its snap_prove body
-    /// carries vanilla proofs that a parent does not make.
+    /// Whether a parent can send stage `S`'s tasks in this format (damocles
+    /// has no body for c1, check_provable or persist).
     pub(crate) fn carries<S: Stage>(self) -> bool {
         match self {
             BodyFormat::Native => true,
@@ -44,6 +44,7 @@ impl BodyFormat {
                 TypeId::of::<Pc2>(),
                 TypeId::of::<C2>(),
                 TypeId::of::<SnapEncode>(),
+                TypeId::of::<SnapProve>(),
                 TypeId::of::<WindowPoSt>(),
                 TypeId::of::<WinningPoSt>(),
                 TypeId::of::<Unseal>(),
