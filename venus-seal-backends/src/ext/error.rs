@@ -39,7 +39,7 @@ pub enum ExtConfigError {
     /// `format = "damocles"` on a stage damocles has no body for.
     #[error(
         "ext processor {processor}: format \"damocles\" is not available for stage {stage} \
-         (damocles bodies exist for tree_d, pc1, pc2 and c2); use format \"native\""
+         (damocles has no body for c1, check_provable or persist); use format \"native\""
     )]
     FormatUnsupported {
         /// The processor.

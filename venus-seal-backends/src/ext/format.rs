@@ -5,7 +5,9 @@
 use std::any::TypeId;
 
 use serde::{Deserialize, Serialize};
-use venus_seal_core::stage::{Pc1, Pc2, Stage, TreeD, C2};
+use venus_seal_core::stage::{
+    AddPieces, Pc1, Pc2, SnapEncode, SnapProve, Stage, TreeD, Unseal, WindowPoSt, WinningPoSt, C2,
+};
 
 /// How the task and output bodies inside the ext envelope are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -14,7 +16,9 @@ pub enum BodyFormat {
     /// This project's stage types ([`venus_seal_core::stage`]).
     #[default]
     Native,
-    /// damocles' `vc-processors` task structs (tree_d, pc1, pc2 and c2).
+    /// damocles' `vc-processors` task structs (add_pieces, tree_d, pc1,
+    /// pc2, c2, snap_encode, snap_prove, window_post, winning_post and
+    /// unseal).
     Damocles,
 }
 
@@ -29,15 +33,21 @@ impl std::fmt::Display for BodyFormat {
 
 impl BodyFormat {
     /// Whether a parent can send stage `S`'s tasks in this format (damocles
-    /// has bodies for tree_d, pc1, pc2 and c2).
+    /// has no body for c1, check_provable or persist).
     pub(crate) fn carries<S: Stage>(self) -> bool {
         match self {
             BodyFormat::Native => true,
             BodyFormat::Damocles => [
+                TypeId::of::<AddPieces>(),
                 TypeId::of::<TreeD>(),
                 TypeId::of::<Pc1>(),
                 TypeId::of::<Pc2>(),
                 TypeId::of::<C2>(),
+                TypeId::of::<SnapEncode>(),
+                TypeId::of::<SnapProve>(),
+                TypeId::of::<WindowPoSt>(),
+                TypeId::of::<WinningPoSt>(),
+                TypeId::of::<Unseal>(),
             ]
             .contains(&TypeId::of::<S>()),
         }

@@ -53,9 +53,10 @@ where
 
 /// [`serve`] speaking damocles' task and output bodies
 /// ([`damocles`](super::damocles)), so that a damocles worker can use this
-/// child as its ext processor. Available for pc1 and c2 (damocles' tasks of
-/// the other stages lack what this project's tasks need); any other stage
-/// is refused with `InvalidInput` before the ready line.
+/// child as its ext processor. Available for pc1, c2 and unseal (damocles'
+/// tasks of the other stages lack what this project's tasks need; the
+/// refusal names what); any other stage is refused with `InvalidInput`
+/// before the ready line.
 ///
 /// Without the `proofs` feature (damocles' bodies are filecoin-proofs-api
 /// types) every stage is refused so.

@@ -173,13 +173,17 @@ async fn every_stage_is_served_by_its_name() {
     let err = serve_by_name("pc3", BodyFormat::Native).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("window_post"), "{err}");
-    // damocles' bodies carry pc1 and c2 only.
+    // A damocles child serves pc1, c2 and unseal only (and nothing
+    // without the `proofs` feature).
     let err = serve_by_name("window_post", BodyFormat::Damocles)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    assert_eq!(
-        serve_by_name("c2", BodyFormat::Damocles).await.unwrap(),
-        "c2 processor ready"
-    );
+    #[cfg(feature = "proofs")]
+    for stage in ["pc1", "c2", "unseal"] {
+        assert_eq!(
+            serve_by_name(stage, BodyFormat::Damocles).await.unwrap(),
+            format!("{stage} processor ready")
+        );
+    }
 }

@@ -47,7 +47,11 @@ mod verify;
 // local add_pieces checks its pieces the same way.
 #[cfg(feature = "proofs")]
 pub(crate) use commitment::check_fits;
+// ext::damocles: the commitments of the zero pieces a damocles add_pieces
+// answer leaves out.
 pub use commitment::piece_commitment;
+#[cfg(feature = "proofs")]
+pub(crate) use commitment::zero_commitment;
 pub use config::{redact, PieceConfigError, PieceStoreConfig};
 pub use http::{HttpPieceStore, DEFAULT_RESUMES};
 pub use local::LocalPieceStore;

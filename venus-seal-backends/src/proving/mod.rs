@@ -40,6 +40,8 @@ use crate::proof_type::{post_proof, update_proof};
 
 pub use upload::{unseal_to_http, HttpDestination, UploadMethod, DEFAULT_MEMORY_LIMIT};
 
+// ext::damocles labels and seeds PoSt tasks as the local prover does.
+pub(crate) use proof_ids::{chain_id, post_randomness};
 pub(crate) use snap::verify as verify_replica_update;
 pub(crate) use window::verify as verify_window_post;
 pub(crate) use winning::{challenge as winning_challenge, verify as verify_winning_post};
