@@ -18,7 +18,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use venus_seal::chain::gateway::fake::FakeGateway;
+use venus_seal::chain::gateway::{GatewayConfig, ProofEventListener, WinningProver, WsUrl};
+use venus_seal::chain::WinningPoStElection;
+use venus_seal::core::proving::PoStProof;
 
 use venus_seal::backends::params::{GenerationPolicy, ParamStatus, ParameterCache, PoStKind};
 use venus_seal::backends::proving::{unseal_to_http, HttpDestination};
@@ -168,6 +174,70 @@ async fn upload_server() -> (String, Arc<std::sync::Mutex<Option<Vec<u8>>>>) {
     let url = format!("http://{}/piece", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, body)
+}
+
+/// Registers a [`ProofEventListener`] with a [`FakeGateway`], sends it the
+/// election as a `ComputeProof` event and reads the proofs from its
+/// answer as venus-gateway does. The request is spelled from
+/// venus-shared's `gateway.ComputeProofRequest` and go-state-types'
+/// `proof.ExtendedSectorInfo` (see `docs/venus-gateway.md`), the answer
+/// read as `[]proof.PoStProof`.
+async fn winning_post_through_gateway(
+    local: &Arc<LocalExecutor>,
+    locator: &SectorDirs,
+    election: &WinningPoStElection,
+    epoch: i64,
+) -> Vec<PoStProof> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let gw = FakeGateway::start("venus-auth-token").await;
+    let listener = ProofEventListener::new(
+        GatewayConfig {
+            url: WsUrl::parse(&gw.url()).unwrap(),
+            token: Some("venus-auth-token".into()),
+            miners: vec![MINER],
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+        },
+        WinningProver {
+            challenger: Arc::new(LocalProofVerifier::default()),
+            prover: local.clone(),
+            locator: Arc::new(locator.clone()),
+        },
+    );
+    let task = listener.spawn();
+    assert!(gw.wait_listens(1, Duration::from_secs(30)).await);
+    let infos: Vec<_> = election
+        .sectors
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "SealProof": s.seal_proof.id(),
+                "SectorNumber": s.number.0,
+                "SectorKey": null,
+                "SealedCID": {"/": s.comm_r.to_cid().to_string()},
+            })
+        })
+        .collect();
+    let request = serde_json::json!({
+        "SectorInfos": infos,
+        "Rand": b64.encode(election.randomness.0),
+        "Height": epoch,
+        "NWVersion": 21,
+    });
+    let answer = gw
+        .compute_proof(&MINER.to_string(), &request, Duration::from_secs(600))
+        .await;
+    task.abort();
+    assert_eq!(answer["Error"], "", "{answer}");
+    let payload = b64.decode(answer["Payload"].as_str().unwrap()).unwrap();
+    let proofs: Vec<serde_json::Value> = serde_json::from_slice(&payload).unwrap();
+    proofs
+        .iter()
+        .map(|p| PoStProof {
+            post_proof: p["PoStProof"].as_i64().unwrap(),
+            proof: b64.decode(p["ProofBytes"].as_str().unwrap()).unwrap(),
+        })
+        .collect()
 }
 
 fn ensure_post_params() -> Arc<ParameterCache> {
@@ -332,6 +402,20 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("does not verify"), "{err}");
+    chain
+        .submit_winning_post(epoch, MINER, proofs)
+        .await
+        .unwrap();
+
+    // The same election as venus-miner asks for it in a venus pool: a fake
+    // venus-gateway (go-jsonrpc channel frames) sends ComputeProof, the
+    // manager's listener answers ResponseProofEvent, the devnet verifies.
+    let started = Instant::now();
+    let proofs = winning_post_through_gateway(&local, &locator, &election, epoch).await;
+    eprintln!(
+        "WinningPoSt through venus-gateway proof events in {:?}",
+        started.elapsed()
+    );
     chain
         .submit_winning_post(epoch, MINER, proofs)
         .await

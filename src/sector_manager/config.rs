@@ -66,6 +66,32 @@ pub struct SectorManagerConfig {
     /// WindowPoSt of the sectors the workers persisted (optional).
     #[serde(default)]
     pub proving: Option<ProvingSection>,
+    /// venus-gateway proof events (optional): WinningPoSt for venus-miner.
+    #[serde(default)]
+    pub gateway: Option<GatewaySection>,
+}
+
+/// `[gateway]`: the manager registers its miners with venus-gateway
+/// (`Gateway.ListenProofEvent` over a websocket) and answers venus-miner's
+/// `ComputeProof` requests with WinningPoSt proofs of the sectors in
+/// `[proving].stores` (so `[proving]` is required).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// The gateway's websocket endpoint, `ws://HOST:PORT/rpc/v2`
+    /// (`wss://` is not supported: use a local TLS-terminating proxy).
+    pub url: String,
+    /// A file holding the venus-auth token (perm `read` or more) sent as
+    /// `Authorization: Bearer`; none for a gateway without auth.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The miners to register (default: every `[[miners]]` entry).
+    #[serde(default)]
+    pub miners: Vec<ActorId>,
+    /// The longest wait between reconnections (default 30s; the first is
+    /// 1s, doubled after each failed try).
+    #[serde(default, with = "crate::core::serde_duration::option")]
+    pub reconnect_max: Option<Duration>,
 }
 
 /// `[proving]`: the manager proves its miners' sectors in their deadlines
@@ -319,6 +345,39 @@ fn default_aggregate_from() -> usize {
 }
 
 impl SectorManagerConfig {
+    fn check_gateway(&self, g: &GatewaySection) -> anyhow::Result<()> {
+        if g.url.starts_with("wss://") || g.url.starts_with("https://") {
+            bail!(
+                "gateway.url {:?}: TLS is not supported; reach the gateway over ws:// (through a local TLS-terminating proxy)",
+                g.url
+            );
+        }
+        let rest = g
+            .url
+            .strip_prefix("ws://")
+            .or_else(|| g.url.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+            bail!(
+                "gateway.url must be ws://HOST:PORT/rpc/v2 (got {:?})",
+                g.url
+            );
+        }
+        if self.proving.is_none() {
+            bail!(
+                "[gateway] needs [proving]: its stores are where the WinningPoSt sectors are found"
+            );
+        }
+        for m in &g.miners {
+            if !self.miners.iter().any(|c| c.id == *m) {
+                bail!("gateway.miners lists {m}, which is not in [[miners]]");
+            }
+        }
+        if g.reconnect_max.is_some_and(|d| d.is_zero()) {
+            bail!("gateway.reconnect_max must be more than 0");
+        }
+        Ok(())
+    }
+
     /// Reads and checks `path`; every relative path in it (state_dir,
     /// token and secret files, the store, piece and proving directories)
     /// is then taken from the folder `path` is in, not from the current
@@ -384,6 +443,9 @@ impl SectorManagerConfig {
         if let Some(p) = &mut self.proving {
             p.stores.iter_mut().for_each(resolve);
         }
+        if let Some(token_file) = self.gateway.as_mut().and_then(|g| g.token_file.as_mut()) {
+            resolve(token_file);
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -431,6 +493,9 @@ impl SectorManagerConfig {
             if p.interval.is_some_and(|i| i.is_zero()) {
                 bail!("proving.interval must be more than 0");
             }
+        }
+        if let Some(g) = &self.gateway {
+            self.check_gateway(g)?;
         }
         if let Some(StoreSection::Postgres { url }) = &self.store {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
@@ -611,6 +676,40 @@ mod tests {
         assert!(err("[proving]\nstores = [\"/a\"]\ninterval = \"soon\"").contains("soon"));
         assert!(err("[proving]\nstore = [\"/a\"]").contains("store"));
         assert!(with("").unwrap().proving.is_none());
+    }
+
+    #[test]
+    fn gateway_is_read_and_checked() {
+        let example = include_str!("../../examples/sector-manager.toml");
+        let proving = "[proving]\nstores = [\"./data/store/0\"]";
+        let with = |section: &str| {
+            SectorManagerConfig::parse(&example.replace(proving, &format!("{proving}\n{section}")))
+        };
+        let c = with(
+            "[gateway]\nurl = \"ws://10.0.0.2:45132/rpc/v2\"\ntoken_file = \"gw.token\"\n\
+             miners = [\"f01000\"]\nreconnect_max = \"10s\"",
+        )
+        .unwrap();
+        let g = c.gateway.unwrap();
+        assert_eq!(g.url, "ws://10.0.0.2:45132/rpc/v2");
+        assert_eq!(g.miners, vec![ActorId(1000)]);
+        assert_eq!(g.reconnect_max, Some(Duration::from_secs(10)));
+        assert!(with("").unwrap().gateway.is_none());
+        let err = |section: &str| format!("{:#}", with(section).unwrap_err());
+        assert!(err("[gateway]\nurl = \"wss://gw/rpc/v2\"").contains("TLS"));
+        assert!(err("[gateway]\nurl = \"gw:45132\"").contains("ws://HOST:PORT"));
+        assert!(err("[gateway]\nurl = \"ws://gw:1\"\nminers = [\"f09999\"]")
+            .contains("f09999, which is not in [[miners]]"));
+        assert!(
+            err("[gateway]\nurl = \"ws://gw:1\"\nreconnect_max = \"0s\"")
+                .contains("gateway.reconnect_max")
+        );
+        assert!(err("[gateway]\nurl = \"ws://gw:1\"\ntoken = \"x\"").contains("token"));
+        let no_proving = example.replace(proving, "[gateway]\nurl = \"ws://gw:1/rpc/v2\"");
+        assert!(
+            format!("{:#}", SectorManagerConfig::parse(&no_proving).unwrap_err())
+                .contains("[gateway] needs [proving]")
+        );
     }
 
     #[test]

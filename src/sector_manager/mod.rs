@@ -8,8 +8,10 @@
 //!   Groth16 parameters, opens the chain (the embedded devnet, or a Lotus /
 //!   Venus full node checked before anything is served: see [`preflight`]),
 //!   the manager's state store, and serves the worker API with the
-//!   operators' admin methods ([`ManagerAdmin`]), the piece proxy and the
-//!   WindowPoSt scheduler as configured. [`RunningManager::run`] serves
+//!   operators' admin methods ([`ManagerAdmin`]), the piece proxy, the
+//!   WindowPoSt scheduler and the venus-gateway proof-event listener
+//!   (`[gateway]`: WinningPoSt for venus-miner, see `docs/venus-gateway.md`)
+//!   as configured. [`RunningManager::run`] serves
 //!   until a shutdown future resolves, then stops everything.
 //! * [`admin_client`] and [`worker_token`]: what the operator subcommands
 //!   call. They read the config and its secret file and create nothing.
@@ -37,6 +39,8 @@ pub use admin::{admin_client, worker_token, ManagerAdmin};
 pub use chain::{open_chain, OpenChain};
 pub use config::SectorManagerConfig;
 pub use service::{ManagerService, RunningManager};
+#[cfg(feature = "proofs")]
+use service::Proofs;
 
 #[cfg(test)]
 mod tests;

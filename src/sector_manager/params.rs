@@ -7,7 +7,8 @@ use anyhow::Context;
 use venus_seal_backends::params::{GenerationPolicy, ParameterCache, PoStKind};
 use venus_seal_backends::{LocalExecutor, LocalProofVerifier};
 use venus_seal_chain::PoStExecutors;
-use venus_seal_core::{ProofVerifier, SealProof};
+use venus_seal_core::stage::WinningPoSt;
+use venus_seal_core::{DynExecutor, ProofVerifier, SealProof};
 
 use super::SectorManagerConfig;
 
@@ -15,9 +16,7 @@ use super::SectorManagerConfig;
 /// parameter cache of `FIL_PROOFS_PARAMETER_CACHE`: the parameters of every
 /// miner's proof are there when this returns (random test parameters are
 /// generated for 2KiB/8MiB; larger ones must have been fetched).
-pub(crate) async fn local_proofs(
-    config: &SectorManagerConfig,
-) -> anyhow::Result<(Arc<dyn ProofVerifier>, Option<PoStExecutors>)> {
+pub(crate) async fn local_proofs(config: &SectorManagerConfig) -> anyhow::Result<super::Proofs> {
     let params = Arc::new(ParameterCache::from_env());
     params.activate().context("parameter cache")?;
     let mut proofs: Vec<SealProof> = Vec::new();
@@ -47,6 +46,24 @@ pub(crate) async fn local_proofs(
             Some(PoStExecutors::of(Arc::new(LocalExecutor::new())))
         }
     };
+    let winning = match &config.gateway {
+        None => None,
+        Some(_) => {
+            for &proof in &proofs {
+                let p = params.clone();
+                tokio::task::spawn_blocking(move || {
+                    p.ensure_post(proof, PoStKind::Winning, GenerationPolicy::TestSizes)
+                })
+                .await?
+                .with_context(|| format!("WinningPoSt parameters for {proof}"))?;
+            }
+            Some(Arc::new(LocalExecutor::new()) as DynExecutor<WinningPoSt>)
+        }
+    };
     let verifier: Arc<dyn ProofVerifier> = Arc::new(LocalProofVerifier::with_parameters(params));
-    Ok((verifier, prover))
+    Ok(super::Proofs {
+        verifier,
+        prover,
+        winning,
+    })
 }

@@ -9,17 +9,21 @@ use jsonrpsee::server::ServerHandle;
 use tokio::task::JoinHandle;
 use venus_seal_backends::persist::PersistedSectors;
 use venus_seal_backends::pieces::piece_router;
+use venus_seal_chain::gateway::{GatewayConfig, ProofEventListener, WinningProver, WsUrl};
 use venus_seal_chain::manager::{
     BatchPolicy, Collateral, ManagerStore, NumberRange, SqlManagerStore,
 };
 use venus_seal_chain::{
     LocalSectorManager, ManagedMiner, ManagerConfig, PoStExecutors, WindowPoStScheduler,
 };
-use venus_seal_core::{ProofVerifier, SectorManager};
+use venus_seal_core::stage::WinningPoSt;
+use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::manager_admin::serve_manager_with_admin;
 use venus_seal_rpc::Secret;
 
-use super::config::{BatchSection, CollateralSection, MinerSection, StoreSection};
+use super::config::{
+    BatchSection, CollateralSection, GatewaySection, MinerSection, ProvingSection, StoreSection,
+};
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
 
 /// Builds a sector manager from its config.
@@ -40,6 +44,15 @@ pub struct ManagerService {
     config: SectorManagerConfig,
     verifier: Option<Arc<dyn ProofVerifier>>,
     prover: Option<PoStExecutors>,
+    winning: Option<DynExecutor<WinningPoSt>>,
+}
+
+/// The proofs a manager runs on: its verifier, and the provers its
+/// sections ask for.
+pub(super) struct Proofs {
+    pub(super) verifier: Arc<dyn ProofVerifier>,
+    pub(super) prover: Option<PoStExecutors>,
+    pub(super) winning: Option<DynExecutor<WinningPoSt>>,
 }
 
 impl ManagerService {
@@ -50,6 +63,7 @@ impl ManagerService {
             config,
             verifier: None,
             prover: None,
+            winning: None,
         }
     }
 
@@ -69,6 +83,13 @@ impl ManagerService {
         self
     }
 
+    /// Proves venus-miner's WinningPoSt (`[gateway]`) on `prover` instead
+    /// of the proving crates' `LocalExecutor`.
+    pub fn with_winning_prover(mut self, prover: DynExecutor<WinningPoSt>) -> Self {
+        self.winning = Some(prover);
+        self
+    }
+
     /// The config it builds from.
     pub fn config(&self) -> &SectorManagerConfig {
         &self.config
@@ -77,50 +98,117 @@ impl ManagerService {
     /// Makes sure of the parameters, opens the chain and the manager's
     /// state, and starts serving: the worker and admin API on
     /// `rpc.listen`, the piece proxy (`[pieces]`) and the WindowPoSt
-    /// scheduler (`[proving]`). Creates `chain.state_dir` and
+    /// scheduler (`[proving]`) and the venus-gateway proof-event listener
+    /// (`[gateway]`). Creates `chain.state_dir` and
     /// `rpc.secret_file` if missing. Every error names the config key or
     /// miner at fault.
     pub async fn build(self) -> anyhow::Result<RunningManager> {
-        let (verifier, prover) = self.proofs().await?;
+        let proofs = self.proofs().await?;
         let config = self.config;
         let state_dir = config.chain.state_dir();
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("chain.state_dir {}", state_dir.display()))?;
-        let chain = open_chain(&config, verifier.clone()).await?;
-        let built = serve(&config, &chain, verifier, prover).await;
+        let chain = open_chain(&config, proofs.verifier.clone()).await?;
+        let built = serve(&config, &chain, proofs).await;
         if let (Err(_), Some(devnet)) = (&built, &chain.devnet) {
             devnet.stop_clock();
         }
         built
     }
 
-    /// The verifier, and the prover when `[proving]` asks for one: those
-    /// given, else the proving crates'.
-    async fn proofs(&self) -> anyhow::Result<(Arc<dyn ProofVerifier>, Option<PoStExecutors>)> {
+    /// The verifier, and the provers `[proving]` and `[gateway]` ask for:
+    /// those given, else the proving crates'.
+    async fn proofs(&self) -> anyhow::Result<Proofs> {
         let needs_prover = self.config.proving.is_some();
-        match (&self.verifier, &self.prover) {
-            (Some(v), p) if !needs_prover || p.is_some() => Ok((v.clone(), p.clone())),
-            #[cfg(feature = "proofs")]
-            (verifier, prover) => {
-                let (local_verifier, local_prover) =
-                    super::params::local_proofs(&self.config).await?;
-                Ok((
-                    verifier.clone().unwrap_or(local_verifier),
-                    prover.clone().or(local_prover),
-                ))
+        let needs_winning = self.config.gateway.is_some();
+        if let Some(v) = &self.verifier {
+            if (!needs_prover || self.prover.is_some())
+                && (!needs_winning || self.winning.is_some())
+            {
+                return Ok(Proofs {
+                    verifier: v.clone(),
+                    prover: self.prover.clone(),
+                    winning: self.winning.clone(),
+                });
             }
-            #[cfg(not(feature = "proofs"))]
-            _ => anyhow::bail!(
-                "built without the `proofs` feature: give ManagerService::with_verifier{} a \
-                 seal verifier",
-                if needs_prover {
-                    " and with_prover (for [proving])"
-                } else {
-                    ""
-                }
-            ),
         }
+        #[cfg(feature = "proofs")]
+        {
+            let local = super::params::local_proofs(&self.config).await?;
+            Ok(Proofs {
+                verifier: self.verifier.clone().unwrap_or(local.verifier),
+                prover: self.prover.clone().or(local.prover),
+                winning: self.winning.clone().or(local.winning),
+            })
+        }
+        #[cfg(not(feature = "proofs"))]
+        anyhow::bail!(
+            "built without the `proofs` feature: give ManagerService::with_verifier{}{} a \
+             seal verifier",
+            if needs_prover {
+                " and with_prover (for [proving])"
+            } else {
+                ""
+            },
+            if needs_winning {
+                " and with_winning_prover (for [gateway])"
+            } else {
+                ""
+            }
+        )
     }
+}
+
+/// Starts the venus-gateway listener of `[gateway]`, proving from
+/// `[proving]`'s stores.
+fn start_gateway(
+    config: &SectorManagerConfig,
+    g: &GatewaySection,
+    p: &ProvingSection,
+    verifier: Arc<dyn ProofVerifier>,
+    prover: DynExecutor<WinningPoSt>,
+) -> anyhow::Result<(Arc<ProofEventListener>, JoinHandle<()>)> {
+    let url = WsUrl::parse(&g.url)
+        .map_err(anyhow::Error::msg)
+        .context("gateway.url")?;
+    let token = match &g.token_file {
+        None => None,
+        Some(path) => {
+            let token = std::fs::read_to_string(path)
+                .with_context(|| format!("gateway.token_file {}", path.display()))?;
+            let token = token.trim().to_string();
+            anyhow::ensure!(
+                !token.is_empty(),
+                "gateway.token_file {} is empty",
+                path.display()
+            );
+            Some(token)
+        }
+    };
+    let miners = if g.miners.is_empty() {
+        config.miners.iter().map(|m| m.id).collect()
+    } else {
+        g.miners.clone()
+    };
+    let listener = ProofEventListener::new(
+        GatewayConfig {
+            url,
+            token,
+            miners,
+            backoff_min: std::time::Duration::from_secs(1),
+            backoff_max: g
+                .reconnect_max
+                .unwrap_or(std::time::Duration::from_secs(30)),
+        },
+        WinningProver {
+            challenger: verifier,
+            prover,
+            locator: Arc::new(PersistedSectors::new(p.stores.clone())),
+        },
+    );
+    tracing::info!(url = %g.url, stores = ?p.stores, "answering venus-gateway ComputeProof requests");
+    let task = listener.spawn();
+    Ok((listener, task))
 }
 
 /// The manager's state store: `[store]`, or SQLite under the chain's
@@ -173,9 +261,13 @@ fn managed_miner(m: &MinerSection) -> ManagedMiner {
 async fn serve(
     config: &SectorManagerConfig,
     chain: &OpenChain,
-    verifier: Arc<dyn ProofVerifier>,
-    prover: Option<PoStExecutors>,
+    proofs: Proofs,
 ) -> anyhow::Result<RunningManager> {
+    let Proofs {
+        verifier,
+        prover,
+        winning,
+    } = proofs;
     let store = open_store(config).await?;
     tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
     let local = LocalSectorManager::new(
@@ -183,7 +275,7 @@ async fn serve(
         store,
         chain.reader.clone(),
         chain.sender.clone(),
-        verifier,
+        verifier.clone(),
     );
     let miners = config.miners.iter().map(|m| (m.id, m.proof)).collect();
     let admin = Arc::new(ManagerAdmin::new(local.clone(), miners));
@@ -222,6 +314,17 @@ async fn serve(
         }
         _ => None,
     };
+    let gateway = match (&config.gateway, &config.proving, winning) {
+        (Some(g), Some(p), Some(w)) => match start_gateway(config, g, p, verifier, w) {
+            Ok(started) => Some(started),
+            Err(e) => {
+                proxy.iter().for_each(|(_, task)| task.abort());
+                post.iter().for_each(JoinHandle::abort);
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
     let manager: Arc<dyn SectorManager> = local.clone();
     let served = serve_manager_with_admin(config.rpc.listen, manager, admin, secret).await;
     let (addr, server) = match served {
@@ -229,6 +332,7 @@ async fn serve(
         Err(e) => {
             proxy.iter().for_each(|(_, task)| task.abort());
             post.iter().for_each(JoinHandle::abort);
+            gateway.iter().for_each(|(_, task)| task.abort());
             return Err(e).with_context(|| format!("rpc.listen {}", config.rpc.listen));
         }
     };
@@ -246,6 +350,7 @@ async fn serve(
         server,
         proxy: proxy.map(|(_, task)| task),
         post,
+        gateway,
     })
 }
 
@@ -259,9 +364,15 @@ pub struct RunningManager {
     server: ServerHandle,
     proxy: Option<JoinHandle<()>>,
     post: Option<JoinHandle<()>>,
+    gateway: Option<(Arc<ProofEventListener>, JoinHandle<()>)>,
 }
 
 impl RunningManager {
+    /// The venus-gateway proof-event listener, with `[gateway]`.
+    pub fn gateway(&self) -> Option<&Arc<ProofEventListener>> {
+        self.gateway.as_ref().map(|(listener, _)| listener)
+    }
+
     /// Where the worker and admin API listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -301,7 +412,7 @@ impl RunningManager {
     /// Stops serving: the API (waiting for it), the batch sender (the
     /// batch in flight finishes within [`SEND_GRACE`](Self::SEND_GRACE),
     /// or is recovered under its saved attempt uid by the next start), the
-    /// piece proxy, the WindowPoSt scheduler and the devnet's clock. The
+    /// piece proxy, the WindowPoSt scheduler, the gateway listener and the devnet's clock. The
     /// state is saved after every change, so nothing is lost.
     pub async fn stop(self) {
         let _ = self.server.stop();
@@ -312,6 +423,9 @@ impl RunningManager {
         }
         if let Some(post) = self.post {
             post.abort();
+        }
+        if let Some((_, gateway)) = self.gateway {
+            gateway.abort();
         }
         if let Some(devnet) = &self.chain.devnet {
             devnet.stop_clock();

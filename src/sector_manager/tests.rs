@@ -98,3 +98,88 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
 
     manager.run(async {}).await.unwrap();
 }
+
+/// `[gateway]`: the built manager registers its miner with venus-gateway
+/// (the token from `gateway.token_file` in the handshake) and answers a
+/// `ComputeProof` event; the stop ends the listener.
+#[tokio::test]
+async fn a_built_manager_registers_with_venus_gateway_and_answers_compute_proof() {
+    use venus_seal_chain::gateway::fake::FakeGateway;
+    use venus_seal_chain::testing::FakePoStExecutor;
+    use venus_seal_core::proving::{PoStSector, WinningPoStVerifyInfo};
+    use venus_seal_core::{CommR, ProofVerifier, Randomness, SealProof};
+
+    let gw = FakeGateway::start("venus-auth-token").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.toml");
+    std::fs::write(dir.path().join("gw.token"), "venus-auth-token\n").unwrap();
+    let config = format!(
+        "{CONFIG}\n[proving]\nstores = [\"store\"]\n\n[gateway]\nurl = \"{}\"\ntoken_file = \"gw.token\"\n",
+        gw.url()
+    );
+    std::fs::write(&path, config).unwrap();
+    let config = SectorManagerConfig::load(&path).unwrap();
+    let manager = ManagerService::new(config)
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .with_prover(venus_seal_chain::PoStExecutors::of(Arc::new(
+            FakePoStExecutor::default(),
+        )))
+        .with_winning_prover(Arc::new(FakePoStExecutor::default()))
+        .build()
+        .await
+        .unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    assert!(
+        gw.wait_listens(1, wait).await,
+        "the manager never registered"
+    );
+
+    // venus-shared's ComputeProofRequest for one sector (JSON spelled from
+    // the Go field names, see docs/venus-gateway.md).
+    let sector = PoStSector {
+        number: SectorNumber(1),
+        seal_proof: SealProof::StackedDrg2KiBV1_1,
+        comm_r: CommR([3; 32]),
+    };
+    let rand = [5u8; 32];
+    let b64 = |b: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(b)
+    };
+    let request = serde_json::json!({
+        "SectorInfos": [{"SealProof": 5, "SectorNumber": 1, "SectorKey": null,
+                         "SealedCID": {"/": sector.comm_r.to_cid().to_string()}}],
+        "Rand": b64(&rand), "Height": 10, "NWVersion": 21,
+    });
+    let answer = gw.compute_proof("f01000", &request, wait).await;
+    assert_eq!(answer["Error"], "", "{answer}");
+    let payload: Vec<serde_json::Value> = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            answer["Payload"].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let proofs = payload
+        .iter()
+        .map(|p| venus_seal_core::proving::PoStProof {
+            post_proof: p["PoStProof"].as_i64().unwrap(),
+            proof: base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                p["ProofBytes"].as_str().unwrap(),
+            )
+            .unwrap(),
+        })
+        .collect();
+    assert!(FakeProofVerifier
+        .verify_winning_post(&WinningPoStVerifyInfo {
+            miner: ActorId(1000),
+            randomness: Randomness(rand),
+            sectors: vec![sector],
+            proofs,
+        })
+        .unwrap());
+    assert_eq!(manager.gateway().unwrap().registrations(), 1);
+    manager.run(async {}).await.unwrap();
+}

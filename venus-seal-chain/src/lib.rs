@@ -61,6 +61,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod devnet;
+pub mod gateway;
 mod jsonrpc;
 pub mod manager;
 mod persist;
