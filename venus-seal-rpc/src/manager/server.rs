@@ -187,14 +187,14 @@ pub fn manager_module_with_stores(
         .register_async_method(methods::WAIT_SEED, |params, ctx, _| async move {
             let mut seq = params.sequence();
             let bad = |e: ErrorObjectOwned| {
-                invalid_params(methods::WAIT_SEED, "[sector] or [sector, proof_type]", &e)
+                invalid_params(methods::WAIT_SEED, "[sector, proof_type]", &e)
             };
+            // damocles' `WaitSeed(SectorID, RegisteredSealProof)`: both are
+            // required, as the Go manager's go-jsonrpc handler requires them.
             let id: SectorId = seq.next().map_err(bad)?;
-            // The manager knows the sector's proof type: this one is only
-            // checked to parse.
-            let _proof: Option<SealProof> = seq.optional_next().map_err(bad)?;
+            let proof_type: SealProof = seq.next().map_err(bad)?;
             ctx.api
-                .wait_seed(id)
+                .wait_seed(AllocatedSector { id, proof_type })
                 .await
                 .map(|r| wire::WaitSeedResp::from(&r))
                 .map_err(manager_error_to_rpc)
