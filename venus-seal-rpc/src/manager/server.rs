@@ -61,6 +61,27 @@ pub async fn serve_manager_with_stores(
     .await
 }
 
+/// The worker API of `api` (store methods from `stores`) on a separate
+/// listener for peers that cannot send a token (damocles-worker): no
+/// token, write permission, only for clients in `networks` (see
+/// [`serve_trusted`](crate::auth::serve_trusted)). The admin methods are
+/// never served here.
+pub async fn serve_manager_trusted(
+    addr: SocketAddr,
+    api: Arc<dyn SectorManager>,
+    stores: PersistStores,
+    networks: crate::auth::TrustedNetworks,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    crate::auth::serve_trusted(
+        addr,
+        manager_module_with_stores(api, stores)?,
+        networks,
+        crate::Permission::Write,
+        manager_permissions(),
+    )
+    .await
+}
+
 fn invalid_params(method: &str, expected: &str, e: &ErrorObjectOwned) -> ErrorObjectOwned {
     // jsonrpsee puts serde's reason (`invalid type: … at line 1 column 7`)
     // in the error's data, as a JSON string.
