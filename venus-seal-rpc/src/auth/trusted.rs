@@ -224,8 +224,7 @@ pub async fn serve_trusted<C: Send + Sync + 'static>(
     let builder = jsonrpsee::server::Server::builder()
         .set_http_middleware(tower::ServiceBuilder::new().layer(TrustedCallerLayer(permission)))
         .set_rpc_middleware(
-            RpcServiceBuilder::new()
-                .layer(PermissionLayer::new(permissions).served(served.into_iter())),
+            RpcServiceBuilder::new().layer(PermissionLayer::new(permissions).served(served)),
         )
         .to_service_builder();
     let methods: jsonrpsee::Methods = module.into();
