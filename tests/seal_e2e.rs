@@ -83,7 +83,7 @@ impl SectorManager for TamperFirst {
     async fn submit_persisted(&self, s: SectorId, i: String) -> Result<bool, ManagerError> {
         self.inner.submit_persisted(s, i).await
     }
-    async fn wait_seed(&self, s: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(&self, s: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
         self.inner.wait_seed(s).await
     }
     async fn submit_proof(

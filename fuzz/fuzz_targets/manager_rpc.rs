@@ -66,7 +66,7 @@ impl SectorManager for Refuses {
     async fn submit_persisted(&self, _: SectorId, _: String) -> Result<bool, ManagerError> {
         refused()
     }
-    async fn wait_seed(&self, _: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(&self, _: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
         refused()
     }
     async fn submit_proof(

@@ -69,6 +69,10 @@ pub struct SectorManagerConfig {
     /// venus-gateway proof events (optional): WinningPoSt for venus-miner.
     #[serde(default)]
     pub gateway: Option<GatewaySection>,
+    /// The persist stores `Venus.StoreBasicInfo` and
+    /// `Venus.StoreReserveSpace` answer from (none: every store unknown).
+    #[serde(default)]
+    pub persist_stores: Vec<PersistStoreSection>,
 }
 
 /// `[gateway]`: the manager registers its miners with venus-gateway
@@ -161,6 +165,51 @@ pub struct RpcSection {
     pub listen: SocketAddr,
     /// The HS256 secret tokens are signed with (created if missing).
     pub secret_file: PathBuf,
+    /// `[rpc.trusted]` (optional): a second listener serving the worker
+    /// API without tokens to the client networks it names, for peers that
+    /// cannot send one (damocles-worker). Off by default.
+    #[serde(default)]
+    pub trusted: Option<TrustedSection>,
+}
+
+/// `[rpc.trusted]`: the worker API (write methods, never the admin ones)
+/// without a token, for clients whose address is in `networks`; any other
+/// client is refused with HTTP 403. Anyone who can connect from those
+/// networks can allocate sectors and submit messages through the manager,
+/// so name only the sealing hosts' network.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedSection {
+    /// Where it listens (not `rpc.listen`).
+    pub listen: SocketAddr,
+    /// Client networks served (`10.0.0.0/24`, `10.0.0.7`, `fd00::/8`).
+    /// May be left empty only on a loopback `listen` (then loopback
+    /// clients only); a start with another bind and no network is refused.
+    #[serde(default)]
+    pub networks: Vec<String>,
+}
+
+/// `[[persist_stores]]`: the workers' persist stores as damocles names them,
+/// answered by `Venus.StoreBasicInfo` and chosen by `Venus.StoreReserveSpace`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersistStoreSection {
+    /// The instance name workers use for it (a damocles-worker's
+    /// `[[attached]] name`, our worker's `[[persist]]` instance).
+    pub name: String,
+    /// Where it is mounted on the manager's host (its free space is read
+    /// there).
+    pub path: PathBuf,
+    /// Nothing new is placed there (default false).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Relative share of new sectors, sent as `Weight` (default 1).
+    #[serde(default = "default_store_weight")]
+    pub weight: u64,
+}
+
+fn default_store_weight() -> u64 {
+    1
 }
 
 /// `[chain]`.
@@ -446,6 +495,9 @@ impl SectorManagerConfig {
         if let Some(token_file) = self.gateway.as_mut().and_then(|g| g.token_file.as_mut()) {
             resolve(token_file);
         }
+        for s in &mut self.persist_stores {
+            resolve(&mut s.path);
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -484,6 +536,29 @@ impl SectorManagerConfig {
                     "pieces.listen {} is rpc.listen too: give the piece proxy its own address",
                     p.listen
                 );
+            }
+        }
+        if let Some(t) = &self.rpc.trusted {
+            if t.listen == self.rpc.listen && t.listen.port() != 0 {
+                bail!(
+                    "rpc.trusted.listen {} is rpc.listen too: the tokenless listener needs its own address",
+                    t.listen
+                );
+            }
+            if t.networks.is_empty() && !t.listen.ip().is_loopback() {
+                bail!(
+                    "rpc.trusted.networks is empty but rpc.trusted.listen {} is not loopback: name the client networks that may call the worker API without a token (e.g. networks = [\"10.0.0.0/24\"])",
+                    t.listen
+                );
+            }
+        }
+        let mut names = BTreeSet::new();
+        for s in &self.persist_stores {
+            if s.name.is_empty() {
+                bail!("persist_stores.name of {} is empty", s.path.display());
+            }
+            if !names.insert(s.name.as_str()) {
+                bail!("persist_stores.name {:?} is listed twice", s.name);
             }
         }
         if let Some(p) = &self.proving {
@@ -656,6 +731,48 @@ mod tests {
         let bad = example.replace("proving_deadlines = 4", "proving_deadlines = 7");
         let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
         assert!(err.contains("chain.proving_period (120)"), "{err}");
+    }
+
+    #[test]
+    fn the_tokenless_listener_needs_networks_off_loopback() {
+        let example = include_str!("../../examples/sector-manager.toml");
+        let with = |section: &str| {
+            SectorManagerConfig::parse(&example.replace(
+                "secret_file = \"./data/manager/rpc.secret\"\n",
+                &format!("secret_file = \"./data/manager/rpc.secret\"\n{section}\n"),
+            ))
+        };
+        let err = |section: &str| format!("{:#}", with(section).unwrap_err());
+        assert!(with("").unwrap().rpc.trusted.is_none(), "off by default");
+        let t = with("[rpc.trusted]\nlisten = \"10.0.0.1:1790\"\nnetworks = [\"10.0.0.0/24\"]")
+            .unwrap()
+            .rpc
+            .trusted
+            .unwrap();
+        assert_eq!(t.networks, vec!["10.0.0.0/24"]);
+        let e = err("[rpc.trusted]\nlisten = \"0.0.0.0:1790\"");
+        assert!(e.contains("rpc.trusted.networks is empty"), "{e}");
+        assert!(e.contains("0.0.0.0:1790"), "{e}");
+        assert!(with("[rpc.trusted]\nlisten = \"127.0.0.1:1791\"").is_ok());
+        let e = err("[rpc.trusted]\nlisten = \"127.0.0.1:1789\"");
+        assert!(e.contains("rpc.trusted.listen"), "{e}");
+        let e = err("[rpc.trusted]\nlisten = \"127.0.0.1:1791\"\nnetwork = []");
+        assert!(e.contains("network"), "{e}");
+    }
+
+    #[test]
+    fn persist_stores_are_named_once() {
+        let example = include_str!("../../examples/sector-manager.toml");
+        let with = |section: &str| SectorManagerConfig::parse(&format!("{example}\n{section}"));
+        let c = with("[[persist_stores]]\nname = \"store-0\"\npath = \"/mnt/s0\"").unwrap();
+        assert_eq!(c.persist_stores[0].weight, 1);
+        assert!(!c.persist_stores[0].read_only);
+        let twice = "[[persist_stores]]\nname = \"a\"\npath = \"/x\"\n[[persist_stores]]\nname = \"a\"\npath = \"/y\"";
+        let e = format!("{:#}", with(twice).unwrap_err());
+        assert!(
+            e.contains("persist_stores.name \"a\" is listed twice"),
+            "{e}"
+        );
     }
 
     #[test]

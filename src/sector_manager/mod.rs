@@ -38,9 +38,9 @@ mod service;
 pub use admin::{admin_client, worker_token, ManagerAdmin};
 pub use chain::{open_chain, OpenChain};
 pub use config::SectorManagerConfig;
-pub use service::{ManagerService, RunningManager};
 #[cfg(feature = "proofs")]
 use service::Proofs;
+pub use service::{ManagerService, RunningManager};
 
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@ use venus_seal_chain::{
 };
 use venus_seal_core::stage::WinningPoSt;
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
+use venus_seal_rpc::auth::TrustedNetworks;
+use venus_seal_rpc::manager::{serve_manager_trusted, PersistStoreEntry, PersistStores};
 use venus_seal_rpc::manager_admin::serve_manager_with_admin;
 use venus_seal_rpc::Secret;
 
@@ -326,14 +328,33 @@ async fn serve(
         _ => None,
     };
     let manager: Arc<dyn SectorManager> = local.clone();
-    let served = serve_manager_with_admin(config.rpc.listen, manager, admin, secret).await;
-    let (addr, server) = match served {
+    let stores = persist_stores(config);
+    let served = serve_manager_with_admin(
+        config.rpc.listen,
+        manager.clone(),
+        stores.clone(),
+        admin,
+        secret,
+    )
+    .await
+    .with_context(|| format!("rpc.listen {}", config.rpc.listen));
+    let served = match served {
+        Ok(main) => match serve_trusted_listener(config, manager, stores).await {
+            Ok(trusted) => Ok((main, trusted)),
+            Err(e) => {
+                let _ = main.1.stop();
+                Err(e)
+            }
+        },
+        Err(e) => Err(e),
+    };
+    let ((addr, server), trusted) = match served {
         Ok(served) => served,
         Err(e) => {
             proxy.iter().for_each(|(_, task)| task.abort());
             post.iter().for_each(JoinHandle::abort);
             gateway.iter().for_each(|(_, task)| task.abort());
-            return Err(e).with_context(|| format!("rpc.listen {}", config.rpc.listen));
+            return Err(e);
         }
     };
     tracing::info!(
@@ -348,10 +369,48 @@ async fn serve(
         manager: local,
         chain: chain.clone(),
         server,
+        trusted,
         proxy: proxy.map(|(_, task)| task),
         post,
         gateway,
     })
+}
+
+/// `[[persist_stores]]` as the worker API's store view.
+fn persist_stores(config: &SectorManagerConfig) -> PersistStores {
+    let stores: Vec<PersistStoreEntry> = config
+        .persist_stores
+        .iter()
+        .map(|s| PersistStoreEntry {
+            read_only: s.read_only,
+            weight: s.weight,
+            ..PersistStoreEntry::new(&s.name, &s.path)
+        })
+        .collect();
+    if stores.is_empty() {
+        tracing::info!("no [[persist_stores]]: StoreBasicInfo answers null for every store");
+    } else {
+        tracing::info!(stores = ?stores.iter().map(|s| &s.name).collect::<Vec<_>>(), "persist stores served");
+    }
+    PersistStores::new(stores)
+}
+
+/// `[rpc.trusted]`: the tokenless worker API listener, if configured.
+async fn serve_trusted_listener(
+    config: &SectorManagerConfig,
+    manager: Arc<dyn SectorManager>,
+    stores: PersistStores,
+) -> anyhow::Result<Option<(SocketAddr, ServerHandle)>> {
+    let Some(t) = &config.rpc.trusted else {
+        return Ok(None);
+    };
+    let networks = TrustedNetworks::parse(&t.networks)
+        .and_then(|n| n.for_listener(t.listen, "rpc.trusted.networks"))
+        .map_err(|e| anyhow::anyhow!("rpc.trusted.networks: {e}"))?;
+    let served = serve_manager_trusted(t.listen, manager, stores, networks)
+        .await
+        .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;
+    Ok(Some(served))
 }
 
 /// A manager serving workers, from [`ManagerService::build`].
@@ -362,6 +421,7 @@ pub struct RunningManager {
     manager: Arc<LocalSectorManager>,
     chain: OpenChain,
     server: ServerHandle,
+    trusted: Option<(SocketAddr, ServerHandle)>,
     proxy: Option<JoinHandle<()>>,
     post: Option<JoinHandle<()>>,
     gateway: Option<(Arc<ProofEventListener>, JoinHandle<()>)>,
@@ -376,6 +436,11 @@ impl RunningManager {
     /// Where the worker and admin API listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the tokenless worker API listens, with `[rpc.trusted]`.
+    pub fn trusted_addr(&self) -> Option<SocketAddr> {
+        self.trusted.as_ref().map(|(addr, _)| *addr)
     }
 
     /// Where the piece proxy listens, with `[pieces]`.
@@ -417,6 +482,9 @@ impl RunningManager {
     pub async fn stop(self) {
         let _ = self.server.stop();
         self.server.stopped().await;
+        if let Some((_, trusted)) = &self.trusted {
+            let _ = trusted.stop();
+        }
         self.manager.shutdown(Self::SEND_GRACE).await;
         if let Some(proxy) = self.proxy {
             proxy.abort();

@@ -183,3 +183,53 @@ async fn a_built_manager_registers_with_venus_gateway_and_answers_compute_proof(
     assert_eq!(manager.gateway().unwrap().registrations(), 1);
     manager.run(async {}).await.unwrap();
 }
+
+/// `[[persist_stores]]` reach `Venus.StoreBasicInfo` and
+/// `Venus.StoreReserveSpace` on both listeners, and `[rpc.trusted]` serves
+/// the worker API without a token (a loopback bind with no networks named
+/// serves loopback clients) while the main listener still wants one.
+#[tokio::test]
+async fn configured_persist_stores_and_the_tokenless_listener_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store0");
+    std::fs::create_dir(&store).unwrap();
+    let text = CONFIG.replace(
+        "secret_file = \"secret/rpc.secret\"\n",
+        "secret_file = \"secret/rpc.secret\"\n[rpc.trusted]\nlisten = \"127.0.0.1:0\"\n",
+    ) + &format!(
+        "\n[[persist_stores]]\nname = \"store-0\"\npath = {:?}\n",
+        store.display().to_string()
+    );
+    let path = dir.path().join("manager.toml");
+    std::fs::write(&path, text).unwrap();
+    let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .build()
+        .await
+        .unwrap();
+    let trusted = manager.trusted_addr().expect("[rpc.trusted] is served");
+
+    // No token on the tokenless listener, as damocles-worker calls.
+    let worker = venus_seal_rpc::ManagerClient::new(format!("http://{trusted}"), None).unwrap();
+    let info = worker.store_basic_info("store-0").await.unwrap().unwrap();
+    assert_eq!(info.name, "store-0");
+    assert_eq!(info.path, store.display().to_string());
+    assert!(worker.store_basic_info("store-9").await.unwrap().is_none());
+    let sector = worker
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .expect("a sector number");
+    let placed = worker
+        .store_reserve_space(sector.id, 2048, &["store-0".to_string()])
+        .await
+        .unwrap()
+        .expect("room on store-0");
+    assert_eq!(placed.name, "store-0");
+
+    // The main listener still refuses a call without a token.
+    let anonymous =
+        venus_seal_rpc::ManagerClient::new(format!("http://{}", manager.addr()), None).unwrap();
+    assert!(anonymous.store_basic_info("store-0").await.is_err());
+    manager.run(async {}).await.unwrap();
+}

@@ -385,10 +385,10 @@ impl SectorManager for Watched {
         self.inner.submit_persisted(sector, instance).await
     }
 
-    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
         let resp = self.inner.wait_seed(sector).await?;
         if !resp.should_wait && resp.seed.is_some() {
-            self.end(Activity::Seed, sector);
+            self.end(Activity::Seed, sector.id);
         }
         Ok(resp)
     }

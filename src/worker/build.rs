@@ -23,7 +23,7 @@ use crate::core::{
     Engine, Location, MemoryPieceStore, PieceStore, RetryPolicy, Sealer, SealerConfig,
     SectorManager, SqliteSectorStore,
 };
-use crate::rpc::{serve_admin, ManagerClient, Secret};
+use crate::rpc::{serve_admin, ManagerClient, Secret, WorkerInfo};
 
 /// A worker built from its config and serving its admin API: call
 /// [`Worker::run`] to seal until the shutdown future resolves.
@@ -46,6 +46,7 @@ pub struct Worker {
     metrics_server: Option<tokio::task::JoinHandle<()>>,
     ext_processors: ExtProcessors,
     chain: Option<Arc<DevnetChain>>,
+    ping: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -75,7 +76,7 @@ impl Worker {
             .await?
             .with_context(|| format!("parameters for {proof}"))?;
 
-        let (manager, chain) = sector_manager(&config, &params).await?;
+        let (manager, chain, remote) = sector_manager(&config, &params).await?;
         // Executors: local proving or the stage's ext processors, test
         // hooks, metrics, then limits outermost (a stage waiting for a
         // permit is not timed).
@@ -118,6 +119,24 @@ impl Worker {
                 .await
                 .with_context(|| format!("admin.listen {}", config.admin.listen))?;
         tracing::info!(%admin_addr, "admin API listening");
+        // A remote manager hears from the worker every 30 s, as a
+        // damocles-manager expects (it lists workers from these pings).
+        let ping = remote.map(|client| {
+            let base = WorkerInfo {
+                name: config.worker.name.clone(),
+                dest: admin_addr.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                ..WorkerInfo::default()
+            };
+            let slots = config.sealing.iter().map(|s| s.slots).sum();
+            super::ping::spawn(
+                client,
+                engine.handle(),
+                base,
+                slots,
+                super::ping::PING_INTERVAL,
+            )
+        });
         let metrics_server = match &config.metrics {
             Some(m) => {
                 let metrics = metrics.clone();
@@ -140,6 +159,7 @@ impl Worker {
             metrics_server,
             ext_processors,
             chain,
+            ping,
         })
     }
 
@@ -164,6 +184,9 @@ impl Worker {
         // children before the process exits (exit skips destructors).
         self.ext_processors.stop().await;
         tracing::info!("worker stopped");
+        if let Some(ping) = self.ping {
+            ping.abort();
+        }
         (self.stop_admin)();
         if let Some(server) = self.metrics_server {
             server.abort();
@@ -176,11 +199,16 @@ impl Worker {
 }
 
 /// The sector manager: an embedded devnet and in-process manager, durable
-/// under `state_dir`, or a remote manager service.
+/// under `state_dir` (with its devnet), or a remote manager service (with
+/// its client, which also sends the worker's pings).
 async fn sector_manager(
     config: &WorkerConfig,
     params: &Arc<ParameterCache>,
-) -> anyhow::Result<(Arc<dyn SectorManager>, Option<Arc<DevnetChain>>)> {
+) -> anyhow::Result<(
+    Arc<dyn SectorManager>,
+    Option<Arc<DevnetChain>>,
+    Option<Arc<ManagerClient>>,
+)> {
     match &config.manager {
         ManagerSection::EmbeddedDevnet {
             miner,
@@ -215,15 +243,22 @@ async fn sector_manager(
                 chain.clone(),
                 verifier,
             );
-            Ok((manager, Some(chain)))
+            Ok((manager, Some(chain), None))
         }
         ManagerSection::Remote {
             url, token_file, ..
         } => {
-            let token = crate::runtime::read_token("manager.token_file", token_file)?;
-            let client = ManagerClient::new(url.clone(), Some(&token))?;
+            let token = match token_file {
+                Some(file) => Some(crate::runtime::read_token("manager.token_file", file)?),
+                None => {
+                    // A damocles-manager serves `/rpc/v0` without auth.
+                    tracing::warn!(%url, "manager.token_file not set: calls carry no token");
+                    None
+                }
+            };
+            let client = Arc::new(ManagerClient::new(url.clone(), token.as_deref())?);
             tracing::info!(%url, "sector manager: remote");
-            Ok((Arc::new(client), None))
+            Ok((client.clone(), None, Some(client)))
         }
     }
 }

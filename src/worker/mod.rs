@@ -12,6 +12,7 @@
 //! * [`admin`]: the operator's client, token and sector table (creates
 //!   no file).
 //! * [`hooks`]: the `[testing]` pause points.
+//! * [`ping`]: `Venus.WorkerPing` to a remote manager every 30 s.
 //! * [`executors`] (`proofs`): every stage's executor (local, ext
 //!   processors, remote C2, persist stores) wrapped in hooks, metrics and
 //!   limits.
@@ -26,6 +27,7 @@ pub mod hooks;
 
 #[cfg(feature = "proofs")]
 mod build;
+pub mod ping;
 
 #[cfg(feature = "proofs")]
 pub use build::Worker;

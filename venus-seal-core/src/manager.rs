@@ -255,8 +255,13 @@ pub trait SectorManager: Send + Sync + std::fmt::Debug {
         instance: String,
     ) -> Result<bool, ManagerError>;
 
-    /// The interactive seed, or how long to wait for it.
-    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError>;
+    /// The interactive seed, or how long to wait for it. The caller passes
+    /// the sector as allocated (its id and proof type, from its own durable
+    /// record): damocles' manager takes the proof type with the request
+    /// (`WaitSeed(SectorID, RegisteredSealProof)`), so a remote client must
+    /// send it however long ago, or in whichever process, the sector was
+    /// allocated.
+    async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError>;
 
     /// Queues the proof for sending; the manager verifies it first.
     async fn submit_proof(
@@ -301,7 +306,7 @@ crate::forward::forward_impls! {
             -> Result<PollStateResponse, ManagerError>;
         async fn submit_persisted(&self, sector: SectorId, instance: String)
             -> Result<bool, ManagerError>;
-        async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError>;
+        async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError>;
         async fn submit_proof(&self, sector: SectorId, proof: Proof, reset: bool)
             -> Result<SubmitResponse, ManagerError>;
         async fn poll_proof_state(&self, sector: SectorId)

@@ -193,7 +193,7 @@ impl SectorManager for WithDeal {
     async fn submit_persisted(&self, sector: SectorId, i: String) -> Result<bool, ManagerError> {
         self.0.submit_persisted(sector, i).await
     }
-    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
         self.0.wait_seed(sector).await
     }
     async fn submit_proof(
@@ -272,6 +272,13 @@ async fn server_accepts_every_damocles_request_and_answers_in_damocles_shapes() 
         for request in f["requests"].as_array().unwrap() {
             let from = request["from"].as_str().unwrap();
             let answer = call(&s, method, &request["params"]).await;
+            if name == "WaitSeed" && from == "worker_v0" {
+                // `WaitSeed(id)` alone: damocles-manager's go-jsonrpc
+                // handler (two params) refuses it with -32602; so do we,
+                // as the proof type is what the manager's answer rests on.
+                assert_eq!(answer["error"]["code"], -32602, "{answer}");
+                continue;
+            }
             assert!(
                 answer.get("error").is_none(),
                 "{method} ({from}) refused: {answer}"
@@ -472,7 +479,7 @@ async fn client_reads(client: &ManagerClient, name: &str, r: &Value) {
             assert_eq!(Value::Bool(got), *r);
         }
         "WaitSeed" => {
-            let got = client.wait_seed(id).await.unwrap();
+            let got = client.wait_seed(allocated).await.unwrap();
             assert_eq!(Value::Bool(got.should_wait), r["ShouldWait"]);
             assert_eq!(got.delay, Duration::from_secs(r["Delay"].as_u64().unwrap()));
             match got.seed {

@@ -175,11 +175,11 @@ async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcrip
         .submit_persisted(allocated.id, "store-1".into())
         .await
         .unwrap();
-    let seed_early = manager.wait_seed(allocated.id).await.unwrap();
+    let seed_early = manager.wait_seed(allocated).await.unwrap();
     chain
         .advance(DevnetConfig::default().network.pre_commit_challenge_delay as u64 + 1)
         .await;
-    let seed = manager.wait_seed(allocated.id).await.unwrap();
+    let seed = manager.wait_seed(allocated).await.unwrap();
     let drawn = seed.seed.expect("the seed is drawable");
     let proof = manager
         .submit_proof(allocated.id, good_proof(allocated, &pc, drawn.seed), false)
@@ -416,7 +416,7 @@ async fn mismatched_resubmission_and_bad_proof_are_answered_not_sent() {
 
     served.chain.advance(1).await;
     served.chain.advance(11).await;
-    let seed = client.wait_seed(sector.id).await.unwrap();
+    let seed = client.wait_seed(sector).await.unwrap();
     assert!(seed.seed.is_some(), "{seed:?}");
     let pending = served.chain.pending_messages();
     let bad = client

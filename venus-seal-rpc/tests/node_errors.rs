@@ -121,7 +121,7 @@ async fn a_node_error_reaches_the_worker_as_a_temporary_chain_error() {
                 .await
                 .map(|_| ())
                 .unwrap_err(),
-            client.wait_seed(sector.id).await.map(|_| ()).unwrap_err(),
+            client.wait_seed(sector).await.map(|_| ()).unwrap_err(),
         ];
         for e in errors {
             assert!(

@@ -260,8 +260,11 @@ pub enum ManagerSection {
     Remote {
         /// e.g. http://127.0.0.1:1789
         url: String,
-        /// A file holding a JWT with write permission.
-        token_file: PathBuf,
+        /// A file holding a JWT with write permission; absent: calls carry
+        /// no `Authorization` header (a damocles-manager's `/rpc/v0`,
+        /// which has no auth).
+        #[serde(default)]
+        token_file: Option<PathBuf>,
         /// The proof type this worker seals (for its parameters).
         proof: SealProof,
         /// Only seal for these miner actors (empty: any the manager

@@ -27,7 +27,13 @@ impl WorkerConfig {
         resolve(base, &mut self.admin.secret_file);
         match &mut self.manager {
             ManagerSection::EmbeddedDevnet { state_dir, .. } => resolve(base, state_dir),
-            ManagerSection::Remote { token_file, .. } => resolve(base, token_file),
+            ManagerSection::Remote {
+                token_file: Some(token_file),
+                ..
+            } => resolve(base, token_file),
+            ManagerSection::Remote {
+                token_file: None, ..
+            } => {}
         }
         for s in &mut self.sealing {
             resolve(base, &mut s.path);

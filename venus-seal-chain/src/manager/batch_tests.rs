@@ -284,7 +284,7 @@ async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo)
 }
 
 async fn prove(s: &Setup, sector: AllocatedSector, info: &PreCommitOnChainInfo) {
-    let seed = s.m.wait_seed(sector.id).await.unwrap().seed.unwrap();
+    let seed = s.m.wait_seed(sector).await.unwrap().seed.unwrap();
     let proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
         proof_type: P2K,
         sector: sector.id,

@@ -742,7 +742,17 @@ impl SectorManager for LocalSectorManager {
         Ok(true)
     }
 
-    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(
+        &self,
+        allocated: AllocatedSector,
+    ) -> Result<WaitSeedResponse, ManagerError> {
+        let sector = allocated.id;
+        // damocles' manager takes the proof type with the request; ours has
+        // it on record, so a differing one is only reported, not trusted.
+        let recorded = self.read_live(sector).await?.proof_type;
+        if recorded != allocated.proof_type {
+            warn!(%sector, %recorded, sent = %allocated.proof_type, "wait_seed: proof type differs from the record");
+        }
         match self.seed(sector).await? {
             Ok(seed) => {
                 info!(%sector, epoch = seed.epoch, "seed assigned");

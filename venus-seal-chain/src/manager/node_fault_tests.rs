@@ -400,13 +400,13 @@ async fn one_sector_through(case: &Case<'_>) {
 
     // Seed: under the fault before the seed epoch, and at it.
     fault(&faulty);
-    case.no_abort("wait_seed", &m.wait_seed(s.id).await);
+    case.no_abort("wait_seed", &m.wait_seed(s).await);
     faulty.clear();
     chain.advance(10).await;
     fault(&faulty);
-    case.no_abort("wait_seed", &m.wait_seed(s.id).await);
+    case.no_abort("wait_seed", &m.wait_seed(s).await);
     faulty.clear();
-    let seed = m.wait_seed(s.id).await.unwrap();
+    let seed = m.wait_seed(s).await.unwrap();
     let seed = seed
         .seed
         .unwrap_or_else(|| panic!("{}: {seed:?}", case.name("wait_seed")));

@@ -119,10 +119,10 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     let status = m.sector_status(s.id).await.unwrap().unwrap();
     assert_eq!(status.persisted_at.as_deref(), Some("store-1"));
 
-    let wait = m.wait_seed(s.id).await.unwrap();
+    let wait = m.wait_seed(s).await.unwrap();
     assert!(wait.should_wait && wait.seed.is_none(), "{wait:?}");
     chain.advance(10).await;
-    let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
+    let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
     let proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
         proof_type: P2K,
         sector: s.id,
@@ -140,7 +140,7 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
 
     // Another crash with the proof pending on chain.
     let (chain, m) = open(dir.path()).await;
-    assert_eq!(m.wait_seed(s.id).await.unwrap().seed, Some(seed));
+    assert_eq!(m.wait_seed(s).await.unwrap().seed, Some(seed));
     let polled = m.poll_proof_state(s.id).await.unwrap();
     assert_eq!(polled.state, OnChainState::Packed, "{polled:?}");
     chain.advance(1).await;

@@ -175,7 +175,7 @@ async fn unknown_sectors_are_rejected() {
     );
     assert_rejected(m.poll_pre_commit_state(id).await, "unknown sector");
     assert_rejected(m.submit_persisted(id, "w1".into()).await, "unknown sector");
-    assert_rejected(m.wait_seed(id).await, "unknown sector");
+    assert_rejected(m.wait_seed(sector).await, "unknown sector");
     assert_rejected(
         m.submit_proof(id, Proof { proof: vec![] }, false).await,
         "unknown sector",
@@ -190,7 +190,7 @@ async fn unknown_sectors_are_rejected() {
         m.poll_pre_commit_state(s.id).await,
         "no pre-commit was submitted",
     );
-    assert_rejected(m.wait_seed(s.id).await, "no pre-commit was submitted");
+    assert_rejected(m.wait_seed(s).await, "no pre-commit was submitted");
 }
 
 #[tokio::test]
@@ -224,7 +224,7 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     assert_eq!(chain.pending_messages(), 1);
     // Submitted but not yet in the node's state: asked again, never an
     // abort (the node may be behind the chain).
-    match m.wait_seed(s.id).await {
+    match m.wait_seed(s).await {
         Err(e @ ManagerError::Chain(_)) => {
             assert_eq!(
                 venus_seal_core::Leveled::level(&e),
@@ -249,16 +249,13 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     );
     assert!(m.submit_persisted(s.id, "worker-1".into()).await.unwrap());
 
-    let wait = m.wait_seed(s.id).await.unwrap();
+    let wait = m.wait_seed(s).await.unwrap();
     assert!(wait.should_wait && wait.seed.is_none());
     assert_eq!(wait.delay, Duration::from_secs(10), "10 epochs of 1 s");
     chain.advance(9).await;
-    assert_eq!(
-        m.wait_seed(s.id).await.unwrap().delay,
-        Duration::from_secs(1)
-    );
+    assert_eq!(m.wait_seed(s).await.unwrap().delay, Duration::from_secs(1));
     chain.advance(1).await;
-    let wait = m.wait_seed(s.id).await.unwrap();
+    let wait = m.wait_seed(s).await.unwrap();
     assert!(!wait.should_wait);
     let seed = wait.seed.unwrap();
     assert_eq!(seed.epoch, landed_at + 10);
@@ -340,7 +337,7 @@ async fn at_seed(
     // Batches go out from the timer, not inside the call.
     m.send_due().await.unwrap();
     chain.advance(11).await;
-    let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
+    let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
     (s, info, seed.seed.0)
 }
 
@@ -830,7 +827,7 @@ async fn a_sector_whose_proof_was_sent_keeps_its_deals_when_aborted() {
     m.submit_pre_commit(s, info.clone(), false).await.unwrap();
     m.send_due().await.unwrap();
     chain.advance(11).await;
-    let seed = m.wait_seed(s.id).await.unwrap().seed.unwrap();
+    let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
     let r = m
         .submit_proof(s.id, good_proof(s, &info, seed.seed.0), false)
         .await

@@ -114,7 +114,7 @@ impl SectorManager for NodeDown {
         self.inner.submit_persisted(id, instance).await
     }
 
-    async fn wait_seed(&self, id: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(&self, id: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
         self.check("wait_seed")?;
         self.inner.wait_seed(id).await
     }

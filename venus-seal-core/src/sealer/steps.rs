@@ -249,8 +249,10 @@ impl Sealer {
     /// `Persisted`: asks the manager for the seed, waiting as long as it
     /// says (at most a poll interval) when it is not drawn yet.
     async fn wait_seed(&self, rec: &SectorRecord) -> Result<Outcome, Failure> {
-        let id = sector_id(rec)?;
-        let resp = self.manager.wait_seed(id).await.map_err(fail)?;
+        // The proof type comes from the durable record, so it is sent after
+        // a restart too (damocles' manager needs it with the request).
+        let sector = need(rec, rec.sector, "sector")?;
+        let resp = self.manager.wait_seed(sector).await.map_err(fail)?;
         match (resp.should_wait, resp.seed) {
             (false, Some(seed)) => Ok(Outcome::Done(Event::SeedAssigned(seed))),
             // The manager's delay is an estimate from its idea of the block

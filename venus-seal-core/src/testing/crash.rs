@@ -315,7 +315,7 @@ impl SectorManager for CrashingManager {
         self.after("submit_persisted", out, |ok| *ok).await
     }
 
-    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
         self.switch.alive().await;
         let out = self.inner.wait_seed(sector).await;
         self.after("wait_seed", out, |r| !r.should_wait && r.seed.is_some())

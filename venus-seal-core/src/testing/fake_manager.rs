@@ -225,7 +225,8 @@ impl SectorManager for FakeManager {
         self.with(|st| Self::sector(st, id).map(|_| true))
     }
 
-    async fn wait_seed(&self, id: SectorId) -> Result<WaitSeedResponse, ManagerError> {
+    async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
+        let id = sector.id;
         self.with(|st| {
             let s = Self::sector(st, id)?;
             let Some((_, at)) = &s.pre_commit else {

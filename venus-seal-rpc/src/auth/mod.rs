@@ -25,6 +25,7 @@ mod rpc_layer;
 mod secret;
 mod server;
 mod token;
+mod trusted;
 
 pub use http_layer::{authenticate, AuthOutcome, BearerAuth, BearerAuthLayer};
 pub use permission::{Permission, UnknownPermission};
@@ -32,3 +33,4 @@ pub use rpc_layer::{PermissionCheck, PermissionLayer};
 pub use secret::{Secret, SecretError, SECRET_LEN};
 pub use server::{serve_with_auth, MAX_CONNECTIONS};
 pub use token::{AuthError, Caller, EXPIRY_LEEWAY};
+pub use trusted::{serve_trusted, Network, TrustedNetworks, TRUSTED_CALLER};

@@ -3,9 +3,6 @@
 //! ([`super::wire`]), so it talks to our manager and to a Go
 //! damocles-manager alike.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use async_trait::async_trait;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::ArrayParams;
@@ -18,7 +15,7 @@ use venus_seal_core::manager::{
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, WaitSeedResponse,
 };
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{ManagerError, SealProof, SectorId, SectorManager, Ticket};
+use venus_seal_core::{ManagerError, SectorId, SectorManager, Ticket};
 
 use super::wire::{self, UnknownValue};
 use super::{manager_error_from_rpc, methods, WorkerInfo};
@@ -50,9 +47,6 @@ use crate::{http_client, ClientError};
 pub struct ManagerClient {
     url: String,
     client: HttpClient,
-    /// Proof types of the sectors seen allocated or submitted, sent with
-    /// `Venus.WaitSeed` as damocles does.
-    proofs: Mutex<HashMap<SectorId, SealProof>>,
 }
 
 impl ManagerClient {
@@ -62,11 +56,7 @@ impl ManagerClient {
     pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
         let url = url.into();
         let client = http_client(&url, token)?;
-        Ok(Self {
-            url,
-            client,
-            proofs: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { url, client })
     }
 
     /// The manager's URL.
@@ -117,20 +107,6 @@ impl ManagerClient {
             .await
             .map_err(|e| to_manager_error(ClientError::from_rpc(&self.url, method, e)))
     }
-
-    fn remember(&self, sector: &AllocatedSector) {
-        self.proofs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(sector.id, sector.proof_type);
-    }
-
-    fn forget(&self, sector: SectorId) {
-        self.proofs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&sector);
-    }
 }
 
 /// An answer that parsed but holds a value damocles does not define.
@@ -160,13 +136,8 @@ impl SectorManager for ManagerClient {
     ) -> Result<Option<AllocatedSector>, ManagerError> {
         // damocles' newer `AllocateSector(spec, niporep)`: never NI-PoRep here.
         let spec = wire::AllocateSectorSpec::from(&spec);
-        let sector: Option<AllocatedSector> = self
-            .call(methods::ALLOCATE_SECTOR, rpc_params![spec, false])
-            .await?;
-        if let Some(sector) = &sector {
-            self.remember(sector);
-        }
-        Ok(sector)
+        self.call(methods::ALLOCATE_SECTOR, rpc_params![spec, false])
+            .await
     }
 
     async fn acquire_deals(
@@ -198,7 +169,6 @@ impl SectorManager for ManagerClient {
         info: PreCommitOnChainInfo,
         reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
-        self.remember(&sector);
         let info = wire::PreCommitOnChainInfo::from(&info);
         let answer: wire::SubmitResp = self
             .call(methods::SUBMIT_PRE_COMMIT, rpc_params![sector, info, reset])
@@ -232,17 +202,11 @@ impl SectorManager for ManagerClient {
         .await
     }
 
-    async fn wait_seed(&self, sector: SectorId) -> Result<WaitSeedResponse, ManagerError> {
-        let proof = self
-            .proofs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&sector)
-            .copied();
-        let params = match proof {
-            Some(proof) => rpc_params![sector, proof],
-            None => rpc_params![sector],
-        };
+    async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
+        // damocles' `WaitSeed(SectorID, RegisteredSealProof)`: always both
+        // (a Go manager refuses a call with fewer params); the proof type
+        // is the caller's, from its durable record.
+        let params = rpc_params![sector.id, sector.proof_type];
         let answer: wire::WaitSeedResp = self.call(methods::WAIT_SEED, params).await?;
         Ok(answer.into())
     }
@@ -287,14 +251,12 @@ impl SectorManager for ManagerClient {
         // `null` from either manager; anything else is not read either.
         self.call::<IgnoredAny>(methods::REPORT_FINALIZED, rpc_params![sector])
             .await?;
-        self.forget(sector);
         Ok(())
     }
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
         self.call::<IgnoredAny>(methods::REPORT_ABORTED, rpc_params![sector, reason])
             .await?;
-        self.forget(sector);
         Ok(())
     }
 }

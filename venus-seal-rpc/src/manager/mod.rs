@@ -92,8 +92,8 @@ use crate::Permission;
 
 pub use client::ManagerClient;
 pub use server::{
-    manager_module, manager_module_with_stores, serve_manager, serve_manager_with_stores,
-    ManagerContext, ManagerModule,
+    manager_module, manager_module_with_stores, serve_manager, serve_manager_trusted,
+    serve_manager_with_stores, ManagerContext, ManagerModule,
 };
 pub use stores::{PersistStoreEntry, PersistStores};
 

@@ -61,6 +61,27 @@ pub async fn serve_manager_with_stores(
     .await
 }
 
+/// The worker API of `api` (store methods from `stores`) on a separate
+/// listener for peers that cannot send a token (damocles-worker): no
+/// token, write permission, only for clients in `networks` (see
+/// [`serve_trusted`](crate::auth::serve_trusted)). The admin methods are
+/// never served here.
+pub async fn serve_manager_trusted(
+    addr: SocketAddr,
+    api: Arc<dyn SectorManager>,
+    stores: PersistStores,
+    networks: crate::auth::TrustedNetworks,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    crate::auth::serve_trusted(
+        addr,
+        manager_module_with_stores(api, stores)?,
+        networks,
+        crate::Permission::Write,
+        manager_permissions(),
+    )
+    .await
+}
+
 fn invalid_params(method: &str, expected: &str, e: &ErrorObjectOwned) -> ErrorObjectOwned {
     // jsonrpsee puts serde's reason (`invalid type: … at line 1 column 7`)
     // in the error's data, as a JSON string.
@@ -187,14 +208,14 @@ pub fn manager_module_with_stores(
         .register_async_method(methods::WAIT_SEED, |params, ctx, _| async move {
             let mut seq = params.sequence();
             let bad = |e: ErrorObjectOwned| {
-                invalid_params(methods::WAIT_SEED, "[sector] or [sector, proof_type]", &e)
+                invalid_params(methods::WAIT_SEED, "[sector, proof_type]", &e)
             };
+            // damocles' `WaitSeed(SectorID, RegisteredSealProof)`: both are
+            // required, as the Go manager's go-jsonrpc handler requires them.
             let id: SectorId = seq.next().map_err(bad)?;
-            // The manager knows the sector's proof type: this one is only
-            // checked to parse.
-            let _proof: Option<SealProof> = seq.optional_next().map_err(bad)?;
+            let proof_type: SealProof = seq.next().map_err(bad)?;
             ctx.api
-                .wait_seed(id)
+                .wait_seed(AllocatedSector { id, proof_type })
                 .await
                 .map(|r| wire::WaitSeedResp::from(&r))
                 .map_err(manager_error_to_rpc)

@@ -11,7 +11,7 @@ use venus_seal_core::{ActorId, SectorId, SectorManager};
 
 use super::{admin_permissions, methods, AdminError, ManagerAdminApi};
 use crate::auth::serve_with_auth;
-use crate::manager::{manager_module, manager_permissions};
+use crate::manager::{manager_module_with_stores, manager_permissions, PersistStores};
 use crate::{codes, RpcError, Secret};
 
 fn to_rpc(e: AdminError) -> ErrorObjectOwned {
@@ -77,14 +77,16 @@ pub fn manager_admin_module(
 
 /// Serves the worker API of `manager` (as
 /// [`serve_manager`](crate::serve_manager) does) and the deal methods of
-/// `deals` on one address, behind token auth.
+/// `deals` on one address, behind token auth; `Venus.StoreBasicInfo` and
+/// `Venus.StoreReserveSpace` answer from `stores`.
 pub async fn serve_manager_with_admin(
     addr: SocketAddr,
     manager: Arc<dyn SectorManager>,
+    stores: PersistStores,
     deals: Arc<dyn ManagerAdminApi>,
     secret: Secret,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    let mut module = manager_module(manager)?;
+    let mut module = manager_module_with_stores(manager, stores)?;
     module
         .merge(manager_admin_module(deals)?)
         .map_err(|e| RpcError::Register(e.to_string()))?;

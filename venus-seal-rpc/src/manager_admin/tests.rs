@@ -50,6 +50,7 @@ async fn serve() -> (Arc<Queue>, Secret, String, jsonrpsee::server::ServerHandle
     let (addr, handle) = serve_manager_with_admin(
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(FakeManager::default()),
+        crate::manager::PersistStores::default(),
         queue.clone(),
         secret.clone(),
     )

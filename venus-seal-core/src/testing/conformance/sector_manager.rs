@@ -11,8 +11,8 @@
 
 use crate::error::ManagerError;
 use crate::manager::{
-    AcquireDealsSpec, AllocateSpec, OnChainState, PreCommitOnChainInfo, SectorStateChange,
-    StateReport, SubmitResult, WorkerIdentifier,
+    AcquireDealsSpec, AllocateSpec, AllocatedSector, OnChainState, PreCommitOnChainInfo,
+    SectorStateChange, StateReport, SubmitResult, WorkerIdentifier,
 };
 use crate::stage::Proof;
 use crate::types::commitment::{CommD, CommR};
@@ -130,7 +130,7 @@ pub async fn sector_manager(manager: &dyn SectorManager, case: &SectorManagerCas
             .unwrap(),
         "{name}: submit_persisted refused"
     );
-    let seed = wait_seed(name, manager, case, id).await;
+    let seed = wait_seed(name, manager, case, sector).await;
 
     let verify = SealVerifyInfo {
         proof_type: sector.proof_type,
@@ -173,6 +173,14 @@ pub async fn sector_manager(manager: &dyn SectorManager, case: &SectorManagerCas
         manager.assign_ticket(unknown).await.is_err(),
         "{name}: a ticket for a sector never allocated"
     );
+    let never = AllocatedSector {
+        id: unknown,
+        proof_type: sector.proof_type,
+    };
+    assert!(
+        manager.wait_seed(never).await.is_err(),
+        "{name}: a seed for a sector never allocated"
+    );
 }
 
 async fn wait_landed<F, Fut>(name: &str, case: &SectorManagerCase, poll: F)
@@ -200,11 +208,11 @@ async fn wait_seed(
     name: &str,
     manager: &dyn SectorManager,
     case: &SectorManagerCase,
-    id: SectorId,
+    sector: AllocatedSector,
 ) -> crate::Randomness {
     for _ in 0..=case.max_ticks {
         let wait = manager
-            .wait_seed(id)
+            .wait_seed(sector)
             .await
             .unwrap_or_else(|e| panic!("{name}: wait_seed failed: {e}"));
         match (wait.should_wait, wait.seed) {

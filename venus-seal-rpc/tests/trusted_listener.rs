@@ -1,0 +1,108 @@
+//! The tokenless worker-API listener (`serve_manager_trusted`): served to
+//! clients in its networks without a token, refused (HTTP 403) to any
+//! other client, never serving the admin methods, and refused at start-up
+//! without networks.
+
+mod support;
+use support::raw_post_from;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use venus_seal_core::testing::FakeManager;
+use venus_seal_rpc::auth::TrustedNetworks;
+use venus_seal_rpc::manager::{serve_manager_trusted, PersistStoreEntry, PersistStores};
+
+const ALLOWED: &str = "127.0.0.2";
+
+/// The listener's URL and the handle that keeps it serving (dropping it
+/// stops the listener).
+async fn serve(networks: &[&str]) -> (String, jsonrpsee::server::ServerHandle) {
+    let stores = PersistStores::new(vec![PersistStoreEntry::new("store-0", "/mnt/store0")]);
+    let (addr, handle) = serve_manager_trusted(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(FakeManager::default()),
+        stores,
+        TrustedNetworks::parse(networks).unwrap(),
+    )
+    .await
+    .unwrap();
+    (format!("http://{addr}"), handle)
+}
+
+fn call(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
+}
+
+#[tokio::test]
+async fn an_allowed_client_is_served_without_a_token() {
+    let (url, _serving) = serve(&["127.0.0.2/32"]).await;
+    let from: IpAddr = ALLOWED.parse().unwrap();
+    // damocles-worker's first call, as its fixture holds it.
+    let (status, body) = raw_post_from(
+        from,
+        &url,
+        &call("Venus.StoreBasicInfo", json!(["store-0"])),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}: {body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["result"]["Name"], "store-0", "{answer}");
+    // A write method too (damocles' AllocateSector(spec, niporep)).
+    let (_, body) = raw_post_from(
+        from,
+        &url,
+        &call(
+            "Venus.AllocateSector",
+            json!([{"AllowedMiners": null, "AllowedProofTypes": null}, false]),
+        ),
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert!(answer.get("error").is_none(), "{answer}");
+    // The admin methods are not on this listener at all.
+    let (_, body) = raw_post_from(
+        from,
+        &url,
+        &call(
+            "Venus.Admin.AbortSector",
+            json!([{"Miner": 1000, "Number": 1}, "x"]),
+        ),
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+}
+
+#[tokio::test]
+async fn a_client_outside_the_networks_is_refused() {
+    let (url, _serving) = serve(&["127.0.0.2/32"]).await;
+    let (status, body) = raw_post_from(
+        "127.0.0.1".parse().unwrap(),
+        &url,
+        &call("Venus.StoreBasicInfo", json!(["store-0"])),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 403"), "{status}: {body}");
+    assert!(body.contains("127.0.0.1"), "{body}");
+    assert!(!body.contains("store-0"), "{body}");
+}
+
+#[tokio::test]
+async fn no_networks_no_listener() {
+    let err = serve_manager_trusted(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(FakeManager::default()),
+        PersistStores::default(),
+        TrustedNetworks::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("names no client network"), "{err}");
+    let err = TrustedNetworks::default()
+        .for_listener("0.0.0.0:1790".parse().unwrap(), "rpc.trusted.networks")
+        .unwrap_err();
+    assert!(err.contains("rpc.trusted.networks is empty"), "{err}");
+}
