@@ -108,8 +108,8 @@ struct Inner {
     uuids: HashMap<String, Value>,
     pushed: Vec<Pushed>,
     refused: Vec<String>,
-    /// The next proof to execute fails with this exit code.
-    fail_next_proof: Option<i64>,
+    /// The next proofs to execute fail with this exit code (how many).
+    fail_proofs: Option<(i64, usize)>,
     /// A congested mpool: messages with a lower premium stay in it.
     min_premium: u128,
 }
@@ -157,7 +157,12 @@ impl Peers {
 
     /// The next proof executed fails on chain with `exit_code`.
     pub fn fail_next_proof(&self, exit_code: i64) {
-        self.lock().fail_next_proof = Some(exit_code);
+        self.fail_proofs(exit_code, 1);
+    }
+
+    /// The next `n` proofs executed fail on chain with `exit_code`.
+    pub fn fail_proofs(&self, exit_code: i64, n: usize) {
+        self.lock().fail_proofs = (n > 0).then_some((exit_code, n));
     }
 
     /// Congests the mpool: a message with a premium below `premium`
@@ -193,7 +198,7 @@ impl Peers {
         let head = self.chain.head().await.unwrap();
         let to_chain: Vec<(usize, MinerMessage)> = {
             let mut inner = self.lock();
-            let mut fail = inner.fail_next_proof;
+            let mut fail = inner.fail_proofs;
             let min_premium = inner.min_premium;
             let mut out = Vec::new();
             for (i, p) in inner.pushed.iter_mut().enumerate() {
@@ -201,14 +206,15 @@ impl Peers {
                     continue;
                 }
                 if p.is_proof() {
-                    if let Some(code) = fail.take() {
+                    if let Some((code, n)) = fail {
+                        fail = (n > 1).then_some((code, n - 1));
                         p.at = Where::FailedOnChain(code, head + 1);
                         continue;
                     }
                 }
                 out.push((i, p.msg.clone()));
             }
-            inner.fail_next_proof = fail;
+            inner.fail_proofs = fail;
             out
         };
         for (i, msg) in to_chain {

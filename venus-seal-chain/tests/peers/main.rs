@@ -498,3 +498,52 @@ async fn an_operator_forced_resend_goes_out_under_a_new_uid() {
     assert_ne!(second.uid, first.uid);
     w.until_landed(s, false).await;
 }
+
+/// Item 3, the worker's `reset`: a proof that failed on chain more often
+/// than the manager resends on its own ends `PermFailed`; the worker's
+/// resubmission with `reset` is accepted, goes out under a new uid and
+/// lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_resubmission_after_perm_failed_is_accepted_and_lands() {
+    let w = world(Via::Lotus).await;
+    let (s, info) = w.sector().await;
+    w.submit_pre_commit(s, &info).await;
+    w.until_landed(s, false).await;
+    w.peers.fail_proofs(16, 100);
+    w.submit_proof(s, &info).await;
+    let p = eventually("the proof to end PermFailed", || async {
+        w.peers.mine().await;
+        let p = w.manager.poll_proof_state(s.id).await.unwrap();
+        assert_ne!(p.state, OnChainState::ShouldAbort, "{p:?}");
+        (p.state == OnChainState::PermFailed).then_some(p)
+    })
+    .await;
+    assert!(p.desc.unwrap_or_default().contains("resends"));
+    w.peers.fail_proofs(0, 0);
+    let sent = w.peers.pushed().len();
+    let proof = w.peers.pushed().last().unwrap().msg.clone();
+    let venus_seal_core::chain::MinerCall::ProveCommitSectors3(ref ps) = proof.call else {
+        panic!("{proof:?}")
+    };
+    let again = w
+        .manager
+        .submit_proof(s.id, ps[0].proof.clone(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.res,
+        SubmitResult::DuplicateSubmit,
+        "without reset: {again:?}"
+    );
+    let r = w
+        .manager
+        .submit_proof(s.id, ps[0].proof.clone(), true)
+        .await
+        .unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    w.until_landed(s, true).await;
+    assert!(w.proven(s).await);
+    let pushed = w.peers.pushed();
+    assert_eq!(pushed.len(), sent + 1, "{pushed:#?}");
+    w.one_message_per_attempt(sent + 1);
+}
