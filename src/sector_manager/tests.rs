@@ -98,3 +98,13 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
 
     manager.run(async {}).await.unwrap();
 }
+
+/// `[resend]`'s defaults (spelled out for the fuzz target) are the
+/// manager's own.
+#[test]
+fn the_resend_defaults_are_the_managers() {
+    assert_eq!(
+        super::service::resend_policy(&super::config::ResendSection::default()),
+        venus_seal_chain::manager::ResendPolicy::default()
+    );
+}

@@ -86,7 +86,7 @@ impl LotusClient {
             .map_err(|e| ChainError::Rejected(format!("cannot replace message {}: {e}", id.0)))?;
         msg.gas_premium = premium.to_string();
         msg.gas_fee_cap = fee_cap.to_string();
-        let signed = self.wallet_sign_message(&msg.from.clone(), &msg).await?;
+        let signed = self.wallet_sign_message(&msg.from, &msg).await?;
         let cid = self.mpool_push(&signed).await?;
         Ok(Replaced::By(MessageId(cid.root)))
     }
