@@ -69,6 +69,18 @@ enum Sectors {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Send a sector's last submission (its proof, else its pre-commit)
+    /// again, under a new attempt, in the next batch.
+    Resend {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +159,12 @@ async fn main() -> anyhow::Result<()> {
             let sector = SectorId::new(miner, SectorNumber(number));
             client(api)?.abort_sector(sector, &reason).await?;
             println!("{sector}: abort requested ({reason}); its worker gives it up at its next report or poll");
+            Ok(())
+        }
+        Cli::Sectors(Sectors::Resend { miner, number, api }) => {
+            let sector = SectorId::new(miner, SectorNumber(number));
+            let which = client(api)?.resend_sector(sector).await?;
+            println!("{sector}: the {which} goes out again in the next batch, under a new attempt");
             Ok(())
         }
     }

@@ -84,6 +84,16 @@ impl ManagerAdminApi for ManagerAdmin {
                 other => AdminError::Internal(other.to_string()),
             })
     }
+
+    async fn resend_sector(&self, sector: SectorId) -> Result<String, AdminError> {
+        self.manager
+            .force_resend(sector)
+            .await
+            .map_err(|e| match e {
+                ManagerError::Rejected(why) => AdminError::Invalid(why),
+                other => AdminError::Internal(other.to_string()),
+            })
+    }
 }
 
 /// A client of a running manager's admin API, where `args` says

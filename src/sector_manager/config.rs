@@ -73,6 +73,10 @@ pub struct SectorManagerConfig {
     /// `Venus.StoreReserveSpace` answer from (none: every store unknown).
     #[serde(default)]
     pub persist_stores: Vec<PersistStoreSection>,
+    /// How failed pushes and stuck messages are sent again (every key
+    /// optional).
+    #[serde(default)]
+    pub resend: ResendSection,
 }
 
 /// `[gateway]`: the manager registers its miners with venus-gateway
@@ -96,6 +100,66 @@ pub struct GatewaySection {
     /// 1s, doubled after each failed try).
     #[serde(default, with = "crate::core::serde_duration::option")]
     pub reconnect_max: Option<Duration>,
+
+/// `[resend]`: a push the node refused or could not take (wallet empty,
+/// fee cap too low, node down) is tried again after `first_retry`,
+/// doubling up to `max_retry`, until it goes out or the ticket or
+/// pre-commit expires; a message still pending `stuck_after_epochs`
+/// epochs after it was sent is replaced at its nonce with its premium
+/// raised by `premium_bump_percent`, its gas fee within `max_fee`. Maps
+/// to `crate::chain::manager::ResendPolicy` (defaults spelled out here
+/// for the fuzz target, which compiles without the chain crate; a test
+/// checks they agree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResendSection {
+    /// The wait after the first failed push (default 10s).
+    #[serde(with = "crate::core::serde_duration")]
+    pub first_retry: Duration,
+    /// The longest wait between pushes (default 10m).
+    #[serde(with = "crate::core::serde_duration")]
+    pub max_retry: Duration,
+    /// Replace a message pending this many epochs (default 20; 0: never).
+    pub stuck_after_epochs: i64,
+    /// Raise a stuck message's premium by this many percent (default and
+    /// least 25, the nodes' replace-by-fee step).
+    pub premium_bump_percent: u32,
+    /// The most a replacement may cost in gas, attoFIL (default "0": the
+    /// node's or messager's own cap).
+    pub max_fee: TokenAmount,
+}
+
+impl Default for ResendSection {
+    fn default() -> Self {
+        ResendSection {
+            first_retry: Duration::from_secs(10),
+            max_retry: Duration::from_secs(600),
+            stuck_after_epochs: 20,
+            premium_bump_percent: 25,
+            max_fee: TokenAmount::ZERO,
+        }
+    }
+}
+
+impl ResendSection {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.first_retry.is_zero() {
+            bail!("resend.first_retry must be more than 0");
+        }
+        if self.max_retry < self.first_retry {
+            bail!("resend.max_retry must be at least resend.first_retry");
+        }
+        if self.stuck_after_epochs < 0 {
+            bail!("resend.stuck_after_epochs must be 0 (never) or more");
+        }
+        if self.premium_bump_percent < 25 {
+            bail!(
+                "resend.premium_bump_percent is {}: the nodes replace a message only for at least 25",
+                self.premium_bump_percent
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[proving]`: the manager proves its miners' sectors in their deadlines
@@ -572,6 +636,7 @@ impl SectorManagerConfig {
         if let Some(g) = &self.gateway {
             self.check_gateway(g)?;
         }
+        self.resend.check()?;
         if let Some(StoreSection::Postgres { url }) = &self.store {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
                 bail!("store.url must start with postgres:// (got {url:?})");
@@ -853,6 +918,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("threshold of f01000"), "{err}");
+    }
+
+    /// `[resend]`: every key optional, the defaults the manager's own;
+    /// bad values are refused with the key's name.
+    #[test]
+    fn the_resend_section_is_read_and_checked() {
+        let text = include_str!("../../examples/sector-manager.toml");
+        let config = SectorManagerConfig::parse(text).unwrap();
+        assert_eq!(config.resend.stuck_after_epochs, 20);
+        let block = "[resend]\nfirst_retry = \"10s\"\nmax_retry = \"10m\"\nstuck_after_epochs = 20\npremium_bump_percent = 25\nmax_fee = \"0\"\n";
+        assert!(text.contains(block), "the example documents every key");
+        let bare = text.replace(block, "");
+        let d = SectorManagerConfig::parse(&bare).unwrap().resend;
+        assert_eq!(d, ResendSection::default());
+        let with = |extra: &str| SectorManagerConfig::parse(&format!("{bare}\n[resend]\n{extra}"));
+        let c = with("first_retry = \"1s\"\nmax_retry = \"1m\"\nstuck_after_epochs = 0\npremium_bump_percent = 50\nmax_fee = \"1000\"").unwrap().resend;
+        assert_eq!(c.first_retry, Duration::from_secs(1));
+        assert_eq!(c.max_retry, Duration::from_secs(60));
+        assert_eq!((c.stuck_after_epochs, c.premium_bump_percent), (0, 50));
+        assert_eq!(c.max_fee, TokenAmount(1000));
+        let err = |extra: &str| with(extra).unwrap_err().to_string();
+        assert!(err("premium_bump_percent = 10").contains("resend.premium_bump_percent"));
+        assert!(err("first_retry = \"0s\"").contains("resend.first_retry"));
+        assert!(err("first_retry = \"1m\"\nmax_retry = \"1s\"").contains("resend.max_retry"));
+        assert!(err("stuck_after_epochs = -1").contains("resend.stuck_after_epochs"));
+        assert!(err("max_fee = \"lots\"").contains("lots"));
+        assert!(err("retry = \"1s\"").contains("retry"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use venus_seal_backends::persist::PersistedSectors;
 use venus_seal_backends::pieces::piece_router;
 use venus_seal_chain::gateway::{GatewayConfig, ProofEventListener, WinningProver, WsUrl};
 use venus_seal_chain::manager::{
-    BatchPolicy, Collateral, ManagerStore, NumberRange, SqlManagerStore,
+    BatchPolicy, Collateral, ManagerStore, NumberRange, ResendPolicy, SqlManagerStore,
 };
 use venus_seal_chain::{
     LocalSectorManager, ManagedMiner, ManagerConfig, PoStExecutors, WindowPoStScheduler,
@@ -272,8 +272,10 @@ async fn serve(
     } = proofs;
     let store = open_store(config).await?;
     tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
+    let mut manager_config = ManagerConfig::new(config.miners.iter().map(managed_miner).collect());
+    manager_config.resend = resend_policy(&config.resend);
     let local = LocalSectorManager::new(
-        ManagerConfig::new(config.miners.iter().map(managed_miner).collect()),
+        manager_config,
         store,
         chain.reader.clone(),
         chain.sender.clone(),
@@ -502,5 +504,16 @@ impl RunningManager {
             head = self.chain.reader.head().await.ok(),
             "sector manager stopped"
         );
+    }
+}
+
+/// The manager's [`ResendPolicy`] from `[resend]`.
+pub fn resend_policy(r: &super::config::ResendSection) -> ResendPolicy {
+    ResendPolicy {
+        first_retry: r.first_retry,
+        max_retry: r.max_retry,
+        stuck_after_epochs: (r.stuck_after_epochs > 0).then_some(r.stuck_after_epochs),
+        premium_bump_percent: r.premium_bump_percent,
+        max_fee: r.max_fee,
     }
 }

@@ -233,3 +233,13 @@ async fn configured_persist_stores_and_the_tokenless_listener_are_served() {
     assert!(anonymous.store_basic_info("store-0").await.is_err());
     manager.run(async {}).await.unwrap();
 }
+
+/// `[resend]`'s defaults (spelled out for the fuzz target) are the
+/// manager's own.
+#[test]
+fn the_resend_defaults_are_the_managers() {
+    assert_eq!(
+        super::service::resend_policy(&super::config::ResendSection::default()),
+        venus_seal_chain::manager::ResendPolicy::default()
+    );
+}

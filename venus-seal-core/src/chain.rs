@@ -431,11 +431,49 @@ pub trait MessageSender: Send + Sync + std::fmt::Debug {
 
     /// Where the message is.
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
+
+    /// Replaces the pending message `id` (stuck in the mpool) with the
+    /// same message at the same nonce and a higher gas premium, its total
+    /// fee within `bump.max_fee`, so that at most one of the two lands.
+    /// [`Replaced::Dropped`]: the sender no longer holds `id` and it is not
+    /// on chain; the caller sends it again under a new attempt uid. The
+    /// default refuses: a sender that cannot replace safely says so.
+    async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError> {
+        let _ = bump;
+        Err(ChainError::Rejected(format!(
+            "this message sender cannot replace the stuck message {}",
+            id.0
+        )))
+    }
+}
+
+/// How a stuck message is replaced ([`MessageSender::replace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeeBump {
+    /// The new gas premium is the old one raised by this many percent (at
+    /// least the node's minimum replace-by-fee step, 25 % in Lotus and
+    /// venus-messager).
+    pub premium_percent: u32,
+    /// The most the replacement may cost in gas fees (gas limit × fee cap).
+    pub max_fee: TokenAmount,
+}
+
+/// What [`MessageSender::replace`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replaced {
+    /// The replacement carries the submission now, under this id (the
+    /// same id where the sender names messages by uid).
+    By(MessageId),
+    /// The sender no longer holds the message and the chain does not
+    /// either: it must be sent again, under a new attempt uid.
+    Dropped,
 }
 
 crate::forward::forward_impls! {
     impl[] MessageSender {
         async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError>;
         async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
+        async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError>;
     }
 }

@@ -77,6 +77,14 @@ impl LotusClient {
         &self.from
     }
 
+    pub(super) async fn rpc_call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<R, ChainError> {
+        self.rpc.call(method, params).await
+    }
+
     async fn call<R: DeserializeOwned>(
         &self,
         method: &str,

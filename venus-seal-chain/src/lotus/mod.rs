@@ -24,6 +24,7 @@ mod convert;
 mod message;
 pub mod params;
 pub mod post_params;
+mod replace;
 mod traits;
 pub mod types;
 
@@ -33,6 +34,7 @@ pub use crate::jsonrpc::REQUEST_TIMEOUT;
 pub use client::LotusClient;
 pub use convert::{actor_address, decode_randomness, zero_comm_d};
 pub use message::{build_message, derived_send_uid, new_send_uid, UID_NAMESPACE};
+pub use replace::bumped_fees;
 pub use types::{
     BitFieldJson, CidJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec,
     MinerInfoJson, MsgLookupJson, PartitionJson, ReceiptJson, SectorOnChainInfoJson,

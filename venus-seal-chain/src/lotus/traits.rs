@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use venus_seal_core::chain::{
-    DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
-    OnChainSector, PartitionInfo, PreCommitParams, SendUid,
+    DeadlineInfo, FeeBump, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
+    OnChainSector, PartitionInfo, PreCommitParams, Replaced, SendUid,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
@@ -203,6 +203,13 @@ impl MessageSender for LotusClient {
         };
         let signed = self.mpool_push_message(&message, &spec).await?;
         Ok(MessageId(signed.cid.root))
+    }
+
+    /// Re-signs the message at its nonce with a higher premium and pushes
+    /// it (`ChainGetMessage`, `WalletSignMessage`, `MpoolPush`), as
+    /// `lotus mpool replace` does.
+    async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError> {
+        self.replace_message(id, bump).await
     }
 
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use venus_seal_core::chain::{
     AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams,
-    ProveCommitParams, SendUid,
+    ProveCommitParams, Replaced, SendUid,
 };
 use venus_seal_core::manager::{DealInfo, OnChainState, PollStateResponse};
 use venus_seal_core::stage::Proof;
@@ -280,6 +280,13 @@ impl LocalSectorManager {
             }
             for id in solo {
                 self.send_batch(miner, kind, &[id], None).await;
+            }
+        }
+        // What failed just now is tried again on its own: the timer wakes
+        // at its retry time, not only at the next submission.
+        for at in self.times().retry_after.values() {
+            if *at > now {
+                earliest(&mut next, *at);
             }
         }
         Ok(next)
@@ -737,13 +744,16 @@ impl LocalSectorManager {
                 desc: Some(format!("the operator aborted the sector: {reason}")),
             });
         }
-        let Some((message, failed, found, last_error, resends)) = with_slot!(rec, kind, |s| (
-            s.message.clone(),
-            s.failed,
-            s.found_on_chain,
-            s.last_error.clone(),
-            s.resends
-        )) else {
+        let Some((message, failed, found, last_error, resends, sent_epoch)) =
+            with_slot!(rec, kind, |s| (
+                s.message.clone(),
+                s.failed,
+                s.found_on_chain,
+                s.last_error.clone(),
+                s.resends,
+                s.sent_epoch
+            ))
+        else {
             return Err(ManagerError::Rejected(format!(
                 "no {} was submitted for sector {sector}",
                 kind.name()
@@ -779,7 +789,10 @@ impl LocalSectorManager {
             return state(OnChainState::Pending, desc);
         };
         match self.sender.state(&id).await? {
-            MessageState::Pending => state(OnChainState::Packed, format!("message {}", id.0)),
+            MessageState::Pending => {
+                let desc = self.replace_if_stuck(sector, kind, &id, sent_epoch).await;
+                state(OnChainState::Packed, desc)
+            }
             MessageState::Landed {
                 exit_code: 0,
                 epoch,
@@ -831,6 +844,109 @@ impl LocalSectorManager {
                 format!("the chain does not know message {}", id.0),
             ),
         }
+    }
+
+    /// Replaces the pending message `id` of `sector` once it has waited
+    /// [`ResendPolicy::stuck_after_epochs`] since `sent` (sent or last
+    /// replaced at that head): the sender re-sends it at the same nonce
+    /// with a higher premium, within `max_fee`, and the replacement is
+    /// recorded with the head as its new sent epoch; a message the sender
+    /// no longer holds is sent again under a new attempt. Never fails the
+    /// poll: a replacement that cannot be made is said in the returned
+    /// description and tried again at the next poll.
+    async fn replace_if_stuck(
+        &self,
+        sector: SectorId,
+        kind: Kind,
+        id: &MessageId,
+        sent: Option<ChainEpoch>,
+    ) -> String {
+        let pending = format!("message {}", id.0);
+        let policy = self.config.resend;
+        let (Some(after), Some(sent)) = (policy.stuck_after_epochs, sent) else {
+            return pending;
+        };
+        let head = match self.chain.head().await {
+            Ok(head) if head - sent >= after => head,
+            _ => return pending,
+        };
+        let stuck = format!("{pending} pending for {} epochs", head - sent);
+        match self.sender.replace(id, &policy.fee_bump()).await {
+            Ok(Replaced::By(new)) => {
+                let recorded = self
+                    .modify_live(sector, |rec| {
+                        Ok(with_slot!(rec, kind, |s| {
+                            if s.message.as_ref() == Some(id) {
+                                s.message = Some(new.clone());
+                                s.sent_epoch = Some(head);
+                            }
+                        }))
+                    })
+                    .await;
+                if let Err(e) = recorded {
+                    warn!(%sector, error = %e, "cannot record the replacement of a stuck message");
+                }
+                info!(%sector, old = %id.0, new = %new.0, "the {} was stuck: replaced with a higher premium", kind.name());
+                format!(
+                    "{stuck}: replaced by message {} with a higher premium",
+                    new.0
+                )
+            }
+            Ok(_) => {
+                let why = format!("{stuck} and no longer held by the sender");
+                match self.resend(sector, kind, id, &why).await {
+                    Ok(()) => format!("{why}: queued again"),
+                    Err(e) => format!("{why}; cannot queue it again: {e}"),
+                }
+            }
+            Err(e) => {
+                warn!(%sector, message = %id.0, error = %e, "cannot replace a stuck message");
+                format!("{stuck}; replacing it failed (tried again at the next poll): {e}")
+            }
+        }
+    }
+
+    /// Forces a new attempt at `sector`'s submission (its proof once one
+    /// was submitted, else its pre-commit), for an operator: the message
+    /// it waits for, the attempt uid, a failure and the retry back-off
+    /// are forgotten and the submission goes out in the next batch under
+    /// a new uid (unless the chain already holds it, which is checked
+    /// before every send). Returns which submission was queued. A message
+    /// still in the mpool may then land too; the second one fails on
+    /// chain harmlessly (the sector is already pre-committed or proven).
+    pub async fn force_resend(&self, sector: SectorId) -> Result<String, ManagerError> {
+        let kind = self
+            .modify_live(sector, |rec| {
+                if let Some(why) = &rec.abort_requested {
+                    return Err(ManagerError::Rejected(format!(
+                        "sector {sector} is being aborted ({why}): nothing to resend"
+                    )));
+                }
+                let kind = if rec.proof.is_some() {
+                    Kind::Proof
+                } else if rec.pre_commit.is_some() {
+                    Kind::PreCommit
+                } else {
+                    return Err(ManagerError::Rejected(format!(
+                        "sector {sector} has submitted nothing to resend"
+                    )));
+                };
+                with_slot!(rec, kind, |s| {
+                    s.message = None;
+                    s.attempt = None;
+                    s.sending_since = None;
+                    s.sent_epoch = None;
+                    s.failed = false;
+                    s.found_on_chain = false;
+                    s.last_error = Some("a resend was forced by the operator".into());
+                });
+                Ok(kind)
+            })
+            .await?;
+        self.times().forget_failures(sector, kind);
+        info!(%sector, "the operator forced a new attempt at the {}", kind.name());
+        self.wake.notify_one();
+        Ok(kind.name().to_string())
     }
 
     /// Queues a submission whose message `failed` again.

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use venus_seal_core::{ActorId, ChainEpoch, SealProof};
+use venus_seal_core::chain::FeeBump;
+use venus_seal_core::{ActorId, ChainEpoch, SealProof, TokenAmount};
 
 use super::store::NumberRange;
 
@@ -145,9 +146,15 @@ impl ManagedMiner {
 /// How the manager sends again what did not go out or did not land.
 ///
 /// A push that fails (node unreachable, wallet empty, fee cap too low) is
-/// tried again after `retry_delay`, doubling after each failure in a row
-/// up to `max_retry_delay`, until it goes out or the ticket or pre-commit
+/// tried again after `first_retry`, doubling after each failure in a row
+/// up to `max_retry`, until it goes out or the ticket or pre-commit
 /// expires (then the worker is told to abort, with the reason).
+///
+/// A message still pending `stuck_after_epochs` epochs after it was sent
+/// (or last replaced) is replaced by the same message at the same nonce
+/// with its gas premium raised by `premium_bump_percent` (at least the
+/// 25 % Lotus and venus-messager require to replace a message), its fee
+/// within `max_fee` ([`FeeBump`](venus_seal_core::chain::FeeBump)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -156,6 +163,8 @@ impl ManagedMiner {
 /// assert_eq!(p.retry_delay(0), Duration::from_secs(10));
 /// assert_eq!(p.retry_delay(1), Duration::from_secs(20));
 /// assert_eq!(p.retry_delay(30), Duration::from_secs(600));
+/// assert_eq!(p.stuck_after_epochs, Some(20));
+/// assert_eq!(p.fee_bump().premium_percent, 25);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResendPolicy {
@@ -163,23 +172,50 @@ pub struct ResendPolicy {
     pub first_retry: Duration,
     /// The longest wait between pushes.
     pub max_retry: Duration,
+    /// A message pending this many epochs after it was sent is replaced
+    /// with a higher premium (`None`: never).
+    pub stuck_after_epochs: Option<ChainEpoch>,
+    /// The replacement's premium is the stuck one's raised by this many
+    /// percent (raised to [`MIN_PREMIUM_BUMP_PERCENT`](Self::MIN_PREMIUM_BUMP_PERCENT)).
+    pub premium_bump_percent: u32,
+    /// The most a replacement may cost in gas (gas limit × fee cap);
+    /// zero: the node's or messager's own default.
+    pub max_fee: TokenAmount,
 }
 
 impl ResendPolicy {
+    /// The smallest raise of the premium the peers take as a replacement
+    /// (Lotus `ReplaceByFeeRatioDefault` 1.25; venus-messager the same).
+    pub const MIN_PREMIUM_BUMP_PERCENT: u32 = 25;
+
     /// The wait after `failures` failed pushes in a row (0: the first).
     pub fn retry_delay(&self, failures: u32) -> Duration {
         self.first_retry
             .saturating_mul(1 << failures.min(16))
             .min(self.max_retry.max(self.first_retry))
     }
+
+    /// How a stuck message is replaced.
+    pub fn fee_bump(&self) -> FeeBump {
+        FeeBump {
+            premium_percent: self
+                .premium_bump_percent
+                .max(Self::MIN_PREMIUM_BUMP_PERCENT),
+            max_fee: self.max_fee,
+        }
+    }
 }
 
 impl Default for ResendPolicy {
-    /// 10 s, doubling up to 10 minutes.
+    /// 10 s, doubling up to 10 minutes; a message pending 20 epochs is
+    /// replaced with a 25 % higher premium within the peer's default fee.
     fn default() -> Self {
         Self {
             first_retry: Duration::from_secs(10),
             max_retry: Duration::from_secs(600),
+            stuck_after_epochs: Some(20),
+            premium_bump_percent: Self::MIN_PREMIUM_BUMP_PERCENT,
+            max_fee: TokenAmount::ZERO,
         }
     }
 }

@@ -15,7 +15,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use venus_seal_core::chain::{MessageId, MessageState, MinerMessage, SendUid};
+use venus_seal_core::chain::{FeeBump, MessageId, MessageState, MinerMessage, Replaced, SendUid};
 use venus_seal_core::error::ChainError;
 use venus_seal_core::MessageSender;
 
@@ -204,6 +204,32 @@ impl MessagerClient {
         }
     }
 
+    /// `Message.ReplaceMessage [params]` with venus-shared's
+    /// `ReplacMessageParams` (types/messager/message.go, filecoin-project/
+    /// venus commit 03977bba67fb5bb4f04073dd0d3478e565dc1865: `ID`, `Auto`,
+    /// `MaxFee`, `GasLimit`, `GasPremium`, `GasFeecap`, `GasOverPremium`),
+    /// `Auto` set: sophon-messager service/message_service.go
+    /// `ReplaceMessage` (commit fb23f3079303af3f17afdfcbbdb3ec7df9d495a5)
+    /// then estimates the gas with `GasOverPremium` and `MaxFee`, takes at
+    /// least `computeMinRBF` (old premium × 1.25 + 1) and caps the fee.
+    /// Returns the replacement's signed CID.
+    pub async fn replace_message(&self, id: &str, bump: &FeeBump) -> Result<String, ChainError> {
+        let params = json!({
+            "ID": id,
+            "Auto": true,
+            "MaxFee": bump.max_fee.to_string(),
+            "GasLimit": 0,
+            "GasPremium": "0",
+            "GasFeecap": "0",
+            "GasOverPremium": 1.0 + f64::from(bump.premium_percent) / 100.0,
+        });
+        let cid: crate::lotus::CidJson = self
+            .rpc
+            .call("Message.ReplaceMessage", vec![params])
+            .await?;
+        Ok(cid.root)
+    }
+
     /// `Message.WaitMessage [id, confidence]`: the messager answers once
     /// the message has executed and `confidence` epochs were built on it,
     /// with its record ([`MessagerMessage::message_state`] says how it
@@ -246,6 +272,15 @@ impl MessageSender for MessagerClient {
                 _ => Err(refused),
             },
         }
+    }
+
+    /// `Message.ReplaceMessage` with `Auto`: the messager estimates the
+    /// gas again, takes at least its minimum replace-by-fee premium (old ×
+    /// 1.25 + 1) and caps the fee at `MaxFee`, re-signs at the same nonce
+    /// and pushes; the message keeps its id.
+    async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError> {
+        self.replace_message(&id.0, bump).await?;
+        Ok(Replaced::By(id.clone()))
     }
 
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {

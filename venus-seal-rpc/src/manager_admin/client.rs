@@ -69,4 +69,13 @@ impl ManagerAdminClient {
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::ABORT_SECTOR, e))
     }
+
+    /// Sends `sector`'s last submission again under a new attempt
+    /// (`Venus.Admin.ResendSector`); answers which one was queued.
+    pub async fn resend_sector(&self, sector: SectorId) -> Result<String, ClientError> {
+        self.client
+            .request::<String, _>(methods::RESEND_SECTOR, rpc_params![sector])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::RESEND_SECTOR, e))
+    }
 }

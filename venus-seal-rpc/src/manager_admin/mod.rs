@@ -6,11 +6,15 @@
 //! | `Venus.Admin.AddDeal` | `[DealInfo, miner or null]` | `null` | admin |
 //! | `Venus.Admin.DealQueue` | `[]` | `DealQueueStatus` | read |
 //! | `Venus.Admin.AbortSector` | `[SectorId, reason]` | `null` | admin |
+//! | `Venus.Admin.ResendSector` | `[SectorId]` | which submission, `"pre-commit"` or `"proof"` | admin |
 //!
 //! An aborted sector's worker learns it from the answer to its next
 //! `Venus.ReportState` (`AbortReason`) or poll (`ShouldAbort`), and gives
 //! the sector up; a sector proven on chain or finalized cannot be aborted
-//! (invalid params, saying why).
+//! (invalid params, saying why). `ResendSector` forces a new attempt at
+//! the sector's last submission: sent again in the next batch under a new
+//! attempt uid (a sector with nothing submitted, or being aborted, is
+//! invalid params).
 //!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
 //! as [`venus_seal_core::manager::DealInfo`] serializes it; `miner`
@@ -44,6 +48,8 @@ pub mod methods {
     pub const DEAL_QUEUE: &str = "Venus.Admin.DealQueue";
     /// `Venus.Admin.AbortSector` (admin).
     pub const ABORT_SECTOR: &str = "Venus.Admin.AbortSector";
+    /// `Venus.Admin.ResendSector` (admin).
+    pub const RESEND_SECTOR: &str = "Venus.Admin.ResendSector";
 }
 
 /// The permission each deal method needs.
@@ -52,6 +58,7 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::ADD_DEAL, Permission::Admin),
         (methods::DEAL_QUEUE, Permission::Read),
         (methods::ABORT_SECTOR, Permission::Admin),
+        (methods::RESEND_SECTOR, Permission::Admin),
     ])
 }
 
@@ -88,6 +95,9 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
     async fn status(&self) -> Result<DealQueueStatus, AdminError>;
     /// Asks the worker sealing `sector` to give it up, for `reason`.
     async fn abort_sector(&self, sector: SectorId, reason: String) -> Result<(), AdminError>;
+    /// Sends `sector`'s last submission again under a new attempt;
+    /// answers which one (`"pre-commit"` or `"proof"`).
+    async fn resend_sector(&self, sector: SectorId) -> Result<String, AdminError>;
 }
 
 fn _assert_dyn(_: std::sync::Arc<dyn ManagerAdminApi>) {}

@@ -72,6 +72,15 @@ pub fn manager_admin_module(
             api.abort_sector(sector, reason).await.map_err(to_rpc)
         })
         .map_err(reg)?;
+    module
+        .register_async_method(methods::RESEND_SECTOR, |params, api, _| async move {
+            let (sector,): (SectorId,) = params
+                .parse()
+                .map_err(|e| invalid(format!("expected params [sector]: {}", e.message())))?;
+            tracing::warn!(%sector, "resend forced by an operator");
+            api.resend_sector(sector).await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
     Ok(module)
 }
 

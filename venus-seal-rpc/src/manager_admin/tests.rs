@@ -40,6 +40,15 @@ impl ManagerAdminApi for Queue {
         self.1.lock().unwrap().push((sector, reason));
         Ok(())
     }
+    async fn resend_sector(&self, sector: SectorId) -> Result<String, AdminError> {
+        if sector.number.0 == 99 {
+            return Err(AdminError::Invalid(format!(
+                "sector {sector} has submitted nothing to resend"
+            )));
+        }
+        self.1.lock().unwrap().push((sector, "resend".into()));
+        Ok("proof".into())
+    }
 }
 
 /// A fake manager and a [`Queue`] served behind auth: the queue, the
@@ -152,5 +161,35 @@ async fn operators_abort_sectors_with_a_reason_and_admin_rights() {
         Err(ClientError::PermissionDenied { .. })
     ));
     assert_eq!(queue.1.lock().unwrap().len(), 1);
+    let _ = handle.stop();
+}
+
+#[tokio::test]
+async fn operators_force_a_resend_with_admin_rights() {
+    let (queue, secret, url, handle) = serve().await;
+    let admin =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Admin, None))).unwrap();
+    let sector = SectorId::new(ActorId(1000), SectorNumber(7));
+    assert_eq!(admin.resend_sector(sector).await.unwrap(), "proof");
+    assert_eq!(
+        queue.1.lock().unwrap().clone(),
+        vec![(sector, "resend".to_string())]
+    );
+    match admin
+        .resend_sector(SectorId::new(ActorId(1000), SectorNumber(99)))
+        .await
+    {
+        Err(ClientError::Failed { code, message, .. }) => {
+            assert_eq!(code, crate::codes::INVALID_PARAMS);
+            assert!(message.contains("nothing to resend"), "{message}");
+        }
+        other => panic!("want invalid params, got {other:?}"),
+    }
+    let worker =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Write, None))).unwrap();
+    assert!(matches!(
+        worker.resend_sector(sector).await,
+        Err(ClientError::PermissionDenied { .. })
+    ));
     let _ = handle.stop();
 }
