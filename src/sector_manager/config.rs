@@ -100,6 +100,7 @@ pub struct GatewaySection {
     /// 1s, doubled after each failed try).
     #[serde(default, with = "crate::core::serde_duration::option")]
     pub reconnect_max: Option<Duration>,
+}
 
 /// `[resend]`: a push the node refused or could not take (wallet empty,
 /// fee cap too low, node down) is tried again after `first_retry`,
