@@ -20,10 +20,13 @@
 //! `matrix_covers_every_point_of_a_clean_run` keeps the list exhaustive:
 //! a clean run must pass exactly the listed points.
 //!
-//! The ignored cases are what the matrix found outside the worker, each
-//! with its cause in its reason: allocation is not idempotent, and a batch
-//! sent inside the worker's submit call is lost with the call (the
-//! manager's half of the matrix). Run them with `-- --ignored`.
+//! Besides the points of the worker's own steps, the worker also dies
+//! right before and right after the manager pushes a batch holding its
+//! sector (the manager sends from a background task and lives on), and
+//! between the manager's allocation and its save: no case leaves a number
+//! allocated to nobody (the allocation key makes asking again idempotent).
+//! The manager's own crash between a push and the message id's save is
+//! `venus-seal-chain`'s `manager::restart_tests`.
 //!
 //! `tests/worker_kill.rs` kills the real binary at a few points with real
 //! proofs; this matrix is the exhaustive, fast one (about 0.5 s a case).
@@ -37,7 +40,7 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use venus_seal::chain::testing::FakeProofVerifier;
 use venus_seal::chain::{DevnetChain, LocalSectorManager};
-use venus_seal::core::chain::{MessageId, MessageState, MinerCall, MinerMessage};
+use venus_seal::core::chain::{MessageId, MessageState, MinerCall, MinerMessage, SendUid};
 use venus_seal::core::testing::{
     crashing_executors, file_writing_stages, persisted_sealed, CrashPoint, CrashSwitch,
     CrashingManager, CrashingStore, REPLICA_DATA, STAGED_DATA,
@@ -64,6 +67,8 @@ const FINISH_WITHIN: Duration = Duration::from_secs(20);
 struct RecordingSender {
     chain: Arc<DevnetChain>,
     sent: Mutex<Vec<MinerMessage>>,
+    /// The send attempts' uids, one per message in `sent`.
+    uids: Mutex<Vec<SendUid>>,
     kill: Mutex<Option<KillAtPush>>,
 }
 
@@ -76,9 +81,11 @@ struct KillAtPush {
 }
 
 impl RecordingSender {
-    /// Kills the worker if this is the push (`after` it or not) it dies at:
-    /// the manager's call it ran in never goes on.
-    async fn maybe_kill(&self, call: &MinerCall, after: bool) {
+    /// Kills the worker if this is the push (`after` it or not) it dies
+    /// at. The manager sends batches from its own background task, not in
+    /// the worker's call, so the push goes on: the manager is another
+    /// process and outlives the worker.
+    fn maybe_kill(&self, call: &MinerCall, after: bool) {
         let kill = {
             let mut kill = self.kill.lock().unwrap();
             match kill.take() {
@@ -91,22 +98,29 @@ impl RecordingSender {
         };
         if let Some(switch) = kill {
             switch.kill(if after {
-                "right after the manager pushed a message in the worker's call"
+                "right after the manager pushed a message for the worker's sector"
             } else {
-                "right before the manager pushed a message in the worker's call"
+                "right before the manager pushed a message for the worker's sector"
             });
-            std::future::pending::<()>().await;
         }
     }
 }
 
 #[async_trait]
 impl MessageSender for RecordingSender {
-    async fn send(&self, msg: MinerMessage) -> Result<MessageId, ChainError> {
-        self.maybe_kill(&msg.call, false).await;
-        let id = self.chain.send(msg.clone()).await?;
-        self.sent.lock().unwrap().push(msg.clone());
-        self.maybe_kill(&msg.call, true).await;
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        self.maybe_kill(&msg.call, false);
+        let id = self.chain.send(uid, msg.clone()).await?;
+        // A known uid is the same attempt recovered: the devnet sends
+        // nothing for it, so it is no new message.
+        {
+            let mut uids = self.uids.lock().unwrap();
+            if !uids.contains(uid) {
+                uids.push(uid.clone());
+                self.sent.lock().unwrap().push(msg.clone());
+            }
+        }
+        self.maybe_kill(&msg.call, true);
         Ok(id)
     }
 
@@ -150,6 +164,7 @@ impl World {
         let sender = Arc::new(RecordingSender {
             chain: chain.clone(),
             sent: Mutex::default(),
+            uids: Mutex::default(),
             kill: Mutex::default(),
         });
         let manager = LocalSectorManager::in_memory(
@@ -289,9 +304,9 @@ impl World {
     }
 
     /// Everything a case checks once the restarted worker is done (see the
-    /// module docs). `no_orphans`: also that the manager allocated no
-    /// number besides the sector's.
-    async fn check(&self, what: &str, no_orphans: bool) {
+    /// module docs), and that the manager allocated no number besides the
+    /// sector's.
+    async fn check(&self, what: &str) {
         let records = self.records().await;
         assert_eq!(
             records.len(),
@@ -339,15 +354,13 @@ impl World {
             "crash {what}: the persisted copy"
         );
 
-        if no_orphans {
-            let allocated = self.manager_view().await.len();
-            assert_eq!(
-                allocated,
-                1,
-                "crash {what}: the manager allocated {allocated} numbers for one sector: {:#?}",
-                self.manager_view().await
-            );
-        }
+        let allocated = self.manager_view().await.len();
+        assert_eq!(
+            allocated,
+            1,
+            "crash {what}: the manager allocated {allocated} numbers for one sector: {:#?}",
+            self.manager_view().await
+        );
     }
 }
 
@@ -358,14 +371,10 @@ async fn crash_at(point: CrashPoint) {
     world
         .crash_and_restart(CrashSwitch::armed(point), &what)
         .await;
-    // A worker that dies between the manager's allocation and its
-    // `Allocated` save leaves the number behind (see
-    // `crash_after_allocate_sector_leaves_no_orphaned_number`).
-    let orphan_expected = matches!(
-        point,
-        AfterManagerCall("allocate_sector") | BeforeSave(S::Allocated)
-    );
-    world.check(&what, !orphan_expected).await;
+    // Also where the worker dies between the manager's allocation and its
+    // `Allocated` save: asking again with the saved allocation key gets
+    // the same number back.
+    world.check(&what).await;
 }
 
 use CrashPoint::{AfterManagerCall, AfterSave, AfterStage, BeforeSave};
@@ -388,7 +397,10 @@ matrix! {
     // The engine's first save of a new job.
     before_save_empty => BeforeSave(S::Empty),
     after_save_empty => AfterSave(S::Empty),
-    // allocate_sector → save Allocated.
+    // allocate_sector → save Allocated. Dying at the first two leaves no
+    // orphaned number: the new worker asks again with the allocation key
+    // saved with the job and gets the same sector (without the key, the
+    // manager allocated a second number).
     after_manager_allocate_sector => AfterManagerCall("allocate_sector"),
     before_save_allocated => BeforeSave(S::Allocated),
     after_save_allocated => AfterSave(S::Allocated),
@@ -464,7 +476,7 @@ async fn matrix_covers_every_point_of_a_clean_run() {
         .expect("a clean run finishes")
         .unwrap()
         .unwrap();
-    world.check("nowhere (clean run)", true).await;
+    world.check("nowhere (clean run)").await;
     let passed: BTreeSet<CrashPoint> = switch.passed().into_iter().collect();
     let listed: BTreeSet<CrashPoint> = MATRIX.iter().copied().collect();
     assert_eq!(MATRIX.len(), listed.len(), "a point is listed twice");
@@ -488,10 +500,12 @@ fn is_prove_commit(call: &MinerCall) -> bool {
     )
 }
 
-/// The worker dies while its submit call is in the manager, right before
-/// or right after the manager pushed the batch's message (before it saved
-/// the message id): the batch runs inside the worker's call (`enqueue` →
-/// `send_due`), so the call is dropped with the worker.
+/// The worker dies right before or right after the manager pushes the
+/// message of a batch holding its sector. The manager sends batches from a
+/// background task (the worker's submit call only queues the sector), so
+/// the push is not dropped with the worker: the restarted worker's
+/// resubmission is answered from the queued or sent batch, and one message
+/// carries the sector.
 async fn worker_dies_at_push(matches: fn(&MinerCall) -> bool, after: bool, what: &str) {
     let world = World::new();
     let switch = CrashSwitch::disarmed();
@@ -501,60 +515,45 @@ async fn worker_dies_at_push(matches: fn(&MinerCall) -> bool, after: bool, what:
         switch: switch.clone(),
     });
     world.crash_and_restart(switch, what).await;
-    world.check(what, true).await;
-}
-
-/// Why the four cases of a worker dying around a push fail today.
-macro_rules! lost_batch {
-    () => {
-        "manager (batch.rs, mod.rs enqueue): the batch is sent inside the worker's submit call; \
-         dropped with it, the claim (sending_since) stays for Submitted::STALE_CLAIM_SECS \
-         (300 s), the message id (if pushed) is never saved and the call's wake.notify_one() \
-         never runs, so the batch timer need not look again; the restarted worker's resubmit is \
-         answered DuplicateSubmit without waking it and its polls get Pending: the sector waits \
-         for another submission to wake the timer, and a message still in the mpool then is \
-         sent a second time"
-    };
+    world.check(what).await;
 }
 
 #[tokio::test]
-#[ignore = lost_batch!()]
-async fn worker_dies_in_submit_pre_commit_before_the_push() {
-    worker_dies_at_push(is_pre_commit, false, "in submit_pre_commit before the push").await;
+async fn worker_dies_right_before_the_manager_pushes_its_pre_commit() {
+    worker_dies_at_push(
+        is_pre_commit,
+        false,
+        "right before the manager pushes its pre-commit",
+    )
+    .await;
 }
 
 #[tokio::test]
-#[ignore = lost_batch!()]
-async fn worker_dies_in_submit_pre_commit_after_the_push_before_the_id_is_saved() {
-    worker_dies_at_push(is_pre_commit, true, "in submit_pre_commit after the push").await;
+async fn worker_dies_right_after_the_manager_pushes_its_pre_commit() {
+    worker_dies_at_push(
+        is_pre_commit,
+        true,
+        "right after the manager pushes its pre-commit",
+    )
+    .await;
 }
 
 #[tokio::test]
-#[ignore = lost_batch!()]
-async fn worker_dies_in_submit_proof_before_the_push() {
-    worker_dies_at_push(is_prove_commit, false, "in submit_proof before the push").await;
+async fn worker_dies_right_before_the_manager_pushes_its_proof() {
+    worker_dies_at_push(
+        is_prove_commit,
+        false,
+        "right before the manager pushes its proof",
+    )
+    .await;
 }
 
 #[tokio::test]
-#[ignore = lost_batch!()]
-async fn worker_dies_in_submit_proof_after_the_push_before_the_id_is_saved() {
-    worker_dies_at_push(is_prove_commit, true, "in submit_proof after the push").await;
-}
-
-/// Allocation is not idempotent: a worker that dies between the manager's
-/// answer and its `Allocated` save asks again and gets a new number; the
-/// first stays allocated to nobody (a gap in the miner's numbers).
-#[tokio::test]
-#[ignore = "allocation is not idempotent: AllocateSector carries no request key the worker \
-            saved first, so a worker dying before its Allocated save gets a new number and the \
-            first stays allocated to nobody (protocol: core manager.rs AllocateSpec, manager \
-            store allocate)"]
-async fn crash_after_allocate_sector_leaves_no_orphaned_number() {
-    let world = World::new();
-    let point = CrashPoint::AfterManagerCall("allocate_sector");
-    let what = point.to_string();
-    world
-        .crash_and_restart(CrashSwitch::armed(point), &what)
-        .await;
-    world.check(&what, true).await;
+async fn worker_dies_right_after_the_manager_pushes_its_proof() {
+    worker_dies_at_push(
+        is_prove_commit,
+        true,
+        "right after the manager pushes its proof",
+    )
+    .await;
 }

@@ -289,6 +289,7 @@ fn sealer_config(config: &WorkerConfig) -> SealerConfig {
         allocate: AllocateSpec {
             allowed_miners: config.manager.allowed_miners(),
             allowed_proof_types: vec![config.manager.proof()],
+            allocation_key: None,
         },
         ..SealerConfig::default()
     }

@@ -30,6 +30,25 @@ pub(crate) fn no_space_in<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a io::Er
     None
 }
 
+/// Whether `text` (an error another program reported as text: an ext
+/// child's `err_msg`) says the device is full: `strerror(ENOSPC)` ("No
+/// space left on device", as Rust, C and Go write it, any case) or Rust's
+/// "os error 28" (Linux and macOS).
+pub(crate) fn names_no_space(text: &str) -> bool {
+    if text
+        .to_ascii_lowercase()
+        .contains("no space left on device")
+    {
+        return true;
+    }
+    text.match_indices("os error 28").any(|(at, m)| {
+        !text[at + m.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 /// An `io::Error` of kind `StorageFull` saying `message` (the whole
 /// context of the failure), for [`StageError::io`](venus_seal_core::StageError::io).
 pub(crate) fn storage_full(message: String) -> io::Error {
@@ -54,5 +73,18 @@ mod tests {
         assert!(no_space_in(&wrapped).is_some());
         let other = Wrapper(io::Error::from_raw_os_error(5));
         assert!(no_space_in(&other).is_none());
+    }
+
+    #[test]
+    fn enospc_is_named_in_text_by_strerror_or_errno() {
+        let errno = io::Error::from_raw_os_error(28).to_string();
+        assert!(names_no_space(&errno), "{errno}");
+        assert!(names_no_space("write: no space left on device"));
+        assert!(names_no_space("copy failed (os error 28)"));
+        assert!(!names_no_space("copy failed (os error 280)"));
+        assert!(!names_no_space("no space in the name"));
+        assert!(!names_no_space(
+            &io::Error::from_raw_os_error(5).to_string()
+        ));
     }
 }

@@ -453,6 +453,26 @@ async fn answers_map_to_levels_and_the_child_survives() {
     assert!(err.to_string().contains("bad tree"), "{err}");
     let err = p.execute(fail("[critical] disk gone")).await.unwrap_err();
     assert_eq!(err.level(), FailureLevel::Critical, "{err}");
+    // A full disk reported as plain text (a damocles child's anyhow chain,
+    // a Go child's error) is Critical like the in-process ENOSPC: retrying
+    // does not free space.
+    for text in [
+        "write layer 3: No space left on device (os error 28)",
+        "[temporary] copying the cache: os error 28",
+        "open /mnt/sealed/s-t01000-1: no space left on device",
+    ] {
+        let err = p.execute(fail(text)).await.unwrap_err();
+        assert_eq!(err.level(), FailureLevel::Critical, "{text}: {err}");
+        assert!(err.to_string().contains("ext processor levels"), "{err}");
+    }
+    // Text that only looks alike stays Temporary.
+    let err = p
+        .execute(fail(
+            "no space for another task in the queue (os error 280)",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.level(), FailureLevel::Temporary, "{err}");
     // A child may park a sector, never have it deleted.
     let err = p.execute(fail("[abort] sector too big")).await.unwrap_err();
     assert_eq!(err.level(), FailureLevel::Permanent, "{err}");

@@ -422,6 +422,17 @@ async fn a_second_copy_that_would_not_fit_beside_one_in_progress_is_refused() {
 
 #[tokio::test]
 async fn leftover_temporary_copies_are_removed_when_the_store_starts() {
+    leftover_temporary_copies_are_removed(false).await;
+}
+
+#[tokio::test]
+async fn leftover_temporary_copies_are_removed_at_the_worker_boot_sweep() {
+    leftover_temporary_copies_are_removed(true).await;
+}
+
+/// Stale `.partial-<hex>` copies go, live ones and other files stay, at
+/// the store's first use or (`at_boot`) at the worker's boot sweep.
+async fn leftover_temporary_copies_are_removed(at_boot: bool) {
     let dir = tempfile::tempdir().unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     let write = |rel: &str, modified: Option<std::time::SystemTime>| {
@@ -449,8 +460,13 @@ async fn leftover_temporary_copies_are_removed_when_the_store_starts() {
         write("cache/s-t01000-8/.p_aux.partial-notahexsuffix!", Some(old)),
     ];
     let store = LocalPersistStore::new("restarted", dir.path());
-    // Its first use at start-up (the executor asks for free space).
-    store.available().await.unwrap();
+    if at_boot {
+        // The worker's boot sweeps before any sector is persisted.
+        store.sweep_leftovers();
+    } else {
+        // Its first use (the executor asks for free space).
+        store.available().await.unwrap();
+    }
     for path in &leftovers {
         assert!(!path.exists(), "{} left behind", path.display());
     }

@@ -98,6 +98,7 @@ fn manager() -> (Arc<LocalSectorManager>, SectorManagerCase) {
         allocate: AllocateSpec {
             allowed_miners: vec![MINER],
             allowed_proof_types: vec![P2K],
+            allocation_key: None,
         },
         prove: Box::new(FakeProofVerifier::proof_for),
         tick: Box::new(move || {

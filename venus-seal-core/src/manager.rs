@@ -24,6 +24,14 @@ pub struct AllocateSpec {
     pub allowed_miners: Vec<ActorId>,
     /// Only these proof types (empty: any).
     pub allowed_proof_types: Vec<SealProof>,
+    /// The worker's key for this allocation, saved in its sector record
+    /// before it asks: the manager answers every request with the same
+    /// key with the same sector, so a worker that dies between the answer
+    /// and its own save gets its number again instead of orphaning it.
+    /// `None` (damocles' `AllocateSector`, which has no such key): a new
+    /// number every time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_key: Option<String>,
 }
 
 /// A sector number the manager handed out.

@@ -177,6 +177,18 @@ impl Sealer {
         self.metrics.as_ref()
     }
 
+    /// A new allocation key for job `job`: this worker's name, the job
+    /// and the time of the call in nanoseconds, so that two workers (also
+    /// two under one name, or one whose database was replaced) never share
+    /// a key. The engine saves it with the new job before the job asks.
+    pub fn allocation_key(&self, job: u64) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("{}/job-{job}/{nanos}", self.config.instance)
+    }
+
     /// Runs `record` until it is finished, parked or aborted. Its files
     /// live under `dir`. `on_step` hears of every completed step.
     ///

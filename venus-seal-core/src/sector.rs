@@ -259,6 +259,13 @@ pub struct SectorRecord {
     /// Unix seconds of the last change.
     #[serde(default)]
     pub updated_at: Option<u64>,
+    /// The key the job asks the manager for its sector with
+    /// ([`AllocateSpec::allocation_key`](crate::manager::AllocateSpec::allocation_key)),
+    /// saved with the new job before it asks: asking again after a crash
+    /// gets the same sector. `None` (a record of an earlier release): the
+    /// request carries no key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_key: Option<String>,
 }
 
 impl SectorRecord {
@@ -284,6 +291,7 @@ impl SectorRecord {
             paused: false,
             location: None,
             updated_at: None,
+            allocation_key: None,
         }
     }
 

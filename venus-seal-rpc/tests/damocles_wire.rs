@@ -413,6 +413,7 @@ async fn client_reads(client: &ManagerClient, name: &str, r: &Value) {
             let spec = AllocateSpec {
                 allowed_miners: vec![ActorId(1000)],
                 allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+                allocation_key: None,
             };
             let got = client.allocate_sector(spec).await.unwrap();
             match got {

@@ -683,6 +683,7 @@ async fn manager_client_passes_the_sector_manager_suite() {
         allocate: AllocateSpec {
             allowed_miners: vec![MINER],
             allowed_proof_types: vec![PROOF],
+            allocation_key: None,
         },
         prove: Box::new(FakeProofVerifier::proof_for),
         tick: Box::new(move || {

@@ -458,7 +458,11 @@ impl Inner {
                     "ext processor {} (task {id}) reported a critical failure",
                     self.name
                 ),
-                std::io::Error::other(text.to_string()),
+                if crate::no_space::names_no_space(text) {
+                    crate::no_space::storage_full(text.to_string())
+                } else {
+                    std::io::Error::other(text.to_string())
+                },
             ),
             FailureLevel::Abort => StageError::InvalidTask(msg),
         }

@@ -83,6 +83,11 @@ impl<O> Response<O> {
 /// [`Failure`] displays itself) give that level; any other text is
 /// Temporary.
 ///
+/// A full disk is **Critical** when the text names it ("No space left on
+/// device", "os error 28") without a prefix or with `[temporary] `, as
+/// the in-process ENOSPC is: retrying does not free space, an operator
+/// must (a damocles child reports it as plain text).
+///
 /// `[abort] ` is **capped at Permanent**, and the message keeps its
 /// `[abort] ` prefix so the operator sees what the child asked for. An
 /// abort deletes the sector's files, and after pre-commit burns its
@@ -98,6 +103,10 @@ impl<O> Response<O> {
 /// assert_eq!(level_of_err_msg("[permanent] bad proof"), (FailureLevel::Permanent, "bad proof"));
 /// assert_eq!(level_of_err_msg("oops"), (FailureLevel::Temporary, "oops"));
 /// assert_eq!(
+///     level_of_err_msg("No space left on device (os error 28)").0,
+///     FailureLevel::Critical
+/// );
+/// assert_eq!(
 ///     level_of_err_msg("[abort] sector too big"),
 ///     (FailureLevel::Permanent, "[abort] sector too big")
 /// );
@@ -108,16 +117,25 @@ pub fn level_of_err_msg(err_msg: &str) -> (FailureLevel, &str) {
         FailureLevel::Permanent,
         FailureLevel::Critical,
     ];
-    for level in LEVELS {
-        let prefix = format!("[{level}] ");
-        if let Some(rest) = err_msg.strip_prefix(prefix.as_str()) {
-            return (level, rest);
-        }
+    let (level, text) = LEVELS
+        .into_iter()
+        .find_map(|level| {
+            let prefix = format!("[{level}] ");
+            err_msg
+                .strip_prefix(prefix.as_str())
+                .map(|rest| (level, rest))
+        })
+        .unwrap_or_else(|| {
+            if err_msg.starts_with(&format!("[{}] ", FailureLevel::Abort)) {
+                (FailureLevel::Permanent, err_msg)
+            } else {
+                (FailureLevel::Temporary, err_msg)
+            }
+        });
+    if level == FailureLevel::Temporary && crate::no_space::names_no_space(text) {
+        return (FailureLevel::Critical, text);
     }
-    if err_msg.starts_with(&format!("[{}] ", FailureLevel::Abort)) {
-        return (FailureLevel::Permanent, err_msg);
-    }
-    (FailureLevel::Temporary, err_msg)
+    (level, text)
 }
 
 /// `line` cut to at most `max` bytes (on a character boundary), with `…`

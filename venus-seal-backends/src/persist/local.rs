@@ -25,7 +25,8 @@ use super::{check_key, PersistStore};
 ///
 /// Temporary copies left behind by a crash (`.<file>.partial-<hex>`) are
 /// removed when the store is first used (its first `available` or
-/// `put_file`), once they are [`STALE_PARTIAL_AGE`] old: a temporary copy
+/// `put_file`) or [`sweep_leftovers`](Self::sweep_leftovers) is called
+/// (the worker does at boot), once they are [`STALE_PARTIAL_AGE`] old: a temporary copy
 /// written to more recently may belong to another worker sharing the
 /// directory. [`remove_partials`](Self::remove_partials) does it on demand.
 #[derive(Clone, Debug)]
@@ -115,7 +116,12 @@ impl LocalPersistStore {
     }
 
     /// Sweeps the leftovers once per store (see the type's docs); a failed
-    /// sweep is logged, not fatal: the copies still work.
+    /// sweep is logged, not fatal: the copies still work. The worker calls
+    /// it at boot; the store's first use does it otherwise. Blocking.
+    pub fn sweep_leftovers(&self) {
+        self.sweep_once();
+    }
+
     fn sweep_once(&self) {
         self.swept.call_once(|| {
             if let Err(e) = self.remove_partials(STALE_PARTIAL_AGE) {

@@ -573,7 +573,12 @@ impl SectorManager for LocalSectorManager {
             let status = SectorStatus::new(miner.proof);
             match self
                 .store
-                .allocate(miner.id, miner.numbers, &status)
+                .allocate(
+                    miner.id,
+                    miner.numbers,
+                    &status,
+                    spec.allocation_key.as_deref(),
+                )
                 .await?
             {
                 Some(number) => {

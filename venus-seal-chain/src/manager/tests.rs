@@ -53,11 +53,47 @@ fn spec(miners: &[ActorId], proofs: &[SealProof]) -> AllocateSpec {
     AllocateSpec {
         allowed_miners: miners.to_vec(),
         allowed_proof_types: proofs.to_vec(),
+        allocation_key: None,
     }
 }
 
 async fn allocate(m: &LocalSectorManager) -> AllocatedSector {
     m.allocate_sector(spec(&[M1], &[])).await.unwrap().unwrap()
+}
+
+/// A worker that asks again with the allocation key it saved (after dying
+/// before it saved the answer) gets the same sector, also when the key's
+/// miner is not the first the spec allows; a request without a key (a
+/// damocles worker) gets a new number every time.
+#[tokio::test]
+async fn a_repeated_allocation_key_gets_the_same_sector() {
+    let (_chain, m) = setup();
+    let keyed = |key: &str, miners: &[ActorId]| AllocateSpec {
+        allocation_key: Some(key.into()),
+        ..spec(miners, &[])
+    };
+    let first = m.allocate_sector(keyed("w/job-1/1", &[M1])).await.unwrap();
+    let again = m.allocate_sector(keyed("w/job-1/1", &[M1])).await.unwrap();
+    assert_eq!(first, again);
+    let m2 = m
+        .allocate_sector(keyed("w/job-2/1", &[M2]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m2.id, SectorId::new(M2, SectorNumber(1)));
+    // Any miner allowed: M1 comes first, but the key is M2's.
+    assert_eq!(
+        m.allocate_sector(keyed("w/job-2/1", &[])).await.unwrap(),
+        Some(m2)
+    );
+    let other = m
+        .allocate_sector(keyed("w/job-3/1", &[M1]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.id, SectorId::new(M1, SectorNumber(2)));
+    assert_eq!(allocate(&m).await.id, SectorId::new(M1, SectorNumber(3)));
+    assert_eq!(allocate(&m).await.id, SectorId::new(M1, SectorNumber(4)));
 }
 
 fn info(ticket: Ticket) -> PreCommitOnChainInfo {
@@ -595,9 +631,10 @@ impl ManagerStore for CrashingStore {
         miner: ActorId,
         range: NumberRange,
         status: &SectorStatus,
+        key: Option<&str>,
     ) -> Result<Option<SectorNumber>, ManagerStoreError> {
         self.call()?;
-        self.inner.allocate(miner, range, status).await
+        self.inner.allocate(miner, range, status, key).await
     }
     async fn load(
         &self,

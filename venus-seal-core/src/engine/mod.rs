@@ -429,6 +429,7 @@ impl Shared {
         *next += 1;
         let mut rec = SectorRecord::new(job);
         rec.location = Some(location.join(format!("job-{job}")));
+        rec.allocation_key = Some(self.sealer.allocation_key(job));
         rec.updated_at = Some(now_secs());
         self.store.save(&rec).await?;
         if let Some(m) = self.sealer.metrics() {

@@ -182,11 +182,19 @@ pub trait ManagerStore: Send + Sync + fmt::Debug {
     /// Takes the next unused number of `miner` within `range` (continuing
     /// after the highest ever handed out, never reusing one) and stores
     /// `status` under it, atomically. `Ok(None)` when the range is used up.
+    ///
+    /// With a `key` (the worker's
+    /// [`AllocateSpec::allocation_key`](crate::manager::AllocateSpec::allocation_key)),
+    /// the key is recorded with the number in the same transaction, and a
+    /// key already recorded answers its number again without taking a new
+    /// one (`status` is then not written) — or `Ok(None)` when it was
+    /// recorded for another miner, whose call answers it.
     async fn allocate(
         &self,
         miner: ActorId,
         range: NumberRange,
         status: &SectorStatus,
+        key: Option<&str>,
     ) -> Result<Option<SectorNumber>, ManagerStoreError>;
 
     /// A sector's status and version.
@@ -279,6 +287,7 @@ crate::forward::forward_impls! {
             miner: ActorId,
             range: NumberRange,
             status: &SectorStatus,
+            key: Option<&str>,
         ) -> Result<Option<SectorNumber>, ManagerStoreError>;
         async fn load(&self, sector: SectorId)
             -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError>;

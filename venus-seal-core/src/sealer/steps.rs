@@ -32,7 +32,9 @@ use std::time::Duration;
 
 use super::{Outcome, Sealer};
 use crate::error::{Failure, FailureLevel, Leveled, ManagerError};
-use crate::manager::{OnChainState, PollStateResponse, PreCommitOnChainInfo, SubmitResult};
+use crate::manager::{
+    AllocateSpec, OnChainState, PollStateResponse, PreCommitOnChainInfo, SubmitResult,
+};
 use crate::sector::{Event, SectorRecord, SectorState};
 use crate::stage::{AddPieces, Pc1, Pc2, Persist, SectorPaths, TreeD, C1, C2};
 use crate::types::ids::SectorId;
@@ -48,7 +50,7 @@ impl Sealer {
         paths: &SectorPaths,
     ) -> Result<Outcome, Failure> {
         match rec.state {
-            SectorState::Empty => self.allocate().await,
+            SectorState::Empty => self.allocate(rec).await,
             SectorState::Allocated => self.acquire_deals(rec).await,
             SectorState::DealsAcquired => self.add_pieces(rec, dir, paths).await,
             SectorState::PiecesAdded => self.build_tree_d(rec, paths).await,
@@ -69,14 +71,15 @@ impl Sealer {
         }
     }
 
-    /// `Empty`: asks the manager for a sector; waits a poll interval when
-    /// it has none to give.
-    async fn allocate(&self) -> Result<Outcome, Failure> {
-        let allocated = self
-            .manager
-            .allocate_sector(self.config.allocate.clone())
-            .await
-            .map_err(fail)?;
+    /// `Empty`: asks the manager for a sector, with the job's saved
+    /// allocation key (the same sector again after a crash); waits a poll
+    /// interval when it has none to give.
+    async fn allocate(&self, rec: &SectorRecord) -> Result<Outcome, Failure> {
+        let spec = AllocateSpec {
+            allocation_key: rec.allocation_key.clone(),
+            ..self.config.allocate.clone()
+        };
+        let allocated = self.manager.allocate_sector(spec).await.map_err(fail)?;
         match allocated {
             Some(s) => Ok(Outcome::Done(Event::Allocated(s))),
             None => Ok(Outcome::Wait(self.config.poll_interval)),

@@ -61,6 +61,15 @@ pub struct AllocateSectorSpec {
     pub allowed_miners: Option<Vec<ActorId>>,
     /// Only these proof types, as chain ids (`null` or empty: any).
     pub allowed_proof_types: Option<Vec<SealProof>>,
+    /// Ours, not damocles': the worker's allocation key
+    /// ([`AllocateSpec::allocation_key`]). Left out when there is none,
+    /// so the request is then exactly damocles'; a damocles manager
+    /// ignores it (go-jsonrpc decodes params with `encoding/json`, which
+    /// skips unknown fields: filecoin-project/go-jsonrpc `handler.go`
+    /// @0a8dfdac294f5160c07f95be2cbeb54d9dcd603a), and a damocles worker
+    /// never sends it (the old behaviour: a new number every time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation_key: Option<String>,
 }
 
 impl From<AllocateSectorSpec> for AllocateSpec {
@@ -68,6 +77,7 @@ impl From<AllocateSectorSpec> for AllocateSpec {
         AllocateSpec {
             allowed_miners: w.allowed_miners.unwrap_or_default(),
             allowed_proof_types: w.allowed_proof_types.unwrap_or_default(),
+            allocation_key: w.allocation_key,
         }
     }
 }
@@ -77,6 +87,7 @@ impl From<&AllocateSpec> for AllocateSectorSpec {
         AllocateSectorSpec {
             allowed_miners: Some(spec.allowed_miners.clone()),
             allowed_proof_types: Some(spec.allowed_proof_types.clone()),
+            allocation_key: spec.allocation_key.clone(),
         }
     }
 }
@@ -718,6 +729,7 @@ mod tests {
                 SealProof::StackedDrg2KiBV1_1,
                 SealProof::StackedDrg2KiBV1_2_Feat_NonInteractivePoRep,
             ]),
+            allocation_key: None,
         };
         assert_eq!(
             allocate_spec(spec.clone(), true).allowed_proof_types,
@@ -726,5 +738,39 @@ mod tests {
         assert_eq!(allocate_spec(spec, false).allowed_proof_types.len(), 2);
         let any = allocate_spec(AllocateSectorSpec::default(), true);
         assert_eq!(any.allowed_proof_types.len(), 5);
+    }
+
+    /// The allocation key travels between our worker and our manager, and
+    /// is absent from a request without one: the request is then exactly
+    /// damocles' `AllocateSectorSpec` (fields of
+    /// `tests/fixtures/damocles/AllocateSector.json`, read from
+    /// damocles-manager/core/types.go@1ee1529965f540f4fbddf7e2338883710b28b06e);
+    /// damocles' requests (no key) ask without one.
+    #[test]
+    fn the_allocation_key_is_ours_and_left_out_when_absent() {
+        let plain = AllocateSpec {
+            allowed_miners: vec![ActorId(1000)],
+            allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+            allocation_key: None,
+        };
+        let json = serde_json::to_value(AllocateSectorSpec::from(&plain)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"AllowedMiners": [1000], "AllowedProofTypes": [5]})
+        );
+        let damocles: AllocateSectorSpec = serde_json::from_value(
+            serde_json::json!({"AllowedMiners": null, "AllowedProofTypes": null}),
+        )
+        .unwrap();
+        assert_eq!(allocate_spec(damocles, false).allocation_key, None);
+
+        let keyed = AllocateSpec {
+            allocation_key: Some("worker-1/job-7/1".into()),
+            ..plain
+        };
+        let json = serde_json::to_value(AllocateSectorSpec::from(&keyed)).unwrap();
+        assert_eq!(json["AllocationKey"], "worker-1/job-7/1");
+        let back: AllocateSectorSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(allocate_spec(back, false), keyed);
     }
 }

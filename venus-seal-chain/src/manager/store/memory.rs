@@ -42,6 +42,9 @@ impl DealRow {
 #[derive(Debug, Default)]
 struct Inner {
     next: HashMap<ActorId, u64>,
+    /// Allocation keys and the sector each was answered with (as the SQL
+    /// store's `manager_allocations`).
+    keys: HashMap<String, SectorId>,
     sectors: BTreeMap<SectorId, Versioned<SectorStatus>>,
     /// Ordered by position (new deals go last, deals of an earlier
     /// release's sector first).
@@ -81,8 +84,12 @@ impl ManagerStore for MemoryManagerStore {
         miner: ActorId,
         range: NumberRange,
         status: &SectorStatus,
+        key: Option<&str>,
     ) -> Result<Option<SectorNumber>, ManagerStoreError> {
         let mut inner = self.lock();
+        if let Some(held) = key.and_then(|k| inner.keys.get(k)) {
+            return Ok((held.miner == miner).then_some(held.number));
+        }
         let next = inner.next.entry(miner).or_insert(range.start);
         let number = (*next).max(range.start);
         if number > range.end {
@@ -90,6 +97,9 @@ impl ManagerStore for MemoryManagerStore {
         }
         *next = number + 1;
         let id = SectorId::new(miner, SectorNumber(number));
+        if let Some(key) = key {
+            inner.keys.insert(key.to_string(), id);
+        }
         inner.sectors.insert(
             id,
             Versioned {

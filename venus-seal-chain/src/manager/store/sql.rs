@@ -240,10 +240,26 @@ impl ManagerStore for SqlManagerStore {
         miner: ActorId,
         range: NumberRange,
         status: &SectorStatus,
+        key: Option<&str>,
     ) -> Result<Option<SectorNumber>, ManagerStoreError> {
         let _w = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let (m, start, end) = (i64_of(miner.0), i64_of(range.start), i64_of(range.end));
+        if let Some(key) = key {
+            // A key answered before gets its sector again (another
+            // manager process inserting it at the same time makes this
+            // transaction's insert below fail; the worker asks again).
+            let held = sqlx::query("SELECT miner, number FROM manager_allocations WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if let Some(row) = held {
+                let held_miner: i64 = row.try_get("miner").map_err(db)?;
+                let number: i64 = row.try_get("number").map_err(db)?;
+                return Ok((held_miner == m).then_some(SectorNumber(number as u64)));
+            }
+        }
         sqlx::query(
             "INSERT INTO manager_numbers (miner, next_number) VALUES ($1, $2)
              ON CONFLICT (miner) DO NOTHING",
@@ -282,6 +298,15 @@ impl ManagerStore for SqlManagerStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        if let Some(key) = key {
+            sqlx::query("INSERT INTO manager_allocations (key, miner, number) VALUES ($1, $2, $3)")
+                .bind(key)
+                .bind(m)
+                .bind(taken)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(Some(SectorNumber(taken as u64)))
     }

@@ -127,7 +127,7 @@ fn queued_deals() -> Vec<(Option<ActorId>, DealInfo)> {
 async fn fill(store: &SqlManagerStore) {
     for life in lives() {
         let number = store
-            .allocate(life.miner, life.range, &life.statuses[0])
+            .allocate(life.miner, life.range, &life.statuses[0], None)
             .await
             .unwrap()
             .unwrap();
@@ -168,7 +168,7 @@ pub(super) async fn assert_holds_the_fixture(store: &SqlManagerStore) {
         (M2, NumberRange::new(100, 200).unwrap()),
     ] {
         let status = SectorStatus::new(SealProof::StackedDrg2KiBV1_1);
-        let got = store.allocate(miner, range, &status).await.unwrap();
+        let got = store.allocate(miner, range, &status, None).await.unwrap();
         assert_eq!(got, Some(SectorNumber(next[&miner])), "miner {miner}");
         fresh.push(SectorId::new(miner, got.unwrap()));
     }
@@ -252,10 +252,10 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
         .fetch_all(&store.pool)
         .await
         .unwrap();
-    assert_eq!(versions, [2001, 2002]);
+    assert_eq!(versions, [2001, 2002, 2003]);
 
     // A later release's migration: this release refuses the database.
-    record_a_later_version(&store.pool, 2003).await;
+    record_a_later_version(&store.pool, 2004).await;
     store.pool.close().await;
     let err = SqlManagerStore::open_sqlite(&path)
         .await
@@ -267,8 +267,8 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
             "the manager store",
             "manager.db",
             "newer release",
+            "2004",
             "2003",
-            "2002",
         ],
     );
 }
@@ -286,7 +286,7 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
     }
     let store = SqlManagerStore::connect(&url).await.unwrap();
     assert_holds_the_fixture(&store).await;
-    record_a_later_version(&store.pool, 2003).await;
+    record_a_later_version(&store.pool, 2004).await;
     store.pool.close().await;
     let err = SqlManagerStore::connect(&url)
         .await
@@ -294,7 +294,7 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
         .to_string();
     assert_names(
         &err,
-        &["the manager store", "newer release", "2003", "2002"],
+        &["the manager store", "newer release", "2004", "2003"],
     );
 }
 
@@ -315,5 +315,5 @@ async fn managers_starting_at_once_on_a_new_postgres_database_migrate_it_once() 
         .fetch_all(&store.pool)
         .await
         .unwrap();
-    assert_eq!(versions, [2001, 2002]);
+    assert_eq!(versions, [2001, 2002, 2003]);
 }

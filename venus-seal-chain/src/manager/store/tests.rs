@@ -22,7 +22,7 @@ async fn sqlite_store_continues_numbers_after_a_reopen() {
     let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
     for _ in 0..3 {
         store
-            .allocate(M1, NumberRange::ALL, &status())
+            .allocate(M1, NumberRange::ALL, &status(), None)
             .await
             .unwrap();
     }
@@ -31,7 +31,7 @@ async fn sqlite_store_continues_numbers_after_a_reopen() {
     let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
     assert_eq!(
         store
-            .allocate(M1, NumberRange::ALL, &status())
+            .allocate(M1, NumberRange::ALL, &status(), None)
             .await
             .unwrap(),
         Some(SectorNumber(4))
@@ -45,7 +45,7 @@ async fn a_corrupt_record_is_an_error_naming_the_sector() {
     let path = dir.path().join("manager.db");
     let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
     store
-        .allocate(M1, NumberRange::ALL, &status())
+        .allocate(M1, NumberRange::ALL, &status(), None)
         .await
         .unwrap();
     sqlx::query("UPDATE manager_sectors SET record = '{\"proof_type\": ' WHERE number = 1")

@@ -37,30 +37,30 @@ pub fn deal(id: u64, size: u64) -> DealInfo {
 pub async fn allocation(store: &dyn ManagerStore) {
     let r = NumberRange::new(1, 3).unwrap();
     for want in 1..=3 {
-        let n = store.allocate(M1, r, &status()).await.unwrap();
+        let n = store.allocate(M1, r, &status(), None).await.unwrap();
         assert_eq!(n, Some(SectorNumber(want)));
     }
-    assert_eq!(store.allocate(M1, r, &status()).await.unwrap(), None);
+    assert_eq!(store.allocate(M1, r, &status(), None).await.unwrap(), None);
     // Another miner has its own sequence, from its own start.
     let r2 = NumberRange::new(100, 200).unwrap();
     assert_eq!(
-        store.allocate(M2, r2, &status()).await.unwrap(),
+        store.allocate(M2, r2, &status(), None).await.unwrap(),
         Some(SectorNumber(100))
     );
     // Raising the start skips ahead; widening the end continues.
     let wider = NumberRange::new(1, 10).unwrap();
     assert_eq!(
-        store.allocate(M1, wider, &status()).await.unwrap(),
+        store.allocate(M1, wider, &status(), None).await.unwrap(),
         Some(SectorNumber(4))
     );
     let raised = NumberRange::new(50, 60).unwrap();
     assert_eq!(
-        store.allocate(M1, raised, &status()).await.unwrap(),
+        store.allocate(M1, raised, &status(), None).await.unwrap(),
         Some(SectorNumber(50))
     );
     // Lowering it again never reuses a number.
     assert_eq!(
-        store.allocate(M1, wider, &status()).await.unwrap(),
+        store.allocate(M1, wider, &status(), None).await.unwrap(),
         None,
         "51 is past the end of 1..=10"
     );
@@ -79,6 +79,74 @@ pub async fn allocation(store: &dyn ManagerStore) {
         .is_none());
 }
 
+/// Keyed allocation: a key answered once gets the same number again
+/// (nothing new is taken or written), other keys and unkeyed calls get new
+/// numbers, and a key held by another miner answers `None` there.
+pub async fn keyed_allocation(store: &dyn ManagerStore) {
+    let all = NumberRange::ALL;
+    let first = store
+        .allocate(M1, all, &status(), Some("w1/job-1"))
+        .await
+        .unwrap();
+    assert_eq!(first, Some(SectorNumber(1)));
+    let mut changed = status();
+    changed.aborted = Some("must not be written by a repeated key".into());
+    assert_eq!(
+        store
+            .allocate(M1, all, &changed, Some("w1/job-1"))
+            .await
+            .unwrap(),
+        first,
+        "a repeated key must answer its sector again"
+    );
+    let held = store
+        .load(SectorId::new(M1, SectorNumber(1)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (held.value, held.version),
+        (status(), 1),
+        "a repeated key rewrote the sector"
+    );
+    assert_eq!(
+        store
+            .allocate(M1, all, &status(), Some("w1/job-2"))
+            .await
+            .unwrap(),
+        Some(SectorNumber(2))
+    );
+    assert_eq!(
+        store.allocate(M1, all, &status(), None).await.unwrap(),
+        Some(SectorNumber(3))
+    );
+    assert_eq!(
+        store
+            .allocate(M2, all, &status(), Some("w1/job-1"))
+            .await
+            .unwrap(),
+        None,
+        "a key answered for another miner"
+    );
+    assert_eq!(
+        store
+            .allocate(M1, all, &status(), Some("w1/job-2"))
+            .await
+            .unwrap(),
+        Some(SectorNumber(2))
+    );
+    assert_eq!(store.sector_count().await.unwrap(), 3);
+    // A key answered before the range was used up still answers.
+    let one = NumberRange::new(1, 1).unwrap();
+    assert_eq!(
+        store
+            .allocate(M1, one, &status(), Some("w1/job-1"))
+            .await
+            .unwrap(),
+        Some(SectorNumber(1))
+    );
+}
+
 /// Many concurrent allocations: every number once, no gap.
 pub async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
     let mut tasks = Vec::new();
@@ -88,7 +156,7 @@ pub async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
             let mut got = Vec::new();
             for _ in 0..8 {
                 let n = store
-                    .allocate(M1, NumberRange::ALL, &status())
+                    .allocate(M1, NumberRange::ALL, &status(), None)
                     .await
                     .unwrap()
                     .unwrap();
@@ -109,7 +177,7 @@ pub async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
 /// Compare-and-swap updates and the queue of submissions.
 pub async fn versioned_updates(store: &dyn ManagerStore) {
     let n = store
-        .allocate(M1, NumberRange::ALL, &status())
+        .allocate(M1, NumberRange::ALL, &status(), None)
         .await
         .unwrap()
         .unwrap();
@@ -149,7 +217,7 @@ pub async fn versioned_updates(store: &dyn ManagerStore) {
 /// A new sector of `miner`.
 async fn new_sector(store: &dyn ManagerStore, miner: ActorId) -> SectorId {
     let n = store
-        .allocate(miner, NumberRange::ALL, &status())
+        .allocate(miner, NumberRange::ALL, &status(), None)
         .await
         .unwrap()
         .unwrap();
@@ -495,6 +563,7 @@ where
     Fut: std::future::Future<Output = Arc<dyn ManagerStore>>,
 {
     allocation(&*make().await).await;
+    keyed_allocation(&*make().await).await;
     concurrent_allocation(make().await).await;
     versioned_updates(&*make().await).await;
     deals(&*make().await).await;
