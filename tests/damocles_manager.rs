@@ -168,6 +168,7 @@ fn sealer(url: &str, store: Arc<dyn SectorStore>) -> Sealer {
             allocate: AllocateSpec {
                 allowed_miners: vec![],
                 allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+                ..AllocateSpec::default()
             },
             retry: RetryPolicy {
                 recover_interval: Duration::from_millis(50),

@@ -87,7 +87,8 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// `token --ttl 24h --out FILE` on the worker and the manager: the file is
+/// `token --ttl 24h --out FILE` on the worker, the manager and the C2
+/// service: the file is
 /// private (also when it existed world-readable) and the token expires in
 /// a day. Servers refuse it afterwards (`venus-seal-rpc`'s token tests).
 #[cfg(unix)]
@@ -113,10 +114,20 @@ fn token_ttl_and_out_write_an_expiring_token_0600() {
             "write",
             "sector-manager-cli",
         ),
+        (
+            support::c2_service_bin(),
+            "c2-service.toml",
+            "c2/secret",
+            "write",
+            "c2-service-cli",
+        ),
     ];
     for (bin, toml, secret_path, perm, name) in cases {
         let config = configs.path().join(toml);
-        std::fs::copy(manifest.join("examples").join(toml), &config).unwrap();
+        let text = std::fs::read_to_string(manifest.join("examples").join(toml)).unwrap();
+        // The C2 service's example keeps its files under /var/tmp.
+        let text = text.replace("/var/tmp/venus-seal/c2-service/", "./c2/");
+        std::fs::write(&config, text).unwrap();
         let secret = Secret::load_or_create(configs.path().join(secret_path)).unwrap();
         let out = configs.path().join(format!("{toml}.token"));
         std::fs::write(&out, "an old token\n").unwrap();

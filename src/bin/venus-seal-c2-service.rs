@@ -11,15 +11,16 @@
 //! the Groth16 parameters, serves `POST /v1/c2`, `GET /v1/c2/{id}`,
 //! `GET /v1/c2/{id}/proof` (JWT: write to submit, read to poll) and on
 //! SIGTERM/SIGINT stops taking tasks, hands the running ones back to the
-//! queue and exits. `token` prints a JWT for the workers (and creates no
-//! file: `run` creates the secret).
+//! queue and exits. `token` prints a JWT for the workers, or writes it to
+//! `--out` (mode 0600), expiring after `--ttl` when given (and creates no
+//! other file: `run` creates the secret).
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use venus_seal::c2_service::{self, C2Node, C2NodeConfig};
 use venus_seal::rpc::Permission;
-use venus_seal::runtime::{init_logging, shutdown_signal};
+use venus_seal::runtime::{init_logging, shutdown_signal, TokenOutput};
 
 /// A venus-seal remote C2 service node.
 #[derive(Parser, Debug)]
@@ -48,6 +49,8 @@ enum Command {
         /// A name recorded in the token (e.g. the worker's).
         #[arg(long, default_value = "c2-service-cli")]
         name: String,
+        #[command(flatten)]
+        output: TokenOutput,
     },
 }
 
@@ -63,9 +66,11 @@ async fn main() -> anyhow::Result<()> {
             // runtime alive: its task is back in the queue, so just exit.
             std::process::exit(0)
         }
-        Command::Token { config, perm, name } => {
-            println!("{}", c2_service::token(&config, perm, &name)?);
-            Ok(())
-        }
+        Command::Token {
+            config,
+            perm,
+            name,
+            output,
+        } => output.emit(&c2_service::token(&config, perm, &name, &output)?),
     }
 }

@@ -24,12 +24,19 @@ pub use build::C2Node;
 pub use config::C2NodeConfig;
 
 use crate::rpc::{Permission, Secret};
+use crate::runtime::TokenOutput;
 
 /// A JWT with `perm` (workers need write), named `name`, signed with the
-/// secret of the node configured at `config`. A missing secret (the node
-/// never ran) is an error naming the file; nothing is created.
-pub fn token(config: &Path, perm: Permission, name: &str) -> anyhow::Result<String> {
+/// secret of the node configured at `config`, expiring as `output` says
+/// (`--ttl`, as the worker's and the manager's `token`). A missing secret
+/// (the node never ran) is an error naming the file; nothing is created.
+pub fn token(
+    config: &Path,
+    perm: Permission,
+    name: &str,
+    output: &TokenOutput,
+) -> anyhow::Result<String> {
     let config = C2NodeConfig::load(config)?;
     let secret = Secret::load(&config.service.secret_file).context("service.secret_file")?;
-    Ok(secret.token(perm, Some(name)))
+    Ok(output.sign(&secret, perm, name))
 }

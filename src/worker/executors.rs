@@ -113,10 +113,12 @@ fn persist(config: &WorkerConfig) -> anyhow::Result<DynExecutor<Persist>> {
     let mut stores = PersistStores::new();
     for p in &config.persist {
         let store: Arc<dyn PersistStore> = match (&p.path, &p.url) {
-            (Some(path), _) => Arc::new(
-                LocalPersistStore::new(p.name.clone(), path.clone())
-                    .with_reserved_bytes(p.reserved_bytes),
-            ),
+            (Some(path), _) => {
+                let local = LocalPersistStore::new(p.name.clone(), path.clone())
+                    .with_reserved_bytes(p.reserved_bytes);
+                sweep_at_boot(&local);
+                Arc::new(local)
+            }
             (None, Some(url)) => {
                 let parsed = url::Url::parse(url).with_context(|| format!("persist url {url}"))?;
                 let (store, prefix) = object_store::parse_url(&parsed)
@@ -132,6 +134,17 @@ fn persist(config: &WorkerConfig) -> anyhow::Result<DynExecutor<Persist>> {
         stores.push(store, p.weight);
     }
     Ok(Arc::new(stores))
+}
+
+/// Removes the temporary copies (`.<file>.partial-<hex>`) a crashed
+/// persist left in `store`, now rather than at the first persist after
+/// boot: on a blocking thread when a runtime is running, else inline.
+fn sweep_at_boot(store: &LocalPersistStore) {
+    let store = store.clone();
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(move || store.sweep_leftovers())),
+        Err(_) => store.sweep_leftovers(),
+    }
 }
 
 /// The ext processor pools of every stage that has some.
