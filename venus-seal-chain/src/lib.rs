@@ -63,6 +63,7 @@
 pub mod devnet;
 mod jsonrpc;
 pub mod manager;
+pub mod market;
 mod persist;
 pub mod testing;
 
@@ -79,4 +80,5 @@ pub use persist::StateFileError;
 pub mod lotus;
 pub mod messager;
 pub use lotus::{LotusClient, MAINNET_NETWORK};
+pub use market::{DealMarket, DropletMarket};
 pub use messager::{MessagerClient, SendSpec};
