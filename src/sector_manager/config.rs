@@ -77,6 +77,10 @@ pub struct SectorManagerConfig {
     /// optional).
     #[serde(default)]
     pub resend: ResendSection,
+    /// droplet (venus-market) assigns the deals (optional; without it the
+    /// deals queued on the manager are handed out).
+    #[serde(default)]
+    pub market: Option<MarketSection>,
 }
 
 /// `[gateway]`: the manager registers its miners with venus-gateway
@@ -161,6 +165,21 @@ impl ResendSection {
         }
         Ok(())
     }
+
+/// `[market]`: deals come from droplet's deal assignment API
+/// (`VENUS_MARKET.AssignUnPackedDeals`) when a worker acquires deals, and
+/// go back (`VENUS_MARKET.ReleaseDeals`) when a sector is aborted before
+/// its proof could activate them. Serve the pieces to the workers with
+/// `[pieces.store] kind = "droplet"` (or point the workers at droplet).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketSection {
+    /// droplet's API, e.g. `http://droplet:41235` (`/rpc/v1` is appended
+    /// unless the URL has a path).
+    pub url: String,
+    /// A file holding a droplet token (a venus-auth JWT) with `write`
+    /// permission.
+    pub token_file: PathBuf,
 }
 
 /// `[proving]`: the manager proves its miners' sectors in their deadlines
@@ -547,11 +566,11 @@ impl SectorManagerConfig {
         if let Some(p) = &mut self.pieces {
             match &mut p.store {
                 PieceStoreConfig::Local { dirs } => dirs.iter_mut().for_each(resolve),
-                PieceStoreConfig::Http {
-                    token_file: Some(token_file),
-                    ..
-                } => resolve(token_file),
-                _ => {}
+                store => {
+                    if let Some(token_file) = store.token_file_mut() {
+                        resolve(token_file);
+                    }
+                }
             }
         }
         if let Some(p) = &mut self.proving {
@@ -562,6 +581,9 @@ impl SectorManagerConfig {
         }
         for s in &mut self.persist_stores {
             resolve(&mut s.path);
+        }
+        if let Some(m) = &mut self.market {
+            resolve(&mut m.token_file);
         }
     }
 
@@ -638,6 +660,12 @@ impl SectorManagerConfig {
             self.check_gateway(g)?;
         }
         self.resend.check()?;
+        if let Some(m) = &self.market {
+            check_url(
+                "market.url (droplet's API, e.g. http://droplet:41235)",
+                &m.url,
+            )?;
+        }
         if let Some(StoreSection::Postgres { url }) = &self.store {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
                 bail!("store.url must start with postgres:// (got {url:?})");
@@ -1010,6 +1038,38 @@ mod tests {
             "{:?}",
             config.store
         );
+    }
+
+    #[test]
+    fn a_droplet_market_is_read_resolved_and_checked() {
+        let base = include_str!("../../examples/sector-manager.toml");
+        let text = format!(
+            "{base}\n[market]\nurl = \"http://droplet:41235\"\ntoken_file = \"droplet.token\"\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = SectorManagerConfig::load(&path).unwrap();
+        let market = config.market.expect("[market] read");
+        assert_eq!(market.url, "http://droplet:41235");
+        assert_eq!(market.token_file, dir.path().join("droplet.token"));
+        for (bad, needle) in [
+            (
+                text.replace("http://droplet:41235", "droplet:41235"),
+                "market.url",
+            ),
+            (
+                text.replace("token_file = \"droplet.token\"\n", ""),
+                "token_file",
+            ),
+            (
+                text.replace("[market]\n", "[market]\nnamespace = \"x\"\n"),
+                "namespace",
+            ),
+        ] {
+            let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
     }
 
     /// The example's `[chain]` replaced by the commented-out Lotus one.

@@ -13,6 +13,7 @@ use venus_seal_chain::gateway::{GatewayConfig, ProofEventListener, WinningProver
 use venus_seal_chain::manager::{
     BatchPolicy, Collateral, ManagerStore, NumberRange, ResendPolicy, SqlManagerStore,
 };
+use venus_seal_chain::DropletMarket;
 use venus_seal_chain::{
     LocalSectorManager, ManagedMiner, ManagerConfig, PoStExecutors, WindowPoStScheduler,
 };
@@ -281,6 +282,17 @@ async fn serve(
         chain.sender.clone(),
         verifier.clone(),
     );
+    if let Some(m) = &config.market {
+        let token = crate::runtime::read_token("market.token_file", &m.token_file)?;
+        let market = DropletMarket::new(&m.url, Some(&token))
+            .map_err(|e| anyhow::anyhow!("market.url {}: {e}", m.url))?;
+        tracing::info!(
+            url = market.url(),
+            "deals come from droplet's deal assignment API"
+        );
+        // A fresh manager has no market yet.
+        let _ = local.set_deal_market(Arc::new(market));
+    }
     let miners = config.miners.iter().map(|m| (m.id, m.proof)).collect();
     let admin = Arc::new(ManagerAdmin::new(local.clone(), miners));
     let secret = Secret::load_or_create(&config.rpc.secret_file).context("rpc.secret_file")?;

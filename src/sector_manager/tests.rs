@@ -243,3 +243,200 @@ fn the_resend_defaults_are_the_managers() {
         venus_seal_chain::manager::ResendPolicy::default()
     );
 }
+
+/// A fake droplet for the built manager: its deal assignment API
+/// (`POST /rpc/v1`, `VENUS_MARKET.AssignUnPackedDeals` answering one
+/// `DealInfoIncludePath`, `VENUS_MARKET.ReleaseDeals` recorded) and its
+/// piece service (`GET /resource?resource-id=<cid>`), as
+/// `venus-seal-chain/src/market/tests.rs` and
+/// `venus-seal-backends/tests/droplet_pieces.rs` document them from
+/// venus-shared and droplet (files and commits there and in
+/// `docs/venus-market.md`).
+mod droplet {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::Router;
+    use serde_json::{json, Value};
+
+    pub const PIECE: &str = "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy";
+    pub const DEAL: u64 = 4242;
+
+    #[derive(Default)]
+    pub struct Calls {
+        pub rpc: Vec<(String, Value)>,
+        pub auth: Vec<String>,
+    }
+
+    pub type Shared = Arc<Mutex<Calls>>;
+
+    async fn rpc(
+        State(s): State<Shared>,
+        headers: axum::http::HeaderMap,
+        body: String,
+    ) -> Response {
+        let req: Value = serde_json::from_str(&body).unwrap();
+        let method = req["method"].as_str().unwrap().to_string();
+        let mut calls = s.lock().unwrap();
+        calls.rpc.push((method.clone(), req["params"].clone()));
+        if let Some(a) = headers.get(header::AUTHORIZATION) {
+            calls.auth.push(a.to_str().unwrap().to_string());
+        }
+        let result = match method.as_str() {
+            "VENUS_MARKET.AssignUnPackedDeals" => json!([{
+                "PieceCID": {"/": PIECE}, "PieceSize": 512, "VerifiedDeal": false,
+                "Client": "f01234", "Provider": "f01000", "Label": "",
+                "StartEpoch": 1_000_000, "EndEpoch": 2_000_000,
+                "StoragePricePerEpoch": "0", "ProviderCollateral": "0", "ClientCollateral": "0",
+                "Offset": 0, "Length": 512, "PayloadSize": 400, "DealID": DEAL,
+                "TotalStorageFee": "0", "FastRetrieval": true,
+                "PublishCid": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}
+            }]),
+            "VENUS_MARKET.ReleaseDeals" => Value::Null,
+            _ => Value::Null,
+        };
+        let answer = json!({"jsonrpc": "2.0", "id": req["id"], "result": result});
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            answer.to_string(),
+        )
+            .into_response()
+    }
+
+    pub fn piece_bytes() -> Vec<u8> {
+        (0..512u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    async fn resource(uri: axum::http::Uri) -> Response {
+        match super::resource_id(&uri).as_str() {
+            PIECE => piece_bytes().into_response(),
+            "" => (StatusCode::BAD_REQUEST, "resource is empty").into_response(),
+            other => (StatusCode::NOT_FOUND, format!("resource {other} not found")).into_response(),
+        }
+    }
+
+    pub async fn start() -> (SocketAddr, Shared) {
+        let shared = Shared::default();
+        let app = Router::new()
+            .route("/rpc/v1", post(rpc))
+            .route("/resource", get(resource))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, shared)
+    }
+}
+
+#[tokio::test]
+async fn a_manager_with_market_takes_deals_from_droplet_serves_its_pieces_and_releases_on_abort() {
+    use tokio::io::AsyncReadExt;
+    use venus_seal_backends::pieces::HttpPieceStore;
+    use venus_seal_core::manager::AcquireDealsSpec;
+    use venus_seal_core::{PieceCid, PieceStore};
+
+    let (droplet_addr, droplet) = droplet::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("droplet.token"), "venus-auth-write-jwt\n").unwrap();
+    let text = format!(
+        "{CONFIG}
+[pieces]
+listen = \"127.0.0.2:0\"
+[pieces.store]
+kind = \"droplet\"
+url = \"http://{droplet_addr}\"
+token_file = \"droplet.token\"
+
+[market]
+url = \"http://{droplet_addr}\"
+token_file = \"droplet.token\"
+"
+    );
+    let path = dir.path().join("manager.toml");
+    std::fs::write(&path, text).unwrap();
+    let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .build()
+        .await
+        .unwrap();
+    let config = SectorManagerConfig::load(&path).unwrap();
+    let token = worker_token(&config, Permission::Write, "w").unwrap();
+    let worker =
+        venus_seal_rpc::ManagerClient::new(format!("http://{}", manager.addr()), Some(&token))
+            .unwrap();
+    let sector = worker
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let deals = worker
+        .acquire_deals(sector.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    let cid: PieceCid = droplet::PIECE.parse().unwrap();
+    assert_eq!(
+        deals,
+        vec![DealInfo {
+            id: droplet::DEAL,
+            piece: PieceInfo {
+                size: PaddedPieceSize(512),
+                cid
+            }
+        }]
+    );
+
+    // The worker fetches the piece from the manager's proxy, which reads
+    // droplet's piece service.
+    let proxy = HttpPieceStore::new(
+        format!("http://{}", manager.pieces_addr().unwrap())
+            .parse()
+            .unwrap(),
+    )
+    .with_token(token.clone());
+    let mut got = Vec::new();
+    proxy
+        .get(&cid)
+        .await
+        .unwrap()
+        .read_to_end(&mut got)
+        .await
+        .unwrap();
+    assert_eq!(got, droplet::piece_bytes());
+
+    worker
+        .report_aborted(sector.id, "the worker gave up".into())
+        .await
+        .unwrap();
+    let calls = droplet.lock().unwrap();
+    let released: Vec<&serde_json::Value> = calls
+        .rpc
+        .iter()
+        .filter(|(m, _)| m == "VENUS_MARKET.ReleaseDeals")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(
+        released,
+        vec![&serde_json::json!(["f01000", [droplet::DEAL]])]
+    );
+    assert!(calls
+        .auth
+        .iter()
+        .all(|a| a == "Bearer venus-auth-write-jwt"));
+    drop(calls);
+    manager.run(async {}).await.unwrap();
+}
+
+/// The `resource-id` query value droplet reads (`req.URL.Query().Get`);
+/// a CID needs no unescaping.
+fn resource_id(uri: &axum::http::Uri) -> String {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("resource-id="))
+        .unwrap_or_default()
+        .to_string()
+}

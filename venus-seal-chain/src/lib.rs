@@ -64,6 +64,7 @@ pub mod devnet;
 pub mod gateway;
 mod jsonrpc;
 pub mod manager;
+pub mod market;
 mod persist;
 pub mod testing;
 
@@ -80,4 +81,5 @@ pub use persist::StateFileError;
 pub mod lotus;
 pub mod messager;
 pub use lotus::{LotusClient, MAINNET_NETWORK};
+pub use market::{DealMarket, DropletMarket};
 pub use messager::{MessagerClient, SendSpec};

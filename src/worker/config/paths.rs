@@ -47,11 +47,12 @@ impl WorkerConfig {
             Some(PieceStoreConfig::Local { dirs }) => {
                 dirs.iter_mut().for_each(|d| resolve(base, d));
             }
-            Some(PieceStoreConfig::Http {
-                token_file: Some(token_file),
-                ..
-            }) => resolve(base, token_file),
-            _ => {}
+            Some(store) => {
+                if let Some(token_file) = store.token_file_mut() {
+                    resolve(base, token_file);
+                }
+            }
+            None => {}
         }
         if let Some(c2) = &mut self.c2_service {
             resolve(base, &mut c2.token_file);

@@ -20,24 +20,20 @@ impl PieceStoreConfig {
                 url,
                 token_file,
                 resumes,
-            } => {
-                let mut store = HttpPieceStore::new(http_url(url)?);
-                if let Some(path) = token_file {
-                    let bad = |reason: String| PieceConfigError::TokenFile {
-                        path: path.clone(),
-                        reason,
-                    };
-                    let token = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-                    if token.trim().is_empty() {
-                        return Err(bad("the file is empty".into()));
-                    }
-                    store = store.with_token(token.trim());
-                }
-                if let Some(n) = resumes {
-                    store = store.with_resumes(*n, std::time::Duration::from_millis(500));
-                }
-                Arc::new(store)
-            }
+            } => Arc::new(http_store(
+                HttpPieceStore::new(http_url(url)?),
+                token_file.as_deref(),
+                *resumes,
+            )?),
+            PieceStoreConfig::Droplet {
+                url,
+                token_file,
+                resumes,
+            } => Arc::new(http_store(
+                HttpPieceStore::droplet(http_url(url)?),
+                token_file.as_deref(),
+                *resumes,
+            )?),
             PieceStoreConfig::Object { url } => Arc::new(ObjectPieceStore::from_url(url).map_err(
                 |e| PieceConfigError::BadUrl {
                     url: url.clone(),
@@ -52,4 +48,27 @@ impl PieceStoreConfig {
     pub fn build_verified(&self) -> Result<Arc<dyn PieceStore>, PieceConfigError> {
         Ok(Arc::new(VerifyingPieceStore::new(self.build()?)))
     }
+}
+
+/// `store` with the token read from `token_file` and its resumes.
+fn http_store(
+    mut store: HttpPieceStore,
+    token_file: Option<&std::path::Path>,
+    resumes: Option<u32>,
+) -> Result<HttpPieceStore, PieceConfigError> {
+    if let Some(path) = token_file {
+        let bad = |reason: String| PieceConfigError::TokenFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let token = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        if token.trim().is_empty() {
+            return Err(bad("the file is empty".into()));
+        }
+        store = store.with_token(token.trim());
+    }
+    if let Some(n) = resumes {
+        store = store.with_resumes(n, std::time::Duration::from_millis(500));
+    }
+    Ok(store)
 }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use url::Url;
 
 /// Which piece store to use, as a `[pieces]` config section reads it
-/// (`kind = "local" | "http" | "object"`; unknown keys refused).
+/// (`kind = "local" | "http" | "droplet" | "object"`; unknown keys
+/// refused).
 ///
 /// ```
 /// use venus_seal_backends::pieces::PieceStoreConfig;
@@ -34,6 +35,20 @@ pub enum PieceStoreConfig {
         url: String,
         /// A file holding the bearer token (JWT) to send, if the server
         /// needs one (the manager's proxy needs `read`).
+        #[serde(default)]
+        token_file: Option<PathBuf>,
+        /// Resumes of a dropped stream without progress (default 5).
+        #[serde(default)]
+        resumes: Option<u32>,
+    },
+    /// droplet's (venus-market's) piece service:
+    /// `GET <url>/resource?resource-id=<cid>` ([`HttpPieceStore::droplet`](super::HttpPieceStore::droplet)).
+    Droplet {
+        /// droplet's API origin, `http://` or `https://`, e.g.
+        /// `http://droplet:41235`.
+        url: String,
+        /// A file holding a droplet token (venus-auth JWT), if droplet
+        /// checks tokens on its piece service.
         #[serde(default)]
         token_file: Option<PathBuf>,
         /// Resumes of a dropped stream without progress (default 5).
@@ -75,13 +90,25 @@ pub enum PieceConfigError {
 }
 
 impl PieceStoreConfig {
+    /// The token file of an HTTP or droplet store, for resolving relative
+    /// paths.
+    pub fn token_file_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            PieceStoreConfig::Http { token_file, .. }
+            | PieceStoreConfig::Droplet { token_file, .. } => token_file.as_mut(),
+            PieceStoreConfig::Local { .. } | PieceStoreConfig::Object { .. } => None,
+        }
+    }
+
     /// Checks what can be checked without touching the machine or the
     /// network.
     pub fn check(&self) -> Result<(), PieceConfigError> {
         match self {
             PieceStoreConfig::Local { dirs } if dirs.is_empty() => Err(PieceConfigError::NoDirs),
             PieceStoreConfig::Local { .. } => Ok(()),
-            PieceStoreConfig::Http { url, .. } => http_url(url).map(drop),
+            PieceStoreConfig::Http { url, .. } | PieceStoreConfig::Droplet { url, .. } => {
+                http_url(url).map(drop)
+            }
             PieceStoreConfig::Object { url } => object_url(url).map(drop),
         }
     }
@@ -157,11 +184,17 @@ mod tests {
             (r#"{"kind": "http", "url": "manager:1790"}"#, "http://"),
             (r#"{"kind": "http", "url": "not a url"}"#, "not a URL"),
             (r#"{"kind": "object", "url": "http://x/y"}"#, "s3://"),
+            (r#"{"kind": "droplet", "url": "droplet:41235"}"#, "http://"),
+            (
+                r#"{"kind": "droplet", "url": "http://d", "dirs": []}"#,
+                "dirs",
+            ),
         ] {
             let err = parse(json).unwrap_err();
             assert!(err.contains(needle), "{json}: {err}");
         }
         parse(r#"{"kind": "object", "url": "memory:///"}"#).unwrap();
+        parse(r#"{"kind": "droplet", "url": "http://droplet:41235", "token_file": "t"}"#).unwrap();
         parse(r#"{"kind": "local", "dirs": ["/a", "/b"]}"#).unwrap();
     }
 

@@ -1,5 +1,6 @@
 //! [`HttpPieceStore`]: pieces from an HTTP server (`GET <base>/piece/<cid>`),
-//! such as the manager's piece proxy or a Boost/Lotus market node.
+//! such as the manager's piece proxy or a Boost/Lotus market node, or from
+//! droplet's piece service (`GET <origin>/resource?resource-id=<cid>`).
 
 use std::io;
 use std::time::Duration;
@@ -52,16 +53,27 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct HttpPieceStore {
     base: Url,
+    layout: Layout,
     token: Option<String>,
     client: reqwest::Client,
     resumes: u32,
     resume_delay: Duration,
 }
 
+/// Where a piece's URL puts its CID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// `<base>/piece/<cid>`.
+    PieceSegment,
+    /// droplet: `<base>/resource?resource-id=<cid>`.
+    DropletResource,
+}
+
 impl std::fmt::Debug for HttpPieceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpPieceStore")
             .field("base", &redact(&self.base))
+            .field("layout", &self.layout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("resumes", &self.resumes)
             .finish()
@@ -79,6 +91,7 @@ impl HttpPieceStore {
         }
         Self {
             base,
+            layout: Layout::PieceSegment,
             token: None,
             client: client(DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
             resumes: DEFAULT_RESUMES,
@@ -96,6 +109,31 @@ impl HttpPieceStore {
     /// ```
     pub fn parse(base: &str) -> Result<Self, super::PieceConfigError> {
         Ok(Self::new(super::config::http_url(base)?))
+    }
+
+    /// A store fetching from droplet's (venus-market's) piece service,
+    /// `GET <base>/resource?resource-id=<cid>` (droplet `rpc/piece_storage_server.go`;
+    /// damocles-manager's `PieceResourceURL` builds the same URL on the
+    /// market API's origin). droplet answers 404 for an unknown piece, 302
+    /// to a piece in S3 storage (followed), and otherwise the whole piece
+    /// with its `Content-Length`, ignoring `Range` (a resumed stream skips
+    /// what it already read). Give it droplet's token
+    /// ([`with_token`](Self::with_token)) when droplet checks tokens.
+    ///
+    /// ```
+    /// use venus_seal_backends::pieces::HttpPieceStore;
+    /// let store = HttpPieceStore::droplet("http://droplet:41235".parse().unwrap());
+    /// let cid = "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy".parse().unwrap();
+    /// assert_eq!(
+    ///     store.piece_url(&cid).as_str(),
+    ///     "http://droplet:41235/resource?resource-id=baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy"
+    /// );
+    /// ```
+    pub fn droplet(base: Url) -> Self {
+        Self {
+            layout: Layout::DropletResource,
+            ..Self::new(base)
+        }
     }
 
     /// Sends `token` as `Authorization: Bearer <token>`.
@@ -132,9 +170,22 @@ impl HttpPieceStore {
 
     /// The URL of a piece.
     pub fn piece_url(&self, cid: &PieceCid) -> Url {
-        self.base
-            .join(&format!("piece/{cid}"))
-            .expect("a CID is a valid path segment")
+        match self.layout {
+            Layout::PieceSegment => self
+                .base
+                .join(&format!("piece/{cid}"))
+                .expect("a CID is a valid path segment"),
+            Layout::DropletResource => {
+                let mut url = self
+                    .base
+                    .join("resource")
+                    .expect("a fixed path segment joins");
+                url.query_pairs_mut()
+                    .clear()
+                    .append_pair("resource-id", &cid.to_string());
+                url
+            }
+        }
     }
 
     fn transport(url: &Url, what: impl std::fmt::Display) -> PieceStoreError {
@@ -267,9 +318,12 @@ impl PieceStore for HttpPieceStore {
     }
 
     async fn size(&self, cid: &PieceCid) -> Result<u64, PieceStoreError> {
-        let resp = self.request(reqwest::Method::HEAD, cid, 0).await?;
-        if let Some(len) = content_length(&resp) {
-            return Ok(len);
+        // droplet answers HEAD with 405: its size comes from a GET.
+        if self.layout == Layout::PieceSegment {
+            let resp = self.request(reqwest::Method::HEAD, cid, 0).await?;
+            if let Some(len) = content_length(&resp) {
+                return Ok(len);
+            }
         }
         let Some((resp, _)) = self.open(cid, 0).await? else {
             return Ok(0);

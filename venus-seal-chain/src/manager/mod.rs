@@ -24,6 +24,7 @@ mod batch;
 #[cfg(test)]
 mod batch_tests;
 mod config;
+mod market_deals;
 #[cfg(test)]
 mod node_fault_tests;
 mod post;
@@ -41,6 +42,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::market::DealMarket;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -108,6 +110,9 @@ pub struct LocalSectorManager {
     stopping: std::sync::atomic::AtomicBool,
     /// Wakes the batch timer (a new submission, or the manager dropped).
     wake: Arc<Notify>,
+    /// Where deals come from when set ([`set_deal_market`](Self::set_deal_market)):
+    /// an outside market instead of the store's queue.
+    market: std::sync::OnceLock<Arc<dyn DealMarket>>,
 }
 
 impl fmt::Debug for LocalSectorManager {
@@ -116,6 +121,7 @@ impl fmt::Debug for LocalSectorManager {
             .field("miners", &self.config.miners)
             .field("store", &self.store)
             .field("chain", &self.chain)
+            .field("market", &self.market.get())
             .finish_non_exhaustive()
     }
 }
@@ -192,6 +198,7 @@ impl LocalSectorManager {
             sending: tokio::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
+            market: std::sync::OnceLock::new(),
         });
         tokio::spawn(batch::run_timer(
             Arc::downgrade(&manager),
@@ -214,6 +221,16 @@ impl LocalSectorManager {
             sender,
             verifier,
         )
+    }
+
+    /// Takes deals from `market` from now on instead of the store's queue
+    /// (see [`crate::market`]): a sector's deals are assigned by the market
+    /// when its worker acquires deals, recorded on the sector, and released
+    /// in the market when the sector is aborted before its proof could have
+    /// activated them. Set it before serving workers; a second market is
+    /// refused (`Err` gives it back).
+    pub fn set_deal_market(&self, market: Arc<dyn DealMarket>) -> Result<(), Arc<dyn DealMarket>> {
+        self.market.set(market)
     }
 
     /// The store the manager keeps its state in.
@@ -612,6 +629,11 @@ impl SectorManager for LocalSectorManager {
         if let Some(deals) = rec.deals {
             return Ok(deals);
         }
+        if let Some(market) = self.market.get() {
+            return self
+                .acquire_from_market(market.as_ref(), sector, rec.proof_type.sector_size(), spec)
+                .await;
+        }
         // Taken from the queue and recorded on the sector in one store
         // transaction: a crash in between cannot lose them.
         let activation = self.deal_activation().await?;
@@ -894,6 +916,11 @@ impl SectorManager for LocalSectorManager {
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
         warn!(%sector, %reason, "sector aborted by its worker");
+        if let Some(market) = self.market.get() {
+            return self
+                .abort_with_market(market.as_ref(), sector, reason)
+                .await;
+        }
         const ATTEMPTS: usize = 64;
         for _ in 0..ATTEMPTS {
             let held = self
