@@ -165,6 +165,7 @@ impl ResendSection {
         }
         Ok(())
     }
+}
 
 /// `[market]`: deals come from droplet's deal assignment API
 /// (`VENUS_MARKET.AssignUnPackedDeals`) when a worker acquires deals, and

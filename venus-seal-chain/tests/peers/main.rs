@@ -172,7 +172,7 @@ impl World {
     async fn submit_proof(&self, s: AllocatedSector, info: &PreCommitOnChainInfo) {
         let seed = eventually("the seed", || async {
             self.chain.advance(1).await;
-            self.manager.wait_seed(s.id).await.unwrap().seed
+            self.manager.wait_seed(s).await.unwrap().seed
         })
         .await;
         let proof: Proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
