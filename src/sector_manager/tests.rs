@@ -411,22 +411,23 @@ token_file = \"droplet.token\"
         .report_aborted(sector.id, "the worker gave up".into())
         .await
         .unwrap();
-    let calls = droplet.lock().unwrap();
-    let released: Vec<&serde_json::Value> = calls
-        .rpc
-        .iter()
-        .filter(|(m, _)| m == "VENUS_MARKET.ReleaseDeals")
-        .map(|(_, p)| p)
-        .collect();
-    assert_eq!(
-        released,
-        vec![&serde_json::json!(["f01000", [droplet::DEAL]])]
-    );
-    assert!(calls
-        .auth
-        .iter()
-        .all(|a| a == "Bearer venus-auth-write-jwt"));
-    drop(calls);
+    {
+        let calls = droplet.lock().unwrap();
+        let released: Vec<&serde_json::Value> = calls
+            .rpc
+            .iter()
+            .filter(|(m, _)| m == "VENUS_MARKET.ReleaseDeals")
+            .map(|(_, p)| p)
+            .collect();
+        assert_eq!(
+            released,
+            vec![&serde_json::json!(["f01000", [droplet::DEAL]])]
+        );
+        assert!(calls
+            .auth
+            .iter()
+            .all(|a| a == "Bearer venus-auth-write-jwt"));
+    }
     manager.run(async {}).await.unwrap();
 }
 
