@@ -47,7 +47,10 @@ impl Default for SendSpec {
     }
 }
 
-/// venus-messager message states.
+/// venus-messager message states, as venus-shared numbers them
+/// (filecoin-project/venus `venus-shared/types/messager/message.go`,
+/// `MessageState`, an `iota` from `UnKnown`; the version the search index
+/// holds, its commit not shown there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i64)]
 pub enum MessagerState {
@@ -61,8 +64,12 @@ pub enum MessagerState {
     OnChainMsg = 3,
     /// 4: failed (estimation or execution).
     FailedMsg = 4,
-    /// 5: its nonce was taken by another message.
-    NonceConflictMsg = 5,
+    /// 5: replaced at its nonce by another message, which executed (the
+    /// record holds its receipt; venus-shared's own wait treats it as on
+    /// chain).
+    ReplacedMsg = 5,
+    /// 6: the messager has no wallet for the sender: never sent.
+    NoWalletMsg = 6,
 }
 
 impl MessagerState {
@@ -74,7 +81,8 @@ impl MessagerState {
             2 => Self::FillMsg,
             3 => Self::OnChainMsg,
             4 => Self::FailedMsg,
-            5 => Self::NonceConflictMsg,
+            5 => Self::ReplacedMsg,
+            6 => Self::NoWalletMsg,
             _ => return None,
         })
     }
@@ -104,7 +112,7 @@ impl MessagerMessage {
     /// The [`MessageState`] this record stands for.
     pub fn message_state(&self) -> MessageState {
         match MessagerState::from_i64(self.state) {
-            Some(MessagerState::OnChainMsg) => {
+            Some(MessagerState::OnChainMsg | MessagerState::ReplacedMsg) => {
                 let exit_code = self.receipt.as_ref().map_or(0, |r| r.exit_code);
                 MessageState::Landed {
                     epoch: self.height,
@@ -113,6 +121,11 @@ impl MessagerMessage {
                         .then(|| format!("message exited with code {exit_code}")),
                 }
             }
+            Some(MessagerState::NoWalletMsg) => MessageState::Landed {
+                epoch: self.height,
+                exit_code: -1,
+                error: Some("venus-messager has no wallet for the sender (NoWalletMsg)".into()),
+            },
             Some(MessagerState::FailedMsg) => {
                 let exit_code = self
                     .receipt
@@ -288,5 +301,44 @@ impl MessageSender for MessagerClient {
             None => MessageState::NotFound,
             Some(m) => m.message_state(),
         })
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    fn record(state: i64, exit_code: Option<i64>) -> MessagerMessage {
+        serde_json::from_value(json!({
+            "ID": "u", "Height": 7, "State": state,
+            "Receipt": exit_code.map(|c| json!({"ExitCode": c, "Return": null, "GasUsed": 1})),
+        }))
+        .unwrap()
+    }
+
+    /// venus-shared numbers: 5 is ReplacedMsg (landed through its
+    /// replacement, read as on chain), 6 NoWalletMsg (never sent: failed).
+    #[test]
+    fn replaced_is_on_chain_and_no_wallet_is_failed() {
+        assert_eq!(MessagerState::from_i64(5), Some(MessagerState::ReplacedMsg));
+        assert_eq!(MessagerState::from_i64(6), Some(MessagerState::NoWalletMsg));
+        assert_eq!(
+            record(5, Some(0)).message_state(),
+            MessageState::Landed {
+                epoch: 7,
+                exit_code: 0,
+                error: None
+            }
+        );
+        match record(6, None).message_state() {
+            MessageState::Landed {
+                exit_code, error, ..
+            } => {
+                assert_ne!(exit_code, 0);
+                assert!(error.unwrap().contains("NoWalletMsg"));
+            }
+            other => panic!("NoWalletMsg read as {other:?}"),
+        }
+        assert_eq!(record(2, None).message_state(), MessageState::Pending);
     }
 }
