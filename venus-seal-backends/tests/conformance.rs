@@ -51,6 +51,7 @@ use venus_seal_core::testing::conformance::proving::{
 use venus_seal_core::testing::conformance::sealing::{sealing_cases, SealingCases};
 use venus_seal_core::testing::conformance::verifier::{self, proof_verifier, VerifierCase};
 use venus_seal_core::testing::{fake_c2_verify_info, fake_stage_executors, FakeProofVerifier};
+use venus_seal_core::FailureLevel;
 use venus_seal_core::{DynExecutor, Executor, ProofVerifier, Randomness, SealProof};
 use venus_seal_rpc::auth::{Permission, Secret};
 
@@ -248,7 +249,10 @@ fn ext<S: Stage>() -> DynExecutor<S> {
 async fn ext_processor_executors_pass_the_suite_over_a_local_child() {
     let mut execs = local();
     // Inputs are prepared locally; the stage under test runs in the child.
-    let cases = sealing_cases(&execs, P2K).with_file_checks();
+    // A child's `[abort]` is capped at Permanent by the parent.
+    let cases = sealing_cases(&execs, P2K)
+        .with_file_checks()
+        .abort_as(FailureLevel::Permanent);
     execs.add_pieces = ext();
     execs.tree_d = ext();
     execs.pc1 = ext();

@@ -93,6 +93,19 @@ impl<S: Stage> StageCase<S> {
         self
     }
 
+    /// Every refusal expected at Abort is expected at `level` instead: for
+    /// an executor across a process boundary (an ext child, a remote
+    /// service), whose `[abort]` the parent caps at Permanent (a child may
+    /// not give a sector up).
+    pub fn abort_as(mut self, level: FailureLevel) -> Self {
+        for r in &mut self.refusals {
+            if r.level == FailureLevel::Abort {
+                r.level = level;
+            }
+        }
+        self
+    }
+
     /// The executor must refuse a valid task changed by `break_task` (it
     /// may also damage the task's files on disk) with an error of
     /// `level`; `what` names the case in failure messages.

@@ -187,6 +187,18 @@ pub fn sealing_cases(execs: &StageExecutors, proof: SealProof) -> SealingCases {
 }
 
 impl SealingCases {
+    /// Expects every Abort refusal at `level` ([`StageCase::abort_as`]).
+    pub fn abort_as(self, level: FailureLevel) -> Self {
+        Self {
+            add_pieces: self.add_pieces.abort_as(level),
+            tree_d: self.tree_d.abort_as(level),
+            pc1: self.pc1.abort_as(level),
+            pc2: self.pc2.abort_as(level),
+            c1: self.c1.abort_as(level),
+            c2: self.c2.abort_as(level),
+        }
+    }
+
     /// Adds the refusals of executors that read the sector's files: a
     /// missing piece file or staged file is `Missing` (Permanent), a
     /// missing sealed file too, and a piece larger than the sector is
