@@ -48,7 +48,9 @@ struct FakeNode {
 }
 
 impl FakeNode {
-    fn answer(&self, method: &str, params: &Value) -> Result<Value, String> {
+    /// The answer to `method`, or go-jsonrpc's error: code 1 for an error
+    /// the handler returned, -32601 for a method it does not serve.
+    fn answer(&self, method: &str, params: &Value) -> Result<Value, (i32, String)> {
         Ok(match method {
             "Filecoin.ChainHead" => json!({"Cids": [{"/": TIPSET}], "Blocks": [], "Height": HEAD}),
             "Filecoin.StateNetworkVersion" => json!(24),
@@ -71,11 +73,12 @@ impl FakeNode {
                     .iter()
                     .any(|(_, _, p)| p[0] == params[0]);
                 if !pushed {
-                    return Err("record not found".into());
+                    // sophon-messager's gorm error, returned by the handler.
+                    return Err((1, "record not found".into()));
                 }
                 json!({"ID": params[0], "State": 2})
             }
-            other => return Err(format!("method '{other}' not found")),
+            other => return Err((-32601, format!("method '{other}' not found"))),
         })
     }
 
@@ -106,8 +109,8 @@ async fn handle(
         .push((auth, method.clone(), params.clone()));
     Json(match node.answer(&method, &params) {
         Ok(result) => json!({"jsonrpc": "2.0", "id": req["id"], "result": result}),
-        Err(message) => {
-            json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": message}})
+        Err((code, message)) => {
+            json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": code, "message": message}})
         }
     })
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use venus_seal_core::engine::limits::{Limits, StageLimit};
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
@@ -116,7 +116,11 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
         // One life of the worker process: new limits and a new engine over
         // the same store, manager and (simulated) hardware.
         let limits = limits(cfg);
-        let timed = |stage| Timed::new(stage, rec.clone(), faults.clone());
+        // The process's life: at a crash every stage run it started dies
+        // with it (a stage run outlives a dropped call only inside one
+        // process, see `Limited`).
+        let (kill, killed) = watch::channel(false);
+        let timed = |stage| Timed::new(stage, rec.clone(), faults.clone(), killed.clone());
         let executors =
             StageExecutors {
                 add_pieces: Arc::new(limits.wrap(
@@ -141,10 +145,8 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
             engine = engine.with_slot_release(SectorState::Persisted, cfg.in_flight());
         }
         let handle = engine.handle();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = tokio::spawn(engine.run(async move {
-            let _ = stopped.await;
-        }));
+        // Never shut down gracefully: the process dies (below).
+        let running = tokio::spawn(engine.run(std::future::pending()));
         let crash = faults.next_crash(rec.now()).filter(|&c| c < end);
         let until = crash.unwrap_or(end);
         while let Some(round) = faults.next_operator_round(rec.now()).filter(|&r| r < until) {
@@ -152,8 +154,17 @@ pub async fn run(cfg: &SimConfig) -> anyhow::Result<EngineRun> {
             operator_round(&store, &handle, &manager).await?;
         }
         tokio::time::sleep(until.saturating_sub(rec.now())).await;
-        let _ = stop.send(());
-        running.await??;
+        // A crash is no shutdown: the engine gets no chance to wait for
+        // its stages, and they die at the same instant. The end of the
+        // run is the same: a stage ending at the last instant would draw
+        // a failure no sector is left to report.
+        running.abort();
+        let _ = kill.send(true);
+        match running.await {
+            Ok(ended) => ended?,
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
         if crash.is_none() {
             break;
         }
@@ -192,24 +203,33 @@ async fn operator_round(
 /// Records when each task of one stage runs (a task cut by a crash
 /// included), and fails a task that ran its time when the failure plan
 /// draws a failure for it, with the error a real executor gives at that
-/// level.
+/// level. A task still running when `killed` turns true (the worker
+/// process crashed) ends there, cut.
 #[derive(Debug)]
 pub struct Timed<E> {
     inner: E,
     stage: SimStage,
     rec: Arc<Recorder>,
     faults: Arc<Faults>,
+    killed: watch::Receiver<bool>,
 }
 
 impl Timed<()> {
     /// A recorder of `stage`'s tasks into `rec`, failing them as `faults`
-    /// draws, to wrap an executor with.
-    pub fn new(stage: SimStage, rec: Arc<Recorder>, faults: Arc<Faults>) -> Self {
+    /// draws and cutting them when `killed` turns true, to wrap an
+    /// executor with.
+    pub fn new(
+        stage: SimStage,
+        rec: Arc<Recorder>,
+        faults: Arc<Faults>,
+        killed: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             inner: (),
             stage,
             rec,
             faults,
+            killed,
         }
     }
 
@@ -220,6 +240,7 @@ impl Timed<()> {
             stage: self.stage,
             rec: self.rec,
             faults: self.faults,
+            killed: self.killed,
         }
     }
 }
@@ -227,8 +248,20 @@ impl Timed<()> {
 #[async_trait]
 impl<S: Stage, E: Executor<S>> Executor<S> for Timed<E> {
     async fn execute(&self, task: S) -> Result<S::Output, StageError> {
+        let mut killed = self.killed.clone();
         let run = StageRun::begin(&self.rec, &self.faults, self.stage);
-        let out = self.inner.execute(task).await;
+        let out = tokio::select! {
+            biased;
+            _ = killed.wait_for(|&k| k) => {
+                // Dropping the run records it as cut.
+                drop(run);
+                return Err(StageError::Unavailable(format!(
+                    "the worker process died during {}",
+                    self.stage.name()
+                )));
+            }
+            out = self.inner.execute(task) => out,
+        };
         run.end();
         let out = out?;
         match self.faults.draw(self.stage) {

@@ -268,8 +268,11 @@ impl Trace {
 /// paused at zero (sleeps advance it instantly once every task waits), and
 /// returns its output with the real time it took.
 pub fn on_paused_clock<F: std::future::Future>(f: F) -> (F::Output, Duration) {
+    // One blocking thread: file operations (tokio::fs) end in the order
+    // they were asked for, so a seed replays the same run.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(1)
         .start_paused(true)
         .build()
         .expect("a tokio runtime");
