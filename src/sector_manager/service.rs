@@ -20,7 +20,9 @@ use venus_seal_chain::{
 use venus_seal_core::stage::WinningPoSt;
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::auth::TrustedNetworks;
-use venus_seal_rpc::manager::{serve_manager_trusted, PersistStoreEntry, PersistStores};
+use venus_seal_rpc::manager::{
+    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect,
+};
 use venus_seal_rpc::manager_admin::serve_manager_with_admin;
 use venus_seal_rpc::Secret;
 
@@ -343,17 +345,19 @@ async fn serve(
     };
     let manager: Arc<dyn SectorManager> = local.clone();
     let stores = persist_stores(config);
+    let pieces = piece_redirect(config, proxy.as_ref().map(|(addr, _)| *addr));
     let served = serve_manager_with_admin(
         config.rpc.listen,
         manager.clone(),
         stores.clone(),
         admin,
         secret,
+        pieces.clone(),
     )
     .await
     .with_context(|| format!("rpc.listen {}", config.rpc.listen));
     let served = match served {
-        Ok(main) => match serve_trusted_listener(config, manager, stores).await {
+        Ok(main) => match serve_trusted_listener(config, manager, stores, pieces).await {
             Ok(trusted) => Ok((main, trusted)),
             Err(e) => {
                 let _ = main.1.stop();
@@ -409,11 +413,36 @@ fn persist_stores(config: &SectorManagerConfig) -> PersistStores {
     PersistStores::new(stores)
 }
 
+/// Where damocles-worker's `GET /piecestore/<cid>` on the worker API is
+/// sent: this manager's piece proxy (`[pieces]`, listening on `proxy`),
+/// else droplet's resource endpoint (`[market]`), as damocles-manager
+/// sends it to its market's.
+fn piece_redirect(config: &SectorManagerConfig, proxy: Option<SocketAddr>) -> PieceRedirect {
+    let redirect = match (proxy, &config.market) {
+        (Some(addr), _) => PieceRedirect::Proxy(addr),
+        (None, Some(m)) => PieceRedirect::market(&m.url).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "market.url: /piecestore/<cid> is not served");
+            PieceRedirect::None
+        }),
+        (None, None) => PieceRedirect::None,
+    };
+    match &redirect {
+        PieceRedirect::None => tracing::info!(
+            "no [pieces] or [market]: damocles workers' GET /piecestore/<cid> gets 404"
+        ),
+        r => {
+            tracing::info!(target = ?r, "damocles workers' GET /piecestore/<cid> is redirected (the target checks their piece_token)")
+        }
+    }
+    redirect
+}
+
 /// `[rpc.trusted]`: the tokenless worker API listener, if configured.
 async fn serve_trusted_listener(
     config: &SectorManagerConfig,
     manager: Arc<dyn SectorManager>,
     stores: PersistStores,
+    pieces: PieceRedirect,
 ) -> anyhow::Result<Option<(SocketAddr, ServerHandle)>> {
     let Some(t) = &config.rpc.trusted else {
         return Ok(None);
@@ -421,7 +450,7 @@ async fn serve_trusted_listener(
     let networks = TrustedNetworks::parse(&t.networks)
         .and_then(|n| n.for_listener(t.listen, "rpc.trusted.networks"))
         .map_err(|e| anyhow::anyhow!("rpc.trusted.networks: {e}"))?;
-    let served = serve_manager_trusted(t.listen, manager, stores, networks)
+    let served = serve_manager_trusted(t.listen, manager, stores, networks, pieces)
         .await
         .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;
     Ok(Some(served))

@@ -407,6 +407,37 @@ token_file = \"droplet.token\"
         .unwrap();
     assert_eq!(got, droplet::piece_bytes());
 
+    // A damocles worker fetches `<worker API origin>/piecestore/<cid>.car`
+    // as vc-processors 0.2.1's PieceHttpFetcher::open does
+    // (src/builtin/processors/piece/fetcher/http.rs): no token, redirects
+    // not followed; on a redirect, the Location joined to the URL and
+    // fetched with its piece_token as a bearer.
+    let damocles = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url: reqwest::Url = format!("http://{}/piecestore/{cid}.car", manager.addr())
+        .parse()
+        .unwrap();
+    let first = damocles.get(url.clone()).send().await.unwrap();
+    assert_eq!(first.status(), reqwest::StatusCode::FOUND);
+    let location = first.headers()["location"].to_str().unwrap().to_string();
+    let target = url.join(&location).unwrap();
+    let refused = damocles.get(target.clone()).send().await.unwrap();
+    assert_eq!(
+        refused.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "{target}"
+    );
+    let fetched = damocles
+        .get(target)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(fetched.status().is_success(), "{}", fetched.status());
+    assert_eq!(fetched.bytes().await.unwrap(), droplet::piece_bytes());
+
     worker
         .report_aborted(sector.id, "the worker gave up".into())
         .await

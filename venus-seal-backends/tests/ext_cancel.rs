@@ -188,11 +188,14 @@ async fn a_cancelled_task_sharing_its_child_leaves_the_child_alone() {
 
     let first = tokio::spawn({
         let limited = limited.clone();
-        async move { limited.execute(Nap { n: 1, ms: 800 }).await }
+        async move { limited.execute(Nap { n: 1, ms: 2_500 }).await }
     });
+    // Task 2 outlives the abort by far, also on a loaded machine: were it
+    // answered before task 1's cancel is seen, task 1 would be alone on
+    // the child and rightly killed.
     let second = tokio::spawn({
         let limited = limited.clone();
-        async move { limited.execute(Nap { n: 2, ms: 300 }).await }
+        async move { limited.execute(Nap { n: 2, ms: 2_000 }).await }
     });
     wait_for(&log, "start 1").await;
     wait_for(&log, "start 2").await;

@@ -231,7 +231,13 @@ async fn get_message_by_uid_states() {
     );
     fake.reply(m, Ok(json!({"ID": "u1", "State": 2})));
     fake.reply(m, Ok(json!({"ID": "u1", "State": 1})));
-    fake.reply(m, Ok(json!({"ID": "u1", "State": 5})));
+    // venus-shared types/messager (commit 03977bba): 5 is ReplacedMsg,
+    // landed through its replacement, carrying the replacement's receipt.
+    fake.reply(
+        m,
+        Ok(json!({"ID": "u1", "Height": 10103, "State": 5,
+                  "Receipt": {"ExitCode": 0, "Return": null, "GasUsed": 9}})),
+    );
     fake.reply(m, Ok(Value::Null));
     fake.reply(m, Err((1, "record not found".into())));
     fake.reply(m, Err((1, "database is locked".into())));
@@ -266,7 +272,14 @@ async fn get_message_by_uid_states() {
     }
     assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
     assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
-    assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
+    assert_eq!(
+        c.state(&id).await.unwrap(),
+        MessageState::Landed {
+            epoch: 10103,
+            exit_code: 0,
+            error: None
+        }
+    );
     assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
     assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
     // A locked messager database is asked again (Temporary).

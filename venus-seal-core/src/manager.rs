@@ -271,6 +271,15 @@ pub trait SectorManager: Send + Sync + std::fmt::Debug {
     /// allocated.
     async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError>;
 
+    /// The proof type `sector` was allocated with, from the manager's own
+    /// record; `None` (the default) where it keeps none. A server uses it
+    /// to answer damocles-worker releases whose `WaitSeed(SectorID)`
+    /// sends no proof type.
+    async fn sector_proof_type(&self, sector: SectorId) -> Result<Option<SealProof>, ManagerError> {
+        let _ = sector;
+        Ok(None)
+    }
+
     /// Queues the proof for sending; the manager verifies it first.
     async fn submit_proof(
         &self,
@@ -315,6 +324,8 @@ crate::forward::forward_impls! {
         async fn submit_persisted(&self, sector: SectorId, instance: String)
             -> Result<bool, ManagerError>;
         async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError>;
+        async fn sector_proof_type(&self, sector: SectorId)
+            -> Result<Option<SealProof>, ManagerError>;
         async fn submit_proof(&self, sector: SectorId, proof: Proof, reset: bool)
             -> Result<SubmitResponse, ManagerError>;
         async fn poll_proof_state(&self, sector: SectorId)

@@ -115,14 +115,14 @@ async fn a_node_error_reaches_the_worker_as_a_temporary_chain_error() {
             .await
             .unwrap()
             .expect("allocation needs no chain");
-        let errors = [
-            client
-                .assign_ticket(sector.id)
-                .await
-                .map(|_| ())
-                .unwrap_err(),
-            client.wait_seed(sector).await.map(|_| ()).unwrap_err(),
-        ];
+        // (WaitSeed before any pre-commit is refused from the manager's
+        // own record without asking the node; its node errors are covered
+        // by the chain crate's node_fault_tests.)
+        let errors = [client
+            .assign_ticket(sector.id)
+            .await
+            .map(|_| ())
+            .unwrap_err()];
         for e in errors {
             assert!(
                 matches!(&e, ManagerError::Chain(m) if m.contains(WORDS)),

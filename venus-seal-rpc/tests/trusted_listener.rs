@@ -4,7 +4,7 @@
 //! without networks.
 
 mod support;
-use support::raw_post_from;
+use support::{raw_get_from, raw_post_from};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use venus_seal_core::testing::FakeManager;
 use venus_seal_rpc::auth::TrustedNetworks;
-use venus_seal_rpc::manager::{serve_manager_trusted, PersistStoreEntry, PersistStores};
+use venus_seal_rpc::manager::{
+    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect,
+};
 
 const ALLOWED: &str = "127.0.0.2";
 
@@ -25,6 +27,7 @@ async fn serve(networks: &[&str]) -> (String, jsonrpsee::server::ServerHandle) {
         Arc::new(FakeManager::default()),
         stores,
         TrustedNetworks::parse(networks).unwrap(),
+        PieceRedirect::market("http://droplet:41235/rpc/v0").unwrap(),
     )
     .await
     .unwrap();
@@ -75,6 +78,39 @@ async fn an_allowed_client_is_served_without_a_token() {
     assert_eq!(answer["error"]["code"], -32601, "{answer}");
 }
 
+/// damocles-worker fetches a deal's piece from `<manager RPC origin>/
+/// piecestore/<cid>` without a token and sends its `piece_token` only to
+/// the redirect's target (vc-processors 0.2.1 `src/builtin/processors/
+/// piece/fetcher/http.rs`); damocles-manager redirects to its market's
+/// `/resource?resource-id=<cid>` (damocles `damocles-manager/pkg/
+/// piecestore/proxy.go`, `pkg/market/market.go`, commit 0cf9e1b4).
+#[tokio::test]
+async fn a_piece_is_redirected_to_the_market_as_damocles_manager_does() {
+    let (url, _serving) = serve(&["127.0.0.2/32"]).await;
+    let cid = "baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq";
+    let head = raw_get_from(
+        ALLOWED.parse().unwrap(),
+        &url,
+        &format!("/piecestore/{cid}.car"),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 302"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "location: http://droplet:41235/resource?resource-id={cid}"
+        )),
+        "{head}"
+    );
+    // Only from the allowed networks, like every call here.
+    let head = raw_get_from(
+        "127.0.0.1".parse().unwrap(),
+        &url,
+        &format!("/piecestore/{cid}"),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+}
+
 #[tokio::test]
 async fn a_client_outside_the_networks_is_refused() {
     let (url, _serving) = serve(&["127.0.0.2/32"]).await;
@@ -96,6 +132,7 @@ async fn no_networks_no_listener() {
         Arc::new(FakeManager::default()),
         PersistStores::default(),
         TrustedNetworks::default(),
+        PieceRedirect::None,
     )
     .await
     .unwrap_err()

@@ -32,6 +32,10 @@ use crate::lotus::new_send_uid;
 /// After the batch timer cannot read the queue, wait this long.
 const RETRY_DELAY: Duration = Duration::from_secs(10);
 
+/// How often the batch timer looks at the messages it sent, to replace
+/// a stuck one without waiting for a worker's poll.
+const WATCH_EVERY: Duration = Duration::from_secs(30);
+
 /// While another process holds a claim, look again this often (its claim
 /// goes stale after [`Submitted::STALE_CLAIM_SECS`](super::Submitted)).
 const CLAIM_CHECK: Duration = Duration::from_secs(30);
@@ -111,6 +115,7 @@ fn earliest(next: &mut Option<Instant>, at: Instant) {
 /// The batch timer: sends due batches, sleeps until the next falls due or
 /// a submission arrives, ends when the manager is dropped.
 pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notify>) {
+    let mut watch_at = Instant::now() + WATCH_EVERY;
     loop {
         let next = {
             let Some(m) = manager.upgrade() else {
@@ -118,6 +123,10 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
             };
             if m.stopping.load(Ordering::SeqCst) {
                 return;
+            }
+            if Instant::now() >= watch_at {
+                m.watch_sent().await;
+                watch_at = Instant::now() + WATCH_EVERY;
             }
             match m.send_due().await {
                 Ok(next) => next,
@@ -127,14 +136,11 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
                 }
             }
         };
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    () = wake.notified() => {}
-                    () = tokio::time::sleep_until(at) => {}
-                }
-            }
-            None => wake.notified().await,
+        // Sent messages are looked at even when no batch waits.
+        let at = next.map_or(watch_at, |n| n.min(watch_at));
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep_until(at) => {}
         }
     }
 }
@@ -701,8 +707,14 @@ impl LocalSectorManager {
                 Ok(())
             })
             .await;
-        if let Err(e) = done {
-            warn!(sector = %id, error = %e, "cannot record the {} batch outcome", kind.name());
+        match done {
+            Ok(()) if matches!(outcome, Settle::Sent { .. }) => {
+                self.times().watching.insert((id, kind));
+            }
+            Ok(()) => {}
+            Err(e) => {
+                warn!(sector = %id, error = %e, "cannot record the {} batch outcome", kind.name());
+            }
         }
     }
 
@@ -790,6 +802,9 @@ impl LocalSectorManager {
         };
         match self.sender.state(&id).await? {
             MessageState::Pending => {
+                // Also looked at by the timer from now on (after a
+                // restart, a poll is what finds it again).
+                self.times().watching.insert((sector, kind));
                 let desc = self.replace_if_stuck(sector, kind, &id, sent_epoch).await;
                 state(OnChainState::Packed, desc)
             }
@@ -846,6 +861,61 @@ impl LocalSectorManager {
         }
     }
 
+    /// Looks at every message this manager sent (or a worker's poll found
+    /// pending) that has not been seen landing: one pending for
+    /// [`ResendPolicy::stuck_after_epochs`] is replaced as a poll would
+    /// replace it, so a stuck message goes out again with a higher
+    /// premium even while no worker polls (it died, or waits on
+    /// something else). Landed, failed or unknown messages are left to
+    /// the worker's next poll, which acts on them. The batch timer calls
+    /// this every 30 s; tests drive it directly. Returns how
+    /// many messages are still watched.
+    pub async fn watch_sent(&self) -> usize {
+        let watched: Vec<(SectorId, Kind)> = self.times().watching.iter().copied().collect();
+        for (sector, kind) in watched {
+            if !self.watch_one(sector, kind).await {
+                self.times().watching.remove(&(sector, kind));
+            }
+        }
+        self.times().watching.len()
+    }
+
+    /// [`watch_sent`](Self::watch_sent) for one message: whether to keep
+    /// watching it.
+    async fn watch_one(&self, sector: SectorId, kind: Kind) -> bool {
+        let mut rec = match self.read(sector).await {
+            Ok(rec) => rec,
+            Err(ManagerError::Rejected(_)) => return false,
+            Err(e) => {
+                debug!(%sector, error = %e, "cannot read a sent message's sector; looking again later");
+                return true;
+            }
+        };
+        if rec.abort_requested.is_some() {
+            return false;
+        }
+        let Some((Some(id), false, false, sent)) = with_slot!(rec, kind, |s| (
+            s.message.clone(),
+            s.failed,
+            s.found_on_chain,
+            s.sent_epoch
+        )) else {
+            return false;
+        };
+        match self.sender.state(&id).await {
+            Ok(MessageState::Pending) => {
+                let desc = self.replace_if_stuck(sector, kind, &id, sent).await;
+                debug!(%sector, message = %id.0, %desc, "watching a sent {}", kind.name());
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                debug!(%sector, message = %id.0, error = %e, "cannot read a sent message's state; looking again later");
+                true
+            }
+        }
+    }
+
     /// Replaces the pending message `id` of `sector` once it has waited
     /// [`ResendPolicy::stuck_after_epochs`] since `sent` (sent or last
     /// replaced at that head): the sender re-sends it at the same nonce
@@ -871,6 +941,19 @@ impl LocalSectorManager {
             _ => return pending,
         };
         let stuck = format!("{pending} pending for {} epochs", head - sent);
+        // The timer and a poll may both get here: the second finds the
+        // record already names the replacement, and leaves it.
+        let _one = self.replacing.lock().await;
+        let current = match self.read(sector).await {
+            Ok(mut rec) => with_slot!(rec, kind, |s| s.message.clone()).flatten(),
+            Err(e) => return format!("{stuck}; cannot read the sector to replace it: {e}"),
+        };
+        if current.as_ref() != Some(id) {
+            return match current {
+                Some(new) => format!("{pending} was replaced by message {}", new.0),
+                None => format!("{pending} is being sent again"),
+            };
+        }
         match self.sender.replace(id, &policy.fee_bump()).await {
             Ok(Replaced::By(new)) => {
                 let recorded = self

@@ -55,8 +55,8 @@ use venus_seal_core::manager::{
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, ManagerError, MessageSender,
-    NetworkParams, ProofVerifier, RandomnessSource, SealVerifyInfo, SectorId, SectorManager, Seed,
-    Ticket,
+    NetworkParams, ProofVerifier, RandomnessSource, SealProof, SealVerifyInfo, SectorId,
+    SectorManager, Seed, Ticket,
 };
 
 pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
@@ -93,6 +93,10 @@ struct BatchTimes {
     retry_after: HashMap<(SectorId, Kind), Instant>,
     failures: HashMap<(SectorId, Kind), u32>,
     solo: std::collections::HashSet<(SectorId, Kind)>,
+    /// Sent messages not yet seen landed, which the batch timer looks at
+    /// for being stuck ([`LocalSectorManager::watch_sent`]): added when a
+    /// batch sends one or a poll finds one pending.
+    watching: std::collections::HashSet<(SectorId, Kind)>,
 }
 
 /// The [`SectorManager`] of a sealing cluster (see the [module
@@ -106,6 +110,9 @@ pub struct LocalSectorManager {
     times: Mutex<BatchTimes>,
     /// One batch run at a time in this process.
     sending: tokio::sync::Mutex<()>,
+    /// One stuck-message replacement at a time (the timer and a worker's
+    /// poll may find the same message stuck).
+    replacing: tokio::sync::Mutex<()>,
     /// [`shutdown`](Self::shutdown) was called: no new batch starts.
     stopping: std::sync::atomic::AtomicBool,
     /// Wakes the batch timer (a new submission, or the manager dropped).
@@ -196,6 +203,7 @@ impl LocalSectorManager {
             verifier,
             times: Mutex::new(BatchTimes::default()),
             sending: tokio::sync::Mutex::new(()),
+            replacing: tokio::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
             market: std::sync::OnceLock::new(),
@@ -767,6 +775,10 @@ impl SectorManager for LocalSectorManager {
         })
         .await?;
         Ok(true)
+    }
+
+    async fn sector_proof_type(&self, sector: SectorId) -> Result<Option<SealProof>, ManagerError> {
+        Ok(Some(self.read_live(sector).await?.proof_type))
     }
 
     async fn wait_seed(

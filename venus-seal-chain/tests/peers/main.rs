@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake::{min_rbf, premium, Peers, Where};
+use fake::{min_rbf, premium, Peers, Pushed, Where};
 use venus_seal_chain::manager::ResendPolicy;
 use venus_seal_chain::testing::FakeProofVerifier;
 use venus_seal_chain::{
@@ -152,6 +152,18 @@ impl World {
 
     /// Mines and polls until the submission lands; every poll on the way
     /// must not abort.
+    /// A new sector whose pre-commit was submitted and pushed: the
+    /// sector, its pre-commit and the first push.
+    async fn pushed_pre_commit(&self) -> (AllocatedSector, PreCommitOnChainInfo, Pushed) {
+        let (s, info) = self.sector().await;
+        self.submit_pre_commit(s, &info).await;
+        let first = eventually("the pre-commit to be pushed", || async {
+            self.peers.pushed().first().cloned()
+        })
+        .await;
+        (s, info, first)
+    }
+
     async fn until_landed(&self, s: AllocatedSector, proof: bool) {
         let what = if proof { "proof" } else { "pre-commit" };
         eventually(&format!("the {what} to land"), || async {
@@ -290,12 +302,7 @@ async fn lotus_empty_wallet_until_the_ticket_expires_aborts_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messager_failed_message_is_resent_under_a_new_uid() {
     let w = world(Via::Messager).await;
-    let (s, info) = w.sector().await;
-    w.submit_pre_commit(s, &info).await;
-    let first = eventually("the pre-commit to be pushed", || async {
-        w.peers.pushed().first().cloned()
-    })
-    .await;
+    let (s, info, first) = w.pushed_pre_commit().await;
     w.peers.set(&first.key, Where::MessagerFailed);
     let p = w.manager.poll_pre_commit_state(s.id).await.unwrap();
     not_aborted("the pre-commit after FailedMsg", &p);
@@ -382,12 +389,7 @@ async fn stuck_message_is_replaced(via: Via) {
     )
     .await;
     w.peers.congest(1200);
-    let (s, info) = w.sector().await;
-    w.submit_pre_commit(s, &info).await;
-    let first = eventually("the pre-commit to be pushed", || async {
-        w.peers.pushed().first().cloned()
-    })
-    .await;
+    let (s, info, first) = w.pushed_pre_commit().await;
     let (_, descs) = mine_and_poll(&w, s, 5).await;
     assert!(
         descs.iter().any(|d| d.contains("higher premium")),
@@ -413,6 +415,48 @@ async fn stuck_message_is_replaced(via: Via) {
     w.one_message_per_attempt(2);
 }
 
+/// Issue 13 item 3: a stuck pre-commit is replaced by the manager's own
+/// timer while no worker polls (the worker died after submitting).
+async fn stuck_message_is_replaced_without_a_poll(via: Via) {
+    let w = world(via).await;
+    w.peers.congest(1200);
+    let (s, _, first) = w.pushed_pre_commit().await;
+    for _ in 0..2 {
+        w.peers.mine().await;
+    }
+    assert_eq!(
+        w.manager.watch_sent().await,
+        1,
+        "the sent pre-commit is watched"
+    );
+    assert_eq!(w.peers.pushed().len(), 1, "not stuck for 3 epochs yet");
+    for _ in 0..2 {
+        w.peers.mine().await;
+    }
+    w.manager.watch_sent().await;
+    let pushed = w.peers.pushed();
+    let replacement = pushed
+        .iter()
+        .find(|p| p.uid == first.uid && p.at != Where::Replaced)
+        .unwrap_or_else(|| panic!("no replacement without a poll: {pushed:#?}"));
+    assert_eq!(replacement.json["Nonce"], first.json["Nonce"], "same nonce");
+    assert!(
+        premium(&replacement.json) >= min_rbf(premium(&first.json)),
+        "{replacement:#?}"
+    );
+    // A worker polling later finds the replacement recorded, and the
+    // sector lands through it.
+    w.until_landed(s, false).await;
+    w.one_message_per_attempt(1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_message_is_replaced_by_the_timer_without_a_poll() {
+    for via in [Via::Lotus, Via::Messager] {
+        stuck_message_is_replaced_without_a_poll(via).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lotus_stuck_message_is_replaced_with_a_higher_premium() {
     stuck_message_is_replaced(Via::Lotus).await;
@@ -429,12 +473,7 @@ async fn messager_stuck_message_is_replaced_with_a_higher_premium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lotus_message_dropped_from_the_mpool_goes_out_again() {
     let w = world(Via::Lotus).await;
-    let (s, info) = w.sector().await;
-    w.submit_pre_commit(s, &info).await;
-    let first = eventually("the pre-commit to be pushed", || async {
-        w.peers.pushed().first().cloned()
-    })
-    .await;
+    let (s, _, first) = w.pushed_pre_commit().await;
     w.peers.set(&first.key, Where::Dropped);
     mine_and_poll(&w, s, 5).await;
     w.until_landed(s, false).await;
@@ -480,12 +519,7 @@ async fn an_operator_forced_resend_goes_out_under_a_new_uid() {
         },
     )
     .await;
-    let (s, info) = w.sector().await;
-    w.submit_pre_commit(s, &info).await;
-    let first = eventually("the pre-commit to be pushed", || async {
-        w.peers.pushed().first().cloned()
-    })
-    .await;
+    let (s, _, first) = w.pushed_pre_commit().await;
     w.peers.set(&first.key, Where::Dropped);
     let (p, _) = mine_and_poll(&w, s, 5).await;
     assert_eq!(p.state, OnChainState::Packed, "{p:?}");

@@ -249,6 +249,16 @@ impl SectorManager for FakeManager {
         })
     }
 
+    async fn sector_proof_type(&self, sector: SectorId) -> Result<Option<SealProof>, ManagerError> {
+        // Every sector this fake allocates is a 2KiB one.
+        self.with(|st| {
+            Ok(st
+                .sectors
+                .get(&sector.number)
+                .map(|_| SealProof::StackedDrg2KiBV1_1))
+        })
+    }
+
     async fn submit_proof(
         &self,
         id: SectorId,

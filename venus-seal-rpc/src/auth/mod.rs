@@ -31,6 +31,8 @@ pub use http_layer::{authenticate, AuthOutcome, BearerAuth, BearerAuthLayer};
 pub use permission::{Permission, UnknownPermission};
 pub use rpc_layer::{PermissionCheck, PermissionLayer};
 pub use secret::{Secret, SecretError, SECRET_LEN};
-pub use server::{serve_with_auth, MAX_CONNECTIONS};
+pub use server::{serve_with_auth, serve_with_auth_and_pieces, MAX_CONNECTIONS};
 pub use token::{AuthError, Caller, EXPIRY_LEEWAY};
-pub use trusted::{serve_trusted, Network, TrustedNetworks, TRUSTED_CALLER};
+pub use trusted::{
+    serve_trusted, serve_trusted_with_pieces, Network, TrustedNetworks, TRUSTED_CALLER,
+};

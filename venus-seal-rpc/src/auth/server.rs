@@ -8,6 +8,7 @@ use jsonrpsee::server::{Server, ServerHandle};
 use jsonrpsee::RpcModule;
 
 use super::{BearerAuthLayer, Permission, PermissionLayer, Secret};
+use crate::manager::{PieceRedirect, PieceRedirectLayer};
 use crate::RpcError;
 
 /// Concurrent connections a server accepts before answering HTTP 429.
@@ -23,6 +24,19 @@ pub async fn serve_with_auth<C: Send + Sync + 'static>(
     secret: Secret,
     permissions: HashMap<&'static str, Permission>,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    serve_with_auth_and_pieces(addr, module, secret, permissions, PieceRedirect::None).await
+}
+
+/// [`serve_with_auth`], answering damocles-worker's untokened
+/// `GET /piecestore/<cid>` with a redirect to `pieces` (see
+/// [`crate::manager::piecestore`]).
+pub async fn serve_with_auth_and_pieces<C: Send + Sync + 'static>(
+    addr: SocketAddr,
+    module: RpcModule<C>,
+    secret: Secret,
+    permissions: HashMap<&'static str, Permission>,
+    pieces: PieceRedirect,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
     let server = Server::builder()
         // jsonrpsee's default (100) refuses a busy cluster's workers with
         // HTTP 429; a connection costs little.
@@ -31,7 +45,11 @@ pub async fn serve_with_auth<C: Send + Sync + 'static>(
                 .max_connections(MAX_CONNECTIONS)
                 .build(),
         )
-        .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer::new(secret)))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(PieceRedirectLayer(pieces))
+                .layer(BearerAuthLayer::new(secret)),
+        )
         .set_rpc_middleware(
             RpcServiceBuilder::new()
                 .layer(PermissionLayer::new(permissions).served(module.method_names())),

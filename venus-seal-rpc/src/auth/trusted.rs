@@ -209,6 +209,28 @@ pub async fn serve_trusted<C: Send + Sync + 'static>(
     permission: Permission,
     permissions: std::collections::HashMap<&'static str, Permission>,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
+    serve_trusted_with_pieces(
+        addr,
+        module,
+        networks,
+        permission,
+        permissions,
+        crate::manager::PieceRedirect::None,
+    )
+    .await
+}
+
+/// [`serve_trusted`], answering damocles-worker's `GET /piecestore/<cid>`
+/// (from clients in `networks`) with a redirect to `pieces` (see
+/// [`crate::manager::piecestore`]).
+pub async fn serve_trusted_with_pieces<C: Send + Sync + 'static>(
+    addr: SocketAddr,
+    module: RpcModule<C>,
+    networks: TrustedNetworks,
+    permission: Permission,
+    permissions: std::collections::HashMap<&'static str, Permission>,
+    pieces: crate::manager::PieceRedirect,
+) -> Result<(SocketAddr, ServerHandle), RpcError> {
     if networks.is_empty() {
         return Err(RpcError::Register(format!(
             "the tokenless listener on {addr} names no client network"
@@ -222,7 +244,11 @@ pub async fn serve_trusted<C: Send + Sync + 'static>(
         .map_err(|source| RpcError::Bind { addr, source })?;
     let served = module.method_names().collect::<Vec<_>>();
     let builder = jsonrpsee::server::Server::builder()
-        .set_http_middleware(tower::ServiceBuilder::new().layer(TrustedCallerLayer(permission)))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(crate::manager::PieceRedirectLayer(pieces))
+                .layer(TrustedCallerLayer(permission)),
+        )
         .set_rpc_middleware(
             RpcServiceBuilder::new().layer(PermissionLayer::new(permissions).served(served)),
         )

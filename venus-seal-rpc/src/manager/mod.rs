@@ -78,6 +78,7 @@
 //! [`SectorManager`]: venus_seal_core::SectorManager
 
 mod client;
+pub mod piecestore;
 mod server;
 pub mod stores;
 pub mod wire;
@@ -91,6 +92,7 @@ use venus_seal_core::ManagerError;
 use crate::Permission;
 
 pub use client::ManagerClient;
+pub use piecestore::{PieceRedirect, PieceRedirectLayer};
 pub use server::{
     manager_module, manager_module_with_stores, serve_manager, serve_manager_trusted,
     serve_manager_with_stores, ManagerContext, ManagerModule,

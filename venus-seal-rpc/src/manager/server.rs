@@ -65,19 +65,22 @@ pub async fn serve_manager_with_stores(
 /// listener for peers that cannot send a token (damocles-worker): no
 /// token, write permission, only for clients in `networks` (see
 /// [`serve_trusted`](crate::auth::serve_trusted)). The admin methods are
-/// never served here.
+/// never served here. `GET /piecestore/<cid>` is answered with a redirect to `pieces` (see
+/// [`piecestore`](super::piecestore)).
 pub async fn serve_manager_trusted(
     addr: SocketAddr,
     api: Arc<dyn SectorManager>,
     stores: PersistStores,
     networks: crate::auth::TrustedNetworks,
+    pieces: super::PieceRedirect,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    crate::auth::serve_trusted(
+    crate::auth::serve_trusted_with_pieces(
         addr,
         manager_module_with_stores(api, stores)?,
         networks,
         crate::Permission::Write,
         manager_permissions(),
+        pieces,
     )
     .await
 }
@@ -210,10 +213,30 @@ pub fn manager_module_with_stores(
             let bad = |e: ErrorObjectOwned| {
                 invalid_params(methods::WAIT_SEED, "[sector, proof_type]", &e)
             };
-            // damocles' `WaitSeed(SectorID, RegisteredSealProof)`: both are
-            // required, as the Go manager's go-jsonrpc handler requires them.
+            // damocles' `WaitSeed(SectorID, RegisteredSealProof)`; its
+            // older workers send `WaitSeed(SectorID)` alone (damocles-worker
+            // `src/rpc/sealer/mod.rs` of earlier releases), answered from
+            // the manager's record.
             let id: SectorId = seq.next().map_err(bad)?;
-            let proof_type: SealProof = seq.next().map_err(bad)?;
+            let sent: Option<SealProof> = seq.optional_next().map_err(bad)?;
+            let proof_type = match sent {
+                Some(p) => p,
+                None => ctx
+                    .api
+                    .sector_proof_type(id)
+                    .await
+                    .map_err(manager_error_to_rpc)?
+                    .ok_or_else(|| {
+                        ErrorObjectOwned::owned(
+                            crate::codes::INVALID_PARAMS,
+                            format!(
+                                "{}: expected params [sector, proof_type]: no proof type on record for {id}",
+                                methods::WAIT_SEED
+                            ),
+                            None::<()>,
+                        )
+                    })?,
+            };
             ctx.api
                 .wait_seed(AllocatedSector { id, proof_type })
                 .await

@@ -10,7 +10,8 @@ use venus_seal_core::manager::DealInfo;
 use venus_seal_core::{ActorId, SectorId, SectorManager};
 
 use super::{admin_permissions, methods, AdminError, ManagerAdminApi};
-use crate::auth::serve_with_auth;
+use crate::auth::serve_with_auth_and_pieces;
+use crate::manager::PieceRedirect;
 use crate::manager::{manager_module_with_stores, manager_permissions, PersistStores};
 use crate::{codes, RpcError, Secret};
 
@@ -27,7 +28,7 @@ fn invalid(message: String) -> ErrorObjectOwned {
 }
 
 /// The deal methods as a jsonrpsee module (without auth: serve it with
-/// [`serve_manager_with_admin`] or [`serve_with_auth`]). A piece size
+/// [`serve_manager_with_admin`] or [`serve_with_auth`](crate::auth::serve_with_auth)). A piece size
 /// that is not a padded piece size (a power of two, at least 128) is
 /// refused here, before `api` sees it.
 pub fn manager_admin_module(
@@ -87,13 +88,16 @@ pub fn manager_admin_module(
 /// Serves the worker API of `manager` (as
 /// [`serve_manager`](crate::serve_manager) does) and the deal methods of
 /// `deals` on one address, behind token auth; `Venus.StoreBasicInfo` and
-/// `Venus.StoreReserveSpace` answer from `stores`.
+/// `Venus.StoreReserveSpace` answer from `stores`, and damocles-worker's
+/// `GET /piecestore/<cid>` is redirected to `pieces` (see
+/// [`piecestore`](crate::manager::piecestore)).
 pub async fn serve_manager_with_admin(
     addr: SocketAddr,
     manager: Arc<dyn SectorManager>,
     stores: PersistStores,
     deals: Arc<dyn ManagerAdminApi>,
     secret: Secret,
+    pieces: PieceRedirect,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
     let mut module = manager_module_with_stores(manager, stores)?;
     module
@@ -101,5 +105,5 @@ pub async fn serve_manager_with_admin(
         .map_err(|e| RpcError::Register(e.to_string()))?;
     let mut permissions = manager_permissions();
     permissions.extend(admin_permissions());
-    serve_with_auth(addr, module, secret, permissions).await
+    serve_with_auth_and_pieces(addr, module, secret, permissions, pieces).await
 }

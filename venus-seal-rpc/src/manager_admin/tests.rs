@@ -62,6 +62,7 @@ async fn serve() -> (Arc<Queue>, Secret, String, jsonrpsee::server::ServerHandle
         crate::manager::PersistStores::default(),
         queue.clone(),
         secret.clone(),
+        crate::manager::PieceRedirect::Proxy("0.0.0.0:9000".parse().unwrap()),
     )
     .await
     .unwrap();

@@ -25,6 +25,27 @@ pub async fn raw_post_from(from: std::net::IpAddr, url: &str, body: &str) -> (St
     (head.lines().next().unwrap_or_default().to_string(), payload)
 }
 
+/// `GET <path>` without a token from the local address `from`, as
+/// damocles-worker fetches a piece; returns the response's head (status
+/// line and headers).
+#[allow(dead_code)]
+pub async fn raw_get_from(from: std::net::IpAddr, url: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.trim_start_matches("http://");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+    let mut stream = socket.connect(host.parse().unwrap()).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let head = response
+        .split_once("\r\n\r\n")
+        .map_or(&*response, |(h, _)| h);
+    head.to_string()
+}
+
 /// One request on `stream`; the response's head and (dechunked) body.
 async fn exchange(
     mut stream: tokio::net::TcpStream,
