@@ -16,7 +16,7 @@
 mod support;
 use support::raw_post;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -57,6 +57,16 @@ const METHODS: [&str; 15] = [
     "StoreReserveSpace",
     "ReportFinalized",
     "ReportAborted",
+];
+
+/// Methods of damocles-worker plans our own worker does not run: only
+/// our server is checked against them.
+const SERVER_ONLY: [&str; 5] = [
+    "AllocateSectorsBatch",
+    "AllocateSanpUpSector",
+    "AllocateRebuildSector",
+    "AllocateUnsealSector",
+    "WdPoStAllocateJobs",
 ];
 
 fn fixtures_dir() -> PathBuf {
@@ -579,6 +589,42 @@ async fn client_reads_damocles_manager_answers_and_sends_damocles_params() {
     }
 }
 
+/// damocles-worker's other plans against our manager: the batch plan
+/// gets as many sectors as it asks for, in its shape; the snap-up,
+/// rebuild, unseal and wdpost plans are told "no job" in the shape their
+/// types read (`null` for `Option`, `[]` for `Vec`), and a malformed
+/// request is still -32602.
+#[tokio::test]
+async fn server_answers_the_other_worker_plans_in_damocles_shapes() {
+    let s = serve().await;
+    for name in SERVER_ONLY {
+        let f = fixture(name);
+        let method = f["method"].as_str().unwrap();
+        let params = &f["requests"][0]["params"];
+        let answer = call(&s, method, params).await;
+        assert!(answer.get("error").is_none(), "{method} refused: {answer}");
+        let result = &answer["result"];
+        let expected = &f["worker_response"];
+        match expected {
+            Value::Array(e) if !e.is_empty() => {
+                let got = result
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{method}: {result}"));
+                assert_eq!(got.len(), params[2].as_u64().unwrap() as usize, "{result}");
+                assert_shape(method, result, expected);
+                let numbers: HashSet<u64> = got
+                    .iter()
+                    .map(|a| a["ID"]["Number"].as_u64().unwrap())
+                    .collect();
+                assert_eq!(numbers.len(), got.len(), "one sector twice: {result}");
+            }
+            _ => assert_eq!(result, expected, "{method}"),
+        }
+        let bad = call(&s, method, &json!([7])).await;
+        assert_eq!(bad["error"]["code"], -32602, "{method}: {bad}");
+    }
+}
+
 #[tokio::test]
 async fn client_reads_11001_as_an_abort() {
     let (url, fake) = fake_damocles().await;
@@ -604,7 +650,11 @@ async fn client_reads_11001_as_an_abort() {
 #[test]
 fn every_fixture_names_its_upstream_sources() {
     let readme = std::fs::read_to_string(fixtures_dir().join("README.md")).unwrap();
-    for name in METHODS.iter().chain(&["SectorStateNotFound"]) {
+    for name in METHODS
+        .iter()
+        .chain(&SERVER_ONLY)
+        .chain(&["SectorStateNotFound"])
+    {
         let f = fixture(name);
         for source in f["sources"].as_object().unwrap().values() {
             let (path, commit) = source.as_str().unwrap().split_once('@').unwrap();

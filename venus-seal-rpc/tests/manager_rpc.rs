@@ -523,7 +523,7 @@ fn every_manager_error_round_trips_through_its_code() {
         manager_error_from_rpc(-32601, "no such method".into()).level(),
         FailureLevel::Temporary
     );
-    assert_eq!(methods::WRITE.len(), 13);
+    assert_eq!(methods::WRITE.len(), 18);
     assert_eq!(methods::READ.len(), 2);
 }
 

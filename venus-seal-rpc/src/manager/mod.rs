@@ -131,9 +131,33 @@ pub mod methods {
     pub const STORE_BASIC_INFO: &str = "Venus.StoreBasicInfo";
     /// `Venus.StoreReserveSpace` (write).
     pub const STORE_RESERVE_SPACE: &str = "Venus.StoreReserveSpace";
+    /// `Venus.AllocateSectorsBatch` (write): damocles-worker's batch
+    /// (supra) sealing plan allocates several sectors in one call.
+    pub const ALLOCATE_SECTORS_BATCH: &str = "Venus.AllocateSectorsBatch";
+    /// `Venus.AllocateSanpUpSector` (write; damocles' spelling): a snap-up
+    /// job. This manager hands out none yet: always `null`.
+    pub const ALLOCATE_SNAP_UP_SECTOR: &str = "Venus.AllocateSanpUpSector";
+    /// `Venus.AllocateRebuildSector` (write): a rebuild job; always `null`.
+    pub const ALLOCATE_REBUILD_SECTOR: &str = "Venus.AllocateRebuildSector";
+    /// `Venus.AllocateUnsealSector` (write): an unseal job; always `null`.
+    pub const ALLOCATE_UNSEAL_SECTOR: &str = "Venus.AllocateUnsealSector";
+    /// `Venus.WdPoStAllocateJobs` (write): WindowPoSt jobs for a worker;
+    /// always `[]` (this manager proves WindowPoSt itself).
+    pub const WDPOST_ALLOCATE_JOBS: &str = "Venus.WdPoStAllocateJobs";
+
+    /// The job methods of damocles' other worker plans (`snapup`,
+    /// `rebuild`, `unseal`, `wdpost`), answered "no job": a damocles
+    /// worker running such a plan against this manager idles instead of
+    /// failing on every poll.
+    pub const NO_JOBS: [&str; 4] = [
+        ALLOCATE_SNAP_UP_SECTOR,
+        ALLOCATE_REBUILD_SECTOR,
+        ALLOCATE_UNSEAL_SECTOR,
+        WDPOST_ALLOCATE_JOBS,
+    ];
 
     /// Every method that needs `write`.
-    pub const WRITE: [&str; 13] = [
+    pub const WRITE: [&str; 18] = [
         ALLOCATE_SECTOR,
         ACQUIRE_DEALS,
         ASSIGN_TICKET,
@@ -147,6 +171,11 @@ pub mod methods {
         REPORT_FINALIZED,
         REPORT_ABORTED,
         STORE_RESERVE_SPACE,
+        ALLOCATE_SECTORS_BATCH,
+        ALLOCATE_SNAP_UP_SECTOR,
+        ALLOCATE_REBUILD_SECTOR,
+        ALLOCATE_UNSEAL_SECTOR,
+        WDPOST_ALLOCATE_JOBS,
     ];
 
     /// Every method that needs only `read`.

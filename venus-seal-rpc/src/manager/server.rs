@@ -109,6 +109,9 @@ fn parse<T: DeserializeOwned>(
         .map_err(|e| invalid_params(method, expected, &e))
 }
 
+/// The most sectors one `AllocateSectorsBatch` call hands out.
+const MAX_BATCH_ALLOCATION: u32 = 128;
+
 fn reg(e: impl std::fmt::Display) -> RpcError {
     RpcError::Register(e.to_string())
 }
@@ -158,6 +161,65 @@ pub fn manager_module_with_stores(
                 .map_err(manager_error_to_rpc)
         })
         .map_err(reg)?;
+    module
+        .register_async_method(methods::ALLOCATE_SECTORS_BATCH, |params, ctx, _| async move {
+            let expected = "[spec, niporep, count]";
+            let bad = |e: ErrorObjectOwned| {
+                invalid_params(methods::ALLOCATE_SECTORS_BATCH, expected, &e)
+            };
+            let mut seq = params.sequence();
+            let spec: wire::AllocateSectorSpec = seq.next().map_err(bad)?;
+            let niporep: bool = seq.next().map_err(bad)?;
+            let count: u32 = seq.next().map_err(bad)?;
+            // One allocation at a time, as many as there are (damocles'
+            // batch plan takes what it gets, `[]` when none).
+            let mut allocated = Vec::new();
+            for _ in 0..count.min(MAX_BATCH_ALLOCATION) {
+                let spec = wire::allocate_spec(spec.clone(), niporep);
+                match ctx.api.allocate_sector(spec).await {
+                    // A spec with an allocation key answers its one
+                    // sector again: that is all there is.
+                    Ok(Some(sector)) if allocated.contains(&sector) => break,
+                    Ok(Some(sector)) => allocated.push(sector),
+                    Ok(None) => break,
+                    // What was allocated stays allocated: a worker that
+                    // never hears of it leaves it to expire, as for a
+                    // lost AllocateSector answer.
+                    Err(e) if !allocated.is_empty() => {
+                        tracing::warn!(error = %e, allocated = allocated.len(), "AllocateSectorsBatch: stopped early");
+                        break;
+                    }
+                    Err(e) => return Err(manager_error_to_rpc(e)),
+                }
+            }
+            Ok::<_, ErrorObjectOwned>(allocated)
+        })
+        .map_err(reg)?;
+    for method in methods::NO_JOBS {
+        module
+            .register_method(method, move |params, _, _| {
+                // The request must still be damocles' (a spec object
+                // first): a malformed one is -32602, not "no job".
+                let first: serde_json::Value = params
+                    .sequence()
+                    .next()
+                    .map_err(|e| invalid_params(method, "[spec, ...]", &e))?;
+                if !first.is_object() {
+                    return Err(ErrorObjectOwned::owned(
+                        crate::codes::INVALID_PARAMS,
+                        format!("{method}: expected params [spec, ...] with spec an object, got {first}"),
+                        None::<()>,
+                    ));
+                }
+                tracing::debug!(method, "no such jobs here: answered none");
+                Ok(if method == methods::WDPOST_ALLOCATE_JOBS {
+                    serde_json::json!([])
+                } else {
+                    serde_json::Value::Null
+                })
+            })
+            .map_err(reg)?;
+    }
     method!(
         module,
         methods::ACQUIRE_DEALS,
