@@ -2,17 +2,19 @@
 //! `examples/sector-manager.toml`; unknown keys and bad values are refused
 //! with the key's name.
 //!
-//! This file names only `crate::core`, `crate::backends::pieces`
+//! This file names only `crate::core` (its types and `StageLimit`),
+//! `crate::backends::pieces`
 //! and `crate::chain::manager::NumberRange`, and no proving crate: the
 //! fuzz target `manager_config` compiles it by `#[path]` against its
 //! stand-in `venus_seal`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::backends::pieces::PieceStoreConfig;
+use crate::core::engine::limits::StageLimit;
 use crate::core::{ActorId, SealProof, TokenAmount};
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -193,6 +195,73 @@ pub struct ProvingSection {
     /// How often the deadlines are looked at (default: every epoch).
     #[serde(default, with = "crate::core::serde_duration::option")]
     pub interval: Option<Duration>,
+    /// `[proving.limits]`: the most proofs of a kind computed at once, by
+    /// stage name (`window_post`, `winning_post`, `check_provable`); a
+    /// stage not named is unlimited. The same decorator as the worker's
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: BTreeMap<String, usize>,
+    /// `[proving.locks]`: a named lock (one holder at a time) and the
+    /// stages that take it, e.g. `gpu = ["window_post", "winning_post"]`
+    /// on a one-GPU host. A waiting WinningPoSt is granted a shared lock
+    /// before a waiting WindowPoSt (a block must be proven within its
+    /// epoch; a WindowPoSt has its deadline's 30 minutes), and a
+    /// WindowPoSt before a check; a running proof is never interrupted.
+    #[serde(default)]
+    pub locks: BTreeMap<String, Vec<String>>,
+}
+
+/// The stages `[proving.limits]` and `[proving.locks]` name.
+pub const PROVING_STAGES: [&str; 3] = ["window_post", "winning_post", "check_provable"];
+
+impl ProvingSection {
+    /// `[proving.limits]` and `[proving.locks]` as the stage limits they
+    /// make (WinningPoSt first on a shared lock, then WindowPoSt).
+    pub fn stage_limits(&self) -> BTreeMap<String, StageLimit> {
+        let mut stages = StageLimit::from_tables(&self.limits, &self.locks);
+        for (stage, limit) in &mut stages {
+            limit.priority = match stage.as_str() {
+                "winning_post" => 2,
+                "window_post" => 1,
+                _ => 0,
+            };
+        }
+        stages
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.stores.is_empty() {
+            bail!("proving.stores is empty: list the workers' [[persist]] directories");
+        }
+        if self.interval.is_some_and(|i| i.is_zero()) {
+            bail!("proving.interval must be more than 0");
+        }
+        let known = |key: &str, stage: &str| {
+            if PROVING_STAGES.contains(&stage) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "{key}: unknown stage {stage:?} (stages: {})",
+                    PROVING_STAGES.join(", ")
+                ))
+            }
+        };
+        for (stage, n) in &self.limits {
+            known("proving.limits", stage)?;
+            if *n == 0 {
+                bail!("proving.limits.{stage} must be at least 1");
+            }
+        }
+        for (lock, users) in &self.locks {
+            if users.is_empty() {
+                bail!("proving.locks.{lock} names no stage");
+            }
+            for stage in users {
+                known(&format!("proving.locks.{lock}"), stage)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[pieces]`: the piece proxy, serving `store` at `GET /piece/<cid>`.
@@ -650,12 +719,7 @@ impl SectorManagerConfig {
             }
         }
         if let Some(p) = &self.proving {
-            if p.stores.is_empty() {
-                bail!("proving.stores is empty: list the workers' [[persist]] directories");
-            }
-            if p.interval.is_some_and(|i| i.is_zero()) {
-                bail!("proving.interval must be more than 0");
-            }
+            p.check()?;
         }
         if let Some(g) = &self.gateway {
             self.check_gateway(g)?;

@@ -1,5 +1,6 @@
 //! The builder: a [`SectorManagerConfig`] in, a serving manager out.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use venus_seal_chain::DropletMarket;
 use venus_seal_chain::{
     LocalSectorManager, ManagedMiner, ManagerConfig, PoStExecutors, WindowPoStScheduler,
 };
+use venus_seal_core::engine::limits::Limits;
 use venus_seal_core::stage::WinningPoSt;
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::auth::TrustedNetworks;
@@ -273,6 +275,7 @@ async fn serve(
         prover,
         winning,
     } = proofs;
+    let (prover, winning) = limit_provers(config.proving.as_ref(), prover, winning);
     let store = open_store(config).await?;
     tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
     let mut manager_config = ManagerConfig::new(config.miners.iter().map(managed_miner).collect());
@@ -392,6 +395,31 @@ async fn serve(
         post,
         gateway,
     })
+}
+
+/// The provers under `[proving.limits]` and `[proving.locks]`: one
+/// [`Limits`] for WindowPoSt, its file check and WinningPoSt, so a lock
+/// they share is one lock (e.g. the host's one GPU), WinningPoSt granted
+/// it first. Without either table the provers are returned as they are.
+pub fn limit_provers(
+    proving: Option<&ProvingSection>,
+    prover: Option<PoStExecutors>,
+    winning: Option<DynExecutor<WinningPoSt>>,
+) -> (Option<PoStExecutors>, Option<DynExecutor<WinningPoSt>>) {
+    let Some(stages) = proving.map(ProvingSection::stage_limits) else {
+        return (prover, winning);
+    };
+    if stages.is_empty() {
+        return (prover, winning);
+    }
+    tracing::info!(limits = ?stages, "proofs limited by [proving.limits] and [proving.locks]");
+    let limits = Limits::new(stages, BTreeMap::new());
+    let prover = prover.map(|p| PoStExecutors {
+        window_post: Arc::new(limits.wrap(p.window_post)),
+        check: Arc::new(limits.wrap(p.check)),
+    });
+    let winning = winning.map(|w| Arc::new(limits.wrap(w)) as DynExecutor<WinningPoSt>);
+    (prover, winning)
 }
 
 /// `[[persist_stores]]` as the worker API's store view.

@@ -472,3 +472,132 @@ fn resource_id(uri: &axum::http::Uri) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// `[proving.limits]` and `[proving.locks]` reach the manager's provers:
+/// with one `gpu` lock shared by WindowPoSt and WinningPoSt, never two
+/// proofs run at once, and a WinningPoSt that arrives while a WindowPoSt
+/// runs and another waits is proven before the waiting WindowPoSt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proving_limits_and_locks_hold_the_managers_provers() {
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use venus_seal_chain::PoStExecutors;
+    use venus_seal_core::proving::WindowPoStOutput;
+    use venus_seal_core::stage::{CheckProvable, Stage, WindowPoSt, WinningPoSt};
+    use venus_seal_core::testing::Census;
+    use venus_seal_core::{DynExecutor, Executor, Randomness, StageError};
+
+    /// Runs 150 ms, counted under `gpu`, and logs its start.
+    #[derive(Debug)]
+    struct Gpu {
+        census: Arc<Census>,
+        started: Arc<Mutex<Vec<String>>>,
+    }
+    impl Gpu {
+        async fn run(&self, what: String) {
+            self.started.lock().unwrap().push(what);
+            self.census.enter(&["gpu".to_string()]);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            self.census.exit(&["gpu".to_string()]);
+        }
+    }
+    #[async_trait::async_trait]
+    impl Executor<WindowPoSt> for Gpu {
+        async fn execute(&self, t: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+            self.run(format!("window_post {}", t.partition)).await;
+            Ok(WindowPoStOutput {
+                proofs: vec![],
+                proven: vec![],
+                skipped: vec![],
+            })
+        }
+    }
+    #[async_trait::async_trait]
+    impl Executor<WinningPoSt> for Gpu {
+        async fn execute(
+            &self,
+            _: WinningPoSt,
+        ) -> Result<<WinningPoSt as Stage>::Output, StageError> {
+            self.run("winning_post".into()).await;
+            Ok(vec![])
+        }
+    }
+    #[async_trait::async_trait]
+    impl Executor<CheckProvable> for Gpu {
+        async fn execute(
+            &self,
+            _: CheckProvable,
+        ) -> Result<<CheckProvable as Stage>::Output, StageError> {
+            Ok(vec![])
+        }
+    }
+
+    let config = SectorManagerConfig::parse(&format!(
+        "{CONFIG}
+[proving]
+stores = [\"store\"]
+[proving.limits]
+window_post = 1
+[proving.locks]
+gpu = [\"window_post\", \"winning_post\"]
+"
+    ))
+    .unwrap();
+    let census = Arc::new(Census::default());
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let gpu = Arc::new(Gpu {
+        census: census.clone(),
+        started: started.clone(),
+    });
+    let (prover, winning) = super::limit_provers(
+        config.proving.as_ref(),
+        Some(PoStExecutors::of(gpu.clone())),
+        Some(gpu.clone() as DynExecutor<WinningPoSt>),
+    );
+    let (prover, winning) = (prover.unwrap(), winning.unwrap());
+    let window = |partition| WindowPoSt {
+        miner: ActorId(1000),
+        deadline: 0,
+        partition,
+        randomness: Randomness([0; 32]),
+        sectors: vec![],
+    };
+    let first = tokio::spawn({
+        let p = prover.window_post.clone();
+        async move { p.execute(window(0)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let second = tokio::spawn({
+        let p = prover.window_post.clone();
+        async move { p.execute(window(1)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let block = winning.execute(WinningPoSt {
+        miner: ActorId(1000),
+        randomness: Randomness([1; 32]),
+        sectors: vec![],
+    });
+    block.await.unwrap();
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+    assert_eq!(census.maxima()["gpu"], 1, "two proofs on one GPU");
+    assert_eq!(
+        *started.lock().unwrap(),
+        ["window_post 0", "winning_post", "window_post 1"],
+        "the WinningPoSt waits only for the WindowPoSt running"
+    );
+
+    // Unknown stages and empty locks are named.
+    for (bad, named) in [
+        ("[proving.limits]\nc2 = 1\n", "unknown stage \"c2\""),
+        (
+            "[proving.limits]\nwindow_post = 0\n",
+            "proving.limits.window_post",
+        ),
+        ("[proving.locks]\ngpu = []\n", "proving.locks.gpu"),
+    ] {
+        let text = format!("{CONFIG}\n[proving]\nstores = [\"store\"]\n{bad}");
+        let err = SectorManagerConfig::parse(&text).unwrap_err();
+        assert!(format!("{err:#}").contains(named), "{bad}: {err:#}");
+    }
+}

@@ -496,19 +496,7 @@ impl WorkerConfig {
     /// stage's `[[processors.<stage>]]` (held by the whole stage, since the
     /// engine limits stages, whichever processor runs the task).
     pub fn stage_limits(&self) -> anyhow::Result<BTreeMap<String, StageLimit>> {
-        let mut stages: BTreeMap<String, StageLimit> = BTreeMap::new();
-        for (stage, n) in &self.limits {
-            stages.entry(stage.clone()).or_default().concurrent = Some(*n);
-        }
-        for (lock, users) in &self.locks {
-            for stage in users {
-                stages
-                    .entry(stage.clone())
-                    .or_default()
-                    .locks
-                    .push(lock.clone());
-            }
-        }
+        let mut stages = StageLimit::from_tables(&self.limits, &self.locks);
         for (stage, processors) in self.processors.by_stage() {
             for lock in processors.iter().flat_map(|p| &p.locks) {
                 let limit = stages.entry(stage.to_string()).or_default();

@@ -48,6 +48,31 @@ pub struct StageLimit {
     pub priority: u8,
 }
 
+impl StageLimit {
+    /// The stage limits a `[limits]` table (stage → most at once) and a
+    /// `[locks]` table (lock → the stages that take it) make, as the
+    /// worker's and the sector manager's configs write them.
+    pub fn from_tables(
+        limits: &BTreeMap<String, usize>,
+        locks: &BTreeMap<String, Vec<String>>,
+    ) -> BTreeMap<String, StageLimit> {
+        let mut stages: BTreeMap<String, StageLimit> = BTreeMap::new();
+        for (stage, n) in limits {
+            stages.entry(stage.clone()).or_default().concurrent = Some(*n);
+        }
+        for (lock, users) in locks {
+            for stage in users {
+                stages
+                    .entry(stage.clone())
+                    .or_default()
+                    .locks
+                    .push(lock.clone());
+            }
+        }
+        stages
+    }
+}
+
 /// Occupancy of one limit, for metrics and `list`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Occupancy {
