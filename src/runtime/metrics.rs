@@ -3,7 +3,17 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use serde::Deserialize;
 use tokio::task::JoinHandle;
+
+/// `[metrics]` in the worker's and the sector manager's configs: the
+/// Prometheus endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Where `GET /metrics` is served.
+    pub listen: SocketAddr,
+}
 
 /// Serves `GET /metrics` on `addr`, answering with what `render` returns
 /// (Prometheus' text format). The returned task runs until aborted; a bind

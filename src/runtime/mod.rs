@@ -16,7 +16,7 @@ mod token;
 
 pub use api_args::ApiArgs;
 pub use logging::init_logging;
-pub use metrics::serve_metrics;
+pub use metrics::{serve_metrics, MetricsSection};
 pub use paths::{config_folder, resolve_relative};
 pub use signal::shutdown_signal;
 pub use token::{read_token, write_token, TokenOutput};

@@ -83,6 +83,11 @@ pub struct SectorManagerConfig {
     /// deals queued on the manager are handed out).
     #[serde(default)]
     pub market: Option<MarketSection>,
+    /// `[metrics]`: the Prometheus endpoint (optional): the proofs'
+    /// durations and outcomes per stage, and `[proving.limits]` /
+    /// `[proving.locks]` occupancy.
+    #[serde(default)]
+    pub metrics: Option<crate::runtime::MetricsSection>,
 }
 
 /// `[gateway]`: the manager registers its miners with venus-gateway

@@ -19,6 +19,7 @@ use venus_seal_chain::{
     LocalSectorManager, ManagedMiner, ManagerConfig, PoStExecutors, WindowPoStScheduler,
 };
 use venus_seal_core::engine::limits::Limits;
+use venus_seal_core::engine::metrics::EngineMetrics;
 use venus_seal_core::stage::WinningPoSt;
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::auth::TrustedNetworks;
@@ -275,7 +276,18 @@ async fn serve(
         prover,
         winning,
     } = proofs;
-    let (prover, winning) = limit_provers(config.proving.as_ref(), prover, winning);
+    let metrics = EngineMetrics::new();
+    let (prover, winning) = decorate_provers(config.proving.as_ref(), &metrics, prover, winning);
+    let metrics_server = match &config.metrics {
+        Some(m) => {
+            let render = {
+                let metrics = metrics.clone();
+                move || metrics.render()
+            };
+            Some(crate::runtime::serve_metrics("metrics.listen", m.listen, render).await?)
+        }
+        None => None,
+    };
     let store = open_store(config).await?;
     tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
     let mut manager_config = ManagerConfig::new(config.miners.iter().map(managed_miner).collect());
@@ -341,6 +353,7 @@ async fn serve(
             Err(e) => {
                 proxy.iter().for_each(|(_, task)| task.abort());
                 post.iter().for_each(JoinHandle::abort);
+                metrics_server.iter().for_each(|(_, task)| task.abort());
                 return Err(e);
             }
         },
@@ -375,6 +388,7 @@ async fn serve(
             proxy.iter().for_each(|(_, task)| task.abort());
             post.iter().for_each(JoinHandle::abort);
             gateway.iter().for_each(|(_, task)| task.abort());
+            metrics_server.iter().for_each(|(_, task)| task.abort());
             return Err(e);
         }
     };
@@ -394,31 +408,35 @@ async fn serve(
         proxy: proxy.map(|(_, task)| task),
         post,
         gateway,
+        metrics: metrics_server,
     })
 }
 
-/// The provers under `[proving.limits]` and `[proving.locks]`: one
-/// [`Limits`] for WindowPoSt, its file check and WinningPoSt, so a lock
-/// they share is one lock (e.g. the host's one GPU), WinningPoSt granted
-/// it first. Without either table the provers are returned as they are.
-pub fn limit_provers(
+/// The provers timed into `metrics` (per stage, as the worker's stages
+/// are) under `[proving.limits]` and `[proving.locks]`: one [`Limits`] for
+/// WindowPoSt, its file check and WinningPoSt, so a lock they share is one
+/// lock (e.g. the host's one GPU), WinningPoSt granted it first. Limits
+/// outermost: a proof waiting for a permit is not timed.
+pub fn decorate_provers(
     proving: Option<&ProvingSection>,
+    metrics: &Arc<EngineMetrics>,
     prover: Option<PoStExecutors>,
     winning: Option<DynExecutor<WinningPoSt>>,
 ) -> (Option<PoStExecutors>, Option<DynExecutor<WinningPoSt>>) {
-    let Some(stages) = proving.map(ProvingSection::stage_limits) else {
-        return (prover, winning);
-    };
-    if stages.is_empty() {
-        return (prover, winning);
+    let stages = proving
+        .map(ProvingSection::stage_limits)
+        .unwrap_or_default();
+    if !stages.is_empty() {
+        tracing::info!(limits = ?stages, "proofs limited by [proving.limits] and [proving.locks]");
     }
-    tracing::info!(limits = ?stages, "proofs limited by [proving.limits] and [proving.locks]");
     let limits = Limits::new(stages, BTreeMap::new());
+    metrics.watch_limits(limits.clone());
     let prover = prover.map(|p| PoStExecutors {
-        window_post: Arc::new(limits.wrap(p.window_post)),
-        check: Arc::new(limits.wrap(p.check)),
+        window_post: Arc::new(limits.wrap(metrics.wrap(p.window_post))),
+        check: Arc::new(limits.wrap(metrics.wrap(p.check))),
     });
-    let winning = winning.map(|w| Arc::new(limits.wrap(w)) as DynExecutor<WinningPoSt>);
+    let winning =
+        winning.map(|w| Arc::new(limits.wrap(metrics.wrap(w))) as DynExecutor<WinningPoSt>);
     (prover, winning)
 }
 
@@ -496,9 +514,15 @@ pub struct RunningManager {
     proxy: Option<JoinHandle<()>>,
     post: Option<JoinHandle<()>>,
     gateway: Option<(Arc<ProofEventListener>, JoinHandle<()>)>,
+    metrics: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl RunningManager {
+    /// Where `GET /metrics` is served, with `[metrics]`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// The venus-gateway proof-event listener, with `[gateway]`.
     pub fn gateway(&self) -> Option<&Arc<ProofEventListener>> {
         self.gateway.as_ref().map(|(listener, _)| listener)
@@ -548,7 +572,8 @@ impl RunningManager {
     /// Stops serving: the API (waiting for it), the batch sender (the
     /// batch in flight finishes within [`SEND_GRACE`](Self::SEND_GRACE),
     /// or is recovered under its saved attempt uid by the next start), the
-    /// piece proxy, the WindowPoSt scheduler, the gateway listener and the devnet's clock. The
+    /// piece proxy, the WindowPoSt scheduler, the gateway listener, the
+    /// metrics endpoint and the devnet's clock. The
     /// state is saved after every change, so nothing is lost.
     pub async fn stop(self) {
         let _ = self.server.stop();
@@ -565,6 +590,9 @@ impl RunningManager {
         }
         if let Some((_, gateway)) = self.gateway {
             gateway.abort();
+        }
+        if let Some((_, metrics)) = self.metrics {
+            metrics.abort();
         }
         if let Some(devnet) = &self.chain.devnet {
             devnet.stop_clock();

@@ -189,7 +189,7 @@ async fn a_built_manager_registers_with_venus_gateway_and_answers_compute_proof(
 /// the worker API without a token (a loopback bind with no networks named
 /// serves loopback clients) while the main listener still wants one.
 #[tokio::test]
-async fn configured_persist_stores_and_the_tokenless_listener_are_served() {
+async fn configured_persist_stores_the_tokenless_listener_and_metrics_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store0");
     std::fs::create_dir(&store).unwrap();
@@ -197,7 +197,7 @@ async fn configured_persist_stores_and_the_tokenless_listener_are_served() {
         "secret_file = \"secret/rpc.secret\"\n",
         "secret_file = \"secret/rpc.secret\"\n[rpc.trusted]\nlisten = \"127.0.0.1:0\"\n",
     ) + &format!(
-        "\n[[persist_stores]]\nname = \"store-0\"\npath = {:?}\n",
+        "\n[[persist_stores]]\nname = \"store-0\"\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
         store.display().to_string()
     );
     let path = dir.path().join("manager.toml");
@@ -231,6 +231,16 @@ async fn configured_persist_stores_and_the_tokenless_listener_are_served() {
     let anonymous =
         venus_seal_rpc::ManagerClient::new(format!("http://{}", manager.addr()), None).unwrap();
     assert!(anonymous.store_basic_info("store-0").await.is_err());
+
+    // `[metrics]`: Prometheus' text format at /metrics.
+    let metrics = manager.metrics_addr().expect("[metrics] is served");
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("# EOF"), "{text}");
     manager.run(async {}).await.unwrap();
 }
 
@@ -473,7 +483,8 @@ fn resource_id(uri: &axum::http::Uri) -> String {
         .to_string()
 }
 
-/// `[proving.limits]` and `[proving.locks]` reach the manager's provers:
+/// `[proving.limits]` and `[proving.locks]` reach the manager's provers,
+/// timed into its metrics:
 /// with one `gpu` lock shared by WindowPoSt and WinningPoSt, never two
 /// proofs run at once, and a WinningPoSt that arrives while a WindowPoSt
 /// runs and another waits is proven before the waiting WindowPoSt.
@@ -549,8 +560,10 @@ gpu = [\"window_post\", \"winning_post\"]
         census: census.clone(),
         started: started.clone(),
     });
-    let (prover, winning) = super::limit_provers(
+    let metrics = venus_seal_core::engine::metrics::EngineMetrics::new();
+    let (prover, winning) = super::decorate_provers(
         config.proving.as_ref(),
+        &metrics,
         Some(PoStExecutors::of(gpu.clone())),
         Some(gpu.clone() as DynExecutor<WinningPoSt>),
     );
@@ -586,6 +599,15 @@ gpu = [\"window_post\", \"winning_post\"]
         ["window_post 0", "winning_post", "window_post 1"],
         "the WinningPoSt waits only for the WindowPoSt running"
     );
+    // Timed per stage, and the lock's occupancy reported.
+    let text = metrics.render();
+    for stage in ["window_post", "winning_post"] {
+        assert!(
+            text.contains(&format!("stage=\"{stage}\",outcome=\"ok\"")),
+            "{stage} not timed:\n{text}"
+        );
+    }
+    assert!(text.contains("limit=\"lock:gpu\""), "{text}");
 
     // Unknown stages and empty locks are named.
     for (bad, named) in [

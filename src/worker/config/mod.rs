@@ -229,13 +229,9 @@ pub struct AdminSection {
     pub secret_file: PathBuf,
 }
 
-/// `[metrics]`: the Prometheus endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSection {
-    /// Where `GET /metrics` is served.
-    pub listen: SocketAddr,
-}
+/// `[metrics]`: the Prometheus endpoint (shared with the sector manager's
+/// config).
+pub use crate::runtime::MetricsSection;
 
 /// `[manager]`: where sectors, tickets and seeds come from (`kind`).
 #[derive(Debug, Deserialize)]
