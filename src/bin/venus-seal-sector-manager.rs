@@ -1,6 +1,6 @@
 //! Reference deployment of a sector manager: [`venus_seal::sector_manager`]
 //! behind a command line (`run`, `token`, `deals add|list`, `sectors
-//! abort`; `examples/sector-manager.toml` shows each). Only `run` creates
+//! abort|resend`, `workers`; `examples/sector-manager.toml` shows each). Only `run` creates
 //! files; the other commands read the config and the secret `run` made.
 //!
 //! ```text
@@ -15,7 +15,9 @@ use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorId, SectorNumber};
 use venus_seal::rpc::{Permission, Secret};
 use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs, TokenOutput};
-use venus_seal::sector_manager::{admin_client, ManagerService, SectorManagerConfig};
+use venus_seal::sector_manager::{
+    admin_client, workers_table, ManagerService, SectorManagerConfig,
+};
 
 /// A venus-seal sector manager: allocates sector numbers, draws tickets
 /// and seeds, and sends pre-commits and proofs for the workers that call
@@ -50,6 +52,8 @@ enum Cli {
     /// Act on the sectors the manager allocated.
     #[command(subcommand)]
     Sectors(Sectors),
+    /// The workers' last pings (every 30 s), the quietest first.
+    Workers(ApiArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +163,12 @@ async fn main() -> anyhow::Result<()> {
             let sector = SectorId::new(miner, SectorNumber(number));
             client(api)?.abort_sector(sector, &reason).await?;
             println!("{sector}: abort requested ({reason}); its worker gives it up at its next report or poll");
+            Ok(())
+        }
+        Cli::Workers(api) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            let workers = client(api)?.workers().await?;
+            print!("{}", workers_table(&workers, now.as_secs() as i64));
             Ok(())
         }
         Cli::Sectors(Sectors::Resend { miner, number, api }) => {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use venus_seal_chain::LocalSectorManager;
 use venus_seal_core::manager::DealInfo;
 use venus_seal_core::{ActorId, ManagerError, SealProof, SectorId};
+use venus_seal_rpc::manager::WorkerPingInfo;
 use venus_seal_rpc::manager_admin::{
     AdminError, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
 };
@@ -122,6 +123,40 @@ pub fn worker_token(
     name: &str,
 ) -> anyhow::Result<String> {
     Ok(read_secret("rpc.secret_file", &config.rpc.secret_file)?.token(perm, Some(name)))
+}
+
+/// The workers' last pings as a table for operators (`workers`): name,
+/// address, version, the slot counts damocles' summary carries and how
+/// long ago each pinged (at `now_unix`), oldest first so that a worker gone
+/// quiet is on top; `never-seen` workers are not known at all.
+pub fn workers_table(workers: &[WorkerPingInfo], now_unix: i64) -> String {
+    let mut rows: Vec<&WorkerPingInfo> = workers.iter().collect();
+    rows.sort_by_key(|w| (w.last_ping, w.info.name.clone()));
+    let mut out = format!(
+        "{:<20} {:<22} {:<10} {:>7} {:>5} {:>7} {:>7} {:>6} {:>6}  LAST PING\n",
+        "NAME", "DEST", "VERSION", "THREADS", "EMPTY", "RUNNING", "WAITING", "PAUSED", "ERRORS"
+    );
+    for w in rows {
+        let s = &w.info.summary;
+        let ago = (now_unix - w.last_ping).max(0) as u64;
+        out.push_str(&format!(
+            "{:<20} {:<22} {:<10} {:>7} {:>5} {:>7} {:>7} {:>6} {:>6}  {} ago\n",
+            w.info.name,
+            w.info.dest,
+            w.info.version,
+            s.threads,
+            s.empty,
+            s.running,
+            s.waiting,
+            s.paused,
+            s.errors,
+            humantime::format_duration(std::time::Duration::from_secs(ago)),
+        ));
+    }
+    if workers.is_empty() {
+        out.push_str("(no worker has pinged this manager since it started)\n");
+    }
+    out
 }
 
 #[cfg(test)]

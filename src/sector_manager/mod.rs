@@ -35,7 +35,7 @@ pub mod preflight;
 mod secret;
 mod service;
 
-pub use admin::{admin_client, worker_token, ManagerAdmin};
+pub use admin::{admin_client, worker_token, workers_table, ManagerAdmin};
 pub use chain::{open_chain, OpenChain};
 pub use config::SectorManagerConfig;
 #[cfg(feature = "proofs")]

@@ -24,7 +24,7 @@ use venus_seal_core::stage::WinningPoSt;
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::auth::TrustedNetworks;
 use venus_seal_rpc::manager::{
-    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect,
+    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect, WorkerPings,
 };
 use venus_seal_rpc::manager_admin::serve_manager_with_admin;
 use venus_seal_rpc::Secret;
@@ -362,6 +362,7 @@ async fn serve(
     let manager: Arc<dyn SectorManager> = local.clone();
     let stores = persist_stores(config);
     let pieces = piece_redirect(config, proxy.as_ref().map(|(addr, _)| *addr));
+    let pings = WorkerPings::default();
     let served = serve_manager_with_admin(
         config.rpc.listen,
         manager.clone(),
@@ -369,11 +370,12 @@ async fn serve(
         admin,
         secret,
         pieces.clone(),
+        pings.clone(),
     )
     .await
     .with_context(|| format!("rpc.listen {}", config.rpc.listen));
     let served = match served {
-        Ok(main) => match serve_trusted_listener(config, manager, stores, pieces).await {
+        Ok(main) => match serve_trusted_listener(config, manager, stores, pieces, pings).await {
             Ok(trusted) => Ok((main, trusted)),
             Err(e) => {
                 let _ = main.1.stop();
@@ -489,6 +491,7 @@ async fn serve_trusted_listener(
     manager: Arc<dyn SectorManager>,
     stores: PersistStores,
     pieces: PieceRedirect,
+    pings: WorkerPings,
 ) -> anyhow::Result<Option<(SocketAddr, ServerHandle)>> {
     let Some(t) = &config.rpc.trusted else {
         return Ok(None);
@@ -496,7 +499,7 @@ async fn serve_trusted_listener(
     let networks = TrustedNetworks::parse(&t.networks)
         .and_then(|n| n.for_listener(t.listen, "rpc.trusted.networks"))
         .map_err(|e| anyhow::anyhow!("rpc.trusted.networks: {e}"))?;
-    let served = serve_manager_trusted(t.listen, manager, stores, networks, pieces)
+    let served = serve_manager_trusted(t.listen, manager, stores, networks, pieces, pings)
         .await
         .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;
     Ok(Some(served))

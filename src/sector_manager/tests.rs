@@ -232,6 +232,29 @@ async fn configured_persist_stores_the_tokenless_listener_and_metrics_are_served
         venus_seal_rpc::ManagerClient::new(format!("http://{}", manager.addr()), None).unwrap();
     assert!(anonymous.store_basic_info("store-0").await.is_err());
 
+    // The worker's pings are listed for operators (`workers`).
+    let info = venus_seal_rpc::WorkerInfo {
+        name: "worker-1".into(),
+        dest: "10.0.0.2:17890".into(),
+        version: "v0.13.1".into(),
+        summary: Default::default(),
+    };
+    worker.worker_ping(&info).await.unwrap();
+    let config = SectorManagerConfig::load(&path).unwrap();
+    let admin = venus_seal_rpc::manager_admin::ManagerAdminClient::new(
+        format!("http://{}", manager.addr()),
+        Some(&worker_token(&config, Permission::Read, "operator").unwrap()),
+    )
+    .unwrap();
+    let workers = admin.workers().await.unwrap();
+    assert_eq!(workers.len(), 1);
+    assert_eq!(workers[0].info, info);
+    let table = super::workers_table(&workers, workers[0].last_ping + 75);
+    assert!(
+        table.contains("worker-1") && table.contains("1m 15s ago"),
+        "{table}"
+    );
+
     // `[metrics]`: Prometheus' text format at /metrics.
     let metrics = manager.metrics_addr().expect("[metrics] is served");
     let text = reqwest::get(format!("http://{metrics}/metrics"))

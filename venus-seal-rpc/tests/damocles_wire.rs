@@ -625,6 +625,28 @@ async fn server_answers_the_other_worker_plans_in_damocles_shapes() {
     }
 }
 
+/// A worker's ping is read back with damocles' `WorkerPingInfoList` and
+/// `WorkerGetPingInfo` (its CLI's `util worker list|info`) in the Go
+/// manager's `WorkerPingInfo` shape; an unknown worker is `null`.
+#[tokio::test]
+async fn pings_are_listed_in_damocles_manager_shapes() {
+    let s = serve().await;
+    let ping = fixture("WorkerPing");
+    let answer = call(&s, "Venus.WorkerPing", &ping["requests"][0]["params"]).await;
+    assert!(answer.get("error").is_none(), "{answer}");
+    let f = fixture("WorkerPingInfoList");
+    let expected = &f["manager_response"];
+    let list = call(&s, "Venus.WorkerPingInfoList", &f["requests"][0]["params"]).await;
+    let list = &list["result"];
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_shape("WorkerPingInfoList", list, expected);
+    assert_eq!(list[0]["Info"], ping["requests"][0]["params"][0]);
+    let one = call(&s, "Venus.WorkerGetPingInfo", &f["get_request"]["params"]).await;
+    assert_eq!(one["result"], list[0], "{one}");
+    let none = call(&s, "Venus.WorkerGetPingInfo", &json!(["worker-9"])).await;
+    assert_eq!(none["result"], Value::Null, "{none}");
+}
+
 #[tokio::test]
 async fn client_reads_11001_as_an_abort() {
     let (url, fake) = fake_damocles().await;

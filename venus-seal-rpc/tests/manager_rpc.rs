@@ -524,7 +524,7 @@ fn every_manager_error_round_trips_through_its_code() {
         FailureLevel::Temporary
     );
     assert_eq!(methods::WRITE.len(), 18);
-    assert_eq!(methods::READ.len(), 2);
+    assert_eq!(methods::READ.len(), 4);
 }
 
 /// A manager on the SQLite store at `db` over `chain`, served; its URL,

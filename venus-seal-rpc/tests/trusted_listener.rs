@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use venus_seal_core::testing::FakeManager;
 use venus_seal_rpc::auth::TrustedNetworks;
 use venus_seal_rpc::manager::{
-    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect,
+    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect, WorkerPings,
 };
 
 const ALLOWED: &str = "127.0.0.2";
@@ -28,6 +28,7 @@ async fn serve(networks: &[&str]) -> (String, jsonrpsee::server::ServerHandle) {
         stores,
         TrustedNetworks::parse(networks).unwrap(),
         PieceRedirect::market("http://droplet:41235/rpc/v0").unwrap(),
+        WorkerPings::default(),
     )
     .await
     .unwrap();
@@ -133,6 +134,7 @@ async fn no_networks_no_listener() {
         PersistStores::default(),
         TrustedNetworks::default(),
         PieceRedirect::None,
+        WorkerPings::default(),
     )
     .await
     .unwrap_err()

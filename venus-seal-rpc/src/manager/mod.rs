@@ -79,6 +79,7 @@
 
 mod client;
 pub mod piecestore;
+pub mod pings;
 mod server;
 pub mod stores;
 pub mod wire;
@@ -93,9 +94,10 @@ use crate::Permission;
 
 pub use client::ManagerClient;
 pub use piecestore::{PieceRedirect, PieceRedirectLayer};
+pub use pings::{WorkerPingInfo, WorkerPings};
 pub use server::{
-    manager_module, manager_module_with_stores, serve_manager, serve_manager_trusted,
-    serve_manager_with_stores, ManagerContext, ManagerModule,
+    manager_module, manager_module_with, manager_module_with_stores, serve_manager,
+    serve_manager_trusted, serve_manager_with_stores, ManagerContext, ManagerModule,
 };
 pub use stores::{PersistStoreEntry, PersistStores};
 
@@ -131,6 +133,12 @@ pub mod methods {
     pub const STORE_BASIC_INFO: &str = "Venus.StoreBasicInfo";
     /// `Venus.StoreReserveSpace` (write).
     pub const STORE_RESERVE_SPACE: &str = "Venus.StoreReserveSpace";
+    /// `Venus.WorkerPingInfoList` (read): every worker's last ping
+    /// (damocles' `SealerCliAPI`).
+    pub const WORKER_PING_INFO_LIST: &str = "Venus.WorkerPingInfoList";
+    /// `Venus.WorkerGetPingInfo` (read): one worker's last ping, `null`
+    /// when it never pinged.
+    pub const WORKER_GET_PING_INFO: &str = "Venus.WorkerGetPingInfo";
     /// `Venus.AllocateSectorsBatch` (write): damocles-worker's batch
     /// (supra) sealing plan allocates several sectors in one call.
     pub const ALLOCATE_SECTORS_BATCH: &str = "Venus.AllocateSectorsBatch";
@@ -179,7 +187,12 @@ pub mod methods {
     ];
 
     /// Every method that needs only `read`.
-    pub const READ: [&str; 2] = [WORKER_PING, STORE_BASIC_INFO];
+    pub const READ: [&str; 4] = [
+        WORKER_PING,
+        STORE_BASIC_INFO,
+        WORKER_PING_INFO_LIST,
+        WORKER_GET_PING_INFO,
+    ];
 }
 
 /// The JSON-RPC error codes that carry a [`ManagerError`] (in the

@@ -14,7 +14,7 @@ use venus_seal_core::{SealProof, SectorId, SectorManager};
 
 use super::stores::PersistStores;
 use super::wire;
-use super::{manager_error_to_rpc, manager_permissions, methods, WorkerInfo};
+use super::{manager_error_to_rpc, manager_permissions, methods, WorkerInfo, WorkerPings};
 use crate::auth::serve_with_auth;
 use crate::{RpcError, Secret};
 
@@ -27,6 +27,9 @@ pub struct ManagerContext {
     /// The persist stores `StoreBasicInfo` and `StoreReserveSpace` answer
     /// from.
     pub stores: PersistStores,
+    /// The workers' last pings (`WorkerPing` records,
+    /// `WorkerPingInfoList` reads).
+    pub pings: WorkerPings,
 }
 
 /// The module [`manager_module`] builds.
@@ -65,18 +68,20 @@ pub async fn serve_manager_with_stores(
 /// listener for peers that cannot send a token (damocles-worker): no
 /// token, write permission, only for clients in `networks` (see
 /// [`serve_trusted`](crate::auth::serve_trusted)). The admin methods are
-/// never served here. `GET /piecestore/<cid>` is answered with a redirect to `pieces` (see
-/// [`piecestore`](super::piecestore)).
+/// never served here. `GET /piecestore/<cid>` is answered with a redirect
+/// to `pieces` (see [`piecestore`](super::piecestore)); pings are recorded
+/// in `pings`.
 pub async fn serve_manager_trusted(
     addr: SocketAddr,
     api: Arc<dyn SectorManager>,
     stores: PersistStores,
     networks: crate::auth::TrustedNetworks,
     pieces: super::PieceRedirect,
+    pings: WorkerPings,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
     crate::auth::serve_trusted_with_pieces(
         addr,
-        manager_module_with_stores(api, stores)?,
+        manager_module_with(api, stores, pings)?,
         networks,
         crate::Permission::Write,
         manager_permissions(),
@@ -147,7 +152,17 @@ pub fn manager_module_with_stores(
     api: Arc<dyn SectorManager>,
     stores: PersistStores,
 ) -> Result<ManagerModule, RpcError> {
-    let mut module = RpcModule::new(ManagerContext { api, stores });
+    manager_module_with(api, stores, WorkerPings::default())
+}
+
+/// [`manager_module_with_stores`], recording the workers' pings in
+/// `pings` (share it to read them elsewhere, e.g. for alerts).
+pub fn manager_module_with(
+    api: Arc<dyn SectorManager>,
+    stores: PersistStores,
+    pings: WorkerPings,
+) -> Result<ManagerModule, RpcError> {
+    let mut module = RpcModule::new(ManagerContext { api, stores, pings });
     module
         .register_async_method(methods::ALLOCATE_SECTOR, |params, ctx, _| async move {
             let expected = "[spec] or [spec, niporep]";
@@ -193,6 +208,17 @@ pub fn manager_module_with_stores(
                 }
             }
             Ok::<_, ErrorObjectOwned>(allocated)
+        })
+        .map_err(reg)?;
+    module
+        .register_method(methods::WORKER_PING_INFO_LIST, |_, ctx, _| {
+            Ok::<_, ErrorObjectOwned>(ctx.pings.list())
+        })
+        .map_err(reg)?;
+    module
+        .register_method(methods::WORKER_GET_PING_INFO, |params, ctx, _| {
+            let (name,): (String,) = parse(&params, methods::WORKER_GET_PING_INFO, "[name]")?;
+            Ok::<_, ErrorObjectOwned>(ctx.pings.get(&name))
         })
         .map_err(reg)?;
     for method in methods::NO_JOBS {
@@ -355,8 +381,9 @@ pub fn manager_module_with_stores(
         })
         .map_err(reg)?;
     module
-        .register_method(methods::WORKER_PING, |params, _, _| {
+        .register_method(methods::WORKER_PING, |params, ctx, _| {
             let (info,): (WorkerInfo,) = parse(&params, methods::WORKER_PING, "[info]")?;
+            ctx.pings.record(info.clone());
             let s = info.summary;
             tracing::info!(
                 worker = %info.name,

@@ -7,6 +7,7 @@ use venus_seal_core::manager::DealInfo;
 use venus_seal_core::{ActorId, SectorId};
 
 use super::{methods, DealQueueStatus};
+use crate::manager::WorkerPingInfo;
 use crate::{http_client, ClientError};
 
 /// A client of a sector manager's operator methods.
@@ -68,6 +69,16 @@ impl ManagerAdminClient {
             .request::<(), _>(methods::ABORT_SECTOR, rpc_params![sector, reason])
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::ABORT_SECTOR, e))
+    }
+
+    /// Every worker's last ping (`Venus.WorkerPingInfoList`, read), by
+    /// name.
+    pub async fn workers(&self) -> Result<Vec<WorkerPingInfo>, ClientError> {
+        let method = crate::manager::methods::WORKER_PING_INFO_LIST;
+        self.client
+            .request::<Vec<WorkerPingInfo>, _>(method, rpc_params![])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, method, e))
     }
 
     /// Sends `sector`'s last submission again under a new attempt

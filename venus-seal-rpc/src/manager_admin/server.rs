@@ -11,8 +11,8 @@ use venus_seal_core::{ActorId, SectorId, SectorManager};
 
 use super::{admin_permissions, methods, AdminError, ManagerAdminApi};
 use crate::auth::serve_with_auth_and_pieces;
-use crate::manager::PieceRedirect;
-use crate::manager::{manager_module_with_stores, manager_permissions, PersistStores};
+use crate::manager::{manager_module_with, PieceRedirect, WorkerPings};
+use crate::manager::{manager_permissions, PersistStores};
 use crate::{codes, RpcError, Secret};
 
 fn to_rpc(e: AdminError) -> ErrorObjectOwned {
@@ -90,7 +90,8 @@ pub fn manager_admin_module(
 /// `deals` on one address, behind token auth; `Venus.StoreBasicInfo` and
 /// `Venus.StoreReserveSpace` answer from `stores`, and damocles-worker's
 /// `GET /piecestore/<cid>` is redirected to `pieces` (see
-/// [`piecestore`](crate::manager::piecestore)).
+/// [`piecestore`](crate::manager::piecestore)); the workers' pings are
+/// recorded in `pings`.
 pub async fn serve_manager_with_admin(
     addr: SocketAddr,
     manager: Arc<dyn SectorManager>,
@@ -98,8 +99,9 @@ pub async fn serve_manager_with_admin(
     deals: Arc<dyn ManagerAdminApi>,
     secret: Secret,
     pieces: PieceRedirect,
+    pings: WorkerPings,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    let mut module = manager_module_with_stores(manager, stores)?;
+    let mut module = manager_module_with(manager, stores, pings)?;
     module
         .merge(manager_admin_module(deals)?)
         .map_err(|e| RpcError::Register(e.to_string()))?;

@@ -63,6 +63,7 @@ async fn serve() -> (Arc<Queue>, Secret, String, jsonrpsee::server::ServerHandle
         queue.clone(),
         secret.clone(),
         crate::manager::PieceRedirect::Proxy("0.0.0.0:9000".parse().unwrap()),
+        crate::manager::WorkerPings::default(),
     )
     .await
     .unwrap();
