@@ -14,6 +14,8 @@
 //!   JSON-RPC APIs (the worker's admin API).
 //! * [`runtime`]: logging, tokens, the stop signal, the metrics endpoint
 //!   and operator-command arguments that every deployment shares.
+//! * [`alerts`]: rules on a clock, each firing and resolving once,
+//!   delivered to webhooks (JSON, Slack, Alertmanager).
 //! * [`worker`]: the sealing worker's config ([`worker::WorkerConfig`]) and
 //!   builder ([`worker::Worker`], the `venus-seal-worker` binary).
 //! * [`c2_service`]: the remote C2 service node's config and builder
@@ -47,6 +49,7 @@ pub use venus_seal_rpc as rpc;
 
 pub mod runtime;
 
+pub mod alerts;
 #[cfg(feature = "proofs")]
 pub mod all_in_one;
 pub mod c2_service;

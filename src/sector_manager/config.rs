@@ -88,6 +88,42 @@ pub struct SectorManagerConfig {
     /// `[proving.locks]` occupancy.
     #[serde(default)]
     pub metrics: Option<crate::runtime::MetricsSection>,
+    /// `[alerts]`: rules evaluated on a clock, sent to webhooks
+    /// (optional).
+    #[serde(default)]
+    pub alerts: Option<AlertsSection>,
+}
+
+/// `[alerts]`: what the manager watches and where it says so. Each alert
+/// is sent once when it starts and once when it ends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// How often the rules are evaluated (default 1 minute).
+    #[serde(
+        default = "default_alert_interval",
+        with = "crate::core::serde_duration"
+    )]
+    pub every: Duration,
+    /// A worker that pinged and has been quiet this long is reported
+    /// (default 2 minutes; workers ping every 30 s).
+    #[serde(
+        default = "default_worker_silent_after",
+        with = "crate::core::serde_duration"
+    )]
+    pub worker_silent_after: Duration,
+    /// `[[alerts.webhooks]]`: `url` and `format` (`json`, `slack` or
+    /// `alertmanager`). None: alerts are only logged.
+    #[serde(default)]
+    pub webhooks: Vec<crate::alerts::Webhook>,
+}
+
+fn default_alert_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_worker_silent_after() -> Duration {
+    Duration::from_secs(120)
 }
 
 /// `[gateway]`: the manager registers its miners with venus-gateway
@@ -728,6 +764,17 @@ impl SectorManagerConfig {
         }
         if let Some(g) = &self.gateway {
             self.check_gateway(g)?;
+        }
+        if let Some(a) = &self.alerts {
+            if a.every.is_zero() {
+                bail!("alerts.every must be more than 0");
+            }
+            if a.worker_silent_after < Duration::from_secs(1) {
+                bail!("alerts.worker_silent_after must be at least 1s (workers ping every 30s)");
+            }
+            for w in &a.webhooks {
+                check_url("alerts.webhooks.url", &w.url)?;
+            }
         }
         self.resend.check()?;
         if let Some(m) = &self.market {

@@ -33,6 +33,7 @@ use super::config::{
     BatchSection, CollateralSection, GatewaySection, MinerSection, ProvingSection, StoreSection,
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
+use crate::alerts::{self, Alerter, WorkerSilent};
 
 /// Builds a sector manager from its config.
 ///
@@ -375,13 +376,15 @@ async fn serve(
     .await
     .with_context(|| format!("rpc.listen {}", config.rpc.listen));
     let served = match served {
-        Ok(main) => match serve_trusted_listener(config, manager, stores, pieces, pings).await {
-            Ok(trusted) => Ok((main, trusted)),
-            Err(e) => {
-                let _ = main.1.stop();
-                Err(e)
+        Ok(main) => {
+            match serve_trusted_listener(config, manager, stores, pieces, pings.clone()).await {
+                Ok(trusted) => Ok((main, trusted)),
+                Err(e) => {
+                    let _ = main.1.stop();
+                    Err(e)
+                }
             }
-        },
+        }
         Err(e) => Err(e),
     };
     let ((addr, server), trusted) = match served {
@@ -394,6 +397,14 @@ async fn serve(
             return Err(e);
         }
     };
+    let alerts = config.alerts.as_ref().map(|a| {
+        let alerter = Alerter::new(vec![Box::new(WorkerSilent {
+            pings: pings.clone(),
+            after: a.worker_silent_after,
+        })]);
+        tracing::info!(every = ?a.every, webhooks = a.webhooks.len(), "alerts evaluated");
+        alerts::spawn(alerter, a.webhooks.clone(), a.every)
+    });
     tracing::info!(
         %addr,
         head = chain.reader.head().await.ok(),
@@ -411,6 +422,7 @@ async fn serve(
         post,
         gateway,
         metrics: metrics_server,
+        alerts,
     })
 }
 
@@ -518,6 +530,7 @@ pub struct RunningManager {
     post: Option<JoinHandle<()>>,
     gateway: Option<(Arc<ProofEventListener>, JoinHandle<()>)>,
     metrics: Option<(SocketAddr, JoinHandle<()>)>,
+    alerts: Option<JoinHandle<()>>,
 }
 
 impl RunningManager {
@@ -576,7 +589,7 @@ impl RunningManager {
     /// batch in flight finishes within [`SEND_GRACE`](Self::SEND_GRACE),
     /// or is recovered under its saved attempt uid by the next start), the
     /// piece proxy, the WindowPoSt scheduler, the gateway listener, the
-    /// metrics endpoint and the devnet's clock. The
+    /// metrics endpoint, the alerts and the devnet's clock. The
     /// state is saved after every change, so nothing is lost.
     pub async fn stop(self) {
         let _ = self.server.stop();
@@ -596,6 +609,9 @@ impl RunningManager {
         }
         if let Some((_, metrics)) = self.metrics {
             metrics.abort();
+        }
+        if let Some(alerts) = self.alerts {
+            alerts.abort();
         }
         if let Some(devnet) = &self.chain.devnet {
             devnet.stop_clock();

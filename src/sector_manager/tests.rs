@@ -267,6 +267,24 @@ async fn configured_persist_stores_the_tokenless_listener_and_metrics_are_served
     manager.run(async {}).await.unwrap();
 }
 
+/// The manager built from the config at `path` (fake verifier), a worker
+/// client with a write token, and the token.
+async fn built_with_a_worker(
+    path: &Path,
+) -> (super::RunningManager, venus_seal_rpc::ManagerClient, String) {
+    let manager = ManagerService::new(SectorManagerConfig::load(path).unwrap())
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .build()
+        .await
+        .unwrap();
+    let config = SectorManagerConfig::load(path).unwrap();
+    let token = worker_token(&config, Permission::Write, "w").unwrap();
+    let worker =
+        venus_seal_rpc::ManagerClient::new(format!("http://{}", manager.addr()), Some(&token))
+            .unwrap();
+    (manager, worker, token)
+}
+
 /// `[resend]`'s defaults (spelled out for the fuzz target) are the
 /// manager's own.
 #[test]
@@ -391,16 +409,7 @@ token_file = \"droplet.token\"
     );
     let path = dir.path().join("manager.toml");
     std::fs::write(&path, text).unwrap();
-    let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
-        .with_verifier(Arc::new(FakeProofVerifier))
-        .build()
-        .await
-        .unwrap();
-    let config = SectorManagerConfig::load(&path).unwrap();
-    let token = worker_token(&config, Permission::Write, "w").unwrap();
-    let worker =
-        venus_seal_rpc::ManagerClient::new(format!("http://{}", manager.addr()), Some(&token))
-            .unwrap();
+    let (manager, worker, token) = built_with_a_worker(&path).await;
     let sector = worker
         .allocate_sector(AllocateSpec::default())
         .await
@@ -645,4 +654,85 @@ gpu = [\"window_post\", \"winning_post\"]
         let err = SectorManagerConfig::parse(&text).unwrap_err();
         assert!(format!("{err:#}").contains(named), "{bad}: {err:#}");
     }
+}
+
+/// `[alerts]`: a worker that pinged and went quiet is reported to the
+/// webhook once, and resolved once it pings again (real time: rules every
+/// 200 ms, silent after 1 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_worker_is_alerted_to_the_webhook_and_resolved() {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |axum::extract::State(r): axum::extract::State<
+                    Arc<Mutex<Vec<serde_json::Value>>>,
+                >,
+                 axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    r.lock().unwrap().push(body);
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.toml");
+    let text = format!(
+        "{CONFIG}
+[alerts]
+every = \"200ms\"
+worker_silent_after = \"1s\"
+[[alerts.webhooks]]
+url = \"http://{hook}/hook\"
+format = \"json\"
+"
+    );
+    std::fs::write(&path, text).unwrap();
+    let (manager, worker, _) = built_with_a_worker(&path).await;
+    let info = venus_seal_rpc::WorkerInfo {
+        name: "worker-1".into(),
+        dest: "10.0.0.2:17890".into(),
+        version: "v1".into(),
+        summary: Default::default(),
+    };
+    worker.worker_ping(&info).await.unwrap();
+    let wait_for = |status: &'static str| {
+        let received = received.clone();
+        async move {
+            for _ in 0..100 {
+                let got = received.lock().unwrap().clone();
+                if let Some(event) = got
+                    .iter()
+                    .flat_map(|b| b.as_array().unwrap().clone())
+                    .find(|e| e["status"] == status)
+                {
+                    return event;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no {status} alert came: {:?}", received.lock().unwrap());
+        }
+    };
+    let fired = wait_for("firing").await;
+    assert_eq!(fired["rule"], "worker_silent");
+    assert_eq!(fired["key"], "worker-1");
+    worker.worker_ping(&info).await.unwrap();
+    let resolved = wait_for("resolved").await;
+    assert_eq!(resolved["key"], "worker-1");
+    let firings = received
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.as_array().unwrap().clone())
+        .filter(|e| e["status"] == "firing")
+        .count();
+    assert_eq!(firings, 1, "reported once while it lasted");
+    manager.run(async {}).await.unwrap();
 }

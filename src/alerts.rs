@@ -1,0 +1,436 @@
+//! Alerts: rules evaluated on a clock, each firing once when its cause
+//! appears and resolved once when it goes, delivered to webhooks as
+//! generic JSON, a Slack incoming-webhook message or Alertmanager alerts.
+//!
+//! [`Alerter::evaluate`] is pure over the time it is given (tests drive it
+//! with a fake clock); [`spawn`] runs it every interval and posts what
+//! changed. Rules read state the process already holds, e.g.
+//! [`WorkerSilent`] over the manager's [`WorkerPings`].
+//!
+//! Formats, as their receivers document them:
+//! * [`WebhookFormat::Json`]: `{"status": "firing"|"resolved", "rule",
+//!   "key", "severity", "summary", "since", "until"}` per event, in an
+//!   array (times RFC 3339, `until` only when resolved);
+//! * [`WebhookFormat::Slack`]: `{"text": …}`, one line per event (Slack's
+//!   incoming webhooks take a JSON body with a `text` field);
+//! * [`WebhookFormat::Alertmanager`]: the body of `POST /api/v2/alerts`,
+//!   an array of `postableAlert` (`labels` with `alertname`,
+//!   `annotations`, `startsAt`, and `endsAt` set to the resolution time
+//!   for a resolved alert; Alertmanager's OpenAPI v2 spec).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use venus_seal_rpc::manager::WorkerPings;
+
+/// How bad an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Look at it today.
+    Warning,
+    /// Money is at stake now.
+    Critical,
+}
+
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One cause a rule sees now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// The rule's name (`worker_silent`).
+    pub rule: &'static str,
+    /// What it is about, unique within the rule (a worker's name).
+    pub key: String,
+    /// How bad.
+    pub severity: Severity,
+    /// What an operator reads.
+    pub summary: String,
+}
+
+/// A rule: what is wrong at `now_unix` (seconds since the Unix epoch).
+pub trait AlertRule: Send + Sync + std::fmt::Debug {
+    /// The alerts that hold now.
+    fn check(&self, now_unix: i64) -> Vec<Alert>;
+}
+
+/// A worker that pinged once and has been quiet for `after` (a worker
+/// pings every 30 s): dead, hung, or cut off from the manager.
+#[derive(Debug)]
+pub struct WorkerSilent {
+    /// The pings the manager heard.
+    pub pings: WorkerPings,
+    /// How long a worker may stay quiet.
+    pub after: Duration,
+}
+
+impl AlertRule for WorkerSilent {
+    fn check(&self, now_unix: i64) -> Vec<Alert> {
+        let after = self.after.as_secs() as i64;
+        self.pings
+            .list()
+            .into_iter()
+            .filter(|w| now_unix - w.last_ping >= after)
+            .map(|w| Alert {
+                rule: "worker_silent",
+                key: w.info.name.clone(),
+                severity: Severity::Warning,
+                summary: format!(
+                    "worker {} ({}) has not pinged for {}",
+                    w.info.name,
+                    w.info.dest,
+                    humantime::format_duration(Duration::from_secs(
+                        (now_unix - w.last_ping).max(0) as u64
+                    ))
+                ),
+            })
+            .collect()
+    }
+}
+
+/// A change [`Alerter::evaluate`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlertEvent {
+    /// `alert` holds since `since` (unix seconds).
+    Firing {
+        /// The alert.
+        alert: Alert,
+        /// When it was first seen.
+        since: i64,
+    },
+    /// `alert`, firing since `since`, was gone at `until`.
+    Resolved {
+        /// The alert as it last fired.
+        alert: Alert,
+        /// When it was first seen.
+        since: i64,
+        /// When it was first seen gone.
+        until: i64,
+    },
+}
+
+/// Rules and what fires now: each alert is reported once when it starts
+/// and once when it ends.
+#[derive(Debug, Default)]
+pub struct Alerter {
+    rules: Vec<Box<dyn AlertRule>>,
+    active: BTreeMap<(&'static str, String), (Alert, i64)>,
+}
+
+impl Alerter {
+    /// An alerter over `rules`.
+    pub fn new(rules: Vec<Box<dyn AlertRule>>) -> Self {
+        Self {
+            rules,
+            active: BTreeMap::new(),
+        }
+    }
+
+    /// Runs every rule at `now_unix`: the alerts that started and those
+    /// that ended since the last evaluation.
+    pub fn evaluate(&mut self, now_unix: i64) -> Vec<AlertEvent> {
+        let mut now: BTreeMap<(&'static str, String), Alert> = BTreeMap::new();
+        for rule in &self.rules {
+            for alert in rule.check(now_unix) {
+                now.insert((alert.rule, alert.key.clone()), alert);
+            }
+        }
+        let mut events = Vec::new();
+        let gone: Vec<_> = self
+            .active
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some((alert, since)) = self.active.remove(&key) {
+                events.push(AlertEvent::Resolved {
+                    alert,
+                    since,
+                    until: now_unix,
+                });
+            }
+        }
+        for (key, alert) in now {
+            match self.active.get_mut(&key) {
+                // Still firing: its text may change (a longer silence).
+                Some((held, _)) => *held = alert,
+                None => {
+                    events.push(AlertEvent::Firing {
+                        alert: alert.clone(),
+                        since: now_unix,
+                    });
+                    self.active.insert(key, (alert, now_unix));
+                }
+            }
+        }
+        events
+    }
+
+    /// The alerts firing now, with when each started.
+    pub fn active(&self) -> Vec<(Alert, i64)> {
+        self.active.values().cloned().collect()
+    }
+}
+
+/// The body a webhook receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookFormat {
+    /// An array of events, every field spelled out.
+    #[default]
+    Json,
+    /// A Slack incoming webhook's `{"text": …}`.
+    Slack,
+    /// Alertmanager's `POST /api/v2/alerts` body.
+    Alertmanager,
+}
+
+fn rfc3339(unix: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `events` as `format`'s body.
+pub fn payload(format: WebhookFormat, events: &[AlertEvent]) -> Value {
+    let parts = |e: &AlertEvent| match e {
+        AlertEvent::Firing { alert, since } => (alert.clone(), *since, None),
+        AlertEvent::Resolved {
+            alert,
+            since,
+            until,
+        } => (alert.clone(), *since, Some(*until)),
+    };
+    match format {
+        WebhookFormat::Json => Value::Array(
+            events
+                .iter()
+                .map(|e| {
+                    let (a, since, until) = parts(e);
+                    let mut v = json!({
+                        "status": if until.is_some() { "resolved" } else { "firing" },
+                        "rule": a.rule,
+                        "key": a.key,
+                        "severity": a.severity.as_str(),
+                        "summary": a.summary,
+                        "since": rfc3339(since),
+                    });
+                    if let Some(u) = until {
+                        v["until"] = json!(rfc3339(u));
+                    }
+                    v
+                })
+                .collect(),
+        ),
+        WebhookFormat::Slack => {
+            let lines: Vec<String> = events
+                .iter()
+                .map(|e| {
+                    let (a, _, until) = parts(e);
+                    let status = if until.is_some() {
+                        "RESOLVED"
+                    } else {
+                        "FIRING"
+                    };
+                    format!(
+                        "[{status}] {} ({}): {}",
+                        a.rule,
+                        a.severity.as_str(),
+                        a.summary
+                    )
+                })
+                .collect();
+            json!({ "text": lines.join("\n") })
+        }
+        WebhookFormat::Alertmanager => Value::Array(
+            events
+                .iter()
+                .map(|e| {
+                    let (a, since, until) = parts(e);
+                    let mut v = json!({
+                        "labels": {
+                            "alertname": a.rule,
+                            "key": a.key,
+                            "severity": a.severity.as_str(),
+                            "service": "venus-seal-sector-manager",
+                        },
+                        "annotations": { "summary": a.summary },
+                        "startsAt": rfc3339(since),
+                    });
+                    if let Some(u) = until {
+                        v["endsAt"] = json!(rfc3339(u));
+                    }
+                    v
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Where alerts go.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// The receiver's URL (Alertmanager: `http://host:9093/api/v2/alerts`).
+    pub url: String,
+    /// The body it takes (default `json`).
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+/// Evaluates `alerter` every `every` and posts each batch of changes to
+/// every webhook (a receiver that fails is logged and not retried: the
+/// next change goes out anyway). Runs until aborted.
+pub fn spawn(alerter: Alerter, webhooks: Vec<Webhook>, every: Duration) -> JoinHandle<()> {
+    let alerter = Arc::new(std::sync::Mutex::new(alerter));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client");
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let events = alerter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .evaluate(now);
+            if events.is_empty() {
+                continue;
+            }
+            for e in &events {
+                match e {
+                    AlertEvent::Firing { alert, .. } => {
+                        tracing::warn!(rule = alert.rule, key = %alert.key, summary = %alert.summary, "alert firing")
+                    }
+                    AlertEvent::Resolved { alert, .. } => {
+                        tracing::info!(rule = alert.rule, key = %alert.key, "alert resolved")
+                    }
+                }
+            }
+            for hook in &webhooks {
+                let body = payload(hook.format, &events);
+                match client.post(&hook.url).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => {
+                        tracing::warn!(url = %hook.url, status = %r.status(), "alert webhook refused the alerts")
+                    }
+                    Err(e) => {
+                        tracing::warn!(url = %hook.url, error = %e, "alert webhook unreachable")
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use venus_seal_rpc::WorkerInfo;
+
+    fn worker(name: &str) -> WorkerInfo {
+        WorkerInfo {
+            name: name.into(),
+            dest: "10.0.0.2:17890".into(),
+            version: "v1".into(),
+            summary: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_silent_worker_fires_once_and_resolves_when_it_pings_again() {
+        let pings = WorkerPings::default();
+        let mut alerter = Alerter::new(vec![Box::new(WorkerSilent {
+            pings: pings.clone(),
+            after: Duration::from_secs(120),
+        })]);
+        pings.record_at(worker("w1"), 1_000);
+        pings.record_at(worker("w2"), 1_000);
+        assert!(alerter.evaluate(1_060).is_empty());
+        pings.record_at(worker("w2"), 1_100);
+        let fired = alerter.evaluate(1_130);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        let AlertEvent::Firing { alert, since } = &fired[0] else {
+            panic!("{fired:?}")
+        };
+        assert_eq!((alert.key.as_str(), *since), ("w1", 1_130));
+        assert!(alert.summary.contains("2m 10s"), "{}", alert.summary);
+        // Still silent: not reported again, but its text follows.
+        assert!(alerter.evaluate(1_190).is_empty());
+        assert!(alerter.active()[0].0.summary.contains("3m 10s"));
+        pings.record_at(worker("w1"), 1_200);
+        let resolved = alerter.evaluate(1_210);
+        assert!(
+            matches!(&resolved[..], [AlertEvent::Resolved { since: 1_130, until: 1_210, alert }] if alert.key == "w1"),
+            "{resolved:?}"
+        );
+        assert!(alerter.active().is_empty());
+    }
+
+    #[test]
+    fn payloads_take_each_receivers_documented_shape() {
+        let alert = Alert {
+            rule: "worker_silent",
+            key: "w1".into(),
+            severity: Severity::Warning,
+            summary: "worker w1 has not pinged for 5m".into(),
+        };
+        let events = [
+            AlertEvent::Firing {
+                alert: alert.clone(),
+                since: 1_733_450_000,
+            },
+            AlertEvent::Resolved {
+                alert,
+                since: 1_733_450_000,
+                until: 1_733_450_600,
+            },
+        ];
+        let json = payload(WebhookFormat::Json, &events);
+        assert_eq!(json[0]["status"], "firing");
+        assert_eq!(json[0]["since"], "2024-12-06T01:53:20Z");
+        assert!(json[0].get("until").is_none());
+        assert_eq!(json[1]["status"], "resolved");
+        assert_eq!(json[1]["until"], "2024-12-06T02:03:20Z");
+
+        // Slack incoming webhooks: a JSON object with a `text` string.
+        let slack = payload(WebhookFormat::Slack, &events);
+        let text = slack["text"].as_str().unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.starts_with("[FIRING] worker_silent (warning): worker w1"));
+        assert!(text.lines().nth(1).unwrap().starts_with("[RESOLVED]"));
+
+        // Alertmanager API v2 postableAlerts: labels (alertname required),
+        // annotations, startsAt, endsAt on the resolved one.
+        let am = payload(WebhookFormat::Alertmanager, &events);
+        assert_eq!(am[0]["labels"]["alertname"], "worker_silent");
+        assert_eq!(am[0]["labels"]["key"], "w1");
+        assert_eq!(
+            am[0]["annotations"]["summary"],
+            "worker w1 has not pinged for 5m"
+        );
+        assert_eq!(am[0]["startsAt"], "2024-12-06T01:53:20Z");
+        assert!(am[0].get("endsAt").is_none());
+        assert_eq!(am[1]["endsAt"], "2024-12-06T02:03:20Z");
+        for a in am.as_array().unwrap() {
+            for (k, v) in a["labels"].as_object().unwrap() {
+                assert!(v.is_string(), "label {k} must be a string");
+            }
+        }
+    }
+}
