@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
-use venus_seal_rpc::manager::WorkerPings;
+use venus_seal_rpc::manager::{PersistStores, WorkerPings};
 
 /// How bad an alert is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,6 +93,50 @@ impl AlertRule for WorkerSilent {
                         (now_unix - w.last_ping).max(0) as u64
                     ))
                 ),
+            })
+            .collect()
+    }
+}
+
+/// A writable persist store with less room than `min_free` (free space
+/// less the reservations of sectors on their way there), or whose free
+/// space cannot be read: finished sectors will find no place.
+#[derive(Debug)]
+pub struct StoreNearlyFull {
+    /// The manager's view of the stores (`[[persist_stores]]`).
+    pub stores: PersistStores,
+    /// The least room that is fine, in bytes.
+    pub min_free: u64,
+}
+
+impl AlertRule for StoreNearlyFull {
+    fn check(&self, _now_unix: i64) -> Vec<Alert> {
+        const GIB: f64 = (1u64 << 30) as f64;
+        self.stores
+            .room()
+            .into_iter()
+            .filter_map(|(name, room)| {
+                let (severity, summary) = match room {
+                    Ok(room) if room >= self.min_free => return None,
+                    Ok(room) => (
+                        Severity::Warning,
+                        format!(
+                            "persist store {name} has {:.1} GiB of room (alert below {:.1} GiB)",
+                            room as f64 / GIB,
+                            self.min_free as f64 / GIB
+                        ),
+                    ),
+                    Err(e) => (
+                        Severity::Critical,
+                        format!("persist store {name}: its free space cannot be read: {e}"),
+                    ),
+                };
+                Some(Alert {
+                    rule: "store_nearly_full",
+                    key: name,
+                    severity,
+                    summary,
+                })
             })
             .collect()
     }
@@ -380,6 +424,49 @@ mod tests {
             "{resolved:?}"
         );
         assert!(alerter.active().is_empty());
+    }
+
+    #[test]
+    fn a_store_low_on_room_or_unreadable_fires_and_resolves_when_freed() {
+        use std::sync::Mutex;
+        use venus_seal_core::{ActorId, SectorId, SectorNumber};
+        use venus_seal_rpc::manager::PersistStoreEntry;
+        const GIB: u64 = 1 << 30;
+        let free: Arc<Mutex<Result<u64, String>>> = Arc::new(Mutex::new(Ok(500 * GIB)));
+        let disk = free.clone();
+        let stores = PersistStores::with_free_space(
+            vec![
+                PersistStoreEntry::new("store-0", "/mnt/store0"),
+                PersistStoreEntry {
+                    read_only: true,
+                    ..PersistStoreEntry::new("archive", "/mnt/archive")
+                },
+            ],
+            Arc::new(move |_| disk.lock().unwrap().clone().map_err(std::io::Error::other)),
+        );
+        let mut alerter = Alerter::new(vec![Box::new(StoreNearlyFull {
+            stores: stores.clone(),
+            min_free: 100 * GIB,
+        })]);
+        assert!(alerter.evaluate(0).is_empty());
+        // Reservations for sectors on their way count as used.
+        let sector = SectorId::new(ActorId(1000), SectorNumber(1));
+        stores.reserve(sector, 450 * GIB, &[]).unwrap();
+        let fired = alerter.evaluate(60);
+        assert!(
+            matches!(&fired[..], [AlertEvent::Firing { alert, .. }] if alert.key == "store-0" && alert.summary.contains("50.0 GiB")),
+            "{fired:?}"
+        );
+        // Unreadable: still firing (now Critical), not reported twice.
+        *free.lock().unwrap() = Err("Input/output error".into());
+        assert!(alerter.evaluate(120).is_empty());
+        assert_eq!(alerter.active()[0].0.severity, Severity::Critical);
+        *free.lock().unwrap() = Ok(500 * GIB);
+        stores.release(sector);
+        assert!(matches!(
+            &alerter.evaluate(180)[..],
+            [AlertEvent::Resolved { .. }]
+        ));
     }
 
     #[test]

@@ -112,6 +112,11 @@ pub struct AlertsSection {
         with = "crate::core::serde_duration"
     )]
     pub worker_silent_after: Duration,
+    /// A writable `[[persist_stores]]` store with less room than this
+    /// many GiB (free space less the reservations) is reported, as is one
+    /// whose free space cannot be read (default 100; 0: never).
+    #[serde(default = "default_store_min_free_gib")]
+    pub store_min_free_gib: u64,
     /// `[[alerts.webhooks]]`: `url` and `format` (`json`, `slack` or
     /// `alertmanager`). None: alerts are only logged.
     #[serde(default)]
@@ -120,6 +125,10 @@ pub struct AlertsSection {
 
 fn default_alert_interval() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_store_min_free_gib() -> u64 {
+    100
 }
 
 fn default_worker_silent_after() -> Duration {

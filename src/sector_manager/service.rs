@@ -33,7 +33,7 @@ use super::config::{
     BatchSection, CollateralSection, GatewaySection, MinerSection, ProvingSection, StoreSection,
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
-use crate::alerts::{self, Alerter, WorkerSilent};
+use crate::alerts::{self, AlertRule, Alerter, StoreNearlyFull, WorkerSilent};
 
 /// Builds a sector manager from its config.
 ///
@@ -377,7 +377,9 @@ async fn serve(
     .with_context(|| format!("rpc.listen {}", config.rpc.listen));
     let served = match served {
         Ok(main) => {
-            match serve_trusted_listener(config, manager, stores, pieces, pings.clone()).await {
+            match serve_trusted_listener(config, manager, stores.clone(), pieces, pings.clone())
+                .await
+            {
                 Ok(trusted) => Ok((main, trusted)),
                 Err(e) => {
                     let _ = main.1.stop();
@@ -398,10 +400,17 @@ async fn serve(
         }
     };
     let alerts = config.alerts.as_ref().map(|a| {
-        let alerter = Alerter::new(vec![Box::new(WorkerSilent {
+        let mut rules: Vec<Box<dyn AlertRule>> = vec![Box::new(WorkerSilent {
             pings: pings.clone(),
             after: a.worker_silent_after,
-        })]);
+        })];
+        if a.store_min_free_gib > 0 && !stores.stores().is_empty() {
+            rules.push(Box::new(StoreNearlyFull {
+                stores: stores.clone(),
+                min_free: a.store_min_free_gib.saturating_mul(1 << 30),
+            }));
+        }
+        let alerter = Alerter::new(rules);
         tracing::info!(every = ?a.every, webhooks = a.webhooks.len(), "alerts evaluated");
         alerts::spawn(alerter, a.webhooks.clone(), a.every)
     });

@@ -165,6 +165,26 @@ impl PersistStores {
         Some(self.stores[best].info())
     }
 
+    /// Each writable store's room: its free space less what is reserved
+    /// there, or why it cannot be read; in configuration order.
+    pub fn room(&self) -> Vec<(String, std::io::Result<u64>)> {
+        let reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stores
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.read_only)
+            .map(|(index, s)| {
+                let held: u64 = reserved
+                    .values()
+                    .filter(|(i, _)| *i == index)
+                    .map(|(_, n)| *n)
+                    .sum();
+                let room = (self.free_space)(&s.path).map(|free| free.saturating_sub(held));
+                (s.name.clone(), room)
+            })
+            .collect()
+    }
+
     /// Forgets `sector`'s reservation (it was finalized or aborted).
     pub fn release(&self, sector: SectorId) {
         self.reserved
