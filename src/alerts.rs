@@ -25,6 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
+use venus_seal_chain::manager::PendingMessage;
+use venus_seal_chain::LocalSectorManager;
+use venus_seal_core::ChainEpoch;
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
 
 /// How bad an alert is.
@@ -137,6 +140,54 @@ impl AlertRule for StoreNearlyFull {
                     severity,
                     summary,
                 })
+            })
+            .collect()
+    }
+}
+
+/// A message the manager sent that the chain has not taken for
+/// `after_epochs` since its first send, replacements included (the
+/// manager replaces a stuck message on its own; this fires when that did
+/// not help: `max_fee` too low, an empty wallet, a node that drops it).
+#[derive(Debug)]
+pub struct MessageStuck {
+    /// Where the pending messages are read: the manager, whose batch
+    /// timer watches its messages.
+    pub source: Arc<dyn PendingMessages>,
+    /// How many epochs pending is too many.
+    pub after_epochs: ChainEpoch,
+}
+
+/// What [`MessageStuck`] reads.
+pub trait PendingMessages: Send + Sync + std::fmt::Debug {
+    /// The messages sent and not yet taken by the chain.
+    fn pending_messages(&self) -> Vec<PendingMessage>;
+}
+
+impl PendingMessages for LocalSectorManager {
+    fn pending_messages(&self) -> Vec<PendingMessage> {
+        LocalSectorManager::pending_messages(self)
+    }
+}
+
+impl AlertRule for MessageStuck {
+    fn check(&self, _now_unix: i64) -> Vec<Alert> {
+        self.source
+            .pending_messages()
+            .into_iter()
+            .filter(|p| p.head - p.first_sent >= self.after_epochs)
+            .map(|p| Alert {
+                rule: "message_stuck",
+                key: format!("{} {}", p.sector, p.kind),
+                severity: Severity::Critical,
+                summary: format!(
+                    "the {} of {} has been pending {} epochs since epoch {} (now message {}): check the sending wallet's balance, [resend] max_fee and the node's mpool",
+                    p.kind,
+                    p.sector,
+                    p.head - p.first_sent,
+                    p.first_sent,
+                    p.message.0
+                ),
             })
             .collect()
     }
@@ -465,6 +516,53 @@ mod tests {
         stores.release(sector);
         assert!(matches!(
             &alerter.evaluate(180)[..],
+            [AlertEvent::Resolved { .. }]
+        ));
+    }
+
+    #[test]
+    fn a_message_pending_too_long_since_its_first_send_fires() {
+        use std::sync::Mutex;
+        use venus_seal_core::chain::MessageId;
+        use venus_seal_core::{ActorId, SectorId, SectorNumber};
+
+        #[derive(Debug, Default)]
+        struct Pending(Mutex<Vec<PendingMessage>>);
+        impl PendingMessages for Pending {
+            fn pending_messages(&self) -> Vec<PendingMessage> {
+                self.0.lock().unwrap().clone()
+            }
+        }
+        let source = Arc::new(Pending::default());
+        let mut alerter = Alerter::new(vec![Box::new(MessageStuck {
+            source: source.clone(),
+            after_epochs: 60,
+        })]);
+        let at = |head| PendingMessage {
+            sector: SectorId::new(ActorId(1000), SectorNumber(7)),
+            kind: "pre-commit",
+            message: MessageId("bafy-replacement".into()),
+            first_sent: 100,
+            head,
+        };
+        *source.0.lock().unwrap() = vec![at(159)];
+        assert!(alerter.evaluate(0).is_empty());
+        *source.0.lock().unwrap() = vec![at(160)];
+        let fired = alerter.evaluate(30);
+        let [AlertEvent::Firing { alert, .. }] = &fired[..] else {
+            panic!("{fired:?}")
+        };
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.key, "s-t01000-7 pre-commit");
+        assert!(
+            alert.summary.contains("pending 60 epochs since epoch 100")
+                && alert.summary.contains("bafy-replacement"),
+            "{}",
+            alert.summary
+        );
+        source.0.lock().unwrap().clear();
+        assert!(matches!(
+            &alerter.evaluate(60)[..],
             [AlertEvent::Resolved { .. }]
         ));
     }

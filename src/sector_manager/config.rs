@@ -117,6 +117,11 @@ pub struct AlertsSection {
     /// whose free space cannot be read (default 100; 0: never).
     #[serde(default = "default_store_min_free_gib")]
     pub store_min_free_gib: u64,
+    /// A pre-commit or proof message pending this many epochs since it
+    /// was first sent (its replacements did not help) is reported
+    /// (default 60, 30 minutes on mainnet; 0: never).
+    #[serde(default = "default_message_pending_epochs")]
+    pub message_pending_epochs: i64,
     /// `[[alerts.webhooks]]`: `url` and `format` (`json`, `slack` or
     /// `alertmanager`). None: alerts are only logged.
     #[serde(default)]
@@ -125,6 +130,10 @@ pub struct AlertsSection {
 
 fn default_alert_interval() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_message_pending_epochs() -> i64 {
+    60
 }
 
 fn default_store_min_free_gib() -> u64 {
@@ -777,6 +786,9 @@ impl SectorManagerConfig {
         if let Some(a) = &self.alerts {
             if a.every.is_zero() {
                 bail!("alerts.every must be more than 0");
+            }
+            if a.message_pending_epochs < 0 {
+                bail!("alerts.message_pending_epochs must be 0 (never) or more");
             }
             if a.worker_silent_after < Duration::from_secs(1) {
                 bail!("alerts.worker_silent_after must be at least 1s (workers ping every 30s)");

@@ -33,7 +33,7 @@ use super::config::{
     BatchSection, CollateralSection, GatewaySection, MinerSection, ProvingSection, StoreSection,
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
-use crate::alerts::{self, AlertRule, Alerter, StoreNearlyFull, WorkerSilent};
+use crate::alerts::{self, AlertRule, Alerter, MessageStuck, StoreNearlyFull, WorkerSilent};
 
 /// Builds a sector manager from its config.
 ///
@@ -408,6 +408,12 @@ async fn serve(
             rules.push(Box::new(StoreNearlyFull {
                 stores: stores.clone(),
                 min_free: a.store_min_free_gib.saturating_mul(1 << 30),
+            }));
+        }
+        if a.message_pending_epochs > 0 {
+            rules.push(Box::new(MessageStuck {
+                source: local.clone(),
+                after_epochs: a.message_pending_epochs,
             }));
         }
         let alerter = Alerter::new(rules);

@@ -874,10 +874,22 @@ impl LocalSectorManager {
         let watched: Vec<(SectorId, Kind)> = self.times().watching.iter().copied().collect();
         for (sector, kind) in watched {
             if !self.watch_one(sector, kind).await {
-                self.times().watching.remove(&(sector, kind));
+                let mut times = self.times();
+                times.watching.remove(&(sector, kind));
+                times.pending.remove(&(sector, kind));
             }
         }
         self.times().watching.len()
+    }
+
+    /// The messages the batch timer found pending at its last look
+    /// ([`watch_sent`](Self::watch_sent)), by sector: what an operator or
+    /// an alert rule reads to see a message the chain does not take even
+    /// after its replacements.
+    pub fn pending_messages(&self) -> Vec<super::PendingMessage> {
+        let mut pending: Vec<_> = self.times().pending.values().cloned().collect();
+        pending.sort_by_key(|p| (p.sector.miner, p.sector.number, p.kind));
+        pending
     }
 
     /// [`watch_sent`](Self::watch_sent) for one message: whether to keep
@@ -904,6 +916,23 @@ impl LocalSectorManager {
         };
         match self.sender.state(&id).await {
             Ok(MessageState::Pending) => {
+                if let (Some(sent), Ok(head)) = (sent, self.chain.head().await) {
+                    let mut times = self.times();
+                    let first = times
+                        .pending
+                        .get(&(sector, kind))
+                        .map_or(sent, |p| p.first_sent.min(sent));
+                    times.pending.insert(
+                        (sector, kind),
+                        super::PendingMessage {
+                            sector,
+                            kind: kind.name(),
+                            message: id.clone(),
+                            first_sent: first,
+                            head,
+                        },
+                    );
+                }
                 let desc = self.replace_if_stuck(sector, kind, &id, sent).await;
                 debug!(%sector, message = %id.0, %desc, "watching a sent {}", kind.name());
                 true

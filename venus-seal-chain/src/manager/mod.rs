@@ -97,6 +97,25 @@ struct BatchTimes {
     /// for being stuck ([`LocalSectorManager::watch_sent`]): added when a
     /// batch sends one or a poll finds one pending.
     watching: std::collections::HashSet<(SectorId, Kind)>,
+    /// What the timer last found pending, with the epoch it was first
+    /// sent at (kept across replacements).
+    pending: HashMap<(SectorId, Kind), PendingMessage>,
+}
+
+/// A message the manager sent that the chain has not taken yet, as its
+/// batch timer last saw it ([`LocalSectorManager::pending_messages`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingMessage {
+    /// The sector it is for.
+    pub sector: SectorId,
+    /// `pre-commit` or `proof`.
+    pub kind: &'static str,
+    /// The message now carrying it (a replacement's, once replaced).
+    pub message: venus_seal_core::chain::MessageId,
+    /// The head when it was first sent (replacements keep it).
+    pub first_sent: ChainEpoch,
+    /// The head when the timer last looked.
+    pub head: ChainEpoch,
 }
 
 /// The [`SectorManager`] of a sealing cluster (see the [module

@@ -430,6 +430,10 @@ async fn stuck_message_is_replaced_without_a_poll(via: Via) {
         "the sent pre-commit is watched"
     );
     assert_eq!(w.peers.pushed().len(), 1, "not stuck for 3 epochs yet");
+    let pending = w.manager.pending_messages();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let first_sent = pending[0].first_sent;
+    assert_eq!(pending[0].head - first_sent, 2, "{pending:?}");
     for _ in 0..2 {
         w.peers.mine().await;
     }
@@ -444,10 +448,19 @@ async fn stuck_message_is_replaced_without_a_poll(via: Via) {
         premium(&replacement.json) >= min_rbf(premium(&first.json)),
         "{replacement:#?}"
     );
+    // Replaced, it is still seen pending since its first send.
+    let pending = w.manager.pending_messages();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].first_sent, first_sent, "{pending:?}");
     // A worker polling later finds the replacement recorded, and the
     // sector lands through it.
     w.until_landed(s, false).await;
     w.one_message_per_attempt(1);
+    w.manager.watch_sent().await;
+    assert!(
+        w.manager.pending_messages().is_empty(),
+        "landed: no longer pending"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
