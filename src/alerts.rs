@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
-use venus_seal_chain::manager::PendingMessage;
+use venus_seal_chain::manager::{ParkedSector, PendingMessage};
 use venus_seal_chain::LocalSectorManager;
 use venus_seal_core::ChainEpoch;
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
@@ -187,6 +187,56 @@ impl AlertRule for MessageStuck {
                     p.head - p.first_sent,
                     p.first_sent,
                     p.message.0
+                ),
+            })
+            .collect()
+    }
+}
+
+/// A sector its worker parked (a Permanent or Critical failure) and no
+/// operator resumed or aborted for `after`: it holds its worker's slot or
+/// storage, and its ticket or pre-commit may expire meanwhile.
+#[derive(Debug)]
+pub struct SectorParked {
+    /// Where the parked sectors are read: the manager, from its workers'
+    /// state reports.
+    pub source: Arc<dyn ParkedSectors>,
+    /// How long a sector may wait for an operator.
+    pub after: Duration,
+}
+
+/// What [`SectorParked`] reads.
+pub trait ParkedSectors: Send + Sync + std::fmt::Debug {
+    /// The sectors parked now.
+    fn parked_sectors(&self) -> Vec<ParkedSector>;
+}
+
+impl ParkedSectors for LocalSectorManager {
+    fn parked_sectors(&self) -> Vec<ParkedSector> {
+        LocalSectorManager::parked_sectors(self)
+    }
+}
+
+impl AlertRule for SectorParked {
+    fn check(&self, now_unix: i64) -> Vec<Alert> {
+        let after = self.after.as_secs() as i64;
+        self.source
+            .parked_sectors()
+            .into_iter()
+            .filter(|p| now_unix - p.since_unix as i64 >= after)
+            .map(|p| Alert {
+                rule: "sector_parked",
+                key: p.sector.to_string(),
+                severity: Severity::Warning,
+                summary: format!(
+                    "{} is parked in {} on {} for {} ({}): resume or abort it (`venus-seal-worker resume|abort`, `venus-seal-sector-manager sectors abort`)",
+                    p.sector,
+                    p.state,
+                    p.worker,
+                    humantime::format_duration(Duration::from_secs(
+                        (now_unix - p.since_unix as i64).max(0) as u64
+                    )),
+                    p.failure
                 ),
             })
             .collect()
@@ -563,6 +613,49 @@ mod tests {
         source.0.lock().unwrap().clear();
         assert!(matches!(
             &alerter.evaluate(60)[..],
+            [AlertEvent::Resolved { .. }]
+        ));
+    }
+
+    #[test]
+    fn a_sector_parked_too_long_fires_until_it_is_resumed() {
+        use std::sync::Mutex;
+        use venus_seal_core::{ActorId, Failure, FailureLevel, SectorId, SectorNumber};
+
+        #[derive(Debug, Default)]
+        struct Parked(Mutex<Vec<ParkedSector>>);
+        impl ParkedSectors for Parked {
+            fn parked_sectors(&self) -> Vec<ParkedSector> {
+                self.0.lock().unwrap().clone()
+            }
+        }
+        let source = Arc::new(Parked::default());
+        let mut alerter = Alerter::new(vec![Box::new(SectorParked {
+            source: source.clone(),
+            after: Duration::from_secs(3600),
+        })]);
+        *source.0.lock().unwrap() = vec![ParkedSector {
+            sector: SectorId::new(ActorId(1000), SectorNumber(3)),
+            worker: "worker-1".into(),
+            state: "PC1Done".into(),
+            failure: Failure::new(FailureLevel::Critical, "the sealed file is gone"),
+            since_unix: 10_000,
+        }];
+        assert!(alerter.evaluate(13_599).is_empty());
+        let fired = alerter.evaluate(13_600);
+        let [AlertEvent::Firing { alert, .. }] = &fired[..] else {
+            panic!("{fired:?}")
+        };
+        assert_eq!(alert.key, "s-t01000-3");
+        assert!(
+            alert.summary.contains("PC1Done on worker-1 for 1h")
+                && alert.summary.contains("the sealed file is gone"),
+            "{}",
+            alert.summary
+        );
+        source.0.lock().unwrap().clear();
+        assert!(matches!(
+            &alerter.evaluate(13_660)[..],
             [AlertEvent::Resolved { .. }]
         ));
     }

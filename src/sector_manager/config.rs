@@ -122,6 +122,14 @@ pub struct AlertsSection {
     /// (default 60, 30 minutes on mainnet; 0: never).
     #[serde(default = "default_message_pending_epochs")]
     pub message_pending_epochs: i64,
+    /// A sector its worker parked (Permanent or Critical) and nobody
+    /// resumed or aborted for this long is reported (default 1 hour; 0s:
+    /// never).
+    #[serde(
+        default = "default_sector_parked_after",
+        with = "crate::core::serde_duration"
+    )]
+    pub sector_parked_after: Duration,
     /// `[[alerts.webhooks]]`: `url` and `format` (`json`, `slack` or
     /// `alertmanager`). None: alerts are only logged.
     #[serde(default)]
@@ -130,6 +138,10 @@ pub struct AlertsSection {
 
 fn default_alert_interval() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_sector_parked_after() -> Duration {
+    Duration::from_secs(3600)
 }
 
 fn default_message_pending_epochs() -> i64 {

@@ -33,7 +33,9 @@ use super::config::{
     BatchSection, CollateralSection, GatewaySection, MinerSection, ProvingSection, StoreSection,
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
-use crate::alerts::{self, AlertRule, Alerter, MessageStuck, StoreNearlyFull, WorkerSilent};
+use crate::alerts::{
+    self, AlertRule, Alerter, MessageStuck, SectorParked, StoreNearlyFull, WorkerSilent,
+};
 
 /// Builds a sector manager from its config.
 ///
@@ -414,6 +416,12 @@ async fn serve(
             rules.push(Box::new(MessageStuck {
                 source: local.clone(),
                 after_epochs: a.message_pending_epochs,
+            }));
+        }
+        if !a.sector_parked_after.is_zero() {
+            rules.push(Box::new(SectorParked {
+                source: local.clone(),
+                after: a.sector_parked_after,
             }));
         }
         let alerter = Alerter::new(rules);

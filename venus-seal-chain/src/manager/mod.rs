@@ -102,6 +102,22 @@ struct BatchTimes {
     pending: HashMap<(SectorId, Kind), PendingMessage>,
 }
 
+/// A sector its worker reported parked, waiting for an operator
+/// ([`LocalSectorManager::parked_sectors`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedSector {
+    /// The sector.
+    pub sector: SectorId,
+    /// The worker instance that reported it.
+    pub worker: String,
+    /// The state it is parked in.
+    pub state: String,
+    /// The failure that parked it.
+    pub failure: venus_seal_core::Failure,
+    /// When it was first reported parked (seconds since the Unix epoch).
+    pub since_unix: u64,
+}
+
 /// A message the manager sent that the chain has not taken yet, as its
 /// batch timer last saw it ([`LocalSectorManager::pending_messages`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +152,9 @@ pub struct LocalSectorManager {
     stopping: std::sync::atomic::AtomicBool,
     /// Wakes the batch timer (a new submission, or the manager dropped).
     wake: Arc<Notify>,
+    /// Sectors a worker reported parked (a Permanent or Critical
+    /// failure), since when ([`parked_sectors`](Self::parked_sectors)).
+    parked: Mutex<HashMap<SectorId, ParkedSector>>,
     /// Where deals come from when set ([`set_deal_market`](Self::set_deal_market)):
     /// an outside market instead of the store's queue.
     market: std::sync::OnceLock<Arc<dyn DealMarket>>,
@@ -223,6 +242,7 @@ impl LocalSectorManager {
             times: Mutex::new(BatchTimes::default()),
             sending: tokio::sync::Mutex::new(()),
             replacing: tokio::sync::Mutex::new(()),
+            parked: Mutex::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
             market: std::sync::OnceLock::new(),
@@ -267,6 +287,50 @@ impl LocalSectorManager {
 
     fn times(&self) -> MutexGuard<'_, BatchTimes> {
         self.times.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn parked(&self) -> MutexGuard<'_, HashMap<SectorId, ParkedSector>> {
+        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A report with a Permanent or Critical failure parks `sector` (the
+    /// first one sets since when); any other report unparks it.
+    fn track_parked(&self, sector: SectorId, report: &StateReport) {
+        let mut parked = self.parked();
+        match &report.failure {
+            Some(f)
+                if matches!(
+                    f.level,
+                    venus_seal_core::FailureLevel::Permanent
+                        | venus_seal_core::FailureLevel::Critical
+                ) =>
+            {
+                let since_unix = parked.get(&sector).map_or_else(unix_now, |p| p.since_unix);
+                parked.insert(
+                    sector,
+                    ParkedSector {
+                        sector,
+                        worker: report.worker.instance.clone(),
+                        state: report.state_change.next.clone(),
+                        failure: f.clone(),
+                        since_unix,
+                    },
+                );
+            }
+            _ => {
+                parked.remove(&sector);
+            }
+        }
+    }
+
+    /// The sectors their workers reported parked and not yet resumed,
+    /// finalized or aborted, by sector (since this manager started: a
+    /// parked sector is reported again every recover interval, so a
+    /// restarted manager knows it again then).
+    pub fn parked_sectors(&self) -> Vec<ParkedSector> {
+        let mut v: Vec<_> = self.parked().values().cloned().collect();
+        v.sort_by_key(|p| (p.sector.miner, p.sector.number));
+        v
     }
 
     /// Queues a deal for `miner` (`None`: for any miner);
@@ -915,6 +979,7 @@ impl SectorManager for LocalSectorManager {
                 Ok((answer, repeated))
             })
             .await?;
+        self.track_parked(sector, &report);
         let (worker, change) = (&report.worker, &report.state_change);
         match &report.failure {
             // A parked sector is reported again every recover interval.
@@ -938,6 +1003,7 @@ impl SectorManager for LocalSectorManager {
 
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
         info!(%sector, "sector finalized");
+        self.parked().remove(&sector);
         self.modify(sector, |rec| {
             rec.finalized = true;
             Ok(())
@@ -947,6 +1013,7 @@ impl SectorManager for LocalSectorManager {
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
         warn!(%sector, %reason, "sector aborted by its worker");
+        self.parked().remove(&sector);
         if let Some(market) = self.market.get() {
             return self
                 .abort_with_market(market.as_ref(), sector, reason)

@@ -9,9 +9,9 @@ use venus_seal_core::manager::{
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
-    ActorId, ChainClient, CommD, CommR, DomainSeparationTag, ManagerError, MessageSender,
-    PaddedPieceSize, PieceInfo, RandomnessSource, SealProof, SealVerifyInfo, SectorId,
-    SectorManager, SectorNumber, Ticket,
+    ActorId, ChainClient, CommD, CommR, DomainSeparationTag, Failure, FailureLevel, ManagerError,
+    MessageSender, PaddedPieceSize, PieceInfo, RandomnessSource, SealProof, SealVerifyInfo,
+    SectorId, SectorManager, SectorNumber, Ticket,
 };
 
 use super::{
@@ -354,6 +354,57 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     assert_eq!(status.persisted_at.as_deref(), Some("worker-1"));
     assert_eq!(status.last_report.unwrap().state_change.next, "Finished");
     assert_eq!(status.seed, Some(seed));
+}
+
+/// A worker's reports park and unpark a sector in the manager's view: the
+/// first Permanent or Critical failure sets since when, repeats keep it,
+/// a report without one (resumed) or the end of the sector clears it.
+#[tokio::test]
+async fn parked_sectors_follow_the_workers_reports() {
+    let (_chain, m) = setup();
+    let s = allocate(&m).await;
+    let report = |failure: Option<Failure>| StateReport {
+        worker: WorkerIdentifier {
+            instance: "worker-1".into(),
+            location: "/sealing/job-1".into(),
+        },
+        state_change: SectorStateChange {
+            prev: "PC1Done".into(),
+            next: "PC1Done".into(),
+            event: failure.as_ref().map(|_| "Park".into()),
+        },
+        failure,
+    };
+    let permanent = Failure::new(FailureLevel::Permanent, "pc2 failed");
+    m.report_state(
+        s.id,
+        report(Some(Failure::new(FailureLevel::Temporary, "retrying"))),
+    )
+    .await
+    .unwrap();
+    assert!(
+        m.parked_sectors().is_empty(),
+        "a Temporary failure parks nothing"
+    );
+    m.report_state(s.id, report(Some(permanent.clone())))
+        .await
+        .unwrap();
+    let parked = m.parked_sectors();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        (parked[0].worker.as_str(), parked[0].state.as_str()),
+        ("worker-1", "PC1Done")
+    );
+    assert_eq!(parked[0].failure, permanent);
+    m.report_state(s.id, report(Some(permanent.clone())))
+        .await
+        .unwrap();
+    assert_eq!(m.parked_sectors()[0].since_unix, parked[0].since_unix);
+    m.report_state(s.id, report(None)).await.unwrap();
+    assert!(m.parked_sectors().is_empty(), "resumed");
+    m.report_state(s.id, report(Some(permanent))).await.unwrap();
+    m.report_aborted(s.id, "given up".into()).await.unwrap();
+    assert!(m.parked_sectors().is_empty(), "aborted");
 }
 
 /// A sector pre-committed through the manager, with head at its seed epoch.
