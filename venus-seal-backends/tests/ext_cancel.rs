@@ -119,7 +119,11 @@ fn limited(processor: &Processor, concurrent: usize) -> Arc<Limited<Processor>> 
             ..StageLimit::default()
         },
     );
-    Arc::new(Limits::new(stages, BTreeMap::new()).wrap(processor.clone()))
+    // The lock holds as many as the stage runs at once: with a lock of
+    // one, two tasks could never share the child, and which of them ran
+    // first would be a race.
+    let locks = BTreeMap::from([("gpu".to_string(), concurrent)]);
+    Arc::new(Limits::new(stages, locks).wrap(processor.clone()))
 }
 
 /// Injects: the caller of a 20 s task goes away while it is the only one
