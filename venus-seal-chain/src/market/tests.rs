@@ -35,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use venus_seal_core::manager::{AcquireDealsSpec, AllocateSpec, DealInfo};
+use venus_seal_core::manager::{AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo};
 use venus_seal_core::{
     ActorId, ChainClient, CommD, FailureLevel, Leveled, PaddedPieceSize, PieceInfo, SealProof,
     SectorManager,
@@ -199,6 +199,20 @@ async fn manager_with_droplet(
     (manager, droplet, chain)
 }
 
+/// A new sector of `manager` and the deals it acquires with `spec`.
+async fn sector_with_deals(
+    manager: &LocalSectorManager,
+    spec: AcquireDealsSpec,
+) -> (AllocatedSector, Vec<DealInfo>) {
+    let sector = manager
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let deals = manager.acquire_deals(sector.id, spec).await.unwrap();
+    (sector, deals)
+}
+
 fn calls(droplet: &Shared, method: &str) -> Vec<Value> {
     droplet
         .lock()
@@ -224,16 +238,11 @@ async fn droplet_assigns_deals_to_a_sector_and_an_abort_releases_them() {
         deal(14, 4, 1024, 100_000),
     ];
     let (manager, droplet, chain) = manager_with_droplet(deals.clone()).await;
-    let sector = manager
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
     let spec = AcquireDealsSpec {
         max_deals: Some(2),
         min_used_space: Some(512),
     };
-    let got = manager.acquire_deals(sector.id, spec).await.unwrap();
+    let (sector, got) = sector_with_deals(&manager, spec).await;
     assert_eq!(got, vec![expected(&deals[0]), expected(&deals[1])]);
     // Asked again (a worker retrying): the recorded deals, droplet not asked.
     assert_eq!(manager.acquire_deals(sector.id, spec).await.unwrap(), got);
@@ -266,15 +275,7 @@ async fn droplet_assigns_deals_to_a_sector_and_an_abort_releases_them() {
     assert_eq!(rec.deals, None, "released deals leave the record");
     assert!(rec.aborted.is_some());
     // droplet hands them to the next sector.
-    let next = manager
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
-    let again = manager
-        .acquire_deals(next.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
+    let (_, again) = sector_with_deals(&manager, AcquireDealsSpec::default()).await;
     assert_eq!(
         again,
         vec![
@@ -289,15 +290,7 @@ async fn droplet_assigns_deals_to_a_sector_and_an_abort_releases_them() {
 async fn droplet_down_at_abort_is_temporary_and_the_retry_releases() {
     let deals = vec![deal(21, 5, 1024, 100_000)];
     let (manager, droplet, _chain) = manager_with_droplet(deals.clone()).await;
-    let sector = manager
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
-    let got = manager
-        .acquire_deals(sector.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
+    let (sector, got) = sector_with_deals(&manager, AcquireDealsSpec::default()).await;
     assert_eq!(got, vec![expected(&deals[0])]);
 
     droplet.lock().unwrap().release_down = true;
