@@ -436,8 +436,7 @@ pub struct Webhook {
 /// Evaluates `alerter` every `every` and posts each batch of changes to
 /// every webhook (a receiver that fails is logged and not retried: the
 /// next change goes out anyway). Runs until aborted.
-pub fn spawn(alerter: Alerter, webhooks: Vec<Webhook>, every: Duration) -> JoinHandle<()> {
-    let alerter = Arc::new(std::sync::Mutex::new(alerter));
+pub fn spawn(mut alerter: Alerter, webhooks: Vec<Webhook>, every: Duration) -> JoinHandle<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -450,10 +449,7 @@ pub fn spawn(alerter: Alerter, webhooks: Vec<Webhook>, every: Duration) -> JoinH
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            let events = alerter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .evaluate(now);
+            let events = alerter.evaluate(now);
             if events.is_empty() {
                 continue;
             }
