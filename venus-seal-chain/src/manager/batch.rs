@@ -805,7 +805,9 @@ impl LocalSectorManager {
                 // Also looked at by the timer from now on (after a
                 // restart, a poll is what finds it again).
                 self.times().watching.insert((sector, kind));
-                let desc = self.replace_if_stuck(sector, kind, &id, sent_epoch).await;
+                let desc = self
+                    .replace_if_stuck(sector, kind, &id, sent_epoch, None)
+                    .await;
                 state(OnChainState::Packed, desc)
             }
             MessageState::Landed {
@@ -916,7 +918,8 @@ impl LocalSectorManager {
         };
         match self.sender.state(&id).await {
             Ok(MessageState::Pending) => {
-                if let (Some(sent), Ok(head)) = (sent, self.chain.head().await) {
+                let head = self.chain.head().await.ok();
+                if let (Some(sent), Some(head)) = (sent, head) {
                     let mut times = self.times();
                     let first = times
                         .pending
@@ -933,7 +936,7 @@ impl LocalSectorManager {
                         },
                     );
                 }
-                let desc = self.replace_if_stuck(sector, kind, &id, sent).await;
+                let desc = self.replace_if_stuck(sector, kind, &id, sent, head).await;
                 debug!(%sector, message = %id.0, %desc, "watching a sent {}", kind.name());
                 true
             }
@@ -952,20 +955,26 @@ impl LocalSectorManager {
     /// recorded with the head as its new sent epoch; a message the sender
     /// no longer holds is sent again under a new attempt. Never fails the
     /// poll: a replacement that cannot be made is said in the returned
-    /// description and tried again at the next poll.
+    /// description and tried again at the next poll. `head`: the head the
+    /// caller already read (`None`: read it here).
     async fn replace_if_stuck(
         &self,
         sector: SectorId,
         kind: Kind,
         id: &MessageId,
         sent: Option<ChainEpoch>,
+        head: Option<ChainEpoch>,
     ) -> String {
         let pending = format!("message {}", id.0);
         let policy = self.config.resend;
         let (Some(after), Some(sent)) = (policy.stuck_after_epochs, sent) else {
             return pending;
         };
-        let head = match self.chain.head().await {
+        let head = match head {
+            Some(head) => Ok(head),
+            None => self.chain.head().await,
+        };
+        let head = match head {
             Ok(head) if head - sent >= after => head,
             _ => return pending,
         };
