@@ -5,7 +5,9 @@
 //! sealing and started again; the workers ride it out (Temporary errors,
 //! retried) and both sectors are proven on the devnet; the manager then
 //! proves them by WindowPoSt in their deadlines from the store the workers
-//! persisted them to, and the devnet records no fault.
+//! persisted them to, and the devnet records no fault. On day two the
+//! operator commands list the sectors by expiration, extend one (it lands
+//! on the devnet) and dry-run a termination (nothing sent).
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -162,6 +164,26 @@ path = "{d}/store"
             .unwrap()
     }
 
+    /// Runs `venus-seal-sector-manager sectors <args> --config <config>`
+    /// (an admin token signed from the config's secret) and answers its
+    /// stdout; it must succeed.
+    fn sectors_command(&self, config: &Path, args: &[&str]) -> String {
+        let out = Command::new(&self.manager_bin)
+            .arg("sectors")
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "sectors {args:?} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     fn logs(&self) -> String {
         format!(
             "--- manager\n{}\n--- worker 0\n{}\n--- worker 1\n{}",
@@ -262,6 +284,64 @@ async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
         "the manager ran twice:\n{}",
         cluster.logs()
     );
+    // Day two, through the operator commands on the sealed sectors:
+    // list f01000's sectors by expiration, extend sector 1, and dry-run a
+    // termination of f01001's sector (nothing sent).
+    let sectors = |args: &[&str]| cluster.sectors_command(&config, args);
+    let listed = sectors(&[
+        "expiring",
+        "--miner",
+        "f01000",
+        "--within-epochs",
+        "100000000",
+    ]);
+    let expiration = listed
+        .lines()
+        .find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.first() == Some(&"1")).then(|| cols[1].parse::<i64>().unwrap())
+        })
+        .unwrap_or_else(|| panic!("sector 1 not listed:\n{listed}"));
+    let extended_to = expiration + 1000;
+    let to = extended_to.to_string();
+    let sent = sectors(&[
+        "extend",
+        "--miner",
+        "f01000",
+        "--sectors",
+        "1",
+        "--new-expiration",
+        &to,
+    ]);
+    assert!(
+        sent.contains("deadline") && sent.contains("in message"),
+        "{sent}"
+    );
+    let dry = sectors(&["terminate", "--miner", "f01001", "--sectors", "1001,1002"]);
+    assert!(
+        dry.contains("sectors 1001")
+            && dry.contains("left out: sector 1002")
+            && dry.contains("nothing sent"),
+        "{dry}"
+    );
+    let start = Instant::now();
+    while !sectors(&[
+        "expiring",
+        "--miner",
+        "f01000",
+        "--within-epochs",
+        "100000000",
+    ])
+    .contains(&to)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the extension never landed:\n{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     // SIGTERM: a clean stop that saves the devnet.
     let pid = manager.id().to_string();
     assert!(Command::new("kill")
@@ -298,6 +378,10 @@ async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
             "miner {miner} sector {first} is not proven:\n{}",
             cluster.logs()
         );
+        // The extension stays; the dry-run termination sent nothing.
+        if *miner == ActorId(1000) {
+            assert_eq!(sector.unwrap().expiration, extended_to);
+        }
         // Its WindowPoSt landed: no fault recorded.
         assert_eq!(
             chain.faults(*miner).unwrap(),

@@ -279,6 +279,7 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
                     seal_proof: PROOF,
                     sealed_cid: venus_seal::core::CommR(comm_r),
                     activation: 0,
+                    expiration: 1_000_000,
                 },
             )
             .unwrap();
@@ -449,6 +450,7 @@ async fn cc_sector_and_staged_deal(
                 seal_proof: PROOF,
                 sealed_cid: venus_seal::core::CommR(comm_r),
                 activation: 0,
+                expiration: 1_000_000,
             },
         )
         .unwrap();

@@ -1,7 +1,8 @@
 //! Reference deployment of a sector manager: [`venus_seal::sector_manager`]
 //! behind a command line (`run`, `token`, `deals add|list`, `sectors
-//! abort|resend`, `workers`; `examples/sector-manager.toml` shows each). Only `run` creates
-//! files; the other commands read the config and the secret `run` made.
+//! abort|resend|expiring|extend|terminate`, `workers`;
+//! `examples/sector-manager.toml` shows each). Only `run` creates files;
+//! the other commands read the config and the secret `run` made.
 //!
 //! ```text
 //! cargo run --release --bin venus-seal-sector-manager -- run --config examples/sector-manager.toml
@@ -15,6 +16,7 @@ use venus_seal::core::manager::DealInfo;
 use venus_seal::core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorId, SectorNumber};
 use venus_seal::rpc::{Permission, Secret};
 use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs, TokenOutput};
+use venus_seal::sector_manager::lifecycle_cli::LifecycleCommand;
 use venus_seal::sector_manager::{
     admin_client, workers_table, ManagerService, SectorManagerConfig,
 };
@@ -85,6 +87,8 @@ enum Sectors {
         #[command(flatten)]
         api: ApiArgs,
     },
+    #[command(flatten)]
+    Lifecycle(LifecycleCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,5 +181,6 @@ async fn main() -> anyhow::Result<()> {
             println!("{sector}: the {which} goes out again in the next batch, under a new attempt");
             Ok(())
         }
+        Cli::Sectors(Sectors::Lifecycle(command)) => command.run("sector-manager-cli").await,
     }
 }

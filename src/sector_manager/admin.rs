@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use venus_seal_chain::manager::LifecycleError;
 use venus_seal_chain::LocalSectorManager;
+use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, ManagerError, SealProof, SectorId};
+use venus_seal_core::{ActorId, ChainEpoch, ManagerError, SealProof, SectorId, SectorNumber};
 use venus_seal_rpc::manager::WorkerPingInfo;
 use venus_seal_rpc::manager_admin::{
     AdminError, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
@@ -94,6 +96,51 @@ impl ManagerAdminApi for ManagerAdmin {
                 ManagerError::Rejected(why) => AdminError::Invalid(why),
                 other => AdminError::Internal(other.to_string()),
             })
+    }
+
+    async fn sectors_expiring(
+        &self,
+        miner: ActorId,
+        within: ChainEpoch,
+    ) -> Result<ExpiringSectors, AdminError> {
+        self.manager
+            .sectors_expiring(miner, within)
+            .await
+            .map_err(lifecycle_error)
+    }
+
+    async fn extend_sectors(
+        &self,
+        miner: ActorId,
+        sectors: Vec<SectorNumber>,
+        new_expiration: ChainEpoch,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, AdminError> {
+        self.manager
+            .extend_sectors(miner, &sectors, new_expiration, dry_run)
+            .await
+            .map_err(lifecycle_error)
+    }
+
+    async fn terminate_sectors(
+        &self,
+        miner: ActorId,
+        sectors: Vec<SectorNumber>,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, AdminError> {
+        self.manager
+            .terminate_sectors(miner, &sectors, dry_run)
+            .await
+            .map_err(lifecycle_error)
+    }
+}
+
+/// The operator's mistakes are invalid params; the chain's failures are
+/// the manager's.
+fn lifecycle_error(e: LifecycleError) -> AdminError {
+    match e {
+        LifecycleError::Chain(e) => AdminError::Internal(e.to_string()),
+        other => AdminError::Invalid(other.to_string()),
     }
 }
 

@@ -15,6 +15,8 @@
 //!   until a shutdown future resolves, then stops everything.
 //! * [`admin_client`] and [`worker_token`]: what the operator subcommands
 //!   call. They read the config and its secret file and create nothing.
+//! * [`lifecycle_cli`]: the `sectors expiring|extend|terminate` commands
+//!   for proven sectors, ready to flatten into a binary's clap tree.
 //!
 //! `venus-seal-sector-manager` (`src/bin/`) is this module behind a command
 //! line; an SP's own binary can call the same functions, or take the parts
@@ -29,6 +31,7 @@
 mod admin;
 mod chain;
 pub mod config;
+pub mod lifecycle_cli;
 #[cfg(feature = "proofs")]
 mod params;
 pub mod preflight;

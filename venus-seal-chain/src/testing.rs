@@ -14,7 +14,9 @@ use venus_seal_core::proving::{
     PoStProof, PoStSector, ProvingSector, SkippedSector, WindowPoStOutput,
 };
 use venus_seal_core::stage::{CheckProvable, Unseal, WindowPoSt, WinningPoSt};
-use venus_seal_core::{ActorId, Executor, ProofVerifier, SealProof, SectorNumber, StageError};
+use venus_seal_core::{
+    ActorId, ChainEpoch, Executor, ProofVerifier, SealProof, SectorNumber, StageError,
+};
 
 pub use venus_seal_core::testing::FakeProofVerifier;
 
@@ -205,10 +207,14 @@ impl Executor<Unseal> for FakePoStExecutor {
     }
 }
 
+/// The expiration epoch of the sectors [`activate_fake_sectors`] makes.
+pub const FAKE_SECTOR_EXPIRATION: ChainEpoch = 1_000_000;
+
 /// Puts sectors `numbers` of `miner` on `chain` as proven 2KiB sectors
 /// (CommR `[n; 32]`) without a PoRep, as
 /// [`DevnetChain::activate_sector_without_proof`](crate::DevnetChain::activate_sector_without_proof)
-/// does. Panics if the devnet refuses one.
+/// does, each expiring at [`FAKE_SECTOR_EXPIRATION`]. Panics if the
+/// devnet refuses one.
 pub fn activate_fake_sectors(
     chain: &crate::DevnetChain,
     miner: ActorId,
@@ -223,6 +229,7 @@ pub fn activate_fake_sectors(
                     seal_proof: SealProof::StackedDrg2KiBV1_1,
                     sealed_cid: venus_seal_core::CommR([n as u8; 32]),
                     activation: 0,
+                    expiration: FAKE_SECTOR_EXPIRATION,
                 },
             )
             .unwrap_or_else(|e| panic!("sector {n} of {miner}: {e}"));
@@ -262,6 +269,32 @@ pub fn single_miner_devnet(
         chain.clone(),
         chain.clone(),
         verifier,
+    );
+    (chain, manager)
+}
+
+/// A devnet with one miner allowed `proof` on a manual clock (a test
+/// produces epochs with `advance`), the fake verifier on both sides, and an
+/// in-memory sector manager for it.
+pub fn manual_single_miner_devnet(
+    miner: ActorId,
+    proof: SealProof,
+) -> (
+    std::sync::Arc<crate::DevnetChain>,
+    std::sync::Arc<crate::LocalSectorManager>,
+) {
+    let chain = crate::DevnetChain::new(
+        crate::DevnetConfig::with_miners(vec![crate::DevnetMiner {
+            id: miner,
+            allowed_proofs: vec![proof],
+        }]),
+        std::sync::Arc::new(FakeProofVerifier),
+    );
+    let manager = crate::LocalSectorManager::in_memory(
+        crate::ManagerConfig::new(vec![crate::ManagedMiner::new(miner, proof)]),
+        chain.clone(),
+        chain.clone(),
+        std::sync::Arc::new(FakeProofVerifier),
     );
     (chain, manager)
 }

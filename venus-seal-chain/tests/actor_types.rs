@@ -428,3 +428,150 @@ fn prove_replica_updates3_matches_the_published_types() {
         assert_same_wire(&p, &replica_updates(&p));
     }
 }
+
+fn claim(c: &ours::SectorClaim) -> published::SectorClaim {
+    published::SectorClaim {
+        sector_number: c.sector_number,
+        maintain_claims: c.maintain_claims.clone(),
+        drop_claims: c.drop_claims.clone(),
+    }
+}
+
+fn extension(e: &ours::ExpirationExtension2) -> published::ExpirationExtension2 {
+    published::ExpirationExtension2 {
+        deadline: e.deadline,
+        partition: e.partition,
+        sectors: e.sectors.clone(),
+        sectors_with_claims: e.sectors_with_claims.iter().map(claim).collect(),
+        new_expiration: e.new_expiration,
+    }
+}
+
+fn termination(t: &ours::TerminationDeclaration) -> published::TerminationDeclaration {
+    published::TerminationDeclaration {
+        deadline: t.deadline,
+        partition: t.partition,
+        sectors: t.sectors.clone(),
+    }
+}
+
+#[test]
+fn extend_sector_expiration2_matches_the_published_types() {
+    let claims = vec![
+        ours::SectorClaim {
+            sector_number: 9,
+            maintain_claims: vec![1, 70_000],
+            drop_claims: vec![],
+        },
+        ours::SectorClaim {
+            sector_number: 12,
+            maintain_claims: vec![],
+            drop_claims: vec![3],
+        },
+    ];
+    for c in &claims {
+        assert_same_wire(c, &claim(c));
+    }
+    let extensions = vec![
+        ours::ExpirationExtension2 {
+            deadline: 47,
+            partition: 2,
+            sectors: bits(&[1, 2, 3, 1_000_000]),
+            sectors_with_claims: claims,
+            new_expiration: 4_000_000,
+        },
+        ours::ExpirationExtension2 {
+            deadline: 0,
+            partition: 0,
+            sectors: BitField::new(),
+            sectors_with_claims: Vec::new(),
+            new_expiration: 0,
+        },
+    ];
+    for e in &extensions {
+        assert_same_wire(e, &extension(e));
+    }
+    for extensions in [extensions, Vec::new()] {
+        let ours = ours::ExtendSectorExpiration2Params { extensions };
+        let theirs = published::ExtendSectorExpiration2Params {
+            extensions: ours.extensions.iter().map(extension).collect(),
+        };
+        assert_same_wire(&ours, &theirs);
+    }
+    assert_eq!(
+        venus_seal_chain::lotus::lifecycle_params::METHOD_EXTEND_SECTOR_EXPIRATION2,
+        published::Method::ExtendSectorExpiration2 as u64
+    );
+}
+
+#[test]
+fn terminate_sectors_matches_the_published_types() {
+    let terminations = vec![
+        ours::TerminationDeclaration {
+            deadline: 5,
+            partition: 1,
+            sectors: bits(&[8, 9, 400]),
+        },
+        ours::TerminationDeclaration {
+            deadline: 6,
+            partition: 0,
+            sectors: BitField::new(),
+        },
+    ];
+    for t in &terminations {
+        assert_same_wire(t, &termination(t));
+    }
+    for terminations in [terminations, Vec::new()] {
+        let ours = ours::TerminateSectorsParams { terminations };
+        let theirs = published::TerminateSectorsParams {
+            terminations: ours.terminations.iter().map(termination).collect(),
+        };
+        assert_same_wire(&ours, &theirs);
+    }
+    assert_eq!(
+        venus_seal_chain::lotus::lifecycle_params::METHOD_TERMINATE_SECTORS,
+        published::Method::TerminateSectors as u64
+    );
+}
+
+/// The core's calls become those parameters: the sectors of each
+/// partition as a bitfield, no FIL+ claims.
+#[test]
+fn lifecycle_calls_encode_to_the_published_params() {
+    use venus_seal_chain::lotus::params::encode_call;
+    use venus_seal_core::chain::{ExpirationExtension, MinerCall, SectorsDeclaration};
+    use venus_seal_core::SectorNumber;
+
+    let n = |ns: &[u64]| ns.iter().copied().map(SectorNumber).collect::<Vec<_>>();
+    let (method, bytes) = encode_call(&MinerCall::ExtendSectorExpiration2(vec![
+        ExpirationExtension {
+            deadline: 3,
+            partition: 1,
+            sectors: n(&[7, 5]),
+            new_expiration: 2_000_000,
+        },
+    ]))
+    .unwrap();
+    assert_eq!(method, 32);
+    let theirs: published::ExtendSectorExpiration2Params =
+        fvm_ipld_encoding::from_slice(&bytes).unwrap();
+    let e = &theirs.extensions[0];
+    assert_eq!(
+        (e.deadline, e.partition, e.new_expiration),
+        (3, 1, 2_000_000)
+    );
+    assert_eq!(e.sectors, bits(&[5, 7]));
+    assert!(e.sectors_with_claims.is_empty());
+
+    let (method, bytes) = encode_call(&MinerCall::TerminateSectors(vec![SectorsDeclaration {
+        deadline: 4,
+        partition: 0,
+        sectors: n(&[9]),
+    }]))
+    .unwrap();
+    assert_eq!(method, 9);
+    let theirs: published::TerminateSectorsParams = fvm_ipld_encoding::from_slice(&bytes).unwrap();
+    let t = &theirs.terminations[0];
+    assert_eq!((t.deadline, t.partition), (4, 0));
+    assert_eq!(t.sectors, bits(&[9]));
+}

@@ -952,6 +952,11 @@ fn script_suites(fake: &Fake) {
     );
     fake.reply("Filecoin.StateSectorPreCommitInfo", Ok(Value::Null));
     fake.reply("Filecoin.StateSectorGetInfo", Ok(Value::Null));
+    // What Lotus' `FindSector` answers for a sector in no partition.
+    fake.reply(
+        "Filecoin.StateSectorPartition",
+        Err((1, "sector 77 not due at any deadline".into())),
+    );
     fake.reply(
         "Filecoin.StateMinerProvingDeadline",
         Ok(
@@ -1038,4 +1043,124 @@ async fn lotus_client_passes_the_chain_client_and_message_sender_suites() {
     )
     .await;
     run(c, fake).await;
+}
+
+/// Extending and terminating through a Lotus node: the sector's partition
+/// from `StateSectorPartition` (the documented example answer; "not due at
+/// any deadline" is `None`, any other node error stays an error), the
+/// miner's sectors with their expirations from `StateMinerSectors` (the
+/// documented `SectorOnChainInfo` example, v1-stable), and the messages
+/// pushed as methods 32 and 9 with the published actors' parameters.
+#[tokio::test]
+async fn lifecycle_reads_and_messages_through_a_lotus_node() {
+    use fil_actor_miner_state::v17 as published;
+    use venus_seal_core::chain::{ExpirationExtension, SectorLocation, SectorsDeclaration};
+
+    let fake = Fake::default();
+    fake.reply(
+        "Filecoin.StateSectorPartition",
+        Ok(json!({"Deadline": 42, "Partition": 42})),
+    );
+    fake.reply(
+        "Filecoin.StateSectorPartition",
+        Err((1, "sector 10 not due at any deadline".into())),
+    );
+    fake.reply(
+        "Filecoin.StateSectorPartition",
+        Err((1, "loading miner actor: state not found".into())),
+    );
+    let documented = json!({
+        "SectorNumber": 9, "SealProof": 8,
+        "SealedCID": {"/": comm_r(7).to_cid().to_string()},
+        "DealIDs": [5432], "Activation": 10101, "Expiration": 10101,
+        "DealWeight": "0", "VerifiedDealWeight": "0", "InitialPledge": "0",
+        "ExpectedDayReward": "0", "ExpectedStoragePledge": "0",
+        "ReplacedSectorAge": 10101, "ReplacedDayReward": "0",
+        "SectorKeyCID": null, "SimpleQAPower": true
+    });
+    // (The documented SealedCID is not a replica commitment; one that is.)
+    let mut second = documented.clone();
+    second["SectorNumber"] = json!(3);
+    second["Expiration"] = json!(20202);
+    fake.reply(
+        "Filecoin.StateMinerSectors",
+        Ok(json!([documented, second])),
+    );
+    fake.reply("Filecoin.StateMinerSectors", Ok(Value::Null));
+    for cid in ["bafy-extend", "bafy-terminate"] {
+        fake.reply(
+            "Filecoin.MpoolPushMessage",
+            Ok(json!({"Message": {}, "CID": {"/": cid}})),
+        );
+    }
+    let c = client(&fake).await;
+    let miner = ActorId(1000);
+
+    assert_eq!(
+        c.sector_location(miner, SectorNumber(9)).await.unwrap(),
+        Some(SectorLocation {
+            deadline: 42,
+            partition: 42
+        })
+    );
+    assert_eq!(
+        c.sector_location(miner, SectorNumber(10)).await.unwrap(),
+        None
+    );
+    let err = c
+        .sector_location(miner, SectorNumber(11))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("state not found"), "{err}");
+
+    let sectors = c.miner_sectors(miner).await.unwrap();
+    assert_eq!(
+        sectors
+            .iter()
+            .map(|s| (s.number.0, s.expiration, s.seal_proof))
+            .collect::<Vec<_>>(),
+        vec![
+            (3, 20202, SealProof::StackedDrg32GiBV1_1),
+            (9, 10101, SealProof::StackedDrg32GiBV1_1)
+        ]
+    );
+    assert!(c.miner_sectors(miner).await.unwrap().is_empty());
+
+    let extend = MinerCall::ExtendSectorExpiration2(vec![ExpirationExtension {
+        deadline: 42,
+        partition: 42,
+        sectors: vec![SectorNumber(9)],
+        new_expiration: 30303,
+    }]);
+    let terminate = MinerCall::TerminateSectors(vec![SectorsDeclaration {
+        deadline: 42,
+        partition: 42,
+        sectors: vec![SectorNumber(9)],
+    }]);
+    for call in [extend, terminate] {
+        c.send(&new_send_uid(), MinerMessage::new(miner, call))
+            .await
+            .unwrap();
+    }
+    let seen = fake.seen();
+    let pushed: Vec<&Value> = seen
+        .iter()
+        .map(|(_, body)| body)
+        .filter(|b| b["method"] == "Filecoin.MpoolPushMessage")
+        .map(|b| &b["params"][0])
+        .collect();
+    let params = |m: &Value| B64.decode(m["Params"].as_str().unwrap()).unwrap();
+    assert_eq!(pushed[0]["Method"], 32);
+    let theirs: published::ExtendSectorExpiration2Params =
+        fvm_ipld_encoding::from_slice(&params(pushed[0])).unwrap();
+    let e = &theirs.extensions[0];
+    assert_eq!((e.deadline, e.partition, e.new_expiration), (42, 42, 30303));
+    assert_eq!(e.sectors.iter().collect::<Vec<_>>(), vec![9]);
+    assert_eq!(pushed[1]["Method"], 9);
+    let theirs: published::TerminateSectorsParams =
+        fvm_ipld_encoding::from_slice(&params(pushed[1])).unwrap();
+    assert_eq!(
+        theirs.terminations[0].sectors.iter().collect::<Vec<_>>(),
+        vec![9]
+    );
 }

@@ -64,6 +64,38 @@ pub struct OnChainSector {
     pub sealed_cid: CommR,
     /// The epoch it was activated.
     pub activation: ChainEpoch,
+    /// The epoch it expires on time (`SectorOnChainInfo.Expiration`; a
+    /// faulty sector may be removed earlier). 0 in devnet state files
+    /// written before this field.
+    #[serde(default)]
+    pub expiration: ChainEpoch,
+}
+
+/// Where a proven sector is assigned (`StateSectorPartition`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorLocation {
+    /// Its deadline index.
+    pub deadline: u64,
+    /// Its partition index within the deadline.
+    pub partition: u64,
+}
+
+/// Sectors of one partition extended to a new expiration (one
+/// `ExpirationExtension2` of `ExtendSectorExpiration2`).
+///
+/// Only sectors without verified (FIL+) claims: the message's
+/// `sectors_with_claims` is sent empty, and the actors refuse to extend a
+/// sector with claims through `sectors`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpirationExtension {
+    /// The deadline index.
+    pub deadline: u64,
+    /// The partition index.
+    pub partition: u64,
+    /// The sectors (ascending).
+    pub sectors: Vec<SectorNumber>,
+    /// The epoch they expire at afterwards.
+    pub new_expiration: ChainEpoch,
 }
 
 /// One sector in a `PreCommitSectorBatch2` message.
@@ -118,6 +150,11 @@ pub enum MinerCall {
     DeclareFaultsRecovered(Vec<SectorsDeclaration>),
     /// Method 35: snap-up proofs, one per sector.
     ProveReplicaUpdates3(Vec<ReplicaUpdateParams>),
+    /// Method 32: proven sectors given a later expiration.
+    ExtendSectorExpiration2(Vec<ExpirationExtension>),
+    /// Method 9: proven sectors terminated early (the miner pays the
+    /// termination fee; the sectors' power and pledge go).
+    TerminateSectors(Vec<SectorsDeclaration>),
 }
 
 /// The `SubmitWindowedPoSt` parameters.
@@ -316,6 +353,27 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
         number: SectorNumber,
     ) -> Result<Option<OnChainSector>, ChainError>;
 
+    /// Where a proven sector is assigned (`StateSectorPartition`); `None`
+    /// when no partition holds it (never proven, or terminated). The
+    /// default refuses: extending or terminating a sector needs it.
+    async fn sector_location(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<SectorLocation>, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "this chain client does not locate sectors (miner {miner}, sector {number})"
+        )))
+    }
+
+    /// Every sector of `miner` the chain holds (`StateMinerSectors`), in
+    /// ascending order. The default refuses.
+    async fn miner_sectors(&self, miner: ActorId) -> Result<Vec<OnChainSector>, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "this chain client does not list sectors (miner {miner})"
+        )))
+    }
+
     /// The miner's current proving deadline. The default refuses: a
     /// client that does not follow deadlines cannot schedule WindowPoSt.
     async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
@@ -382,6 +440,12 @@ crate::forward::forward_impls! {
             miner: ActorId,
             number: SectorNumber,
         ) -> Result<Option<OnChainSector>, ChainError>;
+        async fn sector_location(
+            &self,
+            miner: ActorId,
+            number: SectorNumber,
+        ) -> Result<Option<SectorLocation>, ChainError>;
+        async fn miner_sectors(&self, miner: ActorId) -> Result<Vec<OnChainSector>, ChainError>;
         async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError>;
         async fn deadline_partitions(
             &self,

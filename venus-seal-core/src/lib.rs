@@ -25,6 +25,7 @@
 //! | [`manager`] | [`SectorManager`], the worker's view of the manager, and its wire types |
 //! | [`manager_store`] | `ManagerStore`, the manager's durable state |
 //! | [`chain`] | [`ChainClient`], [`MessageSender`] and the chain's data |
+//! | [`lifecycle`] | what extending or terminating proven sectors sends |
 //! | [`verify`] | [`ProofVerifier`]: every proof the chain checks |
 //! | [`proving`] | `SectorLocator`, `compute_proof`, unsealing helpers |
 //! | `schema`, `sql` (features `sqlite` / `sql`) | versioned migrations, shared pool opening |
@@ -54,6 +55,7 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 mod forward;
+pub mod lifecycle;
 pub mod manager;
 pub mod manager_store;
 pub mod persist_store;

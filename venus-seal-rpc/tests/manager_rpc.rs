@@ -12,7 +12,7 @@ use std::time::Duration;
 use jsonrpsee::server::ServerHandle;
 use venus_seal_chain::testing::FakeProofVerifier;
 use venus_seal_chain::{
-    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
+    DevnetChain, DevnetConfig, LocalSectorManager, ManagedMiner, ManagerConfig,
 };
 use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, OnChainState, PollStateResponse,
@@ -31,20 +31,7 @@ const MINER: ActorId = ActorId(1000);
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 
 fn devnet_and_manager() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
-    let chain = DevnetChain::new(
-        DevnetConfig::with_miners(vec![DevnetMiner {
-            id: MINER,
-            allowed_proofs: vec![PROOF],
-        }]),
-        Arc::new(FakeProofVerifier),
-    );
-    let manager = LocalSectorManager::in_memory(
-        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
-        chain.clone(),
-        chain.clone(),
-        Arc::new(FakeProofVerifier),
-    );
-    (chain, manager)
+    venus_seal_chain::testing::manual_single_miner_devnet(MINER, PROOF)
 }
 
 /// A served manager over its own devnet.

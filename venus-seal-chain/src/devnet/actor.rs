@@ -132,6 +132,10 @@ pub(crate) enum Plan {
     Recoveries(Vec<SectorNumber>),
     /// Verify these update proofs, then replace the sectors' CommR.
     ReplicaUpdates(Vec<PendingUpdate>),
+    /// Give these sectors these expirations.
+    Extensions(Vec<(SectorNumber, ChainEpoch)>),
+    /// Remove these sectors.
+    Terminations(Vec<SectorNumber>),
 }
 
 /// The fewest sectors an aggregate may prove (the actors'
@@ -205,6 +209,8 @@ impl MinerActor {
             MinerCall::DeclareFaults(d) => self.plan_declarations(d, false),
             MinerCall::DeclareFaultsRecovered(d) => self.plan_declarations(d, true),
             MinerCall::ProveReplicaUpdates3(u) => self.plan_replica_updates(u),
+            MinerCall::ExtendSectorExpiration2(e) => self.plan_extensions(e, ctx),
+            MinerCall::TerminateSectors(t) => self.plan_terminations(t),
             other => Err(MessageFailure::single(
                 "unsupported method",
                 ActorError::IllegalArgument(format!("the devnet does not implement {other:?}")),
@@ -439,6 +445,7 @@ impl MinerActor {
                 seal_proof: pc.info.seal_proof,
                 sealed_cid: pc.info.sealed_cid,
                 activation: ctx.epoch,
+                expiration: pc.info.expiration,
             },
         })
     }
@@ -466,6 +473,8 @@ impl MinerActor {
             }
             Plan::Recoveries(sectors) => self.proving.recovering.extend(sectors),
             Plan::ReplicaUpdates(updates) => self.apply_updates(updates),
+            Plan::Extensions(extensions) => self.apply_extensions(extensions),
+            Plan::Terminations(sectors) => self.apply_terminations(sectors),
         }
     }
 

@@ -19,6 +19,9 @@ mod actor;
 mod clock;
 mod config;
 mod deadlines;
+mod lifecycle;
+#[cfg(test)]
+mod lifecycle_tests;
 mod persist;
 #[cfg(test)]
 mod persist_tests;
@@ -41,7 +44,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 use venus_seal_core::chain::{
     DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
-    OnChainSector, PartitionInfo, SendUid,
+    OnChainSector, PartitionInfo, SectorLocation, SendUid,
 };
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, MessageSender,
@@ -581,6 +584,8 @@ fn call_name(call: &MinerCall) -> &'static str {
         MinerCall::DeclareFaults(_) => "DeclareFaults",
         MinerCall::DeclareFaultsRecovered(_) => "DeclareFaultsRecovered",
         MinerCall::ProveReplicaUpdates3(_) => "ProveReplicaUpdates3",
+        MinerCall::ExtendSectorExpiration2(_) => "ExtendSectorExpiration2",
+        MinerCall::TerminateSectors(_) => "TerminateSectors",
         _ => "other",
     }
 }
@@ -644,6 +649,28 @@ impl ChainClient for DevnetChain {
         let st = self.lock();
         let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
         Ok(actor.sectors.get(&number).cloned())
+    }
+
+    async fn sector_location(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<SectorLocation>, ChainError> {
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        Ok(actor
+            .proving
+            .location(number)
+            .map(|(deadline, partition)| SectorLocation {
+                deadline,
+                partition,
+            }))
+    }
+
+    async fn miner_sectors(&self, miner: ActorId) -> Result<Vec<OnChainSector>, ChainError> {
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        Ok(actor.sectors.values().cloned().collect())
     }
 
     async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {

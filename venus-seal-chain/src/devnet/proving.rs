@@ -137,7 +137,7 @@ impl ProvingState {
             .collect()
     }
 
-    fn partition(&self, deadline: u64, index: u64) -> Option<&PartitionState> {
+    pub(crate) fn partition(&self, deadline: u64, index: u64) -> Option<&PartitionState> {
         self.deadlines.get(&deadline)?.get(index as usize)
     }
 }

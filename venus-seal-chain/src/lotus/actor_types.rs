@@ -227,3 +227,55 @@ pub struct ProveReplicaUpdates3Params {
     /// Abort if any notification fails.
     pub require_notification_success: bool,
 }
+
+/// A sector with verified (FIL+) claims in an `ExpirationExtension2`
+/// (v17 `types.rs`; `ClaimID` is a `u64`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct SectorClaim {
+    /// The sector.
+    pub sector_number: SectorNumber,
+    /// Claims kept (their term must outlast the new expiration).
+    pub maintain_claims: Vec<u64>,
+    /// Claims dropped (expired ones).
+    pub drop_claims: Vec<u64>,
+}
+
+/// Sectors of one partition extended (v17 `types.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct ExpirationExtension2 {
+    /// The deadline the sectors are assigned to.
+    pub deadline: u64,
+    /// The partition index within the deadline.
+    pub partition: u64,
+    /// Sectors without FIL+ claims.
+    pub sectors: BitField,
+    /// Sectors with FIL+ claims.
+    pub sectors_with_claims: Vec<SectorClaim>,
+    /// The epoch they expire at afterwards.
+    pub new_expiration: ChainEpoch,
+}
+
+/// Parameters of `ExtendSectorExpiration2` (method 32; v17 `types.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct ExtendSectorExpiration2Params {
+    /// The extensions, by partition.
+    pub extensions: Vec<ExpirationExtension2>,
+}
+
+/// Sectors of one partition terminated (v17 `types.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct TerminationDeclaration {
+    /// The deadline the sectors are assigned to.
+    pub deadline: u64,
+    /// The partition index within the deadline.
+    pub partition: u64,
+    /// The sectors terminated.
+    pub sectors: BitField,
+}
+
+/// Parameters of `TerminateSectors` (method 9; v17 `types.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct TerminateSectorsParams {
+    /// The terminations, by partition.
+    pub terminations: Vec<TerminationDeclaration>,
+}

@@ -17,8 +17,8 @@ use super::message::build_message;
 use super::params;
 use super::types::{
     CidJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec, MinerInfoJson,
-    MsgLookupJson, PartitionJson, SectorOnChainInfoJson, SectorPreCommitOnChainInfoJson,
-    SignedMessageJson, TipSet,
+    MsgLookupJson, PartitionJson, SectorLocationJson, SectorOnChainInfoJson,
+    SectorPreCommitOnChainInfoJson, SignedMessageJson, TipSet,
 };
 use super::MAINNET_NETWORK;
 use crate::jsonrpc::JsonRpcClient;
@@ -279,6 +279,43 @@ impl LotusClient {
             vec![json!(actor_address(miner)), json!(tsk)],
         )
         .await
+    }
+
+    /// `Filecoin.StateSectorPartition [addr, num, tsk]`; `None` when the
+    /// node answers that no deadline holds the sector (Lotus' miner state
+    /// `FindSector`: "sector N not due at any deadline").
+    pub async fn state_sector_partition(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+        tsk: &[CidJson],
+    ) -> Result<Option<SectorLocationJson>, ChainError> {
+        let answer = self
+            .call(
+                "Filecoin.StateSectorPartition",
+                vec![json!(actor_address(miner)), json!(number.0), json!(tsk)],
+            )
+            .await;
+        match answer {
+            Err(ChainError::Node(msg)) if msg.contains("not due at any deadline") => Ok(None),
+            other => other,
+        }
+    }
+
+    /// `Filecoin.StateMinerSectors [addr, null, tsk]`: every sector of the
+    /// miner.
+    pub async fn state_miner_sectors(
+        &self,
+        miner: ActorId,
+        tsk: &[CidJson],
+    ) -> Result<Vec<SectorOnChainInfoJson>, ChainError> {
+        let sectors: Option<Vec<SectorOnChainInfoJson>> = self
+            .call(
+                "Filecoin.StateMinerSectors",
+                vec![json!(actor_address(miner)), Value::Null, json!(tsk)],
+            )
+            .await?;
+        Ok(sectors.unwrap_or_default())
     }
 
     /// `Filecoin.StateMinerPartitions [addr, dlIdx, tsk]`.

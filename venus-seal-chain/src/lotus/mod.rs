@@ -21,6 +21,7 @@ pub mod actor_types;
 mod client;
 mod collateral;
 mod convert;
+pub mod lifecycle_params;
 mod message;
 pub mod params;
 pub mod post_params;
@@ -37,8 +38,9 @@ pub use message::{build_message, derived_send_uid, new_send_uid, UID_NAMESPACE};
 pub use replace::bumped_fees;
 pub use types::{
     BitFieldJson, CidJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec,
-    MinerInfoJson, MsgLookupJson, PartitionJson, ReceiptJson, SectorOnChainInfoJson,
-    SectorPreCommitInfoJson, SectorPreCommitOnChainInfoJson, SignedMessageJson, TipSet, TipSetKey,
+    MinerInfoJson, MsgLookupJson, PartitionJson, ReceiptJson, SectorLocationJson,
+    SectorOnChainInfoJson, SectorPreCommitInfoJson, SectorPreCommitOnChainInfoJson,
+    SignedMessageJson, TipSet, TipSetKey,
 };
 
 /// Mainnet sealing constants: lookback 900, challenge delay 150, maximum

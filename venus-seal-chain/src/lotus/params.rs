@@ -13,7 +13,7 @@ use venus_seal_core::chain::{AggregateProveCommit, MinerCall, PreCommitParams, P
 use venus_seal_core::error::ChainError;
 use venus_seal_core::manager::DealInfo;
 
-use super::post_params;
+use super::{lifecycle_params, post_params};
 
 /// Miner actor method `PreCommitSectorBatch2`.
 pub const METHOD_PRE_COMMIT_SECTOR_BATCH2: u64 = 28;
@@ -159,6 +159,14 @@ pub fn encode_call(call: &MinerCall) -> Result<(u64, Vec<u8>), ChainError> {
         MinerCall::ProveReplicaUpdates3(u) => (
             post_params::METHOD_PROVE_REPLICA_UPDATES3,
             fvm_ipld_encoding::to_vec(&post_params::prove_replica_updates3_params(u)?),
+        ),
+        MinerCall::ExtendSectorExpiration2(e) => (
+            lifecycle_params::METHOD_EXTEND_SECTOR_EXPIRATION2,
+            fvm_ipld_encoding::to_vec(&lifecycle_params::extend_sector_expiration2_params(e)),
+        ),
+        MinerCall::TerminateSectors(t) => (
+            lifecycle_params::METHOD_TERMINATE_SECTORS,
+            fvm_ipld_encoding::to_vec(&lifecycle_params::terminate_sectors_params(t)),
         ),
         #[allow(unreachable_patterns)]
         other => {

@@ -26,7 +26,9 @@ pub const METHOD_DECLARE_FAULTS_RECOVERED: u64 = 11;
 /// Miner actor method `ProveReplicaUpdates3`.
 pub const METHOD_PROVE_REPLICA_UPDATES3: u64 = 35;
 
-fn bitfield(sectors: &[SectorNumber]) -> BitField {
+/// `sectors` as an RLE+ bitfield (empty if a number is past the
+/// bitfield's range, which no sector number is).
+pub(super) fn bitfield(sectors: &[SectorNumber]) -> BitField {
     BitField::try_from_bits(sectors.iter().map(|n| n.0)).unwrap_or_default()
 }
 

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use venus_seal_core::chain::{
     DeadlineInfo, FeeBump, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
-    OnChainSector, PartitionInfo, PreCommitParams, Replaced, SendUid,
+    OnChainSector, PartitionInfo, PreCommitParams, Replaced, SectorLocation, SendUid,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
@@ -91,7 +91,42 @@ impl ChainClient for LotusClient {
             seal_proof: parse_proof(M, s.seal_proof)?,
             sealed_cid: parse_comm_r(M, s.sealed_cid.as_ref())?,
             activation: s.activation,
+            expiration: s.expiration,
         }))
+    }
+
+    async fn sector_location(
+        &self,
+        miner: ActorId,
+        number: SectorNumber,
+    ) -> Result<Option<SectorLocation>, ChainError> {
+        Ok(self
+            .state_sector_partition(miner, number, &[])
+            .await?
+            .map(|l| SectorLocation {
+                deadline: l.deadline,
+                partition: l.partition,
+            }))
+    }
+
+    async fn miner_sectors(&self, miner: ActorId) -> Result<Vec<OnChainSector>, ChainError> {
+        const M: &str = "Filecoin.StateMinerSectors";
+        let mut sectors = self
+            .state_miner_sectors(miner, &[])
+            .await?
+            .into_iter()
+            .map(|s| {
+                Ok(OnChainSector {
+                    number: SectorNumber(s.sector_number),
+                    seal_proof: parse_proof(M, s.seal_proof)?,
+                    sealed_cid: parse_comm_r(M, s.sealed_cid.as_ref())?,
+                    activation: s.activation,
+                    expiration: s.expiration,
+                })
+            })
+            .collect::<Result<Vec<_>, ChainError>>()?;
+        sectors.sort_by_key(|s| s.number);
+        Ok(sectors)
     }
 
     async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {

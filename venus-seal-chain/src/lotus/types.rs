@@ -87,6 +87,16 @@ pub struct SectorOnChainInfoJson {
     pub initial_pledge: Option<String>,
 }
 
+/// `StateSectorPartition` (Lotus `miner.SectorLocation`, no JSON tags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorLocationJson {
+    /// Deadline index.
+    pub deadline: u64,
+    /// Partition index.
+    pub partition: u64,
+}
+
 /// `StateMinerProvingDeadline`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -24,6 +24,9 @@ mod batch;
 #[cfg(test)]
 mod batch_tests;
 mod config;
+mod lifecycle;
+#[cfg(test)]
+mod lifecycle_tests;
 mod market_deals;
 #[cfg(test)]
 mod node_fault_tests;
@@ -60,6 +63,7 @@ use venus_seal_core::{
 };
 
 pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
+pub use lifecycle::LifecycleError;
 pub use post::{PartitionPoSt, PoStExecutors, PoStRound, PoStScheduleError, WindowPoStScheduler};
 use state::{decide, Decision};
 pub use state::{SectorStatus, Submitted};

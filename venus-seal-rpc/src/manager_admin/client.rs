@@ -3,8 +3,9 @@
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
+use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, SectorId};
+use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber};
 
 use super::{methods, DealQueueStatus};
 use crate::manager::WorkerPingInfo;
@@ -88,5 +89,53 @@ impl ManagerAdminClient {
             .request::<String, _>(methods::RESEND_SECTOR, rpc_params![sector])
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::RESEND_SECTOR, e))
+    }
+
+    /// `miner`'s sectors on chain expiring within `within` epochs of the
+    /// head (`Venus.Admin.SectorsExpiring`).
+    pub async fn sectors_expiring(
+        &self,
+        miner: ActorId,
+        within: ChainEpoch,
+    ) -> Result<ExpiringSectors, ClientError> {
+        self.client
+            .request(methods::SECTORS_EXPIRING, rpc_params![miner, within])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::SECTORS_EXPIRING, e))
+    }
+
+    /// Extends `sectors` of `miner` to `new_expiration`
+    /// (`Venus.Admin.ExtendSectors`; nothing sent with `dry_run`).
+    pub async fn extend_sectors(
+        &self,
+        miner: ActorId,
+        sectors: &[SectorNumber],
+        new_expiration: ChainEpoch,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, ClientError> {
+        self.client
+            .request(
+                methods::EXTEND_SECTORS,
+                rpc_params![miner, sectors, new_expiration, dry_run],
+            )
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::EXTEND_SECTORS, e))
+    }
+
+    /// Terminates `sectors` of `miner` (`Venus.Admin.TerminateSectors`;
+    /// nothing sent with `dry_run`).
+    pub async fn terminate_sectors(
+        &self,
+        miner: ActorId,
+        sectors: &[SectorNumber],
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, ClientError> {
+        self.client
+            .request(
+                methods::TERMINATE_SECTORS,
+                rpc_params![miner, sectors, dry_run],
+            )
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::TERMINATE_SECTORS, e))
     }
 }

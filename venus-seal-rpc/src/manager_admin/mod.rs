@@ -7,6 +7,9 @@
 //! | `Venus.Admin.DealQueue` | `[]` | `DealQueueStatus` | read |
 //! | `Venus.Admin.AbortSector` | `[SectorId, reason]` | `null` | admin |
 //! | `Venus.Admin.ResendSector` | `[SectorId]` | which submission, `"pre-commit"` or `"proof"` | admin |
+//! | `Venus.Admin.SectorsExpiring` | `[miner, within_epochs]` | `ExpiringSectors` | read |
+//! | `Venus.Admin.ExtendSectors` | `[miner, [number…], new_expiration, dry_run]` | `LifecyclePlan` | admin |
+//! | `Venus.Admin.TerminateSectors` | `[miner, [number…], dry_run]` | `LifecyclePlan` | admin |
 //!
 //! An aborted sector's worker learns it from the answer to its next
 //! `Venus.ReportState` (`AbortReason`) or poll (`ShouldAbort`), and gives
@@ -15,6 +18,15 @@
 //! the sector's last submission: sent again in the next batch under a new
 //! attempt uid (a sector with nothing submitted, or being aborted, is
 //! invalid params).
+//!
+//! The lifecycle methods act on proven sectors on chain
+//! ([`venus_seal_core::lifecycle`]): `SectorsExpiring` lists the miner's
+//! sectors expiring within `within_epochs` of the head; `ExtendSectors` and
+//! `TerminateSectors` send one `ExtendSectorExpiration2` or
+//! `TerminateSectors` message for the sectors that can take it, answering
+//! the partitions sent, the sectors left out and why, and the message id
+//! (none with `dry_run`). A request where no sector can go (or for a miner
+//! the manager does not serve) is invalid params saying why, per sector.
 //!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
 //! as [`venus_seal_core::manager::DealInfo`] serializes it; `miner`
@@ -32,8 +44,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, SectorId};
+use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber};
 
 use crate::Permission;
 
@@ -50,6 +63,12 @@ pub mod methods {
     pub const ABORT_SECTOR: &str = "Venus.Admin.AbortSector";
     /// `Venus.Admin.ResendSector` (admin).
     pub const RESEND_SECTOR: &str = "Venus.Admin.ResendSector";
+    /// `Venus.Admin.SectorsExpiring` (read).
+    pub const SECTORS_EXPIRING: &str = "Venus.Admin.SectorsExpiring";
+    /// `Venus.Admin.ExtendSectors` (admin).
+    pub const EXTEND_SECTORS: &str = "Venus.Admin.ExtendSectors";
+    /// `Venus.Admin.TerminateSectors` (admin).
+    pub const TERMINATE_SECTORS: &str = "Venus.Admin.TerminateSectors";
 }
 
 /// The permission each deal method needs.
@@ -59,6 +78,9 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::DEAL_QUEUE, Permission::Read),
         (methods::ABORT_SECTOR, Permission::Admin),
         (methods::RESEND_SECTOR, Permission::Admin),
+        (methods::SECTORS_EXPIRING, Permission::Read),
+        (methods::EXTEND_SECTORS, Permission::Admin),
+        (methods::TERMINATE_SECTORS, Permission::Admin),
     ])
 }
 
@@ -98,6 +120,29 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
     /// Sends `sector`'s last submission again under a new attempt;
     /// answers which one (`"pre-commit"` or `"proof"`).
     async fn resend_sector(&self, sector: SectorId) -> Result<String, AdminError>;
+    /// `miner`'s sectors on chain expiring within `within` epochs of the
+    /// head.
+    async fn sectors_expiring(
+        &self,
+        miner: ActorId,
+        within: ChainEpoch,
+    ) -> Result<ExpiringSectors, AdminError>;
+    /// Extends `sectors` of `miner` to `new_expiration` (nothing sent
+    /// with `dry_run`).
+    async fn extend_sectors(
+        &self,
+        miner: ActorId,
+        sectors: Vec<SectorNumber>,
+        new_expiration: ChainEpoch,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, AdminError>;
+    /// Terminates `sectors` of `miner` (nothing sent with `dry_run`).
+    async fn terminate_sectors(
+        &self,
+        miner: ActorId,
+        sectors: Vec<SectorNumber>,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, AdminError>;
 }
 
 fn _assert_dyn(_: std::sync::Arc<dyn ManagerAdminApi>) {}

@@ -7,7 +7,7 @@ use jsonrpsee::server::ServerHandle;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, SectorId, SectorManager};
+use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorManager, SectorNumber};
 
 use super::{admin_permissions, methods, AdminError, ManagerAdminApi};
 use crate::auth::serve_with_auth_and_pieces;
@@ -80,6 +80,51 @@ pub fn manager_admin_module(
                 .map_err(|e| invalid(format!("expected params [sector]: {}", e.message())))?;
             tracing::warn!(%sector, "resend forced by an operator");
             api.resend_sector(sector).await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::SECTORS_EXPIRING, |params, api, _| async move {
+            let (miner, within): (ActorId, ChainEpoch) = params.parse().map_err(|e| {
+                invalid(format!(
+                    "expected params [miner, within_epochs]: {}",
+                    e.message()
+                ))
+            })?;
+            api.sectors_expiring(miner, within).await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::EXTEND_SECTORS, |params, api, _| async move {
+            let (miner, sectors, new_expiration, dry_run): (
+                ActorId,
+                Vec<SectorNumber>,
+                ChainEpoch,
+                bool,
+            ) = params.parse().map_err(|e| {
+                invalid(format!(
+                    "expected params [miner, sectors, new_expiration, dry_run]: {}",
+                    e.message()
+                ))
+            })?;
+            tracing::info!(%miner, ?sectors, new_expiration, dry_run, "sector extension requested by an operator");
+            api.extend_sectors(miner, sectors, new_expiration, dry_run)
+                .await
+                .map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::TERMINATE_SECTORS, |params, api, _| async move {
+            let (miner, sectors, dry_run): (ActorId, Vec<SectorNumber>, bool) =
+                params.parse().map_err(|e| {
+                    invalid(format!(
+                        "expected params [miner, sectors, dry_run]: {}",
+                        e.message()
+                    ))
+                })?;
+            tracing::warn!(%miner, ?sectors, dry_run, "sector termination requested by an operator");
+            api.terminate_sectors(miner, sectors, dry_run)
+                .await
+                .map_err(to_rpc)
         })
         .map_err(reg)?;
     Ok(module)

@@ -4,9 +4,10 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
 use venus_seal_core::testing::FakeManager;
-use venus_seal_core::{ActorId, PaddedPieceSize, PieceInfo, SectorId, SectorNumber};
+use venus_seal_core::{ActorId, ChainEpoch, PaddedPieceSize, PieceInfo, SectorId, SectorNumber};
 
 use super::*;
 use crate::{ClientError, Secret};
@@ -48,6 +49,76 @@ impl ManagerAdminApi for Queue {
         }
         self.1.lock().unwrap().push((sector, "resend".into()));
         Ok("proof".into())
+    }
+    async fn sectors_expiring(
+        &self,
+        miner: ActorId,
+        within: ChainEpoch,
+    ) -> Result<ExpiringSectors, AdminError> {
+        self.1.lock().unwrap().push((
+            SectorId::new(miner, SectorNumber(0)),
+            format!("expiring within {within}"),
+        ));
+        Ok(ExpiringSectors {
+            head: 100,
+            sectors: Vec::new(),
+        })
+    }
+    async fn extend_sectors(
+        &self,
+        miner: ActorId,
+        sectors: Vec<SectorNumber>,
+        new_expiration: ChainEpoch,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, AdminError> {
+        self.lifecycle(miner, sectors, Some(new_expiration), dry_run)
+    }
+    async fn terminate_sectors(
+        &self,
+        miner: ActorId,
+        sectors: Vec<SectorNumber>,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, AdminError> {
+        self.lifecycle(miner, sectors, None, dry_run)
+    }
+}
+
+impl Queue {
+    /// Records the request; every sector goes into deadline 0 partition 0
+    /// (none named: refused, as the manager refuses).
+    fn lifecycle(
+        &self,
+        miner: ActorId,
+        sectors: Vec<SectorNumber>,
+        new_expiration: Option<ChainEpoch>,
+        dry_run: bool,
+    ) -> Result<LifecyclePlan, AdminError> {
+        if sectors.is_empty() {
+            return Err(AdminError::Invalid(format!(
+                "nothing to send for miner {miner}: no sectors named"
+            )));
+        }
+        let what = match new_expiration {
+            Some(e) => format!("extend to {e}, dry run {dry_run}"),
+            None => format!("terminate, dry run {dry_run}"),
+        };
+        for n in &sectors {
+            self.1
+                .lock()
+                .unwrap()
+                .push((SectorId::new(miner, *n), what.clone()));
+        }
+        Ok(LifecyclePlan {
+            miner,
+            partitions: vec![venus_seal_core::chain::SectorsDeclaration {
+                deadline: 0,
+                partition: 0,
+                sectors,
+            }],
+            new_expiration,
+            left_out: Vec::new(),
+            message: (!dry_run).then(|| venus_seal_core::chain::MessageId("bafy-sent".into())),
+        })
     }
 }
 
@@ -193,5 +264,70 @@ async fn operators_force_a_resend_with_admin_rights() {
         worker.resend_sector(sector).await,
         Err(ClientError::PermissionDenied { .. })
     ));
+    let _ = handle.stop();
+}
+
+/// Listing needs read; extending and terminating need admin. The params
+/// arrive as sent, and a request the manager refuses is invalid params.
+#[tokio::test]
+async fn operators_extend_and_terminate_with_admin_rights_and_list_with_read() {
+    let (queue, secret, url, handle) = serve().await;
+    let miner = ActorId(1000);
+    let reader =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Read, None))).unwrap();
+    let expiring = reader.sectors_expiring(miner, 2880).await.unwrap();
+    assert_eq!(expiring.head, 100);
+    for refused in [
+        reader
+            .extend_sectors(miner, &[SectorNumber(1)], 5000, false)
+            .await
+            .unwrap_err(),
+        reader
+            .terminate_sectors(miner, &[SectorNumber(1)], true)
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(refused, ClientError::PermissionDenied { .. }),
+            "{refused:?}"
+        );
+    }
+
+    let admin =
+        ManagerAdminClient::new(&url, Some(&secret.token(Permission::Admin, None))).unwrap();
+    let plan = admin
+        .extend_sectors(miner, &[SectorNumber(3), SectorNumber(1)], 5000, true)
+        .await
+        .unwrap();
+    assert_eq!(plan.new_expiration, Some(5000));
+    assert_eq!(plan.message, None);
+    let plan = admin
+        .terminate_sectors(miner, &[SectorNumber(4)], false)
+        .await
+        .unwrap();
+    assert_eq!(plan.message.unwrap().0, "bafy-sent");
+    let seen: Vec<(u64, String)> = queue
+        .1
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(s, what)| (s.number.0, what.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (0, "expiring within 2880".to_string()),
+            (3, "extend to 5000, dry run true".to_string()),
+            (1, "extend to 5000, dry run true".to_string()),
+            (4, "terminate, dry run false".to_string()),
+        ]
+    );
+    match admin.terminate_sectors(miner, &[], false).await {
+        Err(ClientError::Failed { code, message, .. }) => {
+            assert_eq!(code, crate::codes::INVALID_PARAMS);
+            assert!(message.contains("no sectors named"), "{message}");
+        }
+        other => panic!("want invalid params, got {other:?}"),
+    }
     let _ = handle.stop();
 }

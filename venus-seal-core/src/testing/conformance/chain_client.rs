@@ -1,8 +1,9 @@
 //! The [`ChainClient`] suite: head and network constants read; randomness
 //! is a function of its inputs (the same draw twice agrees, other entropy
 //! gives other bytes) and refused from the future; sectors the chain does
-//! not hold read as `None`; proving deadlines are consistent where the
-//! client follows them; collateral is zero for calls that carry none and,
+//! not hold read as `None` (and, where the client follows deadlines, are
+//! in no partition); proving deadlines are consistent where the client
+//! follows them; collateral is zero for calls that carry none and,
 //! on a chain with balances, positive for a pre-commit.
 //!
 //! Call order per method is fixed (documented on [`chain_client`]) so that
@@ -43,7 +44,8 @@ pub struct Capabilities {
 /// (tickets, `SealRandomness`, at head) with entropy `[1]`, again with
 /// `[1]`, with `[2]`, then at head + 10,000 (must fail); `pre_commit` and
 /// `sector` of the unused sector once each; with deadlines,
-/// `proving_deadline`, `deadline_partitions` and
+/// `sector_location` of the unused sector, `proving_deadline`,
+/// `deadline_partitions` and
 /// `deadline_post_submissions` once each (without, `proving_deadline`
 /// once, refused); `collateral` of a `DeclareFaults` (no node call
 /// needed), then of a one-sector pre-commit.
@@ -96,6 +98,14 @@ pub async fn chain_client(chain: &dyn ChainClient, case: &ChainCase, caps: Capab
     assert_eq!(sector, None, "{name}: a sector nobody proved");
 
     if caps.deadlines {
+        let location = chain
+            .sector_location(case.miner, case.unused_sector)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: sector_location failed: {e}"));
+        assert_eq!(
+            location, None,
+            "{name}: a partition for a sector nobody proved"
+        );
         deadlines(name, chain, case.miner).await;
     } else {
         assert!(

@@ -1,0 +1,256 @@
+//! The operator commands for proven sectors (`venus-seal-sector-manager
+//! sectors expiring|extend|terminate`): clap definitions, running them
+//! against a manager's admin API, and printing the answers.
+
+use clap::Subcommand;
+use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
+use venus_seal_core::{ActorId, ChainEpoch, SectorNumber};
+
+use super::admin_client;
+use crate::runtime::ApiArgs;
+
+/// Epochs in a day on mainnet and calibnet (30-second epochs).
+pub const EPOCHS_PER_DAY: ChainEpoch = 2880;
+
+/// The most sectors one command names (a typo like `1-10000000` is an
+/// error, not a ten-million-entry message).
+const MAX_SECTORS: u64 = 100_000;
+
+/// Sector lifecycle subcommands (flattened into `sectors`).
+#[derive(Subcommand, Debug)]
+pub enum LifecycleCommand {
+    /// List the miner's sectors on chain that expire soon, soonest first
+    /// (sectors sealed elsewhere included).
+    Expiring {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// How far ahead to look, in days of 2880 epochs.
+        #[arg(long, default_value_t = 60)]
+        within_days: i64,
+        /// How far ahead to look, in epochs (instead of --within-days).
+        #[arg(long)]
+        within_epochs: Option<ChainEpoch>,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Extend proven sectors to a later expiration with one
+    /// ExtendSectorExpiration2 message. Sectors the chain would refuse
+    /// (faulty, gone, already expiring later) are left out and listed.
+    Extend {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sectors: numbers and ranges, e.g. 1,2,10-20.
+        #[arg(long, value_parser = parse_sector_list)]
+        sectors: SectorList,
+        /// The epoch they expire at afterwards.
+        #[arg(long)]
+        new_expiration: ChainEpoch,
+        /// Print the message's partitions and what is left out; send
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Terminate proven sectors early with one TerminateSectors message:
+    /// the miner pays the termination fee and loses their power. Without
+    /// --really-do-it, prints what would be sent.
+    Terminate {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sectors: numbers and ranges, e.g. 1,2,10-20.
+        #[arg(long, value_parser = parse_sector_list)]
+        sectors: SectorList,
+        /// Send the message (otherwise a dry run).
+        #[arg(long)]
+        really_do_it: bool,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// Sector numbers from the command line, ascending, each once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectorList(pub Vec<SectorNumber>);
+
+/// Parses `1,2,10-20` (numbers and inclusive ranges, comma-separated).
+///
+/// ```
+/// use venus_seal::sector_manager::lifecycle_cli::parse_sector_list;
+/// let list = parse_sector_list("7,1-3,2").unwrap();
+/// assert_eq!(list.0.iter().map(|n| n.0).collect::<Vec<_>>(), vec![1, 2, 3, 7]);
+/// assert!(parse_sector_list("5-2").is_err());
+/// ```
+pub fn parse_sector_list(text: &str) -> Result<SectorList, String> {
+    let mut numbers = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|e| format!("sector number {s:?} in {text:?}: {e}"))
+        };
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => (number(part)?, number(part)?),
+        };
+        if first > last {
+            return Err(format!("range {part:?} runs backwards"));
+        }
+        if (numbers.len() as u64).saturating_add(last - first + 1) > MAX_SECTORS {
+            return Err(format!(
+                "{text:?} names more than {MAX_SECTORS} sectors: split the command"
+            ));
+        }
+        numbers.extend((first..=last).map(SectorNumber));
+    }
+    numbers.sort();
+    numbers.dedup();
+    Ok(SectorList(numbers))
+}
+
+impl LifecycleCommand {
+    /// Runs the command against the manager `api` names; `name` is
+    /// recorded in the token it signs.
+    pub async fn run(self, name: &str) -> anyhow::Result<()> {
+        match self {
+            LifecycleCommand::Expiring {
+                miner,
+                within_days,
+                within_epochs,
+                api,
+            } => {
+                let within = within_epochs.unwrap_or(within_days * EPOCHS_PER_DAY);
+                let expiring = admin_client(&api, name)?
+                    .sectors_expiring(miner, within)
+                    .await?;
+                print!("{}", expiring_table(&expiring, within));
+            }
+            LifecycleCommand::Extend {
+                miner,
+                sectors,
+                new_expiration,
+                dry_run,
+                api,
+            } => {
+                let plan = admin_client(&api, name)?
+                    .extend_sectors(miner, &sectors.0, new_expiration, dry_run)
+                    .await?;
+                print!("{}", plan_text("extend", &plan));
+            }
+            LifecycleCommand::Terminate {
+                miner,
+                sectors,
+                really_do_it,
+                api,
+            } => {
+                let plan = admin_client(&api, name)?
+                    .terminate_sectors(miner, &sectors.0, !really_do_it)
+                    .await?;
+                print!("{}", plan_text("terminate", &plan));
+                if !really_do_it {
+                    println!("(dry run: add --really-do-it to send it)");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `sectors expiring` table: number, expiration, how far away, proof,
+/// activation.
+pub fn expiring_table(expiring: &ExpiringSectors, within: ChainEpoch) -> String {
+    let mut out = format!(
+        "{:>10} {:>12} {:>10} {:<22} {:>12}\n",
+        "SECTOR", "EXPIRATION", "IN DAYS", "PROOF", "ACTIVATION"
+    );
+    for s in &expiring.sectors {
+        let days = (s.expiration - expiring.head) as f64 / EPOCHS_PER_DAY as f64;
+        out.push_str(&format!(
+            "{:>10} {:>12} {:>10.1} {:<22} {:>12}\n",
+            s.number.0,
+            s.expiration,
+            days,
+            s.seal_proof.to_string(),
+            s.activation
+        ));
+    }
+    out.push_str(&format!(
+        "{} sectors expire within {within} epochs of head {}\n",
+        expiring.sectors.len(),
+        expiring.head
+    ));
+    out
+}
+
+/// What an extension or termination sent (or would send): the partitions,
+/// the sectors left out and why, the message.
+pub fn plan_text(action: &str, plan: &LifecyclePlan) -> String {
+    let mut out = String::new();
+    let to = plan
+        .new_expiration
+        .map(|e| format!(" to epoch {e}"))
+        .unwrap_or_default();
+    for p in &plan.partitions {
+        let sectors: Vec<String> = p.sectors.iter().map(|n| n.0.to_string()).collect();
+        out.push_str(&format!(
+            "{action}{to}: deadline {} partition {}: sectors {}\n",
+            p.deadline,
+            p.partition,
+            sectors.join(",")
+        ));
+    }
+    for l in &plan.left_out {
+        out.push_str(&format!("left out: sector {}: {}\n", l.number.0, l.reason));
+    }
+    match &plan.message {
+        Some(m) => out.push_str(&format!(
+            "{} sectors of {} in message {}\n",
+            plan.sectors().count(),
+            plan.miner,
+            m.0
+        )),
+        None => out.push_str(&format!(
+            "{} sectors of {} would go in one message; nothing sent\n",
+            plan.sectors().count(),
+            plan.miner
+        )),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(text: &str) -> Vec<u64> {
+        parse_sector_list(text)
+            .unwrap()
+            .0
+            .iter()
+            .map(|n| n.0)
+            .collect()
+    }
+
+    #[test]
+    fn sector_lists_take_numbers_and_ranges() {
+        assert_eq!(list("5"), vec![5]);
+        assert_eq!(list(" 3 , 1-2,2 "), vec![1, 2, 3]);
+        assert_eq!(list("0-0"), vec![0]);
+        for (bad, why) in [
+            ("", "sector number \"\""),
+            ("1,x", "sector number \"x\""),
+            ("9-3", "runs backwards"),
+            ("1-", "sector number \"\""),
+            ("0-100000", "more than 100000"),
+        ] {
+            let e = parse_sector_list(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Extending, terminating and listing sectors through the manager, on the
+//! devnet: what is sent, what is left out and why, dry runs that send
+//! nothing.
+
+use std::sync::Arc;
+
+use venus_seal_core::chain::{MessageState, MinerCall, MinerMessage, SectorsDeclaration};
+use venus_seal_core::{ActorId, ChainClient, MessageSender, SealProof, SectorNumber};
+
+use super::{LifecycleError, LocalSectorManager};
+use crate::testing::{activate_fake_sectors, manual_single_miner_devnet, FAKE_SECTOR_EXPIRATION};
+use crate::DevnetChain;
+
+const MINER: ActorId = ActorId(1000);
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+/// A devnet whose miner holds sectors 1..=5 (1-4 in deadline 0, 5 in
+/// deadline 1), and a manager for it.
+fn setup() -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
+    let (chain, manager) = manual_single_miner_devnet(MINER, PROOF);
+    activate_fake_sectors(&chain, MINER, 1..=5);
+    (chain, manager)
+}
+
+fn numbers(ns: &[u64]) -> Vec<SectorNumber> {
+    ns.iter().copied().map(SectorNumber).collect()
+}
+
+/// Produces epochs until `id` lands; answers its exit code.
+async fn landed(chain: &DevnetChain, id: &venus_seal_core::chain::MessageId) -> i64 {
+    for _ in 0..10 {
+        chain.advance(1).await;
+        if let MessageState::Landed { exit_code, .. } = chain.state(id).await.unwrap() {
+            return exit_code;
+        }
+    }
+    panic!("message {} never landed", id.0);
+}
+
+async fn expiration(chain: &DevnetChain, n: u64) -> i64 {
+    chain
+        .sector(MINER, SectorNumber(n))
+        .await
+        .unwrap()
+        .unwrap()
+        .expiration
+}
+
+#[tokio::test]
+async fn extending_groups_sectors_by_partition_and_leaves_out_what_the_actors_refuse() {
+    let (chain, manager) = setup();
+    let later = FAKE_SECTOR_EXPIRATION + 100_000;
+    // Sector 3 faulty; 4 already expires later than asked.
+    let faults = MinerCall::DeclareFaults(vec![SectorsDeclaration {
+        deadline: 0,
+        partition: 0,
+        sectors: numbers(&[3]),
+    }]);
+    chain
+        .send_and_execute(MinerMessage::new(MINER, faults))
+        .await
+        .unwrap();
+    let four =
+        MinerCall::ExtendSectorExpiration2(vec![venus_seal_core::chain::ExpirationExtension {
+            deadline: 0,
+            partition: 0,
+            sectors: numbers(&[4]),
+            new_expiration: later + 1,
+        }]);
+    chain
+        .send_and_execute(MinerMessage::new(MINER, four))
+        .await
+        .unwrap();
+
+    let named = numbers(&[5, 1, 2, 3, 4, 9, 1]);
+    let dry = manager
+        .extend_sectors(MINER, &named, later, true)
+        .await
+        .unwrap();
+    assert_eq!(dry.message, None);
+    assert_eq!(dry.new_expiration, Some(later));
+    let groups: Vec<_> = dry
+        .partitions
+        .iter()
+        .map(|p| (p.deadline, p.partition, p.sectors.clone()))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![(0, 0, numbers(&[1, 2])), (1, 0, numbers(&[5]))]
+    );
+    let why: Vec<_> = dry
+        .left_out
+        .iter()
+        .map(|l| (l.number.0, l.reason.clone()))
+        .collect();
+    assert_eq!(why.len(), 3, "{why:?}");
+    assert!(why[0].0 == 3 && why[0].1.contains("faulty"), "{why:?}");
+    assert!(
+        why[1].0 == 4 && why[1].1.contains("already expires"),
+        "{why:?}"
+    );
+    assert!(
+        why[2].0 == 9 && why[2].1.contains("not on chain"),
+        "{why:?}"
+    );
+    // The dry run sent nothing.
+    chain.advance(2).await;
+    assert_eq!(expiration(&chain, 1).await, FAKE_SECTOR_EXPIRATION);
+
+    let sent = manager
+        .extend_sectors(MINER, &named, later, false)
+        .await
+        .unwrap();
+    assert_eq!(sent.partitions, dry.partitions);
+    let id = sent.message.clone().expect("a message");
+    assert_eq!(landed(&chain, &id).await, 0);
+    for n in [1, 2, 5] {
+        assert_eq!(expiration(&chain, n).await, later, "sector {n}");
+    }
+    assert_eq!(expiration(&chain, 3).await, FAKE_SECTOR_EXPIRATION);
+}
+
+#[tokio::test]
+async fn terminating_sends_one_message_and_the_sectors_leave_the_chain() {
+    let (chain, manager) = setup();
+    let plan = manager
+        .terminate_sectors(MINER, &numbers(&[2, 5, 42]), false)
+        .await
+        .unwrap();
+    assert_eq!(plan.sectors().collect::<Vec<_>>(), numbers(&[2, 5]));
+    assert_eq!(plan.left_out.len(), 1);
+    assert_eq!(plan.left_out[0].number, SectorNumber(42));
+    let id = plan.message.clone().unwrap();
+    assert_eq!(landed(&chain, &id).await, 0);
+    for n in [2, 5] {
+        assert_eq!(chain.sector(MINER, SectorNumber(n)).await.unwrap(), None);
+    }
+    // Asked again: nothing left to send, each sector saying why.
+    let err = manager
+        .terminate_sectors(MINER, &numbers(&[2, 5]), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LifecycleError::NothingToSend { left_out, .. } if left_out.len() == 2),
+        "{err}"
+    );
+    assert!(err.to_string().contains("sector 2: not on chain"), "{err}");
+}
+
+#[tokio::test]
+async fn a_miner_not_managed_here_and_an_empty_request_are_refused() {
+    let (_chain, manager) = setup();
+    let err = manager
+        .extend_sectors(ActorId(4242), &numbers(&[1]), 5, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LifecycleError::UnknownMiner(ActorId(4242))),
+        "{err}"
+    );
+    let err = manager
+        .terminate_sectors(MINER, &[], true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no sectors named"), "{err}");
+    assert!(manager.sectors_expiring(ActorId(4242), 0).await.is_err());
+}
+
+#[tokio::test]
+async fn sectors_are_listed_soonest_expiry_first_up_to_the_bound() {
+    let (chain, manager) = setup();
+    let sooner = FAKE_SECTOR_EXPIRATION + 10;
+    let later = FAKE_SECTOR_EXPIRATION + 20;
+    for (sectors, to) in [(vec![1, 2], later), (vec![3], sooner)] {
+        let plan = manager
+            .extend_sectors(MINER, &numbers(&sectors), to, false)
+            .await
+            .unwrap();
+        assert_eq!(landed(&chain, &plan.message.unwrap()).await, 0);
+    }
+    let listed = |before: i64| {
+        let manager = manager.clone();
+        let head = chain.current_epoch();
+        async move {
+            let expiring = manager
+                .sectors_expiring(MINER, before - head)
+                .await
+                .unwrap();
+            assert_eq!(expiring.head, head);
+            expiring
+                .sectors
+                .iter()
+                .map(|s| (s.number.0, s.expiration))
+                .collect::<Vec<_>>()
+        }
+    };
+    let base = FAKE_SECTOR_EXPIRATION;
+    assert_eq!(listed(base).await, vec![(4, base), (5, base)]);
+    assert_eq!(
+        listed(sooner).await,
+        vec![(4, base), (5, base), (3, sooner)]
+    );
+    assert_eq!(listed(later).await.len(), 5);
+    assert_eq!(listed(base - 1).await, vec![]);
+}
