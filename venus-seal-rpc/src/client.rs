@@ -21,7 +21,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum ClientError {
     /// Nothing answered (connection refused, DNS, timeout): check the
     /// address and that the server runs; retrying later may help.
-    #[error("cannot reach the worker at {url}: {reason}")]
+    #[error("cannot reach {url}: {reason}")]
     Unreachable {
         /// The server's URL.
         url: String,

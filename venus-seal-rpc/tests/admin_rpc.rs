@@ -304,6 +304,6 @@ async fn unreachable_worker_is_reported_as_such() {
     assert!(err.is_unreachable(), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("cannot reach the worker at {url}: connection refused")
+        format!("cannot reach {url}: connection refused")
     );
 }
