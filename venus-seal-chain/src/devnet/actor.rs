@@ -82,6 +82,25 @@ impl MessageFailure {
         }
     }
 
+    /// Whether a per-sector message may apply: `Ok(planned)` when nothing
+    /// failed and something is planned; otherwise the failures, or
+    /// `nothing` (an illegal argument) when the message named no sector.
+    pub(crate) fn check<T>(
+        method: &'static str,
+        planned: Vec<T>,
+        mut failures: Vec<ActorError>,
+        nothing: &str,
+    ) -> Result<Vec<T>, Self> {
+        if planned.is_empty() && failures.is_empty() {
+            failures.push(ActorError::IllegalArgument(nothing.into()));
+        }
+        if failures.is_empty() {
+            Ok(planned)
+        } else {
+            Err(Self { method, failures })
+        }
+    }
+
     /// A message to an actor that does not exist.
     pub(crate) fn unknown_receiver(miner: ActorId) -> Self {
         Self::single(

@@ -94,16 +94,8 @@ impl MinerActor {
                 }
             }
         }
-        if planned.is_empty() && failures.is_empty() {
-            failures.push(ActorError::IllegalArgument("no sectors to extend".into()));
-        }
-        if !failures.is_empty() {
-            return Err(MessageFailure {
-                method: EXTEND,
-                failures,
-            });
-        }
-        Ok(Plan::Extensions(planned))
+        MessageFailure::check(EXTEND, planned, failures, "no sectors to extend")
+            .map(Plan::Extensions)
     }
 
     /// Checks a `TerminateSectors`.
@@ -123,18 +115,8 @@ impl MinerActor {
                 &mut failures,
             ));
         }
-        if planned.is_empty() && failures.is_empty() {
-            failures.push(ActorError::IllegalArgument(
-                "no sectors to terminate".into(),
-            ));
-        }
-        if !failures.is_empty() {
-            return Err(MessageFailure {
-                method: TERMINATE,
-                failures,
-            });
-        }
-        Ok(Plan::Terminations(planned))
+        MessageFailure::check(TERMINATE, planned, failures, "no sectors to terminate")
+            .map(Plan::Terminations)
     }
 
     /// Applies checked extensions.

@@ -296,12 +296,7 @@ impl MinerActor {
                 }
             }
         }
-        if sectors.is_empty() && failures.is_empty() {
-            failures.push(ActorError::IllegalArgument("no sectors declared".into()));
-        }
-        if !failures.is_empty() {
-            return Err(MessageFailure { method, failures });
-        }
+        let sectors = MessageFailure::check(method, sectors, failures, "no sectors declared")?;
         Ok(if recovered {
             Plan::Recoveries(sectors)
         } else {

@@ -13,8 +13,20 @@ use venus_seal_core::{
 };
 
 use super::convert::{parse_cid, parse_comm_r, parse_proof, zero_comm_d};
-use super::types::{BitFieldJson, CidJson, MessageSendSpec};
+use super::types::{BitFieldJson, CidJson, MessageSendSpec, SectorOnChainInfoJson};
 use super::LotusClient;
+
+/// A `SectorOnChainInfo` as `method` answered it, read into the core's
+/// type.
+fn on_chain_sector(method: &str, s: &SectorOnChainInfoJson) -> Result<OnChainSector, ChainError> {
+    Ok(OnChainSector {
+        number: SectorNumber(s.sector_number),
+        seal_proof: parse_proof(method, s.seal_proof)?,
+        sealed_cid: parse_comm_r(method, s.sealed_cid.as_ref())?,
+        activation: s.activation,
+        expiration: s.expiration,
+    })
+}
 
 #[async_trait]
 impl ChainClient for LotusClient {
@@ -86,13 +98,7 @@ impl ChainClient for LotusClient {
         let Some(s) = self.state_sector_get_info(miner, number, &[]).await? else {
             return Ok(None);
         };
-        Ok(Some(OnChainSector {
-            number: SectorNumber(s.sector_number),
-            seal_proof: parse_proof(M, s.seal_proof)?,
-            sealed_cid: parse_comm_r(M, s.sealed_cid.as_ref())?,
-            activation: s.activation,
-            expiration: s.expiration,
-        }))
+        on_chain_sector(M, &s).map(Some)
     }
 
     async fn sector_location(
@@ -114,16 +120,8 @@ impl ChainClient for LotusClient {
         let mut sectors = self
             .state_miner_sectors(miner, &[])
             .await?
-            .into_iter()
-            .map(|s| {
-                Ok(OnChainSector {
-                    number: SectorNumber(s.sector_number),
-                    seal_proof: parse_proof(M, s.seal_proof)?,
-                    sealed_cid: parse_comm_r(M, s.sealed_cid.as_ref())?,
-                    activation: s.activation,
-                    expiration: s.expiration,
-                })
-            })
+            .iter()
+            .map(|s| on_chain_sector(M, s))
             .collect::<Result<Vec<_>, ChainError>>()?;
         sectors.sort_by_key(|s| s.number);
         Ok(sectors)
