@@ -680,7 +680,7 @@ impl LocalSectorManager {
     async fn settle(&self, id: SectorId, kind: Kind, unix: u64, outcome: Settle) {
         let done = self
             .modify(id, |rec| {
-                with_slot!(rec, kind, |s| {
+                let step = with_slot!(rec, kind, |s| {
                     if s.sending_since == Some(unix) && s.message.is_none() {
                         s.sending_since = None;
                         match &outcome {
@@ -702,8 +702,24 @@ impl LocalSectorManager {
                             }
                             Settle::FoundOnChain => s.found_on_chain = true,
                         }
+                        true
+                    } else {
+                        false
                     }
                 });
+                if step == Some(true) {
+                    let (next, detail) = match &outcome {
+                        Settle::Sent { message, .. } => ("Sent", message.0.clone()),
+                        Settle::Failed {
+                            error,
+                            permanent: true,
+                            ..
+                        } => ("Refused", error.clone()),
+                        Settle::Failed { error, .. } => ("SendFailed", error.clone()),
+                        Settle::FoundOnChain => ("FoundOnChain", String::new()),
+                    };
+                    rec.record(super::event(format!("{}{next}", kind.step()), detail));
+                }
                 Ok(())
             })
             .await;
@@ -996,12 +1012,21 @@ impl LocalSectorManager {
             Ok(Replaced::By(new)) => {
                 let recorded = self
                     .modify_live(sector, |rec| {
-                        Ok(with_slot!(rec, kind, |s| {
-                            if s.message.as_ref() == Some(id) {
+                        let replaced = with_slot!(rec, kind, |s| {
+                            let ours = s.message.as_ref() == Some(id);
+                            if ours {
                                 s.message = Some(new.clone());
                                 s.sent_epoch = Some(head);
                             }
-                        }))
+                            ours
+                        });
+                        if replaced == Some(true) {
+                            rec.record(super::event(
+                                format!("{}Replaced", kind.step()),
+                                format!("{} stuck, replaced by {}", id.0, new.0),
+                            ));
+                        }
+                        Ok(())
                     })
                     .await;
                 if let Err(e) = recorded {

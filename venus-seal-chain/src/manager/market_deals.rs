@@ -107,6 +107,9 @@ impl LocalSectorManager {
     ) -> Result<(), ManagerError> {
         let rec = self
             .modify(sector, |r| {
+                if r.aborted.is_none() {
+                    r.record(super::event("Aborted", reason.clone()));
+                }
                 r.aborted = Some(reason.clone());
                 Ok(r.clone())
             })

@@ -66,7 +66,7 @@ pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPol
 pub use lifecycle::LifecycleError;
 pub use post::{PartitionPoSt, PoStExecutors, PoStRound, PoStScheduleError, WindowPoStScheduler};
 use state::{decide, Decision};
-pub use state::{SectorStatus, Submitted};
+pub use state::{SectorEvent, SectorStatus, Submitted};
 pub use store::{
     DealActivation, ExpiredDeal, ManagerStore, ManagerStoreError, MemoryManagerStore, NumberRange,
     ReleasedDeals, SqlManagerStore, Versioned,
@@ -86,6 +86,19 @@ impl Kind {
             Kind::Proof => "proof",
         }
     }
+
+    /// The step's name in a sector's history.
+    fn step(self) -> &'static str {
+        match self {
+            Kind::PreCommit => "PreCommit",
+            Kind::Proof => "Proof",
+        }
+    }
+}
+
+/// A step of the manager's own in a sector's history, now.
+fn event(next: impl Into<String>, detail: impl Into<String>) -> SectorEvent {
+    SectorEvent::manager(unix_now(), next, detail)
 }
 
 /// The in-memory side of batching: when each queued submission was first
@@ -456,6 +469,7 @@ impl LocalSectorManager {
                 )));
             }
             rec.abort_requested = Some(reason.clone());
+            rec.record(event("AbortRequested", reason.clone()));
             Ok(())
         })
         .await?;
@@ -975,6 +989,17 @@ impl SectorManager for LocalSectorManager {
         let (answer, repeated) = self
             .modify(sector, |rec| {
                 let repeated = rec.last_report.as_ref() == Some(&report);
+                if !repeated {
+                    let change = &report.state_change;
+                    rec.record(SectorEvent {
+                        at: unix_now(),
+                        worker: report.worker.instance.clone(),
+                        prev: change.prev.clone(),
+                        next: change.next.clone(),
+                        detail: change.event.clone().unwrap_or_default(),
+                        failure: report.failure.clone(),
+                    });
+                }
                 rec.last_report = Some(report.clone());
                 let answer = ReportStateResponse {
                     finalized: rec.finalized,
@@ -1009,6 +1034,9 @@ impl SectorManager for LocalSectorManager {
         info!(%sector, "sector finalized");
         self.parked().remove(&sector);
         self.modify(sector, |rec| {
+            if !rec.finalized {
+                rec.record(event("Finalized", "the worker finished it"));
+            }
             rec.finalized = true;
             Ok(())
         })
@@ -1031,6 +1059,9 @@ impl SectorManager for LocalSectorManager {
                 .await?
                 .ok_or_else(|| unknown(sector))?;
             let mut rec = held.value.clone();
+            if rec.aborted.is_none() {
+                rec.record(event("Aborted", reason.clone()));
+            }
             rec.aborted = Some(reason.clone());
             let release = rec.deals.as_ref().is_some_and(|d| !d.is_empty())
                 && self.deals_releasable(sector, &held.value).await?;

@@ -4,7 +4,7 @@
 //! submission compares with what is held.
 
 use venus_seal_core::chain::MessageId;
-pub use venus_seal_core::manager_store::{SectorStatus, Submitted};
+pub use venus_seal_core::manager_store::{SectorEvent, SectorStatus, Submitted};
 
 /// How a submission compares with what the manager holds.
 #[derive(Clone, Debug, PartialEq, Eq)]

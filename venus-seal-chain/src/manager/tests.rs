@@ -352,8 +352,28 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     let status = m.sector_status(s.id).await.unwrap().unwrap();
     assert!(status.finalized);
     assert_eq!(status.persisted_at.as_deref(), Some("worker-1"));
-    assert_eq!(status.last_report.unwrap().state_change.next, "Finished");
     assert_eq!(status.seed, Some(seed));
+    // The history: the batcher's sends, the worker's report (once, a
+    // repeat adds nothing) and the finalization, in order.
+    m.report_state(s.id, status.last_report.clone().unwrap())
+        .await
+        .unwrap();
+    let status = m.sector_status(s.id).await.unwrap().unwrap();
+    let steps: Vec<_> = status.history.iter().map(|e| e.next.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["PreCommitSent", "ProofSent", "Finished", "Finalized"],
+        "{:?}",
+        status.history
+    );
+    let report = &status.history[2];
+    assert_eq!(
+        (report.worker.as_str(), report.prev.as_str()),
+        ("worker-1", "ProofSubmitted")
+    );
+    assert!(!status.history[0].detail.is_empty(), "the message id");
+    assert_eq!(status.pipeline_state(), "Finalized");
+    assert_eq!(status.last_report.unwrap().state_change.next, "Finished");
 }
 
 /// A worker's reports park and unpark a sector in the manager's view: the
@@ -706,6 +726,14 @@ impl ManagerStore for CrashingStore {
     async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
         self.call()?;
         self.inner.queued().await
+    }
+    async fn sectors(
+        &self,
+        after: Option<SectorId>,
+        limit: usize,
+    ) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
+        self.call()?;
+        self.inner.sectors(after, limit).await
     }
     async fn sector_count(&self) -> Result<u64, ManagerStoreError> {
         self.call()?;

@@ -19,7 +19,7 @@ use crate::manager::{AcquireDealsSpec, DealInfo};
 use crate::types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 use crate::types::proof::SectorSize;
 
-pub use status::{SectorStatus, SendAttempt, Submitted};
+pub use status::{SectorEvent, SectorStatus, SendAttempt, Submitted};
 
 /// A value and the version it was read at; an update names the version it
 /// replaces and fails if another writer got there first.
@@ -217,6 +217,15 @@ pub trait ManagerStore: Send + Sync + fmt::Debug {
     /// ([`SectorStatus::has_queued_submission`]), in sector order.
     async fn queued(&self) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError>;
 
+    /// Up to `limit` sectors after `after` (from the first when `None`),
+    /// in sector order (miner, then number): page through every sector
+    /// the store holds, finished and aborted ones included.
+    async fn sectors(
+        &self,
+        after: Option<SectorId>,
+        limit: usize,
+    ) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError>;
+
     /// How many sectors the store holds.
     async fn sector_count(&self) -> Result<u64, ManagerStoreError>;
 
@@ -294,6 +303,8 @@ crate::forward::forward_impls! {
         async fn update(&self, sector: SectorId, status: &SectorStatus, version: u64)
             -> Result<bool, ManagerStoreError>;
         async fn queued(&self)
+            -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError>;
+        async fn sectors(&self, after: Option<SectorId>, limit: usize)
             -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError>;
         async fn sector_count(&self) -> Result<u64, ManagerStoreError>;
         async fn queue_deal(

@@ -150,6 +150,48 @@ pub struct SectorStatus {
     /// reason (answered to its next state report or poll).
     #[serde(default)]
     pub abort_requested: Option<String>,
+    /// What happened to it, oldest first: the worker's state reports and
+    /// the manager's own steps (at most [`SectorStatus::HISTORY_CAP`];
+    /// a record written before history was kept reads as empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<SectorEvent>,
+}
+
+/// One entry of a sector's [`SectorStatus::history`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorEvent {
+    /// When, in Unix seconds.
+    pub at: u64,
+    /// The worker that reported it (empty for the manager's own steps).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub worker: String,
+    /// The state it left (empty for the manager's own steps).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prev: String,
+    /// The state it is in after it (for the manager's own steps, the
+    /// step: `PreCommitSent`, `ProofSent`, `AbortRequested`, …).
+    pub next: String,
+    /// The event, or what the manager did, in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The failure reported with it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<crate::error::Failure>,
+}
+
+impl SectorEvent {
+    /// A step of the manager's own (no worker, no previous state) at
+    /// `at`.
+    pub fn manager(at: u64, next: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            at,
+            worker: String::new(),
+            prev: String::new(),
+            next: next.into(),
+            detail: detail.into(),
+            failure: None,
+        }
+    }
 }
 
 impl SectorStatus {
@@ -167,6 +209,35 @@ impl SectorStatus {
             finalized: false,
             aborted: None,
             abort_requested: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// The most entries [`history`](Self::history) keeps: past it, the
+    /// oldest after the first are dropped (a sector retried all night
+    /// keeps how it started and its latest steps).
+    pub const HISTORY_CAP: usize = 200;
+
+    /// Appends `event` to the history, dropping the second-oldest entry
+    /// when it is full.
+    pub fn record(&mut self, event: SectorEvent) {
+        if self.history.len() >= Self::HISTORY_CAP {
+            self.history.remove(1);
+        }
+        self.history.push(event);
+    }
+
+    /// Where the sector is, in one word: `Aborted`, `Finalized`, else the
+    /// state its worker last reported (`Allocated` before any report).
+    pub fn pipeline_state(&self) -> &str {
+        if self.aborted.is_some() {
+            "Aborted"
+        } else if self.finalized {
+            "Finalized"
+        } else {
+            self.last_report
+                .as_ref()
+                .map_or("Allocated", |r| r.state_change.next.as_str())
         }
     }
 

@@ -144,6 +144,22 @@ impl ManagerStore for MemoryManagerStore {
             .collect())
     }
 
+    async fn sectors(
+        &self,
+        after: Option<SectorId>,
+        limit: usize,
+    ) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .lock()
+            .sectors
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(id, v)| (*id, v.clone()))
+            .collect())
+    }
+
     async fn sector_count(&self) -> Result<u64, ManagerStoreError> {
         Ok(self.lock().sectors.len() as u64)
     }

@@ -351,6 +351,26 @@ impl ManagerStore for SqlManagerStore {
         rows.iter().map(decode_sector).collect()
     }
 
+    async fn sectors(
+        &self,
+        after: Option<SectorId>,
+        limit: usize,
+    ) -> Result<Vec<(SectorId, Versioned<SectorStatus>)>, ManagerStoreError> {
+        let (miner, number) = after.map_or((-1, -1), |s| (i64_of(s.miner.0), i64_of(s.number.0)));
+        let rows = sqlx::query(
+            "SELECT miner, number, version, record FROM manager_sectors
+             WHERE miner > $1 OR (miner = $1 AND number > $2)
+             ORDER BY miner, number LIMIT $3",
+        )
+        .bind(miner)
+        .bind(number)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(decode_sector).collect()
+    }
+
     async fn sector_count(&self) -> Result<u64, ManagerStoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM manager_sectors")
             .fetch_one(&self.pool)

@@ -1,5 +1,6 @@
 //! The [`ManagerStore`] suite: number allocation (no gap, no reuse, per
-//! miner, concurrent), compare-and-swap updates, the submission queue and
+//! miner, concurrent), compare-and-swap updates, the submission queue, paging through
+//! every sector, and
 //! the deal queue (order, miner restrictions, fit, concurrent takers,
 //! deals handed out and recorded in one step even when the call is
 //! cancelled, an aborted sector's deals requeued or marked expired). [`manager_store`] runs every part, each on a fresh store.
@@ -212,6 +213,48 @@ pub async fn versioned_updates(store: &dyn ManagerStore) {
     }
     assert!(store.update(id, &s, 3).await.unwrap());
     assert!(store.queued().await.unwrap().is_empty());
+}
+
+/// Paging through every sector: in (miner, number) order, finished ones
+/// included, `after` exclusive, `limit` honoured; the history a record
+/// carries comes back whole.
+pub async fn listing(store: &dyn ManagerStore) {
+    assert!(store.sectors(None, 10).await.unwrap().is_empty());
+    let mut ids = Vec::new();
+    for miner in [M2, M1, M2, M1, M1] {
+        ids.push(new_sector(store, miner).await);
+    }
+    ids.sort();
+    let done = ids[1];
+    let mut s = status();
+    s.finalized = true;
+    s.record(crate::manager_store::SectorEvent::manager(
+        1_700_000_000,
+        "Finalized",
+        "the worker reported it finalized",
+    ));
+    assert!(store.update(done, &s, 1).await.unwrap());
+
+    let all = store.sectors(None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ids);
+    let held = &all[1].1.value;
+    assert_eq!((held.finalized, held.history.len()), (true, 1));
+    assert_eq!(held.history[0].next, "Finalized");
+    assert_eq!(held.pipeline_state(), "Finalized");
+    assert_eq!(all[0].1.value.pipeline_state(), "Allocated");
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.sectors(after, 2).await.unwrap();
+        assert!(page.len() <= 2, "limit honoured");
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        paged.extend(page.into_iter().map(|(id, _)| id));
+    }
+    assert_eq!(paged, ids, "pages in order, none twice");
+    assert_eq!(store.sectors(Some(ids[4]), 10).await.unwrap().len(), 0);
+    assert_eq!(store.sectors(None, 0).await.unwrap().len(), 0);
 }
 
 /// A new sector of `miner`.
@@ -566,6 +609,7 @@ where
     keyed_allocation(&*make().await).await;
     concurrent_allocation(make().await).await;
     versioned_updates(&*make().await).await;
+    listing(&*make().await).await;
     deals(&*make().await).await;
     deal_assignment(&*make().await).await;
     deal_release(&*make().await).await;
