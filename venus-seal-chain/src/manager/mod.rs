@@ -64,7 +64,10 @@ use venus_seal_core::{
 
 pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
 pub use lifecycle::LifecycleError;
-pub use post::{PartitionPoSt, PoStExecutors, PoStRound, PoStScheduleError, WindowPoStScheduler};
+pub use post::{
+    DeadlineCheck, PartitionPoSt, PoStExecutors, PoStOutcome, PoStRound, PoStScheduleError,
+    WindowPoStScheduler,
+};
 use state::{decide, Decision};
 pub use state::{SectorEvent, SectorStatus, Submitted};
 pub use store::{

@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lotus::derived_send_uid;
 use tokio::task::JoinHandle;
@@ -150,6 +150,45 @@ impl PoStExecutors {
     }
 }
 
+/// How a miner's last WindowPoSt round went (for an operator's view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoStOutcome {
+    /// The miner.
+    pub miner: ActorId,
+    /// The deadline it was for (`None`: the deadline could not be read).
+    pub deadline: Option<u64>,
+    /// When the round ended, in Unix seconds.
+    pub at: u64,
+    /// How long it took.
+    pub took: Duration,
+    /// The partitions submitted.
+    pub partitions: usize,
+    /// The sectors proven.
+    pub proven: usize,
+    /// The sectors skipped (declared faulty by the message).
+    pub skipped: usize,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// What [`WindowPoStScheduler::check_deadline`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadlineCheck {
+    /// The miner.
+    pub miner: ActorId,
+    /// The deadline checked.
+    pub deadline: u64,
+    /// The partitions read.
+    pub partitions: usize,
+    /// The active sectors checked.
+    pub sectors: usize,
+    /// The sectors that would be skipped, with the reason (not on chain,
+    /// files missing or unreadable).
+    pub bad: Vec<SkippedSector>,
+    /// How long the check took.
+    pub took: Duration,
+}
+
 /// Proves the open deadline of each miner, once per period; see the
 /// module docs.
 pub struct WindowPoStScheduler {
@@ -161,6 +200,8 @@ pub struct WindowPoStScheduler {
     submitted: Mutex<HashMap<ActorId, Submitted>>,
     /// (period start, open deadline) of each miner's last recovery check.
     declared: Mutex<HashMap<ActorId, (ChainEpoch, u64)>>,
+    /// Each miner's last round that proved or failed.
+    outcomes: Mutex<BTreeMap<ActorId, PoStOutcome>>,
 }
 
 impl fmt::Debug for WindowPoStScheduler {
@@ -192,7 +233,73 @@ impl WindowPoStScheduler {
             miners,
             submitted: Mutex::new(HashMap::new()),
             declared: Mutex::new(HashMap::new()),
+            outcomes: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The miners it proves for.
+    pub fn miners(&self) -> &[ActorId] {
+        &self.miners
+    }
+
+    /// Each miner's last round that submitted a partition or failed (a
+    /// tick with nothing due leaves it as it was), in miner order.
+    pub fn last_outcomes(&self) -> Vec<PoStOutcome> {
+        let held = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        held.values().cloned().collect()
+    }
+
+    /// A dry run of `miner`'s `deadline`: reads its partitions and checks
+    /// the files of every active sector with the [`CheckProvable`] stage,
+    /// as a WindowPoSt would read them; sends nothing.
+    pub async fn check_deadline(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<DeadlineCheck, PoStScheduleError> {
+        let started = Instant::now();
+        let partitions = self
+            .chain
+            .deadline_partitions(miner, deadline)
+            .await
+            .map_err(|source| PoStScheduleError::Chain { miner, source })?;
+        let mut check = DeadlineCheck {
+            miner,
+            deadline,
+            partitions: partitions.len(),
+            sectors: 0,
+            bad: Vec::new(),
+            took: Duration::ZERO,
+        };
+        for (index, p) in partitions.iter().enumerate() {
+            check.sectors += p.active.len();
+            let (sectors, skipped) = self.proving_sectors(miner, &p.active).await?;
+            check.bad.extend(skipped);
+            if sectors.is_empty() {
+                continue;
+            }
+            let bad = self
+                .executors
+                .check
+                .execute(CheckProvable { miner, sectors })
+                .await
+                .map_err(|source| PoStScheduleError::Proving {
+                    miner,
+                    deadline,
+                    partition: index as u64,
+                    source,
+                })?;
+            check.bad.extend(bad);
+        }
+        check.bad.sort_by_key(|s| s.number);
+        check.took = started.elapsed();
+        info!(%miner, deadline, sectors = check.sectors, bad = check.bad.len(), took = ?check.took, "WindowPoSt check (dry run)");
+        Ok(check)
+    }
+
+    fn record_outcome(&self, outcome: PoStOutcome) {
+        let mut held = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        held.insert(outcome.miner, outcome);
     }
 
     /// Proves what is due for every miner now. A miner whose round fails
@@ -202,11 +309,38 @@ impl WindowPoStScheduler {
         let mut rounds = Vec::new();
         let mut first_error = None;
         for miner in &self.miners {
+            let started = Instant::now();
+            let outcome = |deadline, error| PoStOutcome {
+                miner: *miner,
+                deadline,
+                at: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                took: started.elapsed(),
+                partitions: 0,
+                proven: 0,
+                skipped: 0,
+                error,
+            };
             match self.prove_open_deadline(*miner).await {
-                Ok(Some(round)) => rounds.push(round),
+                Ok(Some(round)) => {
+                    let parts = &round.partitions;
+                    self.record_outcome(PoStOutcome {
+                        partitions: parts.len(),
+                        proven: parts.iter().map(|p| p.proven.len()).sum(),
+                        skipped: parts.iter().map(|p| p.skipped.len()).sum(),
+                        ..outcome(Some(round.deadline.index), None)
+                    });
+                    rounds.push(round)
+                }
                 Ok(None) => {}
                 Err(e) => {
                     warn!(%miner, level = %e.level(), error = %e, "WindowPoSt round failed");
+                    let deadline = match &e {
+                        PoStScheduleError::Proving { deadline, .. } => Some(*deadline),
+                        _ => None,
+                    };
+                    self.record_outcome(outcome(deadline, Some(e.to_string())));
                     first_error.get_or_insert(e);
                 }
             }

@@ -92,6 +92,39 @@ async fn a_sector_with_bad_files_is_skipped_faulty_then_recovers() {
     assert!(chain.faults(MINER).unwrap().is_empty());
 }
 
+/// The operator's dry run reads a deadline's files without sending, and
+/// the scheduler remembers each miner's last round.
+#[tokio::test]
+async fn a_deadline_check_finds_bad_files_and_sends_nothing() {
+    let (chain, prover, scheduler) = setup(3);
+    assert!(scheduler.last_outcomes().is_empty());
+    prover.set_faulty(SectorNumber(2), true);
+    let head = chain.head().await.unwrap();
+    let check = scheduler.check_deadline(MINER, 0).await.unwrap();
+    assert_eq!((check.partitions, check.sectors), (1, 3));
+    assert_eq!(
+        check.bad.iter().map(|b| b.number).collect::<Vec<_>>(),
+        [SectorNumber(2)]
+    );
+    assert_eq!(prover.window_posts(), 0, "a check proves nothing");
+    assert_eq!(chain.head().await.unwrap(), head);
+    assert!(chain.faults(MINER).unwrap().is_empty(), "nothing sent");
+
+    let period = chain.proving_policy().period as u64;
+    run(&chain, &scheduler, period + 1).await;
+    let outcomes = scheduler.last_outcomes();
+    assert_eq!(outcomes.len(), 1);
+    let last = &outcomes[0];
+    assert_eq!(
+        (last.miner, last.deadline, last.error.as_deref()),
+        (MINER, Some(0), None)
+    );
+    // The period's second round: sector 2, skipped by the first, is
+    // faulty on chain and no longer asked for.
+    assert_eq!((last.partitions, last.proven, last.skipped), (1, 2, 0));
+    assert_eq!(chain.faults(MINER).unwrap(), [SectorNumber(2)]);
+}
+
 #[tokio::test]
 async fn a_sector_the_locator_does_not_know_is_skipped() {
     let (chain, _prover, _) = setup(2);
