@@ -18,8 +18,8 @@
 //!   `annotations`, `startsAt`, and `endsAt` set to the resolution time
 //!   for a resolved alert; Alertmanager's OpenAPI v2 spec).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -40,7 +40,8 @@ pub enum Severity {
 }
 
 impl Severity {
-    fn as_str(self) -> &'static str {
+    /// `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Severity::Warning => "warning",
             Severity::Critical => "critical",
@@ -328,6 +329,94 @@ impl Alerter {
     }
 }
 
+/// What fires now and what resolved lately, shared with whoever shows it
+/// (the console); cheap to clone. [`spawn`] keeps it current.
+#[derive(Clone, Debug, Default)]
+pub struct AlertBoard(Arc<Mutex<BoardState>>);
+
+#[derive(Debug, Default)]
+struct BoardState {
+    evaluated: Option<i64>,
+    firing: Vec<(Alert, i64)>,
+    resolved: VecDeque<(Alert, i64, i64)>,
+}
+
+/// One alert as the board holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoardEntry {
+    /// The alert.
+    pub alert: Alert,
+    /// When it started (Unix seconds).
+    pub since: i64,
+    /// When it resolved, for a resolved one.
+    pub until: Option<i64>,
+}
+
+impl AlertBoard {
+    /// How many resolved alerts it remembers.
+    pub const RESOLVED_KEPT: usize = 50;
+
+    /// Takes the state after an evaluation at `now`: `alerter`'s firing
+    /// alerts, and `events`' resolutions.
+    pub fn update(&self, now: i64, alerter: &Alerter, events: &[AlertEvent]) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.evaluated = Some(now);
+        state.firing = alerter.active();
+        for e in events {
+            if let AlertEvent::Resolved {
+                alert,
+                since,
+                until,
+            } = e
+            {
+                if state.resolved.len() >= Self::RESOLVED_KEPT {
+                    state.resolved.pop_back();
+                }
+                state.resolved.push_front((alert.clone(), *since, *until));
+            }
+        }
+    }
+
+    /// The alerts firing, worst first, then oldest first.
+    pub fn firing(&self) -> Vec<BoardEntry> {
+        let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut firing: Vec<_> = state
+            .firing
+            .iter()
+            .map(|(alert, since)| BoardEntry {
+                alert: alert.clone(),
+                since: *since,
+                until: None,
+            })
+            .collect();
+        firing.sort_by(|a, b| (b.alert.severity, a.since).cmp(&(a.alert.severity, b.since)));
+        firing
+    }
+
+    /// The alerts resolved lately, newest first.
+    pub fn resolved(&self) -> Vec<BoardEntry> {
+        let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .resolved
+            .iter()
+            .map(|(alert, since, until)| BoardEntry {
+                alert: alert.clone(),
+                since: *since,
+                until: Some(*until),
+            })
+            .collect()
+    }
+
+    /// When the rules were last evaluated (`None`: not yet, or alerts are
+    /// off).
+    pub fn evaluated(&self) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .evaluated
+    }
+}
+
 /// The body a webhook receives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -433,10 +522,15 @@ pub struct Webhook {
     pub format: WebhookFormat,
 }
 
-/// Evaluates `alerter` every `every` and posts each batch of changes to
-/// every webhook (a receiver that fails is logged and not retried: the
+/// Evaluates `alerter` every `every`, shows the result on `board`, and
+/// posts each batch of changes to every webhook (a receiver that fails is logged and not retried: the
 /// next change goes out anyway). Runs until aborted.
-pub fn spawn(mut alerter: Alerter, webhooks: Vec<Webhook>, every: Duration) -> JoinHandle<()> {
+pub fn spawn(
+    mut alerter: Alerter,
+    webhooks: Vec<Webhook>,
+    every: Duration,
+    board: AlertBoard,
+) -> JoinHandle<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -450,6 +544,7 @@ pub fn spawn(mut alerter: Alerter, webhooks: Vec<Webhook>, every: Duration) -> J
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             let events = alerter.evaluate(now);
+            board.update(now, &alerter, &events);
             if events.is_empty() {
                 continue;
             }
@@ -521,6 +616,58 @@ mod tests {
             "{resolved:?}"
         );
         assert!(alerter.active().is_empty());
+    }
+
+    #[test]
+    fn the_board_shows_what_fires_worst_first_and_what_resolved() {
+        let pings = WorkerPings::default();
+        let stores = PersistStores::with_free_space(
+            vec![venus_seal_rpc::manager::PersistStoreEntry::new(
+                "s1", "/nowhere",
+            )],
+            Arc::new(|_: &std::path::Path| Err(std::io::Error::other("unmounted"))),
+        );
+        let mut alerter = Alerter::new(vec![
+            Box::new(WorkerSilent {
+                pings: pings.clone(),
+                after: Duration::from_secs(60),
+            }),
+            Box::new(StoreNearlyFull {
+                stores,
+                min_free: 1,
+            }),
+        ]);
+        let board = AlertBoard::default();
+        assert_eq!(board.evaluated(), None);
+        pings.record_at(worker("w1"), 1_000);
+        let events = alerter.evaluate(1_010);
+        board.update(1_010, &alerter, &events);
+        let firing = board.firing();
+        assert_eq!(firing.len(), 1, "{firing:?}");
+        assert_eq!(firing[0].alert.rule, "store_nearly_full");
+        let events = alerter.evaluate(1_100);
+        board.update(1_100, &alerter, &events);
+        let rules: Vec<_> = board.firing().iter().map(|e| e.alert.rule).collect();
+        assert_eq!(
+            rules,
+            ["store_nearly_full", "worker_silent"],
+            "critical first"
+        );
+        pings.record_at(worker("w1"), 1_150);
+        let events = alerter.evaluate(1_160);
+        board.update(1_160, &alerter, &events);
+        assert_eq!(board.firing().len(), 1);
+        let resolved = board.resolved();
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(
+            (
+                resolved[0].alert.key.as_str(),
+                resolved[0].since,
+                resolved[0].until
+            ),
+            ("w1", 1_100, Some(1_160))
+        );
+        assert_eq!(board.evaluated(), Some(1_160));
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub mod alerts;
 #[cfg(feature = "proofs")]
 pub mod all_in_one;
 pub mod c2_service;
+pub mod console;
 pub mod sector_manager;
 #[cfg(feature = "simulate")]
 pub mod simulate;

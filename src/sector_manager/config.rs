@@ -92,6 +92,25 @@ pub struct SectorManagerConfig {
     /// (optional).
     #[serde(default)]
     pub alerts: Option<AlertsSection>,
+    /// `[console]`: the operators' web console (optional).
+    #[serde(default)]
+    pub console: Option<ConsoleSection>,
+}
+
+/// `[console]`: the web console, on a listener of its own. Pages need a
+/// token signed with `rpc.secret_file` (`read` to look, `admin` to act),
+/// given once on its login page and kept in an HttpOnly cookie.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Where the console listens (`host:port`).
+    pub listen: std::net::SocketAddr,
+    /// A token the workers' admin APIs accept (`admin`, signed with their
+    /// `admin.secret_file`), for pausing and resuming their sectors from
+    /// the console. Without it those two actions are refused with the
+    /// reason; abort, resend and the WindowPoSt check work anyway.
+    #[serde(default)]
+    pub worker_token_file: Option<PathBuf>,
 }
 
 /// `[alerts]`: what the manager watches and where it says so. Each alert
@@ -726,6 +745,13 @@ impl SectorManagerConfig {
         if let Some(m) = &mut self.market {
             resolve(&mut m.token_file);
         }
+        if let Some(t) = self
+            .console
+            .as_mut()
+            .and_then(|c| c.worker_token_file.as_mut())
+        {
+            resolve(t);
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -898,6 +924,10 @@ mod tests {
         let proving = config.proving.unwrap();
         assert_eq!(proving.stores, vec![PathBuf::from("./data/store/0")]);
         assert_eq!(proving.interval, None);
+        let console = config.console.unwrap();
+        assert_eq!(console.listen.to_string(), "127.0.0.1:1791");
+        assert_eq!(console.worker_token_file, None);
+        assert!(config.alerts.is_some(), "the console shows the alerts");
     }
 
     #[test]
@@ -930,6 +960,16 @@ mod tests {
         );
         let entries: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
         assert_eq!(entries.len(), 1, "loading created nothing");
+        let with_token = include_str!("../../examples/sector-manager.toml").replace(
+            "# worker_token_file = \"./data/manager/worker-admin.token\"",
+            "worker_token_file = \"./data/manager/worker-admin.token\"",
+        );
+        std::fs::write(&path, with_token).unwrap();
+        let config = SectorManagerConfig::load(&path).unwrap();
+        assert_eq!(
+            config.console.unwrap().worker_token_file,
+            Some(folder.join("./data/manager/worker-admin.token"))
+        );
 
         // The Lotus chain's token files too; absolute paths stay.
         let lotus = lotus_example().replace(

@@ -34,8 +34,10 @@ use super::config::{
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
 use crate::alerts::{
-    self, AlertRule, Alerter, MessageStuck, SectorParked, StoreNearlyFull, WorkerSilent,
+    self, AlertBoard, AlertRule, Alerter, MessageStuck, SectorParked, StoreNearlyFull, WorkerSilent,
 };
+use crate::console::{Console, ConsoleParts};
+use std::time::Duration;
 
 /// Builds a sector manager from its config.
 ///
@@ -335,9 +337,10 @@ async fn serve(
         }
         None => None,
     };
+    let mut scheduler = None;
     let post = match (&config.proving, prover) {
         (Some(p), Some(prover)) => {
-            let scheduler = Arc::new(WindowPoStScheduler::new(
+            let post = Arc::new(WindowPoStScheduler::new(
                 chain.reader.clone(),
                 chain.sender.clone(),
                 prover,
@@ -346,7 +349,8 @@ async fn serve(
             ));
             let interval = p.interval.unwrap_or(chain.epoch);
             tracing::info!(stores = ?p.stores, ?interval, "WindowPoSt scheduler proving the miners' deadlines");
-            Some(scheduler.spawn(interval))
+            scheduler = Some(post.clone());
+            Some(post.spawn(interval))
         }
         _ => None,
     };
@@ -362,16 +366,31 @@ async fn serve(
         },
         _ => None,
     };
-    let manager: Arc<dyn SectorManager> = local.clone();
-    let stores = persist_stores(config);
-    let pieces = piece_redirect(config, proxy.as_ref().map(|(addr, _)| *addr));
     let pings = WorkerPings::default();
+    let stores = persist_stores(config);
+    let board = config.alerts.as_ref().map(|_| AlertBoard::default());
+    let console = match start_console(
+        config, &local, chain, &pings, &stores, &board, scheduler, &secret,
+    )
+    .await
+    {
+        Ok(console) => console,
+        Err(e) => {
+            proxy.iter().for_each(|(_, task)| task.abort());
+            post.iter().for_each(JoinHandle::abort);
+            gateway.iter().for_each(|(_, task)| task.abort());
+            metrics_server.iter().for_each(|(_, task)| task.abort());
+            return Err(e);
+        }
+    };
+    let manager: Arc<dyn SectorManager> = local.clone();
+    let pieces = piece_redirect(config, proxy.as_ref().map(|(addr, _)| *addr));
     let served = serve_manager_with_admin(
         config.rpc.listen,
         manager.clone(),
         stores.clone(),
         admin,
-        secret,
+        secret.clone(),
         pieces.clone(),
         pings.clone(),
     )
@@ -398,6 +417,7 @@ async fn serve(
             post.iter().for_each(JoinHandle::abort);
             gateway.iter().for_each(|(_, task)| task.abort());
             metrics_server.iter().for_each(|(_, task)| task.abort());
+            console.iter().for_each(|(_, task)| task.abort());
             return Err(e);
         }
     };
@@ -426,7 +446,12 @@ async fn serve(
         }
         let alerter = Alerter::new(rules);
         tracing::info!(every = ?a.every, webhooks = a.webhooks.len(), "alerts evaluated");
-        alerts::spawn(alerter, a.webhooks.clone(), a.every)
+        alerts::spawn(
+            alerter,
+            a.webhooks.clone(),
+            a.every,
+            board.clone().unwrap_or_default(),
+        )
     });
     tracing::info!(
         %addr,
@@ -446,7 +471,52 @@ async fn serve(
         gateway,
         metrics: metrics_server,
         alerts,
+        console,
     })
+}
+
+/// `[console]`: the web console over the manager's state, if configured.
+#[allow(clippy::too_many_arguments)]
+async fn start_console(
+    config: &SectorManagerConfig,
+    manager: &Arc<LocalSectorManager>,
+    chain: &OpenChain,
+    pings: &WorkerPings,
+    stores: &PersistStores,
+    board: &Option<AlertBoard>,
+    post: Option<Arc<WindowPoStScheduler>>,
+    secret: &Secret,
+) -> anyhow::Result<Option<(SocketAddr, JoinHandle<()>)>> {
+    let Some(c) = &config.console else {
+        return Ok(None);
+    };
+    let worker_token = match &c.worker_token_file {
+        None => None,
+        Some(path) => Some(crate::runtime::read_token(
+            "console.worker_token_file",
+            path,
+        )?),
+    };
+    let console = Console::new(ConsoleParts {
+        manager: manager.clone(),
+        chain: chain.reader.clone(),
+        miners: config.miners.iter().map(|m| m.id).collect(),
+        pings: pings.clone(),
+        stores: stores.clone(),
+        alerts: board.clone(),
+        post,
+        secret: secret.clone(),
+        worker_token,
+        worker_silent_after: config
+            .alerts
+            .as_ref()
+            .map_or(Duration::from_secs(120), |a| a.worker_silent_after),
+    });
+    let served = console
+        .serve(c.listen)
+        .await
+        .with_context(|| format!("console.listen {}", c.listen))?;
+    Ok(Some(served))
 }
 
 /// The provers timed into `metrics` (per stage, as the worker's stages
@@ -554,6 +624,7 @@ pub struct RunningManager {
     gateway: Option<(Arc<ProofEventListener>, JoinHandle<()>)>,
     metrics: Option<(SocketAddr, JoinHandle<()>)>,
     alerts: Option<JoinHandle<()>>,
+    console: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl RunningManager {
@@ -565,6 +636,11 @@ impl RunningManager {
     /// The venus-gateway proof-event listener, with `[gateway]`.
     pub fn gateway(&self) -> Option<&Arc<ProofEventListener>> {
         self.gateway.as_ref().map(|(listener, _)| listener)
+    }
+
+    /// Where the console serves its pages, with `[console]`.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(|(addr, _)| *addr)
     }
 
     /// Where the worker and admin API listens.
@@ -635,6 +711,9 @@ impl RunningManager {
         }
         if let Some(alerts) = self.alerts {
             alerts.abort();
+        }
+        if let Some((_, console)) = self.console {
+            console.abort();
         }
         if let Some(devnet) = &self.chain.devnet {
             devnet.stop_clock();

@@ -681,9 +681,14 @@ impl LocalSectorManager {
             seed: randomness,
             epoch: seed_epoch,
         };
-        self.modify_live(sector, |rec| Ok(*rec.seed.get_or_insert(seed)))
-            .await
-            .map(Ok)
+        self.modify_live(sector, |rec| {
+            if rec.seed.is_none() {
+                rec.record(event("SeedAssigned", format!("epoch {}", seed.epoch)));
+            }
+            Ok(*rec.seed.get_or_insert(seed))
+        })
+        .await
+        .map(Ok)
     }
 }
 
@@ -699,7 +704,8 @@ impl SectorManager for LocalSectorManager {
                     || spec.allowed_proof_types.contains(&m.proof))
         });
         for miner in candidates {
-            let status = SectorStatus::new(miner.proof);
+            let mut status = SectorStatus::new(miner.proof);
+            status.record(event("Allocated", ""));
             match self
                 .store
                 .allocate(
@@ -784,7 +790,12 @@ impl SectorManager for LocalSectorManager {
         };
         // A concurrent call may have stored one first: everyone gets that.
         let ticket = self
-            .modify_live(sector, |rec| Ok(*rec.ticket.get_or_insert(ticket)))
+            .modify_live(sector, |rec| {
+                if rec.ticket.is_none() {
+                    rec.record(event("TicketAssigned", format!("epoch {}", ticket.epoch)));
+                }
+                Ok(*rec.ticket.get_or_insert(ticket))
+            })
             .await?;
         info!(%sector, epoch = ticket.epoch, "ticket assigned");
         Ok(ticket)
@@ -874,6 +885,9 @@ impl SectorManager for LocalSectorManager {
     ) -> Result<bool, ManagerError> {
         info!(%sector, %instance, "sector persisted");
         self.modify_live(sector, |rec| {
+            if rec.persisted_at.as_ref() != Some(&instance) {
+                rec.record(event("Persisted", format!("in {instance}")));
+            }
             rec.persisted_at = Some(instance.clone());
             Ok(())
         })

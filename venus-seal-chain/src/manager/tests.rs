@@ -362,16 +362,25 @@ async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     let steps: Vec<_> = status.history.iter().map(|e| e.next.as_str()).collect();
     assert_eq!(
         steps,
-        ["PreCommitSent", "ProofSent", "Finished", "Finalized"],
+        [
+            "Allocated",
+            "TicketAssigned",
+            "PreCommitSent",
+            "Persisted",
+            "SeedAssigned",
+            "ProofSent",
+            "Finished",
+            "Finalized"
+        ],
         "{:?}",
         status.history
     );
-    let report = &status.history[2];
+    let report = &status.history[6];
     assert_eq!(
         (report.worker.as_str(), report.prev.as_str()),
         ("worker-1", "ProofSubmitted")
     );
-    assert!(!status.history[0].detail.is_empty(), "the message id");
+    assert!(!status.history[2].detail.is_empty(), "the message id");
     assert_eq!(status.pipeline_state(), "Finalized");
     assert_eq!(status.last_report.unwrap().state_change.next, "Finished");
 }

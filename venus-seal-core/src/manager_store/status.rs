@@ -227,17 +227,35 @@ impl SectorStatus {
         self.history.push(event);
     }
 
-    /// Where the sector is, in one word: `Aborted`, `Finalized`, else the
-    /// state its worker last reported (`Allocated` before any report).
+    /// Where the sector is, in one word, as the manager knows it:
+    /// `Aborted`, `Finalized`; the state its worker reported it parked
+    /// in; else the furthest step the worker took with the manager
+    /// (`ProofSubmitted`, `SeedAssigned`, `Persisted`, `PreCommitSubmitted`,
+    /// `TicketAssigned`, `DealsAcquired`, `Allocated`).
     pub fn pipeline_state(&self) -> &str {
         if self.aborted.is_some() {
-            "Aborted"
-        } else if self.finalized {
-            "Finalized"
+            return "Aborted";
+        }
+        if self.finalized {
+            return "Finalized";
+        }
+        if let Some(r) = self.last_report.as_ref().filter(|r| r.failure.is_some()) {
+            return r.state_change.next.as_str();
+        }
+        if self.proof.is_some() {
+            "ProofSubmitted"
+        } else if self.seed.is_some() {
+            "SeedAssigned"
+        } else if self.persisted_at.is_some() {
+            "Persisted"
+        } else if self.pre_commit.is_some() {
+            "PreCommitSubmitted"
+        } else if self.ticket.is_some() {
+            "TicketAssigned"
+        } else if self.deals.is_some() {
+            "DealsAcquired"
         } else {
-            self.last_report
-                .as_ref()
-                .map_or("Allocated", |r| r.state_change.next.as_str())
+            "Allocated"
         }
     }
 

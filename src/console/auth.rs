@@ -1,0 +1,152 @@
+//! Who is looking: the token given once on the login page, kept in an
+//! HttpOnly, SameSite=Strict cookie (never in a URL), checked on every
+//! request against the manager's secret. `read` views, `admin` acts.
+//! Every action form also carries a value derived from the token
+//! ([`Viewer::csrf`]), so a page of another site cannot post one.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use sha2::{Digest, Sha256};
+use venus_seal_rpc::Permission;
+
+use super::Console;
+
+/// The cookie the token is kept in.
+pub const COOKIE: &str = "venus_seal_console";
+
+/// A verified visitor.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    /// What their token allows.
+    pub permission: Permission,
+    /// The token's `name` claim, if any.
+    pub name: Option<String>,
+    /// The value every action form must post back.
+    pub csrf: String,
+}
+
+impl Viewer {
+    /// Whether they may act (pause, resume, abort, resend, check).
+    pub fn is_admin(&self) -> bool {
+        self.permission >= Permission::Admin
+    }
+
+    /// `Ok` for an admin whose form carries the right `csrf`; else the
+    /// answer that says why not.
+    pub fn may_act(&self, csrf: &str) -> Result<(), Box<Response>> {
+        if !self.is_admin() {
+            return Err(Box::new(
+                (
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "this action needs an admin token; yours allows {} (make one with `token --perm admin`)",
+                        self.permission
+                    ),
+                )
+                    .into_response(),
+            ));
+        }
+        if csrf != self.csrf {
+            return Err(Box::new(
+                (
+                    StatusCode::FORBIDDEN,
+                    "the form did not come from this console (reload the page and try again)",
+                )
+                    .into_response(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The value forms post back for `token`.
+pub fn csrf_of(token: &str) -> String {
+    let digest = Sha256::digest(format!("venus-seal-console-form:{token}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// The token in `headers`' cookie, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The `Set-Cookie` value that keeps `token` for the session.
+pub fn session_cookie(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// The `Set-Cookie` value that forgets the token.
+pub fn cleared_cookie() -> HeaderValue {
+    HeaderValue::from_static("venus_seal_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// A page without a valid token goes to the login page (an expired or
+/// foreign token is forgotten on the way).
+impl FromRequestParts<Console> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self, Response> {
+        let to_login = || {
+            let mut r = Redirect::to("/login").into_response();
+            r.headers_mut().insert(header::SET_COOKIE, cleared_cookie());
+            r
+        };
+        let Some(token) = session_token(&parts.headers) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match state.secret().verify_caller(&token) {
+            Ok(caller) => Ok(Viewer {
+                permission: caller.permission,
+                name: caller.name,
+                csrf: csrf_of(&token),
+            }),
+            Err(e) => {
+                tracing::info!(error = %e, "console: a session token was refused");
+                Err(to_login())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_read_from_its_cookie_only() {
+        let mut h = HeaderMap::new();
+        assert_eq!(session_token(&h), None);
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; venus_seal_console=tok.en.x"),
+        );
+        assert_eq!(session_token(&h).as_deref(), Some("tok.en.x"));
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("venus_seal_console="),
+        );
+        assert_eq!(session_token(&h), None);
+        let c = session_cookie("abc");
+        let c = c.to_str().unwrap();
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+            "{c}"
+        );
+        assert_ne!(csrf_of("a"), csrf_of("b"));
+        assert_eq!(csrf_of("a").len(), 32);
+    }
+}

@@ -1,0 +1,163 @@
+//! The operators' web console, served by the sector manager (`[console]`):
+//! one place to see the whole cluster and act on it.
+//!
+//! * `/`: is anything wrong, and what to do: the alerts firing, parked
+//!   sectors, silent workers, stuck messages, then the pipeline at a glance;
+//! * `/pipeline`: sectors per state and miner, sectors finalized per day,
+//!   the states sectors spend longest in, the sectors that changed last;
+//! * `/sectors/{miner}/{number}`: a sector's whole history (every step,
+//!   with time, worker, error and level) and the actions on it;
+//! * `/workers`: each worker's last ping (slots, running, waiting, paused,
+//!   errors), how busy it is, when it was last seen;
+//! * `/chain`: messages in flight, submissions waiting for a batch, deals
+//!   queued;
+//! * `/proving`: each miner's deadlines (the open one marked), partitions,
+//!   faults and recoveries, the last WindowPoSt round, and a dry-run check
+//!   of a deadline's files;
+//! * `/storage`: the persist stores and their room;
+//! * `/alerts`: what fires and what resolved lately.
+//!
+//! Actions (admin tokens only, each confirmed in the page first): pause,
+//! resume, abort and resend a sector, and check a deadline. Pause and
+//! resume go to the worker that holds the sector (its admin API, at the
+//! address its pings give), with `[console] worker_token_file`.
+//!
+//! Pages are rendered on the server (askama templates under
+//! `src/console/templates/`, compiled in), with charts as inline SVG: no
+//! script from elsewhere, no CDN; it works on a machine with no internet.
+//!
+//! # Design rationale
+//!
+//! The console is a read model over what the manager already holds (its
+//! store, its in-memory views of pings, messages and parked sectors, the
+//! alert board): it adds no state of its own, so it can never disagree
+//! with the API the workers and the operator commands use. It listens on
+//! its own address so that it can be exposed (or not) apart from the
+//! worker API.
+
+mod actions;
+mod auth;
+pub mod chart;
+pub mod data;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::task::JoinHandle;
+use venus_seal_chain::manager::SectorStatus;
+use venus_seal_chain::{LocalSectorManager, WindowPoStScheduler};
+use venus_seal_core::{ActorId, ChainClient, SectorId};
+use venus_seal_rpc::manager::{PersistStores, WorkerPings};
+use venus_seal_rpc::Secret;
+
+use crate::alerts::AlertBoard;
+
+pub use auth::{csrf_of, Viewer, COOKIE};
+
+/// What the console reads and acts on.
+#[derive(Debug)]
+pub struct ConsoleParts {
+    /// The manager: its store, messages, parked sectors, deals; aborts and
+    /// resends.
+    pub manager: Arc<LocalSectorManager>,
+    /// The chain: head, deadlines, partitions.
+    pub chain: Arc<dyn ChainClient>,
+    /// The miners served.
+    pub miners: Vec<ActorId>,
+    /// The workers' last pings.
+    pub pings: WorkerPings,
+    /// The persist stores.
+    pub stores: PersistStores,
+    /// The alerts (`None`: `[alerts]` is off).
+    pub alerts: Option<AlertBoard>,
+    /// The WindowPoSt scheduler (`None`: `[proving]` is off).
+    pub post: Option<Arc<WindowPoStScheduler>>,
+    /// The secret tokens are checked against (`rpc.secret_file`).
+    pub secret: Secret,
+    /// An admin token for the workers' admin APIs (pause, resume).
+    pub worker_token: Option<String>,
+    /// A worker quiet this long is shown as silent.
+    pub worker_silent_after: Duration,
+}
+
+/// The console: cheap to clone (one shared [`ConsoleParts`]).
+#[derive(Clone, Debug)]
+pub struct Console(Arc<ConsoleParts>);
+
+impl Console {
+    /// A console over `parts`.
+    pub fn new(parts: ConsoleParts) -> Self {
+        Self(Arc::new(parts))
+    }
+
+    pub(crate) fn parts(&self) -> &ConsoleParts {
+        &self.0
+    }
+
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.0.secret
+    }
+
+    /// Every page and action, as an axum router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(pages::overview))
+            .route("/login", get(pages::login_form).post(pages::login))
+            .route("/logout", post(pages::logout))
+            .route("/pipeline", get(pages::pipeline))
+            .route("/sectors/{miner}/{number}", get(pages::sector))
+            .route("/sectors/{miner}/{number}/{action}", post(actions::sector))
+            .route("/workers", get(pages::workers))
+            .route("/chain", get(pages::chain))
+            .route("/proving", get(pages::proving))
+            .route("/proving/check", post(actions::check_deadline))
+            .route("/storage", get(pages::storage))
+            .route("/alerts", get(pages::alerts))
+            .with_state(self.clone())
+    }
+
+    /// Serves the console on `listen` until the task is aborted.
+    pub async fn serve(&self, listen: SocketAddr) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let app = self.router();
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "console stopped");
+            }
+        });
+        tracing::info!(url = %format!("http://{addr}/"), "console serving (log in with a token: `token --perm read`, or admin to act)");
+        Ok((addr, task))
+    }
+
+    /// Every sector the manager holds, in sector order.
+    pub(crate) async fn all_sectors(&self) -> anyhow::Result<Vec<(SectorId, SectorStatus)>> {
+        const PAGE: usize = 1_000;
+        let store = self.0.manager.store();
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.sectors(after, PAGE).await?;
+            let full = page.len() == PAGE;
+            after = page.last().map(|(id, _)| *id);
+            all.extend(page.into_iter().map(|(id, v)| (id, v.value)));
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+//! The console over HTTP, against a manager on the devnet: who may look,
+//! who may act, and what each page shows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use venus_seal_chain::testing::FakeProofVerifier;
+use venus_seal_chain::{
+    DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
+};
+use venus_seal_core::manager::{AllocateSpec, SectorStateChange, StateReport, WorkerIdentifier};
+use venus_seal_core::{ActorId, Failure, FailureLevel, SealProof, SectorId, SectorManager};
+use venus_seal_rpc::manager::{PersistStores, WorkerPings};
+use venus_seal_rpc::{Permission, Secret};
+
+use super::{Console, ConsoleParts, COOKIE};
+use crate::alerts::AlertBoard;
+
+const MINER: ActorId = ActorId(1000);
+const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
+
+struct Served {
+    url: String,
+    secret: Secret,
+    manager: Arc<LocalSectorManager>,
+    http: reqwest::Client,
+}
+
+async fn serve() -> Served {
+    let chain = DevnetChain::new(
+        DevnetConfig::with_miners(vec![DevnetMiner {
+            id: MINER,
+            allowed_proofs: vec![PROOF],
+        }]),
+        Arc::new(FakeProofVerifier),
+    );
+    let manager = LocalSectorManager::in_memory(
+        ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
+        chain.clone(),
+        chain.clone(),
+        Arc::new(FakeProofVerifier),
+    );
+    let secret = Secret::generate();
+    let console = Console::new(ConsoleParts {
+        manager: manager.clone(),
+        chain: chain.clone(),
+        miners: vec![MINER],
+        pings: WorkerPings::default(),
+        stores: PersistStores::new(Vec::new()),
+        alerts: Some(AlertBoard::default()),
+        post: None,
+        secret: secret.clone(),
+        worker_token: None,
+        worker_silent_after: Duration::from_secs(120),
+    });
+    let (addr, _task) = console.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    Served {
+        url: format!("http://{addr}"),
+        secret,
+        manager,
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Served {
+    fn cookie(&self, perm: Permission) -> String {
+        format!("{COOKIE}={}", self.secret.token(perm, Some("ops")))
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .header("cookie", cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn sector_with_a_failure(manager: &LocalSectorManager) -> SectorId {
+    let spec = AllocateSpec {
+        allowed_miners: vec![MINER],
+        allowed_proof_types: vec![PROOF],
+        ..AllocateSpec::default()
+    };
+    let sector = manager.allocate_sector(spec).await.unwrap().unwrap();
+    manager
+        .report_state(
+            sector.id,
+            StateReport {
+                worker: WorkerIdentifier {
+                    instance: "worker-1".into(),
+                    location: "/seal/1".into(),
+                },
+                state_change: SectorStateChange {
+                    prev: "Empty".into(),
+                    next: "PC1Done".into(),
+                    event: None,
+                },
+                failure: Some(Failure::new(
+                    FailureLevel::Permanent,
+                    "<script>alert(1)</script> sealed file truncated",
+                )),
+            },
+        )
+        .await
+        .unwrap();
+    sector.id
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_page_sends_to_the_login() {
+    let s = serve().await;
+    for path in [
+        "/",
+        "/pipeline",
+        "/workers",
+        "/chain",
+        "/proving",
+        "/storage",
+        "/alerts",
+    ] {
+        let r = s.get(path, None).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.headers()["location"], "/login", "{path}");
+    }
+    let foreign = format!(
+        "{COOKIE}={}",
+        Secret::generate().token(Permission::Admin, None)
+    );
+    let r = s.get("/", Some(&foreign)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cleared = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+
+    let r = s.get("/login", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("name=\"token\""));
+    let r = s
+        .http
+        .post(format!("{}/login", s.url))
+        .form(&[("token", "not-a-jwt")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Refused: invalid token"));
+}
+
+#[tokio::test]
+async fn a_good_token_becomes_an_http_only_cookie_and_never_a_url() {
+    let s = serve().await;
+    let token = s.secret.token(Permission::Read, None);
+    let r = s
+        .http
+        .post(format!("{}/login", s.url))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with(&format!("{COOKIE}={token};")),
+        "{cookie}"
+    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let page = s
+        .get("/", Some(&format!("{COOKIE}={token}")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&token), "the token is never in a page");
+    assert!(page.contains("All clear"), "{page}");
+}
+
+#[tokio::test]
+async fn pages_show_the_sector_its_history_and_its_failure_escaped() {
+    let s = serve().await;
+    let id = sector_with_a_failure(&s.manager).await;
+    let read = s.cookie(Permission::Read);
+    let pipeline = s.get("/pipeline", Some(&read)).await.text().await.unwrap();
+    assert!(pipeline.contains(&id.to_string()), "{pipeline}");
+    assert!(pipeline.contains("PC1Done"));
+    assert!(
+        pipeline.contains("&lt;script&gt;") || pipeline.contains("&#60;script&#62;"),
+        "failures are escaped: {pipeline}"
+    );
+    assert!(!pipeline.contains("<script>alert"));
+    let page = s
+        .get(&format!("/sectors/1000/{}", id.number.0), Some(&read))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("worker-1") && page.contains("Permanent"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("id=\"pause\""),
+        "a read token sees no action buttons"
+    );
+    let missing = s.get("/sectors/1000/999", Some(&read)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    for path in ["/workers", "/chain", "/proving", "/storage", "/alerts"] {
+        let r = s.get(path, Some(&read)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    let proving = s.get("/proving", Some(&read)).await.text().await.unwrap();
+    assert!(proving.contains("(open)"), "{proving}");
+    assert!(proving.contains("WindowPoSt is off"));
+}
+
+#[tokio::test]
+async fn only_an_admin_with_the_pages_form_value_may_act() {
+    let s = serve().await;
+    let id = sector_with_a_failure(&s.manager).await;
+    let path = format!("/sectors/1000/{}/abort", id.number.0);
+    let reason = [("reason", "disk replaced")];
+
+    let read = s.cookie(Permission::Read);
+    let read_csrf = super::csrf_of(read.split_once('=').unwrap().1);
+    let r = s
+        .post(&path, &read, &[("csrf", &read_csrf), reason[0]])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("needs an admin token"));
+
+    let admin = s.cookie(Permission::Admin);
+    let r = s
+        .post(&path, &admin, &[("csrf", "forged"), reason[0]])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let status = s.manager.sector_status(id).await.unwrap().unwrap();
+    assert_eq!(status.abort_requested, None, "refused actions do nothing");
+
+    let csrf = super::csrf_of(admin.split_once('=').unwrap().1);
+    let r = s
+        .post(&path, &admin, &[("csrf", &csrf), ("reason", " ")])
+        .await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.contains("abort+failed"), "{to}");
+
+    let r = s.post(&path, &admin, &[("csrf", &csrf), reason[0]]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to.starts_with(&format!(
+            "/sectors/1000/{}?note=abort+requested",
+            id.number.0
+        )),
+        "{to}"
+    );
+    let status = s.manager.sector_status(id).await.unwrap().unwrap();
+    assert!(status
+        .abort_requested
+        .unwrap()
+        .starts_with("disk replaced (console, ops)"));
+    let page = s.get(&to, Some(&admin)).await.text().await.unwrap();
+    assert!(
+        page.contains("AbortRequested") && page.contains("id=\"note\""),
+        "{page}"
+    );
+
+    let pause = format!("/sectors/1000/{}/pause", id.number.0);
+    let r = s.post(&pause, &admin, &[("csrf", &csrf)]).await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to.contains("worker_token_file"),
+        "pause without a worker token says why: {to}"
+    );
+
+    let r = s
+        .post(
+            "/proving/check",
+            &admin,
+            &[("csrf", &csrf), ("miner", "1000"), ("deadline", "0")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "no [proving]");
+    let r = s.post("/logout", &admin, &[]).await;
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+}
