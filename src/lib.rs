@@ -29,6 +29,9 @@
 //! * [`sector_manager`]: the sector manager deployment: its config schema,
 //!   the Lotus start-up checks, the admin API and the builder
 //!   (`ManagerService`) that `venus-seal-sector-manager` runs.
+//! * [`console`]: the operators' web console the manager serves with
+//!   `[console]` (server-rendered pages over the manager's state, and the
+//!   actions an admin token may take).
 //! * `simulate` (feature `simulate`): the cluster simulator, the engine
 //!   against a thread-per-sector model on tokio's paused clock, which
 //!   `examples/simulate.rs` and `benches/simulate.rs` both call.

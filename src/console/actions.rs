@@ -109,6 +109,8 @@ async fn on_worker(c: &Console, id: SectorId, action: &str) -> Result<String, St
             }
         };
         let Some(job) = list.iter().find(|s| s.sector.as_deref() == Some(&wanted)) else {
+            let held: Vec<_> = list.iter().filter_map(|s| s.sector.as_deref()).collect();
+            errors.push(format!("{} holds [{}]", w.info.name, held.join(", ")));
             continue;
         };
         let done = match action {
@@ -119,14 +121,10 @@ async fn on_worker(c: &Console, id: SectorId, action: &str) -> Result<String, St
             .map(|()| format!("{action}d on {} (job {})", w.info.name, job.job))
             .map_err(|e| format!("{}: {e}", w.info.name));
     }
-    if errors.is_empty() {
-        Err(format!("no worker that pinged holds {id}"))
-    } else {
-        Err(format!(
-            "no worker reached holds {id} ({})",
-            errors.join("; ")
-        ))
-    }
+    Err(format!(
+        "no worker that pinged holds {id} ({})",
+        errors.join("; ")
+    ))
 }
 
 /// The check form's body.
