@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
-use venus_seal_chain::manager::{ParkedSector, PendingMessage};
-use venus_seal_chain::LocalSectorManager;
+use venus_seal_chain::manager::{ParkedSector, PendingMessage, Readiness};
+use venus_seal_chain::{LocalSectorManager, WindowPoStScheduler};
 use venus_seal_core::ChainEpoch;
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
 
@@ -242,6 +242,75 @@ impl AlertRule for SectorParked {
             })
             .collect()
     }
+}
+
+/// A deadline checked ahead of time ([`WindowPoStScheduler::check_readiness`])
+/// whose proof is predicted not to fit its window (Critical), or that
+/// holds unreadable (Critical) or slow (Warning) sectors; resolved when a
+/// later check is fine or the deadline has closed.
+#[derive(Debug)]
+pub struct PoStNotReady {
+    /// The scheduler holding the checks.
+    pub source: Arc<WindowPoStScheduler>,
+}
+
+impl AlertRule for PoStNotReady {
+    fn check(&self, _now_unix: i64) -> Vec<Alert> {
+        self.source
+            .readiness()
+            .into_iter()
+            .filter(|r| !r.is_ready())
+            .map(|r| {
+                let unreadable = r.unreadable();
+                let severity = if r.fits() && unreadable.is_empty() {
+                    Severity::Warning
+                } else {
+                    Severity::Critical
+                };
+                Alert {
+                    rule: "post_not_ready",
+                    key: format!("{} deadline {}", r.miner, r.deadline),
+                    severity,
+                    summary: readiness_summary(&r),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One readiness result in words.
+pub fn readiness_summary(r: &Readiness) -> String {
+    let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+    let mut text = format!(
+        "deadline {} of {} (opens at epoch {}): {} sectors, proof predicted {} of {} allowed",
+        r.deadline,
+        r.miner,
+        r.opens,
+        r.sectors,
+        secs(r.predicted),
+        secs(r.allowed)
+    );
+    if !r.fits() {
+        text.push_str(" (DOES NOT FIT)");
+    }
+    if !r.slow.is_empty() {
+        let slow: Vec<String> = r
+            .reads
+            .iter()
+            .filter(|s| r.slow.contains(&s.number))
+            .map(|s| format!("{} ({})", s.number, secs(s.took)))
+            .collect();
+        text.push_str(&format!("; slow reads: {}", slow.join(", ")));
+    }
+    let unreadable: Vec<String> = r
+        .unreadable()
+        .iter()
+        .map(|s| format!("{} ({})", s.number, s.unreadable.as_deref().unwrap_or("")))
+        .collect();
+    if !unreadable.is_empty() {
+        text.push_str(&format!("; unreadable: {}", unreadable.join(", ")));
+    }
+    text
 }
 
 /// A change [`Alerter::evaluate`] found.
@@ -668,6 +737,83 @@ mod tests {
             ("w1", 1_100, Some(1_160))
         );
         assert_eq!(board.evaluated(), Some(1_160));
+    }
+
+    /// A deadline whose reads are slow is alerted before it opens, and
+    /// the alert resolves once the deadline has closed.
+    #[tokio::test]
+    async fn a_deadline_not_ready_fires_before_it_opens_and_resolves_after_it_closes() {
+        use venus_seal_chain::manager::ReadinessPolicy;
+        use venus_seal_chain::testing::{
+            activate_fake_sectors, FakePoStExecutor, FakeProofVerifier, SlowReads,
+        };
+        use venus_seal_chain::{DevnetChain, DevnetConfig, DevnetMiner, PoStExecutors};
+        use venus_seal_core::proving::SectorDirs;
+        use venus_seal_core::{ActorId, ChainClient, SealProof};
+
+        let miner = ActorId(1000);
+        let chain = DevnetChain::new(
+            DevnetConfig::with_miners(vec![DevnetMiner {
+                id: miner,
+                allowed_proofs: vec![SealProof::StackedDrg2KiBV1_1],
+            }]),
+            Arc::new(FakeProofVerifier),
+        );
+        activate_fake_sectors(&chain, miner, 1..=6);
+        let dl = chain.proving_deadline(miner).await.unwrap();
+        let next = (dl.index + 1) % dl.deadlines;
+        let slow = chain.deadline_partitions(miner, next).await.unwrap()[0].active[0];
+        let prover = Arc::new(FakePoStExecutor::default());
+        let scheduler = Arc::new(WindowPoStScheduler::new(
+            chain.clone(),
+            chain.clone(),
+            PoStExecutors {
+                window_post: prover.clone(),
+                check: Arc::new(SlowReads {
+                    inner: prover,
+                    slow: [slow].into(),
+                    delay: Duration::from_millis(50),
+                }),
+            },
+            Arc::new(SectorDirs {
+                root: "/nowhere".into(),
+            }),
+            vec![miner],
+        ));
+        let policy = ReadinessPolicy {
+            lead_epochs: dl.close - dl.open,
+            sample: 0,
+            epoch: Duration::from_secs(30),
+            budget: 0.5,
+            slow_read: Duration::from_millis(20),
+        };
+        let mut alerter = Alerter::new(vec![Box::new(PoStNotReady {
+            source: scheduler.clone(),
+        })]);
+        assert!(alerter.evaluate(1_000).is_empty(), "nothing checked yet");
+        scheduler.check_readiness(&policy).await;
+        let fired = alerter.evaluate(1_060);
+        let [AlertEvent::Firing { alert, .. }] = &fired[..] else {
+            panic!("{fired:?}")
+        };
+        assert_eq!(alert.key, format!("{miner} deadline {next}"));
+        assert_eq!(alert.severity, Severity::Warning, "slow but fits");
+        assert!(
+            alert.summary.contains(&format!("slow reads: {slow} (")),
+            "{}",
+            alert.summary
+        );
+        assert!(alerter.evaluate(1_120).is_empty(), "reported once");
+
+        // The deadline opens and closes: the next look forgets it.
+        let width = (dl.close - dl.open) as u64;
+        chain.advance(2 * width).await;
+        scheduler.check_readiness(&policy).await;
+        let later = alerter.evaluate(1_180);
+        assert!(
+            later.iter().any(|e| matches!(e, AlertEvent::Resolved { alert, .. } if alert.key == format!("{miner} deadline {next}"))),
+            "{later:?}"
+        );
     }
 
     #[test]

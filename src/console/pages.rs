@@ -157,6 +157,9 @@ pub async fn overview(State(c): State<Console>, viewer: Viewer) -> Result<Html<S
     let mut problems = Vec::new();
     if let Some(board) = &parts.alerts {
         for e in board.firing() {
+            if e.alert.rule == "post_not_ready" {
+                continue; // listed from the scheduler below
+            }
             problems.push(Problem {
                 severity: e.alert.severity.as_str(),
                 what: format!("{} (since {})", e.alert.summary, ago(now, e.since as u64)),
@@ -185,6 +188,19 @@ pub async fn overview(State(c): State<Console>, viewer: Viewer) -> Result<Html<S
         }
     }
     if let Some(post) = &parts.post {
+        for r in post.readiness().iter().filter(|r| !r.is_ready()) {
+            problems.push(Problem {
+                severity: if r.fits() && r.unreadable().is_empty() {
+                    "warning"
+                } else {
+                    "critical"
+                },
+                what: crate::alerts::readiness_summary(r),
+                todo: "before it opens: move or repair the slow or unreadable sectors' files, or add proving capacity"
+                    .into(),
+                link: "/proving".into(),
+            });
+        }
         for o in post.last_outcomes() {
             if let Some(error) = &o.error {
                 problems.push(Problem {
@@ -629,6 +645,56 @@ pub struct DeadlineView {
     recovering: usize,
 }
 
+/// One readiness check as the page shows it.
+#[derive(Debug)]
+pub struct ReadinessView {
+    deadline: u64,
+    opens: i64,
+    checked: String,
+    read: String,
+    predicted: String,
+    allowed: String,
+    slow: String,
+    unreadable: String,
+    ready: bool,
+}
+
+impl ReadinessView {
+    fn of(r: &venus_seal_chain::manager::Readiness, now: u64) -> Self {
+        let secs = |d: std::time::Duration| format!("{:.1}s", d.as_secs_f64());
+        Self {
+            deadline: r.deadline,
+            opens: r.opens,
+            checked: format!("epoch {} ({})", r.checked_at_epoch, ago(now, r.checked_at)),
+            read: format!("{} of {}", r.reads.len(), r.sectors),
+            predicted: format!(
+                "{}{}",
+                secs(r.predicted),
+                if r.from_history {
+                    ""
+                } else {
+                    " (reads only: no round yet)"
+                }
+            ),
+            allowed: secs(r.allowed),
+            slow: r
+                .reads
+                .iter()
+                .filter(|s| r.slow.contains(&s.number))
+                .map(|s| format!("{} ({})", s.number, secs(s.took)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            unreadable: r
+                .unreadable()
+                .iter()
+                .map(|s| format!("{}: {}", s.number, s.unreadable.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ready: r.is_ready(),
+        }
+    }
+}
+
 /// One miner's proving view.
 #[derive(Debug)]
 pub struct MinerProving {
@@ -638,6 +704,7 @@ pub struct MinerProving {
     current: String,
     deadlines: Vec<DeadlineView>,
     last: String,
+    readiness: Vec<ReadinessView>,
 }
 
 #[derive(Template)]
@@ -657,9 +724,19 @@ pub async fn proving(State(c): State<Console>, viewer: Viewer) -> Result<Html<St
         .as_ref()
         .map(|p| p.last_outcomes())
         .unwrap_or_default();
+    let readiness = parts
+        .post
+        .as_ref()
+        .map(|p| p.readiness())
+        .unwrap_or_default();
     let mut miners = Vec::new();
     for miner in &parts.miners {
         let mut view = MinerProving {
+            readiness: readiness
+                .iter()
+                .filter(|r| r.miner == *miner)
+                .map(|r| ReadinessView::of(r, now))
+                .collect(),
             miner: miner.to_string(),
             id: miner.0,
             error: String::new(),

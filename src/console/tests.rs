@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use venus_seal_chain::testing::FakeProofVerifier;
 use venus_seal_chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
+    PoStExecutors, WindowPoStScheduler,
 };
 use venus_seal_core::manager::{AllocateSpec, SectorStateChange, StateReport, WorkerIdentifier};
 use venus_seal_core::{ActorId, Failure, FailureLevel, SealProof, SectorId, SectorManager};
@@ -23,12 +24,20 @@ const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 
 struct Served {
     url: String,
+    manager_chain: Arc<DevnetChain>,
     secret: Secret,
     manager: Arc<LocalSectorManager>,
     http: reqwest::Client,
 }
 
 async fn serve() -> Served {
+    serve_with(|_| None).await
+}
+
+/// A console whose WindowPoSt scheduler `post` makes on the devnet.
+async fn serve_with(
+    post: impl FnOnce(&Arc<DevnetChain>) -> Option<Arc<WindowPoStScheduler>>,
+) -> Served {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
             id: MINER,
@@ -43,6 +52,7 @@ async fn serve() -> Served {
         Arc::new(FakeProofVerifier),
     );
     let secret = Secret::generate();
+    let post = post(&chain);
     let console = Console::new(ConsoleParts {
         manager: manager.clone(),
         chain: chain.clone(),
@@ -50,7 +60,7 @@ async fn serve() -> Served {
         pings: WorkerPings::default(),
         stores: PersistStores::new(Vec::new()),
         alerts: Some(AlertBoard::default()),
-        post: None,
+        post,
         secret: secret.clone(),
         worker_token: None,
         worker_silent_after: Duration::from_secs(120),
@@ -58,6 +68,7 @@ async fn serve() -> Served {
     let (addr, _task) = console.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     Served {
         url: format!("http://{addr}"),
+        manager_chain: chain,
         secret,
         manager,
         http: reqwest::Client::builder()
@@ -300,4 +311,98 @@ async fn only_an_admin_with_the_pages_form_value_may_act() {
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
+}
+
+/// A deadline whose reads are slow shows as not ready on the proving page
+/// and as a problem on the overview, before it opens; the dry-run check
+/// names a sector whose files fail.
+#[tokio::test]
+async fn the_proving_page_shows_readiness_and_runs_a_check() {
+    use venus_seal_chain::manager::ReadinessPolicy;
+    use venus_seal_chain::testing::{activate_fake_sectors, FakePoStExecutor, SlowReads};
+    use venus_seal_core::proving::SectorDirs;
+
+    let prover = Arc::new(FakePoStExecutor::default());
+    let mut scheduler = None;
+    let s = serve_with(|chain| {
+        activate_fake_sectors(chain, MINER, 1..=6);
+        let post = Arc::new(WindowPoStScheduler::new(
+            chain.clone(),
+            chain.clone(),
+            PoStExecutors {
+                window_post: prover.clone(),
+                check: Arc::new(SlowReads {
+                    inner: prover.clone(),
+                    slow: (1..=6).map(venus_seal_core::SectorNumber).collect(),
+                    delay: Duration::from_millis(30),
+                }),
+            },
+            Arc::new(SectorDirs {
+                root: "/nowhere".into(),
+            }),
+            vec![MINER],
+        ));
+        scheduler = Some(post.clone());
+        Some(post)
+    })
+    .await;
+    let post = scheduler.unwrap();
+    let checked = post
+        .check_readiness(&ReadinessPolicy {
+            lead_epochs: 10_000,
+            sample: 0,
+            epoch: Duration::from_secs(30),
+            budget: 0.5,
+            slow_read: Duration::from_millis(10),
+        })
+        .await;
+    assert!(!checked.is_empty());
+    let read = s.cookie(Permission::Read);
+    let page = s.get("/proving", Some(&read)).await.text().await.unwrap();
+    assert!(
+        page.contains("NOT READY") && page.contains("slow"),
+        "{page}"
+    );
+    let overview = s.get("/", Some(&read)).await.text().await.unwrap();
+    assert!(
+        overview.contains("slow reads:") && overview.contains("before it opens"),
+        "{overview}"
+    );
+    assert!(!overview.contains("All clear"));
+
+    prover.set_faulty(venus_seal_core::SectorNumber(2), true);
+    let admin = s.cookie(Permission::Admin);
+    let csrf = super::csrf_of(admin.split_once('=').unwrap().1);
+    let deadline_of_2 = {
+        use venus_seal_core::ChainClient;
+        let mut found = None;
+        for d in 0..100 {
+            let parts = s.manager_chain.deadline_partitions(MINER, d).await.unwrap();
+            if parts
+                .iter()
+                .any(|p| p.active.contains(&venus_seal_core::SectorNumber(2)))
+            {
+                found = Some(d);
+                break;
+            }
+        }
+        found.expect("sector 2 is in a deadline").to_string()
+    };
+    let r = s
+        .post(
+            "/proving/check",
+            &admin,
+            &[
+                ("csrf", &csrf),
+                ("miner", "1000"),
+                ("deadline", &deadline_of_2),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"bad\"") && page.contains("marked faulty"),
+        "{page}"
+    );
 }

@@ -299,6 +299,73 @@ pub struct ProvingSection {
     /// WindowPoSt before a check; a running proof is never interrupted.
     #[serde(default)]
     pub locks: BTreeMap<String, Vec<String>>,
+    /// `[proving.readiness]`: each deadline's files read and timed ahead
+    /// of time, the proof's duration predicted (optional).
+    #[serde(default)]
+    pub readiness: Option<ReadinessSection>,
+}
+
+/// `[proving.readiness]`: WindowPoSt readiness, checked before each
+/// deadline opens.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessSection {
+    /// Deadlines opening within this long are checked, once per opening
+    /// (default 2h).
+    #[serde(
+        default = "default_readiness_lead",
+        with = "crate::core::serde_duration"
+    )]
+    pub lead: Duration,
+    /// How often to look for deadlines to check (default 5m).
+    #[serde(
+        default = "default_readiness_every",
+        with = "crate::core::serde_duration"
+    )]
+    pub every: Duration,
+    /// Sectors read per deadline, spread over it (default 20; 0: all).
+    #[serde(default = "default_readiness_sample")]
+    pub sample: usize,
+    /// The share of the deadline's window a proof may take (default 0.5).
+    #[serde(default = "default_readiness_budget")]
+    pub budget: f64,
+    /// A sector whose read takes longer is reported slow (default 30s).
+    #[serde(default = "default_slow_read", with = "crate::core::serde_duration")]
+    pub slow_read: Duration,
+}
+
+fn default_readiness_lead() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+
+fn default_readiness_every() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_readiness_sample() -> usize {
+    20
+}
+
+fn default_readiness_budget() -> f64 {
+    0.5
+}
+
+fn default_slow_read() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl ReadinessSection {
+    /// The scheduler's policy, with epochs of `epoch`.
+    pub fn policy(&self, epoch: Duration) -> crate::chain::manager::ReadinessPolicy {
+        let lead = self.lead.as_secs_f64() / epoch.as_secs_f64().max(1e-9);
+        crate::chain::manager::ReadinessPolicy {
+            lead_epochs: lead.ceil() as i64,
+            sample: self.sample,
+            epoch,
+            budget: self.budget,
+            slow_read: self.slow_read,
+        }
+    }
 }
 
 /// The stages `[proving.limits]` and `[proving.locks]` name.
@@ -325,6 +392,17 @@ impl ProvingSection {
         }
         if self.interval.is_some_and(|i| i.is_zero()) {
             bail!("proving.interval must be more than 0");
+        }
+        if let Some(r) = &self.readiness {
+            if !(r.budget > 0.0 && r.budget <= 1.0) {
+                bail!(
+                    "proving.readiness.budget must be more than 0 and at most 1 (the share of the window a proof may take), not {}",
+                    r.budget
+                );
+            }
+            if r.lead.is_zero() || r.every.is_zero() {
+                bail!("proving.readiness.lead and .every must be more than 0");
+            }
         }
         let known = |key: &str, stage: &str| {
             if PROVING_STAGES.contains(&stage) {
@@ -1077,6 +1155,19 @@ mod tests {
         assert!(err("[proving]\nstores = [\"/a\"]\ninterval = \"soon\"").contains("soon"));
         assert!(err("[proving]\nstore = [\"/a\"]").contains("store"));
         assert!(with("").unwrap().proving.is_none());
+        let ready = "[proving]\nstores = [\"/a\"]\n[proving.readiness]\nlead = \"1h\"\nsample = 5";
+        let r = with(ready).unwrap().proving.unwrap().readiness.unwrap();
+        assert_eq!(
+            (r.lead, r.every, r.sample),
+            (Duration::from_secs(3600), Duration::from_secs(300), 5)
+        );
+        assert_eq!((r.budget, r.slow_read), (0.5, Duration::from_secs(30)));
+        let policy = r.policy(Duration::from_secs(30));
+        assert_eq!(policy.lead_epochs, 120, "an hour of 30 s epochs");
+        assert!(err(&format!("{ready}\nbudget = 1.5")).contains("proving.readiness.budget"));
+        assert!(
+            err(&format!("{ready}\nevery = \"0s\"")).contains("proving.readiness.lead and .every")
+        );
     }
 
     #[test]

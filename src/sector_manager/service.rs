@@ -34,7 +34,8 @@ use super::config::{
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
 use crate::alerts::{
-    self, AlertBoard, AlertRule, Alerter, MessageStuck, SectorParked, StoreNearlyFull, WorkerSilent,
+    self, AlertBoard, AlertRule, Alerter, MessageStuck, PoStNotReady, SectorParked,
+    StoreNearlyFull, WorkerSilent,
 };
 use crate::console::{Console, ConsoleParts};
 use std::time::Duration;
@@ -350,9 +351,15 @@ async fn serve(
             let interval = p.interval.unwrap_or(chain.epoch);
             tracing::info!(stores = ?p.stores, ?interval, "WindowPoSt scheduler proving the miners' deadlines");
             scheduler = Some(post.clone());
-            Some(post.spawn(interval))
+            let mut tasks = vec![post.clone().spawn(interval)];
+            if let Some(r) = &p.readiness {
+                let policy = r.policy(chain.epoch);
+                tracing::info!(lead = ?r.lead, every = ?r.every, sample = r.sample, "WindowPoSt readiness checked ahead of each deadline");
+                tasks.push(post.spawn_readiness(policy, r.every));
+            }
+            tasks
         }
-        _ => None,
+        _ => Vec::new(),
     };
     let gateway = match (&config.gateway, &config.proving, winning) {
         (Some(g), Some(p), Some(w)) => match start_gateway(config, g, p, verifier, w) {
@@ -369,6 +376,12 @@ async fn serve(
     let pings = WorkerPings::default();
     let stores = persist_stores(config);
     let board = config.alerts.as_ref().map(|_| AlertBoard::default());
+    let readiness_source = scheduler.clone().filter(|_| {
+        config
+            .proving
+            .as_ref()
+            .is_some_and(|p| p.readiness.is_some())
+    });
     let console = match start_console(
         config, &local, chain, &pings, &stores, &board, scheduler, &secret,
     )
@@ -443,6 +456,9 @@ async fn serve(
                 source: local.clone(),
                 after: a.sector_parked_after,
             }));
+        }
+        if let Some(source) = readiness_source.clone() {
+            rules.push(Box::new(PoStNotReady { source }));
         }
         let alerter = Alerter::new(rules);
         tracing::info!(every = ?a.every, webhooks = a.webhooks.len(), "alerts evaluated");
@@ -620,7 +636,7 @@ pub struct RunningManager {
     server: ServerHandle,
     trusted: Option<(SocketAddr, ServerHandle)>,
     proxy: Option<JoinHandle<()>>,
-    post: Option<JoinHandle<()>>,
+    post: Vec<JoinHandle<()>>,
     gateway: Option<(Arc<ProofEventListener>, JoinHandle<()>)>,
     metrics: Option<(SocketAddr, JoinHandle<()>)>,
     alerts: Option<JoinHandle<()>>,
@@ -700,8 +716,8 @@ impl RunningManager {
         if let Some(proxy) = self.proxy {
             proxy.abort();
         }
-        if let Some(post) = self.post {
-            post.abort();
+        for task in self.post {
+            task.abort();
         }
         if let Some((_, gateway)) = self.gateway {
             gateway.abort();

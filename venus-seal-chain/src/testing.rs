@@ -7,7 +7,7 @@
 //! it outside tests and demos.
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use venus_seal_core::proving::{
@@ -119,6 +119,33 @@ impl FakePoStExecutor {
                 reason: "marked faulty".into(),
             })
             .collect()
+    }
+}
+
+/// A disk that answers slowly for some sectors: a decorator over a
+/// [`CheckProvable`] executor that waits `delay` (real time) for each
+/// sector of a task in `slow` before passing the task on, as reads of a
+/// throttled or failing store would.
+#[derive(Debug)]
+pub struct SlowReads<E> {
+    /// The executor that reads.
+    pub inner: Arc<E>,
+    /// The slow sectors.
+    pub slow: BTreeSet<SectorNumber>,
+    /// How long each of their reads is held up.
+    pub delay: std::time::Duration,
+}
+
+#[async_trait]
+impl<E: Executor<CheckProvable>> Executor<CheckProvable> for SlowReads<E> {
+    async fn execute(&self, task: CheckProvable) -> Result<Vec<SkippedSector>, StageError> {
+        let slow = task
+            .sectors
+            .iter()
+            .filter(|s| self.slow.contains(&s.sector.number))
+            .count();
+        tokio::time::sleep(self.delay * slow as u32).await;
+        self.inner.execute(task).await
     }
 }
 

@@ -64,6 +64,7 @@ use venus_seal_core::{
 
 pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
 pub use lifecycle::LifecycleError;
+pub use post::readiness::{Readiness, ReadinessPolicy, SectorRead};
 pub use post::{
     DeadlineCheck, PartitionPoSt, PoStExecutors, PoStOutcome, PoStRound, PoStScheduleError,
     WindowPoStScheduler,

@@ -44,6 +44,9 @@ use venus_seal_core::{
     FailureLevel, Leveled, MessageSender, RandomnessSource, SectorId, SectorNumber, StageError,
 };
 
+#[path = "readiness.rs"]
+pub(super) mod readiness;
+
 /// Why a WindowPoSt round failed (the partitions not submitted are tried
 /// again at the next tick while the deadline is open).
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +205,8 @@ pub struct WindowPoStScheduler {
     declared: Mutex<HashMap<ActorId, (ChainEpoch, u64)>>,
     /// Each miner's last round that proved or failed.
     outcomes: Mutex<BTreeMap<ActorId, PoStOutcome>>,
+    /// The last readiness check of each (miner, deadline).
+    ready: Mutex<BTreeMap<(ActorId, u64), readiness::Readiness>>,
 }
 
 impl fmt::Debug for WindowPoStScheduler {
@@ -234,6 +239,7 @@ impl WindowPoStScheduler {
             submitted: Mutex::new(HashMap::new()),
             declared: Mutex::new(HashMap::new()),
             outcomes: Mutex::new(BTreeMap::new()),
+            ready: Mutex::new(BTreeMap::new()),
         }
     }
 

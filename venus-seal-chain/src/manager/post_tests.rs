@@ -125,6 +125,95 @@ async fn a_deadline_check_finds_bad_files_and_sends_nothing() {
     assert_eq!(chain.faults(MINER).unwrap(), [SectorNumber(2)]);
 }
 
+/// Readiness, ahead of time: a sector whose reads are slowed (a throttled
+/// store) is named before its deadline opens, and a window too short for
+/// the predicted proof is said not to fit; each opening is checked once.
+#[tokio::test]
+async fn readiness_names_a_slow_sector_before_its_deadline_opens() {
+    let (chain, prover, _) = setup(6);
+    let dl = chain.proving_deadline(MINER).await.unwrap();
+    let next = (dl.index + 1) % dl.deadlines;
+    let parts = chain.deadline_partitions(MINER, next).await.unwrap();
+    let slow_one = parts[0].active[0];
+    let reads = Arc::new(crate::testing::SlowReads {
+        inner: prover.clone(),
+        slow: [slow_one].into(),
+        delay: std::time::Duration::from_millis(200),
+    });
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        PoStExecutors {
+            window_post: prover.clone(),
+            check: reads,
+        },
+        Arc::new(SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![MINER],
+    );
+    let width = dl.close - dl.open;
+    let policy = super::ReadinessPolicy {
+        lead_epochs: width,
+        sample: 0,
+        epoch: std::time::Duration::from_secs(30),
+        budget: 0.5,
+        slow_read: std::time::Duration::from_millis(100),
+    };
+    let found = scheduler.check_readiness(&policy).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "only the next deadline is within the lead: {found:?}"
+    );
+    let r = &found[0];
+    assert_eq!((r.deadline, r.opens), (next, dl.close));
+    assert!(r.checked_at_epoch < r.opens, "checked before it opens");
+    assert_eq!(r.slow, [slow_one], "{r:?}");
+    assert_eq!(r.reads[0].number, slow_one, "slowest first");
+    assert_eq!(r.reads.len(), r.sectors);
+    assert!(r.fits() && !r.is_ready(), "{r:?}");
+    assert!(!r.from_history, "no round yet");
+    assert_eq!(prover.window_posts(), 0, "a readiness check proves nothing");
+    assert!(
+        scheduler.check_readiness(&policy).await.is_empty(),
+        "one check per opening"
+    );
+    assert_eq!(scheduler.readiness().len(), 1);
+
+    // With 1 µs epochs the window cannot hold the slow read; a sector
+    // whose files fail the check is named unreadable.
+    let (chain, prover, _) = setup(6);
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        PoStExecutors {
+            window_post: prover.clone(),
+            check: Arc::new(crate::testing::SlowReads {
+                inner: prover.clone(),
+                slow: [slow_one].into(),
+                delay: std::time::Duration::from_millis(200),
+            }),
+        },
+        Arc::new(SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![MINER],
+    );
+    let other = parts[0].active[1];
+    prover.set_faulty(other, true);
+    let tight = super::ReadinessPolicy {
+        epoch: std::time::Duration::from_micros(1),
+        ..policy
+    };
+    let r = scheduler.check_readiness(&tight).await.remove(0);
+    assert!(!r.fits(), "{r:?}");
+    assert!(r.predicted >= std::time::Duration::from_millis(200));
+    let unreadable: Vec<_> = r.unreadable().iter().map(|s| s.number).collect();
+    assert_eq!(unreadable, [other], "{r:?}");
+    assert!(!r.is_ready());
+}
+
 #[tokio::test]
 async fn a_sector_the_locator_does_not_know_is_skipped() {
     let (chain, _prover, _) = setup(2);
