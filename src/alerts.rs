@@ -278,6 +278,57 @@ impl AlertRule for PoStNotReady {
     }
 }
 
+/// A miner's open deadline with partitions not sent once `fraction` of
+/// its window has gone (Critical: the sectors turn faulty when it closes
+/// unproven). The time is the scheduler's last look carried forward by
+/// the clock, so a prover that hangs (no look at all) is caught too;
+/// resolved when every partition is sent or the deadline has closed.
+#[derive(Debug)]
+pub struct PoStNotSent {
+    /// The scheduler.
+    pub source: Arc<WindowPoStScheduler>,
+    /// The share of the window after which an unsent partition is
+    /// reported (e.g. 0.5).
+    pub fraction: f64,
+    /// The length of an epoch.
+    pub epoch: Duration,
+}
+
+impl AlertRule for PoStNotSent {
+    fn check(&self, now_unix: i64) -> Vec<Alert> {
+        let epoch = self.epoch.as_secs_f64().max(1e-9);
+        self.source
+            .progress()
+            .into_iter()
+            .filter(|p| p.sent < p.due)
+            .filter_map(|p| {
+                let dl = p.deadline;
+                let since = (now_unix - p.at as i64).max(0) as f64;
+                let now = dl.current_epoch as f64 + since / epoch;
+                let width = (dl.close - dl.open).max(1) as f64;
+                let gone = (now - dl.open as f64) / width;
+                if gone < self.fraction || now >= dl.close as f64 {
+                    return None;
+                }
+                Some(Alert {
+                    rule: "post_not_sent",
+                    key: format!("{} deadline {}", p.miner, dl.index),
+                    severity: Severity::Critical,
+                    summary: format!(
+                        "deadline {} of {}: {} of {} partitions not sent with {:.0}% of its window gone (closes at epoch {})",
+                        dl.index,
+                        p.miner,
+                        p.due - p.sent,
+                        p.due,
+                        gone * 100.0,
+                        dl.close
+                    ),
+                })
+            })
+            .collect()
+    }
+}
+
 /// One readiness result in words.
 pub fn readiness_summary(r: &Readiness) -> String {
     let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
@@ -745,41 +796,26 @@ mod tests {
     async fn a_deadline_not_ready_fires_before_it_opens_and_resolves_after_it_closes() {
         use venus_seal_chain::manager::ReadinessPolicy;
         use venus_seal_chain::testing::{
-            activate_fake_sectors, FakePoStExecutor, FakeProofVerifier, SlowReads,
+            proving_devnet, scheduler_on, FakePoStExecutor, SlowReads,
         };
-        use venus_seal_chain::{DevnetChain, DevnetConfig, DevnetMiner, PoStExecutors};
-        use venus_seal_core::proving::SectorDirs;
-        use venus_seal_core::{ActorId, ChainClient, SealProof};
+        use venus_seal_chain::PoStExecutors;
+        use venus_seal_core::{ActorId, ChainClient};
 
         let miner = ActorId(1000);
-        let chain = DevnetChain::new(
-            DevnetConfig::with_miners(vec![DevnetMiner {
-                id: miner,
-                allowed_proofs: vec![SealProof::StackedDrg2KiBV1_1],
-            }]),
-            Arc::new(FakeProofVerifier),
-        );
-        activate_fake_sectors(&chain, miner, 1..=6);
+        let chain = proving_devnet(miner, 6);
         let dl = chain.proving_deadline(miner).await.unwrap();
         let next = (dl.index + 1) % dl.deadlines;
         let slow = chain.deadline_partitions(miner, next).await.unwrap()[0].active[0];
         let prover = Arc::new(FakePoStExecutor::default());
-        let scheduler = Arc::new(WindowPoStScheduler::new(
-            chain.clone(),
-            chain.clone(),
-            PoStExecutors {
-                window_post: prover.clone(),
-                check: Arc::new(SlowReads {
-                    inner: prover,
-                    slow: [slow].into(),
-                    delay: Duration::from_millis(50),
-                }),
-            },
-            Arc::new(SectorDirs {
-                root: "/nowhere".into(),
+        let executors = PoStExecutors {
+            window_post: prover.clone(),
+            check: Arc::new(SlowReads {
+                inner: prover,
+                slow: [slow].into(),
+                delay: Duration::from_millis(50),
             }),
-            vec![miner],
-        ));
+        };
+        let scheduler = Arc::new(scheduler_on(&chain, executors, miner));
         let policy = ReadinessPolicy {
             lead_epochs: dl.close - dl.open,
             sample: 0,
@@ -813,6 +849,76 @@ mod tests {
         assert!(
             later.iter().any(|e| matches!(e, AlertEvent::Resolved { alert, .. } if alert.key == format!("{miner} deadline {next}"))),
             "{later:?}"
+        );
+    }
+
+    /// A WindowPoSt that is not sent (here: the prover fails every time;
+    /// a hung one looks the same, the clock carries the last look
+    /// forward) is reported once half the window has gone, and resolved
+    /// when the deadline closes.
+    #[tokio::test]
+    async fn a_window_post_not_sent_by_half_its_window_fires_until_it_closes() {
+        use async_trait::async_trait;
+        use venus_seal_chain::testing::{proving_devnet, scheduler_on, FakePoStExecutor};
+        use venus_seal_chain::PoStExecutors;
+        use venus_seal_core::proving::WindowPoStOutput;
+        use venus_seal_core::stage::WindowPoSt;
+        use venus_seal_core::{ActorId, Executor, StageError};
+
+        #[derive(Debug)]
+        struct NoGpu;
+        #[async_trait]
+        impl Executor<WindowPoSt> for NoGpu {
+            async fn execute(&self, _: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+                Err(StageError::Unavailable("no GPU".into()))
+            }
+        }
+
+        let miner = ActorId(1000);
+        let chain = proving_devnet(miner, 6);
+        let executors = PoStExecutors {
+            window_post: Arc::new(NoGpu),
+            check: Arc::new(FakePoStExecutor::default()),
+        };
+        let scheduler = Arc::new(scheduler_on(&chain, executors, miner));
+        // Tick until a deadline with sectors is open and its proof failed.
+        let progress = loop {
+            let _ = scheduler.tick().await;
+            if let Some(p) = scheduler.progress().into_iter().find(|p| p.due > 0) {
+                break p;
+            }
+            chain.advance(1).await;
+        };
+        assert_eq!(progress.sent, 0);
+        let dl = progress.deadline;
+        let epoch = 30i64;
+        let mut alerter = Alerter::new(vec![Box::new(PoStNotSent {
+            source: scheduler.clone(),
+            fraction: 0.5,
+            epoch: Duration::from_secs(epoch as u64),
+        })]);
+        let at = progress.at as i64;
+        let when = |epoch_no: i64| at + (epoch_no - dl.current_epoch) * epoch;
+        let half = dl.open + (dl.close - dl.open) / 2;
+        assert!(dl.current_epoch < half, "{dl:?}");
+        assert!(
+            alerter.evaluate(when(half) - epoch).is_empty(),
+            "not yet half"
+        );
+        let fired = alerter.evaluate(when(half) + 1);
+        let [AlertEvent::Firing { alert, .. }] = &fired[..] else {
+            panic!("{fired:?}")
+        };
+        assert_eq!(alert.severity, Severity::Critical);
+        assert!(
+            alert.summary.contains("partitions not sent"),
+            "{}",
+            alert.summary
+        );
+        let closed = alerter.evaluate(when(dl.close) + 1);
+        assert!(
+            matches!(&closed[..], [AlertEvent::Resolved { .. }]),
+            "{closed:?}"
         );
     }
 

@@ -767,8 +767,16 @@ pub async fn proving(State(c): State<Console>, viewer: Viewer) -> Result<Html<St
         match parts.chain.proving_deadline(*miner).await {
             Err(e) => view.error = e.to_string(),
             Ok(dl) => {
+                let sent = parts
+                    .post
+                    .as_ref()
+                    .and_then(|p| p.progress().into_iter().find(|p| p.miner == *miner))
+                    .filter(|p| p.deadline.index == dl.index && p.deadline.open == dl.open)
+                    .map_or(String::new(), |p| {
+                        format!("; {} of {} partitions sent", p.sent, p.due)
+                    });
                 view.current = format!(
-                    "deadline {} of {} is open (epochs {} to {}; head {})",
+                    "deadline {} of {} is open (epochs {} to {}; head {}){sent}",
                     dl.index, dl.deadlines, dl.open, dl.close, dl.current_epoch
                 );
                 for index in 0..dl.deadlines {

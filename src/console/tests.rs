@@ -319,29 +319,23 @@ async fn only_an_admin_with_the_pages_form_value_may_act() {
 #[tokio::test]
 async fn the_proving_page_shows_readiness_and_runs_a_check() {
     use venus_seal_chain::manager::ReadinessPolicy;
-    use venus_seal_chain::testing::{activate_fake_sectors, FakePoStExecutor, SlowReads};
-    use venus_seal_core::proving::SectorDirs;
+    use venus_seal_chain::testing::{
+        activate_fake_sectors, scheduler_on, FakePoStExecutor, SlowReads,
+    };
 
     let prover = Arc::new(FakePoStExecutor::default());
     let mut scheduler = None;
     let s = serve_with(|chain| {
         activate_fake_sectors(chain, MINER, 1..=6);
-        let post = Arc::new(WindowPoStScheduler::new(
-            chain.clone(),
-            chain.clone(),
-            PoStExecutors {
-                window_post: prover.clone(),
-                check: Arc::new(SlowReads {
-                    inner: prover.clone(),
-                    slow: (1..=6).map(venus_seal_core::SectorNumber).collect(),
-                    delay: Duration::from_millis(30),
-                }),
-            },
-            Arc::new(SectorDirs {
-                root: "/nowhere".into(),
+        let executors = PoStExecutors {
+            window_post: prover.clone(),
+            check: Arc::new(SlowReads {
+                inner: prover.clone(),
+                slow: (1..=6).map(venus_seal_core::SectorNumber).collect(),
+                delay: Duration::from_millis(30),
             }),
-            vec![MINER],
-        ));
+        };
+        let post = Arc::new(scheduler_on(chain, executors, MINER));
         scheduler = Some(post.clone());
         Some(post)
     })

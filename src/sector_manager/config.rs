@@ -149,10 +149,19 @@ pub struct AlertsSection {
         with = "crate::core::serde_duration"
     )]
     pub sector_parked_after: Duration,
+    /// With `[proving]`: a miner's open deadline with partitions not
+    /// sent once this share of its window has gone is reported (default
+    /// 0.5; 0: never).
+    #[serde(default = "default_post_not_sent_fraction")]
+    pub post_not_sent_fraction: f64,
     /// `[[alerts.webhooks]]`: `url` and `format` (`json`, `slack` or
     /// `alertmanager`). None: alerts are only logged.
     #[serde(default)]
     pub webhooks: Vec<crate::alerts::Webhook>,
+}
+
+fn default_post_not_sent_fraction() -> f64 {
+    0.5
 }
 
 fn default_alert_interval() -> Duration {
@@ -908,6 +917,12 @@ impl SectorManagerConfig {
             }
             if a.worker_silent_after < Duration::from_secs(1) {
                 bail!("alerts.worker_silent_after must be at least 1s (workers ping every 30s)");
+            }
+            if !(0.0..1.0).contains(&a.post_not_sent_fraction) {
+                bail!(
+                    "alerts.post_not_sent_fraction must be at least 0 (never) and less than 1 (a share of the deadline's window), not {}",
+                    a.post_not_sent_fraction
+                );
             }
             for w in &a.webhooks {
                 check_url("alerts.webhooks.url", &w.url)?;

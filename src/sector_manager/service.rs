@@ -34,7 +34,7 @@ use super::config::{
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
 use crate::alerts::{
-    self, AlertBoard, AlertRule, Alerter, MessageStuck, PoStNotReady, SectorParked,
+    self, AlertBoard, AlertRule, Alerter, MessageStuck, PoStNotReady, PoStNotSent, SectorParked,
     StoreNearlyFull, WorkerSilent,
 };
 use crate::console::{Console, ConsoleParts};
@@ -376,6 +376,7 @@ async fn serve(
     let pings = WorkerPings::default();
     let stores = persist_stores(config);
     let board = config.alerts.as_ref().map(|_| AlertBoard::default());
+    let post_source = scheduler.clone();
     let readiness_source = scheduler.clone().filter(|_| {
         config
             .proving
@@ -459,6 +460,16 @@ async fn serve(
         }
         if let Some(source) = readiness_source.clone() {
             rules.push(Box::new(PoStNotReady { source }));
+        }
+        if let Some(source) = post_source
+            .clone()
+            .filter(|_| a.post_not_sent_fraction > 0.0)
+        {
+            rules.push(Box::new(PoStNotSent {
+                source,
+                fraction: a.post_not_sent_fraction,
+                epoch: chain.epoch,
+            }));
         }
         let alerter = Alerter::new(rules);
         tracing::info!(every = ?a.every, webhooks = a.webhooks.len(), "alerts evaluated");

@@ -237,6 +237,39 @@ impl Executor<Unseal> for FakePoStExecutor {
 /// The expiration epoch of the sectors [`activate_fake_sectors`] makes.
 pub const FAKE_SECTOR_EXPIRATION: ChainEpoch = 1_000_000;
 
+/// A devnet with one 2KiB `miner` holding proven sectors `1..=sectors`
+/// ([`activate_fake_sectors`]), verifying with [`FakeProofVerifier`].
+pub fn proving_devnet(miner: ActorId, sectors: u64) -> Arc<crate::DevnetChain> {
+    let chain = crate::DevnetChain::new(
+        crate::DevnetConfig::with_miners(vec![crate::DevnetMiner {
+            id: miner,
+            allowed_proofs: vec![SealProof::StackedDrg2KiBV1_1],
+        }]),
+        Arc::new(FakeProofVerifier),
+    );
+    activate_fake_sectors(&chain, miner, 1..=sectors);
+    chain
+}
+
+/// A WindowPoSt scheduler for `miner` on `chain` (reading and sending
+/// there) proving on `executors`, its sectors' files "found" under
+/// `/nowhere` (the fake executors never open them).
+pub fn scheduler_on(
+    chain: &Arc<crate::DevnetChain>,
+    executors: crate::PoStExecutors,
+    miner: ActorId,
+) -> crate::WindowPoStScheduler {
+    crate::WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        executors,
+        Arc::new(venus_seal_core::proving::SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![miner],
+    )
+}
+
 /// Puts sectors `numbers` of `miner` on `chain` as proven 2KiB sectors
 /// (CommR `[n; 32]`) without a PoRep, as
 /// [`DevnetChain::activate_sector_without_proof`](crate::DevnetChain::activate_sector_without_proof)

@@ -66,8 +66,8 @@ pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPol
 pub use lifecycle::LifecycleError;
 pub use post::readiness::{Readiness, ReadinessPolicy, SectorRead};
 pub use post::{
-    DeadlineCheck, PartitionPoSt, PoStExecutors, PoStOutcome, PoStRound, PoStScheduleError,
-    WindowPoStScheduler,
+    DeadlineCheck, DeadlineProgress, PartitionPoSt, PoStExecutors, PoStOutcome, PoStRound,
+    PoStScheduleError, WindowPoStScheduler,
 };
 use state::{decide, Decision};
 pub use state::{SectorEvent, SectorStatus, Submitted};

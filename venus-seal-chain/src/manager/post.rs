@@ -174,6 +174,22 @@ pub struct PoStOutcome {
     pub error: Option<String>,
 }
 
+/// How far a miner's open deadline is proven, as the scheduler last saw
+/// it (for an operator's view and the "not sent" alert).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadlineProgress {
+    /// The miner.
+    pub miner: ActorId,
+    /// The open deadline, at the scheduler's last look.
+    pub deadline: DeadlineInfo,
+    /// When it looked, in Unix seconds.
+    pub at: u64,
+    /// The partitions with sectors to prove.
+    pub due: usize,
+    /// How many of them are submitted (by this process or on chain).
+    pub sent: usize,
+}
+
 /// What [`WindowPoStScheduler::check_deadline`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadlineCheck {
@@ -207,6 +223,8 @@ pub struct WindowPoStScheduler {
     outcomes: Mutex<BTreeMap<ActorId, PoStOutcome>>,
     /// The last readiness check of each (miner, deadline).
     ready: Mutex<BTreeMap<(ActorId, u64), readiness::Readiness>>,
+    /// Each miner's open deadline as last seen.
+    progress: Mutex<BTreeMap<ActorId, DeadlineProgress>>,
 }
 
 impl fmt::Debug for WindowPoStScheduler {
@@ -240,6 +258,7 @@ impl WindowPoStScheduler {
             declared: Mutex::new(HashMap::new()),
             outcomes: Mutex::new(BTreeMap::new()),
             ready: Mutex::new(BTreeMap::new()),
+            progress: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -301,6 +320,29 @@ impl WindowPoStScheduler {
         check.took = started.elapsed();
         info!(%miner, deadline, sectors = check.sectors, bad = check.bad.len(), took = ?check.took, "WindowPoSt check (dry run)");
         Ok(check)
+    }
+
+    /// Each miner's open deadline as the scheduler last saw it: how many
+    /// partitions are due and how many are sent.
+    pub fn progress(&self) -> Vec<DeadlineProgress> {
+        let held = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        held.values().cloned().collect()
+    }
+
+    fn record_progress(&self, miner: ActorId, dl: &DeadlineInfo, due: usize, sent: usize) {
+        let mut held = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        held.insert(
+            miner,
+            DeadlineProgress {
+                miner,
+                deadline: *dl,
+                at: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                due,
+                sent,
+            },
+        );
     }
 
     fn record_outcome(&self, outcome: PoStOutcome) {
@@ -402,14 +444,17 @@ impl WindowPoStScheduler {
             .deadline_partitions(miner, dl.index)
             .await
             .map_err(chain_err)?;
+        let due = partitions.iter().filter(|p| !p.active.is_empty()).count();
         let todo: Vec<_> = partitions
             .into_iter()
             .enumerate()
             .filter(|(i, p)| !done.contains(&(*i as u64)) && !p.active.is_empty())
             .collect();
+        self.record_progress(miner, &dl, due, due - todo.len());
         if todo.is_empty() {
             return Ok(None);
         }
+        let mut sent = due - todo.len();
         let randomness = self
             .chain
             .randomness(
@@ -479,6 +524,8 @@ impl WindowPoStScheduler {
             info!(%miner, deadline = dl.index, partition = index, proven = output.proven.len(),
                   skipped = ?skipped, message = %message.0, "WindowPoSt submitted");
             self.mark(miner, &dl, index, &message);
+            sent += 1;
+            self.record_progress(miner, &dl, due, sent);
             round.partitions.push(PartitionPoSt {
                 index,
                 proven: output.proven,

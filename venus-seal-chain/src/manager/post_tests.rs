@@ -9,26 +9,18 @@ use venus_seal_core::engine::limits::{Limits, StageLimit};
 use venus_seal_core::proving::{SectorDirs, SectorFiles, SectorLocator, WindowPoStOutput};
 use venus_seal_core::stage::WindowPoSt;
 use venus_seal_core::{
-    ActorId, ChainClient, Executor, FailureLevel, Leveled, MessageSender, SealProof, SectorId,
-    SectorNumber, StageError,
+    ActorId, ChainClient, Executor, FailureLevel, Leveled, MessageSender, SectorId, SectorNumber,
+    StageError,
 };
 
 use super::{PoStExecutors, PoStScheduleError, WindowPoStScheduler};
-use crate::devnet::{DevnetChain, DevnetConfig, DevnetMiner};
-use crate::testing::{FakePoStExecutor, FakeProofVerifier};
+use crate::devnet::DevnetChain;
+use crate::testing::FakePoStExecutor;
 
 const MINER: ActorId = ActorId(1000);
-const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 
 fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStExecutor>, WindowPoStScheduler) {
-    let chain = DevnetChain::new(
-        DevnetConfig::with_miners(vec![DevnetMiner {
-            id: MINER,
-            allowed_proofs: vec![PROOF],
-        }]),
-        Arc::new(FakeProofVerifier),
-    );
-    crate::testing::activate_fake_sectors(&chain, MINER, 1..=sectors);
+    let chain = crate::testing::proving_devnet(MINER, sectors);
     let prover = Arc::new(FakePoStExecutor::default());
     let scheduler = scheduler_on(&chain, &prover);
     (chain, prover, scheduler)
@@ -36,15 +28,24 @@ fn setup(sectors: u64) -> (Arc<DevnetChain>, Arc<FakePoStExecutor>, WindowPoStSc
 
 /// A scheduler for [`MINER`] on `chain`, proving with `prover`.
 fn scheduler_on(chain: &Arc<DevnetChain>, prover: &Arc<FakePoStExecutor>) -> WindowPoStScheduler {
-    WindowPoStScheduler::new(
-        chain.clone(),
-        chain.clone(),
-        PoStExecutors::of(prover.clone()),
-        Arc::new(SectorDirs {
-            root: "/nowhere".into(),
+    crate::testing::scheduler_on(chain, PoStExecutors::of(prover.clone()), MINER)
+}
+
+/// A scheduler for [`MINER`] whose reads of `slow` take 200 ms each.
+fn slow_reads_on(
+    chain: &Arc<DevnetChain>,
+    prover: &Arc<FakePoStExecutor>,
+    slow: SectorNumber,
+) -> WindowPoStScheduler {
+    let executors = PoStExecutors {
+        window_post: prover.clone(),
+        check: Arc::new(crate::testing::SlowReads {
+            inner: prover.clone(),
+            slow: [slow].into(),
+            delay: std::time::Duration::from_millis(200),
         }),
-        vec![MINER],
-    )
+    };
+    crate::testing::scheduler_on(chain, executors, MINER)
 }
 
 /// Ticks the scheduler at every epoch for `epochs` epochs; returns the
@@ -122,6 +123,9 @@ async fn a_deadline_check_finds_bad_files_and_sends_nothing() {
     // The period's second round: sector 2, skipped by the first, is
     // faulty on chain and no longer asked for.
     assert_eq!((last.partitions, last.proven, last.skipped), (1, 2, 0));
+    let progress = scheduler.progress();
+    assert_eq!(progress.len(), 1);
+    assert!(progress[0].sent == progress[0].due, "{progress:?}");
     assert_eq!(chain.faults(MINER).unwrap(), [SectorNumber(2)]);
 }
 
@@ -135,23 +139,7 @@ async fn readiness_names_a_slow_sector_before_its_deadline_opens() {
     let next = (dl.index + 1) % dl.deadlines;
     let parts = chain.deadline_partitions(MINER, next).await.unwrap();
     let slow_one = parts[0].active[0];
-    let reads = Arc::new(crate::testing::SlowReads {
-        inner: prover.clone(),
-        slow: [slow_one].into(),
-        delay: std::time::Duration::from_millis(200),
-    });
-    let scheduler = WindowPoStScheduler::new(
-        chain.clone(),
-        chain.clone(),
-        PoStExecutors {
-            window_post: prover.clone(),
-            check: reads,
-        },
-        Arc::new(SectorDirs {
-            root: "/nowhere".into(),
-        }),
-        vec![MINER],
-    );
+    let scheduler = slow_reads_on(&chain, &prover, slow_one);
     let width = dl.close - dl.open;
     let policy = super::ReadinessPolicy {
         lead_epochs: width,
@@ -184,22 +172,7 @@ async fn readiness_names_a_slow_sector_before_its_deadline_opens() {
     // With 1 µs epochs the window cannot hold the slow read; a sector
     // whose files fail the check is named unreadable.
     let (chain, prover, _) = setup(6);
-    let scheduler = WindowPoStScheduler::new(
-        chain.clone(),
-        chain.clone(),
-        PoStExecutors {
-            window_post: prover.clone(),
-            check: Arc::new(crate::testing::SlowReads {
-                inner: prover.clone(),
-                slow: [slow_one].into(),
-                delay: std::time::Duration::from_millis(200),
-            }),
-        },
-        Arc::new(SectorDirs {
-            root: "/nowhere".into(),
-        }),
-        vec![MINER],
-    );
+    let scheduler = slow_reads_on(&chain, &prover, slow_one);
     let other = parts[0].active[1];
     prover.set_faulty(other, true);
     let tight = super::ReadinessPolicy {
