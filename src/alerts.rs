@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use venus_seal_chain::manager::{ParkedSector, PendingMessage, Readiness};
 use venus_seal_chain::{LocalSectorManager, WindowPoStScheduler};
-use venus_seal_core::ChainEpoch;
+use venus_seal_core::{ChainClient, ChainEpoch, TokenAmount};
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
 
 /// How bad an alert is.
@@ -323,6 +323,105 @@ impl AlertRule for PoStNotSent {
                         gone * 100.0,
                         dl.close
                     ),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The balances of the wallets messages are sent from, as last read by
+/// [`watch_balances`] (an error: why it could not be read); cheap to
+/// clone.
+#[derive(Clone, Debug, Default)]
+pub struct Balances(Arc<Mutex<BTreeMap<String, Result<TokenAmount, String>>>>);
+
+impl Balances {
+    /// Records what reading `address` gave.
+    pub fn set(&self, address: &str, read: Result<TokenAmount, String>) {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        held.insert(address.to_string(), read);
+    }
+
+    /// Every address read, in order, with its last read.
+    pub fn list(&self) -> Vec<(String, Result<TokenAmount, String>)> {
+        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        held.iter().map(|(a, r)| (a.clone(), r.clone())).collect()
+    }
+}
+
+/// Reads the balance of each of `addresses` on `chain` now and every
+/// `every` into `balances`, until aborted.
+pub fn watch_balances(
+    chain: Arc<dyn ChainClient>,
+    addresses: Vec<String>,
+    every: Duration,
+    balances: Balances,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for address in &addresses {
+                let read = chain.balance(address).await.map_err(|e| e.to_string());
+                if let Err(e) = &read {
+                    tracing::warn!(%address, error = %e, "wallet balance unreadable");
+                }
+                balances.set(address, read);
+            }
+        }
+    })
+}
+
+/// `amount` in FIL, with as many decimals as it needs (`1.5`, `0`).
+pub fn fil(amount: TokenAmount) -> String {
+    const ATTO: u128 = 1_000_000_000_000_000_000;
+    let (whole, frac) = (amount.0 / ATTO, amount.0 % ATTO);
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let frac = format!("{frac:018}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
+/// A sending wallet holding less than `min` (Critical: pre-commits and
+/// proofs are paid from it and fail to send once it is empty), or whose
+/// balance cannot be read (Warning); resolved once it is topped up or
+/// read again.
+#[derive(Debug)]
+pub struct WalletLow {
+    /// The balances [`watch_balances`] keeps.
+    pub balances: Balances,
+    /// The least balance that is fine.
+    pub min: TokenAmount,
+}
+
+impl AlertRule for WalletLow {
+    fn check(&self, _now_unix: i64) -> Vec<Alert> {
+        self.balances
+            .list()
+            .into_iter()
+            .filter_map(|(address, read)| {
+                let (severity, summary) = match read {
+                    Ok(b) if b >= self.min => return None,
+                    Ok(b) => (
+                        Severity::Critical,
+                        format!(
+                            "wallet {address} holds {} FIL, below {} FIL: messages it pays for fail to send once it is empty",
+                            fil(b),
+                            fil(self.min)
+                        ),
+                    ),
+                    Err(e) => (
+                        Severity::Warning,
+                        format!("the balance of wallet {address} cannot be read: {e}"),
+                    ),
+                };
+                Some(Alert {
+                    rule: "wallet_low",
+                    key: address,
+                    severity,
+                    summary,
                 })
             })
             .collect()
@@ -919,6 +1018,79 @@ mod tests {
         assert!(
             matches!(&closed[..], [AlertEvent::Resolved { .. }]),
             "{closed:?}"
+        );
+    }
+
+    #[test]
+    fn a_wallet_below_its_minimum_fires_until_topped_up() {
+        let balances = Balances::default();
+        let min = venus_seal_core::TokenAmount::from_whole_fil(10);
+        let mut alerter = Alerter::new(vec![Box::new(WalletLow {
+            balances: balances.clone(),
+            min,
+        })]);
+        assert!(alerter.evaluate(1_000).is_empty(), "nothing read yet");
+        balances.set(
+            "f3abc",
+            Ok(venus_seal_core::TokenAmount(1_500_000_000_000_000_000)),
+        );
+        let fired = alerter.evaluate(1_060);
+        let [AlertEvent::Firing { alert, .. }] = &fired[..] else {
+            panic!("{fired:?}")
+        };
+        assert_eq!(
+            (alert.key.as_str(), alert.severity),
+            ("f3abc", Severity::Critical)
+        );
+        assert!(
+            alert.summary.contains("holds 1.5 FIL, below 10 FIL"),
+            "{}",
+            alert.summary
+        );
+        balances.set("f3abc", Err("node down".into()));
+        assert!(
+            alerter.evaluate(1_120).is_empty(),
+            "the same alert, its text follows"
+        );
+        assert_eq!(alerter.active()[0].0.severity, Severity::Warning);
+        balances.set(
+            "f3abc",
+            Ok(venus_seal_core::TokenAmount::from_whole_fil(50)),
+        );
+        let resolved = alerter.evaluate(1_180);
+        assert!(
+            matches!(&resolved[..], [AlertEvent::Resolved { .. }]),
+            "{resolved:?}"
+        );
+        assert_eq!(fil(venus_seal_core::TokenAmount::ZERO), "0");
+        assert_eq!(fil(venus_seal_core::TokenAmount(1)), "0.000000000000000001");
+    }
+
+    /// The watch reads each address from the chain client into the board
+    /// the rule and the console read.
+    #[tokio::test]
+    async fn balances_are_read_from_the_chain_client() {
+        let chain = venus_seal_chain::testing::proving_devnet(venus_seal_core::ActorId(1000), 0);
+        let balances = Balances::default();
+        let task = watch_balances(
+            chain,
+            vec!["f3abc".into()],
+            Duration::from_secs(60),
+            balances.clone(),
+        );
+        for _ in 0..100 {
+            if !balances.list().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        task.abort();
+        let list = balances.list();
+        assert_eq!(list.len(), 1);
+        let err = list[0].1.clone().unwrap_err();
+        assert!(
+            err.contains("does not read balances"),
+            "the devnet says so: {err}"
         );
     }
 

@@ -10,7 +10,7 @@
 //! * `/workers`: each worker's last ping (slots, running, waiting, paused,
 //!   errors), how busy it is, when it was last seen;
 //! * `/chain`: messages in flight, submissions waiting for a batch, deals
-//!   queued;
+//!   queued, the sending wallets' balances;
 //! * `/proving`: each miner's deadlines (the open one marked), partitions,
 //!   faults and recoveries, the last WindowPoSt round, and a dry-run check
 //!   of a deadline's files;
@@ -54,7 +54,7 @@ use venus_seal_core::{ActorId, ChainClient, SectorId};
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
 use venus_seal_rpc::Secret;
 
-use crate::alerts::AlertBoard;
+use crate::alerts::{AlertBoard, Balances};
 
 pub use auth::{csrf_of, Viewer, COOKIE};
 
@@ -74,6 +74,9 @@ pub struct ConsoleParts {
     pub stores: PersistStores,
     /// The alerts (`None`: `[alerts]` is off).
     pub alerts: Option<AlertBoard>,
+    /// The sending wallets' balances (empty: no wallet of its own, or not
+    /// read yet).
+    pub balances: Balances,
     /// The WindowPoSt scheduler (`None`: `[proving]` is off).
     pub post: Option<Arc<WindowPoStScheduler>>,
     /// The secret tokens are checked against (`rpc.secret_file`).

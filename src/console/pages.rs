@@ -568,6 +568,7 @@ struct ChainPage {
     pending: Vec<(String, String, &'static str, String, String, String)>,
     waiting: Vec<(String, String, &'static str, String)>,
     deals: String,
+    balances: Vec<(String, String, bool)>,
 }
 
 /// `GET /chain`.
@@ -629,6 +630,15 @@ pub async fn chain(State(c): State<Console>, viewer: Viewer) -> Result<Html<Stri
         pending,
         waiting,
         deals,
+        balances: parts
+            .balances
+            .list()
+            .into_iter()
+            .map(|(address, read)| match read {
+                Ok(b) => (address, format!("{} FIL", crate::alerts::fil(b)), false),
+                Err(e) => (address, format!("unreadable: {e}"), true),
+            })
+            .collect(),
     })
 }
 

@@ -60,6 +60,7 @@ async fn serve_with(
         pings: WorkerPings::default(),
         stores: PersistStores::new(Vec::new()),
         alerts: Some(AlertBoard::default()),
+        balances: crate::alerts::Balances::default(),
         post,
         secret: secret.clone(),
         worker_token: None,

@@ -154,6 +154,11 @@ pub struct AlertsSection {
     /// 0.5; 0: never).
     #[serde(default = "default_post_not_sent_fraction")]
     pub post_not_sent_fraction: f64,
+    /// On a Lotus chain: the sending wallet (`chain.from`) holding less
+    /// than this many attoFIL is reported, as is a balance that cannot be
+    /// read (default "0": never).
+    #[serde(default)]
+    pub wallet_min_balance: TokenAmount,
     /// `[[alerts.webhooks]]`: `url` and `format` (`json`, `slack` or
     /// `alertmanager`). None: alerts are only logged.
     #[serde(default)]

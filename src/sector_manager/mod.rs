@@ -16,7 +16,9 @@
 //! * [`admin_client`] and [`worker_token`]: what the operator subcommands
 //!   call. They read the config and its secret file and create nothing.
 //! * [`lifecycle_cli`]: the `sectors expiring|extend|terminate` commands
-//!   for proven sectors, ready to flatten into a binary's clap tree.
+//!   for proven sectors, ready to flatten into a binary's clap tree;
+//!   [`operator_cli`]: `deals add|list`, `sectors abort|resend` (with the
+//!   lifecycle commands) and `workers`.
 //!
 //! `venus-seal-sector-manager` (`src/bin/`) is this module behind a command
 //! line; an SP's own binary can call the same functions, or take the parts
@@ -32,6 +34,7 @@ mod admin;
 mod chain;
 pub mod config;
 pub mod lifecycle_cli;
+pub mod operator_cli;
 #[cfg(feature = "proofs")]
 mod params;
 pub mod preflight;

@@ -34,8 +34,8 @@ use super::config::{
 };
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
 use crate::alerts::{
-    self, AlertBoard, AlertRule, Alerter, MessageStuck, PoStNotReady, PoStNotSent, SectorParked,
-    StoreNearlyFull, WorkerSilent,
+    self, AlertBoard, AlertRule, Alerter, Balances, MessageStuck, PoStNotReady, PoStNotSent,
+    SectorParked, StoreNearlyFull, WalletLow, WorkerSilent,
 };
 use crate::console::{Console, ConsoleParts};
 use std::time::Duration;
@@ -376,6 +376,7 @@ async fn serve(
     let pings = WorkerPings::default();
     let stores = persist_stores(config);
     let board = config.alerts.as_ref().map(|_| AlertBoard::default());
+    let balances = Balances::default();
     let post_source = scheduler.clone();
     let readiness_source = scheduler.clone().filter(|_| {
         config
@@ -384,7 +385,7 @@ async fn serve(
             .is_some_and(|p| p.readiness.is_some())
     });
     let console = match start_console(
-        config, &local, chain, &pings, &stores, &board, scheduler, &secret,
+        config, &local, chain, &pings, &stores, &board, &balances, scheduler, &secret,
     )
     .await
     {
@@ -461,6 +462,12 @@ async fn serve(
         if let Some(source) = readiness_source.clone() {
             rules.push(Box::new(PoStNotReady { source }));
         }
+        if !a.wallet_min_balance.is_zero() && !sending_wallets(config).is_empty() {
+            rules.push(Box::new(WalletLow {
+                balances: balances.clone(),
+                min: a.wallet_min_balance,
+            }));
+        }
         if let Some(source) = post_source
             .clone()
             .filter(|_| a.post_not_sent_fraction > 0.0)
@@ -480,6 +487,16 @@ async fn serve(
             board.clone().unwrap_or_default(),
         )
     });
+    let wallets = sending_wallets(config);
+    let watch = (!wallets.is_empty() && (config.alerts.is_some() || config.console.is_some()))
+        .then(|| {
+            let every = config
+                .alerts
+                .as_ref()
+                .map_or(Duration::from_secs(60), |a| a.every);
+            tracing::info!(?wallets, ?every, "sending wallets' balances watched");
+            alerts::watch_balances(chain.reader.clone(), wallets, every, balances)
+        });
     tracing::info!(
         %addr,
         head = chain.reader.head().await.ok(),
@@ -499,7 +516,17 @@ async fn serve(
         metrics: metrics_server,
         alerts,
         console,
+        watch,
     })
+}
+
+/// The wallets messages are sent from: `chain.from` on a Lotus chain;
+/// none on the embedded devnet.
+fn sending_wallets(config: &SectorManagerConfig) -> Vec<String> {
+    match &config.chain {
+        super::config::ChainSection::Lotus { from, .. } => vec![from.clone()],
+        _ => Vec::new(),
+    }
 }
 
 /// `[console]`: the web console over the manager's state, if configured.
@@ -511,6 +538,7 @@ async fn start_console(
     pings: &WorkerPings,
     stores: &PersistStores,
     board: &Option<AlertBoard>,
+    balances: &Balances,
     post: Option<Arc<WindowPoStScheduler>>,
     secret: &Secret,
 ) -> anyhow::Result<Option<(SocketAddr, JoinHandle<()>)>> {
@@ -531,6 +559,7 @@ async fn start_console(
         pings: pings.clone(),
         stores: stores.clone(),
         alerts: board.clone(),
+        balances: balances.clone(),
         post,
         secret: secret.clone(),
         worker_token,
@@ -652,6 +681,7 @@ pub struct RunningManager {
     metrics: Option<(SocketAddr, JoinHandle<()>)>,
     alerts: Option<JoinHandle<()>>,
     console: Option<(SocketAddr, JoinHandle<()>)>,
+    watch: Option<JoinHandle<()>>,
 }
 
 impl RunningManager {
@@ -741,6 +771,9 @@ impl RunningManager {
         }
         if let Some((_, console)) = self.console {
             console.abort();
+        }
+        if let Some(watch) = self.watch {
+            watch.abort();
         }
         if let Some(devnet) = &self.chain.devnet {
             devnet.stop_clock();

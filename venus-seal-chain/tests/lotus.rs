@@ -1164,3 +1164,32 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
         vec![9]
     );
 }
+
+/// `WalletBalance`, as Lotus documents it (`documentation/en/api-v1-unstable-methods.md`,
+/// "WalletBalance": inputs `["t01234"]`, response `"0"`): the balance of the
+/// sending wallet the console shows and the `wallet_low` alert watches.
+#[tokio::test]
+async fn the_sending_wallets_balance_is_read_from_the_node() {
+    let fake = Fake::default();
+    fake.reply("Filecoin.WalletBalance", Ok(json!("0")));
+    fake.reply("Filecoin.WalletBalance", Ok(json!("1500000000000000000")));
+    fake.reply("Filecoin.WalletBalance", Ok(json!("-1")));
+    let c = client(&fake).await;
+    assert_eq!(c.balance("t01234").await.unwrap(), TokenAmount::ZERO);
+    assert_eq!(
+        c.balance("t01234").await.unwrap(),
+        TokenAmount(1_500_000_000_000_000_000)
+    );
+    assert!(
+        c.balance("t01234").await.is_err(),
+        "a negative balance is not an amount"
+    );
+    let seen = fake.seen();
+    let asked: Vec<&Value> = seen
+        .iter()
+        .map(|(_, body)| body)
+        .filter(|b| b["method"] == "Filecoin.WalletBalance")
+        .map(|b| &b["params"])
+        .collect();
+    assert_eq!(asked[0], &json!(["t01234"]));
+}

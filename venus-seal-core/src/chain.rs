@@ -417,6 +417,15 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
     /// fail for want of funds.
     async fn collateral(&self, miner: ActorId, call: &MinerCall)
         -> Result<TokenAmount, ChainError>;
+
+    /// The balance of `address` (an account: the wallet messages are sent
+    /// from), as Lotus' `WalletBalance` answers. The default refuses: a
+    /// client that cannot read balances says so rather than answer zero.
+    async fn balance(&self, address: &str) -> Result<TokenAmount, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "this chain client does not read balances (address {address})"
+        )))
+    }
 }
 
 crate::forward::forward_impls! {
@@ -459,6 +468,7 @@ crate::forward::forward_impls! {
         ) -> Result<Vec<u64>, ChainError>;
         async fn collateral(&self, miner: ActorId, call: &MinerCall)
             -> Result<TokenAmount, ChainError>;
+        async fn balance(&self, address: &str) -> Result<TokenAmount, ChainError>;
     }
 }
 

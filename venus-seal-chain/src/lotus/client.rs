@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use venus_seal_core::chain::{MinerMessage, PreCommitParams};
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
-    ActorId, ChainEpoch, DomainSeparationTag, NetworkParams, Randomness, SectorNumber,
+    ActorId, ChainEpoch, DomainSeparationTag, NetworkParams, Randomness, SectorNumber, TokenAmount,
 };
 
 use super::convert::{actor_address, decode_randomness};
@@ -316,6 +316,12 @@ impl LotusClient {
             )
             .await?;
         Ok(sectors.unwrap_or_default())
+    }
+
+    /// `Filecoin.WalletBalance [addr]`: the address's balance in attoFIL.
+    pub async fn wallet_balance(&self, address: &str) -> Result<TokenAmount, ChainError> {
+        self.call("Filecoin.WalletBalance", vec![json!(address)])
+            .await
     }
 
     /// `Filecoin.StateMinerPartitions [addr, dlIdx, tsk]`.

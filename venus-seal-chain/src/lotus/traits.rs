@@ -115,6 +115,10 @@ impl ChainClient for LotusClient {
             }))
     }
 
+    async fn balance(&self, address: &str) -> Result<TokenAmount, ChainError> {
+        self.wallet_balance(address).await
+    }
+
     async fn miner_sectors(&self, miner: ActorId) -> Result<Vec<OnChainSector>, ChainError> {
         const M: &str = "Filecoin.StateMinerSectors";
         let mut sectors = self

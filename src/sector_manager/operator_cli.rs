@@ -1,0 +1,149 @@
+//! The operator commands on the deal queue and on sectors in flight
+//! (`venus-seal-sector-manager deals add|list`, `sectors abort|resend`,
+//! with the lifecycle commands of [`lifecycle_cli`](super::lifecycle_cli)
+//! flattened into `sectors`) and `workers`: clap definitions and running
+//! them against a manager's admin API. Each only reads the config and the
+//! secret; none creates a file.
+
+use clap::Subcommand;
+use venus_seal_core::manager::DealInfo;
+use venus_seal_core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorId, SectorNumber};
+
+use super::lifecycle_cli::LifecycleCommand;
+use super::{admin_client, workers_table};
+use crate::runtime::ApiArgs;
+
+/// `sectors …`: act on the sectors the manager allocated.
+#[derive(Subcommand, Debug)]
+pub enum SectorsCommand {
+    /// Give a sector up (not one proven or finalized): its worker aborts it
+    /// and frees its slot at its next state report or poll.
+    Abort {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        /// Why, for the worker's records and logs.
+        #[arg(long)]
+        reason: String,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Send a sector's last submission (its proof, else its pre-commit)
+    /// again, under a new attempt, in the next batch.
+    Resend {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// `expiring`, `extend`, `terminate`.
+    #[command(flatten)]
+    Lifecycle(LifecycleCommand),
+}
+
+impl SectorsCommand {
+    /// Runs the command, calling the admin API as `name`, and prints the
+    /// answer.
+    pub async fn run(self, name: &str) -> anyhow::Result<()> {
+        match self {
+            SectorsCommand::Abort {
+                miner,
+                number,
+                reason,
+                api,
+            } => {
+                let sector = SectorId::new(miner, SectorNumber(number));
+                admin_client(&api, name)?
+                    .abort_sector(sector, &reason)
+                    .await?;
+                println!("{sector}: abort requested ({reason}); its worker gives it up at its next report or poll");
+            }
+            SectorsCommand::Resend { miner, number, api } => {
+                let sector = SectorId::new(miner, SectorNumber(number));
+                let which = admin_client(&api, name)?.resend_sector(sector).await?;
+                println!(
+                    "{sector}: the {which} goes out again in the next batch, under a new attempt"
+                );
+            }
+            SectorsCommand::Lifecycle(command) => command.run(name).await?,
+        }
+        Ok(())
+    }
+}
+
+/// `deals …`: the deal queue.
+#[derive(Subcommand, Debug)]
+pub enum DealsCommand {
+    /// Queue a deal piece for the miner's next sector with room; its worker
+    /// fetches the piece and checks it against the PieceCID.
+    Add {
+        /// The piece's commitment (baga6ea4seaq…).
+        #[arg(long)]
+        piece_cid: PieceCid,
+        /// The padded piece size in bytes: a power of two, at least 128
+        /// (e.g. 512 for up to 508 bytes of data).
+        #[arg(long)]
+        size: u64,
+        /// The deal id on chain (0 for a piece without a chain deal).
+        #[arg(long, default_value_t = 0)]
+        deal_id: u64,
+        /// The miner actor whose sector takes it, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// How many deals wait for a sector.
+    List(ApiArgs),
+}
+
+impl DealsCommand {
+    /// Runs the command, calling the admin API as `name`, and prints the
+    /// answer.
+    pub async fn run(self, name: &str) -> anyhow::Result<()> {
+        match self {
+            DealsCommand::Add {
+                piece_cid,
+                size,
+                deal_id,
+                miner,
+                api,
+            } => {
+                let piece = PieceInfo {
+                    size: PaddedPieceSize(size),
+                    cid: piece_cid,
+                };
+                let deal = DealInfo { id: deal_id, piece };
+                admin_client(&api, name)?
+                    .add_deal(Some(miner), deal)
+                    .await?;
+                println!(
+                    "deal {deal_id} queued for {miner}: piece {piece_cid} ({size} bytes padded)"
+                );
+            }
+            DealsCommand::List(api) => {
+                let status = admin_client(&api, name)?.status().await?;
+                println!("{} deals wait for a sector", status.queued);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `workers`: every worker's last ping, the quietest first.
+pub async fn print_workers(api: &ApiArgs, name: &str) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let workers = admin_client(api, name)?.workers().await?;
+    print!("{}", workers_table(&workers, now.as_secs() as i64));
+    Ok(())
+}
