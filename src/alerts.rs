@@ -307,22 +307,28 @@ impl AlertRule for PoStNotSent {
                 let now = dl.current_epoch as f64 + since / epoch;
                 let width = (dl.close - dl.open).max(1) as f64;
                 let gone = (now - dl.open as f64) / width;
-                if gone < self.fraction || now >= dl.close as f64 {
+                if gone < self.fraction {
                     return None;
                 }
+                let unsent = p.due - p.sent;
+                let summary = if now < dl.close as f64 {
+                    format!(
+                        "deadline {} of {}: {unsent} of {} partitions not sent with {:.0}% of its window gone (closes at epoch {})",
+                        dl.index, p.miner, p.due, gone * 100.0, dl.close
+                    )
+                } else {
+                    // The scheduler has not looked since (hung, or the
+                    // chain unreadable): later deadlines go unproven too.
+                    format!(
+                        "deadline {} of {} closed with {unsent} of {} partitions unsent, and the WindowPoSt scheduler has not looked since epoch {}: later deadlines go unproven too",
+                        dl.index, p.miner, p.due, dl.current_epoch
+                    )
+                };
                 Some(Alert {
                     rule: "post_not_sent",
-                    key: format!("{} deadline {}", p.miner, dl.index),
+                    key: p.miner.to_string(),
                     severity: Severity::Critical,
-                    summary: format!(
-                        "deadline {} of {}: {} of {} partitions not sent with {:.0}% of its window gone (closes at epoch {})",
-                        dl.index,
-                        p.miner,
-                        p.due - p.sent,
-                        p.due,
-                        gone * 100.0,
-                        dl.close
-                    ),
+                    summary,
                 })
             })
             .collect()
@@ -981,12 +987,15 @@ mod tests {
         };
         let scheduler = Arc::new(scheduler_on(&chain, executors, miner));
         // Tick until a deadline with sectors is open and its proof failed.
+        let mut ticks = 0;
         let progress = loop {
             let _ = scheduler.tick().await;
             if let Some(p) = scheduler.progress().into_iter().find(|p| p.due > 0) {
                 break p;
             }
             chain.advance(1).await;
+            ticks += 1;
+            assert!(ticks < 10_000, "no deadline with sectors opened");
         };
         assert_eq!(progress.sent, 0);
         let dl = progress.deadline;
@@ -1014,10 +1023,31 @@ mod tests {
             "{}",
             alert.summary
         );
-        let closed = alerter.evaluate(when(dl.close) + 1);
+        // Past the close with no newer look (a hung scheduler): it keeps
+        // firing, saying so.
+        assert!(alerter.evaluate(when(dl.close) + 1).is_empty());
+        let held = &alerter.active()[0].0;
         assert!(
-            matches!(&closed[..], [AlertEvent::Resolved { .. }]),
-            "{closed:?}"
+            held.summary.contains("has not looked since"),
+            "{}",
+            held.summary
+        );
+        // The scheduler looks again in a deadline with nothing due: resolved.
+        let mut ticks = 0;
+        loop {
+            chain.advance(1).await;
+            let _ = scheduler.tick().await;
+            let p = scheduler.progress().remove(0);
+            if p.deadline.index != dl.index && p.due == 0 {
+                break;
+            }
+            ticks += 1;
+            assert!(ticks < 10_000, "no empty deadline came");
+        }
+        let resolved = alerter.evaluate(when(dl.close) + 2);
+        assert!(
+            matches!(&resolved[..], [AlertEvent::Resolved { .. }]),
+            "{resolved:?}"
         );
     }
 

@@ -78,8 +78,14 @@ pub async fn sector(
     Redirect::to(&format!("{}?{query}", sector_link(id))).into_response()
 }
 
+/// How long a worker's admin API may take to answer the console.
+const WORKER_CALL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Pauses or resumes `id` on the worker that holds it: the worker its last
-/// report names first, then every other worker that pinged.
+/// report names first, then every other worker that pinged. Pings need a
+/// write token (a worker's), so the admin token only goes to addresses a
+/// worker gave; sign it with the workers' admin secret, not the manager's
+/// (README, "The operator console").
 async fn on_worker(c: &Console, id: SectorId, action: &str) -> Result<String, String> {
     let parts = c.parts();
     let token = parts.worker_token.as_deref().ok_or(
@@ -101,10 +107,16 @@ async fn on_worker(c: &Console, id: SectorId, action: &str) -> Result<String, St
     for w in workers {
         let client = AdminClient::new(format!("http://{}", w.info.dest), Some(token))
             .map_err(|e| e.to_string())?;
-        let list = match client.list().await {
-            Ok(list) => list,
-            Err(e) => {
+        // A dead worker costs the operator seconds, not a minute each.
+        let listed = tokio::time::timeout(WORKER_CALL, client.list()).await;
+        let list = match listed {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => {
                 errors.push(format!("{}: {e}", w.info.name));
+                continue;
+            }
+            Err(_) => {
+                errors.push(format!("{}: no answer within {WORKER_CALL:?}", w.info.name));
                 continue;
             }
         };
@@ -165,6 +177,37 @@ pub async fn check_deadline(
             .into_response());
     };
     let miner = ActorId(form.miner);
+    let parts = c.parts();
+    if !parts.miners.contains(&miner) {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            format!("{miner} is not a miner of this manager"),
+        )
+            .into_response());
+    }
+    // The check reads through the proofs' own executors, limits and
+    // locks: never beside the proof of the open deadline, one at a time.
+    match parts.chain.proving_deadline(miner).await {
+        Ok(dl) if dl.index == form.deadline => {
+            return Ok((
+                StatusCode::CONFLICT,
+                format!(
+                    "deadline {} of {miner} is open and being proven now: check it after it closes (epoch {})",
+                    dl.index, dl.close
+                ),
+            )
+                .into_response())
+        }
+        Ok(_) => {}
+        Err(e) => return Err(PageError::from(e)),
+    }
+    let Ok(_one_at_a_time) = c.check_running().try_lock() else {
+        return Ok((
+            StatusCode::CONFLICT,
+            "another deadline check is running: try again when it is done",
+        )
+            .into_response());
+    };
     let mut page = CheckPage {
         nav: Nav::new("proving", &viewer, &c),
         miner: miner.to_string(),

@@ -48,7 +48,7 @@ impl Viewer {
                     .into_response(),
             ));
         }
-        if csrf != self.csrf {
+        if !same(csrf.as_bytes(), self.csrf.as_bytes()) {
             return Err(Box::new(
                 (
                     StatusCode::FORBIDDEN,
@@ -59,6 +59,11 @@ impl Viewer {
         }
         Ok(())
     }
+}
+
+/// `a == b` in a time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The value forms post back for `token`.
@@ -80,10 +85,12 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The `Set-Cookie` value that keeps `token` for the session.
-pub fn session_cookie(token: &str) -> HeaderValue {
+/// The `Set-Cookie` value that keeps `token` for the session (`Secure`
+/// too when the console is reached over HTTPS).
+pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
@@ -140,12 +147,25 @@ mod tests {
             HeaderValue::from_static("venus_seal_console="),
         );
         assert_eq!(session_token(&h), None);
-        let c = session_cookie("abc");
+        let c = session_cookie("abc", false);
         let c = c.to_str().unwrap();
         assert!(
             c.contains("HttpOnly") && c.contains("SameSite=Strict"),
             "{c}"
         );
+        assert!(!c.contains("Secure"));
+        assert!(session_cookie("abc", true)
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure"));
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+        // Only the cookie: an Authorization header is not a session.
+        let mut h = HeaderMap::new();
+        h.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer tok.en.x"),
+        );
+        assert_eq!(session_token(&h), None);
         assert_ne!(csrf_of("a"), csrf_of("b"));
         assert_eq!(csrf_of("a").len(), 32);
     }

@@ -85,24 +85,32 @@ pub struct ConsoleParts {
     pub worker_token: Option<String>,
     /// A worker quiet this long is shown as silent.
     pub worker_silent_after: Duration,
+    /// Mark the session cookie `Secure` (the console is reached over
+    /// HTTPS, through a TLS-terminating proxy).
+    pub secure_cookie: bool,
 }
 
 /// The console: cheap to clone (one shared [`ConsoleParts`]).
 #[derive(Clone, Debug)]
-pub struct Console(Arc<ConsoleParts>);
+pub struct Console(Arc<(ConsoleParts, tokio::sync::Mutex<()>)>);
 
 impl Console {
     /// A console over `parts`.
     pub fn new(parts: ConsoleParts) -> Self {
-        Self(Arc::new(parts))
+        Self(Arc::new((parts, tokio::sync::Mutex::new(()))))
     }
 
     pub(crate) fn parts(&self) -> &ConsoleParts {
-        &self.0
+        &self.0 .0
+    }
+
+    /// Held while a deadline check runs (one at a time).
+    pub(crate) fn check_running(&self) -> &tokio::sync::Mutex<()> {
+        &self.0 .1
     }
 
     pub(crate) fn secret(&self) -> &Secret {
-        &self.0.secret
+        &self.0 .0.secret
     }
 
     /// Every page and action, as an axum router.
@@ -120,6 +128,7 @@ impl Console {
             .route("/proving/check", post(actions::check_deadline))
             .route("/storage", get(pages::storage))
             .route("/alerts", get(pages::alerts))
+            .layer(axum::middleware::map_response(security_headers))
             .with_state(self.clone())
     }
 
@@ -140,7 +149,7 @@ impl Console {
     /// Every sector the manager holds, in sector order.
     pub(crate) async fn all_sectors(&self) -> anyhow::Result<Vec<(SectorId, SectorStatus)>> {
         const PAGE: usize = 1_000;
-        let store = self.0.manager.store();
+        let store = self.parts().manager.store();
         let mut all = Vec::new();
         let mut after = None;
         loop {
@@ -153,6 +162,23 @@ impl Console {
             }
         }
     }
+}
+
+/// No page is framed by another site, cached, or sniffed.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let h = response.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Now, in Unix seconds.

@@ -99,8 +99,10 @@ pub async fn login(State(c): State<Console>, Form(form): Form<LoginForm>) -> Res
         Ok(caller) => {
             tracing::info!(permission = %caller.permission, name = ?caller.name, "console login");
             let mut r = Redirect::to("/").into_response();
-            r.headers_mut()
-                .insert(header::SET_COOKIE, session_cookie(token));
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(token, c.parts().secure_cookie),
+            );
             r
         }
         Err(e) => {
@@ -251,6 +253,8 @@ fn todo_for(rule: &str) -> &'static str {
             "look at the message's fee and the sending wallet; resend if it was dropped"
         }
         "sector_parked" => "fix the cause, then resume the sector; or abort it",
+        "post_not_sent" => "look at the prover (GPU, locks, the proving log) and the node now: the partitions' sectors turn faulty when the deadline closes unproven",
+        "wallet_low" => "top up the sending wallet before pre-commits and proofs fail to send",
         _ => "see the alert's text",
     }
 }
@@ -261,6 +265,8 @@ fn link_for(rule: &str, key: &str) -> String {
         "store_nearly_full" => "/storage".into(),
         "message_pending" => "/chain".into(),
         "sector_parked" => sector_link_of_key(key).unwrap_or_else(|| "/pipeline".into()),
+        "post_not_ready" | "post_not_sent" => "/proving".into(),
+        "wallet_low" => "/chain".into(),
         _ => "/alerts".into(),
     }
 }

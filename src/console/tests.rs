@@ -65,6 +65,7 @@ async fn serve_with(
         secret: secret.clone(),
         worker_token: None,
         worker_silent_after: Duration::from_secs(120),
+        secure_cookie: false,
     });
     let (addr, _task) = console.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     Served {
@@ -354,9 +355,11 @@ async fn the_proving_page_shows_readiness_and_runs_a_check() {
     assert!(!checked.is_empty());
     let read = s.cookie(Permission::Read);
     let page = s.get("/proving", Some(&read)).await.text().await.unwrap();
+    let first_slow = checked[0].slow[0];
+    assert!(page.contains("NOT READY"), "{page}");
     assert!(
-        page.contains("NOT READY") && page.contains("slow"),
-        "{page}"
+        page.contains(&format!("<td class=\"warning\">{first_slow} (")),
+        "the slow sector is named: {page}"
     );
     let overview = s.get("/", Some(&read)).await.text().await.unwrap();
     assert!(
@@ -365,35 +368,55 @@ async fn the_proving_page_shows_readiness_and_runs_a_check() {
     );
     assert!(!overview.contains("All clear"));
 
-    prover.set_faulty(venus_seal_core::SectorNumber(2), true);
-    let admin = s.cookie(Permission::Admin);
-    let csrf = super::csrf_of(admin.split_once('=').unwrap().1);
-    let deadline_of_2 = {
+    // The dry run: a deadline that is not open, with a sector whose files
+    // fail the check.
+    let (open, target, bad) = {
         use venus_seal_core::ChainClient;
+        let open = s.manager_chain.proving_deadline(MINER).await.unwrap().index;
         let mut found = None;
-        for d in 0..100 {
+        for d in (0..100).filter(|d| *d != open) {
             let parts = s.manager_chain.deadline_partitions(MINER, d).await.unwrap();
-            if parts
-                .iter()
-                .any(|p| p.active.contains(&venus_seal_core::SectorNumber(2)))
-            {
-                found = Some(d);
+            if let Some(n) = parts.iter().flat_map(|p| p.active.clone()).next() {
+                found = Some((d, n));
                 break;
             }
         }
-        found.expect("sector 2 is in a deadline").to_string()
+        let (d, n) = found.expect("a deadline with sectors is not open");
+        (open, d, n)
     };
-    let r = s
-        .post(
-            "/proving/check",
-            &admin,
-            &[
-                ("csrf", &csrf),
-                ("miner", "1000"),
-                ("deadline", &deadline_of_2),
-            ],
-        )
-        .await;
+    prover.set_faulty(bad, true);
+    let admin = s.cookie(Permission::Admin);
+    let csrf = super::csrf_of(admin.split_once('=').unwrap().1);
+    let check = |cookie: String, csrf: String, miner: &'static str, deadline: u64| {
+        let s = &s;
+        async move {
+            let deadline = deadline.to_string();
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("miner", miner),
+                ("deadline", deadline.as_str()),
+            ];
+            s.post("/proving/check", &cookie, &form).await
+        }
+    };
+    let read_csrf = super::csrf_of(read.split_once('=').unwrap().1);
+    let r = check(read.clone(), read_csrf, "1000", target).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "read tokens do not check"
+    );
+    let r = check(admin.clone(), "forged".into(), "1000", target).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a forged form");
+    let r = check(admin.clone(), csrf.clone(), "1999", target).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "not a miner of ours");
+    let r = check(admin.clone(), csrf.clone(), "1000", open).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "never beside the open deadline's proof"
+    );
+    let r = check(admin.clone(), csrf.clone(), "1000", target).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
     assert!(

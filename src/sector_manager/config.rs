@@ -111,6 +111,12 @@ pub struct ConsoleSection {
     /// reason; abort, resend and the WindowPoSt check work anyway.
     #[serde(default)]
     pub worker_token_file: Option<PathBuf>,
+    /// Mark the session cookie `Secure` (default false): set it when the
+    /// console is reached over HTTPS through a TLS-terminating proxy (the
+    /// console itself speaks plain HTTP, so bind it to an address only
+    /// operators reach, or put it behind such a proxy).
+    #[serde(default)]
+    pub secure_cookie: bool,
 }
 
 /// `[alerts]`: what the manager watches and where it says so. Each alert

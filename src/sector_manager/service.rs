@@ -567,6 +567,7 @@ async fn start_console(
             .alerts
             .as_ref()
             .map_or(Duration::from_secs(120), |a| a.worker_silent_after),
+        secure_cookie: c.secure_cookie,
     });
     let served = console
         .serve(c.listen)

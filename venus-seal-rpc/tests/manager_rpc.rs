@@ -256,15 +256,26 @@ async fn a_sector_seals_over_rpc_exactly_as_in_process() {
     assert_eq!(remote, in_process);
 }
 
+/// A ping names the worker's admin address, where the console sends its
+/// admin token to pause and resume: a read token may not register one.
 #[tokio::test]
-async fn worker_ping_needs_only_read() {
+async fn worker_ping_needs_write() {
     let served = Served::start().await;
     let info = WorkerInfo {
         name: "worker-1".into(),
+        dest: "10.6.6.6:1234".into(),
         ..WorkerInfo::default()
     };
+    let refused = served.client(Permission::Read).worker_ping(&info).await;
+    match refused {
+        Err(ManagerError::Unauthorized(msg)) => assert!(
+            msg.contains("Venus.WorkerPing needs write, token allows read"),
+            "{msg}"
+        ),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
     served
-        .client(Permission::Read)
+        .client(Permission::Write)
         .worker_ping(&info)
         .await
         .unwrap();
@@ -510,8 +521,11 @@ fn every_manager_error_round_trips_through_its_code() {
         manager_error_from_rpc(-32601, "no such method".into()).level(),
         FailureLevel::Temporary
     );
-    assert_eq!(methods::WRITE.len(), 18);
-    assert_eq!(methods::READ.len(), 4);
+    // WorkerPing needs write: a ping names an address the console sends
+    // an admin token to.
+    assert_eq!(methods::WRITE.len(), 19);
+    assert_eq!(methods::READ.len(), 3);
+    assert!(methods::WRITE.contains(&methods::WORKER_PING));
 }
 
 /// A manager on the SQLite store at `db` over `chain`, served; its URL,

@@ -220,24 +220,24 @@ impl WindowPoStScheduler {
         for sector in located {
             let number = sector.sector.number;
             let started = Instant::now();
-            let bad = self
+            let checked = self
                 .executors
                 .check
                 .execute(CheckProvable {
                     miner,
                     sectors: vec![sector],
                 })
-                .await
-                .map_err(|source| PoStScheduleError::Proving {
-                    miner,
-                    deadline,
-                    partition: 0,
-                    source,
-                })?;
+                .await;
+            // A check that fails outright names the sector too: one bad
+            // sector does not hide the rest of the deadline.
+            let unreadable = match checked {
+                Ok(bad) => bad.into_iter().next().map(|b| b.reason),
+                Err(e) => Some(format!("the check failed: {e}")),
+            };
             reads.push(SectorRead {
                 number,
                 took: started.elapsed(),
-                unreadable: bad.into_iter().next().map(|b| b.reason),
+                unreadable,
             });
         }
         reads.sort_by(|a, b| b.took.cmp(&a.took).then(a.number.cmp(&b.number)));
@@ -245,12 +245,17 @@ impl WindowPoStScheduler {
         let mean_read = if timed.is_empty() {
             Duration::ZERO
         } else {
-            timed.iter().map(|r| r.took).sum::<Duration>() / timed.len() as u32
+            timed.iter().map(|r| r.took).sum::<Duration>() / count(timed.len())
         };
         let per_partition = self.proving_time_per_partition(miner);
-        let predicted = mean_read * active.len() as u32
-            + per_partition.unwrap_or_default() * partitions.len() as u32;
-        let window = policy.epoch * (closes - opens).max(0) as u32;
+        let predicted = mean_read
+            .saturating_mul(count(active.len()))
+            .saturating_add(
+                per_partition
+                    .unwrap_or_default()
+                    .saturating_mul(count(partitions.len())),
+            );
+        let window = policy.epoch.saturating_mul(count((closes - opens).max(0)));
         let readiness = Readiness {
             miner,
             deadline,
@@ -288,8 +293,14 @@ impl WindowPoStScheduler {
             .filter(useful)
             .find(|o| o.miner == miner)
             .or_else(|| outcomes.iter().find(useful))?;
-        Some(last.took / last.partitions as u32)
+        Some(last.took / count(last.partitions))
     }
+}
+
+/// `n` as a Duration multiplier or divisor (absurd counts saturate; the
+/// callers divide only by counts they checked are not zero).
+fn count<N: TryInto<u32>>(n: N) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 /// At most `n` of `sectors` (all when `n` is 0), spread evenly.

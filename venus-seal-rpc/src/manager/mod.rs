@@ -24,7 +24,7 @@
 //! | `Venus.ReportState` | `[SectorID, {Worker, StateChange: {Prev, Next, Event}, Failure: {Level, Desc} or null}]` | `{Id, Finalized, AbortReason}` | write |
 //! | `Venus.ReportFinalized` | `[SectorID]` | `null` | write |
 //! | `Venus.ReportAborted` | `[SectorID, reason]` | `null` | write |
-//! | `Venus.WorkerPing` | `[WorkerInfo]` | `null` | read |
+//! | `Venus.WorkerPing` | `[WorkerInfo]` | `null` | write (a ping names the worker's admin address, which the console sends an admin token to) |
 //! | `Venus.StoreBasicInfo` | `[instance_name]` | `StoreBasicInfo` (`{Name, Path, Strict, ReadOnly, Weight, Meta}`) or `null` | read |
 //! | `Venus.StoreReserveSpace` | `[SectorID, size, candidates]` | `StoreBasicInfo` or `null` | write |
 //!
@@ -165,7 +165,7 @@ pub mod methods {
     ];
 
     /// Every method that needs `write`.
-    pub const WRITE: [&str; 18] = [
+    pub const WRITE: [&str; 19] = [
         ALLOCATE_SECTOR,
         ACQUIRE_DEALS,
         ASSIGN_TICKET,
@@ -184,11 +184,11 @@ pub mod methods {
         ALLOCATE_REBUILD_SECTOR,
         ALLOCATE_UNSEAL_SECTOR,
         WDPOST_ALLOCATE_JOBS,
+        WORKER_PING,
     ];
 
     /// Every method that needs only `read`.
-    pub const READ: [&str; 4] = [
-        WORKER_PING,
+    pub const READ: [&str; 3] = [
         STORE_BASIC_INFO,
         WORKER_PING_INFO_LIST,
         WORKER_GET_PING_INFO,
