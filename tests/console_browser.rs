@@ -395,7 +395,10 @@ worker_token_file = "worker-admin.token"
         assert!(Instant::now() < deadline, "the sector never reached C2");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    until(&c, &console, "/pipeline", "SeedAssigned", 10).await;
+    // The worker reports every transition: the sector shows in C1Done
+    // (its C2 held), and the history has the worker's steps.
+    let page = until(&c, &console, "/pipeline", ">C1Done", 10).await;
+    assert!(page.contains("worker-1"), "{page}");
     shots.take(&c, "pipeline").await;
 
     // Pause it from its page: the worker parks it.
@@ -416,7 +419,11 @@ worker_token_file = "worker-admin.token"
     let page = until(&c, &console, sector, "Finalized", 60).await;
     assert!(
         page.contains("ProofSent") && page.contains("TicketAssigned"),
-        "the history shows every step"
+        "the history shows the manager's steps"
+    );
+    assert!(
+        page.contains("PC2Done") && page.contains("C1Done"),
+        "and every transition the worker reported"
     );
     shots.take(&c, "sector-finalized").await;
     until(&c, &console, "/pipeline", "Finalized", 10).await;

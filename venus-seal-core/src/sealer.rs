@@ -396,6 +396,38 @@ impl Sealer {
 
     /// Reports the sector parked in its state (with `failure`) to the
     /// manager; its answer, if it got through.
+    /// The report of `record`'s move from `prev` to its state, as a
+    /// damocles worker sends one at every transition (none before the
+    /// sector is allocated).
+    pub(crate) fn transition_report(
+        &self,
+        record: &SectorRecord,
+        dir: &Path,
+        prev: SectorState,
+    ) -> Option<(crate::SectorId, StateReport)> {
+        let sector = record.sector?;
+        Some((
+            sector.id,
+            StateReport {
+                worker: WorkerIdentifier {
+                    instance: self.config.instance.clone(),
+                    location: dir.display().to_string(),
+                },
+                state_change: SectorStateChange {
+                    prev: prev.to_string(),
+                    next: record.state.to_string(),
+                    event: None,
+                },
+                failure: None,
+            },
+        ))
+    }
+
+    /// The manager this sealer reports to.
+    pub(crate) fn manager(&self) -> Arc<dyn SectorManager> {
+        self.manager.clone()
+    }
+
     async fn report(
         &self,
         record: &SectorRecord,

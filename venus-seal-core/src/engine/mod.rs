@@ -33,7 +33,7 @@ pub mod work;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
@@ -232,6 +232,15 @@ struct Shared {
     slots: Arc<Mutex<HashMap<u64, mpsc::Sender<Command>>>>,
     /// Each job's stage work, which may outlive its dropped run.
     work: std::sync::Mutex<HashMap<u64, Arc<SectorWork>>>,
+    /// How many job tasks are alive. Aborting a location's loop drops its
+    /// jobs' `JoinSet`, which aborts them without waiting: a job being
+    /// polled on another thread at that moment may still start a stage,
+    /// so shutdown waits for this to reach zero before it looks for
+    /// running stages.
+    live_jobs: tokio::sync::watch::Sender<usize>,
+    /// Transition reports, sent to the manager in order by one task, off
+    /// the sectors' runs (a slow manager never holds a sector up).
+    reports: mpsc::UnboundedSender<(crate::SectorId, crate::manager::StateReport)>,
 }
 
 impl Engine {
@@ -328,7 +337,11 @@ impl Engine {
                 }
             }
         }
+        let (reports, queued) = mpsc::unbounded_channel();
+        let reporter = tokio::spawn(report_transitions(self.sealer.manager(), queued));
+        let mut reporter = AbortOnDrop(reporter);
         let shared = Arc::new(Shared {
+            reports,
             sealer: self.sealer,
             store: self.store,
             next_job: Mutex::new(next_job),
@@ -337,6 +350,7 @@ impl Engine {
             release: self.release,
             slots: self.handle.slots.clone(),
             work: Default::default(),
+            live_jobs: tokio::sync::watch::channel(0).0,
         });
         let mut tasks = JoinSet::new();
         for location in &self.locations {
@@ -347,25 +361,64 @@ impl Engine {
             tasks.spawn(location_loop(shared.clone(), location.clone(), queue));
         }
         tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                joined = tasks.join_next() => match joined {
-                    Some(Ok(Err(e))) => {
+        let result = async {
+            loop {
+                tokio::select! {
+                    joined = tasks.join_next() => match joined {
+                        Some(Ok(Err(e))) => {
+                            tasks.abort_all();
+                            return Err(e);
+                        }
+                        Some(_) => {}
+                        None => return Ok(()),
+                    },
+                    _ = &mut shutdown => {
+                        tracing::info!("shutting down: unfinished sectors resume at their last durable state on restart");
                         tasks.abort_all();
-                        return Err(e);
+                        while tasks.join_next().await.is_some() {}
+                        shared.jobs_gone(SHUTDOWN_GRACE).await;
+                        shared.stages_ended(SHUTDOWN_GRACE).await;
+                        return Ok(());
                     }
-                    Some(_) => {}
-                    None => return Ok(()),
-                },
-                _ = &mut shutdown => {
-                    tracing::info!("shutting down: unfinished sectors resume at their last durable state on restart");
-                    tasks.abort_all();
-                    while tasks.join_next().await.is_some() {}
-                    shared.stages_ended(SHUTDOWN_GRACE).await;
-                    return Ok(());
                 }
             }
         }
+        .await;
+        // The last transitions reach the manager before the engine ends:
+        // the queue closes once the jobs (which hold `shared`) are gone;
+        // a manager that does not answer costs at most the grace.
+        drop(tasks);
+        drop(shared);
+        let _ = tokio::time::timeout(REPORT_GRACE, &mut reporter.0).await;
+        result
+    }
+}
+
+/// How long an ending engine waits for its last transition reports.
+const REPORT_GRACE: Duration = Duration::from_secs(5);
+
+/// Sends the transition reports `queued` to `manager`, in order; one the
+/// manager does not take within 5 s (down, slow) is dropped: it is a line
+/// of history, and the next transition or park report says where the
+/// sector is.
+async fn report_transitions(
+    manager: Arc<dyn crate::SectorManager>,
+    mut queued: mpsc::UnboundedReceiver<(crate::SectorId, crate::manager::StateReport)>,
+) {
+    while let Some((sector, report)) = queued.recv().await {
+        let sent = tokio::time::timeout(REPORT_GRACE, manager.report_state(sector, report)).await;
+        if !matches!(sent, Ok(Ok(_))) {
+            tracing::debug!(%sector, "transition report not delivered");
+        }
+    }
+}
+
+/// Aborts the task when dropped (the engine's run ended or was dropped).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -374,6 +427,18 @@ impl Shared {
     fn work(&self, job: u64) -> Arc<SectorWork> {
         let mut work = self.work.lock().unwrap_or_else(|e| e.into_inner());
         work.entry(job).or_default().clone()
+    }
+
+    /// Waits (up to `grace`) until every job task is gone (the aborted
+    /// ones are dropped at their next yield).
+    async fn jobs_gone(&self, grace: std::time::Duration) {
+        let mut live = self.live_jobs.subscribe();
+        if tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(grace = ?grace, "sector jobs still alive at shutdown");
+        }
     }
 
     /// Waits (up to `grace`) until no stage of any job runs, so that a
@@ -506,6 +571,23 @@ async fn location_loop(
     Ok(())
 }
 
+/// One live job task, counted in [`Shared::live_jobs`] until dropped
+/// (finished, or aborted and dropped).
+struct LiveJob(Arc<Shared>);
+
+impl LiveJob {
+    fn enter(shared: Arc<Shared>) -> Self {
+        shared.live_jobs.send_modify(|n| *n += 1);
+        Self(shared)
+    }
+}
+
+impl Drop for LiveJob {
+    fn drop(&mut self) {
+        self.0.live_jobs.send_modify(|n| *n -= 1);
+    }
+}
+
 /// A job's storage slot, when it holds one.
 struct SlotHold {
     slots: Arc<Semaphore>,
@@ -565,6 +647,7 @@ async fn job_task(
     _flight: OwnedSemaphorePermit,
     mut hold: SlotHold,
 ) -> Result<(), SectorStoreError> {
+    let _alive = LiveJob::enter(shared.clone());
     let dir = rec
         .location
         .clone()
@@ -615,10 +698,15 @@ async fn run_job(
             continue;
         }
         if !rec.paused {
+            let mut prev = rec.state;
             let mut on_step = |r: &SectorRecord, _: &crate::sealer::StepReport| {
                 if shared.released(r.state) {
                     hold.release();
                 }
+                if let Some(report) = shared.sealer.transition_report(r, dir, prev) {
+                    let _ = shared.reports.send(report);
+                }
+                prev = r.state;
             };
             let (result, command) = {
                 let run =

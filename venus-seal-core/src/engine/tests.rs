@@ -199,6 +199,17 @@ async fn temporary_escalates_and_parks_only_that_sector_then_operator_resumes() 
     assert_eq!(r.manager.finalized().len(), 2);
 }
 
+/// The reports that parked a sector (event `Park`), not its transitions.
+fn parked(
+    reports: &[(crate::SectorId, crate::manager::StateReport)],
+) -> Vec<(crate::SectorId, crate::manager::StateReport)> {
+    reports
+        .iter()
+        .filter(|(_, r)| r.state_change.event.as_deref() == Some("Park"))
+        .cloned()
+        .collect()
+}
+
 /// A parked sector is reported to the manager as damocles reports it
 /// (worker instance and location, the state it stays in, event "Park", the
 /// failure); the manager's answer may give it up: then it is aborted,
@@ -213,7 +224,29 @@ async fn a_parked_sector_is_reported_and_the_managers_abort_reason_aborts_it() {
         .fail_if(|t| (t.sector.number.0 == 1).then(|| StageError::Unavailable("gpu lost".into())));
     r.engine.with_max_sectors(2).run(never()).await.unwrap();
 
-    let reports = r.manager.reports();
+    let all = r.manager.reports();
+    // Every step is reported as a transition, in order; sector 2's go on
+    // to Finished.
+    let transitions: Vec<_> = all
+        .iter()
+        .filter(|(id, r)| id.number.0 == 2 && r.state_change.event.is_none())
+        .map(|(_, r)| (r.state_change.prev.as_str(), r.state_change.next.as_str()))
+        .collect();
+    assert_eq!(
+        transitions.first(),
+        Some(&("Empty", "Allocated")),
+        "{transitions:?}"
+    );
+    assert_eq!(
+        transitions.last().map(|t| t.1),
+        Some("Finished"),
+        "{transitions:?}"
+    );
+    assert!(
+        transitions.windows(2).all(|w| w[0].1 == w[1].0),
+        "{transitions:?}"
+    );
+    let reports = parked(&all);
     assert_eq!(reports.len(), 1, "{reports:?}");
     let (id, report) = &reports[0];
     assert_eq!(id.number.0, 1);
@@ -250,7 +283,7 @@ async fn a_manager_abort_requested_after_parking_reaches_the_parked_sector() {
     tokio::time::sleep(Duration::from_secs(6 * 60 * 60)).await;
     let list = handle.list().await.unwrap();
     assert!(list.iter().any(|s| s.paused), "{list:?}");
-    let reports = r.manager.reports().len();
+    let reports = parked(&r.manager.reports()).len();
     assert!(
         reports >= 2,
         "reported at parking and again since: {reports}"

@@ -228,8 +228,9 @@ impl SectorStatus {
     }
 
     /// Where the sector is, in one word, as the manager knows it:
-    /// `Aborted`, `Finalized`; the state its worker reported it parked
-    /// in; else the furthest step the worker took with the manager
+    /// `Aborted`, `Finalized`; the state its worker last reported (every
+    /// transition, and where it parked); else, for a worker that reports
+    /// nothing, the furthest step it took with the manager
     /// (`ProofSubmitted`, `SeedAssigned`, `Persisted`, `PreCommitSubmitted`,
     /// `TicketAssigned`, `DealsAcquired`, `Allocated`).
     pub fn pipeline_state(&self) -> &str {
@@ -239,7 +240,7 @@ impl SectorStatus {
         if self.finalized {
             return "Finalized";
         }
-        if let Some(r) = self.last_report.as_ref().filter(|r| r.failure.is_some()) {
+        if let Some(r) = &self.last_report {
             return r.state_change.next.as_str();
         }
         if self.proof.is_some() {
