@@ -404,6 +404,9 @@ matrix! {
     after_manager_allocate_sector => AfterManagerCall("allocate_sector"),
     before_save_allocated => BeforeSave(S::Allocated),
     after_save_allocated => AfterSave(S::Allocated),
+    // Every transition is reported, from a task of the engine's own: dying
+    // after the manager took the first report loses nothing.
+    after_manager_report_state => AfterManagerCall("report_state"),
     // acquire_deals → save DealsAcquired.
     after_manager_acquire_deals => AfterManagerCall("acquire_deals"),
     before_save_deals_acquired => BeforeSave(S::DealsAcquired),
