@@ -425,6 +425,12 @@ worker_token_file = "worker-admin.token"
         page.contains("PC2Done") && page.contains("C1Done"),
         "and every transition the worker reported"
     );
+    assert!(
+        page.contains("Paused")
+            && page.contains("Resumed")
+            && page.contains("by the console (ops)"),
+        "and the operator's pause and resume"
+    );
     shots.take(&c, "sector-finalized").await;
     until(&c, &console, "/pipeline", "Finalized", 10).await;
     shots.take(&c, "pipeline-finalized").await;

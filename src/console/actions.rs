@@ -60,7 +60,21 @@ pub async fn sector(
             .await
             .map(|what| format!("the {what} goes out again in the next batch"))
             .map_err(|e| e.to_string()),
-        "pause" | "resume" => on_worker(&c, id, &action).await,
+        "pause" | "resume" => {
+            let done = on_worker(&c, id, &action).await;
+            if done.is_ok() {
+                let step = if action == "pause" {
+                    "Paused"
+                } else {
+                    "Resumed"
+                };
+                let detail = format!("by the console ({who})");
+                if let Err(e) = c.parts().manager.note_step(id, step, detail).await {
+                    tracing::warn!(sector = %id, error = %e, "the pause or resume is not in the history");
+                }
+            }
+            done
+        }
         other => {
             return (StatusCode::NOT_FOUND, format!("no action {other:?}")).into_response();
         }

@@ -434,6 +434,21 @@ impl LocalSectorManager {
         })
     }
 
+    /// Adds an operator's step to `sector`'s history (e.g. `Paused` by the
+    /// console on its worker, with who asked in `detail`).
+    pub async fn note_step(
+        &self,
+        sector: SectorId,
+        step: &str,
+        detail: String,
+    ) -> Result<(), ManagerError> {
+        self.modify(sector, |rec| {
+            rec.record(event(step, detail.clone()));
+            Ok(())
+        })
+        .await
+    }
+
     /// What the manager holds for a sector, if it allocated it.
     pub async fn sector_status(
         &self,
