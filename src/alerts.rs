@@ -260,19 +260,11 @@ impl AlertRule for PoStNotReady {
             .readiness()
             .into_iter()
             .filter(|r| !r.is_ready())
-            .map(|r| {
-                let unreadable = r.unreadable();
-                let severity = if r.fits() && unreadable.is_empty() {
-                    Severity::Warning
-                } else {
-                    Severity::Critical
-                };
-                Alert {
-                    rule: "post_not_ready",
-                    key: format!("{} deadline {}", r.miner, r.deadline),
-                    severity,
-                    summary: readiness_summary(&r),
-                }
+            .map(|r| Alert {
+                rule: "post_not_ready",
+                key: format!("{} deadline {}", r.miner, r.deadline),
+                severity: readiness_severity(&r),
+                summary: readiness_summary(&r),
             })
             .collect()
     }
@@ -434,37 +426,62 @@ impl AlertRule for WalletLow {
     }
 }
 
+/// How bad a readiness result that is not ready is: Critical when the
+/// proof is predicted not to fit or a sector is unreadable, Warning when
+/// only slow.
+pub fn readiness_severity(r: &Readiness) -> Severity {
+    if r.fits() && r.unreadable().is_empty() {
+        Severity::Warning
+    } else {
+        Severity::Critical
+    }
+}
+
+/// A duration as seconds with one decimal: `41.0s`.
+pub fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// The slow reads of `r`, slowest first: `7 (41.0s), 9 (33.2s)`.
+pub fn slow_reads(r: &Readiness) -> String {
+    let slow: Vec<String> = r
+        .reads
+        .iter()
+        .filter(|s| r.slow.contains(&s.number))
+        .map(|s| format!("{} ({})", s.number, seconds(s.took)))
+        .collect();
+    slow.join(", ")
+}
+
+/// The unreadable sectors of `r` with why: `9 (file missing)`.
+pub fn unreadable_reads(r: &Readiness) -> String {
+    let unreadable: Vec<String> = r
+        .unreadable()
+        .iter()
+        .map(|s| format!("{} ({})", s.number, s.unreadable.as_deref().unwrap_or("")))
+        .collect();
+    unreadable.join(", ")
+}
+
 /// One readiness result in words.
 pub fn readiness_summary(r: &Readiness) -> String {
-    let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
     let mut text = format!(
         "deadline {} of {} (opens at epoch {}): {} sectors, proof predicted {} of {} allowed",
         r.deadline,
         r.miner,
         r.opens,
         r.sectors,
-        secs(r.predicted),
-        secs(r.allowed)
+        seconds(r.predicted),
+        seconds(r.allowed)
     );
     if !r.fits() {
         text.push_str(" (DOES NOT FIT)");
     }
     if !r.slow.is_empty() {
-        let slow: Vec<String> = r
-            .reads
-            .iter()
-            .filter(|s| r.slow.contains(&s.number))
-            .map(|s| format!("{} ({})", s.number, secs(s.took)))
-            .collect();
-        text.push_str(&format!("; slow reads: {}", slow.join(", ")));
+        text.push_str(&format!("; slow reads: {}", slow_reads(r)));
     }
-    let unreadable: Vec<String> = r
-        .unreadable()
-        .iter()
-        .map(|s| format!("{} ({})", s.number, s.unreadable.as_deref().unwrap_or("")))
-        .collect();
-    if !unreadable.is_empty() {
-        text.push_str(&format!("; unreadable: {}", unreadable.join(", ")));
+    if !r.unreadable().is_empty() {
+        text.push_str(&format!("; unreadable: {}", unreadable_reads(r)));
     }
     text
 }
@@ -655,7 +672,8 @@ pub enum WebhookFormat {
     Alertmanager,
 }
 
-fn rfc3339(unix: i64) -> String {
+/// `unix` (seconds; negative as 0) as RFC 3339 in UTC.
+pub(crate) fn rfc3339(unix: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }

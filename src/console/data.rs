@@ -85,8 +85,7 @@ pub fn throughput<'a>(
 
 /// `day` (days since the Unix epoch) as `YYYY-MM-DD`.
 fn date(day: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(day * DAY);
-    let mut s = humantime::format_rfc3339_seconds(t).to_string();
+    let mut s = crate::alerts::rfc3339((day * DAY) as i64);
     s.truncate(10);
     s
 }
@@ -222,8 +221,7 @@ pub fn when(at: u64) -> String {
     if at == 0 {
         return "-".into();
     }
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at);
-    humantime::format_rfc3339_seconds(t).to_string()
+    crate::alerts::rfc3339(at as i64)
 }
 
 #[cfg(test)]

@@ -192,11 +192,7 @@ pub async fn overview(State(c): State<Console>, viewer: Viewer) -> Result<Html<S
     if let Some(post) = &parts.post {
         for r in post.readiness().iter().filter(|r| !r.is_ready()) {
             problems.push(Problem {
-                severity: if r.fits() && r.unreadable().is_empty() {
-                    "warning"
-                } else {
-                    "critical"
-                },
+                severity: crate::alerts::readiness_severity(r).as_str(),
                 what: crate::alerts::readiness_summary(r),
                 todo: "before it opens: move or repair the slow or unreadable sectors' files, or add proving capacity"
                     .into(),
@@ -677,7 +673,7 @@ pub struct ReadinessView {
 
 impl ReadinessView {
     fn of(r: &venus_seal_chain::manager::Readiness, now: u64) -> Self {
-        let secs = |d: std::time::Duration| format!("{:.1}s", d.as_secs_f64());
+        let secs = crate::alerts::seconds;
         Self {
             deadline: r.deadline,
             opens: r.opens,
@@ -693,19 +689,8 @@ impl ReadinessView {
                 }
             ),
             allowed: secs(r.allowed),
-            slow: r
-                .reads
-                .iter()
-                .filter(|s| r.slow.contains(&s.number))
-                .map(|s| format!("{} ({})", s.number, secs(s.took)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            unreadable: r
-                .unreadable()
-                .iter()
-                .map(|s| format!("{}: {}", s.number, s.unreadable.as_deref().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join("; "),
+            slow: crate::alerts::slow_reads(r),
+            unreadable: crate::alerts::unreadable_reads(r),
             ready: r.is_ready(),
         }
     }

@@ -221,7 +221,7 @@ fn aborted(sector: SectorId, reason: &str) -> ManagerError {
 }
 
 /// Seconds since the Unix epoch (for claims shared between processes).
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::lotus::derived_send_uid;
 use tokio::task::JoinHandle;
@@ -336,9 +336,7 @@ impl WindowPoStScheduler {
             DeadlineProgress {
                 miner,
                 deadline: *dl,
-                at: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
+                at: super::unix_now(),
                 due,
                 sent,
             },
@@ -361,9 +359,7 @@ impl WindowPoStScheduler {
             let outcome = |deadline, error| PoStOutcome {
                 miner: *miner,
                 deadline,
-                at: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
+                at: super::unix_now(),
                 took: started.elapsed(),
                 partitions: 0,
                 proven: 0,

@@ -11,7 +11,7 @@
 //! partition of the miner's last successful round times the partitions. It
 //! fits when it stays within [`ReadinessPolicy::budget`] of the window.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 use venus_seal_core::proving::SkippedSector;
@@ -262,9 +262,7 @@ impl WindowPoStScheduler {
             opens,
             closes,
             checked_at_epoch: head,
-            checked_at: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            checked_at: crate::manager::unix_now(),
             partitions: partitions.len(),
             sectors: active.len(),
             slow: timed
