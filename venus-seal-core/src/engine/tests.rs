@@ -199,6 +199,37 @@ async fn temporary_escalates_and_parks_only_that_sector_then_operator_resumes() 
     assert_eq!(r.manager.finalized().len(), 2);
 }
 
+/// A manager that takes transition reports and never answers does not
+/// hold a sector up: the reports go from a task of their own, each given
+/// up after 5 s, and the engine ends within that grace.
+#[tokio::test(start_paused = true)]
+async fn a_manager_that_hangs_on_transition_reports_holds_no_sector_up() {
+    let seal_two = |hang: bool| async move {
+        let manager = FakeManager::default();
+        if hang {
+            manager.hang_transition_reports();
+        }
+        let r = rig(BTreeMap::new(), 1, manager, None);
+        let started = tokio::time::Instant::now();
+        r.engine.with_max_sectors(2).run(never()).await.unwrap();
+        (started.elapsed(), r.manager)
+    };
+    let (answered, _) = seal_two(false).await;
+    let (hung, manager) = seal_two(true).await;
+    assert_eq!(manager.finalized(), vec![1, 2], "both sealed");
+    assert!(
+        manager.reports().is_empty(),
+        "no transition report was answered: {:?}",
+        manager.reports()
+    );
+    // 30 transitions given up after 5 s each would add 150 s if they held
+    // the sectors up; off the runs they add at most the last grace.
+    assert!(
+        hung <= answered + Duration::from_secs(6),
+        "hung {hung:?}, answered {answered:?}"
+    );
+}
+
 /// The reports that parked a sector (event `Park`), not its transitions.
 fn parked(
     reports: &[(crate::SectorId, crate::manager::StateReport)],

@@ -34,6 +34,7 @@ struct State {
     reports: Vec<(SectorId, StateReport)>,
     /// Answer state reports with this abort reason.
     abort_on_report: Option<String>,
+    hang_transitions: bool,
 }
 
 /// A fake [`SectorManager`] for miner `f01000` sealing 2KiB sectors:
@@ -92,6 +93,12 @@ impl FakeManager {
     /// `reason` (as a manager whose operator gave it up would).
     pub fn abort_on_report(&self, reason: impl Into<String>) {
         self.state.lock().unwrap().abort_on_report = Some(reason.into());
+    }
+
+    /// From now on, a transition report (no event, no failure) is taken
+    /// and never answered, as a manager that hangs would.
+    pub fn hang_transition_reports(&self) {
+        self.state.lock().unwrap().hang_transitions = true;
     }
 
     /// The state reports received, in order.
@@ -318,6 +325,10 @@ impl SectorManager for FakeManager {
         id: SectorId,
         report: StateReport,
     ) -> Result<ReportStateResponse, ManagerError> {
+        let transition = report.state_change.event.is_none() && report.failure.is_none();
+        if transition && self.state.lock().unwrap().hang_transitions {
+            return std::future::pending().await;
+        }
         self.with(|st| {
             let finalized = Self::sector(st, id)?.finalized;
             st.reports.push((id, report));
