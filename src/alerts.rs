@@ -1209,6 +1209,7 @@ mod tests {
             message: MessageId("bafy-replacement".into()),
             first_sent: 100,
             head,
+            fee: None,
         };
         *source.0.lock().unwrap() = vec![at(159)];
         assert!(alerter.evaluate(0).is_empty());

@@ -562,12 +562,25 @@ pub async fn workers(State(c): State<Console>, viewer: Viewer) -> Result<Html<St
 
 // ---- chain ----
 
+/// A message in flight, as the chain page shows it.
+#[derive(Debug)]
+pub struct PendingView {
+    id: String,
+    link: String,
+    kind: &'static str,
+    message: String,
+    first: String,
+    pending: String,
+    max_fee: String,
+    premium: String,
+}
+
 #[derive(Template)]
 #[template(path = "chain.html")]
 struct ChainPage {
     nav: Nav,
     head: String,
-    pending: Vec<(String, String, &'static str, String, String, String)>,
+    pending: Vec<PendingView>,
     waiting: Vec<(String, String, &'static str, String)>,
     deals: String,
     balances: Vec<(String, String, bool)>,
@@ -583,14 +596,25 @@ pub async fn chain(State(c): State<Console>, viewer: Viewer) -> Result<Html<Stri
         .into_iter()
         .map(|m| {
             let now = head.unwrap_or(m.head);
-            (
-                m.sector.to_string(),
-                sector_link(m.sector),
-                m.kind,
-                m.message.0.clone(),
-                m.first_sent.to_string(),
-                (now - m.first_sent).max(0).to_string(),
-            )
+            let (max_fee, premium) = m.fee.map_or_else(
+                || ("not priced yet".to_string(), "-".to_string()),
+                |f| {
+                    (
+                        format!("{} FIL", crate::alerts::fil(f.max())),
+                        format!("{} attoFIL/gas", f.premium),
+                    )
+                },
+            );
+            PendingView {
+                id: m.sector.to_string(),
+                link: sector_link(m.sector),
+                kind: m.kind,
+                message: m.message.0.clone(),
+                first: m.first_sent.to_string(),
+                pending: (now - m.first_sent).max(0).to_string(),
+                max_fee,
+                premium,
+            }
         })
         .collect();
     let mut waiting = Vec::new();

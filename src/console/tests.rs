@@ -11,8 +11,15 @@ use venus_seal_chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     PoStExecutors, WindowPoStScheduler,
 };
-use venus_seal_core::manager::{AllocateSpec, SectorStateChange, StateReport, WorkerIdentifier};
-use venus_seal_core::{ActorId, Failure, FailureLevel, SealProof, SectorId, SectorManager};
+use venus_seal_core::chain::{MessageFee, MessageId, MessageState, MinerMessage, SendUid};
+use venus_seal_core::manager::{
+    AllocateSpec, PreCommitOnChainInfo, SectorStateChange, StateReport, SubmitResult,
+    WorkerIdentifier,
+};
+use venus_seal_core::{
+    ActorId, ChainError, CommD, CommR, Failure, FailureLevel, MessageSender, SealProof, SectorId,
+    SectorManager, TokenAmount,
+};
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
 use venus_seal_rpc::{Permission, Secret};
 
@@ -38,6 +45,15 @@ async fn serve() -> Served {
 async fn serve_with(
     post: impl FnOnce(&Arc<DevnetChain>) -> Option<Arc<WindowPoStScheduler>>,
 ) -> Served {
+    serve_full(post, |chain| chain.clone()).await
+}
+
+/// A console whose manager sends through what `sender` makes of the
+/// devnet.
+async fn serve_full(
+    post: impl FnOnce(&Arc<DevnetChain>) -> Option<Arc<WindowPoStScheduler>>,
+    sender: impl FnOnce(&Arc<DevnetChain>) -> Arc<dyn MessageSender>,
+) -> Served {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
             id: MINER,
@@ -48,7 +64,7 @@ async fn serve_with(
     let manager = LocalSectorManager::in_memory(
         ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]),
         chain.clone(),
-        chain.clone(),
+        sender(&chain),
         Arc::new(FakeProofVerifier),
     );
     let secret = Secret::generate();
@@ -423,4 +439,64 @@ async fn the_proving_page_shows_readiness_and_runs_a_check() {
         page.contains("id=\"bad\"") && page.contains("marked faulty"),
         "{page}"
     );
+}
+
+/// The devnet's sender, pricing every message as a node would (the devnet
+/// itself charges no gas).
+#[derive(Debug)]
+struct Priced(Arc<DevnetChain>);
+
+const FEE: MessageFee = MessageFee {
+    gas_limit: 1_000_000,
+    fee_cap: TokenAmount(100_000),
+    premium: TokenAmount(1_000),
+};
+
+#[async_trait::async_trait]
+impl MessageSender for Priced {
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        self.0.send(uid, msg).await
+    }
+    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
+        self.0.state(id).await
+    }
+    async fn fee(&self, _: &MessageId) -> Result<Option<MessageFee>, ChainError> {
+        Ok(Some(FEE))
+    }
+}
+
+/// Issue 16: the chain page shows a message in flight with its state and
+/// fee (the most it may cost, and its premium).
+#[tokio::test]
+async fn the_chain_page_shows_a_message_in_flight_with_its_fee() {
+    let s = serve_full(|_| None, |chain| Arc::new(Priced(chain.clone()))).await;
+    let spec = AllocateSpec {
+        allowed_miners: vec![MINER],
+        allowed_proof_types: vec![PROOF],
+        ..AllocateSpec::default()
+    };
+    let sector = s.manager.allocate_sector(spec).await.unwrap().unwrap();
+    let ticket = s.manager.assign_ticket(sector.id).await.unwrap();
+    let info = PreCommitOnChainInfo {
+        comm_r: CommR([0xaa; 32]),
+        comm_d: CommD([0xdd; 32]),
+        ticket,
+        deals: vec![],
+    };
+    let r = s
+        .manager
+        .submit_pre_commit(sector, info, false)
+        .await
+        .unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    let viewer = s.cookie(Permission::Read);
+    s.manager.send_due().await.unwrap();
+    assert_eq!(s.manager.watch_sent().await, 1);
+    let page = s.get("/chain", Some(&viewer)).await.text().await.unwrap();
+    let table = &page[page.find("id=\"pending\"").expect("no pending table")..];
+    assert!(table.contains(&sector.id.to_string()), "{table}");
+    assert!(table.contains("pre-commit"), "{table}");
+    // 1,000,000 gas × 100,000 attoFIL = 10^11 attoFIL.
+    assert!(table.contains("0.0000001 FIL"), "{table}");
+    assert!(table.contains("1000 attoFIL/gas"), "{table}");
 }

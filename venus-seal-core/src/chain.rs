@@ -300,6 +300,33 @@ impl MinerMessage {
 #[serde(transparent)]
 pub struct MessageId(pub String);
 
+/// What a sent message may cost in gas, as its sender priced it
+/// ([`MessageSender::fee`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageFee {
+    /// The gas limit.
+    pub gas_limit: u64,
+    /// The most it pays per unit of gas (base fee and premium together).
+    pub fee_cap: TokenAmount,
+    /// The tip per unit of gas to the miner that includes it.
+    pub premium: TokenAmount,
+}
+
+impl MessageFee {
+    /// The most the message can cost in gas: limit × fee cap.
+    ///
+    /// ```
+    /// use venus_seal_core::chain::MessageFee;
+    /// use venus_seal_core::TokenAmount;
+    ///
+    /// let fee = MessageFee { gas_limit: 1_000_000, fee_cap: TokenAmount(100_000), premium: TokenAmount(1_000) };
+    /// assert_eq!(fee.max(), TokenAmount(100_000_000_000));
+    /// ```
+    pub fn max(&self) -> TokenAmount {
+        TokenAmount(self.fee_cap.0.saturating_mul(u128::from(self.gas_limit)))
+    }
+}
+
 /// Where a sent message is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageState {
@@ -506,6 +533,15 @@ pub trait MessageSender: Send + Sync + std::fmt::Debug {
     /// Where the message is.
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
 
+    /// What the message `id` may cost, as its sender priced it: `None`
+    /// while it is not priced yet (venus-messager prices a message when it
+    /// selects it for sending) or where the sender cannot say (the default,
+    /// and the embedded devnet, which charges no gas).
+    async fn fee(&self, id: &MessageId) -> Result<Option<MessageFee>, ChainError> {
+        let _ = id;
+        Ok(None)
+    }
+
     /// Replaces the pending message `id` (stuck in the mpool) with the
     /// same message at the same nonce and a higher gas premium, its total
     /// fee within `bump.max_fee`, so that at most one of the two lands.
@@ -548,6 +584,7 @@ crate::forward::forward_impls! {
     impl[] MessageSender {
         async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError>;
         async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
+        async fn fee(&self, id: &MessageId) -> Result<Option<MessageFee>, ChainError>;
         async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError>;
     }
 }

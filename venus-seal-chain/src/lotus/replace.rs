@@ -9,8 +9,9 @@
 //! one of the two lands.
 
 use serde_json::json;
-use venus_seal_core::chain::{FeeBump, MessageId, Replaced};
+use venus_seal_core::chain::{FeeBump, MessageFee, MessageId, Replaced};
 use venus_seal_core::error::ChainError;
+use venus_seal_core::TokenAmount;
 
 use super::types::{CidJson, MessageJson, SignedMessageJson};
 use super::LotusClient;
@@ -47,6 +48,15 @@ fn amount(what: &str, s: &str) -> Result<u128, ChainError> {
         ChainError::InvalidResponse(format!(
             "Filecoin.ChainGetMessage: {what} {s:?} is not an amount"
         ))
+    })
+}
+
+/// The gas a message read with `Filecoin.ChainGetMessage` may cost.
+pub(super) fn fee_of(msg: &MessageJson) -> Result<MessageFee, ChainError> {
+    Ok(MessageFee {
+        gas_limit: u64::try_from(msg.gas_limit).unwrap_or(0),
+        fee_cap: TokenAmount(amount("GasFeeCap", &msg.gas_fee_cap)?),
+        premium: TokenAmount(amount("GasPremium", &msg.gas_premium)?),
     })
 }
 
@@ -95,7 +105,6 @@ impl LotusClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use venus_seal_core::TokenAmount;
 
     fn bump(percent: u32, max_fee: u128) -> FeeBump {
         FeeBump {

@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 use venus_seal_core::chain::{
-    DeadlineInfo, FeeBump, MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit,
-    OnChainSector, PartitionInfo, PreCommitParams, Replaced, SectorLocation, SendUid,
+    DeadlineInfo, FeeBump, MessageFee, MessageId, MessageState, MinerCall, MinerMessage,
+    OnChainPreCommit, OnChainSector, PartitionInfo, PreCommitParams, Replaced, SectorLocation,
+    SendUid,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
@@ -247,6 +248,14 @@ impl MessageSender for LotusClient {
     /// `lotus mpool replace` does.
     async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError> {
         self.replace_message(id, bump).await
+    }
+
+    /// `Filecoin.ChainGetMessage`: the gas limit, fee cap and premium the
+    /// node signed the message with (`MpoolPushMessage` estimates them
+    /// before it signs, so a pushed message is always priced).
+    async fn fee(&self, id: &MessageId) -> Result<Option<MessageFee>, ChainError> {
+        let msg = self.chain_get_message(&CidJson::new(id.0.clone())).await?;
+        super::replace::fee_of(&msg).map(Some)
     }
 
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {

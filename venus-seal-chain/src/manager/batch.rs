@@ -935,6 +935,12 @@ impl LocalSectorManager {
         match self.sender.state(&id).await {
             Ok(MessageState::Pending) => {
                 let head = self.chain.head().await.ok();
+                // Read at every look: venus-messager replaces a message
+                // under the same id, and prices it only when it selects it.
+                let fee = self.sender.fee(&id).await.unwrap_or_else(|e| {
+                    debug!(%sector, message = %id.0, error = %e, "cannot read a sent message's fee");
+                    None
+                });
                 if let (Some(sent), Some(head)) = (sent, head) {
                     let mut times = self.times();
                     let first = times
@@ -949,6 +955,7 @@ impl LocalSectorManager {
                             message: id.clone(),
                             first_sent: first,
                             head,
+                            fee,
                         },
                     );
                 }

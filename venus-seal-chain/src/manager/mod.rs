@@ -153,6 +153,9 @@ pub struct PendingMessage {
     pub first_sent: ChainEpoch,
     /// The head when the timer last looked.
     pub head: ChainEpoch,
+    /// What the message may cost, as its sender priced it (`None`: not
+    /// priced yet, or the sender cannot say).
+    pub fee: Option<venus_seal_core::chain::MessageFee>,
 }
 
 /// The [`SectorManager`] of a sealing cluster (see the [module

@@ -15,9 +15,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use venus_seal_core::chain::{FeeBump, MessageId, MessageState, MinerMessage, Replaced, SendUid};
+use venus_seal_core::chain::{
+    FeeBump, MessageFee, MessageId, MessageState, MinerMessage, Replaced, SendUid,
+};
 use venus_seal_core::error::ChainError;
-use venus_seal_core::MessageSender;
+use venus_seal_core::{MessageSender, TokenAmount};
 
 use crate::jsonrpc::JsonRpcClient;
 use crate::lotus::{build_message, MessageJson, ReceiptJson};
@@ -106,9 +108,45 @@ pub struct MessagerMessage {
     /// The messager's error text for a failed message, if any.
     #[serde(rename = "ErrorMsg", default)]
     pub error_msg: Option<String>,
+    /// The gas limit (0 until the messager selects the message; the
+    /// chain message's fields are inline in the record, venus-shared
+    /// types/messager/message.go `Message.MarshalJSON`, filecoin-project/
+    /// venus commit 03977bba67fb5bb4f04073dd0d3478e565dc1865).
+    #[serde(rename = "GasLimit", default)]
+    pub gas_limit: i64,
+    /// The gas fee cap, attoFIL.
+    #[serde(rename = "GasFeeCap", default)]
+    pub gas_fee_cap: Option<String>,
+    /// The gas premium, attoFIL.
+    #[serde(rename = "GasPremium", default)]
+    pub gas_premium: Option<String>,
 }
 
 impl MessagerMessage {
+    /// The gas the message may cost, once the messager priced it (a gas
+    /// limit above zero).
+    pub fn fee(&self) -> Result<Option<MessageFee>, ChainError> {
+        if self.gas_limit <= 0 {
+            return Ok(None);
+        }
+        let amount = |what: &str, v: &Option<String>| {
+            v.as_deref()
+                .unwrap_or("0")
+                .parse::<TokenAmount>()
+                .map_err(|_| {
+                    ChainError::InvalidResponse(format!(
+                        "Message.GetMessageByUid: {what} {v:?} of {} is not an amount",
+                        self.id
+                    ))
+                })
+        };
+        Ok(Some(MessageFee {
+            gas_limit: self.gas_limit as u64,
+            fee_cap: amount("GasFeeCap", &self.gas_fee_cap)?,
+            premium: amount("GasPremium", &self.gas_premium)?,
+        }))
+    }
+
     /// The [`MessageState`] this record stands for.
     pub fn message_state(&self) -> MessageState {
         match MessagerState::from_i64(self.state) {
@@ -296,6 +334,16 @@ impl MessageSender for MessagerClient {
         Ok(Replaced::By(id.clone()))
     }
 
+    /// `Message.GetMessageByUid`: the record's gas fields, once the
+    /// messager selected the message (`None` before, and for an unknown
+    /// id).
+    async fn fee(&self, id: &MessageId) -> Result<Option<MessageFee>, ChainError> {
+        match self.get_message_by_uid(&id.0).await? {
+            Some(m) => m.fee(),
+            None => Ok(None),
+        }
+    }
+
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
         Ok(match self.get_message_by_uid(&id.0).await? {
             None => MessageState::NotFound,
@@ -314,6 +362,34 @@ mod state_tests {
             "Receipt": exit_code.map(|c| json!({"ExitCode": c, "Return": null, "GasUsed": 1})),
         }))
         .unwrap()
+    }
+
+    /// An UnFillMsg record (state 1) carries the zero gas of a message the
+    /// messager has not selected yet: not priced. A FillMsg record (2) is.
+    /// Records as venus-shared `Message.MarshalJSON` writes them (commit
+    /// 03977bba67fb5bb4f04073dd0d3478e565dc1865): the chain message's
+    /// fields inline, amounts as strings.
+    #[test]
+    fn a_record_is_priced_once_the_messager_filled_it() {
+        let unfilled: MessagerMessage = serde_json::from_value(json!({
+            "ID": "u", "State": 1, "GasLimit": 0, "GasFeeCap": "0", "GasPremium": "0",
+        }))
+        .unwrap();
+        assert_eq!(unfilled.fee().unwrap(), None);
+        let filled: MessagerMessage = serde_json::from_value(json!({
+            "ID": "u", "State": 2, "GasLimit": 2_500_000, "GasFeeCap": "150000", "GasPremium": "99000",
+        }))
+        .unwrap();
+        let fee = filled.fee().unwrap().unwrap();
+        assert_eq!(fee.gas_limit, 2_500_000);
+        assert_eq!(fee.max(), TokenAmount(2_500_000 * 150_000));
+        assert_eq!(fee.premium, TokenAmount(99_000));
+        let garbled: MessagerMessage = serde_json::from_value(json!({
+            "ID": "u", "State": 2, "GasLimit": 1, "GasFeeCap": "lots", "GasPremium": "1",
+        }))
+        .unwrap();
+        let err = garbled.fee().unwrap_err().to_string();
+        assert!(err.contains("GasFeeCap") && err.contains("lots"), "{err}");
     }
 
     /// venus-shared numbers: 5 is ReplacedMsg (landed through its

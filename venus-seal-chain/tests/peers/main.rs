@@ -24,6 +24,7 @@ use venus_seal_chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, LotusClient, ManagedMiner,
     ManagerConfig, MessagerClient, DEVNET_NETWORK,
 };
+use venus_seal_core::chain::MessageFee;
 use venus_seal_core::manager::{
     AllocateSpec, AllocatedSector, OnChainState, PollStateResponse, PreCommitOnChainInfo,
     SubmitResult,
@@ -434,6 +435,14 @@ async fn stuck_message_is_replaced_without_a_poll(via: Via) {
     assert_eq!(pending.len(), 1, "{pending:?}");
     let first_sent = pending[0].first_sent;
     assert_eq!(pending[0].head - first_sent, 2, "{pending:?}");
+    // Priced as the node or messager filled it (`fake::fill`), read back
+    // through `ChainGetMessage` / `GetMessageByUid`.
+    let fee = MessageFee {
+        gas_limit: 1_000_000,
+        fee_cap: TokenAmount(100_000),
+        premium: TokenAmount(1_000),
+    };
+    assert_eq!(pending[0].fee, Some(fee), "{via:?}: {pending:?}");
     for _ in 0..2 {
         w.peers.mine().await;
     }
@@ -448,10 +457,19 @@ async fn stuck_message_is_replaced_without_a_poll(via: Via) {
         premium(&replacement.json) >= min_rbf(premium(&first.json)),
         "{replacement:#?}"
     );
-    // Replaced, it is still seen pending since its first send.
+    // Replaced, it is still seen pending since its first send, at the
+    // replacement's price.
+    w.manager.watch_sent().await;
     let pending = w.manager.pending_messages();
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].first_sent, first_sent, "{pending:?}");
+    let priced = pending[0].fee.expect("the replacement is priced");
+    assert_eq!(
+        priced.premium.0,
+        premium(&replacement.json),
+        "{via:?}: {pending:?}"
+    );
+    assert_ne!(priced, fee, "{via:?}");
     // A worker polling later finds the replacement recorded, and the
     // sector lands through it.
     w.until_landed(s, false).await;
