@@ -828,6 +828,7 @@ mod tests {
             dest: "10.0.0.2:17890".into(),
             version: "v1".into(),
             summary: Default::default(),
+            stages: Vec::new(),
         }
     }
 

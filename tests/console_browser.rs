@@ -343,7 +343,14 @@ worker_token_file = "worker-admin.token"
         ..WorkerInfo::default()
     };
     let ping = |interval| {
-        venus_seal::worker::ping::spawn(client.clone(), handle.clone(), info.clone(), 1, interval)
+        venus_seal::worker::ping::spawn(
+            client.clone(),
+            handle.clone(),
+            info.clone(),
+            1,
+            None,
+            interval,
+        )
     };
     let pinging = ping(Duration::from_millis(300));
     let sealing = tokio::spawn(engine.run(std::future::pending::<()>()));
@@ -426,10 +433,15 @@ worker_token_file = "worker-admin.token"
         "and every transition the worker reported"
     );
     assert!(
-        page.contains("Paused")
-            && page.contains("Resumed")
+        page.contains("PauseRequested")
+            && page.contains("ResumeRequested")
             && page.contains("by the console (ops)"),
-        "and the operator's pause and resume"
+        "and who asked for the pause and resume"
+    );
+    assert!(
+        page.contains("paused by the operator (worker admin API)")
+            && page.contains("resumed by the operator (worker admin API)"),
+        "and the worker's own report of them"
     );
     shots.take(&c, "sector-finalized").await;
     until(&c, &console, "/pipeline", "Finalized", 10).await;

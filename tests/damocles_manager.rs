@@ -11,7 +11,7 @@
 //!   `WaitSeed` still carries the proof type, from the sector's record.
 //! * The worker's ping loop sends `Venus.WorkerPing` in damocles' shape.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, Uri};
 use serde_json::{json, Value};
 use venus_seal::rpc::ManagerClient;
 use venus_seal::worker::ping;
+use venus_seal_core::engine::limits::{Limits, StageLimit};
 use venus_seal_core::manager::AllocateSpec;
 use venus_seal_core::testing::{fake_stage_executors, CrashPoint, CrashSwitch, CrashingStore};
 use venus_seal_core::{
@@ -275,18 +276,44 @@ async fn the_ping_loop_sends_damocles_worker_info() {
         version: "0.1.0".into(),
         ..Default::default()
     };
-    let pinger = ping::spawn(client, engine.handle(), base, 3, Duration::from_millis(50));
+    // The worker's limits: its stages' loads ride along in `Stages`.
+    let limits = Limits::new(
+        BTreeMap::from([(
+            "pc1".to_string(),
+            StageLimit {
+                concurrent: Some(2),
+                ..StageLimit::default()
+            },
+        )]),
+        BTreeMap::new(),
+    );
+    let pinger = ping::spawn(
+        client,
+        engine.handle(),
+        base,
+        3,
+        Some(limits),
+        Duration::from_millis(50),
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     pinger.abort();
     let pings = fake.heard("WorkerPing");
     assert!(pings.len() >= 2, "{pings:?}");
     // damocles' `WorkerInfo` (the fixture's request): the same keys, the
-    // same JSON types, one param.
+    // same JSON types, one param; plus our `Stages`, which damocles-manager
+    // skips (go-jsonrpc decodes params with encoding/json, which ignores
+    // unknown keys).
     let expected = &fixture("WorkerPing")["requests"][0]["params"];
     for p in &pings {
         let got = p.params.as_array().unwrap();
         assert_eq!(got.len(), 1);
-        assert_same_shape(&got[0], &expected[0]);
+        let mut info = got[0].clone();
+        let stages = info.as_object_mut().unwrap().remove("Stages");
+        assert_eq!(
+            stages,
+            Some(json!([{"Stage": "pc1", "Running": 0, "Waiting": 0, "Limit": 2}]))
+        );
+        assert_same_shape(&info, &expected[0]);
     }
     assert_eq!(
         pings[0].params[0]["Summary"],

@@ -63,10 +63,12 @@ pub async fn sector(
         "pause" | "resume" => {
             let done = on_worker(&c, id, &action).await;
             if done.is_ok() {
+                // Who asked; the worker's own report of the pause or
+                // resume follows in the history.
                 let step = if action == "pause" {
-                    "Paused"
+                    "PauseRequested"
                 } else {
-                    "Resumed"
+                    "ResumeRequested"
                 };
                 let detail = format!("by the console ({who})");
                 if let Err(e) = c.parts().manager.note_step(id, step, detail).await {
@@ -86,10 +88,12 @@ pub async fn sector(
             format!("{action} failed: {why}")
         }
     };
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("note", &note)
-        .finish();
-    Redirect::to(&format!("{}?{query}", sector_link(id))).into_response()
+    let mut r = Redirect::to(&sector_link(id)).into_response();
+    r.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        super::auth::note_cookie(&note),
+    );
+    r
 }
 
 /// How long a worker's admin API may take to answer the console.

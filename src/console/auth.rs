@@ -74,15 +74,7 @@ pub fn csrf_of(token: &str) -> String {
 
 /// The token in `headers`' cookie, if any.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty())
+    cookie(headers, COOKIE).filter(|v| !v.is_empty())
 }
 
 /// The `Set-Cookie` value that keeps `token` for the session (`Secure`
@@ -98,6 +90,88 @@ pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
 /// The `Set-Cookie` value that forgets the token.
 pub fn cleared_cookie() -> HeaderValue {
     HeaderValue::from_static("venus_seal_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The cookie that carries what the last action did to the page it
+/// redirects to (once; never in the URL, so a link cannot put words in
+/// the console's mouth).
+pub const NOTE_COOKIE: &str = "venus_seal_note";
+
+/// The `Set-Cookie` value that hands `note` to the next page.
+pub fn note_cookie(note: &str) -> HeaderValue {
+    let value = url::form_urlencoded::byte_serialize(note.as_bytes()).collect::<String>();
+    HeaderValue::from_str(&format!(
+        "{NOTE_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// The `Set-Cookie` value that drops the note once shown.
+pub fn cleared_note() -> HeaderValue {
+    HeaderValue::from_static("venus_seal_note=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The note in `headers`' cookie, if any.
+pub fn note_of(headers: &HeaderMap) -> Option<String> {
+    let raw = cookie(headers, NOTE_COOKIE)?;
+    let decoded: String = url::form_urlencoded::parse(format!("n={raw}").as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .next()?;
+    Some(decoded).filter(|n| !n.is_empty())
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Whether the request was sent by a page of another site: its browser
+/// says so (`Sec-Fetch-Site: cross-site` or `same-site`), or its `Origin`
+/// names another host than the one it was sent to. A request without
+/// either (a script, an old browser) is not refused here: it still needs
+/// the session cookie, which a browser sends to no other site's form
+/// (SameSite=Strict).
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        // A sandboxed frame or a privacy redirect says `null`.
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+            !authority.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// Refuses every POST (login, logout, actions) a page of another site
+/// sent (login CSRF: a form that logs the operator into the attacker's
+/// token).
+pub async fn refuse_cross_site(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.method() == axum::http::Method::POST && cross_site(request.headers()) {
+        tracing::warn!(path = %request.uri().path(), "console: a form posted from another site was refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "this form was sent from another site: open the console itself and try again",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// A page without a valid token goes to the login page (an expired or
@@ -168,5 +242,41 @@ mod tests {
         assert_eq!(session_token(&h), None);
         assert_ne!(csrf_of("a"), csrf_of("b"));
         assert_eq!(csrf_of("a").len(), 32);
+    }
+
+    #[test]
+    fn a_note_survives_its_cookie() {
+        let note = "abort failed: say why; <b>\"quoted\"</b> 100%";
+        let set = note_cookie(note);
+        let value = set.to_str().unwrap().split(';').next().unwrap().to_string();
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_str(&value).unwrap());
+        assert_eq!(note_of(&h).as_deref(), Some(note));
+        assert_eq!(note_of(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn posts_from_another_site_are_told_apart() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, HeaderValue::from_static(v));
+            }
+            cross_site(&h)
+        };
+        assert!(!with(&[]), "a script without browser headers");
+        assert!(!with(&[("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[("sec-fetch-site", "none")]), "typed by the user");
+        assert!(with(&[("sec-fetch-site", "cross-site")]));
+        assert!(with(&[("sec-fetch-site", "same-site")]));
+        assert!(!with(&[
+            ("origin", "http://10.0.0.1:1791"),
+            ("host", "10.0.0.1:1791")
+        ]));
+        assert!(with(&[
+            ("origin", "https://evil.example"),
+            ("host", "10.0.0.1:1791")
+        ]));
+        assert!(with(&[("origin", "null"), ("host", "10.0.0.1:1791")]));
     }
 }

@@ -37,6 +37,7 @@
 
 mod actions;
 mod auth;
+pub mod cache;
 pub mod chart;
 pub mod data;
 mod pages;
@@ -54,6 +55,7 @@ use venus_seal_core::{ActorId, ChainClient, SectorId};
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
 use venus_seal_rpc::Secret;
 
+use self::cache::Cached;
 use crate::alerts::{AlertBoard, Balances};
 
 pub use auth::{csrf_of, Viewer, COOKIE};
@@ -92,25 +94,57 @@ pub struct ConsoleParts {
 
 /// The console: cheap to clone (one shared [`ConsoleParts`]).
 #[derive(Clone, Debug)]
-pub struct Console(Arc<(ConsoleParts, tokio::sync::Mutex<()>)>);
+pub struct Console(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    parts: ConsoleParts,
+    /// Held while a deadline check runs (one at a time).
+    check_running: tokio::sync::Mutex<()>,
+    /// Every sector, for the overview and the pipeline.
+    sectors: Cached<(), Vec<(SectorId, SectorStatus)>>,
+    /// Each miner's deadlines' partition counts, for the proving page.
+    deadlines: Cached<ActorId, Vec<DeadlineCounts>>,
+}
+
+/// One deadline's partitions, counted (the proving page).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DeadlineCounts {
+    pub(crate) partitions: usize,
+    pub(crate) sectors: usize,
+    pub(crate) faulty: usize,
+    pub(crate) recovering: usize,
+}
+
+/// The overview and pipeline reuse one listing of every sector, and the
+/// proving page a miner's deadlines, for [`cache::FACTOR`] times as long
+/// as the read took: at least this long ...
+pub const READ_KEPT_MIN: Duration = Duration::from_secs(1);
+/// ... and at most this long.
+pub const READ_KEPT_MAX: Duration = Duration::from_secs(60);
 
 impl Console {
     /// A console over `parts`.
     pub fn new(parts: ConsoleParts) -> Self {
-        Self(Arc::new((parts, tokio::sync::Mutex::new(()))))
+        Self(Arc::new(Shared {
+            parts,
+            check_running: tokio::sync::Mutex::new(()),
+            sectors: Cached::new(READ_KEPT_MIN, READ_KEPT_MAX),
+            deadlines: Cached::new(READ_KEPT_MIN, READ_KEPT_MAX),
+        }))
     }
 
     pub(crate) fn parts(&self) -> &ConsoleParts {
-        &self.0 .0
+        &self.0.parts
     }
 
     /// Held while a deadline check runs (one at a time).
     pub(crate) fn check_running(&self) -> &tokio::sync::Mutex<()> {
-        &self.0 .1
+        &self.0.check_running
     }
 
     pub(crate) fn secret(&self) -> &Secret {
-        &self.0 .0.secret
+        &self.0.parts.secret
     }
 
     /// Every page and action, as an axum router.
@@ -128,6 +162,7 @@ impl Console {
             .route("/proving/check", post(actions::check_deadline))
             .route("/storage", get(pages::storage))
             .route("/alerts", get(pages::alerts))
+            .layer(axum::middleware::from_fn(auth::refuse_cross_site))
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self.clone())
     }
@@ -146,21 +181,61 @@ impl Console {
         Ok((addr, task))
     }
 
-    /// Every sector the manager holds, in sector order.
-    pub(crate) async fn all_sectors(&self) -> anyhow::Result<Vec<(SectorId, SectorStatus)>> {
+    /// Every sector the manager holds, in sector order, as read lately
+    /// ([`Cached`]).
+    pub(crate) async fn all_sectors(&self) -> anyhow::Result<Arc<Vec<(SectorId, SectorStatus)>>> {
         const PAGE: usize = 1_000;
         let store = self.parts().manager.store();
-        let mut all = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store.sectors(after, PAGE).await?;
-            let full = page.len() == PAGE;
-            after = page.last().map(|(id, _)| *id);
-            all.extend(page.into_iter().map(|(id, v)| (id, v.value)));
-            if !full {
-                return Ok(all);
-            }
-        }
+        self.0
+            .sectors
+            .get((), || async {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store.sectors(after, PAGE).await?;
+                    let full = page.len() == PAGE;
+                    after = page.last().map(|(id, _)| *id);
+                    all.extend(page.into_iter().map(|(id, v)| (id, v.value)));
+                    if !full {
+                        return Ok(all);
+                    }
+                }
+            })
+            .await
+    }
+
+    /// `miner`'s deadlines' partitions, counted, as read lately
+    /// ([`Cached`]; `deadlines` of them, 8 read at once).
+    pub(crate) async fn deadline_counts(
+        &self,
+        miner: ActorId,
+        deadlines: u64,
+    ) -> Result<Arc<Vec<DeadlineCounts>>, String> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let chain = self.parts().chain.clone();
+        self.0
+            .deadlines
+            .get(miner, || {
+                futures_util::stream::iter(0..deadlines)
+                    .map(move |index| {
+                        let chain = chain.clone();
+                        async move {
+                            let ps = chain
+                                .deadline_partitions(miner, index)
+                                .await
+                                .map_err(|e| format!("deadline {index}: {e}"))?;
+                            Ok::<_, String>(DeadlineCounts {
+                                partitions: ps.len(),
+                                sectors: ps.iter().map(|p| p.sectors.len()).sum(),
+                                faulty: ps.iter().map(|p| p.faulty.len()).sum(),
+                                recovering: ps.iter().map(|p| p.recovering.len()).sum(),
+                            })
+                        }
+                    })
+                    .buffered(8)
+                    .try_collect()
+            })
+            .await
     }
 }
 

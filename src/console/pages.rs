@@ -2,7 +2,7 @@
 //! text and renders its template (`templates/<page>.html`).
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -386,20 +386,15 @@ struct SectorPage {
     can_abort: bool,
 }
 
-/// `?note=`: what the last action did.
-#[derive(Debug, Deserialize)]
-pub struct Note {
-    #[serde(default)]
-    note: String,
-}
-
 /// `GET /sectors/{miner}/{number}`.
 pub async fn sector(
     State(c): State<Console>,
     viewer: Viewer,
     Path((miner, number)): Path<(u64, u64)>,
-    Query(note): Query<Note>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
+    // What the last action did, handed over once in a cookie.
+    let note = super::auth::note_of(&headers).unwrap_or_default();
     let id = SectorId::new(ActorId(miner), SectorNumber(number));
     let Some(status) = c.parts().manager.sector_status(id).await? else {
         return Ok((
@@ -473,17 +468,22 @@ pub async fn sector(
                 .map_or(String::new(), |f| f.message.clone()),
         })
         .collect();
-    Ok(render(SectorPage {
+    let mut page = render(SectorPage {
         nav: Nav::new("pipeline", &viewer, &c),
         id: id.to_string(),
         link: sector_link(id),
         state: status.pipeline_state().to_string(),
         facts,
         history,
-        note: note.note,
+        note: note.clone(),
         can_abort: !status.finalized && status.aborted.is_none(),
     })?
-    .into_response())
+    .into_response();
+    if !note.is_empty() {
+        page.headers_mut()
+            .insert(header::SET_COOKIE, super::auth::cleared_note());
+    }
+    Ok(page)
 }
 
 /// Where a submission is, in words.
@@ -515,6 +515,34 @@ pub struct WorkerView {
     busy_percent: usize,
     seen: String,
     silent: bool,
+    stages: Vec<StageView>,
+}
+
+/// One stage of a worker over the last hour of its pings.
+#[derive(Debug)]
+pub struct StageView {
+    name: String,
+    /// e.g. `1.5 of 4 running, 0.2 waiting`.
+    text: String,
+    /// Mean running as a share of the limit (0 for an unlimited stage).
+    percent: usize,
+}
+
+impl StageView {
+    fn of(u: &venus_seal_rpc::manager::pings::StageUtilisation) -> Self {
+        let limit = u
+            .limit
+            .map_or("no limit".to_string(), |l| format!("of {l}"));
+        let mut text = format!("{:.1} {limit} running", u.mean_running);
+        if u.mean_waiting > 0.0 {
+            text.push_str(&format!(", {:.1} waiting", u.mean_waiting));
+        }
+        StageView {
+            name: u.stage.clone(),
+            text,
+            percent: u.percent().unwrap_or(0.0).round() as usize,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -537,7 +565,14 @@ pub async fn workers(State(c): State<Console>, viewer: Viewer) -> Result<Html<St
         .map(|p| {
             let s = p.info.summary;
             let seen = p.last_ping.max(0) as u64;
+            let stages = parts
+                .pings
+                .utilisation(&p.info.name, now as i64)
+                .iter()
+                .map(StageView::of)
+                .collect();
             WorkerView {
+                stages,
                 name: p.info.name,
                 dest: p.info.dest,
                 version: p.info.version,
@@ -804,21 +839,21 @@ pub async fn proving(State(c): State<Console>, viewer: Viewer) -> Result<Html<St
                     "deadline {} of {} is open (epochs {} to {}; head {}){sent}",
                     dl.index, dl.deadlines, dl.open, dl.close, dl.current_epoch
                 );
-                for index in 0..dl.deadlines {
-                    match parts.chain.deadline_partitions(*miner, index).await {
-                        Ok(ps) => view.deadlines.push(DeadlineView {
-                            index,
-                            open: index == dl.index,
-                            partitions: ps.len(),
-                            sectors: ps.iter().map(|p| p.sectors.len()).sum(),
-                            faulty: ps.iter().map(|p| p.faulty.len()).sum(),
-                            recovering: ps.iter().map(|p| p.recovering.len()).sum(),
-                        }),
-                        Err(e) => {
-                            view.error = format!("deadline {index}: {e}");
-                            break;
-                        }
+                match c.deadline_counts(*miner, dl.deadlines).await {
+                    Ok(counts) => {
+                        view.deadlines = (0..)
+                            .zip(counts.iter())
+                            .map(|(index, n)| DeadlineView {
+                                index,
+                                open: index == dl.index,
+                                partitions: n.partitions,
+                                sectors: n.sectors,
+                                faulty: n.faulty,
+                                recovering: n.recovering,
+                            })
+                            .collect()
                     }
+                    Err(e) => view.error = e,
                 }
             }
         }

@@ -34,6 +34,7 @@ struct Served {
     manager_chain: Arc<DevnetChain>,
     secret: Secret,
     manager: Arc<LocalSectorManager>,
+    pings: WorkerPings,
     http: reqwest::Client,
 }
 
@@ -69,11 +70,12 @@ async fn serve_full(
     );
     let secret = Secret::generate();
     let post = post(&chain);
+    let pings = WorkerPings::default();
     let console = Console::new(ConsoleParts {
         manager: manager.clone(),
         chain: chain.clone(),
         miners: vec![MINER],
-        pings: WorkerPings::default(),
+        pings: pings.clone(),
         stores: PersistStores::new(Vec::new()),
         alerts: Some(AlertBoard::default()),
         balances: crate::alerts::Balances::default(),
@@ -89,6 +91,7 @@ async fn serve_full(
         manager_chain: chain,
         secret,
         manager,
+        pings,
         http: reqwest::Client::builder()
             .redirect(Policy::none())
             .build()
@@ -118,6 +121,15 @@ impl Served {
             .await
             .unwrap()
     }
+}
+
+/// The note an action's answer hands to the next page.
+fn note_of(r: &reqwest::Response) -> String {
+    let mut h = axum::http::HeaderMap::new();
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    let pair = set.split(';').next().unwrap();
+    h.insert("cookie", pair.parse().unwrap());
+    super::auth::note_of(&h).unwrap_or_default()
 }
 
 async fn sector_with_a_failure(manager: &LocalSectorManager) -> SectorId {
@@ -284,36 +296,56 @@ async fn only_an_admin_with_the_pages_form_value_may_act() {
     let r = s
         .post(&path, &admin, &[("csrf", &csrf), ("reason", " ")])
         .await;
-    let to = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(to.contains("abort+failed"), "{to}");
+    assert!(note_of(&r).contains("abort failed"), "{r:?}");
 
     let r = s.post(&path, &admin, &[("csrf", &csrf), reason[0]]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let to = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        to.starts_with(&format!(
-            "/sectors/1000/{}?note=abort+requested",
-            id.number.0
-        )),
-        "{to}"
-    );
+    // The note rides in a one-time cookie, never in the URL.
+    assert_eq!(to, format!("/sectors/1000/{}", id.number.0));
+    let note = note_of(&r);
+    assert!(note.starts_with("abort requested"), "{note}");
     let status = s.manager.sector_status(id).await.unwrap().unwrap();
     assert!(status
         .abort_requested
         .unwrap()
         .starts_with("disk replaced (console, ops)"));
-    let page = s.get(&to, Some(&admin)).await.text().await.unwrap();
+    let with_note = format!(
+        "{admin}; {}",
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+    );
+    let shown = s.get(&to, Some(&with_note)).await;
+    let cleared = shown.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
-        page.contains("AbortRequested") && page.contains("id=\"note\""),
+        cleared.starts_with("venus_seal_note=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    let page = shown.text().await.unwrap();
+    assert!(
+        page.contains("AbortRequested")
+            && page.contains("id=\"note\"")
+            && page.contains("abort requested"),
+        "{page}"
+    );
+    // A crafted link puts no words on the page.
+    let crafted = format!("{to}?note=paste+your+admin+token+at+evil.example");
+    let page = s.get(&crafted, Some(&admin)).await.text().await.unwrap();
+    assert!(
+        !page.contains("evil.example") && !page.contains("id=\"note\""),
         "{page}"
     );
 
     let pause = format!("/sectors/1000/{}/pause", id.number.0);
     let r = s.post(&pause, &admin, &[("csrf", &csrf)]).await;
-    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let note = note_of(&r);
     assert!(
-        to.contains("worker_token_file"),
-        "pause without a worker token says why: {to}"
+        note.contains("worker_token_file"),
+        "pause without a worker token says why: {note}"
     );
 
     let r = s
@@ -499,4 +531,104 @@ async fn the_chain_page_shows_a_message_in_flight_with_its_fee() {
     // 1,000,000 gas × 100,000 attoFIL = 10^11 attoFIL.
     assert!(table.contains("0.0000001 FIL"), "{table}");
     assert!(table.contains("1000 attoFIL/gas"), "{table}");
+}
+
+/// Issue 16: each worker's stages' utilisation over the last hour of its
+/// pings, against its limits; a worker that reports none says so.
+#[tokio::test]
+async fn the_workers_page_shows_each_stages_utilisation() {
+    use venus_seal_core::engine::limits::StageLoad;
+    let s = serve().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (ago, pc1, c2_waiting) in [(90, 1, 0), (60, 2, 1), (30, 3, 1), (0, 2, 0)] {
+        let stages = vec![
+            StageLoad {
+                stage: "c2".into(),
+                running: 1,
+                waiting: c2_waiting,
+                limit: Some(1),
+            },
+            StageLoad {
+                stage: "pc1".into(),
+                running: pc1,
+                waiting: 0,
+                limit: Some(4),
+            },
+        ];
+        let info = venus_seal_rpc::WorkerInfo {
+            name: "worker-1".into(),
+            dest: "10.0.0.2:17890".into(),
+            stages,
+            ..Default::default()
+        };
+        s.pings.record_at(info, now - ago);
+    }
+    let damocles = venus_seal_rpc::WorkerInfo {
+        name: "damocles-1".into(),
+        dest: "10.0.0.3:17890".into(),
+        ..Default::default()
+    };
+    s.pings.record_at(damocles, now);
+    let page = s
+        .get("/workers", Some(&s.cookie(Permission::Read)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let row = |name: &str| {
+        let at = page.find(&format!("<td>{name}</td>")).expect(name);
+        page[at..at + page[at..].find("</tr>").unwrap()].to_string()
+    };
+    let ours = row("worker-1");
+    assert!(ours.contains("pc1"), "{ours}");
+    assert!(ours.contains("2.0 of 4 running"), "{ours}");
+    assert!(ours.contains("width: 50%"), "{ours}");
+    assert!(ours.contains("1.0 of 1 running, 0.5 waiting"), "{ours}");
+    assert!(ours.contains("width: 100%"), "{ours}");
+    let theirs = row("damocles-1");
+    assert!(theirs.contains("not reported"), "{theirs}");
+}
+
+/// A form another site's page posts (login CSRF: logging the operator in
+/// with the attacker's token; or an action riding on the session) is
+/// refused before it is read.
+#[tokio::test]
+async fn forms_posted_from_another_site_are_refused() {
+    let s = serve().await;
+    let admin_token = s.secret.token(Permission::Admin, Some("mallory"));
+    let login = |origin: Option<&'static str>, fetch_site: Option<&'static str>| {
+        let mut req = s
+            .http
+            .post(format!("{}/login", s.url))
+            .form(&[("token", admin_token.as_str())]);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(f) = fetch_site {
+            req = req.header("sec-fetch-site", f);
+        }
+        req.send()
+    };
+    let r = login(Some("https://evil.example"), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = login(None, Some("cross-site")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // From the console's own page, it logs in.
+    let own = Box::leak(s.url.clone().into_boxed_str());
+    let r = login(Some(own), Some("same-origin")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers().get("set-cookie").is_some());
+    // Logout and actions too.
+    let r = s
+        .http
+        .post(format!("{}/logout", s.url))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

@@ -238,6 +238,7 @@ async fn configured_persist_stores_the_tokenless_listener_and_metrics_are_served
         dest: "10.0.0.2:17890".into(),
         version: "v0.13.1".into(),
         summary: Default::default(),
+        stages: Vec::new(),
     };
     worker.worker_ping(&info).await.unwrap();
     let config = SectorManagerConfig::load(&path).unwrap();
@@ -701,6 +702,7 @@ format = \"json\"
         dest: "10.0.0.2:17890".into(),
         version: "v1".into(),
         summary: Default::default(),
+        stages: Vec::new(),
     };
     worker.worker_ping(&info).await.unwrap();
     let wait_for = |status: &'static str| {

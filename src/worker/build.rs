@@ -86,7 +86,7 @@ impl Worker {
         let decorators = Decorators {
             hooks: Arc::new(config.testing.clone()),
             metrics: metrics.clone(),
-            limits,
+            limits: limits.clone(),
         };
         let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
         let verifier = Arc::new(LocalProofVerifier::with_parameters(params));
@@ -134,6 +134,7 @@ impl Worker {
                 engine.handle(),
                 base,
                 slots,
+                Some(limits),
                 super::ping::PING_INTERVAL,
             )
         });

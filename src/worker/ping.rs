@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::core::engine::limits::Limits;
 use crate::core::engine::{EngineHandle, SectorSummary};
 use crate::core::SectorState;
 use crate::rpc::manager::WorkerSummary;
@@ -54,13 +55,15 @@ pub fn summary(sectors: &[SectorSummary], slots: usize) -> WorkerSummary {
 }
 
 /// Pings `manager` every `interval` (the first after one interval, as
-/// damocles does) with `base` and the current [`summary`] until the task is
-/// aborted.
+/// damocles does) with `base`, the current [`summary`] and, given the
+/// worker's `limits`, each stage's load (which the manager averages into
+/// the stage's utilisation) until the task is aborted.
 pub fn spawn(
     manager: Arc<ManagerClient>,
     engine: EngineHandle,
     base: WorkerInfo,
     slots: usize,
+    limits: Option<Arc<Limits>>,
     interval: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -71,6 +74,7 @@ pub fn spawn(
             let info = match engine.list().await {
                 Ok(sectors) => WorkerInfo {
                     summary: summary(&sectors, slots),
+                    stages: limits.as_ref().map(|l| l.stage_loads()).unwrap_or_default(),
                     ..base.clone()
                 },
                 Err(e) => {

@@ -405,6 +405,18 @@ impl Sealer {
         dir: &Path,
         prev: SectorState,
     ) -> Option<(crate::SectorId, StateReport)> {
+        self.event_report(record, dir, prev, None)
+    }
+
+    /// [`transition_report`](Self::transition_report) with what caused
+    /// the change (`event`): an operator's pause or resume.
+    pub(crate) fn event_report(
+        &self,
+        record: &SectorRecord,
+        dir: &Path,
+        prev: SectorState,
+        event: Option<String>,
+    ) -> Option<(crate::SectorId, StateReport)> {
         let sector = record.sector?;
         Some((
             sector.id,
@@ -416,7 +428,7 @@ impl Sealer {
                 state_change: SectorStateChange {
                     prev: prev.to_string(),
                     next: record.state.to_string(),
-                    event: None,
+                    event,
                 },
                 failure: None,
             },

@@ -86,6 +86,22 @@ pub struct Occupancy {
     pub waiting: usize,
 }
 
+/// One stage's load now ([`Limits::stage_loads`]); also what a worker's
+/// ping carries to its manager, which averages it into the stage's
+/// utilisation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StageLoad {
+    /// The stage (`pc1`, `c2`, `window_post`, ...).
+    pub stage: String,
+    /// Its tasks running now (past their permits and locks).
+    pub running: usize,
+    /// Its tasks waiting for a permit or a lock now.
+    pub waiting: usize,
+    /// At most this many at once (`None`: no `[limits]` entry).
+    pub limit: Option<usize>,
+}
+
 /// The limits of one worker: build once, then [`wrap`](Limits::wrap)
 /// every stage's executor.
 ///
@@ -107,6 +123,9 @@ pub struct Limits {
     stage_locks: HashMap<String, Vec<String>>,
     priorities: HashMap<String, u8>,
     stagger: HashMap<String, (Duration, Mutex<Option<Instant>>)>,
+    /// Tasks running (past their permits) and waiting, by stage, for
+    /// every stage that ran (limited or not).
+    counts: std::sync::Mutex<BTreeMap<&'static str, [usize; 2]>>,
 }
 
 impl Limits {
@@ -145,7 +164,51 @@ impl Limits {
             stage_locks,
             priorities,
             stagger,
+            counts: std::sync::Mutex::default(),
         })
+    }
+
+    /// Each stage's load now: every stage with a limit, and every other
+    /// stage that has run, by name.
+    pub fn stage_loads(&self) -> Vec<StageLoad> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut loads: BTreeMap<&str, StageLoad> = counts
+            .iter()
+            .map(|(stage, [running, waiting])| {
+                let load = StageLoad {
+                    stage: stage.to_string(),
+                    running: *running,
+                    waiting: *waiting,
+                    limit: None,
+                };
+                (*stage, load)
+            })
+            .collect();
+        for (stage, gate) in &self.stages {
+            loads
+                .entry(stage)
+                .or_insert_with(|| StageLoad {
+                    stage: stage.clone(),
+                    ..StageLoad::default()
+                })
+                .limit = Some(gate.capacity());
+        }
+        loads.into_values().collect()
+    }
+
+    /// Counts a task of `stage` as [`RUNNING`] or [`WAITING`] until the
+    /// guard drops.
+    fn count(self: &Arc<Self>, stage: &'static str, what: usize) -> Counted {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(stage)
+            .or_default()[what] += 1;
+        Counted {
+            limits: self.clone(),
+            stage,
+            what,
+        }
     }
 
     /// Wraps `inner` so that its tasks obey the limits of stage `S`.
@@ -194,6 +257,26 @@ impl Limits {
     }
 }
 
+/// Indices into a stage's counts in [`Limits`].
+const RUNNING: usize = 0;
+const WAITING: usize = 1;
+
+/// A task counted in [`Limits::stage_loads`] while it lives.
+struct Counted {
+    limits: Arc<Limits>,
+    stage: &'static str,
+    what: usize,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.limits.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(self.stage) {
+            n[self.what] = n[self.what].saturating_sub(1);
+        }
+    }
+}
+
 /// An executor limited by [`Limits`]; itself an executor.
 ///
 /// Each task runs in a tokio task of its own that holds the stage's
@@ -213,7 +296,10 @@ pub struct Limited<E> {
 impl<S: Stage, E: Executor<S> + 'static> Executor<S> for Limited<E> {
     async fn execute(&self, task: S) -> Result<S::Output, StageError> {
         // Waiting for permits is cancel-safe: nothing runs yet.
+        let waiting = self.limits.count(S::NAME, WAITING);
         let held = self.limits.enter(S::NAME).await;
+        drop(waiting);
+        let running = self.limits.count(S::NAME, RUNNING);
         let counted = super::work::SectorWork::current().map(|w| w.enter());
         let caller = Caller::new();
         let inner = self.inner.clone();
@@ -221,7 +307,7 @@ impl<S: Stage, E: Executor<S> + 'static> Executor<S> for Limited<E> {
         let work = tokio::spawn(async move {
             let result = run.await;
             // Released only now that the work has ended.
-            drop((held, counted));
+            drop((held, running, counted));
             result
         });
         let result = work.await;

@@ -793,6 +793,9 @@ async fn apply_command(
             let saved = shared.store.save(rec).await;
             let _ = reply.send(Ok(()));
             saved?;
+            // Into the sector's history at the manager, whoever paused it.
+            let event = "paused by the operator (worker admin API)".to_string();
+            report_event(shared, rec, dir, rec.state, event);
         }
         Command::Resume(state, reply) => {
             let prev = rec.state;
@@ -817,6 +820,11 @@ async fn apply_command(
             let saved = shared.store.save(rec).await;
             let _ = reply.send(Ok(()));
             saved?;
+            let mut event = "resumed by the operator (worker admin API)".to_string();
+            if prev != rec.state {
+                event.push_str(&format!(", moved from {prev} to {}", rec.state));
+            }
+            report_event(shared, rec, dir, prev, event);
         }
         Command::Abort(reason, reply) => {
             let saved = abort_job(shared, rec, dir, format!("aborted by operator: {reason}")).await;
@@ -825,6 +833,14 @@ async fn apply_command(
         }
     }
     Ok(())
+}
+
+/// Queues the report of an operator's `event` on `rec` (moved from
+/// `prev`) for the manager, after the transitions before it.
+fn report_event(shared: &Shared, rec: &SectorRecord, dir: &Path, prev: SectorState, event: String) {
+    if let Some(report) = shared.sealer.event_report(rec, dir, prev, Some(event)) {
+        let _ = shared.reports.send(report);
+    }
 }
 
 /// Gives the sector up for `reason` (see [`Sealer::abort_and_record`]).

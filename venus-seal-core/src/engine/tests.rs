@@ -396,6 +396,33 @@ async fn operator_pauses_resumes_to_a_state_and_aborts() {
     );
     assert_eq!(r.manager.finalized(), vec![1]);
     assert_eq!(r.manager.aborted()[0].1, "aborted by operator: bad disk");
+    // The pause and the resume went into the sector's history at the
+    // manager, in order, whoever asked the worker (issue 16).
+    let events: Vec<_> = r
+        .manager
+        .reports()
+        .into_iter()
+        .filter_map(|(_, rep)| {
+            let c = rep.state_change;
+            // ("Park": the parked sector's recheck every interval.)
+            c.event.filter(|e| e != "Park").map(|e| (c.prev, c.next, e))
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "TicketAssigned".to_string(),
+                "TicketAssigned".to_string(),
+                "paused by the operator (worker admin API)".to_string()
+            ),
+            (
+                "TicketAssigned".to_string(),
+                "TicketAssigned".to_string(),
+                "resumed by the operator (worker admin API)".to_string()
+            ),
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -277,6 +277,11 @@ pub struct WorkerInfo {
     pub version: String,
     /// How its sealing threads are doing.
     pub summary: WorkerSummary,
+    /// Each stage's load now. Not in damocles' `WorkerInfo`: an extension
+    /// a damocles-manager ignores (Go's JSON decoding skips unknown
+    /// fields), and that a damocles-worker does not send (read as empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<venus_seal_core::engine::limits::StageLoad>,
 }
 
 /// The thread counts in a [`WorkerInfo`].

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Limits, StageLimit};
+use super::{Limits, StageLimit, StageLoad};
 use crate::error::StageError;
 use crate::executor::Executor;
 use crate::proving::WindowPoStOutput;
@@ -130,6 +130,17 @@ async fn start_order(priority: u8) -> Vec<String> {
         e.execute(window_post(7)).await.unwrap();
     });
     waiting_for_gpu(&limits, 3).await;
+    // Each stage's load, as the worker's ping carries it.
+    let load = |stage: &str, running, waiting| StageLoad {
+        stage: stage.into(),
+        running,
+        waiting,
+        limit: None,
+    };
+    assert_eq!(
+        limits.stage_loads(),
+        vec![load("c2", 1, 2), load("window_post", 0, 1)]
+    );
     // The running C2 is not preempted.
     assert!(started.try_recv().is_err());
     first.send(()).unwrap();
@@ -141,7 +152,33 @@ async fn start_order(priority: u8) -> Vec<String> {
     while let Some(r) = tasks.join_next().await {
         r.unwrap();
     }
+    assert_eq!(
+        limits.stage_loads(),
+        vec![load("c2", 0, 0), load("window_post", 0, 0)]
+    );
     order
+}
+
+/// A stage with a `[limits]` entry shows its limit before it ever ran.
+#[test]
+fn a_limited_stage_has_a_load_before_it_runs() {
+    let stages = BTreeMap::from([(
+        "pc1".to_string(),
+        StageLimit {
+            concurrent: Some(4),
+            ..StageLimit::default()
+        },
+    )]);
+    let limits = Limits::new(stages, BTreeMap::new());
+    assert_eq!(
+        limits.stage_loads(),
+        vec![StageLoad {
+            stage: "pc1".into(),
+            running: 0,
+            waiting: 0,
+            limit: Some(4),
+        }]
+    );
 }
 
 #[tokio::test]
