@@ -872,38 +872,54 @@ pub async fn proving(State(c): State<Console>, viewer: Viewer) -> Result<Html<St
 #[template(path = "storage.html")]
 struct StoragePage {
     nav: Nav,
-    stores: Vec<(String, String, bool, u64, String, bool)>,
+    stores: Vec<StoreView>,
+}
+
+/// A persist store row.
+#[derive(Debug)]
+pub struct StoreView {
+    name: String,
+    path: String,
+    read_only: bool,
+    weight: u64,
+    free: String,
+    reserved: String,
+    room: String,
+    bad: bool,
 }
 
 /// `GET /storage`.
 pub async fn storage(State(c): State<Console>, viewer: Viewer) -> Result<Html<String>, PageError> {
     let stores = c.parts().stores.clone();
-    let room = tokio::task::spawn_blocking({
+    let usage = tokio::task::spawn_blocking({
         let stores = stores.clone();
-        move || stores.room()
+        move || stores.usage()
     })
     .await?;
+    let gib = |bytes: u64| format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64);
     let rows = stores
         .stores()
         .iter()
-        .map(|s| {
-            let free = room.iter().find(|(n, _)| *n == s.name).map(|(_, r)| r);
-            let (text, bad) = match free {
-                Some(Ok(bytes)) => (
-                    format!("{:.1} GiB", *bytes as f64 / (1u64 << 30) as f64),
+        .zip(usage)
+        .map(|(s, u)| {
+            let (free, room, bad) = match &u.free {
+                Ok(bytes) => (
+                    gib(*bytes),
+                    gib(bytes.saturating_sub(u.reserved_bytes)),
                     false,
                 ),
-                Some(Err(e)) => (format!("unreadable: {e}"), true),
-                None => ("-".into(), false),
+                Err(e) => (format!("unreadable: {e}"), "-".into(), true),
             };
-            (
-                s.name.clone(),
-                s.path.display().to_string(),
-                s.read_only,
-                s.weight,
-                text,
+            StoreView {
+                name: s.name.clone(),
+                path: s.path.display().to_string(),
+                read_only: s.read_only,
+                weight: s.weight,
+                free,
+                reserved: format!("{} ({} sectors)", gib(u.reserved_bytes), u.reserved_sectors),
+                room,
                 bad,
-            )
+            }
         })
         .collect();
     render(StoragePage {

@@ -46,7 +46,7 @@ async fn serve() -> Served {
 async fn serve_with(
     post: impl FnOnce(&Arc<DevnetChain>) -> Option<Arc<WindowPoStScheduler>>,
 ) -> Served {
-    serve_full(post, |chain| chain.clone()).await
+    serve_full(post, |chain| chain.clone(), PersistStores::new(Vec::new())).await
 }
 
 /// A console whose manager sends through what `sender` makes of the
@@ -54,6 +54,7 @@ async fn serve_with(
 async fn serve_full(
     post: impl FnOnce(&Arc<DevnetChain>) -> Option<Arc<WindowPoStScheduler>>,
     sender: impl FnOnce(&Arc<DevnetChain>) -> Arc<dyn MessageSender>,
+    stores: PersistStores,
 ) -> Served {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
@@ -76,7 +77,7 @@ async fn serve_full(
         chain: chain.clone(),
         miners: vec![MINER],
         pings: pings.clone(),
-        stores: PersistStores::new(Vec::new()),
+        stores,
         alerts: Some(AlertBoard::default()),
         balances: crate::alerts::Balances::default(),
         post,
@@ -110,6 +111,21 @@ impl Served {
             req = req.header("cookie", c);
         }
         req.send().await.unwrap()
+    }
+
+    /// `path` as a reader sees it: the table row that starts with a cell
+    /// holding exactly the name given.
+    async fn rows(&self, path: &str) -> impl Fn(&str) -> String {
+        let page = self
+            .get(path, Some(&self.cookie(Permission::Read)))
+            .await
+            .text()
+            .await
+            .unwrap();
+        move |name: &str| {
+            let at = page.find(&format!("<td>{name}</td>")).expect(name);
+            page[at..at + page[at..].find("</tr>").unwrap()].to_string()
+        }
     }
 
     async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -501,7 +517,12 @@ impl MessageSender for Priced {
 /// fee (the most it may cost, and its premium).
 #[tokio::test]
 async fn the_chain_page_shows_a_message_in_flight_with_its_fee() {
-    let s = serve_full(|_| None, |chain| Arc::new(Priced(chain.clone()))).await;
+    let s = serve_full(
+        |_| None,
+        |chain| Arc::new(Priced(chain.clone())),
+        PersistStores::new(Vec::new()),
+    )
+    .await;
     let spec = AllocateSpec {
         allowed_miners: vec![MINER],
         allowed_proof_types: vec![PROOF],
@@ -572,16 +593,7 @@ async fn the_workers_page_shows_each_stages_utilisation() {
         ..Default::default()
     };
     s.pings.record_at(damocles, now);
-    let page = s
-        .get("/workers", Some(&s.cookie(Permission::Read)))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let row = |name: &str| {
-        let at = page.find(&format!("<td>{name}</td>")).expect(name);
-        page[at..at + page[at..].find("</tr>").unwrap()].to_string()
-    };
+    let row = s.rows("/workers").await;
     let ours = row("worker-1");
     assert!(ours.contains("pc1"), "{ours}");
     assert!(ours.contains("2.0 of 4 running"), "{ours}");
@@ -631,4 +643,40 @@ async fn forms_posted_from_another_site_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// Issue 16: the storage page shows each persist store's free space and
+/// the reservations held there.
+#[tokio::test]
+async fn the_storage_page_shows_free_space_and_reservations() {
+    use venus_seal_rpc::manager::PersistStoreEntry;
+    const GIB: u64 = 1 << 30;
+    let stores = PersistStores::with_free_space(
+        vec![
+            PersistStoreEntry::new("nas-1", "/mnt/nas-1"),
+            PersistStoreEntry::new("nas-2", "/mnt/nas-2"),
+        ],
+        Arc::new(|p: &std::path::Path| {
+            if p.ends_with("nas-2") {
+                Err(std::io::Error::other("stale NFS handle"))
+            } else {
+                Ok(100 * GIB)
+            }
+        }),
+    );
+    for n in 1..=3 {
+        let sector = SectorId::new(MINER, venus_seal_core::SectorNumber(n));
+        assert!(stores.reserve(sector, 10 * GIB, &[]).is_some());
+    }
+    let s = serve_full(|_| None, |chain| chain.clone(), stores).await;
+    let row = s.rows("/storage").await;
+    let one = row("nas-1");
+    assert!(one.contains("100.0 GiB"), "{one}");
+    assert!(one.contains("30.0 GiB (3 sectors)"), "{one}");
+    assert!(one.contains("70.0 GiB"), "{one}");
+    let two = row("nas-2");
+    assert!(
+        two.contains("unreadable: stale NFS handle") && two.contains("critical"),
+        "{two}"
+    );
 }

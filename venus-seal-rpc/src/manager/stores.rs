@@ -60,6 +60,21 @@ impl PersistStoreEntry {
 /// disk).
 pub type FreeSpace = Arc<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>;
 
+/// One store's space ([`PersistStores::usage`]).
+#[derive(Debug)]
+pub struct StoreUsage {
+    /// The store's name.
+    pub name: String,
+    /// Nothing new is placed there.
+    pub read_only: bool,
+    /// Its free space on disk, or why it cannot be read.
+    pub free: std::io::Result<u64>,
+    /// Sectors with space reserved there, not yet finalized or aborted.
+    pub reserved_sectors: usize,
+    /// The bytes they reserved.
+    pub reserved_bytes: u64,
+}
+
 /// The persist stores the manager serves `StoreBasicInfo` and
 /// `StoreReserveSpace` from (see the [module docs](self)). Empty by
 /// default: every store is unknown and no space can be reserved.
@@ -168,19 +183,36 @@ impl PersistStores {
     /// Each writable store's room: its free space less what is reserved
     /// there, or why it cannot be read; in configuration order.
     pub fn room(&self) -> Vec<(String, std::io::Result<u64>)> {
+        self.usage()
+            .into_iter()
+            .filter(|u| !u.read_only)
+            .map(|u| {
+                let room = u.free.map(|free| free.saturating_sub(u.reserved_bytes));
+                (u.name, room)
+            })
+            .collect()
+    }
+
+    /// Every store's free space and the reservations held there, in
+    /// configuration order.
+    pub fn usage(&self) -> Vec<StoreUsage> {
         let reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
         self.stores
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.read_only)
             .map(|(index, s)| {
-                let held: u64 = reserved
+                let held: Vec<u64> = reserved
                     .values()
                     .filter(|(i, _)| *i == index)
                     .map(|(_, n)| *n)
-                    .sum();
-                let room = (self.free_space)(&s.path).map(|free| free.saturating_sub(held));
-                (s.name.clone(), room)
+                    .collect();
+                StoreUsage {
+                    name: s.name.clone(),
+                    read_only: s.read_only,
+                    free: (self.free_space)(&s.path),
+                    reserved_sectors: held.len(),
+                    reserved_bytes: held.iter().sum(),
+                }
             })
             .collect()
     }
