@@ -280,6 +280,8 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
                     sealed_cid: venus_seal::core::CommR(comm_r),
                     activation: 0,
                     expiration: 1_000_000,
+                    deal_weight: 0,
+                    verified_deal_weight: 0,
                 },
             )
             .unwrap();
@@ -451,6 +453,8 @@ async fn cc_sector_and_staged_deal(
                 sealed_cid: venus_seal::core::CommR(comm_r),
                 activation: 0,
                 expiration: 1_000_000,
+                deal_weight: 0,
+                verified_deal_weight: 0,
             },
         )
         .unwrap();

@@ -710,6 +710,94 @@ pub struct MinerSection {
     /// messages carry them).
     #[serde(default)]
     pub collateral: CollateralSection,
+    /// Extend its expiring sectors automatically (default: never).
+    #[serde(default)]
+    pub auto_extend: Option<AutoExtendSection>,
+}
+
+/// `[miners.auto_extend]`: every `every`, the miner's sectors expiring
+/// within `within_epochs` are extended to `extend_to_epochs` past the head
+/// (each capped by the chain: 1278 days past the head, five years past its
+/// activation), CC sectors only unless `with_data`; a dry run (logged,
+/// nothing sent) unless `dry_run = false`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoExtendSection {
+    /// How often a round runs (default 6 hours; the first at start-up).
+    #[serde(
+        default = "default_auto_extend_every",
+        with = "crate::core::serde_duration"
+    )]
+    pub every: Duration,
+    /// Sectors expiring within this many epochs (default 86400: 30 days of
+    /// 30 s epochs).
+    #[serde(default = "default_auto_extend_within")]
+    pub within_epochs: i64,
+    /// ... are extended to this many epochs past the head (default
+    /// 1555200: 540 days).
+    #[serde(default = "default_auto_extend_to")]
+    pub extend_to_epochs: i64,
+    /// Extend sectors with data too (default false: CC only; a deal's or a
+    /// claim's terms are the operator's to weigh).
+    #[serde(default)]
+    pub with_data: bool,
+    /// Log what would be sent, send nothing (default true: look first).
+    #[serde(default = "default_true")]
+    pub dry_run: bool,
+    /// At most this many sectors in one message (default 1000).
+    #[serde(default = "default_auto_extend_batch")]
+    pub max_sectors_per_message: usize,
+}
+
+impl AutoExtendSection {
+    /// The policy it stands for.
+    pub fn policy(&self) -> crate::chain::manager::AutoExtendPolicy {
+        crate::chain::manager::AutoExtendPolicy {
+            within: self.within_epochs,
+            extend_to: self.extend_to_epochs,
+            with_data: self.with_data,
+            dry_run: self.dry_run,
+            max_sectors_per_message: self.max_sectors_per_message,
+            ..Default::default()
+        }
+    }
+
+    fn check(&self, miner: ActorId) -> anyhow::Result<()> {
+        if self.within_epochs <= 0 || self.extend_to_epochs <= 0 {
+            bail!("miners.auto_extend of {miner}: within_epochs and extend_to_epochs must be more than 0");
+        }
+        if self.extend_to_epochs <= self.within_epochs {
+            bail!(
+                "miners.auto_extend of {miner}: extend_to_epochs ({}) must be more than within_epochs ({}), or every round extends the same sectors again",
+                self.extend_to_epochs,
+                self.within_epochs
+            );
+        }
+        if self.every.is_zero() || self.max_sectors_per_message == 0 {
+            bail!("miners.auto_extend of {miner}: every and max_sectors_per_message must be more than 0");
+        }
+        Ok(())
+    }
+}
+
+fn default_auto_extend_every() -> Duration {
+    Duration::from_secs(6 * 3600)
+}
+
+fn default_auto_extend_within() -> i64 {
+    30 * 2880
+}
+
+fn default_auto_extend_to() -> i64 {
+    540 * 2880
+}
+
+fn default_auto_extend_batch() -> usize {
+    1000
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `miners.collateral`.
@@ -872,6 +960,9 @@ impl SectorManagerConfig {
                 if b.is_some_and(|b| b.threshold == 0) {
                     bail!("miners.{name}.threshold of {} must be at least 1", m.id);
                 }
+            }
+            if let Some(a) = &m.auto_extend {
+                a.check(m.id)?;
             }
             if (1..4).contains(&m.aggregate_from) {
                 bail!(

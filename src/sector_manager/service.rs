@@ -487,6 +487,21 @@ async fn serve(
             board.clone().unwrap_or_default(),
         )
     });
+    let auto_extend: Vec<JoinHandle<()>> = config
+        .miners
+        .iter()
+        .filter_map(|m| m.auto_extend.as_ref().map(|a| (m.id, a)))
+        .map(|(miner, a)| {
+            let policy = a.policy();
+            tracing::info!(
+                %miner, every = ?a.every, within = policy.within, extend_to = policy.extend_to,
+                with_data = policy.with_data, dry_run = policy.dry_run,
+                "expiring sectors extended automatically{}",
+                if policy.dry_run { " (dry run: logged, nothing sent)" } else { "" }
+            );
+            local.spawn_auto_extend(miner, policy, a.every)
+        })
+        .collect();
     let wallets = sending_wallets(config);
     let watch = (!wallets.is_empty() && (config.alerts.is_some() || config.console.is_some()))
         .then(|| {
@@ -517,6 +532,7 @@ async fn serve(
         alerts,
         console,
         watch,
+        auto_extend,
     })
 }
 
@@ -683,6 +699,7 @@ pub struct RunningManager {
     alerts: Option<JoinHandle<()>>,
     console: Option<(SocketAddr, JoinHandle<()>)>,
     watch: Option<JoinHandle<()>>,
+    auto_extend: Vec<JoinHandle<()>>,
 }
 
 impl RunningManager {
@@ -775,6 +792,9 @@ impl RunningManager {
         }
         if let Some(watch) = self.watch {
             watch.abort();
+        }
+        for task in self.auto_extend {
+            task.abort();
         }
         if let Some(devnet) = &self.chain.devnet {
             devnet.stop_clock();

@@ -738,3 +738,76 @@ format = \"json\"
     assert_eq!(firings, 1, "reported once while it lasted");
     manager.run(async {}).await.unwrap();
 }
+
+/// `[miners.auto_extend]` from the config: its first round runs at
+/// start-up. As a dry run it changes nothing; with `dry_run = false` the
+/// CC sector expiring within the window is extended on the devnet, the
+/// sector with data and the one expiring later are not. A policy that
+/// would extend the same sectors every round is refused with the key.
+#[tokio::test]
+async fn the_configured_auto_extend_policy_runs_from_start_up() {
+    use venus_seal_core::ChainClient;
+
+    for dry_run in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manager.toml");
+        let config = format!(
+            "{CONFIG}\n[miners.auto_extend]\nwithin_epochs = 500\nextend_to_epochs = 5000\nevery = \"100ms\"\ndry_run = {dry_run}\n"
+        );
+        std::fs::write(&path, &config).unwrap();
+        let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
+            .with_verifier(Arc::new(FakeProofVerifier))
+            .build()
+            .await
+            .unwrap();
+        let devnet = manager.chain().devnet.clone().unwrap();
+        let head = devnet.head().await.unwrap();
+        for (n, expiration, deal_weight) in
+            [(1, head + 100, 0), (2, head + 100, 7), (3, head + 900, 0)]
+        {
+            let sector = venus_seal_chain::testing::fake_sector(n, expiration, deal_weight);
+            devnet
+                .activate_sector_without_proof(ActorId(1000), sector)
+                .unwrap();
+        }
+        let expiration = |n: u64| {
+            let devnet = devnet.clone();
+            async move {
+                devnet
+                    .sector(ActorId(1000), SectorNumber(n))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .expiration
+            }
+        };
+        // Rounds every 100 ms, blocks every second: a sent extension
+        // lands within a few.
+        let mut extended = false;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if expiration(1).await > head + 100 {
+                extended = true;
+                break;
+            }
+        }
+        assert_eq!(extended, !dry_run, "dry_run = {dry_run}");
+        if !dry_run {
+            assert!(expiration(1).await >= head + 5000);
+        }
+        assert_eq!(expiration(2).await, head + 100, "data: left alone");
+        assert_eq!(expiration(3).await, head + 900, "outside the window");
+        manager.stop().await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.toml");
+    let config =
+        format!("{CONFIG}\n[miners.auto_extend]\nwithin_epochs = 5000\nextend_to_epochs = 500\n");
+    std::fs::write(&path, &config).unwrap();
+    let err = format!("{:#}", SectorManagerConfig::load(&path).unwrap_err());
+    assert!(
+        err.contains("miners.auto_extend of f01000") && err.contains("extend_to_epochs"),
+        "{err}"
+    );
+}

@@ -282,17 +282,28 @@ pub fn activate_fake_sectors(
 ) {
     for n in numbers {
         chain
-            .activate_sector_without_proof(
-                miner,
-                venus_seal_core::chain::OnChainSector {
-                    number: SectorNumber(n),
-                    seal_proof: SealProof::StackedDrg2KiBV1_1,
-                    sealed_cid: venus_seal_core::CommR([n as u8; 32]),
-                    activation: 0,
-                    expiration: FAKE_SECTOR_EXPIRATION,
-                },
-            )
+            .activate_sector_without_proof(miner, fake_sector(n, FAKE_SECTOR_EXPIRATION, 0))
             .unwrap_or_else(|e| panic!("sector {n} of {miner}: {e}"));
+    }
+}
+
+/// A proven 2KiB sector `n` (CommR `[n; 32]`) expiring at `expiration`,
+/// with `deal_weight` of data (0: CC), as
+/// [`DevnetChain::activate_sector_without_proof`](crate::DevnetChain::activate_sector_without_proof)
+/// takes it (it sets the activation).
+pub fn fake_sector(
+    n: u64,
+    expiration: ChainEpoch,
+    deal_weight: u128,
+) -> venus_seal_core::chain::OnChainSector {
+    venus_seal_core::chain::OnChainSector {
+        number: SectorNumber(n),
+        seal_proof: SealProof::StackedDrg2KiBV1_1,
+        sealed_cid: venus_seal_core::CommR([n as u8; 32]),
+        activation: 0,
+        expiration,
+        deal_weight,
+        verified_deal_weight: 0,
     }
 }
 
@@ -343,13 +354,27 @@ pub fn manual_single_miner_devnet(
     std::sync::Arc<crate::DevnetChain>,
     std::sync::Arc<crate::LocalSectorManager>,
 ) {
-    let chain = crate::DevnetChain::new(
+    manual_devnet_with(
         crate::DevnetConfig::with_miners(vec![crate::DevnetMiner {
             id: miner,
             allowed_proofs: vec![proof],
         }]),
-        std::sync::Arc::new(FakeProofVerifier),
-    );
+        miner,
+        proof,
+    )
+}
+
+/// A devnet made from `config` (the fake verifier), and an in-memory
+/// sector manager for its `miner` sealing `proof` on it.
+pub fn manual_devnet_with(
+    config: crate::DevnetConfig,
+    miner: ActorId,
+    proof: SealProof,
+) -> (
+    std::sync::Arc<crate::DevnetChain>,
+    std::sync::Arc<crate::LocalSectorManager>,
+) {
+    let chain = crate::DevnetChain::new(config, std::sync::Arc::new(FakeProofVerifier));
     let manager = crate::LocalSectorManager::in_memory(
         crate::ManagerConfig::new(vec![crate::ManagedMiner::new(miner, proof)]),
         chain.clone(),

@@ -1082,6 +1082,10 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
     let mut second = documented.clone();
     second["SectorNumber"] = json!(3);
     second["Expiration"] = json!(20202);
+    // With data: the weights are BigInts, written as decimal strings
+    // (above u64 for a 32GiB sector kept years).
+    second["DealWeight"] = json!("61572651155456000000");
+    second["VerifiedDealWeight"] = json!("1");
     fake.reply(
         "Filecoin.StateMinerSectors",
         Ok(json!([documented, second])),
@@ -1124,6 +1128,10 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
             (9, 10101, SealProof::StackedDrg32GiBV1_1)
         ]
     );
+    assert!(sectors[1].is_cc(), "the documented sector: weights \"0\"");
+    assert_eq!(sectors[0].deal_weight, 61_572_651_155_456_000_000);
+    assert_eq!(sectors[0].verified_deal_weight, 1);
+    assert!(!sectors[0].is_cc());
     assert!(c.miner_sectors(miner).await.unwrap().is_empty());
 
     let extend = MinerCall::ExtendSectorExpiration2(vec![ExpirationExtension {

@@ -69,6 +69,21 @@ pub struct OnChainSector {
     /// written before this field.
     #[serde(default)]
     pub expiration: ChainEpoch,
+    /// The space × time of its data without a verified allocation
+    /// (`SectorOnChainInfo.DealWeight`, byte-epochs).
+    #[serde(default)]
+    pub deal_weight: u128,
+    /// The space × time of its verified (FIL+) data
+    /// (`SectorOnChainInfo.VerifiedDealWeight`).
+    #[serde(default)]
+    pub verified_deal_weight: u128,
+}
+
+impl OnChainSector {
+    /// A committed-capacity sector: no data weight of either kind.
+    pub fn is_cc(&self) -> bool {
+        self.deal_weight == 0 && self.verified_deal_weight == 0
+    }
 }
 
 /// Where a proven sector is assigned (`StateSectorPartition`).

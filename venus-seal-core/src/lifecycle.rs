@@ -54,3 +54,85 @@ pub struct ExpiringSectors {
     /// The sectors, the soonest expiry first.
     pub sectors: Vec<OnChainSector>,
 }
+
+/// Epochs in a day (30 s epochs).
+pub const EPOCHS_IN_DAY: ChainEpoch = 2880;
+
+/// How far past the current epoch an extension may set a sector's
+/// expiration on mainnet (builtin-actors `MAX_SECTOR_EXPIRATION_EXTENSION`,
+/// 1278 days since FIP-0052; runtime/src/runtime/policy.rs,
+/// filecoin-project/builtin-actors commit
+/// 08e1c6cfb08f5e3c2650c187bb7fe9352e9c0516).
+pub const MAX_SECTOR_EXPIRATION_EXTENSION: ChainEpoch = 1278 * EPOCHS_IN_DAY;
+
+/// The longest a V1_1 sector may live from its activation on mainnet
+/// (builtin-actors `seal_proof_sector_maximum_lifetime`: five years of 365
+/// days).
+pub const SECTOR_MAXIMUM_LIFETIME: ChainEpoch = 5 * 365 * EPOCHS_IN_DAY;
+
+/// The chain's caps on a sector's expiration ([`ExtensionCaps::latest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExtensionCaps {
+    /// At most this many epochs past the current epoch.
+    pub max_extension: ChainEpoch,
+    /// At most this many epochs past the sector's activation.
+    pub max_lifetime: ChainEpoch,
+}
+
+impl Default for ExtensionCaps {
+    /// Mainnet's.
+    fn default() -> Self {
+        Self {
+            max_extension: MAX_SECTOR_EXPIRATION_EXTENSION,
+            max_lifetime: SECTOR_MAXIMUM_LIFETIME,
+        }
+    }
+}
+
+impl ExtensionCaps {
+    /// The latest expiration `sector` may be given at `head`: the earlier
+    /// of head + the maximum extension and its activation + the maximum
+    /// lifetime.
+    ///
+    /// ```
+    /// use venus_seal_core::lifecycle::{ExtensionCaps, EPOCHS_IN_DAY};
+    /// # use venus_seal_core::chain::OnChainSector;
+    /// # use venus_seal_core::{CommR, SealProof, SectorNumber};
+    /// let caps = ExtensionCaps::default();
+    /// let sector = OnChainSector {
+    ///     number: SectorNumber(1),
+    ///     seal_proof: SealProof::StackedDrg32GiBV1_1,
+    ///     sealed_cid: CommR([1; 32]),
+    ///     activation: 0,
+    ///     expiration: 540 * EPOCHS_IN_DAY,
+    ///     deal_weight: 0,
+    ///     verified_deal_weight: 0,
+    /// };
+    /// // Young: capped by the extension; four years in: by its lifetime.
+    /// assert_eq!(caps.latest(&sector, 100), 100 + 1278 * EPOCHS_IN_DAY);
+    /// let four_years = 4 * 365 * EPOCHS_IN_DAY;
+    /// assert_eq!(caps.latest(&sector, four_years), 5 * 365 * EPOCHS_IN_DAY);
+    /// ```
+    pub fn latest(&self, sector: &OnChainSector, head: ChainEpoch) -> ChainEpoch {
+        head.saturating_add(self.max_extension)
+            .min(sector.activation.saturating_add(self.max_lifetime))
+    }
+}
+
+/// What one automatic extension round did for a miner
+/// (`LocalSectorManager::auto_extend`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AutoExtendRound {
+    /// The head it was planned at.
+    pub head: ChainEpoch,
+    /// The extensions sent (or, in a dry run, planned), one per new
+    /// expiration.
+    pub plans: Vec<LifecyclePlan>,
+    /// Sectors expiring within the window that the policy leaves alone,
+    /// and why (data in them, at their maximum lifetime).
+    pub skipped: Vec<LeftOut>,
+    /// Whether nothing was sent.
+    pub dry_run: bool,
+}

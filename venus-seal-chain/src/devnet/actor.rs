@@ -172,6 +172,8 @@ pub(crate) struct ExecContext<'a> {
     pub(crate) seed: &'a [u8; 32],
     /// Proving periods and deadlines.
     pub(crate) proving: &'a ProvingPolicy,
+    /// How late an extension may set an expiration.
+    pub(crate) caps: venus_seal_core::lifecycle::ExtensionCaps,
 }
 
 /// A miner actor's state.
@@ -465,6 +467,18 @@ impl MinerActor {
                 sealed_cid: pc.info.sealed_cid,
                 activation: ctx.epoch,
                 expiration: pc.info.expiration,
+                // As builtin-actors: each activated piece's size × the
+                // sector's remaining life (the devnet has no verified
+                // allocations: all of it unverified).
+                deal_weight: p
+                    .pieces
+                    .iter()
+                    .map(|d| u128::from(d.piece.size.0))
+                    .sum::<u128>()
+                    .saturating_mul(
+                        u128::try_from(pc.info.expiration.saturating_sub(ctx.epoch)).unwrap_or(0),
+                    ),
+                verified_deal_weight: 0,
             },
         })
     }

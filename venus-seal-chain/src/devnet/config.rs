@@ -83,6 +83,9 @@ pub struct DevnetConfig {
     pub state_file: Option<PathBuf>,
     /// Proving periods and deadlines (WindowPoSt).
     pub proving: ProvingPolicy,
+    /// How late an extension may set a sector's expiration (default:
+    /// mainnet's).
+    pub extension_caps: venus_seal_core::lifecycle::ExtensionCaps,
 }
 
 impl DevnetConfig {
@@ -140,6 +143,7 @@ impl Default for DevnetConfig {
             seed: [0; 32],
             state_file: None,
             proving: DEVNET_PROVING,
+            extension_caps: Default::default(),
         }
     }
 }

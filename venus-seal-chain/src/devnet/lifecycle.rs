@@ -4,9 +4,11 @@
 //! As in builtin-actors, every sector must be in the deadline and partition
 //! the message names; a faulty sector cannot be extended (the actors'
 //! `Partition::replace_sectors` refuses inactive sectors), and an extension
-//! may not shorten a sector's life nor end it in the past. Where the devnet
-//! is simpler: no lifetime caps (`max_sector_expiration_extension`, the
-//! proof type's maximum lifetime), no fees or penalties, any deadline may be
+//! may not shorten a sector's life nor end it in the past, nor past the
+//! caps (`max_sector_expiration_extension` past the current epoch, the
+//! proof type's maximum lifetime past activation; `DevnetConfig::
+//! extension_caps`, mainnet's by default). Where the devnet is simpler: no
+//! minimum expiration, no fees or penalties, any deadline may be
 //! changed at any time, and a terminated sector leaves its partition at
 //! once (the actors keep it in `Terminated` until the partition is
 //! compacted, so Lotus' `StateSectorPartition` still finds it).
@@ -75,6 +77,8 @@ impl MinerActor {
             );
             for n in found {
                 let old = self.sectors.get(&n).map_or(0, |s| s.expiration);
+                let activation = self.sectors.get(&n).map_or(0, |s| s.activation);
+                let caps = ctx.caps;
                 if self.proving.faults.contains(&n) {
                     failures.push(ActorError::Forbidden(format!(
                         "sector {n} is faulty: recover it before extending it"
@@ -88,6 +92,17 @@ impl MinerActor {
                     failures.push(ActorError::IllegalArgument(format!(
                         "cannot reduce sector {n}'s expiration to {} from {old}",
                         e.new_expiration
+                    )));
+                } else if e.new_expiration > ctx.epoch.saturating_add(caps.max_extension) {
+                    failures.push(ActorError::IllegalArgument(format!(
+                        "sector {n}: new expiration {} cannot be more than {} past current epoch {}",
+                        e.new_expiration, caps.max_extension, ctx.epoch
+                    )));
+                } else if e.new_expiration > activation.saturating_add(caps.max_lifetime) {
+                    failures.push(ActorError::IllegalArgument(format!(
+                        "sector {n}: total sector lifetime ({}) cannot exceed {} after activation {activation}",
+                        e.new_expiration - activation,
+                        caps.max_lifetime
                     )));
                 } else {
                     planned.push((n, e.new_expiration));

@@ -73,6 +73,7 @@ pub struct DevnetChain {
     state_file: Option<PathBuf>,
     network: NetworkParams,
     proving: ProvingPolicy,
+    extension_caps: venus_seal_core::lifecycle::ExtensionCaps,
     seed: [u8; 32],
     verifier: Arc<dyn ProofVerifier>,
     state: Mutex<ChainState>,
@@ -169,6 +170,7 @@ impl DevnetChain {
             state_file: config.state_file,
             network: config.network,
             proving: config.proving,
+            extension_caps: config.extension_caps,
             seed: config.seed,
             verifier,
             state: Mutex::new(state),
@@ -335,6 +337,7 @@ impl DevnetChain {
             network: &self.network,
             seed: &self.seed,
             proving: &self.proving,
+            caps: self.extension_caps,
         };
         if let btree_map::Entry::Vacant(slot) = touched.entry(msg.miner) {
             if let Some(actor) = self.lock().miners.get(&msg.miner) {

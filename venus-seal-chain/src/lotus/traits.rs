@@ -26,6 +26,21 @@ fn on_chain_sector(method: &str, s: &SectorOnChainInfoJson) -> Result<OnChainSec
         sealed_cid: parse_comm_r(method, s.sealed_cid.as_ref())?,
         activation: s.activation,
         expiration: s.expiration,
+        deal_weight: weight(method, "DealWeight", s.deal_weight.as_deref())?,
+        verified_deal_weight: weight(
+            method,
+            "VerifiedDealWeight",
+            s.verified_deal_weight.as_deref(),
+        )?,
+    })
+}
+
+/// A `DealWeight` (a big integer, as a decimal string; absent: 0).
+fn weight(method: &str, what: &str, s: Option<&str>) -> Result<u128, ChainError> {
+    s.map_or(Ok(0), |s| {
+        s.parse().map_err(|_| {
+            ChainError::InvalidResponse(format!("{method}: {what} {s:?} is not a weight"))
+        })
     })
 }
 

@@ -85,6 +85,12 @@ pub struct SectorOnChainInfoJson {
     /// Initial pledge, attoFIL.
     #[serde(default)]
     pub initial_pledge: Option<String>,
+    /// The space × time of its unverified data (a BigInt string).
+    #[serde(default)]
+    pub deal_weight: Option<String>,
+    /// The space × time of its verified data.
+    #[serde(default)]
+    pub verified_deal_weight: Option<String>,
 }
 
 /// `StateSectorPartition` (Lotus `miner.SectorLocation`, no JSON tags).

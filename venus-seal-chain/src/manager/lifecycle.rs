@@ -13,11 +13,13 @@
 
 use std::collections::BTreeMap;
 
-use tracing::info;
+use tracing::{info, warn};
 use venus_seal_core::chain::{
     ExpirationExtension, MinerCall, MinerMessage, OnChainSector, SectorsDeclaration,
 };
-use venus_seal_core::lifecycle::{ExpiringSectors, LeftOut, LifecyclePlan};
+use venus_seal_core::lifecycle::{
+    AutoExtendRound, ExpiringSectors, ExtensionCaps, LeftOut, LifecyclePlan, EPOCHS_IN_DAY,
+};
 use venus_seal_core::{ActorId, ChainEpoch, ChainError, SectorNumber};
 
 use super::LocalSectorManager;
@@ -51,6 +53,42 @@ fn describe(left_out: &[LeftOut]) -> String {
         .map(|l| format!("sector {}: {}", l.number, l.reason))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A miner's automatic extension policy ([`LocalSectorManager::auto_extend`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoExtendPolicy {
+    /// Sectors expiring within this many epochs of the head are extended.
+    pub within: ChainEpoch,
+    /// To this many epochs past the head, or as far as the chain's caps
+    /// allow each sector (then rounded down to a whole day where that
+    /// still extends it, so that sectors activated the same day share a
+    /// message).
+    pub extend_to: ChainEpoch,
+    /// Sectors with data too. Off by default: a sector's deals and claims
+    /// have their own terms, which the operator extends by hand.
+    pub with_data: bool,
+    /// Plan and say what would be sent, but send nothing.
+    pub dry_run: bool,
+    /// At most this many sectors in one message.
+    pub max_sectors_per_message: usize,
+    /// The chain's caps on an expiration.
+    pub caps: ExtensionCaps,
+}
+
+impl Default for AutoExtendPolicy {
+    /// Sectors expiring within 30 days extended to 540 days, CC only, a
+    /// dry run, 1000 sectors a message, mainnet's caps (epochs of 30 s).
+    fn default() -> Self {
+        Self {
+            within: 30 * EPOCHS_IN_DAY,
+            extend_to: 540 * EPOCHS_IN_DAY,
+            with_data: false,
+            dry_run: true,
+            max_sectors_per_message: 1000,
+            caps: ExtensionCaps::default(),
+        }
+    }
 }
 
 /// Which action a plan is for.
@@ -114,6 +152,109 @@ impl LocalSectorManager {
     ) -> Result<LifecyclePlan, LifecycleError> {
         self.lifecycle(miner, numbers, Action::Terminate, dry_run)
             .await
+    }
+
+    /// One round of `policy` for `miner`: its sectors expiring within
+    /// `policy.within` (CC only unless `with_data`) are extended to
+    /// `policy.extend_to` past the head, each capped by the chain's caps,
+    /// in one message per new expiration (and per
+    /// `max_sectors_per_message`); with `dry_run`, the same plan and
+    /// nothing sent. Sectors it leaves alone are listed with the reason
+    /// (data in them, already at their latest expiration, faulty).
+    pub async fn auto_extend(
+        &self,
+        miner: ActorId,
+        policy: &AutoExtendPolicy,
+    ) -> Result<AutoExtendRound, LifecycleError> {
+        let expiring = self.sectors_expiring(miner, policy.within).await?;
+        let head = expiring.head;
+        let target = head.saturating_add(policy.extend_to);
+        let mut skipped = Vec::new();
+        let mut by_expiration: BTreeMap<ChainEpoch, Vec<SectorNumber>> = BTreeMap::new();
+        for s in expiring.sectors {
+            let mut skip = |reason: String| {
+                skipped.push(LeftOut {
+                    number: s.number,
+                    reason,
+                })
+            };
+            if s.expiration <= head {
+                skip(format!("expired at epoch {}", s.expiration));
+                continue;
+            }
+            if !policy.with_data && !s.is_cc() {
+                skip(format!(
+                    "holds data (deal weight {}, verified {}): extend it by hand, with its deals' terms",
+                    s.deal_weight, s.verified_deal_weight
+                ));
+                continue;
+            }
+            let latest = policy.caps.latest(&s, head);
+            let new = if target <= latest {
+                target
+            } else {
+                // Capped: a whole day, where that still extends it.
+                let day = latest - latest.rem_euclid(EPOCHS_IN_DAY);
+                if day > s.expiration {
+                    day
+                } else {
+                    latest
+                }
+            };
+            if new <= s.expiration {
+                skip(format!(
+                    "at its latest expiration (epoch {}; the chain allows at most {latest})",
+                    s.expiration
+                ));
+                continue;
+            }
+            by_expiration.entry(new).or_default().push(s.number);
+        }
+        let mut plans = Vec::new();
+        for (new, numbers) in by_expiration {
+            for chunk in numbers.chunks(policy.max_sectors_per_message.max(1)) {
+                match self.extend_sectors(miner, chunk, new, policy.dry_run).await {
+                    Ok(plan) => {
+                        skipped.extend(plan.left_out.iter().cloned());
+                        plans.push(plan);
+                    }
+                    Err(LifecycleError::NothingToSend { left_out, .. }) => skipped.extend(left_out),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        skipped.sort_by_key(|l| l.number);
+        Ok(AutoExtendRound {
+            head,
+            plans,
+            skipped,
+            dry_run: policy.dry_run,
+        })
+    }
+
+    /// Runs [`auto_extend`](Self::auto_extend) for `miner` every `every`
+    /// (the first right away) until the task is aborted, logging what each
+    /// round sent or, in a dry run, would send.
+    pub fn spawn_auto_extend(
+        self: &std::sync::Arc<Self>,
+        miner: ActorId,
+        policy: AutoExtendPolicy,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let manager = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match manager.auto_extend(miner, &policy).await {
+                    Ok(round) => log_round(miner, &round),
+                    Err(e) => {
+                        warn!(%miner, error = %e, "auto-extend round failed; trying again next round")
+                    }
+                }
+            }
+        })
     }
 
     async fn lifecycle(
@@ -214,5 +355,31 @@ impl LocalSectorManager {
               "sector lifecycle message sent");
         plan.message = Some(message);
         Ok(plan)
+    }
+}
+
+/// One line per message (sent or planned) and one for what was left alone.
+fn log_round(miner: ActorId, round: &AutoExtendRound) {
+    for plan in &round.plans {
+        let sectors: Vec<u64> = plan.sectors().map(|n| n.0).collect();
+        let to = plan.new_expiration.unwrap_or_default();
+        match &plan.message {
+            Some(m) => info!(%miner, to, count = sectors.len(), ?sectors, message = %m.0,
+                             "auto-extend: extension sent"),
+            None => info!(%miner, to, count = sectors.len(), ?sectors,
+                          "auto-extend (dry run, `dry_run = false` to send): would extend"),
+        }
+    }
+    if !round.skipped.is_empty() {
+        let first: Vec<String> = round
+            .skipped
+            .iter()
+            .take(5)
+            .map(|l| format!("{}: {}", l.number, l.reason))
+            .collect();
+        info!(%miner, count = round.skipped.len(), first = ?first, "auto-extend: expiring sectors left alone");
+    }
+    if round.plans.is_empty() && round.skipped.is_empty() {
+        tracing::debug!(%miner, head = round.head, "auto-extend: nothing expires within the window");
     }
 }

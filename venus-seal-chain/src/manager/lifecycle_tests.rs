@@ -203,3 +203,129 @@ async fn sectors_are_listed_soonest_expiry_first_up_to_the_bound() {
     assert_eq!(listed(later).await.len(), 5);
     assert_eq!(listed(base - 1).await, vec![]);
 }
+
+/// Issue 15: the automatic extension policy. All sectors are activated
+/// at epoch 1000, on a devnet whose caps are 10,000 epochs past the head
+/// and 4,500 past activation (so none may expire after 5500). What expires
+/// within the window: 1 and 4 (CC) are extended; 5 is already at its
+/// cap; 3 holds data; 6 is faulty; 2 expires after the window. Asked for
+/// more than the caps allow, the round plans each sector's cap rounded down
+/// to a whole day (2880); a dry run sends nothing; within the caps it
+/// sends and lands; `with_data` takes 3 too; the devnet refuses an
+/// extension past the caps as the actors do.
+#[tokio::test]
+async fn auto_extend_extends_cc_sectors_within_the_chains_caps() {
+    use venus_seal_core::lifecycle::{AutoExtendRound, ExtensionCaps};
+
+    use super::AutoExtendPolicy;
+    use crate::testing::{fake_sector, manual_devnet_with};
+    use crate::{DevnetConfig, DevnetMiner};
+
+    let caps = ExtensionCaps {
+        max_extension: 10_000,
+        max_lifetime: 4_500,
+    };
+    let config = DevnetConfig {
+        extension_caps: caps,
+        ..DevnetConfig::with_miners(vec![DevnetMiner {
+            id: MINER,
+            allowed_proofs: vec![PROOF],
+        }])
+    };
+    let (chain, manager) = manual_devnet_with(config, MINER, PROOF);
+    for (n, expiration, deal_weight) in [
+        (1, 1100, 0),
+        (2, 9000, 0),
+        (3, 1100, 2048 * 2100),
+        (4, 1100, 0),
+        (5, 5500, 0),
+        (6, 1100, 0),
+    ] {
+        let sector = fake_sector(n, expiration, deal_weight);
+        chain.activate_sector_without_proof(MINER, sector).unwrap();
+    }
+    let at = chain
+        .sector_location(MINER, SectorNumber(6))
+        .await
+        .unwrap()
+        .unwrap();
+    let faults = MinerCall::DeclareFaults(vec![SectorsDeclaration {
+        deadline: at.deadline,
+        partition: at.partition,
+        sectors: numbers(&[6]),
+    }]);
+    chain
+        .send_and_execute(MinerMessage::new(MINER, faults))
+        .await
+        .unwrap();
+    let head = chain.head().await.unwrap();
+    let policy = AutoExtendPolicy {
+        within: 5600 - head,
+        extend_to: 6000 - head,
+        caps,
+        ..AutoExtendPolicy::default()
+    };
+    assert!(policy.dry_run, "a dry run unless asked");
+    let planned = |round: &AutoExtendRound| {
+        round
+            .plans
+            .iter()
+            .map(|p| {
+                let sectors: Vec<u64> = p.sectors().map(|n| n.0).collect();
+                (p.new_expiration.unwrap(), sectors)
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let dry = manager.auto_extend(MINER, &policy).await.unwrap();
+    assert_eq!(planned(&dry), vec![(2880, vec![1, 4])], "{dry:#?}");
+    assert!(dry.plans.iter().all(|p| p.message.is_none()));
+    let why: Vec<_> = dry
+        .skipped
+        .iter()
+        .map(|l| (l.number.0, l.reason.clone()))
+        .collect();
+    assert_eq!(
+        why.iter().map(|w| w.0).collect::<Vec<_>>(),
+        vec![3, 5, 6],
+        "{why:?}"
+    );
+    assert!(why[0].1.contains("holds data"), "{why:?}");
+    assert!(why[1].1.contains("latest expiration"), "{why:?}");
+    assert!(why[2].1.contains("faulty"), "{why:?}");
+    assert_eq!(expiration(&chain, 1).await, 1100, "a dry run sends nothing");
+
+    let within_caps = AutoExtendPolicy {
+        extend_to: 4000 - head,
+        dry_run: false,
+        ..policy.clone()
+    };
+    let sent = manager.auto_extend(MINER, &within_caps).await.unwrap();
+    assert_eq!(planned(&sent), vec![(4000, vec![1, 4])], "{sent:#?}");
+    for plan in &sent.plans {
+        assert_eq!(landed(&chain, plan.message.as_ref().unwrap()).await, 0);
+    }
+    assert_eq!(expiration(&chain, 1).await, 4000);
+    assert_eq!(expiration(&chain, 4).await, 4000);
+    assert_eq!(expiration(&chain, 3).await, 1100, "data: left alone");
+    assert_eq!(expiration(&chain, 2).await, 9000);
+
+    let with_data = AutoExtendPolicy {
+        with_data: true,
+        ..policy.clone()
+    };
+    let round = manager.auto_extend(MINER, &with_data).await.unwrap();
+    assert!(
+        planned(&round).iter().any(|(_, s)| s.contains(&3)),
+        "{round:#?}"
+    );
+
+    // Past the caps, the devnet refuses as the actors do.
+    let head = chain.head().await.unwrap();
+    let too_far = manager
+        .extend_sectors(MINER, &numbers(&[2]), head + 10_001, false)
+        .await
+        .unwrap();
+    assert_ne!(landed(&chain, too_far.message.as_ref().unwrap()).await, 0);
+    assert_eq!(expiration(&chain, 2).await, 9000);
+}

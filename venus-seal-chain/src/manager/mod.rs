@@ -63,7 +63,7 @@ use venus_seal_core::{
 };
 
 pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
-pub use lifecycle::LifecycleError;
+pub use lifecycle::{AutoExtendPolicy, LifecycleError};
 pub use post::readiness::{Readiness, ReadinessPolicy, SectorRead};
 pub use post::{
     DeadlineCheck, DeadlineProgress, PartitionPoSt, PoStExecutors, PoStOutcome, PoStRound,
