@@ -11,13 +11,13 @@ use venus_seal_chain::{
     DevnetChain, DevnetConfig, DevnetMiner, LocalSectorManager, ManagedMiner, ManagerConfig,
     PoStExecutors, WindowPoStScheduler,
 };
-use venus_seal_core::chain::{MessageFee, MessageId, MessageState, MinerMessage, SendUid};
+use venus_seal_core::chain::MessageFee;
 use venus_seal_core::manager::{
     AllocateSpec, PreCommitOnChainInfo, SectorStateChange, StateReport, SubmitResult,
     WorkerIdentifier,
 };
 use venus_seal_core::{
-    ActorId, ChainError, CommD, CommR, Failure, FailureLevel, MessageSender, SealProof, SectorId,
+    ActorId, CommD, CommR, Failure, FailureLevel, MessageSender, SealProof, SectorId,
     SectorManager, TokenAmount,
 };
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
@@ -489,29 +489,11 @@ async fn the_proving_page_shows_readiness_and_runs_a_check() {
     );
 }
 
-/// The devnet's sender, pricing every message as a node would (the devnet
-/// itself charges no gas).
-#[derive(Debug)]
-struct Priced(Arc<DevnetChain>);
-
 const FEE: MessageFee = MessageFee {
     gas_limit: 1_000_000,
     fee_cap: TokenAmount(100_000),
     premium: TokenAmount(1_000),
 };
-
-#[async_trait::async_trait]
-impl MessageSender for Priced {
-    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
-        self.0.send(uid, msg).await
-    }
-    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
-        self.0.state(id).await
-    }
-    async fn fee(&self, _: &MessageId) -> Result<Option<MessageFee>, ChainError> {
-        Ok(Some(FEE))
-    }
-}
 
 /// Issue 16: the chain page shows a message in flight with its state and
 /// fee (the most it may cost, and its premium).
@@ -519,7 +501,13 @@ impl MessageSender for Priced {
 async fn the_chain_page_shows_a_message_in_flight_with_its_fee() {
     let s = serve_full(
         |_| None,
-        |chain| Arc::new(Priced(chain.clone())),
+        |chain| {
+            Arc::new(venus_seal_chain::testing::PricedSender {
+                inner: chain.clone(),
+                fee: FEE,
+                estimate_error: None,
+            })
+        },
         PersistStores::new(Vec::new()),
     )
     .await;

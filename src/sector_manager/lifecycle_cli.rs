@@ -208,6 +208,17 @@ pub fn plan_text(action: &str, plan: &LifecyclePlan) -> String {
     for l in &plan.left_out {
         out.push_str(&format!("left out: sector {}: {}\n", l.number.0, l.reason));
     }
+    match (&plan.fee, &plan.fee_error) {
+        (Some(f), _) => out.push_str(&format!(
+            "gas: at most {} FIL (limit {}, fee cap {} attoFIL, premium {} attoFIL)\n",
+            crate::alerts::fil(f.max()),
+            f.gas_limit,
+            f.fee_cap,
+            f.premium
+        )),
+        (None, Some(e)) => out.push_str(&format!("gas: the node could not price it: {e}\n")),
+        (None, None) => out.push_str("gas: not priced (the sender cannot say before sending)\n"),
+    }
     match &plan.message {
         Some(m) => out.push_str(&format!(
             "{} sectors of {} in message {}\n",
@@ -235,6 +246,45 @@ mod tests {
             .iter()
             .map(|n| n.0)
             .collect()
+    }
+
+    /// The plan as printed: the gas a dry run would pay, or why it was not
+    /// priced.
+    #[test]
+    fn a_plan_says_what_its_gas_costs() {
+        use venus_seal_core::chain::{MessageFee, SectorsDeclaration};
+        use venus_seal_core::{ActorId, SectorNumber, TokenAmount};
+        let mut plan = LifecyclePlan {
+            miner: ActorId(1000),
+            partitions: vec![SectorsDeclaration {
+                deadline: 3,
+                partition: 0,
+                sectors: vec![SectorNumber(7)],
+            }],
+            new_expiration: Some(90_000),
+            left_out: Vec::new(),
+            message: None,
+            fee: Some(MessageFee {
+                gas_limit: 3_000_000,
+                fee_cap: TokenAmount(200_000),
+                premium: TokenAmount(5_000),
+            }),
+            fee_error: None,
+        };
+        let text = plan_text("extend", &plan);
+        assert!(
+            text.contains("gas: at most 0.0000006 FIL (limit 3000000, fee cap 200000 attoFIL, premium 5000 attoFIL)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("would go in one message; nothing sent"),
+            "{text}"
+        );
+        plan.fee = None;
+        plan.fee_error = Some("exit 16".into());
+        assert!(plan_text("extend", &plan).contains("gas: the node could not price it: exit 16"));
+        plan.fee_error = None;
+        assert!(plan_text("extend", &plan).contains("gas: not priced"));
     }
 
     #[test]

@@ -10,12 +10,14 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use venus_seal_core::chain::{MessageFee, MessageId, MessageState, MinerMessage, SendUid};
 use venus_seal_core::proving::{
     PoStProof, PoStSector, ProvingSector, SkippedSector, WindowPoStOutput,
 };
 use venus_seal_core::stage::{CheckProvable, Unseal, WindowPoSt, WinningPoSt};
 use venus_seal_core::{
-    ActorId, ChainEpoch, Executor, ProofVerifier, SealProof, SectorNumber, StageError,
+    ActorId, ChainEpoch, ChainError, Executor, MessageSender, ProofVerifier, SealProof,
+    SectorNumber, StageError,
 };
 
 pub use venus_seal_core::testing::FakeProofVerifier;
@@ -342,6 +344,42 @@ pub fn single_miner_devnet(
         verifier,
     );
     (chain, manager)
+}
+
+/// A sender that prices messages as a node would ([`MessageSender::fee`]
+/// and [`MessageSender::estimate`] answer `fee`, or `estimate_error` for an
+/// estimate) and sends through `inner` (the devnet charges no gas).
+#[derive(Debug)]
+pub struct PricedSender<S> {
+    /// Where messages go.
+    pub inner: S,
+    /// The price of every message.
+    pub fee: MessageFee,
+    /// Make every estimate fail with this, as a node's does when the actor
+    /// would refuse the message.
+    pub estimate_error: Option<String>,
+}
+
+#[async_trait]
+impl<S: MessageSender> MessageSender for PricedSender<S> {
+    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
+        self.inner.send(uid, msg).await
+    }
+
+    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
+        self.inner.state(id).await
+    }
+
+    async fn fee(&self, _: &MessageId) -> Result<Option<MessageFee>, ChainError> {
+        Ok(Some(self.fee))
+    }
+
+    async fn estimate(&self, _: &MinerMessage) -> Result<Option<MessageFee>, ChainError> {
+        match &self.estimate_error {
+            Some(e) => Err(ChainError::Rejected(e.clone())),
+            None => Ok(Some(self.fee)),
+        }
+    }
 }
 
 /// A devnet with one miner allowed `proof` on a manual clock (a test

@@ -1145,11 +1145,58 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
         partition: 42,
         sectors: vec![SectorNumber(9)],
     }]);
+    // Priced before sending: `GasEstimateMessageGas` answers the message
+    // filled (Lotus' documented example shape, with this test's gas), or
+    // the actor's refusal found while estimating.
+    let mut priced = json!({
+        "Version": 42, "To": "f01000", "From": "f01234", "Nonce": 42, "Value": "0",
+        "GasLimit": 9, "GasFeeCap": "0", "GasPremium": "0", "Method": 32,
+        "Params": "Ynl0ZSBhcnJheQ==", "CID": {"/": "bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s"}
+    });
+    priced["GasLimit"] = json!(3_000_000);
+    priced["GasFeeCap"] = json!("200000");
+    priced["GasPremium"] = json!("5000");
+    fake.reply("Filecoin.GasEstimateMessageGas", Ok(priced));
+    fake.reply(
+        "Filecoin.GasEstimateMessageGas",
+        Err((
+            1,
+            "estimating gas used: message execution failed: exit SysErrInsufficientFunds(6)".into(),
+        )),
+    );
+    let fee = c
+        .estimate(&MinerMessage::new(miner, extend.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (fee.gas_limit, fee.fee_cap.0, fee.premium.0),
+        (3_000_000, 200_000, 5_000)
+    );
+    let refused = c
+        .estimate(&MinerMessage::new(miner, extend.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("exit SysErrInsufficientFunds"),
+        "{refused}"
+    );
     for call in [extend, terminate] {
         c.send(&new_send_uid(), MinerMessage::new(miner, call))
             .await
             .unwrap();
     }
+    let estimated: Vec<Value> = fake
+        .seen()
+        .iter()
+        .map(|(_, body)| body.clone())
+        .filter(|b| b["method"] == "Filecoin.GasEstimateMessageGas")
+        .collect();
+    assert_eq!(estimated.len(), 2);
+    let params = estimated[0]["params"].as_array().unwrap();
+    assert_eq!(params.len(), 3, "[msg, spec, tsk]");
+    assert_eq!(params[0]["Method"], 32);
+    assert_eq!(params[2], json!([]));
     let seen = fake.seen();
     let pushed: Vec<&Value> = seen
         .iter()

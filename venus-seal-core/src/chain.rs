@@ -557,6 +557,17 @@ pub trait MessageSender: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// What `msg` would cost in gas if it were sent now, as the node
+    /// prices it (a dry run shows it before anything is sent): `None`
+    /// where the sender cannot say (the default; venus-messager prices a
+    /// message only once it selects it; the devnet charges no gas). An
+    /// error where the node's estimate runs the message and the actor
+    /// refuses it.
+    async fn estimate(&self, msg: &MinerMessage) -> Result<Option<MessageFee>, ChainError> {
+        let _ = msg;
+        Ok(None)
+    }
+
     /// Replaces the pending message `id` (stuck in the mpool) with the
     /// same message at the same nonce and a higher gas premium, its total
     /// fee within `bump.max_fee`, so that at most one of the two lands.
@@ -600,6 +611,7 @@ crate::forward::forward_impls! {
         async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError>;
         async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
         async fn fee(&self, id: &MessageId) -> Result<Option<MessageFee>, ChainError>;
+        async fn estimate(&self, msg: &MinerMessage) -> Result<Option<MessageFee>, ChainError>;
         async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError>;
     }
 }

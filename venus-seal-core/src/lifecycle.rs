@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{MessageId, OnChainSector, SectorsDeclaration};
+use crate::chain::{MessageFee, MessageId, OnChainSector, SectorsDeclaration};
 use crate::types::ids::{ActorId, ChainEpoch, SectorNumber};
 
 /// A sector left out of an extension or termination, and why.
@@ -34,6 +34,14 @@ pub struct LifecyclePlan {
     pub left_out: Vec<LeftOut>,
     /// The message sent; `None` for a dry run.
     pub message: Option<MessageId>,
+    /// What the message costs (a dry run: would cost) in gas, as the
+    /// node priced it; `None` where the sender cannot say.
+    #[serde(default)]
+    pub fee: Option<MessageFee>,
+    /// Why the node could not price it (its estimate runs the message: an
+    /// actor's refusal shows here before anything is sent).
+    #[serde(default)]
+    pub fee_error: Option<String>,
 }
 
 impl LifecyclePlan {

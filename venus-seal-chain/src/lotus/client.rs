@@ -362,6 +362,22 @@ impl LotusClient {
             .await
     }
 
+    /// `Filecoin.GasEstimateMessageGas [msg, spec, tsk]`: `msg` with its
+    /// gas limit, fee cap and premium filled as `MpoolPushMessage` would
+    /// fill them (the node runs it to find its gas: an actor's refusal is
+    /// an error here).
+    pub async fn gas_estimate_message_gas(
+        &self,
+        msg: &MessageJson,
+        spec: &MessageSendSpec,
+    ) -> Result<MessageJson, ChainError> {
+        self.call(
+            "Filecoin.GasEstimateMessageGas",
+            vec![json!(msg), json!(spec), json!([])],
+        )
+        .await
+    }
+
     /// `Filecoin.StateSearchMsg [tsk, cid, limit, allowReplaced]` (v1
     /// signature; limit -1 = no limit, replacements allowed); `None` when
     /// not yet executed.

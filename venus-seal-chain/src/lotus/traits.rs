@@ -273,6 +273,18 @@ impl MessageSender for LotusClient {
         super::replace::fee_of(&msg).map(Some)
     }
 
+    /// `Filecoin.GasEstimateMessageGas` with the sender's `max_fee`.
+    async fn estimate(&self, msg: &MinerMessage) -> Result<Option<MessageFee>, ChainError> {
+        let message = self.build_message(msg)?;
+        let spec = MessageSendSpec {
+            max_fee: self.max_fee.clone(),
+            msg_uuid: None,
+            maximize_fee_cap: false,
+        };
+        let priced = self.gas_estimate_message_gas(&message, &spec).await?;
+        super::replace::fee_of(&priced).map(Some)
+    }
+
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
         let lookup = self
             .state_search_msg(&[], &CidJson::new(id.0.clone()))

@@ -341,15 +341,20 @@ impl LocalSectorManager {
             new_expiration,
             left_out,
             message: None,
+            fee: None,
+            fee_error: None,
         };
+        let msg = MinerMessage::new(miner, call);
         if dry_run {
+            match self.sender.estimate(&msg).await {
+                Ok(fee) => plan.fee = fee,
+                Err(e) => plan.fee_error = Some(e.to_string()),
+            }
             return Ok(plan);
         }
         let uid = crate::lotus::new_send_uid();
-        let message = self
-            .sender
-            .send(&uid, MinerMessage::new(miner, call))
-            .await?;
+        let message = self.sender.send(&uid, msg).await?;
+        plan.fee = self.sender.fee(&message).await.unwrap_or_default();
         let sectors: Vec<u64> = plan.sectors().map(|n| n.0).collect();
         info!(%miner, ?action, ?sectors, left_out = plan.left_out.len(), message = %message.0,
               "sector lifecycle message sent");

@@ -329,3 +329,62 @@ async fn auto_extend_extends_cc_sectors_within_the_chains_caps() {
     assert_ne!(landed(&chain, too_far.message.as_ref().unwrap()).await, 0);
     assert_eq!(expiration(&chain, 2).await, 9000);
 }
+
+/// Issue 15: a dry run says what the message would cost before anything is
+/// sent (the node's estimate), or why the node could not price it (its
+/// estimate runs the message: the actor's refusal shows first); a sent one
+/// says what it was priced at.
+#[tokio::test]
+async fn a_dry_run_shows_the_fee_before_anything_is_sent() {
+    use venus_seal_core::chain::MessageFee;
+    use venus_seal_core::TokenAmount;
+
+    use crate::testing::{manual_single_miner_devnet, PricedSender};
+
+    let fee = MessageFee {
+        gas_limit: 3_000_000,
+        fee_cap: TokenAmount(200_000),
+        premium: TokenAmount(5_000),
+    };
+    for estimate_error in [
+        None,
+        Some("GasEstimateMessageGas: exit 16: sector 1 not active"),
+    ] {
+        let (chain, _) = manual_single_miner_devnet(MINER, PROOF);
+        activate_fake_sectors(&chain, MINER, 1..=2);
+        let sender = Arc::new(PricedSender {
+            inner: chain.clone(),
+            fee,
+            estimate_error: estimate_error.map(str::to_string),
+        });
+        let manager = LocalSectorManager::in_memory(
+            crate::ManagerConfig::new(vec![crate::ManagedMiner::new(MINER, PROOF)]),
+            chain.clone(),
+            sender,
+            Arc::new(crate::testing::FakeProofVerifier),
+        );
+        let later = FAKE_SECTOR_EXPIRATION + 1000;
+        let dry = manager
+            .extend_sectors(MINER, &numbers(&[1, 2]), later, true)
+            .await
+            .unwrap();
+        assert_eq!(dry.message, None);
+        match estimate_error {
+            None => {
+                assert_eq!(dry.fee, Some(fee));
+                assert_eq!(dry.fee_error, None);
+            }
+            Some(e) => {
+                assert_eq!(dry.fee, None);
+                assert!(dry.fee_error.as_deref().unwrap().contains(e), "{dry:?}");
+            }
+        }
+        assert_eq!(chain.pending_messages(), 0, "a dry run sends nothing");
+        let sent = manager
+            .terminate_sectors(MINER, &numbers(&[2]), false)
+            .await
+            .unwrap();
+        assert!(sent.message.is_some());
+        assert_eq!(sent.fee, Some(fee), "a sent message is shown at its price");
+    }
+}

@@ -118,6 +118,8 @@ impl Queue {
             new_expiration,
             left_out: Vec::new(),
             message: (!dry_run).then(|| venus_seal_core::chain::MessageId("bafy-sent".into())),
+            fee: None,
+            fee_error: None,
         })
     }
 }
