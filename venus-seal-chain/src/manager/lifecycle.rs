@@ -286,6 +286,16 @@ impl LocalSectorManager {
                     leave(n, format!("already expires at epoch {}", sector.expiration));
                     continue;
                 }
+                if sector.verified_deal_weight > 0 {
+                    // The actors refuse it in `sectors`; it must come with
+                    // its claims (`sectors_with_claims`), which this
+                    // manager does not name yet.
+                    leave(
+                        n,
+                        "holds verified (FIL+) data: its extension must name its claims, which this manager does not do yet (lotus-miner sectors extend does)".into(),
+                    );
+                    continue;
+                }
                 if let std::collections::btree_map::Entry::Vacant(entry) = faulty.entry(at.deadline)
                 {
                     let partitions = self.chain.deadline_partitions(miner, at.deadline).await?;

@@ -319,6 +319,19 @@ async fn auto_extend_extends_cc_sectors_within_the_chains_caps() {
         planned(&round).iter().any(|(_, s)| s.contains(&3)),
         "{round:#?}"
     );
+    // Verified (FIL+) data is left out before anything is sent: the
+    // actors want its claims named.
+    let mut verified = fake_sector(7, 1100, 0);
+    verified.verified_deal_weight = 2048 * 2100;
+    chain
+        .activate_sector_without_proof(MINER, verified)
+        .unwrap();
+    let round = manager.auto_extend(MINER, &with_data).await.unwrap();
+    let seven = round.skipped.iter().find(|l| l.number.0 == 7);
+    assert!(
+        seven.is_some_and(|l| l.reason.contains("verified (FIL+)")),
+        "{round:#?}"
+    );
 
     // Past the caps, the devnet refuses as the actors do.
     let head = chain.head().await.unwrap();
