@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
-use venus_seal_chain::manager::{ParkedSector, PendingMessage, Readiness};
+use venus_seal_chain::manager::{ParkedSector, PendingMessage, Readiness, UnsentSubmission};
 use venus_seal_chain::{LocalSectorManager, WindowPoStScheduler};
 use venus_seal_core::{ChainClient, ChainEpoch, TokenAmount};
 use venus_seal_rpc::manager::{PersistStores, WorkerPings};
@@ -188,6 +188,56 @@ impl AlertRule for MessageStuck {
                     p.head - p.first_sent,
                     p.first_sent,
                     p.message.0
+                ),
+            })
+            .collect()
+    }
+}
+
+/// A submission (pre-commit or proof) the node or messager keeps refusing
+/// to take for `after` since its first failed push in a row: a batch that
+/// does not go out (a node down, an empty wallet, a fee cap too low); the
+/// sector's ticket or seed may expire meanwhile. Resolved once it is sent.
+#[derive(Debug)]
+pub struct SubmissionUnsent {
+    /// Where the unsent submissions are read: the manager's batch timer.
+    pub source: Arc<dyn UnsentSubmissions>,
+    /// How long a submission may keep failing to go out.
+    pub after: Duration,
+}
+
+/// What [`SubmissionUnsent`] reads.
+pub trait UnsentSubmissions: Send + Sync + std::fmt::Debug {
+    /// The queued submissions whose pushes keep failing.
+    fn unsent_submissions(&self) -> Vec<UnsentSubmission>;
+}
+
+impl UnsentSubmissions for LocalSectorManager {
+    fn unsent_submissions(&self) -> Vec<UnsentSubmission> {
+        LocalSectorManager::unsent_submissions(self)
+    }
+}
+
+impl AlertRule for SubmissionUnsent {
+    fn check(&self, now_unix: i64) -> Vec<Alert> {
+        let after = self.after.as_secs() as i64;
+        self.source
+            .unsent_submissions()
+            .into_iter()
+            .filter(|u| now_unix - u.since_unix as i64 >= after)
+            .map(|u| Alert {
+                rule: "submission_unsent",
+                key: format!("{} {}", u.sector, u.kind),
+                severity: Severity::Critical,
+                summary: format!(
+                    "the {} of {} has not gone out for {} ({} tries; the last: {}): check the node or messager, the sending wallet and [resend] max_fee",
+                    u.kind,
+                    u.sector,
+                    humantime::format_duration(Duration::from_secs(
+                        (now_unix - u.since_unix as i64).max(0) as u64
+                    )),
+                    u.tries,
+                    u.last_error
                 ),
             })
             .collect()
@@ -1230,6 +1280,56 @@ mod tests {
         source.0.lock().unwrap().clear();
         assert!(matches!(
             &alerter.evaluate(60)[..],
+            [AlertEvent::Resolved { .. }]
+        ));
+    }
+
+    /// Issue 16's "a batch stuck": a submission the node keeps refusing
+    /// fires after `after` since its first failure, says the last error,
+    /// and resolves once it goes out.
+    #[test]
+    fn a_submission_that_does_not_go_out_fires_until_it_is_sent() {
+        use std::sync::Mutex;
+        use venus_seal_core::{ActorId, SectorId, SectorNumber};
+
+        #[derive(Debug, Default)]
+        struct Unsent(Mutex<Vec<UnsentSubmission>>);
+        impl UnsentSubmissions for Unsent {
+            fn unsent_submissions(&self) -> Vec<UnsentSubmission> {
+                self.0.lock().unwrap().clone()
+            }
+        }
+        let source = Arc::new(Unsent::default());
+        let mut alerter = Alerter::new(vec![Box::new(SubmissionUnsent {
+            source: source.clone(),
+            after: Duration::from_secs(1800),
+        })]);
+        *source.0.lock().unwrap() = vec![UnsentSubmission {
+            sector: SectorId::new(ActorId(1000), SectorNumber(7)),
+            kind: "proof",
+            since_unix: 1000,
+            tries: 9,
+            last_error: "mpool push: not enough funds: 0 < 1000".into(),
+        }];
+        assert!(alerter.evaluate(2799).is_empty(), "29 min 59 s: not yet");
+        let fired = alerter.evaluate(2800);
+        let [AlertEvent::Firing { alert, .. }] = &fired[..] else {
+            panic!("{fired:?}")
+        };
+        assert_eq!(alert.rule, "submission_unsent");
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.key, "s-t01000-7 proof");
+        assert!(
+            alert.summary.contains("has not gone out for 30m")
+                && alert.summary.contains("9 tries")
+                && alert.summary.contains("not enough funds"),
+            "{}",
+            alert.summary
+        );
+        assert!(alerter.evaluate(2900).is_empty(), "fired once");
+        source.0.lock().unwrap().clear();
+        assert!(matches!(
+            &alerter.evaluate(3000)[..],
             [AlertEvent::Resolved { .. }]
         ));
     }

@@ -245,10 +245,14 @@ fn todo_for(rule: &str) -> &'static str {
         "store_nearly_full" => {
             "free room or add a persist store before sealed sectors have nowhere to go"
         }
-        "message_pending" => {
+        "message_stuck" => {
             "look at the message's fee and the sending wallet; resend if it was dropped"
         }
+        "submission_unsent" => {
+            "look at the node or messager and the sending wallet: the sector's ticket or seed expires if it never goes out"
+        }
         "sector_parked" => "fix the cause, then resume the sector; or abort it",
+        "post_not_ready" => "look at the slow or unreadable sectors' storage before the deadline opens; declare what cannot be read faulty",
         "post_not_sent" => "look at the prover (GPU, locks, the proving log) and the node now: the partitions' sectors turn faulty when the deadline closes unproven",
         "wallet_low" => "top up the sending wallet before pre-commits and proofs fail to send",
         _ => "see the alert's text",
@@ -259,10 +263,9 @@ fn link_for(rule: &str, key: &str) -> String {
     match rule {
         "worker_silent" => "/workers".into(),
         "store_nearly_full" => "/storage".into(),
-        "message_pending" => "/chain".into(),
+        "message_stuck" | "submission_unsent" | "wallet_low" => "/chain".into(),
         "sector_parked" => sector_link_of_key(key).unwrap_or_else(|| "/pipeline".into()),
         "post_not_ready" | "post_not_sent" => "/proving".into(),
-        "wallet_low" => "/chain".into(),
         _ => "/alerts".into(),
     }
 }
@@ -977,4 +980,27 @@ pub async fn alerts(State(c): State<Console>, viewer: Viewer) -> Result<Html<Str
         firing,
         resolved,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every rule the alerts raise (the `rule: "…"` names in
+    /// src/alerts.rs) gets its own advice and page on the overview.
+    #[test]
+    fn every_alert_rule_has_advice_and_a_page() {
+        let source = include_str!("../alerts.rs");
+        let rules: std::collections::BTreeSet<&str> = source
+            .split("rule: \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+            .collect();
+        assert!(rules.len() >= 8, "{rules:?}");
+        for rule in rules {
+            assert_ne!(super::todo_for(rule), "see the alert's text", "{rule}");
+            assert_ne!(super::link_for(rule, "k"), "/alerts", "{rule}");
+        }
+    }
 }

@@ -165,6 +165,14 @@ pub struct AlertsSection {
     /// read (default "0": never).
     #[serde(default)]
     pub wallet_min_balance: TokenAmount,
+    /// A pre-commit or proof the node or messager has refused to take for
+    /// this long since its first failed push in a row is reported, with the
+    /// last error (default 30 minutes; "0s": never).
+    #[serde(
+        default = "default_submission_unsent_after",
+        with = "crate::core::serde_duration"
+    )]
+    pub submission_unsent_after: Duration,
     /// `[[alerts.webhooks]]`: `url` and `format` (`json`, `slack` or
     /// `alertmanager`). None: alerts are only logged.
     #[serde(default)]
@@ -181,6 +189,10 @@ fn default_alert_interval() -> Duration {
 
 fn default_sector_parked_after() -> Duration {
     Duration::from_secs(3600)
+}
+
+fn default_submission_unsent_after() -> Duration {
+    Duration::from_secs(1800)
 }
 
 fn default_message_pending_epochs() -> i64 {

@@ -35,7 +35,7 @@ use super::config::{
 use super::{open_chain, ManagerAdmin, OpenChain, SectorManagerConfig};
 use crate::alerts::{
     self, AlertBoard, AlertRule, Alerter, Balances, MessageStuck, PoStNotReady, PoStNotSent,
-    SectorParked, StoreNearlyFull, WalletLow, WorkerSilent,
+    SectorParked, StoreNearlyFull, SubmissionUnsent, WalletLow, WorkerSilent,
 };
 use crate::console::{Console, ConsoleParts};
 use std::time::Duration;
@@ -451,6 +451,12 @@ async fn serve(
             rules.push(Box::new(MessageStuck {
                 source: local.clone(),
                 after_epochs: a.message_pending_epochs,
+            }));
+        }
+        if !a.submission_unsent_after.is_zero() {
+            rules.push(Box::new(SubmissionUnsent {
+                source: local.clone(),
+                after: a.submission_unsent_after,
             }));
         }
         if !a.sector_parked_after.is_zero() {

@@ -100,8 +100,25 @@ impl BatchTimes {
         self.retry_after.insert((id, kind), Instant::now() + delay);
     }
 
+    /// A push of `id`'s `kind` failed with `error` at `unix`.
+    fn note_unsent(&mut self, id: SectorId, kind: Kind, unix: u64, error: &str) {
+        let entry = self
+            .unsent
+            .entry((id, kind))
+            .or_insert_with(|| super::UnsentSubmission {
+                sector: id,
+                kind: kind.name(),
+                since_unix: unix,
+                tries: 0,
+                last_error: String::new(),
+            });
+        entry.tries = entry.tries.saturating_add(1);
+        entry.last_error = error.to_string();
+    }
+
     /// `id`'s `kind` went out: its failures are forgotten.
     fn forget_failures(&mut self, id: SectorId, kind: Kind) {
+        self.unsent.remove(&(id, kind));
         self.failures.remove(&(id, kind));
         self.solo.remove(&(id, kind));
         self.retry_after.remove(&(id, kind));
@@ -228,6 +245,7 @@ impl LocalSectorManager {
             times.first_seen.retain(|k, _| live.contains(k));
             times.retry_after.retain(|k, _| live.contains(k));
             times.failures.retain(|k, _| live.contains(k));
+            times.unsent.retain(|k, _| live.contains(k));
             times.solo.retain(|k| live.contains(k));
         }
         for (uid, (miner, kind, ids)) in recover {
@@ -753,8 +771,19 @@ impl LocalSectorManager {
                 keep_attempt,
             };
             self.settle(*id, kind, unix, outcome).await;
-            self.times().retry_later(*id, kind, &self.config.resend);
+            let mut times = self.times();
+            times.retry_later(*id, kind, &self.config.resend);
+            times.note_unsent(*id, kind, super::unix_now(), error);
         }
+    }
+
+    /// The queued submissions whose pushes keep failing, with when the
+    /// first failure in a row was and what the last one answered: what an
+    /// operator or an alert rule reads to see a batch that does not go out.
+    pub fn unsent_submissions(&self) -> Vec<super::UnsentSubmission> {
+        let mut unsent: Vec<_> = self.times().unsent.values().cloned().collect();
+        unsent.sort_by_key(|u| (u.sector.miner, u.sector.number, u.kind));
+        unsent
     }
 
     /// Where a submission stands, resending it after a failure on chain

@@ -449,8 +449,24 @@ async fn an_unreachable_node_keeps_the_submission_queued_and_it_is_sent_later() 
     let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
     assert_eq!(polled.state, OnChainState::Pending);
     assert!(polled.desc.unwrap().contains("node unreachable"));
+    // Listed as not going out, with what the node said (issue 16: an
+    // alert rule and the console read it).
+    let unsent = s.m.unsent_submissions();
+    assert_eq!(unsent.len(), 1, "{unsent:?}");
+    assert_eq!(
+        (unsent[0].sector, unsent[0].kind, unsent[0].tries),
+        (a.id, "pre-commit", 1)
+    );
+    assert!(
+        unsent[0].last_error.contains("node unreachable"),
+        "{unsent:?}"
+    );
     tokio::time::sleep(Duration::from_secs(11)).await;
     assert_eq!(s.sender.calls().len(), 1, "retried by the timer");
+    assert!(
+        s.m.unsent_submissions().is_empty(),
+        "sent: no longer listed"
+    );
     s.chain.advance(1).await;
     assert_eq!(state(&s, a, false).await, OnChainState::Landed);
 }

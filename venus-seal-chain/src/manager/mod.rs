@@ -121,6 +121,26 @@ struct BatchTimes {
     /// What the timer last found pending, with the epoch it was first
     /// sent at (kept across replacements).
     pending: HashMap<(SectorId, Kind), PendingMessage>,
+    /// Queued submissions whose pushes failed, since their first failure
+    /// in a row.
+    unsent: HashMap<(SectorId, Kind), UnsentSubmission>,
+}
+
+/// A submission the node or messager keeps refusing to take (an empty
+/// wallet, a node down, a fee cap too low): queued, tried and failed, and
+/// tried again after a growing delay ([`LocalSectorManager::unsent_submissions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsentSubmission {
+    /// The sector.
+    pub sector: SectorId,
+    /// `pre-commit` or `proof`.
+    pub kind: &'static str,
+    /// When its first failed push in a row was, in Unix seconds.
+    pub since_unix: u64,
+    /// Failed pushes in a row.
+    pub tries: u32,
+    /// What the last one answered.
+    pub last_error: String,
 }
 
 /// A sector its worker reported parked, waiting for an operator
