@@ -24,9 +24,8 @@ use venus_seal_core::stage::WinningPoSt;
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::auth::TrustedNetworks;
 use venus_seal_rpc::manager::{
-    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect, WorkerPings,
+    ManagerServer, PersistStoreEntry, PersistStores, PieceRedirect, WorkerPings,
 };
-use venus_seal_rpc::manager_admin::serve_manager_with_admin;
 use venus_seal_rpc::Secret;
 
 use super::config::{
@@ -400,17 +399,14 @@ async fn serve(
     };
     let manager: Arc<dyn SectorManager> = local.clone();
     let pieces = piece_redirect(config, proxy.as_ref().map(|(addr, _)| *addr));
-    let served = serve_manager_with_admin(
-        config.rpc.listen,
-        manager.clone(),
-        stores.clone(),
-        admin,
-        secret.clone(),
-        pieces.clone(),
-        pings.clone(),
-    )
-    .await
-    .with_context(|| format!("rpc.listen {}", config.rpc.listen));
+    let served = ManagerServer::new(manager.clone())
+        .stores(stores.clone())
+        .pings(pings.clone())
+        .pieces(pieces.clone())
+        .admin(admin)
+        .serve(config.rpc.listen, secret.clone())
+        .await
+        .with_context(|| format!("rpc.listen {}", config.rpc.listen));
     let served = match served {
         Ok(main) => {
             match serve_trusted_listener(config, manager, stores.clone(), pieces, pings.clone())
@@ -683,7 +679,11 @@ async fn serve_trusted_listener(
     let networks = TrustedNetworks::parse(&t.networks)
         .and_then(|n| n.for_listener(t.listen, "rpc.trusted.networks"))
         .map_err(|e| anyhow::anyhow!("rpc.trusted.networks: {e}"))?;
-    let served = serve_manager_trusted(t.listen, manager, stores, networks, pieces, pings)
+    let served = ManagerServer::new(manager)
+        .stores(stores)
+        .pings(pings)
+        .pieces(pieces)
+        .serve_trusted(t.listen, networks)
         .await
         .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;
     Ok(Some(served))

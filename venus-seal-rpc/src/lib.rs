@@ -13,7 +13,7 @@
 //!   (`Venus.Admin.AddDeal`, `Venus.Admin.DealQueue`) and sector aborts
 //!   (`Venus.Admin.AbortSector`) behind the small
 //!   [`manager_admin::ManagerAdminApi`] trait, served beside the worker API by
-//!   [`manager_admin::serve_manager_with_admin`] and called through
+//!   [`manager::ManagerServer::admin`] and called through
 //!   [`manager_admin::ManagerAdminClient`].
 //! * [`manager`]: the worker-facing sector manager API (`Venus.*`, as
 //!   damocles names it): [`serve_manager`] and [`ManagerClient`], which

@@ -38,7 +38,7 @@ use venus_seal_core::{
     ActorId, CommD, CommR, Failure, FailureLevel, Leveled, ManagerError, PaddedPieceSize,
     PieceInfo, Randomness, SealProof, SectorId, SectorManager, SectorNumber, Ticket,
 };
-use venus_seal_rpc::manager::{serve_manager_with_stores, PersistStoreEntry, PersistStores};
+use venus_seal_rpc::manager::{PersistStoreEntry, PersistStores};
 use venus_seal_rpc::{ManagerClient, Permission, Secret, WorkerInfo};
 
 const METHODS: [&str; 15] = [
@@ -253,7 +253,9 @@ async fn serve() -> Served {
     );
     let secret = Secret::generate();
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (addr, handle) = serve_manager_with_stores(addr, fake.clone(), stores, secret.clone())
+    let (addr, handle) = venus_seal_rpc::manager::ManagerServer::new(fake.clone())
+        .stores(stores)
+        .serve(addr, secret.clone())
         .await
         .unwrap();
     Served {

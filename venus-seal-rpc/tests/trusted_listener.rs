@@ -1,4 +1,4 @@
-//! The tokenless worker-API listener (`serve_manager_trusted`): served to
+//! The tokenless worker-API listener (`ManagerServer::serve_trusted`): served to
 //! clients in its networks without a token, refused (HTTP 403) to any
 //! other client, never serving the admin methods, and refused at start-up
 //! without networks.
@@ -12,9 +12,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use venus_seal_core::testing::FakeManager;
 use venus_seal_rpc::auth::TrustedNetworks;
-use venus_seal_rpc::manager::{
-    serve_manager_trusted, PersistStoreEntry, PersistStores, PieceRedirect, WorkerPings,
-};
+use venus_seal_rpc::manager::{ManagerServer, PersistStoreEntry, PersistStores, PieceRedirect};
 
 const ALLOWED: &str = "127.0.0.2";
 
@@ -22,16 +20,15 @@ const ALLOWED: &str = "127.0.0.2";
 /// stops the listener).
 async fn serve(networks: &[&str]) -> (String, jsonrpsee::server::ServerHandle) {
     let stores = PersistStores::new(vec![PersistStoreEntry::new("store-0", "/mnt/store0")]);
-    let (addr, handle) = serve_manager_trusted(
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(FakeManager::default()),
-        stores,
-        TrustedNetworks::parse(networks).unwrap(),
-        PieceRedirect::market("http://droplet:41235/rpc/v0").unwrap(),
-        WorkerPings::default(),
-    )
-    .await
-    .unwrap();
+    let (addr, handle) = ManagerServer::new(Arc::new(FakeManager::default()))
+        .stores(stores)
+        .pieces(PieceRedirect::market("http://droplet:41235/rpc/v0").unwrap())
+        .serve_trusted(
+            "127.0.0.1:0".parse().unwrap(),
+            TrustedNetworks::parse(networks).unwrap(),
+        )
+        .await
+        .unwrap();
     (format!("http://{addr}"), handle)
 }
 
@@ -128,17 +125,11 @@ async fn a_client_outside_the_networks_is_refused() {
 
 #[tokio::test]
 async fn no_networks_no_listener() {
-    let err = serve_manager_trusted(
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(FakeManager::default()),
-        PersistStores::default(),
-        TrustedNetworks::default(),
-        PieceRedirect::None,
-        WorkerPings::default(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = ManagerServer::new(Arc::new(FakeManager::default()))
+        .serve_trusted("127.0.0.1:0".parse().unwrap(), TrustedNetworks::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("names no client network"), "{err}");
     let err = TrustedNetworks::default()
         .for_listener("0.0.0.0:1790".parse().unwrap(), "rpc.trusted.networks")

@@ -96,8 +96,8 @@ pub use client::ManagerClient;
 pub use piecestore::{PieceRedirect, PieceRedirectLayer};
 pub use pings::{WorkerPingInfo, WorkerPings};
 pub use server::{
-    manager_module, manager_module_with, manager_module_with_stores, serve_manager,
-    serve_manager_trusted, serve_manager_with_stores, ManagerContext, ManagerModule,
+    manager_module, manager_module_with, manager_module_with_stores, serve_manager, ManagerContext,
+    ManagerModule, ManagerServer,
 };
 pub use stores::{PersistStoreEntry, PersistStores};
 

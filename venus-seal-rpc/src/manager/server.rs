@@ -15,7 +15,6 @@ use venus_seal_core::{SealProof, SectorId, SectorManager};
 use super::stores::PersistStores;
 use super::wire;
 use super::{manager_error_to_rpc, manager_permissions, methods, WorkerInfo, WorkerPings};
-use crate::auth::serve_with_auth;
 use crate::{RpcError, Secret};
 
 /// What the worker API's methods run against: the manager, and its view
@@ -37,57 +36,140 @@ pub type ManagerModule = RpcModule<ManagerContext>;
 
 /// Serves the worker API of `api` on `addr` (`127.0.0.1:0` for any free
 /// port) behind token auth ([`manager_permissions`](super::manager_permissions):
-/// write for worker methods, read for `Venus.WorkerPing` and
-/// `Venus.StoreBasicInfo`), with no persist stores known; returns the
-/// bound address and the handle that stops the server.
+/// write for worker methods, read for `Venus.StoreBasicInfo`), with no
+/// persist stores known; returns the bound address and the handle that
+/// stops the server. [`ManagerServer`] serves more.
 pub async fn serve_manager(
     addr: SocketAddr,
     api: Arc<dyn SectorManager>,
     secret: Secret,
 ) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    serve_manager_with_stores(addr, api, PersistStores::default(), secret).await
+    ManagerServer::new(api).serve(addr, secret).await
 }
 
-/// [`serve_manager`], answering the store methods from `stores`.
-pub async fn serve_manager_with_stores(
-    addr: SocketAddr,
+/// What a sector manager's worker API answers from, then where and how it
+/// listens: [`serve`](Self::serve) behind token auth, or
+/// [`serve_trusted`](Self::serve_trusted) for peers that cannot send a
+/// token.
+///
+/// ```no_run
+/// # async fn run(manager: std::sync::Arc<dyn venus_seal_core::SectorManager>) -> Result<(), venus_seal_rpc::RpcError> {
+/// use venus_seal_rpc::manager::{ManagerServer, PersistStoreEntry, PersistStores, WorkerPings};
+/// use venus_seal_rpc::Secret;
+///
+/// let pings = WorkerPings::default();
+/// let (addr, handle) = ManagerServer::new(manager)
+///     .stores(PersistStores::new(vec![PersistStoreEntry::new("nas-1", "/mnt/nas-1")]))
+///     .pings(pings.clone())
+///     .serve("127.0.0.1:1789".parse().unwrap(), Secret::generate())
+///     .await?;
+/// # let _ = (addr, handle); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ManagerServer {
     api: Arc<dyn SectorManager>,
     stores: PersistStores,
-    secret: Secret,
-) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    serve_with_auth(
-        addr,
-        manager_module_with_stores(api, stores)?,
-        secret,
-        manager_permissions(),
-    )
-    .await
-}
-
-/// The worker API of `api` (store methods from `stores`) on a separate
-/// listener for peers that cannot send a token (damocles-worker): no
-/// token, write permission, only for clients in `networks` (see
-/// [`serve_trusted`](crate::auth::serve_trusted)). The admin methods are
-/// never served here. `GET /piecestore/<cid>` is answered with a redirect
-/// to `pieces` (see [`piecestore`](super::piecestore)); pings are recorded
-/// in `pings`.
-pub async fn serve_manager_trusted(
-    addr: SocketAddr,
-    api: Arc<dyn SectorManager>,
-    stores: PersistStores,
-    networks: crate::auth::TrustedNetworks,
-    pieces: super::PieceRedirect,
     pings: WorkerPings,
-) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    crate::auth::serve_trusted_with_pieces(
-        addr,
-        manager_module_with(api, stores, pings)?,
-        networks,
-        crate::Permission::Write,
-        manager_permissions(),
-        pieces,
-    )
-    .await
+    pieces: super::PieceRedirect,
+    admin: Option<Arc<dyn crate::manager_admin::ManagerAdminApi>>,
+}
+
+impl std::fmt::Debug for ManagerServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerServer")
+            .field("stores", &self.stores)
+            .field("pieces", &self.pieces)
+            .field("admin", &self.admin.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagerServer {
+    /// The worker API of `api`: no persist stores known, pings kept in a
+    /// table of its own, no piece redirect, no operator methods.
+    pub fn new(api: Arc<dyn SectorManager>) -> Self {
+        Self {
+            api,
+            stores: PersistStores::default(),
+            pings: WorkerPings::default(),
+            pieces: super::PieceRedirect::default(),
+            admin: None,
+        }
+    }
+
+    /// `Venus.StoreBasicInfo` and `Venus.StoreReserveSpace` answer from
+    /// `stores`.
+    pub fn stores(mut self, stores: PersistStores) -> Self {
+        self.stores = stores;
+        self
+    }
+
+    /// The workers' pings are recorded in `pings` (shared with whoever
+    /// reads them: the console, the alerts).
+    pub fn pings(mut self, pings: WorkerPings) -> Self {
+        self.pings = pings;
+        self
+    }
+
+    /// damocles-worker's `GET /piecestore/<cid>` is redirected to `pieces`
+    /// (see [`piecestore`](super::piecestore)).
+    pub fn pieces(mut self, pieces: super::PieceRedirect) -> Self {
+        self.pieces = pieces;
+        self
+    }
+
+    /// The operator methods of `admin` (`Venus.Admin.*`, admin tokens) are
+    /// served beside the worker API ([`serve`](Self::serve) only).
+    pub fn admin(mut self, admin: Arc<dyn crate::manager_admin::ManagerAdminApi>) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Serves on `addr` (`127.0.0.1:0` for any free port) behind token
+    /// auth checked against `secret`; returns the bound address and the
+    /// handle that stops the server.
+    pub async fn serve(
+        self,
+        addr: SocketAddr,
+        secret: Secret,
+    ) -> Result<(SocketAddr, ServerHandle), RpcError> {
+        let mut module = manager_module_with(self.api, self.stores, self.pings)?;
+        let mut permissions = manager_permissions();
+        if let Some(admin) = self.admin {
+            module
+                .merge(crate::manager_admin::manager_admin_module(admin)?)
+                .map_err(|e| RpcError::Register(e.to_string()))?;
+            permissions.extend(crate::manager_admin::admin_permissions());
+        }
+        crate::auth::serve_with_auth_and_pieces(addr, module, secret, permissions, self.pieces)
+            .await
+    }
+
+    /// Serves on a separate listener for peers that cannot send a token
+    /// (damocles-worker): no token, write permission, only for clients in
+    /// `networks` (see [`serve_trusted`](crate::auth::serve_trusted)).
+    /// Refused with operator methods set: they are never served without a
+    /// token.
+    pub async fn serve_trusted(
+        self,
+        addr: SocketAddr,
+        networks: crate::auth::TrustedNetworks,
+    ) -> Result<(SocketAddr, ServerHandle), RpcError> {
+        if self.admin.is_some() {
+            return Err(RpcError::Register(
+                "the operator methods are never served on the tokenless listener".into(),
+            ));
+        }
+        crate::auth::serve_trusted_with_pieces(
+            addr,
+            manager_module_with(self.api, self.stores, self.pings)?,
+            networks,
+            crate::Permission::Write,
+            manager_permissions(),
+            self.pieces,
+        )
+        .await
+    }
 }
 
 fn invalid_params(method: &str, expected: &str, e: &ErrorObjectOwned) -> ErrorObjectOwned {

@@ -51,7 +51,7 @@ use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber};
 use crate::Permission;
 
 pub use client::ManagerAdminClient;
-pub use server::{manager_admin_module, serve_manager_with_admin};
+pub use server::manager_admin_module;
 
 /// The method names.
 pub mod methods {

@@ -1,19 +1,15 @@
-//! Serving the deal methods, alone or beside the worker API.
+//! The operator methods as a JSON-RPC module, served beside the worker API
+//! by [`ManagerServer::admin`](crate::manager::ManagerServer::admin).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use jsonrpsee::server::ServerHandle;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorManager, SectorNumber};
+use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber};
 
-use super::{admin_permissions, methods, AdminError, ManagerAdminApi};
-use crate::auth::serve_with_auth_and_pieces;
-use crate::manager::{manager_module_with, PieceRedirect, WorkerPings};
-use crate::manager::{manager_permissions, PersistStores};
-use crate::{codes, RpcError, Secret};
+use super::{methods, AdminError, ManagerAdminApi};
+use crate::{codes, RpcError};
 
 fn to_rpc(e: AdminError) -> ErrorObjectOwned {
     let code = match &e {
@@ -28,7 +24,8 @@ fn invalid(message: String) -> ErrorObjectOwned {
 }
 
 /// The deal methods as a jsonrpsee module (without auth: serve it with
-/// [`serve_manager_with_admin`] or [`serve_with_auth`](crate::auth::serve_with_auth)). A piece size
+/// [`ManagerServer::admin`](crate::manager::ManagerServer::admin) or
+/// [`serve_with_auth`](crate::auth::serve_with_auth)). A piece size
 /// that is not a padded piece size (a power of two, at least 128) is
 /// refused here, before `api` sees it.
 pub fn manager_admin_module(
@@ -128,29 +125,4 @@ pub fn manager_admin_module(
         })
         .map_err(reg)?;
     Ok(module)
-}
-
-/// Serves the worker API of `manager` (as
-/// [`serve_manager`](crate::serve_manager) does) and the deal methods of
-/// `deals` on one address, behind token auth; `Venus.StoreBasicInfo` and
-/// `Venus.StoreReserveSpace` answer from `stores`, and damocles-worker's
-/// `GET /piecestore/<cid>` is redirected to `pieces` (see
-/// [`piecestore`](crate::manager::piecestore)); the workers' pings are
-/// recorded in `pings`.
-pub async fn serve_manager_with_admin(
-    addr: SocketAddr,
-    manager: Arc<dyn SectorManager>,
-    stores: PersistStores,
-    deals: Arc<dyn ManagerAdminApi>,
-    secret: Secret,
-    pieces: PieceRedirect,
-    pings: WorkerPings,
-) -> Result<(SocketAddr, ServerHandle), RpcError> {
-    let mut module = manager_module_with(manager, stores, pings)?;
-    module
-        .merge(manager_admin_module(deals)?)
-        .map_err(|e| RpcError::Register(e.to_string()))?;
-    let mut permissions = manager_permissions();
-    permissions.extend(admin_permissions());
-    serve_with_auth_and_pieces(addr, module, secret, permissions, pieces).await
 }

@@ -129,17 +129,14 @@ impl Queue {
 async fn serve() -> (Arc<Queue>, Secret, String, jsonrpsee::server::ServerHandle) {
     let queue = Arc::new(Queue::default());
     let secret = Secret::generate();
-    let (addr, handle) = serve_manager_with_admin(
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(FakeManager::default()),
-        crate::manager::PersistStores::default(),
-        queue.clone(),
-        secret.clone(),
-        crate::manager::PieceRedirect::Proxy("0.0.0.0:9000".parse().unwrap()),
-        crate::manager::WorkerPings::default(),
-    )
-    .await
-    .unwrap();
+    let (addr, handle) = crate::manager::ManagerServer::new(Arc::new(FakeManager::default()))
+        .admin(queue.clone())
+        .pieces(crate::manager::PieceRedirect::Proxy(
+            "0.0.0.0:9000".parse().unwrap(),
+        ))
+        .serve("127.0.0.1:0".parse().unwrap(), secret.clone())
+        .await
+        .unwrap();
     (queue, secret, format!("http://{addr}"), handle)
 }
 
