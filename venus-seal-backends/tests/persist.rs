@@ -11,6 +11,7 @@ use rand::RngCore;
 use venus_seal_backends::persist::{
     cache_key, sealed_key, LocalPersistStore, ObjectPersistStore, PersistStore, PersistStores,
 };
+use venus_seal_core::persist_store::PersistStoreError;
 use venus_seal_core::stage::{Persist, SectorPaths};
 use venus_seal_core::{
     ActorId, Executor, FailureLevel, Leveled, SealProof, SectorId, SectorNumber, StageError,
@@ -54,7 +55,7 @@ fn fake_sector(dir: &Path) -> (Persist, Vec<(String, Vec<u8>)>) {
     (task, expected)
 }
 
-async fn fetch(store: &dyn PersistStore, key: &str) -> Result<Vec<u8>, StageError> {
+async fn fetch(store: &dyn PersistStore, key: &str) -> Result<Vec<u8>, PersistStoreError> {
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("fetched");
     store.get_file(key, &dst).await?;
@@ -209,21 +210,21 @@ impl<S: PersistStore> PersistStore for FailingPut<S> {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    async fn available(&self) -> Result<Option<u64>, StageError> {
+    async fn available(&self) -> Result<Option<u64>, PersistStoreError> {
         self.inner.available().await
     }
-    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StageError> {
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), PersistStoreError> {
         if self.puts.fetch_add(1, Ordering::SeqCst) == self.fail_at {
-            return Err(StageError::Unavailable(format!(
+            return Err(PersistStoreError::Unavailable(format!(
                 "injected failure at {key}"
             )));
         }
         self.inner.put_file(key, src).await
     }
-    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), StageError> {
+    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), PersistStoreError> {
         self.inner.get_file(key, dst).await
     }
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError> {
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), PersistStoreError> {
         self.inner.delete_prefix(prefix).await
     }
 }
@@ -263,7 +264,7 @@ async fn persist_failing_midway_removes_the_partial_copy() {
         );
         for (key, _) in &expected {
             match fetch(inner.as_ref(), key).await {
-                Err(StageError::Missing(_)) => {}
+                Err(PersistStoreError::Missing(_)) => {}
                 other => panic!("{label}: {key} left behind: {other:?}"),
             }
         }
@@ -310,7 +311,7 @@ async fn full_disk_is_critical_io_and_leaves_no_partial_file() {
     let key = sealed_key(&sector());
     let err = store.put_file(&key, &src).await.unwrap_err();
     assert_eq!(err.level(), FailureLevel::Critical, "{err}");
-    assert!(matches!(err, StageError::Io { .. }), "{err:?}");
+    assert!(matches!(err, PersistStoreError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("s-t01000-7"), "{err}");
     let sealed_dir = mnt.join("sealed");
     let left: Vec<_> = std::fs::read_dir(&sealed_dir)
@@ -347,18 +348,18 @@ impl PersistStore for GatedStore {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    async fn available(&self) -> Result<Option<u64>, StageError> {
+    async fn available(&self) -> Result<Option<u64>, PersistStoreError> {
         Ok(Some(self.free))
     }
-    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StageError> {
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), PersistStoreError> {
         self.entered.notify_one();
         drop(self.gate.acquire().await.unwrap());
         self.inner.put_file(key, src).await
     }
-    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), StageError> {
+    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), PersistStoreError> {
         self.inner.get_file(key, dst).await
     }
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError> {
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), PersistStoreError> {
         self.inner.delete_prefix(prefix).await
     }
 }

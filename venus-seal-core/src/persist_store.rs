@@ -12,15 +12,82 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use crate::error::StageError;
+use crate::error::{FailureLevel, Leveled, StageError};
+
+/// What went wrong in a [`PersistStore`], classified so that the stage
+/// using the store knows how long to wait: a stage turns it into a
+/// [`StageError`] of the same level (`?` does it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PersistStoreError {
+    /// A local file operation failed (a full or read-only disk, an I/O
+    /// error), naming the file. Level: Critical.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store cannot be reached now (an unmounted share, an object
+    /// store down). Level: Temporary.
+    #[error("persist store unavailable: {0}")]
+    Unavailable(String),
+    /// The source file or the stored key does not exist. Level: Permanent.
+    #[error("missing: {0}")]
+    Missing(String),
+    /// A malformed key ([`check_key`]). Level: Abort.
+    #[error("{0}")]
+    InvalidKey(String),
+    /// The stored copy does not verify, or the store failed otherwise.
+    /// Level: Permanent.
+    #[error("persist store failed: {0}")]
+    Failed(String),
+}
+
+impl PersistStoreError {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        PersistStoreError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl Leveled for PersistStoreError {
+    /// As the [`StageError`] it becomes.
+    fn level(&self) -> FailureLevel {
+        match self {
+            PersistStoreError::Io { .. } => FailureLevel::Critical,
+            PersistStoreError::Unavailable(_) => FailureLevel::Temporary,
+            PersistStoreError::Missing(_) | PersistStoreError::Failed(_) => FailureLevel::Permanent,
+            PersistStoreError::InvalidKey(_) => FailureLevel::Abort,
+        }
+    }
+}
+
+/// A store's error as the stage that used the store reports it, at the
+/// same level.
+impl From<PersistStoreError> for StageError {
+    fn from(e: PersistStoreError) -> Self {
+        match e {
+            PersistStoreError::Io { context, source } => StageError::Io { context, source },
+            PersistStoreError::Unavailable(m) => StageError::Unavailable(m),
+            PersistStoreError::Missing(m) => StageError::Missing(m),
+            PersistStoreError::InvalidKey(m) => StageError::InvalidTask(m),
+            PersistStoreError::Failed(m) => StageError::Computation(m),
+        }
+    }
+}
 
 /// A persistent store for finalized sectors.
 ///
-/// Implementations classify their errors: a broken local disk is
-/// [`StageError::Io`] (Critical), an unreachable remote store is
-/// [`StageError::Unavailable`] (Temporary), a missing source or key is
-/// [`StageError::Missing`], a malformed key is [`StageError::InvalidTask`].
-/// Keys are checked with [`check_key`].
+/// Implementations classify their errors ([`PersistStoreError`]): a
+/// broken local disk is `Io` (Critical), an unreachable remote store is
+/// `Unavailable` (Temporary), a missing source or key is `Missing`, a
+/// malformed key is `InvalidKey`. Keys are checked with [`check_key`].
 #[async_trait]
 pub trait PersistStore: Send + Sync + Debug {
     /// The store's name, reported to the manager as the instance holding
@@ -29,37 +96,39 @@ pub trait PersistStore: Send + Sync + Debug {
 
     /// Free bytes the store accepts, or `None` when unknown or unbounded
     /// (object stores).
-    async fn available(&self) -> Result<Option<u64>, StageError>;
+    async fn available(&self) -> Result<Option<u64>, PersistStoreError>;
 
     /// Stores the local file `src` under `key`, replacing what was there,
     /// and verifies the stored copy (size and digest) before returning.
-    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StageError>;
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), PersistStoreError>;
 
     /// Copies what is stored under `key` to the local file `dst`
-    /// (created or truncated). [`StageError::Missing`] if there is none.
-    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), StageError>;
+    /// (created or truncated). [`PersistStoreError::Missing`] if there is
+    /// none.
+    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), PersistStoreError>;
 
     /// Deletes `prefix` and everything below it, segment-wise
     /// (`cache/s-t01000-7` removes `cache/s-t01000-7/p_aux`, never
     /// `cache/s-t01000-70/…`). Deleting nothing is not an error.
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError>;
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), PersistStoreError>;
 }
 
 crate::forward::forward_impls! {
     impl[] PersistStore {
         fn name(&self) -> &str;
-        async fn available(&self) -> Result<Option<u64>, StageError>;
-        async fn put_file(&self, key: &str, src: &Path) -> Result<(), StageError>;
-        async fn get_file(&self, key: &str, dst: &Path) -> Result<(), StageError>;
-        async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError>;
+        async fn available(&self) -> Result<Option<u64>, PersistStoreError>;
+        async fn put_file(&self, key: &str, src: &Path) -> Result<(), PersistStoreError>;
+        async fn get_file(&self, key: &str, dst: &Path) -> Result<(), PersistStoreError>;
+        async fn delete_prefix(&self, prefix: &str) -> Result<(), PersistStoreError>;
     }
 }
 
 /// Checks a key and returns its segments: non-empty, relative,
 /// `/`-separated, no empty, `.` or `..` segment, no backslash or NUL.
-/// A bad key is [`StageError::InvalidTask`].
-pub fn check_key(key: &str) -> Result<Vec<&str>, StageError> {
-    let bad = |why: &str| StageError::InvalidTask(format!("invalid store key {key:?}: {why}"));
+/// A bad key is [`PersistStoreError::InvalidKey`].
+pub fn check_key(key: &str) -> Result<Vec<&str>, PersistStoreError> {
+    let bad =
+        |why: &str| PersistStoreError::InvalidKey(format!("invalid store key {key:?}: {why}"));
     if key.is_empty() {
         return Err(bad("empty"));
     }
@@ -75,4 +144,32 @@ pub fn check_key(key: &str) -> Result<Vec<&str>, StageError> {
         }
     }
     Ok(segments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store's error keeps its level and its words as a stage's error.
+    #[test]
+    fn a_store_error_becomes_the_stage_error_of_its_level() {
+        let cases = [
+            PersistStoreError::io("writing x", std::io::Error::other("disk full")),
+            PersistStoreError::Unavailable("nas-1 unmounted".into()),
+            PersistStoreError::Missing("sealed/s-t01000-1".into()),
+            check_key("../x").unwrap_err(),
+            PersistStoreError::Failed("digest mismatch".into()),
+        ];
+        for e in cases {
+            let (level, text) = (e.level(), e.to_string());
+            let stage = StageError::from(e);
+            assert_eq!(stage.level(), level, "{text}");
+            let last = text.rsplit(": ").next().unwrap().to_string();
+            assert!(stage.to_string().contains(&last), "{stage} vs {text}");
+        }
+        assert_eq!(
+            StageError::from(check_key("").unwrap_err()).to_string(),
+            "invalid task: invalid store key \"\": empty"
+        );
+    }
 }

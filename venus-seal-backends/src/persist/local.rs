@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use tracing::{debug, info};
-use venus_seal_core::StageError;
+use venus_seal_core::persist_store::PersistStoreError;
 
 use super::digest::{digest_file, Hasher, BUF_SIZE};
 use super::{check_key, PersistStore};
@@ -19,9 +19,9 @@ use super::{check_key, PersistStore};
 /// Each file is written to a temporary name beside its destination,
 /// fsync'd, re-read and checked against the source, and only then renamed
 /// into place: the final name never holds a partial or unverified file.
-/// A full disk or another write failure is [`StageError::Io`] (Critical)
+/// A full disk or another write failure is [`PersistStoreError::Io`] (Critical)
 /// naming the file; a missing `dir` (an unmounted share) is
-/// [`StageError::Unavailable`].
+/// [`PersistStoreError::Unavailable`].
 ///
 /// Temporary copies left behind by a crash (`.<file>.partial-<hex>`) are
 /// removed when the store is first used (its first `available` or
@@ -71,13 +71,13 @@ impl LocalPersistStore {
     /// Removes the temporary copies under the store's directory that were
     /// last written more than `older_than` ago (leftovers of copies
     /// interrupted by a crash); returns how many. Blocking.
-    pub fn remove_partials(&self, older_than: Duration) -> Result<u64, StageError> {
+    pub fn remove_partials(&self, older_than: Duration) -> Result<u64, PersistStoreError> {
         let now = SystemTime::now();
         let mut removed = 0;
         let mut dirs = vec![self.dir.clone()];
         while let Some(dir) = dirs.pop() {
             let ctx =
-                |e| StageError::io(format!("store {}: listing {}", self.name, dir.display()), e);
+                |e| PersistStoreError::io(format!("store {}: listing {}", self.name, dir.display()), e);
             let entries = match std::fs::read_dir(&dir) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -103,7 +103,7 @@ impl LocalPersistStore {
                 }
                 let path = entry.path();
                 std::fs::remove_file(&path).map_err(|e| {
-                    StageError::io(
+                    PersistStoreError::io(
                         format!("store {}: removing {}", self.name, path.display()),
                         e,
                     )
@@ -137,26 +137,26 @@ impl LocalPersistStore {
     }
 
     /// The local path of `key`.
-    pub fn path_of(&self, key: &str) -> Result<PathBuf, StageError> {
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, PersistStoreError> {
         Ok(check_key(key)?
             .into_iter()
             .fold(self.dir.clone(), |path, segment| path.join(segment)))
     }
 
-    fn check_dir(&self) -> Result<(), StageError> {
+    fn check_dir(&self) -> Result<(), PersistStoreError> {
         match std::fs::metadata(&self.dir) {
             Ok(meta) if meta.is_dir() => Ok(()),
-            Ok(_) => Err(StageError::Unavailable(format!(
+            Ok(_) => Err(PersistStoreError::Unavailable(format!(
                 "store {}: {} is not a directory",
                 self.name,
                 self.dir.display()
             ))),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(StageError::Unavailable(format!(
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(PersistStoreError::Unavailable(format!(
                 "store {}: directory {} does not exist (not mounted?)",
                 self.name,
                 self.dir.display()
             ))),
-            Err(e) => Err(StageError::io(
+            Err(e) => Err(PersistStoreError::io(
                 format!("store {}: checking {}", self.name, self.dir.display()),
                 e,
             )),
@@ -165,11 +165,11 @@ impl LocalPersistStore {
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StageError> + Send + 'static,
-) -> Result<T, StageError> {
+    f: impl FnOnce() -> Result<T, PersistStoreError> + Send + 'static,
+) -> Result<T, PersistStoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StageError::Computation(format!("persist task failed: {e}")))?
+        .map_err(|e| PersistStoreError::Failed(format!("persist task failed: {e}")))?
 }
 
 #[async_trait]
@@ -178,13 +178,13 @@ impl PersistStore for LocalPersistStore {
         &self.name
     }
 
-    async fn available(&self) -> Result<Option<u64>, StageError> {
+    async fn available(&self) -> Result<Option<u64>, PersistStoreError> {
         let store = self.clone();
         blocking(move || {
             store.check_dir()?;
             store.sweep_once();
             let free = fs4::available_space(&store.dir).map_err(|e| {
-                StageError::io(
+                PersistStoreError::io(
                     format!(
                         "store {}: free space of {}",
                         store.name,
@@ -198,7 +198,7 @@ impl PersistStore for LocalPersistStore {
         .await
     }
 
-    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StageError> {
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), PersistStoreError> {
         let dest = self.path_of(key)?;
         let (store, src) = (self.clone(), src.to_path_buf());
         let started = std::time::Instant::now();
@@ -212,21 +212,21 @@ impl PersistStore for LocalPersistStore {
         Ok(())
     }
 
-    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), StageError> {
+    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), PersistStoreError> {
         let path = self.path_of(key)?;
         match tokio::fs::copy(&path, dst).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound && !path.exists() => Err(
-                StageError::Missing(format!("{key} is not in store {}", self.name)),
+                PersistStoreError::Missing(format!("{key} is not in store {}", self.name)),
             ),
-            Err(e) => Err(StageError::io(
+            Err(e) => Err(PersistStoreError::io(
                 format!("copying {} to {}", path.display(), dst.display()),
                 e,
             )),
         }
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError> {
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), PersistStoreError> {
         let path = self.path_of(prefix)?;
         let name = self.name.clone();
         blocking(move || remove_all(&name, &path)).await
@@ -234,15 +234,15 @@ impl PersistStore for LocalPersistStore {
 }
 
 /// Removes `path` (file or tree) and any temporary copies of it.
-fn remove_all(store: &str, path: &Path) -> Result<(), StageError> {
+fn remove_all(store: &str, path: &Path) -> Result<(), PersistStoreError> {
     let ctx = |p: &Path| format!("store {store}: removing {}", p.display());
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            std::fs::remove_dir_all(path).map_err(|e| StageError::io(ctx(path), e))?
+            std::fs::remove_dir_all(path).map_err(|e| PersistStoreError::io(ctx(path), e))?
         }
-        Ok(_) => std::fs::remove_file(path).map_err(|e| StageError::io(ctx(path), e))?,
+        Ok(_) => std::fs::remove_file(path).map_err(|e| PersistStoreError::io(ctx(path), e))?,
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(StageError::io(ctx(path), e)),
+        Err(e) => return Err(PersistStoreError::io(ctx(path), e)),
     }
     let (Some(parent), Some(file_name)) = (path.parent(), path.file_name()) else {
         return Ok(());
@@ -251,7 +251,7 @@ fn remove_all(store: &str, path: &Path) -> Result<(), StageError> {
     let entries = match std::fs::read_dir(parent) {
         Ok(entries) => entries,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StageError::io(ctx(parent), e)),
+        Err(e) => return Err(PersistStoreError::io(ctx(parent), e)),
     };
     for entry in entries.flatten() {
         if entry
@@ -269,13 +269,13 @@ fn remove_all(store: &str, path: &Path) -> Result<(), StageError> {
 /// Copies `src` to `dest` through a temporary file (named as
 /// [`is_partial`] recognises), verifying the copy;
 /// returns its length. The temporary file is removed on failure.
-fn copy_verified(store: &str, src: &Path, dest: &Path) -> Result<u64, StageError> {
+fn copy_verified(store: &str, src: &Path, dest: &Path) -> Result<u64, PersistStoreError> {
     let parent = dest.parent().expect("a key has at least one segment");
     std::fs::create_dir_all(parent)
-        .map_err(|e| StageError::io(format!("store {store}: creating {}", parent.display()), e))?;
+        .map_err(|e| PersistStoreError::io(format!("store {store}: creating {}", parent.display()), e))?;
     let mut input = File::open(src).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => StageError::Missing(format!("{} does not exist", src.display())),
-        _ => StageError::io(format!("opening {}", src.display()), e),
+        ErrorKind::NotFound => PersistStoreError::Missing(format!("{} does not exist", src.display())),
+        _ => PersistStoreError::io(format!("opening {}", src.display()), e),
     })?;
     let file_name = dest.file_name().expect("a key has a last segment");
     let temp = parent.join(format!(
@@ -285,7 +285,7 @@ fn copy_verified(store: &str, src: &Path, dest: &Path) -> Result<u64, StageError
     ));
     let result = write_temp(store, &mut input, src, &temp, dest).and_then(|len| {
         std::fs::rename(&temp, dest).map_err(|e| {
-            StageError::io(
+            PersistStoreError::io(
                 format!("store {store}: renaming into {}", dest.display()),
                 e,
             )
@@ -308,9 +308,9 @@ fn write_temp(
     src: &Path,
     temp: &Path,
     dest: &Path,
-) -> Result<u64, StageError> {
+) -> Result<u64, PersistStoreError> {
     let write_err = |e| {
-        StageError::io(
+        PersistStoreError::io(
             format!(
                 "store {store}: writing {} (copy of {})",
                 dest.display(),
@@ -331,7 +331,7 @@ fn write_temp(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StageError::io(format!("reading {}", src.display()), e)),
+            Err(e) => return Err(PersistStoreError::io(format!("reading {}", src.display()), e)),
         };
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(write_err)?;
@@ -340,9 +340,9 @@ fn write_temp(
     drop(out);
     let expected = hasher.finish();
     let stored = digest_file(temp)
-        .map_err(|e| StageError::io(format!("store {store}: re-reading {}", temp.display()), e))?;
+        .map_err(|e| PersistStoreError::io(format!("store {store}: re-reading {}", temp.display()), e))?;
     if stored != expected {
-        return Err(StageError::io(
+        return Err(PersistStoreError::io(
             format!("store {store}: verifying {}", dest.display()),
             std::io::Error::new(
                 ErrorKind::InvalidData,

@@ -43,7 +43,7 @@ pub use local::{LocalPersistStore, STALE_PARTIAL_AGE};
 pub use locate::PersistedSectors;
 pub use object::{ObjectPersistStore, DEFAULT_PART_SIZE};
 pub use stores::PersistStores;
-pub use venus_seal_core::persist_store::{check_key, PersistStore};
+pub use venus_seal_core::persist_store::{check_key, PersistStore, PersistStoreError};
 
 /// The key of a sector's sealed file: `sealed/s-t0<miner>-<number>`.
 ///

@@ -10,7 +10,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info;
-use venus_seal_core::StageError;
+use venus_seal_core::persist_store::PersistStoreError;
 
 use super::digest::Hasher;
 use super::{check_key, PersistStore};
@@ -30,7 +30,7 @@ const MAX_CONCURRENT_PARTS: usize = 4;
 /// Each upload is verified: the size `head` reports and the digest of a
 /// re-read `get` must match what was read from the source. Failures of the
 /// store (transport, a mismatching re-read) are
-/// [`StageError::Unavailable`] (Temporary).
+/// [`PersistStoreError::Unavailable`] (Temporary).
 ///
 /// Enable the `s3` feature for Amazon S3 and S3-compatible stores
 /// (`object_store::aws::AmazonS3Builder`); the in-memory store needs no
@@ -77,7 +77,7 @@ impl ObjectPersistStore {
     }
 
     /// The object path of `key`.
-    pub fn location(&self, key: &str) -> Result<ObjectPath, StageError> {
+    pub fn location(&self, key: &str) -> Result<ObjectPath, PersistStoreError> {
         Ok(check_key(key)?
             .into_iter()
             .fold(self.prefix.clone(), |path, segment| path.join(segment)))
@@ -88,16 +88,16 @@ impl ObjectPersistStore {
         what: &str,
         location: &ObjectPath,
         e: impl std::fmt::Display,
-    ) -> StageError {
-        StageError::Unavailable(format!("store {}: {what} {location}: {e}", self.name))
+    ) -> PersistStoreError {
+        PersistStoreError::Unavailable(format!("store {}: {what} {location}: {e}", self.name))
     }
 
     /// A failed store call: Critical when the store's disk is full (a
     /// local file system store: retrying does not free space), else
     /// [`unavailable`](Self::unavailable).
-    fn failed(&self, what: &str, location: &ObjectPath, e: object_store::Error) -> StageError {
+    fn failed(&self, what: &str, location: &ObjectPath, e: object_store::Error) -> PersistStoreError {
         match crate::no_space::no_space_in(&e) {
-            Some(_) => StageError::io(
+            Some(_) => PersistStoreError::io(
                 format!("store {}: {what} {location}", self.name),
                 crate::no_space::storage_full(e.to_string()),
             ),
@@ -110,13 +110,13 @@ impl ObjectPersistStore {
         &self,
         location: &ObjectPath,
         src: &Path,
-    ) -> Result<super::digest::Digest, StageError> {
-        let read_err = |e| StageError::io(format!("reading {}", src.display()), e);
+    ) -> Result<super::digest::Digest, PersistStoreError> {
+        let read_err = |e| PersistStoreError::io(format!("reading {}", src.display()), e);
         let mut file = tokio::fs::File::open(src)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {
-                    StageError::Missing(format!("{} does not exist", src.display()))
+                    PersistStoreError::Missing(format!("{} does not exist", src.display()))
                 }
                 _ => read_err(e),
             })?;
@@ -184,11 +184,11 @@ impl PersistStore for ObjectPersistStore {
         &self.name
     }
 
-    async fn available(&self) -> Result<Option<u64>, StageError> {
+    async fn available(&self) -> Result<Option<u64>, PersistStoreError> {
         Ok(None)
     }
 
-    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StageError> {
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), PersistStoreError> {
         let location = self.location(key)?;
         let started = std::time::Instant::now();
         let expected = self.upload(&location, src).await?;
@@ -231,19 +231,19 @@ impl PersistStore for ObjectPersistStore {
         Ok(())
     }
 
-    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), StageError> {
+    async fn get_file(&self, key: &str, dst: &Path) -> Result<(), PersistStoreError> {
         let location = self.location(key)?;
         let result = match self.store.get(&location).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(StageError::Missing(format!(
+                return Err(PersistStoreError::Missing(format!(
                     "{key} is not in store {}",
                     self.name
                 )))
             }
             Err(e) => return Err(self.failed("reading", &location, e)),
         };
-        let write_err = |e| StageError::io(format!("writing {}", dst.display()), e);
+        let write_err = |e| PersistStoreError::io(format!("writing {}", dst.display()), e);
         let mut out = tokio::fs::File::create(dst).await.map_err(write_err)?;
         let mut stream = result.into_stream();
         while let Some(bytes) = stream
@@ -256,7 +256,7 @@ impl PersistStore for ObjectPersistStore {
         out.flush().await.map_err(write_err)
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError> {
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), PersistStoreError> {
         let location = self.location(prefix)?;
         let ignore_missing = |r: object_store::Result<()>| match r {
             Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -11,8 +11,7 @@
 use std::path::Path;
 
 use super::scratch::{fresh_u64, Scratch};
-use crate::error::StageError;
-use crate::persist_store::PersistStore;
+use crate::persist_store::{PersistStore, PersistStoreError};
 
 /// What a store under test can do, where stores legitimately differ.
 #[derive(Clone, Copy, Debug, Default)]
@@ -33,7 +32,7 @@ async fn read_back(store: &dyn PersistStore, key: &str, scratch: &Path) -> Vec<u
 
 async fn assert_missing(store: &dyn PersistStore, key: &str, scratch: &Path) {
     match store.get_file(key, &scratch.join("gone")).await {
-        Err(StageError::Missing(_)) => {}
+        Err(PersistStoreError::Missing(_)) => {}
         other => panic!(
             "{}: get_file({key}) after delete_prefix: want Missing, got {other:?}",
             store.name()
@@ -114,13 +113,13 @@ pub async fn persist_store(store: &dyn PersistStore, caps: Capabilities) {
         .put_file(&sealed, &scratch.path().join("no-such-file"))
         .await
     {
-        Err(StageError::Missing(msg)) => assert!(msg.contains("no-such-file"), "{name}: {msg}"),
+        Err(PersistStoreError::Missing(msg)) => assert!(msg.contains("no-such-file"), "{name}: {msg}"),
         other => panic!("{name}: put_file of a missing source: want Missing, got {other:?}"),
     }
     assert_missing(store, &sealed, scratch.path()).await;
     for bad in ["", "/abs", "a//b", "a/../b", "."] {
         match store.put_file(bad, &small).await {
-            Err(StageError::InvalidTask(_)) => {}
+            Err(PersistStoreError::InvalidKey(_)) => {}
             other => panic!("{name}: key {bad:?}: want InvalidTask, got {other:?}"),
         }
     }
