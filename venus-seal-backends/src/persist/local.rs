@@ -76,8 +76,9 @@ impl LocalPersistStore {
         let mut removed = 0;
         let mut dirs = vec![self.dir.clone()];
         while let Some(dir) = dirs.pop() {
-            let ctx =
-                |e| PersistStoreError::io(format!("store {}: listing {}", self.name, dir.display()), e);
+            let ctx = |e| {
+                PersistStoreError::io(format!("store {}: listing {}", self.name, dir.display()), e)
+            };
             let entries = match std::fs::read_dir(&dir) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -151,11 +152,13 @@ impl LocalPersistStore {
                 self.name,
                 self.dir.display()
             ))),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(PersistStoreError::Unavailable(format!(
-                "store {}: directory {} does not exist (not mounted?)",
-                self.name,
-                self.dir.display()
-            ))),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(PersistStoreError::Unavailable(format!(
+                    "store {}: directory {} does not exist (not mounted?)",
+                    self.name,
+                    self.dir.display()
+                )))
+            }
             Err(e) => Err(PersistStoreError::io(
                 format!("store {}: checking {}", self.name, self.dir.display()),
                 e,
@@ -271,10 +274,13 @@ fn remove_all(store: &str, path: &Path) -> Result<(), PersistStoreError> {
 /// returns its length. The temporary file is removed on failure.
 fn copy_verified(store: &str, src: &Path, dest: &Path) -> Result<u64, PersistStoreError> {
     let parent = dest.parent().expect("a key has at least one segment");
-    std::fs::create_dir_all(parent)
-        .map_err(|e| PersistStoreError::io(format!("store {store}: creating {}", parent.display()), e))?;
+    std::fs::create_dir_all(parent).map_err(|e| {
+        PersistStoreError::io(format!("store {store}: creating {}", parent.display()), e)
+    })?;
     let mut input = File::open(src).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => PersistStoreError::Missing(format!("{} does not exist", src.display())),
+        ErrorKind::NotFound => {
+            PersistStoreError::Missing(format!("{} does not exist", src.display()))
+        }
         _ => PersistStoreError::io(format!("opening {}", src.display()), e),
     })?;
     let file_name = dest.file_name().expect("a key has a last segment");
@@ -331,7 +337,12 @@ fn write_temp(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(PersistStoreError::io(format!("reading {}", src.display()), e)),
+            Err(e) => {
+                return Err(PersistStoreError::io(
+                    format!("reading {}", src.display()),
+                    e,
+                ))
+            }
         };
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(write_err)?;
@@ -339,8 +350,9 @@ fn write_temp(
     out.sync_all().map_err(write_err)?;
     drop(out);
     let expected = hasher.finish();
-    let stored = digest_file(temp)
-        .map_err(|e| PersistStoreError::io(format!("store {store}: re-reading {}", temp.display()), e))?;
+    let stored = digest_file(temp).map_err(|e| {
+        PersistStoreError::io(format!("store {store}: re-reading {}", temp.display()), e)
+    })?;
     if stored != expected {
         return Err(PersistStoreError::io(
             format!("store {store}: verifying {}", dest.display()),

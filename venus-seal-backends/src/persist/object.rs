@@ -95,7 +95,12 @@ impl ObjectPersistStore {
     /// A failed store call: Critical when the store's disk is full (a
     /// local file system store: retrying does not free space), else
     /// [`unavailable`](Self::unavailable).
-    fn failed(&self, what: &str, location: &ObjectPath, e: object_store::Error) -> PersistStoreError {
+    fn failed(
+        &self,
+        what: &str,
+        location: &ObjectPath,
+        e: object_store::Error,
+    ) -> PersistStoreError {
         match crate::no_space::no_space_in(&e) {
             Some(_) => PersistStoreError::io(
                 format!("store {}: {what} {location}", self.name),

@@ -113,7 +113,9 @@ pub async fn persist_store(store: &dyn PersistStore, caps: Capabilities) {
         .put_file(&sealed, &scratch.path().join("no-such-file"))
         .await
     {
-        Err(PersistStoreError::Missing(msg)) => assert!(msg.contains("no-such-file"), "{name}: {msg}"),
+        Err(PersistStoreError::Missing(msg)) => {
+            assert!(msg.contains("no-such-file"), "{name}: {msg}")
+        }
         other => panic!("{name}: put_file of a missing source: want Missing, got {other:?}"),
     }
     assert_missing(store, &sealed, scratch.path()).await;
