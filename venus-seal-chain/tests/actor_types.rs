@@ -548,6 +548,11 @@ fn lifecycle_calls_encode_to_the_published_params() {
             deadline: 3,
             partition: 1,
             sectors: n(&[7, 5]),
+            sectors_with_claims: vec![venus_seal_core::chain::SectorClaim {
+                sector_number: SectorNumber(9),
+                maintain_claims: vec![70_000, 3],
+                drop_claims: vec![12],
+            }],
             new_expiration: 2_000_000,
         },
     ]))
@@ -561,7 +566,12 @@ fn lifecycle_calls_encode_to_the_published_params() {
         (3, 1, 2_000_000)
     );
     assert_eq!(e.sectors, bits(&[5, 7]));
-    assert!(e.sectors_with_claims.is_empty());
+    assert_eq!(e.sectors_with_claims.len(), 1);
+    let c = &e.sectors_with_claims[0];
+    assert_eq!(
+        (c.sector_number, &c.maintain_claims, &c.drop_claims),
+        (9, &vec![70_000, 3], &vec![12])
+    );
 
     let (method, bytes) = encode_call(&MinerCall::TerminateSectors(vec![SectorsDeclaration {
         deadline: 4,

@@ -1128,6 +1128,32 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
             (9, 10101, SealProof::StackedDrg32GiBV1_1)
         ]
     );
+    // FIL+ claims: `StateGetClaims` answers a map by claim id of
+    // verifreg `Claim`s (the documented `StateGetClaim` example's shape).
+    let documented_claim = json!({
+        "Provider": 1000, "Client": 1000,
+        "Data": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"},
+        "Size": 1032, "TermMin": 10101, "TermMax": 10101, "TermStart": 10101, "Sector": 9
+    });
+    let mut other = documented_claim.clone();
+    other["Sector"] = json!(3);
+    other["TermMax"] = json!(20202);
+    fake.reply(
+        "Filecoin.StateGetClaims",
+        Ok(json!({"70000": other, "7": documented_claim})),
+    );
+    fake.reply("Filecoin.StateGetClaims", Ok(Value::Null));
+    let claims = c.claims(miner).await.unwrap();
+    assert_eq!(
+        claims
+            .iter()
+            .map(|c| (c.id, c.sector.0, c.size, c.latest_expiration()))
+            .collect::<Vec<_>>(),
+        vec![(7, 9, 1032, 20202), (70000, 3, 1032, 30303)]
+    );
+    assert_eq!(claims[0].client, 1000);
+    assert!(claims[0].data.starts_with("bafy2bzacea3wsdh6"));
+    assert!(c.claims(miner).await.unwrap().is_empty(), "null: none");
     assert!(sectors[1].is_cc(), "the documented sector: weights \"0\"");
     assert_eq!(sectors[0].deal_weight, 61_572_651_155_456_000_000);
     assert_eq!(sectors[0].verified_deal_weight, 1);
@@ -1138,6 +1164,7 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
         deadline: 42,
         partition: 42,
         sectors: vec![SectorNumber(9)],
+        sectors_with_claims: vec![],
         new_expiration: 30303,
     }]);
     let terminate = MinerCall::TerminateSectors(vec![SectorsDeclaration {

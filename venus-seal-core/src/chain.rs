@@ -107,10 +107,58 @@ pub struct ExpirationExtension {
     pub deadline: u64,
     /// The partition index.
     pub partition: u64,
-    /// The sectors (ascending).
+    /// The sectors without FIL+ claims (ascending).
     pub sectors: Vec<SectorNumber>,
+    /// The sectors with FIL+ claims, each naming its claims (the actors
+    /// want every claim of the sector accounted for).
+    #[serde(default)]
+    pub sectors_with_claims: Vec<SectorClaim>,
     /// The epoch they expire at afterwards.
     pub new_expiration: ChainEpoch,
+}
+
+/// A sector with verified (FIL+) data in an extension, and what happens to
+/// its claims (builtin-actors `SectorClaim`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorClaim {
+    /// The sector.
+    pub sector_number: SectorNumber,
+    /// Claims kept: each must allow the new expiration
+    /// ([`VerifiedClaim::latest_expiration`]).
+    pub maintain_claims: Vec<u64>,
+    /// Claims given up (only within the last 30 days of the sector's life;
+    /// the verified power goes with them).
+    pub drop_claims: Vec<u64>,
+}
+
+/// A FIL+ claim: verified data a provider holds in a sector (verifreg
+/// `Claim`, as Lotus' `StateGetClaims` answers it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedClaim {
+    /// The claim's id.
+    pub id: u64,
+    /// The client (actor id) whose datacap it used.
+    pub client: u64,
+    /// The piece's CID.
+    pub data: String,
+    /// The piece's padded size.
+    pub size: u64,
+    /// The least the data must be kept, in epochs from `term_start`.
+    pub term_min: ChainEpoch,
+    /// The most the data may be kept (and the sector's expiration extended
+    /// while maintaining the claim), in epochs from `term_start`.
+    pub term_max: ChainEpoch,
+    /// The epoch the claim began.
+    pub term_start: ChainEpoch,
+    /// The sector holding the data.
+    pub sector: SectorNumber,
+}
+
+impl VerifiedClaim {
+    /// The latest expiration a sector keeping this claim may be given.
+    pub fn latest_expiration(&self) -> ChainEpoch {
+        self.term_start.saturating_add(self.term_max)
+    }
 }
 
 /// One sector in a `PreCommitSectorBatch2` message.
@@ -460,6 +508,16 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
     async fn collateral(&self, miner: ActorId, call: &MinerCall)
         -> Result<TokenAmount, ChainError>;
 
+    /// The FIL+ claims `miner` holds (verifreg, as Lotus'
+    /// `StateGetClaims` answers), which an extension of a sector with
+    /// verified data must name. The default refuses: a client that cannot
+    /// read claims says so rather than answer none.
+    async fn claims(&self, miner: ActorId) -> Result<Vec<VerifiedClaim>, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "this chain client does not read FIL+ claims (miner {miner})"
+        )))
+    }
+
     /// The balance of `address` (an account: the wallet messages are sent
     /// from), as Lotus' `WalletBalance` answers. The default refuses: a
     /// client that cannot read balances says so rather than answer zero.
@@ -510,6 +568,7 @@ crate::forward::forward_impls! {
         ) -> Result<Vec<u64>, ChainError>;
         async fn collateral(&self, miner: ActorId, call: &MinerCall)
             -> Result<TokenAmount, ChainError>;
+        async fn claims(&self, miner: ActorId) -> Result<Vec<VerifiedClaim>, ChainError>;
         async fn balance(&self, address: &str) -> Result<TokenAmount, ChainError>;
     }
 }

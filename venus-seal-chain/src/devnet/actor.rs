@@ -189,6 +189,11 @@ pub(crate) struct MinerActor {
     /// before WindowPoSt: empty).
     #[serde(default)]
     pub(crate) proving: ProvingState,
+    /// The FIL+ claims of the miner's sectors, by claim id (the devnet
+    /// has no verified registry: [`DevnetChain::add_claim`](super::DevnetChain::add_claim)
+    /// puts them here).
+    #[serde(default)]
+    pub(crate) claims: BTreeMap<u64, venus_seal_core::chain::VerifiedClaim>,
 }
 
 impl MinerActor {
@@ -200,6 +205,7 @@ impl MinerActor {
             pre_commits: BTreeMap::new(),
             sectors: BTreeMap::new(),
             proving: ProvingState::default(),
+            claims: BTreeMap::new(),
         }
     }
 

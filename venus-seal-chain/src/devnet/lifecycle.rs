@@ -8,7 +8,10 @@
 //! caps (`max_sector_expiration_extension` past the current epoch, the
 //! proof type's maximum lifetime past activation; `DevnetConfig::
 //! extension_caps`, mainnet's by default). Where the devnet is simpler: no
-//! minimum expiration, no fees or penalties, any deadline may be
+//! minimum expiration, no fees or penalties, FIL+ claims are never dropped
+//! (they are checked as the actors check them: every claim of a sector
+//! with verified data named, each kept one allowing the new expiration),
+//! any deadline may be
 //! changed at any time, and a terminated sector leaves its partition at
 //! once (the actors keep it in `Terminated` until the partition is
 //! compacted, so Lotus' `StateSectorPartition` still finds it).
@@ -68,16 +71,22 @@ impl MinerActor {
         let mut seen = BTreeSet::new();
         let mut planned = Vec::new();
         for e in extensions {
-            let found = self.in_partition(
-                e.deadline,
-                e.partition,
-                &e.sectors,
-                &mut seen,
-                &mut failures,
-            );
+            let named: Vec<SectorNumber> = e
+                .sectors
+                .iter()
+                .copied()
+                .chain(e.sectors_with_claims.iter().map(|c| c.sector_number))
+                .collect();
+            let found =
+                self.in_partition(e.deadline, e.partition, &named, &mut seen, &mut failures);
             for n in found {
                 let old = self.sectors.get(&n).map_or(0, |s| s.expiration);
                 let activation = self.sectors.get(&n).map_or(0, |s| s.activation);
+                let verified = self
+                    .sectors
+                    .get(&n)
+                    .is_some_and(|s| s.verified_deal_weight > 0);
+                let listed = e.sectors_with_claims.iter().find(|c| c.sector_number == n);
                 let caps = ctx.caps;
                 if self.proving.faults.contains(&n) {
                     failures.push(ActorError::Forbidden(format!(
@@ -104,6 +113,14 @@ impl MinerActor {
                         e.new_expiration - activation,
                         caps.max_lifetime
                     )));
+                } else if verified && listed.is_none() {
+                    failures.push(ActorError::IllegalArgument(format!(
+                        "claim missing from declaration for sector {n} with non-zero verified deal weight"
+                    )));
+                } else if let Some(why) =
+                    listed.and_then(|c| self.claims_refused(c, e.new_expiration))
+                {
+                    failures.push(why);
                 } else {
                     planned.push((n, e.new_expiration));
                 }
@@ -111,6 +128,58 @@ impl MinerActor {
         }
         MessageFailure::check(EXTEND, planned, failures, "no sectors to extend")
             .map(Plan::Extensions)
+    }
+
+    /// Why the actors refuse `claim`'s declaration when extending to
+    /// `new_expiration`, as builtin-actors' `validate_extension_declarations`
+    /// and `extend_simple_qap_sector` check it: each claim named exists, is
+    /// this miner's and of this sector; a kept claim allows the expiration;
+    /// every claim of the sector is named. (Dropping claims, which the
+    /// actors allow in a sector's last 30 days, the devnet does not model:
+    /// refused.)
+    fn claims_refused(
+        &self,
+        claim: &venus_seal_core::chain::SectorClaim,
+        new_expiration: ChainEpoch,
+    ) -> Option<ActorError> {
+        let n = claim.sector_number;
+        if !claim.drop_claims.is_empty() {
+            return Some(ActorError::Forbidden(format!(
+                "sector {n}: the devnet does not drop claims ({:?})",
+                claim.drop_claims
+            )));
+        }
+        for id in &claim.maintain_claims {
+            let Some(c) = self.claims.get(id) else {
+                return Some(ActorError::NotFound(format!(
+                    "sector {n}: claim {id} not found"
+                )));
+            };
+            if c.sector != n {
+                return Some(ActorError::IllegalArgument(format!(
+                    "failed to validate declaration sector={n}, claim={id} expected claim sector number to be {n} but found {}",
+                    c.sector
+                )));
+            }
+            if new_expiration > c.latest_expiration() {
+                return Some(ActorError::Forbidden(format!(
+                    "failed to validate declaration sector={n}, claim={id} claim only allows extension to {} but declared new expiration is {new_expiration}",
+                    c.latest_expiration()
+                )));
+            }
+        }
+        let all: BTreeSet<u64> = self
+            .claims
+            .values()
+            .filter(|c| c.sector == n)
+            .map(|c| c.id)
+            .collect();
+        let named: BTreeSet<u64> = claim.maintain_claims.iter().copied().collect();
+        (all != named).then(|| {
+            ActorError::IllegalArgument(format!(
+                "declared claims {named:?} for sector {n} do not match its claims {all:?}"
+            ))
+        })
     }
 
     /// Checks a `TerminateSectors`.

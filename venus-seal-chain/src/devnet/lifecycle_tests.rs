@@ -36,6 +36,7 @@ fn extension(deadline: u64, sectors: &[u64], new_expiration: i64) -> ExpirationE
         deadline,
         partition: 0,
         sectors: numbers(sectors),
+        sectors_with_claims: vec![],
         new_expiration,
     }
 }

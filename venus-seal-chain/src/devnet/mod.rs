@@ -465,6 +465,24 @@ impl DevnetChain {
         }
     }
 
+    /// Records a FIL+ claim of `miner` (the devnet has no verified
+    /// registry; its claims are what tests and demos put here), as
+    /// `ChainClient::claims` then answers it and extensions check it.
+    pub fn add_claim(
+        &self,
+        miner: ActorId,
+        claim: venus_seal_core::chain::VerifiedClaim,
+    ) -> Result<(), ChainError> {
+        let mut st = self.lock();
+        let actor = st
+            .miners
+            .get_mut(&miner)
+            .ok_or_else(|| unknown_miner(miner))?;
+        actor.claims.insert(claim.id, claim);
+        self.save(&st)
+            .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))
+    }
+
     /// Adds a sector to `miner` as proven at the head epoch **without a
     /// PoRep**, assigning it a deadline and partition as a prove-commit
     /// would: for tests and demos that seal without C2 (WindowPoSt,
@@ -674,6 +692,16 @@ impl ChainClient for DevnetChain {
         let st = self.lock();
         let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
         Ok(actor.sectors.values().cloned().collect())
+    }
+
+    /// The claims [`add_claim`](Self::add_claim) recorded, by id.
+    async fn claims(
+        &self,
+        miner: ActorId,
+    ) -> Result<Vec<venus_seal_core::chain::VerifiedClaim>, ChainError> {
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        Ok(actor.claims.values().cloned().collect())
     }
 
     async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {

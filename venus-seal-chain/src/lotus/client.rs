@@ -16,8 +16,8 @@ use super::convert::{actor_address, decode_randomness};
 use super::message::build_message;
 use super::params;
 use super::types::{
-    CidJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec, MinerInfoJson,
-    MsgLookupJson, PartitionJson, SectorLocationJson, SectorOnChainInfoJson,
+    CidJson, ClaimJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec,
+    MinerInfoJson, MsgLookupJson, PartitionJson, SectorLocationJson, SectorOnChainInfoJson,
     SectorPreCommitOnChainInfoJson, SignedMessageJson, TipSet,
 };
 use super::MAINNET_NETWORK;
@@ -300,6 +300,21 @@ impl LotusClient {
             Err(ChainError::Node(msg)) if msg.contains("not due at any deadline") => Ok(None),
             other => other,
         }
+    }
+
+    /// `Filecoin.StateGetClaims [provider, tsk]`: the provider's FIL+
+    /// claims by claim id (`null` read as none).
+    pub async fn state_get_claims(
+        &self,
+        miner: ActorId,
+    ) -> Result<std::collections::BTreeMap<String, ClaimJson>, ChainError> {
+        let claims: Option<std::collections::BTreeMap<String, ClaimJson>> = self
+            .call(
+                "Filecoin.StateGetClaims",
+                vec![json!(actor_address(miner)), json!([])],
+            )
+            .await?;
+        Ok(claims.unwrap_or_default())
     }
 
     /// `Filecoin.StateMinerSectors [addr, null, tsk]`: every sector of the

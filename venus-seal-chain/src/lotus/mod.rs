@@ -37,7 +37,7 @@ pub use convert::{actor_address, decode_randomness, zero_comm_d};
 pub use message::{build_message, derived_send_uid, new_send_uid, UID_NAMESPACE};
 pub use replace::bumped_fees;
 pub use types::{
-    BitFieldJson, CidJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec,
+    BitFieldJson, CidJson, ClaimJson, DeadlineInfoJson, DeadlineJson, MessageJson, MessageSendSpec,
     MinerInfoJson, MsgLookupJson, PartitionJson, ReceiptJson, SectorLocationJson,
     SectorOnChainInfoJson, SectorPreCommitInfoJson, SectorPreCommitOnChainInfoJson,
     SignedMessageJson, TipSet, TipSetKey,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use venus_seal_core::chain::{
     DeadlineInfo, FeeBump, MessageFee, MessageId, MessageState, MinerCall, MinerMessage,
     OnChainPreCommit, OnChainSector, PartitionInfo, PreCommitParams, Replaced, SectorLocation,
-    SendUid,
+    SendUid, VerifiedClaim,
 };
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{
@@ -133,6 +133,35 @@ impl ChainClient for LotusClient {
 
     async fn balance(&self, address: &str) -> Result<TokenAmount, ChainError> {
         self.wallet_balance(address).await
+    }
+
+    /// `Filecoin.StateGetClaims`, in claim id order.
+    async fn claims(&self, miner: ActorId) -> Result<Vec<VerifiedClaim>, ChainError> {
+        self.state_get_claims(miner)
+            .await?
+            .into_iter()
+            .map(|(id, c)| {
+                let id = id.parse().map_err(|_| {
+                    ChainError::InvalidResponse(format!(
+                        "Filecoin.StateGetClaims: claim id {id:?} is not a number"
+                    ))
+                })?;
+                Ok(VerifiedClaim {
+                    id,
+                    client: c.client,
+                    data: c.data.root,
+                    size: c.size,
+                    term_min: c.term_min,
+                    term_max: c.term_max,
+                    term_start: c.term_start,
+                    sector: SectorNumber(c.sector),
+                })
+            })
+            .collect::<Result<Vec<_>, ChainError>>()
+            .map(|mut claims| {
+                claims.sort_by_key(|c| c.id);
+                claims
+            })
     }
 
     async fn miner_sectors(&self, miner: ActorId) -> Result<Vec<OnChainSector>, ChainError> {

@@ -93,6 +93,30 @@ pub struct SectorOnChainInfoJson {
     pub verified_deal_weight: Option<String>,
 }
 
+/// A FIL+ claim (`StateGetClaims`' values: verifreg `Claim`, no JSON tags:
+/// `{Provider, Client, Data, Size, TermMin, TermMax, TermStart, Sector}`,
+/// as Lotus' documented `StateGetClaim` example answers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClaimJson {
+    /// The provider's actor id.
+    pub provider: u64,
+    /// The client's actor id.
+    pub client: u64,
+    /// The piece CID.
+    pub data: CidJson,
+    /// The piece's padded size.
+    pub size: u64,
+    /// Minimum term, epochs.
+    pub term_min: i64,
+    /// Maximum term, epochs.
+    pub term_max: i64,
+    /// The epoch the term began.
+    pub term_start: i64,
+    /// The sector holding the data.
+    pub sector: u64,
+}
+
 /// `StateSectorPartition` (Lotus `miner.SectorLocation`, no JSON tags).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

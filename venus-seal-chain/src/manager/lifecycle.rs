@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 
 use tracing::{info, warn};
 use venus_seal_core::chain::{
-    ExpirationExtension, MinerCall, MinerMessage, OnChainSector, SectorsDeclaration,
+    ExpirationExtension, MinerCall, MinerMessage, OnChainSector, SectorClaim, SectorsDeclaration,
+    VerifiedClaim,
 };
 use venus_seal_core::lifecycle::{
     AutoExtendRound, ExpiringSectors, ExtensionCaps, LeftOut, LifecyclePlan, EPOCHS_IN_DAY,
@@ -171,6 +172,13 @@ impl LocalSectorManager {
         let target = head.saturating_add(policy.extend_to);
         let mut skipped = Vec::new();
         let mut by_expiration: BTreeMap<ChainEpoch, Vec<SectorNumber>> = BTreeMap::new();
+        // With data: a sector keeping FIL+ claims may not outlive them.
+        let claims =
+            if policy.with_data && expiring.sectors.iter().any(|s| s.verified_deal_weight > 0) {
+                self.chain.claims(miner).await.unwrap_or_default()
+            } else {
+                Vec::new()
+            };
         for s in expiring.sectors {
             let mut skip = |reason: String| {
                 skipped.push(LeftOut {
@@ -189,7 +197,11 @@ impl LocalSectorManager {
                 ));
                 continue;
             }
-            let latest = policy.caps.latest(&s, head);
+            let latest = claims
+                .iter()
+                .filter(|c| c.sector == s.number)
+                .map(VerifiedClaim::latest_expiration)
+                .fold(policy.caps.latest(&s, head), ChainEpoch::min);
             let new = if target <= latest {
                 target
             } else {
@@ -271,6 +283,9 @@ impl LocalSectorManager {
         let mut left_out = Vec::new();
         let mut leave = |number, reason: String| left_out.push(LeftOut { number, reason });
         let mut groups: BTreeMap<(u64, u64), Vec<SectorNumber>> = BTreeMap::new();
+        // Read once, when a sector with verified data is met.
+        let mut claims: Option<Result<Vec<VerifiedClaim>, String>> = None;
+        let mut with_claims: BTreeMap<SectorNumber, SectorClaim> = BTreeMap::new();
         let mut faulty: BTreeMap<u64, Vec<Vec<SectorNumber>>> = BTreeMap::new();
         for n in numbers {
             let Some(sector) = self.chain.sector(miner, n).await? else {
@@ -287,14 +302,20 @@ impl LocalSectorManager {
                     continue;
                 }
                 if sector.verified_deal_weight > 0 {
-                    // The actors refuse it in `sectors`; it must come with
-                    // its claims (`sectors_with_claims`), which this
-                    // manager does not name yet.
-                    leave(
-                        n,
-                        "holds verified (FIL+) data: its extension must name its claims, which this manager does not do yet (lotus-miner sectors extend does)".into(),
-                    );
-                    continue;
+                    // The actors want every claim of the sector named, and
+                    // each kept claim to allow the new expiration.
+                    if claims.is_none() {
+                        claims = Some(self.chain.claims(miner).await.map_err(|e| e.to_string()));
+                    }
+                    match claims_of(claims.as_ref(), n, new_expiration) {
+                        Ok(kept) => {
+                            with_claims.insert(n, kept);
+                        }
+                        Err(why) => {
+                            leave(n, why);
+                            continue;
+                        }
+                    }
                 }
                 if let std::collections::btree_map::Entry::Vacant(entry) = faulty.entry(at.deadline)
                 {
@@ -336,7 +357,17 @@ impl LocalSectorManager {
                         .map(|p| ExpirationExtension {
                             deadline: p.deadline,
                             partition: p.partition,
-                            sectors: p.sectors.clone(),
+                            sectors: p
+                                .sectors
+                                .iter()
+                                .filter(|n| !with_claims.contains_key(n))
+                                .copied()
+                                .collect(),
+                            sectors_with_claims: p
+                                .sectors
+                                .iter()
+                                .filter_map(|n| with_claims.get(n).cloned())
+                                .collect(),
                             new_expiration,
                         })
                         .collect(),
@@ -371,6 +402,46 @@ impl LocalSectorManager {
         plan.message = Some(message);
         Ok(plan)
     }
+}
+
+/// The claims of sector `n` to keep when extending it to
+/// `new_expiration`, from `claims` (the miner's, as read), or why it
+/// cannot be extended: the claims cannot be read, the chain lists none for
+/// it, or one does not allow the expiration (claims are never dropped
+/// here: that gives up verified power, and the operator decides it).
+fn claims_of(
+    claims: Option<&Result<Vec<VerifiedClaim>, String>>,
+    n: SectorNumber,
+    new_expiration: ChainEpoch,
+) -> Result<SectorClaim, String> {
+    let claims = match claims {
+        Some(Ok(claims)) => claims,
+        Some(Err(e)) => {
+            return Err(format!(
+                "holds verified (FIL+) data, and its claims cannot be read: {e}"
+            ))
+        }
+        None => return Err("holds verified (FIL+) data, and its claims were not read".into()),
+    };
+    let mut mine: Vec<&VerifiedClaim> = claims.iter().filter(|c| c.sector == n).collect();
+    if mine.is_empty() {
+        return Err("holds verified (FIL+) data, but the chain lists no claim for it".into());
+    }
+    mine.sort_by_key(|c| c.id);
+    if let Some(short) = mine.iter().min_by_key(|c| c.latest_expiration()) {
+        if short.latest_expiration() < new_expiration {
+            return Err(format!(
+                "its FIL+ claim {} allows it to expire at epoch {} at the latest (claims are kept, never dropped, here)",
+                short.id,
+                short.latest_expiration()
+            ));
+        }
+    }
+    Ok(SectorClaim {
+        sector_number: n,
+        maintain_claims: mine.iter().map(|c| c.id).collect(),
+        drop_claims: Vec::new(),
+    })
 }
 
 /// One line per message (sent or planned) and one for what was left alone.

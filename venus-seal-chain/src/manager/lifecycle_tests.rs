@@ -65,6 +65,7 @@ async fn extending_groups_sectors_by_partition_and_leaves_out_what_the_actors_re
             deadline: 0,
             partition: 0,
             sectors: numbers(&[4]),
+            sectors_with_claims: vec![],
             new_expiration: later + 1,
         }]);
     chain
@@ -400,4 +401,114 @@ async fn a_dry_run_shows_the_fee_before_anything_is_sent() {
         assert!(sent.message.is_some());
         assert_eq!(sent.fee, Some(fee), "a sent message is shown at its price");
     }
+}
+
+/// Issue 15: extending sectors with verified (FIL+) data names their
+/// claims, as the actors require: sector 8's claim allows epoch 6000, so it
+/// is extended to 4000 keeping the claim; 9's claim ends at 3000, so it is
+/// left out with the reason; 10 has verified weight but no claim on chain.
+/// The devnet refuses, as the actors do, a verified sector in the plain
+/// list and a kept claim that ends too soon. An automatic round with data
+/// caps a sector at its claims' end (rounded down to a whole day).
+#[tokio::test]
+async fn extending_sectors_with_fil_plus_data_keeps_their_claims() {
+    use venus_seal_core::chain::{ExpirationExtension, SectorClaim, VerifiedClaim};
+
+    use super::AutoExtendPolicy;
+    use crate::testing::fake_sector;
+
+    let (chain, manager) = manual_single_miner_devnet(MINER, PROOF);
+    for n in [8, 9, 10, 11] {
+        let mut sector = fake_sector(n, 1100, 0);
+        sector.verified_deal_weight = 2048 * 1000;
+        chain.activate_sector_without_proof(MINER, sector).unwrap();
+    }
+    let claim = |id, sector: u64, latest: i64| VerifiedClaim {
+        id,
+        client: 1001,
+        data: "baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq".into(),
+        size: 2048,
+        term_min: 100,
+        term_max: latest - 1000,
+        term_start: 1000,
+        sector: SectorNumber(sector),
+    };
+    chain.add_claim(MINER, claim(100, 8, 6000)).unwrap();
+    chain.add_claim(MINER, claim(101, 9, 3000)).unwrap();
+    chain.add_claim(MINER, claim(102, 11, 9000)).unwrap();
+    assert_eq!(chain.claims(MINER).await.unwrap().len(), 3);
+
+    let plan = manager
+        .extend_sectors(MINER, &numbers(&[8, 9, 10]), 4000, false)
+        .await
+        .unwrap();
+    assert_eq!(plan.sectors().map(|n| n.0).collect::<Vec<_>>(), vec![8]);
+    let why: Vec<_> = plan
+        .left_out
+        .iter()
+        .map(|l| (l.number.0, l.reason.clone()))
+        .collect();
+    assert!(
+        why[0].0 == 9 && why[0].1.contains("claim 101") && why[0].1.contains("3000"),
+        "{why:?}"
+    );
+    assert!(why[1].0 == 10 && why[1].1.contains("no claim"), "{why:?}");
+    assert_eq!(landed(&chain, plan.message.as_ref().unwrap()).await, 0);
+    assert_eq!(expiration(&chain, 8).await, 4000);
+
+    // What the actors refuse, the devnet refuses too.
+    let at = chain
+        .sector_location(MINER, SectorNumber(9))
+        .await
+        .unwrap()
+        .unwrap();
+    let plain = MinerCall::ExtendSectorExpiration2(vec![ExpirationExtension {
+        deadline: at.deadline,
+        partition: at.partition,
+        sectors: numbers(&[9]),
+        sectors_with_claims: vec![],
+        new_expiration: 2000,
+    }]);
+    let too_far = MinerCall::ExtendSectorExpiration2(vec![ExpirationExtension {
+        deadline: at.deadline,
+        partition: at.partition,
+        sectors: vec![],
+        sectors_with_claims: vec![SectorClaim {
+            sector_number: SectorNumber(9),
+            maintain_claims: vec![101],
+            drop_claims: vec![],
+        }],
+        new_expiration: 3001,
+    }]);
+    for call in [plain, too_far] {
+        let state = chain
+            .send_and_execute(MinerMessage::new(MINER, call))
+            .await
+            .unwrap();
+        assert!(
+            matches!(state, MessageState::Landed { exit_code, .. } if exit_code != 0),
+            "{state:?}"
+        );
+    }
+    assert_eq!(expiration(&chain, 9).await, 1100);
+
+    // An automatic round with data: 11 goes as far as its claim allows.
+    let head = chain.head().await.unwrap();
+    let policy = AutoExtendPolicy {
+        within: 2000,
+        extend_to: 20_000 - head,
+        with_data: true,
+        dry_run: false,
+        ..AutoExtendPolicy::default()
+    };
+    let round = manager.auto_extend(MINER, &policy).await.unwrap();
+    let to_11 = round
+        .plans
+        .iter()
+        .find(|p| p.sectors().any(|n| n.0 == 11))
+        .unwrap_or_else(|| panic!("{round:#?}"));
+    // (Capped, rounded down to a whole day: 3 × 2880.)
+    assert_eq!(to_11.new_expiration, Some(8640));
+    landed(&chain, to_11.message.as_ref().unwrap()).await;
+    assert_eq!(expiration(&chain, 11).await, 8640);
 }
