@@ -506,6 +506,7 @@ async fn the_chain_page_shows_a_message_in_flight_with_its_fee() {
                 inner: chain.clone(),
                 fee: FEE,
                 estimate_error: None,
+                burn: None,
             })
         },
         PersistStores::new(Vec::new()),

@@ -219,6 +219,12 @@ pub fn plan_text(action: &str, plan: &LifecyclePlan) -> String {
         (None, Some(e)) => out.push_str(&format!("gas: the node could not price it: {e}\n")),
         (None, None) => out.push_str("gas: not priced (the sender cannot say before sending)\n"),
     }
+    if let Some(burn) = plan.burn {
+        out.push_str(&format!(
+            "burned from the miner's balance: {} FIL (as the node ran it)\n",
+            crate::alerts::fil(burn)
+        ));
+    }
     match &plan.message {
         Some(m) => out.push_str(&format!(
             "{} sectors of {} in message {}\n",
@@ -270,6 +276,7 @@ mod tests {
                 premium: TokenAmount(5_000),
             }),
             fee_error: None,
+            burn: None,
         };
         let text = plan_text("extend", &plan);
         assert!(
@@ -285,6 +292,9 @@ mod tests {
         assert!(plan_text("extend", &plan).contains("gas: the node could not price it: exit 16"));
         plan.fee_error = None;
         assert!(plan_text("extend", &plan).contains("gas: not priced"));
+        plan.burn = Some(venus_seal_core::TokenAmount::from_whole_fil(2));
+        assert!(plan_text("terminate", &plan)
+            .contains("burned from the miner's balance: 2 FIL (as the node ran it)"));
     }
 
     #[test]

@@ -358,6 +358,8 @@ pub struct PricedSender<S> {
     /// Make every estimate fail with this, as a node's does when the actor
     /// would refuse the message.
     pub estimate_error: Option<String>,
+    /// What every message burns when run ([`MessageSender::burn`]).
+    pub burn: Option<venus_seal_core::TokenAmount>,
 }
 
 #[async_trait]
@@ -372,6 +374,13 @@ impl<S: MessageSender> MessageSender for PricedSender<S> {
 
     async fn fee(&self, _: &MessageId) -> Result<Option<MessageFee>, ChainError> {
         Ok(Some(self.fee))
+    }
+
+    async fn burn(
+        &self,
+        _: &MinerMessage,
+    ) -> Result<Option<venus_seal_core::TokenAmount>, ChainError> {
+        Ok(self.burn)
     }
 
     async fn estimate(&self, _: &MinerMessage) -> Result<Option<MessageFee>, ChainError> {

@@ -1208,6 +1208,50 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
         refused.to_string().contains("exit SysErrInsufficientFunds"),
         "{refused}"
     );
+    // A termination's fee before sending: `StateCall` runs it, and the
+    // trace's sends to the burnt funds actor (f099), at any depth, are what
+    // it burns (Lotus' documented `InvocResult` shape; the miner actor
+    // burns a termination fee with a send to f099).
+    let trace = |to: &str, value: &str, subcalls: Value| {
+        json!({
+            "Msg": {"From": "f01000", "To": to, "Value": value, "Method": 0,
+                    "Params": null, "ParamsCodec": 0, "GasLimit": 42, "ReadOnly": false,
+                    "CodeCid": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}},
+            "MsgRct": {"ExitCode": 0, "Return": null, "ReturnCodec": 0},
+            "GasCharges": [],
+            "Subcalls": subcalls,
+        })
+    };
+    let invoc = |code: i64, error: &str| {
+        json!({
+            "MsgCid": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"},
+            "Msg": {},
+            "MsgRct": {"ExitCode": code, "Return": null, "GasUsed": 9, "EventsRoot": null},
+            "GasCost": {},
+            "ExecutionTrace": trace("f01000", "0", json!([
+                trace("f04", "0", json!([trace("f099", "1000", Value::Null)])),
+                trace("f099", "234", Value::Null),
+                trace("f02", "5", Value::Null),
+            ])),
+            "Error": error,
+            "Duration": 60000000000u64,
+        })
+    };
+    fake.reply("Filecoin.StateCall", Ok(invoc(0, "")));
+    fake.reply("Filecoin.StateCall", Ok(invoc(16, "")));
+    let burn = c
+        .burn(&MinerMessage::new(miner, terminate.clone()))
+        .await
+        .unwrap();
+    assert_eq!(burn, Some(TokenAmount(1234)));
+    let refused = c
+        .burn(&MinerMessage::new(miner, terminate.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("exit with code 16"),
+        "{refused}"
+    );
     for call in [extend, terminate] {
         c.send(&new_send_uid(), MinerMessage::new(miner, call))
             .await

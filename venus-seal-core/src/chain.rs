@@ -627,6 +627,15 @@ pub trait MessageSender: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// What running `msg` now would burn from the miner's balance (a
+    /// termination's fee, a fault's penalty), as the node computes it by
+    /// running the message without sending it; `None` where the sender
+    /// cannot say (the default; the devnet keeps no balances).
+    async fn burn(&self, msg: &MinerMessage) -> Result<Option<TokenAmount>, ChainError> {
+        let _ = msg;
+        Ok(None)
+    }
+
     /// Replaces the pending message `id` (stuck in the mpool) with the
     /// same message at the same nonce and a higher gas premium, its total
     /// fee within `bump.max_fee`, so that at most one of the two lands.
@@ -671,6 +680,7 @@ crate::forward::forward_impls! {
         async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError>;
         async fn fee(&self, id: &MessageId) -> Result<Option<MessageFee>, ChainError>;
         async fn estimate(&self, msg: &MinerMessage) -> Result<Option<MessageFee>, ChainError>;
+        async fn burn(&self, msg: &MinerMessage) -> Result<Option<TokenAmount>, ChainError>;
         async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError>;
     }
 }

@@ -42,6 +42,11 @@ pub struct LifecyclePlan {
     /// actor's refusal shows here before anything is sent).
     #[serde(default)]
     pub fee_error: Option<String>,
+    /// What it burns from the miner's balance (a termination's fee), as
+    /// the node computed it by running the message (dry runs only; `None`
+    /// where the sender cannot say).
+    #[serde(default)]
+    pub burn: Option<crate::TokenAmount>,
 }
 
 impl LifecyclePlan {

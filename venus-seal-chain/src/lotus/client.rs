@@ -393,6 +393,13 @@ impl LotusClient {
         .await
     }
 
+    /// `Filecoin.StateCall [msg, tsk]`: `msg` run on the head's state,
+    /// nothing persisted; the node's `InvocResult` as JSON.
+    pub async fn state_call(&self, msg: &MessageJson) -> Result<serde_json::Value, ChainError> {
+        self.call("Filecoin.StateCall", vec![json!(msg), json!([])])
+            .await
+    }
+
     /// `Filecoin.StateSearchMsg [tsk, cid, limit, allowReplaced]` (v1
     /// signature; limit -1 = no limit, replacements allowed); `None` when
     /// not yet executed.

@@ -314,6 +314,24 @@ impl MessageSender for LotusClient {
         super::replace::fee_of(&priced).map(Some)
     }
 
+    /// `Filecoin.StateCall`: the value the message's execution trace sends
+    /// to the burnt funds actor (f099), at any depth (the miner actor burns
+    /// a termination fee that way).
+    async fn burn(&self, msg: &MinerMessage) -> Result<Option<TokenAmount>, ChainError> {
+        let message = self.build_message(msg)?;
+        let result = self.state_call(&message).await?;
+        if let Some(e) = result["Error"].as_str().filter(|e| !e.is_empty()) {
+            return Err(ChainError::Rejected(format!("Filecoin.StateCall: {e}")));
+        }
+        let code = result["MsgRct"]["ExitCode"].as_i64().unwrap_or(0);
+        if code != 0 {
+            return Err(ChainError::Rejected(format!(
+                "Filecoin.StateCall: the message would exit with code {code}"
+            )));
+        }
+        burnt(&result["ExecutionTrace"]).map(Some)
+    }
+
     async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
         let lookup = self
             .state_search_msg(&[], &CidJson::new(id.0.clone()))
@@ -328,4 +346,30 @@ impl MessageSender for LotusClient {
             },
         })
     }
+}
+
+/// The burnt funds actor.
+const BURNT_FUNDS: [&str; 2] = ["f099", "t099"];
+
+/// What an `ExecutionTrace` (and its `Subcalls`, at any depth) sends to
+/// the burnt funds actor.
+fn burnt(trace: &serde_json::Value) -> Result<TokenAmount, ChainError> {
+    let msg = &trace["Msg"];
+    let mut sum = TokenAmount::ZERO;
+    if msg["To"]
+        .as_str()
+        .is_some_and(|to| BURNT_FUNDS.contains(&to))
+    {
+        let value = msg["Value"].as_str().unwrap_or("0");
+        sum = sum
+            + value.parse::<TokenAmount>().map_err(|_| {
+                ChainError::InvalidResponse(format!(
+                    "Filecoin.StateCall: a trace's Value {value:?} is not an amount"
+                ))
+            })?;
+    }
+    for call in trace["Subcalls"].as_array().into_iter().flatten() {
+        sum = sum + burnt(call)?;
+    }
+    Ok(sum)
 }

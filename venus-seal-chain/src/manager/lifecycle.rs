@@ -384,12 +384,21 @@ impl LocalSectorManager {
             message: None,
             fee: None,
             fee_error: None,
+            burn: None,
         };
         let msg = MinerMessage::new(miner, call);
         if dry_run {
             match self.sender.estimate(&msg).await {
                 Ok(fee) => plan.fee = fee,
                 Err(e) => plan.fee_error = Some(e.to_string()),
+            }
+            // A refusal already shows in fee_error; the burn is read
+            // only for a message the node would take.
+            if plan.fee_error.is_none() {
+                plan.burn = self.sender.burn(&msg).await.unwrap_or_else(|e| {
+                    plan.fee_error = Some(e.to_string());
+                    None
+                });
             }
             return Ok(plan);
         }

@@ -370,6 +370,7 @@ async fn a_dry_run_shows_the_fee_before_anything_is_sent() {
             inner: chain.clone(),
             fee,
             estimate_error: estimate_error.map(str::to_string),
+            burn: Some(TokenAmount(42_000)),
         });
         let manager = LocalSectorManager::in_memory(
             crate::ManagerConfig::new(vec![crate::ManagedMiner::new(MINER, PROOF)]),
@@ -392,6 +393,15 @@ async fn a_dry_run_shows_the_fee_before_anything_is_sent() {
                 assert_eq!(dry.fee, None);
                 assert!(dry.fee_error.as_deref().unwrap().contains(e), "{dry:?}");
             }
+        }
+        // A termination's fee, as the node computes it by running it.
+        let terminate = manager
+            .terminate_sectors(MINER, &numbers(&[2]), true)
+            .await
+            .unwrap();
+        match estimate_error {
+            None => assert_eq!(terminate.burn, Some(TokenAmount(42_000))),
+            Some(_) => assert_eq!(terminate.burn, None, "refused: nothing to burn"),
         }
         assert_eq!(chain.pending_messages(), 0, "a dry run sends nothing");
         let sent = manager

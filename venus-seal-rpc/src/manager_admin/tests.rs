@@ -120,6 +120,7 @@ impl Queue {
             message: (!dry_run).then(|| venus_seal_core::chain::MessageId("bafy-sent".into())),
             fee: None,
             fee_error: None,
+            burn: None,
         })
     }
 }
