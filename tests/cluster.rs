@@ -402,6 +402,10 @@ async fn two_workers_one_manager_survive_a_manager_restart(store: &str) {
 async fn cluster_survives_a_manager_restart() {
     let server = std::env::var("VENUS_SEAL_TEST_POSTGRES").ok();
     let forced = std::env::var("VENUS_SEAL_CLUSTER_STORE").ok();
+    assert!(
+        matches!(forced.as_deref(), None | Some("postgres" | "sqlite")),
+        "VENUS_SEAL_CLUSTER_STORE is {forced:?}: say postgres or sqlite"
+    );
     let store = match (server, forced.as_deref()) {
         (Some(server), None | Some("postgres")) => {
             let url = venus_seal::chain::testing::create_postgres_database(&server).await;

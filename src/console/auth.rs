@@ -131,20 +131,24 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Whether the request was sent by a page of another site: its browser
-/// says so (`Sec-Fetch-Site: cross-site` or `same-site`), or its `Origin`
-/// names another host than the one it was sent to. A request without
-/// either (a script, an old browser) is not refused here: it still needs
-/// the session cookie, which a browser sends to no other site's form
-/// (SameSite=Strict).
+/// Whether the request was sent by a page of another site. A browser that
+/// says where the request comes from (`Sec-Fetch-Site`, every current
+/// browser) is believed: `cross-site` or `same-site` is another site's.
+/// Without it, an `Origin` naming another host than the one the request
+/// was sent to (`X-Forwarded-Host` as a TLS-terminating proxy sets it, else
+/// `Host`) is. A request with neither (a script, an old browser) is not
+/// refused here: it still needs the session cookie, which a browser sends
+/// to no other site's form (SameSite=Strict).
 pub fn cross_site(headers: &HeaderMap) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some("cross-site" | "same-site")) {
-        return true;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        return matches!(site, "cross-site" | "same-site");
     }
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    match (origin, host) {
+    let host = text("x-forwarded-host")
+        .and_then(|h| h.split(',').next())
+        .map(str::trim)
+        .or_else(|| text("host"));
+    match (text("origin"), host) {
         // A sandboxed frame or a privacy redirect says `null`.
         (Some("null"), _) => true,
         (Some(origin), Some(host)) => {
@@ -278,5 +282,17 @@ mod tests {
             ("host", "10.0.0.1:1791")
         ]));
         assert!(with(&[("origin", "null"), ("host", "10.0.0.1:1791")]));
+        // Behind a TLS proxy that rewrites Host: the browser's own word
+        // wins, else the forwarded host.
+        let origin = ("origin", "https://console.example");
+        let host = ("host", "127.0.0.1:1791");
+        assert!(!with(&[origin, host, ("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[
+            origin,
+            host,
+            ("x-forwarded-host", "console.example")
+        ]));
+        assert!(with(&[origin, host]), "no way to tell: refused");
+        assert!(with(&[origin, ("sec-fetch-site", "cross-site")]));
     }
 }

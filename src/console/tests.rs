@@ -623,7 +623,8 @@ async fn forms_posted_from_another_site_are_refused() {
     let r = login(Some(own), Some("same-origin")).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(r.headers().get("set-cookie").is_some());
-    // Logout and actions too.
+    // Logout and actions too, even with the session cookie and the form's
+    // value (a page of another site riding on the session).
     let r = s
         .http
         .post(format!("{}/logout", s.url))
@@ -632,6 +633,21 @@ async fn forms_posted_from_another_site_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let id = sector_with_a_failure(&s.manager).await;
+    let admin = s.cookie(Permission::Admin);
+    let csrf = super::csrf_of(admin.split_once('=').unwrap().1);
+    let r = s
+        .http
+        .post(format!("{}/sectors/1000/{}/abort", s.url, id.number.0))
+        .header("cookie", &admin)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", csrf.as_str()), ("reason", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let status = s.manager.sector_status(id).await.unwrap().unwrap();
+    assert_eq!(status.abort_requested, None, "refused before it was read");
 }
 
 /// Issue 16: the storage page shows each persist store's free space and

@@ -735,7 +735,8 @@ pub struct MinerSection {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutoExtendSection {
-    /// How often a round runs (default 6 hours; the first at start-up).
+    /// How often a round runs (default 6 hours; the first one `every`
+    /// after start).
     #[serde(
         default = "default_auto_extend_every",
         with = "crate::core::serde_duration"

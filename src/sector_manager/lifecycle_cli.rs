@@ -209,13 +209,18 @@ pub fn plan_text(action: &str, plan: &LifecyclePlan) -> String {
         out.push_str(&format!("left out: sector {}: {}\n", l.number.0, l.reason));
     }
     match (&plan.fee, &plan.fee_error) {
-        (Some(f), _) => out.push_str(&format!(
-            "gas: at most {} FIL (limit {}, fee cap {} attoFIL, premium {} attoFIL)\n",
-            crate::alerts::fil(f.max()),
-            f.gas_limit,
-            f.fee_cap,
-            f.premium
-        )),
+        (Some(f), error) => {
+            out.push_str(&format!(
+                "gas: at most {} FIL (limit {}, fee cap {} attoFIL, premium {} attoFIL)\n",
+                crate::alerts::fil(f.max()),
+                f.gas_limit,
+                f.fee_cap,
+                f.premium
+            ));
+            if let Some(e) = error {
+                out.push_str(&format!("the node could not run it: {e}\n"));
+            }
+        }
         (None, Some(e)) => out.push_str(&format!("gas: the node could not price it: {e}\n")),
         (None, None) => out.push_str("gas: not priced (the sender cannot say before sending)\n"),
     }
@@ -286,6 +291,11 @@ mod tests {
         assert!(
             text.contains("would go in one message; nothing sent"),
             "{text}"
+        );
+        plan.fee_error = Some("StateCall: exit 16".into());
+        assert!(
+            plan_text("terminate", &plan).contains("the node could not run it: StateCall: exit 16"),
+            "a failed run shows beside the gas"
         );
         plan.fee = None;
         plan.fee_error = Some("exit 16".into());

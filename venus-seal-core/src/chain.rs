@@ -366,6 +366,7 @@ pub struct MessageId(pub String);
 /// What a sent message may cost in gas, as its sender priced it
 /// ([`MessageSender::fee`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MessageFee {
     /// The gas limit.
     pub gas_limit: u64,

@@ -329,6 +329,11 @@ impl MessageSender for LotusClient {
                 "Filecoin.StateCall: the message would exit with code {code}"
             )));
         }
+        if !result["ExecutionTrace"].is_object() {
+            return Err(ChainError::InvalidResponse(
+                "Filecoin.StateCall: the answer has no ExecutionTrace".into(),
+            ));
+        }
         burnt(&result["ExecutionTrace"]).map(Some)
     }
 

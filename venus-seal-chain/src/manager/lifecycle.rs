@@ -21,7 +21,7 @@ use venus_seal_core::chain::{
 use venus_seal_core::lifecycle::{
     AutoExtendRound, ExpiringSectors, ExtensionCaps, LeftOut, LifecyclePlan, EPOCHS_IN_DAY,
 };
-use venus_seal_core::{ActorId, ChainEpoch, ChainError, SectorNumber};
+use venus_seal_core::{ActorId, ChainEpoch, ChainError, SectorId, SectorNumber};
 
 use super::LocalSectorManager;
 
@@ -175,10 +175,11 @@ impl LocalSectorManager {
         // With data: a sector keeping FIL+ claims may not outlive them.
         let claims =
             if policy.with_data && expiring.sectors.iter().any(|s| s.verified_deal_weight > 0) {
-                self.chain.claims(miner).await.unwrap_or_default()
+                self.chain.claims(miner).await.map_err(|e| e.to_string())
             } else {
-                Vec::new()
+                Ok(Vec::new())
             };
+        let pending = self.extensions_pending(miner).await;
         for s in expiring.sectors {
             let mut skip = |reason: String| {
                 skipped.push(LeftOut {
@@ -190,6 +191,10 @@ impl LocalSectorManager {
                 skip(format!("expired at epoch {}", s.expiration));
                 continue;
             }
+            if let Some(id) = pending.get(&s.number) {
+                skip(format!("its extension {} is still pending", id.0));
+                continue;
+            }
             if !policy.with_data && !s.is_cc() {
                 skip(format!(
                     "holds data (deal weight {}, verified {}): extend it by hand, with its deals' terms",
@@ -197,6 +202,16 @@ impl LocalSectorManager {
                 ));
                 continue;
             }
+            let claims = match (&claims, s.verified_deal_weight > 0) {
+                (Err(e), true) => {
+                    skip(format!(
+                        "holds verified (FIL+) data, and its claims cannot be read: {e}"
+                    ));
+                    continue;
+                }
+                (Err(_), false) => &[][..],
+                (Ok(claims), _) => &claims[..],
+            };
             let latest = claims
                 .iter()
                 .filter(|c| c.sector == s.number)
@@ -228,6 +243,13 @@ impl LocalSectorManager {
                 match self.extend_sectors(miner, chunk, new, policy.dry_run).await {
                     Ok(plan) => {
                         skipped.extend(plan.left_out.iter().cloned());
+                        if let Some(id) = &plan.message {
+                            let mut extending =
+                                self.extending.lock().unwrap_or_else(|e| e.into_inner());
+                            for n in plan.sectors() {
+                                extending.insert(SectorId::new(miner, n), id.clone());
+                            }
+                        }
                         plans.push(plan);
                     }
                     Err(LifecycleError::NothingToSend { left_out, .. }) => skipped.extend(left_out),
@@ -244,9 +266,44 @@ impl LocalSectorManager {
         })
     }
 
+    /// The extensions of `miner` an automatic round sent that are still
+    /// pending, by sector; those that landed or that the sender no longer
+    /// knows are forgotten (a state that cannot be read keeps the entry:
+    /// skipping a round is cheaper than paying twice).
+    async fn extensions_pending(
+        &self,
+        miner: ActorId,
+    ) -> BTreeMap<SectorNumber, venus_seal_core::chain::MessageId> {
+        let sent: Vec<(SectorId, venus_seal_core::chain::MessageId)> = self
+            .extending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(id, _)| id.miner == miner)
+            .map(|(id, m)| (*id, m.clone()))
+            .collect();
+        let mut pending = BTreeMap::new();
+        let mut done = Vec::new();
+        for (sector, message) in sent {
+            match self.sender.state(&message).await {
+                Ok(venus_seal_core::chain::MessageState::Pending) | Err(_) => {
+                    pending.insert(sector.number, message);
+                }
+                Ok(_) => done.push(sector),
+            }
+        }
+        let mut extending = self.extending.lock().unwrap_or_else(|e| e.into_inner());
+        for sector in done {
+            extending.remove(&sector);
+        }
+        pending
+    }
+
     /// Runs [`auto_extend`](Self::auto_extend) for `miner` every `every`
-    /// (the first right away) until the task is aborted, logging what each
-    /// round sent or, in a dry run, would send.
+    /// (the first one `every` after start: a round right after a restart
+    /// could send again what the last one sent and is still pending) until
+    /// the task is aborted, logging what each round sent or, in a dry run,
+    /// would send.
     pub fn spawn_auto_extend(
         self: &std::sync::Arc<Self>,
         miner: ActorId,
@@ -255,7 +312,7 @@ impl LocalSectorManager {
     ) -> tokio::task::JoinHandle<()> {
         let manager = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -392,9 +449,8 @@ impl LocalSectorManager {
                 Ok(fee) => plan.fee = fee,
                 Err(e) => plan.fee_error = Some(e.to_string()),
             }
-            // A refusal already shows in fee_error; the burn is read
-            // only for a message the node would take.
-            if plan.fee_error.is_none() {
+            // A termination's fee; a refusal already shows in fee_error.
+            if matches!(action, Action::Terminate) && plan.fee_error.is_none() {
                 plan.burn = self.sender.burn(&msg).await.unwrap_or_else(|e| {
                     plan.fee_error = Some(e.to_string());
                     None
@@ -458,10 +514,14 @@ fn log_round(miner: ActorId, round: &AutoExtendRound) {
     for plan in &round.plans {
         let sectors: Vec<u64> = plan.sectors().map(|n| n.0).collect();
         let to = plan.new_expiration.unwrap_or_default();
+        // The most it may cost in gas (attoFIL), or why the node would not
+        // take it.
+        let max_gas_fee = plan.fee.map(|f| f.max().to_string());
         match &plan.message {
             Some(m) => info!(%miner, to, count = sectors.len(), ?sectors, message = %m.0,
-                             "auto-extend: extension sent"),
-            None => info!(%miner, to, count = sectors.len(), ?sectors,
+                             ?max_gas_fee, "auto-extend: extension sent"),
+            None => info!(%miner, to, count = sectors.len(), ?sectors, ?max_gas_fee,
+                          refused = ?plan.fee_error,
                           "auto-extend (dry run, `dry_run = false` to send): would extend"),
         }
     }

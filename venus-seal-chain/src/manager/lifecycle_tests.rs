@@ -303,6 +303,16 @@ async fn auto_extend_extends_cc_sectors_within_the_chains_caps() {
     };
     let sent = manager.auto_extend(MINER, &within_caps).await.unwrap();
     assert_eq!(planned(&sent), vec![(4000, vec![1, 4])], "{sent:#?}");
+    // A round while that extension is still pending sends nothing again.
+    let again = manager.auto_extend(MINER, &within_caps).await.unwrap();
+    assert!(again.plans.is_empty(), "{again:#?}");
+    let pending: Vec<_> = again
+        .skipped
+        .iter()
+        .filter(|l| l.reason.contains("still pending"))
+        .map(|l| l.number.0)
+        .collect();
+    assert_eq!(pending, vec![1, 4], "{again:#?}");
     for plan in &sent.plans {
         assert_eq!(landed(&chain, plan.message.as_ref().unwrap()).await, 0);
     }
@@ -334,7 +344,9 @@ async fn auto_extend_extends_cc_sectors_within_the_chains_caps() {
         "{round:#?}"
     );
 
-    // Past the caps, the devnet refuses as the actors do.
+    // Past the caps, the devnet refuses as the actors do: more than the
+    // maximum extension past the head, or (5, activated at 1000) past its
+    // maximum lifetime.
     let head = chain.head().await.unwrap();
     let too_far = manager
         .extend_sectors(MINER, &numbers(&[2]), head + 10_001, false)
@@ -342,6 +354,12 @@ async fn auto_extend_extends_cc_sectors_within_the_chains_caps() {
         .unwrap();
     assert_ne!(landed(&chain, too_far.message.as_ref().unwrap()).await, 0);
     assert_eq!(expiration(&chain, 2).await, 9000);
+    let too_old = manager
+        .extend_sectors(MINER, &numbers(&[5]), 5501, false)
+        .await
+        .unwrap();
+    assert_ne!(landed(&chain, too_old.message.as_ref().unwrap()).await, 0);
+    assert_eq!(expiration(&chain, 5).await, 5500);
 }
 
 /// Issue 15: a dry run says what the message would cost before anything is

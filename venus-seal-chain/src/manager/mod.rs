@@ -199,6 +199,10 @@ pub struct LocalSectorManager {
     /// Sectors a worker reported parked (a Permanent or Critical
     /// failure), since when ([`parked_sectors`](Self::parked_sectors)).
     parked: Mutex<HashMap<SectorId, ParkedSector>>,
+    /// Extensions the automatic rounds sent, by sector, until they land
+    /// ([`auto_extend`](Self::auto_extend) skips a sector whose extension
+    /// is still pending).
+    extending: Mutex<HashMap<SectorId, venus_seal_core::chain::MessageId>>,
     /// Where deals come from when set ([`set_deal_market`](Self::set_deal_market)):
     /// an outside market instead of the store's queue.
     market: std::sync::OnceLock<Arc<dyn DealMarket>>,
@@ -287,6 +291,7 @@ impl LocalSectorManager {
             sending: tokio::sync::Mutex::new(()),
             replacing: tokio::sync::Mutex::new(()),
             parked: Mutex::default(),
+            extending: Mutex::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
             market: std::sync::OnceLock::new(),

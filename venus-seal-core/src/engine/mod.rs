@@ -793,7 +793,9 @@ async fn apply_command(
             let saved = shared.store.save(rec).await;
             let _ = reply.send(Ok(()));
             saved?;
-            // Into the sector's history at the manager, whoever paused it.
+            // Into the sector's history at the manager, whoever paused it,
+            // with the failure it is parked with (a manager tracking it as
+            // parked keeps doing so, since when it first parked).
             let event = "paused by the operator (worker admin API)".to_string();
             report_event(shared, rec, dir, rec.state, event);
         }
@@ -838,8 +840,9 @@ async fn apply_command(
 /// Queues the report of an operator's `event` on `rec` (moved from
 /// `prev`) for the manager, after the transitions before it.
 fn report_event(shared: &Shared, rec: &SectorRecord, dir: &Path, prev: SectorState, event: String) {
-    if let Some(report) = shared.sealer.event_report(rec, dir, prev, Some(event)) {
-        let _ = shared.reports.send(report);
+    if let Some((sector, mut report)) = shared.sealer.event_report(rec, dir, prev, Some(event)) {
+        report.failure = rec.failure.clone().filter(|_| rec.paused);
+        let _ = shared.reports.send((sector, report));
     }
 }
 

@@ -408,6 +408,27 @@ async fn operator_pauses_resumes_to_a_state_and_aborts() {
             c.event.filter(|e| e != "Park").map(|e| (c.prev, c.next, e))
         })
         .collect();
+    // The pause carries the failure the sector is parked with (a manager
+    // tracking it as parked keeps it so); the resume carries none.
+    let failures: Vec<_> = r
+        .manager
+        .reports()
+        .into_iter()
+        .filter(|(_, rep)| {
+            rep.state_change
+                .event
+                .as_deref()
+                .is_some_and(|e| e.contains("by the operator"))
+        })
+        .map(|(_, rep)| rep.failure.map(|f| f.to_string()))
+        .collect();
+    assert!(
+        failures[0]
+            .as_deref()
+            .is_some_and(|f| f.contains("paused by operator")),
+        "{failures:?}"
+    );
+    assert_eq!(failures[1], None, "{failures:?}");
     assert_eq!(
         events,
         vec![

@@ -36,6 +36,10 @@ pub struct WorkerPings(Arc<Mutex<BTreeMap<String, Heard>>>);
 /// pings at damocles' 30 s).
 pub const UTILISATION_WINDOW: i64 = 3600;
 
+/// The most pings kept per worker (two an hour's worth at damocles' 30 s):
+/// a worker pinging in a loop costs no more memory than that.
+const MAX_SAMPLES: usize = 240;
+
 /// One worker as heard.
 #[derive(Debug)]
 struct Heard {
@@ -99,6 +103,7 @@ impl WorkerPings {
             .samples
             .front()
             .is_some_and(|(t, _)| unix - t > UTILISATION_WINDOW)
+            || heard.samples.len() > MAX_SAMPLES
         {
             heard.samples.pop_front();
         }
