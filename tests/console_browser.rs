@@ -31,6 +31,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tokio::sync::watch;
 use venus_seal::chain::testing::FakeProofVerifier;
+use venus_seal::core::engine::limits::{Limits, StageLimit};
 use venus_seal::core::engine::{Engine, Location};
 use venus_seal::core::stage::{Proof, C2};
 use venus_seal::core::testing::fake_stage_executors;
@@ -306,7 +307,18 @@ worker_token_file = "worker-admin.token"
         open: watch::channel(false).0,
         entered: AtomicUsize::new(0),
     });
-    executors.c2 = gate.clone();
+    // C2 limited to one at a time: its load rides in the worker's pings.
+    let limits = Limits::new(
+        std::collections::BTreeMap::from([(
+            "c2".to_string(),
+            StageLimit {
+                concurrent: Some(1),
+                ..StageLimit::default()
+            },
+        )]),
+        std::collections::BTreeMap::new(),
+    );
+    executors.c2 = Arc::new(limits.wrap::<C2, _>(gate.clone()));
     let records = Arc::new(MemorySectorStore::default());
     let sealer = Sealer::new(
         client.clone(),
@@ -348,7 +360,7 @@ worker_token_file = "worker-admin.token"
             handle.clone(),
             info.clone(),
             1,
-            None,
+            Some(limits.clone()),
             interval,
         )
     };
@@ -407,6 +419,9 @@ worker_token_file = "worker-admin.token"
     let page = until(&c, &console, "/pipeline", ">C1Done", 10).await;
     assert!(page.contains("worker-1"), "{page}");
     shots.take(&c, "pipeline").await;
+    // The worker's stages on the workers page: C2 held, one of one.
+    let page = until(&c, &console, "/workers", "of 1 running", 10).await;
+    assert!(page.contains("c2 <span class=\"meter\""), "{page}");
 
     // Pause it from its page: the worker parks it.
     c.goto(&format!("{console}{sector}")).await.unwrap();
