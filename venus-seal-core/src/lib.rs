@@ -98,7 +98,7 @@ pub use serde_duration::{format_duration, parse_duration};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteSectorStore;
 pub use store::{MemorySectorStore, SectorStore, SectorStoreError};
-pub use types::commitment::{CommD, CommR, PieceCid};
+pub use types::commitment::{comm_d_of_pieces, CommD, CommR, PieceCid};
 pub use types::ids::{ActorId, ChainEpoch, SectorId, SectorNumber};
 pub use types::piece::{PaddedPieceSize, PieceInfo};
 pub use types::proof::{SealProof, SectorSize};

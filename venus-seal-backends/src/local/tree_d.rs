@@ -67,3 +67,56 @@ pub(super) fn tree_d(task: &TreeD, syncer: &dyn Syncer) -> Result<TreeDOutput, S
     make_durable(syncer, "tree_d", &[&task.cache])?;
     Ok(TreeDOutput { comm_d })
 }
+
+#[cfg(test)]
+mod tests {
+    use venus_seal_core::{comm_d_of_pieces, CommD, PaddedPieceSize, PieceInfo, SealProof};
+
+    use super::*;
+
+    /// The core's `comm_d_of_pieces` (pure SHA-256, what a chain without
+    /// the proving crates checks manifests with) agrees with
+    /// filecoin-proofs' `compute_comm_d` on pieces of every size, in
+    /// orders that leave gaps before a piece and at the sector's end.
+    #[test]
+    fn the_cores_comm_d_is_filecoin_proofs() {
+        let proof = SealProof::StackedDrg2KiBV1_1;
+        let piece = |n: u8, size: u64| {
+            let mut comm = [n; 32];
+            comm[31] &= 0b0011_1111;
+            PieceInfo {
+                size: PaddedPieceSize(size),
+                cid: CommD(comm),
+            }
+        };
+        let layouts: &[&[u64]] = &[
+            &[2048],
+            &[1024],
+            &[128],
+            &[128, 1024],
+            &[256, 512],
+            &[512, 256, 128],
+            &[128, 128, 256, 1024],
+            &[128, 512, 128, 256],
+            &[1024, 1024],
+        ];
+        for sizes in layouts {
+            let pieces: Vec<PieceInfo> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| piece(i as u8 + 1, *s))
+                .collect();
+            let api: Vec<_> = pieces.iter().map(piece_to_api).collect();
+            let theirs = compute_comm_d(to_api(proof), &api).unwrap();
+            let ours = comm_d_of_pieces(&pieces, proof.sector_size().0).unwrap();
+            assert_eq!(ours.0, theirs, "{sizes:?}");
+        }
+        let too_big = [piece(1, 1024), piece(2, 2048)];
+        assert!(comm_d_of_pieces(&too_big, 2048).is_err());
+        // filecoin-proofs only checks the sum of the sizes; a layout whose
+        // alignment runs past the sector is refused here.
+        let misfit = [piece(1, 128), piece(2, 512), piece(3, 128), piece(4, 1024)];
+        assert!(comm_d_of_pieces(&misfit, 2048).is_err());
+        assert!(comm_d_of_pieces(&[piece(1, 100)], 2048).is_err());
+    }
+}

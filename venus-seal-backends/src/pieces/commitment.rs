@@ -11,7 +11,6 @@
 
 use std::io::{self, Read};
 
-use sha2::{Digest, Sha256};
 use venus_seal_core::{CommD, PaddedPieceSize, PieceInfo, SealProof, StageError};
 
 /// Unpadded bytes that fr32 padding turns into [`PADDED_CHUNK`] bytes.
@@ -147,26 +146,7 @@ impl Tree {
     }
 }
 
-/// The node above `left` and `right`: SHA-256 truncated to 254 bits.
-pub(crate) fn parent(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(left);
-    h.update(right);
-    let mut node: [u8; 32] = h.finalize().into();
-    node[31] &= 0x3f;
-    node
-}
-
-/// The commitment of a piece of `padded` zero bytes (a power of two).
-pub(crate) fn zero_commitment(padded: u64) -> [u8; 32] {
-    let mut node = [0u8; 32];
-    let mut size = 32;
-    while size < padded {
-        node = parent(&node, &node);
-        size *= 2;
-    }
-    node
-}
+pub(crate) use venus_seal_core::types::commitment::{data_tree_parent as parent, zero_commitment};
 
 #[cfg(test)]
 #[path = "commitment_tests.rs"]

@@ -65,20 +65,9 @@ pub(super) fn parse_proof(method: &str, id: i64) -> Result<SealProof, ChainError
 }
 
 /// The CommD of a sector holding only zeros (what a `null` UnsealedCid
-/// stands for): the root of an all-zero binary tree under SHA-256 with the
-/// top two bits of the last byte cleared (Filecoin's `sha256-trunc254`).
+/// stands for): the root of an all-zero data tree of the sector's size.
 pub fn zero_comm_d(proof: SealProof) -> CommD {
-    use sha2::{Digest, Sha256};
-    let leaves = proof.sector_size().0 / 32;
-    let mut node = [0u8; 32];
-    let mut width = 1u64;
-    while width < leaves {
-        let mut h = Sha256::new();
-        h.update(node);
-        h.update(node);
-        node.copy_from_slice(&h.finalize());
-        node[31] &= 0b0011_1111;
-        width *= 2;
-    }
-    CommD(node)
+    CommD(venus_seal_core::types::commitment::zero_commitment(
+        proof.sector_size().0,
+    ))
 }

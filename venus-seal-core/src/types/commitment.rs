@@ -139,6 +139,110 @@ commitment!(
 /// A piece commitment is a data commitment.
 pub type PieceCid = CommD;
 
+/// `left || right` under SHA-256 with the top two bits of the last byte
+/// cleared (Filecoin's `sha256-trunc254`): a parent in a data tree (a
+/// piece's or a sector's).
+pub fn data_tree_parent(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(left);
+    h.update(right);
+    let mut node: [u8; 32] = h.finalize().into();
+    node[31] &= 0b0011_1111;
+    node
+}
+
+/// The commitment of `size` padded bytes of zeros (a power of two).
+pub fn zero_commitment(size: u64) -> [u8; 32] {
+    let mut node = [0u8; 32];
+    let mut width = 32u64;
+    while width < size {
+        node = data_tree_parent(&node, &node);
+        width *= 2;
+    }
+    node
+}
+
+/// The CommD of a sector of `sector_size` padded bytes holding `pieces` in
+/// order, as filecoin-proofs' `compute_comm_d` computes it (and the actors
+/// through the FVM's `compute_unsealed_sector_cid`): each piece at the
+/// next offset aligned to its size, the gaps zeros, combined pairwise with
+/// `sha256-trunc254` until the pieces make one tree; no pieces: a sector of
+/// zeros. Errors: a size that is not a power of two of at least 128 bytes,
+/// or pieces that do not fit the sector.
+///
+/// ```
+/// use venus_seal_core::{comm_d_of_pieces, CommD, PaddedPieceSize, PieceInfo};
+/// // No pieces: the CommD of a 2KiB sector of zeros.
+/// let zeros: CommD = "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy".parse().unwrap();
+/// assert_eq!(comm_d_of_pieces(&[], 2048).unwrap(), zeros);
+/// // One zero piece filling it is the same.
+/// let piece = PieceInfo { size: PaddedPieceSize(2048), cid: zeros };
+/// assert_eq!(comm_d_of_pieces(&[piece], 2048).unwrap(), zeros);
+/// ```
+pub fn comm_d_of_pieces(
+    pieces: &[crate::types::piece::PieceInfo],
+    sector_size: u64,
+) -> Result<CommD, String> {
+    let power = |size: u64| size >= 128 && size.is_power_of_two();
+    if !power(sector_size) {
+        return Err(format!(
+            "sector size {sector_size} is not a power of two of at least 128 bytes"
+        ));
+    }
+    // (size, commitment), merged while the top two have the same size.
+    let mut stack: Vec<(u64, [u8; 32])> = Vec::new();
+    let push = |stack: &mut Vec<(u64, [u8; 32])>, size: u64, comm: [u8; 32]| {
+        stack.push((size, comm));
+        while stack.len() >= 2 && stack[stack.len() - 1].0 == stack[stack.len() - 2].0 {
+            let (size, right) = stack.pop().expect("two on the stack");
+            let (_, left) = stack.pop().expect("two on the stack");
+            stack.push((size * 2, data_tree_parent(&left, &right)));
+        }
+    };
+    // Zeros up to the next multiple of `align` (at most the sector's end),
+    // smallest pieces first so that each is aligned to its size.
+    let fill = |stack: &mut Vec<(u64, [u8; 32])>, offset: &mut u64, align: u64| {
+        let mut gap = (align - *offset % align) % align;
+        while gap > 0 {
+            let size = 1u64 << gap.trailing_zeros();
+            push(stack, size, zero_commitment(size));
+            *offset += size;
+            gap -= size;
+        }
+    };
+    let mut offset = 0u64;
+    for (i, p) in pieces.iter().enumerate() {
+        let size = p.size.0;
+        if !power(size) {
+            return Err(format!(
+                "piece {i} ({}) has size {size}: not a power of two of at least 128 bytes",
+                p.cid
+            ));
+        }
+        fill(&mut stack, &mut offset, size);
+        if offset + size > sector_size {
+            return Err(format!(
+                "the pieces do not fit a sector of {sector_size} bytes (piece {i} ends at {})",
+                offset + size
+            ));
+        }
+        push(&mut stack, size, p.cid.0);
+        offset += size;
+    }
+    // As filecoin-proofs: zeros only until the pieces make one tree (a
+    // sector filled with pieces, as workers fill it, gives the sector's
+    // root; a lone smaller piece is its own CommD).
+    while stack.len() > 1 {
+        let size = stack[stack.len() - 1].0;
+        push(&mut stack, size, zero_commitment(size));
+    }
+    match stack.as_slice() {
+        [(_, root)] => Ok(CommD(*root)),
+        _ => Ok(CommD(zero_commitment(sector_size))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
