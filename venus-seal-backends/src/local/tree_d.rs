@@ -75,9 +75,12 @@ mod tests {
     use super::*;
 
     /// The core's `comm_d_of_pieces` (pure SHA-256, what a chain without
-    /// the proving crates checks manifests with) agrees with
-    /// filecoin-proofs' `compute_comm_d` on pieces of every size, in
-    /// orders that leave gaps before a piece and at the sector's end.
+    /// the proving crates checks manifests with) agrees with what the
+    /// actors compute: ref-fvm's `compute_unsealed_sector_cid` pads the
+    /// pieces with zero pieces to the sector's size and calls
+    /// filecoin-proofs' `compute_comm_d` (ref-fvm `DefaultKernel`); here the
+    /// same padding, on pieces of every size, in orders that leave gaps
+    /// before a piece and at the sector's end.
     #[test]
     fn the_cores_comm_d_is_filecoin_proofs() {
         let proof = SealProof::StackedDrg2KiBV1_1;
@@ -106,7 +109,22 @@ mod tests {
                 .enumerate()
                 .map(|(i, s)| piece(i as u8 + 1, *s))
                 .collect();
-            let api: Vec<_> = pieces.iter().map(piece_to_api).collect();
+            let mut api: Vec<_> = pieces.iter().map(piece_to_api).collect();
+            // ref-fvm's padding: zero pieces from where the pieces end,
+            // smallest first.
+            let end = sizes
+                .iter()
+                .fold(0u64, |offset, size| offset.next_multiple_of(*size) + size);
+            let mut rest = 2048 - end;
+            while rest > 0 {
+                let size = 1u64 << rest.trailing_zeros();
+                let zero = venus_seal_core::types::commitment::zero_commitment(size);
+                api.push(piece_to_api(&PieceInfo {
+                    size: PaddedPieceSize(size),
+                    cid: CommD(zero),
+                }));
+                rest -= size;
+            }
             let theirs = compute_comm_d(to_api(proof), &api).unwrap();
             let ours = comm_d_of_pieces(&pieces, proof.sector_size().0).unwrap();
             assert_eq!(ours.0, theirs, "{sizes:?}");

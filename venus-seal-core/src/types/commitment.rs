@@ -164,12 +164,13 @@ pub fn zero_commitment(size: u64) -> [u8; 32] {
 }
 
 /// The CommD of a sector of `sector_size` padded bytes holding `pieces` in
-/// order, as filecoin-proofs' `compute_comm_d` computes it (and the actors
-/// through the FVM's `compute_unsealed_sector_cid`): each piece at the
-/// next offset aligned to its size, the gaps zeros, combined pairwise with
-/// `sha256-trunc254` until the pieces make one tree; no pieces: a sector of
-/// zeros. Errors: a size that is not a power of two of at least 128 bytes,
-/// or pieces that do not fit the sector.
+/// order, as the actors have it computed (the FVM's
+/// `compute_unsealed_sector_cid`: the pieces padded with zero pieces to the
+/// sector's size, then filecoin-proofs' `compute_comm_d`): each piece at
+/// the next offset aligned to its size, the gaps and the rest of the
+/// sector zeros, combined pairwise with `sha256-trunc254`; no pieces: a
+/// sector of zeros. Errors: a size that is not a power of two of at least
+/// 128 bytes, or pieces that do not fit the sector.
 ///
 /// ```
 /// use venus_seal_core::{comm_d_of_pieces, CommD, PaddedPieceSize, PieceInfo};
@@ -230,16 +231,13 @@ pub fn comm_d_of_pieces(
         push(&mut stack, size, p.cid.0);
         offset += size;
     }
-    // As filecoin-proofs: zeros only until the pieces make one tree (a
-    // sector filled with pieces, as workers fill it, gives the sector's
-    // root; a lone smaller piece is its own CommD).
-    while stack.len() > 1 {
-        let size = stack[stack.len() - 1].0;
-        push(&mut stack, size, zero_commitment(size));
-    }
+    // The rest of the sector zeros, as the FVM pads the pieces before it
+    // calls filecoin-proofs.
+    fill(&mut stack, &mut offset, sector_size);
     match stack.as_slice() {
-        [(_, root)] => Ok(CommD(*root)),
-        _ => Ok(CommD(zero_commitment(sector_size))),
+        [(size, root)] if *size == sector_size => Ok(CommD(*root)),
+        [] => Ok(CommD(zero_commitment(sector_size))),
+        _ => Err("the pieces do not make one tree".into()),
     }
 }
 
