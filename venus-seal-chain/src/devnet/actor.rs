@@ -420,6 +420,20 @@ impl MinerActor {
                 format!("sector {n} has no pre-commit")
             }));
         };
+        // As builtin-actors' ProveCommitSectors3: the manifests' pieces
+        // must make the pre-committed CommD (computed as the FVM does).
+        if !p.pieces.is_empty() {
+            let pieces: Vec<_> = p.pieces.iter().map(|d| d.piece).collect();
+            let computed =
+                venus_seal_core::comm_d_of_pieces(&pieces, pc.info.seal_proof.sector_size().0)
+                    .map_err(|e| ActorError::IllegalArgument(format!("sector {n}: {e}")))?;
+            if computed != pc.info.unsealed_cid {
+                return Err(ActorError::IllegalArgument(format!(
+                    "sector {n}: the pieces' CommD {computed} is not the pre-committed unsealed CID {}",
+                    pc.info.unsealed_cid
+                )));
+            }
+        }
         // As builtin-actors' ProveCommitSectors3 (`allow_deals = false`):
         // deals are activated from the piece manifests, never pre-committed.
         if !pc.info.deal_ids.is_empty() {

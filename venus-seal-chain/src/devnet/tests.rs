@@ -68,10 +68,19 @@ async fn landed(chain: &DevnetChain, id: &MessageId) -> (i64, Option<String>) {
 
 /// Pre-commits sector `n` with a ticket at head - lookback and lets it land.
 async fn pre_committed(chain: &DevnetChain, n: u64) -> OnChainPreCommit {
+    pre_committed_with(chain, n, |p| p).await
+}
+
+/// [`pre_committed`] with the parameters `change` makes.
+async fn pre_committed_with(
+    chain: &DevnetChain,
+    n: u64,
+    change: impl FnOnce(PreCommitParams) -> PreCommitParams,
+) -> OnChainPreCommit {
     let ticket_epoch = chain.current_epoch() - chain.network.seal_randomness_lookback;
     let id = send(
         chain,
-        MinerCall::PreCommitSectorBatch2(vec![params(n, ticket_epoch)]),
+        MinerCall::PreCommitSectorBatch2(vec![change(params(n, ticket_epoch))]),
     )
     .await;
     chain.advance(1).await;
@@ -324,18 +333,11 @@ async fn a_prove_commit_before_the_seed_epoch_is_rejected() {
 #[tokio::test]
 async fn a_sector_pre_committed_with_deals_cannot_be_proven() {
     let c = chain();
-    let ticket_epoch = c.current_epoch() - c.network.seal_randomness_lookback;
-    let id = send(
-        &c,
-        MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
-            deal_ids: vec![7],
-            ..params(1, ticket_epoch)
-        }]),
-    )
+    let pc = pre_committed_with(&c, 1, |p| PreCommitParams {
+        deal_ids: vec![7],
+        ..p
+    })
     .await;
-    c.advance(1).await;
-    assert_eq!(landed(&c, &id).await, (0, None));
-    let pc = c.pre_commit(MINER, SectorNumber(1)).await.unwrap().unwrap();
     let seed_epoch = seed_epoch(&c, &pc);
     c.advance(10).await;
     let proof = proof_with(&c, &pc, pc.info.seal_rand_epoch, seed_epoch);
@@ -349,6 +351,54 @@ async fn a_sector_pre_committed_with_deals_cannot_be_proven() {
         "{error}"
     );
     assert_eq!(c.sector(MINER, SectorNumber(1)).await.unwrap(), None);
+}
+
+/// As builtin-actors' ProveCommitSectors3: the piece manifests must make
+/// the pre-committed CommD (as the FVM computes it from them); pieces that
+/// do not are refused, and the same sector proves with the right pieces.
+#[tokio::test]
+async fn piece_manifests_must_make_the_pre_committed_comm_d() {
+    use venus_seal_core::manager::DealInfo;
+    use venus_seal_core::{PaddedPieceSize, PieceInfo};
+
+    let c = chain();
+    let piece = |n: u8| DealInfo {
+        id: u64::from(n),
+        piece: PieceInfo {
+            size: PaddedPieceSize(1024),
+            cid: CommD([n; 32]),
+        },
+    };
+    let comm_d = venus_seal_core::comm_d_of_pieces(&[piece(1).piece], 2048).unwrap();
+    let pc = pre_committed_with(&c, 1, |p| PreCommitParams {
+        unsealed_cid: comm_d,
+        ..p
+    })
+    .await;
+    let seed_epoch = seed_epoch(&c, &pc);
+    c.advance(10).await;
+    let proof = proof_with(&c, &pc, pc.info.seal_rand_epoch, seed_epoch);
+    let with = |pieces: Vec<DealInfo>| {
+        MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+            sector_number: SectorNumber(1),
+            proof: proof.clone(),
+            pieces,
+        }])
+    };
+    let id = send(&c, with(vec![piece(2)])).await;
+    c.advance(1).await;
+    let (code, error) = landed(&c, &id).await;
+    assert_ne!(code, 0);
+    let error = error.unwrap();
+    assert!(
+        error.contains("is not the pre-committed unsealed CID"),
+        "{error}"
+    );
+    assert_eq!(c.sector(MINER, SectorNumber(1)).await.unwrap(), None);
+    let id = send(&c, with(vec![piece(1)])).await;
+    c.advance(1).await;
+    assert_eq!(landed(&c, &id).await, (0, None));
+    assert!(c.sector(MINER, SectorNumber(1)).await.unwrap().is_some());
 }
 
 #[tokio::test]

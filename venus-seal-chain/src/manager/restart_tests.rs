@@ -91,9 +91,11 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
         .unwrap();
     assert_eq!(deals, vec![deal(1)]);
     let ticket = m.assign_ticket(s.id).await.unwrap();
+    // The chain checks the proof's piece manifests against this CommD.
+    let comm_d = venus_seal_core::comm_d_of_pieces(&[deal(1).piece], 2048).unwrap();
     let info = PreCommitOnChainInfo {
         comm_r: CommR([0xaa; 32]),
-        comm_d: CommD([0xdd; 32]),
+        comm_d,
         ticket,
         deals: vec![],
     };
