@@ -93,9 +93,7 @@ impl AlertRule for WorkerSilent {
                     "worker {} ({}) has not pinged for {}",
                     w.info.name,
                     w.info.dest,
-                    humantime::format_duration(Duration::from_secs(
-                        (now_unix - w.last_ping).max(0) as u64
-                    ))
+                    elapsed(now_unix, w.last_ping)
                 ),
             })
             .collect()
@@ -144,6 +142,12 @@ impl AlertRule for StoreNearlyFull {
             })
             .collect()
     }
+}
+
+/// How long it is from `since_unix` to `now_unix`, for an alert's words
+/// (zero if the clock went back).
+fn elapsed(now_unix: i64, since_unix: i64) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_secs((now_unix - since_unix).max(0) as u64))
 }
 
 /// A message the manager sent that the chain has not taken for
@@ -233,9 +237,7 @@ impl AlertRule for SubmissionUnsent {
                     "the {} of {} has not gone out for {} ({} tries; the last: {}): check the node or messager, the sending wallet and [resend] max_fee",
                     u.kind,
                     u.sector,
-                    humantime::format_duration(Duration::from_secs(
-                        (now_unix - u.since_unix as i64).max(0) as u64
-                    )),
+                    elapsed(now_unix, u.since_unix as i64),
                     u.tries,
                     u.last_error
                 ),
@@ -284,9 +286,7 @@ impl AlertRule for SectorParked {
                     p.sector,
                     p.state,
                     p.worker,
-                    humantime::format_duration(Duration::from_secs(
-                        (now_unix - p.since_unix as i64).max(0) as u64
-                    )),
+                    elapsed(now_unix, p.since_unix as i64),
                     p.failure
                 ),
             })

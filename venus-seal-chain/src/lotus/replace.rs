@@ -11,7 +11,6 @@
 use serde_json::json;
 use venus_seal_core::chain::{FeeBump, MessageFee, MessageId, Replaced};
 use venus_seal_core::error::ChainError;
-use venus_seal_core::TokenAmount;
 
 use super::types::{CidJson, MessageJson, SignedMessageJson};
 use super::LotusClient;
@@ -43,20 +42,18 @@ pub fn bumped_fees(
     Ok((new_premium, new_cap))
 }
 
-fn amount(what: &str, s: &str) -> Result<u128, ChainError> {
-    s.parse().map_err(|_| {
-        ChainError::InvalidResponse(format!(
-            "Filecoin.ChainGetMessage: {what} {s:?} is not an amount"
-        ))
-    })
-}
-
-/// The gas a message read with `Filecoin.ChainGetMessage` may cost.
-pub(super) fn fee_of(msg: &MessageJson) -> Result<MessageFee, ChainError> {
+/// The gas `msg` (as `method` answered it: `ChainGetMessage`,
+/// `GasEstimateMessageGas`) may cost.
+pub(super) fn fee_of(method: &str, msg: &MessageJson) -> Result<MessageFee, ChainError> {
+    let amount = |what: &str, s: &str| {
+        s.parse().map_err(|_| {
+            ChainError::InvalidResponse(format!("{method}: {what} {s:?} is not an amount"))
+        })
+    };
     Ok(MessageFee {
         gas_limit: u64::try_from(msg.gas_limit).unwrap_or(0),
-        fee_cap: TokenAmount(amount("GasFeeCap", &msg.gas_fee_cap)?),
-        premium: TokenAmount(amount("GasPremium", &msg.gas_premium)?),
+        fee_cap: amount("GasFeeCap", &msg.gas_fee_cap)?,
+        premium: amount("GasPremium", &msg.gas_premium)?,
     })
 }
 
@@ -90,9 +87,8 @@ impl LotusClient {
         bump: &FeeBump,
     ) -> Result<Replaced, ChainError> {
         let mut msg = self.chain_get_message(&CidJson::new(id.0.clone())).await?;
-        let premium = amount("GasPremium", &msg.gas_premium)?;
-        let fee_cap = amount("GasFeeCap", &msg.gas_fee_cap)?;
-        let (premium, fee_cap) = bumped_fees(premium, fee_cap, msg.gas_limit, bump)
+        let fee = fee_of("Filecoin.ChainGetMessage", &msg)?;
+        let (premium, fee_cap) = bumped_fees(fee.premium.0, fee.fee_cap.0, msg.gas_limit, bump)
             .map_err(|e| ChainError::Rejected(format!("cannot replace message {}: {e}", id.0)))?;
         msg.gas_premium = premium.to_string();
         msg.gas_fee_cap = fee_cap.to_string();
@@ -105,6 +101,7 @@ impl LotusClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use venus_seal_core::TokenAmount;
 
     fn bump(percent: u32, max_fee: u128) -> FeeBump {
         FeeBump {

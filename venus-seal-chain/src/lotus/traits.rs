@@ -299,7 +299,7 @@ impl MessageSender for LotusClient {
     /// before it signs, so a pushed message is always priced).
     async fn fee(&self, id: &MessageId) -> Result<Option<MessageFee>, ChainError> {
         let msg = self.chain_get_message(&CidJson::new(id.0.clone())).await?;
-        super::replace::fee_of(&msg).map(Some)
+        super::replace::fee_of("Filecoin.ChainGetMessage", &msg).map(Some)
     }
 
     /// `Filecoin.GasEstimateMessageGas` with the sender's `max_fee`.
@@ -311,7 +311,7 @@ impl MessageSender for LotusClient {
             maximize_fee_cap: false,
         };
         let priced = self.gas_estimate_message_gas(&message, &spec).await?;
-        super::replace::fee_of(&priced).map(Some)
+        super::replace::fee_of("Filecoin.GasEstimateMessageGas", &priced).map(Some)
     }
 
     /// `Filecoin.StateCall`: the value the message's execution trace sends

@@ -282,14 +282,25 @@ impl LocalSectorManager {
             .filter(|(id, _)| id.miner == miner)
             .map(|(id, m)| (*id, m.clone()))
             .collect();
+        // One message carries many sectors: each is looked up once.
+        let mut still = BTreeMap::new();
+        for (_, message) in &sent {
+            if !still.contains_key(&message.0) {
+                let state = self.sender.state(message).await;
+                let waiting = matches!(
+                    state,
+                    Ok(venus_seal_core::chain::MessageState::Pending) | Err(_)
+                );
+                still.insert(message.0.clone(), waiting);
+            }
+        }
         let mut pending = BTreeMap::new();
         let mut done = Vec::new();
         for (sector, message) in sent {
-            match self.sender.state(&message).await {
-                Ok(venus_seal_core::chain::MessageState::Pending) | Err(_) => {
-                    pending.insert(sector.number, message);
-                }
-                Ok(_) => done.push(sector),
+            if still[&message.0] {
+                pending.insert(sector.number, message);
+            } else {
+                done.push(sector);
             }
         }
         let mut extending = self.extending.lock().unwrap_or_else(|e| e.into_inner());
