@@ -161,7 +161,7 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
     assert_eq!((small.size.0, big.size.0), (256, 512));
     for (id, piece) in [(1, small), (2, big)] {
         inner
-            .add_deal(Some(MINER), DealInfo { id, piece })
+            .add_deal(Some(MINER), DealInfo::new(id, piece))
             .await
             .unwrap();
     }
@@ -369,6 +369,7 @@ async fn a_deal_whose_bytes_do_not_match_its_piece_cid_aborts_the_sector() {
             DealInfo {
                 id: 9,
                 piece: claimed,
+                allocation: None,
             },
         )
         .await

@@ -150,7 +150,7 @@ impl AllInOne {
             tracing::info!(bytes = bytes.len(), cid = %piece.cid, padded = piece.size.0, "deal piece");
             pieces.insert(piece.cid, bytes);
             manager
-                .add_deal(Some(config.miner), DealInfo { id: n + 1, piece })
+                .add_deal(Some(config.miner), DealInfo::new(n + 1, piece))
                 .await?;
         }
         let instance = "seal-example".to_string();

@@ -420,7 +420,7 @@ pub async fn sector(
             status
                 .deals
                 .as_ref()
-                .map_or("not asked yet".into(), |d| d.len().to_string()),
+                .map_or("not asked yet".into(), |d| deals_fact(d)),
         ),
     ];
     facts.push(("pre-commit", message(status.pre_commit.as_ref())));
@@ -982,6 +982,28 @@ pub async fn alerts(State(c): State<Console>, viewer: Viewer) -> Result<Html<Str
     })
 }
 
+/// A sector's deals for its page: each by its deal id or, for a direct
+/// deal, its allocation; the verified ones (claiming a FIL+ allocation)
+/// said so, since they price the pledge and weigh ten times in power.
+fn deals_fact(deals: &[venus_seal_core::manager::DealInfo]) -> String {
+    if deals.is_empty() {
+        return "none (committed capacity)".into();
+    }
+    let each: Vec<String> = deals
+        .iter()
+        .map(|d| {
+            let size = d.piece.size.0;
+            match (d.id, d.allocation) {
+                (0, Some(a)) => format!("direct deal, {a} ({size} B, verified)"),
+                (0, None) => format!("piece {} ({size} B)", d.piece.cid),
+                (id, Some(a)) => format!("deal {id}, {a} ({size} B, verified)"),
+                (id, None) => format!("deal {id} ({size} B)"),
+            }
+        })
+        .collect();
+    format!("{}: {}", deals.len(), each.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     /// Every rule the alerts raise (the `rule: "…"` names in
@@ -1002,5 +1024,29 @@ mod tests {
             assert_ne!(super::todo_for(rule), "see the alert's text", "{rule}");
             assert_ne!(super::link_for(rule, "k"), "/alerts", "{rule}");
         }
+    }
+
+    /// The sector page names each deal, a direct one by its allocation,
+    /// and says which are verified.
+    #[test]
+    fn a_sectors_deals_name_their_allocations() {
+        use venus_seal_core::manager::{DealInfo, VerifiedAllocationKey};
+        use venus_seal_core::{ActorId, CommD, PaddedPieceSize, PieceInfo};
+        let piece = PieceInfo {
+            size: PaddedPieceSize(1024),
+            cid: CommD([3; 32]),
+        };
+        let key = VerifiedAllocationKey {
+            client: ActorId(1001),
+            id: 42,
+        };
+        assert_eq!(super::deals_fact(&[]), "none (committed capacity)");
+        assert_eq!(
+            super::deals_fact(&[
+                DealInfo::new(7, piece),
+                DealInfo::new(0, piece).with_allocation(key)
+            ]),
+            "2: deal 7 (1024 B); direct deal, allocation 42 of client f01001 (1024 B, verified)"
+        );
     }
 }

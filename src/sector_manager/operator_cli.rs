@@ -6,7 +6,7 @@
 //! secret; none creates a file.
 
 use clap::Subcommand;
-use venus_seal_core::manager::DealInfo;
+use venus_seal_core::manager::{DealInfo, VerifiedAllocationKey};
 use venus_seal_core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorId, SectorNumber};
 
 use super::lifecycle_cli::LifecycleCommand;
@@ -99,6 +99,16 @@ pub enum DealsCommand {
         /// The miner actor whose sector takes it, e.g. f01000.
         #[arg(long)]
         miner: ActorId,
+        /// The FIL+ allocation the piece claims when its sector is
+        /// activated (a direct deal: `--deal-id 0`; or a verified market
+        /// deal's allocation): its id in the verified registry. The sector's
+        /// pledge is then priced with the piece as verified space.
+        #[arg(long, requires = "client")]
+        allocation: Option<u64>,
+        /// The client (ID address, e.g. f01001) whose datacap made
+        /// --allocation.
+        #[arg(long, requires = "allocation")]
+        client: Option<ActorId>,
         /// Which manager: --api and --token, or --config.
         #[command(flatten)]
         api: ApiArgs,
@@ -117,18 +127,26 @@ impl DealsCommand {
                 size,
                 deal_id,
                 miner,
+                allocation,
+                client,
                 api,
             } => {
                 let piece = PieceInfo {
                     size: PaddedPieceSize(size),
                     cid: piece_cid,
                 };
-                let deal = DealInfo { id: deal_id, piece };
+                let mut deal = DealInfo::new(deal_id, piece);
+                let mut verified = String::new();
+                if let (Some(id), Some(client)) = (allocation, client) {
+                    let key = VerifiedAllocationKey { client, id };
+                    verified = format!(", claiming {key}");
+                    deal = deal.with_allocation(key);
+                }
                 admin_client(&api, name)?
                     .add_deal(Some(miner), deal)
                     .await?;
                 println!(
-                    "deal {deal_id} queued for {miner}: piece {piece_cid} ({size} bytes padded)"
+                    "deal {deal_id} queued for {miner}: piece {piece_cid} ({size} bytes padded){verified}"
                 );
             }
             DealsCommand::List(api) => {

@@ -306,7 +306,7 @@ async fn serve(
     );
     if let Some(m) = &config.market {
         let token = crate::runtime::read_token("market.token_file", &m.token_file)?;
-        let market = DropletMarket::new(&m.url, Some(&token))
+        let market = DropletMarket::new(&m.url, Some(&token), chain.reader.clone())
             .map_err(|e| anyhow::anyhow!("market.url {}: {e}", m.url))?;
         tracing::info!(
             url = market.url(),

@@ -66,13 +66,13 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
             .unwrap(),
     };
     let err = admin
-        .add_deal(Some(ActorId(1001)), DealInfo { id: 7, piece })
+        .add_deal(Some(ActorId(1001)), DealInfo::new(7, piece))
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("not served"), "{err}");
     admin
-        .add_deal(Some(ActorId(1000)), DealInfo { id: 7, piece })
+        .add_deal(Some(ActorId(1000)), DealInfo::new(7, piece))
         .await
         .unwrap();
     assert_eq!(admin.status().await.unwrap().queued, 1);
@@ -87,7 +87,7 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
     // and the sector it allocates is the one an abort then names.
     let config = SectorManagerConfig::load(&path).unwrap();
     let token = worker_token(&config, Permission::Write, "w").unwrap();
-    let worker = venus_seal_rpc::ManagerClient::new(url, Some(&token)).unwrap();
+    let worker = venus_seal_rpc::ManagerClient::new(url.clone(), Some(&token)).unwrap();
     let sector = worker
         .allocate_sector(AllocateSpec::default())
         .await
@@ -95,6 +95,66 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
         .expect("a sector number");
     assert_eq!(sector.id.miner, ActorId(1000));
     admin.abort_sector(sector.id, "test").await.unwrap();
+
+    // `deals add --allocation --client`: a direct (DDO) deal whose FIL+
+    // allocation the sector's prove-commit claims; the next sector takes
+    // it with the allocation on its record.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        deals: super::operator_cli::DealsCommand,
+    }
+    let ddo_piece = venus_seal_core::CommD([0x42; 32]).to_string();
+    let ddo_piece = ddo_piece.as_str();
+    let base = [
+        "deals",
+        "add",
+        "--piece-cid",
+        ddo_piece,
+        "--size",
+        "1024",
+        "--miner",
+        "f01000",
+        "--allocation",
+        "42",
+    ];
+    let full = [
+        &base[..],
+        &["--client", "f01001", "--api", &url, "--config"],
+        &[path.to_str().unwrap()],
+    ]
+    .concat();
+    let cli = <Cli as clap::Parser>::try_parse_from(full).unwrap();
+    cli.deals.run("test").await.unwrap();
+    let half = <Cli as clap::Parser>::try_parse_from(base);
+    assert!(half.is_err(), "--allocation without --client is refused");
+    let next = worker
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .expect("a sector number");
+    worker
+        .acquire_deals(next.id, Default::default())
+        .await
+        .unwrap();
+    let status = manager
+        .manager()
+        .sector_status(next.id)
+        .await
+        .unwrap()
+        .unwrap();
+    // Deal 7 (queued above) and the direct deal.
+    let deals = status.deals.unwrap();
+    assert_eq!(deals.len(), 2, "{deals:?}");
+    assert_eq!((deals[0].id, deals[0].allocation), (7, None));
+    assert_eq!(deals[1].id, 0);
+    assert_eq!(
+        deals[1].allocation,
+        Some(venus_seal_core::manager::VerifiedAllocationKey {
+            client: ActorId(1001),
+            id: 42
+        })
+    );
 
     manager.run(async {}).await.unwrap();
 }
@@ -428,7 +488,8 @@ token_file = \"droplet.token\"
             piece: PieceInfo {
                 size: PaddedPieceSize(512),
                 cid
-            }
+            },
+            allocation: None,
         }]
     );
 

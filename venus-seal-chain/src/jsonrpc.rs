@@ -86,6 +86,26 @@ impl JsonRpcClient {
     }
 }
 
+impl JsonRpcClient {
+    /// [`call`](Self::call), but `Ok(None)` when the server has no such
+    /// method (JSON-RPC code -32601): for a method only newer servers
+    /// have, which the caller replaces with an older one.
+    pub(crate) async fn call_if_served<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<Option<R>, ChainError> {
+        let value: Value = match self.http.request(method, PositionalParams(params)).await {
+            Ok(value) => value,
+            Err(RpcError::Call(obj)) if obj.code() == code::METHOD_NOT_FOUND => return Ok(None),
+            Err(e) => return Err(map_rpc_error(method, e)),
+        };
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| ChainError::InvalidResponse(format!("{method}: unexpected answer: {e}")))
+    }
+}
+
 /// Positional parameters, always sent as a JSON array (`[]` when empty:
 /// jsonrpsee's own `ArrayParams` would omit the field).
 struct PositionalParams(Vec<Value>);

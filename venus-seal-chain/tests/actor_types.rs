@@ -585,3 +585,84 @@ fn lifecycle_calls_encode_to_the_published_params() {
     assert_eq!((t.deadline, t.partition), (4, 0));
     assert_eq!(t.sectors, bits(&[9]));
 }
+
+/// A sector's deal pieces, from our core types through `encode_call`,
+/// decode as the published `ProveCommitSectors3Params` with each piece's
+/// activation as builtin-actors reads it: a builtin-market deal notifies
+/// the market actor (f05) with its CBOR deal id; a direct (DDO) deal
+/// claims its FIL+ allocation (`verified_allocation_key`) and notifies no
+/// one; a verified builtin-market deal does both; plain data does neither.
+#[test]
+fn deal_pieces_activate_as_the_published_manifests_read_them() {
+    use venus_seal_chain::lotus::params::encode_call;
+    use venus_seal_core::chain::{MinerCall, ProveCommitParams};
+    use venus_seal_core::manager::{DealInfo, VerifiedAllocationKey};
+    use venus_seal_core::stage::Proof;
+    use venus_seal_core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorNumber};
+
+    let piece = |b: u8, size: u64| PieceInfo {
+        size: PaddedPieceSize(size),
+        cid: PieceCid::from_cid(&comm_d(b)).unwrap(),
+    };
+    let key = |client: u64, id: u64| VerifiedAllocationKey {
+        client: ActorId(client),
+        id,
+    };
+    let pieces = vec![
+        DealInfo::new(7, piece(1, 512)),
+        DealInfo::new(0, piece(2, 512)).with_allocation(key(1001, 42)),
+        DealInfo::new(9, piece(3, 512)).with_allocation(key(1002, 3)),
+        DealInfo::new(0, piece(4, 512)),
+    ];
+    let (method, bytes) = encode_call(&MinerCall::ProveCommitSectors3(vec![ProveCommitParams {
+        sector_number: SectorNumber(5),
+        proof: Proof {
+            proof: vec![1, 2, 3],
+        },
+        pieces: pieces.clone(),
+    }]))
+    .unwrap();
+    assert_eq!(method, 34);
+    let theirs: published::ProveCommitSectors3Params =
+        fvm_ipld_encoding::from_slice(&bytes).unwrap();
+    let manifest = &theirs.sector_activations[0];
+    assert_eq!(manifest.sector_number, 5);
+    /// A piece as the actor reads it: CID, size, allocation key, notices.
+    type Activated = (Cid, u64, Option<(u64, u64)>, Vec<(Address, Vec<u8>)>);
+    let activated: Vec<Activated> = manifest
+        .pieces
+        .iter()
+        .map(|p| {
+            (
+                p.cid,
+                p.size.0,
+                p.verified_allocation_key.as_ref().map(|k| (k.client, k.id)),
+                p.notify
+                    .iter()
+                    .map(|n| (n.address, n.payload.to_vec()))
+                    .collect(),
+            )
+        })
+        .collect();
+    let f05 = Address::new_id(5);
+    let cbor = |id: u64| fvm_ipld_encoding::to_vec(&id).unwrap();
+    assert_eq!(
+        activated,
+        vec![
+            (
+                pieces[0].piece.cid.to_cid(),
+                512,
+                None,
+                vec![(f05, cbor(7))]
+            ),
+            (pieces[1].piece.cid.to_cid(), 512, Some((1001, 42)), vec![]),
+            (
+                pieces[2].piece.cid.to_cid(),
+                512,
+                Some((1002, 3)),
+                vec![(f05, cbor(9))]
+            ),
+            (pieces[3].piece.cid.to_cid(), 512, None, vec![]),
+        ]
+    );
+}

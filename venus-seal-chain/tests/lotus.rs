@@ -366,10 +366,11 @@ fn a_cc_pre_commit_carries_no_comm_d() {
 /// A deal sector's proof activates its pieces: one manifest entry per
 /// piece `[cid, size, verified_allocation_key, notify]`; a chain deal
 /// notifies the market actor f05 with the CBOR deal id; a piece without a
-/// chain deal notifies no one.
+/// chain deal notifies no one; a piece with a FIL+ allocation claims it
+/// (`[client, id]`).
 #[test]
 fn prove_commit_manifests_activate_the_deal_pieces() {
-    use venus_seal_core::manager::DealInfo;
+    use venus_seal_core::manager::{DealInfo, VerifiedAllocationKey};
     use venus_seal_core::{PaddedPieceSize, PieceInfo};
     let piece = |b: u8, size: u64| PieceInfo {
         size: PaddedPieceSize(size),
@@ -379,11 +380,18 @@ fn prove_commit_manifests_activate_the_deal_pieces() {
         DealInfo {
             id: 7,
             piece: piece(3, 512),
+            allocation: None,
         },
         DealInfo {
             id: 0,
             piece: piece(4, 256),
+            allocation: None,
         },
+        // A direct (DDO) deal: its FIL+ allocation claimed, nobody notified.
+        DealInfo::new(0, piece(5, 256)).with_allocation(VerifiedAllocationKey {
+            client: ActorId(1001),
+            id: 42,
+        }),
     ];
     let params = prove_commit_sectors3_params(&[ProveCommitParams {
         sector_number: SectorNumber(1),
@@ -409,6 +417,13 @@ fn prove_commit_manifests_activate_the_deal_pieces() {
                     Option::<()>::None,
                     Vec::<(fvm_shared::address::Address, fvm_ipld_encoding::RawBytes)>::new(),
                 ),
+                (
+                    pieces[2].piece.cid.to_cid(),
+                    256u64,
+                    // VerifiedAllocationKey [client, id].
+                    Some((1001u64, 42u64)),
+                    Vec::<(fvm_shared::address::Address, fvm_ipld_encoding::RawBytes)>::new(),
+                ),
             ),
         )],
         vec![fvm_ipld_encoding::RawBytes::new(vec![1, 2])],
@@ -428,8 +443,11 @@ fn prove_commit_manifests_activate_the_deal_pieces() {
         aggregate_proof: vec![9],
         pieces: vec![pieces, Vec::new()],
     });
-    assert_eq!(agg.sector_activations[0].pieces.len(), 2);
+    assert_eq!(agg.sector_activations[0].pieces.len(), 3);
     assert_eq!(agg.sector_activations[0].pieces[0].notify.len(), 1);
+    assert!(agg.sector_activations[0].pieces[2]
+        .verified_allocation_key
+        .is_some());
     assert!(agg.sector_activations[1].pieces.is_empty());
 }
 
@@ -831,10 +849,23 @@ async fn collateral_is_the_deposits_then_the_pledges_less_the_deposits() {
         .unwrap();
     assert_eq!(deposits, TokenAmount(4_000_000_000_000_000_000));
 
+    // Sector 9 holds a verified 1KiB piece (a FIL+ allocation) and an
+    // unverified 512-byte one: it is priced with 1024 verified bytes.
+    let piece = |b: u8, size: u64| venus_seal_core::PieceInfo {
+        size: venus_seal_core::PaddedPieceSize(size),
+        cid: comm_d(b),
+    };
+    let verified = venus_seal_core::manager::DealInfo::new(0, piece(1, 1024)).with_allocation(
+        venus_seal_core::manager::VerifiedAllocationKey {
+            client: ActorId(1001),
+            id: 5,
+        },
+    );
+    let plain = venus_seal_core::manager::DealInfo::new(8, piece(2, 512));
     let proofs = MinerCall::ProveCommitAggregate(AggregateProveCommit {
         sectors: vec![SectorNumber(9), SectorNumber(10)],
         aggregate_proof: vec![1],
-        pieces: Vec::new(),
+        pieces: vec![vec![verified, plain], Vec::new()],
     });
     let pledges = c.collateral(ActorId(1000), &proofs).await.unwrap();
     assert_eq!(pledges, TokenAmount(700), "1000 − 300, and 1000 − 5000 → 0");
@@ -854,8 +885,9 @@ async fn collateral_is_the_deposits_then_the_pledges_less_the_deposits() {
     assert_eq!(seen[1]["params"][2], at_head);
     assert_eq!(seen[2]["params"][1]["SectorNumber"], 10);
     assert_eq!(seen[4]["params"], json!(["f01000", 9, at_head]));
-    // 2KiB (proof 5 = StackedDrg2KiBV1_1): 20202 − 10000 epochs left.
-    assert_eq!(seen[5]["params"], json!([10202, 2048, 0, at_head]));
+    // 2KiB (proof 5 = StackedDrg2KiBV1_1): 20202 − 10000 epochs left, and
+    // the verified space of sector 9's pieces.
+    assert_eq!(seen[5]["params"], json!([10202, 2048, 1024, at_head]));
     assert_eq!(seen[7]["params"], json!([20000, 2048, 0, at_head]));
     let pushed = &seen[8]["params"][0];
     assert_eq!(pushed["Value"], "700");
@@ -1318,4 +1350,39 @@ async fn the_sending_wallets_balance_is_read_from_the_node() {
         .map(|b| &b["params"])
         .collect();
     assert_eq!(asked[0], &json!(["t01234"]));
+}
+
+/// The verified-registry reads a market's deals need, as Lotus' full-node
+/// API declares them (filecoin-project/lotus `api/api_full.go`:
+/// `StateLookupID(context.Context, address.Address, types.TipSetKey)
+/// (address.Address, error)`, `StateGetAllocationIdForPendingDeal(ctx,
+/// dealId abi.DealID, tsk types.TipSetKey) (verifreg.AllocationId,
+/// error)`, both `perm:read`; `NoAllocationID` is 0): an ID address is
+/// its own answer (no call), a robust one is looked up at the head, an
+/// answer that is not an ID address is an invalid response; allocation 0
+/// is none.
+#[tokio::test]
+async fn client_ids_and_pending_deal_allocations_are_read_from_the_node() {
+    let fake = Fake::default();
+    fake.reply("Filecoin.StateLookupID", Ok(json!("f01234")));
+    fake.reply("Filecoin.StateLookupID", Ok(json!("f1notanid")));
+    fake.reply("Filecoin.StateGetAllocationIdForPendingDeal", Ok(json!(77)));
+    fake.reply("Filecoin.StateGetAllocationIdForPendingDeal", Ok(json!(0)));
+    let c = client(&fake).await;
+    assert_eq!(c.lookup_id("f01001").await.unwrap(), ActorId(1001));
+    assert!(fake.seen().is_empty(), "an ID address asks nothing");
+    let robust = "f1abjxfbp274xpdqcpuaykwkfb43omjotacm2p3za";
+    assert_eq!(c.lookup_id(robust).await.unwrap(), ActorId(1234));
+    let err = c.lookup_id(robust).await.unwrap_err();
+    assert!(matches!(err, ChainError::InvalidResponse(_)), "{err:?}");
+    assert!(err.to_string().contains("f1notanid"), "{err}");
+    assert_eq!(c.deal_allocation(9).await.unwrap(), Some(77));
+    assert_eq!(c.deal_allocation(10).await.unwrap(), None);
+    let seen: Vec<Value> = fake.seen().into_iter().map(|(_, r)| r).collect();
+    assert_eq!(seen[0]["params"], json!([robust, []]));
+    assert_eq!(
+        seen[2]["method"],
+        "Filecoin.StateGetAllocationIdForPendingDeal"
+    );
+    assert_eq!(seen[2]["params"], json!([9, []]));
 }

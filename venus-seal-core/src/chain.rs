@@ -527,6 +527,31 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
             "this chain client does not read balances (address {address})"
         )))
     }
+
+    /// The actor id of `address`, in any of its forms (`f0…`, or a robust
+    /// `f1…`/`f3…`/`f4…` address), as Lotus' `StateLookupID` answers. A
+    /// FIL+ allocation is keyed by its client's actor id, while markets
+    /// record clients as they were given. The default resolves ID
+    /// addresses alone and refuses the others, naming them.
+    async fn lookup_id(&self, address: &str) -> Result<ActorId, ChainError> {
+        address.parse::<ActorId>().map_err(|_| {
+            ChainError::Rejected(format!(
+                "this chain client resolves only ID addresses (f0…), not {address}"
+            ))
+        })
+    }
+
+    /// The FIL+ allocation a published builtin-market deal made, while the
+    /// deal waits for its sector (Lotus'
+    /// `StateGetAllocationIdForPendingDeal`; `None` for an unverified
+    /// deal). A sector activating a verified deal claims it in the piece
+    /// manifest, as Lotus and damocles do. The default refuses: a client
+    /// that cannot read it says so rather than answer "unverified".
+    async fn deal_allocation(&self, deal_id: u64) -> Result<Option<u64>, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "this chain client does not read pending deals' allocations (deal {deal_id})"
+        )))
+    }
 }
 
 crate::forward::forward_impls! {
@@ -571,6 +596,8 @@ crate::forward::forward_impls! {
             -> Result<TokenAmount, ChainError>;
         async fn claims(&self, miner: ActorId) -> Result<Vec<VerifiedClaim>, ChainError>;
         async fn balance(&self, address: &str) -> Result<TokenAmount, ChainError>;
+        async fn lookup_id(&self, address: &str) -> Result<ActorId, ChainError>;
+        async fn deal_allocation(&self, deal_id: u64) -> Result<Option<u64>, ChainError>;
     }
 }
 

@@ -46,6 +46,13 @@ pub struct AllocatedSector {
 }
 
 /// A deal placed in a sector.
+///
+/// Two kinds of deal reach a sector, as damocles and Lotus tell them
+/// apart: a builtin-market deal (`id` ≠ 0), activated by notifying the
+/// market actor, and a direct (DDO) deal (`id` 0 with an `allocation`),
+/// activated by claiming its FIL+ allocation alone. A builtin-market deal
+/// may also carry a verified allocation; a piece with neither is plain
+/// data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DealInfo {
@@ -54,6 +61,67 @@ pub struct DealInfo {
     pub id: u64,
     /// The piece.
     pub piece: PieceInfo,
+    /// The FIL+ allocation the piece claims when its sector is activated
+    /// (the piece manifest's `verified_allocation_key`): its data counts
+    /// ten times in the sector's quality-adjusted power, and the sector's
+    /// pledge is priced with it. `None`: unverified data. Absent from
+    /// records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<VerifiedAllocationKey>,
+}
+
+impl DealInfo {
+    /// A deal of `piece` with chain deal id `id` (0: none) and no verified
+    /// allocation.
+    pub fn new(id: u64, piece: PieceInfo) -> Self {
+        DealInfo {
+            id,
+            piece,
+            allocation: None,
+        }
+    }
+
+    /// This deal, claiming the FIL+ allocation `key` at activation.
+    pub fn with_allocation(mut self, key: VerifiedAllocationKey) -> Self {
+        self.allocation = Some(key);
+        self
+    }
+
+    /// Whether the piece's space is verified (it claims an allocation).
+    pub fn is_verified(&self) -> bool {
+        self.allocation.is_some()
+    }
+}
+
+/// A FIL+ allocation in the verified registry, as a piece names it to
+/// claim it (builtin-actors miner `VerifiedAllocationKey`): the client
+/// whose datacap made it and its id among that client's allocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifiedAllocationKey {
+    /// The client (actor id).
+    pub client: ActorId,
+    /// The allocation's id.
+    #[serde(rename = "ID")]
+    pub id: u64,
+}
+
+impl std::fmt::Display for VerifiedAllocationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "allocation {} of client {}", self.id, self.client)
+    }
+}
+
+/// The verified space of `pieces`: the padded bytes of those that claim a
+/// FIL+ allocation. This is the `verifiedSize` a sector's initial pledge is
+/// priced with (Lotus' `StateMinerInitialPledgeForSector`), and what the
+/// miner actor multiplies into verified deal weight at activation.
+pub fn verified_space(pieces: &[DealInfo]) -> u64 {
+    pieces
+        .iter()
+        .filter(|d| d.is_verified())
+        .map(|d| d.piece.size.0)
+        .sum()
 }
 
 /// What deals a sector can take.

@@ -160,6 +160,7 @@ fn fixture_deal() -> DealInfo {
             size: PaddedPieceSize(piece["Size"].as_u64().unwrap()),
             cid: piece["PieceCID"]["/"].as_str().unwrap().parse().unwrap(),
         },
+        allocation: None,
     }
 }
 

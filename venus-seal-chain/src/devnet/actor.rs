@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use venus_seal_core::chain::{
     AggregateProveCommit, MinerCall, OnChainPreCommit, OnChainSector, PreCommitParams,
-    ProveCommitParams,
+    ProveCommitParams, VerifiedClaim,
 };
 use venus_seal_core::{
     ActorId, ChainEpoch, DomainSeparationTag, NetworkParams, RandomnessSource, SealProof,
@@ -22,6 +22,7 @@ use venus_seal_core::{
 use super::config::ProvingPolicy;
 use super::proving::{PendingPoSt, PendingUpdate, ProvingState};
 use super::randomness::draw_randomness;
+use super::verifreg::Allocation;
 
 /// builtin-actors `USR_ILLEGAL_ARGUMENT`.
 pub(crate) const EXIT_ILLEGAL_ARGUMENT: i64 = 16;
@@ -131,6 +132,8 @@ pub(crate) struct PendingProof {
     pub(crate) seed_epoch: ChainEpoch,
     /// The sector as it will be stored once proven.
     pub(crate) sector: OnChainSector,
+    /// The FIL+ claims its pieces make (their allocations claimed).
+    pub(crate) claims: Vec<VerifiedClaim>,
 }
 
 /// What a valid message changes.
@@ -193,7 +196,11 @@ pub(crate) struct MinerActor {
     /// has no verified registry: [`DevnetChain::add_claim`](super::DevnetChain::add_claim)
     /// puts them here).
     #[serde(default)]
-    pub(crate) claims: BTreeMap<u64, venus_seal_core::chain::VerifiedClaim>,
+    pub(crate) claims: BTreeMap<u64, VerifiedClaim>,
+    /// The FIL+ allocations made for this miner and not yet claimed, by
+    /// id ([`DevnetChain::add_allocation`](super::DevnetChain::add_allocation)).
+    #[serde(default)]
+    pub(crate) allocations: BTreeMap<u64, Allocation>,
 }
 
 impl MinerActor {
@@ -206,6 +213,7 @@ impl MinerActor {
             sectors: BTreeMap::new(),
             proving: ProvingState::default(),
             claims: BTreeMap::new(),
+            allocations: BTreeMap::new(),
         }
     }
 
@@ -343,10 +351,11 @@ impl MinerActor {
             ));
         }
         let mut seen = BTreeSet::new();
+        let mut claimed = BTreeSet::new();
         let mut failures = Vec::new();
         let mut planned = Vec::with_capacity(batch.len());
         for params in batch {
-            match self.check_prove_commit(params, ctx, &mut seen) {
+            match self.check_prove_commit(params, ctx, &mut seen, &mut claimed) {
                 Ok(pending) => planned.push(pending),
                 Err(e) => failures.push(e),
             }
@@ -386,10 +395,11 @@ impl MinerActor {
         let batch: Vec<ProveCommitParams> = agg
             .sectors
             .iter()
-            .map(|&n| ProveCommitParams {
+            .enumerate()
+            .map(|(i, &n)| ProveCommitParams {
                 sector_number: n,
                 proof: venus_seal_core::stage::Proof { proof: Vec::new() },
-                pieces: Vec::new(),
+                pieces: agg.pieces.get(i).cloned().unwrap_or_default(),
             })
             .collect();
         match self.plan_prove_commit(&batch, ctx)? {
@@ -406,6 +416,7 @@ impl MinerActor {
         p: &ProveCommitParams,
         ctx: ExecContext<'_>,
         seen: &mut BTreeSet<SectorNumber>,
+        claimed: &mut BTreeSet<u64>,
     ) -> Result<PendingProof, ActorError> {
         let n = p.sector_number;
         if !seen.insert(n) {
@@ -434,6 +445,11 @@ impl MinerActor {
                 )));
             }
         }
+        // As verifreg's ClaimAllocations: each allocation a piece names
+        // must be this miner's, for this piece, unexpired, with the
+        // sector's life within its term.
+        let activation =
+            self.activate_pieces(n, &p.pieces, pc.info.expiration, ctx.epoch, claimed)?;
         // As builtin-actors' ProveCommitSectors3 (`allow_deals = false`):
         // deals are activated from the piece manifests, never pre-committed.
         if !pc.info.deal_ids.is_empty() {
@@ -453,6 +469,7 @@ impl MinerActor {
                 ctx.epoch
             )));
         }
+        let lifetime = u128::try_from(pc.info.expiration.saturating_sub(ctx.epoch)).unwrap_or(0);
         let entropy = self.id.address_cbor();
         let ticket_epoch = pc.info.seal_rand_epoch;
         let ticket = draw_randomness(
@@ -487,19 +504,13 @@ impl MinerActor {
                 sealed_cid: pc.info.sealed_cid,
                 activation: ctx.epoch,
                 expiration: pc.info.expiration,
-                // As builtin-actors: each activated piece's size × the
-                // sector's remaining life (the devnet has no verified
-                // allocations: all of it unverified).
-                deal_weight: p
-                    .pieces
-                    .iter()
-                    .map(|d| u128::from(d.piece.size.0))
-                    .sum::<u128>()
-                    .saturating_mul(
-                        u128::try_from(pc.info.expiration.saturating_sub(ctx.epoch)).unwrap_or(0),
-                    ),
-                verified_deal_weight: 0,
+                // As builtin-actors: the activated pieces' space × the
+                // sector's remaining life, unverified and verified apart.
+                deal_weight: u128::from(activation.unverified_space).saturating_mul(lifetime),
+                verified_deal_weight: u128::from(activation.verified_space)
+                    .saturating_mul(lifetime),
             },
+            claims: activation.claims,
         })
     }
 
@@ -514,6 +525,7 @@ impl MinerActor {
             Plan::ProveCommit(proofs) | Plan::ProveCommitAggregate(proofs, _) => {
                 for p in proofs {
                     self.pre_commits.remove(&p.sector.number);
+                    self.record_claims(p.claims);
                     self.activate(p.sector, proving);
                 }
             }

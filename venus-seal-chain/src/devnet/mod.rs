@@ -31,6 +31,9 @@ mod proving_tests;
 mod randomness;
 #[cfg(test)]
 mod tests;
+mod verifreg;
+#[cfg(test)]
+mod verifreg_tests;
 mod winning;
 
 use std::collections::{btree_map, BTreeMap, HashMap, VecDeque};
@@ -57,6 +60,7 @@ pub use config::{DevnetConfig, DevnetMiner, ProvingPolicy, DEVNET_NETWORK, DEVNE
 use persist::ChainState;
 use proving::{PendingPoSt, PendingUpdate};
 pub use randomness::draw_randomness;
+pub use verifreg::Allocation;
 pub use winning::WinningPoStElection;
 
 pub use crate::persist::StateFileError;
@@ -483,6 +487,48 @@ impl DevnetChain {
             .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))
     }
 
+    /// Makes a FIL+ allocation for `miner` (the devnet has no verified
+    /// registry or datacap: tests and demos put allocations here, as a
+    /// client's datacap transfer would) and answers the key a piece names
+    /// to claim it. Allocation ids are unique across the devnet's miners
+    /// and never reuse a claim's.
+    pub fn add_allocation(
+        &self,
+        miner: ActorId,
+        allocation: Allocation,
+    ) -> Result<venus_seal_core::manager::VerifiedAllocationKey, ChainError> {
+        let mut st = self.lock();
+        let next = st
+            .miners
+            .values()
+            .flat_map(|m| m.allocations.keys().chain(m.claims.keys()))
+            .max()
+            .map_or(1, |id| id + 1);
+        let actor = st
+            .miners
+            .get_mut(&miner)
+            .ok_or_else(|| unknown_miner(miner))?;
+        let key = venus_seal_core::manager::VerifiedAllocationKey {
+            client: allocation.client,
+            id: next,
+        };
+        actor.allocations.insert(next, allocation);
+        self.save(&st)
+            .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))?;
+        Ok(key)
+    }
+
+    /// The FIL+ allocations of `miner` not yet claimed, by id.
+    pub fn allocations(&self, miner: ActorId) -> Result<Vec<(u64, Allocation)>, ChainError> {
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        Ok(actor
+            .allocations
+            .iter()
+            .map(|(id, a)| (*id, a.clone()))
+            .collect())
+    }
+
     /// Adds a sector to `miner` as proven at the head epoch **without a
     /// PoRep**, assigning it a deadline and partition as a prove-commit
     /// would: for tests and demos that seal without C2 (WindowPoSt,
@@ -694,7 +740,16 @@ impl ChainClient for DevnetChain {
         Ok(actor.sectors.values().cloned().collect())
     }
 
-    /// The claims [`add_claim`](Self::add_claim) recorded, by id.
+    /// No deal of the devnet made an allocation: it has no market actor
+    /// (deal ids are activated as given) and no verified registry beyond
+    /// [`add_allocation`](Self::add_allocation), whose allocations are
+    /// direct.
+    async fn deal_allocation(&self, _deal_id: u64) -> Result<Option<u64>, ChainError> {
+        Ok(None)
+    }
+
+    /// The claims of `miner`: made by prove-commits claiming allocations,
+    /// or recorded with [`add_claim`](Self::add_claim); by id.
     async fn claims(
         &self,
         miner: ActorId,

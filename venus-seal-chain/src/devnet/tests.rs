@@ -14,7 +14,7 @@ use venus_seal_core::{
 use super::{ClockError, DevnetChain, DevnetConfig, DevnetMiner};
 use crate::testing::FakeProofVerifier;
 
-const MINER: ActorId = ActorId(1000);
+pub(super) const MINER: ActorId = ActorId(1000);
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 const TICKETS: RandomnessSource = RandomnessSource::Tickets;
 const BEACON: RandomnessSource = RandomnessSource::Beacon;
@@ -31,7 +31,7 @@ fn config(seed: u8) -> DevnetConfig {
     }
 }
 
-fn chain() -> Arc<DevnetChain> {
+pub(super) fn chain() -> Arc<DevnetChain> {
     DevnetChain::new(config(7), Arc::new(FakeProofVerifier))
 }
 
@@ -47,7 +47,7 @@ fn params(n: u64, seal_rand_epoch: i64) -> PreCommitParams {
     }
 }
 
-async fn send(chain: &DevnetChain, call: MinerCall) -> MessageId {
+pub(super) async fn send(chain: &DevnetChain, call: MinerCall) -> MessageId {
     chain
         .send(
             &crate::lotus::new_send_uid(),
@@ -57,7 +57,7 @@ async fn send(chain: &DevnetChain, call: MinerCall) -> MessageId {
         .unwrap()
 }
 
-async fn landed(chain: &DevnetChain, id: &MessageId) -> (i64, Option<String>) {
+pub(super) async fn landed(chain: &DevnetChain, id: &MessageId) -> (i64, Option<String>) {
     match chain.state(id).await.unwrap() {
         MessageState::Landed {
             exit_code, error, ..
@@ -72,7 +72,7 @@ async fn pre_committed(chain: &DevnetChain, n: u64) -> OnChainPreCommit {
 }
 
 /// [`pre_committed`] with the parameters `change` makes.
-async fn pre_committed_with(
+pub(super) async fn pre_committed_with(
     chain: &DevnetChain,
     n: u64,
     change: impl FnOnce(PreCommitParams) -> PreCommitParams,
@@ -94,7 +94,7 @@ async fn pre_committed_with(
 
 /// The proof the fake verifier accepts, for randomness drawn at the given
 /// ticket and seed epochs.
-fn proof_with(
+pub(super) fn proof_with(
     chain: &DevnetChain,
     pc: &OnChainPreCommit,
     ticket_epoch: i64,
@@ -114,7 +114,7 @@ fn proof_with(
     })
 }
 
-fn seed_epoch(chain: &DevnetChain, pc: &OnChainPreCommit) -> i64 {
+pub(super) fn seed_epoch(chain: &DevnetChain, pc: &OnChainPreCommit) -> i64 {
     pc.pre_commit_epoch + chain.network.pre_commit_challenge_delay
 }
 
@@ -368,6 +368,7 @@ async fn piece_manifests_must_make_the_pre_committed_comm_d() {
             size: PaddedPieceSize(1024),
             cid: CommD([n; 32]),
         },
+        allocation: None,
     };
     let comm_d = venus_seal_core::comm_d_of_pieces(&[piece(1).piece], 2048).unwrap();
     let pc = pre_committed_with(&c, 1, |p| PreCommitParams {

@@ -339,6 +339,32 @@ impl LotusClient {
             .await
     }
 
+    /// `Filecoin.StateLookupID [addr, tsk]`: the actor id of `address`,
+    /// at the head.
+    pub async fn state_lookup_id(&self, address: &str) -> Result<ActorId, ChainError> {
+        const M: &str = "Filecoin.StateLookupID";
+        let id: String = self.call(M, vec![json!(address), json!([])]).await?;
+        id.parse().map_err(|_| {
+            ChainError::InvalidResponse(format!(
+                "{M}: {address} resolved to {id:?}, not an ID address"
+            ))
+        })
+    }
+
+    /// `Filecoin.StateGetAllocationIdForPendingDeal [dealId, tsk]`: the
+    /// FIL+ allocation of a published builtin-market deal not yet
+    /// activated (0: none), at the head.
+    pub async fn state_get_allocation_id_for_pending_deal(
+        &self,
+        deal_id: u64,
+    ) -> Result<u64, ChainError> {
+        self.call(
+            "Filecoin.StateGetAllocationIdForPendingDeal",
+            vec![json!(deal_id), json!([])],
+        )
+        .await
+    }
+
     /// `Filecoin.StateMinerPartitions [addr, dlIdx, tsk]`.
     pub async fn state_miner_partitions(
         &self,

@@ -33,19 +33,23 @@ impl LotusClient {
     /// What proving `sectors` costs beyond their deposits, as Lotus
     /// computes it: per sector, `StateMinerInitialPledgeForSector` for the
     /// rest of its pre-committed life (expiration − head), less the
-    /// pre-commit deposit it paid, never below zero. Sectors are counted
-    /// with no verified space: verified deals carry no separate pledge
-    /// here.
+    /// pre-commit deposit it paid, never below zero. Each sector is priced
+    /// with its verified space (the padded bytes of its pieces that claim
+    /// a FIL+ allocation,
+    /// [`verified_space`](venus_seal_core::manager::verified_space)):
+    /// verified data weighs ten times in quality-adjusted power, so pricing
+    /// it as unverified would send the message short of pledge, and the
+    /// actor would refuse it.
     pub async fn prove_commit_pledges(
         &self,
         miner: ActorId,
-        sectors: &[SectorNumber],
+        sectors: &[(SectorNumber, u64)],
     ) -> Result<TokenAmount, ChainError> {
         const M: &str = "Filecoin.StateMinerInitialPledgeForSector";
         let head = self.chain_head().await?;
         let tsk = head.cids.as_slice();
         let mut total = TokenAmount::ZERO;
-        for &number in sectors {
+        for &(number, verified) in sectors {
             let Some(pc) = self
                 .state_sector_pre_commit_info(miner, number, tsk)
                 .await?
@@ -57,7 +61,12 @@ impl LotusClient {
             let proof = parse_proof(M, pc.info.seal_proof)?;
             let duration = pc.info.expiration - head.height;
             let pledge = self
-                .state_miner_initial_pledge_for_sector(duration, proof.sector_size().0, 0, tsk)
+                .state_miner_initial_pledge_for_sector(
+                    duration,
+                    proof.sector_size().0,
+                    verified,
+                    tsk,
+                )
                 .await?;
             let pledge = parse_amount(M, &pledge)?;
             let deposit =

@@ -4,6 +4,7 @@
 use super::actor_types::{
     CompactCommD, DataActivationNotification, PieceActivationManifest, PreCommitSectorBatchParams2,
     ProveCommitSectors3Params, SectorActivationManifest, SectorPreCommitInfo,
+    VerifiedAllocationKey,
 };
 use fvm_ipld_encoding::RawBytes;
 use fvm_shared::address::Address;
@@ -58,16 +59,22 @@ pub fn pre_commit_batch2_params(sectors: &[PreCommitParams]) -> PreCommitSectorB
 }
 
 /// The piece manifests activating `pieces` (in sector order): each piece
-/// by its commitment and padded size; a piece of a chain deal notifies the
-/// market actor with the CBOR deal id, which activates the deal (what
-/// Lotus sends on this path). Verified allocations are not claimed.
+/// by its commitment and padded size; a piece with a FIL+ allocation
+/// claims it (`verified_allocation_key`), which makes its space verified;
+/// a piece of a chain deal notifies the market actor with the CBOR deal
+/// id, which activates the deal. A direct (DDO) deal is an allocation
+/// without a deal id: claimed, nobody notified. This is what Lotus and
+/// damocles send on this path.
 pub fn piece_manifests(pieces: &[DealInfo]) -> Vec<PieceActivationManifest> {
     pieces
         .iter()
         .map(|deal| PieceActivationManifest {
             cid: deal.piece.cid.to_cid(),
             size: PaddedPieceSize(deal.piece.size.0),
-            verified_allocation_key: None,
+            verified_allocation_key: deal.allocation.map(|k| VerifiedAllocationKey {
+                client: k.client.0,
+                id: k.id,
+            }),
             notify: if deal.id == 0 {
                 Vec::new()
             } else {

@@ -8,6 +8,7 @@ use venus_seal_core::chain::{
     SendUid, VerifiedClaim,
 };
 use venus_seal_core::error::ChainError;
+use venus_seal_core::manager::verified_space;
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, CommD, DomainSeparationTag, MessageSender, NetworkParams,
     Randomness, RandomnessSource, SectorNumber, TokenAmount,
@@ -135,6 +136,24 @@ impl ChainClient for LotusClient {
         self.wallet_balance(address).await
     }
 
+    /// `Filecoin.StateLookupID`; an ID address is its own answer (no
+    /// call).
+    async fn lookup_id(&self, address: &str) -> Result<ActorId, ChainError> {
+        match address.parse() {
+            Ok(id) => Ok(id),
+            Err(_) => self.state_lookup_id(address).await,
+        }
+    }
+
+    /// `Filecoin.StateGetAllocationIdForPendingDeal`, 0 read as none
+    /// (verifreg's `NoAllocationID`).
+    async fn deal_allocation(&self, deal_id: u64) -> Result<Option<u64>, ChainError> {
+        let id = self
+            .state_get_allocation_id_for_pending_deal(deal_id)
+            .await?;
+        Ok((id != 0).then_some(id))
+    }
+
     /// `Filecoin.StateGetClaims`, in claim id order.
     async fn claims(&self, miner: ActorId) -> Result<Vec<VerifiedClaim>, ChainError> {
         self.state_get_claims(miner)
@@ -221,11 +240,20 @@ impl ChainClient for LotusClient {
                 self.pre_commit_deposits(miner, sectors, &head.cids).await
             }
             MinerCall::ProveCommitSectors3(sectors) => {
-                let numbers: Vec<SectorNumber> = sectors.iter().map(|s| s.sector_number).collect();
-                self.prove_commit_pledges(miner, &numbers).await
+                let priced: Vec<(SectorNumber, u64)> = sectors
+                    .iter()
+                    .map(|s| (s.sector_number, verified_space(&s.pieces)))
+                    .collect();
+                self.prove_commit_pledges(miner, &priced).await
             }
             MinerCall::ProveCommitAggregate(agg) => {
-                self.prove_commit_pledges(miner, &agg.sectors).await
+                let priced: Vec<(SectorNumber, u64)> = agg
+                    .sectors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| (n, agg.pieces.get(i).map_or(0, |p| verified_space(p))))
+                    .collect();
+                self.prove_commit_pledges(miner, &priced).await
             }
             _ => Ok(TokenAmount::ZERO),
         }

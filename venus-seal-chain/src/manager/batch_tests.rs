@@ -647,6 +647,7 @@ async fn proofs_carry_the_deals_their_sectors_took() {
             size: PaddedPieceSize(512),
             cid: CommD([0x0d; 32]),
         },
+        allocation: None,
     };
     s.m.add_deal(Some(M1), deal.clone()).await.unwrap();
     let mut sectors = Vec::new();

@@ -68,6 +68,7 @@ fn deal(id: u64) -> DealInfo {
             size: PaddedPieceSize(1024),
             cid: CommD([id as u8; 32]),
         },
+        allocation: None,
     }
 }
 

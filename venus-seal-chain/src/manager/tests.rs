@@ -616,6 +616,7 @@ fn deal(id: u64, size: u64) -> DealInfo {
             size: PaddedPieceSize(size),
             cid: CommD([id as u8; 32]),
         },
+        allocation: None,
     }
 }
 
@@ -884,6 +885,17 @@ async fn a_manager_killed_while_handing_out_or_giving_back_deals_loses_none() {
 }
 
 /// Pre-commits `s` (its deals already acquired) and lands the message.
+/// Past its seed: the sector's proof, taken and sent in the next batch.
+async fn prove_and_send(m: &LocalSectorManager, s: AllocatedSector, info: &PreCommitOnChainInfo) {
+    let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
+    let r = m
+        .submit_proof(s.id, good_proof(s, info, seed.seed.0), false)
+        .await
+        .unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    m.send_due().await.unwrap();
+}
+
 async fn pre_commit_landed(chain: &DevnetChain, m: &LocalSectorManager, s: AllocatedSector) {
     let ticket = m.assign_ticket(s.id).await.unwrap();
     let r = m.submit_pre_commit(s, info(ticket), false).await.unwrap();
@@ -952,13 +964,7 @@ async fn a_sector_whose_proof_was_sent_keeps_its_deals_when_aborted() {
     m.submit_pre_commit(s, info.clone(), false).await.unwrap();
     m.send_due().await.unwrap();
     chain.advance(11).await;
-    let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
-    let r = m
-        .submit_proof(s.id, good_proof(s, &info, seed.seed.0), false)
-        .await
-        .unwrap();
-    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
-    m.send_due().await.unwrap();
+    prove_and_send(&m, s, &info).await;
     assert_eq!(chain.pending_messages(), 1, "the proof is sent");
     m.report_aborted(s.id, "worker gave up".into())
         .await
@@ -1028,4 +1034,65 @@ async fn a_deal_that_can_no_longer_be_activated_is_marked_expired_with_the_reaso
         vec![1, 3]
     );
     assert_eq!(m.queued_deals().await.unwrap(), 0);
+}
+
+/// Issue 15 item 7: a direct (DDO) deal with a FIL+ allocation, queued on
+/// the manager, rides the sector's record to its prove-commit, whose piece
+/// manifest claims the allocation: the devnet turns it into a claim of
+/// the sector (checked as verifreg does) and counts the piece's space as
+/// verified deal weight.
+#[tokio::test]
+async fn a_verified_deal_is_activated_with_its_allocation_claimed() {
+    let (chain, m) = setup();
+    let piece = PieceInfo {
+        size: PaddedPieceSize(2048),
+        cid: CommD([0x42; 32]),
+    };
+    let key = chain
+        .add_allocation(
+            M1,
+            crate::devnet::Allocation {
+                client: ActorId(1001),
+                data: piece.cid,
+                size: piece.size,
+                term_min: 1_000,
+                term_max: 5_000_000,
+                expiration: 1_000_000,
+            },
+        )
+        .unwrap();
+    let ddo = DealInfo::new(0, piece).with_allocation(key);
+    m.add_deal(Some(M1), ddo.clone()).await.unwrap();
+
+    let s = allocate(&m).await;
+    let deals = m
+        .acquire_deals(s.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    assert_eq!(deals, vec![ddo.clone()], "the allocation travels with it");
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    let info = PreCommitOnChainInfo {
+        comm_d: venus_seal_core::comm_d_of_pieces(&[piece], 2048).unwrap(),
+        ..info(ticket)
+    };
+    let r = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    m.send_due().await.unwrap();
+    chain.advance(1).await;
+    assert!(m.submit_persisted(s.id, "worker-1".into()).await.unwrap());
+    chain.advance(10).await;
+    prove_and_send(&m, s, &info).await;
+    chain.advance(1).await;
+    let polled = m.poll_proof_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+
+    let claims = chain.claims(M1).await.unwrap();
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert_eq!(
+        (claims[0].id, claims[0].client, claims[0].sector),
+        (key.id, 1001, s.id.number)
+    );
+    assert!(chain.allocations(M1).unwrap().is_empty());
+    let sector = chain.sector(M1, s.id.number).await.unwrap().unwrap();
+    assert!(sector.verified_deal_weight > 0 && sector.deal_weight == 0);
 }

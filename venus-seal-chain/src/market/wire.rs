@@ -30,9 +30,8 @@ pub struct GetDealSpec {
 
 /// `market.DealInfoIncludePath`: one assigned deal. Its embedded
 /// `types.DealProposal` (go-state-types `market.DealProposal`) puts the
-/// proposal's fields at the top level; the ones not read here (`Client`,
-/// `Label`, prices, collaterals, `TotalStorageFee`, `FastRetrieval`) are
-/// ignored.
+/// proposal's fields at the top level; the ones not read here (`Label`,
+/// prices, collaterals, `TotalStorageFee`, `FastRetrieval`) are ignored.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DealInfoIncludePath {
@@ -65,6 +64,68 @@ pub struct DealInfoIncludePath {
     /// The chain deal id (`abi.DealID`; 0 for a piece without a deal).
     #[serde(rename = "DealID")]
     pub deal_id: u64,
+    /// The client (`address.Address`; any form, `"f01234"` or robust).
+    #[serde(default)]
+    pub client: String,
+}
+
+/// `market.DealInfoV2`: one deal of droplet's `AssignDeals` answer, a
+/// builtin-market deal (`PublishCid` set) or a direct (DDO) deal
+/// (`PublishCid` null, `DealID` 0, its FIL+ allocation in
+/// `AllocationID`), from filecoin-project/venus
+/// `venus-shared/types/market/assigner_type.go` (the version with
+/// `DirectDealInfo`): `DealID`, `PublishCid`, `AllocationID`, `PieceCID`,
+/// `PieceSize`, `Client`, `Provider`, `Offset`, `Length`, `PayloadSize`,
+/// `StartEpoch`, `EndEpoch`; no json tags, so the Go names.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DealInfoV2 {
+    /// The chain deal id (0 for a direct deal).
+    #[serde(rename = "DealID")]
+    pub deal_id: u64,
+    /// The publishing message (`cid.Cid`; `null`, undefined, for a direct
+    /// deal): what tells a builtin-market deal (droplet's
+    /// `IsBuiltinMarket`).
+    #[serde(default)]
+    pub publish_cid: Value,
+    /// The FIL+ allocation (`verifreg.AllocationId`; 0: none).
+    #[serde(rename = "AllocationID", default)]
+    pub allocation_id: u64,
+    /// The piece commitment, `{"/": "baga6ea4sea…"}`.
+    #[serde(rename = "PieceCID")]
+    pub piece_cid: Value,
+    /// Padded piece size.
+    pub piece_size: u64,
+    /// The client (`address.Address`, as the deal was made: an ID or a
+    /// robust address).
+    #[serde(default)]
+    pub client: String,
+    /// The storage provider.
+    #[serde(default)]
+    pub provider: String,
+    /// Where droplet placed the piece in the sector (padded bytes).
+    #[serde(default)]
+    pub offset: u64,
+    /// The piece's padded length.
+    #[serde(default)]
+    pub length: u64,
+    /// The unpadded payload size.
+    #[serde(default)]
+    pub payload_size: u64,
+    /// The first epoch the deal must be active.
+    #[serde(default)]
+    pub start_epoch: i64,
+    /// The epoch the deal ends.
+    #[serde(default)]
+    pub end_epoch: i64,
+}
+
+impl DealInfoV2 {
+    /// A builtin-market deal (its `PublishCid` is defined), as droplet's
+    /// `DealInfoV2.IsBuiltinMarket` tells it.
+    pub fn is_builtin_market(&self) -> bool {
+        cid_text(&self.publish_cid).is_some_and(|c| !c.is_empty())
+    }
 }
 
 /// The CID string inside a Go `cid.Cid` JSON value (`{"/": "…"}`), or a

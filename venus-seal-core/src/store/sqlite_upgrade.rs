@@ -42,6 +42,7 @@ pub(super) fn fixture_records() -> Vec<SectorRecord> {
             size: PaddedPieceSize(1024),
             cid: CommD([4; 32]),
         },
+        allocation: None,
     }];
     retrying.pieces = vec![PieceInfo {
         size: PaddedPieceSize(2048),

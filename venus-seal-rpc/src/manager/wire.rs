@@ -159,9 +159,12 @@ pub struct SectorPiece {
 }
 
 impl From<&DealInfo> for SectorPiece {
-    /// Our deals are builtin-market deals (id 0: a piece without a chain
-    /// deal); the piece file holds the piece's unpadded bytes, which is
-    /// what `PayloadSize` tells damocles to read.
+    /// A deal with a chain id is a builtin-market deal; one without is a
+    /// direct (DDO) deal when it claims an allocation, plain data
+    /// otherwise. `AllocationID` is the allocation's id (0: none; the
+    /// client stays on the manager, which builds the piece manifests, as
+    /// in damocles). The piece file holds the piece's unpadded bytes,
+    /// which is what `PayloadSize` tells damocles to read.
     fn from(d: &DealInfo) -> Self {
         SectorPiece {
             piece: PieceInfoV2 {
@@ -170,7 +173,7 @@ impl From<&DealInfo> for SectorPiece {
             },
             deal_info: DealInfoV2 {
                 deal_id: d.id,
-                allocation_id: 0,
+                allocation_id: d.allocation.map_or(0, |a| a.id),
                 payload_size: d.piece.size.unpadded(),
                 is_builtin_market: d.id != 0,
             },
@@ -220,6 +223,7 @@ impl From<AnyDeal> for DealInfo {
         DealInfo {
             id,
             piece: PieceInfo { size, cid },
+            allocation: None,
         }
     }
 }
@@ -772,5 +776,36 @@ mod tests {
         assert_eq!(json["AllocationKey"], "worker-1/job-7/1");
         let back: AllocateSectorSpec = serde_json::from_value(json).unwrap();
         assert_eq!(allocate_spec(back, false), keyed);
+    }
+
+    /// A direct (DDO) deal goes to a damocles worker as damocles' own
+    /// manager sends one (`DealInfoV2` of damocles-worker
+    /// `src/rpc/sealer/mod.rs`@91f2d704b462d3b36a21e729448f1061aab72e7f:
+    /// `DealID`, `AllocationID`, `PayloadSize`, `IsBuiltinMarket`): no
+    /// deal id, its allocation's id, not a builtin-market deal. The
+    /// client stays on our manager, which builds the piece manifests.
+    #[test]
+    fn a_direct_deal_goes_to_damocles_with_its_allocation_id() {
+        let piece = PieceInfo {
+            size: PaddedPieceSize(2048),
+            cid: CommD([7; 32]),
+        };
+        let ddo = DealInfo::new(0, piece).with_allocation(core::VerifiedAllocationKey {
+            client: ActorId(1001),
+            id: 42,
+        });
+        let json = serde_json::to_value(SectorPiece::from(&ddo)).unwrap();
+        assert_eq!(
+            json["DealInfo"],
+            serde_json::json!({"DealID": 0, "AllocationID": 42, "PayloadSize": 2032,
+                               "IsBuiltinMarket": false})
+        );
+        let market = DealInfo::new(9, piece);
+        let json = serde_json::to_value(SectorPiece::from(&market)).unwrap();
+        assert_eq!(
+            json["DealInfo"],
+            serde_json::json!({"DealID": 9, "AllocationID": 0, "PayloadSize": 2032,
+                               "IsBuiltinMarket": true})
+        );
     }
 }

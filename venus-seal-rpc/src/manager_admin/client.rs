@@ -24,7 +24,7 @@ use crate::{http_client, ClientError};
 ///     size: PaddedPieceSize(512),
 ///     cid: "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy".parse().unwrap(),
 /// };
-/// client.add_deal(Some(ActorId(1000)), DealInfo { id: 7, piece }).await?;
+/// client.add_deal(Some(ActorId(1000)), DealInfo::new(7, piece)).await?;
 /// println!("{} deals wait", client.status().await?.queued);
 /// # Ok(()) }
 /// ```

@@ -150,6 +150,7 @@ fn deal(size: u64) -> DealInfo {
                 .parse()
                 .unwrap(),
         },
+        allocation: None,
     }
 }
 

@@ -4,7 +4,8 @@
 //! not hold read as `None` (and, where the client follows deadlines, are
 //! in no partition); proving deadlines are consistent where the client
 //! follows them; collateral is zero for calls that carry none and,
-//! on a chain with balances, positive for a pre-commit.
+//! on a chain with balances, positive for a pre-commit; an ID address
+//! resolves to itself.
 //!
 //! Call order per method is fixed (documented on [`chain_client`]) so that
 //! a scripted fake node can answer it.
@@ -48,7 +49,8 @@ pub struct Capabilities {
 /// `deadline_partitions` and
 /// `deadline_post_submissions` once each (without, `proving_deadline`
 /// once, refused); `collateral` of a `DeclareFaults` (no node call
-/// needed), then of a one-sector pre-commit.
+/// needed), then of a one-sector pre-commit; `lookup_id` of the miner's
+/// ID address (no node call needed).
 pub async fn chain_client(chain: &dyn ChainClient, case: &ChainCase, caps: Capabilities) {
     let name = format!("{chain:?}");
     let name = &name[..name.len().min(120)];
@@ -145,6 +147,12 @@ pub async fn chain_client(chain: &dyn ChainClient, case: &ChainCase, caps: Capab
             "{name}: a chain without balances"
         );
     }
+
+    let id = chain
+        .lookup_id(&case.miner.to_string())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: lookup_id of an ID address failed: {e}"));
+    assert_eq!(id, case.miner, "{name}: an ID address is its own actor id");
 }
 
 async fn deadlines(name: &str, chain: &dyn ChainClient, miner: ActorId) {

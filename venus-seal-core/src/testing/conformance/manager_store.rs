@@ -30,6 +30,7 @@ pub fn deal(id: u64, size: u64) -> DealInfo {
             size: PaddedPieceSize(size),
             cid: CommD([id as u8; 32]),
         },
+        allocation: None,
     }
 }
 
