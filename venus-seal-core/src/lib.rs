@@ -75,6 +75,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod types;
+pub mod unseal;
 pub mod verify;
 
 mod serde_bytes_b64;

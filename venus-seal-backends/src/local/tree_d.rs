@@ -137,4 +137,40 @@ mod tests {
         assert!(comm_d_of_pieces(&misfit, 2048).is_err());
         assert!(comm_d_of_pieces(&[piece(1, 100)], 2048).is_err());
     }
+
+    /// The unseal jobs' piece offsets (`venus_seal_core::unseal::piece_offsets`)
+    /// are where filecoin-proofs' `add_piece` puts each piece: its
+    /// `get_piece_start_byte` over the pieces before it.
+    #[test]
+    fn the_cores_piece_offsets_are_filecoin_proofs() {
+        use filecoin_proofs::pieces::get_piece_start_byte;
+        use filecoin_proofs::UnpaddedBytesAmount;
+        let layouts: &[&[u64]] = &[
+            &[2048],
+            &[128, 1024],
+            &[256, 512],
+            &[512, 256, 128],
+            &[128, 128, 256, 1024],
+            &[128, 512, 128, 256],
+            &[128, 256, 128, 512, 1024],
+        ];
+        for sizes in layouts {
+            let pieces: Vec<PieceInfo> = sizes
+                .iter()
+                .map(|&s| PieceInfo {
+                    size: PaddedPieceSize(s),
+                    cid: CommD([1; 32]),
+                })
+                .collect();
+            let ours = venus_seal_core::unseal::piece_offsets(&pieces);
+            let unpadded: Vec<UnpaddedBytesAmount> = sizes
+                .iter()
+                .map(|s| UnpaddedBytesAmount(s / 128 * 127))
+                .collect();
+            for (i, offset) in ours.iter().enumerate() {
+                let theirs = get_piece_start_byte(&unpadded[..i], unpadded[i]);
+                assert_eq!(offset / 128 * 127, u64::from(theirs), "{sizes:?} piece {i}");
+            }
+        }
+    }
 }

@@ -39,6 +39,9 @@ mod state;
 mod store;
 #[cfg(test)]
 mod tests;
+mod unseal;
+#[cfg(test)]
+mod unseal_tests;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -206,6 +209,8 @@ pub struct LocalSectorManager {
     /// Where deals come from when set ([`set_deal_market`](Self::set_deal_market)):
     /// an outside market instead of the store's queue.
     market: std::sync::OnceLock<Arc<dyn DealMarket>>,
+    /// Sectors with open unseal jobs ([`unseal`]).
+    unseal: Mutex<unseal::UnsealIndex>,
 }
 
 impl fmt::Debug for LocalSectorManager {
@@ -295,6 +300,7 @@ impl LocalSectorManager {
             stopping: std::sync::atomic::AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
             market: std::sync::OnceLock::new(),
+            unseal: Mutex::default(),
         });
         tokio::spawn(batch::run_timer(
             Arc::downgrade(&manager),

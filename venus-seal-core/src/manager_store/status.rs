@@ -155,6 +155,10 @@ pub struct SectorStatus {
     /// a record written before history was kept reads as empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<SectorEvent>,
+    /// Its unseal jobs, one per piece (see [`crate::unseal`]); kept once
+    /// done or failed, for the operator to read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseal: Vec<crate::unseal::UnsealJob>,
 }
 
 /// One entry of a sector's [`SectorStatus::history`].
@@ -210,6 +214,7 @@ impl SectorStatus {
             aborted: None,
             abort_requested: None,
             history: Vec::new(),
+            unseal: Vec::new(),
         }
     }
 

@@ -1,0 +1,316 @@
+//! Unseal jobs on the manager (see [`venus_seal_core::unseal`]): requested
+//! by an operator, kept on the sector's record, handed to workers, their
+//! results recorded.
+//!
+//! Which sectors hold open jobs is indexed in memory: filled by the
+//! requests this process takes and, every [`RESCAN`], by a scan of the
+//! store, so that jobs requested through another manager process on the
+//! same database (or before a restart) are found too.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tracing::{info, warn};
+use venus_seal_core::manager::{AllocateSpec, AllocatedSector};
+use venus_seal_core::unseal::{
+    piece_offsets, UnsealAssignment, UnsealJob, UnsealJobSource, UnsealState,
+};
+use venus_seal_core::{ManagerError, PieceCid, SectorId};
+
+use super::{event, unix_now, LocalSectorManager, SectorStatus};
+
+/// How often the index of sectors with open jobs is rebuilt from the
+/// store.
+pub(super) const RESCAN: Duration = Duration::from_secs(60);
+
+/// Sectors with open unseal jobs, and when the store was last scanned.
+#[derive(Debug, Default)]
+pub(super) struct UnsealIndex {
+    sectors: BTreeSet<SectorId>,
+    scanned: Option<Instant>,
+}
+
+/// A destination a worker can write: a `file://` URL or an absolute path,
+/// or an `http(s)://` URL.
+fn check_destination(dest: &str) -> Result<(), ManagerError> {
+    let host = dest
+        .strip_prefix("http://")
+        .or_else(|| dest.strip_prefix("https://"))
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    let ok = dest.starts_with("file:///")
+        || dest.starts_with('/')
+        || host.is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+    if ok {
+        Ok(())
+    } else {
+        Err(ManagerError::Rejected(format!(
+            "unseal destination {dest:?}: give a file:/// URL, an absolute path on the worker, \
+             or an http(s):// URL (uploaded with PUT)"
+        )))
+    }
+}
+
+/// The job of `piece` in `rec`.
+fn job_mut<'a>(rec: &'a mut SectorStatus, piece: &PieceCid) -> Option<&'a mut UnsealJob> {
+    rec.unseal.iter_mut().find(|j| &j.piece.cid == piece)
+}
+
+impl LocalSectorManager {
+    /// Asks for `piece` of `sector` to be unsealed and written to `dest`
+    /// (see [`venus_seal_core::unseal`]). The sector must hold the piece
+    /// and be persisted (its sealed files in a store a worker reaches); a
+    /// second request for a piece whose job is open adds its destination,
+    /// one for a job done or given up starts it again. Answers the job.
+    pub async fn request_unseal(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+        dest: String,
+    ) -> Result<UnsealJob, ManagerError> {
+        check_destination(&dest)?;
+        let job = self
+            .modify_live(sector, |rec| {
+                if rec.persisted_at.is_none() || rec.pre_commit.is_none() {
+                    return Err(ManagerError::Rejected(format!(
+                        "sector {sector} is not sealed and persisted yet: nothing to unseal"
+                    )));
+                }
+                let deals = rec.deals.clone().unwrap_or_default();
+                let Some(index) = deals.iter().position(|d| d.piece.cid == piece) else {
+                    return Err(ManagerError::Rejected(format!(
+                        "sector {sector} holds no piece {piece} (its pieces: {})",
+                        deals
+                            .iter()
+                            .map(|d| d.piece.cid.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                };
+                let pieces: Vec<_> = deals.iter().map(|d| d.piece).collect();
+                let offset = piece_offsets(&pieces)[index] / 128 * 127;
+                let found = job_mut(rec, &piece).map(|job| {
+                    if job.is_open() {
+                        if !job.dests.contains(&dest) {
+                            job.dests.push(dest.clone());
+                        }
+                    } else {
+                        *job = UnsealJob::new(job.piece, job.offset, job.len, dest.clone());
+                    }
+                    job.clone()
+                });
+                let job = match found {
+                    Some(job) => job,
+                    None => {
+                        let job = UnsealJob::new(
+                            pieces[index],
+                            offset,
+                            pieces[index].size.unpadded(),
+                            dest.clone(),
+                        );
+                        rec.unseal.push(job.clone());
+                        job
+                    }
+                };
+                rec.record(event("UnsealRequested", format!("{piece} to {dest}")));
+                Ok(job)
+            })
+            .await?;
+        self.unseal_index().sectors.insert(sector);
+        info!(%sector, %piece, %dest, "unseal requested");
+        Ok(job)
+    }
+
+    /// Every sector's unseal jobs (open, done and given up), in sector
+    /// order.
+    pub async fn unseal_jobs(&self) -> Result<Vec<(SectorId, UnsealJob)>, ManagerError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.sectors(after, 500).await?;
+            let Some((last, _)) = page.last() else {
+                return Ok(out);
+            };
+            after = Some(*last);
+            for (id, rec) in page {
+                out.extend(rec.value.unseal.into_iter().map(|j| (id, j)));
+            }
+        }
+    }
+
+    fn unseal_index(&self) -> std::sync::MutexGuard<'_, UnsealIndex> {
+        self.unseal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The sectors with open jobs, the store scanned again when the last
+    /// scan is older than [`RESCAN`].
+    async fn sectors_with_jobs(&self) -> Result<Vec<SectorId>, ManagerError> {
+        let stale = self
+            .unseal_index()
+            .scanned
+            .is_none_or(|at| at.elapsed() >= RESCAN);
+        if stale {
+            let open: BTreeSet<SectorId> = self
+                .unseal_jobs()
+                .await?
+                .into_iter()
+                .filter(|(_, j)| j.is_open())
+                .map(|(id, _)| id)
+                .collect();
+            let mut index = self.unseal_index();
+            index.sectors.extend(open);
+            index.scanned = Some(Instant::now());
+        }
+        Ok(self.unseal_index().sectors.iter().copied().collect())
+    }
+}
+
+#[async_trait]
+impl UnsealJobSource for LocalSectorManager {
+    async fn allocate_unseal(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<UnsealAssignment>, ManagerError> {
+        for sector in self.sectors_with_jobs().await? {
+            if !spec.allowed_miners.is_empty() && !spec.allowed_miners.contains(&sector.miner) {
+                continue;
+            }
+            let now = unix_now();
+            let taken = self
+                .modify(sector, |rec| {
+                    if !spec.allowed_proof_types.is_empty()
+                        && !spec.allowed_proof_types.contains(&rec.proof_type)
+                    {
+                        return Ok(None);
+                    }
+                    let (Some(pc), Some(instance)) = (&rec.pre_commit, &rec.persisted_at) else {
+                        return Ok(None);
+                    };
+                    let (comm_d, ticket) = (pc.content.comm_d, pc.content.ticket);
+                    let instance = instance.clone();
+                    let proof_type = rec.proof_type;
+                    let mut given_up = Vec::new();
+                    let mut taken = None;
+                    for job in rec.unseal.iter_mut().filter(|j| j.is_available(now)) {
+                        if job.attempts >= UnsealJob::MAX_ATTEMPTS {
+                            // Its last worker went silent past the lease.
+                            job.state = UnsealState::Failed { at: now };
+                            given_up.push(job.piece.cid);
+                            continue;
+                        }
+                        job.attempts += 1;
+                        job.state = UnsealState::Running { since: now };
+                        taken = Some(UnsealAssignment {
+                            sector: AllocatedSector {
+                                id: sector,
+                                proof_type,
+                            },
+                            piece: job.piece.cid,
+                            comm_d,
+                            ticket,
+                            offset: job.offset,
+                            len: job.len,
+                            instance: instance.clone(),
+                        });
+                        break;
+                    }
+                    for piece in given_up {
+                        rec.record(event(
+                            "UnsealFailed",
+                            format!(
+                                "{piece}: no result after {} attempts",
+                                UnsealJob::MAX_ATTEMPTS
+                            ),
+                        ));
+                    }
+                    if let Some(t) = &taken {
+                        rec.record(event("UnsealStarted", t.piece.to_string()));
+                    }
+                    Ok(taken)
+                })
+                .await;
+            match taken {
+                Ok(Some(assignment)) => {
+                    info!(%sector, piece = %assignment.piece, "unseal job handed out");
+                    return Ok(Some(assignment));
+                }
+                Ok(None) => {}
+                Err(e) => warn!(%sector, error = %e, "cannot hand out its unseal job"),
+            }
+            let open = self
+                .sector_status(sector)
+                .await?
+                .is_some_and(|rec| rec.unseal.iter().any(UnsealJob::is_open));
+            if !open {
+                self.unseal_index().sectors.remove(&sector);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn unseal_destinations(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+    ) -> Result<Vec<String>, ManagerError> {
+        let rec = self.read(sector).await?;
+        rec.unseal
+            .iter()
+            .find(|j| j.piece.cid == piece)
+            .map(|j| j.dests.clone())
+            .ok_or_else(|| no_job(sector, &piece))
+    }
+
+    async fn achieve_unseal(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+        error: Option<String>,
+    ) -> Result<(), ManagerError> {
+        let now = unix_now();
+        let state = self
+            .modify(sector, |rec| {
+                let job = job_mut(rec, &piece).ok_or_else(|| no_job(sector, &piece))?;
+                if !matches!(job.state, UnsealState::Running { .. }) {
+                    // A repeated report, or one from a worker whose lease
+                    // ran out: the job's state stands.
+                    return Ok(job.state_name());
+                }
+                let step = match &error {
+                    None => {
+                        job.state = UnsealState::Done { at: now };
+                        job.last_error = None;
+                        ("Unsealed", piece.to_string())
+                    }
+                    Some(e) if job.attempts >= UnsealJob::MAX_ATTEMPTS => {
+                        job.state = UnsealState::Failed { at: now };
+                        job.last_error = Some(e.clone());
+                        ("UnsealFailed", format!("{piece}: {e}"))
+                    }
+                    Some(e) => {
+                        job.state = UnsealState::Pending;
+                        job.last_error = Some(e.clone());
+                        ("UnsealRetry", format!("{piece}: {e}"))
+                    }
+                };
+                let name = job.state_name();
+                rec.record(event(step.0, step.1));
+                Ok(name)
+            })
+            .await?;
+        match &error {
+            None => info!(%sector, %piece, "unsealed"),
+            Some(e) => warn!(%sector, %piece, error = %e, state, "unseal failed"),
+        }
+        if state == "Pending" {
+            self.unseal_index().sectors.insert(sector);
+        }
+        Ok(())
+    }
+}
+
+fn no_job(sector: SectorId, piece: &PieceCid) -> ManagerError {
+    ManagerError::Rejected(format!("sector {sector} has no unseal job for {piece}"))
+}
