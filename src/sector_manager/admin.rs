@@ -8,10 +8,13 @@ use venus_seal_chain::manager::LifecycleError;
 use venus_seal_chain::LocalSectorManager;
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, ChainEpoch, ManagerError, SealProof, SectorId, SectorNumber};
+use venus_seal_core::unseal::UnsealJob;
+use venus_seal_core::{
+    ActorId, ChainEpoch, ManagerError, PieceCid, SealProof, SectorId, SectorNumber,
+};
 use venus_seal_rpc::manager::WorkerPingInfo;
 use venus_seal_rpc::manager_admin::{
-    AdminError, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
+    AdminError, DealQueueStatus, ManagerAdminApi, ManagerAdminClient, UnsealJobEntry,
 };
 use venus_seal_rpc::Permission;
 
@@ -132,6 +135,33 @@ impl ManagerAdminApi for ManagerAdmin {
             .terminate_sectors(miner, &sectors, dry_run)
             .await
             .map_err(lifecycle_error)
+    }
+
+    async fn request_unseal(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+        dest: String,
+    ) -> Result<UnsealJob, AdminError> {
+        self.manager
+            .request_unseal(sector, piece, dest)
+            .await
+            .map_err(|e| match e {
+                ManagerError::Rejected(why) => AdminError::Invalid(why),
+                other => AdminError::Internal(other.to_string()),
+            })
+    }
+
+    async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {
+        let jobs = self
+            .manager
+            .unseal_jobs()
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        Ok(jobs
+            .into_iter()
+            .map(|(sector, job)| UnsealJobEntry { sector, job })
+            .collect())
     }
 }
 

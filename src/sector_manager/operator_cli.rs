@@ -45,6 +45,28 @@ pub enum SectorsCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Read a piece back out of a sealed, persisted sector: a worker with
+    /// `[unseal]` unseals it and writes it to --dest.
+    Unseal {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        /// The piece (baga6ea4seaq…), one of the sector's deals.
+        #[arg(long)]
+        piece_cid: PieceCid,
+        /// Where the piece goes: file:///path or an absolute path on the
+        /// worker, or an http(s):// URL (uploaded with PUT).
+        #[arg(long)]
+        dest: String,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List the unseal jobs and their states.
+    UnsealJobs(ApiArgs),
     /// `expiring`, `extend`, `terminate`.
     #[command(flatten)]
     Lifecycle(LifecycleCommand),
@@ -73,6 +95,29 @@ impl SectorsCommand {
                 println!(
                     "{sector}: the {which} goes out again in the next batch, under a new attempt"
                 );
+            }
+            SectorsCommand::Unseal {
+                miner,
+                number,
+                piece_cid,
+                dest,
+                api,
+            } => {
+                let sector = SectorId::new(miner, SectorNumber(number));
+                let job = admin_client(&api, name)?
+                    .request_unseal(sector, piece_cid, &dest)
+                    .await?;
+                println!(
+                    "{sector}: piece {piece_cid} ({} bytes) is {} for {} destination(s); \
+                     a worker with [unseal] takes it",
+                    job.len,
+                    job.state_name().to_lowercase(),
+                    job.dests.len()
+                );
+            }
+            SectorsCommand::UnsealJobs(api) => {
+                let jobs = admin_client(&api, name)?.unseal_jobs().await?;
+                print!("{}", unseal_table(&jobs));
             }
             SectorsCommand::Lifecycle(command) => command.run(name).await?,
         }
@@ -164,4 +209,28 @@ pub async fn print_workers(api: &ApiArgs, name: &str) -> anyhow::Result<()> {
     let workers = admin_client(api, name)?.workers().await?;
     print!("{}", workers_table(&workers, now.as_secs() as i64));
     Ok(())
+}
+
+/// The unseal jobs as a table: sector, piece, state, attempts, where the
+/// piece goes, the last error.
+pub fn unseal_table(jobs: &[venus_seal_rpc::manager_admin::UnsealJobEntry]) -> String {
+    if jobs.is_empty() {
+        return "no unseal jobs\n".into();
+    }
+    let mut out = format!(
+        "{:<18} {:<66} {:<8} {:>8} {:<30} LAST ERROR\n",
+        "SECTOR", "PIECE", "STATE", "ATTEMPTS", "DESTINATIONS"
+    );
+    for e in jobs {
+        out.push_str(&format!(
+            "{:<18} {:<66} {:<8} {:>8} {:<30} {}\n",
+            e.sector.to_string(),
+            e.job.piece.cid.to_string(),
+            e.job.state_name(),
+            e.job.attempts,
+            e.job.dests.join(","),
+            e.job.last_error.as_deref().unwrap_or("-")
+        ));
+    }
+    out
 }

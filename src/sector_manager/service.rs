@@ -403,14 +403,21 @@ async fn serve(
         .stores(stores.clone())
         .pings(pings.clone())
         .pieces(pieces.clone())
+        .unseal(local.clone())
         .admin(admin)
         .serve(config.rpc.listen, secret.clone())
         .await
         .with_context(|| format!("rpc.listen {}", config.rpc.listen));
     let served = match served {
         Ok(main) => {
-            match serve_trusted_listener(config, manager, stores.clone(), pieces, pings.clone())
-                .await
+            match serve_trusted_listener(
+                config,
+                local.clone(),
+                stores.clone(),
+                pieces,
+                pings.clone(),
+            )
+            .await
             {
                 Ok(trusted) => Ok((main, trusted)),
                 Err(e) => {
@@ -668,7 +675,7 @@ fn piece_redirect(config: &SectorManagerConfig, proxy: Option<SocketAddr>) -> Pi
 /// `[rpc.trusted]`: the tokenless worker API listener, if configured.
 async fn serve_trusted_listener(
     config: &SectorManagerConfig,
-    manager: Arc<dyn SectorManager>,
+    manager: Arc<LocalSectorManager>,
     stores: PersistStores,
     pieces: PieceRedirect,
     pings: WorkerPings,
@@ -679,10 +686,11 @@ async fn serve_trusted_listener(
     let networks = TrustedNetworks::parse(&t.networks)
         .and_then(|n| n.for_listener(t.listen, "rpc.trusted.networks"))
         .map_err(|e| anyhow::anyhow!("rpc.trusted.networks: {e}"))?;
-    let served = ManagerServer::new(manager)
+    let served = ManagerServer::new(manager.clone())
         .stores(stores)
         .pings(pings)
         .pieces(pieces)
+        .unseal(manager)
         .serve_trusted(t.listen, networks)
         .await
         .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;

@@ -156,6 +156,17 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
         })
     );
 
+    // Unseal jobs through the admin API: a sector not persisted yet is
+    // refused naming why; there are no jobs.
+    let err = admin
+        .request_unseal(next.id, ddo_piece.parse().unwrap(), "/retrievals/x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not sealed and persisted"), "{err}");
+    assert!(admin.unseal_jobs().await.unwrap().is_empty());
+    assert_eq!(super::operator_cli::unseal_table(&[]), "no unseal jobs\n");
+
     manager.run(async {}).await.unwrap();
 }
 

@@ -3,13 +3,16 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 
 use super::config::{ManagerSection, WorkerConfig};
 use super::executors::{self, Decorators, ExtProcessors};
+use super::unseal::UnsealRunner;
 use crate::backends::params::{GenerationPolicy, ParameterCache};
+use crate::backends::persist::PersistedSectors;
 use crate::backends::pieces::VerifyingPieceStore;
 use crate::backends::{LocalExecutor, LocalProofVerifier};
 use crate::chain::{
@@ -19,6 +22,8 @@ use crate::chain::{
 use crate::core::engine::limits::Limits;
 use crate::core::engine::metrics::EngineMetrics;
 use crate::core::manager::AllocateSpec;
+use crate::core::stage::Unseal;
+use crate::core::unseal::UnsealJobSource;
 use crate::core::{
     Engine, Location, MemoryPieceStore, PieceStore, RetryPolicy, Sealer, SealerConfig,
     SectorManager, SqliteSectorStore,
@@ -47,6 +52,8 @@ pub struct Worker {
     ext_processors: ExtProcessors,
     chain: Option<Arc<DevnetChain>>,
     ping: Option<tokio::task::JoinHandle<()>>,
+    /// The unseal runner and its poll interval, started by `run`.
+    unseal: Option<(UnsealRunner, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -76,7 +83,7 @@ impl Worker {
             .await?
             .with_context(|| format!("parameters for {proof}"))?;
 
-        let (manager, chain, remote) = sector_manager(&config, &params).await?;
+        let (manager, chain, remote, unseal_jobs) = sector_manager(&config, &params).await?;
         // Executors: local proving or the stage's ext processors, test
         // hooks, metrics, then limits outermost (a stage waiting for a
         // permit is not timed).
@@ -91,7 +98,33 @@ impl Worker {
         let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
         let verifier = Arc::new(LocalProofVerifier::with_parameters(params));
         let (stage_executors, ext_processors) =
-            executors::build(&config, local, verifier, &decorators)?;
+            executors::build(&config, local.clone(), verifier, &decorators)?;
+        let unseal = config.unseal.as_ref().map(|u| {
+            let stores = if u.stores.is_empty() {
+                config
+                    .persist
+                    .iter()
+                    .filter_map(|p| p.path.clone())
+                    .collect()
+            } else {
+                u.stores.clone()
+            };
+            let spool = u.spool.clone().unwrap_or_else(|| {
+                config
+                    .sealing
+                    .first()
+                    .map_or_else(|| PathBuf::from("unseal"), |s| s.path.join("unseal"))
+            });
+            tracing::info!(?stores, spool = %spool.display(), poll = ?u.poll, "taking unseal jobs");
+            let runner = UnsealRunner::new(
+                unseal_jobs,
+                decorators.wrap::<Unseal, _>(local),
+                Arc::new(PersistedSectors::new(stores)),
+                sealer_config(&config).allocate,
+                spool,
+            );
+            (runner, u.poll)
+        });
         if !ext_processors.is_empty() {
             ext_processors.start().await?;
             tracing::info!("ext processors ready");
@@ -161,6 +194,7 @@ impl Worker {
             ext_processors,
             chain,
             ping,
+            unseal,
         })
     }
 
@@ -180,7 +214,11 @@ impl Worker {
     /// durable state on restart.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(worker = %self.name, "worker running");
+        let unseal = self.unseal.map(|(runner, poll)| runner.spawn(poll));
         self.engine.run(shutdown).await?;
+        if let Some(unseal) = unseal {
+            unseal.abort();
+        }
         // The engine has dropped its executors: kill the ext processors'
         // children before the process exits (exit skips destructors).
         self.ext_processors.stop().await;
@@ -209,6 +247,7 @@ async fn sector_manager(
     Arc<dyn SectorManager>,
     Option<Arc<DevnetChain>>,
     Option<Arc<ManagerClient>>,
+    Arc<dyn UnsealJobSource>,
 )> {
     match &config.manager {
         ManagerSection::EmbeddedDevnet {
@@ -244,7 +283,7 @@ async fn sector_manager(
                 chain.clone(),
                 verifier,
             );
-            Ok((manager, Some(chain), None))
+            Ok((manager.clone(), Some(chain), None, manager))
         }
         ManagerSection::Remote {
             url, token_file, ..
@@ -259,7 +298,7 @@ async fn sector_manager(
             };
             let client = Arc::new(ManagerClient::new(url.clone(), token.as_deref())?);
             tracing::info!(%url, "sector manager: remote");
-            Ok((client.clone(), None, Some(client)))
+            Ok((client.clone(), None, Some(client.clone()), client))
         }
     }
 }

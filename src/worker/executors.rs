@@ -36,7 +36,7 @@ pub struct Decorators {
 
 impl Decorators {
     /// `inner` with the test hooks, then metrics, then limits outermost.
-    fn wrap<S: Stage, E: Executor<S> + 'static>(&self, inner: E) -> DynExecutor<S> {
+    pub(crate) fn wrap<S: Stage, E: Executor<S> + 'static>(&self, inner: E) -> DynExecutor<S> {
         let hooked = Hooked {
             inner,
             hooks: self.hooks.clone(),

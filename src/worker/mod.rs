@@ -16,6 +16,8 @@
 //! * [`executors`] (`proofs`): every stage's executor (local, ext
 //!   processors, remote C2, persist stores) wrapped in hooks, metrics and
 //!   limits.
+//! * [`unseal`] (`proofs`): unseal jobs taken from the manager, unsealed
+//!   once and written to each destination (`[unseal]`).
 //! * [`Worker`] (`proofs`): parameters, the sector manager, executors,
 //!   state store, pieces, engine, admin API and metrics, assembled.
 
@@ -28,6 +30,8 @@ pub mod hooks;
 #[cfg(feature = "proofs")]
 mod build;
 pub mod ping;
+#[cfg(feature = "proofs")]
+pub mod unseal;
 
 #[cfg(feature = "proofs")]
 pub use build::Worker;

@@ -430,3 +430,61 @@ pub fn manual_devnet_with(
     );
     (chain, manager)
 }
+
+/// Takes a new sector of `manager` through deal acquisition (`pieces`
+/// queued first as deals 1, 2, …, for `miner`), a pre-commit with the
+/// pieces' CommD (landed: the chain advances one epoch) and persistence in
+/// `instance`: a sealed, persisted deal sector as unseal jobs need one,
+/// without proofs. Answers the sector and what was pre-committed.
+pub async fn persisted_deal_sector(
+    chain: &crate::DevnetChain,
+    manager: &crate::LocalSectorManager,
+    miner: ActorId,
+    pieces: &[venus_seal_core::PieceInfo],
+    instance: &str,
+) -> (
+    venus_seal_core::manager::AllocatedSector,
+    venus_seal_core::manager::PreCommitOnChainInfo,
+) {
+    use venus_seal_core::manager::{AcquireDealsSpec, AllocateSpec, DealInfo};
+    use venus_seal_core::SectorManager;
+    for (i, p) in pieces.iter().enumerate() {
+        manager
+            .add_deal(Some(miner), DealInfo::new(i as u64 + 1, *p))
+            .await
+            .expect("queueing a deal");
+    }
+    let spec = AllocateSpec {
+        allowed_miners: vec![miner],
+        ..AllocateSpec::default()
+    };
+    let s = manager
+        .allocate_sector(spec)
+        .await
+        .expect("allocating")
+        .expect("a sector number");
+    let deals = manager
+        .acquire_deals(s.id, AcquireDealsSpec::default())
+        .await
+        .expect("acquiring deals");
+    assert_eq!(deals.len(), pieces.len(), "every piece fits the sector");
+    let ticket = manager.assign_ticket(s.id).await.expect("a ticket");
+    let info = venus_seal_core::manager::PreCommitOnChainInfo {
+        comm_r: venus_seal_core::CommR([0xaa; 32]),
+        comm_d: venus_seal_core::comm_d_of_pieces(pieces, s.proof_type.sector_size().0)
+            .expect("the pieces' CommD"),
+        ticket,
+        deals: vec![],
+    };
+    manager
+        .submit_pre_commit(s, info.clone(), false)
+        .await
+        .expect("pre-commit taken");
+    manager.send_due().await.expect("pre-commit sent");
+    chain.advance(1).await;
+    assert!(manager
+        .submit_persisted(s.id, instance.into())
+        .await
+        .expect("persisted"));
+    (s, info)
+}

@@ -138,6 +138,10 @@ pub struct UnsealAssignment {
     /// The persist store instance holding the sealed files (where the
     /// sealing worker persisted them).
     pub instance: String,
+    /// Where the piece goes, as requested so far (ask
+    /// [`UnsealJobSource::unseal_destinations`] again once it is
+    /// unsealed: one may have been added meanwhile).
+    pub dests: Vec<String>,
 }
 
 /// The padded offset of each of `pieces` in a sector that holds them in

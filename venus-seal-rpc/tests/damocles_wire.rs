@@ -678,7 +678,7 @@ fn every_fixture_names_its_upstream_sources() {
     for name in METHODS
         .iter()
         .chain(&SERVER_ONLY)
-        .chain(&["SectorStateNotFound"])
+        .chain(&["SectorStateNotFound", "UnsealJob"])
     {
         let f = fixture(name);
         for source in f["sources"].as_object().unwrap().values() {
@@ -689,5 +689,190 @@ fn every_fixture_names_its_upstream_sources() {
                 "{name}: {source} not in README"
             );
         }
+    }
+}
+
+/// An unseal source handing out the job of `UnsealJob.json` once, and
+/// recording the results it is told.
+#[derive(Debug, Default)]
+struct OneUnsealJob {
+    taken: Mutex<bool>,
+    results: Mutex<Vec<Option<String>>>,
+}
+
+fn unseal_fixture_job() -> venus_seal_core::unseal::UnsealAssignment {
+    let f = fixture("UnsealJob");
+    let r = &f["worker_response"];
+    venus_seal_core::unseal::UnsealAssignment {
+        sector: AllocatedSector {
+            id: sector_of(&r["Sector"]["ID"]),
+            proof_type: SealProof::StackedDrg2KiBV1_1,
+        },
+        piece: r["PieceCid"]["/"].as_str().unwrap().parse().unwrap(),
+        comm_d: CommD([0xdd; 32]),
+        ticket: Ticket {
+            ticket: Randomness([7; 32]),
+            epoch: 1234,
+        },
+        offset: 508,
+        len: 508,
+        instance: "store-1".into(),
+        dests: vec!["file:///retrievals/piece".into()],
+    }
+}
+
+fn sector_of(v: &Value) -> SectorId {
+    SectorId::new(
+        ActorId(v["Miner"].as_u64().unwrap()),
+        SectorNumber(v["Number"].as_u64().unwrap()),
+    )
+}
+
+#[async_trait]
+impl venus_seal_core::unseal::UnsealJobSource for OneUnsealJob {
+    async fn allocate_unseal(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<venus_seal_core::unseal::UnsealAssignment>, ManagerError> {
+        assert_eq!(spec.allowed_miners, vec![ActorId(1000)]);
+        let mut taken = self.taken.lock().unwrap();
+        if *taken {
+            return Ok(None);
+        }
+        *taken = true;
+        Ok(Some(unseal_fixture_job()))
+    }
+
+    async fn unseal_destinations(
+        &self,
+        _sector: SectorId,
+        _piece: venus_seal_core::PieceCid,
+    ) -> Result<Vec<String>, ManagerError> {
+        Ok(unseal_fixture_job().dests)
+    }
+
+    async fn achieve_unseal(
+        &self,
+        sector: SectorId,
+        piece: venus_seal_core::PieceCid,
+        error: Option<String>,
+    ) -> Result<(), ManagerError> {
+        assert_eq!(
+            (sector, piece),
+            (unseal_fixture_job().sector.id, unseal_fixture_job().piece)
+        );
+        self.results.lock().unwrap().push(error);
+        Ok(())
+    }
+}
+
+/// An unseal job in damocles' shapes both ways: our server answers a
+/// damocles worker's `AllocateUnsealSector`, `AcquireUnsealDest` and
+/// `AchieveUnsealSector` (`""` is success) as the fixture says; our
+/// client reads a Go manager's `SectorUnsealInfo` (`Dest` null, `State`
+/// `set_up`) and sends the fixture's params.
+#[tokio::test]
+async fn unseal_jobs_travel_in_damocles_shapes_both_ways() {
+    let f = fixture("UnsealJob");
+    let source = Arc::new(OneUnsealJob::default());
+    let secret = Secret::generate();
+    let (addr, _handle) =
+        venus_seal_rpc::manager::ManagerServer::new(Arc::new(FakeManager::default()))
+            .unseal(source.clone())
+            .serve("127.0.0.1:0".parse().unwrap(), secret.clone())
+            .await
+            .unwrap();
+    let s = Served {
+        url: format!("http://{addr}"),
+        auth: format!("Bearer {}", secret.token(Permission::Write, Some("w"))),
+        fake: Arc::new(WithDeal(FakeManager::default())),
+        _handle,
+    };
+    let requests = f["requests"].as_array().unwrap();
+    let req = |i: usize| {
+        (
+            requests[i]["method"].as_str().unwrap(),
+            &requests[i]["params"],
+        )
+    };
+    let (method, params) = req(0);
+    let answer = call(&s, method, params).await;
+    assert_eq!(answer["result"], f["worker_response"], "{answer}");
+    let again = call(&s, method, params).await;
+    assert_eq!(again["result"], Value::Null, "no second job: {again}");
+    let (method, params) = req(1);
+    assert_eq!(call(&s, method, params).await["result"], f["dest_response"]);
+    for i in [2, 3] {
+        let (method, params) = req(i);
+        let answer = call(&s, method, params).await;
+        assert_eq!(answer["result"], Value::Null, "{answer}");
+    }
+    assert_eq!(
+        *source.results.lock().unwrap(),
+        vec![None, Some("unseal: the sealed file is missing".to_string())]
+    );
+    // Without an unseal source: no job, and results are refused.
+    let plain = serve().await;
+    let (method, params) = req(0);
+    assert_eq!(call(&plain, method, params).await["result"], Value::Null);
+    let (method, params) = req(2);
+    let refused = call(&plain, method, params).await;
+    assert_eq!(refused["error"]["code"], 11001, "{refused}");
+
+    // Our client against a Go manager's answers.
+    use venus_seal_core::unseal::UnsealJobSource;
+    let (url, fake) = fake_damocles().await;
+    fake.answers.lock().unwrap().insert(
+        "Venus.AllocateUnsealSector".into(),
+        Answer::Result(f["manager_responses"][0].clone()),
+    );
+    fake.answers.lock().unwrap().insert(
+        "Venus.AcquireUnsealDest".into(),
+        Answer::Result(f["dest_response"].clone()),
+    );
+    fake.answers.lock().unwrap().insert(
+        "Venus.AchieveUnsealSector".into(),
+        Answer::Result(Value::Null),
+    );
+    let client = ManagerClient::new(url, None).unwrap();
+    let spec = AllocateSpec {
+        allowed_miners: vec![ActorId(1000)],
+        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+        allocation_key: None,
+    };
+    let job = client.allocate_unseal(spec).await.unwrap().unwrap();
+    let want = unseal_fixture_job();
+    assert_eq!(
+        venus_seal_core::unseal::UnsealAssignment {
+            dests: want.dests.clone(),
+            ..job.clone()
+        },
+        want
+    );
+    assert!(job.dests.is_empty(), "Go's null Dest is none");
+    let job_piece = job.piece;
+    assert_eq!(
+        client
+            .unseal_destinations(job.sector.id, job_piece)
+            .await
+            .unwrap(),
+        want.dests
+    );
+    client
+        .achieve_unseal(job.sector.id, job_piece, None)
+        .await
+        .unwrap();
+    client
+        .achieve_unseal(
+            job.sector.id,
+            job_piece,
+            Some("unseal: the sealed file is missing".into()),
+        )
+        .await
+        .unwrap();
+    let sent = fake.requests.lock().unwrap().clone();
+    for (i, (method, params)) in sent.iter().enumerate() {
+        assert_eq!(method, requests[i]["method"].as_str().unwrap());
+        assert_params(method, params, &requests[i]["params"]);
     }
 }

@@ -93,6 +93,9 @@ pub struct WorkerConfig {
     /// `[c2_service]`: C2 on a remote C2 service instead of locally.
     #[serde(default)]
     pub c2_service: Option<C2ServiceSection>,
+    /// `[unseal]`: take unseal jobs from the manager (absent: none taken).
+    #[serde(default)]
+    pub unseal: Option<UnsealSection>,
     /// `[testing]`: test-only pause points (empty by default).
     #[serde(default)]
     pub testing: TestingSection,
@@ -106,6 +109,31 @@ pub struct C2ServiceSection {
     pub url: String,
     /// A file holding a JWT with write permission for the service.
     pub token_file: PathBuf,
+}
+
+/// `[unseal]`: the worker also takes unseal jobs from the manager (a
+/// piece of a sealed sector read back for a retrieval, see
+/// `venus_seal_core::unseal`), one at a time, beside sealing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsealSection {
+    /// How long to wait before asking again when no job waits (default
+    /// 30s).
+    #[serde(with = "crate::core::serde_duration", default = "default_unseal_poll")]
+    pub poll: Duration,
+    /// Where the sealed sectors are: directories laid out as a `[[persist]]`
+    /// store (`sealed/<sector>`, `cache/<sector>/`), searched in order.
+    /// Default: the `[[persist]]` paths.
+    #[serde(default)]
+    pub stores: Vec<PathBuf>,
+    /// Where an unsealed piece waits while it is written to its
+    /// destinations (default: `unseal` in the first `[[sealing]]` path).
+    #[serde(default)]
+    pub spool: Option<PathBuf>,
+}
+
+fn default_unseal_poll() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// `[[processors.<stage>]]`: stages whose tasks go to external processors

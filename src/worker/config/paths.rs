@@ -20,8 +20,8 @@ impl WorkerConfig {
     /// config file's folder; [`WorkerConfig::load`] calls it): the state
     /// database, the admin secret, the manager's state folder or token, the
     /// sealing and persist folders, the piece folders and token, the C2
-    /// service token, ext processor programs that name a folder, and the
-    /// test hooks' files. Absolute paths and URLs are left as they are.
+    /// service token, the unseal stores and spool, ext processor programs
+    /// that name a folder, and the test hooks' files. Absolute paths and URLs are left as they are.
     pub fn resolve_paths(&mut self, base: &Path) {
         resolve(base, &mut self.worker.state_db);
         resolve(base, &mut self.admin.secret_file);
@@ -56,6 +56,12 @@ impl WorkerConfig {
         }
         if let Some(c2) = &mut self.c2_service {
             resolve(base, &mut c2.token_file);
+        }
+        if let Some(u) = &mut self.unseal {
+            u.stores.iter_mut().for_each(|d| resolve(base, d));
+            if let Some(spool) = &mut u.spool {
+                resolve(base, spool);
+            }
         }
         let p = &mut self.processors;
         for processor in p

@@ -387,3 +387,37 @@ fn a_bare_processor_program_is_looked_up_on_path() {
         Path::new("/etc/venus-seal").join("../target/release/venus-seal-ext-processor")
     );
 }
+
+/// `[unseal]` as documented (uncommented): read with its defaults, paths
+/// resolved against the config's folder; a bad duration or an unknown key
+/// is refused naming it.
+#[test]
+fn an_unseal_section_is_read_and_checked() {
+    let documented = example()
+        .replace("# [unseal]", "[unseal]")
+        .replace("# poll = \"30s\"", "poll = \"30s\"")
+        .replace("# stores = [\"/mnt/store0\"]", "stores = [\"/mnt/store0\"]")
+        .replace("# spool = \"./data/unseal\"", "spool = \"./data/unseal\"");
+    let mut c = parse(&documented).unwrap();
+    c.resolve_paths(std::path::Path::new("/etc/vs"));
+    let u = c.unseal.unwrap();
+    assert_eq!(u.poll, Duration::from_secs(30));
+    assert_eq!(u.stores, vec![std::path::PathBuf::from("/mnt/store0")]);
+    assert_eq!(
+        u.spool,
+        Some(std::path::PathBuf::from("/etc/vs/./data/unseal"))
+    );
+    let with = |section: &str| format!("{}\n{section}", example());
+    let bare = parse(&with("[unseal]")).unwrap().unseal.unwrap();
+    assert_eq!(
+        (bare.poll, bare.stores.len(), bare.spool),
+        (Duration::from_secs(30), 0, None)
+    );
+    let err = format!(
+        "{:#}",
+        parse(&with("[unseal]\npoll = \"often\"")).unwrap_err()
+    );
+    assert!(err.contains("often"), "{err}");
+    let err = format!("{:#}", parse(&with("[unseal]\npol = \"1s\"")).unwrap_err());
+    assert!(err.contains("pol"), "{err}");
+}

@@ -213,6 +213,7 @@ impl UnsealJobSource for LocalSectorManager {
                             offset: job.offset,
                             len: job.len,
                             instance: instance.clone(),
+                            dests: job.dests.clone(),
                         });
                         break;
                     }

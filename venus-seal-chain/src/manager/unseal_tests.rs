@@ -6,13 +6,10 @@
 
 use std::sync::Arc;
 
-use venus_seal_core::manager::{
-    AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PreCommitOnChainInfo, SubmitResult,
-};
+use venus_seal_core::manager::{AllocateSpec, AllocatedSector, PreCommitOnChainInfo};
 use venus_seal_core::unseal::{UnsealJob, UnsealJobSource, UnsealState};
 use venus_seal_core::{
-    ActorId, CommD, CommR, ManagerError, PaddedPieceSize, PieceCid, PieceInfo, SealProof,
-    SectorManager,
+    ActorId, CommD, ManagerError, PaddedPieceSize, PieceCid, PieceInfo, SealProof, SectorManager,
 };
 
 use super::{LocalSectorManager, ManagedMiner, ManagerConfig, ManagerStore, MemoryManagerStore};
@@ -53,35 +50,8 @@ async fn persisted_deal_sector(
     chain: &DevnetChain,
     m: &LocalSectorManager,
 ) -> (AllocatedSector, PreCommitOnChainInfo) {
-    m.add_deal(Some(M1), DealInfo::new(1, piece(1, 256)))
+    crate::testing::persisted_deal_sector(chain, m, M1, &[piece(1, 256), piece(2, 512)], "store-1")
         .await
-        .unwrap();
-    m.add_deal(Some(M1), DealInfo::new(2, piece(2, 512)))
-        .await
-        .unwrap();
-    let s = m
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
-    let deals = m
-        .acquire_deals(s.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
-    assert_eq!(deals.len(), 2);
-    let ticket = m.assign_ticket(s.id).await.unwrap();
-    let info = PreCommitOnChainInfo {
-        comm_r: CommR([0xaa; 32]),
-        comm_d: venus_seal_core::comm_d_of_pieces(&[piece(1, 256), piece(2, 512)], 2048).unwrap(),
-        ticket,
-        deals: vec![],
-    };
-    let r = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
-    assert_eq!(r.res, SubmitResult::Accepted);
-    m.send_due().await.unwrap();
-    chain.advance(1).await;
-    assert!(m.submit_persisted(s.id, "store-1".into()).await.unwrap());
-    (s, info)
 }
 
 fn rejected(r: Result<impl std::fmt::Debug, ManagerError>, needle: &str) {

@@ -15,7 +15,8 @@ use venus_seal_core::manager::{
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, WaitSeedResponse,
 };
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{ManagerError, SectorId, SectorManager, Ticket};
+use venus_seal_core::unseal::{UnsealAssignment, UnsealJobSource};
+use venus_seal_core::{ManagerError, PieceCid, SectorId, SectorManager, Ticket};
 
 use super::wire::{self, UnknownValue};
 use super::{manager_error_from_rpc, methods, WorkerInfo};
@@ -257,6 +258,49 @@ impl SectorManager for ManagerClient {
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
         self.call::<IgnoredAny>(methods::REPORT_ABORTED, rpc_params![sector, reason])
             .await?;
+        Ok(())
+    }
+}
+
+/// damocles' unseal job methods, as its Rust worker calls them.
+#[async_trait]
+impl UnsealJobSource for ManagerClient {
+    async fn allocate_unseal(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<UnsealAssignment>, ManagerError> {
+        let spec = wire::AllocateSectorSpec::from(&spec);
+        let job: Option<wire::SectorUnsealInfo> = self
+            .call(methods::ALLOCATE_UNSEAL_SECTOR, rpc_params![spec])
+            .await?;
+        Ok(job.map(Into::into))
+    }
+
+    async fn unseal_destinations(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+    ) -> Result<Vec<String>, ManagerError> {
+        // The Go manager's nil slice is `null`.
+        let dests: Option<Vec<String>> = self
+            .call(methods::ACQUIRE_UNSEAL_DEST, rpc_params![sector, piece])
+            .await?;
+        Ok(dests.unwrap_or_default())
+    }
+
+    async fn achieve_unseal(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+        error: Option<String>,
+    ) -> Result<(), ManagerError> {
+        // damocles' "no error" is "".
+        let error = error.unwrap_or_default();
+        self.call::<IgnoredAny>(
+            methods::ACHIEVE_UNSEAL_SECTOR,
+            rpc_params![sector, piece, error],
+        )
+        .await?;
         Ok(())
     }
 }

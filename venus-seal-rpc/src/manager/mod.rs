@@ -147,25 +147,31 @@ pub mod methods {
     pub const ALLOCATE_SNAP_UP_SECTOR: &str = "Venus.AllocateSanpUpSector";
     /// `Venus.AllocateRebuildSector` (write): a rebuild job; always `null`.
     pub const ALLOCATE_REBUILD_SECTOR: &str = "Venus.AllocateRebuildSector";
-    /// `Venus.AllocateUnsealSector` (write): an unseal job; always `null`.
+    /// `Venus.AllocateUnsealSector` (write): an unseal job, `null` when
+    /// none waits (or the server hands out none:
+    /// [`ManagerServer::unseal`](super::ManagerServer::unseal) not set).
     pub const ALLOCATE_UNSEAL_SECTOR: &str = "Venus.AllocateUnsealSector";
+    /// `Venus.AchieveUnsealSector` (write): an unseal job's result
+    /// (`[sector, piece, error]`, `""` for none).
+    pub const ACHIEVE_UNSEAL_SECTOR: &str = "Venus.AchieveUnsealSector";
+    /// `Venus.AcquireUnsealDest` (write): where an unseal job's piece goes.
+    pub const ACQUIRE_UNSEAL_DEST: &str = "Venus.AcquireUnsealDest";
     /// `Venus.WdPoStAllocateJobs` (write): WindowPoSt jobs for a worker;
     /// always `[]` (this manager proves WindowPoSt itself).
     pub const WDPOST_ALLOCATE_JOBS: &str = "Venus.WdPoStAllocateJobs";
 
     /// The job methods of damocles' other worker plans (`snapup`,
-    /// `rebuild`, `unseal`, `wdpost`), answered "no job": a damocles
-    /// worker running such a plan against this manager idles instead of
-    /// failing on every poll.
-    pub const NO_JOBS: [&str; 4] = [
+    /// `rebuild`, `wdpost`), answered "no job": a damocles worker running
+    /// such a plan against this manager idles instead of failing on every
+    /// poll.
+    pub const NO_JOBS: [&str; 3] = [
         ALLOCATE_SNAP_UP_SECTOR,
         ALLOCATE_REBUILD_SECTOR,
-        ALLOCATE_UNSEAL_SECTOR,
         WDPOST_ALLOCATE_JOBS,
     ];
 
     /// Every method that needs `write`.
-    pub const WRITE: [&str; 19] = [
+    pub const WRITE: [&str; 21] = [
         ALLOCATE_SECTOR,
         ACQUIRE_DEALS,
         ASSIGN_TICKET,
@@ -183,6 +189,8 @@ pub mod methods {
         ALLOCATE_SNAP_UP_SECTOR,
         ALLOCATE_REBUILD_SECTOR,
         ALLOCATE_UNSEAL_SECTOR,
+        ACHIEVE_UNSEAL_SECTOR,
+        ACQUIRE_UNSEAL_DEST,
         WDPOST_ALLOCATE_JOBS,
         WORKER_PING,
     ];

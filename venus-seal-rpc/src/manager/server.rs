@@ -10,7 +10,8 @@ use jsonrpsee::RpcModule;
 use serde::de::DeserializeOwned;
 use venus_seal_core::manager::{AcquireDealsSpec, AllocatedSector};
 use venus_seal_core::stage::Proof;
-use venus_seal_core::{SealProof, SectorId, SectorManager};
+use venus_seal_core::unseal::UnsealJobSource;
+use venus_seal_core::{PieceCid, SealProof, SectorId, SectorManager};
 
 use super::stores::PersistStores;
 use super::wire;
@@ -29,6 +30,8 @@ pub struct ManagerContext {
     /// The workers' last pings (`WorkerPing` records,
     /// `WorkerPingInfoList` reads).
     pub pings: WorkerPings,
+    /// Where unseal jobs come from (`None`: none handed out).
+    pub unseal: Option<Arc<dyn UnsealJobSource>>,
 }
 
 /// The module [`manager_module`] builds.
@@ -72,6 +75,7 @@ pub struct ManagerServer {
     pings: WorkerPings,
     pieces: super::PieceRedirect,
     admin: Option<Arc<dyn crate::manager_admin::ManagerAdminApi>>,
+    unseal: Option<Arc<dyn UnsealJobSource>>,
 }
 
 impl std::fmt::Debug for ManagerServer {
@@ -94,6 +98,7 @@ impl ManagerServer {
             pings: WorkerPings::default(),
             pieces: super::PieceRedirect::default(),
             admin: None,
+            unseal: None,
         }
     }
 
@@ -125,15 +130,34 @@ impl ManagerServer {
         self
     }
 
+    /// Unseal jobs are handed to workers from `jobs`
+    /// (`AllocateUnsealSector`, `AcquireUnsealDest`,
+    /// `AchieveUnsealSector`); without it, `AllocateUnsealSector` answers
+    /// none and the other two are refused.
+    pub fn unseal(mut self, jobs: Arc<dyn UnsealJobSource>) -> Self {
+        self.unseal = Some(jobs);
+        self
+    }
+
+    /// The worker API module of this server's parts.
+    fn module(&mut self) -> Result<ManagerModule, RpcError> {
+        module_of(ManagerContext {
+            api: Arc::clone(&self.api),
+            stores: self.stores.clone(),
+            pings: self.pings.clone(),
+            unseal: self.unseal.clone(),
+        })
+    }
+
     /// Serves on `addr` (`127.0.0.1:0` for any free port) behind token
     /// auth checked against `secret`; returns the bound address and the
     /// handle that stops the server.
     pub async fn serve(
-        self,
+        mut self,
         addr: SocketAddr,
         secret: Secret,
     ) -> Result<(SocketAddr, ServerHandle), RpcError> {
-        let mut module = manager_module_with(self.api, self.stores, self.pings)?;
+        let mut module = self.module()?;
         let mut permissions = manager_permissions();
         if let Some(admin) = self.admin {
             module
@@ -151,7 +175,7 @@ impl ManagerServer {
     /// Refused with operator methods set: they are never served without a
     /// token.
     pub async fn serve_trusted(
-        self,
+        mut self,
         addr: SocketAddr,
         networks: crate::auth::TrustedNetworks,
     ) -> Result<(SocketAddr, ServerHandle), RpcError> {
@@ -162,7 +186,7 @@ impl ManagerServer {
         }
         crate::auth::serve_trusted_with_pieces(
             addr,
-            manager_module_with(self.api, self.stores, self.pings)?,
+            self.module()?,
             networks,
             crate::Permission::Write,
             manager_permissions(),
@@ -170,6 +194,68 @@ impl ManagerServer {
         )
         .await
     }
+}
+
+/// The unseal job methods (damocles' names and shapes): answered from
+/// the context's [`UnsealJobSource`], none when it has none.
+fn register_unseal(module: &mut ManagerModule) -> Result<(), RpcError> {
+    fn no_source(method: &str) -> ErrorObjectOwned {
+        manager_error_to_rpc(venus_seal_core::ManagerError::Rejected(format!(
+            "{method}: this manager hands out no unseal jobs"
+        )))
+    }
+    module
+        .register_async_method(
+            methods::ALLOCATE_UNSEAL_SECTOR,
+            |params, ctx, _| async move {
+                let (spec,): (wire::AllocateSectorSpec,) =
+                    parse(&params, methods::ALLOCATE_UNSEAL_SECTOR, "[spec]")?;
+                let Some(jobs) = ctx.unseal.clone() else {
+                    return Ok(None);
+                };
+                jobs.allocate_unseal(wire::allocate_spec(spec, false))
+                    .await
+                    .map(|job| job.as_ref().map(wire::SectorUnsealInfo::from))
+                    .map_err(manager_error_to_rpc)
+            },
+        )
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::ACQUIRE_UNSEAL_DEST, |params, ctx, _| async move {
+            let (sector, piece): (SectorId, PieceCid) =
+                parse(&params, methods::ACQUIRE_UNSEAL_DEST, "[sector, piece cid]")?;
+            let jobs = ctx
+                .unseal
+                .clone()
+                .ok_or_else(|| no_source(methods::ACQUIRE_UNSEAL_DEST))?;
+            jobs.unseal_destinations(sector, piece)
+                .await
+                .map_err(manager_error_to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(
+            methods::ACHIEVE_UNSEAL_SECTOR,
+            |params, ctx, _| async move {
+                let (sector, piece, error): (SectorId, PieceCid, String) = parse(
+                    &params,
+                    methods::ACHIEVE_UNSEAL_SECTOR,
+                    "[sector, piece cid, error]",
+                )?;
+                let jobs = ctx
+                    .unseal
+                    .clone()
+                    .ok_or_else(|| no_source(methods::ACHIEVE_UNSEAL_SECTOR))?;
+                // damocles' "" is no error.
+                let error = (!error.is_empty()).then_some(error);
+                jobs.achieve_unseal(sector, piece, error)
+                    .await
+                    .map(|()| serde_json::Value::Null)
+                    .map_err(manager_error_to_rpc)
+            },
+        )
+        .map_err(reg)?;
+    Ok(())
 }
 
 fn invalid_params(method: &str, expected: &str, e: &ErrorObjectOwned) -> ErrorObjectOwned {
@@ -244,7 +330,17 @@ pub fn manager_module_with(
     stores: PersistStores,
     pings: WorkerPings,
 ) -> Result<ManagerModule, RpcError> {
-    let mut module = RpcModule::new(ManagerContext { api, stores, pings });
+    module_of(ManagerContext {
+        api,
+        stores,
+        pings,
+        unseal: None,
+    })
+}
+
+fn module_of(context: ManagerContext) -> Result<ManagerModule, RpcError> {
+    let mut module = RpcModule::new(context);
+    register_unseal(&mut module)?;
     module
         .register_async_method(methods::ALLOCATE_SECTOR, |params, ctx, _| async move {
             let expected = "[spec] or [spec, niporep]";

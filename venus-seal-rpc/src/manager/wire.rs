@@ -27,7 +27,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use venus_seal_core::manager::{self as core, AllocateSpec, DealInfo, OnChainState, SubmitResult};
+use venus_seal_core::manager::{
+    self as core, AllocateSpec, AllocatedSector, DealInfo, OnChainState, SubmitResult,
+};
+use venus_seal_core::unseal as core_unseal;
 use venus_seal_core::{
     ActorId, ChainEpoch, CommD, CommR, Failure, FailureLevel, PaddedPieceSize, PieceCid, PieceInfo,
     Randomness, SealProof, SectorId,
@@ -282,6 +285,85 @@ impl From<Seed> for venus_seal_core::Seed {
         venus_seal_core::Seed {
             seed: Randomness(s.seed),
             epoch: s.epoch,
+        }
+    }
+}
+
+/// `SectorUnsealInfo`: an unseal job as damocles' Go manager answers
+/// `AllocateUnsealSector` (`damocles-manager/core/types.go`@1ee1529965f540f4fbddf7e2338883710b28b06e)
+/// and its Rust worker reads it (`damocles-worker/src/rpc/sealer/mod.rs`@91f2d704b462d3b36a21e729448f1061aab72e7f):
+/// `CommD` as 32 numbers, the ticket in base64, `Offset` and `Size` in
+/// unpadded bytes, the persist instance under `PrivateInfo`; `Dest`,
+/// `State` (venus-shared gateway `UnsealState`: `set_up`, `unsealing`,
+/// `uploading`, `finished`, `failed`) and `ErrorInfo` as the Go manager
+/// keeps them (the worker ignores them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorUnsealInfo {
+    /// The sector and its proof type.
+    pub sector: AllocatedSector,
+    /// The piece.
+    pub piece_cid: PieceCid,
+    /// Where it starts, unpadded bytes.
+    pub offset: u64,
+    /// Its unpadded length.
+    pub size: u64,
+    /// Where the sealed files are.
+    pub private_info: SectorPrivateInfo,
+    /// The sealing ticket.
+    pub ticket: Ticket,
+    /// The sector's CommD bytes.
+    pub comm_d: [u8; 32],
+    /// The destinations so far.
+    #[serde(default)]
+    pub dest: Option<Vec<String>>,
+    /// The job's state.
+    #[serde(default)]
+    pub state: String,
+    /// Its last error.
+    #[serde(default)]
+    pub error_info: String,
+}
+
+/// `SectorPrivateInfo`: the persist instance a sector's files are in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorPrivateInfo {
+    /// The instance name.
+    pub access_instance: String,
+}
+
+impl From<&core_unseal::UnsealAssignment> for SectorUnsealInfo {
+    fn from(a: &core_unseal::UnsealAssignment) -> Self {
+        SectorUnsealInfo {
+            sector: a.sector,
+            piece_cid: a.piece,
+            offset: a.offset,
+            size: a.len,
+            private_info: SectorPrivateInfo {
+                access_instance: a.instance.clone(),
+            },
+            ticket: a.ticket.into(),
+            comm_d: a.comm_d.0,
+            dest: Some(a.dests.clone()),
+            // Handed out: the job is running.
+            state: "unsealing".into(),
+            error_info: String::new(),
+        }
+    }
+}
+
+impl From<SectorUnsealInfo> for core_unseal::UnsealAssignment {
+    fn from(w: SectorUnsealInfo) -> Self {
+        core_unseal::UnsealAssignment {
+            sector: w.sector,
+            piece: w.piece_cid,
+            comm_d: CommD(w.comm_d),
+            ticket: w.ticket.into(),
+            offset: w.offset,
+            len: w.size,
+            instance: w.private_info.access_instance,
+            dests: w.dest.unwrap_or_default(),
         }
     }
 }

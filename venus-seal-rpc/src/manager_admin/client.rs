@@ -5,9 +5,10 @@ use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber};
+use venus_seal_core::unseal::UnsealJob;
+use venus_seal_core::{ActorId, ChainEpoch, PieceCid, SectorId, SectorNumber};
 
-use super::{methods, DealQueueStatus};
+use super::{methods, DealQueueStatus, UnsealJobEntry};
 use crate::manager::WorkerPingInfo;
 use crate::{http_client, ClientError};
 
@@ -137,5 +138,27 @@ impl ManagerAdminClient {
             )
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::TERMINATE_SECTORS, e))
+    }
+
+    /// Asks for `piece` of `sector` to be unsealed to `dest`
+    /// (`Venus.Admin.RequestUnseal`); answers the job.
+    pub async fn request_unseal(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+        dest: &str,
+    ) -> Result<UnsealJob, ClientError> {
+        self.client
+            .request(methods::REQUEST_UNSEAL, rpc_params![sector, piece, dest])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::REQUEST_UNSEAL, e))
+    }
+
+    /// Every unseal job (`Venus.Admin.UnsealJobs`).
+    pub async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, ClientError> {
+        self.client
+            .request(methods::UNSEAL_JOBS, rpc_params![])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::UNSEAL_JOBS, e))
     }
 }

@@ -10,6 +10,8 @@
 //! | `Venus.Admin.SectorsExpiring` | `[miner, within_epochs]` | `ExpiringSectors` | read |
 //! | `Venus.Admin.ExtendSectors` | `[miner, [number…], new_expiration, dry_run]` | `LifecyclePlan` | admin |
 //! | `Venus.Admin.TerminateSectors` | `[miner, [number…], dry_run]` | `LifecyclePlan` | admin |
+//! | `Venus.Admin.RequestUnseal` | `[SectorId, piece cid, dest]` | `UnsealJob` | admin |
+//! | `Venus.Admin.UnsealJobs` | `[]` | `[UnsealJobEntry…]` | read |
 //!
 //! An aborted sector's worker learns it from the answer to its next
 //! `Venus.ReportState` (`AbortReason`) or poll (`ShouldAbort`), and gives
@@ -27,6 +29,11 @@
 //! the partitions sent, the sectors left out and why, and the message id
 //! (none with `dry_run`). A request where no sector can go (or for a miner
 //! the manager does not serve) is invalid params saying why, per sector.
+//!
+//! `RequestUnseal` asks for a piece of a persisted sector to be read back
+//! by a worker and written to `dest` (`file:///…`, an absolute path on the
+//! worker, or `http(s)://…`, uploaded with PUT); `UnsealJobs` lists every
+//! job with its state ([`venus_seal_core::unseal`]).
 //!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
 //! as [`venus_seal_core::manager::DealInfo`] serializes it; `miner`
@@ -46,7 +53,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber};
+use venus_seal_core::unseal::UnsealJob;
+use venus_seal_core::{ActorId, ChainEpoch, PieceCid, SectorId, SectorNumber};
 
 use crate::Permission;
 
@@ -69,6 +77,10 @@ pub mod methods {
     pub const EXTEND_SECTORS: &str = "Venus.Admin.ExtendSectors";
     /// `Venus.Admin.TerminateSectors` (admin).
     pub const TERMINATE_SECTORS: &str = "Venus.Admin.TerminateSectors";
+    /// `Venus.Admin.RequestUnseal` (admin): `[sector, piece cid, dest]`.
+    pub const REQUEST_UNSEAL: &str = "Venus.Admin.RequestUnseal";
+    /// `Venus.Admin.UnsealJobs` (read): every unseal job.
+    pub const UNSEAL_JOBS: &str = "Venus.Admin.UnsealJobs";
 }
 
 /// The permission each deal method needs.
@@ -81,6 +93,8 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::SECTORS_EXPIRING, Permission::Read),
         (methods::EXTEND_SECTORS, Permission::Admin),
         (methods::TERMINATE_SECTORS, Permission::Admin),
+        (methods::REQUEST_UNSEAL, Permission::Admin),
+        (methods::UNSEAL_JOBS, Permission::Read),
     ])
 }
 
@@ -90,6 +104,15 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
 pub struct DealQueueStatus {
     /// Deals waiting for a sector.
     pub queued: u64,
+}
+
+/// One unseal job and its sector, as `Venus.Admin.UnsealJobs` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsealJobEntry {
+    /// The sector.
+    pub sector: SectorId,
+    /// The job.
+    pub job: UnsealJob,
 }
 
 /// Why an operator method was refused.
@@ -143,6 +166,24 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
         sectors: Vec<SectorNumber>,
         dry_run: bool,
     ) -> Result<LifecyclePlan, AdminError>;
+    /// Asks for `piece` of `sector` to be unsealed to `dest` (see
+    /// `venus_seal_core::unseal`); answers the job. The default refuses: a
+    /// manager without unseal jobs.
+    async fn request_unseal(
+        &self,
+        sector: SectorId,
+        piece: PieceCid,
+        dest: String,
+    ) -> Result<UnsealJob, AdminError> {
+        let _ = (piece, dest);
+        Err(AdminError::Invalid(format!(
+            "this manager does not unseal (sector {sector})"
+        )))
+    }
+    /// Every unseal job, in sector order. The default: none.
+    async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {
+        Ok(Vec::new())
+    }
 }
 
 fn _assert_dyn(_: std::sync::Arc<dyn ManagerAdminApi>) {}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, ChainEpoch, SectorId, SectorNumber};
+use venus_seal_core::{ActorId, ChainEpoch, PieceCid, SectorId, SectorNumber};
 
 use super::{methods, AdminError, ManagerAdminApi};
 use crate::{codes, RpcError};
@@ -122,6 +122,25 @@ pub fn manager_admin_module(
             api.terminate_sectors(miner, sectors, dry_run)
                 .await
                 .map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::REQUEST_UNSEAL, |params, api, _| async move {
+            let (sector, piece, dest): (SectorId, PieceCid, String) =
+                params.parse().map_err(|e| {
+                    invalid(format!(
+                        "expected params [sector, piece cid, dest]: {}",
+                        e.message()
+                    ))
+                })?;
+            api.request_unseal(sector, piece, dest)
+                .await
+                .map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::UNSEAL_JOBS, |_, api, _| async move {
+            api.unseal_jobs().await.map_err(to_rpc)
         })
         .map_err(reg)?;
     Ok(module)

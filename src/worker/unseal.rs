@@ -1,0 +1,196 @@
+//! [`UnsealRunner`]: a worker's side of unseal jobs (see
+//! [`crate::core::unseal`]). It asks the manager for a job, finds the
+//! sector's sealed files, unseals the piece once through the worker's
+//! [`Executor<Unseal>`](crate::core::Executor) into a spool file, writes it
+//! to every destination (a file, or an HTTP PUT), and reports the result;
+//! a failure is reported with its reason, and the manager hands the job
+//! out again until it has failed too often.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::{info, warn};
+
+use crate::backends::proving::{unseal_to_http, HttpDestination};
+use crate::core::manager::AllocateSpec;
+use crate::core::proving::{unseal_to_file, SectorLocator, UnsealRequest};
+use crate::core::stage::Unseal;
+use crate::core::unseal::{UnsealAssignment, UnsealJobSource};
+use crate::core::{DynExecutor, Executor, StageError};
+
+/// Runs unseal jobs for one worker, one at a time.
+#[derive(Debug, Clone)]
+pub struct UnsealRunner {
+    jobs: Arc<dyn UnsealJobSource>,
+    unsealer: DynExecutor<Unseal>,
+    sectors: Arc<dyn SectorLocator>,
+    spec: AllocateSpec,
+    spool: PathBuf,
+}
+
+/// A copy of an already unsealed spool file, as an [`Unseal`] executor:
+/// each destination gets the bytes unsealed once, through the same
+/// writers ([`unseal_to_file`], [`unseal_to_http`]) a direct unseal uses.
+#[derive(Debug)]
+struct Spooled(PathBuf);
+
+#[async_trait]
+impl Executor<Unseal> for Spooled {
+    async fn execute(&self, task: Unseal) -> Result<u64, StageError> {
+        let (from, to) = (self.0.clone(), task.output.clone());
+        tokio::task::spawn_blocking(move || std::fs::copy(&from, &to))
+            .await
+            .map_err(|e| StageError::Computation(format!("copying the unsealed piece: {e}")))?
+            .map_err(|e| StageError::io(format!("copying {}", self.0.display()), e))
+    }
+}
+
+impl UnsealRunner {
+    /// A runner taking jobs of sectors `spec` allows from `jobs`, unsealing
+    /// with `unsealer` the files `sectors` locates, spooling the pieces in
+    /// `spool` (created if missing).
+    pub fn new(
+        jobs: Arc<dyn UnsealJobSource>,
+        unsealer: DynExecutor<Unseal>,
+        sectors: Arc<dyn SectorLocator>,
+        spec: AllocateSpec,
+        spool: PathBuf,
+    ) -> Self {
+        Self {
+            jobs,
+            unsealer,
+            sectors,
+            spec,
+            spool,
+        }
+    }
+
+    /// Takes one job and runs it to its reported result: `Ok(true)` when
+    /// there was one (done or failed), `Ok(false)` when none waits, `Err`
+    /// when the manager could not be asked or told.
+    pub async fn run_once(&self) -> Result<bool, crate::core::ManagerError> {
+        let Some(job) = self.jobs.allocate_unseal(self.spec.clone()).await? else {
+            return Ok(false);
+        };
+        let (sector, piece) = (job.sector.id, job.piece);
+        info!(%sector, %piece, bytes = job.len, "unseal job started");
+        let result = self.run(&job).await;
+        match &result {
+            Ok(n) => info!(%sector, %piece, destinations = n, "unseal job done"),
+            Err(e) => warn!(%sector, %piece, error = %e, "unseal job failed"),
+        }
+        self.jobs
+            .achieve_unseal(sector, piece, result.err())
+            .await?;
+        Ok(true)
+    }
+
+    /// Runs jobs until dropped: one after another while they wait, asking
+    /// again every `poll` when none does (or the manager cannot be
+    /// reached).
+    pub fn spawn(self, poll: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => warn!(error = %e, "cannot reach the manager for unseal jobs"),
+                }
+                tokio::time::sleep(poll).await;
+            }
+        })
+    }
+
+    /// Unseals the job's piece once and writes it to every destination;
+    /// answers how many, or what failed.
+    async fn run(&self, job: &UnsealAssignment) -> Result<usize, String> {
+        let sector = job.sector.id;
+        let files = self
+            .sectors
+            .locate(sector)
+            .filter(|f| f.sealed.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "the sealed files of {sector} (persisted in {}) are in none of this worker's \
+                     [unseal] stores",
+                    job.instance
+                )
+            })?;
+        let request = UnsealRequest {
+            sector,
+            seal_proof: job.sector.proof_type,
+            files,
+            comm_d: job.comm_d,
+            ticket: job.ticket.ticket,
+            offset: job.offset,
+            len: job.len,
+        };
+        std::fs::create_dir_all(&self.spool)
+            .map_err(|e| format!("creating the spool {}: {e}", self.spool.display()))?;
+        let spooled = self.spool.join(format!("{sector}-{}", job.piece));
+        let written = unseal_to_file(&*self.unsealer, &request, &spooled)
+            .await
+            .map_err(|e| format!("unsealing {}: {e}", job.piece))?;
+        if written != job.len {
+            let _ = std::fs::remove_file(&spooled);
+            return Err(format!(
+                "unsealed {written} bytes of {}, not {}",
+                job.piece, job.len
+            ));
+        }
+        // Asked now: a destination may have been added while unsealing.
+        let result = match self.jobs.unseal_destinations(sector, job.piece).await {
+            Ok(dests) if dests.is_empty() => Err("the job has no destination".to_string()),
+            Ok(dests) => self.deliver(&request, &spooled, &dests).await,
+            Err(e) => Err(format!("asking for the destinations: {e}")),
+        };
+        let _ = std::fs::remove_file(&spooled);
+        result
+    }
+
+    /// Writes the spooled piece to each of `dests`; every failure named.
+    async fn deliver(
+        &self,
+        request: &UnsealRequest,
+        spooled: &Path,
+        dests: &[String],
+    ) -> Result<usize, String> {
+        let copy = Spooled(spooled.to_path_buf());
+        let mut failed = Vec::new();
+        for dest in dests {
+            let written = if dest.starts_with("http://") || dest.starts_with("https://") {
+                match HttpDestination::parse(dest) {
+                    Ok(to) => unseal_to_http(&copy, request, &to.with_spool_dir(&self.spool))
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            } else {
+                let path = Path::new(dest.strip_prefix("file://").unwrap_or(dest));
+                let made = match path.parent() {
+                    Some(dir) => std::fs::create_dir_all(dir).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                match made {
+                    Ok(()) => unseal_to_file(&copy, request, path)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(e) = written {
+                failed.push(format!("{dest}: {e}"));
+            }
+        }
+        if failed.is_empty() {
+            Ok(dests.len())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
