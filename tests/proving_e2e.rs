@@ -47,6 +47,9 @@ use venus_seal::core::{
     SectorId, SectorNumber, Ticket,
 };
 
+use venus_seal::core::unseal::{UnsealAssignment, UnsealJobSource};
+use venus_seal::worker::unseal::UnsealRunner;
+
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 const MINER: ActorId = ActorId(1000);
 
@@ -157,6 +160,57 @@ async fn next_round(chain: &DevnetChain, scheduler: &WindowPoStScheduler) -> PoS
 }
 
 /// A server storing the body of one `PUT /piece`: its URL and the body.
+/// One unseal job to hand out, and the results it is told.
+#[derive(Debug)]
+struct OneJob {
+    job: std::sync::Mutex<Option<UnsealAssignment>>,
+    results: std::sync::Mutex<Vec<Option<String>>>,
+}
+
+impl OneJob {
+    fn new(job: UnsealAssignment) -> Self {
+        Self {
+            job: std::sync::Mutex::new(Some(job)),
+            results: std::sync::Mutex::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl UnsealJobSource for OneJob {
+    async fn allocate_unseal(
+        &self,
+        _: venus_seal::core::manager::AllocateSpec,
+    ) -> Result<Option<UnsealAssignment>, venus_seal::core::ManagerError> {
+        Ok(self.job.lock().unwrap().clone())
+    }
+
+    async fn unseal_destinations(
+        &self,
+        _: SectorId,
+        _: venus_seal::core::PieceCid,
+    ) -> Result<Vec<String>, venus_seal::core::ManagerError> {
+        Ok(self
+            .job
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|j| j.dests.clone())
+            .unwrap_or_default())
+    }
+
+    async fn achieve_unseal(
+        &self,
+        _: SectorId,
+        _: venus_seal::core::PieceCid,
+        error: Option<String>,
+    ) -> Result<(), venus_seal::core::ManagerError> {
+        self.job.lock().unwrap().take();
+        self.results.lock().unwrap().push(error);
+        Ok(())
+    }
+}
+
 async fn upload_server() -> (String, Arc<std::sync::Mutex<Option<Vec<u8>>>>) {
     type Body = Arc<std::sync::Mutex<Option<Vec<u8>>>>;
     async fn store(
@@ -334,6 +388,35 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     let sent = unseal_to_http(&*local, &exact, &destination).await.unwrap();
     assert_eq!(sent, data.len() as u64);
     assert_eq!(uploaded.lock().unwrap().as_deref(), Some(&data[..]));
+    // And as an unseal job: the worker's runner, with the real unsealer,
+    // writes the whole piece (its data, then the padding's zeros).
+    let job_out = dir.path().join("job/piece");
+    let jobs = Arc::new(OneJob::new(UnsealAssignment {
+        sector: venus_seal::core::manager::AllocatedSector {
+            id: SectorId::new(MINER, SectorNumber(1)),
+            proof_type: PROOF,
+        },
+        piece: one.pieces[0].cid,
+        comm_d: one.comm_d,
+        ticket: Ticket {
+            ticket: one.ticket,
+            epoch: 0,
+        },
+        offset,
+        len,
+        instance: "sectors".into(),
+        dests: vec![format!("file://{}", job_out.display())],
+    }));
+    let runner = UnsealRunner::new(
+        jobs.clone(),
+        local.clone(),
+        Arc::new(locator.clone()),
+        Default::default(),
+        dir.path().join("spool"),
+    );
+    assert!(runner.run_once().await.unwrap());
+    assert_eq!(*jobs.results.lock().unwrap(), vec![None]);
+    assert_eq!(std::fs::read(&job_out).unwrap(), out);
 
     // WindowPoSt over the three sectors, verified by the devnet.
     let scheduler = WindowPoStScheduler::new(
