@@ -58,7 +58,8 @@ pub enum SectorsCommand {
         #[arg(long)]
         piece_cid: PieceCid,
         /// Where the piece goes: file:///path or an absolute path on the
-        /// worker, or an http(s):// URL (uploaded with PUT).
+        /// worker, an http(s):// URL (uploaded with PUT), or
+        /// s3://bucket/key.
         #[arg(long)]
         dest: String,
         /// Which manager: --api and --token, or --config.

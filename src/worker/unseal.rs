@@ -2,7 +2,8 @@
 //! [`crate::core::unseal`]). It asks the manager for a job, finds the
 //! sector's sealed files, unseals the piece once through the worker's
 //! [`Executor<Unseal>`](crate::core::Executor) into a spool file, writes it
-//! to every destination (a file, or an HTTP PUT), and reports the result;
+//! to every destination (a file, an HTTP PUT, or an object store), and
+//! reports the result;
 //! a failure is reported with its reason, and the manager hands the job
 //! out again until it has failed too often.
 
@@ -19,8 +20,16 @@ use crate::core::proving::{unseal_to_file, SectorLocator, UnsealRequest};
 use crate::core::stage::Unseal;
 use crate::core::unseal::{UnsealAssignment, UnsealJobSource};
 use crate::core::{DynExecutor, Executor, StageError};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 /// Runs unseal jobs for one worker, one at a time.
+///
+/// Destinations: `file:///path` or an absolute path (written atomically),
+/// `http(s)://…` (PUT), and object-store URLs (`s3://bucket/key`, with
+/// the backends' `s3` feature and `AWS_*` settings from the environment;
+/// or any URL prefix given a store with
+/// [`with_object_store`](Self::with_object_store)), uploaded in parts.
 #[derive(Debug, Clone)]
 pub struct UnsealRunner {
     jobs: Arc<dyn UnsealJobSource>,
@@ -28,7 +37,11 @@ pub struct UnsealRunner {
     sectors: Arc<dyn SectorLocator>,
     spec: AllocateSpec,
     spool: PathBuf,
+    objects: Vec<(String, Arc<dyn ObjectStore>)>,
 }
+
+/// An object-store destination: the store and the object's key.
+type ObjectDest = (Arc<dyn ObjectStore>, ObjectPath);
 
 /// A copy of an already unsealed spool file, as an [`Unseal`] executor:
 /// each destination gets the bytes unsealed once, through the same
@@ -64,7 +77,49 @@ impl UnsealRunner {
             sectors,
             spec,
             spool,
+            objects: Vec::new(),
         }
+    }
+
+    /// Destinations starting with `prefix` (e.g. `s3://retrievals/`) are
+    /// objects of `store`, keyed by the rest of the URL: for a store the
+    /// environment cannot configure, or one of the embedder's own.
+    pub fn with_object_store(
+        mut self,
+        prefix: impl Into<String>,
+        store: Arc<dyn ObjectStore>,
+    ) -> Self {
+        self.objects.push((prefix.into(), store));
+        self
+    }
+
+    /// The object store and key a destination names, if it names one.
+    fn object_of(&self, dest: &str) -> Option<Result<ObjectDest, String>> {
+        if let Some((prefix, store)) = self
+            .objects
+            .iter()
+            .find(|(p, _)| dest.starts_with(p.as_str()))
+        {
+            return Some(
+                ObjectPath::parse(&dest[prefix.len()..])
+                    .map(|key| (store.clone(), key))
+                    .map_err(|e| format!("object key of {dest}: {e}")),
+            );
+        }
+        let scheme = dest.split_once("://")?.0;
+        if matches!(scheme, "file" | "http" | "https") {
+            return None;
+        }
+        Some(
+            url::Url::parse(dest)
+                .map_err(|e| format!("{dest} is not a URL: {e}"))
+                .and_then(|url| {
+                    let aws = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
+                    object_store::parse_url_opts(&url, aws)
+                        .map(|(store, key)| (Arc::from(store), key))
+                        .map_err(|e| format!("{dest}: {e}"))
+                }),
+        )
     }
 
     /// Takes one job and runs it to its reported result: `Ok(true)` when
@@ -160,7 +215,12 @@ impl UnsealRunner {
         let copy = Spooled(spooled.to_path_buf());
         let mut failed = Vec::new();
         for dest in dests {
-            let written = if dest.starts_with("http://") || dest.starts_with("https://") {
+            let written = if let Some(object) = self.object_of(dest) {
+                match object {
+                    Ok((store, key)) => upload_object(&*store, &key, spooled).await,
+                    Err(e) => Err(e),
+                }
+            } else if dest.starts_with("http://") || dest.starts_with("https://") {
                 match HttpDestination::parse(dest) {
                     Ok(to) => unseal_to_http(&copy, request, &to.with_spool_dir(&self.spool))
                         .await
@@ -190,6 +250,41 @@ impl UnsealRunner {
             Err(failed.join("; "))
         }
     }
+}
+
+/// Uploads the file `from` as the object `key` of `store`, in parts
+/// (a 32GiB piece is never held in memory); an upload that fails is
+/// aborted, so no partial object is left.
+async fn upload_object(
+    store: &dyn ObjectStore,
+    key: &ObjectPath,
+    from: &Path,
+) -> Result<u64, String> {
+    use tokio::io::AsyncReadExt;
+    let fail = |e: &dyn std::fmt::Display| format!("{store} key {key}: {e}");
+    let mut file = tokio::fs::File::open(from)
+        .await
+        .map_err(|e| format!("{}: {e}", from.display()))?;
+    let upload = store.put_multipart(key).await.map_err(|e| fail(&e))?;
+    let mut writer = object_store::WriteMultipart::new(upload);
+    let mut buf = vec![0u8; 4 << 20];
+    let mut sent = 0u64;
+    loop {
+        let n = match file.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(format!("{}: {e}", from.display()));
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        writer.write(&buf[..n]);
+        sent += n as u64;
+    }
+    writer.finish().await.map_err(|e| fail(&e))?;
+    Ok(sent)
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ pub struct UnsealJob {
     /// Its unpadded length.
     pub len: u64,
     /// Where its bytes go (each written): `file:///path` or an absolute
-    /// path on the worker, or `http(s)://…` (uploaded with PUT).
+    /// path on the worker, `http(s)://…` (uploaded with PUT), or an
+    /// object-store URL (`s3://bucket/key`).
     pub dests: Vec<String>,
     /// Where the job is.
     pub state: UnsealState,

@@ -96,14 +96,30 @@ async fn a_job_is_unsealed_once_and_written_to_every_destination() {
         .unwrap();
     m.request_unseal(s.id, big, url).await.unwrap();
 
+    // An object store (S3 in a deployment; an in-memory one here).
+    m.request_unseal(s.id, big, "s3://retrievals/pieces/big".into())
+        .await
+        .unwrap();
+    let bucket = Arc::new(object_store::memory::InMemory::new());
+
     let spool = out.path().join("spool");
-    let r = runner(&m, store.path(), PatternUnsealer::default(), &spool);
+    let r = runner(&m, store.path(), PatternUnsealer::default(), &spool)
+        .with_object_store("s3://retrievals/", bucket.clone());
     assert!(r.run_once().await.unwrap(), "a job was taken");
     // The 512-byte piece starts at unpadded byte 508 (after the 256-byte
     // piece and its alignment gap) and is 508 bytes long.
     let want = pattern(508, 508);
     assert_eq!(std::fs::read(&file).unwrap(), want);
-    assert_eq!(*uploaded.lock().unwrap(), vec![want]);
+    assert_eq!(*uploaded.lock().unwrap(), vec![want.clone()]);
+    use object_store::ObjectStoreExt;
+    let object = bucket
+        .get(&object_store::path::Path::from("pieces/big"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(object.to_vec(), want);
     let (_, job) = m.unseal_jobs().await.unwrap().remove(0);
     assert!(matches!(job.state, UnsealState::Done { .. }), "{job:?}");
     assert_eq!(

@@ -31,22 +31,31 @@ pub(super) struct UnsealIndex {
     scanned: Option<Instant>,
 }
 
+/// The object-store URL schemes a worker writes (object_store's
+/// `parse_url`: Amazon S3, Google Cloud Storage, Azure).
+const OBJECT_SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss"];
+
 /// A destination a worker can write: a `file://` URL or an absolute path,
-/// or an `http(s)://` URL.
+/// an `http(s)://` URL, or an object-store URL (`s3://bucket/key`).
 fn check_destination(dest: &str) -> Result<(), ManagerError> {
-    let host = dest
-        .strip_prefix("http://")
-        .or_else(|| dest.strip_prefix("https://"))
-        .map(|rest| rest.split('/').next().unwrap_or_default());
-    let ok = dest.starts_with("file:///")
-        || dest.starts_with('/')
-        || host.is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+    let ok = match dest.split_once("://") {
+        Some(("file", rest)) => rest.starts_with('/'),
+        Some((scheme, rest))
+            if matches!(scheme, "http" | "https") || OBJECT_SCHEMES.contains(&scheme) =>
+        {
+            let host = rest.split('/').next().unwrap_or_default();
+            !host.is_empty() && !rest.contains(char::is_whitespace)
+        }
+        Some(_) => false,
+        None => dest.starts_with('/'),
+    };
     if ok {
         Ok(())
     } else {
         Err(ManagerError::Rejected(format!(
             "unseal destination {dest:?}: give a file:/// URL, an absolute path on the worker, \
-             or an http(s):// URL (uploaded with PUT)"
+             an http(s):// URL (uploaded with PUT) or an object-store URL ({}://bucket/key)",
+            OBJECT_SCHEMES.join("://, ")
         )))
     }
 }

@@ -32,7 +32,8 @@
 //!
 //! `RequestUnseal` asks for a piece of a persisted sector to be read back
 //! by a worker and written to `dest` (`file:///…`, an absolute path on the
-//! worker, or `http(s)://…`, uploaded with PUT); `UnsealJobs` lists every
+//! worker, `http(s)://…`, uploaded with PUT, or `s3://bucket/key`);
+//! `UnsealJobs` lists every
 //! job with its state ([`venus_seal_core::unseal`]).
 //!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
