@@ -14,7 +14,9 @@ use anyhow::Context;
 use clap::Parser;
 use venus_seal::rpc::{Permission, Secret};
 use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs, TokenOutput};
-use venus_seal::sector_manager::operator_cli::{print_workers, DealsCommand, SectorsCommand};
+use venus_seal::sector_manager::operator_cli::{
+    print_workers, DealsCommand, ProvingCommand, SectorsCommand,
+};
 use venus_seal::sector_manager::{ManagerService, SectorManagerConfig};
 
 /// A venus-seal sector manager: allocates sector numbers, draws tickets
@@ -52,6 +54,10 @@ enum Cli {
     /// Act on the sectors the manager allocated.
     #[command(subcommand)]
     Sectors(SectorsCommand),
+    /// WindowPoSt ahead of its deadline: `proving check` reads and times
+    /// every sector of a deadline.
+    #[command(subcommand)]
+    Proving(ProvingCommand),
     /// The workers' last pings (every 30 s), the quietest first.
     Workers(ApiArgs),
 }
@@ -79,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cli::Deals(command) => command.run(NAME).await,
         Cli::Sectors(command) => command.run(NAME).await,
+        Cli::Proving(command) => command.run(NAME).await,
         Cli::Workers(api) => print_workers(&api, NAME).await,
     }
 }

@@ -4,17 +4,20 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use venus_seal_chain::manager::LifecycleError;
+use venus_seal_chain::manager::{LifecycleError, PoStScheduleError, ReadinessPolicy};
 use venus_seal_chain::LocalSectorManager;
+use venus_seal_chain::WindowPoStScheduler;
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
 use venus_seal_core::unseal::UnsealJob;
+use venus_seal_core::ChainError;
 use venus_seal_core::{
     ActorId, ChainEpoch, ManagerError, PieceCid, SealProof, SectorId, SectorNumber,
 };
 use venus_seal_rpc::manager::WorkerPingInfo;
 use venus_seal_rpc::manager_admin::{
-    AdminError, DealQueueStatus, ManagerAdminApi, ManagerAdminClient, UnsealJobEntry,
+    AdminError, DeadlineReads, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
+    SectorReadTime, UnsealJobEntry,
 };
 use venus_seal_rpc::Permission;
 
@@ -29,13 +32,30 @@ use crate::runtime::ApiArgs;
 pub struct ManagerAdmin {
     manager: Arc<LocalSectorManager>,
     miners: Vec<(ActorId, SealProof)>,
+    proving: Option<(Arc<WindowPoStScheduler>, ReadinessPolicy)>,
 }
 
 impl ManagerAdmin {
     /// The admin API of `manager`, which serves `miners` (each with the
     /// proof its new sectors are sealed with).
     pub fn new(manager: Arc<LocalSectorManager>, miners: Vec<(ActorId, SealProof)>) -> Self {
-        Self { manager, miners }
+        Self {
+            manager,
+            miners,
+            proving: None,
+        }
+    }
+
+    /// WindowPoSt dry runs (`Venus.Admin.CheckDeadline`) read through
+    /// `scheduler`, judged by `policy` (its slow-read threshold and
+    /// budget; every sector is read whatever its sample).
+    pub fn with_proving(
+        mut self,
+        scheduler: Arc<WindowPoStScheduler>,
+        policy: ReadinessPolicy,
+    ) -> Self {
+        self.proving = Some((scheduler, policy));
+        self
     }
 
     /// Why `deal` cannot be queued for `miner` (any miner when `None`), if
@@ -150,6 +170,55 @@ impl ManagerAdminApi for ManagerAdmin {
                 ManagerError::Rejected(why) => AdminError::Invalid(why),
                 other => AdminError::Internal(other.to_string()),
             })
+    }
+
+    async fn check_deadline(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<DeadlineReads, AdminError> {
+        let Some((scheduler, policy)) = &self.proving else {
+            return Err(AdminError::Invalid(format!(
+                "this manager does not prove WindowPoSt ([proving] is not configured): \
+                 no check of {miner} deadline {deadline}"
+            )));
+        };
+        if !self.miners.iter().any(|(m, _)| *m == miner) {
+            return Err(AdminError::Invalid(format!(
+                "miner {miner} is not served by this manager"
+            )));
+        }
+        let r = scheduler
+            .check_deadline_reads(miner, deadline, policy)
+            .await
+            .map_err(|e| match e {
+                PoStScheduleError::Chain {
+                    source: ChainError::Rejected(why),
+                    ..
+                } => AdminError::Invalid(why),
+                other => AdminError::Internal(other.to_string()),
+            })?;
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Ok(DeadlineReads {
+            miner: r.miner,
+            deadline: r.deadline,
+            opens: r.opens,
+            closes: r.closes,
+            partitions: r.partitions,
+            sectors: r.sectors,
+            reads: r
+                .reads
+                .iter()
+                .map(|read| SectorReadTime {
+                    number: read.number,
+                    took_ms: ms(read.took),
+                    unreadable: read.unreadable.clone(),
+                })
+                .collect(),
+            predicted_ms: ms(r.predicted),
+            allowed_ms: ms(r.allowed),
+            slow: r.slow.clone(),
+        })
     }
 
     async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {

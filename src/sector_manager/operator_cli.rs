@@ -235,3 +235,78 @@ pub fn unseal_table(jobs: &[venus_seal_rpc::manager_admin::UnsealJobEntry]) -> S
     }
     out
 }
+
+/// `proving …`: WindowPoSt, ahead of its deadline.
+#[derive(Subcommand, Debug)]
+pub enum ProvingCommand {
+    /// A dry run of one deadline: read every active sector's files as a
+    /// WindowPoSt would, timing each, and say whether the proof would fit
+    /// the deadline's window; nothing is sent. Reads every file: mind the
+    /// disks while the open deadline is being proven.
+    Check {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The deadline index (0 to 47 on mainnet).
+        #[arg(long)]
+        deadline: u64,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+impl ProvingCommand {
+    /// Runs the command, calling the admin API as `name`, and prints the
+    /// answer.
+    pub async fn run(self, name: &str) -> anyhow::Result<()> {
+        match self {
+            ProvingCommand::Check {
+                miner,
+                deadline,
+                api,
+            } => {
+                let reads = admin_client(&api, name)?
+                    .check_deadline(miner, deadline)
+                    .await?;
+                print!("{}", deadline_reads_table(&reads));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A dry run as text: the verdict, then each sector's read, slowest first.
+pub fn deadline_reads_table(r: &venus_seal_rpc::manager_admin::DeadlineReads) -> String {
+    let unreadable = r.reads.iter().filter(|s| s.unreadable.is_some()).count();
+    let verdict = if r.predicted_ms > r.allowed_ms {
+        "DOES NOT FIT"
+    } else if unreadable > 0 || !r.slow.is_empty() {
+        "fits, with problems"
+    } else {
+        "ready"
+    };
+    let mut out = format!(
+        "{} deadline {} (opens at epoch {}, closes at {}): {} partition(s), {} sector(s); \
+         predicted {} ms of {} ms allowed: {verdict}; {unreadable} unreadable, {} slow\n",
+        r.miner,
+        r.deadline,
+        r.opens,
+        r.closes,
+        r.partitions,
+        r.sectors,
+        r.predicted_ms,
+        r.allowed_ms,
+        r.slow.len()
+    );
+    out.push_str(&format!("{:>10} {:>10}  STATUS\n", "SECTOR", "READ MS"));
+    for s in &r.reads {
+        let status = match &s.unreadable {
+            Some(why) => format!("UNREADABLE: {why}"),
+            None if r.slow.contains(&s.number) => "slow".into(),
+            None => "ok".into(),
+        };
+        out.push_str(&format!("{:>10} {:>10}  {status}\n", s.number, s.took_ms));
+    }
+    out
+}

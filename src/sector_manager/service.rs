@@ -316,7 +316,7 @@ async fn serve(
         let _ = local.set_deal_market(Arc::new(market));
     }
     let miners = config.miners.iter().map(|m| (m.id, m.proof)).collect();
-    let admin = Arc::new(ManagerAdmin::new(local.clone(), miners));
+    let mut admin = ManagerAdmin::new(local.clone(), miners);
     let secret = Secret::load_or_create(&config.rpc.secret_file).context("rpc.secret_file")?;
 
     let proxy = match &config.pieces {
@@ -350,6 +350,19 @@ async fn serve(
             let interval = p.interval.unwrap_or(chain.epoch);
             tracing::info!(stores = ?p.stores, ?interval, "WindowPoSt scheduler proving the miners' deadlines");
             scheduler = Some(post.clone());
+            // The operator's dry run judges reads as readiness does (its
+            // defaults without [proving.readiness]).
+            let policy = p.readiness.as_ref().map_or(
+                crate::chain::manager::ReadinessPolicy {
+                    lead_epochs: 0,
+                    sample: 0,
+                    epoch: chain.epoch,
+                    budget: 0.5,
+                    slow_read: Duration::from_secs(30),
+                },
+                |r| r.policy(chain.epoch),
+            );
+            admin = admin.with_proving(post.clone(), policy);
             let mut tasks = vec![post.clone().spawn(interval)];
             if let Some(r) = &p.readiness {
                 let policy = r.policy(chain.epoch);
@@ -372,6 +385,7 @@ async fn serve(
         },
         _ => None,
     };
+    let admin = Arc::new(admin);
     let pings = WorkerPings::default();
     let stores = persist_stores(config);
     let board = config.alerts.as_ref().map(|_| AlertBoard::default());

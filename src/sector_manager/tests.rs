@@ -163,7 +163,7 @@ async fn a_built_manager_keeps_its_files_beside_its_config_and_answers_operators
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not sealed and persisted"), "{err}");
+    assert!(err.contains("not sealed, persisted and finalized"), "{err}");
     assert!(admin.unseal_jobs().await.unwrap().is_empty());
     assert_eq!(super::operator_cli::unseal_table(&[]), "no unseal jobs\n");
 
@@ -882,4 +882,100 @@ async fn the_configured_auto_extend_policy_runs_from_start_up() {
         err.contains("miners.auto_extend of f01000") && err.contains("extend_to_epochs"),
         "{err}"
     );
+}
+
+/// `proving check`: the admin API's WindowPoSt dry run reads every active
+/// sector of a deadline through the manager's scheduler and times each
+/// (the fake prover's check: none unreadable); a deadline that does not
+/// exist, a miner not served, and a manager without `[proving]` are
+/// refused naming why.
+#[tokio::test]
+async fn proving_check_reads_every_sector_of_a_deadline() {
+    use venus_seal_chain::testing::FakePoStExecutor;
+    use venus_seal_core::ChainClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.toml");
+    std::fs::write(
+        &path,
+        format!("{CONFIG}\n[proving]\nstores = [\"store\"]\n"),
+    )
+    .unwrap();
+    let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .with_prover(venus_seal_chain::PoStExecutors::of(Arc::new(
+            FakePoStExecutor::default(),
+        )))
+        .build()
+        .await
+        .unwrap();
+    let devnet = manager.chain().devnet.clone().unwrap();
+    venus_seal_chain::testing::activate_fake_sectors(&devnet, ActorId(1000), 1..=4);
+    let admin = admin_client(
+        &ApiArgs::new(
+            Some(format!("http://{}", manager.addr())),
+            None,
+            Some(path.clone()),
+        ),
+        "test",
+    )
+    .unwrap();
+    let dl = devnet.proving_deadline(ActorId(1000)).await.unwrap();
+    let mut checked = None;
+    for d in 0..dl.deadlines {
+        let parts = devnet.deadline_partitions(ActorId(1000), d).await.unwrap();
+        let active = parts.iter().map(|p| p.active.len()).sum::<usize>();
+        if active > 0 {
+            checked = Some((d, active));
+            break;
+        }
+    }
+    let (d, active) = checked.expect("a deadline holds the sectors");
+    let reads = admin.check_deadline(ActorId(1000), d).await.unwrap();
+    assert_eq!((reads.deadline, reads.sectors), (d, active));
+    assert_eq!(reads.reads.len(), active, "every sector read: {reads:?}");
+    assert!(
+        reads.reads.iter().all(|r| r.unreadable.is_none()),
+        "{reads:?}"
+    );
+    let table = super::operator_cli::deadline_reads_table(&reads);
+    assert!(
+        table.contains("ready") && table.lines().count() == 2 + active,
+        "{table}"
+    );
+    let err = admin
+        .check_deadline(ActorId(1000), dl.deadlines)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+    let err = admin
+        .check_deadline(ActorId(1001), 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not served"), "{err}");
+    manager.stop().await;
+
+    // Without [proving]: refused, saying so.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .build()
+        .await
+        .unwrap();
+    let admin = admin_client(
+        &ApiArgs::new(Some(format!("http://{}", manager.addr())), None, Some(path)),
+        "test",
+    )
+    .unwrap();
+    let err = admin
+        .check_deadline(ActorId(1000), 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[proving] is not configured"), "{err}");
+    manager.stop().await;
 }

@@ -146,6 +146,13 @@ impl UnsealRunner {
     /// again every `poll` when none does (or the manager cannot be
     /// reached).
     pub fn spawn(self, poll: Duration) -> tokio::task::JoinHandle<()> {
+        // What a worker stopped mid-job left (its job is handed out again
+        // after its lease).
+        if let Ok(entries) = std::fs::read_dir(&self.spool) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         tokio::spawn(async move {
             loop {
                 match self.run_once().await {
@@ -162,6 +169,11 @@ impl UnsealRunner {
     /// answers how many, or what failed.
     async fn run(&self, job: &UnsealAssignment) -> Result<usize, String> {
         let sector = job.sector.id;
+        // A destination this worker cannot write fails the job before
+        // hours of unsealing.
+        for dest in &job.dests {
+            self.check_destination(dest)?;
+        }
         let files = self
             .sectors
             .locate(sector)
@@ -203,6 +215,28 @@ impl UnsealRunner {
         };
         let _ = std::fs::remove_file(&spooled);
         result
+    }
+
+    /// Refuses a destination this worker cannot write: an object-store URL
+    /// it has no store for (a scheme the build lacks), an HTTP URL that
+    /// does not parse, a relative path.
+    fn check_destination(&self, dest: &str) -> Result<(), String> {
+        if let Some(object) = self.object_of(dest) {
+            return object.map(drop);
+        }
+        if dest.starts_with("http://") || dest.starts_with("https://") {
+            return HttpDestination::parse(dest)
+                .map(drop)
+                .map_err(|e| e.to_string());
+        }
+        let path = dest.strip_prefix("file://").unwrap_or(dest);
+        if Path::new(path).is_absolute() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{dest}: not an absolute path or a URL this worker writes"
+            ))
+        }
     }
 
     /// Writes the spooled piece to each of `dests`; every failure named.
@@ -252,9 +286,9 @@ impl UnsealRunner {
     }
 }
 
-/// Uploads the file `from` as the object `key` of `store`, in parts
-/// (a 32GiB piece is never held in memory); an upload that fails is
-/// aborted, so no partial object is left.
+/// Uploads the file `from` as the object `key` of `store`, in parts, at
+/// most 8 in flight (a 32GiB piece is never held in memory); an upload
+/// that fails is aborted, so no partial object is left.
 async fn upload_object(
     store: &dyn ObjectStore,
     key: &ObjectPath,
@@ -279,6 +313,12 @@ async fn upload_object(
         };
         if n == 0 {
             break;
+        }
+        // At most 8 parts in flight: the file is read no faster than the
+        // store takes it.
+        if let Err(e) = writer.wait_for_capacity(8).await {
+            let _ = writer.abort().await;
+            return Err(fail(&e));
         }
         writer.write(&buf[..n]);
         sent += n as u64;

@@ -434,8 +434,8 @@ pub fn manual_devnet_with(
 /// Takes a new sector of `manager` through deal acquisition (`pieces`
 /// queued first as deals 1, 2, …, for `miner`), a pre-commit with the
 /// pieces' CommD (landed: the chain advances one epoch) and persistence in
-/// `instance`: a sealed, persisted deal sector as unseal jobs need one,
-/// without proofs. Answers the sector and what was pre-committed.
+/// `instance`, then finalized: a sealed, persisted deal sector as unseal
+/// jobs need one, without proofs. Answers the sector and what was pre-committed.
 pub async fn persisted_deal_sector(
     chain: &crate::DevnetChain,
     manager: &crate::LocalSectorManager,
@@ -486,5 +486,6 @@ pub async fn persisted_deal_sector(
         .submit_persisted(s.id, instance.into())
         .await
         .expect("persisted"));
+    manager.report_finalized(s.id).await.expect("finalized");
     (s, info)
 }

@@ -193,3 +193,25 @@ async fn failures_are_reported_with_their_reason_and_write_no_partial_piece() {
         "the third failure gives it up"
     );
 }
+
+/// A destination the worker cannot write (an object store its build has
+/// no support or store for) fails the job before any unsealing.
+#[tokio::test]
+async fn an_unwritable_destination_fails_before_unsealing() {
+    let (m, s, store) = setup().await;
+    let out = tempfile::tempdir().unwrap();
+    m.request_unseal(s.id, piece(1, 256).cid, "s3://nowhere/piece".into())
+        .await
+        .unwrap();
+    let never = PatternUnsealer {
+        fail: Some("the unsealer ran"),
+    };
+    let r = runner(&m, store.path(), never, &out.path().join("spool"));
+    assert!(r.run_once().await.unwrap());
+    let (_, job) = m.unseal_jobs().await.unwrap().remove(0);
+    let error = job.last_error.unwrap();
+    assert!(
+        error.contains("s3://nowhere/piece") && !error.contains("the unsealer ran"),
+        "{error}"
+    );
+}

@@ -1053,6 +1053,16 @@ impl SectorManager for LocalSectorManager {
         sector: SectorId,
         report: StateReport,
     ) -> Result<ReportStateResponse, ManagerError> {
+        // A damocles worker's unseal plan reports the sealed sector it
+        // unseals as it goes: those reports are not the sector's sealing
+        // story, and "finalized" would make that worker stop the unseal.
+        if self.unsealing(sector).await? {
+            debug!(%sector, state = %report.state_change.next, "state report of an unseal job");
+            return Ok(ReportStateResponse {
+                finalized: false,
+                abort_reason: None,
+            });
+        }
         let (answer, repeated) = self
             .modify(sector, |rec| {
                 let repeated = rec.last_report.as_ref() == Some(&report);
@@ -1111,6 +1121,21 @@ impl SectorManager for LocalSectorManager {
     }
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+        // A damocles worker giving up an unseal job reports the sealed
+        // sector aborted: the job failed, not the sector.
+        if self.unsealing(sector).await? {
+            return self.fail_running_unseal(sector, reason).await;
+        }
+        // A finalized sector is done: no worker can abort it.
+        if self.read(sector).await?.finalized {
+            warn!(%sector, %reason, "a worker reported a finalized sector aborted: ignored");
+            return self
+                .modify(sector, |rec| {
+                    rec.record(event("AbortIgnored", format!("finalized: {reason}")));
+                    Ok(())
+                })
+                .await;
+        }
         warn!(%sector, %reason, "sector aborted by its worker");
         self.parked().remove(&sector);
         if let Some(market) = self.market.get() {

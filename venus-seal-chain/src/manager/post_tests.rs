@@ -187,6 +187,52 @@ async fn readiness_names_a_slow_sector_before_its_deadline_opens() {
     assert!(!r.is_ready());
 }
 
+/// The operator's dry run (`proving check`): any deadline, now, every
+/// active sector read and timed (no sample), a failing one named, nothing
+/// proven; a deadline index that does not exist is refused.
+#[tokio::test]
+async fn a_deadline_check_reads_every_sector_and_times_each() {
+    let (chain, prover, _) = setup(6);
+    let dl = chain.proving_deadline(MINER).await.unwrap();
+    let later = (dl.index + 1) % dl.deadlines;
+    let parts = chain.deadline_partitions(MINER, later).await.unwrap();
+    let active: Vec<SectorNumber> = parts.iter().flat_map(|p| p.active.clone()).collect();
+    assert!(!active.is_empty(), "the test's deadline holds sectors");
+    let slow_one = active[0];
+    let scheduler = slow_reads_on(&chain, &prover, slow_one);
+    if let Some(bad) = active.get(1) {
+        prover.set_faulty(*bad, true);
+    }
+    let policy = super::ReadinessPolicy {
+        lead_epochs: 0,
+        sample: 1,
+        epoch: std::time::Duration::from_secs(30),
+        budget: 0.5,
+        slow_read: std::time::Duration::from_millis(100),
+    };
+    let r = scheduler
+        .check_deadline_reads(MINER, later, &policy)
+        .await
+        .unwrap();
+    assert_eq!(r.deadline, later);
+    assert_eq!(r.reads.len(), active.len(), "every sector, not a sample");
+    assert_eq!(r.reads[0].number, slow_one, "slowest first: {r:?}");
+    assert!(r.reads[0].took >= std::time::Duration::from_millis(100));
+    assert_eq!(r.opens, dl.close, "its next opening");
+    if let Some(bad) = active.get(1) {
+        let unreadable: Vec<_> = r.unreadable().iter().map(|s| s.number).collect();
+        assert_eq!(unreadable, [*bad]);
+    }
+    assert_eq!(prover.window_posts(), 0, "a check proves nothing");
+    assert_eq!(scheduler.readiness().len(), 1, "kept for the console");
+    let err = scheduler
+        .check_deadline_reads(MINER, dl.deadlines, &policy)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+}
+
 #[tokio::test]
 async fn a_sector_the_locator_does_not_know_is_skipped() {
     let (chain, _prover, _) = setup(2);

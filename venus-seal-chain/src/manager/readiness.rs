@@ -131,6 +131,43 @@ impl WindowPoStScheduler {
         checked
     }
 
+    /// A dry run of `miner`'s `deadline` now, whatever its distance: every
+    /// active sector read one at a time and timed (the operator's
+    /// `proving check`), with the prediction for its next opening (the
+    /// open one if it is open). Kept like an automatic check, so the
+    /// console shows it. A deadline index past the miner's deadlines is
+    /// refused.
+    pub async fn check_deadline_reads(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+        policy: &ReadinessPolicy,
+    ) -> Result<Readiness, PoStScheduleError> {
+        let dl = self.deadline(miner).await?;
+        let n = dl.deadlines.max(1);
+        if deadline >= n {
+            return Err(PoStScheduleError::Chain {
+                miner,
+                source: venus_seal_core::ChainError::Rejected(format!(
+                    "deadline {deadline} does not exist: {miner} has deadlines 0 to {}",
+                    n - 1
+                )),
+            });
+        }
+        let width = (dl.close - dl.open).max(1);
+        let ahead = (deadline + n - dl.index % n) % n;
+        let opens = dl.open + ahead as ChainEpoch * width;
+        let every = ReadinessPolicy {
+            sample: 0,
+            ..policy.clone()
+        };
+        let r = self
+            .read_deadline(miner, deadline, opens, opens + width, &every)
+            .await?;
+        self.keep_readiness(r.clone());
+        Ok(r)
+    }
+
     /// Runs [`check_readiness`](Self::check_readiness) every `interval`
     /// until the handle is aborted.
     pub fn spawn_readiness(

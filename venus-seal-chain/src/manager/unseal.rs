@@ -31,9 +31,9 @@ pub(super) struct UnsealIndex {
     scanned: Option<Instant>,
 }
 
-/// The object-store URL schemes a worker writes (object_store's
-/// `parse_url`: Amazon S3, Google Cloud Storage, Azure).
-const OBJECT_SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss"];
+/// The object-store URL schemes a worker writes (Amazon S3 and
+/// S3-compatible stores, with the backends' `s3` feature).
+const OBJECT_SCHEMES: [&str; 2] = ["s3", "s3a"];
 
 /// A destination a worker can write: a `file://` URL or an absolute path,
 /// an `http(s)://` URL, or an object-store URL (`s3://bucket/key`).
@@ -68,7 +68,8 @@ fn job_mut<'a>(rec: &'a mut SectorStatus, piece: &PieceCid) -> Option<&'a mut Un
 impl LocalSectorManager {
     /// Asks for `piece` of `sector` to be unsealed and written to `dest`
     /// (see [`venus_seal_core::unseal`]). The sector must hold the piece
-    /// and be persisted (its sealed files in a store a worker reaches); a
+    /// and be persisted (its sealed files in a store a worker reaches) and
+    /// finalized; a
     /// second request for a piece whose job is open adds its destination,
     /// one for a job done or given up starts it again. Answers the job.
     pub async fn request_unseal(
@@ -80,9 +81,11 @@ impl LocalSectorManager {
         check_destination(&dest)?;
         let job = self
             .modify_live(sector, |rec| {
-                if rec.persisted_at.is_none() || rec.pre_commit.is_none() {
+                // Finalized: its sealing worker is done with it, so every
+                // report about it from now on is an unseal job's.
+                if !rec.finalized || rec.persisted_at.is_none() || rec.pre_commit.is_none() {
                     return Err(ManagerError::Rejected(format!(
-                        "sector {sector} is not sealed and persisted yet: nothing to unseal"
+                        "sector {sector} is not sealed, persisted and finalized yet: nothing to unseal"
                     )));
                 }
                 let deals = rec.deals.clone().unwrap_or_default();
@@ -145,6 +148,39 @@ impl LocalSectorManager {
                 out.extend(rec.value.unseal.into_iter().map(|j| (id, j)));
             }
         }
+    }
+
+    /// Whether `sector` has an unseal job running (a worker's reports
+    /// about it are then the job's; see `report_state`).
+    pub(super) async fn unsealing(&self, sector: SectorId) -> Result<bool, ManagerError> {
+        Ok(self.store.load(sector).await?.is_some_and(|rec| {
+            rec.value
+                .unseal
+                .iter()
+                .any(|j| matches!(j.state, UnsealState::Running { .. }))
+        }))
+    }
+
+    /// The running unseal jobs of `sector` failed for `reason` (their
+    /// worker reported the sector aborted).
+    pub(super) async fn fail_running_unseal(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<(), ManagerError> {
+        let running: Vec<PieceCid> = self
+            .read(sector)
+            .await?
+            .unseal
+            .iter()
+            .filter(|j| matches!(j.state, UnsealState::Running { .. }))
+            .map(|j| j.piece.cid)
+            .collect();
+        for piece in running {
+            self.achieve_unseal(sector, piece, Some(reason.clone()))
+                .await?;
+        }
+        Ok(())
     }
 
     fn unseal_index(&self) -> std::sync::MutexGuard<'_, UnsealIndex> {
@@ -283,9 +319,13 @@ impl UnsealJobSource for LocalSectorManager {
         let state = self
             .modify(sector, |rec| {
                 let job = job_mut(rec, &piece).ok_or_else(|| no_job(sector, &piece))?;
-                if !matches!(job.state, UnsealState::Running { .. }) {
-                    // A repeated report, or one from a worker whose lease
-                    // ran out: the job's state stands.
+                let running = matches!(job.state, UnsealState::Running { .. });
+                let late_success = error.is_none()
+                    && matches!(job.state, UnsealState::Pending | UnsealState::Failed { .. });
+                if !running && !late_success {
+                    // A repeated report, or a failure from a worker whose
+                    // lease ran out: the job's state stands. (A success
+                    // always counts: the piece was delivered.)
                     return Ok(job.state_name());
                 }
                 let step = match &error {
@@ -321,6 +361,8 @@ impl UnsealJobSource for LocalSectorManager {
     }
 }
 
+/// Not `Rejected`: that is damocles' "sector not found" (11001), on which
+/// a damocles worker reports the sealed sector aborted.
 fn no_job(sector: SectorId, piece: &PieceCid) -> ManagerError {
-    ManagerError::Rejected(format!("sector {sector} has no unseal job for {piece}"))
+    ManagerError::Internal(format!("sector {sector} has no unseal job for {piece}"))
 }

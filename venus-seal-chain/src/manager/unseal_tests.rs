@@ -173,7 +173,7 @@ async fn a_sector_not_persisted_or_unknown_is_refused() {
     rejected(
         m.request_unseal(s.id, piece(1, 256).cid, "/out".into())
             .await,
-        "not sealed and persisted",
+        "not sealed, persisted and finalized",
     );
     let unknown = venus_seal_core::SectorId::new(M1, venus_seal_core::SectorNumber(99));
     rejected(
@@ -181,10 +181,12 @@ async fn a_sector_not_persisted_or_unknown_is_refused() {
             .await,
         "unknown sector",
     );
-    rejected(
-        m.achieve_unseal(s.id, piece(1, 256).cid, None).await,
-        "no unseal job",
-    );
+    // Not Rejected (damocles' 11001 would make its worker report the
+    // sector aborted): an internal error naming it.
+    match m.achieve_unseal(s.id, piece(1, 256).cid, None).await {
+        Err(ManagerError::Internal(why)) => assert!(why.contains("no unseal job"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Failures put the job back for another worker until the cap; then it
@@ -251,4 +253,61 @@ async fn a_restarted_manager_finds_the_open_jobs() {
         .unwrap()
         .expect("the job requested before the restart");
     assert_eq!(got.sector, s);
+}
+
+/// A damocles worker's unseal plan reports the sealed sector as it goes:
+/// while its job runs, `ReportState` answers "not finalized" (else that
+/// worker would stop) and leaves the sealing record alone, and
+/// `ReportAborted` fails the job, not the sector. A finalized sector is
+/// never aborted by a worker.
+#[tokio::test]
+async fn a_damocles_unseal_workers_reports_go_to_its_job() {
+    use venus_seal_core::manager::{SectorStateChange, StateReport, WorkerIdentifier};
+
+    let (chain, m) = manager_on(Arc::new(MemoryManagerStore::new()));
+    let (s, _) = persisted_deal_sector(&chain, &m).await;
+    let small = piece(1, 256).cid;
+    m.request_unseal(s.id, small, "/out/small".into())
+        .await
+        .unwrap();
+    assert!(m
+        .allocate_unseal(AllocateSpec::default())
+        .await
+        .unwrap()
+        .is_some());
+    let before = m.sector_status(s.id).await.unwrap().unwrap();
+    let report = StateReport {
+        worker: WorkerIdentifier {
+            instance: "damocles-unseal".into(),
+            location: "/unseal/1".into(),
+        },
+        state_change: SectorStateChange {
+            prev: "Empty".into(),
+            next: "UnsealPrepared".into(),
+            event: None,
+        },
+        failure: None,
+    };
+    let answer = m.report_state(s.id, report).await.unwrap();
+    assert!(!answer.finalized && answer.abort_reason.is_none());
+    let after = m.sector_status(s.id).await.unwrap().unwrap();
+    assert_eq!(after.last_report, before.last_report);
+    m.report_aborted(s.id, "upload refused".into())
+        .await
+        .unwrap();
+    let rec = m.sector_status(s.id).await.unwrap().unwrap();
+    assert_eq!(rec.aborted, None, "the sector is not aborted");
+    assert_eq!(rec.unseal[0].state, UnsealState::Pending);
+    assert_eq!(rec.unseal[0].last_error.as_deref(), Some("upload refused"));
+    // No job running: a worker's abort of the finalized sector is ignored.
+    m.report_aborted(s.id, "confused worker".into())
+        .await
+        .unwrap();
+    let rec = m.sector_status(s.id).await.unwrap().unwrap();
+    assert_eq!(rec.aborted, None);
+    assert_eq!(rec.history.last().unwrap().next, "AbortIgnored");
+    // A late success counts even after the job went back to waiting.
+    m.achieve_unseal(s.id, small, None).await.unwrap();
+    let rec = m.sector_status(s.id).await.unwrap().unwrap();
+    assert!(matches!(rec.unseal[0].state, UnsealState::Done { .. }));
 }

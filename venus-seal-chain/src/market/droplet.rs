@@ -36,10 +36,10 @@ pub const NAMESPACE: &str = "VENUS_MARKET";
 ///   chain too ([`ChainClient::lookup_id`]) when droplet recorded a robust
 ///   address, as damocles resolves it;
 /// * deals go back with `ReleaseDeals` (builtin-market, by deal id) and
-///   `ReleaseDirectDeals` (direct, by allocation id). Deals assigned but
-///   unusable (their allocation or client cannot be read) are given back
-///   at once, so droplet does not hold them for a sector that never got
-///   them.
+///   `ReleaseDirectDeals` (direct, by allocation id). A deal assigned but
+///   unusable (its allocation or client cannot be read) is given back at
+///   once and left out, so droplet does not hold it for a sector that
+///   never got it, and the sector takes the others.
 #[derive(Debug, Clone)]
 pub struct DropletMarket {
     rpc: JsonRpcClient,
@@ -118,44 +118,35 @@ impl DropletMarket {
         Ok(deal)
     }
 
-    /// The deals droplet assigned, resolved; if one cannot be, all are
-    /// given back to droplet and the error returned.
+    /// The deals droplet assigned, resolved. One that cannot be (its
+    /// allocation or client unreadable) is given back to droplet at once
+    /// and left out, named in the log: the sector takes the others (or is
+    /// sealed committed-capacity), and one bad deal never stops sealing.
     async fn resolve(
         &self,
         sector: SectorId,
         assigned: Vec<Assigned>,
     ) -> Result<Vec<DealInfo>, ChainError> {
         let mut deals = Vec::with_capacity(assigned.len());
-        let mut failed = None;
-        for d in &assigned {
+        for d in assigned {
             match self.deal_info(d.clone()).await {
                 Ok(deal) => deals.push(deal),
                 Err(e) => {
-                    failed = Some(e);
-                    break;
+                    warn!(%sector, deal = %d.name(), error = %e, "droplet's deal cannot be used: given back");
+                    let (builtin, direct) = match d.allocation {
+                        _ if d.builtin => (vec![d.deal_id], vec![]),
+                        Allocation::Known(id) => (vec![], vec![id]),
+                        _ => (vec![], vec![]),
+                    };
+                    if builtin.is_empty() && direct.is_empty() {
+                        warn!(%sector, deal = %d.name(), "a direct deal without an allocation cannot be given back: release it in droplet");
+                    } else if let Err(release) = self.release(sector, &builtin, &direct).await {
+                        warn!(%sector, error = %release, "cannot give droplet back an unusable deal");
+                    }
                 }
             }
         }
-        let Some(e) = failed else {
-            return Ok(deals);
-        };
-        let builtin: Vec<u64> = assigned
-            .iter()
-            .filter(|d| d.builtin)
-            .map(|d| d.deal_id)
-            .collect();
-        let direct: Vec<u64> = assigned
-            .iter()
-            .filter(|d| !d.builtin)
-            .filter_map(|d| match d.allocation {
-                Allocation::Known(id) => Some(id),
-                _ => None,
-            })
-            .collect();
-        if let Err(release) = self.release(sector, &builtin, &direct).await {
-            warn!(%sector, error = %release, "cannot give droplet back the deals of a failed assignment");
-        }
-        Err(e)
+        Ok(deals)
     }
 
     /// `ReleaseDeals` of `builtin` deal ids and `ReleaseDirectDeals` of

@@ -595,36 +595,22 @@ async fn verified_deals_get_their_allocation_and_client_from_the_chain() {
 }
 
 /// A deal whose allocation cannot be keyed (its client's address cannot
-/// be resolved) fails the acquisition naming it, Temporary, and every deal
-/// of that assignment goes back to droplet at once instead of staying
-/// held for a sector that never got them.
+/// be resolved) is given back to droplet at once and left out; the sector
+/// takes the others: one bad deal never stops sealing.
 #[tokio::test]
-async fn an_assignment_that_cannot_be_resolved_is_given_back() {
+async fn a_deal_that_cannot_be_resolved_is_given_back_and_left_out() {
     let deals = vec![
         deal(11, 1, 512, 100_000),
         direct(42, "f3unresolvable", 2, 1024),
     ];
-    let (manager, droplet, _chain) = manager_with(deals, true, None).await;
-    let sector = manager
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
-    let err = manager
-        .acquire_deals(sector.id, AcquireDealsSpec::default())
-        .await
-        .unwrap_err();
-    assert_eq!(err.level(), FailureLevel::Temporary, "{err}");
-    let text = err.to_string();
-    assert!(
-        text.contains("f3unresolvable") && text.contains("allocation 42"),
-        "{text}"
-    );
-    assert_eq!(calls(&droplet, RELEASE), vec![json!(["f01000", [11]])]);
+    let (manager, droplet, _chain) = manager_with(deals.clone(), true, None).await;
+    let (sector, got) = sector_with_deals(&manager, AcquireDealsSpec::default()).await;
+    assert_eq!(got, vec![expected(&deals[0])]);
+    assert!(calls(&droplet, RELEASE).is_empty(), "the good deal stays");
     assert_eq!(
         calls(&droplet, RELEASE_DIRECT),
         vec![json!(["f01000", [42]])]
     );
     let rec = record(&manager, sector.id).await;
-    assert_eq!(rec.deals, None, "nothing recorded");
+    assert_eq!(rec.deals, Some(got));
 }

@@ -199,8 +199,10 @@ impl ManagerServer {
 /// The unseal job methods (damocles' names and shapes): answered from
 /// the context's [`UnsealJobSource`], none when it has none.
 fn register_unseal(module: &mut ManagerModule) -> Result<(), RpcError> {
+    // Not `Rejected` (11001): a damocles worker takes that for "sector
+    // not found" and reports the sealed sector aborted.
     fn no_source(method: &str) -> ErrorObjectOwned {
-        manager_error_to_rpc(venus_seal_core::ManagerError::Rejected(format!(
+        manager_error_to_rpc(venus_seal_core::ManagerError::Internal(format!(
             "{method}: this manager hands out no unseal jobs"
         )))
     }

@@ -8,7 +8,7 @@ use venus_seal_core::manager::DealInfo;
 use venus_seal_core::unseal::UnsealJob;
 use venus_seal_core::{ActorId, ChainEpoch, PieceCid, SectorId, SectorNumber};
 
-use super::{methods, DealQueueStatus, UnsealJobEntry};
+use super::{methods, DeadlineReads, DealQueueStatus, UnsealJobEntry};
 use crate::manager::WorkerPingInfo;
 use crate::{http_client, ClientError};
 
@@ -152,6 +152,19 @@ impl ManagerAdminClient {
             .request(methods::REQUEST_UNSEAL, rpc_params![sector, piece, dest])
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::REQUEST_UNSEAL, e))
+    }
+
+    /// A WindowPoSt dry run of `miner`'s `deadline`
+    /// (`Venus.Admin.CheckDeadline`): every sector read and timed.
+    pub async fn check_deadline(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<DeadlineReads, ClientError> {
+        self.client
+            .request(methods::CHECK_DEADLINE, rpc_params![miner, deadline])
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::CHECK_DEADLINE, e))
     }
 
     /// Every unseal job (`Venus.Admin.UnsealJobs`).

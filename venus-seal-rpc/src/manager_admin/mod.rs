@@ -11,7 +11,8 @@
 //! | `Venus.Admin.ExtendSectors` | `[miner, [number…], new_expiration, dry_run]` | `LifecyclePlan` | admin |
 //! | `Venus.Admin.TerminateSectors` | `[miner, [number…], dry_run]` | `LifecyclePlan` | admin |
 //! | `Venus.Admin.RequestUnseal` | `[SectorId, piece cid, dest]` | `UnsealJob` | admin |
-//! | `Venus.Admin.UnsealJobs` | `[]` | `[UnsealJobEntry…]` | read |
+//! | `Venus.Admin.UnsealJobs` | `[]` | `[UnsealJobEntry…]` | admin |
+//! | `Venus.Admin.CheckDeadline` | `[miner, deadline]` | `DeadlineReads` | admin |
 //!
 //! An aborted sector's worker learns it from the answer to its next
 //! `Venus.ReportState` (`AbortReason`) or poll (`ShouldAbort`), and gives
@@ -80,8 +81,12 @@ pub mod methods {
     pub const TERMINATE_SECTORS: &str = "Venus.Admin.TerminateSectors";
     /// `Venus.Admin.RequestUnseal` (admin): `[sector, piece cid, dest]`.
     pub const REQUEST_UNSEAL: &str = "Venus.Admin.RequestUnseal";
-    /// `Venus.Admin.UnsealJobs` (read): every unseal job.
+    /// `Venus.Admin.UnsealJobs` (admin: destinations may carry
+    /// credentials, e.g. pre-signed URLs): every unseal job.
     pub const UNSEAL_JOBS: &str = "Venus.Admin.UnsealJobs";
+    /// `Venus.Admin.CheckDeadline` (admin: it reads every sector's
+    /// files): `[miner, deadline]`, a WindowPoSt dry run.
+    pub const CHECK_DEADLINE: &str = "Venus.Admin.CheckDeadline";
 }
 
 /// The permission each deal method needs.
@@ -95,7 +100,8 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::EXTEND_SECTORS, Permission::Admin),
         (methods::TERMINATE_SECTORS, Permission::Admin),
         (methods::REQUEST_UNSEAL, Permission::Admin),
-        (methods::UNSEAL_JOBS, Permission::Read),
+        (methods::UNSEAL_JOBS, Permission::Admin),
+        (methods::CHECK_DEADLINE, Permission::Admin),
     ])
 }
 
@@ -114,6 +120,44 @@ pub struct UnsealJobEntry {
     pub sector: SectorId,
     /// The job.
     pub job: UnsealJob,
+}
+
+/// A WindowPoSt dry run of one deadline (`Venus.Admin.CheckDeadline`):
+/// every active sector's files read as a WindowPoSt reads them, each
+/// timed, and whether the predicted proof fits the deadline's window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineReads {
+    /// The miner.
+    pub miner: ActorId,
+    /// The deadline.
+    pub deadline: u64,
+    /// The epoch of its next opening (the open one if it is open).
+    pub opens: ChainEpoch,
+    /// The epoch it closes at.
+    pub closes: ChainEpoch,
+    /// Its partitions.
+    pub partitions: usize,
+    /// Its active sectors.
+    pub sectors: usize,
+    /// Each sector read, slowest first.
+    pub reads: Vec<SectorReadTime>,
+    /// The predicted proof duration, milliseconds.
+    pub predicted_ms: u64,
+    /// What the proof may take (the window's budget), milliseconds.
+    pub allowed_ms: u64,
+    /// The sectors slower than the slow-read threshold.
+    pub slow: Vec<SectorNumber>,
+}
+
+/// One sector of a [`DeadlineReads`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorReadTime {
+    /// The sector.
+    pub number: SectorNumber,
+    /// How long reading its files took, milliseconds.
+    pub took_ms: u64,
+    /// Why a WindowPoSt would skip it (declare it faulty), if it would.
+    pub unreadable: Option<String>,
 }
 
 /// Why an operator method was refused.
@@ -184,6 +228,19 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
     /// Every unseal job, in sector order. The default: none.
     async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {
         Ok(Vec::new())
+    }
+    /// A WindowPoSt dry run of `miner`'s `deadline`: every sector read and
+    /// timed, nothing sent. The default refuses: a manager that does not
+    /// prove WindowPoSt.
+    async fn check_deadline(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<DeadlineReads, AdminError> {
+        Err(AdminError::Invalid(format!(
+            "this manager does not prove WindowPoSt ([proving] is not configured): \
+             no check of {miner} deadline {deadline}"
+        )))
     }
 }
 

@@ -143,5 +143,17 @@ pub fn manager_admin_module(
             api.unseal_jobs().await.map_err(to_rpc)
         })
         .map_err(reg)?;
+    module
+        .register_async_method(methods::CHECK_DEADLINE, |params, api, _| async move {
+            let (miner, deadline): (ActorId, u64) = params.parse().map_err(|e| {
+                invalid(format!(
+                    "expected params [miner, deadline]: {}",
+                    e.message()
+                ))
+            })?;
+            tracing::info!(%miner, deadline, "WindowPoSt dry run requested by an operator");
+            api.check_deadline(miner, deadline).await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
     Ok(module)
 }
