@@ -420,7 +420,17 @@ mod droplet {
                 "PublishCid": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}
             }]),
             "VENUS_MARKET.ReleaseDeals" => Value::Null,
-            _ => Value::Null,
+            // A droplet before direct deals (no `AssignDeals`): go-jsonrpc
+            // answers an unknown method with -32601.
+            _ => {
+                let answer = json!({"jsonrpc": "2.0", "id": req["id"],
+                    "error": {"code": -32601, "message": format!("method '{method}' not found")}});
+                return (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    answer.to_string(),
+                )
+                    .into_response();
+            }
         };
         let answer = json!({"jsonrpc": "2.0", "id": req["id"], "result": result});
         (
