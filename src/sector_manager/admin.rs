@@ -12,12 +12,12 @@ use venus_seal_core::manager::DealInfo;
 use venus_seal_core::unseal::UnsealJob;
 use venus_seal_core::ChainError;
 use venus_seal_core::{
-    ActorId, ChainEpoch, ManagerError, PieceCid, SealProof, SectorId, SectorNumber,
+    ActorId, ChainEpoch, ManagerError, PieceCid, Randomness, SealProof, SectorId, SectorNumber,
 };
 use venus_seal_rpc::manager::WorkerPingInfo;
 use venus_seal_rpc::manager_admin::{
     AdminError, DeadlineReads, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
-    SectorReadTime, UnsealJobEntry,
+    SectorReadTime, SimulatedPartitionPoSt, SimulatedWindowPoSt, UnsealJobEntry,
 };
 use venus_seal_rpc::Permission;
 
@@ -177,28 +177,13 @@ impl ManagerAdminApi for ManagerAdmin {
         miner: ActorId,
         deadline: u64,
     ) -> Result<DeadlineReads, AdminError> {
-        let Some((scheduler, policy)) = &self.proving else {
-            return Err(AdminError::Invalid(format!(
-                "this manager does not prove WindowPoSt ([proving] is not configured): \
-                 no check of {miner} deadline {deadline}"
-            )));
-        };
-        if !self.miners.iter().any(|(m, _)| *m == miner) {
-            return Err(AdminError::Invalid(format!(
-                "miner {miner} is not served by this manager"
-            )));
-        }
+        let scheduler = self.prover(miner, deadline)?;
+        let policy = &self.proving.as_ref().expect("checked by prover").1;
         let r = scheduler
             .check_deadline_reads(miner, deadline, policy)
             .await
-            .map_err(|e| match e {
-                PoStScheduleError::Chain {
-                    source: ChainError::Rejected(why),
-                    ..
-                } => AdminError::Invalid(why),
-                other => AdminError::Internal(other.to_string()),
-            })?;
-        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            .map_err(post_error)?;
+        let ms = millis;
         Ok(DeadlineReads {
             miner: r.miner,
             deadline: r.deadline,
@@ -221,6 +206,40 @@ impl ManagerAdminApi for ManagerAdmin {
         })
     }
 
+    async fn simulate_window_post(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+        randomness: Option<Randomness>,
+    ) -> Result<SimulatedWindowPoSt, AdminError> {
+        let scheduler = self.prover(miner, deadline)?;
+        let sim = scheduler
+            .simulate_window_post(miner, deadline, randomness)
+            .await
+            .map_err(post_error)?;
+        Ok(SimulatedWindowPoSt {
+            miner: sim.miner,
+            deadline: sim.deadline,
+            randomness: sim.randomness,
+            partitions: sim
+                .partitions
+                .into_iter()
+                .map(|p| SimulatedPartitionPoSt {
+                    index: p.index,
+                    proven: p.proven,
+                    skipped: p
+                        .skipped
+                        .into_iter()
+                        .map(|s| (s.number, s.reason))
+                        .collect(),
+                    took_ms: millis(p.took),
+                    proof_bytes: p.proof_bytes,
+                })
+                .collect(),
+            took_ms: millis(sim.took),
+        })
+    }
+
     async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {
         let jobs = self
             .manager
@@ -231,6 +250,46 @@ impl ManagerAdminApi for ManagerAdmin {
             .into_iter()
             .map(|(sector, job)| UnsealJobEntry { sector, job })
             .collect())
+    }
+}
+
+impl ManagerAdmin {
+    /// The WindowPoSt scheduler, for a miner this manager serves; refused
+    /// naming why otherwise.
+    fn prover(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+    ) -> Result<&Arc<WindowPoStScheduler>, AdminError> {
+        let Some((scheduler, _)) = &self.proving else {
+            return Err(AdminError::Invalid(format!(
+                "this manager does not prove WindowPoSt ([proving] is not configured): \
+                 nothing to do for {miner} deadline {deadline}"
+            )));
+        };
+        if !self.miners.iter().any(|(m, _)| *m == miner) {
+            return Err(AdminError::Invalid(format!(
+                "miner {miner} is not served by this manager"
+            )));
+        }
+        Ok(scheduler)
+    }
+}
+
+/// A duration in whole milliseconds (saturating).
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A deadline that does not exist is the operator's mistake; the rest is
+/// the manager's failure.
+fn post_error(e: PoStScheduleError) -> AdminError {
+    match e {
+        PoStScheduleError::Chain {
+            source: ChainError::Rejected(why),
+            ..
+        } => AdminError::Invalid(why),
+        other => AdminError::Internal(other.to_string()),
     }
 }
 

@@ -7,7 +7,9 @@
 
 use clap::Subcommand;
 use venus_seal_core::manager::{DealInfo, VerifiedAllocationKey};
-use venus_seal_core::{ActorId, PaddedPieceSize, PieceCid, PieceInfo, SectorId, SectorNumber};
+use venus_seal_core::{
+    ActorId, PaddedPieceSize, PieceCid, PieceInfo, Randomness, SectorId, SectorNumber,
+};
 
 use super::lifecycle_cli::LifecycleCommand;
 use super::{admin_client, workers_table};
@@ -254,6 +256,34 @@ pub enum ProvingCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Prove one deadline now, partition by partition, with a chosen
+    /// challenge (or one drawn from the chain), on the manager's own
+    /// provers; nothing is sent. Says how long each partition's proof
+    /// took and which sectors it would skip.
+    Simulate {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The deadline index.
+        #[arg(long)]
+        deadline: u64,
+        /// The challenge: 32 bytes as 64 hex digits (default: drawn from
+        /// the chain's beacon at the head).
+        #[arg(long, value_parser = parse_randomness)]
+        randomness: Option<Randomness>,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// 32 bytes from 64 hex digits.
+fn parse_randomness(s: &str) -> Result<Randomness, String> {
+    let bytes = hex::decode(s).map_err(|e| format!("{s:?} is not hex: {e}"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("{} bytes, not 32", b.len()))?;
+    Ok(Randomness(bytes))
 }
 
 impl ProvingCommand {
@@ -270,6 +300,17 @@ impl ProvingCommand {
                     .check_deadline(miner, deadline)
                     .await?;
                 print!("{}", deadline_reads_table(&reads));
+            }
+            ProvingCommand::Simulate {
+                miner,
+                deadline,
+                randomness,
+                api,
+            } => {
+                let sim = admin_client(&api, name)?
+                    .simulate_window_post(miner, deadline, randomness)
+                    .await?;
+                print!("{}", simulation_table(&sim));
             }
         }
         Ok(())
@@ -307,6 +348,42 @@ pub fn deadline_reads_table(r: &venus_seal_rpc::manager_admin::DeadlineReads) ->
             None => "ok".into(),
         };
         out.push_str(&format!("{:>10} {:>10}  {status}\n", s.number, s.took_ms));
+    }
+    out
+}
+
+/// A simulation as text: the total, then one line per partition.
+pub fn simulation_table(sim: &venus_seal_rpc::manager_admin::SimulatedWindowPoSt) -> String {
+    let mut out = format!(
+        "{} deadline {}: {} partition(s) proven in {} ms (challenge {}); nothing sent\n",
+        sim.miner,
+        sim.deadline,
+        sim.partitions.len(),
+        sim.took_ms,
+        hex::encode(sim.randomness.0)
+    );
+    out.push_str(&format!(
+        "{:>9} {:>7} {:>7} {:>9}  SKIPPED\n",
+        "PARTITION", "PROVEN", "PROOF B", "MS"
+    ));
+    for p in &sim.partitions {
+        let skipped: Vec<String> = p
+            .skipped
+            .iter()
+            .map(|(n, why)| format!("{n}: {why}"))
+            .collect();
+        out.push_str(&format!(
+            "{:>9} {:>7} {:>7} {:>9}  {}\n",
+            p.index,
+            p.proven.len(),
+            p.proof_bytes,
+            p.took_ms,
+            if skipped.is_empty() {
+                "-".to_string()
+            } else {
+                skipped.join("; ")
+            }
+        ));
     }
     out
 }

@@ -965,6 +965,21 @@ async fn proving_check_reads_every_sector_of_a_deadline() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not served"), "{err}");
+    // `proving simulate`: the same deadline proven with a chosen
+    // challenge, nothing sent.
+    let chosen = venus_seal_core::Randomness([4; 32]);
+    let sim = admin
+        .simulate_window_post(ActorId(1000), d, Some(chosen))
+        .await
+        .unwrap();
+    assert_eq!((sim.deadline, sim.randomness), (d, chosen));
+    let proven: usize = sim.partitions.iter().map(|p| p.proven.len()).sum();
+    assert_eq!(proven, active);
+    let table = super::operator_cli::simulation_table(&sim);
+    assert!(
+        table.contains("nothing sent") && table.contains(&hex::encode([4u8; 32])),
+        "{table}"
+    );
     manager.stop().await;
 
     // Without [proving]: refused, saying so.

@@ -68,6 +68,7 @@ use venus_seal_core::{
 pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
 pub use lifecycle::{AutoExtendPolicy, LifecycleError};
 pub use post::readiness::{Readiness, ReadinessPolicy, SectorRead};
+pub use post::simulate::{SimulatedPartition, SimulatedPoSt};
 pub use post::{
     DeadlineCheck, DeadlineProgress, PartitionPoSt, PoStExecutors, PoStOutcome, PoStRound,
     PoStScheduleError, WindowPoStScheduler,

@@ -46,6 +46,8 @@ use venus_seal_core::{
 
 #[path = "readiness.rs"]
 pub(super) mod readiness;
+#[path = "simulate_post.rs"]
+pub(super) mod simulate;
 
 /// Why a WindowPoSt round failed (the partitions not submitted are tried
 /// again at the next tick while the deadline is open).
@@ -480,26 +482,10 @@ impl WindowPoStScheduler {
         };
         for (index, partition) in todo {
             let index = index as u64;
-            let (sectors, mut skipped) = self.proving_sectors(miner, &partition.active).await?;
             let output = self
-                .executors
-                .window_post
-                .execute(WindowPoSt {
-                    miner,
-                    deadline: dl.index,
-                    partition: index,
-                    randomness,
-                    sectors,
-                })
-                .await
-                .map_err(|source| PoStScheduleError::Proving {
-                    miner,
-                    deadline: dl.index,
-                    partition: index,
-                    source,
-                })?;
-            skipped.extend(output.skipped);
-            skipped.sort_by_key(|s| s.number);
+                .prove_partition(miner, dl.index, index, &partition.active, randomness)
+                .await?;
+            let skipped = output.skipped;
             let call = MinerCall::SubmitWindowedPoSt(WindowPoStSubmission {
                 deadline: dl.index,
                 partitions: vec![PoStPartition {
@@ -530,6 +516,41 @@ impl WindowPoStScheduler {
             });
         }
         Ok(Some(round))
+    }
+
+    /// Proves the `active` sectors of one partition with `randomness`
+    /// through the WindowPoSt executor: its output, with the sectors the
+    /// locator could not find among the skipped, in sector order.
+    pub(super) async fn prove_partition(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+        partition: u64,
+        active: &[SectorNumber],
+        randomness: venus_seal_core::Randomness,
+    ) -> Result<venus_seal_core::proving::WindowPoStOutput, PoStScheduleError> {
+        let (sectors, mut skipped) = self.proving_sectors(miner, active).await?;
+        let mut output = self
+            .executors
+            .window_post
+            .execute(WindowPoSt {
+                miner,
+                deadline,
+                partition,
+                randomness,
+                sectors,
+            })
+            .await
+            .map_err(|source| PoStScheduleError::Proving {
+                miner,
+                deadline,
+                partition,
+                source,
+            })?;
+        skipped.append(&mut output.skipped);
+        skipped.sort_by_key(|s| s.number);
+        output.skipped = skipped;
+        Ok(output)
     }
 
     async fn deadline(&self, miner: ActorId) -> Result<DeadlineInfo, PoStScheduleError> {

@@ -629,3 +629,51 @@ async fn a_failed_window_post_is_not_resent_after_its_deadline_closes() {
     );
     assert_eq!(prover.window_posts(), 1, "never proven again");
 }
+
+/// `proving simulate`: a deadline proven now with a chosen challenge, each
+/// partition timed, the faulty sector named as skipped, nothing sent; a
+/// deadline that does not exist is refused.
+#[tokio::test]
+async fn a_simulated_window_post_proves_a_deadline_and_sends_nothing() {
+    let (chain, prover, scheduler) = setup(6);
+    let dl = chain.proving_deadline(MINER).await.unwrap();
+    let next = (dl.index + 1) % dl.deadlines;
+    let parts = chain.deadline_partitions(MINER, next).await.unwrap();
+    let active: Vec<SectorNumber> = parts.iter().flat_map(|p| p.active.clone()).collect();
+    let bad = active[0];
+    prover.set_faulty(bad, true);
+    let pending = chain.pending_messages();
+    let chosen = venus_seal_core::Randomness([9; 32]);
+    let sim = scheduler
+        .simulate_window_post(MINER, next, Some(chosen))
+        .await
+        .unwrap();
+    assert_eq!((sim.deadline, sim.randomness), (next, chosen));
+    assert_eq!(
+        sim.partitions.len(),
+        parts.iter().filter(|p| !p.active.is_empty()).count()
+    );
+    let proven: usize = sim.partitions.iter().map(|p| p.proven.len()).sum();
+    assert_eq!(proven, active.len() - 1);
+    let skipped: Vec<SectorNumber> = sim
+        .partitions
+        .iter()
+        .flat_map(|p| p.skipped.iter().map(|s| s.number))
+        .collect();
+    assert_eq!(skipped, [bad]);
+    assert!(sim.partitions.iter().all(|p| p.proof_bytes > 0));
+    assert_eq!(prover.window_posts(), sim.partitions.len());
+    assert_eq!(chain.pending_messages(), pending, "nothing sent");
+    // Without a challenge: one is drawn from the chain.
+    let drawn = scheduler
+        .simulate_window_post(MINER, next, None)
+        .await
+        .unwrap();
+    assert_ne!(drawn.randomness, chosen);
+    let err = scheduler
+        .simulate_window_post(MINER, dl.deadlines, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+}

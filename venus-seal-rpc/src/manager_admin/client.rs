@@ -6,9 +6,9 @@ use jsonrpsee::rpc_params;
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
 use venus_seal_core::unseal::UnsealJob;
-use venus_seal_core::{ActorId, ChainEpoch, PieceCid, SectorId, SectorNumber};
+use venus_seal_core::{ActorId, ChainEpoch, PieceCid, Randomness, SectorId, SectorNumber};
 
-use super::{methods, DeadlineReads, DealQueueStatus, UnsealJobEntry};
+use super::{methods, DeadlineReads, DealQueueStatus, SimulatedWindowPoSt, UnsealJobEntry};
 use crate::manager::WorkerPingInfo;
 use crate::{http_client, ClientError};
 
@@ -165,6 +165,24 @@ impl ManagerAdminClient {
             .request(methods::CHECK_DEADLINE, rpc_params![miner, deadline])
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::CHECK_DEADLINE, e))
+    }
+
+    /// A WindowPoSt of `miner`'s `deadline` proven now with `randomness`
+    /// (none: drawn from the chain), nothing sent
+    /// (`Venus.Admin.SimulateWindowPoSt`).
+    pub async fn simulate_window_post(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+        randomness: Option<Randomness>,
+    ) -> Result<SimulatedWindowPoSt, ClientError> {
+        self.client
+            .request(
+                methods::SIMULATE_WINDOW_POST,
+                rpc_params![miner, deadline, randomness],
+            )
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, methods::SIMULATE_WINDOW_POST, e))
     }
 
     /// Every unseal job (`Venus.Admin.UnsealJobs`).

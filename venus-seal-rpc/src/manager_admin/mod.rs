@@ -13,6 +13,7 @@
 //! | `Venus.Admin.RequestUnseal` | `[SectorId, piece cid, dest]` | `UnsealJob` | admin |
 //! | `Venus.Admin.UnsealJobs` | `[]` | `[UnsealJobEntry…]` | admin |
 //! | `Venus.Admin.CheckDeadline` | `[miner, deadline]` | `DeadlineReads` | admin |
+//! | `Venus.Admin.SimulateWindowPoSt` | `[miner, deadline, randomness hex or null]` | `SimulatedWindowPoSt` | admin |
 //!
 //! An aborted sector's worker learns it from the answer to its next
 //! `Venus.ReportState` (`AbortReason`) or poll (`ShouldAbort`), and gives
@@ -56,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
 use venus_seal_core::unseal::UnsealJob;
-use venus_seal_core::{ActorId, ChainEpoch, PieceCid, SectorId, SectorNumber};
+use venus_seal_core::{ActorId, ChainEpoch, PieceCid, Randomness, SectorId, SectorNumber};
 
 use crate::Permission;
 
@@ -87,6 +88,9 @@ pub mod methods {
     /// `Venus.Admin.CheckDeadline` (admin: it reads every sector's
     /// files): `[miner, deadline]`, a WindowPoSt dry run.
     pub const CHECK_DEADLINE: &str = "Venus.Admin.CheckDeadline";
+    /// `Venus.Admin.SimulateWindowPoSt` (admin: it proves):
+    /// `[miner, deadline, randomness hex or null]`.
+    pub const SIMULATE_WINDOW_POST: &str = "Venus.Admin.SimulateWindowPoSt";
 }
 
 /// The permission each deal method needs.
@@ -102,6 +106,7 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::REQUEST_UNSEAL, Permission::Admin),
         (methods::UNSEAL_JOBS, Permission::Admin),
         (methods::CHECK_DEADLINE, Permission::Admin),
+        (methods::SIMULATE_WINDOW_POST, Permission::Admin),
     ])
 }
 
@@ -158,6 +163,37 @@ pub struct SectorReadTime {
     pub took_ms: u64,
     /// Why a WindowPoSt would skip it (declare it faulty), if it would.
     pub unreadable: Option<String>,
+}
+
+/// A simulated WindowPoSt of one deadline (`Venus.Admin.SimulateWindowPoSt`):
+/// proven now with the challenge given (or drawn), nothing sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulatedWindowPoSt {
+    /// The miner.
+    pub miner: ActorId,
+    /// The deadline.
+    pub deadline: u64,
+    /// The challenge used.
+    pub randomness: Randomness,
+    /// Each partition with active sectors.
+    pub partitions: Vec<SimulatedPartitionPoSt>,
+    /// How long the whole simulation took, milliseconds.
+    pub took_ms: u64,
+}
+
+/// One partition of a [`SimulatedWindowPoSt`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulatedPartitionPoSt {
+    /// The partition index.
+    pub index: u64,
+    /// The sectors proven.
+    pub proven: Vec<SectorNumber>,
+    /// The sectors a real proof would skip, with why.
+    pub skipped: Vec<(SectorNumber, String)>,
+    /// How long its proof took, milliseconds.
+    pub took_ms: u64,
+    /// The bytes of its proofs.
+    pub proof_bytes: usize,
 }
 
 /// Why an operator method was refused.
@@ -240,6 +276,20 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
         Err(AdminError::Invalid(format!(
             "this manager does not prove WindowPoSt ([proving] is not configured): \
              no check of {miner} deadline {deadline}"
+        )))
+    }
+    /// A WindowPoSt of `miner`'s `deadline` proven now with `randomness`
+    /// (none: drawn from the chain), nothing sent. The default refuses.
+    async fn simulate_window_post(
+        &self,
+        miner: ActorId,
+        deadline: u64,
+        randomness: Option<Randomness>,
+    ) -> Result<SimulatedWindowPoSt, AdminError> {
+        let _ = randomness;
+        Err(AdminError::Invalid(format!(
+            "this manager does not prove WindowPoSt ([proving] is not configured): \
+             no simulation of {miner} deadline {deadline}"
         )))
     }
 }

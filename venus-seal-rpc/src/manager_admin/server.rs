@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use venus_seal_core::manager::DealInfo;
-use venus_seal_core::{ActorId, ChainEpoch, PieceCid, SectorId, SectorNumber};
+use venus_seal_core::{ActorId, ChainEpoch, PieceCid, Randomness, SectorId, SectorNumber};
 
 use super::{methods, AdminError, ManagerAdminApi};
 use crate::{codes, RpcError};
@@ -153,6 +153,21 @@ pub fn manager_admin_module(
             })?;
             tracing::info!(%miner, deadline, "WindowPoSt dry run requested by an operator");
             api.check_deadline(miner, deadline).await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::SIMULATE_WINDOW_POST, |params, api, _| async move {
+            let (miner, deadline, randomness): (ActorId, u64, Option<Randomness>) =
+                params.parse().map_err(|e| {
+                    invalid(format!(
+                        "expected params [miner, deadline, randomness hex or null]: {}",
+                        e.message()
+                    ))
+                })?;
+            tracing::info!(%miner, deadline, "WindowPoSt simulation requested by an operator");
+            api.simulate_window_post(miner, deadline, randomness)
+                .await
+                .map_err(to_rpc)
         })
         .map_err(reg)?;
     Ok(module)
