@@ -1385,4 +1385,24 @@ async fn client_ids_and_pending_deal_allocations_are_read_from_the_node() {
         "Filecoin.StateGetAllocationIdForPendingDeal"
     );
     assert_eq!(seen[2]["params"], json!([9, []]));
+
+    // `StateGetAllocation(ctx, clientAddr, allocationId, tsk)
+    // (*verifreg.Allocation, error)`: go-state-types verifreg `Allocation`
+    // {Client, Provider, Data, Size, TermMin, TermMax, Expiration}, `null`
+    // when there is none.
+    fake.reply(
+        "Filecoin.StateGetAllocation",
+        Ok(json!({"Client": 1001, "Provider": 1000,
+                  "Data": {"/": "baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq"},
+                  "Size": 2048, "TermMin": 1728000, "TermMax": 2880000, "Expiration": 12345})),
+    );
+    fake.reply("Filecoin.StateGetAllocation", Ok(Value::Null));
+    let terms = c.allocation(ActorId(1001), 42).await.unwrap().unwrap();
+    assert_eq!(
+        (terms.term_min, terms.term_max, terms.expiration),
+        (1_728_000, 2_880_000, 12345)
+    );
+    assert_eq!(c.allocation(ActorId(1001), 43).await.unwrap(), None);
+    let seen: Vec<Value> = fake.seen().into_iter().map(|(_, r)| r).collect();
+    assert_eq!(seen[4]["params"], json!(["f01001", 42, []]));
 }

@@ -161,6 +161,52 @@ impl VerifiedClaim {
     }
 }
 
+/// The terms of a FIL+ allocation not yet claimed (verifreg
+/// `Allocation`, as Lotus' `StateGetAllocation` answers): the sector
+/// claiming it must live between `term_min` and `term_max` epochs from its
+/// activation, which must come by `expiration`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationTerms {
+    /// The least life left to the sector at activation.
+    pub term_min: ChainEpoch,
+    /// The most life left to the sector at activation.
+    pub term_max: ChainEpoch,
+    /// The last epoch it can be claimed.
+    pub expiration: ChainEpoch,
+}
+
+/// The expiration a sector claiming allocations with `terms` must be
+/// pre-committed with: `preferred` when every claim allows it, else the
+/// nearest that does, for any activation between `earliest` and `latest`
+/// (the prove-commit's window: life at activation = expiration −
+/// activation). `Err` names why none does.
+pub fn fit_expiration(
+    preferred: ChainEpoch,
+    earliest: ChainEpoch,
+    latest: ChainEpoch,
+    terms: &[AllocationTerms],
+) -> Result<ChainEpoch, String> {
+    let Some(longest_min) = terms.iter().map(|t| t.term_min).max() else {
+        return Ok(preferred);
+    };
+    let shortest_max = terms
+        .iter()
+        .map(|t| t.term_max)
+        .min()
+        .unwrap_or(longest_min);
+    // Activated as late as `latest`, it must still live term_min; as
+    // early as `earliest`, no more than term_max.
+    let lowest = latest.saturating_add(longest_min);
+    let highest = earliest.saturating_add(shortest_max);
+    if lowest > highest {
+        return Err(format!(
+            "no expiration fits the allocations' terms (least life {longest_min}, most \
+             {shortest_max} epochs) for an activation between epochs {earliest} and {latest}"
+        ));
+    }
+    Ok(preferred.clamp(lowest, highest))
+}
+
 /// One sector in a `PreCommitSectorBatch2` message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreCommitParams {
@@ -541,6 +587,21 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// The terms of `client`'s FIL+ allocation `id`, while it is not yet
+    /// claimed (Lotus' `StateGetAllocation`; `None`: no such allocation,
+    /// or claimed already). A sector claiming it must be pre-committed
+    /// with an expiration its terms allow ([`fit_expiration`]). The
+    /// default refuses.
+    async fn allocation(
+        &self,
+        client: ActorId,
+        id: u64,
+    ) -> Result<Option<AllocationTerms>, ChainError> {
+        Err(ChainError::Rejected(format!(
+            "this chain client does not read FIL+ allocations (allocation {id} of {client})"
+        )))
+    }
+
     /// The FIL+ allocation a published builtin-market deal made, while the
     /// deal waits for its sector (Lotus'
     /// `StateGetAllocationIdForPendingDeal`; `None` for an unverified
@@ -598,6 +659,8 @@ crate::forward::forward_impls! {
         async fn balance(&self, address: &str) -> Result<TokenAmount, ChainError>;
         async fn lookup_id(&self, address: &str) -> Result<ActorId, ChainError>;
         async fn deal_allocation(&self, deal_id: u64) -> Result<Option<u64>, ChainError>;
+        async fn allocation(&self, client: ActorId, id: u64)
+            -> Result<Option<AllocationTerms>, ChainError>;
     }
 }
 
@@ -710,5 +773,42 @@ crate::forward::forward_impls! {
         async fn estimate(&self, msg: &MinerMessage) -> Result<Option<MessageFee>, ChainError>;
         async fn burn(&self, msg: &MinerMessage) -> Result<Option<TokenAmount>, ChainError>;
         async fn replace(&self, id: &MessageId, bump: &FeeBump) -> Result<Replaced, ChainError>;
+    }
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    fn terms(term_min: ChainEpoch, term_max: ChainEpoch) -> AllocationTerms {
+        AllocationTerms {
+            term_min,
+            term_max,
+            expiration: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn the_preferred_expiration_is_moved_into_every_claims_terms() {
+        // Activation between 100 and 200.
+        assert_eq!(fit_expiration(1000, 100, 200, &[]), Ok(1000));
+        assert_eq!(
+            fit_expiration(1000, 100, 200, &[terms(500, 5000)]),
+            Ok(1000)
+        );
+        // A longer least life: later, so that a late activation keeps it.
+        assert_eq!(
+            fit_expiration(1000, 100, 200, &[terms(900, 5000)]),
+            Ok(1100)
+        );
+        // A shorter most life: earlier, so that an early activation keeps it.
+        assert_eq!(fit_expiration(1000, 100, 200, &[terms(100, 600)]), Ok(700));
+        // Several claims: the tightest of each bound.
+        assert_eq!(
+            fit_expiration(1000, 100, 200, &[terms(900, 5000), terms(100, 4000)]),
+            Ok(1100)
+        );
+        let err = fit_expiration(1000, 100, 200, &[terms(900, 950)]).unwrap_err();
+        assert!(err.contains("no expiration fits"), "{err}");
     }
 }

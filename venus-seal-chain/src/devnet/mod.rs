@@ -740,6 +740,26 @@ impl ChainClient for DevnetChain {
         Ok(actor.sectors.values().cloned().collect())
     }
 
+    /// An allocation [`add_allocation`](Self::add_allocation) made, for
+    /// any miner, while not claimed.
+    async fn allocation(
+        &self,
+        client: ActorId,
+        id: u64,
+    ) -> Result<Option<venus_seal_core::chain::AllocationTerms>, ChainError> {
+        let st = self.lock();
+        Ok(st
+            .miners
+            .values()
+            .filter_map(|m| m.allocations.get(&id))
+            .find(|a| a.client == client)
+            .map(|a| venus_seal_core::chain::AllocationTerms {
+                term_min: a.term_min,
+                term_max: a.term_max,
+                expiration: a.expiration,
+            }))
+    }
+
     /// No deal of the devnet made an allocation: it has no market actor
     /// (deal ids are activated as given) and no verified registry beyond
     /// [`add_allocation`](Self::add_allocation), whose allocations are

@@ -351,6 +351,34 @@ impl LotusClient {
         })
     }
 
+    /// `Filecoin.StateGetAllocation [clientAddr, allocationId, tsk]`: a
+    /// FIL+ allocation not yet claimed (`null`: none), at the head; its
+    /// `TermMin`, `TermMax` and `Expiration` (verifreg `Allocation`).
+    pub async fn state_get_allocation(
+        &self,
+        client: ActorId,
+        id: u64,
+    ) -> Result<Option<venus_seal_core::chain::AllocationTerms>, ChainError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct AllocationJson {
+            term_min: i64,
+            term_max: i64,
+            expiration: i64,
+        }
+        let found: Option<AllocationJson> = self
+            .call(
+                "Filecoin.StateGetAllocation",
+                vec![json!(actor_address(client)), json!(id), json!([])],
+            )
+            .await?;
+        Ok(found.map(|a| venus_seal_core::chain::AllocationTerms {
+            term_min: a.term_min,
+            term_max: a.term_max,
+            expiration: a.expiration,
+        }))
+    }
+
     /// `Filecoin.StateGetAllocationIdForPendingDeal [dealId, tsk]`: the
     /// FIL+ allocation of a published builtin-market deal not yet
     /// activated (0: none), at the head.

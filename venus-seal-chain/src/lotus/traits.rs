@@ -145,6 +145,15 @@ impl ChainClient for LotusClient {
         }
     }
 
+    /// `Filecoin.StateGetAllocation`.
+    async fn allocation(
+        &self,
+        client: ActorId,
+        id: u64,
+    ) -> Result<Option<venus_seal_core::chain::AllocationTerms>, ChainError> {
+        self.state_get_allocation(client, id).await
+    }
+
     /// `Filecoin.StateGetAllocationIdForPendingDeal`, 0 read as none
     /// (verifreg's `NoAllocationID`).
     async fn deal_allocation(&self, deal_id: u64) -> Result<Option<u64>, ChainError> {

@@ -5,7 +5,7 @@
 //!
 //! [`BatchPolicy`]: super::BatchPolicy
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -14,8 +14,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use venus_seal_core::chain::{
-    AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage, PreCommitParams,
-    ProveCommitParams, Replaced, SendUid,
+    fit_expiration, AggregateProveCommit, MessageId, MessageState, MinerCall, MinerMessage,
+    PreCommitParams, ProveCommitParams, Replaced, SendUid,
 };
 use venus_seal_core::manager::{DealInfo, OnChainState, PollStateResponse};
 use venus_seal_core::stage::Proof;
@@ -162,7 +162,69 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
     }
 }
 
+/// How long after its seed a sector may be proven, for fitting an
+/// expiration to its FIL+ claims (the actors' `MaxProveCommitDuration`, 30
+/// days on mainnet): a claim's least life must hold for the latest
+/// activation.
+const PROVE_COMMIT_WINDOW: ChainEpoch = 30 * 2880;
+
 impl LocalSectorManager {
+    /// The expiration `sector` is pre-committed with: the configured
+    /// lifetime from `head`, moved into the terms of every FIL+
+    /// allocation its pieces claim ([`fit_expiration`]), so that the claims
+    /// hold at activation. An allocation that cannot be read, or terms no
+    /// expiration fits, leave the configured one, named in the log (the
+    /// claim then fails at prove-commit, saying why).
+    async fn pre_commit_expiration(
+        &self,
+        sector: SectorId,
+        rec: &SectorStatus,
+        head: ChainEpoch,
+    ) -> ChainEpoch {
+        let preferred = head + self.config.expiration_epochs;
+        let keys: Vec<_> = rec
+            .deals
+            .iter()
+            .flatten()
+            .filter_map(|d| d.allocation)
+            .collect();
+        if keys.is_empty() {
+            return preferred;
+        }
+        let delay = match self.chain.network().await {
+            Ok(n) => n.pre_commit_challenge_delay,
+            Err(e) => {
+                warn!(%sector, error = %e, "cannot read the network: the claims' terms are not checked");
+                return preferred;
+            }
+        };
+        let mut terms = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.chain.allocation(key.client, key.id).await {
+                Ok(Some(t)) => terms.push(t),
+                Ok(None) => {
+                    warn!(%sector, %key, "no such allocation on chain (claimed or expired): its claim will fail");
+                }
+                Err(e) => {
+                    warn!(%sector, %key, error = %e, "cannot read the allocation: the expiration is not fitted to it");
+                }
+            }
+        }
+        let earliest = head + delay;
+        match fit_expiration(preferred, earliest, earliest + PROVE_COMMIT_WINDOW, &terms) {
+            Ok(expiration) => {
+                if expiration != preferred {
+                    info!(%sector, expiration, preferred, "expiration fitted to the sector's FIL+ claims");
+                }
+                expiration
+            }
+            Err(why) => {
+                warn!(%sector, %why, "the sector's FIL+ claims will fail");
+                preferred
+            }
+        }
+    }
+
     /// Stops sending (for a SIGTERM): no new batch starts, and the batch
     /// in flight, if any, is waited for up to `grace`. Returns whether it
     /// finished. One that did not is handed back safely: its claims lapse
@@ -429,6 +491,12 @@ impl LocalSectorManager {
         recover: Option<SendUid>,
     ) -> Pushed {
         let count = group.len();
+        let mut expirations = HashMap::new();
+        if kind == Kind::PreCommit {
+            for (id, rec) in &group {
+                expirations.insert(*id, self.pre_commit_expiration(*id, rec, head).await);
+            }
+        }
         let call = match kind {
             Kind::PreCommit => MinerCall::PreCommitSectorBatch2(
                 group
@@ -445,7 +513,10 @@ impl LocalSectorManager {
                             // manifests: ProveCommitSectors3 refuses
                             // pre-committed deals.
                             deal_ids: Vec::new(),
-                            expiration: head + self.config.expiration_epochs,
+                            expiration: expirations
+                                .get(id)
+                                .copied()
+                                .unwrap_or(head + self.config.expiration_epochs),
                         })
                     })
                     .collect(),

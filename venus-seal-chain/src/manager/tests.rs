@@ -1036,17 +1036,22 @@ async fn a_deal_that_can_no_longer_be_activated_is_marked_expired_with_the_reaso
     assert_eq!(m.queued_deals().await.unwrap(), 0);
 }
 
-/// Issue 15 item 7: a direct (DDO) deal with a FIL+ allocation, queued on
-/// the manager, rides the sector's record to its prove-commit, whose piece
-/// manifest claims the allocation: the devnet turns it into a claim of
-/// the sector (checked as verifreg does) and counts the piece's space as
-/// verified deal weight.
-#[tokio::test]
-async fn a_verified_deal_is_activated_with_its_allocation_claimed() {
-    let (chain, m) = setup();
+/// A 2KiB piece `[n; 32]` with a FIL+ allocation of client f01001 for M1
+/// (`term_min`, `term_max`), queued as a direct deal: the piece, the
+/// allocation's key and the deal.
+fn queue_verified_deal(
+    chain: &DevnetChain,
+    n: u8,
+    term_min: i64,
+    term_max: i64,
+) -> (
+    PieceInfo,
+    venus_seal_core::manager::VerifiedAllocationKey,
+    DealInfo,
+) {
     let piece = PieceInfo {
         size: PaddedPieceSize(2048),
-        cid: CommD([0x42; 32]),
+        cid: CommD([n; 32]),
     };
     let key = chain
         .add_allocation(
@@ -1055,13 +1060,24 @@ async fn a_verified_deal_is_activated_with_its_allocation_claimed() {
                 client: ActorId(1001),
                 data: piece.cid,
                 size: piece.size,
-                term_min: 1_000,
-                term_max: 5_000_000,
+                term_min,
+                term_max,
                 expiration: 1_000_000,
             },
         )
         .unwrap();
-    let ddo = DealInfo::new(0, piece).with_allocation(key);
+    (piece, key, DealInfo::new(0, piece).with_allocation(key))
+}
+
+/// Issue 15 item 7: a direct (DDO) deal with a FIL+ allocation, queued on
+/// the manager, rides the sector's record to its prove-commit, whose piece
+/// manifest claims the allocation: the devnet turns it into a claim of
+/// the sector (checked as verifreg does) and counts the piece's space as
+/// verified deal weight.
+#[tokio::test]
+async fn a_verified_deal_is_activated_with_its_allocation_claimed() {
+    let (chain, m) = setup();
+    let (piece, key, ddo) = queue_verified_deal(&chain, 0x42, 1_000, 5_000_000);
     m.add_deal(Some(M1), ddo.clone()).await.unwrap();
 
     let s = allocate(&m).await;
@@ -1095,4 +1111,43 @@ async fn a_verified_deal_is_activated_with_its_allocation_claimed() {
     assert!(chain.allocations(M1).unwrap().is_empty());
     let sector = chain.sector(M1, s.id.number).await.unwrap().unwrap();
     assert!(sector.verified_deal_weight > 0 && sector.deal_weight == 0);
+}
+
+/// A FIL+ allocation whose least life is longer than the manager's
+/// default sector lifetime (540 days): the sector is pre-committed with an
+/// expiration its terms allow (found with `ChainClient::allocation`), and
+/// the claim holds at activation. With the default expiration the devnet,
+/// as verifreg, would refuse the claim and the whole prove-commit.
+#[tokio::test]
+async fn a_verified_sector_is_pre_committed_to_outlive_its_allocations_term() {
+    let (chain, m) = setup();
+    let term_min = 600 * 2880;
+    let (piece, _, ddo) = queue_verified_deal(&chain, 0x43, term_min, 1000 * 2880);
+    m.add_deal(Some(M1), ddo).await.unwrap();
+    let s = allocate(&m).await;
+    m.acquire_deals(s.id, AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    let info = PreCommitOnChainInfo {
+        comm_d: venus_seal_core::comm_d_of_pieces(&[piece], 2048).unwrap(),
+        ..info(ticket)
+    };
+    m.submit_pre_commit(s, info.clone(), false).await.unwrap();
+    let head = chain.head().await.unwrap();
+    m.send_due().await.unwrap();
+    chain.advance(1).await;
+    let pc = chain.pre_commit(M1, s.id.number).await.unwrap().unwrap();
+    assert!(
+        pc.info.expiration >= head + term_min + 30 * 2880,
+        "expiration {} fits a claim of {term_min} epochs from any activation in the window",
+        pc.info.expiration
+    );
+    assert!(m.submit_persisted(s.id, "worker-1".into()).await.unwrap());
+    chain.advance(10).await;
+    prove_and_send(&m, s, &info).await;
+    chain.advance(1).await;
+    let polled = m.poll_proof_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+    assert_eq!(chain.claims(M1).await.unwrap().len(), 1);
 }
