@@ -148,9 +148,15 @@ impl UnsealRunner {
     pub fn spawn(self, poll: Duration) -> tokio::task::JoinHandle<()> {
         // What a worker stopped mid-job left (its job is handed out again
         // after its lease).
+        // Only the runner's own files (`<sector>-<piece>`, and its
+        // `.part`): the spool may be a shared folder.
         if let Ok(entries) = std::fs::read_dir(&self.spool) {
             for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("s-t0") && name.contains("-baga") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
             }
         }
         tokio::spawn(async move {

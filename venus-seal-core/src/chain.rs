@@ -179,11 +179,13 @@ pub struct AllocationTerms {
 /// pre-committed with: `preferred` when every claim allows it, else the
 /// nearest that does, for any activation between `earliest` and `latest`
 /// (the prove-commit's window: life at activation = expiration −
-/// activation). `Err` names why none does.
+/// activation), and never past `cap` (the miner actor's latest expiration
+/// for a new sector). `Err` names why none does.
 pub fn fit_expiration(
     preferred: ChainEpoch,
     earliest: ChainEpoch,
     latest: ChainEpoch,
+    cap: ChainEpoch,
     terms: &[AllocationTerms],
 ) -> Result<ChainEpoch, String> {
     let Some(longest_min) = terms.iter().map(|t| t.term_min).max() else {
@@ -197,11 +199,12 @@ pub fn fit_expiration(
     // Activated as late as `latest`, it must still live term_min; as
     // early as `earliest`, no more than term_max.
     let lowest = latest.saturating_add(longest_min);
-    let highest = earliest.saturating_add(shortest_max);
+    let highest = earliest.saturating_add(shortest_max).min(cap);
     if lowest > highest {
         return Err(format!(
             "no expiration fits the allocations' terms (least life {longest_min}, most \
-             {shortest_max} epochs) for an activation between epochs {earliest} and {latest}"
+             {shortest_max} epochs) for an activation between epochs {earliest} and {latest} \
+             and an expiration by epoch {cap}"
         ));
     }
     Ok(preferred.clamp(lowest, highest))
@@ -780,6 +783,8 @@ crate::forward::forward_impls! {
 mod fit_tests {
     use super::*;
 
+    const CAP: ChainEpoch = 10_000;
+
     fn terms(term_min: ChainEpoch, term_max: ChainEpoch) -> AllocationTerms {
         AllocationTerms {
             term_min,
@@ -791,24 +796,33 @@ mod fit_tests {
     #[test]
     fn the_preferred_expiration_is_moved_into_every_claims_terms() {
         // Activation between 100 and 200.
-        assert_eq!(fit_expiration(1000, 100, 200, &[]), Ok(1000));
+        assert_eq!(fit_expiration(1000, 100, 200, CAP, &[]), Ok(1000));
         assert_eq!(
-            fit_expiration(1000, 100, 200, &[terms(500, 5000)]),
+            fit_expiration(1000, 100, 200, CAP, &[terms(500, 5000)]),
             Ok(1000)
         );
         // A longer least life: later, so that a late activation keeps it.
         assert_eq!(
-            fit_expiration(1000, 100, 200, &[terms(900, 5000)]),
+            fit_expiration(1000, 100, 200, CAP, &[terms(900, 5000)]),
             Ok(1100)
         );
         // A shorter most life: earlier, so that an early activation keeps it.
-        assert_eq!(fit_expiration(1000, 100, 200, &[terms(100, 600)]), Ok(700));
+        assert_eq!(
+            fit_expiration(1000, 100, 200, CAP, &[terms(100, 600)]),
+            Ok(700)
+        );
         // Several claims: the tightest of each bound.
         assert_eq!(
-            fit_expiration(1000, 100, 200, &[terms(900, 5000), terms(100, 4000)]),
+            fit_expiration(1000, 100, 200, CAP, &[terms(900, 5000), terms(100, 4000)]),
             Ok(1100)
         );
-        let err = fit_expiration(1000, 100, 200, &[terms(900, 950)]).unwrap_err();
+        // Never past the actor's cap: a least life beyond it fits nothing.
+        assert_eq!(
+            fit_expiration(1000, 100, 200, 1050, &[terms(100, 5000)]),
+            Ok(1000)
+        );
+        assert!(fit_expiration(1000, 100, 200, 1050, &[terms(900, 5000)]).is_err());
+        let err = fit_expiration(1000, 100, 200, CAP, &[terms(900, 950)]).unwrap_err();
         assert!(err.contains("no expiration fits"), "{err}");
     }
 }

@@ -176,6 +176,16 @@ fn root_cause(err: &(dyn StdError + 'static)) -> String {
 /// A jsonrpsee HTTP client for `url` that sends `Authorization: Bearer
 /// <token>` with every call (no header without a token).
 pub fn http_client(url: &str, token: Option<&str>) -> Result<HttpClient, ClientError> {
+    http_client_with_timeout(url, token, REQUEST_TIMEOUT)
+}
+
+/// [`http_client`] waiting up to `timeout` for each answer (for calls that
+/// take minutes, such as a WindowPoSt proven on demand).
+pub fn http_client_with_timeout(
+    url: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<HttpClient, ClientError> {
     let mut headers = HeaderMap::new();
     if let Some(token) = token {
         let mut value =
@@ -189,7 +199,7 @@ pub fn http_client(url: &str, token: Option<&str>) -> Result<HttpClient, ClientE
     }
     HttpClientBuilder::default()
         .set_headers(headers)
-        .request_timeout(REQUEST_TIMEOUT)
+        .request_timeout(timeout)
         .build(url)
         .map_err(|e| ClientError::Config(format!("cannot use the URL {url:?}: {e}")))
 }

@@ -168,13 +168,20 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
 /// activation.
 const PROVE_COMMIT_WINDOW: ChainEpoch = 30 * 2880;
 
+/// Epochs a pre-commit may take to land after it is priced (batching,
+/// a congested mempool).
+const LANDING_MARGIN: ChainEpoch = 300;
+
 impl LocalSectorManager {
     /// The expiration `sector` is pre-committed with: the configured
     /// lifetime from `head`, moved into the terms of every FIL+
     /// allocation its pieces claim ([`fit_expiration`]), so that the claims
-    /// hold at activation. An allocation that cannot be read, or terms no
-    /// expiration fits, leave the configured one, named in the log (the
-    /// claim then fails at prove-commit, saying why).
+    /// hold at activation, never past the actors' cap for a new sector.
+    /// An allocation that cannot be read is left out of the fitting (named
+    /// in the log); terms no expiration fits leave the configured one
+    /// (the claim then fails at prove-commit, saying why). The
+    /// allocations' own `expiration` (the last epoch to claim them) is
+    /// not checked here: the devnet and the actors refuse a late claim.
     async fn pre_commit_expiration(
         &self,
         sector: SectorId,
@@ -210,8 +217,13 @@ impl LocalSectorManager {
                 }
             }
         }
+        // The pre-commit lands a few epochs after head (a margin), is
+        // proven within the window, and may not expire past the actors'
+        // cap for a new sector (counted from the earliest activation).
         let earliest = head + delay;
-        match fit_expiration(preferred, earliest, earliest + PROVE_COMMIT_WINDOW, &terms) {
+        let latest = earliest + PROVE_COMMIT_WINDOW + LANDING_MARGIN;
+        let cap = earliest + venus_seal_core::lifecycle::ExtensionCaps::default().max_extension;
+        match fit_expiration(preferred, earliest, latest, cap, &terms) {
             Ok(expiration) => {
                 if expiration != preferred {
                     info!(%sector, expiration, preferred, "expiration fitted to the sector's FIL+ claims");

@@ -154,15 +154,19 @@ impl LocalSectorManager {
     /// about it are then the job's; see `report_state`).
     pub(super) async fn unsealing(&self, sector: SectorId) -> Result<bool, ManagerError> {
         Ok(self.store.load(sector).await?.is_some_and(|rec| {
-            rec.value
-                .unseal
-                .iter()
-                .any(|j| matches!(j.state, UnsealState::Running { .. }))
+            rec.value.finalized
+                && rec
+                    .value
+                    .unseal
+                    .iter()
+                    .any(|j| matches!(j.state, UnsealState::Running { .. }))
         }))
     }
 
     /// The running unseal jobs of `sector` failed for `reason` (their
-    /// worker reported the sector aborted).
+    /// worker reported the sector aborted). damocles' `ReportAborted`
+    /// names no piece: with two of the sector's pieces being unsealed at
+    /// once, both jobs fail (and are handed out again).
     pub(super) async fn fail_running_unseal(
         &self,
         sector: SectorId,
@@ -320,7 +324,11 @@ impl UnsealJobSource for LocalSectorManager {
             .modify(sector, |rec| {
                 let job = job_mut(rec, &piece).ok_or_else(|| no_job(sector, &piece))?;
                 let running = matches!(job.state, UnsealState::Running { .. });
+                // A late success counts for a job handed out before (not
+                // one asked again since, which starts at 0 attempts with
+                // new destinations).
                 let late_success = error.is_none()
+                    && job.attempts > 0
                     && matches!(job.state, UnsealState::Pending | UnsealState::Failed { .. });
                 if !running && !late_success {
                     // A repeated report, or a failure from a worker whose

@@ -38,8 +38,9 @@ pub const NAMESPACE: &str = "VENUS_MARKET";
 /// * deals go back with `ReleaseDeals` (builtin-market, by deal id) and
 ///   `ReleaseDirectDeals` (direct, by allocation id). A deal assigned but
 ///   unusable (its allocation or client cannot be read) is given back at
-///   once and left out, so droplet does not hold it for a sector that
-///   never got it, and the sector takes the others.
+///   once with the deals after it (their offsets would move), so droplet
+///   does not hold them for a sector that never got them; the sector
+///   takes the deals before it.
 #[derive(Debug, Clone)]
 pub struct DropletMarket {
     rpc: JsonRpcClient,
@@ -118,31 +119,43 @@ impl DropletMarket {
         Ok(deal)
     }
 
-    /// The deals droplet assigned, resolved. One that cannot be (its
-    /// allocation or client unreadable) is given back to droplet at once
-    /// and left out, named in the log: the sector takes the others (or is
-    /// sealed committed-capacity), and one bad deal never stops sealing.
+    /// The deals droplet assigned, resolved. At the first that cannot be
+    /// (its allocation or client unreadable), that deal and every one
+    /// after it go back to droplet at once (named in the log), and the
+    /// sector takes the ones before it: droplet placed each deal at an
+    /// offset after the previous ones, so only a prefix keeps its place,
+    /// and one bad deal never stops sealing.
     async fn resolve(
         &self,
         sector: SectorId,
         assigned: Vec<Assigned>,
     ) -> Result<Vec<DealInfo>, ChainError> {
         let mut deals = Vec::with_capacity(assigned.len());
-        for d in assigned {
+        for (i, d) in assigned.iter().enumerate() {
             match self.deal_info(d.clone()).await {
                 Ok(deal) => deals.push(deal),
                 Err(e) => {
-                    warn!(%sector, deal = %d.name(), error = %e, "droplet's deal cannot be used: given back");
-                    let (builtin, direct) = match d.allocation {
-                        _ if d.builtin => (vec![d.deal_id], vec![]),
-                        Allocation::Known(id) => (vec![], vec![id]),
-                        _ => (vec![], vec![]),
-                    };
-                    if builtin.is_empty() && direct.is_empty() {
-                        warn!(%sector, deal = %d.name(), "a direct deal without an allocation cannot be given back: release it in droplet");
-                    } else if let Err(release) = self.release(sector, &builtin, &direct).await {
-                        warn!(%sector, error = %release, "cannot give droplet back an unusable deal");
+                    warn!(%sector, deal = %d.name(), error = %e,
+                          given_back = assigned.len() - i,
+                          "droplet's deal cannot be used: it and the deals after it are given back");
+                    let rest = &assigned[i..];
+                    let builtin: Vec<u64> = rest
+                        .iter()
+                        .filter(|d| d.builtin)
+                        .map(|d| d.deal_id)
+                        .collect();
+                    let direct: Vec<u64> = rest
+                        .iter()
+                        .filter(|d| !d.builtin)
+                        .filter_map(|d| match d.allocation {
+                            Allocation::Known(id) => Some(id),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Err(release) = self.release(sector, &builtin, &direct).await {
+                        warn!(%sector, error = %release, "cannot give droplet back the unusable deals");
                     }
+                    break;
                 }
             }
         }

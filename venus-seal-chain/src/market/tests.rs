@@ -595,18 +595,20 @@ async fn verified_deals_get_their_allocation_and_client_from_the_chain() {
 }
 
 /// A deal whose allocation cannot be keyed (its client's address cannot
-/// be resolved) is given back to droplet at once and left out; the sector
-/// takes the others: one bad deal never stops sealing.
+/// be resolved) is given back to droplet at once with the deals after it
+/// (droplet placed them after it: their offsets would move); the sector
+/// takes the ones before it: one bad deal never stops sealing.
 #[tokio::test]
-async fn a_deal_that_cannot_be_resolved_is_given_back_and_left_out() {
+async fn a_deal_that_cannot_be_resolved_is_given_back_with_the_ones_after_it() {
     let deals = vec![
         deal(11, 1, 512, 100_000),
-        direct(42, "f3unresolvable", 2, 1024),
+        direct(42, "f3unresolvable", 2, 512),
+        deal(12, 3, 512, 100_000),
     ];
     let (manager, droplet, _chain) = manager_with(deals.clone(), true, None).await;
     let (sector, got) = sector_with_deals(&manager, AcquireDealsSpec::default()).await;
     assert_eq!(got, vec![expected(&deals[0])]);
-    assert!(calls(&droplet, RELEASE).is_empty(), "the good deal stays");
+    assert_eq!(calls(&droplet, RELEASE), vec![json!(["f01000", [12]])]);
     assert_eq!(
         calls(&droplet, RELEASE_DIRECT),
         vec![json!(["f01000", [42]])]

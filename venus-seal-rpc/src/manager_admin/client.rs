@@ -33,7 +33,13 @@ use crate::{http_client, ClientError};
 pub struct ManagerAdminClient {
     url: String,
     client: HttpClient,
+    /// For the calls that read or prove a whole deadline (minutes).
+    slow: HttpClient,
 }
+
+/// How long `proving check` and `proving simulate` may take: a deadline's
+/// every sector read, or its partitions proven.
+pub const PROVING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl ManagerAdminClient {
     /// A client of the manager at `url` (`http://host:port`), sending
@@ -41,7 +47,8 @@ impl ManagerAdminClient {
     pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
         let url = url.into();
         let client = http_client(&url, token)?;
-        Ok(Self { url, client })
+        let slow = crate::client::http_client_with_timeout(&url, token, PROVING_TIMEOUT)?;
+        Ok(Self { url, client, slow })
     }
 
     /// Queues `deal` for `miner` (`None`: any) (`Venus.Admin.AddDeal`).
@@ -161,7 +168,7 @@ impl ManagerAdminClient {
         miner: ActorId,
         deadline: u64,
     ) -> Result<DeadlineReads, ClientError> {
-        self.client
+        self.slow
             .request(methods::CHECK_DEADLINE, rpc_params![miner, deadline])
             .await
             .map_err(|e| ClientError::from_rpc(&self.url, methods::CHECK_DEADLINE, e))
@@ -176,7 +183,7 @@ impl ManagerAdminClient {
         deadline: u64,
         randomness: Option<Randomness>,
     ) -> Result<SimulatedWindowPoSt, ClientError> {
-        self.client
+        self.slow
             .request(
                 methods::SIMULATE_WINDOW_POST,
                 rpc_params![miner, deadline, randomness],
