@@ -105,20 +105,14 @@ impl ManagerAdminApi for ManagerAdmin {
         self.manager
             .request_abort(sector, reason)
             .await
-            .map_err(|e| match e {
-                ManagerError::Rejected(why) => AdminError::Invalid(why),
-                other => AdminError::Internal(other.to_string()),
-            })
+            .map_err(manager_error)
     }
 
     async fn resend_sector(&self, sector: SectorId) -> Result<String, AdminError> {
         self.manager
             .force_resend(sector)
             .await
-            .map_err(|e| match e {
-                ManagerError::Rejected(why) => AdminError::Invalid(why),
-                other => AdminError::Internal(other.to_string()),
-            })
+            .map_err(manager_error)
     }
 
     async fn sectors_expiring(
@@ -166,10 +160,7 @@ impl ManagerAdminApi for ManagerAdmin {
         self.manager
             .request_unseal(sector, piece, dest)
             .await
-            .map_err(|e| match e {
-                ManagerError::Rejected(why) => AdminError::Invalid(why),
-                other => AdminError::Internal(other.to_string()),
-            })
+            .map_err(manager_error)
     }
 
     async fn check_deadline(
@@ -273,6 +264,15 @@ impl ManagerAdmin {
             )));
         }
         Ok(scheduler)
+    }
+}
+
+/// A request the manager refused is the operator's mistake (invalid
+/// params, saying why); the rest is the manager's failure.
+fn manager_error(e: ManagerError) -> AdminError {
+    match e {
+        ManagerError::Rejected(why) => AdminError::Invalid(why),
+        other => AdminError::Internal(other.to_string()),
     }
 }
 

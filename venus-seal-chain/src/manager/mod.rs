@@ -1054,18 +1054,15 @@ impl SectorManager for LocalSectorManager {
         sector: SectorId,
         report: StateReport,
     ) -> Result<ReportStateResponse, ManagerError> {
-        // A damocles worker's unseal plan reports the sealed sector it
-        // unseals as it goes: those reports are not the sector's sealing
-        // story, and "finalized" would make that worker stop the unseal.
-        if self.unsealing(sector).await? {
-            debug!(%sector, state = %report.state_change.next, "state report of an unseal job");
-            return Ok(ReportStateResponse {
-                finalized: false,
-                abort_reason: None,
-            });
-        }
-        let (answer, repeated) = self
+        let reported = self
             .modify(sector, |rec| {
+                // A damocles worker's unseal plan reports the sealed sector
+                // it unseals as it goes: those reports are not the sector's
+                // sealing story (the record is left as it is), and
+                // "finalized" would make that worker stop the unseal.
+                if unseal::runs_unseal(rec) {
+                    return Ok(None);
+                }
                 let repeated = rec.last_report.as_ref() == Some(&report);
                 if !repeated {
                     let change = &report.state_change;
@@ -1083,9 +1080,16 @@ impl SectorManager for LocalSectorManager {
                     finalized: rec.finalized,
                     abort_reason: rec.abort_requested.clone(),
                 };
-                Ok((answer, repeated))
+                Ok(Some((answer, repeated)))
             })
             .await?;
+        let Some((answer, repeated)) = reported else {
+            debug!(%sector, state = %report.state_change.next, "state report of an unseal job");
+            return Ok(ReportStateResponse {
+                finalized: false,
+                abort_reason: None,
+            });
+        };
         self.track_parked(sector, &report);
         let (worker, change) = (&report.worker, &report.state_change);
         match &report.failure {
@@ -1122,13 +1126,14 @@ impl SectorManager for LocalSectorManager {
     }
 
     async fn report_aborted(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+        let rec = self.read(sector).await?;
         // A damocles worker giving up an unseal job reports the sealed
         // sector aborted: the job failed, not the sector.
-        if self.unsealing(sector).await? {
-            return self.fail_running_unseal(sector, reason).await;
+        if unseal::runs_unseal(&rec) {
+            return self.fail_running_unseal(sector, &rec, reason).await;
         }
         // A finalized sector is done: no worker can abort it.
-        if self.read(sector).await?.finalized {
+        if rec.finalized {
             warn!(%sector, %reason, "a worker reported a finalized sector aborted: ignored");
             return self
                 .modify(sector, |rec| {

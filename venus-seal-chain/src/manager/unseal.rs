@@ -60,6 +60,16 @@ fn check_destination(dest: &str) -> Result<(), ManagerError> {
     }
 }
 
+/// Whether `rec`'s sector is finalized with an unseal job running: a
+/// worker's reports about it are then the job's.
+pub(super) fn runs_unseal(rec: &SectorStatus) -> bool {
+    rec.finalized
+        && rec
+            .unseal
+            .iter()
+            .any(|j| matches!(j.state, UnsealState::Running { .. }))
+}
+
 /// The job of `piece` in `rec`.
 fn job_mut<'a>(rec: &'a mut SectorStatus, piece: &PieceCid) -> Option<&'a mut UnsealJob> {
     rec.unseal.iter_mut().find(|j| &j.piece.cid == piece)
@@ -150,31 +160,17 @@ impl LocalSectorManager {
         }
     }
 
-    /// Whether `sector` has an unseal job running (a worker's reports
-    /// about it are then the job's; see `report_state`).
-    pub(super) async fn unsealing(&self, sector: SectorId) -> Result<bool, ManagerError> {
-        Ok(self.store.load(sector).await?.is_some_and(|rec| {
-            rec.value.finalized
-                && rec
-                    .value
-                    .unseal
-                    .iter()
-                    .any(|j| matches!(j.state, UnsealState::Running { .. }))
-        }))
-    }
-
-    /// The running unseal jobs of `sector` failed for `reason` (their
-    /// worker reported the sector aborted). damocles' `ReportAborted`
+    /// The unseal jobs running in `rec` (the record of `sector`) failed
+    /// for `reason` (their worker reported the sector aborted). damocles' `ReportAborted`
     /// names no piece: with two of the sector's pieces being unsealed at
     /// once, both jobs fail (and are handed out again).
     pub(super) async fn fail_running_unseal(
         &self,
         sector: SectorId,
+        rec: &SectorStatus,
         reason: String,
     ) -> Result<(), ManagerError> {
-        let running: Vec<PieceCid> = self
-            .read(sector)
-            .await?
+        let running: Vec<PieceCid> = rec
             .unseal
             .iter()
             .filter(|j| matches!(j.state, UnsealState::Running { .. }))

@@ -54,6 +54,23 @@ async fn persisted_deal_sector(
         .await
 }
 
+/// A manager in memory whose persisted sector holds a job for its
+/// 256-byte piece, to `/out/small`.
+async fn small_job() -> (
+    Arc<DevnetChain>,
+    Arc<LocalSectorManager>,
+    AllocatedSector,
+    PieceCid,
+) {
+    let (chain, m) = manager_on(Arc::new(MemoryManagerStore::new()));
+    let (s, _) = persisted_deal_sector(&chain, &m).await;
+    let small = piece(1, 256).cid;
+    m.request_unseal(s.id, small, "/out/small".into())
+        .await
+        .unwrap();
+    (chain, m, s, small)
+}
+
 fn rejected(r: Result<impl std::fmt::Debug, ManagerError>, needle: &str) {
     match r {
         Err(ManagerError::Rejected(m)) => assert!(m.contains(needle), "{m}"),
@@ -194,12 +211,7 @@ async fn a_sector_not_persisted_or_unknown_is_refused() {
 /// the job after its lease.
 #[tokio::test]
 async fn failures_are_retried_up_to_the_cap_and_a_silent_worker_loses_the_job() {
-    let (chain, m) = manager_on(Arc::new(MemoryManagerStore::new()));
-    let (s, _) = persisted_deal_sector(&chain, &m).await;
-    let small = piece(1, 256).cid;
-    m.request_unseal(s.id, small, "/out/small".into())
-        .await
-        .unwrap();
+    let (_chain, m, s, small) = small_job().await;
     for attempt in 1..=UnsealJob::MAX_ATTEMPTS {
         let got = m.allocate_unseal(AllocateSpec::default()).await.unwrap();
         assert!(got.is_some(), "attempt {attempt}");
@@ -264,12 +276,7 @@ async fn a_restarted_manager_finds_the_open_jobs() {
 async fn a_damocles_unseal_workers_reports_go_to_its_job() {
     use venus_seal_core::manager::{SectorStateChange, StateReport, WorkerIdentifier};
 
-    let (chain, m) = manager_on(Arc::new(MemoryManagerStore::new()));
-    let (s, _) = persisted_deal_sector(&chain, &m).await;
-    let small = piece(1, 256).cid;
-    m.request_unseal(s.id, small, "/out/small".into())
-        .await
-        .unwrap();
+    let (_chain, m, s, small) = small_job().await;
     assert!(m
         .allocate_unseal(AllocateSpec::default())
         .await
