@@ -1,4 +1,5 @@
-//! [`C2Node`]: a [`C2NodeConfig`] assembled into a running C2 service.
+//! [`C2Node`]: a [`C2NodeConfig`] assembled into a running proving
+//! service (C2, and the `service.stages` named).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,6 +11,8 @@ use super::config::{C2NodeConfig, QueueSection};
 use crate::backends::params::{GenerationPolicy, ParameterCache};
 use crate::backends::remote_c2::{check_c1_output, C2Service, C2TaskStore};
 use crate::backends::LocalExecutor;
+use crate::core::proving::PoStKind;
+use crate::core::stage::{SnapProve, WindowPoSt, WinningPoSt, C2};
 use crate::rpc::Secret;
 
 /// A C2 service node with its queue open and its port bound: call
@@ -47,12 +50,23 @@ impl C2Node {
         } else {
             GenerationPolicy::Never
         };
+        let stages = &config.service.stages;
+        let proves = |stage: &str| stages.iter().any(|s| s == stage);
         for &proof in &config.params.proofs {
-            tracing::info!(%proof, "checking Groth16 parameters");
-            let p = params.clone();
-            tokio::task::spawn_blocking(move || p.ensure_seal(proof, policy))
+            for stage in stages {
+                tracing::info!(%proof, %stage, "checking Groth16 parameters");
+                let p = params.clone();
+                let stage = stage.clone();
+                let what = format!("{stage} parameters for {proof}");
+                tokio::task::spawn_blocking(move || match stage.as_str() {
+                    "window_post" => p.ensure_post(proof, PoStKind::Window, policy),
+                    "winning_post" => p.ensure_post(proof, PoStKind::Winning, policy),
+                    "snap_prove" => p.ensure_update(proof, policy),
+                    _ => p.ensure_seal(proof, policy),
+                })
                 .await?
-                .with_context(|| format!("parameters for {proof}"))?;
+                .context(what)?;
+            }
         }
 
         let store = match &config.queue {
@@ -66,13 +80,23 @@ impl C2Node {
         tracing::info!(queue = ?store, tasks = ?store.counts().await?, "C2 queue opened");
         let secret =
             Secret::load_or_create(&config.service.secret_file).context("service.secret_file")?;
-        let service = C2Service::new(
-            store,
-            LocalExecutor::with_parameters(params),
-            secret,
-            config.service_config(),
-        )
-        .with_c1_check(check_c1_output);
+        let local = Arc::new(LocalExecutor::with_parameters(params));
+        let mut service = C2Service::without_stages(store, secret, config.service_config());
+        if proves("c2") {
+            service = service
+                .with_stage::<C2>(local.clone())
+                .with_c1_check(check_c1_output);
+        }
+        if proves("snap_prove") {
+            service = service.with_stage::<SnapProve>(local.clone());
+        }
+        if proves("window_post") {
+            service = service.with_stage::<WindowPoSt>(local.clone());
+        }
+        if proves("winning_post") {
+            service = service.with_stage::<WinningPoSt>(local);
+        }
+        tracing::info!(stages = ?service.stages(), "stages proven by this node");
         let listener = tokio::net::TcpListener::bind(config.service.listen)
             .await
             .with_context(|| format!("service.listen {}", config.service.listen))?;

@@ -76,6 +76,18 @@ pub struct ServiceSection {
     /// stalls every prover) fails, Permanent (default 5; at least 1).
     #[serde(default = "max_attempts")]
     pub max_attempts: u32,
+    /// The stages this node proves (default `["c2"]`): any of
+    /// [`REMOTE_STAGES`]. The PoSt and snap stages read the sectors' files
+    /// by the submitter's paths: mount the stores at the same paths here.
+    #[serde(default = "default_stages")]
+    pub stages: Vec<String>,
+}
+
+/// The stages a service node can prove.
+pub const REMOTE_STAGES: [&str; 4] = ["c2", "snap_prove", "window_post", "winning_post"];
+
+fn default_stages() -> Vec<String> {
+    vec!["c2".into()]
 }
 
 fn one() -> usize {
@@ -177,6 +189,14 @@ impl C2NodeConfig {
             s.max_attempts >= 1,
             "service.max_attempts must be at least 1"
         );
+        anyhow::ensure!(!s.stages.is_empty(), "service.stages is empty");
+        for stage in &s.stages {
+            anyhow::ensure!(
+                REMOTE_STAGES.contains(&stage.as_str()),
+                "service.stages: unknown stage {stage:?} (one of {})",
+                REMOTE_STAGES.join(", ")
+            );
+        }
         anyhow::ensure!(
             s.retention >= Duration::from_secs(600),
             "service.retention ({:?}) must be at least 10m: workers fetch their proofs after the task finishes",
@@ -251,6 +271,29 @@ mod tests {
             assert_ne!(text, example(), "{from}");
             let e = format!("{:#}", C2NodeConfig::parse(&text).unwrap_err());
             assert!(e.contains(needle), "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn stages_default_to_c2_and_unknown_ones_are_named() {
+        let c = C2NodeConfig::parse(&example()).unwrap();
+        assert_eq!(c.service.stages, ["c2"]);
+        let text = example().replace(
+            "# stages = [\"c2\", \"window_post\", \"winning_post\", \"snap_prove\"]",
+            "stages = [\"window_post\", \"snap_prove\"]",
+        );
+        let c = C2NodeConfig::parse(&text).unwrap();
+        assert_eq!(c.service.stages, ["window_post", "snap_prove"]);
+        for (stages, needle) in [
+            ("[\"pc1\"]", "unknown stage \"pc1\""),
+            ("[]", "service.stages is empty"),
+        ] {
+            let text = example().replace(
+                "# stages = [\"c2\", \"window_post\", \"winning_post\", \"snap_prove\"]",
+                &format!("stages = {stages}"),
+            );
+            let e = format!("{:#}", C2NodeConfig::parse(&text).unwrap_err());
+            assert!(e.contains(needle), "{stages}: {e}");
         }
     }
 

@@ -335,6 +335,38 @@ pub struct ProvingSection {
     /// of time, the proof's duration predicted (optional).
     #[serde(default)]
     pub readiness: Option<ReadinessSection>,
+    /// `[proving.remote]`: WindowPoSt and WinningPoSt proven on a remote
+    /// proving service instead of this host (optional).
+    #[serde(default)]
+    pub remote: Option<RemoteProvingSection>,
+}
+
+/// `[proving.remote]`: the PoSt stages go to a remote proving service
+/// (`venus-seal-c2-service` with these `service.stages`), which reads the
+/// sectors' files at the paths of `proving.stores` (mount them there at
+/// the same paths). Each proof is verified here before it is sent; the
+/// file check (`check_provable`) stays on this host, beside the files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteProvingSection {
+    /// The service, e.g. `http://gpu-host:3456`.
+    pub url: String,
+    /// A file holding a JWT with write permission for the service.
+    pub token_file: PathBuf,
+    /// The stages sent there (default both): `window_post`, `winning_post`.
+    #[serde(default = "remote_post_stages")]
+    pub stages: Vec<String>,
+}
+
+fn remote_post_stages() -> Vec<String> {
+    vec!["window_post".into(), "winning_post".into()]
+}
+
+impl RemoteProvingSection {
+    /// Whether `stage` goes to the service.
+    pub fn sends(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
 }
 
 /// `[proving.readiness]`: WindowPoSt readiness, checked before each
@@ -459,6 +491,20 @@ impl ProvingSection {
             for stage in users {
                 known(&format!("proving.locks.{lock}"), stage)?;
             }
+        }
+        if let Some(r) = &self.remote {
+            if r.stages.is_empty() {
+                bail!("proving.remote.stages is empty: name window_post, winning_post or both");
+            }
+            for stage in &r.stages {
+                if !["window_post", "winning_post"].contains(&stage.as_str()) {
+                    bail!(
+                        "proving.remote.stages: {stage:?} cannot go to the service (window_post, winning_post; check_provable reads the files here)"
+                    );
+                }
+            }
+            url::Url::parse(&r.url)
+                .map_err(|e| anyhow::anyhow!("proving.remote.url {:?}: {e}", r.url))?;
         }
         Ok(())
     }
@@ -934,6 +980,9 @@ impl SectorManagerConfig {
         }
         if let Some(p) = &mut self.proving {
             p.stores.iter_mut().for_each(resolve);
+            if let Some(r) = &mut p.remote {
+                resolve(&mut r.token_file);
+            }
         }
         if let Some(token_file) = self.gateway.as_mut().and_then(|g| g.token_file.as_mut()) {
             resolve(token_file);
@@ -1285,6 +1334,19 @@ mod tests {
         assert!(err("[proving]\nstores = [\"/a\"]\ninterval = \"soon\"").contains("soon"));
         assert!(err("[proving]\nstore = [\"/a\"]").contains("store"));
         assert!(with("").unwrap().proving.is_none());
+        let remote = "[proving]\nstores = [\"/a\"]\n[proving.remote]\nurl = \"http://gpu:3456\"\ntoken_file = \"t\"";
+        let r = with(remote).unwrap().proving.unwrap().remote.unwrap();
+        assert!(
+            r.sends("window_post") && r.sends("winning_post"),
+            "both by default"
+        );
+        let e = err(&format!("{remote}\nstages = [\"check_provable\"]"));
+        assert!(
+            e.contains("proving.remote.stages") && e.contains("check_provable"),
+            "{e}"
+        );
+        let e = err(&remote.replace("http://gpu:3456", "gpu host"));
+        assert!(e.contains("proving.remote.url"), "{e}");
         let ready = "[proving]\nstores = [\"/a\"]\n[proving.readiness]\nlead = \"1h\"\nsample = 5";
         let r = with(ready).unwrap().proving.unwrap().readiness.unwrap();
         assert_eq!(

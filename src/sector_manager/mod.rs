@@ -46,7 +46,7 @@ pub use chain::{open_chain, OpenChain};
 pub use config::SectorManagerConfig;
 #[cfg(feature = "proofs")]
 use service::Proofs;
-pub use service::{decorate_provers, ManagerService, RunningManager};
+pub use service::{decorate_provers, remote_provers, ManagerService, RunningManager};
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use jsonrpsee::server::ServerHandle;
 use tokio::task::JoinHandle;
 use venus_seal_backends::persist::PersistedSectors;
 use venus_seal_backends::pieces::piece_router;
+use venus_seal_backends::remote_c2::RemoteExecutor;
 use venus_seal_chain::gateway::{GatewayConfig, ProofEventListener, WinningProver, WsUrl};
 use venus_seal_chain::manager::{
     BatchPolicy, Collateral, ManagerStore, NumberRange, ResendPolicy, SqlManagerStore,
@@ -20,7 +21,7 @@ use venus_seal_chain::{
 };
 use venus_seal_core::engine::limits::Limits;
 use venus_seal_core::engine::metrics::EngineMetrics;
-use venus_seal_core::stage::WinningPoSt;
+use venus_seal_core::stage::{WindowPoSt, WinningPoSt};
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::auth::TrustedNetworks;
 use venus_seal_rpc::manager::{
@@ -282,6 +283,7 @@ async fn serve(
         winning,
     } = proofs;
     let metrics = EngineMetrics::new();
+    let (prover, winning) = remote_provers(config.proving.as_ref(), &verifier, prover, winning)?;
     let (prover, winning) = decorate_provers(config.proving.as_ref(), &metrics, prover, winning);
     let metrics_server = match &config.metrics {
         Some(m) => {
@@ -613,6 +615,41 @@ async fn start_console(
         .await
         .with_context(|| format!("console.listen {}", c.listen))?;
     Ok(Some(served))
+}
+
+/// The provers with the stages `[proving.remote]` names sent to the
+/// remote proving service (each output verified with `verifier` before
+/// use); the others as given.
+pub fn remote_provers(
+    proving: Option<&ProvingSection>,
+    verifier: &Arc<dyn ProofVerifier>,
+    prover: Option<PoStExecutors>,
+    winning: Option<DynExecutor<WinningPoSt>>,
+) -> anyhow::Result<(Option<PoStExecutors>, Option<DynExecutor<WinningPoSt>>)> {
+    let Some(remote) = proving.and_then(|p| p.remote.as_ref()) else {
+        return Ok((prover, winning));
+    };
+    let token = crate::runtime::read_token("proving.remote.token_file", &remote.token_file)?;
+    let prover = prover.map(|p| PoStExecutors {
+        window_post: if remote.sends("window_post") {
+            Arc::new(RemoteExecutor::<WindowPoSt>::new(
+                &remote.url,
+                &token,
+                verifier.clone(),
+            ))
+        } else {
+            p.window_post
+        },
+        check: p.check,
+    });
+    let winning = match winning {
+        Some(_) if remote.sends("winning_post") => Some(Arc::new(
+            RemoteExecutor::<WinningPoSt>::new(&remote.url, &token, verifier.clone()),
+        ) as DynExecutor<WinningPoSt>),
+        w => w,
+    };
+    tracing::info!(url = %remote.url, stages = ?remote.stages, "PoSt goes to the remote proving service");
+    Ok((prover, winning))
 }
 
 /// The provers timed into `metrics` (per stage, as the worker's stages

@@ -919,28 +919,13 @@ async fn proving_check_reads_every_sector_of_a_deadline() {
         .build()
         .await
         .unwrap();
-    let devnet = manager.chain().devnet.clone().unwrap();
-    venus_seal_chain::testing::activate_fake_sectors(&devnet, ActorId(1000), 1..=4);
-    let admin = admin_client(
-        &ApiArgs::new(
-            Some(format!("http://{}", manager.addr())),
-            None,
-            Some(path.clone()),
-        ),
-        "test",
-    )
-    .unwrap();
-    let dl = devnet.proving_deadline(ActorId(1000)).await.unwrap();
-    let mut checked = None;
-    for d in 0..dl.deadlines {
-        let parts = devnet.deadline_partitions(ActorId(1000), d).await.unwrap();
-        let active = parts.iter().map(|p| p.active.len()).sum::<usize>();
-        if active > 0 {
-            checked = Some((d, active));
-            break;
-        }
-    }
-    let (d, active) = checked.expect("a deadline holds the sectors");
+    let (admin, devnet) = admin_with_sectors(&manager, &path, 4);
+    let (d, active) = deadline_with_sectors(&devnet).await;
+    let deadlines = devnet
+        .proving_deadline(ActorId(1000))
+        .await
+        .unwrap()
+        .deadlines;
     let reads = admin.check_deadline(ActorId(1000), d).await.unwrap();
     assert_eq!((reads.deadline, reads.sectors), (d, active));
     assert_eq!(reads.reads.len(), active, "every sector read: {reads:?}");
@@ -954,7 +939,7 @@ async fn proving_check_reads_every_sector_of_a_deadline() {
         "{table}"
     );
     let err = admin
-        .check_deadline(ActorId(1000), dl.deadlines)
+        .check_deadline(ActorId(1000), deadlines)
         .await
         .unwrap_err()
         .to_string();
@@ -1003,4 +988,120 @@ async fn proving_check_reads_every_sector_of_a_deadline() {
         .to_string();
     assert!(err.contains("[proving] is not configured"), "{err}");
     manager.stop().await;
+}
+
+/// `[proving.remote]`: the manager's WindowPoSt goes to a remote proving
+/// service (here proving with the fake PoSt prover that the fake verifier
+/// accepts), is verified on return, and never runs on the local prover; a
+/// service that is down fails the proof naming it.
+#[tokio::test]
+async fn window_post_goes_to_the_remote_proving_service_of_proving_remote() {
+    use crate::backends::remote_c2::{C2Service, C2ServiceConfig, C2TaskStore, TaskState};
+    use venus_seal_chain::testing::FakePoStExecutor;
+    use venus_seal_core::proving::WindowPoStOutput;
+    use venus_seal_core::stage::WindowPoSt;
+    use venus_seal_core::testing::FakeExecutor;
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret = venus_seal_rpc::Secret::generate();
+    let store = C2TaskStore::open_sqlite(dir.path().join("queue.db"))
+        .await
+        .unwrap();
+    let service =
+        C2Service::without_stages(store.clone(), secret.clone(), C2ServiceConfig::default())
+            .with_stage::<WindowPoSt>(FakePoStExecutor::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = service.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let _provers = service.start_provers().await.unwrap();
+    std::fs::write(
+        dir.path().join("post.token"),
+        secret.token(Permission::Write, None),
+    )
+    .unwrap();
+
+    let path = dir.path().join("manager.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{CONFIG}\n[proving]\nstores = [\"store\"]\n[proving.remote]\nurl = \"{url}\"\n\
+             token_file = \"post.token\"\nstages = [\"window_post\"]\n"
+        ),
+    )
+    .unwrap();
+    let local = FakeExecutor::new(|_: &WindowPoSt| WindowPoStOutput::default());
+    let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .with_prover(venus_seal_chain::PoStExecutors {
+            window_post: local.clone(),
+            check: Arc::new(FakePoStExecutor::default()),
+        })
+        .build()
+        .await
+        .unwrap();
+    let (admin, devnet) = admin_with_sectors(&manager, &path, 3);
+    let (d, _) = deadline_with_sectors(&devnet).await;
+    let sim = admin
+        .simulate_window_post(ActorId(1000), d, Some(venus_seal_core::Randomness([6; 32])))
+        .await
+        .unwrap();
+    let proven: usize = sim.partitions.iter().map(|p| p.proven.len()).sum();
+    assert_eq!(proven, 3, "{sim:?}");
+    assert_eq!(local.calls(), 0, "the local prover was used");
+    let counts = store.counts().await.unwrap();
+    assert!(
+        counts.iter().any(|(s, n)| *s == TaskState::Done && *n >= 1),
+        "{counts:?}"
+    );
+
+    // The service goes away: the proof fails naming it, nothing local runs.
+    server.abort();
+    let _ = server.await;
+    let err = admin
+        .simulate_window_post(ActorId(1000), d, Some(venus_seal_core::Randomness([7; 32])))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("window_post service at"), "{err}");
+    assert_eq!(local.calls(), 0);
+    manager.stop().await;
+}
+
+/// The admin client of `manager` (its `--config` token), with sectors
+/// 1..=`sectors` of f01000 active on its devnet.
+fn admin_with_sectors(
+    manager: &super::RunningManager,
+    config: &Path,
+    sectors: u64,
+) -> (
+    venus_seal_rpc::manager_admin::ManagerAdminClient,
+    Arc<venus_seal_chain::DevnetChain>,
+) {
+    let devnet = manager.chain().devnet.clone().unwrap();
+    venus_seal_chain::testing::activate_fake_sectors(&devnet, ActorId(1000), 1..=sectors);
+    let admin = admin_client(
+        &ApiArgs::new(
+            Some(format!("http://{}", manager.addr())),
+            None,
+            Some(config.to_path_buf()),
+        ),
+        "test",
+    )
+    .unwrap();
+    (admin, devnet)
+}
+
+/// The first deadline of f01000 holding active sectors, and how many.
+async fn deadline_with_sectors(devnet: &venus_seal_chain::DevnetChain) -> (u64, usize) {
+    use venus_seal_core::ChainClient;
+    let dl = devnet.proving_deadline(ActorId(1000)).await.unwrap();
+    for d in 0..dl.deadlines {
+        let parts = devnet.deadline_partitions(ActorId(1000), d).await.unwrap();
+        let active = parts.iter().map(|p| p.active.len()).sum::<usize>();
+        if active > 0 {
+            return (d, active);
+        }
+    }
+    panic!("no deadline holds the sectors");
 }

@@ -15,7 +15,8 @@
 //! * [`pieces`]: piece stores, the verifying decorator, the piece proxy and
 //!   [`piece_commitment`].
 //! * [`persist`]: persistent stores for finished replicas.
-//! * [`remote_c2`]: the remote C2 service and its client executor.
+//! * [`remote_c2`]: the remote proving service (C2, snap prove, WindowPoSt,
+//!   WinningPoSt) and its client executor.
 //!
 //! # Design rationale
 //!
@@ -44,7 +45,7 @@
 //! | [`ext`] | both sides, native bodies; `format = "damocles"` refuses its tasks (Permanent) and `serve_damocles` refuses to start, naming the feature |
 //! | [`pieces`] | everything, [`VerifyingPieceStore`](pieces::VerifyingPieceStore) and [`piece_commitment`] included (plain Rust SHA-256) |
 //! | [`persist`] | everything |
-//! | [`remote_c2`] | everything: the client and the service, proving on any `Executor<C2>` |
+//! | [`remote_c2`] | everything: the client and the service, proving on any `Executor<S>` of a remote stage |
 //!
 //! `cuda` and `opencl` (GPU proving) imply `proofs`. Further features:
 //! `s3` (S3 object stores), `testing` (the `pieces` and `persist`

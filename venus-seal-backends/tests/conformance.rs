@@ -34,7 +34,8 @@ use venus_seal_backends::ext::{serve_stdio, ExtProcessorConfig, ExtProcessorExec
 use venus_seal_backends::params::{GenerationPolicy, ParameterCache, PoStKind};
 use venus_seal_backends::persist::{LocalPersistStore, ObjectPersistStore, PersistStore};
 use venus_seal_backends::remote_c2::{
-    C2Service, C2ServiceConfig, C2TaskStore, RemoteC2Config, RemoteC2Executor,
+    C2Service, C2ServiceConfig, C2TaskStore, Provers as RemoteProvers, RemoteC2Config,
+    RemoteC2Executor, RemoteExecutor,
 };
 use venus_seal_backends::{LocalExecutor, LocalProofVerifier};
 use venus_seal_core::proving::WindowPoStVerifyInfo;
@@ -290,29 +291,68 @@ async fn remote_c2_executor_passes_the_suite_against_a_fake_prover() {
     };
     let service = C2Service::new(store, fakes.c2.clone(), secret.clone(), config)
         .with_c1_check(|t| fake_c2_verify_info(t).map(drop));
+    let (url, server, _provers) = serve_remote(service).await;
+    let token = secret.token(Permission::Write, Some("conformance"));
+    let client = RemoteC2Executor::new(&url, &token, Arc::new(FakeProofVerifier))
+        .with_verify_info(fake_c2_verify_info)
+        .with_config(remote_timing());
+    let cases = sealing_cases(&fakes, P2K);
+    all_ways(Arc::new(client), &cases.c2, Capabilities::default()).await;
+    server.abort();
+}
+
+/// WindowPoSt and WinningPoSt through the remote service, proven there by
+/// the local executor on real 2KiB sectors and verified here with the
+/// proving crates' verifier: the same suite as the local executor.
+#[tokio::test]
+async fn remote_post_executors_pass_the_proving_suite_against_the_local_prover() {
+    let params = tokio::task::spawn_blocking(post_params).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = C2TaskStore::open_sqlite(dir.path().join("queue.db"))
+        .await
+        .unwrap();
+    let secret = Secret::generate();
+    let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
+    let config = C2ServiceConfig {
+        node_id: "conformance-post".into(),
+        poll_interval: Duration::from_millis(20),
+        ..C2ServiceConfig::default()
+    };
+    let service = C2Service::without_stages(store, secret.clone(), config)
+        .with_stage::<WindowPoSt>(local.clone())
+        .with_stage::<WinningPoSt>(local);
+    let (url, server, _provers) = serve_remote(service).await;
+    let token = secret.token(Permission::Write, Some("conformance"));
+    let verifier: Arc<dyn ProofVerifier> = Arc::new(LocalProofVerifier::with_parameters(params));
+    let window = RemoteExecutor::<WindowPoSt>::new(&url, &token, verifier.clone())
+        .with_config(remote_timing());
+    let winning =
+        RemoteExecutor::<WinningPoSt>::new(&url, &token, verifier).with_config(remote_timing());
+    let cases = proving_cases(&SectorFixture::sealed_by(&self::local(), P2K));
+    all_ways::<WindowPoSt>(Arc::new(window), &cases.window_post, PROOFS).await;
+    executor::<WinningPoSt>(&winning, &cases.winning_post, PROOFS).await;
+    server.abort();
+}
+
+/// Serves `service` on a loopback port with its provers running.
+async fn serve_remote(service: C2Service) -> (String, tokio::task::JoinHandle<()>, RemoteProvers) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let router = service.router();
     let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let _provers = service.start_provers().await.unwrap();
+    let provers = service.start_provers().await.unwrap();
+    (format!("http://{addr}"), server, provers)
+}
 
-    let token = secret.token(Permission::Write, Some("conformance"));
-    let client = RemoteC2Executor::new(
-        &format!("http://{addr}"),
-        &token,
-        Arc::new(FakeProofVerifier),
-    )
-    .with_verify_info(fake_c2_verify_info)
-    .with_config(RemoteC2Config {
+/// Fast polling for a loopback service.
+fn remote_timing() -> RemoteC2Config {
+    RemoteC2Config {
         poll_initial: Duration::from_millis(10),
         poll_max: Duration::from_millis(50),
         request_timeout: Duration::from_secs(10),
         max_poll_errors: 2,
         compress: true,
-    });
-    let cases = sealing_cases(&fakes, P2K);
-    all_ways(Arc::new(client), &cases.c2, Capabilities::default()).await;
-    server.abort();
+    }
 }
 
 // ---- persist stores -----------------------------------------------------

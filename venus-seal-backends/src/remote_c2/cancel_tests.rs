@@ -40,7 +40,11 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 async fn state(store: &C2TaskStore, t: &C2) -> Option<TaskState> {
-    store.status(&task_id(t)).await.unwrap().map(|s| s.state)
+    store
+        .status(&task_id(t).unwrap())
+        .await
+        .unwrap()
+        .map(|s| s.state)
 }
 
 /// Injects: the heartbeat of a running task is lost (never refreshed; it
@@ -79,7 +83,12 @@ async fn a_lost_heartbeat_never_starts_the_task_again_beside_its_run_on_this_nod
         "task 1 ran twice at once on the node: {maxima:?}"
     );
     assert_eq!(
-        store.status(&task_id(&t)).await.unwrap().unwrap().attempts,
+        store
+            .status(&task_id(&t).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
         1
     );
     provers.stop().await.unwrap();
@@ -115,11 +124,11 @@ async fn a_run_given_up_after_a_takeover_keeps_its_prover_slot_until_it_ends() {
     // Node b takes task 1 over (as after a stale heartbeat).
     tokio::time::sleep(Duration::from_millis(5)).await;
     let taken = store
-        .claim("b", Duration::ZERO, &[])
+        .claim("b", Duration::ZERO, &[], &["c2"])
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(taken.id, task_id(&t1));
+    assert_eq!(taken.row.id, task_id(&t1).unwrap());
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while state(&store, &t2).await != Some(TaskState::Done) {
@@ -132,7 +141,7 @@ async fn a_run_given_up_after_a_takeover_keeps_its_prover_slot_until_it_ends() {
         Some(&1),
         "two C2s ran at once on a one-prover node: {maxima:?}"
     );
-    let t1_status = store.status(&task_id(&t1)).await.unwrap().unwrap();
+    let t1_status = store.status(&task_id(&t1).unwrap()).await.unwrap().unwrap();
     assert_eq!(t1_status.claimed_by.as_deref(), Some("b"));
     assert_eq!(
         t1_status.state,
@@ -192,7 +201,7 @@ async fn a_worker_giving_a_c2_up_cancels_it_on_the_service_and_frees_its_permit(
     wait_until("task 1 runs on the service", || census.now("task:1") == 1).await;
     first.abort();
 
-    let failed = wait_state(&url, &task_id(&t1), &token, TaskState::Failed).await;
+    let failed = wait_state(&url, &task_id(&t1).unwrap(), &token, TaskState::Failed).await;
     let error = failed.error.unwrap();
     assert_eq!(error.level, venus_seal_core::FailureLevel::Temporary);
     assert_eq!(error.message, CANCELLED);

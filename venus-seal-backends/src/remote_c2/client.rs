@@ -1,4 +1,5 @@
-//! [`RemoteC2Executor`]: the worker side of the remote C2 service.
+//! [`RemoteExecutor`]: the submitting side of the remote proving service
+//! ([`RemoteC2Executor`] for C2).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,15 +8,14 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use venus_seal_core::executor::caller_gone;
-use venus_seal_core::stage::{Proof, C2};
+use venus_seal_core::stage::{Stage, C2};
 use venus_seal_core::{Executor, FailureLevel, ProofVerifier, SealVerifyInfo, StageError};
 
 use crate::http_body::{error_text, read_limited};
 
-use super::api::{task_id, ErrorBody, TaskError, TaskState, TaskStatus, SUBMIT_PATH};
-use super::c1::verify_info_from_c1_output;
+use super::api::{submit_path, task_id, ErrorBody, RemoteStage, TaskError, TaskState, TaskStatus};
 
-/// The largest successful answer read (a task status or a proof: a few
+/// The largest successful answer read (a task status or an output: a few
 /// KiB); a larger one is a bad answer, not a reason to buffer it.
 const ANSWER_LIMIT: usize = 16 << 20;
 
@@ -23,9 +23,20 @@ const ANSWER_LIMIT: usize = 16 << 20;
 /// ticket, seed); the `proof` field of the answer is ignored.
 pub type VerifyInfoFn = dyn Fn(&C2) -> Result<SealVerifyInfo, String> + Send + Sync;
 
-/// Timing of a [`RemoteC2Executor`].
+/// Checks an output of the service against its task: `Ok(false)` if it is
+/// not a valid proof, `Err` if it cannot be checked. Run on a blocking
+/// thread.
+pub type OutputCheck<S> = dyn Fn(&S, &<S as Stage>::Output) -> Result<bool, String> + Send + Sync;
+
+/// The C2 executor's former name for [`RemoteConfig`].
+pub type RemoteC2Config = RemoteConfig;
+
+/// The remote executor of C2.
+pub type RemoteC2Executor = RemoteExecutor<C2>;
+
+/// Timing of a [`RemoteExecutor`].
 #[derive(Clone, Debug)]
-pub struct RemoteC2Config {
+pub struct RemoteConfig {
     /// The first wait between two polls of a task's state. Default 500 ms.
     pub poll_initial: Duration,
     /// Polls back off (doubling) up to this wait. Default 15 s.
@@ -41,7 +52,7 @@ pub struct RemoteC2Config {
     pub compress: bool,
 }
 
-impl Default for RemoteC2Config {
+impl Default for RemoteConfig {
     fn default() -> Self {
         Self {
             poll_initial: Duration::from_millis(500),
@@ -53,12 +64,16 @@ impl Default for RemoteC2Config {
     }
 }
 
-/// Runs C2 on a remote [`C2Service`](super::C2Service): submits the task,
-/// polls its state with backoff, fetches the proof and verifies it with a
-/// [`ProofVerifier`] before returning it.
+/// Runs stage `S` (C2, snap_prove, window_post, winning_post: any
+/// [`RemoteStage`]) on a remote [`C2Service`](super::C2Service): submits
+/// the task to `/v1/<stage>`, polls its state with backoff, fetches the
+/// output and verifies it with a [`ProofVerifier`] before returning it
+/// ([`RemoteStage::verify`]: the seal proof, the update proof, the PoSt
+/// proofs against the sectors proven).
 ///
 /// **Restarts.** The executor keeps no state. The service names a task by
-/// (miner, sector number, digest of the C1 output) ([`task_id`]) and a
+/// the work itself ([`task_id`]: a C2's miner, sector number and digest of
+/// its C1 output) and a
 /// submission of known work returns the existing task, so a worker that
 /// restarts mid-C2 and runs the stage again finds the same task, still
 /// running or already done, and its proof: nothing is proven twice. A task
@@ -78,9 +93,11 @@ impl Default for RemoteC2Config {
 ///
 /// **Verification.** The core [`C2`] task carries no commitments or
 /// randomness; by default they are read from the C1 output as
-/// filecoin-proofs writes it ([`verify_info_from_c1_output`]). Another
-/// prover format sets its own reader with
-/// [`with_verify_info`](Self::with_verify_info).
+/// filecoin-proofs writes it
+/// ([`verify_info_from_c1_output`](super::verify_info_from_c1_output)).
+/// Another prover format sets its own reader with
+/// [`with_verify_info`](RemoteExecutor::<C2>::with_verify_info), any stage
+/// its own check with [`with_check`](Self::with_check).
 ///
 /// **Errors.** Service unreachable, 5xx, a lost task → Temporary; token
 /// refused (401/403) → Critical; the task refused (400, 413) or a proof
@@ -102,19 +119,32 @@ impl Default for RemoteC2Config {
 ///     ))
 /// }
 /// ```
-#[derive(Clone)]
-pub struct RemoteC2Executor {
+pub struct RemoteExecutor<S: RemoteStage> {
     http: reqwest::Client,
     base: String,
     token: String,
     verifier: Arc<dyn ProofVerifier>,
-    verify_info: Arc<VerifyInfoFn>,
-    config: RemoteC2Config,
+    check: Option<Arc<OutputCheck<S>>>,
+    config: RemoteConfig,
 }
 
-impl std::fmt::Debug for RemoteC2Executor {
+impl<S: RemoteStage> Clone for RemoteExecutor<S> {
+    fn clone(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: self.token.clone(),
+            verifier: self.verifier.clone(),
+            check: self.check.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S: RemoteStage> std::fmt::Debug for RemoteExecutor<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteC2Executor")
+        f.debug_struct("RemoteExecutor")
+            .field("stage", &S::NAME)
             .field("url", &self.base)
             .field("verifier", &self.verifier)
             .finish_non_exhaustive()
@@ -138,11 +168,11 @@ fn refused(what: String) -> StageError {
 /// worker and the manager, which know its state on chain. A remote
 /// service, another host answering over the network, may park a sector
 /// but never have it deleted; the operator aborts it if they agree.
-fn failed(id: &str, e: TaskError) -> StageError {
-    let msg = format!("C2 task {id} failed on the service: {}", e.message);
+fn failed(stage: &str, id: &str, e: TaskError) -> StageError {
+    let msg = format!("{stage} task {id} failed on the service: {}", e.message);
     match e.level {
         FailureLevel::Temporary => StageError::Unavailable(msg),
-        FailureLevel::Critical => StageError::io(msg, std::io::Error::other("on the C2 service")),
+        FailureLevel::Critical => StageError::io(msg, std::io::Error::other("on the remote service")),
         FailureLevel::Abort => StageError::Computation(format!(
             "{msg} (the service asked to abort the sector; parked instead: abort it by hand if you agree)"
         )),
@@ -150,50 +180,67 @@ fn failed(id: &str, e: TaskError) -> StageError {
     }
 }
 
-impl RemoteC2Executor {
+impl RemoteExecutor<C2> {
+    /// Reads the verification info of a task with `f` instead of from a
+    /// filecoin-proofs C1 output.
+    pub fn with_verify_info(
+        self,
+        f: impl Fn(&C2) -> Result<SealVerifyInfo, String> + Send + Sync + 'static,
+    ) -> Self {
+        let verifier = self.verifier.clone();
+        self.with_check(move |task, proof| {
+            let mut info = f(task)?;
+            info.proof = proof.proof.clone();
+            verifier.verify_seal(&info).map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl<S: RemoteStage> RemoteExecutor<S> {
     /// An executor for the service at `url` (`http://host:port`), sending
     /// `token` (a JWT with write permission, from the service's `token`
-    /// command) and verifying proofs with `verifier`.
+    /// command) and verifying outputs with `verifier`.
     pub fn new(url: &str, token: &str, verifier: Arc<dyn ProofVerifier>) -> Self {
-        let config = RemoteC2Config::default();
+        let config = RemoteConfig::default();
         Self {
             http: client(&config),
             base: url.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
             verifier,
-            verify_info: Arc::new(verify_info_from_c1_output),
+            check: None,
             config,
         }
     }
 
-    /// Reads the verification info of a task with `f` instead of from a
-    /// filecoin-proofs C1 output.
-    pub fn with_verify_info(
+    /// Checks each output with `check` instead of [`RemoteStage::verify`].
+    pub fn with_check(
         mut self,
-        f: impl Fn(&C2) -> Result<SealVerifyInfo, String> + Send + Sync + 'static,
+        check: impl Fn(&S, &S::Output) -> Result<bool, String> + Send + Sync + 'static,
     ) -> Self {
-        self.verify_info = Arc::new(f);
+        self.check = Some(Arc::new(check));
         self
     }
 
     /// Sets the polling and timeout knobs.
-    pub fn with_config(mut self, config: RemoteC2Config) -> Self {
+    pub fn with_config(mut self, config: RemoteConfig) -> Self {
         self.http = client(&config);
         self.config = config;
         self
     }
 
+    fn path(&self) -> String {
+        format!("{}{}", self.base, submit_path::<S>())
+    }
+
     /// Submits `task` (idempotent) and returns its status on the service.
-    pub async fn submit(&self, task: &C2) -> Result<TaskStatus, StageError> {
-        let body = serde_json::to_vec(task)
-            .map_err(|e| StageError::InvalidTask(format!("cannot encode the C2 task: {e}")))?;
-        self.submit_bytes(body).await
+    pub async fn submit(&self, task: &S) -> Result<TaskStatus, StageError> {
+        self.submit_bytes(encode(task)?).await
     }
 
     async fn submit_bytes(&self, body: Vec<u8>) -> Result<TaskStatus, StageError> {
         let mut req = self
             .http
-            .post(format!("{}{SUBMIT_PATH}", self.base))
+            .post(self.path())
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         let body = if self.config.compress {
@@ -201,21 +248,26 @@ impl RemoteC2Executor {
             tokio::task::spawn_blocking(move || zstd::bulk::compress(&body, 3))
                 .await
                 .map_err(|e| StageError::Computation(format!("zstd panicked: {e}")))?
-                .map_err(|e| StageError::io("compressing the C2 task", e))?
+                .map_err(|e| StageError::io("compressing the task", e))?
         } else {
             body
         };
         let resp = req.body(body).send().await;
-        self.answer(resp, "submit")
-            .await?
-            .ok_or_else(|| unavailable(format!("C2 service at {} has no {SUBMIT_PATH}", self.base)))
+        self.answer(resp, "submit").await?.ok_or_else(|| {
+            unavailable(format!(
+                "the service at {} does not prove {} ({} answers 404)",
+                self.base,
+                S::NAME,
+                submit_path::<S>()
+            ))
+        })
     }
 
     /// The task's status; `None` if the service does not know it.
     pub async fn status(&self, id: &str) -> Result<Option<TaskStatus>, StageError> {
         let resp = self
             .http
-            .get(format!("{}{SUBMIT_PATH}/{id}", self.base))
+            .get(format!("{}/{id}", self.path()))
             .bearer_auth(&self.token)
             .send()
             .await;
@@ -228,7 +280,7 @@ impl RemoteC2Executor {
     pub async fn cancel(&self, id: &str) -> Result<Option<TaskStatus>, StageError> {
         let resp = self
             .http
-            .delete(format!("{}{SUBMIT_PATH}/{id}", self.base))
+            .delete(format!("{}/{id}", self.path()))
             .bearer_auth(&self.token)
             .timeout(CANCEL_TIMEOUT.min(self.config.request_timeout))
             .send()
@@ -236,17 +288,17 @@ impl RemoteC2Executor {
         self.answer(resp, "cancel").await
     }
 
-    /// The proof of a task that is done (unverified).
-    pub async fn fetch_proof(&self, id: &str) -> Result<Proof, StageError> {
+    /// The output of a task that is done (unverified).
+    pub async fn fetch_proof(&self, id: &str) -> Result<S::Output, StageError> {
         let resp = self
             .http
-            .get(format!("{}{SUBMIT_PATH}/{id}/proof", self.base))
+            .get(format!("{}/{id}/proof", self.path()))
             .bearer_auth(&self.token)
             .send()
             .await;
-        self.answer(resp, "fetch the proof")
+        self.answer(resp, "fetch the output")
             .await?
-            .ok_or_else(|| unavailable(format!("C2 task {id} vanished from the service")))
+            .ok_or_else(|| unavailable(format!("{} task {id} vanished from the service", S::NAME)))
     }
 
     /// Classifies an HTTP answer; `Ok(None)` for 404.
@@ -257,7 +309,8 @@ impl RemoteC2Executor {
     ) -> Result<Option<T>, StageError> {
         let resp = resp.map_err(|e| {
             unavailable(format!(
-                "C2 service at {} unreachable ({what}): {e}",
+                "{} service at {} unreachable ({what}): {e}",
+                S::NAME,
                 self.base
             ))
         })?;
@@ -266,7 +319,8 @@ impl RemoteC2Executor {
             let mut resp = resp;
             let bad = |e: String| {
                 unavailable(format!(
-                    "C2 service at {}: bad answer ({what}): {e}",
+                    "{} service at {}: bad answer ({what}): {e}",
+                    S::NAME,
                     self.base
                 ))
             };
@@ -288,7 +342,11 @@ impl RemoteC2Executor {
             Ok(body) => body.error,
             Err(_) => text,
         };
-        let msg = format!("C2 service at {} ({what}): {status}: {reason}", self.base);
+        let msg = format!(
+            "{} service at {} ({what}): {status}: {reason}",
+            S::NAME,
+            self.base
+        );
         Err(match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => refused(msg),
             StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => {
@@ -300,13 +358,12 @@ impl RemoteC2Executor {
     }
 
     /// Submits and polls until the task is done or failed.
-    async fn prove(&self, task: &C2) -> Result<Proof, StageError> {
-        let body = serde_json::to_vec(task)
-            .map_err(|e| StageError::InvalidTask(format!("cannot encode the C2 task: {e}")))?;
+    async fn prove(&self, task: &S) -> Result<S::Output, StageError> {
+        let body = encode(task)?;
         'submit: loop {
             let mut status = self.submit_bytes(body.clone()).await?;
             let id = status.id.clone();
-            tracing::debug!(task = %id, expected = %task_id(task), state = %status.state, "C2 submitted");
+            tracing::debug!(task = %id, stage = S::NAME, state = %status.state, "task submitted");
             let mut delay = self.config.poll_initial;
             let mut errors = 0;
             loop {
@@ -317,7 +374,7 @@ impl RemoteC2Executor {
                             level: FailureLevel::Permanent,
                             message: "no reason given".into(),
                         });
-                        return Err(failed(&id, e));
+                        return Err(failed(S::NAME, &id, e));
                     }
                     TaskState::Queued | TaskState::Running => {}
                 }
@@ -329,7 +386,7 @@ impl RemoteC2Executor {
                         status = s;
                     }
                     Ok(None) => {
-                        tracing::warn!(task = %id, "C2 service lost the task; submitting it again");
+                        tracing::warn!(task = %id, stage = S::NAME, "the service lost the task; submitting it again");
                         continue 'submit;
                     }
                     Err(e)
@@ -337,7 +394,7 @@ impl RemoteC2Executor {
                             && errors < self.config.max_poll_errors =>
                     {
                         errors += 1;
-                        tracing::warn!(task = %id, error = %e, "polling the C2 service failed; retrying");
+                        tracing::warn!(task = %id, stage = S::NAME, error = %e, "polling the remote service failed; retrying");
                     }
                     Err(e) => return Err(e),
                 }
@@ -349,7 +406,13 @@ impl RemoteC2Executor {
 /// The longest a cancellation waits for the service.
 pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn client(config: &RemoteC2Config) -> reqwest::Client {
+/// The task's JSON, as submitted.
+fn encode<S: RemoteStage>(task: &S) -> Result<Vec<u8>, StageError> {
+    serde_json::to_vec(task)
+        .map_err(|e| StageError::InvalidTask(format!("cannot encode the {} task: {e}", S::NAME)))
+}
+
+fn client(config: &RemoteConfig) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(config.request_timeout)
         .connect_timeout(Duration::from_secs(10))
@@ -358,39 +421,52 @@ fn client(config: &RemoteC2Config) -> reqwest::Client {
 }
 
 #[async_trait]
-impl Executor<C2> for RemoteC2Executor {
-    async fn execute(&self, task: C2) -> Result<Proof, StageError> {
-        let mut info = (self.verify_info)(&task)
-            .map_err(|e| StageError::Computation(format!("corrupt C1 output: {e}")))?;
-        let proof = tokio::select! {
+impl<S: RemoteStage> Executor<S> for RemoteExecutor<S> {
+    async fn execute(&self, task: S) -> Result<S::Output, StageError> {
+        let id = task_id(&task).map_err(StageError::InvalidTask)?;
+        let output = tokio::select! {
             biased;
-            proof = self.prove(&task) => proof?,
+            output = self.prove(&task) => output?,
             _ = caller_gone() => {
-                let id = task_id(&task);
                 match self.cancel(&id).await {
-                    Ok(_) => tracing::info!(task = %id, "C2 given up by the worker; cancelled on the service"),
-                    Err(e) => tracing::warn!(task = %id, error = %e, "C2 given up by the worker; could not cancel it on the service"),
+                    Ok(_) => tracing::info!(task = %id, stage = S::NAME, "task given up by its caller; cancelled on the service"),
+                    Err(e) => tracing::warn!(task = %id, stage = S::NAME, error = %e, "task given up by its caller; could not cancel it on the service"),
                 }
                 return Err(unavailable(format!(
-                    "C2 task {id} on {} was given up: the stage's caller went away",
+                    "{} task {id} on {} was given up: the stage's caller went away",
+                    S::NAME,
                     self.base
                 )));
             }
         };
-        info.proof = proof.proof.clone();
         let verifier = self.verifier.clone();
-        let sector = task.sector;
-        let valid = tokio::task::spawn_blocking(move || verifier.verify_seal(&info))
-            .await
-            .map_err(|e| StageError::Computation(format!("proof verification panicked: {e}")))?
-            .map_err(|e| StageError::Missing(format!("cannot verify the remote C2 proof: {e}")))?;
-        if !valid {
-            return Err(StageError::Computation(format!(
-                "the C2 service at {} returned a proof of {sector} that does not verify",
-                self.base
-            )));
-        }
-        Ok(proof)
+        let check = self.check.clone();
+        let (task, output) = tokio::task::spawn_blocking(move || {
+            let valid = match &check {
+                Some(check) => check(&task, &output),
+                None => task.verify(&output, verifier.as_ref()),
+            };
+            valid.map(|valid| (valid, task, output))
+        })
+        .await
+        .map_err(|e| StageError::Computation(format!("output verification panicked: {e}")))?
+        .map_err(|e| {
+            StageError::Missing(format!("cannot verify the remote {} output: {e}", S::NAME))
+        })
+        .and_then(|(valid, task, output)| {
+            if valid {
+                Ok((task, output))
+            } else {
+                Err(StageError::Computation(format!(
+                    "the service at {} returned a {} output for {} that does not verify",
+                    self.base,
+                    S::NAME,
+                    task.subject()
+                )))
+            }
+        })?;
+        drop(task);
+        Ok(output)
     }
 }
 

@@ -15,6 +15,7 @@ use venus_seal_core::testing::FakeProofVerifier;
 use venus_seal_core::{ActorId, Leveled, SealProof, SectorId, SectorNumber};
 
 use super::*;
+use crate::remote_c2::api::SUBMIT_PATH;
 
 fn task() -> C2 {
     C2 {
@@ -46,6 +47,7 @@ async fn an_abort_from_the_service_is_capped_at_permanent() {
         post(|| async {
             axum::Json(TaskStatus {
                 id: "1000-5-x".into(),
+                stage: "c2".into(),
                 sector: task().sector,
                 state: TaskState::Failed,
                 attempts: 1,

@@ -1,14 +1,18 @@
-//! Remote C2: an HTTP service that proves C2 for many workers, and the
-//! executor that workers use to call it.
+//! The remote proving service: an HTTP service that proves C2 (and the
+//! other GPU-bound stages: snap prove, WindowPoSt, WinningPoSt) for many
+//! workers and managers, and the executor that calls it.
 //!
-//! * [`C2Service`]: an axum router (`POST /v1/c2`, `GET /v1/c2/{id}`,
-//!   `DELETE /v1/c2/{id}`, `GET /v1/c2/{id}/proof`, bearer JWTs in the Lotus format of
+//! * [`C2Service`]: an axum router (`POST /v1/{stage}`, `GET
+//!   /v1/{stage}/{id}`, `DELETE /v1/{stage}/{id}`, `GET
+//!   /v1/{stage}/{id}/proof`, bearer JWTs in the Lotus format of
 //!   venus-seal-rpc) over a persistent queue ([`C2TaskStore`]: SQLite, or
 //!   PostgreSQL shared by several service nodes), proven by any
-//!   [`Executor<C2>`](venus_seal_core::Executor) (production:
+//!   [`Executor<S>`](venus_seal_core::Executor) of each
+//!   [`RemoteStage`] it is given (production:
 //!   [`LocalExecutor`](crate::LocalExecutor) on a GPU machine).
-//! * [`RemoteC2Executor`]: an `Executor<C2>` that submits, polls, fetches
-//!   and verifies.
+//! * [`RemoteExecutor<S>`]: an `Executor<S>` that submits, polls, fetches
+//!   and verifies ([`RemoteC2Executor`] for C2); the worker's
+//!   `[c2_service]` and the manager's `[proving.remote]` use it.
 //!
 //! # Design rationale
 //!
@@ -26,17 +30,26 @@ mod body;
 mod c1;
 mod client;
 mod prover;
+mod runner;
 mod service;
 mod store;
 
 #[cfg(test)]
 mod cancel_tests;
 #[cfg(test)]
+mod stage_tests;
+#[cfg(test)]
 mod tests;
 
-pub use api::{c1_digest, task_id, ErrorBody, TaskError, TaskState, TaskStatus, SUBMIT_PATH};
+pub use api::{
+    c1_digest, submit_path, task_id, ErrorBody, RemoteStage, TaskError, TaskRow, TaskState,
+    TaskStatus, SUBMIT_PATH,
+};
 pub use c1::{check_c1_output, verify_info_from_c1_output};
-pub use client::{RemoteC2Config, RemoteC2Executor, VerifyInfoFn, CANCEL_TIMEOUT};
+pub use client::{
+    OutputCheck, RemoteC2Config, RemoteC2Executor, RemoteConfig, RemoteExecutor, VerifyInfoFn,
+    CANCEL_TIMEOUT,
+};
 pub use service::{C1Check, C2Service, C2ServiceConfig, Provers};
 pub use store::{C2TaskStore, QueueError, QueueLimits};
 

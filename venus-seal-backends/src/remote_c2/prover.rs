@@ -11,16 +11,15 @@
 //! never claims a task whose earlier run still goes on on this node: the
 //! node never proves more than `provers` tasks at once, nor one task twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use venus_seal_core::executor::Caller;
-use venus_seal_core::stage::C2;
-use venus_seal_core::{DynExecutor, Leveled};
 
 use super::api::TaskError;
+use super::runner::Runner;
 use super::store::{C2TaskStore, Claimed};
 
 /// The runs going on on this node (shared by every prover loop a service
@@ -89,7 +88,8 @@ impl Drop for Run {
 /// What one prover loop needs.
 pub(crate) struct ProverCtx {
     pub store: C2TaskStore,
-    pub executor: DynExecutor<C2>,
+    /// The stages this node proves, by name.
+    pub runners: BTreeMap<&'static str, Arc<dyn Runner>>,
     pub runs: Arc<NodeRuns>,
     pub node: String,
     pub stale_after: Duration,
@@ -120,7 +120,12 @@ pub(crate) async fn prover_loop(
             slot = ctx.runs.slots.clone().acquire_owned() => slot.expect("the slots are never closed"),
         };
         let mine = ctx.runs.running_ids();
-        match ctx.store.claim(&ctx.node, ctx.stale_after, &mine).await {
+        let stages: Vec<&'static str> = ctx.runners.keys().copied().collect();
+        match ctx
+            .store
+            .claim(&ctx.node, ctx.stale_after, &mine, &stages)
+            .await
+        {
             Ok(Some(claimed)) => prove(&ctx, index, claimed, slot, &mut stop).await,
             Ok(None) => {
                 drop(slot);
@@ -133,7 +138,7 @@ pub(crate) async fn prover_loop(
             }
             Err(e) => {
                 drop(slot);
-                tracing::warn!(prover = index, error = %e, "cannot claim a C2 task; retrying");
+                tracing::warn!(prover = index, error = %e, "cannot claim a task; retrying");
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = tokio::time::sleep(ctx.poll) => {}
@@ -154,14 +159,20 @@ async fn prove(
     slot: OwnedSemaphorePermit,
     stop: &mut watch::Receiver<bool>,
 ) {
-    let Claimed { id, task, attempts } = claimed;
-    let sector = task.sector;
-    tracing::info!(prover = index, task = %id, %sector, attempt = attempts, "C2 started");
+    let Claimed { row, attempts } = claimed;
+    let id = row.id.clone();
+    let sector = row.sector;
+    let stage = row.stage;
+    let Some(runner) = ctx.runners.get(stage).cloned() else {
+        // claim() only returns the stages asked for.
+        tracing::error!(task = %id, stage, "claimed a task of a stage this node does not prove");
+        return;
+    };
+    tracing::info!(prover = index, task = %id, stage, %sector, attempt = attempts, "task started");
     let started = std::time::Instant::now();
     let (held, cancelled) = Run::start(&ctx.runs, &id, slot);
     let caller = Caller::new();
-    let executor = ctx.executor.clone();
-    let run = caller.watch(async move { executor.execute(task).await });
+    let run = caller.watch(async move { runner.run(row).await });
     let mut run = tokio::spawn(async move {
         let out = run.await;
         drop(held);
@@ -173,40 +184,37 @@ async fn prove(
         tokio::select! {
             out = &mut run => break out,
             _ = stop.changed() => {
-                tracing::info!(task = %id, "C2 given up for the shutdown; its slot stays taken until the run ends");
+                tracing::info!(task = %id, stage, "task given up for the shutdown; its slot stays taken until the run ends");
                 return;
             }
             _ = cancelled.notified() => {
-                tracing::info!(task = %id, "C2 task was cancelled; giving up this run");
+                tracing::info!(task = %id, stage, "task was cancelled; giving up this run");
                 return;
             }
             _ = beat.tick() => match ctx.store.heartbeat(&id, &ctx.node).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    tracing::warn!(task = %id, "C2 task was taken over or cancelled; giving up this run (its slot stays taken until it ends)");
+                    tracing::warn!(task = %id, stage, "task was taken over or cancelled; giving up this run (its slot stays taken until it ends)");
                     return;
                 }
-                Err(e) => tracing::warn!(task = %id, error = %e, "C2 heartbeat failed"),
+                Err(e) => tracing::warn!(task = %id, stage, error = %e, "task heartbeat failed"),
             },
         }
     };
     drop(caller);
     let outcome = match outcome {
-        Ok(outcome) => outcome.map_err(|e| TaskError {
-            level: e.level(),
-            message: e.to_string(),
-        }),
+        Ok(outcome) => outcome,
         Err(e) => Err(TaskError {
             level: venus_seal_core::FailureLevel::Permanent,
-            message: format!("the C2 prover panicked: {}", panic_text(e)),
+            message: format!("the {stage} prover panicked: {}", panic_text(e)),
         }),
     };
     match &outcome {
-        Ok(proof) => tracing::info!(
-            task = %id, %sector, elapsed = ?started.elapsed(), bytes = proof.proof.len(), "C2 done"
+        Ok(output) => tracing::info!(
+            task = %id, stage, %sector, elapsed = ?started.elapsed(), bytes = output.len(), "task done"
         ),
         Err(e) => tracing::warn!(
-            task = %id, %sector, level = %e.level, error = %e.message, "C2 failed"
+            task = %id, stage, %sector, level = %e.level, error = %e.message, "task failed"
         ),
     }
     // The outcome must reach the queue: retry a failing database for a
@@ -214,16 +222,16 @@ async fn prove(
     for attempt in 0..10u32 {
         let result = ctx
             .store
-            .finish(&id, &ctx.node, outcome.as_ref().map(|p| p.proof.as_slice()))
+            .finish(&id, &ctx.node, outcome.as_ref().map(Vec::as_slice))
             .await;
         match result {
             Ok(true) => return,
             Ok(false) => {
-                tracing::warn!(task = %id, "C2 task was taken over meanwhile; result dropped");
+                tracing::warn!(task = %id, stage, "task was taken over meanwhile; result dropped");
                 return;
             }
             Err(e) => {
-                tracing::warn!(task = %id, attempt, error = %e, "cannot record the C2 result");
+                tracing::warn!(task = %id, stage, attempt, error = %e, "cannot record the task's result");
                 tokio::time::sleep(ctx.poll).await;
             }
         }

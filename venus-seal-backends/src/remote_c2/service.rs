@@ -1,5 +1,7 @@
-//! The C2 service: an axum router over the task queue, and the provers.
+//! The remote proving service: an axum router over the task queue, and
+//! the provers.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +15,14 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
-use venus_seal_core::stage::{Proof, C2};
-use venus_seal_core::{DynExecutor, Executor};
+use venus_seal_core::stage::C2;
+use venus_seal_core::Executor;
 use venus_seal_rpc::auth::{authenticate, Permission, Secret};
 
-use super::api::{valid_id, ErrorBody, TaskState, SUBMIT_PATH};
-use super::body::{parse_task, unzstd};
+use super::api::{valid_id, ErrorBody, RemoteStage, TaskState};
+use super::body::unzstd;
 use super::prover::{prover_loop, NodeRuns, ProverCtx};
+use super::runner::{Runner, StageRunner};
 use super::store::{prune_loop, C2TaskStore, QueueError, QueueLimits};
 
 /// Checks a submitted task before it is queued (typically that the C1
@@ -69,24 +72,28 @@ impl Default for C2ServiceConfig {
 
 struct Inner {
     store: C2TaskStore,
-    executor: DynExecutor<C2>,
+    /// The stages this node proves, by name.
+    runners: BTreeMap<&'static str, Arc<dyn Runner>>,
     secret: Secret,
     config: C2ServiceConfig,
     wake: Arc<Notify>,
-    check: Option<Arc<C1Check>>,
     /// The runs on this node, across `start_provers` calls.
     runs: Arc<NodeRuns>,
 }
 
-/// A remote C2 service node: `POST /v1/c2` queues a task and `DELETE
-/// /v1/c2/{id}` cancels it (write permission), `GET /v1/c2/{id}` tells its
-/// state and `GET /v1/c2/{id}/proof` gives its proof (read permission);
-/// every request
-/// carries `Authorization: Bearer <JWT>` signed with the service's
-/// [`Secret`] (the Lotus token format of venus-seal-rpc). Tasks live in a
-/// [`C2TaskStore`]; `provers` loops prove them on any [`Executor<C2>`]
-/// (production: [`LocalExecutor`](crate::LocalExecutor), feature `proofs`;
-/// the service itself needs no proving crate).
+/// A remote proving service node (named for C2, its first stage; it also
+/// proves any [`RemoteStage`] given an executor with
+/// [`with_stage`](Self::with_stage): snap_prove, window_post,
+/// winning_post): `POST /v1/{stage}` queues a task and `DELETE
+/// /v1/{stage}/{id}` cancels it (write permission), `GET /v1/{stage}/{id}`
+/// tells its state and `GET /v1/{stage}/{id}/proof` gives its output
+/// (read permission); a stage the node does not prove answers 404. Every
+/// request carries `Authorization: Bearer <JWT>` signed with the service's
+/// [`Secret`] (the Lotus token format of venus-seal-rpc). Tasks of every
+/// stage live in one [`C2TaskStore`]; `provers` loops prove them, at most
+/// `provers` at once whatever their stage (a node's GPUs are one budget),
+/// on any executor (production: [`LocalExecutor`](crate::LocalExecutor),
+/// feature `proofs`; the service itself needs no proving crate).
 ///
 /// ```no_run
 /// use venus_seal_backends::remote_c2::{C2Service, C2ServiceConfig, C2TaskStore};
@@ -108,7 +115,7 @@ impl std::fmt::Debug for C2Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("C2Service")
             .field("store", &self.inner.store)
-            .field("executor", &self.inner.executor)
+            .field("stages", &self.inner.runners.keys().collect::<Vec<_>>())
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
@@ -141,7 +148,7 @@ impl Provers {
 }
 
 impl C2Service {
-    /// A node proving with `executor`, accepting tokens signed with
+    /// A node proving C2 with `executor`, accepting tokens signed with
     /// `secret`.
     pub fn new(
         store: C2TaskStore,
@@ -149,31 +156,71 @@ impl C2Service {
         secret: Secret,
         config: C2ServiceConfig,
     ) -> Self {
+        Self::without_stages(store, secret, config).with_stage(executor)
+    }
+
+    /// A node proving no stage yet: add them with
+    /// [`with_stage`](Self::with_stage) (e.g. a WindowPoSt-only node).
+    pub fn without_stages(store: C2TaskStore, secret: Secret, config: C2ServiceConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store: store.with_limits(config.limits),
-                executor: Arc::new(executor),
+                runners: BTreeMap::new(),
                 secret,
                 wake: Arc::new(Notify::new()),
-                check: None,
                 runs: NodeRuns::new(config.provers),
                 config,
             }),
         }
     }
 
-    /// Checks every submission with `check` before queueing it (see
+    /// Also proves stage `S` with `executor` (replacing an earlier one for
+    /// `S`). Call before [`router`](Self::router).
+    pub fn with_stage<S: RemoteStage>(self, executor: impl Executor<S> + 'static) -> Self {
+        self.with_runner(StageRunner::<S> {
+            executor: Arc::new(executor),
+            check: None,
+        })
+    }
+
+    fn with_runner<S: RemoteStage>(mut self, runner: StageRunner<S>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.runners.insert(S::NAME, Arc::new(runner)),
+            None => panic!("C2Service stages must be set before the service is shared"),
+        };
+        self
+    }
+
+    /// The stages this node proves.
+    pub fn stages(&self) -> Vec<&'static str> {
+        self.inner.runners.keys().copied().collect()
+    }
+
+    /// Checks every C2 submission with `check` before queueing it (see
     /// [`check_c1_output`](super::check_c1_output) for filecoin-proofs C1
-    /// outputs). Call before [`router`](Self::router).
+    /// outputs). Call after the C2 executor is set and before
+    /// [`router`](Self::router); without one it does nothing.
     pub fn with_c1_check(
-        mut self,
+        self,
         check: impl Fn(&C2) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => inner.check = Some(Arc::new(check)),
-            None => panic!("C2Service::with_c1_check must be called before the service is shared"),
-        }
-        self
+        let Some(executor) = self.executor_of::<C2>() else {
+            return self;
+        };
+        self.with_runner(StageRunner::<C2> {
+            executor,
+            check: Some(Arc::new(move |task: &C2| {
+                check(task).map_err(|e| format!("corrupt C1 output: {e}"))
+            })),
+        })
+    }
+
+    /// The executor of stage `S`, if this node proves it.
+    fn executor_of<S: RemoteStage>(&self) -> Option<venus_seal_core::DynExecutor<S>> {
+        let runner = self.inner.runners.get(S::NAME)?;
+        let any: &dyn std::any::Any = runner.as_any();
+        any.downcast_ref::<StageRunner<S>>()
+            .map(|r| r.executor.clone())
     }
 
     /// The queue.
@@ -184,9 +231,9 @@ impl C2Service {
     /// The HTTP API.
     pub fn router(&self) -> Router {
         Router::new()
-            .route(SUBMIT_PATH, post(submit))
-            .route("/v1/c2/{id}", get(status).delete(cancel))
-            .route("/v1/c2/{id}/proof", get(proof))
+            .route("/v1/{stage}", post(submit))
+            .route("/v1/{stage}/{id}", get(status).delete(cancel))
+            .route("/v1/{stage}/{id}/proof", get(proof))
             .with_state(self.inner.clone())
     }
 
@@ -196,11 +243,11 @@ impl C2Service {
         let inner = &self.inner;
         let requeued = inner.store.release_node(&inner.config.node_id).await?;
         if requeued > 0 {
-            tracing::info!(node = %inner.config.node_id, requeued, "requeued C2 tasks interrupted by a restart");
+            tracing::info!(node = %inner.config.node_id, requeued, "requeued tasks interrupted by a restart");
         }
         let ctx = Arc::new(ProverCtx {
             store: inner.store.clone(),
-            executor: inner.executor.clone(),
+            runners: inner.runners.clone(),
             runs: inner.runs.clone(),
             node: inner.config.node_id.clone(),
             stale_after: inner.config.stale_after,
@@ -236,14 +283,15 @@ impl C2Service {
             addr = ?listener.local_addr().ok(),
             node = %self.inner.config.node_id,
             provers = self.inner.config.provers.max(1),
-            "C2 service listening"
+            stages = ?self.stages(),
+            "proving service listening"
         );
         let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await;
         match provers.stop().await {
-            Ok(n) => tracing::info!(requeued = n, "C2 provers stopped"),
-            Err(e) => tracing::warn!(error = %e, "cannot requeue the running C2 tasks"),
+            Ok(n) => tracing::info!(requeued = n, "provers stopped"),
+            Err(e) => tracing::warn!(error = %e, "cannot requeue the running tasks"),
         }
         served
     }
@@ -279,7 +327,7 @@ fn refuse(status: StatusCode, code: &'static str, error: impl Into<String>) -> R
 }
 
 fn internal(e: QueueError) -> Response {
-    tracing::error!(error = %e, "C2 queue failed");
+    tracing::error!(error = %e, "task queue failed");
     refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
@@ -360,92 +408,135 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     Ok(out)
 }
 
-async fn submit(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+/// The runner of the route's stage, or the 404 naming the stages served.
+fn runner_of(inner: &Inner, stage: &str) -> Result<Arc<dyn Runner>, Refusal> {
+    inner.runners.get(stage).cloned().ok_or_else(|| {
+        let served: Vec<&str> = inner.runners.keys().copied().collect();
+        refusal(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "this service does not prove {stage:?}: it proves {}",
+                served.join(", ")
+            ),
+        )
+    })
+}
+
+async fn submit(
+    State(inner): State<Arc<Inner>>,
+    Path(stage): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if let Err(refused) = authorize(&inner, &headers, Permission::Write) {
         return refused.into_response();
     }
+    let runner = match runner_of(&inner, &stage) {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
     let bytes = match read_body(&headers, body, inner.config.max_body_bytes).await {
         Ok(b) => b,
         Err(refused) => return refused.into_response(),
     };
-    let check = inner.check.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
-        let task = parse_task(&bytes)?;
-        if let Some(check) = check {
-            check(&task).map_err(|e| format!("corrupt C1 output: {e}"))?;
-        }
-        Ok::<_, String>(task)
-    })
-    .await;
-    let task = match parsed {
-        Ok(Ok(task)) => task,
+    let parsed = tokio::task::spawn_blocking(move || runner.parse(&bytes)).await;
+    let row = match parsed {
+        Ok(Ok(row)) => row,
         Ok(Err(msg)) => return refuse(StatusCode::BAD_REQUEST, "bad_request", msg),
         Err(e) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
-                format!("the C1 output check panicked: {e}"),
+                format!("the {stage} task check panicked: {e}"),
             )
         }
     };
-    match inner.store.submit(&task).await {
+    match inner.store.submit_row(&row).await {
         Ok(status) => {
             if status.state == TaskState::Queued {
                 inner.wake.notify_one();
             }
-            tracing::debug!(task = %status.id, state = %status.state, "C2 task submitted");
+            tracing::debug!(task = %status.id, %stage, state = %status.state, "task submitted");
             (StatusCode::OK, Json(status)).into_response()
         }
         Err(e) => internal(e),
     }
 }
 
-fn bad_id(id: &str) -> Option<Response> {
+fn bad_id(id: &str) -> Option<Refusal> {
     (!valid_id(id)).then(|| {
-        refuse(
+        refusal(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "a task id is MINER-NUMBER-DIGEST (letters, digits and '-')",
+            "a task id is [STAGE-]MINER-NUMBER-DIGEST (letters, digits, '_' and '-')",
         )
     })
 }
 
-fn unknown(id: &str) -> Response {
+fn unknown(stage: &str, id: &str) -> Response {
     refuse(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no C2 task {id}: submit it again (POST /v1/c2)"),
+        format!("no {stage} task {id}: submit it again (POST /v1/{stage})"),
     )
 }
 
+/// Checks the route: its stage served, a well-formed id, the caller's
+/// permission; the runner.
+fn route(
+    inner: &Inner,
+    headers: &HeaderMap,
+    need: Permission,
+    stage: &str,
+    id: &str,
+) -> Result<Arc<dyn Runner>, Refusal> {
+    authorize(inner, headers, need)?;
+    let runner = runner_of(inner, stage)?;
+    if let Some(bad) = bad_id(id) {
+        return Err(bad);
+    }
+    Ok(runner)
+}
+
+/// The task's status if it is a task of `stage`.
+async fn status_of(inner: &Inner, stage: &str, id: &str) -> Result<TaskStatusOr, Response> {
+    match inner.store.status(id).await {
+        Ok(Some(status)) if status.stage == stage => Ok(Some(status)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+type TaskStatusOr = Option<super::api::TaskStatus>;
+
 async fn status(
     State(inner): State<Arc<Inner>>,
-    Path(id): Path<String>,
+    Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = authorize(&inner, &headers, Permission::Read) {
+    if let Err(refused) = route(&inner, &headers, Permission::Read, &stage, &id) {
         return refused.into_response();
     }
-    if let Some(bad) = bad_id(&id) {
-        return bad;
-    }
-    match inner.store.status(&id).await {
+    match status_of(&inner, &stage, &id).await {
         Ok(Some(status)) => Json(status).into_response(),
-        Ok(None) => unknown(&id),
-        Err(e) => internal(e),
+        Ok(None) => unknown(&stage, &id),
+        Err(e) => e,
     }
 }
 
 async fn cancel(
     State(inner): State<Arc<Inner>>,
-    Path(id): Path<String>,
+    Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = authorize(&inner, &headers, Permission::Write) {
+    if let Err(refused) = route(&inner, &headers, Permission::Write, &stage, &id) {
         return refused.into_response();
     }
-    if let Some(bad) = bad_id(&id) {
-        return bad;
+    match status_of(&inner, &stage, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return unknown(&stage, &id),
+        Err(e) => return e,
     }
     match inner.store.cancel(&id).await {
         Ok(Some(status)) => {
@@ -454,33 +545,44 @@ async fn cancel(
             if status.state == TaskState::Failed {
                 inner.runs.cancel(&id);
             }
-            tracing::info!(task = %id, state = %status.state, "C2 task cancelled by its submitter");
+            tracing::info!(task = %id, %stage, state = %status.state, "task cancelled by its submitter");
             Json(status).into_response()
         }
-        Ok(None) => unknown(&id),
+        Ok(None) => unknown(&stage, &id),
         Err(e) => internal(e),
     }
 }
 
 async fn proof(
     State(inner): State<Arc<Inner>>,
-    Path(id): Path<String>,
+    Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = authorize(&inner, &headers, Permission::Read) {
-        return refused.into_response();
+    let runner = match route(&inner, &headers, Permission::Read, &stage, &id) {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    match status_of(&inner, &stage, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return unknown(&stage, &id),
+        Err(e) => return e,
     }
-    if let Some(bad) = bad_id(&id) {
-        return bad;
-    }
-    match inner.store.proof(&id).await {
-        Ok(Some(Ok(proof))) => Json(Proof { proof }).into_response(),
+    match inner.store.output(&id).await {
+        Ok(Some(Ok(stored))) => match runner.answer(stored) {
+            Ok(json) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                json,
+            )
+                .into_response(),
+            Err(e) => internal(QueueError(format!("task {id}: stored output: {e}"))),
+        },
         Ok(Some(Err(state))) => refuse(
             StatusCode::CONFLICT,
             "not_ready",
-            format!("C2 task {id} is {state}, not done"),
+            format!("{stage} task {id} is {state}, not done"),
         ),
-        Ok(None) => unknown(&id),
+        Ok(None) => unknown(&stage, &id),
         Err(e) => internal(e),
     }
 }

@@ -9,10 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use venus_seal_core::sql::{self as shared_sql, SqlBackend as Backend};
-use venus_seal_core::stage::{Opaque, C2};
-use venus_seal_core::{ActorId, FailureLevel, SealProof, SectorId, SectorNumber};
+use venus_seal_core::{ActorId, FailureLevel, SectorId, SectorNumber};
 
-use super::api::{c1_digest, id_of, TaskError, TaskState, TaskStatus};
+use super::api::{TaskError, TaskRow, TaskState, TaskStatus};
 
 /// The queue's database failed or holds something it cannot read.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -23,7 +22,8 @@ fn db(e: sqlx::Error) -> QueueError {
     QueueError(e.to_string())
 }
 
-/// The tasks of the C2 service, in SQLite (one service node; the default)
+/// The tasks of the remote proving service (C2 and the other
+/// [`RemoteStage`](super::RemoteStage)s, in one table), in SQLite (one service node; the default)
 /// or PostgreSQL (several nodes sharing one queue).
 ///
 /// A prover claims a task with one atomic `UPDATE … WHERE id = (SELECT …
@@ -91,8 +91,7 @@ impl Default for QueueLimits {
 /// A task a prover claimed.
 #[derive(Debug)]
 pub(crate) struct Claimed {
-    pub id: String,
-    pub task: C2,
+    pub row: TaskRow,
     pub attempts: u32,
 }
 
@@ -219,12 +218,11 @@ impl C2TaskStore {
         Ok(done.rows_affected())
     }
 
-    /// Adds `task` unless the same (miner, sector, C1 digest) is known; a
-    /// known task that failed is queued again (its submitter is retrying).
-    /// Returns its status.
-    pub(crate) async fn submit(&self, task: &C2) -> Result<TaskStatus, QueueError> {
-        let digest = c1_digest(task.c1_output.as_json());
-        let id = id_of(task.sector, &digest);
+    /// Adds `task` unless a task of the same id (the same work) is known;
+    /// a known task that failed is queued again (its submitter is
+    /// retrying). Returns its status.
+    pub(crate) async fn submit_row(&self, task: &TaskRow) -> Result<TaskStatus, QueueError> {
+        let id = task.id.clone();
         let now = self.now();
         // Requeue a failed task first, then insert: the other order would
         // requeue a new task that a prover claimed and failed in between.
@@ -240,17 +238,18 @@ impl C2TaskStore {
         .await
         .map_err(db)?;
         sqlx::query(
-            "INSERT INTO c2_tasks (id, miner, number, digest, proof_type, c1_output, state,
-                attempts, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $7)
+            "INSERT INTO c2_tasks (id, stage, miner, number, digest, proof_type, c1_output,
+                state, attempts, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
+        .bind(task.stage)
         .bind(i64_of(task.sector.miner.0))
         .bind(i64_of(task.sector.number.0))
-        .bind(&digest)
-        .bind(task.proof.to_string())
-        .bind(task.c1_output.as_json())
+        .bind(&task.digest)
+        .bind(&task.proof_type)
+        .bind(&task.payload)
         .bind(now)
         .execute(&self.pool)
         .await
@@ -260,10 +259,19 @@ impl C2TaskStore {
             .ok_or_else(|| QueueError(format!("task {id} vanished after its insertion")))
     }
 
+    /// [`submit_row`](Self::submit_row) of `task`.
+    #[cfg(test)]
+    pub(crate) async fn submit<S: super::RemoteStage>(
+        &self,
+        task: &S,
+    ) -> Result<TaskStatus, QueueError> {
+        self.submit_row(&task.to_row().map_err(QueueError)?).await
+    }
+
     /// The task's status, `None` if unknown.
     pub(crate) async fn status(&self, id: &str) -> Result<Option<TaskStatus>, QueueError> {
         let row = sqlx::query(
-            "SELECT id, miner, number, state, attempts, claimed_by, error_level, error
+            "SELECT id, stage, miner, number, state, attempts, claimed_by, error_level, error
              FROM c2_tasks WHERE id = $1",
         )
         .bind(id)
@@ -273,9 +281,10 @@ impl C2TaskStore {
         row.map(|r| decode_status(&r)).transpose()
     }
 
-    /// The proof of a task that is done: `Ok(None)` if unknown, `Err`
-    /// with its state if not done.
-    pub(crate) async fn proof(
+    /// The output of a task that is done (a C2's proof bytes, another
+    /// stage's output JSON): `Ok(None)` if unknown, `Err` with its state
+    /// if not done.
+    pub(crate) async fn output(
         &self,
         id: &str,
     ) -> Result<Option<Result<Vec<u8>, TaskState>>, QueueError> {
@@ -296,15 +305,19 @@ impl C2TaskStore {
         Ok(Some(Ok(proof)))
     }
 
-    /// Claims the oldest queued task, or a running one whose heartbeat is
-    /// older than `stale_after`, for `node`; never one of `busy` (tasks
-    /// whose earlier run still goes on on this node).
+    /// Claims the oldest queued task of one of `stages`, or a running one
+    /// whose heartbeat is older than `stale_after`, for `node`; never one
+    /// of `busy` (tasks whose earlier run still goes on on this node).
     pub(crate) async fn claim(
         &self,
         node: &str,
         stale_after: Duration,
         busy: &[String],
+        stages: &[&'static str],
     ) -> Result<Option<Claimed>, QueueError> {
+        if stages.is_empty() {
+            return Ok(None);
+        }
         let now = self.now();
         let stale = now - ms_of(stale_after);
         let failed = self.fail_exhausted(now, stale).await?;
@@ -319,47 +332,67 @@ impl C2TaskStore {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
-        let not_busy = not_in(busy.len(), 5);
+        let of_stages = in_list("stage", stages.len(), 5);
+        let not_busy = match busy.len() {
+            0 => String::new(),
+            n => format!("AND NOT {}", in_list("id", n, 5 + stages.len())),
+        };
         let sql = format!(
             "UPDATE c2_tasks SET state = 'running', claimed_by = $1, claimed_at = $2,
                 attempts = attempts + 1, updated_at = $2
              WHERE id = (SELECT id FROM c2_tasks
                          WHERE (state = 'queued' OR (state = 'running' AND claimed_at < $3))
                            AND attempts < $4
+                           AND {of_stages}
                            {not_busy}
                          ORDER BY created_at, id LIMIT 1 {lock})
                AND (state = 'queued' OR (state = 'running' AND claimed_at < $3))
                AND attempts < $4
-             RETURNING id, miner, number, proof_type, c1_output, attempts"
+             RETURNING id, stage, miner, number, digest, proof_type, c1_output, attempts"
         );
         let mut query = sqlx::query(&sql)
             .bind(node)
             .bind(now)
             .bind(stale)
             .bind(i64::from(self.limits.max_attempts.max(1)));
+        for stage in stages {
+            query = query.bind(*stage);
+        }
         for id in busy {
             query = query.bind(id);
         }
         let row = query.fetch_optional(&self.pool).await.map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get("id").map_err(db)?;
-        let corrupt = |what: &str, e: String| QueueError(format!("task {id}: bad {what}: {e}"));
-        let proof: String = row.try_get("proof_type").map_err(db)?;
-        let proof: SealProof = proof
-            .parse()
-            .map_err(|e| corrupt("proof type", format!("{e}")))?;
-        let c1: String = row.try_get("c1_output").map_err(db)?;
-        let c1_output = Opaque::from_json(c1).map_err(|e| corrupt("C1 output", e.to_string()))?;
+        let stage: String = row.try_get("stage").map_err(db)?;
+        let stage = stages
+            .iter()
+            .copied()
+            .find(|s| *s == stage)
+            .ok_or_else(|| {
+                QueueError(format!("task {id}: claimed a {stage} task, not asked for"))
+            })?;
         let attempts: i64 = row.try_get("attempts").map_err(db)?;
         Ok(Some(Claimed {
-            task: C2 {
-                proof,
+            row: TaskRow {
+                stage,
                 sector: sector_of(&row)?,
-                c1_output,
+                digest: row.try_get("digest").map_err(db)?,
+                proof_type: row.try_get("proof_type").map_err(db)?,
+                payload: row.try_get("c1_output").map_err(db)?,
+                id,
             },
-            id,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         }))
+    }
+
+    /// Claims a C2 task for `node` (there must be one).
+    #[cfg(test)]
+    pub(crate) async fn claim_c2(&self, node: &str, stale_after: Duration) -> Claimed {
+        self.claim(node, stale_after, &[], &["c2"])
+            .await
+            .unwrap()
+            .expect("a claimable C2 task")
     }
 
     /// Refreshes the claim's heartbeat; `false` if `node` lost the task
@@ -379,9 +412,9 @@ impl C2TaskStore {
     }
 
     /// Records the outcome of `node`'s claim; `false` if the claim was
-    /// lost meanwhile (the outcome is dropped). A done task's C1 output is
-    /// dropped: nothing reads it again (a failed one keeps it, to be
-    /// requeued by a resubmission).
+    /// lost meanwhile (the outcome is dropped). A done task's payload (a
+    /// C1 output, a task) is dropped: nothing reads it again (a failed one
+    /// keeps it, to be requeued by a resubmission).
     pub(crate) async fn finish(
         &self,
         id: &str,
@@ -476,15 +509,12 @@ impl C2TaskStore {
 }
 
 /// The error of a task its submitter cancelled.
-pub(crate) const CANCELLED: &str = "cancelled by its submitter (the worker gave the C2 up)";
+pub(crate) const CANCELLED: &str = "cancelled by its submitter (it gave the task up)";
 
-/// `AND id NOT IN ($first, …)` for `n` ids, or nothing for none.
-fn not_in(n: usize, first: usize) -> String {
-    if n == 0 {
-        return String::new();
-    }
+/// `column IN ($first, …)` for `n` (at least one) parameters.
+fn in_list(column: &str, n: usize, first: usize) -> String {
     let params: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
-    format!("AND id NOT IN ({})", params.join(", "))
+    format!("{column} IN ({})", params.join(", "))
 }
 
 fn sector_of(row: &AnyRow) -> Result<SectorId, QueueError> {
@@ -498,6 +528,7 @@ fn sector_of(row: &AnyRow) -> Result<SectorId, QueueError> {
 
 fn decode_status(row: &AnyRow) -> Result<TaskStatus, QueueError> {
     let id: String = row.try_get("id").map_err(db)?;
+    let stage: String = row.try_get("stage").map_err(db)?;
     let state: String = row.try_get("state").map_err(db)?;
     let attempts: i64 = row.try_get("attempts").map_err(db)?;
     let claimed_by: Option<String> = row.try_get("claimed_by").map_err(db)?;
@@ -507,6 +538,7 @@ fn decode_status(row: &AnyRow) -> Result<TaskStatus, QueueError> {
     Ok(TaskStatus {
         sector: sector_of(row)?,
         id,
+        stage,
         state,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         claimed_by,

@@ -10,8 +10,11 @@ use venus_seal_core::testing::FakeExecutor;
 use venus_seal_rpc::auth::Secret;
 
 use super::*;
+use crate::remote_c2::api::{c1_digest, id_of};
 use crate::remote_c2::service::{C2Service, C2ServiceConfig};
 use crate::remote_c2::tests::postgres;
+use venus_seal_core::stage::{Opaque, C2};
+use venus_seal_core::SealProof;
 
 const HOUR: i64 = 3600 * 1000;
 
@@ -75,16 +78,16 @@ async fn finished_tasks_are_pruned_after_the_retention_period_and_no_others() {
             clock.advance(1);
         }
         let stale = Duration::from_secs(3600);
-        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
-        assert!(store.finish(&c.id, "n", Ok(&[1; 192])).await.unwrap());
+        let c = store.claim_c2("n", stale).await;
+        assert!(store.finish(&c.row.id, "n", Ok(&[1; 192])).await.unwrap());
         clock.advance(HOUR);
-        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
+        let c = store.claim_c2("n", stale).await;
         let error = TaskError {
             level: FailureLevel::Permanent,
             message: "bad".into(),
         };
-        assert!(store.finish(&c.id, "n", Err(&error)).await.unwrap());
-        store.claim("n", stale, &[]).await.unwrap().unwrap();
+        assert!(store.finish(&c.row.id, "n", Err(&error)).await.unwrap());
+        store.claim_c2("n", stale).await;
 
         // Within the retention period nothing goes.
         clock.advance(23 * HOUR - 1);
@@ -126,14 +129,14 @@ async fn a_task_that_crashes_every_prover_ends_permanent() {
             // Each prover claims it and dies without an outcome; another
             // node takes it over once the heartbeat is stale.
             let node = format!("node-{attempt}");
-            let claimed = store.claim(&node, stale_after, &[]).await.unwrap();
+            let claimed = store.claim(&node, stale_after, &[], &["c2"]).await.unwrap();
             let claimed = claimed.unwrap_or_else(|| panic!("attempt {attempt} not claimed"));
             assert_eq!(claimed.attempts, attempt);
             clock.advance(61_000);
         }
         assert!(
             store
-                .claim("node-4", stale_after, &[])
+                .claim("node-4", stale_after, &[], &["c2"])
                 .await
                 .unwrap()
                 .is_none(),
@@ -151,11 +154,7 @@ async fn a_task_that_crashes_every_prover_ends_permanent() {
         // The worker's resubmission gets a fresh budget.
         let again = store.submit(&poison).await.unwrap();
         assert_eq!((again.state, again.attempts), (TaskState::Queued, 0));
-        let claimed = store
-            .claim("node-5", stale_after, &[])
-            .await
-            .unwrap()
-            .unwrap();
+        let claimed = store.claim_c2("node-5", stale_after).await;
         assert_eq!(claimed.attempts, 1);
     }
 }
@@ -169,14 +168,14 @@ async fn a_done_task_drops_its_c1_output_and_a_failed_one_keeps_it() {
         tokio::time::sleep(Duration::from_millis(2)).await;
         store.submit(&failed).await.unwrap();
         let stale = Duration::from_secs(3600);
-        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
-        assert!(store.finish(&c.id, "n", Ok(&[1; 192])).await.unwrap());
-        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
+        let c = store.claim_c2("n", stale).await;
+        assert!(store.finish(&c.row.id, "n", Ok(&[1; 192])).await.unwrap());
+        let c = store.claim_c2("n", stale).await;
         let error = TaskError {
             level: FailureLevel::Temporary,
             message: "gpu busy".into(),
         };
-        assert!(store.finish(&c.id, "n", Err(&error)).await.unwrap());
+        assert!(store.finish(&c.row.id, "n", Err(&error)).await.unwrap());
         let c1_len = |t: &C2| {
             let id = id_of(t.sector, &c1_digest(t.c1_output.as_json()));
             let pool = store.pool.clone();
@@ -198,11 +197,11 @@ async fn a_done_task_drops_its_c1_output_and_a_failed_one_keeps_it() {
         );
         assert_eq!(c1_len(&failed).await, failed.c1_output.as_json().len());
         let id = id_of(done.sector, &c1_digest(done.c1_output.as_json()));
-        assert_eq!(store.proof(&id).await.unwrap(), Some(Ok(vec![1; 192])));
+        assert_eq!(store.output(&id).await.unwrap(), Some(Ok(vec![1; 192])));
         // The failed task, resubmitted, is proven from its kept C1 output.
         store.submit(&failed).await.unwrap();
-        let c = store.claim("n", stale, &[]).await.unwrap().unwrap();
-        assert_eq!(c.task.c1_output.as_json(), failed.c1_output.as_json());
+        let c = store.claim_c2("n", stale).await;
+        assert_eq!(c.row.payload, failed.c1_output.as_json());
     }
 }
 

@@ -9,7 +9,10 @@ use venus_seal_core::schema::testing::{
 };
 
 use super::*;
+use crate::remote_c2::api::{c1_digest, id_of};
 use crate::remote_c2::tests::postgres;
+use venus_seal_core::stage::{Opaque, C2};
+use venus_seal_core::SealProof;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -30,6 +33,7 @@ fn task(miner: u64, number: u64) -> C2 {
 /// in: done, failed, running on a node, queued.
 fn fixture_tasks() -> Vec<(C2, TaskStatus)> {
     let status = |t: &C2, state, claimed_by: Option<&str>, error| TaskStatus {
+        stage: "c2".into(),
         id: id_of(t.sector, &c1_digest(t.c1_output.as_json())),
         sector: t.sector,
         state,
@@ -60,15 +64,18 @@ async fn fill(store: &C2TaskStore) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let stale = Duration::from_secs(3600);
-    let done = store.claim("node-a", stale, &[]).await.unwrap().unwrap();
-    assert!(store.finish(&done.id, "node-a", Ok(&PROOF)).await.unwrap());
-    let failed = store.claim("node-a", stale, &[]).await.unwrap().unwrap();
-    let error = tasks[1].1.error.clone().unwrap();
+    let done = store.claim_c2("node-a", stale).await;
     assert!(store
-        .finish(&failed.id, "node-a", Err(&error))
+        .finish(&done.row.id, "node-a", Ok(&PROOF))
         .await
         .unwrap());
-    store.claim("node-b", stale, &[]).await.unwrap().unwrap();
+    let failed = store.claim_c2("node-a", stale).await;
+    let error = tasks[1].1.error.clone().unwrap();
+    assert!(store
+        .finish(&failed.row.id, "node-a", Err(&error))
+        .await
+        .unwrap());
+    store.claim_c2("node-b", stale).await;
 }
 
 /// Asserts that `store` holds the fixture's tasks, whole.
@@ -78,10 +85,10 @@ pub(super) async fn assert_holds_the_fixture(store: &C2TaskStore) {
         assert_eq!(store.status(&want.id).await.unwrap().as_ref(), Some(want));
     }
     let done = &tasks[0].1.id;
-    assert_eq!(store.proof(done).await.unwrap(), Some(Ok(PROOF.to_vec())));
+    assert_eq!(store.output(done).await.unwrap(), Some(Ok(PROOF.to_vec())));
     let queued = &tasks[3];
     assert_eq!(
-        store.proof(&queued.1.id).await.unwrap(),
+        store.output(&queued.1.id).await.unwrap(),
         Some(Err(TaskState::Queued))
     );
     let mut counts = store.counts().await.unwrap();
@@ -99,16 +106,18 @@ pub(super) async fn assert_holds_the_fixture(store: &C2TaskStore) {
     // (The fixture's running task has an old heartbeat: a stale_after
     // shorter than the fixture's age would hand that one out instead.)
     let claimed = store
-        .claim("node-c", Duration::from_secs(100 * 365 * 24 * 3600), &[])
+        .claim(
+            "node-c",
+            Duration::from_secs(100 * 365 * 24 * 3600),
+            &[],
+            &["c2"],
+        )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(claimed.id, queued.1.id);
-    assert_eq!(claimed.task.sector, queued.0.sector);
-    assert_eq!(
-        claimed.task.c1_output.as_json(),
-        queued.0.c1_output.as_json()
-    );
+    assert_eq!(claimed.row.id, queued.1.id);
+    assert_eq!(claimed.row.sector, queued.0.sector);
+    assert_eq!(claimed.row.payload.as_str(), queued.0.c1_output.as_json());
 }
 
 /// Writes the SQLite fixture. It was run once, at commit 8e445b8 (the
@@ -156,13 +165,13 @@ async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
         // The second opening finds it up to date and changes nothing.
         let store = C2TaskStore::open_sqlite(&path).await.unwrap();
         assert_eq!(store.counts().await.unwrap().len(), 4);
-        assert_eq!(versions(&store).await, [3001, 3002]);
+        assert_eq!(versions(&store).await, [3001, 3002, 3003]);
         store.pool.close().await;
     }
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
     assert_holds_the_fixture(&store).await;
 
-    record_a_later_version(&store.pool, 3003).await;
+    record_a_later_version(&store.pool, 3004).await;
     store.pool.close().await;
     let err = C2TaskStore::open_sqlite(&path)
         .await
@@ -170,7 +179,7 @@ async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
         .to_string();
     assert_names(
         &err,
-        &["the C2 queue", "c2.db", "newer release", "3003", "3002"],
+        &["the C2 queue", "c2.db", "newer release", "3004", "3003"],
     );
 }
 
@@ -185,11 +194,11 @@ async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
     }
     let store = C2TaskStore::connect(&url).await.unwrap();
     assert_holds_the_fixture(&store).await;
-    assert_eq!(versions(&store).await, [3001, 3002]);
-    record_a_later_version(&store.pool, 3003).await;
+    assert_eq!(versions(&store).await, [3001, 3002, 3003]);
+    record_a_later_version(&store.pool, 3004).await;
     store.pool.close().await;
     let err = C2TaskStore::connect(&url).await.unwrap_err().to_string();
-    assert_names(&err, &["the C2 queue", "newer release", "3003", "3002"]);
+    assert_names(&err, &["the C2 queue", "newer release", "3004", "3003"]);
 }
 
 /// The C2 queue and another store (here a stand-in with the manager
@@ -202,5 +211,5 @@ async fn the_queue_shares_a_database_with_another_store() {
     record_a_later_version(&store.pool, 2001).await;
     store.pool.close().await;
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
-    assert_eq!(versions(&store).await, [2001, 3001, 3002]);
+    assert_eq!(versions(&store).await, [2001, 3001, 3002, 3003]);
 }
