@@ -13,14 +13,18 @@
 //! * `LocalExecutor` for the proving stages: window_post, winning_post,
 //!   check_provable, unseal and snap_encode over 2KiB sectors it seals
 //!   (the WindowPoSt and WinningPoSt Groth16 parameters must be in the
-//!   parameter cache; snap_prove is left out: it needs the
-//!   empty-sector-update parameters), and `post_contract` with
-//!   `LocalProofVerifier` checking the proofs.
+//!   parameter cache), and `post_contract` with `LocalProofVerifier`
+//!   checking the proofs. snap_prove, locally and through the remote
+//!   service, is in `local_and_remote_snap_prove_pass_the_suite`, ignored
+//!   by default (it needs the 2KiB empty-sector-update parameters, ~21
+//!   minutes to generate on 2 cores).
 //! * `ExtProcessorExecutor`: the same sealing stages, and window_post,
 //!   with this test binary as the child, serving a `LocalExecutor` over
 //!   the ext protocol (levels cross the process boundary).
 //! * `RemoteC2Executor` against a `C2Service` proving with the core's fake
-//!   C2 and verifying with the fake verifier.
+//!   C2 and verifying with the fake verifier; `RemoteExecutor` of
+//!   window_post and winning_post against a service proving with
+//!   `LocalExecutor` on real 2KiB sectors, verified by `LocalProofVerifier`.
 //! * Persist stores: local directory, object store in memory and on local
 //!   files. (Piece stores run their suite in `tests/piece_stores.rs`.)
 
@@ -41,13 +45,13 @@ use venus_seal_backends::{LocalExecutor, LocalProofVerifier};
 use venus_seal_core::proving::WindowPoStVerifyInfo;
 use venus_seal_core::sealer::StageExecutors;
 use venus_seal_core::stage::{
-    AddPieces, CheckProvable, KeepInPlace, Pc1, Pc2, SnapEncode, Stage, TreeD, Unseal, WindowPoSt,
-    WinningPoSt, C1,
+    AddPieces, CheckProvable, KeepInPlace, Pc1, Pc2, SnapEncode, SnapProve, Stage, TreeD, Unseal,
+    WindowPoSt, WinningPoSt, C1,
 };
 use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
 use venus_seal_core::testing::conformance::persist_store::{self, persist_store};
 use venus_seal_core::testing::conformance::proving::{
-    post_contract, proving_cases, snap_encode_case, Provers, SectorFixture,
+    post_contract, proving_cases, snap_encode_case, snap_prove_case, Provers, SectorFixture,
 };
 use venus_seal_core::testing::conformance::sealing::{sealing_cases, SealingCases};
 use venus_seal_core::testing::conformance::verifier::{self, proof_verifier, VerifierCase};
@@ -331,6 +335,45 @@ async fn remote_post_executors_pass_the_proving_suite_against_the_local_prover()
     let cases = proving_cases(&SectorFixture::sealed_by(&self::local(), P2K));
     all_ways::<WindowPoSt>(Arc::new(window), &cases.window_post, PROOFS).await;
     executor::<WinningPoSt>(&winning, &cases.winning_post, PROOFS).await;
+    server.abort();
+}
+
+/// snap_prove on `LocalExecutor`, and through the remote service proving
+/// with it (each proof verified by `LocalProofVerifier` on return), over
+/// real 2KiB sectors encoded with deal data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the 2KiB empty-sector-update parameters (~21 min to generate on 2 cores); \
+            cargo test -p venus-seal-backends --test conformance snap_prove -- --include-ignored"]
+async fn local_and_remote_snap_prove_pass_the_suite() {
+    let params = tokio::task::spawn_blocking(|| {
+        let params = post_params();
+        params
+            .ensure_update(P2K, GenerationPolicy::TestSizes)
+            .unwrap();
+        params
+    })
+    .await
+    .unwrap();
+    let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
+    let case = snap_prove_case(
+        &SectorFixture::sealed_by(&self::local(), P2K),
+        local.clone(),
+    );
+    executor::<SnapProve>(&*local, &case, PROOFS).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = C2TaskStore::open_sqlite(dir.path().join("queue.db"))
+        .await
+        .unwrap();
+    let secret = Secret::generate();
+    let service = C2Service::without_stages(store, secret.clone(), C2ServiceConfig::default())
+        .with_stage::<SnapProve>(local);
+    let (url, server, _provers) = serve_remote(service).await;
+    let token = secret.token(Permission::Write, Some("conformance"));
+    let verifier: Arc<dyn ProofVerifier> = Arc::new(LocalProofVerifier::with_parameters(params));
+    let remote =
+        RemoteExecutor::<SnapProve>::new(&url, &token, verifier).with_config(remote_timing());
+    all_ways::<SnapProve>(Arc::new(remote), &case, PROOFS).await;
     server.abort();
 }
 
