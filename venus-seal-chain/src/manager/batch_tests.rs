@@ -6,20 +6,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use venus_seal_core::chain::{
-    MessageId, MessageState, MinerCall, MinerMessage, OnChainPreCommit, OnChainSector, SendUid,
-};
+use venus_seal_core::chain::{MessageId, MessageState, MinerCall, MinerMessage, SendUid};
 use venus_seal_core::manager::{
     AllocateSpec, AllocatedSector, OnChainState, PreCommitOnChainInfo, SubmitResult,
 };
 use venus_seal_core::{
-    ActorId, ChainClient, ChainEpoch, ChainError, CommD, CommR, DomainSeparationTag, MessageSender,
-    NetworkParams, ProofVerifier, Randomness, RandomnessSource, SealProof, SealVerifyInfo,
-    SectorManager, SectorNumber, TokenAmount, VerifyError,
+    ActorId, ChainClient, ChainError, CommD, CommR, MessageSender, ProofVerifier, SealProof,
+    SealVerifyInfo, SectorManager, TokenAmount, VerifyError,
 };
 
 use super::{BatchPolicy, Collateral, LocalSectorManager, ManagedMiner, ManagerConfig};
-use crate::testing::FakeProofVerifier;
+use crate::testing::{ChainTap, FakeProofVerifier, TappedChain};
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const M1: ActorId = ActorId(1000);
@@ -151,72 +148,35 @@ struct Setup {
     m: Arc<LocalSectorManager>,
 }
 
-/// The devnet with prices: 10 attoFIL of deposit per pre-committed
+/// Prices for the devnet: 10 attoFIL of deposit per pre-committed
 /// sector, 100 of pledge beyond it per proven one; the next `fail`
 /// collateral questions find the node unreachable.
 #[derive(Debug)]
 struct Priced {
-    chain: Arc<DevnetChain>,
     fail: AtomicUsize,
 }
 
-#[async_trait]
-impl ChainClient for Priced {
-    async fn head(&self) -> Result<ChainEpoch, ChainError> {
-        self.chain.head().await
-    }
-    async fn network(&self) -> Result<NetworkParams, ChainError> {
-        self.chain.network().await
-    }
-    async fn randomness(
-        &self,
-        source: RandomnessSource,
-        tag: DomainSeparationTag,
-        epoch: ChainEpoch,
-        entropy: &[u8],
-    ) -> Result<Randomness, ChainError> {
-        self.chain.randomness(source, tag, epoch, entropy).await
-    }
-    async fn pre_commit(
-        &self,
-        miner: ActorId,
-        number: SectorNumber,
-    ) -> Result<Option<OnChainPreCommit>, ChainError> {
-        self.chain.pre_commit(miner, number).await
-    }
-    async fn sector(
-        &self,
-        miner: ActorId,
-        number: SectorNumber,
-    ) -> Result<Option<OnChainSector>, ChainError> {
-        self.chain.sector(miner, number).await
-    }
-    async fn deadline_post_submissions(
-        &self,
-        miner: ActorId,
-        deadline: u64,
-    ) -> Result<Vec<u64>, ChainError> {
-        self.chain.deadline_post_submissions(miner, deadline).await
-    }
-    async fn collateral(
-        &self,
-        _miner: ActorId,
-        call: &MinerCall,
-    ) -> Result<TokenAmount, ChainError> {
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+impl ChainTap for Priced {
+    fn check(&self, method: &'static str) -> Result<(), ChainError> {
+        if method == "collateral"
+            && self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
         {
             return Err(ChainError::Transport("node unreachable".into()));
         }
+        Ok(())
+    }
+
+    fn collateral(&self, call: &MinerCall) -> Option<TokenAmount> {
         let sectors = match call {
             MinerCall::PreCommitSectorBatch2(s) => 10 * s.len(),
             MinerCall::ProveCommitSectors3(s) => 100 * s.len(),
             MinerCall::ProveCommitAggregate(a) => 100 * a.sectors.len(),
             _ => 0,
         };
-        Ok(TokenAmount(sectors as u128))
+        Some(TokenAmount(sectors as u128))
     }
 }
 
@@ -238,10 +198,12 @@ fn setup_on(miner: ManagedMiner, verifier: CountingVerifier, fail: Option<usize>
     let verifier = Arc::new(verifier);
     let reader: Arc<dyn ChainClient> = match fail {
         None => chain.clone(),
-        Some(fail) => Arc::new(Priced {
-            chain: chain.clone(),
-            fail: AtomicUsize::new(fail),
-        }),
+        Some(fail) => TappedChain::new(
+            chain.clone(),
+            Priced {
+                fail: AtomicUsize::new(fail),
+            },
+        ),
     };
     let m = LocalSectorManager::in_memory(
         ManagerConfig::new(vec![miner]),

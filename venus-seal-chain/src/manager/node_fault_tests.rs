@@ -10,24 +10,18 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use venus_seal_core::chain::{
-    DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, NetworkParams,
-    OnChainPreCommit, OnChainSector, PartitionInfo, SendUid,
-};
 use venus_seal_core::manager::{
     AllocateSpec, AllocatedSector, OnChainState, PollStateResponse, PreCommitOnChainInfo,
     SectorStateChange, StateReport, SubmitResponse, SubmitResult, WorkerIdentifier,
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
-    ActorId, ChainClient, ChainEpoch, ChainError, CommD, CommR, DomainSeparationTag, FailureLevel,
-    Leveled as _, ManagerError, MessageSender, Randomness, RandomnessSource, SealProof,
-    SealVerifyInfo, SectorManager, SectorNumber, TokenAmount,
+    ActorId, ChainClient, ChainError, CommD, CommR, FailureLevel, Leveled as _, ManagerError,
+    SealProof, SealVerifyInfo, SectorManager,
 };
 
 use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
-use crate::testing::FakeProofVerifier;
+use crate::testing::{ChainTap, FakeProofVerifier, TappedChain};
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const MINER: ActorId = ActorId(1000);
@@ -57,117 +51,32 @@ fn variants() -> Vec<ChainError> {
     ]
 }
 
-/// The devnet behind a switch: while a fault is set, the methods it names
-/// (`None`: all) fail with its error instead of reaching the devnet.
-#[derive(Debug)]
-struct Faulty {
-    chain: Arc<DevnetChain>,
-    fault: Mutex<Option<(Option<&'static str>, ChainError)>>,
-}
+/// A switch in front of the devnet: while a fault is set, the methods it
+/// names (`None`: all) fail with its error instead of reaching the devnet.
+#[derive(Debug, Default)]
+struct Fault(Mutex<Option<(Option<&'static str>, ChainError)>>);
 
-impl Faulty {
+impl Fault {
     fn set(&self, method: Option<&'static str>, e: ChainError) {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some((method, e));
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((method, e));
     }
 
     fn clear(&self) {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
+}
 
+impl ChainTap for Fault {
     fn check(&self, method: &'static str) -> Result<(), ChainError> {
-        match &*self.fault.lock().unwrap_or_else(PoisonError::into_inner) {
+        match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
             Some((which, e)) if which.is_none_or(|m| m == method) => Err(e.clone()),
             _ => Ok(()),
         }
     }
 }
 
-#[async_trait]
-impl ChainClient for Faulty {
-    async fn head(&self) -> Result<ChainEpoch, ChainError> {
-        self.check("head")?;
-        self.chain.head().await
-    }
-
-    async fn network(&self) -> Result<NetworkParams, ChainError> {
-        self.check("network")?;
-        self.chain.network().await
-    }
-
-    async fn randomness(
-        &self,
-        source: RandomnessSource,
-        tag: DomainSeparationTag,
-        epoch: ChainEpoch,
-        entropy: &[u8],
-    ) -> Result<Randomness, ChainError> {
-        self.check("randomness")?;
-        self.chain.randomness(source, tag, epoch, entropy).await
-    }
-
-    async fn pre_commit(
-        &self,
-        miner: ActorId,
-        number: SectorNumber,
-    ) -> Result<Option<OnChainPreCommit>, ChainError> {
-        self.check("pre_commit")?;
-        self.chain.pre_commit(miner, number).await
-    }
-
-    async fn sector(
-        &self,
-        miner: ActorId,
-        number: SectorNumber,
-    ) -> Result<Option<OnChainSector>, ChainError> {
-        self.check("sector")?;
-        self.chain.sector(miner, number).await
-    }
-
-    async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
-        self.check("proving_deadline")?;
-        self.chain.proving_deadline(miner).await
-    }
-
-    async fn deadline_partitions(
-        &self,
-        miner: ActorId,
-        deadline: u64,
-    ) -> Result<Vec<PartitionInfo>, ChainError> {
-        self.check("deadline_partitions")?;
-        self.chain.deadline_partitions(miner, deadline).await
-    }
-
-    async fn deadline_post_submissions(
-        &self,
-        miner: ActorId,
-        deadline: u64,
-    ) -> Result<Vec<u64>, ChainError> {
-        self.check("deadline_post_submissions")?;
-        self.chain.deadline_post_submissions(miner, deadline).await
-    }
-
-    async fn collateral(
-        &self,
-        miner: ActorId,
-        call: &MinerCall,
-    ) -> Result<TokenAmount, ChainError> {
-        self.check("collateral")?;
-        self.chain.collateral(miner, call).await
-    }
-}
-
-#[async_trait]
-impl MessageSender for Faulty {
-    async fn send(&self, uid: &SendUid, msg: MinerMessage) -> Result<MessageId, ChainError> {
-        self.check("send")?;
-        self.chain.send(uid, msg).await
-    }
-
-    async fn state(&self, id: &MessageId) -> Result<MessageState, ChainError> {
-        self.check("state")?;
-        self.chain.state(id).await
-    }
-}
+/// The devnet behind a [`Fault`].
+type Faulty = TappedChain<DevnetChain, Fault>;
 
 fn setup() -> (Arc<DevnetChain>, Arc<Faulty>, Arc<LocalSectorManager>) {
     let chain = DevnetChain::new(
@@ -177,10 +86,7 @@ fn setup() -> (Arc<DevnetChain>, Arc<Faulty>, Arc<LocalSectorManager>) {
         }]),
         Arc::new(FakeProofVerifier),
     );
-    let faulty = Arc::new(Faulty {
-        chain: chain.clone(),
-        fault: Mutex::new(None),
-    });
+    let faulty = TappedChain::new(chain.clone(), Fault::default());
     let manager = LocalSectorManager::in_memory(
         ManagerConfig::new(vec![ManagedMiner::new(MINER, P2K)]),
         faulty.clone(),
@@ -360,22 +266,22 @@ async fn submit_under_fault(
     sub: &Submission,
 ) {
     let what = sub.name();
-    faulty.set(case.method, case.error.clone());
+    faulty.tap.set(case.method, case.error.clone());
     let r = sub.submit(m, false).await;
     case.submitted(what, &r);
     if matches!(&r, Ok(resp) if resp.res == SubmitResult::Accepted) {
         case.polled(what, &sub.poll(m).await);
     }
-    faulty.clear();
+    faulty.tap.clear();
     let r = sub.submit(m, false).await;
     case.submitted(what, &r);
-    faulty.set(case.method, case.error.clone());
+    faulty.tap.set(case.method, case.error.clone());
     case.polled(what, &sub.poll(m).await);
     case.no_abort(
         "report_state",
         &m.report_state(sub.sector().id, report()).await,
     );
-    faulty.clear();
+    faulty.tap.clear();
     lands(chain, m, case, sub).await;
 }
 
@@ -383,7 +289,7 @@ async fn submit_under_fault(
 /// method(s) while each worker call is first made.
 async fn one_sector_through(case: &Case<'_>) {
     let (chain, faulty, m) = setup();
-    let fault = |f: &Faulty| f.set(case.method, case.error.clone());
+    let fault = |f: &Faulty| f.tap.set(case.method, case.error.clone());
     let s: AllocatedSector = m
         .allocate_sector(AllocateSpec::default())
         .await
@@ -391,7 +297,7 @@ async fn one_sector_through(case: &Case<'_>) {
         .unwrap();
     fault(&faulty);
     case.no_abort("assign_ticket", &m.assign_ticket(s.id).await);
-    faulty.clear();
+    faulty.tap.clear();
     let info = info(m.assign_ticket(s.id).await.unwrap());
 
     // Pre-commit.
@@ -401,11 +307,11 @@ async fn one_sector_through(case: &Case<'_>) {
     // Seed: under the fault before the seed epoch, and at it.
     fault(&faulty);
     case.no_abort("wait_seed", &m.wait_seed(s).await);
-    faulty.clear();
+    faulty.tap.clear();
     chain.advance(10).await;
     fault(&faulty);
     case.no_abort("wait_seed", &m.wait_seed(s).await);
-    faulty.clear();
+    faulty.tap.clear();
     let seed = m.wait_seed(s).await.unwrap();
     let seed = seed
         .seed

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use venus_seal_core::chain::{MessageState, OnChainSector};
+use venus_seal_core::chain::MessageState;
 use venus_seal_core::engine::limits::{Limits, StageLimit};
 use venus_seal_core::proving::{SectorDirs, SectorFiles, SectorLocator, WindowPoStOutput};
 use venus_seal_core::stage::WindowPoSt;
@@ -15,7 +15,7 @@ use venus_seal_core::{
 
 use super::{PoStExecutors, PoStScheduleError, WindowPoStScheduler};
 use crate::devnet::DevnetChain;
-use crate::testing::FakePoStExecutor;
+use crate::testing::{ChainTap, FakePoStExecutor, TappedChain};
 
 const MINER: ActorId = ActorId(1000);
 
@@ -261,61 +261,23 @@ async fn a_sector_the_locator_does_not_know_is_skipped() {
 
 #[tokio::test]
 async fn a_chain_without_deadlines_is_an_error_naming_the_miner() {
+    /// Refuses proving deadlines, as the trait's default does.
     #[derive(Debug)]
-    struct NoDeadlines(Arc<DevnetChain>);
-    #[async_trait::async_trait]
-    impl ChainClient for NoDeadlines {
-        async fn head(&self) -> Result<i64, venus_seal_core::ChainError> {
-            self.0.head().await
-        }
-        async fn network(
-            &self,
-        ) -> Result<venus_seal_core::NetworkParams, venus_seal_core::ChainError> {
-            self.0.network().await
-        }
-        async fn randomness(
-            &self,
-            s: venus_seal_core::RandomnessSource,
-            t: venus_seal_core::DomainSeparationTag,
-            e: i64,
-            en: &[u8],
-        ) -> Result<venus_seal_core::Randomness, venus_seal_core::ChainError> {
-            self.0.randomness(s, t, e, en).await
-        }
-        async fn pre_commit(
-            &self,
-            m: ActorId,
-            n: SectorNumber,
-        ) -> Result<Option<venus_seal_core::chain::OnChainPreCommit>, venus_seal_core::ChainError>
-        {
-            self.0.pre_commit(m, n).await
-        }
-        async fn sector(
-            &self,
-            m: ActorId,
-            n: SectorNumber,
-        ) -> Result<Option<OnChainSector>, venus_seal_core::ChainError> {
-            self.0.sector(m, n).await
-        }
-        async fn deadline_post_submissions(
-            &self,
-            m: ActorId,
-            d: u64,
-        ) -> Result<Vec<u64>, venus_seal_core::ChainError> {
-            self.0.deadline_post_submissions(m, d).await
-        }
-        async fn collateral(
-            &self,
-            m: ActorId,
-            call: &venus_seal_core::chain::MinerCall,
-        ) -> Result<venus_seal_core::TokenAmount, venus_seal_core::ChainError> {
-            self.0.collateral(m, call).await
+    struct NoDeadlines;
+    impl ChainTap for NoDeadlines {
+        fn check(&self, method: &'static str) -> Result<(), venus_seal_core::ChainError> {
+            if method == "proving_deadline" {
+                return Err(venus_seal_core::ChainError::Rejected(
+                    "this chain client does not report proving deadlines".into(),
+                ));
+            }
+            Ok(())
         }
     }
     let (chain, _, _) = setup(1);
     let sender: Arc<dyn MessageSender> = chain.clone();
     let scheduler = WindowPoStScheduler::new(
-        Arc::new(NoDeadlines(chain)),
+        TappedChain::new(chain, NoDeadlines),
         sender,
         PoStExecutors::of(Arc::new(FakePoStExecutor::default())),
         Arc::new(SectorDirs { root: "/x".into() }),

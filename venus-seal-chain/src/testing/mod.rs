@@ -1,6 +1,7 @@
 //! Test helpers: a fake [`ProofVerifier`] whose proofs are hashes (the
-//! core's, re-exported), fake PoSt executors whose proofs it accepts, and
-//! a fresh PostgreSQL database per test.
+//! core's, re-exported), fake PoSt executors whose proofs it accepts, a
+//! chain client that fails or answers differently on chosen calls
+//! ([`TappedChain`]), and a fresh PostgreSQL database per test.
 //!
 //! It lets the devnet, the manager and anything built on them be tested in
 //! milliseconds, without Groth16 parameters. It proves nothing: never use
@@ -21,6 +22,9 @@ use venus_seal_core::{
 };
 
 pub use venus_seal_core::testing::FakeProofVerifier;
+
+mod tapped_chain;
+pub use tapped_chain::{ChainTap, TappedChain};
 
 /// A fresh, empty PostgreSQL database from `VENUS_SEAL_TEST_POSTGRES` (a
 /// server URL whose user may create databases), or `None` to skip, unless
