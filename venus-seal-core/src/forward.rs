@@ -23,18 +23,27 @@ macro_rules! forward_impls {
             $(async fn $m:ident(&self $(, $a:ident: $t:ty)* $(,)?) -> $r:ty;)*
         }
     ) => {
-        #[::async_trait::async_trait]
-        impl<$($gen)* T: $tr + ?Sized> $tr for ::std::sync::Arc<T> {
-            $(fn $f(&self $(, $fa: $ft)*) -> $fr {
-                (**self).$f($($fa),*)
-            })*
-            $(async fn $m(&self $(, $a: $t)*) -> $r {
-                (**self).$m($($a),*).await
-            })*
+        $crate::forward::forward_impls! {
+            @for [::std::sync::Arc<T>] [$($gen)*] $tr {
+                $(fn $f(&self $(, $fa: $ft)*) -> $fr;)*
+                $(async fn $m(&self $(, $a: $t)*) -> $r;)*
+            }
         }
-
+        $crate::forward::forward_impls! {
+            @for [::std::boxed::Box<T>] [$($gen)*] $tr {
+                $(fn $f(&self $(, $fa: $ft)*) -> $fr;)*
+                $(async fn $m(&self $(, $a: $t)*) -> $r;)*
+            }
+        }
+    };
+    (
+        @for [$ptr:ty] [$($gen:tt)*] $tr:path {
+            $(fn $f:ident(&self $(, $fa:ident: $ft:ty)*) -> $fr:ty;)*
+            $(async fn $m:ident(&self $(, $a:ident: $t:ty)*) -> $r:ty;)*
+        }
+    ) => {
         #[::async_trait::async_trait]
-        impl<$($gen)* T: $tr + ?Sized> $tr for ::std::boxed::Box<T> {
+        impl<$($gen)* T: $tr + ?Sized> $tr for $ptr {
             $(fn $f(&self $(, $fa: $ft)*) -> $fr {
                 (**self).$f($($fa),*)
             })*

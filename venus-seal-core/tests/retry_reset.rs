@@ -7,11 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use venus_seal_core::testing::{fake_stage_executors, FakeManager};
-use venus_seal_core::{
-    MemoryPieceStore, MemorySectorStore, RetryPolicy, Sealer, SealerConfig, SectorRecord,
-    SectorState, SectorStore,
-};
+use venus_seal_core::testing::{fake_stage_executors, test_sealer, FakeManager};
+use venus_seal_core::{MemorySectorStore, SectorRecord, SectorState, SectorStore};
 
 #[tokio::test(start_paused = true)]
 async fn failures_far_apart_in_a_long_wait_do_not_exhaust_the_retries() {
@@ -19,20 +16,7 @@ async fn failures_far_apart_in_a_long_wait_do_not_exhaust_the_retries() {
     let (execs, _fakes) = fake_stage_executors();
     let manager = Arc::new(FakeManager::default());
     let store: Arc<dyn SectorStore> = Arc::new(MemorySectorStore::default());
-    let sealer = Sealer::new(
-        manager.clone(),
-        Arc::new(MemoryPieceStore::default()),
-        execs,
-        store.clone(),
-        SealerConfig {
-            poll_interval: Duration::from_secs(30),
-            retry: RetryPolicy {
-                recover_interval: Duration::from_secs(60),
-                max_retries: 3,
-            },
-            ..SealerConfig::default()
-        },
-    );
+    let sealer = test_sealer(manager.clone(), execs, store.clone());
 
     // One manager call in every ten minutes fails: 7 of them fall inside
     // the 75-minute seed wait, each followed by answered polls.

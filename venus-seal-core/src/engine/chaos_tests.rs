@@ -17,7 +17,9 @@ use super::*;
 use crate::executor::DynExecutor;
 use crate::sealer::{SealerConfig, StageExecutors};
 use crate::stage::Stage;
-use crate::testing::{fake_stage_executors, BlockingFake, Census, FakeExecutor, FakeManager};
+use crate::testing::{
+    fake_stage_executors, one_location_engine, BlockingFake, Census, FakeExecutor, FakeManager,
+};
 use crate::{MemoryPieceStore, MemorySectorStore, RetryPolicy};
 
 /// A small deterministic generator (xorshift64*), so a failing seed
@@ -173,14 +175,7 @@ impl World {
                 ..SealerConfig::default()
             },
         );
-        let engine = Engine::new(
-            sealer,
-            self.store.clone(),
-            vec![Location {
-                path: self.dir.path().to_path_buf(),
-                slots,
-            }],
-        );
+        let engine = one_location_engine(sealer, self.store.clone(), self.dir.path(), slots);
         let handle = engine.handle();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(engine.run(async move {

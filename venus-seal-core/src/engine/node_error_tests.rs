@@ -13,11 +13,10 @@ use async_trait::async_trait;
 use super::*;
 use crate::error::{ChainError, ManagerError};
 use crate::manager::*;
-use crate::sealer::SealerConfig;
 use crate::stage::Proof;
-use crate::testing::{fake_stage_executors, FakeManager};
+use crate::testing::{fake_stage_executors, one_location_engine, test_sealer, FakeManager};
 use crate::types::randomness::Ticket;
-use crate::{FailureLevel, MemoryPieceStore, MemorySectorStore, RetryPolicy, SectorId};
+use crate::{FailureLevel, MemorySectorStore, SectorId};
 
 const WORDS: &str = "some text nobody anticipated: rejected, gone, abort";
 
@@ -167,28 +166,8 @@ fn engine(manager: Arc<NodeDown>) -> (Engine, Arc<dyn SectorStore>, tempfile::Te
     let dir = tempfile::tempdir().unwrap();
     let (execs, _fakes) = fake_stage_executors();
     let store: Arc<dyn SectorStore> = Arc::new(MemorySectorStore::default());
-    let sealer = Sealer::new(
-        manager,
-        Arc::new(MemoryPieceStore::default()),
-        execs,
-        store.clone(),
-        SealerConfig {
-            poll_interval: Duration::from_secs(30),
-            retry: RetryPolicy {
-                recover_interval: Duration::from_secs(60),
-                max_retries: 3,
-            },
-            ..SealerConfig::default()
-        },
-    );
-    let engine = Engine::new(
-        sealer,
-        store.clone(),
-        vec![Location {
-            path: dir.path().to_path_buf(),
-            slots: 1,
-        }],
-    );
+    let sealer = test_sealer(manager, execs, store.clone());
+    let engine = one_location_engine(sealer, store.clone(), dir.path(), 1);
     (engine, store, dir)
 }
 

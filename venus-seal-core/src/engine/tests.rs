@@ -9,8 +9,10 @@ use std::time::Duration;
 use super::limits::{Limits, StageLimit};
 use super::*;
 use crate::sealer::{SealerConfig, StageExecutors};
-use crate::testing::{fake_stage_executors, FakeManager, FakeStages};
-use crate::{FailureLevel, MemoryPieceStore, MemorySectorStore, RetryPolicy, StageError};
+use crate::testing::{
+    fake_stage_executors, one_location_engine, test_sealer, FakeManager, FakeStages,
+};
+use crate::{FailureLevel, MemoryPieceStore, MemorySectorStore, StageError};
 
 fn limited(execs: StageExecutors, limits: &Arc<Limits>) -> StageExecutors {
     StageExecutors {
@@ -53,28 +55,8 @@ fn rig(
     let manager = Arc::new(manager);
     let store: Arc<dyn SectorStore> =
         store.unwrap_or_else(|| Arc::new(MemorySectorStore::default()));
-    let sealer = Sealer::new(
-        manager.clone(),
-        Arc::new(MemoryPieceStore::default()),
-        limited(execs, &limits),
-        store.clone(),
-        SealerConfig {
-            poll_interval: Duration::from_secs(30),
-            retry: RetryPolicy {
-                recover_interval: Duration::from_secs(60),
-                max_retries: 3,
-            },
-            ..SealerConfig::default()
-        },
-    );
-    let engine = Engine::new(
-        sealer,
-        store.clone(),
-        vec![Location {
-            path: dir.path().to_path_buf(),
-            slots,
-        }],
-    );
+    let sealer = test_sealer(manager.clone(), limited(execs, &limits), store.clone());
+    let engine = one_location_engine(sealer, store.clone(), dir.path(), slots);
     Rig {
         engine,
         fakes,
@@ -487,11 +469,7 @@ async fn restart_resumes_at_the_last_durable_state_without_recomputing() {
         store.clone(),
         SealerConfig::default(),
     );
-    let location = Location {
-        path: r._dir.path().to_path_buf(),
-        slots: 2,
-    };
-    Engine::new(sealer, store.clone(), vec![location])
+    one_location_engine(sealer, store.clone(), r._dir.path(), 2)
         .with_max_sectors(0)
         .run(never())
         .await

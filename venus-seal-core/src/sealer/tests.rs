@@ -20,8 +20,8 @@ use crate::durable::{self, Syncer};
 use crate::engine::{Engine, Location};
 use crate::error::StageError;
 use crate::stage::{Opaque, Pc2Output, TreeDOutput};
-use crate::testing::{fake_stage_executors, FakeExecutor, FakeManager, FakeStages};
-use crate::{CommD, CommR, MemoryPieceStore, MemorySectorStore, PaddedPieceSize, PieceInfo};
+use crate::testing::{fake_stage_executors, test_sealer, FakeExecutor, FakeManager, FakeStages};
+use crate::{CommD, CommR, MemorySectorStore, PaddedPieceSize, PieceInfo};
 
 /// What the staged file (and PC1's sealed copy of it) holds.
 const DATA: &[u8] = b"sector data";
@@ -212,21 +212,8 @@ fn rig() -> Rig {
         marker_at_save: Mutex::default(),
         crash_at: Mutex::default(),
     });
-    let sealer = Sealer::new(
-        manager.clone(),
-        Arc::new(MemoryPieceStore::default()),
-        execs,
-        store.clone(),
-        SealerConfig {
-            poll_interval: Duration::from_secs(30),
-            retry: RetryPolicy {
-                recover_interval: Duration::from_secs(60),
-                max_retries: 3,
-            },
-            ..SealerConfig::default()
-        },
-    )
-    .with_syncer(Arc::new(RecordingSyncer(log.clone())));
+    let sealer = test_sealer(manager.clone(), execs, store.clone())
+        .with_syncer(Arc::new(RecordingSyncer(log.clone())));
     Rig {
         sealer,
         store,

@@ -84,6 +84,17 @@ impl SqliteSectorStore {
             .map_err(|e| err(what, e))
     }
 
+    /// The records `sql` selects, every large output attached.
+    async fn load_rows(
+        &self,
+        sql: &str,
+        what: &str,
+    ) -> Result<Vec<SectorRecord>, SectorStoreError> {
+        let rows = self.rows(sql, what).await?;
+        self.with_outputs(rows, "SELECT job, name, data FROM sector_outputs", None)
+            .await
+    }
+
     /// Decodes `rows` and attaches the large outputs `outputs_sql` selects.
     async fn with_outputs(
         &self,
@@ -109,58 +120,47 @@ impl SqliteSectorStore {
             .collect()
     }
 
-    /// Moves a terminal record to the archive, dropping its large outputs.
-    async fn archive(
+    /// Writes `record` (encoded as `json`, without large outputs). A
+    /// terminal record moves to the archive, dropping its large outputs;
+    /// an unfinished one is saved as its row, each large output in
+    /// `sector_outputs` (rewritten only when it changed).
+    async fn write(
         tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
         record: &SectorRecord,
         json: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
         let job = record.job as i64;
-        sqlx::query("DELETE FROM sector_outputs WHERE job = ?1")
-            .bind(job)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("DELETE FROM sectors WHERE job = ?1")
-            .bind(job)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sectors_archive (job, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(job) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
-        )
+        let terminal = record.state.is_terminal();
+        let (table, other) = if terminal {
+            ("sectors_archive", "sectors")
+        } else {
+            ("sectors", "sectors_archive")
+        };
+        let stale: &[&str] = if terminal {
+            &["sector_outputs", other]
+        } else {
+            &[other]
+        };
+        for stale in stale {
+            sqlx::query(&format!("DELETE FROM {stale} WHERE job = ?1"))
+                .bind(job)
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {table} (job, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(job) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4"
+        ))
         .bind(job)
         .bind(record.state.name())
         .bind(json)
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        Ok(())
-    }
-
-    /// Saves an unfinished record: its row without large outputs, each
-    /// large output in `sector_outputs` (rewritten only when it changed).
-    async fn save_active(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        record: &SectorRecord,
-        json: &str,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
-        let job = record.job as i64;
-        sqlx::query("DELETE FROM sectors_archive WHERE job = ?1")
-            .bind(job)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sectors (job, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(job) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
-        )
-        .bind(job)
-        .bind(record.state.name())
-        .bind(json)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        if terminal {
+            return Ok(());
+        }
         for (name, output) in LargeOutputs::of(record) {
             match output {
                 Some(value) => {
@@ -203,25 +203,19 @@ impl SectorStore for SqliteSectorStore {
         let json = serde_json::to_string(&row).map_err(|e| err(&what, e))?;
         drop(row);
         let mut tx = self.pool.begin().await.map_err(|e| err(&what, e))?;
-        if record.state.is_terminal() {
-            Self::archive(&mut tx, record, &json, now).await
-        } else {
-            Self::save_active(&mut tx, record, &json, now).await
-        }
-        .map_err(|e| err(&what, e))?;
+        Self::write(&mut tx, record, &json, now)
+            .await
+            .map_err(|e| err(&what, e))?;
         tx.commit().await.map_err(|e| err(&what, e))
     }
 
     async fn load_all(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
-        let rows = self
-            .rows(
-                "SELECT job, state, record FROM sectors
-                 UNION ALL SELECT job, state, record FROM sectors_archive ORDER BY job",
-                "loading sectors",
-            )
-            .await?;
-        self.with_outputs(rows, "SELECT job, name, data FROM sector_outputs", None)
-            .await
+        self.load_rows(
+            "SELECT job, state, record FROM sectors
+             UNION ALL SELECT job, state, record FROM sectors_archive ORDER BY job",
+            "loading sectors",
+        )
+        .await
     }
 
     async fn load(&self, job: u64) -> Result<Option<SectorRecord>, SectorStoreError> {
@@ -238,14 +232,11 @@ impl SectorStore for SqliteSectorStore {
     }
 
     async fn load_unfinished(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
-        let rows = self
-            .rows(
-                "SELECT job, state, record FROM sectors ORDER BY job",
-                "loading unfinished sectors",
-            )
-            .await?;
-        self.with_outputs(rows, "SELECT job, name, data FROM sector_outputs", None)
-            .await
+        self.load_rows(
+            "SELECT job, state, record FROM sectors ORDER BY job",
+            "loading unfinished sectors",
+        )
+        .await
     }
 
     async fn list(&self) -> Result<Vec<SectorRecord>, SectorStoreError> {
@@ -301,10 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_record_is_parked_critical_and_others_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteSectorStore::open(dir.path().join("w.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = new_store().await;
         store.save(&SectorRecord::new(1)).await.unwrap();
         store.save(&SectorRecord::new(2)).await.unwrap();
         sqlx::query("UPDATE sectors SET record = '{\"job\": 2, \"state\": \"PC1Do' WHERE job = 2")
@@ -324,6 +312,23 @@ mod tests {
         );
     }
 
+    /// A new store in a temporary folder (kept while the store is used).
+    async fn new_store() -> (tempfile::TempDir, SqliteSectorStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteSectorStore::open(dir.path().join("w.db"))
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    /// Job 1 at C1Done, holding `c1_output`.
+    fn c1_done<T: serde::Serialize>(c1_output: &T) -> SectorRecord {
+        let mut rec = SectorRecord::new(1);
+        rec.state = SectorState::C1Done;
+        rec.c1_output = Some(crate::stage::Opaque::encode(c1_output).unwrap());
+        rec
+    }
+
     async fn scalar(store: &SqliteSectorStore, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(&store.pool)
@@ -336,14 +341,9 @@ mod tests {
     #[tokio::test]
     async fn large_outputs_live_outside_the_row_and_go_once_the_proof_lands() {
         use crate::sector::Event;
-        use crate::stage::{Opaque, Proof};
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteSectorStore::open(dir.path().join("w.db"))
-            .await
-            .unwrap();
-        let mut rec = SectorRecord::new(1);
-        rec.state = SectorState::C1Done;
-        rec.c1_output = Some(Opaque::encode(&"c".repeat(1 << 20)).unwrap());
+        use crate::stage::Proof;
+        let (_dir, store) = new_store().await;
+        let mut rec = c1_done(&"c".repeat(1 << 20));
         store.save(&rec).await.unwrap();
         let row = "SELECT LENGTH(record) FROM sectors WHERE job = 1";
         assert!(
@@ -375,13 +375,8 @@ mod tests {
     /// to resume keeps the output, listing leaves it out.
     #[tokio::test]
     async fn an_inline_output_of_an_old_row_loads_and_is_not_listed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteSectorStore::open(dir.path().join("w.db"))
-            .await
-            .unwrap();
-        let mut rec = SectorRecord::new(1);
-        rec.state = SectorState::C1Done;
-        rec.c1_output = Some(crate::stage::Opaque::encode(&vec![7u8; 64]).unwrap());
+        let (_dir, store) = new_store().await;
+        let rec = c1_done(&vec![7u8; 64]);
         sqlx::query(
             "INSERT INTO sectors (job, state, record, updated_at) VALUES (1, 'C1Done', ?1, 0)",
         )
@@ -403,13 +398,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_stage_output_parks_its_sector_critical() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteSectorStore::open(dir.path().join("w.db"))
-            .await
-            .unwrap();
-        let mut rec = SectorRecord::new(1);
-        rec.state = SectorState::C1Done;
-        rec.c1_output = Some(crate::stage::Opaque::encode(&vec![7u8; 64]).unwrap());
+        let (_dir, store) = new_store().await;
+        let rec = c1_done(&vec![7u8; 64]);
         store.save(&rec).await.unwrap();
         sqlx::query("UPDATE sector_outputs SET data = X'7b2263' WHERE job = 1")
             .execute(&store.pool)

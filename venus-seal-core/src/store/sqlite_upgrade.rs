@@ -162,13 +162,7 @@ async fn a_database_of_the_release_before_migrations_keeps_every_sector() {
     // waiting on chain kept its PC1 output, inline in its old row.
     assert!(want[3].c1_output.is_none() && want[3].proof.is_some());
     assert!(want[2].pc1_output.is_some());
-    let unfinished: Vec<u64> = store
-        .load_unfinished()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.job)
-        .collect();
+    let unfinished = crate::testing::conformance::sector_store::unfinished_jobs(&store).await;
     assert_eq!(unfinished, [1, 2, 3, 6]);
     let archived: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sectors_archive")
         .fetch_one(&store.pool)

@@ -14,6 +14,13 @@ fn output(tag: &str, bytes: usize) -> Opaque {
         .expect("encoding a test output")
 }
 
+/// The jobs of the records `store` loads to resume
+/// ([`SectorStore::load_unfinished`]), in its order.
+pub async fn unfinished_jobs(store: &dyn SectorStore) -> Vec<u64> {
+    let records = store.load_unfinished().await.unwrap();
+    records.iter().map(|r| r.job).collect()
+}
+
 /// Checks a [`SectorStore`]: save, replace, load back in job order, and
 /// every field survives the round trip; then the bounded-growth rules of
 /// the [`store`](crate::store) module. Call with an empty store.
@@ -119,14 +126,11 @@ async fn bounded_growth(store: &dyn SectorStore) {
     let mut gave_up = aborted.clone();
     LargeOutputs::strip(&mut gave_up);
     assert_eq!(store.load(4).await.unwrap().as_ref(), Some(&gave_up));
-    let jobs: Vec<u64> = store
-        .load_unfinished()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.job)
-        .collect();
-    assert_eq!(jobs, [1, 2], "terminal records are not loaded to resume");
+    assert_eq!(
+        unfinished_jobs(store).await,
+        [1, 2],
+        "terminal records are not loaded to resume"
+    );
     let listed = store.list().await.unwrap();
     let states: Vec<(u64, SectorState)> = listed.iter().map(|r| (r.job, r.state)).collect();
     assert_eq!(
