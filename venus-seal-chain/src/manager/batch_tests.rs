@@ -228,13 +228,36 @@ fn info(n: u8, ticket: venus_seal_core::Ticket) -> PreCommitOnChainInfo {
     }
 }
 
-async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo) {
-    let sector =
-        s.m.allocate_sector(AllocateSpec::default())
-            .await
-            .unwrap()
-            .unwrap();
+/// [`setup`] of M1 batching its pre-commits and its proofs as given.
+fn batching(pre_commits: BatchPolicy, proofs: BatchPolicy) -> Setup {
+    setup(
+        ManagedMiner::new(M1, P2K).with_batching(pre_commits, proofs),
+        CountingVerifier::default(),
+    )
+}
+
+/// [`setup`] of M1 as [`ManagedMiner::new`] makes it.
+fn plain() -> Setup {
+    setup(ManagedMiner::new(M1, P2K), CountingVerifier::default())
+}
+
+async fn allocate(s: &Setup) -> AllocatedSector {
+    s.m.allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// A new sector and its pre-commit info `n` under its ticket, not
+/// submitted.
+async fn ticketed(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo) {
+    let sector = allocate(s).await;
     let info = info(n, s.m.assign_ticket(sector.id).await.unwrap());
+    (sector, info)
+}
+
+/// Submits the pre-commit (accepted) and runs what the batch timer would.
+async fn submit_pre_commit(s: &Setup, sector: AllocatedSector, info: &PreCommitOnChainInfo) {
     let r =
         s.m.submit_pre_commit(sector, info.clone(), false)
             .await
@@ -242,6 +265,11 @@ async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo)
     assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
     // Batches go out from the timer, not inside the call.
     s.m.send_due().await.unwrap();
+}
+
+async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo) {
+    let (sector, info) = ticketed(s, n).await;
+    submit_pre_commit(s, sector, &info).await;
     (sector, info)
 }
 
@@ -271,16 +299,38 @@ async fn state(s: &Setup, sector: AllocatedSector, proof: bool) -> OnChainState 
     polled.unwrap().state
 }
 
+/// The chain advances an epoch and each of `sectors` polls landed (its
+/// proof, or its pre-commit).
+async fn land(s: &Setup, sectors: impl IntoIterator<Item = AllocatedSector>, proof: bool) {
+    s.chain.advance(1).await;
+    for sector in sectors {
+        assert_eq!(state(s, sector, proof).await, OnChainState::Landed);
+    }
+}
+
 fn batched(threshold: usize, wait_secs: u64) -> BatchPolicy {
     BatchPolicy::batched(threshold, Duration::from_secs(wait_secs))
 }
 
+/// The pre-commit of `a` with `info`, as a manager sends it.
+fn pre_commit_message(a: AllocatedSector, info: &PreCommitOnChainInfo) -> MinerMessage {
+    MinerMessage::new(
+        M1,
+        MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
+            sector_number: a.id.number,
+            seal_proof: P2K,
+            sealed_cid: info.comm_r,
+            unsealed_cid: info.comm_d,
+            seal_rand_epoch: info.ticket.epoch,
+            deal_ids: vec![],
+            expiration: 1_000_000,
+        }]),
+    )
+}
+
 #[tokio::test(start_paused = true)]
 async fn pre_commits_wait_for_the_threshold_then_go_in_one_message() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(batched(3, 3600), BatchPolicy::IMMEDIATE),
-        CountingVerifier::default(),
-    );
+    let s = batching(batched(3, 3600), BatchPolicy::IMMEDIATE);
     let (a, _) = pre_commit(&s, 1).await;
     let (b, _) = pre_commit(&s, 2).await;
     assert!(s.sender.calls().is_empty(), "2 of 3: nothing sent");
@@ -293,18 +343,12 @@ async fn pre_commits_wait_for_the_threshold_then_go_in_one_message() {
     };
     let numbers: Vec<u64> = batch.iter().map(|p| p.sector_number.0).collect();
     assert_eq!(numbers, vec![1, 2, 3]);
-    s.chain.advance(1).await;
-    for sector in [a, b, c] {
-        assert_eq!(state(&s, sector, false).await, OnChainState::Landed);
-    }
+    land(&s, [a, b, c], false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_partial_batch_goes_out_after_max_wait() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(batched(10, 60), BatchPolicy::IMMEDIATE),
-        CountingVerifier::default(),
-    );
+    let s = batching(batched(10, 60), BatchPolicy::IMMEDIATE);
     let (a, _) = pre_commit(&s, 1).await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     let (b, _) = pre_commit(&s, 2).await;
@@ -314,9 +358,7 @@ async fn a_partial_batch_goes_out_after_max_wait() {
     let calls = s.sender.calls();
     assert_eq!(calls.len(), 1, "the timer sent the batch at 60 s");
     assert!(matches!(&calls[0], MinerCall::PreCommitSectorBatch2(b) if b.len() == 2));
-    s.chain.advance(1).await;
-    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
-    assert_eq!(state(&s, b, false).await, OnChainState::Landed);
+    land(&s, [a, b], false).await;
 }
 
 /// Pre-commits `n` sectors, lands them and reaches their seed epoch.
@@ -329,16 +371,24 @@ async fn at_seed(s: &Setup, n: u8) -> Vec<(AllocatedSector, PreCommitOnChainInfo
     sectors
 }
 
+/// [`at_seed`], then each sector's proof submitted.
+async fn proven(s: &Setup, n: u8) -> Vec<(AllocatedSector, PreCommitOnChainInfo)> {
+    let sectors = at_seed(s, n).await;
+    for (sector, info) in &sectors {
+        prove(s, *sector, info).await;
+    }
+    sectors
+}
+
+/// The sectors of `sectors`, without their pre-commit infos.
+fn sectors_of(sectors: &[(AllocatedSector, PreCommitOnChainInfo)]) -> Vec<AllocatedSector> {
+    sectors.iter().map(|(sector, _)| *sector).collect()
+}
+
 #[tokio::test(start_paused = true)]
 async fn four_proofs_go_out_as_one_verified_aggregate_and_land() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(BatchPolicy::IMMEDIATE, batched(4, 3600)),
-        CountingVerifier::default(),
-    );
-    let sectors = at_seed(&s, 4).await;
-    for (sector, info) in &sectors {
-        prove(&s, *sector, info).await;
-    }
+    let s = batching(BatchPolicy::IMMEDIATE, batched(4, 3600));
+    let sectors = proven(&s, 4).await;
     let calls = s.sender.calls();
     let Some(MinerCall::ProveCommitAggregate(agg)) = calls.last() else {
         panic!("{calls:?}")
@@ -348,9 +398,8 @@ async fn four_proofs_go_out_as_one_verified_aggregate_and_land() {
         vec![1, 2, 3, 4]
     );
     assert_eq!(s.verifier.aggregates.load(Ordering::SeqCst), 1);
-    s.chain.advance(1).await;
+    land(&s, sectors_of(&sectors), true).await;
     for (sector, _) in &sectors {
-        assert_eq!(state(&s, *sector, true).await, OnChainState::Landed);
         assert!(s
             .chain
             .sector(M1, sector.id.number)
@@ -369,31 +418,19 @@ async fn an_aggregate_that_does_not_verify_is_never_sent() {
             ..Default::default()
         },
     );
-    let sectors = at_seed(&s, 4).await;
-    for (sector, info) in &sectors {
-        prove(&s, *sector, info).await;
-    }
+    let sectors = proven(&s, 4).await;
     let calls = s.sender.calls();
     assert!(
         matches!(calls.last(), Some(MinerCall::ProveCommitSectors3(p)) if p.len() == 4),
         "single proofs instead: {calls:?}"
     );
-    s.chain.advance(1).await;
-    for (sector, _) in &sectors {
-        assert_eq!(state(&s, *sector, true).await, OnChainState::Landed);
-    }
+    land(&s, sectors_of(&sectors), true).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn fewer_proofs_than_the_aggregate_minimum_go_one_per_sector() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(BatchPolicy::IMMEDIATE, batched(8, 60)),
-        CountingVerifier::default(),
-    );
-    let sectors = at_seed(&s, 3).await;
-    for (sector, info) in &sectors {
-        prove(&s, *sector, info).await;
-    }
+    let s = batching(BatchPolicy::IMMEDIATE, batched(8, 60));
+    proven(&s, 3).await;
     tokio::time::sleep(Duration::from_secs(61)).await;
     let calls = s.sender.calls();
     assert!(
@@ -405,7 +442,7 @@ async fn fewer_proofs_than_the_aggregate_minimum_go_one_per_sector() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_node_keeps_the_submission_queued_and_it_is_sent_later() {
-    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    let s = plain();
     s.sender.fail_sends.store(1, Ordering::SeqCst);
     let (a, _) = pre_commit(&s, 1).await;
     let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
@@ -429,13 +466,12 @@ async fn an_unreachable_node_keeps_the_submission_queued_and_it_is_sent_later() 
         s.m.unsent_submissions().is_empty(),
         "sent: no longer listed"
     );
-    s.chain.advance(1).await;
-    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+    land(&s, [a], false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_message_that_fails_on_chain_is_sent_again() {
-    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    let s = plain();
     s.sender.drop_next.store(1, Ordering::SeqCst);
     let (a, _) = pre_commit(&s, 1).await;
     let polled = s.m.poll_pre_commit_state(a.id).await.unwrap();
@@ -443,8 +479,7 @@ async fn a_message_that_fails_on_chain_is_sent_again() {
     assert!(polled.desc.unwrap().contains("resend 1 of 3"));
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(s.sender.calls().len(), 2, "sent again");
-    s.chain.advance(1).await;
-    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+    land(&s, [a], false).await;
     assert_eq!(
         s.m.sector_status(a.id)
             .await
@@ -459,10 +494,7 @@ async fn a_message_that_fails_on_chain_is_sent_again() {
 
 #[tokio::test(start_paused = true)]
 async fn a_ticket_that_expires_in_the_queue_means_abort() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(batched(10, 3600), BatchPolicy::IMMEDIATE),
-        CountingVerifier::default(),
-    );
+    let s = batching(batched(10, 3600), BatchPolicy::IMMEDIATE);
     let (a, _) = pre_commit(&s, 1).await;
     // The devnet's max pre-commit randomness lookback is 3780 epochs.
     s.chain.advance(3800).await;
@@ -475,29 +507,12 @@ async fn a_ticket_that_expires_in_the_queue_means_abort() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pre_commit_sent_by_a_crashed_manager_is_found_on_chain_not_sent_twice() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(batched(10, 60), BatchPolicy::IMMEDIATE),
-        CountingVerifier::default(),
-    );
+    let s = batching(batched(10, 60), BatchPolicy::IMMEDIATE);
     let (a, info) = pre_commit(&s, 1).await;
     // What a process that died after sending, before saving the id, left
     // on chain.
     s.chain
-        .send(
-            &crate::lotus::new_send_uid(),
-            MinerMessage::new(
-                M1,
-                MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
-                    sector_number: a.id.number,
-                    seal_proof: P2K,
-                    sealed_cid: info.comm_r,
-                    unsealed_cid: info.comm_d,
-                    seal_rand_epoch: info.ticket.epoch,
-                    deal_ids: vec![],
-                    expiration: 1_000_000,
-                }]),
-            ),
-        )
+        .send(&crate::lotus::new_send_uid(), pre_commit_message(a, &info))
         .await
         .unwrap();
     s.chain.advance(1).await;
@@ -546,16 +561,10 @@ async fn messages_carry_the_collateral_the_chain_asks() {
         CountingVerifier::default(),
         Some(0),
     );
-    let sectors = at_seed(&s, 2).await;
-    for (sector, info) in &sectors {
-        prove(&s, *sector, info).await;
-    }
+    let sectors = proven(&s, 2).await;
     // One pre-commit batch of 2 (2 deposits), one proof batch of 2.
     assert_eq!(values(&s), vec![20, 200]);
-    s.chain.advance(1).await;
-    for (sector, _) in &sectors {
-        assert_eq!(state(&s, *sector, true).await, OnChainState::Landed);
-    }
+    land(&s, sectors_of(&sectors), true).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -589,8 +598,7 @@ async fn a_node_that_cannot_price_a_batch_leaves_it_queued_until_it_can() {
         vec![10],
         "retried by the timer, deposit attached"
     );
-    s.chain.advance(1).await;
-    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+    land(&s, [a], false).await;
 }
 
 /// The deals a sector took ride on its proof (and on an aggregate), so a
@@ -599,10 +607,7 @@ async fn a_node_that_cannot_price_a_batch_leaves_it_queued_until_it_can() {
 async fn proofs_carry_the_deals_their_sectors_took() {
     use venus_seal_core::manager::{AcquireDealsSpec, DealInfo};
     use venus_seal_core::{PaddedPieceSize, PieceInfo};
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(BatchPolicy::IMMEDIATE, batched(4, 3600)),
-        CountingVerifier::default(),
-    );
+    let s = batching(BatchPolicy::IMMEDIATE, batched(4, 3600));
     let deal = DealInfo {
         id: 42,
         piece: PieceInfo {
@@ -614,11 +619,7 @@ async fn proofs_carry_the_deals_their_sectors_took() {
     s.m.add_deal(Some(M1), deal.clone()).await.unwrap();
     let mut sectors = Vec::new();
     for i in 0..4u8 {
-        let sector =
-            s.m.allocate_sector(AllocateSpec::default())
-                .await
-                .unwrap()
-                .unwrap();
+        let sector = allocate(&s).await;
         let deals =
             s.m.acquire_deals(sector.id, AcquireDealsSpec::default())
                 .await
@@ -632,13 +633,7 @@ async fn proofs_carry_the_deals_their_sectors_took() {
             deals: deals.iter().map(|d| d.id).collect(),
             ..info(i + 1, s.m.assign_ticket(sector.id).await.unwrap())
         };
-        let r =
-            s.m.submit_pre_commit(sector, info.clone(), false)
-                .await
-                .unwrap();
-        assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
-        // Batches go out from the timer, not inside the call.
-        s.m.send_due().await.unwrap();
+        submit_pre_commit(&s, sector, &info).await;
         sectors.push((sector, info));
     }
     s.chain.advance(11).await;
@@ -668,31 +663,14 @@ async fn proofs_carry_the_deals_their_sectors_took() {
 /// message exists.
 #[tokio::test(start_paused = true)]
 async fn an_attempt_pushed_before_a_crash_is_recovered_under_its_uid_not_sent_twice() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(batched(10, 60), BatchPolicy::IMMEDIATE),
-        CountingVerifier::default(),
-    );
+    let s = batching(batched(10, 60), BatchPolicy::IMMEDIATE);
     let (a, info) = pre_commit(&s, 1).await;
     // What a batcher that died after the push left: the attempt saved,
     // the message taken by the node, no message id recorded.
     let uid = crate::lotus::new_send_uid();
     let pushed = s
         .sender
-        .send(
-            &uid,
-            MinerMessage::new(
-                M1,
-                MinerCall::PreCommitSectorBatch2(vec![venus_seal_core::chain::PreCommitParams {
-                    sector_number: a.id.number,
-                    seal_proof: P2K,
-                    sealed_cid: info.comm_r,
-                    unsealed_cid: info.comm_d,
-                    seal_rand_epoch: info.ticket.epoch,
-                    deal_ids: vec![],
-                    expiration: 1_000_000,
-                }]),
-            ),
-        )
+        .send(&uid, pre_commit_message(a, &info))
         .await
         .unwrap();
     s.m.modify(a.id, |rec| {
@@ -710,8 +688,7 @@ async fn an_attempt_pushed_before_a_crash_is_recovered_under_its_uid_not_sent_tw
     assert_eq!(pc.attempts, 1, "no new attempt");
     assert_eq!(s.sender.calls().len(), 1, "one message for one attempt");
     assert_eq!(s.chain.pending_messages(), 1);
-    s.chain.advance(1).await;
-    assert_eq!(state(&s, a, false).await, OnChainState::Landed);
+    land(&s, [a], false).await;
 }
 
 /// Item 2: every attempt has its own uid; a resend after a failure on
@@ -719,7 +696,7 @@ async fn an_attempt_pushed_before_a_crash_is_recovered_under_its_uid_not_sent_tw
 /// the failed message and nothing would go out).
 #[tokio::test(start_paused = true)]
 async fn each_attempt_has_its_own_saved_uid() {
-    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    let s = plain();
     s.sender.drop_next.store(1, Ordering::SeqCst);
     let (a, _) = pre_commit(&s, 1).await;
     let first = s.m.sector_status(a.id).await.unwrap().unwrap();
@@ -738,10 +715,7 @@ async fn each_attempt_has_its_own_saved_uid() {
 /// batch; the others go out.
 #[tokio::test(start_paused = true)]
 async fn a_sector_whose_abort_was_requested_is_never_sent() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(batched(2, 3600), BatchPolicy::IMMEDIATE),
-        CountingVerifier::default(),
-    );
+    let s = batching(batched(2, 3600), BatchPolicy::IMMEDIATE);
     let (a, _) = pre_commit(&s, 1).await;
     s.m.request_abort(a.id, "bad disk".into()).await.unwrap();
     let (b, _) = pre_commit(&s, 2).await;
@@ -761,10 +735,7 @@ async fn a_sector_whose_abort_was_requested_is_never_sent() {
 /// for good) and goes out alone once the node takes it.
 #[tokio::test(start_paused = true)]
 async fn one_sector_the_node_refuses_does_not_hold_the_batch_back() {
-    let s = setup(
-        ManagedMiner::new(M1, P2K).with_batching(batched(4, 3600), BatchPolicy::IMMEDIATE),
-        CountingVerifier::default(),
-    );
+    let s = batching(batched(4, 3600), BatchPolicy::IMMEDIATE);
     *s.sender.refuse_sector.lock().unwrap() = Some(3);
     let mut sectors = Vec::new();
     for n in 1..=4 {
@@ -792,22 +763,14 @@ async fn one_sector_the_node_refuses_does_not_hold_the_batch_back() {
         matches!(&last, MinerCall::PreCommitSectorBatch2(b) if b.len() == 1 && b[0].sector_number.0 == 3),
         "{last:?}"
     );
-    s.chain.advance(1).await;
-    for sector in sectors {
-        assert_eq!(state(&s, sector, false).await, OnChainState::Landed);
-    }
+    land(&s, sectors, false).await;
 }
 
 /// Item 4: a worker's submit call only queues; the batch timer sends.
 #[tokio::test(start_paused = true)]
 async fn a_submission_is_sent_by_the_timer_not_inside_the_call() {
-    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
-    let sector =
-        s.m.allocate_sector(AllocateSpec::default())
-            .await
-            .unwrap()
-            .unwrap();
-    let info = info(1, s.m.assign_ticket(sector.id).await.unwrap());
+    let s = plain();
+    let (sector, info) = ticketed(&s, 1).await;
     let r = s.m.submit_pre_commit(sector, info, false).await.unwrap();
     assert_eq!(r.res, SubmitResult::Accepted);
     assert!(s.sender.calls().is_empty(), "sent inside the worker's call");
@@ -819,26 +782,16 @@ async fn a_submission_is_sent_by_the_timer_not_inside_the_call() {
 /// recorded) and no batch starts afterwards.
 #[tokio::test(start_paused = true)]
 async fn shutdown_finishes_the_batch_in_flight_and_starts_no_other() {
-    let s = setup(ManagedMiner::new(M1, P2K), CountingVerifier::default());
+    let s = plain();
     *s.sender.latency.lock().unwrap() = Duration::from_secs(5);
-    let sector =
-        s.m.allocate_sector(AllocateSpec::default())
-            .await
-            .unwrap()
-            .unwrap();
-    let info1 = info(1, s.m.assign_ticket(sector.id).await.unwrap());
+    let (sector, info1) = ticketed(&s, 1).await;
     s.m.submit_pre_commit(sector, info1, false).await.unwrap();
     // The timer starts the push (5 s long); shutdown comes meanwhile.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(s.m.shutdown(Duration::from_secs(30)).await, "finished");
     let rec = s.m.sector_status(sector.id).await.unwrap().unwrap();
     assert!(rec.pre_commit.unwrap().message.is_some(), "its id recorded");
-    let other =
-        s.m.allocate_sector(AllocateSpec::default())
-            .await
-            .unwrap()
-            .unwrap();
-    let info2 = info(2, s.m.assign_ticket(other.id).await.unwrap());
+    let (other, info2) = ticketed(&s, 2).await;
     s.m.submit_pre_commit(other, info2, false).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     s.m.send_due().await.unwrap();
