@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::manager::{AcquireDealsSpec, DealInfo};
-use crate::manager_store::{DealActivation, ManagerStore, NumberRange, SectorStatus, Submitted};
+use crate::manager_store::{
+    DealActivation, ManagerStore, ManagerStoreError, NumberRange, SectorStatus, Submitted,
+    Versioned,
+};
 use crate::{
     ActorId, CommD, PaddedPieceSize, PieceInfo, SealProof, SectorId, SectorNumber, SectorSize,
 };
@@ -34,35 +37,43 @@ pub fn deal(id: u64, size: u64) -> DealInfo {
     }
 }
 
+/// The number `store` allocates to a new sector of `miner` in `range`
+/// (holding [`status`]), under `key`.
+async fn allocate(
+    store: &dyn ManagerStore,
+    miner: ActorId,
+    range: NumberRange,
+    key: Option<&str>,
+) -> Option<SectorNumber> {
+    store.allocate(miner, range, &status(), key).await.unwrap()
+}
+
 /// Allocation: from the range start, without gaps, per miner, refusing
 /// past the range end; a raised start skips ahead.
 pub async fn allocation(store: &dyn ManagerStore) {
     let r = NumberRange::new(1, 3).unwrap();
     for want in 1..=3 {
-        let n = store.allocate(M1, r, &status(), None).await.unwrap();
+        let n = allocate(store, M1, r, None).await;
         assert_eq!(n, Some(SectorNumber(want)));
     }
-    assert_eq!(store.allocate(M1, r, &status(), None).await.unwrap(), None);
+    assert_eq!(allocate(store, M1, r, None).await, None);
     // Another miner has its own sequence, from its own start.
     let r2 = NumberRange::new(100, 200).unwrap();
-    assert_eq!(
-        store.allocate(M2, r2, &status(), None).await.unwrap(),
-        Some(SectorNumber(100))
-    );
+    assert_eq!(allocate(store, M2, r2, None).await, Some(SectorNumber(100)));
     // Raising the start skips ahead; widening the end continues.
     let wider = NumberRange::new(1, 10).unwrap();
     assert_eq!(
-        store.allocate(M1, wider, &status(), None).await.unwrap(),
+        allocate(store, M1, wider, None).await,
         Some(SectorNumber(4))
     );
     let raised = NumberRange::new(50, 60).unwrap();
     assert_eq!(
-        store.allocate(M1, raised, &status(), None).await.unwrap(),
+        allocate(store, M1, raised, None).await,
         Some(SectorNumber(50))
     );
     // Lowering it again never reuses a number.
     assert_eq!(
-        store.allocate(M1, wider, &status(), None).await.unwrap(),
+        allocate(store, M1, wider, None).await,
         None,
         "51 is past the end of 1..=10"
     );
@@ -86,10 +97,7 @@ pub async fn allocation(store: &dyn ManagerStore) {
 /// numbers, and a key held by another miner answers `None` there.
 pub async fn keyed_allocation(store: &dyn ManagerStore) {
     let all = NumberRange::ALL;
-    let first = store
-        .allocate(M1, all, &status(), Some("w1/job-1"))
-        .await
-        .unwrap();
+    let first = allocate(store, M1, all, Some("w1/job-1")).await;
     assert_eq!(first, Some(SectorNumber(1)));
     let mut changed = status();
     changed.aborted = Some("must not be written by a repeated key".into());
@@ -112,41 +120,38 @@ pub async fn keyed_allocation(store: &dyn ManagerStore) {
         "a repeated key rewrote the sector"
     );
     assert_eq!(
-        store
-            .allocate(M1, all, &status(), Some("w1/job-2"))
-            .await
-            .unwrap(),
+        allocate(store, M1, all, Some("w1/job-2")).await,
         Some(SectorNumber(2))
     );
+    assert_eq!(allocate(store, M1, all, None).await, Some(SectorNumber(3)));
     assert_eq!(
-        store.allocate(M1, all, &status(), None).await.unwrap(),
-        Some(SectorNumber(3))
-    );
-    assert_eq!(
-        store
-            .allocate(M2, all, &status(), Some("w1/job-1"))
-            .await
-            .unwrap(),
+        allocate(store, M2, all, Some("w1/job-1")).await,
         None,
         "a key answered for another miner"
     );
     assert_eq!(
-        store
-            .allocate(M1, all, &status(), Some("w1/job-2"))
-            .await
-            .unwrap(),
+        allocate(store, M1, all, Some("w1/job-2")).await,
         Some(SectorNumber(2))
     );
     assert_eq!(store.sector_count().await.unwrap(), 3);
     // A key answered before the range was used up still answers.
     let one = NumberRange::new(1, 1).unwrap();
     assert_eq!(
-        store
-            .allocate(M1, one, &status(), Some("w1/job-1"))
-            .await
-            .unwrap(),
+        allocate(store, M1, one, Some("w1/job-1")).await,
         Some(SectorNumber(1))
     );
+}
+
+/// What concurrent `tasks` took, together; fails when one was taken
+/// twice (`what`: "a number", "a deal").
+async fn taken_once(tasks: Vec<tokio::task::JoinHandle<Vec<u64>>>, what: &str) -> BTreeSet<u64> {
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let set: BTreeSet<u64> = all.iter().copied().collect();
+    assert_eq!(set.len(), all.len(), "{what} was handed out twice");
+    set
 }
 
 /// Many concurrent allocations: every number once, no gap.
@@ -157,33 +162,18 @@ pub async fn concurrent_allocation(store: Arc<dyn ManagerStore>) {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             for _ in 0..8 {
-                let n = store
-                    .allocate(M1, NumberRange::ALL, &status(), None)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                got.push(n.0);
+                got.push(new_sector(&*store, M1).await.number.0);
             }
             got
         }));
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let set: BTreeSet<u64> = all.iter().copied().collect();
-    assert_eq!(set.len(), all.len(), "a number was handed out twice");
+    let set = taken_once(tasks, "a number").await;
     assert_eq!(set, (1..=128).collect(), "numbers with a gap");
 }
 
 /// Compare-and-swap updates and the queue of submissions.
 pub async fn versioned_updates(store: &dyn ManagerStore) {
-    let n = store
-        .allocate(M1, NumberRange::ALL, &status(), None)
-        .await
-        .unwrap()
-        .unwrap();
-    let id = SectorId::new(M1, n);
+    let id = new_sector(store, M1).await;
     let mut s = status();
     s.persisted_at = Some("store-a".into());
     assert!(store.update(id, &s, 1).await.unwrap());
@@ -260,10 +250,8 @@ pub async fn listing(store: &dyn ManagerStore) {
 
 /// A new sector of `miner`.
 async fn new_sector(store: &dyn ManagerStore, miner: ActorId) -> SectorId {
-    let n = store
-        .allocate(miner, NumberRange::ALL, &status(), None)
+    let n = allocate(store, miner, NumberRange::ALL, None)
         .await
-        .unwrap()
         .unwrap();
     SectorId::new(miner, n)
 }
@@ -275,12 +263,28 @@ async fn assign_new(
     spec: AcquireDealsSpec,
 ) -> (SectorId, Vec<u64>) {
     let id = new_sector(store, miner).await;
-    let held = store
-        .assign_deals(id, SectorSize(2048), spec, DealActivation::NEVER_EXPIRES)
+    let held = assign(store, id, spec)
         .await
         .unwrap()
         .expect("the sector exists");
     (id, ids(held.value.deals.as_deref().unwrap_or_default()))
+}
+
+/// Hands deals that never expire to the 2 KiB `sector`, taken as `spec`
+/// asks.
+async fn assign(
+    store: &dyn ManagerStore,
+    sector: SectorId,
+    spec: AcquireDealsSpec,
+) -> Result<Option<Versioned<SectorStatus>>, ManagerStoreError> {
+    store
+        .assign_deals(
+            sector,
+            SectorSize(2048),
+            spec,
+            DealActivation::NEVER_EXPIRES,
+        )
+        .await
 }
 
 fn ids(deals: &[DealInfo]) -> Vec<u64> {
@@ -330,18 +334,11 @@ pub async fn deal_assignment(store: &dyn ManagerStore) {
         store.queue_deal(None, &deal(id, 1024), None).await.unwrap();
     }
     let id = new_sector(store, M1).await;
-    let held = store
-        .assign_deals(id, SectorSize(2048), spec, DealActivation::NEVER_EXPIRES)
-        .await
-        .unwrap()
-        .unwrap();
+    let held = assign(store, id, spec).await.unwrap().unwrap();
     assert_eq!(held.version, 2, "the record was written once");
     assert_eq!(ids(held.value.deals.as_deref().unwrap()), vec![1, 2]);
     assert_eq!(store.load(id).await.unwrap(), Some(held.clone()));
-    let again = store
-        .assign_deals(id, SectorSize(2048), spec, DealActivation::NEVER_EXPIRES)
-        .await
-        .unwrap();
+    let again = assign(store, id, spec).await.unwrap();
     assert_eq!(again, Some(held), "the deals it already holds");
     assert_eq!(store.queued_deals().await.unwrap(), 2);
 
@@ -349,29 +346,14 @@ pub async fn deal_assignment(store: &dyn ManagerStore) {
     let mut aborted = status();
     aborted.aborted = Some("disk full".into());
     assert!(store.update(gone, &aborted, 1).await.unwrap());
-    let held = store
-        .assign_deals(gone, SectorSize(2048), spec, DealActivation::NEVER_EXPIRES)
-        .await
-        .unwrap()
-        .unwrap();
+    let held = assign(store, gone, spec).await.unwrap().unwrap();
     assert_eq!(
         (held.version, held.value.deals),
         (2, None),
         "an aborted sector takes no deal"
     );
     let unknown = SectorId::new(M1, SectorNumber(999));
-    assert_eq!(
-        store
-            .assign_deals(
-                unknown,
-                SectorSize(2048),
-                spec,
-                DealActivation::NEVER_EXPIRES
-            )
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(assign(store, unknown, spec).await.unwrap(), None);
     assert_eq!(store.queued_deals().await.unwrap(), 2);
 }
 
@@ -506,12 +488,7 @@ pub async fn concurrent_deals(store: Arc<dyn ManagerStore>) {
             got
         }));
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let set: BTreeSet<u64> = all.iter().copied().collect();
-    assert_eq!(set.len(), all.len(), "a deal was handed out twice");
+    let set = taken_once(tasks, "a deal").await;
     assert_eq!(set, (0..40).collect());
 
     // Many calls for one sector: one set of deals, taken once.
@@ -523,13 +500,7 @@ pub async fn concurrent_deals(store: Arc<dyn ManagerStore>) {
         .map(|_| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                store
-                    .assign_deals(
-                        sector,
-                        SectorSize(2048),
-                        Default::default(),
-                        DealActivation::NEVER_EXPIRES,
-                    )
+                assign(&*store, sector, Default::default())
                     .await
                     .unwrap()
                     .unwrap()
@@ -559,16 +530,7 @@ pub async fn cancelled_assignment_loses_no_deal(store: Arc<dyn ManagerStore>) {
         sectors.push(sector);
         let call = {
             let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                store
-                    .assign_deals(
-                        sector,
-                        SectorSize(2048),
-                        Default::default(),
-                        DealActivation::NEVER_EXPIRES,
-                    )
-                    .await
-            })
+            tokio::spawn(async move { assign(&*store, sector, Default::default()).await })
         };
         // Cancel after a varying number of scheduler turns (and, now and
         // then, a little wall time), wherever the call then is.
