@@ -117,6 +117,33 @@ fn good_proof(sector: AllocatedSector, info: &PreCommitOnChainInfo, seed: [u8; 3
     })
 }
 
+async fn acquire(m: &LocalSectorManager, sector: SectorId) -> Vec<DealInfo> {
+    m.acquire_deals(sector, AcquireDealsSpec::default())
+        .await
+        .unwrap()
+}
+
+/// What the manager answers to `s`'s pre-commit of `info`.
+async fn submitted(
+    m: &LocalSectorManager,
+    s: AllocatedSector,
+    info: &PreCommitOnChainInfo,
+    reset: bool,
+) -> SubmitResult {
+    m.submit_pre_commit(s, info.clone(), reset)
+        .await
+        .unwrap()
+        .res
+}
+
+/// `s`'s pre-commit of `info`, accepted and sent.
+async fn pre_commit_sent(m: &LocalSectorManager, s: AllocatedSector, info: &PreCommitOnChainInfo) {
+    let r = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
+    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
+    // Batches go out from the timer, not inside the call.
+    m.send_due().await.unwrap();
+}
+
 fn assert_rejected(result: Result<impl std::fmt::Debug, ManagerError>, needle: &str) {
     match result {
         Err(ManagerError::Rejected(msg)) => assert!(msg.contains(needle), "{msg}"),
@@ -233,24 +260,13 @@ async fn unknown_sectors_are_rejected() {
 async fn a_sector_goes_from_allocation_to_a_landed_proof() {
     let (chain, m) = setup();
     let s = allocate(&m).await;
-    assert_eq!(
-        m.acquire_deals(s.id, AcquireDealsSpec::default())
-            .await
-            .unwrap(),
-        vec![]
-    );
+    assert_eq!(acquire(&m, s.id).await, vec![]);
     let ticket = m.assign_ticket(s.id).await.unwrap();
     let info = info(ticket);
 
-    let r = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
-    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
-    // Batches go out from the timer, not inside the call.
-    m.send_due().await.unwrap();
+    pre_commit_sent(&m, s, &info).await;
     assert_eq!(
-        m.submit_pre_commit(s, info.clone(), false)
-            .await
-            .unwrap()
-            .res,
+        submitted(&m, s, &info, false).await,
         SubmitResult::DuplicateSubmit
     );
     assert_eq!(
@@ -443,15 +459,7 @@ async fn at_seed(
 ) -> (AllocatedSector, PreCommitOnChainInfo, [u8; 32]) {
     let s = allocate(m).await;
     let info = info(m.assign_ticket(s.id).await.unwrap());
-    assert_eq!(
-        m.submit_pre_commit(s, info.clone(), false)
-            .await
-            .unwrap()
-            .res,
-        SubmitResult::Accepted
-    );
-    // Batches go out from the timer, not inside the call.
-    m.send_due().await.unwrap();
+    pre_commit_sent(&m, s, &info).await;
     chain.advance(11).await;
     let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
     (s, info, seed.seed.0)
@@ -526,15 +534,7 @@ async fn a_different_pre_commit_needs_reset() {
     let (chain, m) = setup();
     let s = allocate(&m).await;
     let first = info(m.assign_ticket(s.id).await.unwrap());
-    assert_eq!(
-        m.submit_pre_commit(s, first.clone(), false)
-            .await
-            .unwrap()
-            .res,
-        SubmitResult::Accepted
-    );
-    // Batches go out from the timer, not inside the call.
-    m.send_due().await.unwrap();
+    pre_commit_sent(&m, s, &first).await;
     let mut second = first.clone();
     second.comm_r = CommR([0xbb; 32]);
     let r = m.submit_pre_commit(s, second.clone(), false).await.unwrap();
@@ -542,7 +542,7 @@ async fn a_different_pre_commit_needs_reset() {
     assert!(r.desc.unwrap().contains("reset"));
     assert_eq!(chain.pending_messages(), 1);
     assert_eq!(
-        m.submit_pre_commit(s, second, true).await.unwrap().res,
+        submitted(&m, s, &second, true).await,
         SubmitResult::Accepted
     );
     // Batches go out from the timer, not inside the call.
@@ -575,15 +575,7 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
         .await
         .unwrap();
     let info = info(ticket);
-    assert_eq!(
-        m.submit_pre_commit(s, info.clone(), false)
-            .await
-            .unwrap()
-            .res,
-        SubmitResult::Accepted
-    );
-    // Batches go out from the timer, not inside the call.
-    m.send_due().await.unwrap();
+    pre_commit_sent(&m, s, &info).await;
     chain.advance(1).await;
     let polled = m.poll_pre_commit_state(s.id).await.unwrap();
     assert_eq!(polled.state, OnChainState::ShouldAbort, "{polled:?}");
@@ -594,16 +586,10 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
     // Resubmitting the same content is a duplicate, unless reset asks to
     // send it again after the failure.
     assert_eq!(
-        m.submit_pre_commit(s, info.clone(), false)
-            .await
-            .unwrap()
-            .res,
+        submitted(&m, s, &info, false).await,
         SubmitResult::DuplicateSubmit
     );
-    assert_eq!(
-        m.submit_pre_commit(s, info, true).await.unwrap().res,
-        SubmitResult::Accepted
-    );
+    assert_eq!(submitted(&m, s, &info, true).await, SubmitResult::Accepted);
     // Batches go out from the timer, not inside the call.
     m.send_due().await.unwrap();
     assert_eq!(chain.pending_messages(), 1);
@@ -630,22 +616,13 @@ async fn deals_fill_sectors_of_their_miner() {
     m.add_deal(None, deal(5, 512)).await.unwrap();
 
     let a = allocate(&m).await;
-    let got = m
-        .acquire_deals(a.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
+    let got = acquire(&m, a.id).await;
     assert_eq!(
         got,
         vec![deal(2, 1024), deal(4, 1024)],
         "fills 2 KiB in queue order"
     );
-    assert_eq!(
-        m.acquire_deals(a.id, AcquireDealsSpec::default())
-            .await
-            .unwrap(),
-        got,
-        "asking again"
-    );
+    assert_eq!(acquire(&m, a.id).await, got, "asking again");
 
     let b = allocate(&m).await;
     let spec = AcquireDealsSpec {
@@ -673,10 +650,7 @@ async fn deals_fill_sectors_of_their_miner() {
     assert_eq!(m.queued_deals().await.unwrap(), 4);
     assert_rejected(m.assign_ticket(a.id).await, "aborted");
     let d = allocate(&m).await;
-    let got = m
-        .acquire_deals(d.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
+    let got = acquire(&m, d.id).await;
     assert_eq!(got, vec![deal(2, 1024), deal(4, 1024)]);
 }
 
@@ -853,10 +827,7 @@ async fn a_manager_killed_while_handing_out_or_giving_back_deals_loses_none() {
         assert_every_deal_accounted(&*durable, &[s], 3, &when).await;
 
         let restarted = manager_on(Arc::clone(&durable));
-        let got = restarted
-            .acquire_deals(s, AcquireDealsSpec::default())
-            .await
-            .unwrap();
+        let got = acquire(&restarted, s).await;
         assert_eq!(got, vec![deal(1, 1024), deal(2, 1024)], "{when}");
         drop(restarted);
 
@@ -874,10 +845,7 @@ async fn a_manager_killed_while_handing_out_or_giving_back_deals_loses_none() {
         assert_eq!(restarted.queued_deals().await.unwrap(), 3, "{when}");
         let next = allocate(&restarted).await.id;
         assert_eq!(
-            restarted
-                .acquire_deals(next, AcquireDealsSpec::default())
-                .await
-                .unwrap(),
+            acquire(&restarted, next).await,
             vec![deal(1, 1024), deal(2, 1024)],
             "{when}: the next sector gets them"
         );
@@ -898,9 +866,7 @@ async fn prove_and_send(m: &LocalSectorManager, s: AllocatedSector, info: &PreCo
 
 async fn pre_commit_landed(chain: &DevnetChain, m: &LocalSectorManager, s: AllocatedSector) {
     let ticket = m.assign_ticket(s.id).await.unwrap();
-    let r = m.submit_pre_commit(s, info(ticket), false).await.unwrap();
-    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
-    m.send_due().await.unwrap();
+    pre_commit_sent(m, s, &info(ticket)).await;
     chain.advance(1).await;
     assert_eq!(
         m.poll_pre_commit_state(s.id).await.unwrap().state,
@@ -917,10 +883,7 @@ async fn an_aborted_sectors_deals_go_to_the_next_sector_also_after_pre_commit() 
     m.add_deal(None, deal(2, 1024)).await.unwrap();
     m.add_deal(None, deal(3, 1024)).await.unwrap();
     let a = allocate(&m).await;
-    let deals = m
-        .acquire_deals(a.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
+    let deals = acquire(&m, a.id).await;
     assert_eq!(deals, vec![deal(1, 1024), deal(2, 1024)]);
     pre_commit_landed(&chain, &m, a).await;
     m.report_aborted(a.id, "pc2 output lost".into())
@@ -931,21 +894,14 @@ async fn an_aborted_sectors_deals_go_to_the_next_sector_also_after_pre_commit() 
 
     let b = allocate(&m).await;
     assert_eq!(
-        m.acquire_deals(b.id, AcquireDealsSpec::default())
-            .await
-            .unwrap(),
+        acquire(&m, b.id).await,
         deals,
         "in their old place, ahead of deal 3"
     );
     // And before a pre-commit, as always.
     m.report_aborted(b.id, "pc1 failed".into()).await.unwrap();
     let c = allocate(&m).await;
-    assert_eq!(
-        m.acquire_deals(c.id, AcquireDealsSpec::default())
-            .await
-            .unwrap(),
-        deals
-    );
+    assert_eq!(acquire(&m, c.id).await, deals);
     assert!(m.expired_deals().await.unwrap().is_empty());
 }
 
@@ -957,9 +913,7 @@ async fn a_sector_whose_proof_was_sent_keeps_its_deals_when_aborted() {
     let (chain, m) = setup();
     m.add_deal(None, deal(1, 1024)).await.unwrap();
     let s = allocate(&m).await;
-    m.acquire_deals(s.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
+    acquire(&m, s.id).await;
     let info = info(m.assign_ticket(s.id).await.unwrap());
     m.submit_pre_commit(s, info.clone(), false).await.unwrap();
     m.send_due().await.unwrap();
@@ -991,9 +945,7 @@ async fn a_deal_that_can_no_longer_be_activated_is_marked_expired_with_the_reaso
     m.add_deal(None, deal(2, 1024)).await.unwrap();
     let a = allocate(&m).await;
     assert_eq!(
-        m.acquire_deals(a.id, AcquireDealsSpec::default())
-            .await
-            .unwrap(),
+        acquire(&m, a.id).await,
         vec![deal(1, 1024), deal(2, 1024)],
         "still in time when handed out"
     );
@@ -1010,30 +962,49 @@ async fn a_deal_that_can_no_longer_be_activated_is_marked_expired_with_the_reaso
         assert!(expired[0].reason.contains(part), "{}", expired[0].reason);
     }
     let b = allocate(&m).await;
-    assert_eq!(
-        m.acquire_deals(b.id, AcquireDealsSpec::default())
-            .await
-            .unwrap(),
-        vec![deal(2, 1024)]
-    );
+    assert_eq!(acquire(&m, b.id).await, vec![deal(2, 1024)]);
 
     // One that expires while queued is never handed out.
     m.add_deal_starting(None, deal(3, 1024), now + delay - 1)
         .await
         .unwrap();
     let c = allocate(&m).await;
-    assert_eq!(
-        m.acquire_deals(c.id, AcquireDealsSpec::default())
-            .await
-            .unwrap(),
-        vec![]
-    );
+    assert_eq!(acquire(&m, c.id).await, vec![]);
     let expired = m.expired_deals().await.unwrap();
     assert_eq!(
         expired.iter().map(|e| e.deal.id).collect::<Vec<_>>(),
         vec![1, 3]
     );
     assert_eq!(m.queued_deals().await.unwrap(), 0);
+}
+
+/// The pre-commit of `s` holding one 2KiB `piece`, under its ticket.
+async fn info_of_piece(
+    m: &LocalSectorManager,
+    s: AllocatedSector,
+    piece: PieceInfo,
+) -> PreCommitOnChainInfo {
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    PreCommitOnChainInfo {
+        comm_d: venus_seal_core::comm_d_of_pieces(&[piece], 2048).unwrap(),
+        ..info(ticket)
+    }
+}
+
+/// `s`, its pre-commit `info` landed, persisted; at its seed its proof
+/// is sent and lands.
+async fn persisted_and_proven(
+    chain: &DevnetChain,
+    m: &LocalSectorManager,
+    s: AllocatedSector,
+    info: &PreCommitOnChainInfo,
+) {
+    assert!(m.submit_persisted(s.id, "worker-1".into()).await.unwrap());
+    chain.advance(10).await;
+    prove_and_send(m, s, info).await;
+    chain.advance(1).await;
+    let polled = m.poll_proof_state(s.id).await.unwrap();
+    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
 }
 
 /// A 2KiB piece `[n; 32]` with a FIL+ allocation of client f01001 for M1
@@ -1081,26 +1052,12 @@ async fn a_verified_deal_is_activated_with_its_allocation_claimed() {
     m.add_deal(Some(M1), ddo.clone()).await.unwrap();
 
     let s = allocate(&m).await;
-    let deals = m
-        .acquire_deals(s.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
+    let deals = acquire(&m, s.id).await;
     assert_eq!(deals, vec![ddo.clone()], "the allocation travels with it");
-    let ticket = m.assign_ticket(s.id).await.unwrap();
-    let info = PreCommitOnChainInfo {
-        comm_d: venus_seal_core::comm_d_of_pieces(&[piece], 2048).unwrap(),
-        ..info(ticket)
-    };
-    let r = m.submit_pre_commit(s, info.clone(), false).await.unwrap();
-    assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
-    m.send_due().await.unwrap();
+    let info = info_of_piece(&m, s, piece).await;
+    pre_commit_sent(&m, s, &info).await;
     chain.advance(1).await;
-    assert!(m.submit_persisted(s.id, "worker-1".into()).await.unwrap());
-    chain.advance(10).await;
-    prove_and_send(&m, s, &info).await;
-    chain.advance(1).await;
-    let polled = m.poll_proof_state(s.id).await.unwrap();
-    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+    persisted_and_proven(&chain, &m, s, &info).await;
 
     let claims = chain.claims(M1).await.unwrap();
     assert_eq!(claims.len(), 1, "{claims:?}");
@@ -1125,14 +1082,8 @@ async fn a_verified_sector_is_pre_committed_to_outlive_its_allocations_term() {
     let (piece, _, ddo) = queue_verified_deal(&chain, 0x43, term_min, 1000 * 2880);
     m.add_deal(Some(M1), ddo).await.unwrap();
     let s = allocate(&m).await;
-    m.acquire_deals(s.id, AcquireDealsSpec::default())
-        .await
-        .unwrap();
-    let ticket = m.assign_ticket(s.id).await.unwrap();
-    let info = PreCommitOnChainInfo {
-        comm_d: venus_seal_core::comm_d_of_pieces(&[piece], 2048).unwrap(),
-        ..info(ticket)
-    };
+    acquire(&m, s.id).await;
+    let info = info_of_piece(&m, s, piece).await;
     m.submit_pre_commit(s, info.clone(), false).await.unwrap();
     let head = chain.head().await.unwrap();
     m.send_due().await.unwrap();
@@ -1143,11 +1094,6 @@ async fn a_verified_sector_is_pre_committed_to_outlive_its_allocations_term() {
         "expiration {} fits a claim of {term_min} epochs from any activation in the window",
         pc.info.expiration
     );
-    assert!(m.submit_persisted(s.id, "worker-1".into()).await.unwrap());
-    chain.advance(10).await;
-    prove_and_send(&m, s, &info).await;
-    chain.advance(1).await;
-    let polled = m.poll_proof_state(s.id).await.unwrap();
-    assert_eq!(polled.state, OnChainState::Landed, "{polled:?}");
+    persisted_and_proven(&chain, &m, s, &info).await;
     assert_eq!(chain.claims(M1).await.unwrap().len(), 1);
 }
