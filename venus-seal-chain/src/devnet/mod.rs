@@ -200,6 +200,41 @@ impl DevnetChain {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// What `read` finds in `miner`'s actor, under the state lock.
+    fn read_miner<T>(
+        &self,
+        miner: ActorId,
+        read: impl FnOnce(&MinerActor) -> T,
+    ) -> Result<T, ChainError> {
+        let st = self.lock();
+        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
+        Ok(read(actor))
+    }
+
+    /// Changes `miner`'s actor with `change` (given the head epoch) under
+    /// the state lock, and saves the state if it succeeds.
+    fn change_miner<T>(
+        &self,
+        miner: ActorId,
+        change: impl FnOnce(&mut MinerActor, ChainEpoch) -> Result<T, ChainError>,
+    ) -> Result<T, ChainError> {
+        let mut st = self.lock();
+        let head = st.head;
+        let actor = st
+            .miners
+            .get_mut(&miner)
+            .ok_or_else(|| unknown_miner(miner))?;
+        let out = change(actor, head)?;
+        self.save_for_client(&st)?;
+        Ok(out)
+    }
+
+    /// [`save`](Self::save), its failure a [`ChainError::Transport`].
+    fn save_for_client(&self, st: &ChainState) -> Result<(), ChainError> {
+        self.save(st)
+            .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))
+    }
+
     /// The head epoch now.
     pub fn current_epoch(&self) -> ChainEpoch {
         self.lock().head
@@ -477,14 +512,10 @@ impl DevnetChain {
         miner: ActorId,
         claim: venus_seal_core::chain::VerifiedClaim,
     ) -> Result<(), ChainError> {
-        let mut st = self.lock();
-        let actor = st
-            .miners
-            .get_mut(&miner)
-            .ok_or_else(|| unknown_miner(miner))?;
-        actor.claims.insert(claim.id, claim);
-        self.save(&st)
-            .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))
+        self.change_miner(miner, |actor, _| {
+            actor.claims.insert(claim.id, claim);
+            Ok(())
+        })
     }
 
     /// Makes a FIL+ allocation for `miner` (the devnet has no verified
@@ -513,20 +544,19 @@ impl DevnetChain {
             id: next,
         };
         actor.allocations.insert(next, allocation);
-        self.save(&st)
-            .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))?;
+        self.save_for_client(&st)?;
         Ok(key)
     }
 
     /// The FIL+ allocations of `miner` not yet claimed, by id.
     pub fn allocations(&self, miner: ActorId) -> Result<Vec<(u64, Allocation)>, ChainError> {
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor
-            .allocations
-            .iter()
-            .map(|(id, a)| (*id, a.clone()))
-            .collect())
+        self.read_miner(miner, |actor| {
+            actor
+                .allocations
+                .iter()
+                .map(|(id, a)| (*id, a.clone()))
+                .collect()
+        })
     }
 
     /// Adds a sector to `miner` as proven at the head epoch **without a
@@ -539,27 +569,22 @@ impl DevnetChain {
         miner: ActorId,
         sector: OnChainSector,
     ) -> Result<(), ChainError> {
-        let mut st = self.lock();
-        let head = st.head;
-        let actor = st
-            .miners
-            .get_mut(&miner)
-            .ok_or_else(|| unknown_miner(miner))?;
-        if actor.sectors.contains_key(&sector.number) {
-            return Err(ChainError::Rejected(format!(
-                "sector {} of {miner} is already proven",
-                sector.number
-            )));
-        }
-        actor.activate(
-            OnChainSector {
-                activation: head,
-                ..sector
-            },
-            &self.proving,
-        );
-        self.save(&st)
-            .map_err(|e| ChainError::Transport(format!("the devnet cannot save: {e}")))
+        self.change_miner(miner, |actor, head| {
+            if actor.sectors.contains_key(&sector.number) {
+                return Err(ChainError::Rejected(format!(
+                    "sector {} of {miner} is already proven",
+                    sector.number
+                )));
+            }
+            actor.activate(
+                OnChainSector {
+                    activation: head,
+                    ..sector
+                },
+                &self.proving,
+            );
+            Ok(())
+        })
     }
 
     /// Sends `msg`, produces the next epoch and returns the message's
@@ -583,9 +608,9 @@ impl DevnetChain {
 
     /// The faulty sectors of `miner`, ascending.
     pub fn faults(&self, miner: ActorId) -> Result<Vec<SectorNumber>, ChainError> {
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor.proving.faults.iter().copied().collect())
+        self.read_miner(miner, |actor| {
+            actor.proving.faults.iter().copied().collect()
+        })
     }
 
     /// Verifies an aggregate proof on a blocking thread.
@@ -703,9 +728,7 @@ impl ChainClient for DevnetChain {
         miner: ActorId,
         number: SectorNumber,
     ) -> Result<Option<OnChainPreCommit>, ChainError> {
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor.pre_commits.get(&number).cloned())
+        self.read_miner(miner, |actor| actor.pre_commits.get(&number).cloned())
     }
 
     async fn sector(
@@ -713,9 +736,7 @@ impl ChainClient for DevnetChain {
         miner: ActorId,
         number: SectorNumber,
     ) -> Result<Option<OnChainSector>, ChainError> {
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor.sectors.get(&number).cloned())
+        self.read_miner(miner, |actor| actor.sectors.get(&number).cloned())
     }
 
     async fn sector_location(
@@ -723,21 +744,19 @@ impl ChainClient for DevnetChain {
         miner: ActorId,
         number: SectorNumber,
     ) -> Result<Option<SectorLocation>, ChainError> {
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor
-            .proving
-            .location(number)
-            .map(|(deadline, partition)| SectorLocation {
-                deadline,
-                partition,
-            }))
+        self.read_miner(miner, |actor| {
+            actor
+                .proving
+                .location(number)
+                .map(|(deadline, partition)| SectorLocation {
+                    deadline,
+                    partition,
+                })
+        })
     }
 
     async fn miner_sectors(&self, miner: ActorId) -> Result<Vec<OnChainSector>, ChainError> {
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor.sectors.values().cloned().collect())
+        self.read_miner(miner, |actor| actor.sectors.values().cloned().collect())
     }
 
     /// An allocation [`add_allocation`](Self::add_allocation) made, for
@@ -774,9 +793,7 @@ impl ChainClient for DevnetChain {
         &self,
         miner: ActorId,
     ) -> Result<Vec<venus_seal_core::chain::VerifiedClaim>, ChainError> {
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor.claims.values().cloned().collect())
+        self.read_miner(miner, |actor| actor.claims.values().cloned().collect())
     }
 
     async fn proving_deadline(&self, miner: ActorId) -> Result<DeadlineInfo, ChainError> {
@@ -798,9 +815,7 @@ impl ChainClient for DevnetChain {
                 self.proving.deadlines
             )));
         }
-        let st = self.lock();
-        let actor = st.miners.get(&miner).ok_or_else(|| unknown_miner(miner))?;
-        Ok(actor.proving.partitions(deadline))
+        self.read_miner(miner, |actor| actor.proving.partitions(deadline))
     }
 
     async fn deadline_post_submissions(
