@@ -17,16 +17,13 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::durable::{self, Syncer};
-use crate::engine::{Engine, Location};
 use crate::error::StageError;
-use crate::stage::{Opaque, Pc2Output, TreeDOutput};
-use crate::testing::{fake_stage_executors, test_sealer, FakeExecutor, FakeManager, FakeStages};
-use crate::{CommD, CommR, MemorySectorStore, PaddedPieceSize, PieceInfo};
+use crate::stage::Pc2Output;
+use crate::testing::{one_location_engine, test_sealer, FakeManager, FakeStages};
+use crate::MemorySectorStore;
 
-/// What the staged file (and PC1's sealed copy of it) holds.
-const DATA: &[u8] = b"sector data";
 /// What PC2 turns the sealed file into.
-const REPLICA: &[u8] = b"replica of sector data";
+const REPLICA: &[u8] = crate::testing::REPLICA_DATA;
 
 /// One thing that happened, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,60 +102,30 @@ impl SectorStore for RecordingStore {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| StageError::io("fake: mkdir", e))?;
-    }
-    std::fs::write(path, bytes).map_err(|e| StageError::io(format!("fake: {}", path.display()), e))
+/// Logs that PC2 began, then runs `inner`.
+#[derive(Debug)]
+struct LoggedPc2 {
+    log: Log,
+    inner: DynExecutor<Pc2>,
 }
 
-/// The fake executors with add_pieces, tree_d, pc1 and pc2 replaced by
-/// ones that write the sector's files as the real ones do.
-fn file_writing_stages(log: &Log) -> (StageExecutors, FakeStages) {
-    let (mut execs, mut fakes) = fake_stage_executors();
-    fakes.add_pieces = FakeExecutor::fallible(|t: &AddPieces| {
-        write(&t.staged, DATA)?;
-        Ok(vec![PieceInfo {
-            size: PaddedPieceSize(2048),
-            cid: CommD([0; 32]),
-        }])
+#[async_trait]
+impl Executor<Pc2> for LoggedPc2 {
+    async fn execute(&self, task: Pc2) -> Result<Pc2Output, StageError> {
+        push(&self.log, Ev::Ran("pc2"));
+        self.inner.execute(task).await
+    }
+}
+
+/// The [`file_writing_stages`](crate::testing::file_writing_stages) of
+/// the test kit (persisting under `persist_root`), PC2 logging when it
+/// begins.
+fn file_writing_stages(persist_root: &Path, log: &Log) -> (StageExecutors, FakeStages) {
+    let (mut execs, fakes) = crate::testing::file_writing_stages(persist_root);
+    execs.pc2 = Arc::new(LoggedPc2 {
+        log: log.clone(),
+        inner: execs.pc2,
     });
-    fakes.tree_d = FakeExecutor::fallible(|t: &TreeD| {
-        write(&t.cache.join("tree-d"), b"d")?;
-        Ok(TreeDOutput {
-            comm_d: CommD([0; 32]),
-        })
-    });
-    fakes.pc1 = FakeExecutor::fallible(|t: &Pc1| {
-        std::fs::copy(&t.paths.staged, &t.paths.sealed)
-            .map_err(|e| StageError::io("fake pc1: copying the staged file", e))?;
-        write(&t.paths.cache.join("layer-1"), b"l")?;
-        Opaque::encode(&t.ticket).map_err(|e| StageError::Computation(e.to_string()))
-    });
-    let pc2_log = log.clone();
-    fakes.pc2 = FakeExecutor::fallible(move |t: &Pc2| {
-        push(&pc2_log, Ev::Ran("pc2"));
-        let sealed = std::fs::read(&t.paths.sealed)
-            .map_err(|e| StageError::io("fake pc2: reading the sealed file", e))?;
-        if sealed != DATA {
-            return Err(StageError::Computation(format!(
-                "sealed file {} is not PC1's copy of the staged file (it holds {:?}): \
-                 PC2 would encode it twice",
-                t.paths.sealed.display(),
-                String::from_utf8_lossy(&sealed)
-            )));
-        }
-        write(&t.paths.sealed, REPLICA)?;
-        write(&t.paths.cache.join("tree-r-last"), b"r")?;
-        Ok(Pc2Output {
-            comm_r: CommR([7; 32]),
-            comm_d: CommD([0; 32]),
-        })
-    });
-    execs.add_pieces = fakes.add_pieces.clone();
-    execs.tree_d = fakes.tree_d.clone();
-    execs.pc1 = fakes.pc1.clone();
-    execs.pc2 = fakes.pc2.clone();
     (execs, fakes)
 }
 
@@ -201,7 +168,7 @@ fn rig() -> Rig {
     let location = tmp.path().join("location");
     std::fs::create_dir_all(&location).unwrap();
     let log: Log = Arc::default();
-    let (execs, fakes) = file_writing_stages(&log);
+    let (execs, fakes) = file_writing_stages(&tmp.path().join("persist"), &log);
     let manager = Arc::new(FakeManager::default());
     let store = Arc::new(RecordingStore {
         inner: MemorySectorStore::default(),
@@ -344,15 +311,8 @@ async fn sealer_keeps_the_pc2_marker_past_pc2done_so_a_crash_before_that_save_re
 #[tokio::test(start_paused = true)]
 async fn sealer_resume_into_pc1done_after_a_finished_pc2_restores_the_sealed_file_first() {
     let r = rig();
-    let engine = Engine::new(
-        r.sealer.clone(),
-        r.store.clone(),
-        vec![Location {
-            path: r.location.clone(),
-            slots: 1,
-        }],
-    )
-    .with_max_sectors(1);
+    let engine =
+        one_location_engine(r.sealer.clone(), r.store.clone(), &r.location, 1).with_max_sectors(1);
     let handle = engine.handle();
     let running = tokio::spawn(engine.run(std::future::pending()));
     // Pre-committed and persisted, waiting 75 minutes for the seed.
