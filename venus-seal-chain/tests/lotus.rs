@@ -2,15 +2,12 @@
 //! example responses of Lotus' published API documentation
 //! (documentation/en/api-methods-v1-stable.md).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+mod canned_rpc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use std::sync::Arc;
+
 use base64::Engine as _;
+use canned_rpc::{landed, serve, Fake};
 use serde_json::{json, Value};
 use venus_seal_chain::lotus::params::{
     pre_commit_batch2_params, prove_commit_aggregate_params, prove_commit_sectors3_params,
@@ -31,72 +28,8 @@ use venus_seal_core::{
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const TOKEN: &str = "secret-token";
 
-/// One canned answer: a result, or a JSON-RPC error (code, message).
-type Reply = Result<Value, (i64, String)>;
-
-/// (Authorization header, request body) of one call.
-type Seen = (Option<String>, Value);
-
-#[derive(Clone, Default)]
-struct Fake {
-    replies: Arc<Mutex<HashMap<String, VecDeque<Reply>>>>,
-    /// (Authorization header, request body) of every call.
-    seen: Arc<Mutex<Vec<Seen>>>,
-    /// Answer every request with this HTTP status instead.
-    status: Option<u16>,
-}
-
-impl Fake {
-    fn reply(&self, method: &str, r: Reply) {
-        self.replies
-            .lock()
-            .unwrap()
-            .entry(method.to_string())
-            .or_default()
-            .push_back(r);
-    }
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-async fn handle(State(fake): State<Fake>, headers: HeaderMap, Json(req): Json<Value>) -> Response {
-    if let Some(s) = fake.status {
-        return StatusCode::from_u16(s).unwrap().into_response();
-    }
-    let auth = headers
-        .get("authorization")
-        .map(|v| v.to_str().unwrap().to_string());
-    fake.seen.lock().unwrap().push((auth, req.clone()));
-    let method = req["method"].as_str().unwrap_or_default().to_string();
-    let reply = fake
-        .replies
-        .lock()
-        .unwrap()
-        .get_mut(&method)
-        .and_then(|q| q.pop_front())
-        .unwrap_or_else(|| Err((-32601, format!("method '{method}' not found"))));
-    let body = match reply {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": req["id"], "result": result}),
-        Err((code, message)) => {
-            json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": code, "message": message}})
-        }
-    };
-    Json(body).into_response()
-}
-
-async fn serve(fake: Fake) -> String {
-    let app = Router::new()
-        .route("/rpc/v1", post(handle))
-        .with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 async fn client(fake: &Fake) -> LotusClient {
-    let url = serve(fake.clone()).await;
+    let url = serve(fake.clone(), "/rpc/v1").await;
     LotusClient::new(&url, Some(TOKEN.into()), "f3worker".into()).unwrap()
 }
 
@@ -526,14 +459,7 @@ async fn send_pushes_message_and_state_searches() {
         id,
         MessageId("bafy2bzacebbpdegvr3i4cosewthysg5xkxpqfn2wfcz6mv2hmoktwbdxkax4s".into())
     );
-    assert_eq!(
-        c.state(&id).await.unwrap(),
-        MessageState::Landed {
-            epoch: 10101,
-            exit_code: 0,
-            error: None
-        }
-    );
+    assert_eq!(c.state(&id).await.unwrap(), landed(10101));
     assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
     match c.state(&id).await.unwrap() {
         MessageState::Landed {
@@ -612,10 +538,7 @@ async fn send_prove_commit_method_34() {
 /// malformed answer → InvalidResponse; nothing listening → Transport.
 #[tokio::test]
 async fn error_mapping() {
-    let fake = Fake {
-        status: Some(401),
-        ..Fake::default()
-    };
+    let fake = Fake::with_status(401);
     let c = client(&fake).await;
     assert!(matches!(c.head().await, Err(ChainError::Unauthorized(_))));
 
@@ -1060,7 +983,7 @@ async fn lotus_client_passes_the_chain_client_and_message_sender_suites() {
                 message_sender::Capabilities::default(),
             )
             .await;
-            assert!(fake.replies.lock().unwrap().values().all(|q| q.is_empty()));
+            assert!(fake.all_answered());
         }
     };
     let fake = Fake::default();

@@ -1,13 +1,9 @@
 //! MessagerClient against a local fake venus-messager (`/rpc/v0`,
 //! namespace `Message`).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+mod canned_rpc;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
+use canned_rpc::{landed, serve, Fake};
 use serde_json::{json, Value};
 use venus_seal_chain::lotus::params::pre_commit_batch2_params;
 use venus_seal_chain::lotus::{derived_send_uid, new_send_uid};
@@ -16,69 +12,9 @@ use venus_seal_core::chain::{MessageId, MessageState, MinerCall, MinerMessage, P
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{ActorId, CommD, CommR, MessageSender, SealProof, SectorNumber, TokenAmount};
 
-type Reply = Result<Value, (i64, String)>;
-
-/// (Authorization header, request body) of one call.
-type Seen = (Option<String>, Value);
-
-#[derive(Clone, Default)]
-struct Fake {
-    replies: Arc<Mutex<HashMap<String, VecDeque<Reply>>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Fake {
-    fn reply(&self, method: &str, r: Reply) {
-        self.replies
-            .lock()
-            .unwrap()
-            .entry(method.to_string())
-            .or_default()
-            .push_back(r);
-    }
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-async fn handle(
-    State(fake): State<Fake>,
-    headers: HeaderMap,
-    Json(req): Json<Value>,
-) -> Json<Value> {
-    let auth = headers
-        .get("authorization")
-        .map(|v| v.to_str().unwrap().to_string());
-    fake.seen.lock().unwrap().push((auth, req.clone()));
-    let method = req["method"].as_str().unwrap_or_default().to_string();
-    let reply = fake
-        .replies
-        .lock()
-        .unwrap()
-        .get_mut(&method)
-        .and_then(|q| q.pop_front())
-        .unwrap_or_else(|| Err((-32601, format!("method '{method}' not found"))));
-    Json(match reply {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": req["id"], "result": result}),
-        Err((code, message)) => {
-            json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": code, "message": message}})
-        }
-    })
-}
-
 async fn client(fake: &Fake) -> MessagerClient {
-    let app = Router::new()
-        .route("/rpc/v0", post(handle))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    MessagerClient::new(
-        &format!("http://{addr}"),
-        Some("jwt".into()),
-        "f3worker".into(),
-    )
-    .unwrap()
+    let url = serve(fake.clone(), "/rpc/v0").await;
+    MessagerClient::new(&url, Some("jwt".into()), "f3worker".into()).unwrap()
 }
 
 fn pre_commit(n: u64) -> MinerMessage {
@@ -243,14 +179,7 @@ async fn get_message_by_uid_states() {
     fake.reply(m, Err((1, "database is locked".into())));
     let c = client(&fake).await;
     let id = MessageId("u1".into());
-    assert_eq!(
-        c.state(&id).await.unwrap(),
-        MessageState::Landed {
-            epoch: 10101,
-            exit_code: 0,
-            error: None
-        }
-    );
+    assert_eq!(c.state(&id).await.unwrap(), landed(10101));
     match c.state(&id).await.unwrap() {
         MessageState::Landed {
             epoch: 10102,
@@ -272,14 +201,7 @@ async fn get_message_by_uid_states() {
     }
     assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
     assert_eq!(c.state(&id).await.unwrap(), MessageState::Pending);
-    assert_eq!(
-        c.state(&id).await.unwrap(),
-        MessageState::Landed {
-            epoch: 10103,
-            exit_code: 0,
-            error: None
-        }
-    );
+    assert_eq!(c.state(&id).await.unwrap(), landed(10103));
     assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
     assert_eq!(c.state(&id).await.unwrap(), MessageState::NotFound);
     // A locked messager database is asked again (Temporary).
@@ -304,16 +226,9 @@ async fn wait_message_returns_the_landed_record() {
     );
     fake.reply(m, Err((1, "record not found".into())));
     let c = client(&fake).await;
-    let landed = c.wait_message("u7", 5).await.unwrap();
-    assert_eq!(landed.id, "u7");
-    assert_eq!(
-        landed.message_state(),
-        MessageState::Landed {
-            epoch: 20000,
-            exit_code: 0,
-            error: None
-        }
-    );
+    let found = c.wait_message("u7", 5).await.unwrap();
+    assert_eq!(found.id, "u7");
+    assert_eq!(found.message_state(), landed(20000));
     let err = c.wait_message("u8", 5).await.unwrap_err();
     assert!(err.to_string().contains("record not found"), "{err}");
     let seen = fake.seen();
@@ -369,6 +284,6 @@ async fn messager_client_passes_the_message_sender_suite() {
         fake.reply(m, not_found());
         let never = MessageId("00000000-0000-5000-8000-000000000000".into());
         message_sender(&sender, msg.clone(), never, caps).await;
-        assert!(fake.replies.lock().unwrap().values().all(|q| q.is_empty()));
+        assert!(fake.all_answered());
     }
 }
