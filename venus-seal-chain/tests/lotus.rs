@@ -98,30 +98,22 @@ async fn randomness_rejects_documented_one_byte_example_and_accepts_32() {
     );
     let c = client(&fake).await;
     let entropy = [0x42u8, 0x00, 0xe8, 0x07]; // CBOR of an f01000 address
-    let err = c
-        .randomness(
+    let ticket = || {
+        c.randomness(
             RandomnessSource::Tickets,
             DomainSeparationTag::SealRandomness,
             10101,
             &entropy,
         )
-        .await
-        .unwrap_err();
+    };
+    let err = ticket().await.unwrap_err();
     match &err {
         ChainError::InvalidResponse(m) => {
             assert!(m.contains("1 bytes, expected 32"), "{m}")
         }
         other => panic!("expected InvalidResponse, got {other:?}"),
     }
-    let r = c
-        .randomness(
-            RandomnessSource::Tickets,
-            DomainSeparationTag::SealRandomness,
-            10101,
-            &entropy,
-        )
-        .await
-        .unwrap();
+    let r = ticket().await.unwrap();
     assert_eq!(r.0.to_vec(), good);
     let r = c
         .randomness(
@@ -652,11 +644,10 @@ async fn helper_param_shapes() {
     assert_eq!(seen[4].1["params"], json!(["f01000", []]));
 }
 
-/// The WindowPoSt scheduler's chain queries: the proving deadline and the
-/// partitions, with Lotus' run-length bitfields decoded.
-#[tokio::test]
-async fn proving_deadline_and_partitions_through_the_chain_client() {
-    let fake = Fake::default();
+/// Queues the node's answers to a proving deadline (deadline 3 open) and
+/// to its partitions: one partition, sectors {1, 2, 3, 7}; 2 and 7
+/// faulty, 2 recovering.
+fn deadline_3_and_its_partition(fake: &Fake) {
     fake.reply(
         "Filecoin.StateMinerProvingDeadline",
         Ok(
@@ -665,7 +656,6 @@ async fn proving_deadline_and_partitions_through_the_chain_client() {
                   "WPoStPeriodDeadlines": 48}),
         ),
     );
-    // Sectors {1, 2, 3, 7}; 2 and 7 faulty, 2 recovering.
     fake.reply(
         "Filecoin.StateMinerPartitions",
         Ok(json!([{
@@ -676,6 +666,14 @@ async fn proving_deadline_and_partitions_through_the_chain_client() {
             "ActiveSectors": [1, 1, 1, 1],
         }])),
     );
+}
+
+/// The WindowPoSt scheduler's chain queries: the proving deadline and the
+/// partitions, with Lotus' run-length bitfields decoded.
+#[tokio::test]
+async fn proving_deadline_and_partitions_through_the_chain_client() {
+    let fake = Fake::default();
+    deadline_3_and_its_partition(&fake);
     let c = client(&fake).await;
     let dl = ChainClient::proving_deadline(&c, ActorId(1000))
         .await
@@ -739,22 +737,16 @@ async fn collateral_is_the_deposits_then_the_pledges_less_the_deposits() {
         Ok(json!("2500000000000000000")),
     );
     fake.reply("Filecoin.ChainHead", Ok(head.clone()));
-    fake.reply(
-        "Filecoin.StateSectorPreCommitInfo",
-        Ok(pre_commit_info(9, 20202, "300")),
-    );
-    fake.reply(
-        "Filecoin.StateMinerInitialPledgeForSector",
-        Ok(json!("1000")),
-    );
-    fake.reply(
-        "Filecoin.StateSectorPreCommitInfo",
-        Ok(pre_commit_info(10, 30000, "5000")),
-    );
-    fake.reply(
-        "Filecoin.StateMinerInitialPledgeForSector",
-        Ok(json!("1000")),
-    );
+    for (number, expiration, deposit) in [(9, 20202, "300"), (10, 30000, "5000")] {
+        fake.reply(
+            "Filecoin.StateSectorPreCommitInfo",
+            Ok(pre_commit_info(number, expiration, deposit)),
+        );
+        fake.reply(
+            "Filecoin.StateMinerInitialPledgeForSector",
+            Ok(json!("1000")),
+        );
+    }
     fake.reply(
         "Filecoin.MpoolPushMessage",
         Ok(json!({"Message": {}, "CID": {"/": "bafyx"}})),
@@ -912,24 +904,7 @@ fn script_suites(fake: &Fake) {
         "Filecoin.StateSectorPartition",
         Err((1, "sector 77 not due at any deadline".into())),
     );
-    fake.reply(
-        "Filecoin.StateMinerProvingDeadline",
-        Ok(
-            json!({"CurrentEpoch": 105, "PeriodStart": 60, "Index": 3, "Open": 100,
-                  "Close": 160, "Challenge": 80, "FaultCutoff": 30,
-                  "WPoStPeriodDeadlines": 48}),
-        ),
-    );
-    fake.reply(
-        "Filecoin.StateMinerPartitions",
-        Ok(json!([{
-            "AllSectors": [1, 3, 3, 1],
-            "FaultySectors": [2, 1, 4, 1],
-            "RecoveringSectors": [2, 1],
-            "LiveSectors": [1, 3, 3, 1],
-            "ActiveSectors": [1, 1, 1, 1],
-        }])),
-    );
+    deadline_3_and_its_partition(fake);
     let deadline = json!({"PostSubmissions": [0, 1], "DisputableProofCount": 0});
     fake.reply(
         "Filecoin.StateMinerDeadlines",
