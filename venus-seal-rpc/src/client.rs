@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, AUTHORIZATION};
 use http::HeaderMap;
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::core::ClientError as RpcClientError;
 use jsonrpsee::http_client::transport::Error as TransportError;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use serde::de::DeserializeOwned;
 
 use crate::codes;
 
@@ -202,4 +205,49 @@ pub fn http_client_with_timeout(
         .request_timeout(timeout)
         .build(url)
         .map_err(|e| ClientError::Config(format!("cannot use the URL {url:?}: {e}")))
+}
+
+/// A JSON-RPC client of one server (an [`http_client`]) whose errors name
+/// the server's URL and the method ([`ClientError::from_rpc`]): what each
+/// of this crate's typed clients calls through.
+#[derive(Debug)]
+pub struct RpcClient {
+    url: String,
+    client: HttpClient,
+}
+
+impl RpcClient {
+    /// A client of the server at `url` (`http://host:port`), sending
+    /// `token` as a bearer token when given.
+    pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
+        Self::with_timeout(url, token, REQUEST_TIMEOUT)
+    }
+
+    /// [`RpcClient::new`] waiting up to `timeout` for each answer.
+    pub fn with_timeout(
+        url: impl Into<String>,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let url = url.into();
+        let client = http_client_with_timeout(&url, token, timeout)?;
+        Ok(Self { url, client })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls `method` with `params`.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        params: ArrayParams,
+    ) -> Result<T, ClientError> {
+        self.client
+            .request(method, params)
+            .await
+            .map_err(|e| ClientError::from_rpc(&self.url, method, e))
+    }
 }

@@ -81,6 +81,25 @@ fn info(ticket: Ticket) -> PreCommitOnChainInfo {
     }
 }
 
+/// A new sector from `manager`.
+async fn allocate(manager: &dyn SectorManager) -> AllocatedSector {
+    manager
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .expect("a sector")
+}
+
+/// A new sector from `manager`, its ticket drawn, and the pre-commit of
+/// it that [`info`] makes.
+async fn allocated_with_ticket(
+    manager: &dyn SectorManager,
+) -> (AllocatedSector, PreCommitOnChainInfo) {
+    let sector = allocate(manager).await;
+    let ticket = manager.assign_ticket(sector.id).await.unwrap();
+    (sector, info(ticket))
+}
+
 fn good_proof(
     sector: AllocatedSector,
     info: &PreCommitOnChainInfo,
@@ -133,11 +152,7 @@ where
 
 /// Seals one sector through `manager`, advancing `chain` by hand.
 async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcript {
-    let allocated = manager
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .expect("a sector");
+    let allocated = allocate(manager).await;
     let deals = manager
         .acquire_deals(allocated.id, AcquireDealsSpec::default())
         .await
@@ -390,13 +405,7 @@ async fn unknown_sector_is_rejected_at_abort_level() {
 async fn mismatched_resubmission_and_bad_proof_are_answered_not_sent() {
     let served = Served::start().await;
     let client = served.client(Permission::Write);
-    let sector = client
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
-    let ticket = client.assign_ticket(sector.id).await.unwrap();
-    let pc = info(ticket);
+    let (sector, pc) = allocated_with_ticket(&client).await;
     let first = client
         .submit_pre_commit(sector, pc.clone(), false)
         .await
@@ -445,11 +454,7 @@ async fn mismatched_resubmission_and_bad_proof_are_answered_not_sent() {
 async fn aborted_sector_is_rejected_afterwards() {
     let served = Served::start().await;
     let client = served.client(Permission::Write);
-    let sector = client
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
+    let sector = allocate(&client).await;
     client
         .report_aborted(sector.id, "disk failed".into())
         .await
@@ -610,13 +615,7 @@ async fn many_workers_allocating_at_once_get_every_number_once_and_a_restart_con
 async fn an_abort_requested_at_the_manager_answers_the_workers_report_and_polls() {
     let served = Served::start().await;
     let client = served.client(Permission::Write);
-    let allocated = client
-        .allocate_sector(AllocateSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
-    let ticket = client.assign_ticket(allocated.id).await.unwrap();
-    let pc = info(ticket);
+    let (allocated, pc) = allocated_with_ticket(&client).await;
     client
         .submit_pre_commit(allocated, pc, false)
         .await

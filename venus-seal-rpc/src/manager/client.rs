@@ -4,9 +4,7 @@
 //! damocles-manager alike.
 
 use async_trait::async_trait;
-use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::ArrayParams;
-use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
 use serde::de::DeserializeOwned;
 use serde::de::IgnoredAny;
@@ -20,7 +18,8 @@ use venus_seal_core::{ManagerError, PieceCid, SectorId, SectorManager, Ticket};
 
 use super::wire::{self, UnknownValue};
 use super::{manager_error_from_rpc, methods, WorkerInfo};
-use crate::{http_client, ClientError};
+use crate::client::RpcClient;
+use crate::ClientError;
 
 /// A remote sector manager, as a [`SectorManager`]: a worker uses it
 /// exactly as it uses the in-process manager.
@@ -46,8 +45,7 @@ use crate::{http_client, ClientError};
 /// ```
 #[derive(Debug)]
 pub struct ManagerClient {
-    url: String,
-    client: HttpClient,
+    rpc: RpcClient,
 }
 
 impl ManagerClient {
@@ -55,14 +53,13 @@ impl ManagerClient {
     /// `token` (a JWT with `write`) as a bearer token when given. Fails
     /// only on a URL or token that cannot be used at all.
     pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
-        let url = url.into();
-        let client = http_client(&url, token)?;
-        Ok(Self { url, client })
+        let rpc = RpcClient::new(url, token)?;
+        Ok(Self { rpc })
     }
 
     /// The manager's URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.rpc.url()
     }
 
     /// Tells the manager the worker is alive (`Venus.WorkerPing`, read).
@@ -103,10 +100,10 @@ impl ManagerClient {
         method: &'static str,
         params: ArrayParams,
     ) -> Result<T, ManagerError> {
-        self.client
-            .request(method, params)
+        self.rpc
+            .call(method, params)
             .await
-            .map_err(|e| to_manager_error(ClientError::from_rpc(&self.url, method, e)))
+            .map_err(to_manager_error)
     }
 }
 

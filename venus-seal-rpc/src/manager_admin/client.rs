@@ -1,7 +1,5 @@
 //! Calling a sector manager's operator methods.
 
-use jsonrpsee::core::client::ClientT;
-use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
@@ -9,8 +7,9 @@ use venus_seal_core::unseal::UnsealJob;
 use venus_seal_core::{ActorId, ChainEpoch, PieceCid, Randomness, SectorId, SectorNumber};
 
 use super::{methods, DeadlineReads, DealQueueStatus, SimulatedWindowPoSt, UnsealJobEntry};
+use crate::client::RpcClient;
 use crate::manager::WorkerPingInfo;
-use crate::{http_client, ClientError};
+use crate::ClientError;
 
 /// A client of a sector manager's operator methods.
 ///
@@ -31,10 +30,9 @@ use crate::{http_client, ClientError};
 /// ```
 #[derive(Debug)]
 pub struct ManagerAdminClient {
-    url: String,
-    client: HttpClient,
+    rpc: RpcClient,
     /// For the calls that read or prove a whole deadline (minutes).
-    slow: HttpClient,
+    slow: RpcClient,
 }
 
 /// How long `proving check` and `proving simulate` may take: a deadline's
@@ -46,9 +44,9 @@ impl ManagerAdminClient {
     /// `token` as a bearer token when given (admin to add, read to look).
     pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
         let url = url.into();
-        let client = http_client(&url, token)?;
-        let slow = crate::client::http_client_with_timeout(&url, token, PROVING_TIMEOUT)?;
-        Ok(Self { url, client, slow })
+        let slow = RpcClient::with_timeout(url.clone(), token, PROVING_TIMEOUT)?;
+        let rpc = RpcClient::new(url, token)?;
+        Ok(Self { rpc, slow })
     }
 
     /// Queues `deal` for `miner` (`None`: any) (`Venus.Admin.AddDeal`).
@@ -57,46 +55,39 @@ impl ManagerAdminClient {
         miner: Option<ActorId>,
         deal: DealInfo,
     ) -> Result<(), ClientError> {
-        self.client
-            .request::<(), _>(methods::ADD_DEAL, rpc_params![deal, miner])
+        self.rpc
+            .call::<()>(methods::ADD_DEAL, rpc_params![deal, miner])
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::ADD_DEAL, e))
     }
 
     /// How the queue stands (`Venus.Admin.DealQueue`).
     pub async fn status(&self) -> Result<DealQueueStatus, ClientError> {
-        self.client
-            .request(methods::DEAL_QUEUE, rpc_params![])
-            .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::DEAL_QUEUE, e))
+        self.rpc.call(methods::DEAL_QUEUE, rpc_params![]).await
     }
 
     /// Asks the worker sealing `sector` to give it up
     /// (`Venus.Admin.AbortSector`).
     pub async fn abort_sector(&self, sector: SectorId, reason: &str) -> Result<(), ClientError> {
-        self.client
-            .request::<(), _>(methods::ABORT_SECTOR, rpc_params![sector, reason])
+        self.rpc
+            .call::<()>(methods::ABORT_SECTOR, rpc_params![sector, reason])
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::ABORT_SECTOR, e))
     }
 
     /// Every worker's last ping (`Venus.WorkerPingInfoList`, read), by
     /// name.
     pub async fn workers(&self) -> Result<Vec<WorkerPingInfo>, ClientError> {
         let method = crate::manager::methods::WORKER_PING_INFO_LIST;
-        self.client
-            .request::<Vec<WorkerPingInfo>, _>(method, rpc_params![])
+        self.rpc
+            .call::<Vec<WorkerPingInfo>>(method, rpc_params![])
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, method, e))
     }
 
     /// Sends `sector`'s last submission again under a new attempt
     /// (`Venus.Admin.ResendSector`); answers which one was queued.
     pub async fn resend_sector(&self, sector: SectorId) -> Result<String, ClientError> {
-        self.client
-            .request::<String, _>(methods::RESEND_SECTOR, rpc_params![sector])
+        self.rpc
+            .call::<String>(methods::RESEND_SECTOR, rpc_params![sector])
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::RESEND_SECTOR, e))
     }
 
     /// `miner`'s sectors on chain expiring within `within` epochs of the
@@ -106,10 +97,9 @@ impl ManagerAdminClient {
         miner: ActorId,
         within: ChainEpoch,
     ) -> Result<ExpiringSectors, ClientError> {
-        self.client
-            .request(methods::SECTORS_EXPIRING, rpc_params![miner, within])
+        self.rpc
+            .call(methods::SECTORS_EXPIRING, rpc_params![miner, within])
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::SECTORS_EXPIRING, e))
     }
 
     /// Extends `sectors` of `miner` to `new_expiration`
@@ -121,13 +111,12 @@ impl ManagerAdminClient {
         new_expiration: ChainEpoch,
         dry_run: bool,
     ) -> Result<LifecyclePlan, ClientError> {
-        self.client
-            .request(
+        self.rpc
+            .call(
                 methods::EXTEND_SECTORS,
                 rpc_params![miner, sectors, new_expiration, dry_run],
             )
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::EXTEND_SECTORS, e))
     }
 
     /// Terminates `sectors` of `miner` (`Venus.Admin.TerminateSectors`;
@@ -138,13 +127,12 @@ impl ManagerAdminClient {
         sectors: &[SectorNumber],
         dry_run: bool,
     ) -> Result<LifecyclePlan, ClientError> {
-        self.client
-            .request(
+        self.rpc
+            .call(
                 methods::TERMINATE_SECTORS,
                 rpc_params![miner, sectors, dry_run],
             )
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::TERMINATE_SECTORS, e))
     }
 
     /// Asks for `piece` of `sector` to be unsealed to `dest`
@@ -155,10 +143,9 @@ impl ManagerAdminClient {
         piece: PieceCid,
         dest: &str,
     ) -> Result<UnsealJob, ClientError> {
-        self.client
-            .request(methods::REQUEST_UNSEAL, rpc_params![sector, piece, dest])
+        self.rpc
+            .call(methods::REQUEST_UNSEAL, rpc_params![sector, piece, dest])
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::REQUEST_UNSEAL, e))
     }
 
     /// A WindowPoSt dry run of `miner`'s `deadline`
@@ -169,9 +156,8 @@ impl ManagerAdminClient {
         deadline: u64,
     ) -> Result<DeadlineReads, ClientError> {
         self.slow
-            .request(methods::CHECK_DEADLINE, rpc_params![miner, deadline])
+            .call(methods::CHECK_DEADLINE, rpc_params![miner, deadline])
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::CHECK_DEADLINE, e))
     }
 
     /// A WindowPoSt of `miner`'s `deadline` proven now with `randomness`
@@ -184,19 +170,15 @@ impl ManagerAdminClient {
         randomness: Option<Randomness>,
     ) -> Result<SimulatedWindowPoSt, ClientError> {
         self.slow
-            .request(
+            .call(
                 methods::SIMULATE_WINDOW_POST,
                 rpc_params![miner, deadline, randomness],
             )
             .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::SIMULATE_WINDOW_POST, e))
     }
 
     /// Every unseal job (`Venus.Admin.UnsealJobs`).
     pub async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, ClientError> {
-        self.client
-            .request(methods::UNSEAL_JOBS, rpc_params![])
-            .await
-            .map_err(|e| ClientError::from_rpc(&self.url, methods::UNSEAL_JOBS, e))
+        self.rpc.call(methods::UNSEAL_JOBS, rpc_params![]).await
     }
 }

@@ -1,14 +1,11 @@
 //! Calling a worker's admin API.
 
-use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::params::ArrayParams;
-use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
-use serde::de::DeserializeOwned;
 use venus_seal_core::{SectorState, SectorSummary};
 
 use super::methods;
-use crate::{http_client, ClientError};
+use crate::client::RpcClient;
+use crate::ClientError;
 
 /// A client of a worker's admin API.
 ///
@@ -25,54 +22,45 @@ use crate::{http_client, ClientError};
 /// ```
 #[derive(Debug)]
 pub struct AdminClient {
-    url: String,
-    client: HttpClient,
+    rpc: RpcClient,
 }
 
 impl AdminClient {
     /// A client of the worker at `url` (`http://host:port`), sending
     /// `token` as a bearer token when given.
     pub fn new(url: impl Into<String>, token: Option<&str>) -> Result<Self, ClientError> {
-        let url = url.into();
-        let client = http_client(&url, token)?;
-        Ok(Self { url, client })
+        let rpc = RpcClient::new(url, token)?;
+        Ok(Self { rpc })
     }
 
     /// The worker's URL.
     pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: &'static str,
-        params: ArrayParams,
-    ) -> Result<T, ClientError> {
-        self.client
-            .request(method, params)
-            .await
-            .map_err(|e| ClientError::from_rpc(&self.url, method, e))
+        self.rpc.url()
     }
 
     /// Every sector the worker knows (`Venus.Admin.List`, read).
     pub async fn list(&self) -> Result<Vec<SectorSummary>, ClientError> {
-        self.call(methods::LIST, rpc_params![]).await
+        self.rpc.call(methods::LIST, rpc_params![]).await
     }
 
     /// Parks job `job` (`Venus.Admin.Pause`, admin).
     pub async fn pause(&self, job: u64) -> Result<(), ClientError> {
-        self.call(methods::PAUSE, rpc_params![job]).await
+        self.rpc.call(methods::PAUSE, rpc_params![job]).await
     }
 
     /// Un-parks job `job`, optionally moving it to `state` first
     /// (`Venus.Admin.Resume`, admin).
     pub async fn resume(&self, job: u64, state: Option<SectorState>) -> Result<(), ClientError> {
         let state = state.map(|s| s.name());
-        self.call(methods::RESUME, rpc_params![job, state]).await
+        self.rpc
+            .call(methods::RESUME, rpc_params![job, state])
+            .await
     }
 
     /// Gives job `job` up (`Venus.Admin.Abort`, admin).
     pub async fn abort(&self, job: u64, reason: &str) -> Result<(), ClientError> {
-        self.call(methods::ABORT, rpc_params![job, reason]).await
+        self.rpc
+            .call(methods::ABORT, rpc_params![job, reason])
+            .await
     }
 }
