@@ -77,7 +77,7 @@ impl LotusClient {
         &self.from
     }
 
-    pub(super) async fn rpc_call<R: DeserializeOwned>(
+    pub(super) async fn call<R: DeserializeOwned>(
         &self,
         method: &str,
         params: Vec<Value>,
@@ -85,12 +85,20 @@ impl LotusClient {
         self.rpc.call(method, params).await
     }
 
-    async fn call<R: DeserializeOwned>(
+    /// Calls `method` with `[address of actor, args…, tsk]`: the
+    /// parameters of the node's state queries about one actor (a miner, a
+    /// FIL+ client).
+    async fn call_for_actor<R: DeserializeOwned>(
         &self,
         method: &str,
-        params: Vec<Value>,
+        actor: ActorId,
+        args: &[Value],
+        tsk: &[CidJson],
     ) -> Result<R, ChainError> {
-        self.rpc.call(method, params).await
+        let mut params = vec![json!(actor_address(actor))];
+        params.extend_from_slice(args);
+        params.push(json!(tsk));
+        self.call(method, params).await
     }
 
     /// `Filecoin.ChainHead`.
@@ -183,11 +191,8 @@ impl LotusClient {
         miner: ActorId,
         tsk: &[CidJson],
     ) -> Result<MinerInfoJson, ChainError> {
-        self.call(
-            "Filecoin.StateMinerInfo",
-            vec![json!(actor_address(miner)), json!(tsk)],
-        )
-        .await
+        self.call_for_actor("Filecoin.StateMinerInfo", miner, &[], tsk)
+            .await
     }
 
     /// `Filecoin.StateMinerPreCommitDepositForPower [addr, info, tsk]`:
@@ -211,9 +216,11 @@ impl LotusClient {
             "Expiration": info.expiration,
             "UnsealedCid": sent.unsealed_cid.0.map(|c| CidJson::new(c.to_string())),
         });
-        self.call(
+        self.call_for_actor(
             "Filecoin.StateMinerPreCommitDepositForPower",
-            vec![json!(actor_address(miner)), info, json!(tsk)],
+            miner,
+            &[info],
+            tsk,
         )
         .await
     }
@@ -247,9 +254,11 @@ impl LotusClient {
         number: SectorNumber,
         tsk: &[CidJson],
     ) -> Result<Option<SectorPreCommitOnChainInfoJson>, ChainError> {
-        self.call(
+        self.call_for_actor(
             "Filecoin.StateSectorPreCommitInfo",
-            vec![json!(actor_address(miner)), json!(number.0), json!(tsk)],
+            miner,
+            &[json!(number.0)],
+            tsk,
         )
         .await
     }
@@ -261,9 +270,11 @@ impl LotusClient {
         number: SectorNumber,
         tsk: &[CidJson],
     ) -> Result<Option<SectorOnChainInfoJson>, ChainError> {
-        self.call(
+        self.call_for_actor(
             "Filecoin.StateSectorGetInfo",
-            vec![json!(actor_address(miner)), json!(number.0), json!(tsk)],
+            miner,
+            &[json!(number.0)],
+            tsk,
         )
         .await
     }
@@ -274,11 +285,8 @@ impl LotusClient {
         miner: ActorId,
         tsk: &[CidJson],
     ) -> Result<DeadlineInfoJson, ChainError> {
-        self.call(
-            "Filecoin.StateMinerProvingDeadline",
-            vec![json!(actor_address(miner)), json!(tsk)],
-        )
-        .await
+        self.call_for_actor("Filecoin.StateMinerProvingDeadline", miner, &[], tsk)
+            .await
     }
 
     /// `Filecoin.StateSectorPartition [addr, num, tsk]`; `None` when the
@@ -291,9 +299,11 @@ impl LotusClient {
         tsk: &[CidJson],
     ) -> Result<Option<SectorLocationJson>, ChainError> {
         let answer = self
-            .call(
+            .call_for_actor(
                 "Filecoin.StateSectorPartition",
-                vec![json!(actor_address(miner)), json!(number.0), json!(tsk)],
+                miner,
+                &[json!(number.0)],
+                tsk,
             )
             .await;
         match answer {
@@ -309,10 +319,7 @@ impl LotusClient {
         miner: ActorId,
     ) -> Result<std::collections::BTreeMap<String, ClaimJson>, ChainError> {
         let claims: Option<std::collections::BTreeMap<String, ClaimJson>> = self
-            .call(
-                "Filecoin.StateGetClaims",
-                vec![json!(actor_address(miner)), json!([])],
-            )
+            .call_for_actor("Filecoin.StateGetClaims", miner, &[], &[])
             .await?;
         Ok(claims.unwrap_or_default())
     }
@@ -325,10 +332,7 @@ impl LotusClient {
         tsk: &[CidJson],
     ) -> Result<Vec<SectorOnChainInfoJson>, ChainError> {
         let sectors: Option<Vec<SectorOnChainInfoJson>> = self
-            .call(
-                "Filecoin.StateMinerSectors",
-                vec![json!(actor_address(miner)), Value::Null, json!(tsk)],
-            )
+            .call_for_actor("Filecoin.StateMinerSectors", miner, &[Value::Null], tsk)
             .await?;
         Ok(sectors.unwrap_or_default())
     }
@@ -367,10 +371,7 @@ impl LotusClient {
             expiration: i64,
         }
         let found: Option<AllocationJson> = self
-            .call(
-                "Filecoin.StateGetAllocation",
-                vec![json!(actor_address(client)), json!(id), json!([])],
-            )
+            .call_for_actor("Filecoin.StateGetAllocation", client, &[json!(id)], &[])
             .await?;
         Ok(found.map(|a| venus_seal_core::chain::AllocationTerms {
             term_min: a.term_min,
@@ -400,9 +401,11 @@ impl LotusClient {
         deadline: u64,
         tsk: &[CidJson],
     ) -> Result<Vec<PartitionJson>, ChainError> {
-        self.call(
+        self.call_for_actor(
             "Filecoin.StateMinerPartitions",
-            vec![json!(actor_address(miner)), json!(deadline), json!(tsk)],
+            miner,
+            &[json!(deadline)],
+            tsk,
         )
         .await
     }
@@ -414,11 +417,8 @@ impl LotusClient {
         miner: ActorId,
         tsk: &[CidJson],
     ) -> Result<Vec<DeadlineJson>, ChainError> {
-        self.call(
-            "Filecoin.StateMinerDeadlines",
-            vec![json!(actor_address(miner)), json!(tsk)],
-        )
-        .await
+        self.call_for_actor("Filecoin.StateMinerDeadlines", miner, &[], tsk)
+            .await
     }
 
     /// `Filecoin.MpoolPushMessage [msg, spec]`: the node signs and pushes.

@@ -60,7 +60,7 @@ pub(super) fn fee_of(method: &str, msg: &MessageJson) -> Result<MessageFee, Chai
 impl LotusClient {
     /// `Filecoin.ChainGetMessage [cid]`.
     pub async fn chain_get_message(&self, cid: &CidJson) -> Result<MessageJson, ChainError> {
-        self.rpc_call("Filecoin.ChainGetMessage", vec![json!(cid)])
+        self.call("Filecoin.ChainGetMessage", vec![json!(cid)])
             .await
     }
 
@@ -70,14 +70,13 @@ impl LotusClient {
         from: &str,
         msg: &MessageJson,
     ) -> Result<SignedMessageJson, ChainError> {
-        self.rpc_call("Filecoin.WalletSignMessage", vec![json!(from), json!(msg)])
+        self.call("Filecoin.WalletSignMessage", vec![json!(from), json!(msg)])
             .await
     }
 
     /// `Filecoin.MpoolPush [signed]` → the CID.
     pub async fn mpool_push(&self, signed: &SignedMessageJson) -> Result<CidJson, ChainError> {
-        self.rpc_call("Filecoin.MpoolPush", vec![json!(signed)])
-            .await
+        self.call("Filecoin.MpoolPush", vec![json!(signed)]).await
     }
 
     /// Replaces the stuck message `id` (see the module doc).
