@@ -243,6 +243,17 @@ fn response(res: SubmitResult, desc: Option<String>) -> SubmitResponse {
     SubmitResponse { res, desc }
 }
 
+/// How many compare-and-swap attempts on one sector's record a call makes
+/// before [`too_many_updates`].
+const CAS_ATTEMPTS: usize = 64;
+
+/// Another writer changed the record at each of the [`CAS_ATTEMPTS`].
+fn too_many_updates(sector: SectorId) -> ManagerError {
+    ManagerError::Internal(format!(
+        "sector {sector}: {CAS_ATTEMPTS} concurrent updates in a row; giving up this call"
+    ))
+}
+
 fn unknown(sector: SectorId) -> ManagerError {
     ManagerError::Rejected(format!(
         "unknown sector {sector}: it was never allocated here"
@@ -533,12 +544,16 @@ impl LocalSectorManager {
 
     /// Reads a sector's record; unknown sectors are rejected.
     async fn read(&self, sector: SectorId) -> Result<SectorStatus, ManagerError> {
-        Ok(self
-            .store
+        Ok(self.load(sector).await?.value)
+    }
+
+    /// Reads a sector's record and its version (for a compare-and-swap);
+    /// unknown sectors are rejected.
+    async fn load(&self, sector: SectorId) -> Result<Versioned<SectorStatus>, ManagerError> {
+        self.store
             .load(sector)
             .await?
-            .ok_or_else(|| unknown(sector))?
-            .value)
+            .ok_or_else(|| unknown(sector))
     }
 
     /// A sector's record if it is known and not aborted.
@@ -559,13 +574,8 @@ impl LocalSectorManager {
         sector: SectorId,
         mut f: impl FnMut(&mut SectorStatus) -> Result<R, ManagerError>,
     ) -> Result<R, ManagerError> {
-        const ATTEMPTS: usize = 64;
-        for _ in 0..ATTEMPTS {
-            let held = self
-                .store
-                .load(sector)
-                .await?
-                .ok_or_else(|| unknown(sector))?;
+        for _ in 0..CAS_ATTEMPTS {
+            let held = self.load(sector).await?;
             let mut value = held.value.clone();
             let out = f(&mut value)?;
             if value == held.value || self.store.update(sector, &value, held.version).await? {
@@ -573,9 +583,7 @@ impl LocalSectorManager {
             }
             debug!(%sector, "sector record changed meanwhile: trying again");
         }
-        Err(ManagerError::Internal(format!(
-            "sector {sector}: {ATTEMPTS} concurrent updates in a row; giving up this call"
-        )))
+        Err(too_many_updates(sector))
     }
 
     /// [`modify`](Self::modify) on a sector that is not aborted.
@@ -1149,13 +1157,8 @@ impl SectorManager for LocalSectorManager {
                 .abort_with_market(market.as_ref(), sector, reason)
                 .await;
         }
-        const ATTEMPTS: usize = 64;
-        for _ in 0..ATTEMPTS {
-            let held = self
-                .store
-                .load(sector)
-                .await?
-                .ok_or_else(|| unknown(sector))?;
+        for _ in 0..CAS_ATTEMPTS {
+            let held = self.load(sector).await?;
             let mut rec = held.value.clone();
             if rec.aborted.is_none() {
                 rec.record(event("Aborted", reason.clone()));
@@ -1201,8 +1204,6 @@ impl SectorManager for LocalSectorManager {
             }
             return Ok(());
         }
-        Err(ManagerError::Internal(format!(
-            "sector {sector}: {ATTEMPTS} concurrent updates in a row; giving up this call"
-        )))
+        Err(too_many_updates(sector))
     }
 }
