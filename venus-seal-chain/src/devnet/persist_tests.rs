@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use venus_seal_core::chain::{MessageState, MinerCall, MinerMessage, PreCommitParams};
-use venus_seal_core::{ActorId, ChainClient, CommD, CommR, MessageSender, SealProof, SectorNumber};
+use venus_seal_core::chain::{MessageState, MinerCall, MinerMessage};
+use venus_seal_core::{ActorId, ChainClient, MessageSender, SealProof, SectorNumber};
 
 use super::{DevnetChain, DevnetConfig, DevnetMiner};
 use crate::testing::FakeProofVerifier;
@@ -32,15 +32,7 @@ fn open(path: &Path) -> Arc<DevnetChain> {
 fn pre_commit(n: u64, seal_rand_epoch: i64) -> MinerMessage {
     MinerMessage::new(
         MINER,
-        MinerCall::PreCommitSectorBatch2(vec![PreCommitParams {
-            sector_number: SectorNumber(n),
-            seal_proof: PROOF,
-            sealed_cid: CommR([n as u8; 32]),
-            unsealed_cid: CommD([0xd0 | n as u8; 32]),
-            seal_rand_epoch,
-            deal_ids: vec![],
-            expiration: 1_000_000,
-        }]),
+        MinerCall::PreCommitSectorBatch2(vec![super::tests::params(n, seal_rand_epoch)]),
     )
 }
 

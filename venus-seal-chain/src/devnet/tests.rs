@@ -35,7 +35,9 @@ pub(super) fn chain() -> Arc<DevnetChain> {
     DevnetChain::new(config(7), Arc::new(FakeProofVerifier))
 }
 
-fn params(n: u64, seal_rand_epoch: i64) -> PreCommitParams {
+/// The pre-commit of sector `n` of [`MINER`] under a ticket of
+/// `seal_rand_epoch`.
+pub(super) fn params(n: u64, seal_rand_epoch: i64) -> PreCommitParams {
     PreCommitParams {
         sector_number: SectorNumber(n),
         seal_proof: PROOF,
