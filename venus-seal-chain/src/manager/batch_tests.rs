@@ -16,7 +16,7 @@ use venus_seal_core::{
 };
 
 use super::{BatchPolicy, Collateral, LocalSectorManager, ManagedMiner, ManagerConfig};
-use crate::testing::{ChainTap, FakeProofVerifier, TappedChain};
+use crate::testing::{fake_seal_proof, ChainTap, FakeProofVerifier, TappedChain};
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const M1: ActorId = ActorId(1000);
@@ -275,15 +275,7 @@ async fn pre_commit(s: &Setup, n: u8) -> (AllocatedSector, PreCommitOnChainInfo)
 
 async fn prove(s: &Setup, sector: AllocatedSector, info: &PreCommitOnChainInfo) {
     let seed = s.m.wait_seed(sector).await.unwrap().seed.unwrap();
-    let proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
-        proof_type: P2K,
-        sector: sector.id,
-        comm_r: info.comm_r,
-        comm_d: info.comm_d,
-        ticket: info.ticket.ticket,
-        seed: seed.seed,
-        proof: vec![],
-    });
+    let proof = fake_seal_proof(sector, info, seed.seed);
     let r = s.m.submit_proof(sector.id, proof, false).await.unwrap();
     assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
     // Batches go out from the timer, not inside the call.

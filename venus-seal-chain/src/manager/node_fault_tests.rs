@@ -17,11 +17,11 @@ use venus_seal_core::manager::{
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
     ActorId, ChainClient, ChainError, CommD, CommR, FailureLevel, Leveled as _, ManagerError,
-    SealProof, SealVerifyInfo, SectorManager,
+    SealProof, SectorManager,
 };
 
 use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
-use crate::testing::{ChainTap, FakeProofVerifier, TappedChain};
+use crate::testing::{fake_seal_proof, ChainTap, FakeProofVerifier, TappedChain};
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
 const MINER: ActorId = ActorId(1000);
@@ -318,15 +318,7 @@ async fn one_sector_through(case: &Case<'_>) {
         .unwrap_or_else(|| panic!("{}: {seed:?}", case.name("wait_seed")));
 
     // Proof.
-    let proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
-        proof_type: P2K,
-        sector: s.id,
-        comm_r: info.comm_r,
-        comm_d: info.comm_d,
-        ticket: info.ticket.ticket,
-        seed: seed.seed,
-        proof: vec![],
-    });
+    let proof = fake_seal_proof(s, &info, seed.seed);
     submit_under_fault(&chain, &faulty, &m, case, &Submission::Proof(s, proof)).await;
     assert!(
         chain.sector(MINER, s.id.number).await.unwrap().is_some(),

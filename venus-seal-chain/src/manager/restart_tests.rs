@@ -15,7 +15,7 @@ use venus_seal_core::manager::{
 };
 use venus_seal_core::{
     ActorId, ChainClient, ChainError, CommD, CommR, MessageSender, PaddedPieceSize, PieceInfo,
-    SealProof, SealVerifyInfo, SectorManager, SectorNumber,
+    SealProof, SectorManager, SectorNumber,
 };
 
 use super::{
@@ -134,15 +134,7 @@ async fn a_sector_survives_a_restart_of_devnet_and_manager() {
     assert!(wait.should_wait && wait.seed.is_none(), "{wait:?}");
     chain.advance(10).await;
     let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
-    let proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
-        proof_type: P2K,
-        sector: s.id,
-        comm_r: info.comm_r,
-        comm_d: info.comm_d,
-        ticket: ticket.ticket,
-        seed: seed.seed,
-        proof: vec![],
-    });
+    let proof = crate::testing::fake_seal_proof(s, &info, seed.seed);
     let resp = m.submit_proof(s.id, proof.clone(), false).await.unwrap();
     assert_eq!(resp.res, SubmitResult::Accepted, "{resp:?}");
     // Batches go out from the timer, not inside the call.

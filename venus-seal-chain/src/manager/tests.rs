@@ -10,8 +10,8 @@ use venus_seal_core::manager::{
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
     ActorId, ChainClient, CommD, CommR, DomainSeparationTag, Failure, FailureLevel, ManagerError,
-    MessageSender, PaddedPieceSize, PieceInfo, RandomnessSource, SealProof, SealVerifyInfo,
-    SectorId, SectorManager, SectorNumber, Ticket,
+    MessageSender, PaddedPieceSize, PieceInfo, RandomnessSource, SealProof, SectorId,
+    SectorManager, SectorNumber, Ticket,
 };
 
 use super::{
@@ -106,15 +106,7 @@ fn info(ticket: Ticket) -> PreCommitOnChainInfo {
 }
 
 fn good_proof(sector: AllocatedSector, info: &PreCommitOnChainInfo, seed: [u8; 32]) -> Proof {
-    FakeProofVerifier::proof_for(&SealVerifyInfo {
-        proof_type: sector.proof_type,
-        sector: sector.id,
-        comm_r: info.comm_r,
-        comm_d: info.comm_d,
-        ticket: info.ticket.ticket,
-        seed: venus_seal_core::Randomness(seed),
-        proof: vec![],
-    })
+    crate::testing::fake_seal_proof(sector, info, venus_seal_core::Randomness(seed))
 }
 
 async fn acquire(m: &LocalSectorManager, sector: SectorId) -> Vec<DealInfo> {

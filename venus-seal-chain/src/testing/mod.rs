@@ -26,6 +26,24 @@ pub use venus_seal_core::testing::FakeProofVerifier;
 mod tapped_chain;
 pub use tapped_chain::{ChainTap, TappedChain};
 
+/// The seal proof [`FakeProofVerifier`] accepts for `sector`, pre-committed
+/// with `info`, at the interactive `seed`: what a worker's C2 would submit.
+pub fn fake_seal_proof(
+    sector: venus_seal_core::manager::AllocatedSector,
+    info: &venus_seal_core::manager::PreCommitOnChainInfo,
+    seed: venus_seal_core::Randomness,
+) -> venus_seal_core::stage::Proof {
+    FakeProofVerifier::proof_for(&venus_seal_core::SealVerifyInfo {
+        proof_type: sector.proof_type,
+        sector: sector.id,
+        comm_r: info.comm_r,
+        comm_d: info.comm_d,
+        ticket: info.ticket.ticket,
+        seed,
+        proof: vec![],
+    })
+}
+
 /// A fresh, empty PostgreSQL database from `VENUS_SEAL_TEST_POSTGRES` (a
 /// server URL whose user may create databases), or `None` to skip, unless
 /// `VENUS_SEAL_REQUIRE_POSTGRES=1`, which makes a missing server fail.

@@ -29,10 +29,9 @@ use venus_seal_core::manager::{
     AllocateSpec, AllocatedSector, OnChainState, PollStateResponse, PreCommitOnChainInfo,
     SubmitResult,
 };
-use venus_seal_core::stage::Proof;
 use venus_seal_core::{
-    ActorId, ChainClient, CommD, CommR, MessageSender, NetworkParams, SealProof, SealVerifyInfo,
-    SectorManager, TokenAmount,
+    ActorId, ChainClient, CommD, CommR, MessageSender, NetworkParams, SealProof, SectorManager,
+    TokenAmount,
 };
 
 const MINER: ActorId = ActorId(1000);
@@ -188,15 +187,7 @@ impl World {
             self.manager.wait_seed(s).await.unwrap().seed
         })
         .await;
-        let proof: Proof = FakeProofVerifier::proof_for(&SealVerifyInfo {
-            proof_type: P2K,
-            sector: s.id,
-            comm_r: info.comm_r,
-            comm_d: info.comm_d,
-            ticket: info.ticket.ticket,
-            seed: seed.seed,
-            proof: vec![],
-        });
+        let proof = venus_seal_chain::testing::fake_seal_proof(s, info, seed.seed);
         let r = self.manager.submit_proof(s.id, proof, false).await.unwrap();
         assert_eq!(r.res, SubmitResult::Accepted, "{r:?}");
     }
