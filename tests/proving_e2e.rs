@@ -325,20 +325,7 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     for n in 1..=3u64 {
         let piece = (n == 1).then_some((piece_file.as_path(), data.len() as u64, piece));
         let (s, comm_r) = seal(&root, n, piece).await;
-        chain
-            .activate_sector_without_proof(
-                MINER,
-                OnChainSector {
-                    number: SectorNumber(n),
-                    seal_proof: PROOF,
-                    sealed_cid: venus_seal::core::CommR(comm_r),
-                    activation: 0,
-                    expiration: 1_000_000,
-                    deal_weight: 0,
-                    verified_deal_weight: 0,
-                },
-            )
-            .unwrap();
+        activate(&chain, SectorNumber(n), comm_r);
         sealed.push(s);
     }
     eprintln!("sealed 3 sectors through PC2 in {:?}", started.elapsed());
@@ -527,20 +514,7 @@ async fn cc_sector_and_staged_deal(
     let root = dir.join("sectors");
     let (_, comm_r) = seal(&root, 10, None).await;
     let number = SectorNumber(10);
-    chain
-        .activate_sector_without_proof(
-            MINER,
-            OnChainSector {
-                number,
-                seal_proof: PROOF,
-                sealed_cid: venus_seal::core::CommR(comm_r),
-                activation: 0,
-                expiration: 1_000_000,
-                deal_weight: 0,
-                verified_deal_weight: 0,
-            },
-        )
-        .unwrap();
+    activate(chain, number, comm_r);
     let data: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 253) as u8).collect();
     let piece_file = dir.join("deal");
     std::fs::write(&piece_file, &data).unwrap();
@@ -682,6 +656,25 @@ async fn snap_up_proof_verifies_on_the_devnet() {
     let round = next_round(&chain, &scheduler).await;
     assert_eq!(round.partitions[0].proven, vec![request.sector.number]);
     assert!(chain.faults(MINER).unwrap().is_empty());
+}
+
+/// Puts MINER's sector `number` with replica commitment `comm_r` on chain
+/// as active (no proof: the tests here prove it afterwards).
+fn activate(chain: &DevnetChain, number: SectorNumber, comm_r: [u8; 32]) {
+    chain
+        .activate_sector_without_proof(
+            MINER,
+            OnChainSector {
+                number,
+                seal_proof: PROOF,
+                sealed_cid: venus_seal::core::CommR(comm_r),
+                activation: 0,
+                expiration: 1_000_000,
+                deal_weight: 0,
+                verified_deal_weight: 0,
+            },
+        )
+        .unwrap();
 }
 
 /// Sends `call` from MINER, produces an epoch, returns the exit code and

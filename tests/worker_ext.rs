@@ -7,13 +7,13 @@
 //! cannot become ready stops the worker at start-up, named.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use venus_seal::core::{SectorState, SectorStore, SqliteSectorStore};
 
 mod support;
-use support::free_port;
+use support::{count_lines, devnet_worker_config, free_port, spawn_run, tail};
 
 struct Rig {
     worker: PathBuf,
@@ -35,68 +35,21 @@ impl Rig {
     /// A worker config sealing one sector on an embedded devnet, with
     /// `processors` appended.
     fn write_config(&self, processors: &str) -> PathBuf {
-        let d = self.dir.path().display();
-        let text = format!(
-            r#"
-[worker]
-name = "ext-test"
-state_db = "{d}/state.db"
-max_sectors = 1
-
-[admin]
-listen = "127.0.0.1:{port}"
-secret_file = "{d}/admin.secret"
-
-[manager]
-kind = "embedded-devnet"
-miner = "f01000"
-proof = "StackedDrg2KiBV1_1"
-block_time = "100ms"
-pre_commit_challenge_delay = 10
-state_dir = "{d}/devnet"
-
-[retry]
-recover_interval = "1s"
-max_retries = 3
-poll_interval = "100ms"
-
-[[sealing]]
-path = "{d}/sealing"
-slots = 1
-
-[limits]
-pc2 = 1
-c2 = 1
-
-[locks]
-gpu = ["pc2", "c2"]
-
-[testing]
-stage_log = "{d}/stages.log"
-
-{processors}
-"#,
-            port = free_port()
+        let extra = format!(
+            "[testing]\nstage_log = \"{}\"\n\n{processors}",
+            self.path("stages.log").display()
         );
+        let text = devnet_worker_config(self.dir.path(), "ext-test", free_port(), 10, &extra);
         let path = self.path("worker.toml");
         std::fs::write(&path, text).unwrap();
         path
     }
 
+    /// The worker on `processors`, with plain log lines (the test reads
+    /// fields).
     fn start(&self, processors: &str) -> Child {
         let config = self.write_config(processors);
-        Command::new(&self.worker)
-            .args(["run", "--config"])
-            .arg(&config)
-            // Plain log lines, so the test can read fields.
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(self.path("worker.log")).unwrap(),
-            ))
-            .spawn()
-            .unwrap()
+        spawn_run(&self.worker, &config, &self.path("worker.log"))
     }
 
     fn log(&self) -> String {
@@ -104,17 +57,11 @@ stage_log = "{d}/stages.log"
     }
 
     fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail(&self.path("worker.log"))
     }
 
     fn stage_count(&self, stage: &str) -> usize {
-        std::fs::read_to_string(self.path("stages.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| *l == stage)
-            .count()
+        count_lines(&self.path("stages.log"), stage)
     }
 
     fn wait(&self, child: &mut Child, timeout: Duration) -> ExitStatus {
@@ -243,7 +190,9 @@ envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
     );
     let service_log = std::fs::read_to_string(rig.path("c2-service.log")).unwrap();
     assert!(
-        service_log.contains("C2 started") && service_log.contains("C2 done"),
+        ["task started", "task done", "stage=\"c2\""]
+            .iter()
+            .all(|line| service_log.contains(line)),
         "the service never proved:\n{service_log}"
     );
     let _ = Command::new("kill")
@@ -281,17 +230,7 @@ generate_test_sizes = true
     )
     .unwrap();
     std::fs::create_dir_all(rig.path("c2")).unwrap();
-    let child = Command::new(bin)
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(rig.path("c2-service.log")).unwrap(),
-        ))
-        .spawn()
-        .unwrap();
+    let child = spawn_run(bin, &config, &rig.path("c2-service.log"));
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let start = Instant::now();
     while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {

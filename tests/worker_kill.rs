@@ -19,7 +19,7 @@ use venus_seal::core::{
 use venus_seal::rpc::{AdminClient, Permission, Secret};
 
 mod support;
-use support::free_port;
+use support::{count_lines, devnet_worker_config, free_port};
 
 struct Rig {
     bin: PathBuf,
@@ -34,52 +34,11 @@ impl Rig {
 
     fn write_config(&self, testing: &str) -> PathBuf {
         let d = self.dir.path().display();
-        let text = format!(
-            r#"
-[worker]
-name = "kill-test"
-state_db = "{d}/state.db"
-max_sectors = 1
-
-[admin]
-listen = "127.0.0.1:{port}"
-secret_file = "{d}/admin.secret"
-
-[manager]
-kind = "embedded-devnet"
-miner = "f01000"
-proof = "StackedDrg2KiBV1_1"
-block_time = "100ms"
-pre_commit_challenge_delay = 100
-state_dir = "{d}/devnet"
-
-[retry]
-recover_interval = "1s"
-max_retries = 3
-poll_interval = "100ms"
-
-[[sealing]]
-path = "{d}/sealing"
-slots = 1
-
-[[persist]]
-name = "store-0"
-path = "{d}/store"
-
-[limits]
-pc2 = 1
-c2 = 1
-
-[locks]
-gpu = ["pc2", "c2"]
-
-[testing]
-marker_dir = "{d}/markers"
-stage_log = "{d}/stages.log"
-{testing}
-"#,
-            port = self.port
+        let extra = format!(
+            "[[persist]]\nname = \"store-0\"\npath = \"{d}/store\"\n\n\
+             [testing]\nmarker_dir = \"{d}/markers\"\nstage_log = \"{d}/stages.log\"\n{testing}"
         );
+        let text = devnet_worker_config(self.dir.path(), "kill-test", self.port, 100, &extra);
         let path = self.path("worker.toml");
         std::fs::write(&path, text).unwrap();
         path
@@ -104,11 +63,7 @@ stage_log = "{d}/stages.log"
     }
 
     fn stage_count(&self, stage: &str) -> usize {
-        std::fs::read_to_string(self.path("stages.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| *l == stage)
-            .count()
+        count_lines(&self.path("stages.log"), stage)
     }
 
     fn log_tail(&self) -> String {

@@ -95,33 +95,34 @@ impl StageSpec {
     }
 }
 
-/// The `[stages]` table.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// A value per simulated sealing stage (a TOML table keyed by stage
+/// name, every key optional): `[stages]` and `[failures.stages]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Stages {
+pub struct PerStage<T> {
     /// add_pieces
     #[serde(default)]
-    pub add_pieces: StageSpec,
+    pub add_pieces: T,
     /// tree_d
     #[serde(default)]
-    pub tree_d: StageSpec,
+    pub tree_d: T,
     /// pc1
     #[serde(default)]
-    pub pc1: StageSpec,
+    pub pc1: T,
     /// pc2
     #[serde(default)]
-    pub pc2: StageSpec,
+    pub pc2: T,
     /// c1
     #[serde(default)]
-    pub c1: StageSpec,
+    pub c1: T,
     /// c2
     #[serde(default)]
-    pub c2: StageSpec,
+    pub c2: T,
 }
 
-impl Stages {
-    /// The spec of `stage`.
-    pub fn get(&self, stage: SimStage) -> &StageSpec {
+impl<T> PerStage<T> {
+    /// The value of `stage`.
+    pub fn get(&self, stage: SimStage) -> &T {
         match stage {
             SimStage::AddPieces => &self.add_pieces,
             SimStage::TreeD => &self.tree_d,
@@ -132,8 +133,8 @@ impl Stages {
         }
     }
 
-    /// The spec of `stage`, to change.
-    pub fn get_mut(&mut self, stage: SimStage) -> &mut StageSpec {
+    /// The value of `stage`, to change.
+    pub fn get_mut(&mut self, stage: SimStage) -> &mut T {
         match stage {
             SimStage::AddPieces => &mut self.add_pieces,
             SimStage::TreeD => &mut self.tree_d,
@@ -144,6 +145,9 @@ impl Stages {
         }
     }
 }
+
+/// The `[stages]` table: each stage's spec.
+pub type Stages = PerStage<StageSpec>;
 
 /// The `[threads]` table: knobs of the thread-per-sector model only.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -228,42 +232,7 @@ impl LevelRates {
 }
 
 /// The `[failures.stages]` table: failure rates per stage.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StageRates {
-    /// add_pieces
-    #[serde(default)]
-    pub add_pieces: LevelRates,
-    /// tree_d
-    #[serde(default)]
-    pub tree_d: LevelRates,
-    /// pc1
-    #[serde(default)]
-    pub pc1: LevelRates,
-    /// pc2
-    #[serde(default)]
-    pub pc2: LevelRates,
-    /// c1
-    #[serde(default)]
-    pub c1: LevelRates,
-    /// c2
-    #[serde(default)]
-    pub c2: LevelRates,
-}
-
-impl StageRates {
-    /// The rates of `stage`.
-    pub fn get(&self, stage: SimStage) -> &LevelRates {
-        match stage {
-            SimStage::AddPieces => &self.add_pieces,
-            SimStage::TreeD => &self.tree_d,
-            SimStage::Pc1 => &self.pc1,
-            SimStage::Pc2 => &self.pc2,
-            SimStage::C1 => &self.c1,
-            SimStage::C2 => &self.c2,
-        }
-    }
-}
+pub type StageRates = PerStage<LevelRates>;
 
 /// The `[failures.crashes]` table: the worker process dies (kill -9 or a
 /// power cut) and comes back `downtime` minutes later.

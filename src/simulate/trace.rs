@@ -97,23 +97,18 @@ impl Recorder {
     /// The activity of `token` ends now; a [`Activity::Sector`] ending is a
     /// finished sector.
     pub fn end(&self, token: Token) {
-        let now = self.now();
-        let mut st = self.state.lock().unwrap();
-        if let Some((activity, start)) = st.open.remove(&token.0) {
-            st.intervals.entry(activity).or_default().push(Interval {
-                start,
-                end: now,
-                open: false,
-            });
-            if activity == Activity::Sector {
-                st.finished.push(now);
-            }
-        }
+        self.close(token, true);
     }
 
     /// The activity of `token` ends now without finishing: a sector given
     /// up (aborted) is recorded as abandoned, not finished.
     pub fn abandon(&self, token: Token) {
+        self.close(token, false);
+    }
+
+    /// Closes `token`'s interval now; a sector's end counts as finished or
+    /// abandoned.
+    fn close(&self, token: Token, finished: bool) {
         let now = self.now();
         let mut st = self.state.lock().unwrap();
         if let Some((activity, start)) = st.open.remove(&token.0) {
@@ -123,7 +118,11 @@ impl Recorder {
                 open: false,
             });
             if activity == Activity::Sector {
-                st.abandoned.push(now);
+                if finished {
+                    st.finished.push(now);
+                } else {
+                    st.abandoned.push(now);
+                }
             }
         }
     }

@@ -27,6 +27,59 @@ mod manager;
 #[allow(unused_imports)] // not every test file starts the manager
 pub use manager::*;
 
+/// A worker config sealing one 2KiB sector at a time on an embedded
+/// devnet, its files under `dir`, its admin API on `port`: `[worker]`
+/// named `name`, `[admin]`, `[manager]` with `pre_commit_challenge_delay`,
+/// fast `[retry]`, one `[[sealing]]` slot, pc2 and c2 on one `gpu` lock;
+/// `extra` (sections or `[testing]` keys) is appended after `[locks]`.
+pub fn devnet_worker_config(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    pre_commit_challenge_delay: u64,
+    extra: &str,
+) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+[worker]
+name = "{name}"
+state_db = "{d}/state.db"
+max_sectors = 1
+
+[admin]
+listen = "127.0.0.1:{port}"
+secret_file = "{d}/admin.secret"
+
+[manager]
+kind = "embedded-devnet"
+miner = "f01000"
+proof = "StackedDrg2KiBV1_1"
+block_time = "100ms"
+pre_commit_challenge_delay = {pre_commit_challenge_delay}
+state_dir = "{d}/devnet"
+
+[retry]
+recover_interval = "1s"
+max_retries = 3
+poll_interval = "100ms"
+
+[[sealing]]
+path = "{d}/sealing"
+slots = 1
+
+[limits]
+pc2 = 1
+c2 = 1
+
+[locks]
+gpu = ["pc2", "c2"]
+
+{extra}
+"#
+    )
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -41,6 +94,30 @@ pub fn tail(path: &Path) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// How many lines of the file at `path` are exactly `line` (0 if it is
+/// missing): e.g. a stage's runs in a worker's `[testing] stage_log`.
+pub fn count_lines(path: &Path, line: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| *l == line)
+        .count()
+}
+
+/// Starts `bin run --config <config>` with plain log lines (no colour,
+/// the binary's default filter), its stderr in a new file at `log`.
+pub fn spawn_run(bin: &Path, config: &Path, log: &Path) -> std::process::Child {
+    Command::new(bin)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+        .spawn()
+        .unwrap()
 }
 
 /// `text` without terminal colour codes.
