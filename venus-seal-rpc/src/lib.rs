@@ -53,6 +53,7 @@ pub mod client;
 pub mod codes;
 mod error;
 pub mod manager_admin;
+mod params;
 pub mod worker_admin;
 
 pub use auth::{AuthError, Caller, Permission, Secret, SecretError};

@@ -55,18 +55,42 @@ impl<S> tower::Layer<S> for BearerAuthLayer {
     type Service = BearerAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerAuth {
-            inner,
-            secret: self.secret.clone(),
-        }
+        BearerAuth::new(inner, Admission::Token(self.secret.clone()))
     }
 }
 
-/// The service [`BearerAuthLayer`] makes.
+/// How a [`BearerAuth`] finds each request's caller.
+#[derive(Clone, Debug)]
+pub(super) enum Admission {
+    /// Verifies the request's bearer token with the secret.
+    Token(Arc<Secret>),
+    /// Admits every request as this caller (a listener that has already
+    /// checked the client's address).
+    Trusted(Caller),
+}
+
+impl Admission {
+    fn outcome(&self, headers: &HeaderMap) -> AuthOutcome {
+        AuthOutcome(match self {
+            Self::Token(secret) => authenticate(secret, headers),
+            Self::Trusted(caller) => Ok(caller.clone()),
+        })
+    }
+}
+
+/// The service [`BearerAuthLayer`] makes (and the trusted listener's
+/// layer, which admits every request without a token).
 #[derive(Clone, Debug)]
 pub struct BearerAuth<S> {
     inner: S,
-    secret: Arc<Secret>,
+    admission: Admission,
+}
+
+impl<S> BearerAuth<S> {
+    /// `inner`, each request's caller found as `admission` says.
+    pub(super) fn new(inner: S, admission: Admission) -> Self {
+        Self { inner, admission }
+    }
 }
 
 impl<S, B> tower::Service<http::Request<B>> for BearerAuth<S>
@@ -82,7 +106,7 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let outcome = AuthOutcome(authenticate(&self.secret, req.headers()));
+        let outcome = self.admission.outcome(req.headers());
         req.extensions_mut().insert(outcome);
         self.inner.call(req)
     }

@@ -12,14 +12,14 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{serve_with_graceful_shutdown, stop_channel, ServerHandle};
 use jsonrpsee::RpcModule;
 use tokio::io::AsyncWriteExt;
 
-use super::{AuthOutcome, Caller, Permission, PermissionLayer};
+use super::http_layer::Admission;
+use super::{BearerAuth, Caller, Permission, PermissionLayer};
 use crate::RpcError;
 
 /// The `name` every trusted-network call is made under.
@@ -160,40 +160,14 @@ impl fmt::Display for TrustedNetworks {
 struct TrustedCallerLayer(Permission);
 
 impl<S> tower::Layer<S> for TrustedCallerLayer {
-    type Service = TrustedCaller<S>;
+    type Service = BearerAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TrustedCaller {
-            inner,
+        let caller = Caller {
             permission: self.0,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct TrustedCaller<S> {
-    inner: S,
-    permission: Permission,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for TrustedCaller<S>
-where
-    S: tower::Service<http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        req.extensions_mut().insert(AuthOutcome(Ok(Caller {
-            permission: self.permission,
             name: Some(TRUSTED_CALLER.to_string()),
-        })));
-        self.inner.call(req)
+        };
+        BearerAuth::new(inner, Admission::Trusted(caller))
     }
 }
 

@@ -9,6 +9,7 @@ use venus_seal_core::manager::DealInfo;
 use venus_seal_core::{ActorId, ChainEpoch, PieceCid, Randomness, SectorId, SectorNumber};
 
 use super::{methods, AdminError, ManagerAdminApi};
+use crate::params::{invalid_params, not_expected, register};
 use crate::{codes, RpcError};
 
 fn to_rpc(e: AdminError) -> ErrorObjectOwned {
@@ -17,10 +18,6 @@ fn to_rpc(e: AdminError) -> ErrorObjectOwned {
         _ => codes::INTERNAL,
     };
     ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
-}
-
-fn invalid(message: String) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(codes::INVALID_PARAMS, message, None::<()>)
 }
 
 /// The deal methods as a jsonrpsee module (without auth: serve it with
@@ -35,16 +32,12 @@ pub fn manager_admin_module(
     let reg = |e: jsonrpsee::core::RegisterMethodError| RpcError::Register(e.to_string());
     module
         .register_async_method(methods::ADD_DEAL, |params, api, _| async move {
-            let expected = "expected params [deal, miner or null]";
+            let expected = |e| not_expected("[deal, miner or null]", &e);
             let mut seq = params.sequence();
-            let deal: DealInfo = seq
-                .next()
-                .map_err(|e| invalid(format!("{expected}: {}", e.message())))?;
-            let miner: Option<ActorId> = seq
-                .optional_next()
-                .map_err(|e| invalid(format!("{expected}: {}", e.message())))?;
+            let deal: DealInfo = seq.next().map_err(expected)?;
+            let miner: Option<ActorId> = seq.optional_next().map_err(expected)?;
             deal.piece.size.validate().map_err(|e| {
-                invalid(format!(
+                invalid_params(format!(
                     "deal {} (piece {}): {e}",
                     deal.id, deal.piece.cid
                 ))
@@ -58,117 +51,97 @@ pub fn manager_admin_module(
             api.status().await.map_err(to_rpc)
         })
         .map_err(reg)?;
-    module
-        .register_async_method(methods::ABORT_SECTOR, |params, api, _| async move {
-            let (sector, reason): (SectorId, String) = params.parse().map_err(|e| {
-                invalid(format!("expected params [sector, reason]: {}", e.message()))
-            })?;
+    register(
+        &mut module,
+        methods::ABORT_SECTOR,
+        "[sector, reason]",
+        |api, (sector, reason): (SectorId, String)| async move {
             if reason.trim().is_empty() {
-                return Err(invalid(format!("aborting {sector} needs a reason")));
+                return Err(invalid_params(format!("aborting {sector} needs a reason")));
             }
             tracing::warn!(%sector, %reason, "sector abort requested by an operator");
             api.abort_sector(sector, reason).await.map_err(to_rpc)
-        })
-        .map_err(reg)?;
-    module
-        .register_async_method(methods::RESEND_SECTOR, |params, api, _| async move {
-            let (sector,): (SectorId,) = params
-                .parse()
-                .map_err(|e| invalid(format!("expected params [sector]: {}", e.message())))?;
+        },
+    )?;
+    register(
+        &mut module,
+        methods::RESEND_SECTOR,
+        "[sector]",
+        |api, (sector,): (SectorId,)| async move {
             tracing::warn!(%sector, "resend forced by an operator");
             api.resend_sector(sector).await.map_err(to_rpc)
-        })
-        .map_err(reg)?;
-    module
-        .register_async_method(methods::SECTORS_EXPIRING, |params, api, _| async move {
-            let (miner, within): (ActorId, ChainEpoch) = params.parse().map_err(|e| {
-                invalid(format!(
-                    "expected params [miner, within_epochs]: {}",
-                    e.message()
-                ))
-            })?;
+        },
+    )?;
+    register(
+        &mut module,
+        methods::SECTORS_EXPIRING,
+        "[miner, within_epochs]",
+        |api, (miner, within): (ActorId, ChainEpoch)| async move {
             api.sectors_expiring(miner, within).await.map_err(to_rpc)
-        })
-        .map_err(reg)?;
-    module
-        .register_async_method(methods::EXTEND_SECTORS, |params, api, _| async move {
-            let (miner, sectors, new_expiration, dry_run): (
-                ActorId,
-                Vec<SectorNumber>,
-                ChainEpoch,
-                bool,
-            ) = params.parse().map_err(|e| {
-                invalid(format!(
-                    "expected params [miner, sectors, new_expiration, dry_run]: {}",
-                    e.message()
-                ))
-            })?;
+        },
+    )?;
+    register(
+        &mut module,
+        methods::EXTEND_SECTORS,
+        "[miner, sectors, new_expiration, dry_run]",
+        |api,
+         (miner, sectors, new_expiration, dry_run): (
+            ActorId,
+            Vec<SectorNumber>,
+            ChainEpoch,
+            bool,
+        )| async move {
             tracing::info!(%miner, ?sectors, new_expiration, dry_run, "sector extension requested by an operator");
             api.extend_sectors(miner, sectors, new_expiration, dry_run)
                 .await
                 .map_err(to_rpc)
-        })
-        .map_err(reg)?;
-    module
-        .register_async_method(methods::TERMINATE_SECTORS, |params, api, _| async move {
-            let (miner, sectors, dry_run): (ActorId, Vec<SectorNumber>, bool) =
-                params.parse().map_err(|e| {
-                    invalid(format!(
-                        "expected params [miner, sectors, dry_run]: {}",
-                        e.message()
-                    ))
-                })?;
+        },
+    )?;
+    register(
+        &mut module,
+        methods::TERMINATE_SECTORS,
+        "[miner, sectors, dry_run]",
+        |api, (miner, sectors, dry_run): (ActorId, Vec<SectorNumber>, bool)| async move {
             tracing::warn!(%miner, ?sectors, dry_run, "sector termination requested by an operator");
             api.terminate_sectors(miner, sectors, dry_run)
                 .await
                 .map_err(to_rpc)
-        })
-        .map_err(reg)?;
-    module
-        .register_async_method(methods::REQUEST_UNSEAL, |params, api, _| async move {
-            let (sector, piece, dest): (SectorId, PieceCid, String) =
-                params.parse().map_err(|e| {
-                    invalid(format!(
-                        "expected params [sector, piece cid, dest]: {}",
-                        e.message()
-                    ))
-                })?;
+        },
+    )?;
+    register(
+        &mut module,
+        methods::REQUEST_UNSEAL,
+        "[sector, piece cid, dest]",
+        |api, (sector, piece, dest): (SectorId, PieceCid, String)| async move {
             api.request_unseal(sector, piece, dest)
                 .await
                 .map_err(to_rpc)
-        })
-        .map_err(reg)?;
+        },
+    )?;
     module
         .register_async_method(methods::UNSEAL_JOBS, |_, api, _| async move {
             api.unseal_jobs().await.map_err(to_rpc)
         })
         .map_err(reg)?;
-    module
-        .register_async_method(methods::CHECK_DEADLINE, |params, api, _| async move {
-            let (miner, deadline): (ActorId, u64) = params.parse().map_err(|e| {
-                invalid(format!(
-                    "expected params [miner, deadline]: {}",
-                    e.message()
-                ))
-            })?;
+    register(
+        &mut module,
+        methods::CHECK_DEADLINE,
+        "[miner, deadline]",
+        |api, (miner, deadline): (ActorId, u64)| async move {
             tracing::info!(%miner, deadline, "WindowPoSt dry run requested by an operator");
             api.check_deadline(miner, deadline).await.map_err(to_rpc)
-        })
-        .map_err(reg)?;
-    module
-        .register_async_method(methods::SIMULATE_WINDOW_POST, |params, api, _| async move {
-            let (miner, deadline, randomness): (ActorId, u64, Option<Randomness>) =
-                params.parse().map_err(|e| {
-                    invalid(format!(
-                        "expected params [miner, deadline, randomness hex or null]: {}",
-                        e.message()
-                    ))
-                })?;
+        },
+    )?;
+    register(
+        &mut module,
+        methods::SIMULATE_WINDOW_POST,
+        "[miner, deadline, randomness hex or null]",
+        |api, (miner, deadline, randomness): (ActorId, u64, Option<Randomness>)| async move {
             tracing::info!(%miner, deadline, "WindowPoSt simulation requested by an operator");
             api.simulate_window_post(miner, deadline, randomness)
                 .await
                 .map_err(to_rpc)
-        })
-        .map_err(reg)?;
+        },
+    )?;
     Ok(module)
 }

@@ -11,6 +11,7 @@ use venus_seal_core::SectorState;
 
 use super::{admin_permissions, methods, AdminApi};
 use crate::auth::serve_with_auth;
+use crate::params::{invalid_params, not_expected, register};
 use crate::{codes, RpcError, Secret};
 
 /// Serves the admin API of `api` on `addr` (`127.0.0.1:0` for any free
@@ -33,54 +34,34 @@ pub fn admin_module(api: Arc<dyn AdminApi>) -> Result<RpcModule<Arc<dyn AdminApi
             api.list().await.map_err(control_error)
         })
         .map_err(reg)?;
-    module
-        .register_async_method(methods::PAUSE, |params, api, _| async move {
-            let (job,): (u64,) = parse(&params, "[job]")?;
-            api.pause(job).await.map_err(control_error)
-        })
-        .map_err(reg)?;
+    register(
+        &mut module,
+        methods::PAUSE,
+        "[job]",
+        |api, (job,): (u64,)| async move { api.pause(job).await.map_err(control_error) },
+    )?;
     module
         .register_async_method(methods::RESUME, |params, api, _| async move {
             let (job, state) = resume_params(&params)?;
             api.resume(job, state).await.map_err(control_error)
         })
         .map_err(reg)?;
-    module
-        .register_async_method(methods::ABORT, |params, api, _| async move {
-            let (job, reason): (u64, String) = parse(&params, "[job, reason]")?;
+    register(
+        &mut module,
+        methods::ABORT,
+        "[job, reason]",
+        |api, (job, reason): (u64, String)| async move {
             api.abort(job, reason).await.map_err(control_error)
-        })
-        .map_err(reg)?;
+        },
+    )?;
     Ok(module)
-}
-
-fn invalid_params(message: String) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(codes::INVALID_PARAMS, message, None::<()>)
-}
-
-fn parse<T: serde::de::DeserializeOwned>(
-    params: &Params<'_>,
-    expected: &str,
-) -> Result<T, ErrorObjectOwned> {
-    params
-        .parse()
-        .map_err(|e| invalid_params(format!("expected params {expected}: {}", e.message())))
 }
 
 fn resume_params(params: &Params<'_>) -> Result<(u64, Option<SectorState>), ErrorObjectOwned> {
     let mut seq = params.sequence();
-    let job: u64 = seq.next().map_err(|e| {
-        invalid_params(format!(
-            "expected params [job, state or null]: {}",
-            e.message()
-        ))
-    })?;
-    let state: Option<String> = seq.optional_next().map_err(|e| {
-        invalid_params(format!(
-            "expected params [job, state or null]: {}",
-            e.message()
-        ))
-    })?;
+    let expected = |e| not_expected("[job, state or null]", &e);
+    let job: u64 = seq.next().map_err(expected)?;
+    let state: Option<String> = seq.optional_next().map_err(expected)?;
     let state = state
         .map(|s| s.parse::<SectorState>())
         .transpose()
