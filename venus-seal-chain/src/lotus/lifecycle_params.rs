@@ -48,11 +48,7 @@ pub fn terminate_sectors_params(terminations: &[SectorsDeclaration]) -> Terminat
     TerminateSectorsParams {
         terminations: terminations
             .iter()
-            .map(|t| TerminationDeclaration {
-                deadline: t.deadline,
-                partition: t.partition,
-                sectors: bitfield(&t.sectors),
-            })
+            .map(TerminationDeclaration::from)
             .collect(),
     }
 }

@@ -6,7 +6,7 @@
 use super::actor_types::{
     DeclareFaultsParams, DeclareFaultsRecoveredParams, FaultDeclaration, PieceActivationManifest,
     PoStPartition as ActorPartition, ProveReplicaUpdates3Params, RecoveryDeclaration,
-    SectorUpdateManifest, SubmitWindowedPoStParams,
+    SectorUpdateManifest, SubmitWindowedPoStParams, TerminationDeclaration,
 };
 use fvm_ipld_bitfield::BitField;
 use fvm_ipld_encoding::RawBytes;
@@ -31,6 +31,28 @@ pub const METHOD_PROVE_REPLICA_UPDATES3: u64 = 35;
 pub(super) fn bitfield(sectors: &[SectorNumber]) -> BitField {
     BitField::try_from_bits(sectors.iter().map(|n| n.0)).unwrap_or_default()
 }
+
+/// The actor types declaring sectors of one partition, each made from
+/// the core's [`SectorsDeclaration`] with its sectors as a bitfield.
+macro_rules! from_sectors_declaration {
+    ($($t:ident),*) => {$(
+        impl From<&SectorsDeclaration> for $t {
+            fn from(d: &SectorsDeclaration) -> Self {
+                Self {
+                    deadline: d.deadline,
+                    partition: d.partition,
+                    sectors: bitfield(&d.sectors),
+                }
+            }
+        }
+    )*};
+}
+
+from_sectors_declaration!(
+    FaultDeclaration,
+    RecoveryDeclaration,
+    TerminationDeclaration
+);
 
 /// The actor-typed `SubmitWindowedPoSt` parameters.
 pub fn submit_windowed_post_params(sub: &WindowPoStSubmission) -> SubmitWindowedPoStParams {
@@ -60,28 +82,14 @@ pub fn submit_windowed_post_params(sub: &WindowPoStSubmission) -> SubmitWindowed
 /// The actor-typed `DeclareFaults` parameters.
 pub fn declare_faults_params(decls: &[SectorsDeclaration]) -> DeclareFaultsParams {
     DeclareFaultsParams {
-        faults: decls
-            .iter()
-            .map(|d| FaultDeclaration {
-                deadline: d.deadline,
-                partition: d.partition,
-                sectors: bitfield(&d.sectors),
-            })
-            .collect(),
+        faults: decls.iter().map(FaultDeclaration::from).collect(),
     }
 }
 
 /// The actor-typed `DeclareFaultsRecovered` parameters.
 pub fn declare_recovered_params(decls: &[SectorsDeclaration]) -> DeclareFaultsRecoveredParams {
     DeclareFaultsRecoveredParams {
-        recoveries: decls
-            .iter()
-            .map(|d| RecoveryDeclaration {
-                deadline: d.deadline,
-                partition: d.partition,
-                sectors: bitfield(&d.sectors),
-            })
-            .collect(),
+        recoveries: decls.iter().map(RecoveryDeclaration::from).collect(),
     }
 }
 
