@@ -16,11 +16,12 @@ use venus_seal_core::manager::{
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
-    ActorId, ChainClient, ChainError, CommD, CommR, FailureLevel, Leveled as _, ManagerError,
-    SealProof, SectorManager,
+    ActorId, ChainClient, ChainError, FailureLevel, Leveled as _, ManagerError, SealProof,
+    SectorManager,
 };
 
 use super::{LocalSectorManager, ManagedMiner, ManagerConfig};
+use crate::testing::pre_commit_info as info;
 use crate::testing::{fake_seal_proof, ChainTap, FakeProofVerifier, TappedChain};
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
@@ -147,15 +148,6 @@ impl Case<'_> {
                 self.name(call)
             );
         }
-    }
-}
-
-fn info(ticket: venus_seal_core::Ticket) -> PreCommitOnChainInfo {
-    PreCommitOnChainInfo {
-        comm_r: CommR([0xaa; 32]),
-        comm_d: CommD([0xdd; 32]),
-        ticket,
-        deals: vec![],
     }
 }
 

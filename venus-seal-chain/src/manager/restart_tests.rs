@@ -227,12 +227,7 @@ async fn a_manager_dying_after_a_push_is_recovered_under_the_saved_uid_not_sent_
     let (_, first) = start(sender.clone()).await;
     let s = allocate(&first).await;
     let ticket = first.assign_ticket(s.id).await.unwrap();
-    let info = PreCommitOnChainInfo {
-        comm_r: CommR([0xaa; 32]),
-        comm_d: CommD([0xdd; 32]),
-        ticket,
-        deals: vec![],
-    };
+    let info = crate::testing::pre_commit_info(ticket);
     let resp = first.submit_pre_commit(s, info, false).await.unwrap();
     assert_eq!(resp.res, SubmitResult::Accepted, "{resp:?}");
     // The batch timer pushes and the process dies in that call.

@@ -8,6 +8,7 @@ use venus_seal_core::manager::{
     SectorStateChange, StateReport, SubmitResult, WorkerIdentifier,
 };
 use venus_seal_core::stage::Proof;
+use venus_seal_core::testing::conformance::manager_store::deal;
 use venus_seal_core::{
     ActorId, ChainClient, CommD, CommR, DomainSeparationTag, Failure, FailureLevel, ManagerError,
     MessageSender, PaddedPieceSize, PieceInfo, RandomnessSource, SealProof, SectorId,
@@ -18,6 +19,7 @@ use super::{
     DealActivation, ExpiredDeal, LocalSectorManager, ManagedMiner, ManagerConfig, ManagerStore,
     ManagerStoreError, MemoryManagerStore, NumberRange, ReleasedDeals, SectorStatus, Versioned,
 };
+use crate::testing::pre_commit_info as info;
 use crate::testing::FakeProofVerifier;
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
@@ -94,15 +96,6 @@ async fn a_repeated_allocation_key_gets_the_same_sector() {
     assert_eq!(other.id, SectorId::new(M1, SectorNumber(2)));
     assert_eq!(allocate(&m).await.id, SectorId::new(M1, SectorNumber(3)));
     assert_eq!(allocate(&m).await.id, SectorId::new(M1, SectorNumber(4)));
-}
-
-fn info(ticket: Ticket) -> PreCommitOnChainInfo {
-    PreCommitOnChainInfo {
-        comm_r: CommR([0xaa; 32]),
-        comm_d: CommD([0xdd; 32]),
-        ticket,
-        deals: vec![],
-    }
 }
 
 fn good_proof(sector: AllocatedSector, info: &PreCommitOnChainInfo, seed: [u8; 32]) -> Proof {
@@ -585,17 +578,6 @@ async fn a_number_taken_on_chain_by_another_replica_is_should_abort() {
     // Batches go out from the timer, not inside the call.
     m.send_due().await.unwrap();
     assert_eq!(chain.pending_messages(), 1);
-}
-
-fn deal(id: u64, size: u64) -> DealInfo {
-    DealInfo {
-        id,
-        piece: PieceInfo {
-            size: PaddedPieceSize(size),
-            cid: CommD([id as u8; 32]),
-        },
-        allocation: None,
-    }
 }
 
 #[tokio::test]

@@ -26,6 +26,20 @@ pub use venus_seal_core::testing::FakeProofVerifier;
 mod tapped_chain;
 pub use tapped_chain::{ChainTap, TappedChain};
 
+/// A pre-commit under `ticket` of a committed-capacity sector sealed to
+/// CommR `[0xaa; 32]` with CommD `[0xdd; 32]` (the fake verifier checks
+/// neither).
+pub fn pre_commit_info(
+    ticket: venus_seal_core::Ticket,
+) -> venus_seal_core::manager::PreCommitOnChainInfo {
+    venus_seal_core::manager::PreCommitOnChainInfo {
+        comm_r: venus_seal_core::CommR([0xaa; 32]),
+        comm_d: venus_seal_core::CommD([0xdd; 32]),
+        ticket,
+        deals: vec![],
+    }
+}
+
 /// The seal proof [`FakeProofVerifier`] accepts for `sector`, pre-committed
 /// with `info`, at the interactive `seed`: what a worker's C2 would submit.
 pub fn fake_seal_proof(

@@ -30,8 +30,7 @@ use venus_seal_core::manager::{
     SubmitResult,
 };
 use venus_seal_core::{
-    ActorId, ChainClient, CommD, CommR, MessageSender, NetworkParams, SealProof, SectorManager,
-    TokenAmount,
+    ActorId, ChainClient, MessageSender, NetworkParams, SealProof, SectorManager, TokenAmount,
 };
 
 const MINER: ActorId = ActorId(1000);
@@ -132,13 +131,7 @@ impl World {
             .unwrap()
             .unwrap();
         let ticket = m.assign_ticket(s.id).await.unwrap();
-        let info = PreCommitOnChainInfo {
-            comm_r: CommR([0xaa; 32]),
-            comm_d: CommD([0xdd; 32]),
-            ticket,
-            deals: vec![],
-        };
-        (s, info)
+        (s, venus_seal_chain::testing::pre_commit_info(ticket))
     }
 
     async fn submit_pre_commit(&self, s: AllocatedSector, info: &PreCommitOnChainInfo) {
