@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use venus_seal_core::manager::AllocateSpec;
 use venus_seal_core::proving::{PoStSector, WindowPoStVerifyInfo};
-use venus_seal_core::stage::Stage;
-use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
+use venus_seal_core::testing::conformance::executor::{executor, executor_all_ways, Capabilities};
 use venus_seal_core::testing::conformance::piece_store::{piece_store, TestPieces};
 use venus_seal_core::testing::conformance::sealing::sealing_cases;
 use venus_seal_core::testing::conformance::sector_manager::{sector_manager, SectorManagerCase};
@@ -18,32 +17,24 @@ use venus_seal_core::testing::conformance::sector_store;
 use venus_seal_core::testing::conformance::verifier::{self, proof_verifier, VerifierCase};
 use venus_seal_core::testing::{fake_stage_executors, FakeManager, FakeProofVerifier};
 use venus_seal_core::{
-    ActorId, CommD, CommR, DynExecutor, Executor, MemoryPieceStore, MemorySectorStore, PieceStore,
+    ActorId, CommD, CommR, Executor, MemoryPieceStore, MemorySectorStore, PieceStore,
     ProofVerifier, Randomness, SealProof, SealVerifyInfo, SectorId, SectorManager, SectorNumber,
     SectorStore, SqliteSectorStore,
 };
 
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
 
-/// The suite on `exec`, as itself, as `Arc<dyn>` and as `Box<dyn>`.
-async fn all_ways<S: Stage>(exec: DynExecutor<S>, case: &StageCase<S>) {
-    let caps = Capabilities::default();
-    executor(&*exec, case, caps).await;
-    executor(&exec, case, caps).await;
-    let boxed: Box<dyn Executor<S>> = Box::new(exec);
-    executor(&boxed, case, caps).await;
-}
-
 #[tokio::test]
 async fn fake_executors_pass_the_executor_suite_for_every_sealing_stage() {
     let (execs, fakes) = fake_stage_executors();
     let cases = sealing_cases(&execs, P2K);
-    all_ways(execs.add_pieces.clone(), &cases.add_pieces).await;
-    all_ways(execs.tree_d.clone(), &cases.tree_d).await;
-    all_ways(execs.pc1.clone(), &cases.pc1).await;
-    all_ways(execs.pc2.clone(), &cases.pc2).await;
-    all_ways(execs.c1.clone(), &cases.c1).await;
-    all_ways(execs.c2.clone(), &cases.c2).await;
+    let caps = Capabilities::default();
+    executor_all_ways(execs.add_pieces.clone(), &cases.add_pieces, caps).await;
+    executor_all_ways(execs.tree_d.clone(), &cases.tree_d, caps).await;
+    executor_all_ways(execs.pc1.clone(), &cases.pc1, caps).await;
+    executor_all_ways(execs.pc2.clone(), &cases.pc2, caps).await;
+    executor_all_ways(execs.c1.clone(), &cases.c1, caps).await;
+    executor_all_ways(execs.c2.clone(), &cases.c2, caps).await;
     assert!(fakes.c2.calls() >= 6, "the suite ran C2 through the fakes");
 }
 

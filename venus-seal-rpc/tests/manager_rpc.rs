@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonrpsee::server::ServerHandle;
-use venus_seal_chain::testing::FakeProofVerifier;
+use venus_seal_chain::testing::{fake_seal_proof, FakeProofVerifier};
 use venus_seal_chain::{
     DevnetChain, DevnetConfig, LocalSectorManager, ManagedMiner, ManagerConfig,
 };
@@ -21,8 +21,8 @@ use venus_seal_core::manager::{
 };
 use venus_seal_core::stage::Proof;
 use venus_seal_core::{
-    ActorId, CommD, CommR, FailureLevel, Leveled, ManagerError, SealProof, SealVerifyInfo,
-    SectorId, SectorManager, SectorNumber, Ticket,
+    ActorId, CommD, CommR, FailureLevel, Leveled, ManagerError, SealProof, SectorId, SectorManager,
+    SectorNumber, Ticket,
 };
 use venus_seal_rpc::manager::{codes, manager_error_from_rpc, manager_error_to_rpc, methods};
 use venus_seal_rpc::{serve_manager, ManagerClient, Permission, Secret, WorkerInfo};
@@ -100,22 +100,6 @@ async fn allocated_with_ticket(
     (sector, info(ticket))
 }
 
-fn good_proof(
-    sector: AllocatedSector,
-    info: &PreCommitOnChainInfo,
-    seed: venus_seal_core::Randomness,
-) -> Proof {
-    FakeProofVerifier::proof_for(&SealVerifyInfo {
-        proof_type: sector.proof_type,
-        sector: sector.id,
-        comm_r: info.comm_r,
-        comm_d: info.comm_d,
-        ticket: info.ticket.ticket,
-        seed,
-        proof: vec![],
-    })
-}
-
 /// Everything a worker sees while sealing one sector.
 #[derive(Debug, PartialEq)]
 struct Transcript {
@@ -184,7 +168,11 @@ async fn seal_one(manager: &dyn SectorManager, chain: &DevnetChain) -> Transcrip
     let seed = manager.wait_seed(allocated).await.unwrap();
     let drawn = seed.seed.expect("the seed is drawable");
     let proof = manager
-        .submit_proof(allocated.id, good_proof(allocated, &pc, drawn.seed), false)
+        .submit_proof(
+            allocated.id,
+            fake_seal_proof(allocated, &pc, drawn.seed),
+            false,
+        )
         .await
         .unwrap();
     until_packed(|| manager.poll_proof_state(allocated.id)).await;

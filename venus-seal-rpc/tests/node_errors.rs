@@ -15,6 +15,7 @@ use venus_seal_core::chain::{
     OnChainSector, SendUid,
 };
 use venus_seal_core::manager::AllocateSpec;
+use venus_seal_core::testing::every_chain_error;
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, FailureLevel, Leveled,
     ManagerError, MessageSender, Randomness, RandomnessSource, SealProof, SectorManager,
@@ -79,21 +80,11 @@ impl MessageSender for FailingNode {
     }
 }
 
-fn variants() -> [ChainError; 5] {
-    [
-        ChainError::Transport(WORDS.into()),
-        ChainError::InvalidResponse(WORDS.into()),
-        ChainError::Unauthorized(WORDS.into()),
-        ChainError::Node(WORDS.into()),
-        ChainError::Rejected(WORDS.into()),
-    ]
-}
-
 /// Every variant, served and called: `ManagerError::Chain`, Temporary,
 /// with the node's words.
 #[tokio::test]
 async fn a_node_error_reaches_the_worker_as_a_temporary_chain_error() {
-    for error in variants() {
+    for error in every_chain_error(WORDS) {
         let node = Arc::new(FailingNode(error.clone()));
         let manager = LocalSectorManager::in_memory(
             ManagerConfig::new(vec![ManagedMiner::new(

@@ -14,7 +14,9 @@ use super::*;
 use crate::error::{ChainError, ManagerError};
 use crate::manager::*;
 use crate::stage::Proof;
-use crate::testing::{fake_stage_executors, one_location_engine, test_sealer, FakeManager};
+use crate::testing::{
+    every_chain_error, fake_stage_executors, one_location_engine, test_sealer, FakeManager,
+};
 use crate::types::randomness::Ticket;
 use crate::{FailureLevel, MemorySectorStore, SectorId};
 
@@ -150,16 +152,6 @@ impl SectorManager for NodeDown {
     }
 }
 
-fn variants() -> [ChainError; 5] {
-    [
-        ChainError::Transport(WORDS.into()),
-        ChainError::InvalidResponse(WORDS.into()),
-        ChainError::Unauthorized(WORDS.into()),
-        ChainError::Node(WORDS.into()),
-        ChainError::Rejected(WORDS.into()),
-    ]
-}
-
 /// An engine of one slot over `manager` (3 retries a minute apart), with
 /// its sealing directory.
 fn engine(manager: Arc<NodeDown>) -> (Engine, Arc<dyn SectorStore>, tempfile::TempDir) {
@@ -180,7 +172,7 @@ fn never() -> impl std::future::Future<Output = ()> {
 /// aborted or deleted.
 #[tokio::test(start_paused = true)]
 async fn a_failing_node_is_retried_through_and_the_sector_finishes() {
-    for error in variants() {
+    for error in every_chain_error(WORDS) {
         let manager = Arc::new(NodeDown::new(error.clone()));
         for method in CHAIN_METHODS {
             manager.fail(method, 2);
@@ -208,7 +200,7 @@ async fn a_failing_node_is_retried_through_and_the_sector_finishes() {
 /// once the node is back and the operator resumes it.
 #[tokio::test(start_paused = true)]
 async fn a_node_down_for_good_parks_the_pre_committed_sector_with_its_files() {
-    for error in variants() {
+    for error in every_chain_error(WORDS) {
         let manager = Arc::new(NodeDown::new(error.clone()));
         manager.fail("poll_pre_commit_state", usize::MAX);
         let (engine, store, _dir) = engine(manager.clone());

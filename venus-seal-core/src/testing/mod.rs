@@ -9,6 +9,7 @@
 
 pub mod conformance;
 mod crash;
+mod errors;
 mod fake_executor;
 mod fake_manager;
 mod fake_verifier;
@@ -18,6 +19,7 @@ mod rig;
 pub use crash::{
     crashing_executors, CrashPoint, CrashSwitch, CrashingExecutor, CrashingManager, CrashingStore,
 };
+pub use errors::every_chain_error;
 pub use fake_executor::{
     fake_c2_verify_info, fake_stage_executors, BlockingFake, Census, FakeExecutor, FakeStages,
 };

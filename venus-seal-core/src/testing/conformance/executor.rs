@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use crate::error::{FailureLevel, Leveled, StageError};
-use crate::executor::Executor;
+use crate::executor::{DynExecutor, Executor};
 use crate::stage::Stage;
 
 use super::scratch::Scratch;
@@ -141,6 +141,20 @@ pub struct Capabilities {
 
 fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).expect("a stage output serializes")
+}
+
+/// Runs [`executor`] on `exec` three ways: as `&dyn`, through its
+/// `Arc<dyn>` and through a `Box<dyn>` of it (the forwarding impls must
+/// behave as the executor itself).
+pub async fn executor_all_ways<S: Stage>(
+    exec: DynExecutor<S>,
+    case: &StageCase<S>,
+    caps: Capabilities,
+) {
+    executor(&*exec, case, caps).await;
+    executor(&exec, case, caps).await;
+    let boxed: Box<dyn Executor<S>> = Box::new(exec);
+    executor(&boxed, case, caps).await;
 }
 
 /// Runs the suite on `exec` for the stage of `case`; see the
