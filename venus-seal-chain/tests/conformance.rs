@@ -16,9 +16,9 @@ use venus_seal_chain::testing::{fresh_postgres, FakePoStExecutor, FakeProofVerif
 use venus_seal_chain::{DevnetChain, DevnetConfig, DevnetMiner};
 use venus_seal_core::chain::MessageId;
 use venus_seal_core::manager::AllocateSpec;
-use venus_seal_core::stage::{CheckProvable, Stage, Unseal, WindowPoSt, WinningPoSt};
+use venus_seal_core::stage::{CheckProvable, Unseal, WindowPoSt, WinningPoSt};
 use venus_seal_core::testing::conformance::chain_client::{self, chain_client, ChainCase};
-use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
+use venus_seal_core::testing::conformance::executor::{executor_all_ways, Capabilities};
 use venus_seal_core::testing::conformance::manager_store;
 use venus_seal_core::testing::conformance::message_sender::{self, message_sender, sample_message};
 use venus_seal_core::testing::conformance::proving::{
@@ -27,8 +27,7 @@ use venus_seal_core::testing::conformance::proving::{
 use venus_seal_core::testing::conformance::sector_manager::{sector_manager, SectorManagerCase};
 use venus_seal_core::testing::fake_stage_executors;
 use venus_seal_core::{
-    ActorId, ChainClient, DynExecutor, Executor, ManagerStore, MessageSender, SealProof,
-    SectorManager, SectorNumber,
+    ActorId, ChainClient, ManagerStore, MessageSender, SealProof, SectorManager, SectorNumber,
 };
 
 const MINER: ActorId = ActorId(1000);
@@ -164,15 +163,6 @@ async fn postgres_manager_store_passes_the_suite() {
 
 // ---- proving stages -------------------------------------------------------
 
-/// The suite on `exec`, as `&dyn`, as `Arc<dyn>` and as `Box<dyn>`.
-async fn all_ways<S: Stage>(exec: DynExecutor<S>, case: &StageCase<S>) {
-    let caps = Capabilities::default();
-    executor(&*exec, case, caps).await;
-    executor(&exec, case, caps).await;
-    let boxed: Box<dyn Executor<S>> = Box::new(exec);
-    executor(&boxed, case, caps).await;
-}
-
 #[tokio::test]
 async fn fake_post_executor_passes_the_proving_suite() {
     let post = Arc::new(FakePoStExecutor::default());
@@ -182,10 +172,11 @@ async fn fake_post_executor_passes_the_proving_suite() {
     let fixture = SectorFixture::sealed_by(&seal, P2K)
         .breaking_with(move |s| marks.set_faulty(s.sector.number, true));
     let cases = proving_cases(&fixture);
-    all_ways::<WindowPoSt>(post.clone(), &cases.window_post).await;
-    all_ways::<WinningPoSt>(post.clone(), &cases.winning_post).await;
-    all_ways::<CheckProvable>(post.clone(), &cases.check_provable).await;
-    all_ways::<Unseal>(post.clone(), &cases.unseal).await;
+    let caps = Capabilities::default();
+    executor_all_ways::<WindowPoSt>(post.clone(), &cases.window_post, caps).await;
+    executor_all_ways::<WinningPoSt>(post.clone(), &cases.winning_post, caps).await;
+    executor_all_ways::<CheckProvable>(post.clone(), &cases.check_provable, caps).await;
+    executor_all_ways::<Unseal>(post.clone(), &cases.unseal, caps).await;
     let provers = Provers {
         window_post: &*post,
         winning_post: &*post,
