@@ -444,7 +444,7 @@ async fn at_seed(
 ) -> (AllocatedSector, PreCommitOnChainInfo, [u8; 32]) {
     let s = allocate(m).await;
     let info = info(m.assign_ticket(s.id).await.unwrap());
-    pre_commit_sent(&m, s, &info).await;
+    pre_commit_sent(m, s, &info).await;
     chain.advance(11).await;
     let seed = m.wait_seed(s).await.unwrap().seed.unwrap();
     (s, info, seed.seed.0)
