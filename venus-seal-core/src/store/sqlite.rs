@@ -384,7 +384,10 @@ mod tests {
         .execute(&store.pool)
         .await
         .unwrap();
-        assert_eq!(store.load_unfinished().await.unwrap(), [rec.clone()]);
+        assert_eq!(
+            store.load_unfinished().await.unwrap(),
+            std::slice::from_ref(&rec)
+        );
         let listed = store.list().await.unwrap();
         assert!(listed[0].c1_output.is_none(), "{:?}", listed[0]);
         // The next save moves it out of the row.
