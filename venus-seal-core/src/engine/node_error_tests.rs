@@ -4,66 +4,17 @@
 //! and never aborts it (which would delete a pre-committed sector's
 //! files); once the node is back, the sector finishes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-
 use super::*;
-use crate::error::{ChainError, ManagerError};
-use crate::manager::*;
-use crate::stage::Proof;
+use crate::error::ManagerError;
 use crate::testing::{
     every_chain_error, fake_stage_executors, one_location_engine, test_sealer, FakeManager,
 };
-use crate::types::randomness::Ticket;
-use crate::{FailureLevel, MemorySectorStore, SectorId};
+use crate::{FailureLevel, MemorySectorStore};
 
 const WORDS: &str = "some text nobody anticipated: rejected, gone, abort";
-
-/// [`FakeManager`] behind a node that fails: while a method has failures
-/// left, it answers the chain error (as `LocalSectorManager` converts it)
-/// instead of calling the fake.
-#[derive(Debug)]
-struct NodeDown {
-    inner: FakeManager,
-    error: ChainError,
-    /// Failures left per method name (`usize::MAX`: until cleared).
-    left: Mutex<HashMap<&'static str, usize>>,
-}
-
-impl NodeDown {
-    fn new(error: ChainError) -> Self {
-        Self {
-            inner: FakeManager::default(),
-            error,
-            left: Mutex::default(),
-        }
-    }
-
-    fn fail(&self, method: &'static str, times: usize) {
-        self.lock().insert(method, times);
-    }
-
-    fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, usize>> {
-        self.left.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn check(&self, method: &'static str) -> Result<(), ManagerError> {
-        match self.lock().get_mut(method) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                Err(ManagerError::from(self.error.clone()))
-            }
-            _ => Ok(()),
-        }
-    }
-}
 
 /// The methods whose manager side reads the chain.
 const CHAIN_METHODS: [&str; 5] = [
@@ -74,87 +25,9 @@ const CHAIN_METHODS: [&str; 5] = [
     "poll_proof_state",
 ];
 
-#[async_trait]
-impl SectorManager for NodeDown {
-    async fn allocate_sector(
-        &self,
-        spec: AllocateSpec,
-    ) -> Result<Option<AllocatedSector>, ManagerError> {
-        self.inner.allocate_sector(spec).await
-    }
-
-    async fn acquire_deals(
-        &self,
-        id: SectorId,
-        spec: AcquireDealsSpec,
-    ) -> Result<Vec<DealInfo>, ManagerError> {
-        self.inner.acquire_deals(id, spec).await
-    }
-
-    async fn assign_ticket(&self, id: SectorId) -> Result<Ticket, ManagerError> {
-        self.check("assign_ticket")?;
-        self.inner.assign_ticket(id).await
-    }
-
-    async fn submit_pre_commit(
-        &self,
-        sector: AllocatedSector,
-        info: PreCommitOnChainInfo,
-        reset: bool,
-    ) -> Result<SubmitResponse, ManagerError> {
-        self.check("submit_pre_commit")?;
-        self.inner.submit_pre_commit(sector, info, reset).await
-    }
-
-    async fn poll_pre_commit_state(&self, id: SectorId) -> Result<PollStateResponse, ManagerError> {
-        self.check("poll_pre_commit_state")?;
-        self.inner.poll_pre_commit_state(id).await
-    }
-
-    async fn submit_persisted(&self, id: SectorId, instance: String) -> Result<bool, ManagerError> {
-        self.inner.submit_persisted(id, instance).await
-    }
-
-    async fn wait_seed(&self, id: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
-        self.check("wait_seed")?;
-        self.inner.wait_seed(id).await
-    }
-
-    async fn submit_proof(
-        &self,
-        id: SectorId,
-        proof: Proof,
-        reset: bool,
-    ) -> Result<SubmitResponse, ManagerError> {
-        self.check("submit_proof")?;
-        self.inner.submit_proof(id, proof, reset).await
-    }
-
-    async fn poll_proof_state(&self, id: SectorId) -> Result<PollStateResponse, ManagerError> {
-        self.check("poll_proof_state")?;
-        self.inner.poll_proof_state(id).await
-    }
-
-    async fn report_state(
-        &self,
-        id: SectorId,
-        report: StateReport,
-    ) -> Result<ReportStateResponse, ManagerError> {
-        self.inner.report_state(id, report).await
-    }
-
-    async fn report_finalized(&self, id: SectorId) -> Result<(), ManagerError> {
-        self.inner.report_finalized(id).await
-    }
-
-    async fn report_aborted(&self, id: SectorId, reason: String) -> Result<(), ManagerError> {
-        self.inner.report_aborted(id, reason).await
-    }
-}
-
 /// An engine of one slot over `manager` (3 retries a minute apart), with
 /// its sealing directory.
-fn engine(manager: Arc<NodeDown>) -> (Engine, Arc<dyn SectorStore>, tempfile::TempDir) {
+fn engine(manager: Arc<FakeManager>) -> (Engine, Arc<dyn SectorStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (execs, _fakes) = fake_stage_executors();
     let store: Arc<dyn SectorStore> = Arc::new(MemorySectorStore::default());
@@ -173,23 +46,23 @@ fn never() -> impl std::future::Future<Output = ()> {
 #[tokio::test(start_paused = true)]
 async fn a_failing_node_is_retried_through_and_the_sector_finishes() {
     for error in every_chain_error(WORDS) {
-        let manager = Arc::new(NodeDown::new(error.clone()));
+        let manager = Arc::new(FakeManager::default());
         for method in CHAIN_METHODS {
-            manager.fail(method, 2);
+            manager.fail_method(method, ManagerError::from(error.clone()), 2);
         }
         let (engine, store, _dir) = engine(manager.clone());
         engine.with_max_sectors(1).run(never()).await.unwrap();
 
         assert!(
-            manager.inner.aborted().is_empty(),
+            manager.aborted().is_empty(),
             "{error:?}: {:?}",
-            manager.inner.aborted()
+            manager.aborted()
         );
-        assert_eq!(manager.inner.finalized(), vec![1], "{error:?}");
+        assert_eq!(manager.finalized(), vec![1], "{error:?}");
         let records = store.load_all().await.unwrap();
         assert_eq!(records[0].state, SectorState::Finished, "{error:?}");
         assert!(
-            manager.lock().values().all(|left| *left == 0),
+            manager.method_failures_met(),
             "{error:?}: every injected failure was met"
         );
     }
@@ -201,8 +74,9 @@ async fn a_failing_node_is_retried_through_and_the_sector_finishes() {
 #[tokio::test(start_paused = true)]
 async fn a_node_down_for_good_parks_the_pre_committed_sector_with_its_files() {
     for error in every_chain_error(WORDS) {
-        let manager = Arc::new(NodeDown::new(error.clone()));
-        manager.fail("poll_pre_commit_state", usize::MAX);
+        let manager = Arc::new(FakeManager::default());
+        let down = ManagerError::from(error.clone());
+        manager.fail_method("poll_pre_commit_state", down, usize::MAX);
         let (engine, store, _dir) = engine(manager.clone());
         let handle = engine.handle();
         let run = tokio::spawn(engine.with_max_sectors(1).run(never()));
@@ -227,13 +101,13 @@ async fn a_node_down_for_good_parks_the_pre_committed_sector_with_its_files() {
             location.exists(),
             "{error:?}: the sector's files were removed"
         );
-        assert!(manager.inner.aborted().is_empty(), "{error:?}");
+        assert!(manager.aborted().is_empty(), "{error:?}");
 
-        manager.clear();
+        manager.clear_method_failures();
         handle.resume(parked.job, None).await.unwrap();
         run.await.unwrap().unwrap();
-        assert!(manager.inner.aborted().is_empty(), "{error:?}");
-        assert_eq!(manager.inner.finalized(), vec![1], "{error:?}");
+        assert!(manager.aborted().is_empty(), "{error:?}");
+        assert_eq!(manager.finalized(), vec![1], "{error:?}");
         let records = store.load_all().await.unwrap();
         assert_eq!(records[0].state, SectorState::Finished, "{error:?}");
     }

@@ -29,6 +29,8 @@ struct State {
     next: u64,
     sectors: HashMap<SectorNumber, Sector>,
     fail_calls: usize,
+    /// Per method name: calls left to fail, and the error they answer.
+    method_failures: HashMap<&'static str, (usize, ManagerError)>,
     tickets_drawn: usize,
     /// Every state report, in order.
     reports: Vec<(SectorId, StateReport)>,
@@ -40,7 +42,8 @@ struct State {
 /// A fake [`SectorManager`] for miner `f01000` sealing 2KiB sectors:
 /// pre-commits land `pre_commit_delay` after submission, the seed is ready
 /// `seed_delay` later, proofs are checked by [`FakeProofVerifier`] (which
-/// accepts what the fake executors make). `fail_next(n)` makes the next `n` calls fail as unreachable.
+/// accepts what the fake executors make). `fail_next(n)` makes the next `n` calls fail as unreachable;
+/// [`fail_method`](Self::fail_method) makes calls of one method fail with a given error.
 #[derive(Debug)]
 pub struct FakeManager {
     state: Mutex<State>,
@@ -69,6 +72,27 @@ impl FakeManager {
     /// The next `n` calls fail with a transport error (Temporary).
     pub fn fail_next(&self, n: usize) {
         self.state.lock().unwrap().fail_calls = n;
+    }
+
+    /// The next `times` calls of `method` (the [`SectorManager`] method's
+    /// name, e.g. `"wait_seed"`) fail with `error`, as a manager whose
+    /// chain node fails would answer them (`usize::MAX`: until
+    /// [`clear_method_failures`](Self::clear_method_failures)).
+    pub fn fail_method(&self, method: &'static str, error: ManagerError, times: usize) {
+        let mut st = self.state.lock().unwrap();
+        st.method_failures.insert(method, (times, error));
+    }
+
+    /// Forgets every failure [`fail_method`](Self::fail_method) set.
+    pub fn clear_method_failures(&self) {
+        self.state.lock().unwrap().method_failures.clear();
+    }
+
+    /// Whether every failure [`fail_method`](Self::fail_method) set was
+    /// answered (none is left to fail).
+    pub fn method_failures_met(&self) -> bool {
+        let st = self.state.lock().unwrap();
+        st.method_failures.values().all(|(left, _)| *left == 0)
     }
 
     /// How many distinct tickets were drawn.
@@ -118,11 +142,19 @@ impl FakeManager {
         v
     }
 
+    /// Runs `f` for a call of `method`, unless the call is to fail.
     fn with<T>(
         &self,
+        method: &'static str,
         f: impl FnOnce(&mut State) -> Result<T, ManagerError>,
     ) -> Result<T, ManagerError> {
         let mut st = self.state.lock().unwrap();
+        if let Some((left, error)) = st.method_failures.get_mut(method) {
+            if *left > 0 {
+                *left -= 1;
+                return Err(error.clone());
+            }
+        }
         if st.fail_calls > 0 {
             st.fail_calls -= 1;
             return Err(ManagerError::Transport(
@@ -156,7 +188,7 @@ impl SectorManager for FakeManager {
         &self,
         _spec: AllocateSpec,
     ) -> Result<Option<AllocatedSector>, ManagerError> {
-        self.with(|st| {
+        self.with("allocate_sector", |st| {
             if self.max_sectors.is_some_and(|m| st.next >= m) {
                 return Ok(None);
             }
@@ -175,11 +207,11 @@ impl SectorManager for FakeManager {
         _: SectorId,
         _: AcquireDealsSpec,
     ) -> Result<Vec<DealInfo>, ManagerError> {
-        self.with(|_| Ok(vec![]))
+        self.with("acquire_deals", |_| Ok(vec![]))
     }
 
     async fn assign_ticket(&self, id: SectorId) -> Result<Ticket, ManagerError> {
-        self.with(|st| {
+        self.with("assign_ticket", |st| {
             let fresh = Self::sector(st, id)?.ticket.is_none();
             if fresh {
                 st.tickets_drawn += 1;
@@ -198,7 +230,7 @@ impl SectorManager for FakeManager {
         info: PreCommitOnChainInfo,
         reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
-        self.with(|st| {
+        self.with("submit_pre_commit", |st| {
             let s = Self::sector(st, sector.id)?;
             let res = match &s.pre_commit {
                 Some((prev, _)) if *prev == info => SubmitResult::DuplicateSubmit,
@@ -213,7 +245,7 @@ impl SectorManager for FakeManager {
     }
 
     async fn poll_pre_commit_state(&self, id: SectorId) -> Result<PollStateResponse, ManagerError> {
-        self.with(|st| {
+        self.with("poll_pre_commit_state", |st| {
             let s = Self::sector(st, id)?;
             let state = match &s.pre_commit {
                 None => OnChainState::NotFound,
@@ -229,12 +261,12 @@ impl SectorManager for FakeManager {
         id: SectorId,
         _instance: String,
     ) -> Result<bool, ManagerError> {
-        self.with(|st| Self::sector(st, id).map(|_| true))
+        self.with("submit_persisted", |st| Self::sector(st, id).map(|_| true))
     }
 
     async fn wait_seed(&self, sector: AllocatedSector) -> Result<WaitSeedResponse, ManagerError> {
         let id = sector.id;
-        self.with(|st| {
+        self.with("wait_seed", |st| {
             let s = Self::sector(st, id)?;
             let Some((_, at)) = &s.pre_commit else {
                 return Err(ManagerError::Rejected(format!("{id} has no pre-commit")));
@@ -258,7 +290,7 @@ impl SectorManager for FakeManager {
 
     async fn sector_proof_type(&self, sector: SectorId) -> Result<Option<SealProof>, ManagerError> {
         // Every sector this fake allocates is a 2KiB one.
-        self.with(|st| {
+        self.with("sector_proof_type", |st| {
             Ok(st
                 .sectors
                 .get(&sector.number)
@@ -272,7 +304,7 @@ impl SectorManager for FakeManager {
         proof: Proof,
         _reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
-        self.with(|st| {
+        self.with("submit_proof", |st| {
             let s = Self::sector(st, id)?;
             let pre_commit = s
                 .pre_commit
@@ -309,7 +341,7 @@ impl SectorManager for FakeManager {
     }
 
     async fn poll_proof_state(&self, id: SectorId) -> Result<PollStateResponse, ManagerError> {
-        self.with(|st| {
+        self.with("poll_proof_state", |st| {
             let s = Self::sector(st, id)?;
             let state = if s.proof.is_some() {
                 OnChainState::Landed
@@ -329,7 +361,7 @@ impl SectorManager for FakeManager {
         if transition && self.state.lock().unwrap().hang_transitions {
             return std::future::pending().await;
         }
-        self.with(|st| {
+        self.with("report_state", |st| {
             let finalized = Self::sector(st, id)?.finalized;
             st.reports.push((id, report));
             Ok(ReportStateResponse {
@@ -340,14 +372,14 @@ impl SectorManager for FakeManager {
     }
 
     async fn report_finalized(&self, id: SectorId) -> Result<(), ManagerError> {
-        self.with(|st| {
+        self.with("report_finalized", |st| {
             Self::sector(st, id)?.finalized = true;
             Ok(())
         })
     }
 
     async fn report_aborted(&self, id: SectorId, reason: String) -> Result<(), ManagerError> {
-        self.with(|st| {
+        self.with("report_aborted", |st| {
             Self::sector(st, id)?.aborted = Some(reason);
             Ok(())
         })
