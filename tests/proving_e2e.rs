@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use venus_seal::backends::remote_c2::{RemoteConfig, RemoteExecutor};
 use venus_seal::chain::gateway::fake::FakeGateway;
 use venus_seal::chain::gateway::{GatewayConfig, ProofEventListener, WinningProver, WsUrl};
 use venus_seal::chain::WinningPoStElection;
@@ -40,7 +41,7 @@ use venus_seal::core::proving::{
     UnsealRequest,
 };
 use venus_seal::core::stage::{
-    AddPieces, Pc1, Pc2, PieceSource, SectorPaths, SnapEncode, SnapProve, TreeD, Unseal,
+    AddPieces, Pc1, Pc2, PieceSource, SectorPaths, SnapEncode, SnapProve, TreeD, Unseal, WindowPoSt,
 };
 use venus_seal::core::{
     ActorId, ChainClient, CommD, Executor, MessageSender, PieceInfo, Randomness, SealProof,
@@ -49,6 +50,8 @@ use venus_seal::core::{
 
 use venus_seal::core::unseal::{UnsealAssignment, UnsealJobSource};
 use venus_seal::worker::unseal::UnsealRunner;
+
+mod support;
 
 const PROOF: SealProof = SealProof::StackedDrg2KiBV1_1;
 const MINER: ActorId = ActorId(1000);
@@ -503,6 +506,153 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
         vec![SectorNumber(1), SectorNumber(2), SectorNumber(3)]
     );
     assert!(chain.faults(MINER).unwrap().is_empty());
+
+    window_post_survives_a_proving_node_killed_mid_partition(
+        &chain,
+        &locator,
+        local,
+        &dir.path().join("post"),
+    )
+    .await;
+}
+
+/// WindowPoSt on two proving-service processes (venus-seal-c2-service
+/// with `stages = ["window_post"]`, one SQLite queue, the sectors read at
+/// the scheduler's paths): node A claims the partition and is SIGKILLed
+/// mid-partition; node B, started after, takes the task over once A's
+/// heartbeat is stale, proves it, and the scheduler (knowing both nodes)
+/// gets the proof, verifies it and sends it: it lands in its deadline.
+async fn window_post_survives_a_proving_node_killed_mid_partition(
+    chain: &Arc<DevnetChain>,
+    locator: &SectorDirs,
+    local: Arc<LocalExecutor>,
+    dir: &Path,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let node = |name: &str, testing: &str| {
+        let port = support::free_port();
+        let config = dir.join(format!("{name}.toml"));
+        let d = dir.display();
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[service]
+listen = "127.0.0.1:{port}"
+secret_file = "{d}/secret"
+node_id = "{name}"
+heartbeat_interval = "500ms"
+stale_after = "2s"
+poll_interval = "100ms"
+stages = ["window_post"]
+[queue]
+kind = "sqlite"
+path = "{d}/queue.db"
+[params]
+proofs = ["StackedDrg2KiBV1_1"]
+generate_test_sizes = true
+{testing}
+"#
+            ),
+        )
+        .unwrap();
+        (config, port, dir.join(format!("{name}.log")))
+    };
+    let bin = support::c2_service_bin();
+    let (config_a, port_a, log_a) = node("node-a", "[testing]\nprove_delay = \"1h\"");
+    let (config_b, port_b, log_b) = node("node-b", "");
+    let mut a = support::spawn_run(&bin, &config_a, &log_a);
+    wait_listening(port_a, &log_a).await;
+    let token = venus_seal::rpc::Secret::load(dir.join("secret"))
+        .unwrap()
+        .token(venus_seal::rpc::Permission::Write, Some("proving_e2e"));
+    let remote = RemoteExecutor::<WindowPoSt>::new(
+        &format!("http://127.0.0.1:{port_a}"),
+        &token,
+        Arc::new(LocalProofVerifier::default()),
+    )
+    .with_failover([format!("http://127.0.0.1:{port_b}")])
+    .with_config(RemoteConfig {
+        poll_initial: Duration::from_millis(100),
+        poll_max: Duration::from_millis(500),
+        max_poll_errors: 200,
+        ..RemoteConfig::default()
+    });
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        PoStExecutors {
+            window_post: Arc::new(remote),
+            check: local,
+        },
+        Arc::new(locator.clone()),
+        vec![MINER],
+    );
+    let round = tokio::spawn({
+        let chain = chain.clone();
+        async move { next_round(&chain, &scheduler).await }
+    });
+    let claimed = Instant::now();
+    while !std::fs::read_to_string(&log_a)
+        .unwrap_or_default()
+        .contains("task started")
+    {
+        assert!(
+            claimed.elapsed() < Duration::from_secs(120),
+            "node A never took the partition:\n{}",
+            support::tail(&log_a)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let started = Instant::now();
+    let mut b = support::spawn_run(&bin, &config_b, &log_b);
+    let round = tokio::time::timeout(Duration::from_secs(120), round)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no WindowPoSt after node A died:\n{}",
+                support::tail(&log_b)
+            )
+        })
+        .unwrap();
+    eprintln!(
+        "WindowPoSt taken over by node B and landed {:?} after node A was killed",
+        started.elapsed()
+    );
+    assert_eq!(
+        round.partitions[0].proven,
+        vec![SectorNumber(1), SectorNumber(2), SectorNumber(3)]
+    );
+    let log_b = std::fs::read_to_string(&log_b).unwrap();
+    assert!(
+        log_b.contains("task done") && log_b.contains("stage=\"window_post\""),
+        "{log_b}"
+    );
+    assert!(!std::fs::read_to_string(&log_a)
+        .unwrap()
+        .contains("task done"));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &b.id().to_string()])
+        .status();
+    b.wait().unwrap();
+}
+
+/// Waits until something listens on `port` (the service started).
+async fn wait_listening(port: u16, log: &Path) {
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the service never listened:\n{}",
+            support::tail(log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A CC sector sealed through PC2 and put on the devnet, and deal data

@@ -12,7 +12,8 @@ use crate::backends::params::{GenerationPolicy, ParameterCache};
 use crate::backends::remote_c2::{check_c1_output, C2Service, C2TaskStore};
 use crate::backends::LocalExecutor;
 use crate::core::proving::PoStKind;
-use crate::core::stage::{SnapProve, WindowPoSt, WinningPoSt, C2};
+use crate::core::stage::{SnapProve, Stage, WindowPoSt, WinningPoSt, C2};
+use crate::core::{Executor, StageError};
 use crate::rpc::Secret;
 
 /// A C2 service node with its queue open and its port bound: call
@@ -80,7 +81,16 @@ impl C2Node {
         tracing::info!(queue = ?store, tasks = ?store.counts().await?, "C2 queue opened");
         let secret =
             Secret::load_or_create(&config.service.secret_file).context("service.secret_file")?;
-        let local = Arc::new(LocalExecutor::with_parameters(params));
+        let local = Arc::new(Delayed {
+            inner: LocalExecutor::with_parameters(params),
+            delay: config.testing.prove_delay,
+        });
+        if let Some(delay) = config.testing.prove_delay {
+            tracing::warn!(
+                ?delay,
+                "[testing] prove_delay: every task waits before proving"
+            );
+        }
         let mut service = C2Service::without_stages(store, secret, config.service_config());
         if proves("c2") {
             service = service
@@ -119,5 +129,23 @@ impl C2Node {
         self.service.serve(self.listener, shutdown).await?;
         tracing::info!("C2 service stopped");
         Ok(())
+    }
+}
+
+/// An executor that waits `delay` before each task (`[testing]
+/// prove_delay`).
+#[derive(Debug)]
+struct Delayed<E> {
+    inner: E,
+    delay: Option<std::time::Duration>,
+}
+
+#[async_trait::async_trait]
+impl<S: Stage, E: Executor<S>> Executor<S> for Delayed<E> {
+    async fn execute(&self, task: S) -> Result<S::Output, StageError> {
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
+        self.inner.execute(task).await
     }
 }

@@ -39,6 +39,19 @@ pub struct C2NodeConfig {
     /// `[params]`.
     #[serde(default)]
     pub params: ParamsSection,
+    /// `[testing]`: test-only hooks (none by default).
+    #[serde(default)]
+    pub testing: TestingSection,
+}
+
+/// `[testing]`: hooks for process-level tests; leave unset in production.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingSection {
+    /// Each task waits this long (claimed, heartbeating) before its proof
+    /// starts, so a test can kill the node mid-task.
+    #[serde(default, with = "crate::core::serde_duration::option")]
+    pub prove_delay: Option<Duration>,
 }
 
 /// `[service]`.

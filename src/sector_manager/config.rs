@@ -351,6 +351,12 @@ pub struct ProvingSection {
 pub struct RemoteProvingSection {
     /// The service, e.g. `http://gpu-host:3456`.
     pub url: String,
+    /// Other nodes of the same service (sharing its queue), asked when the
+    /// one asked now cannot be reached: a partition whose node dies is
+    /// polled and fetched through another, which takes it over once the
+    /// dead node's heartbeat is stale.
+    #[serde(default)]
+    pub failover: Vec<String>,
     /// A file holding a JWT with write permission for the service.
     pub token_file: PathBuf,
     /// The stages sent there (default both): `window_post`, `winning_post`.
@@ -505,6 +511,10 @@ impl ProvingSection {
             }
             url::Url::parse(&r.url)
                 .map_err(|e| anyhow::anyhow!("proving.remote.url {:?}: {e}", r.url))?;
+            for url in &r.failover {
+                url::Url::parse(url)
+                    .map_err(|e| anyhow::anyhow!("proving.remote.failover {url:?}: {e}"))?;
+            }
         }
         Ok(())
     }
@@ -1347,6 +1357,8 @@ mod tests {
         );
         let e = err(&remote.replace("http://gpu:3456", "gpu host"));
         assert!(e.contains("proving.remote.url"), "{e}");
+        let e = err(&format!("{remote}\nfailover = [\"gpu-b\"]"));
+        assert!(e.contains("proving.remote.failover"), "{e}");
         let ready = "[proving]\nstores = [\"/a\"]\n[proving.readiness]\nlead = \"1h\"\nsample = 5";
         let r = with(ready).unwrap().proving.unwrap().readiness.unwrap();
         assert_eq!(

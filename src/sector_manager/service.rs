@@ -632,11 +632,10 @@ pub fn remote_provers(
     let token = crate::runtime::read_token("proving.remote.token_file", &remote.token_file)?;
     let prover = prover.map(|p| PoStExecutors {
         window_post: if remote.sends("window_post") {
-            Arc::new(RemoteExecutor::<WindowPoSt>::new(
-                &remote.url,
-                &token,
-                verifier.clone(),
-            ))
+            Arc::new(
+                RemoteExecutor::<WindowPoSt>::new(&remote.url, &token, verifier.clone())
+                    .with_failover(&remote.failover),
+            )
         } else {
             p.window_post
         },
@@ -648,7 +647,7 @@ pub fn remote_provers(
         ) as DynExecutor<WinningPoSt>),
         w => w,
     };
-    tracing::info!(url = %remote.url, stages = ?remote.stages, "PoSt goes to the remote proving service");
+    tracing::info!(url = %remote.url, failover = ?remote.failover, stages = ?remote.stages, "PoSt goes to the remote proving service");
     Ok((prover, winning))
 }
 

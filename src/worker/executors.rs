@@ -59,7 +59,10 @@ pub fn build(
         Some(service) => {
             let token = crate::runtime::read_token("c2_service.token_file", &service.token_file)?;
             tracing::info!(url = %service.url, "c2 goes to the remote C2 service");
-            decorators.wrap(RemoteC2Executor::new(&service.url, &token, verifier))
+            decorators.wrap(
+                RemoteC2Executor::new(&service.url, &token, verifier)
+                    .with_failover(&service.failover),
+            )
         }
         None => stage(&p.c2, &local, decorators, &mut ext)?,
     };

@@ -107,6 +107,11 @@ pub struct WorkerConfig {
 pub struct C2ServiceSection {
     /// e.g. `http://gpu-host:3456`.
     pub url: String,
+    /// Other nodes of the same service (sharing its queue), asked when the
+    /// one asked now cannot be reached (see the manager's
+    /// `[proving.remote] failover`).
+    #[serde(default)]
+    pub failover: Vec<String>,
     /// A file holding a JWT with write permission for the service.
     pub token_file: PathBuf,
 }

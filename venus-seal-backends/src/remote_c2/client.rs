@@ -1,6 +1,7 @@
 //! [`RemoteExecutor`]: the submitting side of the remote proving service
 //! ([`RemoteC2Executor`] for C2).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,7 +122,10 @@ impl Default for RemoteConfig {
 /// ```
 pub struct RemoteExecutor<S: RemoteStage> {
     http: reqwest::Client,
-    base: String,
+    /// The service's nodes (`url`, then [`with_failover`](Self::with_failover)'s).
+    bases: Arc<Vec<String>>,
+    /// The node asked now (an index into `bases`, modulo its length).
+    current: Arc<AtomicUsize>,
     token: String,
     verifier: Arc<dyn ProofVerifier>,
     check: Option<Arc<OutputCheck<S>>>,
@@ -132,7 +136,8 @@ impl<S: RemoteStage> Clone for RemoteExecutor<S> {
     fn clone(&self) -> Self {
         Self {
             http: self.http.clone(),
-            base: self.base.clone(),
+            bases: self.bases.clone(),
+            current: self.current.clone(),
             token: self.token.clone(),
             verifier: self.verifier.clone(),
             check: self.check.clone(),
@@ -145,7 +150,7 @@ impl<S: RemoteStage> std::fmt::Debug for RemoteExecutor<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteExecutor")
             .field("stage", &S::NAME)
-            .field("url", &self.base)
+            .field("urls", &self.bases)
             .field("verifier", &self.verifier)
             .finish_non_exhaustive()
     }
@@ -204,7 +209,8 @@ impl<S: RemoteStage> RemoteExecutor<S> {
         let config = RemoteConfig::default();
         Self {
             http: client(&config),
-            base: url.trim_end_matches('/').to_string(),
+            bases: Arc::new(vec![url.trim_end_matches('/').to_string()]),
+            current: Arc::new(AtomicUsize::new(0)),
             token: token.trim().to_string(),
             verifier,
             check: None,
@@ -228,8 +234,36 @@ impl<S: RemoteStage> RemoteExecutor<S> {
         self
     }
 
+    /// Also asks these nodes of the same service (sharing its queue, e.g.
+    /// on PostgreSQL) when the one asked now cannot be reached or answers
+    /// 5xx: a task submitted to a node that then dies is polled, and its
+    /// proof fetched, through another, which takes the task over once the
+    /// dead node's heartbeat is stale. Tried in order, round robin.
+    pub fn with_failover<U: AsRef<str>>(mut self, urls: impl IntoIterator<Item = U>) -> Self {
+        let bases = Arc::make_mut(&mut self.bases);
+        bases.extend(
+            urls.into_iter()
+                .map(|u| u.as_ref().trim_end_matches('/').to_string()),
+        );
+        self
+    }
+
+    /// The node asked now.
+    fn base(&self) -> &str {
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Asks the next node from now on (no-op with one node).
+    fn fail_over(&self, why: &StageError) {
+        if self.bases.len() > 1 {
+            let from = self.base().to_string();
+            self.current.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(stage = S::NAME, %from, to = self.base(), error = %why, "failing over to another node of the remote service");
+        }
+    }
+
     fn path(&self) -> String {
-        format!("{}{}", self.base, submit_path::<S>())
+        format!("{}{}", self.base(), submit_path::<S>())
     }
 
     /// Submits `task` (idempotent) and returns its status on the service.
@@ -256,7 +290,7 @@ impl<S: RemoteStage> RemoteExecutor<S> {
         self.answer(resp, "submit").await?.ok_or_else(|| {
             unavailable(format!(
                 "the service at {} does not prove {} ({} answers 404)",
-                self.base,
+                self.base(),
                 S::NAME,
                 submit_path::<S>()
             ))
@@ -311,7 +345,7 @@ impl<S: RemoteStage> RemoteExecutor<S> {
             unavailable(format!(
                 "{} service at {} unreachable ({what}): {e}",
                 S::NAME,
-                self.base
+                self.base()
             ))
         })?;
         let status = resp.status();
@@ -321,7 +355,7 @@ impl<S: RemoteStage> RemoteExecutor<S> {
                 unavailable(format!(
                     "{} service at {}: bad answer ({what}): {e}",
                     S::NAME,
-                    self.base
+                    self.base()
                 ))
             };
             let (body, truncated) = read_limited(&mut resp, ANSWER_LIMIT)
@@ -345,7 +379,7 @@ impl<S: RemoteStage> RemoteExecutor<S> {
         let msg = format!(
             "{} service at {} ({what}): {status}: {reason}",
             S::NAME,
-            self.base
+            self.base()
         );
         Err(match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => refused(msg),
@@ -357,11 +391,26 @@ impl<S: RemoteStage> RemoteExecutor<S> {
         })
     }
 
+    /// Submits `body` to the node asked now, failing over to each other
+    /// node once while they cannot be reached.
+    async fn submit_anywhere(&self, body: &[u8]) -> Result<TaskStatus, StageError> {
+        let mut tries = self.bases.len();
+        loop {
+            match self.submit_bytes(body.to_vec()).await {
+                Err(e @ StageError::Unavailable(_)) if tries > 1 => {
+                    tries -= 1;
+                    self.fail_over(&e);
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Submits and polls until the task is done or failed.
     async fn prove(&self, task: &S) -> Result<S::Output, StageError> {
         let body = encode(task)?;
         'submit: loop {
-            let mut status = self.submit_bytes(body.clone()).await?;
+            let mut status = self.submit_anywhere(&body).await?;
             let id = status.id.clone();
             tracing::debug!(task = %id, stage = S::NAME, state = %status.state, "task submitted");
             let mut delay = self.config.poll_initial;
@@ -394,6 +443,7 @@ impl<S: RemoteStage> RemoteExecutor<S> {
                             && errors < self.config.max_poll_errors =>
                     {
                         errors += 1;
+                        self.fail_over(&e);
                         tracing::warn!(task = %id, stage = S::NAME, error = %e, "polling the remote service failed; retrying");
                     }
                     Err(e) => return Err(e),
@@ -435,7 +485,7 @@ impl<S: RemoteStage> Executor<S> for RemoteExecutor<S> {
                 return Err(unavailable(format!(
                     "{} task {id} on {} was given up: the stage's caller went away",
                     S::NAME,
-                    self.base
+                    self.base()
                 )));
             }
         };
@@ -459,7 +509,7 @@ impl<S: RemoteStage> Executor<S> for RemoteExecutor<S> {
             } else {
                 Err(StageError::Computation(format!(
                     "the service at {} returned a {} output for {} that does not verify",
-                    self.base,
+                    self.base(),
                     S::NAME,
                     task.subject()
                 )))

@@ -317,3 +317,75 @@ async fn a_claim_takes_only_the_stages_asked_for_and_a_task_answers_under_its_ow
         404
     );
 }
+
+/// Two nodes share a queue; the client knows both. The node proving a
+/// partition dies mid-proof: the client fails over to the other node,
+/// which takes the task over once the dead node's heartbeat is stale, and
+/// the client gets a verified proof; the task was claimed twice.
+#[tokio::test]
+async fn a_partition_on_a_node_that_dies_is_proven_by_another_through_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = Secret::generate();
+    let slow = fake_window_post();
+    slow.set_latency(Duration::from_secs(3600));
+    let a = C2Service::without_stages(sqlite(&dir).await, secret.clone(), config("node-a"))
+        .with_stage(slow.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url_a = format!("http://{}", listener.local_addr().unwrap());
+    let router = a.router();
+    let server_a = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let provers_a = a.start_provers().await.unwrap();
+    // Node B's address is known before it runs (the client is configured
+    // with both).
+    let listener_b = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url_b = format!("http://{}", listener_b.local_addr().unwrap());
+
+    let remote = RemoteExecutor::<WindowPoSt>::new(
+        &url_a,
+        &token(&secret),
+        Arc::new(StageVerifier::default()),
+    )
+    .with_failover([&url_b])
+    .with_config(RemoteConfig {
+        poll_initial: Duration::from_millis(20),
+        poll_max: Duration::from_millis(100),
+        max_poll_errors: 100,
+        ..RemoteConfig::default()
+    });
+    let task = window_post(&[11, 12]);
+    let id = task_id(&task).unwrap();
+    let proving = tokio::spawn({
+        let remote = remote.clone();
+        let task = task.clone();
+        async move { remote.execute(task).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while slow.running() == 0 {
+        assert!(std::time::Instant::now() < deadline, "node A never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Node A dies where it is (no statement after its death).
+    server_a.abort();
+    drop(provers_a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut cfg = config("node-b");
+    cfg.stale_after = Duration::from_millis(1000);
+    let fast = fake_window_post();
+    let b =
+        C2Service::without_stages(sqlite(&dir).await, secret.clone(), cfg).with_stage(fast.clone());
+    let router = b.router();
+    tokio::spawn(async move { axum::serve(listener_b, router).await.unwrap() });
+    let _provers_b = b.start_provers().await.unwrap();
+
+    let out = tokio::time::timeout(Duration::from_secs(20), proving)
+        .await
+        .expect("the partition was never proven")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.proven, [SectorNumber(11), SectorNumber(12)]);
+    assert_eq!(fast.calls(), 1);
+    let status = remote.status(&id).await.unwrap().unwrap();
+    assert_eq!(status.claimed_by.as_deref(), Some("node-b"));
+    assert_eq!(status.attempts, 2, "claimed by A, then taken over by B");
+}
