@@ -528,41 +528,18 @@ async fn window_post_survives_a_proving_node_killed_mid_partition(
     local: Arc<LocalExecutor>,
     dir: &Path,
 ) {
-    std::fs::create_dir_all(dir).unwrap();
     let node = |name: &str, testing: &str| {
         let port = support::free_port();
-        let config = dir.join(format!("{name}.toml"));
-        let d = dir.display();
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[service]
-listen = "127.0.0.1:{port}"
-secret_file = "{d}/secret"
-node_id = "{name}"
-heartbeat_interval = "500ms"
-stale_after = "2s"
-poll_interval = "100ms"
-stages = ["window_post"]
-[queue]
-kind = "sqlite"
-path = "{d}/queue.db"
-[params]
-proofs = ["StackedDrg2KiBV1_1"]
-generate_test_sizes = true
-{testing}
-"#
-            ),
-        )
-        .unwrap();
+        let service = "heartbeat_interval = \"500ms\"\nstale_after = \"2s\"\n\
+                       poll_interval = \"100ms\"\nstages = [\"window_post\"]";
+        let config = support::proving_node_config(dir, name, port, service, testing);
         (config, port, dir.join(format!("{name}.log")))
     };
     let bin = support::c2_service_bin();
     let (config_a, port_a, log_a) = node("node-a", "[testing]\nprove_delay = \"1h\"");
     let (config_b, port_b, log_b) = node("node-b", "");
     let mut a = support::spawn_run(&bin, &config_a, &log_a);
-    wait_listening(port_a, &log_a).await;
+    support::wait_listening(port_a, &log_a);
     let token = venus_seal::rpc::Secret::load(dir.join("secret"))
         .unwrap()
         .token(venus_seal::rpc::Permission::Write, Some("proving_e2e"));
@@ -637,22 +614,6 @@ generate_test_sizes = true
         .args(["-TERM", &b.id().to_string()])
         .status();
     b.wait().unwrap();
-}
-
-/// Waits until something listens on `port` (the service started).
-async fn wait_listening(port: u16, log: &Path) {
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the service never listened:\n{}",
-            support::tail(log)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A CC sector sealed through PC2 and put on the devnet, and deal data

@@ -207,40 +207,10 @@ envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
 fn start_c2_service(rig: &Rig, bin: &Path) -> (Child, String) {
     let d = rig.dir.path().display();
     let port = free_port();
-    let config = rig.path("c2-service.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[service]
-listen = "127.0.0.1:{port}"
-secret_file = "{d}/c2/secret"
-node_id = "c2-test"
-provers = 1
-
-[queue]
-kind = "sqlite"
-path = "{d}/c2/queue.db"
-
-[params]
-proofs = ["StackedDrg2KiBV1_1"]
-generate_test_sizes = true
-"#
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(rig.path("c2")).unwrap();
-    let child = spawn_run(bin, &config, &rig.path("c2-service.log"));
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the C2 service never listened:\n{}",
-            std::fs::read_to_string(rig.path("c2-service.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let config = support::proving_node_config(&rig.path("c2"), "c2-test", port, "provers = 1", "");
+    let log = rig.path("c2-service.log");
+    let child = spawn_run(bin, &config, &log);
+    support::wait_listening(port, &log);
     // `token` only reads the secret, which `run` created.
     let token = support::output_of(
         Command::new(bin)

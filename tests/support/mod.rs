@@ -80,6 +80,63 @@ gpu = ["pc2", "c2"]
     )
 }
 
+/// Writes `<dir>/<name>.toml`: a venus-seal-c2-service node named `name`
+/// on `port`, its secret and SQLite queue under `dir` (shared by every
+/// node written into the same `dir`), checking the 2KiB parameters;
+/// `extra` is appended (e.g. `[service]` keys go first: pass them in
+/// `service`). Returns the config's path.
+pub fn proving_node_config(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    service: &str,
+    extra: &str,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let d = dir.display();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+listen = "127.0.0.1:{port}"
+secret_file = "{d}/secret"
+node_id = "{name}"
+{service}
+
+[queue]
+kind = "sqlite"
+path = "{d}/queue.db"
+
+[params]
+proofs = ["StackedDrg2KiBV1_1"]
+generate_test_sizes = true
+{extra}
+"#
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Waits (up to 120 s) until something listens on `port`; panics with the
+/// tail of `log` otherwise.
+pub fn wait_listening(port: u16, log: &Path) {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+        .is_err()
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "nothing listened on {port}:\n{}",
+            tail(log)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
