@@ -33,9 +33,7 @@ use venus_seal::backends::{piece_commitment, LocalExecutor, LocalProofVerifier};
 use venus_seal::chain::{
     DevnetChain, DevnetConfig, DevnetMiner, PoStExecutors, PoStRound, WindowPoStScheduler,
 };
-use venus_seal::core::chain::{
-    MessageState, MinerCall, MinerMessage, OnChainSector, ReplicaUpdateParams,
-};
+use venus_seal::core::chain::{MessageState, MinerCall, OnChainSector, ReplicaUpdateParams};
 use venus_seal::core::proving::{
     compute_proof, unseal_to_file, ComputeProofRequest, SectorDirs, SectorFiles, SectorLocator,
     UnsealRequest,
@@ -791,11 +789,5 @@ fn activate(chain: &DevnetChain, number: SectorNumber, comm_r: [u8; 32]) {
 /// Sends `call` from MINER, produces an epoch, returns the exit code and
 /// error.
 async fn execute(chain: &DevnetChain, call: MinerCall) -> (i64, Option<String>) {
-    let msg = MinerMessage::new(MINER, call);
-    match chain.send_and_execute(msg).await.unwrap() {
-        MessageState::Landed {
-            exit_code, error, ..
-        } => (exit_code, error),
-        other => panic!("not landed: {other:?}"),
-    }
+    venus_seal::chain::testing::execute_call(chain, MINER, call).await
 }

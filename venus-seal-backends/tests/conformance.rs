@@ -48,7 +48,7 @@ use venus_seal_core::stage::{
     AddPieces, CheckProvable, KeepInPlace, Pc1, Pc2, SnapEncode, SnapProve, Stage, TreeD, Unseal,
     WindowPoSt, WinningPoSt, C1,
 };
-use venus_seal_core::testing::conformance::executor::{executor, Capabilities, StageCase};
+use venus_seal_core::testing::conformance::executor::{executor, executor_all_ways, Capabilities};
 use venus_seal_core::testing::conformance::persist_store::{self, persist_store};
 use venus_seal_core::testing::conformance::proving::{
     post_contract, proving_cases, snap_encode_case, snap_prove_case, Provers, SectorFixture,
@@ -61,14 +61,6 @@ use venus_seal_core::{DynExecutor, Executor, ProofVerifier, Randomness, SealProo
 use venus_seal_rpc::auth::{Permission, Secret};
 
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
-
-/// The suite on `exec`, as `&dyn`, as `Arc<dyn>` and as `Box<dyn>`.
-async fn all_ways<S: Stage>(exec: DynExecutor<S>, case: &StageCase<S>, caps: Capabilities) {
-    executor(&*exec, case, caps).await;
-    executor(&exec, case, caps).await;
-    let boxed: Box<dyn Executor<S>> = Box::new(exec);
-    executor(&boxed, case, caps).await;
-}
 
 /// The local executor for every sealing stage (persist keeps files in
 /// place: it is not under test here).
@@ -83,11 +75,11 @@ fn local() -> StageExecutors {
 /// local executor.
 async fn fast_sealing_stages(execs: &StageExecutors, cases: &SealingCases) {
     let caps = Capabilities::default();
-    all_ways(execs.add_pieces.clone(), &cases.add_pieces, caps).await;
-    all_ways(execs.tree_d.clone(), &cases.tree_d, caps).await;
-    all_ways(execs.pc1.clone(), &cases.pc1, caps).await;
-    all_ways(execs.pc2.clone(), &cases.pc2, caps).await;
-    all_ways(execs.c1.clone(), &cases.c1, caps).await;
+    executor_all_ways(execs.add_pieces.clone(), &cases.add_pieces, caps).await;
+    executor_all_ways(execs.tree_d.clone(), &cases.tree_d, caps).await;
+    executor_all_ways(execs.pc1.clone(), &cases.pc1, caps).await;
+    executor_all_ways(execs.pc2.clone(), &cases.pc2, caps).await;
+    executor_all_ways(execs.c1.clone(), &cases.c1, caps).await;
 }
 
 #[tokio::test]
@@ -103,7 +95,7 @@ async fn local_c2_passes_the_suite() {
     tokio::task::spawn_blocking(post_params).await.unwrap();
     let execs = local();
     let cases = sealing_cases(&execs, P2K);
-    all_ways(execs.c2.clone(), &cases.c2, PROOFS).await;
+    executor_all_ways(execs.c2.clone(), &cases.c2, PROOFS).await;
 }
 
 #[tokio::test]
@@ -186,13 +178,13 @@ async fn local_executor_passes_the_proving_suite() {
     let fixture = SectorFixture::sealed_by(&self::local(), P2K);
     let cases = proving_cases(&fixture);
     let caps = Capabilities::default();
-    all_ways::<WindowPoSt>(local.clone(), &cases.window_post, PROOFS).await;
+    executor_all_ways::<WindowPoSt>(local.clone(), &cases.window_post, PROOFS).await;
     // A 2KiB WinningPoSt takes seconds (window_post above covers the
     // `Arc<dyn>` / `Box<dyn>` forwarding): once, directly.
     executor::<WinningPoSt>(&*local, &cases.winning_post, PROOFS).await;
-    all_ways::<CheckProvable>(local.clone(), &cases.check_provable, caps).await;
-    all_ways::<Unseal>(local.clone(), &cases.unseal, caps).await;
-    all_ways::<SnapEncode>(local.clone(), &snap_encode_case(&fixture), caps).await;
+    executor_all_ways::<CheckProvable>(local.clone(), &cases.check_provable, caps).await;
+    executor_all_ways::<Unseal>(local.clone(), &cases.unseal, caps).await;
+    executor_all_ways::<SnapEncode>(local.clone(), &snap_encode_case(&fixture), caps).await;
     let provers = Provers {
         window_post: &*local,
         winning_post: &*local,
@@ -271,7 +263,7 @@ async fn ext_processor_window_post_passes_the_suite_over_a_local_child() {
     tokio::task::spawn_blocking(post_params).await.unwrap();
     // Sectors are sealed locally; the WindowPoSt runs in the child.
     let cases = proving_cases(&SectorFixture::sealed_by(&local(), P2K));
-    all_ways(ext::<WindowPoSt>(), &cases.window_post, PROOFS).await;
+    executor_all_ways(ext::<WindowPoSt>(), &cases.window_post, PROOFS).await;
 }
 
 // ---- remote C2 ----------------------------------------------------------
@@ -301,7 +293,7 @@ async fn remote_c2_executor_passes_the_suite_against_a_fake_prover() {
         .with_verify_info(fake_c2_verify_info)
         .with_config(remote_timing());
     let cases = sealing_cases(&fakes, P2K);
-    all_ways(Arc::new(client), &cases.c2, Capabilities::default()).await;
+    executor_all_ways(Arc::new(client), &cases.c2, Capabilities::default()).await;
     server.abort();
 }
 
@@ -333,7 +325,7 @@ async fn remote_post_executors_pass_the_proving_suite_against_the_local_prover()
     let winning =
         RemoteExecutor::<WinningPoSt>::new(&url, &token, verifier).with_config(remote_timing());
     let cases = proving_cases(&SectorFixture::sealed_by(&self::local(), P2K));
-    all_ways::<WindowPoSt>(Arc::new(window), &cases.window_post, PROOFS).await;
+    executor_all_ways::<WindowPoSt>(Arc::new(window), &cases.window_post, PROOFS).await;
     executor::<WinningPoSt>(&winning, &cases.winning_post, PROOFS).await;
     server.abort();
 }
@@ -373,7 +365,7 @@ async fn local_and_remote_snap_prove_pass_the_suite() {
     let verifier: Arc<dyn ProofVerifier> = Arc::new(LocalProofVerifier::with_parameters(params));
     let remote =
         RemoteExecutor::<SnapProve>::new(&url, &token, verifier).with_config(remote_timing());
-    all_ways::<SnapProve>(Arc::new(remote), &case, PROOFS).await;
+    executor_all_ways::<SnapProve>(Arc::new(remote), &case, PROOFS).await;
     server.abort();
 }
 

@@ -11,20 +11,15 @@ use venus_seal_chain::LocalSectorManager;
 use venus_seal_core::manager::{AllocateSpec, AllocatedSector};
 use venus_seal_core::proving::fake::{pattern, PatternUnsealer};
 use venus_seal_core::unseal::UnsealState;
-use venus_seal_core::{ActorId, CommD, PaddedPieceSize, PieceInfo, SealProof};
+use venus_seal_core::{ActorId, SealProof};
 
 use super::UnsealRunner;
 use crate::backends::persist::PersistedSectors;
 
+use venus_seal_chain::testing::stand_in_piece as piece;
+
 const M1: ActorId = ActorId(1000);
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
-
-fn piece(n: u8, size: u64) -> PieceInfo {
-    PieceInfo {
-        size: PaddedPieceSize(size),
-        cid: CommD([n; 32]),
-    }
-}
 
 /// A manager whose sector 1 holds a 256- and a 512-byte deal piece,
 /// pre-committed and persisted, and a store directory holding its sealed

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use venus_seal_core::chain::{
-    DeadlineInfo, MessageState, MinerCall, MinerMessage, PoStPartition, ReplicaUpdateParams,
-    SectorsDeclaration, WindowPoStSubmission,
+    DeadlineInfo, MinerCall, PoStPartition, ReplicaUpdateParams, SectorsDeclaration,
+    WindowPoStSubmission,
 };
 use venus_seal_core::proving::{PoStSector, ReplicaUpdateVerifyInfo};
 use venus_seal_core::{
@@ -106,13 +106,7 @@ fn submission(
 }
 
 async fn run(chain: &DevnetChain, call: MinerCall) -> (i64, Option<String>) {
-    let msg = MinerMessage::new(MINER, call);
-    match chain.send_and_execute(msg).await.unwrap() {
-        MessageState::Landed {
-            exit_code, error, ..
-        } => (exit_code, error),
-        other => panic!("not landed: {other:?}"),
-    }
+    crate::testing::execute_call(chain, MINER, call).await
 }
 
 #[tokio::test]

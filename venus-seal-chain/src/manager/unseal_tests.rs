@@ -8,23 +8,16 @@ use std::sync::Arc;
 
 use venus_seal_core::manager::{AllocateSpec, AllocatedSector, PreCommitOnChainInfo};
 use venus_seal_core::unseal::{UnsealJob, UnsealJobSource, UnsealState};
-use venus_seal_core::{
-    ActorId, CommD, ManagerError, PaddedPieceSize, PieceCid, PieceInfo, SealProof, SectorManager,
-};
+use venus_seal_core::{ActorId, ManagerError, PieceCid, SealProof, SectorManager};
 
 use super::{LocalSectorManager, ManagedMiner, ManagerConfig, ManagerStore, MemoryManagerStore};
 use crate::testing::FakeProofVerifier;
 use crate::{DevnetChain, DevnetConfig, DevnetMiner};
 
+use crate::testing::stand_in_piece as piece;
+
 const M1: ActorId = ActorId(1000);
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
-
-fn piece(n: u8, size: u64) -> PieceInfo {
-    PieceInfo {
-        size: PaddedPieceSize(size),
-        cid: CommD([n; 32]),
-    }
-}
 
 fn manager_on(store: Arc<dyn ManagerStore>) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
     let chain = DevnetChain::new(

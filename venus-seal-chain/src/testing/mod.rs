@@ -40,6 +40,34 @@ pub fn pre_commit_info(
     }
 }
 
+/// Sends `call` from `miner` on `chain`, produces an epoch: the message's
+/// exit code and error (panics if it did not land).
+pub async fn execute_call(
+    chain: &crate::DevnetChain,
+    miner: ActorId,
+    call: venus_seal_core::chain::MinerCall,
+) -> (i64, Option<String>) {
+    match chain
+        .send_and_execute(MinerMessage::new(miner, call))
+        .await
+        .expect("the devnet takes the message")
+    {
+        MessageState::Landed {
+            exit_code, error, ..
+        } => (exit_code, error),
+        other => panic!("not landed: {other:?}"),
+    }
+}
+
+/// A stand-in deal piece of `size` padded bytes whose CommP is `n`
+/// repeated (no data behind it: for manager and job tests).
+pub fn stand_in_piece(n: u8, size: u64) -> venus_seal_core::PieceInfo {
+    venus_seal_core::PieceInfo {
+        size: venus_seal_core::PaddedPieceSize(size),
+        cid: venus_seal_core::CommD([n; 32]),
+    }
+}
+
 /// The seal proof [`FakeProofVerifier`] accepts for `sector`, pre-committed
 /// with `info`, at the interactive `seed`: what a worker's C2 would submit.
 pub fn fake_seal_proof(
