@@ -133,12 +133,7 @@ fn token_ttl_and_out_write_an_expiring_token_0600() {
         std::fs::write(&out, "an old token\n").unwrap();
         std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-        let unix = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-        };
+        let unix = venus_seal::runtime::unix_now;
         let before = unix();
         let run = Command::new(&bin)
             .args(["token", "--perm", perm, "--ttl", "24h", "--out"])

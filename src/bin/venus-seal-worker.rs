@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use venus_seal::core::SectorState;
 use venus_seal::rpc::Permission;
-use venus_seal::runtime::{init_logging, shutdown_signal, ApiArgs, TokenOutput};
+use venus_seal::runtime::{init_logging, shutdown_signal, unix_now, ApiArgs, TokenOutput};
 use venus_seal::worker::{admin, Worker, WorkerConfig};
 
 /// A venus-seal sealing worker.
@@ -98,10 +98,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::List(api) => {
             let list = admin::client(&api)?.list().await?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs();
-            print!("{}", admin::list_table(&list, now));
+            print!("{}", admin::list_table(&list, unix_now()));
         }
         Command::Pause { job, api } => {
             admin::client(&api)?.pause(job).await?;

@@ -256,12 +256,7 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     response
 }
 
-/// Now, in Unix seconds.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::runtime::unix_now;
 
 #[cfg(test)]
 mod tests;

@@ -549,10 +549,7 @@ async fn the_chain_page_shows_a_message_in_flight_with_its_fee() {
 async fn the_workers_page_shows_each_stages_utilisation() {
     use venus_seal_core::engine::limits::StageLoad;
     let s = serve().await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = crate::runtime::unix_now() as i64;
     for (ago, pc1, c2_waiting) in [(90, 1, 0), (60, 2, 1), (30, 3, 1), (0, 2, 0)] {
         let stages = vec![
             StageLoad {

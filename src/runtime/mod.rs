@@ -20,3 +20,10 @@ pub use metrics::{serve_metrics, MetricsSection};
 pub use paths::{config_folder, resolve_relative};
 pub use signal::shutdown_signal;
 pub use token::{read_token, write_token, TokenOutput};
+
+/// Now, in Unix seconds (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -150,12 +150,7 @@ mod tests {
             ttl: Some(Duration::from_secs(3600)),
             out: None,
         };
-        let unix = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-        };
+        let unix = super::super::unix_now;
         let before = unix();
         let token = out.sign(&secret, Permission::Read, "ops");
         let after = unix();

@@ -208,9 +208,9 @@ impl DealsCommand {
 
 /// `workers`: every worker's last ping, the quietest first.
 pub async fn print_workers(api: &ApiArgs, name: &str) -> anyhow::Result<()> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let now = crate::runtime::unix_now();
     let workers = admin_client(api, name)?.workers().await?;
-    print!("{}", workers_table(&workers, now.as_secs() as i64));
+    print!("{}", workers_table(&workers, now as i64));
     Ok(())
 }
 
