@@ -509,15 +509,22 @@ impl ProvingSection {
                     );
                 }
             }
-            url::Url::parse(&r.url)
-                .map_err(|e| anyhow::anyhow!("proving.remote.url {:?}: {e}", r.url))?;
+            http_url("proving.remote.url", &r.url)?;
             for url in &r.failover {
-                url::Url::parse(url)
-                    .map_err(|e| anyhow::anyhow!("proving.remote.failover {url:?}: {e}"))?;
+                http_url("proving.remote.failover", url)?;
             }
         }
         Ok(())
     }
+}
+
+/// Checks that `url` (the value of `key`) is an http:// or https:// URL.
+fn http_url(key: &str, url: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("{key} {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("{key} {url:?} must start with http:// or https://");
+    }
+    Ok(())
 }
 
 /// `[pieces]`: the piece proxy, serving `store` at `GET /piece/<cid>`.
@@ -1359,6 +1366,8 @@ mod tests {
         assert!(e.contains("proving.remote.url"), "{e}");
         let e = err(&format!("{remote}\nfailover = [\"gpu-b\"]"));
         assert!(e.contains("proving.remote.failover"), "{e}");
+        let e = err(&format!("{remote}\nfailover = [\"gpu-b:3456\"]"));
+        assert!(e.contains("http://"), "{e}");
         let ready = "[proving]\nstores = [\"/a\"]\n[proving.readiness]\nlead = \"1h\"\nsample = 5";
         let r = with(ready).unwrap().proving.unwrap().readiness.unwrap();
         assert_eq!(

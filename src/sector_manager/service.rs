@@ -643,11 +643,21 @@ pub fn remote_provers(
     });
     let winning = match winning {
         Some(_) if remote.sends("winning_post") => Some(Arc::new(
-            RemoteExecutor::<WinningPoSt>::new(&remote.url, &token, verifier.clone()),
+            RemoteExecutor::<WinningPoSt>::new(&remote.url, &token, verifier.clone())
+                .with_failover(&remote.failover),
         ) as DynExecutor<WinningPoSt>),
         w => w,
     };
     tracing::info!(url = %remote.url, failover = ?remote.failover, stages = ?remote.stages, "PoSt goes to the remote proving service");
+    for (lock, stages) in proving.map(|p| &p.locks).into_iter().flatten() {
+        for stage in stages.iter().filter(|s| remote.sends(s)) {
+            tracing::warn!(
+                lock = %lock,
+                stage = %stage,
+                "proving.locks.{lock} names {stage}, which goes to the remote service: the local lock is held for the whole remote proof (poll included); drop it unless that is meant"
+            );
+        }
+    }
     Ok((prover, winning))
 }
 

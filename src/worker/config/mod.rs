@@ -439,11 +439,12 @@ impl WorkerConfig {
     /// Value checks the types cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
         if let Some(c2) = &self.c2_service {
-            if !c2.url.starts_with("http://") && !c2.url.starts_with("https://") {
-                bail!(
-                    "c2_service.url must start with http:// or https:// (got {:?})",
-                    c2.url
-                );
+            for (key, url) in std::iter::once(("c2_service.url", &c2.url))
+                .chain(c2.failover.iter().map(|u| ("c2_service.failover", u)))
+            {
+                if !url.starts_with("http://") && !url.starts_with("https://") {
+                    bail!("{key} must start with http:// or https:// (got {url:?})");
+                }
             }
             if !self.processors.c2.is_empty() {
                 bail!("c2 goes either to [c2_service] or to [[processors.c2]], not both");

@@ -40,6 +40,14 @@ fn a_c2_service_is_read_and_checked() {
     let err = format!(
         "{:#}",
         parse(&with(
+            "[c2_service]\nurl = \"http://gpu:3456\"\nfailover = [\"gpu-2:3456\"]\ntoken_file = \"t\""
+        ))
+        .unwrap_err()
+    );
+    assert!(err.contains("c2_service.failover"), "{err}");
+    let err = format!(
+        "{:#}",
+        parse(&with(
             "[c2_service]\nurl = \"http://gpu\"\ntoken_file = \"t\"\n[[processors.c2]]\nbin = \"x\""
         ))
         .unwrap_err()

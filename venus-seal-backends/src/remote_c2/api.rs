@@ -149,7 +149,7 @@ pub(crate) fn id_of(sector: SectorId, digest: &str) -> String {
 /// checked before they reach SQL or a log line.
 pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= 80
+        && id.len() <= 96
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -317,22 +317,33 @@ impl RemoteStage for WindowPoSt {
     }
 
     /// The proofs against the sectors proven (the partition less those
-    /// skipped); a partition whose every sector was skipped has no proof
-    /// to check.
+    /// skipped); the output must account for every sector of the task once
+    /// (proven, ascending, or skipped: the chain message is built from the
+    /// skipped ones), and a partition whose every sector was skipped has
+    /// no proof to check.
     fn verify(
         &self,
         output: &venus_seal_core::proving::WindowPoStOutput,
         verifier: &dyn ProofVerifier,
     ) -> Result<bool, String> {
+        let mut accounted: Vec<SectorNumber> = output
+            .proven
+            .iter()
+            .copied()
+            .chain(output.skipped.iter().map(|s| s.number))
+            .collect();
+        accounted.sort();
+        let mut asked: Vec<SectorNumber> = self.sectors.iter().map(|s| s.sector.number).collect();
+        asked.sort();
+        if accounted != asked || !output.proven.windows(2).all(|w| w[0] < w[1]) {
+            return Ok(false);
+        }
         let sectors: Vec<_> = self
             .sectors
             .iter()
             .filter(|s| output.proven.contains(&s.sector.number))
             .map(|s| s.sector)
             .collect();
-        if sectors.len() != output.proven.len() {
-            return Ok(false);
-        }
         if sectors.is_empty() {
             return Ok(output.proofs.is_empty());
         }

@@ -248,33 +248,48 @@ impl<S: RemoteStage> RemoteExecutor<S> {
         self
     }
 
-    /// The node asked now.
-    fn base(&self) -> &str {
-        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    /// The node asked now: a counter, the node is `bases[n % len]`.
+    fn node(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
     }
 
-    /// Asks the next node from now on (no-op with one node).
-    fn fail_over(&self, why: &StageError) {
-        if self.bases.len() > 1 {
-            let from = self.base().to_string();
-            self.current.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(stage = S::NAME, %from, to = self.base(), error = %why, "failing over to another node of the remote service");
+    /// The URL of node `n`.
+    fn base_of(&self, n: usize) -> &str {
+        &self.bases[n % self.bases.len()]
+    }
+
+    /// The node asked now's URL.
+    fn base(&self) -> &str {
+        self.base_of(self.node())
+    }
+
+    /// Asks the node after `from` from now on, unless another call already
+    /// moved on from it (concurrent calls failing on one dead node move
+    /// once); no-op with one node.
+    fn fail_over(&self, from: usize, why: &StageError) {
+        if self.bases.len() > 1
+            && self
+                .current
+                .compare_exchange(from, from + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(stage = S::NAME, from = self.base_of(from), to = self.base_of(from + 1), error = %why, "failing over to another node of the remote service");
         }
     }
 
-    fn path(&self) -> String {
-        format!("{}{}", self.base(), submit_path::<S>())
+    fn path_of(&self, n: usize) -> String {
+        format!("{}{}", self.base_of(n), submit_path::<S>())
     }
 
     /// Submits `task` (idempotent) and returns its status on the service.
     pub async fn submit(&self, task: &S) -> Result<TaskStatus, StageError> {
-        self.submit_bytes(encode(task)?).await
+        self.submit_to(self.node(), encode(task)?).await
     }
 
-    async fn submit_bytes(&self, body: Vec<u8>) -> Result<TaskStatus, StageError> {
+    async fn submit_to(&self, n: usize, body: Vec<u8>) -> Result<TaskStatus, StageError> {
         let mut req = self
             .http
-            .post(self.path())
+            .post(self.path_of(n))
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         let body = if self.config.compress {
@@ -287,10 +302,10 @@ impl<S: RemoteStage> RemoteExecutor<S> {
             body
         };
         let resp = req.body(body).send().await;
-        self.answer(resp, "submit").await?.ok_or_else(|| {
+        self.answer(n, resp, "submit").await?.ok_or_else(|| {
             unavailable(format!(
                 "the service at {} does not prove {} ({} answers 404)",
-                self.base(),
+                self.base_of(n),
                 S::NAME,
                 submit_path::<S>()
             ))
@@ -299,53 +314,92 @@ impl<S: RemoteStage> RemoteExecutor<S> {
 
     /// The task's status; `None` if the service does not know it.
     pub async fn status(&self, id: &str) -> Result<Option<TaskStatus>, StageError> {
+        self.status_at(self.node(), id).await
+    }
+
+    async fn status_at(&self, n: usize, id: &str) -> Result<Option<TaskStatus>, StageError> {
         let resp = self
             .http
-            .get(format!("{}/{id}", self.path()))
+            .get(format!("{}/{id}", self.path_of(n)))
             .bearer_auth(&self.token)
             .send()
             .await;
-        self.answer(resp, "poll").await
+        self.answer(n, resp, "poll").await
     }
 
     /// Cancels the task on the service (it fails Temporary; a
-    /// resubmission queues it again): its status afterwards, `None` if the
-    /// service does not know it.
+    /// resubmission queues it again): its status afterwards, `None` if no
+    /// node knows it. Asks each node in turn until one answers with the
+    /// task (nodes share the queue: one answer is enough).
     pub async fn cancel(&self, id: &str) -> Result<Option<TaskStatus>, StageError> {
-        let resp = self
-            .http
-            .delete(format!("{}/{id}", self.path()))
-            .bearer_auth(&self.token)
-            .timeout(CANCEL_TIMEOUT.min(self.config.request_timeout))
-            .send()
-            .await;
-        self.answer(resp, "cancel").await
+        let first = self.node();
+        let mut last = Ok(None);
+        for n in first..first + self.bases.len() {
+            let resp = self
+                .http
+                .delete(format!("{}/{id}", self.path_of(n)))
+                .bearer_auth(&self.token)
+                .timeout(CANCEL_TIMEOUT.min(self.config.request_timeout))
+                .send()
+                .await;
+            last = self.answer(n, resp, "cancel").await;
+            if matches!(last, Ok(Some(_))) {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Tells the service that the output of done task `id` does not
+    /// verify: the task is forgotten, so that the same work submitted
+    /// again is proven again (not answered with the same bad output until
+    /// the retention ends). Best effort; `true` if a node forgot it.
+    pub async fn reject(&self, id: &str) -> bool {
+        let first = self.node();
+        for n in first..first + self.bases.len() {
+            let resp = self
+                .http
+                .post(format!("{}/{id}/reject", self.path_of(n)))
+                .bearer_auth(&self.token)
+                .timeout(CANCEL_TIMEOUT.min(self.config.request_timeout))
+                .send()
+                .await;
+            if let Ok(Some(_)) = self.answer::<TaskStatus>(n, resp, "reject").await {
+                return true;
+            }
+        }
+        false
     }
 
     /// The output of a task that is done (unverified).
     pub async fn fetch_proof(&self, id: &str) -> Result<S::Output, StageError> {
+        self.fetch_at(self.node(), id).await
+    }
+
+    async fn fetch_at(&self, n: usize, id: &str) -> Result<S::Output, StageError> {
         let resp = self
             .http
-            .get(format!("{}/{id}/proof", self.path()))
+            .get(format!("{}/{id}/proof", self.path_of(n)))
             .bearer_auth(&self.token)
             .send()
             .await;
-        self.answer(resp, "fetch the output")
+        self.answer(n, resp, "fetch the output")
             .await?
             .ok_or_else(|| unavailable(format!("{} task {id} vanished from the service", S::NAME)))
     }
 
-    /// Classifies an HTTP answer; `Ok(None)` for 404.
+    /// Classifies node `n`'s HTTP answer; `Ok(None)` for 404.
     async fn answer<T: DeserializeOwned>(
         &self,
+        n: usize,
         resp: Result<reqwest::Response, reqwest::Error>,
         what: &str,
     ) -> Result<Option<T>, StageError> {
+        let base = self.base_of(n);
         let resp = resp.map_err(|e| {
             unavailable(format!(
-                "{} service at {} unreachable ({what}): {e}",
-                S::NAME,
-                self.base()
+                "{} service at {base} unreachable ({what}): {e}",
+                S::NAME
             ))
         })?;
         let status = resp.status();
@@ -353,9 +407,8 @@ impl<S: RemoteStage> RemoteExecutor<S> {
             let mut resp = resp;
             let bad = |e: String| {
                 unavailable(format!(
-                    "{} service at {}: bad answer ({what}): {e}",
-                    S::NAME,
-                    self.base()
+                    "{} service at {base}: bad answer ({what}): {e}",
+                    S::NAME
                 ))
             };
             let (body, truncated) = read_limited(&mut resp, ANSWER_LIMIT)
@@ -376,11 +429,7 @@ impl<S: RemoteStage> RemoteExecutor<S> {
             Ok(body) => body.error,
             Err(_) => text,
         };
-        let msg = format!(
-            "{} service at {} ({what}): {status}: {reason}",
-            S::NAME,
-            self.base()
-        );
+        let msg = format!("{} service at {base} ({what}): {status}: {reason}", S::NAME);
         Err(match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => refused(msg),
             StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => {
@@ -396,17 +445,20 @@ impl<S: RemoteStage> RemoteExecutor<S> {
     async fn submit_anywhere(&self, body: &[u8]) -> Result<TaskStatus, StageError> {
         let mut tries = self.bases.len();
         loop {
-            match self.submit_bytes(body.to_vec()).await {
+            let n = self.node();
+            match self.submit_to(n, body.to_vec()).await {
                 Err(e @ StageError::Unavailable(_)) if tries > 1 => {
                     tries -= 1;
-                    self.fail_over(&e);
+                    self.fail_over(n, &e);
                 }
                 other => return other,
             }
         }
     }
 
-    /// Submits and polls until the task is done or failed.
+    /// Submits and polls until the task is done or failed; fetches the
+    /// output of a done task (through another node if the one asked cannot
+    /// answer).
     async fn prove(&self, task: &S) -> Result<S::Output, StageError> {
         let body = encode(task)?;
         'submit: loop {
@@ -417,7 +469,19 @@ impl<S: RemoteStage> RemoteExecutor<S> {
             let mut errors = 0;
             loop {
                 match status.state {
-                    TaskState::Done => return self.fetch_proof(&id).await,
+                    TaskState::Done => {
+                        let n = self.node();
+                        match self.fetch_at(n, &id).await {
+                            Err(e @ StageError::Unavailable(_))
+                                if errors < self.config.max_poll_errors =>
+                            {
+                                errors += 1;
+                                self.fail_over(n, &e);
+                                tracing::warn!(task = %id, stage = S::NAME, error = %e, "fetching the output failed; retrying");
+                            }
+                            other => return other,
+                        }
+                    }
                     TaskState::Failed => {
                         let e = status.error.unwrap_or(TaskError {
                             level: FailureLevel::Permanent,
@@ -429,7 +493,8 @@ impl<S: RemoteStage> RemoteExecutor<S> {
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(self.config.poll_max);
-                match self.status(&id).await {
+                let n = self.node();
+                match self.status_at(n, &id).await {
                     Ok(Some(s)) => {
                         errors = 0;
                         status = s;
@@ -443,7 +508,7 @@ impl<S: RemoteStage> RemoteExecutor<S> {
                             && errors < self.config.max_poll_errors =>
                     {
                         errors += 1;
-                        self.fail_over(&e);
+                        self.fail_over(n, &e);
                         tracing::warn!(task = %id, stage = S::NAME, error = %e, "polling the remote service failed; retrying");
                     }
                     Err(e) => return Err(e),
@@ -491,7 +556,7 @@ impl<S: RemoteStage> Executor<S> for RemoteExecutor<S> {
         };
         let verifier = self.verifier.clone();
         let check = self.check.clone();
-        let (task, output) = tokio::task::spawn_blocking(move || {
+        let verified = tokio::task::spawn_blocking(move || {
             let valid = match &check {
                 Some(check) => check(&task, &output),
                 None => task.verify(&output, verifier.as_ref()),
@@ -508,13 +573,23 @@ impl<S: RemoteStage> Executor<S> for RemoteExecutor<S> {
                 Ok((task, output))
             } else {
                 Err(StageError::Computation(format!(
-                    "the service at {} returned a {} output for {} that does not verify",
+                    "the service at {} returned a {} output for {} that does not verify \
+                     (the task is rejected there: the next attempt proves it again)",
                     self.base(),
                     S::NAME,
                     task.subject()
                 )))
             }
-        })?;
+        });
+        let (task, output) = match verified {
+            Ok(verified) => verified,
+            Err(e) => {
+                if matches!(e, StageError::Computation(_)) && !self.reject(&id).await {
+                    tracing::warn!(task = %id, stage = S::NAME, "could not reject the task's unverified output on the service");
+                }
+                return Err(e);
+            }
+        };
         drop(task);
         Ok(output)
     }

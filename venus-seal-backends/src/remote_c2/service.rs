@@ -234,6 +234,7 @@ impl C2Service {
             .route("/v1/{stage}", post(submit))
             .route("/v1/{stage}/{id}", get(status).delete(cancel))
             .route("/v1/{stage}/{id}/proof", get(proof))
+            .route("/v1/{stage}/{id}/reject", post(reject))
             .with_state(self.inner.clone())
     }
 
@@ -510,18 +511,30 @@ async fn status_of(inner: &Inner, stage: &str, id: &str) -> Result<TaskStatusOr,
 
 type TaskStatusOr = Option<super::api::TaskStatus>;
 
+/// [`route`], then the task's status: the runner and the status of a
+/// task of `stage`, or the answer to give (refused, unknown, failing).
+async fn known_task(
+    inner: &Inner,
+    headers: &HeaderMap,
+    need: Permission,
+    stage: &str,
+    id: &str,
+) -> Result<(Arc<dyn Runner>, super::api::TaskStatus), Response> {
+    let runner = route(inner, headers, need, stage, id).map_err(IntoResponse::into_response)?;
+    match status_of(inner, stage, id).await? {
+        Some(status) => Ok((runner, status)),
+        None => Err(unknown(stage, id)),
+    }
+}
+
 async fn status(
     State(inner): State<Arc<Inner>>,
     Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = route(&inner, &headers, Permission::Read, &stage, &id) {
-        return refused.into_response();
-    }
-    match status_of(&inner, &stage, &id).await {
-        Ok(Some(status)) => Json(status).into_response(),
-        Ok(None) => unknown(&stage, &id),
-        Err(e) => e,
+    match known_task(&inner, &headers, Permission::Read, &stage, &id).await {
+        Ok((_, status)) => Json(status).into_response(),
+        Err(answer) => answer,
     }
 }
 
@@ -530,13 +543,8 @@ async fn cancel(
     Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = route(&inner, &headers, Permission::Write, &stage, &id) {
-        return refused.into_response();
-    }
-    match status_of(&inner, &stage, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return unknown(&stage, &id),
-        Err(e) => return e,
+    if let Err(answer) = known_task(&inner, &headers, Permission::Write, &stage, &id).await {
+        return answer;
     }
     match inner.store.cancel(&id).await {
         Ok(Some(status)) => {
@@ -558,15 +566,10 @@ async fn proof(
     Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let runner = match route(&inner, &headers, Permission::Read, &stage, &id) {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
+    let runner = match known_task(&inner, &headers, Permission::Read, &stage, &id).await {
+        Ok((runner, _)) => runner,
+        Err(answer) => return answer,
     };
-    match status_of(&inner, &stage, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return unknown(&stage, &id),
-        Err(e) => return e,
-    }
     match inner.store.output(&id).await {
         Ok(Some(Ok(stored))) => match runner.answer(stored) {
             Ok(json) => (
@@ -581,6 +584,32 @@ async fn proof(
             StatusCode::CONFLICT,
             "not_ready",
             format!("{stage} task {id} is {state}, not done"),
+        ),
+        Ok(None) => unknown(&stage, &id),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /v1/{stage}/{id}/reject`: the submitter found the output of a
+/// done task invalid; the task is forgotten so that resubmitting the work
+/// proves it again.
+async fn reject(
+    State(inner): State<Arc<Inner>>,
+    Path((stage, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(answer) = known_task(&inner, &headers, Permission::Write, &stage, &id).await {
+        return answer;
+    }
+    match inner.store.forget_done(&id).await {
+        Ok(Some(Ok(status))) => {
+            tracing::warn!(task = %id, %stage, claimed_by = ?status.claimed_by, "the submitter rejected the task's output (it does not verify); forgotten");
+            Json(status).into_response()
+        }
+        Ok(Some(Err(state))) => refuse(
+            StatusCode::CONFLICT,
+            "not_ready",
+            format!("{stage} task {id} is {state}, not done: nothing to reject"),
         ),
         Ok(None) => unknown(&stage, &id),
         Err(e) => internal(e),

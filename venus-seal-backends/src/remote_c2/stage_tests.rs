@@ -389,3 +389,96 @@ async fn a_partition_on_a_node_that_dies_is_proven_by_another_through_failover()
     assert_eq!(status.claimed_by.as_deref(), Some("node-b"));
     assert_eq!(status.attempts, 2, "claimed by A, then taken over by B");
 }
+
+/// A WindowPoSt output must account for every sector of its task once:
+/// the chain message is built from the skipped sectors, so an output that
+/// drops, doubles or invents one is refused even if its proof verifies.
+#[tokio::test]
+async fn a_window_post_output_must_account_for_every_sector_once() {
+    let task = window_post(&[11, 12, 13]);
+    let verifier = StageVerifier::default();
+    let good = fake_window_post().execute(task.clone()).await.unwrap();
+    assert!(task.verify(&good, &verifier).unwrap());
+    let skipped = |n: u64| SkippedSector {
+        number: SectorNumber(n),
+        reason: "gone".into(),
+    };
+    let mut dropped = good.clone();
+    dropped.skipped.clear();
+    let mut doubled = good.clone();
+    doubled.skipped.push(skipped(11));
+    let mut invented = good.clone();
+    invented.skipped.push(skipped(99));
+    let mut unordered = good.clone();
+    unordered.proven.reverse();
+    for (what, bad) in [
+        ("a sector left out", dropped),
+        ("a sector both proven and skipped", doubled),
+        ("a skipped sector not in the task", invented),
+        ("proven sectors out of order", unordered),
+    ] {
+        assert!(!task.verify(&bad, &verifier).unwrap(), "{what} passed");
+    }
+}
+
+/// An output that does not verify is rejected on the service: the same
+/// work submitted again is proven again instead of answered with the same
+/// bad output until the retention ends.
+#[tokio::test]
+async fn an_output_that_does_not_verify_is_proven_again_on_the_next_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = Secret::generate();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flaky = FakeExecutor::new({
+        let runs = runs.clone();
+        move |t: &SnapProve| Proof {
+            proof: if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                vec![0xba; 8]
+            } else {
+                proof_of(&t.encoded.comm_r_new)
+            },
+        }
+    });
+    let service = C2Service::without_stages(sqlite(&dir).await, secret.clone(), config("n"))
+        .with_stage(flaky.clone());
+    let (url, _provers) = serve(service).await;
+    let remote =
+        RemoteExecutor::<SnapProve>::new(&url, &token(&secret), Arc::new(StageVerifier::default()))
+            .with_config(RemoteConfig {
+                poll_initial: Duration::from_millis(10),
+                ..RemoteConfig::default()
+            });
+    let err = remote.execute(snap_prove()).await.unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+    let proof = remote.execute(snap_prove()).await.unwrap();
+    assert_eq!(proof.proof, proof_of(&CommR([21; 32])));
+    assert_eq!(flaky.calls(), 2, "proven again after the rejection");
+}
+
+/// Claims go WinningPoSt first, then WindowPoSt, then the rest, whatever
+/// the order they were queued in.
+#[tokio::test]
+async fn winning_post_is_claimed_before_window_post_before_c2() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.submit(&super::tests::task(5)).await.unwrap();
+    store.submit(&window_post(&[11])).await.unwrap();
+    store
+        .submit(&WinningPoSt {
+            miner: ActorId(1000),
+            randomness: Randomness([9; 32]),
+            sectors: vec![sector(12)],
+        })
+        .await
+        .unwrap();
+    let all = ["c2", "window_post", "winning_post"];
+    let mut order = Vec::new();
+    while let Some(c) = store
+        .claim("n", Duration::from_secs(60), &[], &all)
+        .await
+        .unwrap()
+    {
+        order.push(c.row.stage);
+    }
+    assert_eq!(order, ["winning_post", "window_post", "c2"]);
+}

@@ -308,6 +308,8 @@ impl C2TaskStore {
     /// Claims the oldest queued task of one of `stages`, or a running one
     /// whose heartbeat is older than `stale_after`, for `node`; never one
     /// of `busy` (tasks whose earlier run still goes on on this node).
+    /// WinningPoSt tasks go first (a block is due within its epoch), then
+    /// WindowPoSt (its deadline's window), then the others.
     pub(crate) async fn claim(
         &self,
         node: &str,
@@ -345,7 +347,10 @@ impl C2TaskStore {
                            AND attempts < $4
                            AND {of_stages}
                            {not_busy}
-                         ORDER BY created_at, id LIMIT 1 {lock})
+                         ORDER BY CASE stage WHEN 'winning_post' THEN 0
+                                             WHEN 'window_post' THEN 1 ELSE 2 END,
+                                  created_at, id
+                         LIMIT 1 {lock})
                AND (state = 'queued' OR (state = 'running' AND claimed_at < $3))
                AND attempts < $4
              RETURNING id, stage, miner, number, digest, proof_type, c1_output, attempts"
@@ -467,6 +472,27 @@ impl C2TaskStore {
         .await
         .map_err(db)?;
         self.status(id).await
+    }
+
+    /// Forgets a done task whose output its submitter found invalid, so
+    /// that the same work submitted again is proven again: its status
+    /// before, `Ok(None)` if unknown, `Err` with its state if not done.
+    pub(crate) async fn forget_done(
+        &self,
+        id: &str,
+    ) -> Result<Option<Result<TaskStatus, TaskState>>, QueueError> {
+        let Some(status) = self.status(id).await? else {
+            return Ok(None);
+        };
+        if status.state != TaskState::Done {
+            return Ok(Some(Err(status.state)));
+        }
+        sqlx::query("DELETE FROM c2_tasks WHERE id = $1 AND state = 'done'")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(Some(Ok(status)))
     }
 
     /// Closes the connections, waiting for the statements in flight.
