@@ -111,6 +111,7 @@ async fn seal(root: &Path, n: u64, piece: Option<(&Path, u64, PieceInfo)>) -> (S
             sector,
             paths,
             pc1_output: pc1,
+            synthetic: None,
         })
         .await
         .unwrap();

@@ -24,7 +24,7 @@ use venus_seal::chain::testing::single_miner_devnet;
 use venus_seal::chain::{DevnetChain, LocalSectorManager};
 use venus_seal::core::chain::{MessageState, MinerCall, MinerMessage, ProveCommitParams};
 use venus_seal::core::manager::*;
-use venus_seal::core::stage::{KeepInPlace, Proof};
+use venus_seal::core::stage::{KeepInPlace, Proof, SectorPaths};
 use venus_seal::core::{
     ActorId, ChainClient, FailureLevel, ManagerError, MemorySectorStore, MessageSender, PieceInfo,
     PieceStore, ProofVerifier, SealProof, SealVerifyInfo, Sealer, SealerConfig, SectorId,
@@ -236,21 +236,7 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         other => panic!("the tampered prove-commit should have failed on chain: {other:?}"),
     }
 
-    let ticket = chain.draw(
-        venus_seal::core::RandomnessSource::Tickets,
-        venus_seal::core::DomainSeparationTag::SealRandomness,
-        record.ticket.unwrap().epoch,
-        &MINER.address_cbor(),
-    );
-    let info = SealVerifyInfo {
-        proof_type: PROOF,
-        sector,
-        comm_r: pc2.comm_r,
-        comm_d: pc2.comm_d,
-        ticket: ticket.unwrap(),
-        seed: record.seed.unwrap().seed,
-        proof: record.proof.clone().unwrap().proof,
-    };
+    let info = verify_info(&chain, &record, PROOF);
     assert!(
         verifier.verify_seal(&info).unwrap(),
         "the genuine proof verifies"
@@ -281,6 +267,109 @@ async fn seal_a_2kib_deal_sector_and_reject_a_tampered_proof() {
         !verifier.verify_aggregate_seal(&wrong, &aggregate).unwrap(),
         "an aggregate checked against a wrong seed does not"
     );
+}
+
+/// Synthetic PoRep (FIP-0059), for real at 2KiB: PC2 also writes the
+/// synthetic vanilla proofs, the SDR layers are freed once the sector is
+/// persisted (before the seed wait), C1 draws its challenges among the
+/// synthetic ones, and the devnet verifies the proof as a
+/// `StackedDrg2KiBV1_1_Feat_SyntheticPoRep` one (the same Groth16
+/// parameters as `StackedDrg2KiBV1_1`; the proof does not verify as that
+/// type).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_porep_sector_seals_frees_its_layers_and_verifies_on_the_devnet() {
+    const SYNTH: SealProof = SealProof::StackedDrg2KiBV1_1_Feat_SyntheticPoRep;
+    let params = Arc::new(ParameterCache::from_env());
+    params.activate().unwrap();
+    let p = params.clone();
+    tokio::task::spawn_blocking(move || p.ensure_seal(SYNTH, GenerationPolicy::TestSizes))
+        .await
+        .unwrap()
+        .unwrap();
+    let verifier = Arc::new(LocalProofVerifier::with_parameters(params.clone()));
+    let (chain, manager) =
+        single_miner_devnet(MINER, SYNTH, Duration::from_millis(50), verifier.clone());
+    let executors = StageExecutors::uniform(
+        Arc::new(LocalExecutor::with_parameters(params)),
+        Arc::new(KeepInPlace {
+            instance: "e2e".into(),
+        }),
+    );
+    let (_, pieces) = proxied_store(&[]).await;
+    let sealer = sealer(manager, pieces, executors);
+    let dir = tempfile::tempdir().unwrap();
+    let mut record = SectorRecord::new(1);
+    let layers = |cache: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(cache)
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.starts_with("sc-02-data-layer-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let cache = SectorPaths::under(dir.path()).cache;
+    let mut layers_at_pc2 = 0;
+    sealer
+        .run(&mut record, dir.path(), &mut |r, _| {
+            if r.state == SectorState::PC2Done {
+                layers_at_pc2 = layers(&cache).len();
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(record.state, SectorState::Finished);
+    assert!(
+        layers_at_pc2 > 0,
+        "PC2 kept the layers (a re-run reads them)"
+    );
+    let sector = record.sector.unwrap().id;
+    assert!(
+        cache.join("syn-porep-vanilla-proofs.dat").exists(),
+        "PC2 wrote the synthetic proofs in {}",
+        cache.display()
+    );
+    assert_eq!(layers(&cache), Vec::<String>::new(), "freed at persist");
+    let pc2 = record.pc2_output.unwrap();
+    let on_chain = chain.sector(MINER, sector.number).await.unwrap().unwrap();
+    assert_eq!(on_chain.sealed_cid, pc2.comm_r);
+    assert_eq!(on_chain.seal_proof, SYNTH);
+
+    let info = verify_info(&chain, &record, SYNTH);
+    assert!(verifier.verify_seal(&info).unwrap());
+    let as_interactive = SealVerifyInfo {
+        proof_type: PROOF,
+        ..info
+    };
+    assert!(
+        !verifier.verify_seal(&as_interactive).unwrap(),
+        "a synthetic proof is not an interactive one"
+    );
+}
+
+/// What a finished `record`'s proof is checked against, as `proof_type`:
+/// the ticket as the devnet drew it at the record's ticket epoch.
+fn verify_info(
+    chain: &DevnetChain,
+    record: &SectorRecord,
+    proof_type: SealProof,
+) -> SealVerifyInfo {
+    let pc2 = record.pc2_output.unwrap();
+    let ticket = chain.draw(
+        venus_seal::core::RandomnessSource::Tickets,
+        venus_seal::core::DomainSeparationTag::SealRandomness,
+        record.ticket.unwrap().epoch,
+        &MINER.address_cbor(),
+    );
+    SealVerifyInfo {
+        proof_type,
+        sector: record.sector.unwrap().id,
+        comm_r: pc2.comm_r,
+        comm_d: pc2.comm_d,
+        ticket: ticket.unwrap(),
+        seed: record.seed.unwrap().seed,
+        proof: record.proof.clone().unwrap().proof,
+    }
 }
 
 /// A devnet with miner f01000 (its clock running) and an in-memory

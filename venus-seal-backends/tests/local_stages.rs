@@ -85,6 +85,7 @@ async fn cc_sector_runs_through_c1() {
         sector: sector(),
         paths: paths.clone(),
         pc1_output,
+        synthetic: None,
     };
     let pc2_output = exec.execute(pc2).await.unwrap();
     assert_eq!(pc2_output.comm_d, comm_d);
@@ -218,6 +219,7 @@ async fn corrupt_staged_file_and_stage_outputs_are_permanent() {
         sector: sector(),
         paths: paths.clone(),
         pc1_output: Opaque::from_json("{\"registered_proof\": 12}".into()).unwrap(),
+        synthetic: None,
     };
     std::fs::write(&paths.sealed, [0u8; 2048]).unwrap();
     let err = exec.execute(pc2).await.unwrap_err();

@@ -252,6 +252,18 @@ pub(crate) fn task_to_damocles<S: Stage>(task: &S) -> Result<Body, StageError> {
         return json(S::NAME, &pc1_to_damocles(t));
     }
     if let Some(t) = any.downcast_ref::<Pc2>() {
+        if t.proof.is_synthetic() {
+            // damocles writes synthetic proofs in a stage of its own
+            // (synth_proof); its pc2 body has no ticket or pieces for them.
+            return Err(invalid(
+                S::NAME,
+                format!(
+                    "{} is a synthetic PoRep proof type, whose synthetic proofs this project \
+                     writes in pc2: run pc2 of such sectors on a native-format processor",
+                    t.proof
+                ),
+            ));
+        }
         return json(
             S::NAME,
             &DamoclesPc2 {

@@ -253,6 +253,7 @@ fn pc2() {
         sector: sector(),
         paths: SectorPaths::under(DIR),
         pc1_output: Opaque::from_json(fixture("pc1.output")).unwrap(),
+        synthetic: None,
     };
     parent_writes(&task);
     let out = output_from_damocles(&task, &fixture("pc2.output")).unwrap();

@@ -177,6 +177,7 @@ fn pc2_output_for_another_proof_type_is_refused() {
         sector: SectorId::new(ActorId(1000), SectorNumber(7)),
         paths: SectorPaths::under("/s"),
         pc1_output: Opaque::from_json("{}".into()).unwrap(),
+        synthetic: None,
     };
     let body = task_to_damocles(&task).unwrap().to_string();
     assert_eq!(
@@ -195,6 +196,14 @@ fn pc2_output_for_another_proof_type_is_refused() {
     assert!(e.contains("made for StackedDrg8MiBV1_1"), "{e}");
     let e = output_from_damocles(&task, r#"{"proof":[1]}"#).unwrap_err();
     assert!(e.contains("not damocles' pc2 output"), "{e}");
+    // damocles' pc2 body cannot carry a synthetic sector's synthetic
+    // proofs' inputs: refused, naming what to do.
+    let synthetic = Pc2 {
+        proof: SealProof::StackedDrg2KiBV1_1_Feat_SyntheticPoRep,
+        ..task
+    };
+    let e = task_to_damocles(&synthetic).unwrap_err().to_string();
+    assert!(e.contains("native-format processor"), "{e}");
 }
 
 #[test]

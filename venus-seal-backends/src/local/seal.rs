@@ -3,8 +3,9 @@
 use std::fs::OpenOptions;
 
 use filecoin_proofs_api::seal::{
-    seal_commit_phase1, seal_commit_phase2, seal_pre_commit_phase1, seal_pre_commit_phase2,
-    SealCommitPhase1Output, SealPreCommitPhase1Output, SealPreCommitPhase2Output,
+    generate_synth_proofs, seal_commit_phase1, seal_commit_phase2, seal_pre_commit_phase1,
+    seal_pre_commit_phase2, SealCommitPhase1Output, SealPreCommitPhase1Output,
+    SealPreCommitPhase2Output,
 };
 use venus_seal_core::durable::Syncer;
 use venus_seal_core::stage::{Opaque, Pc1, Pc2, Pc2Output, Proof, C1, C2};
@@ -67,12 +68,45 @@ pub(super) fn pc2(task: &Pc2, syncer: &dyn Syncer) -> Result<Pc2Output, StageErr
     }
     let out = seal_pre_commit_phase2(pc1, &task.paths.cache, &task.paths.sealed)
         .map_err(|e| computation("pc2", e))?;
-    // The replica, encoded in place, and the trees and aux files.
+    if task.proof.is_synthetic() {
+        synthesize(task, &out)?;
+    }
+    // The replica, encoded in place, the trees and aux files (and the
+    // synthetic proofs).
     make_durable(syncer, "pc2", &[&task.paths.sealed, &task.paths.cache])?;
     Ok(Pc2Output {
         comm_r: CommR(out.comm_r),
         comm_d: CommD(out.comm_d),
     })
+}
+
+/// Writes the synthetic vanilla proofs of a synthetic PoRep sector into
+/// its cache directory (`syn-porep-vanilla-proofs.dat`), from which C1
+/// later picks the proofs of the challenges its seed draws.
+fn synthesize(task: &Pc2, out: &SealPreCommitPhase2Output) -> Result<(), StageError> {
+    let synth = task.synthetic.as_ref().ok_or_else(|| {
+        StageError::InvalidTask(format!(
+            "{} is a synthetic PoRep proof type: its PC2 task needs `synthetic` (the ticket \
+             and pieces the synthetic proofs are bound to)",
+            task.proof
+        ))
+    })?;
+    let (prover_id, sector_id) = ids(task.sector.miner, task.sector.number);
+    let pieces: Vec<_> = synth.pieces.iter().map(piece_to_api).collect();
+    generate_synth_proofs(
+        &task.paths.cache,
+        &task.paths.sealed,
+        prover_id,
+        sector_id,
+        synth.ticket.ticket.0,
+        SealPreCommitPhase2Output {
+            registered_proof: out.registered_proof,
+            comm_r: out.comm_r,
+            comm_d: out.comm_d,
+        },
+        &pieces,
+    )
+    .map_err(|e| computation("pc2 (synthetic proofs)", e))
 }
 
 pub(super) fn c1(task: &C1) -> Result<Opaque, StageError> {

@@ -76,6 +76,7 @@ async fn a_dropped_call_keeps_its_limits_until_its_blocking_work_ends() {
         sector: SectorId::new(ActorId(1000), SectorNumber(3)),
         paths: SectorPaths::under(std::path::Path::new("/nonexistent/job-3")),
         pc1_output: Opaque::encode(&()).unwrap(),
+        synthetic: None,
     };
     let _ = pc2_exec.execute(pc2).await;
     let maxima = census.maxima();

@@ -37,6 +37,34 @@ fn piece_path(dir: &Path, deal: &DealInfo) -> PathBuf {
     dir.join(format!("piece-{}", deal.piece.cid))
 }
 
+/// Removes the SDR label layers from a sector's cache directory
+/// (filecoin-proofs names them `sc-02-data-layer-<n>.dat`): with synthetic
+/// PoRep nothing reads them once PC2 has written the synthetic proofs.
+/// Best effort: a file that cannot be removed is logged and left.
+pub(super) async fn free_sdr_layers(cache: &Path) {
+    let Ok(mut dir) = tokio::fs::read_dir(cache).await else {
+        return;
+    };
+    let mut freed = 0u64;
+    while let Ok(Some(entry)) = dir.next_entry().await {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with("sc-02-data-layer-") && name.ends_with(".dat")) {
+            continue;
+        }
+        let len = entry.metadata().await.map_or(0, |m| m.len());
+        match tokio::fs::remove_file(entry.path()).await {
+            Ok(()) => freed += len,
+            Err(e) => {
+                tracing::warn!(file = %entry.path().display(), error = %e, "cannot free an SDR layer")
+            }
+        }
+    }
+    if freed > 0 {
+        tracing::info!(cache = %cache.display(), bytes = freed, "synthetic PoRep: SDR layers freed before the seed wait");
+    }
+}
+
 /// Removes the pieces [`Sealer::fetch_pieces`] fetched for `deals`
 /// (best effort: add_pieces has copied them).
 pub(super) async fn remove_pieces(deals: &[DealInfo], dir: &Path) {

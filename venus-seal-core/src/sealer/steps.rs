@@ -36,7 +36,7 @@ use crate::manager::{
     AllocateSpec, OnChainState, PollStateResponse, PreCommitOnChainInfo, SubmitResult,
 };
 use crate::sector::{Event, SectorRecord, SectorState};
-use crate::stage::{AddPieces, Pc1, Pc2, Persist, SectorPaths, TreeD, C1, C2};
+use crate::stage::{AddPieces, Pc1, Pc2, Persist, SectorPaths, SynthInputs, TreeD, C1, C2};
 use crate::types::ids::SectorId;
 use crate::types::proof::SealProof;
 
@@ -186,11 +186,17 @@ impl Sealer {
     /// the sealed file holds PC2's output from now on.
     async fn pc2(&self, rec: &SectorRecord, paths: &SectorPaths) -> Result<Outcome, Failure> {
         self.prepare_pc2(paths).await.map_err(fail)?;
+        let proof = proof_type(rec)?;
+        let synthetic = match proof.is_synthetic() {
+            true => SynthInputs::for_proof(proof, need(rec, rec.ticket, "ticket")?, &rec.pieces),
+            false => None,
+        };
         let task = Pc2 {
-            proof: proof_type(rec)?,
+            proof,
             sector: sector_id(rec)?,
             paths: paths.clone(),
             pc1_output: need(rec, rec.pc1_output.clone(), "PC1 output")?,
+            synthetic,
         };
         let out = self.executors.pc2.execute(task).await.map_err(fail)?;
         self.make_durable(&[&paths.sealed, &paths.cache], &[])
@@ -245,6 +251,12 @@ impl Sealer {
                 "manager refused the persisted files at {}",
                 out.instance
             ))));
+        }
+        if sector.proof_type.is_synthetic() {
+            // C1 reads the synthetic proofs PC2 wrote, not the layers: free
+            // them now rather than after the seed wait (FIP-0059). Not in
+            // PC2 itself: a PC2 re-run after a crash reads them.
+            super::files::free_sdr_layers(&paths.cache).await;
         }
         Ok(Outcome::Done(Event::Persisted(out)))
     }

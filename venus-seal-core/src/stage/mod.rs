@@ -20,7 +20,8 @@ pub use opaque::Opaque;
 pub use persist::{KeepInPlace, Persist, PersistOutput};
 pub use proving::{CheckProvable, SnapEncode, SnapProve, Unseal, WindowPoSt, WinningPoSt};
 pub use sealing::{
-    AddPieces, Pc1, Pc2, Pc2Output, PieceSource, Proof, SectorPaths, TreeD, TreeDOutput, C1, C2,
+    AddPieces, Pc1, Pc2, Pc2Output, PieceSource, Proof, SectorPaths, SynthInputs, TreeD,
+    TreeDOutput, C1, C2,
 };
 
 /// A unit of work an [`Executor`](crate::Executor) runs.

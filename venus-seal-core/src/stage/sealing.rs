@@ -120,7 +120,9 @@ impl Stage for Pc1 {
 }
 
 /// Pre-commit phase 2: column and replica trees, CommR. Rewrites the sealed
-/// file in place.
+/// file in place. For a synthetic PoRep proof type
+/// ([`SealProof::is_synthetic`]) it also writes the synthetic vanilla
+/// proofs into the cache directory, from `synthetic`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pc2 {
     /// The sector's proof type.
@@ -131,6 +133,29 @@ pub struct Pc2 {
     pub paths: SectorPaths,
     /// The PC1 output.
     pub pc1_output: Opaque,
+    /// What the synthetic proofs are bound to (the sealer sets it for a
+    /// synthetic PoRep proof type; `None` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<SynthInputs>,
+}
+
+/// The inputs of synthetic proof generation beside the PC2 output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SynthInputs {
+    /// The ticket the replica is bound to.
+    pub ticket: Ticket,
+    /// The pieces in the sector.
+    pub pieces: Vec<PieceInfo>,
+}
+
+impl SynthInputs {
+    /// The inputs of `proof`'s PC2: `Some` only for a synthetic PoRep.
+    pub fn for_proof(proof: SealProof, ticket: Ticket, pieces: &[PieceInfo]) -> Option<Self> {
+        proof.is_synthetic().then(|| Self {
+            ticket,
+            pieces: pieces.to_vec(),
+        })
+    }
 }
 
 /// The result of [`Pc2`].

@@ -86,6 +86,14 @@ macro_rules! seal_proofs {
             pub fn name(self) -> &'static str {
                 match self { $(SealProof::$variant => $name,)* }
             }
+
+            /// Whether this is a synthetic PoRep proof (FIP-0059,
+            /// `_Feat_SyntheticPoRep`, ids 10 to 14): PC2 also generates the
+            /// synthetic vanilla proofs, after which the SDR layers are no
+            /// longer needed; C1 picks its challenges among them.
+            pub fn is_synthetic(self) -> bool {
+                (10..=14).contains(&self.id())
+            }
         }
 
         impl FromStr for SealProof {

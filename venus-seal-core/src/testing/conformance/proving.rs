@@ -220,6 +220,7 @@ async fn seal_cc(
         sector,
         paths,
         pc1_output,
+        synthetic: None,
     };
     let out = run(&execs.pc2, pc2).await;
     SealedSector {

@@ -97,6 +97,7 @@ async fn pc2_task(execs: &StageExecutors, proof: SealProof, dir: &Path) -> (Pc2,
         sector: SECTOR,
         paths: pc1.paths.clone(),
         pc1_output,
+        synthetic: None,
     };
     (task, pc1)
 }
