@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
 use venus_seal_core::error::ChainError;
 use venus_seal_core::{FailureLevel, Leveled};
 
@@ -13,17 +11,7 @@ use super::JsonRpcClient;
 /// A server that reads each request and then says nothing, holding the
 /// connection open.
 async fn stalled_node() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut conn, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-            });
-        }
-    });
+    let addr = venus_seal_core::testing::stalling_server(b"").await;
     format!("http://{addr}/rpc/v1")
 }
 

@@ -184,6 +184,49 @@ pub mod testing {
             .await
             .unwrap();
     }
+
+    /// The migration versions recorded in the database behind `pool`,
+    /// ascending.
+    #[cfg(feature = "sql")]
+    pub async fn migration_versions(pool: &sqlx::AnyPool) -> Vec<i64> {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    /// The end of a store's upgrade test, once the fixture of an older
+    /// release was opened (and upgraded) and its content checked: opened
+    /// twice more (`open` makes a fresh handle, `pool` reaches its pool),
+    /// it is up to date, its recorded versions exactly `versions`; with a
+    /// later release's version recorded, opening it is refused with an
+    /// error naming each of `names`.
+    #[cfg(feature = "sql")]
+    pub async fn assert_up_to_date_and_later_refused<S, E, O, F>(
+        open: O,
+        pool: impl Fn(&S) -> &sqlx::AnyPool,
+        versions: &[i64],
+        names: &[&str],
+    ) where
+        O: Fn() -> F,
+        F: std::future::Future<Output = Result<S, E>>,
+        E: std::fmt::Display,
+    {
+        for _ in 0..2 {
+            let store = open().await.unwrap_or_else(|e| panic!("reopening: {e}"));
+            assert_eq!(migration_versions(pool(&store)).await, versions);
+            pool(&store).close().await;
+        }
+        let store = open().await.unwrap_or_else(|e| panic!("reopening: {e}"));
+        let later = versions.last().copied().unwrap_or(0) + 1;
+        record_a_later_version(pool(&store), later).await;
+        pool(&store).close().await;
+        let err = match open().await {
+            Ok(_) => panic!("a database of a later release (version {later}) was opened"),
+            Err(e) => e.to_string(),
+        };
+        assert_names(&err, names);
+    }
 }
 
 #[cfg(all(test, feature = "sqlite"))]

@@ -445,8 +445,7 @@ impl HttpPieceStore {
 mod tests {
     use std::time::Instant;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::io::AsyncReadExt;
     use venus_seal_core::CommD;
 
     use super::*;
@@ -454,20 +453,7 @@ mod tests {
     /// A server answering every connection with `head` and then nothing,
     /// holding the connection open.
     async fn stalling_server(head: &'static [u8]) -> Url {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let (mut conn, _) = listener.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let mut request = [0u8; 4096];
-                    let _ = conn.read(&mut request).await;
-                    let _ = conn.write_all(head).await;
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    drop(conn);
-                });
-            }
-        });
+        let addr = venus_seal_core::testing::stalling_server(head).await;
         Url::parse(&format!("http://{addr}/")).unwrap()
     }
 

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use venus_seal_core::schema::testing::{
-    assert_names, load_dump, record_a_later_version, COMPACT_SQLITE,
+    assert_up_to_date_and_later_refused, load_dump, migration_versions, record_a_later_version,
+    COMPACT_SQLITE,
 };
 
 use super::*;
@@ -149,56 +150,41 @@ async fn write_the_postgres_fixture() {
     println!("FIXTURE_DATABASE {url}");
 }
 
-async fn versions(store: &C2TaskStore) -> Vec<i64> {
-    sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&store.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c2.db");
     std::fs::copy(fixtures().join("c2-queue-8e445b8.db"), &path).unwrap();
-    for _ in 0..2 {
-        // The second opening finds it up to date and changes nothing.
-        let store = C2TaskStore::open_sqlite(&path).await.unwrap();
-        assert_eq!(store.counts().await.unwrap().len(), 4);
-        assert_eq!(versions(&store).await, [3001, 3002, 3003]);
-        store.pool.close().await;
-    }
-    let store = C2TaskStore::open_sqlite(&path).await.unwrap();
+    let open = || C2TaskStore::open_sqlite(&path);
+    let store = open().await.unwrap();
+    assert_eq!(store.counts().await.unwrap().len(), 4);
     assert_holds_the_fixture(&store).await;
-
-    record_a_later_version(&store.pool, 3004).await;
     store.pool.close().await;
-    let err = C2TaskStore::open_sqlite(&path)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert_names(
-        &err,
+    assert_up_to_date_and_later_refused(
+        open,
+        |s: &C2TaskStore| &s.pool,
+        &[3001, 3002, 3003],
         &["the C2 queue", "c2.db", "newer release", "3004", "3003"],
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
     let Some(url) = postgres().await else { return };
     load_dump(&url, &fixtures().join("c2-queue-8e445b8.postgres.sql")).await;
-    for _ in 0..2 {
-        let store = C2TaskStore::connect(&url).await.unwrap();
-        assert_eq!(store.counts().await.unwrap().len(), 4);
-        store.pool.close().await;
-    }
-    let store = C2TaskStore::connect(&url).await.unwrap();
+    let open = || C2TaskStore::connect(&url);
+    let store = open().await.unwrap();
+    assert_eq!(store.counts().await.unwrap().len(), 4);
     assert_holds_the_fixture(&store).await;
-    assert_eq!(versions(&store).await, [3001, 3002, 3003]);
-    record_a_later_version(&store.pool, 3004).await;
     store.pool.close().await;
-    let err = C2TaskStore::connect(&url).await.unwrap_err().to_string();
-    assert_names(&err, &["the C2 queue", "newer release", "3004", "3003"]);
+    assert_up_to_date_and_later_refused(
+        open,
+        |s: &C2TaskStore| &s.pool,
+        &[3001, 3002, 3003],
+        &["the C2 queue", "newer release", "3004", "3003"],
+    )
+    .await;
 }
 
 /// The C2 queue and another store (here a stand-in with the manager
@@ -211,5 +197,8 @@ async fn the_queue_shares_a_database_with_another_store() {
     record_a_later_version(&store.pool, 2001).await;
     store.pool.close().await;
     let store = C2TaskStore::open_sqlite(&path).await.unwrap();
-    assert_eq!(versions(&store).await, [2001, 3001, 3002, 3003]);
+    assert_eq!(
+        migration_versions(&store.pool).await,
+        [2001, 3001, 3002, 3003]
+    );
 }

@@ -15,6 +15,7 @@ mod fake_manager;
 mod fake_verifier;
 mod file_stages;
 mod rig;
+mod stalling;
 
 pub use crash::{
     crashing_executors, CrashPoint, CrashSwitch, CrashingExecutor, CrashingManager, CrashingStore,
@@ -27,3 +28,4 @@ pub use fake_manager::FakeManager;
 pub use fake_verifier::FakeProofVerifier;
 pub use file_stages::{file_writing_stages, persisted_sealed, REPLICA_DATA, STAGED_DATA};
 pub use rig::{one_location_engine, test_sealer, test_sealer_config};
+pub use stalling::stalling_server;

@@ -13,7 +13,7 @@ use venus_seal_core::stage::Proof;
 use venus_seal_core::{CommD, CommR, Randomness, SealProof, Seed, Ticket};
 
 use venus_seal_core::schema::testing::{
-    assert_names, load_dump, record_a_later_version, COMPACT_SQLITE,
+    assert_up_to_date_and_later_refused, load_dump, COMPACT_SQLITE,
 };
 
 use super::*;
@@ -240,29 +240,15 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("manager.db");
     std::fs::copy(fixtures().join("manager-8e445b8.db"), &path).unwrap();
-    for _ in 0..2 {
-        // The second opening finds it up to date and changes nothing.
-        let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
-        assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
-        store.pool.close().await;
-    }
-    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
+    let open = || SqlManagerStore::open_sqlite(&path);
+    let store = open().await.unwrap();
+    assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
     assert_holds_the_fixture(&store).await;
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-        .fetch_all(&store.pool)
-        .await
-        .unwrap();
-    assert_eq!(versions, [2001, 2002, 2003]);
-
-    // A later release's migration: this release refuses the database.
-    record_a_later_version(&store.pool, 2004).await;
     store.pool.close().await;
-    let err = SqlManagerStore::open_sqlite(&path)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert_names(
-        &err,
+    assert_up_to_date_and_later_refused(
+        open,
+        |s: &SqlManagerStore| &s.pool,
+        &[2001, 2002, 2003],
         &[
             "the manager store",
             "manager.db",
@@ -270,7 +256,8 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
             "2004",
             "2003",
         ],
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -279,23 +266,18 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
         return;
     };
     load_dump(&url, &fixtures().join("manager-8e445b8.postgres.sql")).await;
-    for _ in 0..2 {
-        let store = SqlManagerStore::connect(&url).await.unwrap();
-        assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
-        store.pool.close().await;
-    }
-    let store = SqlManagerStore::connect(&url).await.unwrap();
+    let open = || SqlManagerStore::connect(&url);
+    let store = open().await.unwrap();
+    assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
     assert_holds_the_fixture(&store).await;
-    record_a_later_version(&store.pool, 2004).await;
     store.pool.close().await;
-    let err = SqlManagerStore::connect(&url)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert_names(
-        &err,
+    assert_up_to_date_and_later_refused(
+        open,
+        |s: &SqlManagerStore| &s.pool,
+        &[2001, 2002, 2003],
         &["the manager store", "newer release", "2004", "2003"],
-    );
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
