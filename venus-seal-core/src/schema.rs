@@ -185,6 +185,48 @@ pub mod testing {
             .unwrap();
     }
 
+    /// Where [`write_fixture`] writes.
+    #[cfg(feature = "sql")]
+    #[derive(Clone, Copy, Debug)]
+    pub enum Fixture<'a> {
+        /// A SQLite file (replaced; compacted once written).
+        Sqlite(&'a std::path::Path),
+        /// A fresh PostgreSQL database (its URL printed, for `pg_dump
+        /// --inserts` to dump).
+        Postgres(&'a str),
+    }
+
+    /// Writes a fixture: the store `open` opens at `at`, filled by `fill`
+    /// (which gives it back), then closed through `pool`.
+    #[cfg(feature = "sql")]
+    pub async fn write_fixture<S, E, O, OF, Fl, FF>(
+        at: Fixture<'_>,
+        open: O,
+        fill: Fl,
+        pool: impl Fn(&S) -> &sqlx::AnyPool,
+    ) where
+        O: FnOnce() -> OF,
+        OF: std::future::Future<Output = Result<S, E>>,
+        E: std::fmt::Debug,
+        Fl: FnOnce(S) -> FF,
+        FF: std::future::Future<Output = S>,
+    {
+        if let Fixture::Sqlite(path) = at {
+            let _ = std::fs::remove_file(path);
+        }
+        let store = fill(open().await.unwrap()).await;
+        if let Fixture::Sqlite(_) = at {
+            sqlx::raw_sql(COMPACT_SQLITE)
+                .execute(pool(&store))
+                .await
+                .unwrap();
+        }
+        pool(&store).close().await;
+        if let Fixture::Postgres(url) = at {
+            println!("FIXTURE_DATABASE {url}");
+        }
+    }
+
     /// The migration versions recorded in the database behind `pool`,
     /// ascending.
     #[cfg(feature = "sql")]

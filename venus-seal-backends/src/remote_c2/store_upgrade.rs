@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use venus_seal_core::schema::testing::{
     assert_up_to_date_and_later_refused, load_dump, migration_versions, record_a_later_version,
-    COMPACT_SQLITE,
+    write_fixture, Fixture,
 };
 
 use super::*;
@@ -54,6 +54,12 @@ fn fixture_tasks() -> Vec<(C2, TaskStatus)> {
         status(&tasks[3], TaskState::Queued, None, None),
     ];
     tasks.into_iter().zip(statuses).collect()
+}
+
+/// `store` filled by [`fill`], given back.
+async fn filled(store: C2TaskStore) -> C2TaskStore {
+    fill(&store).await;
+    store
 }
 
 /// Fills `store` (fresh) with the fixture's tasks.
@@ -121,33 +127,29 @@ pub(super) async fn assert_holds_the_fixture(store: &C2TaskStore) {
     assert_eq!(claimed.row.payload.as_str(), queued.0.c1_output.as_json());
 }
 
-/// Writes the SQLite fixture. It was run once, at commit 8e445b8 (the
-/// last release without versioned migrations): running it today would
-/// write a database of today's schema, which is not what it is for.
+/// The writers of the fixtures: run once, on release 8e445b8's store
+/// code (tests/fixtures/README.md); today's code would write today's
+/// schema.
 #[tokio::test]
 #[ignore = "writes tests/fixtures/c2-queue-8e445b8.db; run once with the old release"]
 async fn write_the_sqlite_fixture() {
     let path = fixtures().join("c2-queue-8e445b8.db");
-    let _ = std::fs::remove_file(&path);
-    let store = C2TaskStore::open_sqlite(&path).await.unwrap();
-    fill(&store).await;
-    sqlx::raw_sql(COMPACT_SQLITE)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-    store.pool.close().await;
+    let open = || C2TaskStore::open_sqlite(&path);
+    write_fixture(Fixture::Sqlite(&path), open, filled, |s: &C2TaskStore| {
+        &s.pool
+    })
+    .await;
 }
 
-/// Fills a fresh PostgreSQL database for the PostgreSQL fixture (a
-/// `pg_dump --inserts` of it, see the README) and prints its URL.
 #[tokio::test]
 #[ignore = "fills a PostgreSQL database to dump as a fixture"]
 async fn write_the_postgres_fixture() {
     let url = postgres().await.expect("VENUS_SEAL_TEST_POSTGRES");
-    let store = C2TaskStore::connect(&url).await.unwrap();
-    fill(&store).await;
-    store.pool.close().await;
-    println!("FIXTURE_DATABASE {url}");
+    let open = || C2TaskStore::connect(&url);
+    write_fixture(Fixture::Postgres(&url), open, filled, |s: &C2TaskStore| {
+        &s.pool
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -155,25 +157,25 @@ async fn a_sqlite_queue_of_the_release_before_migrations_keeps_every_task() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c2.db");
     std::fs::copy(fixtures().join("c2-queue-8e445b8.db"), &path).unwrap();
-    let open = || C2TaskStore::open_sqlite(&path);
-    let store = open().await.unwrap();
-    assert_eq!(store.counts().await.unwrap().len(), 4);
-    assert_holds_the_fixture(&store).await;
-    store.pool.close().await;
-    assert_up_to_date_and_later_refused(
-        open,
-        |s: &C2TaskStore| &s.pool,
-        &[3001, 3002, 3003],
-        &["the C2 queue", "c2.db", "newer release", "3004", "3003"],
-    )
-    .await;
+    let names = ["the C2 queue", "c2.db", "newer release", "3004", "3003"];
+    assert_upgraded(|| C2TaskStore::open_sqlite(&path), &names).await;
 }
 
 #[tokio::test]
 async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
     let Some(url) = postgres().await else { return };
     load_dump(&url, &fixtures().join("c2-queue-8e445b8.postgres.sql")).await;
-    let open = || C2TaskStore::connect(&url);
+    let names = ["the C2 queue", "newer release", "3004", "3003"];
+    assert_upgraded(|| C2TaskStore::connect(&url), &names).await;
+}
+
+/// The fixture `open` opens (and upgrades) holds every task; opened again
+/// it is up to date; a later release's version is refused naming `names`.
+async fn assert_upgraded<O, F>(open: O, names: &[&str])
+where
+    O: Fn() -> F,
+    F: std::future::Future<Output = Result<C2TaskStore, QueueError>>,
+{
     let store = open().await.unwrap();
     assert_eq!(store.counts().await.unwrap().len(), 4);
     assert_holds_the_fixture(&store).await;
@@ -182,7 +184,7 @@ async fn a_postgres_queue_of_the_release_before_migrations_keeps_every_task() {
         open,
         |s: &C2TaskStore| &s.pool,
         &[3001, 3002, 3003],
-        &["the C2 queue", "newer release", "3004", "3003"],
+        names,
     )
     .await;
 }

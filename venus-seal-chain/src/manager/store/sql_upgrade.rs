@@ -13,7 +13,7 @@ use venus_seal_core::stage::Proof;
 use venus_seal_core::{CommD, CommR, Randomness, SealProof, Seed, Ticket};
 
 use venus_seal_core::schema::testing::{
-    assert_up_to_date_and_later_refused, load_dump, COMPACT_SQLITE,
+    assert_up_to_date_and_later_refused, load_dump, write_fixture, Fixture,
 };
 
 use super::*;
@@ -123,6 +123,12 @@ fn queued_deals() -> Vec<(Option<ActorId>, DealInfo)> {
     ]
 }
 
+/// `store` filled by [`fill`], given back.
+async fn filled(store: SqlManagerStore) -> SqlManagerStore {
+    fill(&store).await;
+    store
+}
+
 /// Fills `store` (fresh) with the fixture's content.
 async fn fill(store: &SqlManagerStore) {
     for life in lives() {
@@ -206,33 +212,34 @@ pub(super) async fn assert_holds_the_fixture(store: &SqlManagerStore) {
     assert_eq!(store.queued_deals().await.unwrap(), 1);
 }
 
-/// Writes the SQLite fixture. It was run once, at commit 8e445b8 (the
-/// last release without versioned migrations): running it today would
-/// write a database of today's schema, which is not what it is for.
+/// The fixtures' writers, run once on release 8e445b8's store code (see
+/// tests/fixtures/README.md: today's code writes today's schema).
 #[tokio::test]
 #[ignore = "writes tests/fixtures/manager-8e445b8.db; run once with the old release"]
 async fn write_the_sqlite_fixture() {
     let path = fixtures().join("manager-8e445b8.db");
-    let _ = std::fs::remove_file(&path);
-    let store = SqlManagerStore::open_sqlite(&path).await.unwrap();
-    fill(&store).await;
-    sqlx::raw_sql(COMPACT_SQLITE)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-    store.pool.close().await;
+    let open = || SqlManagerStore::open_sqlite(&path);
+    write_fixture(
+        Fixture::Sqlite(&path),
+        open,
+        filled,
+        |s: &SqlManagerStore| &s.pool,
+    )
+    .await;
 }
 
-/// Fills a fresh PostgreSQL database for the PostgreSQL fixture (a
-/// `pg_dump --inserts` of it, see the README) and prints its URL.
 #[tokio::test]
 #[ignore = "fills a PostgreSQL database to dump as a fixture"]
 async fn write_the_postgres_fixture() {
     let url = fresh_postgres().await.expect("VENUS_SEAL_TEST_POSTGRES");
-    let store = SqlManagerStore::connect(&url).await.unwrap();
-    fill(&store).await;
-    store.pool.close().await;
-    println!("FIXTURE_DATABASE {url}");
+    let open = || SqlManagerStore::connect(&url);
+    write_fixture(
+        Fixture::Postgres(&url),
+        open,
+        filled,
+        |s: &SqlManagerStore| &s.pool,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -240,24 +247,14 @@ async fn a_sqlite_database_of_the_release_before_migrations_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("manager.db");
     std::fs::copy(fixtures().join("manager-8e445b8.db"), &path).unwrap();
-    let open = || SqlManagerStore::open_sqlite(&path);
-    let store = open().await.unwrap();
-    assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
-    assert_holds_the_fixture(&store).await;
-    store.pool.close().await;
-    assert_up_to_date_and_later_refused(
-        open,
-        |s: &SqlManagerStore| &s.pool,
-        &[2001, 2002, 2003],
-        &[
-            "the manager store",
-            "manager.db",
-            "newer release",
-            "2004",
-            "2003",
-        ],
-    )
-    .await;
+    let names = [
+        "the manager store",
+        "manager.db",
+        "newer release",
+        "2004",
+        "2003",
+    ];
+    assert_upgraded(|| SqlManagerStore::open_sqlite(&path), &names).await;
 }
 
 #[tokio::test]
@@ -266,7 +263,19 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
         return;
     };
     load_dump(&url, &fixtures().join("manager-8e445b8.postgres.sql")).await;
-    let open = || SqlManagerStore::connect(&url);
+    let names = ["the manager store", "newer release", "2004", "2003"];
+    assert_upgraded(|| SqlManagerStore::connect(&url), &names).await;
+}
+
+/// The fixture `open` opens (and upgrades) holds every sector, sequence
+/// and deal; opened again it is up to date; a later release's version is
+/// refused naming `names`.
+async fn assert_upgraded<O, F, E>(open: O, names: &[&str])
+where
+    O: Fn() -> F,
+    F: std::future::Future<Output = Result<SqlManagerStore, E>>,
+    E: std::fmt::Display + std::fmt::Debug,
+{
     let store = open().await.unwrap();
     assert_eq!(store.sector_count().await.unwrap(), lives().len() as u64);
     assert_holds_the_fixture(&store).await;
@@ -275,7 +284,7 @@ async fn a_postgres_database_of_the_release_before_migrations_keeps_everything()
         open,
         |s: &SqlManagerStore| &s.pool,
         &[2001, 2002, 2003],
-        &["the manager store", "newer release", "2004", "2003"],
+        names,
     )
     .await;
 }
