@@ -12,7 +12,7 @@ use crate::backends::params::{GenerationPolicy, ParameterCache};
 use crate::backends::remote_c2::{check_c1_output, C2Service, C2TaskStore};
 use crate::backends::LocalExecutor;
 use crate::core::proving::PoStKind;
-use crate::core::stage::{SnapProve, Stage, WindowPoSt, WinningPoSt, C2};
+use crate::core::stage::{SnapEncode, SnapProve, Stage, Unseal, WindowPoSt, WinningPoSt, C2};
 use crate::core::{Executor, StageError};
 use crate::rpc::Secret;
 
@@ -54,7 +54,11 @@ impl C2Node {
         let stages = &config.service.stages;
         let proves = |stage: &str| stages.iter().any(|s| s == stage);
         for &proof in &config.params.proofs {
-            for stage in stages {
+            // Encoding and unsealing use no Groth16 parameters.
+            for stage in stages
+                .iter()
+                .filter(|s| !matches!(s.as_str(), "snap_encode" | "unseal"))
+            {
                 tracing::info!(%proof, %stage, "checking Groth16 parameters");
                 let p = params.clone();
                 let stage = stage.clone();
@@ -104,7 +108,13 @@ impl C2Node {
             service = service.with_stage::<WindowPoSt>(local.clone());
         }
         if proves("winning_post") {
-            service = service.with_stage::<WinningPoSt>(local);
+            service = service.with_stage::<WinningPoSt>(local.clone());
+        }
+        if proves("snap_encode") {
+            service = service.with_stage::<SnapEncode>(local.clone());
+        }
+        if proves("unseal") {
+            service = service.with_stage::<Unseal>(local);
         }
         tracing::info!(stages = ?service.stages(), "stages proven by this node");
         let listener = tokio::net::TcpListener::bind(config.service.listen)

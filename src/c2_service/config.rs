@@ -97,7 +97,14 @@ pub struct ServiceSection {
 }
 
 /// The stages a service node can prove.
-pub const REMOTE_STAGES: [&str; 4] = ["c2", "snap_prove", "window_post", "winning_post"];
+pub const REMOTE_STAGES: [&str; 6] = [
+    "c2",
+    "snap_prove",
+    "window_post",
+    "winning_post",
+    "snap_encode",
+    "unseal",
+];
 
 fn default_stages() -> Vec<String> {
     vec!["c2".into()]

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use venus_seal_core::proving::{
     ReplicaUpdateVerifyInfo, WindowPoStVerifyInfo, WinningPoStVerifyInfo,
 };
-use venus_seal_core::stage::{Opaque, Proof, SnapProve, Stage, WindowPoSt, WinningPoSt, C2};
+use venus_seal_core::stage::{
+    Opaque, Proof, SnapEncode, SnapProve, Stage, Unseal, WindowPoSt, WinningPoSt, C2,
+};
 use venus_seal_core::{FailureLevel, ProofVerifier, SealProof, SectorId, SectorNumber};
 
 use super::c1::verify_info_from_c1_output;
@@ -176,14 +178,14 @@ pub struct TaskRow {
 /// (or names files the service sees at the same paths), its output is
 /// checked by the submitter before use.
 ///
-/// Implemented for the GPU-bound stages: [`C2`], [`SnapProve`],
-/// [`WindowPoSt`] and [`WinningPoSt`]. A C2 carries its whole input (the
-/// C1 output); the other three read the sector's files (the sealed
-/// replica and cache, the updated replica) by the paths in the task, so
-/// the service must mount the stores where the submitter does (the
-/// `[[persist]]` stores shared over NFS, as damocles deploys its
-/// WindowPoSt workers). The data-bound stages (encode, unseal, the
-/// sealing stages before C2) stay beside their data.
+/// Implemented for the proving stages: [`C2`], [`SnapProve`],
+/// [`WindowPoSt`], [`WinningPoSt`], and the data-bound [`SnapEncode`] and
+/// [`Unseal`]. A C2 carries its whole input (the C1 output); the others
+/// read (and encode and unseal write) the sector's files by the paths in
+/// the task, so the service must mount the stores where the submitter
+/// does (the `[[persist]]` stores shared over NFS, as damocles deploys
+/// its WindowPoSt workers). The sealing stages before C2 stay on the
+/// worker that holds the sector's sealing files.
 pub trait RemoteStage: Stage + Serialize + DeserializeOwned + Clone {
     /// The sector shown in the task's status.
     fn subject(&self) -> SectorId;
@@ -301,6 +303,35 @@ impl RemoteStage for SnapProve {
                 proof: output.proof.clone(),
             })
             .map_err(|e| e.to_string())
+    }
+}
+
+impl RemoteStage for SnapEncode {
+    fn subject(&self) -> SectorId {
+        self.sector
+    }
+
+    /// The new data's commitment against the one its pieces make (the
+    /// new replica commitment is proven by the snap prove that follows).
+    fn verify(
+        &self,
+        output: &venus_seal_core::proving::SnapEncodeOutput,
+        _: &dyn ProofVerifier,
+    ) -> Result<bool, String> {
+        let expected =
+            venus_seal_core::comm_d_of_pieces(&self.pieces, self.seal_proof.sector_size().0)?;
+        Ok(output.comm_d_new == expected)
+    }
+}
+
+impl RemoteStage for Unseal {
+    fn subject(&self) -> SectorId {
+        self.request.sector
+    }
+
+    /// The bytes written: exactly the range asked for.
+    fn verify(&self, output: &u64, _: &dyn ProofVerifier) -> Result<bool, String> {
+        Ok(*output == self.request.len)
     }
 }
 

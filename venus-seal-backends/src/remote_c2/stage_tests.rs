@@ -482,3 +482,68 @@ async fn winning_post_is_claimed_before_window_post_before_c2() {
     }
     assert_eq!(order, ["winning_post", "window_post", "c2"]);
 }
+
+/// The data-bound stages go remote too (the node mounts the stores): a
+/// snap encode whose new CommD is not its pieces' and an unseal that wrote
+/// another length than asked are refused; the right ones are returned.
+#[tokio::test]
+async fn snap_encode_and_unseal_are_checked_on_return() {
+    use venus_seal_core::proving::UnsealRequest;
+    use venus_seal_core::stage::Unseal;
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret = Secret::generate();
+    let honest = Arc::new(AtomicBool::new(true));
+    let encode = FakeExecutor::new({
+        let honest = honest.clone();
+        move |t: &SnapEncode| SnapEncodeOutput {
+            comm_r_new: CommR([9; 32]),
+            comm_d_new: if honest.load(Ordering::SeqCst) {
+                venus_seal_core::comm_d_of_pieces(&t.pieces, 2048).unwrap()
+            } else {
+                CommD([0xee; 32])
+            },
+        }
+    });
+    let unseal = FakeExecutor::new({
+        let honest = honest.clone();
+        move |t: &Unseal| t.request.len - u64::from(!honest.load(Ordering::SeqCst))
+    });
+    let service = C2Service::without_stages(sqlite(&dir).await, secret.clone(), config("data"))
+        .with_stage(encode)
+        .with_stage(unseal);
+    let (url, _provers) = serve(service).await;
+    let verifier = Arc::new(StageVerifier::default());
+    let mut task = snap_prove().encode;
+    task.pieces = vec![venus_seal_core::PieceInfo {
+        size: venus_seal_core::PaddedPieceSize(2048),
+        cid: CommD([2; 32]),
+    }];
+    let request = Unseal {
+        request: UnsealRequest {
+            sector: task.sector,
+            seal_proof: task.seal_proof,
+            files: task.sector_key.clone(),
+            comm_d: CommD([2; 32]),
+            ticket: Randomness([1; 32]),
+            offset: 0,
+            len: 1016,
+        },
+        output: "/mnt/out/piece".into(),
+    };
+    let remote_encode = RemoteExecutor::<SnapEncode>::new(&url, &token(&secret), verifier.clone());
+    let remote_unseal = RemoteExecutor::<Unseal>::new(&url, &token(&secret), verifier.clone());
+    let out = remote_encode.execute(task.clone()).await.unwrap();
+    assert_eq!(out.comm_d_new, CommD([2; 32]), "one full-sector piece");
+    assert_eq!(remote_unseal.execute(request.clone()).await.unwrap(), 1016);
+
+    honest.store(false, Ordering::SeqCst);
+    let mut other = task.clone();
+    other.sector = SectorId::new(ActorId(1000), SectorNumber(22));
+    let err = remote_encode.execute(other).await.unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+    let mut other = request;
+    other.request.offset = 1016;
+    let err = remote_unseal.execute(other).await.unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+}
