@@ -16,7 +16,7 @@
 //!   [`piece_commitment`].
 //! * [`persist`]: persistent stores for finished replicas.
 //! * [`remote_c2`]: the remote proving service (C2, snap prove, WindowPoSt,
-//!   WinningPoSt) and its client executor.
+//!   WinningPoSt, snap encode, unseal) and its client executor.
 //!
 //! # Design rationale
 //!

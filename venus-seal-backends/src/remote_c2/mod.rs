@@ -1,6 +1,6 @@
 //! The remote proving service: an HTTP service that proves C2 (and the
-//! other GPU-bound stages: snap prove, WindowPoSt, WinningPoSt) for many
-//! workers and managers, and the executor that calls it.
+//! other proving stages: snap prove, WindowPoSt, WinningPoSt, snap encode,
+//! unseal) for many workers and managers, and the executor that calls it.
 //!
 //! * [`C2Service`]: an axum router (`POST /v1/{stage}`, `GET
 //!   /v1/{stage}/{id}`, `DELETE /v1/{stage}/{id}`, `GET
@@ -19,11 +19,18 @@
 //! A C2 takes minutes on a GPU and the GPU is the cluster's scarcest
 //! resource, so the service queues work durably and shares it between
 //! nodes rather than holding a connection per proof. Submission is
-//! idempotent per (miner, sector, digest of the C1 output): the task id is
-//! derived from them ([`task_id`]), so neither side needs to remember
-//! anything across a restart. A node that dies mid-proof leaves a running
-//! task whose heartbeat goes stale; another node (or the same one on
-//! restart, at once) takes it over.
+//! idempotent per work (a C2: miner, sector, digest of the C1 output;
+//! another stage: its name, subject and the digest of its task): the task
+//! id is derived from them ([`task_id`]), so neither side needs to
+//! remember anything across a restart. A node that dies mid-proof leaves a
+//! running task whose heartbeat goes stale; another node (or the same one
+//! on restart, at once) takes it over, and a client that knows the other
+//! nodes ([`RemoteExecutor::with_failover`]) follows the task there. One
+//! queue and one set of prover slots serve every stage (a node's GPUs are
+//! one budget; WinningPoSt is claimed first, then WindowPoSt). Every stage
+//! but C2 names the sector files it reads or writes, so a node running
+//! them mounts the stores at the submitter's paths; the sealing stages
+//! before C2 are not remote stages (they stay beside the sealing files).
 
 mod api;
 mod body;
