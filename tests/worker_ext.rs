@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use venus_seal::core::{SectorState, SectorStore, SqliteSectorStore};
 
 mod support;
-use support::{count_lines, devnet_worker_config, free_port, spawn_run, tail};
+use support::{count_lines, devnet_worker_config, free_port, spawn_run, tail, KillOnDrop};
 
 struct Rig {
     worker: PathBuf,
@@ -47,7 +47,7 @@ impl Rig {
 
     /// The worker on `processors`, with plain log lines (the test reads
     /// fields).
-    fn start(&self, processors: &str) -> Child {
+    fn start(&self, processors: &str) -> KillOnDrop {
         let config = self.write_config(processors);
         spawn_run(&self.worker, &config, &self.path("worker.log"))
     }
@@ -204,7 +204,7 @@ envs = {{ RUST_LOG = "warn,venus_seal_backends::ext::serve=debug" }}
 
 /// Starts a C2 service (SQLite queue) in the rig's directory and returns it
 /// with the worker's `[c2_service]` section pointing at it.
-fn start_c2_service(rig: &Rig, bin: &Path) -> (Child, String) {
+fn start_c2_service(rig: &Rig, bin: &Path) -> (KillOnDrop, String) {
     let d = rig.dir.path().display();
     let port = free_port();
     let config = support::proving_node_config(&rig.path("c2"), "c2-test", port, "provers = 1", "");

@@ -163,18 +163,49 @@ pub fn count_lines(path: &Path, line: &str) -> usize {
         .count()
 }
 
+/// A child process killed (and reaped) when dropped, so that a test that
+/// fails before stopping it leaves nothing running; derefs to the
+/// [`Child`](std::process::Child).
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `bin run --config <config>` with plain log lines (no colour,
-/// the binary's default filter), its stderr in a new file at `log`.
-pub fn spawn_run(bin: &Path, config: &Path, log: &Path) -> std::process::Child {
-    Command::new(bin)
-        .args(["run", "--config"])
-        .arg(config)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
-        .spawn()
-        .unwrap()
+/// the binary's default filter), its stderr in a new file at `log`;
+/// killed if the guard is dropped while it runs.
+pub fn spawn_run(bin: &Path, config: &Path, log: &Path) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(bin)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// `text` without terminal colour codes.
