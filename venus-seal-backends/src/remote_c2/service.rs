@@ -598,20 +598,31 @@ async fn reject(
     Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(answer) = known_task(&inner, &headers, Permission::Write, &stage, &id).await {
-        return answer;
-    }
-    match inner.store.forget_done(&id).await {
-        Ok(Some(Ok(status))) => {
-            tracing::warn!(task = %id, %stage, claimed_by = ?status.claimed_by, "the submitter rejected the task's output (it does not verify); forgotten");
-            Json(status).into_response()
-        }
-        Ok(Some(Err(state))) => refuse(
+    let status = match known_task(&inner, &headers, Permission::Write, &stage, &id).await {
+        Ok((_, status)) => status,
+        Err(answer) => return answer,
+    };
+    let not_done = |state: TaskState| {
+        refuse(
             StatusCode::CONFLICT,
             "not_ready",
             format!("{stage} task {id} is {state}, not done: nothing to reject"),
-        ),
-        Ok(None) => unknown(&stage, &id),
+        )
+    };
+    if status.state != TaskState::Done {
+        return not_done(status.state);
+    }
+    match inner.store.forget_done(&id).await {
+        Ok(true) => {
+            tracing::warn!(task = %id, %stage, claimed_by = ?status.claimed_by, "the submitter rejected the task's output (it does not verify); forgotten");
+            Json(status).into_response()
+        }
+        // Resubmitted (queued again) or pruned since it was read.
+        Ok(false) => match inner.store.status(&id).await {
+            Ok(Some(now)) => not_done(now.state),
+            Ok(None) => unknown(&stage, &id),
+            Err(e) => internal(e),
+        },
         Err(e) => internal(e),
     }
 }

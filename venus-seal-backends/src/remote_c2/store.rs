@@ -475,24 +475,16 @@ impl C2TaskStore {
     }
 
     /// Forgets a done task whose output its submitter found invalid, so
-    /// that the same work submitted again is proven again: its status
-    /// before, `Ok(None)` if unknown, `Err` with its state if not done.
-    pub(crate) async fn forget_done(
-        &self,
-        id: &str,
-    ) -> Result<Option<Result<TaskStatus, TaskState>>, QueueError> {
-        let Some(status) = self.status(id).await? else {
-            return Ok(None);
-        };
-        if status.state != TaskState::Done {
-            return Ok(Some(Err(status.state)));
-        }
-        sqlx::query("DELETE FROM c2_tasks WHERE id = $1 AND state = 'done'")
+    /// that the same work submitted again is proven again: `true` if a
+    /// done task `id` was deleted, `false` if there is none (unknown, or
+    /// not done).
+    pub(crate) async fn forget_done(&self, id: &str) -> Result<bool, QueueError> {
+        let done = sqlx::query("DELETE FROM c2_tasks WHERE id = $1 AND state = 'done'")
             .bind(id)
             .execute(&self.pool)
             .await
             .map_err(db)?;
-        Ok(Some(Ok(status)))
+        Ok(done.rows_affected() == 1)
     }
 
     /// Closes the connections, waiting for the statements in flight.
