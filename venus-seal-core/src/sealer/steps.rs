@@ -188,7 +188,10 @@ impl Sealer {
         self.prepare_pc2(paths).await.map_err(fail)?;
         let proof = proof_type(rec)?;
         let synthetic = match proof.is_synthetic() {
-            true => SynthInputs::for_proof(proof, need(rec, rec.ticket, "ticket")?, &rec.pieces),
+            true => Some(SynthInputs {
+                ticket: need(rec, rec.ticket, "ticket")?,
+                pieces: rec.pieces.clone(),
+            }),
             false => None,
         };
         let task = Pc2 {

@@ -148,16 +148,6 @@ pub struct SynthInputs {
     pub pieces: Vec<PieceInfo>,
 }
 
-impl SynthInputs {
-    /// The inputs of `proof`'s PC2: `Some` only for a synthetic PoRep.
-    pub fn for_proof(proof: SealProof, ticket: Ticket, pieces: &[PieceInfo]) -> Option<Self> {
-        proof.is_synthetic().then(|| Self {
-            ticket,
-            pieces: pieces.to_vec(),
-        })
-    }
-}
-
 /// The result of [`Pc2`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pc2Output {
