@@ -5,7 +5,9 @@
 //! devnet verifies it; with one
 //! sector's tree-r-last deleted the next proof still lands and that sector
 //! is faulty (declared recovered and proven again once the file is back);
-//! the elected miner's WinningPoSt (through `compute_proof`)
+//! with sector 3's files all deleted it is skipped, rebuilt from its
+//! ticket by the worker's `Rebuilder` into a persist store, declared
+//! recovered and proven again; the elected miner's WinningPoSt (through `compute_proof`)
 //! verifies; unsealing returns the deal piece byte for byte (into memory,
 //! a file and an HTTP upload to a local server). Snap-up:
 //! deal data is encoded into a CC sector; its proof verifies on the devnet
@@ -46,7 +48,13 @@ use venus_seal::core::{
     SectorId, SectorNumber, Ticket,
 };
 
+use venus_seal::backends::persist::{LocalPersistStore, PersistStores, PersistedSectors};
+use venus_seal::core::manager::AllocatedSector;
+use venus_seal::core::proving::{PoStSector, ProvingSector};
+use venus_seal::core::rebuild::{RebuildAssignment, RebuildJobSource, RebuildRun, Rebuilder};
+use venus_seal::core::stage::CheckProvable;
 use venus_seal::core::unseal::{UnsealAssignment, UnsealJobSource};
+use venus_seal::core::{CommR, MemoryPieceStore, StageExecutors};
 use venus_seal::worker::unseal::UnsealRunner;
 
 mod support;
@@ -159,6 +167,56 @@ async fn next_round(chain: &DevnetChain, scheduler: &WindowPoStScheduler) -> PoS
         chain.advance(1).await;
     }
     panic!("no WindowPoSt round within two periods");
+}
+
+/// Finds a sector in the persist store the rebuilder writes to first,
+/// else where `seal` put it.
+#[derive(Debug)]
+struct RebuiltFirst {
+    store: PersistedSectors,
+    sealed: SectorDirs,
+}
+
+impl SectorLocator for RebuiltFirst {
+    fn locate(&self, sector: SectorId) -> Option<SectorFiles> {
+        self.store
+            .locate(sector)
+            .filter(|f| f.sealed.is_file())
+            .or_else(|| self.sealed.locate(sector))
+    }
+}
+
+/// One rebuild job to hand out, and what the rebuilder reported.
+#[derive(Debug)]
+struct OneRebuild {
+    job: std::sync::Mutex<Option<RebuildAssignment>>,
+    results: std::sync::Mutex<Vec<Result<String, String>>>,
+}
+
+#[async_trait::async_trait]
+impl RebuildJobSource for OneRebuild {
+    async fn allocate_rebuild(
+        &self,
+        _spec: venus_seal::core::manager::AllocateSpec,
+    ) -> Result<Option<RebuildAssignment>, venus_seal::core::ManagerError> {
+        Ok(self.job.lock().unwrap().take())
+    }
+    async fn rebuilt(
+        &self,
+        _sector: SectorId,
+        instance: String,
+    ) -> Result<(), venus_seal::core::ManagerError> {
+        self.results.lock().unwrap().push(Ok(instance));
+        Ok(())
+    }
+    async fn rebuild_failed(
+        &self,
+        _sector: SectorId,
+        reason: String,
+    ) -> Result<(), venus_seal::core::ManagerError> {
+        self.results.lock().unwrap().push(Err(reason));
+        Ok(())
+    }
 }
 
 /// A server storing the body of one `PUT /piece`: its URL and the body.
@@ -324,11 +382,13 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     let chain = devnet(params);
     let started = Instant::now();
     let mut sealed = Vec::new();
+    let mut comm_rs = Vec::new();
     for n in 1..=3u64 {
         let piece = (n == 1).then_some((piece_file.as_path(), data.len() as u64, piece));
         let (s, comm_r) = seal(&root, n, piece).await;
         activate(&chain, SectorNumber(n), comm_r);
         sealed.push(s);
+        comm_rs.push(comm_r);
     }
     eprintln!("sealed 3 sectors through PC2 in {:?}", started.elapsed());
 
@@ -408,11 +468,15 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     assert_eq!(std::fs::read(&job_out).unwrap(), out);
 
     // WindowPoSt over the three sectors, verified by the devnet.
+    let store_dir = dir.path().join("store");
     let scheduler = WindowPoStScheduler::new(
         chain.clone(),
         chain.clone(),
         PoStExecutors::of(local.clone()),
-        Arc::new(locator.clone()),
+        Arc::new(RebuiltFirst {
+            store: PersistedSectors::new(vec![store_dir.clone()]),
+            sealed: locator.clone(),
+        }),
         vec![MINER],
     );
     let started = Instant::now();
@@ -506,9 +570,95 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     );
     assert!(chain.faults(MINER).unwrap().is_empty());
 
+    // Sector 3 loses all its files: skipped, faulty. A rebuild job (its
+    // ticket, CC, the CommR on chain) runs on the worker's `Rebuilder`
+    // with the real stages and a real persist store; the sector is
+    // declared recovered and proven from the rebuilt files.
+    let three = SectorId::new(MINER, SectorNumber(3));
+    std::fs::remove_dir_all(root.join(three.to_string())).unwrap();
+    let round = next_round(&chain, &scheduler).await;
+    assert_eq!(
+        round.partitions[0].proven,
+        vec![SectorNumber(1), SectorNumber(2)]
+    );
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(3)]);
+    let jobs = Arc::new(OneRebuild {
+        job: std::sync::Mutex::new(Some(RebuildAssignment {
+            sector: AllocatedSector {
+                id: three,
+                proof_type: PROOF,
+            },
+            ticket: Ticket {
+                ticket: sealed[2].ticket,
+                epoch: 0,
+            },
+            deals: Vec::new(),
+            comm_r: Some(CommR(comm_rs[2])),
+            comm_d: Some(sealed[2].comm_d),
+            upgraded: false,
+        })),
+        results: std::sync::Mutex::new(Vec::new()),
+    });
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let persist = PersistStores::new().with_store(Arc::new(LocalPersistStore::new(
+        "store-r",
+        store_dir.clone(),
+    )));
+    let rebuilder = Rebuilder::new(
+        jobs.clone(),
+        Arc::new(MemoryPieceStore::default()),
+        StageExecutors::uniform(local.clone(), Arc::new(persist)),
+        Default::default(),
+        dir.path().join("rebuild"),
+    );
+    let started = Instant::now();
+    assert_eq!(
+        rebuilder.run_once().await.unwrap(),
+        RebuildRun::Rebuilt("store-r".into())
+    );
+    eprintln!("sector 3 rebuilt and persisted in {:?}", started.elapsed());
+    assert_eq!(
+        *jobs.results.lock().unwrap(),
+        vec![Ok("store-r".to_string())]
+    );
+    assert!(!dir.path().join("rebuild").join(three.to_string()).exists());
+    // The rebuilt files pass the check the scheduler runs before it
+    // declares the sector recovered.
+    let rebuilt = RebuiltFirst {
+        store: PersistedSectors::new(vec![store_dir.clone()]),
+        sealed: locator.clone(),
+    }
+    .locate(three)
+    .unwrap();
+    assert!(rebuilt.sealed.starts_with(&store_dir), "{rebuilt:?}");
+    let bad = local
+        .execute(CheckProvable {
+            miner: MINER,
+            sectors: vec![ProvingSector {
+                sector: PoStSector {
+                    number: three.number,
+                    seal_proof: PROOF,
+                    comm_r: CommR(comm_rs[2]),
+                },
+                files: rebuilt,
+            }],
+        })
+        .await
+        .unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    let round = next_round(&chain, &scheduler).await;
+    assert_eq!(
+        round.partitions[0].proven,
+        vec![SectorNumber(1), SectorNumber(2), SectorNumber(3)]
+    );
+    assert!(chain.faults(MINER).unwrap().is_empty());
+
     window_post_survives_a_proving_node_killed_mid_partition(
         &chain,
-        &locator,
+        Arc::new(RebuiltFirst {
+            store: PersistedSectors::new(vec![store_dir.clone()]),
+            sealed: locator.clone(),
+        }),
         local,
         &dir.path().join("post"),
     )
@@ -523,7 +673,7 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
 /// gets the proof, verifies it and sends it: it lands in its deadline.
 async fn window_post_survives_a_proving_node_killed_mid_partition(
     chain: &Arc<DevnetChain>,
-    locator: &SectorDirs,
+    locator: Arc<dyn SectorLocator>,
     local: Arc<LocalExecutor>,
     dir: &Path,
 ) {
@@ -561,7 +711,7 @@ async fn window_post_survives_a_proving_node_killed_mid_partition(
             window_post: Arc::new(remote),
             check: local,
         },
-        Arc::new(locator.clone()),
+        locator,
         vec![MINER],
     );
     let round = tokio::spawn({

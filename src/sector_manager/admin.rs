@@ -9,6 +9,7 @@ use venus_seal_chain::LocalSectorManager;
 use venus_seal_chain::WindowPoStScheduler;
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
+use venus_seal_core::rebuild::{RebuildJob, RebuildOrigin};
 use venus_seal_core::unseal::UnsealJob;
 use venus_seal_core::ChainError;
 use venus_seal_core::{
@@ -17,7 +18,7 @@ use venus_seal_core::{
 use venus_seal_rpc::manager::WorkerPingInfo;
 use venus_seal_rpc::manager_admin::{
     AdminError, DeadlineReads, DealQueueStatus, ManagerAdminApi, ManagerAdminClient,
-    SectorReadTime, SimulatedPartitionPoSt, SimulatedWindowPoSt, UnsealJobEntry,
+    RebuildJobEntry, SectorReadTime, SimulatedPartitionPoSt, SimulatedWindowPoSt, UnsealJobEntry,
 };
 use venus_seal_rpc::Permission;
 
@@ -229,6 +230,29 @@ impl ManagerAdminApi for ManagerAdmin {
                 .collect(),
             took_ms: millis(sim.took),
         })
+    }
+
+    async fn request_rebuild(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<RebuildJob, AdminError> {
+        self.manager
+            .request_rebuild(sector, RebuildOrigin::Operator, reason)
+            .await
+            .map_err(manager_error)
+    }
+
+    async fn rebuild_jobs(&self) -> Result<Vec<RebuildJobEntry>, AdminError> {
+        let jobs = self
+            .manager
+            .rebuild_jobs()
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        Ok(jobs
+            .into_iter()
+            .map(|(sector, job)| RebuildJobEntry { sector, job })
+            .collect())
     }
 
     async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {

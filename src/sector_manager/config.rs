@@ -339,6 +339,15 @@ pub struct ProvingSection {
     /// proving service instead of this host (optional).
     #[serde(default)]
     pub remote: Option<RemoteProvingSection>,
+    /// A sector the WindowPoSt check skips because its files are gone
+    /// (no sealed replica or no cache in `stores`) is rebuilt without an
+    /// operator when its pieces are reachable (in `[pieces]`'s store; a
+    /// CC sector has none) and its last rebuild was not given up; a
+    /// worker with `[rebuild]` takes the job. The reason is written into
+    /// the sector's history either way. Default: off (`sectors rebuild`
+    /// by hand).
+    #[serde(default)]
+    pub auto_rebuild: bool,
 }
 
 /// `[proving.remote]`: the PoSt stages go to a remote proving service

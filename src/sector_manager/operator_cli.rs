@@ -70,6 +70,27 @@ pub enum SectorsCommand {
     },
     /// List the unseal jobs and their states.
     UnsealJobs(ApiArgs),
+    /// Seal a finalized sector whose files are lost again from its ticket
+    /// and pieces (same CommR) and put it back in a persist store: a
+    /// worker with `[rebuild]` takes the job. Once its files pass the
+    /// WindowPoSt check, the manager declares it recovered.
+    Rebuild {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        /// Why, for the sector's history.
+        #[arg(long, default_value = "requested by the operator")]
+        reason: String,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List the rebuild jobs (the operator's and the automatic policy's)
+    /// and their states.
+    RebuildJobs(ApiArgs),
     /// `expiring`, `extend`, `terminate`.
     #[command(flatten)]
     Lifecycle(LifecycleCommand),
@@ -121,6 +142,26 @@ impl SectorsCommand {
             SectorsCommand::UnsealJobs(api) => {
                 let jobs = admin_client(&api, name)?.unseal_jobs().await?;
                 print!("{}", unseal_table(&jobs));
+            }
+            SectorsCommand::Rebuild {
+                miner,
+                number,
+                reason,
+                api,
+            } => {
+                let sector = SectorId::new(miner, SectorNumber(number));
+                let job = admin_client(&api, name)?
+                    .request_rebuild(sector, &reason)
+                    .await?;
+                println!(
+                    "{sector}: rebuild {} ({}); a worker with [rebuild] takes it",
+                    job.state.name().to_lowercase(),
+                    job.reason
+                );
+            }
+            SectorsCommand::RebuildJobs(api) => {
+                let jobs = admin_client(&api, name)?.rebuild_jobs().await?;
+                print!("{}", rebuild_table(&jobs));
             }
             SectorsCommand::Lifecycle(command) => command.run(name).await?,
         }
@@ -232,6 +273,36 @@ pub fn unseal_table(jobs: &[venus_seal_rpc::manager_admin::UnsealJobEntry]) -> S
             e.job.state_name(),
             e.job.attempts,
             e.job.dests.join(","),
+            e.job.last_error.as_deref().unwrap_or("-")
+        ));
+    }
+    out
+}
+
+/// The rebuild jobs as a table: sector, state, attempts, who asked and
+/// why, where the files went, the last error.
+pub fn rebuild_table(jobs: &[venus_seal_rpc::manager_admin::RebuildJobEntry]) -> String {
+    use venus_seal_core::rebuild::RebuildOrigin;
+    if jobs.is_empty() {
+        return "no rebuild jobs\n".into();
+    }
+    let mut out = format!(
+        "{:<18} {:<8} {:>8} {:<10} {:<12} {:<40} LAST ERROR\n",
+        "SECTOR", "STATE", "ATTEMPTS", "BY", "INSTANCE", "REASON"
+    );
+    for e in jobs {
+        let by = match e.job.origin {
+            RebuildOrigin::Operator => "operator",
+            RebuildOrigin::WindowPoStCheck => "wdpost",
+        };
+        out.push_str(&format!(
+            "{:<18} {:<8} {:>8} {:<10} {:<12} {:<40} {}\n",
+            e.sector.to_string(),
+            e.job.state.name(),
+            e.job.attempts,
+            by,
+            e.job.instance.as_deref().unwrap_or("-"),
+            e.job.reason,
             e.job.last_error.as_deref().unwrap_or("-")
         ));
     }

@@ -321,9 +321,11 @@ async fn serve(
     let mut admin = ManagerAdmin::new(local.clone(), miners);
     let secret = Secret::load_or_create(&config.rpc.secret_file).context("rpc.secret_file")?;
 
+    let mut piece_store = None;
     let proxy = match &config.pieces {
         Some(p) => {
             let store = p.store.build().context("pieces.store")?;
+            piece_store = Some(store.clone());
             let listener = tokio::net::TcpListener::bind(p.listen)
                 .await
                 .with_context(|| format!("pieces.listen {}", p.listen))?;
@@ -342,13 +344,23 @@ async fn serve(
     let mut scheduler = None;
     let post = match (&config.proving, prover) {
         (Some(p), Some(prover)) => {
-            let post = Arc::new(WindowPoStScheduler::new(
+            let locator = Arc::new(PersistedSectors::new(p.stores.clone()));
+            let mut post = WindowPoStScheduler::new(
                 chain.reader.clone(),
                 chain.sender.clone(),
                 prover,
-                Arc::new(PersistedSectors::new(p.stores.clone())),
+                locator.clone(),
                 config.miners.iter().map(|m| m.id).collect(),
-            ));
+            );
+            if p.auto_rebuild {
+                tracing::info!(pieces = piece_store.is_some(), "sectors whose files are gone at the WindowPoSt check are rebuilt automatically ([proving] auto_rebuild)");
+                post = post.with_auto_rebuild(crate::chain::manager::AutoRebuild::new(
+                    local.clone(),
+                    locator,
+                    piece_store.clone(),
+                ));
+            }
+            let post = Arc::new(post);
             let interval = p.interval.unwrap_or(chain.epoch);
             tracing::info!(stores = ?p.stores, ?interval, "WindowPoSt scheduler proving the miners' deadlines");
             scheduler = Some(post.clone());
@@ -420,6 +432,7 @@ async fn serve(
         .pings(pings.clone())
         .pieces(pieces.clone())
         .unseal(local.clone())
+        .rebuild(local.clone())
         .admin(admin)
         .serve(config.rpc.listen, secret.clone())
         .await
@@ -750,7 +763,8 @@ async fn serve_trusted_listener(
         .stores(stores)
         .pings(pings)
         .pieces(pieces)
-        .unseal(manager)
+        .unseal(manager.clone())
+        .rebuild(manager)
         .serve_trusted(t.listen, networks)
         .await
         .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;

@@ -22,6 +22,7 @@ use crate::chain::{
 use crate::core::engine::limits::Limits;
 use crate::core::engine::metrics::EngineMetrics;
 use crate::core::manager::AllocateSpec;
+use crate::core::rebuild::{RebuildJobSource, Rebuilder};
 use crate::core::stage::Unseal;
 use crate::core::unseal::UnsealJobSource;
 use crate::core::{
@@ -54,6 +55,8 @@ pub struct Worker {
     ping: Option<tokio::task::JoinHandle<()>>,
     /// The unseal runner and its poll interval, started by `run`.
     unseal: Option<(UnsealRunner, std::time::Duration)>,
+    /// The rebuilder and its poll interval, started by `run`.
+    rebuild: Option<(Rebuilder, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -83,7 +86,7 @@ impl Worker {
             .await?
             .with_context(|| format!("parameters for {proof}"))?;
 
-        let (manager, chain, remote, unseal_jobs) = sector_manager(&config, &params).await?;
+        let (manager, chain, remote, jobs) = sector_manager(&config, &params).await?;
         // Executors: local proving or the stage's ext processors, test
         // hooks, metrics, then limits outermost (a stage waiting for a
         // permit is not timed).
@@ -117,7 +120,7 @@ impl Worker {
             });
             tracing::info!(?stores, spool = %spool.display(), poll = ?u.poll, "taking unseal jobs");
             let runner = UnsealRunner::new(
-                unseal_jobs,
+                jobs.unseal.clone(),
                 decorators.wrap::<Unseal, _>(local),
                 Arc::new(PersistedSectors::new(stores)),
                 sealer_config(&config).allocate,
@@ -135,9 +138,33 @@ impl Worker {
                 .await
                 .context("worker.state_db")?,
         );
+        let pieces = piece_store(&config)?;
+        if config.rebuild.is_some() && config.persist.is_empty() {
+            anyhow::bail!(
+                "[rebuild] needs a [[persist]] store: a rebuilt sector is put back where the \
+                 provers read it, not left in the rebuild folder"
+            );
+        }
+        let rebuild = config.rebuild.as_ref().map(|r| {
+            let dir = r.dir.clone().unwrap_or_else(|| {
+                config
+                    .sealing
+                    .first()
+                    .map_or_else(|| PathBuf::from("rebuild"), |s| s.path.join("rebuild"))
+            });
+            tracing::info!(dir = %dir.display(), poll = ?r.poll, "taking rebuild jobs");
+            let rebuilder = Rebuilder::new(
+                jobs.rebuild.clone(),
+                pieces.clone(),
+                stage_executors.clone(),
+                sealer_config(&config).allocate,
+                dir,
+            );
+            (rebuilder, r.poll)
+        });
         let sealer = Sealer::new(
             manager,
-            piece_store(&config)?,
+            pieces,
             stage_executors,
             store.clone(),
             sealer_config(&config),
@@ -195,6 +222,7 @@ impl Worker {
             chain,
             ping,
             unseal,
+            rebuild,
         })
     }
 
@@ -215,9 +243,10 @@ impl Worker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(worker = %self.name, "worker running");
         let unseal = self.unseal.map(|(runner, poll)| runner.spawn(poll));
+        let rebuild = self.rebuild.map(|(rebuilder, poll)| rebuilder.spawn(poll));
         self.engine.run(shutdown).await?;
-        if let Some(unseal) = unseal {
-            unseal.abort();
+        for task in unseal.into_iter().chain(rebuild) {
+            task.abort();
         }
         // The engine has dropped its executors: kill the ext processors'
         // children before the process exits (exit skips destructors).
@@ -247,7 +276,7 @@ async fn sector_manager(
     Arc<dyn SectorManager>,
     Option<Arc<DevnetChain>>,
     Option<Arc<ManagerClient>>,
-    Arc<dyn UnsealJobSource>,
+    JobSources,
 )> {
     match &config.manager {
         ManagerSection::EmbeddedDevnet {
@@ -283,7 +312,11 @@ async fn sector_manager(
                 chain.clone(),
                 verifier,
             );
-            Ok((manager.clone(), Some(chain), None, manager))
+            let jobs = JobSources {
+                unseal: manager.clone(),
+                rebuild: manager.clone(),
+            };
+            Ok((manager, Some(chain), None, jobs))
         }
         ManagerSection::Remote {
             url, token_file, ..
@@ -298,9 +331,20 @@ async fn sector_manager(
             };
             let client = Arc::new(ManagerClient::new(url.clone(), token.as_deref())?);
             tracing::info!(%url, "sector manager: remote");
-            Ok((client.clone(), None, Some(client.clone()), client))
+            let jobs = JobSources {
+                unseal: client.clone(),
+                rebuild: client.clone(),
+            };
+            Ok((client.clone(), None, Some(client), jobs))
         }
     }
+}
+
+/// Where the worker's jobs beside sealing come from: the manager, in
+/// process or remote.
+struct JobSources {
+    unseal: Arc<dyn UnsealJobSource>,
+    rebuild: Arc<dyn RebuildJobSource>,
 }
 
 /// Deal pieces, always verified against their PieceCID as they stream.

@@ -55,12 +55,14 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 mod forward;
+pub mod jobs;
 pub mod lifecycle;
 pub mod manager;
 pub mod manager_store;
 pub mod persist_store;
 pub mod piece_store;
 pub mod proving;
+pub mod rebuild;
 pub mod retry;
 #[cfg(any(feature = "sqlite", feature = "sql"))]
 pub mod schema;

@@ -13,7 +13,7 @@
 //! (fetching pieces, the PC2 restart marker, making stage outputs durable
 //! before the record that depends on them is saved).
 
-mod files;
+pub(crate) mod files;
 mod steps;
 #[cfg(all(test, feature = "testing"))]
 mod tests;

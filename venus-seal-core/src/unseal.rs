@@ -47,28 +47,8 @@ pub struct UnsealJob {
     pub last_error: Option<String>,
 }
 
-/// Where an [`UnsealJob`] is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum UnsealState {
-    /// Waiting for a worker.
-    Pending,
-    /// Handed to a worker at `since` (Unix seconds); handed out again
-    /// once [`UnsealJob::LEASE_SECS`] pass without a result.
-    Running {
-        /// When it was handed out.
-        since: u64,
-    },
-    /// Written to every destination at `at`.
-    Done {
-        /// When.
-        at: u64,
-    },
-    /// Given up after [`UnsealJob::MAX_ATTEMPTS`] failures, at `at`.
-    Failed {
-        /// When.
-        at: u64,
-    },
-}
+/// Where an [`UnsealJob`] is (the state every manager job has).
+pub use crate::jobs::JobState as UnsealState;
 
 impl UnsealJob {
     /// How long a worker holds a job before it is handed out again (a
@@ -94,29 +74,17 @@ impl UnsealJob {
     /// Whether a worker may take it at `now`: pending, or running past
     /// its lease.
     pub fn is_available(&self, now: u64) -> bool {
-        match self.state {
-            UnsealState::Pending => true,
-            UnsealState::Running { since } => now.saturating_sub(since) >= Self::LEASE_SECS,
-            UnsealState::Done { .. } | UnsealState::Failed { .. } => false,
-        }
+        self.state.is_available(now, Self::LEASE_SECS)
     }
 
     /// Neither done nor given up.
     pub fn is_open(&self) -> bool {
-        matches!(
-            self.state,
-            UnsealState::Pending | UnsealState::Running { .. }
-        )
+        self.state.is_open()
     }
 
     /// The state in one word, for listings.
     pub fn state_name(&self) -> &'static str {
-        match self.state {
-            UnsealState::Pending => "Pending",
-            UnsealState::Running { .. } => "Running",
-            UnsealState::Done { .. } => "Done",
-            UnsealState::Failed { .. } => "Failed",
-        }
+        self.state.name()
     }
 }
 
@@ -231,16 +199,5 @@ mod tests {
             vec![0, 512, 768, 1024]
         );
         assert_eq!(piece_offsets(&[]), Vec::<u64>::new());
-    }
-
-    #[test]
-    fn a_running_job_is_available_again_after_its_lease() {
-        let mut job = UnsealJob::new(piece(512), 0, 508, "/tmp/x".into());
-        assert!(job.is_available(0) && job.is_open());
-        job.state = UnsealState::Running { since: 100 };
-        assert!(!job.is_available(100 + UnsealJob::LEASE_SECS - 1));
-        assert!(job.is_available(100 + UnsealJob::LEASE_SECS));
-        job.state = UnsealState::Done { at: 5 };
-        assert!(!job.is_available(u64::MAX) && !job.is_open());
     }
 }

@@ -675,11 +675,11 @@ async fn client_reads_11001_as_an_abort() {
 #[test]
 fn every_fixture_names_its_upstream_sources() {
     let readme = std::fs::read_to_string(fixtures_dir().join("README.md")).unwrap();
-    for name in METHODS
-        .iter()
-        .chain(&SERVER_ONLY)
-        .chain(&["SectorStateNotFound", "UnsealJob"])
-    {
+    for name in METHODS.iter().chain(&SERVER_ONLY).chain(&[
+        "SectorStateNotFound",
+        "UnsealJob",
+        "RebuildJob",
+    ]) {
         let f = fixture(name);
         for source in f["sources"].as_object().unwrap().values() {
             let (path, commit) = source.as_str().unwrap().split_once('@').unwrap();
@@ -689,6 +689,21 @@ fn every_fixture_names_its_upstream_sources() {
                 "{name}: {source} not in README"
             );
         }
+    }
+}
+
+/// `server` serving on a free port behind a write token.
+async fn serve_server(server: venus_seal_rpc::manager::ManagerServer) -> Served {
+    let secret = Secret::generate();
+    let (addr, _handle) = server
+        .serve("127.0.0.1:0".parse().unwrap(), secret.clone())
+        .await
+        .unwrap();
+    Served {
+        url: format!("http://{addr}"),
+        auth: format!("Bearer {}", secret.token(Permission::Write, Some("w"))),
+        fake: Arc::new(WithDeal(FakeManager::default())),
+        _handle,
     }
 }
 
@@ -775,19 +790,11 @@ impl venus_seal_core::unseal::UnsealJobSource for OneUnsealJob {
 async fn unseal_jobs_travel_in_damocles_shapes_both_ways() {
     let f = fixture("UnsealJob");
     let source = Arc::new(OneUnsealJob::default());
-    let secret = Secret::generate();
-    let (addr, _handle) =
+    let s = serve_server(
         venus_seal_rpc::manager::ManagerServer::new(Arc::new(FakeManager::default()))
-            .unseal(source.clone())
-            .serve("127.0.0.1:0".parse().unwrap(), secret.clone())
-            .await
-            .unwrap();
-    let s = Served {
-        url: format!("http://{addr}"),
-        auth: format!("Bearer {}", secret.token(Permission::Write, Some("w"))),
-        fake: Arc::new(WithDeal(FakeManager::default())),
-        _handle,
-    };
+            .unseal(source.clone()),
+    )
+    .await;
     let requests = f["requests"].as_array().unwrap();
     let req = |i: usize| {
         (
@@ -876,4 +883,182 @@ async fn unseal_jobs_travel_in_damocles_shapes_both_ways() {
         assert_eq!(method, requests[i]["method"].as_str().unwrap());
         assert_params(method, params, &requests[i]["params"]);
     }
+}
+
+/// A rebuild source handing out one job (sector 1000/1, the fixture's
+/// ticket and deal) once.
+#[derive(Debug, Default)]
+struct OneRebuildJob {
+    taken: Mutex<bool>,
+}
+
+fn rebuild_fixture_job() -> venus_seal_core::rebuild::RebuildAssignment {
+    let f = fixture("RebuildJob");
+    let r = &f["worker_response"];
+    venus_seal_core::rebuild::RebuildAssignment {
+        sector: AllocatedSector {
+            id: sector_of(&r["Sector"]["ID"]),
+            proof_type: SealProof::StackedDrg2KiBV1_1,
+        },
+        ticket: Ticket {
+            ticket: Randomness([1; 32]),
+            epoch: 900,
+        },
+        deals: vec![DealInfo::new(
+            7,
+            PieceInfo {
+                size: PaddedPieceSize(2048),
+                cid: r["PiecesV2"][0]["Piece"]["PieceCID"]["/"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            },
+        )],
+        comm_r: Some(venus_seal_core::CommR([0xaa; 32])),
+        comm_d: Some(CommD([0xdd; 32])),
+        upgraded: false,
+    }
+}
+
+#[async_trait]
+impl venus_seal_core::rebuild::RebuildJobSource for OneRebuildJob {
+    async fn allocate_rebuild(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<venus_seal_core::rebuild::RebuildAssignment>, ManagerError> {
+        assert_eq!(spec.allowed_miners, vec![ActorId(1000)]);
+        let mut taken = self.taken.lock().unwrap();
+        if std::mem::replace(&mut *taken, true) {
+            return Ok(None);
+        }
+        Ok(Some(rebuild_fixture_job()))
+    }
+    async fn rebuilt(&self, _: SectorId, _: String) -> Result<(), ManagerError> {
+        unreachable!("a worker ends a rebuild with SubmitPersistedEx and ReportFinalized")
+    }
+    async fn rebuild_failed(&self, _: SectorId, _: String) -> Result<(), ManagerError> {
+        unreachable!("a worker fails a rebuild with ReportAborted")
+    }
+}
+
+/// A rebuild job in damocles' shapes both ways: our server answers a
+/// damocles worker's `AllocateRebuildSector` with the W2 worker's
+/// `SectorRebuildInfo` (ticket base64, `PiecesV2`, nulls where it reads
+/// `Option`s); our client reads a Go manager's jobs (CC, a snapped-up
+/// sector's with the Go-only fields, an older manager's v1 pledge piece)
+/// and ends a job with the worker's own calls and params.
+#[tokio::test]
+async fn rebuild_jobs_travel_in_damocles_shapes_both_ways() {
+    let f = fixture("RebuildJob");
+    let requests = f["requests"].as_array().unwrap();
+    let s = serve_server(
+        venus_seal_rpc::manager::ManagerServer::new(Arc::new(FakeManager::default()))
+            .rebuild(Arc::new(OneRebuildJob::default())),
+    )
+    .await;
+    let (method, params) = (
+        requests[0]["method"].as_str().unwrap(),
+        &requests[0]["params"],
+    );
+    let answer = call(&s, method, params).await;
+    let result = &answer["result"];
+    assert_shape(method, result, &f["worker_response"]);
+    let expected = f["worker_response"].as_object().unwrap();
+    for key in [
+        "Sector",
+        "Ticket",
+        "Pieces",
+        "PiecesV2",
+        "IsSnapUp",
+        "UpgradePublic",
+    ] {
+        assert_eq!(result[key], expected[key], "{key}: {result}");
+    }
+    assert_eq!(result["CommR"], json!([0xaa_u8; 32].to_vec()), "{result}");
+    assert_eq!(
+        call(&s, method, params).await["result"],
+        Value::Null,
+        "one job"
+    );
+
+    // Our client against a Go manager.
+    use venus_seal_core::rebuild::RebuildJobSource;
+    let (url, fake) = fake_damocles().await;
+    let client = ManagerClient::new(url, None).unwrap();
+    let spec = AllocateSpec {
+        allowed_miners: vec![ActorId(1000)],
+        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+        allocation_key: None,
+    };
+    let responses = f["manager_responses"].as_array().unwrap();
+    let mut jobs = Vec::new();
+    for r in responses {
+        fake.answers
+            .lock()
+            .unwrap()
+            .insert(method.into(), Answer::Result(r.clone()));
+        jobs.push(
+            client
+                .allocate_rebuild(spec.clone())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let want = rebuild_fixture_job();
+    // CC: no deals, nothing to check the replica against.
+    assert_eq!((jobs[0].sector, jobs[0].ticket), (want.sector, want.ticket));
+    assert!(jobs[0].deals.is_empty() && !jobs[0].upgraded && jobs[0].comm_r.is_none());
+    // A snapped-up sector (UpgradePublic set): its deal read from the
+    // Go manager's full DealInfoV2.
+    assert!(jobs[1].upgraded);
+    assert_eq!(jobs[1].deals, want.deals);
+    // An older manager's pledge piece stays in place (the rebuilder
+    // writes it as zeros).
+    assert_eq!(jobs[2].deals.len(), 1, "{:?}", jobs[2].deals);
+    assert_eq!(jobs[2].deals[0].id, 0);
+    // A Go manager's pledge piece with `DealInfo: null` reads too.
+    assert_eq!(jobs[3].deals.len(), 1);
+    assert_eq!(jobs[3].deals[0].id, 0);
+
+    fake.answers.lock().unwrap().insert(
+        "Venus.SubmitPersistedEx".into(),
+        Answer::Result(json!(true)),
+    );
+    for m in ["Venus.ReportFinalized", "Venus.ReportAborted"] {
+        fake.answers
+            .lock()
+            .unwrap()
+            .insert(m.into(), Answer::Result(Value::Null));
+    }
+    client.rebuilt(sector(), "store-2".into()).await.unwrap();
+    client
+        .rebuild_failed(sector(), "pc2: the rebuilt CommR differs".into())
+        .await
+        .unwrap();
+    let sent = fake.requests.lock().unwrap().clone();
+    // Four allocations, then the ending calls.
+    let expected: Vec<&Value> = [0, 0, 0, 0, 1, 2, 3]
+        .iter()
+        .map(|i| &requests[*i])
+        .collect();
+    assert_eq!(sent.len(), expected.len());
+    for (i, (method, params)) in sent.iter().enumerate() {
+        assert_eq!(method, expected[i]["method"].as_str().unwrap());
+        assert_params(method, params, &expected[i]["params"]);
+        if i >= 4 {
+            assert_eq!(params, &expected[i]["params"], "{method}");
+        }
+    }
+    // A manager refusing the files: the job is not reported done.
+    fake.answers.lock().unwrap().insert(
+        "Venus.SubmitPersistedEx".into(),
+        Answer::Result(json!(false)),
+    );
+    let err = client
+        .rebuilt(sector(), "store-2".into())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
 }

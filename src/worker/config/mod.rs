@@ -96,6 +96,10 @@ pub struct WorkerConfig {
     /// `[unseal]`: take unseal jobs from the manager (absent: none taken).
     #[serde(default)]
     pub unseal: Option<UnsealSection>,
+    /// `[rebuild]`: take rebuild jobs from the manager (absent: none
+    /// taken).
+    #[serde(default)]
+    pub rebuild: Option<RebuildSection>,
     /// `[testing]`: test-only pause points (empty by default).
     #[serde(default)]
     pub testing: TestingSection,
@@ -135,6 +139,26 @@ pub struct UnsealSection {
     /// destinations (default: `unseal` in the first `[[sealing]]` path).
     #[serde(default)]
     pub spool: Option<PathBuf>,
+}
+
+/// `[rebuild]`: the worker also takes rebuild jobs from the manager (a
+/// finalized sector whose files are lost, sealed again from its ticket and
+/// pieces to the same CommR, see `venus_seal_core::rebuild`), one at a
+/// time, beside sealing: through the same stage executors (so `[limits]`,
+/// `[locks]` and `[[processors.*]]` apply), its deal pieces from
+/// `[pieces]`, the result persisted by `[[persist]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildSection {
+    /// How long to wait before asking again when no job waits (default
+    /// 30s).
+    #[serde(with = "crate::core::serde_duration", default = "default_unseal_poll")]
+    pub poll: Duration,
+    /// Where a sector is sealed again (one folder per sector, removed
+    /// once persisted; default: `rebuild` in the first `[[sealing]]`
+    /// path). It needs a sealing slot's room.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 fn default_unseal_poll() -> Duration {

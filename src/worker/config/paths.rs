@@ -57,6 +57,9 @@ impl WorkerConfig {
         if let Some(c2) = &mut self.c2_service {
             resolve(base, &mut c2.token_file);
         }
+        if let Some(dir) = self.rebuild.as_mut().and_then(|r| r.dir.as_mut()) {
+            resolve(base, dir);
+        }
         if let Some(u) = &mut self.unseal {
             u.stores.iter_mut().for_each(|d| resolve(base, d));
             if let Some(spool) = &mut u.spool {

@@ -400,6 +400,30 @@ fn a_bare_processor_program_is_looked_up_on_path() {
 /// resolved against the config's folder; a bad duration or an unknown key
 /// is refused naming it.
 #[test]
+fn a_rebuild_section_is_read_and_checked() {
+    let documented = example()
+        .replace("# [rebuild]", "[rebuild]")
+        .replace("# poll = \"1m\"", "poll = \"1m\"")
+        .replace("# dir = \"./data/rebuild\"", "dir = \"./data/rebuild\"");
+    let mut c = parse(&documented).unwrap();
+    c.resolve_paths(std::path::Path::new("/etc/vs"));
+    let r = c.rebuild.unwrap();
+    assert_eq!(r.poll, Duration::from_secs(60));
+    assert_eq!(
+        r.dir,
+        Some(std::path::PathBuf::from("/etc/vs/./data/rebuild"))
+    );
+    let with = |section: &str| format!("{}\n{section}", example());
+    let bare = parse(&with("[rebuild]")).unwrap().rebuild.unwrap();
+    assert_eq!((bare.poll, bare.dir), (Duration::from_secs(30), None));
+    let err = format!(
+        "{:#}",
+        parse(&with("[rebuild]\ndirectory = \"/x\"")).unwrap_err()
+    );
+    assert!(err.contains("directory"), "{err}");
+}
+
+#[test]
 fn an_unseal_section_is_read_and_checked() {
     let documented = example()
         .replace("# [unseal]", "[unseal]")

@@ -24,6 +24,7 @@ mod batch;
 #[cfg(test)]
 mod batch_tests;
 mod config;
+mod job_index;
 mod lifecycle;
 #[cfg(test)]
 mod lifecycle_tests;
@@ -33,6 +34,9 @@ mod node_fault_tests;
 mod post;
 #[cfg(test)]
 mod post_tests;
+mod rebuild;
+#[cfg(test)]
+mod rebuild_tests;
 #[cfg(test)]
 mod restart_tests;
 mod state;
@@ -73,6 +77,7 @@ pub use post::{
     DeadlineCheck, DeadlineProgress, PartitionPoSt, PoStExecutors, PoStOutcome, PoStRound,
     PoStScheduleError, WindowPoStScheduler,
 };
+pub use rebuild::AutoRebuild;
 use state::{decide, Decision};
 pub use state::{SectorEvent, SectorStatus, Submitted};
 pub use store::{
@@ -211,7 +216,9 @@ pub struct LocalSectorManager {
     /// an outside market instead of the store's queue.
     market: std::sync::OnceLock<Arc<dyn DealMarket>>,
     /// Sectors with open unseal jobs ([`unseal`]).
-    unseal: Mutex<unseal::UnsealIndex>,
+    unseal: Mutex<job_index::JobIndex>,
+    /// Sectors with open rebuild jobs ([`rebuild`]).
+    rebuild: Mutex<job_index::JobIndex>,
 }
 
 impl fmt::Debug for LocalSectorManager {
@@ -313,6 +320,7 @@ impl LocalSectorManager {
             wake: Arc::new(Notify::new()),
             market: std::sync::OnceLock::new(),
             unseal: Mutex::default(),
+            rebuild: Mutex::default(),
         });
         tokio::spawn(batch::run_timer(
             Arc::downgrade(&manager),
@@ -943,6 +951,12 @@ impl SectorManager for LocalSectorManager {
         instance: String,
     ) -> Result<bool, ManagerError> {
         info!(%sector, %instance, "sector persisted");
+        // A damocles worker's rebuild plan: the rebuilt files' place, the
+        // sector's once the job is reported done.
+        if rebuild::runs_rebuild(&self.read(sector).await?) {
+            self.rebuild_persisted(sector, instance).await?;
+            return Ok(true);
+        }
         self.modify_live(sector, |rec| {
             if rec.persisted_at.as_ref() != Some(&instance) {
                 rec.record(event("Persisted", format!("in {instance}")));
@@ -1071,6 +1085,14 @@ impl SectorManager for LocalSectorManager {
                 if unseal::runs_unseal(rec) {
                     return Ok(None);
                 }
+                if rebuild::runs_rebuild(rec) {
+                    // damocles reports a Permanent or Critical failure
+                    // only here (no ReportAborted): keep it on the job.
+                    if let (Some(f), Some(job)) = (&report.failure, rec.rebuild.as_mut()) {
+                        job.last_error = Some(f.to_string());
+                    }
+                    return Ok(None);
+                }
                 let repeated = rec.last_report.as_ref() == Some(&report);
                 if !repeated {
                     let change = &report.state_change;
@@ -1092,7 +1114,7 @@ impl SectorManager for LocalSectorManager {
             })
             .await?;
         let Some((answer, repeated)) = reported else {
-            debug!(%sector, state = %report.state_change.next, "state report of an unseal job");
+            debug!(%sector, state = %report.state_change.next, "state report of an unseal or rebuild job");
             return Ok(ReportStateResponse {
                 finalized: false,
                 abort_reason: None,
@@ -1121,6 +1143,9 @@ impl SectorManager for LocalSectorManager {
     }
 
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
+        if rebuild::runs_rebuild(&self.read(sector).await?) {
+            return self.finish_rebuild(sector, Ok(None)).await;
+        }
         info!(%sector, "sector finalized");
         self.parked().remove(&sector);
         self.modify(sector, |rec| {
@@ -1139,6 +1164,10 @@ impl SectorManager for LocalSectorManager {
         // sector aborted: the job failed, not the sector.
         if unseal::runs_unseal(&rec) {
             return self.fail_running_unseal(sector, &rec, reason).await;
+        }
+        // Likewise a rebuild: the job failed.
+        if rebuild::runs_rebuild(&rec) {
+            return self.finish_rebuild(sector, Err(reason)).await;
         }
         // A finalized sector is done: no worker can abort it.
         if rec.finalized {

@@ -227,6 +227,9 @@ pub struct WindowPoStScheduler {
     ready: Mutex<BTreeMap<(ActorId, u64), readiness::Readiness>>,
     /// Each miner's open deadline as last seen.
     progress: Mutex<BTreeMap<ActorId, DeadlineProgress>>,
+    /// The automatic rebuild policy, if on: hears of every sector the
+    /// check skips.
+    rebuild: Option<super::rebuild::AutoRebuild>,
 }
 
 impl fmt::Debug for WindowPoStScheduler {
@@ -261,6 +264,29 @@ impl WindowPoStScheduler {
             outcomes: Mutex::new(BTreeMap::new()),
             ready: Mutex::new(BTreeMap::new()),
             progress: Mutex::new(BTreeMap::new()),
+            rebuild: None,
+        }
+    }
+
+    /// Hands every sector the check skips (while proving a deadline, or
+    /// still failing when its recovery is checked) to `policy`, which
+    /// asks for a rebuild where that is safe.
+    pub fn with_auto_rebuild(mut self, policy: super::rebuild::AutoRebuild) -> Self {
+        self.rebuild = Some(policy);
+        self
+    }
+
+    /// Tells the rebuild policy, if any, of `skipped`, in the background:
+    /// its reads (records, files, pieces) never delay a proof.
+    async fn hand_to_rebuild(&self, miner: ActorId, deadline: u64, skipped: &[SkippedSector]) {
+        if let (Some(policy), false) = (&self.rebuild, skipped.is_empty()) {
+            let (policy, skipped) = (policy.clone(), skipped.to_vec());
+            tokio::spawn(async move {
+                let asked = policy.skipped(miner, deadline, &skipped).await;
+                if !asked.is_empty() {
+                    info!(%miner, deadline, sectors = ?asked, "automatic rebuild requested for sectors whose files are gone");
+                }
+            });
         }
     }
 
@@ -506,6 +532,7 @@ impl WindowPoStScheduler {
             info!(%miner, deadline = dl.index, partition = index, proven = output.proven.len(),
                   skipped = ?skipped, message = %message.0, "WindowPoSt submitted");
             self.mark(miner, &dl, index, &message);
+            self.hand_to_rebuild(miner, dl.index, &skipped).await;
             sent += 1;
             self.record_progress(miner, &dl, due, sent);
             round.partitions.push(PartitionPoSt {
@@ -592,7 +619,7 @@ impl WindowPoStScheduler {
             if faulty.is_empty() {
                 continue;
             }
-            let (sectors, _) = self.proving_sectors(miner, &faulty).await?;
+            let (sectors, unlocated) = self.proving_sectors(miner, &faulty).await?;
             let bad = self
                 .executors
                 .check
@@ -607,6 +634,8 @@ impl WindowPoStScheduler {
                     partition: index as u64,
                     source,
                 })?;
+            let still_bad: Vec<_> = unlocated.into_iter().chain(bad.iter().cloned()).collect();
+            self.hand_to_rebuild(miner, target, &still_bad).await;
             let healthy: Vec<_> = sectors
                 .iter()
                 .map(|s| s.sector.number)

@@ -1,14 +1,7 @@
 //! Unseal jobs on the manager (see [`venus_seal_core::unseal`]): requested
 //! by an operator, kept on the sector's record, handed to workers, their
-//! results recorded.
-//!
-//! Which sectors hold open jobs is indexed in memory: filled by the
-//! requests this process takes and, every [`RESCAN`], by a scan of the
-//! store, so that jobs requested through another manager process on the
-//! same database (or before a restart) are found too.
-
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+//! results recorded. Which sectors hold open jobs is indexed in memory
+//! (see [`super::job_index`]).
 
 use async_trait::async_trait;
 use tracing::{info, warn};
@@ -18,18 +11,8 @@ use venus_seal_core::unseal::{
 };
 use venus_seal_core::{ManagerError, PieceCid, SectorId};
 
+use super::job_index::JobIndex;
 use super::{event, unix_now, LocalSectorManager, SectorStatus};
-
-/// How often the index of sectors with open jobs is rebuilt from the
-/// store.
-pub(super) const RESCAN: Duration = Duration::from_secs(60);
-
-/// Sectors with open unseal jobs, and when the store was last scanned.
-#[derive(Debug, Default)]
-pub(super) struct UnsealIndex {
-    sectors: BTreeSet<SectorId>,
-    scanned: Option<Instant>,
-}
 
 /// The object-store URL schemes a worker writes (Amazon S3 and
 /// S3-compatible stores, with the backends' `s3` feature).
@@ -138,7 +121,7 @@ impl LocalSectorManager {
                 Ok(job)
             })
             .await?;
-        self.unseal_index().sectors.insert(sector);
+        self.unseal_index().insert(sector);
         info!(%sector, %piece, %dest, "unseal requested");
         Ok(job)
     }
@@ -146,18 +129,7 @@ impl LocalSectorManager {
     /// Every sector's unseal jobs (open, done and given up), in sector
     /// order.
     pub async fn unseal_jobs(&self) -> Result<Vec<(SectorId, UnsealJob)>, ManagerError> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.store.sectors(after, 500).await?;
-            let Some((last, _)) = page.last() else {
-                return Ok(out);
-            };
-            after = Some(*last);
-            for (id, rec) in page {
-                out.extend(rec.value.unseal.into_iter().map(|j| (id, j)));
-            }
-        }
+        self.jobs_of(|rec| rec.unseal).await
     }
 
     /// The unseal jobs running in `rec` (the record of `sector`) failed
@@ -183,32 +155,26 @@ impl LocalSectorManager {
         Ok(())
     }
 
-    fn unseal_index(&self) -> std::sync::MutexGuard<'_, UnsealIndex> {
+    fn unseal_index(&self) -> std::sync::MutexGuard<'_, JobIndex> {
         self.unseal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The sectors with open jobs, the store scanned again when the last
-    /// scan is older than [`RESCAN`].
+    /// scan is older than [`RESCAN`](super::job_index::RESCAN).
     async fn sectors_with_jobs(&self) -> Result<Vec<SectorId>, ManagerError> {
-        let stale = self
-            .unseal_index()
-            .scanned
-            .is_none_or(|at| at.elapsed() >= RESCAN);
-        if stale {
-            let open: BTreeSet<SectorId> = self
+        if self.unseal_index().is_stale() {
+            let open: Vec<SectorId> = self
                 .unseal_jobs()
                 .await?
                 .into_iter()
                 .filter(|(_, j)| j.is_open())
                 .map(|(id, _)| id)
                 .collect();
-            let mut index = self.unseal_index();
-            index.sectors.extend(open);
-            index.scanned = Some(Instant::now());
+            self.unseal_index().scanned(open);
         }
-        Ok(self.unseal_index().sectors.iter().copied().collect())
+        Ok(self.unseal_index().sectors())
     }
 }
 
@@ -218,82 +184,67 @@ impl UnsealJobSource for LocalSectorManager {
         &self,
         spec: AllocateSpec,
     ) -> Result<Option<UnsealAssignment>, ManagerError> {
-        for sector in self.sectors_with_jobs().await? {
-            if !spec.allowed_miners.is_empty() && !spec.allowed_miners.contains(&sector.miner) {
-                continue;
-            }
-            let now = unix_now();
-            let taken = self
-                .modify(sector, |rec| {
-                    if !spec.allowed_proof_types.is_empty()
-                        && !spec.allowed_proof_types.contains(&rec.proof_type)
-                    {
-                        return Ok(None);
-                    }
-                    let (Some(pc), Some(instance)) = (&rec.pre_commit, &rec.persisted_at) else {
-                        return Ok(None);
-                    };
-                    let (comm_d, ticket) = (pc.content.comm_d, pc.content.ticket);
-                    let instance = instance.clone();
-                    let proof_type = rec.proof_type;
-                    let mut given_up = Vec::new();
-                    let mut taken = None;
-                    for job in rec.unseal.iter_mut().filter(|j| j.is_available(now)) {
-                        if job.attempts >= UnsealJob::MAX_ATTEMPTS {
-                            // Its last worker went silent past the lease.
-                            job.state = UnsealState::Failed { at: now };
-                            given_up.push(job.piece.cid);
-                            continue;
-                        }
-                        job.attempts += 1;
-                        job.state = UnsealState::Running { since: now };
-                        taken = Some(UnsealAssignment {
-                            sector: AllocatedSector {
-                                id: sector,
-                                proof_type,
-                            },
-                            piece: job.piece.cid,
-                            comm_d,
-                            ticket,
-                            offset: job.offset,
-                            len: job.len,
-                            instance: instance.clone(),
-                            dests: job.dests.clone(),
-                        });
-                        break;
-                    }
-                    for piece in given_up {
-                        rec.record(event(
-                            "UnsealFailed",
-                            format!(
-                                "{piece}: no result after {} attempts",
-                                UnsealJob::MAX_ATTEMPTS
-                            ),
-                        ));
-                    }
-                    if let Some(t) = &taken {
-                        rec.record(event("UnsealStarted", t.piece.to_string()));
-                    }
-                    Ok(taken)
-                })
-                .await;
-            match taken {
-                Ok(Some(assignment)) => {
-                    info!(%sector, piece = %assignment.piece, "unseal job handed out");
-                    return Ok(Some(assignment));
+        let now = unix_now();
+        self.hand_out(
+            "unseal",
+            self.sectors_with_jobs().await?,
+            &spec,
+            &self.unseal,
+            |sector, rec| {
+                // One job at a time on a sector (see `rebuild`); and a
+                // sector being rebuilt has no files to unseal yet.
+                if super::rebuild::runs_rebuild(rec) {
+                    return Ok(None);
                 }
-                Ok(None) => {}
-                Err(e) => warn!(%sector, error = %e, "cannot hand out its unseal job"),
-            }
-            let open = self
-                .sector_status(sector)
-                .await?
-                .is_some_and(|rec| rec.unseal.iter().any(UnsealJob::is_open));
-            if !open {
-                self.unseal_index().sectors.remove(&sector);
-            }
-        }
-        Ok(None)
+                let (Some(pc), Some(instance)) = (&rec.pre_commit, &rec.persisted_at) else {
+                    return Ok(None);
+                };
+                let (comm_d, ticket) = (pc.content.comm_d, pc.content.ticket);
+                let instance = instance.clone();
+                let proof_type = rec.proof_type;
+                let mut given_up = Vec::new();
+                let mut taken = None;
+                for job in rec.unseal.iter_mut().filter(|j| j.is_available(now)) {
+                    if job.attempts >= UnsealJob::MAX_ATTEMPTS {
+                        // Its last worker went silent past the lease.
+                        job.state = UnsealState::Failed { at: now };
+                        given_up.push(job.piece.cid);
+                        continue;
+                    }
+                    job.attempts += 1;
+                    job.state = UnsealState::Running { since: now };
+                    taken = Some(UnsealAssignment {
+                        sector: AllocatedSector {
+                            id: sector,
+                            proof_type,
+                        },
+                        piece: job.piece.cid,
+                        comm_d,
+                        ticket,
+                        offset: job.offset,
+                        len: job.len,
+                        instance: instance.clone(),
+                        dests: job.dests.clone(),
+                    });
+                    break;
+                }
+                for piece in given_up {
+                    rec.record(event(
+                        "UnsealFailed",
+                        format!(
+                            "{piece}: no result after {} attempts",
+                            UnsealJob::MAX_ATTEMPTS
+                        ),
+                    ));
+                }
+                if let Some(t) = &taken {
+                    rec.record(event("UnsealStarted", t.piece.to_string()));
+                }
+                Ok(taken)
+            },
+            |rec| rec.unseal.iter().any(UnsealJob::is_open),
+        )
+        .await
     }
 
     async fn unseal_destinations(
@@ -359,7 +310,7 @@ impl UnsealJobSource for LocalSectorManager {
             Some(e) => warn!(%sector, %piece, error = %e, state, "unseal failed"),
         }
         if state == "Pending" {
-            self.unseal_index().sectors.insert(sector);
+            self.unseal_index().insert(sector);
         }
         Ok(())
     }

@@ -19,7 +19,9 @@ use crate::testing::stand_in_piece as piece;
 const M1: ActorId = ActorId(1000);
 const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
 
-fn manager_on(store: Arc<dyn ManagerStore>) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
+pub(super) fn manager_on(
+    store: Arc<dyn ManagerStore>,
+) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
             id: M1,

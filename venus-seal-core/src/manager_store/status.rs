@@ -159,6 +159,10 @@ pub struct SectorStatus {
     /// done or failed, for the operator to read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unseal: Vec<crate::unseal::UnsealJob>,
+    /// Its rebuild job, if one was ever asked for (the last one: a new
+    /// request replaces a job done or given up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<crate::rebuild::RebuildJob>,
 }
 
 /// One entry of a sector's [`SectorStatus::history`].
@@ -215,6 +219,7 @@ impl SectorStatus {
             abort_requested: None,
             history: Vec::new(),
             unseal: Vec::new(),
+            rebuild: None,
         }
     }
 

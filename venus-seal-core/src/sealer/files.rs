@@ -27,6 +27,7 @@ use super::Sealer;
 use crate::durable::sync_tree_with;
 use crate::error::{Failure, FailureLevel, PieceStoreError, StageError};
 use crate::manager::DealInfo;
+use crate::piece_store::PieceStore;
 use crate::stage::{PieceSource, SectorPaths};
 
 /// The marker written before PC2 rewrites the sealed file in place.
@@ -41,7 +42,7 @@ fn piece_path(dir: &Path, deal: &DealInfo) -> PathBuf {
 /// (filecoin-proofs names them `sc-02-data-layer-<n>.dat`): with synthetic
 /// PoRep nothing reads them once PC2 has written the synthetic proofs.
 /// Best effort: a file that cannot be removed is logged and left.
-pub(super) async fn free_sdr_layers(cache: &Path) {
+pub(crate) async fn free_sdr_layers(cache: &Path) {
     let Ok(mut dir) = tokio::fs::read_dir(cache).await else {
         return;
     };
@@ -67,44 +68,53 @@ pub(super) async fn free_sdr_layers(cache: &Path) {
 
 /// Removes the pieces [`Sealer::fetch_pieces`] fetched for `deals`
 /// (best effort: add_pieces has copied them).
-pub(super) async fn remove_pieces(deals: &[DealInfo], dir: &Path) {
+pub(crate) async fn remove_pieces(deals: &[DealInfo], dir: &Path) {
     for deal in deals {
         let _ = tokio::fs::remove_file(piece_path(dir, deal)).await;
     }
 }
 
+/// Creates `dir` and fetches the piece of each of `deals` into it from
+/// `store`: the sources of add_pieces. A piece larger than its deal says
+/// is Abort.
+pub(crate) async fn fetch_pieces(
+    store: &dyn PieceStore,
+    deals: &[DealInfo],
+    dir: &Path,
+) -> Result<Vec<PieceSource>, Failure> {
+    tokio::fs::create_dir_all(dir).await.map_err(|e| {
+        Failure::from_error(&StageError::io(format!("creating {}", dir.display()), e))
+    })?;
+    let mut sources = Vec::with_capacity(deals.len());
+    for deal in deals {
+        let path = piece_path(dir, deal);
+        let unpadded_size = fetch_piece(store, deal, &path).await?;
+        if unpadded_size > deal.piece.size.unpadded() {
+            return Err(Failure::new(
+                FailureLevel::Abort,
+                format!(
+                    "piece {} has {unpadded_size} bytes, more than its size {} allows",
+                    deal.piece.cid, deal.piece.size.0
+                ),
+            ));
+        }
+        sources.push(PieceSource::File {
+            path,
+            unpadded_size,
+            expected: Some(deal.piece),
+        });
+    }
+    Ok(sources)
+}
+
 impl Sealer {
-    /// Creates `dir` and fetches the piece of each of `deals` into it from
-    /// the piece store: the sources of add_pieces. A piece larger than its
-    /// deal says is Abort.
+    /// [`fetch_pieces`] from this sealer's piece store.
     pub(super) async fn fetch_pieces(
         &self,
         deals: &[DealInfo],
         dir: &Path,
     ) -> Result<Vec<PieceSource>, Failure> {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| {
-            Failure::from_error(&StageError::io(format!("creating {}", dir.display()), e))
-        })?;
-        let mut sources = Vec::with_capacity(deals.len());
-        for deal in deals {
-            let path = piece_path(dir, deal);
-            let unpadded_size = self.fetch_piece(deal, &path).await?;
-            if unpadded_size > deal.piece.size.unpadded() {
-                return Err(Failure::new(
-                    FailureLevel::Abort,
-                    format!(
-                        "piece {} has {unpadded_size} bytes, more than its size {} allows",
-                        deal.piece.cid, deal.piece.size.0
-                    ),
-                ));
-            }
-            sources.push(PieceSource::File {
-                path,
-                unpadded_size,
-                expected: Some(deal.piece),
-            });
-        }
-        Ok(sources)
+        fetch_pieces(&*self.pieces, deals, dir).await
     }
 
     /// PC2 rewrites the sealed file in place: if an earlier PC2 started
@@ -198,36 +208,35 @@ impl Sealer {
         .map_err(|e| Failure::new(FailureLevel::Critical, format!("syncing stage outputs panicked: {e}")))?
         .map_err(|e| Failure::from_error(&e))
     }
+}
 
-    /// Copies the piece of `deal` from the piece store to `path`; the
-    /// number of bytes copied.
-    async fn fetch_piece(&self, deal: &DealInfo, path: &Path) -> Result<u64, Failure> {
-        let mut reader = self
-            .pieces
-            .get(&deal.piece.cid)
-            .await
-            .map_err(|e| Failure::from_error(&e))?;
-        let io = |what: &str, e: std::io::Error| {
-            Failure::from_error(&StageError::io(format!("{what} {}", path.display()), e))
-        };
-        let mut file = tokio::fs::File::create(path)
-            .await
-            .map_err(|e| io("creating", e))?;
-        let written = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| {
-            // A store that fails mid-stream says why (a piece whose bytes do
-            // not match its PieceCID is Abort): keep its level.
-            match e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<PieceStoreError>())
-            {
-                Some(cause) => Failure::from_error(cause),
-                None => Failure::new(
-                    FailureLevel::Temporary,
-                    format!("fetching piece {}: {e}", deal.piece.cid),
-                ),
-            }
-        })?;
-        file.flush().await.map_err(|e| io("writing", e))?;
-        Ok(written)
-    }
+/// Copies the piece of `deal` from the piece store to `path`; the
+/// number of bytes copied.
+async fn fetch_piece(store: &dyn PieceStore, deal: &DealInfo, path: &Path) -> Result<u64, Failure> {
+    let mut reader = store
+        .get(&deal.piece.cid)
+        .await
+        .map_err(|e| Failure::from_error(&e))?;
+    let io = |what: &str, e: std::io::Error| {
+        Failure::from_error(&StageError::io(format!("{what} {}", path.display()), e))
+    };
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| io("creating", e))?;
+    let written = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| {
+        // A store that fails mid-stream says why (a piece whose bytes do
+        // not match its PieceCID is Abort): keep its level.
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<PieceStoreError>())
+        {
+            Some(cause) => Failure::from_error(cause),
+            None => Failure::new(
+                FailureLevel::Temporary,
+                format!("fetching piece {}: {e}", deal.piece.cid),
+            ),
+        }
+    })?;
+    file.flush().await.map_err(|e| io("writing", e))?;
+    Ok(written)
 }

@@ -251,7 +251,7 @@ fn decode<T: serde::de::DeserializeOwned>(stage: &str, value: &Opaque) -> Result
 }
 
 /// The CommR the fake pc2 gives a sector.
-pub(crate) fn fake_comm_r(sector: crate::SectorId) -> CommR {
+pub fn fake_comm_r(sector: crate::SectorId) -> CommR {
     let mut r = [0u8; 32];
     r[..8].copy_from_slice(&sector.miner.0.to_le_bytes());
     r[8..16].copy_from_slice(&sector.number.0.to_le_bytes());

@@ -22,7 +22,8 @@ pub use crash::{
 };
 pub use errors::every_chain_error;
 pub use fake_executor::{
-    fake_c2_verify_info, fake_stage_executors, BlockingFake, Census, FakeExecutor, FakeStages,
+    fake_c2_verify_info, fake_comm_r, fake_stage_executors, BlockingFake, Census, FakeExecutor,
+    FakeStages,
 };
 pub use fake_manager::FakeManager;
 pub use fake_verifier::FakeProofVerifier;

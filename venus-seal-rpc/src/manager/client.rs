@@ -12,6 +12,7 @@ use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, WaitSeedResponse,
 };
+use venus_seal_core::rebuild::{RebuildAssignment, RebuildJobSource};
 use venus_seal_core::stage::Proof;
 use venus_seal_core::unseal::{UnsealAssignment, UnsealJobSource};
 use venus_seal_core::{ManagerError, PieceCid, SectorId, SectorManager, Ticket};
@@ -298,6 +299,48 @@ impl UnsealJobSource for ManagerClient {
             rpc_params![sector, piece, error],
         )
         .await?;
+        Ok(())
+    }
+}
+
+/// damocles' rebuild plan, as its Rust worker calls it: the job from
+/// `AllocateRebuildSector`; the files' place with `SubmitPersistedEx`
+/// (not an upgrade) then `ReportFinalized`; a failure with
+/// `ReportAborted` (which a damocles manager, like ours, applies to the
+/// job: it finalizes the sector again with the reason).
+#[async_trait]
+impl RebuildJobSource for ManagerClient {
+    async fn allocate_rebuild(
+        &self,
+        spec: AllocateSpec,
+    ) -> Result<Option<RebuildAssignment>, ManagerError> {
+        let spec = wire::AllocateSectorSpec::from(&spec);
+        let job: Option<wire::SectorRebuildInfo> = self
+            .call(methods::ALLOCATE_REBUILD_SECTOR, rpc_params![spec])
+            .await?;
+        Ok(job.map(Into::into))
+    }
+
+    async fn rebuilt(&self, sector: SectorId, instance: String) -> Result<(), ManagerError> {
+        let ok: bool = self
+            .call(
+                methods::SUBMIT_PERSISTED_EX,
+                rpc_params![sector, instance.clone(), false],
+            )
+            .await?;
+        if !ok {
+            return Err(ManagerError::Rejected(format!(
+                "the manager refused the rebuilt files of {sector} in {instance}"
+            )));
+        }
+        self.call::<IgnoredAny>(methods::REPORT_FINALIZED, rpc_params![sector])
+            .await?;
+        Ok(())
+    }
+
+    async fn rebuild_failed(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+        self.call::<IgnoredAny>(methods::REPORT_ABORTED, rpc_params![sector, reason])
+            .await?;
         Ok(())
     }
 }

@@ -145,7 +145,9 @@ pub mod methods {
     /// `Venus.AllocateSanpUpSector` (write; damocles' spelling): a snap-up
     /// job. This manager hands out none yet: always `null`.
     pub const ALLOCATE_SNAP_UP_SECTOR: &str = "Venus.AllocateSanpUpSector";
-    /// `Venus.AllocateRebuildSector` (write): a rebuild job; always `null`.
+    /// `Venus.AllocateRebuildSector` (write): a rebuild job, `null` when
+    /// none waits (or the server hands out none:
+    /// [`ManagerServer::rebuild`](super::ManagerServer::rebuild) not set).
     pub const ALLOCATE_REBUILD_SECTOR: &str = "Venus.AllocateRebuildSector";
     /// `Venus.AllocateUnsealSector` (write): an unseal job, `null` when
     /// none waits (or the server hands out none:
@@ -164,11 +166,7 @@ pub mod methods {
     /// `rebuild`, `wdpost`), answered "no job": a damocles worker running
     /// such a plan against this manager idles instead of failing on every
     /// poll.
-    pub const NO_JOBS: [&str; 3] = [
-        ALLOCATE_SNAP_UP_SECTOR,
-        ALLOCATE_REBUILD_SECTOR,
-        WDPOST_ALLOCATE_JOBS,
-    ];
+    pub const NO_JOBS: [&str; 2] = [ALLOCATE_SNAP_UP_SECTOR, WDPOST_ALLOCATE_JOBS];
 
     /// Every method that needs `write`.
     pub const WRITE: [&str; 21] = [

@@ -9,6 +9,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use serde::de::DeserializeOwned;
 use venus_seal_core::manager::{AcquireDealsSpec, AllocatedSector};
+use venus_seal_core::rebuild::RebuildJobSource;
 use venus_seal_core::stage::Proof;
 use venus_seal_core::unseal::UnsealJobSource;
 use venus_seal_core::{PieceCid, SealProof, SectorId, SectorManager};
@@ -32,6 +33,8 @@ pub struct ManagerContext {
     pub pings: WorkerPings,
     /// Where unseal jobs come from (`None`: none handed out).
     pub unseal: Option<Arc<dyn UnsealJobSource>>,
+    /// Where rebuild jobs come from (`None`: none handed out).
+    pub rebuild: Option<Arc<dyn RebuildJobSource>>,
 }
 
 /// The module [`manager_module`] builds.
@@ -76,6 +79,7 @@ pub struct ManagerServer {
     pieces: super::PieceRedirect,
     admin: Option<Arc<dyn crate::manager_admin::ManagerAdminApi>>,
     unseal: Option<Arc<dyn UnsealJobSource>>,
+    rebuild: Option<Arc<dyn RebuildJobSource>>,
 }
 
 impl std::fmt::Debug for ManagerServer {
@@ -99,6 +103,7 @@ impl ManagerServer {
             pieces: super::PieceRedirect::default(),
             admin: None,
             unseal: None,
+            rebuild: None,
         }
     }
 
@@ -139,6 +144,16 @@ impl ManagerServer {
         self
     }
 
+    /// Rebuild jobs are handed to workers from `jobs`
+    /// (`AllocateRebuildSector`; the worker ends a job with
+    /// `SubmitPersistedEx` and `ReportFinalized`, or `ReportAborted`,
+    /// which the manager routes to the job); without it,
+    /// `AllocateRebuildSector` answers none.
+    pub fn rebuild(mut self, jobs: Arc<dyn RebuildJobSource>) -> Self {
+        self.rebuild = Some(jobs);
+        self
+    }
+
     /// The worker API module of this server's parts.
     fn module(&mut self) -> Result<ManagerModule, RpcError> {
         module_of(ManagerContext {
@@ -146,6 +161,7 @@ impl ManagerServer {
             stores: self.stores.clone(),
             pings: self.pings.clone(),
             unseal: self.unseal.clone(),
+            rebuild: self.rebuild.clone(),
         })
     }
 
@@ -337,12 +353,29 @@ pub fn manager_module_with(
         stores,
         pings,
         unseal: None,
+        rebuild: None,
     })
 }
 
 fn module_of(context: ManagerContext) -> Result<ManagerModule, RpcError> {
     let mut module = RpcModule::new(context);
     register_unseal(&mut module)?;
+    module
+        .register_async_method(
+            methods::ALLOCATE_REBUILD_SECTOR,
+            |params, ctx, _| async move {
+                let (spec,): (wire::AllocateSectorSpec,) =
+                    parse(&params, methods::ALLOCATE_REBUILD_SECTOR, "[spec]")?;
+                let Some(jobs) = ctx.rebuild.clone() else {
+                    return Ok(None);
+                };
+                jobs.allocate_rebuild(wire::allocate_spec(spec, false))
+                    .await
+                    .map(|job| job.as_ref().map(wire::SectorRebuildInfo::from))
+                    .map_err(manager_error_to_rpc)
+            },
+        )
+        .map_err(reg)?;
     module
         .register_async_method(methods::ALLOCATE_SECTOR, |params, ctx, _| async move {
             let expected = "[spec] or [spec, niporep]";

@@ -135,7 +135,7 @@ pub struct PieceInfoV2 {
 }
 
 /// `DealInfoV2`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DealInfoV2 {
     /// The builtin-market deal id (0: none).
@@ -157,8 +157,14 @@ pub struct DealInfoV2 {
 pub struct SectorPiece {
     /// The piece.
     pub piece: PieceInfoV2,
-    /// The deal it came with.
+    /// The deal it came with (the Go manager's `*DealInfoV2` may be
+    /// `null`: a pledge piece, read as no deal).
+    #[serde(deserialize_with = "null_as_none_deal")]
     pub deal_info: DealInfoV2,
+}
+
+fn null_as_none_deal<'de, D: Deserializer<'de>>(d: D) -> Result<DealInfoV2, D::Error> {
+    Ok(Option::<DealInfoV2>::deserialize(d)?.unwrap_or_default())
 }
 
 impl From<&DealInfo> for SectorPiece {
@@ -185,7 +191,7 @@ impl From<&DealInfo> for SectorPiece {
 }
 
 /// The Go manager's `PieceInfo` (`Deals` v1): `Offset` may be absent.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PieceInfoV1 {
     /// Padded size.
@@ -196,7 +202,7 @@ pub struct PieceInfoV1 {
 
 /// The Go manager's `DealInfo` (`Deals` v1); `Proposal` and
 /// `IsCompatible` are not needed here and are ignored.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DealInfoV1 {
     /// The deal id.
@@ -364,6 +370,94 @@ impl From<SectorUnsealInfo> for core_unseal::UnsealAssignment {
             len: w.size,
             instance: w.private_info.access_instance,
             dests: w.dest.unwrap_or_default(),
+        }
+    }
+}
+
+/// `SectorRebuildInfo`: a rebuild job as damocles answers
+/// `AllocateRebuildSector` (worker `damocles-worker/src/rpc/sealer/mod.rs`@91f2d704b462d3b36a21e729448f1061aab72e7f,
+/// Go `damocles-manager/core/types.go`@1ae89614d4652e27b3a76a2c8b9dc507d86336a2):
+/// the sector, its ticket (base64), its pieces as v1 `Deals` (`Pieces`,
+/// older managers and sectors) or `DealsV2` (`PiecesV2`), `IsSnapUp`, and
+/// for a snapped-up sector `UpgradePublic` (`{CommR: 32 numbers, ...}`).
+/// Our manager also sends `CommR` and `CommD` (32 numbers each, fields
+/// damocles' worker ignores) so that our worker checks the rebuilt
+/// replica against the sector's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorRebuildInfo {
+    /// The sector and its proof type.
+    pub sector: AllocatedSector,
+    /// The ticket it was sealed with.
+    pub ticket: Ticket,
+    /// Its pieces as v1 `Deals` (a damocles manager's older sectors).
+    #[serde(default)]
+    pub pieces: Option<Vec<DealInfoV1>>,
+    /// Its pieces as `DealsV2`.
+    #[serde(rename = "PiecesV2", default)]
+    pub pieces_v2: Option<Vec<SectorPiece>>,
+    /// The sector was snapped up.
+    #[serde(rename = "IsSnapUp", default)]
+    pub is_snap_up: bool,
+    /// A snapped-up sector's public info (its CommR).
+    #[serde(default)]
+    pub upgrade_public: Option<SectorPublicInfo>,
+    /// The sector's CommR (ours only).
+    #[serde(rename = "CommR", default, skip_serializing_if = "Option::is_none")]
+    pub comm_r: Option<[u8; 32]>,
+    /// The sector's CommD (ours only).
+    #[serde(rename = "CommD", default, skip_serializing_if = "Option::is_none")]
+    pub comm_d: Option<[u8; 32]>,
+}
+
+/// `SectorPublicInfo` as damocles' worker reads it: the CommR (the Go
+/// manager's `SealedCID`, `Activation` and `Expiration` are ignored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorPublicInfo {
+    /// The sealed commitment's bytes.
+    pub comm_r: [u8; 32],
+}
+
+impl From<&venus_seal_core::rebuild::RebuildAssignment> for SectorRebuildInfo {
+    /// Pieces as `PiecesV2` (what damocles' current manager sends for
+    /// its sectors; `null` for CC), `Pieces` null.
+    fn from(a: &venus_seal_core::rebuild::RebuildAssignment) -> Self {
+        SectorRebuildInfo {
+            sector: a.sector,
+            ticket: a.ticket.into(),
+            pieces: None,
+            pieces_v2: (!a.deals.is_empty())
+                .then(|| a.deals.iter().map(SectorPiece::from).collect()),
+            is_snap_up: a.upgraded,
+            upgrade_public: None,
+            comm_r: a.comm_r.map(|c| c.0),
+            comm_d: a.comm_d.map(|c| c.0),
+        }
+    }
+}
+
+impl From<SectorRebuildInfo> for venus_seal_core::rebuild::RebuildAssignment {
+    /// `PiecesV2` when the manager sends them, else `Pieces`; a sector
+    /// is upgraded when `UpgradePublic` is set (as damocles' worker
+    /// decides) or `IsSnapUp` says so.
+    fn from(w: SectorRebuildInfo) -> Self {
+        let deals: Vec<DealInfo> = match (w.pieces_v2, w.pieces) {
+            (Some(v2), _) if !v2.is_empty() => {
+                v2.into_iter().map(|p| AnyDeal::V2(p).into()).collect()
+            }
+            (_, Some(v1)) => v1.into_iter().map(|d| AnyDeal::V1(d).into()).collect(),
+            _ => Vec::new(),
+        };
+        venus_seal_core::rebuild::RebuildAssignment {
+            sector: w.sector,
+            ticket: w.ticket.into(),
+            // A damocles manager's pledge pieces (ID 0, zero data) stay in
+            // place: the rebuilder writes them as zeros.
+            deals,
+            upgraded: w.upgrade_public.is_some() || w.is_snap_up,
+            comm_r: w.comm_r.map(CommR),
+            comm_d: w.comm_d.map(CommD),
         }
     }
 }

@@ -3,10 +3,13 @@
 use jsonrpsee::rpc_params;
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
+use venus_seal_core::rebuild::RebuildJob;
 use venus_seal_core::unseal::UnsealJob;
 use venus_seal_core::{ActorId, ChainEpoch, PieceCid, Randomness, SectorId, SectorNumber};
 
-use super::{methods, DeadlineReads, DealQueueStatus, SimulatedWindowPoSt, UnsealJobEntry};
+use super::{
+    methods, DeadlineReads, DealQueueStatus, RebuildJobEntry, SimulatedWindowPoSt, UnsealJobEntry,
+};
 use crate::client::RpcClient;
 use crate::manager::WorkerPingInfo;
 use crate::ClientError;
@@ -175,6 +178,23 @@ impl ManagerAdminClient {
                 rpc_params![miner, deadline, randomness],
             )
             .await
+    }
+
+    /// Asks for `sector` to be rebuilt (`Venus.Admin.RequestRebuild`);
+    /// answers the job.
+    pub async fn request_rebuild(
+        &self,
+        sector: SectorId,
+        reason: &str,
+    ) -> Result<RebuildJob, ClientError> {
+        self.rpc
+            .call(methods::REQUEST_REBUILD, rpc_params![sector, reason])
+            .await
+    }
+
+    /// Every rebuild job (`Venus.Admin.RebuildJobs`).
+    pub async fn rebuild_jobs(&self) -> Result<Vec<RebuildJobEntry>, ClientError> {
+        self.rpc.call(methods::REBUILD_JOBS, rpc_params![]).await
     }
 
     /// Every unseal job (`Venus.Admin.UnsealJobs`).

@@ -12,6 +12,8 @@
 //! | `Venus.Admin.TerminateSectors` | `[miner, [number…], dry_run]` | `LifecyclePlan` | admin |
 //! | `Venus.Admin.RequestUnseal` | `[SectorId, piece cid, dest]` | `UnsealJob` | admin |
 //! | `Venus.Admin.UnsealJobs` | `[]` | `[UnsealJobEntry…]` | admin |
+//! | `Venus.Admin.RequestRebuild` | `[SectorId, reason]` | `RebuildJob` | admin |
+//! | `Venus.Admin.RebuildJobs` | `[]` | `[RebuildJobEntry…]` | read |
 //! | `Venus.Admin.CheckDeadline` | `[miner, deadline]` | `DeadlineReads` | admin |
 //! | `Venus.Admin.SimulateWindowPoSt` | `[miner, deadline, randomness hex or null]` | `SimulatedWindowPoSt` | admin |
 //!
@@ -38,6 +40,12 @@
 //! `UnsealJobs` lists every
 //! job with its state ([`venus_seal_core::unseal`]).
 //!
+//! `RequestRebuild` asks for a finalized sector whose files are lost to be
+//! sealed again from its ticket and pieces by a worker with `[rebuild]`
+//! and put back in a persist store ([`venus_seal_core::rebuild`]);
+//! `RebuildJobs` lists every job (the operator's and the automatic
+//! policy's) with its state, origin and reason.
+//!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
 //! as [`venus_seal_core::manager::DealInfo`] serializes it; `miner`
 //! (`"f01000"`) restricts the deal to one miner actor (null: any). A
@@ -56,6 +64,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use venus_seal_core::lifecycle::{ExpiringSectors, LifecyclePlan};
 use venus_seal_core::manager::DealInfo;
+use venus_seal_core::rebuild::RebuildJob;
 use venus_seal_core::unseal::UnsealJob;
 use venus_seal_core::{ActorId, ChainEpoch, PieceCid, Randomness, SectorId, SectorNumber};
 
@@ -85,6 +94,10 @@ pub mod methods {
     /// `Venus.Admin.UnsealJobs` (admin: destinations may carry
     /// credentials, e.g. pre-signed URLs): every unseal job.
     pub const UNSEAL_JOBS: &str = "Venus.Admin.UnsealJobs";
+    /// `Venus.Admin.RequestRebuild` (admin): `[sector, reason]`.
+    pub const REQUEST_REBUILD: &str = "Venus.Admin.RequestRebuild";
+    /// `Venus.Admin.RebuildJobs` (read): every rebuild job.
+    pub const REBUILD_JOBS: &str = "Venus.Admin.RebuildJobs";
     /// `Venus.Admin.CheckDeadline` (admin: it reads every sector's
     /// files): `[miner, deadline]`, a WindowPoSt dry run.
     pub const CHECK_DEADLINE: &str = "Venus.Admin.CheckDeadline";
@@ -105,6 +118,8 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::TERMINATE_SECTORS, Permission::Admin),
         (methods::REQUEST_UNSEAL, Permission::Admin),
         (methods::UNSEAL_JOBS, Permission::Admin),
+        (methods::REQUEST_REBUILD, Permission::Admin),
+        (methods::REBUILD_JOBS, Permission::Read),
         (methods::CHECK_DEADLINE, Permission::Admin),
         (methods::SIMULATE_WINDOW_POST, Permission::Admin),
     ])
@@ -125,6 +140,16 @@ pub struct UnsealJobEntry {
     pub sector: SectorId,
     /// The job.
     pub job: UnsealJob,
+}
+
+/// One rebuild job and its sector, as `Venus.Admin.RebuildJobs` lists
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildJobEntry {
+    /// The sector.
+    pub sector: SectorId,
+    /// The job.
+    pub job: RebuildJob,
 }
 
 /// A WindowPoSt dry run of one deadline (`Venus.Admin.CheckDeadline`):
@@ -263,6 +288,23 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
     }
     /// Every unseal job, in sector order. The default: none.
     async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {
+        Ok(Vec::new())
+    }
+    /// Asks for `sector` to be rebuilt (see `venus_seal_core::rebuild`);
+    /// answers the job. The default refuses: a manager without rebuild
+    /// jobs.
+    async fn request_rebuild(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<RebuildJob, AdminError> {
+        let _ = reason;
+        Err(AdminError::Invalid(format!(
+            "this manager does not rebuild sectors (sector {sector})"
+        )))
+    }
+    /// Every rebuild job, in sector order. The default: none.
+    async fn rebuild_jobs(&self) -> Result<Vec<RebuildJobEntry>, AdminError> {
         Ok(Vec::new())
     }
     /// A WindowPoSt dry run of `miner`'s `deadline`: every sector read and

@@ -125,6 +125,20 @@ pub fn manager_admin_module(
         .map_err(reg)?;
     register(
         &mut module,
+        methods::REQUEST_REBUILD,
+        "[sector, reason]",
+        |api, (sector, reason): (SectorId, String)| async move {
+            tracing::info!(%sector, %reason, "sector rebuild requested by an operator");
+            api.request_rebuild(sector, reason).await.map_err(to_rpc)
+        },
+    )?;
+    module
+        .register_async_method(methods::REBUILD_JOBS, |_, api, _| async move {
+            api.rebuild_jobs().await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    register(
+        &mut module,
         methods::CHECK_DEADLINE,
         "[miner, deadline]",
         |api, (miner, deadline): (ActorId, u64)| async move {
