@@ -82,9 +82,11 @@ impl Worker {
         params.activate().context("parameter cache")?;
         let proof = config.manager.proof();
         let p = params.clone();
-        tokio::task::spawn_blocking(move || p.ensure_seal(proof, GenerationPolicy::TestSizes))
-            .await?
-            .with_context(|| format!("parameters for {proof}"))?;
+        tokio::task::spawn_blocking(move || {
+            p.ensure_for_sealing(proof, GenerationPolicy::TestSizes)
+        })
+        .await?
+        .with_context(|| format!("parameters for {proof}"))?;
 
         let (manager, chain, remote, jobs) = sector_manager(&config, &params).await?;
         // Executors: local proving or the stage's ext processors, test

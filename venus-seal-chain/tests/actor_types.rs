@@ -666,3 +666,60 @@ fn deal_pieces_activate_as_the_published_manifests_read_them() {
         ]
     );
 }
+
+/// A non-interactive PoRep proof through `encode_miner_call` decodes as
+/// the published `ProveCommitSectorsNIParams` (method 36, field order
+/// `sectors, aggregate_proof, seal_proof_type, aggregate_proof_type,
+/// proving_deadline, require_activation_success`): each sector sealed
+/// under its own number by the sending miner, SnarkPack v2, every
+/// activation required.
+#[test]
+fn an_ni_prove_commit_encodes_to_the_published_params() {
+    use venus_seal_chain::lotus::params::{encode_call, encode_miner_call};
+    use venus_seal_core::chain::{MinerCall, NiProveCommit, NiSector};
+    use venus_seal_core::{ActorId, CommR, SealProof, SectorNumber};
+
+    let call = MinerCall::ProveCommitSectorsNI(NiProveCommit {
+        sectors: vec![NiSector {
+            number: SectorNumber(7),
+            sealed_cid: CommR([0xaa; 32]),
+            seal_rand_epoch: 900,
+            expiration: 600_000,
+        }],
+        seal_proof: SealProof::StackedDrg2KiBV1_2_Feat_NonInteractivePoRep,
+        aggregate_proof: vec![1, 2, 3],
+        proving_deadline: 5,
+    });
+    let (method, bytes) = encode_miner_call(ActorId(1000), &call).unwrap();
+    assert_eq!(method, 36);
+    let theirs: published::ProveCommitSectorsNIParams =
+        fvm_ipld_encoding::from_slice(&bytes).unwrap();
+    let s = &theirs.sectors[0];
+    assert_eq!(
+        (
+            s.sealing_number,
+            s.sealer_id,
+            s.sector_number,
+            s.seal_rand_epoch,
+            s.expiration
+        ),
+        (7, 1000, 7, 900, 600_000)
+    );
+    assert_eq!(
+        s.sealed_cid,
+        replica_commitment_v1_to_cid(&[0xaa; 32]).unwrap()
+    );
+    assert_eq!(theirs.aggregate_proof, RawBytes::new(vec![1, 2, 3]));
+    assert_eq!(
+        format!("{:?}", theirs.seal_proof_type),
+        "StackedDRG2KiBV1P2_Feat_NiPoRep"
+    );
+    assert_eq!(format!("{:?}", theirs.aggregate_proof_type), "SnarkPackV2");
+    assert_eq!(theirs.proving_deadline, 5);
+    assert!(theirs.require_activation_success);
+    // Ours re-encodes the published value to the same bytes.
+    let ours: ours::ProveCommitSectorsNIParams = fvm_ipld_encoding::from_slice(&bytes).unwrap();
+    assert_eq!(fvm_ipld_encoding::to_vec(&ours).unwrap(), bytes);
+    // Without the miner the sealer cannot be named.
+    assert!(encode_call(&call).is_err());
+}

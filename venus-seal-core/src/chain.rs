@@ -267,6 +267,45 @@ pub enum MinerCall {
     /// Method 9: proven sectors terminated early (the miner pays the
     /// termination fee; the sectors' power and pledge go).
     TerminateSectors(Vec<SectorsDeclaration>),
+    /// Method 36: committed-capacity sectors sealed with a
+    /// non-interactive PoRep type, activated by one aggregate proof
+    /// without a pre-commit (FIP-0092).
+    ProveCommitSectorsNI(NiProveCommit),
+}
+
+/// The interactive randomness ("seed") of a non-interactive PoRep: the
+/// actors verify with 32 bytes of `0x01` (NI challenges are derived from
+/// the replica id and CommR; filecoin-proofs refuses an all-zero seed).
+pub const NI_SEED: crate::types::randomness::Randomness =
+    crate::types::randomness::Randomness([1; 32]);
+
+/// A `ProveCommitSectorsNI` message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NiProveCommit {
+    /// The sectors, in ascending order.
+    pub sectors: Vec<NiSector>,
+    /// Their seal proof type (one of the `_Feat_NonInteractivePoRep`
+    /// types, the same for all).
+    pub seal_proof: SealProof,
+    /// The SnarkPack v2 aggregate of their partition proofs (for one
+    /// sector: its C2 output as is).
+    pub aggregate_proof: Vec<u8>,
+    /// The deadline the sectors are assigned to (not the open one nor the
+    /// next).
+    pub proving_deadline: u64,
+}
+
+/// One sector of a [`NiProveCommit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NiSector {
+    /// The sector number (also the one its replica id was sealed with).
+    pub number: SectorNumber,
+    /// Its CommR.
+    pub sealed_cid: CommR,
+    /// The epoch of its ticket.
+    pub seal_rand_epoch: ChainEpoch,
+    /// Its expiration.
+    pub expiration: ChainEpoch,
 }
 
 /// The `SubmitWindowedPoSt` parameters.

@@ -619,6 +619,22 @@ impl ParameterCache {
         self.dir.join("v28-fil-inner-product-v1.srs")
     }
 
+    /// Makes sure everything sealing `proof` through C2 needs is in the
+    /// cache: its Groth16 parameters ([`ensure_seal`](Self::ensure_seal))
+    /// and, for a non-interactive type (whose C2 aggregates its partition
+    /// proofs), the aggregation SRS ([`ensure_aggregation`](Self::ensure_aggregation)).
+    pub fn ensure_for_sealing(
+        &self,
+        proof: SealProof,
+        policy: GenerationPolicy,
+    ) -> Result<(), ParamError> {
+        self.ensure_seal(proof, policy)?;
+        if proof.is_non_interactive() {
+            self.ensure_aggregation(proof, policy)?;
+        }
+        Ok(())
+    }
+
     /// Makes sure the SnarkPack SRS that aggregating `proof`'s seal proofs
     /// needs is in the cache: the production file (`lotus fetch-params`
     /// fetches it), or, for test sizes with [`GenerationPolicy::TestSizes`],

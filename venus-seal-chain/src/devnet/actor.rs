@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use venus_seal_core::chain::{
-    AggregateProveCommit, MinerCall, OnChainPreCommit, OnChainSector, PreCommitParams,
-    ProveCommitParams, VerifiedClaim,
+    AggregateProveCommit, MinerCall, NiProveCommit, OnChainPreCommit, OnChainSector,
+    PreCommitParams, ProveCommitParams, VerifiedClaim, NI_SEED,
 };
 use venus_seal_core::{
     ActorId, ChainEpoch, DomainSeparationTag, NetworkParams, RandomnessSource, SealProof,
@@ -246,6 +246,7 @@ impl MinerActor {
             MinerCall::ProveReplicaUpdates3(u) => self.plan_replica_updates(u),
             MinerCall::ExtendSectorExpiration2(e) => self.plan_extensions(e, ctx),
             MinerCall::TerminateSectors(t) => self.plan_terminations(t),
+            MinerCall::ProveCommitSectorsNI(ni) => self.plan_prove_ni(ni, ctx),
             other => Err(MessageFailure::single(
                 "unsupported method",
                 ActorError::IllegalArgument(format!("the devnet does not implement {other:?}")),
@@ -511,6 +512,129 @@ impl MinerActor {
                     .saturating_mul(lifetime),
             },
             claims: activation.claims,
+        })
+    }
+
+    /// `ProveCommitSectorsNI` as builtin-actors checks it
+    /// (`prove_commit_sectors_ni`, `validate_ni_sectors`): 1 to 65 sectors
+    /// of one allowed NI proof type, a proving deadline of the period,
+    /// fresh sector numbers, a ticket epoch before now and within the NI
+    /// lookback (180 days), an expiration after now; each sector verified
+    /// with its ticket, the NI seed (32 × `0x01`) and the zero CommD. One
+    /// sector's proof is the message's aggregate as is; several are
+    /// verified as one aggregate. The devnet assigns the sectors'
+    /// deadline itself (the message's is only checked to be one of the
+    /// period's).
+    fn plan_prove_ni(
+        &self,
+        ni: &NiProveCommit,
+        ctx: ExecContext<'_>,
+    ) -> Result<Plan, MessageFailure> {
+        const METHOD: &str = "ProveCommitSectorsNI";
+        const MAX_NI_SECTORS: usize = 65;
+        const NI_LOOKBACK: ChainEpoch = 180 * 2880;
+        let whole = |e: ActorError| Err(MessageFailure::single(METHOD, e));
+        if ni.sectors.is_empty() || ni.sectors.len() > MAX_NI_SECTORS {
+            return whole(ActorError::IllegalArgument(format!(
+                "{} sectors: a ProveCommitSectorsNI proves 1 to {MAX_NI_SECTORS}",
+                ni.sectors.len()
+            )));
+        }
+        if !ni.seal_proof.is_non_interactive() {
+            return whole(ActorError::IllegalArgument(format!(
+                "{} is not a non-interactive PoRep type",
+                ni.seal_proof
+            )));
+        }
+        if !self.allowed_proofs.is_empty() && !self.allowed_proofs.contains(&ni.seal_proof) {
+            return whole(ActorError::IllegalArgument(format!(
+                "proof type {} is not allowed for miner {}",
+                ni.seal_proof, self.id
+            )));
+        }
+        if ni.proving_deadline >= ctx.proving.deadlines {
+            return whole(ActorError::IllegalArgument(format!(
+                "proving deadline {} is not one of the period's {}",
+                ni.proving_deadline, ctx.proving.deadlines
+            )));
+        }
+        let zero_comm_d = venus_seal_core::CommD(
+            venus_seal_core::types::commitment::zero_commitment(ni.seal_proof.sector_size().0),
+        );
+        let entropy = self.id.address_cbor();
+        let mut seen = BTreeSet::new();
+        let mut failures = Vec::new();
+        let mut planned = Vec::with_capacity(ni.sectors.len());
+        for s in &ni.sectors {
+            let n = s.number;
+            if s.seal_rand_epoch >= ctx.epoch {
+                return whole(ActorError::IllegalArgument(format!(
+                    "sector {n}: seal challenge epoch {} must be before now {}",
+                    s.seal_rand_epoch, ctx.epoch
+                )));
+            }
+            let refused = if !seen.insert(n) {
+                Some(format!("sector {n} appears twice in the message"))
+            } else if self.sectors.contains_key(&n) || self.pre_commits.contains_key(&n) {
+                Some(format!("sector number {n} is already in use"))
+            } else if s.seal_rand_epoch < ctx.epoch - NI_LOOKBACK {
+                Some(format!(
+                    "sector {n}: seal randomness epoch {} is older than the NI lookback allows",
+                    s.seal_rand_epoch
+                ))
+            } else if s.expiration <= ctx.epoch {
+                Some(format!(
+                    "sector {n}: expiration {} is not after the current epoch {}",
+                    s.expiration, ctx.epoch
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                failures.push(ActorError::IllegalArgument(why));
+                continue;
+            }
+            let ticket = draw_randomness(
+                ctx.seed,
+                RandomnessSource::Tickets,
+                DomainSeparationTag::SealRandomness,
+                s.seal_rand_epoch,
+                &entropy,
+            );
+            planned.push(PendingProof {
+                info: SealVerifyInfo {
+                    proof_type: ni.seal_proof,
+                    sector: SectorId::new(self.id, n),
+                    comm_r: s.sealed_cid,
+                    comm_d: zero_comm_d,
+                    ticket,
+                    seed: NI_SEED,
+                    proof: ni.aggregate_proof.clone(),
+                },
+                ticket_epoch: s.seal_rand_epoch,
+                seed_epoch: s.seal_rand_epoch,
+                sector: OnChainSector {
+                    number: n,
+                    seal_proof: ni.seal_proof,
+                    sealed_cid: s.sealed_cid,
+                    activation: ctx.epoch,
+                    expiration: s.expiration,
+                    deal_weight: 0,
+                    verified_deal_weight: 0,
+                },
+                claims: Vec::new(),
+            });
+        }
+        if !failures.is_empty() {
+            return Err(MessageFailure {
+                method: METHOD,
+                failures,
+            });
+        }
+        Ok(if planned.len() == 1 {
+            Plan::ProveCommit(planned)
+        } else {
+            Plan::ProveCommitAggregate(planned, ni.aggregate_proof.clone())
         })
     }
 

@@ -678,6 +678,7 @@ fn call_name(call: &MinerCall) -> &'static str {
         MinerCall::ProveReplicaUpdates3(_) => "ProveReplicaUpdates3",
         MinerCall::ExtendSectorExpiration2(_) => "ExtendSectorExpiration2",
         MinerCall::TerminateSectors(_) => "TerminateSectors",
+        MinerCall::ProveCommitSectorsNI(_) => "ProveCommitSectorsNI",
         _ => "other",
     }
 }

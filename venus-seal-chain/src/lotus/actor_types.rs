@@ -133,6 +133,42 @@ pub struct ProveCommitSectors3Params {
     pub require_notification_success: bool,
 }
 
+/// One sector of `ProveCommitSectorsNI` (v17 `types.rs`; no unsealed CID:
+/// NI sectors hold zero data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct SectorNIActivationInfo {
+    /// The sector number the replica id was sealed with.
+    pub sealing_number: u64,
+    /// The miner whose id the replica was sealed with (this miner).
+    pub sealer_id: ActorID,
+    /// The CommR.
+    pub sealed_cid: Cid,
+    /// The sector number in the miner's state (the same as
+    /// `sealing_number`).
+    pub sector_number: u64,
+    /// The ticket's epoch.
+    pub seal_rand_epoch: ChainEpoch,
+    /// The expiration.
+    pub expiration: ChainEpoch,
+}
+
+/// Parameters of `ProveCommitSectorsNI` (method 36; v17 `types.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct ProveCommitSectorsNIParams {
+    /// The sectors.
+    pub sectors: Vec<SectorNIActivationInfo>,
+    /// The aggregate proof of all of them.
+    pub aggregate_proof: RawBytes,
+    /// Their seal proof type.
+    pub seal_proof_type: RegisteredSealProof,
+    /// The aggregate proof type (SnarkPackV2).
+    pub aggregate_proof_type: RegisteredAggregateProof,
+    /// The deadline the sectors are assigned to.
+    pub proving_deadline: u64,
+    /// Abort if any sector fails.
+    pub require_activation_success: bool,
+}
+
 /// One partition proven by a window PoSt (v17 `types.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
 pub struct PoStPartition {

@@ -75,4 +75,30 @@ impl LotusClient {
         }
         Ok(total)
     }
+
+    /// The initial pledge of the sectors of a `ProveCommitSectorsNI`
+    /// (no pre-commit, so no deposit to subtract), as the node prices a
+    /// sector of their proof type's size and remaining life, no verified
+    /// space (NI sectors hold no data).
+    pub async fn ni_pledges(
+        &self,
+        ni: &venus_seal_core::chain::NiProveCommit,
+    ) -> Result<TokenAmount, ChainError> {
+        const M: &str = "Filecoin.StateMinerInitialPledgeForSector";
+        let head = self.chain_head().await?;
+        let tsk = head.cids.as_slice();
+        let mut total = TokenAmount::ZERO;
+        for s in &ni.sectors {
+            let pledge = self
+                .state_miner_initial_pledge_for_sector(
+                    s.expiration - head.height,
+                    ni.seal_proof.sector_size().0,
+                    0,
+                    tsk,
+                )
+                .await?;
+            total = add_amount(M, total, &parse_amount(M, &pledge)?.to_string())?;
+        }
+        Ok(total)
+    }
 }

@@ -17,7 +17,7 @@ use super::types::MessageJson;
 /// The unsigned message for `msg` sent by `from`: `msg.value`, gas and
 /// nonce left for the node to fill, params CBOR then base64.
 pub fn build_message(from: &str, msg: &MinerMessage) -> Result<MessageJson, ChainError> {
-    let (method, bytes) = params::encode_call(&msg.call)?;
+    let (method, bytes) = params::encode_miner_call(msg.miner, &msg.call)?;
     Ok(MessageJson {
         version: 0,
         to: actor_address(msg.miner),

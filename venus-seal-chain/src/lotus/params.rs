@@ -3,14 +3,16 @@
 
 use super::actor_types::{
     CompactCommD, DataActivationNotification, PieceActivationManifest, PreCommitSectorBatchParams2,
-    ProveCommitSectors3Params, SectorActivationManifest, SectorPreCommitInfo,
-    VerifiedAllocationKey,
+    ProveCommitSectors3Params, ProveCommitSectorsNIParams, SectorActivationManifest,
+    SectorNIActivationInfo, SectorPreCommitInfo, VerifiedAllocationKey,
 };
 use fvm_ipld_encoding::RawBytes;
 use fvm_shared::address::Address;
 use fvm_shared::piece::PaddedPieceSize;
 use fvm_shared::sector::{RegisteredAggregateProof, RegisteredSealProof};
-use venus_seal_core::chain::{AggregateProveCommit, MinerCall, PreCommitParams, ProveCommitParams};
+use venus_seal_core::chain::{
+    AggregateProveCommit, MinerCall, NiProveCommit, PreCommitParams, ProveCommitParams,
+};
 use venus_seal_core::error::ChainError;
 use venus_seal_core::manager::DealInfo;
 
@@ -20,6 +22,36 @@ use super::{lifecycle_params, post_params};
 pub const METHOD_PRE_COMMIT_SECTOR_BATCH2: u64 = 28;
 /// Miner actor method `ProveCommitSectors3`.
 pub const METHOD_PROVE_COMMIT_SECTORS3: u64 = 34;
+/// Miner actor method `ProveCommitSectorsNI`.
+pub const METHOD_PROVE_COMMIT_SECTORS_NI: u64 = 36;
+
+/// The actor-typed `ProveCommitSectorsNI` parameters of `ni` from miner
+/// `miner`: each sector sealed under its own number by this miner, one
+/// SnarkPack v2 aggregate, every activation required.
+pub fn prove_commit_sectors_ni_params(
+    miner: venus_seal_core::ActorId,
+    ni: &NiProveCommit,
+) -> ProveCommitSectorsNIParams {
+    ProveCommitSectorsNIParams {
+        sectors: ni
+            .sectors
+            .iter()
+            .map(|s| SectorNIActivationInfo {
+                sealing_number: s.number.0,
+                sealer_id: miner.0,
+                sealed_cid: s.sealed_cid.to_cid(),
+                sector_number: s.number.0,
+                seal_rand_epoch: s.seal_rand_epoch,
+                expiration: s.expiration,
+            })
+            .collect(),
+        aggregate_proof: RawBytes::new(ni.aggregate_proof.clone()),
+        seal_proof_type: RegisteredSealProof::from(ni.seal_proof.id()),
+        aggregate_proof_type: RegisteredAggregateProof::SnarkPackV2,
+        proving_deadline: ni.proving_deadline,
+        require_activation_success: true,
+    }
+}
 
 /// The market actor (`f05`), notified of the deals a sector activates.
 pub const MARKET_ACTOR: u64 = 5;
@@ -136,7 +168,26 @@ pub fn prove_commit_aggregate_params(agg: &AggregateProveCommit) -> ProveCommitS
     }
 }
 
-/// The miner-actor method number and CBOR parameters of `call`.
+/// The method number and CBOR parameters of `call` sent to miner
+/// `miner` (`ProveCommitSectorsNI` names the sealer; every other call is
+/// [`encode_call`]'s).
+pub fn encode_miner_call(
+    miner: venus_seal_core::ActorId,
+    call: &MinerCall,
+) -> Result<(u64, Vec<u8>), ChainError> {
+    match call {
+        MinerCall::ProveCommitSectorsNI(ni) => Ok((
+            METHOD_PROVE_COMMIT_SECTORS_NI,
+            fvm_ipld_encoding::to_vec(&prove_commit_sectors_ni_params(miner, ni))
+                .map_err(|e| ChainError::Rejected(format!("encoding ProveCommitSectorsNI: {e}")))?,
+        )),
+        other => encode_call(other),
+    }
+}
+
+/// The miner-actor method number and CBOR parameters of `call` (not
+/// `ProveCommitSectorsNI`, whose parameters name the miner: see
+/// [`encode_miner_call`]).
 pub fn encode_call(call: &MinerCall) -> Result<(u64, Vec<u8>), ChainError> {
     let encoded = match call {
         MinerCall::PreCommitSectorBatch2(sectors) => (

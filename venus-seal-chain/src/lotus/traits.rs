@@ -264,6 +264,7 @@ impl ChainClient for LotusClient {
                     .collect();
                 self.prove_commit_pledges(miner, &priced).await
             }
+            MinerCall::ProveCommitSectorsNI(ni) => self.ni_pledges(ni).await,
             _ => Ok(TokenAmount::ZERO),
         }
     }

@@ -483,8 +483,19 @@ impl LocalSectorManager {
         if to_send.is_empty() {
             return;
         }
-        self.push_group(miner, kind, to_send, head, unix, recover)
-            .await;
+        // A non-interactive sector's proof is an aggregate of its own
+        // partition proofs: one ProveCommitSectorsNI each.
+        let (ni, rest): (Vec<_>, Vec<_>) = to_send
+            .into_iter()
+            .partition(|(_, rec)| kind == Kind::Proof && rec.proof_type.is_non_interactive());
+        for one in ni {
+            self.push_group(miner, kind, vec![one], head, unix, recover.clone())
+                .await;
+        }
+        if !rest.is_empty() {
+            self.push_group(miner, kind, rest, head, unix, recover)
+                .await;
+        }
     }
 
     /// Pushes `group` (claimed at `unix`) as one message under a new
@@ -688,6 +699,9 @@ impl LocalSectorManager {
     /// aggregate when the batch is large enough and the aggregate verifies,
     /// else one proof per sector.
     async fn proof_call(&self, miner: ActorId, batch: &[(SectorId, SectorStatus)]) -> MinerCall {
+        if let Some(ni) = self.ni_call(miner, batch).await {
+            return ni;
+        }
         let infos: Vec<SealVerifyInfo> = batch
             .iter()
             .filter_map(|(id, rec)| {
@@ -754,6 +768,59 @@ impl LocalSectorManager {
                 })
                 .collect(),
         )
+    }
+
+    /// The `ProveCommitSectorsNI` of a batch of non-interactive sectors
+    /// (one, as [`send_batch`](Self::send_batch) groups them): the proof
+    /// is the sector's C2 output (an aggregate of its partition proofs),
+    /// the expiration as a pre-commit's would be, the deadline two after
+    /// the open one (the actors refuse the open one and the next). `None`
+    /// for interactive sectors, or when the chain cannot say the deadline
+    /// (the proof goes out as `ProveCommitSectors3`, which the actors
+    /// refuse for an NI type: the worker sees it fail and resubmits).
+    async fn ni_call(
+        &self,
+        miner: ActorId,
+        batch: &[(SectorId, SectorStatus)],
+    ) -> Option<MinerCall> {
+        let (first, rec) = batch.first()?;
+        if !rec.proof_type.is_non_interactive() {
+            return None;
+        }
+        let head = match self.chain.head().await {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(sector = %first, error = %e, "cannot read the head for a ProveCommitSectorsNI");
+                return None;
+            }
+        };
+        let dl = match self.chain.proving_deadline(miner).await {
+            Ok(dl) => dl,
+            Err(e) => {
+                warn!(sector = %first, error = %e, "cannot read the proving deadline for a ProveCommitSectorsNI");
+                return None;
+            }
+        };
+        let mut sectors = Vec::with_capacity(batch.len());
+        let mut aggregate_proof = Vec::new();
+        for (id, rec) in batch {
+            let pc = &rec.pre_commit.as_ref()?.content;
+            aggregate_proof = rec.proof.as_ref()?.content.proof.clone();
+            sectors.push(venus_seal_core::chain::NiSector {
+                number: id.number,
+                sealed_cid: pc.comm_r,
+                seal_rand_epoch: pc.ticket.epoch,
+                expiration: self.pre_commit_expiration(*id, rec, head).await,
+            });
+        }
+        Some(MinerCall::ProveCommitSectorsNI(
+            venus_seal_core::chain::NiProveCommit {
+                sectors,
+                seal_proof: rec.proof_type,
+                aggregate_proof,
+                proving_deadline: (dl.index + 2) % dl.deadlines.max(1),
+            },
+        ))
     }
 
     /// Whether the chain already holds what this submission asks for.
@@ -884,14 +951,15 @@ impl LocalSectorManager {
                 desc: Some(format!("the operator aborted the sector: {reason}")),
             });
         }
-        let Some((message, failed, found, last_error, resends, sent_epoch)) =
+        let Some((message, failed, found, last_error, resends, sent_epoch, no_message)) =
             with_slot!(rec, kind, |s| (
                 s.message.clone(),
                 s.failed,
                 s.found_on_chain,
                 s.last_error.clone(),
                 s.resends,
-                s.sent_epoch
+                s.sent_epoch,
+                s.no_message
             ))
         else {
             return Err(ManagerError::Rejected(format!(
@@ -909,6 +977,14 @@ impl LocalSectorManager {
             return state(
                 OnChainState::Landed,
                 "found on chain (its message id was lost in a manager restart)".into(),
+            );
+        }
+        if no_message {
+            return state(
+                OnChainState::Landed,
+                "non-interactive PoRep: no pre-commit message (the proof's message carries the \
+                 sector)"
+                    .into(),
             );
         }
         let why = last_error.unwrap_or_default();

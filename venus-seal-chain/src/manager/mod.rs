@@ -30,6 +30,8 @@ mod lifecycle;
 mod lifecycle_tests;
 mod market_deals;
 #[cfg(test)]
+mod ni_tests;
+#[cfg(test)]
 mod node_fault_tests;
 mod post;
 #[cfg(test)]
@@ -705,8 +707,58 @@ impl LocalSectorManager {
         Ok(response(SubmitResult::Accepted, None))
     }
 
+    /// A non-interactive PoRep sector's pre-commit: nothing is sent (no
+    /// pre-commit message exists for it; `ProveCommitSectorsNI` carries
+    /// the sector), recorded landed so that the worker goes on. Such a
+    /// sector holds no data: deals or a CommD other than the zero one are
+    /// refused.
+    async fn record_ni_pre_commit(
+        &self,
+        sector: SectorId,
+        info: PreCommitOnChainInfo,
+    ) -> Result<SubmitResponse, ManagerError> {
+        let proof_type = self.read_live(sector).await?.proof_type;
+        let zero = venus_seal_core::CommD(venus_seal_core::types::commitment::zero_commitment(
+            proof_type.sector_size().0,
+        ));
+        if !info.deals.is_empty() || info.comm_d != zero {
+            return Ok(rejected(format!(
+                "sector {sector} is a non-interactive PoRep sector: it holds no data (committed \
+                 capacity only), but its CommD is {}",
+                info.comm_d
+            )));
+        }
+        let answer = self
+            .modify_live(sector, |rec| {
+                match &rec.pre_commit {
+                    Some(held) if held.content == info => {
+                        return Ok(response(SubmitResult::DuplicateSubmit, None))
+                    }
+                    Some(_) => {
+                        return Ok(response(
+                            SubmitResult::MismatchedSubmission,
+                            Some(format!(
+                                "a different pre-commit was already recorded for sector {sector}"
+                            )),
+                        ))
+                    }
+                    None => {}
+                }
+                rec.pre_commit = Some(Submitted::without_message(info.clone()));
+                rec.record(event(
+                    "PreCommitRecorded",
+                    "non-interactive PoRep: no pre-commit message",
+                ));
+                Ok(response(SubmitResult::Accepted, None))
+            })
+            .await?;
+        info!(%sector, "non-interactive PoRep pre-commit recorded (nothing sent)");
+        Ok(answer)
+    }
+
     /// The seed of a pre-committed sector: `Ok(Err(epoch))` while head is
-    /// before the seed epoch.
+    /// before the seed epoch. A non-interactive sector's is the actors'
+    /// fixed [`NI_SEED`](venus_seal_core::chain::NI_SEED), at once.
     async fn seed(
         &self,
         sector: SectorId,
@@ -715,10 +767,28 @@ impl LocalSectorManager {
         if let Some(seed) = rec.seed {
             return Ok(Ok(seed));
         }
-        if rec.pre_commit.is_none() {
+        let Some(pre_commit) = &rec.pre_commit else {
             return Err(ManagerError::Rejected(format!(
                 "no pre-commit was submitted for sector {sector}: it has no seed"
             )));
+        };
+        if rec.proof_type.is_non_interactive() {
+            let seed = Seed {
+                seed: venus_seal_core::chain::NI_SEED,
+                epoch: pre_commit.content.ticket.epoch,
+            };
+            return self
+                .modify_live(sector, |rec| {
+                    if rec.seed.is_none() {
+                        rec.record(event(
+                            "SeedAssigned",
+                            "non-interactive PoRep: the fixed seed",
+                        ));
+                    }
+                    Ok(*rec.seed.get_or_insert(seed))
+                })
+                .await
+                .map(Ok);
         }
         let network = self.network().await?;
         let pc = self.chain.pre_commit(sector.miner, sector.number).await?;
@@ -926,6 +996,9 @@ impl SectorManager for LocalSectorManager {
                 )))
             }
             Err(e) => return Err(e.into()),
+        }
+        if proof_type.is_non_interactive() {
+            return self.record_ni_pre_commit(id, info).await;
         }
         self.enqueue(
             id,

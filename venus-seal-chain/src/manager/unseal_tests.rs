@@ -22,15 +22,24 @@ const P2K: SealProof = SealProof::StackedDrg2KiBV1_1;
 pub(super) fn manager_on(
     store: Arc<dyn ManagerStore>,
 ) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
+    manager_for(store, P2K)
+}
+
+/// A devnet with miner f01000 sealing `proof` (fake proofs) and a manager
+/// for it on `store`.
+pub(super) fn manager_for(
+    store: Arc<dyn ManagerStore>,
+    proof: SealProof,
+) -> (Arc<DevnetChain>, Arc<LocalSectorManager>) {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
             id: M1,
-            allowed_proofs: vec![P2K],
+            allowed_proofs: vec![proof],
         }]),
         Arc::new(FakeProofVerifier),
     );
     let manager = LocalSectorManager::new(
-        ManagerConfig::new(vec![ManagedMiner::new(M1, P2K)]),
+        ManagerConfig::new(vec![ManagedMiner::new(M1, proof)]),
         store,
         chain.clone(),
         chain.clone(),

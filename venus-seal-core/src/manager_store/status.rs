@@ -50,6 +50,10 @@ pub struct Submitted<T> {
     /// that crashed before saving the message id).
     #[serde(default)]
     pub found_on_chain: bool,
+    /// Nothing is sent for it: a non-interactive PoRep sector's pre-commit
+    /// (its proof's message carries it), landed as soon as recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_message: bool,
     /// How many times the manager queued it again after its message
     /// failed on chain.
     #[serde(default)]
@@ -84,6 +88,7 @@ impl<T> Submitted<T> {
             last_error: None,
             failed: false,
             found_on_chain: false,
+            no_message: false,
             resends: 0,
             attempt: None,
             attempts: 0,
@@ -107,9 +112,17 @@ impl<T> Submitted<T> {
         });
     }
 
+    /// A submission nothing is sent for (see [`no_message`](Self::no_message)).
+    pub fn without_message(content: T) -> Self {
+        Self {
+            no_message: true,
+            ..Self::queued(content)
+        }
+    }
+
     /// Waiting for a batch (claimed or not).
     pub fn is_queued(&self) -> bool {
-        self.message.is_none() && !self.failed && !self.found_on_chain
+        self.message.is_none() && !self.failed && !self.found_on_chain && !self.no_message
     }
 
     /// Queued and not claimed by a live batcher at `now` (Unix seconds).

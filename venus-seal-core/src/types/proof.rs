@@ -94,6 +94,14 @@ macro_rules! seal_proofs {
             pub fn is_synthetic(self) -> bool {
                 (10..=14).contains(&self.id())
             }
+
+            /// A non-interactive PoRep type (`_Feat_NonInteractivePoRep`,
+            /// ids 15 to 19, FIP-0092): no pre-commit message and no seed
+            /// wait; the sector is activated by `ProveCommitSectorsNI`
+            /// with an aggregate proof, committed capacity only.
+            pub fn is_non_interactive(self) -> bool {
+                (15..=19).contains(&self.id())
+            }
         }
 
         impl FromStr for SealProof {
