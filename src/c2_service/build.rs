@@ -64,10 +64,11 @@ impl C2Node {
                 let stage = stage.clone();
                 let what = format!("{stage} parameters for {proof}");
                 tokio::task::spawn_blocking(move || match stage.as_str() {
-                    "window_post" => p.ensure_post(proof, PoStKind::Window, policy),
-                    "winning_post" => p.ensure_post(proof, PoStKind::Winning, policy),
-                    "snap_prove" => p.ensure_update(proof, policy),
-                    _ => p.ensure_seal(proof, policy),
+                    "window_post" => p.ensure_post(proof, PoStKind::Window, policy).map(drop),
+                    "winning_post" => p.ensure_post(proof, PoStKind::Winning, policy).map(drop),
+                    "snap_prove" => p.ensure_update(proof, policy).map(drop),
+                    // A non-interactive C2 also needs the aggregation SRS.
+                    _ => p.ensure_for_sealing(proof, policy),
                 })
                 .await?
                 .context(what)?;

@@ -28,9 +28,11 @@ pub(crate) async fn local_proofs(config: &SectorManagerConfig) -> anyhow::Result
     for &proof in &proofs {
         tracing::info!(%proof, "checking Groth16 parameters");
         let p = params.clone();
-        tokio::task::spawn_blocking(move || p.ensure_seal(proof, GenerationPolicy::TestSizes))
-            .await?
-            .with_context(|| format!("parameters for {proof}"))?;
+        tokio::task::spawn_blocking(move || {
+            p.ensure_for_sealing(proof, GenerationPolicy::TestSizes)
+        })
+        .await?
+        .with_context(|| format!("parameters for {proof}"))?;
     }
     let prover = match &config.proving {
         None => None,

@@ -49,6 +49,15 @@ impl ProofVerifier for LocalProofVerifier {
                     files.vk.display()
                 )));
             }
+            // A non-interactive proof is an aggregate: verified with the
+            // SRS, whose absence would read as "does not verify".
+            if info.proof_type.is_non_interactive() && !params.srs_file().exists() {
+                return Err(VerifyError(format!(
+                    "the aggregation SRS a non-interactive {} proof is verified with is missing: {}",
+                    info.proof_type,
+                    params.srs_file().display()
+                )));
+            }
         }
         let (prover_id, sector_id) = ids(info.sector.miner, info.sector.number);
         // A malformed proof makes the library error rather than answer

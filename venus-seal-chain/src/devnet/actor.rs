@@ -558,6 +558,16 @@ impl MinerActor {
                 ni.proving_deadline, ctx.proving.deadlines
             )));
         }
+        // As the actors' `deadline_is_mutable`: not the open deadline nor
+        // the next.
+        let open = ctx.proving.deadline_at(self.id, ctx.epoch).index;
+        let n = ctx.proving.deadlines.max(1);
+        if ni.proving_deadline == open || ni.proving_deadline == (open + 1) % n {
+            return whole(ActorError::Forbidden(format!(
+                "proving deadline {} must not be the current ({open}) or next deadline",
+                ni.proving_deadline
+            )));
+        }
         let zero_comm_d = venus_seal_core::CommD(
             venus_seal_core::types::commitment::zero_commitment(ni.seal_proof.sector_size().0),
         );

@@ -172,6 +172,10 @@ const PROVE_COMMIT_WINDOW: ChainEpoch = 30 * 2880;
 /// a congested mempool).
 const LANDING_MARGIN: ChainEpoch = 300;
 
+/// How old a non-interactive sector's ticket may be when its proof lands
+/// (the actors' `MAX_PROVE_COMMIT_NI_LOOKBACK`, 180 days).
+const NI_RANDOMNESS_LOOKBACK: ChainEpoch = 180 * 2880;
+
 impl LocalSectorManager {
     /// The expiration `sector` is pre-committed with: the configured
     /// lifetime from `head`, moved into the terms of every FIL+
@@ -488,8 +492,12 @@ impl LocalSectorManager {
         let (ni, rest): (Vec<_>, Vec<_>) = to_send
             .into_iter()
             .partition(|(_, rec)| kind == Kind::Proof && rec.proof_type.is_non_interactive());
+        // A recovered attempt's uid goes with its message: reused only
+        // when that attempt was one NI sector alone.
+        let lone = ni.len() == 1 && rest.is_empty();
         for one in ni {
-            self.push_group(miner, kind, vec![one], head, unix, recover.clone())
+            let uid = if lone { recover.clone() } else { None };
+            self.push_group(miner, kind, vec![one], head, unix, uid)
                 .await;
         }
         if !rest.is_empty() {
@@ -544,7 +552,15 @@ impl LocalSectorManager {
                     })
                     .collect(),
             ),
-            Kind::Proof => self.proof_call(miner, &group).await,
+            Kind::Proof => match self.proof_call(miner, &group).await {
+                Ok(call) => call,
+                Err(why) => {
+                    warn!(%miner, sectors = count, error = %why, "the proof message cannot be built yet");
+                    self.release(kind, &group, unix, &why, recover.is_some())
+                        .await;
+                    return Pushed::Refused;
+                }
+            },
         };
         let shape = match &call {
             MinerCall::ProveCommitAggregate(_) => "aggregated",
@@ -698,7 +714,11 @@ impl LocalSectorManager {
     /// The prove-commit call for `batch` (ascending sector numbers): one
     /// aggregate when the batch is large enough and the aggregate verifies,
     /// else one proof per sector.
-    async fn proof_call(&self, miner: ActorId, batch: &[(SectorId, SectorStatus)]) -> MinerCall {
+    async fn proof_call(
+        &self,
+        miner: ActorId,
+        batch: &[(SectorId, SectorStatus)],
+    ) -> Result<MinerCall, String> {
         if let Some(ni) = self.ni_call(miner, batch).await {
             return ni;
         }
@@ -741,11 +761,11 @@ impl LocalSectorManager {
             .await;
             match made {
                 Ok(Ok((aggregate_proof, true))) => {
-                    return MinerCall::ProveCommitAggregate(AggregateProveCommit {
+                    return Ok(MinerCall::ProveCommitAggregate(AggregateProveCommit {
                         sectors: infos.iter().map(|i| i.sector.number).collect(),
                         aggregate_proof,
                         pieces: infos.iter().map(|i| pieces_of(i.sector)).collect(),
-                    })
+                    }))
                 }
                 Ok(Ok((_, false))) => {
                     warn!(%miner, sectors = infos.len(), "the aggregate proof does not verify: sending the proofs one by one")
@@ -758,7 +778,7 @@ impl LocalSectorManager {
                 }
             }
         }
-        MinerCall::ProveCommitSectors3(
+        Ok(MinerCall::ProveCommitSectors3(
             infos
                 .into_iter()
                 .map(|i| ProveCommitParams {
@@ -767,60 +787,70 @@ impl LocalSectorManager {
                     proof: Proof { proof: i.proof },
                 })
                 .collect(),
-        )
+        ))
     }
 
     /// The `ProveCommitSectorsNI` of a batch of non-interactive sectors
     /// (one, as [`send_batch`](Self::send_batch) groups them): the proof
     /// is the sector's C2 output (an aggregate of its partition proofs),
-    /// the expiration as a pre-commit's would be, the deadline two after
-    /// the open one (the actors refuse the open one and the next). `None`
-    /// for interactive sectors, or when the chain cannot say the deadline
-    /// (the proof goes out as `ProveCommitSectors3`, which the actors
-    /// refuse for an NI type: the worker sees it fail and resubmits).
+    /// the expiration as a pre-commit's would be, the deadline that opens
+    /// last from now (the actors refuse a deadline that is not mutable:
+    /// the open one, the next, one whose challenge window is near; the
+    /// farthest leaves the message the most time to land). `None` for
+    /// interactive sectors; an error when the chain cannot say what the
+    /// message needs (the claim is released and tried again: an
+    /// interactive message would certainly fail).
     async fn ni_call(
         &self,
         miner: ActorId,
         batch: &[(SectorId, SectorStatus)],
-    ) -> Option<MinerCall> {
-        let (first, rec) = batch.first()?;
+    ) -> Option<Result<MinerCall, String>> {
+        let (_, rec) = batch.first()?;
         if !rec.proof_type.is_non_interactive() {
             return None;
         }
         let head = match self.chain.head().await {
             Ok(h) => h,
             Err(e) => {
-                warn!(sector = %first, error = %e, "cannot read the head for a ProveCommitSectorsNI");
-                return None;
+                return Some(Err(format!(
+                    "cannot read the head for a ProveCommitSectorsNI: {e}"
+                )))
             }
         };
         let dl = match self.chain.proving_deadline(miner).await {
             Ok(dl) => dl,
             Err(e) => {
-                warn!(sector = %first, error = %e, "cannot read the proving deadline for a ProveCommitSectorsNI");
-                return None;
+                return Some(Err(format!(
+                    "cannot read the proving deadline for a ProveCommitSectorsNI: {e}"
+                )))
             }
         };
         let mut sectors = Vec::with_capacity(batch.len());
         let mut aggregate_proof = Vec::new();
         for (id, rec) in batch {
-            let pc = &rec.pre_commit.as_ref()?.content;
-            aggregate_proof = rec.proof.as_ref()?.content.proof.clone();
+            let (Some(pc), Some(proof)) = (&rec.pre_commit, &rec.proof) else {
+                return Some(Err(format!(
+                    "sector {id} has no pre-commit or proof on record"
+                )));
+            };
+            aggregate_proof = proof.content.proof.clone();
             sectors.push(venus_seal_core::chain::NiSector {
                 number: id.number,
-                sealed_cid: pc.comm_r,
-                seal_rand_epoch: pc.ticket.epoch,
+                sealed_cid: pc.content.comm_r,
+                seal_rand_epoch: pc.content.ticket.epoch,
                 expiration: self.pre_commit_expiration(*id, rec, head).await,
             });
         }
-        Some(MinerCall::ProveCommitSectorsNI(
+        let n = dl.deadlines.max(1);
+        let ahead = (n - 1).max(2);
+        Some(Ok(MinerCall::ProveCommitSectorsNI(
             venus_seal_core::chain::NiProveCommit {
                 sectors,
                 seal_proof: rec.proof_type,
                 aggregate_proof,
-                proving_deadline: (dl.index + 2) % dl.deadlines.max(1),
+                proving_deadline: (dl.index + ahead) % n,
             },
-        ))
+        )))
     }
 
     /// Whether the chain already holds what this submission asks for.
@@ -1363,6 +1393,23 @@ impl LocalSectorManager {
                 (pc.content.ticket.epoch < oldest).then(|| {
                     format!(
                         "the ticket expired (epoch {} is older than {oldest} at head {head}): the sector must be sealed again with a new ticket",
+                        pc.content.ticket.epoch
+                    )
+                })
+            }
+            // A non-interactive sector never has a pre-commit on chain:
+            // its failed message is sent again (until its ticket is too
+            // old for the actors' NI lookback).
+            Kind::Proof if rec.proof_type.is_non_interactive() => {
+                let Some(pc) = &rec.pre_commit else {
+                    return Ok(None);
+                };
+                let head = self.chain.head().await?;
+                let oldest = head - NI_RANDOMNESS_LOOKBACK;
+                (pc.content.ticket.epoch < oldest).then(|| {
+                    format!(
+                        "the ticket of non-interactive sector {sector} is too old (epoch {} is \
+                         before {oldest} at head {head}): it must be sealed again",
                         pc.content.ticket.epoch
                     )
                 })

@@ -716,6 +716,7 @@ impl LocalSectorManager {
         &self,
         sector: SectorId,
         info: PreCommitOnChainInfo,
+        reset: bool,
     ) -> Result<SubmitResponse, ManagerError> {
         let proof_type = self.read_live(sector).await?.proof_type;
         let zero = venus_seal_core::CommD(venus_seal_core::types::commitment::zero_commitment(
@@ -734,7 +735,7 @@ impl LocalSectorManager {
                     Some(held) if held.content == info => {
                         return Ok(response(SubmitResult::DuplicateSubmit, None))
                     }
-                    Some(_) => {
+                    Some(_) if !reset => {
                         return Ok(response(
                             SubmitResult::MismatchedSubmission,
                             Some(format!(
@@ -742,7 +743,7 @@ impl LocalSectorManager {
                             )),
                         ))
                     }
-                    None => {}
+                    _ => {}
                 }
                 rec.pre_commit = Some(Submitted::without_message(info.clone()));
                 rec.record(event(
@@ -884,6 +885,11 @@ impl SectorManager for LocalSectorManager {
         if let Some(deals) = rec.deals {
             return Ok(deals);
         }
+        // A non-interactive sector holds no data (its CommD must be the
+        // zero one): deals stay queued for interactive sectors.
+        if rec.proof_type.is_non_interactive() {
+            return Ok(Vec::new());
+        }
         if let Some(market) = self.market.get() {
             return self
                 .acquire_from_market(market.as_ref(), sector, rec.proof_type.sector_size(), spec)
@@ -998,7 +1004,7 @@ impl SectorManager for LocalSectorManager {
             Err(e) => return Err(e.into()),
         }
         if proof_type.is_non_interactive() {
-            return self.record_ni_pre_commit(id, info).await;
+            return self.record_ni_pre_commit(id, info, reset).await;
         }
         self.enqueue(
             id,

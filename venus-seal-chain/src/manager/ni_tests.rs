@@ -86,6 +86,8 @@ async fn the_devnet_refuses_bad_ni_messages() {
     let (chain, _m) = setup();
     chain.advance(10).await;
     let head = chain.head().await.unwrap();
+    let dl = chain.proving_deadline(M1).await.unwrap();
+    let mutable = (dl.index + 2) % dl.deadlines;
     let call = |number: u64, epoch, proof: Vec<u8>, seal_proof| {
         MinerCall::ProveCommitSectorsNI(NiProveCommit {
             sectors: vec![NiSector {
@@ -96,7 +98,7 @@ async fn the_devnet_refuses_bad_ni_messages() {
             }],
             seal_proof,
             aggregate_proof: proof,
-            proving_deadline: 1,
+            proving_deadline: mutable,
         })
     };
     let (code, err) = execute_call(&chain, M1, call(1, head + 5, vec![1], NI)).await;
@@ -114,4 +116,34 @@ async fn the_devnet_refuses_bad_ni_messages() {
     assert_ne!(code, 0);
     assert!(err.unwrap().contains("verif"), "bad proof");
     assert!(chain.sector(M1, SectorNumber(1)).await.unwrap().is_none());
+    // The open deadline is not mutable.
+    let mut open = call(1, head - 1, vec![1], NI);
+    if let MinerCall::ProveCommitSectorsNI(ni) = &mut open {
+        ni.proving_deadline = chain.proving_deadline(M1).await.unwrap().index;
+    }
+    let (code, err) = execute_call(&chain, M1, open).await;
+    assert_ne!(code, 0);
+    assert!(err.unwrap().contains("current"));
+}
+
+/// Deals are never handed to a non-interactive sector (it holds no
+/// data): they stay queued.
+#[tokio::test]
+async fn an_ni_sector_takes_no_deals() {
+    let (_chain, m) = setup();
+    let piece = crate::testing::stand_in_piece(1, 512);
+    m.add_deal(Some(M1), venus_seal_core::manager::DealInfo::new(1, piece))
+        .await
+        .unwrap();
+    let s = m
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let deals = m
+        .acquire_deals(s.id, venus_seal_core::manager::AcquireDealsSpec::default())
+        .await
+        .unwrap();
+    assert!(deals.is_empty());
+    assert_eq!(m.queued_deals().await.unwrap(), 1);
 }
