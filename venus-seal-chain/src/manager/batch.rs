@@ -1358,7 +1358,7 @@ impl LocalSectorManager {
     /// Why the sector cannot go on, if the chain says so: a pre-commit
     /// whose ticket expired before it landed, a proof whose pre-commit is
     /// gone (expired) without the sector being proven.
-    async fn chain_says_abort(
+    pub(super) async fn chain_says_abort(
         &self,
         sector: SectorId,
         kind: Kind,

@@ -66,6 +66,16 @@ async fn an_ni_sector_is_activated_without_a_pre_commit_message() {
     let bad = fake_seal_proof(s, &info, venus_seal_core::Randomness([7; 32]));
     let answer = m.submit_proof(s.id, bad, false).await.unwrap();
     assert_eq!(answer.res, SubmitResult::Rejected, "{answer:?}");
+    // Were its proof message to fail on chain, the sector is not given
+    // up for a missing pre-commit (it never has one): the message goes
+    // out again.
+    let rec = m.sector_status(s.id).await.unwrap().unwrap();
+    assert_eq!(
+        m.chain_says_abort(s.id, super::Kind::Proof, &rec)
+            .await
+            .unwrap(),
+        None
+    );
     let proof = fake_seal_proof(s, &info, NI_SEED);
     let answer = m.submit_proof(s.id, proof, true).await.unwrap();
     assert_eq!(answer.res, SubmitResult::Accepted, "{answer:?}");
