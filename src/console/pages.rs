@@ -492,6 +492,9 @@ pub async fn sector(
 /// Where a submission is, in words.
 fn message<T>(m: Option<&venus_seal_chain::manager::Submitted<T>>) -> String {
     m.map_or("-".into(), |s| {
+        if s.no_message {
+            return "recorded, nothing to send (non-interactive PoRep)".into();
+        }
         match (&s.message, s.failed, &s.last_error) {
             (Some(m), _, _) => format!("message {}", m.0),
             (None, true, e) => format!("refused: {}", e.as_deref().unwrap_or("")),

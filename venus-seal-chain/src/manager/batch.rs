@@ -1295,6 +1295,11 @@ impl LocalSectorManager {
                 }
                 let kind = if rec.proof.is_some() {
                     Kind::Proof
+                } else if rec.pre_commit.as_ref().is_some_and(|p| p.no_message) {
+                    return Err(ManagerError::Rejected(format!(
+                        "sector {sector} is a non-interactive PoRep sector: its pre-commit is \
+                         never sent (its proof's message carries it); nothing to resend yet"
+                    )));
                 } else if rec.pre_commit.is_some() {
                     Kind::PreCommit
                 } else {

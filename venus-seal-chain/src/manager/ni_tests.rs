@@ -66,6 +66,13 @@ async fn an_ni_sector_is_activated_without_a_pre_commit_message() {
     let bad = fake_seal_proof(s, &info, venus_seal_core::Randomness([7; 32]));
     let answer = m.submit_proof(s.id, bad, false).await.unwrap();
     assert_eq!(answer.res, SubmitResult::Rejected, "{answer:?}");
+    // An operator's resend has nothing to send.
+    match m.force_resend(s.id).await {
+        Err(venus_seal_core::ManagerError::Rejected(why)) => {
+            assert!(why.contains("non-interactive"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
     // Were its proof message to fail on chain, the sector is not given
     // up for a missing pre-commit (it never has one): the message goes
     // out again.
