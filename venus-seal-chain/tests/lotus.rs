@@ -816,6 +816,57 @@ async fn collateral_is_the_deposits_then_the_pledges_less_the_deposits() {
     );
 }
 
+/// A `ProveCommitSectorsNI` is priced as its sectors' initial pledge for
+/// the rest of their life (no pre-commit, no deposit to subtract, no
+/// verified space), at the head's tipset, and pushed as method 36 with
+/// that value.
+#[tokio::test]
+async fn an_ni_prove_commit_carries_the_initial_pledge_and_goes_out_as_method_36() {
+    const TIPSET: &str = "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4";
+    let head = json!({"Cids": [{"/": TIPSET}], "Blocks": [], "Height": 10000});
+    let fake = Fake::default();
+    fake.reply("Filecoin.ChainHead", Ok(head));
+    fake.reply(
+        "Filecoin.StateMinerInitialPledgeForSector",
+        Ok(json!("1234")),
+    );
+    fake.reply(
+        "Filecoin.MpoolPushMessage",
+        Ok(json!({"Message": {}, "CID": {"/": "bafyx"}})),
+    );
+    let c = client(&fake).await;
+    let call = MinerCall::ProveCommitSectorsNI(venus_seal_core::chain::NiProveCommit {
+        sectors: vec![venus_seal_core::chain::NiSector {
+            number: SectorNumber(9),
+            sealed_cid: comm_r(7),
+            seal_rand_epoch: 9000,
+            expiration: 30000,
+        }],
+        seal_proof: venus_seal_core::SealProof::StackedDrg2KiBV1_2_Feat_NonInteractivePoRep,
+        aggregate_proof: vec![1, 2],
+        proving_deadline: 3,
+    });
+    let pledge = c.collateral(ActorId(1000), &call).await.unwrap();
+    assert_eq!(pledge, TokenAmount(1234));
+    c.send(
+        &new_send_uid(),
+        MinerMessage::new(ActorId(1000), call).with_value(pledge),
+    )
+    .await
+    .unwrap();
+    let seen: Vec<Value> = fake.seen().into_iter().map(|(_, r)| r).collect();
+    // 2KiB: 30000 − 10000 epochs left, no verified space.
+    assert_eq!(
+        seen[1]["method"],
+        "Filecoin.StateMinerInitialPledgeForSector"
+    );
+    assert_eq!(seen[1]["params"], json!([20000, 2048, 0, [{"/": TIPSET}]]));
+    let pushed = &seen[2]["params"][0];
+    assert_eq!(pushed["Method"], 36);
+    assert_eq!(pushed["Value"], "1234");
+    assert_eq!(pushed["To"], "f01000");
+}
+
 /// A node answering an amount that is not one, or no pre-commit for a
 /// sector to prove: named errors, not a zero collateral.
 #[tokio::test]
