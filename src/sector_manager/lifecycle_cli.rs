@@ -230,6 +230,16 @@ pub fn plan_text(action: &str, plan: &LifecyclePlan) -> String {
             crate::alerts::fil(burn)
         ));
     }
+    if plan.new_expiration.is_some() {
+        // builtin-actors `extend_sector_expiration_inner`: "the pledge
+        // delta is expected to be zero, since pledge is not re-calculated
+        // for the extension"; power changes only when claims are dropped,
+        // which this manager never does.
+        out.push_str(
+            "pledge: unchanged (the actors do not recalculate a sector's pledge when it is \
+             extended; every FIL+ claim is kept, so its power stays too)\n",
+        );
+    }
     match &plan.message {
         Some(m) => out.push_str(&format!(
             "{} sectors of {} in message {}\n",
@@ -284,6 +294,7 @@ mod tests {
             burn: None,
         };
         let text = plan_text("extend", &plan);
+        assert!(text.contains("pledge: unchanged"), "{text}");
         assert!(
             text.contains("gas: at most 0.0000006 FIL (limit 3000000, fee cap 200000 attoFIL, premium 5000 attoFIL)"),
             "{text}"
