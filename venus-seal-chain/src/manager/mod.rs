@@ -1165,10 +1165,16 @@ impl SectorManager for LocalSectorManager {
                     return Ok(None);
                 }
                 if rebuild::runs_rebuild(rec) {
-                    // damocles reports a Permanent or Critical failure
-                    // only here (no ReportAborted): keep it on the job.
-                    if let (Some(f), Some(job)) = (&report.failure, rec.rebuild.as_mut()) {
-                        job.last_error = Some(f.to_string());
+                    if let Some(job) = rec.rebuild.as_mut() {
+                        // A worker that reports is alive: its lease starts
+                        // again (a 32GiB rebuild takes hours).
+                        job.state =
+                            venus_seal_core::rebuild::JobState::Running { since: unix_now() };
+                        // damocles reports a Permanent or Critical failure
+                        // only here (no ReportAborted): keep it on the job.
+                        if let Some(f) = &report.failure {
+                            job.last_error = Some(f.to_string());
+                        }
                     }
                     return Ok(None);
                 }

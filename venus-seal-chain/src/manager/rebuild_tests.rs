@@ -111,7 +111,18 @@ async fn a_rebuild_goes_to_one_worker_and_its_persisted_files_become_the_sectors
     // damocles worker stops on "finalized"), the sector's history and
     // state untouched.
     let before = status(&m, s).await;
+    // A report renews the lease.
+    m.modify(s, |rec| {
+        rec.rebuild.as_mut().unwrap().state = JobState::Running { since: 1 };
+        Ok(())
+    })
+    .await
+    .unwrap();
     let answer = m.report_state(s, report("PC2Done")).await.unwrap();
+    assert!(
+        matches!(status(&m, s).await.rebuild.unwrap().state, JobState::Running { since } if since > 1),
+        "the lease starts again"
+    );
     assert!(!answer.finalized && answer.abort_reason.is_none());
     assert_eq!(status(&m, s).await.last_report, before.last_report);
     // A failure damocles reports only this way is kept on the job.
