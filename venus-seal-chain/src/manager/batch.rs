@@ -174,7 +174,7 @@ const LANDING_MARGIN: ChainEpoch = 300;
 
 /// How old a non-interactive sector's ticket may be when its proof lands
 /// (the actors' `MAX_PROVE_COMMIT_NI_LOOKBACK`, 180 days).
-const NI_RANDOMNESS_LOOKBACK: ChainEpoch = 180 * 2880;
+pub(super) const NI_RANDOMNESS_LOOKBACK: ChainEpoch = 180 * 2880;
 
 impl LocalSectorManager {
     /// The expiration `sector` is pre-committed with: the configured

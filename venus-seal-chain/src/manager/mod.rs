@@ -970,7 +970,14 @@ impl SectorManager for LocalSectorManager {
         let ticket = info.ticket;
         let network = self.network().await?;
         let head = self.chain.head().await?;
-        let oldest = head - network.max_pre_commit_randomness_lookback;
+        // A non-interactive sector's ticket may be as old as its proof's
+        // message allows (the actors' NI lookback, 180 days).
+        let lookback = if proof_type.is_non_interactive() {
+            batch::NI_RANDOMNESS_LOOKBACK
+        } else {
+            network.max_pre_commit_randomness_lookback
+        };
+        let oldest = head - lookback;
         if ticket.epoch < oldest {
             return Ok(rejected(format!(
                 "ticket expired: its epoch {} is older than {oldest}, the oldest a pre-commit may use at head {head}",

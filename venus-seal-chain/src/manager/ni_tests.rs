@@ -37,6 +37,9 @@ async fn an_ni_sector_is_activated_without_a_pre_commit_message() {
         .unwrap();
     assert_eq!(s.proof_type, NI);
     let ticket = m.assign_ticket(s.id).await.unwrap();
+    // Older than an interactive pre-commit's ticket may be, within the NI
+    // lookback: still taken.
+    chain.advance(2880 + 900 + 10).await;
     // Data is refused: NI sectors are committed capacity.
     let with_data = PreCommitOnChainInfo {
         comm_r: CommR([0xaa; 32]),
