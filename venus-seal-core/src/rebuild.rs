@@ -140,6 +140,13 @@ pub trait RebuildJobSource: Send + Sync + std::fmt::Debug {
     /// job is handed out again until it has failed too often; the sector
     /// itself is not aborted.
     async fn rebuild_failed(&self, sector: SectorId, reason: String) -> Result<(), ManagerError>;
+
+    /// The rebuild of `sector` is alive and starting `stage` (damocles: a
+    /// `ReportState`): its lease starts again. The default does nothing.
+    async fn rebuilding(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError> {
+        let _ = (sector, stage);
+        Ok(())
+    }
 }
 
 crate::forward::forward_impls! {
@@ -149,6 +156,7 @@ crate::forward::forward_impls! {
         async fn rebuilt(&self, sector: SectorId, instance: String) -> Result<(), ManagerError>;
         async fn rebuild_failed(&self, sector: SectorId, reason: String)
             -> Result<(), ManagerError>;
+        async fn rebuilding(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError>;
     }
 }
 
@@ -317,6 +325,7 @@ impl Rebuilder {
             .await
             .map_err(stage("add_pieces"))?;
         let _ = tokio::fs::remove_dir_all(dir.join("pieces")).await;
+        self.alive(sector, "tree_d").await;
         let tree_d = self
             .executors
             .tree_d
@@ -329,6 +338,7 @@ impl Rebuilder {
             .await
             .map_err(stage("tree_d"))?;
         check("CommD", job.comm_d.map(|c| c.0), tree_d.comm_d.0)?;
+        self.alive(sector, "pc1").await;
         let pc1_output = self
             .executors
             .pc1
@@ -345,6 +355,7 @@ impl Rebuilder {
             ticket: job.ticket,
             pieces: pieces.clone(),
         });
+        self.alive(sector, "pc2").await;
         let pc2 = self
             .executors
             .pc2
@@ -362,6 +373,7 @@ impl Rebuilder {
         if proof.is_synthetic() {
             crate::sealer::files::free_sdr_layers(&paths.cache).await;
         }
+        self.alive(sector, "persist").await;
         let out = self
             .executors
             .persist
@@ -384,6 +396,16 @@ impl Rebuilder {
             ));
         }
         Ok(out.instance)
+    }
+}
+
+impl Rebuilder {
+    /// Tells the manager the job is alive (its lease starts again); a
+    /// manager that cannot hear it now is only logged.
+    async fn alive(&self, sector: SectorId, stage: &str) {
+        if let Err(e) = self.jobs.rebuilding(sector, stage).await {
+            warn!(%sector, stage, error = %e, "cannot tell the manager the rebuild is alive");
+        }
     }
 }
 

@@ -249,6 +249,23 @@ impl RebuildJobSource for LocalSectorManager {
     async fn rebuild_failed(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
         self.finish_rebuild(sector, Err(reason)).await
     }
+
+    async fn rebuilding(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError> {
+        let now = unix_now();
+        self.modify(sector, |rec| {
+            if let Some(job) = rec
+                .rebuild
+                .as_mut()
+                .filter(|j| matches!(j.state, JobState::Running { .. }))
+            {
+                job.state = JobState::Running { since: now };
+            }
+            Ok(())
+        })
+        .await?;
+        tracing::debug!(%sector, stage, "rebuild alive");
+        Ok(())
+    }
 }
 
 /// The automatic rebuild policy (`[proving] auto_rebuild`): a sector the

@@ -222,6 +222,19 @@ async fn a_silent_workers_job_is_handed_out_again_also_after_a_restart() {
         .await
         .unwrap()
         .is_some());
+    // Our own rebuilder's "alive" renews the lease as a report does: a
+    // lease run out and renewed is not handed out again.
+    m.modify(s, |rec| {
+        rec.rebuild.as_mut().unwrap().state = JobState::Running { since: 1 };
+        Ok(())
+    })
+    .await
+    .unwrap();
+    m.rebuilding(s, "pc1").await.unwrap();
+    assert_eq!(
+        m.allocate_rebuild(AllocateSpec::default()).await.unwrap(),
+        None
+    );
     // The lease runs out.
     m.modify(s, |rec| {
         rec.rebuild.as_mut().unwrap().state = JobState::Running { since: 1 };

@@ -343,4 +343,23 @@ impl RebuildJobSource for ManagerClient {
             .await?;
         Ok(())
     }
+
+    /// A `ReportState` as damocles' rebuild plan sends one per step (the
+    /// manager renews the job's lease).
+    async fn rebuilding(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError> {
+        let report = venus_seal_core::manager::StateReport {
+            worker: venus_seal_core::manager::WorkerIdentifier {
+                instance: "rebuilder".into(),
+                location: String::new(),
+            },
+            state_change: venus_seal_core::manager::SectorStateChange {
+                prev: String::new(),
+                next: stage.to_string(),
+                event: None,
+            },
+            failure: None,
+        };
+        SectorManager::report_state(self, sector, report).await?;
+        Ok(())
+    }
 }
