@@ -317,7 +317,11 @@ impl AutoRebuild {
     }
 
     /// Why `sector` may not be rebuilt without an operator, if it may not.
-    async fn unsafe_because(&self, sector: SectorId) -> Option<String> {
+    async fn unsafe_because(
+        &self,
+        sector: SectorId,
+        record: Result<Option<SectorStatus>, String>,
+    ) -> Option<String> {
         if let Some(files) = self.locator.locate(sector) {
             if files.sealed.is_file() && files.cache.is_dir() {
                 return Some(format!(
@@ -327,7 +331,7 @@ impl AutoRebuild {
                 ));
             }
         }
-        let rec = match self.manager.sector_status(sector).await {
+        let rec = match record {
             Ok(Some(rec)) => rec,
             Ok(None) => return Some("it was not sealed by this manager".into()),
             Err(e) => return Some(format!("its record cannot be read: {e}")),
@@ -389,9 +393,14 @@ impl AutoRebuild {
         };
         for s in skipped {
             let sector = SectorId::new(miner, s.number);
+            let record = self
+                .manager
+                .sector_status(sector)
+                .await
+                .map_err(|e| e.to_string());
             let open = matches!(
-                self.manager.sector_status(sector).await,
-                Ok(Some(SectorStatus { rebuild: Some(ref j), .. })) if j.state.is_open()
+                &record,
+                Ok(Some(SectorStatus { rebuild: Some(j), .. })) if j.state.is_open()
             );
             if open {
                 continue;
@@ -400,7 +409,7 @@ impl AutoRebuild {
                 "files gone at the WindowPoSt of deadline {deadline}: {}",
                 s.reason
             );
-            let verdict = match self.unsafe_because(sector).await {
+            let verdict = match self.unsafe_because(sector, record).await {
                 None if open_auto >= self.max_open => Some(format!(
                     "{open_auto} automatic rebuilds are open already (at most {}): is a store not \
                      mounted? Rebuild by hand if the files are really gone",
