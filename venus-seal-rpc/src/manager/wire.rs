@@ -159,12 +159,8 @@ pub struct SectorPiece {
     pub piece: PieceInfoV2,
     /// The deal it came with (the Go manager's `*DealInfoV2` may be
     /// `null`: a pledge piece, read as no deal).
-    #[serde(deserialize_with = "null_as_none_deal")]
+    #[serde(deserialize_with = "null_as_default")]
     pub deal_info: DealInfoV2,
-}
-
-fn null_as_none_deal<'de, D: Deserializer<'de>>(d: D) -> Result<DealInfoV2, D::Error> {
-    Ok(Option::<DealInfoV2>::deserialize(d)?.unwrap_or_default())
 }
 
 impl From<&DealInfo> for SectorPiece {
@@ -475,12 +471,8 @@ pub struct PreCommitOnChainInfo {
     pub ticket: Ticket,
     /// The deal ids (absent from the newer worker: the manager takes them
     /// from its own record of `AcquireDeals`).
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub deals: Vec<u64>,
-}
-
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl From<&core::PreCommitOnChainInfo> for PreCommitOnChainInfo {
@@ -678,8 +670,13 @@ pub struct SectorStateChange {
     pub event: String,
 }
 
-fn null_as_default<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+/// Go's `null` (a nil pointer or string) read as the type's default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `SectorFailure`: the level as damocles names it (`Temporary`,
