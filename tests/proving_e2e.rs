@@ -639,6 +639,7 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
                     number: three.number,
                     seal_proof: PROOF,
                     comm_r: CommR(comm_rs[2]),
+                    sector_key: None,
                 },
                 files: rebuilt,
             }],
@@ -886,7 +887,11 @@ async fn snap_up_proof_verifies_on_the_devnet() {
             partition: 0,
             new_sealed_cid: encoded.comm_r_new,
             new_unsealed_cid: encoded.comm_d_new,
-            pieces: request.pieces.clone(),
+            pieces: request
+                .pieces
+                .iter()
+                .map(|p| venus_seal::core::manager::DealInfo::new(0, *p))
+                .collect(),
             proof,
         }])
     };
@@ -932,6 +937,7 @@ fn activate(chain: &DevnetChain, number: SectorNumber, comm_r: [u8; 32]) {
                 expiration: 1_000_000,
                 deal_weight: 0,
                 verified_deal_weight: 0,
+                sector_key: None,
             },
         )
         .unwrap();

@@ -211,6 +211,7 @@ async fn a_built_manager_registers_with_venus_gateway_and_answers_compute_proof(
         number: SectorNumber(1),
         seal_proof: SealProof::StackedDrg2KiBV1_1,
         comm_r: CommR([3; 32]),
+        sector_key: None,
     };
     let rand = [5u8; 32];
     let b64 = |b: &[u8]| {

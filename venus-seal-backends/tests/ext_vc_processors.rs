@@ -395,6 +395,7 @@ fn proving_sector(number: u64) -> ProvingSector {
             number: SectorNumber(number),
             seal_proof: SealProof::StackedDrg2KiBV1_1,
             comm_r: CommR([3; 32]),
+            sector_key: None,
         },
         files: SectorFiles {
             sealed: "/s".into(),

@@ -51,6 +51,7 @@ fn fake_sector(dir: &Path) -> (Persist, Vec<(String, Vec<u8>)>) {
         proof: SealProof::StackedDrg2KiBV1_1,
         sector: id,
         paths,
+        update: false,
     };
     (task, expected)
 }

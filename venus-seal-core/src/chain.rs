@@ -14,7 +14,6 @@ use crate::proving::PoStProof;
 use crate::stage::Proof;
 use crate::types::commitment::{CommD, CommR};
 use crate::types::ids::{ActorId, ChainEpoch, SectorNumber};
-use crate::types::piece::PieceInfo;
 use crate::types::proof::SealProof;
 use crate::types::randomness::{DomainSeparationTag, Randomness};
 use crate::types::token::TokenAmount;
@@ -77,6 +76,11 @@ pub struct OnChainSector {
     /// (`SectorOnChainInfo.VerifiedDealWeight`).
     #[serde(default)]
     pub verified_deal_weight: u128,
+    /// The CC replica's commitment once the sector was snapped up
+    /// (`SectorOnChainInfo.SectorKeyCID`; `sealed_cid` is then the
+    /// updated replica's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_key: Option<CommR>,
 }
 
 impl OnChainSector {
@@ -360,8 +364,9 @@ pub struct ReplicaUpdateParams {
     /// The new data's CommD (implied by `pieces` on mainnet; checked
     /// against them by the verifier here).
     pub new_unsealed_cid: CommD,
-    /// The pieces of the new data, in order.
-    pub pieces: Vec<PieceInfo>,
+    /// The pieces of the new data, in order, with their deals (a chain
+    /// deal id notifies the market actor; an allocation is claimed).
+    pub pieces: Vec<DealInfo>,
     /// The update proof.
     pub proof: Vec<u8>,
 }

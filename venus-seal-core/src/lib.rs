@@ -70,6 +70,7 @@ pub mod sealer;
 pub mod sector;
 #[cfg(test)]
 mod sector_props;
+pub mod snapup;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod stage;

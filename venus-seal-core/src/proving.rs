@@ -56,6 +56,11 @@ pub struct PoStSector {
     pub seal_proof: SealProof,
     /// Its replica commitment (the updated one after a snap-up).
     pub comm_r: CommR,
+    /// The CC replica's commitment when the sector was snapped up
+    /// (`SectorKeyCID`): its replica is then the updated one
+    /// ([`SectorLocator::locate_update`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_key: Option<CommR>,
 }
 
 /// A sector to prove: its chain view and its files.
@@ -306,6 +311,30 @@ impl From<ProvingError> for StageError {
 pub trait SectorLocator: Send + Sync + fmt::Debug {
     /// The files of `sector`, or `None` if this store does not hold it.
     fn locate(&self, sector: SectorId) -> Option<SectorFiles>;
+
+    /// The updated replica and cache of a snapped-up `sector`, where
+    /// this store holds them (`None`: it does not, or keeps no updates;
+    /// the default).
+    fn locate_update(&self, sector: SectorId) -> Option<SectorFiles> {
+        let _ = sector;
+        None
+    }
+}
+
+/// The files to prove `sector` (of `miner`) from: a snapped-up sector's
+/// updated replica where `locator` holds one, else the sealed one.
+pub fn locate_for_proving(
+    locator: &dyn SectorLocator,
+    miner: ActorId,
+    sector: &PoStSector,
+) -> Option<SectorFiles> {
+    let id = SectorId::new(miner, sector.number);
+    if sector.sector_key.is_some() {
+        if let Some(files) = locator.locate_update(id) {
+            return Some(files);
+        }
+    }
+    locator.locate(id)
 }
 
 /// Sectors laid out as the worker seals them: `<root>/<sector id>/sealed`
@@ -385,7 +414,7 @@ pub async fn compute_proof(
             ))
         })?;
         let id = SectorId::new(request.miner, sector.number);
-        let files = locator.locate(id).ok_or_else(|| {
+        let files = locate_for_proving(locator, request.miner, &sector).ok_or_else(|| {
             ProvingError::InvalidRequest(format!("challenged sector {id} is not stored here"))
         })?;
         sectors.push(ProvingSector { sector, files });

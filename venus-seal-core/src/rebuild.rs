@@ -250,13 +250,7 @@ impl Rebuilder {
     /// after its lease).
     pub fn spawn(self, poll: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            if let Ok(mut entries) = tokio::fs::read_dir(&self.work_dir).await {
-                while let Ok(Some(entry)) = entries.next_entry().await {
-                    if entry.file_name().to_string_lossy().starts_with("s-t0") {
-                        remove_dir(&entry.path()).await;
-                    }
-                }
-            }
+            remove_leftovers(&self.work_dir).await;
             loop {
                 match self.run_once().await {
                     Ok(RebuildRun::Rebuilt(_)) => continue,
@@ -272,12 +266,6 @@ impl Rebuilder {
     /// store instance, or what failed.
     async fn rebuild(&self, job: &RebuildAssignment, dir: &Path) -> Result<String, Failure> {
         let (sector, proof) = (job.sector.id, job.sector.proof_type);
-        let stage = |what: &'static str| {
-            move |e: crate::error::StageError| {
-                let f = Failure::from_error(&e);
-                Failure::new(f.level, format!("{what}: {}", f.message))
-            }
-        };
         if job.upgraded {
             return Err(Failure::new(
                 FailureLevel::Permanent,
@@ -381,6 +369,7 @@ impl Rebuilder {
                 proof,
                 sector,
                 paths,
+                update: false,
             })
             .await
             .map_err(stage("persist"))?;
@@ -409,28 +398,48 @@ impl Rebuilder {
     }
 }
 
+/// A stage's error as the job's failure, naming the stage.
+pub(crate) fn stage(what: &'static str) -> impl Fn(crate::error::StageError) -> Failure {
+    move |e| {
+        let f = Failure::from_error(&e);
+        Failure::new(f.level, format!("{what}: {}", f.message))
+    }
+}
+
+/// Removes what a worker stopped mid-job left in `work_dir` (one folder
+/// per sector; the job is handed out again after its lease).
+pub(crate) async fn remove_leftovers(work_dir: &Path) {
+    if let Ok(mut entries) = tokio::fs::read_dir(work_dir).await {
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            if entry.file_name().to_string_lossy().starts_with("s-t0") {
+                remove_dir(&entry.path()).await;
+            }
+        }
+    }
+}
+
 /// Removes `dir` and what it holds, logging why not (missing is fine).
-async fn remove_dir(dir: &Path) {
+pub(crate) async fn remove_dir(dir: &Path) {
     if let Err(e) = tokio::fs::remove_dir_all(dir).await {
         if e.kind() != std::io::ErrorKind::NotFound {
-            warn!(dir = %dir.display(), error = %e, "cannot clean the rebuild folder");
+            warn!(dir = %dir.display(), error = %e, "cannot clean a job's work folder");
         }
     }
 }
 
 /// Calls `f` until it succeeds, up to five times a few seconds apart: a
-/// rebuild's result is hours of work, not lost to one network blip. A
-/// refusal (`Rejected`) is not retried.
-async fn report<F, Fut>(f: F) -> Result<(), ManagerError>
+/// job's result is hours of work, not lost to one network blip. A refusal
+/// (`Rejected`) is not retried. (Rebuild and snap-up jobs report with it.)
+pub(crate) async fn report<T, F, Fut>(f: F) -> Result<T, ManagerError>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), ManagerError>>,
+    Fut: std::future::Future<Output = Result<T, ManagerError>>,
 {
     let mut delay = Duration::from_secs(2);
     for attempt in 1.. {
         match f().await {
             Err(e) if attempt < 5 && !matches!(e, ManagerError::Rejected(_)) => {
-                warn!(error = %e, attempt, "reporting a rebuild: trying again");
+                warn!(error = %e, attempt, "reporting a job's result: trying again");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }

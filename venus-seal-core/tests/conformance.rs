@@ -126,6 +126,7 @@ fn fake_verifier_passes_the_suite() {
             number: SectorNumber(n),
             seal_proof: P2K,
             comm_r: CommR([n as u8; 32]),
+            sector_key: None,
         })
         .collect();
     let case = VerifierCase {

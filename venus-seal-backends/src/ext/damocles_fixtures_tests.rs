@@ -390,6 +390,7 @@ fn proving_sector(number: u64, comm_r: u8) -> ProvingSector {
             number: SectorNumber(number),
             seal_proof: PROOF,
             comm_r: CommR([comm_r; 32]),
+            sector_key: None,
         },
         files: SectorFiles {
             sealed: format!("{dir}/sealed").into(),

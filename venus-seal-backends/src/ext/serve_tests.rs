@@ -32,6 +32,7 @@ fn window_post(partition: u64, sectors: u64) -> WindowPoSt {
                     number: SectorNumber(n),
                     seal_proof: SealProof::StackedDrg2KiBV1_1,
                     comm_r: CommR([n as u8; 32]),
+                    sector_key: None,
                 },
                 files: SectorFiles {
                     sealed: PathBuf::from(format!("/store/{n}/sealed")),

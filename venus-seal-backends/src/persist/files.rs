@@ -52,6 +52,32 @@ async fn size_of(sector: &SectorId, path: &Path) -> Result<u64, StageError> {
     }
 }
 
+/// [`collect_sector_files`] of a snap-up's updated replica and cache
+/// (the same files), under their update keys: `update/<sector>` and
+/// `update-cache/<sector>/<file>`.
+pub async fn collect_update_files(
+    sector: &SectorId,
+    paths: &SectorPaths,
+) -> Result<Vec<SectorFile>, StageError> {
+    let (sealed, cache) = (sealed_key(sector), super::cache_prefix(sector));
+    let (update, update_cache) = (
+        super::update_key(sector),
+        super::update_cache_prefix(sector),
+    );
+    Ok(collect_sector_files(sector, paths)
+        .await?
+        .into_iter()
+        .map(|mut f| {
+            f.key = if f.key == sealed {
+                update.clone()
+            } else {
+                f.key.replacen(&cache, &update_cache, 1)
+            };
+            f
+        })
+        .collect())
+}
+
 /// Lists what persist copies: the sealed file, `p_aux`, `t_aux` and the
 /// `sc-02-data-tree-r-last*.dat` files, sealed file first. Any of them
 /// missing (or no tree-r-last at all) is [`StageError::Missing`] naming

@@ -55,6 +55,16 @@ impl SectorLocator for PersistedSectors {
             .find(|files| files.sealed.is_file())
             .or_else(|| self.roots.first().map(|root| Self::files_in(root, &sector)))
     }
+
+    fn locate_update(&self, sector: SectorId) -> Option<SectorFiles> {
+        self.roots
+            .iter()
+            .map(|root| SectorFiles {
+                sealed: root.join(super::update_key(&sector)),
+                cache: root.join(super::update_cache_prefix(&sector)),
+            })
+            .find(|files| files.sealed.is_file())
+    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ mod locate;
 mod object;
 mod stores;
 
-pub use files::{collect_sector_files, SectorFile};
+pub use files::{collect_sector_files, collect_update_files, SectorFile};
 pub use local::{LocalPersistStore, STALE_PARTIAL_AGE};
 pub use locate::PersistedSectors;
 pub use object::{ObjectPersistStore, DEFAULT_PART_SIZE};
@@ -59,6 +59,18 @@ pub fn sealed_key(sector: &SectorId) -> String {
 /// The prefix of a sector's cache files: `cache/s-t0<miner>-<number>`.
 pub fn cache_prefix(sector: &SectorId) -> String {
     format!("cache/{sector}")
+}
+
+/// The key of a snapped-up sector's updated replica:
+/// `update/s-t0<miner>-<number>` (damocles' layout).
+pub fn update_key(sector: &SectorId) -> String {
+    format!("update/{sector}")
+}
+
+/// The prefix of a snapped-up sector's updated cache files:
+/// `update-cache/s-t0<miner>-<number>`.
+pub fn update_cache_prefix(sector: &SectorId) -> String {
+    format!("update-cache/{sector}")
 }
 
 /// The key of one cache file: `cache/s-t0<miner>-<number>/<file>`.

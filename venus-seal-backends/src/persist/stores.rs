@@ -11,8 +11,8 @@ use tracing::{info, warn};
 use venus_seal_core::stage::{Persist, PersistOutput};
 use venus_seal_core::{Executor, StageError};
 
-use super::files::{collect_sector_files, SectorFile};
-use super::{cache_prefix, sealed_key, PersistStore};
+use super::files::{collect_sector_files, collect_update_files, SectorFile};
+use super::{cache_prefix, sealed_key, update_cache_prefix, update_key, PersistStore};
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -233,7 +233,17 @@ async fn copy_all(store: &dyn PersistStore, files: &[SectorFile]) -> Result<(), 
 impl Executor<Persist> for PersistStores {
     async fn execute(&self, task: Persist) -> Result<PersistOutput, StageError> {
         let sector = task.sector;
-        let files = collect_sector_files(&sector, &task.paths).await?;
+        let (files, prefixes) = if task.update {
+            (
+                collect_update_files(&sector, &task.paths).await?,
+                [update_key(&sector), update_cache_prefix(&sector)],
+            )
+        } else {
+            (
+                collect_sector_files(&sector, &task.paths).await?,
+                [sealed_key(&sector), cache_prefix(&sector)],
+            )
+        };
         let total: u64 = files.iter().map(|f| f.size).sum();
         let (store, _reservation) = self.pick_and_reserve(total).await?;
         let started = Instant::now();
@@ -241,14 +251,14 @@ impl Executor<Persist> for PersistStores {
 
         if let Err(e) = copy_all(store.as_ref(), &files).await {
             warn!(%sector, store = store.name(), error = %e, "persisting failed, removing the partial copy");
-            for prefix in [sealed_key(&sector), cache_prefix(&sector)] {
-                if let Err(cleanup) = store.delete_prefix(&prefix).await {
+            for prefix in &prefixes {
+                if let Err(cleanup) = store.delete_prefix(prefix).await {
                     warn!(%sector, store = store.name(), prefix, error = %cleanup, "cleanup failed");
                 }
             }
             return Err(e);
         }
-        info!(%sector, store = store.name(), bytes = total, elapsed = ?started.elapsed(), "sector persisted");
+        info!(%sector, store = store.name(), bytes = total, update = task.update, elapsed = ?started.elapsed(), "sector persisted");
         Ok(PersistOutput {
             instance: store.name().to_string(),
             clean_sealing_location: true,

@@ -34,6 +34,7 @@ fn sector(number: u64) -> ProvingSector {
             number: SectorNumber(number),
             seal_proof: SealProof::StackedDrg2KiBV1_1,
             comm_r: CommR([number as u8; 32]),
+            sector_key: None,
         },
         files: SectorFiles {
             sealed: PathBuf::from(format!("/mnt/store/sealed/s-t01000-{number}")),

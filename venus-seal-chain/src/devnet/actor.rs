@@ -510,6 +510,7 @@ impl MinerActor {
                 deal_weight: u128::from(activation.unverified_space).saturating_mul(lifetime),
                 verified_deal_weight: u128::from(activation.verified_space)
                     .saturating_mul(lifetime),
+                sector_key: None,
             },
             claims: activation.claims,
         })
@@ -631,6 +632,7 @@ impl MinerActor {
                     expiration: s.expiration,
                     deal_weight: 0,
                     verified_deal_weight: 0,
+                    sector_key: None,
                 },
                 claims: Vec::new(),
             });

@@ -237,6 +237,7 @@ impl MinerActor {
                 number: s.number,
                 seal_proof: s.seal_proof,
                 comm_r: s.sealed_cid,
+                sector_key: s.sector_key,
             })
             .collect();
         let randomness = draw_randomness(
@@ -396,6 +397,7 @@ impl MinerActor {
     pub(crate) fn apply_updates(&mut self, updates: Vec<PendingUpdate>) {
         for u in updates {
             if let Some(s) = self.sectors.get_mut(&u.number) {
+                s.sector_key = Some(s.sealed_cid);
                 s.sealed_cid = u.info.comm_r_new;
             }
             self.proving.updated.insert(u.number, u.info.comm_d_new);
@@ -462,6 +464,7 @@ impl MinerActor {
                 number: s.number,
                 seal_proof: s.seal_proof,
                 comm_r: s.sealed_cid,
+                sector_key: s.sector_key,
             })
             .collect()
     }

@@ -57,6 +57,7 @@ fn post_sectors(numbers: &[u64]) -> Vec<PoStSector> {
             number: SectorNumber(*n),
             seal_proof: PROOF,
             comm_r: CommR([*n as u8; 32]),
+            sector_key: None,
         })
         .collect()
 }

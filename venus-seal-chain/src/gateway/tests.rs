@@ -33,6 +33,7 @@ fn sectors() -> Vec<PoStSector> {
             number: SectorNumber(n),
             seal_proof: PROOF,
             comm_r: CommR([n as u8; 32]),
+            sector_key: None,
         })
         .collect()
 }

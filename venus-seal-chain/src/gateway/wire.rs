@@ -150,10 +150,22 @@ impl GatewayComputeProof {
                         })?;
                     let comm_r = CommR::from_cid(&cid)
                         .map_err(|e| format!("SectorInfos[{}].SealedCID: {e}", s.sector_number))?;
+                    let sector_key = match &s.sector_key {
+                        None => None,
+                        Some(key) => {
+                            let cid: cid::Cid = key.root.parse().map_err(|e| {
+                                format!("SectorInfos[{}].SectorKey: {e}", s.sector_number)
+                            })?;
+                            Some(CommR::from_cid(&cid).map_err(|e| {
+                                format!("SectorInfos[{}].SectorKey: {e}", s.sector_number)
+                            })?)
+                        }
+                    };
                     Ok(PoStSector {
                         number: SectorNumber(s.sector_number),
                         seal_proof,
                         comm_r,
+                        sector_key,
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;

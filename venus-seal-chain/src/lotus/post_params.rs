@@ -4,13 +4,12 @@
 //! types ([`actor_types`](super::actor_types)).
 
 use super::actor_types::{
-    DeclareFaultsParams, DeclareFaultsRecoveredParams, FaultDeclaration, PieceActivationManifest,
+    DeclareFaultsParams, DeclareFaultsRecoveredParams, FaultDeclaration,
     PoStPartition as ActorPartition, ProveReplicaUpdates3Params, RecoveryDeclaration,
     SectorUpdateManifest, SubmitWindowedPoStParams, TerminationDeclaration,
 };
 use fvm_ipld_bitfield::BitField;
 use fvm_ipld_encoding::RawBytes;
-use fvm_shared::piece::PaddedPieceSize;
 use fvm_shared::randomness::Randomness;
 use fvm_shared::sector::{PoStProof, RegisteredPoStProof, RegisteredSealProof};
 use venus_seal_core::chain::{ReplicaUpdateParams, SectorsDeclaration, WindowPoStSubmission};
@@ -119,16 +118,7 @@ pub fn prove_replica_updates3_params(
                 deadline: u.deadline,
                 partition: u.partition,
                 new_sealed_cid: u.new_sealed_cid.to_cid(),
-                pieces: u
-                    .pieces
-                    .iter()
-                    .map(|p| PieceActivationManifest {
-                        cid: p.cid.to_cid(),
-                        size: PaddedPieceSize(p.size.0),
-                        verified_allocation_key: None,
-                        notify: Vec::new(),
-                    })
-                    .collect(),
+                pieces: super::params::piece_manifests(&u.pieces),
             })
             .collect(),
         sector_proofs: updates
@@ -146,10 +136,11 @@ pub fn prove_replica_updates3_params(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fvm_shared::piece::PaddedPieceSize;
     use venus_seal_core::chain::PoStPartition;
+    use venus_seal_core::manager::DealInfo;
     use venus_seal_core::proving::PoStProof as CorePoStProof;
     use venus_seal_core::{CommD, CommR, PaddedPieceSize as Size, PieceInfo, SealProof};
-
     #[test]
     fn window_post_params_round_trip_through_cbor() {
         let sub = WindowPoStSubmission {
@@ -189,10 +180,13 @@ mod tests {
             partition: 0,
             new_sealed_cid: CommR([1; 32]),
             new_unsealed_cid: CommD([2; 32]),
-            pieces: vec![PieceInfo {
-                size: Size(2048),
-                cid: CommD([2; 32]),
-            }],
+            pieces: vec![DealInfo::new(
+                7,
+                PieceInfo {
+                    size: Size(2048),
+                    cid: CommD([2; 32]),
+                },
+            )],
             proof: vec![9; 192],
         };
         let p = prove_replica_updates3_params(&[u]).unwrap();
@@ -201,6 +195,8 @@ mod tests {
             fvm_shared::sector::RegisteredUpdateProof::StackedDRG2KiBV1
         );
         assert_eq!(p.sector_updates[0].pieces[0].size, PaddedPieceSize(2048));
+        // The deal is activated with the update: the market actor is told.
+        assert_eq!(p.sector_updates[0].pieces[0].notify.len(), 1);
         fvm_ipld_encoding::to_vec(&p).unwrap();
         assert!(prove_replica_updates3_params(&[]).is_err());
         let decls = [SectorsDeclaration {

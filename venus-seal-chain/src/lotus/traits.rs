@@ -33,6 +33,14 @@ fn on_chain_sector(method: &str, s: &SectorOnChainInfoJson) -> Result<OnChainSec
             "VerifiedDealWeight",
             s.verified_deal_weight.as_deref(),
         )?,
+        sector_key: match &s.sector_key_cid {
+            None => None,
+            Some(c) => Some(
+                venus_seal_core::CommR::from_cid(&super::convert::parse_cid(method, c)?).map_err(
+                    |e| ChainError::InvalidResponse(format!("{method}: SectorKeyCID: {e}")),
+                )?,
+            ),
+        },
     })
 }
 

@@ -91,6 +91,10 @@ pub struct SectorOnChainInfoJson {
     /// The space × time of its verified data.
     #[serde(default)]
     pub verified_deal_weight: Option<String>,
+    /// The CC replica's CommR once the sector was snapped up (Lotus'
+    /// `SectorOnChainInfo.SectorKeyCID`, `*cid.Cid`: `null` before).
+    #[serde(rename = "SectorKeyCID", default)]
+    pub sector_key_cid: Option<CidJson>,
 }
 
 /// A FIL+ claim (`StateGetClaims`' values: verifreg `Claim`, no JSON tags:

@@ -47,6 +47,11 @@ macro_rules! with_slot {
         match $kind {
             Kind::PreCommit => $rec.pre_commit.as_mut().map(|$s| $body),
             Kind::Proof => $rec.proof.as_mut().map(|$s| $body),
+            Kind::Update => $rec
+                .snap_up
+                .as_mut()
+                .and_then(|j| j.submission.as_mut())
+                .map(|$s| $body),
         }
     };
 }
@@ -143,6 +148,9 @@ pub(super) async fn run_timer(manager: Weak<LocalSectorManager>, wake: Arc<Notif
             }
             if Instant::now() >= watch_at {
                 m.watch_sent().await;
+                // Snap-ups have no worker polling them: their messages,
+                // landings and clean-ups are moved on here.
+                m.watch_snap_ups().await;
                 watch_at = Instant::now() + WATCH_EVERY;
             }
             match m.send_due().await {
@@ -265,6 +273,7 @@ impl LocalSectorManager {
         match (self.config.miner(miner), kind) {
             (Some(m), Kind::PreCommit) => m.pre_commit,
             (Some(m), Kind::Proof) => m.prove_commit,
+            (Some(m), Kind::Update) => m.snap_commit,
             (None, _) => BatchPolicy::IMMEDIATE,
         }
     }
@@ -298,6 +307,13 @@ impl LocalSectorManager {
                         rec.pre_commit.as_ref().map(|s| look(s, unix)),
                     ),
                     (Kind::Proof, rec.proof.as_ref().map(|s| look(s, unix))),
+                    (
+                        Kind::Update,
+                        rec.snap_up
+                            .as_ref()
+                            .and_then(|j| j.submission.as_ref())
+                            .map(|s| look(s, unix)),
+                    ),
                 ];
                 for (kind, st) in slots {
                     match st {
@@ -516,12 +532,12 @@ impl LocalSectorManager {
         &self,
         miner: ActorId,
         kind: Kind,
-        group: Vec<(SectorId, SectorStatus)>,
+        mut group: Vec<(SectorId, SectorStatus)>,
         head: ChainEpoch,
         unix: u64,
         recover: Option<SendUid>,
     ) -> Pushed {
-        let count = group.len();
+        let claimed = group.len();
         let mut expirations = HashMap::new();
         if kind == Kind::PreCommit {
             for (id, rec) in &group {
@@ -555,13 +571,36 @@ impl LocalSectorManager {
             Kind::Proof => match self.proof_call(miner, &group).await {
                 Ok(call) => call,
                 Err(why) => {
-                    warn!(%miner, sectors = count, error = %why, "the proof message cannot be built yet");
+                    warn!(%miner, sectors = claimed, error = %why, "the proof message cannot be built yet");
                     self.release(kind, &group, unix, &why, recover.is_some())
                         .await;
                     return Pushed::Refused;
                 }
             },
+            Kind::Update => {
+                let mut updates = Vec::with_capacity(claimed);
+                let mut ready = Vec::with_capacity(claimed);
+                for (id, rec) in group {
+                    match self.update_params(id, &rec).await {
+                        Ok(u) => {
+                            updates.push(u);
+                            ready.push((id, rec));
+                        }
+                        Err(why) => {
+                            warn!(sector = %id, error = %why, "the snap-up message cannot be built yet");
+                            self.release(kind, &[(id, rec)], unix, &why, recover.is_some())
+                                .await;
+                        }
+                    }
+                }
+                if ready.is_empty() {
+                    return Pushed::Refused;
+                }
+                group = ready;
+                MinerCall::ProveReplicaUpdates3(updates)
+            }
         };
+        let count = group.len();
         let shape = match &call {
             MinerCall::ProveCommitAggregate(_) => "aggregated",
             _ => "batched",
@@ -860,7 +899,16 @@ impl LocalSectorManager {
         kind: Kind,
         rec: &SectorStatus,
     ) -> Result<bool, ManagerError> {
-        if self.chain.sector(id.miner, id.number).await?.is_some() {
+        let proven = self.chain.sector(id.miner, id.number).await?;
+        if kind == Kind::Update {
+            let ours = rec
+                .snap_up
+                .as_ref()
+                .and_then(|j| j.submission.as_ref())
+                .map(|s| s.content.comm_r_new);
+            return Ok(proven.is_some_and(|s| Some(s.sealed_cid) == ours));
+        }
+        if proven.is_some() {
             return Ok(true);
         }
         Ok(match kind {
@@ -869,7 +917,7 @@ impl LocalSectorManager {
                 let on_chain = self.chain.pre_commit(id.miner, id.number).await?;
                 on_chain.is_some_and(|pc| Some(pc.info.sealed_cid) == ours)
             }
-            Kind::Proof => false,
+            Kind::Proof | Kind::Update => false,
         })
     }
 
@@ -1326,7 +1374,7 @@ impl LocalSectorManager {
     }
 
     /// Queues a submission whose message `failed` again.
-    async fn resend(
+    pub(super) async fn resend(
         &self,
         sector: SectorId,
         kind: Kind,
@@ -1369,6 +1417,11 @@ impl LocalSectorManager {
         kind: Kind,
         rec: &SectorStatus,
     ) -> Result<Option<String>, ManagerError> {
+        // A snap-up's message is watched by `watch_snap_ups`, which gives
+        // the job up when the chain leaves no way forward.
+        if kind == Kind::Update {
+            return Ok(None);
+        }
         let on_chain = self.chain.pre_commit(sector.miner, sector.number).await?;
         let proven = self.chain.sector(sector.miner, sector.number).await?;
         let ours = rec.pre_commit.as_ref().map(|s| s.content.comm_r);
@@ -1419,6 +1472,7 @@ impl LocalSectorManager {
                     )
                 })
             }
+            Kind::Update => None,
             Kind::Proof => Some(format!(
                 "the pre-commit of sector {sector} is no longer on chain (expired) and the sector is not proven"
             )),

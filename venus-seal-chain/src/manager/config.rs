@@ -96,6 +96,11 @@ pub struct ManagedMiner {
     pub aggregate_from: Option<usize>,
     /// Who pays deposits and pledges.
     pub collateral: Collateral,
+    /// How its snap-up proofs are batched (`ProveReplicaUpdates3`).
+    pub snap_commit: BatchPolicy,
+    /// Its automatic snap-up candidates (`None`: only sectors an operator
+    /// asks for are snapped up).
+    pub snap_up: Option<super::SnapUpPolicy>,
 }
 
 impl ManagedMiner {
@@ -113,7 +118,22 @@ impl ManagedMiner {
             prove_commit: BatchPolicy::IMMEDIATE,
             aggregate_from: Some(Self::MIN_AGGREGATE),
             collateral: Collateral::Message,
+            snap_commit: BatchPolicy::IMMEDIATE,
+            snap_up: None,
         }
+    }
+
+    /// The same miner, batching snap-up proofs by `policy`.
+    pub fn with_snap_commit(mut self, policy: BatchPolicy) -> Self {
+        self.snap_commit = policy;
+        self
+    }
+
+    /// The same miner, picking its own CC sectors for snap-ups by
+    /// `policy` when a worker asks for a job and none waits.
+    pub fn with_snap_up(mut self, policy: super::SnapUpPolicy) -> Self {
+        self.snap_up = Some(policy);
+        self
     }
 
     /// The same miner, allocating from `numbers`.
@@ -229,6 +249,31 @@ pub struct ManagerConfig {
     pub expiration_epochs: ChainEpoch,
     /// How failed pushes and stuck messages are sent again.
     pub resend: ResendPolicy,
+    /// When a snap-up is final, and what then happens to the CC replica.
+    pub snap_up: SnapUpSettings,
+}
+
+/// When a landed snap-up is final and what then happens to its sector's
+/// CC replica (damocles' `SnapUp.CleanupCCData`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapUpSettings {
+    /// Epochs after its message landed that an update is final (the
+    /// chain's finality: 900 epochs on mainnet).
+    pub final_after: ChainEpoch,
+    /// Remove the CC replica and cache once the update is final (they
+    /// are the sector key: kept, the sector can be unsealed without its
+    /// update's data, at twice the space).
+    pub remove_cc_data: bool,
+}
+
+impl Default for SnapUpSettings {
+    /// Final after 900 epochs; the CC replica removed.
+    fn default() -> Self {
+        Self {
+            final_after: 900,
+            remove_cc_data: true,
+        }
+    }
 }
 
 impl ManagerConfig {
@@ -242,6 +287,7 @@ impl ManagerConfig {
             miners,
             expiration_epochs: Self::DEFAULT_EXPIRATION_EPOCHS,
             resend: ResendPolicy::default(),
+            snap_up: SnapUpSettings::default(),
         }
     }
 

@@ -41,6 +41,9 @@ mod rebuild;
 mod rebuild_tests;
 #[cfg(test)]
 mod restart_tests;
+mod snapup;
+#[cfg(test)]
+mod snapup_tests;
 mod state;
 mod store;
 #[cfg(test)]
@@ -71,7 +74,9 @@ use venus_seal_core::{
     SectorManager, Seed, Ticket,
 };
 
-pub use config::{BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy};
+pub use config::{
+    BatchPolicy, Collateral, ManagedMiner, ManagerConfig, ResendPolicy, SnapUpSettings,
+};
 pub use lifecycle::{AutoExtendPolicy, LifecycleError};
 pub use post::readiness::{Readiness, ReadinessPolicy, SectorRead};
 pub use post::simulate::{SimulatedPartition, SimulatedPoSt};
@@ -80,6 +85,7 @@ pub use post::{
     PoStScheduleError, WindowPoStScheduler,
 };
 pub use rebuild::AutoRebuild;
+pub use snapup::SnapUpPolicy;
 use state::{decide, Decision};
 pub use state::{SectorEvent, SectorStatus, Submitted};
 pub use store::{
@@ -92,6 +98,8 @@ pub use store::{
 enum Kind {
     PreCommit,
     Proof,
+    /// A snap-up's proof (`ProveReplicaUpdates3`).
+    Update,
 }
 
 impl Kind {
@@ -99,6 +107,7 @@ impl Kind {
         match self {
             Kind::PreCommit => "pre-commit",
             Kind::Proof => "proof",
+            Kind::Update => "snap-up proof",
         }
     }
 
@@ -107,6 +116,7 @@ impl Kind {
         match self {
             Kind::PreCommit => "PreCommit",
             Kind::Proof => "Proof",
+            Kind::Update => "SnapUp",
         }
     }
 }
@@ -221,6 +231,10 @@ pub struct LocalSectorManager {
     unseal: Mutex<job_index::JobIndex>,
     /// Sectors with open rebuild jobs ([`rebuild`]).
     rebuild: Mutex<job_index::JobIndex>,
+    /// Sectors with open snap-up jobs ([`snapup`]).
+    snap_up: Mutex<job_index::JobIndex>,
+    /// Where sectors' files are, when set ([`set_sector_files`](Self::set_sector_files)).
+    sector_files: std::sync::OnceLock<Arc<dyn venus_seal_core::proving::SectorLocator>>,
 }
 
 impl fmt::Debug for LocalSectorManager {
@@ -323,6 +337,8 @@ impl LocalSectorManager {
             market: std::sync::OnceLock::new(),
             unseal: Mutex::default(),
             rebuild: Mutex::default(),
+            snap_up: Mutex::default(),
+            sector_files: std::sync::OnceLock::new(),
         });
         tokio::spawn(batch::run_timer(
             Arc::downgrade(&manager),
@@ -355,6 +371,18 @@ impl LocalSectorManager {
     /// refused (`Err` gives it back).
     pub fn set_deal_market(&self, market: Arc<dyn DealMarket>) -> Result<(), Arc<dyn DealMarket>> {
         self.market.set(market)
+    }
+
+    /// Reads sectors' files where `files` finds them (the provers' stores):
+    /// a snap-up's updated replica is then looked for before its proof is
+    /// taken (damocles' `FilesMissed`), and the CC replica is removed
+    /// once the update is final. Set it before serving workers; a second
+    /// locator is refused (`Err` gives it back).
+    pub fn set_sector_files(
+        &self,
+        files: Arc<dyn venus_seal_core::proving::SectorLocator>,
+    ) -> Result<(), Arc<dyn venus_seal_core::proving::SectorLocator>> {
+        self.sector_files.set(files)
     }
 
     /// The store the manager keeps its state in.
@@ -1171,6 +1199,17 @@ impl SectorManager for LocalSectorManager {
                 if unseal::runs_unseal(rec) {
                     return Ok(None);
                 }
+                if snapup::runs_snap_up(rec) {
+                    if let Some(job) = rec.snap_up.as_mut() {
+                        // Alive: its lease starts again.
+                        job.state =
+                            venus_seal_core::snapup::SnapUpState::Encoding { since: unix_now() };
+                        if let Some(f) = &report.failure {
+                            job.last_error = Some(f.to_string());
+                        }
+                    }
+                    return Ok(None);
+                }
                 if rebuild::runs_rebuild(rec) {
                     if let Some(job) = rec.rebuild.as_mut() {
                         // A worker that reports is alive: its lease starts
@@ -1235,8 +1274,16 @@ impl SectorManager for LocalSectorManager {
     }
 
     async fn report_finalized(&self, sector: SectorId) -> Result<(), ManagerError> {
-        if rebuild::runs_rebuild(&self.read(sector).await?) {
+        let rec = self.read(sector).await?;
+        if rebuild::runs_rebuild(&rec) {
             return self.finish_rebuild(sector, Ok(None)).await;
+        }
+        // A damocles worker ends its snap-up plan with it once its proof
+        // was taken: the job goes on on chain; the sector was finalized
+        // long ago.
+        if snapup::snap_up_open(&rec) && rec.finalized {
+            debug!(%sector, "a worker finished its snap-up");
+            return Ok(());
         }
         info!(%sector, "sector finalized");
         self.parked().remove(&sector);
@@ -1260,6 +1307,10 @@ impl SectorManager for LocalSectorManager {
         // Likewise a rebuild: the job failed.
         if rebuild::runs_rebuild(&rec) {
             return self.finish_rebuild(sector, Err(reason)).await;
+        }
+        // And a snap-up: the job failed, the sector stays a CC sector.
+        if snapup::runs_snap_up(&rec) {
+            return self.fail_snap_up(sector, reason, false).await;
         }
         // A finalized sector is done: no worker can abort it.
         if rec.finalized {

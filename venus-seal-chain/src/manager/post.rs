@@ -37,7 +37,9 @@ use venus_seal_core::chain::{
     DeadlineInfo, MessageId, MessageState, MinerCall, MinerMessage, PoStPartition,
     SectorsDeclaration, SendUid, WindowPoStSubmission,
 };
-use venus_seal_core::proving::{PoStSector, ProvingSector, SectorLocator, SkippedSector};
+use venus_seal_core::proving::{
+    locate_for_proving, PoStSector, ProvingSector, SectorLocator, SkippedSector,
+};
 use venus_seal_core::stage::{CheckProvable, WindowPoSt};
 use venus_seal_core::{
     ActorId, ChainClient, ChainEpoch, ChainError, DomainSeparationTag, DynExecutor, Executor,
@@ -686,21 +688,27 @@ impl WindowPoStScheduler {
                 .await
                 .map_err(|source| PoStScheduleError::Chain { miner, source })?;
             let id = SectorId::new(miner, *n);
-            let (Some(s), Some(files)) = (on_chain, self.locator.locate(id)) else {
+            let Some(s) = on_chain else {
                 skipped.push(SkippedSector {
                     number: *n,
-                    reason: format!("{id} is not on chain or its files are not located"),
+                    reason: format!("{id} is not on chain"),
                 });
                 continue;
             };
-            sectors.push(ProvingSector {
-                sector: PoStSector {
-                    number: s.number,
-                    seal_proof: s.seal_proof,
-                    comm_r: s.sealed_cid,
-                },
-                files,
-            });
+            let sector = PoStSector {
+                number: s.number,
+                seal_proof: s.seal_proof,
+                comm_r: s.sealed_cid,
+                sector_key: s.sector_key,
+            };
+            let Some(files) = locate_for_proving(&*self.locator, miner, &sector) else {
+                skipped.push(SkippedSector {
+                    number: *n,
+                    reason: format!("{id}'s files are not located"),
+                });
+                continue;
+            };
+            sectors.push(ProvingSector { sector, files });
         }
         Ok((sectors, skipped))
     }

@@ -370,6 +370,7 @@ pub fn fake_sector(
         expiration,
         deal_weight,
         verified_deal_weight: 0,
+        sector_key: None,
     }
 }
 

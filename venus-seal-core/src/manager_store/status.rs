@@ -176,6 +176,11 @@ pub struct SectorStatus {
     /// request replaces a job done or given up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuild: Option<crate::rebuild::RebuildJob>,
+    /// Its snap-up job, if one was ever asked for (the last one: a new
+    /// request replaces a job given up). While it is open, the sector's
+    /// [`deals`](Self::deals) are the ones being put into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snap_up: Option<crate::snapup::SnapUpJob>,
 }
 
 /// One entry of a sector's [`SectorStatus::history`].
@@ -233,6 +238,7 @@ impl SectorStatus {
             history: Vec::new(),
             unseal: Vec::new(),
             rebuild: None,
+            snap_up: None,
         }
     }
 
@@ -283,9 +289,14 @@ impl SectorStatus {
         }
     }
 
-    /// Whether a pre-commit or a proof waits for a batch.
+    /// Whether a pre-commit, a proof or a snap-up proof waits for a
+    /// batch.
     pub fn has_queued_submission(&self) -> bool {
         self.pre_commit.as_ref().is_some_and(Submitted::is_queued)
             || self.proof.as_ref().is_some_and(Submitted::is_queued)
+            || self
+                .snap_up
+                .as_ref()
+                .is_some_and(crate::snapup::SnapUpJob::has_queued_submission)
     }
 }

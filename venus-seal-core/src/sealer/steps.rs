@@ -242,6 +242,7 @@ impl Sealer {
             proof: sector.proof_type,
             sector: sector.id,
             paths: paths.clone(),
+            update: false,
         };
         let out = self.executors.persist.execute(task).await.map_err(fail)?;
         let ok = self

@@ -18,6 +18,12 @@ pub struct Persist {
     pub sector: SectorId,
     /// Its files in the sealing location.
     pub paths: SectorPaths,
+    /// The files are a snap-up's updated replica and cache: they go
+    /// beside the sector's sealed ones (damocles' `update/` and
+    /// `update-cache/`), which stay the sector's until the update is on
+    /// chain.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub update: bool,
 }
 
 /// Where [`Persist`] put the files.

@@ -90,6 +90,7 @@ impl SealedSector {
             number: self.id.number,
             seal_proof: self.proof,
             comm_r: self.comm_r,
+            sector_key: None,
         }
     }
 
