@@ -679,6 +679,7 @@ fn every_fixture_names_its_upstream_sources() {
         "SectorStateNotFound",
         "UnsealJob",
         "RebuildJob",
+        "SnapUpJob",
     ]) {
         let f = fixture(name);
         for source in f["sources"].as_object().unwrap().values() {
@@ -1061,4 +1062,209 @@ async fn rebuild_jobs_travel_in_damocles_shapes_both_ways() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
+}
+
+/// A snap-up source handing out the job of `SnapUpJob.json` once,
+/// answering submissions with `verdicts` in order (then `Accepted`), and
+/// recording what it was given.
+#[derive(Debug, Default)]
+struct OneSnapUpJob {
+    taken: Mutex<bool>,
+    verdicts: Mutex<Vec<venus_seal_core::snapup::SnapUpVerdict>>,
+    submitted: Mutex<Vec<venus_seal_core::snapup::SnapUpProof>>,
+}
+
+fn snap_up_fixture_job() -> venus_seal_core::snapup::SnapUpAssignment {
+    let f = fixture("SnapUpJob");
+    let r = &f["worker_response"];
+    venus_seal_core::snapup::SnapUpAssignment {
+        sector: AllocatedSector {
+            id: sector_of(&r["Sector"]["ID"]),
+            proof_type: SealProof::StackedDrg2KiBV1_1,
+        },
+        deals: vec![DealInfo::new(
+            7,
+            PieceInfo {
+                size: PaddedPieceSize(2048),
+                cid: r["Pieces"][0]["Piece"]["PieceCID"]["/"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            },
+        )],
+        comm_r_old: CommR({
+            let mut c = [17u8; 32];
+            c[31] = 1;
+            c
+        }),
+        instance: "persist-store-1".into(),
+    }
+}
+
+#[async_trait]
+impl venus_seal_core::snapup::SnapUpJobSource for OneSnapUpJob {
+    async fn allocate_snap_up(
+        &self,
+        spec: AllocateSpec,
+        deals: AcquireDealsSpec,
+    ) -> Result<Option<venus_seal_core::snapup::SnapUpAssignment>, ManagerError> {
+        assert_eq!(spec.allowed_miners, vec![ActorId(1000)]);
+        assert_eq!(deals, AcquireDealsSpec::default());
+        let mut taken = self.taken.lock().unwrap();
+        if std::mem::replace(&mut *taken, true) {
+            return Ok(None);
+        }
+        Ok(Some(snap_up_fixture_job()))
+    }
+    async fn submit_snap_up(
+        &self,
+        _: SectorId,
+        proof: venus_seal_core::snapup::SnapUpProof,
+    ) -> Result<venus_seal_core::snapup::SnapUpVerdict, ManagerError> {
+        self.submitted.lock().unwrap().push(proof);
+        let mut v = self.verdicts.lock().unwrap();
+        Ok(if v.is_empty() {
+            venus_seal_core::snapup::SnapUpVerdict::Accepted
+        } else {
+            v.remove(0)
+        })
+    }
+    async fn snap_up_failed(&self, _: SectorId, _: String) -> Result<(), ManagerError> {
+        unreachable!("a worker fails a snap-up with ReportAborted")
+    }
+}
+
+/// A snap-up job in damocles' shapes both ways: our server answers a
+/// damocles worker's `AllocateSanpUpSector` with the W2 worker's
+/// `AllocatedSnapUpSector` and its `SubmitSnapUpProof` with the Go
+/// manager's `SubmitSnapUpProofResp` numbers; our client reads a Go
+/// manager's jobs (G2 with the Go-only fields, G1 with v1 `Deals`) and
+/// its verdicts, and sends the worker's own params.
+#[tokio::test]
+async fn snap_up_jobs_travel_in_damocles_shapes_both_ways() {
+    use venus_seal_core::snapup::{SnapUpJobSource, SnapUpProof, SnapUpVerdict};
+    let f = fixture("SnapUpJob");
+    let requests = f["requests"].as_array().unwrap();
+    let submits = f["submit_responses"].as_array().unwrap();
+    let source = Arc::new(OneSnapUpJob::default());
+    *source.verdicts.lock().unwrap() = vec![
+        SnapUpVerdict::Accepted,
+        SnapUpVerdict::FilesMissed("not all files persisted".into()),
+        SnapUpVerdict::Rejected("pieces count not match: 1 != 0".into()),
+    ];
+    let s = serve_server(
+        venus_seal_rpc::manager::ManagerServer::new(Arc::new(FakeManager::default()))
+            .snap_up(source.clone()),
+    )
+    .await;
+    let (method, params) = (
+        requests[0]["method"].as_str().unwrap(),
+        &requests[0]["params"],
+    );
+    let result = call(&s, method, params).await["result"].clone();
+    assert_shape(method, &result, &f["worker_response"]);
+    assert_eq!(result, f["worker_response"], "{result}");
+    assert_eq!(
+        call(&s, method, params).await["result"],
+        Value::Null,
+        "one job"
+    );
+    let (submit, submit_params) = (
+        requests[1]["method"].as_str().unwrap(),
+        &requests[1]["params"],
+    );
+    for want in submits {
+        let answer = call(&s, submit, submit_params).await;
+        assert_eq!(&answer["result"], want, "{answer}");
+    }
+    let got = source.submitted.lock().unwrap()[0].clone();
+    let info = &submit_params[1];
+    assert_eq!(
+        got.comm_r_new.0.to_vec(),
+        serde_json::from_value::<Vec<u8>>(info["CommR"].clone()).unwrap()
+    );
+    assert_eq!(
+        got.comm_d_new.0.to_vec(),
+        serde_json::from_value::<Vec<u8>>(info["CommD"].clone()).unwrap()
+    );
+    assert_eq!(got.instance, "persist-store-2");
+    assert_eq!(got.proof.proof, b64(&info["Proof"]));
+    assert_eq!(
+        got.pieces,
+        snap_up_fixture_job()
+            .deals
+            .iter()
+            .map(|d| d.piece.cid)
+            .collect::<Vec<_>>()
+    );
+
+    // Our client against a Go manager.
+    let (url, fake) = fake_damocles().await;
+    let client = ManagerClient::new(url, None).unwrap();
+    let spec = AllocateSpec {
+        allowed_miners: vec![ActorId(1000)],
+        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+        allocation_key: None,
+    };
+    let want = snap_up_fixture_job();
+    for r in f["manager_responses"].as_array().unwrap() {
+        fake.answers
+            .lock()
+            .unwrap()
+            .insert(method.into(), Answer::Result(r.clone()));
+        let job = client
+            .allocate_snap_up(spec.clone(), AcquireDealsSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job, want, "{r}");
+    }
+    for m in ["Venus.ReportFinalized", "Venus.ReportAborted"] {
+        fake.answers
+            .lock()
+            .unwrap()
+            .insert(m.into(), Answer::Result(Value::Null));
+    }
+    let proof = SnapUpProof::from(
+        serde_json::from_value::<venus_seal_rpc::manager::wire::SnapUpOnChainInfo>(info.clone())
+            .unwrap(),
+    );
+    let verdicts = [
+        SnapUpVerdict::Accepted,
+        SnapUpVerdict::FilesMissed("not all files persisted".into()),
+        SnapUpVerdict::Rejected("pieces count not match: 1 != 0".into()),
+    ];
+    for (answer, verdict) in submits.iter().zip(verdicts) {
+        fake.answers
+            .lock()
+            .unwrap()
+            .insert(submit.into(), Answer::Result(answer.clone()));
+        assert_eq!(
+            client
+                .submit_snap_up(sector(), proof.clone())
+                .await
+                .unwrap(),
+            verdict
+        );
+    }
+    client
+        .snap_up_failed(
+            sector(),
+            "snap_encode: the CC replica is not reachable".into(),
+        )
+        .await
+        .unwrap();
+    let sent = fake.requests.lock().unwrap().clone();
+    // Two allocations; Accepted is followed by ReportFinalized; then the
+    // two other verdicts and the abort.
+    let expected = [0, 0, 1, 2, 1, 1, 3];
+    assert_eq!(sent.len(), expected.len(), "{sent:?}");
+    for ((method, params), i) in sent.iter().zip(expected) {
+        assert_eq!(method, requests[i]["method"].as_str().unwrap());
+        assert_params(method, params, &requests[i]["params"]);
+        if i > 0 {
+            assert_eq!(params, &requests[i]["params"], "{method}");
+        }
+    }
 }

@@ -13,6 +13,7 @@ use venus_seal_core::manager::{
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, WaitSeedResponse,
 };
 use venus_seal_core::rebuild::{RebuildAssignment, RebuildJobSource};
+use venus_seal_core::snapup::{SnapUpAssignment, SnapUpJobSource, SnapUpProof, SnapUpVerdict};
 use venus_seal_core::stage::Proof;
 use venus_seal_core::unseal::{UnsealAssignment, UnsealJobSource};
 use venus_seal_core::{ManagerError, PieceCid, SectorId, SectorManager, Ticket};
@@ -350,6 +351,71 @@ impl RebuildJobSource for ManagerClient {
         let report = venus_seal_core::manager::StateReport {
             worker: venus_seal_core::manager::WorkerIdentifier {
                 instance: "rebuilder".into(),
+                location: String::new(),
+            },
+            state_change: venus_seal_core::manager::SectorStateChange {
+                prev: String::new(),
+                next: stage.to_string(),
+                event: None,
+            },
+            failure: None,
+        };
+        SectorManager::report_state(self, sector, report).await?;
+        Ok(())
+    }
+}
+
+/// damocles' snap-up plan, as its Rust worker calls it: the job from
+/// `AllocateSanpUpSector`, the result with `SubmitSnapUpProof` (then
+/// `ReportFinalized`, which changes nothing on either manager: the job
+/// goes on on chain); a failure with `ReportAborted`.
+#[async_trait]
+impl SnapUpJobSource for ManagerClient {
+    async fn allocate_snap_up(
+        &self,
+        spec: AllocateSpec,
+        deals: AcquireDealsSpec,
+    ) -> Result<Option<SnapUpAssignment>, ManagerError> {
+        let spec = wire::AllocateSnapUpSpec {
+            sector: wire::AllocateSectorSpec::from(&spec),
+            deals,
+        };
+        let job: Option<wire::AllocatedSnapUpSectorAny> = self
+            .call(methods::ALLOCATE_SNAP_UP_SECTOR, rpc_params![spec])
+            .await?;
+        Ok(job.map(Into::into))
+    }
+
+    async fn submit_snap_up(
+        &self,
+        sector: SectorId,
+        proof: SnapUpProof,
+    ) -> Result<SnapUpVerdict, ManagerError> {
+        let info = wire::SnapUpOnChainInfo::from(&proof);
+        let resp: wire::SubmitResp = self
+            .call(methods::SUBMIT_SNAP_UP_PROOF, rpc_params![sector, info])
+            .await?;
+        let verdict = SnapUpVerdict::try_from(resp)
+            .map_err(|e| ManagerError::Internal(format!("SubmitSnapUpProof: {e}")))?;
+        if verdict == SnapUpVerdict::Accepted {
+            self.call::<IgnoredAny>(methods::REPORT_FINALIZED, rpc_params![sector])
+                .await?;
+        }
+        Ok(verdict)
+    }
+
+    async fn snap_up_failed(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+        self.call::<IgnoredAny>(methods::REPORT_ABORTED, rpc_params![sector, reason])
+            .await?;
+        Ok(())
+    }
+
+    /// A `ReportState` as damocles' snap-up plan sends one per step (the
+    /// manager renews the job's lease).
+    async fn snapping_up(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError> {
+        let report = venus_seal_core::manager::StateReport {
+            worker: venus_seal_core::manager::WorkerIdentifier {
+                instance: "snap-up".into(),
                 location: String::new(),
             },
             state_change: venus_seal_core::manager::SectorStateChange {

@@ -143,8 +143,13 @@ pub mod methods {
     /// (supra) sealing plan allocates several sectors in one call.
     pub const ALLOCATE_SECTORS_BATCH: &str = "Venus.AllocateSectorsBatch";
     /// `Venus.AllocateSanpUpSector` (write; damocles' spelling): a snap-up
-    /// job. This manager hands out none yet: always `null`.
+    /// job with its deals, `null` when none waits (or the server hands
+    /// out none: [`ManagerServer::snap_up`](super::ManagerServer::snap_up)
+    /// not set).
     pub const ALLOCATE_SNAP_UP_SECTOR: &str = "Venus.AllocateSanpUpSector";
+    /// `Venus.SubmitSnapUpProof` (write): a snap-up's result
+    /// (`[sector, SnapUpOnChainInfo]` → `{Res, Desc}`).
+    pub const SUBMIT_SNAP_UP_PROOF: &str = "Venus.SubmitSnapUpProof";
     /// `Venus.AllocateRebuildSector` (write): a rebuild job, `null` when
     /// none waits (or the server hands out none:
     /// [`ManagerServer::rebuild`](super::ManagerServer::rebuild) not set).
@@ -162,14 +167,14 @@ pub mod methods {
     /// always `[]` (this manager proves WindowPoSt itself).
     pub const WDPOST_ALLOCATE_JOBS: &str = "Venus.WdPoStAllocateJobs";
 
-    /// The job methods of damocles' other worker plans (`snapup`,
-    /// `rebuild`, `wdpost`), answered "no job": a damocles worker running
+    /// The job methods of damocles' other worker plans (`wdpost`),
+    /// answered "no job": a damocles worker running
     /// such a plan against this manager idles instead of failing on every
     /// poll.
-    pub const NO_JOBS: [&str; 2] = [ALLOCATE_SNAP_UP_SECTOR, WDPOST_ALLOCATE_JOBS];
+    pub const NO_JOBS: [&str; 1] = [WDPOST_ALLOCATE_JOBS];
 
     /// Every method that needs `write`.
-    pub const WRITE: [&str; 21] = [
+    pub const WRITE: [&str; 22] = [
         ALLOCATE_SECTOR,
         ACQUIRE_DEALS,
         ASSIGN_TICKET,
@@ -185,6 +190,7 @@ pub mod methods {
         STORE_RESERVE_SPACE,
         ALLOCATE_SECTORS_BATCH,
         ALLOCATE_SNAP_UP_SECTOR,
+        SUBMIT_SNAP_UP_PROOF,
         ALLOCATE_REBUILD_SECTOR,
         ALLOCATE_UNSEAL_SECTOR,
         ACHIEVE_UNSEAL_SECTOR,

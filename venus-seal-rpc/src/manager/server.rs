@@ -10,6 +10,7 @@ use jsonrpsee::RpcModule;
 use serde::de::DeserializeOwned;
 use venus_seal_core::manager::{AcquireDealsSpec, AllocatedSector};
 use venus_seal_core::rebuild::RebuildJobSource;
+use venus_seal_core::snapup::SnapUpJobSource;
 use venus_seal_core::stage::Proof;
 use venus_seal_core::unseal::UnsealJobSource;
 use venus_seal_core::{PieceCid, SealProof, SectorId, SectorManager};
@@ -35,6 +36,8 @@ pub struct ManagerContext {
     pub unseal: Option<Arc<dyn UnsealJobSource>>,
     /// Where rebuild jobs come from (`None`: none handed out).
     pub rebuild: Option<Arc<dyn RebuildJobSource>>,
+    /// Where snap-up jobs come from (`None`: none handed out).
+    pub snap_up: Option<Arc<dyn SnapUpJobSource>>,
 }
 
 /// The module [`manager_module`] builds.
@@ -80,6 +83,7 @@ pub struct ManagerServer {
     admin: Option<Arc<dyn crate::manager_admin::ManagerAdminApi>>,
     unseal: Option<Arc<dyn UnsealJobSource>>,
     rebuild: Option<Arc<dyn RebuildJobSource>>,
+    snap_up: Option<Arc<dyn SnapUpJobSource>>,
 }
 
 impl std::fmt::Debug for ManagerServer {
@@ -104,6 +108,7 @@ impl ManagerServer {
             admin: None,
             unseal: None,
             rebuild: None,
+            snap_up: None,
         }
     }
 
@@ -154,6 +159,16 @@ impl ManagerServer {
         self
     }
 
+    /// Snap-up jobs are handed to workers from `jobs`
+    /// (`AllocateSanpUpSector`, `SubmitSnapUpProof`; a damocles worker's
+    /// `ReportAborted` during a job is the job's failure, routed by the
+    /// manager); without it, `AllocateSanpUpSector` answers none and
+    /// `SubmitSnapUpProof` is refused.
+    pub fn snap_up(mut self, jobs: Arc<dyn SnapUpJobSource>) -> Self {
+        self.snap_up = Some(jobs);
+        self
+    }
+
     /// The worker API module of this server's parts.
     fn module(&mut self) -> Result<ManagerModule, RpcError> {
         module_of(ManagerContext {
@@ -162,6 +177,7 @@ impl ManagerServer {
             pings: self.pings.clone(),
             unseal: self.unseal.clone(),
             rebuild: self.rebuild.clone(),
+            snap_up: self.snap_up.clone(),
         })
     }
 
@@ -354,6 +370,7 @@ pub fn manager_module_with(
         pings,
         unseal: None,
         rebuild: None,
+        snap_up: None,
     })
 }
 
@@ -375,6 +392,41 @@ fn module_of(context: ManagerContext) -> Result<ManagerModule, RpcError> {
                     .map_err(manager_error_to_rpc)
             },
         )
+        .map_err(reg)?;
+    module
+        .register_async_method(
+            methods::ALLOCATE_SNAP_UP_SECTOR,
+            |params, ctx, _| async move {
+                let (spec,): (wire::AllocateSnapUpSpec,) =
+                    parse(&params, methods::ALLOCATE_SNAP_UP_SECTOR, "[spec]")?;
+                let Some(jobs) = ctx.snap_up.clone() else {
+                    return Ok(None);
+                };
+                jobs.allocate_snap_up(wire::allocate_spec(spec.sector, false), spec.deals)
+                    .await
+                    .map(|job| job.as_ref().map(wire::AllocatedSnapUpSector::from))
+                    .map_err(manager_error_to_rpc)
+            },
+        )
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::SUBMIT_SNAP_UP_PROOF, |params, ctx, _| async move {
+            let (sector, info): (SectorId, wire::SnapUpOnChainInfo) =
+                parse(&params, methods::SUBMIT_SNAP_UP_PROOF, "[sector, info]")?;
+            let Some(jobs) = ctx.snap_up.clone() else {
+                // Not `Rejected` (11001: "sector not found" to damocles).
+                return Err(manager_error_to_rpc(
+                    venus_seal_core::ManagerError::Internal(format!(
+                        "{}: this manager hands out no snap-up jobs",
+                        methods::SUBMIT_SNAP_UP_PROOF
+                    )),
+                ));
+            };
+            jobs.submit_snap_up(sector, info.into())
+                .await
+                .map(|v| wire::SubmitResp::from(&v))
+                .map_err(manager_error_to_rpc)
+        })
         .map_err(reg)?;
     module
         .register_async_method(methods::ALLOCATE_SECTOR, |params, ctx, _| async move {

@@ -458,6 +458,173 @@ impl From<SectorRebuildInfo> for venus_seal_core::rebuild::RebuildAssignment {
     }
 }
 
+/// `AllocateSnapUpSpec`: the sectors a worker takes (`Sector`) and the
+/// deals it takes with them (`Deals`) (worker
+/// `damocles-worker/src/rpc/sealer/mod.rs`@91f2d704b462d3b36a21e729448f1061aab72e7f).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllocateSnapUpSpec {
+    /// The sectors.
+    pub sector: AllocateSectorSpec,
+    /// The deals.
+    #[serde(default)]
+    pub deals: core::AcquireDealsSpec,
+}
+
+/// `AllocatedSnapUpSector`: a snap-up job as damocles answers
+/// `AllocateSanpUpSector` (worker source above; Go
+/// `damocles-manager/core/types.go`@1ae89614d4652e27b3a76a2c8b9dc507d86336a2):
+/// the sector, its deals (`DealsV2`; a Go G1 manager's v1 `Deals` are
+/// read too), the CC replica's CommR (`Public.CommR`, 32 numbers; the Go
+/// manager adds `SealedCID`, `Activation`, `Expiration`, ignored) and the
+/// persist store holding it (`Private.AccessInstance`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllocatedSnapUpSector {
+    /// The sector and its proof type.
+    pub sector: AllocatedSector,
+    /// The deals it is to hold.
+    pub pieces: Vec<SectorPiece>,
+    /// The CC replica's CommR.
+    pub public: SectorPublicInfo,
+    /// The store holding the CC replica.
+    pub private: SectorPrivateInfo,
+}
+
+/// [`AllocatedSnapUpSector`] as a client reads it: `Pieces` as
+/// `DealsV2` or v1 `Deals`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllocatedSnapUpSectorAny {
+    /// The sector and its proof type.
+    pub sector: AllocatedSector,
+    /// The deals (`null`: none, which damocles' worker refuses).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub pieces: Vec<AnyDeal>,
+    /// The CC replica's CommR.
+    pub public: SectorPublicInfo,
+    /// The store holding the CC replica.
+    pub private: SectorPrivateInfo,
+}
+
+impl From<&venus_seal_core::snapup::SnapUpAssignment> for AllocatedSnapUpSector {
+    fn from(a: &venus_seal_core::snapup::SnapUpAssignment) -> Self {
+        AllocatedSnapUpSector {
+            sector: a.sector,
+            pieces: a.deals.iter().map(SectorPiece::from).collect(),
+            public: SectorPublicInfo {
+                comm_r: a.comm_r_old.0,
+            },
+            private: SectorPrivateInfo {
+                access_instance: a.instance.clone(),
+            },
+        }
+    }
+}
+
+impl From<AllocatedSnapUpSectorAny> for venus_seal_core::snapup::SnapUpAssignment {
+    fn from(w: AllocatedSnapUpSectorAny) -> Self {
+        venus_seal_core::snapup::SnapUpAssignment {
+            sector: w.sector,
+            deals: w.pieces.into_iter().map(DealInfo::from).collect(),
+            comm_r_old: CommR(w.public.comm_r),
+            instance: w.private.access_instance,
+        }
+    }
+}
+
+/// `SnapUpOnChainInfo`: a snap-up's result (worker source above; the
+/// same in every damocles version): the new CommR and CommD (32 numbers
+/// each), the store holding the updated files, the pieces' CIDs and the
+/// proof (base64).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnapUpOnChainInfo {
+    /// The updated replica's CommR.
+    pub comm_r: [u8; 32],
+    /// The new data's CommD.
+    pub comm_d: [u8; 32],
+    /// The store holding the updated replica and cache.
+    pub access_instance: String,
+    /// The pieces encoded, in order.
+    pub pieces: Vec<PieceCid>,
+    /// The update proof, base64.
+    #[serde(with = "b64_vec")]
+    pub proof: Vec<u8>,
+}
+
+mod b64_vec {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD
+            .decode(&text)
+            .map_err(|e| serde::de::Error::custom(format!("proof is not base64: {e}")))
+    }
+}
+
+impl From<&venus_seal_core::snapup::SnapUpProof> for SnapUpOnChainInfo {
+    fn from(p: &venus_seal_core::snapup::SnapUpProof) -> Self {
+        SnapUpOnChainInfo {
+            comm_r: p.comm_r_new.0,
+            comm_d: p.comm_d_new.0,
+            access_instance: p.instance.clone(),
+            pieces: p.pieces.clone(),
+            proof: p.proof.proof.clone(),
+        }
+    }
+}
+
+impl From<SnapUpOnChainInfo> for venus_seal_core::snapup::SnapUpProof {
+    fn from(w: SnapUpOnChainInfo) -> Self {
+        venus_seal_core::snapup::SnapUpProof {
+            comm_r_new: CommR(w.comm_r),
+            comm_d_new: CommD(w.comm_d),
+            pieces: w.pieces,
+            proof: venus_seal_core::stage::Proof { proof: w.proof },
+            instance: w.access_instance,
+        }
+    }
+}
+
+/// `SubmitSnapUpProofResp`'s `Res` for a verdict: 1 Accepted, 4
+/// Rejected, 5 FilesMissed (as damocles' Go manager answers).
+impl From<&venus_seal_core::snapup::SnapUpVerdict> for SubmitResp {
+    fn from(v: &venus_seal_core::snapup::SnapUpVerdict) -> Self {
+        use venus_seal_core::snapup::SnapUpVerdict as V;
+        let (res, desc) = match v {
+            V::Accepted => (SubmitResult::Accepted, None),
+            V::Rejected(why) => (SubmitResult::Rejected, Some(why.clone())),
+            V::FilesMissed(why) => (SubmitResult::FilesMissed, Some(why.clone())),
+        };
+        SubmitResp {
+            res: submit_result_code(res),
+            desc,
+        }
+    }
+}
+
+impl TryFrom<SubmitResp> for venus_seal_core::snapup::SnapUpVerdict {
+    type Error = UnknownValue;
+    /// As damocles' worker reads it: `Accepted` and `DuplicateSubmit`
+    /// finish the job, `FilesMissed` persists again, `Rejected` and
+    /// `MismatchedSubmission` abort it.
+    fn try_from(r: SubmitResp) -> Result<Self, UnknownValue> {
+        use venus_seal_core::snapup::SnapUpVerdict as V;
+        let desc = r.desc.clone().unwrap_or_default();
+        Ok(match submit_result(r.res)? {
+            SubmitResult::Accepted | SubmitResult::DuplicateSubmit => V::Accepted,
+            SubmitResult::FilesMissed => V::FilesMissed(desc),
+            SubmitResult::Rejected | SubmitResult::MismatchedSubmission => V::Rejected(desc),
+        })
+    }
+}
+
 /// `PreCommitOnChainInfo`: raw 32-byte commitments (number arrays), the
 /// ticket, and (older workers and the Go manager only) the deal ids.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
