@@ -255,6 +255,45 @@ impl ManagerAdminApi for ManagerAdmin {
             .collect())
     }
 
+    async fn request_snap_up(
+        &self,
+        sector: SectorId,
+    ) -> Result<venus_seal_core::snapup::SnapUpJob, AdminError> {
+        self.manager
+            .request_snap_up(sector, venus_seal_core::snapup::SnapUpOrigin::Operator)
+            .await
+            .map_err(manager_error)
+    }
+
+    async fn snap_up_jobs(
+        &self,
+    ) -> Result<Vec<venus_seal_rpc::manager_admin::SnapUpJobEntry>, AdminError> {
+        let jobs = self
+            .manager
+            .snap_up_jobs()
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        Ok(jobs
+            .into_iter()
+            .map(|(sector, job)| venus_seal_rpc::manager_admin::SnapUpJobEntry { sector, job })
+            .collect())
+    }
+
+    async fn snap_up_candidates(
+        &self,
+        miner: ActorId,
+        min_remaining_epochs: i64,
+    ) -> Result<Vec<SectorNumber>, AdminError> {
+        let policy = crate::chain::manager::SnapUpPolicy {
+            min_remaining_epochs,
+            ..Default::default()
+        };
+        self.manager
+            .snap_up_candidates(miner, &policy)
+            .await
+            .map_err(manager_error)
+    }
+
     async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, AdminError> {
         let jobs = self
             .manager

@@ -95,6 +95,32 @@ pub struct SectorManagerConfig {
     /// `[console]`: the operators' web console (optional).
     #[serde(default)]
     pub console: Option<ConsoleSection>,
+    /// `[snap_up]`: when a landed snap-up is final and whether the CC
+    /// replica is then removed (every key optional).
+    #[serde(default)]
+    pub snap_up: SnapUpSection,
+}
+
+/// `[snap_up]`: a snap-up's message is final `final_after_epochs` after
+/// it landed (the chain's finality, 900); the sector's CC replica and
+/// cache are then removed from the `[proving] stores` holding them unless
+/// `remove_cc_data = false`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapUpSection {
+    /// Epochs after landing that an update is final (default 900).
+    pub final_after_epochs: i64,
+    /// Remove the CC replica once final (default true).
+    pub remove_cc_data: bool,
+}
+
+impl Default for SnapUpSection {
+    fn default() -> Self {
+        Self {
+            final_after_epochs: 900,
+            remove_cc_data: true,
+        }
+    }
 }
 
 /// `[console]`: the web console, on a listener of its own. Pages need a
@@ -797,6 +823,38 @@ pub struct MinerSection {
     /// Extend its expiring sectors automatically (default: never).
     #[serde(default)]
     pub auto_extend: Option<AutoExtendSection>,
+    /// Snap-up proof batching (`ProveReplicaUpdates3`; default: send each
+    /// at once).
+    #[serde(default)]
+    pub snap_commit_batch: Option<BatchSection>,
+    /// Pick the miner's CC sectors for snap-up jobs when a worker asks
+    /// and none waits (default: only sectors an operator asks for).
+    #[serde(default)]
+    pub snap_up: Option<MinerSnapUpSection>,
+}
+
+/// `[miners.snap_up]`: when a worker with `[snap_up]` asks for a job and
+/// none waits (and deals do), one of the miner's CC sectors sealed by this
+/// manager with at least `min_remaining_days` of life is picked, while
+/// fewer than `max_in_flight` of its jobs are open.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinerSnapUpSection {
+    /// Days of life the sector has left at least (default 180: a deal
+    /// must end before its sector does).
+    #[serde(default = "default_snap_min_days")]
+    pub min_remaining_days: i64,
+    /// Open jobs of the miner at most (default 8).
+    #[serde(default = "default_snap_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_snap_min_days() -> i64 {
+    180
+}
+
+fn default_snap_in_flight() -> usize {
+    8
 }
 
 /// `[miners.auto_extend]`: every `every`, the miner's sectors expiring
@@ -1044,6 +1102,7 @@ impl SectorManagerConfig {
             for (name, b) in [
                 ("pre_commit_batch", m.pre_commit_batch),
                 ("prove_commit_batch", m.prove_commit_batch),
+                ("snap_commit_batch", m.snap_commit_batch),
             ] {
                 if b.is_some_and(|b| b.threshold == 0) {
                     bail!("miners.{name}.threshold of {} must be at least 1", m.id);
@@ -1052,6 +1111,14 @@ impl SectorManagerConfig {
             if let Some(a) = &m.auto_extend {
                 a.check(m.id)?;
             }
+            if let Some(s) = &m.snap_up {
+                if s.min_remaining_days < 0 || s.max_in_flight == 0 {
+                    bail!(
+                        "miners.snap_up of {}: min_remaining_days must be 0 or more and max_in_flight at least 1",
+                        m.id
+                    );
+                }
+            }
             if (1..4).contains(&m.aggregate_from) {
                 bail!(
                     "miners.aggregate_from of {} is {}: the actors aggregate at least 4 proofs (0 turns aggregation off)",
@@ -1059,6 +1126,9 @@ impl SectorManagerConfig {
                     m.aggregate_from
                 );
             }
+        }
+        if self.snap_up.final_after_epochs < 0 {
+            bail!("snap_up.final_after_epochs must be 0 or more");
         }
         if let Some(p) = &self.pieces {
             p.store.check().context("pieces.store")?;
@@ -1298,6 +1368,42 @@ mod tests {
         let bad = example.replace("proving_deadlines = 4", "proving_deadlines = 7");
         let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
         assert!(err.contains("chain.proving_period (120)"), "{err}");
+    }
+
+    #[test]
+    fn snap_up_settings_and_policies_are_read_and_checked() {
+        let example = include_str!("../../examples/sector-manager.toml");
+        let c = SectorManagerConfig::parse(example).unwrap();
+        assert_eq!(c.snap_up.final_after_epochs, 900);
+        assert!(c.snap_up.remove_cc_data);
+        assert!(c.miners.iter().all(|m| m.snap_up.is_none()));
+        let documented = example
+            .replace(
+                "# [snap_up]\n# final_after_epochs = 900\n# remove_cc_data = true",
+                "[snap_up]\nfinal_after_epochs = 20\nremove_cc_data = false",
+            )
+            .replace(
+                "# [miners.snap_up]\n# min_remaining_days = 180\n# max_in_flight = 8",
+                "[miners.snap_up]\nmin_remaining_days = 30\nmax_in_flight = 2",
+            )
+            .replace(
+                "# [miners.snap_commit_batch]\n# threshold = 4\n# max_wait",
+                "[miners.snap_commit_batch]\nthreshold = 3\nmax_wait",
+            );
+        let c = SectorManagerConfig::parse(&documented).unwrap();
+        assert_eq!(
+            (c.snap_up.final_after_epochs, c.snap_up.remove_cc_data),
+            (20, false)
+        );
+        let s = c.miners[0].snap_up.unwrap();
+        assert_eq!((s.min_remaining_days, s.max_in_flight), (30, 2));
+        assert_eq!(c.miners[0].snap_commit_batch.unwrap().threshold, 3);
+        let bad = documented.replace("max_in_flight = 2", "max_in_flight = 0");
+        let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
+        assert!(err.contains("miners.snap_up of f01000"), "{err}");
+        let bad = documented.replace("final_after_epochs = 20", "final_after_epoch = 20");
+        let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
+        assert!(err.contains("final_after_epoch"), "{err}");
     }
 
     #[test]

@@ -91,6 +91,36 @@ pub enum SectorsCommand {
     /// List the rebuild jobs (the operator's and the automatic policy's)
     /// and their states.
     RebuildJobs(ApiArgs),
+    /// Put deals into a proven CC sector sealed by this manager without
+    /// sealing it again: a worker with `[snap_up]` takes the job with the
+    /// queued deals, encodes and proves it, and the manager sends
+    /// ProveReplicaUpdates3; once final, the CC replica is removed.
+    SnapUp {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List the snap-up jobs and their states.
+    SnapUpJobs(ApiArgs),
+    /// List a miner's CC sectors a snap-up could take: sealed by this
+    /// manager, CC on chain, with enough life left, no job open.
+    SnapUpCandidates {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// Days of life left at least (a deal must end before its sector).
+        #[arg(long, default_value_t = 180)]
+        min_remaining_days: i64,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// `expiring`, `extend`, `terminate`.
     #[command(flatten)]
     Lifecycle(LifecycleCommand),
@@ -162,6 +192,36 @@ impl SectorsCommand {
             SectorsCommand::RebuildJobs(api) => {
                 let jobs = admin_client(&api, name)?.rebuild_jobs().await?;
                 print!("{}", rebuild_table(&jobs));
+            }
+            SectorsCommand::SnapUp { miner, number, api } => {
+                let sector = SectorId::new(miner, SectorNumber(number));
+                let job = admin_client(&api, name)?.request_snap_up(sector).await?;
+                println!(
+                    "{sector}: snap-up {} (CC replica {} in {}); a worker with [snap_up] takes it \
+                     once deals are queued",
+                    job.state.name().to_lowercase(),
+                    job.comm_r_old,
+                    job.cc_instance
+                );
+            }
+            SectorsCommand::SnapUpJobs(api) => {
+                let jobs = admin_client(&api, name)?.snap_up_jobs().await?;
+                print!("{}", snap_up_table(&jobs));
+            }
+            SectorsCommand::SnapUpCandidates {
+                miner,
+                min_remaining_days,
+                api,
+            } => {
+                let numbers = admin_client(&api, name)?
+                    .snap_up_candidates(miner, min_remaining_days * 2880)
+                    .await?;
+                if numbers.is_empty() {
+                    println!("no snap-up candidates of {miner}");
+                }
+                for n in numbers {
+                    println!("{}", SectorId::new(miner, n));
+                }
             }
             SectorsCommand::Lifecycle(command) => command.run(name).await?,
         }
@@ -304,6 +364,41 @@ pub fn rebuild_table(jobs: &[venus_seal_rpc::manager_admin::RebuildJobEntry]) ->
             e.job.instance.as_deref().unwrap_or("-"),
             e.job.reason,
             e.job.last_error.as_deref().unwrap_or("-")
+        ));
+    }
+    out
+}
+
+/// The snap-up jobs as a table: sector, state, attempts, where the CC
+/// and the updated replica are, the message, the last error.
+pub fn snap_up_table(jobs: &[venus_seal_rpc::manager_admin::SnapUpJobEntry]) -> String {
+    if jobs.is_empty() {
+        return "no snap-up jobs\n".into();
+    }
+    let mut out = format!(
+        "{:<18} {:<9} {:>8} {:<12} {:<12} {:<20} LAST ERROR\n",
+        "SECTOR", "STATE", "ATTEMPTS", "CC", "UPDATE", "MESSAGE"
+    );
+    for e in jobs {
+        let sub = e.job.submission.as_ref();
+        out.push_str(&format!(
+            "{:<18} {:<9} {:>8} {:<12} {:<12} {:<20} {}\n",
+            e.sector.to_string(),
+            e.job.state.name(),
+            e.job.attempts,
+            if e.job.cc_data_removed {
+                "(removed)"
+            } else {
+                e.job.cc_instance.as_str()
+            },
+            sub.map_or("-", |s| s.content.instance.as_str()),
+            sub.and_then(|s| s.message.as_ref())
+                .map_or("-", |m| m.0.as_str()),
+            e.job
+                .last_error
+                .as_deref()
+                .or(sub.and_then(|s| s.last_error.as_deref()))
+                .unwrap_or("-")
         ));
     }
     out

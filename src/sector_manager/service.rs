@@ -257,6 +257,7 @@ fn managed_miner(m: &MinerSection) -> ManagedMiner {
     };
     let mut miner = ManagedMiner::new(m.id, m.proof)
         .with_batching(batch(m.pre_commit_batch), batch(m.prove_commit_batch))
+        .with_snap_commit(batch(m.snap_commit_batch))
         .with_aggregation((m.aggregate_from > 0).then_some(m.aggregate_from))
         .with_collateral(match m.collateral {
             CollateralSection::Message => Collateral::Message,
@@ -267,6 +268,12 @@ fn managed_miner(m: &MinerSection) -> ManagedMiner {
         if let Ok(range) = NumberRange::new(n.start, n.end) {
             miner = miner.with_numbers(range);
         }
+    }
+    if let Some(s) = m.snap_up {
+        miner = miner.with_snap_up(crate::chain::manager::SnapUpPolicy {
+            min_remaining_epochs: s.min_remaining_days * 2880,
+            max_in_flight: s.max_in_flight,
+        });
     }
     miner
 }
@@ -299,6 +306,10 @@ async fn serve(
     tracing::info!(store = ?store, sectors = store.sector_count().await?, "manager state opened");
     let mut manager_config = ManagerConfig::new(config.miners.iter().map(managed_miner).collect());
     manager_config.resend = resend_policy(&config.resend);
+    manager_config.snap_up = crate::chain::manager::SnapUpSettings {
+        final_after: config.snap_up.final_after_epochs,
+        remove_cc_data: config.snap_up.remove_cc_data,
+    };
     let local = LocalSectorManager::new(
         manager_config,
         store,
@@ -345,6 +356,9 @@ async fn serve(
     let post = match (&config.proving, prover) {
         (Some(p), Some(prover)) => {
             let locator = Arc::new(PersistedSectors::new(p.stores.clone()));
+            // Snap-ups: the updated files are looked for before a proof
+            // is taken, and the CC replica removed where it is found.
+            let _ = local.set_sector_files(locator.clone());
             let mut post = WindowPoStScheduler::new(
                 chain.reader.clone(),
                 chain.sender.clone(),
@@ -433,6 +447,7 @@ async fn serve(
         .pieces(pieces.clone())
         .unseal(local.clone())
         .rebuild(local.clone())
+        .snap_up(local.clone())
         .admin(admin)
         .serve(config.rpc.listen, secret.clone())
         .await
@@ -764,7 +779,8 @@ async fn serve_trusted_listener(
         .pings(pings)
         .pieces(pieces)
         .unseal(manager.clone())
-        .rebuild(manager)
+        .rebuild(manager.clone())
+        .snap_up(manager)
         .serve_trusted(t.listen, networks)
         .await
         .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;

@@ -23,7 +23,8 @@ use crate::core::engine::limits::Limits;
 use crate::core::engine::metrics::EngineMetrics;
 use crate::core::manager::AllocateSpec;
 use crate::core::rebuild::{RebuildJobSource, Rebuilder};
-use crate::core::stage::Unseal;
+use crate::core::snapup::{SnapExecutors, SnapUpJobSource, Upgrader};
+use crate::core::stage::{SnapEncode, SnapProve, Unseal};
 use crate::core::unseal::UnsealJobSource;
 use crate::core::{
     Engine, Location, MemoryPieceStore, PieceStore, RetryPolicy, Sealer, SealerConfig,
@@ -57,6 +58,8 @@ pub struct Worker {
     unseal: Option<(UnsealRunner, std::time::Duration)>,
     /// The rebuilder and its poll interval, started by `run`.
     rebuild: Option<(Rebuilder, std::time::Duration)>,
+    /// The snap-up runner and its poll interval, started by `run`.
+    snap_up: Option<(Upgrader, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -87,6 +90,16 @@ impl Worker {
         })
         .await?
         .with_context(|| format!("parameters for {proof}"))?;
+        if config.snap_up.is_some() {
+            // The update circuit's parameters (random ones generated for
+            // 2KiB/8MiB test sectors: about 10 minutes the first time).
+            let p = params.clone();
+            tokio::task::spawn_blocking(move || {
+                p.ensure_update(proof, GenerationPolicy::TestSizes)
+            })
+            .await?
+            .with_context(|| format!("snap-up (update) parameters for {proof}"))?;
+        }
 
         let (manager, chain, remote, jobs) = sector_manager(&config, &params).await?;
         // Executors: local proving or the stage's ext processors, test
@@ -123,7 +136,7 @@ impl Worker {
             tracing::info!(?stores, spool = %spool.display(), poll = ?u.poll, "taking unseal jobs");
             let runner = UnsealRunner::new(
                 jobs.unseal.clone(),
-                decorators.wrap::<Unseal, _>(local),
+                decorators.wrap::<Unseal, _>(local.clone()),
                 Arc::new(PersistedSectors::new(stores)),
                 sealer_config(&config).allocate,
                 spool,
@@ -163,6 +176,49 @@ impl Worker {
                 dir,
             );
             (rebuilder, r.poll)
+        });
+        if config.snap_up.is_some() && config.persist.is_empty() {
+            anyhow::bail!(
+                "[snap_up] needs a [[persist]] store: the updated replica is put where the \
+                 provers read it, not left in the snap-up folder"
+            );
+        }
+        let snap_up = config.snap_up.as_ref().map(|s| {
+            let dir = s.dir.clone().unwrap_or_else(|| {
+                config
+                    .sealing
+                    .first()
+                    .map_or_else(|| PathBuf::from("snap-up"), |p| p.path.join("snap-up"))
+            });
+            let stores: Vec<PathBuf> = if s.stores.is_empty() {
+                config
+                    .persist
+                    .iter()
+                    .filter_map(|p| p.path.clone())
+                    .collect()
+            } else {
+                s.stores.clone()
+            };
+            tracing::info!(dir = %dir.display(), ?stores, poll = ?s.poll, "taking snap-up jobs");
+            let executors = SnapExecutors {
+                add_pieces: stage_executors.add_pieces.clone(),
+                encode: decorators.wrap::<SnapEncode, _>(local.clone()),
+                prove: decorators.wrap::<SnapProve, _>(local.clone()),
+                persist: stage_executors.persist.clone(),
+            };
+            let upgrader = Upgrader::new(
+                jobs.snap_up.clone(),
+                pieces.clone(),
+                Arc::new(PersistedSectors::new(stores)),
+                executors,
+                sealer_config(&config).allocate,
+                dir,
+            )
+            .with_deals(crate::core::manager::AcquireDealsSpec {
+                max_deals: s.max_deals,
+                min_used_space: s.min_deal_space,
+            });
+            (upgrader, s.poll)
         });
         let sealer = Sealer::new(
             manager,
@@ -225,6 +281,7 @@ impl Worker {
             ping,
             unseal,
             rebuild,
+            snap_up,
         })
     }
 
@@ -246,8 +303,9 @@ impl Worker {
         tracing::info!(worker = %self.name, "worker running");
         let unseal = self.unseal.map(|(runner, poll)| runner.spawn(poll));
         let rebuild = self.rebuild.map(|(rebuilder, poll)| rebuilder.spawn(poll));
+        let snap_up = self.snap_up.map(|(upgrader, poll)| upgrader.spawn(poll));
         self.engine.run(shutdown).await?;
-        for task in unseal.into_iter().chain(rebuild) {
+        for task in unseal.into_iter().chain(rebuild).chain(snap_up) {
             task.abort();
         }
         // The engine has dropped its executors: kill the ext processors'
@@ -317,6 +375,7 @@ async fn sector_manager(
             let jobs = JobSources {
                 unseal: manager.clone(),
                 rebuild: manager.clone(),
+                snap_up: manager.clone(),
             };
             Ok((manager, Some(chain), None, jobs))
         }
@@ -336,6 +395,7 @@ async fn sector_manager(
             let jobs = JobSources {
                 unseal: client.clone(),
                 rebuild: client.clone(),
+                snap_up: client.clone(),
             };
             Ok((client.clone(), None, Some(client), jobs))
         }
@@ -347,6 +407,7 @@ async fn sector_manager(
 struct JobSources {
     unseal: Arc<dyn UnsealJobSource>,
     rebuild: Arc<dyn RebuildJobSource>,
+    snap_up: Arc<dyn SnapUpJobSource>,
 }
 
 /// Deal pieces, always verified against their PieceCID as they stream.

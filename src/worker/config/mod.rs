@@ -100,6 +100,10 @@ pub struct WorkerConfig {
     /// taken).
     #[serde(default)]
     pub rebuild: Option<RebuildSection>,
+    /// `[snap_up]`: take snap-up jobs from the manager (absent: none
+    /// taken).
+    #[serde(default)]
+    pub snap_up: Option<SnapUpSection>,
     /// `[testing]`: test-only pause points (empty by default).
     #[serde(default)]
     pub testing: TestingSection,
@@ -159,6 +163,40 @@ pub struct RebuildSection {
     /// path). It needs a sealing slot's room.
     #[serde(default)]
     pub dir: Option<PathBuf>,
+}
+
+/// `[snap_up]`: the worker also takes snap-up jobs from the manager (a
+/// proven CC sector given deals without sealing again, see
+/// `venus_seal_core::snapup`), one at a time, beside sealing: it reads
+/// the CC replica from the stores it mounts, fetches the deals' pieces
+/// from `[pieces]`, runs add_pieces (through the sealing executors),
+/// snap_encode and snap_prove (locally, under `[limits]` and `[locks]`),
+/// and persists the updated replica with `[[persist]]` (as
+/// `update/<sector>`, `update-cache/<sector>/`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapUpSection {
+    /// How long to wait before asking again when no job waits (default
+    /// 30s).
+    #[serde(with = "crate::core::serde_duration", default = "default_unseal_poll")]
+    pub poll: Duration,
+    /// Where a job's new data and updated replica are made (one folder
+    /// per sector, removed once persisted; default: `snap-up` in the
+    /// first `[[sealing]]` path). It needs a sealing slot's room.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Where the CC sectors are: directories laid out as a `[[persist]]`
+    /// store (`sealed/<sector>`, `cache/<sector>/`), searched in order.
+    /// Default: the `[[persist]]` paths.
+    #[serde(default)]
+    pub stores: Vec<PathBuf>,
+    /// At most this many deals in one sector (default: as many as fit).
+    #[serde(default)]
+    pub max_deals: Option<usize>,
+    /// Only take a job whose deals fill at least this many bytes
+    /// (default: any).
+    #[serde(default)]
+    pub min_deal_space: Option<u64>,
 }
 
 fn default_unseal_poll() -> Duration {

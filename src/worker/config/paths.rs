@@ -60,6 +60,12 @@ impl WorkerConfig {
         if let Some(dir) = self.rebuild.as_mut().and_then(|r| r.dir.as_mut()) {
             resolve(base, dir);
         }
+        if let Some(s) = &mut self.snap_up {
+            if let Some(dir) = &mut s.dir {
+                resolve(base, dir);
+            }
+            s.stores.iter_mut().for_each(|d| resolve(base, d));
+        }
         if let Some(u) = &mut self.unseal {
             u.stores.iter_mut().for_each(|d| resolve(base, d));
             if let Some(spool) = &mut u.spool {

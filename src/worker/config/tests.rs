@@ -453,3 +453,29 @@ fn an_unseal_section_is_read_and_checked() {
     let err = format!("{:#}", parse(&with("[unseal]\npol = \"1s\"")).unwrap_err());
     assert!(err.contains("pol"), "{err}");
 }
+
+#[test]
+fn a_snap_up_section_is_read_and_checked() {
+    let documented = example()
+        .replace("# [snap_up]", "[snap_up]")
+        .replace("# dir = \"./data/snap-up\"", "dir = \"./data/snap-up\"")
+        .replace("# max_deals = 8", "max_deals = 8")
+        .replace(
+            "# min_deal_space = 1073741824",
+            "min_deal_space = 1073741824",
+        );
+    let mut c = parse(&documented).unwrap();
+    c.resolve_paths(std::path::Path::new("/etc/vs"));
+    let s = c.snap_up.unwrap();
+    assert_eq!(s.poll, Duration::from_secs(30));
+    assert_eq!(
+        s.dir,
+        Some(std::path::PathBuf::from("/etc/vs/./data/snap-up"))
+    );
+    assert_eq!((s.max_deals, s.min_deal_space), (Some(8), Some(1 << 30)));
+    let with = |section: &str| format!("{}\n{section}", example());
+    let bare = parse(&with("[snap_up]")).unwrap().snap_up.unwrap();
+    assert!(bare.dir.is_none() && bare.stores.is_empty() && bare.max_deals.is_none());
+    let err = format!("{:#}", parse(&with("[snap_up]\nmax_deal = 3")).unwrap_err());
+    assert!(err.contains("max_deal"), "{err}");
+}

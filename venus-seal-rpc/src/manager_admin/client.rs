@@ -197,6 +197,36 @@ impl ManagerAdminClient {
         self.rpc.call(methods::REBUILD_JOBS, rpc_params![]).await
     }
 
+    /// Asks for `sector` to be snapped up (`Venus.Admin.RequestSnapUp`);
+    /// answers the job.
+    pub async fn request_snap_up(
+        &self,
+        sector: SectorId,
+    ) -> Result<venus_seal_core::snapup::SnapUpJob, ClientError> {
+        self.rpc
+            .call(methods::REQUEST_SNAP_UP, rpc_params![sector])
+            .await
+    }
+
+    /// Every snap-up job (`Venus.Admin.SnapUpJobs`).
+    pub async fn snap_up_jobs(&self) -> Result<Vec<super::SnapUpJobEntry>, ClientError> {
+        self.rpc.call(methods::SNAP_UP_JOBS, rpc_params![]).await
+    }
+
+    /// `miner`'s snap-up candidates (`Venus.Admin.SnapUpCandidates`).
+    pub async fn snap_up_candidates(
+        &self,
+        miner: ActorId,
+        min_remaining_epochs: i64,
+    ) -> Result<Vec<venus_seal_core::SectorNumber>, ClientError> {
+        self.rpc
+            .call(
+                methods::SNAP_UP_CANDIDATES,
+                rpc_params![miner, min_remaining_epochs],
+            )
+            .await
+    }
+
     /// Every unseal job (`Venus.Admin.UnsealJobs`).
     pub async fn unseal_jobs(&self) -> Result<Vec<UnsealJobEntry>, ClientError> {
         self.rpc.call(methods::UNSEAL_JOBS, rpc_params![]).await

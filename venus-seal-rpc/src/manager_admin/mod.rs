@@ -14,6 +14,9 @@
 //! | `Venus.Admin.UnsealJobs` | `[]` | `[UnsealJobEntry…]` | admin |
 //! | `Venus.Admin.RequestRebuild` | `[SectorId, reason]` | `RebuildJob` | admin |
 //! | `Venus.Admin.RebuildJobs` | `[]` | `[RebuildJobEntry…]` | read |
+//! | `Venus.Admin.RequestSnapUp` | `[SectorId]` | `SnapUpJob` | admin |
+//! | `Venus.Admin.SnapUpJobs` | `[]` | `[SnapUpJobEntry…]` | read |
+//! | `Venus.Admin.SnapUpCandidates` | `[miner, min_remaining_epochs]` | `[number…]` | read |
 //! | `Venus.Admin.CheckDeadline` | `[miner, deadline]` | `DeadlineReads` | admin |
 //! | `Venus.Admin.SimulateWindowPoSt` | `[miner, deadline, randomness hex or null]` | `SimulatedWindowPoSt` | admin |
 //!
@@ -45,6 +48,12 @@
 //! and put back in a persist store ([`venus_seal_core::rebuild`]);
 //! `RebuildJobs` lists every job (the operator's and the automatic
 //! policy's) with its state, origin and reason.
+//!
+//! `RequestSnapUp` asks for a proven CC sector sealed here to take deals
+//! without sealing again: a worker with `[snap_up]` encodes and proves it,
+//! the manager sends `ProveReplicaUpdates3` ([`venus_seal_core::snapup`]);
+//! `SnapUpJobs` lists every job with its state; `SnapUpCandidates` lists
+//! the miner's CC sectors a policy with that much life left would pick.
 //!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
 //! as [`venus_seal_core::manager::DealInfo`] serializes it; `miner`
@@ -98,6 +107,13 @@ pub mod methods {
     pub const REQUEST_REBUILD: &str = "Venus.Admin.RequestRebuild";
     /// `Venus.Admin.RebuildJobs` (read): every rebuild job.
     pub const REBUILD_JOBS: &str = "Venus.Admin.RebuildJobs";
+    /// `Venus.Admin.RequestSnapUp` (admin): `[sector]`.
+    pub const REQUEST_SNAP_UP: &str = "Venus.Admin.RequestSnapUp";
+    /// `Venus.Admin.SnapUpJobs` (read): every snap-up job.
+    pub const SNAP_UP_JOBS: &str = "Venus.Admin.SnapUpJobs";
+    /// `Venus.Admin.SnapUpCandidates` (read): `[miner,
+    /// min_remaining_epochs]`, the CC sectors a snap-up policy would pick.
+    pub const SNAP_UP_CANDIDATES: &str = "Venus.Admin.SnapUpCandidates";
     /// `Venus.Admin.CheckDeadline` (admin: it reads every sector's
     /// files): `[miner, deadline]`, a WindowPoSt dry run.
     pub const CHECK_DEADLINE: &str = "Venus.Admin.CheckDeadline";
@@ -120,6 +136,9 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::UNSEAL_JOBS, Permission::Admin),
         (methods::REQUEST_REBUILD, Permission::Admin),
         (methods::REBUILD_JOBS, Permission::Read),
+        (methods::REQUEST_SNAP_UP, Permission::Admin),
+        (methods::SNAP_UP_JOBS, Permission::Read),
+        (methods::SNAP_UP_CANDIDATES, Permission::Read),
         (methods::CHECK_DEADLINE, Permission::Admin),
         (methods::SIMULATE_WINDOW_POST, Permission::Admin),
     ])
@@ -150,6 +169,15 @@ pub struct RebuildJobEntry {
     pub sector: SectorId,
     /// The job.
     pub job: RebuildJob,
+}
+
+/// One snap-up job and its sector, as `Venus.Admin.SnapUpJobs` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapUpJobEntry {
+    /// The sector.
+    pub sector: SectorId,
+    /// The job.
+    pub job: venus_seal_core::snapup::SnapUpJob,
 }
 
 /// A WindowPoSt dry run of one deadline (`Venus.Admin.CheckDeadline`):
@@ -305,6 +333,30 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
     }
     /// Every rebuild job, in sector order. The default: none.
     async fn rebuild_jobs(&self) -> Result<Vec<RebuildJobEntry>, AdminError> {
+        Ok(Vec::new())
+    }
+    /// Asks for `sector` to be snapped up (see
+    /// `venus_seal_core::snapup`); answers the job. The default refuses.
+    async fn request_snap_up(
+        &self,
+        sector: SectorId,
+    ) -> Result<venus_seal_core::snapup::SnapUpJob, AdminError> {
+        Err(AdminError::Invalid(format!(
+            "this manager does not snap sectors up (sector {sector})"
+        )))
+    }
+    /// Every snap-up job, in sector order. The default: none.
+    async fn snap_up_jobs(&self) -> Result<Vec<SnapUpJobEntry>, AdminError> {
+        Ok(Vec::new())
+    }
+    /// `miner`'s CC sectors with at least `min_remaining_epochs` of life,
+    /// sealed here, no job open. The default: none.
+    async fn snap_up_candidates(
+        &self,
+        miner: ActorId,
+        min_remaining_epochs: i64,
+    ) -> Result<Vec<venus_seal_core::SectorNumber>, AdminError> {
+        let _ = (miner, min_remaining_epochs);
         Ok(Vec::new())
     }
     /// A WindowPoSt dry run of `miner`'s `deadline`: every sector read and

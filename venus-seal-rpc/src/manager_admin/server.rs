@@ -139,6 +139,28 @@ pub fn manager_admin_module(
         .map_err(reg)?;
     register(
         &mut module,
+        methods::REQUEST_SNAP_UP,
+        "[sector]",
+        |api, (sector,): (SectorId,)| async move {
+            tracing::info!(%sector, "sector snap-up requested by an operator");
+            api.request_snap_up(sector).await.map_err(to_rpc)
+        },
+    )?;
+    module
+        .register_async_method(methods::SNAP_UP_JOBS, |_, api, _| async move {
+            api.snap_up_jobs().await.map_err(to_rpc)
+        })
+        .map_err(reg)?;
+    register(
+        &mut module,
+        methods::SNAP_UP_CANDIDATES,
+        "[miner, min_remaining_epochs]",
+        |api, (miner, min): (ActorId, i64)| async move {
+            api.snap_up_candidates(miner, min).await.map_err(to_rpc)
+        },
+    )?;
+    register(
+        &mut module,
         methods::CHECK_DEADLINE,
         "[miner, deadline]",
         |api, (miner, deadline): (ActorId, u64)| async move {
