@@ -923,6 +923,197 @@ async fn snap_up_proof_verifies_on_the_devnet() {
     assert!(chain.faults(MINER).unwrap().is_empty());
 }
 
+/// The 2KiB update parameters, generated on first use (about 9 minutes
+/// on 2 cores here, a 650 MB file kept in the cache).
+fn ensure_update_params() -> Arc<ParameterCache> {
+    let params = ensure_post_params();
+    let status = params.ensure_update(PROOF, GenerationPolicy::TestSizes);
+    assert!(
+        matches!(status, Ok(ParamStatus::Generated | ParamStatus::Production)),
+        "the 2KiB update parameters are not usable: {status:?} ({:?})",
+        params.update_files(PROOF).unwrap()
+    );
+    params
+}
+
+/// The snap-up plan end to end with real 2KiB proofs: a CC sector sealed
+/// and persisted, recorded by the manager and proven by WindowPoSt; the
+/// operator asks for a snap-up, a deal is queued, the worker's
+/// `Upgrader` (LocalExecutor, a persist store) takes the job, encodes and
+/// proves it against the CC replica read from the store and persists the
+/// update beside it; the manager checks the proof, sends
+/// `ProveReplicaUpdates3`, the devnet verifies it; once final the CC
+/// replica is removed, and WindowPoSt proves the sector from its updated
+/// replica alone. Ignored by default (the update parameters); run with
+/// `cargo test --test proving_e2e snap_up_job -- --include-ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the 2KiB update parameters (~9 min to generate on first run); \
+            cargo test --test proving_e2e snap_up_job -- --include-ignored"]
+async fn snap_up_job_end_to_end_on_real_2kib_sectors() {
+    use venus_seal::chain::manager::{ManagedMiner, ManagerConfig, SnapUpSettings};
+    use venus_seal::chain::LocalSectorManager;
+    use venus_seal::core::manager::{
+        AcquireDealsSpec, AllocateSpec, DealInfo, PreCommitOnChainInfo,
+    };
+    use venus_seal::core::snapup::{SnapExecutors, SnapUpOrigin, SnapUpRun, SnapUpState, Upgrader};
+    use venus_seal::core::stage::Persist;
+    use venus_seal::core::SectorManager;
+
+    let params = tokio::task::spawn_blocking(ensure_update_params)
+        .await
+        .unwrap();
+    let chain = devnet(params.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let persist = Arc::new(
+        PersistStores::new().with_store(Arc::new(LocalPersistStore::new(
+            "store-1",
+            store_dir.clone(),
+        ))),
+    );
+    let files = Arc::new(PersistedSectors::new(vec![store_dir.clone()]));
+    let mut config = ManagerConfig::new(vec![ManagedMiner::new(MINER, PROOF)]);
+    config.snap_up = SnapUpSettings {
+        final_after: 3,
+        remove_cc_data: true,
+    };
+    let m = LocalSectorManager::in_memory(
+        config,
+        chain.clone(),
+        chain.clone(),
+        Arc::new(LocalProofVerifier::with_parameters(params.clone())),
+    );
+    m.set_sector_files(files.clone()).unwrap();
+
+    // A CC sector: allocated, sealed, persisted, pre-committed, finalized
+    // and active on chain.
+    let s = m
+        .allocate_sector(AllocateSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m
+        .acquire_deals(s.id, AcquireDealsSpec::default())
+        .await
+        .unwrap()
+        .is_empty());
+    let ticket = m.assign_ticket(s.id).await.unwrap();
+    let root = dir.path().join("sealing");
+    let (sealed, comm_r) = seal(&root, s.id.number.0, None).await;
+    let local = Arc::new(LocalExecutor::with_parameters(params.clone()));
+    let out = persist
+        .execute(Persist {
+            proof: PROOF,
+            sector: s.id,
+            paths: SectorPaths::under(root.join(s.id.to_string())),
+            update: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.instance, "store-1");
+    let info = PreCommitOnChainInfo {
+        comm_r: CommR(comm_r),
+        comm_d: sealed.comm_d,
+        ticket,
+        deals: vec![],
+    };
+    m.submit_pre_commit(s, info, false).await.unwrap();
+    m.send_due().await.unwrap();
+    chain.advance(1).await;
+    assert!(m.submit_persisted(s.id, "store-1".into()).await.unwrap());
+    m.report_finalized(s.id).await.unwrap();
+    activate(&chain, s.id.number, comm_r);
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        PoStExecutors::of(local.clone()),
+        files.clone(),
+        vec![MINER],
+    );
+    let round = next_round(&chain, &scheduler).await;
+    assert_eq!(round.partitions[0].proven, vec![s.id.number], "CC proven");
+    // The actors update a sector only while its deadline is neither open
+    // nor next: wait for deadline 2 (of 4).
+    while chain.proving_deadline(MINER).await.unwrap().index != 2 {
+        chain.advance(1).await;
+    }
+
+    // The operator asks; a deal is queued; a worker takes the job.
+    let job = m
+        .request_snap_up(s.id, SnapUpOrigin::Operator)
+        .await
+        .unwrap();
+    assert_eq!(job.cc_instance, "store-1");
+    let data: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let piece = piece_commitment(PROOF, &data[..], data.len() as u64).unwrap();
+    let pieces = Arc::new(MemoryPieceStore::default());
+    pieces.insert(piece.cid, data.clone());
+    m.add_deal(Some(MINER), DealInfo::new(11, piece))
+        .await
+        .unwrap();
+    let upgrader = Upgrader::new(
+        m.clone(),
+        pieces,
+        files.clone(),
+        SnapExecutors {
+            add_pieces: local.clone(),
+            encode: local.clone(),
+            prove: local.clone(),
+            persist: persist.clone(),
+        },
+        AllocateSpec::default(),
+        dir.path().join("snap-up"),
+    );
+    let started = Instant::now();
+    assert_eq!(
+        upgrader.run_once().await.unwrap(),
+        SnapUpRun::Submitted("store-1".into())
+    );
+    eprintln!(
+        "snap-up job (fetch, add_pieces, encode, prove, persist, submit): {:?}",
+        started.elapsed()
+    );
+    let update = files.locate_update(s.id).expect("the update is persisted");
+    assert!(update.sealed.is_file());
+
+    // The manager sends ProveReplicaUpdates3; the devnet verifies it.
+    m.send_due().await.unwrap();
+    chain.advance(1).await;
+    m.watch_snap_ups().await;
+    let on_chain = chain.sector(MINER, s.id.number).await.unwrap().unwrap();
+    assert_eq!(on_chain.sector_key, Some(CommR(comm_r)));
+    assert_ne!(on_chain.sealed_cid, CommR(comm_r));
+    let rec = m.sector_status(s.id).await.unwrap().unwrap();
+    assert!(
+        matches!(
+            rec.snap_up.as_ref().unwrap().state,
+            SnapUpState::Landed { .. }
+        ),
+        "{:?}",
+        rec.snap_up
+    );
+    // Final: the CC replica goes.
+    chain.advance(3).await;
+    m.watch_snap_ups().await;
+    let rec = m.sector_status(s.id).await.unwrap().unwrap();
+    assert!(
+        matches!(
+            rec.snap_up.as_ref().unwrap().state,
+            SnapUpState::Done { .. }
+        ),
+        "{:?}",
+        rec.snap_up
+    );
+    assert!(!store_dir.join("sealed").join(s.id.to_string()).exists());
+    assert!(!store_dir.join("cache").join(s.id.to_string()).exists());
+
+    // WindowPoSt proves the sector from its updated replica alone.
+    let round = next_round(&chain, &scheduler).await;
+    assert_eq!(round.partitions[0].proven, vec![s.id.number]);
+    assert!(chain.faults(MINER).unwrap().is_empty());
+}
+
 /// Puts MINER's sector `number` with replica commitment `comm_r` on chain
 /// as active (no proof: the tests here prove it afterwards).
 fn activate(chain: &DevnetChain, number: SectorNumber, comm_r: [u8; 32]) {
