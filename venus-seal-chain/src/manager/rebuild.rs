@@ -59,6 +59,14 @@ impl LocalSectorManager {
                 if let Some(job) = rec.rebuild.as_ref().filter(|j| j.state.is_open()) {
                     return Ok(job.clone());
                 }
+                // Sealed again it would be the CC replica, not the one the
+                // chain now proves.
+                if let Some(why) = super::snapup::snapped_up(rec) {
+                    return Err(ManagerError::Rejected(format!(
+                        "sector {sector} {why}: rebuilding an updated replica (sealing, then \
+                         encoding its new data) is not supported"
+                    )));
+                }
                 let job = RebuildJob::new(origin, reason.clone());
                 rec.rebuild = Some(job.clone());
                 rec.record(event(

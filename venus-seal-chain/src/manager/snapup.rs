@@ -66,6 +66,17 @@ pub(super) fn snap_up_open(rec: &SectorStatus) -> bool {
     rec.snap_up.as_ref().is_some_and(|j| j.state.is_open())
 }
 
+/// Why `rec`'s sector is not (only) its sealed replica any more: a
+/// snap-up open or done (while one is open, its deals are the update's).
+pub(super) fn snapped_up(rec: &SectorStatus) -> Option<String> {
+    let job = rec.snap_up.as_ref()?;
+    match job.state {
+        SnapUpState::Failed { .. } => None,
+        SnapUpState::Done { .. } => Some("was snapped up".into()),
+        ref open => Some(format!("is being snapped up ({})", open.name())),
+    }
+}
+
 /// Not `Rejected`: that is damocles' "sector not found" (11001).
 fn no_job(sector: SectorId) -> ManagerError {
     ManagerError::Internal(format!("sector {sector} has no snap-up job running"))

@@ -337,6 +337,26 @@ async fn a_snap_up_takes_deals_lands_and_frees_the_cc_replica() {
     assert!(!cc.sealed.exists() && !cc.cache.exists());
     assert!(update.sealed.is_file() && update.cache.is_dir());
     assert!(rec.history.iter().any(|e| e.next == "SnapUpDone"));
+    // Its sealed replica is not its data any more: neither unsealed nor
+    // rebuilt.
+    match m
+        .request_rebuild(
+            sector,
+            venus_seal_core::rebuild::RebuildOrigin::Operator,
+            "disk died".into(),
+        )
+        .await
+    {
+        Err(ManagerError::Rejected(msg)) => assert!(msg.contains("snapped up"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    match m
+        .request_unseal(sector, piece(1, 1024).cid, "/tmp/piece".into())
+        .await
+    {
+        Err(ManagerError::Rejected(msg)) => assert!(msg.contains("snapped up"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
     // Snapped up once: a second request is refused.
     assert!(m
         .request_snap_up(sector, SnapUpOrigin::Operator)

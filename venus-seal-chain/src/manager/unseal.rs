@@ -81,6 +81,13 @@ impl LocalSectorManager {
                         "sector {sector} is not sealed, persisted and finalized yet: nothing to unseal"
                     )));
                 }
+                // Its pieces are an update's: its sealed replica (the CC
+                // one) does not hold them.
+                if let Some(why) = super::snapup::snapped_up(rec) {
+                    return Err(ManagerError::Rejected(format!(
+                        "sector {sector} {why}: unsealing an updated replica is not supported"
+                    )));
+                }
                 let deals = rec.deals.clone().unwrap_or_default();
                 let Some(index) = deals.iter().position(|d| d.piece.cid == piece) else {
                     return Err(ManagerError::Rejected(format!(
