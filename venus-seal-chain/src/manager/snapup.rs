@@ -178,6 +178,17 @@ impl LocalSectorManager {
         miner: ActorId,
         policy: &SnapUpPolicy,
     ) -> Result<Vec<SectorNumber>, ManagerError> {
+        self.candidates(miner, policy, usize::MAX).await
+    }
+
+    /// The first `limit` of [`snap_up_candidates`](Self::snap_up_candidates)
+    /// (the chain is asked about one sector at a time, until enough pass).
+    async fn candidates(
+        &self,
+        miner: ActorId,
+        policy: &SnapUpPolicy,
+        limit: usize,
+    ) -> Result<Vec<SectorNumber>, ManagerError> {
         let head = self.chain.head().await?;
         let local = self
             .jobs_of(|rec| {
@@ -206,6 +217,9 @@ impl LocalSectorManager {
                 && s.expiration - head >= policy.min_remaining_epochs
             {
                 out.push(id.number);
+                if out.len() >= limit {
+                    break;
+                }
             }
         }
         Ok(out)
@@ -360,7 +374,7 @@ impl LocalSectorManager {
             if in_flight >= policy.max_in_flight {
                 continue;
             }
-            for number in self.snap_up_candidates(miner, &policy).await? {
+            for number in self.candidates(miner, &policy, 1).await? {
                 let sector = SectorId::new(miner, number);
                 match self.request_snap_up(sector, SnapUpOrigin::Policy).await {
                     Ok(_) => return Ok(true),

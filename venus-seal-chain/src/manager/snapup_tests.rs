@@ -109,6 +109,10 @@ struct Setup {
 }
 
 fn setup(fail_first: usize) -> Setup {
+    setup_with(fail_first, ManagedMiner::new(M1, P2K))
+}
+
+fn setup_with(fail_first: usize, miner: ManagedMiner) -> Setup {
     let chain = DevnetChain::new(
         DevnetConfig::with_miners(vec![DevnetMiner {
             id: M1,
@@ -121,7 +125,7 @@ fn setup(fail_first: usize) -> Setup {
         fail_first,
         sent: AtomicUsize::new(0),
     });
-    let mut config = ManagerConfig::new(vec![ManagedMiner::new(M1, P2K)]);
+    let mut config = ManagerConfig::new(vec![miner]);
     config.snap_up = SnapUpSettings {
         final_after: 5,
         remove_cc_data: true,
@@ -147,11 +151,22 @@ fn setup(fail_first: usize) -> Setup {
 /// A CC sector sealed and finalized here, proven on chain, its files in
 /// the layout.
 async fn proven_cc(s: &Setup) -> SectorId {
+    proven_cc_until(s, 2_000_000).await
+}
+
+/// [`proven_cc`] expiring at `expiration`.
+async fn proven_cc_until(s: &Setup, expiration: i64) -> SectorId {
     let (sector, info) =
         crate::testing::persisted_deal_sector(&s.chain, &s.m, M1, &[], "store-1").await;
     // Eight sectors first fill deadlines 0 and 1 (four per partition):
     // the open deadline and the next refuse updates.
-    for n in 900..908 {
+    let filled = s
+        .chain
+        .sector(M1, venus_seal_core::SectorNumber(900))
+        .await
+        .unwrap()
+        .is_some();
+    for n in (900..908).filter(|_| !filled) {
         s.chain
             .activate_sector_without_proof(
                 M1,
@@ -176,7 +191,7 @@ async fn proven_cc(s: &Setup) -> SectorId {
                 seal_proof: P2K,
                 sealed_cid: info.comm_r,
                 activation: 0,
-                expiration: 2_000_000,
+                expiration,
                 deal_weight: 0,
                 verified_deal_weight: 0,
                 sector_key: None,
@@ -480,4 +495,48 @@ async fn a_snap_up_message_that_failed_on_chain_is_sent_again() {
         }
         assert!(s.sender.sent.load(Ordering::SeqCst) >= 2);
     }
+}
+
+/// A miner's policy picks its own CC sectors when a worker asks and none
+/// waits: only with deals queued, only sectors with enough life left, at
+/// most `max_in_flight` open.
+#[tokio::test]
+async fn the_policy_picks_cc_sectors_with_life_left_up_to_its_cap() {
+    let policy = super::SnapUpPolicy {
+        min_remaining_epochs: 100_000,
+        max_in_flight: 1,
+    };
+    let s = setup_with(0, ManagedMiner::new(M1, P2K).with_snap_up(policy));
+    let m = &s.m;
+    let short = proven_cc_until(&s, 5_000).await;
+    let long = proven_cc(&s).await;
+    let other = proven_cc(&s).await;
+    let ask = || m.allocate_snap_up(AllocateSpec::default(), AcquireDealsSpec::default());
+    // No deals queued: nothing picked.
+    assert_eq!(ask().await.unwrap(), None);
+    assert!(m.snap_up_jobs().await.unwrap().is_empty());
+    assert_eq!(
+        m.snap_up_candidates(M1, &policy).await.unwrap(),
+        vec![long.number, other.number]
+    );
+    m.add_deal(Some(M1), DealInfo::new(7, piece(1, 1024)))
+        .await
+        .unwrap();
+    m.add_deal(Some(M1), DealInfo::new(8, piece(2, 1024)))
+        .await
+        .unwrap();
+    m.add_deal(Some(M1), DealInfo::new(9, piece(3, 1024)))
+        .await
+        .unwrap();
+    let a = ask().await.unwrap().expect("a picked sector");
+    assert_eq!(a.sector.id, long, "the short-lived sector is skipped");
+    assert_eq!(a.deals.len(), 2, "as many as fit");
+    let jobs = m.snap_up_jobs().await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].1.origin, SnapUpOrigin::Policy);
+    // At the cap: the other sector waits although a deal does.
+    assert_eq!(ask().await.unwrap(), None);
+    assert_eq!(m.queued_deals().await.unwrap(), 1);
+    assert!(status(m, short).await.snap_up.is_none());
+    assert!(status(m, other).await.snap_up.is_none());
 }
