@@ -1034,8 +1034,9 @@ async fn snap_up_job_end_to_end_on_real_2kib_sectors() {
     let round = next_round(&chain, &scheduler).await;
     assert_eq!(round.partitions[0].proven, vec![s.id.number], "CC proven");
     // The actors update a sector only while its deadline is neither open
-    // nor next: wait for deadline 2 (of 4).
-    while chain.proving_deadline(MINER).await.unwrap().index != 2 {
+    // nor next (the manager keeps one more deadline of margin): wait for
+    // deadline 1 (of 4) to open, the sector's deadline 0 proven.
+    while chain.proving_deadline(MINER).await.unwrap().index != 1 {
         chain.advance(1).await;
     }
 

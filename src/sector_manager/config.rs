@@ -1112,9 +1112,9 @@ impl SectorManagerConfig {
                 a.check(m.id)?;
             }
             if let Some(s) = &m.snap_up {
-                if s.min_remaining_days < 0 || s.max_in_flight == 0 {
+                if s.min_remaining_days < 180 || s.max_in_flight == 0 {
                     bail!(
-                        "miners.snap_up of {}: min_remaining_days must be 0 or more and max_in_flight at least 1",
+                        "miners.snap_up of {}: min_remaining_days must be at least 180 (the shortest deal) and max_in_flight at least 1",
                         m.id
                     );
                 }
@@ -1384,7 +1384,7 @@ mod tests {
             )
             .replace(
                 "# [miners.snap_up]\n# min_remaining_days = 180\n# max_in_flight = 8",
-                "[miners.snap_up]\nmin_remaining_days = 30\nmax_in_flight = 2",
+                "[miners.snap_up]\nmin_remaining_days = 300\nmax_in_flight = 2",
             )
             .replace(
                 "# [miners.snap_commit_batch]\n# threshold = 4\n# max_wait",
@@ -1396,7 +1396,7 @@ mod tests {
             (20, false)
         );
         let s = c.miners[0].snap_up.unwrap();
-        assert_eq!((s.min_remaining_days, s.max_in_flight), (30, 2));
+        assert_eq!((s.min_remaining_days, s.max_in_flight), (300, 2));
         assert_eq!(c.miners[0].snap_commit_batch.unwrap().threshold, 3);
         let bad = documented.replace("max_in_flight = 2", "max_in_flight = 0");
         let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());

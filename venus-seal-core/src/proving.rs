@@ -322,7 +322,9 @@ pub trait SectorLocator: Send + Sync + fmt::Debug {
 }
 
 /// The files to prove `sector` (of `miner`) from: a snapped-up sector's
-/// updated replica where `locator` holds one, else the sealed one.
+/// updated replica (`None` where `locator` holds none: its sealed
+/// replica is the CC one, which no longer proves it), else the sealed
+/// one.
 pub fn locate_for_proving(
     locator: &dyn SectorLocator,
     miner: ActorId,
@@ -330,9 +332,7 @@ pub fn locate_for_proving(
 ) -> Option<SectorFiles> {
     let id = SectorId::new(miner, sector.number);
     if sector.sector_key.is_some() {
-        if let Some(files) = locator.locate_update(id) {
-            return Some(files);
-        }
+        return locator.locate_update(id);
     }
     locator.locate(id)
 }

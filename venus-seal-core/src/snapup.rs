@@ -203,7 +203,8 @@ pub struct SnapUpProof {
 pub enum SnapUpVerdict {
     /// Taken (again: a repeated submission of the same result is taken).
     Accepted,
-    /// Refused for good, with why (the job is failed).
+    /// Refused, with why: the worker reports the job failed (handed out
+    /// again until it failed too often).
     Rejected(String),
     /// The updated files are not where the result says: persist again.
     FilesMissed(String),

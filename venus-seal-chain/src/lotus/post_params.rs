@@ -93,8 +93,9 @@ pub fn declare_recovered_params(decls: &[SectorsDeclaration]) -> DeclareFaultsRe
 }
 
 /// The actor-typed `ProveReplicaUpdates3` parameters: one proof per
-/// sector, no aggregate, the pieces as activation manifests without
-/// verified allocations or notifications.
+/// sector, no aggregate, each sector's pieces as activation manifests (a
+/// chain deal notifies the market actor, an allocation is claimed, as for
+/// `ProveCommitSectors3`).
 pub fn prove_replica_updates3_params(
     updates: &[ReplicaUpdateParams],
 ) -> Result<ProveReplicaUpdates3Params, ChainError> {

@@ -1341,7 +1341,13 @@ impl LocalSectorManager {
                         "sector {sector} is being aborted ({why}): nothing to resend"
                     )));
                 }
-                let kind = if rec.proof.is_some() {
+                let snapping = rec.snap_up.as_ref().is_some_and(|j| {
+                    j.state == venus_seal_core::snapup::SnapUpState::Proven
+                        && j.submission.is_some()
+                });
+                let kind = if snapping {
+                    Kind::Update
+                } else if rec.proof.is_some() {
                     Kind::Proof
                 } else if rec.pre_commit.as_ref().is_some_and(|p| p.no_message) {
                     return Err(ManagerError::Rejected(format!(

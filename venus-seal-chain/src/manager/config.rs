@@ -261,8 +261,8 @@ pub struct SnapUpSettings {
     /// chain's finality: 900 epochs on mainnet).
     pub final_after: ChainEpoch,
     /// Remove the CC replica and cache once the update is final (they
-    /// are the sector key: kept, the sector can be unsealed without its
-    /// update's data, at twice the space).
+    /// are the sector key, which nothing here reads again: kept, they
+    /// take a sector's space for an operator's own use).
     pub remove_cc_data: bool,
 }
 

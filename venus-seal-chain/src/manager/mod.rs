@@ -1201,11 +1201,16 @@ impl SectorManager for LocalSectorManager {
                 }
                 if snapup::runs_snap_up(rec) {
                     if let Some(job) = rec.snap_up.as_mut() {
-                        // Alive: its lease starts again.
-                        job.state =
-                            venus_seal_core::snapup::SnapUpState::Encoding { since: unix_now() };
-                        if let Some(f) = &report.failure {
-                            job.last_error = Some(f.to_string());
+                        match &report.failure {
+                            // A failure parked on the worker is kept on the
+                            // job; it does not keep the job alive.
+                            Some(f) => job.last_error = Some(f.to_string()),
+                            // Alive: its lease starts again.
+                            None => {
+                                job.state = venus_seal_core::snapup::SnapUpState::Encoding {
+                                    since: unix_now(),
+                                }
+                            }
                         }
                     }
                     return Ok(None);

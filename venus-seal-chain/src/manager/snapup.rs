@@ -77,6 +77,14 @@ pub(super) fn snapped_up(rec: &SectorStatus) -> Option<String> {
     }
 }
 
+/// The shortest deal the market actor takes (`DealMinDuration`, 180 days
+/// of 30 s epochs).
+const MIN_DEAL_EPOCHS: ChainEpoch = 180 * 2880;
+
+/// A snap-up proof the node refused this many pushes in a row is given up
+/// (each push waits longer after a failure: hours in all).
+const MAX_PUSHES: u32 = 20;
+
 /// Not `Rejected`: that is damocles' "sector not found" (11001).
 fn no_job(sector: SectorId) -> ManagerError {
     ManagerError::Internal(format!("sector {sector} has no snap-up job running"))
@@ -108,6 +116,16 @@ impl LocalSectorManager {
         if on_chain.sector_key.is_some() || !on_chain.is_cc() {
             return Err(ManagerError::Rejected(format!(
                 "sector {sector} holds data on chain already: only CC sectors are snapped up"
+            )));
+        }
+        // A deal must end before its sector does: the market's minimum
+        // deal is 180 days.
+        let head = self.chain.head().await?;
+        if on_chain.expiration - head < MIN_DEAL_EPOCHS {
+            return Err(ManagerError::Rejected(format!(
+                "sector {sector} expires at epoch {} (head {head}): less than the 180 days a deal \
+                 lasts at least; extend it first (`sectors extend`)",
+                on_chain.expiration
             )));
         }
         let job = self
@@ -193,6 +211,7 @@ impl LocalSectorManager {
         let local = self
             .jobs_of(|rec| {
                 let cc = rec.deals.as_ref().is_none_or(Vec::is_empty);
+                let comm_r = rec.pre_commit.as_ref().map(|p| p.content.comm_r);
                 let ok = rec.finalized
                     && rec.aborted.is_none()
                     && rec.pre_commit.is_some()
@@ -200,19 +219,19 @@ impl LocalSectorManager {
                     && cc
                     && rec.snap_up.is_none()
                     && !rec.rebuild.as_ref().is_some_and(|j| j.state.is_open());
-                if ok {
-                    vec![()]
-                } else {
-                    Vec::new()
+                match comm_r.filter(|_| ok) {
+                    Some(c) => vec![c],
+                    None => Vec::new(),
                 }
             })
             .await?;
         let mut out = Vec::new();
-        for (id, ()) in local.into_iter().filter(|(id, _)| id.miner == miner) {
+        for (id, comm_r) in local.into_iter().filter(|(id, _)| id.miner == miner) {
             let Some(s) = self.chain.sector(miner, id.number).await? else {
                 continue;
             };
             if s.is_cc()
+                && s.sealed_cid == comm_r
                 && s.sector_key.is_none()
                 && s.expiration - head >= policy.min_remaining_epochs
             {
@@ -374,7 +393,8 @@ impl LocalSectorManager {
             if in_flight >= policy.max_in_flight {
                 continue;
             }
-            for number in self.candidates(miner, &policy, 1).await? {
+            // A few, in case one is refused (raced by another caller).
+            for number in self.candidates(miner, &policy, 4).await? {
                 let sector = SectorId::new(miner, number);
                 match self.request_snap_up(sector, SnapUpOrigin::Policy).await {
                     Ok(_) => return Ok(true),
@@ -386,84 +406,116 @@ impl LocalSectorManager {
     }
 
     /// The job on `sector` failed for `reason` (`Err`) or its worker's
-    /// lease ran out too often: handed out again, or given up after
-    /// [`SnapUpJob::MAX_ATTEMPTS`] (its deals released, the sector stays
-    /// a proven CC sector).
+    /// lease ran out too often: handed out again (its deals kept), or
+    /// given up after [`SnapUpJob::MAX_ATTEMPTS`] or when `give_up` (see
+    /// [`give_up_snap_up`](Self::give_up_snap_up)).
     pub(super) async fn fail_snap_up(
         &self,
         sector: SectorId,
         reason: String,
         give_up: bool,
     ) -> Result<(), ManagerError> {
-        let now = unix_now();
-        let given_up = self
+        let over = self
             .modify(sector, |rec| {
                 let job = rec.snap_up.as_mut().ok_or_else(|| no_job(sector))?;
                 if !job.state.is_open() {
-                    return Ok(false);
+                    return Ok(None);
                 }
-                job.last_error = Some(reason.clone());
                 let over = give_up || job.attempts >= SnapUpJob::MAX_ATTEMPTS;
-                if over {
-                    job.state = SnapUpState::Failed { at: now };
-                    rec.record(event("SnapUpFailed", reason.clone()));
-                } else {
+                if !over {
+                    job.last_error = Some(reason.clone());
                     job.state = SnapUpState::Pending;
                     rec.record(event("SnapUpRetry", reason.clone()));
                 }
-                Ok(over)
+                Ok(Some(over))
             })
             .await?;
-        if given_up {
-            warn!(%sector, %reason, "snap-up given up");
-            self.release_snap_up_deals(sector).await?;
-        } else {
-            warn!(%sector, %reason, "snap-up failed: handed out again");
-            self.snap_up_index().insert(sector);
+        match over {
+            None => Ok(()),
+            Some(false) => {
+                warn!(%sector, %reason, "snap-up failed: handed out again");
+                self.snap_up_index().insert(sector);
+                Ok(())
+            }
+            Some(true) => self.give_up_snap_up(sector, reason).await,
         }
-        Ok(())
     }
 
-    /// Gives the deals of a given-up job back (to the queue or the
-    /// market); the sector holds none again.
-    async fn release_snap_up_deals(&self, sector: SectorId) -> Result<(), ManagerError> {
+    /// Gives the job on `sector` up for `reason`: its deals go back (to
+    /// the queue in the same store write that fails the job; to the
+    /// market before it is failed, so a market that cannot be reached
+    /// leaves the job open, given up again at the next look), the
+    /// updated files a worker persisted are removed (the update never
+    /// landed), and the sector stays a proven CC sector.
+    async fn give_up_snap_up(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+        let now = unix_now();
+        let fail = |rec: &mut SectorStatus| -> bool {
+            let Some(job) = rec.snap_up.as_mut().filter(|j| j.state.is_open()) else {
+                return false;
+            };
+            job.state = SnapUpState::Failed { at: now };
+            job.last_error = Some(reason.clone());
+            rec.deals = Some(Vec::new());
+            rec.record(event("SnapUpFailed", reason.clone()));
+            true
+        };
         if let Some(market) = self.market.get() {
-            let rec = self.read(sector).await?;
-            let deals = rec.deals.clone().unwrap_or_default();
+            let deals = self.read(sector).await?.deals.unwrap_or_default();
             if !deals.is_empty() {
                 market.release_deals(sector, &deals).await?;
             }
-            return self
-                .modify(sector, |r| {
-                    r.deals = Some(Vec::new());
-                    Ok(())
-                })
-                .await;
-        }
-        for _ in 0..super::CAS_ATTEMPTS {
-            let held = self.load(sector).await?;
-            let mut rec = held.value.clone();
-            rec.deals = Some(Vec::new());
-            let activation = match self.deal_activation().await {
-                Ok(a) => a,
-                Err(e) => {
-                    warn!(%sector, error = %e, "cannot read the chain head: the deals are requeued unchecked");
-                    venus_seal_core::manager_store::DealActivation::NEVER_EXPIRES
+            self.modify(sector, |rec| Ok(fail(rec))).await?;
+        } else {
+            let mut done = false;
+            for _ in 0..super::CAS_ATTEMPTS {
+                let held = self.load(sector).await?;
+                let mut rec = held.value.clone();
+                if !fail(&mut rec) {
+                    return Ok(());
                 }
-            };
-            if let Some(released) = self
-                .store
-                .release_deals(sector, &rec, held.version, activation)
-                .await?
-            {
-                if !released.requeued.is_empty() {
-                    info!(%sector, deals = ?released.requeued.iter().map(|d| d.id).collect::<Vec<_>>(),
-                          "deals of a given-up snap-up requeued");
+                let activation = match self.deal_activation().await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!(%sector, error = %e, "cannot read the chain head: the deals are requeued unchecked");
+                        venus_seal_core::manager_store::DealActivation::NEVER_EXPIRES
+                    }
+                };
+                if let Some(released) = self
+                    .store
+                    .release_deals(sector, &rec, held.version, activation)
+                    .await?
+                {
+                    if !released.requeued.is_empty() {
+                        info!(%sector, deals = ?released.requeued.iter().map(|d| d.id).collect::<Vec<_>>(),
+                              "deals of a given-up snap-up requeued");
+                    }
+                    done = true;
+                    break;
                 }
-                return Ok(());
+            }
+            if !done {
+                return Err(super::too_many_updates(sector));
             }
         }
-        Err(super::too_many_updates(sector))
+        warn!(%sector, %reason, "snap-up given up");
+        self.snap_up_index().remove(&sector);
+        self.remove_update_files(sector).await;
+        Ok(())
+    }
+
+    /// Removes the updated replica and cache of a given-up job from the
+    /// stores, unless the chain holds the update.
+    async fn remove_update_files(&self, sector: SectorId) {
+        let Some(update) = self.files().and_then(|f| f.locate_update(sector)) else {
+            return;
+        };
+        match self.chain.sector(sector.miner, sector.number).await {
+            Ok(Some(s)) if s.sector_key.is_none() => {}
+            _ => return,
+        }
+        let _ = tokio::fs::remove_file(&update.sealed).await;
+        let _ = tokio::fs::remove_dir_all(&update.cache).await;
+        info!(%sector, sealed = %update.sealed.display(), "the given-up snap-up's files removed");
     }
 
     /// Where the sector's CC replica and its update are, for the checks
@@ -563,6 +615,21 @@ impl LocalSectorManager {
             return Ok(false);
         }
         let Some(id) = &sub.message else {
+            // Refused by the node push after push (a sector the actors
+            // will not update, a fee it cannot pay): given up at last.
+            if sub.attempts >= MAX_PUSHES && sub.last_error.is_some() {
+                let why = sub.last_error.clone().unwrap_or_default();
+                self.fail_snap_up(
+                    sector,
+                    format!(
+                        "the update was not sent after {} attempts: {why}",
+                        sub.attempts
+                    ),
+                    true,
+                )
+                .await?;
+                return Ok(false);
+            }
             return Ok(true);
         };
         match self.sender.state(id).await? {
@@ -612,6 +679,9 @@ impl LocalSectorManager {
                     .await?;
                     return Ok(false);
                 }
+                // Sent alone from now on: a batch-mate's fault does not
+                // sink it again.
+                self.times().solo.insert((sector, Kind::Update));
                 self.resend(sector, Kind::Update, id, &failure).await?;
                 Ok(true)
             }
@@ -632,9 +702,25 @@ impl LocalSectorManager {
             return Ok(false);
         };
         let on_chain = self.chain.sector(sector.miner, sector.number).await?;
+        if on_chain.is_none() {
+            // Terminated or expired since: its deals were activated with
+            // the update (the market settles them), nothing to release.
+            let now = unix_now();
+            self.modify(sector, |rec| {
+                if let Some(j) = rec.snap_up.as_mut().filter(|j| j.state.is_open()) {
+                    j.state = SnapUpState::Failed { at: now };
+                    j.last_error = Some("the sector left the chain after its update landed".into());
+                    rec.record(event("SnapUpFailed", "the sector left the chain"));
+                }
+                Ok(())
+            })
+            .await?;
+            self.snap_up_index().remove(&sector);
+            return Ok(false);
+        }
         if on_chain
             .as_ref()
-            .is_none_or(|s| s.sealed_cid != sub.content.comm_r_new)
+            .is_some_and(|s| s.sealed_cid != sub.content.comm_r_new)
         {
             // A reorg took the update back: send it again.
             warn!(%sector, "the snap-up is no longer on chain after it landed: sending it again");
@@ -744,10 +830,12 @@ impl LocalSectorManager {
             .await
             .map_err(|e| format!("cannot read the proving deadline: {e}"))?;
         let n = dl.deadlines.max(1);
-        if deadline == dl.index || deadline == (dl.index + 1) % n {
+        // The actors refuse the open deadline and the next; one more for
+        // the epochs the message takes to land.
+        if (0..3).any(|ahead| deadline == (dl.index + ahead) % n) {
             return Err(format!(
-                "sector {id}'s deadline {deadline} is the open ({}) or next one: the actors \
-                 refuse updates there until it passes",
+                "sector {id}'s deadline {deadline} opens within two deadlines of the open one \
+                 ({}): the actors refuse updates there until it passes",
                 dl.index
             ));
         }
@@ -896,9 +984,20 @@ impl SnapUpJobSource for LocalSectorManager {
         }
         let taken = self
             .modify(sector, |rec| {
+                let same_deals = rec.deals.as_ref().is_some_and(|d| {
+                    d.iter().map(|d| d.piece.cid).collect::<Vec<_>>() == proof.pieces
+                });
                 let job = rec.snap_up.as_mut().ok_or_else(|| no_job(sector))?;
                 if job.submission.is_some() {
                     return Ok(false);
+                }
+                // Given up (or handed out again) meanwhile: not taken.
+                if !matches!(job.state, SnapUpState::Encoding { .. }) || !same_deals {
+                    return Err(ManagerError::Internal(format!(
+                        "sector {sector}'s snap-up changed while its proof was checked ({}): \
+                         not taken",
+                        job.state.name()
+                    )));
                 }
                 job.submission = Some(Submitted::queued(proof.clone()));
                 job.state = SnapUpState::Proven;

@@ -158,15 +158,15 @@ async fn proven_cc(s: &Setup) -> SectorId {
 async fn proven_cc_until(s: &Setup, expiration: i64) -> SectorId {
     let (sector, info) =
         crate::testing::persisted_deal_sector(&s.chain, &s.m, M1, &[], "store-1").await;
-    // Eight sectors first fill deadlines 0 and 1 (four per partition):
-    // the open deadline and the next refuse updates.
+    // Twelve sectors first fill deadlines 0 to 2 (four per partition):
+    // the open deadline, the next and the one after refuse updates.
     let filled = s
         .chain
         .sector(M1, venus_seal_core::SectorNumber(900))
         .await
         .unwrap()
         .is_some();
-    for n in (900..908).filter(|_| !filled) {
+    for n in (900..912).filter(|_| !filled) {
         s.chain
             .activate_sector_without_proof(
                 M1,
@@ -390,6 +390,9 @@ async fn a_failing_snap_up_is_retried_then_given_up_and_its_deals_go_back() {
     m.request_snap_up(sector, SnapUpOrigin::Operator)
         .await
         .unwrap();
+    // A worker persisted an update whose proof was never taken.
+    let update = layout(&s).files("update", "update-cache", sector);
+    Layout::write(&update);
     for attempt in 1..=3u32 {
         let a = m
             .allocate_snap_up(AllocateSpec::default(), AcquireDealsSpec::default())
@@ -422,6 +425,14 @@ async fn a_failing_snap_up_is_retried_then_given_up_and_its_deals_go_back() {
         m.queued_deals().await.unwrap(),
         1,
         "the deal is queued again"
+    );
+    assert!(
+        !update.sealed.exists() && !update.cache.exists(),
+        "its files removed"
+    );
+    assert!(
+        layout(&s).files("sealed", "cache", sector).sealed.is_file(),
+        "the CC replica kept"
     );
     // Nothing more is handed out; a new request starts a new job.
     assert_eq!(
