@@ -121,6 +121,7 @@ impl ExtensionCaps {
     ///     expiration: 540 * EPOCHS_IN_DAY,
     ///     deal_weight: 0,
     ///     verified_deal_weight: 0,
+    ///     sector_key: None,
     /// };
     /// // Young: capped by the extension; four years in: by its lifetime.
     /// assert_eq!(caps.latest(&sector, 100), 100 + 1278 * EPOCHS_IN_DAY);
