@@ -265,6 +265,17 @@ impl ManagerAdminApi for ManagerAdmin {
             .map_err(manager_error)
     }
 
+    async fn cancel_snap_up(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<venus_seal_core::snapup::SnapUpJob, AdminError> {
+        self.manager
+            .cancel_snap_up(sector, reason)
+            .await
+            .map_err(manager_error)
+    }
+
     async fn snap_up_jobs(
         &self,
     ) -> Result<Vec<venus_seal_rpc::manager_admin::SnapUpJobEntry>, AdminError> {

@@ -108,6 +108,23 @@ pub enum SectorsCommand {
     },
     /// List the snap-up jobs and their states.
     SnapUpJobs(ApiArgs),
+    /// Give a snap-up up before its proof goes out: its deals go back to
+    /// the queue (or the market) and the sector stays CC. Refused once its
+    /// message was sent.
+    SnapUpCancel {
+        /// The miner actor, e.g. f01000.
+        #[arg(long)]
+        miner: ActorId,
+        /// The sector number.
+        #[arg(long)]
+        number: u64,
+        /// Why, for the sector's history.
+        #[arg(long, default_value = "cancelled by the operator")]
+        reason: String,
+        /// Which manager: --api and --token, or --config.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// List a miner's CC sectors a snap-up could take: sealed by this
     /// manager, CC on chain, with enough life left, no job open.
     SnapUpCandidates {
@@ -202,6 +219,21 @@ impl SectorsCommand {
                     job.state.name().to_lowercase(),
                     job.comm_r_old,
                     job.cc_instance
+                );
+            }
+            SectorsCommand::SnapUpCancel {
+                miner,
+                number,
+                reason,
+                api,
+            } => {
+                let sector = SectorId::new(miner, SectorNumber(number));
+                let job = admin_client(&api, name)?
+                    .cancel_snap_up(sector, &reason)
+                    .await?;
+                println!(
+                    "{sector}: snap-up {}; its deals went back",
+                    job.state.name().to_lowercase()
                 );
             }
             SectorsCommand::SnapUpJobs(api) => {

@@ -182,6 +182,56 @@ impl LocalSectorManager {
         Ok(job)
     }
 
+    /// Gives `sector`'s open snap-up up for the operator's `reason` (as
+    /// after too many failures: its deals go back, a persisted update is
+    /// removed, the sector stays CC; a worker still encoding it has its
+    /// result refused). Refused once its proof may be on chain: a message
+    /// sent, being sent, or landed (the update stands or fails on its
+    /// own). Answers the job as it ends.
+    pub async fn cancel_snap_up(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<SnapUpJob, ManagerError> {
+        let rec = self.read(sector).await?;
+        let job = rec
+            .snap_up
+            .as_ref()
+            .ok_or_else(|| ManagerError::Rejected(format!("sector {sector} has no snap-up job")))?;
+        let refused = |why: String| {
+            Err(ManagerError::Rejected(format!(
+                "sector {sector}'s snap-up cannot be cancelled: {why}"
+            )))
+        };
+        match (&job.state, &job.submission) {
+            (state, _) if !state.is_open() => {
+                return refused(format!("it is {} already", state.name()))
+            }
+            (SnapUpState::Landed { epoch }, _) => {
+                return refused(format!("its update landed at epoch {epoch}"))
+            }
+            (SnapUpState::Proven, Some(sub)) if sub.message.is_some() => {
+                return refused(format!(
+                    "its message {} is on its way; it can be cancelled if it fails",
+                    sub.message.as_ref().map_or("", |m| m.0.as_str())
+                ))
+            }
+            (SnapUpState::Proven, Some(sub))
+                if sub.sending_since.is_some() || sub.attempt.is_some() =>
+            {
+                return refused("its proof is being sent".into())
+            }
+            _ => {}
+        }
+        info!(%sector, %reason, "snap-up cancelled by the operator");
+        self.give_up_snap_up(sector, format!("cancelled by the operator: {reason}"))
+            .await?;
+        self.read(sector)
+            .await?
+            .snap_up
+            .ok_or_else(|| no_job(sector))
+    }
+
     /// Every sector's snap-up job (open, done and given up), in sector
     /// order.
     pub async fn snap_up_jobs(&self) -> Result<Vec<(SectorId, SnapUpJob)>, ManagerError> {

@@ -232,6 +232,26 @@ fn result_for(comm_r_old: CommR, deals: &[DealInfo]) -> SnapUpProof {
     }
 }
 
+/// A proven CC sector with a snap-up job handed out with one queued
+/// deal, its updated files persisted: the job and the result a worker
+/// would submit.
+async fn handed_out(s: &Setup) -> (SectorId, SnapUpProof) {
+    let sector = proven_cc(s).await;
+    s.m.add_deal(Some(M1), DealInfo::new(7, piece(1, 1024)))
+        .await
+        .unwrap();
+    s.m.request_snap_up(sector, SnapUpOrigin::Operator)
+        .await
+        .unwrap();
+    let a =
+        s.m.allocate_snap_up(AllocateSpec::default(), AcquireDealsSpec::default())
+            .await
+            .unwrap()
+            .expect("a job with the deal");
+    Layout::write(&layout(s).files("update", "update-cache", sector));
+    (sector, result_for(a.comm_r_old, &a.deals))
+}
+
 #[tokio::test]
 async fn a_snap_up_takes_deals_lands_and_frees_the_cc_replica() {
     let s = setup(0);
@@ -456,20 +476,7 @@ async fn a_snap_up_message_that_failed_on_chain_is_sent_again() {
     for (fail_first, lands) in [(1, true), (10, false)] {
         let s = setup(fail_first);
         let m = &s.m;
-        let sector = proven_cc(&s).await;
-        m.add_deal(Some(M1), DealInfo::new(7, piece(1, 1024)))
-            .await
-            .unwrap();
-        m.request_snap_up(sector, SnapUpOrigin::Operator)
-            .await
-            .unwrap();
-        let a = m
-            .allocate_snap_up(AllocateSpec::default(), AcquireDealsSpec::default())
-            .await
-            .unwrap()
-            .unwrap();
-        Layout::write(&layout(&s).files("update", "update-cache", sector));
-        let good = result_for(a.comm_r_old, &a.deals);
+        let (sector, good) = handed_out(&s).await;
         m.submit_snap_up(sector, good.clone()).await.unwrap();
         for _ in 0..6 {
             m.send_due().await.unwrap();
@@ -550,4 +557,50 @@ async fn the_policy_picks_cc_sectors_with_life_left_up_to_its_cap() {
     assert_eq!(m.queued_deals().await.unwrap(), 1);
     assert!(status(m, short).await.snap_up.is_none());
     assert!(status(m, other).await.snap_up.is_none());
+}
+
+/// An operator cancels a job before its proof goes out: the deals go
+/// back, the worker's late result is refused; a landed one is refused.
+#[tokio::test]
+async fn an_operator_cancels_a_snap_up_before_its_proof_goes_out() {
+    let s = setup(0);
+    let m = &s.m;
+    let (sector, result) = handed_out(&s).await;
+    let job = m
+        .cancel_snap_up(sector, "wrong sector".into())
+        .await
+        .unwrap();
+    assert!(matches!(job.state, SnapUpState::Failed { .. }), "{job:?}");
+    assert!(job.last_error.unwrap().contains("wrong sector"));
+    assert_eq!(m.queued_deals().await.unwrap(), 1);
+    // The worker finishes anyway: its result is not taken.
+    assert!(!matches!(
+        m.submit_snap_up(sector, result).await.unwrap(),
+        SnapUpVerdict::Accepted
+    ));
+    // Cancelling again, or a job that landed, is refused.
+    assert!(m.cancel_snap_up(sector, "again".into()).await.is_err());
+    m.request_snap_up(sector, SnapUpOrigin::Operator)
+        .await
+        .unwrap();
+    let a = m
+        .allocate_snap_up(AllocateSpec::default(), AcquireDealsSpec::default())
+        .await
+        .unwrap()
+        .unwrap();
+    Layout::write(&layout(&s).files("update", "update-cache", sector));
+    m.submit_snap_up(sector, result_for(a.comm_r_old, &a.deals))
+        .await
+        .unwrap();
+    m.send_due().await.unwrap();
+    match m.cancel_snap_up(sector, "late".into()).await {
+        Err(ManagerError::Rejected(msg)) => assert!(msg.contains("on its way"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    s.chain.advance(1).await;
+    m.watch_snap_ups().await;
+    match m.cancel_snap_up(sector, "late".into()).await {
+        Err(ManagerError::Rejected(msg)) => assert!(msg.contains("landed"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -208,6 +208,18 @@ impl ManagerAdminClient {
             .await
     }
 
+    /// Gives `sector`'s snap-up up (`Venus.Admin.CancelSnapUp`); answers
+    /// the job.
+    pub async fn cancel_snap_up(
+        &self,
+        sector: SectorId,
+        reason: &str,
+    ) -> Result<venus_seal_core::snapup::SnapUpJob, ClientError> {
+        self.rpc
+            .call(methods::CANCEL_SNAP_UP, rpc_params![sector, reason])
+            .await
+    }
+
     /// Every snap-up job (`Venus.Admin.SnapUpJobs`).
     pub async fn snap_up_jobs(&self) -> Result<Vec<super::SnapUpJobEntry>, ClientError> {
         self.rpc.call(methods::SNAP_UP_JOBS, rpc_params![]).await

@@ -16,6 +16,7 @@
 //! | `Venus.Admin.RebuildJobs` | `[]` | `[RebuildJobEntry…]` | read |
 //! | `Venus.Admin.RequestSnapUp` | `[SectorId]` | `SnapUpJob` | admin |
 //! | `Venus.Admin.SnapUpJobs` | `[]` | `[SnapUpJobEntry…]` | read |
+//! | `Venus.Admin.CancelSnapUp` | `[SectorId, reason]` | `SnapUpJob` | admin |
 //! | `Venus.Admin.SnapUpCandidates` | `[miner, min_remaining_epochs]` | `[number…]` | read |
 //! | `Venus.Admin.CheckDeadline` | `[miner, deadline]` | `DeadlineReads` | admin |
 //! | `Venus.Admin.SimulateWindowPoSt` | `[miner, deadline, randomness hex or null]` | `SimulatedWindowPoSt` | admin |
@@ -52,7 +53,8 @@
 //! `RequestSnapUp` asks for a proven CC sector sealed here to take deals
 //! without sealing again: a worker with `[snap_up]` encodes and proves it,
 //! the manager sends `ProveReplicaUpdates3` ([`venus_seal_core::snapup`]);
-//! `SnapUpJobs` lists every job with its state; `SnapUpCandidates` lists
+//! `SnapUpJobs` lists every job with its state; `CancelSnapUp` gives an
+//! open job up before its proof goes out; `SnapUpCandidates` lists
 //! the miner's CC sectors a policy with that much life left would pick.
 //!
 //! `DealInfo` is `{"ID": 7, "Piece": {"Size": 512, "PieceCID": {"/": "baga6ea4seaq…"}}}`
@@ -109,6 +111,8 @@ pub mod methods {
     pub const REBUILD_JOBS: &str = "Venus.Admin.RebuildJobs";
     /// `Venus.Admin.RequestSnapUp` (admin): `[sector]`.
     pub const REQUEST_SNAP_UP: &str = "Venus.Admin.RequestSnapUp";
+    /// `Venus.Admin.CancelSnapUp` (admin): `[sector, reason]`.
+    pub const CANCEL_SNAP_UP: &str = "Venus.Admin.CancelSnapUp";
     /// `Venus.Admin.SnapUpJobs` (read): every snap-up job.
     pub const SNAP_UP_JOBS: &str = "Venus.Admin.SnapUpJobs";
     /// `Venus.Admin.SnapUpCandidates` (read): `[miner,
@@ -138,6 +142,7 @@ pub fn admin_permissions() -> HashMap<&'static str, Permission> {
         (methods::REBUILD_JOBS, Permission::Read),
         (methods::REQUEST_SNAP_UP, Permission::Admin),
         (methods::SNAP_UP_JOBS, Permission::Read),
+        (methods::CANCEL_SNAP_UP, Permission::Admin),
         (methods::SNAP_UP_CANDIDATES, Permission::Read),
         (methods::CHECK_DEADLINE, Permission::Admin),
         (methods::SIMULATE_WINDOW_POST, Permission::Admin),
@@ -341,6 +346,18 @@ pub trait ManagerAdminApi: Send + Sync + 'static {
         &self,
         sector: SectorId,
     ) -> Result<venus_seal_core::snapup::SnapUpJob, AdminError> {
+        Err(AdminError::Invalid(format!(
+            "this manager does not snap sectors up (sector {sector})"
+        )))
+    }
+    /// Gives `sector`'s snap-up up before its proof goes out; answers the
+    /// job. The default refuses.
+    async fn cancel_snap_up(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<venus_seal_core::snapup::SnapUpJob, AdminError> {
+        let _ = reason;
         Err(AdminError::Invalid(format!(
             "this manager does not snap sectors up (sector {sector})"
         )))

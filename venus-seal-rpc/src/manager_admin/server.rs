@@ -146,6 +146,15 @@ pub fn manager_admin_module(
             api.request_snap_up(sector).await.map_err(to_rpc)
         },
     )?;
+    register(
+        &mut module,
+        methods::CANCEL_SNAP_UP,
+        "[sector, reason]",
+        |api, (sector, reason): (SectorId, String)| async move {
+            tracing::info!(%sector, %reason, "snap-up cancelled by an operator");
+            api.cancel_snap_up(sector, reason).await.map_err(to_rpc)
+        },
+    )?;
     module
         .register_async_method(methods::SNAP_UP_JOBS, |_, api, _| async move {
             api.snap_up_jobs().await.map_err(to_rpc)
