@@ -232,7 +232,7 @@ impl SectorsCommand {
                     .cancel_snap_up(sector, &reason)
                     .await?;
                 println!(
-                    "{sector}: snap-up {}; its deals went back",
+                    "{sector}: snap-up cancelled ({}); its deals went back, the sector stays CC",
                     job.state.name().to_lowercase()
                 );
             }

@@ -415,7 +415,14 @@ pub async fn compute_proof(
         })?;
         let id = SectorId::new(request.miner, sector.number);
         let files = locate_for_proving(locator, request.miner, &sector).ok_or_else(|| {
-            ProvingError::InvalidRequest(format!("challenged sector {id} is not stored here"))
+            let what = if sector.sector_key.is_some() {
+                "its updated (snapped-up) replica"
+            } else {
+                "its replica"
+            };
+            ProvingError::InvalidRequest(format!(
+                "challenged sector {id} is not stored here ({what} not found)"
+            ))
         })?;
         sectors.push(ProvingSector { sector, files });
     }

@@ -67,8 +67,9 @@ pub enum SnapUpState {
         /// When (Unix seconds).
         at: u64,
     },
-    /// Given up at `at` (see [`SnapUpJob::last_error`]); the sector
-    /// stays a proven CC sector and its deals were released.
+    /// Given up at `at` (see [`SnapUpJob::last_error`]): the sector stays
+    /// a proven CC sector and its deals were released; or the sector left
+    /// the chain after its update landed (its deals were activated).
     Failed {
         /// When (Unix seconds).
         at: u64,
@@ -126,6 +127,9 @@ pub struct SnapUpJob {
     /// The old replica and cache were removed.
     #[serde(default)]
     pub cc_data_removed: bool,
+    /// Given up, its deals not yet taken back by the market (retried).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub release_pending: bool,
 }
 
 impl SnapUpJob {
@@ -147,6 +151,7 @@ impl SnapUpJob {
             cc_instance,
             submission: None,
             cc_data_removed: false,
+            release_pending: false,
         }
     }
 

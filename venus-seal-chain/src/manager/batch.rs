@@ -434,6 +434,13 @@ impl LocalSectorManager {
                             rec.abort_requested
                                 .as_ref()
                                 .map(|why| format!("the operator aborted the sector: {why}"))
+                        })
+                        .or_else(|| {
+                            let proven = rec.snap_up.as_ref().is_some_and(|j| {
+                                j.state == venus_seal_core::snapup::SnapUpState::Proven
+                            });
+                            (kind == Kind::Update && !proven)
+                                .then(|| "the snap-up was given up".to_string())
                         });
                     let took = with_slot!(rec, kind, |s| {
                         let ours = s.unfinished_attempt().map(|a| &a.uid) == recover.as_ref();

@@ -81,9 +81,36 @@ pub(super) fn snapped_up(rec: &SectorStatus) -> Option<String> {
 /// of 30 s epochs).
 const MIN_DEAL_EPOCHS: ChainEpoch = 180 * 2880;
 
-/// A snap-up proof the node refused this many pushes in a row is given up
-/// (each push waits longer after a failure: hours in all).
+/// A snap-up proof the node refused this many pushes in a row (counted in
+/// this process since it started) is given up (each push waits longer
+/// after a failure: hours in all).
 const MAX_PUSHES: u32 = 20;
+
+/// Why `job` may not be given up now, if it may not: closed already, or
+/// its proof may be on chain (landed, found there, sent, being sent, or
+/// pushed without an answer).
+fn why_not_closable(job: &SnapUpJob) -> Option<String> {
+    match (&job.state, &job.submission) {
+        (SnapUpState::Pending | SnapUpState::Encoding { .. }, _) => None,
+        (SnapUpState::Proven, Some(sub)) => {
+            if sub.found_on_chain {
+                Some("its update was found on chain".into())
+            } else if let Some(m) = &sub.message {
+                Some(format!(
+                    "its message {} is on its way (it stands or fails on chain)",
+                    m.0
+                ))
+            } else if sub.sending_since.is_some() || sub.attempt.is_some() {
+                Some("its proof is being sent (a push may have been taken)".into())
+            } else {
+                None
+            }
+        }
+        (SnapUpState::Proven, None) => None,
+        (SnapUpState::Landed { epoch }, _) => Some(format!("its update landed at epoch {epoch}")),
+        (state, _) => Some(format!("it is {} already", state.name())),
+    }
+}
 
 /// Not `Rejected`: that is damocles' "sector not found" (11001).
 fn no_job(sector: SectorId) -> ManagerError {
@@ -199,33 +226,29 @@ impl LocalSectorManager {
             .as_ref()
             .ok_or_else(|| ManagerError::Rejected(format!("sector {sector} has no snap-up job")))?;
         let refused = |why: String| {
-            Err(ManagerError::Rejected(format!(
+            ManagerError::Rejected(format!(
                 "sector {sector}'s snap-up cannot be cancelled: {why}"
-            )))
+            ))
         };
-        match (&job.state, &job.submission) {
-            (state, _) if !state.is_open() => {
-                return refused(format!("it is {} already", state.name()))
-            }
-            (SnapUpState::Landed { epoch }, _) => {
-                return refused(format!("its update landed at epoch {epoch}"))
-            }
-            (SnapUpState::Proven, Some(sub)) if sub.message.is_some() => {
-                return refused(format!(
-                    "its message {} is on its way; it can be cancelled if it fails",
-                    sub.message.as_ref().map_or("", |m| m.0.as_str())
-                ))
-            }
-            (SnapUpState::Proven, Some(sub))
-                if sub.sending_since.is_some() || sub.attempt.is_some() =>
-            {
-                return refused("its proof is being sent".into())
-            }
-            _ => {}
+        if let Some(why) = why_not_closable(job) {
+            return Err(refused(why));
+        }
+        // Checked again in the give-up's own write (a batcher may claim
+        // the proof meanwhile).
+        if !self
+            .give_up_snap_up(sector, format!("cancelled by the operator: {reason}"))
+            .await?
+        {
+            let job = self
+                .read(sector)
+                .await?
+                .snap_up
+                .ok_or_else(|| no_job(sector))?;
+            return Err(refused(
+                why_not_closable(&job).unwrap_or_else(|| "its update is on chain".into()),
+            ));
         }
         info!(%sector, %reason, "snap-up cancelled by the operator");
-        self.give_up_snap_up(sector, format!("cancelled by the operator: {reason}"))
-            .await?;
         self.read(sector)
             .await?
             .snap_up
@@ -487,41 +510,65 @@ impl LocalSectorManager {
                 self.snap_up_index().insert(sector);
                 Ok(())
             }
-            Some(true) => self.give_up_snap_up(sector, reason).await,
+            Some(true) => self.give_up_snap_up(sector, reason).await.map(|_| ()),
         }
     }
 
-    /// Gives the job on `sector` up for `reason`: its deals go back (to
-    /// the queue in the same store write that fails the job; to the
-    /// market before it is failed, so a market that cannot be reached
-    /// leaves the job open, given up again at the next look), the
-    /// updated files a worker persisted are removed (the update never
-    /// landed), and the sector stays a proven CC sector.
-    async fn give_up_snap_up(&self, sector: SectorId, reason: String) -> Result<(), ManagerError> {
+    /// Gives the job on `sector` up for `reason`, if it still may be
+    /// (see [`why_not_closable`]), in one checked write: the job fails,
+    /// its proof is never sent (the submission marked failed), and its
+    /// deals go back: to the queue in that same store write; to the
+    /// market right after (the job keeps them with `release_pending`
+    /// until the market took them, retried by the watch). The updated
+    /// files a worker persisted are removed unless the chain holds the
+    /// update. The sector stays a proven CC sector. `Ok(false)`: not
+    /// given up (another caller closed it, or its proof may be on chain).
+    async fn give_up_snap_up(
+        &self,
+        sector: SectorId,
+        reason: String,
+    ) -> Result<bool, ManagerError> {
+        // The chain holds the update (a message that landed after all):
+        // nothing is given up; the watch finds it landed.
+        if let Some(s) = self.chain.sector(sector.miner, sector.number).await? {
+            if s.sector_key.is_some() {
+                return Ok(false);
+            }
+        }
         let now = unix_now();
+        let market = self.market.get().is_some();
         let fail = |rec: &mut SectorStatus| -> bool {
-            let Some(job) = rec.snap_up.as_mut().filter(|j| j.state.is_open()) else {
+            let Some(job) = rec.snap_up.as_mut() else {
                 return false;
             };
+            if why_not_closable(job).is_some() {
+                return false;
+            }
             job.state = SnapUpState::Failed { at: now };
             job.last_error = Some(reason.clone());
-            rec.deals = Some(Vec::new());
+            if let Some(sub) = job.submission.as_mut() {
+                sub.failed = true;
+            }
+            if market {
+                job.release_pending = rec.deals.as_ref().is_some_and(|d| !d.is_empty());
+            } else {
+                rec.deals = Some(Vec::new());
+            }
             rec.record(event("SnapUpFailed", reason.clone()));
             true
         };
-        if let Some(market) = self.market.get() {
-            let deals = self.read(sector).await?.deals.unwrap_or_default();
-            if !deals.is_empty() {
-                market.release_deals(sector, &deals).await?;
+        if market {
+            if !self.modify(sector, |rec| Ok(fail(rec))).await? {
+                return Ok(false);
             }
-            self.modify(sector, |rec| Ok(fail(rec))).await?;
+            self.release_market_deals(sector).await?;
         } else {
             let mut done = false;
             for _ in 0..super::CAS_ATTEMPTS {
                 let held = self.load(sector).await?;
                 let mut rec = held.value.clone();
                 if !fail(&mut rec) {
-                    return Ok(());
+                    return Ok(false);
                 }
                 let activation = match self.deal_activation().await {
                     Ok(a) => a,
@@ -546,10 +593,40 @@ impl LocalSectorManager {
             if !done {
                 return Err(super::too_many_updates(sector));
             }
+            self.snap_up_index().remove(&sector);
         }
         warn!(%sector, %reason, "snap-up given up");
-        self.snap_up_index().remove(&sector);
         self.remove_update_files(sector).await;
+        Ok(true)
+    }
+
+    /// Gives a given-up job's deals back to the market, then clears them
+    /// from the sector if they are still the ones released.
+    async fn release_market_deals(&self, sector: SectorId) -> Result<(), ManagerError> {
+        let Some(market) = self.market.get() else {
+            return Ok(());
+        };
+        let rec = self.read(sector).await?;
+        if !rec.snap_up.as_ref().is_some_and(|j| j.release_pending) {
+            return Ok(());
+        }
+        let deals = rec.deals.clone().unwrap_or_default();
+        if !deals.is_empty() {
+            market.release_deals(sector, &deals).await?;
+            info!(%sector, deals = ?deals.iter().map(|d| d.id).collect::<Vec<_>>(),
+                  "deals of a given-up snap-up released in the market");
+        }
+        self.modify(sector, |rec| {
+            if rec.deals.as_deref().unwrap_or_default() == deals.as_slice() {
+                rec.deals = Some(Vec::new());
+            }
+            if let Some(job) = rec.snap_up.as_mut() {
+                job.release_pending = false;
+            }
+            Ok(())
+        })
+        .await?;
+        self.snap_up_index().remove(&sector);
         Ok(())
     }
 
@@ -626,6 +703,10 @@ impl LocalSectorManager {
                 Ok(false)
             }
             SnapUpState::Proven => self.check_update_message(sector, &job).await,
+            SnapUpState::Failed { .. } if job.release_pending => {
+                self.release_market_deals(sector).await?;
+                Ok(false)
+            }
             SnapUpState::Landed { epoch } => self.finish_if_final(sector, &job, epoch).await,
             _ => Ok(false),
         }
@@ -667,14 +748,17 @@ impl LocalSectorManager {
         let Some(id) = &sub.message else {
             // Refused by the node push after push (a sector the actors
             // will not update, a fee it cannot pay): given up at last.
-            if sub.attempts >= MAX_PUSHES && sub.last_error.is_some() {
+            let refused_in_a_row = self
+                .times()
+                .unsent
+                .get(&(sector, Kind::Update))
+                .map_or(0, |u| u.tries);
+            let settled = sub.attempt.is_none() && sub.sending_since.is_none();
+            if refused_in_a_row >= MAX_PUSHES && settled {
                 let why = sub.last_error.clone().unwrap_or_default();
                 self.fail_snap_up(
                     sector,
-                    format!(
-                        "the update was not sent after {} attempts: {why}",
-                        sub.attempts
-                    ),
+                    format!("the update was refused {refused_in_a_row} pushes in a row: {why}"),
                     true,
                 )
                 .await?;
@@ -712,6 +796,7 @@ impl LocalSectorManager {
                     return Ok(true);
                 }
                 if on_chain.is_none() {
+                    self.settle_failed(sector, id, &failure).await?;
                     self.fail_snap_up(
                         sector,
                         format!("{failure}; the sector is no longer on chain"),
@@ -721,6 +806,7 @@ impl LocalSectorManager {
                     return Ok(false);
                 }
                 if sub.resends >= Submitted::<()>::MAX_RESENDS {
+                    self.settle_failed(sector, id, &failure).await?;
                     self.fail_snap_up(
                         sector,
                         format!("{failure} (after {} resends)", sub.resends),
@@ -729,13 +815,39 @@ impl LocalSectorManager {
                     .await?;
                     return Ok(false);
                 }
+                self.resend(sector, Kind::Update, id, &failure).await?;
                 // Sent alone from now on: a batch-mate's fault does not
                 // sink it again.
                 self.times().solo.insert((sector, Kind::Update));
-                self.resend(sector, Kind::Update, id, &failure).await?;
                 Ok(true)
             }
         }
+    }
+
+    /// Records that the job's message `id` failed on chain for good: no
+    /// message on its way any more, nothing queued (the job may then be
+    /// given up).
+    async fn settle_failed(
+        &self,
+        sector: SectorId,
+        id: &venus_seal_core::chain::MessageId,
+        failure: &str,
+    ) -> Result<(), ManagerError> {
+        self.modify(sector, |rec| {
+            if let Some(sub) = rec
+                .snap_up
+                .as_mut()
+                .and_then(|j| j.submission.as_mut())
+                .filter(|s| s.message.as_ref() == Some(id))
+            {
+                sub.message = None;
+                sub.attempt = None;
+                sub.failed = true;
+                sub.last_error = Some(failure.to_string());
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn finish_if_final(

@@ -580,19 +580,44 @@ async fn an_operator_cancels_a_snap_up_before_its_proof_goes_out() {
     ));
     // Cancelling again, or a job that landed, is refused.
     assert!(m.cancel_snap_up(sector, "again".into()).await.is_err());
-    m.request_snap_up(sector, SnapUpOrigin::Operator)
-        .await
-        .unwrap();
-    let a = m
-        .allocate_snap_up(AllocateSpec::default(), AcquireDealsSpec::default())
-        .await
-        .unwrap()
-        .unwrap();
-    Layout::write(&layout(&s).files("update", "update-cache", sector));
-    m.submit_snap_up(sector, result_for(a.comm_r_old, &a.deals))
-        .await
-        .unwrap();
+    let again = || async {
+        m.request_snap_up(sector, SnapUpOrigin::Operator)
+            .await
+            .unwrap();
+        let a = m
+            .allocate_snap_up(AllocateSpec::default(), AcquireDealsSpec::default())
+            .await
+            .unwrap()
+            .unwrap();
+        Layout::write(&layout(&s).files("update", "update-cache", sector));
+        m.submit_snap_up(sector, result_for(a.comm_r_old, &a.deals))
+            .await
+            .unwrap();
+    };
+    // Proven, its proof queued: a batcher's claim makes the cancel wait;
+    // unclaimed, the cancel fails the proof too, and nothing is sent.
+    again().await;
+    let claim = |at: Option<u64>| {
+        m.modify(sector, move |rec| {
+            let sub = rec.snap_up.as_mut().unwrap().submission.as_mut().unwrap();
+            sub.sending_since = at;
+            Ok(())
+        })
+    };
+    claim(Some(super::unix_now())).await.unwrap();
+    match m.cancel_snap_up(sector, "mid-send".into()).await {
+        Err(ManagerError::Rejected(msg)) => assert!(msg.contains("being sent"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    claim(None).await.unwrap();
+    let job = m.cancel_snap_up(sector, "queued".into()).await.unwrap();
+    assert!(job.submission.unwrap().failed);
     m.send_due().await.unwrap();
+    assert_eq!(s.sender.sent.load(Ordering::SeqCst), 0, "nothing sent");
+    assert_eq!(m.queued_deals().await.unwrap(), 1);
+    again().await;
+    m.send_due().await.unwrap();
+    assert_eq!(s.sender.sent.load(Ordering::SeqCst), 1);
     match m.cancel_snap_up(sector, "late".into()).await {
         Err(ManagerError::Rejected(msg)) => assert!(msg.contains("on its way"), "{msg}"),
         other => panic!("{other:?}"),

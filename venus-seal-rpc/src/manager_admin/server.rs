@@ -151,7 +151,7 @@ pub fn manager_admin_module(
         methods::CANCEL_SNAP_UP,
         "[sector, reason]",
         |api, (sector, reason): (SectorId, String)| async move {
-            tracing::info!(%sector, %reason, "snap-up cancelled by an operator");
+            tracing::info!(%sector, %reason, "snap-up cancel requested by an operator");
             api.cancel_snap_up(sector, reason).await.map_err(to_rpc)
         },
     )?;
