@@ -102,6 +102,35 @@ async fn persist_picks_the_store_with_room_and_verifies() {
     assert_eq!(std::fs::read_dir(full_dir.path()).unwrap().count(), 0);
 }
 
+/// A snap-up's updated replica goes beside the sector's sealed one:
+/// `update/<sector>`, `update-cache/<sector>/` (the same files), never
+/// over `sealed/` and `cache/`, which stay the sector's until the update
+/// is on chain.
+#[tokio::test]
+async fn an_update_is_persisted_beside_the_sealed_replica() {
+    let sealing = tempfile::tempdir().unwrap();
+    let (mut task, expected) = fake_sector(sealing.path());
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalPersistStore::new("store-1", dir.path());
+    let stores = PersistStores::new().with_store(Arc::new(store.clone()));
+    std::fs::create_dir_all(dir.path().join("sealed")).unwrap();
+    std::fs::write(dir.path().join("sealed/s-t01000-7"), b"the CC replica").unwrap();
+    task.update = true;
+    let out = stores.execute(task).await.unwrap();
+    assert_eq!(out.instance, "store-1");
+    for (key, bytes) in &expected {
+        let key = key
+            .replacen("sealed/", "update/", 1)
+            .replacen("cache/", "update-cache/", 1);
+        assert_eq!(&fetch(&store, &key).await.unwrap(), bytes, "{key}");
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("sealed/s-t01000-7")).unwrap(),
+        b"the CC replica"
+    );
+    assert!(!dir.path().join("cache").exists());
+}
+
 #[tokio::test]
 async fn persist_prefers_most_free_and_honours_weight_zero() {
     let sealing = tempfile::tempdir().unwrap();

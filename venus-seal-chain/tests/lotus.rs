@@ -1067,6 +1067,8 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
     // (above u64 for a 32GiB sector kept years).
     second["DealWeight"] = json!("61572651155456000000");
     second["VerifiedDealWeight"] = json!("1");
+    // Snapped up: Lotus' `SectorKeyCID` names the CC replica.
+    second["SectorKeyCID"] = json!({"/": comm_r(6).to_cid().to_string()});
     fake.reply(
         "Filecoin.StateMinerSectors",
         Ok(json!([documented, second])),
@@ -1108,6 +1110,11 @@ async fn lifecycle_reads_and_messages_through_a_lotus_node() {
             (3, 20202, SealProof::StackedDrg32GiBV1_1),
             (9, 10101, SealProof::StackedDrg32GiBV1_1)
         ]
+    );
+    assert_eq!(
+        sectors.iter().map(|s| s.sector_key).collect::<Vec<_>>(),
+        vec![Some(comm_r(6)), None],
+        "SectorKeyCID read"
     );
     // FIL+ claims: `StateGetClaims` answers a map by claim id of
     // verifreg `Claim`s (the documented `StateGetClaim` example's shape).

@@ -91,4 +91,41 @@ mod tests {
         );
         assert_eq!(PersistedSectors::new(vec![]).locate(id), None);
     }
+
+    /// A snapped-up sector is proven from `update/` and `update-cache/`
+    /// (damocles' and Lotus' layout), found in whichever store holds
+    /// them; a sector with a sector key and no update is not located (its
+    /// sealed replica is the CC one); one without a key from `sealed/`.
+    #[test]
+    fn a_snapped_up_sector_is_proven_from_its_update() {
+        use venus_seal_core::proving::{locate_for_proving, PoStSector};
+        use venus_seal_core::{CommR, SealProof};
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let id = SectorId::new(ActorId(1000), SectorNumber(3));
+        for dir in ["sealed", "update"] {
+            std::fs::create_dir_all(b.path().join(dir)).unwrap();
+            std::fs::write(b.path().join(dir).join("s-t01000-3"), b"replica").unwrap();
+        }
+        let stores = PersistedSectors::new(vec![a.path().into(), b.path().into()]);
+        let update = stores.locate_update(id).unwrap();
+        assert_eq!(update.sealed, b.path().join("update/s-t01000-3"));
+        assert_eq!(update.cache, b.path().join("update-cache/s-t01000-3"));
+        let mut sector = PoStSector {
+            number: id.number,
+            seal_proof: SealProof::StackedDrg2KiBV1_1,
+            comm_r: CommR([2; 32]),
+            sector_key: Some(CommR([1; 32])),
+        };
+        assert_eq!(locate_for_proving(&stores, id.miner, &sector), Some(update));
+        sector.number = SectorNumber(4);
+        assert_eq!(locate_for_proving(&stores, id.miner, &sector), None);
+        sector.number = id.number;
+        sector.sector_key = None;
+        assert_eq!(
+            locate_for_proving(&stores, id.miner, &sector)
+                .unwrap()
+                .sealed,
+            b.path().join("sealed/s-t01000-3")
+        );
+    }
 }

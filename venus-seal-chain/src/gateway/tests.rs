@@ -140,7 +140,13 @@ fn wire_types_read_and_write_the_gateways_json() {
     // A sector key (a snapped sector) is a CID.
     let mut snapped = request.clone();
     snapped["SectorInfos"][0]["SectorKey"] = json!({"/": CommR([7; 32]).to_cid().to_string()});
-    serde_json::from_value::<GatewayComputeProof>(snapped).unwrap();
+    let snapped = serde_json::from_value::<GatewayComputeProof>(snapped)
+        .unwrap()
+        .to_request(MINER)
+        .unwrap();
+    // ... proven from its updated replica (`locate_for_proving`).
+    assert_eq!(snapped.sectors[0].sector_key, Some(CommR([7; 32])));
+    assert_eq!(snapped.sectors[1].sector_key, None);
     // Bad randomness and an unknown proof name the field.
     let mut short = req.clone();
     short.rand.pop();
