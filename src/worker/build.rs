@@ -118,21 +118,8 @@ impl Worker {
         let (stage_executors, ext_processors) =
             executors::build(&config, local.clone(), verifier, &decorators)?;
         let unseal = config.unseal.as_ref().map(|u| {
-            let stores = if u.stores.is_empty() {
-                config
-                    .persist
-                    .iter()
-                    .filter_map(|p| p.path.clone())
-                    .collect()
-            } else {
-                u.stores.clone()
-            };
-            let spool = u.spool.clone().unwrap_or_else(|| {
-                config
-                    .sealing
-                    .first()
-                    .map_or_else(|| PathBuf::from("unseal"), |s| s.path.join("unseal"))
-            });
+            let stores = config.job_stores(&u.stores);
+            let spool = u.spool.clone().unwrap_or_else(|| config.job_dir("unseal"));
             tracing::info!(?stores, spool = %spool.display(), poll = ?u.poll, "taking unseal jobs");
             let runner = UnsealRunner::new(
                 jobs.unseal.clone(),
@@ -161,12 +148,7 @@ impl Worker {
             );
         }
         let rebuild = config.rebuild.as_ref().map(|r| {
-            let dir = r.dir.clone().unwrap_or_else(|| {
-                config
-                    .sealing
-                    .first()
-                    .map_or_else(|| PathBuf::from("rebuild"), |s| s.path.join("rebuild"))
-            });
+            let dir = r.dir.clone().unwrap_or_else(|| config.job_dir("rebuild"));
             tracing::info!(dir = %dir.display(), poll = ?r.poll, "taking rebuild jobs");
             let rebuilder = Rebuilder::new(
                 jobs.rebuild.clone(),
@@ -184,21 +166,8 @@ impl Worker {
             );
         }
         let snap_up = config.snap_up.as_ref().map(|s| {
-            let dir = s.dir.clone().unwrap_or_else(|| {
-                config
-                    .sealing
-                    .first()
-                    .map_or_else(|| PathBuf::from("snap-up"), |p| p.path.join("snap-up"))
-            });
-            let stores: Vec<PathBuf> = if s.stores.is_empty() {
-                config
-                    .persist
-                    .iter()
-                    .filter_map(|p| p.path.clone())
-                    .collect()
-            } else {
-                s.stores.clone()
-            };
+            let dir = s.dir.clone().unwrap_or_else(|| config.job_dir("snap-up"));
+            let stores: Vec<PathBuf> = config.job_stores(&s.stores);
             tracing::info!(dir = %dir.display(), ?stores, poll = ?s.poll, "taking snap-up jobs");
             let executors = SnapExecutors {
                 add_pieces: stage_executors.add_pieces.clone(),

@@ -483,6 +483,24 @@ pub struct TestingSection {
 pub const STAGES: &[&str] = &["add_pieces", "tree_d", "pc1", "pc2", "c1", "c2", "persist"];
 
 impl WorkerConfig {
+    /// Where a job beside sealing (`unseal`, `rebuild`, `snap-up`) works
+    /// by default: `name` in the first `[[sealing]]` path.
+    pub fn job_dir(&self, name: &str) -> PathBuf {
+        self.sealing
+            .first()
+            .map_or_else(|| PathBuf::from(name), |s| s.path.join(name))
+    }
+
+    /// The stores a job reads sealed sectors from: `given`, else the
+    /// `[[persist]]` paths.
+    pub fn job_stores(&self, given: &[PathBuf]) -> Vec<PathBuf> {
+        if given.is_empty() {
+            self.persist.iter().filter_map(|p| p.path.clone()).collect()
+        } else {
+            given.to_vec()
+        }
+    }
+
     /// Reads and checks the file at `path`, and resolves its relative
     /// paths against the file's folder ([`Self::resolve_paths`]). Creates
     /// nothing.

@@ -348,20 +348,7 @@ impl RebuildJobSource for ManagerClient {
     /// A `ReportState` as damocles' rebuild plan sends one per step (the
     /// manager renews the job's lease).
     async fn rebuilding(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError> {
-        let report = venus_seal_core::manager::StateReport {
-            worker: venus_seal_core::manager::WorkerIdentifier {
-                instance: "rebuilder".into(),
-                location: String::new(),
-            },
-            state_change: venus_seal_core::manager::SectorStateChange {
-                prev: String::new(),
-                next: stage.to_string(),
-                event: None,
-            },
-            failure: None,
-        };
-        SectorManager::report_state(self, sector, report).await?;
-        Ok(())
+        self.report_step(sector, "rebuilder", stage).await
     }
 }
 
@@ -413,9 +400,22 @@ impl SnapUpJobSource for ManagerClient {
     /// A `ReportState` as damocles' snap-up plan sends one per step (the
     /// manager renews the job's lease).
     async fn snapping_up(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError> {
+        self.report_step(sector, "snap-up", stage).await
+    }
+}
+
+impl ManagerClient {
+    /// A job's step as damocles' plans report it (`ReportState` from
+    /// `instance`, no failure): the manager renews the job's lease.
+    async fn report_step(
+        &self,
+        sector: SectorId,
+        instance: &str,
+        stage: &str,
+    ) -> Result<(), ManagerError> {
         let report = venus_seal_core::manager::StateReport {
             worker: venus_seal_core::manager::WorkerIdentifier {
-                instance: "snap-up".into(),
+                instance: instance.into(),
                 location: String::new(),
             },
             state_change: venus_seal_core::manager::SectorStateChange {
