@@ -61,6 +61,7 @@ pub mod manager;
 pub mod manager_store;
 pub mod persist_store;
 pub mod piece_store;
+pub mod post_jobs;
 pub mod proving;
 pub mod rebuild;
 pub mod retry;

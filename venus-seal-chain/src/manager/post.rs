@@ -558,24 +558,43 @@ impl WindowPoStScheduler {
         active: &[SectorNumber],
         randomness: venus_seal_core::Randomness,
     ) -> Result<venus_seal_core::proving::WindowPoStOutput, PoStScheduleError> {
-        let (sectors, mut skipped) = self.proving_sectors(miner, active).await?;
-        let mut output = self
-            .executors
-            .window_post
-            .execute(WindowPoSt {
-                miner,
-                deadline,
-                partition,
-                randomness,
-                sectors,
-            })
-            .await
-            .map_err(|source| PoStScheduleError::Proving {
-                miner,
-                deadline,
-                partition,
-                source,
-            })?;
+        let (mut sectors, mut skipped) = self.proving_sectors(miner, active).await?;
+        let mut output = loop {
+            let mut output = self
+                .executors
+                .window_post
+                .execute(WindowPoSt {
+                    miner,
+                    deadline,
+                    partition,
+                    randomness,
+                    sectors: sectors.clone(),
+                })
+                .await
+                .map_err(|source| PoStScheduleError::Proving {
+                    miner,
+                    deadline,
+                    partition,
+                    source,
+                })?;
+            // A prover that answers faults without proofs (damocles' does,
+            // as do its wdpost workers) leaves the rest unproven: prove them
+            // again without the faulty ones.
+            let faulty: BTreeSet<SectorNumber> = output.skipped.iter().map(|s| s.number).collect();
+            let rest: Vec<ProvingSector> = sectors
+                .iter()
+                .filter(|s| !faulty.contains(&s.sector.number))
+                .cloned()
+                .collect();
+            if output.proofs.is_empty() && !rest.is_empty() && rest.len() < sectors.len() {
+                info!(%miner, deadline, partition, faulty = ?faulty, rest = rest.len(),
+                      "faulty sectors answered without proofs: proving the rest again");
+                skipped.append(&mut output.skipped);
+                sectors = rest;
+                continue;
+            }
+            break output;
+        };
         skipped.append(&mut output.skipped);
         skipped.sort_by_key(|s| s.number);
         output.skipped = skipped;

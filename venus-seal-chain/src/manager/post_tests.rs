@@ -93,6 +93,61 @@ async fn a_sector_with_bad_files_is_skipped_faulty_then_recovers() {
     assert!(chain.faults(MINER).unwrap().is_empty());
 }
 
+/// Answers faulty sectors as damocles' prover and wdpost workers do: the
+/// faults and no proofs at all.
+#[derive(Debug)]
+struct FaultsWithoutProofs(Arc<FakePoStExecutor>);
+
+#[async_trait::async_trait]
+impl Executor<WindowPoSt> for FaultsWithoutProofs {
+    async fn execute(&self, task: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+        let mut out = self.0.execute(task).await?;
+        if !out.skipped.is_empty() {
+            out.proofs.clear();
+            out.proven.clear();
+        }
+        Ok(out)
+    }
+}
+
+/// A prover that answers faults without proofs: the partition's other
+/// sectors are proven again without the faulty one, in the same round,
+/// and the message lands (sending the faults alone would leave the rest
+/// unproven: the chain refuses it, and every sector turns faulty).
+#[tokio::test]
+async fn faults_answered_without_proofs_are_proven_again_without_them() {
+    let chain = crate::testing::proving_devnet(MINER, 3);
+    let prover = Arc::new(FakePoStExecutor::default());
+    prover.set_faulty(SectorNumber(2), true);
+    let scheduler = crate::testing::scheduler_on(
+        &chain,
+        PoStExecutors {
+            window_post: Arc::new(FaultsWithoutProofs(prover.clone())),
+            check: prover.clone(),
+        },
+        MINER,
+    );
+    let period = chain.proving_policy().period as u64;
+    let mut rounds = Vec::new();
+    for _ in 0..=period {
+        rounds.extend(scheduler.tick().await.unwrap());
+        chain.advance(1).await;
+        if !rounds.is_empty() {
+            break;
+        }
+    }
+    let partition = &rounds[0].partitions[0];
+    assert_eq!(partition.proven, vec![SectorNumber(1), SectorNumber(3)]);
+    assert_eq!(partition.skipped.len(), 1);
+    assert_eq!(partition.skipped[0].number, SectorNumber(2));
+    match chain.state(&partition.message).await.unwrap() {
+        MessageState::Landed { exit_code: 0, .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(2)]);
+    assert_eq!(prover.window_posts(), 2, "proven twice: with, then without");
+}
+
 /// The operator's dry run reads a deadline's files without sending, and
 /// the scheduler remembers each miner's last round.
 #[tokio::test]
