@@ -15,6 +15,8 @@ pub const INVALID_TOKEN: i32 = -32002;
 /// The parameters do not parse (a bad sector state name, a wrong type):
 /// the standard JSON-RPC code.
 pub const INVALID_PARAMS: i32 = -32602;
+/// The method is not served (JSON-RPC 2.0's "method not found").
+pub const METHOD_NOT_FOUND: i32 = -32601;
 
 /// The named sector job does not exist: `no sector job 7`.
 pub const UNKNOWN_JOB: i32 = -32010;

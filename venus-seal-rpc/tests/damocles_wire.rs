@@ -680,6 +680,7 @@ fn every_fixture_names_its_upstream_sources() {
         "UnsealJob",
         "RebuildJob",
         "SnapUpJob",
+        "WdPoStJob",
     ]) {
         let f = fixture(name);
         for source in f["sources"].as_object().unwrap().values() {
@@ -1266,5 +1267,223 @@ async fn snap_up_jobs_travel_in_damocles_shapes_both_ways() {
         if i > 0 {
             assert_eq!(params, &requests[i]["params"], "{method}");
         }
+    }
+}
+
+/// The partition of `WdPoStJob.json`'s Go job: sector 1 (CC) and sector 2
+/// (snapped up) in store `nas-1`, the seed before its last byte is
+/// cleared.
+fn wdpost_fixture_task() -> venus_seal_core::stage::WindowPoSt {
+    use venus_seal_core::proving::{PoStSector, ProvingSector, SectorFiles};
+    let sector = |n: u64, comm_r: u8, upgrade: bool| {
+        let id = SectorId::new(ActorId(1000), SectorNumber(n));
+        let (sealed, cache) = if upgrade {
+            ("update", "update-cache")
+        } else {
+            ("sealed", "cache")
+        };
+        ProvingSector {
+            sector: PoStSector {
+                number: SectorNumber(n),
+                seal_proof: SealProof::StackedDrg2KiBV1_1,
+                comm_r: CommR([comm_r; 32]),
+                sector_key: upgrade.then_some(CommR([0xcc; 32])),
+            },
+            files: SectorFiles {
+                sealed: PathBuf::from("/mnt/nas-1")
+                    .join(sealed)
+                    .join(id.to_string()),
+                cache: PathBuf::from("/mnt/nas-1").join(cache).join(id.to_string()),
+            },
+        }
+    };
+    let mut seed = [0u8; 32];
+    (0..32).for_each(|i| seed[i] = i as u8 + 1);
+    seed[31] = 0xe0; // cleared to 0x20 on the wire
+    venus_seal_core::stage::WindowPoSt {
+        miner: ActorId(1000),
+        deadline: 3,
+        partition: 0,
+        randomness: Randomness(seed),
+        sectors: vec![sector(1, 0x11, false), sector(2, 0x22, true)],
+    }
+}
+
+/// damocles' wdpost plan both ways. Our server: the worker's
+/// `WdPoStAllocateJobs` gets the queued partition in the Go manager's
+/// shape (every field equal to the fixture's Go job but the id), its
+/// heartbeat answers `null`, and each of its `WdPoStFinishJob` forms
+/// ends the job as damocles' manager reads it (faults without proofs,
+/// proofs, a failure handed out again); unknown jobs are refused, and a
+/// manager with no jobs answers `[]` and -32601 as damocles' worker
+/// expects. Our client: reads the Go manager's job and `[]`, and sends
+/// exactly the worker's params.
+#[tokio::test]
+async fn wdpost_jobs_travel_in_damocles_shapes_both_ways() {
+    use venus_seal_core::post_jobs::{
+        PoStJobOutput, PoStJobSector, PoStJobSettings, PoStJobSpec, WindowPoStJob,
+        WindowPoStJobSource, WindowPoStJobs,
+    };
+    use venus_seal_core::Executor;
+    let f = fixture("WdPoStJob");
+    let requests = f["requests"].as_array().unwrap();
+    let go_job = &f["manager_responses"][0][0];
+    let method = |i: usize| requests[i]["method"].as_str().unwrap().to_string();
+    let jobs = Arc::new(WindowPoStJobs::new(
+        vec![("nas-1".into(), PathBuf::from("/mnt/nas-1"))],
+        PoStJobSettings::default(),
+    ));
+    let s = serve_server(
+        venus_seal_rpc::manager::ManagerServer::new(Arc::new(FakeManager::default()))
+            .window_post(jobs.clone()),
+    )
+    .await;
+    let allocate = &requests[0]["params"];
+    assert_eq!(call(&s, &method(0), allocate).await["result"], json!([]));
+
+    // One partition per finish form: the job handed out, kept alive, ended.
+    let mut outputs = Vec::new();
+    for finish in [4, 2, 3] {
+        let waiting = tokio::spawn({
+            let jobs = jobs.clone();
+            async move { jobs.execute(wdpost_fixture_task()).await }
+        });
+        let mut result = Value::Null;
+        for _ in 0..100 {
+            result = call(&s, &method(0), allocate).await["result"].clone();
+            if result.as_array().is_some_and(|a| !a.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_shape("WdPoStAllocateJobs", &result, &f["manager_responses"][0]);
+        let mut ours = result[0].clone();
+        let id = ours["Id"].take();
+        ours["Id"] = go_job["Id"].clone();
+        assert_eq!(&ours, go_job, "all but the id as the Go manager writes it");
+        let with_id = |i: usize| {
+            let mut p = requests[i]["params"].clone();
+            match &mut p[0] {
+                Value::Array(ids) => ids[0] = id.clone(),
+                first => *first = id.clone(),
+            }
+            p
+        };
+        let beat = call(&s, &method(1), &with_id(1)).await;
+        assert_eq!(beat["result"], f["heartbeat_response"], "{beat}");
+        let done = call(&s, &method(finish), &with_id(finish)).await;
+        assert_eq!(done["result"], f["finish_response"], "{done}");
+        if finish == 3 {
+            // A failure hands the job out again, naming why.
+            let brief = &jobs.jobs()[0];
+            assert_eq!(brief.tries, 1);
+            assert!(brief.errors[0].contains("nas-1"), "{brief:?}");
+            waiting.abort();
+        } else {
+            outputs.push(waiting.await.unwrap().unwrap());
+        }
+        // Over: its heartbeat and result are refused as "not running".
+        let late = call(&s, &method(1), &with_id(1)).await;
+        if finish != 3 {
+            assert_eq!(late["error"]["code"], 11001, "{late}");
+        }
+    }
+    assert!(outputs[0].proofs.is_empty() && outputs[0].proven.is_empty());
+    assert_eq!(outputs[0].skipped[0].number, SectorNumber(2));
+    assert_eq!(outputs[1].proven, vec![SectorNumber(1), SectorNumber(2)]);
+    assert_eq!(outputs[1].proofs[0].post_proof, 10);
+    assert_eq!(
+        outputs[1].proofs[0].proof,
+        b64(&requests[2]["params"][1]["proofs"][0])
+    );
+    let bad = call(&s, &method(0), &json!([7])).await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    // A manager without WindowPoSt jobs: none, and -32601 as damocles'
+    // worker reads a manager without its worker-prover module.
+    let none = serve().await;
+    assert_eq!(call(&none, &method(0), allocate).await["result"], json!([]));
+    for i in [1, 2] {
+        let r = call(&none, &method(i), &requests[i]["params"]).await;
+        assert_eq!(r["error"]["code"], -32601, "{r}");
+    }
+
+    // Our client against a Go manager.
+    let (url, fake) = fake_damocles().await;
+    let client = ManagerClient::new(url, None).unwrap();
+    let spec = PoStJobSpec {
+        miners: Some(vec![ActorId(1000)]),
+        sector_sizes: Some(vec![SealProof::StackedDrg2KiBV1_1.sector_size()]),
+    };
+    let worker = requests[0]["params"][2].as_str().unwrap();
+    let job_id = go_job["Id"].as_str().unwrap().to_string();
+    let mut seed = [0u8; 32];
+    (0..32).for_each(|i| seed[i] = i as u8 + 1);
+    seed[31] = 0x20;
+    let want = WindowPoStJob {
+        id: job_id.clone(),
+        miner: ActorId(1000),
+        seal_proof: SealProof::StackedDrg2KiBV1_1,
+        randomness: Randomness(seed),
+        sectors: vec![
+            PoStJobSector {
+                number: SectorNumber(1),
+                comm_r: CommR([0x11; 32]),
+                upgrade: false,
+                sealed_store: "nas-1".into(),
+                cache_store: "nas-1".into(),
+            },
+            PoStJobSector {
+                number: SectorNumber(2),
+                comm_r: CommR([0x22; 32]),
+                upgrade: true,
+                sealed_store: "nas-1".into(),
+                cache_store: "nas-1".into(),
+            },
+        ],
+    };
+    for (answer, expected) in [
+        (&f["manager_responses"][0], vec![want]),
+        (&f["manager_responses"][1], vec![]),
+        (&Value::Null, vec![]),
+    ] {
+        fake.answers
+            .lock()
+            .unwrap()
+            .insert(method(0), Answer::Result(answer.clone()));
+        let got = client.allocate_post_jobs(&spec, 1, worker).await.unwrap();
+        assert_eq!(got, expected, "{answer}");
+    }
+    fake.answers
+        .lock()
+        .unwrap()
+        .insert(method(1), Answer::Result(f["heartbeat_response"].clone()));
+    fake.answers
+        .lock()
+        .unwrap()
+        .insert(method(2), Answer::Result(f["finish_response"].clone()));
+    client
+        .heartbeat_post_jobs(std::slice::from_ref(&job_id), worker)
+        .await
+        .unwrap();
+    let proof = b64(&requests[2]["params"][1]["proofs"][0]);
+    for result in [
+        Ok(PoStJobOutput {
+            proofs: vec![proof],
+            faults: Vec::new(),
+        }),
+        Err("get access store instance named nas-1".to_string()),
+        Ok(PoStJobOutput {
+            proofs: Vec::new(),
+            faults: vec![SectorNumber(2)],
+        }),
+    ] {
+        client.finish_post_job(&job_id, result).await.unwrap();
+    }
+    let sent = fake.requests.lock().unwrap().clone();
+    let expected = [0, 0, 0, 1, 2, 3, 4];
+    assert_eq!(sent.len(), expected.len(), "{sent:?}");
+    for ((m, params), i) in sent.iter().zip(expected) {
+        assert_eq!(m, &method(i));
+        assert_eq!(params, &requests[i]["params"], "{m}");
     }
 }

@@ -12,6 +12,7 @@ use venus_seal_core::manager::{
     AcquireDealsSpec, AllocateSpec, AllocatedSector, DealInfo, PollStateResponse,
     PreCommitOnChainInfo, ReportStateResponse, StateReport, SubmitResponse, WaitSeedResponse,
 };
+use venus_seal_core::post_jobs::{PoStJobOutput, PoStJobSpec, WindowPoStJob, WindowPoStJobSource};
 use venus_seal_core::rebuild::{RebuildAssignment, RebuildJobSource};
 use venus_seal_core::snapup::{SnapUpAssignment, SnapUpJobSource, SnapUpProof, SnapUpVerdict};
 use venus_seal_core::stage::Proof;
@@ -401,6 +402,52 @@ impl SnapUpJobSource for ManagerClient {
     /// manager renews the job's lease).
     async fn snapping_up(&self, sector: SectorId, stage: &str) -> Result<(), ManagerError> {
         self.report_step(sector, "snap-up", stage).await
+    }
+}
+
+/// damocles' `wdpost` plan as its worker drives it: `WdPoStAllocateJobs`
+/// (`num` jobs at most), `WdPoStHeartbeatJobs`, `WdPoStFinishJob` (the
+/// output, or `null` and the reason). Works against this project's
+/// manager and damocles-manager's worker-prover module.
+#[async_trait]
+impl WindowPoStJobSource for ManagerClient {
+    async fn allocate_post_jobs(
+        &self,
+        spec: &PoStJobSpec,
+        num: u32,
+        worker: &str,
+    ) -> Result<Vec<WindowPoStJob>, ManagerError> {
+        let spec = wire::AllocatePoStSpec::from(spec);
+        let jobs: Option<Vec<wire::AllocatedWdPoStJob>> = self
+            .call(
+                methods::WDPOST_ALLOCATE_JOBS,
+                rpc_params![spec, num, worker],
+            )
+            .await?;
+        jobs.unwrap_or_default()
+            .into_iter()
+            .map(|j| {
+                WindowPoStJob::try_from(j)
+                    .map_err(|e| ManagerError::Internal(format!("WdPoStAllocateJobs: {e}")))
+            })
+            .collect()
+    }
+
+    async fn heartbeat_post_jobs(&self, ids: &[String], worker: &str) -> Result<(), ManagerError> {
+        self.call::<IgnoredAny>(methods::WDPOST_HEARTBEAT_JOBS, rpc_params![ids, worker])
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_post_job(
+        &self,
+        id: &str,
+        result: Result<PoStJobOutput, String>,
+    ) -> Result<(), ManagerError> {
+        let (output, reason) = wire::finish_params(&result);
+        self.call::<IgnoredAny>(methods::WDPOST_FINISH_JOB, rpc_params![id, output, reason])
+            .await?;
+        Ok(())
     }
 }
 

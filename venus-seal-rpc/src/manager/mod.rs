@@ -27,6 +27,9 @@
 //! | `Venus.WorkerPing` | `[WorkerInfo]` | `null` | write (a ping names the worker's admin address, which the console sends an admin token to) |
 //! | `Venus.StoreBasicInfo` | `[instance_name]` | `StoreBasicInfo` (`{Name, Path, Strict, ReadOnly, Weight, Meta}`) or `null` | read |
 //! | `Venus.StoreReserveSpace` | `[SectorID, size, candidates]` | `StoreBasicInfo` or `null` | write |
+//! | `Venus.WdPoStAllocateJobs` | `[{AllowedMiners, AllowedProofTypes: [names]}, num, worker_name]` | `[{Id, Input: {Sectors: [{SectorId, CommR: [32 numbers], Upgrade, Accesses: {SealedFile, CacheDir}}], MinerId, ProofType: name, Seed: [32 numbers]}}]` | write |
+//! | `Venus.WdPoStHeartbeatJobs` | `[[job_id], worker_name]` | `null` | write |
+//! | `Venus.WdPoStFinishJob` | `[job_id, {proofs: [base64], faults: [numbers]} or null, error_reason]` | `null` | write |
 //!
 //! Numbers: `SubmitResult` 1 Accepted, 2 DuplicateSubmit, 3
 //! MismatchedSubmission, 4 Rejected, 5 FilesMissed; `OnChainState` 1
@@ -163,18 +166,19 @@ pub mod methods {
     pub const ACHIEVE_UNSEAL_SECTOR: &str = "Venus.AchieveUnsealSector";
     /// `Venus.AcquireUnsealDest` (write): where an unseal job's piece goes.
     pub const ACQUIRE_UNSEAL_DEST: &str = "Venus.AcquireUnsealDest";
-    /// `Venus.WdPoStAllocateJobs` (write): WindowPoSt jobs for a worker;
-    /// always `[]` (this manager proves WindowPoSt itself).
+    /// `Venus.WdPoStAllocateJobs` (write): WindowPoSt jobs for a worker
+    /// (`[spec, num, worker_name]`; `[]` when none, or when this manager
+    /// hands out none).
     pub const WDPOST_ALLOCATE_JOBS: &str = "Venus.WdPoStAllocateJobs";
-
-    /// The job methods of damocles' other worker plans (`wdpost`),
-    /// answered "no job": a damocles worker running
-    /// such a plan against this manager idles instead of failing on every
-    /// poll.
-    pub const NO_JOBS: [&str; 1] = [WDPOST_ALLOCATE_JOBS];
+    /// `Venus.WdPoStHeartbeatJobs` (write): a worker's jobs are alive
+    /// (`[job_ids, worker_name]`).
+    pub const WDPOST_HEARTBEAT_JOBS: &str = "Venus.WdPoStHeartbeatJobs";
+    /// `Venus.WdPoStFinishJob` (write): a job's output or failure
+    /// (`[job_id, output or null, error_reason]`).
+    pub const WDPOST_FINISH_JOB: &str = "Venus.WdPoStFinishJob";
 
     /// Every method that needs `write`.
-    pub const WRITE: [&str; 22] = [
+    pub const WRITE: [&str; 24] = [
         ALLOCATE_SECTOR,
         ACQUIRE_DEALS,
         ASSIGN_TICKET,
@@ -196,6 +200,8 @@ pub mod methods {
         ACHIEVE_UNSEAL_SECTOR,
         ACQUIRE_UNSEAL_DEST,
         WDPOST_ALLOCATE_JOBS,
+        WDPOST_HEARTBEAT_JOBS,
+        WDPOST_FINISH_JOB,
         WORKER_PING,
     ];
 

@@ -9,6 +9,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use serde::de::DeserializeOwned;
 use venus_seal_core::manager::{AcquireDealsSpec, AllocatedSector};
+use venus_seal_core::post_jobs::WindowPoStJobSource;
 use venus_seal_core::rebuild::RebuildJobSource;
 use venus_seal_core::snapup::SnapUpJobSource;
 use venus_seal_core::stage::Proof;
@@ -38,6 +39,8 @@ pub struct ManagerContext {
     pub rebuild: Option<Arc<dyn RebuildJobSource>>,
     /// Where snap-up jobs come from (`None`: none handed out).
     pub snap_up: Option<Arc<dyn SnapUpJobSource>>,
+    /// Where WindowPoSt jobs come from (`None`: none handed out).
+    pub window_post: Option<Arc<dyn WindowPoStJobSource>>,
 }
 
 /// The module [`manager_module`] builds.
@@ -84,6 +87,7 @@ pub struct ManagerServer {
     unseal: Option<Arc<dyn UnsealJobSource>>,
     rebuild: Option<Arc<dyn RebuildJobSource>>,
     snap_up: Option<Arc<dyn SnapUpJobSource>>,
+    window_post: Option<Arc<dyn WindowPoStJobSource>>,
 }
 
 impl std::fmt::Debug for ManagerServer {
@@ -109,6 +113,7 @@ impl ManagerServer {
             unseal: None,
             rebuild: None,
             snap_up: None,
+            window_post: None,
         }
     }
 
@@ -169,6 +174,15 @@ impl ManagerServer {
         self
     }
 
+    /// WindowPoSt jobs are handed to proving workers from `jobs`
+    /// (damocles' `wdpost` plan: `WdPoStAllocateJobs`,
+    /// `WdPoStHeartbeatJobs`, `WdPoStFinishJob`); without it,
+    /// `WdPoStAllocateJobs` answers none and the other two -32601.
+    pub fn window_post(mut self, jobs: Arc<dyn WindowPoStJobSource>) -> Self {
+        self.window_post = Some(jobs);
+        self
+    }
+
     /// The worker API module of this server's parts.
     fn module(&mut self) -> Result<ManagerModule, RpcError> {
         module_of(ManagerContext {
@@ -178,6 +192,7 @@ impl ManagerServer {
             unseal: self.unseal.clone(),
             rebuild: self.rebuild.clone(),
             snap_up: self.snap_up.clone(),
+            window_post: self.window_post.clone(),
         })
     }
 
@@ -371,7 +386,77 @@ pub fn manager_module_with(
         unseal: None,
         rebuild: None,
         snap_up: None,
+        window_post: None,
     })
+}
+
+/// damocles' `wdpost` plan: jobs from the context's source; without one,
+/// `WdPoStAllocateJobs` answers `[]` (a damocles worker running the plan
+/// idles instead of failing each poll) and the other two -32601 (as
+/// damocles-worker reads a manager without its worker-prover module).
+fn register_wdpost(module: &mut ManagerModule) -> Result<(), RpcError> {
+    fn not_served(method: &str) -> ErrorObjectOwned {
+        ErrorObjectOwned::owned(
+            crate::codes::METHOD_NOT_FOUND,
+            format!("{method}: this manager hands out no WindowPoSt jobs"),
+            None::<()>,
+        )
+    }
+    module
+        .register_async_method(methods::WDPOST_ALLOCATE_JOBS, |params, ctx, _| async move {
+            let (spec, num, worker): (wire::AllocatePoStSpec, u32, String) = parse(
+                &params,
+                methods::WDPOST_ALLOCATE_JOBS,
+                "[spec, num, worker_name]",
+            )?;
+            let Some(jobs) = ctx.window_post.clone() else {
+                tracing::debug!(%worker, "no WindowPoSt jobs here: answered none");
+                return Ok(Vec::new());
+            };
+            jobs.allocate_post_jobs(&spec.into(), num, &worker)
+                .await
+                .map(|jobs| {
+                    jobs.iter()
+                        .map(wire::AllocatedWdPoStJob::from)
+                        .collect::<Vec<_>>()
+                })
+                .map_err(manager_error_to_rpc)
+        })
+        .map_err(reg)?;
+    module
+        .register_async_method(
+            methods::WDPOST_HEARTBEAT_JOBS,
+            |params, ctx, _| async move {
+                let (ids, worker): (Vec<String>, String) = parse(
+                    &params,
+                    methods::WDPOST_HEARTBEAT_JOBS,
+                    "[job_ids, worker_name]",
+                )?;
+                let Some(jobs) = ctx.window_post.clone() else {
+                    return Err(not_served(methods::WDPOST_HEARTBEAT_JOBS));
+                };
+                jobs.heartbeat_post_jobs(&ids, &worker)
+                    .await
+                    .map_err(manager_error_to_rpc)
+            },
+        )
+        .map_err(reg)?;
+    module
+        .register_async_method(methods::WDPOST_FINISH_JOB, |params, ctx, _| async move {
+            let (id, output, reason): (String, Option<wire::WdPoStOutput>, String) = parse(
+                &params,
+                methods::WDPOST_FINISH_JOB,
+                "[job_id, output, error_reason]",
+            )?;
+            let Some(jobs) = ctx.window_post.clone() else {
+                return Err(not_served(methods::WDPOST_FINISH_JOB));
+            };
+            jobs.finish_post_job(&id, wire::finish_result(output, reason))
+                .await
+                .map_err(manager_error_to_rpc)
+        })
+        .map_err(reg)?;
+    Ok(())
 }
 
 fn module_of(context: ManagerContext) -> Result<ManagerModule, RpcError> {
@@ -486,31 +571,7 @@ fn module_of(context: ManagerContext) -> Result<ManagerModule, RpcError> {
             Ok::<_, ErrorObjectOwned>(ctx.pings.get(&name))
         })
         .map_err(reg)?;
-    for method in methods::NO_JOBS {
-        module
-            .register_method(method, move |params, _, _| {
-                // The request must still be damocles' (a spec object
-                // first): a malformed one is -32602, not "no job".
-                let first: serde_json::Value = params
-                    .sequence()
-                    .next()
-                    .map_err(|e| invalid_params(method, "[spec, ...]", &e))?;
-                if !first.is_object() {
-                    return Err(ErrorObjectOwned::owned(
-                        crate::codes::INVALID_PARAMS,
-                        format!("{method}: expected params [spec, ...] with spec an object, got {first}"),
-                        None::<()>,
-                    ));
-                }
-                tracing::debug!(method, "no such jobs here: answered none");
-                Ok(if method == methods::WDPOST_ALLOCATE_JOBS {
-                    serde_json::json!([])
-                } else {
-                    serde_json::Value::Null
-                })
-            })
-            .map_err(reg)?;
-    }
+    register_wdpost(&mut module)?;
     method!(
         module,
         methods::ACQUIRE_DEALS,

@@ -36,6 +36,10 @@ use venus_seal_core::{
     Randomness, SealProof, SectorId,
 };
 
+#[path = "wire_wdpost.rs"]
+mod wdpost;
+pub use wdpost::*;
+
 /// 32 bytes as base64 (damocles' `b64serde::BytesArray32`).
 mod b64_32 {
     use super::*;
