@@ -365,6 +365,12 @@ pub struct ProvingSection {
     /// proving service instead of this host (optional).
     #[serde(default)]
     pub remote: Option<RemoteProvingSection>,
+    /// `[proving.workers]`: each WindowPoSt partition becomes a job for
+    /// proving workers (damocles' `wdpost` plan: a damocles-worker, or
+    /// ours with `[window_post]`), handed out through the worker API
+    /// (optional).
+    #[serde(default)]
+    pub workers: Option<WorkerProvingSection>,
     /// A sector the WindowPoSt check skips because its files are gone
     /// (no sealed replica or no cache in `stores`) is rebuilt without an
     /// operator when its pieces are reachable (in `[pieces]`'s store; a
@@ -407,6 +413,60 @@ impl RemoteProvingSection {
     /// Whether `stage` goes to the service.
     pub fn sends(&self, stage: &str) -> bool {
         self.stages.iter().any(|s| s == stage)
+    }
+}
+
+/// `[proving.workers]`: WindowPoSt proven by proving workers that take
+/// jobs from the worker API (`Venus.WdPoStAllocateJobs`, damocles'
+/// `wdpost` plan). A job names each sector's files by the
+/// `[[persist_stores]]` name of the store holding them, so every
+/// `proving.stores` path must be a `[[persist_stores]]` path; each worker
+/// finds the store where it mounts it. Each proof is verified here before
+/// it is sent; the file check (`check_provable`) stays on this host.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerProvingSection {
+    /// A job whose worker sends no heartbeat for this long is handed out
+    /// again (damocles-worker beats every 3 s; default 1m).
+    #[serde(
+        default = "default_heartbeat_timeout",
+        with = "crate::core::serde_duration"
+    )]
+    pub heartbeat_timeout: Duration,
+    /// How many times a job is handed out before its partition fails for
+    /// this tick (default 3; the scheduler tries again at its next tick
+    /// while the deadline is open).
+    #[serde(default = "default_max_tries")]
+    pub max_tries: u32,
+    /// A job no worker takes within this long fails its partition for
+    /// this tick (default 5m).
+    #[serde(
+        default = "default_pick_up_within",
+        with = "crate::core::serde_duration"
+    )]
+    pub pick_up_within: Duration,
+}
+
+fn default_heartbeat_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_tries() -> u32 {
+    3
+}
+
+fn default_pick_up_within() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl WorkerProvingSection {
+    /// The queue's settings.
+    pub fn settings(&self) -> crate::core::post_jobs::PoStJobSettings {
+        crate::core::post_jobs::PoStJobSettings {
+            heartbeat_timeout: self.heartbeat_timeout,
+            max_tries: self.max_tries,
+            pick_up_within: self.pick_up_within,
+        }
     }
 }
 
@@ -547,6 +607,25 @@ impl ProvingSection {
             http_url("proving.remote.url", &r.url)?;
             for url in &r.failover {
                 http_url("proving.remote.failover", url)?;
+            }
+        }
+        if let Some(w) = &self.workers {
+            if self.remote.as_ref().is_some_and(|r| r.sends("window_post")) {
+                bail!(
+                    "proving.workers and proving.remote both take window_post: drop one, or leave window_post out of proving.remote.stages"
+                );
+            }
+            if w.heartbeat_timeout < Duration::from_secs(10) {
+                bail!(
+                    "proving.workers.heartbeat_timeout must be at least 10s (damocles-worker beats every 3s), not {:?}",
+                    w.heartbeat_timeout
+                );
+            }
+            if w.max_tries == 0 {
+                bail!("proving.workers.max_tries must be at least 1");
+            }
+            if w.pick_up_within.is_zero() {
+                bail!("proving.workers.pick_up_within must be more than 0");
             }
         }
         Ok(())
@@ -1164,6 +1243,17 @@ impl SectorManagerConfig {
         }
         if let Some(p) = &self.proving {
             p.check()?;
+            if p.workers.is_some() {
+                for path in &p.stores {
+                    if !self.persist_stores.iter().any(|s| &s.path == path) {
+                        bail!(
+                            "proving.workers: proving.stores path {} is no [[persist_stores]] path: a WindowPoSt job names a sector's store by its [[persist_stores]] name, so list the store there (name = the workers' name for it, path = {})",
+                            path.display(),
+                            path.display()
+                        );
+                    }
+                }
+            }
         }
         if let Some(g) = &self.gateway {
             self.check_gateway(g)?;
@@ -1404,6 +1494,55 @@ mod tests {
         let bad = documented.replace("final_after_epochs = 20", "final_after_epoch = 20");
         let err = format!("{:#}", SectorManagerConfig::parse(&bad).unwrap_err());
         assert!(err.contains("final_after_epoch"), "{err}");
+    }
+
+    #[test]
+    fn proving_workers_are_read_and_need_named_stores() {
+        let example = include_str!("../../examples/sector-manager.toml");
+        let workers = example.replace(
+            "#   [proving.workers]\n#   heartbeat_timeout = \"1m\"\n#   max_tries = 3\n#   pick_up_within = \"5m\"",
+            "[proving.workers]\nheartbeat_timeout = \"30s\"\nmax_tries = 2\npick_up_within = \"2m\"",
+        );
+        assert_ne!(workers, example, "the documented section");
+        let named = workers.replace(
+            "# [[persist_stores]]\n# name = \"store-0\"            # the worker's instance name for it\n# path = \"./data/store/0\"",
+            "[[persist_stores]]\nname = \"store-0\"\npath = \"./data/store/0\"",
+        );
+        assert_ne!(named, workers, "the documented store");
+        let c = SectorManagerConfig::parse(&named).unwrap();
+        let w = c.proving.as_ref().unwrap().workers.as_ref().unwrap();
+        let settings = w.settings();
+        assert_eq!(settings.heartbeat_timeout, Duration::from_secs(30));
+        assert_eq!(settings.max_tries, 2);
+        assert_eq!(settings.pick_up_within, Duration::from_secs(120));
+        assert!(SectorManagerConfig::parse(example)
+            .unwrap()
+            .proving
+            .unwrap()
+            .workers
+            .is_none());
+        let err = |text: &str| format!("{:#}", SectorManagerConfig::parse(text).unwrap_err());
+        // A proving store no job could name.
+        let e = err(&workers);
+        assert!(
+            e.contains("./data/store/0") && e.contains("[[persist_stores]]"),
+            "{e}"
+        );
+        let e = err(&named.replace("heartbeat_timeout = \"30s\"", "heartbeat_timeout = \"3s\""));
+        assert!(e.contains("proving.workers.heartbeat_timeout"), "{e}");
+        let e = err(&named.replace("max_tries = 2", "max_tries = 0"));
+        assert!(e.contains("proving.workers.max_tries"), "{e}");
+        let remote = named.replace(
+            "[proving.workers]",
+            "[proving.remote]\nurl = \"http://gpu:3456\"\ntoken_file = \"t\"\n[proving.workers]",
+        );
+        let e = err(&remote);
+        assert!(e.contains("both take window_post"), "{e}");
+        let winning_only = remote.replace(
+            "token_file = \"t\"\n",
+            "token_file = \"t\"\nstages = [\"winning_post\"]\n",
+        );
+        assert!(SectorManagerConfig::parse(&winning_only).is_ok());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use venus_seal_chain::{
 };
 use venus_seal_core::engine::limits::Limits;
 use venus_seal_core::engine::metrics::EngineMetrics;
+use venus_seal_core::post_jobs::WindowPoStJobs;
 use venus_seal_core::stage::{WindowPoSt, WinningPoSt};
 use venus_seal_core::{DynExecutor, ProofVerifier, SectorManager};
 use venus_seal_rpc::auth::TrustedNetworks;
@@ -291,6 +292,7 @@ async fn serve(
     } = proofs;
     let metrics = EngineMetrics::new();
     let (prover, winning) = remote_provers(config.proving.as_ref(), &verifier, prover, winning)?;
+    let (prover, post_jobs) = worker_provers(config, &verifier, prover);
     let (prover, winning) = decorate_provers(config.proving.as_ref(), &metrics, prover, winning);
     let metrics_server = match &config.metrics {
         Some(m) => {
@@ -447,7 +449,8 @@ async fn serve(
         .pieces(pieces.clone())
         .unseal(local.clone())
         .rebuild(local.clone())
-        .snap_up(local.clone())
+        .snap_up(local.clone());
+    let served = with_post_jobs(served, &post_jobs)
         .admin(admin)
         .serve(config.rpc.listen, secret.clone())
         .await
@@ -460,6 +463,7 @@ async fn serve(
                 stores.clone(),
                 pieces,
                 pings.clone(),
+                &post_jobs,
             )
             .await
             {
@@ -689,6 +693,54 @@ pub fn remote_provers(
     Ok((prover, winning))
 }
 
+/// With `[proving.workers]`: WindowPoSt proven through a job queue that
+/// the worker API hands to proving workers (damocles' `wdpost` plan),
+/// naming stores by their `[[persist_stores]]` names, each proof verified
+/// with `verifier`; the queue is returned to be served.
+pub fn worker_provers(
+    config: &SectorManagerConfig,
+    verifier: &Arc<dyn ProofVerifier>,
+    prover: Option<PoStExecutors>,
+) -> (Option<PoStExecutors>, Option<Arc<WindowPoStJobs>>) {
+    let Some(workers) = config.proving.as_ref().and_then(|p| p.workers.as_ref()) else {
+        return (prover, None);
+    };
+    let Some(prover) = prover else {
+        return (None, None);
+    };
+    let stores: Vec<(String, std::path::PathBuf)> = config
+        .persist_stores
+        .iter()
+        .map(|s| (s.name.clone(), s.path.clone()))
+        .collect();
+    tracing::info!(stores = ?stores, settings = ?workers.settings(),
+        "WindowPoSt goes to proving workers (Venus.WdPoStAllocateJobs)");
+    if let Some(p) = &config.proving {
+        if p.limits.contains_key("window_post")
+            || p.locks.values().flatten().any(|s| s == "window_post")
+        {
+            tracing::warn!("proving.limits or proving.locks name window_post, which goes to proving workers: a permit is held here for the whole job; drop it unless that is meant");
+        }
+    }
+    let jobs =
+        Arc::new(WindowPoStJobs::new(stores, workers.settings()).with_verifier(verifier.clone()));
+    (
+        Some(PoStExecutors {
+            window_post: jobs.clone(),
+            check: prover.check,
+        }),
+        Some(jobs),
+    )
+}
+
+/// `server` handing out `jobs`' WindowPoSt jobs, if there is a queue.
+fn with_post_jobs(server: ManagerServer, jobs: &Option<Arc<WindowPoStJobs>>) -> ManagerServer {
+    match jobs {
+        Some(jobs) => server.window_post(jobs.clone()),
+        None => server,
+    }
+}
+
 /// The provers timed into `metrics` (per stage, as the worker's stages
 /// are) under `[proving.limits]` and `[proving.locks]`: one [`Limits`] for
 /// WindowPoSt, its file check and WinningPoSt, so a lock they share is one
@@ -767,6 +819,7 @@ async fn serve_trusted_listener(
     stores: PersistStores,
     pieces: PieceRedirect,
     pings: WorkerPings,
+    post_jobs: &Option<Arc<WindowPoStJobs>>,
 ) -> anyhow::Result<Option<(SocketAddr, ServerHandle)>> {
     let Some(t) = &config.rpc.trusted else {
         return Ok(None);
@@ -780,7 +833,8 @@ async fn serve_trusted_listener(
         .pieces(pieces)
         .unseal(manager.clone())
         .rebuild(manager.clone())
-        .snap_up(manager)
+        .snap_up(manager);
+    let served = with_post_jobs(served, post_jobs)
         .serve_trusted(t.listen, networks)
         .await
         .with_context(|| format!("rpc.trusted.listen {}", t.listen))?;

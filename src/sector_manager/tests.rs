@@ -999,9 +999,7 @@ async fn proving_check_reads_every_sector_of_a_deadline() {
 async fn window_post_goes_to_the_remote_proving_service_of_proving_remote() {
     use crate::backends::remote_c2::{C2Service, C2ServiceConfig, C2TaskStore, TaskState};
     use venus_seal_chain::testing::FakePoStExecutor;
-    use venus_seal_core::proving::WindowPoStOutput;
     use venus_seal_core::stage::WindowPoSt;
-    use venus_seal_core::testing::FakeExecutor;
 
     let dir = tempfile::tempdir().unwrap();
     let secret = venus_seal_rpc::Secret::generate();
@@ -1031,18 +1029,7 @@ async fn window_post_goes_to_the_remote_proving_service_of_proving_remote() {
         ),
     )
     .unwrap();
-    let local = FakeExecutor::new(|_: &WindowPoSt| WindowPoStOutput::default());
-    let manager = ManagerService::new(SectorManagerConfig::load(&path).unwrap())
-        .with_verifier(Arc::new(FakeProofVerifier))
-        .with_prover(venus_seal_chain::PoStExecutors {
-            window_post: local.clone(),
-            check: Arc::new(FakePoStExecutor::default()),
-        })
-        .build()
-        .await
-        .unwrap();
-    let (admin, devnet) = admin_with_sectors(&manager, &path, 3);
-    let (d, _) = deadline_with_sectors(&devnet).await;
+    let (manager, local, admin, d) = proving_manager(&path).await;
     let sim = admin
         .simulate_window_post(ActorId(1000), d, Some(venus_seal_core::Randomness([6; 32])))
         .await
@@ -1067,6 +1054,35 @@ async fn window_post_goes_to_the_remote_proving_service_of_proving_remote() {
     assert!(err.contains("window_post service at"), "{err}");
     assert_eq!(local.calls(), 0);
     manager.stop().await;
+}
+
+/// The manager of the config at `path` (fake verifier), with a local
+/// WindowPoSt prover that counts its calls, sectors 1..=3 of f01000
+/// active, its admin client and the first deadline holding them.
+async fn proving_manager(
+    path: &Path,
+) -> (
+    super::RunningManager,
+    Arc<venus_seal_core::testing::FakeExecutor<venus_seal_core::stage::WindowPoSt>>,
+    venus_seal_rpc::manager_admin::ManagerAdminClient,
+    u64,
+) {
+    use venus_seal_core::proving::WindowPoStOutput;
+    use venus_seal_core::stage::WindowPoSt;
+    let local =
+        venus_seal_core::testing::FakeExecutor::new(|_: &WindowPoSt| WindowPoStOutput::default());
+    let manager = ManagerService::new(SectorManagerConfig::load(path).unwrap())
+        .with_verifier(Arc::new(FakeProofVerifier))
+        .with_prover(venus_seal_chain::PoStExecutors {
+            window_post: local.clone(),
+            check: Arc::new(venus_seal_chain::testing::FakePoStExecutor::default()),
+        })
+        .build()
+        .await
+        .unwrap();
+    let (admin, devnet) = admin_with_sectors(&manager, path, 3);
+    let (d, _) = deadline_with_sectors(&devnet).await;
+    (manager, local, admin, d)
 }
 
 /// The admin client of `manager` (its `--config` token), with sectors
@@ -1105,4 +1121,85 @@ async fn deadline_with_sectors(devnet: &venus_seal_chain::DevnetChain) -> (u64, 
         }
     }
     panic!("no deadline holds the sectors");
+}
+
+/// `[proving.workers]`: a WindowPoSt partition becomes a job a proving
+/// worker takes through the worker API (our `PoStJobWorker` over
+/// `ManagerClient`, as a damocles-worker's wdpost plan would), proven
+/// from the store it names by its `[[persist_stores]]` name where that
+/// worker mounts it, verified on return; the manager's own prover never
+/// runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_post_goes_to_proving_workers_of_proving_workers() {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use venus_seal_chain::testing::FakePoStExecutor;
+    use venus_seal_core::post_jobs::{PoStJobSpec, PoStJobWorker};
+    use venus_seal_core::proving::WindowPoStOutput;
+    use venus_seal_core::stage::WindowPoSt;
+    use venus_seal_core::{Executor, StageError};
+
+    /// The fake prover, recording where it was told the files are.
+    #[derive(Debug, Default)]
+    struct Recording {
+        inner: FakePoStExecutor,
+        sealed: Mutex<Vec<std::path::PathBuf>>,
+    }
+    #[async_trait::async_trait]
+    impl Executor<WindowPoSt> for Recording {
+        async fn execute(&self, t: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+            self.sealed
+                .lock()
+                .unwrap()
+                .extend(t.sectors.iter().map(|s| s.files.sealed.clone()));
+            self.inner.execute(t).await
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manager.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{CONFIG}\n[proving]\nstores = [\"store\"]\n[proving.workers]\n\
+             heartbeat_timeout = \"10s\"\n\n[[persist_stores]]\nname = \"nas-1\"\npath = \"store\"\n"
+        ),
+    )
+    .unwrap();
+    let (manager, local, admin, d) = proving_manager(&path).await;
+
+    let config = SectorManagerConfig::load(&path).unwrap();
+    let token = worker_token(&config, Permission::Write, "prover-1").unwrap();
+    let client = Arc::new(
+        venus_seal_rpc::ManagerClient::new(format!("http://{}", manager.addr()), Some(&token))
+            .unwrap(),
+    );
+    let prover = Arc::new(Recording::default());
+    let worker = PoStJobWorker::new(
+        client,
+        prover.clone(),
+        BTreeMap::from([("nas-1".to_string(), "/mnt/prover/nas-1".into())]),
+        PoStJobSpec::default(),
+        "prover-1",
+    )
+    .spawn(std::time::Duration::from_millis(50));
+    let sim = admin
+        .simulate_window_post(ActorId(1000), d, Some(venus_seal_core::Randomness([6; 32])))
+        .await
+        .unwrap();
+    worker.abort();
+    let proven: usize = sim.partitions.iter().map(|p| p.proven.len()).sum();
+    assert_eq!(proven, 3, "{sim:?}");
+    assert_eq!(local.calls(), 0, "the local prover was used");
+    let sealed = prover.sealed.lock().unwrap().clone();
+    // The scheduler's own rounds (the devnet's clock runs) may have come
+    // through the worker too.
+    assert!(!sealed.is_empty() && sealed.len() % 3 == 0, "{sealed:?}");
+    assert!(
+        sealed
+            .iter()
+            .all(|p| p.starts_with("/mnt/prover/nas-1/sealed")),
+        "{sealed:?}"
+    );
+    manager.stop().await;
 }

@@ -22,9 +22,11 @@ use crate::chain::{
 use crate::core::engine::limits::Limits;
 use crate::core::engine::metrics::EngineMetrics;
 use crate::core::manager::AllocateSpec;
+use crate::core::post_jobs::{PoStJobSpec, PoStJobWorker, WindowPoStJobSource};
+use crate::core::proving::PoStKind;
 use crate::core::rebuild::{RebuildJobSource, Rebuilder};
 use crate::core::snapup::{SnapExecutors, SnapUpJobSource, Upgrader};
-use crate::core::stage::{SnapEncode, SnapProve, Unseal};
+use crate::core::stage::{SnapEncode, SnapProve, Unseal, WindowPoSt};
 use crate::core::unseal::UnsealJobSource;
 use crate::core::{
     Engine, Location, MemoryPieceStore, PieceStore, RetryPolicy, Sealer, SealerConfig,
@@ -60,6 +62,8 @@ pub struct Worker {
     rebuild: Option<(Rebuilder, std::time::Duration)>,
     /// The snap-up runner and its poll interval, started by `run`.
     snap_up: Option<(Upgrader, std::time::Duration)>,
+    /// The WindowPoSt job runner and its poll interval, started by `run`.
+    window_post: Option<(PoStJobWorker, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -99,6 +103,15 @@ impl Worker {
             })
             .await?
             .with_context(|| format!("snap-up (update) parameters for {proof}"))?;
+        }
+
+        if config.window_post.is_some() {
+            let p = params.clone();
+            tokio::task::spawn_blocking(move || {
+                p.ensure_post(proof, PoStKind::Window, GenerationPolicy::TestSizes)
+            })
+            .await?
+            .with_context(|| format!("WindowPoSt parameters for {proof}"))?;
         }
 
         let (manager, chain, remote, jobs) = sector_manager(&config, &params).await?;
@@ -189,6 +202,37 @@ impl Worker {
             });
             (upgrader, s.poll)
         });
+        let window_post = match &config.window_post {
+            Some(w) => {
+                let Some(source) = jobs.window_post.clone() else {
+                    anyhow::bail!(
+                        "[window_post] needs a remote manager ([manager] kind = \"remote\"): \
+                         the embedded manager proves WindowPoSt itself"
+                    );
+                };
+                let stores = config.named_stores(&w.stores);
+                if stores.is_empty() {
+                    anyhow::bail!(
+                        "[window_post] knows no persist store: name them in [window_post.stores] \
+                         (name = \"/where/this/host/mounts/it\") or give a [[persist]] store a path"
+                    );
+                }
+                let spec = PoStJobSpec {
+                    miners: (!w.miners.is_empty()).then(|| w.miners.clone()),
+                    sector_sizes: Some(vec![proof.sector_size()]),
+                };
+                tracing::info!(?stores, ?spec, poll = ?w.poll, "taking WindowPoSt jobs");
+                let runner = PoStJobWorker::new(
+                    source,
+                    decorators.wrap::<WindowPoSt, _>(local.clone()),
+                    stores,
+                    spec,
+                    config.worker.name.clone(),
+                );
+                Some((runner, w.poll))
+            }
+            None => None,
+        };
         let sealer = Sealer::new(
             manager,
             pieces,
@@ -251,6 +295,7 @@ impl Worker {
             unseal,
             rebuild,
             snap_up,
+            window_post,
         })
     }
 
@@ -273,8 +318,14 @@ impl Worker {
         let unseal = self.unseal.map(|(runner, poll)| runner.spawn(poll));
         let rebuild = self.rebuild.map(|(rebuilder, poll)| rebuilder.spawn(poll));
         let snap_up = self.snap_up.map(|(upgrader, poll)| upgrader.spawn(poll));
+        let window_post = self.window_post.map(|(runner, poll)| runner.spawn(poll));
         self.engine.run(shutdown).await?;
-        for task in unseal.into_iter().chain(rebuild).chain(snap_up) {
+        for task in unseal
+            .into_iter()
+            .chain(rebuild)
+            .chain(snap_up)
+            .chain(window_post)
+        {
             task.abort();
         }
         // The engine has dropped its executors: kill the ext processors'
@@ -345,6 +396,7 @@ async fn sector_manager(
                 unseal: manager.clone(),
                 rebuild: manager.clone(),
                 snap_up: manager.clone(),
+                window_post: None,
             };
             Ok((manager, Some(chain), None, jobs))
         }
@@ -365,6 +417,7 @@ async fn sector_manager(
                 unseal: client.clone(),
                 rebuild: client.clone(),
                 snap_up: client.clone(),
+                window_post: Some(client.clone()),
             };
             Ok((client.clone(), None, Some(client), jobs))
         }
@@ -377,6 +430,8 @@ struct JobSources {
     unseal: Arc<dyn UnsealJobSource>,
     rebuild: Arc<dyn RebuildJobSource>,
     snap_up: Arc<dyn SnapUpJobSource>,
+    /// `None`: the embedded manager proves WindowPoSt itself.
+    window_post: Option<Arc<dyn WindowPoStJobSource>>,
 }
 
 /// Deal pieces, always verified against their PieceCID as they stream.

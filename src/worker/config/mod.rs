@@ -104,6 +104,10 @@ pub struct WorkerConfig {
     /// taken).
     #[serde(default)]
     pub snap_up: Option<SnapUpSection>,
+    /// `[window_post]`: take WindowPoSt jobs from the manager (absent:
+    /// none taken).
+    #[serde(default)]
+    pub window_post: Option<WindowPoStSection>,
     /// `[testing]`: test-only pause points (empty by default).
     #[serde(default)]
     pub testing: TestingSection,
@@ -197,6 +201,40 @@ pub struct SnapUpSection {
     /// (default: any).
     #[serde(default)]
     pub min_deal_space: Option<u64>,
+}
+
+/// `[window_post]`: the worker also takes WindowPoSt jobs from the
+/// manager (damocles' `wdpost` plan, `Venus.WdPoStAllocateJobs`: from a
+/// sector manager with `[proving.workers]`, or a damocles-manager with its
+/// worker-prover module), one at a time, beside sealing: it finds each
+/// job's persist stores by name where this host mounts them, proves
+/// locally (under `[limits]` and `[locks]` as `window_post`), beats every
+/// 3 s while it runs, and hands the proofs back (the sectors whose files
+/// fail are named as faults). Only jobs of this worker's sector size
+/// (`manager.proof`) are taken; its WindowPoSt parameters are made sure
+/// of at start-up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowPoStSection {
+    /// How long to wait before asking again when no job waits (default
+    /// 10s: a WindowPoSt has its deadline's 30 minutes).
+    #[serde(
+        with = "crate::core::serde_duration",
+        default = "default_window_post_poll"
+    )]
+    pub poll: Duration,
+    /// Only these miners' jobs (default: any).
+    #[serde(default)]
+    pub miners: Vec<ActorId>,
+    /// The persist stores by the name the manager gives them, and where
+    /// this host mounts them (`name = "/path"`). Default: the `[[persist]]`
+    /// stores that have a `path`.
+    #[serde(default)]
+    pub stores: BTreeMap<String, PathBuf>,
+}
+
+fn default_window_post_poll() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_unseal_poll() -> Duration {
@@ -489,6 +527,19 @@ impl WorkerConfig {
         self.sealing
             .first()
             .map_or_else(|| PathBuf::from(name), |s| s.path.join(name))
+    }
+
+    /// The persist stores by name a WindowPoSt job may name: `given`,
+    /// else the `[[persist]]` stores that have a `path`.
+    pub fn named_stores(&self, given: &BTreeMap<String, PathBuf>) -> BTreeMap<String, PathBuf> {
+        if given.is_empty() {
+            self.persist
+                .iter()
+                .filter_map(|p| Some((p.name.clone(), p.path.clone()?)))
+                .collect()
+        } else {
+            given.clone()
+        }
     }
 
     /// The stores a job reads sealed sectors from: `given`, else the

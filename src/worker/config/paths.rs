@@ -66,6 +66,9 @@ impl WorkerConfig {
             }
             s.stores.iter_mut().for_each(|d| resolve(base, d));
         }
+        if let Some(w) = &mut self.window_post {
+            w.stores.values_mut().for_each(|d| resolve(base, d));
+        }
         if let Some(u) = &mut self.unseal {
             u.stores.iter_mut().for_each(|d| resolve(base, d));
             if let Some(spool) = &mut u.spool {

@@ -479,3 +479,36 @@ fn a_snap_up_section_is_read_and_checked() {
     let err = format!("{:#}", parse(&with("[snap_up]\nmax_deal = 3")).unwrap_err());
     assert!(err.contains("max_deal"), "{err}");
 }
+
+#[test]
+fn a_window_post_section_is_read_and_checked() {
+    let documented = example()
+        .replace("# [window_post]", "[window_post]")
+        .replace("# miners = [1000]", "miners = [1000]")
+        .replace("# [window_post.stores]", "[window_post.stores]")
+        .replace("# store-0 = \"/mnt/store0\"", "store-0 = \"./mnt/store0\"");
+    let mut c = parse(&documented).unwrap();
+    c.resolve_paths(std::path::Path::new("/etc/vs"));
+    let w = c.window_post.as_ref().unwrap();
+    assert_eq!(w.poll, Duration::from_secs(10));
+    assert_eq!(w.miners, vec![crate::core::ActorId(1000)]);
+    let stores = c.named_stores(&w.stores);
+    assert_eq!(
+        stores["store-0"],
+        std::path::PathBuf::from("/etc/vs/./mnt/store0")
+    );
+    // Without `stores`: the [[persist]] stores that have a path, by name.
+    let with = |section: &str| format!("{}\n{section}", example());
+    let bare = parse(&with("[window_post]")).unwrap();
+    let named = bare.named_stores(&bare.window_post.as_ref().unwrap().stores);
+    let persisted: Vec<_> = bare.persist.iter().filter(|p| p.path.is_some()).collect();
+    assert_eq!(named.len(), persisted.len());
+    for p in persisted {
+        assert_eq!(named.get(&p.name), p.path.as_ref());
+    }
+    let err = format!(
+        "{:#}",
+        parse(&with("[window_post]\npol = \"1s\"")).unwrap_err()
+    );
+    assert!(err.contains("pol"), "{err}");
+}
