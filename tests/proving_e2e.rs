@@ -654,6 +654,17 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
     );
     assert!(chain.faults(MINER).unwrap().is_empty());
 
+    window_post_through_damocles_wdpost_jobs(
+        &chain,
+        &RebuiltFirst {
+            store: PersistedSectors::new(vec![store_dir.clone()]),
+            sealed: locator.clone(),
+        },
+        local.clone(),
+        &dir.path().join("wdpost"),
+    )
+    .await;
+
     window_post_survives_a_proving_node_killed_mid_partition(
         &chain,
         Arc::new(RebuiltFirst {
@@ -664,6 +675,108 @@ async fn window_post_faults_winning_post_and_unseal_on_real_2kib_sectors() {
         &dir.path().join("post"),
     )
     .await;
+}
+
+/// WindowPoSt as damocles' wdpost plan: the scheduler's partitions go
+/// into a `WindowPoStJobs` queue served by the manager's worker API; a
+/// proving worker (`PoStJobWorker` over `ManagerClient`, on the real
+/// prover) takes each job over HTTP, finds the store it names ("nas-1")
+/// where it mounts it, proves, and hands the proof back; the queue
+/// verifies it and the devnet accepts the message. Then sector 2's
+/// tree-r-last goes missing: the worker answers its fault beside the
+/// proof of the others, which lands with sector 2 declared faulty.
+async fn window_post_through_damocles_wdpost_jobs(
+    chain: &Arc<DevnetChain>,
+    current: &dyn SectorLocator,
+    local: Arc<LocalExecutor>,
+    dir: &Path,
+) {
+    use venus_seal::core::post_jobs::{
+        PoStJobSettings, PoStJobSpec, PoStJobWorker, WindowPoStJobs,
+    };
+    // The three sectors in one persist-layout store, as workers persist.
+    let store = dir.join("nas-1");
+    for n in 1..=3 {
+        let id = SectorId::new(MINER, SectorNumber(n));
+        let files = current.locate(id).unwrap();
+        std::fs::create_dir_all(store.join("sealed")).unwrap();
+        std::fs::copy(&files.sealed, store.join("sealed").join(id.to_string())).unwrap();
+        let cache = store.join("cache").join(id.to_string());
+        std::fs::create_dir_all(&cache).unwrap();
+        for entry in std::fs::read_dir(&files.cache).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), cache.join(entry.file_name())).unwrap();
+        }
+    }
+    let jobs = Arc::new(
+        WindowPoStJobs::new(
+            vec![("nas-1".into(), store.clone())],
+            PoStJobSettings::default(),
+        )
+        .with_verifier(Arc::new(LocalProofVerifier::default())),
+    );
+    let secret = venus_seal::rpc::Secret::generate();
+    let (addr, server) = venus_seal::rpc::manager::ManagerServer::new(Arc::new(
+        venus_seal::core::testing::FakeManager::default(),
+    ))
+    .window_post(jobs.clone())
+    .serve("127.0.0.1:0".parse().unwrap(), secret.clone())
+    .await
+    .unwrap();
+    let token = secret.token(venus_seal::rpc::Permission::Write, Some("prover-1"));
+    let client = Arc::new(
+        venus_seal::rpc::ManagerClient::new(format!("http://{addr}"), Some(&token)).unwrap(),
+    );
+    let worker = PoStJobWorker::new(
+        client,
+        local.clone(),
+        [("nas-1".to_string(), store.clone())].into(),
+        PoStJobSpec {
+            miners: Some(vec![MINER]),
+            sector_sizes: Some(vec![PROOF.sector_size()]),
+        },
+        "prover-1",
+    )
+    .spawn(Duration::from_millis(100));
+    let scheduler = WindowPoStScheduler::new(
+        chain.clone(),
+        chain.clone(),
+        PoStExecutors {
+            window_post: jobs.clone(),
+            check: local,
+        },
+        Arc::new(PersistedSectors::new(vec![store.clone()])),
+        vec![MINER],
+    );
+    let started = Instant::now();
+    let round = next_round(chain, &scheduler).await;
+    eprintln!(
+        "WindowPoSt through a damocles wdpost job (allocate, prove, finish over HTTP) landed in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        round.partitions[0].proven,
+        vec![SectorNumber(1), SectorNumber(2), SectorNumber(3)]
+    );
+    assert!(chain.faults(MINER).unwrap().is_empty());
+
+    let two = SectorId::new(MINER, SectorNumber(2));
+    std::fs::remove_file(
+        store
+            .join("cache")
+            .join(two.to_string())
+            .join("sc-02-data-tree-r-last.dat"),
+    )
+    .unwrap();
+    let round = next_round(chain, &scheduler).await;
+    let partition = &round.partitions[0];
+    assert_eq!(partition.proven, vec![SectorNumber(1), SectorNumber(3)]);
+    assert_eq!(partition.skipped.len(), 1);
+    assert_eq!(partition.skipped[0].number, SectorNumber(2));
+    assert_eq!(chain.faults(MINER).unwrap(), vec![SectorNumber(2)]);
+    assert!(jobs.jobs().is_empty());
+    worker.abort();
+    let _ = server.stop();
 }
 
 /// WindowPoSt on two proving-service processes (venus-seal-c2-service
