@@ -1487,3 +1487,51 @@ async fn wdpost_jobs_travel_in_damocles_shapes_both_ways() {
         assert_eq!(params, &requests[i]["params"], "{m}");
     }
 }
+
+/// `AllocateSectorsBatch` both ways: our server takes the worker's
+/// `(spec, niporep, count)` and the older `(spec, count)`; our client
+/// reads the Go manager's sectors and its `null` for none, and sends the
+/// worker's params.
+#[tokio::test]
+async fn sector_batches_travel_in_damocles_shapes_both_ways() {
+    let f = fixture("AllocateSectorsBatch");
+    let method = f["method"].as_str().unwrap();
+    let s = serve().await;
+    let older = &f["requests"][1]["params"];
+    let answer = call(&s, method, older).await;
+    let got = answer["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(got.len(), 2, "{answer}");
+    assert_shape(method, &answer["result"], &f["worker_response"]);
+
+    let (url, fake) = fake_damocles().await;
+    let client = ManagerClient::new(url, None).unwrap();
+    let spec = AllocateSpec {
+        allowed_miners: vec![ActorId(1000)],
+        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+        allocation_key: None,
+    };
+    let want = [
+        vec![AllocatedSector {
+            id: sector(),
+            proof_type: SealProof::StackedDrg2KiBV1_1,
+        }],
+        vec![],
+    ];
+    for (r, want) in f["manager_responses"].as_array().unwrap().iter().zip(want) {
+        fake.answers
+            .lock()
+            .unwrap()
+            .insert(method.into(), Answer::Result(r.clone()));
+        let got = client
+            .allocate_sectors_batch(&spec, false, 3)
+            .await
+            .unwrap();
+        assert_eq!(got, want, "{r}");
+    }
+    for (m, params) in fake.requests.lock().unwrap().iter() {
+        assert_eq!(m, method);
+        assert_eq!(params, &f["requests"][0]["params"]);
+    }
+}

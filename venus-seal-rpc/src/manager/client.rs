@@ -72,6 +72,26 @@ impl ManagerClient {
             .map(drop)
     }
 
+    /// `Venus.AllocateSectorsBatch` (damocles' batch sealing plan): up to
+    /// `count` sectors `spec` allows, `niporep` restricting it to
+    /// non-interactive proof types; none is an empty list (a Go
+    /// manager's `null` too).
+    pub async fn allocate_sectors_batch(
+        &self,
+        spec: &AllocateSpec,
+        niporep: bool,
+        count: u32,
+    ) -> Result<Vec<AllocatedSector>, ManagerError> {
+        let spec = wire::AllocateSectorSpec::from(spec);
+        let sectors: Option<Vec<AllocatedSector>> = self
+            .call(
+                methods::ALLOCATE_SECTORS_BATCH,
+                rpc_params![spec, niporep, count],
+            )
+            .await?;
+        Ok(sectors.unwrap_or_default())
+    }
+
     /// `Venus.StoreBasicInfo`: what the manager knows of the persist
     /// store `name` (`None`: nothing).
     pub async fn store_basic_info(

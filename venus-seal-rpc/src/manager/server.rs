@@ -528,14 +528,25 @@ fn module_of(context: ManagerContext) -> Result<ManagerModule, RpcError> {
         .map_err(reg)?;
     module
         .register_async_method(methods::ALLOCATE_SECTORS_BATCH, |params, ctx, _| async move {
-            let expected = "[spec, niporep, count]";
+            let expected = "[spec, niporep, count] or [spec, count]";
             let bad = |e: ErrorObjectOwned| {
                 invalid_params(methods::ALLOCATE_SECTORS_BATCH, expected, &e)
             };
             let mut seq = params.sequence();
             let spec: wire::AllocateSectorSpec = seq.next().map_err(bad)?;
-            let niporep: bool = seq.next().map_err(bad)?;
-            let count: u32 = seq.next().map_err(bad)?;
+            // damocles-worker 91f2d70 sends `(spec, niporep, count)`;
+            // managers and workers of the Go revision without NI-PoRep
+            // (`sealer.go`@04197ca) `(spec, count)`.
+            #[derive(serde::Deserialize)]
+            #[serde(untagged)]
+            enum NiOrCount {
+                Ni(bool),
+                Count(u32),
+            }
+            let (niporep, count) = match seq.next::<NiOrCount>().map_err(bad)? {
+                NiOrCount::Ni(ni) => (ni, seq.next::<u32>().map_err(bad)?),
+                NiOrCount::Count(count) => (false, count),
+            };
             // One allocation at a time, as many as there are (damocles'
             // batch plan takes what it gets, `[]` when none).
             let mut allocated = Vec::new();
