@@ -61,8 +61,9 @@ const METHODS: [&str; 15] = [
 
 /// Methods of damocles-worker plans our own worker does not run: only
 /// our server is checked against them.
-const SERVER_ONLY: [&str; 5] = [
+const SERVER_ONLY: [&str; 6] = [
     "AllocateSectorsBatch",
+    "SubmitPersisted",
     "AllocateSanpUpSector",
     "AllocateRebuildSector",
     "AllocateUnsealSector",
@@ -324,12 +325,7 @@ async fn server_answers_unknown_sector_with_11001_and_unknown_method_with_32601(
     let code = f["manager_error"]["code"].as_i64().unwrap();
     let answer = call(&s, "Venus.AssignTicket", &f["unknown_sector"]["params"]).await;
     assert_eq!(answer["error"]["code"], code, "{answer}");
-    let answer = call(
-        &s,
-        "Venus.SubmitPersisted",
-        &json!([{"Miner": 1000, "Number": 1}, "x"]),
-    )
-    .await;
+    let answer = call(&s, "Venus.AssignTicketBatch", &json!([1000, [1, 2]])).await;
     assert_eq!(answer["error"]["code"], -32601, "{answer}");
     // Without a token, an unknown method is still refused as unauthenticated.
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "Venus.Nope", "params": []});

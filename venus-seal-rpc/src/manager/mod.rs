@@ -116,6 +116,10 @@ pub mod methods {
     pub const SUBMIT_PRE_COMMIT: &str = "Venus.SubmitPreCommit";
     /// `Venus.PollPreCommitState` (write).
     pub const POLL_PRE_COMMIT_STATE: &str = "Venus.PollPreCommitState";
+    /// `Venus.SubmitPersisted` (write): the older name of
+    /// `SubmitPersistedEx` without `is_upgrade` (`[sector, instance]`),
+    /// kept by damocles-manager for older workers.
+    pub const SUBMIT_PERSISTED: &str = "Venus.SubmitPersisted";
     /// `Venus.SubmitPersistedEx` (write).
     pub const SUBMIT_PERSISTED_EX: &str = "Venus.SubmitPersistedEx";
     /// `Venus.WaitSeed` (write).
@@ -178,13 +182,14 @@ pub mod methods {
     pub const WDPOST_FINISH_JOB: &str = "Venus.WdPoStFinishJob";
 
     /// Every method that needs `write`.
-    pub const WRITE: [&str; 24] = [
+    pub const WRITE: [&str; 25] = [
         ALLOCATE_SECTOR,
         ACQUIRE_DEALS,
         ASSIGN_TICKET,
         SUBMIT_PRE_COMMIT,
         POLL_PRE_COMMIT_STATE,
         SUBMIT_PERSISTED_EX,
+        SUBMIT_PERSISTED,
         WAIT_SEED,
         SUBMIT_PROOF,
         POLL_PROOF_STATE,

@@ -633,6 +633,18 @@ fn module_of(context: ManagerContext) -> Result<ManagerModule, RpcError> {
         })
         .map_err(reg)?;
     module
+        .register_async_method(methods::SUBMIT_PERSISTED, |params, ctx, _| async move {
+            // The Go manager's name kept for older workers: as
+            // `SubmitPersistedEx(sector, instance, false)`.
+            let (id, instance): (SectorId, String) =
+                parse(&params, methods::SUBMIT_PERSISTED, "[sector, instance]")?;
+            ctx.api
+                .submit_persisted(id, instance)
+                .await
+                .map_err(manager_error_to_rpc)
+        })
+        .map_err(reg)?;
+    module
         .register_async_method(methods::WAIT_SEED, |params, ctx, _| async move {
             let mut seq = params.sequence();
             let bad = |e: ErrorObjectOwned| {
