@@ -517,8 +517,22 @@ pub struct TestingSection {
 }
 
 /// The stage names `[limits]`, `[locks]`, `[stagger]` and `[testing]`
-/// accept.
-pub const STAGES: &[&str] = &["add_pieces", "tree_d", "pc1", "pc2", "c1", "c2", "persist"];
+/// accept: the sealing stages, and those of the jobs beside sealing
+/// (`[unseal]`, `[snap_up]`, `[window_post]`), which run through the same
+/// limits (e.g. `gpu = ["c2", "window_post"]` on a one-GPU host).
+pub const STAGES: &[&str] = &[
+    "add_pieces",
+    "tree_d",
+    "pc1",
+    "pc2",
+    "c1",
+    "c2",
+    "persist",
+    "snap_encode",
+    "snap_prove",
+    "unseal",
+    "window_post",
+];
 
 impl WorkerConfig {
     /// Where a job beside sealing (`unseal`, `rebuild`, `snap-up`) works
@@ -655,7 +669,8 @@ impl WorkerConfig {
     /// Each stage's limit for the engine's `Limits`: `[limits]`,
     /// `[stagger]`, the `[locks]` naming the stage, and the locks of the
     /// stage's `[[processors.<stage>]]` (held by the whole stage, since the
-    /// engine limits stages, whichever processor runs the task).
+    /// engine limits stages, whichever processor runs the task);
+    /// `window_post` is granted a shared lock first.
     pub fn stage_limits(&self) -> anyhow::Result<BTreeMap<String, StageLimit>> {
         let mut stages = StageLimit::from_tables(&self.limits, &self.locks);
         for (stage, processors) in self.processors.by_stage() {
@@ -669,6 +684,12 @@ impl WorkerConfig {
         for (stage, gap) in &self.stagger {
             stages.entry(stage.clone()).or_default().stagger =
                 Some(parse_duration(gap).with_context(|| format!("stagger.{stage}"))?);
+        }
+        // A WindowPoSt has its deadline's 30 minutes: on a shared lock it
+        // goes before every queued stage (a running one is never
+        // interrupted).
+        if let Some(post) = stages.get_mut("window_post") {
+            post.priority = 1;
         }
         Ok(stages)
     }

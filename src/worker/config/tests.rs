@@ -512,3 +512,21 @@ fn a_window_post_section_is_read_and_checked() {
     );
     assert!(err.contains("pol"), "{err}");
 }
+
+#[test]
+fn the_job_stages_take_limits_and_locks() {
+    let with = |section: &str| format!("{}\n{section}", example());
+    let text = with("[window_post]");
+    let text = text.replacen("[limits]", "[limits]\nwindow_post = 1\nsnap_prove = 1", 1);
+    let c = parse(&text).unwrap();
+    let limits = c.stage_limits().unwrap();
+    assert_eq!(limits["window_post"].concurrent, Some(1));
+    assert_eq!(limits["window_post"].priority, 1, "before queued C2s");
+    assert_eq!(limits["snap_prove"].concurrent, Some(1));
+    assert_eq!(limits["snap_prove"].priority, 0);
+    let err = format!(
+        "{:#}",
+        parse(&text.replacen("window_post = 1", "winning_post = 1", 1)).unwrap_err()
+    );
+    assert!(err.contains("winning_post"), "{err}");
+}
