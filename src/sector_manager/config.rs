@@ -445,6 +445,14 @@ pub struct WorkerProvingSection {
         with = "crate::core::serde_duration"
     )]
     pub pick_up_within: Duration,
+    /// How many partitions of a deadline are out as jobs at once (default
+    /// 8; each is sent as soon as it is proven).
+    #[serde(default = "default_parallel_partitions")]
+    pub parallel: usize,
+}
+
+fn default_parallel_partitions() -> usize {
+    8
 }
 
 fn default_heartbeat_timeout() -> Duration {
@@ -626,6 +634,9 @@ impl ProvingSection {
             }
             if w.pick_up_within.is_zero() {
                 bail!("proving.workers.pick_up_within must be more than 0");
+            }
+            if w.parallel == 0 {
+                bail!("proving.workers.parallel must be at least 1");
             }
         }
         Ok(())
@@ -1245,7 +1256,18 @@ impl SectorManagerConfig {
             p.check()?;
             if p.workers.is_some() {
                 for path in &p.stores {
-                    if !self.persist_stores.iter().any(|s| &s.path == path) {
+                    // Compared as written, before the paths are resolved
+                    // against the config's folder: `./x` and `x` agree.
+                    fn plain(p: &std::path::Path) -> Vec<std::path::Component<'_>> {
+                        p.components()
+                            .filter(|c| *c != std::path::Component::CurDir)
+                            .collect()
+                    }
+                    if !self
+                        .persist_stores
+                        .iter()
+                        .any(|s| plain(&s.path) == plain(path))
+                    {
                         bail!(
                             "proving.workers: proving.stores path {} is no [[persist_stores]] path: a WindowPoSt job names a sector's store by its [[persist_stores]] name, so list the store there (name = the workers' name for it, path = {})",
                             path.display(),
@@ -1500,8 +1522,8 @@ mod tests {
     fn proving_workers_are_read_and_need_named_stores() {
         let example = include_str!("../../examples/sector-manager.toml");
         let workers = example.replace(
-            "#   [proving.workers]\n#   heartbeat_timeout = \"1m\"\n#   max_tries = 3\n#   pick_up_within = \"5m\"",
-            "[proving.workers]\nheartbeat_timeout = \"30s\"\nmax_tries = 2\npick_up_within = \"2m\"",
+            "#   [proving.workers]\n#   heartbeat_timeout = \"1m\"\n#   max_tries = 3\n#   pick_up_within = \"5m\"\n#   parallel = 8",
+            "[proving.workers]\nheartbeat_timeout = \"30s\"\nmax_tries = 2\npick_up_within = \"2m\"\nparallel = 4",
         );
         assert_ne!(workers, example, "the documented section");
         let named = workers.replace(
@@ -1515,6 +1537,13 @@ mod tests {
         assert_eq!(settings.heartbeat_timeout, Duration::from_secs(30));
         assert_eq!(settings.max_tries, 2);
         assert_eq!(settings.pick_up_within, Duration::from_secs(120));
+        assert_eq!(w.parallel, 4);
+        let dotted = named.replace("path = \"./data/store/0\"", "path = \"data/store/0\"");
+        assert_ne!(dotted, named);
+        assert!(
+            SectorManagerConfig::parse(&dotted).is_ok(),
+            "./x and x are one path"
+        );
         assert!(SectorManagerConfig::parse(example)
             .unwrap()
             .proving

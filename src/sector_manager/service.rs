@@ -368,6 +368,9 @@ async fn serve(
                 locator.clone(),
                 config.miners.iter().map(|m| m.id).collect(),
             );
+            if let Some(w) = &p.workers {
+                post = post.with_parallel_partitions(w.parallel);
+            }
             if p.auto_rebuild {
                 tracing::info!(pieces = piece_store.is_some(), "sectors whose files are gone at the WindowPoSt check are rebuilt automatically ([proving] auto_rebuild)");
                 post = post.with_auto_rebuild(crate::chain::manager::AutoRebuild::new(

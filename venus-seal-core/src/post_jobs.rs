@@ -545,10 +545,16 @@ impl WindowPoStJobs {
         let info = WindowPoStVerifyInfo {
             miner: job.miner,
             randomness: job.randomness,
+            // As the worker proved them: all under the job's seal proof
+            // (sectors of one size but different PoRep variants prove the
+            // same WindowPoSt).
             sectors: sectors
                 .iter()
                 .filter(|s| !faults.contains(&s.number))
-                .copied()
+                .map(|s| PoStSector {
+                    seal_proof: job.seal_proof,
+                    ..*s
+                })
                 .collect(),
             proofs: out
                 .proofs
@@ -620,8 +626,9 @@ impl Executor<WindowPoSt> for WindowPoStJobs {
         let seal_proof = seal_proof_of_size(size).ok_or_else(|| {
             StageError::InvalidTask(format!("window_post: no seal proof of size {size}"))
         })?;
+        // Zero-padded: the queue hands jobs out in id order, oldest first.
         let id = format!(
-            "wdpost-t0{}-d{}-p{}-{}",
+            "wdpost-t0{}-d{}-p{}-{:08}",
             task.miner.0,
             task.deadline,
             task.partition,
@@ -732,9 +739,12 @@ impl WindowPoStJobSource for WindowPoStJobs {
         let now = Instant::now();
         for id in ids {
             match entries.get_mut(id).and_then(|e| e.running.as_mut()) {
+                Some(running) if running.worker == worker => running.beat = now,
                 Some(running) => {
-                    running.beat = now;
-                    running.worker = worker.to_string();
+                    return Err(ManagerError::Rejected(format!(
+                        "WindowPoSt job {id} is running on {}, not {worker} (handed out again after a missed heartbeat)",
+                        running.worker
+                    )))
                 }
                 None => {
                     return Err(ManagerError::Rejected(format!(
@@ -792,6 +802,16 @@ impl WindowPoStJobSource for WindowPoStJobs {
             Err(reason) => self.fail_try(&mut entries, id, reason),
         }
         Ok(())
+    }
+}
+
+/// Aborts its task when dropped (a heartbeat never outlives its job).
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -856,7 +876,10 @@ impl PoStJobWorker {
         self
     }
 
-    /// Takes one job, if one waits, and runs it to its end.
+    /// Takes one job, if one waits, and runs it to its end: proves it
+    /// while beating for it (until its result is handed back), stops
+    /// early if the manager refuses a beat (the job was withdrawn or
+    /// handed to another worker: its result would be refused too).
     pub async fn run_once(&self) -> Result<PoStJobRun, ManagerError> {
         let Some(job) = self
             .source
@@ -869,8 +892,21 @@ impl PoStJobWorker {
         };
         let id = job.id.clone();
         info!(job = %id, miner = %job.miner, sectors = job.sectors.len(), "WindowPoSt job taken");
+        let (beat, mut refused) = self.beat(&id);
         let result = match job.stage(&self.stores) {
-            Ok(stage) => self.prove(&id, stage).await,
+            Ok(stage) => tokio::select! {
+                out = self.executor.execute(stage) => out
+                    .map(|out| PoStJobOutput {
+                        proofs: out.proofs.into_iter().map(|p| p.proof).collect(),
+                        faults: out.skipped.into_iter().map(|s| s.number).collect(),
+                    })
+                    .map_err(|e| e.to_string()),
+                reason = &mut refused => {
+                    let reason = reason.unwrap_or_default();
+                    warn!(job = %id, %reason, "WindowPoSt job stopped: the manager no longer runs it here");
+                    return Ok(PoStJobRun::Failed(reason));
+                }
+            },
             Err(reason) => Err(reason),
         };
         let run = match &result {
@@ -885,34 +921,35 @@ impl PoStJobWorker {
             }
         };
         crate::rebuild::report(|| self.source.finish_post_job(&id, result.clone())).await?;
+        drop(beat);
         Ok(run)
     }
 
-    /// Proves `stage`, beating for job `id` meanwhile.
-    async fn prove(&self, id: &str, stage: WindowPoSt) -> Result<PoStJobOutput, String> {
-        let beat = {
-            let (source, ids, name, every) = (
-                self.source.clone(),
-                vec![id.to_string()],
-                self.name.clone(),
-                self.heartbeat,
-            );
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    if let Err(e) = source.heartbeat_post_jobs(&ids, &name).await {
-                        warn!(job = %ids[0], error = %e, "WindowPoSt job heartbeat failed");
+    /// Beats for job `id` every `heartbeat` until the returned guard is
+    /// dropped; the receiver answers once the manager refuses a beat
+    /// ([`ManagerError::Rejected`]), with its reason.
+    fn beat(&self, id: &str) -> (AbortOnDrop, oneshot::Receiver<String>) {
+        let (tx, rx) = oneshot::channel();
+        let (source, ids, name, every) = (
+            self.source.clone(),
+            vec![id.to_string()],
+            self.name.clone(),
+            self.heartbeat,
+        );
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match source.heartbeat_post_jobs(&ids, &name).await {
+                    Ok(()) => {}
+                    Err(ManagerError::Rejected(reason)) => {
+                        let _ = tx.send(reason);
+                        return;
                     }
+                    Err(e) => warn!(job = %ids[0], error = %e, "WindowPoSt job heartbeat failed"),
                 }
-            })
-        };
-        let out = self.executor.execute(stage).await;
-        beat.abort();
-        let out = out.map_err(|e| e.to_string())?;
-        Ok(PoStJobOutput {
-            proofs: out.proofs.into_iter().map(|p| p.proof).collect(),
-            faults: out.skipped.into_iter().map(|s| s.number).collect(),
-        })
+            }
+        });
+        (AbortOnDrop(task), rx)
     }
 
     /// Runs jobs until dropped: one after another while they wait, then
@@ -921,8 +958,10 @@ impl PoStJobWorker {
         tokio::spawn(async move {
             loop {
                 match self.run_once().await {
-                    Ok(PoStJobRun::NoJob) => {}
-                    Ok(_) => continue,
+                    Ok(PoStJobRun::Finished { .. }) => continue,
+                    // Not again at once: the job is queued again, and
+                    // another worker (one with the store, say) may take it.
+                    Ok(PoStJobRun::Failed(_) | PoStJobRun::NoJob) => {}
                     Err(e) => warn!(error = %e, "cannot reach the manager for WindowPoSt jobs"),
                 }
                 tokio::time::sleep(poll).await;

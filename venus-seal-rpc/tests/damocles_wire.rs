@@ -1373,7 +1373,7 @@ async fn wdpost_jobs_travel_in_damocles_shapes_both_ways() {
             // A failure hands the job out again, naming why.
             let brief = &jobs.jobs()[0];
             assert_eq!(brief.tries, 1);
-            assert!(brief.errors[0].contains("nas-1"), "{brief:?}");
+            assert!(brief.errors[0].contains("vanilla proofs"), "{brief:?}");
             waiting.abort();
         } else {
             outputs.push(waiting.await.unwrap().unwrap());
@@ -1467,7 +1467,7 @@ async fn wdpost_jobs_travel_in_damocles_shapes_both_ways() {
             proofs: vec![proof],
             faults: Vec::new(),
         }),
-        Err("get access store instance named nas-1".to_string()),
+        Err("window_post processor: failed to generate vanilla proofs".to_string()),
         Ok(PoStJobOutput {
             proofs: Vec::new(),
             faults: vec![SectorNumber(2)],

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::lotus::derived_send_uid;
+use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use venus_seal_core::chain::{
@@ -232,6 +233,8 @@ pub struct WindowPoStScheduler {
     /// The automatic rebuild policy, if on: hears of every sector the
     /// check skips.
     rebuild: Option<super::rebuild::AutoRebuild>,
+    /// How many partitions of a deadline are proven at once.
+    parallel: usize,
 }
 
 impl fmt::Debug for WindowPoStScheduler {
@@ -267,7 +270,18 @@ impl WindowPoStScheduler {
             ready: Mutex::new(BTreeMap::new()),
             progress: Mutex::new(BTreeMap::new()),
             rebuild: None,
+            parallel: 1,
         }
+    }
+
+    /// Proves up to `n` partitions of a deadline at once (default 1: one
+    /// after another). Worth it when proofs go to several provers (proving
+    /// workers through [`WindowPoStJobs`](venus_seal_core::post_jobs::WindowPoStJobs),
+    /// a remote proving service with several nodes); each is sent as soon
+    /// as it is proven, in partition order.
+    pub fn with_parallel_partitions(mut self, n: usize) -> Self {
+        self.parallel = n.max(1);
+        self
     }
 
     /// Hands every sector the check skips (while proving a deadline, or
@@ -508,11 +522,36 @@ impl WindowPoStScheduler {
             deadline: dl,
             partitions: Vec::new(),
         };
-        for (index, partition) in todo {
+        // Proven `parallel` at a time, each sent as soon as it is proven
+        // (in partition order); a partition that fails is proven again at
+        // the next tick, after the others are sent.
+        let mut proofs = futures_util::stream::iter(todo.into_iter().map(|(index, partition)| {
             let index = index as u64;
-            let output = self
-                .prove_partition(miner, dl.index, index, &partition.active, randomness)
-                .await?;
+            async move {
+                let output = self
+                    .prove_partition(
+                        miner,
+                        dl.index,
+                        index,
+                        &partition.active,
+                        randomness,
+                        Some(dl.close),
+                    )
+                    .await;
+                (index, output)
+            }
+        }))
+        .buffered(self.parallel);
+        let mut failed = None;
+        while let Some((index, output)) = proofs.next().await {
+            let output = match output {
+                Ok(output) => output,
+                Err(e) => {
+                    warn!(%miner, deadline = dl.index, partition = index, error = %e, "WindowPoSt of a partition failed: tried again at the next tick");
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
             let skipped = output.skipped;
             let call = MinerCall::SubmitWindowedPoSt(WindowPoStSubmission {
                 deadline: dl.index,
@@ -544,12 +583,19 @@ impl WindowPoStScheduler {
                 message,
             });
         }
+        if let Some(e) = failed {
+            return Err(e);
+        }
         Ok(Some(round))
     }
 
     /// Proves the `active` sectors of one partition with `randomness`
     /// through the WindowPoSt executor: its output, with the sectors the
-    /// locator could not find among the skipped, in sector order.
+    /// locator could not find among the skipped, in sector order. With
+    /// `close`, it stops waiting once the chain's head reaches the epoch
+    /// before it (a proof sent after that cannot land in its deadline):
+    /// dropping the executor's task withdraws it (a proving worker's job,
+    /// a remote task).
     pub(super) async fn prove_partition(
         &self,
         miner: ActorId,
@@ -557,26 +603,32 @@ impl WindowPoStScheduler {
         partition: u64,
         active: &[SectorNumber],
         randomness: venus_seal_core::Randomness,
+        close: Option<ChainEpoch>,
     ) -> Result<venus_seal_core::proving::WindowPoStOutput, PoStScheduleError> {
         let (mut sectors, mut skipped) = self.proving_sectors(miner, active).await?;
         let mut output = loop {
-            let mut output = self
-                .executors
-                .window_post
-                .execute(WindowPoSt {
-                    miner,
-                    deadline,
-                    partition,
-                    randomness,
-                    sectors: sectors.clone(),
-                })
-                .await
-                .map_err(|source| PoStScheduleError::Proving {
-                    miner,
-                    deadline,
-                    partition,
-                    source,
-                })?;
+            let prove = self.executors.window_post.execute(WindowPoSt {
+                miner,
+                deadline,
+                partition,
+                randomness,
+                sectors: sectors.clone(),
+            });
+            let proven = match close {
+                None => prove.await,
+                Some(close) => tokio::select! {
+                    proven = prove => proven,
+                    () = self.deadline_closes(close) => Err(StageError::Unavailable(format!(
+                        "deadline {deadline} closes at epoch {close} before the proof came back: stopped waiting"
+                    ))),
+                },
+            };
+            let mut output = proven.map_err(|source| PoStScheduleError::Proving {
+                miner,
+                deadline,
+                partition,
+                source,
+            })?;
             // A prover that answers faults without proofs (damocles' does,
             // as do its wdpost workers) leaves the rest unproven: prove them
             // again without the faulty ones.
@@ -599,6 +651,22 @@ impl WindowPoStScheduler {
         skipped.sort_by_key(|s| s.number);
         output.skipped = skipped;
         Ok(output)
+    }
+
+    /// Resolves once the chain's head is at `close - 1` or later, looking
+    /// every epoch (at most every 30 s; a head that cannot be read is
+    /// looked at again).
+    async fn deadline_closes(&self, close: ChainEpoch) {
+        let every = match self.chain.network().await {
+            Ok(n) => Duration::from_secs(n.block_delay_secs.clamp(1, 30)),
+            Err(_) => Duration::from_secs(30),
+        };
+        loop {
+            tokio::time::sleep(every).await;
+            if self.chain.head().await.is_ok_and(|head| head + 1 >= close) {
+                return;
+            }
+        }
     }
 
     async fn deadline(&self, miner: ActorId) -> Result<DeadlineInfo, PoStScheduleError> {

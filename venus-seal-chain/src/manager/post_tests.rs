@@ -148,6 +148,137 @@ async fn faults_answered_without_proofs_are_proven_again_without_them() {
     assert_eq!(prover.window_posts(), 2, "proven twice: with, then without");
 }
 
+/// A proof that never comes back (a proving worker that beats but never
+/// finishes, a hung GPU): nothing waits past the deadline's close.
+#[derive(Debug, Default)]
+struct Hangs {
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Sets its flag when dropped.
+struct Flag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor<WindowPoSt> for Hangs {
+    async fn execute(&self, _: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+        let _flag = Flag(self.dropped.clone());
+        std::future::pending().await
+    }
+}
+
+/// Advances `chain` until `miner`'s deadline 0 is open for proving.
+async fn to_open_deadline_0(chain: &DevnetChain) -> venus_seal_core::chain::DeadlineInfo {
+    for _ in 0..2 * chain.proving_policy().period {
+        let dl = chain.proving_deadline(MINER).await.unwrap();
+        if dl.index == 0 && dl.current_epoch >= dl.challenge && dl.current_epoch + 1 < dl.close {
+            return dl;
+        }
+        chain.advance(1).await;
+    }
+    panic!("deadline 0 never opened");
+}
+
+/// A partition whose proof does not come back holds the scheduler only
+/// until its deadline closes: then it stops waiting (the executor's task
+/// is dropped, which withdraws a proving worker's job) and the round
+/// fails for that partition, so the other miners and deadlines go on.
+#[tokio::test]
+async fn a_proof_that_never_comes_back_is_given_up_when_its_deadline_closes() {
+    let chain = crate::testing::proving_devnet(MINER, 3);
+    let hangs = Arc::new(Hangs::default());
+    let scheduler = Arc::new(crate::testing::scheduler_on(
+        &chain,
+        PoStExecutors {
+            window_post: hangs.clone(),
+            check: Arc::new(FakePoStExecutor::default()),
+        },
+        MINER,
+    ));
+    let dl = to_open_deadline_0(&chain).await;
+    let proving = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.prove_open_deadline(MINER).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        !proving.is_finished(),
+        "gave up while the deadline was open"
+    );
+    let head = chain.head().await.unwrap();
+    chain.advance((dl.close - 1 - head) as u64).await;
+    let err = tokio::time::timeout(std::time::Duration::from_secs(10), proving)
+        .await
+        .expect("still waiting after the deadline closed")
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().contains("stopped waiting"), "{err}");
+    assert!(hangs.dropped.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// Proves after a pause, counting how many proofs run at once.
+#[derive(Debug, Default)]
+struct Concurrent {
+    inner: FakePoStExecutor,
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Executor<WindowPoSt> for Concurrent {
+    async fn execute(&self, task: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        self.running.fetch_sub(1, SeqCst);
+        self.inner.execute(task).await
+    }
+}
+
+/// With several provers behind the executor, a deadline's partitions are
+/// proven at once (`with_parallel_partitions`), each sent in order; by
+/// default one after another.
+#[tokio::test]
+async fn partitions_are_proven_at_once_when_asked() {
+    for (parallel, most) in [(1, 1), (4, 2)] {
+        // 4 sectors a partition, 4 deadlines: sectors 17-20 are deadline
+        // 0's second partition.
+        let chain = crate::testing::proving_devnet(MINER, 20);
+        let prover = Arc::new(Concurrent::default());
+        let scheduler = crate::testing::scheduler_on(
+            &chain,
+            PoStExecutors {
+                window_post: prover.clone(),
+                check: Arc::new(FakePoStExecutor::default()),
+            },
+            MINER,
+        )
+        .with_parallel_partitions(parallel);
+        to_open_deadline_0(&chain).await;
+        let round = scheduler.prove_open_deadline(MINER).await.unwrap().unwrap();
+        let indices: Vec<u64> = round.partitions.iter().map(|p| p.index).collect();
+        assert_eq!(indices, vec![0, 1]);
+        assert_eq!(
+            prover.most.load(std::sync::atomic::Ordering::SeqCst),
+            most,
+            "parallel {parallel}"
+        );
+        chain.advance(1).await;
+        for p in &round.partitions {
+            match chain.state(&p.message).await.unwrap() {
+                MessageState::Landed { exit_code: 0, .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
 /// The operator's dry run reads a deadline's files without sending, and
 /// the scheduler remembers each miner's last round.
 #[tokio::test]

@@ -96,7 +96,7 @@ impl WindowPoStScheduler {
             let index = index as u64;
             let proving = Instant::now();
             let output = self
-                .prove_partition(miner, deadline, index, &partition.active, randomness)
+                .prove_partition(miner, deadline, index, &partition.active, randomness, None)
                 .await?;
             out.partitions.push(SimulatedPartition {
                 index,

@@ -406,3 +406,91 @@ async fn a_worker_without_the_named_store_fails_the_try_naming_it() {
     assert!(jobs.jobs()[0].errors[0].contains("nas-1"));
     waiting.abort();
 }
+
+#[tokio::test]
+async fn a_heartbeat_from_another_worker_is_refused() {
+    let jobs = queue(quick());
+    let waiting = in_background(&jobs, vec![sector(1, false)]);
+    let job = take(&jobs, "w1").await;
+    let err = jobs
+        .heartbeat_post_jobs(std::slice::from_ref(&job.id), "w2")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("running on w1, not w2"), "{err}");
+    jobs.heartbeat_post_jobs(std::slice::from_ref(&job.id), "w1")
+        .await
+        .unwrap();
+    assert_eq!(jobs.jobs()[0].worker.as_deref(), Some("w1"));
+    waiting.abort();
+}
+
+/// A worker whose job is withdrawn (its partition stopped waiting) stops
+/// proving at its next refused beat instead of running to the end.
+#[tokio::test]
+async fn a_worker_stops_when_its_job_is_withdrawn() {
+    let jobs = queue(quick());
+    let worker = PoStJobWorker::new(
+        jobs.clone(),
+        Arc::new(FakeProver {
+            delay: Duration::from_secs(30),
+            ..Default::default()
+        }),
+        BTreeMap::from([("nas-1".to_string(), root())]),
+        PoStJobSpec::default(),
+        "w1",
+    )
+    .with_heartbeat(Duration::from_millis(50));
+    let waiting = in_background(&jobs, vec![sector(1, false)]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let run = tokio::spawn(async move { worker.run_once().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    waiting.abort();
+    let run = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the worker went on proving a withdrawn job")
+        .unwrap()
+        .unwrap();
+    let PoStJobRun::Failed(reason) = run else {
+        panic!("{run:?}");
+    };
+    assert!(reason.contains("not running"), "{reason}");
+}
+
+/// A worker that cannot prove a job (here: a store it does not mount)
+/// fails one try and waits its poll before asking again, so the job goes
+/// to a worker that can; asking again at once would burn every try.
+#[tokio::test]
+async fn a_failing_worker_leaves_the_job_to_another() {
+    let jobs = queue(PoStJobSettings {
+        max_tries: 3,
+        ..quick()
+    });
+    let worker = |name: &str, stores: BTreeMap<String, PathBuf>| {
+        PoStJobWorker::new(
+            jobs.clone(),
+            Arc::new(FakeProver::default()),
+            stores,
+            PoStJobSpec::default(),
+            name,
+        )
+    };
+    let waiting = in_background(&jobs, vec![sector(1, false)]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let blind = worker("blind", BTreeMap::new()).spawn(Duration::from_millis(400));
+    for _ in 0..100 {
+        if jobs.jobs().first().is_some_and(|j| j.tries >= 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let able = worker("able", BTreeMap::from([("nas-1".to_string(), root())]))
+        .spawn(Duration::from_millis(50));
+    let out = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.proven, vec![SectorNumber(1)]);
+    blind.abort();
+    able.abort();
+}
