@@ -626,13 +626,14 @@ impl Executor<WindowPoSt> for WindowPoStJobs {
         let seal_proof = seal_proof_of_size(size).ok_or_else(|| {
             StageError::InvalidTask(format!("window_post: no seal proof of size {size}"))
         })?;
-        // Zero-padded: the queue hands jobs out in id order, oldest first.
+        // The sequence first, zero-padded: the queue hands jobs out in id
+        // order, oldest first.
         let id = format!(
-            "wdpost-t0{}-d{}-p{}-{:08}",
+            "wdpost-{:010}-t0{}-d{}-p{}",
+            self.next.fetch_add(1, Ordering::Relaxed),
             task.miner.0,
             task.deadline,
             task.partition,
-            self.next.fetch_add(1, Ordering::Relaxed)
         );
         let job = WindowPoStJob {
             id: id.clone(),

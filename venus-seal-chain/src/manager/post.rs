@@ -274,11 +274,12 @@ impl WindowPoStScheduler {
         }
     }
 
-    /// Proves up to `n` partitions of a deadline at once (default 1: one
-    /// after another). Worth it when proofs go to several provers (proving
-    /// workers through [`WindowPoStJobs`](venus_seal_core::post_jobs::WindowPoStJobs),
-    /// a remote proving service with several nodes); each is sent as soon
-    /// as it is proven, in partition order.
+    /// Proves up to `n` partitions of a deadline at once, and every
+    /// miner's deadline at once (default 1: one after another). Worth it
+    /// when proofs go to several provers (proving workers through
+    /// [`WindowPoStJobs`](venus_seal_core::post_jobs::WindowPoStJobs), a
+    /// remote proving service with several nodes): each partition is sent
+    /// as soon as it is proven, so a slow one never holds back the others.
     pub fn with_parallel_partitions(mut self, n: usize) -> Self {
         self.parallel = n.max(1);
         self
@@ -396,44 +397,25 @@ impl WindowPoStScheduler {
     /// does not stop the others; the first error is returned after all
     /// were tried, and the failed partitions are tried again next tick.
     pub async fn tick(&self) -> Result<Vec<PoStRound>, PoStScheduleError> {
+        // With several provers (`with_parallel_partitions`), every miner's
+        // deadline at once: one miner's slow proof never makes another
+        // miss its deadline. Otherwise one after another.
+        let at_once = if self.parallel > 1 {
+            self.miners.len().max(1)
+        } else {
+            1
+        };
+        let miners: Vec<ActorId> = self.miners.clone();
+        let results: Vec<_> = futures_util::stream::iter(miners)
+            .map(|m| self.tick_miner(m))
+            .buffered(at_once)
+            .collect()
+            .await;
         let mut rounds = Vec::new();
         let mut first_error = None;
-        for miner in &self.miners {
-            let started = Instant::now();
-            let outcome = |deadline, error| PoStOutcome {
-                miner: *miner,
-                deadline,
-                at: super::unix_now(),
-                took: started.elapsed(),
-                partitions: 0,
-                proven: 0,
-                skipped: 0,
-                error,
-            };
-            match self.prove_open_deadline(*miner).await {
-                Ok(Some(round)) => {
-                    let parts = &round.partitions;
-                    self.record_outcome(PoStOutcome {
-                        partitions: parts.len(),
-                        proven: parts.iter().map(|p| p.proven.len()).sum(),
-                        skipped: parts.iter().map(|p| p.skipped.len()).sum(),
-                        ..outcome(Some(round.deadline.index), None)
-                    });
-                    rounds.push(round)
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    warn!(%miner, level = %e.level(), error = %e, "WindowPoSt round failed");
-                    let deadline = match &e {
-                        PoStScheduleError::Proving { deadline, .. } => Some(*deadline),
-                        _ => None,
-                    };
-                    self.record_outcome(outcome(deadline, Some(e.to_string())));
-                    first_error.get_or_insert(e);
-                }
-            }
-            if let Err(e) = self.declare_recoveries(*miner).await {
-                warn!(%miner, level = %e.level(), error = %e, "declaring recoveries failed");
+        for (round, errors) in results {
+            rounds.extend(round);
+            for e in errors {
                 first_error.get_or_insert(e);
             }
         }
@@ -441,6 +423,51 @@ impl WindowPoStScheduler {
             Some(e) if rounds.is_empty() => Err(e),
             _ => Ok(rounds),
         }
+    }
+
+    /// One miner's part of a [`tick`](Self::tick): its open deadline
+    /// proven (the outcome recorded), then its recoveries declared.
+    async fn tick_miner(&self, miner: ActorId) -> (Option<PoStRound>, Vec<PoStScheduleError>) {
+        let started = Instant::now();
+        let outcome = |deadline, error| PoStOutcome {
+            miner,
+            deadline,
+            at: super::unix_now(),
+            took: started.elapsed(),
+            partitions: 0,
+            proven: 0,
+            skipped: 0,
+            error,
+        };
+        let mut errors = Vec::new();
+        let mut proven = None;
+        match self.prove_open_deadline(miner).await {
+            Ok(Some(round)) => {
+                let parts = &round.partitions;
+                self.record_outcome(PoStOutcome {
+                    partitions: parts.len(),
+                    proven: parts.iter().map(|p| p.proven.len()).sum(),
+                    skipped: parts.iter().map(|p| p.skipped.len()).sum(),
+                    ..outcome(Some(round.deadline.index), None)
+                });
+                proven = Some(round);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(%miner, level = %e.level(), error = %e, "WindowPoSt round failed");
+                let deadline = match &e {
+                    PoStScheduleError::Proving { deadline, .. } => Some(*deadline),
+                    _ => None,
+                };
+                self.record_outcome(outcome(deadline, Some(e.to_string())));
+                errors.push(e);
+            }
+        }
+        if let Err(e) = self.declare_recoveries(miner).await {
+            warn!(%miner, level = %e.level(), error = %e, "declaring recoveries failed");
+            errors.push(e);
+        }
+        (proven, errors)
     }
 
     /// Runs [`tick`](Self::tick) every `interval` until the handle is
@@ -523,8 +550,9 @@ impl WindowPoStScheduler {
             partitions: Vec::new(),
         };
         // Proven `parallel` at a time, each sent as soon as it is proven
-        // (in partition order); a partition that fails is proven again at
-        // the next tick, after the others are sent.
+        // (whichever comes first: a slow partition never holds back the
+        // others); a partition that fails is proven again at the next
+        // tick.
         let mut proofs = futures_util::stream::iter(todo.into_iter().map(|(index, partition)| {
             let index = index as u64;
             async move {
@@ -541,7 +569,7 @@ impl WindowPoStScheduler {
                 (index, output)
             }
         }))
-        .buffered(self.parallel);
+        .buffer_unordered(self.parallel);
         let mut failed = None;
         while let Some((index, output)) = proofs.next().await {
             let output = match output {
@@ -552,6 +580,23 @@ impl WindowPoStScheduler {
                     continue;
                 }
             };
+            // Too late to land in its deadline: sending would only fail
+            // on chain.
+            let head = self.chain.head().await.map_err(chain_err)?;
+            if head + 1 >= dl.close {
+                warn!(%miner, deadline = dl.index, partition = index, head, close = dl.close,
+                      "WindowPoSt proven after its deadline closed: not sent");
+                failed.get_or_insert(PoStScheduleError::Proving {
+                    miner,
+                    deadline: dl.index,
+                    partition: index,
+                    source: StageError::Unavailable(format!(
+                        "proven at epoch {head}, after deadline {} closed at {}",
+                        dl.index, dl.close
+                    )),
+                });
+                continue;
+            }
             let skipped = output.skipped;
             let call = MinerCall::SubmitWindowedPoSt(WindowPoStSubmission {
                 deadline: dl.index,
@@ -583,10 +628,16 @@ impl WindowPoStScheduler {
                 message,
             });
         }
-        if let Some(e) = failed {
-            return Err(e);
+        round.partitions.sort_by_key(|p| p.index);
+        match failed {
+            // Nothing sent: the round failed (recorded as such; the
+            // partitions are tried again at the next tick).
+            Some(e) if round.partitions.is_empty() => Err(e),
+            // Some sent: the round is what was sent; the failed partition
+            // is tried again at the next tick (and counted as not sent in
+            // the deadline's progress until it is).
+            _ => Ok(Some(round)),
         }
-        Ok(Some(round))
     }
 
     /// Proves the `active` sectors of one partition with `randomness`
@@ -657,14 +708,33 @@ impl WindowPoStScheduler {
     /// every epoch (at most every 30 s; a head that cannot be read is
     /// looked at again).
     async fn deadline_closes(&self, close: ChainEpoch) {
-        let every = match self.chain.network().await {
-            Ok(n) => Duration::from_secs(n.block_delay_secs.clamp(1, 30)),
-            Err(_) => Duration::from_secs(30),
+        let started = Instant::now();
+        let (every, delay) = match self.chain.network().await {
+            Ok(n) => (
+                Duration::from_secs(n.block_delay_secs.clamp(1, 30)),
+                n.block_delay_secs,
+            ),
+            Err(_) => (Duration::from_secs(30), 30),
         };
+        // While the head cannot be read, the clock stands in for it: the
+        // epochs left when proving started, at the block delay.
+        let mut left = None;
         loop {
             tokio::time::sleep(every).await;
-            if self.chain.head().await.is_ok_and(|head| head + 1 >= close) {
-                return;
+            match self.chain.head().await {
+                Ok(head) if head + 1 >= close => return,
+                Ok(head) => {
+                    let epochs = u64::try_from(close - 1 - head).unwrap_or(0);
+                    left.get_or_insert(
+                        Duration::from_secs(epochs * delay.max(1)) + started.elapsed(),
+                    );
+                }
+                Err(e) => {
+                    if left.is_some_and(|left| started.elapsed() >= left) {
+                        warn!(close, error = %e, "the head cannot be read and the deadline's time is up: stopped waiting");
+                        return;
+                    }
+                }
             }
         }
     }

@@ -210,8 +210,12 @@ async fn a_proof_that_never_comes_back_is_given_up_when_its_deadline_closes() {
         !proving.is_finished(),
         "gave up while the deadline was open"
     );
+    // Two epochs before the close a message can still land: it waits on.
     let head = chain.head().await.unwrap();
-    chain.advance((dl.close - 1 - head) as u64).await;
+    chain.advance((dl.close - 2 - head) as u64).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(!proving.is_finished(), "gave up at close - 2");
+    chain.advance(1).await;
     let err = tokio::time::timeout(std::time::Duration::from_secs(10), proving)
         .await
         .expect("still waiting after the deadline closed")
@@ -219,6 +223,135 @@ async fn a_proof_that_never_comes_back_is_given_up_when_its_deadline_closes() {
         .unwrap_err();
     assert!(err.to_string().contains("stopped waiting"), "{err}");
     assert!(hangs.dropped.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// Proves every partition but `stuck`, whose proof never comes back.
+#[derive(Debug)]
+struct StuckOn {
+    stuck: u64,
+    inner: FakePoStExecutor,
+}
+
+#[async_trait::async_trait]
+impl Executor<WindowPoSt> for StuckOn {
+    async fn execute(&self, task: WindowPoSt) -> Result<WindowPoStOutput, StageError> {
+        if task.miner == MINER && task.partition == self.stuck {
+            std::future::pending::<()>().await;
+        }
+        self.inner.execute(task).await
+    }
+}
+
+/// With partitions proven at once, a partition whose proof is stuck never
+/// holds back the others: they are sent (and land) while it waits, and
+/// when its deadline closes the round is what was sent.
+#[tokio::test]
+async fn a_stuck_partition_does_not_hold_back_the_others() {
+    let chain = crate::testing::proving_devnet(MINER, 20);
+    let scheduler = Arc::new(
+        crate::testing::scheduler_on(
+            &chain,
+            PoStExecutors {
+                window_post: Arc::new(StuckOn {
+                    stuck: 0,
+                    inner: FakePoStExecutor::default(),
+                }),
+                check: Arc::new(FakePoStExecutor::default()),
+            },
+            MINER,
+        )
+        .with_parallel_partitions(4),
+    );
+    let dl = to_open_deadline_0(&chain).await;
+    let proving = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.prove_open_deadline(MINER).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    chain.advance(1).await;
+    assert_eq!(
+        chain.deadline_post_submissions(MINER, 0).await.unwrap(),
+        vec![1],
+        "partition 1 sent and landed while partition 0 waits"
+    );
+    assert!(!proving.is_finished());
+    let head = chain.head().await.unwrap();
+    chain.advance((dl.close - 1 - head) as u64).await;
+    let round = tokio::time::timeout(std::time::Duration::from_secs(10), proving)
+        .await
+        .expect("still waiting after the deadline closed")
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let sent: Vec<u64> = round.partitions.iter().map(|p| p.index).collect();
+    assert_eq!(sent, vec![1]);
+}
+
+/// With several provers, one miner's stuck proof does not hold back
+/// another miner's deadline: its proof is sent while the first waits.
+#[tokio::test]
+async fn a_stuck_miner_does_not_hold_back_another() {
+    const OTHER: ActorId = ActorId(1001);
+    let chain = Arc::new(crate::DevnetChain::new(
+        crate::DevnetConfig::with_miners(
+            [MINER, OTHER]
+                .into_iter()
+                .map(|id| crate::DevnetMiner {
+                    id,
+                    allowed_proofs: vec![venus_seal_core::SealProof::StackedDrg2KiBV1_1],
+                })
+                .collect(),
+        ),
+        Arc::new(crate::testing::FakeProofVerifier),
+    ));
+    crate::testing::activate_fake_sectors(&chain, MINER, 1..=3);
+    // A partition in each of the other miner's 4 deadlines (their period
+    // starts differ: whichever is open has sectors).
+    crate::testing::activate_fake_sectors(&chain, OTHER, 1..=16);
+    let scheduler = Arc::new(
+        crate::WindowPoStScheduler::new(
+            chain.clone(),
+            chain.clone(),
+            PoStExecutors {
+                window_post: Arc::new(StuckOn {
+                    stuck: 0,
+                    inner: FakePoStExecutor::default(),
+                }),
+                check: Arc::new(FakePoStExecutor::default()),
+            },
+            Arc::new(SectorDirs {
+                root: "/nowhere".into(),
+            }),
+            vec![MINER, OTHER],
+        )
+        .with_parallel_partitions(4),
+    );
+    let dl = to_open_deadline_0(&chain).await;
+    let other = chain.proving_deadline(OTHER).await.unwrap();
+    let ticking = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.tick().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    chain.advance(1).await;
+    assert_eq!(
+        chain
+            .deadline_post_submissions(OTHER, other.index)
+            .await
+            .unwrap(),
+        vec![0],
+        "the other miner's partition landed while the first waits"
+    );
+    assert!(!ticking.is_finished());
+    let head = chain.head().await.unwrap();
+    chain.advance((dl.close - 1 - head) as u64).await;
+    let rounds = tokio::time::timeout(std::time::Duration::from_secs(10), ticking)
+        .await
+        .expect("still waiting after the deadline closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(rounds.len(), 1);
+    assert_eq!(rounds[0].miner, OTHER);
 }
 
 /// Proves after a pause, counting how many proofs run at once.

@@ -102,7 +102,7 @@ async fn a_partition_is_proven_by_the_worker_that_takes_its_job() {
     let jobs = queue(quick());
     let waiting = in_background(&jobs, vec![sector(1, false), sector(2, true)]);
     let job = take(&jobs, "w1").await;
-    assert!(job.id.starts_with("wdpost-t01000-d4-p0-"), "{}", job.id);
+    assert!(job.id.ends_with("-t01000-d4-p0"), "{}", job.id);
     assert_eq!(job.seal_proof, PROOF);
     assert_eq!(job.randomness, Randomness([9; 32]));
     assert_eq!(
@@ -493,4 +493,27 @@ async fn a_failing_worker_leaves_the_job_to_another() {
     assert_eq!(out.proven, vec![SectorNumber(1)]);
     blind.abort();
     able.abort();
+}
+
+#[tokio::test]
+async fn jobs_are_handed_out_oldest_first() {
+    let jobs = queue(quick());
+    let mut waiting = Vec::new();
+    for partition in [2u64, 10, 1] {
+        let jobs = jobs.clone();
+        waiting.push(tokio::spawn(async move {
+            jobs.execute(WindowPoSt {
+                partition,
+                ..task(vec![sector(partition, false)])
+            })
+            .await
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        order.push(take(&jobs, "w1").await.sectors[0].number.0);
+    }
+    assert_eq!(order, vec![2, 10, 1]);
+    waiting.iter().for_each(|w| w.abort());
 }
