@@ -113,6 +113,9 @@ pub struct PoStRound {
     pub deadline: DeadlineInfo,
     /// The partitions submitted at this tick.
     pub partitions: Vec<PartitionPoSt>,
+    /// The partitions due but not sent at this tick, with why (proven
+    /// again at the next tick while the deadline is open).
+    pub unsent: Vec<(u64, String)>,
 }
 
 /// The partitions of a deadline this process submitted in a period, with
@@ -444,11 +447,21 @@ impl WindowPoStScheduler {
         match self.prove_open_deadline(miner).await {
             Ok(Some(round)) => {
                 let parts = &round.partitions;
+                // Some partitions sent, others not: a failed round for the
+                // operator's view (and not a proving time to predict from).
+                let error = (!round.unsent.is_empty()).then(|| {
+                    round
+                        .unsent
+                        .iter()
+                        .map(|(index, why)| format!("partition {index} not sent: {why}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
                 self.record_outcome(PoStOutcome {
                     partitions: parts.len(),
                     proven: parts.iter().map(|p| p.proven.len()).sum(),
                     skipped: parts.iter().map(|p| p.skipped.len()).sum(),
-                    ..outcome(Some(round.deadline.index), None)
+                    ..outcome(Some(round.deadline.index), error)
                 });
                 proven = Some(round);
             }
@@ -548,6 +561,7 @@ impl WindowPoStScheduler {
             miner,
             deadline: dl,
             partitions: Vec::new(),
+            unsent: Vec::new(),
         };
         // Proven `parallel` at a time, each sent as soon as it is proven
         // (whichever comes first: a slow partition never holds back the
@@ -571,31 +585,42 @@ impl WindowPoStScheduler {
         }))
         .buffer_unordered(self.parallel);
         let mut failed = None;
+        let mut fail = |round: &mut PoStRound, index: u64, e: PoStScheduleError| {
+            warn!(%miner, deadline = dl.index, partition = index, error = %e,
+                  "WindowPoSt of a partition not sent: tried again at the next tick");
+            round.unsent.push((index, e.to_string()));
+            failed.get_or_insert(e);
+        };
         while let Some((index, output)) = proofs.next().await {
             let output = match output {
                 Ok(output) => output,
                 Err(e) => {
-                    warn!(%miner, deadline = dl.index, partition = index, error = %e, "WindowPoSt of a partition failed: tried again at the next tick");
-                    failed.get_or_insert(e);
+                    fail(&mut round, index, e);
                     continue;
                 }
             };
             // Too late to land in its deadline: sending would only fail
-            // on chain.
-            let head = self.chain.head().await.map_err(chain_err)?;
-            if head + 1 >= dl.close {
-                warn!(%miner, deadline = dl.index, partition = index, head, close = dl.close,
-                      "WindowPoSt proven after its deadline closed: not sent");
-                failed.get_or_insert(PoStScheduleError::Proving {
-                    miner,
-                    deadline: dl.index,
-                    partition: index,
-                    source: StageError::Unavailable(format!(
+            // on chain. (A head that cannot be read now: sent anyway, the
+            // chain refuses it if it is late.)
+            match self.chain.head().await {
+                Ok(head) if head + 1 >= dl.close => {
+                    let late = StageError::Unavailable(format!(
                         "proven at epoch {head}, after deadline {} closed at {}",
                         dl.index, dl.close
-                    )),
-                });
-                continue;
+                    ));
+                    let e = PoStScheduleError::Proving {
+                        miner,
+                        deadline: dl.index,
+                        partition: index,
+                        source: late,
+                    };
+                    fail(&mut round, index, e);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(%miner, error = %e, "the head cannot be read before sending a WindowPoSt: sent anyway")
+                }
             }
             let skipped = output.skipped;
             let call = MinerCall::SubmitWindowedPoSt(WindowPoStSubmission {
@@ -610,11 +635,14 @@ impl WindowPoStScheduler {
             });
             let attempt = self.failed_attempts(miner, &dl, index) + 1;
             let uid = post_uid("SubmitWindowedPoSt", miner, &dl, dl.index, index, attempt);
-            let message = self
-                .sender
-                .send(&uid, MinerMessage::new(miner, call))
-                .await
-                .map_err(chain_err)?;
+            let message = match self.sender.send(&uid, MinerMessage::new(miner, call)).await {
+                Ok(message) => message,
+                // The other partitions' proofs are still sent.
+                Err(e) => {
+                    fail(&mut round, index, chain_err(e));
+                    continue;
+                }
+            };
             info!(%miner, deadline = dl.index, partition = index, proven = output.proven.len(),
                   skipped = ?skipped, message = %message.0, "WindowPoSt submitted");
             self.mark(miner, &dl, index, &message);
@@ -628,7 +656,9 @@ impl WindowPoStScheduler {
                 message,
             });
         }
+        drop(proofs);
         round.partitions.sort_by_key(|p| p.index);
+        round.unsent.sort();
         match failed {
             // Nothing sent: the round failed (recorded as such; the
             // partitions are tried again at the next tick).

@@ -225,6 +225,22 @@ async fn a_proof_that_never_comes_back_is_given_up_when_its_deadline_closes() {
     assert!(hangs.dropped.load(std::sync::atomic::Ordering::SeqCst));
 }
 
+/// Waits (up to 10 s) until `miner`'s open deadline shows `sent`
+/// partitions sent.
+async fn until_sent(scheduler: &WindowPoStScheduler, miner: ActorId, sent: usize) {
+    for _ in 0..1000 {
+        if scheduler
+            .progress()
+            .iter()
+            .any(|p| p.miner == miner && p.sent >= sent)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{miner}: {sent} partitions never sent");
+}
+
 /// Proves every partition but `stuck`, whose proof never comes back.
 #[derive(Debug)]
 struct StuckOn {
@@ -265,9 +281,9 @@ async fn a_stuck_partition_does_not_hold_back_the_others() {
     let dl = to_open_deadline_0(&chain).await;
     let proving = tokio::spawn({
         let scheduler = scheduler.clone();
-        async move { scheduler.prove_open_deadline(MINER).await }
+        async move { scheduler.tick().await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until_sent(&scheduler, MINER, 1).await;
     chain.advance(1).await;
     assert_eq!(
         chain.deadline_post_submissions(MINER, 0).await.unwrap(),
@@ -277,14 +293,32 @@ async fn a_stuck_partition_does_not_hold_back_the_others() {
     assert!(!proving.is_finished());
     let head = chain.head().await.unwrap();
     chain.advance((dl.close - 1 - head) as u64).await;
-    let round = tokio::time::timeout(std::time::Duration::from_secs(10), proving)
+    let rounds = tokio::time::timeout(std::time::Duration::from_secs(10), proving)
         .await
         .expect("still waiting after the deadline closed")
         .unwrap()
-        .unwrap()
         .unwrap();
+    let round = &rounds[0];
     let sent: Vec<u64> = round.partitions.iter().map(|p| p.index).collect();
     assert_eq!(sent, vec![1]);
+    assert_eq!(round.unsent.len(), 1, "{:?}", round.unsent);
+    assert_eq!(round.unsent[0].0, 0);
+    assert!(
+        round.unsent[0].1.contains("stopped waiting"),
+        "{:?}",
+        round.unsent
+    );
+    // Recorded as a failed round (one partition sent) for the operator,
+    // and kept out of the readiness' proving times.
+    let outcome = &scheduler.last_outcomes()[0];
+    assert_eq!(outcome.partitions, 1);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("partition 0 not sent")),
+        "{outcome:?}"
+    );
 }
 
 /// With several provers, one miner's stuck proof does not hold back
@@ -332,7 +366,7 @@ async fn a_stuck_miner_does_not_hold_back_another() {
         let scheduler = scheduler.clone();
         async move { scheduler.tick().await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until_sent(&scheduler, OTHER, 1).await;
     chain.advance(1).await;
     assert_eq!(
         chain
@@ -352,6 +386,93 @@ async fn a_stuck_miner_does_not_hold_back_another() {
         .unwrap();
     assert_eq!(rounds.len(), 1);
     assert_eq!(rounds[0].miner, OTHER);
+    // The stuck miner's round is a failure for the operator.
+    let stuck = scheduler
+        .last_outcomes()
+        .into_iter()
+        .find(|o| o.miner == MINER)
+        .unwrap();
+    assert!(
+        stuck
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("stopped waiting")),
+        "{stuck:?}"
+    );
+}
+
+/// Refuses the first WindowPoSt push (a node down for a moment), sends
+/// the rest through the devnet.
+#[derive(Debug)]
+struct RefusesFirstPost {
+    chain: Arc<DevnetChain>,
+    refused: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl MessageSender for RefusesFirstPost {
+    async fn send(
+        &self,
+        uid: &venus_seal_core::chain::SendUid,
+        msg: venus_seal_core::chain::MinerMessage,
+    ) -> Result<venus_seal_core::chain::MessageId, venus_seal_core::ChainError> {
+        if matches!(
+            msg.call,
+            venus_seal_core::chain::MinerCall::SubmitWindowedPoSt(_)
+        ) && !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(venus_seal_core::ChainError::Transport(
+                "node down for a moment".into(),
+            ));
+        }
+        self.chain.send(uid, msg).await
+    }
+
+    async fn state(
+        &self,
+        id: &venus_seal_core::chain::MessageId,
+    ) -> Result<MessageState, venus_seal_core::ChainError> {
+        self.chain.state(id).await
+    }
+}
+
+/// A push the node refuses costs only its own partition: the other
+/// partition's proof is still sent, the refused one is sent at the next
+/// tick (under the same uid), and the round says which was not sent.
+#[tokio::test]
+async fn a_refused_push_costs_only_its_partition() {
+    let chain = crate::testing::proving_devnet(MINER, 20);
+    let scheduler = crate::WindowPoStScheduler::new(
+        chain.clone(),
+        Arc::new(RefusesFirstPost {
+            chain: chain.clone(),
+            refused: false.into(),
+        }),
+        PoStExecutors::of(Arc::new(FakePoStExecutor::default())),
+        Arc::new(SectorDirs {
+            root: "/nowhere".into(),
+        }),
+        vec![MINER],
+    )
+    .with_parallel_partitions(4);
+    to_open_deadline_0(&chain).await;
+    let round = scheduler.prove_open_deadline(MINER).await.unwrap().unwrap();
+    assert_eq!(round.partitions.len(), 1);
+    assert_eq!(round.unsent.len(), 1);
+    assert!(
+        round.unsent[0].1.contains("node down"),
+        "{:?}",
+        round.unsent
+    );
+    let again = scheduler.prove_open_deadline(MINER).await.unwrap().unwrap();
+    assert_eq!(again.partitions.len(), 1);
+    assert_eq!(again.partitions[0].index, round.unsent[0].0);
+    assert!(again.unsent.is_empty());
+    chain.advance(1).await;
+    assert_eq!(
+        chain.deadline_post_submissions(MINER, 0).await.unwrap(),
+        vec![0, 1]
+    );
 }
 
 /// Proves after a pause, counting how many proofs run at once.

@@ -293,6 +293,9 @@ pub struct AutoRebuild {
     locator: Arc<dyn SectorLocator>,
     pieces: Option<Arc<dyn PieceStore>>,
     max_open: usize,
+    /// One hand-off at a time (miners are proven at once): the cap is
+    /// counted and used under it.
+    serial: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AutoRebuild {
@@ -309,6 +312,7 @@ impl AutoRebuild {
             locator,
             pieces,
             max_open: Self::MAX_OPEN,
+            serial: Arc::default(),
         }
     }
 
@@ -388,6 +392,7 @@ impl AutoRebuild {
         deadline: u64,
         skipped: &[SkippedSector],
     ) -> Vec<SectorId> {
+        let _serial = self.serial.lock().await;
         let mut asked = Vec::new();
         let mut open_auto = match self.manager.rebuild_jobs().await {
             Ok(jobs) => jobs
