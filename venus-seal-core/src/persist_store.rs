@@ -13,6 +13,7 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use crate::error::{FailureLevel, Leveled, StageError};
+use crate::types::ids::SectorId;
 
 /// What went wrong in a [`PersistStore`], classified so that the stage
 /// using the store knows how long to wait: a stage turns it into a
@@ -121,6 +122,37 @@ crate::forward::forward_impls! {
         async fn get_file(&self, key: &str, dst: &Path) -> Result<(), PersistStoreError>;
         async fn delete_prefix(&self, prefix: &str) -> Result<(), PersistStoreError>;
     }
+}
+
+// The layout every store and every prover shares (Lotus' and damocles':
+// `sealed/`, `cache/`, `update/`, `update-cache/`, one entry per sector).
+
+/// The key of a sector's sealed file: `sealed/s-t0<miner>-<number>`.
+///
+/// ```
+/// use venus_seal_core::{ActorId, SectorId, SectorNumber};
+/// let id = SectorId::new(ActorId(1000), SectorNumber(7));
+/// assert_eq!(venus_seal_core::persist_store::sealed_key(&id), "sealed/s-t01000-7");
+/// ```
+pub fn sealed_key(sector: &SectorId) -> String {
+    format!("sealed/{sector}")
+}
+
+/// The prefix of a sector's cache files: `cache/s-t0<miner>-<number>`.
+pub fn cache_prefix(sector: &SectorId) -> String {
+    format!("cache/{sector}")
+}
+
+/// The key of a snapped-up sector's updated replica:
+/// `update/s-t0<miner>-<number>` (damocles' layout).
+pub fn update_key(sector: &SectorId) -> String {
+    format!("update/{sector}")
+}
+
+/// The prefix of a snapped-up sector's updated cache files:
+/// `update-cache/s-t0<miner>-<number>`.
+pub fn update_cache_prefix(sector: &SectorId) -> String {
+    format!("update-cache/{sector}")
 }
 
 /// Checks a key and returns its segments: non-empty, relative,

@@ -47,6 +47,7 @@ use tracing::{info, warn};
 
 use crate::error::{ManagerError, StageError};
 use crate::executor::{DynExecutor, Executor};
+use crate::persist_store;
 use crate::proving::{
     PoStProof, PoStSector, ProvingSector, SectorFiles, SkippedSector, WindowPoStOutput,
     WindowPoStVerifyInfo,
@@ -138,7 +139,7 @@ impl WindowPoStJob {
             .iter()
             .map(|s| {
                 let id = SectorId::new(self.miner, s.number);
-                let (sealed, cache) = layout(s.upgrade);
+                let (sealed, cache) = keys(&id, s.upgrade);
                 Ok(ProvingSector {
                     sector: PoStSector {
                         number: s.number,
@@ -147,8 +148,8 @@ impl WindowPoStJob {
                         sector_key: None,
                     },
                     files: SectorFiles {
-                        sealed: root(&s.sealed_store)?.join(sealed).join(id.to_string()),
-                        cache: root(&s.cache_store)?.join(cache).join(id.to_string()),
+                        sealed: root(&s.sealed_store)?.join(sealed),
+                        cache: root(&s.cache_store)?.join(cache),
                     },
                 })
             })
@@ -164,12 +165,20 @@ impl WindowPoStJob {
     }
 }
 
-/// The folders of a sector's replica and cache in a persist store.
-fn layout(upgrade: bool) -> (&'static str, &'static str) {
+/// The keys of a sector's replica and cache in a persist store (the
+/// layout every store writes: [`persist_store::sealed_key`] and its
+/// siblings).
+fn keys(id: &SectorId, upgrade: bool) -> (String, String) {
     if upgrade {
-        ("update", "update-cache")
+        (
+            persist_store::update_key(id),
+            persist_store::update_cache_prefix(id),
+        )
     } else {
-        ("sealed", "cache")
+        (
+            persist_store::sealed_key(id),
+            persist_store::cache_prefix(id),
+        )
     }
 }
 
@@ -419,12 +428,11 @@ impl WindowPoStJobs {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The store (by name) whose `folder` holds `path` as
-    /// `<root>/<folder>/<sector>`.
-    fn store_of(&self, path: &Path, folder: &str, sector: &SectorId) -> Option<String> {
+    /// The store (by name) that holds `path` as `<root>/<key>`.
+    fn store_of(&self, path: &Path, key: &str) -> Option<String> {
         self.stores
             .iter()
-            .find(|(_, root)| path == root.join(folder).join(sector.to_string()))
+            .find(|(_, root)| path == root.join(key))
             .map(|(name, _)| name.clone())
     }
 
@@ -432,11 +440,11 @@ impl WindowPoStJobs {
     fn job_sector(&self, miner: ActorId, s: &ProvingSector) -> Result<PoStJobSector, String> {
         let id = SectorId::new(miner, s.sector.number);
         let upgrade = s.sector.sector_key.is_some();
-        let (sealed, cache) = layout(upgrade);
-        let named = |path: &Path, folder: &str| {
-            self.store_of(path, folder, &id).ok_or_else(|| {
+        let (sealed, cache) = keys(&id, upgrade);
+        let named = |path: &Path, key: &str| {
+            self.store_of(path, key).ok_or_else(|| {
                 format!(
-                    "{} is not `{folder}/{id}` in a named persist store ([[persist_stores]]): \
+                    "{} is not `{key}` in a named persist store ([[persist_stores]]): \
                      no proving worker can be told where it is",
                     path.display()
                 )
@@ -446,8 +454,8 @@ impl WindowPoStJobs {
             number: s.sector.number,
             comm_r: s.sector.comm_r,
             upgrade,
-            sealed_store: named(&s.files.sealed, sealed)?,
-            cache_store: named(&s.files.cache, cache)?,
+            sealed_store: named(&s.files.sealed, &sealed)?,
+            cache_store: named(&s.files.cache, &cache)?,
         })
     }
 

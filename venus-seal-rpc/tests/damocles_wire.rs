@@ -147,6 +147,16 @@ fn assert_params(at: &str, actual: &Value, expected: &Value) {
     }
 }
 
+/// The allocation spec the fixtures' worker requests carry: f01000,
+/// `StackedDrg2KiBV1_1` (5), no allocation key.
+fn fixture_spec() -> AllocateSpec {
+    AllocateSpec {
+        allowed_miners: vec![ActorId(1000)],
+        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
+        allocation_key: None,
+    }
+}
+
 fn sector() -> SectorId {
     SectorId::new(ActorId(1000), SectorNumber(1))
 }
@@ -417,11 +427,7 @@ async fn client_reads(client: &ManagerClient, name: &str, r: &Value) {
     };
     match name {
         "AllocateSector" => {
-            let spec = AllocateSpec {
-                allowed_miners: vec![ActorId(1000)],
-                allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
-                allocation_key: None,
-            };
+            let spec = fixture_spec();
             let got = client.allocate_sector(spec).await.unwrap();
             match got {
                 None => assert!(r.is_null()),
@@ -841,11 +847,7 @@ async fn unseal_jobs_travel_in_damocles_shapes_both_ways() {
         Answer::Result(Value::Null),
     );
     let client = ManagerClient::new(url, None).unwrap();
-    let spec = AllocateSpec {
-        allowed_miners: vec![ActorId(1000)],
-        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
-        allocation_key: None,
-    };
+    let spec = fixture_spec();
     let job = client.allocate_unseal(spec).await.unwrap().unwrap();
     let want = unseal_fixture_job();
     assert_eq!(
@@ -984,11 +986,7 @@ async fn rebuild_jobs_travel_in_damocles_shapes_both_ways() {
     use venus_seal_core::rebuild::RebuildJobSource;
     let (url, fake) = fake_damocles().await;
     let client = ManagerClient::new(url, None).unwrap();
-    let spec = AllocateSpec {
-        allowed_miners: vec![ActorId(1000)],
-        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
-        allocation_key: None,
-    };
+    let spec = fixture_spec();
     let responses = f["manager_responses"].as_array().unwrap();
     let mut jobs = Vec::new();
     for r in responses {
@@ -1199,11 +1197,7 @@ async fn snap_up_jobs_travel_in_damocles_shapes_both_ways() {
     // Our client against a Go manager.
     let (url, fake) = fake_damocles().await;
     let client = ManagerClient::new(url, None).unwrap();
-    let spec = AllocateSpec {
-        allowed_miners: vec![ActorId(1000)],
-        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
-        allocation_key: None,
-    };
+    let spec = fixture_spec();
     let want = snap_up_fixture_job();
     for r in f["manager_responses"].as_array().unwrap() {
         fake.answers
@@ -1503,11 +1497,7 @@ async fn sector_batches_travel_in_damocles_shapes_both_ways() {
 
     let (url, fake) = fake_damocles().await;
     let client = ManagerClient::new(url, None).unwrap();
-    let spec = AllocateSpec {
-        allowed_miners: vec![ActorId(1000)],
-        allowed_proof_types: vec![SealProof::StackedDrg2KiBV1_1],
-        allocation_key: None,
-    };
+    let spec = fixture_spec();
     let want = [
         vec![AllocatedSector {
             id: sector(),

@@ -43,35 +43,10 @@ pub use local::{LocalPersistStore, STALE_PARTIAL_AGE};
 pub use locate::PersistedSectors;
 pub use object::{ObjectPersistStore, DEFAULT_PART_SIZE};
 pub use stores::PersistStores;
-pub use venus_seal_core::persist_store::{check_key, PersistStore, PersistStoreError};
-
-/// The key of a sector's sealed file: `sealed/s-t0<miner>-<number>`.
-///
-/// ```
-/// use venus_seal_core::{ActorId, SectorId, SectorNumber};
-/// let id = SectorId::new(ActorId(1000), SectorNumber(7));
-/// assert_eq!(venus_seal_backends::persist::sealed_key(&id), "sealed/s-t01000-7");
-/// ```
-pub fn sealed_key(sector: &SectorId) -> String {
-    format!("sealed/{sector}")
-}
-
-/// The prefix of a sector's cache files: `cache/s-t0<miner>-<number>`.
-pub fn cache_prefix(sector: &SectorId) -> String {
-    format!("cache/{sector}")
-}
-
-/// The key of a snapped-up sector's updated replica:
-/// `update/s-t0<miner>-<number>` (damocles' layout).
-pub fn update_key(sector: &SectorId) -> String {
-    format!("update/{sector}")
-}
-
-/// The prefix of a snapped-up sector's updated cache files:
-/// `update-cache/s-t0<miner>-<number>`.
-pub fn update_cache_prefix(sector: &SectorId) -> String {
-    format!("update-cache/{sector}")
-}
+pub use venus_seal_core::persist_store::{
+    cache_prefix, check_key, sealed_key, update_cache_prefix, update_key, PersistStore,
+    PersistStoreError,
+};
 
 /// The key of one cache file: `cache/s-t0<miner>-<number>/<file>`.
 ///

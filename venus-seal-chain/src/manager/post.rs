@@ -504,7 +504,7 @@ impl WindowPoStScheduler {
         let chain_err = |source| PoStScheduleError::Chain { miner, source };
         let dl = self.deadline(miner).await?;
         // The message executes at the next epoch: it must still be open.
-        if dl.current_epoch + 1 >= dl.close || dl.current_epoch < dl.challenge {
+        if too_late(dl.current_epoch, dl.close) || dl.current_epoch < dl.challenge {
             return Ok(None);
         }
         // What this process sent (less what failed on chain or was
@@ -603,7 +603,7 @@ impl WindowPoStScheduler {
             // on chain. (A head that cannot be read now: sent anyway, the
             // chain refuses it if it is late.)
             match self.chain.head().await {
-                Ok(head) if head + 1 >= dl.close => {
+                Ok(head) if too_late(head, dl.close) => {
                     let late = StageError::Unavailable(format!(
                         "proven at epoch {head}, after deadline {} closed at {}",
                         dl.index, dl.close
@@ -752,7 +752,7 @@ impl WindowPoStScheduler {
         loop {
             tokio::time::sleep(every).await;
             match self.chain.head().await {
-                Ok(head) if head + 1 >= close => return,
+                Ok(head) if too_late(head, close) => return,
                 Ok(head) => {
                     let epochs = u64::try_from(close - 1 - head).unwrap_or(0);
                     left.get_or_insert(
@@ -984,6 +984,13 @@ impl WindowPoStScheduler {
 /// restarted manager recovers the attempt it already pushed (the sender
 /// answers with that message), while the same declaration in a later
 /// period, or a new attempt after a failure on chain, is a new message.
+/// Whether a `SubmitWindowedPoSt` sent at `head` is too late for a
+/// deadline closing at `close`: it executes at the next epoch, which must
+/// be before the close.
+fn too_late(head: ChainEpoch, close: ChainEpoch) -> bool {
+    head + 1 >= close
+}
+
 fn post_uid(
     method: &str,
     miner: ActorId,

@@ -215,14 +215,24 @@ async fn a_proof_that_never_comes_back_is_given_up_when_its_deadline_closes() {
     chain.advance((dl.close - 2 - head) as u64).await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert!(!proving.is_finished(), "gave up at close - 2");
-    chain.advance(1).await;
-    let err = tokio::time::timeout(std::time::Duration::from_secs(10), proving)
+    let err = past_close(&chain, dl.close, proving).await.unwrap_err();
+    assert!(err.to_string().contains("stopped waiting"), "{err}");
+    assert!(hangs.dropped.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// Advances `chain` to the epoch before `close` and answers what `task`
+/// ends with (within 10 s: it must stop waiting once the deadline closes).
+async fn past_close<T: Send + 'static>(
+    chain: &DevnetChain,
+    close: venus_seal_core::ChainEpoch,
+    task: tokio::task::JoinHandle<T>,
+) -> T {
+    let head = chain.head().await.unwrap();
+    chain.advance((close - 1 - head) as u64).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
         .await
         .expect("still waiting after the deadline closed")
         .unwrap()
-        .unwrap_err();
-    assert!(err.to_string().contains("stopped waiting"), "{err}");
-    assert!(hangs.dropped.load(std::sync::atomic::Ordering::SeqCst));
 }
 
 /// Waits (up to 10 s) until `miner`'s open deadline shows `sent`
@@ -291,13 +301,7 @@ async fn a_stuck_partition_does_not_hold_back_the_others() {
         "partition 1 sent and landed while partition 0 waits"
     );
     assert!(!proving.is_finished());
-    let head = chain.head().await.unwrap();
-    chain.advance((dl.close - 1 - head) as u64).await;
-    let rounds = tokio::time::timeout(std::time::Duration::from_secs(10), proving)
-        .await
-        .expect("still waiting after the deadline closed")
-        .unwrap()
-        .unwrap();
+    let rounds = past_close(&chain, dl.close, proving).await.unwrap();
     let round = &rounds[0];
     let sent: Vec<u64> = round.partitions.iter().map(|p| p.index).collect();
     assert_eq!(sent, vec![1]);
@@ -377,13 +381,7 @@ async fn a_stuck_miner_does_not_hold_back_another() {
         "the other miner's partition landed while the first waits"
     );
     assert!(!ticking.is_finished());
-    let head = chain.head().await.unwrap();
-    chain.advance((dl.close - 1 - head) as u64).await;
-    let rounds = tokio::time::timeout(std::time::Duration::from_secs(10), ticking)
-        .await
-        .expect("still waiting after the deadline closed")
-        .unwrap()
-        .unwrap();
+    let rounds = past_close(&chain, dl.close, ticking).await.unwrap();
     assert_eq!(rounds.len(), 1);
     assert_eq!(rounds[0].miner, OTHER);
     // The stuck miner's round is a failure for the operator.

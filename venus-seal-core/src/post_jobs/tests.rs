@@ -17,7 +17,7 @@ fn root() -> PathBuf {
 
 fn sector(n: u64, upgrade: bool) -> ProvingSector {
     let id = SectorId::new(MINER, SectorNumber(n));
-    let (sealed, cache) = layout(upgrade);
+    let (sealed, cache) = keys(&id, upgrade);
     ProvingSector {
         sector: PoStSector {
             number: SectorNumber(n),
@@ -26,8 +26,8 @@ fn sector(n: u64, upgrade: bool) -> ProvingSector {
             sector_key: upgrade.then_some(CommR([0xcc; 32])),
         },
         files: SectorFiles {
-            sealed: root().join(sealed).join(id.to_string()),
-            cache: root().join(cache).join(id.to_string()),
+            sealed: root().join(sealed),
+            cache: root().join(cache),
         },
     }
 }
